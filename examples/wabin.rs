@@ -1,0 +1,2 @@
+//! wabin (filled in with the codec).
+fn main() {}

@@ -1,0 +1,3 @@
+//! pharmacy-service: Khalifa Pharmacies' conversation-management system.
+
+fn main() {}

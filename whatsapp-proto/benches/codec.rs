@@ -1,0 +1,2 @@
+//! Codec benchmark (filled in with the codec).
+fn main() {}

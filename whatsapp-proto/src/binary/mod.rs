@@ -1,0 +1,1 @@
+//! The binary-XML node model, encoder and decoder.

@@ -1,0 +1,26 @@
+//! Sans-IO core of a WhatsApp Web multi-device client.
+//!
+//! Everything here is pure code: no sockets, no tokio, no clock and no ambient
+//! randomness. Time enters as a `now` argument and randomness as an RNG argument,
+//! which is what lets every step be tested against known-answer vectors. The
+//! tokio shell lives in `whatsapp-client`.
+//!
+//! | module | holds |
+//! | --- | --- |
+//! | [`binary`] | the binary-XML node model, encoder and decoder |
+//! | [`jid`] | WhatsApp addresses (`user.agent:device@server`) |
+//! | [`frame`] | 3-byte length framing and the connection intro header |
+//! | [`pb`] | protobuf types generated from `proto/` |
+//! | [`noise`] | the Noise XX handshake, transport cipher and server certificate chain |
+//! | [`payload`] | ClientPayload for registration and login |
+//! | [`signal`] | Signal sessions and sender keys |
+//! | [`xeddsa`] | XEdDSA signatures over Curve25519 keys, as libsignal makes them |
+
+pub mod binary;
+pub mod frame;
+pub mod jid;
+pub mod noise;
+pub mod payload;
+pub mod pb;
+pub mod signal;
+pub mod xeddsa;

@@ -1,0 +1,1 @@
+//! ClientPayload construction for registering a new device and logging in a paired one.

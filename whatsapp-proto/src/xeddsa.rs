@@ -1,0 +1,1 @@
+//! XEdDSA signatures over Curve25519 keys, as libsignal makes them.
