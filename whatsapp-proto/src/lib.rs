@@ -15,10 +15,14 @@
 //! | [`payload`] | ClientPayload for registration and login |
 //! | [`signal`] | Signal sessions and sender keys |
 //! | [`xeddsa`] | XEdDSA signatures over Curve25519 keys, as libsignal makes them |
+//! | [`media`] | media keys, encryption and streaming verified decryption, media retry |
+//! | [`appstate`] | app-state sync crypto (LTHash, MACs, mutations), typed actions, history-sync blobs |
 
+pub mod appstate;
 pub mod binary;
 pub mod frame;
 pub mod jid;
+pub mod media;
 pub mod noise;
 pub mod payload;
 pub mod pb;
