@@ -1,0 +1,1 @@
+//! App-state sync (syncd) cryptography.
