@@ -1,5 +1,8 @@
 //! whatsapp-proto's integration tests: one binary, one module per area.
 
+mod appstate;
 mod binary;
+mod media;
 mod noise;
+mod schema;
 mod signal;

@@ -1,0 +1,1 @@
+//! App-state sync crypto: the app-state KAT, patch processing and history-sync blobs.

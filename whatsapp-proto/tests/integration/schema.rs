@@ -1,0 +1,1 @@
+//! Protobuf schemas: round trips and hand-computed wire bytes for field numbers.
