@@ -1,0 +1,85 @@
+//! Text normalisation for search, so a word is found however it was spelled: Arabic diacritics
+//! and tatweel removed, alef forms folded, ta marbuta -> ha, alef maqsura -> ya, hamza carriers
+//! folded, Arabic-Indic digits -> Latin, case folded.
+
+/// Normalises text for indexing and for queries (both sides go through this).
+pub fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            // Harakat, tanwin, shadda, sukun, superscript alef, Quranic marks, tatweel.
+            '\u{0610}'..='\u{061A}'
+            | '\u{064B}'..='\u{065F}'
+            | '\u{0670}'
+            | '\u{06D6}'..='\u{06ED}'
+            | '\u{0640}' => {}
+            c if crate::domain::csat::is_invisible_mark(c) => {}
+            'أ' | 'إ' | 'آ' | 'ٱ' | 'ٲ' | 'ٳ' => out.push('ا'),
+            'ة' => out.push('ه'),
+            'ى' => out.push('ي'),
+            'ؤ' => out.push('و'),
+            'ئ' => out.push('ي'),
+            'ی' => out.push('ي'), // Persian yeh
+            'ک' => out.push('ك'), // Persian kaf
+            '\u{0660}'..='\u{0669}' => out.push(char::from(b'0' + (c as u32 - 0x0660) as u8)),
+            '\u{06F0}'..='\u{06F9}' => out.push(char::from(b'0' + (c as u32 - 0x06F0) as u8)),
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
+
+/// An FTS5 MATCH expression for a user query: each normalised word becomes a quoted prefix
+/// term, all required. `None` if the query has no word.
+pub fn fts_query(query: &str) -> Option<String> {
+    let norm = normalize(query);
+    let terms: Vec<String> = norm
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{w}\"*"))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation_table() {
+        let cases = [
+            ("مُسْتَشْفَى", "مستشفي"),
+            ("أحمد", "احمد"),
+            ("إسعاف", "اسعاف"),
+            ("آلام", "الام"),
+            ("صيدلية", "صيدليه"),
+            ("صيدليـــة", "صيدليه"),
+            ("مستشفى", "مستشفي"),
+            ("مسؤول", "مسوول"),
+            ("دوائي", "دوايي"),
+            ("٠١٠٠١٢٣٤٥٦٧", "01001234567"),
+            ("۱۲۳", "123"),
+            ("Panadol EXTRA", "panadol extra"),
+            ("بَنَادُول", "بنادول"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn same_word_any_spelling() {
+        assert_eq!(normalize("الصَّيْدَلِيَّة"), normalize("الصيدليه"));
+        assert_eq!(normalize("إبرة"), normalize("ابره"));
+    }
+
+    #[test]
+    fn fts_queries() {
+        assert_eq!(fts_query("  "), None);
+        assert_eq!(
+            fts_query("بَنادول extra!").as_deref(),
+            Some("\"بنادول\"* \"extra\"*")
+        );
+        assert_eq!(fts_query("a\"b").as_deref(), Some("\"a\"* \"b\"*"));
+    }
+}

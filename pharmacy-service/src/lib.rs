@@ -1,0 +1,12 @@
+//! pharmacy-service: Khalifa Pharmacies' conversation-management core.
+//!
+//! Layers (data flows http/whatsapp -> app -> domain + db):
+//! - [`domain`]: pure rules (ticket state machine, routing, KPI folds, pacing, text).
+//! - [`db`]: sqlx queries per aggregate, each taking an executor so the caller owns the transaction.
+//! - [`app`]: use-cases, each one transaction, publishing typed live events.
+//! - [`whatsapp`]: the paced outbox worker against the [`app::Messenger`] port.
+
+pub mod app;
+pub mod db;
+pub mod domain;
+pub mod whatsapp;
