@@ -224,8 +224,8 @@ impl MediaKeys {
     }
 
     fn mac(&self) -> HmacSha256 {
-        let mut mac =
-            <HmacSha256 as Mac>::new_from_slice(&self.mac_key).expect("HMAC accepts any key length");
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.mac_key)
+            .expect("HMAC accepts any key length");
         mac.update(&self.iv);
         mac
     }
@@ -490,9 +490,7 @@ impl MediaDecryptor {
     /// Verifies everything and returns the last plaintext bytes.
     pub fn finish(mut self) -> Result<Vec<u8>, MediaError> {
         if self.received < HOLD_BACK as u64 {
-            return Err(MediaError::TooShort {
-                len: self.received,
-            });
+            return Err(MediaError::TooShort { len: self.received });
         }
         if self.pending.len() != HOLD_BACK {
             return Err(MediaError::UnalignedCiphertext {
@@ -533,10 +531,12 @@ impl MediaDecryptor {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// The upload token: base64url of fileEncSha256 **with** `=` padding (whatsmeow's
@@ -559,7 +559,11 @@ fn base64url(data: &[u8], pad: bool) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for group in data.chunks(3) {
-        let b = [group[0], *group.get(1).unwrap_or(&0), *group.get(2).unwrap_or(&0)];
+        let b = [
+            group[0],
+            *group.get(1).unwrap_or(&0),
+            *group.get(2).unwrap_or(&0),
+        ];
         let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
         let chars = group.len() + 1;
         for i in 0..4 {
