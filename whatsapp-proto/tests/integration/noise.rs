@@ -31,3 +31,585 @@ fn xeddsa_reproduces_libsignal_spk_signature() {
     tampered[5] ^= 1;
     assert!(!xeddsa::verify(&public, &tampered, &expected));
 }
+
+// ------------------------------------------------------------------ handshake KAT
+
+use prost::Message as _;
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use whatsapp_proto::noise::cert::{
+    self, CertDetails, CertError, CertRole, build_cert_chain, verify_cert_chain,
+};
+use whatsapp_proto::noise::{
+    self, HandshakeConfig, HandshakeError, PROLOGUE, PROTOCOL_NAME, Transport,
+};
+use whatsapp_proto::pb::handshake::HandshakeMessage;
+use whatsapp_proto::pb::handshake::handshake_message::ServerHello;
+use whatsapp_proto::xeddsa::KeyPair;
+
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let len = payload.len();
+    let mut out = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8];
+    out.extend_from_slice(payload);
+    out
+}
+
+fn trace_value(trace: &[(&'static str, [u8; 32])], label: &str) -> [u8; 32] {
+    trace
+        .iter()
+        .find(|(l, _)| *l == label)
+        .unwrap_or_else(|| panic!("{label} not traced"))
+        .1
+}
+
+#[test]
+fn handshake_kat_reproduced_by_initiator() {
+    let kat = vectors("noise/handshake_kat.json");
+    let (cap, der) = (&kat["captured"], &kat["derived"]);
+    assert_eq!(PROTOCOL_NAME.to_vec(), hex_field(&kat, "protocol_name_hex"));
+    assert_eq!(PROLOGUE.to_vec(), hex_field(&kat, "prologue_hex"));
+    let window = [
+        kat["captured"]["cert_valid_now_range"][0].as_u64().unwrap(),
+        kat["captured"]["cert_valid_now_range"][1].as_u64().unwrap(),
+    ];
+
+    let ephemeral = KeyPair::from_private(arr(&hex_field(cap, "client_ephemeral_private")));
+    assert_eq!(
+        ephemeral.public().to_vec(),
+        hex_field(cap, "client_ephemeral_public")
+    );
+    let noise_key = KeyPair::from_private(arr(&hex_field(der, "client_static_private")));
+    assert_eq!(
+        noise_key.public().to_vec(),
+        hex_field(der, "client_static_public")
+    );
+
+    for now in [window[0], (window[0] + window[1]) / 2, window[1]] {
+        let config = HandshakeConfig {
+            record_trace: true,
+            ..HandshakeConfig::default()
+        };
+        let (client, hello) = noise::initiate(&config, noise_key.clone(), ephemeral.clone());
+        let mut first_ws = PROLOGUE.to_vec();
+        first_ws.extend(frame(&hello));
+        assert_eq!(first_ws, hex_field(der, "first_ws_message"));
+        assert_eq!(
+            client.handshake_hash().to_vec(),
+            hex_field(cap, "h_after_client_ephemeral")
+        );
+
+        let server_hello = HandshakeMessage {
+            server_hello: Some(ServerHello {
+                ephemeral: Some(hex_field(cap, "server_ephemeral_public")),
+                r#static: Some(hex_field(cap, "server_static_ciphertext")),
+                payload: Some(hex_field(cap, "cert_ciphertext")),
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let client = client.read_server_hello(&server_hello, now).unwrap();
+        assert_eq!(
+            client.server_static().to_vec(),
+            hex_field(cap, "server_static_public")
+        );
+        assert_eq!(client.cert_chain().leaf.serial, 329);
+        assert_eq!(client.cert_chain().intermediate.serial, 3);
+
+        let payload = hex_field(der, "client_payload_plaintext");
+        let mut done = client.finish(&payload);
+        for label in [
+            "h_after_prologue",
+            "h_after_client_ephemeral",
+            "h_after_server_ephemeral",
+            "chaining_key_after_mix_ee",
+            "h_after_server_static",
+            "chaining_key_after_mix_es",
+            "h_after_cert",
+        ] {
+            assert_eq!(
+                trace_value(&done.trace, label).to_vec(),
+                hex_field(cap, label),
+                "{label}"
+            );
+        }
+        for label in [
+            "h_after_client_static",
+            "chaining_key_after_mix_se",
+            "split_write_key",
+            "split_read_key",
+        ] {
+            assert_eq!(
+                trace_value(&done.trace, label).to_vec(),
+                hex_field(der, label),
+                "{label}"
+            );
+        }
+        assert_eq!(
+            done.message,
+            hex_field(der, "client_finish_handshake_message")
+        );
+        let finish = HandshakeMessage::decode(done.message.as_slice()).unwrap();
+        let finish = finish.client_finish.unwrap();
+        assert_eq!(
+            finish.r#static.unwrap(),
+            hex_field(der, "client_static_ciphertext")
+        );
+        assert_eq!(
+            finish.payload.unwrap(),
+            hex_field(der, "client_payload_ciphertext")
+        );
+
+        let node = hex_field(der, "first_transport_plaintext_node");
+        let ciphertext = done.transport.encrypt(&node).unwrap();
+        assert_eq!(ciphertext, hex_field(der, "first_transport_ciphertext"));
+        assert_eq!(frame(&ciphertext), hex_field(der, "first_transport_frame"));
+
+        // The same frame read back with the keys swapped, as the server holds them.
+        let mut server = Transport::from_keys(
+            arr(&hex_field(der, "split_read_key")),
+            arr(&hex_field(der, "split_write_key")),
+        );
+        assert_eq!(server.decrypt(&ciphertext).unwrap(), node);
+    }
+}
+
+#[test]
+fn captured_cert_chain_verifies_only_inside_its_window() {
+    let kat = vectors("noise/handshake_kat.json");
+    let cap = &kat["captured"];
+    let chain = hex_field(cap, "cert_plaintext_certchain");
+    let root: [u8; 32] = arr(&hex_field(cap, "whatsapp_root_public_key"));
+    assert_eq!(root, cert::WHATSAPP_ROOT_KEY);
+    let server_static: [u8; 32] = arr(&hex_field(cap, "server_static_public"));
+    let (lo, hi) = (1_742_850_000, 1_753_736_400);
+
+    let verified = verify_cert_chain(&chain, &root, &server_static, lo).unwrap();
+    assert_eq!(
+        verified.intermediate,
+        CertDetails {
+            serial: 3,
+            issuer_serial: 0,
+            key: arr(&hex::decode(
+                "1c51a9ac303994c6c8d0b92ea1878a533476599cc599fbea35997d9aa90cce62"
+            )
+            .unwrap()),
+            not_before: 1_741_392_000,
+            not_after: 1_804_463_999,
+        }
+    );
+    assert_eq!(
+        verified.leaf,
+        CertDetails {
+            serial: 329,
+            issuer_serial: 3,
+            key: server_static,
+            not_before: lo,
+            not_after: hi,
+        }
+    );
+    assert!(verify_cert_chain(&chain, &root, &server_static, hi).is_ok());
+    assert_eq!(
+        verify_cert_chain(&chain, &root, &server_static, hi + 1),
+        Err(CertError::Expired {
+            cert: CertRole::Leaf,
+            not_after: hi,
+            now: hi + 1
+        })
+    );
+    assert_eq!(
+        verify_cert_chain(&chain, &root, &server_static, lo - 1),
+        Err(CertError::NotYetValid {
+            cert: CertRole::Leaf,
+            not_before: lo,
+            now: lo - 1
+        })
+    );
+    // A different root key refuses the real chain.
+    assert_eq!(
+        verify_cert_chain(&chain, &[9; 32], &server_static, lo),
+        Err(CertError::IntermediateSignature)
+    );
+}
+
+#[test]
+fn initiator_refuses_the_captured_hello_out_of_window() {
+    let kat = vectors("noise/handshake_kat.json");
+    let cap = &kat["captured"];
+    let ephemeral = KeyPair::from_private(arr(&hex_field(cap, "client_ephemeral_private")));
+    let (client, _) = noise::initiate(
+        &HandshakeConfig::default(),
+        KeyPair::from_private([1; 32]),
+        ephemeral,
+    );
+    let server_hello = HandshakeMessage {
+        server_hello: Some(ServerHello {
+            ephemeral: Some(hex_field(cap, "server_ephemeral_public")),
+            r#static: Some(hex_field(cap, "server_static_ciphertext")),
+            payload: Some(hex_field(cap, "cert_ciphertext")),
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let err = client
+        .read_server_hello(&server_hello, 1_800_000_000)
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        HandshakeError::Certificate(CertError::Expired {
+            cert: CertRole::Leaf,
+            ..
+        })
+    ));
+}
+
+// ------------------------------------------------------------------ own peers
+
+struct Pki {
+    root: KeyPair,
+    chain: Vec<u8>,
+    server_key: KeyPair,
+}
+
+const NOW: u64 = 1_800_000_000;
+
+fn pki(rng: &mut ChaCha20Rng) -> Pki {
+    let root = KeyPair::generate(rng);
+    let inter = KeyPair::generate(rng);
+    let server_key = KeyPair::generate(rng);
+    let i = CertDetails {
+        serial: 17,
+        issuer_serial: cert::ROOT_SERIAL,
+        key: *inter.public(),
+        not_before: NOW - 1000,
+        not_after: NOW + 1000,
+    };
+    let l = CertDetails {
+        serial: 4242,
+        issuer_serial: 17,
+        key: *server_key.public(),
+        not_before: NOW - 10,
+        not_after: NOW + 10,
+    };
+    let chain = build_cert_chain(&root, &i, &inter, &l, rng);
+    Pki {
+        root,
+        chain,
+        server_key,
+    }
+}
+
+fn exchange(client: &mut Transport, server: &mut Transport, rng: &mut ChaCha20Rng, n: usize) {
+    for i in 0..n {
+        let len = rng.gen_range(0..300);
+        let mut msg = vec![0u8; len];
+        rng.fill_bytes(&mut msg);
+        let ct = client.encrypt(&msg).unwrap();
+        assert_eq!(ct.len(), len + 16);
+        assert_eq!(server.decrypt(&ct).unwrap(), msg, "client->server {i}");
+        let ct = server.encrypt(&msg).unwrap();
+        assert_eq!(client.decrypt(&ct).unwrap(), msg, "server->client {i}");
+    }
+}
+
+#[test]
+fn own_initiator_against_own_responder() {
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    for standard_noise in [false, true] {
+        let pki = pki(&mut rng);
+        let config = HandshakeConfig {
+            root_key: *pki.root.public(),
+            standard_noise,
+            record_trace: true,
+            ..HandshakeConfig::default()
+        };
+        let noise_key = KeyPair::generate(&mut rng);
+        let (client, hello) =
+            noise::initiate(&config, noise_key.clone(), KeyPair::generate(&mut rng));
+        let server = noise::respond(&config, pki.server_key.clone(), KeyPair::generate(&mut rng));
+        let (server, server_hello) = server
+            .read_client_hello(&hello)
+            .unwrap()
+            .write_server_hello(&pki.chain);
+        let client = client.read_server_hello(&server_hello, NOW).unwrap();
+        assert_eq!(client.server_static(), pki.server_key.public());
+        let mut client = client.finish(b"\x18\x01payload");
+        let mut server = server.read_client_finish(&client.message).unwrap();
+        assert_eq!(server.payload, b"\x18\x01payload");
+        assert_eq!(&server.client_static, noise_key.public());
+        assert_eq!(client.handshake_hash, server.handshake_hash);
+        assert_eq!(client.trace, server.trace);
+        assert_eq!(client.trace.len(), 11);
+        exchange(&mut client.transport, &mut server.transport, &mut rng, 200);
+    }
+}
+
+#[test]
+fn modes_do_not_mix() {
+    let mut rng = ChaCha20Rng::seed_from_u64(2);
+    let pki = pki(&mut rng);
+    let wa = HandshakeConfig {
+        root_key: *pki.root.public(),
+        ..HandshakeConfig::default()
+    };
+    let std = HandshakeConfig {
+        standard_noise: true,
+        ..wa.clone()
+    };
+    let (client, hello) = noise::initiate(
+        &wa,
+        KeyPair::generate(&mut rng),
+        KeyPair::generate(&mut rng),
+    );
+    let (_, server_hello) =
+        noise::respond(&std, pki.server_key.clone(), KeyPair::generate(&mut rng))
+            .read_client_hello(&hello)
+            .unwrap()
+            .write_server_hello(&pki.chain);
+    assert_eq!(
+        client.read_server_hello(&server_hello, NOW).unwrap_err(),
+        HandshakeError::Decrypt {
+            field: "server_hello.static"
+        }
+    );
+}
+
+#[test]
+fn responder_refuses_forged_client_finish() {
+    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    let pki = pki(&mut rng);
+    let config = HandshakeConfig {
+        root_key: *pki.root.public(),
+        ..HandshakeConfig::default()
+    };
+    let (client, hello) = noise::initiate(
+        &config,
+        KeyPair::generate(&mut rng),
+        KeyPair::generate(&mut rng),
+    );
+    let (server, server_hello) =
+        noise::respond(&config, pki.server_key.clone(), KeyPair::generate(&mut rng))
+            .read_client_hello(&hello)
+            .unwrap()
+            .write_server_hello(&pki.chain);
+    let done = client
+        .read_server_hello(&server_hello, NOW)
+        .unwrap()
+        .finish(b"x");
+    let mut msg = HandshakeMessage::decode(done.message.as_slice()).unwrap();
+    let fin = msg.client_finish.as_mut().unwrap();
+    fin.payload.as_mut().unwrap()[0] ^= 1;
+    assert_eq!(
+        server.read_client_finish(&msg.encode_to_vec()).unwrap_err(),
+        HandshakeError::Decrypt {
+            field: "client_finish.payload"
+        }
+    );
+}
+
+// ------------------------------------------------------------------ snow interop
+
+mod snow_peer {
+    use rand::{RngCore, SeedableRng};
+    use rand_chacha::ChaCha20Rng;
+    use snow::params::{CipherChoice, DHChoice, HashChoice};
+    use snow::resolvers::{CryptoResolver, DefaultResolver};
+    use snow::types::{Cipher, Dh, Hash, Random};
+
+    /// snow's default primitives with a seeded RNG (no OS entropy in tests).
+    pub struct SeededResolver(pub u64);
+
+    struct SeededRandom(ChaCha20Rng);
+
+    impl Random for SeededRandom {
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), snow::Error> {
+            self.0.fill_bytes(dest);
+            Ok(())
+        }
+    }
+
+    impl CryptoResolver for SeededResolver {
+        fn resolve_rng(&self) -> Option<Box<dyn Random>> {
+            Some(Box::new(SeededRandom(ChaCha20Rng::seed_from_u64(self.0))))
+        }
+        fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
+            DefaultResolver.resolve_dh(choice)
+        }
+        fn resolve_hash(&self, choice: &HashChoice) -> Option<Box<dyn Hash>> {
+            DefaultResolver.resolve_hash(choice)
+        }
+        fn resolve_cipher(&self, choice: &CipherChoice) -> Option<Box<dyn Cipher>> {
+            DefaultResolver.resolve_cipher(choice)
+        }
+    }
+
+    pub fn builder(seed: u64) -> snow::Builder<'static> {
+        snow::Builder::with_resolver(
+            "Noise_XX_25519_AESGCM_SHA256".parse().unwrap(),
+            Box::new(SeededResolver(seed)),
+        )
+    }
+}
+
+fn snow_write(hs: &mut snow::HandshakeState, payload: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0u8; 65535];
+    let n = hs.write_message(payload, &mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+fn snow_read(hs: &mut snow::HandshakeState, msg: &[u8]) -> Result<Vec<u8>, snow::Error> {
+    let mut buf = vec![0u8; 65535];
+    let n = hs.read_message(msg, &mut buf)?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+fn snow_exchange(ours: &mut Transport, theirs: &mut snow::TransportState, rng: &mut ChaCha20Rng) {
+    let mut buf = vec![0u8; 65535];
+    for i in 0..1000 {
+        let len = rng.gen_range(0..512);
+        let mut msg = vec![0u8; len];
+        rng.fill_bytes(&mut msg);
+        // ours -> snow
+        let ct = ours.encrypt(&msg).unwrap();
+        let n = theirs.read_message(&ct, &mut buf).unwrap();
+        assert_eq!(&buf[..n], msg.as_slice(), "ours->snow {i}");
+        // snow -> ours
+        let n = theirs.write_message(&msg, &mut buf).unwrap();
+        assert_eq!(ours.decrypt(&buf[..n]).unwrap(), msg, "snow->ours {i}");
+    }
+}
+
+/// Runs our initiator against snow's responder; `Err` when the handshake fails.
+fn ours_initiator_vs_snow(standard_noise: bool, seed: u64) -> Result<(), String> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let pki = pki(&mut rng);
+    let config = HandshakeConfig {
+        root_key: *pki.root.public(),
+        standard_noise,
+        ..HandshakeConfig::default()
+    };
+    let noise_key = KeyPair::generate(&mut rng);
+    let (client, hello) = noise::initiate(&config, noise_key.clone(), KeyPair::generate(&mut rng));
+    let mut snow = snow_peer::builder(seed)
+        .prologue(&PROLOGUE)
+        .unwrap()
+        .local_private_key(pki.server_key.private())
+        .unwrap()
+        .build_responder()
+        .unwrap();
+
+    let hello = HandshakeMessage::decode(hello.as_slice()).unwrap();
+    let e = hello.client_hello.unwrap().ephemeral.unwrap();
+    assert!(snow_read(&mut snow, &e).unwrap().is_empty());
+    let msg2 = snow_write(&mut snow, &pki.chain);
+    let server_hello = HandshakeMessage {
+        server_hello: Some(ServerHello {
+            ephemeral: Some(msg2[..32].to_vec()),
+            r#static: Some(msg2[32..80].to_vec()),
+            payload: Some(msg2[80..].to_vec()),
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let client = client
+        .read_server_hello(&server_hello, NOW)
+        .map_err(|e| e.to_string())?;
+    let mut done = client.finish(b"client payload");
+    let finish = HandshakeMessage::decode(done.message.as_slice()).unwrap();
+    let finish = finish.client_finish.unwrap();
+    let mut msg3 = finish.r#static.unwrap();
+    msg3.extend(finish.payload.unwrap());
+    assert_eq!(snow_read(&mut snow, &msg3).unwrap(), b"client payload");
+    assert_eq!(snow.get_remote_static().unwrap(), noise_key.public());
+    assert_eq!(snow.get_handshake_hash(), done.handshake_hash);
+    let mut snow = snow.into_transport_mode().unwrap();
+    snow_exchange(&mut done.transport, &mut snow, &mut rng);
+    Ok(())
+}
+
+/// Runs snow's initiator against our responder; `Err` when the handshake fails.
+fn snow_initiator_vs_ours(standard_noise: bool, seed: u64) -> Result<(), String> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let pki = pki(&mut rng);
+    let config = HandshakeConfig {
+        root_key: *pki.root.public(),
+        standard_noise,
+        ..HandshakeConfig::default()
+    };
+    let client_key = KeyPair::generate(&mut rng);
+    let mut snow = snow_peer::builder(seed)
+        .prologue(&PROLOGUE)
+        .unwrap()
+        .local_private_key(client_key.private())
+        .unwrap()
+        .build_initiator()
+        .unwrap();
+    let server = noise::respond(&config, pki.server_key.clone(), KeyPair::generate(&mut rng));
+
+    let msg1 = snow_write(&mut snow, &[]);
+    assert_eq!(msg1.len(), 32);
+    let hello = HandshakeMessage {
+        client_hello: Some(
+            whatsapp_proto::pb::handshake::handshake_message::ClientHello {
+                ephemeral: Some(msg1),
+                ..Default::default()
+            },
+        ),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let (server, server_hello) = server
+        .read_client_hello(&hello)
+        .map_err(|e| e.to_string())?
+        .write_server_hello(&pki.chain);
+    let sh = HandshakeMessage::decode(server_hello.as_slice())
+        .unwrap()
+        .server_hello
+        .unwrap();
+    let mut msg2 = sh.ephemeral.unwrap();
+    msg2.extend(sh.r#static.unwrap());
+    msg2.extend(sh.payload.unwrap());
+    let chain = snow_read(&mut snow, &msg2).map_err(|e| e.to_string())?;
+    assert_eq!(chain, pki.chain);
+    let server_static: [u8; 32] = arr(snow.get_remote_static().unwrap());
+    verify_cert_chain(&chain, pki.root.public(), &server_static, NOW).unwrap();
+
+    let msg3 = snow_write(&mut snow, b"payload from snow");
+    let finish = HandshakeMessage {
+        client_finish: Some(
+            whatsapp_proto::pb::handshake::handshake_message::ClientFinish {
+                r#static: Some(msg3[..48].to_vec()),
+                payload: Some(msg3[48..].to_vec()),
+            },
+        ),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let mut done = server
+        .read_client_finish(&finish)
+        .map_err(|e| e.to_string())?;
+    assert_eq!(done.payload, b"payload from snow");
+    assert_eq!(&done.client_static, client_key.public());
+    assert_eq!(snow.get_handshake_hash(), done.handshake_hash);
+    let mut snow = snow.into_transport_mode().unwrap();
+    snow_exchange(&mut done.transport, &mut snow, &mut rng);
+    Ok(())
+}
+
+#[test]
+fn snow_interop_with_standard_noise_switch() {
+    ours_initiator_vs_snow(true, 10).unwrap();
+    snow_initiator_vs_ours(true, 11).unwrap();
+}
+
+#[test]
+fn snow_fails_without_the_switch() {
+    let err = ours_initiator_vs_snow(false, 12).unwrap_err();
+    assert!(
+        err.contains("server_hello.static failed to decrypt"),
+        "{err}"
+    );
+    let err = snow_initiator_vs_ours(false, 13).unwrap_err();
+    assert!(err.to_lowercase().contains("decrypt"), "{err}");
+}
