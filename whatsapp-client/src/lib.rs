@@ -1,0 +1,1 @@
+//! Native WhatsApp Web multi-device client: the tokio shell around whatsapp-proto.
