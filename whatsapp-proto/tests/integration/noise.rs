@@ -613,3 +613,495 @@ fn snow_fails_without_the_switch() {
     let err = snow_initiator_vs_ours(false, 13).unwrap_err();
     assert!(err.to_lowercase().contains("decrypt"), "{err}");
 }
+
+// ------------------------------------------------------------------ certificate chain
+
+use whatsapp_proto::pb::cert::CertChain;
+
+struct ChainParts {
+    root: KeyPair,
+    inter: KeyPair,
+    server: KeyPair,
+    i: CertDetails,
+    l: CertDetails,
+}
+
+fn chain_parts(rng: &mut ChaCha20Rng) -> ChainParts {
+    let root = KeyPair::generate(rng);
+    let inter = KeyPair::generate(rng);
+    let server = KeyPair::generate(rng);
+    let i = CertDetails {
+        serial: 3,
+        issuer_serial: 0,
+        key: *inter.public(),
+        not_before: NOW - 100,
+        not_after: NOW + 100,
+    };
+    let l = CertDetails {
+        serial: 329,
+        issuer_serial: 3,
+        key: *server.public(),
+        not_before: NOW - 50,
+        not_after: NOW + 50,
+    };
+    ChainParts {
+        root,
+        inter,
+        server,
+        i,
+        l,
+    }
+}
+
+impl ChainParts {
+    fn build(&self, rng: &mut ChaCha20Rng) -> Vec<u8> {
+        build_cert_chain(&self.root, &self.i, &self.inter, &self.l, rng)
+    }
+    fn verify(&self, chain: &[u8], now: u64) -> Result<(), CertError> {
+        verify_cert_chain(chain, self.root.public(), self.server.public(), now).map(|_| ())
+    }
+    /// Edits the serialized chain's protobuf (leaving signatures as they are).
+    fn edit(chain: &[u8], f: impl FnOnce(&mut CertChain)) -> Vec<u8> {
+        let mut c = CertChain::decode(chain).unwrap();
+        f(&mut c);
+        c.encode_to_vec()
+    }
+}
+
+#[test]
+fn cert_chain_accepts_valid_and_refuses_each_tampering_distinctly() {
+    let mut rng = ChaCha20Rng::seed_from_u64(20);
+    let p = chain_parts(&mut rng);
+    let good = p.build(&mut rng);
+    let verified = verify_cert_chain(&good, p.root.public(), p.server.public(), NOW).unwrap();
+    assert_eq!(
+        (verified.intermediate, verified.leaf),
+        (p.i.clone(), p.l.clone())
+    );
+    // Both ends of both windows are inclusive.
+    assert_eq!(p.verify(&good, NOW - 50), Ok(()));
+    assert_eq!(p.verify(&good, NOW + 50), Ok(()));
+
+    let mut errors = Vec::new();
+
+    // Root signature (on the intermediate) tampered.
+    let bad = ChainParts::edit(&good, |c| {
+        c.intermediate.as_mut().unwrap().signature.as_mut().unwrap()[5] ^= 1
+    });
+    errors.push(p.verify(&bad, NOW).unwrap_err());
+    assert_eq!(errors.last(), Some(&CertError::IntermediateSignature));
+
+    // Intermediate signed by another key than the root.
+    let other = KeyPair::generate(&mut rng);
+    let bad = build_cert_chain(&other, &p.i, &p.inter, &p.l, &mut rng);
+    assert_eq!(p.verify(&bad, NOW), Err(CertError::IntermediateSignature));
+
+    // Leaf signature tampered.
+    let bad = ChainParts::edit(&good, |c| {
+        c.leaf.as_mut().unwrap().signature.as_mut().unwrap()[40] ^= 0x10
+    });
+    errors.push(p.verify(&bad, NOW).unwrap_err());
+    assert_eq!(errors.last(), Some(&CertError::LeafSignature));
+
+    // Leaf details altered after signing.
+    let bad = ChainParts::edit(&good, |c| {
+        let d = c.leaf.as_mut().unwrap().details.as_mut().unwrap();
+        let last = d.len() - 1;
+        d[last] ^= 1;
+    });
+    assert_eq!(p.verify(&bad, NOW), Err(CertError::LeafSignature));
+
+    // Leaf issued by a serial other than the intermediate's (properly signed).
+    let wrong_issuer = CertDetails {
+        issuer_serial: 4,
+        ..p.l.clone()
+    };
+    let bad = build_cert_chain(&p.root, &p.i, &p.inter, &wrong_issuer, &mut rng);
+    errors.push(p.verify(&bad, NOW).unwrap_err());
+    assert_eq!(
+        errors.last(),
+        Some(&CertError::LeafIssuerSerial {
+            expected: 3,
+            actual: 4
+        })
+    );
+
+    // Intermediate not issued by the root serial.
+    let wrong_root_serial = CertDetails {
+        issuer_serial: 1,
+        ..p.i.clone()
+    };
+    let bad = build_cert_chain(&p.root, &wrong_root_serial, &p.inter, &p.l, &mut rng);
+    errors.push(p.verify(&bad, NOW).unwrap_err());
+    assert_eq!(
+        errors.last(),
+        Some(&CertError::IntermediateIssuerSerial {
+            expected: 0,
+            actual: 1
+        })
+    );
+
+    // Leaf key differs from the static key of the handshake.
+    errors.push(
+        verify_cert_chain(&good, p.root.public(), p.inter.public(), NOW)
+            .map(|_| ())
+            .unwrap_err(),
+    );
+    assert_eq!(errors.last(), Some(&CertError::LeafKeyMismatch));
+
+    // Expired / not yet valid: leaf, then intermediate.
+    errors.push(p.verify(&good, NOW + 51).unwrap_err());
+    assert!(matches!(
+        errors.last(),
+        Some(CertError::Expired {
+            cert: CertRole::Leaf,
+            ..
+        })
+    ));
+    errors.push(p.verify(&good, NOW - 51).unwrap_err());
+    assert!(matches!(
+        errors.last(),
+        Some(CertError::NotYetValid {
+            cert: CertRole::Leaf,
+            ..
+        })
+    ));
+    errors.push(p.verify(&good, NOW + 101).unwrap_err());
+    assert!(matches!(
+        errors.last(),
+        Some(CertError::Expired {
+            cert: CertRole::Intermediate,
+            ..
+        })
+    ));
+    errors.push(p.verify(&good, NOW - 101).unwrap_err());
+    assert!(matches!(
+        errors.last(),
+        Some(CertError::NotYetValid {
+            cert: CertRole::Intermediate,
+            ..
+        })
+    ));
+
+    // Structural failures.
+    let bad = ChainParts::edit(&good, |c| c.leaf = None);
+    errors.push(p.verify(&bad, NOW).unwrap_err());
+    assert_eq!(
+        errors.last(),
+        Some(&CertError::Missing {
+            cert: CertRole::Leaf,
+            field: "certificate"
+        })
+    );
+    let bad = ChainParts::edit(&good, |c| c.intermediate.as_mut().unwrap().signature = None);
+    assert_eq!(
+        p.verify(&bad, NOW),
+        Err(CertError::Missing {
+            cert: CertRole::Intermediate,
+            field: "signature"
+        })
+    );
+    let bad = ChainParts::edit(&good, |c| {
+        c.leaf.as_mut().unwrap().signature.as_mut().unwrap().pop();
+    });
+    errors.push(p.verify(&bad, NOW).unwrap_err());
+    assert_eq!(
+        errors.last(),
+        Some(&CertError::SignatureLength {
+            cert: CertRole::Leaf,
+            len: 63
+        })
+    );
+    errors.push(p.verify(&[0xff, 0xff], NOW).unwrap_err());
+    assert!(matches!(errors.last(), Some(CertError::Malformed { .. })));
+
+    // A certified key of the wrong length (properly signed details).
+    let details = whatsapp_proto::pb::cert::cert_chain::noise_certificate::Details {
+        serial: Some(3),
+        issuer_serial: Some(0),
+        key: Some(vec![7; 31]),
+        not_before: Some(0),
+        not_after: Some(u64::MAX),
+    }
+    .encode_to_vec();
+    let sig = p.root.sign(&details, &mut rng);
+    let bad = ChainParts::edit(&good, |c| {
+        let i = c.intermediate.as_mut().unwrap();
+        i.details = Some(details);
+        i.signature = Some(sig.to_vec());
+    });
+    errors.push(p.verify(&bad, NOW).unwrap_err());
+    assert_eq!(
+        errors.last(),
+        Some(&CertError::KeyLength {
+            cert: CertRole::Intermediate,
+            len: 31
+        })
+    );
+
+    // Every tampering above produced a different error.
+    for (a, x) in errors.iter().enumerate() {
+        for y in &errors[a + 1..] {
+            assert_ne!(x, y);
+        }
+    }
+}
+
+#[test]
+fn handshake_refuses_chain_for_another_server_key() {
+    let mut rng = ChaCha20Rng::seed_from_u64(21);
+    let p = chain_parts(&mut rng);
+    let chain = p.build(&mut rng);
+    let config = HandshakeConfig {
+        root_key: *p.root.public(),
+        ..HandshakeConfig::default()
+    };
+    // The server proves a static key the chain does not certify.
+    let impostor = KeyPair::generate(&mut rng);
+    let (client, hello) = noise::initiate(
+        &config,
+        KeyPair::generate(&mut rng),
+        KeyPair::generate(&mut rng),
+    );
+    let (_, server_hello) = noise::respond(&config, impostor, KeyPair::generate(&mut rng))
+        .read_client_hello(&hello)
+        .unwrap()
+        .write_server_hello(&chain);
+    assert_eq!(
+        client.read_server_hello(&server_hello, NOW).unwrap_err(),
+        HandshakeError::Certificate(CertError::LeafKeyMismatch)
+    );
+    // The default (WhatsApp) root refuses a self-made chain.
+    let (client, hello) = noise::initiate(
+        &HandshakeConfig::default(),
+        KeyPair::generate(&mut rng),
+        KeyPair::generate(&mut rng),
+    );
+    let (_, server_hello) = noise::respond(&config, p.server.clone(), KeyPair::generate(&mut rng))
+        .read_client_hello(&hello)
+        .unwrap()
+        .write_server_hello(&chain);
+    assert_eq!(
+        client.read_server_hello(&server_hello, NOW).unwrap_err(),
+        HandshakeError::Certificate(CertError::IntermediateSignature)
+    );
+}
+
+// ------------------------------------------------------------------ ClientPayload through the handshake
+
+#[test]
+fn registration_and_login_payloads_reach_the_responder() {
+    use whatsapp_proto::payload::{self, AppVersion, PayloadConfig, RegistrationData};
+    let mut rng = ChaCha20Rng::seed_from_u64(30);
+    let p = pki(&mut rng);
+    let config = HandshakeConfig {
+        root_key: *p.root.public(),
+        ..HandshakeConfig::default()
+    };
+    let identity = KeyPair::generate(&mut rng);
+    let spk = KeyPair::generate(&mut rng);
+    let mut signed = vec![payload::KEY_TYPE_DJB];
+    signed.extend_from_slice(spk.public());
+    let keys = RegistrationData {
+        registration_id: rng.r#gen(),
+        identity_key: *identity.public(),
+        signed_pre_key_id: 1,
+        signed_pre_key: *spk.public(),
+        signed_pre_key_signature: identity.sign(&signed, &mut rng),
+    };
+    let payload_config = PayloadConfig {
+        app_version: AppVersion::parse("2.3000.1035194821").unwrap(),
+        ..PayloadConfig::default()
+    };
+    let registration = payload::registration_payload(&payload_config, &keys).encode_to_vec();
+    let login = payload::login_payload(&payload_config, 15_551_234_567, 3).encode_to_vec();
+
+    for bytes in [registration, login] {
+        let (client, hello) = noise::initiate(
+            &config,
+            KeyPair::generate(&mut rng),
+            KeyPair::generate(&mut rng),
+        );
+        let (server, sh) =
+            noise::respond(&config, p.server_key.clone(), KeyPair::generate(&mut rng))
+                .read_client_hello(&hello)
+                .unwrap()
+                .write_server_hello(&p.chain);
+        let done = client.read_server_hello(&sh, NOW).unwrap().finish(&bytes);
+        let got = server.read_client_finish(&done.message).unwrap();
+        let decoded = payload::decode_client_payload(&got.payload).unwrap();
+        let ua = decoded.user_agent.clone().unwrap();
+        assert_eq!(ua.app_version.unwrap().tertiary, Some(1_035_194_821));
+        assert_eq!(ua.platform, Some(14));
+        assert_eq!(decoded.connect_type, Some(1));
+        assert_eq!(decoded.connect_reason, Some(1));
+        if let Some(data) = decoded.device_pairing_data.clone() {
+            let back = payload::registration_data(&decoded).unwrap();
+            assert_eq!(back, keys);
+            assert!(whatsapp_proto::xeddsa::verify(
+                &back.identity_key,
+                &signed,
+                &back.signed_pre_key_signature
+            ));
+            assert_eq!(decoded.passive, Some(false));
+            assert_eq!(decoded.pull, Some(false));
+            assert_eq!(
+                hex::encode(data.build_hash.unwrap()),
+                "a2c9471eff910a9e1ae659890a28872d"
+            );
+            let props = whatsapp_proto::pb::companion::DeviceProps::decode(
+                data.device_props.unwrap().as_slice(),
+            )
+            .unwrap();
+            assert_eq!(props.platform_type, Some(0));
+            assert_eq!(
+                props.history_sync_config.unwrap().storage_quota_mb,
+                Some(10240)
+            );
+        } else {
+            assert_eq!(decoded.username, Some(15_551_234_567));
+            assert_eq!(decoded.device, Some(3));
+            assert_eq!(decoded.passive, Some(true));
+            assert_eq!(decoded.pull, Some(true));
+            assert_eq!(decoded.lid_db_migrated, Some(true));
+            assert_eq!(decoded.lc, Some(1));
+        }
+    }
+}
+
+// ------------------------------------------------------------------ robustness
+
+fn mutate(rng: &mut ChaCha20Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
+    let mut v = corpus[rng.gen_range(0..corpus.len())].clone();
+    for _ in 0..rng.gen_range(1..4) {
+        match rng.gen_range(0..8) {
+            0 if !v.is_empty() => {
+                let i = rng.gen_range(0..v.len());
+                v[i] ^= 1 << rng.gen_range(0..8);
+            }
+            1 if !v.is_empty() => {
+                let i = rng.gen_range(0..v.len());
+                v[i] = rng.r#gen();
+            }
+            2 => {
+                let n = rng.gen_range(0..=v.len());
+                v.truncate(n);
+            }
+            3 => {
+                let i = rng.gen_range(0..=v.len());
+                let n = rng.gen_range(1..40);
+                let extra: Vec<u8> = (0..n).map(|_| rng.r#gen()).collect();
+                v.splice(i..i, extra);
+            }
+            4 if !v.is_empty() => {
+                let a = rng.gen_range(0..v.len());
+                let b = rng.gen_range(a..=v.len());
+                let chunk = v[a..b].to_vec();
+                let at = rng.gen_range(0..=v.len());
+                v.splice(at..at, chunk);
+            }
+            5 if !v.is_empty() => {
+                // Varint-ish lengths are where parsers break: make one huge.
+                let i = rng.gen_range(0..v.len());
+                v[i] = 0xff;
+            }
+            6 => {
+                let n = rng.gen_range(0..120);
+                v = (0..n).map(|_| rng.r#gen()).collect();
+            }
+            _ => {
+                let other = &corpus[rng.gen_range(0..corpus.len())];
+                let cut = rng.gen_range(0..=v.len());
+                v.truncate(cut);
+                v.extend_from_slice(other);
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn no_panic_on_random_and_mutated_input() {
+    let mut rng = ChaCha20Rng::seed_from_u64(0xBAD_F00D);
+    let p = pki(&mut rng);
+    let config = HandshakeConfig {
+        root_key: *p.root.public(),
+        ..HandshakeConfig::default()
+    };
+    let client_key = KeyPair::generate(&mut rng);
+    let client_eph = KeyPair::generate(&mut rng);
+    let server_eph = KeyPair::generate(&mut rng);
+
+    // A real exchange to mutate.
+    let (client, hello) = noise::initiate(&config, client_key.clone(), client_eph.clone());
+    let (server, server_hello) = noise::respond(&config, p.server_key.clone(), server_eph.clone())
+        .read_client_hello(&hello)
+        .unwrap()
+        .write_server_hello(&p.chain);
+    let mut done = client
+        .read_server_hello(&server_hello, NOW)
+        .unwrap()
+        .finish(b"\x18\x01");
+    let client_finish = done.message.clone();
+    let mut server_done = server.read_client_finish(&client_finish).unwrap();
+    let frames: Vec<Vec<u8>> = (0..8)
+        .map(|i| done.transport.encrypt(&vec![i as u8; i * 7]).unwrap())
+        .collect();
+    let kat = vectors("noise/handshake_kat.json");
+    let message_corpus = vec![
+        hello.clone(),
+        server_hello.clone(),
+        client_finish.clone(),
+        hex_field(&kat["derived"], "client_finish_handshake_message"),
+        hex_field(&kat["captured"], "cert_plaintext_certchain"),
+        p.chain.clone(),
+    ];
+
+    let mut fed = 0usize;
+    // 1. HandshakeMessage parsing.
+    for _ in 0..50_000 {
+        let input = mutate(&mut rng, &message_corpus);
+        let _ = noise::parse_handshake_message(&input);
+        fed += 1;
+    }
+    // 2. Transport decrypt, against a receiver at the right counter. Only an
+    // unaltered frame for the current counter may open (mutation can give one back).
+    for _ in 0..50_000 {
+        let input = mutate(&mut rng, &frames);
+        let counter = server_done.transport.read_counter().unwrap() as usize;
+        if server_done.transport.decrypt(&input).is_ok() {
+            assert_eq!(Some(&input), frames.get(counter));
+        }
+        fed += 1;
+    }
+    // Failures never advanced the counter, so the remaining genuine frames still open.
+    let next = server_done.transport.read_counter().unwrap() as usize;
+    for (i, f) in frames.iter().enumerate().skip(next) {
+        assert_eq!(
+            server_done.transport.decrypt(f).unwrap(),
+            vec![i as u8; i * 7]
+        );
+    }
+    // 3. Certificate chains.
+    for _ in 0..3_000 {
+        let input = mutate(&mut rng, &message_corpus);
+        let _ = verify_cert_chain(&input, p.root.public(), p.server_key.public(), NOW);
+        fed += 1;
+    }
+    // 4. Each handshake step of each role.
+    for _ in 0..1_500 {
+        let (client, _) = noise::initiate(&config, client_key.clone(), client_eph.clone());
+        let _ = client.read_server_hello(&mutate(&mut rng, &message_corpus), NOW);
+        let server = noise::respond(&config, p.server_key.clone(), server_eph.clone());
+        let _ = server.read_client_hello(&mutate(&mut rng, &message_corpus));
+        let (server, _) = noise::respond(&config, p.server_key.clone(), server_eph.clone())
+            .read_client_hello(&hello)
+            .unwrap()
+            .write_server_hello(&p.chain);
+        let _ = server.read_client_finish(&mutate(&mut rng, &message_corpus));
+        let _ = whatsapp_proto::payload::decode_client_payload(&mutate(&mut rng, &message_corpus))
+            .map(|p| whatsapp_proto::payload::registration_data(&p));
+        fed += 4;
+    }
+    assert!(fed >= 100_000, "{fed}");
+}
