@@ -2,6 +2,7 @@
 
 mod appstate;
 mod binary;
+mod connection;
 mod media;
 mod noise;
 mod schema;

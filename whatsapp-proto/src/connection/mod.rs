@@ -1,0 +1,1 @@
+//! The sans-IO connection core: handshake, login, IQs, keepalive and stream events.

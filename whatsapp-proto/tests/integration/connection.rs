@@ -1,0 +1,1 @@
+//! Connection core scenarios: client and server cores with virtual time.
