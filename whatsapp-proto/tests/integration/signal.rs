@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 
+use proptest::prelude::*;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde_json::Value;
@@ -434,4 +435,846 @@ fn kat_sender_key() {
         unpad(&plaintext).unwrap(),
         hex::decode("0a0b48656c6c6f2067726f7570").unwrap()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions: behaviour
+
+/// One device: identity, registration ID, prekeys, and its sessions by peer name.
+struct Device {
+    identity: KeyPair,
+    registration_id: u32,
+    signed_prekey: SignedPreKeyRecord,
+    prekeys: Vec<PreKeyRecord>,
+    session: SessionRecord,
+}
+
+impl Device {
+    fn new(rng: &mut ChaCha20Rng) -> Self {
+        let identity = KeyPair::generate(rng);
+        Self {
+            registration_id: generate_registration_id(rng),
+            signed_prekey: SignedPreKeyRecord::generate(1, &identity, 0, rng),
+            prekeys: PreKeyRecord::generate_batch(1, 3, rng),
+            identity,
+            session: SessionRecord::new(),
+        }
+    }
+
+    fn bundle(&self, with_prekey: bool) -> PreKeyBundle {
+        PreKeyBundle {
+            registration_id: self.registration_id,
+            identity_key: self.identity.public,
+            signed_prekey_id: self.signed_prekey.id,
+            signed_prekey: self.signed_prekey.key_pair.public,
+            signed_prekey_signature: self.signed_prekey.signature,
+            prekey: self
+                .prekeys
+                .first()
+                .filter(|_| with_prekey)
+                .map(|k| (k.id, k.key_pair.public)),
+        }
+    }
+
+    /// Decrypts `msg` or `pkmsg` bytes as the WhatsApp layer would, deleting a used prekey.
+    fn receive(
+        &mut self,
+        enc_type: &str,
+        bytes: &[u8],
+        peer: &PublicKey,
+        rng: &mut ChaCha20Rng,
+    ) -> Result<Vec<u8>, SignalError> {
+        if enc_type == "pkmsg" {
+            let msg = PreKeyWhisperMessage::decode(bytes)?;
+            let one_time = msg
+                .pre_key_id()
+                .and_then(|id| self.prekeys.iter().find(|k| k.id == id))
+                .cloned();
+            let keys = ResponderKeys {
+                identity: &self.identity,
+                registration_id: self.registration_id,
+                signed_prekey: Some(&self.signed_prekey),
+                one_time_prekey: one_time.as_ref(),
+                stored_identity: Some(peer),
+            };
+            let out = self.session.decrypt_prekey(&msg, &keys, rng)?;
+            if let Some(id) = out.used_pre_key_id {
+                self.prekeys.retain(|k| k.id != id);
+            }
+            Ok(out.plaintext)
+        } else {
+            self.session.decrypt(&WhisperMessage::decode(bytes)?, rng)
+        }
+    }
+}
+
+fn pair_with_session(seed: u8, with_prekey: bool) -> (Device, Device, ChaCha20Rng) {
+    let mut rng = rng(seed);
+    let mut alice = Device::new(&mut rng);
+    let bob = Device::new(&mut rng);
+    let status = alice
+        .session
+        .process_bundle(
+            &alice.identity,
+            alice.registration_id,
+            &bob.bundle(with_prekey),
+            None,
+            &mut rng,
+        )
+        .unwrap();
+    assert_eq!(status, IdentityStatus::FirstUse);
+    (alice, bob, rng)
+}
+
+fn send(from: &mut Device, text: &[u8]) -> (&'static str, Vec<u8>) {
+    let out = from.session.encrypt(text).unwrap();
+    (out.enc_type(), out.serialized().to_vec())
+}
+
+#[test]
+fn session_without_one_time_prekey_both_ways() {
+    let (mut alice, mut bob, mut rng) = pair_with_session(10, false);
+    let (t, m) = send(&mut alice, b"one");
+    assert_eq!(t, "pkmsg");
+    assert_eq!(PreKeyWhisperMessage::decode(&m).unwrap().pre_key_id(), None);
+    let alice_pub = alice.identity.public;
+    let bob_pub = bob.identity.public;
+    assert_eq!(bob.receive(t, &m, &alice_pub, &mut rng).unwrap(), b"one");
+    assert_eq!(bob.prekeys.len(), 3, "no one-time prekey consumed");
+    for round in 0..5u8 {
+        let (t, m) = send(&mut bob, &[round; 40]);
+        assert_eq!(t, "msg");
+        assert_eq!(
+            alice.receive(t, &m, &bob_pub, &mut rng).unwrap(),
+            [round; 40]
+        );
+        let (t, m) = send(&mut alice, &[round + 100; 3]);
+        assert_eq!(t, "msg");
+        assert_eq!(
+            bob.receive(t, &m, &alice_pub, &mut rng).unwrap(),
+            [round + 100; 3]
+        );
+    }
+}
+
+#[test]
+fn out_of_order_duplicates_and_forward_limit() {
+    let (mut alice, mut bob, mut rng) = pair_with_session(11, true);
+    let alice_pub = alice.identity.public;
+    let sent: Vec<_> = (0..20u32)
+        .map(|i| send(&mut alice, &i.to_be_bytes()))
+        .collect();
+    // Deliver in a scrambled order: 19, 0, 18, 1, ...
+    let mut order: Vec<usize> = Vec::new();
+    for i in 0..10 {
+        order.push(19 - i);
+        order.push(i);
+    }
+    for &i in &order {
+        let (t, m) = &sent[i];
+        assert_eq!(
+            bob.receive(t, m, &alice_pub, &mut rng).unwrap(),
+            (i as u32).to_be_bytes()
+        );
+    }
+    assert_eq!(
+        bob.prekeys.len(),
+        2,
+        "the one-time prekey was consumed once"
+    );
+    // Every one is now a duplicate, and refusing it changes nothing.
+    let before = bob.session.clone();
+    for (t, m) in &sent {
+        let err = bob.receive(t, m, &alice_pub, &mut rng).unwrap_err();
+        assert!(
+            matches!(err, SignalError::DuplicateMessage { .. }),
+            "{err:?}"
+        );
+    }
+    assert_eq!(bob.session, before);
+
+    // Bob answers, so Alice sends msgs; 2,000 ahead is allowed, 2,001 is not.
+    let (t, m) = send(&mut bob, b"ack");
+    alice
+        .receive(t, &m, &bob.identity.public, &mut rng)
+        .unwrap();
+    let burst: Vec<_> = (0..2003u32)
+        .map(|i| send(&mut alice, &i.to_le_bytes()))
+        .collect();
+    let snapshot = bob.session.clone();
+    let err = bob
+        .receive(burst[2001].0, &burst[2001].1, &alice_pub, &mut rng)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SignalError::TooFarAhead {
+                ahead: 2001,
+                limit: 2000,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(bob.session, snapshot);
+    assert_eq!(
+        bob.receive(burst[2000].0, &burst[2000].1, &alice_pub, &mut rng)
+            .unwrap(),
+        2000u32.to_le_bytes()
+    );
+    // 2002 then stores a 2,001st skipped key, so the oldest (0) is dropped: at most 2,000 kept.
+    for i in [2002usize, 2001, 1, 1999, 1000] {
+        assert_eq!(
+            bob.receive(burst[i].0, &burst[i].1, &alice_pub, &mut rng)
+                .unwrap(),
+            (i as u32).to_le_bytes()
+        );
+    }
+    let err = bob
+        .receive(burst[0].0, &burst[0].1, &alice_pub, &mut rng)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SignalError::DuplicateMessage {
+                counter: 0,
+                next: 2003
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn receiving_chains_are_capped_at_five() {
+    let (mut alice, mut bob, mut rng) = pair_with_session(12, true);
+    let (alice_pub, bob_pub) = (alice.identity.public, bob.identity.public);
+    let (t, m) = send(&mut alice, b"hello");
+    bob.receive(t, &m, &alice_pub, &mut rng).unwrap();
+    // Alice holds back one message from each of her chains; each ping-pong turn gives Bob a new
+    // receiving chain.
+    let mut held = Vec::new();
+    for turn in 0..7u8 {
+        let (t, m) = send(&mut bob, b"ping");
+        alice.receive(t, &m, &bob_pub, &mut rng).unwrap();
+        held.push(send(&mut alice, &[turn]));
+        let (t, m) = send(&mut alice, b"pong");
+        bob.receive(t, &m, &alice_pub, &mut rng).unwrap();
+    }
+    // Bob keeps the 5 newest chains: held messages of the last 5 turns decrypt, older ones do not.
+    for (turn, (t, m)) in held.iter().enumerate().rev() {
+        let result = bob.receive(t, m, &alice_pub, &mut rng);
+        if turn >= 2 {
+            assert_eq!(result.unwrap(), [turn as u8]);
+        } else {
+            assert!(result.is_err(), "chain of turn {turn} should be gone");
+        }
+    }
+}
+
+#[test]
+fn archived_sessions_decrypt_and_are_capped_at_forty() {
+    let mut rng = rng(13);
+    let mut alice = Device::new(&mut rng);
+    let mut bob = Device::new(&mut rng);
+    bob.prekeys = PreKeyRecord::generate_batch(1, 42, &mut rng);
+    let alice_pub = alice.identity.public;
+    // 42 fresh sessions from Alice, each on its own one-time prekey (without one, a pkmsg could
+    // always build its session again) and each leaving a message in flight.
+    let mut held = Vec::new();
+    for i in 0..42u8 {
+        alice
+            .session
+            .process_bundle(
+                &alice.identity,
+                alice.registration_id,
+                &bob.bundle(true),
+                Some(&bob.identity.public),
+                &mut rng,
+            )
+            .unwrap();
+        let (t, m) = send(&mut alice, &[i, 0]);
+        bob.receive(t, &m, &alice_pub, &mut rng).unwrap();
+        let (t2, m2) = send(&mut alice, &[i, 1]);
+        held.push((t2, m2));
+    }
+    assert_eq!(bob.session.previous_states().count(), MAX_ARCHIVED_STATES);
+    // The newest session's message decrypts on the current state; archived ones that are kept
+    // decrypt too (the pkmsg repeats a known base key), the two oldest are gone.
+    for (i, (t, m)) in held.iter().enumerate().rev() {
+        let result = bob.receive(t, m, &alice_pub, &mut rng);
+        if i >= 1 {
+            assert_eq!(result.unwrap(), [i as u8, 1], "session {i}");
+        } else {
+            assert!(result.is_err(), "session {i} should be gone");
+        }
+    }
+}
+
+#[test]
+fn archived_state_decrypts_a_msg_and_becomes_current() {
+    let (mut alice, mut bob, mut rng) = pair_with_session(14, true);
+    let (alice_pub, bob_pub) = (alice.identity.public, bob.identity.public);
+    let (t, m) = send(&mut alice, b"first");
+    bob.receive(t, &m, &alice_pub, &mut rng).unwrap();
+    let (t, m) = send(&mut bob, b"ack");
+    alice.receive(t, &m, &bob_pub, &mut rng).unwrap();
+    let (t_old, m_old) = send(&mut alice, b"on the old session");
+    assert_eq!(t_old, "msg");
+    // Alice starts over (e.g. after a reinstall on her side of the store).
+    alice.session = SessionRecord::new();
+    alice
+        .session
+        .process_bundle(
+            &alice.identity,
+            alice.registration_id,
+            &bob.bundle(true),
+            Some(&bob_pub),
+            &mut rng,
+        )
+        .unwrap();
+    let (t, m) = send(&mut alice, b"new session");
+    bob.receive(t, &m, &alice_pub, &mut rng).unwrap();
+    let new_base = *bob.session.current_state().unwrap().base_key();
+    assert_eq!(
+        bob.receive(t_old, &m_old, &alice_pub, &mut rng).unwrap(),
+        b"on the old session"
+    );
+    assert_ne!(
+        *bob.session.current_state().unwrap().base_key(),
+        new_base,
+        "old state promoted"
+    );
+}
+
+#[test]
+fn identity_change_is_refused_without_change() {
+    let (mut alice, mut bob, mut rng) = pair_with_session(15, true);
+    let stranger = KeyPair::generate(&mut rng);
+    let (_, m) = send(&mut alice, b"hi");
+    let msg = PreKeyWhisperMessage::decode(&m).unwrap();
+    let keys = ResponderKeys {
+        identity: &bob.identity,
+        registration_id: bob.registration_id,
+        signed_prekey: Some(&bob.signed_prekey),
+        one_time_prekey: bob.prekeys.first(),
+        stored_identity: Some(&stranger.public),
+    };
+    let before = bob.session.clone();
+    let err = bob
+        .session
+        .decrypt_prekey(&msg, &keys, &mut rng)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SignalError::IdentityChanged {
+            stored: stranger.public,
+            received: alice.identity.public
+        }
+    );
+    assert_eq!(bob.session, before);
+    // Accepting the new identity (the caller's decision) then works.
+    let keys = ResponderKeys {
+        stored_identity: None,
+        ..keys
+    };
+    assert_eq!(
+        bob.session
+            .decrypt_prekey(&msg, &keys, &mut rng)
+            .unwrap()
+            .plaintext,
+        b"hi"
+    );
+
+    // The same policy for bundles.
+    let mut again = SessionRecord::new();
+    let err = again
+        .process_bundle(
+            &alice.identity,
+            1,
+            &bob.bundle(true),
+            Some(&stranger.public),
+            &mut rng,
+        )
+        .unwrap_err();
+    assert!(matches!(err, SignalError::IdentityChanged { .. }));
+    assert!(!again.has_current_state());
+    bob.prekeys.clear();
+}
+
+#[test]
+fn bad_bundles_and_missing_prekeys_are_refused() {
+    let mut rng = rng(16);
+    let alice = Device::new(&mut rng);
+    let bob = Device::new(&mut rng);
+    let mut bundle = bob.bundle(true);
+    bundle.signed_prekey_signature[5] ^= 1;
+    let mut record = SessionRecord::new();
+    let err = record
+        .process_bundle(&alice.identity, 1, &bundle, None, &mut rng)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SignalError::BadSignature {
+            what: "signed prekey"
+        }
+    );
+    assert!(!record.has_current_state());
+
+    let mut alice_session = SessionRecord::new();
+    alice_session
+        .process_bundle(&alice.identity, 1, &bob.bundle(true), None, &mut rng)
+        .unwrap();
+    let sent = alice_session.encrypt(b"x").unwrap();
+    let msg = PreKeyWhisperMessage::decode(sent.serialized()).unwrap();
+    let mut bob_session = SessionRecord::new();
+    let keys = ResponderKeys {
+        identity: &bob.identity,
+        registration_id: bob.registration_id,
+        signed_prekey: Some(&bob.signed_prekey),
+        one_time_prekey: None,
+        stored_identity: None,
+    };
+    assert_eq!(
+        bob_session
+            .decrypt_prekey(&msg, &keys, &mut rng)
+            .unwrap_err(),
+        SignalError::MissingPreKey { id: 1 }
+    );
+    let wrong = PreKeyRecord {
+        id: 2,
+        ..bob.prekeys[1].clone()
+    };
+    let keys2 = ResponderKeys {
+        one_time_prekey: Some(&wrong),
+        ..keys
+    };
+    assert_eq!(
+        bob_session
+            .decrypt_prekey(&msg, &keys2, &mut rng)
+            .unwrap_err(),
+        SignalError::MissingPreKey { id: 1 }
+    );
+    let keys3 = ResponderKeys {
+        signed_prekey: None,
+        one_time_prekey: bob.prekeys.first(),
+        ..keys
+    };
+    assert_eq!(
+        bob_session
+            .decrypt_prekey(&msg, &keys3, &mut rng)
+            .unwrap_err(),
+        SignalError::MissingSignedPreKey { id: 1 }
+    );
+    assert_eq!(bob_session, SessionRecord::new());
+    // A wrong key under the right ID: the MAC fails and nothing is stored.
+    let imposter = PreKeyRecord {
+        id: 1,
+        key_pair: KeyPair::generate(&mut rng),
+    };
+    let keys4 = ResponderKeys {
+        one_time_prekey: Some(&imposter),
+        ..keys
+    };
+    assert_eq!(
+        bob_session
+            .decrypt_prekey(&msg, &keys4, &mut rng)
+            .unwrap_err(),
+        SignalError::BadMac
+    );
+    assert_eq!(bob_session, SessionRecord::new());
+    assert_eq!(
+        SessionRecord::new().encrypt(b"x").unwrap_err(),
+        SignalError::NoSession
+    );
+}
+
+#[test]
+fn records_round_trip_and_reject_damage() {
+    let (mut alice, mut bob, mut rng) = pair_with_session(17, true);
+    let (alice_pub, bob_pub) = (alice.identity.public, bob.identity.public);
+    // Build some state: skipped keys, several chains, an archived state.
+    let (t, m) = send(&mut alice, b"a");
+    bob.receive(t, &m, &alice_pub, &mut rng).unwrap();
+    for _ in 0..3 {
+        let _lost = send(&mut bob, b"lost");
+        let (t, m) = send(&mut bob, b"b");
+        alice.receive(t, &m, &bob_pub, &mut rng).unwrap();
+        let (t, m) = send(&mut alice, b"c");
+        bob.receive(t, &m, &alice_pub, &mut rng).unwrap();
+    }
+    alice
+        .session
+        .process_bundle(&alice.identity, 1, &bob.bundle(false), None, &mut rng)
+        .unwrap();
+    for record in [&alice.session, &bob.session] {
+        let bytes = record.to_bytes();
+        assert_eq!(bytes[0], RECORD_FORMAT_VERSION);
+        assert_eq!(&SessionRecord::from_bytes(&bytes).unwrap(), record);
+    }
+    assert_eq!(
+        SessionRecord::from_bytes(&SessionRecord::new().to_bytes()).unwrap(),
+        SessionRecord::new()
+    );
+    assert_eq!(
+        KeyPair::from_bytes(&alice.identity.to_bytes()).unwrap(),
+        alice.identity
+    );
+    assert_eq!(
+        SignedPreKeyRecord::from_bytes(&bob.signed_prekey.to_bytes()).unwrap(),
+        bob.signed_prekey
+    );
+    assert_eq!(
+        PreKeyRecord::from_bytes(&bob.prekeys[0].to_bytes()).unwrap(),
+        bob.prekeys[0]
+    );
+    let mut group = SenderKeyRecord::new();
+    group.create_distribution_message(&mut rng);
+    group.encrypt(b"x", &mut rng).unwrap();
+    let mut other = SenderKeyRecord::new();
+    other.process_distribution_message(&group.current_state().unwrap().distribution_message());
+    for r in [&group, &other] {
+        assert_eq!(&SenderKeyRecord::from_bytes(&r.to_bytes()).unwrap(), r);
+    }
+
+    let mut bytes = bob.session.to_bytes();
+    bytes[0] = 9;
+    assert!(matches!(
+        SessionRecord::from_bytes(&bytes),
+        Err(SignalError::UnsupportedRecordVersion { version: 9, .. })
+    ));
+    assert!(SessionRecord::from_bytes(&[]).is_err());
+    assert!(
+        PreKeyRecord::from_bytes(&[RECORD_FORMAT_VERSION]).is_err(),
+        "missing key pair"
+    );
+    // Truncations never panic.
+    let bytes = bob.session.to_bytes();
+    for cut in 0..bytes.len() {
+        let _ = SessionRecord::from_bytes(&bytes[..cut]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sender keys: behaviour
+
+#[test]
+fn sender_keys_out_of_order_duplicates_limits() {
+    let mut rng = rng(20);
+    let mut mine = SenderKeyRecord::new();
+    let skdm = mine.create_distribution_message(&mut rng);
+    assert_eq!(
+        mine.create_distribution_message(&mut rng),
+        skdm,
+        "same state until rotated"
+    );
+    let mut theirs = SenderKeyRecord::new();
+    theirs.process_distribution_message(
+        &SenderKeyDistributionMessage::decode(skdm.serialized()).unwrap(),
+    );
+    let sent: Vec<_> = (0..30u32)
+        .map(|i| mine.encrypt(&i.to_be_bytes(), &mut rng).unwrap())
+        .collect();
+    for i in (0..30).rev() {
+        let m = SenderKeyMessage::decode(sent[i].serialized()).unwrap();
+        assert_eq!(theirs.decrypt(&m).unwrap(), (i as u32).to_be_bytes());
+    }
+    let before = theirs.clone();
+    let dup = SenderKeyMessage::decode(sent[7].serialized()).unwrap();
+    assert!(matches!(
+        theirs.decrypt(&dup),
+        Err(SignalError::DuplicateMessage {
+            counter: 7,
+            next: 30
+        })
+    ));
+    // A re-sent SKDM does not rewind the chain.
+    theirs.process_distribution_message(&skdm);
+    assert_eq!(theirs, before);
+    assert!(theirs.decrypt(&dup).is_err());
+
+    let far: Vec<_> = (0..2002)
+        .map(|_| mine.encrypt(b"f", &mut rng).unwrap())
+        .collect();
+    let err = theirs
+        .decrypt(&SenderKeyMessage::decode(far[2001].serialized()).unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(err, SignalError::TooFarAhead { ahead: 2001, .. }),
+        "{err:?}"
+    );
+    assert_eq!(theirs, before);
+    assert_eq!(
+        theirs
+            .decrypt(&SenderKeyMessage::decode(far[2000].serialized()).unwrap())
+            .unwrap(),
+        b"f"
+    );
+
+    // Tampered signature, unknown key ID, receiving-only state cannot encrypt.
+    let mut bytes = sent[0].serialized().to_vec();
+    let last = bytes.len() - 1;
+    bytes[last - 10] ^= 0x40;
+    let before = theirs.clone();
+    assert_eq!(
+        theirs
+            .decrypt(&SenderKeyMessage::decode(&bytes).unwrap())
+            .unwrap_err(),
+        SignalError::BadSignature {
+            what: "sender key message"
+        }
+    );
+    assert_eq!(theirs, before);
+    let mut stranger = SenderKeyRecord::new();
+    stranger.create_distribution_message(&mut rng);
+    let foreign = stranger.encrypt(b"x", &mut rng).unwrap();
+    assert!(matches!(
+        theirs.decrypt(&foreign),
+        Err(SignalError::NoSenderKeyState { .. })
+    ));
+    assert!(matches!(
+        theirs.encrypt(b"x", &mut rng),
+        Err(SignalError::NoSigningKey { .. })
+    ));
+}
+
+#[test]
+fn sender_key_states_are_capped_at_five() {
+    let mut rng = rng(21);
+    let mut theirs = SenderKeyRecord::new();
+    let mut senders = Vec::new();
+    for _ in 0..7 {
+        let mut mine = SenderKeyRecord::new();
+        theirs.process_distribution_message(&mine.create_distribution_message(&mut rng));
+        senders.push(mine);
+    }
+    assert_eq!(theirs.states().count(), MAX_SENDER_KEY_STATES);
+    for (i, mine) in senders.iter_mut().enumerate() {
+        let m = mine.encrypt(b"hi", &mut rng).unwrap();
+        assert_eq!(theirs.decrypt(&m).is_ok(), i >= 2, "state {i}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Padding and addresses
+
+#[test]
+fn padding_add_and_remove() {
+    let mut rng = rng(30);
+    for _ in 0..200 {
+        let padded = pad(b"body", &mut rng);
+        let n = padded.len() - 4;
+        assert!((1..=16).contains(&n));
+        assert!(padded[4..].iter().all(|&b| b as usize == n));
+        assert_eq!(unpad(&padded).unwrap(), b"body");
+    }
+    assert_eq!(pad_with(b"ab", 3), b"ab\x03\x03\x03");
+    assert_eq!(unpad(b"\x01").unwrap(), b"");
+    for bad in [&b""[..], b"ab\x00", b"a\x03\x03", b"ab\x02\x03", b"\x05"] {
+        assert!(
+            matches!(unpad(bad), Err(SignalError::BadPadding { .. })),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn addresses() {
+    let cases = [
+        ("15551234567.0", "15551234567.0"),
+        ("15551234567:2@s.whatsapp.net", "15551234567.2"),
+        ("15551234567@s.whatsapp.net", "15551234567.0"),
+        ("123:2@lid", "123_1.2"),
+        ("123@hosted", "123_128.0"),
+        ("123:99@hosted.lid", "123_129.99"),
+        ("123_1.2", "123_1.2"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(
+            input.parse::<ProtocolAddress>().unwrap().to_string(),
+            want,
+            "{input}"
+        );
+    }
+    for bad in ["", "abc", ".3", "a.b", "x:y@lid", "@s.whatsapp.net"] {
+        assert!(bad.parse::<ProtocolAddress>().is_err(), "{bad}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property tests
+
+#[derive(Clone, Debug)]
+enum Op {
+    AliceSends,
+    BobSends,
+    DeliverToAlice(prop::sample::Index),
+    DeliverToBob(prop::sample::Index),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => Just(Op::AliceSends),
+        2 => Just(Op::BobSends),
+        3 => any::<prop::sample::Index>().prop_map(Op::DeliverToAlice),
+        3 => any::<prop::sample::Index>().prop_map(Op::DeliverToBob),
+    ]
+}
+
+type InFlight = Vec<(&'static str, Vec<u8>, Vec<u8>)>;
+
+fn deliver(
+    to: &mut Device,
+    peer: &PublicKey,
+    queue: &mut InFlight,
+    at: &prop::sample::Index,
+    rng: &mut ChaCha20Rng,
+) {
+    if queue.is_empty() {
+        return;
+    }
+    let (t, bytes, plain) = queue.remove(at.index(queue.len()));
+    assert_eq!(to.receive(t, &bytes, peer, rng).unwrap(), plain);
+}
+
+/// Flips one byte of `bytes` at `at` and checks that `to` refuses it without changing its record.
+fn assert_refused_unchanged(
+    to: &mut Device,
+    peer: &PublicKey,
+    t: &'static str,
+    bytes: &[u8],
+    at: usize,
+    xor: u8,
+    rng: &mut ChaCha20Rng,
+) {
+    let mut tampered = bytes.to_vec();
+    let at = at % tampered.len();
+    tampered[at] ^= xor;
+    let before = to.session.clone();
+    let result = to.receive(t, &tampered, peer, rng);
+    assert!(result.is_err(), "byte {at} ^ {xor:#04x} of {t} accepted");
+    assert_eq!(to.session, before, "record changed by a refused message");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Any interleaving of sends and (out-of-order) deliveries between two parties decrypts.
+    #[test]
+    fn random_interleavings_always_decrypt(seed in any::<u8>(), ops in prop::collection::vec(op(), 1..80)) {
+        let (mut alice, mut bob, mut rng) = pair_with_session(seed, seed % 2 == 0);
+        let (alice_pub, bob_pub) = (alice.identity.public, bob.identity.public);
+        let mut to_bob: InFlight = Vec::new();
+        let mut to_alice: InFlight = Vec::new();
+        let mut n = 0u32;
+        for op in &ops {
+            n += 1;
+            match op {
+                Op::AliceSends => {
+                    let (t, m) = send(&mut alice, &n.to_be_bytes());
+                    to_bob.push((t, m, n.to_be_bytes().to_vec()));
+                }
+                Op::BobSends if bob.session.has_current_state() => {
+                    let (t, m) = send(&mut bob, &n.to_le_bytes());
+                    prop_assert_eq!(t, "msg");
+                    to_alice.push((t, m, n.to_le_bytes().to_vec()));
+                }
+                Op::BobSends => {}
+                Op::DeliverToAlice(at) => deliver(&mut alice, &bob_pub, &mut to_alice, at, &mut rng),
+                Op::DeliverToBob(at) => deliver(&mut bob, &alice_pub, &mut to_bob, at, &mut rng),
+            }
+        }
+        // Everything still in flight arrives, in reverse order.
+        while let Some((t, m, p)) = to_bob.pop() {
+            prop_assert_eq!(bob.receive(t, &m, &alice_pub, &mut rng).unwrap(), p);
+        }
+        while let Some((t, m, p)) = to_alice.pop() {
+            prop_assert_eq!(alice.receive(t, &m, &bob_pub, &mut rng).unwrap(), p);
+        }
+    }
+
+    /// Any changed byte of a `msg` (version, protobuf, ciphertext or MAC) is refused, the record is
+    /// unchanged, and the genuine message still decrypts afterwards — whether it would have
+    /// advanced the chain, used a skipped key, or turned the ratchet.
+    #[test]
+    fn any_changed_byte_is_refused_and_changes_nothing(
+        seed in any::<u8>(), at in any::<usize>(), xor in 1..=255u8, case in 0..3u8,
+    ) {
+        let (mut alice, mut bob, mut rng) = pair_with_session(seed, true);
+        let (alice_pub, bob_pub) = (alice.identity.public, bob.identity.public);
+        let (t, m) = send(&mut alice, b"setup");
+        bob.receive(t, &m, &alice_pub, &mut rng).unwrap();
+        let (t, m) = send(&mut bob, b"ack");
+        alice.receive(t, &m, &bob_pub, &mut rng).unwrap();
+        let (t, m) = match case {
+            // Same chain, next counter.
+            0 => { let (t, m) = send(&mut alice, b"x"); bob.receive(t, &m, &alice_pub, &mut rng).unwrap(); send(&mut alice, b"target") }
+            // A skipped key.
+            1 => {
+                let first = send(&mut alice, b"target");
+                let (t, m) = send(&mut alice, b"later");
+                bob.receive(t, &m, &alice_pub, &mut rng).unwrap();
+                first
+            }
+            // A new ratchet key.
+            _ => send(&mut alice, b"target"),
+        };
+        prop_assert_eq!(t, "msg");
+        assert_refused_unchanged(&mut bob, &alice_pub, t, &m, at, xor, &mut rng);
+        prop_assert_eq!(bob.receive(t, &m, &alice_pub, &mut rng).unwrap(), b"target");
+    }
+
+    /// Any changed byte of the inner message of a `pkmsg` is refused and stores nothing.
+    #[test]
+    fn changed_pkmsg_is_refused(seed in any::<u8>(), at in any::<usize>(), xor in 1..=255u8) {
+        let (mut alice, mut bob, mut rng) = pair_with_session(seed, true);
+        let alice_pub = alice.identity.public;
+        let (t, m) = send(&mut alice, b"hello");
+        let inner_len = PreKeyWhisperMessage::decode(&m).unwrap().message().serialized().len();
+        let inner_start = m.windows(inner_len).position(|w| w == PreKeyWhisperMessage::decode(&m).unwrap().message().serialized()).unwrap();
+        assert_refused_unchanged(&mut bob, &alice_pub, t, &m, inner_start + at % inner_len, xor, &mut rng);
+        prop_assert_eq!(bob.prekeys.len(), 3);
+        prop_assert_eq!(bob.receive(t, &m, &alice_pub, &mut rng).unwrap(), b"hello");
+    }
+
+    /// Any changed byte of an `skmsg` is refused and leaves the record unchanged.
+    #[test]
+    fn changed_skmsg_is_refused(seed in any::<u8>(), at in any::<usize>(), xor in 1..=255u8, skip in 0..3usize) {
+        let mut rng = rng(seed);
+        let mut mine = SenderKeyRecord::new();
+        let mut theirs = SenderKeyRecord::new();
+        theirs.process_distribution_message(&mine.create_distribution_message(&mut rng));
+        let sent: Vec<_> = (0..3).map(|_| mine.encrypt(b"group", &mut rng).unwrap()).collect();
+        if skip > 0 {
+            theirs.decrypt(&sent[skip]).unwrap();
+        }
+        let target = sent[0].serialized();
+        let mut tampered = target.to_vec();
+        let at = at % tampered.len();
+        tampered[at] ^= xor;
+        let before = theirs.clone();
+        let refused = SenderKeyMessage::decode(&tampered).and_then(|m| theirs.decrypt(&m));
+        prop_assert!(refused.is_err());
+        prop_assert_eq!(&theirs, &before);
+        prop_assert_eq!(theirs.decrypt(&SenderKeyMessage::decode(target).unwrap()).unwrap(), b"group");
+    }
+
+    /// Decoders never panic.
+    #[test]
+    fn decoders_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+        let _ = WhisperMessage::decode(&bytes);
+        let _ = PreKeyWhisperMessage::decode(&bytes);
+        let _ = SenderKeyMessage::decode(&bytes);
+        let _ = SenderKeyDistributionMessage::decode(&bytes);
+        let _ = SessionRecord::from_bytes(&bytes);
+        let _ = SenderKeyRecord::from_bytes(&bytes);
+        let _ = PreKeyRecord::from_bytes(&bytes);
+        let _ = SignedPreKeyRecord::from_bytes(&bytes);
+        let _ = KeyPair::from_bytes(&bytes);
+        let _ = unpad(&bytes);
+        let _ = PublicKey::from_slice(&bytes);
+        if let Ok(s) = std::str::from_utf8(&bytes) {
+            let _ = s.parse::<ProtocolAddress>();
+        }
+    }
 }
