@@ -14,6 +14,7 @@
 //! | [`connection`] | the sans-IO connection core: handshake, login, IQs, keepalive, stream events |
 //! | [`noise`] | the Noise XX handshake, transport cipher and server certificate chain |
 //! | [`payload`] | ClientPayload for registration and login |
+//! | [`pairing`] | QR strings, ADV verification and signing, phone-code pairing (both sides) |
 //! | [`signal`] | Signal sessions and sender keys |
 //! | [`xeddsa`] | XEdDSA signatures over Curve25519 keys, as libsignal makes them |
 //! | [`media`] | media keys, encryption and streaming verified decryption, media retry |
@@ -26,6 +27,7 @@ pub mod frame;
 pub mod jid;
 pub mod media;
 pub mod noise;
+pub mod pairing;
 pub mod payload;
 pub mod pb;
 pub mod signal;
