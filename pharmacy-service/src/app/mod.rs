@@ -1,1 +1,251 @@
-//! app
+//! Use-cases. Each public method of [`App`] is one transaction: it reads and writes through
+//! `db`, decides through `domain`, commits, and only then publishes live events and wakes the
+//! outbox worker. The HTTP layer and the WhatsApp bridge call these and nothing below them.
+
+mod auth;
+mod clock;
+mod events;
+mod inbound;
+mod jobs;
+mod kpi;
+mod outbound;
+mod ports;
+mod queries;
+mod seed;
+mod tickets;
+
+pub use auth::{NewUser, hash_password, verify_password};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use events::{Envelope, EventBus, LiveEvent};
+pub use inbound::{
+    InboundContent, InboundEvent, InboundMessage, InboundOutcome, ReceiptStatus, Sender,
+};
+pub use jobs::JobReport;
+pub use kpi::{KpiQuery, KpiReport, KpiRow};
+pub use outbound::SendReply;
+pub use ports::{Messenger, OutgoingMedia, OutgoingMessage, SendError};
+pub use queries::{TicketDetail, TicketSummary};
+pub use seed::{DemoCredentials, SeedOptions};
+pub use tickets::TransferTarget;
+
+use crate::db::{self, DbError};
+use crate::domain::pacing::PacingPolicy;
+use crate::domain::routing::RoutingPolicy;
+use crate::domain::ticket::TransitionError;
+use crate::domain::time::Timestamp;
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+use sqlx::SqlitePool;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Service configuration (compiled defaults; the binary layers file/env/flags over them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceConfig {
+    /// IANA zone for days, hours and KPIs (built-in tz data).
+    pub time_zone: String,
+    /// A customer writing within this long after closing reopens the ticket.
+    pub reopen_window: Duration,
+    /// A returning customer goes back to the same agent within this long.
+    pub stickiness: Duration,
+    /// No first response this long after assignment -> delay event and reassignment.
+    pub first_response_timeout: Duration,
+    /// Open or pending tickets idle this long are closed (zero = never).
+    pub auto_close_after: Duration,
+    /// Survey replies are accepted this long after closing.
+    pub csat_window: Duration,
+    /// Send the satisfaction survey on close.
+    pub csat_enabled: bool,
+    /// Send the greeting on a new conversation.
+    pub greeting_enabled: bool,
+    /// Send out-of-office replies outside branch hours.
+    pub out_of_office_enabled: bool,
+    /// Whether rosters limit routing.
+    pub use_shifts: bool,
+    /// Whether a ticket may go to another branch when its own has nobody.
+    pub cross_branch_fallback: bool,
+    /// Outbox pacing.
+    pub pacing: PacingPolicy,
+    /// Where media files live (content-addressed).
+    pub media_dir: PathBuf,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            time_zone: "Africa/Cairo".into(),
+            reopen_window: Duration::from_secs(12 * 3600),
+            stickiness: Duration::from_secs(7 * 86_400),
+            first_response_timeout: Duration::from_secs(10 * 60),
+            auto_close_after: Duration::from_secs(3 * 86_400),
+            csat_window: Duration::from_secs(24 * 3600),
+            csat_enabled: true,
+            greeting_enabled: true,
+            out_of_office_enabled: true,
+            use_shifts: true,
+            cross_branch_fallback: true,
+            pacing: PacingPolicy::production(),
+            media_dir: PathBuf::from("media"),
+        }
+    }
+}
+
+/// A use-case failure, split by blame so the HTTP layer can map it (404, 409, 422, 500).
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The object does not exist.
+    #[error("{entity} {id} not found")]
+    NotFound {
+        /// `ticket`, `agent`, ...
+        entity: &'static str,
+        /// Its id.
+        id: i64,
+    },
+    /// The request is malformed.
+    #[error("invalid {field}: {message}")]
+    Invalid {
+        /// The offending field.
+        field: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// The request conflicts with the current state.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The caller may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The lifecycle does not allow it.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// Storage failed (locked database, full disk...).
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A file could not be written or read.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        AppError::Db(DbError::Sqlx(e))
+    }
+}
+
+pub(crate) fn not_found(entity: &'static str, id: i64) -> AppError {
+    AppError::NotFound { entity, id }
+}
+
+struct Inner {
+    pool: SqlitePool,
+    clock: Arc<dyn Clock>,
+    events: EventBus,
+    config: ServiceConfig,
+    tz: TimeZone,
+    outbox_wakeup: Notify,
+}
+
+/// The service core: cheap to clone, shared by the HTTP layer, the bridge and the workers.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+
+impl App {
+    /// Builds the core over an open, migrated pool.
+    pub fn new(
+        pool: SqlitePool,
+        clock: Arc<dyn Clock>,
+        config: ServiceConfig,
+    ) -> Result<App, AppError> {
+        let tz = crate::domain::time::time_zone(&config.time_zone)
+            .ok_or_else(|| AppError::Config(format!("unknown time zone {}", config.time_zone)))?;
+        Ok(App {
+            inner: Arc::new(Inner {
+                pool,
+                clock,
+                events: EventBus::new(4096),
+                config,
+                tz,
+                outbox_wakeup: Notify::new(),
+            }),
+        })
+    }
+
+    /// Opens (creating and migrating) the database file at `path` and builds the core.
+    pub async fn open(
+        path: &std::path::Path,
+        clock: Arc<dyn Clock>,
+        config: ServiceConfig,
+    ) -> Result<App, AppError> {
+        let pool = db::open(path).await?;
+        App::new(pool, clock, config)
+    }
+
+    /// The database pool (for read-only queries the app does not wrap yet).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.inner.pool
+    }
+
+    /// The live event bus.
+    pub fn events(&self) -> &EventBus {
+        &self.inner.events
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.inner.config
+    }
+
+    /// The configured time zone.
+    pub fn time_zone(&self) -> &TimeZone {
+        &self.inner.tz
+    }
+
+    /// The current time from the injected clock.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// Resolves when something was enqueued (the outbox worker waits on this).
+    pub async fn outbox_enqueued(&self) {
+        self.inner.outbox_wakeup.notified().await
+    }
+
+    pub(crate) fn wake_outbox(&self) {
+        self.inner.outbox_wakeup.notify_one();
+    }
+
+    pub(crate) fn routing_policy(&self) -> RoutingPolicy {
+        RoutingPolicy {
+            stickiness: self.inner.config.stickiness,
+            time_zone: self.inner.tz.clone(),
+            use_shifts: self.inner.config.use_shifts,
+            cross_branch_fallback: self.inner.config.cross_branch_fallback,
+        }
+    }
+
+    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so two writers
+    /// queue on the busy timeout instead of failing on a read-to-write upgrade.
+    pub(crate) async fn begin(&self) -> Result<Tx, AppError> {
+        Ok(self.inner.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// A read connection.
+    pub(crate) async fn read(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, AppError> {
+        Ok(self.inner.pool.acquire().await?)
+    }
+
+    pub(crate) fn publish_all(&self, events: Vec<LiveEvent>) {
+        for e in events {
+            self.inner.events.publish(self.now(), e);
+        }
+    }
+}

@@ -1,1 +1,1 @@
-//! wa
+//! The WhatsApp adapter.

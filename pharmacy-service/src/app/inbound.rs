@@ -1,0 +1,723 @@
+//! Inbound WhatsApp events -> customers, tickets, messages, routing, automatic replies.
+//!
+//! The bridge calls [`App::handle_inbound`] and acknowledges the message to WhatsApp only after
+//! it returns `Ok`: everything is committed by then, and a redelivery is recognised by its
+//! WhatsApp id and stored once.
+
+use super::events::LiveEvent;
+use super::{App, AppError};
+use crate::db::customers::Customer;
+use crate::db::messages::NewMessage;
+use crate::db::{self, Conn};
+use crate::domain::csat::parse_rating;
+use crate::domain::geo::GeoPoint;
+use crate::domain::ids::{MessageId, TicketId};
+use crate::domain::kpi::TicketEventKind;
+use crate::domain::phone::normalize_phone;
+use crate::domain::ticket::{self, Actor, InboundDecision, TicketCommand, TicketStatus};
+use crate::domain::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Who wrote: a phone-number JID user, a LID, or both (the same person).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sender {
+    /// International digits from the PN JID (`201001234567`).
+    pub phone: Option<String>,
+    /// The LID user part.
+    pub lid: Option<String>,
+    /// The name they set in WhatsApp.
+    pub push_name: Option<String>,
+}
+
+/// What a customer sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InboundContent {
+    /// Text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// Image, audio/voice note, video, document or sticker, already stored with
+    /// [`App::store_media`].
+    Media {
+        /// `image`, `audio`, `video`, `document`, `sticker`.
+        media_kind: String,
+        /// Content address.
+        sha256: String,
+        /// Media type.
+        mime: String,
+        /// File name.
+        file_name: Option<String>,
+        /// Caption.
+        caption: Option<String>,
+    },
+    /// A location pin.
+    Location {
+        /// Latitude.
+        latitude: f64,
+        /// Longitude.
+        longitude: f64,
+        /// Place name.
+        name: Option<String>,
+    },
+    /// A contact card.
+    Contact {
+        /// Display name.
+        name: String,
+        /// The vCard.
+        vcard: String,
+    },
+}
+
+/// A customer message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    /// WhatsApp message id (deduplication key).
+    pub wa_id: String,
+    /// Who wrote.
+    pub from: Sender,
+    /// When WhatsApp says it was sent.
+    pub at: Timestamp,
+    /// What.
+    pub content: InboundContent,
+    /// The message it replies to.
+    pub quoted_wa_id: Option<String>,
+}
+
+/// Delivery progress of an outgoing message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptStatus {
+    /// Reached the phone.
+    Delivered,
+    /// Read.
+    Read,
+}
+
+/// Everything the bridge hands in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum InboundEvent {
+    /// A new message.
+    Message(InboundMessage),
+    /// The customer edited a message.
+    Edited {
+        /// The edited message.
+        wa_id: String,
+        /// New text.
+        text: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// The customer deleted a message for everyone.
+    Revoked {
+        /// The revoked message.
+        wa_id: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// The customer reacted (empty emoji = reaction removed).
+    Reaction {
+        /// The message reacted to.
+        target_wa_id: String,
+        /// The emoji.
+        emoji: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// Delivery or read receipts for our messages.
+    Receipt {
+        /// Our messages' WhatsApp ids.
+        wa_ids: Vec<String>,
+        /// Delivered or read.
+        status: ReceiptStatus,
+        /// When.
+        at: Timestamp,
+    },
+}
+
+/// What handling an inbound event did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum InboundOutcome {
+    /// Stored as a message of a ticket.
+    Stored {
+        /// The ticket.
+        ticket_id: TicketId,
+        /// The message.
+        message_id: MessageId,
+        /// A new ticket was created.
+        created: bool,
+        /// A closed ticket was reopened.
+        reopened: bool,
+    },
+    /// Already stored (redelivery).
+    Duplicate {
+        /// The stored message.
+        message_id: MessageId,
+    },
+    /// A satisfaction rating for a closed ticket.
+    Rated {
+        /// The rated ticket.
+        ticket_id: TicketId,
+        /// 1-5.
+        rating: u8,
+    },
+    /// An edit, revoke, reaction or receipt was applied to this many messages.
+    Updated {
+        /// How many messages changed.
+        count: usize,
+    },
+    /// Nothing to do (e.g. an edit of a message never seen).
+    Ignored {
+        /// Why.
+        reason: String,
+    },
+}
+
+pub(crate) async fn journal(
+    c: &mut Conn,
+    ticket: TicketId,
+    branch: Option<crate::domain::ids::BranchId>,
+    kind: TicketEventKind,
+    at: Timestamp,
+) -> Result<(), sqlx::Error> {
+    db::tickets::append_event(
+        c,
+        &crate::domain::kpi::TicketEvent {
+            ticket,
+            at,
+            branch,
+            kind,
+        },
+    )
+    .await
+}
+
+impl App {
+    /// Applies one inbound WhatsApp event in one transaction. Acknowledge to WhatsApp only
+    /// after `Ok`.
+    pub async fn handle_inbound(&self, event: InboundEvent) -> Result<InboundOutcome, AppError> {
+        match event {
+            InboundEvent::Message(m) => self.receive_message(m).await,
+            InboundEvent::Edited { wa_id, text, at } => {
+                self.apply_to_message(&wa_id, at, Change::Edit(text)).await
+            }
+            InboundEvent::Revoked { wa_id, at } => {
+                self.apply_to_message(&wa_id, at, Change::Revoke).await
+            }
+            InboundEvent::Reaction {
+                target_wa_id,
+                emoji,
+                at,
+            } => {
+                self.apply_to_message(&target_wa_id, at, Change::React(emoji))
+                    .await
+            }
+            InboundEvent::Receipt { wa_ids, status, at } => {
+                self.apply_receipts(&wa_ids, status, at).await
+            }
+        }
+    }
+
+    async fn receive_message(&self, m: InboundMessage) -> Result<InboundOutcome, AppError> {
+        let now = self.now();
+        // WhatsApp's timestamp, unless it is missing or ahead of our clock.
+        let at = if m.at.0 <= 0 || m.at > now { now } else { m.at };
+        let mut tx = self.begin().await?;
+        if let Some(existing) = db::messages::by_wa_id(&mut tx, &m.wa_id).await? {
+            tx.commit().await?;
+            return Ok(InboundOutcome::Duplicate {
+                message_id: existing.id,
+            });
+        }
+        let mut events = Vec::new();
+        let customer = self
+            .resolve_customer(&mut tx, &m.from, at, &mut events)
+            .await?;
+        let latest = db::tickets::latest_for_customer(&mut tx, customer.id).await?;
+
+        // A survey answer: exactly one digit 1-5 within the window after the survey.
+        if let (Some(t), InboundContent::Text { text }) = (&latest, &m.content)
+            && t.status == TicketStatus::Closed
+            && t.csat_requested_at
+                .is_some_and(|r| at.since(r) <= self.config().csat_window)
+            && let Some(rating) = parse_rating(text)
+            && !db::kpi::is_rated(&mut tx, t.id).await?
+        {
+            let msg = NewMessage {
+                ticket_id: t.id,
+                customer_id: customer.id,
+                direction: "in",
+                sender_kind: "customer",
+                agent_id: t.agent_id,
+                kind: "rating".into(),
+                body: Some(text.clone()),
+                wa_id: Some(m.wa_id.clone()),
+                quoted_wa_id: m.quoted_wa_id.clone(),
+                status: "received",
+                created_at: at,
+                ..Default::default()
+            };
+            let message_id = db::messages::insert(&mut tx, &msg).await?;
+            db::kpi::record_rating(
+                &mut tx,
+                t.id,
+                customer.id,
+                t.agent_id,
+                t.branch_id,
+                rating,
+                text,
+                at,
+            )
+            .await?;
+            db::customers::refresh_satisfaction(&mut tx, customer.id).await?;
+            journal(
+                &mut tx,
+                t.id,
+                t.branch_id,
+                TicketEventKind::Rated { rating },
+                at,
+            )
+            .await?;
+            let thanks = db::templates::global(&mut tx, "csat_thanks").await?;
+            let queued = if let Some(tpl) = thanks {
+                let body = self.render_for(&mut tx, &tpl.body, &customer, t).await?;
+                self.enqueue_system(&mut tx, t, &customer, &body, now, &mut events)
+                    .await?;
+                true
+            } else {
+                false
+            };
+            db::activity::log(
+                &mut tx,
+                None,
+                "csat.rated",
+                Some(("ticket", t.id.0)),
+                Some(&serde_json::json!({ "rating": rating })),
+                now,
+            )
+            .await?;
+            let message = db::messages::by_id(&mut tx, message_id)
+                .await?
+                .ok_or_else(|| super::not_found("message", message_id.0))?;
+            let ticket = db::tickets::by_id(&mut tx, t.id)
+                .await?
+                .ok_or_else(|| super::not_found("ticket", t.id.0))?;
+            events.push(LiveEvent::NewMessage { message, ticket });
+            tx.commit().await?;
+            self.publish_all(events);
+            if queued {
+                self.wake_outbox();
+            }
+            return Ok(InboundOutcome::Rated {
+                ticket_id: t.id,
+                rating,
+            });
+        }
+
+        let decision = ticket::inbound_decision(
+            latest.as_ref().map(|t| (t.status, t.closed_at)),
+            at,
+            self.config().reopen_window,
+        );
+        let (ticket_id, created, reopened) = match (decision, &latest) {
+            (InboundDecision::Continue, Some(t)) => {
+                if let Some(to) =
+                    ticket::transition(t.status, TicketCommand::CustomerWrote, Actor::Customer)?
+                {
+                    db::tickets::set_status(&mut tx, t.id, to, at).await?;
+                    db::tickets::log_state(
+                        &mut tx,
+                        t.id,
+                        Some(t.status),
+                        to,
+                        Actor::Customer,
+                        Some("customer wrote"),
+                        at,
+                    )
+                    .await?;
+                }
+                (t.id, false, false)
+            }
+            (InboundDecision::Reopen, Some(t)) => {
+                let to = ticket::transition(t.status, TicketCommand::Reopen, Actor::Customer)?
+                    .unwrap_or(TicketStatus::Open);
+                db::tickets::reopen(&mut tx, t.id, at).await?;
+                db::tickets::log_state(
+                    &mut tx,
+                    t.id,
+                    Some(t.status),
+                    to,
+                    Actor::Customer,
+                    Some("customer wrote within the reopen window"),
+                    at,
+                )
+                .await?;
+                journal(&mut tx, t.id, t.branch_id, TicketEventKind::Reopened, at).await?;
+                (t.id, false, true)
+            }
+            _ => {
+                let id = db::tickets::insert(&mut tx, customer.id, None, at).await?;
+                db::tickets::log_state(
+                    &mut tx,
+                    id,
+                    None,
+                    TicketStatus::Open,
+                    Actor::Customer,
+                    Some("new conversation"),
+                    at,
+                )
+                .await?;
+                journal(&mut tx, id, None, TicketEventKind::Created, at).await?;
+                (id, true, false)
+            }
+        };
+
+        let pin = match &m.content {
+            InboundContent::Location {
+                latitude,
+                longitude,
+                ..
+            } => {
+                db::customers::set_location(&mut tx, customer.id, *latitude, *longitude, at)
+                    .await?;
+                Some(GeoPoint {
+                    lat: *latitude,
+                    lon: *longitude,
+                })
+            }
+            _ => None,
+        };
+        let current = db::tickets::by_id(&mut tx, ticket_id)
+            .await?
+            .ok_or_else(|| super::not_found("ticket", ticket_id.0))?;
+        if current.agent_id.is_none() {
+            self.route_ticket(&mut tx, ticket_id, pin, at, &mut events)
+                .await?;
+        }
+        let t = db::tickets::by_id(&mut tx, ticket_id)
+            .await?
+            .ok_or_else(|| super::not_found("ticket", ticket_id.0))?;
+
+        let mut msg = NewMessage {
+            ticket_id,
+            customer_id: customer.id,
+            direction: "in",
+            sender_kind: "customer",
+            agent_id: t.agent_id,
+            wa_id: Some(m.wa_id.clone()),
+            quoted_wa_id: m.quoted_wa_id.clone(),
+            status: "received",
+            created_at: at,
+            ..Default::default()
+        };
+        let mut text_for_triggers = None;
+        match &m.content {
+            InboundContent::Text { text } => {
+                msg.kind = "text".into();
+                msg.body = Some(text.clone());
+                text_for_triggers = Some(text.clone());
+            }
+            InboundContent::Media {
+                media_kind,
+                sha256,
+                mime,
+                file_name,
+                caption,
+            } => {
+                msg.kind = media_kind.clone();
+                msg.body = caption.clone();
+                msg.media_sha256 = Some(sha256.clone());
+                msg.media_mime = Some(mime.clone());
+                msg.media_name = file_name.clone();
+                db::messages::insert_media(&mut tx, sha256, mime, 0, now).await?;
+                text_for_triggers = caption.clone();
+            }
+            InboundContent::Location {
+                latitude,
+                longitude,
+                name,
+            } => {
+                msg.kind = "location".into();
+                msg.body = name.clone();
+                msg.latitude = Some(*latitude);
+                msg.longitude = Some(*longitude);
+            }
+            InboundContent::Contact { name, vcard } => {
+                msg.kind = "contact".into();
+                msg.body = Some(format!("{name}\n{vcard}"));
+            }
+        }
+        let message_id = db::messages::insert(&mut tx, &msg).await?;
+        journal(
+            &mut tx,
+            ticket_id,
+            t.branch_id,
+            TicketEventKind::CustomerMessage,
+            at,
+        )
+        .await?;
+        db::tickets::note_customer_message(&mut tx, ticket_id, at).await?;
+
+        let mark = events.len();
+        let queued = self
+            .auto_replies(
+                &mut tx,
+                &t,
+                &customer,
+                text_for_triggers.as_deref(),
+                created || reopened,
+                now,
+                &mut events,
+            )
+            .await?;
+        db::activity::log(&mut tx, None, "message.received", Some(("message", message_id.0)), Some(&serde_json::json!({ "ticket_id": ticket_id, "created": created, "reopened": reopened })), now).await?;
+
+        let message = db::messages::by_id(&mut tx, message_id)
+            .await?
+            .ok_or_else(|| super::not_found("message", message_id.0))?;
+        let ticket = db::tickets::by_id(&mut tx, ticket_id)
+            .await?
+            .ok_or_else(|| super::not_found("ticket", ticket_id.0))?;
+        // The message first, then the automatic replies already collected after it.
+        events.insert(mark, LiveEvent::NewMessage { message, ticket });
+        tx.commit().await?;
+        self.publish_all(events);
+        if queued {
+            self.wake_outbox();
+        }
+        Ok(InboundOutcome::Stored {
+            ticket_id,
+            message_id,
+            created,
+            reopened,
+        })
+    }
+
+    /// Finds or creates the customer; a phone number and a LID seen together join one person,
+    /// merging two records if each was first seen separately.
+    async fn resolve_customer(
+        &self,
+        c: &mut Conn,
+        from: &Sender,
+        now: Timestamp,
+        events: &mut Vec<LiveEvent>,
+    ) -> Result<Customer, AppError> {
+        let phone = from.phone.as_deref().map(|p| {
+            let digits = p.trim_start_matches('+');
+            // JID users are international numbers, so read them with a leading '+'.
+            normalize_phone(&format!("+{digits}"))
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_else(|_| digits.to_owned())
+        });
+        let lid = from.lid.clone();
+        if phone.is_none() && lid.is_none() {
+            return Err(AppError::Invalid {
+                field: "from",
+                message: "a phone number or a LID is required".into(),
+            });
+        }
+        let by_phone = match &phone {
+            Some(p) => db::customers::by_phone(c, p).await?,
+            None => None,
+        };
+        let by_lid = match &lid {
+            Some(l) => db::customers::by_lid(c, l).await?,
+            None => None,
+        };
+        let push = from.push_name.as_deref();
+        let id = match (by_phone, by_lid) {
+            (Some(a), Some(b)) if a.id != b.id => {
+                // One person seen first by LID, then by number: merge into the number's record.
+                let active_a = db::tickets::latest_for_customer(c, a.id)
+                    .await?
+                    .filter(|t| t.status != TicketStatus::Closed);
+                let active_b = db::tickets::latest_for_customer(c, b.id)
+                    .await?
+                    .filter(|t| t.status != TicketStatus::Closed);
+                if let (Some(_), Some(tb)) = (active_a, active_b) {
+                    db::tickets::close(c, tb.id, None, "merged", now).await?;
+                    db::tickets::log_state(
+                        c,
+                        tb.id,
+                        Some(tb.status),
+                        TicketStatus::Closed,
+                        Actor::System,
+                        Some("customer records merged"),
+                        now,
+                    )
+                    .await?;
+                }
+                db::customers::merge(c, b.id, a.id, now).await?;
+                db::customers::attach_identity(
+                    c,
+                    a.id,
+                    phone.as_deref(),
+                    lid.as_deref(),
+                    push,
+                    now,
+                )
+                .await?;
+                db::activity::log(
+                    c,
+                    None,
+                    "customer.merged",
+                    Some(("customer", a.id.0)),
+                    Some(&serde_json::json!({ "merged": b.id })),
+                    now,
+                )
+                .await?;
+                a.id
+            }
+            (Some(a), _) | (None, Some(a)) => {
+                db::customers::attach_identity(
+                    c,
+                    a.id,
+                    phone.as_deref(),
+                    lid.as_deref(),
+                    push,
+                    now,
+                )
+                .await?;
+                a.id
+            }
+            (None, None) => {
+                let id = db::customers::insert(
+                    c,
+                    phone.as_deref(),
+                    lid.as_deref(),
+                    None,
+                    push,
+                    "whatsapp",
+                    now,
+                )
+                .await?;
+                let cu = db::customers::by_id(c, id)
+                    .await?
+                    .ok_or_else(|| super::not_found("customer", id.0))?;
+                events.push(LiveEvent::NewCustomer { customer: cu });
+                id
+            }
+        };
+        db::customers::by_id(c, id)
+            .await?
+            .ok_or_else(|| super::not_found("customer", id.0))
+    }
+
+    async fn apply_to_message(
+        &self,
+        wa_id: &str,
+        at: Timestamp,
+        change: Change,
+    ) -> Result<InboundOutcome, AppError> {
+        let now = self.now();
+        let at = if at.0 <= 0 || at > now { now } else { at };
+        let mut tx = self.begin().await?;
+        let Some(m) = db::messages::by_wa_id(&mut tx, wa_id).await? else {
+            tx.commit().await?;
+            return Ok(InboundOutcome::Ignored {
+                reason: format!("unknown message {wa_id}"),
+            });
+        };
+        let action = match &change {
+            Change::Edit(text) => {
+                db::messages::edit(&mut tx, m.id, text, at).await?;
+                "message.edited"
+            }
+            Change::Revoke => {
+                db::messages::revoke(&mut tx, m.id, at).await?;
+                "message.revoked"
+            }
+            Change::React(emoji) => {
+                db::messages::set_reaction(&mut tx, m.id, emoji).await?;
+                "message.reaction"
+            }
+        };
+        db::activity::log(&mut tx, None, action, Some(("message", m.id.0)), None, now).await?;
+        let message = db::messages::by_id(&mut tx, m.id)
+            .await?
+            .ok_or_else(|| super::not_found("message", m.id.0))?;
+        tx.commit().await?;
+        self.publish_all(vec![LiveEvent::MessageUpdated { message }]);
+        Ok(InboundOutcome::Updated { count: 1 })
+    }
+
+    async fn apply_receipts(
+        &self,
+        wa_ids: &[String],
+        status: ReceiptStatus,
+        at: Timestamp,
+    ) -> Result<InboundOutcome, AppError> {
+        let now = self.now();
+        let at = if at.0 <= 0 || at > now { now } else { at };
+        let mut tx = self.begin().await?;
+        let mut events = Vec::new();
+        for id in wa_ids {
+            let Some(m) = db::messages::by_wa_id(&mut tx, id).await? else {
+                continue;
+            };
+            if m.direction != "out" {
+                continue;
+            }
+            let s = match status {
+                ReceiptStatus::Delivered => "delivered",
+                ReceiptStatus::Read => "read",
+            };
+            // A read receipt implies delivery: log both steps so the delivery log is complete.
+            if status == ReceiptStatus::Read {
+                db::messages::advance_status(&mut tx, m.id, "delivered", None, at).await?;
+            }
+            if db::messages::advance_status(&mut tx, m.id, s, None, at).await? {
+                events.push(match status {
+                    ReceiptStatus::Delivered => LiveEvent::MessageDelivered {
+                        message_id: m.id,
+                        ticket_id: m.ticket_id,
+                    },
+                    ReceiptStatus::Read => LiveEvent::MessageRead {
+                        message_id: m.id,
+                        ticket_id: m.ticket_id,
+                    },
+                });
+            }
+        }
+        tx.commit().await?;
+        let count = events.len();
+        self.publish_all(events);
+        Ok(InboundOutcome::Updated { count })
+    }
+
+    /// Stores media bytes content-addressed under the media directory (`ab/abcdef...`) and
+    /// returns the SHA-256 hex. Writing the same bytes twice stores them once.
+    pub async fn store_media(&self, bytes: &[u8], mime: &str) -> Result<String, AppError> {
+        use sha2::Digest;
+        let sha = hex::encode(sha2::Sha256::digest(bytes));
+        let path = self.media_path(&sha);
+        if tokio::fs::metadata(&path).await.is_err() {
+            if let Some(dir) = path.parent() {
+                tokio::fs::create_dir_all(dir).await?;
+            }
+            // Write then rename: a crash never leaves a truncated file under the final name.
+            let tmp = path.with_extension("partial");
+            tokio::fs::write(&tmp, bytes).await?;
+            tokio::fs::rename(&tmp, &path).await?;
+        }
+        let mut c = self.read().await?;
+        db::messages::insert_media(&mut c, &sha, mime, bytes.len() as i64, self.now()).await?;
+        Ok(sha)
+    }
+
+    /// Where the media file with this content address lives.
+    pub fn media_path(&self, sha256: &str) -> std::path::PathBuf {
+        let safe: String = sha256.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+        let prefix: String = safe.chars().take(2).collect();
+        self.config().media_dir.join(prefix).join(safe)
+    }
+}
+
+enum Change {
+    Edit(String),
+    Revoke,
+    React(String),
+}

@@ -1,0 +1,139 @@
+//! Branches and holidays.
+
+use super::Conn;
+use crate::domain::geo::GeoPoint;
+use crate::domain::ids::BranchId;
+use crate::domain::routing::BranchSite;
+use crate::domain::schedule::WeeklyHours;
+use crate::domain::time::Timestamp;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+
+/// A branch row.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Branch {
+    /// Id.
+    pub id: BranchId,
+    /// Short stable code (`toriel`).
+    pub code: String,
+    /// English name.
+    pub name: String,
+    /// Arabic name.
+    pub name_ar: String,
+    /// Street address.
+    pub address: String,
+    /// Branch landline.
+    pub phone: Option<String>,
+    /// Latitude.
+    pub latitude: f64,
+    /// Longitude.
+    pub longitude: f64,
+    /// Opening hours (local time).
+    #[sqlx(rename = "hours_json")]
+    pub hours: WeeklyHours,
+    /// Inactive branches take no tickets by location.
+    pub is_active: bool,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+impl Branch {
+    /// Its routing view.
+    pub fn site(&self) -> BranchSite {
+        BranchSite {
+            id: self.id,
+            location: GeoPoint {
+                lat: self.latitude,
+                lon: self.longitude,
+            },
+            active: self.is_active,
+        }
+    }
+}
+
+/// A new branch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewBranch {
+    /// Short stable code.
+    pub code: String,
+    /// English name.
+    pub name: String,
+    /// Arabic name.
+    pub name_ar: String,
+    /// Street address.
+    pub address: String,
+    /// Landline.
+    pub phone: Option<String>,
+    /// Latitude.
+    pub latitude: f64,
+    /// Longitude.
+    pub longitude: f64,
+    /// Opening hours.
+    pub hours: WeeklyHours,
+}
+
+/// Inserts a branch, or updates the one with the same code.
+pub async fn upsert(c: &mut Conn, b: &NewBranch, now: Timestamp) -> Result<BranchId, sqlx::Error> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO branches (code, name, name_ar, address, phone, latitude, longitude, hours_json, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (code) DO UPDATE SET name = excluded.name, name_ar = excluded.name_ar,
+             address = excluded.address, phone = excluded.phone, latitude = excluded.latitude,
+             longitude = excluded.longitude, hours_json = excluded.hours_json
+         RETURNING id",
+    )
+    .bind(&b.code)
+    .bind(&b.name)
+    .bind(&b.name_ar)
+    .bind(&b.address)
+    .bind(&b.phone)
+    .bind(b.latitude)
+    .bind(b.longitude)
+    .bind(&b.hours)
+    .bind(now)
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(BranchId(id))
+}
+
+/// All branches by id.
+pub async fn list(c: &mut Conn) -> Result<Vec<Branch>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM branches ORDER BY id")
+        .fetch_all(&mut *c)
+        .await
+}
+
+/// One branch.
+pub async fn by_id(c: &mut Conn, id: BranchId) -> Result<Option<Branch>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM branches WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await
+}
+
+/// Adds a holiday (`branch` None = every branch); idempotent.
+pub async fn add_holiday(
+    c: &mut Conn,
+    branch: Option<BranchId>,
+    day: Date,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT OR IGNORE INTO holidays (branch_id, day, name) VALUES (?, ?, ?)")
+        .bind(branch)
+        .bind(day.to_string())
+        .bind(name)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// The closed dates of a branch: its own holidays and the chain-wide ones.
+pub async fn holidays(c: &mut Conn, branch: BranchId) -> Result<Vec<Date>, sqlx::Error> {
+    let days: Vec<String> = sqlx::query_scalar(
+        "SELECT day FROM holidays WHERE branch_id IS NULL OR branch_id = ? ORDER BY day",
+    )
+    .bind(branch)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok(days.iter().filter_map(|d| d.parse().ok()).collect())
+}

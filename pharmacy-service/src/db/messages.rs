@@ -1,0 +1,382 @@
+//! Messages, their edits, reactions, delivery log, media records and search index.
+
+use super::Conn;
+use crate::domain::ids::{AgentId, CustomerId, MessageId, TicketId, UserId};
+use crate::domain::search::normalize;
+use crate::domain::time::Timestamp;
+use serde::Serialize;
+
+/// A message row.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Message {
+    /// Id.
+    pub id: MessageId,
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// The customer.
+    pub customer_id: CustomerId,
+    /// `in` or `out`.
+    pub direction: String,
+    /// `customer`, `agent` or `system`.
+    pub sender_kind: String,
+    /// The writing user (agent or admin).
+    pub sender_user_id: Option<UserId>,
+    /// Outgoing: the author agent; incoming: the ticket's agent when it arrived.
+    pub agent_id: Option<AgentId>,
+    /// `text`, `image`, `audio`, `video`, `document`, `sticker`, `location`, `contact`, `rating`.
+    pub kind: String,
+    /// Text or caption.
+    pub body: Option<String>,
+    /// Content address of the media file.
+    pub media_sha256: Option<String>,
+    /// Media type.
+    pub media_mime: Option<String>,
+    /// Original file name.
+    pub media_name: Option<String>,
+    /// Location pin.
+    pub latitude: Option<f64>,
+    /// Location pin.
+    pub longitude: Option<f64>,
+    /// WhatsApp message id.
+    pub wa_id: Option<String>,
+    /// WhatsApp id of the quoted message.
+    pub quoted_wa_id: Option<String>,
+    /// `received`, `queued`, `held`, `sent`, `delivered`, `read`, `failed`, `cancelled`.
+    pub status: String,
+    /// The customer's reaction (emoji) to this message.
+    pub reaction: Option<String>,
+    /// When last edited.
+    pub edited_at: Option<Timestamp>,
+    /// When revoked (deleted for everyone).
+    pub revoked_at: Option<Timestamp>,
+    /// When written.
+    pub created_at: Timestamp,
+}
+
+/// A message to store.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewMessage {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// The customer.
+    pub customer_id: CustomerId,
+    /// `in` or `out`.
+    pub direction: &'static str,
+    /// `customer`, `agent` or `system`.
+    pub sender_kind: &'static str,
+    /// The writing user.
+    pub sender_user_id: Option<UserId>,
+    /// See [`Message::agent_id`].
+    pub agent_id: Option<AgentId>,
+    /// Kind.
+    pub kind: String,
+    /// Text or caption.
+    pub body: Option<String>,
+    /// Media content address.
+    pub media_sha256: Option<String>,
+    /// Media type.
+    pub media_mime: Option<String>,
+    /// File name.
+    pub media_name: Option<String>,
+    /// Location.
+    pub latitude: Option<f64>,
+    /// Location.
+    pub longitude: Option<f64>,
+    /// WhatsApp id.
+    pub wa_id: Option<String>,
+    /// Quoted WhatsApp id.
+    pub quoted_wa_id: Option<String>,
+    /// Initial status.
+    pub status: &'static str,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+/// Stores a message and indexes its text.
+pub async fn insert(c: &mut Conn, m: &NewMessage) -> Result<MessageId, sqlx::Error> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO messages (ticket_id, customer_id, direction, sender_kind, sender_user_id, agent_id, kind, body,
+             media_sha256, media_mime, media_name, latitude, longitude, wa_id, quoted_wa_id, status, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(m.ticket_id)
+    .bind(m.customer_id)
+    .bind(m.direction)
+    .bind(m.sender_kind)
+    .bind(m.sender_user_id)
+    .bind(m.agent_id)
+    .bind(&m.kind)
+    .bind(&m.body)
+    .bind(&m.media_sha256)
+    .bind(&m.media_mime)
+    .bind(&m.media_name)
+    .bind(m.latitude)
+    .bind(m.longitude)
+    .bind(&m.wa_id)
+    .bind(&m.quoted_wa_id)
+    .bind(m.status)
+    .bind(m.created_at)
+    .fetch_one(&mut *c)
+    .await?;
+    let id = MessageId(id);
+    index(c, id, m.body.as_deref().or(m.media_name.as_deref())).await?;
+    Ok(id)
+}
+
+async fn index(c: &mut Conn, id: MessageId, text: Option<&str>) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM messages_fts WHERE rowid = ?")
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    if let Some(t) = text.filter(|t| !t.trim().is_empty()) {
+        sqlx::query("INSERT INTO messages_fts (rowid, body) VALUES (?, ?)")
+            .bind(id)
+            .bind(normalize(t))
+            .execute(&mut *c)
+            .await?;
+    }
+    Ok(())
+}
+
+/// One message.
+pub async fn by_id(c: &mut Conn, id: MessageId) -> Result<Option<Message>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM messages WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await
+}
+
+/// The message with this WhatsApp id.
+pub async fn by_wa_id(c: &mut Conn, wa_id: &str) -> Result<Option<Message>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM messages WHERE wa_id = ?")
+        .bind(wa_id)
+        .fetch_optional(&mut *c)
+        .await
+}
+
+/// A ticket's messages, oldest first, after the `after` id (cursor), up to `limit`.
+pub async fn for_ticket(
+    c: &mut Conn,
+    ticket: TicketId,
+    after: Option<MessageId>,
+    limit: i64,
+) -> Result<Vec<Message>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM messages WHERE ticket_id = ? AND id > ? ORDER BY id LIMIT ?")
+        .bind(ticket)
+        .bind(after.map_or(0, |m| m.0))
+        .bind(limit)
+        .fetch_all(&mut *c)
+        .await
+}
+
+/// A customer's messages across tickets, newest first, before the `before` id.
+pub async fn for_customer(
+    c: &mut Conn,
+    customer: CustomerId,
+    before: Option<MessageId>,
+    limit: i64,
+) -> Result<Vec<Message>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM messages WHERE customer_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+    )
+    .bind(customer)
+    .bind(before.map_or(i64::MAX, |m| m.0))
+    .bind(limit)
+    .fetch_all(&mut *c)
+    .await
+}
+
+/// The WhatsApp id of the ticket's latest customer message (what the outbox marks read).
+pub async fn last_inbound_wa_id(
+    c: &mut Conn,
+    ticket: TicketId,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT wa_id FROM messages WHERE ticket_id = ? AND direction = 'in' AND wa_id IS NOT NULL ORDER BY id DESC LIMIT 1")
+        .bind(ticket)
+        .fetch_optional(&mut *c)
+        .await
+}
+
+/// Applies an edit, keeping the old text in `message_edits`.
+pub async fn edit(
+    c: &mut Conn,
+    id: MessageId,
+    new_body: &str,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO message_edits (message_id, old_body, at) SELECT id, body, ? FROM messages WHERE id = ?")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("UPDATE messages SET body = ?, edited_at = ? WHERE id = ?")
+        .bind(new_body)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    index(c, id, Some(new_body)).await
+}
+
+/// Marks a message revoked (the text stays for the audit trail; search no longer finds it).
+pub async fn revoke(c: &mut Conn, id: MessageId, now: Timestamp) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE messages SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    index(c, id, None).await
+}
+
+/// Sets or clears (empty) the customer's reaction.
+pub async fn set_reaction(c: &mut Conn, id: MessageId, emoji: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE messages SET reaction = ? WHERE id = ?")
+        .bind((!emoji.is_empty()).then_some(emoji))
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+fn rank(status: &str) -> i32 {
+    match status {
+        "held" => 0,
+        "queued" => 1,
+        "sent" => 2,
+        "delivered" => 3,
+        "read" => 4,
+        _ => 5,
+    }
+}
+
+/// Moves an outgoing message's status forward (a late `delivered` never undoes `read`) and
+/// logs it. Returns whether it changed.
+pub async fn advance_status(
+    c: &mut Conn,
+    id: MessageId,
+    status: &'static str,
+    detail: Option<&str>,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let cur: Option<String> = sqlx::query_scalar("SELECT status FROM messages WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?;
+    let Some(cur) = cur else { return Ok(false) };
+    // Receipts only move forward; a receipt for a message thought failed wins (it arrived).
+    let forward = match status {
+        "failed" | "cancelled" => {
+            !matches!(cur.as_str(), "delivered" | "read" | "failed" | "cancelled")
+        }
+        _ if cur == "failed" => rank(status) >= rank("sent"),
+        _ => cur != "cancelled" && rank(status) > rank(&cur),
+    };
+    if !forward {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE messages SET status = ? WHERE id = ?")
+        .bind(status)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query(
+        "INSERT INTO message_delivery_log (message_id, status, detail, at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(detail)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    Ok(true)
+}
+
+/// Sets a status unconditionally (queued <-> held by admin decisions) and logs it.
+pub async fn set_status(
+    c: &mut Conn,
+    id: MessageId,
+    status: &'static str,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE messages SET status = ? WHERE id = ?")
+        .bind(status)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("INSERT INTO message_delivery_log (message_id, status, at) VALUES (?, ?, ?)")
+        .bind(id)
+        .bind(status)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// One delivery-log row.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct DeliveryLogEntry {
+    /// The status reached.
+    pub status: String,
+    /// Error text and the like.
+    pub detail: Option<String>,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// A message's delivery log, oldest first.
+pub async fn delivery_log(
+    c: &mut Conn,
+    id: MessageId,
+) -> Result<Vec<DeliveryLogEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT status, detail, at FROM message_delivery_log WHERE message_id = ? ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&mut *c)
+    .await
+}
+
+/// Full-text search (an FTS5 expression from `domain::search::fts_query`), newest first,
+/// optionally limited to some tickets' messages by a visibility filter.
+pub async fn search(
+    c: &mut Conn,
+    fts: &str,
+    ticket_ids: Option<&[TicketId]>,
+    limit: i64,
+) -> Result<Vec<Message>, sqlx::Error> {
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "SELECT m.* FROM messages_fts f JOIN messages m ON m.id = f.rowid WHERE messages_fts MATCH ",
+    );
+    q.push_bind(fts.to_owned());
+    if let Some(ids) = ticket_ids {
+        q.push(" AND m.ticket_id IN (");
+        let mut sep = q.separated(", ");
+        for id in ids {
+            sep.push_bind(*id);
+        }
+        sep.push_unseparated(")");
+        if ids.is_empty() {
+            q.push(" AND 0");
+        }
+    }
+    q.push(" ORDER BY m.id DESC LIMIT ").push_bind(limit);
+    q.build_query_as().fetch_all(&mut *c).await
+}
+
+/// Records a media file's metadata (idempotent).
+pub async fn insert_media(
+    c: &mut Conn,
+    sha256: &str,
+    mime: &str,
+    size: i64,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT OR IGNORE INTO media (sha256, mime, size, created_at) VALUES (?, ?, ?, ?)")
+        .bind(sha256)
+        .bind(mime)
+        .bind(size)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
