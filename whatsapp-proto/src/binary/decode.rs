@@ -295,16 +295,27 @@ impl<'a> Decoder<'a> {
         })
     }
 
-    /// A string that must be text (tags, attribute names, JID parts).
+    /// A string that must be text (tags, attribute names, JID parts). JID tags are refused
+    /// before anything is read past them, so nested JIDs cannot recurse.
     fn text(&mut self, what: &'static str) -> Result<String, DecodeError> {
         let offset = self.pos;
-        match self.item(what)? {
-            Item::Text(text) => Ok(text),
-            Item::Jid(_) => Err(DecodeError::InvalidTag {
-                offset,
-                tag: self.bytes[offset],
-                expected: "text, not a JID",
-            }),
+        match self.bytes.get(offset) {
+            Some(&tag @ (token::JID_PAIR | token::AD_JID | token::FB_JID | token::INTEROP_JID)) => {
+                Err(DecodeError::InvalidTag {
+                    offset,
+                    tag,
+                    expected: "text, not a JID",
+                })
+            }
+            _ => match self.item(what)? {
+                Item::Text(text) => Ok(text),
+                // Unreachable: JID tags were refused above.
+                Item::Jid(_) => Err(DecodeError::InvalidTag {
+                    offset,
+                    tag: self.bytes[offset],
+                    expected: "text, not a JID",
+                }),
+            },
         }
     }
 
@@ -481,6 +492,28 @@ mod tests {
         assert!(matches!(
             decode_node(&[0xF8, 0x01, 0xFF, 0x01, 0xCC]),
             Err(DecodeError::InvalidPacked { .. })
+        ));
+    }
+
+    #[test]
+    fn nested_jids_are_refused_without_recursion() {
+        // Found by cargo fuzz: an AD_JID whose user is an AD_JID whose user is ...
+        let mut bytes = vec![0xF8, 0x02, 0x19];
+        for _ in 0..200_000 {
+            bytes.extend_from_slice(&[0xF7, 0x00, 0x00]);
+        }
+        assert!(matches!(
+            decode_node(&bytes),
+            Err(DecodeError::InvalidTag {
+                offset: 6,
+                tag: 0xF7,
+                ..
+            })
+        ));
+        let pair = [0xF8, 0x02, 0x19, 0xFA, 0xFA, 0x00, 0x03, 0x03];
+        assert!(matches!(
+            decode_node(&pair),
+            Err(DecodeError::InvalidTag { tag: 0xFA, .. })
         ));
     }
 
