@@ -81,10 +81,11 @@ fn operation_of(m: &SyncdMutation) -> Result<Operation, AppStateError> {
     Operation::from_wire(value).ok_or(AppStateError::UnknownOperation { value })
 }
 
-/// (operation, index MAC, value MAC) of each mutation, without decrypting.
-fn mutation_macs(
-    mutations: &[SyncdMutation],
-) -> Result<Vec<(Operation, [u8; 32], [u8; 32])>, AppStateError> {
+/// (operation, index MAC, value MAC) of one mutation.
+type MutationMacs = (Operation, [u8; 32], [u8; 32]);
+
+/// The [`MutationMacs`] of each mutation, without decrypting.
+fn mutation_macs(mutations: &[SyncdMutation]) -> Result<Vec<MutationMacs>, AppStateError> {
     mutations
         .iter()
         .enumerate()
@@ -108,7 +109,7 @@ fn mutation_macs(
 /// the same index in this patch decides, else the stored map).
 fn update_hash(
     hash: &mut LtHash,
-    macs: &[(Operation, [u8; 32], [u8; 32])],
+    macs: &[MutationMacs],
     previous_value_mac: &impl Fn(&[u8; 32]) -> Option<[u8; 32]>,
     warnings: &mut Vec<PatchWarning>,
 ) {
@@ -149,7 +150,7 @@ fn key_for(
 
 fn decode_all(
     mutations: &[SyncdMutation],
-    macs: &[(Operation, [u8; 32], [u8; 32])],
+    macs: &[MutationMacs],
     keys: &impl Fn(&[u8]) -> Option<AppStateKeys>,
     options: DecodeOptions,
     outcome: &mut PatchOutcome,
