@@ -38,7 +38,9 @@ fn established() -> (SessionRecord, SessionRecord, ChaCha20Rng) {
         prekey: Some((1, opk.key_pair.public)),
     };
     let mut alice = SessionRecord::new();
-    alice.process_bundle(&alice_id, 1, &bundle, None, &mut rng).unwrap();
+    alice
+        .process_bundle(&alice_id, 1, &bundle, None, &mut rng)
+        .unwrap();
     let first = alice.encrypt(&PLAINTEXT).unwrap();
     let mut bob = SessionRecord::new();
     let keys = ResponderKeys {
@@ -51,15 +53,21 @@ fn established() -> (SessionRecord, SessionRecord, ChaCha20Rng) {
     let pkmsg = PreKeyWhisperMessage::decode(first.serialized()).unwrap();
     bob.decrypt_prekey(&pkmsg, &keys, &mut rng).unwrap();
     let reply = bob.encrypt(&PLAINTEXT).unwrap();
-    alice.decrypt(&WhisperMessage::decode(reply.serialized()).unwrap(), &mut rng).unwrap();
+    alice
+        .decrypt(
+            &WhisperMessage::decode(reply.serialized()).unwrap(),
+            &mut rng,
+        )
+        .unwrap();
     (alice, bob, rng)
 }
 
 /// Times decrypting `iters` consecutive messages of one chain, produced outside the timing.
 fn steady_decrypt(iters: u64, with_record_bytes: bool) -> Duration {
     let (mut alice, mut bob, mut rng) = established();
-    let wire: Vec<Vec<u8>> =
-        (0..iters).map(|_| alice.encrypt(&PLAINTEXT).unwrap().serialized().to_vec()).collect();
+    let wire: Vec<Vec<u8>> = (0..iters)
+        .map(|_| alice.encrypt(&PLAINTEXT).unwrap().serialized().to_vec())
+        .collect();
     let mut stored = bob.to_bytes();
     let start = Instant::now();
     for bytes in &wire {
@@ -81,7 +89,9 @@ fn sessions(c: &mut Criterion) {
     group.bench_function("msg_encrypt", |b| {
         b.iter(|| black_box(alice.encrypt(black_box(&PLAINTEXT)).unwrap()))
     });
-    group.bench_function("msg_decrypt", |b| b.iter_custom(|iters| steady_decrypt(iters, false)));
+    group.bench_function("msg_decrypt", |b| {
+        b.iter_custom(|iters| steady_decrypt(iters, false))
+    });
     group.bench_function("msg_decrypt_with_record_bytes", |b| {
         b.iter_custom(|iters| steady_decrypt(iters, true))
     });
@@ -93,8 +103,13 @@ fn sessions(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let to_bob = alice.encrypt(&PLAINTEXT).unwrap();
-                bob.decrypt(&WhisperMessage::decode(to_bob.serialized()).unwrap(), &mut rng).unwrap();
-                let reply = WhisperMessage::decode(bob.encrypt(&PLAINTEXT).unwrap().serialized()).unwrap();
+                bob.decrypt(
+                    &WhisperMessage::decode(to_bob.serialized()).unwrap(),
+                    &mut rng,
+                )
+                .unwrap();
+                let reply =
+                    WhisperMessage::decode(bob.encrypt(&PLAINTEXT).unwrap().serialized()).unwrap();
                 let before = alice.clone();
                 alice.decrypt(&reply, &mut rng).unwrap();
                 (before, reply, ChaCha20Rng::from_seed([1; 32]))
@@ -121,7 +136,13 @@ fn sender_keys(c: &mut Criterion) {
             let mut theirs = SenderKeyRecord::new();
             theirs.process_distribution_message(&skdm);
             let wire: Vec<Vec<u8>> = (0..iters)
-                .map(|_| sender.encrypt(&PLAINTEXT, &mut rng).unwrap().serialized().to_vec())
+                .map(|_| {
+                    sender
+                        .encrypt(&PLAINTEXT, &mut rng)
+                        .unwrap()
+                        .serialized()
+                        .to_vec()
+                })
                 .collect();
             let start = Instant::now();
             for bytes in &wire {
