@@ -577,6 +577,63 @@ fn base64url(data: &[u8], pad: bool) -> String {
     out
 }
 
+/// The download URL for a media host, whatsmeow's form:
+/// `https://<host><directPath>&hash=<token>&mms-type=<type>&__wa-mms=` (the direct
+/// path already carries a `?` query).
+///
+/// ```
+/// use whatsapp_proto::media::{download_url, MediaType};
+/// assert_eq!(
+///     download_url("mmg.whatsapp.net", "/v/t62/x?ccb=1", &[0xfb, 0xff], MediaType::Ptt),
+///     "https://mmg.whatsapp.net/v/t62/x?ccb=1&hash=-_8=&mms-type=audio&__wa-mms="
+/// );
+/// ```
+pub fn download_url(
+    host: &str,
+    direct_path: &str,
+    file_enc_sha256: &[u8],
+    media_type: MediaType,
+) -> String {
+    format!(
+        "https://{host}{direct_path}&hash={}&mms-type={}&__wa-mms=",
+        upload_token(file_enc_sha256),
+        media_type.mms_type()
+    )
+}
+
+/// The upload URL: `https://<host>/mms/<type>/<token>?auth=<auth>&token=<token>`,
+/// query values percent-encoded.
+///
+/// ```
+/// use whatsapp_proto::media::{upload_url, MediaType};
+/// assert_eq!(
+///     upload_url("mmg.whatsapp.net", MediaType::Image, &[0xfb, 0xff], "a+b/c="),
+///     "https://mmg.whatsapp.net/mms/image/-_8=?auth=a%2Bb%2Fc%3D&token=-_8%3D"
+/// );
+/// ```
+pub fn upload_url(host: &str, media_type: MediaType, file_enc_sha256: &[u8], auth: &str) -> String {
+    let token = upload_token(file_enc_sha256);
+    format!(
+        "https://{host}/mms/{}/{token}?auth={}&token={}",
+        media_type.mms_type(),
+        query_escape(auth),
+        query_escape(&token)
+    )
+}
+
+/// Percent-encodes a query value, keeping only RFC 3986 unreserved characters.
+fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// `HKDF(media_key, info "WhatsApp Media Retry Notification", 32)`: the AES-256-GCM
 /// key of media-retry receipts and notifications.
 pub fn media_retry_key(media_key: &[u8]) -> [u8; 32] {

@@ -173,6 +173,18 @@ pub enum AppStateError {
     },
 }
 
+impl AppStateError {
+    /// The key ID to request from the phone, if this error (or the mutation error
+    /// it wraps) is [`AppStateError::MissingKey`].
+    pub fn missing_key(&self) -> Option<&[u8]> {
+        match self {
+            Self::MissingKey { key_id } => Some(key_id),
+            Self::Mutation { source, .. } => source.missing_key(),
+            _ => None,
+        }
+    }
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes.iter().fold(String::new(), |mut s, b| {

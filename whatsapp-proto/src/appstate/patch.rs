@@ -1,6 +1,8 @@
 //! Whole snapshots and patches: LTHash update, snapshot and patch MACs, and
 //! the decoded mutations, computed as a new state so a refusal changes nothing.
 
+use std::collections::HashMap;
+
 use rand_core::{CryptoRng, RngCore};
 
 use super::AppStateError;
@@ -9,8 +11,8 @@ use super::keys::AppStateKeys;
 use super::lthash::LtHash;
 use super::mac::{Operation, mac_eq, patch_mac, snapshot_mac};
 use super::mutation::{
-    DecodedMutation, decrypt_mutation, encrypt_mutation, record_index_mac, record_value_blob,
-    split_value_blob,
+    DecodedMutation, decrypt_mutation, encrypt_mutation, record_index_mac, record_key_id,
+    record_value_blob, split_value_blob,
 };
 use crate::pb::sync_action::{SyncActionData, SyncActionValue};
 use crate::pb::syncd::{KeyId, SyncdMutation, SyncdPatch, SyncdSnapshot};
@@ -113,10 +115,11 @@ fn update_hash(
     previous_value_mac: &impl Fn(&[u8; 32]) -> Option<[u8; 32]>,
     warnings: &mut Vec<PatchWarning>,
 ) {
+    // Latest value of each index touched so far in this patch (None = removed).
+    let mut in_patch: HashMap<[u8; 32], Option<[u8; 32]>> = HashMap::new();
     for (i, (op, index, value)) in macs.iter().enumerate() {
-        let previous = match macs[..i].iter().rev().find(|(_, idx, _)| idx == index) {
-            Some((Operation::Set, _, v)) => Some(*v),
-            Some((Operation::Remove, _, _)) => None,
+        let previous = match in_patch.get(index) {
+            Some(latest) => *latest,
             None => previous_value_mac(index),
         };
         match previous {
@@ -132,6 +135,7 @@ fn update_hash(
         if *op == Operation::Set {
             hash.add(value);
         }
+        in_patch.insert(*index, (*op == Operation::Set).then_some(*value));
     }
 }
 
@@ -155,6 +159,10 @@ fn decode_all(
     options: DecodeOptions,
     outcome: &mut PatchOutcome,
 ) -> Result<(), AppStateError> {
+    // Expanded keys per key ID, so a lookup that expands is called once per key.
+    let mut key_cache: HashMap<Vec<u8>, AppStateKeys> = HashMap::new();
+    // Final value per index (None = removed), with the position it first appeared at.
+    let mut last: HashMap<[u8; 32], (usize, Option<[u8; 32]>)> = HashMap::new();
     for (i, (m, (op, index, value))) in mutations.iter().zip(macs).enumerate() {
         // `macs` was built from these mutations, so the record exists.
         let Some(record) = m.record.as_ref() else {
@@ -162,23 +170,33 @@ fn decode_all(
                 field: "record",
             }));
         };
-        let record_keys =
-            key_for(record.key_id.as_ref(), "record.keyId", keys).map_err(in_mutation(i))?;
-        let decoded = decrypt_mutation(*op, record, &record_keys, options.verify_macs)
-            .map_err(in_mutation(i))?;
-        outcome.added.retain(|(idx, _)| idx != index);
-        match op {
-            Operation::Set => outcome.added.push((*index, *value)),
-            Operation::Remove => {
-                if !outcome.removed.contains(index) {
-                    outcome.removed.push(*index);
-                }
+        let id = record_key_id(record).map_err(in_mutation(i))?;
+        let record_keys = match key_cache.get(id) {
+            Some(k) => k,
+            None => {
+                let k = keys(id).ok_or_else(|| {
+                    in_mutation(i)(AppStateError::MissingKey {
+                        key_id: id.to_vec(),
+                    })
+                })?;
+                key_cache.entry(id.to_vec()).or_insert(k)
             }
-        }
-        if *op == Operation::Set {
-            outcome.removed.retain(|idx| idx != index);
-        }
+        };
+        let decoded = decrypt_mutation(*op, record, record_keys, options.verify_macs)
+            .map_err(in_mutation(i))?;
+        let now = (*op == Operation::Set).then_some(*value);
+        last.entry(*index)
+            .and_modify(|e| e.1 = now)
+            .or_insert((i, now));
         outcome.mutations.push(decoded);
+    }
+    let mut finals: Vec<_> = last.into_iter().collect();
+    finals.sort_by_key(|(_, (first, _))| *first);
+    for (index, (_, value)) in finals {
+        match value {
+            Some(v) => outcome.added.push((index, v)),
+            None => outcome.removed.push(index),
+        }
     }
     Ok(())
 }

@@ -356,6 +356,20 @@ fn wrong_macs_and_hashes_are_refused() {
     )
     .unwrap_err();
     assert_eq!(err, AppStateError::MissingKey { key_id: k.key_id() });
+    assert_eq!(err.missing_key(), Some(k.key_id().as_slice()));
+    // Without MAC checks the record's own key is still needed; the error says which.
+    let err = appstate::decode_patch(
+        "regular_high",
+        &CollectionState::default(),
+        &k.patch(),
+        |_: &[u8]| None,
+        |_| None,
+        DecodeOptions { verify_macs: false },
+    )
+    .unwrap_err();
+    assert!(matches!(err, AppStateError::Mutation { position: 0, .. }));
+    assert_eq!(err.missing_key(), Some(k.key_id().as_slice()));
+    assert_eq!(AppStateError::ValueMacMismatch.missing_key(), None);
     // Missing version, unknown operation, short index MAC.
     let mut p = k.patch();
     p.version = None;
