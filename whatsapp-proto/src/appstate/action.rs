@@ -53,7 +53,7 @@ pub mod index_names {
 pub enum SyncAction {
     /// Address-book entry of a contact.
     Contact {
-        /// Contact JID (index[1]).
+        /// Contact JID (`index[1]`).
         jid: String,
         /// Full name as saved on the phone.
         full_name: Option<String>,
@@ -68,7 +68,7 @@ pub enum SyncAction {
     },
     /// Name of a LID-only contact.
     LidContact {
-        /// The LID (index[1]).
+        /// The LID (`index[1]`).
         jid: String,
         /// Full name.
         full_name: Option<String>,
