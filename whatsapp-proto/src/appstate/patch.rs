@@ -266,6 +266,27 @@ pub fn decode_snapshot(
 /// match; either mismatch is an error and `state` stays as it was. Patches with
 /// `external_mutations` must have the downloaded `SyncdMutations` put into
 /// `mutations` first.
+///
+/// ```
+/// use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
+/// use whatsapp_proto::appstate::{self, AppStateKeys, CollectionState, DecodeOptions, OutgoingMutation};
+/// use whatsapp_proto::pb::syncd::SyncdVersion;
+/// let mut rng = ChaCha20Rng::seed_from_u64(1); // use a CSPRNG such as OsRng in production
+/// let keys = AppStateKeys::expand(&[4; 32]);
+/// let start = CollectionState::default();
+/// let ours = [OutgoingMutation::archive("1555@s.whatsapp.net", true, None, 1_700_000_000_000)];
+/// let sent = appstate::encode_patch("regular_low", &start, b"kid", &keys, &ours, |_| None, &mut rng);
+/// // The server echoes it back with a version.
+/// let mut patch = sent.patch.clone();
+/// patch.version = Some(SyncdVersion { version: Some(1) });
+/// let lookup = |id: &[u8]| (id == b"kid").then(|| keys.clone());
+/// let out = appstate::decode_patch("regular_low", &start, &patch, lookup, |_| None, DecodeOptions::default()).unwrap();
+/// assert_eq!(out.state, sent.state);
+/// assert_eq!(out.mutations[0].index, ["archive", "1555@s.whatsapp.net"]);
+/// // The same patch on a stale state is refused: the LTHash no longer matches.
+/// let stale = CollectionState { version: 0, hash: out.state.hash };
+/// assert!(appstate::decode_patch("regular_low", &stale, &patch, lookup, |_| None, DecodeOptions::default()).is_err());
+/// ```
 pub fn decode_patch(
     collection: &str,
     state: &CollectionState,
