@@ -257,6 +257,15 @@ fn message_wire_bytes() {
         ..Default::default()
     };
     assert_eq!(hex(&c.encode_to_vec()), "7a016db00101c80180a305");
+    // externalAdReply = 28 (e2 01), sourceID = 8: the ad a click-to-WhatsApp chat came from.
+    let c = ContextInfo {
+        external_ad_reply: Some(e2e::context_info::ExternalAdReplyInfo {
+            source_id: Some("1".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert_eq!(hex(&c.encode_to_vec()), "e20103420131");
 }
 
 #[test]
