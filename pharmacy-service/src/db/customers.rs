@@ -2,7 +2,7 @@
 
 use super::Conn;
 use crate::domain::ids::{AgentId, BranchId, CustomerId, UserId};
-use crate::domain::search::normalize;
+use crate::domain::search::index_text;
 use crate::domain::time::Timestamp;
 use serde::Serialize;
 
@@ -353,7 +353,7 @@ async fn reindex(c: &mut Conn, id: CustomerId) -> Result<(), sqlx::Error> {
         .await?;
     sqlx::query("INSERT INTO customers_fts (rowid, text) VALUES (?, ?)")
         .bind(id)
-        .bind(normalize(&text))
+        .bind(index_text(&text))
         .execute(&mut *c)
         .await?;
     Ok(())

@@ -2,7 +2,7 @@
 
 use super::Conn;
 use crate::domain::ids::{AgentId, CustomerId, MessageId, TicketId, UserId};
-use crate::domain::search::normalize;
+use crate::domain::search::index_text;
 use crate::domain::time::Timestamp;
 use serde::Serialize;
 
@@ -131,7 +131,7 @@ async fn index(c: &mut Conn, id: MessageId, text: Option<&str>) -> Result<(), sq
     if let Some(t) = text.filter(|t| !t.trim().is_empty()) {
         sqlx::query("INSERT INTO messages_fts (rowid, body) VALUES (?, ?)")
             .bind(id)
-            .bind(normalize(t))
+            .bind(index_text(t))
             .execute(&mut *c)
             .await?;
     }

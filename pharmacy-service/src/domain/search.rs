@@ -29,14 +29,36 @@ pub fn normalize(text: &str) -> String {
     out
 }
 
-/// An FTS5 MATCH expression for a user query: each normalised word becomes a quoted prefix
-/// term, all required. `None` if the query has no word.
+/// The word without the Arabic definite article (`الصيدليه` -> `صيدليه`), if it has one and
+/// enough is left.
+fn without_article(word: &str) -> Option<&str> {
+    word.strip_prefix("ال")
+        .filter(|rest| rest.chars().count() >= 2)
+}
+
+/// The text stored in the search index: normalised, plus every word that carries the
+/// definite article once more without it, so "صيدلية" finds "الصيدلية".
+pub fn index_text(text: &str) -> String {
+    let norm = normalize(text);
+    let extra: Vec<&str> = norm
+        .split(|c: char| !c.is_alphanumeric())
+        .filter_map(without_article)
+        .collect();
+    if extra.is_empty() {
+        norm
+    } else {
+        format!("{norm} {}", extra.join(" "))
+    }
+}
+
+/// An FTS5 MATCH expression for a user query: each normalised word (without the definite
+/// article) becomes a quoted prefix term, all required. `None` if the query has no word.
 pub fn fts_query(query: &str) -> Option<String> {
     let norm = normalize(query);
     let terms: Vec<String> = norm
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(|w| format!("\"{w}\"*"))
+        .map(|w| format!("\"{}\"*", without_article(w).unwrap_or(w)))
         .collect();
     (!terms.is_empty()).then(|| terms.join(" "))
 }
@@ -71,6 +93,13 @@ mod tests {
     fn same_word_any_spelling() {
         assert_eq!(normalize("الصَّيْدَلِيَّة"), normalize("الصيدليه"));
         assert_eq!(normalize("إبرة"), normalize("ابره"));
+    }
+
+    #[test]
+    fn definite_article() {
+        assert_eq!(index_text("في الصيدلية"), "في الصيدليه صيدليه");
+        assert_eq!(fts_query("الصيدلية").as_deref(), Some("\"صيدليه\"*"));
+        assert_eq!(fts_query("الم").as_deref(), Some("\"الم\"*"));
     }
 
     #[test]

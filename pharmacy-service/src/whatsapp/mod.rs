@@ -1,1 +1,9 @@
-//! The WhatsApp adapter.
+//! The WhatsApp adapter: the paced outbox worker (one per number) that drains the durable
+//! outbox through the [`crate::app::Messenger`] port, and a fake messenger for tests and demos.
+//! Inbound traffic enters through [`crate::app::App::handle_inbound`].
+
+pub mod fake;
+pub mod outbox;
+
+pub use fake::{FakeCall, FakeMessenger, FakeOp};
+pub use outbox::{OutboxWorker, Step};

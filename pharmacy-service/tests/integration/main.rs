@@ -1,1 +1,11 @@
-//! Integration tests.
+//! Integration tests of pharmacy-service: each test gets a fresh SQLite file.
+
+mod autoreply;
+mod csat;
+mod db;
+mod inbound;
+mod kpi;
+mod lifecycle;
+mod outbox;
+mod search;
+mod support;

@@ -1,0 +1,100 @@
+//! Greeting, out-of-office per branch hours and holidays in Cairo time (with summer time),
+//! keyword triggers.
+
+use crate::support::*;
+use pharmacy_service::db;
+use pharmacy_service::domain::autoreply::MatchKind;
+use pharmacy_service::domain::time::Timestamp;
+
+fn at(utc: &str) -> Timestamp {
+    Timestamp(utc.parse::<jiff::Timestamp>().unwrap().as_millisecond())
+}
+
+async fn ooo_count(w: &World) -> i64 {
+    w.count("SELECT count(*) FROM messages WHERE body LIKE 'Closed now%'")
+        .await
+}
+
+#[tokio::test]
+async fn greeting_once_per_new_conversation() {
+    let w = World::new().await;
+    w.text("201001234567", "G1", "hi").await;
+    w.text("201001234567", "G2", "hello?").await;
+    assert_eq!(
+        w.count("SELECT count(*) FROM messages WHERE body = 'Welcome Mona'")
+            .await,
+        1
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM outbox WHERE is_system = 1")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn out_of_office_follows_branch_hours_in_cairo_time_with_summer_time() {
+    let w = World::new().await;
+    // Talkha opens 09:00-17:00 Cairo time.
+    w.clock.set(at("2026-07-15T14:30:00Z")); // 17:30 in Cairo summer time (UTC+3): closed
+    let t = w.text("201001234567", "O1", "hi").await;
+    w.set_home(t, w.branches[2]).await;
+    w.text("201001234567", "O2", "anyone?").await;
+    assert_eq!(ooo_count(&w).await, 1, "home branch now known and closed");
+    w.text("201001234567", "O3", "hello??").await;
+    assert_eq!(ooo_count(&w).await, 1, "once per conversation per day");
+    w.clock.set(at("2026-07-16T15:00:00Z")); // next day 18:00: closed again
+    w.text("201001234567", "O4", "today?").await;
+    assert_eq!(ooo_count(&w).await, 2);
+
+    let w = World::new().await;
+    w.clock.set(at("2026-01-15T14:30:00Z")); // 16:30 in Cairo winter time (UTC+2): open
+    let t = w.text("201001234567", "P1", "hi").await;
+    w.set_home(t, w.branches[2]).await;
+    w.text("201001234567", "P2", "anyone?").await;
+    assert_eq!(ooo_count(&w).await, 0);
+}
+
+#[tokio::test]
+async fn holidays_close_even_a_24_hour_branch() {
+    let w = World::new().await;
+    let mut c = w.app.pool().acquire().await.unwrap();
+    db::branches::add_holiday(
+        &mut c,
+        None,
+        jiff::civil::date(2026, 11, 25),
+        "test holiday",
+    )
+    .await
+    .unwrap();
+    drop(c);
+    let t = w.text("201001234567", "H1", "hi").await;
+    w.set_home(t, w.branches[1]).await;
+    w.text("201001234567", "H2", "open?").await;
+    assert_eq!(ooo_count(&w).await, 1);
+}
+
+#[tokio::test]
+async fn keyword_triggers_answer_once_per_day() {
+    let w = World::new().await;
+    let mut c = w.app.pool().acquire().await.unwrap();
+    db::templates::add_trigger(
+        &mut c,
+        "مواعيد العمل",
+        MatchKind::Contains,
+        "نعمل يومياً {branch_hours}",
+        None,
+        T0,
+    )
+    .await
+    .unwrap();
+    drop(c);
+    let t = w.text("201001234567", "K1", "ما هي مَواعيد العمل؟").await;
+    w.text("201001234567", "K2", "مواعيد العمل لو سمحت").await;
+    assert_eq!(
+        w.count("SELECT count(*) FROM messages WHERE body LIKE 'نعمل يومياً%'")
+            .await,
+        1
+    );
+    let _ = t;
+}
