@@ -1278,3 +1278,435 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Interop with npm libsignal 6.0.0 (WhiskeySockets/libsignal-node), through
+// tests/interop/libsignal/driver.js. test.sh installs the package and exports WA_NODE_MODULES;
+// without it these tests fail rather than pass silently.
+
+mod interop {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    use rand_chacha::ChaCha20Rng;
+    use serde_json::{Value, json};
+    use whatsapp_proto::signal::*;
+
+    use super::Device;
+
+    /// The Node peer: one JSON request per line in, one JSON reply per line out.
+    struct NodePeer {
+        child: Child,
+        stdin: ChildStdin,
+        stdout: BufReader<ChildStdout>,
+    }
+
+    impl NodePeer {
+        fn start() -> Self {
+            let modules = std::env::var("WA_NODE_MODULES").unwrap_or_else(|_| {
+                panic!(
+                    "WA_NODE_MODULES is not set: run ./test.sh, which installs npm libsignal@6.0.0 \
+                     and exports it (the libsignal interop tests need it)"
+                )
+            });
+            assert!(
+                std::path::Path::new(&modules)
+                    .join("libsignal/package.json")
+                    .exists(),
+                "libsignal is not installed under WA_NODE_MODULES={modules}"
+            );
+            let driver = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../tests/interop/libsignal/driver.js"
+            );
+            let mut child = Command::new("node")
+                .arg(driver)
+                .env("NODE_PATH", &modules)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("`node` must be on PATH for the libsignal interop tests");
+            let stdin = child.stdin.take().expect("piped stdin");
+            let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+            Self {
+                child,
+                stdin,
+                stdout,
+            }
+        }
+
+        fn try_call(&mut self, request: Value) -> Result<Value, String> {
+            writeln!(self.stdin, "{request}").expect("write to node");
+            let mut line = String::new();
+            self.stdout.read_line(&mut line).expect("read from node");
+            let reply: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("node replied {line:?} to {request}: {e}"));
+            match reply.get("error") {
+                Some(error) => Err(error.to_string()),
+                None => Ok(reply),
+            }
+        }
+
+        fn call(&mut self, request: Value) -> Value {
+            let shown = request.to_string();
+            self.try_call(request)
+                .unwrap_or_else(|e| panic!("node refused {shown}: {e}"))
+        }
+
+        fn encrypt(&mut self, peer: &str, plaintext: &[u8]) -> (String, Vec<u8>) {
+            let out =
+                self.call(json!({"cmd": "encrypt", "peer": peer, "hex": hex::encode(plaintext)}));
+            (
+                out["type"].as_str().unwrap().to_owned(),
+                hex::decode(out["hex"].as_str().unwrap()).unwrap(),
+            )
+        }
+
+        fn decrypt(&mut self, peer: &str, enc_type: &str, bytes: &[u8]) -> Vec<u8> {
+            let out = self.call(json!({"cmd": "decrypt", "peer": peer, "type": enc_type, "hex": hex::encode(bytes)}));
+            hex::decode(out["hex"].as_str().unwrap()).unwrap()
+        }
+    }
+
+    impl Drop for NodePeer {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn key(v: &Value) -> PublicKey {
+        PublicKey::from_slice(&hex::decode(v.as_str().unwrap()).unwrap()).unwrap()
+    }
+
+    fn bundle_from_json(b: &Value) -> PreKeyBundle {
+        PreKeyBundle {
+            registration_id: b["registration_id"].as_u64().unwrap() as u32,
+            identity_key: key(&b["identity_key"]),
+            signed_prekey_id: b["signed_prekey"]["id"].as_u64().unwrap() as u32,
+            signed_prekey: key(&b["signed_prekey"]["public"]),
+            signed_prekey_signature: hex::decode(b["signed_prekey"]["signature"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap(),
+            prekey: (!b["prekey"].is_null()).then(|| {
+                (
+                    b["prekey"]["id"].as_u64().unwrap() as u32,
+                    key(&b["prekey"]["public"]),
+                )
+            }),
+        }
+    }
+
+    fn bundle_to_json(device: &Device) -> Value {
+        let b = device.bundle(true);
+        json!({
+            "registration_id": b.registration_id,
+            "identity_key": hex::encode(b.identity_key.serialize()),
+            "signed_prekey": {
+                "id": b.signed_prekey_id,
+                "public": hex::encode(b.signed_prekey.serialize()),
+                "signature": hex::encode(b.signed_prekey_signature),
+            },
+            "prekey": b.prekey.map(|(id, k)| json!({"id": id, "public": hex::encode(k.serialize())})),
+        })
+    }
+
+    /// 1,000 messages each way in rounds of 50: each batch is delivered shuffled, and a few
+    /// messages of every batch are held back until after the next ratchet turn.
+    fn thousand_each_way(
+        node: &mut NodePeer,
+        us: &mut Device,
+        our_addr: &str,
+        rng: &mut ChaCha20Rng,
+    ) {
+        let node_identity = us
+            .session
+            .current_state()
+            .unwrap()
+            .remote_identity()
+            .to_owned();
+        let mut held_to_node: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut held_to_us: Vec<(String, Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut counter = 0u32;
+        for round in 0..20 {
+            // Ours to node.
+            let mut batch: Vec<(Vec<u8>, Vec<u8>)> = (0..50)
+                .map(|_| {
+                    counter += 1;
+                    let plain = format!("to node {counter}").into_bytes();
+                    let out = us.session.encrypt(&plain).unwrap();
+                    assert_eq!(out.enc_type(), "msg");
+                    (out.serialized().to_vec(), plain)
+                })
+                .collect();
+            batch.shuffle(rng);
+            let late: Vec<_> = if round < 19 {
+                batch.split_off(47)
+            } else {
+                Vec::new()
+            };
+            for (bytes, plain) in batch.iter().chain(held_to_node.iter()) {
+                assert_eq!(node.decrypt(our_addr, "msg", bytes), *plain);
+            }
+            held_to_node = late;
+
+            // Node to ours.
+            let mut batch: Vec<(String, Vec<u8>, Vec<u8>)> = (0..50)
+                .map(|_| {
+                    counter += 1;
+                    let plain = format!("from node {counter}").into_bytes();
+                    let (t, bytes) = node.encrypt(our_addr, &plain);
+                    (t, bytes, plain)
+                })
+                .collect();
+            batch.shuffle(rng);
+            let late: Vec<_> = if round < 19 {
+                batch.split_off(47)
+            } else {
+                Vec::new()
+            };
+            for (t, bytes, plain) in batch.iter().chain(held_to_us.iter()) {
+                assert_eq!(t, "msg");
+                assert_eq!(us.receive(t, bytes, &node_identity, rng).unwrap(), *plain);
+            }
+            held_to_us = late;
+        }
+    }
+
+    #[test]
+    fn interop_libsignal_sessions_both_directions() {
+        let mut rng = ChaCha20Rng::from_seed([40; 32]);
+        let mut node = NodePeer::start();
+        let node_bundle = node.call(json!({"cmd": "init", "reg_id": 4321}));
+
+        // 1. We start the session from node's bundle (its signature is libsignal's deterministic
+        //    XEdDSA variant and must verify here).
+        let mut us = Device::new(&mut rng);
+        let bundle = bundle_from_json(&node_bundle);
+        assert!(bundle.verify_signature());
+        us.session
+            .process_bundle(&us.identity, us.registration_id, &bundle, None, &mut rng)
+            .unwrap();
+        for text in ["pkmsg one", "pkmsg two"] {
+            let out = us.session.encrypt(text.as_bytes()).unwrap();
+            assert_eq!(out.enc_type(), "pkmsg");
+            assert_eq!(
+                node.decrypt("rust.1", "pkmsg", out.serialized()),
+                text.as_bytes()
+            );
+        }
+        let (t, bytes) = node.encrypt("rust.1", b"node answers");
+        assert_eq!(t, "msg");
+        assert_eq!(
+            us.receive(&t, &bytes, &bundle.identity_key, &mut rng)
+                .unwrap(),
+            b"node answers"
+        );
+        assert_eq!(us.session.encrypt(b"now a msg").unwrap().enc_type(), "msg");
+        // That message is never delivered: node must skip its key.
+        thousand_each_way(&mut node, &mut us, "rust.1", &mut rng);
+
+        // 2. Node starts a session with another of our devices, from our bundle.
+        let mut them = Device::new(&mut rng);
+        node.call(json!({"cmd": "session", "peer": "rust.2", "bundle": bundle_to_json(&them)}));
+        let sent: Vec<_> = (0..3)
+            .map(|i| node.encrypt("rust.2", format!("hi {i}").as_bytes()))
+            .collect();
+        for (i, (t, bytes)) in sent.iter().enumerate().rev() {
+            assert_eq!(t, "pkmsg");
+            assert_eq!(
+                them.receive(t, bytes, &bundle.identity_key, &mut rng)
+                    .unwrap(),
+                format!("hi {i}").as_bytes()
+            );
+        }
+        assert_eq!(them.prekeys.len(), 2, "one-time prekey consumed");
+        let reply = them.session.encrypt(b"reply").unwrap();
+        assert_eq!(reply.enc_type(), "msg");
+        assert_eq!(node.decrypt("rust.2", "msg", reply.serialized()), b"reply");
+        let (t, bytes) = node.encrypt("rust.2", b"ack");
+        assert_eq!(t, "msg", "node stopped sending pkmsgs once we answered");
+        assert_eq!(
+            them.receive(&t, &bytes, &bundle.identity_key, &mut rng)
+                .unwrap(),
+            b"ack"
+        );
+        thousand_each_way(&mut node, &mut them, "rust.2", &mut rng);
+
+        // 3. A bundle without a one-time prekey.
+        let no_prekey = bundle_from_json(&node.call(json!({"cmd": "bundle_without_prekey"})));
+        let mut third = Device::new(&mut rng);
+        third
+            .session
+            .process_bundle(
+                &third.identity,
+                third.registration_id,
+                &no_prekey,
+                None,
+                &mut rng,
+            )
+            .unwrap();
+        let out = third.session.encrypt(b"no prekey").unwrap();
+        assert_eq!(
+            PreKeyWhisperMessage::decode(out.serialized())
+                .unwrap()
+                .pre_key_id(),
+            None
+        );
+        assert_eq!(
+            node.decrypt("rust.3", "pkmsg", out.serialized()),
+            b"no prekey"
+        );
+        let (t, bytes) = node.encrypt("rust.3", b"ok");
+        assert_eq!(
+            third
+                .receive(&t, &bytes, &no_prekey.identity_key, &mut rng)
+                .unwrap(),
+            b"ok"
+        );
+    }
+
+    #[test]
+    fn interop_libsignal_sender_keys_out_of_order() {
+        let mut rng = ChaCha20Rng::from_seed([41; 32]);
+        let mut node = NodePeer::start();
+        node.call(json!({"cmd": "init"}));
+        let group = "120363000000000000@g.us";
+
+        // Node sends to the group; we receive out of order.
+        let skdm = node.call(json!({"cmd": "group_create", "group": group}));
+        let skdm = SenderKeyDistributionMessage::decode(
+            &hex::decode(skdm["skdm_hex"].as_str().unwrap()).unwrap(),
+        )
+        .unwrap();
+        let mut theirs = SenderKeyRecord::new();
+        theirs.process_distribution_message(&skdm);
+        let mut sent: Vec<(usize, Vec<u8>)> = (0..200)
+            .map(|i| {
+                let out = node.call(json!({"cmd": "group_encrypt", "group": group, "hex": hex::encode(format!("g{i}"))}));
+                (i, hex::decode(out["hex"].as_str().unwrap()).unwrap())
+            })
+            .collect();
+        sent.shuffle(&mut rng);
+        for (i, bytes) in &sent {
+            let message = SenderKeyMessage::decode(bytes).unwrap();
+            assert_eq!(
+                theirs.decrypt(&message).unwrap(),
+                format!("g{i}").as_bytes()
+            );
+        }
+        let (_, again) = &sent[0];
+        assert!(matches!(
+            theirs.decrypt(&SenderKeyMessage::decode(again).unwrap()),
+            Err(SignalError::DuplicateMessage { .. })
+        ));
+
+        // We send to the group; node receives out of order.
+        let mut mine = SenderKeyRecord::new();
+        let skdm = mine.create_distribution_message(&mut rng);
+        node.call(json!({"cmd": "group_process", "group": group, "sender": "rust.1", "hex": hex::encode(skdm.serialized())}));
+        let mut sent: Vec<(usize, Vec<u8>)> = (0..200)
+            .map(|i| {
+                (
+                    i,
+                    mine.encrypt(format!("r{i}").as_bytes(), &mut rng)
+                        .unwrap()
+                        .serialized()
+                        .to_vec(),
+                )
+            })
+            .collect();
+        sent.shuffle(&mut rng);
+        for (i, bytes) in &sent {
+            let out = node.call(json!({"cmd": "group_decrypt", "group": group, "sender": "rust.1", "hex": hex::encode(bytes)}));
+            assert_eq!(
+                hex::decode(out["hex"].as_str().unwrap()).unwrap(),
+                format!("r{i}").as_bytes()
+            );
+        }
+        // A changed byte is refused over there too (its signature check is tested by value).
+        let mut bad = mine.encrypt(b"x", &mut rng).unwrap().serialized().to_vec();
+        let at = bad.len() - 70;
+        bad[at] ^= 1;
+        assert!(node.try_call(json!({"cmd": "group_decrypt", "group": group, "sender": "rust.1", "hex": hex::encode(&bad)})).is_err());
+    }
+
+    #[test]
+    fn interop_libsignal_xeddsa_signatures_verify_across() {
+        let mut rng = ChaCha20Rng::from_seed([42; 32]);
+        let mut node = NodePeer::start();
+        let node_bundle = node.call(json!({"cmd": "init"}));
+        let node_identity = key(&node_bundle["identity_key"]);
+        for len in [0usize, 1, 33, 100, 1000] {
+            let message: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            // Node signs (deterministic variant), we verify.
+            let sig = node.call(json!({"cmd": "sign", "hex": hex::encode(&message)}));
+            let sig = hex::decode(sig["signature"].as_str().unwrap()).unwrap();
+            assert!(node_identity.verify_signature(&message, &sig), "len {len}");
+            let mut bad = sig.clone();
+            bad[10] ^= 4;
+            assert!(!node_identity.verify_signature(&message, &bad));
+            // We sign (random nonce), node verifies; its verify returns false instead of throwing.
+            let ours = KeyPair::generate(&mut rng);
+            let our_sig = ours.private.sign(&message, &mut rng);
+            let verify = |node: &mut NodePeer, sig: &[u8], msg: &[u8]| {
+                node.call(json!({"cmd": "verify", "pub": hex::encode(ours.public.serialize()), "hex": hex::encode(msg), "sig": hex::encode(sig)}))["valid"]
+                    .as_bool()
+                    .unwrap()
+            };
+            assert!(
+                verify(&mut node, &our_sig, &message),
+                "node refused our signature, len {len}"
+            );
+            let mut bad = our_sig;
+            bad[40] ^= 1;
+            assert!(!verify(&mut node, &bad, &message));
+            let mut other = message.clone();
+            other.push(1);
+            assert!(!verify(&mut node, &our_sig, &other));
+        }
+        // Our signed prekey signature verifies there.
+        let device = Device::new(&mut rng);
+        let out = node.call(json!({
+            "cmd": "verify",
+            "pub": hex::encode(device.identity.public.serialize()),
+            "hex": hex::encode(device.signed_prekey.key_pair.public.serialize()),
+            "sig": hex::encode(device.signed_prekey.signature),
+        }));
+        assert_eq!(out["valid"], true);
+    }
+
+    #[test]
+    fn interop_libsignal_corrupted_signed_prekey_signature_is_refused() {
+        let mut rng = ChaCha20Rng::from_seed([43; 32]);
+        let mut node = NodePeer::start();
+        let mut json = node.call(json!({"cmd": "init"}));
+        let good = bundle_from_json(&json);
+        let sig = json["signed_prekey"]["signature"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut raw = hex::decode(&sig).unwrap();
+        raw[20] ^= 0x10;
+        json["signed_prekey"]["signature"] = Value::String(hex::encode(raw));
+        let bad = bundle_from_json(&json);
+        let us = Device::new(&mut rng);
+        let mut record = SessionRecord::new();
+        assert_eq!(
+            record
+                .process_bundle(&us.identity, us.registration_id, &bad, None, &mut rng)
+                .unwrap_err(),
+            SignalError::BadSignature {
+                what: "signed prekey"
+            }
+        );
+        assert!(!record.has_current_state());
+        record
+            .process_bundle(&us.identity, us.registration_id, &good, None, &mut rng)
+            .unwrap();
+    }
+}
