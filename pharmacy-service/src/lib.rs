@@ -9,4 +9,5 @@
 pub mod app;
 pub mod db;
 pub mod domain;
+pub mod http;
 pub mod whatsapp;
