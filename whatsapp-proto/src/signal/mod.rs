@@ -14,6 +14,25 @@
 //! | [`check_identity`] | trust on first use |
 //! | [`ProtocolAddress`], [`SenderKeyName`] | record names |
 //!
+//! How a client uses it (the store keeps every record as bytes, keyed as noted):
+//!
+//! * **Own keys**: at registration, [`KeyPair::generate`] (identity), [`generate_registration_id`],
+//!   [`SignedPreKeyRecord::generate`] and [`PreKeyRecord::generate_batch`] (never ID 0); upload the
+//!   raw 32-byte [`PublicKey::as_bytes`] forms.
+//! * **Sending 1:1** (record keyed by the peer's [`ProtocolAddress`]): with no current state,
+//!   fetch the bundle, build a [`PreKeyBundle`] and call [`SessionRecord::process_bundle`] with the
+//!   stored identity (store it on [`IdentityStatus::FirstUse`]); then
+//!   [`SessionRecord::encrypt`] the [`pad`]ded plaintext. The `<enc type>` is
+//!   [`CiphertextMessage::enc_type`].
+//! * **Receiving 1:1**: `msg` → [`WhisperMessage::decode`] + [`SessionRecord::decrypt`];
+//!   `pkmsg` → [`PreKeyWhisperMessage::decode`], load the prekeys it names, then
+//!   [`SessionRecord::decrypt_prekey`]; delete [`PreKeyDecryption::used_pre_key_id`], store the
+//!   identity on first use, persist the record, [`unpad`]. [`SignalError::DuplicateMessage`] means
+//!   "already seen" (no retry receipt); [`SignalError::IdentityChanged`] needs a decision.
+//! * **Groups** (record keyed by [`SenderKeyName`]): [`SenderKeyRecord::create_distribution_message`]
+//!   and [`SenderKeyRecord::encrypt`] for our sends; [`SenderKeyRecord::process_distribution_message`]
+//!   and [`SenderKeyRecord::decrypt`] for others'.
+//!
 //! Limits (libsignal-protocol-go's): a message may be at most 2,000 ahead of its chain; 2,000
 //! skipped keys per chain; 5 receiving chains per session; 40 archived sessions per peer, all tried
 //! on decrypt; 5 sender-key states per sender. A message whose key was already used is
