@@ -1,6 +1,9 @@
 //! Encode + decode of a realistic ~800-byte outgoing `<message>`: three `<to>` participants
 //! each with a pkmsg `<enc>`, and a device-identity.
 
+// criterion_group! generates an undocumented `pub fn benches`.
+#![allow(missing_docs)]
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use whatsapp_proto::binary::{Node, decode_frame_plaintext, encode_frame_plaintext};
