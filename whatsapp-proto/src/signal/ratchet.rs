@@ -11,6 +11,22 @@ use super::keys::{PrivateKey, PublicKey};
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// Key material never reaches logs: these types print only what is not secret.
+macro_rules! redacted_debug {
+    ($type:ty, $name:literal $(, $field:ident)*) => {
+        impl std::fmt::Debug for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct($name)$(.field(stringify!($field), &self.$field))*.finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+redacted_debug!(ChainKey, "ChainKey", index);
+redacted_debug!(MessageKeys, "MessageKeys");
+redacted_debug!(SenderMessageKeys, "SenderMessageKeys");
+redacted_debug!(X3dhSecrets, "X3dhSecrets");
+
 /// HKDF info of the X3DH master secret (part 2 §1.4).
 pub const INFO_TEXT: &[u8] = b"WhisperText";
 /// HKDF info of a root-key ratchet step (part 2 §1.5).
@@ -47,7 +63,7 @@ fn split64(bytes: [u8; 64]) -> ([u8; 32], [u8; 32]) {
 }
 
 /// A symmetric chain position: the chain key and the counter of the message it keys next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct ChainKey {
     /// The chain key.
     pub key: [u8; 32],
@@ -71,7 +87,7 @@ impl ChainKey {
 }
 
 /// AES-256-CBC key, HMAC key and IV of one WhisperMessage.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct MessageKeys {
     /// AES-256 key.
     pub cipher_key: [u8; 32],
@@ -98,7 +114,7 @@ impl MessageKeys {
 }
 
 /// AES-256-CBC IV and key of one SenderKeyMessage.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct SenderMessageKeys {
     /// AES-CBC IV.
     pub iv: [u8; 16],
@@ -121,7 +137,7 @@ impl SenderMessageKeys {
 }
 
 /// The X3DH master secret and the root and chain keys it yields.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct X3dhSecrets {
     /// `FF×32 ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4]`.
     pub master_secret: Vec<u8>,

@@ -31,7 +31,7 @@ pub const MAX_RECEIVER_CHAINS: usize = 5;
 pub const MAX_ARCHIVED_STATES: usize = 40;
 
 /// The message-key seed of a message that has not arrived yet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SkippedKey {
     pub(crate) index: u32,
     pub(crate) seed: [u8; 32],
@@ -63,7 +63,7 @@ pub struct PendingPreKey {
 }
 
 /// One session with a peer device: root key, sending chain, receiving chains.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionState {
     pub(crate) version: u8,
     pub(crate) local_identity: IdentityKey,
@@ -77,6 +77,29 @@ pub struct SessionState {
     pub(crate) remote_registration_id: u32,
     pub(crate) local_registration_id: u32,
     pub(crate) base_key: PublicKey,
+}
+
+impl std::fmt::Debug for SkippedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SkippedKey")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Prints what identifies the state, never its keys.
+impl std::fmt::Debug for SessionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionState")
+            .field("remote_identity", &self.remote_identity)
+            .field("base_key", &self.base_key)
+            .field("remote_registration_id", &self.remote_registration_id)
+            .field("sender_ratchet_key", &self.sender_chain.ratchet.public)
+            .field("sender_counter", &self.sender_chain.chain.index)
+            .field("receiver_chains", &self.receiver_chains.len())
+            .field("pending_pre_key", &self.pending_pre_key)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where a received message's key comes from, and what to change once it has decrypted.
