@@ -62,6 +62,8 @@ pub struct ServiceConfig {
     pub greeting_enabled: bool,
     /// Send out-of-office replies outside branch hours.
     pub out_of_office_enabled: bool,
+    /// Offer the branch menu to a new customer whose branch is unknown.
+    pub branch_menu_enabled: bool,
     /// Whether rosters limit routing.
     pub use_shifts: bool,
     /// Whether a ticket may go to another branch when its own has nobody.
@@ -84,6 +86,7 @@ impl Default for ServiceConfig {
             csat_enabled: true,
             greeting_enabled: true,
             out_of_office_enabled: true,
+            branch_menu_enabled: true,
             use_shifts: true,
             cross_branch_fallback: true,
             pacing: PacingPolicy::production(),

@@ -11,6 +11,7 @@ use crate::db::outbox::NewOutbox;
 use crate::db::tickets::Ticket;
 use crate::db::{self, Conn};
 use crate::domain::autoreply::match_trigger;
+use crate::domain::menu::render_menu;
 use crate::domain::ids::{MessageId, OutboxId, TemplateId, TicketId, UserId};
 use crate::domain::kpi::TicketEventKind;
 use crate::domain::pacing::{MassSendDecision, body_key};
@@ -430,6 +431,24 @@ impl App {
             let body = self.render_for(c, &tpl.body, customer, t).await?;
             self.enqueue_system(c, t, customer, &body, now, events)
                 .await?;
+            queued = true;
+        }
+        if new_conversation
+            && cfg.branch_menu_enabled
+            && customer.home_branch_id.is_none()
+            && customer.last_latitude.is_none()
+            && let Some(tpl) = db::templates::global(c, "branch_menu").await?
+            && db::templates::claim_auto_reply(c, t.id, "branch_menu", &day, now).await?
+        {
+            let list: Vec<_> = db::branches::list(c)
+                .await?
+                .into_iter()
+                .filter(|b| b.is_active)
+                .map(|b| (b.id, b.name_ar, b.name))
+                .collect();
+            let body = self.render_for(c, &tpl.body, customer, t).await?;
+            let body = body.replace("{branch_menu}", &render_menu(&list));
+            self.enqueue_system(c, t, customer, &body, now, events).await?;
             queued = true;
         }
         if cfg.out_of_office_enabled

@@ -189,6 +189,11 @@ const TEMPLATES: &[(&str, &str, &str)] = &[
         "أهلاً {customer_name}، الفرع مغلق الآن (مواعيد اليوم: {branch_hours}). سنرد عليك فور فتح الفرع.\nHello {customer_name}, the branch is closed now (today: {branch_hours}). We will answer as soon as it opens.",
     ),
     (
+        "branch_menu",
+        "Branch menu",
+        "اختر الفرع الأقرب لك بإرسال رقمه فقط:\nPlease choose your nearest branch by sending its number:\n{branch_menu}",
+    ),
+    (
         "csat_survey",
         "Satisfaction survey",
         "شكراً لتواصلك مع {branch_name_ar}. كيف تقيّم الخدمة من 1 إلى 5؟ أرسل رقماً واحداً.\nThank you for contacting {branch_name}. How would you rate our service from 1 to 5? Reply with one digit.",

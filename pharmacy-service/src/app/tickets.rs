@@ -104,6 +104,39 @@ impl App {
         Ok(decision)
     }
 
+    /// The customer chose a branch from the welcome menu: it becomes their home branch and the
+    /// ticket's branch; an unanswered ticket moves to that branch's agent when one is eligible.
+    pub(crate) async fn choose_branch(
+        &self,
+        c: &mut Conn,
+        id: TicketId,
+        branch: BranchId,
+        now: Timestamp,
+        events: &mut Vec<LiveEvent>,
+    ) -> Result<(), AppError> {
+        let t = db::tickets::by_id(c, id).await?.ok_or_else(|| not_found("ticket", id.0))?;
+        let patch = db::customers::CustomerPatch { home_branch_id: Some(branch), ..Default::default() };
+        db::customers::patch(c, t.customer_id, &patch, now).await?;
+        if t.first_response_at.is_some() {
+            return Ok(());
+        }
+        let (mut rt, mut rc) = self.routing_facts(c, &t, None).await?;
+        rt.branch = Some(branch);
+        rc.previous_agent = None;
+        let agents: Vec<_> = db::agents::list(c).await?.iter().map(|a| a.snapshot()).collect();
+        let mut policy = self.routing_policy();
+        policy.cross_branch_fallback = false;
+        match routing::route(&rt, &rc, &agents, &[], &policy, now) {
+            Assignment::Agent { agent, .. } if Some(agent) != t.agent_id => {
+                self.assign_to(c, &t, Some(agent), Some(branch), "menu", None, "branch chosen from the welcome menu", now, events).await?;
+            }
+            // Nobody there: keep the current agent (the customer is being served), or queue for it.
+            _ if t.agent_id.is_none() => db::tickets::assign(c, id, None, Some(branch), now).await?,
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// Sets a ticket's agent and branch, logging the transfer and the journal event.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn assign_to(

@@ -168,3 +168,13 @@ pub async fn claim_auto_reply(
     .await?;
     Ok(r.rows_affected() == 1)
 }
+
+/// Whether an automatic reply of `kind` was ever sent in this conversation.
+pub async fn auto_reply_sent(c: &mut Conn, ticket: TicketId, kind: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM auto_reply_log WHERE ticket_id = ? AND kind = ?")
+        .bind(ticket)
+        .bind(kind)
+        .fetch_one(&mut *c)
+        .await?;
+    Ok(n > 0)
+}

@@ -8,6 +8,7 @@ pub mod csat;
 pub mod geo;
 pub mod ids;
 pub mod kpi;
+pub mod menu;
 pub mod pacing;
 pub mod phone;
 pub mod routing;

@@ -98,3 +98,59 @@ async fn keyword_triggers_answer_once_per_day() {
     );
     let _ = t;
 }
+
+#[tokio::test]
+async fn the_welcome_menu_chooses_the_branch() {
+    let w = World::new().await;
+    let mut c = w.app.pool().acquire().await.unwrap();
+    db::templates::upsert(
+        &mut c,
+        None,
+        "branch_menu",
+        "menu",
+        "Choose:\n{branch_menu}",
+        true,
+        T0,
+    )
+    .await
+    .unwrap();
+    drop(c);
+    w.online(0).await;
+    w.online(2).await;
+    let t = w.text("201001234567", "BM1", "hi").await;
+    assert_eq!(
+        w.ticket(t).await.agent_id,
+        Some(w.agents[0]),
+        "served at once by whoever is online"
+    );
+    let menu: String = sqlx::query_scalar("SELECT body FROM messages WHERE body LIKE 'Choose:%'")
+        .fetch_one(w.app.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        menu,
+        "Choose:\n1. خليفة toriel / Khalifa toriel\n2. خليفة gomhoreya / Khalifa gomhoreya\n3. خليفة talkha / Khalifa talkha"
+    );
+    // "٢" = 2 in Arabic-Indic digits: Gomhoreya.
+    w.text("201001234567", "BM2", "٢").await;
+    let tk = w.ticket(t).await;
+    assert_eq!(
+        (tk.agent_id, tk.branch_id),
+        (Some(w.agents[2]), Some(w.branches[1]))
+    );
+    assert_eq!(
+        w.count("SELECT home_branch_id FROM customers").await,
+        w.branches[1].0
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM ticket_transfer_log WHERE kind = 'menu'")
+            .await,
+        1
+    );
+    // A returning customer with a home branch gets no menu.
+    assert_eq!(
+        w.count("SELECT count(*) FROM messages WHERE body LIKE 'Choose:%'")
+            .await,
+        1
+    );
+}

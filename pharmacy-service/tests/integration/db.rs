@@ -68,7 +68,7 @@ async fn the_demo_seed_is_idempotent() {
     );
     assert_eq!(
         count("SELECT count(*) FROM templates WHERE is_system = 1").await,
-        5
+        6
     );
     let user = app
         .authenticate("agent.toriel", &opts.agent_password, Some("127.0.0.1"))
