@@ -298,6 +298,13 @@ fn kat_full_session_pkmsgs_and_reply() {
             hex::encode(pk.message().ciphertext()),
             v[section]["ciphertext"].as_str().unwrap()
         );
+        let inner = pk.message().serialized();
+        let (body, mac) = inner.split_at(inner.len() - 8);
+        assert_eq!(
+            hex::encode(&body[1..]),
+            v[section]["whisper_proto"].as_str().unwrap()
+        );
+        assert_eq!(hex::encode(mac), v[section]["mac8"].as_str().unwrap());
         sent.push(out.serialized().to_vec());
     }
 
@@ -369,6 +376,15 @@ fn kat_full_session_pkmsgs_and_reply() {
         hex::encode(&parsed.serialized()[1..parsed.serialized().len() - 8]),
         v["bob_reply_msg"]["whisper_proto"].as_str().unwrap()
     );
+    assert_eq!(
+        hex::encode(&parsed.serialized()[parsed.serialized().len() - 8..]),
+        v["bob_reply_msg"]["mac8"].as_str().unwrap()
+    );
+    assert_eq!(
+        hex::encode(parsed.ciphertext()),
+        v["bob_reply_msg"]["ciphertext"].as_str().unwrap()
+    );
+    assert_eq!((parsed.counter(), parsed.previous_counter()), (0, 0));
 
     // Alice reads the reply, and from then on sends plain msgs.
     let plain = alice.decrypt(&parsed, &mut rng(1)).unwrap();
