@@ -342,7 +342,9 @@ impl Store {
 
 fn parse_bundle(json: &Value) -> Result<PreKeyBundle> {
     let number = |v: &Value, what: &str| -> Result<u32> {
+        // Numbers written as strings are accepted too.
         v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
             .and_then(|n| u32::try_from(n).ok())
             .ok_or_else(|| format!("bundle: {what} must be a number"))
     };
