@@ -6,7 +6,7 @@ use rand_core::{CryptoRng, RngCore};
 
 use super::stream::{Failure, StreamError, Success};
 use super::{ConnectionError, SendError};
-use crate::binary::{Content, Node, decode_frame_plaintext, encode_frame_plaintext};
+use crate::binary::{Content, DecodeError, Node, decode_frame_plaintext, encode_frame_plaintext};
 use crate::frame::{FrameDecoder, FrameEncoder};
 use crate::jid::Jid;
 use crate::noise::{self, HandshakeConfig, InitiatorAwaitServerHello, Transport};
@@ -193,6 +193,8 @@ pub enum Event {
     EdgeRouting(Vec<u8>),
     /// Any other stanza (messages, receipts, notifications, pairing IQs, …).
     Node(Node),
+    /// An authenticated frame whose node did not decode; it was skipped.
+    UndecodableNode(DecodeError),
     /// The connection ended.
     Disconnected(Disconnect),
 }
@@ -428,8 +430,13 @@ impl ClientConnection {
                 self.state = state;
                 let transport = self.transport.as_mut().ok_or(ConnectionError::Closed)?;
                 let plaintext = transport.decrypt(frame)?;
-                let node = decode_frame_plaintext(&plaintext)?;
-                self.on_node(node, now);
+                // The frame is authenticated, so a node that does not decode is a
+                // codec gap, not an attack: report it and keep the connection, as
+                // whatsmeow's `handleFrame` (client.go) logs and skips such frames.
+                match decode_frame_plaintext(&plaintext) {
+                    Ok(node) => self.on_node(node, now),
+                    Err(error) => self.event(Event::UndecodableNode(error)),
+                }
                 Ok(())
             }
             State::Closed => Ok(()),

@@ -79,7 +79,8 @@ pub enum ConnectionError {
     /// A frame did not decrypt.
     #[error("transport: {0}")]
     Transport(#[from] TransportError),
-    /// A decrypted frame is not a valid node.
+    /// A decrypted frame is not a valid node (server core only; the client
+    /// reports it as `Event::UndecodableNode` and carries on).
     #[error("node: {0}")]
     Decode(#[from] DecodeError),
     /// Input arrived after the connection ended.

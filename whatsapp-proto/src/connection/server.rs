@@ -125,6 +125,20 @@ impl ServerConnection {
         Ok(())
     }
 
+    /// Encrypts and sends an arbitrary frame plaintext (flags byte + node
+    /// bytes, or anything else), to test how a client copes with bad nodes.
+    #[doc(hidden)]
+    pub fn send_plaintext(&mut self, plaintext: &[u8]) -> Result<(), SendError> {
+        let transport = match (&self.state, &mut self.transport) {
+            (State::Open, Some(t)) => t,
+            _ => return Err(SendError::NotReady),
+        };
+        let ciphertext = transport.encrypt(plaintext)?;
+        let bytes = self.encoder.encode(&ciphertext)?;
+        self.outputs.push_back(ServerOutput::Transmit(bytes));
+        Ok(())
+    }
+
     /// Sends raw bytes as-is (to test how a client copes with garbage).
     #[doc(hidden)]
     pub fn send_raw(&mut self, bytes: Vec<u8>) {

@@ -547,6 +547,19 @@ fn refuses_untrusted_server_and_garbage() {
     assert!(h.client.is_closed());
     assert!(h.client_payload.is_none());
 
+    // An authenticated frame that is not a node is skipped; the connection stays.
+    let mut h = Harness::new(802);
+    h.login();
+    h.take_events();
+    h.server.send_plaintext(&[0x00, 0xff]).unwrap();
+    h.pump();
+    assert!(matches!(h.take_events()[..], [Event::UndecodableNode(_)]));
+    h.send(Node::new("ib").children([Node::new("offline").attr("count", "0")]));
+    assert_eq!(
+        h.take_events(),
+        vec![Event::OfflineSyncCompleted { count: Some(0) }]
+    );
+
     // Garbage after the handshake closes the connection with a transport error.
     let mut h = Harness::new(801);
     h.login();
@@ -583,4 +596,119 @@ fn custom_timeouts_apply() {
         .filter(|n| n.attrs().optional_str("xmlns") == Some("w:p"))
         .count();
     assert_eq!(pings, 10);
+}
+
+/// Byte-level mutations of a seed (flip, overwrite, truncate, insert, splice).
+fn mutate(rng: &mut ChaCha20Rng, seed: &[u8]) -> Vec<u8> {
+    let mut v = seed.to_vec();
+    for _ in 0..rng.gen_range(1..4) {
+        match rng.gen_range(0..5) {
+            0 if !v.is_empty() => {
+                let i = rng.gen_range(0..v.len());
+                v[i] ^= 1 << rng.gen_range(0..8);
+            }
+            1 if !v.is_empty() => {
+                let i = rng.gen_range(0..v.len());
+                v[i] = rng.r#gen();
+            }
+            2 => {
+                let n = rng.gen_range(0..=v.len());
+                v.truncate(n);
+            }
+            3 => {
+                let i = rng.gen_range(0..=v.len());
+                let extra: Vec<u8> = (0..rng.gen_range(1..16)).map(|_| rng.r#gen()).collect();
+                v.splice(i..i, extra);
+            }
+            _ => {
+                v = (0..rng.gen_range(0..64)).map(|_| rng.r#gen()).collect();
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn no_panic_on_garbage_at_every_stage() {
+    use whatsapp_proto::binary::encode_frame_plaintext;
+    let mut rng = ChaCha20Rng::seed_from_u64(0xC0FFEE);
+    let mut fed = 0;
+
+    // 1. Decrypted but malformed nodes reach a logged-in client: each is
+    // skipped as UndecodableNode or handled as a node, never a panic. Seeds
+    // that end the connection are mutated fewer times (each costs a new login).
+    let node_seeds = |closing: bool| -> Vec<Vec<u8>> {
+        let nodes = if closing {
+            vec![
+                Node::new("failure").attr("reason", "402").attr("code", "x"),
+                Node::new("stream:error")
+                    .children([Node::new("conflict").attr("type", "replaced")]),
+            ]
+        } else {
+            vec![
+                Node::new("success").attr("t", "1"),
+                Node::new("iq").attr("id", "1.2-3").attr("type", "result"),
+                Node::new("iq")
+                    .attr("id", "s")
+                    .attr("type", "get")
+                    .attr("xmlns", "urn:xmpp:ping"),
+                Node::new("ib").children([Node::new("offline").attr("count", "-1")]),
+                Node::new("receipt")
+                    .attr("id", "A")
+                    .attr("from", "1@s.whatsapp.net"),
+            ]
+        };
+        nodes
+            .iter()
+            .map(|n| encode_frame_plaintext(n).unwrap())
+            .collect()
+    };
+    for (closing, rounds) in [(false, 20_000), (true, 100)] {
+        let seeds = node_seeds(closing);
+        let mut h = Harness::new(1000);
+        h.login();
+        for _ in 0..rounds {
+            if h.client.is_closed() {
+                h = Harness::new(rng.r#gen());
+                h.login();
+            }
+            let seed = &seeds[rng.gen_range(0..seeds.len())];
+            let input = mutate(&mut rng, seed);
+            h.server.send_plaintext(&input).unwrap();
+            h.pump();
+            fed += 1;
+        }
+    }
+
+    // 2. Raw garbage at the handshake stage, on both sides.
+    let h = Harness::new(7);
+    let hello_like = [0, 0, 5, 0x1a, 0x03, 0x0a, 0x01, 0x00];
+    let mut client = h.client;
+    let mut server = h.server;
+    let (server_key, server_eph) = (
+        KeyPair::from_private([9; 32]),
+        KeyPair::from_private([10; 32]),
+    );
+    for i in 0..10_000 {
+        let junk = mutate(&mut rng, &hello_like);
+        if client.is_closed() {
+            let mut config = ClientConfig::new(KeyPair::from_private([i as u8; 32]), vec![]);
+            config.handshake.root_key = [1; 32];
+            client = ClientConnection::new(config, START, &mut rng);
+        }
+        let _ = client.handle_input(Input::Receive {
+            now: START,
+            data: &junk,
+        });
+        if server.handle_input(&junk).is_err() {
+            server = ServerConnection::new(
+                &HandshakeConfig::default(),
+                server_key.clone(),
+                server_eph.clone(),
+                Vec::new(),
+            );
+        }
+        fed += 2;
+    }
+    assert!(fed >= 40_000);
 }
