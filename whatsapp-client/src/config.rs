@@ -1,0 +1,156 @@
+//! Client configuration.
+
+use std::time::Duration;
+
+use whatsapp_proto::noise::cert::WHATSAPP_ROOT_KEY;
+use whatsapp_proto::payload::PayloadConfig;
+
+/// WhatsApp's WebSocket endpoint (fact sheet part 1 §1.1).
+pub const DEFAULT_URL: &str = "wss://web.whatsapp.com/ws/chat";
+/// The `Origin` header WhatsApp Web sends.
+pub const DEFAULT_ORIGIN: &str = "https://web.whatsapp.com";
+
+/// How the supervisor waits between reconnect attempts: exponential from `initial`, capped
+/// at `max`, with ± `jitter` (a fraction) of randomness.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconnectPolicy {
+    /// The first pause.
+    pub initial: Duration,
+    /// The longest pause.
+    pub max: Duration,
+    /// Relative jitter, 0.0 to 1.0 (0.1 = ±10 %).
+    pub jitter: f64,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(120),
+            jitter: 0.1,
+        }
+    }
+}
+
+impl ReconnectPolicy {
+    /// The pause before attempt `attempt` (1 = first retry), given a random `unit` in [0, 1).
+    pub fn delay(&self, attempt: u32, unit: f64) -> Duration {
+        let exp = 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
+        let base = (self.initial.as_secs_f64() * exp).min(self.max.as_secs_f64());
+        let factor = 1.0 + self.jitter * (2.0 * unit - 1.0);
+        Duration::from_secs_f64((base * factor).clamp(0.0, self.max.as_secs_f64()))
+    }
+}
+
+/// Everything a [`crate::Client`] needs besides its store.
+///
+/// ```
+/// use whatsapp_client::Config;
+/// let config = Config::default().with_url("ws://127.0.0.1:9000/ws/chat");
+/// assert_eq!(config.url, "ws://127.0.0.1:9000/ws/chat");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The WebSocket URL ([`DEFAULT_URL`]).
+    pub url: String,
+    /// The `Origin` header ([`DEFAULT_ORIGIN`]).
+    pub origin: String,
+    /// The certificate root the server's chain must lead to (WhatsApp's by default; a
+    /// simulated server has its own).
+    pub trust_root: [u8; 32],
+    /// What the client says about itself in the ClientPayload.
+    pub payload: PayloadConfig,
+    /// The companion client-type character of QR codes and phone-code pairing ('9' = other
+    /// web client, whatsmeow's default; part 1 §7).
+    pub client_type: char,
+    /// `companion_platform_display` of phone-code pairing, e.g. `"Chrome (Linux)"`.
+    pub platform_display: String,
+    /// Reconnect backoff.
+    pub reconnect: ReconnectPolicy,
+    /// How long the first QR code is valid (60 s, whatsmeow `qrchan.go`).
+    pub qr_first_timeout: Duration,
+    /// How long each later QR code is valid (20 s).
+    pub qr_timeout: Duration,
+    /// Prekeys uploaded on the first login (812, whatsmeow and WA Web).
+    pub prekeys_initial: u32,
+    /// Prekeys uploaded when the server runs low (50, whatsmeow `WantedPreKeyCount`).
+    pub prekeys_refill: u32,
+    /// Below this server count the client uploads more (5, `MinPreKeyCount`).
+    pub prekeys_min: u32,
+    /// After the server logged this device out, make a new one and pair again (QR events
+    /// follow). When false the client stops after [`crate::Event::LoggedOut`].
+    pub pair_again_after_logout: bool,
+    /// Protocol timers (IQ timeout, keepalive).
+    pub timeouts: whatsapp_proto::connection::Timeouts,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            url: DEFAULT_URL.into(),
+            origin: DEFAULT_ORIGIN.into(),
+            trust_root: WHATSAPP_ROOT_KEY,
+            payload: PayloadConfig::default(),
+            client_type: '9',
+            platform_display: "Chrome (Linux)".into(),
+            reconnect: ReconnectPolicy::default(),
+            qr_first_timeout: Duration::from_secs(60),
+            qr_timeout: Duration::from_secs(20),
+            prekeys_initial: 812,
+            prekeys_refill: 50,
+            prekeys_min: 5,
+            pair_again_after_logout: true,
+            timeouts: whatsapp_proto::connection::Timeouts::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Sets the WebSocket URL.
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.url = url.into();
+        self
+    }
+
+    /// Sets the certificate root.
+    pub fn with_trust_root(mut self, root: [u8; 32]) -> Self {
+        self.trust_root = root;
+        self
+    }
+
+    /// Parses a trust root given as 64 hex digits (or 66 with the `05` key-type prefix).
+    pub fn parse_trust_root(hex_text: &str) -> Option<[u8; 32]> {
+        let bytes = hex::decode(hex_text.trim()).ok()?;
+        match bytes.len() {
+            32 => bytes.try_into().ok(),
+            33 if bytes[0] == 5 => bytes[1..].try_into().ok(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let p = ReconnectPolicy::default();
+        assert_eq!(p.delay(1, 0.5), Duration::from_secs(1));
+        assert_eq!(p.delay(3, 0.5), Duration::from_secs(4));
+        assert_eq!(p.delay(50, 0.5), Duration::from_secs(120));
+        assert!(p.delay(2, 0.0) < Duration::from_secs(2));
+        assert!(p.delay(2, 0.99) > Duration::from_secs(2));
+    }
+
+    #[test]
+    fn trust_root_forms() {
+        let hex32 = "11".repeat(32);
+        assert_eq!(Config::parse_trust_root(&hex32), Some([0x11; 32]));
+        assert_eq!(
+            Config::parse_trust_root(&format!("05{hex32}")),
+            Some([0x11; 32])
+        );
+        assert_eq!(Config::parse_trust_root("abcd"), None);
+    }
+}

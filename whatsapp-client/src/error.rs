@@ -1,0 +1,69 @@
+//! The client's error type.
+
+use whatsapp_proto::binary::Node;
+
+use crate::store::StoreError;
+
+/// Why a client operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Not logged in right now (the supervisor may be reconnecting).
+    #[error("not connected")]
+    NotConnected,
+    /// The client was shut down.
+    #[error("the client has stopped")]
+    Stopped,
+    /// This device already has a running client in this process (one socket per device).
+    #[error("a client for this device is already running")]
+    AlreadyRunning,
+    /// The server answered an IQ with `type="error"`.
+    #[error("server error {code}: {text}")]
+    Server {
+        /// `<error code>`.
+        code: u64,
+        /// `<error text>`.
+        text: String,
+    },
+    /// The server refused a sent message (`<ack error=…>`), e.g. 463 or 479.
+    #[error("server refused the message with error {code}")]
+    MessageRefused {
+        /// The `error` attribute.
+        code: u64,
+    },
+    /// No answer in time.
+    #[error("timed out waiting for the server")]
+    Timeout,
+    /// The connection ended while waiting.
+    #[error("disconnected while waiting for the server")]
+    Disconnected,
+    /// The server's answer does not have the expected form.
+    #[error("unexpected answer: {reason}")]
+    UnexpectedResponse {
+        /// What is wrong.
+        reason: String,
+        /// The node.
+        node: Box<Node>,
+    },
+    /// The caller passed something unusable.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// Signal encryption or decryption failed.
+    #[error("signal: {0}")]
+    Signal(#[from] whatsapp_proto::signal::SignalError),
+    /// A node could not be sent.
+    #[error("send: {0}")]
+    Send(#[from] whatsapp_proto::connection::SendError),
+}
+
+impl ClientError {
+    pub(crate) fn unexpected(reason: impl Into<String>, node: &Node) -> ClientError {
+        ClientError::UnexpectedResponse {
+            reason: reason.into(),
+            node: Box::new(node.clone()),
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! What the client tells the application.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use whatsapp_proto::binary::Node;
+use whatsapp_proto::jid::Jid;
+use whatsapp_proto::pb::e2e;
+
+use crate::QrCode;
+
+/// Why this device is no longer logged in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogoutReason {
+    /// `<failure reason="401">`: logged out from the phone.
+    LoggedOut,
+    /// `<stream:error code="401"><conflict type="device_removed"/>`.
+    DeviceRemoved,
+    /// `<failure reason="403">`: the main device is gone.
+    MainDeviceGone,
+    /// `<failure reason="406">`: unknown logout (WA Web: banned).
+    Banned,
+    /// We unlinked ourselves with [`crate::Client::logout`].
+    UserInitiated,
+}
+
+/// An event of the client. Delivered in order through [`EventStream`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// A QR code to show (a new one replaces the previous one).
+    Qr(QrCode),
+    /// The QR codes ran out without a scan; the client stopped.
+    QrTimeout,
+    /// The phone linked this device; a reconnect and login follow.
+    PairSuccess {
+        /// Our new device JID (phone number).
+        jid: Jid,
+        /// Our LID device JID, if the server gave one.
+        lid: Option<Jid>,
+        /// The primary's platform.
+        platform: String,
+        /// The business name, if any.
+        business_name: Option<String>,
+    },
+    /// A `pair-success` was refused (bad HMAC or signature); the client answered with an
+    /// error and keeps waiting for a valid one.
+    PairError {
+        /// Why.
+        reason: String,
+    },
+    /// Logged in and active: messages flow.
+    Connected,
+    /// The server logged this device out; the session was wiped from the store.
+    LoggedOut {
+        /// Why.
+        reason: LogoutReason,
+    },
+    /// Another connection took over this device; the client stopped and will not reconnect.
+    StreamReplaced,
+    /// The account is temporarily banned; the client stopped.
+    TemporaryBan {
+        /// The ban code (101 too many people, 102 blocked, 103 groups, 104 same message, 106
+        /// broadcast list).
+        code: Option<u64>,
+        /// Time until the ban ends.
+        expires: Option<Duration>,
+    },
+    /// The server refused the login for a reason that needs a person (outdated client, bad
+    /// user agent, …); the client stopped.
+    ConnectFailure {
+        /// The `<failure reason>`.
+        code: u64,
+        /// The optional message.
+        message: Option<String>,
+    },
+    /// The connection ended; `reconnect_in` says when the supervisor tries again (`None` when
+    /// it does not).
+    Disconnected {
+        /// Why, in words.
+        reason: String,
+        /// The pause before the next attempt.
+        reconnect_in: Option<Duration>,
+    },
+    /// The offline queue has been delivered.
+    OfflineSyncCompleted {
+        /// Number of stanzas the server says it delivered.
+        count: Option<u64>,
+    },
+    /// A decrypted message. Call [`IncomingMessage::ack`] once it is stored: only then does
+    /// the client send the delivery receipt that lets the server forget it.
+    Message(Box<IncomingMessage>),
+    /// A message that could not be decrypted (it was acknowledged; the sender may retry).
+    UndecryptableMessage {
+        /// Stanza details.
+        info: MessageInfo,
+        /// Why.
+        reason: String,
+    },
+    /// A receipt for a message we sent (delivered, read, played, …).
+    Receipt(ReceiptEvent),
+    /// The client stopped for good (after [`crate::Client::shutdown`] or a terminal event).
+    Stopped,
+}
+
+/// Who sent a message, where, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageInfo {
+    /// The stanza id (unique per sender).
+    pub id: String,
+    /// The chat: the other user for 1:1, the group for groups.
+    pub chat: Jid,
+    /// The sending device.
+    pub sender: Jid,
+    /// Whether we sent it (from another of our devices).
+    pub from_me: bool,
+    /// The sender's push name, if given.
+    pub push_name: Option<String>,
+    /// Server timestamp, unix seconds.
+    pub timestamp: u64,
+    /// Whether it came from the offline queue.
+    pub offline: bool,
+}
+
+/// A decrypted message, waiting for the application to acknowledge it.
+#[derive(Debug)]
+pub struct IncomingMessage {
+    /// Stanza details.
+    pub info: MessageInfo,
+    /// The message (a `deviceSentMessage` from our own devices already unwrapped).
+    pub message: e2e::Message,
+    pub(crate) ack: Option<AckHandle>,
+}
+
+impl IncomingMessage {
+    /// The text of a plain or extended text message.
+    pub fn text(&self) -> Option<&str> {
+        message_text(&self.message)
+    }
+
+    /// Acknowledges the message after the application committed it: the client sends the
+    /// delivery receipt, and the server will not deliver it again. Dropping the message
+    /// without acknowledging it means it is delivered again after the next reconnect.
+    pub fn ack(&mut self) {
+        if let Some(handle) = self.ack.take() {
+            handle.send();
+        }
+    }
+}
+
+/// The text of a plain or extended text message.
+pub fn message_text(message: &e2e::Message) -> Option<&str> {
+    message.conversation.as_deref().or_else(|| {
+        message
+            .extended_text_message
+            .as_ref()
+            .and_then(|m| m.text.as_deref())
+    })
+}
+
+/// Sends a stanza (the receipt) through the driver when the application acknowledges.
+#[derive(Debug)]
+pub(crate) struct AckHandle {
+    pub(crate) node: Node,
+    pub(crate) to: mpsc::UnboundedSender<Node>,
+}
+
+impl AckHandle {
+    fn send(self) {
+        // If the driver has gone, the stanza is redelivered on the next connection.
+        let _ = self.to.send(self.node);
+    }
+}
+
+/// A receipt for messages we sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptEvent {
+    /// The message ids it covers.
+    pub ids: Vec<String>,
+    /// The chat.
+    pub chat: Jid,
+    /// The device that sent the receipt.
+    pub sender: Jid,
+    /// The `type` attribute: empty for delivered, `read`, `played`, `sender`, `retry`, …
+    pub kind: String,
+    /// Server timestamp, unix seconds.
+    pub timestamp: u64,
+}
+
+/// The stream of events of one client.
+#[derive(Debug)]
+pub struct EventStream {
+    pub(crate) rx: mpsc::UnboundedReceiver<Event>,
+}
+
+impl EventStream {
+    /// The next event; `None` after the client stopped and every event was read.
+    pub async fn recv(&mut self) -> Option<Event> {
+        self.rx.recv().await
+    }
+}
+
+impl futures_util::Stream for EventStream {
+    type Item = Event;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Event>> {
+        self.rx.poll_recv(cx)
+    }
+}

@@ -1,0 +1,632 @@
+//! Receiving (decrypt, commit, hand over, then receipt) and sending 1:1 messages.
+//!
+//! Architecture Invariant: a decrypted message is committed to the store (advanced session
+//! record + plaintext keyed by ciphertext hash, one transaction) before the application sees
+//! it, and the delivery receipt that lets the server forget it goes out only when the
+//! application acknowledges it ([`crate::IncomingMessage::ack`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::Message as _;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+use whatsapp_proto::binary::Node;
+use whatsapp_proto::jid::Jid;
+use whatsapp_proto::pb::e2e;
+use whatsapp_proto::signal::{
+    self, CiphertextMessage, IdentityStatus, PreKeyBundle, PreKeyRecord, PreKeyWhisperMessage,
+    PublicKey, ResponderKeys, SessionRecord, SignalError, WhisperMessage,
+};
+
+use crate::ClientError;
+use crate::client::{Command, Shared, now_ms};
+use crate::event::{AckHandle, Event, IncomingMessage, MessageInfo, ReceiptEvent};
+use crate::store::DecryptCommit;
+
+/// Processes the stanzas of one connection in order.
+pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Node>) {
+    while let Some(node) = rx.recv().await {
+        match node.tag.as_str() {
+            "message" => handle_message(&shared, node).await,
+            "receipt" => handle_receipt(&shared, &node),
+            "notification" => handle_notification(&shared, &node).await,
+            "offline-complete" => shared.emit(Event::OfflineSyncCompleted {
+                count: node.attrs().optional_u64("count").ok().flatten(),
+            }),
+            _ => {}
+        }
+    }
+}
+
+fn handle_receipt(shared: &Shared, node: &Node) {
+    let attrs = node.attrs();
+    let (Ok(from), Some(id)) = (attrs.jid("from"), attrs.optional_string("id")) else {
+        return;
+    };
+    let mut ids = vec![id];
+    if let Some(list) = node.child("list") {
+        ids.extend(
+            list.children_by_tag("item")
+                .filter_map(|i| i.attrs().optional_string("id")),
+        );
+    }
+    let sender = attrs
+        .optional_jid("participant")
+        .ok()
+        .flatten()
+        .unwrap_or(from.clone());
+    shared.emit(Event::Receipt(ReceiptEvent {
+        ids,
+        chat: from.to_non_ad(),
+        sender,
+        kind: attrs.optional_string("type").unwrap_or_default(),
+        timestamp: attrs.optional_u64("t").ok().flatten().unwrap_or(0),
+    }));
+}
+
+async fn handle_notification(shared: &Shared, node: &Node) {
+    match node.attrs().optional_str("type") {
+        Some("encrypt") => {
+            if let Some(value) = node
+                .child("count")
+                .and_then(|c| c.attrs().optional_u64("value").ok().flatten())
+                && let Err(e) =
+                    crate::session::on_prekey_low(shared, u32::try_from(value).unwrap_or(0)).await
+            {
+                tracing::warn!(error = %e, "prekey top-up failed");
+            }
+        }
+        Some("link_code_companion_reg") => crate::pair_code::on_notification(shared, node).await,
+        _ => {}
+    }
+}
+
+/// The buffer key of a ciphertext (whatsmeow `bufferedDecrypt` idea): SHA-256 over the
+/// ciphertext, the enc type and the sender.
+fn ciphertext_hash(ciphertext: &[u8], kind: &str, sender: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(ciphertext);
+    h.update([0]);
+    h.update(kind.as_bytes());
+    h.update([0]);
+    h.update(sender.as_bytes());
+    h.finalize().into()
+}
+
+struct Decrypted {
+    plaintext: Vec<u8>,
+    commit: Option<DecryptCommit>,
+}
+
+async fn decrypt_enc(
+    shared: &Shared,
+    sender: &Jid,
+    id: &str,
+    kind: &str,
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, ClientError> {
+    let sender_text = sender.to_string();
+    let hash = ciphertext_hash(ciphertext, kind, &sender_text);
+    if let Some(plaintext) = shared.store.load_decrypted(&hash).await? {
+        // A redelivery: the session already advanced; hand over the stored plaintext.
+        return Ok(plaintext);
+    }
+    let address = sender.signal_address();
+    let record = shared.store.load_session(&address).await?;
+    let stored_identity = shared.store.load_identity(&address).await?;
+    let device = shared.device();
+    let one_time = if kind == "pkmsg" {
+        let msg = PreKeyWhisperMessage::decode(ciphertext)?;
+        match msg.pre_key_id() {
+            Some(id) => match shared.store.load_prekey(id).await? {
+                Some(bytes) => Some(PreKeyRecord::from_bytes(&bytes)?),
+                None => None,
+            },
+            None => None,
+        }
+    } else {
+        None
+    };
+    let identity = device.signal_identity()?;
+    let spk = device.signed_prekey_record()?;
+    let out = {
+        let mut rng = rand::thread_rng();
+        let mut record = match record {
+            Some(bytes) => SessionRecord::from_bytes(&bytes)?,
+            None => SessionRecord::new(),
+        };
+        let stored = stored_identity.map(PublicKey::from_raw);
+        let (padded, identity_key, consumed) = match kind {
+            "pkmsg" => {
+                let msg = PreKeyWhisperMessage::decode(ciphertext)?;
+                let keys = ResponderKeys {
+                    identity: &identity,
+                    registration_id: device.registration_id,
+                    signed_prekey: Some(&spk),
+                    one_time_prekey: one_time.as_ref(),
+                    stored_identity: stored.as_ref(),
+                };
+                let out = record.decrypt_prekey(&msg, &keys, &mut rng)?;
+                let identity_key = (out.identity_status == IdentityStatus::FirstUse)
+                    .then(|| *out.identity.as_bytes());
+                (out.plaintext, identity_key, out.used_pre_key_id)
+            }
+            "msg" => {
+                let msg = WhisperMessage::decode(ciphertext)?;
+                (record.decrypt(&msg, &mut rng)?, None, None)
+            }
+            other => {
+                return Err(ClientError::InvalidArgument(format!(
+                    "unsupported enc type {other}"
+                )));
+            }
+        };
+        let plaintext = signal::unpad(&padded)?.to_vec();
+        Decrypted {
+            commit: Some(DecryptCommit {
+                address,
+                session: record.to_bytes(),
+                identity: identity_key,
+                consumed_prekey: consumed,
+                ciphertext_hash: hash,
+                sender: sender_text,
+                message_id: id.to_owned(),
+                plaintext: plaintext.clone(),
+                created_at: (now_ms() / 1000) as i64,
+            }),
+            plaintext,
+        }
+    };
+    if let Some(commit) = &out.commit {
+        shared.store.commit_decrypted(commit).await?;
+    }
+    Ok(out.plaintext)
+}
+
+fn is_own(shared: &Shared, jid: &Jid) -> bool {
+    let device = shared.device();
+    [device.jid, device.lid]
+        .iter()
+        .flatten()
+        .any(|own| own.user == jid.user && own.server == jid.server)
+}
+
+async fn handle_message(shared: &Shared, node: Node) {
+    let attrs = node.attrs();
+    let (Ok(from), Some(id)) = (attrs.jid("from"), attrs.optional_string("id")) else {
+        send_ack(shared, &node, Some(487));
+        return;
+    };
+    if from.is_group() || from.is_broadcast() {
+        // Group and broadcast messages (skmsg) are not handled yet: acknowledge and report.
+        send_ack(shared, &node, None);
+        shared.emit(Event::UndecryptableMessage {
+            info: MessageInfo {
+                id,
+                chat: from.clone(),
+                sender: attrs
+                    .optional_jid("participant")
+                    .ok()
+                    .flatten()
+                    .unwrap_or(from),
+                from_me: false,
+                push_name: None,
+                timestamp: 0,
+                offline: false,
+            },
+            reason: "group and broadcast messages are not supported yet".into(),
+        });
+        return;
+    }
+    let from_me = is_own(shared, &from);
+    let chat = if from_me {
+        attrs
+            .optional_jid("recipient")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| from.to_non_ad())
+    } else {
+        from.to_non_ad()
+    };
+    let info = MessageInfo {
+        id: id.clone(),
+        chat,
+        sender: from.clone(),
+        from_me,
+        push_name: attrs
+            .optional_string("notify")
+            .filter(|n| !n.is_empty() && n != "-"),
+        timestamp: attrs.optional_u64("t").ok().flatten().unwrap_or(0),
+        offline: attrs.optional_string("offline").is_some(),
+    };
+    let mut plaintext = None;
+    let mut failure = None;
+    for enc in node.children_by_tag("enc") {
+        let kind = enc.attrs().optional_string("type").unwrap_or_default();
+        let Some(ciphertext) = enc.content_bytes() else {
+            continue;
+        };
+        match decrypt_enc(shared, &from, &id, &kind, ciphertext).await {
+            Ok(p) => plaintext = Some(p),
+            Err(ClientError::Signal(SignalError::DuplicateMessage { .. })) => {
+                tracing::debug!(%id, "duplicate enc skipped");
+            }
+            Err(e) => failure = Some(e),
+        }
+    }
+    if let (Some(name), false) = (&info.push_name, from_me) {
+        let _ = shared
+            .store
+            .store_push_name(&from.to_non_ad().to_string(), name)
+            .await;
+    }
+    let Some(plaintext) = plaintext else {
+        let reason = failure.map_or_else(|| "no decryptable content".to_owned(), |e| e.to_string());
+        tracing::warn!(%id, %reason, "undecryptable message");
+        // whatsmeow acks without an error after a decrypt failure.
+        send_ack(shared, &node, None);
+        shared.emit(Event::UndecryptableMessage { info, reason });
+        return;
+    };
+    let message = match e2e::Message::decode(plaintext.as_slice()) {
+        Ok(message) => message,
+        Err(_) => {
+            send_ack(shared, &node, Some(491));
+            shared.emit(Event::UndecryptableMessage {
+                info,
+                reason: "invalid protobuf".into(),
+            });
+            return;
+        }
+    };
+    // Our own message from another device: unwrap the DeviceSentMessage.
+    let message = match message.device_sent_message {
+        Some(dsm) if from_me => dsm.message.map(|m| *m).unwrap_or_default(),
+        Some(dsm) => dsm.message.map(|m| *m).unwrap_or_default(),
+        None => message,
+    };
+    let mut receipt = Node::new("receipt").attr("id", id).attr("to", from.clone());
+    for key in ["participant", "recipient"] {
+        if let Some(v) = node.attr_value(key) {
+            receipt = receipt.attr(key, v.clone());
+        }
+    }
+    if attrs.optional_str("category") == Some("peer") {
+        receipt = receipt.attr("type", "peer_msg");
+    } else if from_me {
+        receipt = receipt.attr("type", "sender");
+    }
+    shared.emit(Event::Message(Box::new(IncomingMessage {
+        info,
+        message,
+        ack: Some(AckHandle {
+            node: receipt,
+            to: shared.acks.clone(),
+        }),
+    })));
+}
+
+fn send_ack(shared: &Shared, stanza: &Node, error: Option<u16>) {
+    if let Some(ack) = whatsapp_proto::connection::ack_for(stanza, error) {
+        let _ = shared.cmd.send(Command::Send(ack, None));
+    }
+}
+
+// ------------------------------------------------------------------ sending
+
+/// A message id in whatsmeow's current format: `3EB0` + upper-case hex of the first 9 bytes of
+/// SHA-256(unix seconds BE ‖ own user ‖ "@c.us" ‖ 16 random bytes) (part 2 §4.1).
+pub fn generate_message_id(own_user: &str, unix_seconds: u64) -> String {
+    let mut random = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut random);
+    let mut h = Sha256::new();
+    h.update(unix_seconds.to_be_bytes());
+    h.update(own_user.as_bytes());
+    h.update(b"@c.us");
+    h.update(random);
+    let digest = h.finalize();
+    format!("3EB0{}", hex::encode_upper(&digest[..9]))
+}
+
+/// Device lists of users (usync, part 2 §3.1-3.2).
+pub(crate) async fn device_lists(shared: &Shared, users: &[Jid]) -> Result<Vec<Jid>, ClientError> {
+    let sid = generate_message_id("usync", now_ms() / 1000);
+    let list = users
+        .iter()
+        .map(|u| Node::new("user").attr("jid", u.to_non_ad()));
+    let iq = Node::new("iq")
+        .attr("xmlns", "usync")
+        .attr("type", "get")
+        .attr("to", Jid::server_jid())
+        .children([Node::new("usync")
+            .attr("sid", sid)
+            .attr("mode", "query")
+            .attr("last", "true")
+            .attr("index", "0")
+            .attr("context", "message")
+            .children([
+                Node::new("query").children([Node::new("devices").attr("version", "2")]),
+                Node::new("list").children(list),
+            ])]);
+    let answer = shared.iq(iq).await?;
+    let list = answer
+        .path(&["usync", "list"])
+        .ok_or_else(|| ClientError::unexpected("no usync list", &answer))?;
+    let mut devices = Vec::new();
+    for user in list.children_by_tag("user") {
+        let Ok(jid) = user.attrs().jid("jid") else {
+            continue;
+        };
+        let Some(device_list) = user.path(&["devices", "device-list"]) else {
+            continue;
+        };
+        for device in device_list.children_by_tag("device") {
+            if let Ok(Some(id)) = device.attrs().optional_u64("id")
+                && let Ok(id) = u16::try_from(id)
+            {
+                devices.push(jid.to_non_ad().with_device(id));
+            }
+        }
+    }
+    Ok(devices)
+}
+
+fn bytes_of<'a>(node: &'a Node, tag: &str) -> Option<&'a [u8]> {
+    node.child(tag).and_then(Node::content_bytes)
+}
+
+fn id_of(bytes: &[u8]) -> Option<u32> {
+    (bytes.len() == 3).then(|| u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]))
+}
+
+fn parse_bundle(user: &Node) -> Option<PreKeyBundle> {
+    let registration: [u8; 4] = bytes_of(user, "registration")?.try_into().ok()?;
+    let identity = PublicKey::from_slice(bytes_of(user, "identity")?).ok()?;
+    let skey = user.child("skey")?;
+    let signature: [u8; 64] = bytes_of(skey, "signature")?.try_into().ok()?;
+    let prekey = match user.child("key") {
+        Some(key) => Some((
+            id_of(bytes_of(key, "id")?)?,
+            PublicKey::from_slice(bytes_of(key, "value")?).ok()?,
+        )),
+        None => None,
+    };
+    Some(PreKeyBundle {
+        registration_id: u32::from_be_bytes(registration),
+        identity_key: identity,
+        signed_prekey_id: id_of(bytes_of(skey, "id")?)?,
+        signed_prekey: PublicKey::from_slice(bytes_of(skey, "value")?).ok()?,
+        signed_prekey_signature: signature,
+        prekey,
+    })
+}
+
+/// Fetches prekey bundles for devices without a session (part 2 §2.3).
+async fn fetch_bundles(
+    shared: &Shared,
+    devices: &[Jid],
+) -> Result<Vec<(Jid, PreKeyBundle)>, ClientError> {
+    let users = devices.iter().map(|d| {
+        Node::new("user")
+            .attr("jid", d.clone())
+            .attr("reason", "identity")
+    });
+    let iq = Node::new("iq")
+        .attr("xmlns", "encrypt")
+        .attr("type", "get")
+        .attr("to", Jid::server_jid())
+        .children([Node::new("key").children(users)]);
+    let answer = shared.iq(iq).await?;
+    let list = answer
+        .child("list")
+        .ok_or_else(|| ClientError::unexpected("no bundle list", &answer))?;
+    let mut out = Vec::new();
+    for user in list.children_by_tag("user") {
+        let Ok(jid) = user.attrs().jid("jid") else {
+            continue;
+        };
+        let keys = user.child("keys").unwrap_or(user);
+        match parse_bundle(keys) {
+            Some(bundle) => out.push((jid, bundle)),
+            None => tracing::warn!(%jid, "unusable prekey bundle"),
+        }
+    }
+    Ok(out)
+}
+
+/// Sends a 1:1 message to every device of `to` and to our other devices (part 2 §4.3).
+pub(crate) async fn send_message(
+    shared: &Arc<Shared>,
+    to: &Jid,
+    message: e2e::Message,
+) -> Result<String, ClientError> {
+    if to.is_group() || to.is_broadcast() {
+        return Err(ClientError::InvalidArgument(
+            "group and broadcast sends are not supported yet".into(),
+        ));
+    }
+    let _lock = shared.send_lock.lock().await;
+    let device = shared.device();
+    let own = device.jid.clone().ok_or(ClientError::NotConnected)?;
+    let to = to.to_non_ad();
+    let id = generate_message_id(&own.user, now_ms() / 1000);
+    let devices = device_lists(shared, &[to.clone(), own.to_non_ad()]).await?;
+    let devices: Vec<Jid> = devices
+        .into_iter()
+        .filter(|d| !(d.user == own.user && d.device == own.device && d.server == own.server))
+        .collect();
+    if devices.is_empty() {
+        return Err(ClientError::InvalidArgument(format!("{to} has no devices")));
+    }
+
+    // Sessions: load, and fetch bundles for devices that have none.
+    let mut sessions: Vec<(Jid, SessionRecord)> = Vec::new();
+    let mut missing = Vec::new();
+    for d in &devices {
+        match shared.store.load_session(&d.signal_address()).await? {
+            Some(bytes) => sessions.push((d.clone(), SessionRecord::from_bytes(&bytes)?)),
+            None => missing.push(d.clone()),
+        }
+    }
+    if !missing.is_empty() {
+        let identity = device.signal_identity()?;
+        for (jid, bundle) in fetch_bundles(shared, &missing).await? {
+            let address = jid.signal_address();
+            let stored = shared
+                .store
+                .load_identity(&address)
+                .await?
+                .map(PublicKey::from_raw);
+            let mut record = SessionRecord::new();
+            let status = record.process_bundle(
+                &identity,
+                device.registration_id,
+                &bundle,
+                stored.as_ref(),
+                &mut rand::thread_rng(),
+            );
+            match status {
+                Ok(_) => {
+                    shared
+                        .store
+                        .store_identity(&address, bundle.identity_key.as_bytes())
+                        .await?;
+                    sessions.push((jid, record));
+                }
+                Err(e) => tracing::warn!(%jid, error = %e, "cannot start a session"),
+            }
+        }
+    }
+
+    let plain = message.encode_to_vec();
+    let dsm = e2e::Message {
+        device_sent_message: Some(Box::new(e2e::DeviceSentMessage {
+            destination_jid: Some(to.to_string()),
+            message: Some(Box::new(message.clone())),
+            phash: None,
+        })),
+        message_context_info: message.message_context_info.clone(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let mut participants = Vec::new();
+    let mut any_prekey = false;
+    let mut updated = Vec::new();
+    {
+        let mut rng = rand::thread_rng();
+        for (jid, mut record) in sessions {
+            let mine = jid.user == own.user;
+            let padded = signal::pad(if mine { &dsm } else { &plain }, &mut rng);
+            let ciphertext: CiphertextMessage = match record.encrypt(&padded) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(%jid, error = %e, "encrypt failed");
+                    continue;
+                }
+            };
+            any_prekey |= ciphertext.enc_type() == "pkmsg";
+            updated.push((jid.signal_address(), record.to_bytes()));
+            participants.push(
+                Node::new("to").attr("jid", jid).children([Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", ciphertext.enc_type())
+                    .bytes(ciphertext.serialized().to_vec())]),
+            );
+        }
+    }
+    if participants.is_empty() {
+        return Err(ClientError::InvalidArgument(format!(
+            "no device of {to} could be encrypted to"
+        )));
+    }
+    shared.store.store_sessions(&updated).await?;
+    shared
+        .store
+        .store_sent(&to.to_string(), &id, &plain, (now_ms() / 1000) as i64)
+        .await?;
+
+    let mut children = vec![Node::new("participants").children(participants)];
+    if any_prekey && let Some(account) = &device.account {
+        children.push(Node::new("device-identity").bytes(account.clone()));
+    }
+    let stanza = Node::new("message")
+        .attr("to", to)
+        .attr("id", id.clone())
+        .attr("type", message_type(&message))
+        .children(children);
+    let (tx, rx) = oneshot::channel();
+    shared
+        .cmd
+        .send(Command::Message(stanza, tx))
+        .map_err(|_| ClientError::Stopped)?;
+    let ack = tokio::time::timeout(Duration::from_secs(75), rx)
+        .await
+        .map_err(|_| ClientError::Timeout)?
+        .map_err(|_| ClientError::Stopped)??;
+    if let Ok(Some(code)) = ack.attrs().optional_u64("error") {
+        return Err(ClientError::MessageRefused { code });
+    }
+    Ok(id)
+}
+
+/// The stanza `type` (whatsmeow `getTypeFromMessage`, reduced): media kinds, reactions, text.
+fn message_type(message: &e2e::Message) -> &'static str {
+    if message.reaction_message.is_some() {
+        "reaction"
+    } else if message.image_message.is_some()
+        || message.video_message.is_some()
+        || message.audio_message.is_some()
+        || message.document_message.is_some()
+        || message.sticker_message.is_some()
+        || message.contact_message.is_some()
+        || message.location_message.is_some()
+    {
+        "media"
+    } else {
+        "text"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_id_format() {
+        let id = generate_message_id("15551234567", 1_700_000_000);
+        assert_eq!(id.len(), 22);
+        assert!(id.starts_with("3EB0"));
+        assert!(
+            id[4..]
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())
+        );
+        assert_ne!(id, generate_message_id("15551234567", 1_700_000_000));
+    }
+
+    #[test]
+    fn bundle_parsing_checks_sizes() {
+        let user = Node::new("user").children([
+            Node::new("registration").bytes(vec![0, 0, 0, 7]),
+            Node::new("type").bytes(vec![5]),
+            Node::new("identity").bytes(vec![9; 32]),
+            Node::new("key").children([
+                Node::new("id").bytes(vec![0, 0, 3]),
+                Node::new("value").bytes(vec![8; 32]),
+            ]),
+            Node::new("skey").children([
+                Node::new("id").bytes(vec![0, 0, 1]),
+                Node::new("value").bytes(vec![7; 32]),
+                Node::new("signature").bytes(vec![6; 64]),
+            ]),
+        ]);
+        let bundle = parse_bundle(&user).unwrap();
+        assert_eq!(bundle.registration_id, 7);
+        assert_eq!(bundle.prekey.map(|p| p.0), Some(3));
+        assert_eq!(bundle.signed_prekey_id, 1);
+        let broken = Node::new("user").children([Node::new("registration").bytes(vec![1])]);
+        assert!(parse_bundle(&broken).is_none());
+    }
+}

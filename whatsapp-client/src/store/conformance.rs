@@ -1,0 +1,173 @@
+//! One behaviour test shared by every store implementation: write every kind of record,
+//! read it back (after a reopen for durable stores), then wipe.
+
+use super::*;
+
+fn device() -> Device {
+    let mut device = Device::generate(&mut rand::thread_rng());
+    device.jid = Some("15551234567:12@s.whatsapp.net".parse().expect("jid"));
+    device.lid = Some("100000000000001:12@lid".parse().expect("lid"));
+    device.account = Some(vec![1, 2, 3]);
+    device.push_name = "Pharmacy".into();
+    device
+}
+
+pub(crate) async fn write_all(store: &dyn Store) {
+    let d = device();
+    store.save_device(&d).await.unwrap();
+    store
+        .store_prekeys(&[(1, vec![1]), (2, vec![2]), (3, vec![3])])
+        .await
+        .unwrap();
+    store.mark_prekeys_uploaded(&[1, 2]).await.unwrap();
+    store.remove_prekey(3).await.unwrap();
+    store.store_session("a.0", b"s1").await.unwrap();
+    store
+        .store_sessions(&[
+            ("b.1".into(), b"s2".to_vec()),
+            ("c.2".into(), b"s3".to_vec()),
+        ])
+        .await
+        .unwrap();
+    store.store_session("gone.0", b"x").await.unwrap();
+    store.delete_session("gone.0").await.unwrap();
+    store.store_identity("a.0", &[4; 32]).await.unwrap();
+    store
+        .store_sender_key("g@g.us", "a.0", b"sk")
+        .await
+        .unwrap();
+    store
+        .store_app_state_keys(&[(vec![9], vec![10])])
+        .await
+        .unwrap();
+    store
+        .store_app_state_version("regular", 7, &[0; 128])
+        .await
+        .unwrap();
+    store
+        .store_lid_mappings(&[("111".into(), "222".into())])
+        .await
+        .unwrap();
+    // Remapping the same phone number to a new LID replaces the old pair.
+    store
+        .store_lid_mappings(&[("333".into(), "222".into())])
+        .await
+        .unwrap();
+    store
+        .store_push_name("222@s.whatsapp.net", "Mona")
+        .await
+        .unwrap();
+    store
+        .store_sent("222@s.whatsapp.net", "ID1", b"m", 100)
+        .await
+        .unwrap();
+    store
+        .store_sent("222@s.whatsapp.net", "OLD", b"m", 10)
+        .await
+        .unwrap();
+    assert_eq!(store.prune_sent(50).await.unwrap(), 1);
+    store.store_prekeys(&[(7, vec![7])]).await.unwrap();
+    store
+        .commit_decrypted(&DecryptCommit {
+            address: "d.0".into(),
+            session: b"s4".to_vec(),
+            identity: Some([5; 32]),
+            consumed_prekey: Some(7),
+            ciphertext_hash: [6; 32],
+            sender: "d@s.whatsapp.net".into(),
+            message_id: "M1".into(),
+            plaintext: b"hello".to_vec(),
+            created_at: 1,
+        })
+        .await
+        .unwrap();
+}
+
+pub(crate) async fn check_all(store: &dyn Store) {
+    let d = store.load_device().await.unwrap().expect("device");
+    assert!(d.is_paired());
+    assert_eq!(d.push_name, "Pharmacy");
+    assert_eq!(d.account, Some(vec![1, 2, 3]));
+    assert_eq!(
+        d.lid.as_ref().map(|j| j.user.as_str()),
+        Some("100000000000001")
+    );
+    assert!(d.signed_prekey_record().is_ok());
+    assert_eq!(
+        d.signal_identity().unwrap().public.serialize()[1..],
+        d.identity_pair().public()[..]
+    );
+    assert_eq!(store.load_prekey(1).await.unwrap(), Some(vec![1]));
+    assert_eq!(store.load_prekey(3).await.unwrap(), None);
+    assert_eq!(store.load_prekey(7).await.unwrap(), None);
+    assert_eq!(store.uploaded_prekey_count().await.unwrap(), 2);
+    assert_eq!(store.max_prekey_id().await.unwrap(), 2);
+    assert_eq!(
+        store.load_session("a.0").await.unwrap(),
+        Some(b"s1".to_vec())
+    );
+    assert_eq!(
+        store.load_session("c.2").await.unwrap(),
+        Some(b"s3".to_vec())
+    );
+    assert_eq!(
+        store.load_session("d.0").await.unwrap(),
+        Some(b"s4".to_vec())
+    );
+    assert_eq!(store.load_session("gone.0").await.unwrap(), None);
+    assert_eq!(store.load_identity("a.0").await.unwrap(), Some([4; 32]));
+    assert_eq!(store.load_identity("d.0").await.unwrap(), Some([5; 32]));
+    assert_eq!(
+        store.load_sender_key("g@g.us", "a.0").await.unwrap(),
+        Some(b"sk".to_vec())
+    );
+    assert_eq!(
+        store.load_app_state_key(&[9]).await.unwrap(),
+        Some(vec![10])
+    );
+    assert_eq!(
+        store.load_app_state_version("regular").await.unwrap(),
+        Some((7, vec![0; 128]))
+    );
+    assert_eq!(store.pn_for_lid("333").await.unwrap(), Some("222".into()));
+    assert_eq!(store.pn_for_lid("111").await.unwrap(), None);
+    assert_eq!(store.lid_for_pn("222").await.unwrap(), Some("333".into()));
+    assert_eq!(
+        store
+            .load_contact("222@s.whatsapp.net")
+            .await
+            .unwrap()
+            .and_then(|c| c.push_name),
+        Some("Mona".into())
+    );
+    assert_eq!(
+        store.load_sent("222@s.whatsapp.net", "ID1").await.unwrap(),
+        Some(b"m".to_vec())
+    );
+    assert_eq!(
+        store.load_sent("222@s.whatsapp.net", "OLD").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.load_decrypted(&[6; 32]).await.unwrap(),
+        Some(b"hello".to_vec())
+    );
+}
+
+pub(crate) async fn check_wipe(store: &dyn Store) {
+    store.wipe().await.unwrap();
+    assert!(store.load_device().await.unwrap().is_none());
+    assert_eq!(store.load_session("a.0").await.unwrap(), None);
+    assert_eq!(store.max_prekey_id().await.unwrap(), 0);
+    // Still usable after the wipe.
+    store.save_device(&device()).await.unwrap();
+    assert!(store.load_device().await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn conformance_memory() {
+    let store = MemoryStore::new();
+    write_all(&store).await;
+    check_all(&store).await;
+    check_wipe(&store).await;
+}

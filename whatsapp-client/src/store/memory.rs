@@ -1,0 +1,267 @@
+//! An in-memory store for tests: everything in one mutex, gone when dropped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use super::*;
+
+#[derive(Default)]
+struct Inner {
+    device: Option<Device>,
+    prekeys: BTreeMap<u32, (Vec<u8>, bool)>,
+    sessions: HashMap<String, Vec<u8>>,
+    identities: HashMap<String, [u8; 32]>,
+    sender_keys: HashMap<(String, String), Vec<u8>>,
+    app_state_keys: HashMap<Vec<u8>, Vec<u8>>,
+    app_state_versions: HashMap<String, (u64, Vec<u8>)>,
+    lid_to_pn: HashMap<String, String>,
+    contacts: HashMap<String, Contact>,
+    sent: HashMap<(String, String), (Vec<u8>, i64)>,
+    decrypted: HashMap<[u8; 32], Vec<u8>>,
+}
+
+/// A [`Store`] held in memory (tests, short-lived tools). Cheap to create; not durable.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain maps behind; keep using them.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
+        Box::pin(std::future::ready(Ok(value)))
+    }
+}
+
+impl DeviceStore for MemoryStore {
+    fn load_device(&self) -> StoreFuture<'_, Option<Device>> {
+        Self::ready(self.lock().device.clone())
+    }
+    fn save_device<'a>(&'a self, device: &'a Device) -> StoreFuture<'a, ()> {
+        self.lock().device = Some(device.clone());
+        Self::ready(())
+    }
+    fn wipe(&self) -> StoreFuture<'_, ()> {
+        *self.lock() = Inner::default();
+        Self::ready(())
+    }
+}
+
+impl PreKeyStore for MemoryStore {
+    fn store_prekeys<'a>(&'a self, prekeys: &'a [(u32, Vec<u8>)]) -> StoreFuture<'a, ()> {
+        let mut inner = self.lock();
+        for (id, record) in prekeys {
+            inner.prekeys.insert(*id, (record.clone(), false));
+        }
+        Self::ready(())
+    }
+    fn load_prekey(&self, id: u32) -> StoreFuture<'_, Option<Vec<u8>>> {
+        Self::ready(self.lock().prekeys.get(&id).map(|(r, _)| r.clone()))
+    }
+    fn remove_prekey(&self, id: u32) -> StoreFuture<'_, ()> {
+        self.lock().prekeys.remove(&id);
+        Self::ready(())
+    }
+    fn mark_prekeys_uploaded<'a>(&'a self, ids: &'a [u32]) -> StoreFuture<'a, ()> {
+        let mut inner = self.lock();
+        for id in ids {
+            if let Some(entry) = inner.prekeys.get_mut(id) {
+                entry.1 = true;
+            }
+        }
+        Self::ready(())
+    }
+    fn uploaded_prekey_count(&self) -> StoreFuture<'_, u32> {
+        let n = self.lock().prekeys.values().filter(|(_, up)| *up).count();
+        Self::ready(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+    fn max_prekey_id(&self) -> StoreFuture<'_, u32> {
+        let inner = self.lock();
+        Self::ready(inner.prekeys.keys().next_back().copied().unwrap_or(0))
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn load_session<'a>(&'a self, address: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Self::ready(self.lock().sessions.get(address).cloned())
+    }
+    fn store_session<'a>(&'a self, address: &'a str, record: &'a [u8]) -> StoreFuture<'a, ()> {
+        self.lock()
+            .sessions
+            .insert(address.to_owned(), record.to_vec());
+        Self::ready(())
+    }
+    fn store_sessions<'a>(&'a self, records: &'a [(String, Vec<u8>)]) -> StoreFuture<'a, ()> {
+        let mut inner = self.lock();
+        for (address, record) in records {
+            inner.sessions.insert(address.clone(), record.clone());
+        }
+        Self::ready(())
+    }
+    fn delete_session<'a>(&'a self, address: &'a str) -> StoreFuture<'a, ()> {
+        self.lock().sessions.remove(address);
+        Self::ready(())
+    }
+}
+
+impl IdentityStore for MemoryStore {
+    fn load_identity<'a>(&'a self, address: &'a str) -> StoreFuture<'a, Option<[u8; 32]>> {
+        Self::ready(self.lock().identities.get(address).copied())
+    }
+    fn store_identity<'a>(&'a self, address: &'a str, key: &'a [u8; 32]) -> StoreFuture<'a, ()> {
+        self.lock().identities.insert(address.to_owned(), *key);
+        Self::ready(())
+    }
+}
+
+impl SenderKeyStore for MemoryStore {
+    fn load_sender_key<'a>(
+        &'a self,
+        group: &'a str,
+        sender: &'a str,
+    ) -> StoreFuture<'a, Option<Vec<u8>>> {
+        let key = (group.to_owned(), sender.to_owned());
+        Self::ready(self.lock().sender_keys.get(&key).cloned())
+    }
+    fn store_sender_key<'a>(
+        &'a self,
+        group: &'a str,
+        sender: &'a str,
+        record: &'a [u8],
+    ) -> StoreFuture<'a, ()> {
+        self.lock()
+            .sender_keys
+            .insert((group.to_owned(), sender.to_owned()), record.to_vec());
+        Self::ready(())
+    }
+}
+
+impl AppStateStore for MemoryStore {
+    fn load_app_state_key<'a>(&'a self, key_id: &'a [u8]) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Self::ready(self.lock().app_state_keys.get(key_id).cloned())
+    }
+    fn store_app_state_keys<'a>(&'a self, keys: &'a [(Vec<u8>, Vec<u8>)]) -> StoreFuture<'a, ()> {
+        let mut inner = self.lock();
+        for (id, data) in keys {
+            inner.app_state_keys.insert(id.clone(), data.clone());
+        }
+        Self::ready(())
+    }
+    fn load_app_state_version<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> StoreFuture<'a, Option<(u64, Vec<u8>)>> {
+        Self::ready(self.lock().app_state_versions.get(name).cloned())
+    }
+    fn store_app_state_version<'a>(
+        &'a self,
+        name: &'a str,
+        version: u64,
+        hash: &'a [u8],
+    ) -> StoreFuture<'a, ()> {
+        self.lock()
+            .app_state_versions
+            .insert(name.to_owned(), (version, hash.to_vec()));
+        Self::ready(())
+    }
+}
+
+impl LidStore for MemoryStore {
+    fn store_lid_mappings<'a>(&'a self, pairs: &'a [(String, String)]) -> StoreFuture<'a, ()> {
+        let mut inner = self.lock();
+        for (lid, pn) in pairs {
+            inner.lid_to_pn.retain(|_, p| p != pn);
+            inner.lid_to_pn.insert(lid.clone(), pn.clone());
+        }
+        Self::ready(())
+    }
+    fn pn_for_lid<'a>(&'a self, lid: &'a str) -> StoreFuture<'a, Option<String>> {
+        Self::ready(self.lock().lid_to_pn.get(lid).cloned())
+    }
+    fn lid_for_pn<'a>(&'a self, pn: &'a str) -> StoreFuture<'a, Option<String>> {
+        let inner = self.lock();
+        let lid = inner
+            .lid_to_pn
+            .iter()
+            .find(|(_, p)| p.as_str() == pn)
+            .map(|(l, _)| l.clone());
+        Self::ready(lid)
+    }
+}
+
+impl ContactStore for MemoryStore {
+    fn store_push_name<'a>(&'a self, jid: &'a str, name: &'a str) -> StoreFuture<'a, ()> {
+        self.lock()
+            .contacts
+            .entry(jid.to_owned())
+            .or_default()
+            .push_name = Some(name.to_owned());
+        Self::ready(())
+    }
+    fn load_contact<'a>(&'a self, jid: &'a str) -> StoreFuture<'a, Option<Contact>> {
+        Self::ready(self.lock().contacts.get(jid).cloned())
+    }
+}
+
+impl SentMessageStore for MemoryStore {
+    fn store_sent<'a>(
+        &'a self,
+        chat: &'a str,
+        id: &'a str,
+        message: &'a [u8],
+        created_at: i64,
+    ) -> StoreFuture<'a, ()> {
+        self.lock().sent.insert(
+            (chat.to_owned(), id.to_owned()),
+            (message.to_vec(), created_at),
+        );
+        Self::ready(())
+    }
+    fn load_sent<'a>(&'a self, chat: &'a str, id: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+        let key = (chat.to_owned(), id.to_owned());
+        Self::ready(self.lock().sent.get(&key).map(|(m, _)| m.clone()))
+    }
+    fn prune_sent(&self, before: i64) -> StoreFuture<'_, u64> {
+        let mut inner = self.lock();
+        let n = inner.sent.len();
+        inner.sent.retain(|_, (_, t)| *t >= before);
+        Self::ready((n - inner.sent.len()) as u64)
+    }
+}
+
+impl MessageStore for MemoryStore {
+    fn commit_decrypted<'a>(&'a self, commit: &'a DecryptCommit) -> StoreFuture<'a, ()> {
+        let mut inner = self.lock();
+        inner
+            .sessions
+            .insert(commit.address.clone(), commit.session.clone());
+        if let Some(key) = commit.identity {
+            inner.identities.insert(commit.address.clone(), key);
+        }
+        if let Some(id) = commit.consumed_prekey {
+            inner.prekeys.remove(&id);
+        }
+        inner
+            .decrypted
+            .insert(commit.ciphertext_hash, commit.plaintext.clone());
+        Self::ready(())
+    }
+    fn load_decrypted<'a>(&'a self, hash: &'a [u8; 32]) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Self::ready(self.lock().decrypted.get(hash).cloned())
+    }
+}

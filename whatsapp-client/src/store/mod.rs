@@ -1,0 +1,356 @@
+//! The durable state of one device: small traits per concern, a SQLite implementation
+//! ([`SqliteStore`]) and an in-memory one for tests ([`MemoryStore`]).
+//!
+//! Records of the Signal layer (sessions, prekeys, sender keys) are stored as the opaque
+//! bytes `whatsapp_proto::signal` serialises them to; the store never interprets them.
+//! Every change that touches more than one row is one transaction.
+//!
+//! The traits return boxed futures so that the client can hold an `Arc<dyn Store>`.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use whatsapp_client::store::{DeviceStore, MemoryStore, SessionStore, Device};
+//!
+//! let store = MemoryStore::new();
+//! assert!(store.load_device().await?.is_none());
+//! let device = Device::generate(&mut rand::thread_rng());
+//! store.save_device(&device).await?;
+//! assert_eq!(store.load_device().await?.unwrap().registration_id, device.registration_id);
+//! store.store_session("2010.0", b"record").await?;
+//! assert_eq!(store.load_session("2010.0").await?.as_deref(), Some(&b"record"[..]));
+//! # Ok::<(), whatsapp_client::store::StoreError>(())
+//! # }).unwrap();
+//! ```
+
+mod memory;
+mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use rand::{CryptoRng, RngCore};
+use whatsapp_proto::jid::Jid;
+use whatsapp_proto::signal::{self, SignedPreKeyRecord};
+use whatsapp_proto::xeddsa;
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed the operation.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// The database file could not be created or its permissions set.
+    #[error("store file {path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A stored value does not have the expected form (the file was edited or is corrupt).
+    #[error("stored {what} is corrupt")]
+    Corrupt {
+        /// Which value.
+        what: &'static str,
+    },
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The future every store method returns.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'a>>;
+
+/// This device's identity: keys made once, plus what pairing taught us.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Private half of the Noise static key (clamped).
+    pub noise_key: [u8; 32],
+    /// Private half of the Signal identity key (clamped).
+    pub identity_key: [u8; 32],
+    /// Signal registration id.
+    pub registration_id: u32,
+    /// The signed prekey record (`SignedPreKeyRecord::to_bytes`).
+    pub signed_prekey: Vec<u8>,
+    /// The ADV secret shown in the QR code (replaced by phone-code pairing).
+    pub adv_secret: [u8; 32],
+    /// Our ADVSignedDeviceIdentity with the device signature, after pairing.
+    pub account: Option<Vec<u8>>,
+    /// Our phone-number device JID (`15551234567:12@s.whatsapp.net`), after pairing.
+    pub jid: Option<Jid>,
+    /// Our LID device JID, after pairing.
+    pub lid: Option<Jid>,
+    /// Our push name.
+    pub push_name: String,
+    /// The primary's platform from `pair-success`.
+    pub platform: String,
+    /// The business name from `pair-success`, if any.
+    pub business_name: String,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("registration_id", &self.registration_id)
+            .field("jid", &self.jid)
+            .field("lid", &self.lid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Id of the signed prekey made with a new device (whatsmeow uses 1 as well).
+pub const SIGNED_PREKEY_ID: u32 = 1;
+
+impl Device {
+    /// A new, unpaired device with fresh keys.
+    pub fn generate(rng: &mut (impl RngCore + CryptoRng)) -> Device {
+        let noise = xeddsa::KeyPair::generate(rng);
+        let identity = signal::KeyPair::generate(rng);
+        let registration_id = signal::generate_registration_id(rng);
+        let spk = SignedPreKeyRecord::generate(SIGNED_PREKEY_ID, &identity, 0, rng);
+        let mut adv_secret = [0u8; 32];
+        rng.fill_bytes(&mut adv_secret);
+        Device {
+            noise_key: *noise.private(),
+            identity_key: identity.private.to_bytes(),
+            registration_id,
+            signed_prekey: spk.to_bytes(),
+            adv_secret,
+            account: None,
+            jid: None,
+            lid: None,
+            push_name: String::new(),
+            platform: String::new(),
+            business_name: String::new(),
+        }
+    }
+
+    /// Whether pairing completed (we have a JID).
+    pub fn is_paired(&self) -> bool {
+        self.jid.is_some()
+    }
+
+    /// The Noise static key pair.
+    pub fn noise_pair(&self) -> xeddsa::KeyPair {
+        xeddsa::KeyPair::from_private(self.noise_key)
+    }
+
+    /// The identity key pair, as XEdDSA keys (for ADV signatures).
+    pub fn identity_pair(&self) -> xeddsa::KeyPair {
+        xeddsa::KeyPair::from_private(self.identity_key)
+    }
+
+    /// The identity key pair, as Signal keys.
+    pub fn signal_identity(&self) -> StoreResult<signal::KeyPair> {
+        signal::PrivateKey::from_slice(&self.identity_key)
+            .map(signal::KeyPair::from_private)
+            .map_err(|_| StoreError::Corrupt {
+                what: "identity key",
+            })
+    }
+
+    /// The signed prekey record.
+    pub fn signed_prekey_record(&self) -> StoreResult<SignedPreKeyRecord> {
+        SignedPreKeyRecord::from_bytes(&self.signed_prekey).map_err(|_| StoreError::Corrupt {
+            what: "signed prekey",
+        })
+    }
+}
+
+/// Contact details learned from the network.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contact {
+    /// The name the contact chose (`notify` attribute / push name).
+    pub push_name: Option<String>,
+    /// The name from our address book (app state), if known.
+    pub full_name: Option<String>,
+}
+
+/// What one decrypted stanza changes, committed atomically before the application sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecryptCommit {
+    /// Signal address of the sender device (`user[_agent].device`).
+    pub address: String,
+    /// The advanced session record.
+    pub session: Vec<u8>,
+    /// The sender's identity key, when a prekey message established or confirmed it.
+    pub identity: Option<[u8; 32]>,
+    /// A one-time prekey the message consumed (deleted in the same transaction).
+    pub consumed_prekey: Option<u32>,
+    /// SHA-256 of the ciphertext: the key of the plaintext buffer.
+    pub ciphertext_hash: [u8; 32],
+    /// The sender JID as text.
+    pub sender: String,
+    /// The stanza id.
+    pub message_id: String,
+    /// The decrypted, unpadded plaintext (serialised e2e `Message`).
+    pub plaintext: Vec<u8>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// This device's identity record.
+pub trait DeviceStore: Send + Sync {
+    /// The stored device, if one was made.
+    fn load_device(&self) -> StoreFuture<'_, Option<Device>>;
+    /// Creates or replaces the device record.
+    fn save_device<'a>(&'a self, device: &'a Device) -> StoreFuture<'a, ()>;
+    /// Logs out: deletes the device and every session, key and mapping, in one transaction.
+    /// The store stays valid and empty.
+    fn wipe(&self) -> StoreFuture<'_, ()>;
+}
+
+/// One-time prekeys.
+pub trait PreKeyStore: Send + Sync {
+    /// Stores freshly generated prekeys (`(id, PreKeyRecord::to_bytes)`), not yet uploaded.
+    fn store_prekeys<'a>(&'a self, prekeys: &'a [(u32, Vec<u8>)]) -> StoreFuture<'a, ()>;
+    /// A prekey record.
+    fn load_prekey(&self, id: u32) -> StoreFuture<'_, Option<Vec<u8>>>;
+    /// Deletes a used prekey.
+    fn remove_prekey(&self, id: u32) -> StoreFuture<'_, ()>;
+    /// Marks the given prekeys as uploaded.
+    fn mark_prekeys_uploaded<'a>(&'a self, ids: &'a [u32]) -> StoreFuture<'a, ()>;
+    /// How many uploaded prekeys are still unused.
+    fn uploaded_prekey_count(&self) -> StoreFuture<'_, u32>;
+    /// The highest prekey id ever stored (0 if none).
+    fn max_prekey_id(&self) -> StoreFuture<'_, u32>;
+}
+
+/// Signal sessions, keyed by address (`user[_agent].device`).
+pub trait SessionStore: Send + Sync {
+    /// A session record.
+    fn load_session<'a>(&'a self, address: &'a str) -> StoreFuture<'a, Option<Vec<u8>>>;
+    /// Creates or replaces a session record.
+    fn store_session<'a>(&'a self, address: &'a str, record: &'a [u8]) -> StoreFuture<'a, ()>;
+    /// Stores several session records in one transaction (a fan-out's sessions).
+    fn store_sessions<'a>(&'a self, records: &'a [(String, Vec<u8>)]) -> StoreFuture<'a, ()>;
+    /// Deletes a session.
+    fn delete_session<'a>(&'a self, address: &'a str) -> StoreFuture<'a, ()>;
+}
+
+/// Peers' identity keys (trust on first use).
+pub trait IdentityStore: Send + Sync {
+    /// The identity key stored for an address.
+    fn load_identity<'a>(&'a self, address: &'a str) -> StoreFuture<'a, Option<[u8; 32]>>;
+    /// Stores an identity key.
+    fn store_identity<'a>(&'a self, address: &'a str, key: &'a [u8; 32]) -> StoreFuture<'a, ()>;
+}
+
+/// Group sender keys.
+pub trait SenderKeyStore: Send + Sync {
+    /// A sender key record.
+    fn load_sender_key<'a>(
+        &'a self,
+        group: &'a str,
+        sender: &'a str,
+    ) -> StoreFuture<'a, Option<Vec<u8>>>;
+    /// Creates or replaces a sender key record.
+    fn store_sender_key<'a>(
+        &'a self,
+        group: &'a str,
+        sender: &'a str,
+        record: &'a [u8],
+    ) -> StoreFuture<'a, ()>;
+}
+
+/// App-state sync keys and collection versions.
+pub trait AppStateStore: Send + Sync {
+    /// A sync key by its id.
+    fn load_app_state_key<'a>(&'a self, key_id: &'a [u8]) -> StoreFuture<'a, Option<Vec<u8>>>;
+    /// Stores sync keys (`(id, key data)`) in one transaction.
+    fn store_app_state_keys<'a>(&'a self, keys: &'a [(Vec<u8>, Vec<u8>)]) -> StoreFuture<'a, ()>;
+    /// A collection's version and LTHash.
+    fn load_app_state_version<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> StoreFuture<'a, Option<(u64, Vec<u8>)>>;
+    /// Stores a collection's version and LTHash.
+    fn store_app_state_version<'a>(
+        &'a self,
+        name: &'a str,
+        version: u64,
+        hash: &'a [u8],
+    ) -> StoreFuture<'a, ()>;
+}
+
+/// The LID <-> phone-number map (user parts, without device).
+pub trait LidStore: Send + Sync {
+    /// Stores mappings `(lid user, pn user)` in one transaction; a new mapping replaces an old
+    /// one for either side.
+    fn store_lid_mappings<'a>(&'a self, pairs: &'a [(String, String)]) -> StoreFuture<'a, ()>;
+    /// The phone number of a LID user.
+    fn pn_for_lid<'a>(&'a self, lid: &'a str) -> StoreFuture<'a, Option<String>>;
+    /// The LID of a phone-number user.
+    fn lid_for_pn<'a>(&'a self, pn: &'a str) -> StoreFuture<'a, Option<String>>;
+}
+
+/// Contacts' names.
+pub trait ContactStore: Send + Sync {
+    /// Stores a contact's push name.
+    fn store_push_name<'a>(&'a self, jid: &'a str, name: &'a str) -> StoreFuture<'a, ()>;
+    /// A contact.
+    fn load_contact<'a>(&'a self, jid: &'a str) -> StoreFuture<'a, Option<Contact>>;
+}
+
+/// Recently sent messages, kept to answer retry receipts.
+pub trait SentMessageStore: Send + Sync {
+    /// Keeps a sent message (serialised e2e `Message`).
+    fn store_sent<'a>(
+        &'a self,
+        chat: &'a str,
+        id: &'a str,
+        message: &'a [u8],
+        created_at: i64,
+    ) -> StoreFuture<'a, ()>;
+    /// A sent message, if still kept.
+    fn load_sent<'a>(&'a self, chat: &'a str, id: &'a str) -> StoreFuture<'a, Option<Vec<u8>>>;
+    /// Forgets messages sent before `before` (unix seconds).
+    fn prune_sent(&self, before: i64) -> StoreFuture<'_, u64>;
+}
+
+/// The decrypt commit: session state and plaintext together.
+pub trait MessageStore: Send + Sync {
+    /// Applies a [`DecryptCommit`] in one transaction: the session record, the identity, the
+    /// consumed prekey and the plaintext keyed by ciphertext hash.
+    fn commit_decrypted<'a>(&'a self, commit: &'a DecryptCommit) -> StoreFuture<'a, ()>;
+    /// The plaintext of a ciphertext already decrypted (a redelivery).
+    fn load_decrypted<'a>(&'a self, hash: &'a [u8; 32]) -> StoreFuture<'a, Option<Vec<u8>>>;
+}
+
+/// Everything the client needs.
+pub trait Store:
+    DeviceStore
+    + PreKeyStore
+    + SessionStore
+    + IdentityStore
+    + SenderKeyStore
+    + AppStateStore
+    + LidStore
+    + ContactStore
+    + SentMessageStore
+    + MessageStore
+{
+}
+
+impl<T> Store for T where
+    T: DeviceStore
+        + PreKeyStore
+        + SessionStore
+        + IdentityStore
+        + SenderKeyStore
+        + AppStateStore
+        + LidStore
+        + ContactStore
+        + SentMessageStore
+        + MessageStore
+{
+}
+
+#[cfg(test)]
+pub(crate) mod conformance;
