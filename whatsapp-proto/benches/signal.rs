@@ -2,9 +2,10 @@
 //! stored back to bytes, as the client store does per message), a DH ratchet turn, and `skmsg`
 //! encrypt and decrypt. Plaintexts are 64 bytes, a typical padded text message.
 //!
-//! Figures on the 2-core dev machine (shared, so noisy), 2026-11-24, `cargo bench --bench signal`:
-//! msg_encrypt 2.9 µs, msg_decrypt 2.9 µs, msg_decrypt_with_record_bytes 3.8 µs (goal ≤ 5 µs),
-//! ratchet_turn 91 µs, skmsg_encrypt 40 µs, skmsg_decrypt 51 µs (XEdDSA dominates both).
+//! Figures on the 2-core dev machine, 2026-11-24, two runs while other builds were running (load
+//! 4–7), so the spread is the machine's: msg_encrypt 1.5–2.9 µs, msg_decrypt 1.5–2.9 µs,
+//! msg_decrypt_with_record_bytes 3.0–3.8 µs (goal ≤ 5 µs), ratchet_turn 91–124 µs,
+//! skmsg_encrypt 40–53 µs, skmsg_decrypt 43–51 µs (XEdDSA dominates both skmsg figures).
 
 // criterion_group! generates undocumented public functions.
 #![allow(missing_docs)]

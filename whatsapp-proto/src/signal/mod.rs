@@ -16,6 +16,10 @@
 //!
 //! How a client uses it (the store keeps every record as bytes, keyed as noted):
 //!
+//! * **Records**: [`SessionRecord`], [`SenderKeyRecord`], [`PreKeyRecord`], [`SignedPreKeyRecord`]
+//!   and our identity [`KeyPair`] have `to_bytes`/`from_bytes` (format version byte
+//!   [`RECORD_FORMAT_VERSION`] first); a peer's trusted identity is its 32 raw bytes
+//!   ([`PublicKey::as_bytes`], read back with [`PublicKey::from_slice`]).
 //! * **Own keys**: at registration, [`KeyPair::generate`] (identity), [`generate_registration_id`],
 //!   [`SignedPreKeyRecord::generate`] and [`PreKeyRecord::generate_batch`] (never ID 0); upload the
 //!   raw 32-byte [`PublicKey::as_bytes`] forms.
