@@ -7,7 +7,7 @@ root=$(pwd)
 mkdir -p .tools
 
 # npm packages the interop tests drive (pinned), installed once into .tools/node.
-node_pkgs=(libsignal@6.0.0)
+node_pkgs=(libsignal@6.0.0 axe-core@4)
 if [ ${#node_pkgs[@]} -gt 0 ]; then
   want="${node_pkgs[*]}"
   if [ ! -f .tools/node/.installed ] || [ "$(cat .tools/node/.installed)" != "$want" ]; then
