@@ -675,13 +675,16 @@ impl SessionRecord {
         })
     }
 
-    /// A repeated pkmsg: decrypt its inner message on the state with its base key only.
+    /// A repeated pkmsg: decrypt its inner message on the state it built (same base key and
+    /// identity) only.
     fn decrypt_on_base_key(
         &mut self,
         message: &PreKeyWhisperMessage,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Vec<u8>, SignalError> {
-        let matches = |s: &SessionState| s.base_key == *message.base_key();
+        let matches = |s: &SessionState| {
+            s.base_key == *message.base_key() && s.remote_identity == *message.identity_key()
+        };
         if let Some(current) = self.current.as_mut().filter(|s| matches(s)) {
             let (plaintext, plan) = current.plan_decrypt(message.message())?;
             current.commit(plan, rng);
