@@ -1,0 +1,160 @@
+// Admin pages: agents and branches, templates and auto-replies, settings, the activity log.
+import { h, clear, toast } from "./dom.js";
+import { get, post, patch, rows, qs } from "./api.js";
+import { t, fmtDateTime, fmtNum, currentLang } from "./i18n.js";
+
+const bName = (b) => (b ? (currentLang() === "ar" ? b.name_ar : b.name) || b.name : t("branch.none"));
+
+function table(headers, body) {
+  return h("table", { class: "data" },
+    h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
+    h("tbody", {}, body));
+}
+
+function field(id, label, input) {
+  input.id = id;
+  return h("div", {}, h("label", { for: id }, label), input);
+}
+
+// ---------- agents and branches ----------
+
+async function agents(el) {
+  const [ag, br] = await Promise.all([get("/api/agents/"), get("/api/branches/")]);
+  const branches = rows(br);
+  const byId = new Map(branches.map((b) => [b.id, b]));
+  const branchSelect = (value) => h("select", {}, h("option", { value: "" }, t("branch.none")),
+    branches.map((b) => h("option", { value: b.id, selected: b.id === value }, bName(b))));
+  clear(el).append(h("h1", {}, t("nav.agents")));
+  el.append(h("h2", {}, t("agents.title")), table(
+    [t("agent"), t("login.username"), t("branch"), t("agents.status"), t("agents.open"), t("agents.capacity"), ""],
+    rows(ag).map((a) => {
+      const sel = branchSelect(a.branch_id);
+      sel.setAttribute("aria-label", t("agents.branchOf", { name: a.name }));
+      const cap = h("input", { type: "number", min: "1", max: "100", value: a.capacity ?? 10, "aria-label": t("agents.capacityOf", { name: a.name }), class: "narrow" });
+      return h("tr", {},
+        h("td", { dir: "auto" }, a.name), h("td", { dir: "ltr" }, a.username || ""), h("td", {}, sel),
+        h("td", {}, a.status ? t(`presence.${a.status}`) : "—"), h("td", {}, fmtNum(a.open_tickets)), h("td", {}, cap),
+        h("td", {}, h("button", { type: "button", class: "btn", onclick: async () => {
+          try {
+            await patch(`/api/agents/${a.id}/`, { branch_id: sel.value ? Number(sel.value) : null, capacity: Number(cap.value) });
+            toast(t("saved"));
+          } catch (e) { toast(e.message, true); }
+        } }, t("save"))));
+    })));
+  const form = h("form", { class: "card", onsubmit: async (e) => {
+    e.preventDefault();
+    const v = (id) => form.querySelector(`#${id}`).value.trim();
+    try {
+      await post("/auth/register", { username: v("na-user"), name: v("na-name"), password: v("na-pass"), role: v("na-role"),
+        branch_id: v("na-branch") ? Number(v("na-branch")) : null, capacity: Number(v("na-cap")) || null });
+      toast(t("saved"));
+      agents(el);
+    } catch (er) { toast(er.message, true); }
+  } },
+  h("h2", {}, t("agents.new")),
+  h("div", { class: "cards" },
+    field("na-name", t("agents.name"), h("input", { required: true, dir: "auto" })),
+    field("na-user", t("login.username"), h("input", { required: true, dir: "ltr", autocomplete: "off" })),
+    field("na-pass", t("login.password"), h("input", { type: "password", required: true, autocomplete: "new-password", minlength: "8" })),
+    field("na-role", t("agents.role"), h("select", {}, h("option", { value: "agent" }, t("role.agent")), h("option", { value: "admin" }, t("role.admin")))),
+    field("na-branch", t("branch"), branchSelect(null)),
+    field("na-cap", t("agents.capacity"), h("input", { type: "number", min: "1", value: "10" }))),
+  h("p", {}, h("button", { type: "submit", class: "btn primary" }, t("add"))));
+  el.append(form);
+  el.append(h("h2", {}, t("branches.title")), table([t("branch"), t("branches.address"), t("branches.phone"), t("branches.hours")],
+    branches.map((b) => h("tr", {}, h("td", { dir: "auto" }, bName(b)), h("td", { dir: "auto" }, b.address || ""), h("td", { dir: "ltr" }, b.phone || "—"),
+      h("td", { dir: "ltr" }, hoursText(b.hours))))));
+  void byId;
+}
+
+function hoursText(hours) {
+  if (!hours) return "—";
+  if (typeof hours === "string") return hours;
+  try {
+    const s = JSON.stringify(hours);
+    return s.length > 80 ? `${s.slice(0, 80)}…` : s;
+  } catch { return "—"; }
+}
+
+// ---------- templates and auto-replies ----------
+
+async function templates(el) {
+  const list = rows(await get("/api/templates/"));
+  clear(el).append(h("h1", {}, t("nav.templates")), h("p", { class: "muted" }, t("templates.hint")));
+  el.append(table([t("templates.key"), t("templates.titleCol"), t("templates.body"), ""], list.map((x) => {
+    const body = h("textarea", { rows: "3", dir: "auto", "aria-label": t("templates.bodyOf", { key: x.key }) });
+    body.value = x.body || "";
+    return h("tr", {}, h("td", { dir: "ltr" }, `/${x.key}`), h("td", { dir: "auto" }, x.title || ""), h("td", {}, body),
+      h("td", {}, h("button", { type: "button", class: "btn", onclick: async () => {
+        try { await patch(`/api/templates/${x.id}/`, { body: body.value }); toast(t("saved")); } catch (e) { toast(e.message, true); }
+      } }, t("save"))));
+  })));
+  const form = h("form", { class: "card", onsubmit: async (e) => {
+    e.preventDefault();
+    const v = (id) => form.querySelector(`#${id}`).value;
+    try { await post("/api/templates/", { key: v("nt-key").trim(), title: v("nt-title").trim(), body: v("nt-body") }); toast(t("saved")); templates(el); } catch (er) { toast(er.message, true); }
+  } }, h("h2", {}, t("templates.new")),
+  field("nt-key", t("templates.key"), h("input", { required: true, dir: "ltr", pattern: "[a-z0-9_-]+" })),
+  field("nt-title", t("templates.titleCol"), h("input", { required: true, dir: "auto" })),
+  field("nt-body", t("templates.body"), h("textarea", { rows: "3", required: true, dir: "auto" })),
+  h("p", {}, h("button", { type: "submit", class: "btn primary" }, t("add"))));
+  el.append(form);
+  const ar = await get("/api/auto-replies/").catch(() => null);
+  if (ar) {
+    el.append(h("h2", {}, t("autoreplies.title")), table([t("autoreplies.trigger"), t("autoreplies.reply"), t("autoreplies.active")],
+      rows(ar).map((x) => h("tr", {}, h("td", { dir: "auto" }, x.pattern || x.keyword || x.trigger || ""), h("td", { dir: "auto" }, x.body || x.reply || x.template_key || ""),
+        h("td", {}, x.is_active === false || x.active === false ? t("no") : t("yes"))))));
+  }
+}
+
+// ---------- settings ----------
+
+async function settings(el) {
+  const s = await get("/api/settings/");
+  const values = s.settings || s;
+  clear(el).append(h("h1", {}, t("nav.settings")), h("p", { class: "muted" }, t("settings.hint")));
+  const form = h("form", { class: "card", onsubmit: async (e) => {
+    e.preventDefault();
+    const out = {};
+    form.querySelectorAll("[data-key]").forEach((i) => {
+      const k = i.dataset.key;
+      out[k] = i.type === "checkbox" ? i.checked : i.type === "number" ? Number(i.value) : i.value;
+    });
+    try { await patch("/api/settings/", out); toast(t("saved")); } catch (er) { toast(er.message, true); }
+  } });
+  for (const [k, v] of Object.entries(values)) {
+    if (v !== null && typeof v === "object") continue;
+    const id = `set-${k}`;
+    const input = typeof v === "boolean" ? h("input", { type: "checkbox", id, "data-key": k, checked: v }) : h("input", { id, "data-key": k, type: typeof v === "number" ? "number" : "text", value: v ?? "", dir: "auto" });
+    form.append(h("div", { class: "setting" }, h("label", { for: id }, t(`setting.${k}`) === `setting.${k}` ? k : t(`setting.${k}`)), input));
+  }
+  form.append(h("p", {}, h("button", { type: "submit", class: "btn primary" }, t("save"))));
+  el.append(form);
+}
+
+// ---------- activity log ----------
+
+async function activity(el, filters = {}) {
+  const data = await get(`/api/activity/${qs({ ...filters, limit: 200 })}`);
+  clear(el).append(h("h1", {}, t("nav.activity")));
+  const action = h("input", { id: "act-action", value: filters.action || "", dir: "ltr", placeholder: "ticket.transferred" });
+  const user = h("input", { id: "act-user", value: filters.user || "", type: "number", min: "1" });
+  el.append(h("form", { class: "toolbar", onsubmit: (e) => { e.preventDefault(); activity(el, { action: action.value.trim(), user: user.value }); } },
+    h("div", {}, h("label", { for: "act-action" }, t("activity.action")), action),
+    h("div", {}, h("label", { for: "act-user" }, t("activity.user")), user),
+    h("button", { type: "submit", class: "btn" }, t("activity.filter"))));
+  el.append(table([t("activity.when"), t("activity.user"), t("activity.action"), t("activity.entity"), t("activity.details")],
+    rows(data).map((a) => h("tr", {}, h("td", {}, fmtDateTime(a.at || a.created_at)), h("td", { dir: "auto" }, a.user_name || a.username || (a.user_id ?? "—")),
+      h("td", { dir: "ltr" }, a.action), h("td", { dir: "ltr" }, a.entity_kind ? `${a.entity_kind} #${a.entity_id}` : "—"),
+      h("td", { dir: "ltr", class: "small" }, typeof a.details === "object" && a.details ? JSON.stringify(a.details) : a.details_json || a.details || "")))));
+}
+
+/** Draws one of the admin pages. */
+export async function show(name, el) {
+  const pages = { agents, templates, settings, activity };
+  try {
+    await pages[name](el);
+  } catch (e) {
+    clear(el).append(h("h1", {}, t(`nav.${name}`)), h("p", { class: "error" }, e.message));
+  }
+}

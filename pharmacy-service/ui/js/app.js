@@ -1,0 +1,163 @@
+// Entry point: session, login, the header, hash routing between pages, keyboard shortcuts.
+import { $, h, toast, openDialog, clear } from "./dom.js";
+import { get, post, setCsrf, session, setUnauthorizedHandler, rows } from "./api.js";
+import { t, applyI18n, setLang, currentLang, onLangChange } from "./i18n.js";
+import * as live from "./live.js";
+import * as notify from "./notify.js";
+import { initInbox, showInbox, stepTicket, selectTab, state } from "./inbox.js";
+import { actions } from "./ticket.js";
+import { focusComposer } from "./composer.js";
+
+const PAGES = ["inbox", "dashboard", "whatsapp", "agents", "templates", "settings", "activity"];
+let inboxReady = false;
+
+function showLogin() {
+  live.stop();
+  session.user = null;
+  $("view-app").hidden = true;
+  $("view-login").hidden = false;
+  document.title = t("brand");
+  $("login-error").textContent = "";
+  $("login-username").focus();
+}
+
+async function resolveAgentId(user) {
+  if (user.agent_id) return user.agent_id;
+  if (user.agent?.id) return user.agent.id;
+  if (user.role !== "agent") return null;
+  try {
+    const me = rows(await get("/api/agents/")).find((a) => a.user_id === user.id || a.username === user.username);
+    return me ? me.id : null;
+  } catch {
+    return null;
+  }
+}
+
+async function enterApp(user) {
+  session.user = user;
+  session.isAdmin = user.role === "admin";
+  session.agentId = await resolveAgentId(user);
+  document.body.classList.toggle("is-admin", session.isAdmin);
+  $("me-name").textContent = user.name || user.username;
+  $("view-login").hidden = true;
+  $("view-app").hidden = false;
+  notify.setBaseTitle(t("brand"));
+  live.start();
+  if (!inboxReady) { initInbox(); inboxReady = true; }
+  if (session.agentId) setPresence("online", false);
+  route();
+}
+
+async function setPresence(status, report = true) {
+  $("presence").value = status;
+  if (!session.agentId) return;
+  try {
+    await post(`/api/agents/${session.agentId}/status/`, { status });
+  } catch (e) {
+    if (report) toast(e.message, true);
+  }
+}
+
+/** Shows the page named in the hash (#/inbox/12, #/dashboard, ...). */
+async function route() {
+  if (!session.user) return;
+  const [, page = "inbox", arg] = location.hash.match(/^#\/(\w+)(?:\/(\w+))?/) || [];
+  const name = PAGES.includes(page) && (page === "inbox" || session.isAdmin) ? page : "inbox";
+  for (const p of PAGES) $(`page-${p}`).hidden = p !== name;
+  document.querySelectorAll(".mainnav a").forEach((a) => (a.dataset.page === name ? a.setAttribute("aria-current", "page") : a.removeAttribute("aria-current")));
+  try {
+    if (name === "inbox") await showInbox(arg ? Number(arg) : null);
+    else {
+      const mod = await import(name === "dashboard" ? "./dashboard.js" : name === "whatsapp" ? "./whatsapp.js" : "./admin.js");
+      await mod.show(name, $(`page-${name}`), arg);
+    }
+  } catch (e) {
+    toast(e.message, true);
+  }
+}
+
+const SHORTCUTS = [
+  ["/", "shortcut.search"], ["Ctrl+K", "shortcut.search"], ["Alt+↓", "shortcut.next"], ["Alt+↑", "shortcut.prev"],
+  ["Alt+1 / 2 / 3", "shortcut.tabs"], ["Alt+R", "shortcut.reply"], ["Enter", "shortcut.send"], ["Shift+Enter", "shortcut.newline"],
+  ["/…", "shortcut.templates"], ["Alt+C", "shortcut.close"], ["Alt+T", "shortcut.transfer"], ["Alt+I", "shortcut.panel"],
+  ["Esc", "shortcut.escape"], ["?", "shortcut.help"],
+];
+
+function showShortcuts() {
+  const dl = clear($("shortcut-list"));
+  for (const [k, key] of SHORTCUTS) dl.append(h("dt", {}, h("kbd", { dir: "ltr" }, k)), h("dd", {}, t(key)));
+  openDialog($("dlg-shortcuts"));
+}
+
+function onKey(e) {
+  if (!session.user || document.querySelector("dialog[open]")) return;
+  const typing = e.target.closest?.("input, textarea, select, [contenteditable]");
+  const inInbox = !$("page-inbox").hidden;
+  if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "k") { e.preventDefault(); location.hash = "#/inbox"; $("search").focus(); $("search").select(); return; }
+  if (e.altKey && !e.ctrlKey && inInbox) {
+    const k = e.code;
+    const map = {
+      ArrowDown: () => stepTicket(1), ArrowUp: () => stepTicket(-1), Digit1: () => selectTab(0), Digit2: () => selectTab(1), Digit3: () => selectTab(2),
+      KeyR: () => focusComposer(), KeyC: () => state.current && actions.close(), KeyT: () => state.current && actions.transfer(), KeyI: () => state.current && actions.panel(),
+    };
+    if (map[k]) { e.preventDefault(); map[k](); }
+    return;
+  }
+  if (typing) return;
+  if (e.key === "/" && inInbox) { e.preventDefault(); $("search").focus(); }
+  else if (e.key === "?") { e.preventDefault(); showShortcuts(); }
+}
+
+async function boot() {
+  applyI18n();
+  setUnauthorizedHandler(() => { if (session.user) { toast(t("toast.sessionExpired"), true); showLogin(); } });
+  document.querySelectorAll(".lang-toggle").forEach((b) => (b.onclick = () => setLang(currentLang() === "ar" ? "en" : "ar")));
+  onLangChange(() => { notify.setBaseTitle(t("brand")); if (session.user) route(); else document.title = t("brand"); });
+  $("login-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const username = $("login-username").value.trim();
+    const password = $("login-password").value;
+    const err = $("login-error");
+    if (!username || !password) { err.textContent = t("login.missing"); return; }
+    $("login-submit").disabled = true;
+    err.textContent = "";
+    try {
+      const res = await post("/auth/login", { username, password });
+      setCsrf(res.csrf_token);
+      $("login-password").value = "";
+      notify.askPermission();
+      await enterApp(res.user);
+    } catch (er) {
+      err.textContent = er.status === 401 || er.status === 403 ? t("login.failed") : er.status === 429 ? t("login.throttled") : er.message;
+      $("login-password").select();
+    } finally {
+      $("login-submit").disabled = false;
+    }
+  });
+  $("logout").onclick = async () => {
+    try { if (session.agentId) await post(`/api/agents/${session.agentId}/status/`, { status: "offline" }); } catch { /* ignore */ }
+    try { await post("/auth/logout"); } catch { /* already gone */ }
+    setCsrf("");
+    location.hash = "";
+    showLogin();
+  };
+  $("presence").onchange = (e) => setPresence(e.target.value);
+  $("shortcuts-btn").onclick = showShortcuts;
+  live.onState((s) => {
+    const el = $("conn-state");
+    el.dataset.state = s;
+    el.setAttribute("aria-label", t(`conn.${s}`));
+    el.title = t(`conn.${s}`);
+  });
+  document.addEventListener("keydown", onKey);
+  window.addEventListener("hashchange", route);
+  try {
+    const prof = await get("/auth/profile", { quiet401: true });
+    if (prof.csrf_token) setCsrf(prof.csrf_token);
+    await enterApp(prof.user || prof);
+  } catch {
+    showLogin();
+  }
+}
+
+boot();

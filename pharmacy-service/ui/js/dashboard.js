@@ -1,0 +1,138 @@
+// Admin dashboard: KPI cards with their formulas, and SVG charts (messages per day, response
+// times per branch and agent, CSAT trend, conversations by weekday and hour).
+import { h, clear, toast } from "./dom.js";
+import { get, rows, qs } from "./api.js";
+import { t, fmtNum, fmtDuration, currentLang, locale } from "./i18n.js";
+import { bars, hbars, line, heatmap } from "./charts.js";
+
+let days = 14;
+
+const iso = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+
+function range(n) {
+  const to = new Date();
+  const from = new Date(Date.now() - (n - 1) * 86400000);
+  return { from: iso(from), to: iso(to) };
+}
+
+function dayList(n) {
+  return Array.from({ length: n }, (_, i) => new Date(Date.now() - (n - 1 - i) * 86400000));
+}
+
+const avg = (sum, count) => (count ? sum / count : null);
+
+function totalsOf(x) {
+  const o = x?.overall || x?.totals || x || {};
+  return {
+    received: o.messages_received, sent: o.messages_sent, handled: o.tickets_handled, delays: o.delays,
+    frt: o.avg_first_response_ms ?? avg(o.first_response_ms, o.first_response_count),
+    reply: o.avg_reply_ms ?? avg(o.reply_ms, o.reply_count),
+    resolution: o.avg_resolution_ms ?? avg(o.resolution_ms, o.resolution_count),
+    csat: o.csat_avg ?? avg(o.csat_sum, o.csat_count),
+    csatCount: o.csat_count,
+  };
+}
+
+function formulasOf(report) {
+  const f = report?.formulas || [];
+  const map = {};
+  if (Array.isArray(f)) f.forEach((x) => (Array.isArray(x) ? (map[x[0]] = x[1]) : (map[x.key || x.name] = x.formula || x.text)));
+  else Object.assign(map, f);
+  return map;
+}
+
+function card(label, value, formula) {
+  return h("div", { class: "card kpi" }, h("div", { class: "label" }, label), h("div", { class: "value" }, value), formula ? h("div", { class: "formula" }, formula) : null);
+}
+
+async function perDay(from, list) {
+  // The dashboard answer may carry daily series; otherwise ask the KPI report day by day.
+  const dash = await get(`/api/analytics/dashboard/${qs(from)}`).catch(() => null);
+  const series = dash && (dash.per_day || dash.days || dash.daily);
+  if (Array.isArray(series) && series.length) {
+    return { dash, days: series.map((d) => ({ date: d.date || d.day, ...totalsOf(d.totals || d) })) };
+  }
+  const out = await Promise.all(list.map((d) => get(`/api/analytics/kpi/${qs({ from: iso(d), to: iso(d) })}`).then((r) => ({ date: iso(d), ...totalsOf(r) })).catch(() => ({ date: iso(d) }))));
+  return { dash, days: out };
+}
+
+async function hourGrid(dash, r) {
+  const g = dash && (dash.by_weekday_hour || dash.by_hour_weekday || dash.heatmap);
+  if (Array.isArray(g) && g.length === 7) return g;
+  const grid = Array.from({ length: 7 }, () => Array(24).fill(0));
+  const all = [];
+  for (const status of ["open", "pending", "closed"]) all.push(...rows(await get(`/api/tickets/${qs({ status, limit: 200 })}`).catch(() => [])));
+  const fromMs = new Date(`${r.from}T00:00:00`).getTime();
+  for (const row of all) {
+    const tk = row.ticket || row;
+    if (!tk.created_at || tk.created_at < fromMs) continue;
+    const d = new Date(tk.created_at);
+    grid[d.getDay()][d.getHours()]++;
+  }
+  return grid;
+}
+
+/** Draws the dashboard. */
+export async function show(_name, el) {
+  const r = range(days);
+  const list = dayList(days);
+  const sel = h("select", { id: "dash-range", onchange: (e) => { days = Number(e.target.value); show(_name, el); } },
+    [7, 14, 30].map((n) => h("option", { value: n, selected: n === days }, t("dash.lastDays", { n }))));
+  clear(el).append(h("h1", {}, t("nav.dashboard")),
+    h("div", { class: "toolbar" }, h("div", {}, h("label", { for: "dash-range" }, t("dash.period")), sel),
+      h("a", { class: "btn", href: `/api/analytics/reports/${qs({ ...r, format: "csv" })}`, download: `khalifa-kpi-${r.from}-${r.to}.csv` }, t("dash.csv"))),
+    h("p", { class: "muted", role: "status" }, t("loading")));
+  try {
+    const report = await get(`/api/analytics/kpi/${qs(r)}`);
+    const { dash, days: series } = await perDay(r, list);
+    const tot = totalsOf(report);
+    const f = formulasOf(report);
+    el.lastChild.remove();
+    el.append(h("div", { class: "cards" },
+      card(t("kpi.received"), fmtNum(tot.received), f.messages_received),
+      card(t("kpi.sent"), fmtNum(tot.sent), f.messages_sent),
+      card(t("kpi.handled"), fmtNum(tot.handled), f.tickets_handled),
+      card(t("kpi.frt"), fmtDuration(tot.frt), f.first_response_time),
+      card(t("kpi.reply"), fmtDuration(tot.reply), f.reply_time),
+      card(t("kpi.resolution"), fmtDuration(tot.resolution), f.resolution_time),
+      card(t("kpi.csat"), tot.csat != null ? `${fmtNum(tot.csat, 2)} / 5` : "—", f.csat_average),
+      card(t("kpi.delays"), fmtNum(tot.delays), f.delays)));
+    const dayLabel = (d) => new Date(`${d}T12:00:00`).toLocaleDateString(locale(), { day: "numeric", month: "numeric" });
+    const agents = report.agents || [];
+    const branches = new Map();
+    const branchRows = rows(await get("/api/branches/").catch(() => []));
+    for (const a of agents) {
+      const b = branches.get(a.branch_id) || { ms: 0, n: 0 };
+      b.ms += a.totals?.first_response_ms || 0;
+      b.n += a.totals?.first_response_count || 0;
+      branches.set(a.branch_id, b);
+    }
+    const bName = (id) => { const b = branchRows.find((x) => x.id === id); return b ? (currentLang() === "ar" ? b.name_ar : b.name).replace(/^.*[–-]\s*/, "") : t("branch.none"); };
+    const mins = (ms) => (ms == null ? null : ms / 60000);
+    const fmtMin = (v) => (v == null ? "—" : t("dur.m", { n: fmtNum(v, 1) }));
+    const names = currentLang() === "ar" ? ["الأحد", "الاثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت"] : ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const grid = await hourGrid(dash, r);
+    el.append(h("div", { class: "grid2" },
+      h("section", { class: "card chart" }, h("h2", {}, t("dash.messagesPerDay")),
+        bars(series.map((d) => ({ label: dayLabel(d.date), a: d.received || 0, b: d.sent || 0 })), { title: t("dash.messagesPerDay"), legend: [t("kpi.received"), t("kpi.sent")] })),
+      h("section", { class: "card chart" }, h("h2", {}, t("dash.csatTrend")),
+        line(series.map((d) => ({ label: dayLabel(d.date), value: d.csat ?? null })), { title: t("dash.csatTrend"), min: 1, max: 5 })),
+      h("section", { class: "card chart" }, h("h2", {}, t("dash.frtBranch")),
+        hbars([...branches.entries()].map(([id, b]) => ({ label: bName(id), value: mins(avg(b.ms, b.n)) })), { title: t("dash.frtBranch"), fmt: fmtMin })),
+      h("section", { class: "card chart" }, h("h2", {}, t("dash.frtAgent")),
+        hbars(agents.map((a) => ({ label: a.name, value: mins(a.avg_first_response_s != null ? a.avg_first_response_s * 1000 : avg(a.totals?.first_response_ms, a.totals?.first_response_count)) })), { title: t("dash.frtAgent"), fmt: fmtMin })),
+      h("section", { class: "card chart" }, h("h2", {}, t("dash.heatmap")), heatmap(grid, names, { title: t("dash.heatmap") }))));
+    el.append(h("h2", {}, t("dash.agents")),
+      h("table", { class: "data" },
+        h("thead", {}, h("tr", {}, [t("agent"), t("branch"), t("kpi.received"), t("kpi.sent"), t("kpi.handled"), t("kpi.frt"), t("kpi.reply"), t("kpi.csat"), t("kpi.delays")].map((x) => h("th", { scope: "col" }, x)))),
+        h("tbody", {}, agents.map((a) => {
+          const x = totalsOf(a.totals);
+          return h("tr", {}, h("td", { dir: "auto" }, a.name), h("td", {}, bName(a.branch_id)), h("td", {}, fmtNum(x.received)), h("td", {}, fmtNum(x.sent)),
+            h("td", {}, fmtNum(x.handled)), h("td", {}, fmtDuration(x.frt)), h("td", {}, fmtDuration(x.reply)),
+            h("td", {}, x.csat != null ? fmtNum(x.csat, 2) : "—"), h("td", {}, fmtNum(x.delays)));
+        }))));
+    el.append(h("h2", {}, t("dash.formulas")), h("dl", { class: "formula-list" }, Object.entries(f).map(([k, v]) => [h("dt", {}, t(`formula.${k}`)), h("dd", { dir: "ltr" }, v)])));
+  } catch (e) {
+    toast(e.message, true);
+  }
+}

@@ -1,0 +1,493 @@
+// The agent inbox: chat list (mine / branch queue / closed, search, unread, live) and the chat
+// window (bubbles of every kind, ticks, day separators, older messages on scroll).
+import { $, h, icon, clear, toast, initials } from "./dom.js";
+import { get, rows, qs, ticketOf, customerName, mediaUrl, session, nextCursor } from "./api.js";
+import { t, fmtTime, fmtDay, fmtShort, onLangChange } from "./i18n.js";
+import { formatWhatsApp, previewText } from "./format.js";
+import * as live from "./live.js";
+import * as notify from "./notify.js";
+import { initComposer, setReply, composerTicketChanged } from "./composer.js";
+import { initTicketActions, renderTicketHead, refreshPanel } from "./ticket.js";
+
+/** Inbox state shared with the composer and the ticket actions. */
+export const state = {
+  tab: "mine",
+  search: "",
+  tickets: new Map(), // id -> ticket (with .customer, .last, .unread)
+  current: null, // open ticket id
+  messages: new Map(), // id -> message of the open ticket
+  byWa: new Map(), // wa_id -> message
+  oldestId: null,
+  pending: [], // older messages fetched but not drawn yet
+  hasOlder: false,
+  loadingOlder: false,
+  branches: new Map(),
+  agents: new Map(),
+};
+
+const seenKey = (id) => `seen:${session.user?.id}:${id}`;
+const lastSeen = (id) => Number(localStorage.getItem(seenKey(id)) || 0);
+const markSeen = (id, msgId) => { if (msgId > lastSeen(id)) localStorage.setItem(seenKey(id), String(msgId)); };
+
+// ---------- list ----------
+
+function tabOf(tk) {
+  if (tk.status === "closed") return "closed";
+  if (tk.agent_id === null || tk.agent_id === undefined) return "queue";
+  if (session.isAdmin) return "mine";
+  return tk.agent_id === session.agentId ? "mine" : null;
+}
+
+function upsertTicket(raw, extra = {}) {
+  const tk = ticketOf(raw);
+  const old = state.tickets.get(tk.id) || {};
+  const row = tk.extra || {};
+  const merged = {
+    ...old,
+    ...tk,
+    customer: tk.customer || old.customer,
+    last: row.last_message || extra.last || old.last || null,
+    unread: row.unread ?? row.unread_count ?? extra.unread ?? old.unread ?? 0,
+    tags: row.tags || tk.tags || old.tags || [],
+  };
+  delete merged.extra;
+  state.tickets.set(merged.id, merged);
+  return merged;
+}
+
+/** Loads the lists from the server (all three tabs, so the counters are right). */
+export async function loadTickets() {
+  const text = state.search.trim();
+  const [open, pending, closed] = await Promise.all([
+    get(`/api/tickets/${qs({ status: "open", text, limit: 200 })}`),
+    get(`/api/tickets/${qs({ status: "pending", text, limit: 200 })}`),
+    get(`/api/tickets/${qs({ status: "closed", text, limit: 50 })}`),
+  ]);
+  const keep = new Map();
+  for (const r of [...rows(open), ...rows(pending), ...rows(closed)]) {
+    const tk = upsertTicket(r);
+    keep.set(tk.id, tk);
+  }
+  // Drop what the search no longer matches (but keep the open one).
+  for (const id of [...state.tickets.keys()]) if (!keep.has(id) && id !== state.current) state.tickets.delete(id);
+  renderList();
+}
+
+function sortKey(tk) {
+  return tk.last?.created_at || tk.last_activity_at || tk.created_at || 0;
+}
+
+/** Redraws the chat list and the counters. */
+export function renderList() {
+  const list = $("ticket-list");
+  const all = [...state.tickets.values()].sort((a, b) => sortKey(b) - sortKey(a));
+  const counts = { mine: 0, queue: 0, closed: 0 };
+  let unreadTotal = 0;
+  for (const tk of all) {
+    const tab = tabOf(tk);
+    if (tab) counts[tab]++;
+    if (tab === "mine" || tab === "queue") unreadTotal += tk.unread || 0;
+  }
+  $("count-mine").textContent = counts.mine || "";
+  $("count-queue").textContent = counts.queue || "";
+  notify.setUnread(unreadTotal);
+  const shown = all.filter((tk) => tabOf(tk) === state.tab);
+  clear(list);
+  for (const tk of shown) list.append(ticketItem(tk));
+  $("list-empty").hidden = shown.length > 0;
+}
+
+function ticketItem(tk) {
+  const name = customerName(tk.customer);
+  const preview = tk.last ? previewText(tk.last, t) : tk.subject || (tk.customer?.phone ? `+${tk.customer.phone}` : "");
+  const unread = tk.unread || 0;
+  const label = [name, unread ? t("list.unread", { n: unread }) : "", preview].filter(Boolean).join(", ");
+  return h("li", {},
+    h("button", {
+      type: "button", class: "ticket-item", "data-ticket": tk.id, "aria-current": tk.id === state.current ? "true" : "false",
+      "aria-label": label, onclick: () => openTicket(tk.id),
+    },
+    h("span", { class: "avatar", "aria-hidden": "true" }, initials(name)),
+    h("span", { class: "name", dir: "auto" }, name),
+    h("span", { class: "time" }, fmtShort(sortKey(tk))),
+    h("span", { class: "preview", dir: "auto" }, preview),
+    unread ? h("span", { class: "unread", "aria-hidden": "true" }, String(unread)) : h("span"),
+    h("span", { class: "tags" },
+      tk.priority && tk.priority !== "normal" ? h("span", { class: `pill ${tk.priority}` }, t(`priority.${tk.priority}`)) : null,
+      tk.status === "pending" ? h("span", { class: "pill pending" }, t("status.pending")) : null,
+      (tk.tags || []).slice(0, 3).map((x) => h("span", { class: "pill", dir: "auto" }, x)))));
+}
+
+function setTab(tab, focus = false) {
+  state.tab = tab;
+  document.querySelectorAll(".tabs [role=tab]").forEach((b) => {
+    const on = b.dataset.tab === tab;
+    b.setAttribute("aria-selected", on ? "true" : "false");
+    b.tabIndex = on ? 0 : -1;
+    if (on && focus) b.focus();
+  });
+  $("ticket-list").setAttribute("aria-labelledby", `tab-${tab}`);
+  renderList();
+}
+
+// ---------- chat window ----------
+
+/** Opens a ticket in the chat window. */
+export async function openTicket(id, { focusComposer = true } = {}) {
+  state.current = id;
+  state.messages.clear();
+  state.byWa.clear();
+  state.oldestId = null;
+  state.hasOlder = false;
+  state.pending = [];
+  $("page-inbox").dataset.pane = "chat";
+  $("chat-empty").hidden = true;
+  $("chat-body").hidden = false;
+  clear($("message-list"));
+  if (location.hash !== `#/inbox/${id}`) history.replaceState(null, "", `#/inbox/${id}`);
+  const known = state.tickets.get(id);
+  if (known) renderTicketHead(known);
+  renderList();
+  try {
+    const [detail, all] = await Promise.all([get(`/api/tickets/${id}/`), fetchAllMessages(id)]);
+    if (state.current !== id) return;
+    const tk = upsertTicket(detail);
+    renderTicketHead(tk);
+    // Everything is fetched (the API pages oldest-first); only the newest PAGE is drawn and
+    // older ones are drawn as the agent scrolls up.
+    state.pending = all.slice(0, Math.max(0, all.length - PAGE));
+    state.hasOlder = state.pending.length > 0;
+    for (const m of all) if (m.wa_id) state.byWa.set(m.wa_id, m);
+    for (const m of all.slice(-PAGE)) addMessage(m, { scroll: false });
+    scrollToEnd();
+    markRead(id);
+    composerTicketChanged(tk);
+    refreshPanel();
+    live.send({ type: "viewing", ticket_id: id });
+    if (focusComposer && !$("composer").hidden) $("composer-text").focus();
+  } catch (e) {
+    toast(e.message, true);
+  }
+}
+
+function markRead(id) {
+  const tk = state.tickets.get(id);
+  const maxId = Math.max(0, ...state.messages.keys());
+  markSeen(id, maxId);
+  if (tk && tk.unread) { tk.unread = 0; renderList(); }
+}
+
+function scrollToEnd() {
+  const box = $("messages");
+  box.scrollTop = box.scrollHeight;
+}
+
+function nearBottom() {
+  const box = $("messages");
+  return box.scrollHeight - box.scrollTop - box.clientHeight < 120;
+}
+
+const PAGE = 40;
+
+async function fetchAllMessages(id) {
+  const out = [];
+  let cursor = null;
+  for (let i = 0; i < 50; i++) {
+    const data = await get(`/api/messages/${qs({ ticket: id, cursor, limit: 200 })}`);
+    const list = rows(data);
+    out.push(...list);
+    cursor = nextCursor(data);
+    if (!cursor || !list.length) break;
+  }
+  return out.sort((a, b) => a.id - b.id);
+}
+
+function loadOlder() {
+  if (!state.hasOlder || state.loadingOlder || !state.current) return;
+  state.loadingOlder = true;
+  const box = $("messages");
+  const before = box.scrollHeight;
+  const chunk = state.pending.splice(Math.max(0, state.pending.length - PAGE));
+  for (const m of chunk.reverse()) addMessage(m, { scroll: false, prepend: true });
+  state.hasOlder = state.pending.length > 0;
+  box.scrollTop += box.scrollHeight - before;
+  state.loadingOlder = false;
+}
+
+const TICKS = { queued: "🕓", held: "⏸", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "⚠", cancelled: "⊘" };
+
+function tick(m) {
+  if (m.direction !== "out") return null;
+  const s = m.status || "queued";
+  return h("span", { class: "tick", "data-status": s, role: "img", "aria-label": t(`tick.${s}`), title: t(`tick.${s}`) }, TICKS[s] || "");
+}
+
+function mediaBody(m) {
+  const src = m.media_sha256 ? mediaUrl(m.media_sha256) : null;
+  switch (m.kind) {
+    case "image":
+      return src ? h("img", { class: "thumb", src, alt: m.body || t("kind.image"), loading: "lazy", tabindex: "0", role: "button", "data-lightbox": src }) : null;
+    case "sticker":
+      return src ? h("img", { class: "sticker", src, alt: t("kind.sticker"), loading: "lazy" }) : null;
+    case "video":
+      return src ? h("video", { src, controls: true, preload: "metadata", "aria-label": t("kind.video") }) : null;
+    case "audio": {
+      if (!src) return null;
+      const a = h("audio", { src, controls: true, preload: "metadata", "aria-label": t("kind.audio") });
+      const speed = h("button", { type: "button", class: "btn ghost", "aria-label": t("audio.speed"), text: "1×" });
+      speed.onclick = () => {
+        const next = { 1: 1.5, 1.5: 2, 2: 1 }[a.playbackRate] || 1;
+        a.playbackRate = next;
+        speed.textContent = `${next}×`;
+      };
+      return h("div", { class: "audio" }, icon("mic"), a, speed);
+    }
+    case "document":
+      return h("a", { class: "doc", href: src || "#", download: m.media_name || "", target: "_blank", rel: "noopener" },
+        icon("file"), h("span", { dir: "auto" }, m.media_name || t("kind.document")));
+    case "location": {
+      const q = `${m.latitude},${m.longitude}`;
+      return h("a", { class: "loc", href: `https://www.google.com/maps?q=${encodeURIComponent(q)}`, target: "_blank", rel: "noopener noreferrer" },
+        icon("pin"), h("span", { dir: "ltr" }, `${Number(m.latitude).toFixed(5)}, ${Number(m.longitude).toFixed(5)}`));
+    }
+    case "contact":
+      return h("div", { class: "contact" }, icon("contact"), h("span", { dir: "auto" }, contactName(m.body)));
+    default:
+      return null;
+  }
+}
+
+function contactName(body) {
+  const fn = /(?:^|\n)FN[^:]*:(.+)/.exec(body || "");
+  return fn ? fn[1].trim() : body || "";
+}
+
+const author = (m) => m.agent_name || state.agents.get(m.agent_id)?.name || null;
+
+function bubble(m) {
+  const out = m.direction === "out";
+  const cls = ["msg", out ? "out" : "in"];
+  if (m.sender_kind === "system") cls.push("system");
+  if (m.reaction) cls.push("has-reaction");
+  const quoted = m.quoted_wa_id ? state.byWa.get(m.quoted_wa_id) : null;
+  const showBody = m.body && m.kind !== "contact";
+  const li = h("li", { class: cls.join(" "), "data-id": m.id, "data-wa": m.wa_id || "" },
+    out && m.sender_kind === "agent" && author(m) ? h("div", { class: "author", dir: "auto" }, author(m)) : null,
+    m.quoted_wa_id ? h("div", { class: "quoted", dir: "auto", "data-jump": m.quoted_wa_id }, quoted ? previewText(quoted, t) : t("msg.quoted")) : null,
+    m.revoked_at
+      ? h("div", { class: "body deleted" }, "🚫 ", t("msg.deleted"))
+      : [mediaBody(m), showBody ? h("div", { class: "body", dir: "auto" }, formatWhatsApp(m.kind === "rating" ? `⭐ ${m.body}` : m.body)) : null],
+    h("div", { class: "meta" },
+      m.edited_at ? h("span", {}, t("msg.edited")) : null,
+      h("time", { datetime: new Date(m.created_at).toISOString() }, fmtTime(m.created_at)),
+      tick(m)),
+    m.reaction ? h("span", { class: "reaction", role: "img", "aria-label": t("msg.reaction", { r: m.reaction }) }, m.reaction) : null,
+    m.revoked_at ? null : h("div", { class: "msg-actions" },
+      h("button", { type: "button", class: "btn", "data-reply": m.id, "aria-label": t("msg.reply") }, icon("reply"))));
+  return li;
+}
+
+function daySep(ms) {
+  return h("li", { class: "day-sep", "data-day": new Date(ms).toDateString(), role: "separator" }, fmtDay(ms));
+}
+
+/** Adds or replaces a message in the open chat. */
+export function addMessage(m, { scroll = true, prepend = false } = {}) {
+  if (m.ticket_id !== undefined && m.ticket_id !== state.current) return;
+  const list = $("message-list");
+  const stick = scroll && nearBottom();
+  state.messages.set(m.id, { ...(state.messages.get(m.id) || {}), ...m });
+  const full = state.messages.get(m.id);
+  if (full.wa_id) state.byWa.set(full.wa_id, full);
+  const old = list.querySelector(`[data-id="${m.id}"]`);
+  const el = bubble(full);
+  if (old) { old.replaceWith(el); return; }
+  if (state.oldestId === null || m.id < state.oldestId) state.oldestId = m.id;
+  const day = new Date(full.created_at).toDateString();
+  if (prepend) {
+    const first = list.querySelector(".day-sep");
+    if (first && first.dataset.day === day) first.after(el);
+    else list.prepend(daySep(full.created_at), el);
+  } else {
+    // Insert in id order (live events can overtake the initial load).
+    const msgs = [...list.querySelectorAll(".msg")];
+    const before = msgs.reverse().find((x) => Number(x.dataset.id) < m.id);
+    const isLast = !before || before === msgs[0];
+    if (isLast && (before || msgs.length === 0)) {
+      const lastSep = [...list.querySelectorAll(".day-sep")].pop();
+      if (!lastSep || lastSep.dataset.day !== day) list.append(daySep(full.created_at));
+      list.append(el);
+    } else if (before) before.after(el);
+    else list.querySelector(".day-sep")?.after(el);
+  }
+  if (stick) scrollToEnd();
+}
+
+/** Updates one message's delivery status. */
+function setStatus(id, status) {
+  const m = state.messages.get(id);
+  if (!m) return;
+  const rank = { queued: 0, held: 0, sent: 1, delivered: 2, read: 3, failed: 4, cancelled: 4 };
+  if ((rank[status] ?? 0) < (rank[m.status] ?? 0) && status !== "failed") return;
+  addMessage({ ...m, status });
+}
+
+// ---------- live ----------
+
+function onNewMessage(ev) {
+  const m = ev.message;
+  if (!m) return;
+  const tk = ev.ticket ? upsertTicket(ev.ticket, { last: m }) : state.tickets.get(m.ticket_id);
+  if (tk) tk.last = m;
+  if (m.ticket_id === state.current) {
+    addMessage(m);
+    if (m.direction === "in" && document.visibilityState === "visible") markSeen(m.ticket_id, m.id);
+  } else if (tk && m.direction === "in" && m.id > lastSeen(m.ticket_id)) {
+    tk.unread = (tk.unread || 0) + 1;
+  }
+  if (m.direction === "in" && tk && (tabOf(tk) === "mine" || tabOf(tk) === "queue")) {
+    const mine = session.isAdmin ? false : tk.agent_id === session.agentId;
+    if (mine || tk.agent_id == null) {
+      if (m.ticket_id !== state.current || document.hidden) notify.chime();
+      notify.notify(customerName(tk.customer), previewText(m, t), () => openTicket(tk.id));
+    }
+  }
+  if (tk && !tk.customer) get(`/api/tickets/${tk.id}/`).then((d) => { upsertTicket(d); renderList(); }).catch(() => {});
+  renderList();
+}
+
+function onTicket(ev) {
+  if (!ev.ticket) return;
+  const tk = upsertTicket(ev.ticket);
+  if (tk.id === state.current) renderTicketHead(tk);
+  if (ev.type === "ticketAssigned" && tk.agent_id === session.agentId && ev.previous_agent !== session.agentId && !session.isAdmin) {
+    toast(t("toast.assigned", { name: customerName(tk.customer) }));
+    notify.chime();
+  }
+  renderList();
+}
+
+const typingTimers = new Map();
+function onTyping(ev) {
+  if (ev.ticket_id !== state.current) return;
+  if (ev.user_id === session.user?.id || (ev.agent_id && ev.agent_id === session.agentId)) return;
+  const name = ev.name || ev.user_name || ev.agent_name || state.agents.get(ev.agent_id)?.name || t("someone");
+  const el = $("chat-typing");
+  el.textContent = t("chat.typing", { name });
+  clearTimeout(typingTimers.get("t"));
+  typingTimers.set("t", setTimeout(() => (el.textContent = ""), 6000));
+}
+
+// ---------- setup ----------
+
+/** Wires the inbox once after login. */
+export function initInbox() {
+  document.querySelectorAll(".tabs [role=tab]").forEach((b) => (b.onclick = () => setTab(b.dataset.tab)));
+  document.querySelector(".tabs").addEventListener("keydown", (e) => {
+    const order = ["mine", "queue", "closed"];
+    const rtl = document.dir === "rtl";
+    let d = 0;
+    if (e.key === "ArrowRight") d = rtl ? -1 : 1;
+    if (e.key === "ArrowLeft") d = rtl ? 1 : -1;
+    if (!d) return;
+    e.preventDefault();
+    setTab(order[(order.indexOf(state.tab) + d + 3) % 3], true);
+  });
+  let searchTimer;
+  $("search").addEventListener("input", (e) => {
+    state.search = e.target.value;
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => loadTickets().catch((er) => toast(er.message, true)), 250);
+  });
+  $("search").addEventListener("keydown", (e) => {
+    if (e.key === "Escape") { e.target.value = ""; state.search = ""; loadTickets(); }
+    if (e.key === "ArrowDown" || e.key === "Enter") {
+      e.preventDefault();
+      $("ticket-list").querySelector("button")?.focus();
+    }
+  });
+  $("ticket-list").addEventListener("keydown", (e) => {
+    const items = [...$("ticket-list").querySelectorAll("button.ticket-item")];
+    const i = items.indexOf(document.activeElement);
+    if (i < 0) return;
+    if (e.key === "ArrowDown") { e.preventDefault(); items[Math.min(i + 1, items.length - 1)].focus(); }
+    if (e.key === "ArrowUp") { e.preventDefault(); if (i === 0) $("search").focus(); else items[i - 1].focus(); }
+  });
+  $("messages").addEventListener("scroll", () => { if ($("messages").scrollTop < 80) loadOlder(); });
+  $("message-list").addEventListener("click", (e) => {
+    const img = e.target.closest("[data-lightbox]");
+    if (img) return openLightbox(img.dataset.lightbox, img.alt);
+    const r = e.target.closest("[data-reply]");
+    if (r) return setReply(state.messages.get(Number(r.dataset.reply)));
+    const q = e.target.closest("[data-jump]");
+    if (q) {
+      const target = $("message-list").querySelector(`[data-wa="${CSS.escape(q.dataset.jump)}"]`);
+      if (target) { target.scrollIntoView({ block: "center" }); target.classList.add("flash"); setTimeout(() => target.classList.remove("flash"), 1500); }
+    }
+  });
+  $("message-list").addEventListener("keydown", (e) => {
+    const img = e.target.closest("[data-lightbox]");
+    if (img && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); openLightbox(img.dataset.lightbox, img.alt); }
+  });
+  $("chat-back").onclick = () => {
+    $("page-inbox").dataset.pane = "list";
+    $("ticket-list").querySelector(`[data-ticket="${state.current}"]`)?.focus();
+  };
+  document.addEventListener("visibilitychange", () => { if (!document.hidden && state.current) markRead(state.current); });
+  live.on("newMessage", onNewMessage);
+  live.on("messageSent", (ev) => setStatus(ev.message_id, "sent"));
+  live.on("messageDelivered", (ev) => setStatus(ev.message_id, "delivered"));
+  live.on("messageRead", (ev) => setStatus(ev.message_id, "read"));
+  live.on("messageFailed", (ev) => { setStatus(ev.message_id, "failed"); if (ev.ticket_id === state.current) toast(t("toast.sendFailed"), true); });
+  live.on("messageUpdated", (ev) => { if (ev.message) addMessage(ev.message, { scroll: false }); });
+  live.on("ticketAssigned", onTicket);
+  live.on("ticketUpdated", onTicket);
+  live.on("ticketClosed", onTicket);
+  live.on("typing", onTyping);
+  live.on("resync", () => { loadTickets(); if (state.current) openTicket(state.current, { focusComposer: false }); });
+  live.on("newCustomer", () => {});
+  initComposer();
+  initTicketActions();
+  onLangChange(() => { renderList(); if (state.current) { const tk = state.tickets.get(state.current); if (tk) renderTicketHead(tk); rerenderMessages(); refreshPanel(); } });
+  get("/api/branches/").then((d) => rows(d).forEach((b) => state.branches.set(b.id, b))).catch(() => {});
+  get("/api/agents/").then((d) => rows(d).forEach((a) => state.agents.set(a.id, a))).catch(() => {});
+}
+
+function rerenderMessages() {
+  const msgs = [...state.messages.values()].sort((a, b) => a.id - b.id);
+  clear($("message-list"));
+  state.oldestId = null;
+  for (const m of msgs) addMessage(m, { scroll: false });
+}
+
+function openLightbox(src, alt) {
+  const img = $("lightbox-img");
+  img.src = src;
+  img.alt = alt || "";
+  const dlg = $("dlg-lightbox");
+  dlg.querySelector("[data-close]").onclick = () => dlg.close();
+  dlg.onclick = (e) => { if (e.target === dlg) dlg.close(); };
+  dlg.showModal();
+}
+
+/** Shows the inbox page (and the ticket in the hash, if any). */
+export async function showInbox(ticketId) {
+  await loadTickets();
+  if (ticketId && ticketId !== state.current) await openTicket(ticketId);
+  else if (!ticketId && !state.current) {
+    $("page-inbox").dataset.pane = "list";
+    $("search").focus();
+  }
+}
+
+/** Moves to the next/previous conversation of the current tab (Alt+↓ / Alt+↑). */
+export function stepTicket(d) {
+  const ids = [...$("ticket-list").querySelectorAll("[data-ticket]")].map((b) => Number(b.dataset.ticket));
+  if (!ids.length) return;
+  const i = ids.indexOf(state.current);
+  const next = ids[i < 0 ? 0 : Math.max(0, Math.min(ids.length - 1, i + d))];
+  openTicket(next);
+}
+
+/** Selects a tab by index (Alt+1..3). */
+export const selectTab = (i) => setTab(["mine", "queue", "closed"][i], true);
