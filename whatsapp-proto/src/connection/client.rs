@@ -53,7 +53,8 @@ pub struct ClientConfig {
     /// The serialized ClientPayload (see [`crate::payload`]): registration
     /// for a new device, login for a paired one.
     pub client_payload: Vec<u8>,
-    /// Edge-routing bytes from an earlier connection, sent before the intro.
+    /// Edge-routing bytes from an earlier connection, sent before the intro
+    /// (left out when longer than the 24-bit length field allows).
     pub routing_info: Option<Vec<u8>>,
     /// Timers.
     pub timeouts: Timeouts,
@@ -600,7 +601,10 @@ impl ClientConnection {
             .timeouts
             .keepalive_max
             .saturating_sub(self.timeouts.keepalive_min);
-        let pause = self.timeouts.keepalive_min + if span == 0 { 0 } else { r % span };
+        let pause =
+            self.timeouts
+                .keepalive_min
+                .saturating_add(if span == 0 { 0 } else { r % span });
         now.saturating_add(pause)
     }
 }
