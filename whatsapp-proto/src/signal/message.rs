@@ -6,11 +6,11 @@
 //! SenderKeyMessage before checking its MAC or signature (part 2 §1.7, §1.11). Decoding accepts
 //! any valid protobuf; MACs and signatures are checked over the bytes as received.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 
 use super::error::{MessageKind, SignalError};
 use super::keys::{PublicKey, SIGNATURE_LEN};
+use super::ratchet::hmac_sha256;
 use crate::pb::signal as pb;
 
 /// The version byte of every message: (current version 3 << 4) | minimum version 3.
@@ -88,8 +88,7 @@ fn whisper_mac(
     receiver_identity: &PublicKey,
     versioned_body: &[u8],
 ) -> [u8; MAC_LEN] {
-    // HMAC accepts keys of any length.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(mac_key).unwrap_or_else(|_| unreachable!());
+    let mut mac = hmac_sha256(mac_key);
     mac.update(&sender_identity.serialize());
     mac.update(&receiver_identity.serialize());
     mac.update(versioned_body);

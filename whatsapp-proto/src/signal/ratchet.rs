@@ -47,9 +47,16 @@ fn hkdf<const N: usize>(salt: Option<&[u8]>, ikm: &[u8], info: &[u8]) -> [u8; N]
     okm
 }
 
+/// HMAC-SHA256 keyed with a 32-byte key. HMAC pads a key shorter than the 64-byte block with
+/// zeros, so keying with the padded block is the same MAC and needs no fallible constructor.
+pub(crate) fn hmac_sha256(key: &[u8; 32]) -> HmacSha256 {
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(key);
+    <HmacSha256 as hmac::digest::KeyInit>::new(&block.into())
+}
+
 fn hmac(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length.
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    let mut mac = hmac_sha256(key);
     mac.update(data);
     mac.finalize().into_bytes().into()
 }
