@@ -1,1 +1,511 @@
 //! A simulated WhatsApp server and phones speaking the real wire protocol on loopback.
+//!
+//! [`Sim::start`] opens a WebSocket endpoint `/ws/chat` (the intro header, the Noise XX
+//! handshake as responder with the sim's own certificate chain, encrypted binary nodes) and a
+//! JSON control API on a second port. Behind them live accounts (a phone number, a LID, a
+//! simulated primary phone) with their linked companions, the prekeys each device published,
+//! and a relay with per-device offline queues. Simulated customers are accounts whose devices
+//! are all simulated: they really encrypt with Signal (whatsapp-proto's) and decrypt what they
+//! receive.
+//!
+//! The sim is honest: it refuses what the real server refuses (unknown or removed devices get
+//! `<failure reason="401">`, a second connection replaces the first, a bad device signature
+//! fails pairing) and offers no shortcut a real server would not.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), whatsapp_sim::SimError> {
+//! use whatsapp_sim::{Sim, SimConfig};
+//! let sim = Sim::start(SimConfig::default()).await?;
+//! println!("connect to {} trusting {}", sim.ws_url, hex::encode(sim.root_public_key));
+//! // ... a client connects and shows a QR string `qr` ...
+//! # let qr = String::new();
+//! let jid = sim.scan(&qr, "201001234567").await?;
+//! sim.add_customer("201112223334", "Mona", 1, false)?;
+//! sim.customer_send("201112223334", "201001234567", whatsapp_sim::device::Outgoing::Text("hi".into()), None)?;
+//! # let _ = jid; Ok(()) }
+//! ```
+
+pub mod control;
+pub mod device;
+pub mod phone;
+
+mod conn;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{State as AxumState, WebSocketUpgrade};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use rand::rngs::OsRng;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use whatsapp_proto::jid::Jid;
+use whatsapp_proto::noise::{HandshakeConfig, cert};
+use whatsapp_proto::xeddsa;
+
+use crate::device::Outgoing;
+use crate::state::{Settings, State};
+
+/// Errors of the library API (the HTTP API maps them to 4xx answers).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        reason: String,
+    },
+    /// The request is malformed or refers to something the server refuses.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No account with this phone number (or JID).
+    #[error("unknown account {0}")]
+    UnknownAccount(String),
+    /// No such device.
+    #[error("unknown device {0}")]
+    UnknownDevice(String),
+    /// Pairing did not complete: the companion refused, or its answer failed a check.
+    #[error("pairing refused: {0}")]
+    PairingRefused(String),
+    /// The companion did not answer in time.
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+}
+
+/// How to run the sim.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// WebSocket (and media) port on 127.0.0.1; 0 picks a free port.
+    pub ws_port: u16,
+    /// Control API port on 127.0.0.1; 0 picks a free port; `None` runs no control listener.
+    pub control_port: Option<u16>,
+    /// The root private key of the certificate chain; random when `None`.
+    pub root_private_key: Option<[u8; 32]>,
+    /// How long the first QR ref is valid (60 s, whatsmeow `qrchan.go`).
+    pub qr_first_ref: Duration,
+    /// How long each later ref is valid (20 s).
+    pub qr_next_ref: Duration,
+    /// How many refs a `pair-device` IQ carries (6).
+    pub ref_count: usize,
+    /// A companion whose server-side prekey count drops below this is notified (5).
+    pub prekey_low_threshold: usize,
+    /// Logins with an older app version get `<failure reason="405">`.
+    pub min_app_version: Option<[u32; 3]>,
+    /// Pause after ClientFinish before the first transport frame (25 ms; some clients switch
+    /// keys only after their write completed).
+    pub post_finish_delay: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            ws_port: 0,
+            control_port: Some(0),
+            root_private_key: None,
+            qr_first_ref: Duration::from_secs(60),
+            qr_next_ref: Duration::from_secs(20),
+            ref_count: 6,
+            prekey_low_threshold: 5,
+            min_app_version: None,
+            post_finish_delay: Duration::from_millis(25),
+        }
+    }
+}
+
+/// One companion device as `GET /control/devices` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// PN device JID, e.g. `201001234567:1@s.whatsapp.net`.
+    pub jid: String,
+    /// LID device JID.
+    pub lid: String,
+    /// Whether it has a logged-in connection.
+    pub online: bool,
+    /// Stanzas queued for it and not yet acknowledged.
+    pub offline_queue: usize,
+    /// DeviceProps.os from its registration.
+    pub platform: String,
+}
+
+/// An account with its companion devices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    /// Phone number (digits).
+    pub phone: String,
+    /// The account's LID JID.
+    pub lid: String,
+    /// Whether it is a simulated customer.
+    pub customer: bool,
+    /// Linked companions.
+    pub devices: Vec<DeviceInfo>,
+}
+
+/// A message a simulated device received and decrypted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxEntry {
+    /// Message id.
+    pub id: String,
+    /// The sender device JID as delivered.
+    pub from: String,
+    /// Which of the account's devices received it.
+    pub device: u16,
+    /// `text`, `image`, `audio`, `document`, `location`, `reaction`, ...
+    pub kind: String,
+    /// Text, caption or emoji.
+    pub text: Option<String>,
+    /// Hex SHA-256 of the media plaintext (as the message states it).
+    pub media_sha256: Option<String>,
+    /// Quoted or reacted-to message id.
+    pub reply_to: Option<String>,
+    /// `delivered`, or `read` once the customer read it.
+    pub receipt: String,
+    /// When the device got it, unix milliseconds.
+    pub received_at_ms: u64,
+}
+
+/// A message a simulated account sent, with the best receipt it got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentEntry {
+    /// Message id.
+    pub id: String,
+    /// Chat JID.
+    pub to: String,
+    /// Kind as in [`InboxEntry::kind`].
+    pub kind: String,
+    /// Text, if any.
+    pub text: Option<String>,
+    /// `sent`, `server_ack`, `delivered`, `read` or `played`.
+    pub status: String,
+    /// The server's timestamp from its ack.
+    pub server_ts: Option<u64>,
+    /// The stanza `type` used.
+    pub stanza_type: String,
+}
+
+/// A stanza the server received from a companion, with its arrival time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StanzaRecord {
+    /// Sender device (PN form).
+    pub from: String,
+    /// `message` or `receipt`.
+    pub tag: String,
+    /// Its id.
+    pub id: String,
+    /// Its `type` attribute.
+    pub kind: String,
+    /// Its `to` attribute.
+    pub to: String,
+    /// Arrival, unix milliseconds.
+    pub received_at_ms: u64,
+}
+
+/// Fault injection (`POST /control/fault`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// Close every connection without a word.
+    DropConnections,
+    /// `<stream:error code=…/>` to every logged-in connection, then close.
+    StreamError {
+        /// The code, e.g. 503 or 515.
+        code: u16,
+    },
+    /// Delay every outgoing stanza by `ms` for `duration_ms`.
+    Delay {
+        /// Per-stanza delay.
+        ms: u64,
+        /// How long the fault lasts.
+        duration_ms: u64,
+    },
+    /// The next `count` messages get `<ack error=code>` (e.g. 463, 479).
+    Nack {
+        /// The error code.
+        code: u16,
+        /// How many messages.
+        count: u32,
+    },
+    /// Logins of non-customer accounts fail with `<failure reason="402" code expire>` until expiry;
+    /// connected ones are dropped.
+    TempBan {
+        /// TempBanReason code (101..106).
+        code: u16,
+        /// Seconds.
+        expire_s: u64,
+    },
+}
+
+/// Shared between connection tasks and the control API.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    noise_config: HandshakeConfig,
+    server_static: xeddsa::KeyPair,
+    cert_chain: Vec<u8>,
+    post_finish_delay: Duration,
+    next_conn: AtomicU64,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Entry point.
+#[derive(Debug)]
+pub struct Sim;
+
+/// A running sim: its URLs, root key and the in-process control API. Cheap to clone.
+#[derive(Clone)]
+pub struct SimHandle {
+    /// `ws://127.0.0.1:P/ws/chat`.
+    pub ws_url: String,
+    /// `http://127.0.0.1:C` (empty when no control listener runs).
+    pub control_url: String,
+    /// The certificate root public key clients must trust.
+    pub root_public_key: [u8; 32],
+    /// The WebSocket listener's address.
+    pub ws_addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("ws_url", &self.ws_url)
+            .field("control_url", &self.control_url)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn ws_handler(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    upgrade: WebSocketUpgrade,
+) -> impl IntoResponse {
+    upgrade
+        .max_message_size(1 << 25)
+        .on_upgrade(move |socket| conn::serve(socket, shared))
+}
+
+async fn bind(port: u16) -> Result<TcpListener, SimError> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    TcpListener::bind(addr).await.map_err(|e| SimError::Bind {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+impl Sim {
+    /// Binds the listeners and starts serving; must run inside a tokio runtime.
+    pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
+        let mut rng = OsRng;
+        let root = match config.root_private_key {
+            Some(k) => xeddsa::KeyPair::from_private(k),
+            None => xeddsa::KeyPair::generate(&mut rng),
+        };
+        let intermediate = xeddsa::KeyPair::generate(&mut rng);
+        let server_static = xeddsa::KeyPair::generate(&mut rng);
+        let now = state::now_unix();
+        // Serials as in the captured real chain (fact sheet part 1 §11.1): intermediate 3, leaf 329.
+        let inter = cert::CertDetails {
+            serial: 3,
+            issuer_serial: cert::ROOT_SERIAL,
+            key: *intermediate.public(),
+            not_before: now.saturating_sub(86_400),
+            not_after: now + 5 * 365 * 86_400,
+        };
+        let leaf = cert::CertDetails {
+            serial: 329,
+            issuer_serial: 3,
+            key: *server_static.public(),
+            not_before: now.saturating_sub(86_400),
+            not_after: now + 365 * 86_400,
+        };
+        let cert_chain = cert::build_cert_chain(&root, &inter, &intermediate, &leaf, &mut rng);
+        let (shutdown, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new(Settings {
+                qr_first_ref: config.qr_first_ref,
+                qr_next_ref: config.qr_next_ref,
+                ref_count: config.ref_count.max(1),
+                prekey_low_threshold: config.prekey_low_threshold,
+                min_app_version: config.min_app_version,
+            })),
+            noise_config: HandshakeConfig {
+                root_key: *root.public(),
+                ..HandshakeConfig::default()
+            },
+            server_static,
+            cert_chain,
+            post_finish_delay: config.post_finish_delay,
+            next_conn: AtomicU64::new(1),
+            shutdown,
+        });
+        let ws_listener = bind(config.ws_port).await?;
+        let ws_addr = ws_listener.local_addr().map_err(|e| SimError::Bind {
+            addr: "ws".into(),
+            reason: e.to_string(),
+        })?;
+        let app = Router::new()
+            .route("/ws/chat", get(ws_handler))
+            .with_state(shared.clone());
+        let mut stop = shared.shutdown.subscribe();
+        tokio::spawn(async move {
+            let _ = axum::serve(ws_listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.changed().await;
+                })
+                .await;
+        });
+        let mut handle = SimHandle {
+            ws_url: format!("ws://{ws_addr}/ws/chat"),
+            control_url: String::new(),
+            root_public_key: *root.public(),
+            ws_addr,
+            shared,
+        };
+        if let Some(port) = config.control_port {
+            let listener = bind(port).await?;
+            let addr = listener.local_addr().map_err(|e| SimError::Bind {
+                addr: "control".into(),
+                reason: e.to_string(),
+            })?;
+            handle.control_url = format!("http://{addr}");
+            let router = control::router(handle.clone());
+            let mut stop = handle.shared.shutdown.subscribe();
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.changed().await;
+                    })
+                    .await;
+            });
+        }
+        tracing::info!(
+            ws = handle.ws_url,
+            control = handle.control_url,
+            "sim started"
+        );
+        Ok(handle)
+    }
+}
+
+/// Accepts a phone number as digits, `+digits`, or a PN JID.
+fn phone_digits(phone: &str) -> String {
+    phone
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect()
+}
+
+impl SimHandle {
+    /// The root public key as 64 hex digits.
+    pub fn root_key_hex(&self) -> String {
+        hex::encode(self.root_public_key)
+    }
+
+    /// Stops the listeners and closes every connection.
+    pub fn shutdown(&self) {
+        let _ = self.shared.shutdown.send(true);
+    }
+
+    /// The phone `phone` scans a QR string (with or without the `wa.me` prefix), creating the
+    /// account if new; resolves once the companion's `pair-device-sign` checked out, with the
+    /// companion's device JID. The companion then gets `stream:error 515`.
+    pub async fn scan(&self, qr: &str, phone: &str) -> Result<Jid, SimError> {
+        let rx = self.shared.lock().scan(qr, &phone_digits(phone))?;
+        match tokio::time::timeout(Duration::from_secs(30), rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(SimError::PairingRefused(
+                "the companion disconnected".into(),
+            )),
+            Err(_) => Err(SimError::Timeout("pair-device-sign")),
+        }
+    }
+
+    /// Accounts with linked companions.
+    pub fn devices(&self) -> Vec<AccountInfo> {
+        self.shared.lock().accounts_info()
+    }
+
+    /// Creates a simulated customer with `devices` simulated devices (device 0 is its phone);
+    /// `lid_addressing` makes it write to LID chats. Returns its PN JID.
+    pub fn add_customer(
+        &self,
+        phone: &str,
+        name: &str,
+        devices: u16,
+        lid_addressing: bool,
+    ) -> Result<Jid, SimError> {
+        self.shared
+            .lock()
+            .add_customer(&phone_digits(phone), name, devices, lid_addressing)
+    }
+
+    /// A simulated account (customer or a paired account's phone) sends from its device 0 to
+    /// `to` (digits or a JID); returns the message id.
+    pub fn customer_send(
+        &self,
+        phone: &str,
+        to: &str,
+        content: Outgoing,
+        reply_to: Option<&str>,
+    ) -> Result<String, SimError> {
+        self.shared
+            .lock()
+            .customer_send(&phone_digits(phone), to, &content, reply_to)
+    }
+
+    /// What the account's simulated devices received, oldest first.
+    pub fn customer_inbox(&self, phone: &str) -> Result<Vec<InboxEntry>, SimError> {
+        self.shared.lock().inbox(&phone_digits(phone))
+    }
+
+    /// What the account sent, with receipts.
+    pub fn customer_sent(&self, phone: &str) -> Result<Vec<SentEntry>, SimError> {
+        self.shared.lock().sent(&phone_digits(phone))
+    }
+
+    /// Read receipts for received messages; returns how many were sent.
+    pub fn customer_read(&self, phone: &str, message_ids: &[String]) -> Result<usize, SimError> {
+        self.shared
+            .lock()
+            .customer_read(&phone_digits(phone), message_ids)
+    }
+
+    /// Typing indicator (`composing` or `paused`) towards `to`.
+    pub fn customer_typing(&self, phone: &str, to: &str, state: &str) -> Result<(), SimError> {
+        self.shared
+            .lock()
+            .customer_typing(&phone_digits(phone), to, state)
+    }
+
+    /// Injects a fault.
+    pub fn fault(&self, fault: &Fault) -> Result<(), SimError> {
+        self.shared.lock().fault(fault)
+    }
+
+    /// Unlinks a companion (as the phone's "log out device" does).
+    pub fn remove_device(&self, jid: &str) -> Result<(), SimError> {
+        let jid: Jid = jid
+            .parse()
+            .map_err(|_| SimError::BadRequest(format!("bad jid {jid:?}")))?;
+        self.shared.lock().remove_device(&jid)
+    }
+
+    /// Stanzas received from companions with their arrival times.
+    pub fn stanzas(&self) -> Vec<StanzaRecord> {
+        self.shared.lock().stanzas()
+    }
+}

@@ -1,0 +1,244 @@
+//! The HTTP JSON control API (issue 5 §7). Errors are `{"error": "..."}` with a 4xx status.
+//!
+//! | method and path | body | answer |
+//! | --- | --- | --- |
+//! | `POST /control/scan` | `{"qr", "phone"}` | `{"ok": true, "jid"}` |
+//! | `GET /control/devices` | | `[{"phone", "lid", "customer", "devices": [{"jid", "lid", "online", "offline_queue", "platform"}]}]` |
+//! | `POST /control/devices/remove` | `{"jid"}` | `{"ok": true}` |
+//! | `POST /control/customers` | `{"phone", "name", "devices": 1, "addressing": "pn" \| "lid"}` | `{"ok": true, "jid"}` |
+//! | `POST /control/customers/{phone}/send` | `{"to", "text"}` or `"location": {"lat", "lng", "name"}` or `"reaction": {"message_id", "emoji"}`; optional `"reply_to"` | `{"id"}` |
+//! | `POST /control/customers/{phone}/read` | `{"message_ids": [...]}` | `{"ok": true, "count"}` |
+//! | `POST /control/customers/{phone}/typing` | `{"to", "state": "composing" \| "paused"}` | `{"ok": true}` |
+//! | `GET /control/customers/{phone}/inbox` | | `[{"id", "from", "device", "kind", "text", "media_sha256", "reply_to", "receipt", "received_at_ms"}]` |
+//! | `GET /control/customers/{phone}/sent` | | `[{"id", "to", "kind", "text", "status", "server_ts", "stanza_type"}]` |
+//! | `POST /control/fault` | `{"kind": "drop_connections"}`, `{"kind": "stream_error", "code"}`, `{"kind": "delay", "ms", "duration_ms"}`, `{"kind": "nack", "code", "count"}`, `{"kind": "temp_ban", "code", "expire_s"}` | `{"ok": true}` |
+//! | `GET /control/stanzas` | | `[{"from", "tag", "id", "kind", "to", "received_at_ms"}]` |
+//! | `GET /control/root_key` | | `{"root_key"}` |
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::device::Outgoing;
+use crate::{Fault, SimError, SimHandle};
+
+impl IntoResponse for SimError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            SimError::UnknownAccount(_) | SimError::UnknownDevice(_) => StatusCode::NOT_FOUND,
+            SimError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            SimError::PairingRefused(_) => StatusCode::CONFLICT,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        (status, Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}
+
+type Answer = Result<Json<Value>, SimError>;
+
+#[derive(Deserialize)]
+struct ScanBody {
+    qr: String,
+    phone: String,
+}
+
+async fn scan(State(sim): State<SimHandle>, Json(body): Json<ScanBody>) -> Answer {
+    let jid = sim.scan(&body.qr, &body.phone).await?;
+    Ok(Json(json!({ "ok": true, "jid": jid.to_string() })))
+}
+
+async fn devices(State(sim): State<SimHandle>) -> Json<Value> {
+    Json(json!(sim.devices()))
+}
+
+#[derive(Deserialize)]
+struct RemoveBody {
+    jid: String,
+}
+
+async fn remove_device(State(sim): State<SimHandle>, Json(body): Json<RemoveBody>) -> Answer {
+    sim.remove_device(&body.jid)?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+#[derive(Deserialize)]
+struct CustomerBody {
+    phone: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default = "one")]
+    devices: u16,
+    #[serde(default)]
+    addressing: Option<String>,
+}
+
+fn one() -> u16 {
+    1
+}
+
+async fn add_customer(State(sim): State<SimHandle>, Json(body): Json<CustomerBody>) -> Answer {
+    let lid = match body.addressing.as_deref() {
+        None | Some("pn") => false,
+        Some("lid") => true,
+        Some(other) => {
+            return Err(SimError::BadRequest(format!(
+                "addressing {other:?} is not pn or lid"
+            )));
+        }
+    };
+    if body.devices == 0 || body.devices > 20 {
+        return Err(SimError::BadRequest("devices must be 1..=20".into()));
+    }
+    let jid = sim.add_customer(&body.phone, &body.name, body.devices, lid)?;
+    Ok(Json(json!({ "ok": true, "jid": jid.to_string() })))
+}
+
+#[derive(Deserialize)]
+struct LocationBody {
+    lat: f64,
+    lng: f64,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ReactionBody {
+    message_id: String,
+    emoji: String,
+}
+
+#[derive(Deserialize)]
+struct SendBody {
+    to: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    location: Option<LocationBody>,
+    #[serde(default)]
+    reaction: Option<ReactionBody>,
+    #[serde(default)]
+    image: Option<Value>,
+    #[serde(default)]
+    audio: Option<Value>,
+    #[serde(default)]
+    document: Option<Value>,
+    #[serde(default)]
+    reply_to: Option<String>,
+}
+
+async fn send(
+    State(sim): State<SimHandle>,
+    Path(phone): Path<String>,
+    Json(body): Json<SendBody>,
+) -> Answer {
+    let content = if let Some(text) = body.text {
+        Outgoing::Text(text)
+    } else if let Some(l) = body.location {
+        Outgoing::Location {
+            lat: l.lat,
+            lng: l.lng,
+            name: l.name,
+        }
+    } else if let Some(r) = body.reaction {
+        let inbox = sim.customer_inbox(&phone)?;
+        let received = inbox.iter().find(|e| e.id == r.message_id);
+        let remote_jid = match received {
+            Some(e) => e
+                .from
+                .parse::<whatsapp_proto::jid::Jid>()
+                .map(|j| j.to_non_ad().to_string())
+                .unwrap_or_default(),
+            None => body.to.clone(),
+        };
+        Outgoing::Reaction {
+            message_id: r.message_id,
+            emoji: r.emoji,
+            remote_jid,
+            from_me: received.is_none(),
+        }
+    } else if body.image.is_some() || body.audio.is_some() || body.document.is_some() {
+        return Err(SimError::BadRequest(
+            "media messages are not supported by this sim yet".into(),
+        ));
+    } else {
+        return Err(SimError::BadRequest(
+            "one of text, location, reaction is required".into(),
+        ));
+    };
+    let id = sim.customer_send(&phone, &body.to, content, body.reply_to.as_deref())?;
+    Ok(Json(json!({ "id": id })))
+}
+
+#[derive(Deserialize)]
+struct ReadBody {
+    message_ids: Vec<String>,
+}
+
+async fn read(
+    State(sim): State<SimHandle>,
+    Path(phone): Path<String>,
+    Json(body): Json<ReadBody>,
+) -> Answer {
+    let count = sim.customer_read(&phone, &body.message_ids)?;
+    Ok(Json(json!({ "ok": true, "count": count })))
+}
+
+#[derive(Deserialize)]
+struct TypingBody {
+    to: String,
+    state: String,
+}
+
+async fn typing(
+    State(sim): State<SimHandle>,
+    Path(phone): Path<String>,
+    Json(body): Json<TypingBody>,
+) -> Answer {
+    sim.customer_typing(&phone, &body.to, &body.state)?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+async fn inbox(State(sim): State<SimHandle>, Path(phone): Path<String>) -> Answer {
+    Ok(Json(json!(sim.customer_inbox(&phone)?)))
+}
+
+async fn sent(State(sim): State<SimHandle>, Path(phone): Path<String>) -> Answer {
+    Ok(Json(json!(sim.customer_sent(&phone)?)))
+}
+
+async fn fault(State(sim): State<SimHandle>, Json(body): Json<Value>) -> Answer {
+    let fault: Fault = serde_json::from_value(body)
+        .map_err(|e| SimError::BadRequest(format!("bad fault: {e}")))?;
+    sim.fault(&fault)?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+async fn stanzas(State(sim): State<SimHandle>) -> Json<Value> {
+    Json(json!(sim.stanzas()))
+}
+
+async fn root_key(State(sim): State<SimHandle>) -> Json<Value> {
+    Json(json!({ "root_key": sim.root_key_hex() }))
+}
+
+/// The control API's routes.
+pub fn router(sim: SimHandle) -> Router {
+    Router::new()
+        .route("/control/scan", post(scan))
+        .route("/control/devices", get(devices))
+        .route("/control/devices/remove", post(remove_device))
+        .route("/control/customers", post(add_customer))
+        .route("/control/customers/{phone}/send", post(send))
+        .route("/control/customers/{phone}/read", post(read))
+        .route("/control/customers/{phone}/typing", post(typing))
+        .route("/control/customers/{phone}/inbox", get(inbox))
+        .route("/control/customers/{phone}/sent", get(sent))
+        .route("/control/fault", post(fault))
+        .route("/control/stanzas", get(stanzas))
+        .route("/control/root_key", get(root_key))
+        .with_state(sim)
+}

@@ -1,0 +1,345 @@
+//! What the primary phone computes when it links a companion (fact sheet part 1 §7, part 2 §3.3):
+//! reading the QR string, issuing the ADV device identity with the account signature and the
+//! HMAC keyed by the QR's adv secret, checking the companion's device signature, and signing
+//! the account's key-index list.
+//!
+//! This is the phone side only; the companion side lives in the client.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use prost::Message as _;
+use rand::{CryptoRng, RngCore};
+use sha2::Sha256;
+use whatsapp_proto::pb::adv::{
+    AdvDeviceIdentity, AdvKeyIndexList, AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac,
+    AdvSignedKeyIndexList,
+};
+use whatsapp_proto::signal::KeyPair;
+use whatsapp_proto::xeddsa;
+
+/// The prefix WhatsApp's clients put before the QR fields (whatsmeow `pair.go` `makeQRData`).
+pub const QR_PREFIX: &str = "https://wa.me/settings/linked_devices#";
+/// Account signature prefix (whatsmeow `pair.go` `AdvAccountSignaturePrefix`).
+pub const ADV_ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 0];
+/// Device signature prefix (whatsmeow `pair.go` `AdvDeviceSignaturePrefix`).
+pub const ADV_DEVICE_SIGNATURE_PREFIX: [u8; 2] = [6, 1];
+/// Key-index list signature prefix (part 2 §3.3, Cobalt `DeviceADVValidator`).
+pub const ADV_KEY_INDEX_LIST_PREFIX: [u8; 2] = [6, 2];
+
+/// Why the phone refuses a QR code or a companion's answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    /// The QR string does not have the five comma-separated fields.
+    #[error("QR code has {fields} fields, expected 5 (ref,noise,identity,adv,type)")]
+    QrFieldCount {
+        /// How many fields were found.
+        fields: usize,
+    },
+    /// A key field of the QR code is not standard base64 of 32 bytes.
+    #[error("QR field {field} is not base64 of 32 bytes")]
+    QrKey {
+        /// Which field.
+        field: &'static str,
+    },
+    /// The companion's client type is not one character.
+    #[error("QR client type {0:?} is not a single character")]
+    QrClientType(String),
+    /// The companion's `pair-device-sign` content is not an ADVSignedDeviceIdentity.
+    #[error("pair-device-sign content is not an ADVSignedDeviceIdentity: {reason}")]
+    Malformed {
+        /// prost's description.
+        reason: String,
+    },
+    /// The companion changed the details or the account signature it was given.
+    #[error("pair-device-sign does not carry the identity that was issued ({field} differs)")]
+    Altered {
+        /// The field that differs.
+        field: &'static str,
+    },
+    /// The device signature is missing, has the wrong length or does not verify.
+    #[error("device signature does not verify")]
+    BadDeviceSignature,
+    /// The `key-index` attribute differs from the issued key index.
+    #[error("key-index {got:?} differs from the issued {expected}")]
+    KeyIndex {
+        /// The issued index.
+        expected: u32,
+        /// The attribute received.
+        got: Option<String>,
+    },
+}
+
+/// The fields a phone reads from a companion's QR code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QrCode {
+    /// The ref, as the server issued it.
+    pub reference: String,
+    /// The companion's Noise static public key.
+    pub noise_key: [u8; 32],
+    /// The companion's Signal identity public key.
+    pub identity_key: [u8; 32],
+    /// The secret keying the ADV HMAC.
+    pub adv_secret: [u8; 32],
+    /// The companion client type character ("1" Chrome, "9" other web client, ...).
+    pub client_type: String,
+}
+
+/// Parses a QR string, with or without the `wa.me` prefix (fact sheet part 1 §7 step 3).
+///
+/// ```
+/// use whatsapp_sim::phone::parse_qr;
+/// let k = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+/// let qr = parse_qr(&format!("https://wa.me/settings/linked_devices#2@abc,{k},{k},{k},9")).unwrap();
+/// assert_eq!(qr.reference, "2@abc");
+/// assert_eq!(qr.client_type, "9");
+/// assert!(parse_qr("2@abc,xx").is_err());
+/// ```
+pub fn parse_qr(text: &str) -> Result<QrCode, PhoneError> {
+    let text = text.trim();
+    let body = text.strip_prefix(QR_PREFIX).unwrap_or(text);
+    let fields: Vec<&str> = body.split(',').collect();
+    if fields.len() != 5 {
+        return Err(PhoneError::QrFieldCount {
+            fields: fields.len(),
+        });
+    }
+    let key = |i: usize, field: &'static str| -> Result<[u8; 32], PhoneError> {
+        STANDARD
+            .decode(fields[i])
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+            .ok_or(PhoneError::QrKey { field })
+    };
+    if fields[4].chars().count() != 1 {
+        return Err(PhoneError::QrClientType(fields[4].to_owned()));
+    }
+    Ok(QrCode {
+        reference: fields[0].to_owned(),
+        noise_key: key(1, "noise")?,
+        identity_key: key(2, "identity")?,
+        adv_secret: key(3, "adv")?,
+        client_type: fields[4].to_owned(),
+    })
+}
+
+/// What the phone issued to a companion and later checks the companion's answer against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedIdentity {
+    /// Serialized ADVDeviceIdentity (the bytes both signatures cover).
+    pub details: Vec<u8>,
+    /// The account signature over `06 00 ‖ details ‖ companion identity`.
+    pub account_signature: [u8; 64],
+    /// The account (primary identity) public key.
+    pub account_signature_key: [u8; 32],
+    /// The key index given to the companion.
+    pub key_index: u32,
+    /// `pair-success`'s `device-identity` content: ADVSignedDeviceIdentityHMAC.
+    pub hmac_container: Vec<u8>,
+}
+
+/// Issues the ADV identity of a new companion as the primary phone does: ADVDeviceIdentity,
+/// the account signature (prefix 6,0) and the HMAC-SHA256 keyed by the QR's adv secret.
+pub fn issue_device_identity(
+    account_key: &KeyPair,
+    companion_identity: &[u8; 32],
+    adv_secret: &[u8; 32],
+    raw_id: u32,
+    key_index: u32,
+    timestamp: u64,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> IssuedIdentity {
+    let details = AdvDeviceIdentity {
+        raw_id: Some(raw_id),
+        timestamp: Some(timestamp),
+        key_index: Some(key_index),
+        account_type: None,
+        device_type: None,
+    }
+    .encode_to_vec();
+    let message = [
+        &ADV_ACCOUNT_SIGNATURE_PREFIX[..],
+        &details,
+        companion_identity,
+    ]
+    .concat();
+    let account_signature = account_key.private.sign(&message, rng);
+    let account_signature_key = *account_key.public.as_bytes();
+    let signed = AdvSignedDeviceIdentity {
+        details: Some(details.clone()),
+        account_signature_key: Some(account_signature_key.to_vec()),
+        account_signature: Some(account_signature.to_vec()),
+        device_signature: None,
+    }
+    .encode_to_vec();
+    let hmac = adv_hmac(adv_secret, &signed);
+    let hmac_container = AdvSignedDeviceIdentityHmac {
+        details: Some(signed),
+        hmac: Some(hmac.to_vec()),
+        account_type: None,
+    }
+    .encode_to_vec();
+    IssuedIdentity {
+        details,
+        account_signature,
+        account_signature_key,
+        key_index,
+        hmac_container,
+    }
+}
+
+/// HMAC-SHA256 keyed by the adv secret over the signed identity (E2EE accounts: no prefix).
+pub fn adv_hmac(adv_secret: &[u8; 32], signed_identity: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(adv_secret).expect("any key length");
+    mac.update(signed_identity);
+    mac.finalize().into_bytes().into()
+}
+
+/// Checks the companion's `pair-device-sign` answer: the same details and account signature,
+/// a `key-index` equal to the one issued, and a device signature (prefix 6,1) by the
+/// companion's identity key over `details ‖ identity ‖ account key`. Returns the full
+/// ADVSignedDeviceIdentity (with the account key) that bundles of this device will carry.
+pub fn verify_device_sign(
+    issued: &IssuedIdentity,
+    companion_identity: &[u8; 32],
+    key_index_attr: Option<&str>,
+    content: &[u8],
+) -> Result<Vec<u8>, PhoneError> {
+    let reply = AdvSignedDeviceIdentity::decode(content).map_err(|e| PhoneError::Malformed {
+        reason: e.to_string(),
+    })?;
+    if reply.details.as_deref() != Some(issued.details.as_slice()) {
+        return Err(PhoneError::Altered { field: "details" });
+    }
+    if reply.account_signature.as_deref() != Some(issued.account_signature.as_slice()) {
+        return Err(PhoneError::Altered {
+            field: "account_signature",
+        });
+    }
+    if key_index_attr.and_then(|k| k.parse::<u32>().ok()) != Some(issued.key_index) {
+        return Err(PhoneError::KeyIndex {
+            expected: issued.key_index,
+            got: key_index_attr.map(str::to_owned),
+        });
+    }
+    let signature: [u8; 64] = reply
+        .device_signature
+        .as_deref()
+        .and_then(|s| s.try_into().ok())
+        .ok_or(PhoneError::BadDeviceSignature)?;
+    let message = [
+        &ADV_DEVICE_SIGNATURE_PREFIX[..],
+        &issued.details,
+        companion_identity,
+        &issued.account_signature_key,
+    ]
+    .concat();
+    if !xeddsa::verify(companion_identity, &message, &signature) {
+        return Err(PhoneError::BadDeviceSignature);
+    }
+    Ok(AdvSignedDeviceIdentity {
+        details: Some(issued.details.clone()),
+        account_signature_key: Some(issued.account_signature_key.to_vec()),
+        account_signature: Some(issued.account_signature.to_vec()),
+        device_signature: Some(signature.to_vec()),
+    }
+    .encode_to_vec())
+}
+
+/// The account's signed key-index list (ADVSignedKeyIndexList, signature prefix 6,2).
+pub fn signed_key_index_list(
+    account_key: &KeyPair,
+    raw_id: u32,
+    timestamp: u64,
+    current_index: u32,
+    valid_indexes: Vec<u32>,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Vec<u8> {
+    let details = AdvKeyIndexList {
+        raw_id: Some(raw_id),
+        timestamp: Some(timestamp),
+        current_index: Some(current_index),
+        valid_indexes,
+        account_type: None,
+    }
+    .encode_to_vec();
+    let message = [&ADV_KEY_INDEX_LIST_PREFIX[..], &details].concat();
+    let signature = account_key.private.sign(&message, rng);
+    AdvSignedKeyIndexList {
+        details: Some(details),
+        account_signature: Some(signature.to_vec()),
+        account_signature_key: Some(account_key.public.as_bytes().to_vec()),
+    }
+    .encode_to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::OsRng;
+
+    #[test]
+    fn issued_identity_verifies_like_a_companion_would() {
+        let mut rng = OsRng;
+        let account = KeyPair::generate(&mut rng);
+        let companion = KeyPair::generate(&mut rng);
+        let secret = [9u8; 32];
+        let issued = issue_device_identity(
+            &account,
+            companion.public.as_bytes(),
+            &secret,
+            7,
+            1,
+            100,
+            &mut rng,
+        );
+        // Companion side: HMAC, account signature, device signature.
+        let container = AdvSignedDeviceIdentityHmac::decode(issued.hmac_container.as_slice())
+            .expect("container");
+        let signed = container.details.expect("details");
+        assert_eq!(
+            container.hmac.expect("hmac"),
+            adv_hmac(&secret, &signed).to_vec()
+        );
+        let mut identity = AdvSignedDeviceIdentity::decode(signed.as_slice()).expect("identity");
+        let details = identity.details.clone().expect("details");
+        let sig: [u8; 64] = identity
+            .account_signature
+            .clone()
+            .expect("sig")
+            .try_into()
+            .expect("64");
+        let msg = [&[6u8, 0][..], &details, companion.public.as_bytes()].concat();
+        assert!(xeddsa::verify(account.public.as_bytes(), &msg, &sig));
+        let dmsg = [
+            &[6u8, 1][..],
+            &details,
+            companion.public.as_bytes(),
+            account.public.as_bytes(),
+        ]
+        .concat();
+        identity.device_signature = Some(companion.private.sign(&dmsg, &mut rng).to_vec());
+        identity.account_signature_key = None;
+        let reply = identity.encode_to_vec();
+        assert!(
+            verify_device_sign(&issued, companion.public.as_bytes(), Some("1"), &reply).is_ok()
+        );
+        assert_eq!(
+            verify_device_sign(&issued, companion.public.as_bytes(), Some("2"), &reply),
+            Err(PhoneError::KeyIndex {
+                expected: 1,
+                got: Some("2".into())
+            })
+        );
+        identity.device_signature = Some(vec![0; 64]);
+        assert_eq!(
+            verify_device_sign(
+                &issued,
+                companion.public.as_bytes(),
+                Some("1"),
+                &identity.encode_to_vec()
+            ),
+            Err(PhoneError::BadDeviceSignature)
+        );
+    }
+}

@@ -1,0 +1,695 @@
+//! Scenario tests: a raw client (whatsapp-proto pieces, not whatsapp-client) drives the sim over
+//! real loopback WebSockets.
+
+mod client;
+
+use std::time::Duration;
+
+use client::{Conn, Identity};
+use prost::Message as _;
+use rand::rngs::OsRng;
+use whatsapp_proto::binary::Node;
+use whatsapp_proto::jid::Jid;
+use whatsapp_proto::pb::e2e;
+use whatsapp_proto::signal::{
+    self, IdentityKey, PreKeyBundle, PreKeyWhisperMessage, PublicKey, ResponderKeys, SessionRecord,
+    WhisperMessage,
+};
+use whatsapp_sim::device::Outgoing;
+use whatsapp_sim::{Fault, Sim, SimConfig, SimHandle};
+
+const OWNER: &str = "201001234567";
+const CUSTOMER: &str = "201112223334";
+
+async fn start() -> SimHandle {
+    Sim::start(SimConfig::default()).await.expect("sim starts")
+}
+
+/// QR pairing up to the 515 restart.
+async fn pair(sim: &SimHandle, phone: &str) -> Identity {
+    let mut id = Identity::new();
+    let mut conn = Conn::connect(
+        &sim.ws_url,
+        sim.root_public_key,
+        &id.noise,
+        &id.registration_payload(),
+    )
+    .await;
+    let pair_device = conn.recv().await;
+    assert_eq!(pair_device.tag, "iq");
+    assert_eq!(
+        pair_device.attrs().jid("from").expect("from"),
+        Jid::server_jid()
+    );
+    let refs: Vec<String> = pair_device
+        .child("pair-device")
+        .expect("pair-device")
+        .children_by_tag("ref")
+        .map(|r| String::from_utf8(r.content_bytes().expect("bytes").to_vec()).expect("utf8"))
+        .collect();
+    assert_eq!(refs.len(), 6);
+    conn.send(
+        &Node::new("iq")
+            .attr("to", Jid::server_jid())
+            .attr("id", pair_device.attrs().string("id").expect("id"))
+            .attr("type", "result"),
+    )
+    .await;
+    let qr = id.qr(&refs[0]);
+    let scanner = sim.clone();
+    let phone = phone.to_owned();
+    let scan = tokio::spawn(async move { scanner.scan(&qr, &phone).await });
+    let success = conn.recv().await;
+    assert!(success.child("pair-success").is_some(), "{success:?}");
+    let reply = id.answer_pair_success(&success, false);
+    conn.send(&reply).await;
+    conn.send(&Node::new("ib").children([Node::new("unified_session").attr("id", "123")]))
+        .await;
+    let jid = scan.await.expect("join").expect("scan succeeds");
+    assert_eq!(Some(&jid), id.jid.as_ref());
+    let restart = conn.recv().await;
+    assert_eq!(restart.tag, "stream:error");
+    assert_eq!(
+        restart.attrs().optional_string("code").as_deref(),
+        Some("515")
+    );
+    assert!(conn.closed().await);
+    id
+}
+
+async fn login(sim: &SimHandle, id: &Identity) -> Conn {
+    let mut conn = Conn::connect(
+        &sim.ws_url,
+        sim.root_public_key,
+        &id.noise,
+        &id.login_payload(),
+    )
+    .await;
+    let success = conn.recv().await;
+    assert_eq!(success.tag, "success", "{success:?}");
+    conn
+}
+
+/// Login, prekey upload, `<active/>`; returns the nodes that arrived after `<active/>`
+/// up to the end-of-offline marker.
+async fn login_active(sim: &SimHandle, id: &Identity) -> (Conn, Vec<Node>) {
+    let mut conn = login(sim, id).await;
+    let upload_id = conn.next_id();
+    let r = conn.iq(id.prekey_upload(&upload_id)).await;
+    assert_eq!(r.attrs().optional_string("type").as_deref(), Some("result"));
+    let active_id = conn.next_id();
+    let active = Node::new("iq")
+        .attr("id", active_id)
+        .attr("xmlns", "passive")
+        .attr("type", "set")
+        .attr("to", Jid::server_jid())
+        .children([Node::new("active")]);
+    conn.send(&active).await;
+    let mut nodes = Vec::new();
+    loop {
+        let node = conn.recv().await;
+        if node.tag == "ib" && node.child("offline").is_some() {
+            nodes.push(node);
+            return (conn, nodes);
+        }
+        nodes.push(node);
+    }
+}
+
+fn decrypt_incoming(id: &mut Identity, message: &Node) -> e2e::Message {
+    let from = message.attrs().jid("from").expect("from");
+    let enc = message.child("enc").expect("enc");
+    let bytes = enc.content_bytes().expect("bytes");
+    let address = from.signal_address();
+    let mut rng = OsRng;
+    let record = id.sessions.entry(address).or_default();
+    let padded = match enc.attrs().optional_string("type").as_deref() {
+        Some("pkmsg") => {
+            let pkmsg = PreKeyWhisperMessage::decode(bytes).expect("pkmsg");
+            let one_time = id.prekeys.iter().find(|k| Some(k.id) == pkmsg.pre_key_id());
+            let keys = ResponderKeys {
+                identity: &id.identity,
+                registration_id: id.registration_id,
+                signed_prekey: Some(&id.spk),
+                one_time_prekey: one_time,
+                stored_identity: None,
+            };
+            record
+                .decrypt_prekey(&pkmsg, &keys, &mut rng)
+                .expect("pkmsg decrypts")
+                .plaintext
+        }
+        _ => record
+            .decrypt(&WhisperMessage::decode(bytes).expect("msg"), &mut rng)
+            .expect("msg decrypts"),
+    };
+    e2e::Message::decode(signal::unpad(&padded).expect("padding")).expect("Message")
+}
+
+fn receipt_for(message: &Node) -> Node {
+    Node::new("receipt")
+        .attr("id", message.attrs().string("id").expect("id"))
+        .attr("to", message.attrs().jid("from").expect("from"))
+}
+
+async fn wait_for<T>(mut probe: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..100 {
+        if let Some(v) = probe() {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not met within 5 s");
+}
+
+#[tokio::test]
+async fn bad_intro_is_refused() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let sim = start().await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(&sim.ws_url)
+        .await
+        .expect("connect");
+    ws.send(Message::Binary(
+        b"XX\x06\x03\x00\x00\x01\x00".to_vec().into(),
+    ))
+    .await
+    .expect("send");
+    let mut decoder = whatsapp_proto::frame::FrameDecoder::new();
+    assert!(client::read_frame(&mut ws, &mut decoder).await.is_none());
+}
+
+#[tokio::test]
+async fn unknown_device_login_gets_401() {
+    let sim = start().await;
+    let mut id = Identity::new();
+    id.jid = Some(Jid::user(OWNER).with_device(3));
+    let mut conn = Conn::connect(
+        &sim.ws_url,
+        sim.root_public_key,
+        &id.noise,
+        &id.login_payload(),
+    )
+    .await;
+    let failure = conn.recv().await;
+    assert_eq!(failure.tag, "failure");
+    assert_eq!(
+        failure.attrs().optional_string("reason").as_deref(),
+        Some("401")
+    );
+    assert!(conn.closed().await);
+}
+
+#[tokio::test]
+async fn qr_pairing_login_replace_and_remove() {
+    let sim = start().await;
+    let id = pair(&sim, OWNER).await;
+    let devices = sim.devices();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].phone, OWNER);
+    assert_eq!(
+        devices[0].devices[0].jid,
+        format!("{OWNER}:1@s.whatsapp.net")
+    );
+    let mut first = login(&sim, &id).await;
+    let ping_id = first.next_id();
+    let pong = first
+        .iq(Node::new("iq")
+            .attr("id", ping_id)
+            .attr("xmlns", "w:p")
+            .attr("type", "get")
+            .attr("to", Jid::server_jid()))
+        .await;
+    assert_eq!(
+        pong.attrs().optional_string("type").as_deref(),
+        Some("result")
+    );
+    assert!(sim.devices()[0].devices[0].online);
+    // A second connection for the same device replaces the first.
+    let mut second = login(&sim, &id).await;
+    let replaced = first.recv().await;
+    assert_eq!(replaced.tag, "stream:error");
+    assert_eq!(
+        replaced
+            .child("conflict")
+            .and_then(|c| c.attrs().optional_string("type"))
+            .as_deref(),
+        Some("replaced")
+    );
+    // The phone unlinks the companion.
+    sim.remove_device(&format!("{OWNER}:1@s.whatsapp.net"))
+        .expect("remove");
+    let removed = second.recv().await;
+    assert_eq!(removed.tag, "stream:error");
+    assert_eq!(
+        removed.attrs().optional_string("code").as_deref(),
+        Some("401")
+    );
+    let mut again = Conn::connect(
+        &sim.ws_url,
+        sim.root_public_key,
+        &id.noise,
+        &id.login_payload(),
+    )
+    .await;
+    let failure = again.recv().await;
+    assert_eq!(
+        failure.attrs().optional_string("reason").as_deref(),
+        Some("401")
+    );
+}
+
+#[tokio::test]
+async fn bad_device_signature_fails_pairing() {
+    let sim = start().await;
+    let mut id = Identity::new();
+    let mut conn = Conn::connect(
+        &sim.ws_url,
+        sim.root_public_key,
+        &id.noise,
+        &id.registration_payload(),
+    )
+    .await;
+    let pair_device = conn.recv().await;
+    let reference = String::from_utf8(
+        pair_device
+            .path(&["pair-device", "ref"])
+            .and_then(Node::content_bytes)
+            .expect("ref")
+            .to_vec(),
+    )
+    .expect("utf8");
+    let qr = id.qr(&reference);
+    let scanner = sim.clone();
+    let scan = tokio::spawn(async move { scanner.scan(&qr, OWNER).await });
+    let success = conn.recv().await;
+    let reply = id.answer_pair_success(&success, true);
+    conn.send(&reply).await;
+    assert!(scan.await.expect("join").is_err());
+    assert!(sim.devices().is_empty());
+    // A QR whose noise key does not belong to the connection holding the ref is refused.
+    let other = Identity::new();
+    assert!(sim.scan(&other.qr(&reference), OWNER).await.is_err());
+}
+
+#[tokio::test]
+async fn prekeys_usync_and_messages_both_ways() {
+    let sim = start().await;
+    let mut id = pair(&sim, OWNER).await;
+    let (mut conn, offline) = login_active(&sim, &id).await;
+    assert_eq!(
+        offline
+            .last()
+            .and_then(|n| n.child("offline"))
+            .and_then(|o| o.attrs().optional_string("count"))
+            .as_deref(),
+        Some("0")
+    );
+    let count_id = conn.next_id();
+    let count = conn
+        .iq(Node::new("iq")
+            .attr("id", count_id)
+            .attr("xmlns", "encrypt")
+            .attr("type", "get")
+            .attr("to", Jid::server_jid())
+            .children([Node::new("count")]))
+        .await;
+    assert_eq!(
+        count
+            .child("count")
+            .and_then(|c| c.attrs().optional_string("value"))
+            .as_deref(),
+        Some("30")
+    );
+
+    // A customer writes: pkmsg from its phone to the companion.
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    let sent_id = sim
+        .customer_send(
+            CUSTOMER,
+            OWNER,
+            Outgoing::Text("hello pharmacy".into()),
+            None,
+        )
+        .expect("send");
+    let (message, _) = conn.recv_tag("message").await;
+    assert_eq!(message.attrs().string("id").expect("id"), sent_id);
+    assert_eq!(
+        message
+            .child("enc")
+            .and_then(|e| e.attrs().optional_string("type"))
+            .as_deref(),
+        Some("pkmsg")
+    );
+    assert!(
+        message.attrs().optional_string("sender_lid").is_some(),
+        "PN-addressed messages carry the sender's LID"
+    );
+    let text = decrypt_incoming(&mut id, &message);
+    assert_eq!(text.conversation.as_deref(), Some("hello pharmacy"));
+    conn.send(&receipt_for(&message)).await;
+    wait_for(|| {
+        let sent = sim.customer_sent(CUSTOMER).ok()?;
+        (sent[0].status == "delivered").then_some(())
+    })
+    .await;
+    wait_for(|| (sim.devices()[0].devices[0].offline_queue == 0).then_some(())).await;
+    // The server drew one of our prekeys.
+    let count_id = conn.next_id();
+    let count = conn
+        .iq(Node::new("iq")
+            .attr("id", count_id)
+            .attr("xmlns", "encrypt")
+            .attr("type", "get")
+            .attr("to", Jid::server_jid())
+            .children([Node::new("count")]))
+        .await;
+    assert_eq!(
+        count
+            .child("count")
+            .and_then(|c| c.attrs().optional_string("value"))
+            .as_deref(),
+        Some("29")
+    );
+
+    // The companion replies: usync both accounts, fetch bundles, encrypt, send.
+    let usync_id = conn.next_id();
+    let usync = conn
+        .iq(Node::new("iq")
+            .attr("id", usync_id.clone())
+            .attr("xmlns", "usync")
+            .attr("type", "get")
+            .attr("to", Jid::server_jid())
+            .children([Node::new("usync")
+                .attr("sid", usync_id)
+                .attr("mode", "query")
+                .attr("last", "true")
+                .attr("index", "0")
+                .attr("context", "message")
+                .children([
+                    Node::new("query")
+                        .children([Node::new("devices").attr("version", "2"), Node::new("lid")]),
+                    Node::new("list").children([
+                        Node::new("user").attr("jid", Jid::user(CUSTOMER)),
+                        Node::new("user").attr("jid", Jid::user(OWNER)),
+                    ]),
+                ])]))
+        .await;
+    let mut targets = Vec::new();
+    for user in usync
+        .path(&["usync", "list"])
+        .expect("list")
+        .children_by_tag("user")
+    {
+        let jid = user.attrs().jid("jid").expect("jid");
+        assert!(user.child("lid").is_some());
+        for d in user
+            .path(&["devices", "device-list"])
+            .expect("device-list")
+            .children_by_tag("device")
+        {
+            let dev: u16 = d.attrs().u64("id").expect("id") as u16;
+            let device_jid = jid.clone().with_device(dev);
+            if Some(&device_jid) != id.jid.as_ref() {
+                targets.push(device_jid);
+            }
+        }
+    }
+    targets.sort();
+    assert_eq!(targets, vec![Jid::user(OWNER), Jid::user(CUSTOMER)]);
+    // Bundles for devices without a session (the owner's phone).
+    let key_id = conn.next_id();
+    let bundles = conn
+        .iq(Node::new("iq")
+            .attr("id", key_id)
+            .attr("xmlns", "encrypt")
+            .attr("type", "get")
+            .attr("to", Jid::server_jid())
+            .children([Node::new("key").children([Node::new("user")
+                .attr("jid", Jid::user(OWNER))
+                .attr("reason", "identity")])]))
+        .await;
+    let user = bundles.path(&["list", "user"]).expect("user");
+    let b = |tag: &str| {
+        user.child(tag)
+            .and_then(Node::content_bytes)
+            .expect(tag)
+            .to_vec()
+    };
+    let skey = user.child("skey").expect("skey");
+    let sb = |tag: &str| {
+        skey.child(tag)
+            .and_then(Node::content_bytes)
+            .expect(tag)
+            .to_vec()
+    };
+    let prekey = user.child("key").map(|k| {
+        let idb = k.child("id").and_then(Node::content_bytes).expect("id");
+        (
+            u32::from_be_bytes([0, idb[0], idb[1], idb[2]]),
+            PublicKey::from_slice(
+                k.child("value")
+                    .and_then(Node::content_bytes)
+                    .expect("value"),
+            )
+            .expect("key"),
+        )
+    });
+    let spk_id = sb("id");
+    let bundle = PreKeyBundle {
+        registration_id: u32::from_be_bytes(b("registration").try_into().expect("4")),
+        identity_key: IdentityKey::from_slice(&b("identity")).expect("identity"),
+        signed_prekey_id: u32::from_be_bytes([0, spk_id[0], spk_id[1], spk_id[2]]),
+        signed_prekey: PublicKey::from_slice(&sb("value")).expect("spk"),
+        signed_prekey_signature: sb("signature").try_into().expect("64"),
+        prekey,
+    };
+    let mut rng = OsRng;
+    let mut own_phone = SessionRecord::new();
+    own_phone
+        .process_bundle(&id.identity, id.registration_id, &bundle, None, &mut rng)
+        .expect("bundle");
+    let reply = e2e::Message {
+        conversation: Some("how can we help?".into()),
+        ..Default::default()
+    };
+    let dsm = e2e::Message {
+        device_sent_message: Some(Box::new(e2e::DeviceSentMessage {
+            destination_jid: Some(format!("{CUSTOMER}@s.whatsapp.net")),
+            message: Some(Box::new(reply.clone())),
+            phash: None,
+        })),
+        ..Default::default()
+    };
+    let customer_address = Jid::user(CUSTOMER).signal_address();
+    let to_customer = id
+        .sessions
+        .get_mut(&customer_address)
+        .expect("session from the pkmsg")
+        .encrypt(&signal::pad(&reply.encode_to_vec(), &mut rng))
+        .expect("encrypt");
+    let to_phone = own_phone
+        .encrypt(&signal::pad(&dsm.encode_to_vec(), &mut rng))
+        .expect("encrypt");
+    let enc = |m: &signal::CiphertextMessage| {
+        Node::new("enc")
+            .attr("v", "2")
+            .attr("type", m.enc_type())
+            .bytes(m.serialized().to_vec())
+    };
+    let reply_id = "3EB0AABBCCDDEEFF001122".to_owned();
+    conn.send(
+        &Node::new("message")
+            .attr("to", Jid::user(CUSTOMER))
+            .attr("id", reply_id.clone())
+            .attr("type", "text")
+            .children([
+                Node::new("participants").children([
+                    Node::new("to")
+                        .attr("jid", Jid::user(CUSTOMER))
+                        .children([enc(&to_customer)]),
+                    Node::new("to")
+                        .attr("jid", Jid::user(OWNER))
+                        .children([enc(&to_phone)]),
+                ]),
+                Node::new("device-identity").bytes(id.account.clone().expect("account")),
+            ]),
+    )
+    .await;
+    let (ack, _) = conn.recv_tag("ack").await;
+    assert_eq!(
+        ack.attrs().optional_string("id").as_deref(),
+        Some(reply_id.as_str())
+    );
+    assert_eq!(
+        ack.attrs().optional_string("class").as_deref(),
+        Some("message")
+    );
+    assert!(ack.attrs().optional_string("error").is_none());
+    assert!(
+        ack.attrs().optional_string("phash").is_none(),
+        "full device list: no phash"
+    );
+    let inbox = wait_for(|| {
+        let inbox = sim.customer_inbox(CUSTOMER).ok()?;
+        (!inbox.is_empty()).then_some(inbox)
+    })
+    .await;
+    assert_eq!(inbox[0].text.as_deref(), Some("how can we help?"));
+    assert_eq!(inbox[0].id, reply_id);
+    let phone_inbox = sim.customer_inbox(OWNER).expect("owner phone");
+    let dsm_entry = phone_inbox
+        .iter()
+        .find(|e| e.id == reply_id)
+        .expect("the phone got the DSM");
+    assert_eq!(dsm_entry.text.as_deref(), Some("how can we help?"));
+    // Delivery receipts from both devices come back.
+    let (r1, _) = conn.recv_tag("receipt").await;
+    let (r2, _) = conn.recv_tag("receipt").await;
+    let kinds: Vec<Option<String>> = [r1, r2]
+        .iter()
+        .map(|r| r.attrs().optional_string("type"))
+        .collect();
+    assert!(
+        kinds.contains(&None) && kinds.contains(&Some("sender".into())),
+        "{kinds:?}"
+    );
+    // Read receipt from the customer.
+    sim.customer_read(CUSTOMER, std::slice::from_ref(&reply_id))
+        .expect("read");
+    let (read, _) = conn.recv_tag("receipt").await;
+    assert_eq!(
+        read.attrs().optional_string("type").as_deref(),
+        Some("read")
+    );
+
+    // A message missing a device gets the server's phash in its ack.
+    let partial = own_phone
+        .encrypt(&signal::pad(&dsm.encode_to_vec(), &mut rng))
+        .expect("encrypt");
+    conn.send(
+        &Node::new("message")
+            .attr("to", Jid::user(CUSTOMER))
+            .attr("id", "3EB0AABBCCDDEEFF001133")
+            .attr("type", "text")
+            .children([Node::new("participants").children([Node::new("to")
+                .attr("jid", Jid::user(OWNER))
+                .children([enc(&partial)])])]),
+    )
+    .await;
+    let (ack, _) = conn.recv_tag("ack").await;
+    assert!(
+        ack.attrs()
+            .optional_string("phash")
+            .is_some_and(|p| p.starts_with("2:") && p.len() == 10)
+    );
+}
+
+#[tokio::test]
+async fn offline_queue_redelivers_until_acked() {
+    let sim = start().await;
+    let mut id = pair(&sim, OWNER).await;
+    let (conn, _) = login_active(&sim, &id).await;
+    drop(conn);
+    sim.add_customer(CUSTOMER, "Mona", 1, true)
+        .expect("customer");
+    wait_for(|| (!sim.devices()[0].devices[0].online).then_some(())).await;
+    let m1 = sim
+        .customer_send(CUSTOMER, OWNER, Outgoing::Text("one".into()), None)
+        .expect("send");
+    let m2 = sim
+        .customer_send(CUSTOMER, OWNER, Outgoing::Text("two".into()), None)
+        .expect("send");
+    assert_eq!(sim.devices()[0].devices[0].offline_queue, 2);
+    // Passive login: nothing until <active/>; then the batch and its end marker.
+    let (conn, nodes) = login_active(&sim, &id).await;
+    let messages: Vec<&Node> = nodes.iter().filter(|n| n.tag == "message").collect();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0].attrs().string("id").expect("id"), m1);
+    assert!(messages[0].attrs().optional_string("offline").is_some());
+    assert_eq!(
+        messages[0].attrs().jid("from").expect("from").server,
+        whatsapp_proto::jid::Server::Lid
+    );
+    assert!(messages[0].attrs().optional_string("sender_pn").is_some());
+    assert_eq!(
+        nodes
+            .last()
+            .and_then(|n| n.child("offline"))
+            .and_then(|o| o.attrs().optional_string("count"))
+            .as_deref(),
+        Some("2")
+    );
+    // Not acked: dropped connection, both come again.
+    drop(conn);
+    wait_for(|| (!sim.devices()[0].devices[0].online).then_some(())).await;
+    let (mut conn, nodes) = login_active(&sim, &id).await;
+    let messages: Vec<Node> = nodes.into_iter().filter(|n| n.tag == "message").collect();
+    assert_eq!(messages.len(), 2);
+    // Ack the first only (by receipt after decrypting); the second comes once more.
+    let first = decrypt_incoming(&mut id, &messages[0]);
+    assert_eq!(first.conversation.as_deref(), Some("one"));
+    conn.send(&receipt_for(&messages[0])).await;
+    let (ack, _) = conn.recv_tag("ack").await;
+    assert_eq!(
+        ack.attrs().optional_string("class").as_deref(),
+        Some("receipt")
+    );
+    drop(conn);
+    wait_for(|| (!sim.devices()[0].devices[0].online).then_some(())).await;
+    let (_conn, nodes) = login_active(&sim, &id).await;
+    let ids: Vec<String> = nodes
+        .iter()
+        .filter(|n| n.tag == "message")
+        .map(|n| n.attrs().string("id").expect("id"))
+        .collect();
+    assert_eq!(ids, vec![m2]);
+}
+
+#[tokio::test]
+async fn faults_nack_and_temp_ban() {
+    let sim = start().await;
+    let id = pair(&sim, OWNER).await;
+    let (mut conn, _) = login_active(&sim, &id).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    sim.fault(&Fault::Nack {
+        code: 463,
+        count: 1,
+    })
+    .expect("fault");
+    conn.send(
+        &Node::new("message")
+            .attr("to", Jid::user(CUSTOMER))
+            .attr("id", "3EB0000000000000000001")
+            .attr("type", "text")
+            .children([Node::new("participants")]),
+    )
+    .await;
+    let (ack, _) = conn.recv_tag("ack").await;
+    assert_eq!(ack.attrs().optional_string("error").as_deref(), Some("463"));
+    sim.fault(&Fault::TempBan {
+        code: 101,
+        expire_s: 60,
+    })
+    .expect("fault");
+    let (_, _) = conn.recv_tag("stream:error").await;
+    assert!(conn.closed().await);
+    let mut again = Conn::connect(
+        &sim.ws_url,
+        sim.root_public_key,
+        &id.noise,
+        &id.login_payload(),
+    )
+    .await;
+    let failure = again.recv().await;
+    assert_eq!(
+        failure.attrs().optional_string("reason").as_deref(),
+        Some("402")
+    );
+    assert_eq!(
+        failure.attrs().optional_string("code").as_deref(),
+        Some("101")
+    );
+}
