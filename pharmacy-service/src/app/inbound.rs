@@ -10,10 +10,10 @@ use crate::db::customers::Customer;
 use crate::db::messages::NewMessage;
 use crate::db::{self, Conn};
 use crate::domain::csat::parse_rating;
-use crate::domain::menu::parse_choice;
 use crate::domain::geo::GeoPoint;
 use crate::domain::ids::{MessageId, TicketId};
 use crate::domain::kpi::TicketEventKind;
+use crate::domain::menu::parse_choice;
 use crate::domain::phone::normalize_phone;
 use crate::domain::ticket::{self, Actor, InboundDecision, TicketCommand, TicketStatus};
 use crate::domain::time::Timestamp;
@@ -397,10 +397,15 @@ impl App {
             && customer.home_branch_id.is_none()
             && db::templates::auto_reply_sent(&mut tx, ticket_id, "branch_menu").await?
         {
-            let active: Vec<_> = db::branches::list(&mut tx).await?.into_iter().filter(|b| b.is_active).collect();
+            let active: Vec<_> = db::branches::list(&mut tx)
+                .await?
+                .into_iter()
+                .filter(|b| b.is_active)
+                .collect();
             if let Some(k) = parse_choice(text, active.len() as u32) {
                 let branch = active[k as usize - 1].id;
-                self.choose_branch(&mut tx, ticket_id, branch, at, &mut events).await?;
+                self.choose_branch(&mut tx, ticket_id, branch, at, &mut events)
+                    .await?;
             }
         }
         let current = db::tickets::by_id(&mut tx, ticket_id)

@@ -4,6 +4,8 @@
 
 mod auth;
 mod clock;
+mod customers;
+mod dashboard;
 mod events;
 mod inbound;
 mod jobs;
@@ -16,6 +18,8 @@ mod tickets;
 
 pub use auth::{NewUser, hash_password, verify_password};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use customers::CustomerHistory;
+pub use dashboard::Dashboard;
 pub use events::{Envelope, EventBus, LiveEvent};
 pub use inbound::{
     InboundContent, InboundEvent, InboundMessage, InboundOutcome, ReceiptStatus, Sender,

@@ -11,9 +11,9 @@ use crate::db::outbox::NewOutbox;
 use crate::db::tickets::Ticket;
 use crate::db::{self, Conn};
 use crate::domain::autoreply::match_trigger;
-use crate::domain::menu::render_menu;
 use crate::domain::ids::{MessageId, OutboxId, TemplateId, TicketId, UserId};
 use crate::domain::kpi::TicketEventKind;
+use crate::domain::menu::render_menu;
 use crate::domain::pacing::{MassSendDecision, body_key};
 use crate::domain::template::{TemplateVars, render};
 use crate::domain::ticket::TicketStatus;
@@ -448,7 +448,8 @@ impl App {
                 .collect();
             let body = self.render_for(c, &tpl.body, customer, t).await?;
             let body = body.replace("{branch_menu}", &render_menu(&list));
-            self.enqueue_system(c, t, customer, &body, now, events).await?;
+            self.enqueue_system(c, t, customer, &body, now, events)
+                .await?;
             queued = true;
         }
         if cfg.out_of_office_enabled
@@ -505,6 +506,73 @@ impl App {
         }
         // No branches configured at all: do not claim to be closed.
         Ok(branches.is_empty())
+    }
+}
+
+impl App {
+    /// Deletes one of our messages for everyone. Not yet sent: cancelled. Sent within the
+    /// window WhatsApp allows (2 days): a revoke is queued for the outbox worker. Older:
+    /// conflict. Incoming messages cannot be revoked by the pharmacy.
+    pub async fn revoke_message(&self, id: MessageId, by: UserId) -> Result<Message, AppError> {
+        const REVOKE_WINDOW: std::time::Duration = std::time::Duration::from_secs(2 * 86_400);
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let m = db::messages::by_id(&mut tx, id)
+            .await?
+            .ok_or_else(|| not_found("message", id.0))?;
+        if m.direction != "out" {
+            return Err(AppError::Conflict(
+                "only the pharmacy's own messages can be deleted for everyone".into(),
+            ));
+        }
+        if m.revoked_at.is_some() {
+            return Err(AppError::Conflict(format!(
+                "message {id} is already deleted"
+            )));
+        }
+        let row = db::outbox::by_message(&mut tx, id).await?;
+        let mut queued = false;
+        match row.as_ref().map(|r| r.state.as_str()) {
+            Some("queued") | Some("held") => {
+                let r = row
+                    .as_ref()
+                    .map(|r| (r.id, r.state.clone()))
+                    .unwrap_or_default();
+                db::outbox::change_state(&mut tx, r.0, &r.1, "cancelled", now).await?;
+                db::messages::set_status(&mut tx, id, "cancelled", now).await?;
+            }
+            Some("sent") => {
+                let r = row.as_ref().ok_or_else(|| not_found("outbox", 0))?;
+                if r.sent_at.is_some_and(|t| now.since(t) > REVOKE_WINDOW) {
+                    return Err(AppError::Conflict("too old to delete for everyone".into()));
+                }
+                db::outbox::insert_revoke(&mut tx, id, &r.recipient, &r.wa_id, Some(by), now)
+                    .await?;
+                queued = true;
+            }
+            _ => {}
+        }
+        db::messages::revoke(&mut tx, id, now).await?;
+        db::activity::log(
+            &mut tx,
+            Some(by),
+            "message.revoked",
+            Some(("message", id.0)),
+            None,
+            now,
+        )
+        .await?;
+        let message = db::messages::by_id(&mut tx, id)
+            .await?
+            .ok_or_else(|| not_found("message", id.0))?;
+        tx.commit().await?;
+        self.publish_all(vec![LiveEvent::MessageUpdated {
+            message: message.clone(),
+        }]);
+        if queued {
+            self.wake_outbox();
+        }
+        Ok(message)
     }
 }
 

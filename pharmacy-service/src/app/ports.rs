@@ -75,4 +75,11 @@ pub trait Messenger: Send + Sync + 'static {
     /// Sends one message; `Ok` once the server accepted it.
     fn send(&self, message: &OutgoingMessage)
     -> impl Future<Output = Result<(), SendError>> + Send;
+
+    /// Deletes one of our sent messages for everyone (`message_id` is its WhatsApp id).
+    fn revoke(
+        &self,
+        chat: &str,
+        message_id: &str,
+    ) -> impl Future<Output = Result<(), SendError>> + Send;
 }

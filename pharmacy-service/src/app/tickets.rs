@@ -114,8 +114,13 @@ impl App {
         now: Timestamp,
         events: &mut Vec<LiveEvent>,
     ) -> Result<(), AppError> {
-        let t = db::tickets::by_id(c, id).await?.ok_or_else(|| not_found("ticket", id.0))?;
-        let patch = db::customers::CustomerPatch { home_branch_id: Some(branch), ..Default::default() };
+        let t = db::tickets::by_id(c, id)
+            .await?
+            .ok_or_else(|| not_found("ticket", id.0))?;
+        let patch = db::customers::CustomerPatch {
+            home_branch_id: Some(branch),
+            ..Default::default()
+        };
         db::customers::patch(c, t.customer_id, &patch, now).await?;
         if t.first_response_at.is_some() {
             return Ok(());
@@ -123,15 +128,32 @@ impl App {
         let (mut rt, mut rc) = self.routing_facts(c, &t, None).await?;
         rt.branch = Some(branch);
         rc.previous_agent = None;
-        let agents: Vec<_> = db::agents::list(c).await?.iter().map(|a| a.snapshot()).collect();
+        let agents: Vec<_> = db::agents::list(c)
+            .await?
+            .iter()
+            .map(|a| a.snapshot())
+            .collect();
         let mut policy = self.routing_policy();
         policy.cross_branch_fallback = false;
         match routing::route(&rt, &rc, &agents, &[], &policy, now) {
             Assignment::Agent { agent, .. } if Some(agent) != t.agent_id => {
-                self.assign_to(c, &t, Some(agent), Some(branch), "menu", None, "branch chosen from the welcome menu", now, events).await?;
+                self.assign_to(
+                    c,
+                    &t,
+                    Some(agent),
+                    Some(branch),
+                    "menu",
+                    None,
+                    "branch chosen from the welcome menu",
+                    now,
+                    events,
+                )
+                .await?;
             }
             // Nobody there: keep the current agent (the customer is being served), or queue for it.
-            _ if t.agent_id.is_none() => db::tickets::assign(c, id, None, Some(branch), now).await?,
+            _ if t.agent_id.is_none() => {
+                db::tickets::assign(c, id, None, Some(branch), now).await?
+            }
             _ => {}
         }
         Ok(())
@@ -611,5 +633,204 @@ impl App {
             note.unwrap_or("assigned by admin"),
         )
         .await
+    }
+
+    /// Opens a ticket for a known customer by hand (a phone call, a walk-in), assigned to the
+    /// creating agent. Conflict if the customer already has an active ticket.
+    pub async fn create_ticket(
+        &self,
+        customer: crate::domain::ids::CustomerId,
+        by: UserId,
+        subject: Option<&str>,
+    ) -> Result<Ticket, AppError> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let mut events = Vec::new();
+        db::customers::by_id(&mut tx, customer)
+            .await?
+            .ok_or_else(|| not_found("customer", customer.0))?;
+        if let Some(t) = db::tickets::latest_for_customer(&mut tx, customer).await?
+            && t.status != TicketStatus::Closed
+        {
+            return Err(AppError::Conflict(format!(
+                "the customer already has open ticket {}",
+                t.id
+            )));
+        }
+        let id = db::tickets::insert(&mut tx, customer, None, now).await?;
+        db::tickets::update_meta(&mut tx, id, None, subject).await?;
+        let actor = match db::agents::by_user(&mut tx, by).await? {
+            Some(_) => Actor::Agent(by),
+            None => Actor::Admin(by),
+        };
+        db::tickets::log_state(
+            &mut tx,
+            id,
+            None,
+            TicketStatus::Open,
+            actor,
+            Some("opened by hand"),
+            now,
+        )
+        .await?;
+        journal(&mut tx, id, None, TicketEventKind::Created, now).await?;
+        let t = db::tickets::by_id(&mut tx, id)
+            .await?
+            .ok_or_else(|| not_found("ticket", id.0))?;
+        match db::agents::by_user(&mut tx, by).await? {
+            Some(a) => {
+                self.assign_to(
+                    &mut tx,
+                    &t,
+                    Some(a.id),
+                    a.branch_id,
+                    "claim",
+                    Some(by),
+                    "opened by agent",
+                    now,
+                    &mut events,
+                )
+                .await?
+            }
+            None => {
+                self.route_ticket(&mut tx, id, None, now, &mut events)
+                    .await?;
+            }
+        }
+        db::activity::log(
+            &mut tx,
+            Some(by),
+            "ticket.created",
+            Some(("ticket", id.0)),
+            None,
+            now,
+        )
+        .await?;
+        let t = db::tickets::by_id(&mut tx, id)
+            .await?
+            .ok_or_else(|| not_found("ticket", id.0))?;
+        events.push(LiveEvent::TicketUpdated { ticket: t.clone() });
+        tx.commit().await?;
+        self.publish_all(events);
+        Ok(t)
+    }
+
+    /// Changes priority and/or subject.
+    pub async fn patch_ticket(
+        &self,
+        id: TicketId,
+        by: UserId,
+        priority: Option<crate::domain::ticket::Priority>,
+        subject: Option<&str>,
+    ) -> Result<Ticket, AppError> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        db::tickets::by_id(&mut tx, id)
+            .await?
+            .ok_or_else(|| not_found("ticket", id.0))?;
+        db::tickets::update_meta(&mut tx, id, priority, subject).await?;
+        db::activity::log(
+            &mut tx,
+            Some(by),
+            "ticket.updated",
+            Some(("ticket", id.0)),
+            Some(&serde_json::json!({ "priority": priority, "subject": subject })),
+            now,
+        )
+        .await?;
+        let t = db::tickets::by_id(&mut tx, id)
+            .await?
+            .ok_or_else(|| not_found("ticket", id.0))?;
+        tx.commit().await?;
+        self.publish_all(vec![LiveEvent::TicketUpdated { ticket: t.clone() }]);
+        Ok(t)
+    }
+
+    /// Deletes a ticket with its messages (admins only; the caller checks the role).
+    pub async fn delete_ticket(&self, id: TicketId, admin: UserId) -> Result<(), AppError> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        if !db::tickets::delete(&mut tx, id).await? {
+            return Err(not_found("ticket", id.0));
+        }
+        db::activity::log(
+            &mut tx,
+            Some(admin),
+            "ticket.deleted",
+            Some(("ticket", id.0)),
+            None,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Adds an internal note to a ticket (never sent to the customer).
+    pub async fn add_ticket_note(
+        &self,
+        id: TicketId,
+        by: UserId,
+        body: &str,
+    ) -> Result<db::tickets::TicketNote, AppError> {
+        if body.trim().is_empty() {
+            return Err(AppError::Invalid {
+                field: "body",
+                message: "empty note".into(),
+            });
+        }
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        db::tickets::by_id(&mut tx, id)
+            .await?
+            .ok_or_else(|| not_found("ticket", id.0))?;
+        let note = db::tickets::add_note(&mut tx, id, by, body, now).await?;
+        db::activity::log(
+            &mut tx,
+            Some(by),
+            "ticket.note",
+            Some(("ticket", id.0)),
+            None,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(note)
+    }
+
+    /// Updates an agent's branch, capacity and shifts (admin). Hands out the backlog if the
+    /// change makes room.
+    pub async fn update_agent(
+        &self,
+        id: AgentId,
+        admin: UserId,
+        branch: Option<BranchId>,
+        capacity: u32,
+        shifts: &crate::domain::schedule::WeeklyHours,
+    ) -> Result<(), AppError> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let mut events = Vec::new();
+        if let Some(b) = branch {
+            db::branches::by_id(&mut tx, b)
+                .await?
+                .ok_or_else(|| not_found("branch", b.0))?;
+        }
+        if !db::agents::update(&mut tx, id, branch, capacity, shifts).await? {
+            return Err(not_found("agent", id.0));
+        }
+        db::activity::log(
+            &mut tx,
+            Some(admin),
+            "agent.updated",
+            Some(("agent", id.0)),
+            Some(&serde_json::json!({ "branch_id": branch, "capacity": capacity })),
+            now,
+        )
+        .await?;
+        self.backlog_in(&mut tx, now, &mut events).await?;
+        tx.commit().await?;
+        self.publish_all(events);
+        Ok(())
     }
 }

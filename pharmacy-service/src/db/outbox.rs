@@ -257,3 +257,87 @@ pub async fn by_message(
         .fetch_optional(&mut *c)
         .await
 }
+
+/// A pending "delete for everyone".
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct RevokeRow {
+    /// Id.
+    pub id: i64,
+    /// The message.
+    pub message_id: MessageId,
+    /// Chat JID.
+    pub recipient: String,
+    /// The message's WhatsApp id.
+    pub wa_id: String,
+    /// `queued`, `done`, `failed`.
+    pub state: String,
+    /// Failed attempts.
+    pub attempts: i64,
+    /// Not before.
+    pub next_attempt_at: Timestamp,
+}
+
+/// Queues a revoke (idempotent per message).
+pub async fn insert_revoke(
+    c: &mut Conn,
+    message: MessageId,
+    recipient: &str,
+    wa_id: &str,
+    by: Option<crate::domain::ids::UserId>,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT OR IGNORE INTO outbox_revokes (message_id, recipient, wa_id, state, next_attempt_at, requested_by, created_at)
+         VALUES (?, ?, ?, 'queued', ?, ?, ?)",
+    )
+    .bind(message)
+    .bind(recipient)
+    .bind(wa_id)
+    .bind(now)
+    .bind(by)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// The next revoke due.
+pub async fn next_revoke(c: &mut Conn, now: Timestamp) -> Result<Option<RevokeRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, message_id, recipient, wa_id, state, attempts, next_attempt_at FROM outbox_revokes
+         WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1",
+    )
+    .bind(now)
+    .fetch_optional(&mut *c)
+    .await
+}
+
+/// Records a revoke's outcome: done, retry at `retry_at`, or failed (`retry_at` None).
+pub async fn settle_revoke(
+    c: &mut Conn,
+    id: i64,
+    ok: bool,
+    retry_at: Option<Timestamp>,
+    error: Option<&str>,
+    now: Timestamp,
+) -> Result<(), sqlx::Error> {
+    let state = match (ok, retry_at) {
+        (true, _) => "done",
+        (false, Some(_)) => "queued",
+        (false, None) => "failed",
+    };
+    sqlx::query(
+        "UPDATE outbox_revokes SET state = ?, attempts = attempts + ?, next_attempt_at = coalesce(?, next_attempt_at),
+             last_error = ?, done_at = CASE WHEN ? THEN ? ELSE done_at END WHERE id = ?",
+    )
+    .bind(state)
+    .bind(i64::from(!ok))
+    .bind(retry_at)
+    .bind(error)
+    .bind(ok)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}

@@ -170,11 +170,48 @@ pub async fn claim_auto_reply(
 }
 
 /// Whether an automatic reply of `kind` was ever sent in this conversation.
-pub async fn auto_reply_sent(c: &mut Conn, ticket: TicketId, kind: &str) -> Result<bool, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM auto_reply_log WHERE ticket_id = ? AND kind = ?")
-        .bind(ticket)
-        .bind(kind)
-        .fetch_one(&mut *c)
-        .await?;
+pub async fn auto_reply_sent(
+    c: &mut Conn,
+    ticket: TicketId,
+    kind: &str,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM auto_reply_log WHERE ticket_id = ? AND kind = ?")
+            .bind(ticket)
+            .bind(kind)
+            .fetch_one(&mut *c)
+            .await?;
     Ok(n > 0)
+}
+
+/// Deletes a template; returns whether it existed.
+pub async fn delete(c: &mut Conn, id: TemplateId) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query("DELETE FROM templates WHERE id = ?")
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Activates or deactivates a trigger.
+pub async fn set_trigger_active(
+    c: &mut Conn,
+    id: TriggerId,
+    active: bool,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query("UPDATE auto_reply_triggers SET is_active = ? WHERE id = ?")
+        .bind(active)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Deletes a trigger.
+pub async fn delete_trigger(c: &mut Conn, id: TriggerId) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query("DELETE FROM auto_reply_triggers WHERE id = ?")
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    Ok(r.rows_affected() == 1)
 }

@@ -511,3 +511,61 @@ pub async fn events_touching(
         })
         .collect())
 }
+
+/// An internal note on a ticket (never sent to the customer).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct TicketNote {
+    /// Id.
+    pub id: i64,
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// Who wrote it.
+    pub author_user_id: Option<UserId>,
+    /// Text.
+    pub body: String,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+/// Adds an internal note.
+pub async fn add_note(
+    c: &mut Conn,
+    id: TicketId,
+    author: UserId,
+    body: &str,
+    now: Timestamp,
+) -> Result<TicketNote, sqlx::Error> {
+    sqlx::query_as("INSERT INTO ticket_notes (ticket_id, author_user_id, body, created_at) VALUES (?, ?, ?, ?) RETURNING *")
+        .bind(id)
+        .bind(author)
+        .bind(body)
+        .bind(now)
+        .fetch_one(&mut *c)
+        .await
+}
+
+/// A ticket's notes, oldest first.
+pub async fn notes(c: &mut Conn, id: TicketId) -> Result<Vec<TicketNote>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM ticket_notes WHERE ticket_id = ? ORDER BY id")
+        .bind(id)
+        .fetch_all(&mut *c)
+        .await
+}
+
+/// A customer's tickets, newest first (history).
+pub async fn for_customer(c: &mut Conn, customer: CustomerId) -> Result<Vec<Ticket>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM tickets WHERE customer_id = ? ORDER BY id DESC")
+        .bind(customer)
+        .fetch_all(&mut *c)
+        .await
+}
+
+/// Counts of tickets by status, and unassigned open ones: (open, pending, unassigned).
+pub async fn counts(c: &mut Conn) -> Result<(i64, i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT coalesce(sum(status = 'open'), 0), coalesce(sum(status = 'pending'), 0),
+                coalesce(sum(status = 'open' AND agent_id IS NULL), 0) FROM tickets WHERE status <> 'closed'",
+    )
+    .fetch_one(&mut *c)
+    .await
+}

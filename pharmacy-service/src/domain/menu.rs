@@ -15,11 +15,16 @@ fn digit(c: char) -> Option<u32> {
 /// A reply that is only a number from 1 to `max` (Latin or Arabic-Indic digits, at most
 /// three), ignoring whitespace and direction marks.
 pub fn parse_choice(text: &str, max: u32) -> Option<u32> {
-    let chars: Vec<char> = text.chars().filter(|c| !c.is_whitespace() && !is_invisible_mark(*c)).collect();
+    let chars: Vec<char> = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && !is_invisible_mark(*c))
+        .collect();
     if chars.is_empty() || chars.len() > 3 {
         return None;
     }
-    let n = chars.iter().try_fold(0u32, |acc, c| Some(acc * 10 + digit(*c)?))?;
+    let n = chars
+        .iter()
+        .try_fold(0u32, |acc, c| Some(acc * 10 + digit(*c)?))?;
     (1..=max).contains(&n).then_some(n)
 }
 
@@ -39,11 +44,24 @@ mod tests {
 
     #[test]
     fn choices() {
-        let cases = [("3", 15, Some(3)), ("١٢", 15, Some(12)), (" 15 ", 15, Some(15)), ("16", 15, None), ("0", 15, None), ("1a", 15, None), ("", 15, None), ("٣", 2, None), ("۲", 2, Some(2))];
+        let cases = [
+            ("3", 15, Some(3)),
+            ("١٢", 15, Some(12)),
+            (" 15 ", 15, Some(15)),
+            ("16", 15, None),
+            ("0", 15, None),
+            ("1a", 15, None),
+            ("", 15, None),
+            ("٣", 2, None),
+            ("۲", 2, Some(2)),
+        ];
         for (t, max, want) in cases {
             assert_eq!(parse_choice(t, max), want, "{t}");
         }
-        let m = render_menu(&[(BranchId(1), "توريل".into(), "Toriel".into()), (BranchId(2), "طلخا".into(), "Talkha".into())]);
+        let m = render_menu(&[
+            (BranchId(1), "توريل".into(), "Toriel".into()),
+            (BranchId(2), "طلخا".into(), "Talkha".into()),
+        ]);
         assert_eq!(m, "1. توريل / Toriel\n2. طلخا / Talkha");
     }
 }

@@ -27,6 +27,13 @@ pub enum FakeOp {
     Sent(OutgoingMessage),
     /// A send that failed with a scripted error.
     Refused(OutgoingMessage, SendError),
+    /// A delete-for-everyone.
+    Revoked {
+        /// Chat JID.
+        chat: String,
+        /// The revoked message's WhatsApp id.
+        id: String,
+    },
 }
 
 /// A recorded call.
@@ -119,5 +126,13 @@ impl Messenger for FakeMessenger {
                 Ok(())
             }
         }
+    }
+
+    async fn revoke(&self, chat: &str, message_id: &str) -> Result<(), SendError> {
+        self.record(FakeOp::Revoked {
+            chat: chat.to_owned(),
+            id: message_id.to_owned(),
+        });
+        Ok(())
     }
 }

@@ -39,6 +39,10 @@ pub enum Step {
     Paused(Timestamp),
     /// Nothing due; the earliest queued row is due then (if any).
     Idle(Option<Timestamp>),
+    /// A delete-for-everyone was carried out (revoke row id).
+    Revoked(i64),
+    /// A delete-for-everyone failed and will be retried, or was given up (revoke row id).
+    RevokeFailed(i64),
 }
 
 /// The paced sender for one number.
@@ -118,6 +122,16 @@ impl<M: Messenger> OutboxWorker<M> {
         if paused.is_some() {
             self.app.resume_outbox(None).await?;
         }
+        let revoke = {
+            let mut c = self.app.pool().acquire().await?;
+            db::outbox::next_revoke(&mut c, now).await?
+        };
+        if let Some(r) = revoke {
+            self.wait_gap().await;
+            let result = self.messenger.revoke(&r.recipient, &r.wa_id).await;
+            self.last_send = Some(Instant::now());
+            return self.settle_revoke(&r, result).await;
+        }
         let Some(row) = row else {
             let mut c = self.app.pool().acquire().await?;
             return Ok(Step::Idle(db::outbox::earliest_due(&mut c).await?));
@@ -135,13 +149,61 @@ impl<M: Messenger> OutboxWorker<M> {
                 return Ok(Step::Postponed(row.id));
             }
         }
+        self.wait_gap().await;
+        let result = self.deliver(&row).await;
+        self.last_send = Some(Instant::now());
+        self.settle(&row, result).await
+    }
+
+    /// Waits out the jittered minimum gap since the previous send of this number.
+    async fn wait_gap(&mut self) {
         if let Some(last) = self.last_send {
             let gap = self.pacing.min_gap + self.pacing.gap_jitter.mul_f64(self.rng.r#gen::<f64>());
             tokio::time::sleep_until(last + gap).await;
         }
-        let result = self.deliver(&row).await;
-        self.last_send = Some(Instant::now());
-        self.settle(&row, result).await
+    }
+
+    async fn settle_revoke(
+        &mut self,
+        r: &db::outbox::RevokeRow,
+        result: Result<(), SendError>,
+    ) -> Result<Step, AppError> {
+        let now = self.app.now();
+        let mut tx = self.app.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut events = Vec::new();
+        let step = match result {
+            Ok(()) => {
+                db::outbox::settle_revoke(&mut tx, r.id, true, None, None, now).await?;
+                db::activity::log(
+                    &mut tx,
+                    None,
+                    "message.revoke_sent",
+                    Some(("message", r.message_id.0)),
+                    None,
+                    now,
+                )
+                .await?;
+                Step::Revoked(r.id)
+            }
+            Err(SendError::TemporaryBan { reason, expires_at }) => {
+                Step::Paused(pause_for_ban(&mut tx, reason, expires_at, now, &mut events).await?)
+            }
+            Err(e) => {
+                let attempts = r.attempts as u32 + 1;
+                let give_up =
+                    matches!(e, SendError::Permanent(_)) || attempts >= self.pacing.max_attempts;
+                let retry = (!give_up)
+                    .then(|| now.plus(self.pacing.retry_delay(attempts, self.rng.r#gen::<f64>())));
+                db::outbox::settle_revoke(&mut tx, r.id, false, retry, Some(&e.to_string()), now)
+                    .await?;
+                Step::RevokeFailed(r.id)
+            }
+        };
+        tx.commit().await?;
+        for e in events {
+            self.app.events().publish(now, e);
+        }
+        Ok(step)
     }
 
     async fn deliver(&mut self, row: &OutboxRow) -> Result<(), SendError> {
@@ -209,24 +271,7 @@ impl<M: Messenger> OutboxWorker<M> {
                 Step::Sent(row.id)
             }
             Err(SendError::TemporaryBan { reason, expires_at }) => {
-                let until = expires_at
-                    .filter(|t| *t > now)
-                    .unwrap_or(now.plus(Duration::from_secs(3600)));
-                db::settings::set(&mut tx, PAUSE_KEY, &serde_json::json!(until.0), now).await?;
-                let alert = db::activity::raise(
-                    &mut tx,
-                    "temporary_ban",
-                    "WhatsApp temporarily banned the number; sending is paused",
-                    Some(&serde_json::json!({ "reason": reason, "until": until })),
-                    now,
-                )
-                .await?;
-                events.push(LiveEvent::AdminAlert { alert });
-                events.push(LiveEvent::WhatsappStatus {
-                    state: "temporary_ban".into(),
-                    detail: Some(serde_json::json!({ "reason": reason, "until": until })),
-                });
-                Step::Paused(until)
+                Step::Paused(pause_for_ban(&mut tx, reason, expires_at, now, &mut events).await?)
             }
             Err(e) => {
                 let attempts = row.attempts as u32 + 1;
@@ -271,6 +316,35 @@ impl<M: Messenger> OutboxWorker<M> {
         }
         Ok(step)
     }
+}
+
+/// Pauses the queue after a temporary ban (persisted) and alerts the admins.
+async fn pause_for_ban(
+    c: &mut db::Conn,
+    reason: Option<u16>,
+    expires_at: Option<Timestamp>,
+    now: Timestamp,
+    events: &mut Vec<LiveEvent>,
+) -> Result<Timestamp, AppError> {
+    let until = expires_at
+        .filter(|t| *t > now)
+        .unwrap_or(now.plus(Duration::from_secs(3600)));
+    db::settings::set(c, PAUSE_KEY, &serde_json::json!(until.0), now).await?;
+    let detail = serde_json::json!({ "reason": reason, "until": until });
+    let alert = db::activity::raise(
+        c,
+        "temporary_ban",
+        "WhatsApp temporarily banned the number; sending is paused",
+        Some(&detail),
+        now,
+    )
+    .await?;
+    events.push(LiveEvent::AdminAlert { alert });
+    events.push(LiveEvent::WhatsappStatus {
+        state: "temporary_ban".into(),
+        detail: Some(detail),
+    });
+    Ok(until)
 }
 
 impl App {

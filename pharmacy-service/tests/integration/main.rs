@@ -7,5 +7,6 @@ mod inbound;
 mod kpi;
 mod lifecycle;
 mod outbox;
+mod records;
 mod search;
 mod support;

@@ -63,6 +63,7 @@ async fn replies_go_out_paced_read_then_typing_then_send() {
             FakeOp::Typing { on: false, .. } => "paused",
             FakeOp::Sent(_) => "send",
             FakeOp::Refused(..) => "refused",
+            FakeOp::Revoked { .. } => "revoke",
         })
         .collect();
     // Read once (the same customer message), typing before every send.
