@@ -1,2 +1,217 @@
-//! The HTTP API: axum routers, one [`ApiError`](error::ApiError), auth extractors, the live
-//! event socket and the OpenAPI document.
+//! The HTTP API: axum routers per area, one [`ApiError`], auth extractors, the live event
+//! socket ([`ws`]) and the OpenAPI document ([`openapi`]).
+//!
+//! Start it with [`serve`] (or build the service with [`service`] for an own listener):
+//!
+//! ```no_run
+//! # async fn f(app: pharmacy_service::app::App) -> std::io::Result<()> {
+//! use pharmacy_service::http::{AppState, HttpConfig, FakeWhatsapp, serve};
+//! use std::sync::Arc;
+//! let state = AppState::new(app, Arc::new(FakeWhatsapp::default()), HttpConfig::default());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! serve(listener, state).await
+//! # }
+//! ```
+//!
+//! Every path answers with and without its trailing slash (the slash is trimmed before
+//! routing); unknown paths and methods answer the JSON error shape too.
+
+pub mod access;
+pub mod admin;
+pub mod agents;
+pub mod analytics;
+pub mod auth;
+pub mod customers;
+pub mod error;
+pub mod messages;
+pub mod openapi;
+pub mod tickets;
+pub mod ui;
+pub mod whatsapp;
+pub mod ws;
+
+pub use auth::{Admin, CurrentUser};
+pub use error::{ApiError, ApiResult};
+pub use whatsapp::{FakeWhatsapp, LinkState, LinkStatus, WhatsappLink};
+
+use crate::app::App;
+use crate::domain::ids::UserId;
+use axum::Router;
+use axum::extract::Request;
+use axum::routing::get;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// How long a browser session lasts.
+    pub session_ttl: Duration,
+    /// Mark the session cookie `Secure` (behind HTTPS).
+    pub secure_cookies: bool,
+    /// Shared secret for `POST /api/messages/receive` (HMAC-SHA256); `None` disables it.
+    pub ingest_secret: Option<Vec<u8>>,
+    /// An agent whose last live connection closed goes offline after this long.
+    pub presence_grace: Duration,
+    /// Largest upload accepted.
+    pub max_upload_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            session_ttl: Duration::from_secs(12 * 3600),
+            secure_cookies: false,
+            ingest_secret: None,
+            presence_grace: Duration::from_secs(30),
+            max_upload_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// What every handler gets: the core, the WhatsApp link port, settings, live presence.
+#[derive(Clone)]
+pub struct AppState {
+    /// The service core.
+    pub app: App,
+    /// The WhatsApp link (pairing, status, revoke); the real client or a fake.
+    pub whatsapp: Arc<dyn WhatsappLink>,
+    /// Settings.
+    pub config: Arc<HttpConfig>,
+    /// Live connections per agent (presence) and the typing channel.
+    pub live: Arc<ws::Live>,
+}
+
+impl AppState {
+    /// Builds the state.
+    pub fn new(app: App, whatsapp: Arc<dyn WhatsappLink>, config: HttpConfig) -> AppState {
+        AppState {
+            app,
+            whatsapp,
+            config: Arc::new(config),
+            live: Arc::new(ws::Live::default()),
+        }
+    }
+}
+
+/// Appends an entry to the activity log (the audit trail).
+pub async fn audit(
+    state: &AppState,
+    user: Option<UserId>,
+    action: &str,
+    entity: Option<(&str, i64)>,
+    details: serde_json::Value,
+) -> ApiResult<()> {
+    let mut c = state.app.pool().acquire().await?;
+    crate::db::activity::log(
+        &mut c,
+        user,
+        action,
+        entity,
+        Some(&details),
+        state.app.now(),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// The API's routes (canonical paths have no trailing slash; [`service`] trims it).
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/ws", get(ws::socket))
+        .merge(auth_routes())
+        .merge(tickets::routes())
+        .merge(messages::routes())
+        .merge(customers::routes())
+        .merge(agents::routes())
+        .merge(analytics::routes())
+        .merge(whatsapp::routes())
+        .merge(admin::routes());
+    // ---- UI: the UI helper merges its pages here, e.g. `.merge(ui::router(state.clone()))`.
+    let api = api.merge(ui::router());
+    // ---- end UI
+    api.fallback(error::fallback)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.max_upload_bytes,
+        ))
+        .with_state(state)
+}
+
+fn auth_routes() -> Router<AppState> {
+    use axum::routing::{delete, post};
+    Router::new()
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/register", post(auth::register))
+        .route("/auth/profile", get(auth::profile))
+        .route("/auth/password", post(auth::change_password))
+        .route("/api/users", get(auth::list_users))
+        .route("/api/users/{id}/password", post(auth::reset_password))
+        .route("/api/users/{id}/active", post(auth::set_active))
+        .route(
+            "/api/tokens",
+            get(auth::list_tokens).post(auth::create_token),
+        )
+        .route("/api/tokens/{id}", delete(auth::revoke_token))
+}
+
+fn trim_trailing_slash(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let pq = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(p) = pq.parse() {
+            parts.path_and_query = Some(p);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
+}
+
+/// The whole API as one service: the router behind the trailing-slash normalisation, with the
+/// peer address for throttling.
+pub type ApiService = axum::extract::connect_info::IntoMakeServiceWithConnectInfo<
+    tower::util::MapRequest<Router, fn(Request) -> Request>,
+    SocketAddr,
+>;
+
+/// The router behind the trailing-slash normalisation, ready for `axum::serve`.
+pub fn service(state: AppState) -> ApiService {
+    use axum::ServiceExt as _;
+    use tower::ServiceExt as _;
+    let f: fn(Request) -> Request = trim_trailing_slash;
+    router(state)
+        .map_request(f)
+        .into_make_service_with_connect_info::<SocketAddr>()
+}
+
+/// Serves the API on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, service(state)).await
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, service(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -92,7 +92,10 @@ fn mime(path: &str) -> &'static str {
 }
 
 fn security_headers(h: &mut HeaderMap) {
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
@@ -139,7 +142,10 @@ async fn static_asset(Path((v, path)): Path<(String, String)>) -> Response {
 async fn favicon() -> Response {
     let mut r = asset("icons/logo.svg").unwrap_or_default().into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/svg+xml"),
+    );
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=86400"),
@@ -237,12 +243,19 @@ mod tests {
         assert!(en.len() > 100, "{} English strings", en.len());
         let only_ar: Vec<_> = ar.difference(&en).collect();
         let only_en: Vec<_> = en.difference(&ar).collect();
-        assert!(only_ar.is_empty() && only_en.is_empty(), "ar only {only_ar:?}, en only {only_en:?}");
+        assert!(
+            only_ar.is_empty() && only_en.is_empty(),
+            "ar only {only_ar:?}, en only {only_en:?}"
+        );
         let mut used = Vec::new();
         for (path, bytes) in ASSETS {
             let src = std::str::from_utf8(bytes).unwrap();
             let marks: &[&str] = if path.ends_with(".html") {
-                &["data-i18n=\"", "data-i18n-label=\"", "data-i18n-placeholder=\""]
+                &[
+                    "data-i18n=\"",
+                    "data-i18n-label=\"",
+                    "data-i18n-placeholder=\"",
+                ]
             } else if path.ends_with(".js") {
                 &["t(\""]
             } else {

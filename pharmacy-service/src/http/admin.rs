@@ -1,0 +1,396 @@
+//! Templates (agents: global and their own), and the admins' areas: auto-replies, settings,
+//! the activity log, alerts and messages held by the mass-send guard.
+
+use super::auth::{Admin, CurrentUser};
+use super::error::{ApiError, ApiJson, ApiResult, Id, limit, parse_opt};
+use super::{AppState, audit};
+use crate::db;
+use crate::domain::autoreply::MatchKind;
+use crate::domain::ids::{AlertId, BranchId, OutboxId, TemplateId};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/templates", get(templates).post(save_template))
+        .route("/api/templates/{id}", delete(delete_template))
+        .route("/api/auto-replies", get(triggers).post(add_trigger))
+        .route("/api/auto-replies/{id}", delete(delete_trigger))
+        .route("/api/settings", get(settings).patch(patch_settings))
+        .route("/api/activity", get(activity))
+        .route("/api/alerts", get(alerts))
+        .route("/api/alerts/{id}/acknowledge", post(acknowledge))
+        .route("/api/outbox/held", get(held))
+        .route("/api/outbox/{id}/confirm", post(confirm_held))
+        .route("/api/outbox/{id}/cancel", post(cancel_held))
+}
+
+async fn templates(State(state): State<AppState>, me: CurrentUser) -> ApiResult<Json<Value>> {
+    let mut c = state.app.pool().acquire().await?;
+    let rows = if me.is_admin() {
+        sqlx::query_as::<_, db::templates::Template>(
+            "SELECT * FROM templates ORDER BY owner_agent_id IS NOT NULL, key",
+        )
+        .fetch_all(&mut *c)
+        .await?
+    } else {
+        db::templates::for_agent(&mut c, me.agent_id).await?
+    };
+    Ok(Json(json!({ "items": rows })))
+}
+
+/// `POST /api/templates` body: creates or replaces the caller's template with this key
+/// (admins: a global one unless `personal`).
+#[derive(Debug, Deserialize)]
+pub struct TemplateBody {
+    /// Stable key.
+    pub key: String,
+    /// Title.
+    pub title: String,
+    /// Text with `{customer_name}`, `{agent_name}`, `{branch_name}`, `{branch_hours}`, `{ticket_id}`.
+    pub body: String,
+    /// Admins: make it their own instead of global.
+    #[serde(default)]
+    pub personal: bool,
+}
+
+const SYSTEM_KEYS: &[&str] = &[
+    "greeting",
+    "out_of_office",
+    "csat_survey",
+    "transfer_notice",
+];
+
+async fn save_template(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    ApiJson(t): ApiJson<TemplateBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let key = t.key.trim();
+    if key.is_empty() || key.len() > 64 {
+        return Err(ApiError::invalid("key", "1 to 64 characters"));
+    }
+    if t.title.trim().is_empty() {
+        return Err(ApiError::invalid("title", "required"));
+    }
+    if t.body.trim().is_empty() {
+        return Err(ApiError::invalid("body", "required"));
+    }
+    let owner = if me.is_admin() && !t.personal {
+        None
+    } else {
+        Some(
+            me.agent_id
+                .ok_or_else(|| ApiError::Forbidden("no agent seat".into()))?,
+        )
+    };
+    let system = owner.is_none() && SYSTEM_KEYS.contains(&key);
+    let mut c = state.app.pool().acquire().await?;
+    let id = db::templates::upsert(
+        &mut c,
+        owner,
+        key,
+        t.title.trim(),
+        &t.body,
+        system,
+        state.app.now(),
+    )
+    .await?;
+    let row = db::templates::by_id(&mut c, id)
+        .await?
+        .ok_or(ApiError::Internal)?;
+    drop(c);
+    audit(
+        &state,
+        Some(me.id),
+        "template.saved",
+        Some(("template", id.0)),
+        json!({ "key": key, "global": owner.is_none() }),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "template": row }))))
+}
+
+async fn delete_template(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    let mut c = state.app.pool().acquire().await?;
+    let t = db::templates::by_id(&mut c, TemplateId(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("template {id}")))?;
+    let mine = t.owner_agent_id.is_some() && t.owner_agent_id == me.agent_id;
+    if !me.is_admin() && !mine {
+        return Err(if t.owner_agent_id.is_none() {
+            ApiError::Forbidden("global templates are the admins'".into())
+        } else {
+            ApiError::not_found(format!("template {id}"))
+        });
+    }
+    sqlx::query("DELETE FROM templates WHERE id = ?")
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    drop(c);
+    audit(
+        &state,
+        Some(me.id),
+        "template.deleted",
+        Some(("template", id)),
+        json!({ "key": t.key }),
+    )
+    .await?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+struct TriggerRow {
+    id: i64,
+    keyword: String,
+    match_kind: String,
+    body: String,
+    branch_id: Option<i64>,
+    is_active: bool,
+    created_at: i64,
+}
+
+async fn triggers(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Value>> {
+    let rows: Vec<TriggerRow> = sqlx::query_as("SELECT id, keyword, match_kind, body, branch_id, is_active, created_at FROM auto_reply_triggers ORDER BY id")
+        .fetch_all(state.app.pool())
+        .await?;
+    Ok(Json(json!({ "items": rows })))
+}
+
+/// `POST /api/auto-replies` body.
+#[derive(Debug, Deserialize)]
+pub struct TriggerBody {
+    /// The keyword.
+    pub keyword: String,
+    /// `contains`, `exact` or `starts_with`.
+    pub match_kind: String,
+    /// The reply (template variables allowed).
+    pub body: String,
+    /// Only for this branch's tickets.
+    #[serde(default)]
+    pub branch_id: Option<BranchId>,
+}
+
+async fn add_trigger(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    ApiJson(t): ApiJson<TriggerBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    if t.keyword.trim().is_empty() {
+        return Err(ApiError::invalid("keyword", "required"));
+    }
+    if t.body.trim().is_empty() {
+        return Err(ApiError::invalid("body", "required"));
+    }
+    let kind = MatchKind::parse(&t.match_kind)
+        .ok_or_else(|| ApiError::invalid("match_kind", "contains, exact or starts_with"))?;
+    let mut c = state.app.pool().acquire().await?;
+    if let Some(b) = t.branch_id
+        && db::branches::by_id(&mut c, b).await?.is_none()
+    {
+        return Err(ApiError::invalid("branch_id", "no such branch"));
+    }
+    let id = db::templates::add_trigger(
+        &mut c,
+        t.keyword.trim(),
+        kind,
+        &t.body,
+        t.branch_id,
+        state.app.now(),
+    )
+    .await?;
+    drop(c);
+    audit(
+        &state,
+        Some(me.id),
+        "auto_reply.created",
+        Some(("auto_reply", id.0)),
+        json!({ "keyword": t.keyword }),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "id": id, "keyword": t.keyword.trim(), "match_kind": kind.as_str(), "body": t.body, "branch_id": t.branch_id }),
+        ),
+    ))
+}
+
+async fn delete_trigger(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    let r = sqlx::query("DELETE FROM auto_reply_triggers WHERE id = ?")
+        .bind(id)
+        .execute(state.app.pool())
+        .await?;
+    if r.rows_affected() == 0 {
+        return Err(ApiError::not_found(format!("auto-reply {id}")));
+    }
+    audit(
+        &state,
+        Some(me.id),
+        "auto_reply.deleted",
+        Some(("auto_reply", id)),
+        json!({}),
+    )
+    .await?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+async fn settings(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Value>> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT key, value_json FROM settings ORDER BY key")
+            .fetch_all(state.app.pool())
+            .await?;
+    let runtime: serde_json::Map<String, Value> = rows
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::from_str(&v).unwrap_or(Value::Null)))
+        .collect();
+    let cfg = state.app.config();
+    Ok(Json(json!({
+        "config": {
+            "time_zone": cfg.time_zone,
+            "reopen_window_s": cfg.reopen_window.as_secs(),
+            "stickiness_s": cfg.stickiness.as_secs(),
+            "first_response_timeout_s": cfg.first_response_timeout.as_secs(),
+            "auto_close_after_s": cfg.auto_close_after.as_secs(),
+            "csat_window_s": cfg.csat_window.as_secs(),
+            "csat_enabled": cfg.csat_enabled,
+            "greeting_enabled": cfg.greeting_enabled,
+            "out_of_office_enabled": cfg.out_of_office_enabled,
+            "use_shifts": cfg.use_shifts,
+            "cross_branch_fallback": cfg.cross_branch_fallback,
+        },
+        "runtime": runtime,
+    })))
+}
+
+async fn patch_settings(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    ApiJson(body): ApiJson<serde_json::Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    let now = state.app.now();
+    let mut tx = state.app.begin().await?;
+    for (k, v) in &body {
+        if k.is_empty()
+            || k.len() > 64
+            || !k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            return Err(ApiError::invalid(
+                k.clone(),
+                "setting names are [A-Za-z0-9_.], 1-64 characters",
+            ));
+        }
+        if v.is_null() {
+            db::settings::remove(&mut tx, k).await?;
+        } else {
+            db::settings::set(&mut tx, k, v, now).await?;
+        }
+    }
+    db::activity::log(
+        &mut tx,
+        Some(me.id),
+        "settings.changed",
+        None,
+        Some(&Value::Object(body.clone())),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(ApiError::from)?;
+    settings(State(state), Admin(me)).await
+}
+
+/// Query of `GET /api/activity`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ActivityQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size.
+    pub limit: Option<String>,
+}
+
+async fn activity(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    Query(q): Query<ActivityQuery>,
+) -> ApiResult<Json<Value>> {
+    let lim = limit(&q.limit)?;
+    let before: Option<i64> = parse_opt(&q.cursor, "cursor")?;
+    let mut c = state.app.pool().acquire().await?;
+    let rows = db::activity::list(&mut c, before, lim).await?;
+    let next = (rows.len() as i64 == lim)
+        .then(|| rows.last().map(|r| r.id.to_string()))
+        .flatten();
+    Ok(Json(json!({ "items": rows, "next_cursor": next })))
+}
+
+async fn alerts(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Value>> {
+    let mut c = state.app.pool().acquire().await?;
+    Ok(Json(
+        json!({ "items": db::activity::open_alerts(&mut c).await? }),
+    ))
+}
+
+async fn acknowledge(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    let mut c = state.app.pool().acquire().await?;
+    if !db::activity::acknowledge(&mut c, AlertId(id), me.id, state.app.now()).await? {
+        return Err(ApiError::not_found(format!("open alert {id}")));
+    }
+    drop(c);
+    audit(
+        &state,
+        Some(me.id),
+        "alert.acknowledged",
+        Some(("alert", id)),
+        json!({}),
+    )
+    .await?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+async fn held(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Value>> {
+    let mut c = state.app.pool().acquire().await?;
+    let rows = db::outbox::held(&mut c).await?;
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| json!({ "id": r.id, "message_id": r.message_id, "ticket_id": r.ticket_id, "customer_id": r.customer_id, "body": r.body, "created_at": r.created_at }))
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+async fn confirm_held(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    let m = state.app.decide_held(OutboxId(id), me.id, true).await?;
+    Ok(Json(json!({ "message": m })))
+}
+
+async fn cancel_held(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    let m = state.app.decide_held(OutboxId(id), me.id, false).await?;
+    Ok(Json(json!({ "message": m })))
+}

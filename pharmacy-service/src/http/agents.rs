@@ -1,0 +1,345 @@
+//! `/api/agents` (directory, KPIs, presence; admin: create, update) and `/api/branches`.
+
+use super::auth::{Admin, CurrentUser};
+use super::error::{ApiError, ApiJson, ApiResult, Id};
+use super::{AppState, audit};
+use crate::app::{KpiQuery, NewUser};
+use crate::db;
+use crate::db::agents::Agent;
+use crate::db::branches::NewBranch;
+use crate::db::users::Role;
+use crate::domain::ids::{AgentId, BranchId};
+use crate::domain::routing::AgentStatus;
+use crate::domain::schedule::WeeklyHours;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jiff::civil::Date;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/agents", get(list).post(create))
+        .route("/api/agents/{id}", get(detail).patch(update))
+        .route("/api/agents/{id}/kpi", get(kpi))
+        .route("/api/agents/{id}/status", post(set_status))
+        .route("/api/branches", get(branches).post(create_branch))
+        .route("/api/branches/{id}", get(branch))
+}
+
+/// What agents see of each other (enough to transfer); admins get the whole row.
+fn view(me: &CurrentUser, a: &Agent) -> Value {
+    if me.is_admin() {
+        json!(a)
+    } else {
+        json!({ "id": a.id, "name": a.name, "branch_id": a.branch_id, "status": a.status, "is_active": a.is_active })
+    }
+}
+
+async fn list(State(state): State<AppState>, me: CurrentUser) -> ApiResult<Json<Value>> {
+    let mut c = state.app.pool().acquire().await?;
+    let agents = db::agents::list(&mut c).await?;
+    let items: Vec<Value> = agents
+        .iter()
+        .filter(|a| me.is_admin() || a.is_active)
+        .map(|a| view(&me, a))
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+async fn load(state: &AppState, id: i64) -> ApiResult<Agent> {
+    let mut c = state.app.pool().acquire().await?;
+    db::agents::by_id(&mut c, AgentId(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("agent {id}")))
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    let a = load(&state, id).await?;
+    Ok(Json(
+        json!({ "agent": view(&me, &a), "live_connections": state.live.connections(a.id) }),
+    ))
+}
+
+/// Query of the KPI endpoints: local dates `from..=to` (`YYYY-MM-DD`; default today).
+#[derive(Debug, Default, Deserialize)]
+pub struct RangeQuery {
+    /// First day.
+    pub from: Option<String>,
+    /// Last day (inclusive).
+    pub to: Option<String>,
+}
+
+/// Parses a date range (default: today in the service's zone; at most 366 days).
+pub fn range(state: &AppState, q: &RangeQuery) -> ApiResult<KpiQuery> {
+    let today = state.app.now().local(state.app.time_zone()).date;
+    let parse = |v: &Option<String>, f: &str| -> ApiResult<Date> {
+        match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => Ok(today),
+            Some(s) => s
+                .parse::<Date>()
+                .map_err(|_| ApiError::invalid(f.to_owned(), "a date YYYY-MM-DD")),
+        }
+    };
+    let from = parse(&q.from, "from")?;
+    let to = parse(&q.to, "to")?;
+    if to < from {
+        return Err(ApiError::invalid("to", "before from"));
+    }
+    if (to - from).get_days() > 366 {
+        return Err(ApiError::invalid("to", "at most 366 days"));
+    }
+    Ok(KpiQuery { from, to })
+}
+
+async fn kpi(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Id(id): Id,
+    Query(q): Query<RangeQuery>,
+) -> ApiResult<Json<Value>> {
+    let a = load(&state, id).await?;
+    if !me.is_admin() && me.agent_id != Some(a.id) {
+        return Err(ApiError::Forbidden("only your own KPIs".into()));
+    }
+    let report = state.app.kpi_report(range(&state, &q)?).await?;
+    let row = report.agents.iter().find(|r| r.agent_id == a.id);
+    Ok(Json(
+        json!({ "agent_id": a.id, "from": report.from, "to": report.to, "kpi": row, "formulas": report.formulas }),
+    ))
+}
+
+/// `POST /api/agents/{id}/status` body.
+#[derive(Debug, Deserialize)]
+pub struct StatusBody {
+    /// `online`, `away` or `offline`.
+    pub status: AgentStatus,
+}
+
+async fn set_status(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Id(id): Id,
+    ApiJson(r): ApiJson<StatusBody>,
+) -> ApiResult<Json<Value>> {
+    let a = load(&state, id).await?;
+    if !me.is_admin() && me.agent_id != Some(a.id) {
+        return Err(ApiError::Forbidden("only your own status".into()));
+    }
+    let assigned = state
+        .app
+        .set_agent_status(a.id, r.status, Some(me.id))
+        .await?;
+    Ok(Json(
+        json!({ "agent_id": a.id, "status": r.status, "assigned_tickets": assigned }),
+    ))
+}
+
+/// `POST /api/agents` body (admin).
+#[derive(Debug, Deserialize)]
+pub struct NewAgent {
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Password.
+    pub password: String,
+    /// Branch.
+    pub branch_id: BranchId,
+    /// Maximum open tickets.
+    #[serde(default)]
+    pub capacity: Option<u32>,
+    /// E-mail.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    ApiJson(r): ApiJson<NewAgent>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut c = state.app.pool().acquire().await?;
+    if db::branches::by_id(&mut c, r.branch_id).await?.is_none() {
+        return Err(ApiError::invalid("branch_id", "no such branch"));
+    }
+    drop(c);
+    if r.name.trim().is_empty() {
+        return Err(ApiError::invalid("name", "required"));
+    }
+    let (_, agent) = state
+        .app
+        .create_user(
+            &NewUser {
+                username: r.username,
+                name: r.name,
+                email: r.email,
+                password: r.password,
+                role: Role::Agent,
+                branch_id: Some(r.branch_id),
+                capacity: r.capacity,
+            },
+            Some(me.id),
+        )
+        .await?;
+    let a = load(&state, agent.ok_or(ApiError::Internal)?.0).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "agent": a }))))
+}
+
+/// `PATCH /api/agents/{id}` body (admin).
+#[derive(Debug, Deserialize)]
+pub struct AgentPatch {
+    /// New branch.
+    #[serde(default)]
+    pub branch_id: Option<BranchId>,
+    /// New capacity.
+    #[serde(default)]
+    pub capacity: Option<u32>,
+    /// New weekly roster.
+    #[serde(default)]
+    pub shifts: Option<WeeklyHours>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    Id(id): Id,
+    ApiJson(p): ApiJson<AgentPatch>,
+) -> ApiResult<Json<Value>> {
+    let a = load(&state, id).await?;
+    let mut c = state.app.pool().acquire().await?;
+    if let Some(b) = p.branch_id
+        && db::branches::by_id(&mut c, b).await?.is_none()
+    {
+        return Err(ApiError::invalid("branch_id", "no such branch"));
+    }
+    if let Some(cap) = p.capacity
+        && cap > 1000
+    {
+        return Err(ApiError::invalid("capacity", "at most 1000"));
+    }
+    if let Some(s) = &p.shifts
+        && s.days
+            .iter()
+            .flatten()
+            .any(|sp| sp.start >= sp.end || sp.end > 1440)
+    {
+        return Err(ApiError::invalid(
+            "shifts",
+            "spans need start < end <= 1440",
+        ));
+    }
+    let branch = p.branch_id.or(a.branch_id);
+    let capacity = p.capacity.unwrap_or(a.capacity.max(0) as u32);
+    let shifts = p.shifts.clone().unwrap_or_else(|| a.shifts.clone());
+    db::agents::update(&mut c, a.id, branch, capacity, &shifts).await?;
+    let a = db::agents::by_id(&mut c, a.id)
+        .await?
+        .ok_or(ApiError::Internal)?;
+    drop(c);
+    audit(
+        &state,
+        Some(me.id),
+        "agent.updated",
+        Some(("agent", id)),
+        json!({ "branch_id": branch, "capacity": capacity, "shifts": p.shifts.is_some() }),
+    )
+    .await?;
+    Ok(Json(json!({ "agent": a })))
+}
+
+async fn branches(State(state): State<AppState>, _me: CurrentUser) -> ApiResult<Json<Value>> {
+    let mut c = state.app.pool().acquire().await?;
+    let b = db::branches::list(&mut c).await?;
+    Ok(Json(json!({ "items": b })))
+}
+
+async fn branch(
+    State(state): State<AppState>,
+    _me: CurrentUser,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    let mut c = state.app.pool().acquire().await?;
+    let b = db::branches::by_id(&mut c, BranchId(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("branch {id}")))?;
+    Ok(Json(json!({ "branch": b })))
+}
+
+/// `POST /api/branches` body (admin): creates, or updates the branch with this code.
+#[derive(Debug, Deserialize)]
+pub struct BranchBody {
+    /// Short stable code.
+    pub code: String,
+    /// English name.
+    pub name: String,
+    /// Arabic name.
+    pub name_ar: String,
+    /// Street address.
+    pub address: String,
+    /// Landline.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Latitude.
+    pub latitude: f64,
+    /// Longitude.
+    pub longitude: f64,
+    /// Opening hours.
+    #[serde(default)]
+    pub hours: Option<WeeklyHours>,
+}
+
+async fn create_branch(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    ApiJson(b): ApiJson<BranchBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    if b.code.trim().is_empty() {
+        return Err(ApiError::invalid("code", "required"));
+    }
+    if b.name.trim().is_empty() {
+        return Err(ApiError::invalid("name", "required"));
+    }
+    if !(-90.0..=90.0).contains(&b.latitude) {
+        return Err(ApiError::invalid("latitude", "between -90 and 90"));
+    }
+    if !(-180.0..=180.0).contains(&b.longitude) {
+        return Err(ApiError::invalid("longitude", "between -180 and 180"));
+    }
+    let mut c = state.app.pool().acquire().await?;
+    let id = db::branches::upsert(
+        &mut c,
+        &NewBranch {
+            code: b.code.trim().to_owned(),
+            name: b.name,
+            name_ar: b.name_ar,
+            address: b.address,
+            phone: b.phone,
+            latitude: b.latitude,
+            longitude: b.longitude,
+            hours: b.hours.unwrap_or_default(),
+        },
+        state.app.now(),
+    )
+    .await?;
+    let branch = db::branches::by_id(&mut c, id)
+        .await?
+        .ok_or(ApiError::Internal)?;
+    drop(c);
+    audit(
+        &state,
+        Some(me.id),
+        "branch.saved",
+        Some(("branch", id.0)),
+        json!({ "code": branch.code }),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "branch": branch }))))
+}

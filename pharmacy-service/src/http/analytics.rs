@@ -1,0 +1,239 @@
+//! `/api/analytics` (admins): dashboard counters, KPI reports (JSON and CSV), per-agent and
+//! customer figures.
+
+use super::AppState;
+use super::agents::{RangeQuery, range};
+use super::auth::Admin;
+use super::error::{ApiError, ApiResult};
+use crate::domain::time::start_of_day;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/analytics/dashboard", get(dashboard))
+        .route("/api/analytics/kpi", get(kpi))
+        .route("/api/analytics/agents", get(agents))
+        .route("/api/analytics/customers", get(customers))
+        .route("/api/analytics/reports", get(reports))
+}
+
+async fn count(state: &AppState, sql: &str, bind: Option<i64>) -> ApiResult<i64> {
+    let mut q = sqlx::query_scalar::<_, i64>(sql);
+    if let Some(b) = bind {
+        q = q.bind(b);
+    }
+    Ok(q.fetch_one(state.app.pool()).await?)
+}
+
+async fn dashboard(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Value>> {
+    let tz = state.app.time_zone();
+    let today = state.app.now().local(tz).date;
+    let start = start_of_day(today, tz).0;
+    let open = count(
+        &state,
+        "SELECT count(*) FROM tickets WHERE status = 'open'",
+        None,
+    )
+    .await?;
+    let pending = count(
+        &state,
+        "SELECT count(*) FROM tickets WHERE status = 'pending'",
+        None,
+    )
+    .await?;
+    let unassigned = count(
+        &state,
+        "SELECT count(*) FROM tickets WHERE status = 'open' AND agent_id IS NULL",
+        None,
+    )
+    .await?;
+    let closed_today = count(
+        &state,
+        "SELECT count(*) FROM tickets WHERE status = 'closed' AND closed_at >= ?",
+        Some(start),
+    )
+    .await?;
+    let in_today = count(
+        &state,
+        "SELECT count(*) FROM messages WHERE direction = 'in' AND created_at >= ?",
+        Some(start),
+    )
+    .await?;
+    let out_today = count(
+        &state,
+        "SELECT count(*) FROM messages WHERE direction = 'out' AND created_at >= ?",
+        Some(start),
+    )
+    .await?;
+    let online = count(
+        &state,
+        "SELECT count(*) FROM agents WHERE status = 'online'",
+        None,
+    )
+    .await?;
+    let outbox = count(
+        &state,
+        "SELECT count(*) FROM outbox WHERE state IN ('queued', 'held')",
+        None,
+    )
+    .await?;
+    let alerts = count(
+        &state,
+        "SELECT count(*) FROM admin_alerts WHERE acknowledged_at IS NULL",
+        None,
+    )
+    .await?;
+    let report = state
+        .app
+        .kpi_report(crate::app::KpiQuery {
+            from: today,
+            to: today,
+        })
+        .await?;
+    let link = state.whatsapp.status().await.ok();
+    Ok(Json(json!({
+        "day": today.to_string(),
+        "tickets": { "open": open, "pending": pending, "unassigned": unassigned, "closed_today": closed_today },
+        "messages_today": { "received": in_today, "sent": out_today },
+        "agents_online": online,
+        "outbox_depth": outbox,
+        "open_alerts": alerts,
+        "kpi_today": report.overall,
+        "whatsapp": link,
+    })))
+}
+
+async fn kpi(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    Query(q): Query<RangeQuery>,
+) -> ApiResult<Json<Value>> {
+    let r = state.app.kpi_report(range(&state, &q)?).await?;
+    Ok(Json(json!(r)))
+}
+
+async fn agents(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    Query(q): Query<RangeQuery>,
+) -> ApiResult<Json<Value>> {
+    let r = state.app.kpi_report(range(&state, &q)?).await?;
+    Ok(Json(
+        json!({ "from": r.from, "to": r.to, "items": r.agents }),
+    ))
+}
+
+async fn customers(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    Query(q): Query<RangeQuery>,
+) -> ApiResult<Json<Value>> {
+    let kq = range(&state, &q)?;
+    let tz = state.app.time_zone();
+    let from = start_of_day(kq.from, tz).0;
+    let to = start_of_day(kq.to.tomorrow().unwrap_or(kq.to), tz).0;
+    let new_customers: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM customers WHERE created_at >= ? AND created_at < ?",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(state.app.pool())
+    .await?;
+    let active: i64 = sqlx::query_scalar("SELECT count(DISTINCT customer_id) FROM messages WHERE direction = 'in' AND created_at >= ? AND created_at < ?")
+        .bind(from).bind(to).fetch_one(state.app.pool()).await?;
+    let (ratings, avg): (i64, Option<f64>) =
+        sqlx::query_as("SELECT count(*), avg(rating) FROM csat_ratings WHERE at >= ? AND at < ?")
+            .bind(from)
+            .bind(to)
+            .fetch_one(state.app.pool())
+            .await?;
+    let returning: i64 = sqlx::query_scalar("SELECT count(*) FROM (SELECT customer_id FROM tickets WHERE created_at < ? GROUP BY customer_id HAVING count(*) > 1)")
+        .bind(to).fetch_one(state.app.pool()).await?;
+    Ok(Json(json!({
+        "from": kq.from.to_string(), "to": kq.to.to_string(),
+        "new_customers": new_customers, "active_customers": active, "returning_customers": returning,
+        "csat": { "ratings": ratings, "average": avg },
+    })))
+}
+
+/// Query of `GET /api/analytics/reports`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ReportQuery {
+    /// First day.
+    pub from: Option<String>,
+    /// Last day.
+    pub to: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+fn csv_field(s: &str) -> String {
+    // Quote everything; neutralise spreadsheet formulas.
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+async fn reports(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    Query(q): Query<ReportQuery>,
+) -> ApiResult<Response> {
+    let kq = range(
+        &state,
+        &RangeQuery {
+            from: q.from.clone(),
+            to: q.to.clone(),
+        },
+    )?;
+    let r = state.app.kpi_report(kq).await?;
+    match q.format.as_deref().unwrap_or("json") {
+        "json" => Ok(Json(json!(r)).into_response()),
+        "csv" => {
+            let mut out = String::from(
+                "agent_id,name,branch_id,messages_sent,messages_received,tickets_handled,avg_first_response_s,avg_reply_s,avg_resolution_s,csat_avg,delays\n",
+            );
+            let opt = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_default();
+            for a in &r.agents {
+                let t = serde_json::to_value(a.totals).unwrap_or_default();
+                let n = |k: &str| t.get(k).map(|v| v.to_string()).unwrap_or_default();
+                out.push_str(&format!(
+                    "{},{},{},{},{},{},{},{},{},{},{}\n",
+                    a.agent_id,
+                    csv_field(&a.name),
+                    a.branch_id.map(|b| b.to_string()).unwrap_or_default(),
+                    n("messages_sent"),
+                    n("messages_received"),
+                    n("tickets_handled"),
+                    opt(a.avg_first_response_s),
+                    opt(a.avg_reply_s),
+                    opt(a.avg_resolution_s),
+                    opt(a.csat_avg),
+                    n("delays"),
+                ));
+            }
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"kpi-{}-{}.csv\"", r.from, r.to),
+                    ),
+                ],
+                out,
+            )
+                .into_response())
+        }
+        _ => Err(ApiError::invalid("format", "json or csv")),
+    }
+}

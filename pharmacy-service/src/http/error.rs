@@ -1,0 +1,271 @@
+//! One error type for the whole API, always answered as
+//! `{"error": {"code", "message", "details"}}`. Storage and I/O failures are logged and
+//! answered as a bare `internal` error: no secret, SQL or stack trace leaves the process.
+
+use crate::app::AppError;
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+/// An API failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No valid session or token.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// Wrong username or password.
+    #[error("invalid username or password")]
+    BadCredentials,
+    /// Logged in, but not allowed to do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The `X-CSRF-Token` header is missing or wrong.
+    #[error("missing or invalid X-CSRF-Token header")]
+    Csrf,
+    /// Nothing there (or nothing this user may see).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The method is not allowed on this path.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// A field is invalid.
+    #[error("invalid {field}: {message}")]
+    Validation {
+        /// The field.
+        field: String,
+        /// Why.
+        message: String,
+    },
+    /// The body could not be read at all.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Too many failed logins: wait.
+    #[error("too many failed attempts; retry in {retry_after_s} s")]
+    TooManyRequests {
+        /// Seconds to wait.
+        retry_after_s: u64,
+    },
+    /// The WhatsApp link cannot do it right now.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Something broke inside (already logged).
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    /// A 422 naming the field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::Validation {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A 404 for `what`.
+    pub fn not_found(what: impl Into<String>) -> ApiError {
+        ApiError::NotFound(what.into())
+    }
+
+    /// Logs an unexpected failure and hides it.
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, "internal error");
+        ApiError::Internal
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, Value) {
+        match self {
+            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", json!({})),
+            ApiError::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials", json!({})),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", json!({})),
+            ApiError::Csrf => (StatusCode::FORBIDDEN, "csrf", json!({})),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", json!({})),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                json!({}),
+            ),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", json!({})),
+            ApiError::Validation { field, .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                json!({ "field": field }),
+            ),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", json!({})),
+            ApiError::TooManyRequests { retry_after_s } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                json!({ "retry_after_s": retry_after_s }),
+            ),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", json!({})),
+            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", json!({})),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, details) = self.parts();
+        let body =
+            json!({ "error": { "code": code, "message": self.to_string(), "details": details } });
+        let mut resp = (status, Json(body)).into_response();
+        if let ApiError::TooManyRequests { retry_after_s } = self
+            && let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        resp
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::NotFound { entity, id } => ApiError::NotFound(format!("{entity} {id}")),
+            AppError::Invalid { field, message } => ApiError::invalid(field, message),
+            AppError::Conflict(m) => ApiError::Conflict(m),
+            AppError::Forbidden(m) => ApiError::Forbidden(m),
+            AppError::Transition(t) => ApiError::Conflict(t.to_string()),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+/// The result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// `Json<T>` whose rejections are [`ApiError`]s: a bad field is a 422 naming it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(r) => Err(json_rejection(r)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    match r {
+        JsonRejection::JsonDataError(e) => {
+            let text = e.body_text();
+            let detail = text
+                .split_once("target type: ")
+                .map_or(text.as_str(), |(_, d)| d);
+            let (path, message) = detail.split_once(": ").unwrap_or((".", detail));
+            let field = if path == "." || path.is_empty() {
+                message
+                    .split('`')
+                    .nth(1)
+                    .filter(|_| message.starts_with("missing field"))
+                    .unwrap_or("body")
+                    .to_owned()
+            } else {
+                path.to_owned()
+            };
+            ApiError::invalid(field, message.to_owned())
+        }
+        JsonRejection::JsonSyntaxError(_) => ApiError::invalid("body", "not valid JSON"),
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::invalid("body", "expected Content-Type: application/json")
+        }
+        other => ApiError::BadRequest(other.body_text()),
+    }
+}
+
+/// A numeric path id; anything else is a 404 (there is nothing at such a path).
+#[derive(Debug, Clone, Copy)]
+pub struct Id(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<i64>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Id(v)),
+            Err(PathRejection::FailedToDeserializePathParams(_)) => {
+                Err(ApiError::not_found(parts.uri.path().to_owned()))
+            }
+            Err(e) => Err(ApiError::internal(e)),
+        }
+    }
+}
+
+/// Parses an optional query value, naming the field on failure.
+pub fn parse_opt<T: std::str::FromStr>(v: &Option<String>, field: &str) -> ApiResult<Option<T>> {
+    match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::invalid(field, format!("cannot parse {s:?}"))),
+    }
+}
+
+/// The page size: default 50, at most 200.
+pub fn limit(v: &Option<String>) -> ApiResult<i64> {
+    let l: i64 = parse_opt(v, "limit")?.unwrap_or(50);
+    if !(1..=200).contains(&l) {
+        return Err(ApiError::invalid("limit", "between 1 and 200"));
+    }
+    Ok(l)
+}
+
+/// The JSON 404 for unknown paths.
+pub async fn fallback(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(uri.path().to_owned())
+}
+
+/// The JSON 405.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Parses an optional JSON body (empty = the default), naming the bad field.
+pub fn optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> ApiResult<T> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        let m = e.to_string();
+        let field = m
+            .split('`')
+            .nth(1)
+            .filter(|_| m.starts_with("missing field") || m.starts_with("unknown field"))
+            .unwrap_or("body")
+            .to_owned();
+        ApiError::invalid(field, m)
+    })
+}
+
+/// Parses a JSON body, naming the bad field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let m = e.to_string();
+        let field = m
+            .split('`')
+            .nth(1)
+            .filter(|_| m.starts_with("missing field"))
+            .unwrap_or("body")
+            .to_owned();
+        ApiError::invalid(field, m)
+    })
+}

@@ -1,0 +1,396 @@
+//! `/api/messages`: a ticket's messages, one message, sending (text, media upload, reply-to,
+//! template), the signed ingest webhook for other gateways, revoking, search, and
+//! `/api/media/{sha256}`.
+
+use super::AppState;
+use super::access::{readable_ticket, readable_ticket_ids, workable_ticket};
+use super::auth::CurrentUser;
+use super::error::{ApiError, ApiJson, ApiResult, Id, limit, parse_opt};
+use crate::app::{InboundEvent, LiveEvent, SendReply};
+use crate::db;
+use crate::domain::ids::{MessageId, TemplateId, TicketId};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use std::time::Duration;
+
+/// The routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/messages", get(list))
+        .route("/api/messages/search", get(search))
+        .route("/api/messages/send", post(send))
+        .route("/api/messages/receive", post(receive))
+        .route("/api/messages/{id}", get(detail).delete(revoke))
+        .route("/api/media/{sha256}", get(media))
+}
+
+/// Query of `GET /api/messages`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    /// The ticket (required).
+    pub ticket: Option<String>,
+    /// The `next_cursor` of the previous page (a message id).
+    pub cursor: Option<String>,
+    /// Page size.
+    pub limit: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let ticket: i64 =
+        parse_opt(&q.ticket, "ticket")?.ok_or_else(|| ApiError::invalid("ticket", "required"))?;
+    let after: Option<i64> = parse_opt(&q.cursor, "cursor")?;
+    let lim = limit(&q.limit)?;
+    let mut c = state.app.pool().acquire().await?;
+    readable_ticket(&mut c, &me, TicketId(ticket)).await?;
+    drop(c);
+    let rows = state
+        .app
+        .ticket_messages(TicketId(ticket), after.map(MessageId), lim)
+        .await?;
+    let next = (rows.len() as i64 == lim)
+        .then(|| rows.last().map(|m| m.id.0.to_string()))
+        .flatten();
+    Ok(Json(json!({ "items": rows, "next_cursor": next })))
+}
+
+async fn readable_message(
+    state: &AppState,
+    me: &CurrentUser,
+    id: i64,
+) -> ApiResult<db::messages::Message> {
+    let mut c = state.app.pool().acquire().await?;
+    let m = db::messages::by_id(&mut c, MessageId(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("message {id}")))?;
+    readable_ticket(&mut c, me, m.ticket_id)
+        .await
+        .map_err(|_| ApiError::not_found(format!("message {id}")))?;
+    Ok(m)
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    let m = readable_message(&state, &me, id).await?;
+    let mut c = state.app.pool().acquire().await?;
+    let log = db::messages::delivery_log(&mut c, m.id).await?;
+    Ok(Json(json!({ "message": m, "delivery_log": log })))
+}
+
+/// Query of `GET /api/messages/search`.
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchQuery {
+    /// Words to find (Arabic spelling variants match).
+    pub q: Option<String>,
+    /// At most this many.
+    pub limit: Option<String>,
+}
+
+async fn search(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Query(q): Query<SearchQuery>,
+) -> ApiResult<Json<Value>> {
+    let text = q.q.unwrap_or_default();
+    if text.trim().is_empty() {
+        return Err(ApiError::invalid("q", "required"));
+    }
+    let lim = limit(&q.limit)?;
+    let mut c = state.app.pool().acquire().await?;
+    let ids = readable_ticket_ids(&mut c, &me).await?;
+    drop(c);
+    let rows = state
+        .app
+        .search_messages(&text, ids.as_deref(), lim)
+        .await?;
+    Ok(Json(json!({ "items": rows })))
+}
+
+/// `POST /api/messages/send` as JSON (multipart takes the same fields plus a `file` part).
+#[derive(Debug, Default, Deserialize)]
+pub struct SendRequest {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// Text, or the caption of the media.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// A template to render instead of text.
+    #[serde(default)]
+    pub template_id: Option<TemplateId>,
+    /// The stored message this answers.
+    #[serde(default)]
+    pub reply_to: Option<MessageId>,
+    /// Media uploaded earlier (its SHA-256), e.g. a forwarded prescription.
+    #[serde(default)]
+    pub media_sha256: Option<String>,
+}
+
+async fn multipart_send(
+    state: &AppState,
+    mut mp: Multipart,
+) -> ApiResult<(SendRequest, Option<(String, String, Option<String>)>)> {
+    let mut r = SendRequest::default();
+    let mut ticket = None;
+    let mut media = None;
+    let bad = |f: &str| ApiError::invalid(f.to_owned(), "malformed multipart field");
+    while let Some(field) = mp.next_field().await.map_err(|_| bad("body"))? {
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "file" => {
+                let mime = field
+                    .content_type()
+                    .unwrap_or("application/octet-stream")
+                    .to_owned();
+                let file_name = field.file_name().map(str::to_owned);
+                let bytes = field.bytes().await.map_err(|_| bad("file"))?;
+                if bytes.is_empty() {
+                    return Err(ApiError::invalid("file", "empty file"));
+                }
+                let sha = state.app.store_media(&bytes, &mime).await?;
+                media = Some((sha, mime, file_name));
+            }
+            _ => {
+                let v = field.text().await.map_err(|_| bad(&name))?;
+                let num = |f: &str| -> ApiResult<i64> {
+                    v.trim()
+                        .parse()
+                        .map_err(|_| ApiError::invalid(f.to_owned(), "not a number"))
+                };
+                match name.as_str() {
+                    "ticket_id" => ticket = Some(TicketId(num("ticket_id")?)),
+                    "text" => r.text = Some(v.clone()),
+                    "template_id" => r.template_id = Some(TemplateId(num("template_id")?)),
+                    "reply_to" => r.reply_to = Some(MessageId(num("reply_to")?)),
+                    _ => {}
+                }
+            }
+        }
+    }
+    r.ticket_id = ticket.ok_or_else(|| ApiError::invalid("ticket_id", "required"))?;
+    Ok((r, media))
+}
+
+async fn send(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    req: Request,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let (r, mut media) = if is_multipart {
+        let mp = Multipart::from_request(req, &state)
+            .await
+            .map_err(|_| ApiError::invalid("body", "malformed multipart body"))?;
+        multipart_send(&state, mp).await?
+    } else {
+        let ApiJson(r) = ApiJson::<SendRequest>::from_request(req, &state).await?;
+        (r, None)
+    };
+    let mut c = state.app.pool().acquire().await?;
+    workable_ticket(&mut c, &me, r.ticket_id).await?;
+    if let Some(sha) = r.media_sha256.as_deref().filter(|_| media.is_none()) {
+        let row: Option<(String,)> = sqlx::query_as("SELECT mime FROM media WHERE sha256 = ?")
+            .bind(sha)
+            .fetch_optional(&mut *c)
+            .await?;
+        let (mime,) = row.ok_or_else(|| ApiError::invalid("media_sha256", "no such media"))?;
+        media = Some((sha.to_owned(), mime, None));
+    }
+    drop(c);
+    let m = state
+        .app
+        .send_reply(SendReply {
+            ticket_id: r.ticket_id,
+            user_id: me.id,
+            text: r.text,
+            template_id: r.template_id,
+            media,
+            reply_to: r.reply_to,
+        })
+        .await
+        .map_err(|e| match e {
+            crate::app::AppError::NotFound {
+                entity: "template", ..
+            } => ApiError::invalid("template_id", "no such template"),
+            crate::app::AppError::NotFound {
+                entity: "message", ..
+            } => ApiError::invalid("reply_to", "no such message"),
+            e => e.into(),
+        })?;
+    Ok((StatusCode::CREATED, Json(json!({ "message": m }))))
+}
+
+/// Checks `X-Signature: sha256=<hex HMAC-SHA256 of the body>`.
+pub fn verify_signature(secret: &[u8], headers: &HeaderMap, body: &[u8]) -> bool {
+    let Some(sig) = headers
+        .get("x-signature")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("sha256="))
+        .and_then(|h| hex::decode(h.trim()).ok())
+    else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&sig).is_ok()
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let Some(secret) = state.config.ingest_secret.as_deref() else {
+        return Err(ApiError::Forbidden(
+            "the ingest webhook is not configured".into(),
+        ));
+    };
+    if !verify_signature(secret, &headers, &body) {
+        return Err(ApiError::Unauthenticated);
+    }
+    let event: InboundEvent = super::error::parse_json(&body)?;
+    let outcome = state.app.handle_inbound(event).await?;
+    Ok(Json(json!({ "outcome": outcome })))
+}
+
+/// WhatsApp lets a sender revoke a message for everyone for about two days.
+pub const REVOKE_WINDOW: Duration = Duration::from_secs(48 * 3600);
+
+async fn revoke(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    let m = readable_message(&state, &me, id).await?;
+    let mut c = state.app.pool().acquire().await?;
+    workable_ticket(&mut c, &me, m.ticket_id).await?;
+    drop(c);
+    if m.direction != "out" {
+        return Err(ApiError::Conflict(
+            "only our own messages can be revoked".into(),
+        ));
+    }
+    if m.revoked_at.is_some() {
+        return Err(ApiError::Conflict("already revoked".into()));
+    }
+    if !me.is_admin() && m.sender_user_id != Some(me.id) {
+        return Err(ApiError::Forbidden(
+            "only the author or an admin may revoke".into(),
+        ));
+    }
+    let now = state.app.now();
+    let mut tx = state.app.begin().await?;
+    let row = db::outbox::by_message(&mut tx, m.id).await?;
+    let mut how = "revoked";
+    let mut cancelled = false;
+    if let Some(r) = &row {
+        for from in ["queued", "held"] {
+            if db::outbox::change_state(&mut tx, r.id, from, "cancelled", now).await? {
+                db::messages::set_status(&mut tx, m.id, "cancelled", now).await?;
+                cancelled = true;
+                how = "cancelled";
+                break;
+            }
+        }
+    }
+    if !cancelled {
+        if now.since(m.created_at) > REVOKE_WINDOW {
+            return Err(ApiError::Conflict(
+                "WhatsApp no longer allows revoking this message".into(),
+            ));
+        }
+        let (Some(wa), Some(r)) = (m.wa_id.clone(), row) else {
+            return Err(ApiError::Conflict("the message never left".into()));
+        };
+        state
+            .whatsapp
+            .revoke(&r.recipient, &wa)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    }
+    db::messages::revoke(&mut tx, m.id, now).await?;
+    db::activity::log(
+        &mut tx,
+        Some(me.id),
+        "message.revoked",
+        Some(("message", id)),
+        Some(&json!({ "how": how })),
+        now,
+    )
+    .await?;
+    let updated = db::messages::by_id(&mut tx, m.id)
+        .await?
+        .ok_or(ApiError::Internal)?;
+    tx.commit().await.map_err(ApiError::from)?;
+    state.app.publish_all(vec![LiveEvent::MessageUpdated {
+        message: updated.clone(),
+    }]);
+    Ok(Json(json!({ "message": updated, "how": how })))
+}
+
+async fn media(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(sha): Path<String>,
+) -> ApiResult<Response> {
+    let sha = sha.to_ascii_lowercase();
+    if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ApiError::not_found("media"));
+    }
+    let mut c = state.app.pool().acquire().await?;
+    let row: Option<(String,)> = sqlx::query_as("SELECT mime FROM media WHERE sha256 = ?")
+        .bind(&sha)
+        .fetch_optional(&mut *c)
+        .await?;
+    let (mime,) = row.ok_or_else(|| ApiError::not_found("media"))?;
+    if !me.is_admin() {
+        let tickets: Vec<TicketId> = sqlx::query_scalar(
+            "SELECT DISTINCT ticket_id FROM messages WHERE media_sha256 = ? LIMIT 50",
+        )
+        .bind(&sha)
+        .fetch_all(&mut *c)
+        .await?;
+        let mut ok = false;
+        for t in tickets {
+            if readable_ticket(&mut c, &me, t).await.is_ok() {
+                ok = true;
+                break;
+            }
+        }
+        if !ok {
+            return Err(ApiError::not_found("media"));
+        }
+    }
+    drop(c);
+    let bytes = tokio::fs::read(state.app.media_path(&sha))
+        .await
+        .map_err(|_| ApiError::not_found("media"))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CACHE_CONTROL, "private, max-age=86400".to_owned()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response())
+}

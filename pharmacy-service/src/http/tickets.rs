@@ -1,0 +1,440 @@
+//! `/api/tickets`: the inbox list, one ticket, manual creation, edits, close, transfer, notes.
+
+use super::access::{readable_ticket, serves, workable_ticket};
+use super::auth::{Admin, CurrentUser};
+use super::error::{ApiError, ApiJson, ApiResult, Id, limit, parse_opt};
+use super::{AppState, audit};
+use crate::app::TransferTarget;
+use crate::db;
+use crate::db::tickets::TicketFilter;
+use crate::domain::ids::{AgentId, BranchId, CustomerId, TicketId};
+use crate::domain::ticket::{Priority, TicketStatus};
+use crate::domain::time::Timestamp;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/tickets", get(list).post(create))
+        .route(
+            "/api/tickets/{id}",
+            get(detail).patch(update).delete(remove),
+        )
+        .route("/api/tickets/{id}/close", post(close))
+        .route("/api/tickets/{id}/reopen", post(reopen))
+        .route("/api/tickets/{id}/transfer", post(transfer))
+        .route("/api/tickets/{id}/notes", post(add_note))
+}
+
+/// Query of `GET /api/tickets` (all optional; values as strings so a bad one is named).
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    /// `open`, `pending` or `closed`.
+    pub status: Option<String>,
+    /// Branch id.
+    pub branch: Option<String>,
+    /// Agent id.
+    pub agent: Option<String>,
+    /// Customer id.
+    pub customer: Option<String>,
+    /// Only unassigned (`true`).
+    pub unassigned: Option<String>,
+    /// Free text over the customer's name, number, e-mail.
+    pub text: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size (1-200, default 50).
+    pub limit: Option<String>,
+}
+
+fn parse_cursor(c: &Option<String>) -> ApiResult<Option<(Timestamp, TicketId)>> {
+    let Some(s) = c.as_deref().filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let bad = || ApiError::invalid("cursor", "not a cursor from this API");
+    let (a, b) = s.split_once('.').ok_or_else(bad)?;
+    Ok(Some((
+        Timestamp(a.parse().map_err(|_| bad())?),
+        TicketId(b.parse().map_err(|_| bad())?),
+    )))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let lim = limit(&q.limit)?;
+    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(
+            TicketStatus::parse(s)
+                .ok_or_else(|| ApiError::invalid("status", "open, pending or closed"))?,
+        ),
+    };
+    let customer: Option<i64> = parse_opt(&q.customer, "customer")?;
+    let mut filter = TicketFilter {
+        status,
+        branch_id: parse_opt::<i64>(&q.branch, "branch")?.map(BranchId),
+        agent_id: parse_opt::<i64>(&q.agent, "agent")?.map(AgentId),
+        customer_id: customer.map(CustomerId),
+        unassigned: parse_opt(&q.unassigned, "unassigned")?,
+        ..TicketFilter::default()
+    };
+    if !me.is_admin() {
+        let mut c = state.app.pool().acquire().await?;
+        // A customer they serve: their whole history; otherwise only what they work on.
+        let history = match customer {
+            Some(cu) => serves(&mut c, &me, CustomerId(cu)).await?,
+            None => false,
+        };
+        if !history {
+            let Some(agent) = me.agent_id else {
+                return Ok(Json(json!({ "items": [], "next_cursor": null })));
+            };
+            filter.visible_to_agent = Some((agent, me.branch_id));
+        }
+    }
+    let text = q.text.as_deref().filter(|t| !t.trim().is_empty());
+    let rows = state
+        .app
+        .list_tickets(filter, text, parse_cursor(&q.cursor)?, lim)
+        .await?;
+    let next = (rows.len() as i64 == lim)
+        .then(|| {
+            rows.last()
+                .map(|r| format!("{}.{}", r.ticket.last_activity_at.0, r.ticket.id))
+        })
+        .flatten();
+    Ok(Json(json!({ "items": rows, "next_cursor": next })))
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    let mut c = state.app.pool().acquire().await?;
+    readable_ticket(&mut c, &me, TicketId(id)).await?;
+    drop(c);
+    let d = state.app.ticket_detail(TicketId(id)).await?;
+    let mut v = serde_json::to_value(&d).map_err(ApiError::internal)?;
+    v["can_act"] = json!(super::access::works_on(&me, &d.ticket));
+    Ok(Json(v))
+}
+
+/// `POST /api/tickets` body: a ticket opened by hand (a phone call, a walk-in).
+#[derive(Debug, Deserialize)]
+pub struct NewTicket {
+    /// The customer.
+    pub customer_id: CustomerId,
+    /// Subject.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Priority.
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    /// Branch (default: the agent's, or the customer's home branch).
+    #[serde(default)]
+    pub branch_id: Option<BranchId>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    ApiJson(r): ApiJson<NewTicket>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let app = &state.app;
+    let now = app.now();
+    let mut tx = app.begin().await?;
+    let cu = db::customers::by_id(&mut tx, r.customer_id)
+        .await?
+        .ok_or_else(|| ApiError::invalid("customer_id", "no such customer"))?;
+    if !me.is_admin() && me.agent_id.is_none() {
+        return Err(ApiError::Forbidden("no agent seat".into()));
+    }
+    if let Some(b) = r.branch_id
+        && db::branches::by_id(&mut tx, b).await?.is_none()
+    {
+        return Err(ApiError::invalid("branch_id", "no such branch"));
+    }
+    if let Some(t) = db::tickets::latest_for_customer(&mut tx, cu.id).await?
+        && t.status != TicketStatus::Closed
+    {
+        if me.is_admin() || super::access::works_on(&me, &t) {
+            return Err(ApiError::Conflict(format!(
+                "the customer already has open ticket {}",
+                t.id
+            )));
+        }
+        return Err(ApiError::Conflict(
+            "the customer already has an open ticket".into(),
+        ));
+    }
+    let branch = r.branch_id.or(me.branch_id).or(cu.home_branch_id);
+    let id = db::tickets::insert(&mut tx, cu.id, branch, now).await?;
+    db::tickets::update_meta(&mut tx, id, r.priority, r.subject.as_deref()).await?;
+    db::tickets::log_state(
+        &mut tx,
+        id,
+        None,
+        TicketStatus::Open,
+        me.actor(),
+        Some("created by hand"),
+        now,
+    )
+    .await?;
+    let mut events = Vec::new();
+    let t = db::tickets::by_id(&mut tx, id)
+        .await?
+        .ok_or(ApiError::Internal)?;
+    if let Some(agent) = me.agent_id {
+        app.assign_to(
+            &mut tx,
+            &t,
+            Some(agent),
+            branch,
+            "claim",
+            Some(me.id),
+            "created by agent",
+            now,
+            &mut events,
+        )
+        .await?;
+    } else {
+        app.route_ticket(&mut tx, id, None, now, &mut events)
+            .await?;
+    }
+    db::activity::log(
+        &mut tx,
+        Some(me.id),
+        "ticket.created",
+        Some(("ticket", id.0)),
+        Some(&json!({ "customer_id": cu.id })),
+        now,
+    )
+    .await?;
+    let t = db::tickets::by_id(&mut tx, id)
+        .await?
+        .ok_or(ApiError::Internal)?;
+    tx.commit().await.map_err(ApiError::from)?;
+    events.push(crate::app::LiveEvent::TicketUpdated { ticket: t.clone() });
+    app.publish_all(events);
+    Ok((StatusCode::CREATED, Json(json!({ "ticket": t }))))
+}
+
+/// `PATCH /api/tickets/{id}` body.
+#[derive(Debug, Deserialize)]
+pub struct TicketPatch {
+    /// New priority.
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    /// New subject.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// `pending` (waiting on the customer) or `open`.
+    #[serde(default)]
+    pub status: Option<TicketStatus>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Id(id): Id,
+    ApiJson(p): ApiJson<TicketPatch>,
+) -> ApiResult<Json<Value>> {
+    let id = TicketId(id);
+    let mut c = state.app.pool().acquire().await?;
+    workable_ticket(&mut c, &me, id).await?;
+    drop(c);
+    if p.priority.is_some() || p.subject.is_some() {
+        let mut tx = state.app.begin().await?;
+        db::tickets::update_meta(&mut tx, id, p.priority, p.subject.as_deref()).await?;
+        db::activity::log(
+            &mut tx,
+            Some(me.id),
+            "ticket.updated",
+            Some(("ticket", id.0)),
+            Some(&json!({ "priority": p.priority, "subject": p.subject })),
+            state.app.now(),
+        )
+        .await?;
+        let t = db::tickets::by_id(&mut tx, id)
+            .await?
+            .ok_or(ApiError::Internal)?;
+        tx.commit().await.map_err(ApiError::from)?;
+        state
+            .app
+            .publish_all(vec![crate::app::LiveEvent::TicketUpdated { ticket: t }]);
+    }
+    match p.status {
+        None => {}
+        Some(TicketStatus::Pending) => {
+            state.app.set_pending(id, me.actor(), true).await?;
+        }
+        Some(TicketStatus::Open) => {
+            state.app.set_pending(id, me.actor(), false).await?;
+        }
+        Some(TicketStatus::Closed) => {
+            return Err(ApiError::invalid(
+                "status",
+                "use POST /api/tickets/{id}/close",
+            ));
+        }
+    }
+    let mut c = state.app.pool().acquire().await?;
+    let t = db::tickets::by_id(&mut c, id)
+        .await?
+        .ok_or(ApiError::Internal)?;
+    Ok(Json(json!({ "ticket": t })))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    let mut tx = state.app.begin().await?;
+    if !db::tickets::delete(&mut tx, TicketId(id)).await? {
+        return Err(ApiError::not_found(format!("ticket {id}")));
+    }
+    db::activity::log(
+        &mut tx,
+        Some(me.id),
+        "ticket.deleted",
+        Some(("ticket", id)),
+        None,
+        state.app.now(),
+    )
+    .await?;
+    tx.commit().await.map_err(ApiError::from)?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// `POST /api/tickets/{id}/close` body.
+#[derive(Debug, Default, Deserialize)]
+pub struct CloseRequest {
+    /// Why (default `resolved`).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+async fn close(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Id(id): Id,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let body: CloseRequest = super::error::optional_json(&body)?;
+    let mut c = state.app.pool().acquire().await?;
+    workable_ticket(&mut c, &me, TicketId(id)).await?;
+    drop(c);
+    let reason = body.reason.filter(|r| !r.trim().is_empty());
+    let t = state
+        .app
+        .close_ticket(TicketId(id), me.actor(), reason.as_deref())
+        .await?;
+    Ok(Json(json!({ "ticket": t })))
+}
+
+async fn reopen(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    let mut c = state.app.pool().acquire().await?;
+    let t = readable_ticket(&mut c, &me, TicketId(id)).await?;
+    // An agent may reopen a ticket they worked on or one of a customer they serve.
+    drop(c);
+    let _ = t;
+    let t = state.app.reopen_ticket(TicketId(id), me.actor()).await?;
+    Ok(Json(json!({ "ticket": t })))
+}
+
+/// `POST /api/tickets/{id}/transfer` body: exactly one of `agent_id` and `branch_id`.
+#[derive(Debug, Deserialize)]
+pub struct TransferRequest {
+    /// To this agent.
+    #[serde(default)]
+    pub agent_id: Option<AgentId>,
+    /// To this branch (its least-loaded agent, or its queue).
+    #[serde(default)]
+    pub branch_id: Option<BranchId>,
+    /// Why (required).
+    pub note: String,
+}
+
+async fn transfer(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Id(id): Id,
+    ApiJson(r): ApiJson<TransferRequest>,
+) -> ApiResult<Json<Value>> {
+    let mut c = state.app.pool().acquire().await?;
+    workable_ticket(&mut c, &me, TicketId(id)).await?;
+    drop(c);
+    let target = match (r.agent_id, r.branch_id) {
+        (Some(a), None) => TransferTarget::Agent(a),
+        (None, Some(b)) => TransferTarget::Branch(b),
+        _ => {
+            return Err(ApiError::invalid(
+                "agent_id",
+                "give exactly one of agent_id and branch_id",
+            ));
+        }
+    };
+    let t = state
+        .app
+        .transfer_ticket(TicketId(id), me.id, target, &r.note)
+        .await
+        .map_err(|e| match e {
+            crate::app::AppError::NotFound { entity, .. } if entity != "ticket" => {
+                ApiError::invalid(format!("{entity}_id"), format!("no such {entity}"))
+            }
+            e => e.into(),
+        })?;
+    Ok(Json(json!({ "ticket": t })))
+}
+
+/// `POST /api/tickets/{id}/notes` body.
+#[derive(Debug, Deserialize)]
+pub struct NoteRequest {
+    /// The note.
+    pub body: String,
+}
+
+async fn add_note(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Id(id): Id,
+    ApiJson(r): ApiJson<NoteRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    if r.body.trim().is_empty() {
+        return Err(ApiError::invalid("body", "required"));
+    }
+    let mut c = state.app.pool().acquire().await?;
+    let t = workable_ticket(&mut c, &me, TicketId(id)).await?;
+    let now = state.app.now();
+    let body = format!("[ticket {id}] {}", r.body.trim());
+    let note_id = db::customers::add_note(&mut c, t.customer_id, me.id, &body, now).await?;
+    drop(c);
+    audit(
+        &state,
+        Some(me.id),
+        "ticket.note",
+        Some(("ticket", id)),
+        json!({ "note_id": note_id }),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "note": { "id": note_id, "ticket_id": id, "customer_id": t.customer_id, "author_user_id": me.id, "body": body, "created_at": now } }),
+        ),
+    ))
+}

@@ -1,0 +1,339 @@
+//! `/api/whatsapp`: pairing (QR as string, PNG and SVG; phone-number code), link status and
+//! disconnect, through the [`WhatsappLink`] port. The service implements the port with the
+//! real whatsapp-client; tests and UI work use [`FakeWhatsapp`].
+
+use super::auth::Admin;
+use super::error::{ApiError, ApiJson, ApiResult};
+use super::{AppState, audit};
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+
+/// A boxed future (the port is used as a trait object).
+pub type LinkFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, LinkError>> + Send + 'a>>;
+
+/// Why the link could not do something.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// Not connected / not paired.
+    #[error("WhatsApp is not connected")]
+    NotConnected,
+    /// Already paired: log out first.
+    #[error("already paired")]
+    AlreadyPaired,
+    /// The phone number is not acceptable.
+    #[error("invalid phone number: {0}")]
+    InvalidPhone(String),
+    /// Anything else (shown to admins).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The link's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    /// Not paired: waiting for a QR scan or a pairing code.
+    Unpaired,
+    /// Paired, connecting.
+    Connecting,
+    /// Connected and serving.
+    Connected,
+    /// Paired, but disconnected (retrying).
+    Disconnected,
+    /// WhatsApp logged the device out.
+    LoggedOut,
+    /// Temporarily banned.
+    TemporaryBan,
+}
+
+/// What `GET /api/whatsapp/status` shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkStatus {
+    /// The state.
+    pub state: LinkState,
+    /// The paired number (digits), when paired.
+    pub phone: Option<String>,
+    /// Push name of the account.
+    pub name: Option<String>,
+    /// Ban expiry or similar details.
+    pub detail: Option<Value>,
+}
+
+/// Port to the WhatsApp link (one number). Implemented by the service's bridge over
+/// whatsapp-client, and by [`FakeWhatsapp`].
+pub trait WhatsappLink: Send + Sync + 'static {
+    /// Current state.
+    fn status(&self) -> LinkFuture<'_, LinkStatus>;
+    /// The current pairing QR string (`ref,noiseKey,identityKey,advSecret`), while unpaired.
+    fn qr_code(&self) -> LinkFuture<'_, Option<String>>;
+    /// Asks for an 8-character pairing code for this phone number (digits, international).
+    fn pair_code<'a>(&'a self, phone: &'a str) -> LinkFuture<'a, String>;
+    /// Logs out and forgets the pairing.
+    fn disconnect(&self) -> LinkFuture<'_, ()>;
+    /// Revokes (deletes for everyone) our message `wa_id` in `chat`.
+    fn revoke<'a>(&'a self, chat: &'a str, wa_id: &'a str) -> LinkFuture<'a, ()>;
+}
+
+/// An in-memory link for tests and UI work: starts unpaired with a fixed QR; `pair_code`
+/// returns a deterministic code; `connect()` simulates a scan.
+#[derive(Debug)]
+pub struct FakeWhatsapp {
+    inner: Mutex<FakeState>,
+}
+
+#[derive(Debug)]
+struct FakeState {
+    state: LinkState,
+    phone: Option<String>,
+    qr: String,
+    revoked: Vec<(String, String)>,
+}
+
+impl Default for FakeWhatsapp {
+    fn default() -> Self {
+        FakeWhatsapp {
+            inner: Mutex::new(FakeState {
+                state: LinkState::Unpaired,
+                phone: None,
+                qr: "2@fakeRef,fakeNoiseKey=,fakeIdentityKey=,fakeAdvSecret=".into(),
+                revoked: Vec::new(),
+            }),
+        }
+    }
+}
+
+impl FakeWhatsapp {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Simulates a successful pairing with `phone`.
+    pub fn connect(&self, phone: &str) {
+        let mut s = self.lock();
+        s.state = LinkState::Connected;
+        s.phone = Some(phone.to_owned());
+    }
+
+    /// The (chat, wa_id) pairs revoked so far.
+    pub fn revoked(&self) -> Vec<(String, String)> {
+        self.lock().revoked.clone()
+    }
+}
+
+impl WhatsappLink for FakeWhatsapp {
+    fn status(&self) -> LinkFuture<'_, LinkStatus> {
+        let s = self.lock();
+        let st = LinkStatus {
+            state: s.state,
+            phone: s.phone.clone(),
+            name: s.phone.as_ref().map(|_| "Khalifa Pharmacies".to_owned()),
+            detail: None,
+        };
+        Box::pin(async move { Ok(st) })
+    }
+
+    fn qr_code(&self) -> LinkFuture<'_, Option<String>> {
+        let s = self.lock();
+        let qr = (s.state == LinkState::Unpaired || s.state == LinkState::LoggedOut)
+            .then(|| s.qr.clone());
+        Box::pin(async move { Ok(qr) })
+    }
+
+    fn pair_code<'a>(&'a self, phone: &'a str) -> LinkFuture<'a, String> {
+        let paired = self.lock().state == LinkState::Connected;
+        Box::pin(async move {
+            if paired {
+                return Err(LinkError::AlreadyPaired);
+            }
+            // Deterministic: the last eight digits, as letters A-J.
+            let code: String = phone
+                .chars()
+                .rev()
+                .take(8)
+                .map(|c| (b'A' + c.to_digit(10).unwrap_or(0) as u8) as char)
+                .collect();
+            Ok(code)
+        })
+    }
+
+    fn disconnect(&self) -> LinkFuture<'_, ()> {
+        let mut s = self.lock();
+        let was = s.state;
+        s.state = LinkState::LoggedOut;
+        s.phone = None;
+        Box::pin(async move {
+            if was == LinkState::Unpaired || was == LinkState::LoggedOut {
+                Err(LinkError::NotConnected)
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    fn revoke<'a>(&'a self, chat: &'a str, wa_id: &'a str) -> LinkFuture<'a, ()> {
+        let mut s = self.lock();
+        let ok = s.state == LinkState::Connected;
+        if ok {
+            s.revoked.push((chat.to_owned(), wa_id.to_owned()));
+        }
+        Box::pin(async move {
+            if ok {
+                Ok(())
+            } else {
+                Err(LinkError::NotConnected)
+            }
+        })
+    }
+}
+
+/// The routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/whatsapp/qr-code", get(qr_code))
+        .route("/api/whatsapp/status", get(status))
+        .route("/api/whatsapp/disconnect", post(disconnect))
+        .route("/api/whatsapp/pair-code", post(pair_code))
+}
+
+fn link_error(e: LinkError) -> ApiError {
+    match e {
+        LinkError::InvalidPhone(m) => ApiError::invalid("phone", m),
+        LinkError::AlreadyPaired => ApiError::Conflict("already paired; disconnect first".into()),
+        LinkError::NotConnected => ApiError::Conflict("WhatsApp is not connected".into()),
+        LinkError::Other(m) => ApiError::Unavailable(m),
+    }
+}
+
+async fn status(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<LinkStatus>> {
+    Ok(Json(state.whatsapp.status().await.map_err(link_error)?))
+}
+
+/// Query of the QR endpoint: `format=png` or `format=svg` answers the image itself.
+#[derive(Debug, Default, Deserialize)]
+pub struct QrQuery {
+    /// `json` (default), `png` or `svg`.
+    pub format: Option<String>,
+}
+
+/// The QR code's modules as an SVG document.
+pub fn qr_svg(data: &str) -> Result<String, ApiError> {
+    let code = qrcode::QrCode::new(data.as_bytes()).map_err(ApiError::internal)?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(256, 256)
+        .build())
+}
+
+/// The QR code as a PNG (8 pixels per module, 4-module quiet zone, greyscale).
+pub fn qr_png(data: &str) -> Result<Vec<u8>, ApiError> {
+    let code = qrcode::QrCode::new(data.as_bytes()).map_err(ApiError::internal)?;
+    let w = code.width();
+    let colors = code.to_colors();
+    let (scale, quiet) = (8usize, 4usize);
+    let side = (w + 2 * quiet) * scale;
+    let mut pixels = vec![255u8; side * side];
+    for (i, c) in colors.iter().enumerate() {
+        if *c == qrcode::Color::Dark {
+            let (x, y) = (i % w + quiet, i / w + quiet);
+            for dy in 0..scale {
+                let row = (y * scale + dy) * side;
+                for dx in 0..scale {
+                    pixels[row + x * scale + dx] = 0;
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, side as u32, side as u32);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut wr = enc.write_header().map_err(ApiError::internal)?;
+        wr.write_image_data(&pixels).map_err(ApiError::internal)?;
+    }
+    Ok(out)
+}
+
+async fn qr_code(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    Query(q): Query<QrQuery>,
+) -> ApiResult<Response> {
+    let status = state.whatsapp.status().await.map_err(link_error)?;
+    let qr = state.whatsapp.qr_code().await.map_err(link_error)?;
+    let Some(qr) = qr else {
+        return Ok(Json(
+            json!({ "state": status.state, "qr": null, "png_base64": null, "svg": null }),
+        )
+        .into_response());
+    };
+    match q.format.as_deref().unwrap_or("json") {
+        "png" => Ok(([(header::CONTENT_TYPE, "image/png")], qr_png(&qr)?).into_response()),
+        "svg" => Ok(([(header::CONTENT_TYPE, "image/svg+xml")], qr_svg(&qr)?).into_response()),
+        "json" => {
+            let png = base64::engine::general_purpose::STANDARD.encode(qr_png(&qr)?);
+            Ok(Json(
+                json!({ "state": status.state, "qr": qr, "png_base64": png, "svg": qr_svg(&qr)? }),
+            )
+            .into_response())
+        }
+        _ => Err(ApiError::invalid("format", "json, png or svg")),
+    }
+}
+
+async fn disconnect(State(state): State<AppState>, Admin(me): Admin) -> ApiResult<Json<Value>> {
+    state.whatsapp.disconnect().await.map_err(link_error)?;
+    audit(
+        &state,
+        Some(me.id),
+        "whatsapp.disconnected",
+        None,
+        json!({}),
+    )
+    .await?;
+    state.app.events().publish(
+        state.app.now(),
+        crate::app::LiveEvent::WhatsappStatus {
+            state: "logged_out".into(),
+            detail: None,
+        },
+    );
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// `POST /api/whatsapp/pair-code` body.
+#[derive(Debug, Deserialize)]
+pub struct PairCodeRequest {
+    /// The pharmacy's number, international (`201001234567`, `+20 100 123 4567` or `0100...`).
+    pub phone: String,
+}
+
+async fn pair_code(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    ApiJson(r): ApiJson<PairCodeRequest>,
+) -> ApiResult<Json<Value>> {
+    let phone = crate::domain::phone::normalize_phone(&r.phone)
+        .map_err(|e| ApiError::invalid("phone", e.to_string()))?
+        .as_str()
+        .to_owned();
+    let code = state.whatsapp.pair_code(&phone).await.map_err(link_error)?;
+    audit(
+        &state,
+        Some(me.id),
+        "whatsapp.pair_code",
+        None,
+        json!({ "phone": phone }),
+    )
+    .await?;
+    Ok(Json(json!({ "phone": phone, "code": code })))
+}

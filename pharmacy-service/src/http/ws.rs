@@ -1,0 +1,307 @@
+//! `GET /ws`: the live event feed, cookie-authenticated (or bearer). Every event is a JSON
+//! object `{"type": "newMessage", "seq": 17, "at": ms, ...fields}`; each connection gets only
+//! what its user may see (see [`super::access`]). `GET /ws?since=N` first replays the events
+//! after `N` still in the bus's ring (a `{"type": "resync"}` says the gap was too long: reload).
+//!
+//! Clients may send `{"type": "typing", "ticket_id": N, "typing": true}` (shown to the other
+//! people working on that ticket as an ephemeral `typing` event carrying the current `seq`)
+//! and `{"type": "ping"}`.
+//!
+//! Presence follows the live connections: an offline agent who connects goes online; when an
+//! agent's last connection closes and stays closed for `presence_grace`, an online agent goes
+//! offline. An explicit `away` is kept while connected.
+
+use super::AppState;
+use super::access::{serves, works_on};
+use super::auth::{CurrentUser, identify};
+use super::error::{ApiError, ApiResult};
+use crate::app::{Envelope, LiveEvent};
+use crate::db;
+use crate::domain::ids::{AgentId, TicketId, UserId};
+use crate::domain::routing::AgentStatus;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tokio::sync::broadcast;
+
+/// A "someone is typing" notice (not stored, not replayed).
+#[derive(Debug, Clone)]
+pub struct Typing {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// Who types.
+    pub user_id: UserId,
+    /// Their name.
+    pub name: String,
+    /// Started or stopped.
+    pub typing: bool,
+}
+
+/// Live connection bookkeeping shared by all sockets.
+pub struct Live {
+    connections: Mutex<HashMap<AgentId, usize>>,
+    typing: broadcast::Sender<Typing>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Live {
+            connections: Mutex::new(HashMap::new()),
+            typing: broadcast::channel(256).0,
+        }
+    }
+}
+
+impl Live {
+    fn change(&self, agent: AgentId, delta: isize) -> usize {
+        let mut m = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(agent).or_insert(0);
+        *n = n.saturating_add_signed(delta);
+        *n
+    }
+
+    /// How many live connections the agent has.
+    pub fn connections(&self, agent: AgentId) -> usize {
+        let m = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(&agent).copied().unwrap_or(0)
+    }
+}
+
+/// Query of `GET /ws`.
+#[derive(Debug, Default, Deserialize)]
+pub struct WsQuery {
+    /// The last sequence number the client saw.
+    pub since: Option<String>,
+}
+
+/// `GET /ws`.
+pub async fn socket(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<WsQuery>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let me = identify(&state, &headers).await?;
+    // Cross-site WebSocket hijacking: a browser always sends Origin; it must be this host.
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let origin_host = origin.split("://").nth(1).unwrap_or(origin);
+        if origin_host != host {
+            return Err(ApiError::Forbidden("cross-origin WebSocket".into()));
+        }
+    }
+    let since = super::error::parse_opt::<u64>(&q.since, "since")?;
+    let upgrade =
+        upgrade.map_err(|_| ApiError::BadRequest("expected a WebSocket upgrade".into()))?;
+    Ok(upgrade.on_upgrade(move |s| run(state, me, since, s)))
+}
+
+fn frame(env: &Envelope) -> Value {
+    let mut v = serde_json::to_value(&env.event).unwrap_or_else(|_| json!({}));
+    if let Value::Object(m) = &mut v {
+        m.insert("seq".into(), json!(env.seq));
+        m.insert("at".into(), json!(env.at));
+    }
+    v
+}
+
+/// Whether `me` may see the envelope.
+pub async fn visible(state: &AppState, me: &CurrentUser, env: &Envelope) -> bool {
+    if me.is_admin() {
+        return true;
+    }
+    if env.admin_only {
+        return false;
+    }
+    let Ok(mut c) = state.app.pool().acquire().await else {
+        return false;
+    };
+    match &env.event {
+        LiveEvent::AgentStatus { .. } => true,
+        LiveEvent::NewCustomer { customer } => {
+            serves(&mut c, me, customer.id).await.unwrap_or(false)
+        }
+        LiveEvent::TicketAssigned {
+            ticket,
+            previous_agent,
+            ..
+        } => works_on(me, ticket) || (me.agent_id.is_some() && *previous_agent == me.agent_id),
+        LiveEvent::NewMessage { ticket, .. }
+        | LiveEvent::TicketUpdated { ticket }
+        | LiveEvent::TicketClosed { ticket } => works_on(me, ticket),
+        LiveEvent::AdminAlert { .. } | LiveEvent::WhatsappStatus { .. } => false,
+        _ => match env.ticket_id {
+            Some(t) => {
+                matches!(db::tickets::by_id(&mut c, t).await, Ok(Some(t)) if works_on(me, &t))
+            }
+            None => false,
+        },
+    }
+}
+
+async fn ticket_visible(state: &AppState, me: &CurrentUser, id: TicketId) -> bool {
+    let Ok(mut c) = state.app.pool().acquire().await else {
+        return false;
+    };
+    matches!(db::tickets::by_id(&mut c, id).await, Ok(Some(t)) if works_on(me, &t))
+}
+
+async fn send_json(socket: &mut WebSocket, v: &Value) -> bool {
+    socket
+        .send(Message::Text(v.to_string().into()))
+        .await
+        .is_ok()
+}
+
+async fn connected(state: &AppState, me: &CurrentUser) {
+    let Some(agent) = me.agent_id else { return };
+    if state.live.change(agent, 1) == 1 {
+        let mut c = match state.app.pool().acquire().await {
+            Ok(c) => c,
+            Err(_) => return,
+        };
+        if let Ok(Some(a)) = db::agents::by_id(&mut c, agent).await
+            && a.status == AgentStatus::Offline
+        {
+            drop(c);
+            if let Err(e) = state
+                .app
+                .set_agent_status(agent, AgentStatus::Online, None)
+                .await
+            {
+                tracing::warn!(error = %e, "presence: going online failed");
+            }
+        }
+    }
+}
+
+fn disconnected(state: &AppState, me: &CurrentUser) {
+    let Some(agent) = me.agent_id else { return };
+    if state.live.change(agent, -1) > 0 {
+        return;
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(state.config.presence_grace).await;
+        if state.live.connections(agent) > 0 {
+            return;
+        }
+        let Ok(mut c) = state.app.pool().acquire().await else {
+            return;
+        };
+        if let Ok(Some(a)) = db::agents::by_id(&mut c, agent).await
+            && a.status == AgentStatus::Online
+        {
+            drop(c);
+            if let Err(e) = state
+                .app
+                .set_agent_status(agent, AgentStatus::Offline, None)
+                .await
+            {
+                tracing::warn!(error = %e, "presence: going offline failed");
+            }
+        }
+    });
+}
+
+async fn run(state: AppState, me: CurrentUser, since: Option<u64>, mut socket: WebSocket) {
+    // Subscribe before replaying so nothing falls between the two.
+    let mut bus = state.app.events().subscribe();
+    let mut typing = state.live.typing.subscribe();
+    let mut last = since.unwrap_or_else(|| state.app.events().last_seq());
+    let hello = json!({ "type": "hello", "seq": last, "user": super::auth::UserView::from(&me) });
+    if !send_json(&mut socket, &hello).await {
+        return;
+    }
+    if let Some(since) = since {
+        let (missed, complete) = state.app.events().since(since);
+        if !complete {
+            let _ = send_json(
+                &mut socket,
+                &json!({ "type": "resync", "seq": state.app.events().last_seq() }),
+            )
+            .await;
+        }
+        for env in missed {
+            last = env.seq;
+            if visible(&state, &me, &env).await && !send_json(&mut socket, &frame(&env)).await {
+                return;
+            }
+        }
+    }
+    connected(&state, &me).await;
+    loop {
+        tokio::select! {
+            r = bus.recv() => match r {
+                Ok(env) => {
+                    if env.seq <= last { continue; }
+                    last = env.seq;
+                    if visible(&state, &me, &env).await && !send_json(&mut socket, &frame(&env)).await {
+                        break;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // Replay what the ring still has; otherwise tell the client to reload.
+                    let (missed, complete) = state.app.events().since(last);
+                    if !complete && !send_json(&mut socket, &json!({ "type": "resync", "seq": state.app.events().last_seq() })).await {
+                        break;
+                    }
+                    for env in missed {
+                        last = env.seq;
+                        if visible(&state, &me, &env).await && !send_json(&mut socket, &frame(&env)).await {
+                            break;
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            t = typing.recv() => {
+                if let Ok(t) = t
+                    && t.user_id != me.id
+                    && ticket_visible(&state, &me, t.ticket_id).await
+                {
+                    let v = json!({ "type": "typing", "seq": state.app.events().last_seq(), "ephemeral": true,
+                        "ticket_id": t.ticket_id, "user_id": t.user_id, "name": t.name, "typing": t.typing });
+                    if !send_json(&mut socket, &v).await { break; }
+                }
+            },
+            m = socket.recv() => match m {
+                Some(Ok(Message::Text(text))) => {
+                    let v: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
+                    match v.get("type").and_then(Value::as_str) {
+                        Some("typing") => {
+                            if let Some(id) = v.get("ticket_id").and_then(Value::as_i64)
+                                && ticket_visible(&state, &me, TicketId(id)).await
+                            {
+                                let _ = state.live.typing.send(Typing {
+                                    ticket_id: TicketId(id),
+                                    user_id: me.id,
+                                    name: me.name.clone(),
+                                    typing: v.get("typing").and_then(Value::as_bool).unwrap_or(true),
+                                });
+                            }
+                        }
+                        Some("ping")
+                            if !send_json(&mut socket, &json!({ "type": "pong", "seq": state.app.events().last_seq() })).await =>
+                        {
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    disconnected(&state, &me);
+}
