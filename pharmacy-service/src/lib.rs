@@ -10,4 +10,5 @@ pub mod app;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod import;
 pub mod whatsapp;
