@@ -3,6 +3,8 @@
 //! | method and path | body | answer |
 //! | --- | --- | --- |
 //! | `POST /control/scan` | `{"qr", "phone"}` | `{"ok": true, "jid"}` |
+//! | `POST /control/link-code` | `{"phone", "code"}` (the code the companion shows, dash optional) | `{"ok": true, "jid"}` |
+//! | `POST /control/accounts` | `{"phone", "name"}` | `{"ok": true, "jid"}` |
 //! | `GET /control/devices` | | `[{"phone", "lid", "customer", "devices": [{"jid", "lid", "online", "offline_queue", "platform"}]}]` |
 //! | `POST /control/devices/remove` | `{"jid"}` | `{"ok": true}` |
 //! | `POST /control/customers` | `{"phone", "name", "devices": 1, "addressing": "pn" \| "lid"}` | `{"ok": true, "jid"}` |
@@ -48,6 +50,29 @@ struct ScanBody {
 
 async fn scan(State(sim): State<SimHandle>, Json(body): Json<ScanBody>) -> Answer {
     let jid = sim.scan(&body.qr, &body.phone).await?;
+    Ok(Json(json!({ "ok": true, "jid": jid.to_string() })))
+}
+
+#[derive(Deserialize)]
+struct LinkCodeBody {
+    phone: String,
+    code: String,
+}
+
+async fn link_code(State(sim): State<SimHandle>, Json(body): Json<LinkCodeBody>) -> Answer {
+    let jid = sim.link_code(&body.phone, &body.code).await?;
+    Ok(Json(json!({ "ok": true, "jid": jid.to_string() })))
+}
+
+#[derive(Deserialize)]
+struct AccountBody {
+    phone: String,
+    #[serde(default)]
+    name: String,
+}
+
+async fn add_account(State(sim): State<SimHandle>, Json(body): Json<AccountBody>) -> Answer {
+    let jid = sim.add_account(&body.phone, &body.name)?;
     Ok(Json(json!({ "ok": true, "jid": jid.to_string() })))
 }
 
@@ -229,6 +254,8 @@ async fn root_key(State(sim): State<SimHandle>) -> Json<Value> {
 pub fn router(sim: SimHandle) -> Router {
     Router::new()
         .route("/control/scan", post(scan))
+        .route("/control/link-code", post(link_code))
+        .route("/control/accounts", post(add_account))
         .route("/control/devices", get(devices))
         .route("/control/devices/remove", post(remove_device))
         .route("/control/customers", post(add_customer))

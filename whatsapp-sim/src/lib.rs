@@ -434,6 +434,27 @@ impl SimHandle {
         }
     }
 
+    /// The phone's user types the code a companion shows ("link with phone number", part 1
+    /// §8); resolves like [`SimHandle::scan`] once the companion finished and signed.
+    pub async fn link_code(&self, phone: &str, code: &str) -> Result<Jid, SimError> {
+        let rx = self.shared.lock().link_code(&phone_digits(phone), code)?;
+        match tokio::time::timeout(Duration::from_secs(30), rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(SimError::PairingRefused(
+                "the companion disconnected".into(),
+            )),
+            Err(_) => Err(SimError::Timeout("companion_finish and pair-device-sign")),
+        }
+    }
+
+    /// Creates an account (a phone number with its simulated phone) that companions can link
+    /// to; idempotent. Returns its PN JID.
+    pub fn add_account(&self, phone: &str, name: &str) -> Result<Jid, SimError> {
+        self.shared
+            .lock()
+            .ensure_account(&phone_digits(phone), name, false)
+    }
+
     /// Accounts with linked companions.
     pub fn devices(&self) -> Vec<AccountInfo> {
         self.shared.lock().accounts_info()

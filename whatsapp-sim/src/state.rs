@@ -154,6 +154,22 @@ struct Pending {
     platform: String,
     refs: Vec<(String, Instant, Instant)>,
     awaiting: Option<AwaitingSign>,
+    link: Option<LinkCode>,
+}
+
+/// Phone-code pairing in progress on a registration connection.
+struct LinkCode {
+    phone: String,
+    wrapped_companion: Vec<u8>,
+    reference: String,
+    primary: Option<LinkPrimary>,
+}
+
+struct LinkPrimary {
+    ephemeral: whatsapp_proto::xeddsa::KeyPair,
+    identity: whatsapp_proto::xeddsa::KeyPair,
+    code: String,
+    reply: Option<oneshot::Sender<Result<Jid, SimError>>>,
 }
 
 struct AwaitingSign {
@@ -622,6 +638,7 @@ impl State {
                 platform,
                 refs,
                 awaiting: None,
+                link: None,
             },
         );
         info!(conn_id, "registration connection: pair-device sent");
@@ -735,19 +752,32 @@ impl State {
 
     /// A node from a registration connection.
     pub fn handle_registering(&mut self, conn_id: u64, node: Node) {
-        let Some(pending) = self.pending.get_mut(&conn_id) else {
-            return;
-        };
-        let attrs = node.attrs();
-        if node.tag != "iq" {
+        if node.tag != "iq" || !self.pending.contains_key(&conn_id) {
             return;
         }
+        let attrs = node.attrs();
         let id = attrs.optional_string("id").unwrap_or_default();
         let kind = attrs.optional_string("type").unwrap_or_default();
         if kind == "get" && attrs.optional_string("xmlns").as_deref() == Some("w:p") {
-            let _ = pending.tx.send(Outbound::Node(iq_result(&id)));
+            let _ = self.send_to_pending(conn_id, iq_result(&id));
             return;
         }
+        if kind == "set"
+            && let Some(reg) = node.child("link_code_companion_reg")
+        {
+            let reply = match reg.attrs().optional_str("stage") {
+                Some("companion_hello") => self.link_code_hello(conn_id, &id, reg),
+                Some("companion_finish") => self.link_code_finish(conn_id, &id, reg),
+                _ => iq_error(&id, 400, "bad-request"),
+            };
+            if !reply.tag.is_empty() {
+                let _ = self.send_to_pending(conn_id, reply);
+            }
+            return;
+        }
+        let Some(pending) = self.pending.get_mut(&conn_id) else {
+            return;
+        };
         let awaiting_id = pending.awaiting.as_ref().map(|a| a.iq_id.clone());
         if awaiting_id.as_deref() != Some(id.as_str()) {
             if kind == "get" || kind == "set" {
@@ -891,6 +921,21 @@ impl State {
             ));
         }
         self.ensure_account(pn, "", false)?;
+        let (reply, rx) = oneshot::channel();
+        self.send_pair_success(conn_id, pn, &code.identity_key, &code.adv_secret, reply)?;
+        info!(conn_id, pn, "phone scanned the QR code; pair-success sent");
+        Ok(rx)
+    }
+
+    /// The phone issues the companion's identity and sends `pair-success` (part 1 §7 step 6).
+    fn send_pair_success(
+        &mut self,
+        conn_id: u64,
+        pn: &str,
+        identity_key: &[u8; 32],
+        adv_secret: &[u8; 32],
+        reply: oneshot::Sender<Result<Jid, SimError>>,
+    ) -> Result<(), SimError> {
         let account = self
             .accounts
             .get_mut(pn)
@@ -901,8 +946,8 @@ impl State {
         account.next_key_index += 1;
         let issued = phone::issue_device_identity(
             &account.key,
-            &code.identity_key,
-            &code.adv_secret,
+            identity_key,
+            adv_secret,
             account.raw_id,
             key_index,
             now_unix(),
@@ -911,10 +956,7 @@ impl State {
         let pn_jid = account.pn_jid().with_device(device);
         let lid_jid = account.lid_jid().with_device(device);
         let biz = account.name.clone();
-        let iq_id = {
-            self.next_id += 1;
-            format!("{}", 10_000 + self.next_id)
-        };
+        let iq_id = self.next_stanza_id();
         let mut children = vec![
             Node::new("device-identity").bytes(issued.hmac_container.clone()),
             Node::new("platform").attr("name", "android"),
@@ -930,11 +972,10 @@ impl State {
             .attr("xmlns", "md")
             .attr("t", now_unix())
             .children([Node::new("pair-success").children(children)]);
-        let (reply, rx) = oneshot::channel();
         let pending = self
             .pending
             .get_mut(&conn_id)
-            .ok_or_else(|| SimError::BadRequest("gone".into()))?;
+            .ok_or_else(|| SimError::BadRequest("the companion disconnected".into()))?;
         let _ = pending.tx.send(Outbound::Node(node));
         pending.awaiting = Some(AwaitingSign {
             iq_id,
@@ -943,11 +984,183 @@ impl State {
             issued,
             reply,
         });
-        info!(
-            conn_id,
-            pn, device, "phone scanned the QR code; pair-success sent"
-        );
+        Ok(())
+    }
+
+    /// Stage 1 of phone-code pairing (part 1 §8): the companion's `companion_hello`.
+    fn link_code_hello(&mut self, conn_id: u64, id: &str, reg: &Node) -> Node {
+        let phone = reg
+            .attrs()
+            .optional_jid("jid")
+            .ok()
+            .flatten()
+            .map(|j| j.user)
+            .unwrap_or_default();
+        let wrapped = child_bytes(reg, "link_code_pairing_wrapped_companion_ephemeral_pub");
+        let auth: Option<[u8; 32]> = fixed(reg, "companion_server_auth_key_pub");
+        let display = reg
+            .child("companion_platform_display")
+            .and_then(Node::content_bytes)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
+            .to_owned();
+        let display_ok = display.contains(" (") && display.ends_with(')') && display.len() > 4;
+        let Some(pending) = self.pending.get(&conn_id) else {
+            return iq_error(id, 400, "bad-request");
+        };
+        let (Some(wrapped), Some(auth)) = (wrapped, auth) else {
+            return iq_error(id, 400, "bad-request");
+        };
+        if wrapped.len() != 80
+            || auth != pending.noise_key
+            || !display_ok
+            || reg.child("companion_platform_id").is_none()
+        {
+            return iq_error(id, 400, "bad-request");
+        }
+        if self.ensure_account(&phone, "", false).is_err() {
+            return iq_error(id, 400, "bad-request");
+        }
+        let mut raw = [0u8; 24];
+        OsRng.fill_bytes(&mut raw);
+        let reference = base64::engine::general_purpose::STANDARD.encode(raw);
+        if let Some(pending) = self.pending.get_mut(&conn_id) {
+            pending.link = Some(LinkCode {
+                phone,
+                wrapped_companion: wrapped.to_vec(),
+                reference: reference.clone(),
+                primary: None,
+            });
+        }
+        iq_result(id).children([Node::new("link_code_companion_reg")
+            .children([Node::new("link_code_pairing_ref").bytes(reference.into_bytes())])])
+    }
+
+    /// The phone's user types `code`: `primary_hello` to the companion waiting for `phone`.
+    pub fn link_code(
+        &mut self,
+        pn: &str,
+        code: &str,
+    ) -> Result<oneshot::Receiver<Result<Jid, SimError>>, SimError> {
+        let code = whatsapp_proto::pairing::normalize_pairing_code(code)
+            .map_err(|e| SimError::BadRequest(e.to_string()))?;
+        let conn_id = self
+            .pending
+            .iter()
+            .filter(|(_, p)| {
+                p.link
+                    .as_ref()
+                    .is_some_and(|l| l.phone == pn && l.primary.is_none())
+            })
+            .map(|(id, _)| *id)
+            .max()
+            .ok_or_else(|| {
+                SimError::BadRequest(format!("no companion is waiting for a code for {pn}"))
+            })?;
+        let account = self
+            .accounts
+            .get(pn)
+            .ok_or(SimError::UnknownAccount(pn.to_owned()))?;
+        let identity =
+            whatsapp_proto::xeddsa::KeyPair::from_private(account.key.private.to_bytes());
+        let mut rng = OsRng;
+        let ephemeral = whatsapp_proto::xeddsa::KeyPair::generate(&mut rng);
+        let wrapped = whatsapp_proto::pairing::wrap_ephemeral(&code, ephemeral.public(), &mut rng);
+        let id = self.next_stanza_id();
+        let pending = self
+            .pending
+            .get_mut(&conn_id)
+            .ok_or_else(|| SimError::BadRequest("gone".into()))?;
+        let Some(link) = pending.link.as_mut() else {
+            return Err(SimError::BadRequest("gone".into()));
+        };
+        let node = Node::new("notification")
+            .attr("from", server())
+            .attr("id", id)
+            .attr("t", now_unix())
+            .attr("type", "link_code_companion_reg")
+            .children([Node::new("link_code_companion_reg")
+                .attr("stage", "primary_hello")
+                .children([
+                    Node::new("link_code_pairing_ref").bytes(link.reference.clone().into_bytes()),
+                    Node::new("link_code_pairing_wrapped_primary_ephemeral_pub")
+                        .bytes(wrapped.to_vec()),
+                    Node::new("primary_identity_pub").bytes(identity.public().to_vec()),
+                ])]);
+        let (reply, rx) = oneshot::channel();
+        link.primary = Some(LinkPrimary {
+            ephemeral,
+            identity,
+            code,
+            reply: Some(reply),
+        });
+        let _ = pending.tx.send(Outbound::Node(node));
+        info!(conn_id, pn, "phone entered the code; primary_hello sent");
         Ok(rx)
+    }
+
+    /// Stage 2: the companion's `companion_finish`; the phone checks it and sends pair-success.
+    fn link_code_finish(&mut self, conn_id: u64, id: &str, reg: &Node) -> Node {
+        let Some(pending) = self.pending.get_mut(&conn_id) else {
+            return iq_error(id, 400, "bad-request");
+        };
+        let identity_key = pending.registration.identity_key;
+        let Some(link) = pending.link.as_mut() else {
+            return iq_error(id, 400, "bad-request");
+        };
+        let reference = child_bytes(reg, "link_code_pairing_ref").unwrap_or_default();
+        if reference != link.reference.as_bytes() {
+            return iq_error(id, 400, "bad-request");
+        }
+        let Some(primary) = link.primary.as_mut() else {
+            return iq_error(id, 400, "bad-request");
+        };
+        let bundle = child_bytes(reg, "link_code_pairing_wrapped_key_bundle").unwrap_or_default();
+        let companion_identity: Option<[u8; 32]> = fixed(reg, "companion_identity_public");
+        let finished = whatsapp_proto::pairing::primary_finish(
+            &primary.code,
+            &primary.ephemeral,
+            &primary.identity,
+            &link.wrapped_companion,
+            bundle,
+        );
+        let reply = primary.reply.take();
+        let phone = link.phone.clone();
+        let outcome = match finished {
+            Ok(f)
+                if Some(f.companion_identity) == companion_identity
+                    && f.companion_identity == identity_key =>
+            {
+                Ok(f.adv_secret)
+            }
+            Ok(_) => Err("the key bundle names another identity".to_owned()),
+            Err(e) => Err(format!("wrong code or bad key bundle: {e}")),
+        };
+        match (outcome, reply) {
+            (Ok(adv_secret), Some(reply)) => {
+                let _ = self.send_to_pending(conn_id, iq_result(id));
+                match self.send_pair_success(conn_id, &phone, &identity_key, &adv_secret, reply) {
+                    Ok(()) => info!(conn_id, phone, "code pairing finished; pair-success sent"),
+                    Err(e) => warn!(conn_id, error = %e, "pair-success not sent"),
+                }
+                // The result was sent first, above.
+                Node::new("")
+            }
+            (Err(reason), reply) => {
+                warn!(conn_id, reason, "companion_finish refused");
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(SimError::PairingRefused(reason)));
+                }
+                iq_error(id, 400, "bad-request")
+            }
+            (Ok(_), None) => iq_error(id, 400, "bad-request"),
+        }
+    }
+
+    fn send_to_pending(&self, conn_id: u64, node: Node) -> bool {
+        self.pending
+            .get(&conn_id)
+            .is_some_and(|p| p.tx.send(Outbound::Node(node)).is_ok())
     }
 
     /// Unlinks a companion: `stream:error 401 device_removed` if online, 401 at its next login.

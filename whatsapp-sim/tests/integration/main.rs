@@ -693,3 +693,184 @@ async fn faults_nack_and_temp_ban() {
         Some("101")
     );
 }
+
+/// Phone-code pairing: companion_hello, the phone types the code, primary_hello,
+/// companion_finish, pair-success, 515, login. A wrong code fails pairing.
+async fn code_pairing(sim: &SimHandle, typed: impl Fn(&str) -> String) -> Result<Identity, String> {
+    use whatsapp_proto::pairing;
+    use whatsapp_proto::xeddsa;
+    let mut id = Identity::new();
+    let mut conn = Conn::connect(
+        &sim.ws_url,
+        sim.root_public_key,
+        &id.noise,
+        &id.registration_payload(),
+    )
+    .await;
+    let pair_device = conn.recv().await;
+    assert!(pair_device.child("pair-device").is_some());
+    let mut rng = OsRng;
+    let code = pairing::generate_pairing_code(&mut rng);
+    let ephemeral = xeddsa::KeyPair::generate(&mut rng);
+    let wrapped = pairing::wrap_ephemeral(&code, ephemeral.public(), &mut rng);
+    let hello_id = conn.next_id();
+    let hello = pairing::companion_hello_node(
+        OWNER,
+        &wrapped,
+        id.noise.public(),
+        '9',
+        "Chrome (Linux)",
+        true,
+    )
+    .attr("id", hello_id);
+    let answer = conn.iq(hello).await;
+    let reference = answer
+        .path(&["link_code_companion_reg", "link_code_pairing_ref"])
+        .and_then(Node::content_bytes)
+        .expect("pairing ref")
+        .to_vec();
+    let entered = typed(&pairing::format_pairing_code(&code));
+    let phone = sim.clone();
+    let linking = tokio::spawn(async move { phone.link_code(OWNER, &entered).await });
+    let (notification, _) = conn.recv_tag("notification").await;
+    conn.send(
+        &Node::new("ack")
+            .attr("class", "notification")
+            .attr("id", notification.attrs().string("id").expect("id"))
+            .attr("to", Jid::server_jid()),
+    )
+    .await;
+    let reg = notification.child("link_code_companion_reg").expect("reg");
+    assert_eq!(reg.attrs().optional_str("stage"), Some("primary_hello"));
+    let bytes = |tag: &str| {
+        reg.child(tag)
+            .and_then(Node::content_bytes)
+            .expect(tag)
+            .to_vec()
+    };
+    assert_eq!(bytes("link_code_pairing_ref"), reference);
+    let primary_identity: [u8; 32] = bytes("primary_identity_pub").try_into().expect("32");
+    let identity = xeddsa::KeyPair::from_private(id.identity.private.to_bytes());
+    let finish = pairing::companion_finish(
+        &code,
+        &ephemeral,
+        &identity,
+        &bytes("link_code_pairing_wrapped_primary_ephemeral_pub"),
+        &primary_identity,
+        &mut rng,
+    )
+    .expect("companion finish");
+    id.adv_secret = finish.adv_secret;
+    let finish_id = conn.next_id();
+    let finish_node = pairing::companion_finish_node(
+        OWNER,
+        &finish.wrapped_bundle,
+        id.identity.public.as_bytes(),
+        &reference,
+    )
+    .attr("id", finish_id);
+    let answer = conn.iq(finish_node).await;
+    if answer.attrs().optional_str("type") != Some("result") {
+        return Err(linking
+            .await
+            .expect("join")
+            .expect_err("refused")
+            .to_string());
+    }
+    let success = conn.recv().await;
+    let reply = id.answer_pair_success(&success, false);
+    conn.send(&reply).await;
+    let jid = linking.await.expect("join").map_err(|e| e.to_string())?;
+    assert_eq!(Some(&jid), id.jid.as_ref());
+    let (restart, _) = conn.recv_tag("stream:error").await;
+    assert_eq!(restart.attrs().optional_str("code"), Some("515"));
+    Ok(id)
+}
+
+#[tokio::test]
+async fn phone_code_pairing_and_wrong_code() {
+    let sim = start().await;
+    let id = code_pairing(&sim, |code| code.to_owned())
+        .await
+        .expect("pairs");
+    let _conn = login(&sim, &id).await;
+    let wrong = code_pairing(&sim, |code| {
+        let mut other: Vec<char> = code.chars().collect();
+        other[0] = if other[0] == 'A' { 'B' } else { 'A' };
+        other.into_iter().collect()
+    })
+    .await;
+    assert!(wrong.is_err(), "a wrong code must not pair");
+    assert_eq!(sim.devices()[0].devices.len(), 1);
+}
+
+/// A tiny HTTP/1.1 client for the control API.
+async fn http(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    let text = String::from_utf8_lossy(&response);
+    let status: u16 = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let payload = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(payload).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn control_api_over_http() {
+    let sim = start().await;
+    let base = sim.control_url.clone();
+    let (status, body) = http(&base, "GET", "/control/devices", None).await;
+    assert_eq!((status, body), (200, serde_json::json!([])));
+    let (status, body) = http(
+        &base,
+        "POST",
+        "/control/scan",
+        Some(r#"{"qr":"nonsense","phone":"201001234567"}"#),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().is_some());
+    let (status, body) = http(
+        &base,
+        "POST",
+        "/control/customers",
+        Some(r#"{"phone":"201112223334","name":"Mona","devices":2}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["jid"], "201112223334@s.whatsapp.net");
+    let (status, _) = http(&base, "GET", "/control/customers/201112223334/inbox", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = http(&base, "GET", "/control/customers/209999999999/inbox", None).await;
+    assert_eq!(status, 404);
+    let (status, _) = http(
+        &base,
+        "POST",
+        "/control/fault",
+        Some(r#"{"kind":"nack","code":479,"count":1}"#),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = http(&base, "POST", "/control/fault", Some(r#"{"kind":"nope"}"#)).await;
+    assert_eq!(status, 400);
+}
