@@ -129,9 +129,19 @@ impl App {
         let now = self.now();
         let mut tx = self.begin().await?;
         let user = db::users::by_username(&mut tx, username).await?;
-        let ok = user
-            .as_ref()
-            .is_some_and(|u| u.is_active && verify_password(password, &u.password_hash));
+        // Users imported from the Django system (issue 13) keep Django's
+        // `pbkdf2_sha256$...` hash until their first login, which checks it and replaces it
+        // with argon2id, so nobody has to reset a password after the switch-over.
+        let django = user.as_ref().filter(|u| {
+            u.is_active && crate::import::django_password::verify(password, &u.password_hash)
+        });
+        if let Some(u) = django {
+            db::users::set_password_hash(&mut tx, u.id, &hash_password(password)?).await?;
+        }
+        let ok = django.is_some()
+            || user
+                .as_ref()
+                .is_some_and(|u| u.is_active && verify_password(password, &u.password_hash));
         db::users::record_login_attempt(&mut tx, username, address, ok, now).await?;
         tx.commit().await?;
         Ok(if ok { user } else { None })
