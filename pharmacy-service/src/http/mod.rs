@@ -215,3 +215,32 @@ pub async fn serve_until(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+/// First run: when there is no user at all, creates the `admin` login with the password from
+/// `PHARMACY_ADMIN_PASSWORD` (or a random one) and returns (username, password) to print.
+pub async fn first_run_admin(app: &App) -> Result<Option<(String, String)>, crate::app::AppError> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(app.pool())
+        .await?;
+    if n > 0 {
+        return Ok(None);
+    }
+    let password = std::env::var("PHARMACY_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| p.chars().count() >= 8)
+        .unwrap_or_else(|| auth::random_secret()[..16].to_owned());
+    app.create_user(
+        &crate::app::NewUser {
+            username: "admin".into(),
+            name: "Administrator".into(),
+            email: None,
+            password: password.clone(),
+            role: crate::db::users::Role::Admin,
+            branch_id: None,
+            capacity: None,
+        },
+        None,
+    )
+    .await?;
+    Ok(Some(("admin".into(), password)))
+}
