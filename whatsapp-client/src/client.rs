@@ -49,8 +49,12 @@ struct RegistryGuard([u8; 32]);
 
 impl RegistryGuard {
     fn acquire(key: [u8; 32]) -> Option<RegistryGuard> {
-        let mut set = registry().lock().unwrap_or_else(|e| e.into_inner());
-        set.insert(key).then_some(RegistryGuard(key))
+        let inserted = registry()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key);
+        // Built only on success: a guard dropped here would free the other client's place.
+        inserted.then(|| RegistryGuard(key))
     }
 }
 
@@ -72,6 +76,19 @@ pub(crate) enum Command {
     Shutdown(Option<oneshot::Sender<()>>),
     /// Log out: wipe and stop (after the remove-companion IQ).
     LoggedOut,
+}
+
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Send(..) => "send",
+            Command::Iq(..) => "iq",
+            Command::Message(..) => "message",
+            Command::QrExhausted => "qr-exhausted",
+            Command::Shutdown(_) => "shutdown",
+            Command::LoggedOut => "logged-out",
+        }
+    }
 }
 
 /// State shared by the handle, the driver and its helper tasks.
@@ -601,6 +618,7 @@ impl Driver {
     }
 
     async fn on_command(&mut self, conn: &mut Connection, cmd: Command) {
+        tracing::trace!(command = cmd.name(), "command");
         match cmd {
             Command::Send(node, reply) => {
                 let result = conn.core.send_node(&node).map_err(ClientError::from);

@@ -1,0 +1,251 @@
+//! whatsapp-client against whatsapp-sim over loopback: pair by QR, resume from the SQLite
+//! file, receive and reply, prekey top-up, logout by the server, temporary ban.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use whatsapp_client::store::{DeviceStore, PreKeyStore, SqliteStore};
+use whatsapp_client::{Client, Config, Event, EventStream, LogoutReason};
+use whatsapp_sim::device::Outgoing;
+use whatsapp_sim::{Fault, Sim, SimConfig, SimHandle};
+
+const OWN_PHONE: &str = "201001234567";
+const CUSTOMER: &str = "201112223334";
+const WAIT: Duration = Duration::from_secs(30);
+
+fn temp_db(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wa-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join("session.db")
+}
+
+fn config(sim: &SimHandle) -> Config {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let mut config = Config::default()
+        .with_url(sim.ws_url.clone())
+        .with_trust_root(sim.root_public_key);
+    config.reconnect.initial = Duration::from_millis(100);
+    config.reconnect.max = Duration::from_millis(500);
+    config
+}
+
+/// Waits for the first event `pick` accepts, failing on timeout or end of stream.
+async fn expect<T>(
+    events: &mut EventStream,
+    what: &str,
+    mut pick: impl FnMut(Event) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+            .unwrap_or_else(|| panic!("event stream ended waiting for {what}"));
+        if let Some(found) = pick(event) {
+            return found;
+        }
+    }
+}
+
+async fn start(path: &PathBuf, config: Config) -> (Client, EventStream) {
+    let store = Arc::new(SqliteStore::open(path).await.expect("store"));
+    Client::start(store, config).await.expect("client")
+}
+
+/// Starts a client on a fresh store and pairs it through the sim's simulated phone.
+async fn paired(sim: &SimHandle, path: &PathBuf, config: Config) -> (Client, EventStream) {
+    let (client, mut events) = start(path, config).await;
+    let qr = expect(&mut events, "a QR code", |e| match e {
+        Event::Qr(qr) => Some(qr),
+        _ => None,
+    })
+    .await;
+    assert!(
+        qr.data
+            .starts_with("https://wa.me/settings/linked_devices#")
+    );
+    assert!(qr.render_png(2).is_ok() && qr.render_svg().is_ok());
+    let jid = sim.scan(&qr.data, OWN_PHONE).await.expect("scan");
+    let paired_jid = expect(&mut events, "pair success", |e| match e {
+        Event::PairSuccess { jid, .. } => Some(jid),
+        _ => None,
+    })
+    .await;
+    assert_eq!(paired_jid, jid);
+    expect(&mut events, "connected", |e| {
+        matches!(e, Event::Connected).then_some(())
+    })
+    .await;
+    assert!(client.is_connected());
+    (client, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pair_by_qr_then_resume_from_the_store() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("resume");
+    let (client, _events) = paired(&sim, &path, config(&sim)).await;
+    let jid = client.jid().expect("jid");
+    assert_eq!(jid.user, OWN_PHONE);
+    client.shutdown().await;
+    drop(client);
+
+    // A new client from the same file logs in without pairing.
+    let (client, mut events) = start(&path, config(&sim)).await;
+    expect(&mut events, "connected after restart", |e| match e {
+        Event::Qr(_) => panic!("a stored device must not pair again"),
+        Event::Connected => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(client.jid(), Some(jid));
+    // The first login uploaded the initial prekey batch.
+    let store = SqliteStore::open(&path).await.expect("store");
+    assert_eq!(store.uploaded_prekey_count().await.expect("count"), 812);
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receive_a_customer_message_and_reply() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("echo");
+    let (client, mut events) = paired(&sim, &path, config(&sim)).await;
+    sim.add_customer(CUSTOMER, "Mona", 2, false)
+        .expect("customer");
+    let sent_id = sim
+        .customer_send(
+            CUSTOMER,
+            OWN_PHONE,
+            Outgoing::Text("do you have panadol?".into()),
+            None,
+        )
+        .expect("customer send");
+    let mut message = expect(&mut events, "the customer's message", |e| match e {
+        Event::Message(m) => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!(message.info.id, sent_id);
+    assert_eq!(message.text(), Some("do you have panadol?"));
+    assert_eq!(message.info.chat.user, CUSTOMER);
+    message.ack();
+
+    let reply_id = client
+        .send_text(&message.info.chat, "yes, 20 EGP")
+        .await
+        .expect("reply");
+    // Every device of the customer gets the reply.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let inbox = sim.customer_inbox(CUSTOMER).expect("inbox");
+        let got: Vec<_> = inbox.iter().filter(|m| m.id == reply_id).collect();
+        if got.len() == 2 {
+            assert!(got.iter().all(|m| m.text.as_deref() == Some("yes, 20 EGP")));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "reply not delivered: {inbox:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prekeys_are_topped_up_when_the_server_runs_low() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("prekeys");
+    let mut config = config(&sim);
+    config.prekeys_initial = 5;
+    let (client, mut events) = paired(&sim, &path, config).await;
+    // A customer's first message takes one prekey: the server is left with 4 < 5.
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    sim.customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text("hi".into()), None)
+        .expect("send");
+    let mut message = expect(&mut events, "message", |e| match e {
+        Event::Message(m) => Some(m),
+        _ => None,
+    })
+    .await;
+    message.ack();
+    let store = SqliteStore::open(&path).await.expect("store");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while store.max_prekey_id().await.expect("max") < 55 {
+        assert!(tokio::time::Instant::now() < deadline, "no top-up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logged_out_by_the_server_wipes_the_session() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("logout");
+    let (client, mut events) = paired(&sim, &path, config(&sim)).await;
+    let jid = client.jid().expect("jid");
+    sim.remove_device(&jid.to_string()).expect("remove");
+    let reason = expect(&mut events, "logged out", |e| match e {
+        Event::LoggedOut { reason } => Some(reason),
+        _ => None,
+    })
+    .await;
+    assert!(matches!(
+        reason,
+        LogoutReason::DeviceRemoved | LogoutReason::LoggedOut
+    ));
+    // Pairing starts again with a fresh device.
+    expect(&mut events, "a new QR code", |e| match e {
+        Event::Qr(_) => Some(()),
+        _ => None,
+    })
+    .await;
+    let store = SqliteStore::open(&path).await.expect("store");
+    let device = store.load_device().await.expect("load").expect("device");
+    assert!(!device.is_paired());
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_ban_becomes_an_event() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("ban");
+    let (client, mut events) = paired(&sim, &path, config(&sim)).await;
+    sim.fault(&Fault::TempBan {
+        code: 101,
+        expire_s: 3600,
+    })
+    .expect("fault");
+    let (code, expires) = expect(&mut events, "temporary ban", |e| match e {
+        Event::TemporaryBan { code, expires } => Some((code, expires)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(code, Some(101));
+    assert!(expires.is_some_and(|d| d.as_secs() > 3000));
+    expect(&mut events, "stopped", |e| {
+        matches!(e, Event::Stopped).then_some(())
+    })
+    .await;
+    drop(client);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_per_device() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("single");
+    let (client, _events) = start(&path, config(&sim)).await;
+    let second = Arc::new(SqliteStore::open(&path).await.expect("store"));
+    let refused = Client::start(second, config(&sim)).await;
+    assert!(matches!(
+        refused,
+        Err(whatsapp_client::ClientError::AlreadyRunning)
+    ));
+    client.shutdown().await;
+}
