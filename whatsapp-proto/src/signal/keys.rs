@@ -191,12 +191,7 @@ pub const MAX_PREKEY_ID: u32 = 0x00FF_FFFF;
 /// A fresh registration ID: non-zero and at most 14 bits, the most conservative of the ranges the
 /// libraries use (part 2 §1.3).
 pub fn generate_registration_id(rng: &mut (impl RngCore + CryptoRng)) -> u32 {
-    loop {
-        let id = rng.next_u32() & 0x3FFF;
-        if id != 0 {
-            return id;
-        }
-    }
+    rng.next_u32() % 0x3FFF + 1
 }
 
 /// A one-time prekey: ID and key pair.

@@ -1773,3 +1773,22 @@ mod interop {
             .unwrap();
     }
 }
+
+#[test]
+fn registration_ids_and_prekey_ids() {
+    let mut rng = rng(31);
+    for _ in 0..1000 {
+        let id = generate_registration_id(&mut rng);
+        assert!((1..=0x3FFF).contains(&id));
+    }
+    let ids: Vec<u32> = PreKeyRecord::generate_batch(MAX_PREKEY_ID - 1, 3, &mut rng)
+        .iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(
+        ids,
+        [MAX_PREKEY_ID - 1, MAX_PREKEY_ID, 1],
+        "wraps past 0xFFFFFF to 1, never 0"
+    );
+    assert_eq!(PreKeyRecord::generate_batch(0, 1, &mut rng)[0].id, 1);
+}
