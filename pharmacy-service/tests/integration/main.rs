@@ -1,5 +1,7 @@
 //! Integration tests of pharmacy-service: each test gets a fresh SQLite file.
 
+mod api_auth;
+mod api_support;
 mod autoreply;
 mod csat;
 mod db;

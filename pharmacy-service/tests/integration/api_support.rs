@@ -1,0 +1,254 @@
+//! `spawn_app()`: the HTTP API on 127.0.0.1 port 0 over a fresh SQLite file (the [`World`] of
+//! the core tests: three branches, three agents, an admin, a manual clock), and a tiny
+//! HTTP/1.1 client that keeps the session cookie and the CSRF token.
+
+use super::support::World;
+use pharmacy_service::app::hash_password;
+use pharmacy_service::db;
+use pharmacy_service::domain::ids::{AgentId, TicketId};
+use pharmacy_service::http::{AppState, FakeWhatsapp, HttpConfig};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub const PASSWORD: &str = "correct-horse-1";
+pub const INGEST_SECRET: &[u8] = b"ingest-test-secret";
+/// Logins of the world: admin, two agents at Toriel, one at Gomhoreya.
+pub const ADMIN: &str = "admin";
+pub const T1: &str = "toriel.1";
+pub const T2: &str = "toriel.2";
+pub const G1: &str = "gomhoreya.1";
+
+pub struct TestApp {
+    pub world: World,
+    pub addr: SocketAddr,
+    pub wa: Arc<FakeWhatsapp>,
+    pub state: AppState,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(HttpConfig {
+        ingest_secret: Some(INGEST_SECRET.to_vec()),
+        presence_grace: Duration::from_millis(200),
+        ..HttpConfig::default()
+    })
+    .await
+}
+
+pub async fn spawn_with(config: HttpConfig) -> TestApp {
+    let world = World::new().await;
+    let hash = hash_password(PASSWORD).unwrap();
+    let mut c = world.app.pool().acquire().await.unwrap();
+    for u in db::users::list(&mut c).await.unwrap() {
+        db::users::set_password_hash(&mut c, u.id, &hash)
+            .await
+            .unwrap();
+    }
+    drop(c);
+    let wa = Arc::new(FakeWhatsapp::default());
+    let state = AppState::new(world.app.clone(), wa.clone(), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(pharmacy_service::http::serve(listener, state.clone()));
+    TestApp {
+        world,
+        addr,
+        wa,
+        state,
+    }
+}
+
+impl TestApp {
+    pub fn client(&self) -> Client {
+        Client {
+            addr: self.addr,
+            cookie: None,
+            csrf: None,
+            bearer: None,
+        }
+    }
+
+    pub async fn login(&self, username: &str) -> Client {
+        let mut c = self.client();
+        let r = c
+            .post(
+                "/auth/login",
+                json!({ "username": username, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "login {username}: {}", r.text());
+        let cookie = r.header("set-cookie").expect("session cookie");
+        c.cookie = Some(cookie.split(';').next().unwrap().to_owned());
+        c.csrf = r.json()["csrf_token"].as_str().map(str::to_owned);
+        c
+    }
+
+    /// A customer writes; returns the ticket.
+    pub async fn customer_writes(&self, phone: &str, wa_id: &str, text: &str) -> TicketId {
+        self.world.text(phone, wa_id, text).await
+    }
+
+    /// Puts a ticket on an agent (as the admin would).
+    pub async fn assign(&self, t: TicketId, agent: AgentId) {
+        self.world
+            .app
+            .transfer_ticket(
+                t,
+                self.world.admin,
+                pharmacy_service::app::TransferTarget::Agent(agent),
+                "test setup",
+            )
+            .await
+            .unwrap();
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub addr: SocketAddr,
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
+    pub bearer: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text()))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+    /// The error code of an error response (and checks the one error shape).
+    pub fn code(&self) -> String {
+        let v = self.json();
+        let e = &v["error"];
+        assert!(
+            e["message"].is_string() && e["details"].is_object(),
+            "error shape: {v}"
+        );
+        e["code"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Client {
+    pub async fn get(&self, path: &str) -> Resp {
+        self.raw("GET", path, None, &[], &[]).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send_json("POST", path, body).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.send_json("PATCH", path, body).await
+    }
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.raw("DELETE", path, None, &[], &[]).await
+    }
+    pub async fn send_json(&self, method: &str, path: &str, body: Value) -> Resp {
+        self.raw(
+            method,
+            path,
+            Some("application/json"),
+            body.to_string().as_bytes(),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+        extra: &[(&str, &str)],
+    ) -> Resp {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        if let Some(ct) = content_type {
+            head.push_str(&format!("Content-Type: {ct}\r\n"));
+        }
+        if let Some(c) = &self.cookie {
+            head.push_str(&format!("Cookie: {c}\r\n"));
+        }
+        if let (Some(t), false) = (&self.csrf, method == "GET") {
+            head.push_str(&format!("X-CSRF-Token: {t}\r\n"));
+        }
+        if let Some(b) = &self.bearer {
+            head.push_str(&format!("Authorization: Bearer {b}\r\n"));
+        }
+        for (k, v) in extra {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut s = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(body).await.unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.unwrap();
+        parse(&buf)
+    }
+}
+
+fn parse(buf: &[u8]) -> Resp {
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut body = buf[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let nl = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let n = usize::from_str_radix(std::str::from_utf8(&rest[..nl]).unwrap().trim(), 16)
+                .unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[nl + 2..nl + 2 + n]);
+            rest = &rest[nl + 2 + n + 2..];
+        }
+        body = out;
+    }
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
