@@ -249,3 +249,133 @@ async fn one_client_per_device() {
     ));
     client.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pair_by_phone_code() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    sim.add_account(OWN_PHONE, "Pharmacy").expect("account");
+    let path = temp_db("code");
+    let (client, mut events) = start(&path, config(&sim)).await;
+    // The registration connection is up once the first QR code arrives.
+    expect(&mut events, "a QR code", |e| match e {
+        Event::Qr(_) => Some(()),
+        _ => None,
+    })
+    .await;
+    let code = client
+        .pair_phone(&format!("+{OWN_PHONE}"))
+        .await
+        .expect("code");
+    assert_eq!(code.len(), 9);
+    assert_eq!(&code[4..5], "-");
+    let jid = sim.link_code(OWN_PHONE, &code).await.expect("link code");
+    let paired = expect(&mut events, "pair success", |e| match e {
+        Event::PairSuccess { jid, .. } => Some(jid),
+        _ => None,
+    })
+    .await;
+    assert_eq!(paired, jid);
+    expect(&mut events, "connected", |e| {
+        matches!(e, Event::Connected).then_some(())
+    })
+    .await;
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_phone_code_does_not_pair() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    sim.add_account(OWN_PHONE, "Pharmacy").expect("account");
+    let path = temp_db("badcode");
+    let (client, mut events) = start(&path, config(&sim)).await;
+    expect(&mut events, "a QR code", |e| match e {
+        Event::Qr(_) => Some(()),
+        _ => None,
+    })
+    .await;
+    let code = client.pair_phone(OWN_PHONE).await.expect("code");
+    let wrong = if code.starts_with('A') {
+        "BBBB-BBBB"
+    } else {
+        "AAAA-AAAA"
+    };
+    assert!(sim.link_code(OWN_PHONE, wrong).await.is_err());
+    assert!(client.jid().is_none());
+    client.shutdown().await;
+}
+
+/// Logs a stored device in over a second, raw connection (the core without the client).
+async fn raw_login(sim: &SimHandle, device: &whatsapp_client::store::Device) {
+    use futures_util::{SinkExt, StreamExt};
+    use prost::Message as _;
+    use whatsapp_proto::connection::{ClientConfig, ClientConnection, Input, Output};
+    use whatsapp_proto::payload::{PayloadConfig, login_payload};
+
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64
+    };
+    let (mut ws, _) = tokio_tungstenite::connect_async(sim.ws_url.as_str())
+        .await
+        .expect("connect");
+    let jid = device.jid.clone().expect("paired");
+    let payload = login_payload(
+        &PayloadConfig::default(),
+        jid.user.parse().expect("digits"),
+        u32::from(jid.device),
+    )
+    .encode_to_vec();
+    let mut config = ClientConfig::new(device.noise_pair(), payload);
+    config.handshake.root_key = sim.root_public_key;
+    let mut core = ClientConnection::new(config, now(), &mut rand::thread_rng());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !core.is_logged_in() {
+        while let Some(out) = core.poll_output() {
+            if let Output::Transmit(bytes) = out {
+                ws.send(tokio_tungstenite::tungstenite::Message::binary(bytes))
+                    .await
+                    .expect("send");
+            }
+        }
+        let frame = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("login in time")
+            .expect("socket open")
+            .expect("frame");
+        if let tokio_tungstenite::tungstenite::Message::Binary(data) = frame {
+            core.handle_input(Input::Receive {
+                now: now(),
+                data: &data,
+            })
+            .expect("valid input");
+        }
+    }
+    // Keep the second connection open until the first client has seen the takeover.
+    tokio::spawn(async move {
+        tokio::time::sleep(WAIT).await;
+        drop(ws);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaced_by_another_connection_stops() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("replaced");
+    let (client, mut events) = paired(&sim, &path, config(&sim)).await;
+    let store = SqliteStore::open(&path).await.expect("store");
+    let device = store.load_device().await.expect("load").expect("device");
+    raw_login(&sim, &device).await;
+    expect(&mut events, "stream replaced", |e| {
+        matches!(e, Event::StreamReplaced).then_some(())
+    })
+    .await;
+    expect(&mut events, "stopped", |e| match e {
+        Event::Stopped => Some(()),
+        Event::Connected => panic!("a replaced client must not reconnect"),
+        _ => None,
+    })
+    .await;
+    drop(client);
+}
