@@ -12,3 +12,4 @@ mod outbox;
 mod records;
 mod search;
 mod support;
+mod api_ws;

@@ -1,0 +1,215 @@
+//! The live feed over a real WebSocket client: newMessage to the right people only, resume
+//! after a reconnect, typing, presence, admin-only events, and refused handshakes.
+
+use super::api_support::*;
+use futures_util::{SinkExt, StreamExt};
+use pharmacy_service::domain::routing::AgentStatus;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(t: &TestApp, c: &Client, since: Option<u64>) -> Ws {
+    try_connect(t, c, since, None).await.expect("handshake")
+}
+
+async fn try_connect(
+    t: &TestApp,
+    c: &Client,
+    since: Option<u64>,
+    origin: Option<&str>,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let url = match since {
+        Some(s) => format!("ws://{}/ws?since={s}", t.addr),
+        None => format!("ws://{}/ws/", t.addr),
+    };
+    let mut req = url.into_client_request().unwrap();
+    if let Some(cookie) = &c.cookie {
+        req.headers_mut().insert("Cookie", cookie.parse().unwrap());
+    }
+    if let Some(o) = origin {
+        req.headers_mut().insert("Origin", o.parse().unwrap());
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+    let hello = next(&mut ws).await;
+    assert_eq!(hello["type"], "hello");
+    Ok(ws)
+}
+
+async fn next(ws: &mut Ws) -> Value {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("an event within 5 s")
+            .expect("open")
+            .expect("frame");
+        if let Message::Text(t) = m {
+            return serde_json::from_str(t.as_str()).unwrap();
+        }
+    }
+}
+
+/// Frames until one matches; returns (the frames before it, the match).
+async fn until(ws: &mut Ws, want: impl Fn(&Value) -> bool) -> (Vec<Value>, Value) {
+    let mut seen = Vec::new();
+    loop {
+        let v = next(ws).await;
+        if want(&v) {
+            return (seen, v);
+        }
+        seen.push(v);
+    }
+}
+
+fn is_new_message(v: &Value, body: &str) -> bool {
+    v["type"] == "newMessage" && v["message"]["body"] == body
+}
+
+#[tokio::test]
+async fn new_messages_reach_the_assigned_agent_only_and_resume_after_reconnect() {
+    let t = spawn_app().await;
+    let ticket = t.customer_writes("201001110001", "w1", "hello").await;
+    t.assign(ticket, t.world.agents[0]).await;
+    let t1 = t.login(T1).await;
+    let t2 = t.login(T2).await;
+    let g1 = t.login(G1).await;
+    let admin = t.login(ADMIN).await;
+    let mut ws_t1 = connect(&t, &t1, None).await;
+    let mut ws_t2 = connect(&t, &t2, None).await;
+    let mut ws_g1 = connect(&t, &g1, None).await;
+    let mut ws_admin = connect(&t, &admin, None).await;
+
+    t.customer_writes("201001110001", "w2", "do you have panadol?").await;
+    let (_, ev) = until(&mut ws_t1, |v| is_new_message(v, "do you have panadol?")).await;
+    assert_eq!(ev["ticket"]["id"], ticket.0);
+    let seq = ev["seq"].as_u64().unwrap();
+    assert!(seq > 0);
+    let (_, ev) = until(&mut ws_admin, |v| is_new_message(v, "do you have panadol?")).await;
+    assert_eq!(ev["seq"], seq);
+
+    // A later event everyone may see, as a marker: nothing of the ticket came before it.
+    t.world
+        .app
+        .set_agent_status(t.world.agents[2], AgentStatus::Away, None)
+        .await
+        .unwrap();
+    let marker = |v: &Value| v["type"] == "agentStatus" && v["status"] == "away";
+    for ws in [&mut ws_t2, &mut ws_g1] {
+        let (before, _) = until(ws, marker).await;
+        assert!(
+            before.iter().all(|v| v["type"] != "newMessage"),
+            "another agent saw the ticket: {before:?}"
+        );
+    }
+
+    // T1 drops; two messages arrive; T1 comes back with its last seq and gets them.
+    let (_, last) = until(&mut ws_t1, marker).await;
+    let last_seq = last["seq"].as_u64().unwrap();
+    drop(ws_t1);
+    t.customer_writes("201001110001", "w3", "are you there?").await;
+    t.customer_writes("201001110001", "w4", "hello??").await;
+    let mut ws_t1 = connect(&t, &t1, Some(last_seq)).await;
+    let (_, a) = until(&mut ws_t1, |v| is_new_message(v, "are you there?")).await;
+    let (_, b) = until(&mut ws_t1, |v| is_new_message(v, "hello??")).await;
+    assert!(a["seq"].as_u64().unwrap() > last_seq);
+    assert!(b["seq"].as_u64().unwrap() > a["seq"].as_u64().unwrap());
+
+    // An agent's reply over HTTP is live too.
+    let r = t1
+        .post("/api/messages/send", json!({ "ticket_id": ticket.0, "text": "yes, 20 EGP" }))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    until(&mut ws_admin, |v| is_new_message(v, "yes, 20 EGP")).await;
+}
+
+#[tokio::test]
+async fn typing_is_shown_to_the_others_on_the_ticket() {
+    let t = spawn_app().await;
+    let ticket = t.customer_writes("201001110002", "w1", "hi").await;
+    t.assign(ticket, t.world.agents[0]).await;
+    let t1 = t.login(T1).await;
+    let admin = t.login(ADMIN).await;
+    let g1 = t.login(G1).await;
+    let mut ws_t1 = connect(&t, &t1, None).await;
+    let mut ws_admin = connect(&t, &admin, None).await;
+    let mut ws_g1 = connect(&t, &g1, None).await;
+    ws_admin
+        .send(Message::Text(json!({ "type": "typing", "ticket_id": ticket.0, "typing": true }).to_string().into()))
+        .await
+        .unwrap();
+    let (_, ev) = until(&mut ws_t1, |v| v["type"] == "typing").await;
+    assert_eq!(ev["ticket_id"], ticket.0);
+    assert_eq!(ev["typing"], true);
+    assert!(ev["seq"].is_u64());
+    // G1 does not work on the ticket: a ping's pong comes, no typing before it.
+    ws_g1.send(Message::Text(json!({ "type": "ping" }).to_string().into())).await.unwrap();
+    let (before, _) = until(&mut ws_g1, |v| v["type"] == "pong").await;
+    assert!(before.iter().all(|v| v["type"] != "typing"), "{before:?}");
+}
+
+#[tokio::test]
+async fn presence_follows_live_connections() {
+    let t = spawn_app().await;
+    let g1 = t.login(G1).await;
+    let admin = t.login(ADMIN).await;
+    let mut ws_admin = connect(&t, &admin, None).await;
+    let agent = t.world.agents[2].0;
+    let status = |t: &TestApp| {
+        let app = t.world.app.clone();
+        async move {
+            let mut c = app.pool().acquire().await.unwrap();
+            pharmacy_service::db::agents::by_id(&mut c, pharmacy_service::domain::ids::AgentId(agent))
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+        }
+    };
+    assert_eq!(status(&t).await, AgentStatus::Offline);
+    let ws = connect(&t, &g1, None).await;
+    let (_, ev) = until(&mut ws_admin, |v| v["type"] == "agentStatus" && v["agent_id"] == agent).await;
+    assert_eq!(ev["status"], "online");
+    assert_eq!(status(&t).await, AgentStatus::Online);
+    drop(ws);
+    let (_, ev) = until(&mut ws_admin, |v| v["type"] == "agentStatus" && v["agent_id"] == agent).await;
+    assert_eq!(ev["status"], "offline");
+    // An explicit "away" survives connecting.
+    let r = g1.post(&format!("/api/agents/{agent}/status"), json!({ "status": "away" })).await;
+    assert_eq!(r.status, 200);
+    let _ws = connect(&t, &g1, None).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(status(&t).await, AgentStatus::Away);
+}
+
+#[tokio::test]
+async fn whatsapp_status_goes_to_admins_only() {
+    let t = spawn_app().await;
+    t.wa.connect("201000000000");
+    let admin = t.login(ADMIN).await;
+    let t1 = t.login(T1).await;
+    let mut ws_admin = connect(&t, &admin, None).await;
+    let mut ws_t1 = connect(&t, &t1, None).await;
+    assert_eq!(admin.post("/api/whatsapp/disconnect", json!({})).await.status, 200);
+    let (_, ev) = until(&mut ws_admin, |v| v["type"] == "whatsappStatus").await;
+    assert_eq!(ev["state"], "logged_out");
+    ws_t1.send(Message::Text(json!({ "type": "ping" }).to_string().into())).await.unwrap();
+    let (before, _) = until(&mut ws_t1, |v| v["type"] == "pong").await;
+    assert!(before.iter().all(|v| v["type"] != "whatsappStatus"));
+}
+
+#[tokio::test]
+async fn handshakes_without_a_session_or_from_another_origin_are_refused() {
+    let t = spawn_app().await;
+    let anon = t.client();
+    assert!(try_connect(&t, &anon, None, None).await.is_err());
+    let t1 = t.login(T1).await;
+    assert!(try_connect(&t, &t1, None, Some("http://evil.example")).await.is_err());
+    let own = format!("http://{}", t.addr);
+    assert!(try_connect(&t, &t1, None, Some(&own)).await.is_ok());
+    // A plain GET is a JSON error, not a crash.
+    let r = t1.get("/ws").await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.code(), "bad_request");
+}
