@@ -8,10 +8,10 @@
 //! | `GET /control/devices` | | `[{"phone", "lid", "customer", "devices": [{"jid", "lid", "online", "offline_queue", "platform"}]}]` |
 //! | `POST /control/devices/remove` | `{"jid"}` | `{"ok": true}` |
 //! | `POST /control/customers` | `{"phone", "name", "devices": 1, "addressing": "pn" \| "lid"}` | `{"ok": true, "jid"}` |
-//! | `POST /control/customers/{phone}/send` | `{"to", "text"}` or `"location": {"lat", "lng", "name"}` or `"reaction": {"message_id", "emoji"}`; optional `"reply_to"` | `{"id"}` |
+//! | `POST /control/customers/{phone}/send` | `{"to"}` and one of `"text"`, `"image": {"base64", "mimetype", "caption"}`, `"audio": {"base64", "mimetype", "ptt"}`, `"document": {"base64", "mimetype", "file_name"}`, `"location": {"lat", "lng", "name"}`, `"reaction": {"message_id", "emoji"}`; optional `"reply_to"` | `{"id"}` |
 //! | `POST /control/customers/{phone}/read` | `{"message_ids": [...]}` | `{"ok": true, "count"}` |
 //! | `POST /control/customers/{phone}/typing` | `{"to", "state": "composing" \| "paused"}` | `{"ok": true}` |
-//! | `GET /control/customers/{phone}/inbox` | | `[{"id", "from", "device", "kind", "text", "media_sha256", "reply_to", "receipt", "received_at_ms"}]` |
+//! | `GET /control/customers/{phone}/inbox` | | `[{"id", "from", "device", "kind", "text", "media_sha256", "media_error", "reply_to", "receipt", "received_at_ms"}]` (media is downloaded from the sim's media server and verified) |
 //! | `GET /control/customers/{phone}/sent` | | `[{"id", "to", "kind", "text", "status", "server_ts", "stanza_type"}]` |
 //! | `POST /control/fault` | `{"kind": "drop_connections"}`, `{"kind": "stream_error", "code"}`, `{"kind": "delay", "ms", "duration_ms"}`, `{"kind": "nack", "code", "count"}`, `{"kind": "temp_ban", "code", "expire_s"}` | `{"ok": true}` |
 //! | `GET /control/stanzas` | | `[{"from", "tag", "id", "kind", "to", "received_at_ms"}]` |
@@ -25,7 +25,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::device::Outgoing;
+use crate::device::{MediaKind, Outgoing};
 use crate::{Fault, SimError, SimHandle};
 
 impl IntoResponse for SimError {
@@ -34,6 +34,7 @@ impl IntoResponse for SimError {
             SimError::UnknownAccount(_) | SimError::UnknownDevice(_) => StatusCode::NOT_FOUND,
             SimError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             SimError::PairingRefused(_) => StatusCode::CONFLICT,
+            SimError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             _ => StatusCode::BAD_REQUEST,
         };
         (status, Json(json!({ "error": self.to_string() }))).into_response()
@@ -137,6 +138,39 @@ struct ReactionBody {
 }
 
 #[derive(Deserialize)]
+struct MediaBody {
+    base64: String,
+    mimetype: String,
+    #[serde(default)]
+    caption: Option<String>,
+    #[serde(default)]
+    ptt: Option<bool>,
+    #[serde(default)]
+    file_name: Option<String>,
+    #[serde(skip)]
+    kind: Option<MediaKind>,
+}
+
+fn media_content(media: MediaBody) -> Result<Outgoing, SimError> {
+    use base64::Engine as _;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(media.base64.trim())
+        .map_err(|e| SimError::BadRequest(format!("base64: {e}")))?;
+    let kind = media.kind.unwrap_or(MediaKind::Image);
+    let kind = match (kind, media.ptt) {
+        (MediaKind::Audio, Some(true)) => MediaKind::VoiceNote,
+        (k, _) => k,
+    };
+    Ok(Outgoing::Media {
+        kind,
+        data,
+        mimetype: media.mimetype,
+        caption: media.caption,
+        file_name: media.file_name,
+    })
+}
+
+#[derive(Deserialize)]
 struct SendBody {
     to: String,
     #[serde(default)]
@@ -146,11 +180,11 @@ struct SendBody {
     #[serde(default)]
     reaction: Option<ReactionBody>,
     #[serde(default)]
-    image: Option<Value>,
+    image: Option<MediaBody>,
     #[serde(default)]
-    audio: Option<Value>,
+    audio: Option<MediaBody>,
     #[serde(default)]
-    document: Option<Value>,
+    document: Option<MediaBody>,
     #[serde(default)]
     reply_to: Option<String>,
 }
@@ -160,6 +194,16 @@ async fn send(
     Path(phone): Path<String>,
     Json(body): Json<SendBody>,
 ) -> Answer {
+    let tag = |m: Option<MediaBody>, kind| {
+        m.map(|mut m| {
+            m.kind = Some(kind);
+            m
+        })
+    };
+    let mut body = body;
+    body.image = tag(body.image.take(), MediaKind::Image);
+    body.audio = tag(body.audio.take(), MediaKind::Audio);
+    body.document = tag(body.document.take(), MediaKind::Document);
     let content = if let Some(text) = body.text {
         Outgoing::Text(text)
     } else if let Some(l) = body.location {
@@ -185,10 +229,8 @@ async fn send(
             remote_jid,
             from_me: received.is_none(),
         }
-    } else if body.image.is_some() || body.audio.is_some() || body.document.is_some() {
-        return Err(SimError::BadRequest(
-            "media messages are not supported by this sim yet".into(),
-        ));
+    } else if let Some(media) = body.image.or(body.audio).or(body.document) {
+        media_content(media)?
     } else {
         return Err(SimError::BadRequest(
             "one of text, location, reaction is required".into(),

@@ -60,6 +60,8 @@ pub(crate) struct SimDevice {
     next_prekey_id: u32,
     sessions: HashMap<String, SessionRecord>,
     identities: HashMap<String, IdentityKey>,
+    /// The ADVSignedDeviceIdentity of a simulated companion (device > 0).
+    pub signed_identity: Option<Vec<u8>>,
 }
 
 impl SimDevice {
@@ -74,6 +76,7 @@ impl SimDevice {
             next_prekey_id: 1,
             sessions: HashMap::new(),
             identities: HashMap::new(),
+            signed_identity: None,
         };
         device.publish_prekeys(rng);
         device
@@ -109,7 +112,7 @@ impl SimDevice {
             spk: *self.spk.key_pair.public.as_bytes(),
             spk_signature: self.spk.signature,
             prekey,
-            device_identity: None,
+            device_identity: self.signed_identity.clone(),
         }
     }
 
@@ -215,6 +218,23 @@ pub struct Understood {
     pub reply_to: Option<String>,
     /// For a DeviceSentMessage, the chat it was sent to.
     pub destination: Option<String>,
+    /// For media: where the blob is and how to check it.
+    pub media: Option<MediaRef>,
+}
+
+/// The fields needed to download and verify a media blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaRef {
+    /// Direct path (or URL when there is none).
+    pub direct_path: String,
+    /// The media key.
+    pub media_key: Vec<u8>,
+    /// SHA-256 of the plaintext.
+    pub file_sha256: Vec<u8>,
+    /// SHA-256 of the blob.
+    pub file_enc_sha256: Vec<u8>,
+    /// Key type.
+    pub media_type: whatsapp_proto::media::MediaType,
 }
 
 /// Reads the parts of a `Message` an inbox test looks at; wrappers are looked through.
@@ -226,6 +246,21 @@ pub fn understand(bytes: &[u8]) -> Option<Understood> {
 fn understand_message(m: &e2e::Message) -> Understood {
     let ctx_id = |c: &Option<Box<e2e::ContextInfo>>| c.as_ref().and_then(|c| c.stanza_id.clone());
     let sha = |h: &Option<Vec<u8>>| h.as_ref().map(hex::encode);
+    use whatsapp_proto::media::MediaType;
+    let media = |path: &Option<String>,
+                 url: &Option<String>,
+                 key: &Option<Vec<u8>>,
+                 sha: &Option<Vec<u8>>,
+                 enc: &Option<Vec<u8>>,
+                 media_type: MediaType| {
+        Some(MediaRef {
+            direct_path: path.clone().or_else(|| url.clone())?,
+            media_key: key.clone()?,
+            file_sha256: sha.clone()?,
+            file_enc_sha256: enc.clone()?,
+            media_type,
+        })
+    };
     let mut out = Understood::default();
     if let Some(dsm) = &m.device_sent_message {
         if let Some(inner) = &dsm.message {
@@ -257,23 +292,72 @@ fn understand_message(m: &e2e::Message) -> Understood {
         out.text = img.caption.clone();
         out.media_sha256 = sha(&img.file_sha256);
         out.reply_to = ctx_id(&img.context_info);
+        out.media = media(
+            &img.direct_path,
+            &img.url,
+            &img.media_key,
+            &img.file_sha256,
+            &img.file_enc_sha256,
+            MediaType::Image,
+        );
     } else if let Some(a) = &m.audio_message {
-        out.kind = "audio".into();
+        out.kind = if a.ptt == Some(true) {
+            "voice_note"
+        } else {
+            "audio"
+        }
+        .into();
         out.media_sha256 = sha(&a.file_sha256);
         out.reply_to = ctx_id(&a.context_info);
+        out.media = media(
+            &a.direct_path,
+            &a.url,
+            &a.media_key,
+            &a.file_sha256,
+            &a.file_enc_sha256,
+            if a.ptt == Some(true) {
+                MediaType::Ptt
+            } else {
+                MediaType::Audio
+            },
+        );
     } else if let Some(v) = &m.video_message {
         out.kind = "video".into();
         out.text = v.caption.clone();
         out.media_sha256 = sha(&v.file_sha256);
         out.reply_to = ctx_id(&v.context_info);
+        out.media = media(
+            &v.direct_path,
+            &v.url,
+            &v.media_key,
+            &v.file_sha256,
+            &v.file_enc_sha256,
+            MediaType::Video,
+        );
     } else if let Some(d) = &m.document_message {
         out.kind = "document".into();
         out.text = d.caption.clone().or_else(|| d.file_name.clone());
         out.media_sha256 = sha(&d.file_sha256);
         out.reply_to = ctx_id(&d.context_info);
+        out.media = media(
+            &d.direct_path,
+            &d.url,
+            &d.media_key,
+            &d.file_sha256,
+            &d.file_enc_sha256,
+            MediaType::Document,
+        );
     } else if let Some(s) = &m.sticker_message {
         out.kind = "sticker".into();
         out.media_sha256 = sha(&s.file_sha256);
+        out.media = media(
+            &s.direct_path,
+            &s.url,
+            &s.media_key,
+            &s.file_sha256,
+            &s.file_enc_sha256,
+            MediaType::Sticker,
+        );
     } else if let Some(l) = &m.location_message {
         out.kind = "location".into();
         out.text = l.name.clone();
@@ -300,6 +384,19 @@ fn understand_message(m: &e2e::Message) -> Understood {
 pub enum Outgoing {
     /// Plain text.
     Text(String),
+    /// An image, voice note / audio file, or document: encrypted and uploaded by the phone.
+    Media {
+        /// Which kind.
+        kind: MediaKind,
+        /// The plaintext file.
+        data: Vec<u8>,
+        /// Its MIME type.
+        mimetype: String,
+        /// Caption (images, documents).
+        caption: Option<String>,
+        /// File name (documents).
+        file_name: Option<String>,
+    },
     /// A location pin.
     Location {
         /// Latitude.
@@ -322,8 +419,66 @@ pub enum Outgoing {
     },
 }
 
-/// Builds the `Message` protobuf a phone sends; `reply_to` becomes a quote.
-pub fn build_message(content: &Outgoing, reply_to: Option<(&str, &str)>) -> e2e::Message {
+/// Media kinds a simulated customer sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    /// A photo.
+    Image,
+    /// An audio file.
+    Audio,
+    /// A voice note (PTT).
+    VoiceNote,
+    /// A document.
+    Document,
+}
+
+impl MediaKind {
+    /// The key type of its media key.
+    pub fn media_type(self) -> whatsapp_proto::media::MediaType {
+        use whatsapp_proto::media::MediaType;
+        match self {
+            MediaKind::Image => MediaType::Image,
+            MediaKind::Audio => MediaType::Audio,
+            MediaKind::VoiceNote => MediaType::Ptt,
+            MediaKind::Document => MediaType::Document,
+        }
+    }
+
+    /// The `mediatype` attribute of `<enc>` (whatsmeow `send.go` `getMediaTypeFromMessage`).
+    pub fn enc_mediatype(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Audio => "audio",
+            MediaKind::VoiceNote => "ptt",
+            MediaKind::Document => "document",
+        }
+    }
+}
+
+/// Where an uploaded blob lives and its hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    /// Full URL.
+    pub url: String,
+    /// Direct path.
+    pub direct_path: String,
+    /// The media key.
+    pub media_key: [u8; 32],
+    /// SHA-256 of the plaintext.
+    pub file_sha256: [u8; 32],
+    /// SHA-256 of the blob.
+    pub file_enc_sha256: [u8; 32],
+    /// Plaintext length.
+    pub file_length: u64,
+}
+
+/// Builds the `Message` protobuf a phone sends; `reply_to` becomes a quote; media content
+/// needs its upload.
+pub fn build_message(
+    content: &Outgoing,
+    reply_to: Option<(&str, &str)>,
+    uploaded: Option<&Uploaded>,
+) -> e2e::Message {
     let context = reply_to.map(|(id, participant)| e2e::ContextInfo {
         stanza_id: Some(id.to_owned()),
         participant: Some(participant.to_owned()),
@@ -346,6 +501,74 @@ pub fn build_message(content: &Outgoing, reply_to: Option<(&str, &str)>) -> e2e:
             })),
             ..Default::default()
         },
+        Outgoing::Media {
+            kind,
+            mimetype,
+            caption,
+            file_name,
+            ..
+        } => {
+            let Some(u) = uploaded else {
+                return e2e::Message::default();
+            };
+            let ts = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            let context = context.map(Box::new);
+            match kind {
+                MediaKind::Image => e2e::Message {
+                    image_message: Some(Box::new(e2e::ImageMessage {
+                        url: Some(u.url.clone()),
+                        mimetype: Some(mimetype.clone()),
+                        caption: caption.clone(),
+                        file_sha256: Some(u.file_sha256.to_vec()),
+                        file_length: Some(u.file_length),
+                        media_key: Some(u.media_key.to_vec()),
+                        file_enc_sha256: Some(u.file_enc_sha256.to_vec()),
+                        direct_path: Some(u.direct_path.clone()),
+                        media_key_timestamp: Some(ts),
+                        context_info: context,
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                },
+                MediaKind::Audio | MediaKind::VoiceNote => e2e::Message {
+                    audio_message: Some(Box::new(e2e::AudioMessage {
+                        url: Some(u.url.clone()),
+                        mimetype: Some(mimetype.clone()),
+                        file_sha256: Some(u.file_sha256.to_vec()),
+                        file_length: Some(u.file_length),
+                        ptt: Some(*kind == MediaKind::VoiceNote),
+                        media_key: Some(u.media_key.to_vec()),
+                        file_enc_sha256: Some(u.file_enc_sha256.to_vec()),
+                        direct_path: Some(u.direct_path.clone()),
+                        media_key_timestamp: Some(ts),
+                        context_info: context,
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                },
+                MediaKind::Document => e2e::Message {
+                    document_message: Some(Box::new(e2e::DocumentMessage {
+                        url: Some(u.url.clone()),
+                        mimetype: Some(mimetype.clone()),
+                        title: file_name.clone(),
+                        file_sha256: Some(u.file_sha256.to_vec()),
+                        file_length: Some(u.file_length),
+                        media_key: Some(u.media_key.to_vec()),
+                        file_name: file_name.clone(),
+                        file_enc_sha256: Some(u.file_enc_sha256.to_vec()),
+                        direct_path: Some(u.direct_path.clone()),
+                        media_key_timestamp: Some(ts),
+                        caption: caption.clone(),
+                        context_info: context,
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                },
+            }
+        }
         Outgoing::Location { lat, lng, name } => e2e::Message {
             location_message: Some(Box::new(e2e::LocationMessage {
                 degrees_latitude: Some(*lat),
@@ -382,6 +605,7 @@ pub fn build_message(content: &Outgoing, reply_to: Option<(&str, &str)>) -> e2e:
 pub fn stanza_type(content: &Outgoing) -> &'static str {
     match content {
         Outgoing::Reaction { .. } => "reaction",
+        Outgoing::Media { .. } => "media",
         _ => "text",
     }
 }

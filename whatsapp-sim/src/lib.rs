@@ -75,6 +75,9 @@ pub enum SimError {
     /// Pairing did not complete: the companion refused, or its answer failed a check.
     #[error("pairing refused: {0}")]
     PairingRefused(String),
+    /// Missing or wrong credentials (media auth).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
     /// The companion did not answer in time.
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),
@@ -163,6 +166,8 @@ pub struct InboxEntry {
     pub text: Option<String>,
     /// Hex SHA-256 of the media plaintext (as the message states it).
     pub media_sha256: Option<String>,
+    /// Why the media did not download or verify (then `media_sha256` is `None`).
+    pub media_error: Option<String>,
     /// Quoted or reacted-to message id.
     pub reply_to: Option<String>,
     /// `delivered`, or `read` once the customer read it.
@@ -295,6 +300,42 @@ async fn ws_handler(
         .on_upgrade(move |socket| conn::serve(socket, shared))
 }
 
+#[derive(Deserialize)]
+struct UploadQuery {
+    auth: Option<String>,
+}
+
+/// `POST /mms/<type>/<token>?auth=…&token=…` (part 2 §7.4).
+async fn media_upload(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    axum::extract::Path((kind, token)): axum::extract::Path<(String, String)>,
+    axum::extract::Query(query): axum::extract::Query<UploadQuery>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    let result = shared
+        .lock()
+        .media_upload(&kind, &token, query.auth.as_deref(), body.to_vec());
+    match result {
+        Ok(json) => axum::Json(json).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET <direct path>…` (part 2 §7.5).
+async fn media_download(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    axum::extract::Path((bucket, file)): axum::extract::Path<(String, String)>,
+) -> axum::response::Response {
+    match shared.lock().media_download(&format!("/v/{bucket}/{file}")) {
+        Some(blob) => (
+            [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+            blob,
+        )
+            .into_response(),
+        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 async fn bind(port: u16) -> Result<TcpListener, SimError> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     TcpListener::bind(addr).await.map_err(|e| SimError::Bind {
@@ -354,8 +395,12 @@ impl Sim {
             addr: "ws".into(),
             reason: e.to_string(),
         })?;
+        shared.lock().set_media_host(ws_addr.to_string());
         let app = Router::new()
             .route("/ws/chat", get(ws_handler))
+            .route("/mms/{kind}/{token}", axum::routing::post(media_upload))
+            .route("/v/{bucket}/{file}", get(media_download))
+            .layer(axum::extract::DefaultBodyLimit::max(100 << 20))
             .with_state(shared.clone());
         let mut stop = shared.shutdown.subscribe();
         tokio::spawn(async move {

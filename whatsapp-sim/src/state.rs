@@ -203,6 +203,9 @@ pub(crate) struct State {
     temp_bans: HashMap<String, (u16, Instant)>,
     delay: Option<(Duration, Instant)>,
     stanzas: Vec<StanzaRecord>,
+    media: HashMap<String, Vec<u8>>,
+    media_auth: HashSet<String>,
+    media_host: String,
 }
 
 /// What a new connection turned out to be.
@@ -277,7 +280,79 @@ impl State {
             temp_bans: HashMap::new(),
             delay: None,
             stanzas: Vec::new(),
+            media: HashMap::new(),
+            media_auth: HashSet::new(),
+            media_host: String::new(),
         }
+    }
+
+    /// The `host:port` media_conn announces.
+    pub fn set_media_host(&mut self, host: String) {
+        self.media_host = host;
+    }
+
+    /// Stores an uploaded blob (part 2 §7.4): the auth must come from a media_conn answer and
+    /// the token must be base64url of the blob's SHA-256 (padded or not).
+    pub fn media_upload(
+        &mut self,
+        mms_type: &str,
+        token: &str,
+        auth: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<serde_json::Value, SimError> {
+        if !auth.is_some_and(|a| self.media_auth.contains(a)) {
+            return Err(SimError::Unauthorized(
+                "media auth unknown or missing".into(),
+            ));
+        }
+        const TYPES: [&str; 8] = [
+            "image",
+            "video",
+            "audio",
+            "document",
+            "md-msg-hist",
+            "md-app-state",
+            "thumbnail-link",
+            "sticker-pack",
+        ];
+        if !TYPES.contains(&mms_type) {
+            return Err(SimError::BadRequest(format!(
+                "unknown mms type {mms_type:?}"
+            )));
+        }
+        let hash = Sha256::digest(&body);
+        let padded = whatsapp_proto::media::upload_token(&hash);
+        if token != padded && token != padded.trim_end_matches('=') {
+            return Err(SimError::BadRequest(
+                "upload token is not the blob's hash".into(),
+            ));
+        }
+        Ok(self.store_media(body))
+    }
+
+    fn store_media(&mut self, body: Vec<u8>) -> serde_json::Value {
+        let mut raw = [0u8; 12];
+        OsRng.fill_bytes(&mut raw);
+        let id = hex::encode(raw);
+        let path = format!("/v/t62.7118-24/{id}.enc");
+        let direct_path = format!("{path}?ccb=11-4&oh=01_{id}&oe=68000000&_nc_sid=5e03e0");
+        self.media.insert(path, body);
+        serde_json::json!({
+            "url": format!("https://{}{direct_path}&mms3=true", self.media_host),
+            "direct_path": direct_path,
+            "handle": id,
+            "object_id": id,
+        })
+    }
+
+    /// A stored blob by path (the query string is ignored).
+    pub fn media_download(&self, path: &str) -> Option<Vec<u8>> {
+        let path = path.split('?').next().unwrap_or_default();
+        let path = path
+            .strip_prefix("https://")
+            .and_then(|p| p.find('/').map(|i| &p[i..]))
+            .unwrap_or(path);
+        self.media.get(path).cloned()
     }
 
     fn next_stanza_id(&mut self) -> String {
@@ -404,7 +479,35 @@ impl State {
             let key_index = account.next_key_index;
             account.next_key_index += 1;
             let identity = KeyPair::generate(&mut rng);
-            let sim = SimDevice::new(identity, &mut rng);
+            // A simulated companion gets its ADV identity like a linked device: issued by the
+            // account key, signed by its own identity key (prefix 6,1).
+            let issued = phone::issue_device_identity(
+                &account.key,
+                identity.public.as_bytes(),
+                &[0; 32],
+                account.raw_id,
+                key_index,
+                now_unix(),
+                &mut rng,
+            );
+            let message = [
+                &phone::ADV_DEVICE_SIGNATURE_PREFIX[..],
+                &issued.details,
+                identity.public.as_bytes(),
+                &issued.account_signature_key,
+            ]
+            .concat();
+            let device_signature = identity.private.sign(&message, &mut rng);
+            let mut sim = SimDevice::new(identity, &mut rng);
+            sim.signed_identity = Some(
+                whatsapp_proto::pb::adv::AdvSignedDeviceIdentity {
+                    details: Some(issued.details.clone()),
+                    account_signature_key: Some(issued.account_signature_key.to_vec()),
+                    account_signature: Some(issued.account_signature.to_vec()),
+                    device_signature: Some(device_signature.to_vec()),
+                }
+                .encode_to_vec(),
+            );
             account.devices.insert(
                 id,
                 Device {
@@ -1298,6 +1401,20 @@ impl State {
             ("encrypt", "get") if node.child("key").is_some() => self.fetch_bundles(&id, node),
             ("encrypt", "get") if node.child("digest").is_some() => self.digest(key, &id),
             ("usync", "get") => self.usync(&id, node),
+            ("w:m", "set") if node.child("media_conn").is_some() => {
+                let mut raw = [0u8; 24];
+                OsRng.fill_bytes(&mut raw);
+                let auth = base64::engine::general_purpose::STANDARD.encode(raw);
+                self.media_auth.insert(auth.clone());
+                iq_result(&id).children([Node::new("media_conn")
+                    .attr("auth", auth)
+                    .attr("ttl", "300")
+                    .attr("auth_ttl", "21600")
+                    .attr("max_buckets", "12")
+                    .children([Node::new("host")
+                        .attr("hostname", self.media_host.clone())
+                        .attr("type", "primary")])])
+            }
             ("md", "set") if node.child("remove-companion-device").is_some() => {
                 let _ = self.send_to(key, iq_result(&id));
                 let jid = Jid::user(key.0.clone()).with_device(key.1);
@@ -2164,13 +2281,38 @@ impl State {
             {
                 continue;
             }
+            // Download and verify media as a phone would (part 2 §7.5).
+            let (media_sha256, media_error) = match &understood.media {
+                None => (understood.media_sha256.clone(), None),
+                Some(m) => {
+                    let path = m.direct_path.split('?').next().unwrap_or_default();
+                    let path = path
+                        .strip_prefix("https://")
+                        .and_then(|p| p.find('/').map(|i| &p[i..]))
+                        .unwrap_or(path);
+                    match self.media.get(path) {
+                        None => (None, Some("blob not found on the media server".to_owned())),
+                        Some(blob) => match whatsapp_proto::media::MediaHashes::from_slices(
+                            &m.file_sha256,
+                            &m.file_enc_sha256,
+                        )
+                        .and_then(|h| {
+                            whatsapp_proto::media::decrypt(&m.media_key, m.media_type, blob, &h)
+                        }) {
+                            Ok(plain) => (Some(hex::encode(Sha256::digest(&plain))), None),
+                            Err(e) => (None, Some(e.to_string())),
+                        },
+                    }
+                }
+            };
             account.inbox.push(InboxEntry {
                 id: id.clone(),
                 from: from.to_string(),
                 device: key.1,
                 kind: understood.kind,
                 text: understood.text,
-                media_sha256: understood.media_sha256,
+                media_sha256,
+                media_error,
                 reply_to: understood.reply_to,
                 receipt: "delivered".into(),
                 received_at_ms: now_ms(),
@@ -2351,9 +2493,34 @@ impl State {
                 .unwrap_or_else(|| my_chat_jid.to_string());
             (id.to_owned(), participant)
         });
+        let uploaded = match content {
+            Outgoing::Media { kind, data, .. } => {
+                let mut media_key = [0u8; 32];
+                OsRng.fill_bytes(&mut media_key);
+                let enc = whatsapp_proto::media::encrypt(&media_key, kind.media_type(), data);
+                let stored = self.store_media(enc.blob.clone());
+                Some(device::Uploaded {
+                    url: stored["url"].as_str().unwrap_or_default().to_owned(),
+                    direct_path: stored["direct_path"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    media_key,
+                    file_sha256: enc.file_sha256,
+                    file_enc_sha256: enc.file_enc_sha256,
+                    file_length: enc.file_length,
+                })
+            }
+            _ => None,
+        };
+        let mediatype = match content {
+            Outgoing::Media { kind, .. } => Some(kind.enc_mediatype()),
+            _ => None,
+        };
         let message = device::build_message(
             content,
             reply.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+            uploaded.as_ref(),
         );
         let plaintext = message.encode_to_vec();
         let dsm = e2e::Message {
@@ -2424,6 +2591,7 @@ impl State {
                     .children([Node::new("enc")
                         .attr("v", "2")
                         .attr("type", enc_type)
+                        .attr_opt("mediatype", mediatype)
                         .bytes(bytes)]),
             );
         }

@@ -874,3 +874,207 @@ async fn control_api_over_http() {
     let (status, _) = http(&base, "POST", "/control/fault", Some(r#"{"kind":"nope"}"#)).await;
     assert_eq!(status, 400);
 }
+
+/// HTTP/1.1 with a binary body; returns the status and the raw body.
+async fn http_bytes(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: https://web.whatsapp.com\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream.write_all(body).await.expect("write");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers");
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let mut body = response[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let line_end = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("chunk size");
+            let size = usize::from_str_radix(
+                std::str::from_utf8(&rest[..line_end]).expect("hex").trim(),
+                16,
+            )
+            .expect("size");
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+            rest = &rest[line_end + 2 + size + 2..];
+        }
+        body = out;
+    }
+    (status, body)
+}
+
+#[tokio::test]
+async fn media_both_ways() {
+    use whatsapp_proto::media::{self, MediaHashes, MediaType};
+    use whatsapp_sim::device::MediaKind;
+    let sim = start().await;
+    let mut id = pair(&sim, OWNER).await;
+    let (mut conn, _) = login_active(&sim, &id).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    let photo: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    sim.customer_send(
+        CUSTOMER,
+        OWNER,
+        Outgoing::Media {
+            kind: MediaKind::Image,
+            data: photo.clone(),
+            mimetype: "image/jpeg".into(),
+            caption: Some("prescription".into()),
+            file_name: None,
+        },
+        None,
+    )
+    .expect("send image");
+    let (message, _) = conn.recv_tag("message").await;
+    assert_eq!(message.attrs().optional_str("type"), Some("media"));
+    assert_eq!(
+        message
+            .child("enc")
+            .and_then(|e| e.attrs().optional_string("mediatype"))
+            .as_deref(),
+        Some("image")
+    );
+    let image = decrypt_incoming(&mut id, &message)
+        .image_message
+        .expect("image");
+    assert_eq!(image.caption.as_deref(), Some("prescription"));
+    let (status, blob) = http_bytes(
+        &sim.ws_addr.to_string(),
+        "GET",
+        image.direct_path.as_deref().expect("path"),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let hashes = MediaHashes::from_slices(
+        image.file_sha256.as_deref().expect("sha"),
+        image.file_enc_sha256.as_deref().expect("enc sha"),
+    )
+    .expect("hashes");
+    let plain = media::decrypt(
+        image.media_key.as_deref().expect("key"),
+        MediaType::Image,
+        &blob,
+        &hashes,
+    )
+    .expect("verified download");
+    assert_eq!(plain, photo);
+    conn.send(&receipt_for(&message)).await;
+
+    // Upload: media_conn, then POST with the auth and the blob hash as token.
+    let mc_id = conn.next_id();
+    let media_conn = conn
+        .iq(Node::new("iq")
+            .attr("id", mc_id)
+            .attr("xmlns", "w:m")
+            .attr("type", "set")
+            .attr("to", Jid::server_jid())
+            .children([Node::new("media_conn")]))
+        .await;
+    let mc = media_conn.child("media_conn").expect("media_conn");
+    let auth = mc.attrs().string("auth").expect("auth");
+    let host = mc
+        .child("host")
+        .and_then(|h| h.attrs().optional_string("hostname"))
+        .expect("host");
+    let key = [7u8; 32];
+    let doc = b"%PDF-1.4 invoice".repeat(100);
+    let enc = media::encrypt(&key, MediaType::Document, &doc);
+    let token = media::upload_token(&enc.file_enc_sha256);
+    let (status, _) = http_bytes(
+        &host,
+        "POST",
+        &format!("/mms/document/{token}?auth=wrong&token={token}"),
+        &enc.blob,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let escaped_auth: String = auth
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let (status, body) = http_bytes(
+        &host,
+        "POST",
+        &format!("/mms/document/{token}?auth={escaped_auth}&token={token}"),
+        &enc.blob,
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let uploaded: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    let direct_path = uploaded["direct_path"]
+        .as_str()
+        .expect("direct_path")
+        .to_owned();
+    let message = e2e::Message {
+        document_message: Some(Box::new(e2e::DocumentMessage {
+            mimetype: Some("application/pdf".into()),
+            file_sha256: Some(enc.file_sha256.to_vec()),
+            file_length: Some(enc.file_length),
+            media_key: Some(key.to_vec()),
+            file_name: Some("invoice.pdf".into()),
+            file_enc_sha256: Some(enc.file_enc_sha256.to_vec()),
+            direct_path: Some(direct_path),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let mut rng = OsRng;
+    let sealed = id
+        .sessions
+        .get_mut(&Jid::user(CUSTOMER).signal_address())
+        .expect("session")
+        .encrypt(&signal::pad(&message.encode_to_vec(), &mut rng))
+        .expect("encrypt");
+    conn.send(
+        &Node::new("message")
+            .attr("to", Jid::user(CUSTOMER))
+            .attr("id", "3EB0DDDDDDDDDDDDDDDDDD")
+            .attr("type", "media")
+            .children([Node::new("participants").children([Node::new("to")
+                .attr("jid", Jid::user(CUSTOMER))
+                .children([Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", sealed.enc_type())
+                    .attr("mediatype", "document")
+                    .bytes(sealed.serialized().to_vec())])])]),
+    )
+    .await;
+    let inbox = wait_for(|| {
+        let inbox = sim.customer_inbox(CUSTOMER).ok()?;
+        inbox.into_iter().find(|e| e.id == "3EB0DDDDDDDDDDDDDDDDDD")
+    })
+    .await;
+    assert_eq!(inbox.kind, "document");
+    assert_eq!(inbox.media_error, None);
+    assert_eq!(inbox.media_sha256, Some(hex::encode(enc.file_sha256)));
+}
