@@ -100,6 +100,13 @@ pub enum LiveEvent {
         /// The alert.
         alert: Alert,
     },
+    /// Another agent is typing in a ticket (the HTTP layer publishes these).
+    AgentTyping {
+        /// The ticket.
+        ticket_id: TicketId,
+        /// Who types.
+        agent_id: AgentId,
+    },
     /// The WhatsApp link changed state (the bridge publishes these).
     WhatsappStatus {
         /// `connected`, `qr`, `logged_out`, `temporary_ban`, `paused`, `resumed`.
@@ -125,6 +132,10 @@ impl LiveEvent {
             | LiveEvent::MessageFailed { ticket_id, .. } => (Some(*ticket_id), None, None, false),
             LiveEvent::MessageUpdated { message } => (Some(message.ticket_id), None, None, false),
             LiveEvent::NewCustomer { .. } => (None, None, None, false),
+            LiveEvent::AgentTyping {
+                ticket_id,
+                agent_id,
+            } => (Some(*ticket_id), Some(*agent_id), None, false),
             LiveEvent::AgentStatus {
                 agent_id,
                 branch_id,

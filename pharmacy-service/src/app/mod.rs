@@ -14,6 +14,7 @@ mod outbound;
 mod ports;
 mod queries;
 mod seed;
+mod settings;
 mod tickets;
 
 pub use auth::{NewUser, hash_password, verify_password};
@@ -30,6 +31,7 @@ pub use outbound::SendReply;
 pub use ports::{Messenger, OutgoingMedia, OutgoingMessage, SendError};
 pub use queries::{TicketDetail, TicketSummary};
 pub use seed::{DemoCredentials, SeedOptions};
+pub use settings::SettingsPatch;
 pub use tickets::TransferTarget;
 
 use crate::db::{self, DbError};
@@ -152,7 +154,7 @@ struct Inner {
     pool: SqlitePool,
     clock: Arc<dyn Clock>,
     events: EventBus,
-    config: ServiceConfig,
+    config: std::sync::RwLock<Arc<ServiceConfig>>,
     tz: TimeZone,
     outbox_wakeup: Notify,
 }
@@ -179,7 +181,7 @@ impl App {
                 pool,
                 clock,
                 events: EventBus::new(4096),
-                config,
+                config: std::sync::RwLock::new(Arc::new(config)),
                 tz,
                 outbox_wakeup: Notify::new(),
             }),
@@ -193,7 +195,9 @@ impl App {
         config: ServiceConfig,
     ) -> Result<App, AppError> {
         let pool = db::open(path).await?;
-        App::new(pool, clock, config)
+        let app = App::new(pool, clock, config)?;
+        app.load_settings().await?;
+        Ok(app)
     }
 
     /// The database pool (for read-only queries the app does not wrap yet).
@@ -206,9 +210,17 @@ impl App {
         &self.inner.events
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &ServiceConfig {
-        &self.inner.config
+    /// The configuration in force (runtime settings applied; see [`App::update_settings`]).
+    pub fn config(&self) -> Arc<ServiceConfig> {
+        self.inner
+            .config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn replace_config(&self, config: ServiceConfig) {
+        *self.inner.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
     }
 
     /// The configured time zone.
@@ -231,11 +243,12 @@ impl App {
     }
 
     pub(crate) fn routing_policy(&self) -> RoutingPolicy {
+        let cfg = self.config();
         RoutingPolicy {
-            stickiness: self.inner.config.stickiness,
+            stickiness: cfg.stickiness,
             time_zone: self.inner.tz.clone(),
-            use_shifts: self.inner.config.use_shifts,
-            cross_branch_fallback: self.inner.config.cross_branch_fallback,
+            use_shifts: cfg.use_shifts,
+            cross_branch_fallback: cfg.cross_branch_fallback,
         }
     }
 

@@ -3,7 +3,7 @@
 use super::{App, AppError, not_found};
 use crate::db;
 use crate::db::customers::Customer;
-use crate::db::messages::Message;
+use crate::db::messages::{Message, SearchScope};
 use crate::db::tickets::{StateLogEntry, Ticket, TicketFilter, TransferLogEntry};
 use crate::domain::ids::{MessageId, TicketId};
 use crate::domain::search::fts_query;
@@ -91,18 +91,45 @@ impl App {
     }
 
     /// Full-text message search with Arabic normalisation, newest first; `tickets` limits it
-    /// to the tickets a user may see (None = all, for admins).
+    /// to those tickets (None = all, for admins). See [`App::search_messages_in`] for the
+    /// agent-visibility scope done in SQL.
     pub async fn search_messages(
         &self,
         query: &str,
         tickets: Option<&[TicketId]>,
         limit: i64,
     ) -> Result<Vec<Message>, AppError> {
+        let scope = tickets.map_or(SearchScope::All, SearchScope::Tickets);
+        self.search_messages_in(query, scope, limit).await
+    }
+
+    /// Full-text message search with Arabic normalisation, newest first, within `scope`
+    /// (admins: `SearchScope::All`; agents: `SearchScope::Agent`).
+    pub async fn search_messages_in(
+        &self,
+        query: &str,
+        scope: SearchScope<'_>,
+        limit: i64,
+    ) -> Result<Vec<Message>, AppError> {
         let Some(fts) = fts_query(query) else {
             return Ok(Vec::new());
         };
         let mut c = self.read().await?;
-        Ok(db::messages::search(&mut c, &fts, tickets, limit.clamp(1, 500)).await?)
+        Ok(db::messages::search(&mut c, &fts, scope, limit.clamp(1, 500)).await?)
+    }
+
+    /// Whether an agent may see a ticket: assigned to them, in their branch's unassigned queue,
+    /// or of a customer they are serving now. Admins see everything (the caller checks roles).
+    pub async fn agent_can_see(
+        &self,
+        agent: crate::domain::ids::AgentId,
+        ticket: TicketId,
+    ) -> Result<bool, AppError> {
+        let mut c = self.read().await?;
+        let Some(a) = db::agents::by_id(&mut c, agent).await? else {
+            return Ok(false);
+        };
+        Ok(db::tickets::visible_to_agent(&mut c, ticket, agent, a.branch_id).await?)
     }
 
     /// Full-text customer search (names, numbers in either spelling, e-mail).

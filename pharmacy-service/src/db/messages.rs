@@ -336,27 +336,54 @@ pub async fn delivery_log(
     .await
 }
 
-/// Full-text search (an FTS5 expression from `domain::search::fts_query`), newest first,
-/// optionally limited to some tickets' messages by a visibility filter.
+/// Which messages a search may return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchScope<'a> {
+    /// Everything (admins).
+    All,
+    /// Only these tickets.
+    Tickets(&'a [TicketId]),
+    /// What this agent may see (`db::tickets::VISIBLE_TO_AGENT`): (agent, their branch).
+    Agent(
+        crate::domain::ids::AgentId,
+        Option<crate::domain::ids::BranchId>,
+    ),
+}
+
+/// Full-text search (an FTS5 expression from `domain::search::fts_query`), newest first.
 pub async fn search(
     c: &mut Conn,
     fts: &str,
-    ticket_ids: Option<&[TicketId]>,
+    scope: SearchScope<'_>,
     limit: i64,
 ) -> Result<Vec<Message>, sqlx::Error> {
     let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
         "SELECT m.* FROM messages_fts f JOIN messages m ON m.id = f.rowid WHERE messages_fts MATCH ",
     );
     q.push_bind(fts.to_owned());
-    if let Some(ids) = ticket_ids {
-        q.push(" AND m.ticket_id IN (");
-        let mut sep = q.separated(", ");
-        for id in ids {
-            sep.push_bind(*id);
-        }
-        sep.push_unseparated(")");
-        if ids.is_empty() {
+    match scope {
+        SearchScope::All => {}
+        SearchScope::Tickets([]) => {
             q.push(" AND 0");
+        }
+        SearchScope::Tickets(ids) => {
+            q.push(" AND m.ticket_id IN (");
+            let mut sep = q.separated(", ");
+            for id in ids {
+                sep.push_bind(*id);
+            }
+            sep.push_unseparated(")");
+        }
+        SearchScope::Agent(agent, branch) => {
+            q.push(" AND m.ticket_id IN (SELECT v.id FROM tickets v WHERE (v.agent_id = ")
+                .push_bind(agent);
+            q.push(" OR (v.agent_id IS NULL AND (v.branch_id IS NULL OR v.branch_id = ")
+                .push_bind(branch);
+            q.push(
+                ")) OR v.customer_id IN (SELECT s.customer_id FROM tickets s WHERE s.agent_id = ",
+            )
+            .push_bind(agent);
+            q.push(" AND s.status <> 'closed')))");
         }
     }
     q.push(" ORDER BY m.id DESC LIMIT ").push_bind(limit);

@@ -298,10 +298,49 @@ pub struct TicketFilter {
     pub customer_id: Option<CustomerId>,
     /// Only unassigned.
     pub unassigned: Option<bool>,
-    /// Visible to this agent: assigned to them, or unassigned in their branch (or with no branch).
+    /// Visible to this agent (see [`VISIBLE_TO_AGENT`]).
     pub visible_to_agent: Option<(AgentId, Option<BranchId>)>,
     /// Whose customer matches this full-text expression.
     pub customer_fts: Option<String>,
+}
+
+/// The rule for what an agent sees: tickets assigned to them; the unassigned queue of their
+/// branch (and tickets with no branch yet); and every ticket of a customer they are serving
+/// now (the customer's history).
+pub const VISIBLE_TO_AGENT: &str = "agent_id = :agent OR (agent_id IS NULL AND (branch_id IS NULL OR branch_id = :branch)) \
+     OR customer_id IN (SELECT customer_id FROM tickets WHERE agent_id = :agent AND status <> 'closed')";
+
+fn push_visibility(
+    q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>,
+    alias: &str,
+    agent: AgentId,
+    branch: Option<BranchId>,
+) {
+    q.push(format!("({alias}.agent_id = ")).push_bind(agent);
+    q.push(format!(
+        " OR ({alias}.agent_id IS NULL AND ({alias}.branch_id IS NULL OR {alias}.branch_id = "
+    ))
+    .push_bind(branch);
+    q.push(format!(
+        ")) OR {alias}.customer_id IN (SELECT s.customer_id FROM tickets s WHERE s.agent_id = "
+    ))
+    .push_bind(agent);
+    q.push(" AND s.status <> 'closed'))");
+}
+
+/// Whether an agent may see a ticket ([`VISIBLE_TO_AGENT`]).
+pub async fn visible_to_agent(
+    c: &mut Conn,
+    id: TicketId,
+    agent: AgentId,
+    branch: Option<BranchId>,
+) -> Result<bool, sqlx::Error> {
+    let mut q =
+        sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT count(*) FROM tickets v WHERE v.id = ");
+    q.push_bind(id).push(" AND ");
+    push_visibility(&mut q, "v", agent, branch);
+    let n: i64 = q.build_query_scalar().fetch_one(&mut *c).await?;
+    Ok(n > 0)
 }
 
 /// Tickets by last activity, newest first; the cursor is `(last_activity_at, id)` of the last
@@ -329,10 +368,9 @@ pub async fn list(
         q.push(" AND t.agent_id IS NULL");
     }
     if let Some((agent, branch)) = f.visible_to_agent {
-        q.push(" AND (t.agent_id = ").push_bind(agent);
-        q.push(" OR (t.agent_id IS NULL AND (t.branch_id IS NULL OR t.branch_id = ")
-            .push_bind(branch);
-        q.push(")))");
+        q.push(" AND t.id IN (SELECT v.id FROM tickets v WHERE ");
+        push_visibility(&mut q, "v", agent, branch);
+        q.push(")");
     }
     if let Some(fts) = &f.customer_fts {
         q.push(" AND t.customer_id IN (SELECT rowid FROM customers_fts WHERE customers_fts MATCH ")

@@ -345,3 +345,31 @@ async fn live_events_follow_the_commit() {
         "greeting queued after the customer's message"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_inbound_messages_are_each_stored_once() {
+    let w = World::new().await;
+    w.online(0).await;
+    w.online(2).await;
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let app = w.app.clone();
+        tasks.push(tokio::spawn(async move {
+            // Ten customers, six messages each, every message delivered twice.
+            let phone = format!("2010000000{:02}", i % 10);
+            let ev = text_event(Some(&phone), None, &format!("C{i}"), "مرحبا", T0);
+            app.handle_inbound(ev.clone()).await.unwrap();
+            app.handle_inbound(ev).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        w.count("SELECT count(*) FROM messages WHERE direction = 'in'")
+            .await,
+        60
+    );
+    assert_eq!(w.count("SELECT count(*) FROM customers").await, 10);
+    assert_eq!(w.count("SELECT count(*) FROM tickets").await, 10);
+}

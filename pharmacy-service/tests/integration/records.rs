@@ -216,3 +216,31 @@ async fn dashboard_and_branch_kpis() {
         Some(1)
     );
 }
+
+#[tokio::test]
+async fn settings_change_at_runtime_and_survive_a_restart() {
+    let w = World::new().await;
+    let patch = pharmacy_service::app::SettingsPatch {
+        greeting_enabled: Some(false),
+        reopen_window_secs: Some(60),
+        ..Default::default()
+    };
+    let cfg = w.app.update_settings(&patch, w.admin).await.unwrap();
+    assert!(!cfg.greeting_enabled);
+    w.text("201001234567", "ST1", "hi").await;
+    assert_eq!(
+        w.count("SELECT count(*) FROM messages WHERE sender_kind = 'system'")
+            .await,
+        0
+    );
+    // A new App over the same file picks the settings up.
+    let path = w._dir.0.join("pharmacy.db");
+    let again = pharmacy_service::app::App::open(&path, w.clock.clone(), config(&w._dir))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.config().reopen_window,
+        std::time::Duration::from_secs(60)
+    );
+    assert!(!again.config().greeting_enabled);
+}

@@ -1,6 +1,7 @@
 //! Arabic-normalised full-text search over messages and customers.
 
 use crate::support::*;
+use pharmacy_service::db::messages::SearchScope;
 
 #[tokio::test]
 async fn a_word_is_found_with_and_without_diacritics() {
@@ -18,26 +19,34 @@ async fn a_word_is_found_with_and_without_diacritics() {
         "بناد",
         "panadol",
     ] {
-        let hits = w.app.search_messages(q, None, 10).await.unwrap();
+        let hits = w
+            .app
+            .search_messages_in(q, SearchScope::All, 10)
+            .await
+            .unwrap();
         let expected = usize::from(q != "panadol");
         assert_eq!(hits.len(), expected, "{q}");
     }
     assert_eq!(
         w.app
-            .search_messages("ادويه", None, 10)
+            .search_messages_in("ادويه", SearchScope::All, 10)
             .await
             .unwrap()
             .len(),
         0
     );
     assert_eq!(
-        w.app.search_messages("دواء", None, 10).await.unwrap().len(),
+        w.app
+            .search_messages_in("دواء", SearchScope::All, 10)
+            .await
+            .unwrap()
+            .len(),
         1
     );
     // Scoped to the tickets an agent may see.
     assert_eq!(
         w.app
-            .search_messages("بنادول", Some(&[t]), 10)
+            .search_messages_in("بنادول", SearchScope::Tickets(&[t]), 10)
             .await
             .unwrap()
             .len(),
@@ -45,7 +54,7 @@ async fn a_word_is_found_with_and_without_diacritics() {
     );
     assert_eq!(
         w.app
-            .search_messages("بنادول", Some(&[]), 10)
+            .search_messages_in("بنادول", SearchScope::Tickets(&[]), 10)
             .await
             .unwrap()
             .len(),
@@ -53,7 +62,7 @@ async fn a_word_is_found_with_and_without_diacritics() {
     );
     assert!(
         w.app
-            .search_messages("  \"* ", None, 10)
+            .search_messages_in("  \"* ", SearchScope::All, 10)
             .await
             .unwrap()
             .is_empty()
@@ -73,4 +82,68 @@ async fn customers_are_found_by_name_and_either_spelling_of_the_number() {
         .await
         .unwrap();
     assert_eq!(listed.len(), 1);
+}
+
+#[tokio::test]
+async fn agents_search_and_see_only_their_tickets_and_their_customers_history() {
+    let w = World::new().await;
+    w.online(0).await;
+    let t1 = w.text("201001234567", "V1", "بنادول للصداع").await;
+    w.app
+        .close_ticket(
+            t1,
+            pharmacy_service::domain::ticket::Actor::Admin(w.admin),
+            None,
+        )
+        .await
+        .unwrap();
+    w.advance(std::time::Duration::from_secs(13 * 3600));
+    w.app
+        .set_agent_status(
+            w.agents[0],
+            pharmacy_service::domain::routing::AgentStatus::Offline,
+            None,
+        )
+        .await
+        .unwrap();
+    w.online(2).await;
+    // The same customer returns and is served by the Gomhoreya agent: they see the old ticket too.
+    let t2 = w.text("201001234567", "V2", "بنادول تاني").await;
+    assert_eq!(w.ticket(t2).await.agent_id, Some(w.agents[2]));
+    let other = w.text("201009999999", "V3", "بنادول").await;
+    assert_eq!(w.ticket(other).await.agent_id, Some(w.agents[2]));
+    w.app
+        .transfer_ticket(
+            other,
+            w.admin,
+            pharmacy_service::app::TransferTarget::Agent(w.agents[1]),
+            "toriel",
+        )
+        .await
+        .unwrap();
+    let a2 = w.agents[2];
+    assert!(w.app.agent_can_see(a2, t1).await.unwrap());
+    assert!(w.app.agent_can_see(a2, t2).await.unwrap());
+    assert!(!w.app.agent_can_see(a2, other).await.unwrap());
+    let hits = w
+        .app
+        .search_messages_in("بنادول", SearchScope::Agent(a2, Some(w.branches[1])), 10)
+        .await
+        .unwrap();
+    let mut tickets: Vec<_> = hits.iter().map(|m| m.ticket_id).collect();
+    tickets.dedup();
+    assert_eq!(tickets, [t2, t1]);
+    let filter = pharmacy_service::db::tickets::TicketFilter {
+        visible_to_agent: Some((a2, Some(w.branches[1]))),
+        ..Default::default()
+    };
+    let listed: Vec<_> = w
+        .app
+        .list_tickets(filter, None, None, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.ticket.id)
+        .collect();
+    assert_eq!(listed, [t2, t1]);
 }

@@ -1,0 +1,140 @@
+//! Runtime settings an admin may change without a restart, persisted in the `settings` table
+//! and layered over the configuration the service started with. The time zone and pacing are
+//! startup configuration only.
+
+use super::{App, AppError, ServiceConfig};
+use crate::db;
+use crate::domain::ids::UserId;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+const KEY: &str = "service.settings";
+
+/// A change of settings; absent fields stay as they are. Durations in seconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsPatch {
+    /// Reopen window.
+    pub reopen_window_secs: Option<u64>,
+    /// Stickiness window.
+    pub stickiness_secs: Option<u64>,
+    /// First-response timeout (delay detection); 0 disables.
+    pub first_response_timeout_secs: Option<u64>,
+    /// Auto-close after this much inactivity; 0 disables.
+    pub auto_close_after_secs: Option<u64>,
+    /// Survey answer window.
+    pub csat_window_secs: Option<u64>,
+    /// Survey on close.
+    pub csat_enabled: Option<bool>,
+    /// Greeting.
+    pub greeting_enabled: Option<bool>,
+    /// Out-of-office replies.
+    pub out_of_office_enabled: Option<bool>,
+    /// Branch menu for unknown customers.
+    pub branch_menu_enabled: Option<bool>,
+    /// Rosters limit routing.
+    pub use_shifts: Option<bool>,
+    /// Cross-branch fallback.
+    pub cross_branch_fallback: Option<bool>,
+}
+
+impl SettingsPatch {
+    /// Later fields win.
+    fn merge(&mut self, o: &SettingsPatch) {
+        macro_rules! take {
+            ($($f:ident),*) => {$( if o.$f.is_some() { self.$f = o.$f; } )*};
+        }
+        take!(
+            reopen_window_secs,
+            stickiness_secs,
+            first_response_timeout_secs,
+            auto_close_after_secs,
+            csat_window_secs,
+            csat_enabled,
+            greeting_enabled,
+            out_of_office_enabled,
+            branch_menu_enabled,
+            use_shifts,
+            cross_branch_fallback
+        );
+    }
+
+    fn apply(&self, c: &mut ServiceConfig) {
+        let secs = Duration::from_secs;
+        if let Some(v) = self.reopen_window_secs {
+            c.reopen_window = secs(v);
+        }
+        if let Some(v) = self.stickiness_secs {
+            c.stickiness = secs(v);
+        }
+        if let Some(v) = self.first_response_timeout_secs {
+            c.first_response_timeout = secs(v);
+        }
+        if let Some(v) = self.auto_close_after_secs {
+            c.auto_close_after = secs(v);
+        }
+        if let Some(v) = self.csat_window_secs {
+            c.csat_window = secs(v);
+        }
+        macro_rules! flag {
+            ($($f:ident),*) => {$( if let Some(v) = self.$f { c.$f = v; } )*};
+        }
+        flag!(
+            csat_enabled,
+            greeting_enabled,
+            out_of_office_enabled,
+            branch_menu_enabled,
+            use_shifts,
+            cross_branch_fallback
+        );
+    }
+}
+
+impl App {
+    /// Applies the persisted settings (called when the service opens its database).
+    pub async fn load_settings(&self) -> Result<(), AppError> {
+        let mut c = self.read().await?;
+        if let Some(v) = db::settings::get(&mut c, KEY).await?
+            && let Ok(p) = serde_json::from_value::<SettingsPatch>(v)
+        {
+            let mut cfg = (*self.config()).clone();
+            p.apply(&mut cfg);
+            self.replace_config(cfg);
+        }
+        Ok(())
+    }
+
+    /// Changes runtime settings (admin), persists them and applies them at once.
+    pub async fn update_settings(
+        &self,
+        patch: &SettingsPatch,
+        by: UserId,
+    ) -> Result<Arc<ServiceConfig>, AppError> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let mut stored: SettingsPatch = db::settings::get(&mut tx, KEY)
+            .await?
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        stored.merge(patch);
+        let value = serde_json::to_value(&stored).map_err(|e| AppError::Invalid {
+            field: "settings",
+            message: e.to_string(),
+        })?;
+        db::settings::set(&mut tx, KEY, &value, now).await?;
+        db::activity::log(
+            &mut tx,
+            Some(by),
+            "settings.updated",
+            None,
+            Some(&serde_json::to_value(patch).unwrap_or_default()),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        let mut cfg = (*self.config()).clone();
+        patch.apply(&mut cfg);
+        self.replace_config(cfg);
+        Ok(self.config())
+    }
+}
