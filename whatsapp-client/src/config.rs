@@ -143,6 +143,13 @@ mod tests {
         assert!(p.delay(2, 0.99) > Duration::from_secs(2));
     }
 
+    #[cfg(feature = "tls")]
+    #[test]
+    fn a_tls_provider_is_available_for_wss() {
+        // tokio-tungstenite builds its rustls config from the process default provider.
+        let _ = rustls::ClientConfig::builder();
+    }
+
     #[test]
     fn trust_root_forms() {
         let hex32 = "11".repeat(32);
