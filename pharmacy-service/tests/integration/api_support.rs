@@ -25,6 +25,7 @@ pub struct TestApp {
     pub world: World,
     pub addr: SocketAddr,
     pub wa: Arc<FakeWhatsapp>,
+    #[allow(dead_code)]
     pub state: AppState,
 }
 

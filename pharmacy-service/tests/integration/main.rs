@@ -3,6 +3,7 @@
 mod api_auth;
 mod api_support;
 mod autoreply;
+mod browser;
 mod csat;
 mod db;
 mod inbound;
@@ -13,3 +14,4 @@ mod records;
 mod search;
 mod support;
 mod api_ws;
+mod api_tickets;
