@@ -15,3 +15,4 @@ mod search;
 mod support;
 mod api_ws;
 mod api_tickets;
+mod api_matrix;
