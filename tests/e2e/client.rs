@@ -379,3 +379,44 @@ async fn replaced_by_another_connection_stops() {
     .await;
     drop(client);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_session_is_recovered_through_a_retry_receipt() {
+    use whatsapp_client::store::SessionStore;
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("retry");
+    let (client, mut events) = paired(&sim, &path, config(&sim)).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false).expect("customer");
+    sim.customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text("one".into()), None)
+        .expect("send");
+    assert_eq!(next_text(&mut events).await.as_deref(), Some("one"));
+    // Lose the session: the next `msg` cannot be decrypted.
+    let store = SqliteStore::open(&path).await.expect("store");
+    store
+        .delete_session(&format!("{CUSTOMER}.0"))
+        .await
+        .expect("delete");
+    sim.customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text("two".into()), None)
+        .expect("send");
+    // The retry receipt makes the customer encrypt again with a new session.
+    let text = expect(&mut events, "the resent message", |e| match e {
+        Event::Message(mut m) => {
+            m.ack();
+            m.text().map(str::to_owned)
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(text, "two");
+    client.shutdown().await;
+}
+
+async fn next_text(events: &mut EventStream) -> Option<String> {
+    let mut m = expect(events, "message", |e| match e {
+        Event::Message(m) => Some(m),
+        _ => None,
+    })
+    .await;
+    m.ack();
+    m.text().map(str::to_owned)
+}

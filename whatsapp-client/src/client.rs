@@ -107,6 +107,10 @@ pub(crate) struct Shared {
     pub(crate) prekey_lock: tokio::sync::Mutex<()>,
     /// Phone-code pairing in progress.
     pub(crate) link_code: Mutex<Option<crate::pair_code::LinkCodeState>>,
+    /// Retry receipts sent per message id (part 2 §6.2: at most 4).
+    pub(crate) retries_sent: Mutex<HashMap<String, u32>>,
+    /// Resends done per (requesting device, message id) (part 2 §6.3).
+    pub(crate) resends: Mutex<HashMap<(String, String), u32>>,
 }
 
 impl Shared {
@@ -233,6 +237,8 @@ impl Client {
             send_lock: tokio::sync::Mutex::new(()),
             prekey_lock: tokio::sync::Mutex::new(()),
             link_code: Mutex::new(None),
+            retries_sent: Mutex::new(HashMap::new()),
+            resends: Mutex::new(HashMap::new()),
         });
         let driver = Driver {
             shared: shared.clone(),

@@ -30,7 +30,15 @@ pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::UnboundedRe
     while let Some(node) = rx.recv().await {
         match node.tag.as_str() {
             "message" => handle_message(&shared, node).await,
-            "receipt" => handle_receipt(&shared, &node),
+            "receipt" => {
+                if node.attrs().optional_str("type") == Some("retry") {
+                    if let Err(e) = handle_retry_receipt(&shared, &node).await {
+                        tracing::warn!(error = %e, "answering a retry receipt failed");
+                    }
+                } else {
+                    handle_receipt(&shared, &node);
+                }
+            }
             "notification" => handle_notification(&shared, &node).await,
             "offline-complete" => shared.emit(Event::OfflineSyncCompleted {
                 count: node.attrs().optional_u64("count").ok().flatten(),
@@ -263,8 +271,13 @@ async fn handle_message(shared: &Shared, node: Node) {
             .await;
     }
     let Some(plaintext) = plaintext else {
-        let reason = failure.map_or_else(|| "no decryptable content".to_owned(), |e| e.to_string());
+        let reason = failure.as_ref().map_or_else(|| "no decryptable content".to_owned(), |e| e.to_string());
         tracing::warn!(%id, %reason, "undecryptable message");
+        if let Some(error) = &failure
+            && let Err(e) = send_retry_receipt(shared, &node, error).await
+        {
+            tracing::warn!(error = %e, "sending a retry receipt failed");
+        }
         // whatsmeow acks without an error after a decrypt failure.
         send_ack(shared, &node, None);
         shared.emit(Event::UndecryptableMessage { info, reason });
@@ -312,6 +325,222 @@ fn send_ack(shared: &Shared, stanza: &Node, error: Option<u16>) {
     if let Some(ack) = whatsapp_proto::connection::ack_for(stanza, error) {
         let _ = shared.cmd.send(Command::Send(ack, None));
     }
+}
+
+// ------------------------------------------------------------------ retries
+
+/// Asks the sender to encrypt a message again (part 2 §6.2). Gives up after 4 receipts per id.
+async fn send_retry_receipt(
+    shared: &Shared,
+    stanza: &Node,
+    error: &ClientError,
+) -> Result<(), ClientError> {
+    if matches!(error, ClientError::Store(_)) {
+        // Our own storage failed: the stanza is redelivered anyway.
+        return Ok(());
+    }
+    let attrs = stanza.attrs();
+    let id = attrs.optional_string("id").unwrap_or_default();
+    let count = {
+        let mut map = shared
+            .retries_sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let count = map.entry(id.clone()).or_insert(0);
+        *count += 1;
+        *count
+    };
+    if count >= 5 {
+        return Ok(());
+    }
+    let device = shared.device();
+    let mut retry = Node::new("receipt")
+        .attr("id", id.clone())
+        .attr_opt("to", stanza.attr_value("from").cloned())
+        .attr("type", "retry");
+    for key in ["participant", "recipient"] {
+        if let Some(v) = stanza.attr_value(key) {
+            retry = retry.attr(key, v.clone());
+        }
+    }
+    if attrs.optional_str("category") == Some("peer") {
+        retry = retry.attr("category", "peer");
+    }
+    let mut children = vec![
+        Node::new("retry")
+            .attr("v", "1")
+            .attr("count", count)
+            .attr("id", id)
+            .attr("t", attrs.optional_string("t").unwrap_or_default()),
+        Node::new("registration").bytes(device.registration_id.to_be_bytes().to_vec()),
+    ];
+    let no_session = matches!(
+        error,
+        ClientError::Signal(SignalError::NoSession | SignalError::MissingPreKey { .. })
+    );
+    if count > 1 || no_session {
+        // A fresh one-time prekey so the sender can build a new session at once.
+        let prekey = {
+            let id = shared.store.max_prekey_id().await? % signal::MAX_PREKEY_ID + 1;
+            PreKeyRecord::generate(id, &mut rand::thread_rng())
+        };
+        shared
+            .store
+            .store_prekeys(&[(prekey.id, prekey.to_bytes())])
+            .await?;
+        shared.store.mark_prekeys_uploaded(&[prekey.id]).await?;
+        let spk = device.signed_prekey_record()?;
+        let mut keys = vec![
+            Node::new("type").bytes(vec![5u8]),
+            Node::new("identity").bytes(device.identity_pair().public().to_vec()),
+            Node::new("key").children([
+                Node::new("id").bytes(prekey.id.to_be_bytes()[1..].to_vec()),
+                Node::new("value").bytes(prekey.key_pair.public.as_bytes().to_vec()),
+            ]),
+            Node::new("skey").children([
+                Node::new("id").bytes(spk.id.to_be_bytes()[1..].to_vec()),
+                Node::new("value").bytes(spk.key_pair.public.as_bytes().to_vec()),
+                Node::new("signature").bytes(spk.signature.to_vec()),
+            ]),
+        ];
+        if let Some(account) = &device.account {
+            keys.push(Node::new("device-identity").bytes(account.clone()));
+        }
+        children.push(Node::new("keys").children(keys));
+    }
+    shared.send(retry.children(children)).await
+}
+
+/// Re-encrypts a message we sent for the one device that could not decrypt it (part 2 §6.3).
+async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result<(), ClientError> {
+    let attrs = node.attrs();
+    let from = attrs
+        .jid("from")
+        .map_err(|_| ClientError::unexpected("retry receipt without from", node))?;
+    let id = attrs.optional_string("id").unwrap_or_default();
+    let retry = node
+        .child("retry")
+        .ok_or_else(|| ClientError::unexpected("no <retry>", node))?;
+    let count = retry.attrs().optional_u64("count").ok().flatten().unwrap_or(1);
+    let requester = attrs.optional_jid("participant").ok().flatten().unwrap_or(from.clone());
+    let resends = {
+        let mut map = shared.resends.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry((requester.to_string(), id.clone())).or_insert(0);
+        *n += 1;
+        *n
+    };
+    if count >= 5 || resends > 10 {
+        return Ok(());
+    }
+    let mine = is_own(shared, &requester);
+    let chat = if mine {
+        attrs
+            .optional_jid("recipient")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| requester.to_non_ad())
+    } else {
+        requester.to_non_ad()
+    };
+    let Some(plain) = shared.store.load_sent(&chat.to_string(), &id).await? else {
+        tracing::warn!(%id, %chat, "retry receipt for a message no longer kept");
+        return Ok(());
+    };
+    let message = e2e::Message::decode(plain.as_slice())
+        .map_err(|_| ClientError::unexpected("stored message does not decode", node))?;
+    let bytes = if mine {
+        dsm_bytes(&chat, &message)
+    } else {
+        plain.clone()
+    };
+    let _lock = shared.send_lock.lock().await;
+    let device = shared.device();
+    let identity = device.signal_identity()?;
+    let address = requester.signal_address();
+    let bundle = match node.child("keys") {
+        Some(keys) => {
+            let mut with_registration = keys.clone();
+            if let Some(reg) = node.child("registration") {
+                with_registration = with_registration.children(
+                    keys.child_nodes()
+                        .iter()
+                        .cloned()
+                        .chain([reg.clone()])
+                        .collect::<Vec<_>>(),
+                );
+            }
+            parse_bundle(&with_registration)
+        }
+        None => None,
+    };
+    let bundle = match bundle {
+        Some(b) => Some(b),
+        None if shared.store.load_session(&address).await?.is_none() => fetch_bundles(
+            shared,
+            std::slice::from_ref(&requester),
+        )
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, b)| b),
+        None => None,
+    };
+    let mut record = match (&bundle, shared.store.load_session(&address).await?) {
+        (None, Some(existing)) => SessionRecord::from_bytes(&existing)?,
+        _ => SessionRecord::new(),
+    };
+    if let Some(bundle) = &bundle {
+        // The requester lost its session: trust its (possibly new) identity, as whatsmeow does.
+        record.process_bundle(
+            &identity,
+            device.registration_id,
+            bundle,
+            None,
+            &mut rand::thread_rng(),
+        )?;
+        shared
+            .store
+            .store_identity(&address, bundle.identity_key.as_bytes())
+            .await?;
+    }
+    let ciphertext = {
+        let padded = signal::pad(&bytes, &mut rand::thread_rng());
+        record.encrypt(&padded)?
+    };
+    shared.store.store_session(&address, &record.to_bytes()).await?;
+    let mut children = vec![Node::new("enc")
+        .attr("v", "2")
+        .attr("type", ciphertext.enc_type())
+        .attr("count", count)
+        .bytes(ciphertext.serialized().to_vec())];
+    if ciphertext.enc_type() == "pkmsg"
+        && let Some(account) = &device.account
+    {
+        children.push(Node::new("device-identity").bytes(account.clone()));
+    }
+    let mut stanza = Node::new("message")
+        .attr("to", requester)
+        .attr("id", id)
+        .attr("type", message_type(&message))
+        .attr_opt("t", attrs.optional_string("t"))
+        .attr("device_fanout", "false");
+    if mine {
+        stanza = stanza.attr("recipient", chat);
+    }
+    shared.send(stanza.children(children)).await
+}
+
+fn dsm_bytes(chat: &Jid, message: &e2e::Message) -> Vec<u8> {
+    e2e::Message {
+        device_sent_message: Some(Box::new(e2e::DeviceSentMessage {
+            destination_jid: Some(chat.to_string()),
+            message: Some(Box::new(message.clone())),
+            phash: None,
+        })),
+        message_context_info: message.message_context_info.clone(),
+        ..Default::default()
+    }
+    .encode_to_vec()
 }
 
 // ------------------------------------------------------------------ sending
@@ -501,16 +730,7 @@ pub(crate) async fn send_message(
     }
 
     let plain = message.encode_to_vec();
-    let dsm = e2e::Message {
-        device_sent_message: Some(Box::new(e2e::DeviceSentMessage {
-            destination_jid: Some(to.to_string()),
-            message: Some(Box::new(message.clone())),
-            phash: None,
-        })),
-        message_context_info: message.message_context_info.clone(),
-        ..Default::default()
-    }
-    .encode_to_vec();
+    let dsm = dsm_bytes(&to, &message);
     let mut participants = Vec::new();
     let mut any_prekey = false;
     let mut updated = Vec::new();
