@@ -386,7 +386,8 @@ async fn a_lost_session_is_recovered_through_a_retry_receipt() {
     let sim = Sim::start(SimConfig::default()).await.expect("sim");
     let path = temp_db("retry");
     let (client, mut events) = paired(&sim, &path, config(&sim)).await;
-    sim.add_customer(CUSTOMER, "Mona", 1, false).expect("customer");
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
     sim.customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text("one".into()), None)
         .expect("send");
     assert_eq!(next_text(&mut events).await.as_deref(), Some("one"));

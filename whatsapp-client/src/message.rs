@@ -271,7 +271,9 @@ async fn handle_message(shared: &Shared, node: Node) {
             .await;
     }
     let Some(plaintext) = plaintext else {
-        let reason = failure.as_ref().map_or_else(|| "no decryptable content".to_owned(), |e| e.to_string());
+        let reason = failure
+            .as_ref()
+            .map_or_else(|| "no decryptable content".to_owned(), |e| e.to_string());
         tracing::warn!(%id, %reason, "undecryptable message");
         if let Some(error) = &failure
             && let Err(e) = send_retry_receipt(shared, &node, error).await
@@ -421,8 +423,17 @@ async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result<(), Client
     let retry = node
         .child("retry")
         .ok_or_else(|| ClientError::unexpected("no <retry>", node))?;
-    let count = retry.attrs().optional_u64("count").ok().flatten().unwrap_or(1);
-    let requester = attrs.optional_jid("participant").ok().flatten().unwrap_or(from.clone());
+    let count = retry
+        .attrs()
+        .optional_u64("count")
+        .ok()
+        .flatten()
+        .unwrap_or(1);
+    let requester = attrs
+        .optional_jid("participant")
+        .ok()
+        .flatten()
+        .unwrap_or(from.clone());
     let resends = {
         let mut map = shared.resends.lock().unwrap_or_else(|e| e.into_inner());
         let n = map.entry((requester.to_string(), id.clone())).or_insert(0);
@@ -475,14 +486,13 @@ async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result<(), Client
     };
     let bundle = match bundle {
         Some(b) => Some(b),
-        None if shared.store.load_session(&address).await?.is_none() => fetch_bundles(
-            shared,
-            std::slice::from_ref(&requester),
-        )
-        .await?
-        .into_iter()
-        .next()
-        .map(|(_, b)| b),
+        None if shared.store.load_session(&address).await?.is_none() => {
+            fetch_bundles(shared, std::slice::from_ref(&requester))
+                .await?
+                .into_iter()
+                .next()
+                .map(|(_, b)| b)
+        }
         None => None,
     };
     let mut record = match (&bundle, shared.store.load_session(&address).await?) {
@@ -507,12 +517,17 @@ async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result<(), Client
         let padded = signal::pad(&bytes, &mut rand::thread_rng());
         record.encrypt(&padded)?
     };
-    shared.store.store_session(&address, &record.to_bytes()).await?;
-    let mut children = vec![Node::new("enc")
-        .attr("v", "2")
-        .attr("type", ciphertext.enc_type())
-        .attr("count", count)
-        .bytes(ciphertext.serialized().to_vec())];
+    shared
+        .store
+        .store_session(&address, &record.to_bytes())
+        .await?;
+    let mut children = vec![
+        Node::new("enc")
+            .attr("v", "2")
+            .attr("type", ciphertext.enc_type())
+            .attr("count", count)
+            .bytes(ciphertext.serialized().to_vec()),
+    ];
     if ciphertext.enc_type() == "pkmsg"
         && let Some(account) = &device.account
     {
