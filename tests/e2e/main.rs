@@ -1,3 +1,4 @@
 //! End-to-end tests: one binary, one module per flow.
 
 mod client;
+mod examples;

@@ -1,0 +1,135 @@
+//! The example programs of whatsapp-client, run as processes against the sim.
+//!
+//! The binaries are the ones `cargo test` builds next to this test (`target/<profile>/examples`,
+//! built whenever whatsapp-client's tests or the workspace's are built). When they are missing
+//! (e.g. `cargo test -p e2e` alone) the tests say so and pass without running.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use whatsapp_sim::device::Outgoing;
+use whatsapp_sim::{Sim, SimConfig, SimHandle};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn example(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let profile_dir = exe.parent()?.parent()?;
+    let path = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("{} not built; skipping", path.display());
+        None
+    }
+}
+
+/// Kills the child when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts an example against the sim; returns it and a channel of its stdout lines.
+fn spawn(binary: &PathBuf, sim: &SimHandle, name: &str) -> (Running, mpsc::Receiver<String>) {
+    let dir = std::env::temp_dir().join(format!("wa-e2e-ex-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut child = Command::new(binary)
+        .args(["--url", &sim.ws_url, "--trust-root", &sim.root_key_hex()])
+        .arg("--store")
+        .arg(dir.join("session.db"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn example");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (Running(child), rx)
+}
+
+fn qr_line(lines: &mpsc::Receiver<String>) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines.recv_timeout(left).expect("a QR string line");
+        if line.starts_with("https://wa.me/settings/linked_devices#") {
+            return line;
+        }
+    }
+}
+
+async fn wait_online(sim: &SimHandle, phone: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let online = sim
+            .devices()
+            .iter()
+            .filter(|a| a.phone == phone)
+            .flat_map(|a| a.devices.iter())
+            .any(|d| d.online);
+        if online {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the example never came online");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pair_qr_prints_the_qr_and_stays_connected() {
+    let Some(binary) = example("pair_qr") else {
+        return;
+    };
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let (_child, lines) = spawn(&binary, &sim, "pair_qr");
+    let qr = qr_line(&lines);
+    sim.scan(&qr, "201001230000").await.expect("scan");
+    wait_online(&sim, "201001230000").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_bot_answers_with_the_same_text() {
+    let Some(binary) = example("echo_bot") else {
+        return;
+    };
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let (_child, lines) = spawn(&binary, &sim, "echo_bot");
+    let qr = qr_line(&lines);
+    sim.scan(&qr, "201001230001").await.expect("scan");
+    wait_online(&sim, "201001230001").await;
+    sim.add_customer("201112220001", "Mona", 1, false)
+        .expect("customer");
+    sim.customer_send(
+        "201112220001",
+        "201001230001",
+        Outgoing::Text("ping".into()),
+        None,
+    )
+    .expect("send");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let inbox = sim.customer_inbox("201112220001").expect("inbox");
+        if inbox.iter().any(|m| m.text.as_deref() == Some("ping")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no echo: {inbox:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
