@@ -1,6 +1,20 @@
 //! Use-cases. Each public method of [`App`] is one transaction: it reads and writes through
 //! `db`, decides through `domain`, commits, and only then publishes live events and wakes the
 //! outbox worker. The HTTP layer and the WhatsApp bridge call these and nothing below them.
+//!
+//! | area | use-cases |
+//! |---|---|
+//! | WhatsApp in | [`App::handle_inbound`] (messages, edits, revokes, reactions, receipts; ack after `Ok`), [`App::store_media`], [`App::media_path`] |
+//! | replies | [`App::send_reply`] (never waits on WhatsApp), [`App::revoke_message`], [`App::decide_held`], [`App::held_messages`] |
+//! | tickets | [`App::close_ticket`], [`App::set_pending`], [`App::reopen_ticket`], [`App::transfer_ticket`], [`App::assign_ticket`], [`App::create_ticket`], [`App::patch_ticket`], [`App::delete_ticket`], [`App::add_ticket_note`] |
+//! | agents | [`App::set_agent_status`] (online hands out the backlog), [`App::assign_backlog`], [`App::update_agent`], [`App::agent_can_see`] |
+//! | customers | [`App::create_customer`], [`App::patch_customer`], [`App::add_customer_note`], [`App::add_customer_tag`], [`App::customer_history`] |
+//! | reading | [`App::list_tickets`], [`App::ticket_detail`], [`App::ticket_messages`], [`App::search_messages`], [`App::search_messages_in`], [`App::search_customers`] |
+//! | KPIs | [`App::kpi_report`] (SQL), [`App::kpi_fold`] (the definition), [`App::kpi_by_branch`], [`App::roll_up_kpis`], [`App::dashboard`] |
+//! | jobs | [`App::run_jobs`] (delays + reassignment, auto-close, backlog), [`App::spawn_scheduler`] |
+//! | outbox | [`App::outbox_enqueued`], [`App::outbox_depth`], [`App::outbox_paused_until`], [`App::resume_outbox`]; the worker is `whatsapp::OutboxWorker` |
+//! | admin | [`App::create_user`], [`App::authenticate`], [`App::update_settings`], [`App::seed_demo`] |
+//! | live | [`App::events`]: [`EventBus::subscribe`], [`EventBus::since`] (resume by sequence number) |
 
 mod auth;
 mod clock;

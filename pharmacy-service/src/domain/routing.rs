@@ -865,3 +865,89 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::domain::schedule::Span;
+    use proptest::prelude::*;
+
+    fn agent_strategy() -> impl Strategy<Value = AgentSnapshot> {
+        (
+            1i64..8,
+            proptest::option::of(1i64..4),
+            0u8..3,
+            0u32..6,
+            0u32..6,
+            any::<bool>(),
+            proptest::option::of(0i64..100),
+        )
+            .prop_map(
+                |(id, branch, status, load, cap, shift, last)| AgentSnapshot {
+                    id: AgentId(id),
+                    branch: branch.map(BranchId),
+                    status: [AgentStatus::Online, AgentStatus::Away, AgentStatus::Offline]
+                        [status as usize],
+                    open_tickets: load,
+                    capacity: cap,
+                    shifts: if shift {
+                        WeeklyHours::every_day(&[Span::hm(12, 0, 20, 0)])
+                    } else {
+                        WeeklyHours::default()
+                    },
+                    last_assigned_at: last.map(Timestamp),
+                },
+            )
+    }
+
+    fn policy() -> RoutingPolicy {
+        RoutingPolicy {
+            stickiness: Duration::from_secs(3600),
+            time_zone: TimeZone::get("Africa/Cairo").unwrap(),
+            use_shifts: true,
+            cross_branch_fallback: true,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_chosen_agent_is_always_eligible(
+            agents in proptest::collection::vec(agent_strategy(), 0..8),
+            home in proptest::option::of(1i64..4),
+            prev in proptest::option::of(1i64..8),
+            minute in 0i64..(24 * 60),
+        ) {
+            let mut seen = std::collections::HashSet::new();
+            let agents: Vec<_> = agents.into_iter().filter(|a| seen.insert(a.id)).collect();
+            let now = Timestamp(1_795_550_400_000 + minute * 60_000);
+            let c = RoutingCustomer { previous_agent: prev.map(|p| (AgentId(p), now)), home_branch: home.map(BranchId), location: None };
+            let p = policy();
+            if let Assignment::Agent { agent, .. } = route(&RoutingTicket::default(), &c, &agents, &[], &p, now) {
+                let a = agents.iter().find(|a| a.id == agent).unwrap();
+                prop_assert!(eligible(a, &RoutingTicket::default(), &p, now));
+            } else {
+                prop_assert!(!agents.iter().any(|a| eligible(a, &RoutingTicket::default(), &p, now)));
+            }
+        }
+
+        #[test]
+        fn the_backlog_never_exceeds_capacity(
+            agents in proptest::collection::vec(agent_strategy(), 0..6),
+            n in 0usize..20,
+        ) {
+            let mut seen = std::collections::HashSet::new();
+            let agents: Vec<_> = agents.into_iter().filter(|a| seen.insert(a.id)).collect();
+            let now = Timestamp(1_795_593_600_000);
+            let queue: Vec<_> = (0..n).map(|i| QueuedTicket { id: TicketId(i as i64), queued_since: Timestamp(i as i64), ticket: RoutingTicket::default(), customer: RoutingCustomer::default() }).collect();
+            let out = assign_backlog(&queue, &agents, &[], &policy(), now);
+            for a in &agents {
+                let got = out.iter().filter(|(_, x, _)| *x == a.id).count() as u32;
+                prop_assert!(got == 0 || a.open_tickets + got <= a.capacity);
+            }
+            // Oldest first: the assigned tickets are a prefix of the queue when all are eligible alike.
+            let mut ids: Vec<_> = out.iter().map(|(t, _, _)| t.0).collect();
+            ids.sort_unstable();
+            prop_assert_eq!(ids, (0..out.len() as i64).collect::<Vec<_>>());
+        }
+    }
+}

@@ -112,3 +112,38 @@ mod tests {
         assert_eq!(fts_query("a\"b").as_deref(), Some("\"a\"* \"b\"*"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn normalisation_is_idempotent(s in "\\PC{0,40}") {
+            let once = normalize(&s);
+            prop_assert_eq!(normalize(&once), once);
+        }
+
+        #[test]
+        fn queries_are_well_formed(s in "\\PC{0,40}") {
+            if let Some(q) = fts_query(&s) {
+                // Every term is `"word"*` with no quote inside the word.
+                for term in q.split(' ') {
+                    prop_assert!(term.starts_with('"') && term.ends_with("\"*"));
+                    prop_assert!(!term[1..term.len() - 2].contains('"'));
+                }
+            }
+        }
+
+        #[test]
+        fn digits_and_ratings_never_panic(s in "\\PC{0,8}") {
+            let _ = crate::domain::csat::parse_rating(&s);
+            let _ = crate::domain::menu::parse_choice(&s, 15);
+            if let Ok(p) = crate::domain::phone::normalize_phone(&s) {
+                let again = crate::domain::phone::normalize_phone(&format!("+{}", p.as_str()));
+                prop_assert_eq!(again, Ok(p));
+            }
+        }
+    }
+}
