@@ -421,3 +421,79 @@ async fn next_text(events: &mut EventStream) -> Option<String> {
     m.ack();
     m.text().map(str::to_owned)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_after_drops_and_server_restarts() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("reconnect");
+    let (client, mut events) = paired(&sim, &path, config(&sim)).await;
+    for fault in [Fault::DropConnections, Fault::StreamError { code: 503 }] {
+        sim.fault(&fault).expect("fault");
+        let reconnect_in = expect(&mut events, "disconnected", |e| match e {
+            Event::Disconnected { reconnect_in, .. } => Some(reconnect_in),
+            _ => None,
+        })
+        .await;
+        assert!(reconnect_in.is_some(), "{fault:?} must be retried");
+        expect(&mut events, "connected again", |e| {
+            matches!(e, Event::Connected).then_some(())
+        })
+        .await;
+    }
+    // Messages still flow after the reconnects.
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    sim.customer_send(
+        CUSTOMER,
+        OWN_PHONE,
+        Outgoing::Text("still there?".into()),
+        None,
+    )
+    .expect("send");
+    assert_eq!(
+        next_text(&mut events).await.as_deref(),
+        Some("still there?")
+    );
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lid_addressed_customer_is_answered() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("lid");
+    let (client, mut events) = paired(&sim, &path, config(&sim)).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, true)
+        .expect("customer");
+    sim.customer_send(
+        CUSTOMER,
+        OWN_PHONE,
+        Outgoing::Text("from a lid".into()),
+        None,
+    )
+    .expect("send");
+    let mut message = expect(&mut events, "message", |e| match e {
+        Event::Message(m) => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!(message.text(), Some("from a lid"));
+    message.ack();
+    let id = client
+        .send_text(&message.info.chat, "answer")
+        .await
+        .expect("reply");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !sim
+        .customer_inbox(CUSTOMER)
+        .expect("inbox")
+        .iter()
+        .any(|m| m.id == id)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "reply not delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.shutdown().await;
+}
