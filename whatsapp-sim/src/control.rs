@@ -5,15 +5,16 @@
 //! | `POST /control/scan` | `{"qr", "phone"}` | `{"ok": true, "jid"}` |
 //! | `POST /control/link-code` | `{"phone", "code"}` (the code the companion shows, dash optional) | `{"ok": true, "jid"}` |
 //! | `POST /control/accounts` | `{"phone", "name"}` | `{"ok": true, "jid"}` |
+//! | `POST /control/groups` | `{"creator", "subject", "participants": [phones], "addressing": "pn" \| "lid"}` | `{"ok": true, "jid"}` (customers post with `send` and `"to": "<group jid>"`) |
 //! | `GET /control/devices` | | `[{"phone", "lid", "customer", "devices": [{"jid", "lid", "online", "offline_queue", "platform"}]}]` |
 //! | `POST /control/devices/remove` | `{"jid"}` | `{"ok": true}` |
 //! | `POST /control/customers` | `{"phone", "name", "devices": 1, "addressing": "pn" \| "lid"}` | `{"ok": true, "jid"}` |
 //! | `POST /control/customers/{phone}/send` | `{"to"}` and one of `"text"`, `"image": {"base64", "mimetype", "caption"}`, `"audio": {"base64", "mimetype", "ptt"}`, `"document": {"base64", "mimetype", "file_name"}`, `"location": {"lat", "lng", "name"}`, `"reaction": {"message_id", "emoji"}`; optional `"reply_to"` | `{"id"}` |
 //! | `POST /control/customers/{phone}/read` | `{"message_ids": [...]}` | `{"ok": true, "count"}` |
 //! | `POST /control/customers/{phone}/typing` | `{"to", "state": "composing" \| "paused"}` | `{"ok": true}` |
-//! | `GET /control/customers/{phone}/inbox` | | `[{"id", "from", "device", "kind", "text", "media_sha256", "media_error", "reply_to", "receipt", "received_at_ms"}]` (media is downloaded from the sim's media server and verified) |
+//! | `GET /control/customers/{phone}/inbox` | | `[{"id", "from", "device", "kind", "text", "media_sha256", "media_error", "reply_to", "group", "receipt", "received_at_ms"}]` (media is downloaded from the sim's media server and verified) |
 //! | `GET /control/customers/{phone}/sent` | | `[{"id", "to", "kind", "text", "status", "server_ts", "stanza_type"}]` |
-//! | `POST /control/fault` | `{"kind": "drop_connections"}`, `{"kind": "stream_error", "code"}`, `{"kind": "delay", "ms", "duration_ms"}`, `{"kind": "nack", "code", "count"}`, `{"kind": "temp_ban", "code", "expire_s"}` | `{"ok": true}` |
+//! | `POST /control/fault` | `{"kind": "drop_connections"}`, `{"kind": "stream_error", "code"}`, `{"kind": "delay", "ms", "duration_ms"}`, `{"kind": "nack", "code", "count"}`, `{"kind": "temp_ban", "code", "expire_s"}`, `{"kind": "corrupt_next", "count"}` | `{"ok": true}` |
 //! | `GET /control/stanzas` | | `[{"from", "tag", "id", "kind", "to", "received_at_ms"}]` |
 //! | `GET /control/root_key` | | `{"root_key"}` |
 
@@ -74,6 +75,22 @@ struct AccountBody {
 
 async fn add_account(State(sim): State<SimHandle>, Json(body): Json<AccountBody>) -> Answer {
     let jid = sim.add_account(&body.phone, &body.name)?;
+    Ok(Json(json!({ "ok": true, "jid": jid.to_string() })))
+}
+
+#[derive(Deserialize)]
+struct GroupBody {
+    creator: String,
+    #[serde(default)]
+    subject: String,
+    participants: Vec<String>,
+    #[serde(default)]
+    addressing: Option<String>,
+}
+
+async fn create_group(State(sim): State<SimHandle>, Json(body): Json<GroupBody>) -> Answer {
+    let lid = body.addressing.as_deref() == Some("lid");
+    let jid = sim.create_group(&body.creator, &body.subject, &body.participants, lid)?;
     Ok(Json(json!({ "ok": true, "jid": jid.to_string() })))
 }
 
@@ -298,6 +315,7 @@ pub fn router(sim: SimHandle) -> Router {
         .route("/control/scan", post(scan))
         .route("/control/link-code", post(link_code))
         .route("/control/accounts", post(add_account))
+        .route("/control/groups", post(create_group))
         .route("/control/devices", get(devices))
         .route("/control/devices/remove", post(remove_device))
         .route("/control/customers", post(add_customer))

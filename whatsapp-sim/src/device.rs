@@ -62,6 +62,8 @@ pub(crate) struct SimDevice {
     identities: HashMap<String, IdentityKey>,
     /// The ADVSignedDeviceIdentity of a simulated companion (device > 0).
     pub signed_identity: Option<Vec<u8>>,
+    /// Sender keys by `group|sender address` (`group|` for our own).
+    sender_keys: HashMap<String, signal::SenderKeyRecord>,
 }
 
 impl SimDevice {
@@ -77,6 +79,7 @@ impl SimDevice {
             sessions: HashMap::new(),
             identities: HashMap::new(),
             signed_identity: None,
+            sender_keys: HashMap::new(),
         };
         device.publish_prekeys(rng);
         device
@@ -195,6 +198,52 @@ impl SimDevice {
                 });
             }
         };
+        Ok(signal::unpad(&padded)?.to_vec())
+    }
+
+    /// Our sender key for `group`: its distribution message and the padded plaintext
+    /// encrypted as a `skmsg`.
+    pub fn group_encrypt(
+        &mut self,
+        group: &str,
+        plaintext: &[u8],
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(Vec<u8>, Vec<u8>), SignalError> {
+        let record = self.sender_keys.entry(format!("{group}|")).or_default();
+        let skdm = record.create_distribution_message(rng);
+        let padded = signal::pad(plaintext, rng);
+        let message = record.encrypt(&padded, rng)?;
+        Ok((skdm.serialized().to_vec(), message.serialized().to_vec()))
+    }
+
+    /// Stores a sender's distribution message for `group`.
+    pub fn process_skdm(
+        &mut self,
+        group: &str,
+        sender: &str,
+        bytes: &[u8],
+    ) -> Result<(), SignalError> {
+        let message = signal::SenderKeyDistributionMessage::decode(bytes)?;
+        self.sender_keys
+            .entry(format!("{group}|{sender}"))
+            .or_default()
+            .process_distribution_message(&message);
+        Ok(())
+    }
+
+    /// Decrypts a `skmsg` from `sender` in `group` and removes the padding.
+    pub fn group_decrypt(
+        &mut self,
+        group: &str,
+        sender: &str,
+        bytes: &[u8],
+    ) -> Result<Vec<u8>, SignalError> {
+        let message = signal::SenderKeyMessage::decode(bytes)?;
+        let record = self
+            .sender_keys
+            .get_mut(&format!("{group}|{sender}"))
+            .ok_or(SignalError::NoSession)?;
+        let padded = record.decrypt(&message)?;
         Ok(signal::unpad(&padded)?.to_vec())
     }
 

@@ -166,6 +166,8 @@ pub struct InboxEntry {
     pub text: Option<String>,
     /// Hex SHA-256 of the media plaintext (as the message states it).
     pub media_sha256: Option<String>,
+    /// The group JID when the message was posted in a group.
+    pub group: Option<String>,
     /// Why the media did not download or verify (then `media_sha256` is `None`).
     pub media_error: Option<String>,
     /// Quoted or reacted-to message id.
@@ -234,6 +236,12 @@ pub enum Fault {
     Nack {
         /// The error code.
         code: u16,
+        /// How many messages.
+        count: u32,
+    },
+    /// The next `count` messages simulated customers send reach companions with a corrupted
+    /// ciphertext (a flipped MAC bit), so the companion must recover through a retry receipt.
+    CorruptNext {
         /// How many messages.
         count: u32,
     },
@@ -541,6 +549,21 @@ impl SimHandle {
     /// What the account sent, with receipts.
     pub fn customer_sent(&self, phone: &str) -> Result<Vec<SentEntry>, SimError> {
         self.shared.lock().sent(&phone_digits(phone))
+    }
+
+    /// Creates a group of existing accounts (`creator` first, as super-admin); `lid_mode`
+    /// makes it LID-addressed. Returns the group JID.
+    pub fn create_group(
+        &self,
+        creator: &str,
+        subject: &str,
+        participants: &[String],
+        lid_mode: bool,
+    ) -> Result<Jid, SimError> {
+        let participants: Vec<String> = participants.iter().map(|p| phone_digits(p)).collect();
+        self.shared
+            .lock()
+            .create_group(&phone_digits(creator), subject, &participants, lid_mode)
     }
 
     /// Read receipts for received messages; returns how many were sent.

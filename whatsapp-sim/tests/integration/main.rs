@@ -1078,3 +1078,273 @@ async fn media_both_ways() {
     assert_eq!(inbox.media_error, None);
     assert_eq!(inbox.media_sha256, Some(hex::encode(enc.file_sha256)));
 }
+
+#[tokio::test]
+async fn corrupted_message_recovers_through_a_retry_receipt() {
+    let sim = start().await;
+    let mut id = pair(&sim, OWNER).await;
+    let (mut conn, _) = login_active(&sim, &id).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    sim.fault(&Fault::CorruptNext { count: 1 }).expect("fault");
+    let sent = sim
+        .customer_send(
+            CUSTOMER,
+            OWNER,
+            Outgoing::Text("are you open?".into()),
+            None,
+        )
+        .expect("send");
+    let (broken, _) = conn.recv_tag("message").await;
+    let enc = broken.child("enc").expect("enc");
+    let pkmsg = PreKeyWhisperMessage::decode(enc.content_bytes().expect("bytes")).expect("pkmsg");
+    let keys = ResponderKeys {
+        identity: &id.identity,
+        registration_id: id.registration_id,
+        signed_prekey: Some(&id.spk),
+        one_time_prekey: id.prekeys.iter().find(|k| Some(k.id) == pkmsg.pre_key_id()),
+        stored_identity: None,
+    };
+    assert!(
+        SessionRecord::new()
+            .decrypt_prekey(&pkmsg, &keys, &mut OsRng)
+            .is_err()
+    );
+    // Retry receipt (part 2 §6.2), count 1, no keys.
+    conn.send(
+        &Node::new("receipt")
+            .attr("id", sent.clone())
+            .attr("to", broken.attrs().jid("from").expect("from"))
+            .attr("type", "retry")
+            .children([
+                Node::new("retry")
+                    .attr("v", "1")
+                    .attr("count", "1")
+                    .attr("id", sent.clone())
+                    .attr("t", broken.attrs().string("t").expect("t")),
+                Node::new("registration").bytes(id.registration_id.to_be_bytes().to_vec()),
+            ]),
+    )
+    .await;
+    let (resent, _) = conn.recv_tag("message").await;
+    assert_eq!(resent.attrs().string("id").expect("id"), sent);
+    assert_eq!(
+        resent
+            .child("enc")
+            .and_then(|e| e.attrs().optional_string("count"))
+            .as_deref(),
+        Some("1")
+    );
+    let message = decrypt_incoming(&mut id, &resent);
+    assert_eq!(message.conversation.as_deref(), Some("are you open?"));
+}
+
+/// Fetches one device's prekey bundle and starts a session with it.
+async fn bundle_session(conn: &mut Conn, id: &Identity, jid: Jid) -> SessionRecord {
+    let key_id = conn.next_id();
+    let bundles = conn
+        .iq(Node::new("iq")
+            .attr("id", key_id)
+            .attr("xmlns", "encrypt")
+            .attr("type", "get")
+            .attr("to", Jid::server_jid())
+            .children([Node::new("key").children([Node::new("user")
+                .attr("jid", jid)
+                .attr("reason", "identity")])]))
+        .await;
+    let user = bundles.path(&["list", "user"]).expect("user");
+    let b = |n: &Node, tag: &str| {
+        n.child(tag)
+            .and_then(Node::content_bytes)
+            .expect(tag)
+            .to_vec()
+    };
+    let skey = user.child("skey").expect("skey");
+    let spk_id = b(skey, "id");
+    let prekey = user.child("key").map(|k| {
+        let idb = b(k, "id");
+        (
+            u32::from_be_bytes([0, idb[0], idb[1], idb[2]]),
+            PublicKey::from_slice(&b(k, "value")).expect("key"),
+        )
+    });
+    let bundle = PreKeyBundle {
+        registration_id: u32::from_be_bytes(b(user, "registration").try_into().expect("4")),
+        identity_key: IdentityKey::from_slice(&b(user, "identity")).expect("identity"),
+        signed_prekey_id: u32::from_be_bytes([0, spk_id[0], spk_id[1], spk_id[2]]),
+        signed_prekey: PublicKey::from_slice(&b(skey, "value")).expect("spk"),
+        signed_prekey_signature: b(skey, "signature").try_into().expect("64"),
+        prekey,
+    };
+    let mut record = SessionRecord::new();
+    record
+        .process_bundle(&id.identity, id.registration_id, &bundle, None, &mut OsRng)
+        .expect("bundle");
+    record
+}
+
+#[tokio::test]
+async fn group_messages_both_ways() {
+    const OTHER: &str = "201115556667";
+    let sim = start().await;
+    let mut id = pair(&sim, OWNER).await;
+    let (mut conn, _) = login_active(&sim, &id).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    sim.add_customer(OTHER, "Ali", 1, false).expect("customer");
+    let group = sim
+        .create_group(
+            CUSTOMER,
+            "Pharmacy friends",
+            &[OWNER.into(), OTHER.into()],
+            false,
+        )
+        .expect("group");
+    let (created, _) = conn.recv_tag("notification").await;
+    assert_eq!(created.attrs().optional_str("type"), Some("w:gp2"));
+    let info_id = conn.next_id();
+    let info = conn
+        .iq(Node::new("iq")
+            .attr("id", info_id)
+            .attr("xmlns", "w:g2")
+            .attr("type", "get")
+            .attr("to", group.clone())
+            .children([Node::new("query").attr("request", "interactive")]))
+        .await;
+    assert_eq!(
+        info.child("group")
+            .expect("group")
+            .children_by_tag("participant")
+            .count(),
+        3
+    );
+
+    // A customer posts: SKDM carrier (pkmsg) and skmsg in one stanza.
+    let posted = sim
+        .customer_send(
+            CUSTOMER,
+            &group.to_string(),
+            Outgoing::Text("hello group".into()),
+            None,
+        )
+        .expect("post");
+    let (message, _) = conn.recv_tag("message").await;
+    assert_eq!(message.attrs().string("id").expect("id"), posted);
+    assert_eq!(message.attrs().jid("from").expect("from"), group);
+    let participant = message.attrs().jid("participant").expect("participant");
+    let mut rng = OsRng;
+    let carrier = {
+        let only_pkmsg = Node::new("message")
+            .attr("from", participant.clone())
+            .children(
+                message
+                    .children_by_tag("enc")
+                    .filter(|e| e.attrs().optional_str("type") != Some("skmsg"))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+        decrypt_incoming(&mut id, &only_pkmsg)
+    };
+    let skdm = signal::SenderKeyDistributionMessage::decode(
+        carrier
+            .sender_key_distribution_message
+            .and_then(|d| d.axolotl_sender_key_distribution_message)
+            .as_deref()
+            .expect("skdm"),
+    )
+    .expect("skdm decodes");
+    let mut their_key = signal::SenderKeyRecord::new();
+    their_key.process_distribution_message(&skdm);
+    let skmsg = message
+        .children_by_tag("enc")
+        .find(|e| e.attrs().optional_str("type") == Some("skmsg"))
+        .and_then(Node::content_bytes)
+        .expect("skmsg");
+    let padded = their_key
+        .decrypt(&signal::SenderKeyMessage::decode(skmsg).expect("skmsg decodes"))
+        .expect("skmsg decrypts");
+    let text = e2e::Message::decode(signal::unpad(&padded).expect("pad")).expect("Message");
+    assert_eq!(text.conversation.as_deref(), Some("hello group"));
+
+    // The companion posts: SKDM to every other device, then a skmsg.
+    let mut own = signal::SenderKeyRecord::new();
+    let my_skdm = own.create_distribution_message(&mut rng);
+    let carrier = e2e::Message {
+        sender_key_distribution_message: Some(e2e::SenderKeyDistributionMessage {
+            group_id: Some(group.to_string()),
+            axolotl_sender_key_distribution_message: Some(my_skdm.serialized().to_vec()),
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let mut sessions = vec![
+        (
+            Jid::user(CUSTOMER),
+            id.sessions
+                .remove(&Jid::user(CUSTOMER).signal_address())
+                .expect("session"),
+        ),
+        (
+            Jid::user(OTHER),
+            bundle_session(&mut conn, &id, Jid::user(OTHER)).await,
+        ),
+        (
+            Jid::user(OWNER),
+            bundle_session(&mut conn, &id, Jid::user(OWNER)).await,
+        ),
+    ];
+    let mut to_nodes = Vec::new();
+    for (jid, session) in &mut sessions {
+        let sealed = session
+            .encrypt(&signal::pad(&carrier, &mut rng))
+            .expect("encrypt");
+        to_nodes.push(
+            Node::new("to")
+                .attr("jid", jid.clone())
+                .children([Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", sealed.enc_type())
+                    .bytes(sealed.serialized().to_vec())]),
+        );
+    }
+    let post = e2e::Message {
+        conversation: Some("hi all".into()),
+        ..Default::default()
+    };
+    let sk = own
+        .encrypt(&signal::pad(&post.encode_to_vec(), &mut rng), &mut rng)
+        .expect("skmsg");
+    conn.send(
+        &Node::new("message")
+            .attr("to", group.clone())
+            .attr("id", "3EB0GGGGGGGGGGGGGGGGGG")
+            .attr("type", "text")
+            .attr("phash", "2:AAAAAAAA")
+            .children([
+                Node::new("participants").children(to_nodes),
+                Node::new("device-identity").bytes(id.account.clone().expect("account")),
+                Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", "skmsg")
+                    .bytes(sk.serialized().to_vec()),
+            ]),
+    )
+    .await;
+    let (ack, _) = conn.recv_tag("ack").await;
+    assert!(ack.attrs().optional_string("error").is_none());
+    assert!(
+        ack.attrs().optional_string("phash").is_some(),
+        "a stale phash is answered with the server's"
+    );
+    for phone in [CUSTOMER, OTHER] {
+        let entry = wait_for(|| {
+            sim.customer_inbox(phone)
+                .ok()?
+                .into_iter()
+                .find(|e| e.id == "3EB0GGGGGGGGGGGGGGGGGG")
+        })
+        .await;
+        assert_eq!(entry.text.as_deref(), Some("hi all"));
+        assert_eq!(entry.group.as_deref(), Some(group.to_string().as_str()));
+    }
+}
