@@ -86,7 +86,7 @@ async function templates(el) {
     body.value = x.body || "";
     return h("tr", {}, h("td", { dir: "ltr" }, `/${x.key}`), h("td", { dir: "auto" }, x.title || ""), h("td", {}, body),
       h("td", {}, h("button", { type: "button", class: "btn", onclick: async () => {
-        try { await patch(`/api/templates/${x.id}/`, { body: body.value }); toast(t("saved")); } catch (e) { toast(e.message, true); }
+        try { await post("/api/templates/", { key: x.key, title: x.title || x.key, body: body.value }); toast(t("saved")); } catch (e) { toast(e.message, true); }
       } }, t("save"))));
   })));
   const form = h("form", { class: "card", onsubmit: async (e) => {
@@ -104,49 +104,85 @@ async function templates(el) {
     el.append(h("h2", {}, t("autoreplies.title")), table([t("autoreplies.trigger"), t("autoreplies.reply"), t("autoreplies.active")],
       rows(ar).map((x) => h("tr", {}, h("td", { dir: "auto" }, x.pattern || x.keyword || x.trigger || ""), h("td", { dir: "auto" }, x.body || x.reply || x.template_key || ""),
         h("td", {}, x.is_active === false || x.active === false ? t("no") : t("yes"))))));
+    const form2 = h("form", { class: "card", onsubmit: async (e) => {
+      e.preventDefault();
+      try {
+        await post("/api/auto-replies/", { keyword: form2.querySelector("#ar-key").value.trim(), body: form2.querySelector("#ar-body").value, match_kind: "contains" });
+        toast(t("saved"));
+        templates(el);
+      } catch (er) { toast(er.message, true); }
+    } }, h("h2", {}, t("autoreplies.new")),
+    field("ar-key", t("autoreplies.trigger"), h("input", { required: true, dir: "auto" })),
+    field("ar-body", t("autoreplies.reply"), h("textarea", { rows: "2", required: true, dir: "auto" })),
+    h("p", {}, h("button", { type: "submit", class: "btn primary" }, t("add"))));
+    el.append(form2);
   }
 }
 
 // ---------- settings ----------
 
+const DURATION = /_s$/;
+
 async function settings(el) {
   const s = await get("/api/settings/");
-  const values = s.settings || s;
+  const config = s.config || {};
+  const runtime = s.runtime || {};
   clear(el).append(h("h1", {}, t("nav.settings")), h("p", { class: "muted" }, t("settings.hint")));
+  el.append(h("h2", {}, t("settings.config")), table([t("settings.name"), t("settings.value")],
+    Object.entries(config).map(([k, v]) => h("tr", {}, h("td", {}, label(k)),
+      h("td", { dir: "ltr" }, typeof v === "boolean" ? (v ? t("yes") : t("no")) : DURATION.test(k) ? dur(v) : String(v))))));
   const form = h("form", { class: "card", onsubmit: async (e) => {
     e.preventDefault();
     const out = {};
-    form.querySelectorAll("[data-key]").forEach((i) => {
-      const k = i.dataset.key;
-      out[k] = i.type === "checkbox" ? i.checked : i.type === "number" ? Number(i.value) : i.value;
-    });
-    try { await patch("/api/settings/", out); toast(t("saved")); } catch (er) { toast(er.message, true); }
-  } });
-  for (const [k, v] of Object.entries(values)) {
-    if (v !== null && typeof v === "object") continue;
-    const id = `set-${k}`;
-    const input = typeof v === "boolean" ? h("input", { type: "checkbox", id, "data-key": k, checked: v }) : h("input", { id, "data-key": k, type: typeof v === "number" ? "number" : "text", value: v ?? "", dir: "auto" });
-    form.append(h("div", { class: "setting" }, h("label", { for: id }, t(`setting.${k}`) === `setting.${k}` ? k : t(`setting.${k}`)), input));
+    for (const i of form.querySelectorAll("[data-key]")) {
+      const raw = i.value.trim();
+      try { out[i.dataset.key] = raw === "" ? null : JSON.parse(raw); } catch { out[i.dataset.key] = raw; }
+    }
+    const nk = form.querySelector("#set-new-key").value.trim();
+    const nv = form.querySelector("#set-new-value").value.trim();
+    if (nk) { try { out[nk] = JSON.parse(nv); } catch { out[nk] = nv; } }
+    try { await patch("/api/settings/", out); toast(t("saved")); settings(el); } catch (er) { toast(er.message, true); }
+  } }, h("h2", {}, t("settings.runtime")));
+  for (const [k, v] of Object.entries(runtime)) {
+    const id = `set-${k.replace(/[^a-z0-9_-]/gi, "_")}`;
+    form.append(field(id, label(k), h("input", { "data-key": k, value: JSON.stringify(v), dir: "ltr" })));
   }
+  form.append(h("div", { class: "cards" },
+    field("set-new-key", t("settings.newKey"), h("input", { dir: "ltr", pattern: "[A-Za-z0-9_.]{1,64}" })),
+    field("set-new-value", t("settings.newValue"), h("input", { dir: "ltr" }))));
   form.append(h("p", {}, h("button", { type: "submit", class: "btn primary" }, t("save"))));
   el.append(form);
+}
+
+function label(k) {
+  const s = t(`setting.${k}`);
+  return s === `setting.${k}` ? k : s;
+}
+
+function dur(s) {
+  if (s % 86400 === 0) return t("settings.days", { n: s / 86400 });
+  if (s % 3600 === 0) return t("dur.h", { n: s / 3600 });
+  return t("dur.m", { n: Math.round(s / 60) });
 }
 
 // ---------- activity log ----------
 
 async function activity(el, filters = {}) {
-  const data = await get(`/api/activity/${qs({ ...filters, limit: 200 })}`);
+  const [data, users] = await Promise.all([get(`/api/activity/${qs({ limit: 200 })}`), get("/api/users/").catch(() => [])]);
+  const names = new Map(rows(users).map((u) => [u.id, u.name || u.username]));
   clear(el).append(h("h1", {}, t("nav.activity")));
-  const action = h("input", { id: "act-action", value: filters.action || "", dir: "ltr", placeholder: "ticket.transferred" });
-  const user = h("input", { id: "act-user", value: filters.user || "", type: "number", min: "1" });
+  const action = h("input", { id: "act-action", value: filters.action || "", dir: "ltr", placeholder: "ticket." });
+  const user = h("select", { id: "act-user" }, h("option", { value: "" }, t("activity.anyone")),
+    [...names.entries()].map(([id, n]) => h("option", { value: id, selected: String(id) === String(filters.user || "") }, n)));
   el.append(h("form", { class: "toolbar", onsubmit: (e) => { e.preventDefault(); activity(el, { action: action.value.trim(), user: user.value }); } },
     h("div", {}, h("label", { for: "act-action" }, t("activity.action")), action),
     h("div", {}, h("label", { for: "act-user" }, t("activity.user")), user),
     h("button", { type: "submit", class: "btn" }, t("activity.filter"))));
+  const list = rows(data).filter((a) => (!filters.action || String(a.action).includes(filters.action)) && (!filters.user || String(a.user_id) === String(filters.user)));
   el.append(table([t("activity.when"), t("activity.user"), t("activity.action"), t("activity.entity"), t("activity.details")],
-    rows(data).map((a) => h("tr", {}, h("td", {}, fmtDateTime(a.at || a.created_at)), h("td", { dir: "auto" }, a.user_name || a.username || (a.user_id ?? "—")),
+    list.map((a) => h("tr", {}, h("td", {}, fmtDateTime(a.at || a.created_at)), h("td", { dir: "auto" }, names.get(a.user_id) || (a.user_id ?? "—")),
       h("td", { dir: "ltr" }, a.action), h("td", { dir: "ltr" }, a.entity_kind ? `${a.entity_kind} #${a.entity_id}` : "—"),
-      h("td", { dir: "ltr", class: "small" }, typeof a.details === "object" && a.details ? JSON.stringify(a.details) : a.details_json || a.details || "")))));
+      h("td", { dir: "ltr", class: "small" }, a.details_json || "")))));
 }
 
 /** Draws one of the admin pages. */

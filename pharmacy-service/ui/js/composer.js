@@ -154,16 +154,15 @@ async function updateTemplateMenu() {
     onmousedown: (e) => { e.preventDefault(); pickTemplate(i); },
   }, h("span", { class: "key", dir: "auto" }, `/${x.key} · ${x.title || ""}`), h("span", { class: "txt", dir: "auto" }, x.body))));
   menu.hidden = false;
-  ta.setAttribute("aria-expanded", "true");
   ta.setAttribute("aria-controls", "template-menu");
-  ta.setAttribute("aria-activedescendant", tplMatches.length ? "tpl-0" : "");
+  if (tplMatches.length) ta.setAttribute("aria-activedescendant", "tpl-0");
+  else ta.removeAttribute("aria-activedescendant");
 }
 
 function hideTemplates() {
   $("template-menu").hidden = true;
   const ta = $("composer-text");
   ta.removeAttribute("aria-activedescendant");
-  ta.setAttribute("aria-expanded", "false");
 }
 
 function moveTemplate(d) {
@@ -209,8 +208,6 @@ function insertAtCursor(s) {
 /** Wires the composer once. */
 export function initComposer() {
   const ta = $("composer-text");
-  ta.setAttribute("aria-autocomplete", "list");
-  ta.setAttribute("aria-expanded", "false");
   $("composer").addEventListener("submit", (e) => { e.preventDefault(); send(); });
   ta.addEventListener("keydown", (e) => {
     const menuOpen = !$("template-menu").hidden;

@@ -42,7 +42,7 @@ function formulasOf(report) {
 }
 
 function card(label, value, formula) {
-  return h("div", { class: "card kpi" }, h("div", { class: "label" }, label), h("div", { class: "value" }, value), formula ? h("div", { class: "formula" }, formula) : null);
+  return h("div", { class: "card kpi" }, h("div", { class: "label" }, label), h("div", { class: "value" }, value), formula ? h("div", { class: "formula", dir: "auto" }, formula) : null);
 }
 
 async function perDay(from, list) {
@@ -88,6 +88,14 @@ export async function show(_name, el) {
     const tot = totalsOf(report);
     const f = formulasOf(report);
     el.lastChild.remove();
+    if (dash && dash.tickets) {
+      el.append(h("h2", {}, t("dash.now")), h("div", { class: "cards" },
+        card(t("dash.open"), fmtNum(dash.tickets.open)), card(t("dash.unassigned"), fmtNum(dash.tickets.unassigned)),
+        card(t("dash.pending"), fmtNum(dash.tickets.pending)), card(t("dash.closedToday"), fmtNum(dash.tickets.closed_today)),
+        card(t("dash.receivedToday"), fmtNum(dash.messages_today?.received)), card(t("dash.sentToday"), fmtNum(dash.messages_today?.sent)),
+        card(t("dash.online"), fmtNum(dash.agents_online)), card(t("dash.outbox"), fmtNum(dash.outbox_depth))));
+      el.append(h("h2", {}, t("dash.period") + ": " + t("dash.lastDays", { n: days })));
+    }
     el.append(h("div", { class: "cards" },
       card(t("kpi.received"), fmtNum(tot.received), f.messages_received),
       card(t("kpi.sent"), fmtNum(tot.sent), f.messages_sent),

@@ -101,17 +101,16 @@ function ticketItem(tk) {
   const name = customerName(tk.customer);
   const preview = tk.last ? previewText(tk.last, t) : tk.subject || (tk.customer?.phone ? `+${tk.customer.phone}` : "");
   const unread = tk.unread || 0;
-  const label = [name, unread ? t("list.unread", { n: unread }) : "", preview].filter(Boolean).join(", ");
   return h("li", {},
     h("button", {
       type: "button", class: "ticket-item", "data-ticket": tk.id, "aria-current": tk.id === state.current ? "true" : "false",
-      "aria-label": label, onclick: () => openTicket(tk.id),
+      onclick: () => openTicket(tk.id),
     },
     h("span", { class: "avatar", "aria-hidden": "true" }, initials(name)),
     h("span", { class: "name", dir: "auto" }, name),
     h("span", { class: "time" }, fmtShort(sortKey(tk))),
     h("span", { class: "preview", dir: "auto" }, preview),
-    unread ? h("span", { class: "unread", "aria-hidden": "true" }, String(unread)) : h("span"),
+    unread ? h("span", { class: "unread" }, h("span", { "aria-hidden": "true" }, String(unread)), h("span", { class: "sr-only" }, t("list.unread", { n: unread }))) : h("span"),
     h("span", { class: "tags" },
       tk.priority && tk.priority !== "normal" ? h("span", { class: `pill ${tk.priority}` }, t(`priority.${tk.priority}`)) : null,
       tk.status === "pending" ? h("span", { class: "pill pending" }, t("status.pending")) : null,
@@ -126,7 +125,7 @@ function setTab(tab, focus = false) {
     b.tabIndex = on ? 0 : -1;
     if (on && focus) b.focus();
   });
-  $("ticket-list").setAttribute("aria-labelledby", `tab-${tab}`);
+  $("ticket-panel").setAttribute("aria-labelledby", `tab-${tab}`);
   renderList();
 }
 
@@ -288,7 +287,7 @@ function bubble(m) {
 }
 
 function daySep(ms) {
-  return h("li", { class: "day-sep", "data-day": new Date(ms).toDateString(), role: "separator" }, fmtDay(ms));
+  return h("li", { class: "day-sep", "data-day": new Date(ms).toDateString() }, fmtDay(ms));
 }
 
 /** Adds or replaces a message in the open chat. */
@@ -361,8 +360,10 @@ function onTicket(ev) {
   const tk = upsertTicket(ev.ticket);
   if (tk.id === state.current) renderTicketHead(tk);
   if (ev.type === "ticketAssigned" && tk.agent_id === session.agentId && ev.previous_agent !== session.agentId && !session.isAdmin) {
-    toast(t("toast.assigned", { name: customerName(tk.customer) }));
     notify.chime();
+    const say = () => toast(t("toast.assigned", { name: customerName(state.tickets.get(tk.id)?.customer) }));
+    if (tk.customer) say();
+    else get(`/api/tickets/${tk.id}/`).then((d) => { upsertTicket(d); renderList(); say(); }).catch(say);
   }
   renderList();
 }
@@ -373,6 +374,7 @@ function onTyping(ev) {
   if (ev.user_id === session.user?.id || (ev.agent_id && ev.agent_id === session.agentId)) return;
   const name = ev.name || ev.user_name || ev.agent_name || state.agents.get(ev.agent_id)?.name || t("someone");
   const el = $("chat-typing");
+  if (ev.typing === false) { el.textContent = ""; return; }
   el.textContent = t("chat.typing", { name });
   clearTimeout(typingTimers.get("t"));
   typingTimers.set("t", setTimeout(() => (el.textContent = ""), 6000));

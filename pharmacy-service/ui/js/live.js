@@ -21,7 +21,7 @@ function dispatch(msg) {
   // An envelope {seq, event:{type,...}} or a flat event {type, seq, ...}.
   const ev = msg && msg.event && typeof msg.event === "object" ? { ...msg.event, seq: msg.seq, at: msg.at } : msg;
   if (!ev || !ev.type) return;
-  if (typeof ev.seq === "number") {
+  if (typeof ev.seq === "number" && !ev.ephemeral) {
     if (ev.seq <= lastSeq) return;
     lastSeq = ev.seq;
   }

@@ -158,7 +158,8 @@ export async function refreshPanel() {
     cust = c.customer || c;
     tags = c.tags || cust.tags || tags;
     notes = c.notes || cust.notes || [];
-    history = rows(hist).map((r) => r.ticket || r);
+    const ratings = new Map((hist?.ratings || []).map((x) => [x.ticket_id, x.rating]));
+    history = rows(hist).map((r) => r.ticket || r).map((x) => ({ ...x, rating: x.rating ?? ratings.get(x.id) }));
   } catch (e) {
     if (e.status !== 404) toast(e.message, true);
   }

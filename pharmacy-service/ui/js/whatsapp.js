@@ -27,6 +27,12 @@ async function refresh() {
   let status = null;
   let qr = null;
   try { status = await get("/api/whatsapp/status/"); } catch (e) { status = { state: "unknown", error: e.message }; }
+  // Health details may come in `detail`; the outbox depth comes with the dashboard numbers.
+  status = { ...(status.detail && typeof status.detail === "object" ? status.detail : {}), ...status };
+  if (status.outbox_depth == null) {
+    const dash = await get("/api/analytics/dashboard/").catch(() => null);
+    if (dash) status.outbox_depth = dash.outbox_depth;
+  }
   const st = stateOf(status);
   if (st !== "connected") {
     try { qr = await get(`/api/whatsapp/qr-code/${qs({ format: "json" })}`); } catch { qr = null; }
@@ -49,6 +55,7 @@ function render(status, st, qr) {
     clear(box).append(h("p", { class: "state-badge", "data-state": "connected" }, icon("check"), t("wa.linked")),
       status.phone || status.jid ? h("p", { dir: "ltr" }, status.phone ? `+${status.phone}` : status.jid) : null,
       status.push_name || status.name ? h("p", { dir: "auto" }, status.push_name || status.name) : null);
+    root.querySelector("#wa-code").textContent = "";
     lastQr = null;
   } else if (qrString) {
     if (qrString !== lastQr) {

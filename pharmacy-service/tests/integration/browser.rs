@@ -1,0 +1,697 @@
+//! Browser tests of the web UI: Debian's chromium driven through chromedriver (WebDriver) with
+//! fantoccini, against the service on a loopback port with a fresh database and the demo seed.
+//! Customer messages and receipts come in through the app layer, as the WhatsApp bridge hands
+//! them over; outgoing replies go through the paced outbox worker to a fake messenger.
+//!
+//! Screenshots are saved under `target/screenshots/` for a person to look at. A missing
+//! chromium, chromedriver, zbarimg or axe-core (installed by `.ci/run` and `test.sh`) fails the
+//! tests rather than skipping them.
+
+use super::support::TempDir;
+use fantoccini::elements::Element;
+use fantoccini::wd::TimeoutConfiguration;
+use fantoccini::{Client, ClientBuilder, Locator};
+use pharmacy_service::app::{
+    App, DemoCredentials, InboundContent, InboundEvent, InboundMessage, InboundOutcome,
+    ReceiptStatus, SeedOptions, Sender, ServiceConfig, SystemClock, TransferTarget,
+};
+use pharmacy_service::db;
+use pharmacy_service::domain::ids::{AgentId, MessageId, TicketId};
+use pharmacy_service::domain::pacing::PacingPolicy;
+use pharmacy_service::http::{AppState, FakeWhatsapp, HttpConfig, WhatsappLink};
+use pharmacy_service::whatsapp::{FakeMessenger, OutboxWorker};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One browser at a time: two chromiums on two cores only make both slow.
+static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn screenshots_dir() -> PathBuf {
+    // CARGO_TARGET_TMPDIR is <target>/tmp.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn find_program(name: &str) -> PathBuf {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = PathBuf::from(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "{name} is not installed: the browser tests need Debian's chromium, chromium-driver and \
+         zbar-tools (`apt-get install chromium chromium-driver zbar-tools`, as .ci/run does)"
+    );
+}
+
+fn axe_source() -> String {
+    let dir = std::env::var("WA_NODE_MODULES").unwrap_or_else(|_| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/node/node_modules");
+        root.to_string_lossy().into_owned()
+    });
+    let path = PathBuf::from(dir).join("axe-core/axe.min.js");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "axe-core is missing at {} ({e}): run ./test.sh, which installs it from npm",
+            path.display()
+        )
+    })
+}
+
+/// The service on a loopback port: fresh database, demo seed, fake WhatsApp link, outbox
+/// worker sending to a fake messenger.
+struct Service {
+    base: String,
+    app: App,
+    wa: Arc<FakeWhatsapp>,
+    creds: DemoCredentials,
+    stop: tokio::sync::watch::Sender<bool>,
+    _dir: TempDir,
+}
+
+impl Service {
+    async fn start() -> Service {
+        let dir = TempDir::new();
+        let cfg = ServiceConfig {
+            pacing: PacingPolicy::fast(),
+            media_dir: dir.0.join("media"),
+            ..ServiceConfig::default()
+        };
+        let app = App::open(&dir.0.join("pharmacy.db"), Arc::new(SystemClock), cfg)
+            .await
+            .unwrap();
+        let creds = app.seed_demo(&SeedOptions::default()).await.unwrap();
+        let wa = Arc::new(FakeWhatsapp::default());
+        let state = AppState::new(app.clone(), wa.clone(), HttpConfig::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let mut rx2 = rx.clone();
+        tokio::spawn(pharmacy_service::http::serve_until(
+            listener,
+            state,
+            async move {
+                let _ = rx2.wait_for(|s| *s).await;
+            },
+        ));
+        let messenger = Arc::new(FakeMessenger::new());
+        tokio::spawn(OutboxWorker::new(app.clone(), messenger, 11).run(rx));
+        Service {
+            base,
+            app,
+            wa,
+            creds,
+            stop,
+            _dir: dir,
+        }
+    }
+
+    async fn agent_id(&self, username: &str) -> AgentId {
+        let mut c = self.app.pool().acquire().await.unwrap();
+        db::agents::list(&mut c)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.username == username)
+            .expect("seeded agent")
+            .id
+    }
+
+    /// A customer's text, as the bridge hands it over.
+    async fn customer_says(&self, wa_id: &str, text: &str) -> (TicketId, MessageId) {
+        let ev = InboundEvent::Message(InboundMessage {
+            wa_id: wa_id.into(),
+            from: Sender {
+                phone: Some("201001234567".into()),
+                lid: None,
+                push_name: Some("منى أحمد".into()),
+            },
+            at: self.app.now(),
+            content: InboundContent::Text { text: text.into() },
+            quoted_wa_id: None,
+        });
+        match self.app.handle_inbound(ev).await.unwrap() {
+            InboundOutcome::Stored {
+                ticket_id,
+                message_id,
+                ..
+            } => (ticket_id, message_id),
+            other => panic!("expected Stored, got {other:?}"),
+        }
+    }
+
+    async fn receipt(&self, wa_id: &str, status: ReceiptStatus) {
+        self.app
+            .handle_inbound(InboundEvent::Receipt {
+                wa_ids: vec![wa_id.into()],
+                status,
+                at: self.app.now(),
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn message_row(&self, id: i64) -> (String, Option<String>) {
+        sqlx::query_as("SELECT status, wa_id FROM messages WHERE id = ?")
+            .bind(id)
+            .fetch_one(self.app.pool())
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// chromedriver on a free loopback port, killed on drop, and a headless chromium session.
+struct Browser {
+    client: Client,
+    driver: Child,
+    profile: TempDir,
+    shots: PathBuf,
+    name: &'static str,
+    n: u32,
+}
+
+impl Browser {
+    async fn start(name: &'static str, lang: &str) -> Browser {
+        let chromium = find_program("chromium");
+        let chromedriver = find_program("chromedriver");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
+        let profile = TempDir::new();
+        let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1366,860",
+                    format!("--user-data-dir={}", profile.0.display()),
+                    format!("--lang={lang}"),
+                ],
+            },
+        }))
+        .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + WAIT;
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("no WebDriver session from chromedriver: {e}"),
+            }
+        };
+        client
+            .update_timeouts(TimeoutConfiguration::new(
+                Some(Duration::from_secs(60)),
+                Some(Duration::from_secs(60)),
+                Some(Duration::from_secs(0)),
+            ))
+            .await
+            .unwrap();
+        Browser {
+            client,
+            driver,
+            profile,
+            shots: screenshots_dir(),
+            name,
+            n: 0,
+        }
+    }
+
+    /// Saves a screenshot `target/screenshots/<test>-<nn>-<what>.png`.
+    async fn shot(&mut self, what: &str) -> PathBuf {
+        self.n += 1;
+        let png = self.client.screenshot().await.unwrap();
+        let path = self
+            .shots
+            .join(format!("{}-{:02}-{what}.png", self.name, self.n));
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// Waits until `expr` (a JS expression) is truthy; returns its value.
+    async fn until(&self, what: &str, expr: &str) -> Value {
+        let deadline = Instant::now() + WAIT;
+        let script = format!("try {{ return ({expr}) || null; }} catch (e) {{ return null; }}");
+        loop {
+            let v = self.js(&script).await;
+            if !v.is_null() && v != Value::Bool(false) {
+                return v;
+            }
+            if Instant::now() > deadline {
+                let html = self
+                    .js("return document.body.innerText.slice(0, 3000)")
+                    .await;
+                panic!("timed out waiting for {what} ({expr}); page text:\n{html}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn el(&self, css: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
+    async fn click(&self, css: &str) {
+        self.el(css).await.click().await.unwrap();
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        self.el(css).await.send_keys(text).await.unwrap();
+    }
+
+    async fn login(&mut self, base: &str, user: &str, password: &str) {
+        self.client.goto(base).await.unwrap();
+        self.until(
+            "the login form",
+            "!document.getElementById('view-login').hidden",
+        )
+        .await;
+        self.type_into("#login-username", user).await;
+        self.type_into("#login-password", password).await;
+        self.click("#login-submit").await;
+        self.until("the app", "!document.getElementById('view-app').hidden")
+            .await;
+    }
+
+    /// Runs axe-core on the page; fails on any violation (the list names rule and nodes).
+    async fn axe(&mut self, what: &str) {
+        let loaded = self.js("return typeof window.axe").await;
+        if loaded != "object" {
+            let src = axe_source();
+            self.client.execute(&src, vec![]).await.unwrap();
+        }
+        let r = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] })
+                   .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                      nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' :: ' + n.failureSummary) }))))
+                   .catch(e => done([{ id: 'axe-error', help: String(e) }]));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let list = r.as_array().cloned().unwrap_or_default();
+        assert!(
+            list.is_empty(),
+            "axe-core found accessibility violations on {what}:\n{}",
+            serde_json::to_string_pretty(&list).unwrap()
+        );
+    }
+
+    async fn close(self) {
+        let Browser {
+            client,
+            mut driver,
+            profile,
+            ..
+        } = self;
+        let _ = client.close().await;
+        let _ = driver.kill();
+        let _ = driver.wait();
+        drop(profile);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_answers_a_customer_live_and_closes_the_ticket() {
+    let _one = BROWSER.lock().await;
+    let svc = Service::start().await;
+    let (user, pass, _) = svc.creds.agents[0].clone();
+    let agent = svc.agent_id(&user).await;
+    let mut b = Browser::start("agent", "ar").await;
+
+    // Arabic by default: the whole page is right-to-left.
+    b.client.goto(&svc.base).await.unwrap();
+    b.until(
+        "the login form",
+        "!document.getElementById('view-login').hidden",
+    )
+    .await;
+    assert_eq!(b.js("return document.documentElement.dir").await, "rtl");
+    assert_eq!(
+        b.js("return getComputedStyle(document.body).direction")
+            .await,
+        "rtl"
+    );
+    b.shot("login-ar").await;
+    b.axe("the login page").await;
+
+    // A wrong password is refused with a message, then the right one logs in.
+    b.type_into("#login-username", &user).await;
+    b.type_into("#login-password", "wrong-password").await;
+    b.click("#login-submit").await;
+    b.until(
+        "the refusal",
+        "document.getElementById('login-error').textContent.length > 0",
+    )
+    .await;
+    b.el("#login-password").await.clear().await.unwrap();
+    b.type_into("#login-password", &pass).await;
+    b.click("#login-submit").await;
+    b.until("the inbox", "!document.getElementById('view-app').hidden")
+        .await;
+    b.until(
+        "the live connection",
+        "document.getElementById('conn-state').dataset.state === 'live'",
+    )
+    .await;
+
+    // A customer writes; the ticket is given to this agent; it shows up without a reload.
+    let (ticket, _) = svc
+        .customer_says("WA-IN-1", "السلام عليكم، هل يتوفر *Panadol Extra* 500mg؟")
+        .await;
+    let admin = {
+        let mut c = svc.app.pool().acquire().await.unwrap();
+        db::users::by_username(&mut c, &svc.creds.admin.0)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    svc.app
+        .transfer_ticket(ticket, admin, TransferTarget::Agent(agent), "اختبار")
+        .await
+        .unwrap();
+    let item = format!("#ticket-list [data-ticket='{ticket}']");
+    b.until(
+        "the ticket in my list",
+        &format!("document.querySelector(\"{item}\")"),
+    )
+    .await;
+    b.shot("list-live").await;
+    b.click(&item).await;
+    b.until(
+        "the customer's bubble",
+        "[...document.querySelectorAll('.msg.in .body')].some(e => e.textContent.includes('Panadol Extra'))",
+    )
+    .await;
+    // WhatsApp formatting: *bold* became <strong>; bubbles carry dir=auto.
+    assert_eq!(
+        b.js("return document.querySelector('.msg.in .body strong')?.textContent")
+            .await,
+        "Panadol Extra"
+    );
+    assert_eq!(
+        b.js("return document.querySelectorAll('.msg .body:not([dir=auto])').length")
+            .await,
+        0
+    );
+    // The chat list sits on the right in Arabic.
+    assert_eq!(
+        b.js("return document.querySelector('.chatlist').getBoundingClientRect().left > document.querySelector('.chat').getBoundingClientRect().left").await,
+        true
+    );
+
+    // A second message arrives while the chat is open: it appears without a reload.
+    svc.customer_says("WA-IN-2", "وكمان فيتامين سي لو سمحت")
+        .await;
+    b.until(
+        "the live bubble",
+        "[...document.querySelectorAll('.msg.in .body')].some(e => e.textContent.includes('فيتامين'))",
+    )
+    .await;
+    b.shot("chat-open").await;
+    b.axe("the inbox with an open chat").await;
+
+    // The agent replies with Enter; the bubble gets its tick, then delivered, then read.
+    b.type_into(
+        "#composer-text",
+        "أيوه متوفر، ١٢٠ جنيه. Panadol Extra 500mg",
+    )
+    .await;
+    b.el("#composer-text")
+        .await
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    let out_id = b
+        .until(
+            "my reply's bubble",
+            "[...document.querySelectorAll('.msg.out')].find(e => e.textContent.includes('متوفر'))?.dataset.id",
+        )
+        .await;
+    let out_id: i64 = out_id.as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        b.js("return document.getElementById('composer-text').value")
+            .await,
+        "",
+        "the composer is cleared after sending"
+    );
+    let tick =
+        format!("document.querySelector(\".msg[data-id='{out_id}'] .tick\")?.dataset.status");
+    b.until("the sent tick", &format!("{tick} === 'sent'"))
+        .await;
+    let deadline = Instant::now() + WAIT;
+    let wa_id = loop {
+        let (status, wa) = svc.message_row(out_id).await;
+        if let Some(w) = wa.filter(|_| status == "sent") {
+            break w;
+        }
+        assert!(Instant::now() < deadline, "the reply never left the outbox");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    svc.receipt(&wa_id, ReceiptStatus::Delivered).await;
+    b.until("the delivered ticks", &format!("{tick} === 'delivered'"))
+        .await;
+    b.shot("delivered").await;
+    svc.receipt(&wa_id, ReceiptStatus::Read).await;
+    b.until("the blue ticks", &format!("{tick} === 'read'"))
+        .await;
+    let color = b
+        .js(&format!(
+            "return getComputedStyle(document.querySelector(\".msg[data-id='{out_id}'] .tick\")).color"
+        ))
+        .await;
+    assert_eq!(color, "rgb(10, 102, 194)", "read ticks are blue");
+    b.shot("read").await;
+
+    // Close the ticket.
+    b.click("#btn-close").await;
+    b.until(
+        "the close dialog",
+        "document.getElementById('dlg-close').open",
+    )
+    .await;
+    b.shot("close-dialog").await;
+    b.click("#close-confirm").await;
+    b.until(
+        "the closed bar",
+        "!document.getElementById('closed-bar').hidden",
+    )
+    .await;
+    let status: String = sqlx::query_scalar("SELECT status FROM tickets WHERE id = ?")
+        .bind(ticket)
+        .fetch_one(svc.app.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "closed");
+    b.shot("closed").await;
+
+    // English turns the layout left-to-right.
+    b.click(".topbar .lang-toggle").await;
+    b.until("ltr", "document.documentElement.dir === 'ltr'")
+        .await;
+    assert_eq!(
+        b.js("return document.querySelector('.chatlist').getBoundingClientRect().left < document.querySelector('.chat').getBoundingClientRect().left").await,
+        true
+    );
+    b.shot("english").await;
+
+    // A phone-sized screen shows one pane at a time.
+    b.client.set_window_size(390, 844).await.unwrap();
+    b.until(
+        "the phone layout",
+        "getComputedStyle(document.querySelector('.chatlist')).display === 'none'",
+    )
+    .await;
+    b.shot("phone-chat").await;
+    b.click("#chat-back").await;
+    b.until(
+        "the list pane",
+        "getComputedStyle(document.querySelector('.chatlist')).display !== 'none'",
+    )
+    .await;
+    b.shot("phone-list").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_pairs_whatsapp_by_qr_and_reads_the_dashboard() {
+    let _one = BROWSER.lock().await;
+    let svc = Service::start().await;
+    let zbarimg = find_program("zbarimg");
+    let mut b = Browser::start("admin", "ar").await;
+    let (user, pass) = svc.creds.admin.clone();
+    b.login(&svc.base, &user, &pass).await;
+
+    // The pairing page shows the QR the link produced; it decodes to the same string.
+    b.client
+        .goto(&format!("{}/#/whatsapp", svc.base))
+        .await
+        .unwrap();
+    let expected = svc
+        .wa
+        .qr_code()
+        .await
+        .unwrap()
+        .expect("a QR while unpaired");
+    let shown = b
+        .until(
+            "the QR image",
+            "document.getElementById('wa-qr-img')?.complete && document.getElementById('wa-qr-img').naturalWidth > 0 && document.getElementById('wa-qr-img').dataset.qr",
+        )
+        .await;
+    assert_eq!(shown, Value::String(expected.clone()));
+    b.shot("whatsapp-qr").await;
+    let png = b.el("#wa-qr-img").await.screenshot().await.unwrap();
+    let qr_path = b.shots.join("admin-qr-element.png");
+    std::fs::write(&qr_path, png).unwrap();
+    let out = Command::new(zbarimg)
+        .args(["--raw", "-q"])
+        .arg(&qr_path)
+        .output()
+        .unwrap();
+    let decoded = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_eq!(decoded, expected, "zbarimg decodes the QR on screen");
+    b.axe("the pairing page").await;
+
+    // Pairing completes: the page turns to connected by itself.
+    svc.wa.connect("201001234567");
+    b.until(
+        "connected",
+        "document.getElementById('wa-state')?.dataset.state === 'connected'",
+    )
+    .await;
+    b.shot("whatsapp-connected").await;
+
+    // The dashboard: KPI cards with formulas, charts drawn as SVG.
+    b.client
+        .goto(&format!("{}/#/dashboard", svc.base))
+        .await
+        .unwrap();
+    b.until(
+        "the charts",
+        "document.querySelectorAll('#page-dashboard .chart svg').length >= 5",
+    )
+    .await;
+    assert!(
+        b.js("return document.querySelectorAll('#page-dashboard .kpi .formula').length")
+            .await
+            .as_u64()
+            .unwrap()
+            >= 6
+    );
+    b.shot("dashboard").await;
+    b.axe("the dashboard").await;
+    for page in ["agents", "templates", "settings", "activity"] {
+        b.client
+            .goto(&format!("{}/#/{page}", svc.base))
+            .await
+            .unwrap();
+        b.until(
+            page,
+            &format!("document.querySelector('#page-{page} table')"),
+        )
+        .await;
+        b.shot(page).await;
+    }
+    b.close().await;
+}
+
+#[tokio::test]
+async fn assets_are_versioned_immutable_and_the_page_has_a_strict_csp() {
+    let svc = Service::start().await;
+    let page = http_get(&svc.base, "/").await;
+    assert!(page.0.starts_with("HTTP/1.1 200"), "{}", page.0);
+    let csp = header(&page.0, "content-security-policy").expect("a CSP header");
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    assert!(csp.contains("frame-ancestors 'none'"));
+    let v = pharmacy_service::http::ui::version();
+    let css = format!("/static/{v}/css/app.css");
+    assert!(page.1.contains(&css));
+    let asset = http_get(&svc.base, &css).await;
+    assert!(asset.0.starts_with("HTTP/1.1 200"));
+    assert_eq!(
+        header(&asset.0, "cache-control").as_deref(),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(
+        header(&asset.0, "content-type").as_deref(),
+        Some("text/css; charset=utf-8")
+    );
+    let missing = http_get(&svc.base, &format!("/static/{v}/js/nope.js")).await;
+    assert!(missing.0.starts_with("HTTP/1.1 404"));
+}
+
+/// A bare HTTP/1.1 GET (no client library needed for three requests).
+async fn http_get(base: &str, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (head.to_owned(), body.to_owned())
+}
+
+fn header(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+    })
+}
