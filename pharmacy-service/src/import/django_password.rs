@@ -103,7 +103,8 @@ mod tests {
     use super::*;
 
     // Computed with Python's hashlib.pbkdf2_hmac (what Django's PBKDF2PasswordHasher calls).
-    const ARABIC: &str = "pbkdf2_sha256$1000$seasalt123$34mzVztv0Li/+jW3w9n8QBr3U4mu5ascoyNpw5a16FI=";
+    const ARABIC: &str =
+        "pbkdf2_sha256$1000$seasalt123$34mzVztv0Li/+jW3w9n8QBr3U4mu5ascoyNpw5a16FI=";
     const ONE: &str = "pbkdf2_sha256$1$salt$Eg+2z/z4syxD5yJSVsT4N6hlSMkszDVICAWYfLcL4Xs=";
 
     #[test]
@@ -137,8 +138,9 @@ mod tests {
         assert_eq!(to_service_hash(ONE), (ONE.to_owned(), true));
         let (h, ok) = to_service_hash("!Xk3unusable");
         assert!(!ok && h == "!Xk3unusable");
-        let (h, ok) =
-            to_service_hash("argon2$argon2id$v=19$m=102400,t=2,p=8$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA");
+        let (h, ok) = to_service_hash(
+            "argon2$argon2id$v=19$m=102400,t=2,p=8$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        );
         assert!(ok, "{h}");
         assert!(h.starts_with("$argon2id$"));
         assert!(!to_service_hash("bcrypt_sha256$$2b$12$abc").1);

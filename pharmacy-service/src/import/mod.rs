@@ -1,3 +1,243 @@
-//! Switch-over import from the pharmacy's Django system (issue 13).
+//! Switch-over import from the pharmacy's Django system (issue 13): `pharmacy-service
+//! import-django --from db.sqlite3 [--dry-run] [--media-dir DIR]`.
+//!
+//! The Django database is opened read-only on its own connection ([`source`]). Its tables
+//! (`auth_user` or the app's own user model, and `conversations_<model>` for agents, admins,
+//! customers, tags, notes, tickets, state and transfer logs, messages, delivery logs,
+//! templates, auto-reply triggers, response-time tracking, delay events, satisfaction ratings,
+//! KPI rows, the activity log and login attempts) are mapped into the service's schema in
+//! dependency order, all inside ONE write transaction: a run completes or changes nothing.
+//! (`MessageSearchIndex` is not read: the service indexes every imported message itself.)
+//!
+//! - **Idempotent.** Every imported source row is recorded in `import_source_ids` with the
+//!   row it became; a second run skips them and changes nothing. Rows added to the Django
+//!   database since (the last hours before the switch) are imported by the next run.
+//! - **Merges.** Customers are matched by normalised phone number ([`mapping`]): two Django
+//!   rows for one number, or a customer who already wrote to the service, become one
+//!   customer. Users whose login already exists are linked to it.
+//! - **Unmappable rows** (no usable phone number, unknown status, a parent that was not
+//!   imported...) are skipped, listed with the reason in the report, and not recorded, so a
+//!   later run imports them once the source is fixed.
+//! - **Dry run.** The same import runs against a throw-away copy of the service database
+//!   (`VACUUM INTO` a temporary file; a fresh database if there is none yet) without copying
+//!   media, and the copy is deleted: the report is exactly what a real run would do, and
+//!   nothing is written.
+//! - **Passwords.** Django `pbkdf2_sha256$...` hashes are kept and verified at the user's next
+//!   login, which rehashes to argon2id ([`django_password`], `App::authenticate`).
+//! - **Media** named by messages is copied from `--media-dir` into the content-addressed store;
+//!   missing files are listed in the report and the message comes in without its file.
+//! - **KPIs.** The samples the service's KPI report sums (response times, resolutions of
+//!   closed tickets, delays, ratings, messages) are imported, so the report covers the Django
+//!   period; Django's own `AgentKPI`/`AgentKPIMonthly` rows are kept verbatim in
+//!   `legacy_kpi_snapshots`.
 
+mod audit;
+mod catalog;
+mod context;
+mod customers;
 pub mod django_password;
+mod error;
+pub mod mapping;
+pub mod media;
+mod messages;
+mod metrics;
+pub mod people;
+pub mod report;
+pub mod source;
+mod tickets;
+pub mod when;
+
+pub use error::ImportError;
+pub use report::{EntityCounts, ImportReport, MissingMedia, RowNote};
+
+use crate::app::{App, Clock, ServiceConfig};
+use crate::db;
+use context::{Ctx, MediaSettings};
+use error::WriteContext;
+use jiff::tz::TimeZone;
+use source::Source;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What to import and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// The Django `db.sqlite3`.
+    pub source: PathBuf,
+    /// Django's `MEDIA_ROOT` (the directory holding `messages/...`).
+    pub media_dir: Option<PathBuf>,
+    /// Report only; write nothing.
+    pub dry_run: bool,
+    /// The zone naive Django datetimes are in: `UTC` when Django ran with `USE_TZ = True`
+    /// (its default), the local zone (`Africa/Cairo`) otherwise.
+    pub source_time_zone: String,
+    /// The Django app holding the models (`conversations`).
+    pub app_label: String,
+}
+
+impl ImportOptions {
+    /// Defaults for a Django database at `source`: real run, no media, UTC, `conversations`.
+    pub fn new(source: impl Into<PathBuf>) -> ImportOptions {
+        ImportOptions {
+            source: source.into(),
+            media_dir: None,
+            dry_run: false,
+            source_time_zone: "UTC".into(),
+            app_label: "conversations".into(),
+        }
+    }
+}
+
+/// Runs the import against the service database file `target` (created and migrated if
+/// needed). A dry run works on a temporary copy and leaves `target` untouched (not even
+/// created).
+pub async fn run(
+    target: &Path,
+    config: ServiceConfig,
+    clock: Arc<dyn Clock>,
+    opts: &ImportOptions,
+) -> Result<ImportReport, ImportError> {
+    if !opts.dry_run {
+        let app = App::open(target, clock, config).await?;
+        let result = import_into(&app, opts).await;
+        app.pool().close().await;
+        return result;
+    }
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let copy = std::env::temp_dir().join(format!(
+        "pharmacy-import-dry-run-{}-{stamp}.db",
+        std::process::id()
+    ));
+    if target.is_file() {
+        snapshot(target, &copy).await?;
+    }
+    let config = ServiceConfig {
+        media_dir: copy.with_extension("media"),
+        ..config
+    };
+    let result = async {
+        let app = App::open(&copy, clock, config).await?;
+        let result = import_into(&app, opts).await;
+        app.pool().close().await;
+        result
+    }
+    .await;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = copy.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+    result
+}
+
+/// A consistent copy of a live database, made through a read-only connection.
+async fn snapshot(target: &Path, copy: &Path) -> Result<(), ImportError> {
+    use sqlx::{ConnectOptions, Connection};
+    let fail = |e: sqlx::Error| ImportError::Snapshot {
+        path: copy.to_owned(),
+        message: e.to_string(),
+    };
+    let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(target)
+        .read_only(true)
+        .connect()
+        .await
+        .map_err(fail)?;
+    sqlx::query("VACUUM INTO ?")
+        .bind(copy.to_string_lossy().into_owned())
+        .execute(&mut c)
+        .await
+        .map_err(fail)?;
+    c.close().await.map_err(fail)
+}
+
+/// Imports into `app`'s database in one transaction (`opts.dry_run` only stops media from
+/// being written; [`run`] is what keeps a dry run off the real database).
+pub async fn import_into(app: &App, opts: &ImportOptions) -> Result<ImportReport, ImportError> {
+    let tz = match opts.source_time_zone.as_str() {
+        "UTC" | "utc" => TimeZone::UTC,
+        zone => crate::domain::time::time_zone(zone).ok_or_else(|| ImportError::TimeZone {
+            zone: zone.to_owned(),
+        })?,
+    };
+    let mut src = Source::open(&opts.source, &opts.app_label).await?;
+    let tx = app.begin().await?;
+    let report = ImportReport::new(&opts.source.display().to_string(), opts.dry_run);
+    let media = MediaSettings {
+        dir: opts.media_dir.clone(),
+        copy: !opts.dry_run,
+    };
+    let mut ctx = Ctx::new(app, tx, tz, report, media).await?;
+    let people_tables = people::tables(&src);
+    people::import(&mut ctx, &mut src).await?;
+    customers::import(&mut ctx, &mut src, &people_tables).await?;
+    tickets::import(&mut ctx, &mut src, &people_tables).await?;
+    messages::import(&mut ctx, &mut src, &people_tables).await?;
+    catalog::import(&mut ctx, &mut src, &people_tables).await?;
+    metrics::import(&mut ctx, &mut src, &people_tables).await?;
+    audit::import(&mut ctx, &mut src, &people_tables).await?;
+    finish(&mut ctx).await?;
+    src.close().await;
+    let Ctx { tx, report, .. } = ctx;
+    tx.commit().await.step("commit")?;
+    Ok(report)
+}
+
+/// Derived state of what was imported: ticket clocks from their messages (first response,
+/// waiting since, last activity), each customer's last agent (so a returning customer goes
+/// back to the pharmacist who served them), and one audit entry for the run.
+async fn finish(ctx: &mut Ctx) -> Result<(), ImportError> {
+    for t in std::mem::take(&mut ctx.touched_tickets) {
+        sqlx::query(
+            "UPDATE tickets SET
+                 first_response_at = coalesce(first_response_at,
+                     (SELECT min(created_at) FROM messages WHERE ticket_id = ?1 AND sender_kind = 'agent')),
+                 last_activity_at = max(last_activity_at,
+                     coalesce((SELECT max(created_at) FROM messages WHERE ticket_id = ?1), 0)),
+                 waiting_since = CASE WHEN status = 'closed' THEN NULL ELSE
+                     (SELECT min(m.created_at) FROM messages m WHERE m.ticket_id = ?1 AND m.direction = 'in'
+                          AND m.created_at > coalesce((SELECT max(created_at) FROM messages
+                              WHERE ticket_id = ?1 AND sender_kind = 'agent'), 0)) END
+             WHERE id = ?1",
+        )
+        .bind(t)
+        .execute(&mut *ctx.tx)
+        .await
+        .step("ticket clocks")?;
+    }
+    for c in std::mem::take(&mut ctx.touched_customers) {
+        sqlx::query(
+            "UPDATE customers SET
+                 last_agent_id = (SELECT agent_id FROM tickets WHERE customer_id = ?1 AND agent_id IS NOT NULL
+                                  ORDER BY last_activity_at DESC, id DESC LIMIT 1),
+                 last_agent_at = (SELECT last_activity_at FROM tickets WHERE customer_id = ?1 AND agent_id IS NOT NULL
+                                  ORDER BY last_activity_at DESC, id DESC LIMIT 1)
+             WHERE id = ?1 AND last_agent_id IS NULL",
+        )
+        .bind(c)
+        .execute(&mut *ctx.tx)
+        .await
+        .step("customers' last agents")?;
+    }
+    if ctx.report.total_imported() > 0 {
+        let counts: serde_json::Map<String, serde_json::Value> = ctx
+            .report
+            .entities
+            .iter()
+            .map(|(e, c)| (e.clone(), serde_json::json!(c)))
+            .collect();
+        db::activity::log(
+            &mut ctx.tx,
+            None,
+            "import.django",
+            None,
+            Some(&serde_json::json!({ "source": ctx.report.source, "counts": counts })),
+            ctx.now,
+        )
+        .await
+        .step("audit entry")?;
+    }
+    Ok(())
+}

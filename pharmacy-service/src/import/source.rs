@@ -1,0 +1,298 @@
+//! Reading the Django database: a separate read-only SQLite connection, and rows read by
+//! column name with fallbacks, because the column names of the models the architecture
+//! document does not spell out (logs, templates, triggers...) vary between Django versions of
+//! the system. Every table is read whole with `SELECT *`, in primary-key order.
+
+use super::error::ImportError;
+use super::when;
+use crate::domain::time::Timestamp;
+use jiff::tz::TimeZone;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
+use sqlx::{Column, ConnectOptions, Connection, Row as _, SqliteConnection, TypeInfo, ValueRef};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// One SQLite value of a Django row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// NULL.
+    Null,
+    /// INTEGER (Django booleans, keys and counters).
+    Int(i64),
+    /// REAL.
+    Real(f64),
+    /// TEXT (Django dates and datetimes too).
+    Text(String),
+    /// BLOB.
+    Blob(Vec<u8>),
+}
+
+/// One Django row: its table and its columns in table order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The Django table.
+    pub table: String,
+    /// (column, value).
+    pub columns: Vec<(String, Value)>,
+}
+
+impl Row {
+    /// The first non-NULL value among `names` (case-insensitive column names).
+    pub fn value(&self, names: &[&str]) -> Option<&Value> {
+        names.iter().find_map(|n| {
+            self.columns
+                .iter()
+                .find(|(c, v)| c.eq_ignore_ascii_case(n) && *v != Value::Null)
+                .map(|(_, v)| v)
+        })
+    }
+
+    /// The primary key as text (`id`, else the first column).
+    pub fn id(&self) -> String {
+        self.text(&["id"])
+            .or_else(|| {
+                self.columns.first().and_then(|(c, _)| {
+                    let c = c.clone();
+                    self.text(&[c.as_str()])
+                })
+            })
+            .unwrap_or_else(|| "?".into())
+    }
+
+    /// Text of the first present column, trimmed; empty text counts as absent.
+    pub fn text(&self, names: &[&str]) -> Option<String> {
+        let s = match self.value(names)? {
+            Value::Null => return None,
+            Value::Int(i) => i.to_string(),
+            Value::Real(f) => f.to_string(),
+            Value::Text(t) => t.trim().to_owned(),
+            Value::Blob(b) => String::from_utf8_lossy(b).trim().to_owned(),
+        };
+        (!s.is_empty()).then_some(s)
+    }
+
+    /// An integer (numeric text accepted).
+    pub fn int(&self, names: &[&str]) -> Option<i64> {
+        match self.value(names)? {
+            Value::Int(i) => Some(*i),
+            Value::Real(f) if f.fract() == 0.0 => Some(*f as i64),
+            Value::Text(t) => t.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// A number (numeric text accepted).
+    pub fn real(&self, names: &[&str]) -> Option<f64> {
+        match self.value(names)? {
+            Value::Int(i) => Some(*i as f64),
+            Value::Real(f) => Some(*f),
+            Value::Text(t) => t.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// A boolean (`1`/`0`, `true`/`false`, `t`/`f`, `yes`/`no`).
+    pub fn flag(&self, names: &[&str]) -> Option<bool> {
+        match self.value(names)? {
+            Value::Int(i) => Some(*i != 0),
+            Value::Real(f) => Some(*f != 0.0),
+            Value::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "t" | "yes" | "y" => Some(true),
+                "0" | "false" | "f" | "no" | "n" => Some(false),
+                _ => None,
+            },
+            Value::Blob(_) | Value::Null => None,
+        }
+    }
+
+    /// An instant: Django datetime text (naive ones read in `tz`), a date (its local midnight),
+    /// or Unix seconds/milliseconds.
+    pub fn time(&self, names: &[&str], tz: &TimeZone) -> Option<Timestamp> {
+        match self.value(names)? {
+            Value::Int(i) => Some(when::from_epoch(*i)),
+            Value::Real(f) => Some(when::from_epoch(*f as i64)),
+            Value::Text(t) => when::parse(t, tz),
+            _ => None,
+        }
+    }
+
+    /// Whether the table has this column (even if NULL here).
+    pub fn has(&self, name: &str) -> bool {
+        self.columns
+            .iter()
+            .any(|(c, _)| c.eq_ignore_ascii_case(name))
+    }
+
+    /// The whole row as a JSON object (blobs as hex).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        for (c, v) in &self.columns {
+            let j = match v {
+                Value::Null => serde_json::Value::Null,
+                Value::Int(i) => (*i).into(),
+                Value::Real(f) => serde_json::Number::from_f64(*f)
+                    .map_or(serde_json::Value::Null, serde_json::Value::Number),
+                Value::Text(t) => t.clone().into(),
+                Value::Blob(b) => hex::encode(b).into(),
+            };
+            m.insert(c.clone(), j);
+        }
+        serde_json::Value::Object(m)
+    }
+}
+
+/// The Django database, opened read-only.
+pub struct Source {
+    conn: SqliteConnection,
+    app_label: String,
+    tables: BTreeSet<String>,
+}
+
+impl Source {
+    /// Opens `path` read-only (it is never written, not even its journal mode) and lists its
+    /// tables. Refuses files without the app's customer and ticket tables.
+    pub async fn open(path: &Path, app_label: &str) -> Result<Source, ImportError> {
+        let open_err = |source| ImportError::OpenSource {
+            path: path.to_owned(),
+            source,
+        };
+        if !path.is_file() {
+            return Err(open_err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such file",
+            ))));
+        }
+        let mut conn = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .create_if_missing(false)
+            .connect()
+            .await
+            .map_err(open_err)?;
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .fetch_all(&mut conn)
+                .await
+                .map_err(open_err)?;
+        let source = Source {
+            conn,
+            app_label: app_label.to_owned(),
+            tables: names.into_iter().map(|n| n.to_ascii_lowercase()).collect(),
+        };
+        for model in ["customer", "ticket"] {
+            let table = source.model(model);
+            if !source.has(&table) {
+                return Err(ImportError::NotDjango {
+                    path: path.to_owned(),
+                    table,
+                });
+            }
+        }
+        Ok(source)
+    }
+
+    /// The table of a model of the app (`customer` -> `conversations_customer`).
+    pub fn model(&self, model: &str) -> String {
+        format!("{}_{}", self.app_label, model)
+    }
+
+    /// Whether the database has this table.
+    pub fn has(&self, table: &str) -> bool {
+        self.tables.contains(&table.to_ascii_lowercase())
+    }
+
+    /// Every row of `table` in primary-key order (none if the table does not exist).
+    pub async fn rows(&mut self, table: &str) -> Result<Vec<Row>, ImportError> {
+        if !self.has(table) {
+            return Ok(Vec::new());
+        }
+        let read_err = |source| ImportError::Read {
+            table: table.to_owned(),
+            source,
+        };
+        let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+        let cols: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT name FROM pragma_table_info('{}')",
+            table.replace('\'', "''")
+        ))
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(read_err)?;
+        let order = if cols.iter().any(|c| c.eq_ignore_ascii_case("id")) {
+            "id"
+        } else {
+            "rowid"
+        };
+        let rows: Vec<SqliteRow> = sqlx::query(&format!("SELECT * FROM {quoted} ORDER BY {order}"))
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(read_err)?;
+        rows.iter()
+            .map(|r| decode(table, r).map_err(read_err))
+            .collect()
+    }
+
+    /// Closes the connection.
+    pub async fn close(self) {
+        let _ = self.conn.close().await;
+    }
+}
+
+fn decode(table: &str, r: &SqliteRow) -> Result<Row, sqlx::Error> {
+    let mut columns = Vec::with_capacity(r.columns().len());
+    for (i, c) in r.columns().iter().enumerate() {
+        let raw = r.try_get_raw(i)?;
+        let v = if raw.is_null() {
+            Value::Null
+        } else {
+            match raw.type_info().name() {
+                "INTEGER" | "BOOLEAN" | "INT8" => Value::Int(r.try_get_unchecked(i)?),
+                "REAL" => Value::Real(r.try_get_unchecked(i)?),
+                "BLOB" => Value::Blob(r.try_get_unchecked(i)?),
+                _ => Value::Text(r.try_get_unchecked(i)?),
+            }
+        };
+        columns.push((c.name().to_owned(), v));
+    }
+    Ok(Row {
+        table: table.to_owned(),
+        columns,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(cols: &[(&str, Value)]) -> Row {
+        Row {
+            table: "t".into(),
+            columns: cols
+                .iter()
+                .map(|(c, v)| ((*c).to_owned(), v.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn fallback_columns_and_types() {
+        let r = row(&[
+            ("id", Value::Int(7)),
+            ("note_content", Value::Null),
+            ("content", Value::Text("  مرحبا ".into())),
+            ("is_active", Value::Text("True".into())),
+            ("count", Value::Text("12".into())),
+            ("empty", Value::Text("  ".into())),
+        ]);
+        assert_eq!(r.id(), "7");
+        assert_eq!(
+            r.text(&["note_content", "content"]).as_deref(),
+            Some("مرحبا")
+        );
+        assert_eq!(r.flag(&["is_active"]), Some(true));
+        assert_eq!(r.int(&["COUNT"]), Some(12));
+        assert_eq!(r.text(&["empty"]), None);
+        assert_eq!(r.text(&["missing"]), None);
+        assert!(r.has("note_content"));
+    }
+}
