@@ -22,14 +22,29 @@ async fn main() -> anyhow::Result<()> {
     let command = args.next().unwrap_or_default();
     let mut data_dir = PathBuf::from("data");
     let mut port: u16 = 8080;
+    let mut import = pharmacy_service::import::ImportOptions::new("");
     while let Some(a) = args.next() {
         match a.as_str() {
             "--port" => port = args.next().context("--port needs a value")?.parse()?,
             "--data-dir" => {
                 data_dir = PathBuf::from(args.next().context("--data-dir needs a value")?)
             }
-            other => bail!("unknown argument {other}\n{USAGE}"),
+            // import-django (issue 13)
+            "--from" => import.source = PathBuf::from(args.next().context("--from needs a path")?),
+            "--media-dir" => {
+                import.media_dir = Some(PathBuf::from(
+                    args.next().context("--media-dir needs a path")?,
+                ))
+            }
+            "--dry-run" => import.dry_run = true,
+            "--source-tz" => {
+                import.source_time_zone = args.next().context("--source-tz needs a zone")?
+            }
+            other => bail!("unknown argument {other}\n{USAGE}\n{IMPORT_USAGE}"),
         }
+    }
+    if command == "import-django" {
+        return import_django(&data_dir, import).await;
     }
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
@@ -65,7 +80,11 @@ async fn serve(app: App, port: u16) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let _jobs = app.spawn_scheduler(std::time::Duration::from_secs(30));
     // Until the WhatsApp bridge is wired in here, the link is the in-memory fake.
-    let state = AppState::new(app, Arc::new(FakeWhatsapp::default()), HttpConfig::default());
+    let state = AppState::new(
+        app,
+        Arc::new(FakeWhatsapp::default()),
+        HttpConfig::default(),
+    );
     let line = serde_json::json!({
         "url": format!("http://{addr}"),
         "admin": admin.map(|(u, p)| serde_json::json!({ "username": u, "password": p })),
@@ -77,5 +96,38 @@ async fn serve(app: App, port: u16) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
+    Ok(())
+}
+
+const IMPORT_USAGE: &str = "usage: pharmacy-service import-django --from PATH/db.sqlite3 [--dry-run] [--media-dir DJANGO_MEDIA_ROOT] [--source-tz ZONE] [--data-dir DIR]";
+
+/// `import-django` (issue 13): imports the Django system's database into `DIR/pharmacy.db` in
+/// one transaction (a dry run writes nothing, not even the data directory). The report goes to
+/// stdout as JSON and to stderr as a summary.
+async fn import_django(
+    data_dir: &std::path::Path,
+    opts: pharmacy_service::import::ImportOptions,
+) -> anyhow::Result<()> {
+    if opts.source.as_os_str().is_empty() {
+        bail!("import-django needs --from\n{IMPORT_USAGE}");
+    }
+    if !opts.dry_run {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+    }
+    let config = ServiceConfig {
+        media_dir: data_dir.join("media"),
+        ..ServiceConfig::default()
+    };
+    let report = pharmacy_service::import::run(
+        &data_dir.join("pharmacy.db"),
+        config,
+        Arc::new(SystemClock),
+        &opts,
+    )
+    .await
+    .context("import-django")?;
+    eprint!("{}", report.human_summary());
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
