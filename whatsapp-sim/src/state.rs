@@ -675,6 +675,12 @@ impl State {
                 .attr("abprops", "10")
                 .attr("creation", now_unix()),
         ));
+        // Edge routing hint, stored by clients and sent back before the intro next time
+        // (part 1 §1.3).
+        let _ = tx.send(Outbound::Node(
+            Node::new("ib").children([Node::new("edge_routing")
+                .children([Node::new("routing_info").bytes(vec![0x08, 0x08, 0x08, 0x02])])]),
+        ));
         let passive = payload.passive.unwrap_or(false);
         self.conns.insert(
             key.clone(),

@@ -227,8 +227,7 @@ async fn qr_pairing_login_replace_and_remove() {
     assert!(sim.devices()[0].devices[0].online);
     // A second connection for the same device replaces the first.
     let mut second = login(&sim, &id).await;
-    let replaced = first.recv().await;
-    assert_eq!(replaced.tag, "stream:error");
+    let (replaced, _) = first.recv_tag("stream:error").await;
     assert_eq!(
         replaced
             .child("conflict")
@@ -239,8 +238,7 @@ async fn qr_pairing_login_replace_and_remove() {
     // The phone unlinks the companion.
     sim.remove_device(&format!("{OWNER}:1@s.whatsapp.net"))
         .expect("remove");
-    let removed = second.recv().await;
-    assert_eq!(removed.tag, "stream:error");
+    let (removed, _) = second.recv_tag("stream:error").await;
     assert_eq!(
         removed.attrs().optional_string("code").as_deref(),
         Some("401")
@@ -1347,4 +1345,45 @@ async fn group_messages_both_ways() {
         assert_eq!(entry.text.as_deref(), Some("hi all"));
         assert_eq!(entry.group.as_deref(), Some(group.to_string().as_str()));
     }
+}
+
+#[tokio::test]
+async fn binary_prints_urls_and_root_key() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_whatsapp-sim"))
+        .args(["serve", "--port", "0", "--control-port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .map(|_| line)
+    });
+    let line = tokio::time::timeout(Duration::from_secs(20), line)
+        .await
+        .expect("a line in time")
+        .expect("join")
+        .expect("read");
+    let info: serde_json::Value = serde_json::from_str(&line).expect("json");
+    let ws = info["ws_url"].as_str().expect("ws_url");
+    assert!(ws.starts_with("ws://127.0.0.1:") && ws.ends_with("/ws/chat"));
+    assert!(
+        info["control_url"]
+            .as_str()
+            .expect("control_url")
+            .starts_with("http://127.0.0.1:")
+    );
+    let root = info["root_key"].as_str().expect("root_key");
+    assert_eq!(root.len(), 64);
+    // The printed root key is the one the handshake proves.
+    let key: [u8; 32] = hex::decode(root).expect("hex").try_into().expect("32");
+    let id = Identity::new();
+    let mut conn = Conn::connect(ws, key, &id.noise, &id.registration_payload()).await;
+    assert!(conn.recv().await.child("pair-device").is_some());
+    child.kill().expect("kill");
+    let _ = child.wait();
 }
