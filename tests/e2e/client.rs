@@ -497,3 +497,60 @@ async fn a_lid_addressed_customer_is_answered() {
     }
     client.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unacknowledged_message_is_redelivered_after_a_restart() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("redeliver");
+    let (client, mut events) = paired(&sim, &path, config(&sim)).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    let id = sim
+        .customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text("keep me".into()), None)
+        .expect("send");
+    let first = expect(&mut events, "message", |e| match e {
+        Event::Message(m) => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!(first.info.id, id);
+    // The application "crashes" before acknowledging.
+    drop(first);
+    client.shutdown().await;
+    drop(client);
+
+    let (client, mut events) = start(&path, config(&sim)).await;
+    let mut again = expect(&mut events, "the redelivered message", |e| match e {
+        Event::Message(m) => Some(m),
+        Event::UndecryptableMessage { reason, .. } => panic!("redelivery failed: {reason}"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(again.info.id, id);
+    assert_eq!(again.text(), Some("keep me"));
+    again.ack();
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_unlinks_and_wipes() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("self-logout");
+    let (client, mut events) = paired(&sim, &path, config(&sim)).await;
+    client.logout().await.expect("logout");
+    let reason = expect(&mut events, "logged out", |e| match e {
+        Event::LoggedOut { reason } => Some(reason),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, LogoutReason::UserInitiated);
+    let store = SqliteStore::open(&path).await.expect("store");
+    assert!(store.load_device().await.expect("load").is_none());
+    assert!(
+        sim.devices()
+            .iter()
+            .filter(|a| a.phone == OWN_PHONE)
+            .all(|a| a.devices.is_empty()),
+        "the server still lists the device"
+    );
+}

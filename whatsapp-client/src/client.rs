@@ -97,6 +97,8 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) device: Mutex<Device>,
     pub(crate) connected: AtomicBool,
+    /// Set by [`Client::logout`]: the server's device-removed answer is our own doing.
+    pub(crate) logging_out: AtomicBool,
     pub(crate) server_offset_ms: AtomicI64,
     pub(crate) events: mpsc::UnboundedSender<Event>,
     pub(crate) cmd: mpsc::UnboundedSender<Command>,
@@ -230,6 +232,7 @@ impl Client {
             config,
             device: Mutex::new(device),
             connected: AtomicBool::new(false),
+            logging_out: AtomicBool::new(false),
             server_offset_ms: AtomicI64::new(0),
             events: events_tx,
             cmd: cmd_tx,
@@ -318,7 +321,11 @@ impl Client {
             .children([Node::new("remove-companion-device")
                 .attr("jid", jid)
                 .attr("reason", "user_initiated")]);
-        self.send_iq(iq).await?;
+        self.shared().logging_out.store(true, Ordering::Release);
+        if let Err(e) = self.send_iq(iq).await {
+            self.shared().logging_out.store(false, Ordering::Release);
+            return Err(e);
+        }
         let _ = self.shared().cmd.send(Command::LoggedOut);
         Ok(())
     }
@@ -454,6 +461,11 @@ impl Driver {
 
     /// Wipes the session after a logout and, if configured, prepares a fresh device.
     async fn logged_out(&mut self, reason: LogoutReason) -> Outcome {
+        let reason = if self.shared.logging_out.load(Ordering::Acquire) {
+            LogoutReason::UserInitiated
+        } else {
+            reason
+        };
         tracing::warn!(?reason, "logged out; wiping the session");
         if let Err(e) = self.shared.store.wipe().await {
             tracing::error!(error = %e, "wiping the store failed");
