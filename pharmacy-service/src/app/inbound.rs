@@ -486,7 +486,7 @@ impl App {
                 &t,
                 &customer,
                 text_for_triggers.as_deref(),
-                created || reopened,
+                created,
                 now,
                 &mut events,
             )

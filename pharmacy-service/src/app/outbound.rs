@@ -452,11 +452,13 @@ impl App {
                 .await?;
             queued = true;
         }
+        // Cheapest checks first: the hours lookup only runs when a reply could still go out today.
         if cfg.out_of_office_enabled
+            && let Some(tpl) = db::templates::global(c, "out_of_office").await?
+            && !db::templates::auto_reply_sent_on(c, t.id, "out_of_office", &day).await?
             && !self
                 .is_open(c, t.branch_id.or(customer.home_branch_id), now)
                 .await?
-            && let Some(tpl) = db::templates::global(c, "out_of_office").await?
             && db::templates::claim_auto_reply(c, t.id, "out_of_office", &day, now).await?
         {
             let body = self.render_for(c, &tpl.body, customer, t).await?;

@@ -215,3 +215,21 @@ pub async fn delete_trigger(c: &mut Conn, id: TriggerId) -> Result<bool, sqlx::E
         .await?;
     Ok(r.rows_affected() == 1)
 }
+
+/// Whether an automatic reply of `kind` went out in this conversation on `local_day`.
+pub async fn auto_reply_sent_on(
+    c: &mut Conn,
+    ticket: TicketId,
+    kind: &str,
+    local_day: &str,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM auto_reply_log WHERE ticket_id = ? AND kind = ? AND local_day = ?",
+    )
+    .bind(ticket)
+    .bind(kind)
+    .bind(local_day)
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(n > 0)
+}

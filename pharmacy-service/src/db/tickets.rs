@@ -368,9 +368,8 @@ pub async fn list(
         q.push(" AND t.agent_id IS NULL");
     }
     if let Some((agent, branch)) = f.visible_to_agent {
-        q.push(" AND t.id IN (SELECT v.id FROM tickets v WHERE ");
-        push_visibility(&mut q, "v", agent, branch);
-        q.push(")");
+        q.push(" AND ");
+        push_visibility(&mut q, "t", agent, branch);
     }
     if let Some(fts) = &f.customer_fts {
         q.push(" AND t.customer_id IN (SELECT rowid FROM customers_fts WHERE customers_fts MATCH ")
