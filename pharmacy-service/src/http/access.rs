@@ -24,7 +24,8 @@ pub fn works_on(me: &CurrentUser, t: &Ticket) -> bool {
 }
 
 /// Whether the agent is serving this customer now: one of the customer's tickets that is not
-/// closed is one they work on.
+/// closed is assigned to them (the same rule as `db::tickets::VISIBLE_TO_AGENT`; a queue
+/// ticket's customer becomes theirs when they claim it).
 pub async fn serves(c: &mut Conn, me: &CurrentUser, customer: CustomerId) -> ApiResult<bool> {
     if me.is_admin() {
         return Ok(true);
@@ -33,12 +34,10 @@ pub async fn serves(c: &mut Conn, me: &CurrentUser, customer: CustomerId) -> Api
         return Ok(false);
     };
     let n: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM tickets WHERE customer_id = ? AND status <> 'closed'
-           AND (agent_id = ? OR (agent_id IS NULL AND (branch_id IS NULL OR branch_id = ?)))",
+        "SELECT count(*) FROM tickets WHERE customer_id = ? AND status <> 'closed' AND agent_id = ?",
     )
     .bind(customer)
     .bind(agent)
-    .bind(me.branch_id)
     .fetch_one(&mut *c)
     .await?;
     Ok(n > 0)
@@ -107,7 +106,7 @@ pub async fn readable_ticket_ids(
     let ids: Vec<TicketId> = sqlx::query_scalar(
         "WITH mine AS (SELECT * FROM tickets WHERE agent_id = ?1 OR (agent_id IS NULL AND (branch_id IS NULL OR branch_id = ?2)))
          SELECT id FROM mine
-         UNION SELECT t.id FROM tickets t WHERE t.customer_id IN (SELECT customer_id FROM mine WHERE status <> 'closed')",
+         UNION SELECT t.id FROM tickets t WHERE t.customer_id IN (SELECT customer_id FROM tickets WHERE agent_id = ?1 AND status <> 'closed')",
     )
     .bind(agent)
     .bind(me.branch_id)

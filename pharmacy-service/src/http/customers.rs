@@ -58,13 +58,11 @@ async fn list(
         };
         // The customers they serve now.
         let served: Vec<Customer> = sqlx::query_as(
-            "SELECT cu.* FROM customers cu WHERE cu.id < ?3 AND cu.id IN (
-                SELECT customer_id FROM tickets WHERE status <> 'closed'
-                  AND (agent_id = ?1 OR (agent_id IS NULL AND (branch_id IS NULL OR branch_id = ?2))))
-             ORDER BY cu.id DESC LIMIT ?4",
+            "SELECT cu.* FROM customers cu WHERE cu.id < ?2 AND cu.id IN (
+                SELECT customer_id FROM tickets WHERE status <> 'closed' AND agent_id = ?1)
+             ORDER BY cu.id DESC LIMIT ?3",
         )
         .bind(agent)
-        .bind(me.branch_id)
         .bind(before.unwrap_or(i64::MAX))
         .bind(lim)
         .fetch_all(state.app.pool())

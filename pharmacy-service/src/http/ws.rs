@@ -3,9 +3,11 @@
 //! what its user may see (see [`super::access`]). `GET /ws?since=N` first replays the events
 //! after `N` still in the bus's ring (a `{"type": "resync"}` says the gap was too long: reload).
 //!
-//! Clients may send `{"type": "typing", "ticket_id": N, "typing": true}` (shown to the other
-//! people working on that ticket as an ephemeral `typing` event carrying the current `seq`)
-//! and `{"type": "ping"}`.
+//! Clients may send `{"type": "typing", "ticket_id": N, "typing": true}` and
+//! `{"type": "ping"}`. An agent starting to type becomes the core's sequenced `AgentTyping`
+//! event, sent to the others working on that ticket as `{"type": "typing", "typing": true,
+//! "agent_id", "ticket_id", "seq"}`; stops and admins' typing are ephemeral `typing` events
+//! carrying the current `seq` and `"ephemeral": true`.
 //!
 //! Presence follows the live connections: an offline agent who connects goes online; when an
 //! agent's last connection closes and stays closed for `presence_grace`, an online agent goes
@@ -108,6 +110,11 @@ pub async fn socket(
 fn frame(env: &Envelope) -> Value {
     let mut v = serde_json::to_value(&env.event).unwrap_or_else(|_| json!({}));
     if let Value::Object(m) = &mut v {
+        // The browser's name for it (the core calls it agentTyping).
+        if m.get("type").and_then(Value::as_str) == Some("agentTyping") {
+            m.insert("type".into(), json!("typing"));
+            m.insert("typing".into(), json!(true));
+        }
         m.insert("seq".into(), json!(env.seq));
         m.insert("at".into(), json!(env.at));
     }
@@ -138,6 +145,13 @@ pub async fn visible(state: &AppState, me: &CurrentUser, env: &Envelope) -> bool
         LiveEvent::NewMessage { ticket, .. }
         | LiveEvent::TicketUpdated { ticket }
         | LiveEvent::TicketClosed { ticket } => works_on(me, ticket),
+        LiveEvent::AgentTyping {
+            ticket_id,
+            agent_id,
+        } => {
+            Some(*agent_id) != me.agent_id
+                && matches!(db::tickets::by_id(&mut c, *ticket_id).await, Ok(Some(t)) if works_on(me, &t))
+        }
         LiveEvent::AdminAlert { .. } | LiveEvent::WhatsappStatus { .. } => false,
         _ => match env.ticket_id {
             Some(t) => {
@@ -279,15 +293,28 @@ async fn run(state: AppState, me: CurrentUser, since: Option<u64>, mut socket: W
                     let v: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
                     match v.get("type").and_then(Value::as_str) {
                         Some("typing") => {
+                            let typing = v.get("typing").and_then(Value::as_bool).unwrap_or(true);
                             if let Some(id) = v.get("ticket_id").and_then(Value::as_i64)
                                 && ticket_visible(&state, &me, TicketId(id)).await
                             {
-                                let _ = state.live.typing.send(Typing {
-                                    ticket_id: TicketId(id),
-                                    user_id: me.id,
-                                    name: me.name.clone(),
-                                    typing: v.get("typing").and_then(Value::as_bool).unwrap_or(true),
-                                });
+                                match me.agent_id {
+                                    // An agent starting to type: a sequenced event of the core.
+                                    Some(agent_id) if typing => {
+                                        state.app.events().publish(
+                                            state.app.now(),
+                                            LiveEvent::AgentTyping { ticket_id: TicketId(id), agent_id },
+                                        );
+                                    }
+                                    // Stops, and admins (no agent seat): ephemeral.
+                                    _ => {
+                                        let _ = state.live.typing.send(Typing {
+                                            ticket_id: TicketId(id),
+                                            user_id: me.id,
+                                            name: me.name.clone(),
+                                            typing,
+                                        });
+                                    }
+                                }
                             }
                         }
                         Some("ping")

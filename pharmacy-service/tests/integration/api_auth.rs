@@ -150,7 +150,7 @@ async fn failed_logins_lock_the_account_for_growing_periods() {
     assert_eq!(r.header("retry-after").as_deref(), Some("30"));
     assert_eq!(r.json()["error"]["details"]["retry_after_s"], 30);
     // Another account is not locked.
-    assert_eq!(t.login(T2).await.csrf.is_some(), true);
+    assert!(t.login(T2).await.csrf.is_some());
     // After 30 s one more failure locks for 60 s.
     t.world.advance(Duration::from_secs(31));
     assert_eq!(fail(c.clone()).await.status, 401);

@@ -11,7 +11,8 @@ use serde_json::json;
 use std::time::Duration;
 
 fn concrete(path: &str) -> String {
-    path.replace("{id}", "1").replace("{sha256}", &"0".repeat(64))
+    path.replace("{id}", "1")
+        .replace("{sha256}", &"0".repeat(64))
 }
 
 #[tokio::test]
@@ -23,13 +24,23 @@ async fn every_documented_endpoint_checks_the_role() {
     for op in operations() {
         let path = concrete(op.path);
         let method = op.method.to_uppercase();
-        let body = if matches!(method.as_str(), "POST" | "PATCH") { Some("{}") } else { None };
+        let body = if matches!(method.as_str(), "POST" | "PATCH") {
+            Some("{}")
+        } else {
+            None
+        };
         let call = |c: &Client| {
             let c = c.clone();
             let (m, p) = (method.clone(), path.clone());
             async move {
-                c.raw(&m, &p, body.map(|_| "application/json"), body.unwrap_or("").as_bytes(), &[])
-                    .await
+                c.raw(
+                    &m,
+                    &p,
+                    body.map(|_| "application/json"),
+                    body.unwrap_or("").as_bytes(),
+                    &[],
+                )
+                .await
             }
         };
         let r = call(&anon).await;
@@ -40,7 +51,10 @@ async fn every_documented_endpoint_checks_the_role() {
         if let Some(w) = want_anon
             && r.status != w
         {
-            failures.push(format!("anonymous {method} {path}: {} (want {w})", r.status));
+            failures.push(format!(
+                "anonymous {method} {path}: {} (want {w})",
+                r.status
+            ));
         }
         if op.access == Access::Admin {
             let r = call(&agent).await;
@@ -53,7 +67,11 @@ async fn every_documented_endpoint_checks_the_role() {
             failures.push(format!("{method} {path}: {}", r.status));
         }
     }
-    assert!(failures.is_empty(), "leaking cells:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "leaking cells:\n{}",
+        failures.join("\n")
+    );
 }
 
 struct Fixture {
@@ -67,10 +85,16 @@ struct Fixture {
 async fn fixture(t: &TestApp) -> Fixture {
     let w = &t.world;
     // An earlier ticket of the customer T1 will serve, handled and closed at Gomhoreya.
-    let history = t.customer_writes("201002000001", "h1", "word-history").await;
+    let history = t
+        .customer_writes("201002000001", "h1", "word-history")
+        .await;
     t.assign(history, w.agents[2]).await;
     w.app
-        .close_ticket(history, pharmacy_service::domain::ticket::Actor::System, None)
+        .close_ticket(
+            history,
+            pharmacy_service::domain::ticket::Actor::System,
+            None,
+        )
         .await
         .unwrap();
     w.advance(Duration::from_secs(2 * 86_400));
@@ -78,9 +102,13 @@ async fn fixture(t: &TestApp) -> Fixture {
     assert_ne!(own, history);
     t.assign(own, w.agents[0]).await;
     let queue = t.customer_writes("201002000002", "q1", "word-queue").await;
-    let colleague = t.customer_writes("201002000003", "c1", "word-colleague").await;
+    let colleague = t
+        .customer_writes("201002000003", "c1", "word-colleague")
+        .await;
     t.assign(colleague, w.agents[1]).await;
-    let foreign = t.customer_writes("201002000004", "f1", "word-foreign").await;
+    let foreign = t
+        .customer_writes("201002000004", "f1", "word-foreign")
+        .await;
     t.assign(foreign, w.agents[2]).await;
     let mut c = w.app.pool().acquire().await.unwrap();
     db::tickets::assign(&mut c, queue, None, Some(w.branches[0]), w.app.now())
@@ -108,8 +136,11 @@ async fn every_object_endpoint_checks_ownership() {
     let first_message = |id: TicketId| {
         let w = &t.world;
         async move {
-            w.count(&format!("SELECT min(id) FROM messages WHERE ticket_id = {}", id.0))
-                .await
+            w.count(&format!(
+                "SELECT min(id) FROM messages WHERE ticket_id = {}",
+                id.0
+            ))
+            .await
         }
     };
     // (who, ticket, readable by T1, workable by T1)
@@ -141,35 +172,144 @@ async fn every_object_endpoint_checks_ownership() {
             ("messages", format!("/api/messages?ticket={id}")),
             ("message", format!("/api/messages/{mid}")),
         ] {
-            check(format!("agent GET {name} of {who}"), agent.get(&path).await.status, read_want);
-            check(format!("admin GET {name} of {who}"), admin.get(&path).await.status, &[200]);
+            check(
+                format!("agent GET {name} of {who}"),
+                agent.get(&path).await.status,
+                read_want,
+            );
+            check(
+                format!("admin GET {name} of {who}"),
+                admin.get(&path).await.status,
+                &[200],
+            );
         }
-        // The customer behind the ticket: T1 serves the own, queue and history customer.
-        let serves = matches!(who, "own" | "queue" | "history");
+        // The customer behind the ticket: T1 serves the own (and so the history) customer;
+        // a queue ticket's customer becomes theirs when they claim it.
+        let serves = matches!(who, "own" | "history");
         let cwant: &[u16] = if serves { &[200] } else { &[404] };
-        for path in [format!("/api/customers/{cu}"), format!("/api/customers/{cu}/history")] {
-            check(format!("agent GET {path} ({who})"), agent.get(&path).await.status, cwant);
+        for path in [
+            format!("/api/customers/{cu}"),
+            format!("/api/customers/{cu}/history"),
+        ] {
+            check(
+                format!("agent GET {path} ({who})"),
+                agent.get(&path).await.status,
+                cwant,
+            );
         }
         let cw: &[u16] = if serves { &[200, 201] } else { &[404] };
-        check(format!("agent tag customer of {who}"), agent.post(&format!("/api/customers/{cu}/tags"), json!({ "tag": "t" })).await.status, cw);
-        check(format!("agent note customer of {who}"), agent.post(&format!("/api/customers/{cu}/notes"), json!({ "body": "n" })).await.status, cw);
-        check(format!("agent patch customer of {who}"), agent.patch(&format!("/api/customers/{cu}"), json!({ "email": "a@b.eg" })).await.status, cw);
+        check(
+            format!("agent tag customer of {who}"),
+            agent
+                .post(&format!("/api/customers/{cu}/tags"), json!({ "tag": "t" }))
+                .await
+                .status,
+            cw,
+        );
+        check(
+            format!("agent note customer of {who}"),
+            agent
+                .post(
+                    &format!("/api/customers/{cu}/notes"),
+                    json!({ "body": "n" }),
+                )
+                .await
+                .status,
+            cw,
+        );
+        check(
+            format!("agent patch customer of {who}"),
+            agent
+                .patch(
+                    &format!("/api/customers/{cu}"),
+                    json!({ "email": "a@b.eg" }),
+                )
+                .await
+                .status,
+            cw,
+        );
         // Acting on the ticket.
-        check(format!("agent note on {who}"), agent.post(&format!("/api/tickets/{id}/notes"), json!({ "body": "n" })).await.status, act_want);
-        check(format!("agent patch {who}"), agent.patch(&format!("/api/tickets/{id}"), json!({ "priority": "high" })).await.status, act_want);
+        check(
+            format!("agent note on {who}"),
+            agent
+                .post(&format!("/api/tickets/{id}/notes"), json!({ "body": "n" }))
+                .await
+                .status,
+            act_want,
+        );
+        check(
+            format!("agent patch {who}"),
+            agent
+                .patch(&format!("/api/tickets/{id}"), json!({ "priority": "high" }))
+                .await
+                .status,
+            act_want,
+        );
         if !workable {
             // Refused cells change nothing, so the destructive ones can be tried too.
-            check(format!("agent send on {who}"), agent.post("/api/messages/send", json!({ "ticket_id": id, "text": "x" })).await.status, act_want);
-            check(format!("agent close {who}"), agent.post(&format!("/api/tickets/{id}/close"), json!({})).await.status, act_want);
-            check(format!("agent transfer {who}"), agent.post(&format!("/api/tickets/{id}/transfer"), json!({ "agent_id": t.world.agents[0].0, "note": "mine now" })).await.status, act_want);
-            check(format!("agent revoke in {who}"), agent.delete(&format!("/api/messages/{mid}")).await.status, act_want);
+            check(
+                format!("agent send on {who}"),
+                agent
+                    .post(
+                        "/api/messages/send",
+                        json!({ "ticket_id": id, "text": "x" }),
+                    )
+                    .await
+                    .status,
+                act_want,
+            );
+            check(
+                format!("agent close {who}"),
+                agent
+                    .post(&format!("/api/tickets/{id}/close"), json!({}))
+                    .await
+                    .status,
+                act_want,
+            );
+            check(
+                format!("agent transfer {who}"),
+                agent
+                    .post(
+                        &format!("/api/tickets/{id}/transfer"),
+                        json!({ "agent_id": t.world.agents[0].0, "note": "mine now" }),
+                    )
+                    .await
+                    .status,
+                act_want,
+            );
+            check(
+                format!("agent revoke in {who}"),
+                agent.delete(&format!("/api/messages/{mid}")).await.status,
+                act_want,
+            );
         }
-        check(format!("admin note on {who}"), admin.post(&format!("/api/tickets/{id}/notes"), json!({ "body": "n" })).await.status, &[201]);
-        check(format!("agent delete {who}"), agent.delete(&format!("/api/tickets/{id}")).await.status, &[403]);
+        check(
+            format!("admin note on {who}"),
+            admin
+                .post(&format!("/api/tickets/{id}/notes"), json!({ "body": "n" }))
+                .await
+                .status,
+            &[201],
+        );
+        check(
+            format!("agent delete {who}"),
+            agent.delete(&format!("/api/tickets/{id}")).await.status,
+            &[403],
+        );
     }
     // Sending on the own and queue tickets works (the queue ticket is claimed).
     for id in [f.own, f.queue] {
-        check(format!("agent send on {id}"), agent.post("/api/messages/send", json!({ "ticket_id": id.0, "text": "ok" })).await.status, &[201]);
+        check(
+            format!("agent send on {id}"),
+            agent
+                .post(
+                    "/api/messages/send",
+                    json!({ "ticket_id": id.0, "text": "ok" }),
+                )
+                .await
+                .status,
+            &[201],
+        );
     }
     // Lists and search show exactly the readable ones.
     let listed: Vec<i64> = agent.get("/api/tickets?limit=200").await.json()["items"]
@@ -183,26 +323,66 @@ async fn every_object_endpoint_checks_ownership() {
     want.sort();
     let mut got = listed.clone();
     got.sort();
-    let rows: Vec<(i64, Option<i64>, Option<i64>, String)> = sqlx::query_as("SELECT id, agent_id, branch_id, status FROM tickets ORDER BY id")
-        .fetch_all(t.world.app.pool())
-        .await
-        .unwrap();
-    check(format!("agent inbox {got:?} vs {want:?}; {rows:?}"), (got == want) as u16, &[1]);
+    let rows: Vec<(i64, Option<i64>, Option<i64>, String)> =
+        sqlx::query_as("SELECT id, agent_id, branch_id, status FROM tickets ORDER BY id")
+            .fetch_all(t.world.app.pool())
+            .await
+            .unwrap();
+    check(
+        format!("agent inbox {got:?} vs {want:?}; {rows:?}"),
+        (got == want) as u16,
+        &[1],
+    );
     let cu_own = customer(f.own).await;
-    let hist: Vec<i64> = agent.get(&format!("/api/tickets?customer={cu_own}")).await.json()["items"]
+    let hist: Vec<i64> = agent
+        .get(&format!("/api/tickets?customer={cu_own}"))
+        .await
+        .json()["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|i| i["ticket"]["id"].as_i64().unwrap())
         .collect();
-    check(format!("history list {hist:?}"), hist.contains(&f.history.0) as u16, &[1]);
+    check(
+        format!("history list {hist:?}"),
+        hist.contains(&f.history.0) as u16,
+        &[1],
+    );
     let cu_foreign = customer(f.foreign).await;
-    let other = agent.get(&format!("/api/tickets?customer={cu_foreign}")).await.json()["items"].as_array().unwrap().len();
+    let other = agent
+        .get(&format!("/api/tickets?customer={cu_foreign}"))
+        .await
+        .json()["items"]
+        .as_array()
+        .unwrap()
+        .len();
     check("foreign customer's tickets".into(), other as u16, &[0]);
-    for (word, visible) in [("own", true), ("queue", true), ("history", true), ("colleague", false), ("foreign", false)] {
-        let n = agent.get(&format!("/api/messages/search?q=word-{word}")).await.json()["items"].as_array().unwrap().len();
-        check(format!("search word-{word}"), (n > 0) as u16, &[visible as u16]);
-        let n = admin.get(&format!("/api/messages/search?q=word-{word}")).await.json()["items"].as_array().unwrap().len();
+    for (word, visible) in [
+        ("own", true),
+        ("queue", true),
+        ("history", true),
+        ("colleague", false),
+        ("foreign", false),
+    ] {
+        let n = agent
+            .get(&format!("/api/messages/search?q=word-{word}"))
+            .await
+            .json()["items"]
+            .as_array()
+            .unwrap()
+            .len();
+        check(
+            format!("search word-{word}"),
+            (n > 0) as u16,
+            &[visible as u16],
+        );
+        let n = admin
+            .get(&format!("/api/messages/search?q=word-{word}"))
+            .await
+            .json()["items"]
+            .as_array()
+            .unwrap()
+            .len();
         check(format!("admin search word-{word}"), (n > 0) as u16, &[1]);
     }
     let customers: Vec<i64> = agent.get("/api/customers").await.json()["items"]
@@ -211,17 +391,80 @@ async fn every_object_endpoint_checks_ownership() {
         .iter()
         .map(|c| c["id"].as_i64().unwrap())
         .collect();
-    check(format!("customer list {customers:?}"), (customers.contains(&cu_own) && !customers.contains(&cu_foreign)) as u16, &[1]);
+    check(
+        format!("customer list {customers:?}"),
+        (customers.contains(&cu_own) && !customers.contains(&cu_foreign)) as u16,
+        &[1],
+    );
     // Agents: own KPIs and status only.
     let (own_agent, other_agent) = (t.world.agents[0].0, t.world.agents[1].0);
-    check("own kpi".into(), agent.get(&format!("/api/agents/{own_agent}/kpi")).await.status, &[200]);
-    check("other kpi".into(), agent.get(&format!("/api/agents/{other_agent}/kpi")).await.status, &[403]);
-    check("own status".into(), agent.post(&format!("/api/agents/{own_agent}/status"), json!({ "status": "away" })).await.status, &[200]);
-    check("other status".into(), agent.post(&format!("/api/agents/{other_agent}/status"), json!({ "status": "away" })).await.status, &[403]);
+    check(
+        "own kpi".into(),
+        agent
+            .get(&format!("/api/agents/{own_agent}/kpi"))
+            .await
+            .status,
+        &[200],
+    );
+    check(
+        "other kpi".into(),
+        agent
+            .get(&format!("/api/agents/{other_agent}/kpi"))
+            .await
+            .status,
+        &[403],
+    );
+    check(
+        "own status".into(),
+        agent
+            .post(
+                &format!("/api/agents/{own_agent}/status"),
+                json!({ "status": "away" }),
+            )
+            .await
+            .status,
+        &[200],
+    );
+    check(
+        "other status".into(),
+        agent
+            .post(
+                &format!("/api/agents/{other_agent}/status"),
+                json!({ "status": "away" }),
+            )
+            .await
+            .status,
+        &[403],
+    );
     // Templates: an agent's own are theirs alone.
-    let r = t.login(T2).await.post("/api/templates", json!({ "key": "mine", "title": "t", "body": "b" })).await;
+    let r = t
+        .login(T2)
+        .await
+        .post(
+            "/api/templates",
+            json!({ "key": "mine", "title": "t", "body": "b" }),
+        )
+        .await;
     let tid = r.json()["template"]["id"].as_i64().unwrap();
-    check("agent deletes colleague's template".into(), agent.delete(&format!("/api/templates/{tid}")).await.status, &[404]);
-    check("agent sends colleague's template".into(), agent.post("/api/messages/send", json!({ "ticket_id": f.own.0, "template_id": tid })).await.status, &[403]);
-    assert!(failures.is_empty(), "leaking cells:\n{}", failures.join("\n"));
+    check(
+        "agent deletes colleague's template".into(),
+        agent.delete(&format!("/api/templates/{tid}")).await.status,
+        &[404],
+    );
+    check(
+        "agent sends colleague's template".into(),
+        agent
+            .post(
+                "/api/messages/send",
+                json!({ "ticket_id": f.own.0, "template_id": tid }),
+            )
+            .await
+            .status,
+        &[403],
+    );
+    assert!(
+        failures.is_empty(),
+        "leaking cells:\n{}",
+        failures.join("\n")
+    );
 }

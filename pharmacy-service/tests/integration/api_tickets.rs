@@ -9,7 +9,9 @@ use sha2::Sha256;
 #[tokio::test]
 async fn agent_lists_opens_answers_and_closes_a_ticket() {
     let t = spawn_app().await;
-    let ticket = t.customer_writes("201001230001", "w1", "عندكم بنادول؟").await;
+    let ticket = t
+        .customer_writes("201001230001", "w1", "عندكم بنادول؟")
+        .await;
     t.assign(ticket, t.world.agents[0]).await;
     let me = t.login(T1).await;
     let r = me.get("/api/tickets/?status=open").await;
@@ -32,57 +34,122 @@ async fn agent_lists_opens_answers_and_closes_a_ticket() {
     let r = me.get(&format!("/api/messages?ticket={}", ticket.0)).await;
     let msgs = r.json()["items"].as_array().unwrap().clone();
     // The customer's message (and the automatic greeting and out-of-office replies).
-    let first = msgs.iter().find(|m| m["direction"] == "in").unwrap()["id"].as_i64().unwrap();
+    let first = msgs.iter().find(|m| m["direction"] == "in").unwrap()["id"]
+        .as_i64()
+        .unwrap();
     let r = me.get("/api/messages").await;
     assert_eq!(r.json()["error"]["details"]["field"], "ticket");
     let r = me
-        .post("/api/messages/send/", json!({ "ticket_id": ticket.0, "text": "نعم متوفر", "reply_to": first }))
+        .post(
+            "/api/messages/send/",
+            json!({ "ticket_id": ticket.0, "text": "نعم متوفر", "reply_to": first }),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["message"]["status"], "queued");
     assert_eq!(r.json()["message"]["direction"], "out");
-    let r = me.post("/api/messages/send", json!({ "ticket_id": ticket.0 })).await;
+    let r = me
+        .post("/api/messages/send", json!({ "ticket_id": ticket.0 }))
+        .await;
     assert_eq!(r.json()["error"]["details"]["field"], "text");
-    let r = me.post("/api/messages/send", json!({ "ticket_id": ticket.0, "text": "x", "reply_to": 999999 })).await;
+    let r = me
+        .post(
+            "/api/messages/send",
+            json!({ "ticket_id": ticket.0, "text": "x", "reply_to": 999999 }),
+        )
+        .await;
     assert_eq!(r.json()["error"]["details"]["field"], "reply_to");
     let r = me.post("/api/messages/send", json!({ "text": "x" })).await;
     assert_eq!(r.json()["error"]["details"]["field"], "ticket_id");
-    let tpl = me.post("/api/templates", json!({ "key": "hours", "title": "Hours", "body": "Hello {customer_name}" })).await;
+    let tpl = me
+        .post(
+            "/api/templates",
+            json!({ "key": "hours", "title": "Hours", "body": "Hello {customer_name}" }),
+        )
+        .await;
     assert_eq!(tpl.status, 201, "{}", tpl.text());
     let tid = tpl.json()["template"]["id"].as_i64().unwrap();
-    let r = me.post("/api/messages/send", json!({ "ticket_id": ticket.0, "template_id": tid })).await;
+    let r = me
+        .post(
+            "/api/messages/send",
+            json!({ "ticket_id": ticket.0, "template_id": tid }),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text());
-    assert!(r.json()["message"]["body"].as_str().unwrap().starts_with("Hello"));
-    let r = me.get(&format!("/api/messages?ticket={}&limit=2", ticket.0)).await;
+    assert!(
+        r.json()["message"]["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("Hello")
+    );
+    let r = me
+        .get(&format!("/api/messages?ticket={}&limit=2", ticket.0))
+        .await;
     assert_eq!(r.json()["items"].as_array().unwrap().len(), 2);
     let cursor = r.json()["next_cursor"].as_str().unwrap().to_owned();
-    let r = me.get(&format!("/api/messages?ticket={}&cursor={cursor}", ticket.0)).await;
+    let r = me
+        .get(&format!(
+            "/api/messages?ticket={}&cursor={cursor}",
+            ticket.0
+        ))
+        .await;
     let rest = r.json()["items"].as_array().unwrap().clone();
     assert_eq!(rest.len(), 3, "5 messages in all");
     assert!(rest[0]["id"].as_i64().unwrap() > cursor.parse::<i64>().unwrap());
 
     // Search (Arabic normalisation is the core's; the API limits it to visible tickets).
     let r = me.get("/api/messages/search?q=بنادول").await;
-    assert_eq!(r.json()["items"].as_array().unwrap().len(), 1, "{}", r.text());
+    assert_eq!(
+        r.json()["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        r.text()
+    );
     assert_eq!(me.get("/api/messages/search").await.status, 422);
 
     // Patch, note, close.
-    let r = me.patch(&format!("/api/tickets/{}", ticket.0), json!({ "priority": "high", "status": "pending" })).await;
+    let r = me
+        .patch(
+            &format!("/api/tickets/{}", ticket.0),
+            json!({ "priority": "high", "status": "pending" }),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["ticket"]["priority"], "high");
     assert_eq!(r.json()["ticket"]["status"], "pending");
-    let r = me.patch(&format!("/api/tickets/{}", ticket.0), json!({ "priority": "whenever" })).await;
+    let r = me
+        .patch(
+            &format!("/api/tickets/{}", ticket.0),
+            json!({ "priority": "whenever" }),
+        )
+        .await;
     assert_eq!(r.json()["error"]["details"]["field"], "priority");
-    let r = me.post(&format!("/api/tickets/{}/notes", ticket.0), json!({ "body": "asked for the price" })).await;
+    let r = me
+        .post(
+            &format!("/api/tickets/{}/notes", ticket.0),
+            json!({ "body": "asked for the price" }),
+        )
+        .await;
     assert_eq!(r.status, 201);
-    let r = me.post(&format!("/api/tickets/{}/close/", ticket.0), json!({})).await;
+    let r = me
+        .post(&format!("/api/tickets/{}/close/", ticket.0), json!({}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["ticket"]["status"], "closed");
-    let r = me.post(&format!("/api/tickets/{}/close", ticket.0), json!({})).await;
+    let r = me
+        .post(&format!("/api/tickets/{}/close", ticket.0), json!({}))
+        .await;
     assert_eq!(r.status, 409);
-    let r = me.post("/api/messages/send", json!({ "ticket_id": ticket.0, "text": "late" })).await;
+    let r = me
+        .post(
+            "/api/messages/send",
+            json!({ "ticket_id": ticket.0, "text": "late" }),
+        )
+        .await;
     assert_eq!(r.status, 409);
-    let r = me.post(&format!("/api/tickets/{}/reopen", ticket.0), json!({})).await;
+    let r = me
+        .post(&format!("/api/tickets/{}/reopen", ticket.0), json!({}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
@@ -92,58 +159,153 @@ async fn transfer_create_and_delete() {
     let ticket = t.customer_writes("201001230002", "w1", "hi").await;
     t.assign(ticket, t.world.agents[0]).await;
     let me = t.login(T1).await;
-    let r = me.post(&format!("/api/tickets/{}/transfer", ticket.0), json!({ "agent_id": t.world.agents[2].0 })).await;
+    let r = me
+        .post(
+            &format!("/api/tickets/{}/transfer", ticket.0),
+            json!({ "agent_id": t.world.agents[2].0 }),
+        )
+        .await;
     assert_eq!(r.json()["error"]["details"]["field"], "note");
-    let r = me.post(&format!("/api/tickets/{}/transfer", ticket.0), json!({ "note": "x" })).await;
+    let r = me
+        .post(
+            &format!("/api/tickets/{}/transfer", ticket.0),
+            json!({ "note": "x" }),
+        )
+        .await;
     assert_eq!(r.status, 422);
-    let r = me.post(&format!("/api/tickets/{}/transfer", ticket.0), json!({ "agent_id": 9999, "note": "x" })).await;
+    let r = me
+        .post(
+            &format!("/api/tickets/{}/transfer", ticket.0),
+            json!({ "agent_id": 9999, "note": "x" }),
+        )
+        .await;
     assert_eq!(r.json()["error"]["details"]["field"], "agent_id");
     let r = me
-        .post(&format!("/api/tickets/{}/transfer", ticket.0), json!({ "agent_id": t.world.agents[2].0, "note": "customer lives near Gomhoreya" }))
+        .post(
+            &format!("/api/tickets/{}/transfer", ticket.0),
+            json!({ "agent_id": t.world.agents[2].0, "note": "customer lives near Gomhoreya" }),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["ticket"]["agent_id"], t.world.agents[2].0);
     // Gone from T1's inbox; T1 can no longer act on it.
-    assert_eq!(me.get("/api/tickets").await.json()["items"].as_array().unwrap().len(), 0);
-    let r = me.post(&format!("/api/tickets/{}/close", ticket.0), json!({})).await;
+    assert_eq!(
+        me.get("/api/tickets").await.json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let r = me
+        .post(&format!("/api/tickets/{}/close", ticket.0), json!({}))
+        .await;
     assert!(r.status == 403 || r.status == 404, "{}", r.status);
 
     // A ticket opened by hand for a walk-in customer.
     let admin = t.login(ADMIN).await;
-    let cu = admin.post("/api/customers/", json!({ "phone": "0100 555 1234", "name": "Walk-in" })).await;
+    let cu = admin
+        .post(
+            "/api/customers/",
+            json!({ "phone": "0100 555 1234", "name": "Walk-in" }),
+        )
+        .await;
     assert_eq!(cu.status, 201, "{}", cu.text());
     assert_eq!(cu.json()["customer"]["phone"], "201005551234");
     let cid = cu.json()["customer"]["id"].as_i64().unwrap();
-    assert_eq!(admin.post("/api/customers", json!({ "phone": "01005551234" })).await.status, 409);
-    assert_eq!(admin.post("/api/customers", json!({ "phone": "abc" })).await.json()["error"]["details"]["field"], "phone");
-    let r = me.post("/api/tickets", json!({ "customer_id": cid, "subject": "phone order" })).await;
+    assert_eq!(
+        admin
+            .post("/api/customers", json!({ "phone": "01005551234" }))
+            .await
+            .status,
+        409
+    );
+    assert_eq!(
+        admin
+            .post("/api/customers", json!({ "phone": "abc" }))
+            .await
+            .json()["error"]["details"]["field"],
+        "phone"
+    );
+    let r = me
+        .post(
+            "/api/tickets",
+            json!({ "customer_id": cid, "subject": "phone order" }),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let new_id = r.json()["ticket"]["id"].as_i64().unwrap();
     assert_eq!(r.json()["ticket"]["agent_id"], t.world.agents[0].0);
-    assert_eq!(me.post("/api/tickets", json!({ "customer_id": cid })).await.status, 409);
-    assert_eq!(me.post("/api/tickets", json!({ "customer_id": 424242 })).await.json()["error"]["details"]["field"], "customer_id");
-    assert_eq!(me.delete(&format!("/api/tickets/{new_id}")).await.status, 403);
-    assert_eq!(admin.delete(&format!("/api/tickets/{new_id}/")).await.status, 200);
-    assert_eq!(admin.get(&format!("/api/tickets/{new_id}")).await.status, 404);
-    assert!(admin.get("/api/activity").await.text().contains("ticket.deleted"));
+    assert_eq!(
+        me.post("/api/tickets", json!({ "customer_id": cid }))
+            .await
+            .status,
+        409
+    );
+    assert_eq!(
+        me.post("/api/tickets", json!({ "customer_id": 424242 }))
+            .await
+            .json()["error"]["details"]["field"],
+        "customer_id"
+    );
+    assert_eq!(
+        me.delete(&format!("/api/tickets/{new_id}")).await.status,
+        403
+    );
+    assert_eq!(
+        admin
+            .delete(&format!("/api/tickets/{new_id}/"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        admin.get(&format!("/api/tickets/{new_id}")).await.status,
+        404
+    );
+    assert!(
+        admin
+            .get("/api/activity")
+            .await
+            .text()
+            .contains("ticket.deleted")
+    );
 }
 
 #[tokio::test]
 async fn media_upload_is_served_to_those_who_may_see_it() {
     let t = spawn_app().await;
-    let ticket = t.customer_writes("201001230003", "w1", "prescription?").await;
+    let ticket = t
+        .customer_writes("201001230003", "w1", "prescription?")
+        .await;
     t.assign(ticket, t.world.agents[0]).await;
     let me = t.login(T1).await;
     let boundary = "XyZ123";
     let png = b"\x89PNG\r\n\x1a\nfake image bytes";
     let mut body = Vec::new();
-    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"ticket_id\"\r\n\r\n{}\r\n", ticket.0).as_bytes());
-    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nYour receipt\r\n").as_bytes());
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"ticket_id\"\r\n\r\n{}\r\n",
+            ticket.0
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nYour receipt\r\n"
+        )
+        .as_bytes(),
+    );
     body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"r.png\"\r\nContent-Type: image/png\r\n\r\n").as_bytes());
     body.extend_from_slice(png);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let r = me
-        .raw("POST", "/api/messages/send", Some(&format!("multipart/form-data; boundary={boundary}")), &body, &[])
+        .raw(
+            "POST",
+            "/api/messages/send",
+            Some(&format!("multipart/form-data; boundary={boundary}")),
+            &body,
+            &[],
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let m = r.json()["message"].clone();
@@ -162,8 +324,18 @@ async fn media_upload_is_served_to_those_who_may_see_it() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["how"], "cancelled");
     assert_eq!(me.delete(&format!("/api/messages/{mid}")).await.status, 409);
-    let first: i64 = t.world.count(&format!("SELECT min(id) FROM messages WHERE ticket_id = {}", ticket.0)).await;
-    assert_eq!(me.delete(&format!("/api/messages/{first}")).await.status, 409, "incoming messages cannot be revoked");
+    let first: i64 = t
+        .world
+        .count(&format!(
+            "SELECT min(id) FROM messages WHERE ticket_id = {}",
+            ticket.0
+        ))
+        .await;
+    assert_eq!(
+        me.delete(&format!("/api/messages/{first}")).await.status,
+        409,
+        "incoming messages cannot be revoked"
+    );
     let r = me.get(&format!("/api/messages/{mid}/")).await;
     assert_eq!(r.status, 200);
     assert!(r.json()["message"]["revoked_at"].is_i64());
@@ -179,18 +351,50 @@ async fn signed_webhook_ingests_messages() {
     let mut mac = Hmac::<Sha256>::new_from_slice(INGEST_SECRET).unwrap();
     mac.update(body.as_bytes());
     let sig = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    let r = c.raw("POST", "/api/messages/receive", Some("application/json"), body.as_bytes(), &[("X-Signature", "sha256=00")]).await;
+    let r = c
+        .raw(
+            "POST",
+            "/api/messages/receive",
+            Some("application/json"),
+            body.as_bytes(),
+            &[("X-Signature", "sha256=00")],
+        )
+        .await;
     assert_eq!(r.status, 401);
-    let r = c.raw("POST", "/api/messages/receive/", Some("application/json"), body.as_bytes(), &[("X-Signature", &sig)]).await;
+    let r = c
+        .raw(
+            "POST",
+            "/api/messages/receive/",
+            Some("application/json"),
+            body.as_bytes(),
+            &[("X-Signature", &sig)],
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["outcome"]["outcome"], "stored");
-    let r = c.raw("POST", "/api/messages/receive", Some("application/json"), body.as_bytes(), &[("X-Signature", &sig)]).await;
+    let r = c
+        .raw(
+            "POST",
+            "/api/messages/receive",
+            Some("application/json"),
+            body.as_bytes(),
+            &[("X-Signature", &sig)],
+        )
+        .await;
     assert_eq!(r.json()["outcome"]["outcome"], "duplicate");
     let bad = b"{\"type\":\"message\"}";
     let mut mac = Hmac::<Sha256>::new_from_slice(INGEST_SECRET).unwrap();
     mac.update(bad);
     let sig = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    let r = c.raw("POST", "/api/messages/receive", Some("application/json"), bad, &[("X-Signature", &sig)]).await;
+    let r = c
+        .raw(
+            "POST",
+            "/api/messages/receive",
+            Some("application/json"),
+            bad,
+            &[("X-Signature", &sig)],
+        )
+        .await;
     assert_eq!(r.status, 422);
 }
 
@@ -205,29 +409,100 @@ async fn customers_agents_analytics_whatsapp_and_settings() {
     // Customers.
     let r = me.get("/api/customers").await;
     assert_eq!(r.json()["items"].as_array().unwrap().len(), 1);
-    let r = me.patch(&format!("/api/customers/{cid}"), json!({ "name": "Mona Ali", "home_branch_id": t.world.branches[0].0 })).await;
+    let r = me
+        .patch(
+            &format!("/api/customers/{cid}"),
+            json!({ "name": "Mona Ali", "home_branch_id": t.world.branches[0].0 }),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["customer"]["name"], "Mona Ali");
-    assert_eq!(me.patch(&format!("/api/customers/{cid}"), json!({ "home_branch_id": 999 })).await.status, 422);
-    assert_eq!(me.post(&format!("/api/customers/{cid}/tags"), json!({ "tag": "diabetic" })).await.json()["tags"][0], "diabetic");
-    assert_eq!(me.post(&format!("/api/customers/{cid}/notes"), json!({ "body": "" })).await.status, 422);
-    assert_eq!(me.post(&format!("/api/customers/{cid}/notes/"), json!({ "body": "prefers calls" })).await.status, 201);
+    assert_eq!(
+        me.patch(
+            &format!("/api/customers/{cid}"),
+            json!({ "home_branch_id": 999 })
+        )
+        .await
+        .status,
+        422
+    );
+    assert_eq!(
+        me.post(
+            &format!("/api/customers/{cid}/tags"),
+            json!({ "tag": "diabetic" })
+        )
+        .await
+        .json()["tags"][0],
+        "diabetic"
+    );
+    assert_eq!(
+        me.post(
+            &format!("/api/customers/{cid}/notes"),
+            json!({ "body": "" })
+        )
+        .await
+        .status,
+        422
+    );
+    assert_eq!(
+        me.post(
+            &format!("/api/customers/{cid}/notes/"),
+            json!({ "body": "prefers calls" })
+        )
+        .await
+        .status,
+        201
+    );
     let r = me.get(&format!("/api/customers/{cid}")).await;
     assert_eq!(r.json()["notes"].as_array().unwrap().len(), 1);
     let r = me.get(&format!("/api/customers/{cid}/history")).await;
     assert_eq!(r.json()["tickets"].as_array().unwrap().len(), 1);
-    assert_eq!(admin.get("/api/customers?q=Mona").await.json()["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        admin.get("/api/customers?q=Mona").await.json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     // Agents and branches.
     let r = me.get("/api/agents/").await;
     let a = &r.json()["items"][0];
-    assert!(a["name"].is_string() && a.get("capacity").is_none(), "agents see the directory only: {a}");
+    assert!(
+        a["name"].is_string() && a.get("capacity").is_none(),
+        "agents see the directory only: {a}"
+    );
     assert!(admin.get("/api/agents").await.json()["items"][0]["capacity"].is_i64());
-    assert_eq!(me.get("/api/branches").await.json()["items"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        me.get("/api/branches").await.json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     let own = t.world.agents[0].0;
-    assert_eq!(me.get(&format!("/api/agents/{own}/kpi?from=2026-11-01&to=2026-11-30")).await.status, 200);
-    assert_eq!(me.get(&format!("/api/agents/{own}/kpi?from=yesterday")).await.json()["error"]["details"]["field"], "from");
-    assert_eq!(me.get(&format!("/api/agents/{}/kpi", t.world.agents[1].0)).await.status, 403);
-    let r = admin.patch(&format!("/api/agents/{own}"), json!({ "capacity": 7 })).await;
+    assert_eq!(
+        me.get(&format!(
+            "/api/agents/{own}/kpi?from=2026-11-01&to=2026-11-30"
+        ))
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        me.get(&format!("/api/agents/{own}/kpi?from=yesterday"))
+            .await
+            .json()["error"]["details"]["field"],
+        "from"
+    );
+    assert_eq!(
+        me.get(&format!("/api/agents/{}/kpi", t.world.agents[1].0))
+            .await
+            .status,
+        403
+    );
+    let r = admin
+        .patch(&format!("/api/agents/{own}"), json!({ "capacity": 7 }))
+        .await;
     assert_eq!(r.json()["agent"]["capacity"], 7);
     let r = admin.post("/api/agents", json!({ "username": "new.agent", "name": "New", "password": "long-enough-1", "branch_id": t.world.branches[1].0 })).await;
     assert_eq!(r.status, 201, "{}", r.text());
@@ -239,7 +514,9 @@ async fn customers_agents_analytics_whatsapp_and_settings() {
         let r = admin.get(&format!("/api/analytics/{p}/")).await;
         assert_eq!(r.status, 200, "{p}: {}", r.text());
     }
-    let r = admin.get("/api/analytics/reports?format=csv&from=2026-11-01&to=2026-11-30").await;
+    let r = admin
+        .get("/api/analytics/reports?format=csv&from=2026-11-01&to=2026-11-30")
+        .await;
     assert_eq!(r.status, 200);
     assert!(r.text().starts_with("agent_id,name,"));
     assert!(r.header("content-type").unwrap().starts_with("text/csv"));
@@ -252,31 +529,104 @@ async fn customers_agents_analytics_whatsapp_and_settings() {
     assert!(v["png_base64"].as_str().unwrap().starts_with("iVBOR"));
     let r = admin.get("/api/whatsapp/qr-code?format=png").await;
     assert_eq!(&r.body[..4], b"\x89PNG");
-    assert_eq!(admin.get("/api/whatsapp/status").await.json()["state"], "unpaired");
-    let r = admin.post("/api/whatsapp/pair-code", json!({ "phone": "0100 123 4567" })).await;
+    assert_eq!(
+        admin.get("/api/whatsapp/status").await.json()["state"],
+        "unpaired"
+    );
+    let r = admin
+        .post(
+            "/api/whatsapp/pair-code",
+            json!({ "phone": "0100 123 4567" }),
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["phone"], "201001234567");
     assert_eq!(r.json()["code"].as_str().unwrap().len(), 8);
-    assert_eq!(admin.post("/api/whatsapp/pair-code", json!({ "phone": "call me" })).await.json()["error"]["details"]["field"], "phone");
-    assert_eq!(admin.post("/api/whatsapp/disconnect", json!({})).await.status, 409);
+    assert_eq!(
+        admin
+            .post("/api/whatsapp/pair-code", json!({ "phone": "call me" }))
+            .await
+            .json()["error"]["details"]["field"],
+        "phone"
+    );
+    assert_eq!(
+        admin
+            .post("/api/whatsapp/disconnect", json!({}))
+            .await
+            .status,
+        409
+    );
     t.wa.connect("201001234567");
-    assert_eq!(admin.get("/api/whatsapp/status").await.json()["state"], "connected");
-    assert_eq!(admin.post("/api/whatsapp/disconnect/", json!({})).await.status, 200);
+    assert_eq!(
+        admin.get("/api/whatsapp/status").await.json()["state"],
+        "connected"
+    );
+    assert_eq!(
+        admin
+            .post("/api/whatsapp/disconnect/", json!({}))
+            .await
+            .status,
+        200
+    );
     // Settings, auto-replies, alerts, held messages.
-    let r = admin.patch("/api/settings", json!({ "media_retention_days": 365 })).await;
+    let r = admin
+        .patch("/api/settings", json!({ "media_retention_days": 365 }))
+        .await;
     assert_eq!(r.json()["runtime"]["media_retention_days"], 365);
-    assert_eq!(admin.patch("/api/settings", json!({ "bad key!": 1 })).await.status, 422);
-    let r = admin.post("/api/auto-replies", json!({ "keyword": "hours", "match_kind": "contains", "body": "9-2" })).await;
+    assert_eq!(
+        admin
+            .patch("/api/settings", json!({ "bad key!": 1 }))
+            .await
+            .status,
+        422
+    );
+    let r = admin
+        .post(
+            "/api/auto-replies",
+            json!({ "keyword": "hours", "match_kind": "contains", "body": "9-2" }),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(admin.post("/api/auto-replies", json!({ "keyword": "hours", "match_kind": "fuzzy", "body": "9-2" })).await.json()["error"]["details"]["field"], "match_kind");
+    assert_eq!(
+        admin
+            .post(
+                "/api/auto-replies",
+                json!({ "keyword": "hours", "match_kind": "fuzzy", "body": "9-2" })
+            )
+            .await
+            .json()["error"]["details"]["field"],
+        "match_kind"
+    );
     let id = r.json()["id"].as_i64().unwrap();
-    assert_eq!(admin.delete(&format!("/api/auto-replies/{id}")).await.status, 200);
+    assert_eq!(
+        admin
+            .delete(&format!("/api/auto-replies/{id}"))
+            .await
+            .status,
+        200
+    );
     assert_eq!(admin.get("/api/alerts").await.status, 200);
     assert_eq!(admin.get("/api/outbox/held").await.status, 200);
-    assert_eq!(admin.post("/api/outbox/999/confirm", json!({})).await.status, 404);
+    assert_eq!(
+        admin
+            .post("/api/outbox/999/confirm", json!({}))
+            .await
+            .status,
+        404
+    );
     // Every admin action is in the activity log.
     let log = admin.get("/api/activity?limit=200").await.text();
-    for action in ["agent.updated", "user.created", "branch.saved", "whatsapp.disconnected", "whatsapp.pair_code", "settings.changed", "auto_reply.created", "auto_reply.deleted", "auth.login"] {
+    for action in [
+        "agent.updated",
+        "user.created",
+        "branch.saved",
+        "whatsapp.disconnected",
+        "whatsapp.pair_code",
+        "settings.changed",
+        "auto_reply.created",
+        "auto_reply.deleted",
+        "auth.login",
+    ] {
         assert!(log.contains(action), "{action} missing");
     }
 }

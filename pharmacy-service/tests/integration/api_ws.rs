@@ -9,7 +9,8 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(t: &TestApp, c: &Client, since: Option<u64>) -> Ws {
     try_connect(t, c, since, None).await.expect("handshake")
@@ -81,7 +82,8 @@ async fn new_messages_reach_the_assigned_agent_only_and_resume_after_reconnect()
     let mut ws_g1 = connect(&t, &g1, None).await;
     let mut ws_admin = connect(&t, &admin, None).await;
 
-    t.customer_writes("201001110001", "w2", "do you have panadol?").await;
+    t.customer_writes("201001110001", "w2", "do you have panadol?")
+        .await;
     let (_, ev) = until(&mut ws_t1, |v| is_new_message(v, "do you have panadol?")).await;
     assert_eq!(ev["ticket"]["id"], ticket.0);
     let seq = ev["seq"].as_u64().unwrap();
@@ -108,7 +110,8 @@ async fn new_messages_reach_the_assigned_agent_only_and_resume_after_reconnect()
     let (_, last) = until(&mut ws_t1, marker).await;
     let last_seq = last["seq"].as_u64().unwrap();
     drop(ws_t1);
-    t.customer_writes("201001110001", "w3", "are you there?").await;
+    t.customer_writes("201001110001", "w3", "are you there?")
+        .await;
     t.customer_writes("201001110001", "w4", "hello??").await;
     let mut ws_t1 = connect(&t, &t1, Some(last_seq)).await;
     let (_, a) = until(&mut ws_t1, |v| is_new_message(v, "are you there?")).await;
@@ -118,7 +121,10 @@ async fn new_messages_reach_the_assigned_agent_only_and_resume_after_reconnect()
 
     // An agent's reply over HTTP is live too.
     let r = t1
-        .post("/api/messages/send", json!({ "ticket_id": ticket.0, "text": "yes, 20 EGP" }))
+        .post(
+            "/api/messages/send",
+            json!({ "ticket_id": ticket.0, "text": "yes, 20 EGP" }),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     until(&mut ws_admin, |v| is_new_message(v, "yes, 20 EGP")).await;
@@ -136,15 +142,43 @@ async fn typing_is_shown_to_the_others_on_the_ticket() {
     let mut ws_admin = connect(&t, &admin, None).await;
     let mut ws_g1 = connect(&t, &g1, None).await;
     ws_admin
-        .send(Message::Text(json!({ "type": "typing", "ticket_id": ticket.0, "typing": true }).to_string().into()))
+        .send(Message::Text(
+            json!({ "type": "typing", "ticket_id": ticket.0, "typing": true })
+                .to_string()
+                .into(),
+        ))
         .await
         .unwrap();
     let (_, ev) = until(&mut ws_t1, |v| v["type"] == "typing").await;
     assert_eq!(ev["ticket_id"], ticket.0);
     assert_eq!(ev["typing"], true);
     assert!(ev["seq"].is_u64());
+    // An agent typing is a sequenced event the admin sees (and not the typist).
+    ws_t1
+        .send(Message::Text(
+            json!({ "type": "typing", "ticket_id": ticket.0 })
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    let (_, ev) = until(&mut ws_admin, |v| v["type"] == "typing").await;
+    assert_eq!(ev["agent_id"], t.world.agents[0].0);
+    assert!(ev["seq"].as_u64().unwrap() > 0);
+    ws_t1
+        .send(Message::Text(json!({ "type": "ping" }).to_string().into()))
+        .await
+        .unwrap();
+    let (before, _) = until(&mut ws_t1, |v| v["type"] == "pong").await;
+    assert!(
+        before.iter().all(|v| v["type"] != "typing"),
+        "own typing echoed: {before:?}"
+    );
     // G1 does not work on the ticket: a ping's pong comes, no typing before it.
-    ws_g1.send(Message::Text(json!({ "type": "ping" }).to_string().into())).await.unwrap();
+    ws_g1
+        .send(Message::Text(json!({ "type": "ping" }).to_string().into()))
+        .await
+        .unwrap();
     let (before, _) = until(&mut ws_g1, |v| v["type"] == "pong").await;
     assert!(before.iter().all(|v| v["type"] != "typing"), "{before:?}");
 }
@@ -160,23 +194,37 @@ async fn presence_follows_live_connections() {
         let app = t.world.app.clone();
         async move {
             let mut c = app.pool().acquire().await.unwrap();
-            pharmacy_service::db::agents::by_id(&mut c, pharmacy_service::domain::ids::AgentId(agent))
-                .await
-                .unwrap()
-                .unwrap()
-                .status
+            pharmacy_service::db::agents::by_id(
+                &mut c,
+                pharmacy_service::domain::ids::AgentId(agent),
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .status
         }
     };
     assert_eq!(status(&t).await, AgentStatus::Offline);
     let ws = connect(&t, &g1, None).await;
-    let (_, ev) = until(&mut ws_admin, |v| v["type"] == "agentStatus" && v["agent_id"] == agent).await;
+    let (_, ev) = until(&mut ws_admin, |v| {
+        v["type"] == "agentStatus" && v["agent_id"] == agent
+    })
+    .await;
     assert_eq!(ev["status"], "online");
     assert_eq!(status(&t).await, AgentStatus::Online);
     drop(ws);
-    let (_, ev) = until(&mut ws_admin, |v| v["type"] == "agentStatus" && v["agent_id"] == agent).await;
+    let (_, ev) = until(&mut ws_admin, |v| {
+        v["type"] == "agentStatus" && v["agent_id"] == agent
+    })
+    .await;
     assert_eq!(ev["status"], "offline");
     // An explicit "away" survives connecting.
-    let r = g1.post(&format!("/api/agents/{agent}/status"), json!({ "status": "away" })).await;
+    let r = g1
+        .post(
+            &format!("/api/agents/{agent}/status"),
+            json!({ "status": "away" }),
+        )
+        .await;
     assert_eq!(r.status, 200);
     let _ws = connect(&t, &g1, None).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -191,10 +239,19 @@ async fn whatsapp_status_goes_to_admins_only() {
     let t1 = t.login(T1).await;
     let mut ws_admin = connect(&t, &admin, None).await;
     let mut ws_t1 = connect(&t, &t1, None).await;
-    assert_eq!(admin.post("/api/whatsapp/disconnect", json!({})).await.status, 200);
+    assert_eq!(
+        admin
+            .post("/api/whatsapp/disconnect", json!({}))
+            .await
+            .status,
+        200
+    );
     let (_, ev) = until(&mut ws_admin, |v| v["type"] == "whatsappStatus").await;
     assert_eq!(ev["state"], "logged_out");
-    ws_t1.send(Message::Text(json!({ "type": "ping" }).to_string().into())).await.unwrap();
+    ws_t1
+        .send(Message::Text(json!({ "type": "ping" }).to_string().into()))
+        .await
+        .unwrap();
     let (before, _) = until(&mut ws_t1, |v| v["type"] == "pong").await;
     assert!(before.iter().all(|v| v["type"] != "whatsappStatus"));
 }
@@ -205,7 +262,11 @@ async fn handshakes_without_a_session_or_from_another_origin_are_refused() {
     let anon = t.client();
     assert!(try_connect(&t, &anon, None, None).await.is_err());
     let t1 = t.login(T1).await;
-    assert!(try_connect(&t, &t1, None, Some("http://evil.example")).await.is_err());
+    assert!(
+        try_connect(&t, &t1, None, Some("http://evil.example"))
+            .await
+            .is_err()
+    );
     let own = format!("http://{}", t.addr);
     assert!(try_connect(&t, &t1, None, Some(&own)).await.is_ok());
     // A plain GET is a JSON error, not a crash.
