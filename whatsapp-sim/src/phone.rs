@@ -30,8 +30,8 @@ pub const ADV_KEY_INDEX_LIST_PREFIX: [u8; 2] = [6, 2];
 /// Why the phone refuses a QR code or a companion's answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
-    /// The QR string does not have the five comma-separated fields.
-    #[error("QR code has {fields} fields, expected 5 (ref,noise,identity,adv,type)")]
+    /// The QR string does not have the five (or the older four) comma-separated fields.
+    #[error("QR code has {fields} fields, expected 5 (ref,noise,identity,adv,type) or 4")]
     QrFieldCount {
         /// How many fields were found.
         fields: usize,
@@ -81,7 +81,8 @@ pub struct QrCode {
     pub identity_key: [u8; 32],
     /// The secret keying the ADV HMAC.
     pub adv_secret: [u8; 32],
-    /// The companion client type character ("1" Chrome, "9" other web client, ...).
+    /// The companion client type character ("1" Chrome, "9" other web client, ...); empty
+    /// in the older four-field form.
     pub client_type: String,
 }
 
@@ -99,7 +100,9 @@ pub fn parse_qr(text: &str) -> Result<QrCode, PhoneError> {
     let text = text.trim();
     let body = text.strip_prefix(QR_PREFIX).unwrap_or(text);
     let fields: Vec<&str> = body.split(',').collect();
-    if fields.len() != 5 {
+    // Four fields is the older form without the client type, still emitted by Baileys 6.7
+    // (`src/Socket/socket.ts` there) and accepted by phones.
+    if fields.len() != 5 && fields.len() != 4 {
         return Err(PhoneError::QrFieldCount {
             fields: fields.len(),
         });
@@ -111,15 +114,16 @@ pub fn parse_qr(text: &str) -> Result<QrCode, PhoneError> {
             .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
             .ok_or(PhoneError::QrKey { field })
     };
-    if fields[4].chars().count() != 1 {
-        return Err(PhoneError::QrClientType(fields[4].to_owned()));
+    let client_type = fields.get(4).copied().unwrap_or_default();
+    if fields.len() == 5 && client_type.chars().count() != 1 {
+        return Err(PhoneError::QrClientType(client_type.to_owned()));
     }
     Ok(QrCode {
         reference: fields[0].to_owned(),
         noise_key: key(1, "noise")?,
         identity_key: key(2, "identity")?,
         adv_secret: key(3, "adv")?,
-        client_type: fields[4].to_owned(),
+        client_type: client_type.to_owned(),
     })
 }
 

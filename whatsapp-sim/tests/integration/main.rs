@@ -1387,3 +1387,85 @@ async fn binary_prints_urls_and_root_key() {
     child.kill().expect("kill");
     let _ = child.wait();
 }
+
+/// Issue 5 §8: npm Baileys builds against the sim. Runs when `WA_BAILEYS_DIRS` lists folders
+/// (separated by the platform's path separator) each holding `node_modules/baileys`, installed
+/// with `npm install --legacy-peer-deps --ignore-scripts` and `"overrides": {"libsignal":
+/// "6.0.0"}`; skipped otherwise.
+#[tokio::test]
+async fn baileys_builds_pair_log_in_and_answer() {
+    let Some(dirs) = std::env::var_os("WA_BAILEYS_DIRS") else {
+        eprintln!("WA_BAILEYS_DIRS not set: Baileys check skipped");
+        return;
+    };
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/baileys/echo.mjs");
+    for (n, dir) in std::env::split_paths(&dirs).enumerate() {
+        let sim = start().await;
+        let auth = std::env::temp_dir().join(format!("wa-sim-baileys-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&auth);
+        let mut child = std::process::Command::new("node")
+            .arg(&script)
+            .arg(&sim.ws_url)
+            .arg(&auth)
+            .env("BAILEYS_DIR", &dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("node");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut next = async |prefix: &str| -> String {
+            loop {
+                let line = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+                    .await
+                    .unwrap_or_else(|_| panic!("{}: no {prefix} line", dir.display()))
+                    .unwrap_or_else(|| panic!("{}: Baileys exited before {prefix}", dir.display()));
+                if let Some(rest) = line.strip_prefix(prefix) {
+                    return rest.trim().to_owned();
+                }
+            }
+        };
+        let qr = next("QR ").await;
+        sim.scan(&qr, OWNER)
+            .await
+            .expect("Baileys answers pair-success");
+        assert_eq!(next("CLOSE ").await, "515");
+        next("OPEN").await;
+        sim.add_customer(CUSTOMER, "Mona", 1, false)
+            .expect("customer");
+        let id = sim
+            .customer_send(
+                CUSTOMER,
+                OWNER,
+                Outgoing::Text("hello baileys".into()),
+                None,
+            )
+            .expect("send");
+        let got = next("MSG ").await;
+        assert_eq!(got, format!("{id} hello baileys"));
+        let reply = next("SENT ").await;
+        let entry = wait_for(|| {
+            sim.customer_inbox(CUSTOMER)
+                .ok()?
+                .into_iter()
+                .find(|e| e.id == reply)
+        })
+        .await;
+        assert_eq!(entry.text.as_deref(), Some("echo: hello baileys"));
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&auth);
+        sim.shutdown();
+    }
+}
