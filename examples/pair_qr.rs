@@ -1,11 +1,12 @@
-//! Pairs a device by QR code and stays connected.
+//! Pairs a device by QR code (or by phone code with `--phone`) and stays connected.
 //!
 //! ```text
-//! cargo run -p whatsapp-client --example pair_qr -- [--url URL] [--trust-root HEX] [--store PATH]
+//! cargo run -p whatsapp-client --example pair_qr -- [--url URL] [--trust-root HEX] [--store PATH] [--phone DIGITS]
 //! ```
 //!
 //! Each QR code is printed to stdout as a terminal drawing followed by the raw QR string on a
-//! line of its own; logs go to stderr. A stored, paired device logs in without a QR code; one
+//! line of its own; with `--phone` the pairing code (`ABCD-EFGH`) to type on the phone is
+//! printed on a line of its own as well. Logs go to stderr. A stored, paired device logs in without a QR code; one
 //! the server has logged out is wiped and pairing starts again.
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ struct Options {
     url: Option<String>,
     trust_root: Option<[u8; 32]>,
     store: String,
+    phone: Option<String>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -26,6 +28,7 @@ fn options() -> anyhow::Result<Options> {
         url: None,
         trust_root: None,
         store: "whatsapp-session.db".into(),
+        phone: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -40,6 +43,7 @@ fn options() -> anyhow::Result<Options> {
                 );
             }
             "--store" => options.store = value()?,
+            "--phone" => options.phone = Some(value()?),
             other => bail!("unknown argument {other}"),
         }
     }
@@ -64,11 +68,17 @@ async fn main() -> anyhow::Result<()> {
     }
     let store = Arc::new(SqliteStore::open(&options.store).await?);
     let (client, mut events) = Client::start(store, config).await?;
+    let mut phone = options.phone;
     while let Some(event) = events.recv().await {
         match event {
             Event::Qr(qr) => {
                 println!("{}", qr.render_terminal()?);
                 println!("{}", qr.data);
+                // The registration connection is up: ask for a phone code once.
+                if let Some(phone) = phone.take() {
+                    let code = client.pair_phone(&phone).await?;
+                    println!("{code}");
+                }
             }
             Event::PairSuccess { jid, .. } => eprintln!("paired as {jid}"),
             Event::Connected => eprintln!("connected as {:?}", client.jid()),

@@ -554,3 +554,64 @@ async fn logout_unlinks_and_wipes() {
         "the server still lists the device"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_receipts_and_refused_sends() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("read");
+    let (client, mut events) = paired(&sim, &path, config(&sim)).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    let id = sim
+        .customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text("read me".into()), None)
+        .expect("send");
+    let mut message = expect(&mut events, "message", |e| match e {
+        Event::Message(m) => Some(m),
+        _ => None,
+    })
+    .await;
+    message.ack();
+    client
+        .send_presence(true, Some("Pharmacy"))
+        .await
+        .expect("presence");
+    client
+        .send_chat_state(&message.info.chat, true, false)
+        .await
+        .expect("typing");
+    client
+        .mark_read(&message.info.chat, None, std::slice::from_ref(&id))
+        .await
+        .expect("read");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let sent = sim.customer_sent(CUSTOMER).expect("sent");
+        if sent.iter().any(|s| s.id == id && s.status == "read") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no read receipt: {sent:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The server refuses the next message with 463: a typed error.
+    sim.fault(&Fault::Nack {
+        code: 463,
+        count: 1,
+    })
+    .expect("fault");
+    let refused = client.send_text(&message.info.chat, "refused").await;
+    assert!(
+        matches!(
+            refused,
+            Err(whatsapp_client::ClientError::MessageRefused { code: 463 })
+        ),
+        "{refused:?}"
+    );
+    client
+        .send_text(&message.info.chat, "accepted")
+        .await
+        .expect("send");
+    client.shutdown().await;
+}

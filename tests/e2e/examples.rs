@@ -40,7 +40,12 @@ impl Drop for Running {
 }
 
 /// Starts an example against the sim; returns it and a channel of its stdout lines.
-fn spawn(binary: &PathBuf, sim: &SimHandle, name: &str) -> (Running, mpsc::Receiver<String>) {
+fn spawn(
+    binary: &PathBuf,
+    sim: &SimHandle,
+    name: &str,
+    extra: &[&str],
+) -> (Running, mpsc::Receiver<String>) {
     let dir = std::env::temp_dir().join(format!("wa-e2e-ex-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -48,6 +53,7 @@ fn spawn(binary: &PathBuf, sim: &SimHandle, name: &str) -> (Running, mpsc::Recei
         .args(["--url", &sim.ws_url, "--trust-root", &sim.root_key_hex()])
         .arg("--store")
         .arg(dir.join("session.db"))
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -98,7 +104,7 @@ async fn pair_qr_prints_the_qr_and_stays_connected() {
         return;
     };
     let sim = Sim::start(SimConfig::default()).await.expect("sim");
-    let (_child, lines) = spawn(&binary, &sim, "pair_qr");
+    let (_child, lines) = spawn(&binary, &sim, "pair_qr", &[]);
     let qr = qr_line(&lines);
     sim.scan(&qr, "201001230000").await.expect("scan");
     wait_online(&sim, "201001230000").await;
@@ -110,7 +116,7 @@ async fn echo_bot_answers_with_the_same_text() {
         return;
     };
     let sim = Sim::start(SimConfig::default()).await.expect("sim");
-    let (_child, lines) = spawn(&binary, &sim, "echo_bot");
+    let (_child, lines) = spawn(&binary, &sim, "echo_bot", &[]);
     let qr = qr_line(&lines);
     sim.scan(&qr, "201001230001").await.expect("scan");
     wait_online(&sim, "201001230001").await;
@@ -132,4 +138,32 @@ async fn echo_bot_answers_with_the_same_text() {
         assert!(Instant::now() < deadline, "no echo: {inbox:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pair_qr_with_a_phone_prints_a_pairing_code() {
+    let Some(binary) = example("pair_qr") else {
+        return;
+    };
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    sim.add_account("201001230002", "Pharmacy")
+        .expect("account");
+    let (_child, lines) = spawn(&binary, &sim, "pair_code", &["--phone", "201001230002"]);
+    let deadline = Instant::now() + WAIT;
+    let code = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines.recv_timeout(left).expect("a pairing code line");
+        let is_code = line.len() == 9
+            && line.as_bytes()[4] == b'-'
+            && line
+                .chars()
+                .all(|c| c == '-' || c.is_ascii_uppercase() || c.is_ascii_digit());
+        if is_code {
+            break line;
+        }
+    };
+    sim.link_code("201001230002", &code)
+        .await
+        .expect("link code");
+    wait_online(&sim, "201001230002").await;
 }

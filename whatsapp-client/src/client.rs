@@ -304,6 +304,76 @@ impl Client {
         crate::message::send_message(self.shared(), to, message).await
     }
 
+    /// Marks messages of one sender as read (part 2 §5.7): `chat` as the messages came in,
+    /// `sender` only for groups, `ids` non-empty.
+    pub async fn mark_read(
+        &self,
+        chat: &Jid,
+        sender: Option<&Jid>,
+        ids: &[String],
+    ) -> Result<(), ClientError> {
+        let (first, rest) = ids
+            .split_first()
+            .ok_or_else(|| ClientError::InvalidArgument("no message ids".into()))?;
+        let now = self.shared().server_now_ms() / 1000;
+        let mut receipt = Node::new("receipt")
+            .attr("id", first.clone())
+            .attr("to", chat.clone())
+            .attr("type", "read")
+            .attr("t", now.to_string())
+            .attr_opt("participant", sender.cloned());
+        if !rest.is_empty() {
+            receipt = receipt.children([Node::new("list").children(
+                rest.iter()
+                    .map(|id| Node::new("item").attr("id", id.clone())),
+            )]);
+        }
+        self.send_node(receipt).await
+    }
+
+    /// Announces us as available (`true`) or unavailable (part 2 §10). WhatsApp wants a push
+    /// name with it; set [`whatsapp_proto::payload::PayloadConfig::push_name`] or pass one.
+    pub async fn send_presence(
+        &self,
+        available: bool,
+        push_name: Option<&str>,
+    ) -> Result<(), ClientError> {
+        let presence = Node::new("presence")
+            .attr(
+                "type",
+                if available {
+                    "available"
+                } else {
+                    "unavailable"
+                },
+            )
+            .attr_opt(
+                "name",
+                push_name
+                    .map(str::to_owned)
+                    .or_else(|| self.shared().config.payload.push_name.clone()),
+            );
+        self.send_node(presence).await
+    }
+
+    /// Shows or hides "typing…" (or "recording audio…" with `audio`) in a chat (part 2 §10).
+    pub async fn send_chat_state(
+        &self,
+        chat: &Jid,
+        composing: bool,
+        audio: bool,
+    ) -> Result<(), ClientError> {
+        let state = if composing {
+            Node::new("composing").attr_opt("media", audio.then_some("audio"))
+        } else {
+            Node::new("paused")
+        };
+        let node = Node::new("chatstate")
+            .attr("to", chat.clone())
+            .children([state]);
+        self.send_node(node).await
+    }
+
     /// Starts "link with phone number" pairing for `phone` (digits, with country code) and
     /// returns the code to type on the phone, formatted `ABCD-EFGH`. Call it after the first
     /// [`Event::Qr`] (the registration connection must be up).
