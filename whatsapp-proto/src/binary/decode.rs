@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use super::node::{Content, Node, Value};
+use super::node::{Content, Node, NodeStr, Value};
 use super::token;
 use crate::jid::{DOMAIN_HOSTED, DOMAIN_HOSTED_LID, DOMAIN_LID, Jid, Server};
 
@@ -162,7 +162,7 @@ pub fn decode_node(bytes: &[u8]) -> Result<Node, DecodeError> {
 
 /// A string item read off the wire: text or a JID.
 enum Item {
-    Text(String),
+    Text(NodeStr),
     Jid(Jid),
 }
 
@@ -273,7 +273,7 @@ impl<'a> Decoder<'a> {
             _ => {
                 self.pos = offset;
                 Ok(match self.item("content")? {
-                    Item::Text(text) => Content::Text(text),
+                    Item::Text(text) => Content::Text(text.into_string()),
                     // JID content is rare; it comes back as text that parses as the JID.
                     Item::Jid(jid) => Content::Text(super::json::jid_text(&jid)),
                 })
@@ -297,7 +297,7 @@ impl<'a> Decoder<'a> {
 
     /// A string that must be text (tags, attribute names, JID parts). JID tags are refused
     /// before anything is read past them, so nested JIDs cannot recurse.
-    fn text(&mut self, what: &'static str) -> Result<String, DecodeError> {
+    fn text(&mut self, what: &'static str) -> Result<NodeStr, DecodeError> {
         let offset = self.pos;
         match self.bytes.get(offset) {
             Some(&tag @ (token::JID_PAIR | token::AD_JID | token::FB_JID | token::INTEROP_JID)) => {
@@ -322,34 +322,35 @@ impl<'a> Decoder<'a> {
     fn item(&mut self, what: &'static str) -> Result<Item, DecodeError> {
         let offset = self.pos;
         let tag = self.byte(what)?;
-        let text = match tag {
+        let text: NodeStr = match tag {
             // Baileys and whatsmeow both read LIST_EMPTY where a string goes as "nothing".
-            token::LIST_EMPTY => String::new(),
-            1..=235 => token::single(tag).unwrap_or_default().to_owned(),
+            token::LIST_EMPTY => NodeStr::from_static(""),
+            1..=235 => NodeStr::from_static(token::single(tag).unwrap_or_default()),
             token::DICTIONARY_0..=token::DICTIONARY_3 => {
                 let index = self.byte("double-byte token index")?;
                 let dictionary = tag - token::DICTIONARY_0;
-                token::double(dictionary, index)
-                    .ok_or(DecodeError::TokenOutOfRange {
+                NodeStr::from_static(token::double(dictionary, index).ok_or(
+                    DecodeError::TokenOutOfRange {
                         offset,
                         dictionary,
                         index,
-                    })?
-                    .to_owned()
+                    },
+                )?)
             }
             token::BINARY_8 | token::BINARY_20 | token::BINARY_32 => {
                 let len = self.binary_length(tag)?;
                 let start = self.pos;
                 let raw = self.take(len, what)?;
-                String::from_utf8(raw.to_vec())
+                std::str::from_utf8(raw)
                     .map_err(|_| DecodeError::InvalidUtf8 { offset: start })?
+                    .into()
             }
-            token::NIBBLE_8 | token::HEX_8 => self.packed(tag)?,
+            token::NIBBLE_8 | token::HEX_8 => self.packed(tag)?.into(),
             token::JID_PAIR => return self.jid_pair(offset).map(Item::Jid),
             token::AD_JID => {
                 let domain = self.byte("AD JID domain")?;
                 let device = self.byte("AD JID device")?;
-                let user = self.text("AD JID user")?;
+                let user = self.text("AD JID user")?.into_string();
                 // whatsmeow `types/jid.go` NewADJID: unknown domain types are raw agents.
                 let (server, agent) = match domain {
                     DOMAIN_LID => (Server::Lid, 0),
@@ -366,7 +367,7 @@ impl<'a> Decoder<'a> {
                 }));
             }
             token::FB_JID => {
-                let user = self.text("FB JID user")?;
+                let user = self.text("FB JID user")?.into_string();
                 let device = self.u16("FB JID device")?;
                 let server = self.text("FB JID server")?;
                 if server != "msgr" {
@@ -384,7 +385,7 @@ impl<'a> Decoder<'a> {
                 }));
             }
             token::INTEROP_JID => {
-                let user = self.text("interop JID user")?;
+                let user = self.text("interop JID user")?.into_string();
                 let device = self.u16("interop JID device")?;
                 let integrator = self.u16("interop JID integrator")?;
                 let server = self.text("interop JID server")?;
@@ -414,7 +415,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn jid_pair(&mut self, offset: usize) -> Result<Jid, DecodeError> {
-        let user = self.text("JID user")?;
+        let user = self.text("JID user")?.into_string();
         let server = self.text("JID server")?;
         if server.is_empty() {
             return Err(DecodeError::InvalidJid {

@@ -62,7 +62,8 @@ impl Encoder {
     /// Encodes a node as frame plaintext: the flags byte `00` followed by the node.
     pub fn frame_plaintext(mut self, node: &Node) -> Result<Vec<u8>, EncodeError> {
         self.buf.clear();
-        self.buf.reserve(256);
+        // One allocation covers typical stanzas (a message with a few recipients).
+        self.buf.reserve(1024);
         self.buf.push(0);
         self.node(node)?;
         Ok(self.buf)

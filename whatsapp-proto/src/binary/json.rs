@@ -37,16 +37,16 @@ pub enum JsonError {
 /// The JSON form of a node. JID values print in their string form.
 pub fn node_to_json(node: &Node) -> Json {
     let mut obj = Map::new();
-    obj.insert("tag".into(), Json::String(node.tag.clone()));
+    obj.insert("tag".into(), Json::String(node.tag.to_string()));
     let attrs: Map<String, Json> = node
         .attrs
         .iter()
         .map(|(k, v)| {
             let text = match v {
                 Value::Jid(jid) => jid_text(jid),
-                Value::Text(text) => text.clone(),
+                Value::Text(text) => text.to_string(),
             };
-            (k.clone(), Json::String(text))
+            (k.to_string(), Json::String(text))
         })
         .collect();
     obj.insert("attrs".into(), Json::Object(attrs));
@@ -95,7 +95,7 @@ fn from_json_at(json: &Json, path: String) -> Result<Node, JsonError> {
         .get("tag")
         .and_then(Json::as_str)
         .ok_or_else(|| shape(format!("{path}/tag"), "a string"))?;
-    let mut node = Node::new(tag);
+    let mut node = Node::new(tag.to_owned());
     match obj.get("attrs") {
         None | Some(Json::Null) => {}
         Some(Json::Object(attrs)) => {
@@ -104,7 +104,7 @@ fn from_json_at(json: &Json, path: String) -> Result<Node, JsonError> {
                     .as_str()
                     .ok_or_else(|| shape(format!("{path}/attrs/{key}"), "a string"))?;
                 node.attrs
-                    .push((key.clone(), Value::Text(value.to_owned())));
+                    .push((key.clone().into(), Value::Text(value.into())));
             }
         }
         Some(_) => return Err(shape(format!("{path}/attrs"), "an object")),

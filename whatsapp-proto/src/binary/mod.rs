@@ -24,5 +24,5 @@ mod token_table;
 
 pub use decode::{DecodeError, MAX_DEPTH, MAX_INFLATED_SIZE, decode_frame_plaintext, decode_node};
 pub use encode::{EncodeError, Encoder, encode_frame_plaintext};
-pub use node::{AttrError, AttrReader, Content, Node, Value};
+pub use node::{AttrError, AttrReader, Content, Node, NodeStr, Value};
 pub use token::DICT_VERSION;

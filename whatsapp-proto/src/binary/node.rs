@@ -1,15 +1,127 @@
 //! The node model: a tag, ordered attributes and optional content.
 
+use std::borrow::{Borrow, Cow};
 use std::fmt;
+use std::ops::Deref;
 
 use crate::jid::Jid;
+
+/// A tag, attribute name or attribute text: borrowed from the token dictionaries when the
+/// wire held a token, owned otherwise. Decoding a stanza therefore allocates only for the
+/// strings that were not tokens. It reads like a `&str` (`Deref`, `as_str`, comparisons
+/// with `&str` and `String`).
+///
+/// ```
+/// use whatsapp_proto::binary::NodeStr;
+///
+/// let tag = NodeStr::from_static("iq");
+/// assert_eq!(tag, "iq");
+/// assert_eq!(tag.as_str().len(), 2);
+/// assert_eq!(String::from(NodeStr::from("id".to_owned())), "id");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct NodeStr(Cow<'static, str>);
+
+impl NodeStr {
+    /// A string that lives for the whole program (a literal or a token); no allocation.
+    pub const fn from_static(s: &'static str) -> NodeStr {
+        NodeStr(Cow::Borrowed(s))
+    }
+
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The string, owned.
+    pub fn into_string(self) -> String {
+        self.0.into_owned()
+    }
+}
+
+impl Deref for NodeStr {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+impl AsRef<str> for NodeStr {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+impl Borrow<str> for NodeStr {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Debug for NodeStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+impl fmt::Display for NodeStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl From<&str> for NodeStr {
+    fn from(s: &str) -> NodeStr {
+        NodeStr(Cow::Owned(s.to_owned()))
+    }
+}
+impl From<String> for NodeStr {
+    fn from(s: String) -> NodeStr {
+        NodeStr(Cow::Owned(s))
+    }
+}
+impl From<&String> for NodeStr {
+    fn from(s: &String) -> NodeStr {
+        NodeStr(Cow::Owned(s.clone()))
+    }
+}
+impl From<NodeStr> for String {
+    fn from(s: NodeStr) -> String {
+        s.into_string()
+    }
+}
+impl PartialEq<str> for NodeStr {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+impl PartialEq<&str> for NodeStr {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+impl PartialEq<String> for NodeStr {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+impl PartialEq<NodeStr> for str {
+    fn eq(&self, other: &NodeStr) -> bool {
+        *self == *other.0
+    }
+}
+impl PartialEq<NodeStr> for &str {
+    fn eq(&self, other: &NodeStr) -> bool {
+        **self == *other.0
+    }
+}
+impl PartialEq<NodeStr> for String {
+    fn eq(&self, other: &NodeStr) -> bool {
+        **self == *other.0
+    }
+}
 
 /// An attribute value: text or a JID. On the wire both are strings, but a JID has its own
 /// compact encodings, so the typed API keeps them apart (as whatsmeow does).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Value {
     /// Plain text (numbers and booleans are written as decimal / `true` / `false` text).
-    Text(String),
+    Text(NodeStr),
     /// An address, written as JID_PAIR, AD_JID, FB_JID or INTEROP_JID.
     Jid(Jid),
 }
@@ -18,7 +130,7 @@ impl Value {
     /// The value as text: JIDs in their string form.
     pub fn to_text(&self) -> String {
         match self {
-            Value::Text(s) => s.clone(),
+            Value::Text(s) => s.to_string(),
             Value::Jid(j) => j.to_string(),
         }
     }
@@ -35,11 +147,21 @@ impl fmt::Display for Value {
 
 impl From<&str> for Value {
     fn from(s: &str) -> Value {
-        Value::Text(s.to_owned())
+        Value::Text(s.into())
     }
 }
 impl From<String> for Value {
     fn from(s: String) -> Value {
+        Value::Text(s.into())
+    }
+}
+impl From<&String> for Value {
+    fn from(s: &String) -> Value {
+        Value::Text(s.into())
+    }
+}
+impl From<NodeStr> for Value {
+    fn from(s: NodeStr) -> Value {
         Value::Text(s)
     }
 }
@@ -57,7 +179,7 @@ macro_rules! value_from_number {
     ($($t:ty),*) => {$(
         impl From<$t> for Value {
             fn from(n: $t) -> Value {
-                Value::Text(n.to_string())
+                Value::Text(n.to_string().into())
             }
         }
     )*};
@@ -82,16 +204,16 @@ pub enum Content {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Node {
     /// The element name, e.g. `iq`, `message`, `enc`.
-    pub tag: String,
+    pub tag: NodeStr,
     /// Attributes in the order they are written.
-    pub attrs: Vec<(String, Value)>,
+    pub attrs: Vec<(NodeStr, Value)>,
     /// The content.
     pub content: Content,
 }
 
 impl Node {
     /// A node with no attributes and no content.
-    pub fn new(tag: impl Into<String>) -> Node {
+    pub fn new(tag: impl Into<NodeStr>) -> Node {
         Node {
             tag: tag.into(),
             attrs: Vec::new(),
@@ -100,13 +222,13 @@ impl Node {
     }
 
     /// Adds an attribute (builder style). A later attribute of the same name replaces it.
-    pub fn attr(mut self, key: impl Into<String>, value: impl Into<Value>) -> Node {
+    pub fn attr(mut self, key: impl Into<NodeStr>, value: impl Into<Value>) -> Node {
         self.set_attr(key, value);
         self
     }
 
     /// Adds an attribute only when `value` is `Some`.
-    pub fn attr_opt(self, key: impl Into<String>, value: Option<impl Into<Value>>) -> Node {
+    pub fn attr_opt(self, key: impl Into<NodeStr>, value: Option<impl Into<Value>>) -> Node {
         match value {
             Some(v) => self.attr(key, v),
             None => self,
@@ -114,10 +236,14 @@ impl Node {
     }
 
     /// Sets an attribute in place, keeping the position of an existing one.
-    pub fn set_attr(&mut self, key: impl Into<String>, value: impl Into<Value>) {
+    pub fn set_attr(&mut self, key: impl Into<NodeStr>, value: impl Into<Value>) {
         let key = key.into();
         let value = value.into();
-        match self.attrs.iter_mut().find(|(k, _)| *k == key) {
+        match self
+            .attrs
+            .iter_mut()
+            .find(|(k, _)| k.as_str() == key.as_str())
+        {
             Some(slot) => slot.1 = value,
             None => self.attrs.push((key, value)),
         }
@@ -143,7 +269,10 @@ impl Node {
 
     /// The raw value of an attribute.
     pub fn attr_value(&self, key: &str) -> Option<&Value> {
-        self.attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.attrs
+            .iter()
+            .find(|(k, _)| k.as_str() == key)
+            .map(|(_, v)| v)
     }
 
     /// Typed access to the attributes, with errors that name the attribute.
@@ -161,12 +290,14 @@ impl Node {
 
     /// The first child with this tag.
     pub fn child(&self, tag: &str) -> Option<&Node> {
-        self.child_nodes().iter().find(|n| n.tag == tag)
+        self.child_nodes().iter().find(|n| n.tag.as_str() == tag)
     }
 
     /// All children with this tag.
     pub fn children_by_tag<'a>(&'a self, tag: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
-        self.child_nodes().iter().filter(move |n| n.tag == tag)
+        self.child_nodes()
+            .iter()
+            .filter(move |n| n.tag.as_str() == tag)
     }
 
     /// Follows a path of tags down the first matching children.
@@ -228,14 +359,14 @@ pub struct AttrReader<'a> {
 impl<'a> AttrReader<'a> {
     fn missing(&self, key: &str) -> AttrError {
         AttrError::Missing {
-            tag: self.node.tag.clone(),
+            tag: self.node.tag.to_string(),
             key: key.to_owned(),
         }
     }
 
     fn invalid(&self, key: &str, value: &Value, expected: &'static str) -> AttrError {
         AttrError::Invalid {
-            tag: self.node.tag.clone(),
+            tag: self.node.tag.to_string(),
             key: key.to_owned(),
             value: value.to_text(),
             expected,
@@ -255,7 +386,7 @@ impl<'a> AttrReader<'a> {
     /// The attribute as borrowed text; JID values are refused (use [`Self::string`]).
     pub fn str(&self, key: &str) -> Result<&'a str, AttrError> {
         match self.node.attr_value(key) {
-            Some(Value::Text(s)) => Ok(s),
+            Some(Value::Text(s)) => Ok(s.as_str()),
             Some(v) => Err(self.invalid(key, v, "text")),
             None => Err(self.missing(key)),
         }
@@ -264,7 +395,7 @@ impl<'a> AttrReader<'a> {
     /// The attribute as borrowed text, if present and text.
     pub fn optional_str(&self, key: &str) -> Option<&'a str> {
         match self.node.attr_value(key) {
-            Some(Value::Text(s)) => Some(s),
+            Some(Value::Text(s)) => Some(s.as_str()),
             _ => None,
         }
     }
@@ -316,8 +447,8 @@ impl<'a> AttrReader<'a> {
     pub fn bool(&self, key: &str) -> Result<bool, AttrError> {
         match self.node.attr_value(key) {
             None => Ok(false),
-            Some(Value::Text(s)) if s == "true" || s == "1" => Ok(true),
-            Some(Value::Text(s)) if s == "false" || s == "0" => Ok(false),
+            Some(Value::Text(s)) if *s == "true" || *s == "1" => Ok(true),
+            Some(Value::Text(s)) if *s == "false" || *s == "0" => Ok(false),
             Some(v) => Err(self.invalid(key, v, "a boolean")),
         }
     }

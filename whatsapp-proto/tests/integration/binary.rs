@@ -153,7 +153,7 @@ fn text_strategy() -> impl Strategy<Value = String> {
 
 fn node_strategy() -> impl Strategy<Value = Node> {
     let value = prop_oneof![
-        text_strategy().prop_map(Value::Text),
+        text_strategy().prop_map(|s| Value::Text(s.into())),
         jid_strategy().prop_map(Value::Jid)
     ];
     let attrs = proptest::collection::vec(("[a-z_-]{1,12}", value), 0..6);
