@@ -13,11 +13,12 @@ use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use pharmacy_service::app::{
     App, DemoCredentials, InboundContent, InboundEvent, InboundMessage, InboundOutcome,
-    ReceiptStatus, SeedOptions, Sender, ServiceConfig, SystemClock, TransferTarget,
+    ReceiptStatus, SeedOptions, SendReply, Sender, ServiceConfig, SystemClock, TransferTarget,
 };
 use pharmacy_service::db;
 use pharmacy_service::domain::ids::{AgentId, MessageId, TicketId};
 use pharmacy_service::domain::pacing::PacingPolicy;
+use pharmacy_service::domain::ticket::Actor;
 use pharmacy_service::http::{AppState, FakeWhatsapp, HttpConfig, WhatsappLink};
 use pharmacy_service::whatsapp::{FakeMessenger, OutboxWorker};
 use serde_json::{Value, json};
@@ -129,24 +130,170 @@ impl Service {
 
     /// A customer's text, as the bridge hands it over.
     async fn customer_says(&self, wa_id: &str, text: &str) -> (TicketId, MessageId) {
-        let ev = InboundEvent::Message(InboundMessage {
-            wa_id: wa_id.into(),
-            from: Sender {
-                phone: Some("201001234567".into()),
-                lid: None,
-                push_name: Some("منى أحمد".into()),
-            },
-            at: self.app.now(),
-            content: InboundContent::Text { text: text.into() },
-            quoted_wa_id: None,
-        });
-        match self.app.handle_inbound(ev).await.unwrap() {
+        self.customer_sends(
+            "201001234567",
+            wa_id,
+            InboundContent::Text { text: text.into() },
+            None,
+        )
+        .await
+    }
+
+    /// Any message from a customer.
+    async fn customer_sends(
+        &self,
+        phone: &str,
+        wa_id: &str,
+        content: InboundContent,
+        quoted_wa_id: Option<&str>,
+    ) -> (TicketId, MessageId) {
+        match self
+            .customer_event(phone, wa_id, content, quoted_wa_id)
+            .await
+        {
             InboundOutcome::Stored {
                 ticket_id,
                 message_id,
                 ..
             } => (ticket_id, message_id),
             other => panic!("expected Stored, got {other:?}"),
+        }
+    }
+
+    async fn customer_event(
+        &self,
+        phone: &str,
+        wa_id: &str,
+        content: InboundContent,
+        quoted_wa_id: Option<&str>,
+    ) -> InboundOutcome {
+        let ev = InboundEvent::Message(InboundMessage {
+            wa_id: wa_id.into(),
+            from: Sender {
+                phone: Some(phone.into()),
+                lid: None,
+                push_name: Some(if phone == "201001234567" {
+                    "منى أحمد".into()
+                } else {
+                    format!("Customer {}", &phone[phone.len() - 3..])
+                }),
+            },
+            at: self.app.now(),
+            content,
+            quoted_wa_id: quoted_wa_id.map(Into::into),
+        });
+        self.app.handle_inbound(ev).await.unwrap()
+    }
+
+    /// A customer's photo, voice note, document, location and contact card.
+    async fn customer_sends_media(&self) {
+        let media = [
+            ("image", "image/png", tiny_png(), None, Some("الروشتة")),
+            ("audio", "audio/wav", tiny_wav(), None, None),
+            (
+                "document",
+                "application/pdf",
+                b"%PDF-1.4\n%%EOF\n".to_vec(),
+                Some("prescription.pdf"),
+                None,
+            ),
+        ];
+        for (i, (kind, mime, bytes, name, caption)) in media.into_iter().enumerate() {
+            let sha256 = self.app.store_media(&bytes, mime).await.unwrap();
+            self.customer_sends(
+                "201001234567",
+                &format!("WA-MEDIA-{i}"),
+                InboundContent::Media {
+                    media_kind: kind.into(),
+                    sha256,
+                    mime: mime.into(),
+                    file_name: name.map(Into::into),
+                    caption: caption.map(Into::into),
+                },
+                None,
+            )
+            .await;
+        }
+        self.customer_sends(
+            "201001234567",
+            "WA-LOC",
+            InboundContent::Location {
+                latitude: 31.0425,
+                longitude: 31.379,
+                name: Some("البيت".into()),
+            },
+            None,
+        )
+        .await;
+        self.customer_sends(
+            "201001234567",
+            "WA-VCARD",
+            InboundContent::Contact {
+                name: "د. سامي".into(),
+                vcard: "BEGIN:VCARD\nVERSION:3.0\nFN:د. سامي\nTEL:+201005550000\nEND:VCARD".into(),
+            },
+            None,
+        )
+        .await;
+    }
+
+    async fn user_id(&self, username: &str) -> pharmacy_service::domain::ids::UserId {
+        let mut c = self.app.pool().acquire().await.unwrap();
+        db::users::by_username(&mut c, username)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    }
+
+    /// A morning's traffic for the dashboard: conversations answered, closed and rated.
+    async fn traffic(&self) {
+        let admin = self.user_id(&self.creds.admin.0).await;
+        for i in 0..6usize {
+            let (user, _, _) = self.creds.agents[i % 3].clone();
+            let agent = self.agent_id(&user).await;
+            let agent_user = self.user_id(&user).await;
+            let phone = format!("20100200{i:04}");
+            let (ticket, _) = self
+                .customer_sends(
+                    &phone,
+                    &format!("WA-T-{i}"),
+                    InboundContent::Text {
+                        text: "محتاج دواء ضغط".into(),
+                    },
+                    None,
+                )
+                .await;
+            self.app
+                .transfer_ticket(ticket, admin, TransferTarget::Agent(agent), "dashboard")
+                .await
+                .unwrap();
+            self.app
+                .send_reply(SendReply {
+                    ticket_id: ticket,
+                    user_id: agent_user,
+                    text: Some("متوفر، تحب نوصله؟".into()),
+                    template_id: None,
+                    media: None,
+                    reply_to: None,
+                })
+                .await
+                .unwrap();
+            if i % 2 == 0 {
+                self.app
+                    .close_ticket(ticket, Actor::Agent(agent_user), Some("resolved"))
+                    .await
+                    .unwrap();
+                self.customer_event(
+                    &phone,
+                    &format!("WA-R-{i}"),
+                    InboundContent::Text {
+                        text: ["5", "4", "5"][i / 2].into(),
+                    },
+                    None,
+                )
+                .await;
+            }
         }
     }
 
@@ -168,6 +315,48 @@ impl Service {
             .await
             .unwrap()
     }
+}
+
+/// A 24x24 two-colour PNG.
+fn tiny_png() -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, 24, 24);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc.write_header().unwrap();
+        let px: Vec<u8> = (0..24 * 24)
+            .flat_map(|i| {
+                if (i / 24 + i % 24) % 2 == 0 {
+                    [11, 107, 79]
+                } else {
+                    [255, 255, 255]
+                }
+            })
+            .collect();
+        w.write_image_data(&px).unwrap();
+    }
+    out
+}
+
+/// A tenth of a second of silence as 8 kHz 8-bit WAV.
+fn tiny_wav() -> Vec<u8> {
+    let n: u32 = 800;
+    let mut v = Vec::new();
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + n).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&8000u32.to_le_bytes());
+    v.extend_from_slice(&8000u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&8u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&n.to_le_bytes());
+    v.extend(std::iter::repeat_n(128u8, n as usize));
+    v
 }
 
 impl Drop for Service {
@@ -202,6 +391,15 @@ impl Browser {
             .spawn()
             .expect("starting chromedriver");
         let profile = TempDir::new();
+        let shots = screenshots_dir();
+        for e in std::fs::read_dir(&shots).unwrap().flatten() {
+            if e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{name}-"))
+            {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
         let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -246,7 +444,7 @@ impl Browser {
             client,
             driver,
             profile,
-            shots: screenshots_dir(),
+            shots,
             name,
             n: 0,
         }
@@ -462,6 +660,81 @@ async fn agent_answers_a_customer_live_and_closes_the_ticket() {
     b.shot("chat-open").await;
     b.axe("the inbox with an open chat").await;
 
+    // Every kind of bubble: photo (with caption), voice note with speed control, document,
+    // location linking to a map, contact card.
+    svc.customer_sends_media().await;
+    b.until(
+        "the media bubbles",
+        "document.querySelector('.msg img.thumb')?.naturalWidth > 0 && document.querySelector('.msg .audio audio') && document.querySelector('.msg a.doc') && document.querySelector('.msg a.loc') && document.querySelector('.msg .contact')",
+    )
+    .await;
+    assert!(
+        b.js("return document.querySelector('.msg a.loc').href")
+            .await
+            .as_str()
+            .unwrap()
+            .contains("31.0425")
+    );
+    assert_eq!(
+        b.js("return document.querySelector('.msg .contact').textContent.trim()")
+            .await,
+        "د. سامي"
+    );
+    b.shot("kinds").await;
+    b.click(".msg img.thumb").await;
+    b.until(
+        "the lightbox",
+        "document.getElementById('dlg-lightbox').open",
+    )
+    .await;
+    b.shot("lightbox").await;
+    b.click("#dlg-lightbox [data-close]").await;
+
+    // The customer panel.
+    b.click("#btn-panel").await;
+    b.until(
+        "the customer panel",
+        "document.getElementById('cust-panel').textContent.includes('201001234567')",
+    )
+    .await;
+    b.shot("customer-panel").await;
+    b.axe("the customer panel").await;
+    b.click("#btn-panel").await;
+
+    // Templates through "/": the greeting with the customer's name filled in.
+    b.type_into("#composer-text", "/").await;
+    b.until(
+        "the template menu",
+        "!document.getElementById('template-menu').hidden && document.querySelectorAll('#template-menu [role=option]').length > 0",
+    )
+    .await;
+    b.shot("templates").await;
+    b.el("#composer-text")
+        .await
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    let filled = b
+        .until(
+            "the filled template",
+            "document.getElementById('composer-text').value.length > 1 && document.getElementById('composer-text').value",
+        )
+        .await;
+    assert!(!filled.as_str().unwrap().starts_with('/'), "{filled}");
+    b.js("const t = document.getElementById('composer-text'); t.value = ''; t.dispatchEvent(new Event('input')); return 1")
+        .await;
+
+    // "?" shows the keyboard shortcuts.
+    b.js("document.getElementById('messages').focus(); document.dispatchEvent(new KeyboardEvent('keydown', { key: '?', bubbles: true })); return 1")
+        .await;
+    b.until(
+        "the shortcuts",
+        "document.getElementById('dlg-shortcuts').open",
+    )
+    .await;
+    b.shot("shortcuts").await;
+    b.click("#dlg-shortcuts [data-close]").await;
+
     // The agent replies with Enter; the bubble gets its tick, then delivered, then read.
     b.type_into(
         "#composer-text",
@@ -512,7 +785,49 @@ async fn agent_answers_a_customer_live_and_closes_the_ticket() {
         ))
         .await;
     assert_eq!(color, "rgb(10, 102, 194)", "read ticks are blue");
+
+    // The customer reacts to the reply and answers it quoting it.
+    svc.app
+        .handle_inbound(InboundEvent::Reaction {
+            target_wa_id: wa_id.clone(),
+            emoji: "👍".into(),
+            at: svc.app.now(),
+        })
+        .await
+        .unwrap();
+    svc.customer_sends(
+        "201001234567",
+        "WA-IN-3",
+        InboundContent::Text {
+            text: "تمام، هعدي عليكم".into(),
+        },
+        Some(&wa_id),
+    )
+    .await;
+    b.until(
+        "the reaction",
+        &format!(
+            "document.querySelector(\".msg[data-id='{out_id}'] .reaction\")?.textContent === '👍'"
+        ),
+    )
+    .await;
+    b.until(
+        "the quoted reply",
+        "[...document.querySelectorAll('.msg.in .quoted')].some(q => q.textContent.includes('متوفر'))",
+    )
+    .await;
     b.shot("read").await;
+
+    // The transfer dialog lists the other agents (cancelled here).
+    b.click("#btn-transfer").await;
+    b.until(
+        "the agents to transfer to",
+        "document.getElementById('dlg-transfer').open && document.querySelectorAll('#transfer-target option').length >= 10",
+    )
+    .await;
+    b.shot("transfer-dialog").await;
+    b.axe("the transfer dialog").await;
+    b.click("#dlg-transfer [data-close]").await;
 
     // Close the ticket.
     b.click("#btn-close").await;
@@ -570,6 +885,7 @@ async fn admin_pairs_whatsapp_by_qr_and_reads_the_dashboard() {
     let svc = Service::start().await;
     let zbarimg = find_program("zbarimg");
     let mut b = Browser::start("admin", "ar").await;
+    svc.traffic().await;
     let (user, pass) = svc.creds.admin.clone();
     b.login(&svc.base, &user, &pass).await;
 
@@ -631,6 +947,9 @@ async fn admin_pairs_whatsapp_by_qr_and_reads_the_dashboard() {
             >= 6
     );
     b.shot("dashboard").await;
+    b.client.set_window_size(1366, 2400).await.unwrap();
+    b.shot("dashboard-full").await;
+    b.client.set_window_size(1366, 860).await.unwrap();
     b.axe("the dashboard").await;
     for page in ["agents", "templates", "settings", "activity"] {
         b.client
@@ -643,6 +962,7 @@ async fn admin_pairs_whatsapp_by_qr_and_reads_the_dashboard() {
         )
         .await;
         b.shot(page).await;
+        b.axe(page).await;
     }
     b.close().await;
 }

@@ -26,7 +26,7 @@ async function agents(el) {
     branches.map((b) => h("option", { value: b.id, selected: b.id === value }, bName(b))));
   clear(el).append(h("h1", {}, t("nav.agents")));
   el.append(h("h2", {}, t("agents.title")), table(
-    [t("agent"), t("login.username"), t("branch"), t("agents.status"), t("agents.open"), t("agents.capacity"), ""],
+    [t("agent"), t("login.username"), t("branch"), t("agents.status"), t("agents.open"), t("agents.capacity"), t("actions")],
     rows(ag).map((a) => {
       const sel = branchSelect(a.branch_id);
       sel.setAttribute("aria-label", t("agents.branchOf", { name: a.name }));
@@ -81,7 +81,7 @@ function hoursText(hours) {
 async function templates(el) {
   const list = rows(await get("/api/templates/"));
   clear(el).append(h("h1", {}, t("nav.templates")), h("p", { class: "muted" }, t("templates.hint")));
-  el.append(table([t("templates.key"), t("templates.titleCol"), t("templates.body"), ""], list.map((x) => {
+  el.append(table([t("templates.key"), t("templates.titleCol"), t("templates.body"), t("actions")], list.map((x) => {
     const body = h("textarea", { rows: "3", dir: "auto", "aria-label": t("templates.bodyOf", { key: x.key }) });
     body.value = x.body || "";
     return h("tr", {}, h("td", { dir: "ltr" }, `/${x.key}`), h("td", { dir: "auto" }, x.title || ""), h("td", {}, body),

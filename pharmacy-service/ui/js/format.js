@@ -44,7 +44,7 @@ export function formatWhatsApp(text) {
 export function previewText(m, t) {
   if (!m) return "";
   if (m.revoked_at) return t("msg.deleted");
-  const body = (m.body || "").replace(/\s+/g, " ").trim();
+  const body = (m.kind === "contact" ? contactName(m.body) : m.body || "").replace(/\s+/g, " ").trim();
   const label = {
     image: "📷 " + t("kind.image"), audio: "🎤 " + t("kind.audio"), video: "🎬 " + t("kind.video"),
     document: "📄 " + (m.media_name || t("kind.document")), sticker: "🏷️ " + t("kind.sticker"),
@@ -52,6 +52,12 @@ export function previewText(m, t) {
   }[m.kind];
   if (label && body) return `${label} · ${body}`;
   return label || body;
+}
+
+/** The display name in a vCard (its FN line), else the text itself. */
+export function contactName(body) {
+  const fn = /(?:^|\n)FN[^:]*:(.+)/.exec(body || "");
+  return fn ? fn[1].trim() : body || "";
 }
 
 /** Fills {variables} of a template from a context; unknown ones stay for the agent to edit. */

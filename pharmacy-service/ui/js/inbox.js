@@ -3,7 +3,7 @@
 import { $, h, icon, clear, toast, initials } from "./dom.js";
 import { get, rows, qs, ticketOf, customerName, mediaUrl, session, nextCursor } from "./api.js";
 import { t, fmtTime, fmtDay, fmtShort, onLangChange } from "./i18n.js";
-import { formatWhatsApp, previewText } from "./format.js";
+import { formatWhatsApp, previewText, contactName } from "./format.js";
 import * as live from "./live.js";
 import * as notify from "./notify.js";
 import { initComposer, setReply, composerTicketChanged } from "./composer.js";
@@ -67,6 +67,17 @@ export async function loadTickets() {
   for (const r of [...rows(open), ...rows(pending), ...rows(closed)]) {
     const tk = upsertTicket(r);
     keep.set(tk.id, tk);
+  }
+  // Searching also looks inside messages (Arabic spelling variants match on the server).
+  if (text) {
+    const hits = rows(await get(`/api/messages/search/${qs({ q: text, limit: 50 })}`).catch(() => []));
+    const extra = [...new Set(hits.map((m) => m.ticket_id))].filter((id) => !keep.has(id)).slice(0, 20);
+    const details = await Promise.all(extra.map((id) => get(`/api/tickets/${id}/`).catch(() => null)));
+    for (const d of details.filter(Boolean)) {
+      const tk = upsertTicket(d);
+      tk.last = hits.find((m) => m.ticket_id === tk.id) || tk.last;
+      keep.set(tk.id, tk);
+    }
   }
   // Drop what the search no longer matches (but keep the open one).
   for (const id of [...state.tickets.keys()]) if (!keep.has(id) && id !== state.current) state.tickets.delete(id);
@@ -233,11 +244,12 @@ function mediaBody(m) {
     case "audio": {
       if (!src) return null;
       const a = h("audio", { src, controls: true, preload: "metadata", "aria-label": t("kind.audio") });
-      const speed = h("button", { type: "button", class: "btn ghost", "aria-label": t("audio.speed"), text: "1×" });
+      const rate = h("span", {}, "1×");
+      const speed = h("button", { type: "button", class: "btn ghost", title: t("audio.speed") }, h("span", { class: "sr-only" }, t("audio.speed")), rate);
       speed.onclick = () => {
         const next = { 1: 1.5, 1.5: 2, 2: 1 }[a.playbackRate] || 1;
         a.playbackRate = next;
-        speed.textContent = `${next}×`;
+        rate.textContent = `${next}×`;
       };
       return h("div", { class: "audio" }, icon("mic"), a, speed);
     }
@@ -254,11 +266,6 @@ function mediaBody(m) {
     default:
       return null;
   }
-}
-
-function contactName(body) {
-  const fn = /(?:^|\n)FN[^:]*:(.+)/.exec(body || "");
-  return fn ? fn[1].trim() : body || "";
 }
 
 const author = (m) => m.agent_name || state.agents.get(m.agent_id)?.name || null;

@@ -105,4 +105,5 @@ export default {
   "dash.now": "الآن", "dash.open": "تذاكر مفتوحة", "dash.pending": "بانتظار العميل", "dash.unassigned": "في انتظار الفروع",
   "dash.closedToday": "أُغلقت اليوم", "dash.online": "موظفون متاحون", "dash.outbox": "بانتظار الإرسال", "dash.alerts": "تنبيهات مفتوحة",
   "dash.receivedToday": "واردة اليوم", "dash.sentToday": "صادرة اليوم",
+  "actions": "إجراءات",
 };

@@ -105,4 +105,5 @@ export default {
   "dash.now": "Right now", "dash.open": "Open tickets", "dash.pending": "Waiting on customer", "dash.unassigned": "In branch queues",
   "dash.closedToday": "Closed today", "dash.online": "Agents online", "dash.outbox": "Waiting to send", "dash.alerts": "Open alerts",
   "dash.receivedToday": "Received today", "dash.sentToday": "Sent today",
+  "actions": "Actions",
 };
