@@ -272,3 +272,69 @@ async fn the_running_worker_wakes_on_enqueue_and_stops_on_shutdown() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_worker_at_random_moments_loses_no_reply() {
+    use rand::{Rng, SeedableRng};
+    let w = World::with(|c| {
+        c.greeting_enabled = false;
+        c.pacing.min_gap = Duration::from_millis(1);
+        c.pacing.gap_jitter = Duration::from_millis(1);
+        c.pacing.typing_min = Duration::from_millis(1);
+        c.pacing.typing_max = Duration::from_millis(2);
+        c.pacing.read_pause = Duration::ZERO;
+        c.pacing.customer_cap = 1000;
+    })
+    .await;
+    let mut c = w.app.pool().acquire().await.unwrap();
+    pharmacy_service::db::agents::update(
+        &mut c,
+        w.agents[0],
+        Some(w.branches[0]),
+        100,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    drop(c);
+    w.online(0).await;
+    let mut expected = std::collections::BTreeSet::new();
+    for i in 0..20 {
+        let t = w
+            .text(&format!("2010000000{i:02}"), &format!("K{i}"), "hi")
+            .await;
+        for j in 0..3 {
+            let m = reply(&w, t, &format!("answer {i}.{j}")).await;
+            expected.insert(m.wa_id.unwrap());
+        }
+    }
+    let fake = Arc::new(FakeMessenger::new());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    for round in 0..200 {
+        if w.app.outbox_depth().await.unwrap() == 0 {
+            break;
+        }
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(OutboxWorker::new(w.app.clone(), fake.clone(), round).run(rx));
+        // Kill it (abort = SIGKILL for a task) after a random moment, mid-send or not.
+        tokio::time::sleep(Duration::from_micros(rng.gen_range(0..20_000))).await;
+        task.abort();
+        let _ = task.await;
+        drop(stop);
+    }
+    assert_eq!(
+        w.app.outbox_depth().await.unwrap(),
+        0,
+        "the queue drained across restarts"
+    );
+    let delivered: std::collections::BTreeSet<String> =
+        fake.sent().into_iter().map(|(_, m)| m.id).collect();
+    // Every reply reached the customer, under its own WhatsApp id (a resend after a kill
+    // reuses the id, so the receiver keeps one copy).
+    assert_eq!(delivered, expected);
+    assert_eq!(
+        w.count("SELECT count(*) FROM messages WHERE direction = 'out' AND status = 'sent'")
+            .await,
+        60
+    );
+}
