@@ -477,6 +477,16 @@ async fn a_lid_addressed_customer_is_answered() {
     })
     .await;
     assert_eq!(message.text(), Some("from a lid"));
+    if message.info.sender.is_lid() {
+        // The sim names the phone number of a LID sender: the same person either way.
+        let alt = message.info.sender_alt.clone().expect("sender_pn");
+        assert_eq!(alt.user, CUSTOMER);
+        let pn = client
+            .pn_for_lid(&message.info.sender)
+            .await
+            .expect("lookup");
+        assert_eq!(pn.map(|j| j.user), Some(CUSTOMER.to_owned()));
+    }
     message.ack();
     let id = client
         .send_text(&message.info.chat, "answer")

@@ -304,6 +304,27 @@ impl Client {
         crate::message::send_message(self.shared(), to, message).await
     }
 
+    /// The phone-number JID of a LID user, if the mapping is known (learned from messages,
+    /// pairing and login).
+    pub async fn pn_for_lid(&self, lid: &Jid) -> Result<Option<Jid>, ClientError> {
+        Ok(self
+            .shared()
+            .store
+            .pn_for_lid(&lid.user)
+            .await?
+            .map(Jid::user))
+    }
+
+    /// The LID JID of a phone-number user, if the mapping is known.
+    pub async fn lid_for_pn(&self, pn: &Jid) -> Result<Option<Jid>, ClientError> {
+        Ok(self
+            .shared()
+            .store
+            .lid_for_pn(&pn.user)
+            .await?
+            .map(|lid| Jid::new(lid, whatsapp_proto::jid::Server::Lid)))
+    }
+
     /// Marks messages of one sender as read (part 2 §5.7): `chat` as the messages came in,
     /// `sender` only for groups, `ids` non-empty.
     pub async fn mark_read(

@@ -113,6 +113,9 @@ pub struct MessageInfo {
     pub chat: Jid,
     /// The sending device.
     pub sender: Jid,
+    /// The sender's other address (the phone number when `sender` is a LID, the LID when it
+    /// is a phone number), when the stanza or the store says it: the same person either way.
+    pub sender_alt: Option<Jid>,
     /// Whether we sent it (from another of our devices).
     pub from_me: bool,
     /// The sender's push name, if given.

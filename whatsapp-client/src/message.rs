@@ -219,6 +219,7 @@ async fn handle_message(shared: &Shared, node: Node) {
                     .ok()
                     .flatten()
                     .unwrap_or(from),
+                sender_alt: None,
                 from_me: false,
                 push_name: None,
                 timestamp: 0,
@@ -238,10 +239,12 @@ async fn handle_message(shared: &Shared, node: Node) {
     } else {
         from.to_non_ad()
     };
+    let sender_alt = learn_alternate(shared, &from, &node).await;
     let info = MessageInfo {
         id: id.clone(),
         chat,
         sender: from.clone(),
+        sender_alt,
         from_me,
         push_name: attrs
             .optional_string("notify")
@@ -321,6 +324,46 @@ async fn handle_message(shared: &Shared, node: Node) {
             to: shared.acks.clone(),
         }),
     })));
+}
+
+/// The other address of a 1:1 sender (part 2 §3.5): `sender_pn` when `from` is a LID, else
+/// `sender_lid`; a mapping seen is stored, and a missing one is looked up in the store.
+async fn learn_alternate(shared: &Shared, from: &Jid, node: &Node) -> Option<Jid> {
+    let key = if from.is_lid() {
+        "sender_pn"
+    } else {
+        "sender_lid"
+    };
+    let seen = node.attrs().optional_jid(key).ok().flatten();
+    if let Some(alt) = &seen {
+        let pair = if from.is_lid() {
+            (from.user.clone(), alt.user.clone())
+        } else {
+            (alt.user.clone(), from.user.clone())
+        };
+        if let Err(e) = shared.store.store_lid_mappings(&[pair]).await {
+            tracing::warn!(error = %e, "storing a LID mapping failed");
+        }
+        return Some(alt.to_non_ad());
+    }
+    let stored = if from.is_lid() {
+        shared
+            .store
+            .pn_for_lid(&from.user)
+            .await
+            .ok()
+            .flatten()
+            .map(Jid::user)
+    } else {
+        shared
+            .store
+            .lid_for_pn(&from.user)
+            .await
+            .ok()
+            .flatten()
+            .map(|lid| Jid::new(lid, whatsapp_proto::jid::Server::Lid))
+    };
+    stored
 }
 
 fn send_ack(shared: &Shared, stanza: &Node, error: Option<u16>) {
