@@ -21,6 +21,8 @@ struct Planned<'a> {
     closed_at: Option<Timestamp>,
     close_reason: Option<String>,
     closed_by: Option<i64>,
+    /// Closed in Django (not closed by the import to resolve a conflict).
+    resolved: bool,
     last_activity: Timestamp,
 }
 
@@ -142,6 +144,7 @@ fn plan<'a>(
         closed_by: r
             .text(&["closed_by_id"])
             .and_then(|u| ctx.target(&people.users, &u)),
+        resolved: status == TicketStatus::Closed,
         last_activity,
     })
 }
@@ -245,7 +248,7 @@ async fn insert(ctx: &mut Ctx, p: &Planned<'_>) -> Result<(), ImportError> {
     ctx.touched_customers.insert(p.customer);
     // The service counts a closed ticket (KPI "tickets handled", "resolution time") by its
     // resolution sample: closing − start of the care cycle, credited to the agent at closing.
-    if let (Some(agent), Some(closed)) = (p.agent, p.closed_at) {
+    if let (Some(agent), Some(closed), true) = (p.agent, p.closed_at, p.resolved) {
         let key_table = format!("{table}.resolution");
         sqlx::query(
             "INSERT INTO response_times (ticket_id, agent_id, branch_id, kind, started_at, ended_at, millis)

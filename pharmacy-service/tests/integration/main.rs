@@ -6,6 +6,7 @@ mod autoreply;
 mod browser;
 mod csat;
 mod db;
+mod import;
 mod inbound;
 mod kpi;
 mod lifecycle;
