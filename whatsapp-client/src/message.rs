@@ -346,7 +346,7 @@ async fn learn_alternate(shared: &Shared, from: &Jid, node: &Node) -> Option<Jid
         }
         return Some(alt.to_non_ad());
     }
-    let stored = if from.is_lid() {
+    if from.is_lid() {
         shared
             .store
             .pn_for_lid(&from.user)
@@ -362,8 +362,7 @@ async fn learn_alternate(shared: &Shared, from: &Jid, node: &Node) -> Option<Jid
             .ok()
             .flatten()
             .map(|lid| Jid::new(lid, whatsapp_proto::jid::Server::Lid))
-    };
-    stored
+    }
 }
 
 fn send_ack(shared: &Shared, stanza: &Node, error: Option<u16>) {
