@@ -149,7 +149,7 @@ async fn run(mut socket: WebSocket, shared: &Arc<Shared>, conn_id: u64) -> Resul
                 outgoing = rx.recv() => match outgoing {
                     None => return Ok(()),
                     Some(Outbound::Node(node)) => {
-                        let delay = shared.lock().delay();
+                        let delay = shared.delay();
                         if let Some(delay) = delay {
                             tokio::time::sleep(delay).await;
                         }

@@ -264,11 +264,26 @@ pub(crate) struct Shared {
     post_finish_delay: Duration,
     next_conn: AtomicU64,
     shutdown: watch::Sender<bool>,
+    /// The `delay` fault: per-stanza delay and until when (its own lock, taken per stanza).
+    delay: Mutex<Option<(Duration, std::time::Instant)>>,
 }
 
 impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The current per-stanza delay, if the `delay` fault is active.
+    pub(crate) fn delay(&self) -> Option<Duration> {
+        let mut delay = self.delay.lock().unwrap_or_else(|e| e.into_inner());
+        match *delay {
+            Some((d, until)) if std::time::Instant::now() < until => Some(d),
+            Some(_) => {
+                *delay = None;
+                None
+            }
+            None => None,
+        }
     }
 }
 
@@ -397,6 +412,7 @@ impl Sim {
             post_finish_delay: config.post_finish_delay,
             next_conn: AtomicU64::new(1),
             shutdown,
+            delay: Mutex::new(None),
         });
         let ws_listener = bind(config.ws_port).await?;
         let ws_addr = ws_listener.local_addr().map_err(|e| SimError::Bind {
@@ -490,7 +506,30 @@ impl SimHandle {
     /// The phone's user types the code a companion shows ("link with phone number", part 1
     /// §8); resolves like [`SimHandle::scan`] once the companion finished and signed.
     pub async fn link_code(&self, phone: &str, code: &str) -> Result<Jid, SimError> {
-        let rx = self.shared.lock().link_code(&phone_digits(phone), code)?;
+        let phone = phone_digits(phone);
+        let code = whatsapp_proto::pairing::normalize_pairing_code(code)
+            .map_err(|e| SimError::BadRequest(e.to_string()))?;
+        let (conn_id, wrapped_companion, identity) =
+            self.shared.lock().link_code_prepare(&phone)?;
+        // PBKDF2 with 131 072 rounds, twice: off the lock and off the runtime.
+        let prepared = tokio::task::spawn_blocking(move || {
+            let mut rng = OsRng;
+            let ephemeral = xeddsa::KeyPair::generate(&mut rng);
+            let wrapped =
+                whatsapp_proto::pairing::wrap_ephemeral(&code, ephemeral.public(), &mut rng);
+            whatsapp_proto::pairing::unwrap_ephemeral(&code, &wrapped_companion).map(
+                |companion_ephemeral| state::LinkPrimaryKeys {
+                    ephemeral,
+                    identity,
+                    wrapped,
+                    companion_ephemeral,
+                },
+            )
+        })
+        .await
+        .map_err(|_| SimError::BadRequest("code pairing task failed".into()))?
+        .map_err(|e| SimError::BadRequest(e.to_string()))?;
+        let rx = self.shared.lock().link_code_commit(conn_id, prepared)?;
         match tokio::time::timeout(Duration::from_secs(30), rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(SimError::PairingRefused(
@@ -582,6 +621,13 @@ impl SimHandle {
 
     /// Injects a fault.
     pub fn fault(&self, fault: &Fault) -> Result<(), SimError> {
+        if let Fault::Delay { ms, duration_ms } = fault {
+            *self.shared.delay.lock().unwrap_or_else(|e| e.into_inner()) = Some((
+                Duration::from_millis(*ms),
+                std::time::Instant::now() + Duration::from_millis(*duration_ms),
+            ));
+            return Ok(());
+        }
         self.shared.lock().fault(fault)
     }
 

@@ -60,6 +60,9 @@ pub enum PhoneError {
     /// The device signature is missing, has the wrong length or does not verify.
     #[error("device signature does not verify")]
     BadDeviceSignature,
+    /// The link-code key bundle does not open (wrong code) or names another phone.
+    #[error("link-code key bundle refused: {0}")]
+    LinkCodeBundle(&'static str),
     /// The `key-index` attribute differs from the issued key index.
     #[error("key-index {got:?} differs from the issued {expected}")]
     KeyIndex {
@@ -275,6 +278,59 @@ pub fn signed_key_index_list(
         account_signature_key: Some(account_key.public.as_bytes().to_vec()),
     }
     .encode_to_vec()
+}
+
+/// HKDF info of the link-code key bundle key (part 1 §8 stage 2 step 5).
+pub const LINK_CODE_BUNDLE_INFO: &[u8] = b"link_code_pairing_key_bundle_encryption_key";
+/// HKDF info of the ADV secret derived in code pairing (part 1 §8 stage 2 step 8).
+pub const LINK_CODE_ADV_SECRET_INFO: &[u8] = b"adv_secret";
+
+/// The phone's side of `companion_finish` (part 1 §8): opens the 156-byte key bundle with the
+/// ephemeral secret, checks it names this phone's identity, and derives the shared ADV secret.
+/// `companion_ephemeral` is the companion's ephemeral key already unwrapped with the code.
+/// Returns `(companion identity, adv secret)`.
+pub fn open_link_code_bundle(
+    companion_ephemeral: &[u8; 32],
+    primary_ephemeral: &xeddsa::KeyPair,
+    primary_identity: &xeddsa::KeyPair,
+    wrapped_bundle: &[u8],
+) -> Result<([u8; 32], [u8; 32]), PhoneError> {
+    use aes_gcm::aead::{Aead, KeyInit};
+    if wrapped_bundle.len() != 156 {
+        return Err(PhoneError::LinkCodeBundle("not 156 bytes"));
+    }
+    let eph_shared = primary_ephemeral.dh(companion_ephemeral);
+    let hkdf32 = |ikm: &[u8], salt: Option<&[u8]>, info: &[u8]| -> Option<[u8; 32]> {
+        let mut out = [0u8; 32];
+        hkdf::Hkdf::<Sha256>::new(salt, ikm)
+            .expand(info, &mut out)
+            .ok()
+            .map(|()| out)
+    };
+    let bundle_key = hkdf32(
+        &eph_shared,
+        Some(&wrapped_bundle[..32]),
+        LINK_CODE_BUNDLE_INFO,
+    )
+    .ok_or(PhoneError::LinkCodeBundle("hkdf"))?;
+    let cipher = aes_gcm::Aes256Gcm::new(&bundle_key.into());
+    let nonce = aes_gcm::Nonce::from_slice(&wrapped_bundle[32..44]);
+    let plain = cipher
+        .decrypt(nonce, &wrapped_bundle[44..])
+        .map_err(|_| PhoneError::LinkCodeBundle("does not decrypt (wrong code?)"))?;
+    if plain.len() != 96 || plain[32..64] != primary_identity.public()[..] {
+        return Err(PhoneError::LinkCodeBundle("names another primary identity"));
+    }
+    let mut companion_identity = [0u8; 32];
+    companion_identity.copy_from_slice(&plain[..32]);
+    let identity_shared = primary_identity.dh(&companion_identity);
+    let adv_secret = hkdf32(
+        &[&eph_shared[..], &identity_shared, &plain[64..96]].concat(),
+        None,
+        LINK_CODE_ADV_SECRET_INFO,
+    )
+    .ok_or(PhoneError::LinkCodeBundle("hkdf"))?;
+    Ok((companion_identity, adv_secret))
 }
 
 #[cfg(test)]

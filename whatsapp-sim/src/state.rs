@@ -168,8 +168,16 @@ struct LinkCode {
 struct LinkPrimary {
     ephemeral: whatsapp_proto::xeddsa::KeyPair,
     identity: whatsapp_proto::xeddsa::KeyPair,
-    code: String,
+    companion_ephemeral: [u8; 32],
     reply: Option<oneshot::Sender<Result<Jid, SimError>>>,
+}
+
+/// What the phone computed from the typed code (outside the state lock).
+pub(crate) struct LinkPrimaryKeys {
+    pub ephemeral: whatsapp_proto::xeddsa::KeyPair,
+    pub identity: whatsapp_proto::xeddsa::KeyPair,
+    pub wrapped: [u8; 80],
+    pub companion_ephemeral: [u8; 32],
 }
 
 struct AwaitingSign {
@@ -212,7 +220,6 @@ pub(crate) struct State {
     /// How many more customer messages to companions get a corrupted ciphertext.
     corrupt: u32,
     temp_bans: HashMap<String, (u16, Instant)>,
-    delay: Option<(Duration, Instant)>,
     stanzas: Vec<StanzaRecord>,
     media: HashMap<String, Vec<u8>>,
     media_auth: HashSet<String>,
@@ -291,7 +298,6 @@ impl State {
             nacks: VecDeque::new(),
             corrupt: 0,
             temp_bans: HashMap::new(),
-            delay: None,
             stanzas: Vec::new(),
             media: HashMap::new(),
             media_auth: HashSet::new(),
@@ -372,17 +378,6 @@ impl State {
     fn next_stanza_id(&mut self) -> String {
         self.next_id += 1;
         format!("{}", 10_000 + self.next_id)
-    }
-
-    pub fn delay(&mut self) -> Option<Duration> {
-        match self.delay {
-            Some((d, until)) if Instant::now() < until => Some(d),
-            Some(_) => {
-                self.delay = None;
-                None
-            }
-            None => None,
-        }
     }
 
     // ------------------------------------------------------------------ accounts
@@ -1159,24 +1154,22 @@ impl State {
             .children([Node::new("link_code_pairing_ref").bytes(reference.into_bytes())])])
     }
 
-    /// The phone's user types `code`: `primary_hello` to the companion waiting for `phone`.
-    pub fn link_code(
-        &mut self,
+    /// Code pairing, first half (under the lock): which companion waits for `pn`, its
+    /// wrapped ephemeral key and the phone's identity. The slow PBKDF2 runs outside the lock.
+    pub fn link_code_prepare(
+        &self,
         pn: &str,
-        code: &str,
-    ) -> Result<oneshot::Receiver<Result<Jid, SimError>>, SimError> {
-        let code = whatsapp_proto::pairing::normalize_pairing_code(code)
-            .map_err(|e| SimError::BadRequest(e.to_string()))?;
-        let conn_id = self
+    ) -> Result<(u64, Vec<u8>, whatsapp_proto::xeddsa::KeyPair), SimError> {
+        let (conn_id, wrapped) = self
             .pending
             .iter()
-            .filter(|(_, p)| {
+            .filter_map(|(id, p)| {
                 p.link
                     .as_ref()
-                    .is_some_and(|l| l.phone == pn && l.primary.is_none())
+                    .filter(|l| l.phone == pn && l.primary.is_none())
+                    .map(|l| (*id, l.wrapped_companion.clone()))
             })
-            .map(|(id, _)| *id)
-            .max()
+            .max_by_key(|(id, _)| *id)
             .ok_or_else(|| {
                 SimError::BadRequest(format!("no companion is waiting for a code for {pn}"))
             })?;
@@ -1186,16 +1179,22 @@ impl State {
             .ok_or(SimError::UnknownAccount(pn.to_owned()))?;
         let identity =
             whatsapp_proto::xeddsa::KeyPair::from_private(account.key.private.to_bytes());
-        let mut rng = OsRng;
-        let ephemeral = whatsapp_proto::xeddsa::KeyPair::generate(&mut rng);
-        let wrapped = whatsapp_proto::pairing::wrap_ephemeral(&code, ephemeral.public(), &mut rng);
+        Ok((conn_id, wrapped, identity))
+    }
+
+    /// Code pairing, second half: `primary_hello` to the companion (part 1 §8 stage 2).
+    pub fn link_code_commit(
+        &mut self,
+        conn_id: u64,
+        prepared: LinkPrimaryKeys,
+    ) -> Result<oneshot::Receiver<Result<Jid, SimError>>, SimError> {
         let id = self.next_stanza_id();
         let pending = self
             .pending
             .get_mut(&conn_id)
-            .ok_or_else(|| SimError::BadRequest("gone".into()))?;
+            .ok_or_else(|| SimError::BadRequest("the companion disconnected".into()))?;
         let Some(link) = pending.link.as_mut() else {
-            return Err(SimError::BadRequest("gone".into()));
+            return Err(SimError::BadRequest("the companion disconnected".into()));
         };
         let node = Node::new("notification")
             .attr("from", server())
@@ -1207,18 +1206,18 @@ impl State {
                 .children([
                     Node::new("link_code_pairing_ref").bytes(link.reference.clone().into_bytes()),
                     Node::new("link_code_pairing_wrapped_primary_ephemeral_pub")
-                        .bytes(wrapped.to_vec()),
-                    Node::new("primary_identity_pub").bytes(identity.public().to_vec()),
+                        .bytes(prepared.wrapped.to_vec()),
+                    Node::new("primary_identity_pub").bytes(prepared.identity.public().to_vec()),
                 ])]);
         let (reply, rx) = oneshot::channel();
         link.primary = Some(LinkPrimary {
-            ephemeral,
-            identity,
-            code,
+            ephemeral: prepared.ephemeral,
+            identity: prepared.identity,
+            companion_ephemeral: prepared.companion_ephemeral,
             reply: Some(reply),
         });
         let _ = pending.tx.send(Outbound::Node(node));
-        info!(conn_id, pn, "phone entered the code; primary_hello sent");
+        info!(conn_id, "phone entered the code; primary_hello sent");
         Ok(rx)
     }
 
@@ -1240,24 +1239,22 @@ impl State {
         };
         let bundle = child_bytes(reg, "link_code_pairing_wrapped_key_bundle").unwrap_or_default();
         let companion_identity: Option<[u8; 32]> = fixed(reg, "companion_identity_public");
-        let finished = whatsapp_proto::pairing::primary_finish(
-            &primary.code,
+        let finished = phone::open_link_code_bundle(
+            &primary.companion_ephemeral,
             &primary.ephemeral,
             &primary.identity,
-            &link.wrapped_companion,
             bundle,
         );
         let reply = primary.reply.take();
         let phone = link.phone.clone();
         let outcome = match finished {
-            Ok(f)
-                if Some(f.companion_identity) == companion_identity
-                    && f.companion_identity == identity_key =>
+            Ok((companion, adv_secret))
+                if Some(companion) == companion_identity && companion == identity_key =>
             {
-                Ok(f.adv_secret)
+                Ok(adv_secret)
             }
             Ok(_) => Err("the key bundle names another identity".to_owned()),
-            Err(e) => Err(format!("wrong code or bad key bundle: {e}")),
+            Err(e) => Err(e.to_string()),
         };
         match (outcome, reply) {
             (Ok(adv_secret), Some(reply)) => {
@@ -3232,12 +3229,7 @@ impl State {
                     self.disconnected(u64::MAX, Some(&key));
                 }
             }
-            Fault::Delay { ms, duration_ms } => {
-                self.delay = Some((
-                    Duration::from_millis(*ms),
-                    Instant::now() + Duration::from_millis(*duration_ms),
-                ));
-            }
+            Fault::Delay { .. } => {}
             Fault::Nack { code, count } => {
                 for _ in 0..*count {
                     self.nacks.push_back(*code);

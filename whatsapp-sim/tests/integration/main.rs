@@ -667,6 +667,21 @@ async fn faults_nack_and_temp_ban() {
     .await;
     let (ack, _) = conn.recv_tag("ack").await;
     assert_eq!(ack.attrs().optional_string("error").as_deref(), Some("463"));
+    sim.fault(&Fault::Delay {
+        ms: 300,
+        duration_ms: 2_000,
+    })
+    .expect("fault");
+    let started = std::time::Instant::now();
+    let ping_id = conn.next_id();
+    let _ = conn
+        .iq(Node::new("iq")
+            .attr("id", ping_id)
+            .attr("xmlns", "w:p")
+            .attr("type", "get")
+            .attr("to", Jid::server_jid()))
+        .await;
+    assert!(started.elapsed() >= Duration::from_millis(300));
     sim.fault(&Fault::TempBan {
         code: 101,
         expire_s: 60,
