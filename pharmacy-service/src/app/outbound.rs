@@ -176,7 +176,8 @@ impl App {
             db::tickets::note_agent_message(&mut tx, t.id, now).await?;
             db::customers::set_last_agent(&mut tx, customer.id, a, now).await?;
         } else {
-            // An admin without an agent seat: a human reply, but no agent's KPI.
+            // An admin without an agent seat: a human reply, but no agent's KPI, so the
+            // first-response and reply clocks keep running for the ticket's agent (as in the fold).
             journal(
                 &mut tx,
                 t.id,
@@ -185,7 +186,7 @@ impl App {
                 now,
             )
             .await?;
-            db::tickets::note_agent_message(&mut tx, t.id, now).await?;
+            db::tickets::touch(&mut tx, t.id, now).await?;
         }
         if hold {
             let alert = db::activity::raise(

@@ -196,6 +196,16 @@ pub async fn note_agent_message(
     Ok(())
 }
 
+/// Records activity without touching the KPI clocks.
+pub async fn touch(c: &mut Conn, id: TicketId, at: Timestamp) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tickets SET last_activity_at = max(last_activity_at, ?) WHERE id = ?")
+        .bind(at)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
 /// Marks that the satisfaction survey was sent.
 pub async fn set_csat_requested(
     c: &mut Conn,

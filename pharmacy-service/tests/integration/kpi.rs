@@ -31,6 +31,16 @@ async fn sql_aggregates_match_the_fold_per_agent_and_day() {
     let t1 = w.text("201000000001", "k1", "hello").await;
     w.advance(3 * MIN);
     let t2 = w.text("201000000002", "k2", "hi").await;
+    // An admin (no agent seat) answers first: no KPI sample, the agent's clocks keep running.
+    w.app
+        .send_reply(SendReply {
+            ticket_id: t2,
+            user_id: w.admin,
+            text: Some("an admin here".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     w.advance(2 * MIN);
     reply(t1, 0, "welcome").await;
     w.advance(MIN);
