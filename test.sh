@@ -20,3 +20,9 @@ fi
 
 cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked
+
+# ---- pharmacy-service HTTP API: schema-driven fuzzing (schemathesis from PyPI into .tools/py)
+# against /api/openapi.json of a seeded `pharmacy-service serve`: no 5xx, no response that breaks
+# the documented schema. Fails (never skips) when schemathesis cannot be installed.
+pharmacy-service/tests/api_fuzz.sh
+# ---- end pharmacy-service HTTP API fuzzing

@@ -2,12 +2,12 @@
 //! the activity log, alerts and messages held by the mass-send guard.
 
 use super::auth::{Admin, CurrentUser};
-use super::error::{ApiError, ApiJson, ApiResult, Id, limit, parse_opt};
+use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, limit, parse_opt};
 use super::{AppState, audit};
 use crate::db;
 use crate::domain::autoreply::MatchKind;
 use crate::domain::ids::{AlertId, BranchId, OutboxId, TemplateId};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -327,7 +327,7 @@ pub struct ActivityQuery {
 async fn activity(
     State(state): State<AppState>,
     Admin(_): Admin,
-    Query(q): Query<ActivityQuery>,
+    ApiQuery(q): ApiQuery<ActivityQuery>,
 ) -> ApiResult<Json<Value>> {
     let lim = limit(&q.limit)?;
     let before: Option<i64> = parse_opt(&q.cursor, "cursor")?;

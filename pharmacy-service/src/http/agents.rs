@@ -1,7 +1,7 @@
 //! `/api/agents` (directory, KPIs, presence; admin: create, update) and `/api/branches`.
 
 use super::auth::{Admin, CurrentUser};
-use super::error::{ApiError, ApiJson, ApiResult, Id};
+use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id};
 use super::{AppState, audit};
 use crate::app::{KpiQuery, NewUser};
 use crate::db;
@@ -11,7 +11,7 @@ use crate::db::users::Role;
 use crate::domain::ids::{AgentId, BranchId};
 use crate::domain::routing::AgentStatus;
 use crate::domain::schedule::WeeklyHours;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -103,7 +103,7 @@ async fn kpi(
     State(state): State<AppState>,
     me: CurrentUser,
     Id(id): Id,
-    Query(q): Query<RangeQuery>,
+    ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> ApiResult<Json<Value>> {
     let a = load(&state, id).await?;
     if !me.is_admin() && me.agent_id != Some(a.id) {

@@ -4,9 +4,9 @@
 use super::AppState;
 use super::agents::{RangeQuery, range};
 use super::auth::Admin;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiQuery, ApiResult};
 use crate::domain::time::start_of_day;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -113,7 +113,7 @@ async fn dashboard(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<
 async fn kpi(
     State(state): State<AppState>,
     Admin(_): Admin,
-    Query(q): Query<RangeQuery>,
+    ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> ApiResult<Json<Value>> {
     let r = state.app.kpi_report(range(&state, &q)?).await?;
     Ok(Json(json!(r)))
@@ -122,7 +122,7 @@ async fn kpi(
 async fn agents(
     State(state): State<AppState>,
     Admin(_): Admin,
-    Query(q): Query<RangeQuery>,
+    ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> ApiResult<Json<Value>> {
     let r = state.app.kpi_report(range(&state, &q)?).await?;
     Ok(Json(
@@ -133,7 +133,7 @@ async fn agents(
 async fn customers(
     State(state): State<AppState>,
     Admin(_): Admin,
-    Query(q): Query<RangeQuery>,
+    ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> ApiResult<Json<Value>> {
     let kq = range(&state, &q)?;
     let tz = state.app.time_zone();
@@ -187,7 +187,7 @@ fn csv_field(s: &str) -> String {
 async fn reports(
     State(state): State<AppState>,
     Admin(_): Admin,
-    Query(q): Query<ReportQuery>,
+    ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> ApiResult<Response> {
     let kq = range(
         &state,

@@ -3,12 +3,12 @@
 
 use super::access::readable_customer;
 use super::auth::CurrentUser;
-use super::error::{ApiError, ApiJson, ApiResult, Id, limit, parse_opt};
+use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, limit, parse_opt};
 use super::{AppState, audit};
 use crate::db;
 use crate::db::customers::{Customer, CustomerPatch};
 use crate::domain::ids::{BranchId, CustomerId};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -39,7 +39,7 @@ pub struct ListQuery {
 async fn list(
     State(state): State<AppState>,
     me: CurrentUser,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let lim = limit(&q.limit)?;
     let before: Option<i64> = parse_opt(&q.cursor, "cursor")?;

@@ -269,3 +269,22 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
         ApiError::invalid(field, m)
     })
 }
+
+/// `Query<T>` whose rejections are [`ApiError`]s (422 naming the field when it can).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(e) => {
+                let text = e.body_text();
+                let field = text.split('`').nth(1).unwrap_or("query").to_owned();
+                Err(ApiError::invalid(field, text))
+            }
+        }
+    }
+}

@@ -5,12 +5,12 @@
 use super::AppState;
 use super::access::{readable_ticket, readable_ticket_ids, workable_ticket};
 use super::auth::CurrentUser;
-use super::error::{ApiError, ApiJson, ApiResult, Id, limit, parse_opt};
+use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, limit, parse_opt};
 use crate::app::{InboundEvent, LiveEvent, SendReply};
 use crate::db;
 use crate::domain::ids::{MessageId, TemplateId, TicketId};
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -46,7 +46,7 @@ pub struct ListQuery {
 async fn list(
     State(state): State<AppState>,
     me: CurrentUser,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let ticket: i64 =
         parse_opt(&q.ticket, "ticket")?.ok_or_else(|| ApiError::invalid("ticket", "required"))?;
@@ -103,7 +103,7 @@ pub struct SearchQuery {
 async fn search(
     State(state): State<AppState>,
     me: CurrentUser,
-    Query(q): Query<SearchQuery>,
+    ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> ApiResult<Json<Value>> {
     let text = q.q.unwrap_or_default();
     if text.trim().is_empty() {

@@ -2,7 +2,7 @@
 
 use super::access::{readable_ticket, serves, workable_ticket};
 use super::auth::{Admin, CurrentUser};
-use super::error::{ApiError, ApiJson, ApiResult, Id, limit, parse_opt};
+use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, limit, parse_opt};
 use super::{AppState, audit};
 use crate::app::TransferTarget;
 use crate::db;
@@ -10,7 +10,7 @@ use crate::db::tickets::TicketFilter;
 use crate::domain::ids::{AgentId, BranchId, CustomerId, TicketId};
 use crate::domain::ticket::{Priority, TicketStatus};
 use crate::domain::time::Timestamp;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -67,7 +67,7 @@ fn parse_cursor(c: &Option<String>) -> ApiResult<Option<(Timestamp, TicketId)>> 
 async fn list(
     State(state): State<AppState>,
     me: CurrentUser,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let lim = limit(&q.limit)?;
     let status = match q.status.as_deref().filter(|s| !s.is_empty()) {

@@ -3,9 +3,9 @@
 //! real whatsapp-client; tests and UI work use [`FakeWhatsapp`].
 
 use super::auth::Admin;
-use super::error::{ApiError, ApiJson, ApiResult};
+use super::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use super::{AppState, audit};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -266,7 +266,7 @@ pub fn qr_png(data: &str) -> Result<Vec<u8>, ApiError> {
 async fn qr_code(
     State(state): State<AppState>,
     Admin(_): Admin,
-    Query(q): Query<QrQuery>,
+    ApiQuery(q): ApiQuery<QrQuery>,
 ) -> ApiResult<Response> {
     let status = state.whatsapp.status().await.map_err(link_error)?;
     let qr = state.whatsapp.qr_code().await.map_err(link_error)?;

@@ -16,14 +16,14 @@
 use super::AppState;
 use super::access::{serves, works_on};
 use super::auth::{CurrentUser, identify};
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiQuery, ApiResult};
 use crate::app::{Envelope, LiveEvent};
 use crate::db;
 use crate::domain::ids::{AgentId, TicketId, UserId};
 use crate::domain::routing::AgentStatus;
+use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use serde::Deserialize;
@@ -86,7 +86,7 @@ pub struct WsQuery {
 pub async fn socket(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<WsQuery>,
+    ApiQuery(q): ApiQuery<WsQuery>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let me = identify(&state, &headers).await?;
