@@ -660,6 +660,16 @@ async fn agent_answers_a_customer_live_and_closes_the_ticket() {
     b.shot("chat-open").await;
     b.axe("the inbox with an open chat").await;
 
+    // Someone else starts replying in the same ticket: "X is replying".
+    let other = typing_elsewhere(&svc.base, &svc.creds.admin.0, &svc.creds.admin.1, ticket).await;
+    b.until(
+        "the typing notice",
+        "document.getElementById('chat-typing').textContent.includes('Admin')",
+    )
+    .await;
+    b.shot("typing").await;
+    drop(other);
+
     // Every kind of bubble: photo (with caption), voice note with speed control, document,
     // location linking to a map, contact card.
     svc.customer_sends_media().await;
@@ -851,6 +861,45 @@ async fn agent_answers_a_customer_live_and_closes_the_ticket() {
     assert_eq!(status, "closed");
     b.shot("closed").await;
 
+    // Another customer's message on a ticket that is not open: the unread count shows in the
+    // list and in the tab title.
+    let (t2, _) = svc
+        .customer_sends(
+            "201009998877",
+            "WA-OTHER-1",
+            InboundContent::Text {
+                text: "مساء الخير".into(),
+            },
+            None,
+        )
+        .await;
+    svc.app
+        .transfer_ticket(t2, admin, TransferTarget::Agent(agent), "اختبار")
+        .await
+        .unwrap();
+    b.until(
+        "the second ticket",
+        &format!("document.querySelector(\"#ticket-list [data-ticket='{t2}']\")"),
+    )
+    .await;
+    svc.customer_sends(
+        "201009998877",
+        "WA-OTHER-2",
+        InboundContent::Text {
+            text: "محتاج حاجة للكحة".into(),
+        },
+        None,
+    )
+    .await;
+    b.until(
+        "the unread badge",
+        &format!("document.querySelector(\"#ticket-list [data-ticket='{t2}'] .unread\")"),
+    )
+    .await;
+    b.until("the title count", "/^\\(\\d+\\) /.test(document.title) && document.title.startsWith('(' + document.querySelector('#ticket-list .unread [aria-hidden]').textContent + ') ')")
+        .await;
+    b.shot("unread").await;
+
     // English turns the layout left-to-right.
     b.click(".topbar .lang-toggle").await;
     b.until("ltr", "document.documentElement.dir === 'ltr'")
@@ -992,21 +1041,71 @@ async fn assets_are_versioned_immutable_and_the_page_has_a_strict_csp() {
     assert!(missing.0.starts_with("HTTP/1.1 404"));
 }
 
-/// A bare HTTP/1.1 GET (no client library needed for three requests).
+/// A bare HTTP/1.1 GET (no client library needed for a few requests).
 async fn http_get(base: &str, path: &str) -> (String, String) {
+    http_request(base, "GET", path, None).await
+}
+
+async fn http_request(
+    base: &str,
+    method: &str,
+    path: &str,
+    json: Option<&Value>,
+) -> (String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let host = base.trim_start_matches("http://");
     let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
+    let body = json.map(|j| j.to_string()).unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.unwrap();
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     (head.to_owned(), body.to_owned())
+}
+
+/// Another user (here the admin) logs in, opens a live connection and starts typing in the
+/// ticket; the socket is returned so it stays open.
+async fn typing_elsewhere(
+    base: &str,
+    user: &str,
+    pass: &str,
+    ticket: TicketId,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let (head, _) = http_request(
+        base,
+        "POST",
+        "/auth/login",
+        Some(&json!({ "username": user, "password": pass })),
+    )
+    .await;
+    let cookie = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.trim().split(';').next().unwrap().to_owned())
+        .expect("a session cookie");
+    let mut req = format!("{}/ws", base.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert("Cookie", cookie.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    ws.send(Message::Text(
+        json!({ "type": "typing", "ticket_id": ticket })
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    ws
 }
 
 fn header(head: &str, name: &str) -> Option<String> {

@@ -2,7 +2,7 @@
 // times per branch and agent, CSAT trend, conversations by weekday and hour).
 import { h, clear, toast } from "./dom.js";
 import { get, rows, qs } from "./api.js";
-import { t, fmtNum, fmtDuration, currentLang, locale } from "./i18n.js";
+import { t, fmtNum, fmtDuration, currentLang } from "./i18n.js";
 import { bars, hbars, line, heatmap } from "./charts.js";
 
 let days = 14;
@@ -103,9 +103,9 @@ export async function show(_name, el) {
       card(t("kpi.frt"), fmtDuration(tot.frt), f.first_response_time),
       card(t("kpi.reply"), fmtDuration(tot.reply), f.reply_time),
       card(t("kpi.resolution"), fmtDuration(tot.resolution), f.resolution_time),
-      card(t("kpi.csat"), tot.csat != null ? `${fmtNum(tot.csat, 2)} / 5` : "—", f.csat_average),
+      card(t("kpi.csat"), tot.csat != null ? h("span", { dir: "ltr" }, `${fmtNum(tot.csat, 2)} / 5`) : "—", f.csat_average),
       card(t("kpi.delays"), fmtNum(tot.delays), f.delays)));
-    const dayLabel = (d) => new Date(`${d}T12:00:00`).toLocaleDateString(locale(), { day: "numeric", month: "numeric" });
+    const dayLabel = (d) => { const x = new Date(`${d}T12:00:00`); return `${x.getDate()}/${x.getMonth() + 1}`; };
     const agents = report.agents || [];
     const branches = new Map();
     const branchRows = rows(await get("/api/branches/").catch(() => []));
