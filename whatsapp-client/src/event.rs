@@ -98,6 +98,12 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A contact's identity key changed (they reinstalled WhatsApp or changed phones). The new
+    /// key is trusted, as WhatsApp's own clients do; show it as "security code changed".
+    IdentityChanged {
+        /// The device whose key changed.
+        jid: Jid,
+    },
     /// A receipt for a message we sent (delivered, read, played, …).
     Receipt(ReceiptEvent),
     /// The client stopped for good (after [`crate::Client::shutdown`] or a terminal event).

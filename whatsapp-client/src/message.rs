@@ -139,6 +139,7 @@ async fn decrypt_enc(
     };
     let identity = device.signal_identity()?;
     let spk = device.signed_prekey_record()?;
+    let mut identity_changed = false;
     let out = {
         let mut rng = rand::thread_rng();
         let mut record = match record {
@@ -156,7 +157,19 @@ async fn decrypt_enc(
                     one_time_prekey: one_time.as_ref(),
                     stored_identity: stored.as_ref(),
                 };
-                let out = record.decrypt_prekey(&msg, &keys, &mut rng)?;
+                let out = match record.decrypt_prekey(&msg, &keys, &mut rng) {
+                    Err(SignalError::IdentityChanged { .. }) => {
+                        // The peer reinstalled: trust the new identity, as whatsmeow does.
+                        tracing::warn!(%address, "identity changed; trusting the new one");
+                        identity_changed = true;
+                        let keys = ResponderKeys {
+                            stored_identity: None,
+                            ..keys
+                        };
+                        record.decrypt_prekey(&msg, &keys, &mut rng)?
+                    }
+                    other => other?,
+                };
                 let identity_key = (out.identity_status == IdentityStatus::FirstUse)
                     .then(|| *out.identity.as_bytes());
                 (out.plaintext, identity_key, out.used_pre_key_id)
@@ -189,6 +202,11 @@ async fn decrypt_enc(
     };
     if let Some(commit) = &out.commit {
         shared.store.commit_decrypted(commit).await?;
+    }
+    if identity_changed {
+        shared.emit(Event::IdentityChanged {
+            jid: sender.clone(),
+        });
     }
     Ok(out.plaintext)
 }
@@ -766,13 +784,25 @@ pub(crate) async fn send_message(
                 .await?
                 .map(PublicKey::from_raw);
             let mut record = SessionRecord::new();
-            let status = record.process_bundle(
+            let mut status = record.process_bundle(
                 &identity,
                 device.registration_id,
                 &bundle,
                 stored.as_ref(),
                 &mut rand::thread_rng(),
             );
+            if let Err(SignalError::IdentityChanged { .. }) = status {
+                // The peer reinstalled: trust the new identity, as whatsmeow does.
+                tracing::warn!(%jid, "identity changed; trusting the new one");
+                shared.emit(Event::IdentityChanged { jid: jid.clone() });
+                status = record.process_bundle(
+                    &identity,
+                    device.registration_id,
+                    &bundle,
+                    None,
+                    &mut rand::thread_rng(),
+                );
+            }
             match status {
                 Ok(_) => {
                     shared
