@@ -111,10 +111,6 @@ async fn import_django(
     if opts.source.as_os_str().is_empty() {
         bail!("import-django needs --from\n{IMPORT_USAGE}");
     }
-    if !opts.dry_run {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("creating {}", data_dir.display()))?;
-    }
     let config = ServiceConfig {
         media_dir: data_dir.join("media"),
         ..ServiceConfig::default()

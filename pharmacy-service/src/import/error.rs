@@ -14,6 +14,20 @@ pub enum ImportError {
         /// The driver's error.
         source: sqlx::Error,
     },
+    /// There is no file at the `--from` path.
+    #[error("the Django database {path} does not exist")]
+    SourceMissing {
+        /// The `--from` path.
+        path: PathBuf,
+    },
+    /// The directory of the service database could not be created.
+    #[error("creating {path}: {source}")]
+    TargetDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The file opened but has none of the tables the import reads.
     #[error("{path} does not look like the Django system's database: no table {table}")]
     NotDjango {

@@ -25,7 +25,9 @@
 //! - **Passwords.** Django `pbkdf2_sha256$...` hashes are kept and verified at the user's next
 //!   login, which rehashes to argon2id ([`django_password`], `App::authenticate`).
 //! - **Media** named by messages is copied from `--media-dir` into the content-addressed store;
-//!   missing files are listed in the report and the message comes in without its file.
+//!   missing files are listed in the report and the message comes in without its file. Files
+//!   copied by a run that then fails stay in the store unreferenced (content-addressed: the
+//!   next run reuses them).
 //! - **KPIs.** The samples the service's KPI report sums (response times, resolutions of
 //!   closed tickets, delays, ratings, messages) are imported, so the report covers the Django
 //!   period; Django's own `AgentKPI`/`AgentKPIMonthly` rows are kept verbatim in
@@ -88,9 +90,9 @@ impl ImportOptions {
     }
 }
 
-/// Runs the import against the service database file `target` (created and migrated if
-/// needed). A dry run works on a temporary copy and leaves `target` untouched (not even
-/// created).
+/// Runs the import against the service database file `target` (created, with its directory,
+/// and migrated if needed, once the source has opened). A dry run works on a temporary copy and
+/// leaves `target` untouched (not even created).
 pub async fn run(
     target: &Path,
     config: ServiceConfig,
@@ -98,6 +100,17 @@ pub async fn run(
     opts: &ImportOptions,
 ) -> Result<ImportReport, ImportError> {
     if !opts.dry_run {
+        // Refuse a wrong --from before the service database is created or migrated.
+        Source::open(&opts.source, &opts.app_label)
+            .await?
+            .close()
+            .await;
+        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| ImportError::TargetDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
         let app = App::open(target, clock, config).await?;
         let result = import_into(&app, opts).await;
         app.pool().close().await;

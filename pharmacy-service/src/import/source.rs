@@ -157,10 +157,9 @@ impl Source {
             source,
         };
         if !path.is_file() {
-            return Err(open_err(sqlx::Error::Io(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no such file",
-            ))));
+            return Err(ImportError::SourceMissing {
+                path: path.to_owned(),
+            });
         }
         let mut conn = SqliteConnectOptions::new()
             .filename(path)
