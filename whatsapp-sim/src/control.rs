@@ -14,6 +14,7 @@
 //! | `POST /control/customers/{phone}/typing` | `{"to", "state": "composing" \| "paused"}` | `{"ok": true}` |
 //! | `GET /control/customers/{phone}/inbox` | | `[{"id", "from", "device", "kind", "text", "media_sha256", "media_error", "reply_to", "group", "receipt", "received_at_ms"}]` (media is downloaded from the sim's media server and verified) |
 //! | `GET /control/customers/{phone}/sent` | | `[{"id", "to", "kind", "text", "status", "server_ts", "stanza_type"}]` |
+//! | `GET /control/customers/{phone}/chatstates` | | `[{"from", "state", "at_ms"}]` (typing seen from companions) |
 //! | `POST /control/fault` | `{"kind": "drop_connections"}`, `{"kind": "stream_error", "code"}`, `{"kind": "delay", "ms", "duration_ms"}`, `{"kind": "nack", "code", "count"}`, `{"kind": "temp_ban", "code", "expire_s"}`, `{"kind": "corrupt_next", "count"}` | `{"ok": true}` |
 //! | `GET /control/stanzas` | | `[{"from", "tag", "id", "kind", "to", "received_at_ms"}]` |
 //! | `GET /control/root_key` | | `{"root_key"}` |
@@ -294,6 +295,10 @@ async fn sent(State(sim): State<SimHandle>, Path(phone): Path<String>) -> Answer
     Ok(Json(json!(sim.customer_sent(&phone)?)))
 }
 
+async fn chatstates(State(sim): State<SimHandle>, Path(phone): Path<String>) -> Answer {
+    Ok(Json(json!(sim.customer_chatstates(&phone)?)))
+}
+
 async fn fault(State(sim): State<SimHandle>, Json(body): Json<Value>) -> Answer {
     let fault: Fault = serde_json::from_value(body)
         .map_err(|e| SimError::BadRequest(format!("bad fault: {e}")))?;
@@ -324,6 +329,7 @@ pub fn router(sim: SimHandle) -> Router {
         .route("/control/customers/{phone}/typing", post(typing))
         .route("/control/customers/{phone}/inbox", get(inbox))
         .route("/control/customers/{phone}/sent", get(sent))
+        .route("/control/customers/{phone}/chatstates", get(chatstates))
         .route("/control/fault", post(fault))
         .route("/control/stanzas", get(stanzas))
         .route("/control/root_key", get(root_key))

@@ -197,6 +197,17 @@ pub struct SentEntry {
     pub stanza_type: String,
 }
 
+/// A chat state (typing) a simulated account saw from a companion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatStateRecord {
+    /// The sender account (phone number).
+    pub from: String,
+    /// `composing` or `paused`.
+    pub state: String,
+    /// When, unix milliseconds.
+    pub at_ms: u64,
+}
+
 /// A stanza the server received from a companion, with its arrival time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StanzaRecord {
@@ -583,6 +594,11 @@ impl SimHandle {
     /// What the account's simulated devices received, oldest first.
     pub fn customer_inbox(&self, phone: &str) -> Result<Vec<InboxEntry>, SimError> {
         self.shared.lock().inbox(&phone_digits(phone))
+    }
+
+    /// Chat states (typing) companions sent to the account, oldest first.
+    pub fn customer_chatstates(&self, phone: &str) -> Result<Vec<ChatStateRecord>, SimError> {
+        self.shared.lock().chatstates(&phone_digits(phone))
     }
 
     /// What the account sent, with receipts.

@@ -22,7 +22,9 @@ use whatsapp_proto::signal::KeyPair;
 
 use crate::device::{self, Bundle, Outgoing, SimDevice};
 use crate::phone::{self, IssuedIdentity};
-use crate::{AccountInfo, DeviceInfo, Fault, InboxEntry, SentEntry, SimError, StanzaRecord};
+use crate::{
+    AccountInfo, ChatStateRecord, DeviceInfo, Fault, InboxEntry, SentEntry, SimError, StanzaRecord,
+};
 
 /// An account's phone number (digits) and a device number.
 pub(crate) type DeviceKey = (String, u16);
@@ -109,6 +111,7 @@ pub(crate) struct Account {
     lid_addressing: bool,
     inbox: Vec<InboxEntry>,
     sent: Vec<SentRecord>,
+    chatstates: Vec<ChatStateRecord>,
 }
 
 struct SentRecord {
@@ -455,6 +458,7 @@ impl State {
                 lid_addressing: false,
                 inbox: Vec::new(),
                 sent: Vec::new(),
+                chatstates: Vec::new(),
             },
         );
         info!(pn, customer, "account created");
@@ -2854,6 +2858,13 @@ impl State {
             .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))
     }
 
+    pub fn chatstates(&self, pn: &str) -> Result<Vec<ChatStateRecord>, SimError> {
+        self.accounts
+            .get(pn)
+            .map(|a| a.chatstates.clone())
+            .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))
+    }
+
     pub fn sent(&self, pn: &str) -> Result<Vec<SentEntry>, SimError> {
         self.accounts
             .get(pn)
@@ -3264,5 +3275,14 @@ impl State {
 }
 
 impl Account {
-    fn inbox_typing(&mut self, _from: &str, _state: &str) {}
+    fn inbox_typing(&mut self, from: &str, state: &str) {
+        if self.chatstates.len() >= 10_000 {
+            self.chatstates.drain(..5_000);
+        }
+        self.chatstates.push(ChatStateRecord {
+            from: from.to_owned(),
+            state: state.to_owned(),
+            at_ms: now_ms(),
+        });
+    }
 }

@@ -562,6 +562,30 @@ async fn prekeys_usync_and_messages_both_ways() {
         Some("read")
     );
 
+    // Typing both ways.
+    conn.send(
+        &Node::new("chatstate")
+            .attr("to", Jid::user(CUSTOMER))
+            .children([Node::new("composing")]),
+    )
+    .await;
+    wait_for(|| {
+        let states = sim.customer_chatstates(CUSTOMER).ok()?;
+        states
+            .iter()
+            .any(|c| c.from == OWNER && c.state == "composing")
+            .then_some(())
+    })
+    .await;
+    sim.customer_typing(CUSTOMER, OWNER, "composing")
+        .expect("typing");
+    let (typing, _) = conn.recv_tag("chatstate").await;
+    assert_eq!(
+        typing.attrs().jid("from").expect("from"),
+        Jid::user(CUSTOMER)
+    );
+    assert!(typing.child("composing").is_some());
+
     // A message missing a device gets the server's phash in its ack.
     let partial = own_phone
         .encrypt(&signal::pad(&dsm.encode_to_vec(), &mut rng))
@@ -1483,4 +1507,33 @@ async fn baileys_builds_pair_log_in_and_answer() {
         let _ = std::fs::remove_dir_all(&auth);
         sim.shutdown();
     }
+}
+
+/// Throughput of simulated customers: how many messages per second the sim can produce and
+/// queue (run with `--ignored --nocapture`).
+#[tokio::test]
+#[ignore = "measurement"]
+async fn customer_send_throughput() {
+    let sim = start().await;
+    let id = pair(&sim, OWNER).await;
+    drop(id);
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    let started = std::time::Instant::now();
+    for i in 0..2_000 {
+        sim.customer_send(
+            CUSTOMER,
+            OWNER,
+            Outgoing::Text(format!("message {i}")),
+            None,
+        )
+        .expect("send");
+    }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "2000 customer messages queued in {elapsed:?}: {:.0}/s",
+        2_000.0 / elapsed.as_secs_f64()
+    );
+    // Plus one low-prekey notification: this companion never uploaded prekeys.
+    assert_eq!(sim.devices()[0].devices[0].offline_queue, 2_001);
 }
