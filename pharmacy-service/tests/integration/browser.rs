@@ -745,6 +745,27 @@ async fn agent_answers_a_customer_live_and_closes_the_ticket() {
     b.shot("shortcuts").await;
     b.click("#dlg-shortcuts [data-close]").await;
 
+    // A photo from the counter PC: attached, previewed, sent as an image bubble.
+    let photo = b.profile.0.join("box.png");
+    std::fs::write(&photo, tiny_png()).unwrap();
+    b.el("#file-input")
+        .await
+        .send_keys(&photo.to_string_lossy())
+        .await
+        .unwrap();
+    b.until(
+        "the attachment preview",
+        "document.querySelector('#attach-preview img')?.naturalWidth > 0",
+    )
+    .await;
+    b.shot("attachment").await;
+    b.click("#btn-send").await;
+    b.until(
+        "the sent photo",
+        "document.querySelector('.msg.out img.thumb')?.naturalWidth > 0 && document.getElementById('attach-preview').hidden",
+    )
+    .await;
+
     // The agent replies with Enter; the bubble gets its tick, then delivered, then read.
     b.type_into(
         "#composer-text",

@@ -145,6 +145,7 @@ function setTab(tab, focus = false) {
 /** Opens a ticket in the chat window. */
 export async function openTicket(id, { focusComposer = true } = {}) {
   state.current = id;
+  $("chat-typing").textContent = "";
   state.messages.clear();
   state.byWa.clear();
   state.oldestId = null;
@@ -457,7 +458,7 @@ export function initInbox() {
   live.on("newCustomer", () => {});
   initComposer();
   initTicketActions();
-  onLangChange(() => { renderList(); if (state.current) { const tk = state.tickets.get(state.current); if (tk) renderTicketHead(tk); rerenderMessages(); refreshPanel(); } });
+  onLangChange(() => { $("chat-typing").textContent = ""; renderList(); if (state.current) { const tk = state.tickets.get(state.current); if (tk) renderTicketHead(tk); rerenderMessages(); refreshPanel(); } });
   get("/api/branches/").then((d) => rows(d).forEach((b) => state.branches.set(b.id, b))).catch(() => {});
   get("/api/agents/").then((d) => rows(d).forEach((a) => state.agents.set(a.id, a))).catch(() => {});
 }
