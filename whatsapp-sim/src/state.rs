@@ -771,14 +771,18 @@ impl State {
     pub fn disconnected(&mut self, conn_id: u64, key: Option<&DeviceKey>) {
         self.pending.remove(&conn_id);
         if let Some(key) = key {
-            if self.conns.get(key).is_some_and(|c| c.id == conn_id) {
+            let current = self.conns.get(key).is_some_and(|c| c.id == conn_id);
+            if current {
                 self.conns.remove(key);
                 info!(conn_id, pn = key.0, device = key.1, "disconnected");
             }
-            if let Some(device) = self
-                .accounts
-                .get_mut(&key.0)
-                .and_then(|a| a.devices.get_mut(&key.1))
+            // Stanzas sent on this connection and not acked go out again at the next login;
+            // a replaced connection leaves its successor's deliveries alone.
+            if (current || !self.conns.contains_key(key))
+                && let Some(device) = self
+                    .accounts
+                    .get_mut(&key.0)
+                    .and_then(|a| a.devices.get_mut(&key.1))
             {
                 for item in &mut device.queue {
                     item.sent = false;
