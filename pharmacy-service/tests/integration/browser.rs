@@ -921,6 +921,42 @@ async fn agent_answers_a_customer_live_and_closes_the_ticket() {
         .await;
     b.shot("unread").await;
 
+    // A long conversation opens at its newest messages; older ones load when scrolling up.
+    for i in 0..60 {
+        svc.customer_sends(
+            "201009998877",
+            &format!("WA-LONG-{i}"),
+            InboundContent::Text {
+                text: format!("رسالة رقم {i}"),
+            },
+            None,
+        )
+        .await;
+    }
+    b.click(&format!("#ticket-list [data-ticket='{t2}']")).await;
+    b.until(
+        "the newest message",
+        "[...document.querySelectorAll('.msg.in .body')].some(e => e.textContent === 'رسالة رقم 59')",
+    )
+    .await;
+    let first = b
+        .js("return document.querySelectorAll('.msg').length")
+        .await;
+    assert!(first.as_u64().unwrap() <= 40, "drawn at first: {first}");
+    b.js("document.getElementById('messages').scrollTop = 0; return 1")
+        .await;
+    b.until(
+        "older messages",
+        &format!("document.querySelectorAll('.msg').length > {first}"),
+    )
+    .await;
+    b.until(
+        "the oldest message",
+        "(document.getElementById('messages').scrollTop = 0, [...document.querySelectorAll('.msg.in .body')].some(e => e.textContent === 'مساء الخير'))",
+    )
+    .await;
+    b.shot("older-loaded").await;
+
     // English turns the layout left-to-right.
     b.click(".topbar .lang-toggle").await;
     b.until("ltr", "document.documentElement.dir === 'ltr'")

@@ -103,8 +103,11 @@ export function renderList() {
   $("count-queue").textContent = counts.queue || "";
   notify.setUnread(unreadTotal);
   const shown = all.filter((tk) => tabOf(tk) === state.tab);
+  // Keep keyboard focus on the same conversation across live redraws.
+  const focused = document.activeElement?.closest?.("#ticket-list [data-ticket]")?.dataset.ticket;
   clear(list);
   for (const tk of shown) list.append(ticketItem(tk));
+  if (focused) list.querySelector(`[data-ticket="${focused}"]`)?.focus();
   $("list-empty").hidden = shown.length > 0;
 }
 
