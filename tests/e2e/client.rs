@@ -31,6 +31,7 @@ fn config(sim: &SimHandle) -> Config {
         .with_trust_root(sim.root_public_key);
     config.reconnect.initial = Duration::from_millis(100);
     config.reconnect.max = Duration::from_millis(500);
+    config.media_base_url = Some(format!("http://{}", sim.ws_addr));
     config
 }
 
@@ -623,5 +624,44 @@ async fn read_receipts_and_refused_sends() {
         .send_text(&message.info.chat, "accepted")
         .await
         .expect("send");
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_photo_is_downloaded_and_verified() {
+    use whatsapp_client::MediaRef;
+    use whatsapp_sim::device::MediaKind;
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("media");
+    let (client, mut events) = paired(&sim, &path, config(&sim)).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    let photo: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    sim.customer_send(
+        CUSTOMER,
+        OWN_PHONE,
+        Outgoing::Media {
+            kind: MediaKind::Image,
+            data: photo.clone(),
+            mimetype: "image/jpeg".into(),
+            caption: Some("my prescription".into()),
+            file_name: None,
+        },
+        None,
+    )
+    .expect("send");
+    let mut message = expect(&mut events, "the photo", |e| match e {
+        Event::Message(m) => Some(m),
+        _ => None,
+    })
+    .await;
+    let media = MediaRef::from_message(&message.message).expect("an attachment");
+    assert_eq!(media.mimetype.as_deref(), Some("image/jpeg"));
+    assert_eq!(client.download(&media).await.expect("download"), photo);
+    // A wrong hash is refused, never silently accepted.
+    let mut tampered = media.clone();
+    tampered.file_sha256[0] ^= 1;
+    assert!(client.download(&tampered).await.is_err());
+    message.ack();
     client.shutdown().await;
 }

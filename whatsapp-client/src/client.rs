@@ -304,6 +304,12 @@ impl Client {
         crate::message::send_message(self.shared(), to, message).await
     }
 
+    /// Downloads, decrypts and verifies the attachment of a media message (see
+    /// [`crate::MediaRef::from_message`]). A MAC or hash mismatch is an error.
+    pub async fn download(&self, media: &crate::MediaRef) -> Result<Vec<u8>, ClientError> {
+        crate::media::download(media, self.shared().config.media_base_url.as_deref()).await
+    }
+
     /// The phone-number JID of a LID user, if the mapping is known (learned from messages,
     /// pairing and login).
     pub async fn pn_for_lid(&self, lid: &Jid) -> Result<Option<Jid>, ClientError> {

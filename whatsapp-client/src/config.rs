@@ -80,6 +80,9 @@ pub struct Config {
     /// After the server logged this device out, make a new one and pair again (QR events
     /// follow). When false the client stops after [`crate::Event::LoggedOut`].
     pub pair_again_after_logout: bool,
+    /// Scheme and host media is downloaded from (`https://mmg.whatsapp.net` when `None`); a
+    /// simulated server serves media at its own address, e.g. `http://127.0.0.1:PORT`.
+    pub media_base_url: Option<String>,
     /// Protocol timers (IQ timeout, keepalive).
     pub timeouts: whatsapp_proto::connection::Timeouts,
 }
@@ -100,6 +103,7 @@ impl Default for Config {
             prekeys_refill: 50,
             prekeys_min: 5,
             pair_again_after_logout: true,
+            media_base_url: None,
             timeouts: whatsapp_proto::connection::Timeouts::default(),
         }
     }

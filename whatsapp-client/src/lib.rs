@@ -44,6 +44,8 @@ mod client;
 mod config;
 mod error;
 mod event;
+mod http;
+mod media;
 mod message;
 mod pair_code;
 mod qr;
@@ -56,6 +58,7 @@ pub use error::ClientError;
 pub use event::{
     Event, EventStream, IncomingMessage, LogoutReason, MessageInfo, ReceiptEvent, message_text,
 };
+pub use media::{DEFAULT_MEDIA_HOST, MediaRef};
 pub use message::generate_message_id;
 pub use qr::{QrCode, QrRenderError};
 pub use whatsapp_proto::binary::Node;
