@@ -11,6 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteRow};
 use sqlx::{Column, ConnectOptions, Connection, Row as _, SqliteConnection, TypeInfo, ValueRef};
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 
 /// One SQLite value of a Django row.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,35 +28,37 @@ pub enum Value {
     Blob(Vec<u8>),
 }
 
-/// One Django row: its table and its columns in table order.
+/// One Django row: its table, and its values in column order (the column names are shared by
+/// all rows of a read).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     /// The Django table.
     pub table: String,
-    /// (column, value).
-    pub columns: Vec<(String, Value)>,
+    /// Column names.
+    pub names: Arc<[String]>,
+    /// Values, in the order of `names`.
+    pub values: Vec<Value>,
 }
 
 impl Row {
     /// The first non-NULL value among `names` (case-insensitive column names).
     pub fn value(&self, names: &[&str]) -> Option<&Value> {
         names.iter().find_map(|n| {
-            self.columns
-                .iter()
-                .find(|(c, v)| c.eq_ignore_ascii_case(n) && *v != Value::Null)
+            self.columns()
+                .find(|(c, v)| c.eq_ignore_ascii_case(n) && **v != Value::Null)
                 .map(|(_, v)| v)
         })
+    }
+
+    /// (column, value) pairs in table order.
+    pub fn columns(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.names.iter().map(String::as_str).zip(&self.values)
     }
 
     /// The primary key as text (`id`, else the first column).
     pub fn id(&self) -> String {
         self.text(&["id"])
-            .or_else(|| {
-                self.columns.first().and_then(|(c, _)| {
-                    let c = c.clone();
-                    self.text(&[c.as_str()])
-                })
-            })
+            .or_else(|| self.names.first().and_then(|c| self.text(&[c.as_str()])))
             .unwrap_or_else(|| "?".into())
     }
 
@@ -118,15 +121,13 @@ impl Row {
 
     /// Whether the table has this column (even if NULL here).
     pub fn has(&self, name: &str) -> bool {
-        self.columns
-            .iter()
-            .any(|(c, _)| c.eq_ignore_ascii_case(name))
+        self.names.iter().any(|c| c.eq_ignore_ascii_case(name))
     }
 
     /// The whole row as a JSON object (blobs as hex).
     pub fn to_json(&self) -> serde_json::Value {
         let mut m = serde_json::Map::new();
-        for (c, v) in &self.columns {
+        for (c, v) in self.columns() {
             let j = match v {
                 Value::Null => serde_json::Value::Null,
                 Value::Int(i) => (*i).into(),
@@ -135,7 +136,7 @@ impl Row {
                 Value::Text(t) => t.clone().into(),
                 Value::Blob(b) => hex::encode(b).into(),
             };
-            m.insert(c.clone(), j);
+            m.insert(c.to_owned(), j);
         }
         serde_json::Value::Object(m)
     }
@@ -226,8 +227,18 @@ impl Source {
             .fetch_all(&mut self.conn)
             .await
             .map_err(read_err)?;
+        let names: Arc<[String]> = match rows.first() {
+            Some(r) => r.columns().iter().map(|c| c.name().to_owned()).collect(),
+            None => return Ok(Vec::new()),
+        };
         rows.iter()
-            .map(|r| decode(table, r).map_err(read_err))
+            .map(|r| {
+                Ok(Row {
+                    table: table.to_owned(),
+                    names: names.clone(),
+                    values: decode(r).map_err(read_err)?,
+                })
+            })
             .collect()
     }
 
@@ -237,9 +248,9 @@ impl Source {
     }
 }
 
-fn decode(table: &str, r: &SqliteRow) -> Result<Row, sqlx::Error> {
-    let mut columns = Vec::with_capacity(r.columns().len());
-    for (i, c) in r.columns().iter().enumerate() {
+fn decode(r: &SqliteRow) -> Result<Vec<Value>, sqlx::Error> {
+    let mut values = Vec::with_capacity(r.columns().len());
+    for i in 0..r.columns().len() {
         let raw = r.try_get_raw(i)?;
         let v = if raw.is_null() {
             Value::Null
@@ -251,12 +262,9 @@ fn decode(table: &str, r: &SqliteRow) -> Result<Row, sqlx::Error> {
                 _ => Value::Text(r.try_get_unchecked(i)?),
             }
         };
-        columns.push((c.name().to_owned(), v));
+        values.push(v);
     }
-    Ok(Row {
-        table: table.to_owned(),
-        columns,
-    })
+    Ok(values)
 }
 
 #[cfg(test)]
@@ -266,10 +274,8 @@ mod tests {
     fn row(cols: &[(&str, Value)]) -> Row {
         Row {
             table: "t".into(),
-            columns: cols
-                .iter()
-                .map(|(c, v)| ((*c).to_owned(), v.clone()))
-                .collect(),
+            names: cols.iter().map(|(c, _)| (*c).to_owned()).collect(),
+            values: cols.iter().map(|(_, v)| v.clone()).collect(),
         }
     }
 

@@ -23,6 +23,8 @@ struct Planned<'a> {
     closed_by: Option<i64>,
     /// Closed in Django (not closed by the import to resolve a conflict).
     resolved: bool,
+    /// Closed by the import because the customer has a newer active ticket.
+    superseded: bool,
     last_activity: Timestamp,
 }
 
@@ -47,6 +49,23 @@ pub(crate) async fn import(
     }
     state_log(ctx, src, &table, people).await?;
     transfer_log(ctx, src, &table, people).await?;
+    // The closings the import made, after the Django history of those tickets.
+    for p in planned.iter().filter(|p| p.superseded) {
+        let id = p.row.id();
+        let (Some(t), Some(at)) = (ctx.target(&table, &id), p.closed_at) else {
+            continue;
+        };
+        sqlx::query(
+            "INSERT INTO ticket_state_log (ticket_id, from_status, to_status, actor_kind, reason, at)
+             VALUES (?, 'open', 'closed', 'system', ?, ?)",
+        )
+        .bind(t)
+        .bind(&p.close_reason)
+        .bind(at)
+        .execute(&mut *ctx.tx)
+        .await
+        .row("tickets", &table, &id)?;
+    }
     Ok(())
 }
 
@@ -145,6 +164,7 @@ fn plan<'a>(
             .text(&["closed_by_id"])
             .and_then(|u| ctx.target(&people.users, &u)),
         resolved: status == TicketStatus::Closed,
+        superseded: false,
         last_activity,
     })
 }
@@ -196,6 +216,7 @@ async fn resolve_active_conflicts(
             let p = &mut planned[i];
             let at = next_created.max(p.created);
             p.status = TicketStatus::Closed;
+            p.superseded = true;
             p.closed_at = Some(at);
             p.close_reason = Some("import: superseded by a newer ticket".into());
             p.last_activity = p.last_activity.max(at);
@@ -244,6 +265,7 @@ async fn insert(ctx: &mut Ctx, p: &Planned<'_>) -> Result<(), ImportError> {
     .row("tickets", table, &id)?;
     ctx.record(table, &id, "tickets", Some(t)).await?;
     ctx.report.counts("tickets").imported += 1;
+
     ctx.touched_tickets.insert(t);
     ctx.touched_customers.insert(p.customer);
     // The service counts a closed ticket (KPI "tickets handled", "resolution time") by its
