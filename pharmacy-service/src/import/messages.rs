@@ -20,12 +20,21 @@ pub(crate) async fn import(
 ) -> Result<(), ImportError> {
     let table = src.model("message");
     let ticket_table = src.model("ticket");
+    let customer_table = src.model("customer");
     if !src.has(&table) {
         ctx.report.absent_tables.push(table.clone());
     }
     let mut tickets: HashMap<i64, (i64, Option<i64>)> = HashMap::new();
     for r in src.rows(&table).await? {
-        message(ctx, &r, &ticket_table, people, &mut tickets).await?;
+        message(
+            ctx,
+            &r,
+            &ticket_table,
+            &customer_table,
+            people,
+            &mut tickets,
+        )
+        .await?;
     }
     let log_table = src.model("messagedeliverylog");
     if !src.has(&log_table) {
@@ -79,10 +88,40 @@ async fn agent_user(ctx: &mut Ctx, agent: i64) -> Result<Option<i64>, ImportErro
         .step("reading an agent's user")
 }
 
+/// For a row without a ticket: the ticket its customer had at the row's time (the latest one
+/// opened before it, else their first).
+async fn ticket_of_customer(
+    ctx: &mut Ctx,
+    r: &Row,
+    customer_table: &str,
+) -> Result<Option<i64>, ImportError> {
+    let Some(customer) = r
+        .text(&["customer_id"])
+        .and_then(|c| ctx.target(customer_table, &c))
+    else {
+        return Ok(None);
+    };
+    let at = r
+        .time(&["created_at", "timestamp", "sent_at"], &ctx.tz)
+        .unwrap_or(ctx.now);
+    sqlx::query_scalar(
+        "SELECT id FROM tickets WHERE customer_id = ?
+         ORDER BY created_at <= ? DESC, CASE WHEN created_at <= ? THEN -created_at ELSE created_at END, id LIMIT 1",
+    )
+    .bind(customer)
+    .bind(at)
+    .bind(at)
+    .fetch_optional(&mut *ctx.tx)
+    .await
+    .step("finding a customer's ticket")
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn message(
     ctx: &mut Ctx,
     r: &Row,
     ticket_table: &str,
+    customer_table: &str,
     people: &PeopleTables,
     tickets: &mut HashMap<i64, (i64, Option<i64>)>,
 ) -> Result<(), ImportError> {
@@ -90,16 +129,18 @@ async fn message(
     if ctx.skip_seen("messages", table, &id) {
         return Ok(());
     }
-    let tid = r
-        .text(&["ticket_id", "conversation_id"])
-        .unwrap_or_default();
-    let Some(ticket) = ctx.target(ticket_table, &tid) else {
-        ctx.report.unmappable(
-            "messages",
-            table,
-            &id,
-            format!("ticket {tid:?} was not imported"),
-        );
+    let tid = r.text(&["ticket_id", "conversation_id"]);
+    let ticket = match &tid {
+        Some(t) => ctx.target(ticket_table, t),
+        // A message kept per customer only: the customer's ticket of that time.
+        None => ticket_of_customer(ctx, r, customer_table).await?,
+    };
+    let Some(ticket) = ticket else {
+        let reason = match tid {
+            Some(t) => format!("ticket {t:?} was not imported"),
+            None => "no ticket, and no imported ticket of its customer".to_owned(),
+        };
+        ctx.report.unmappable("messages", table, &id, reason);
         return Ok(());
     };
     let (customer, ticket_agent) = match tickets.get(&ticket) {

@@ -39,6 +39,12 @@ pub(crate) async fn import(
             }
         }
     }
+    // The figures Django kept on the Agent row itself (average response time, rating).
+    for r in src.rows(&people.agents).await? {
+        if r.has("response_time") || r.has("rating") {
+            agent_snapshot(ctx, &r, people).await?;
+        }
+    }
     // Customers without a satisfaction figure from Django get the mean of their ratings.
     sqlx::query(
         "UPDATE customers SET satisfaction = (SELECT avg(rating) FROM csat_ratings r WHERE r.customer_id = customers.id)
@@ -341,6 +347,35 @@ async fn rating(
     ctx.record(table, &id, E, None).await?;
     ctx.report.counts(E).imported += 1;
     ctx.touched_customers.insert(customer);
+    Ok(())
+}
+
+async fn agent_snapshot(ctx: &mut Ctx, r: &Row, people: &PeopleTables) -> Result<(), ImportError> {
+    const E: &str = "kpi_snapshots";
+    let (table, id) = (r.table.as_str(), r.id());
+    let key_table = format!("{table}.kpi");
+    if ctx.skip_seen(E, &key_table, &id) {
+        return Ok(());
+    }
+    let Some(agent) = ctx.target(&people.agents, &id) else {
+        // The agent itself is listed as unmappable already.
+        return Ok(());
+    };
+    let n: i64 = sqlx::query_scalar(
+        "INSERT INTO legacy_kpi_snapshots (source_table, source_id, agent_id, period, fields_json, recorded_at)
+         VALUES (?, ?, ?, NULL, ?, ?) RETURNING id",
+    )
+    .bind(table)
+    .bind(&id)
+    .bind(agent)
+    .bind(r.to_json().to_string())
+    .bind(ctx.now)
+    .fetch_one(&mut *ctx.tx)
+    .await
+    .row(E, table, &id)?;
+    ctx.record(&key_table, &id, "legacy_kpi_snapshots", Some(n))
+        .await?;
+    ctx.report.counts(E).imported += 1;
     Ok(())
 }
 

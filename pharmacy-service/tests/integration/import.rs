@@ -1063,7 +1063,8 @@ async fn switch_over_import_end_to_end() {
             "SELECT count(*) FROM legacy_kpi_snapshots WHERE agent_id IS NOT NULL"
         )
         .await,
-        kpi_rows + monthly_rows
+        kpi_rows + monthly_rows + AGENTS,
+        "AgentKPI, AgentKPIMonthly and the figures on each Agent row"
     );
     let (period, fields): (String, String) = sqlx::query_as(
         "SELECT period, fields_json FROM legacy_kpi_snapshots WHERE source_table = 'conversations_agentkpimonthly' ORDER BY id LIMIT 1",
@@ -1203,4 +1204,60 @@ async fn a_failing_run_changes_nothing() {
         "a failed run left rows behind"
     );
     assert_eq!(before.len(), before_trigger.len());
+}
+
+#[tokio::test]
+async fn messages_without_a_ticket_join_their_customers_ticket() {
+    let dir = TempDir::new();
+    let django = dir.0.join("db.sqlite3");
+    let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&django)
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    c.execute(
+        "CREATE TABLE conversations_customer (id INTEGER PRIMARY KEY, phone TEXT, name TEXT, created_at TEXT);
+         CREATE TABLE conversations_ticket (id INTEGER PRIMARY KEY, customer_id INT, agent_id INT, status TEXT, priority TEXT, created_at TEXT, closed_at TEXT);
+         CREATE TABLE conversations_message (id INTEGER PRIMARY KEY, ticket_id INT NULL, customer_id INT NULL, sender TEXT, content TEXT,
+             message_type TEXT, created_at TEXT, status TEXT);
+         INSERT INTO conversations_customer VALUES (1, '01001234567', 'منى', '2025-09-01 08:00:00');
+         INSERT INTO conversations_customer VALUES (2, '01101234567', 'بلا تذاكر', '2025-09-01 08:00:00');
+         INSERT INTO conversations_ticket VALUES (1, 1, NULL, 'closed', 'normal', '2025-09-01 08:00:00', '2025-09-01 09:00:00');
+         INSERT INTO conversations_ticket VALUES (2, 1, NULL, 'open', 'normal', '2025-09-03 08:00:00', NULL);
+         INSERT INTO conversations_message VALUES (1, NULL, 1, 'customer', 'قبل التذكرة الثانية', 'text', '2025-09-02 10:00:00', 'received');
+         INSERT INTO conversations_message VALUES (2, NULL, 1, 'customer', 'بعدها', 'text', '2025-09-04 10:00:00', 'received');
+         INSERT INTO conversations_message VALUES (3, NULL, 2, 'customer', 'لا تذكرة', 'text', '2025-09-04 10:00:00', 'received');",
+    )
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+    let target = dir.0.join("service").join("pharmacy.db");
+    let report = run(
+        &target,
+        config(&dir),
+        Arc::new(ManualClock::new(T0)),
+        &ImportOptions::new(&django),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.get("messages").imported, 2);
+    assert_eq!(report.get("messages").unmappable, 1);
+    assert!(report.unmappable[0].reason.contains("no imported ticket"));
+    let app = App::open(&target, Arc::new(ManualClock::new(T0)), config(&dir))
+        .await
+        .unwrap();
+    let tickets = ledger(&app, "conversations_ticket").await;
+    let placed: Vec<(String, i64)> =
+        sqlx::query_as("SELECT body, ticket_id FROM messages ORDER BY created_at")
+            .fetch_all(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        placed,
+        [
+            ("قبل التذكرة الثانية".to_owned(), tickets[&1]),
+            ("بعدها".to_owned(), tickets[&2])
+        ]
+    );
 }
