@@ -4,6 +4,7 @@
 use super::auth::{Admin, CurrentUser};
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, limit, parse_opt};
 use super::{AppState, audit};
+use crate::app::SettingsPatch;
 use crate::db;
 use crate::domain::autoreply::MatchKind;
 use crate::domain::ids::{AlertId, BranchId, OutboxId, TemplateId};
@@ -250,69 +251,53 @@ async fn delete_trigger(
 }
 
 async fn settings(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Value>> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT key, value_json FROM settings ORDER BY key")
-            .fetch_all(state.app.pool())
-            .await?;
-    let runtime: serde_json::Map<String, Value> = rows
-        .into_iter()
-        .map(|(k, v)| (k, serde_json::from_str(&v).unwrap_or(Value::Null)))
-        .collect();
-    let cfg = state.app.config();
-    Ok(Json(json!({
-        "config": {
-            "time_zone": cfg.time_zone,
-            "reopen_window_s": cfg.reopen_window.as_secs(),
-            "stickiness_s": cfg.stickiness.as_secs(),
-            "first_response_timeout_s": cfg.first_response_timeout.as_secs(),
-            "auto_close_after_s": cfg.auto_close_after.as_secs(),
-            "csat_window_s": cfg.csat_window.as_secs(),
-            "csat_enabled": cfg.csat_enabled,
-            "greeting_enabled": cfg.greeting_enabled,
-            "out_of_office_enabled": cfg.out_of_office_enabled,
-            "use_shifts": cfg.use_shifts,
-            "cross_branch_fallback": cfg.cross_branch_fallback,
-        },
-        "runtime": runtime,
-    })))
+    Ok(Json(settings_view(&state)))
 }
+
+fn settings_view(state: &AppState) -> Value {
+    let cfg = state.app.config();
+    json!({
+        "time_zone": cfg.time_zone,
+        "reopen_window_secs": cfg.reopen_window.as_secs(),
+        "stickiness_secs": cfg.stickiness.as_secs(),
+        "first_response_timeout_secs": cfg.first_response_timeout.as_secs(),
+        "auto_close_after_secs": cfg.auto_close_after.as_secs(),
+        "csat_window_secs": cfg.csat_window.as_secs(),
+        "csat_enabled": cfg.csat_enabled,
+        "greeting_enabled": cfg.greeting_enabled,
+        "out_of_office_enabled": cfg.out_of_office_enabled,
+        "use_shifts": cfg.use_shifts,
+        "cross_branch_fallback": cfg.cross_branch_fallback,
+    })
+}
+
+/// The longest duration a setting may hold (ten years).
+pub const MAX_SETTING_SECS: u64 = 10 * 365 * 86_400;
 
 async fn patch_settings(
     State(state): State<AppState>,
     Admin(me): Admin,
     ApiJson(body): ApiJson<serde_json::Map<String, Value>>,
 ) -> ApiResult<Json<Value>> {
-    let now = state.app.now();
-    let mut tx = state.app.begin().await?;
+    // Name the first unknown or mistyped field (serde would silently drop unknown ones).
+    let known = serde_json::to_value(SettingsPatch::default()).map_err(ApiError::internal)?;
     for (k, v) in &body {
-        if k.is_empty()
-            || k.len() > 64
-            || !k
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        {
-            return Err(ApiError::invalid(
-                k.clone(),
-                "setting names are [A-Za-z0-9_.], 1-64 characters",
-            ));
+        if known.get(k).is_none() {
+            return Err(ApiError::invalid(k.clone(), "not a setting"));
         }
-        if v.is_null() {
-            db::settings::remove(&mut tx, k).await?;
-        } else {
-            db::settings::set(&mut tx, k, v, now).await?;
+        let mut one = serde_json::Map::new();
+        one.insert(k.clone(), v.clone());
+        if serde_json::from_value::<SettingsPatch>(Value::Object(one)).is_err() {
+            return Err(ApiError::invalid(k.clone(), "wrong type"));
+        }
+        if k.ends_with("_secs") && v.as_u64().is_some_and(|n| n > MAX_SETTING_SECS) {
+            return Err(ApiError::invalid(k.clone(), "at most ten years"));
         }
     }
-    db::activity::log(
-        &mut tx,
-        Some(me.id),
-        "settings.changed",
-        None,
-        Some(&Value::Object(body.clone())),
-        now,
-    )
-    .await?;
-    tx.commit().await.map_err(ApiError::from)?;
-    settings(State(state), Admin(me)).await
+    let patch: SettingsPatch = serde_json::from_value(Value::Object(body))
+        .map_err(|e| ApiError::invalid("body", e.to_string()))?;
+    state.app.update_settings(&patch, me.id).await?;
+    Ok(Json(settings_view(&state)))
 }
 
 /// Query of `GET /api/activity`.

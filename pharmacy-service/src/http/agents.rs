@@ -236,22 +236,15 @@ async fn update(
             "spans need start < end <= 1440",
         ));
     }
+    drop(c);
     let branch = p.branch_id.or(a.branch_id);
     let capacity = p.capacity.unwrap_or(a.capacity.max(0) as u32);
     let shifts = p.shifts.clone().unwrap_or_else(|| a.shifts.clone());
-    db::agents::update(&mut c, a.id, branch, capacity, &shifts).await?;
-    let a = db::agents::by_id(&mut c, a.id)
-        .await?
-        .ok_or(ApiError::Internal)?;
-    drop(c);
-    audit(
-        &state,
-        Some(me.id),
-        "agent.updated",
-        Some(("agent", id)),
-        json!({ "branch_id": branch, "capacity": capacity, "shifts": p.shifts.is_some() }),
-    )
-    .await?;
+    state
+        .app
+        .update_agent(a.id, me.id, branch, capacity, &shifts)
+        .await?;
+    let a = load(&state, id).await?;
     Ok(Json(json!({ "agent": a })))
 }
 

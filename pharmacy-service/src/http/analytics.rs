@@ -33,51 +33,8 @@ async fn count(state: &AppState, sql: &str, bind: Option<i64>) -> ApiResult<i64>
 }
 
 async fn dashboard(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Value>> {
-    let tz = state.app.time_zone();
-    let today = state.app.now().local(tz).date;
-    let start = start_of_day(today, tz).0;
-    let open = count(
-        &state,
-        "SELECT count(*) FROM tickets WHERE status = 'open'",
-        None,
-    )
-    .await?;
-    let pending = count(
-        &state,
-        "SELECT count(*) FROM tickets WHERE status = 'pending'",
-        None,
-    )
-    .await?;
-    let unassigned = count(
-        &state,
-        "SELECT count(*) FROM tickets WHERE status = 'open' AND agent_id IS NULL",
-        None,
-    )
-    .await?;
-    let closed_today = count(
-        &state,
-        "SELECT count(*) FROM tickets WHERE status = 'closed' AND closed_at >= ?",
-        Some(start),
-    )
-    .await?;
-    let in_today = count(
-        &state,
-        "SELECT count(*) FROM messages WHERE direction = 'in' AND created_at >= ?",
-        Some(start),
-    )
-    .await?;
-    let out_today = count(
-        &state,
-        "SELECT count(*) FROM messages WHERE direction = 'out' AND created_at >= ?",
-        Some(start),
-    )
-    .await?;
-    let online = count(
-        &state,
-        "SELECT count(*) FROM agents WHERE status = 'online'",
-        None,
-    )
-    .await?;
+    let d = state.app.dashboard().await?;
+    let mut v = serde_json::to_value(&d).map_err(ApiError::internal)?;
     let outbox = count(
         &state,
         "SELECT count(*) FROM outbox WHERE state IN ('queued', 'held')",
@@ -90,24 +47,10 @@ async fn dashboard(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<
         None,
     )
     .await?;
-    let report = state
-        .app
-        .kpi_report(crate::app::KpiQuery {
-            from: today,
-            to: today,
-        })
-        .await?;
-    let link = state.whatsapp.status().await.ok();
-    Ok(Json(json!({
-        "day": today.to_string(),
-        "tickets": { "open": open, "pending": pending, "unassigned": unassigned, "closed_today": closed_today },
-        "messages_today": { "received": in_today, "sent": out_today },
-        "agents_online": online,
-        "outbox_depth": outbox,
-        "open_alerts": alerts,
-        "kpi_today": report.overall,
-        "whatsapp": link,
-    })))
+    v["outbox_depth"] = json!(outbox);
+    v["open_alerts"] = json!(alerts);
+    v["whatsapp"] = json!(state.whatsapp.status().await.ok());
+    Ok(Json(v))
 }
 
 async fn kpi(

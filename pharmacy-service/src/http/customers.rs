@@ -1,10 +1,10 @@
 //! `/api/customers`: list and search, one customer (tags, notes), create, patch, notes, tags,
 //! history (earlier tickets and ratings).
 
+use super::AppState;
 use super::access::readable_customer;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, limit, parse_opt};
-use super::{AppState, audit};
 use crate::db;
 use crate::db::customers::{Customer, CustomerPatch};
 use crate::domain::ids::{BranchId, CustomerId};
@@ -120,63 +120,35 @@ async fn create(
     me: CurrentUser,
     ApiJson(r): ApiJson<NewCustomer>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let phone = crate::domain::phone::normalize_phone(&r.phone)
-        .map_err(|e| ApiError::invalid("phone", e.to_string()))?;
-    let now = state.app.now();
-    let mut tx = state.app.begin().await?;
-    if db::customers::by_phone(&mut tx, phone.as_str())
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::Conflict(
-            "a customer with this number exists".into(),
-        ));
-    }
-    if let Some(b) = r.home_branch_id
-        && db::branches::by_id(&mut tx, b).await?.is_none()
-    {
-        return Err(ApiError::invalid("home_branch_id", "no such branch"));
-    }
-    let id = db::customers::insert(
-        &mut tx,
-        Some(phone.as_str()),
-        None,
-        r.name.as_deref(),
-        None,
-        "api",
-        now,
-    )
-    .await?;
-    db::customers::patch(
-        &mut tx,
-        id,
-        &CustomerPatch {
-            name: None,
-            email: r.email.clone(),
-            home_branch_id: r.home_branch_id,
-        },
-        now,
-    )
-    .await?;
-    db::activity::log(
-        &mut tx,
-        Some(me.id),
-        "customer.created",
-        Some(("customer", id.0)),
-        None,
-        now,
-    )
-    .await?;
-    let cu = db::customers::by_id(&mut tx, id)
-        .await?
-        .ok_or(ApiError::Internal)?;
-    tx.commit().await.map_err(ApiError::from)?;
-    state
+    let mut cu = state
         .app
-        .publish_all(vec![crate::app::LiveEvent::NewCustomer {
-            customer: cu.clone(),
-        }]);
+        .create_customer(&r.phone, r.name.as_deref(), me.id)
+        .await?;
+    if r.email.is_some() || r.home_branch_id.is_some() {
+        cu = state
+            .app
+            .patch_customer(
+                cu.id,
+                &CustomerPatch {
+                    name: None,
+                    email: r.email,
+                    home_branch_id: r.home_branch_id,
+                },
+                me.id,
+            )
+            .await
+            .map_err(branch_field)?;
+    }
     Ok((StatusCode::CREATED, Json(json!({ "customer": cu }))))
+}
+
+fn branch_field(e: crate::app::AppError) -> ApiError {
+    match e {
+        crate::app::AppError::NotFound {
+            entity: "branch", ..
+        } => ApiError::invalid("home_branch_id", "no such branch"),
+        e => e.into(),
+    }
 }
 
 /// `PATCH /api/customers/{id}` body.
@@ -201,38 +173,20 @@ async fn update(
 ) -> ApiResult<Json<Value>> {
     let mut c = state.app.pool().acquire().await?;
     readable_customer(&mut c, &me, CustomerId(id)).await?;
-    if let Some(b) = p.home_branch_id
-        && db::branches::by_id(&mut c, b).await?.is_none()
-    {
-        return Err(ApiError::invalid("home_branch_id", "no such branch"));
-    }
     drop(c);
-    let now = state.app.now();
-    let mut tx = state.app.begin().await?;
-    db::customers::patch(
-        &mut tx,
-        CustomerId(id),
-        &CustomerPatch {
-            name: p.name.clone(),
-            email: p.email.clone(),
-            home_branch_id: p.home_branch_id,
-        },
-        now,
-    )
-    .await?;
-    db::activity::log(
-        &mut tx,
-        Some(me.id),
-        "customer.updated",
-        Some(("customer", id)),
-        Some(&json!({ "name": p.name, "email": p.email, "home_branch_id": p.home_branch_id })),
-        now,
-    )
-    .await?;
-    let cu = db::customers::by_id(&mut tx, CustomerId(id))
-        .await?
-        .ok_or(ApiError::Internal)?;
-    tx.commit().await.map_err(ApiError::from)?;
+    let cu = state
+        .app
+        .patch_customer(
+            CustomerId(id),
+            &CustomerPatch {
+                name: p.name,
+                email: p.email,
+                home_branch_id: p.home_branch_id,
+            },
+            me.id,
+        )
+        .await
+        .map_err(branch_field)?;
     Ok(Json(json!({ "customer": cu })))
 }
 
@@ -249,28 +203,14 @@ async fn add_note(
     Id(id): Id,
     ApiJson(r): ApiJson<NoteBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    if r.body.trim().is_empty() {
-        return Err(ApiError::invalid("body", "required"));
-    }
     let mut c = state.app.pool().acquire().await?;
     readable_customer(&mut c, &me, CustomerId(id)).await?;
-    let now = state.app.now();
-    let nid = db::customers::add_note(&mut c, CustomerId(id), me.id, r.body.trim(), now).await?;
     drop(c);
-    audit(
-        &state,
-        Some(me.id),
-        "customer.note",
-        Some(("customer", id)),
-        json!({ "note_id": nid }),
-    )
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            json!({ "note": { "id": nid, "customer_id": id, "author_user_id": me.id, "body": r.body.trim(), "created_at": now } }),
-        ),
-    ))
+    let note = state
+        .app
+        .add_customer_note(CustomerId(id), me.id, &r.body)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "note": note }))))
 }
 
 /// `POST /api/customers/{id}/tags` body.
@@ -286,23 +226,13 @@ async fn add_tag(
     Id(id): Id,
     ApiJson(r): ApiJson<TagBody>,
 ) -> ApiResult<Json<Value>> {
-    let tag = r.tag.trim();
-    if tag.is_empty() || tag.chars().count() > 40 {
-        return Err(ApiError::invalid("tag", "1 to 40 characters"));
-    }
     let mut c = state.app.pool().acquire().await?;
     readable_customer(&mut c, &me, CustomerId(id)).await?;
-    db::customers::add_tag(&mut c, CustomerId(id), tag, state.app.now()).await?;
-    let tags = db::customers::tags(&mut c, CustomerId(id)).await?;
     drop(c);
-    audit(
-        &state,
-        Some(me.id),
-        "customer.tagged",
-        Some(("customer", id)),
-        json!({ "tag": tag }),
-    )
-    .await?;
+    let tags = state
+        .app
+        .add_customer_tag(CustomerId(id), me.id, &r.tag)
+        .await?;
     Ok(Json(json!({ "tags": tags })))
 }
 
@@ -321,18 +251,19 @@ async fn history(
 ) -> ApiResult<Json<Value>> {
     let mut c = state.app.pool().acquire().await?;
     let cu = readable_customer(&mut c, &me, CustomerId(id)).await?;
-    let tickets: Vec<db::tickets::Ticket> =
-        sqlx::query_as("SELECT * FROM tickets WHERE customer_id = ? ORDER BY id DESC LIMIT 200")
-            .bind(cu.id)
-            .fetch_all(&mut *c)
-            .await?;
     let ratings: Vec<Rating> = sqlx::query_as(
         "SELECT ticket_id, agent_id, rating, at FROM csat_ratings WHERE customer_id = ? ORDER BY id DESC",
     )
     .bind(cu.id)
     .fetch_all(&mut *c)
     .await?;
-    Ok(Json(
-        json!({ "customer": cu, "tickets": tickets, "ratings": ratings }),
-    ))
+    drop(c);
+    let h = state.app.customer_history(cu.id).await?;
+    Ok(Json(json!({
+        "customer": h.customer,
+        "tickets": h.tickets,
+        "notes": h.notes,
+        "tags": h.tags,
+        "ratings": ratings,
+    })))
 }

@@ -6,7 +6,7 @@ use super::AppState;
 use super::access::{readable_ticket, readable_ticket_ids, workable_ticket};
 use super::auth::CurrentUser;
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, limit, parse_opt};
-use crate::app::{InboundEvent, LiveEvent, SendReply};
+use crate::app::{InboundEvent, SendReply};
 use crate::db;
 use crate::domain::ids::{MessageId, TemplateId, TicketId};
 use axum::body::Bytes;
@@ -19,7 +19,6 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::Sha256;
-use std::time::Duration;
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -272,9 +271,6 @@ async fn receive(
     Ok(Json(json!({ "outcome": outcome })))
 }
 
-/// WhatsApp lets a sender revoke a message for everyone for about two days.
-pub const REVOKE_WINDOW: Duration = Duration::from_secs(48 * 3600);
-
 async fn revoke(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -284,66 +280,16 @@ async fn revoke(
     let mut c = state.app.pool().acquire().await?;
     workable_ticket(&mut c, &me, m.ticket_id).await?;
     drop(c);
-    if m.direction != "out" {
-        return Err(ApiError::Conflict(
-            "only our own messages can be revoked".into(),
-        ));
-    }
-    if m.revoked_at.is_some() {
-        return Err(ApiError::Conflict("already revoked".into()));
-    }
-    if !me.is_admin() && m.sender_user_id != Some(me.id) {
+    if m.direction == "out" && !me.is_admin() && m.sender_user_id != Some(me.id) {
         return Err(ApiError::Forbidden(
-            "only the author or an admin may revoke".into(),
+            "only the author or an admin may delete a message for everyone".into(),
         ));
     }
-    let now = state.app.now();
-    let mut tx = state.app.begin().await?;
-    let row = db::outbox::by_message(&mut tx, m.id).await?;
-    let mut how = "revoked";
-    let mut cancelled = false;
-    if let Some(r) = &row {
-        for from in ["queued", "held"] {
-            if db::outbox::change_state(&mut tx, r.id, from, "cancelled", now).await? {
-                db::messages::set_status(&mut tx, m.id, "cancelled", now).await?;
-                cancelled = true;
-                how = "cancelled";
-                break;
-            }
-        }
-    }
-    if !cancelled {
-        if now.since(m.created_at) > REVOKE_WINDOW {
-            return Err(ApiError::Conflict(
-                "WhatsApp no longer allows revoking this message".into(),
-            ));
-        }
-        let (Some(wa), Some(r)) = (m.wa_id.clone(), row) else {
-            return Err(ApiError::Conflict("the message never left".into()));
-        };
-        state
-            .whatsapp
-            .revoke(&r.recipient, &wa)
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    }
-    db::messages::revoke(&mut tx, m.id, now).await?;
-    db::activity::log(
-        &mut tx,
-        Some(me.id),
-        "message.revoked",
-        Some(("message", id)),
-        Some(&json!({ "how": how })),
-        now,
-    )
-    .await?;
-    let updated = db::messages::by_id(&mut tx, m.id)
-        .await?
-        .ok_or(ApiError::Internal)?;
-    tx.commit().await.map_err(ApiError::from)?;
-    state.app.publish_all(vec![LiveEvent::MessageUpdated {
-        message: updated.clone(),
-    }]);
+    // Not yet sent: cancelled; sent within WhatsApp's window: a revoke goes through the
+    // durable outbox; older or incoming: 409.
+    let was_sent = m.status != "queued" && m.status != "held";
+    let updated = state.app.revoke_message(m.id, me.id).await?;
+    let how = if was_sent { "revoked" } else { "cancelled" };
     Ok(Json(json!({ "message": updated, "how": how })))
 }
 

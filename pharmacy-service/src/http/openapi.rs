@@ -151,7 +151,7 @@ pub fn operations() -> Vec<Operation> {
             .q("cursor", string()).q("limit", json!({ "type": "integer", "minimum": 1, "maximum": 200 }))
             .ok(200, Some(page())),
         op("post", "/api/tickets", "tickets", "Open a ticket by hand", User)
-            .body(schema(json!({ "customer_id": int(), "subject": nstr(), "priority": { "enum": ["low", "normal", "high", "urgent", null] }, "branch_id": nint() }), &["customer_id"]))
+            .body(schema(json!({ "customer_id": int(), "subject": nstr(), "priority": { "enum": ["low", "normal", "high", "urgent", null] } }), &["customer_id"]))
             .ok(201, Some(with("ticket"))),
         op("get", "/api/tickets/{id}", "tickets", "One ticket with its customer and logs", User)
             .ok(200, Some(schema(json!({ "ticket": obj(), "customer": obj(), "state_log": { "type": "array" }, "transfer_log": { "type": "array" }, "can_act": { "type": "boolean" } }), &["ticket", "customer"]))),
@@ -265,7 +265,15 @@ pub fn operations() -> Vec<Operation> {
             .ok(201, None),
         op("delete", "/api/auto-replies/{id}", "templates", "Delete an auto-reply", Admin),
         op("get", "/api/settings", "admin", "Configuration and runtime settings", Admin),
-        op("patch", "/api/settings", "admin", "Set runtime settings (null removes)", Admin).body(obj()),
+        op("patch", "/api/settings", "admin", "Change runtime settings (durations in seconds)", Admin).body({
+            let n = || json!({ "type": ["integer", "null"], "minimum": 0, "maximum": super::admin::MAX_SETTING_SECS });
+            let b = || json!({ "type": ["boolean", "null"] });
+            json!({ "type": "object", "additionalProperties": false, "properties": {
+                "reopen_window_secs": n(), "stickiness_secs": n(), "first_response_timeout_secs": n(),
+                "auto_close_after_secs": n(), "csat_window_secs": n(), "csat_enabled": b(), "greeting_enabled": b(),
+                "out_of_office_enabled": b(), "branch_menu_enabled": b(), "use_shifts": b(), "cross_branch_fallback": b(),
+            } })
+        }),
         op("get", "/api/activity", "admin", "The activity log", Admin)
             .q("cursor", string()).q("limit", json!({ "type": "integer", "minimum": 1, "maximum": 200 })).ok(200, Some(page())),
         op("get", "/api/alerts", "admin", "Open alerts", Admin).ok(200, Some(items())),

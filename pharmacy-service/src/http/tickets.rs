@@ -1,9 +1,9 @@
 //! `/api/tickets`: the inbox list, one ticket, manual creation, edits, close, transfer, notes.
 
+use super::AppState;
 use super::access::{readable_ticket, serves, workable_ticket};
 use super::auth::{Admin, CurrentUser};
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, limit, parse_opt};
-use super::{AppState, audit};
 use crate::app::TransferTarget;
 use crate::db;
 use crate::db::tickets::TicketFilter;
@@ -139,9 +139,6 @@ pub struct NewTicket {
     /// Priority.
     #[serde(default)]
     pub priority: Option<Priority>,
-    /// Branch (default: the agent's, or the customer's home branch).
-    #[serde(default)]
-    pub branch_id: Option<BranchId>,
 }
 
 async fn create(
@@ -149,82 +146,28 @@ async fn create(
     me: CurrentUser,
     ApiJson(r): ApiJson<NewTicket>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let app = &state.app;
-    let now = app.now();
-    let mut tx = app.begin().await?;
-    let cu = db::customers::by_id(&mut tx, r.customer_id)
-        .await?
-        .ok_or_else(|| ApiError::invalid("customer_id", "no such customer"))?;
     if !me.is_admin() && me.agent_id.is_none() {
         return Err(ApiError::Forbidden("no agent seat".into()));
     }
-    if let Some(b) = r.branch_id
-        && db::branches::by_id(&mut tx, b).await?.is_none()
-    {
-        return Err(ApiError::invalid("branch_id", "no such branch"));
-    }
-    if let Some(t) = db::tickets::latest_for_customer(&mut tx, cu.id).await?
-        && t.status != TicketStatus::Closed
-    {
-        if me.is_admin() || super::access::works_on(&me, &t) {
-            return Err(ApiError::Conflict(format!(
-                "the customer already has open ticket {}",
-                t.id
-            )));
-        }
-        return Err(ApiError::Conflict(
-            "the customer already has an open ticket".into(),
-        ));
-    }
-    let branch = r.branch_id.or(me.branch_id).or(cu.home_branch_id);
-    let id = db::tickets::insert(&mut tx, cu.id, branch, now).await?;
-    db::tickets::update_meta(&mut tx, id, r.priority, r.subject.as_deref()).await?;
-    db::tickets::log_state(
-        &mut tx,
-        id,
-        None,
-        TicketStatus::Open,
-        me.actor(),
-        Some("created by hand"),
-        now,
-    )
-    .await?;
-    let mut events = Vec::new();
-    let t = db::tickets::by_id(&mut tx, id)
-        .await?
-        .ok_or(ApiError::Internal)?;
-    if let Some(agent) = me.agent_id {
-        app.assign_to(
-            &mut tx,
-            &t,
-            Some(agent),
-            branch,
-            "claim",
-            Some(me.id),
-            "created by agent",
-            now,
-            &mut events,
-        )
-        .await?;
-    } else {
-        app.route_ticket(&mut tx, id, None, now, &mut events)
+    let mut t = state
+        .app
+        .create_ticket(r.customer_id, me.id, r.subject.as_deref())
+        .await
+        .map_err(|e| match e {
+            crate::app::AppError::NotFound {
+                entity: "customer", ..
+            } => ApiError::invalid("customer_id", "no such customer"),
+            crate::app::AppError::Conflict(_) if !me.is_admin() => {
+                ApiError::Conflict("the customer already has an open ticket".into())
+            }
+            e => e.into(),
+        })?;
+    if r.priority.is_some() {
+        t = state
+            .app
+            .patch_ticket(t.id, me.id, r.priority, None)
             .await?;
     }
-    db::activity::log(
-        &mut tx,
-        Some(me.id),
-        "ticket.created",
-        Some(("ticket", id.0)),
-        Some(&json!({ "customer_id": cu.id })),
-        now,
-    )
-    .await?;
-    let t = db::tickets::by_id(&mut tx, id)
-        .await?
-        .ok_or(ApiError::Internal)?;
-    tx.commit().await.map_err(ApiError::from)?;
-    events.push(crate::app::LiveEvent::TicketUpdated { ticket: t.clone() });
-    app.publish_all(events);
     Ok((StatusCode::CREATED, Json(json!({ "ticket": t }))))
 }
 
@@ -253,24 +196,10 @@ async fn update(
     workable_ticket(&mut c, &me, id).await?;
     drop(c);
     if p.priority.is_some() || p.subject.is_some() {
-        let mut tx = state.app.begin().await?;
-        db::tickets::update_meta(&mut tx, id, p.priority, p.subject.as_deref()).await?;
-        db::activity::log(
-            &mut tx,
-            Some(me.id),
-            "ticket.updated",
-            Some(("ticket", id.0)),
-            Some(&json!({ "priority": p.priority, "subject": p.subject })),
-            state.app.now(),
-        )
-        .await?;
-        let t = db::tickets::by_id(&mut tx, id)
-            .await?
-            .ok_or(ApiError::Internal)?;
-        tx.commit().await.map_err(ApiError::from)?;
         state
             .app
-            .publish_all(vec![crate::app::LiveEvent::TicketUpdated { ticket: t }]);
+            .patch_ticket(id, me.id, p.priority, p.subject.as_deref())
+            .await?;
     }
     match p.status {
         None => {}
@@ -299,20 +228,7 @@ async fn remove(
     Admin(me): Admin,
     Id(id): Id,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = state.app.begin().await?;
-    if !db::tickets::delete(&mut tx, TicketId(id)).await? {
-        return Err(ApiError::not_found(format!("ticket {id}")));
-    }
-    db::activity::log(
-        &mut tx,
-        Some(me.id),
-        "ticket.deleted",
-        Some(("ticket", id)),
-        None,
-        state.app.now(),
-    )
-    .await?;
-    tx.commit().await.map_err(ApiError::from)?;
+    state.app.delete_ticket(TicketId(id), me.id).await?;
     Ok(Json(json!({ "ok": true })))
 }
 
@@ -414,27 +330,12 @@ async fn add_note(
     Id(id): Id,
     ApiJson(r): ApiJson<NoteRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    if r.body.trim().is_empty() {
-        return Err(ApiError::invalid("body", "required"));
-    }
     let mut c = state.app.pool().acquire().await?;
-    let t = workable_ticket(&mut c, &me, TicketId(id)).await?;
-    let now = state.app.now();
-    let body = format!("[ticket {id}] {}", r.body.trim());
-    let note_id = db::customers::add_note(&mut c, t.customer_id, me.id, &body, now).await?;
+    workable_ticket(&mut c, &me, TicketId(id)).await?;
     drop(c);
-    audit(
-        &state,
-        Some(me.id),
-        "ticket.note",
-        Some(("ticket", id)),
-        json!({ "note_id": note_id }),
-    )
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            json!({ "note": { "id": note_id, "ticket_id": id, "customer_id": t.customer_id, "author_user_id": me.id, "body": body, "created_at": now } }),
-        ),
-    ))
+    let note = state
+        .app
+        .add_ticket_note(TicketId(id), me.id, &r.body)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "note": note }))))
 }

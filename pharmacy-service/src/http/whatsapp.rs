@@ -79,8 +79,6 @@ pub trait WhatsappLink: Send + Sync + 'static {
     fn pair_code<'a>(&'a self, phone: &'a str) -> LinkFuture<'a, String>;
     /// Logs out and forgets the pairing.
     fn disconnect(&self) -> LinkFuture<'_, ()>;
-    /// Revokes (deletes for everyone) our message `wa_id` in `chat`.
-    fn revoke<'a>(&'a self, chat: &'a str, wa_id: &'a str) -> LinkFuture<'a, ()>;
 }
 
 /// An in-memory link for tests and UI work: starts unpaired with a fixed QR; `pair_code`
@@ -95,7 +93,6 @@ struct FakeState {
     state: LinkState,
     phone: Option<String>,
     qr: String,
-    revoked: Vec<(String, String)>,
 }
 
 impl Default for FakeWhatsapp {
@@ -105,7 +102,6 @@ impl Default for FakeWhatsapp {
                 state: LinkState::Unpaired,
                 phone: None,
                 qr: "2@fakeRef,fakeNoiseKey=,fakeIdentityKey=,fakeAdvSecret=".into(),
-                revoked: Vec::new(),
             }),
         }
     }
@@ -121,11 +117,6 @@ impl FakeWhatsapp {
         let mut s = self.lock();
         s.state = LinkState::Connected;
         s.phone = Some(phone.to_owned());
-    }
-
-    /// The (chat, wa_id) pairs revoked so far.
-    pub fn revoked(&self) -> Vec<(String, String)> {
-        self.lock().revoked.clone()
     }
 }
 
@@ -175,21 +166,6 @@ impl WhatsappLink for FakeWhatsapp {
                 Err(LinkError::NotConnected)
             } else {
                 Ok(())
-            }
-        })
-    }
-
-    fn revoke<'a>(&'a self, chat: &'a str, wa_id: &'a str) -> LinkFuture<'a, ()> {
-        let mut s = self.lock();
-        let ok = s.state == LinkState::Connected;
-        if ok {
-            s.revoked.push((chat.to_owned(), wa_id.to_owned()));
-        }
-        Box::pin(async move {
-            if ok {
-                Ok(())
-            } else {
-                Err(LinkError::NotConnected)
             }
         })
     }

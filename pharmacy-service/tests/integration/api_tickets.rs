@@ -570,16 +570,20 @@ async fn customers_agents_analytics_whatsapp_and_settings() {
     );
     // Settings, auto-replies, alerts, held messages.
     let r = admin
-        .patch("/api/settings", json!({ "media_retention_days": 365 }))
+        .patch(
+            "/api/settings",
+            json!({ "csat_enabled": false, "stickiness_secs": 3600 }),
+        )
         .await;
-    assert_eq!(r.json()["runtime"]["media_retention_days"], 365);
-    assert_eq!(
-        admin
-            .patch("/api/settings", json!({ "bad key!": 1 }))
-            .await
-            .status,
-        422
-    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["csat_enabled"], false);
+    assert_eq!(t.world.app.config().stickiness.as_secs(), 3600);
+    let r = admin.patch("/api/settings", json!({ "bad_key": 1 })).await;
+    assert_eq!(r.json()["error"]["details"]["field"], "bad_key");
+    let r = admin
+        .patch("/api/settings", json!({ "csat_enabled": "yes" }))
+        .await;
+    assert_eq!(r.json()["error"]["details"]["field"], "csat_enabled");
     let r = admin
         .post(
             "/api/auto-replies",
@@ -622,7 +626,7 @@ async fn customers_agents_analytics_whatsapp_and_settings() {
         "branch.saved",
         "whatsapp.disconnected",
         "whatsapp.pair_code",
-        "settings.changed",
+        "settings.updated",
         "auto_reply.created",
         "auto_reply.deleted",
         "auth.login",
