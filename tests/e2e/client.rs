@@ -665,3 +665,55 @@ async fn a_customer_photo_is_downloaded_and_verified() {
     message.ack();
     client.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_is_uploaded_and_reaches_the_customer() {
+    use whatsapp_client::{MediaKind, OutgoingMedia};
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("upload");
+    let (client, _events) = paired(&sim, &path, config(&sim)).await;
+    let customer = sim
+        .add_customer(CUSTOMER, "Mona", 2, false)
+        .expect("customer");
+    let invoice: Vec<u8> = b"%PDF-1.4 invoice ".repeat(1000);
+    let id = client
+        .send_media(
+            &customer,
+            OutgoingMedia {
+                kind: MediaKind::Document,
+                data: invoice.clone(),
+                mimetype: "application/pdf".into(),
+                caption: Some("your invoice".into()),
+                file_name: Some("invoice.pdf".into()),
+            },
+        )
+        .await
+        .expect("send");
+    let sha = whatsapp_proto::media::encrypt(
+        &[0; 32],
+        whatsapp_proto::media::MediaType::Document,
+        &invoice,
+    )
+    .file_sha256;
+    let sha: String = sha.iter().map(|b| format!("{b:02x}")).collect();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let inbox = sim.customer_inbox(CUSTOMER).expect("inbox");
+        let got: Vec<_> = inbox.iter().filter(|m| m.id == id).collect();
+        if got.len() == 2 {
+            assert!(got.iter().all(|m| m.kind == "document"), "{got:?}");
+            assert!(
+                got.iter()
+                    .all(|m| m.media_sha256.as_deref() == Some(sha.as_str())),
+                "{got:?}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered: {inbox:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.shutdown().await;
+}

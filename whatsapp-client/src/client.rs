@@ -304,6 +304,16 @@ impl Client {
         crate::message::send_message(self.shared(), to, message).await
     }
 
+    /// Encrypts and uploads an attachment, then sends it to a user; returns the message id.
+    pub async fn send_media(
+        &self,
+        to: &Jid,
+        media: crate::OutgoingMedia,
+    ) -> Result<String, ClientError> {
+        let message = crate::media::upload(self.shared(), media).await?;
+        crate::message::send_message(self.shared(), to, message).await
+    }
+
     /// Downloads, decrypts and verifies the attachment of a media message (see
     /// [`crate::MediaRef::from_message`]). A MAC or hash mismatch is an error.
     pub async fn download(&self, media: &crate::MediaRef) -> Result<Vec<u8>, ClientError> {

@@ -52,6 +52,21 @@ fn parse(url: &str) -> Result<Target, ClientError> {
 
 /// GETs `url`, handing the body to `sink` in chunks as it arrives.
 pub(crate) async fn get(url: &str, sink: impl FnMut(&[u8])) -> Result<(), ClientError> {
+    request(url, None, sink).await
+}
+
+/// POSTs `body` (`application/octet-stream`) and returns the response body.
+pub(crate) async fn post(url: &str, body: &[u8]) -> Result<Vec<u8>, ClientError> {
+    let mut out = Vec::new();
+    request(url, Some(body), |c| out.extend_from_slice(c)).await?;
+    Ok(out)
+}
+
+async fn request(
+    url: &str,
+    body: Option<&[u8]>,
+    sink: impl FnMut(&[u8]),
+) -> Result<(), ClientError> {
     let target = parse(url)?;
     let tcp = TcpStream::connect((target.host.as_str(), target.port))
         .await
@@ -72,25 +87,37 @@ pub(crate) async fn get(url: &str, sink: impl FnMut(&[u8])) -> Result<(), Client
                 .connect(name, tcp)
                 .await
                 .map_err(|e| http_error(format!("TLS: {e}")))?;
-            return exchange(stream, &target, sink).await;
+            return exchange(stream, &target, body, sink).await;
         }
         #[cfg(not(feature = "tls"))]
         return Err(http_error("https needs the `tls` feature"));
     }
-    exchange(tcp, &target, sink).await
+    exchange(tcp, &target, body, sink).await
 }
 
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     target: &Target,
+    body: Option<&[u8]>,
     mut sink: impl FnMut(&[u8]),
 ) -> Result<(), ClientError> {
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nOrigin: {DEFAULT_ORIGIN}\r\nReferer: {DEFAULT_ORIGIN}/\r\nConnection: close\r\n\r\n",
+    let method = if body.is_some() { "POST" } else { "GET" };
+    let mut request = format!(
+        "{method} {} HTTP/1.1\r\nHost: {}\r\nOrigin: {DEFAULT_ORIGIN}\r\nReferer: {DEFAULT_ORIGIN}/\r\nConnection: close\r\n",
         target.path, target.host
     );
+    if let Some(body) = body {
+        request.push_str(&format!(
+            "Content-Type: application/octet-stream\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
     let io = |e: std::io::Error| http_error(e.to_string());
     stream.write_all(request.as_bytes()).await.map_err(io)?;
+    if let Some(body) = body {
+        stream.write_all(body).await.map_err(io)?;
+    }
     let mut buf = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 16 * 1024];
     let head_end = loop {
@@ -209,7 +236,9 @@ mod tests {
             });
             let target = parse("http://h/p").unwrap();
             let mut got = Vec::new();
-            exchange(client, &target, |c| got.extend_from_slice(c)).await.unwrap();
+            exchange(client, &target, None, |c| got.extend_from_slice(c))
+                .await
+                .unwrap();
             assert_eq!(got, body);
         }
     }

@@ -58,7 +58,7 @@ pub use error::ClientError;
 pub use event::{
     Event, EventStream, IncomingMessage, LogoutReason, MessageInfo, ReceiptEvent, message_text,
 };
-pub use media::{DEFAULT_MEDIA_HOST, MediaRef};
+pub use media::{DEFAULT_MEDIA_HOST, MediaKind, MediaRef, OutgoingMedia};
 pub use message::generate_message_id;
 pub use qr::{QrCode, QrRenderError};
 pub use whatsapp_proto::binary::Node;

@@ -1,10 +1,13 @@
 //! Media download: the blob is fetched over HTTP(S), decrypted and verified as it streams in
 //! (AES-CBC, the 10-byte MAC, both SHA-256 hashes; part 2 §7.5). A mismatch is an error.
 
+use whatsapp_proto::binary::Node;
+use whatsapp_proto::jid::Jid;
 use whatsapp_proto::media::{self, MediaDecryptor, MediaHashes, MediaType};
 use whatsapp_proto::pb::e2e;
 
 use crate::ClientError;
+use crate::client::Shared;
 
 /// The default media host (whatsmeow falls back to it as well).
 pub const DEFAULT_MEDIA_HOST: &str = "mmg.whatsapp.net";
@@ -124,4 +127,167 @@ pub(crate) async fn download(
     crate::http::get(&url, |chunk| decryptor.update_into(chunk, &mut plain)).await?;
     plain.extend(decryptor.finish().map_err(ClientError::Media)?);
     Ok(plain)
+}
+
+/// What kind of attachment to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MediaKind {
+    /// A photo (`imageMessage`).
+    Image,
+    /// A video (`videoMessage`).
+    Video,
+    /// An audio file (`audioMessage`).
+    Audio,
+    /// A voice note (`audioMessage` with `ptt`).
+    VoiceNote,
+    /// A document (`documentMessage`).
+    Document,
+}
+
+impl MediaKind {
+    fn media_type(self) -> MediaType {
+        match self {
+            MediaKind::Image => MediaType::Image,
+            MediaKind::Video => MediaType::Video,
+            MediaKind::Audio => MediaType::Audio,
+            MediaKind::VoiceNote => MediaType::Ptt,
+            MediaKind::Document => MediaType::Document,
+        }
+    }
+}
+
+/// An attachment to send with [`crate::Client::send_media`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMedia {
+    /// The kind.
+    pub kind: MediaKind,
+    /// The file.
+    pub data: Vec<u8>,
+    /// Its MIME type, e.g. `image/jpeg`, `application/pdf`, `audio/ogg; codecs=opus`.
+    pub mimetype: String,
+    /// Caption (images, videos, documents).
+    pub caption: Option<String>,
+    /// File name (documents).
+    pub file_name: Option<String>,
+}
+
+/// Where uploads go: `media_conn` (part 2 §7.1).
+async fn media_conn(shared: &Shared) -> Result<(String, String), ClientError> {
+    let iq = Node::new("iq")
+        .attr("xmlns", "w:m")
+        .attr("type", "set")
+        .attr("to", Jid::server_jid())
+        .children([Node::new("media_conn")]);
+    let answer = shared.iq(iq).await?;
+    let conn = answer
+        .child("media_conn")
+        .ok_or_else(|| ClientError::unexpected("no media_conn", &answer))?;
+    let auth = conn
+        .attrs()
+        .optional_string("auth")
+        .ok_or_else(|| ClientError::unexpected("media_conn without auth", &answer))?;
+    let host = conn
+        .child("host")
+        .and_then(|h| h.attrs().optional_string("hostname"))
+        .unwrap_or_else(|| DEFAULT_MEDIA_HOST.to_owned());
+    Ok((auth, host))
+}
+
+/// Encrypts and uploads an attachment and builds its message (part 2 §7.3-7.4).
+pub(crate) async fn upload(
+    shared: &Shared,
+    media: OutgoingMedia,
+) -> Result<e2e::Message, ClientError> {
+    let media_type = media.kind.media_type();
+    let mut media_key = vec![0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut media_key);
+    let encrypted = media::encrypt(&media_key, media_type, &media.data);
+    let (auth, host) = media_conn(shared).await?;
+    let url = media::upload_url(&host, media_type, &encrypted.file_enc_sha256, &auth);
+    let url = match &shared.config.media_base_url {
+        Some(base) => url
+            .strip_prefix(&format!("https://{host}"))
+            .map(|rest| format!("{}{rest}", base.trim_end_matches('/')))
+            .unwrap_or(url),
+        None => url,
+    };
+    let response = crate::http::post(&url, &encrypted.blob).await?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&response).map_err(|e| ClientError::Http {
+            reason: format!("upload answer is not JSON: {e}"),
+        })?;
+    let field = |name: &str| json.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    let direct_path = field("direct_path").ok_or_else(|| ClientError::Http {
+        reason: "upload answer has no direct_path".into(),
+    })?;
+    let url = field("url");
+    let now = (crate::client::now_ms() / 1000) as i64;
+    let mut message = e2e::Message::default();
+    let (sha, enc_sha, len) = (
+        Some(encrypted.file_sha256.to_vec()),
+        Some(encrypted.file_enc_sha256.to_vec()),
+        Some(encrypted.file_length),
+    );
+    match media.kind {
+        MediaKind::Image => {
+            message.image_message = Some(Box::new(e2e::ImageMessage {
+                url,
+                mimetype: Some(media.mimetype),
+                caption: media.caption,
+                file_sha256: sha,
+                file_length: len,
+                media_key: Some(media_key),
+                file_enc_sha256: enc_sha,
+                direct_path: Some(direct_path),
+                media_key_timestamp: Some(now),
+                ..Default::default()
+            }))
+        }
+        MediaKind::Video => {
+            message.video_message = Some(Box::new(e2e::VideoMessage {
+                url,
+                mimetype: Some(media.mimetype),
+                caption: media.caption,
+                file_sha256: sha,
+                file_length: len,
+                media_key: Some(media_key),
+                file_enc_sha256: enc_sha,
+                direct_path: Some(direct_path),
+                media_key_timestamp: Some(now),
+                ..Default::default()
+            }))
+        }
+        MediaKind::Audio | MediaKind::VoiceNote => {
+            message.audio_message = Some(Box::new(e2e::AudioMessage {
+                url,
+                mimetype: Some(media.mimetype),
+                file_sha256: sha,
+                file_length: len,
+                ptt: Some(media.kind == MediaKind::VoiceNote),
+                media_key: Some(media_key),
+                file_enc_sha256: enc_sha,
+                direct_path: Some(direct_path),
+                media_key_timestamp: Some(now),
+                ..Default::default()
+            }))
+        }
+        MediaKind::Document => {
+            message.document_message = Some(Box::new(e2e::DocumentMessage {
+                url,
+                mimetype: Some(media.mimetype),
+                title: media.file_name.clone(),
+                file_sha256: sha,
+                file_length: len,
+                media_key: Some(media_key),
+                file_name: media.file_name,
+                file_enc_sha256: enc_sha,
+                direct_path: Some(direct_path),
+                media_key_timestamp: Some(now),
+                caption: media.caption,
+                ..Default::default()
+            }))
+        }
+    }
+    Ok(message)
 }
