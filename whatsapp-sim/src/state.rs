@@ -112,6 +112,8 @@ pub(crate) struct Account {
     inbox: Vec<InboxEntry>,
     sent: Vec<SentRecord>,
     chatstates: Vec<ChatStateRecord>,
+    /// Trusted-contact tokens this account issued, by recipient account: (token, unix time).
+    issued_tokens: HashMap<String, (Vec<u8>, u64)>,
 }
 
 struct SentRecord {
@@ -459,6 +461,7 @@ impl State {
                 inbox: Vec::new(),
                 sent: Vec::new(),
                 chatstates: Vec::new(),
+                issued_tokens: HashMap::new(),
             },
         );
         info!(pn, customer, "account created");
@@ -1848,6 +1851,16 @@ impl State {
             nack(self, 479, Some(to));
             return;
         };
+        if let Some(tctoken) = node.child("tctoken").and_then(Node::content_bytes) {
+            let issued = self
+                .accounts
+                .get(&target_pn)
+                .and_then(|a| a.issued_tokens.get(&sender.0));
+            if issued.is_none_or(|(token, _)| token.as_slice() != tctoken) {
+                // What the real server does with a wrong token is unknown: accept, warn.
+                warn!(id, "tctoken does not match a token the recipient issued");
+            }
+        }
         let lid_form = to.server == Server::Lid;
         let category = attrs.optional_string("category");
         let peer = category.as_deref() == Some("peer");
@@ -2764,9 +2777,67 @@ impl State {
                 chat,
             });
         }
+        self.issue_privacy_token(pn, &target_pn);
         self.handle_message(&sender_key, &stanza);
         self.drain();
         Ok(id)
+    }
+
+    /// A phone writing to someone issues its trusted-contact token to them (at most once per
+    /// 7-day bucket); the server hands it to the recipient's companions (part 2 §4.7).
+    fn issue_privacy_token(&mut self, from: &str, to: &str) {
+        const BUCKET: u64 = 604_800;
+        let now = now_unix();
+        let Some(account) = self.accounts.get_mut(from) else {
+            return;
+        };
+        if account
+            .issued_tokens
+            .get(to)
+            .is_some_and(|(_, t)| t / BUCKET == now / BUCKET)
+        {
+            return;
+        }
+        let mut token = vec![0u8; 32];
+        OsRng.fill_bytes(&mut token);
+        account
+            .issued_tokens
+            .insert(to.to_owned(), (token.clone(), now));
+        let (pn_jid, lid_jid) = (account.pn_jid(), account.lid_jid());
+        let devices: Vec<u16> = self
+            .accounts
+            .get(to)
+            .map(|a| {
+                a.devices
+                    .iter()
+                    .filter(|(_, d)| matches!(d.kind, DeviceKind::Companion(_)))
+                    .map(|(id, _)| *id)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for device in devices {
+            let id = self.next_stanza_id();
+            let node = Node::new("notification")
+                .attr("from", pn_jid.clone())
+                .attr("id", id.clone())
+                .attr("t", now)
+                .attr("type", "privacy_token")
+                .attr("sender_lid", lid_jid.clone())
+                .children([Node::new("tokens").children([Node::new("token")
+                    .attr("type", "trusted_contact")
+                    .attr("t", now)
+                    .bytes(token.clone())])]);
+            self.work.push_back((
+                (to.to_owned(), device),
+                Queued {
+                    class: "notification",
+                    id,
+                    peer: None,
+                    node,
+                    sent: false,
+                },
+            ));
+        }
     }
 
     /// The customer marks received messages read: read receipts to their senders.

@@ -255,6 +255,16 @@ impl Conn {
         format!("12.34-{}", self.counter)
     }
 
+    /// Sends arbitrary plaintext as one encrypted frame (for robustness tests).
+    pub async fn send_raw(&mut self, plain: &[u8]) {
+        let sealed = self.transport.encrypt(plain).expect("encrypt");
+        let frame = self.encoder.encode(&sealed).expect("frame");
+        self.ws
+            .send(Message::Binary(frame.into()))
+            .await
+            .expect("send");
+    }
+
     pub async fn send(&mut self, node: &Node) {
         let plain = encode_frame_plaintext(node).expect("encode");
         let sealed = self.transport.encrypt(&plain).expect("encrypt");

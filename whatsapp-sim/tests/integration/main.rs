@@ -331,7 +331,7 @@ async fn prekeys_usync_and_messages_both_ways() {
             None,
         )
         .expect("send");
-    let (message, _) = conn.recv_tag("message").await;
+    let (message, before) = conn.recv_tag("message").await;
     assert_eq!(message.attrs().string("id").expect("id"), sent_id);
     assert_eq!(
         message
@@ -346,6 +346,27 @@ async fn prekeys_usync_and_messages_both_ways() {
     );
     let text = decrypt_incoming(&mut id, &message);
     assert_eq!(text.conversation.as_deref(), Some("hello pharmacy"));
+    // The customer issued its trusted-contact token (part 2 §4.7) with its first message.
+    let token = before
+        .into_iter()
+        .find(|n| n.tag == "notification")
+        .expect("privacy token notification");
+    assert_eq!(token.attrs().optional_str("type"), Some("privacy_token"));
+    assert_eq!(
+        token
+            .path(&["tokens", "token"])
+            .and_then(Node::content_bytes)
+            .map(<[u8]>::len),
+        Some(32)
+    );
+    conn.send(
+        &Node::new("ack")
+            .attr("class", "notification")
+            .attr("id", token.attrs().string("id").expect("id"))
+            .attr("to", token.attrs().jid("from").expect("from"))
+            .attr("type", "privacy_token"),
+    )
+    .await;
     conn.send(&receipt_for(&message)).await;
     wait_for(|| {
         let sent = sim.customer_sent(CUSTOMER).ok()?;
@@ -623,7 +644,8 @@ async fn offline_queue_redelivers_until_acked() {
     let m2 = sim
         .customer_send(CUSTOMER, OWNER, Outgoing::Text("two".into()), None)
         .expect("send");
-    assert_eq!(sim.devices()[0].devices[0].offline_queue, 2);
+    // Two messages and the customer's privacy token.
+    assert_eq!(sim.devices()[0].devices[0].offline_queue, 3);
     // Passive login: nothing until <active/>; then the batch and its end marker.
     let (conn, nodes) = login_active(&sim, &id).await;
     let messages: Vec<&Node> = nodes.iter().filter(|n| n.tag == "message").collect();
@@ -641,7 +663,7 @@ async fn offline_queue_redelivers_until_acked() {
             .and_then(|n| n.child("offline"))
             .and_then(|o| o.attrs().optional_string("count"))
             .as_deref(),
-        Some("2")
+        Some("3")
     );
     // Not acked: dropped connection, both come again.
     drop(conn);
@@ -1534,6 +1556,51 @@ async fn customer_send_throughput() {
         "2000 customer messages queued in {elapsed:?}: {:.0}/s",
         2_000.0 / elapsed.as_secs_f64()
     );
-    // Plus one low-prekey notification: this companion never uploaded prekeys.
-    assert_eq!(sim.devices()[0].devices[0].offline_queue, 2_001);
+    // Plus a low-prekey notification (this companion never uploaded prekeys) and the
+    // customer's privacy token.
+    assert_eq!(sim.devices()[0].devices[0].offline_queue, 2_002);
+}
+
+#[tokio::test]
+async fn garbage_after_the_handshake_closes_only_that_connection() {
+    let sim = start().await;
+    let id = pair(&sim, OWNER).await;
+    let mut good = login(&sim, &id).await;
+    for garbage in [&b"\x00\xf8"[..], b"\x02not zlib", b"\x00\xff\xff\xff", b""] {
+        let other = Identity::new();
+        let mut bad = Conn::connect(
+            &sim.ws_url,
+            sim.root_public_key,
+            &other.noise,
+            &other.registration_payload(),
+        )
+        .await;
+        let _ = bad.recv().await; // pair-device
+        bad.send_raw(garbage).await;
+        assert!(
+            bad.closed().await,
+            "garbage {garbage:?} must close the stream"
+        );
+    }
+    // Unknown and half-formed stanzas from a logged-in device are answered, not fatal.
+    let id1 = good.next_id();
+    let answer = good
+        .iq(Node::new("iq")
+            .attr("id", id1)
+            .attr("xmlns", "nonsense")
+            .attr("type", "get"))
+        .await;
+    assert_eq!(answer.attrs().optional_str("type"), Some("error"));
+    good.send(&Node::new("message").attr("id", "x")).await;
+    let (ack, _) = good.recv_tag("ack").await;
+    assert_eq!(ack.attrs().optional_str("error"), Some("479"));
+    let ping = good.next_id();
+    let pong = good
+        .iq(Node::new("iq")
+            .attr("id", ping)
+            .attr("xmlns", "w:p")
+            .attr("type", "get")
+            .attr("to", Jid::server_jid()))
+        .await;
+    assert_eq!(pong.attrs().optional_str("type"), Some("result"));
 }
