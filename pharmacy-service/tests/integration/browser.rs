@@ -691,6 +691,33 @@ async fn agent_answers_a_customer_live_and_closes_the_ticket() {
         "د. سامي"
     );
     b.shot("kinds").await;
+
+    // The customer edits one message and deletes another: the bubbles say so.
+    svc.app
+        .handle_inbound(InboundEvent::Edited {
+            wa_id: "WA-IN-2".into(),
+            text: "وكمان فيتامين سي ١٠٠٠ لو سمحت".into(),
+            at: svc.app.now(),
+        })
+        .await
+        .unwrap();
+    svc.app
+        .handle_inbound(InboundEvent::Revoked {
+            wa_id: "WA-MEDIA-2".into(),
+            at: svc.app.now(),
+        })
+        .await
+        .unwrap();
+    b.until(
+        "the edited marker",
+        "[...document.querySelectorAll('.msg.in')].some(e => e.textContent.includes('١٠٠٠') && e.querySelector('.meta').textContent.includes('معدّلة'))",
+    )
+    .await;
+    b.until(
+        "the deleted marker",
+        "document.querySelector(\".msg[data-wa='WA-MEDIA-2'] .deleted\") && !document.querySelector(\".msg[data-wa='WA-MEDIA-2'] a.doc\")",
+    )
+    .await;
     b.click(".msg img.thumb").await;
     b.until(
         "the lightbox",

@@ -1,7 +1,7 @@
 // The agent inbox: chat list (mine / branch queue / closed, search, unread, live) and the chat
 // window (bubbles of every kind, ticks, day separators, older messages on scroll).
 import { $, h, icon, clear, toast, initials } from "./dom.js";
-import { get, rows, qs, ticketOf, customerName, mediaUrl, session, nextCursor } from "./api.js";
+import { get, del, rows, qs, ticketOf, customerName, mediaUrl, session, nextCursor } from "./api.js";
 import { t, fmtTime, fmtDay, fmtShort, onLangChange } from "./i18n.js";
 import { formatWhatsApp, previewText, contactName } from "./format.js";
 import * as live from "./live.js";
@@ -81,6 +81,30 @@ export async function loadTickets() {
   }
   // Drop what the search no longer matches (but keep the open one).
   for (const id of [...state.tickets.keys()]) if (!keep.has(id) && id !== state.current) state.tickets.delete(id);
+  renderList();
+  fillPreviews();
+}
+
+const previewed = new Set();
+
+/** Fetches the last message of open conversations the list has no preview for (a few at a
+ * time), and counts the customer's messages this browser has not shown yet. */
+async function fillPreviews() {
+  const todo = [...state.tickets.values()].filter((tk) => !tk.last && tk.status !== "closed" && !previewed.has(tk.id)).slice(0, 40);
+  todo.forEach((tk) => previewed.add(tk.id));
+  const worker = async () => {
+    for (let tk = todo.shift(); tk; tk = todo.shift()) {
+      try {
+        const all = await fetchAllMessages(tk.id, 3);
+        const cur = state.tickets.get(tk.id);
+        if (!cur || !all.length) continue;
+        cur.last = cur.last && cur.last.id > all[all.length - 1].id ? cur.last : all[all.length - 1];
+        const seen = lastSeen(tk.id);
+        if (tk.id !== state.current && seen) cur.unread = all.filter((m) => m.direction === "in" && m.id > seen).length;
+      } catch { /* the list still works without a preview */ }
+    }
+  };
+  await Promise.all([worker(), worker(), worker()]);
   renderList();
 }
 
@@ -203,10 +227,10 @@ function nearBottom() {
 
 const PAGE = 40;
 
-async function fetchAllMessages(id) {
+async function fetchAllMessages(id, maxPages = 50) {
   const out = [];
   let cursor = null;
-  for (let i = 0; i < 50; i++) {
+  for (let i = 0; i < maxPages; i++) {
     const data = await get(`/api/messages/${qs({ ticket: id, cursor, limit: 200 })}`);
     const list = rows(data);
     out.push(...list);
@@ -293,7 +317,9 @@ function bubble(m) {
       tick(m)),
     m.reaction ? h("span", { class: "reaction", role: "img", "aria-label": t("msg.reaction", { r: m.reaction }) }, m.reaction) : null,
     m.revoked_at ? null : h("div", { class: "msg-actions" },
-      h("button", { type: "button", class: "btn", "data-reply": m.id, "aria-label": t("msg.reply") }, icon("reply"))));
+      h("button", { type: "button", class: "btn", "data-reply": m.id, "aria-label": t("msg.reply") }, icon("reply")),
+      out && m.sender_kind === "agent" && (session.isAdmin || m.sender_user_id === session.user?.id)
+        ? h("button", { type: "button", class: "btn", "data-revoke": m.id, "aria-label": t("msg.revoke") }, icon("x")) : null));
   return li;
 }
 
@@ -432,6 +458,10 @@ export function initInbox() {
     if (img) return openLightbox(img.dataset.lightbox, img.alt);
     const r = e.target.closest("[data-reply]");
     if (r) return setReply(state.messages.get(Number(r.dataset.reply)));
+    const rv = e.target.closest("[data-revoke]");
+    if (rv && confirm(t("msg.revokeConfirm"))) {
+      return del(`/api/messages/${rv.dataset.revoke}/`).then((res) => res?.message && addMessage(res.message, { scroll: false })).catch((er) => toast(er.message, true));
+    }
     const q = e.target.closest("[data-jump]");
     if (q) {
       const target = $("message-list").querySelector(`[data-wa="${CSS.escape(q.dataset.jump)}"]`);

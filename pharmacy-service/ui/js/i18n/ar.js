@@ -106,4 +106,5 @@ export default {
   "dash.closedToday": "أُغلقت اليوم", "dash.online": "موظفون متاحون", "dash.outbox": "بانتظار الإرسال", "dash.alerts": "تنبيهات مفتوحة",
   "dash.receivedToday": "واردة اليوم", "dash.sentToday": "صادرة اليوم",
   "actions": "إجراءات",
+  "msg.revoke": "حذف لدى الجميع", "msg.revokeConfirm": "حذف هذه الرسالة لدى العميل أيضًا؟",
 };

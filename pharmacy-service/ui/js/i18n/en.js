@@ -106,4 +106,5 @@ export default {
   "dash.closedToday": "Closed today", "dash.online": "Agents online", "dash.outbox": "Waiting to send", "dash.alerts": "Open alerts",
   "dash.receivedToday": "Received today", "dash.sentToday": "Sent today",
   "actions": "Actions",
+  "msg.revoke": "Delete for everyone", "msg.revokeConfirm": "Delete this message for the customer too?",
 };
