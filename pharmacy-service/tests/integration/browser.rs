@@ -876,6 +876,27 @@ async fn agent_answers_a_customer_live_and_closes_the_ticket() {
     .await;
     b.shot("read").await;
 
+    // Reply to a particular message: the answer quotes it.
+    b.js("[...document.querySelectorAll('.msg.in')].find(e => e.textContent.includes('هعدي عليكم')).querySelector('[data-reply]').click(); return 1")
+        .await;
+    b.until(
+        "the reply preview",
+        "!document.getElementById('reply-preview').hidden && document.getElementById('reply-text').textContent.includes('هعدي')",
+    )
+    .await;
+    b.type_into("#composer-text", "في انتظارك").await;
+    b.el("#composer-text")
+        .await
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    b.until(
+        "the quoting reply",
+        "[...document.querySelectorAll('.msg.out')].some(e => e.textContent.includes('في انتظارك') && e.querySelector('.quoted')?.textContent.includes('هعدي'))",
+    )
+    .await;
+    b.shot("replied-to").await;
+
     // The transfer dialog lists the other agents (cancelled here).
     b.click("#btn-transfer").await;
     b.until(
@@ -1053,6 +1074,16 @@ async fn admin_pairs_whatsapp_by_qr_and_reads_the_dashboard() {
     assert_eq!(decoded, expected, "zbarimg decodes the QR on screen");
     b.axe("the pairing page").await;
 
+    // The phone-code alternative.
+    b.type_into("#wa-phone", "0100 123 4567").await;
+    b.click("#wa-code-form button[type=submit]").await;
+    b.until(
+        "the pairing code",
+        "document.getElementById('wa-code').textContent === 'HGFE-DCBA'",
+    )
+    .await;
+    b.shot("whatsapp-phone-code").await;
+
     // Pairing completes: the page turns to connected by itself.
     svc.wa.connect("201001234567");
     b.until(
@@ -1061,6 +1092,16 @@ async fn admin_pairs_whatsapp_by_qr_and_reads_the_dashboard() {
     )
     .await;
     b.shot("whatsapp-connected").await;
+
+    // Unlinking asks first, then the page offers a fresh QR.
+    b.click("#wa-unlink").await;
+    b.client.accept_alert().await.unwrap();
+    b.until(
+        "logged out with a new QR",
+        "document.getElementById('wa-state')?.dataset.state === 'logged_out' && document.getElementById('wa-qr-img')",
+    )
+    .await;
+    b.shot("whatsapp-unlinked").await;
 
     // The dashboard: KPI cards with formulas, charts drawn as SVG.
     b.client
