@@ -1429,6 +1429,15 @@ impl State {
             ("encrypt", "get") if node.child("key").is_some() => self.fetch_bundles(&id, node),
             ("encrypt", "get") if node.child("digest").is_some() => self.digest(key, &id),
             ("usync", "get") => self.usync(&id, node),
+            ("w:g2", "get") if node.child("participating").is_some() => {
+                let groups: Vec<Node> = self
+                    .groups
+                    .iter()
+                    .filter(|(_, g)| g.participants.contains(&key.0))
+                    .filter_map(|(gid, _)| self.group_node(gid))
+                    .collect();
+                iq_result(&id).children([Node::new("groups").children(groups)])
+            }
             ("w:g2", "get") => {
                 let group = attrs
                     .optional_jid("to")

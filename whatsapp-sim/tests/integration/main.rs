@@ -1277,6 +1277,21 @@ async fn group_messages_both_ways() {
             .count(),
         3
     );
+    let list_id = conn.next_id();
+    let list = conn
+        .iq(Node::new("iq")
+            .attr("id", list_id)
+            .attr("xmlns", "w:g2")
+            .attr("type", "get")
+            .attr("to", Jid::new("", whatsapp_proto::jid::Server::Group))
+            .children([Node::new("participating")]))
+        .await;
+    assert_eq!(
+        list.path(&["groups", "group"])
+            .and_then(|g| g.attrs().optional_string("subject"))
+            .as_deref(),
+        Some("Pharmacy friends")
+    );
 
     // A customer posts: SKDM carrier (pkmsg) and skmsg in one stanza.
     let posted = sim
