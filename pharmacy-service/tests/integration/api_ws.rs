@@ -274,3 +274,76 @@ async fn handshakes_without_a_session_or_from_another_origin_are_refused() {
     assert_eq!(r.status, 400);
     assert_eq!(r.code(), "bad_request");
 }
+
+#[tokio::test]
+async fn the_whole_lifecycle_is_live() {
+    use pharmacy_service::app::{InboundEvent, ReceiptStatus};
+    use pharmacy_service::whatsapp::{FakeMessenger, OutboxWorker};
+    let t = spawn_app().await;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let worker = OutboxWorker::new(
+        t.world.app.clone(),
+        std::sync::Arc::new(FakeMessenger::new()),
+        7,
+    );
+    tokio::spawn(worker.run(rx));
+    let admin = t.login(ADMIN).await;
+    let t1 = t.login(T1).await;
+    let mut ws_admin = connect(&t, &admin, None).await;
+    let mut ws_t1 = connect(&t, &t1, None).await;
+
+    let ticket = t
+        .customer_writes("201001110009", "w1", "first time here")
+        .await;
+    let (_, ev) = until(&mut ws_admin, |v| v["type"] == "newCustomer").await;
+    assert_eq!(ev["customer"]["phone"], "201001110009");
+    t.assign(ticket, t.world.agents[0]).await;
+    let (_, ev) = until(&mut ws_t1, |v| v["type"] == "ticketAssigned").await;
+    assert_eq!(ev["ticket"]["agent_id"], t.world.agents[0].0);
+
+    let r = t1
+        .post(
+            "/api/messages/send",
+            json!({ "ticket_id": ticket.0, "text": "welcome!" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let m = r.json()["message"].clone();
+    let mid = m["id"].as_i64().unwrap();
+    let (_, ev) = until(&mut ws_t1, |v| {
+        v["type"] == "messageSent" && v["message_id"] == mid
+    })
+    .await;
+    assert_eq!(ev["ticket_id"], ticket.0);
+    let wa = m["wa_id"].as_str().unwrap().to_owned();
+    for (status, name) in [
+        (ReceiptStatus::Delivered, "messageDelivered"),
+        (ReceiptStatus::Read, "messageRead"),
+    ] {
+        t.world
+            .app
+            .handle_inbound(InboundEvent::Receipt {
+                wa_ids: vec![wa.clone()],
+                status,
+                at: t.world.app.now(),
+            })
+            .await
+            .unwrap();
+        until(&mut ws_t1, |v| v["type"] == name && v["message_id"] == mid).await;
+    }
+    let r = t1
+        .post(&format!("/api/tickets/{}/close", ticket.0), json!({}))
+        .await;
+    assert_eq!(r.status, 200);
+    let (_, ev) = until(&mut ws_t1, |v| v["type"] == "ticketClosed").await;
+    assert_eq!(ev["ticket"]["status"], "closed");
+    let r = t1
+        .post(&format!("/api/tickets/{}/reopen", ticket.0), json!({}))
+        .await;
+    assert_eq!(r.status, 200);
+    until(&mut ws_t1, |v| {
+        v["type"] == "ticketUpdated" && v["ticket"]["status"] == "open"
+    })
+    .await;
+    let _ = stop.send(true);
+}

@@ -17,3 +17,4 @@ mod support;
 mod api_ws;
 mod api_tickets;
 mod api_matrix;
+mod api_openapi;
