@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use whatsapp_client::store::{DeviceStore, PreKeyStore, SqliteStore};
+use whatsapp_client::store::{ContactStore, DeviceStore, PreKeyStore, SqliteStore};
 use whatsapp_client::{Client, Config, Event, EventStream, LogoutReason};
 use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Fault, Sim, SimConfig, SimHandle};
@@ -136,6 +136,21 @@ async fn receive_a_customer_message_and_reply() {
     assert_eq!(message.info.chat.user, CUSTOMER);
     message.ack();
 
+    // The customer issued us a privacy token (sent back as <tctoken> with replies).
+    let store = SqliteStore::open(&path).await.expect("store");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while store
+        .load_privacy_token(&message.info.chat.to_string())
+        .await
+        .expect("token")
+        .is_none()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no privacy token stored"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let reply_id = client
         .send_text(&message.info.chat, "yes, 20 EGP")
         .await

@@ -87,6 +87,33 @@ async fn handle_notification(shared: &Shared, node: &Node) {
             }
         }
         Some("link_code_companion_reg") => crate::pair_code::on_notification(shared, node).await,
+        Some("privacy_token") => {
+            let Ok(from) = node.attrs().jid("from") else {
+                return;
+            };
+            for token in node
+                .child("tokens")
+                .map(|t| t.children_by_tag("token").collect::<Vec<_>>())
+                .unwrap_or_default()
+            {
+                if token.attrs().optional_str("type") != Some("trusted_contact") {
+                    continue;
+                }
+                let (Some(bytes), Ok(Some(t))) =
+                    (token.content_bytes(), token.attrs().optional_u64("t"))
+                else {
+                    continue;
+                };
+                let key = from.to_non_ad().to_string();
+                if let Err(e) = shared
+                    .store
+                    .store_privacy_token(&key, bytes, i64::try_from(t).unwrap_or(i64::MAX))
+                    .await
+                {
+                    tracing::warn!(error = %e, "storing a privacy token failed");
+                }
+            }
+        }
         _ => {}
     }
 }
@@ -858,6 +885,12 @@ pub(crate) async fn send_message(
     if any_prekey && let Some(account) = &device.account {
         children.push(Node::new("device-identity").bytes(account.clone()));
     }
+    if to.user != own.user
+        && let Some((token, issued)) = shared.store.load_privacy_token(&to.to_string()).await?
+        && token_valid(issued, (now_ms() / 1000) as i64)
+    {
+        children.push(Node::new("tctoken").bytes(token));
+    }
     let stanza = Node::new("message")
         .attr("to", to)
         .attr("id", id.clone())
@@ -876,6 +909,15 @@ pub(crate) async fn send_message(
         return Err(ClientError::MessageRefused { code });
     }
     Ok(id)
+}
+
+/// Privacy tokens live in 7-day buckets and 4 buckets are kept (part 2 §4.7, whatsmeow
+/// `tctoken.go`): a token is valid while its time is at or after the start of the bucket three
+/// before the current one.
+fn token_valid(issued: i64, now: i64) -> bool {
+    const BUCKET: i64 = 604_800;
+    let oldest = (now.div_euclid(BUCKET) - 3) * BUCKET;
+    issued >= oldest
 }
 
 /// The stanza `type` (whatsmeow `getTypeFromMessage`, reduced): media kinds, reactions, text.
@@ -899,6 +941,14 @@ fn message_type(message: &e2e::Message) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn privacy_token_expiry() {
+        let now = 1_700_000_000;
+        assert!(token_valid(now, now));
+        assert!(token_valid(now - 3 * 604_800, now));
+        assert!(!token_valid(now - 5 * 604_800, now));
+    }
 
     #[test]
     fn message_id_format() {

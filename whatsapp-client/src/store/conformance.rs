@@ -58,6 +58,10 @@ pub(crate) async fn write_all(store: &dyn Store) {
         .await
         .unwrap();
     store
+        .store_privacy_token("222@s.whatsapp.net", b"tok", 1_700_000_000)
+        .await
+        .unwrap();
+    store
         .store_sent("222@s.whatsapp.net", "ID1", b"m", 100)
         .await
         .unwrap();
@@ -139,6 +143,13 @@ pub(crate) async fn check_all(store: &dyn Store) {
             .unwrap()
             .and_then(|c| c.push_name),
         Some("Mona".into())
+    );
+    assert_eq!(
+        store
+            .load_privacy_token("222@s.whatsapp.net")
+            .await
+            .unwrap(),
+        Some((b"tok".to_vec(), 1_700_000_000))
     );
     assert_eq!(
         store.load_sent("222@s.whatsapp.net", "ID1").await.unwrap(),

@@ -16,6 +16,7 @@ struct Inner {
     app_state_versions: HashMap<String, (u64, Vec<u8>)>,
     lid_to_pn: HashMap<String, String>,
     contacts: HashMap<String, Contact>,
+    privacy_tokens: HashMap<String, (Vec<u8>, i64)>,
     sent: HashMap<(String, String), (Vec<u8>, i64)>,
     decrypted: HashMap<[u8; 32], Vec<u8>>,
 }
@@ -215,6 +216,20 @@ impl ContactStore for MemoryStore {
     }
     fn load_contact<'a>(&'a self, jid: &'a str) -> StoreFuture<'a, Option<Contact>> {
         Self::ready(self.lock().contacts.get(jid).cloned())
+    }
+    fn store_privacy_token<'a>(
+        &'a self,
+        jid: &'a str,
+        token: &'a [u8],
+        timestamp: i64,
+    ) -> StoreFuture<'a, ()> {
+        self.lock()
+            .privacy_tokens
+            .insert(jid.to_owned(), (token.to_vec(), timestamp));
+        Self::ready(())
+    }
+    fn load_privacy_token<'a>(&'a self, jid: &'a str) -> StoreFuture<'a, Option<(Vec<u8>, i64)>> {
+        Self::ready(self.lock().privacy_tokens.get(jid).cloned())
     }
 }
 

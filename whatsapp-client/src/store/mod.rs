@@ -296,6 +296,15 @@ pub trait ContactStore: Send + Sync {
     fn store_push_name<'a>(&'a self, jid: &'a str, name: &'a str) -> StoreFuture<'a, ()>;
     /// A contact.
     fn load_contact<'a>(&'a self, jid: &'a str) -> StoreFuture<'a, Option<Contact>>;
+    /// Stores the privacy token a user issued to us, with its timestamp (unix seconds).
+    fn store_privacy_token<'a>(
+        &'a self,
+        jid: &'a str,
+        token: &'a [u8],
+        timestamp: i64,
+    ) -> StoreFuture<'a, ()>;
+    /// The privacy token a user issued to us, with its timestamp.
+    fn load_privacy_token<'a>(&'a self, jid: &'a str) -> StoreFuture<'a, Option<(Vec<u8>, i64)>>;
 }
 
 /// Recently sent messages, kept to answer retry receipts.
