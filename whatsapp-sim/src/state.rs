@@ -1468,8 +1468,21 @@ impl State {
                         .attr("type", "primary")])])
             }
             ("md", "set") if node.child("remove-companion-device").is_some() => {
+                // part 1 §9.9: the jid names the companion to unlink (usually itself); only
+                // companions of the same account can be removed.
+                let named = node
+                    .child("remove-companion-device")
+                    .and_then(|r| r.attrs().optional_jid("jid").ok().flatten());
+                let target = match named {
+                    None => Some((key.0.clone(), key.1)),
+                    Some(j) => self.resolve(&j).filter(|k| k.0 == key.0 && k.1 != 0),
+                };
+                let Some(target) = target.filter(|t| self.device_exists(t)) else {
+                    let _ = self.send_to(key, iq_error(&id, 404, "item-not-found"));
+                    return;
+                };
                 let _ = self.send_to(key, iq_result(&id));
-                let jid = Jid::user(key.0.clone()).with_device(key.1);
+                let jid = Jid::user(target.0.clone()).with_device(target.1);
                 let _ = self.remove_device(&jid);
                 return;
             }
@@ -2475,6 +2488,10 @@ impl State {
             .child("retry")
             .and_then(|r| r.attrs().optional_u64("count").ok().flatten())
             .unwrap_or(1);
+        // WA Web refuses to resend once the requester's count reaches 5 (part 2 §6.3).
+        if count >= 5 {
+            return;
+        }
         let address = format!("{}.{}", requester.0, requester.1);
         let keys_bundle = node.child("keys").and_then(|k| {
             let registration: [u8; 4] = fixed(node, "registration")?;
