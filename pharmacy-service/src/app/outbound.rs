@@ -424,8 +424,26 @@ impl App {
         let local = now.local(self.time_zone());
         let day = local.day_key();
         let mut queued = false;
+        // Out-of-office first: when it goes out it is the greeting (one message, not two).
+        let mut out_of_office = false;
+        // Cheapest checks first: the hours lookup only runs when a reply could still go out today.
+        if cfg.out_of_office_enabled
+            && let Some(tpl) = db::templates::global(c, "out_of_office").await?
+            && !db::templates::auto_reply_sent_on(c, t.id, "out_of_office", &day).await?
+            && !self
+                .is_open(c, t.branch_id.or(customer.home_branch_id), now)
+                .await?
+            && db::templates::claim_auto_reply(c, t.id, "out_of_office", &day, now).await?
+        {
+            let body = self.render_for(c, &tpl.body, customer, t).await?;
+            self.enqueue_system(c, t, customer, &body, now, events)
+                .await?;
+            queued = true;
+            out_of_office = true;
+        }
         if new_conversation
             && cfg.greeting_enabled
+            && !out_of_office
             && let Some(tpl) = db::templates::global(c, "greeting").await?
             && db::templates::claim_auto_reply(c, t.id, "greeting", &day, now).await?
         {
@@ -449,20 +467,6 @@ impl App {
                 .collect();
             let body = self.render_for(c, &tpl.body, customer, t).await?;
             let body = body.replace("{branch_menu}", &render_menu(&list));
-            self.enqueue_system(c, t, customer, &body, now, events)
-                .await?;
-            queued = true;
-        }
-        // Cheapest checks first: the hours lookup only runs when a reply could still go out today.
-        if cfg.out_of_office_enabled
-            && let Some(tpl) = db::templates::global(c, "out_of_office").await?
-            && !db::templates::auto_reply_sent_on(c, t.id, "out_of_office", &day).await?
-            && !self
-                .is_open(c, t.branch_id.or(customer.home_branch_id), now)
-                .await?
-            && db::templates::claim_auto_reply(c, t.id, "out_of_office", &day, now).await?
-        {
-            let body = self.render_for(c, &tpl.body, customer, t).await?;
             self.enqueue_system(c, t, customer, &body, now, events)
                 .await?;
             queued = true;

@@ -61,10 +61,19 @@ pub async fn open(path: &Path) -> Result<SqlitePool, DbError> {
         .busy_timeout(Duration::from_secs(10));
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
+        .before_acquire(|conn, _| Box::pin(async move { Ok(!in_transaction(conn)) }))
         .connect_with(opts)
         .await?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
+}
+
+/// Whether a pooled connection is still inside a transaction nobody owns. A caller cancelled
+/// at the wrong moment (an HTTP client hanging up) can leave one behind, holding SQLite's write
+/// lock; the pool closes such a connection instead of handing it out.
+fn in_transaction(conn: &sqlx::SqliteConnection) -> bool {
+    use sqlx::TransactionManager;
+    <Sqlite as Database>::TransactionManager::get_transaction_depth(conn) > 0
 }
 
 /// Opens an in-memory database (a single connection, so every query sees the same data).

@@ -154,3 +154,34 @@ async fn the_welcome_menu_chooses_the_branch() {
         1
     );
 }
+
+#[tokio::test]
+async fn at_night_the_out_of_office_reply_is_the_greeting() {
+    let w = World::new().await;
+    let mut c = w.app.pool().acquire().await.unwrap();
+    // Close the 24-hour branch for the test: every branch 09:00-17:00.
+    for b in db::branches::list(&mut c).await.unwrap() {
+        let nb = db::branches::NewBranch {
+            code: b.code,
+            name: b.name,
+            name_ar: b.name_ar,
+            address: b.address,
+            phone: None,
+            latitude: b.latitude,
+            longitude: b.longitude,
+            hours: pharmacy_service::domain::schedule::WeeklyHours::every_day(&[
+                pharmacy_service::domain::schedule::Span::hm(9, 0, 17, 0),
+            ]),
+        };
+        db::branches::upsert(&mut c, &nb, T0).await.unwrap();
+    }
+    drop(c);
+    w.clock.set(at("2026-11-25T21:00:00Z")); // 23:00 in Cairo
+    w.text("201001234567", "N1", "مساء الخير").await;
+    assert_eq!(ooo_count(&w).await, 1);
+    assert_eq!(
+        w.count("SELECT count(*) FROM messages WHERE body = 'Welcome Mona'")
+            .await,
+        0
+    );
+}
