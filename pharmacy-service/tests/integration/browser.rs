@@ -1138,6 +1138,46 @@ async fn admin_pairs_whatsapp_by_qr_and_reads_the_dashboard() {
         b.shot(page).await;
         b.axe(page).await;
     }
+
+    // An admin gives the first agent a Monday shift.
+    b.client
+        .goto(&format!("{}/#/agents", svc.base))
+        .await
+        .unwrap();
+    b.until(
+        "the agents table",
+        "document.querySelector('#page-agents details.shifts')",
+    )
+    .await;
+    b.js("document.querySelector('#page-agents details.shifts').open = true; return 1")
+        .await;
+    b.type_into("#page-agents details.shifts input", "09:00-17:00")
+        .await;
+    b.js("document.querySelector('#page-agents tbody tr td:last-child button').click(); return 1")
+        .await;
+    let first_agent = b
+        .js("return document.querySelector('#page-agents tbody tr td').textContent")
+        .await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut c = svc.app.pool().acquire().await.unwrap();
+        let a = db::agents::list(&mut c)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| Value::String(a.name.clone()) == first_agent)
+            .unwrap();
+        if a.shifts.days[0].len() == 1 {
+            assert_eq!(
+                (a.shifts.days[0][0].start, a.shifts.days[0][0].end),
+                (540, 1020)
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the shift was not saved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.shot("agent-shift").await;
     b.close().await;
 }
 

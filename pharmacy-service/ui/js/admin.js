@@ -26,17 +26,18 @@ async function agents(el) {
     branches.map((b) => h("option", { value: b.id, selected: b.id === value }, bName(b))));
   clear(el).append(h("h1", {}, t("nav.agents")));
   el.append(h("h2", {}, t("agents.title")), table(
-    [t("agent"), t("login.username"), t("branch"), t("agents.status"), t("agents.open"), t("agents.capacity"), t("actions")],
+    [t("agent"), t("login.username"), t("branch"), t("agents.status"), t("agents.open"), t("agents.capacity"), t("agents.shifts"), t("actions")],
     rows(ag).map((a) => {
       const sel = branchSelect(a.branch_id);
       sel.setAttribute("aria-label", t("agents.branchOf", { name: a.name }));
       const cap = h("input", { type: "number", min: "1", max: "100", value: a.capacity ?? 10, "aria-label": t("agents.capacityOf", { name: a.name }), class: "narrow" });
+      const shifts = shiftsEditor(a);
       return h("tr", {},
         h("td", { dir: "auto" }, a.name), h("td", { dir: "ltr" }, a.username || ""), h("td", {}, sel),
-        h("td", {}, a.status ? t(`presence.${a.status}`) : "—"), h("td", {}, fmtNum(a.open_tickets)), h("td", {}, cap),
+        h("td", {}, a.status ? t(`presence.${a.status}`) : "—"), h("td", {}, fmtNum(a.open_tickets)), h("td", {}, cap), h("td", {}, shifts),
         h("td", {}, h("button", { type: "button", class: "btn", onclick: async () => {
           try {
-            await patch(`/api/agents/${a.id}/`, { branch_id: sel.value ? Number(sel.value) : null, capacity: Number(cap.value) });
+            await patch(`/api/agents/${a.id}/`, { branch_id: sel.value ? Number(sel.value) : null, capacity: Number(cap.value), shifts: shifts.read() });
             toast(t("saved"));
           } catch (e) { toast(e.message, true); }
         } }, t("save"))));
@@ -67,13 +68,48 @@ async function agents(el) {
   void byId;
 }
 
+// Weekly hours are seven lists of {start, end} minutes, Monday first; end < start runs past
+// midnight. They are edited as text: "09:00-17:00, 18:00-02:00", empty for a day off.
+const hhmm = (m) => `${String(Math.floor(m / 60) % 24).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`;
+
+function fmtSpans(spans) {
+  if (!spans || !spans.length) return "";
+  return spans.map((s) => (s.start === 0 && s.end === 1440 ? "00:00-24:00" : `${hhmm(s.start)}-${s.end === 1440 ? "24:00" : hhmm(s.end)}`)).join(", ");
+}
+
+function parseSpans(text) {
+  const out = [];
+  for (const part of text.split(/[,،]/).map((x) => x.trim()).filter(Boolean)) {
+    const m = /^(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})$/.exec(part);
+    if (!m) throw new Error(t("hours.bad", { text: part }));
+    const start = Number(m[1]) * 60 + Number(m[2]);
+    const end = Number(m[3]) * 60 + Number(m[4]);
+    if (start >= 1440 || end > 1440 || start === end) throw new Error(t("hours.bad", { text: part }));
+    out.push({ start, end });
+  }
+  return out;
+}
+
+const dayNames = () => (currentLang() === "ar"
+  ? ["الاثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت", "الأحد"]
+  : ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]);
+
 function hoursText(hours) {
-  if (!hours) return "—";
-  if (typeof hours === "string") return hours;
-  try {
-    const s = JSON.stringify(hours);
-    return s.length > 80 ? `${s.slice(0, 80)}…` : s;
-  } catch { return "—"; }
+  const days = hours?.days;
+  if (!Array.isArray(days) || days.length !== 7) return "—";
+  const texts = days.map(fmtSpans);
+  if (texts.every((x) => x === "")) return t("hours.none");
+  if (texts.every((x) => x === texts[0])) return t("hours.everyDay", { spans: texts[0] });
+  return texts.map((x, i) => `${dayNames()[i]} ${x || t("hours.off")}`).join(" · ");
+}
+
+function shiftsEditor(a) {
+  const days = a.shifts?.days || [[], [], [], [], [], [], []];
+  const inputs = days.map((spans, i) => h("input", { value: fmtSpans(spans), dir: "ltr", placeholder: t("hours.off"), "aria-label": `${t("agents.shifts")} ${a.name} ${dayNames()[i]}` }));
+  const box = h("details", { class: "shifts" }, h("summary", {}, hoursText(a.shifts) === t("hours.none") ? t("agents.noRoster") : hoursText(a.shifts)),
+    h("div", { class: "shift-days" }, inputs.map((inp, i) => h("label", {}, h("span", {}, dayNames()[i]), inp))));
+  box.read = () => ({ days: inputs.map((inp) => parseSpans(inp.value)) });
+  return box;
 }
 
 // ---------- templates and auto-replies ----------

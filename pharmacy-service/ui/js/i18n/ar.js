@@ -107,4 +107,6 @@ export default {
   "dash.receivedToday": "واردة اليوم", "dash.sentToday": "صادرة اليوم",
   "actions": "إجراءات",
   "msg.revoke": "حذف لدى الجميع", "msg.revokeConfirm": "حذف هذه الرسالة لدى العميل أيضًا؟",
+  "agents.shifts": "الورديات", "agents.noRoster": "بدون جدول (متاح دائمًا للتوزيع)", "hours.none": "مغلق", "hours.off": "إجازة",
+  "hours.everyDay": "كل يوم {spans}", "hours.bad": "ليست فترة زمنية: {text} (اكتب 09:00-17:00)",
 };

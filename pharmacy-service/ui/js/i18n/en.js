@@ -107,4 +107,6 @@ export default {
   "dash.receivedToday": "Received today", "dash.sentToday": "Sent today",
   "actions": "Actions",
   "msg.revoke": "Delete for everyone", "msg.revokeConfirm": "Delete this message for the customer too?",
+  "agents.shifts": "Shifts", "agents.noRoster": "No roster (always routable)", "hours.none": "Closed", "hours.off": "off",
+  "hours.everyDay": "Every day {spans}", "hours.bad": "Not a time span: {text} (write 09:00-17:00)",
 };
