@@ -606,6 +606,25 @@ async fn read_receipts_and_refused_sends() {
         .await
         .expect("typing");
     client
+        .subscribe_presence(&message.info.chat)
+        .await
+        .expect("subscribe");
+    expect(&mut events, "the customer's presence", |e| match e {
+        Event::Presence { from, .. } if from.user == CUSTOMER => Some(()),
+        _ => None,
+    })
+    .await;
+    sim.customer_typing(CUSTOMER, OWN_PHONE, "composing")
+        .expect("typing");
+    let composing = expect(&mut events, "the customer typing", |e| match e {
+        Event::ChatState {
+            chat, composing, ..
+        } if chat.user == CUSTOMER => Some(composing),
+        _ => None,
+    })
+    .await;
+    assert!(composing);
+    client
         .mark_read(&message.info.chat, None, std::slice::from_ref(&id))
         .await
         .expect("read");

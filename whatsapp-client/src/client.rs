@@ -393,6 +393,22 @@ impl Client {
         self.send_node(presence).await
     }
 
+    /// Asks to be told when a contact comes online or goes offline ([`Event::Presence`]).
+    pub async fn subscribe_presence(&self, contact: &Jid) -> Result<(), ClientError> {
+        let mut node = Node::new("presence")
+            .attr("type", "subscribe")
+            .attr("to", contact.to_non_ad());
+        if let Some((token, _)) = self
+            .shared()
+            .store
+            .load_privacy_token(&contact.to_non_ad().to_string())
+            .await?
+        {
+            node = node.children([Node::new("tctoken").bytes(token)]);
+        }
+        self.send_node(node).await
+    }
+
     /// Shows or hides "typing…" (or "recording audio…" with `audio`) in a chat (part 2 §10).
     pub async fn send_chat_state(
         &self,
@@ -856,6 +872,28 @@ impl Driver {
             }
             "message" | "receipt" | "notification" => {
                 let _ = conn.stanzas.send(node);
+            }
+            "presence" => {
+                let attrs = node.attrs();
+                if let Ok(from) = attrs.jid("from") {
+                    self.shared.emit(Event::Presence {
+                        from,
+                        available: attrs.optional_str("type") != Some("unavailable"),
+                        last_seen: attrs.optional_u64("last").ok().flatten(),
+                    });
+                }
+            }
+            "chatstate" => {
+                let attrs = node.attrs();
+                if let (Ok(from), Some(state)) = (attrs.jid("from"), node.child_nodes().first()) {
+                    let sender = attrs.optional_jid("participant").ok().flatten();
+                    self.shared.emit(Event::ChatState {
+                        sender: sender.unwrap_or_else(|| from.clone()),
+                        chat: from,
+                        composing: state.tag == "composing",
+                        audio: state.attrs().optional_str("media") == Some("audio"),
+                    });
+                }
             }
             "ib" => {
                 if node.child("downgrade_webclient").is_some() {

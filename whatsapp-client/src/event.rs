@@ -104,6 +104,27 @@ pub enum Event {
         /// The device whose key changed.
         jid: Jid,
     },
+    /// A contact came online or went offline (after [`crate::Client::subscribe_presence`]).
+    Presence {
+        /// The contact.
+        from: Jid,
+        /// Online now.
+        available: bool,
+        /// Last seen (unix seconds), when shared.
+        last_seen: Option<u64>,
+    },
+    /// A contact is typing, recording or stopped (`composing`, `paused`; `media="audio"` for
+    /// recording).
+    ChatState {
+        /// The chat.
+        chat: Jid,
+        /// Who types (differs from `chat` in groups).
+        sender: Jid,
+        /// `true` while composing, `false` when paused.
+        composing: bool,
+        /// Recording a voice note rather than typing.
+        audio: bool,
+    },
     /// A receipt for a message we sent (delivered, read, played, …).
     Receipt(ReceiptEvent),
     /// The client stopped for good (after [`crate::Client::shutdown`] or a terminal event).
