@@ -80,11 +80,16 @@ async fn serve(app: App, port: u16) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let _jobs = app.spawn_scheduler(std::time::Duration::from_secs(30));
     // Until the WhatsApp bridge is wired in here, the link is the in-memory fake.
-    let state = AppState::new(
-        app,
-        Arc::new(FakeWhatsapp::default()),
-        HttpConfig::default(),
-    );
+    let config = HttpConfig {
+        // Other gateways may post signed messages to /api/messages/receive.
+        ingest_secret: std::env::var("PHARMACY_INGEST_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(String::into_bytes),
+        secure_cookies: std::env::var("PHARMACY_SECURE_COOKIES").is_ok_and(|v| v == "1"),
+        ..HttpConfig::default()
+    };
+    let state = AppState::new(app, Arc::new(FakeWhatsapp::default()), config);
     let line = serde_json::json!({
         "url": format!("http://{addr}"),
         "admin": admin.map(|(u, p)| serde_json::json!({ "username": u, "password": p })),

@@ -25,13 +25,14 @@ cleanup() {
 trap cleanup EXIT
 creds="$("$bin" seed --data-dir "$data" 2>/dev/null)"
 password="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["admin"][1])' "$creds")"
-"$bin" serve --port 0 --data-dir "$data" >"$out" 2>"$data/serve.err" &
+secret="fuzz-ingest-secret"
+PHARMACY_INGEST_SECRET="$secret" "$bin" serve --port 0 --data-dir "$data" >"$out" 2>"$data/serve.err" &
 pid=$!
 for _ in $(seq 1 100); do [ -s "$out" ] && break; sleep 0.1; done
 url="$(head -1 "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')"
-token="$(python3 - "$url" "$password" <<'PY'
-import json, sys, urllib.request
-url, password = sys.argv[1], sys.argv[2]
+token="$(python3 - "$url" "$password" "$secret" <<'PY'
+import hashlib, hmac, json, sys, time, urllib.request
+url, password, secret = sys.argv[1], sys.argv[2], sys.argv[3].encode()
 def call(path, body, headers):
     req = urllib.request.Request(url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json", **headers})
     with urllib.request.urlopen(req) as r:
@@ -39,6 +40,14 @@ def call(path, body, headers):
 h, login = call("/auth/login", {"username": "admin", "password": password}, {})
 cookie = h["Set-Cookie"].split(";")[0]
 _, tok = call("/api/tokens", {"name": "schemathesis"}, {"Cookie": cookie, "X-CSRF-Token": login["csrf_token"]})
+# A few customers write through the signed webhook, so tickets and messages exist.
+for i in range(3):
+    ev = {"type": "message", "wa_id": f"FUZZ{i}", "from": {"phone": f"20100000000{i}", "lid": None, "push_name": "Fuzz"},
+          "at": int(time.time() * 1000), "content": {"kind": "text", "text": f"hello {i}"}, "quoted_wa_id": None}
+    body = json.dumps(ev).encode()
+    sig = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    req = urllib.request.Request(url + "/api/messages/receive", data=body, headers={"Content-Type": "application/json", "X-Signature": sig})
+    urllib.request.urlopen(req).read()
 print(tok["token"])
 PY
 )"

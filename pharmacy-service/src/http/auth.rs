@@ -294,6 +294,10 @@ async fn check_throttle(state: &AppState, username: &str, address: &str) -> ApiR
     Ok(())
 }
 
+/// A real argon2id hash of nothing anyone knows, checked for unknown logins.
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| crate::app::hash_password(&random_secret()).unwrap_or_default());
+
 /// `POST /auth/login` body.
 #[derive(Debug, Deserialize)]
 pub struct LoginRequest {
@@ -331,6 +335,16 @@ pub async fn login(
         .authenticate(req.username.trim(), &req.password, Some(&address))
         .await?;
     let Some(user) = user else {
+        // Unknown and deactivated users cost one password check too, so the answer's timing
+        // does not tell which logins exist.
+        let mut c = state.app.pool().acquire().await?;
+        let known = db::users::by_username(&mut c, req.username.trim())
+            .await?
+            .is_some_and(|u| u.is_active);
+        drop(c);
+        if !known {
+            let _ = crate::app::verify_password(&req.password, &DUMMY_HASH);
+        }
         return Err(ApiError::BadCredentials);
     };
     let secret = random_secret();

@@ -289,10 +289,11 @@ fn path_params(path: &str) -> Vec<Value> {
     path.split('/')
         .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
         .map(|name| {
+            // The example points at a row a seeded database has, so fuzzers reach real objects.
             let schema = if name == "sha256" {
                 json!({ "type": "string" })
             } else {
-                json!({ "type": "integer" })
+                json!({ "type": "integer", "examples": [1] })
             };
             json!({ "name": name, "in": "path", "required": true, "schema": schema })
         })
