@@ -62,9 +62,19 @@ async function agents(el) {
     field("na-cap", t("agents.capacity"), h("input", { type: "number", min: "1", value: "10" }))),
   h("p", {}, h("button", { type: "submit", class: "btn primary" }, t("add"))));
   el.append(form);
-  el.append(h("h2", {}, t("branches.title")), table([t("branch"), t("branches.address"), t("branches.phone"), t("branches.hours")],
-    branches.map((b) => h("tr", {}, h("td", { dir: "auto" }, bName(b)), h("td", { dir: "auto" }, b.address || ""), h("td", { dir: "ltr" }, b.phone || "—"),
-      h("td", { dir: "ltr" }, hoursText(b.hours))))));
+  el.append(h("h2", {}, t("branches.title")), table([t("branch"), t("branches.address"), t("branches.phone"), t("branches.hours"), t("actions")],
+    branches.map((b) => {
+      const hours = hoursEditor(b.hours, `${t("branches.hours")} ${bName(b)}`, t("hours.none"));
+      const phone = h("input", { value: b.phone || "", dir: "ltr", type: "tel", "aria-label": `${t("branches.phone")} ${bName(b)}` });
+      return h("tr", {}, h("td", { dir: "auto" }, bName(b)), h("td", { dir: "auto" }, b.address || ""), h("td", {}, phone), h("td", {}, hours),
+        h("td", {}, h("button", { type: "button", class: "btn", onclick: async () => {
+          try {
+            await post("/api/branches/", { code: b.code, name: b.name, name_ar: b.name_ar, address: b.address, phone: phone.value.trim() || null,
+              latitude: b.latitude, longitude: b.longitude, hours: hours.read() });
+            toast(t("saved"));
+          } catch (e) { toast(e.message, true); }
+        } }, t("save"))));
+    })));
   void byId;
 }
 
@@ -104,9 +114,14 @@ function hoursText(hours) {
 }
 
 function shiftsEditor(a) {
-  const days = a.shifts?.days || [[], [], [], [], [], [], []];
-  const inputs = days.map((spans, i) => h("input", { value: fmtSpans(spans), dir: "ltr", placeholder: t("hours.off"), "aria-label": `${t("agents.shifts")} ${a.name} ${dayNames()[i]}` }));
-  const box = h("details", { class: "shifts" }, h("summary", {}, hoursText(a.shifts) === t("hours.none") ? t("agents.noRoster") : hoursText(a.shifts)),
+  return hoursEditor(a.shifts, `${t("agents.shifts")} ${a.name}`, t("agents.noRoster"));
+}
+
+/** Seven text fields in a <details>; `.read()` parses them (throws on a bad span). */
+function hoursEditor(hours, label, emptyText) {
+  const days = hours?.days || [[], [], [], [], [], [], []];
+  const inputs = days.map((spans, i) => h("input", { value: fmtSpans(spans), dir: "ltr", placeholder: t("hours.off"), "aria-label": `${label} ${dayNames()[i]}` }));
+  const box = h("details", { class: "shifts" }, h("summary", {}, hoursText(hours) === t("hours.none") ? emptyText : hoursText(hours)),
     h("div", { class: "shift-days" }, inputs.map((inp, i) => h("label", {}, h("span", {}, dayNames()[i]), inp))));
   box.read = () => ({ days: inputs.map((inp) => parseSpans(inp.value)) });
   return box;
