@@ -358,6 +358,24 @@ impl App {
         Ok(p.filter(|t| *t > self.now()))
     }
 
+    /// Pauses sending after WhatsApp reported a temporary ban outside a send (the bridge calls
+    /// this on the client's ban event): persisted, alerted, published. Returns the end.
+    pub async fn pause_outbox(
+        &self,
+        reason: Option<u16>,
+        expires_at: Option<Timestamp>,
+    ) -> Result<Timestamp, AppError> {
+        let now = self.now();
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut events = Vec::new();
+        let until = pause_for_ban(&mut tx, reason, expires_at, now, &mut events).await?;
+        tx.commit().await?;
+        for e in events {
+            self.events().publish(now, e);
+        }
+        Ok(until)
+    }
+
     /// Lifts a pause (an admin, or the worker itself once the ban expired).
     pub async fn resume_outbox(&self, admin: Option<UserId>) -> Result<(), AppError> {
         let now = self.now();

@@ -337,3 +337,18 @@ async fn killing_the_worker_at_random_moments_loses_no_reply() {
         60
     );
 }
+
+#[tokio::test]
+async fn a_ban_reported_by_the_client_pauses_the_queue_too() {
+    let w = World::with(|c| c.greeting_enabled = false).await;
+    w.online(0).await;
+    let t = w.text("201001234567", "IN1", "hi").await;
+    reply(&w, t, "hello").await;
+    let until = w.app.pause_outbox(Some(101), None).await.unwrap();
+    assert_eq!(until, w.app.now().plus(Duration::from_secs(3600)));
+    let fake = Arc::new(FakeMessenger::new());
+    let mut worker = OutboxWorker::new(w.app.clone(), fake.clone(), 1);
+    assert_eq!(worker.step().await.unwrap(), Step::Paused(until));
+    w.app.resume_outbox(Some(w.admin)).await.unwrap();
+    assert!(matches!(worker.step().await.unwrap(), Step::Sent(_)));
+}
