@@ -256,6 +256,9 @@ pub enum Fault {
         /// How many messages.
         count: u32,
     },
+    /// Every media blob stored so far is gone (as expired media is): downloads answer 404 and
+    /// clients recover through a media-retry receipt to the sender's phone.
+    ExpireMedia,
     /// Logins of non-customer accounts fail with `<failure reason="402" code expire>` until expiry;
     /// connected ones are dropped.
     TempBan {

@@ -120,6 +120,8 @@ struct SentRecord {
     entry: SentEntry,
     plaintext: Vec<u8>,
     chat: Jid,
+    /// For media: what the phone keeps to re-upload on a media-retry request.
+    media: Option<(whatsapp_proto::media::MediaType, [u8; 32], Vec<u8>)>,
 }
 
 impl Account {
@@ -2068,6 +2070,10 @@ impl State {
                     .filter_map(|i| i.attrs().optional_string("id")),
             );
         }
+        if kind.as_deref() == Some("server-error") {
+            self.media_retry_request(key, node, &id, &to);
+            return;
+        }
         let group_lid = to
             .is_group()
             .then(|| self.groups.get(&to.user).map(|g| g.lid_mode))
@@ -2605,6 +2611,7 @@ impl State {
                     },
                     plaintext,
                     chat: to_jid,
+                    media: None,
                 });
             }
             return Ok(id);
@@ -2680,6 +2687,12 @@ impl State {
         };
         let mediatype = match content {
             Outgoing::Media { kind, .. } => Some(kind.enc_mediatype()),
+            _ => None,
+        };
+        let media_keep = match (content, &uploaded) {
+            (Outgoing::Media { kind, data, .. }, Some(u)) => {
+                Some((kind.media_type(), u.media_key, data.clone()))
+            }
             _ => None,
         };
         let message = device::build_message(
@@ -2801,6 +2814,7 @@ impl State {
                 },
                 plaintext,
                 chat,
+                media: media_keep,
             });
         }
         self.issue_privacy_token(pn, &target_pn);
@@ -2971,6 +2985,130 @@ impl State {
             .get(pn)
             .map(|a| a.sent.iter().map(|s| s.entry.clone()).collect())
             .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))
+    }
+
+    // ------------------------------------------------------------------ media retry
+
+    /// `<receipt type="server-error">` (part 2 §7.6): sent to the requester's own JID, it goes
+    /// to the phone that sent the media (the chat in `<rmr>`, or the requester's own phone when
+    /// `from_me`), which re-uploads and answers with a `mediaretry` notification.
+    fn media_retry_request(&mut self, key: &DeviceKey, node: &Node, id: &str, to: &Jid) {
+        self.ack_to(
+            key,
+            Node::new("ack")
+                .attr("class", "receipt")
+                .attr("id", id.to_owned())
+                .attr("from", to.clone())
+                .attr("type", "server-error"),
+        );
+        let Some(rmr) = node.child("rmr") else {
+            return;
+        };
+        let from_me = rmr.attrs().bool("from_me").unwrap_or(false);
+        let sender_phone = if from_me {
+            Some(key.0.clone())
+        } else {
+            rmr.attrs()
+                .optional_jid("participant")
+                .ok()
+                .flatten()
+                .or_else(|| rmr.attrs().optional_jid("jid").ok().flatten())
+                .and_then(|j| self.resolve(&j))
+                .map(|k| k.0)
+        };
+        let enc_p = node
+            .path(&["encrypt", "enc_p"])
+            .and_then(Node::content_bytes);
+        let enc_iv = node
+            .path(&["encrypt", "enc_iv"])
+            .and_then(Node::content_bytes);
+        let record = sender_phone.as_ref().and_then(|p| {
+            self.accounts
+                .get(p)?
+                .sent
+                .iter()
+                .find(|s| s.entry.id == id)
+                .and_then(|s| s.media.clone())
+        });
+        let mut result: Result<(String, Vec<u8>, [u8; 12]), u16> = Err(2);
+        if let (Some((media_type, media_key, data)), Some(enc_p), Some(enc_iv)) =
+            (record, enc_p, enc_iv)
+        {
+            use aes_gcm::aead::{Aead, KeyInit, Payload};
+            let retry_key = whatsapp_proto::media::media_retry_key(&media_key);
+            let cipher = aes_gcm::Aes256Gcm::new(&retry_key.into());
+            let asked = <[u8; 12]>::try_from(enc_iv).ok().and_then(|iv| {
+                cipher
+                    .decrypt(
+                        &iv.into(),
+                        Payload {
+                            msg: enc_p,
+                            aad: id.as_bytes(),
+                        },
+                    )
+                    .ok()
+            });
+            let stanza = asked.and_then(|p| e2e::ServerErrorReceipt::decode(p.as_slice()).ok());
+            if stanza.and_then(|r| r.stanza_id).as_deref() == Some(id) {
+                let enc = whatsapp_proto::media::encrypt(&media_key, media_type, &data);
+                let stored = self.store_media(enc.blob);
+                let direct_path = stored["direct_path"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let notification = e2e::MediaRetryNotification {
+                    stanza_id: Some(id.to_owned()),
+                    direct_path: Some(direct_path.clone()),
+                    result: Some(e2e::media_retry_notification::ResultType::Success as i32),
+                    message_secret: None,
+                };
+                let mut iv = [0u8; 12];
+                OsRng.fill_bytes(&mut iv);
+                if let Ok(sealed) = cipher.encrypt(
+                    &iv.into(),
+                    Payload {
+                        msg: &notification.encode_to_vec(),
+                        aad: id.as_bytes(),
+                    },
+                ) {
+                    result = Ok((direct_path, sealed, iv));
+                }
+            } else {
+                result = Err(3);
+            }
+        }
+        let mut rmr_out = Node::new("rmr");
+        for a in ["jid", "from_me", "participant"] {
+            if let Some(v) = rmr.attr_value(a) {
+                rmr_out = rmr_out.attr(a, v.clone());
+            }
+        }
+        let body = match &result {
+            Ok((_, sealed, iv)) => Node::new("encrypt").children([
+                Node::new("enc_p").bytes(sealed.clone()),
+                Node::new("enc_iv").bytes(iv.to_vec()),
+            ]),
+            Err(code) => Node::new("error").attr("code", *code),
+        };
+        if let Err(code) = result {
+            info!(id, code, "media retry refused");
+        }
+        let out = Node::new("notification")
+            .attr("from", Jid::user(key.0.clone()))
+            .attr("id", id.to_owned())
+            .attr("t", now_unix())
+            .attr("type", "mediaretry")
+            .children([rmr_out, body]);
+        self.work.push_back((
+            key.clone(),
+            Queued {
+                class: "notification",
+                id: id.to_owned(),
+                peer: None,
+                node: out,
+                sent: false,
+            },
+        ));
     }
 
     // ------------------------------------------------------------------ groups
@@ -3348,6 +3486,13 @@ impl State {
                 }
             }
             Fault::CorruptNext { count } => self.corrupt += *count,
+            Fault::ExpireMedia => {
+                info!(
+                    blobs = self.media.len(),
+                    "fault: every stored media blob expired"
+                );
+                self.media.clear();
+            }
             Fault::TempBan { code, expire_s } => {
                 let until = Instant::now() + Duration::from_secs(*expire_s);
                 let pns: Vec<String> = self

@@ -1043,6 +1043,49 @@ async fn media_both_ways() {
     assert_eq!(plain, photo);
     conn.send(&receipt_for(&message)).await;
 
+    // Expired media comes back through a media-retry receipt to the sender's phone.
+    sim.fault(&Fault::ExpireMedia).expect("fault");
+    let path = image.direct_path.clone().expect("path");
+    let (status, _) = http_bytes(&sim.ws_addr.to_string(), "GET", &path, b"").await;
+    assert_eq!(status, 404);
+    let media_key = image.media_key.clone().expect("key");
+    let iv = [3u8; 12];
+    let msg_id = message.attrs().string("id").expect("id");
+    conn.send(
+        &Node::new("receipt")
+            .attr("id", msg_id.clone())
+            .attr("to", Jid::user(OWNER))
+            .attr("type", "server-error")
+            .children([
+                Node::new("encrypt").children([
+                    Node::new("enc_p")
+                        .bytes(media::encrypt_media_retry_receipt(&media_key, &msg_id, &iv)),
+                    Node::new("enc_iv").bytes(iv.to_vec()),
+                ]),
+                Node::new("rmr")
+                    .attr("jid", Jid::user(CUSTOMER))
+                    .attr("from_me", "false"),
+            ]),
+    )
+    .await;
+    let (retry, _) = conn.recv_tag("notification").await;
+    assert_eq!(retry.attrs().optional_str("type"), Some("mediaretry"));
+    let enc_p = retry
+        .path(&["encrypt", "enc_p"])
+        .and_then(Node::content_bytes)
+        .expect("enc_p");
+    let enc_iv = retry
+        .path(&["encrypt", "enc_iv"])
+        .and_then(Node::content_bytes)
+        .expect("enc_iv");
+    let answer = media::decrypt_media_retry_notification(&media_key, &msg_id, enc_p, enc_iv)
+        .expect("decrypts");
+    let new_path = answer.direct_path.expect("new path");
+    let (status, blob) = http_bytes(&sim.ws_addr.to_string(), "GET", &new_path, b"").await;
+    assert_eq!(status, 200);
+    let again = media::decrypt(&media_key, MediaType::Image, &blob, &hashes).expect("same media");
+    assert_eq!(again, photo);
+
     // Upload: media_conn, then POST with the auth and the blob hash as token.
     let mc_id = conn.next_id();
     let media_conn = conn
