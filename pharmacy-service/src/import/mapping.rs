@@ -2,6 +2,7 @@
 
 use crate::domain::phone::normalize_phone;
 use crate::domain::ticket::{Priority, TicketStatus};
+use crate::domain::time::Timestamp;
 
 /// A customer's WhatsApp identity: phone number or LID.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,6 +206,18 @@ pub fn wa_message_id(raw: &str) -> Option<String> {
     (!id.is_empty()).then(|| id.to_owned())
 }
 
+/// One transfer of a ticket: (from agent, to agent, when).
+pub type Transfer = (Option<i64>, Option<i64>, Timestamp);
+
+/// The agent who had a ticket at `at`, from its transfers (oldest first): the receiving agent of
+/// the last transfer before `at`, else the giving agent of the first transfer, else `current`.
+pub fn agent_at(transfers: &[Transfer], at: Timestamp, current: Option<i64>) -> Option<i64> {
+    match transfers.iter().rev().find(|t| t.2 <= at) {
+        Some(t) => t.1.or(current),
+        None => transfers.first().and_then(|t| t.0).or(current),
+    }
+}
+
 /// A MIME type from a file name's extension.
 pub fn mime_from_name(name: &str) -> &'static str {
     let ext = name
@@ -281,6 +294,18 @@ mod tests {
         assert_eq!(match_kind(Some("iexact")), Some("exact"));
         assert_eq!(match_kind(None), Some("contains"));
         assert_eq!(match_kind(Some("regex")), None);
+    }
+
+    #[test]
+    fn agent_at_a_time() {
+        let t = |m| Timestamp(m);
+        let log = [(Some(1), Some(2), t(10)), (Some(2), Some(3), t(20))];
+        assert_eq!(agent_at(&log, t(5), Some(3)), Some(1));
+        assert_eq!(agent_at(&log, t(10), Some(3)), Some(2));
+        assert_eq!(agent_at(&log, t(15), Some(3)), Some(2));
+        assert_eq!(agent_at(&log, t(25), Some(3)), Some(3));
+        assert_eq!(agent_at(&[], t(25), Some(7)), Some(7));
+        assert_eq!(agent_at(&[(None, Some(2), t(10))], t(5), Some(2)), Some(2));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 
 use super::context::Ctx;
 use super::error::{ImportError, WriteContext};
-use super::mapping::{SenderKind, message_kind, outgoing_status, sender, wa_message_id};
+use super::mapping::{
+    SenderKind, Transfer, agent_at, message_kind, outgoing_status, sender, wa_message_id,
+};
 use super::media::{Media, bring};
 use super::people::PeopleTables;
 use super::report::MissingMedia;
@@ -11,6 +13,9 @@ use crate::db;
 use crate::db::messages::NewMessage;
 use crate::domain::ids::{AgentId, CustomerId, TicketId, UserId};
 use std::collections::HashMap;
+
+/// A service ticket's customer, current agent and transfers (oldest first).
+type TicketFacts = (i64, Option<i64>, Vec<Transfer>);
 
 /// Imports messages, then delivery logs.
 pub(crate) async fn import(
@@ -24,7 +29,7 @@ pub(crate) async fn import(
     if !src.has(&table) {
         ctx.report.absent_tables.push(table.clone());
     }
-    let mut tickets: HashMap<i64, (i64, Option<i64>)> = HashMap::new();
+    let mut tickets: HashMap<i64, TicketFacts> = HashMap::new();
     for r in src.rows(&table).await? {
         message(
             ctx,
@@ -116,14 +121,13 @@ async fn ticket_of_customer(
     .step("finding a customer's ticket")
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn message(
     ctx: &mut Ctx,
     r: &Row,
     ticket_table: &str,
     customer_table: &str,
     people: &PeopleTables,
-    tickets: &mut HashMap<i64, (i64, Option<i64>)>,
+    tickets: &mut HashMap<i64, TicketFacts>,
 ) -> Result<(), ImportError> {
     let (table, id) = (r.table.as_str(), r.id());
     if ctx.skip_seen("messages", table, &id) {
@@ -143,18 +147,30 @@ async fn message(
         ctx.report.unmappable("messages", table, &id, reason);
         return Ok(());
     };
-    let (customer, ticket_agent) = match tickets.get(&ticket) {
-        Some(v) => *v,
-        None => {
-            let v: (i64, Option<i64>) =
-                sqlx::query_as("SELECT customer_id, agent_id FROM tickets WHERE id = ?")
-                    .bind(ticket)
-                    .fetch_one(&mut *ctx.tx)
-                    .await
-                    .row("messages", table, &id)?;
-            tickets.insert(ticket, v);
-            v
-        }
+    if !tickets.contains_key(&ticket) {
+        let (customer, agent): (i64, Option<i64>) =
+            sqlx::query_as("SELECT customer_id, agent_id FROM tickets WHERE id = ?")
+                .bind(ticket)
+                .fetch_one(&mut *ctx.tx)
+                .await
+                .row("messages", table, &id)?;
+        let transfers: Vec<Transfer> = sqlx::query_as(
+            "SELECT from_agent_id, to_agent_id, at FROM ticket_transfer_log WHERE ticket_id = ? ORDER BY at, id",
+        )
+        .bind(ticket)
+        .fetch_all(&mut *ctx.tx)
+        .await
+        .row("messages", table, &id)?;
+        tickets.insert(ticket, (customer, agent, transfers));
+    }
+    let created_at = r
+        .time(&["created_at", "timestamp", "sent_at"], &ctx.tz)
+        .unwrap_or(ctx.now);
+    let (customer, ticket_agent) = {
+        let (customer, current, transfers) = &tickets[&ticket];
+        // Django keeps only the current agent on the ticket: before a transfer the message
+        // belongs to whoever had the ticket then.
+        (*customer, agent_at(transfers, created_at, *current))
     };
     let raw_sender = r.text(&["sender", "sender_type", "direction", "from_type"]);
     let kind = match raw_sender.as_deref().and_then(sender) {
@@ -248,9 +264,7 @@ async fn message(
         latitude: r.real(&["latitude", "lat"]),
         longitude: r.real(&["longitude", "lng", "lon"]),
         status: "received",
-        created_at: r
-            .time(&["created_at", "timestamp", "sent_at"], &ctx.tz)
-            .unwrap_or(ctx.now),
+        created_at,
         ..NewMessage::default()
     };
     if direction == "out" {

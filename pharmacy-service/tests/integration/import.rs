@@ -915,6 +915,17 @@ async fn switch_over_import_end_to_end() {
             "transferred by the manager"
         );
     }
+    // Django keeps the current agent only; messages before a transfer belong to the agent who
+    // had the ticket then (ticket 6: agent 3 handed it to agent 2 a minute after it opened).
+    let by_time: Vec<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT sender_kind, agent_id FROM messages WHERE ticket_id = ? ORDER BY created_at, id",
+    )
+    .bind(tickets[&6])
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(by_time[0], ("customer".to_owned(), Some(agents[&3])));
+    assert_eq!(by_time[1], ("agent".to_owned(), Some(agents[&2])));
     assert_eq!(
         superseded, 2,
         "customers 1 and 2 each had two open tickets after the merge"
