@@ -751,3 +751,40 @@ async fn a_document_is_uploaded_and_reaches_the_customer() {
     }
     client.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_messages_are_received() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("group");
+    let (client, mut events) = paired(&sim, &path, config(&sim)).await;
+    sim.add_customer(CUSTOMER, "Mona", 2, false)
+        .expect("customer");
+    let group = sim
+        .create_group(
+            CUSTOMER,
+            "Family pharmacy orders",
+            &[OWN_PHONE.to_owned()],
+            false,
+        )
+        .expect("group");
+    for text in ["first in the group", "second in the group"] {
+        sim.customer_send(
+            CUSTOMER,
+            &group.to_string(),
+            Outgoing::Text(text.into()),
+            None,
+        )
+        .expect("send");
+        let mut message = expect(&mut events, "a group message", |e| match e {
+            Event::Message(m) => Some(m),
+            Event::UndecryptableMessage { reason, .. } => panic!("undecryptable: {reason}"),
+            _ => None,
+        })
+        .await;
+        assert_eq!(message.info.chat, group);
+        assert_eq!(message.info.sender.user, CUSTOMER);
+        assert_eq!(message.text(), Some(text));
+        message.ack();
+    }
+    client.shutdown().await;
+}

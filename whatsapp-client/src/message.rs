@@ -17,7 +17,8 @@ use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e;
 use whatsapp_proto::signal::{
     self, CiphertextMessage, IdentityStatus, PreKeyBundle, PreKeyRecord, PreKeyWhisperMessage,
-    PublicKey, ResponderKeys, SessionRecord, SignalError, WhisperMessage,
+    PublicKey, ResponderKeys, SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord,
+    SessionRecord, SignalError, WhisperMessage,
 };
 
 use crate::ClientError;
@@ -138,6 +139,7 @@ struct Decrypted {
 async fn decrypt_enc(
     shared: &Shared,
     sender: &Jid,
+    group: Option<&Jid>,
     id: &str,
     kind: &str,
     ciphertext: &[u8],
@@ -149,6 +151,35 @@ async fn decrypt_enc(
         return Ok(plaintext);
     }
     let address = sender.signal_address();
+    if kind == "skmsg" {
+        let group = group
+            .ok_or_else(|| ClientError::InvalidArgument("skmsg outside a group".into()))?
+            .to_string();
+        let record = shared
+            .store
+            .load_sender_key(&group, &address)
+            .await?
+            .ok_or(ClientError::Signal(SignalError::NoSession))?;
+        let mut record = SenderKeyRecord::from_bytes(&record)?;
+        let message = SenderKeyMessage::decode(ciphertext)?;
+        let plaintext = signal::unpad(&record.decrypt(&message)?)?.to_vec();
+        shared
+            .store
+            .commit_decrypted(&DecryptCommit {
+                address: address.clone(),
+                session: None,
+                sender_key: Some((group, address, record.to_bytes())),
+                identity: None,
+                consumed_prekey: None,
+                ciphertext_hash: hash,
+                sender: sender_text,
+                message_id: id.to_owned(),
+                plaintext: plaintext.clone(),
+                created_at: (now_ms() / 1000) as i64,
+            })
+            .await?;
+        return Ok(plaintext);
+    }
     let record = shared.store.load_session(&address).await?;
     let stored_identity = shared.store.load_identity(&address).await?;
     let device = shared.device();
@@ -215,7 +246,8 @@ async fn decrypt_enc(
         Decrypted {
             commit: Some(DecryptCommit {
                 address,
-                session: record.to_bytes(),
+                session: Some(record.to_bytes()),
+                sender_key: None,
                 identity: identity_key,
                 consumed_prekey: consumed,
                 ciphertext_hash: hash,
@@ -252,43 +284,46 @@ async fn handle_message(shared: &Shared, node: Node) {
         send_ack(shared, &node, Some(487));
         return;
     };
-    if from.is_group() || from.is_broadcast() {
-        // Group and broadcast messages (skmsg) are not handled yet: acknowledge and report.
-        send_ack(shared, &node, None);
-        shared.emit(Event::UndecryptableMessage {
-            info: MessageInfo {
-                id,
-                chat: from.clone(),
-                sender: attrs
-                    .optional_jid("participant")
-                    .ok()
-                    .flatten()
-                    .unwrap_or(from),
-                sender_alt: None,
-                from_me: false,
-                push_name: None,
-                timestamp: 0,
-                offline: false,
-            },
-            reason: "group and broadcast messages are not supported yet".into(),
-        });
-        return;
-    }
-    let from_me = is_own(shared, &from);
-    let chat = if from_me {
-        attrs
+    let group = (from.is_group() || from.is_broadcast()).then(|| from.clone());
+    let sender = match &group {
+        Some(_) => match attrs.optional_jid("participant") {
+            Ok(Some(participant)) => participant,
+            _ => {
+                send_ack(shared, &node, Some(487));
+                return;
+            }
+        },
+        None => from.clone(),
+    };
+    let from_me = is_own(shared, &sender);
+    let chat = match &group {
+        Some(group) => group.clone(),
+        None if from_me => attrs
             .optional_jid("recipient")
             .ok()
             .flatten()
-            .unwrap_or_else(|| from.to_non_ad())
-    } else {
-        from.to_non_ad()
+            .unwrap_or_else(|| from.to_non_ad()),
+        None => from.to_non_ad(),
     };
-    let sender_alt = learn_alternate(shared, &from, &node).await;
+    let sender_alt = match &group {
+        None => learn_alternate(shared, &from, &node).await,
+        Some(_) => {
+            let key = if sender.is_lid() {
+                "participant_pn"
+            } else {
+                "participant_lid"
+            };
+            attrs
+                .optional_jid(key)
+                .ok()
+                .flatten()
+                .map(|j| j.to_non_ad())
+        }
+    };
     let info = MessageInfo {
         id: id.clone(),
         chat,
-        sender: from.clone(),
+        sender: sender.clone(),
         sender_alt,
         from_me,
         push_name: attrs
@@ -297,15 +332,36 @@ async fn handle_message(shared: &Shared, node: Node) {
         timestamp: attrs.optional_u64("t").ok().flatten().unwrap_or(0),
         offline: attrs.optional_string("offline").is_some(),
     };
-    let mut plaintext = None;
+    let mut visible = None;
     let mut failure = None;
+    let mut invalid = false;
     for enc in node.children_by_tag("enc") {
         let kind = enc.attrs().optional_string("type").unwrap_or_default();
         let Some(ciphertext) = enc.content_bytes() else {
             continue;
         };
-        match decrypt_enc(shared, &from, &id, &kind, ciphertext).await {
-            Ok(p) => plaintext = Some(p),
+        match decrypt_enc(shared, &sender, group.as_ref(), &id, &kind, ciphertext).await {
+            Ok(plaintext) => match e2e::Message::decode(plaintext.as_slice()) {
+                Ok(mut message) => {
+                    // Our own message from another device: unwrap the DeviceSentMessage.
+                    if let Some(dsm) = message.device_sent_message.take() {
+                        message = dsm.message.map(|m| *m).unwrap_or_default();
+                    }
+                    if let Some(skdm) = message.sender_key_distribution_message.take()
+                        && let Err(e) = process_skdm(shared, &info.chat, &sender, &skdm).await
+                    {
+                        tracing::warn!(error = %e, "sender key distribution failed");
+                    }
+                    let only_context = e2e::Message {
+                        message_context_info: message.message_context_info.clone(),
+                        ..Default::default()
+                    };
+                    if message != only_context {
+                        visible = Some(message);
+                    }
+                }
+                Err(_) => invalid = true,
+            },
             Err(ClientError::Signal(SignalError::DuplicateMessage { .. })) => {
                 tracing::debug!(%id, "duplicate enc skipped");
             }
@@ -315,42 +371,12 @@ async fn handle_message(shared: &Shared, node: Node) {
     if let (Some(name), false) = (&info.push_name, from_me) {
         let _ = shared
             .store
-            .store_push_name(&from.to_non_ad().to_string(), name)
+            .store_push_name(&sender.to_non_ad().to_string(), name)
             .await;
     }
-    let Some(plaintext) = plaintext else {
-        let reason = failure
-            .as_ref()
-            .map_or_else(|| "no decryptable content".to_owned(), |e| e.to_string());
-        tracing::warn!(%id, %reason, "undecryptable message");
-        if let Some(error) = &failure
-            && let Err(e) = send_retry_receipt(shared, &node, error).await
-        {
-            tracing::warn!(error = %e, "sending a retry receipt failed");
-        }
-        // whatsmeow acks without an error after a decrypt failure.
-        send_ack(shared, &node, None);
-        shared.emit(Event::UndecryptableMessage { info, reason });
-        return;
-    };
-    let message = match e2e::Message::decode(plaintext.as_slice()) {
-        Ok(message) => message,
-        Err(_) => {
-            send_ack(shared, &node, Some(491));
-            shared.emit(Event::UndecryptableMessage {
-                info,
-                reason: "invalid protobuf".into(),
-            });
-            return;
-        }
-    };
-    // Our own message from another device: unwrap the DeviceSentMessage.
-    let message = match message.device_sent_message {
-        Some(dsm) if from_me => dsm.message.map(|m| *m).unwrap_or_default(),
-        Some(dsm) => dsm.message.map(|m| *m).unwrap_or_default(),
-        None => message,
-    };
-    let mut receipt = Node::new("receipt").attr("id", id).attr("to", from.clone());
+    let mut receipt = Node::new("receipt")
+        .attr("id", id.clone())
+        .attr("to", from.clone());
     for key in ["participant", "recipient"] {
         if let Some(v) = node.attr_value(key) {
             receipt = receipt.attr(key, v.clone());
@@ -361,6 +387,28 @@ async fn handle_message(shared: &Shared, node: Node) {
     } else if from_me {
         receipt = receipt.attr("type", "sender");
     }
+    let Some(message) = visible else {
+        if let Some(error) = &failure {
+            let reason = error.to_string();
+            tracing::warn!(%id, %reason, "undecryptable message");
+            if let Err(e) = send_retry_receipt(shared, &node, error).await {
+                tracing::warn!(error = %e, "sending a retry receipt failed");
+            }
+            // whatsmeow acks without an error after a decrypt failure.
+            send_ack(shared, &node, None);
+            shared.emit(Event::UndecryptableMessage { info, reason });
+        } else if invalid {
+            send_ack(shared, &node, Some(491));
+            shared.emit(Event::UndecryptableMessage {
+                info,
+                reason: "invalid protobuf".into(),
+            });
+        } else {
+            // Nothing for the application (a key distribution only, or a duplicate).
+            let _ = shared.cmd.send(Command::Send(receipt, None));
+        }
+        return;
+    };
     shared.emit(Event::Message(Box::new(IncomingMessage {
         info,
         message,
@@ -369,6 +417,31 @@ async fn handle_message(shared: &Shared, node: Node) {
             to: shared.acks.clone(),
         }),
     })));
+}
+
+/// Feeds a sender key distribution message into the sender key store (part 2 §5.2 step 4).
+async fn process_skdm(
+    shared: &Shared,
+    chat: &Jid,
+    sender: &Jid,
+    skdm: &e2e::SenderKeyDistributionMessage,
+) -> Result<(), ClientError> {
+    let Some(bytes) = &skdm.axolotl_sender_key_distribution_message else {
+        return Ok(());
+    };
+    let group = skdm.group_id.clone().unwrap_or_else(|| chat.to_string());
+    let address = sender.signal_address();
+    let distribution = SenderKeyDistributionMessage::decode(bytes)?;
+    let mut record = match shared.store.load_sender_key(&group, &address).await? {
+        Some(bytes) => SenderKeyRecord::from_bytes(&bytes)?,
+        None => SenderKeyRecord::new(),
+    };
+    record.process_distribution_message(&distribution);
+    shared
+        .store
+        .store_sender_key(&group, &address, &record.to_bytes())
+        .await?;
+    Ok(())
 }
 
 /// The other address of a 1:1 sender (part 2 §3.5): `sender_pn` when `from` is a LID, else

@@ -74,7 +74,8 @@ pub(crate) async fn write_all(store: &dyn Store) {
     store
         .commit_decrypted(&DecryptCommit {
             address: "d.0".into(),
-            session: b"s4".to_vec(),
+            session: Some(b"s4".to_vec()),
+            sender_key: Some(("g2@g.us".into(), "d.0".into(), b"sk2".to_vec())),
             identity: Some([5; 32]),
             consumed_prekey: Some(7),
             ciphertext_hash: [6; 32],
@@ -124,6 +125,10 @@ pub(crate) async fn check_all(store: &dyn Store) {
     assert_eq!(
         store.load_sender_key("g@g.us", "a.0").await.unwrap(),
         Some(b"sk".to_vec())
+    );
+    assert_eq!(
+        store.load_sender_key("g2@g.us", "d.0").await.unwrap(),
+        Some(b"sk2".to_vec())
     );
     assert_eq!(
         store.load_app_state_key(&[9]).await.unwrap(),

@@ -262,9 +262,16 @@ impl SentMessageStore for MemoryStore {
 impl MessageStore for MemoryStore {
     fn commit_decrypted<'a>(&'a self, commit: &'a DecryptCommit) -> StoreFuture<'a, ()> {
         let mut inner = self.lock();
-        inner
-            .sessions
-            .insert(commit.address.clone(), commit.session.clone());
+        if let Some(session) = &commit.session {
+            inner
+                .sessions
+                .insert(commit.address.clone(), session.clone());
+        }
+        if let Some((group, sender, record)) = &commit.sender_key {
+            inner
+                .sender_keys
+                .insert((group.clone(), sender.clone()), record.clone());
+        }
         if let Some(key) = commit.identity {
             inner.identities.insert(commit.address.clone(), key);
         }

@@ -177,8 +177,10 @@ pub struct Contact {
 pub struct DecryptCommit {
     /// Signal address of the sender device (`user[_agent].device`).
     pub address: String,
-    /// The advanced session record.
-    pub session: Vec<u8>,
+    /// The advanced session record (`None` for group messages, which advance a sender key).
+    pub session: Option<Vec<u8>>,
+    /// The advanced sender key record of a group message: `(group, sender address, record)`.
+    pub sender_key: Option<(String, String, Vec<u8>)>,
     /// The sender's identity key, when a prekey message established or confirmed it.
     pub identity: Option<[u8; 32]>,
     /// A one-time prekey the message consumed (deleted in the same transaction).
@@ -325,8 +327,8 @@ pub trait SentMessageStore: Send + Sync {
 
 /// The decrypt commit: session state and plaintext together.
 pub trait MessageStore: Send + Sync {
-    /// Applies a [`DecryptCommit`] in one transaction: the session record, the identity, the
-    /// consumed prekey and the plaintext keyed by ciphertext hash.
+    /// Applies a [`DecryptCommit`] in one transaction: the session or sender key record, the
+    /// identity, the consumed prekey and the plaintext keyed by ciphertext hash.
     fn commit_decrypted<'a>(&'a self, commit: &'a DecryptCommit) -> StoreFuture<'a, ()>;
     /// The plaintext of a ciphertext already decrypted (a redelivery).
     fn load_decrypted<'a>(&'a self, hash: &'a [u8; 32]) -> StoreFuture<'a, Option<Vec<u8>>>;

@@ -624,11 +624,23 @@ impl MessageStore for SqliteStore {
     fn commit_decrypted<'a>(&'a self, commit: &'a DecryptCommit) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let mut tx = self.begin().await?;
-            sqlx::query("INSERT OR REPLACE INTO sessions (address, record) VALUES (?, ?)")
-                .bind(&commit.address)
-                .bind(&commit.session)
+            if let Some(session) = &commit.session {
+                sqlx::query("INSERT OR REPLACE INTO sessions (address, record) VALUES (?, ?)")
+                    .bind(&commit.address)
+                    .bind(session)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some((group, sender, record)) = &commit.sender_key {
+                sqlx::query(
+                    "INSERT OR REPLACE INTO sender_keys (group_id, sender, record) VALUES (?, ?, ?)",
+                )
+                .bind(group)
+                .bind(sender)
+                .bind(record)
                 .execute(&mut *tx)
                 .await?;
+            }
             if let Some(key) = &commit.identity {
                 sqlx::query("INSERT OR REPLACE INTO identities (address, key) VALUES (?, ?)")
                     .bind(&commit.address)
