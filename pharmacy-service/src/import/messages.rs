@@ -13,6 +13,7 @@ use crate::db;
 use crate::db::messages::NewMessage;
 use crate::domain::ids::{AgentId, CustomerId, TicketId, UserId};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 /// A service ticket's customer, current agent and transfers (oldest first).
 type TicketFacts = (i64, Option<i64>, Vec<Transfer>);
@@ -147,7 +148,7 @@ async fn message(
         ctx.report.unmappable("messages", table, &id, reason);
         return Ok(());
     };
-    if !tickets.contains_key(&ticket) {
+    if let Entry::Vacant(slot) = tickets.entry(ticket) {
         let (customer, agent): (i64, Option<i64>) =
             sqlx::query_as("SELECT customer_id, agent_id FROM tickets WHERE id = ?")
                 .bind(ticket)
@@ -161,7 +162,7 @@ async fn message(
         .fetch_all(&mut *ctx.tx)
         .await
         .row("messages", table, &id)?;
-        tickets.insert(ticket, (customer, agent, transfers));
+        slot.insert((customer, agent, transfers));
     }
     let created_at = r
         .time(&["created_at", "timestamp", "sent_at"], &ctx.tz)
