@@ -1,7 +1,11 @@
 //! Integration tests of pharmacy-service: each test gets a fresh SQLite file.
 
 mod api_auth;
+mod api_matrix;
+mod api_openapi;
 mod api_support;
+mod api_tickets;
+mod api_ws;
 mod autoreply;
 mod browser;
 mod csat;
@@ -14,7 +18,3 @@ mod outbox;
 mod records;
 mod search;
 mod support;
-mod api_ws;
-mod api_tickets;
-mod api_matrix;
-mod api_openapi;
