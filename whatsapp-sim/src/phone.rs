@@ -336,6 +336,64 @@ pub fn open_link_code_bundle(
     Ok((companion_identity, adv_secret))
 }
 
+/// What a phone checks before accepting a `pkmsg` from a companion: the stanza's
+/// `<device-identity>` (ADVSignedDeviceIdentity) carries a valid account signature (6,0) by the
+/// sender's account key and a valid device signature (6,1) by the companion's identity key
+/// (WA Web retry reason 12 "ADV failure", part 2 §6.2; WR `wacore/src/prekeys.rs`).
+pub fn verify_companion_identity(
+    bytes: &[u8],
+    account_key: &[u8; 32],
+    companion_identity: &[u8; 32],
+) -> Result<(), PhoneError> {
+    let signed = AdvSignedDeviceIdentity::decode(bytes).map_err(|e| PhoneError::Malformed {
+        reason: e.to_string(),
+    })?;
+    let details = signed.details.as_deref().ok_or(PhoneError::Malformed {
+        reason: "no details".into(),
+    })?;
+    if let Some(key) = signed.account_signature_key.as_deref()
+        && key != account_key
+    {
+        return Err(PhoneError::Altered {
+            field: "account_signature_key",
+        });
+    }
+    let account_signature: [u8; 64] = signed
+        .account_signature
+        .as_deref()
+        .and_then(|s| s.try_into().ok())
+        .ok_or(PhoneError::Altered {
+            field: "account_signature",
+        })?;
+    let message = [
+        &ADV_ACCOUNT_SIGNATURE_PREFIX[..],
+        details,
+        companion_identity,
+    ]
+    .concat();
+    if !xeddsa::verify(account_key, &message, &account_signature) {
+        return Err(PhoneError::Altered {
+            field: "account_signature",
+        });
+    }
+    let device_signature: [u8; 64] = signed
+        .device_signature
+        .as_deref()
+        .and_then(|s| s.try_into().ok())
+        .ok_or(PhoneError::BadDeviceSignature)?;
+    let message = [
+        &ADV_DEVICE_SIGNATURE_PREFIX[..],
+        details,
+        companion_identity,
+        account_key,
+    ]
+    .concat();
+    if !xeddsa::verify(companion_identity, &message, &device_signature) {
+        return Err(PhoneError::BadDeviceSignature);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2293,7 +2293,31 @@ impl State {
         let mut rng = OsRng;
         let mut plaintexts = Vec::new();
         let mut failure = None;
+        let mut adv_failure = false;
+        // A pkmsg from a companion must prove the companion belongs to the sender's account.
+        let has_pkmsg = node
+            .children_by_tag("enc")
+            .any(|e| e.attrs().optional_str("type") == Some("pkmsg"));
+        if has_pkmsg
+            && let Some(account) = self.accounts.get(&sender.0)
+            && let Some(DeviceKind::Companion(c)) = account.devices.get(&sender.1).map(|d| &d.kind)
         {
+            let checked = match node.child("device-identity").and_then(Node::content_bytes) {
+                None => Err(phone::PhoneError::Malformed {
+                    reason: "pkmsg without <device-identity>".into(),
+                }),
+                Some(bytes) => phone::verify_companion_identity(
+                    bytes,
+                    account.key.public.as_bytes(),
+                    &c.identity,
+                ),
+            };
+            if let Err(e) = checked {
+                warn!(pn = key.0, device = key.1, %from, id, error = %e, "ADV check failed; asking for a retry");
+                adv_failure = true;
+            }
+        }
+        if !adv_failure {
             let Some(DeviceKind::Simulated(sim)) = self
                 .accounts
                 .get_mut(&key.0)
@@ -2335,7 +2359,7 @@ impl State {
             return;
         };
         let me = account.device_jid(key.1, lid_form);
-        if let Some(_e) = failure.filter(|_| plaintexts.is_empty()) {
+        if adv_failure || failure.is_some() && plaintexts.is_empty() {
             // Retry receipt (part 2 §6.2).
             let Some(device) = account.devices.get_mut(&key.1) else {
                 return;
@@ -2377,6 +2401,10 @@ impl State {
                     Node::new("signature").bytes(bundle.spk_signature.to_vec()),
                 ]));
                 children.push(Node::new("keys").children(keys));
+            }
+            if adv_failure && let Some(retry) = children.first_mut() {
+                // WA Web RetryReason 12: ADV failure (part 2 §6.2).
+                retry.set_attr("error", "12");
             }
             let receipt = Node::new("receipt")
                 .attr("from", me)

@@ -627,6 +627,24 @@ async fn prekeys_usync_and_messages_both_ways() {
             .optional_string("phash")
             .is_some_and(|p| p.starts_with("2:") && p.len() == 10)
     );
+    // That pkmsg carried no <device-identity>: the phone asks again, ADV failure (12).
+    let retry = loop {
+        let (receipt, _) = conn.recv_tag("receipt").await;
+        if receipt.attrs().optional_str("type") == Some("retry") {
+            break receipt;
+        }
+    };
+    assert_eq!(
+        retry.attrs().optional_str("id"),
+        Some("3EB0AABBCCDDEEFF001133")
+    );
+    assert_eq!(
+        retry
+            .child("retry")
+            .and_then(|r| r.attrs().optional_string("error"))
+            .as_deref(),
+        Some("12")
+    );
 }
 
 #[tokio::test]
