@@ -753,7 +753,7 @@ async fn a_document_is_uploaded_and_reaches_the_customer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn group_messages_are_received() {
+async fn group_messages_both_ways() {
     let sim = Sim::start(SimConfig::default()).await.expect("sim");
     let path = temp_db("group");
     let (client, mut events) = paired(&sim, &path, config(&sim)).await;
@@ -785,6 +785,28 @@ async fn group_messages_are_received() {
         assert_eq!(message.info.sender.user, CUSTOMER);
         assert_eq!(message.text(), Some(text));
         message.ack();
+    }
+    // And a reply to the group reaches both of the customer's devices.
+    let id = client
+        .send_text(&group, "ready for pickup")
+        .await
+        .expect("group send");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let inbox = sim.customer_inbox(CUSTOMER).expect("inbox");
+        let got: Vec<_> = inbox.iter().filter(|m| m.id == id).collect();
+        if got.len() == 2 {
+            assert!(
+                got.iter()
+                    .all(|m| m.text.as_deref() == Some("ready for pickup"))
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered: {inbox:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     client.shutdown().await;
 }

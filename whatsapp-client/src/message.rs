@@ -841,91 +841,79 @@ async fn fetch_bundles(
 }
 
 /// Sends a 1:1 message to every device of `to` and to our other devices (part 2 §4.3).
-pub(crate) async fn send_message(
-    shared: &Arc<Shared>,
-    to: &Jid,
-    message: e2e::Message,
-) -> Result<String, ClientError> {
-    if to.is_group() || to.is_broadcast() {
-        return Err(ClientError::InvalidArgument(
-            "group and broadcast sends are not supported yet".into(),
-        ));
-    }
-    let _lock = shared.send_lock.lock().await;
+/// Sessions for `devices`: loaded, or built from fetched prekey bundles.
+async fn sessions_for(
+    shared: &Shared,
+    devices: &[Jid],
+) -> Result<Vec<(Jid, SessionRecord)>, ClientError> {
     let device = shared.device();
-    let own = device.jid.clone().ok_or(ClientError::NotConnected)?;
-    let to = to.to_non_ad();
-    let id = generate_message_id(&own.user, now_ms() / 1000);
-    let devices = device_lists(shared, &[to.clone(), own.to_non_ad()]).await?;
-    let devices: Vec<Jid> = devices
-        .into_iter()
-        .filter(|d| !(d.user == own.user && d.device == own.device && d.server == own.server))
-        .collect();
-    if devices.is_empty() {
-        return Err(ClientError::InvalidArgument(format!("{to} has no devices")));
-    }
-
-    // Sessions: load, and fetch bundles for devices that have none.
     let mut sessions: Vec<(Jid, SessionRecord)> = Vec::new();
     let mut missing = Vec::new();
-    for d in &devices {
+    for d in devices {
         match shared.store.load_session(&d.signal_address()).await? {
             Some(bytes) => sessions.push((d.clone(), SessionRecord::from_bytes(&bytes)?)),
             None => missing.push(d.clone()),
         }
     }
-    if !missing.is_empty() {
-        let identity = device.signal_identity()?;
-        for (jid, bundle) in fetch_bundles(shared, &missing).await? {
-            let address = jid.signal_address();
-            let stored = shared
-                .store
-                .load_identity(&address)
-                .await?
-                .map(PublicKey::from_raw);
-            let mut record = SessionRecord::new();
-            let mut status = record.process_bundle(
+    if missing.is_empty() {
+        return Ok(sessions);
+    }
+    let identity = device.signal_identity()?;
+    for (jid, bundle) in fetch_bundles(shared, &missing).await? {
+        let address = jid.signal_address();
+        let stored = shared
+            .store
+            .load_identity(&address)
+            .await?
+            .map(PublicKey::from_raw);
+        let mut record = SessionRecord::new();
+        let mut status = record.process_bundle(
+            &identity,
+            device.registration_id,
+            &bundle,
+            stored.as_ref(),
+            &mut rand::thread_rng(),
+        );
+        if let Err(SignalError::IdentityChanged { .. }) = status {
+            // The peer reinstalled: trust the new identity, as whatsmeow does.
+            tracing::warn!(%jid, "identity changed; trusting the new one");
+            shared.emit(Event::IdentityChanged { jid: jid.clone() });
+            status = record.process_bundle(
                 &identity,
                 device.registration_id,
                 &bundle,
-                stored.as_ref(),
+                None,
                 &mut rand::thread_rng(),
             );
-            if let Err(SignalError::IdentityChanged { .. }) = status {
-                // The peer reinstalled: trust the new identity, as whatsmeow does.
-                tracing::warn!(%jid, "identity changed; trusting the new one");
-                shared.emit(Event::IdentityChanged { jid: jid.clone() });
-                status = record.process_bundle(
-                    &identity,
-                    device.registration_id,
-                    &bundle,
-                    None,
-                    &mut rand::thread_rng(),
-                );
+        }
+        match status {
+            Ok(_) => {
+                shared
+                    .store
+                    .store_identity(&address, bundle.identity_key.as_bytes())
+                    .await?;
+                sessions.push((jid, record));
             }
-            match status {
-                Ok(_) => {
-                    shared
-                        .store
-                        .store_identity(&address, bundle.identity_key.as_bytes())
-                        .await?;
-                    sessions.push((jid, record));
-                }
-                Err(e) => tracing::warn!(%jid, error = %e, "cannot start a session"),
-            }
+            Err(e) => tracing::warn!(%jid, error = %e, "cannot start a session"),
         }
     }
+    Ok(sessions)
+}
 
-    let plain = message.encode_to_vec();
-    let dsm = dsm_bytes(&to, &message);
+/// Encrypts a padded plaintext per device (`plaintext_for` picks it) into `<to>` nodes and
+/// stores the advanced sessions in one transaction. The flag says whether any is a pkmsg.
+async fn encrypt_for(
+    shared: &Shared,
+    sessions: Vec<(Jid, SessionRecord)>,
+    plaintext_for: impl Fn(&Jid) -> Vec<u8>,
+) -> Result<(Vec<Node>, bool), ClientError> {
     let mut participants = Vec::new();
     let mut any_prekey = false;
     let mut updated = Vec::new();
     {
         let mut rng = rand::thread_rng();
         for (jid, mut record) in sessions {
-            let mine = jid.user == own.user;
-            let padded = signal::pad(if mine { &dsm } else { &plain }, &mut rng);
+            let padded = signal::pad(&plaintext_for(&jid), &mut rng);
             let ciphertext: CiphertextMessage = match record.encrypt(&padded) {
                 Ok(c) => c,
                 Err(e) => {
@@ -943,12 +931,71 @@ pub(crate) async fn send_message(
             );
         }
     }
+    shared.store.store_sessions(&updated).await?;
+    Ok((participants, any_prekey))
+}
+
+/// Sends a stanza and waits for the server's `<ack>`; an `error` attribute is a typed refusal.
+async fn send_and_wait(shared: &Shared, stanza: Node) -> Result<Node, ClientError> {
+    let (tx, rx) = oneshot::channel();
+    shared
+        .cmd
+        .send(Command::Message(stanza, tx))
+        .map_err(|_| ClientError::Stopped)?;
+    let ack = tokio::time::timeout(Duration::from_secs(75), rx)
+        .await
+        .map_err(|_| ClientError::Timeout)?
+        .map_err(|_| ClientError::Stopped)??;
+    if let Ok(Some(code)) = ack.attrs().optional_u64("error") {
+        return Err(ClientError::MessageRefused { code });
+    }
+    Ok(ack)
+}
+
+/// Sends a message to every device of `to` and to our other devices (part 2 §4.3), or to a
+/// group (§4.9).
+pub(crate) async fn send_message(
+    shared: &Arc<Shared>,
+    to: &Jid,
+    message: e2e::Message,
+) -> Result<String, ClientError> {
+    if to.is_group() {
+        return send_group_message(shared, to, message).await;
+    }
+    if to.is_broadcast() {
+        return Err(ClientError::InvalidArgument(
+            "broadcast sends are not supported yet".into(),
+        ));
+    }
+    let _lock = shared.send_lock.lock().await;
+    let device = shared.device();
+    let own = device.jid.clone().ok_or(ClientError::NotConnected)?;
+    let to = to.to_non_ad();
+    let id = generate_message_id(&own.user, now_ms() / 1000);
+    let devices = device_lists(shared, &[to.clone(), own.to_non_ad()]).await?;
+    let devices: Vec<Jid> = devices
+        .into_iter()
+        .filter(|d| !(d.user == own.user && d.device == own.device && d.server == own.server))
+        .collect();
+    if devices.is_empty() {
+        return Err(ClientError::InvalidArgument(format!("{to} has no devices")));
+    }
+    let sessions = sessions_for(shared, &devices).await?;
+    let plain = message.encode_to_vec();
+    let dsm = dsm_bytes(&to, &message);
+    let (participants, any_prekey) = encrypt_for(shared, sessions, |jid| {
+        if jid.user == own.user {
+            dsm.clone()
+        } else {
+            plain.clone()
+        }
+    })
+    .await?;
     if participants.is_empty() {
         return Err(ClientError::InvalidArgument(format!(
             "no device of {to} could be encrypted to"
         )));
     }
-    shared.store.store_sessions(&updated).await?;
     shared
         .store
         .store_sent(&to.to_string(), &id, &plain, (now_ms() / 1000) as i64)
@@ -969,18 +1016,123 @@ pub(crate) async fn send_message(
         .attr("id", id.clone())
         .attr("type", message_type(&message))
         .children(children);
-    let (tx, rx) = oneshot::channel();
-    shared
-        .cmd
-        .send(Command::Message(stanza, tx))
-        .map_err(|_| ClientError::Stopped)?;
-    let ack = tokio::time::timeout(Duration::from_secs(75), rx)
-        .await
-        .map_err(|_| ClientError::Timeout)?
-        .map_err(|_| ClientError::Stopped)??;
-    if let Ok(Some(code)) = ack.attrs().optional_u64("error") {
-        return Err(ClientError::MessageRefused { code });
+    send_and_wait(shared, stanza).await?;
+    Ok(id)
+}
+
+/// Participants of a group (`w:g2` query, part 2 §3.6) and whether it is LID-addressed.
+async fn group_participants(shared: &Shared, group: &Jid) -> Result<(Vec<Jid>, bool), ClientError> {
+    let iq = Node::new("iq")
+        .attr("xmlns", "w:g2")
+        .attr("type", "get")
+        .attr("to", group.clone())
+        .children([Node::new("query").attr("request", "interactive")]);
+    let answer = shared.iq(iq).await?;
+    let info = answer
+        .child("group")
+        .ok_or_else(|| ClientError::unexpected("no <group>", &answer))?;
+    let lid = info.attrs().optional_str("addressing_mode") == Some("lid");
+    let participants = info
+        .children_by_tag("participant")
+        .filter_map(|p| p.attrs().jid("jid").ok())
+        .map(|j| j.to_non_ad())
+        .collect();
+    Ok((participants, lid))
+}
+
+/// phash: "2:" + base64 (standard, unpadded) of the first 6 bytes of SHA-256 over the sorted
+/// `user.agent:device@server` strings (part 2 §4.6, whatsmeow `participantListHashV2`).
+pub(crate) fn participant_hash(devices: &[Jid]) -> String {
+    let mut names: Vec<String> = devices
+        .iter()
+        .map(|d| format!("{}.{}:{}@{}", d.user, d.agent, d.device, d.server.as_str()))
+        .collect();
+    names.sort();
+    let digest = Sha256::digest(names.concat().as_bytes());
+    let encoded = whatsapp_proto::pairing::base64_encode(&digest[..6]);
+    format!("2:{}", encoded.trim_end_matches('='))
+}
+
+/// Sends to a group: the sender key distribution to every device, then one skmsg (§4.9).
+async fn send_group_message(
+    shared: &Arc<Shared>,
+    group: &Jid,
+    message: e2e::Message,
+) -> Result<String, ClientError> {
+    let _lock = shared.send_lock.lock().await;
+    let device = shared.device();
+    let own_pn = device.jid.clone().ok_or(ClientError::NotConnected)?;
+    let (participants, lid_mode) = group_participants(shared, group).await?;
+    let own = match (&device.lid, lid_mode) {
+        (Some(lid), true) => lid.clone(),
+        _ => own_pn.clone(),
+    };
+    let id = generate_message_id(&own_pn.user, now_ms() / 1000);
+    let all = device_lists(shared, &participants).await?;
+    let is_self = |d: &Jid| d.user == own.user && d.device == own.device && d.server == own.server;
+    let mut hashed = all.clone();
+    if !hashed.iter().any(is_self) {
+        hashed.push(own.clone());
     }
+    let phash = participant_hash(&hashed);
+    let devices: Vec<Jid> = all.into_iter().filter(|d| !is_self(d)).collect();
+
+    let group_text = group.to_string();
+    let own_address = own.signal_address();
+    let mut record = match shared
+        .store
+        .load_sender_key(&group_text, &own_address)
+        .await?
+    {
+        Some(bytes) => SenderKeyRecord::from_bytes(&bytes)?,
+        None => SenderKeyRecord::new(),
+    };
+    let distribution = record.create_distribution_message(&mut rand::thread_rng());
+    let skdm = e2e::Message {
+        sender_key_distribution_message: Some(e2e::SenderKeyDistributionMessage {
+            group_id: Some(group_text.clone()),
+            axolotl_sender_key_distribution_message: Some(distribution.serialized().to_vec()),
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let sessions = sessions_for(shared, &devices).await?;
+    let (to_nodes, any_prekey) = encrypt_for(shared, sessions, |_| skdm.clone()).await?;
+    let plain = message.encode_to_vec();
+    let skmsg = {
+        let padded = signal::pad(&plain, &mut rand::thread_rng());
+        record.encrypt(&padded, &mut rand::thread_rng())?
+    };
+    shared
+        .store
+        .store_sender_key(&group_text, &own_address, &record.to_bytes())
+        .await?;
+    shared
+        .store
+        .store_sent(&group_text, &id, &plain, (now_ms() / 1000) as i64)
+        .await?;
+    let mut children = Vec::new();
+    if !to_nodes.is_empty() {
+        children.push(Node::new("participants").children(to_nodes));
+    }
+    if any_prekey && let Some(account) = &device.account {
+        children.push(Node::new("device-identity").bytes(account.clone()));
+    }
+    children.push(
+        Node::new("enc")
+            .attr("v", "2")
+            .attr("type", "skmsg")
+            .bytes(skmsg.serialized().to_vec()),
+    );
+    let mut stanza = Node::new("message")
+        .attr("to", group.clone())
+        .attr("id", id.clone())
+        .attr("type", message_type(&message))
+        .attr("phash", phash);
+    if lid_mode {
+        stanza = stanza.attr("addressing_mode", "lid");
+    }
+    send_and_wait(shared, stanza.children(children)).await?;
     Ok(id)
 }
 
@@ -1014,6 +1166,33 @@ fn message_type(message: &e2e::Message) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phash_matches_the_reference_form() {
+        // Byte-wise order puts ":12@" before ":2@"; the result is "2:" + 8 characters.
+        let devices: Vec<Jid> = [
+            "15551234567:2@s.whatsapp.net",
+            "15551234567:12@s.whatsapp.net",
+        ]
+        .iter()
+        .map(|j| j.parse().unwrap())
+        .collect();
+        let hash = participant_hash(&devices);
+        assert_eq!(hash.len(), 10);
+        assert!(hash.starts_with("2:"));
+        let mut reversed = devices.clone();
+        reversed.reverse();
+        assert_eq!(participant_hash(&reversed), hash);
+        let expected = {
+            let digest =
+                Sha256::digest(b"15551234567.0:12@s.whatsapp.net15551234567.0:2@s.whatsapp.net");
+            format!(
+                "2:{}",
+                whatsapp_proto::pairing::base64_encode(&digest[..6]).trim_end_matches('=')
+            )
+        };
+        assert_eq!(hash, expected);
+    }
 
     #[test]
     fn privacy_token_expiry() {
