@@ -478,6 +478,10 @@ impl Browser {
                 return v;
             }
             if Instant::now() > deadline {
+                if let Ok(png) = self.client.screenshot().await {
+                    let _ =
+                        std::fs::write(self.shots.join(format!("{}-FAILED.png", self.name)), png);
+                }
                 let html = self
                     .js("return document.body.innerText.slice(0, 3000)")
                     .await;
@@ -496,12 +500,35 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no element {css}: {e}"))
     }
 
+    /// Clicks, retrying while the element is being laid out or redrawn (not interactable yet,
+    /// or replaced by a live update between finding and clicking it).
     async fn click(&self, css: &str) {
-        self.el(css).await.click().await.unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.el(css).await.click().await {
+                Ok(()) => return,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot click {css}: {e}"),
+            }
+        }
     }
 
+    /// Types into a field, retrying while it is not interactable yet.
     async fn type_into(&self, css: &str, text: &str) {
-        self.el(css).await.send_keys(text).await.unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.el(css).await.send_keys(text).await {
+                Ok(()) => return,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot type into {css}: {e}"),
+            }
+        }
     }
 
     async fn login(&mut self, base: &str, user: &str, password: &str) {

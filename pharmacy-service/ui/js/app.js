@@ -38,6 +38,9 @@ async function enterApp(user) {
   session.isAdmin = user.role === "admin";
   session.agentId = await resolveAgentId(user);
   document.body.classList.toggle("is-admin", session.isAdmin);
+  // Admins see every agent's conversations under the first tab.
+  $("tab-mine-label").dataset.i18n = session.isAdmin ? "list.assigned" : "list.mine";
+  $("tab-mine-label").textContent = t($("tab-mine-label").dataset.i18n);
   $("me-name").textContent = user.name || user.username;
   $("view-login").hidden = true;
   $("view-app").hidden = false;

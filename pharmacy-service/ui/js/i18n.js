@@ -26,6 +26,8 @@ export function applyI18n(root = document) {
   root.querySelectorAll("[data-i18n-label]").forEach((el) => el.setAttribute("aria-label", t(el.dataset.i18nLabel)));
   root.querySelectorAll("[data-i18n-placeholder]").forEach((el) => el.setAttribute("placeholder", t(el.dataset.i18nPlaceholder)));
   root.querySelectorAll("[data-i18n-title]").forEach((el) => el.setAttribute("title", t(el.dataset.i18nTitle)));
+  // The language switch names the other language in that language.
+  root.querySelectorAll(".lang-toggle").forEach((el) => el.setAttribute("lang", lang === "ar" ? "en" : "ar"));
 }
 
 /** Switches language and re-renders whoever listens. */

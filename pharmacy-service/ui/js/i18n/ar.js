@@ -109,4 +109,5 @@ export default {
   "msg.revoke": "حذف لدى الجميع", "msg.revokeConfirm": "حذف هذه الرسالة لدى العميل أيضًا؟",
   "agents.shifts": "الورديات", "agents.noRoster": "بدون جدول (متاح دائمًا للتوزيع)", "hours.none": "مغلق", "hours.off": "إجازة",
   "hours.everyDay": "كل يوم {spans}", "hours.bad": "ليست فترة زمنية: {text} (اكتب 09:00-17:00)",
+  "list.assigned": "المُسندة", "chat.pickHint": "اضغط ? لعرض اختصارات لوحة المفاتيح",
 };

@@ -109,4 +109,5 @@ export default {
   "msg.revoke": "Delete for everyone", "msg.revokeConfirm": "Delete this message for the customer too?",
   "agents.shifts": "Shifts", "agents.noRoster": "No roster (always routable)", "hours.none": "Closed", "hours.off": "off",
   "hours.everyDay": "Every day {spans}", "hours.bad": "Not a time span: {text} (write 09:00-17:00)",
+  "list.assigned": "Assigned", "chat.pickHint": "Press ? for keyboard shortcuts",
 };
