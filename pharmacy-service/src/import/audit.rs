@@ -18,7 +18,7 @@ pub(crate) async fn import(
     }
     for r in src.rows(&table).await? {
         let id = r.id();
-        if ctx.skip_seen(A, &table, &id) {
+        if ctx.skip_row(A, &r) {
             continue;
         }
         let Some(action) = r.text(&["action", "action_type", "event"]) else {
@@ -62,7 +62,7 @@ pub(crate) async fn import(
     }
     for r in src.rows(&table).await? {
         let id = r.id();
-        if ctx.skip_seen(L, &table, &id) {
+        if ctx.skip_row(L, &r) {
             continue;
         }
         let Some(username) = r.text(&["username", "user_name", "login"]) else {

@@ -38,7 +38,7 @@ async fn template(
     people: &PeopleTables,
 ) -> Result<(), ImportError> {
     let (table, id) = (r.table.as_str(), r.id());
-    if ctx.skip_seen("templates", table, &id) {
+    if ctx.skip_row("templates", r) {
         return Ok(());
     }
     let owner = if per_agent {
@@ -130,7 +130,7 @@ async fn template(
 
 async fn trigger(ctx: &mut Ctx, r: &Row) -> Result<(), ImportError> {
     let (table, id) = (r.table.as_str(), r.id());
-    if ctx.skip_seen("auto_reply_triggers", table, &id) {
+    if ctx.skip_row("auto_reply_triggers", r) {
         return Ok(());
     }
     let Some(keyword) = r.text(&[

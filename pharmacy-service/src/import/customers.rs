@@ -26,7 +26,7 @@ pub(crate) async fn import(
     }
     for r in src.rows(&tag_table).await? {
         let id = r.id();
-        if ctx.skip_seen("customer_tags", &tag_table, &id) {
+        if ctx.skip_row("customer_tags", &r) {
             continue;
         }
         let Some(cust) = customer_of(ctx, &r, &table, "customer_tags") else {
@@ -66,7 +66,7 @@ fn customer_of(ctx: &mut Ctx, r: &Row, customer_table: &str, entity: &str) -> Op
 
 async fn customer(ctx: &mut Ctx, r: &Row) -> Result<(), ImportError> {
     let (table, id) = (r.table.as_str(), r.id());
-    if ctx.skip_seen("customers", table, &id) {
+    if ctx.skip_row("customers", r) {
         return Ok(());
     }
     let raw = r
@@ -212,7 +212,7 @@ async fn note(
     people: &PeopleTables,
 ) -> Result<(), ImportError> {
     let (table, id) = (r.table.as_str(), r.id());
-    if ctx.skip_seen("customer_notes", table, &id) {
+    if ctx.skip_row("customer_notes", r) {
         return Ok(());
     }
     let Some(cust) = customer_of(ctx, r, customer_table, "customer_notes") else {

@@ -48,7 +48,7 @@ pub(crate) async fn import(
     }
     for r in src.rows(&log_table).await? {
         let id = r.id();
-        if ctx.skip_seen("message_delivery_log", &log_table, &id) {
+        if ctx.skip_row("message_delivery_log", &r) {
             continue;
         }
         let mid = r.text(&["message_id"]).unwrap_or_default();
@@ -131,7 +131,7 @@ async fn message(
     tickets: &mut HashMap<i64, TicketFacts>,
 ) -> Result<(), ImportError> {
     let (table, id) = (r.table.as_str(), r.id());
-    if ctx.skip_seen("messages", table, &id) {
+    if ctx.skip_row("messages", r) {
         return Ok(());
     }
     let tid = r.text(&["ticket_id", "conversation_id"]);

@@ -104,7 +104,7 @@ async fn response_time(
 ) -> Result<(), ImportError> {
     const E: &str = "response_times";
     let (table, id) = (r.table.as_str(), r.id());
-    if ctx.skip_seen(E, table, &id) {
+    if ctx.skip_row(E, r) {
         return Ok(());
     }
     let Some((ticket, ticket_agent, _, _)) = ticket_of(ctx, r, tickets).await? else {
@@ -204,7 +204,7 @@ async fn delay(
 ) -> Result<(), ImportError> {
     const E: &str = "agent_delay_events";
     let (table, id) = (r.table.as_str(), r.id());
-    if ctx.skip_seen(E, table, &id) {
+    if ctx.skip_row(E, r) {
         return Ok(());
     }
     let Some((ticket, ticket_agent, ticket_branch, _)) = ticket_of(ctx, r, tickets).await? else {
@@ -263,7 +263,7 @@ async fn rating(
 ) -> Result<(), ImportError> {
     const E: &str = "csat_ratings";
     let (table, id) = (r.table.as_str(), r.id());
-    if ctx.skip_seen(E, table, &id) {
+    if ctx.skip_row(E, r) {
         return Ok(());
     }
     let Some(value) = r
@@ -387,7 +387,7 @@ async fn kpi_snapshot(
 ) -> Result<(), ImportError> {
     const E: &str = "kpi_snapshots";
     let (table, id) = (r.table.as_str(), r.id());
-    if ctx.skip_seen(E, table, &id) {
+    if ctx.skip_row(E, r) {
         return Ok(());
     }
     let aid = r.text(&["agent_id"]).unwrap_or_default();

@@ -65,7 +65,7 @@ pub(crate) async fn import(ctx: &mut Ctx, src: &mut Source) -> Result<(), Import
     }
     for a in &admins {
         let id = a.id();
-        if ctx.skip_seen("admins", &a.table, &id) {
+        if ctx.skip_row("admins", a) {
             continue;
         }
         let uid = a.text(&["user_id"]).unwrap_or_default();
@@ -90,7 +90,7 @@ pub(crate) async fn import(ctx: &mut Ctx, src: &mut Source) -> Result<(), Import
 
 async fn user(ctx: &mut Ctx, r: &Row, role: Role) -> Result<(), ImportError> {
     let (table, id) = (r.table.as_str(), r.id());
-    if ctx.skip_seen("users", table, &id) {
+    if ctx.skip_row("users", r) {
         return Ok(());
     }
     let Some(username) = r.text(&["username"]) else {
@@ -162,7 +162,7 @@ async fn agent(
     branch_names: &HashMap<String, String>,
 ) -> Result<(), ImportError> {
     let (table, id) = (r.table.as_str(), r.id());
-    if ctx.skip_seen("agents", table, &id) {
+    if ctx.skip_row("agents", r) {
         return Ok(());
     }
     let uid = r.text(&["user_id"]).unwrap_or_default();

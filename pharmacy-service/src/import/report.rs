@@ -16,6 +16,9 @@ pub struct EntityCounts {
     pub merged: u64,
     /// Rows that could not be mapped; each one is listed in [`ImportReport::unmappable`].
     pub unmappable: u64,
+    /// Already imported rows that changed in Django since (listed in
+    /// [`ImportReport::changed_since_import`]).
+    pub changed_since_import: u64,
 }
 
 /// One source row and a sentence about it.
@@ -57,6 +60,8 @@ pub struct ImportReport {
     /// Rows imported with an adjustment worth knowing (a ticket closed because the customer
     /// has a newer one, a pending message marked failed...).
     pub adjustments: Vec<RowNote>,
+    /// Already imported rows that changed in Django since; the service keeps what it imported.
+    pub changed_since_import: Vec<RowNote>,
     /// Media files not copied; their messages are imported without the file.
     pub missing_media: Vec<MissingMedia>,
     /// Django tables the import knows but the database does not have.
@@ -76,6 +81,7 @@ impl ImportReport {
             entities: Vec::new(),
             unmappable: Vec::new(),
             adjustments: Vec::new(),
+            changed_since_import: Vec::new(),
             missing_media: Vec::new(),
             absent_tables: Vec::new(),
         }
@@ -162,6 +168,18 @@ impl ImportReport {
                 s.push_str(&format!(
                     "  {} {} #{}: {}\n",
                     n.entity, n.source_table, n.source_id, n.reason
+                ));
+            }
+        }
+        if !self.changed_since_import.is_empty() {
+            s.push_str(&format!(
+                "Changed in Django since imported, not updated ({}):\n",
+                self.changed_since_import.len()
+            ));
+            for n in &self.changed_since_import {
+                s.push_str(&format!(
+                    "  {} {} #{}\n",
+                    n.entity, n.source_table, n.source_id
                 ));
             }
         }

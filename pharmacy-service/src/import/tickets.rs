@@ -76,7 +76,7 @@ fn plan<'a>(
     people: &PeopleTables,
 ) -> Option<Planned<'a>> {
     let (table, id) = (r.table.as_str(), r.id());
-    if ctx.skip_seen("tickets", table, &id) {
+    if ctx.skip_row("tickets", r) {
         return None;
     }
     let cid = r.text(&["customer_id"]).unwrap_or_default();
@@ -317,7 +317,7 @@ async fn state_log(
     }
     for r in src.rows(&table).await? {
         let id = r.id();
-        if ctx.skip_seen("ticket_state_log", &table, &id) {
+        if ctx.skip_row("ticket_state_log", &r) {
             continue;
         }
         let tid = r.text(&["ticket_id"]).unwrap_or_default();
@@ -388,7 +388,7 @@ async fn transfer_log(
     }
     for r in src.rows(&table).await? {
         let id = r.id();
-        if ctx.skip_seen("ticket_transfer_log", &table, &id) {
+        if ctx.skip_row("ticket_transfer_log", &r) {
             continue;
         }
         let tid = r.text(&["ticket_id"]).unwrap_or_default();

@@ -1131,6 +1131,36 @@ async fn switch_over_import_end_to_end() {
         again.get("messages").skipped_existing,
         real.get("messages").imported + real.get("messages").merged
     );
+    assert!(again.changed_since_import.is_empty());
+
+    // Rows edited in Django after they were imported are reported, not overwritten.
+    let mut w = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&f.django)
+        .connect()
+        .await
+        .unwrap();
+    w.execute(
+        "UPDATE conversations_ticket SET status = 'closed', closed_at = '2025-09-30 10:00:00' WHERE id = 65;
+         UPDATE conversations_customer SET name = 'اسم جديد' WHERE id = 7;",
+    )
+    .await
+    .unwrap();
+    w.close().await.unwrap();
+    let third = f.import(false).await;
+    assert_eq!(
+        dump(&f.target).await,
+        before,
+        "the third run changed the database"
+    );
+    assert_eq!(
+        third
+            .changed_since_import
+            .iter()
+            .map(|n| (n.entity.as_str(), n.source_id.as_str()))
+            .collect::<Vec<_>>(),
+        [("customers", "7"), ("tickets", "65")]
+    );
+    assert_eq!(third.get("tickets").changed_since_import, 1);
 
     // 5. The imported pharmacist logs in with the Django password; it becomes argon2id.
     let app = f.service().await;
