@@ -481,6 +481,14 @@ impl Sim {
     }
 }
 
+/// Now plus `d`, saturating at about a century (fault durations come from callers).
+pub(crate) fn later(d: Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
+}
+
 /// Accepts a phone number as digits, `+digits`, or a PN JID.
 fn phone_digits(phone: &str) -> String {
     phone
@@ -643,7 +651,7 @@ impl SimHandle {
         if let Fault::Delay { ms, duration_ms } = fault {
             *self.shared.delay.lock().unwrap_or_else(|e| e.into_inner()) = Some((
                 Duration::from_millis(*ms),
-                std::time::Instant::now() + Duration::from_millis(*duration_ms),
+                later(Duration::from_millis(*duration_ms)),
             ));
             return Ok(());
         }

@@ -3509,6 +3509,11 @@ impl State {
             }
             Fault::Delay { .. } => {}
             Fault::Nack { code, count } => {
+                if self.nacks.len() + *count as usize > 1_000_000 {
+                    return Err(SimError::BadRequest(
+                        "at most 1,000,000 pending nacks".into(),
+                    ));
+                }
                 for _ in 0..*count {
                     self.nacks.push_back(*code);
                 }
@@ -3522,7 +3527,7 @@ impl State {
                 self.media.clear();
             }
             Fault::TempBan { code, expire_s } => {
-                let until = Instant::now() + Duration::from_secs(*expire_s);
+                let until = crate::later(Duration::from_secs(*expire_s));
                 let pns: Vec<String> = self
                     .accounts
                     .values()
