@@ -10,8 +10,10 @@
 //! (`MessageSearchIndex` is not read: the service indexes every imported message itself.)
 //!
 //! - **Idempotent.** Every imported source row is recorded in `import_source_ids` with the
-//!   row it became; a second run skips them and changes nothing. Rows added to the Django
-//!   database since (the last hours before the switch) are imported by the next run.
+//!   row it became and a hash of its content; a second run skips them and changes nothing.
+//!   Rows added to the Django database since (the last hours before the switch) are imported
+//!   by the next run; rows *edited* since are listed in the report (`changed_since_import`)
+//!   and not overwritten, since the service may have moved on from them.
 //! - **Merges.** Customers are matched by normalised phone number ([`mapping`]): two Django
 //!   rows for one number, or a customer who already wrote to the service, become one
 //!   customer. Users whose login already exists are linked to it.
@@ -28,10 +30,17 @@
 //!   missing files are listed in the report and the message comes in without its file. Files
 //!   copied by a run that then fails stay in the store unreferenced (content-addressed: the
 //!   next run reuses them).
-//! - **KPIs.** The samples the service's KPI report sums (response times, resolutions of
-//!   closed tickets, delays, ratings, messages) are imported, so the report covers the Django
-//!   period; Django's own `AgentKPI`/`AgentKPIMonthly` rows are kept verbatim in
-//!   `legacy_kpi_snapshots`.
+//! - **KPIs.** The samples the service's KPI report sums (Django's measured response times,
+//!   resolutions of tickets Django closed, delays, ratings, messages credited to the agent who
+//!   had the ticket at the time) are imported, so `App::kpi_report` covers the Django period;
+//!   Django's own `AgentKPI`/`AgentKPIMonthly` rows and the figures on each `Agent` row are
+//!   kept verbatim in `legacy_kpi_snapshots`. The event journal (`ticket_events`, which
+//!   `App::kpi_fold` folds) starts at the switch-over: Django kept no such journal.
+//!
+//! The real run holds the service database's write lock from start to commit: run it before
+//! the service takes traffic (or with it stopped). Source tables are read whole into memory
+//! and the ledger is kept in memory: fine for the pharmacy's size (hundreds of thousands of
+//! messages), to be revisited for tens of millions.
 
 mod audit;
 mod catalog;
