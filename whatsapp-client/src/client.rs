@@ -247,7 +247,8 @@ impl Client {
             shared: shared.clone(),
             cmd_rx,
             ack_rx,
-            _guard: guard,
+            guard: Some(guard),
+            stop_waiters: Vec::new(),
         };
         tokio::spawn(driver.run());
         let client = Client {
@@ -453,7 +454,8 @@ impl Client {
         Ok(())
     }
 
-    /// Stops the driver and closes the connection; waits until it is closed.
+    /// Stops the driver and closes the connection; returns once the socket is closed and the
+    /// device may be started again (by this process or another).
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
         if self.shared().cmd.send(Command::Shutdown(Some(tx))).is_ok() {
@@ -476,7 +478,9 @@ struct Driver {
     shared: Arc<Shared>,
     cmd_rx: mpsc::UnboundedReceiver<Command>,
     ack_rx: mpsc::UnboundedReceiver<Node>,
-    _guard: RegistryGuard,
+    guard: Option<RegistryGuard>,
+    /// `shutdown` callers, answered once the socket is closed and the device's place freed.
+    stop_waiters: Vec<oneshot::Sender<()>>,
 }
 
 type WsStream =
@@ -539,7 +543,12 @@ impl Driver {
             }
         }
         self.shared.connected.store(false, Ordering::Release);
+        // Free the device's place before anyone hears that we stopped.
+        self.guard.take();
         self.shared.emit(Event::Stopped);
+        for waiter in self.stop_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
     }
 
     /// Waits `delay`, answering commands with `NotConnected`. False when asked to stop.
@@ -569,9 +578,7 @@ impl Driver {
                 let _ = tx.send(Err(ClientError::NotConnected));
             }
             Command::Shutdown(tx) => {
-                if let Some(tx) = tx {
-                    let _ = tx.send(());
-                }
+                self.stop_waiters.extend(tx);
                 return false;
             }
             Command::LoggedOut => {
@@ -794,9 +801,7 @@ impl Driver {
             Command::Shutdown(reply) => {
                 conn.planned = Some(Outcome::Stop);
                 conn.core.close();
-                if let Some(reply) = reply {
-                    let _ = reply.send(());
-                }
+                self.stop_waiters.extend(reply);
             }
             Command::LoggedOut => {
                 let outcome = self.logged_out(LogoutReason::UserInitiated).await;
