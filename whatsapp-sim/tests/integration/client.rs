@@ -208,6 +208,17 @@ impl Conn {
         noise: &xeddsa::KeyPair,
         payload: &[u8],
     ) -> Conn {
+        Conn::connect_routed(url, root, noise, payload, None).await
+    }
+
+    /// Like [`Conn::connect`], with the `ED 00 01` edge-routing block before the intro.
+    pub async fn connect_routed(
+        url: &str,
+        root: [u8; 32],
+        noise: &xeddsa::KeyPair,
+        payload: &[u8],
+        routing: Option<&[u8]>,
+    ) -> Conn {
         let (mut ws, _) = connect_async(url).await.expect("ws connect");
         let config = HandshakeConfig {
             root_key: root,
@@ -218,7 +229,7 @@ impl Conn {
             noise.clone(),
             xeddsa::KeyPair::generate(&mut OsRng),
         );
-        let mut encoder = FrameEncoder::new(None).expect("encoder");
+        let mut encoder = FrameEncoder::new(routing).expect("encoder");
         ws.send(Message::Binary(
             encoder.encode(&hello).expect("frame").into(),
         ))

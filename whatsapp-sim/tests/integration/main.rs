@@ -212,6 +212,14 @@ async fn qr_pairing_login_replace_and_remove() {
         format!("{OWNER}:1@s.whatsapp.net")
     );
     let mut first = login(&sim, &id).await;
+    // The routing info from <ib><edge_routing> goes before the intro next time (part 1 §1.3).
+    let (edge, _) = first.recv_tag("ib").await;
+    let routing = edge
+        .path(&["edge_routing", "routing_info"])
+        .and_then(Node::content_bytes)
+        .expect("routing info")
+        .to_vec();
+
     let ping_id = first.next_id();
     let pong = first
         .iq(Node::new("iq")
@@ -226,7 +234,15 @@ async fn qr_pairing_login_replace_and_remove() {
     );
     assert!(sim.devices()[0].devices[0].online);
     // A second connection for the same device replaces the first.
-    let mut second = login(&sim, &id).await;
+    let mut second = Conn::connect_routed(
+        &sim.ws_url,
+        sim.root_public_key,
+        &id.noise,
+        &id.login_payload(),
+        Some(&routing),
+    )
+    .await;
+    assert_eq!(second.recv().await.tag, "success");
     let (replaced, _) = first.recv_tag("stream:error").await;
     assert_eq!(
         replaced
