@@ -136,6 +136,9 @@ pub enum InboundEvent {
         /// When.
         at: Timestamp,
     },
+    /// A message the pharmacy's own phone sent to a customer (someone answered from the phone
+    /// app, outside this service). `from` names the customer (the chat), not the sender.
+    SentFromPhone(InboundMessage),
 }
 
 /// What handling an inbound event did.
@@ -202,6 +205,7 @@ impl App {
     pub async fn handle_inbound(&self, event: InboundEvent) -> Result<InboundOutcome, AppError> {
         match event {
             InboundEvent::Message(m) => self.receive_message(m).await,
+            InboundEvent::SentFromPhone(m) => self.record_sent_from_phone(m).await,
             InboundEvent::Edited { wa_id, text, at } => {
                 self.apply_to_message(&wa_id, at, Change::Edit(text)).await
             }
@@ -511,6 +515,104 @@ impl App {
             message_id,
             created,
             reopened,
+        })
+    }
+
+    /// Stores a message sent from the pharmacy's phone on the customer's current ticket (or a
+    /// new one), so the conversation history stays complete. It counts as a human answer for
+    /// nobody's KPI, like an admin's reply; its WhatsApp id deduplicates it as usual.
+    async fn record_sent_from_phone(&self, m: InboundMessage) -> Result<InboundOutcome, AppError> {
+        let now = self.now();
+        let at = if m.at.0 <= 0 || m.at > now { now } else { m.at };
+        let mut tx = self.begin().await?;
+        if let Some(existing) = db::messages::by_wa_id(&mut tx, &m.wa_id).await? {
+            tx.commit().await?;
+            return Ok(InboundOutcome::Duplicate {
+                message_id: existing.id,
+            });
+        }
+        let mut events = Vec::new();
+        let customer = self
+            .resolve_customer(&mut tx, &m.from, at, &mut events)
+            .await?;
+        let latest = db::tickets::latest_for_customer(&mut tx, customer.id).await?;
+        let (ticket_id, created) = match latest {
+            Some(t) if t.status != TicketStatus::Closed => (t.id, false),
+            _ => {
+                let id = db::tickets::insert(&mut tx, customer.id, None, at).await?;
+                db::tickets::log_state(
+                    &mut tx,
+                    id,
+                    None,
+                    TicketStatus::Open,
+                    Actor::System,
+                    Some("sent from the phone"),
+                    at,
+                )
+                .await?;
+                journal(&mut tx, id, None, TicketEventKind::Created, at).await?;
+                (id, true)
+            }
+        };
+        let t = db::tickets::by_id(&mut tx, ticket_id)
+            .await?
+            .ok_or_else(|| super::not_found("ticket", ticket_id.0))?;
+        let (kind, body) = match &m.content {
+            InboundContent::Text { text } => ("text".to_owned(), Some(text.clone())),
+            InboundContent::Media {
+                media_kind,
+                caption,
+                ..
+            } => (media_kind.clone(), caption.clone()),
+            InboundContent::Location { name, .. } => ("location".to_owned(), name.clone()),
+            InboundContent::Contact { name, .. } => ("contact".to_owned(), Some(name.clone())),
+        };
+        let msg = NewMessage {
+            ticket_id,
+            customer_id: customer.id,
+            direction: "out",
+            sender_kind: "agent",
+            kind,
+            body,
+            wa_id: Some(m.wa_id.clone()),
+            quoted_wa_id: m.quoted_wa_id.clone(),
+            status: "sent",
+            created_at: at,
+            ..Default::default()
+        };
+        let message_id = db::messages::insert(&mut tx, &msg).await?;
+        journal(
+            &mut tx,
+            ticket_id,
+            t.branch_id,
+            TicketEventKind::SystemMessage,
+            at,
+        )
+        .await?;
+        db::tickets::touch(&mut tx, ticket_id, at).await?;
+        db::activity::log(
+            &mut tx,
+            None,
+            "message.sent_from_phone",
+            Some(("message", message_id.0)),
+            None,
+            now,
+        )
+        .await?;
+        let message = db::messages::by_id(&mut tx, message_id)
+            .await?
+            .ok_or_else(|| super::not_found("message", message_id.0))?;
+        let ticket = db::tickets::by_id(&mut tx, ticket_id)
+            .await?
+            .ok_or_else(|| super::not_found("ticket", ticket_id.0))?;
+        events.push(LiveEvent::NewMessage { message, ticket });
+        tx.commit().await?;
+        self.publish_all(events);
+        Ok(InboundOutcome::Stored {
+            ticket_id,
+            message_id,
+            created,
+            reopened: false,
         })
     }
 

@@ -373,3 +373,49 @@ async fn concurrent_inbound_messages_are_each_stored_once() {
     assert_eq!(w.count("SELECT count(*) FROM customers").await, 10);
     assert_eq!(w.count("SELECT count(*) FROM tickets").await, 10);
 }
+
+#[tokio::test]
+async fn messages_sent_from_the_pharmacy_phone_join_the_conversation() {
+    let w = World::with(|c| c.greeting_enabled = false).await;
+    w.online(0).await;
+    let t = w.text("201001234567", "F1", "hello").await;
+    let own = InboundMessage {
+        wa_id: "PHONE1".into(),
+        from: Sender {
+            phone: Some("201001234567".into()),
+            ..Default::default()
+        },
+        at: T0,
+        content: InboundContent::Text {
+            text: "answered from the phone".into(),
+        },
+        quoted_wa_id: None,
+    };
+    match w
+        .app
+        .handle_inbound(InboundEvent::SentFromPhone(own.clone()))
+        .await
+        .unwrap()
+    {
+        InboundOutcome::Stored {
+            ticket_id,
+            created: false,
+            ..
+        } => assert_eq!(ticket_id, t),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        w.app
+            .handle_inbound(InboundEvent::SentFromPhone(own))
+            .await
+            .unwrap(),
+        InboundOutcome::Duplicate { .. }
+    ));
+    assert_eq!(w.count("SELECT count(*) FROM messages WHERE direction = 'out' AND status = 'sent' AND wa_id = 'PHONE1'").await, 1);
+    // Nobody's KPI: the agent's first-response clock still runs.
+    assert_eq!(
+        w.count("SELECT count(*) FROM tickets WHERE first_response_at IS NULL")
+            .await,
+        1
+    );
+}
