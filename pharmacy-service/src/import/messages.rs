@@ -15,6 +15,9 @@ use crate::domain::ids::{AgentId, CustomerId, TicketId, UserId};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
+/// Rows read from the big tables at a time.
+const PAGE: i64 = 5_000;
+
 /// A service ticket's customer, current agent and transfers (oldest first).
 type TicketFacts = (i64, Option<i64>, Vec<Transfer>);
 
@@ -31,57 +34,65 @@ pub(crate) async fn import(
         ctx.report.absent_tables.push(table.clone());
     }
     let mut tickets: HashMap<i64, TicketFacts> = HashMap::new();
-    for r in src.rows(&table).await? {
-        message(
-            ctx,
-            &r,
-            &ticket_table,
-            &customer_table,
-            people,
-            &mut tickets,
-        )
-        .await?;
+    let mut after = None;
+    loop {
+        let (page, next) = src.page(&table, after, Some(PAGE)).await?;
+        for r in &page {
+            message(ctx, r, &ticket_table, &customer_table, people, &mut tickets).await?;
+        }
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
     }
     let log_table = src.model("messagedeliverylog");
     if !src.has(&log_table) {
         ctx.report.absent_tables.push(log_table.clone());
     }
-    for r in src.rows(&log_table).await? {
-        let id = r.id();
-        if ctx.skip_row("message_delivery_log", &r) {
-            continue;
+    let mut after = None;
+    loop {
+        let (page, next) = src.page(&log_table, after, Some(PAGE)).await?;
+        for r in page {
+            let id = r.id();
+            if ctx.skip_row("message_delivery_log", &r) {
+                continue;
+            }
+            let mid = r.text(&["message_id"]).unwrap_or_default();
+            let Some(m) = ctx.target(&table, &mid) else {
+                ctx.report.unmappable(
+                    "message_delivery_log",
+                    &log_table,
+                    &id,
+                    format!("message {mid:?} was not imported"),
+                );
+                continue;
+            };
+            let Some(status) = r.text(&["status", "new_status", "event"]) else {
+                ctx.report
+                    .unmappable("message_delivery_log", &log_table, &id, "no status");
+                continue;
+            };
+            let at = r
+                .time(&["timestamp", "created_at", "updated_at"], &ctx.tz)
+                .unwrap_or(ctx.now);
+            let n: i64 = sqlx::query_scalar(
+                "INSERT INTO message_delivery_log (message_id, status, detail, at) VALUES (?, ?, ?, ?) RETURNING id",
+            )
+            .bind(m)
+            .bind(status.to_ascii_lowercase())
+            .bind(r.text(&["details", "detail", "error_message", "error", "notes"]))
+            .bind(at)
+            .fetch_one(&mut *ctx.tx)
+            .await
+            .row("message_delivery_log", &log_table, &id)?;
+            ctx.record(&log_table, &id, "message_delivery_log", Some(n))
+                .await?;
+            ctx.report.counts("message_delivery_log").imported += 1;
         }
-        let mid = r.text(&["message_id"]).unwrap_or_default();
-        let Some(m) = ctx.target(&table, &mid) else {
-            ctx.report.unmappable(
-                "message_delivery_log",
-                &log_table,
-                &id,
-                format!("message {mid:?} was not imported"),
-            );
-            continue;
-        };
-        let Some(status) = r.text(&["status", "new_status", "event"]) else {
-            ctx.report
-                .unmappable("message_delivery_log", &log_table, &id, "no status");
-            continue;
-        };
-        let at = r
-            .time(&["timestamp", "created_at", "updated_at"], &ctx.tz)
-            .unwrap_or(ctx.now);
-        let n: i64 = sqlx::query_scalar(
-            "INSERT INTO message_delivery_log (message_id, status, detail, at) VALUES (?, ?, ?, ?) RETURNING id",
-        )
-        .bind(m)
-        .bind(status.to_ascii_lowercase())
-        .bind(r.text(&["details", "detail", "error_message", "error", "notes"]))
-        .bind(at)
-        .fetch_one(&mut *ctx.tx)
-        .await
-        .row("message_delivery_log", &log_table, &id)?;
-        ctx.record(&log_table, &id, "message_delivery_log", Some(n))
-            .await?;
-        ctx.report.counts("message_delivery_log").imported += 1;
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
     }
     Ok(())
 }

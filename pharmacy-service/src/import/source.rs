@@ -203,8 +203,21 @@ impl Source {
 
     /// Every row of `table` in primary-key order (none if the table does not exist).
     pub async fn rows(&mut self, table: &str) -> Result<Vec<Row>, ImportError> {
+        Ok(self.page(table, None, None).await?.0)
+    }
+
+    /// Up to `limit` rows of `table` with an integer `id` above `after`, in id order, and the
+    /// `after` of the next page (`None`: that was the last page). Tables whose keys are not all
+    /// integers come whole in one page. Big tables are read this way so they never sit in
+    /// memory whole.
+    pub async fn page(
+        &mut self,
+        table: &str,
+        after: Option<i64>,
+        limit: Option<i64>,
+    ) -> Result<(Vec<Row>, Option<i64>), ImportError> {
         if !self.has(table) {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         }
         let read_err = |source| ImportError::Read {
             table: table.to_owned(),
@@ -218,20 +231,40 @@ impl Source {
         .fetch_all(&mut self.conn)
         .await
         .map_err(read_err)?;
-        let order = if cols.iter().any(|c| c.eq_ignore_ascii_case("id")) {
-            "id"
-        } else {
-            "rowid"
-        };
-        let rows: Vec<SqliteRow> = sqlx::query(&format!("SELECT * FROM {quoted} ORDER BY {order}"))
+        let has_id = cols.iter().any(|c| c.eq_ignore_ascii_case("id"));
+        let pageable = has_id
+            && limit.is_some()
+            && sqlx::query_scalar::<_, i64>(&format!(
+                "SELECT count(*) FROM {quoted} WHERE typeof(id) <> 'integer'"
+            ))
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(read_err)?
+                == 0;
+        let rows: Vec<SqliteRow> = if pageable {
+            sqlx::query(&format!(
+                "SELECT * FROM {quoted} WHERE id > ? ORDER BY id LIMIT ?"
+            ))
+            .bind(after.unwrap_or(i64::MIN))
+            .bind(limit.unwrap_or(i64::MAX))
             .fetch_all(&mut self.conn)
             .await
-            .map_err(read_err)?;
+            .map_err(read_err)?
+        } else if after.is_some() {
+            Vec::new()
+        } else {
+            let order = if has_id { "id" } else { "rowid" };
+            sqlx::query(&format!("SELECT * FROM {quoted} ORDER BY {order}"))
+                .fetch_all(&mut self.conn)
+                .await
+                .map_err(read_err)?
+        };
         let names: Arc<[String]> = match rows.first() {
             Some(r) => r.columns().iter().map(|c| c.name().to_owned()).collect(),
-            None => return Ok(Vec::new()),
+            None => return Ok((Vec::new(), None)),
         };
-        rows.iter()
+        let rows = rows
+            .iter()
             .map(|r| {
                 Ok(Row {
                     table: table.to_owned(),
@@ -239,7 +272,13 @@ impl Source {
                     values: decode(r).map_err(read_err)?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<Row>, ImportError>>()?;
+        let next = if pageable && rows.len() as i64 == limit.unwrap_or(i64::MAX) {
+            rows.last().and_then(|r| r.int(&["id"]))
+        } else {
+            None
+        };
+        Ok((rows, next))
     }
 
     /// Closes the connection.
@@ -277,6 +316,51 @@ mod tests {
             names: cols.iter().map(|(c, _)| (*c).to_owned()).collect(),
             values: cols.iter().map(|(_, v)| v.clone()).collect(),
         }
+    }
+
+    #[tokio::test]
+    async fn pages_by_integer_id_and_whole_tables_otherwise() {
+        let path = std::env::temp_dir().join(format!("import-source-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut c = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE conversations_customer (id INTEGER PRIMARY KEY, phone TEXT);
+             CREATE TABLE conversations_ticket (id TEXT PRIMARY KEY);
+             INSERT INTO conversations_customer (id) VALUES (1), (2), (5), (9), (10), (11), (20);
+             INSERT INTO conversations_ticket VALUES ('b'), ('a'), ('c');",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+        c.close().await.unwrap();
+        let mut src = Source::open(&path, "conversations").await.unwrap();
+        let mut after = None;
+        let mut pages = Vec::new();
+        loop {
+            let (rows, next) = src
+                .page("conversations_customer", after, Some(3))
+                .await
+                .unwrap();
+            pages.push(rows.iter().map(Row::id).collect::<Vec<_>>().join(","));
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(pages, ["1,2,5", "9,10,11", "20"]);
+        let (rows, next) = src
+            .page("conversations_ticket", None, Some(2))
+            .await
+            .unwrap();
+        assert_eq!((rows.len(), next), (3, None));
+        assert_eq!(src.rows("conversations_missing").await.unwrap(), []);
+        src.close().await;
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
