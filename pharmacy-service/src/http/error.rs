@@ -53,6 +53,9 @@ pub enum ApiError {
         /// Seconds to wait.
         retry_after_s: u64,
     },
+    /// The body is larger than the configured limit.
+    #[error("the request body is too large")]
+    PayloadTooLarge,
     /// The WhatsApp link cannot do it right now.
     #[error("{0}")]
     Unavailable(String),
@@ -104,6 +107,11 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "throttled",
                 json!({ "retry_after_s": retry_after_s }),
+            ),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                json!({}),
             ),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", json!({})),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", json!({})),
@@ -164,6 +172,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 }
 
 fn json_rejection(r: JsonRejection) -> ApiError {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::PayloadTooLarge;
+    }
     match r {
         JsonRejection::JsonDataError(e) => {
             let text = e.body_text();

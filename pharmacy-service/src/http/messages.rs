@@ -155,7 +155,13 @@ async fn multipart_send(
                     .unwrap_or("application/octet-stream")
                     .to_owned();
                 let file_name = field.file_name().map(str::to_owned);
-                let bytes = field.bytes().await.map_err(|_| bad("file"))?;
+                let bytes = field.bytes().await.map_err(|e| {
+                    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        ApiError::PayloadTooLarge
+                    } else {
+                        bad("file")
+                    }
+                })?;
                 if bytes.is_empty() {
                     return Err(ApiError::invalid("file", "empty file"));
                 }

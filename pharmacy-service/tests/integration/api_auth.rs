@@ -305,3 +305,18 @@ async fn admins_register_reset_and_deactivate_users() {
         );
     }
 }
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413() {
+    let t = spawn_with(pharmacy_service::http::HttpConfig {
+        max_upload_bytes: 1024,
+        ..pharmacy_service::http::HttpConfig::default()
+    })
+    .await;
+    let big = "x".repeat(4096);
+    let r = t
+        .client()
+        .post("/auth/login", json!({ "username": big, "password": "p" }))
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (413, "payload_too_large"));
+}
