@@ -3,7 +3,7 @@
 //! One [`Client`] drives one device (one linked companion of a WhatsApp account). It pairs
 //! by QR code or phone code, logs in, keeps the connection alive (keepalive, reconnect with
 //! capped backoff and jitter, restart after pairing), uploads prekeys, and receives and sends
-//! 1:1 text messages. Everything durable lives in a [`store::Store`] — [`store::SqliteStore`]
+//! messages: 1:1 and groups, text and media. Everything durable lives in a [`store::Store`] — [`store::SqliteStore`]
 //! in its own SQLite file (mode 0600 on unix), or [`store::MemoryStore`] in tests.
 //!
 //! # Quick start

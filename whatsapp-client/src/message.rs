@@ -604,7 +604,10 @@ async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result<(), Client
         return Ok(());
     }
     let mine = is_own(shared, &requester);
-    let chat = if mine {
+    let group = from.is_group().then(|| from.clone());
+    let chat = if let Some(group) = &group {
+        group.clone()
+    } else if mine {
         attrs
             .optional_jid("recipient")
             .ok()
@@ -619,7 +622,29 @@ async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result<(), Client
     };
     let message = e2e::Message::decode(plain.as_slice())
         .map_err(|_| ClientError::unexpected("stored message does not decode", node))?;
-    let bytes = if mine {
+    let bytes = if let Some(group) = &group {
+        // A group retry carries our sender key again (whatsmeow `handleRetryReceipt`).
+        let device = shared.device();
+        let own = match (&device.lid, requester.is_lid()) {
+            (Some(lid), true) => lid.clone(),
+            _ => device.jid.clone().ok_or(ClientError::NotConnected)?,
+        };
+        let record = shared
+            .store
+            .load_sender_key(&group.to_string(), &own.signal_address())
+            .await?
+            .ok_or(ClientError::Signal(SignalError::NoSession))?;
+        let mut record = SenderKeyRecord::from_bytes(&record)?;
+        let distribution = record.create_distribution_message(&mut rand::thread_rng());
+        e2e::Message {
+            sender_key_distribution_message: Some(e2e::SenderKeyDistributionMessage {
+                group_id: Some(group.to_string()),
+                axolotl_sender_key_distribution_message: Some(distribution.serialized().to_vec()),
+            }),
+            ..message.clone()
+        }
+        .encode_to_vec()
+    } else if mine {
         dsm_bytes(&chat, &message)
     } else {
         plain.clone()
@@ -693,13 +718,19 @@ async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result<(), Client
     {
         children.push(Node::new("device-identity").bytes(account.clone()));
     }
-    let mut stanza = Node::new("message")
-        .attr("to", requester)
-        .attr("id", id)
-        .attr("type", message_type(&message))
-        .attr_opt("t", attrs.optional_string("t"))
-        .attr("device_fanout", "false");
-    if mine {
+    let mut stanza = match &group {
+        Some(group) => Node::new("message")
+            .attr("to", group.clone())
+            .attr("participant", requester),
+        None => Node::new("message").attr("to", requester),
+    }
+    .attr("id", id)
+    .attr("type", message_type(&message))
+    .attr_opt("t", attrs.optional_string("t"));
+    if group.is_none() {
+        stanza = stanza.attr("device_fanout", "false");
+    }
+    if mine && group.is_none() {
         stanza = stanza.attr("recipient", chat);
     }
     shared.send(stanza.children(children)).await
