@@ -246,8 +246,20 @@ impl Service {
             .id
     }
 
-    /// A morning's traffic for the dashboard: conversations answered, closed and rated.
+    /// A morning's traffic for the dashboard: conversations answered, closed and rated, and
+    /// one alert for the admin.
     async fn traffic(&self) {
+        let mut c = self.app.pool().acquire().await.unwrap();
+        db::activity::raise(
+            &mut c,
+            "delay",
+            "Ticket #3 waited 12 minutes for a first reply",
+            None,
+            self.app.now(),
+        )
+        .await
+        .unwrap();
+        drop(c);
         let admin = self.user_id(&self.creds.admin.0).await;
         for i in 0..6usize {
             let (user, _, _) = self.creds.agents[i % 3].clone();
@@ -1148,6 +1160,53 @@ async fn admin_pairs_whatsapp_by_qr_and_reads_the_dashboard() {
             >= 6
     );
     b.shot("dashboard").await;
+    // The delay alert is acknowledged, and one reply held by the mass-send guard is let go,
+    // from the dashboard.
+    b.js("[...document.querySelectorAll('#page-dashboard .attention li')].find(li => li.textContent.includes('Ticket #3')).querySelector('button').click(); return 1")
+        .await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let open: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM admin_alerts WHERE kind = 'delay' AND acknowledged_at IS NULL",
+        )
+        .fetch_one(svc.app.pool())
+        .await
+        .unwrap();
+        if open == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the alert was not acknowledged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let held = |svc: &Service| {
+        let pool = svc.app.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE state = 'held'")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let before = held(&svc).await;
+    if before > 0 {
+        b.until(
+            "the held replies",
+            "document.querySelector('#page-dashboard .attention button.btn:not(.link):not(.danger)')",
+        )
+        .await;
+        b.click("#page-dashboard .attention button.btn:not(.link):not(.danger)")
+            .await;
+        let deadline = Instant::now() + WAIT;
+        while held(&svc).await >= before {
+            assert!(Instant::now() < deadline, "the held reply was not released");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    b.until(
+        "the charts again",
+        "document.querySelectorAll('#page-dashboard .chart svg').length >= 5",
+    )
+    .await;
     b.client.set_window_size(1366, 2400).await.unwrap();
     b.shot("dashboard-full").await;
     b.client.set_window_size(1366, 860).await.unwrap();

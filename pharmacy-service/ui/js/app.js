@@ -146,6 +146,7 @@ async function boot() {
   };
   $("presence").onchange = (e) => setPresence(e.target.value);
   $("shortcuts-btn").onclick = showShortcuts;
+  live.on("adminAlert", (ev) => { if (session.isAdmin && ev.alert) toast(ev.alert.message, true); });
   live.onState((s) => {
     const el = $("conn-state");
     el.dataset.state = s;

@@ -1,8 +1,8 @@
 // Admin dashboard: KPI cards with their formulas, and SVG charts (messages per day, response
 // times per branch and agent, CSAT trend, conversations by weekday and hour).
 import { h, clear, toast } from "./dom.js";
-import { get, rows, qs } from "./api.js";
-import { t, fmtNum, fmtDuration, currentLang } from "./i18n.js";
+import { get, post, rows, qs } from "./api.js";
+import { t, fmtNum, fmtDuration, currentLang, fmtDateTime } from "./i18n.js";
 import { bars, hbars, line, heatmap } from "./charts.js";
 
 let days = 14;
@@ -72,6 +72,31 @@ async function hourGrid(dash, r) {
   return grid;
 }
 
+/** Open alerts and messages held by the mass-send guard, with their actions. */
+async function attention(el, redraw) {
+  const [alerts, held] = await Promise.all([get("/api/alerts/").catch(() => []), get("/api/outbox/held/").catch(() => [])]);
+  const a = rows(alerts);
+  const hm = rows(held);
+  if (!a.length && !hm.length) return;
+  const act = (path) => async () => {
+    try { await post(path, {}); toast(t("saved")); redraw(); } catch (e) { toast(e.message, true); }
+  };
+  const box = h("section", { class: "card attention", "aria-labelledby": "att-h" }, h("h2", { id: "att-h" }, t("dash.attention")));
+  if (a.length) {
+    box.append(h("ul", { class: "plain" }, a.map((x) => h("li", {},
+      h("span", { class: `pill ${x.kind === "temporary_ban" || x.kind === "send_failed" ? "urgent" : "high"}` }, t(`alert.${x.kind}`) === `alert.${x.kind}` ? x.kind : t(`alert.${x.kind}`)),
+      " ", h("span", { dir: "auto" }, x.message), " ", h("span", { class: "muted small" }, fmtDateTime(x.at)), " ",
+      h("button", { type: "button", class: "btn link", onclick: act(`/api/alerts/${x.id}/acknowledge/`) }, t("dash.acknowledge"))))));
+  }
+  if (hm.length) {
+    box.append(h("h3", {}, t("dash.held", { n: hm.length })), h("ul", { class: "plain" }, hm.map((x) => h("li", {},
+      h("a", { href: `#/inbox/${x.ticket_id}` }, `#${x.ticket_id}`), " ", h("span", { dir: "auto" }, (x.body || "").slice(0, 120)), " ",
+      h("button", { type: "button", class: "btn", onclick: act(`/api/outbox/${x.id}/confirm/`) }, t("dash.send")), " ",
+      h("button", { type: "button", class: "btn danger", onclick: act(`/api/outbox/${x.id}/cancel/`) }, t("cancel"))))));
+  }
+  el.append(box);
+}
+
 /** Draws the dashboard. */
 export async function show(_name, el) {
   const r = range(days);
@@ -88,6 +113,7 @@ export async function show(_name, el) {
     const tot = totalsOf(report);
     const f = formulasOf(report);
     el.lastChild.remove();
+    await attention(el, () => show(_name, el));
     if (dash && dash.tickets) {
       el.append(h("h2", {}, t("dash.now")), h("div", { class: "cards" },
         card(t("dash.open"), fmtNum(dash.tickets.open)), card(t("dash.unassigned"), fmtNum(dash.tickets.unassigned)),

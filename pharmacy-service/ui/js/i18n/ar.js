@@ -110,4 +110,6 @@ export default {
   "agents.shifts": "الورديات", "agents.noRoster": "بدون جدول (متاح دائمًا للتوزيع)", "hours.none": "مغلق", "hours.off": "إجازة",
   "hours.everyDay": "كل يوم {spans}", "hours.bad": "ليست فترة زمنية: {text} (اكتب 09:00-17:00)",
   "list.assigned": "المُسندة", "chat.pickHint": "اضغط ? لعرض اختصارات لوحة المفاتيح",
+  "dash.attention": "يحتاج انتباهك", "dash.acknowledge": "تم الاطلاع", "dash.held": "{n} رسائل أوقفها حارس الإرسال الجماعي", "dash.send": "إرسال",
+  "alert.delay": "تأخر في الرد", "alert.temporary_ban": "حظر مؤقت", "alert.mass_send_held": "إرسال جماعي موقوف", "alert.send_failed": "لم تُسلَّم",
 };

@@ -110,4 +110,6 @@ export default {
   "agents.shifts": "Shifts", "agents.noRoster": "No roster (always routable)", "hours.none": "Closed", "hours.off": "off",
   "hours.everyDay": "Every day {spans}", "hours.bad": "Not a time span: {text} (write 09:00-17:00)",
   "list.assigned": "Assigned", "chat.pickHint": "Press ? for keyboard shortcuts",
+  "dash.attention": "Needs attention", "dash.acknowledge": "Acknowledge", "dash.held": "{n} messages held by the mass-send guard", "dash.send": "Send",
+  "alert.delay": "Late reply", "alert.temporary_ban": "Temporary ban", "alert.mass_send_held": "Mass send held", "alert.send_failed": "Not delivered",
 };
