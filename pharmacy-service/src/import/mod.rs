@@ -38,9 +38,10 @@
 //!   `App::kpi_fold` folds) starts at the switch-over: Django kept no such journal.
 //!
 //! The real run holds the service database's write lock from start to commit: run it before
-//! the service takes traffic (or with it stopped). Source tables are read whole into memory
-//! and the ledger is kept in memory: fine for the pharmacy's size (hundreds of thousands of
-//! messages), to be revisited for tens of millions.
+//! the service takes traffic (or with it stopped). The big tables (messages, delivery logs,
+//! activity log, login attempts) are read in pages; the others, and the ledger of imported
+//! ids, are held in memory: fine for the pharmacy's size (hundreds of thousands of messages),
+//! to be revisited for tens of millions.
 
 mod audit;
 mod catalog;
