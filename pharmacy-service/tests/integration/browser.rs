@@ -1044,6 +1044,20 @@ async fn agent_answers_a_customer_live_and_closes_the_ticket() {
     .await;
     b.shot("older-loaded").await;
 
+    // Alt+2 and Alt+1 switch between the branch queue and my conversations.
+    b.type_into("#search", "\u{E00A}2\u{E000}").await;
+    b.until(
+        "the queue tab",
+        "document.getElementById('tab-queue').getAttribute('aria-selected') === 'true'",
+    )
+    .await;
+    b.type_into("#search", "\u{E00A}1\u{E000}").await;
+    b.until(
+        "my tab",
+        "document.getElementById('tab-mine').getAttribute('aria-selected') === 'true'",
+    )
+    .await;
+
     // English turns the layout left-to-right.
     b.click(".topbar .lang-toggle").await;
     b.until("ltr", "document.documentElement.dir === 'ltr'")
@@ -1069,6 +1083,14 @@ async fn agent_answers_a_customer_live_and_closes_the_ticket() {
     )
     .await;
     b.shot("phone-list").await;
+
+    // Logging out on a shared PC leaves nothing behind: back to the login form.
+    b.click("#logout").await;
+    b.until(
+        "the login form again",
+        "!document.getElementById('view-login').hidden && document.getElementById('view-app').hidden && sessionStorage.length === 0",
+    )
+    .await;
     b.close().await;
 }
 

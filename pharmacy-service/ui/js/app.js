@@ -140,9 +140,9 @@ async function boot() {
   $("logout").onclick = async () => {
     try { if (session.agentId) await post(`/api/agents/${session.agentId}/status/`, { status: "offline" }); } catch { /* ignore */ }
     try { await post("/auth/logout"); } catch { /* already gone */ }
-    setCsrf("");
-    location.hash = "";
-    showLogin();
+    // Shared counter PCs: forget this agent's drafts and in-memory conversations.
+    sessionStorage.clear();
+    location.replace(location.pathname);
   };
   $("presence").onchange = (e) => setPresence(e.target.value);
   $("shortcuts-btn").onclick = showShortcuts;
