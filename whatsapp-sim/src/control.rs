@@ -12,6 +12,7 @@
 //! | `POST /control/customers/{phone}/send` | `{"to"}` and one of `"text"`, `"image": {"base64", "mimetype", "caption"}`, `"audio": {"base64", "mimetype", "ptt"}`, `"document": {"base64", "mimetype", "file_name"}`, `"location": {"lat", "lng", "name"}`, `"reaction": {"message_id", "emoji"}`; optional `"reply_to"` | `{"id"}` |
 //! | `POST /control/customers/{phone}/read` | `{"message_ids": [...]}` | `{"ok": true, "count"}` |
 //! | `POST /control/customers/{phone}/typing` | `{"to", "state": "composing" \| "paused"}` | `{"ok": true}` |
+//! | `POST /control/customers/{phone}/presence` | `{"state": "available" \| "unavailable"}` | `{"ok": true}` |
 //! | `GET /control/customers/{phone}/inbox` | | `[{"id", "from", "device", "kind", "text", "media_sha256", "media_error", "reply_to", "group", "receipt", "received_at_ms"}]` (media is downloaded from the sim's media server and verified) |
 //! | `GET /control/customers/{phone}/sent` | | `[{"id", "to", "kind", "text", "status", "server_ts", "stanza_type"}]` |
 //! | `GET /control/customers/{phone}/chatstates` | | `[{"from", "state", "at_ms"}]` (typing seen from companions) |
@@ -287,6 +288,29 @@ async fn typing(
     Ok(Json(json!({ "ok": true })))
 }
 
+#[derive(Deserialize)]
+struct PresenceBody {
+    state: String,
+}
+
+async fn presence(
+    State(sim): State<SimHandle>,
+    Path(phone): Path<String>,
+    Json(body): Json<PresenceBody>,
+) -> Answer {
+    let available = match body.state.as_str() {
+        "available" => true,
+        "unavailable" => false,
+        other => {
+            return Err(SimError::BadRequest(format!(
+                "state {other:?} is not available or unavailable"
+            )));
+        }
+    };
+    sim.customer_presence(&phone, available)?;
+    Ok(Json(json!({ "ok": true })))
+}
+
 async fn inbox(State(sim): State<SimHandle>, Path(phone): Path<String>) -> Answer {
     Ok(Json(json!(sim.customer_inbox(&phone)?)))
 }
@@ -328,6 +352,7 @@ pub fn router(sim: SimHandle) -> Router {
         .route("/control/customers/{phone}/read", post(read))
         .route("/control/customers/{phone}/typing", post(typing))
         .route("/control/customers/{phone}/inbox", get(inbox))
+        .route("/control/customers/{phone}/presence", post(presence))
         .route("/control/customers/{phone}/sent", get(sent))
         .route("/control/customers/{phone}/chatstates", get(chatstates))
         .route("/control/fault", post(fault))

@@ -607,6 +607,15 @@ impl SimHandle {
         self.shared.lock().inbox(&phone_digits(phone))
     }
 
+    /// A simulated account comes online or goes offline (subscribed companions are told).
+    pub fn customer_presence(&self, phone: &str, available: bool) -> Result<(), SimError> {
+        let phone = phone_digits(phone);
+        let mut state = self.shared.lock();
+        state.inbox(&phone)?;
+        state.set_presence(&phone, available);
+        Ok(())
+    }
+
     /// Chat states (typing) companions sent to the account, oldest first.
     pub fn customer_chatstates(&self, phone: &str) -> Result<Vec<ChatStateRecord>, SimError> {
         self.shared.lock().chatstates(&phone_digits(phone))

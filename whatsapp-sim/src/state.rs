@@ -112,6 +112,9 @@ pub(crate) struct Account {
     inbox: Vec<InboxEntry>,
     sent: Vec<SentRecord>,
     chatstates: Vec<ChatStateRecord>,
+    /// Presence: online, and when it last changed (unix seconds).
+    available: bool,
+    last_seen: u64,
     /// Trusted-contact tokens this account issued, by recipient account: (token, unix time).
     issued_tokens: HashMap<String, (Vec<u8>, u64)>,
 }
@@ -232,6 +235,8 @@ pub(crate) struct State {
     media_auth: HashSet<String>,
     media_host: String,
     groups: BTreeMap<String, Group>,
+    /// Presence subscriptions: account → subscribed devices.
+    subscriptions: HashMap<String, HashSet<DeviceKey>>,
 }
 
 /// What a new connection turned out to be.
@@ -310,6 +315,7 @@ impl State {
             media_auth: HashSet::new(),
             media_host: String::new(),
             groups: BTreeMap::new(),
+            subscriptions: HashMap::new(),
         }
     }
 
@@ -464,6 +470,8 @@ impl State {
                 sent: Vec::new(),
                 chatstates: Vec::new(),
                 issued_tokens: HashMap::new(),
+                available: customer,
+                last_seen: now_unix(),
             },
         );
         info!(pn, customer, "account created");
@@ -780,6 +788,9 @@ impl State {
             if current {
                 self.conns.remove(key);
                 info!(conn_id, pn = key.0, device = key.1, "disconnected");
+                if !self.conns.keys().any(|k| k.0 == key.0) {
+                    self.set_presence(&key.0.clone(), false);
+                }
             }
             // Stanzas sent on this connection and not acked go out again at the next login;
             // a replaced connection leaves its successor's deliveries alone.
@@ -2144,17 +2155,75 @@ impl State {
         {
             a.push_name = Some(name);
         }
-        if attrs.optional_str("type") == Some("subscribe")
-            && let Ok(to) = attrs.jid("to")
-            && let Some(target) = self.resolve(&to)
-            && self.accounts.get(&target.0).is_some_and(|a| a.customer)
-        {
-            let _ = self.send_to(
-                key,
-                Node::new("presence")
-                    .attr("from", to.to_non_ad())
-                    .attr("last", now_unix()),
-            );
+        match attrs.optional_str("type") {
+            Some("subscribe") => {
+                let Some(to) = attrs.optional_jid("to").ok().flatten() else {
+                    return;
+                };
+                let Some(target) = self.resolve(&to) else {
+                    return;
+                };
+                self.subscriptions
+                    .entry(target.0.clone())
+                    .or_default()
+                    .insert(key.clone());
+                if let Some(node) = self.presence_node(&target.0, &to.to_non_ad()) {
+                    let _ = self.send_to(key, node);
+                }
+            }
+            Some("unsubscribe") => {
+                if let Some(target) = attrs
+                    .optional_jid("to")
+                    .ok()
+                    .flatten()
+                    .and_then(|to| self.resolve(&to))
+                    && let Some(subs) = self.subscriptions.get_mut(&target.0)
+                {
+                    subs.remove(key);
+                }
+            }
+            // Own availability (part 2 §10).
+            Some(kind @ ("available" | "unavailable")) | Some(kind @ "") => {
+                self.set_presence(&key.0.clone(), kind != "unavailable");
+            }
+            None => self.set_presence(&key.0.clone(), true),
+            Some(_) => {}
+        }
+    }
+
+    /// `<presence from=… [type="unavailable" last=…]>` for an account, as `from` names it.
+    fn presence_node(&self, pn: &str, from: &Jid) -> Option<Node> {
+        let account = self.accounts.get(pn)?;
+        let node = Node::new("presence").attr("from", from.clone());
+        Some(if account.available {
+            node
+        } else {
+            node.attr("type", "unavailable")
+                .attr("last", account.last_seen.max(1))
+        })
+    }
+
+    /// An account goes online or offline: its subscribers' online devices are told.
+    pub fn set_presence(&mut self, pn: &str, available: bool) {
+        let Some(account) = self.accounts.get_mut(pn) else {
+            return;
+        };
+        if account.available == available {
+            return;
+        }
+        account.available = available;
+        account.last_seen = now_unix();
+        let from = account.pn_jid();
+        let Some(node) = self.presence_node(pn, &from) else {
+            return;
+        };
+        let subscribers: Vec<DeviceKey> = self
+            .subscriptions
+            .get(pn)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        for subscriber in subscribers {
+            let _ = self.send_to(&subscriber, node.clone());
         }
     }
 

@@ -599,6 +599,27 @@ async fn prekeys_usync_and_messages_both_ways() {
         Some("read")
     );
 
+    // Presence: subscribe, then the customer goes offline.
+    conn.send(
+        &Node::new("presence")
+            .attr("type", "subscribe")
+            .attr("to", Jid::user(CUSTOMER)),
+    )
+    .await;
+    let (online, _) = conn.recv_tag("presence").await;
+    assert_eq!(online.attrs().optional_str("type"), None);
+    sim.customer_presence(CUSTOMER, false).expect("presence");
+    let (offline, _) = conn.recv_tag("presence").await;
+    assert_eq!(offline.attrs().optional_str("type"), Some("unavailable"));
+    assert!(
+        offline
+            .attrs()
+            .optional_u64("last")
+            .ok()
+            .flatten()
+            .is_some()
+    );
+
     // Typing both ways.
     conn.send(
         &Node::new("chatstate")
