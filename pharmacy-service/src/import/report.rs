@@ -152,48 +152,52 @@ impl ImportReport {
         }
         if !self.unmappable.is_empty() {
             s.push_str(&format!("Rows not imported ({}):\n", self.unmappable.len()));
-            for n in &self.unmappable {
+            for n in self.unmappable.iter().take(SUMMARY_ROWS) {
                 s.push_str(&format!(
                     "  {} {} #{}: {}\n",
                     n.entity, n.source_table, n.source_id, n.reason
                 ));
             }
+            more(&mut s, self.unmappable.len());
         }
         if !self.adjustments.is_empty() {
             s.push_str(&format!(
                 "Adjusted on import ({}):\n",
                 self.adjustments.len()
             ));
-            for n in &self.adjustments {
+            for n in self.adjustments.iter().take(SUMMARY_ROWS) {
                 s.push_str(&format!(
                     "  {} {} #{}: {}\n",
                     n.entity, n.source_table, n.source_id, n.reason
                 ));
             }
+            more(&mut s, self.adjustments.len());
         }
         if !self.changed_since_import.is_empty() {
             s.push_str(&format!(
                 "Changed in Django since imported, not updated ({}):\n",
                 self.changed_since_import.len()
             ));
-            for n in &self.changed_since_import {
+            for n in self.changed_since_import.iter().take(SUMMARY_ROWS) {
                 s.push_str(&format!(
                     "  {} {} #{}\n",
                     n.entity, n.source_table, n.source_id
                 ));
             }
+            more(&mut s, self.changed_since_import.len());
         }
         if !self.missing_media.is_empty() {
             s.push_str(&format!(
                 "Media not copied ({}; the messages are imported without the file):\n",
                 self.missing_media.len()
             ));
-            for m in &self.missing_media {
+            for m in self.missing_media.iter().take(SUMMARY_ROWS) {
                 s.push_str(&format!(
                     "  message #{}: {} ({})\n",
                     m.message_id, m.path, m.reason
                 ));
             }
+            more(&mut s, self.missing_media.len());
         }
         if !self.absent_tables.is_empty() {
             s.push_str(&format!(
@@ -202,6 +206,18 @@ impl ImportReport {
             ));
         }
         s
+    }
+}
+
+/// Rows listed per section of the human summary (the JSON has them all).
+const SUMMARY_ROWS: usize = 100;
+
+fn more(s: &mut String, total: usize) {
+    if total > SUMMARY_ROWS {
+        s.push_str(&format!(
+            "  ... and {} more (all are in the JSON report)\n",
+            total - SUMMARY_ROWS
+        ));
     }
 }
 
