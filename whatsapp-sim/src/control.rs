@@ -46,13 +46,31 @@ impl IntoResponse for SimError {
 
 type Answer = Result<Json<Value>, SimError>;
 
+/// A JSON body whose rejection answers `{"error": ...}` with 400 like every other error.
+struct Body<T>(T);
+
+impl<S, T> axum::extract::FromRequest<S> for Body<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = SimError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, SimError> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| Body(v))
+            .map_err(|e| SimError::BadRequest(e.body_text()))
+    }
+}
+
 #[derive(Deserialize)]
 struct ScanBody {
     qr: String,
     phone: String,
 }
 
-async fn scan(State(sim): State<SimHandle>, Json(body): Json<ScanBody>) -> Answer {
+async fn scan(State(sim): State<SimHandle>, Body(body): Body<ScanBody>) -> Answer {
     let jid = sim.scan(&body.qr, &body.phone).await?;
     Ok(Json(json!({ "ok": true, "jid": jid.to_string() })))
 }
@@ -63,7 +81,7 @@ struct LinkCodeBody {
     code: String,
 }
 
-async fn link_code(State(sim): State<SimHandle>, Json(body): Json<LinkCodeBody>) -> Answer {
+async fn link_code(State(sim): State<SimHandle>, Body(body): Body<LinkCodeBody>) -> Answer {
     let jid = sim.link_code(&body.phone, &body.code).await?;
     Ok(Json(json!({ "ok": true, "jid": jid.to_string() })))
 }
@@ -75,7 +93,7 @@ struct AccountBody {
     name: String,
 }
 
-async fn add_account(State(sim): State<SimHandle>, Json(body): Json<AccountBody>) -> Answer {
+async fn add_account(State(sim): State<SimHandle>, Body(body): Body<AccountBody>) -> Answer {
     let jid = sim.add_account(&body.phone, &body.name)?;
     Ok(Json(json!({ "ok": true, "jid": jid.to_string() })))
 }
@@ -90,7 +108,7 @@ struct GroupBody {
     addressing: Option<String>,
 }
 
-async fn create_group(State(sim): State<SimHandle>, Json(body): Json<GroupBody>) -> Answer {
+async fn create_group(State(sim): State<SimHandle>, Body(body): Body<GroupBody>) -> Answer {
     let lid = body.addressing.as_deref() == Some("lid");
     let jid = sim.create_group(&body.creator, &body.subject, &body.participants, lid)?;
     Ok(Json(json!({ "ok": true, "jid": jid.to_string() })))
@@ -105,7 +123,7 @@ struct RemoveBody {
     jid: String,
 }
 
-async fn remove_device(State(sim): State<SimHandle>, Json(body): Json<RemoveBody>) -> Answer {
+async fn remove_device(State(sim): State<SimHandle>, Body(body): Body<RemoveBody>) -> Answer {
     sim.remove_device(&body.jid)?;
     Ok(Json(json!({ "ok": true })))
 }
@@ -125,7 +143,7 @@ fn one() -> u16 {
     1
 }
 
-async fn add_customer(State(sim): State<SimHandle>, Json(body): Json<CustomerBody>) -> Answer {
+async fn add_customer(State(sim): State<SimHandle>, Body(body): Body<CustomerBody>) -> Answer {
     let lid = match body.addressing.as_deref() {
         None | Some("pn") => false,
         Some("lid") => true,
@@ -211,7 +229,7 @@ struct SendBody {
 async fn send(
     State(sim): State<SimHandle>,
     Path(phone): Path<String>,
-    Json(body): Json<SendBody>,
+    Body(body): Body<SendBody>,
 ) -> Answer {
     let tag = |m: Option<MediaBody>, kind| {
         m.map(|mut m| {
@@ -267,7 +285,7 @@ struct ReadBody {
 async fn read(
     State(sim): State<SimHandle>,
     Path(phone): Path<String>,
-    Json(body): Json<ReadBody>,
+    Body(body): Body<ReadBody>,
 ) -> Answer {
     let count = sim.customer_read(&phone, &body.message_ids)?;
     Ok(Json(json!({ "ok": true, "count": count })))
@@ -282,7 +300,7 @@ struct TypingBody {
 async fn typing(
     State(sim): State<SimHandle>,
     Path(phone): Path<String>,
-    Json(body): Json<TypingBody>,
+    Body(body): Body<TypingBody>,
 ) -> Answer {
     sim.customer_typing(&phone, &body.to, &body.state)?;
     Ok(Json(json!({ "ok": true })))
@@ -296,7 +314,7 @@ struct PresenceBody {
 async fn presence(
     State(sim): State<SimHandle>,
     Path(phone): Path<String>,
-    Json(body): Json<PresenceBody>,
+    Body(body): Body<PresenceBody>,
 ) -> Answer {
     let available = match body.state.as_str() {
         "available" => true,
@@ -323,7 +341,7 @@ async fn chatstates(State(sim): State<SimHandle>, Path(phone): Path<String>) -> 
     Ok(Json(json!(sim.customer_chatstates(&phone)?)))
 }
 
-async fn fault(State(sim): State<SimHandle>, Json(body): Json<Value>) -> Answer {
+async fn fault(State(sim): State<SimHandle>, Body(body): Body<Value>) -> Answer {
     let fault: Fault = serde_json::from_value(body)
         .map_err(|e| SimError::BadRequest(format!("bad fault: {e}")))?;
     sim.fault(&fault)?;

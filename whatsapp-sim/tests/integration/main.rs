@@ -987,6 +987,9 @@ async fn control_api_over_http() {
     assert_eq!(status, 200);
     let (status, _) = http(&base, "POST", "/control/fault", Some(r#"{"kind":"nope"}"#)).await;
     assert_eq!(status, 400);
+    let (status, body) = http(&base, "POST", "/control/customers", Some("{not json")).await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().is_some(), "{body}");
 }
 
 /// HTTP/1.1 with a binary body; returns the status and the raw body.
