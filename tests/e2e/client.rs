@@ -810,3 +810,45 @@ async fn group_messages_both_ways() {
     }
     client.shutdown().await;
 }
+
+/// Inbound messages per second through the whole client (sim -> decrypt -> commit -> event ->
+/// ack -> receipt), one commit per message. Run with `cargo test -p e2e -- --ignored throughput`
+/// (add `--release` for meaningful figures); prints the rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, not a check"]
+async fn inbound_throughput() {
+    const N: usize = 500;
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("throughput");
+    let (client, mut events) = paired(&sim, &path, config(&sim)).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    let started = std::time::Instant::now();
+    let sender = {
+        let sim = sim.clone();
+        tokio::task::spawn_blocking(move || {
+            for i in 0..N {
+                sim.customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text(format!("m{i}")), None)
+                    .expect("send");
+            }
+        })
+    };
+    let mut seen = 0;
+    while seen < N {
+        let mut message = expect(&mut events, "a message", |e| match e {
+            Event::Message(m) => Some(m),
+            _ => None,
+        })
+        .await;
+        message.ack();
+        seen += 1;
+    }
+    sender.await.expect("sender");
+    let elapsed = started.elapsed();
+    println!(
+        "inbound: {N} messages in {:.2} s = {:.0} msg/s",
+        elapsed.as_secs_f64(),
+        N as f64 / elapsed.as_secs_f64()
+    );
+    client.shutdown().await;
+}

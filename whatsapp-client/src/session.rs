@@ -134,6 +134,12 @@ fn unified_session(shared: &Shared) -> Node {
     Node::new("ib").children([Node::new("unified_session").attr("id", id.to_string())])
 }
 
+/// How long sent messages are kept to answer retry receipts (7 days).
+const SENT_KEPT_SECS: i64 = 7 * 86_400;
+/// How long decrypted plaintexts are kept for redeliveries (14 days; a redelivery after that
+/// fails to decrypt and is answered with a retry receipt).
+const DECRYPTED_KEPT_SECS: i64 = 14 * 86_400;
+
 /// The first actions after `<success>` (part 1 §9.6, whatsmeow's order): prekey count and
 /// upload, `<active/>`, then [`Event::Connected`].
 pub(crate) async fn after_login(shared: Arc<Shared>, lid: Option<Jid>) {
@@ -151,6 +157,18 @@ pub(crate) async fn after_login(shared: Arc<Shared>, lid: Option<Jid>) {
                 shared.set_device(device);
             }
         }
+    }
+    // Keep the retry buffer and the redelivery buffer bounded (whatsmeow keeps far less).
+    let now = shared.server_now_ms() / 1000;
+    if let Err(e) = shared.store.prune_sent(now - SENT_KEPT_SECS).await {
+        tracing::warn!(error = %e, "pruning sent messages failed");
+    }
+    if let Err(e) = shared
+        .store
+        .prune_decrypted(now - DECRYPTED_KEPT_SECS)
+        .await
+    {
+        tracing::warn!(error = %e, "pruning decrypted messages failed");
     }
     if let Err(e) = check_prekeys(&shared).await {
         tracing::warn!(error = %e, "prekey check failed");

@@ -171,6 +171,10 @@ pub(crate) async fn check_all(store: &dyn Store) {
 }
 
 pub(crate) async fn check_wipe(store: &dyn Store) {
+    // The plaintext buffer is pruned by age (the commit above was at t = 1).
+    assert_eq!(store.prune_decrypted(0).await.unwrap(), 0);
+    assert_eq!(store.prune_decrypted(2).await.unwrap(), 1);
+    assert_eq!(store.load_decrypted(&[6; 32]).await.unwrap(), None);
     store.wipe().await.unwrap();
     assert!(store.load_device().await.unwrap().is_none());
     assert_eq!(store.load_session("a.0").await.unwrap(), None);

@@ -18,7 +18,7 @@ struct Inner {
     contacts: HashMap<String, Contact>,
     privacy_tokens: HashMap<String, (Vec<u8>, i64)>,
     sent: HashMap<(String, String), (Vec<u8>, i64)>,
-    decrypted: HashMap<[u8; 32], Vec<u8>>,
+    decrypted: HashMap<[u8; 32], (Vec<u8>, i64)>,
 }
 
 /// A [`Store`] held in memory (tests, short-lived tools). Cheap to create; not durable.
@@ -278,12 +278,19 @@ impl MessageStore for MemoryStore {
         if let Some(id) = commit.consumed_prekey {
             inner.prekeys.remove(&id);
         }
-        inner
-            .decrypted
-            .insert(commit.ciphertext_hash, commit.plaintext.clone());
+        inner.decrypted.insert(
+            commit.ciphertext_hash,
+            (commit.plaintext.clone(), commit.created_at),
+        );
         Self::ready(())
     }
     fn load_decrypted<'a>(&'a self, hash: &'a [u8; 32]) -> StoreFuture<'a, Option<Vec<u8>>> {
-        Self::ready(self.lock().decrypted.get(hash).cloned())
+        Self::ready(self.lock().decrypted.get(hash).map(|(p, _)| p.clone()))
+    }
+    fn prune_decrypted(&self, before: i64) -> StoreFuture<'_, u64> {
+        let mut inner = self.lock();
+        let n = inner.decrypted.len();
+        inner.decrypted.retain(|_, (_, t)| *t >= before);
+        Self::ready((n - inner.decrypted.len()) as u64)
     }
 }

@@ -332,6 +332,8 @@ pub trait MessageStore: Send + Sync {
     fn commit_decrypted<'a>(&'a self, commit: &'a DecryptCommit) -> StoreFuture<'a, ()>;
     /// The plaintext of a ciphertext already decrypted (a redelivery).
     fn load_decrypted<'a>(&'a self, hash: &'a [u8; 32]) -> StoreFuture<'a, Option<Vec<u8>>>;
+    /// Forgets plaintexts decrypted before `before` (unix seconds); returns how many.
+    fn prune_decrypted(&self, before: i64) -> StoreFuture<'_, u64>;
 }
 
 /// Everything the client needs.

@@ -680,6 +680,16 @@ impl MessageStore for SqliteStore {
             )
         })
     }
+
+    fn prune_decrypted(&self, before: i64) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let done = sqlx::query("DELETE FROM decrypted WHERE created_at < ?")
+                .bind(before)
+                .execute(&self.pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
+    }
 }
 
 #[cfg(test)]
