@@ -1720,3 +1720,54 @@ async fn garbage_after_the_handshake_closes_only_that_connection() {
         .await;
     assert_eq!(pong.attrs().optional_str("type"), Some("result"));
 }
+
+#[tokio::test]
+async fn lid_addressed_group_post() {
+    let sim = start().await;
+    let mut id = pair(&sim, OWNER).await;
+    let (mut conn, _) = login_active(&sim, &id).await;
+    sim.add_customer(CUSTOMER, "Mona", 2, true)
+        .expect("customer");
+    let group = sim
+        .create_group(CUSTOMER, "LID group", &[OWNER.into()], true)
+        .expect("group");
+    let posted = sim
+        .customer_send(
+            CUSTOMER,
+            &group.to_string(),
+            Outgoing::Text("via lid".into()),
+            None,
+        )
+        .expect("post");
+    let (message, _) = conn.recv_tag("message").await;
+    assert_eq!(message.attrs().string("id").expect("id"), posted);
+    assert_eq!(message.attrs().optional_str("addressing_mode"), Some("lid"));
+    let participant = message.attrs().jid("participant").expect("participant");
+    assert_eq!(participant.server, whatsapp_proto::jid::Server::Lid);
+    assert_eq!(
+        message
+            .attrs()
+            .jid("participant_pn")
+            .expect("participant_pn"),
+        Jid::user(CUSTOMER)
+    );
+    let carrier = Node::new("message").attr("from", participant).children(
+        message
+            .children_by_tag("enc")
+            .filter(|e| e.attrs().optional_str("type") != Some("skmsg"))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        decrypt_incoming(&mut id, &carrier)
+            .sender_key_distribution_message
+            .is_some()
+    );
+    // The customer's second device got the post too (its own sender key chain).
+    let inbox = sim.customer_inbox(CUSTOMER).expect("inbox");
+    assert!(
+        inbox
+            .iter()
+            .any(|e| e.id == posted && e.device == 1 && e.text.as_deref() == Some("via lid"))
+    );
+}
