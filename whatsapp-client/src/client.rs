@@ -518,14 +518,29 @@ impl Drop for Connection {
 impl Driver {
     async fn run(mut self) {
         let mut attempt = 0u32;
+        let mut restarts = 0u32;
         loop {
             let (outcome, reached_login) = self.connect_once().await;
             self.shared.connected.store(false, Ordering::Release);
             if reached_login {
                 attempt = 0;
+                restarts = 0;
             }
             match outcome {
-                Outcome::Restart => continue,
+                // 515 reconnects at once, but a server that keeps restarting us without ever
+                // logging us in gets the backoff.
+                Outcome::Restart if restarts < 3 => {
+                    restarts += 1;
+                    continue;
+                }
+                Outcome::Restart => {
+                    restarts = 0;
+                    attempt += 1;
+                    let delay = self.shared.config.reconnect.delay(attempt, 0.5);
+                    if !self.pause(delay).await {
+                        break;
+                    }
+                }
                 Outcome::Stop => break,
                 Outcome::Retry(reason) => {
                     attempt += 1;

@@ -166,24 +166,30 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
             }
             body.extend_from_slice(&chunk[..n]);
         }
-        let mut at = 0;
+        let mut at = 0usize;
         loop {
-            let line_end = body[at..]
+            let rest = body
+                .get(at..)
+                .ok_or_else(|| http_error("truncated chunk"))?;
+            let line_end = rest
                 .windows(2)
                 .position(|w| w == b"\r\n")
                 .ok_or_else(|| http_error("malformed chunk"))?;
-            let size_text = String::from_utf8_lossy(&body[at..at + line_end]).into_owned();
+            let size_text = String::from_utf8_lossy(&rest[..line_end]).into_owned();
             let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
                 .map_err(|_| http_error("malformed chunk size"))?;
             at += line_end + 2;
             if size == 0 {
                 return Ok(());
             }
+            let end = at
+                .checked_add(size)
+                .ok_or_else(|| http_error("chunk size overflows"))?;
             let data = body
-                .get(at..at + size)
+                .get(at..end)
                 .ok_or_else(|| http_error("truncated chunk"))?;
             sink(data);
-            at += size + 2;
+            at = end.saturating_add(2);
         }
     }
     let mut received = rest.len() as u64;
@@ -215,6 +221,28 @@ mod tests {
         let t = parse("http://127.0.0.1:8080/v/y").unwrap();
         assert!(!t.tls && t.port == 8080 && t.path == "/v/y");
         assert!(parse("ftp://x").is_err());
+    }
+
+    #[tokio::test]
+    async fn malformed_chunks_are_errors_not_panics() {
+        use tokio::io::duplex;
+        for response in [
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhi"[..],
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nx"[..],
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi"[..],
+            &b"HTTP/1.1 404 Not Found\r\n\r\n"[..],
+            &b"garbage\r\n\r\n"[..],
+        ] {
+            let (client, mut server) = duplex(1024);
+            let response = response.to_vec();
+            tokio::spawn(async move {
+                let mut req = [0u8; 512];
+                let _ = server.read(&mut req).await;
+                server.write_all(&response).await.unwrap();
+            });
+            let target = parse("http://h/p").unwrap();
+            assert!(exchange(client, &target, None, |_| {}).await.is_err());
+        }
     }
 
     #[tokio::test]
