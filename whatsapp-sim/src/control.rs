@@ -13,6 +13,7 @@
 //! | `POST /control/customers/{phone}/read` | `{"message_ids": [...]}` | `{"ok": true, "count"}` |
 //! | `POST /control/customers/{phone}/typing` | `{"to", "state": "composing" \| "paused"}` | `{"ok": true}` |
 //! | `POST /control/customers/{phone}/presence` | `{"state": "available" \| "unavailable"}` | `{"ok": true}` |
+//! | `POST /control/customers/{phone}/reinstall` | | `{"ok": true}` (new identity keys; companions get an identity-change notification) |
 //! | `GET /control/customers/{phone}/inbox` | | `[{"id", "from", "device", "kind", "text", "media_sha256", "media_error", "reply_to", "group", "receipt", "received_at_ms"}]` (media is downloaded from the sim's media server and verified) |
 //! | `GET /control/customers/{phone}/sent` | | `[{"id", "to", "kind", "text", "status", "server_ts", "stanza_type"}]` |
 //! | `GET /control/customers/{phone}/chatstates` | | `[{"from", "state", "at_ms"}]` (typing seen from companions) |
@@ -329,6 +330,11 @@ async fn presence(
     Ok(Json(json!({ "ok": true })))
 }
 
+async fn reinstall(State(sim): State<SimHandle>, Path(phone): Path<String>) -> Answer {
+    sim.customer_reinstall(&phone)?;
+    Ok(Json(json!({ "ok": true })))
+}
+
 async fn inbox(State(sim): State<SimHandle>, Path(phone): Path<String>) -> Answer {
     Ok(Json(json!(sim.customer_inbox(&phone)?)))
 }
@@ -371,6 +377,7 @@ pub fn router(sim: SimHandle) -> Router {
         .route("/control/customers/{phone}/typing", post(typing))
         .route("/control/customers/{phone}/inbox", get(inbox))
         .route("/control/customers/{phone}/presence", post(presence))
+        .route("/control/customers/{phone}/reinstall", post(reinstall))
         .route("/control/customers/{phone}/sent", get(sent))
         .route("/control/customers/{phone}/chatstates", get(chatstates))
         .route("/control/fault", post(fault))

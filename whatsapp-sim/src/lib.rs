@@ -616,6 +616,12 @@ impl SimHandle {
         Ok(())
     }
 
+    /// The customer reinstalls WhatsApp: new identity keys, no sessions; companions of other
+    /// accounts get `<notification type="encrypt"><identity/>`.
+    pub fn customer_reinstall(&self, phone: &str) -> Result<(), SimError> {
+        self.shared.lock().customer_reinstall(&phone_digits(phone))
+    }
+
     /// Chat states (typing) companions sent to the account, oldest first.
     pub fn customer_chatstates(&self, phone: &str) -> Result<Vec<ChatStateRecord>, SimError> {
         self.shared.lock().chatstates(&phone_digits(phone))

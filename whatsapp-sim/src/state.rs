@@ -3084,6 +3084,106 @@ impl State {
             .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))
     }
 
+    /// The customer reinstalls WhatsApp: a new identity key for every simulated device (and so
+    /// a new account key), sessions and prekeys gone, and every companion of another account
+    /// told `<notification type="encrypt"><identity/>` (part 2 §2.2).
+    pub fn customer_reinstall(&mut self, pn: &str) -> Result<(), SimError> {
+        let mut rng = OsRng;
+        let account = self
+            .accounts
+            .get_mut(pn)
+            .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))?;
+        if account
+            .devices
+            .values()
+            .any(|d| matches!(d.kind, DeviceKind::Companion(_)))
+        {
+            return Err(SimError::BadRequest(
+                "only accounts without linked companions can reinstall".into(),
+            ));
+        }
+        account.key = KeyPair::generate(&mut rng);
+        let ids: Vec<u16> = account.devices.keys().copied().collect();
+        for id in ids {
+            let identity = if id == 0 {
+                account.key.clone()
+            } else {
+                KeyPair::generate(&mut rng)
+            };
+            let mut sim = SimDevice::new(identity.clone(), &mut rng);
+            if id != 0
+                && let Some(d) = account.devices.get(&id)
+            {
+                let issued = phone::issue_device_identity(
+                    &account.key,
+                    identity.public.as_bytes(),
+                    &[0; 32],
+                    account.raw_id,
+                    d.key_index,
+                    now_unix(),
+                    &mut rng,
+                );
+                let message = [
+                    &phone::ADV_DEVICE_SIGNATURE_PREFIX[..],
+                    &issued.details,
+                    identity.public.as_bytes(),
+                    &issued.account_signature_key,
+                ]
+                .concat();
+                let device_signature = identity.private.sign(&message, &mut rng);
+                sim.signed_identity = Some(
+                    whatsapp_proto::pb::adv::AdvSignedDeviceIdentity {
+                        details: Some(issued.details),
+                        account_signature_key: Some(issued.account_signature_key.to_vec()),
+                        account_signature: Some(issued.account_signature.to_vec()),
+                        device_signature: Some(device_signature.to_vec()),
+                    }
+                    .encode_to_vec(),
+                );
+            }
+            if let Some(d) = account.devices.get_mut(&id) {
+                d.kind = DeviceKind::Simulated(Box::new(sim));
+                d.retries.clear();
+            }
+        }
+        account.issued_tokens.clear();
+        let from = account.pn_jid();
+        let companions: Vec<DeviceKey> = self
+            .accounts
+            .values()
+            .filter(|a| a.pn != pn)
+            .flat_map(|a| {
+                a.devices
+                    .iter()
+                    .filter(|(_, d)| matches!(d.kind, DeviceKind::Companion(_)))
+                    .map(|(id, _)| (a.pn.clone(), *id))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for target in companions {
+            let id = self.next_stanza_id();
+            let node = Node::new("notification")
+                .attr("from", from.clone())
+                .attr("id", id.clone())
+                .attr("t", now_unix())
+                .attr("type", "encrypt")
+                .children([Node::new("identity")]);
+            self.work.push_back((
+                target,
+                Queued {
+                    class: "notification",
+                    id,
+                    peer: None,
+                    node,
+                    sent: false,
+                },
+            ));
+        }
+        info!(pn, "customer reinstalled: new identity keys");
+        self.drain();
+        Ok(())
+    }
+
     // ------------------------------------------------------------------ media retry
 
     /// `<receipt type="server-error">` (part 2 §7.6): sent to the requester's own JID, it goes

@@ -1771,3 +1771,41 @@ async fn lid_addressed_group_post() {
             .any(|e| e.id == posted && e.device == 1 && e.text.as_deref() == Some("via lid"))
     );
 }
+
+#[tokio::test]
+async fn customer_reinstall_changes_identity() {
+    let sim = start().await;
+    let mut id = pair(&sim, OWNER).await;
+    let (mut conn, _) = login_active(&sim, &id).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    sim.customer_send(CUSTOMER, OWNER, Outgoing::Text("before".into()), None)
+        .expect("send");
+    let (first, _) = conn.recv_tag("message").await;
+    let identity_of = |m: &Node| {
+        let enc = m.child("enc").expect("enc");
+        *PreKeyWhisperMessage::decode(enc.content_bytes().expect("bytes"))
+            .expect("pkmsg")
+            .identity_key()
+    };
+    let old_identity = identity_of(&first);
+    assert_eq!(
+        decrypt_incoming(&mut id, &first).conversation.as_deref(),
+        Some("before")
+    );
+    conn.send(&receipt_for(&first)).await;
+    sim.customer_reinstall(CUSTOMER).expect("reinstall");
+    let (notification, _) = conn.recv_tag("notification").await;
+    assert_eq!(notification.attrs().optional_str("type"), Some("encrypt"));
+    assert!(notification.child("identity").is_some());
+    // As whatsmeow does on this notification: forget the user's sessions.
+    id.sessions.clear();
+    sim.customer_send(CUSTOMER, OWNER, Outgoing::Text("after".into()), None)
+        .expect("send");
+    let (second, _) = conn.recv_tag("message").await;
+    assert_ne!(identity_of(&second), old_identity);
+    assert_eq!(
+        decrypt_incoming(&mut id, &second).conversation.as_deref(),
+        Some("after")
+    );
+}
