@@ -116,6 +116,32 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        config: Config,
+        device: Device,
+        events: mpsc::UnboundedSender<Event>,
+        cmd: mpsc::UnboundedSender<Command>,
+        acks: mpsc::UnboundedSender<Node>,
+    ) -> Shared {
+        Shared {
+            store,
+            config,
+            device: Mutex::new(device),
+            connected: AtomicBool::new(false),
+            logging_out: AtomicBool::new(false),
+            server_offset_ms: AtomicI64::new(0),
+            events,
+            cmd,
+            acks,
+            send_lock: tokio::sync::Mutex::new(()),
+            prekey_lock: tokio::sync::Mutex::new(()),
+            link_code: Mutex::new(None),
+            retries_sent: Mutex::new(HashMap::new()),
+            resends: Mutex::new(HashMap::new()),
+        }
+    }
+
     pub(crate) fn device(&self) -> Device {
         self.device
             .lock()
@@ -227,22 +253,9 @@ impl Client {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(Shared {
-            store,
-            config,
-            device: Mutex::new(device),
-            connected: AtomicBool::new(false),
-            logging_out: AtomicBool::new(false),
-            server_offset_ms: AtomicI64::new(0),
-            events: events_tx,
-            cmd: cmd_tx,
-            acks: ack_tx,
-            send_lock: tokio::sync::Mutex::new(()),
-            prekey_lock: tokio::sync::Mutex::new(()),
-            link_code: Mutex::new(None),
-            retries_sent: Mutex::new(HashMap::new()),
-            resends: Mutex::new(HashMap::new()),
-        });
+        let shared = Arc::new(Shared::new(
+            store, config, device, events_tx, cmd_tx, ack_tx,
+        ));
         let driver = Driver {
             shared: shared.clone(),
             cmd_rx,

@@ -1198,6 +1198,114 @@ fn message_type(message: &e2e::Message) -> &'static str {
 mod tests {
     use super::*;
 
+    /// Malformed and hostile stanzas are answered or ignored, never a panic.
+    #[tokio::test]
+    async fn hostile_stanzas_do_not_panic() {
+        use crate::store::{DeviceStore, MemoryStore};
+        let store = Arc::new(MemoryStore::new());
+        let mut device = crate::store::Device::generate(&mut rand::thread_rng());
+        device.jid = Some("201001234567:3@s.whatsapp.net".parse().unwrap());
+        store.save_device(&device).await.unwrap();
+        let (events, _events_rx) = mpsc::unbounded_channel();
+        let (cmd, mut cmd_rx) = mpsc::unbounded_channel();
+        let (acks, _acks_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared::new(
+            store,
+            crate::Config::default(),
+            device,
+            events,
+            cmd,
+            acks,
+        ));
+        // A driver that is never connected.
+        tokio::spawn(async move {
+            while let Some(cmd) = cmd_rx.recv().await {
+                match cmd {
+                    Command::Iq(_, tx) | Command::Message(_, tx) => {
+                        let _ = tx.send(Err(ClientError::NotConnected));
+                    }
+                    Command::Send(_, Some(tx)) => {
+                        let _ = tx.send(Ok(()));
+                    }
+                    _ => {}
+                }
+            }
+        });
+        let peer = "201112223334@s.whatsapp.net";
+        let garbage = vec![0xffu8; 40];
+        let stanzas = vec![
+            Node::new("message"),
+            Node::new("message").attr("from", peer),
+            Node::new("message")
+                .attr("from", "not a jid @@")
+                .attr("id", "1"),
+            Node::new("message")
+                .attr("from", peer)
+                .attr("id", "2")
+                .children([
+                    Node::new("enc")
+                        .attr("type", "pkmsg")
+                        .bytes(garbage.clone()),
+                    Node::new("enc").attr("type", "msg").bytes(garbage.clone()),
+                    Node::new("enc")
+                        .attr("type", "skmsg")
+                        .bytes(garbage.clone()),
+                    Node::new("enc")
+                        .attr("type", "unknown")
+                        .bytes(garbage.clone()),
+                    Node::new("enc").attr("type", "msg"),
+                ]),
+            Node::new("message")
+                .attr("from", "123@g.us")
+                .attr("id", "3")
+                .children([Node::new("enc")
+                    .attr("type", "skmsg")
+                    .bytes(garbage.clone())]),
+            Node::new("message")
+                .attr("from", "123@g.us")
+                .attr("participant", peer)
+                .attr("id", "4")
+                .children([Node::new("enc")
+                    .attr("type", "skmsg")
+                    .bytes(garbage.clone())]),
+            Node::new("receipt").attr("from", peer),
+            Node::new("receipt")
+                .attr("from", peer)
+                .attr("id", "5")
+                .attr("type", "retry")
+                .children([Node::new("retry").attr("count", "x")]),
+            Node::new("receipt")
+                .attr("from", peer)
+                .attr("id", "6")
+                .attr("type", "retry")
+                .children([
+                    Node::new("retry").attr("count", "1"),
+                    Node::new("keys").children([Node::new("identity").bytes(vec![1])]),
+                ]),
+            Node::new("notification")
+                .attr("type", "encrypt")
+                .children([Node::new("count").attr("value", "-1")]),
+            Node::new("notification")
+                .attr("type", "encrypt")
+                .children([Node::new("count").attr("value", "1")]),
+            Node::new("notification")
+                .attr("type", "privacy_token")
+                .attr("from", peer)
+                .children([Node::new("tokens").children([Node::new("token")
+                    .attr("type", "trusted_contact")
+                    .attr("t", "zz")])]),
+            Node::new("notification")
+                .attr("type", "link_code_companion_reg")
+                .children([Node::new("link_code_companion_reg").attr("stage", "primary_hello")]),
+        ];
+        let (tx, rx) = mpsc::unbounded_channel();
+        for stanza in stanzas {
+            tx.send(stanza).unwrap();
+        }
+        drop(tx);
+        stanza_worker(shared, rx).await;
+    }
+
     #[test]
     fn phash_matches_the_reference_form() {
         // Byte-wise order puts ":12@" before ":2@"; the result is "2:" + 8 characters.
