@@ -1,11 +1,14 @@
 //! The HTTP API: axum routers per area, one [`ApiError`], auth extractors, the live event
-//! socket ([`ws`]) and the OpenAPI document ([`openapi`]).
+//! socket ([`ws`]) and the OpenAPI document ([`openapi`], served at `/api/openapi.json`).
 //!
-//! Start it with [`serve`] (or build the service with [`service`] for an own listener):
+//! Starting it (the `serve` and `demo` commands, tests): build an [`AppState`] from the core,
+//! a [`WhatsappLink`] and an [`HttpConfig`], then [`serve`] (or [`serve_until`] for a graceful
+//! shutdown, or [`service`] for an own `axum::serve`). [`first_run_admin`] creates the first
+//! login on an empty database.
 //!
 //! ```no_run
 //! # async fn f(app: pharmacy_service::app::App) -> std::io::Result<()> {
-//! use pharmacy_service::http::{AppState, HttpConfig, FakeWhatsapp, serve};
+//! use pharmacy_service::http::{AppState, FakeWhatsapp, HttpConfig, serve};
 //! use std::sync::Arc;
 //! let state = AppState::new(app, Arc::new(FakeWhatsapp::default()), HttpConfig::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -13,8 +16,14 @@
 //! # }
 //! ```
 //!
+//! The WhatsApp endpoints go through the [`WhatsappLink`] port (status, QR, pairing code,
+//! disconnect); the service implements it over whatsapp-client, the demo over the simulator,
+//! tests with [`FakeWhatsapp`]. Link state changes reach browsers when the bridge publishes
+//! `LiveEvent::WhatsappStatus` on the core's event bus.
+//!
 //! Every path answers with and without its trailing slash (the slash is trimmed before
-//! routing); unknown paths and methods answer the JSON error shape too.
+//! routing); unknown paths and methods answer the JSON error shape too. Object permissions are
+//! in [`access`]; the authorisation-matrix test walks [`openapi::operations`].
 
 pub mod access;
 pub mod admin;
@@ -120,6 +129,19 @@ async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// API answers are private and never sniffed (media set their own caching).
+async fn api_headers(mut r: axum::response::Response) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let h = r.headers_mut();
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
 /// The API's routes (canonical paths have no trailing slash; [`service`] trims it).
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
@@ -133,7 +155,8 @@ pub fn router(state: AppState) -> Router {
         .merge(agents::routes())
         .merge(analytics::routes())
         .merge(whatsapp::routes())
-        .merge(admin::routes());
+        .merge(admin::routes())
+        .layer(axum::middleware::map_response(api_headers));
     // ---- UI: the UI helper merges its pages here, e.g. `.merge(ui::router(state.clone()))`.
     let api = api.merge(ui::router());
     // ---- end UI

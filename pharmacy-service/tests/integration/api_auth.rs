@@ -27,6 +27,11 @@ async fn login_sets_a_strict_http_only_cookie_and_returns_the_csrf_token() {
     assert_eq!(v["user"]["branch_id"], t.world.branches[0].0);
     assert!(v["csrf_token"].as_str().unwrap().len() >= 32);
 
+    assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
+    assert_eq!(
+        r.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
     let me = t.login(T1).await;
     for path in ["/auth/profile", "/auth/profile/"] {
         let p = me.get(path).await;
