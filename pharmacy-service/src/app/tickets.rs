@@ -547,11 +547,83 @@ impl App {
         let assigned = if status == AgentStatus::Online {
             self.backlog_in(&mut tx, now, &mut events).await?
         } else {
+            if status == AgentStatus::Offline && changed {
+                self.hand_back_unanswered(&mut tx, agent, now, &mut events)
+                    .await?;
+            }
             Vec::new()
         };
         tx.commit().await?;
         self.publish_all(events);
         Ok(assigned)
+    }
+
+    /// An agent went offline: their tickets nobody has answered yet go to another eligible
+    /// agent, or back to the queue, instead of waiting for the delay timeout. Answered tickets
+    /// stay with them (the customer knows who serves them).
+    async fn hand_back_unanswered(
+        &self,
+        c: &mut Conn,
+        agent: AgentId,
+        now: Timestamp,
+        events: &mut Vec<LiveEvent>,
+    ) -> Result<(), AppError> {
+        let filter = db::tickets::TicketFilter {
+            agent_id: Some(agent),
+            status: Some(TicketStatus::Open),
+            ..Default::default()
+        };
+        let agents: Vec<_> = db::agents::list(c)
+            .await?
+            .iter()
+            .map(|a| a.snapshot())
+            .collect();
+        let sites: Vec<_> = db::branches::list(c)
+            .await?
+            .iter()
+            .map(|b| b.site())
+            .collect();
+        for t in db::tickets::list(c, &filter, None, 500).await? {
+            if t.first_response_at.is_some() {
+                continue;
+            }
+            let (mut rt, mut rc) = self.routing_facts(c, &t, None).await?;
+            rt.exclude.push(agent);
+            rc.previous_agent = None;
+            match routing::route(&rt, &rc, &agents, &sites, &self.routing_policy(), now) {
+                Assignment::Agent {
+                    agent: to, branch, ..
+                } => {
+                    self.assign_to(
+                        c,
+                        &t,
+                        Some(to),
+                        branch,
+                        "handback",
+                        None,
+                        "agent went offline",
+                        now,
+                        events,
+                    )
+                    .await?;
+                }
+                Assignment::Queue { .. } => {
+                    self.assign_to(
+                        c,
+                        &t,
+                        None,
+                        t.branch_id,
+                        "handback",
+                        None,
+                        "agent went offline",
+                        now,
+                        events,
+                    )
+                    .await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Hands the unassigned queue out to eligible agents (also run periodically, for shifts

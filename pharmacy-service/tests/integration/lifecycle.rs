@@ -225,3 +225,35 @@ async fn agents_cannot_do_what_the_state_machine_forbids() {
         AppError::Transition(_)
     ));
 }
+
+#[tokio::test]
+async fn going_offline_hands_unanswered_tickets_on() {
+    let w = World::new().await;
+    w.online(0).await;
+    let unanswered = w.text("201001234567", "H1", "hello").await;
+    let answered = w.text("201009999999", "H2", "hello").await;
+    w.app
+        .send_reply(SendReply {
+            ticket_id: answered,
+            user_id: w.agent_users[0],
+            text: Some("hi".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    w.online(1).await;
+    w.app
+        .set_agent_status(w.agents[0], AgentStatus::Offline, None)
+        .await
+        .unwrap();
+    assert_eq!(w.ticket(unanswered).await.agent_id, Some(w.agents[1]));
+    assert_eq!(w.ticket(answered).await.agent_id, Some(w.agents[0]));
+    // With nobody else online, back to the queue, and out again when someone logs in.
+    w.app
+        .set_agent_status(w.agents[1], AgentStatus::Offline, None)
+        .await
+        .unwrap();
+    assert_eq!(w.ticket(unanswered).await.agent_id, None);
+    w.online(2).await;
+    assert_eq!(w.ticket(unanswered).await.agent_id, Some(w.agents[2]));
+}
