@@ -168,6 +168,10 @@ pub struct InboxEntry {
     pub media_sha256: Option<String>,
     /// The group JID when the message was posted in a group.
     pub group: Option<String>,
+    /// Sent by another device of this same account (a DeviceSentMessage, or a group post).
+    pub from_me: bool,
+    /// For a DeviceSentMessage: the chat it was sent to.
+    pub destination: Option<String>,
     /// Why the media did not download or verify (then `media_sha256` is `None`).
     pub media_error: Option<String>,
     /// Quoted or reacted-to message id.

@@ -2540,6 +2540,8 @@ impl State {
                 media_error,
                 reply_to: understood.reply_to,
                 group: group.as_ref().map(|_| chat.to_string()),
+                from_me: own,
+                destination: understood.destination.clone(),
                 receipt: "delivered".into(),
                 received_at_ms: now_ms(),
             });

@@ -578,6 +578,11 @@ async fn prekeys_usync_and_messages_both_ways() {
         .iter()
         .find(|e| e.id == reply_id)
         .expect("the phone got the DSM");
+    assert!(dsm_entry.from_me);
+    assert_eq!(
+        dsm_entry.destination.as_deref(),
+        Some(format!("{CUSTOMER}@s.whatsapp.net").as_str())
+    );
     assert_eq!(dsm_entry.text.as_deref(), Some("how can we help?"));
     // Delivery receipts from both devices come back.
     let (r1, _) = conn.recv_tag("receipt").await;
