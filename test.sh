@@ -18,6 +18,22 @@ if [ ${#node_pkgs[@]} -gt 0 ]; then
   export WA_NODE_MODULES="$root/.tools/node/node_modules"
 fi
 
+# npm Baileys builds that the simulated server must serve (whatsapp-sim's Baileys check). Its
+# libsignal is pinned to the npm release (the default points at a git repository).
+baileys_dirs=()
+for version in 6.7.24 7.0.0-rc14; do
+  dir="$root/.tools/baileys-$version"
+  if [ ! -f "$dir/.installed" ]; then
+    mkdir -p "$dir"
+    printf '{"private":true,"dependencies":{"baileys":"%s"},"overrides":{"libsignal":"6.0.0"}}\n' "$version" > "$dir/package.json"
+    (cd "$dir" && npm install --no-audit --no-fund --legacy-peer-deps --ignore-scripts --silent)
+    touch "$dir/.installed"
+  fi
+  baileys_dirs+=("$dir")
+done
+WA_BAILEYS_DIRS=$(IFS=:; echo "${baileys_dirs[*]}")
+export WA_BAILEYS_DIRS
+
 cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked
 

@@ -1570,16 +1570,14 @@ async fn binary_prints_urls_and_root_key() {
     let _ = child.wait();
 }
 
-/// Issue 5 §8: npm Baileys builds against the sim. Runs when `WA_BAILEYS_DIRS` lists folders
-/// (separated by the platform's path separator) each holding `node_modules/baileys`, installed
-/// with `npm install --legacy-peer-deps --ignore-scripts` and `"overrides": {"libsignal":
-/// "6.0.0"}`; skipped otherwise.
+/// Issue 5 §8: npm Baileys builds against the sim. `WA_BAILEYS_DIRS` lists folders (separated
+/// by the platform's path separator) each holding `node_modules/baileys`, installed with
+/// `npm install --legacy-peer-deps --ignore-scripts` and `"overrides": {"libsignal": "6.0.0"}`;
+/// `./test.sh` installs them. Without it the test fails: it never skips.
 #[tokio::test]
 async fn baileys_builds_pair_log_in_and_answer() {
-    let Some(dirs) = std::env::var_os("WA_BAILEYS_DIRS") else {
-        eprintln!("WA_BAILEYS_DIRS not set: Baileys check skipped");
-        return;
-    };
+    let dirs = std::env::var_os("WA_BAILEYS_DIRS")
+        .expect("WA_BAILEYS_DIRS must list Baileys installs; run the tests through ./test.sh");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/baileys/echo.mjs");
     for (n, dir) in std::env::split_paths(&dirs).enumerate() {
         let sim = start().await;
@@ -1652,18 +1650,15 @@ async fn baileys_builds_pair_log_in_and_answer() {
     }
 }
 
-/// Throughput of simulated customers: how many messages per second the sim can produce and
-/// queue (run with `--ignored --nocapture`).
+/// A burst of customer messages to an offline companion is queued whole, none dropped.
 #[tokio::test]
-#[ignore = "measurement"]
-async fn customer_send_throughput() {
+async fn offline_queue_keeps_a_burst_of_customer_messages() {
     let sim = start().await;
     let id = pair(&sim, OWNER).await;
     drop(id);
     sim.add_customer(CUSTOMER, "Mona", 1, false)
         .expect("customer");
-    let started = std::time::Instant::now();
-    for i in 0..2_000 {
+    for i in 0..500 {
         sim.customer_send(
             CUSTOMER,
             OWNER,
@@ -1672,14 +1667,9 @@ async fn customer_send_throughput() {
         )
         .expect("send");
     }
-    let elapsed = started.elapsed();
-    eprintln!(
-        "2000 customer messages queued in {elapsed:?}: {:.0}/s",
-        2_000.0 / elapsed.as_secs_f64()
-    );
     // Plus a low-prekey notification (this companion never uploaded prekeys) and the
     // customer's privacy token.
-    assert_eq!(sim.devices()[0].devices[0].offline_queue, 2_002);
+    assert_eq!(sim.devices()[0].devices[0].offline_queue, 502);
 }
 
 #[tokio::test]
