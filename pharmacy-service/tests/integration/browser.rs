@@ -1240,12 +1240,40 @@ async fn admin_pairs_whatsapp_by_qr_and_reads_the_dashboard() {
             .unwrap();
         b.until(
             page,
-            &format!("document.querySelector('#page-{page} table')"),
+            &format!("document.querySelector('#page-{page} table, #page-{page} form')"),
         )
         .await;
         b.shot(page).await;
         b.axe(page).await;
     }
+
+    // Settings: idle tickets close after two hours instead of three days.
+    b.js("document.querySelector('#page-settings form')?.setAttribute('data-old', '1'); return 1")
+        .await;
+    b.client
+        .goto(&format!("{}/#/settings", svc.base))
+        .await
+        .unwrap();
+    b.until(
+        "a fresh settings form",
+        "document.querySelector('#page-settings form:not([data-old]) #set-auto_close_after_secs')",
+    )
+    .await;
+    b.js("document.getElementById('set-auto_close_after_secs').value = '120'; return 1")
+        .await;
+    b.click("#page-settings button[type=submit]").await;
+    b.until(
+        "the saved notice",
+        "document.getElementById('toasts').textContent.includes('تم الحفظ')",
+    )
+    .await;
+    b.client.refresh().await.unwrap();
+    b.until(
+        "the saved setting",
+        "document.getElementById('set-auto_close_after_secs')?.value === '120'",
+    )
+    .await;
+    b.shot("settings-saved").await;
 
     // An admin gives the first agent a Monday shift.
     b.client

@@ -172,35 +172,35 @@ async function templates(el) {
 
 // ---------- settings ----------
 
-const DURATION = /_s$/;
+// Durations travel as seconds (`*_secs`) and are edited in minutes.
+const SECS = /_secs?$/;
 
 async function settings(el) {
   const s = await get("/api/settings/");
-  const config = s.config || {};
-  const runtime = s.runtime || {};
+  const values = s.config && typeof s.config === "object" ? s.config : s;
   clear(el).append(h("h1", {}, t("nav.settings")), h("p", { class: "muted" }, t("settings.hint")));
-  el.append(h("h2", {}, t("settings.config")), table([t("settings.name"), t("settings.value")],
-    Object.entries(config).map(([k, v]) => h("tr", {}, h("td", {}, label(k)),
-      h("td", { dir: "ltr" }, typeof v === "boolean" ? (v ? t("yes") : t("no")) : DURATION.test(k) ? dur(v) : String(v))))));
-  const form = h("form", { class: "card", onsubmit: async (e) => {
+  const form = h("form", { class: "card settings-form", onsubmit: async (e) => {
     e.preventDefault();
     const out = {};
     for (const i of form.querySelectorAll("[data-key]")) {
-      const raw = i.value.trim();
-      try { out[i.dataset.key] = raw === "" ? null : JSON.parse(raw); } catch { out[i.dataset.key] = raw; }
+      const k = i.dataset.key;
+      const v = i.type === "checkbox" ? i.checked : SECS.test(k) ? Math.round(Number(i.value) * 60) : i.value.trim();
+      if (v !== values[k]) out[k] = v;
     }
-    const nk = form.querySelector("#set-new-key").value.trim();
-    const nv = form.querySelector("#set-new-value").value.trim();
-    if (nk) { try { out[nk] = JSON.parse(nv); } catch { out[nk] = nv; } }
+    if (!Object.keys(out).length) return;
     try { await patch("/api/settings/", out); toast(t("saved")); settings(el); } catch (er) { toast(er.message, true); }
-  } }, h("h2", {}, t("settings.runtime")));
-  for (const [k, v] of Object.entries(runtime)) {
-    const id = `set-${k.replace(/[^a-z0-9_-]/gi, "_")}`;
-    form.append(field(id, label(k), h("input", { "data-key": k, value: JSON.stringify(v), dir: "ltr" })));
+  } });
+  for (const [k, v] of Object.entries(values)) {
+    if (v !== null && typeof v === "object") continue;
+    const id = `set-${k}`;
+    let input;
+    if (typeof v === "boolean") input = h("input", { type: "checkbox", id, "data-key": k, checked: v });
+    else if (SECS.test(k)) input = h("input", { type: "number", id, "data-key": k, min: "0", step: "1", value: Math.round(v / 60), class: "narrow-wide", "aria-describedby": `${id}-u` });
+    else input = h("input", { id, "data-key": k, value: v ?? "", dir: "ltr" });
+    form.append(h("div", { class: typeof v === "boolean" ? "setting check" : "setting" },
+      h("label", { for: id }, label(k)), input,
+      SECS.test(k) ? h("span", { id: `${id}-u`, class: "muted small" }, ` ${t("settings.minutes")} (${dur(v)})`) : null));
   }
-  form.append(h("div", { class: "cards" },
-    field("set-new-key", t("settings.newKey"), h("input", { dir: "ltr", pattern: "[A-Za-z0-9_.]{1,64}" })),
-    field("set-new-value", t("settings.newValue"), h("input", { dir: "ltr" }))));
   form.append(h("p", {}, h("button", { type: "submit", class: "btn primary" }, t("save"))));
   el.append(form);
 }

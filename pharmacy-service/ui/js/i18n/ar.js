@@ -96,9 +96,9 @@ export default {
   "settings.config": "إعدادات الخدمة (من ملف إعدادات الخادم)", "settings.runtime": "إعدادات التشغيل",
   "settings.name": "الإعداد", "settings.value": "القيمة", "settings.newKey": "اسم إعداد جديد", "settings.newValue": "القيمة (JSON)",
   "settings.days": "{n} أيام", "activity.anyone": "الجميع", "autoreplies.new": "رد تلقائي جديد",
-  "setting.time_zone": "المنطقة الزمنية", "setting.reopen_window_s": "رسالة العميل خلال هذه المدة تعيد فتح التذكرة",
-  "setting.stickiness_s": "العميل العائد يذهب لنفس الموظف خلال", "setting.first_response_timeout_s": "تنبيه تأخير إن لم يُرد خلال",
-  "setting.auto_close_after_s": "إغلاق التذاكر الخاملة بعد", "setting.csat_window_s": "قبول إجابات الاستبيان خلال",
+  "setting.time_zone": "المنطقة الزمنية", "setting.reopen_window_secs": "رسالة العميل خلال هذه المدة تعيد فتح التذكرة",
+  "setting.stickiness_secs": "العميل العائد يذهب لنفس الموظف خلال", "setting.first_response_timeout_secs": "تنبيه تأخير إن لم يُرد خلال",
+  "setting.auto_close_after_secs": "إغلاق التذاكر الخاملة بعد", "setting.csat_window_secs": "قبول إجابات الاستبيان خلال",
   "setting.csat_enabled": "استبيان الرضا عند الإغلاق", "setting.greeting_enabled": "رسالة ترحيب للمحادثة الجديدة",
   "setting.out_of_office_enabled": "رد خارج مواعيد عمل الفرع", "setting.use_shifts": "التوزيع حسب ورديات الموظفين",
   "setting.cross_branch_fallback": "التحويل لفرع آخر إن لم يوجد موظف متاح",
@@ -112,4 +112,5 @@ export default {
   "list.assigned": "المُسندة", "chat.pickHint": "اضغط ? لعرض اختصارات لوحة المفاتيح",
   "dash.attention": "يحتاج انتباهك", "dash.acknowledge": "تم الاطلاع", "dash.held": "{n} رسائل أوقفها حارس الإرسال الجماعي", "dash.send": "إرسال",
   "alert.delay": "تأخر في الرد", "alert.temporary_ban": "حظر مؤقت", "alert.mass_send_held": "إرسال جماعي موقوف", "alert.send_failed": "لم تُسلَّم",
+  "settings.minutes": "دقيقة",
 };

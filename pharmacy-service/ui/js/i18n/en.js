@@ -96,9 +96,9 @@ export default {
   "settings.config": "Service configuration (from the server's settings file)", "settings.runtime": "Runtime settings",
   "settings.name": "Setting", "settings.value": "Value", "settings.newKey": "New setting name", "settings.newValue": "Value (JSON)",
   "settings.days": "{n} days", "activity.anyone": "Anyone", "autoreplies.new": "New automatic reply",
-  "setting.time_zone": "Time zone", "setting.reopen_window_s": "A customer writing within this long reopens the ticket",
-  "setting.stickiness_s": "Returning customers go back to the same agent within", "setting.first_response_timeout_s": "Delay alert when no first response within",
-  "setting.auto_close_after_s": "Close idle tickets after", "setting.csat_window_s": "Survey answers accepted for",
+  "setting.time_zone": "Time zone", "setting.reopen_window_secs": "A customer writing within this long reopens the ticket",
+  "setting.stickiness_secs": "Returning customers go back to the same agent within", "setting.first_response_timeout_secs": "Delay alert when no first response within",
+  "setting.auto_close_after_secs": "Close idle tickets after", "setting.csat_window_secs": "Survey answers accepted for",
   "setting.csat_enabled": "Satisfaction survey on close", "setting.greeting_enabled": "Greeting on a new conversation",
   "setting.out_of_office_enabled": "Out-of-office reply outside branch hours", "setting.use_shifts": "Route by agents' shifts",
   "setting.cross_branch_fallback": "Send to another branch when nobody is free",
@@ -112,4 +112,5 @@ export default {
   "list.assigned": "Assigned", "chat.pickHint": "Press ? for keyboard shortcuts",
   "dash.attention": "Needs attention", "dash.acknowledge": "Acknowledge", "dash.held": "{n} messages held by the mass-send guard", "dash.send": "Send",
   "alert.delay": "Late reply", "alert.temporary_ban": "Temporary ban", "alert.mass_send_held": "Mass send held", "alert.send_failed": "Not delivered",
+  "settings.minutes": "minutes",
 };
