@@ -584,17 +584,39 @@ impl Browser {
         );
     }
 
+    /// Ends the WebDriver session (the rest is cleaned up on drop).
     async fn close(self) {
-        let Browser {
-            client,
-            mut driver,
-            profile,
-            ..
-        } = self;
-        let _ = client.close().await;
-        let _ = driver.kill();
-        let _ = driver.wait();
-        drop(profile);
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    /// Also runs when a test fails half-way: stops chromedriver and any chromium still using
+    /// this browser's own profile directory (found by pid in /proc, nothing else is touched).
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let marker = format!("--user-data-dir={}", self.profile.0.display());
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for p in procs.flatten() {
+            let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(cmd) = std::fs::read(p.path().join("cmdline")) else {
+                continue;
+            };
+            if String::from_utf8_lossy(&cmd)
+                .split('\0')
+                .any(|arg| arg == marker)
+            {
+                let _ = Command::new("kill")
+                    .args(["-9", &pid.to_string()])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
     }
 }
 
