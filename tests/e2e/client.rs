@@ -692,6 +692,12 @@ async fn a_customer_photo_is_downloaded_and_verified() {
     let media = MediaRef::from_message(&message.message).expect("an attachment");
     assert_eq!(media.mimetype.as_deref(), Some("image/jpeg"));
     assert_eq!(client.download(&media).await.expect("download"), photo);
+    let mut streamed = Vec::new();
+    let n = client
+        .download_to(&media, &mut streamed)
+        .await
+        .expect("streamed download");
+    assert_eq!((n as usize, streamed), (photo.len(), photo.clone()));
     // A wrong hash is refused, never silently accepted.
     let mut tampered = media.clone();
     tampered.file_sha256[0] ^= 1;

@@ -334,6 +334,17 @@ impl Client {
         crate::media::download(media, self.shared().config.media_base_url.as_deref()).await
     }
 
+    /// Downloads an attachment into `out` (e.g. a file) while decrypting, without holding it in
+    /// memory; returns the plaintext length. The content is verified at the end: until this
+    /// returns `Ok`, what was written is unauthenticated and must be discarded on error.
+    pub async fn download_to(
+        &self,
+        media: &crate::MediaRef,
+        out: &mut (impl std::io::Write + Send),
+    ) -> Result<u64, ClientError> {
+        crate::media::download_to(media, self.shared().config.media_base_url.as_deref(), out).await
+    }
+
     /// The phone-number JID of a LID user, if the mapping is known (learned from messages,
     /// pairing and login).
     pub async fn pn_for_lid(&self, lid: &Jid) -> Result<Option<Jid>, ClientError> {

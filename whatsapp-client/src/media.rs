@@ -106,6 +106,45 @@ impl MediaRef {
     }
 }
 
+/// Downloads and decrypts an attachment into `out` as it streams in; verified at the end.
+/// Until this returns `Ok`, what was written is unauthenticated: discard it on error.
+pub(crate) async fn download_to(
+    media_ref: &MediaRef,
+    base: Option<&str>,
+    out: &mut (impl std::io::Write + Send),
+) -> Result<u64, ClientError> {
+    let url = media_ref
+        .download_url(base)
+        .ok_or_else(|| ClientError::InvalidArgument("the media has no path or URL".into()))?;
+    let hashes = MediaHashes::from_slices(&media_ref.file_sha256, &media_ref.file_enc_sha256)
+        .map_err(ClientError::Media)?;
+    let mut decryptor = MediaDecryptor::new(&media_ref.media_key, media_ref.media_type, hashes);
+    let mut written = 0u64;
+    let mut write_error = None;
+    let mut buffer = Vec::new();
+    crate::http::get(&url, |chunk| {
+        buffer.clear();
+        decryptor.update_into(chunk, &mut buffer);
+        if write_error.is_none() {
+            match out.write_all(&buffer) {
+                Ok(()) => written += buffer.len() as u64,
+                Err(e) => write_error = Some(e),
+            }
+        }
+    })
+    .await?;
+    let tail = decryptor.finish().map_err(ClientError::Media)?;
+    if let Some(e) = write_error {
+        return Err(ClientError::Http {
+            reason: format!("writing the download: {e}"),
+        });
+    }
+    out.write_all(&tail).map_err(|e| ClientError::Http {
+        reason: format!("writing the download: {e}"),
+    })?;
+    Ok(written + tail.len() as u64)
+}
+
 /// Downloads, decrypts and verifies an attachment.
 pub(crate) async fn download(
     media_ref: &MediaRef,
