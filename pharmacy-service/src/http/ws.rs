@@ -129,12 +129,13 @@ pub async fn visible(state: &AppState, me: &CurrentUser, env: &Envelope) -> bool
     if env.admin_only {
         return false;
     }
-    let Ok(mut c) = state.app.pool().acquire().await else {
-        return false;
-    };
+    // Most events carry the ticket as it is now; only the others cost a query.
     match &env.event {
         LiveEvent::AgentStatus { .. } => true,
         LiveEvent::NewCustomer { customer } => {
+            let Ok(mut c) = state.app.pool().acquire().await else {
+                return false;
+            };
             serves(&mut c, me, customer.id).await.unwrap_or(false)
         }
         LiveEvent::TicketAssigned {
@@ -148,15 +149,10 @@ pub async fn visible(state: &AppState, me: &CurrentUser, env: &Envelope) -> bool
         LiveEvent::AgentTyping {
             ticket_id,
             agent_id,
-        } => {
-            Some(*agent_id) != me.agent_id
-                && matches!(db::tickets::by_id(&mut c, *ticket_id).await, Ok(Some(t)) if works_on(me, &t))
-        }
+        } => Some(*agent_id) != me.agent_id && ticket_visible(state, me, *ticket_id).await,
         LiveEvent::AdminAlert { .. } | LiveEvent::WhatsappStatus { .. } => false,
         _ => match env.ticket_id {
-            Some(t) => {
-                matches!(db::tickets::by_id(&mut c, t).await, Ok(Some(t)) if works_on(me, &t))
-            }
+            Some(t) => ticket_visible(state, me, t).await,
             None => false,
         },
     }
