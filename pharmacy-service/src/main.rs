@@ -8,7 +8,7 @@ use pharmacy_service::app::{App, SeedOptions, ServiceConfig, SystemClock};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-const USAGE: &str = "usage: pharmacy-service <migrate|seed|serve> [--data-dir DIR] [--port P]";
+const USAGE: &str = "usage: pharmacy-service <migrate|seed|serve|demo> [--data-dir DIR] [--port P] [--whatsapp-url URL --trust-root HEX] [--manual-pair]";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -23,6 +23,7 @@ async fn main() -> anyhow::Result<()> {
     let mut data_dir = PathBuf::from("data");
     let mut port: u16 = 8080;
     let mut import = pharmacy_service::import::ImportOptions::new("");
+    let mut wa = WhatsappArgs::default();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--port" => port = args.next().context("--port needs a value")?.parse()?,
@@ -37,6 +38,13 @@ async fn main() -> anyhow::Result<()> {
                 ))
             }
             "--dry-run" => import.dry_run = true,
+            // serve / demo (issue 12)
+            "--whatsapp-url" | "--wa-url" => {
+                wa.url = Some(args.next().context("--whatsapp-url needs a URL")?)
+            }
+            "--trust-root" => wa.trust_root = Some(args.next().context("--trust-root needs HEX")?),
+            "--media-url" => wa.media_url = Some(args.next().context("--media-url needs a URL")?),
+            "--manual-pair" => wa.manual_pair = true,
             "--source-tz" => {
                 import.source_time_zone = args.next().context("--source-tz needs a zone")?
             }
@@ -45,6 +53,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if command == "import-django" {
         return import_django(&data_dir, import).await;
+    }
+    if command == "demo" {
+        return demo(port, data_dir, wa.manual_pair).await;
     }
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
@@ -62,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
             let creds = app.seed_demo(&SeedOptions::default()).await?;
             println!("{}", serde_json::to_string(&creds)?);
         }
-        "serve" => serve(app, port).await?,
+        "serve" => serve(app, port, &data_dir, wa).await?,
         _ => bail!("{USAGE}"),
     }
     Ok(())
@@ -71,15 +82,25 @@ async fn main() -> anyhow::Result<()> {
 /// `serve`: the HTTP API on 127.0.0.1:`port` (0 = a free port). The first stdout line is one
 /// JSON object for scripts; logs go to stderr. On first run (no users) an admin is created
 /// with the password from `PHARMACY_ADMIN_PASSWORD` or a random one, printed in that line.
-async fn serve(app: App, port: u16) -> anyhow::Result<()> {
-    use pharmacy_service::http::{AppState, FakeWhatsapp, HttpConfig};
+async fn serve(
+    app: App,
+    port: u16,
+    data_dir: &std::path::Path,
+    wa: WhatsappArgs,
+) -> anyhow::Result<()> {
+    use pharmacy_service::http::{AppState, HttpConfig};
     let admin = pharmacy_service::http::first_run_admin(&app).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;
     let addr = listener.local_addr()?;
     let _jobs = app.spawn_scheduler(std::time::Duration::from_secs(30));
-    // Until the WhatsApp bridge is wired in here, the link is the in-memory fake.
+    let bridge = start_whatsapp(&app, data_dir, &wa).await?;
+    let (stop_outbox, outbox_stop) = tokio::sync::watch::channel(false);
+    let outbox = tokio::spawn(
+        pharmacy_service::whatsapp::OutboxWorker::new(app.clone(), bridge.clone(), rand_seed())
+            .run(outbox_stop),
+    );
     let config = HttpConfig {
         // Other gateways may post signed messages to /api/messages/receive.
         ingest_secret: std::env::var("PHARMACY_INGEST_SECRET")
@@ -89,7 +110,7 @@ async fn serve(app: App, port: u16) -> anyhow::Result<()> {
         secure_cookies: std::env::var("PHARMACY_SECURE_COOKIES").is_ok_and(|v| v == "1"),
         ..HttpConfig::default()
     };
-    let state = AppState::new(app, Arc::new(FakeWhatsapp::default()), config);
+    let state = AppState::new(app, bridge.clone(), config);
     let line = serde_json::json!({
         "url": format!("http://{addr}"),
         "admin": admin.map(|(u, p)| serde_json::json!({ "username": u, "password": p })),
@@ -101,6 +122,89 @@ async fn serve(app: App, port: u16) -> anyhow::Result<()> {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
+    // Finish the send in progress, then close the WhatsApp socket cleanly.
+    let _ = stop_outbox.send(true);
+    let _ = outbox.await;
+    bridge.shutdown().await;
+    Ok(())
+}
+
+/// WhatsApp flags of `serve` and `demo`.
+#[derive(Debug, Default)]
+struct WhatsappArgs {
+    /// `--whatsapp-url`: a WhatsApp-compatible server (a whatsapp-sim); default the real one.
+    url: Option<String>,
+    /// `--trust-root`: that server's certificate root (64 hex digits).
+    trust_root: Option<String>,
+    /// `--media-url`: where media downloads go (a sim serves them itself).
+    media_url: Option<String>,
+    /// `--manual-pair` (demo).
+    manual_pair: bool,
+}
+
+fn rand_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// The real WhatsApp client over `DIR/whatsapp-session.db`, bridged to the app.
+async fn start_whatsapp(
+    app: &App,
+    data_dir: &std::path::Path,
+    wa: &WhatsappArgs,
+) -> anyhow::Result<Arc<pharmacy_service::whatsapp::bridge::WhatsappBridge>> {
+    let mut config = whatsapp_client::Config::default();
+    if let Some(url) = &wa.url {
+        config = config.with_url(url.clone());
+        if wa.media_url.is_none()
+            && let Some(rest) = url.strip_prefix("ws://")
+        {
+            // A sim serves media over plain HTTP on its WebSocket port.
+            let host = rest.split('/').next().unwrap_or(rest);
+            config.media_base_url = Some(format!("http://{host}"));
+        }
+    }
+    if let Some(hex) = &wa.trust_root {
+        let root = whatsapp_client::Config::parse_trust_root(hex)
+            .context("--trust-root takes 64 hex digits (or 66 with the 05 prefix)")?;
+        config = config.with_trust_root(root);
+    }
+    if let Some(m) = &wa.media_url {
+        config.media_base_url = Some(m.clone());
+    }
+    let store = whatsapp_client::store::SqliteStore::open(data_dir.join("whatsapp-session.db"))
+        .await
+        .context("opening the WhatsApp session store")?;
+    let bridge = pharmacy_service::whatsapp::bridge::WhatsappBridge::start(
+        app.clone(),
+        Arc::new(store),
+        config,
+    )
+    .await
+    .context("starting the WhatsApp client")?;
+    Ok(bridge)
+}
+
+/// `demo`: the embedded sim, the service, pairing, simulated customers and agents. The first
+/// stdout line is the JSON start line; Ctrl-C stops everything cleanly.
+async fn demo(port: u16, data_dir: PathBuf, manual_pair: bool) -> anyhow::Result<()> {
+    let demo = pharmacy_service::demo::start(pharmacy_service::demo::DemoOptions {
+        port,
+        data_dir,
+        manual_pair,
+        ..Default::default()
+    })
+    .await
+    .context("starting the demo")?;
+    println!("{}", demo.start_line);
+    eprintln!(
+        "demo: open {} and sign in as {} / {} (agents: see the first stdout line); Ctrl-C stops",
+        demo.url, demo.credentials.admin.0, demo.credentials.admin.1
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("stopping");
+    demo.shutdown().await;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! outbox through the [`crate::app::Messenger`] port, and a fake messenger for tests and demos.
 //! Inbound traffic enters through [`crate::app::App::handle_inbound`].
 
+pub mod bridge;
 pub mod fake;
 pub mod outbox;
 

@@ -1,0 +1,749 @@
+//! The WhatsApp bridge: the service over the real `whatsapp-client`.
+//!
+//! - In: every client event becomes an [`InboundEvent`] handed to [`App::handle_inbound`]
+//!   (text, images, voice notes, documents, stickers, locations, contacts, reactions, edits,
+//!   revokes, messages sent from the pharmacy's own phone, delivery and read receipts). Media is
+//!   downloaded through the client and stored content-addressed with [`App::store_media`]. A
+//!   message is acknowledged to WhatsApp only after the service committed it; a failure leaves
+//!   it unacknowledged, so the server delivers it again.
+//! - Out: [`WhatsappBridge`] implements the [`Messenger`] port (read receipts, typing, text and
+//!   media, delete for everyone) with client errors mapped to [`SendError`].
+//! - Link: it implements [`WhatsappLink`] (QR, status, pairing code, logout) from the client's
+//!   events, and publishes [`LiveEvent::WhatsappStatus`] on every change.
+//!
+//! The client picks the WhatsApp id of each message it sends; the bridge records it in place of
+//! the id the outbox chose, so receipts, revokes and quotes find the message.
+
+use crate::app::{
+    App, InboundContent, InboundEvent, InboundMessage, LiveEvent, Messenger, OutgoingMessage,
+    ReceiptStatus, SendError, Sender,
+};
+use crate::domain::time::Timestamp;
+use crate::http::whatsapp::{LinkError, LinkFuture, LinkState, LinkStatus, WhatsappLink};
+use serde_json::json;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use whatsapp_client::store::Store;
+use whatsapp_client::{
+    Client, ClientError, Config, Event, IncomingMessage, Jid, MediaKind, MediaRef, ReceiptEvent,
+    e2e,
+};
+
+/// Why the bridge could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    /// The client refused to start (device already driven in this process, store failure).
+    #[error("whatsapp client: {0}")]
+    Client(#[from] ClientError),
+}
+
+/// The link's state as the client's events describe it.
+#[derive(Debug, Clone)]
+struct LinkInner {
+    state: LinkState,
+    qr: Option<String>,
+    phone: Option<String>,
+    name: Option<String>,
+    detail: Option<serde_json::Value>,
+}
+
+/// The service's side of one WhatsApp number: cheap to share (`Arc`), used as the outbox's
+/// [`Messenger`] and the HTTP layer's [`WhatsappLink`].
+pub struct WhatsappBridge {
+    app: App,
+    store: Arc<dyn Store>,
+    config: Config,
+    client: Mutex<Option<Client>>,
+    link: Mutex<LinkInner>,
+    changes: watch::Sender<u64>,
+    stopping: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for WhatsappBridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhatsappBridge")
+            .field("link", &self.link_snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WhatsappBridge {
+    /// Starts the client over `store` with `config` and the task that feeds its events to
+    /// `app`. The client connects at once: a paired device logs in, an unpaired one shows QR
+    /// codes (see [`WhatsappBridge::qr`]). When the client stops on its own (the QR codes ran
+    /// out, a ban, a refused login) the bridge starts it again after a pause.
+    pub async fn start(
+        app: App,
+        store: Arc<dyn Store>,
+        config: Config,
+    ) -> Result<Arc<WhatsappBridge>, BridgeError> {
+        let (client, events) = Client::start(store.clone(), config.clone()).await?;
+        let paired = client.jid();
+        let bridge = Arc::new(WhatsappBridge {
+            app,
+            store,
+            config,
+            link: Mutex::new(LinkInner {
+                state: if paired.is_some() {
+                    LinkState::Connecting
+                } else {
+                    LinkState::Unpaired
+                },
+                qr: None,
+                phone: paired.map(|j| j.user),
+                name: None,
+                detail: None,
+            }),
+            client: Mutex::new(Some(client)),
+            changes: watch::channel(0).0,
+            stopping: std::sync::atomic::AtomicBool::new(false),
+        });
+        tokio::spawn(bridge.clone().supervise(events));
+        Ok(bridge)
+    }
+
+    /// The client in use (None while it restarts).
+    pub fn client(&self) -> Option<Client> {
+        self.client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The current pairing QR string, while unpaired.
+    pub fn qr(&self) -> Option<String> {
+        self.link_snapshot().qr
+    }
+
+    /// The current link state.
+    pub fn state(&self) -> LinkState {
+        self.link_snapshot().state
+    }
+
+    /// Waits until the link state satisfies `pred` or `timeout` passes; returns whether it did.
+    pub async fn wait_for(&self, timeout: Duration, pred: impl Fn(&LinkStatus) -> bool) -> bool {
+        let mut rx = self.changes.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if pred(&self.status_now()) {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return pred(&self.status_now()),
+            }
+        }
+    }
+
+    /// Stops the client (closing the socket cleanly) and the event task.
+    pub async fn shutdown(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
+        if let Some(c) = self.client() {
+            c.shutdown().await;
+        }
+    }
+
+    fn link_snapshot(&self) -> LinkInner {
+        self.link.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn status_now(&self) -> LinkStatus {
+        let l = self.link_snapshot();
+        LinkStatus {
+            state: l.state,
+            phone: l.phone,
+            name: l.name,
+            detail: l.detail,
+        }
+    }
+
+    /// Changes the link state and publishes it (`live` = the `whatsappStatus` state name).
+    fn set_link(&self, live: &str, f: impl FnOnce(&mut LinkInner)) {
+        let detail = {
+            let mut l = self.link.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut l);
+            match live {
+                "qr" => l.qr.as_ref().map(|q| json!({ "qr": q })),
+                _ => l.detail.clone(),
+            }
+        };
+        self.changes.send_modify(|n| *n += 1);
+        self.app.events().publish(
+            self.app.now(),
+            LiveEvent::WhatsappStatus {
+                state: live.to_owned(),
+                detail,
+            },
+        );
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Feeds events to the app; restarts the client when it stopped on its own.
+    async fn supervise(self: Arc<Self>, mut events: whatsapp_client::EventStream) {
+        loop {
+            let mut restart_after = None;
+            while let Some(event) = events.recv().await {
+                if let Some(pause) = self.on_event(event).await {
+                    restart_after = Some(pause);
+                }
+            }
+            if self.stopping() {
+                return;
+            }
+            let Some(pause) = restart_after else { return };
+            tokio::time::sleep(pause).await;
+            if self.stopping() {
+                return;
+            }
+            match Client::start(self.store.clone(), self.config.clone()).await {
+                Ok((client, next)) => {
+                    *self.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(client);
+                    events = next;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the WhatsApp client could not restart");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Handles one event; returns the pause before a restart when the client stops for a
+    /// reason that a restart may cure.
+    async fn on_event(&self, event: Event) -> Option<Duration> {
+        match event {
+            Event::Qr(qr) => self.set_link("qr", |l| {
+                l.state = LinkState::Unpaired;
+                l.qr = Some(qr.data);
+                l.phone = None;
+                l.detail = None;
+            }),
+            Event::QrTimeout => {
+                tracing::info!("no QR scan in time; new codes follow");
+                return Some(Duration::from_secs(1));
+            }
+            Event::PairSuccess {
+                jid, business_name, ..
+            } => {
+                tracing::info!(%jid, "paired");
+                self.set_link("paired", |l| {
+                    l.state = LinkState::Connecting;
+                    l.qr = None;
+                    l.phone = Some(jid.user);
+                    l.name = business_name;
+                })
+            }
+            Event::Connected => {
+                let phone = self.client().and_then(|c| c.jid()).map(|j| j.user);
+                tracing::info!(?phone, "WhatsApp connected");
+                self.set_link("connected", |l| {
+                    l.state = LinkState::Connected;
+                    l.qr = None;
+                    l.detail = None;
+                    if phone.is_some() {
+                        l.phone = phone;
+                    }
+                });
+                self.app.wake_outbox();
+            }
+            Event::Disconnected {
+                reason,
+                reconnect_in,
+            } => {
+                tracing::info!(%reason, ?reconnect_in, "WhatsApp disconnected");
+                if self.state() != LinkState::Unpaired {
+                    self.set_link("disconnected", |l| {
+                        l.state = LinkState::Disconnected;
+                        l.detail = Some(json!({ "reason": reason }));
+                    });
+                }
+            }
+            Event::LoggedOut { reason } => {
+                tracing::warn!(?reason, "WhatsApp logged this device out");
+                self.set_link("logged_out", |l| {
+                    l.state = LinkState::LoggedOut;
+                    l.phone = None;
+                    l.qr = None;
+                    l.detail = Some(json!({ "reason": format!("{reason:?}") }));
+                });
+            }
+            Event::StreamReplaced => {
+                tracing::error!("another connection took over this WhatsApp device");
+                self.set_link("disconnected", |l| {
+                    l.state = LinkState::Disconnected;
+                    l.detail = Some(json!({ "reason": "replaced" }));
+                });
+            }
+            Event::TemporaryBan { code, expires } => {
+                let until = expires.map(|d| self.app.now().plus(d));
+                tracing::error!(?code, ?expires, "WhatsApp temporarily banned the number");
+                self.set_link("temporary_ban", |l| {
+                    l.state = LinkState::TemporaryBan;
+                    l.detail = Some(json!({ "code": code, "until": until }));
+                });
+                let reason = code.and_then(|c| u16::try_from(c).ok());
+                if let Err(e) = self.app.pause_outbox(reason, until).await {
+                    tracing::error!(error = %e, "could not pause the outbox");
+                }
+                return Some(expires.unwrap_or(Duration::from_secs(3600)));
+            }
+            Event::ConnectFailure { code, message } => {
+                tracing::error!(code, ?message, "WhatsApp refused the login");
+                self.set_link("disconnected", |l| {
+                    l.state = LinkState::Disconnected;
+                    l.detail = Some(json!({ "code": code, "message": message }));
+                });
+                return Some(Duration::from_secs(60));
+            }
+            Event::Message(m) => self.on_message(*m).await,
+            Event::Receipt(r) => self.on_receipt(r).await,
+            Event::Stopped => {}
+            other => tracing::debug!(?other, "WhatsApp event"),
+        }
+        None
+    }
+
+    async fn on_message(&self, mut m: IncomingMessage) {
+        let Some(event) = self.inbound_event(&m).await else {
+            // Groups, protocol chatter: nothing for the service.
+            m.ack();
+            return;
+        };
+        match self.app.handle_inbound(event).await {
+            Ok(outcome) => {
+                tracing::debug!(id = %m.info.id, ?outcome, "inbound stored");
+                m.ack();
+            }
+            // Not acknowledged: the server delivers it again after the next reconnect.
+            Err(e) => tracing::error!(id = %m.info.id, error = %e, "inbound message not stored"),
+        }
+    }
+
+    async fn on_receipt(&self, r: ReceiptEvent) {
+        let status = match r.kind.as_str() {
+            "" | "delivery" => ReceiptStatus::Delivered,
+            "read" | "played" => ReceiptStatus::Read,
+            _ => return,
+        };
+        let at = unix_seconds(r.timestamp, self.app.now());
+        let event = InboundEvent::Receipt {
+            wa_ids: r.ids,
+            status,
+            at,
+        };
+        // A receipt can overtake the bridge recording the client's id for a message it just
+        // sent; try again a few times in the background.
+        let app = self.app.clone();
+        tokio::spawn(async move {
+            for attempt in 0..4u32 {
+                match app.handle_inbound(event.clone()).await {
+                    Ok(crate::app::InboundOutcome::Updated { count }) if count > 0 => return,
+                    Ok(_) | Err(_) if attempt < 3 => {
+                        tokio::time::sleep(Duration::from_millis(300 << attempt)).await
+                    }
+                    Ok(_) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "receipt not applied");
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// The service's view of a message, or None when it is not for the service.
+    async fn inbound_event(&self, m: &IncomingMessage) -> Option<InboundEvent> {
+        let info = &m.info;
+        if info.chat.is_group() || info.chat.is_broadcast() || info.chat.user.is_empty() {
+            return None;
+        }
+        let at = unix_seconds(info.timestamp, self.app.now());
+        let msg = &m.message;
+        if let Some(p) = &msg.protocol_message {
+            let target = p.key.as_ref().and_then(|k| k.id.clone())?;
+            return match p.r#type {
+                Some(t) if t == e2e::protocol_message::Type::Revoke as i32 => {
+                    Some(InboundEvent::Revoked { wa_id: target, at })
+                }
+                Some(t) if t == e2e::protocol_message::Type::MessageEdit as i32 => {
+                    let text = p
+                        .edited_message
+                        .as_deref()
+                        .and_then(whatsapp_client::message_text)?;
+                    Some(InboundEvent::Edited {
+                        wa_id: target,
+                        text: text.to_owned(),
+                        at,
+                    })
+                }
+                _ => None,
+            };
+        }
+        if let Some(r) = &msg.reaction_message {
+            return Some(InboundEvent::Reaction {
+                target_wa_id: r.key.as_ref().and_then(|k| k.id.clone())?,
+                emoji: r.text.clone().unwrap_or_default(),
+                at,
+            });
+        }
+        let content = self.content(msg).await?;
+        let inbound = InboundMessage {
+            wa_id: info.id.clone(),
+            from: self.sender(m).await,
+            at,
+            content,
+            quoted_wa_id: quoted_id(msg),
+        };
+        Some(if info.from_me {
+            InboundEvent::SentFromPhone(inbound)
+        } else {
+            InboundEvent::Message(inbound)
+        })
+    }
+
+    /// The customer: the chat (for our own phone's messages too), with its other address.
+    async fn sender(&self, m: &IncomingMessage) -> Sender {
+        let info = &m.info;
+        let chat = info.chat.to_non_ad();
+        let alt = if info.from_me {
+            None
+        } else {
+            info.sender_alt.as_ref().map(Jid::to_non_ad)
+        };
+        let client = self.client();
+        let (phone, lid) = if chat.is_lid() {
+            let phone = match alt.filter(|a| !a.is_lid()) {
+                Some(a) => Some(a.user),
+                None => match &client {
+                    Some(c) => c.pn_for_lid(&chat).await.ok().flatten().map(|j| j.user),
+                    None => None,
+                },
+            };
+            (phone, Some(chat.user.clone()))
+        } else {
+            (
+                Some(chat.user.clone()),
+                alt.filter(Jid::is_lid).map(|a| a.user),
+            )
+        };
+        Sender {
+            phone,
+            lid,
+            push_name: if info.from_me {
+                None
+            } else {
+                info.push_name.clone()
+            },
+        }
+    }
+
+    async fn content(&self, msg: &e2e::Message) -> Option<InboundContent> {
+        if let Some(text) = whatsapp_client::message_text(msg) {
+            return Some(InboundContent::Text {
+                text: text.to_owned(),
+            });
+        }
+        if let Some(l) = &msg.location_message {
+            return Some(InboundContent::Location {
+                latitude: l.degrees_latitude.unwrap_or_default(),
+                longitude: l.degrees_longitude.unwrap_or_default(),
+                name: l.name.clone().or_else(|| l.address.clone()),
+            });
+        }
+        if let Some(c) = &msg.contact_message {
+            return Some(InboundContent::Contact {
+                name: c.display_name.clone().unwrap_or_default(),
+                vcard: c.vcard.clone().unwrap_or_default(),
+            });
+        }
+        if let Some(a) = &msg.contacts_array_message
+            && let Some(c) = a.contacts.first()
+        {
+            return Some(InboundContent::Contact {
+                name: c.display_name.clone().unwrap_or_default(),
+                vcard: a
+                    .contacts
+                    .iter()
+                    .filter_map(|c| c.vcard.clone())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            });
+        }
+        let media = MediaRef::from_message(msg)?;
+        let (kind, caption, file_name) = media_details(msg);
+        let mime = media
+            .mimetype
+            .clone()
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let stored = match self.client() {
+            Some(c) => match c.download(&media).await {
+                Ok(bytes) => self
+                    .app
+                    .store_media(&bytes, &mime)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            None => Err("the client is restarting".into()),
+        };
+        Some(match stored {
+            Ok(sha256) => InboundContent::Media {
+                media_kind: kind.into(),
+                sha256,
+                mime,
+                file_name,
+                caption,
+            },
+            // Keep the conversation whole even when the attachment is gone.
+            Err(e) => {
+                tracing::warn!(error = %e, "media download failed");
+                InboundContent::Text {
+                    text: format!(
+                        "[{kind} could not be downloaded]{}",
+                        caption.map(|c| format!(" {c}")).unwrap_or_default()
+                    ),
+                }
+            }
+        })
+    }
+
+    fn connected_client(&self) -> Result<Client, SendError> {
+        if self.state() == LinkState::TemporaryBan {
+            let d = self.link_snapshot().detail;
+            return Err(SendError::TemporaryBan {
+                reason: d
+                    .as_ref()
+                    .and_then(|d| d["code"].as_u64())
+                    .and_then(|c| u16::try_from(c).ok()),
+                expires_at: d.as_ref().and_then(|d| d["until"].as_i64()).map(Timestamp),
+            });
+        }
+        match self.client() {
+            Some(c) if c.is_connected() => Ok(c),
+            _ => Err(SendError::Disconnected),
+        }
+    }
+
+    /// Records the id the client gave a sent message in place of the outbox's.
+    async fn record_id(&self, ours: &str, theirs: &str) {
+        if ours == theirs {
+            return;
+        }
+        let result = async {
+            let mut tx = self.app.pool().begin_with("BEGIN IMMEDIATE").await?;
+            sqlx::query("UPDATE messages SET wa_id = ?1 WHERE wa_id = ?2")
+                .bind(theirs)
+                .bind(ours)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE outbox SET wa_id = ?1 WHERE wa_id = ?2")
+                .bind(theirs)
+                .bind(ours)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, ours, theirs, "could not record the sent message's id");
+        }
+    }
+}
+
+fn unix_seconds(secs: u64, fallback: Timestamp) -> Timestamp {
+    if secs == 0 {
+        return fallback;
+    }
+    Timestamp(i64::try_from(secs).unwrap_or(i64::MAX / 1000) * 1000)
+}
+
+fn media_details(msg: &e2e::Message) -> (&'static str, Option<String>, Option<String>) {
+    if let Some(m) = &msg.image_message {
+        return ("image", m.caption.clone(), None);
+    }
+    if let Some(m) = &msg.video_message {
+        return ("video", m.caption.clone(), None);
+    }
+    if msg.audio_message.is_some() {
+        return ("audio", None, None);
+    }
+    if let Some(m) = &msg.document_message {
+        return ("document", m.caption.clone(), m.file_name.clone());
+    }
+    ("sticker", None, None)
+}
+
+fn quoted_id(msg: &e2e::Message) -> Option<String> {
+    let ctx = msg
+        .extended_text_message
+        .as_ref()
+        .and_then(|m| m.context_info.as_ref())
+        .or_else(|| {
+            msg.image_message
+                .as_ref()
+                .and_then(|m| m.context_info.as_ref())
+        })?;
+    ctx.stanza_id.clone()
+}
+
+fn parse_jid(to: &str) -> Result<Jid, SendError> {
+    Jid::from_str(to).map_err(|e| SendError::Permanent(format!("bad address {to}: {e}")))
+}
+
+/// The outbox's view of a client failure.
+pub fn send_error(e: ClientError) -> SendError {
+    match e {
+        ClientError::NotConnected | ClientError::Disconnected | ClientError::Stopped => {
+            SendError::Disconnected
+        }
+        ClientError::InvalidArgument(m) => SendError::Permanent(m),
+        ClientError::MessageRefused { code } if code == 479 || code == 400 || code == 404 => {
+            SendError::Permanent(format!("refused with error {code}"))
+        }
+        other => SendError::Transient(other.to_string()),
+    }
+}
+
+fn media_kind(mime: &str) -> MediaKind {
+    let m = mime.to_ascii_lowercase();
+    if m.starts_with("image/") {
+        MediaKind::Image
+    } else if m.starts_with("video/") {
+        MediaKind::Video
+    } else if m.starts_with("audio/ogg") {
+        MediaKind::VoiceNote
+    } else if m.starts_with("audio/") {
+        MediaKind::Audio
+    } else {
+        MediaKind::Document
+    }
+}
+
+impl Messenger for WhatsappBridge {
+    async fn mark_read(&self, chat: &str, message_ids: &[String]) -> Result<(), SendError> {
+        if message_ids.is_empty() {
+            return Ok(());
+        }
+        let c = self.connected_client()?;
+        c.mark_read(&parse_jid(chat)?, None, message_ids)
+            .await
+            .map_err(send_error)
+    }
+
+    async fn set_typing(&self, chat: &str, typing: bool) -> Result<(), SendError> {
+        let c = self.connected_client()?;
+        c.send_chat_state(&parse_jid(chat)?, typing, false)
+            .await
+            .map_err(send_error)
+    }
+
+    async fn send(&self, message: &OutgoingMessage) -> Result<(), SendError> {
+        let c = self.connected_client()?;
+        let to = parse_jid(&message.to)?;
+        let sent = if let Some(media) = &message.media {
+            let data = tokio::fs::read(&media.path)
+                .await
+                .map_err(|e| SendError::Permanent(format!("media {}: {e}", media.sha256)))?;
+            let out = whatsapp_client::OutgoingMedia {
+                kind: media_kind(&media.mime),
+                data,
+                mimetype: media.mime.clone(),
+                caption: message.text.clone(),
+                file_name: media.file_name.clone(),
+            };
+            c.send_media(&to, out).await
+        } else {
+            let text = message.text.clone().unwrap_or_default();
+            let m = match &message.quoted_id {
+                Some(q) => e2e::Message {
+                    extended_text_message: Some(Box::new(e2e::ExtendedTextMessage {
+                        text: Some(text),
+                        context_info: Some(Box::new(e2e::ContextInfo {
+                            stanza_id: Some(q.clone()),
+                            participant: Some(to.to_non_ad().to_string()),
+                            quoted_message: Some(Box::default()),
+                            ..Default::default()
+                        })),
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                },
+                None => e2e::Message {
+                    conversation: Some(text),
+                    ..Default::default()
+                },
+            };
+            c.send_message(&to, m).await
+        };
+        let id = sent.map_err(send_error)?;
+        self.record_id(&message.id, &id).await;
+        Ok(())
+    }
+
+    async fn revoke(&self, chat: &str, message_id: &str) -> Result<(), SendError> {
+        let c = self.connected_client()?;
+        let to = parse_jid(chat)?;
+        let m = e2e::Message {
+            protocol_message: Some(Box::new(e2e::ProtocolMessage {
+                key: Some(e2e::MessageKey {
+                    remote_jid: Some(to.to_non_ad().to_string()),
+                    from_me: Some(true),
+                    id: Some(message_id.to_owned()),
+                    participant: None,
+                }),
+                r#type: Some(e2e::protocol_message::Type::Revoke as i32),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        c.send_message(&to, m).await.map(drop).map_err(send_error)
+    }
+}
+
+impl WhatsappLink for WhatsappBridge {
+    fn status(&self) -> LinkFuture<'_, LinkStatus> {
+        let s = self.status_now();
+        Box::pin(async move { Ok(s) })
+    }
+
+    fn qr_code(&self) -> LinkFuture<'_, Option<String>> {
+        let l = self.link_snapshot();
+        let qr = matches!(l.state, LinkState::Unpaired | LinkState::LoggedOut)
+            .then_some(l.qr)
+            .flatten();
+        Box::pin(async move { Ok(qr) })
+    }
+
+    fn pair_code<'a>(&'a self, phone: &'a str) -> LinkFuture<'a, String> {
+        Box::pin(async move {
+            let l = self.link_snapshot();
+            if !matches!(l.state, LinkState::Unpaired | LinkState::LoggedOut) {
+                return Err(LinkError::AlreadyPaired);
+            }
+            let c = self.client().ok_or(LinkError::NotConnected)?;
+            c.pair_phone(phone).await.map_err(|e| match e {
+                ClientError::InvalidArgument(m) => LinkError::InvalidPhone(m),
+                other => LinkError::Other(other.to_string()),
+            })
+        })
+    }
+
+    fn disconnect(&self) -> LinkFuture<'_, ()> {
+        Box::pin(async move {
+            let c = self.client().ok_or(LinkError::NotConnected)?;
+            if c.jid().is_none() {
+                return Err(LinkError::NotConnected);
+            }
+            c.logout().await.map_err(|e| match e {
+                ClientError::NotConnected => LinkError::NotConnected,
+                other => LinkError::Other(other.to_string()),
+            })
+        })
+    }
+}
