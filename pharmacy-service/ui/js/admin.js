@@ -21,7 +21,6 @@ function field(id, label, input) {
 async function agents(el) {
   const [ag, br] = await Promise.all([get("/api/agents/"), get("/api/branches/")]);
   const branches = rows(br);
-  const byId = new Map(branches.map((b) => [b.id, b]));
   const branchSelect = (value) => h("select", {}, h("option", { value: "" }, t("branch.none")),
     branches.map((b) => h("option", { value: b.id, selected: b.id === value }, bName(b))));
   clear(el).append(h("h1", {}, t("nav.agents")));
@@ -75,7 +74,6 @@ async function agents(el) {
           } catch (e) { toast(e.message, true); }
         } }, t("save"))));
     })));
-  void byId;
 }
 
 // Weekly hours are seven lists of {start, end} minutes, Monday first; end < start runs past
