@@ -113,6 +113,8 @@ pub(crate) struct Shared {
     pub(crate) retries_sent: Mutex<HashMap<String, u32>>,
     /// Resends done per (requesting device, message id) (part 2 §6.3).
     pub(crate) resends: Mutex<HashMap<(String, String), u32>>,
+    /// Device lists by user, with the time they were fetched.
+    pub(crate) device_cache: Mutex<HashMap<String, (std::time::Instant, Vec<Jid>)>>,
 }
 
 impl Shared {
@@ -139,6 +141,7 @@ impl Shared {
             link_code: Mutex::new(None),
             retries_sent: Mutex::new(HashMap::new()),
             resends: Mutex::new(HashMap::new()),
+            device_cache: Mutex::new(HashMap::new()),
         }
     }
 

@@ -83,6 +83,9 @@ pub struct Config {
     /// Scheme and host media is downloaded from (`https://mmg.whatsapp.net` when `None`); a
     /// simulated server serves media at its own address, e.g. `http://127.0.0.1:PORT`.
     pub media_base_url: Option<String>,
+    /// How long a user's device list (usync) is reused for sends (5 min); device notifications
+    /// and messages from unlisted devices refresh it sooner. Zero disables the cache.
+    pub device_cache_ttl: Duration,
     /// Protocol timers (IQ timeout, keepalive).
     pub timeouts: whatsapp_proto::connection::Timeouts,
 }
@@ -104,6 +107,7 @@ impl Default for Config {
             prekeys_min: 5,
             pair_again_after_logout: true,
             media_base_url: None,
+            device_cache_ttl: Duration::from_secs(300),
             timeouts: whatsapp_proto::connection::Timeouts::default(),
         }
     }

@@ -88,6 +88,11 @@ async fn handle_notification(shared: &Shared, node: &Node) {
             }
         }
         Some("link_code_companion_reg") => crate::pair_code::on_notification(shared, node).await,
+        Some("devices") => {
+            if let Ok(from) = node.attrs().jid("from") {
+                forget_devices(shared, &from);
+            }
+        }
         Some("privacy_token") => {
             let Ok(from) = node.attrs().jid("from") else {
                 return;
@@ -295,6 +300,9 @@ async fn handle_message(shared: &Shared, node: Node) {
         },
         None => from.clone(),
     };
+    if unknown_device(shared, &sender) {
+        forget_devices(shared, &sender);
+    }
     let from_me = is_own(shared, &sender);
     let chat = match &group {
         Some(group) => group.clone(),
@@ -603,6 +611,9 @@ async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result<(), Client
     if count >= 5 || resends > 10 {
         return Ok(());
     }
+    if unknown_device(shared, &requester) {
+        forget_devices(shared, &requester);
+    }
     let mine = is_own(shared, &requester);
     let group = from.is_group().then(|| from.clone());
     let chat = if let Some(group) = &group {
@@ -766,7 +777,69 @@ pub fn generate_message_id(own_user: &str, unix_seconds: u64) -> String {
 }
 
 /// Device lists of users (usync, part 2 §3.1-3.2).
+/// Device lists of users, from the cache while fresh (part 2 §3.4: whatsmeow caches them and
+/// refreshes on device notifications; here entries also expire after
+/// [`crate::Config::device_cache_ttl`]).
 pub(crate) async fn device_lists(shared: &Shared, users: &[Jid]) -> Result<Vec<Jid>, ClientError> {
+    let ttl = shared.config.device_cache_ttl;
+    let mut devices = Vec::new();
+    let mut missing = Vec::new();
+    {
+        let cache = shared
+            .device_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for user in users {
+            match cache.get(&user.to_non_ad().to_string()) {
+                Some((at, list)) if at.elapsed() < ttl => devices.extend(list.iter().cloned()),
+                _ => missing.push(user.clone()),
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(devices);
+    }
+    let fetched = query_device_lists(shared, &missing).await?;
+    let mut cache = shared
+        .device_cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let now = std::time::Instant::now();
+    for user in &missing {
+        let user = user.to_non_ad();
+        let list: Vec<Jid> = fetched
+            .iter()
+            .filter(|d| d.user == user.user && d.server == user.server)
+            .cloned()
+            .collect();
+        cache.insert(user.to_string(), (now, list));
+    }
+    devices.extend(fetched);
+    Ok(devices)
+}
+
+/// Forgets the cached device list of a user (a device notification, a message or retry from
+/// a device the list lacks).
+pub(crate) fn forget_devices(shared: &Shared, user: &Jid) {
+    shared
+        .device_cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&user.to_non_ad().to_string());
+}
+
+/// Whether the cached device list of the device's user lacks it.
+fn unknown_device(shared: &Shared, device: &Jid) -> bool {
+    let cache = shared
+        .device_cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    cache
+        .get(&device.to_non_ad().to_string())
+        .is_some_and(|(_, list)| !list.iter().any(|d| d.device == device.device))
+}
+
+async fn query_device_lists(shared: &Shared, users: &[Jid]) -> Result<Vec<Jid>, ClientError> {
     let sid = generate_message_id("usync", now_ms() / 1000);
     let list = users
         .iter()
