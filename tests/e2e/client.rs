@@ -858,3 +858,25 @@ async fn inbound_throughput() {
     );
     client.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outdated_client_is_told_and_stops() {
+    // The server wants a newer WhatsApp Web than we claim.
+    let strict = Sim::start(SimConfig {
+        min_app_version: Some([9, 0, 0]),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim");
+    let (_client, mut events) = start(&temp_db("outdated"), config(&strict)).await;
+    let code = expect(&mut events, "a connect failure", |e| match e {
+        Event::ConnectFailure { code, .. } => Some(code),
+        _ => None,
+    })
+    .await;
+    assert_eq!(code, 405);
+    expect(&mut events, "stopped", |e| {
+        matches!(e, Event::Stopped).then_some(())
+    })
+    .await;
+}
