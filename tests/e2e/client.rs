@@ -880,3 +880,38 @@ async fn an_outdated_client_is_told_and_stops() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qr_codes_rotate_then_time_out() {
+    let sim = Sim::start(SimConfig {
+        ref_count: 3,
+        qr_first_ref: Duration::from_millis(600),
+        qr_next_ref: Duration::from_millis(300),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim");
+    let mut config = config(&sim);
+    config.qr_first_timeout = Duration::from_millis(600);
+    config.qr_timeout = Duration::from_millis(300);
+    let (_client, mut events) = start(&temp_db("qr-rotation"), config).await;
+    let mut codes = Vec::new();
+    expect(&mut events, "QR timeout", |e| match e {
+        Event::Qr(qr) => {
+            codes.push(qr);
+            None
+        }
+        Event::QrTimeout => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(codes.len(), 3);
+    assert_eq!(codes[0].timeout, Duration::from_millis(600));
+    assert!(codes.iter().enumerate().all(|(i, qr)| qr.index == i));
+    let refs: std::collections::HashSet<_> = codes.iter().map(|q| q.data.clone()).collect();
+    assert_eq!(refs.len(), 3, "every code carries its own ref");
+    expect(&mut events, "stopped", |e| {
+        matches!(e, Event::Stopped).then_some(())
+    })
+    .await;
+}
