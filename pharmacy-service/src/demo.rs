@@ -317,13 +317,18 @@ impl DemoLink {
         if self.bridge.state() == LinkState::Connected {
             return Err(LinkError::AlreadyPaired);
         }
-        let ok = self
-            .bridge
-            .wait_for(Duration::from_secs(10), |_| true)
-            .await;
-        let qr = self.bridge.qr().filter(|_| ok).ok_or(LinkError::Other(
-            "no QR code to scan yet (the client is connecting)".into(),
-        ))?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let qr = loop {
+            if let Some(qr) = self.bridge.qr() {
+                break qr;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(LinkError::Other(
+                    "no QR code to scan yet (the client is connecting)".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
         self.sim
             .scan(&qr, PHARMACY_PHONE)
             .await
@@ -485,13 +490,18 @@ impl Customers {
                 _ = tokio::time::sleep(wait) => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
-            if let Err(e) = self.tick(&sim) {
+            // Customers write to whichever number the pharmacy paired.
+            let to = bridge
+                .status_now()
+                .phone
+                .unwrap_or_else(|| PHARMACY_PHONE.to_owned());
+            if let Err(e) = self.tick(&sim, &to) {
                 tracing::debug!(error = %e, "simulated customer");
             }
         }
     }
 
-    fn tick(&mut self, sim: &SimHandle) -> Result<(), whatsapp_sim::SimError> {
+    fn tick(&mut self, sim: &SimHandle, to: &str) -> Result<(), whatsapp_sim::SimError> {
         let mut rng = rand::thread_rng();
         let mut answered = false;
         for (phone, _, arabic) in CUSTOMERS {
@@ -522,7 +532,7 @@ impl Customers {
                     None
                 };
                 if let Some(r) = reply {
-                    sim.customer_send(phone, PHARMACY_PHONE, Outgoing::Text(r), None)?;
+                    sim.customer_send(phone, to, Outgoing::Text(r), None)?;
                     answered = true;
                 }
             }
@@ -563,7 +573,7 @@ impl Customers {
                     .to_owned(),
             ),
         };
-        sim.customer_send(phone, PHARMACY_PHONE, content, None)?;
+        sim.customer_send(phone, to, content, None)?;
         Ok(())
     }
 }

@@ -150,7 +150,8 @@ impl WhatsappBridge {
         self.link.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn status_now(&self) -> LinkStatus {
+    /// The current link status.
+    pub fn status_now(&self) -> LinkStatus {
         let l = self.link_snapshot();
         LinkStatus {
             state: l.state,
@@ -257,11 +258,15 @@ impl WhatsappBridge {
                 reconnect_in,
             } => {
                 tracing::info!(%reason, ?reconnect_in, "WhatsApp disconnected");
+                let gives_up = reconnect_in.is_none();
                 if self.state() != LinkState::Unpaired {
                     self.set_link("disconnected", |l| {
                         l.state = LinkState::Disconnected;
                         l.detail = Some(json!({ "reason": reason }));
                     });
+                }
+                if gives_up {
+                    return Some(Duration::from_secs(5));
                 }
             }
             Event::LoggedOut { reason } => {
@@ -272,6 +277,8 @@ impl WhatsappBridge {
                     l.qr = None;
                     l.detail = Some(json!({ "reason": format!("{reason:?}") }));
                 });
+                // After our own logout the client stops: start a fresh one for a new pairing.
+                return Some(Duration::from_secs(1));
             }
             Event::StreamReplaced => {
                 tracing::error!("another connection took over this WhatsApp device");
@@ -644,6 +651,11 @@ impl Messenger for WhatsappBridge {
     }
 
     async fn send(&self, message: &OutgoingMessage) -> Result<(), SendError> {
+        // A short reconnect should not cost the outbox an attempt.
+        if self.state() != LinkState::Connected {
+            self.wait_for(Duration::from_secs(20), |s| s.state == LinkState::Connected)
+                .await;
+        }
         let c = self.connected_client()?;
         let to = parse_jid(&message.to)?;
         let sent = if let Some(media) = &message.media {

@@ -1,0 +1,301 @@
+//! The WhatsApp bridge against whatsapp-sim over loopback: the real client pairs through the
+//! sim's phone; a simulated customer's message becomes a ticket routed to the branch's agent;
+//! the agent's reply goes through the paced outbox and the client and arrives decrypted at the
+//! customer; delivery and read receipts move the message's status.
+
+use super::support::TempDir;
+use pharmacy_service::app::{App, SeedOptions, SendReply, ServiceConfig, SystemClock};
+use pharmacy_service::db;
+use pharmacy_service::domain::ids::TicketId;
+use pharmacy_service::domain::pacing::PacingPolicy;
+use pharmacy_service::domain::routing::AgentStatus;
+use pharmacy_service::http::whatsapp::{LinkState, WhatsappLink};
+use pharmacy_service::whatsapp::OutboxWorker;
+use pharmacy_service::whatsapp::bridge::WhatsappBridge;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use whatsapp_sim::device::Outgoing;
+use whatsapp_sim::{Sim, SimConfig, SimHandle};
+
+const PHARMACY: &str = "201001234567";
+const CUSTOMER: &str = "201011119999";
+const WAIT: Duration = Duration::from_secs(90);
+
+/// Polls `f` until it gives `Some`, failing with `what` after `WAIT`.
+pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn paired_bridge(app: &App, sim: &SimHandle) -> Arc<WhatsappBridge> {
+    let mut wa = whatsapp_client::Config::default()
+        .with_url(sim.ws_url.clone())
+        .with_trust_root(sim.root_public_key);
+    wa.media_base_url = Some(format!("http://{}", sim.ws_addr));
+    wa.reconnect.initial = Duration::from_millis(100);
+    wa.reconnect.max = Duration::from_millis(500);
+    let store = Arc::new(whatsapp_client::store::MemoryStore::new());
+    let bridge = WhatsappBridge::start(app.clone(), store, wa)
+        .await
+        .expect("bridge");
+    let qr = eventually("a QR code", || async { bridge.qr_code().await.unwrap() }).await;
+    assert_eq!(bridge.status().await.unwrap().state, LinkState::Unpaired);
+    sim.scan(&qr, PHARMACY).await.expect("scan");
+    assert!(
+        bridge
+            .wait_for(WAIT, |s| s.state == LinkState::Connected)
+            .await,
+        "connected after the scan"
+    );
+    let status = bridge.status().await.unwrap();
+    assert_eq!(status.phone.as_deref(), Some(PHARMACY));
+    assert_eq!(bridge.qr_code().await.unwrap(), None);
+    bridge
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_to_agent_and_back_through_the_real_client() {
+    let dir = TempDir::new();
+    let config = ServiceConfig {
+        pacing: PacingPolicy::fast(),
+        media_dir: dir.0.join("media"),
+        use_shifts: false,
+        out_of_office_enabled: false,
+        ..ServiceConfig::default()
+    };
+    let app = App::open(&dir.0.join("pharmacy.db"), Arc::new(SystemClock), config)
+        .await
+        .unwrap();
+    app.seed_demo(&SeedOptions::default()).await.unwrap();
+    let (gomhoreya, agent) = {
+        let mut c = app.pool().acquire().await.unwrap();
+        let b = db::branches::list(&mut c)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|b| b.code == "gomhoreya")
+            .expect("seeded branch");
+        let a = db::agents::list(&mut c)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.branch_id == Some(b.id))
+            .expect("the branch's agent");
+        (b, a)
+    };
+    app.set_agent_status(agent.id, AgentStatus::Online, None)
+        .await
+        .unwrap();
+
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let bridge = paired_bridge(&app, &sim).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(OutboxWorker::new(app.clone(), bridge.clone(), 7).run(stopped));
+
+    // The customer writes; the service answers with the greeting and the branch menu.
+    sim.add_customer(CUSTOMER, "Mona", 1, false).unwrap();
+    let first = sim
+        .customer_send(
+            CUSTOMER,
+            PHARMACY,
+            Outgoing::Text("Hi, do you have Panadol Extra?".into()),
+            None,
+        )
+        .unwrap();
+    let ticket: TicketId = eventually("the ticket", || async {
+        let mut c = app.pool().acquire().await.ok()?;
+        sqlx::query_scalar::<_, i64>("SELECT ticket_id FROM messages WHERE wa_id = ?")
+            .bind(&first)
+            .fetch_optional(&mut *c)
+            .await
+            .ok()
+            .flatten()
+            .map(TicketId)
+    })
+    .await;
+    let menu = eventually("the branch menu at the customer", || async {
+        sim.customer_inbox(CUSTOMER)
+            .unwrap()
+            .into_iter()
+            .filter_map(|m| m.text)
+            .find(|t| t.contains(&gomhoreya.name))
+    })
+    .await;
+    let choice = menu
+        .lines()
+        .find(|l| l.contains(&gomhoreya.name))
+        .and_then(|l| l.split('.').next())
+        .expect("a numbered line")
+        .trim()
+        .to_owned();
+    sim.customer_send(CUSTOMER, PHARMACY, Outgoing::Text(choice), None)
+        .unwrap();
+    eventually("the ticket on the branch's agent", || async {
+        let t = app.ticket_detail(ticket).await.ok()?.ticket;
+        (t.agent_id == Some(agent.id) && t.branch_id == Some(gomhoreya.id)).then_some(())
+    })
+    .await;
+
+    // The agent answers: paced outbox -> client -> sim -> the customer's phone, decrypted.
+    let reply = app
+        .send_reply(SendReply {
+            ticket_id: ticket,
+            user_id: agent.user_id,
+            text: Some("Yes, Panadol Extra is available at El Gomhoreya.".into()),
+            ..SendReply::default()
+        })
+        .await
+        .unwrap();
+    let received = eventually("the reply at the customer", || async {
+        sim.customer_inbox(CUSTOMER)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.text.as_deref() == Some("Yes, Panadol Extra is available at El Gomhoreya."))
+    })
+    .await;
+    assert!(
+        received.from.starts_with(PHARMACY),
+        "from the pharmacy: {}",
+        received.from
+    );
+    let status = |id| {
+        let app = app.clone();
+        async move {
+            let mut c = app.pool().acquire().await.unwrap();
+            sqlx::query_as::<_, (String, Option<String>)>(
+                "SELECT status, wa_id FROM messages WHERE id = ?",
+            )
+            .bind(id)
+            .fetch_one(&mut *c)
+            .await
+            .unwrap()
+        }
+    };
+    // The bridge recorded the id the client gave the message: receipts find it.
+    assert_eq!(status(reply.id.0).await.1.as_deref(), Some(&*received.id));
+    eventually("delivered", || async {
+        let s = status(reply.id.0).await.0;
+        (s == "delivered" || s == "read").then_some(())
+    })
+    .await;
+    sim.customer_read(CUSTOMER, std::slice::from_ref(&received.id))
+        .unwrap();
+    eventually("read", || async {
+        (status(reply.id.0).await.0 == "read").then_some(())
+    })
+    .await;
+    // The customer's messages were read by the service too (before the reply went out).
+    eventually("the customer sees read ticks", || async {
+        sim.customer_sent(CUSTOMER)
+            .unwrap()
+            .into_iter()
+            .find(|s| s.id == first && (s.status == "read" || s.status == "delivered"))
+    })
+    .await;
+
+    let _ = stop.send(true);
+    worker.await.unwrap();
+    bridge.shutdown().await;
+    sim.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_voice_notes_and_locations_are_stored() {
+    let dir = TempDir::new();
+    let config = ServiceConfig {
+        pacing: PacingPolicy::fast(),
+        media_dir: dir.0.join("media"),
+        ..ServiceConfig::default()
+    };
+    let app = App::open(&dir.0.join("pharmacy.db"), Arc::new(SystemClock), config)
+        .await
+        .unwrap();
+    app.seed_demo(&SeedOptions::default()).await.unwrap();
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let bridge = paired_bridge(&app, &sim).await;
+    sim.add_customer(CUSTOMER, "Omar", 1, false).unwrap();
+    let photo = b"\x89PNG\r\n\x1a\nnot really a picture".to_vec();
+    let image = sim
+        .customer_send(
+            CUSTOMER,
+            PHARMACY,
+            Outgoing::Media {
+                kind: whatsapp_sim::device::MediaKind::Image,
+                data: photo.clone(),
+                mimetype: "image/png".into(),
+                caption: Some("my prescription".into()),
+                file_name: None,
+            },
+            None,
+        )
+        .unwrap();
+    let voice = sim
+        .customer_send(
+            CUSTOMER,
+            PHARMACY,
+            Outgoing::Media {
+                kind: whatsapp_sim::device::MediaKind::VoiceNote,
+                data: vec![7u8; 1000],
+                mimetype: "audio/ogg; codecs=opus".into(),
+                caption: None,
+                file_name: None,
+            },
+            None,
+        )
+        .unwrap();
+    let pin = sim
+        .customer_send(
+            CUSTOMER,
+            PHARMACY,
+            Outgoing::Location {
+                lat: 31.0425,
+                lng: 31.379,
+                name: Some("Home".into()),
+            },
+            None,
+        )
+        .unwrap();
+    let row = |wa: String| {
+        let app = app.clone();
+        async move {
+            let mut c = app.pool().acquire().await.ok()?;
+            sqlx::query_as::<_, (String, Option<String>, Option<String>, Option<f64>)>(
+                "SELECT kind, body, media_sha256, latitude FROM messages WHERE wa_id = ?",
+            )
+            .bind(wa)
+            .fetch_optional(&mut *c)
+            .await
+            .ok()
+            .flatten()
+        }
+    };
+    let (kind, body, sha, _) = eventually("the image", || row(image.clone())).await;
+    assert_eq!(
+        (kind.as_str(), body.as_deref()),
+        ("image", Some("my prescription"))
+    );
+    let stored = std::fs::read(app.media_path(&sha.expect("stored media"))).unwrap();
+    assert_eq!(stored, photo, "downloaded, decrypted and verified");
+    let (kind, _, sha, _) = eventually("the voice note", || row(voice.clone())).await;
+    assert_eq!(kind, "audio");
+    assert_eq!(
+        std::fs::read(app.media_path(&sha.unwrap())).unwrap(),
+        vec![7u8; 1000]
+    );
+    let (kind, body, _, lat) = eventually("the location", || row(pin.clone())).await;
+    assert_eq!((kind.as_str(), body.as_deref()), ("location", Some("Home")));
+    assert_eq!(lat, Some(31.0425));
+    bridge.shutdown().await;
+    sim.shutdown();
+}
