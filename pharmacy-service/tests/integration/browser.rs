@@ -1437,3 +1437,238 @@ fn header(head: &str, name: &str) -> Option<String> {
         k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
     })
 }
+
+/// The whole path through WhatsApp: the service's real client connected to whatsapp-sim (the
+/// demo's wiring, without its simulated traffic). The admin's pairing page shows the client's
+/// QR; the sim's phone scans what zbarimg reads off the screen; the page turns connected. A
+/// simulated customer writes; the agent sees it live, answers, and the ticks follow the sim's
+/// real delivery and read receipts; the agent closes the ticket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_whatsapp_sim_pair_answer_and_close() {
+    use pharmacy_service::demo::{DemoOptions, PHARMACY_PHONE};
+    use whatsapp_sim::device::Outgoing;
+    let _one = BROWSER.lock().await;
+    let zbarimg = find_program("zbarimg");
+    let dir = TempDir::new();
+    let demo = pharmacy_service::demo::start(DemoOptions {
+        port: 0,
+        data_dir: dir.0.clone(),
+        manual_pair: true,
+        traffic: false,
+        ..DemoOptions::default()
+    })
+    .await
+    .unwrap();
+    let mut b = Browser::start("sim", "ar").await;
+    let (admin_user, admin_pass) = demo.credentials.admin.clone();
+    b.login(&demo.url, &admin_user, &admin_pass).await;
+
+    // Pairing: the QR on the page is the client's; the sim's phone scans what is on screen.
+    b.client
+        .goto(&format!("{}/#/whatsapp", demo.url))
+        .await
+        .unwrap();
+    b.until(
+        "the client's QR",
+        "document.getElementById('wa-qr-img')?.complete && document.getElementById('wa-qr-img').naturalWidth > 0",
+    )
+    .await;
+    b.shot("qr").await;
+    // The client rotates its QR every few seconds: read the attribute and the pixels of the
+    // same image (again if it changed in between).
+    let qr_path = b.shots.join("sim-qr-element.png");
+    let mut decoded = String::new();
+    for _ in 0..5 {
+        let shown = b
+            .js("return document.getElementById('wa-qr-img').dataset.qr")
+            .await;
+        let png = b.el("#wa-qr-img").await.screenshot().await.unwrap();
+        std::fs::write(&qr_path, png).unwrap();
+        let out = Command::new(&zbarimg)
+            .args(["--raw", "-q"])
+            .arg(&qr_path)
+            .output()
+            .unwrap();
+        decoded = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if Value::String(decoded.clone()) == shown {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        decoded.starts_with("2@") || decoded.contains("#2@"),
+        "a WhatsApp QR string: {decoded:?}"
+    );
+    assert_eq!(
+        b.js("return document.getElementById('wa-qr-img').dataset.qr")
+            .await,
+        Value::String(decoded.clone()),
+        "zbarimg reads the QR the client produced off the screen"
+    );
+    demo.sim
+        .scan(&decoded, PHARMACY_PHONE)
+        .await
+        .expect("the sim's phone accepts the QR read off the screen");
+    b.until(
+        "connected",
+        "document.getElementById('wa-state')?.dataset.state === 'connected'",
+    )
+    .await;
+    b.shot("connected").await;
+
+    // A simulated customer writes; the ticket is handed to the Gomhoreya agent.
+    let customer = "201011119999";
+    demo.sim
+        .add_customer(customer, "سارة محمود", 1, false)
+        .unwrap();
+    demo.sim
+        .customer_send(
+            customer,
+            PHARMACY_PHONE,
+            Outgoing::Text("عندكم أوجمنتين ١ جم؟".into()),
+            None,
+        )
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    let ticket: i64 = loop {
+        let t: Option<i64> = sqlx::query_scalar(
+            "SELECT t.id FROM tickets t JOIN customers c ON c.id = t.customer_id WHERE c.phone = ?",
+        )
+        .bind(customer)
+        .fetch_optional(demo.app.pool())
+        .await
+        .unwrap();
+        if let Some(t) = t {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the customer's message never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (user, pass, _) = demo.credentials.agents[0].clone();
+    let (agent, admin) = {
+        let mut c = demo.app.pool().acquire().await.unwrap();
+        let agent = db::agents::list(&mut c)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.username == user)
+            .unwrap()
+            .id;
+        let admin = db::users::by_username(&mut c, &admin_user)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        (agent, admin)
+    };
+    let current: Option<i64> = sqlx::query_scalar("SELECT agent_id FROM tickets WHERE id = ?")
+        .bind(ticket)
+        .fetch_one(demo.app.pool())
+        .await
+        .unwrap();
+    if current != Some(agent.0) {
+        demo.app
+            .transfer_ticket(
+                TicketId(ticket),
+                admin,
+                TransferTarget::Agent(agent),
+                "اختبار",
+            )
+            .await
+            .unwrap();
+    }
+
+    // The agent signs in, opens it, and a second message arrives live.
+    b.click("#logout").await;
+    b.until(
+        "the login form",
+        "!document.getElementById('view-login').hidden",
+    )
+    .await;
+    b.login(&demo.url, &user, &pass).await;
+    b.click(&format!("#ticket-list [data-ticket='{ticket}']"))
+        .await;
+    b.until(
+        "the customer's message",
+        "[...document.querySelectorAll('.msg.in .body')].some(e => e.textContent.includes('أوجمنتين'))",
+    )
+    .await;
+    demo.sim
+        .customer_send(
+            customer,
+            PHARMACY_PHONE,
+            Outgoing::Text("ولو مش موجود، البديل إيه؟".into()),
+            None,
+        )
+        .unwrap();
+    b.until(
+        "the live message",
+        "[...document.querySelectorAll('.msg.in .body')].some(e => e.textContent.includes('البديل'))",
+    )
+    .await;
+
+    // The answer goes out through the real client; the customer's phone receives it (delivered)
+    // and reads it (read).
+    b.type_into("#composer-text", "موجود، ٩٥ جنيه للعلبة").await;
+    b.el("#composer-text")
+        .await
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    let out_id = b
+        .until(
+            "my answer",
+            "[...document.querySelectorAll('.msg.out')].find(e => e.textContent.includes('٩٥ جنيه'))?.dataset.id",
+        )
+        .await;
+    let tick = format!(
+        "document.querySelector(\".msg[data-id='{}'] .tick\")?.dataset.status",
+        out_id.as_str().unwrap()
+    );
+    b.until(
+        "delivered to the customer's phone",
+        &format!("['delivered', 'read'].includes({tick})"),
+    )
+    .await;
+    b.shot("delivered").await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let inbox = demo.sim.customer_inbox(customer).unwrap();
+        let ids: Vec<String> = inbox
+            .iter()
+            .filter(|m| m.text.as_deref().is_some_and(|t| t.contains("٩٥ جنيه")))
+            .map(|m| m.id.clone())
+            .collect();
+        if !ids.is_empty() {
+            demo.sim.customer_read(customer, &ids).unwrap();
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the answer never reached the customer"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.until("read", &format!("{tick} === 'read'")).await;
+    b.shot("read").await;
+
+    // Closing sends the satisfaction survey to the customer's phone.
+    b.click("#btn-close").await;
+    b.until(
+        "the close dialog",
+        "document.getElementById('dlg-close').open",
+    )
+    .await;
+    b.click("#close-confirm").await;
+    b.until(
+        "the closed bar",
+        "!document.getElementById('closed-bar').hidden",
+    )
+    .await;
+    b.shot("closed").await;
+    b.close().await;
+    demo.shutdown().await;
+}
