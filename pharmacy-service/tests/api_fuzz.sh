@@ -26,7 +26,9 @@ trap cleanup EXIT
 creds="$("$bin" seed --data-dir "$data" 2>/dev/null)"
 password="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["admin"][1])' "$creds")"
 secret="fuzz-ingest-secret"
-PHARMACY_INGEST_SECRET="$secret" "$bin" serve --port 0 --data-dir "$data" >"$out" 2>"$data/serve.err" &
+# The WhatsApp link points at a closed local port: the run never reaches the internet.
+PHARMACY_INGEST_SECRET="$secret" "$bin" serve --port 0 --data-dir "$data" --whatsapp-url ws://127.0.0.1:9/ws \
+  >"$out" 2>"$data/serve.err" &
 pid=$!
 for _ in $(seq 1 100); do [ -s "$out" ] && break; sleep 0.1; done
 url="$(head -1 "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')"
@@ -51,9 +53,12 @@ for i in range(3):
 print(tok["token"])
 PY
 )"
-# Revoking its own token or logging out would only end the run early.
+# Revoking its own token or logging out would only end the run early. Pairing and logging out
+# need a WhatsApp server (answered 409/503 without one); the Rust API tests cover them with the
+# fake link.
 "$st" run "$url/api/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --exclude-path /api/tokens/{id} --exclude-path /auth/logout \
+  --exclude-path /api/whatsapp/pair-code --exclude-path /api/whatsapp/disconnect \
   --max-examples "$examples" --seed 10 --workers 1 --no-color "${@:2}"
