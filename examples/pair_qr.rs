@@ -11,61 +11,17 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
 use whatsapp_client::store::SqliteStore;
-use whatsapp_client::{Client, Config, Event};
+use whatsapp_client::{Client, Event};
 
-/// Command-line options shared by the examples.
-struct Options {
-    url: Option<String>,
-    trust_root: Option<[u8; 32]>,
-    store: String,
-    phone: Option<String>,
-}
-
-fn options() -> anyhow::Result<Options> {
-    let mut options = Options {
-        url: None,
-        trust_root: None,
-        store: "whatsapp-session.db".into(),
-        phone: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--url" => options.url = Some(value()?),
-            "--trust-root" => {
-                let hex = value()?;
-                options.trust_root = Some(
-                    Config::parse_trust_root(&hex)
-                        .context("--trust-root takes 64 hex digits (or 66 with the 05 prefix)")?,
-                );
-            }
-            "--store" => options.store = value()?,
-            "--phone" => options.phone = Some(value()?),
-            other => bail!("unknown argument {other}"),
-        }
-    }
-    Ok(options)
-}
+#[path = "client_options.rs"]
+mod client_options;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let options = options()?;
-    let mut config = Config::default();
-    if let Some(url) = options.url {
-        config = config.with_url(url);
-    }
-    if let Some(root) = options.trust_root {
-        config = config.with_trust_root(root);
-    }
+    client_options::init_logging();
+    let options = client_options::options()?;
+    let config = client_options::config(&options);
     let store = Arc::new(SqliteStore::open(&options.store).await?);
     let (client, mut events) = Client::start(store, config).await?;
     let mut phone = options.phone;

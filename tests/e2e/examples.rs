@@ -1,8 +1,8 @@
 //! The example programs of whatsapp-client, run as processes against the sim.
 //!
-//! The binaries are the ones `cargo test` builds next to this test (`target/<profile>/examples`,
-//! built whenever whatsapp-client's tests or the workspace's are built). When they are missing
-//! (e.g. `cargo test -p e2e` alone) the tests say so and pass without running.
+//! The binaries are the ones `cargo test --workspace --all-targets` (./test.sh) builds next to
+//! this test (`target/<profile>/examples`). When they are missing the tests fail and say how to
+//! build them: they never skip.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -15,18 +15,21 @@ use whatsapp_sim::{Sim, SimConfig, SimHandle};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn example(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let profile_dir = exe.parent()?.parent()?;
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
     let path = profile_dir
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("{} not built; skipping", path.display());
-        None
-    }
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build -p whatsapp-client --examples` (./test.sh does)",
+        path.display()
+    );
+    path
 }
 
 /// Kills the child when dropped.
@@ -100,9 +103,7 @@ async fn wait_online(sim: &SimHandle, phone: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pair_qr_prints_the_qr_and_stays_connected() {
-    let Some(binary) = example("pair_qr") else {
-        return;
-    };
+    let binary = example("pair_qr");
     let sim = Sim::start(SimConfig::default()).await.expect("sim");
     let (_child, lines) = spawn(&binary, &sim, "pair_qr", &[]);
     let qr = qr_line(&lines);
@@ -112,9 +113,7 @@ async fn pair_qr_prints_the_qr_and_stays_connected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_bot_answers_with_the_same_text() {
-    let Some(binary) = example("echo_bot") else {
-        return;
-    };
+    let binary = example("echo_bot");
     let sim = Sim::start(SimConfig::default()).await.expect("sim");
     let (_child, lines) = spawn(&binary, &sim, "echo_bot", &[]);
     let qr = qr_line(&lines);
@@ -141,10 +140,8 @@ async fn echo_bot_answers_with_the_same_text() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pair_qr_with_a_phone_prints_a_pairing_code() {
-    let Some(binary) = example("pair_qr") else {
-        return;
-    };
+async fn pair_code_prints_a_pairing_code_and_links() {
+    let binary = example("pair_code");
     let sim = Sim::start(SimConfig::default()).await.expect("sim");
     sim.add_account("201001230002", "Pharmacy")
         .expect("account");
