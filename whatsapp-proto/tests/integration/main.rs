@@ -5,5 +5,6 @@ mod binary;
 mod connection;
 mod media;
 mod noise;
+mod sans_io;
 mod schema;
 mod signal;
