@@ -190,6 +190,10 @@ impl WhatsappBridge {
         loop {
             let mut restart_after = None;
             while let Some(event) = events.recv().await {
+                // The stream itself stays open while our `Client` handle lives.
+                if matches!(event, Event::Stopped) {
+                    break;
+                }
                 if let Some(pause) = self.on_event(event).await {
                     restart_after = Some(pause);
                 }

@@ -183,7 +183,10 @@ async fn customer_to_agent_and_back_through_the_real_client() {
         }
     };
     // The bridge recorded the id the client gave the message: receipts find it.
-    assert_eq!(status(reply.id.0).await.1.as_deref(), Some(&*received.id));
+    eventually("the client's id recorded", || async {
+        (status(reply.id.0).await.1.as_deref() == Some(&*received.id)).then_some(())
+    })
+    .await;
     eventually("delivered", || async {
         let s = status(reply.id.0).await.0;
         (s == "delivered" || s == "read").then_some(())

@@ -151,3 +151,87 @@ fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `--manual-pair`: nothing pairs until the pairing page's "simulate phone scan"
+/// (`POST /api/demo/scan`); an admin's disconnect logs the device out and a new QR follows; the
+/// phone-number code is typed by the simulated phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_pairing_disconnect_and_pairing_code() {
+    use pharmacy_service::demo::{DemoOptions, PHARMACY_PHONE, start};
+    let dir = TempDir::new();
+    let demo = start(DemoOptions {
+        port: 0,
+        data_dir: dir.0.clone(),
+        manual_pair: true,
+        traffic: false,
+        ..DemoOptions::default()
+    })
+    .await
+    .expect("demo");
+    let addr: SocketAddr = demo.url.strip_prefix("http://").unwrap().parse().unwrap();
+    let (user, pass) = demo.credentials.admin.clone();
+    let admin = login(addr, &user, &pass).await;
+    let until = |want: &'static str| {
+        let admin = admin.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + WAIT;
+            loop {
+                let s = admin.get("/api/whatsapp/status").await.json();
+                if s["state"] == want {
+                    return s;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "state {want}, still {s}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let qr = async {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let q = admin.get("/api/whatsapp/qr-code").await.json();
+            if let Some(qr) = q["qr"].as_str() {
+                return qr.to_owned();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no QR: {q}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let first_qr = qr.await;
+    // Not paired on its own.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        admin.get("/api/whatsapp/status").await.json()["state"],
+        "unpaired"
+    );
+    let r = admin.post("/api/demo/scan", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let s = until("connected").await;
+    assert_eq!(s["phone"], PHARMACY_PHONE);
+
+    let r = admin.post("/api/whatsapp/disconnect", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let second_qr = loop {
+        let q = admin.get("/api/whatsapp/qr-code").await.json();
+        if let Some(qr) = q["qr"].as_str().filter(|q| *q != first_qr) {
+            break qr.to_owned();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no new QR: {q}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_ne!(second_qr, first_qr, "a new device after the logout");
+
+    let r = admin
+        .post(
+            "/api/whatsapp/pair-code",
+            json!({ "phone": PHARMACY_PHONE }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["code"].as_str().is_some_and(|c| c.len() >= 8));
+    until("connected").await;
+    demo.shutdown().await;
+}
