@@ -235,3 +235,70 @@ async fn manual_pairing_disconnect_and_pairing_code() {
     until("connected").await;
     demo.shutdown().await;
 }
+
+/// `serve --whatsapp-url URL --trust-root HEX`: the real client against a sim; the admin sees
+/// the QR over HTTP, the sim's phone scans it, the link comes up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_pairs_the_real_client_with_a_given_server() {
+    let sim = whatsapp_sim::Sim::start(whatsapp_sim::SimConfig::default())
+        .await
+        .expect("sim");
+    let dir = TempDir::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pharmacy-service"))
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(&dir.0)
+        .args(["--whatsapp-url", &sim.ws_url, "--trust-root"])
+        .arg(sim.root_key_hex())
+        .env("RUST_LOG", "warn")
+        .env("PHARMACY_ADMIN_PASSWORD", "serve-test-password-1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the binary");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = tokio::task::spawn_blocking(move || lines.next())
+        .await
+        .unwrap()
+        .expect("a start line")
+        .expect("readable stdout");
+    let line: Value = serde_json::from_str(&first).expect("JSON start line");
+    let addr: SocketAddr = line["url"]
+        .as_str()
+        .and_then(|u| u.strip_prefix("http://"))
+        .expect("url")
+        .parse()
+        .unwrap();
+    let admin = login(
+        addr,
+        line["admin"]["username"].as_str().expect("first-run admin"),
+        "serve-test-password-1",
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let qr = loop {
+        let q = admin.get("/api/whatsapp/qr-code").await.json();
+        if let Some(qr) = q["qr"].as_str() {
+            break qr.to_owned();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no QR: {q}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    sim.scan(&qr, "201001234567").await.expect("scan");
+    loop {
+        let s = admin.get("/api/whatsapp/status").await.json();
+        if s["state"] == "connected" {
+            assert_eq!(s["phone"], "201001234567");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not connected: {s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop(&mut child);
+    let status = wait_exit(&mut child);
+    #[cfg(unix)]
+    assert!(status.success(), "clean exit on SIGINT: {status:?}");
+    let _ = status;
+    sim.shutdown();
+}
