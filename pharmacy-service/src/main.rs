@@ -1,7 +1,10 @@
 //! pharmacy-service: Khalifa Pharmacies' conversation-management system.
 //!
-//! For now: `pharmacy-service migrate --data-dir D` creates or upgrades the database and
-//! `pharmacy-service seed --data-dir D` adds the demo branches, templates and logins.
+//! `pharmacy-service demo [--port P] [--data-dir D] [--manual-pair]` runs the whole system
+//! against an embedded whatsapp-sim with simulated customers and agents (see
+//! `pharmacy_service::demo`); `serve` runs it for real (the real WhatsApp, or any server given
+//! by `--whatsapp-url URL --trust-root HEX`); `migrate` creates or upgrades the database;
+//! `seed` adds the demo branches, templates and logins; `import-django` imports the old system.
 
 use anyhow::{Context, bail};
 use pharmacy_service::app::{App, SeedOptions, ServiceConfig, SystemClock};
@@ -21,6 +24,7 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let command = args.next().unwrap_or_default();
     let mut data_dir = PathBuf::from("data");
+    let mut data_dir_given = false;
     let mut port: u16 = 8080;
     let mut import = pharmacy_service::import::ImportOptions::new("");
     let mut wa = WhatsappArgs::default();
@@ -28,7 +32,8 @@ async fn main() -> anyhow::Result<()> {
         match a.as_str() {
             "--port" => port = args.next().context("--port needs a value")?.parse()?,
             "--data-dir" => {
-                data_dir = PathBuf::from(args.next().context("--data-dir needs a value")?)
+                data_dir = PathBuf::from(args.next().context("--data-dir needs a value")?);
+                data_dir_given = true;
             }
             // import-django (issue 13)
             "--from" => import.source = PathBuf::from(args.next().context("--from needs a path")?),
@@ -55,6 +60,10 @@ async fn main() -> anyhow::Result<()> {
         return import_django(&data_dir, import).await;
     }
     if command == "demo" {
+        // Never the production data directory by accident: the demo resets passwords.
+        if !data_dir_given {
+            data_dir = PathBuf::from("demo-data");
+        }
         return demo(port, data_dir, wa.manual_pair).await;
     }
     std::fs::create_dir_all(&data_dir)
