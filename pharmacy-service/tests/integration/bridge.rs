@@ -302,3 +302,54 @@ async fn images_voice_notes_and_locations_are_stored() {
     bridge.shutdown().await;
     sim.shutdown();
 }
+
+/// A temporary ban: the link shows it, the outbox pauses (persisted), and the client comes back
+/// by itself once the ban is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_ban_pauses_the_outbox_and_the_link_recovers() {
+    let dir = TempDir::new();
+    let config = ServiceConfig {
+        pacing: PacingPolicy::fast(),
+        media_dir: dir.0.join("media"),
+        ..ServiceConfig::default()
+    };
+    let app = App::open(&dir.0.join("pharmacy.db"), Arc::new(SystemClock), config)
+        .await
+        .unwrap();
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let bridge = paired_bridge(&app, &sim).await;
+    let mut live = app.events().subscribe();
+    sim.fault(&whatsapp_sim::Fault::TempBan {
+        code: 101,
+        expire_s: 3,
+    })
+    .unwrap();
+    assert!(
+        bridge
+            .wait_for(WAIT, |s| s.state == LinkState::TemporaryBan)
+            .await,
+        "banned"
+    );
+    eventually("the outbox paused", || async {
+        app.outbox_paused_until().await.unwrap()
+    })
+    .await;
+    let published = eventually("a whatsappStatus event", || {
+        let e = live.try_recv().ok();
+        async move {
+            e.filter(|e| {
+                matches!(&e.event, pharmacy_service::app::LiveEvent::WhatsappStatus { state, .. } if state == "temporary_ban")
+            })
+        }
+    })
+    .await;
+    drop(published);
+    assert!(
+        bridge
+            .wait_for(WAIT, |s| s.state == LinkState::Connected)
+            .await,
+        "connected again after the ban"
+    );
+    bridge.shutdown().await;
+    sim.shutdown();
+}
