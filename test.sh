@@ -34,6 +34,8 @@ done
 WA_BAILEYS_DIRS=$(IFS=:; echo "${baileys_dirs[*]}")
 export WA_BAILEYS_DIRS
 
+# Example programs that the end-to-end tests run as processes (target/debug/examples/).
+cargo build --workspace --examples --locked
 cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked
 
