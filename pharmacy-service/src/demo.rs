@@ -373,13 +373,22 @@ async fn demo_scan(
     use axum::http::StatusCode;
     match link.scan().await {
         Ok(()) => (StatusCode::OK, axum::Json(json!({ "ok": true }))),
+        // The service's one error shape (http/error.rs).
         Err(LinkError::AlreadyPaired) => (
             StatusCode::CONFLICT,
-            axum::Json(json!({ "error": "already paired" })),
+            axum::Json(json!({ "error": {
+                "code": "already_paired",
+                "message": "the number is already paired",
+                "details": {}
+            } })),
         ),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "error": e.to_string() })),
+            axum::Json(json!({ "error": {
+                "code": "whatsapp_unavailable",
+                "message": e.to_string(),
+                "details": {}
+            } })),
         ),
     }
 }

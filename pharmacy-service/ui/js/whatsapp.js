@@ -87,6 +87,7 @@ function render(status, st, qr) {
       h("tbody", {}, reasons.slice(0, 10).map((r) => h("tr", {}, h("td", {}, r.at ? fmtDateTime(r.at) : "—"), h("td", { dir: "auto" }, r.reason || r.code || JSON.stringify(r))))))
     : h("p", { class: "muted" }, "—"));
   root.querySelector("#wa-unlink").hidden = st !== "connected";
+  if (st === "connected") root.querySelector("#wa-sim-scan").hidden = true;
 }
 
 function hash(s) {
@@ -106,6 +107,7 @@ export async function show(_name, el) {
         h("h2", { id: "wa-qr-h" }, t("wa.scan")),
         h("p", { id: "wa-state", class: "state-badge", role: "status", "aria-live": "polite", "data-state": "unknown" }, "…"),
         h("div", { id: "wa-qr", "aria-live": "polite" }),
+        h("button", { type: "button", id: "wa-sim-scan", class: "btn", hidden: true, onclick: simulateScan }, t("wa.simScan")),
         h("button", { type: "button", id: "wa-unlink", class: "btn danger", hidden: true, onclick: unlink }, t("wa.unlink"))),
       h("section", { class: "card" },
         h("h2", {}, t("wa.howTo")),
@@ -125,6 +127,25 @@ export async function show(_name, el) {
   stop();
   await refresh();
   timer = setInterval(refresh, 3000);
+  showDemoScan();
+}
+
+// `pharmacy-service demo` adds POST /api/demo/scan (the simulated phone scans the current QR);
+// elsewhere the path does not exist (404) and the button stays hidden.
+async function showDemoScan() {
+  const res = await fetch("/api/demo/scan", { method: "GET", credentials: "same-origin" }).catch(() => null);
+  const button = root && root.querySelector("#wa-sim-scan");
+  if (button && res && res.status !== 404) button.hidden = stateOf(await get("/api/whatsapp/status/").catch(() => null)) === "connected";
+}
+
+async function simulateScan() {
+  try {
+    await post("/api/demo/scan", {});
+    root.querySelector("#wa-sim-scan").hidden = true;
+    refresh();
+  } catch (er) {
+    toast(er.message, true);
+  }
 }
 
 async function pairCode(e) {

@@ -66,7 +66,7 @@ export default {
   "wa.health": "حالة الاتصال", "wa.health.state": "الحالة", "wa.health.since": "منذ", "wa.health.ban": "حظر مؤقت حتى",
   "wa.health.noBan": "لا يوجد", "wa.health.outbox": "رسائل بانتظار الإرسال", "wa.health.disconnects": "آخر حالات الانقطاع",
   "wa.health.when": "الوقت", "wa.health.reason": "السبب",
-  "wa.unlink": "إلغاء ربط الرقم", "wa.unlinkConfirm": "إلغاء ربط رقم واتساب؟ سيتوقف الموظفون عن استقبال الرسائل.",
+  "wa.simScan": "محاكاة مسح الهاتف (العرض التجريبي)", "wa.unlink": "إلغاء ربط الرقم", "wa.unlinkConfirm": "إلغاء ربط رقم واتساب؟ سيتوقف الموظفون عن استقبال الرسائل.",
   "wa.unlinked": "أُلغي الربط",
   "wa.state.connected": "متصل", "wa.state.qr": "بانتظار المسح", "wa.state.connecting": "جارٍ الاتصال",
   "wa.state.logged_out": "تم تسجيل الخروج", "wa.state.temporary_ban": "محظور مؤقتًا", "wa.state.disconnected": "غير متصل",

@@ -66,7 +66,7 @@ export default {
   "wa.health": "Health", "wa.health.state": "State", "wa.health.since": "Since", "wa.health.ban": "Temporary ban until",
   "wa.health.noBan": "None", "wa.health.outbox": "Messages waiting to send", "wa.health.disconnects": "Last disconnects",
   "wa.health.when": "When", "wa.health.reason": "Reason",
-  "wa.unlink": "Unlink this number", "wa.unlinkConfirm": "Unlink the WhatsApp number? Agents will stop receiving messages.",
+  "wa.simScan": "Simulate phone scan (demo)", "wa.unlink": "Unlink this number", "wa.unlinkConfirm": "Unlink the WhatsApp number? Agents will stop receiving messages.",
   "wa.unlinked": "Unlinked",
   "wa.state.connected": "Connected", "wa.state.qr": "Waiting for scan", "wa.state.connecting": "Connecting",
   "wa.state.logged_out": "Logged out", "wa.state.temporary_ban": "Temporarily banned", "wa.state.disconnected": "Disconnected",
