@@ -160,6 +160,17 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
+/// Customer and ticket notes share one rule: a note must say something.
+pub(crate) fn check_note_body(body: &str) -> Result<(), AppError> {
+    if body.trim().is_empty() {
+        return Err(AppError::Invalid {
+            field: "body",
+            message: "empty note".into(),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn not_found(entity: &'static str, id: i64) -> AppError {
     AppError::NotFound { entity, id }
 }

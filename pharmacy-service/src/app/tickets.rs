@@ -845,12 +845,7 @@ impl App {
         by: UserId,
         body: &str,
     ) -> Result<db::tickets::TicketNote, AppError> {
-        if body.trim().is_empty() {
-            return Err(AppError::Invalid {
-                field: "body",
-                message: "empty note".into(),
-            });
-        }
+        super::check_note_body(body)?;
         let now = self.now();
         let mut tx = self.begin().await?;
         db::tickets::by_id(&mut tx, id)

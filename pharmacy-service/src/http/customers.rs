@@ -190,7 +190,7 @@ async fn update(
     Ok(Json(json!({ "customer": cu })))
 }
 
-/// `POST /api/customers/{id}/notes` body.
+/// The body of `POST /api/customers/{id}/notes` and `POST /api/tickets/{id}/notes`.
 #[derive(Debug, Deserialize)]
 pub struct NoteBody {
     /// The note.

@@ -317,18 +317,11 @@ async fn transfer(
     Ok(Json(json!({ "ticket": t })))
 }
 
-/// `POST /api/tickets/{id}/notes` body.
-#[derive(Debug, Deserialize)]
-pub struct NoteRequest {
-    /// The note.
-    pub body: String,
-}
-
 async fn add_note(
     State(state): State<AppState>,
     me: CurrentUser,
     Id(id): Id,
-    ApiJson(r): ApiJson<NoteRequest>,
+    ApiJson(r): ApiJson<super::customers::NoteBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut c = state.app.pool().acquire().await?;
     workable_ticket(&mut c, &me, TicketId(id)).await?;
