@@ -44,6 +44,7 @@ pub(crate) async fn write_all(store: &dyn Store) {
         .store_app_state_version("regular", 7, &[0; 128])
         .await
         .unwrap();
+    write_app_state(store).await;
     store
         .store_lid_mappings(&[("111".into(), "222".into())])
         .await
@@ -138,6 +139,7 @@ pub(crate) async fn check_all(store: &dyn Store) {
         store.load_app_state_version("regular").await.unwrap(),
         Some((7, vec![0; 128]))
     );
+    check_app_state(store).await;
     assert_eq!(store.pn_for_lid("333").await.unwrap(), Some("222".into()));
     assert_eq!(store.pn_for_lid("111").await.unwrap(), None);
     assert_eq!(store.lid_for_pn("222").await.unwrap(), Some("333".into()));
@@ -170,6 +172,94 @@ pub(crate) async fn check_all(store: &dyn Store) {
     );
 }
 
+fn sync_key(id: u8, timestamp: i64) -> AppStateSyncKey {
+    AppStateSyncKey {
+        id: vec![id],
+        data: vec![id; 32],
+        timestamp,
+    }
+}
+
+/// Sync keys with timestamps, and a snapshot then a patch applied to the index MAC map.
+async fn write_app_state(store: &dyn Store) {
+    store
+        .store_app_state_sync_keys(&[sync_key(20, 300), sync_key(21, 100)])
+        .await
+        .unwrap();
+    let snapshot = AppStatePatchUpdate {
+        version: 3,
+        hash: vec![1; 128],
+        replaces_all: true,
+        removed: vec![],
+        added: vec![
+            ([1; 32], [11; 32]),
+            ([2; 32], [12; 32]),
+            ([3; 32], [13; 32]),
+        ],
+    };
+    store
+        .apply_app_state_patch("regular_low", &snapshot)
+        .await
+        .unwrap();
+    let patch = AppStatePatchUpdate {
+        version: 4,
+        hash: vec![2; 128],
+        replaces_all: false,
+        removed: vec![[1; 32]],
+        added: vec![([2; 32], [22; 32]), ([4; 32], [14; 32])],
+    };
+    store
+        .apply_app_state_patch("regular_low", &patch)
+        .await
+        .unwrap();
+    // A second collection, then forgotten: the first is untouched.
+    store
+        .apply_app_state_patch("regular_high", &snapshot)
+        .await
+        .unwrap();
+    store.delete_app_state("regular_high").await.unwrap();
+}
+
+async fn check_app_state(store: &dyn Store) {
+    // The newest timestamp wins, not the last stored.
+    assert_eq!(
+        store.latest_app_state_key().await.unwrap(),
+        Some(sync_key(20, 300))
+    );
+    assert_eq!(
+        store.load_app_state_key(&[21]).await.unwrap(),
+        Some(vec![21; 32])
+    );
+    assert_eq!(
+        store.load_app_state_version("regular_low").await.unwrap(),
+        Some((4, vec![2; 128]))
+    );
+    let mut macs = store
+        .load_app_state_mutation_macs("regular_low", &[[1; 32], [2; 32], [3; 32], [4; 32]])
+        .await
+        .unwrap();
+    macs.sort();
+    assert_eq!(
+        macs,
+        vec![
+            ([2; 32], [22; 32]),
+            ([3; 32], [13; 32]),
+            ([4; 32], [14; 32])
+        ]
+    );
+    assert_eq!(
+        store.load_app_state_version("regular_high").await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .load_app_state_mutation_macs("regular_high", &[[1; 32]])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 pub(crate) async fn check_wipe(store: &dyn Store) {
     // The plaintext buffer is pruned by age (the commit above was at t = 1).
     assert_eq!(store.prune_decrypted(0).await.unwrap(), 0);
@@ -177,6 +267,14 @@ pub(crate) async fn check_wipe(store: &dyn Store) {
     assert_eq!(store.load_decrypted(&[6; 32]).await.unwrap(), None);
     store.wipe().await.unwrap();
     assert!(store.load_device().await.unwrap().is_none());
+    assert_eq!(store.latest_app_state_key().await.unwrap(), None);
+    assert!(
+        store
+            .load_app_state_mutation_macs("regular_low", &[[2; 32]])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.load_session("a.0").await.unwrap(), None);
     assert_eq!(store.max_prekey_id().await.unwrap(), 0);
     // Still usable after the wipe.

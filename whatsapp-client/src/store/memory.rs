@@ -14,6 +14,11 @@ struct Inner {
     sender_keys: HashMap<(String, String), Vec<u8>>,
     app_state_keys: HashMap<Vec<u8>, Vec<u8>>,
     app_state_versions: HashMap<String, (u64, Vec<u8>)>,
+    /// (timestamp, insertion sequence) of each sync key: the newest encrypts our patches.
+    app_state_key_order: HashMap<Vec<u8>, (i64, u64)>,
+    app_state_key_seq: u64,
+    /// Per collection: index MAC -> value MAC of every live record.
+    app_state_macs: HashMap<String, HashMap<[u8; 32], [u8; 32]>>,
     lid_to_pn: HashMap<String, String>,
     contacts: HashMap<String, Contact>,
     privacy_tokens: HashMap<String, (Vec<u8>, i64)>,
@@ -160,6 +165,9 @@ impl AppStateStore for MemoryStore {
         let mut inner = self.lock();
         for (id, data) in keys {
             inner.app_state_keys.insert(id.clone(), data.clone());
+            inner.app_state_key_seq += 1;
+            let seq = inner.app_state_key_seq;
+            inner.app_state_key_order.insert(id.clone(), (0, seq));
         }
         Self::ready(())
     }
@@ -178,6 +186,78 @@ impl AppStateStore for MemoryStore {
         self.lock()
             .app_state_versions
             .insert(name.to_owned(), (version, hash.to_vec()));
+        Self::ready(())
+    }
+    fn store_app_state_sync_keys<'a>(&'a self, keys: &'a [AppStateSyncKey]) -> StoreFuture<'a, ()> {
+        let mut inner = self.lock();
+        for key in keys {
+            inner
+                .app_state_keys
+                .insert(key.id.clone(), key.data.clone());
+            inner.app_state_key_seq += 1;
+            let seq = inner.app_state_key_seq;
+            inner
+                .app_state_key_order
+                .insert(key.id.clone(), (key.timestamp, seq));
+        }
+        Self::ready(())
+    }
+    fn latest_app_state_key(&self) -> StoreFuture<'_, Option<AppStateSyncKey>> {
+        let inner = self.lock();
+        let latest = inner
+            .app_state_key_order
+            .iter()
+            .max_by_key(|(_, order)| **order)
+            .and_then(|(id, (timestamp, _))| {
+                inner.app_state_keys.get(id).map(|data| AppStateSyncKey {
+                    id: id.clone(),
+                    data: data.clone(),
+                    timestamp: *timestamp,
+                })
+            });
+        Self::ready(latest)
+    }
+    fn load_app_state_mutation_macs<'a>(
+        &'a self,
+        name: &'a str,
+        index_macs: &'a [[u8; 32]],
+    ) -> StoreFuture<'a, Vec<([u8; 32], [u8; 32])>> {
+        let inner = self.lock();
+        let found = inner
+            .app_state_macs
+            .get(name)
+            .map(|map| {
+                index_macs
+                    .iter()
+                    .filter_map(|index| map.get(index).map(|value| (*index, *value)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self::ready(found)
+    }
+    fn apply_app_state_patch<'a>(
+        &'a self,
+        name: &'a str,
+        update: &'a AppStatePatchUpdate,
+    ) -> StoreFuture<'a, ()> {
+        let mut inner = self.lock();
+        inner
+            .app_state_versions
+            .insert(name.to_owned(), (update.version, update.hash.clone()));
+        let map = inner.app_state_macs.entry(name.to_owned()).or_default();
+        if update.replaces_all {
+            map.clear();
+        }
+        for index in &update.removed {
+            map.remove(index);
+        }
+        map.extend(update.added.iter().copied());
+        Self::ready(())
+    }
+    fn delete_app_state<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        let mut inner = self.lock();
+        inner.app_state_versions.remove(name);
+        inner.app_state_macs.remove(name);
         Self::ready(())
     }
 }

@@ -261,6 +261,41 @@ pub trait SenderKeyStore: Send + Sync {
     ) -> StoreFuture<'a, ()>;
 }
 
+/// An app-state sync key as the phone shared it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppStateSyncKey {
+    /// The key ID that records, patches and snapshots name.
+    pub id: Vec<u8>,
+    /// The 32-byte key data.
+    pub data: Vec<u8>,
+    /// When the phone made it (unix ms): the newest encrypts our own patches.
+    pub timestamp: i64,
+}
+
+impl std::fmt::Debug for AppStateSyncKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppStateSyncKey")
+            .field("id", &hex::encode(&self.id))
+            .field("timestamp", &self.timestamp)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One verified app-state patch or snapshot, applied to a collection in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppStatePatchUpdate {
+    /// The collection's new version.
+    pub version: u64,
+    /// The collection's new 128-byte LTHash.
+    pub hash: Vec<u8>,
+    /// A snapshot: every stored index MAC of the collection is dropped first.
+    pub replaces_all: bool,
+    /// Index MACs whose records were removed.
+    pub removed: Vec<[u8; 32]>,
+    /// (index MAC, value MAC) of records set.
+    pub added: Vec<([u8; 32], [u8; 32])>,
+}
+
 /// App-state sync keys and collection versions.
 pub trait AppStateStore: Send + Sync {
     /// A sync key by its id.
@@ -279,6 +314,26 @@ pub trait AppStateStore: Send + Sync {
         version: u64,
         hash: &'a [u8],
     ) -> StoreFuture<'a, ()>;
+    /// Stores sync keys with their timestamps in one transaction.
+    fn store_app_state_sync_keys<'a>(&'a self, keys: &'a [AppStateSyncKey]) -> StoreFuture<'a, ()>;
+    /// The sync key with the newest timestamp (ties: the one stored last).
+    fn latest_app_state_key(&self) -> StoreFuture<'_, Option<AppStateSyncKey>>;
+    /// The stored value MACs of some index MACs of a collection (absent ones are left out).
+    fn load_app_state_mutation_macs<'a>(
+        &'a self,
+        name: &'a str,
+        index_macs: &'a [[u8; 32]],
+    ) -> StoreFuture<'a, Vec<([u8; 32], [u8; 32])>>;
+    /// Applies a verified patch or snapshot: version, hash and the index MAC map of the
+    /// collection change together or not at all.
+    fn apply_app_state_patch<'a>(
+        &'a self,
+        name: &'a str,
+        update: &'a AppStatePatchUpdate,
+    ) -> StoreFuture<'a, ()>;
+    /// Forgets a collection (version, hash and index MACs) so the next sync starts from a
+    /// snapshot.
+    fn delete_app_state<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()>;
 }
 
 /// The LID <-> phone-number map (user parts, without device).

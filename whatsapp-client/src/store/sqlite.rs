@@ -199,6 +199,7 @@ impl DeviceStore for SqliteStore {
                 "sender_keys",
                 "app_state_keys",
                 "app_state_versions",
+                "app_state_mutation_macs",
                 "lid_map",
                 "contacts",
                 "privacy_tokens",
@@ -461,6 +462,125 @@ impl AppStateStore for SqliteStore {
             .bind(hash)
             .execute(&self.pool)
             .await?;
+            Ok(())
+        })
+    }
+
+    fn store_app_state_sync_keys<'a>(&'a self, keys: &'a [AppStateSyncKey]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.begin().await?;
+            for key in keys {
+                sqlx::query(
+                    "INSERT OR REPLACE INTO app_state_keys (key_id, data, timestamp) VALUES (?, ?, ?)",
+                )
+                .bind(&key.id)
+                .bind(&key.data)
+                .bind(key.timestamp)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn latest_app_state_key(&self) -> StoreFuture<'_, Option<AppStateSyncKey>> {
+        Box::pin(async move {
+            // REPLACE gives a row a new rowid, so among equal timestamps the last stored wins.
+            let row = sqlx::query(
+                "SELECT key_id, data, timestamp FROM app_state_keys \
+                 ORDER BY timestamp DESC, rowid DESC LIMIT 1",
+            )
+            .fetch_optional(&self.pool)
+            .await?;
+            row.map(|row| {
+                Ok(AppStateSyncKey {
+                    id: row.try_get(0)?,
+                    data: row.try_get(1)?,
+                    timestamp: row.try_get(2)?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn load_app_state_mutation_macs<'a>(
+        &'a self,
+        name: &'a str,
+        index_macs: &'a [[u8; 32]],
+    ) -> StoreFuture<'a, Vec<([u8; 32], [u8; 32])>> {
+        Box::pin(async move {
+            let mut found = Vec::new();
+            for index in index_macs {
+                let value: Option<Vec<u8>> = sqlx::query_scalar(
+                    "SELECT value_mac FROM app_state_mutation_macs WHERE name = ? AND index_mac = ?",
+                )
+                .bind(name)
+                .bind(index.as_slice())
+                .fetch_optional(&self.pool)
+                .await?;
+                if let Some(value) = value {
+                    found.push((*index, blob32(value, "app-state value MAC")?));
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    fn apply_app_state_patch<'a>(
+        &'a self,
+        name: &'a str,
+        update: &'a AppStatePatchUpdate,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.begin().await?;
+            if update.replaces_all {
+                sqlx::query("DELETE FROM app_state_mutation_macs WHERE name = ?")
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for index in &update.removed {
+                sqlx::query("DELETE FROM app_state_mutation_macs WHERE name = ? AND index_mac = ?")
+                    .bind(name)
+                    .bind(index.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for (index, value) in &update.added {
+                sqlx::query(
+                    "INSERT OR REPLACE INTO app_state_mutation_macs (name, index_mac, value_mac) \
+                     VALUES (?, ?, ?)",
+                )
+                .bind(name)
+                .bind(index.as_slice())
+                .bind(value.as_slice())
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(
+                "INSERT OR REPLACE INTO app_state_versions (name, version, hash) VALUES (?, ?, ?)",
+            )
+            .bind(name)
+            .bind(i64::try_from(update.version).unwrap_or(i64::MAX))
+            .bind(&update.hash)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn delete_app_state<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.begin().await?;
+            for table in ["app_state_versions", "app_state_mutation_macs"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE name = ?"))
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
             Ok(())
         })
     }
