@@ -115,6 +115,8 @@ pub(crate) struct Shared {
     pub(crate) resends: Mutex<HashMap<(String, String), u32>>,
     /// Device lists by user, with the time they were fetched.
     pub(crate) device_cache: Mutex<HashMap<String, (std::time::Instant, Vec<Jid>)>>,
+    /// App-state and history sync.
+    pub(crate) sync: crate::appstate::SyncState,
 }
 
 impl Shared {
@@ -142,6 +144,7 @@ impl Shared {
             retries_sent: Mutex::new(HashMap::new()),
             resends: Mutex::new(HashMap::new()),
             device_cache: Mutex::new(HashMap::new()),
+            sync: Default::default(),
         }
     }
 

@@ -66,6 +66,13 @@ pub enum ClientError {
     /// A node could not be sent.
     #[error("send: {0}")]
     Send(#[from] whatsapp_proto::connection::SendError),
+    /// An app-state snapshot or patch was refused (a MAC or LTHash mismatch, a missing key, a
+    /// malformed record); nothing of it was applied.
+    #[error("app state: {0}")]
+    AppState(#[from] whatsapp_proto::appstate::AppStateError),
+    /// A history-sync blob could not be inflated or parsed.
+    #[error("history sync: {0}")]
+    History(whatsapp_proto::appstate::history::HistoryError),
 }
 
 impl ClientError {

@@ -127,6 +127,12 @@ pub enum Event {
     },
     /// A receipt for a message we sent (delivered, read, played, …).
     Receipt(ReceiptEvent),
+    /// App-state sync: a verified change (contact name, archive, mute, pin, read, label…), a
+    /// collection synced, or a sync refused (see [`crate::appstate`]).
+    AppState(crate::appstate::AppStateEvent),
+    /// A chunk of the history our phone shares after linking or on request (see
+    /// [`crate::history`]).
+    HistorySync(Box<crate::history::HistoryBatch>),
     /// The client stopped for good (after [`crate::Client::shutdown`] or a terminal event).
     Stopped,
 }

@@ -40,14 +40,17 @@
 //! server delivers it again; the client then hands over the stored plaintext without
 //! decrypting twice. Applications deduplicate by [`MessageInfo::id`].
 
+pub mod appstate;
 mod client;
 mod config;
 mod error;
 mod event;
+pub mod history;
 mod http;
 mod media;
 mod message;
 mod pair_code;
+mod peer;
 mod qr;
 mod session;
 pub mod store;

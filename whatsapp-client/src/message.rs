@@ -75,8 +75,9 @@ fn handle_receipt(shared: &Shared, node: &Node) {
     }));
 }
 
-async fn handle_notification(shared: &Shared, node: &Node) {
+async fn handle_notification(shared: &Arc<Shared>, node: &Node) {
     match node.attrs().optional_str("type") {
+        Some("server_sync") => crate::appstate::on_server_sync(shared, node),
         Some("encrypt") => {
             if let Some(value) = node
                 .child("count")
@@ -283,7 +284,7 @@ fn is_own(shared: &Shared, jid: &Jid) -> bool {
         .any(|own| own.user == jid.user && own.server == jid.server)
 }
 
-async fn handle_message(shared: &Shared, node: Node) {
+async fn handle_message(shared: &Arc<Shared>, node: Node) {
     let attrs = node.attrs();
     let (Ok(from), Some(id)) = (attrs.jid("from"), attrs.optional_string("id")) else {
         send_ack(shared, &node, Some(487));
@@ -394,6 +395,13 @@ async fn handle_message(shared: &Shared, node: Node) {
         receipt = receipt.attr("type", "peer_msg");
     } else if from_me {
         receipt = receipt.attr("type", "sender");
+    }
+    if let Some(message) = &visible
+        && crate::peer::consume(shared, &info, message)
+    {
+        // A key share or history notification of our phone: handled, not for the application.
+        let _ = shared.cmd.send(Command::Send(receipt, None));
+        return;
     }
     let Some(message) = visible else {
         if let Some(error) = &failure {
@@ -946,7 +954,7 @@ async fn fetch_bundles(
 
 /// Sends a 1:1 message to every device of `to` and to our other devices (part 2 §4.3).
 /// Sessions for `devices`: loaded, or built from fetched prekey bundles.
-async fn sessions_for(
+pub(crate) async fn sessions_for(
     shared: &Shared,
     devices: &[Jid],
 ) -> Result<Vec<(Jid, SessionRecord)>, ClientError> {
@@ -1006,7 +1014,7 @@ async fn sessions_for(
 
 /// Encrypts a padded plaintext per device (`plaintext_for` picks it) into `<to>` nodes and
 /// stores the advanced sessions in one transaction. The flag says whether any is a pkmsg.
-async fn encrypt_for(
+pub(crate) async fn encrypt_for(
     shared: &Shared,
     sessions: Vec<(Jid, SessionRecord)>,
     plaintext_for: impl Fn(&Jid) -> Vec<u8>,
@@ -1040,7 +1048,7 @@ async fn encrypt_for(
 }
 
 /// Sends a stanza and waits for the server's `<ack>`; an `error` attribute is a typed refusal.
-async fn send_and_wait(shared: &Shared, stanza: Node) -> Result<Node, ClientError> {
+pub(crate) async fn send_and_wait(shared: &Shared, stanza: Node) -> Result<Node, ClientError> {
     let (tx, rx) = oneshot::channel();
     shared
         .cmd

@@ -1,0 +1,130 @@
+//! Peer messages: protocol messages between us and our own phone. Sent: app-state key
+//! requests and on-demand history requests, as whatsmeow `SendPeerMessage` /
+//! `preparePeerMessageNode` build them. Received: app-state key shares and history-sync
+//! notifications, accepted only from our phone (device 0 of our own account).
+
+use std::sync::Arc;
+
+use prost::Message as _;
+use whatsapp_proto::binary::Node;
+use whatsapp_proto::jid::Jid;
+use whatsapp_proto::pb::e2e;
+
+use crate::client::{Shared, now_ms};
+use crate::message::{encrypt_for, generate_message_id, send_and_wait, sessions_for};
+use crate::{ClientError, MessageInfo};
+
+/// Takes over a decrypted message carrying an app-state key share or a history-sync
+/// notification (whatsmeow `handleProtocolMessage`); `false` leaves it to the application.
+/// From anyone but our own phone such a message is dropped: keys and history are only ever
+/// taken from the primary device.
+pub(crate) fn consume(shared: &Arc<Shared>, info: &MessageInfo, message: &e2e::Message) -> bool {
+    let Some(protocol) = message.protocol_message.as_deref() else {
+        return false;
+    };
+    let share = protocol.app_state_sync_key_share.as_ref();
+    let history = protocol.history_sync_notification.as_ref();
+    if share.is_none() && history.is_none() {
+        return false;
+    }
+    if !is_own_phone(info) {
+        tracing::warn!(sender = %info.sender, id = %info.id, "key share or history notification not from our phone refused");
+        return true;
+    }
+    if let Some(share) = share {
+        tokio::spawn(crate::appstate::on_key_share(shared.clone(), share.clone()));
+    }
+    if let Some(history) = history {
+        crate::history::on_notification(shared, info.id.clone(), history.clone());
+    }
+    true
+}
+
+/// Our primary phone: our own account, device 0.
+fn is_own_phone(info: &MessageInfo) -> bool {
+    info.from_me && info.sender.device == 0
+}
+
+/// The stanza attributes of a peer message: `category="peer"`, plus the push priority
+/// whatsmeow gives key requests (`high`) and on-demand history requests (`high_force`,
+/// `privacy_sensitive`).
+fn peer_attrs(message: &e2e::Message) -> (Option<&'static str>, bool) {
+    let protocol = message.protocol_message.as_deref();
+    let key_request = protocol.and_then(|p| p.r#type)
+        == Some(e2e::protocol_message::Type::AppStateSyncKeyRequest as i32);
+    let on_demand = protocol
+        .and_then(|p| p.peer_data_operation_request_message.as_ref())
+        .and_then(|r| r.peer_data_operation_request_type)
+        == Some(e2e::PeerDataOperationRequestType::HistorySyncOnDemand as i32);
+    if key_request {
+        (Some("high"), false)
+    } else if on_demand {
+        (Some("high_force"), true)
+    } else {
+        (None, false)
+    }
+}
+
+/// Encrypts `message` for our phone (device 0, by LID when we know ours, as whatsmeow does)
+/// and sends it to our own user JID as a peer message; returns its id.
+pub(crate) async fn send_peer_message(
+    shared: &Arc<Shared>,
+    message: e2e::Message,
+) -> Result<String, ClientError> {
+    let _lock = shared.send_lock.lock().await;
+    let device = shared.device();
+    let own = device.jid.clone().ok_or(ClientError::NotConnected)?;
+    let to = own.to_non_ad();
+    let phone: Jid = device
+        .lid
+        .as_ref()
+        .map(Jid::to_non_ad)
+        .unwrap_or_else(|| to.clone());
+    let id = generate_message_id(&own.user, now_ms() / 1000);
+    let sessions = sessions_for(shared, std::slice::from_ref(&phone)).await?;
+    let plaintext = message.encode_to_vec();
+    let (nodes, any_prekey) = encrypt_for(shared, sessions, |_| plaintext.clone()).await?;
+    let enc = nodes
+        .into_iter()
+        .find_map(|to| to.child("enc").cloned())
+        .ok_or_else(|| ClientError::InvalidArgument(format!("no session with {phone}")))?;
+    let (priority, privacy_sensitive) = peer_attrs(&message);
+    let mut children = vec![Node::new("meta").attr("appdata", "default"), enc];
+    if any_prekey && let Some(account) = &device.account {
+        children.push(Node::new("device-identity").bytes(account.clone()));
+    }
+    let stanza = Node::new("message")
+        .attr("id", id.clone())
+        .attr("type", "text")
+        .attr("category", "peer")
+        .attr("to", to)
+        .attr_opt("push_priority", priority)
+        .attr_opt("privacy_sensitive", privacy_sensitive.then_some("1"))
+        .children(children);
+    send_and_wait(shared, stanza).await?;
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_requests_and_history_requests_get_their_priority() {
+        let request = crate::appstate::key_request_message(&[vec![1, 2]]);
+        assert_eq!(peer_attrs(&request), (Some("high"), false));
+        let info = crate::MessageInfo {
+            id: "ID".into(),
+            chat: "15550001111@s.whatsapp.net".parse().unwrap(),
+            sender: "15550001111@s.whatsapp.net".parse().unwrap(),
+            sender_alt: None,
+            from_me: false,
+            push_name: None,
+            timestamp: 1_700_000_000,
+            offline: false,
+        };
+        let history = crate::history::history_request_message(&info, 50);
+        assert_eq!(peer_attrs(&history), (Some("high_force"), true));
+        assert_eq!(peer_attrs(&e2e::Message::default()), (None, false));
+    }
+}
