@@ -914,3 +914,65 @@ async fn qr_codes_rotate_then_time_out() {
     })
     .await;
 }
+
+/// A send repeated under the caller's id (an outbox resend after a crash before its "sent" mark
+/// was committed) is one message to the customer, whose app keys messages by id; a malformed
+/// id is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_under_the_same_id_is_one_message() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("resend-id");
+    let (client, _events) = paired(&sim, &path, config(&sim)).await;
+    sim.add_customer(CUSTOMER, "Mona", 2, false)
+        .expect("customer");
+    let to: whatsapp_client::Jid = format!("{CUSTOMER}@s.whatsapp.net").parse().unwrap();
+    let text = whatsapp_client::e2e::Message {
+        conversation: Some("your order is ready".into()),
+        ..Default::default()
+    };
+    let id = whatsapp_client::generate_message_id(OWN_PHONE, 1_700_000_000);
+    for _ in 0..2 {
+        let sent = client
+            .send_message_with_id(&to, &id, text.clone())
+            .await
+            .expect("send");
+        assert_eq!(sent, id);
+    }
+    let bad = client
+        .send_message_with_id(&to, "3eb0-lower-case-id", text.clone())
+        .await;
+    assert!(
+        matches!(
+            bad,
+            Err(whatsapp_client::ClientError::InvalidMessageId { .. })
+        ),
+        "{bad:?}"
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let inbox = loop {
+        let inbox = sim.customer_inbox(CUSTOMER).expect("inbox");
+        if inbox.iter().filter(|m| m.id == id).count() >= 2 {
+            break inbox;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered: {inbox:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Both sends were acked by the server before this point: each of the customer's devices
+    // shows the message once.
+    let mut per_device: Vec<u16> = inbox
+        .iter()
+        .filter(|m| m.id == id)
+        .map(|m| m.device)
+        .collect();
+    per_device.sort_unstable();
+    assert_eq!(per_device, [0, 1], "{inbox:?}");
+    assert!(
+        inbox
+            .iter()
+            .all(|m| m.id == id && m.text.as_deref() == Some("your order is ready"))
+    );
+    client.shutdown().await;
+}

@@ -312,7 +312,7 @@ impl Client {
             conversation: Some(text.to_owned()),
             ..Default::default()
         };
-        crate::message::send_message(self.shared(), to, message).await
+        crate::message::send_message(self.shared(), to, None, message).await
     }
 
     /// Sends any e2e message to a user and returns its id.
@@ -321,7 +321,31 @@ impl Client {
         to: &Jid,
         message: whatsapp_proto::pb::e2e::Message,
     ) -> Result<String, ClientError> {
-        crate::message::send_message(self.shared(), to, message).await
+        crate::message::send_message(self.shared(), to, None, message).await
+    }
+
+    /// Sends a message under an id the caller chose and stored beforehand (e.g. an outbox
+    /// row's), so that a send repeated after a crash carries the same id and the recipient
+    /// drops the copy. The id must look like WhatsApp's own ([`crate::validate_message_id`],
+    /// e.g. from [`crate::generate_message_id`]); otherwise [`ClientError::InvalidMessageId`].
+    ///
+    /// ```no_run
+    /// # async fn f(client: whatsapp_client::Client, to: whatsapp_client::Jid) -> Result<(), whatsapp_client::ClientError> {
+    /// use whatsapp_client::{e2e, generate_message_id};
+    /// let id = generate_message_id("15551234567", 1_700_000_000); // persist it first
+    /// let text = e2e::Message { conversation: Some("Your order is ready".into()), ..Default::default() };
+    /// client.send_message_with_id(&to, &id, text.clone()).await?;
+    /// // After a crash before the "sent" mark was committed: the same id again.
+    /// client.send_message_with_id(&to, &id, text).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_message_with_id(
+        &self,
+        to: &Jid,
+        id: &str,
+        message: whatsapp_proto::pb::e2e::Message,
+    ) -> Result<String, ClientError> {
+        crate::message::send_message(self.shared(), to, Some(id), message).await
     }
 
     /// Encrypts and uploads an attachment, then sends it to a user; returns the message id.
@@ -331,7 +355,20 @@ impl Client {
         media: crate::OutgoingMedia,
     ) -> Result<String, ClientError> {
         let message = crate::media::upload(self.shared(), media).await?;
-        crate::message::send_message(self.shared(), to, message).await
+        crate::message::send_message(self.shared(), to, None, message).await
+    }
+
+    /// [`Client::send_media`] under a caller-chosen id (see [`Client::send_message_with_id`]).
+    /// The id is checked before anything is uploaded.
+    pub async fn send_media_with_id(
+        &self,
+        to: &Jid,
+        id: &str,
+        media: crate::OutgoingMedia,
+    ) -> Result<String, ClientError> {
+        crate::validate_message_id(id)?;
+        let message = crate::media::upload(self.shared(), media).await?;
+        crate::message::send_message(self.shared(), to, Some(id), message).await
     }
 
     /// Downloads, decrypts and verifies the attachment of a media message (see

@@ -45,6 +45,14 @@ pub enum ClientError {
         /// The node.
         node: Box<Node>,
     },
+    /// A caller-chosen message id does not have the form WhatsApp's clients use.
+    #[error("invalid message id {id:?}: {reason}")]
+    InvalidMessageId {
+        /// The id (cut to 80 characters).
+        id: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The caller passed something unusable.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

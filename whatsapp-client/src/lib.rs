@@ -62,7 +62,7 @@ pub use event::{
     Event, EventStream, IncomingMessage, LogoutReason, MessageInfo, ReceiptEvent, message_text,
 };
 pub use media::{DEFAULT_MEDIA_HOST, MediaKind, MediaRef, OutgoingMedia};
-pub use message::generate_message_id;
+pub use message::{generate_message_id, validate_message_id};
 pub use qr::{QrCode, QrRenderError};
 pub use whatsapp_proto::binary::Node;
 pub use whatsapp_proto::jid::Jid;

@@ -784,7 +784,38 @@ pub fn generate_message_id(own_user: &str, unix_seconds: u64) -> String {
     format!("3EB0{}", hex::encode_upper(&digest[..9]))
 }
 
-/// Device lists of users (usync, part 2 §3.1-3.2).
+/// Checks a caller-chosen message id (for [`crate::Client::send_message_with_id`]).
+///
+/// The official clients' ids are 16 to 64 upper-case letters and digits: WhatsApp Web's
+/// `3EB0` + 18 (or, older, 16) hex digits, iOS's `3A` + hex, Android's 32 hex digits (part 2
+/// §4.1). Anything else (empty, lower case, punctuation, overly long) is refused before it
+/// reaches the server.
+///
+/// ```
+/// use whatsapp_client::{generate_message_id, validate_message_id};
+/// assert!(validate_message_id(&generate_message_id("15551234567", 1_700_000_000)).is_ok());
+/// assert!(validate_message_id("3EB0C0FFEE00112233").is_ok());
+/// assert!(validate_message_id("3eb0-not-an-id").is_err());
+/// ```
+pub fn validate_message_id(id: &str) -> Result<(), ClientError> {
+    let refuse = |reason: &'static str| {
+        Err(ClientError::InvalidMessageId {
+            id: id.chars().take(80).collect(),
+            reason,
+        })
+    };
+    if !(16..=64).contains(&id.len()) {
+        return refuse("length must be 16 to 64 characters");
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    {
+        return refuse("only upper-case letters and digits");
+    }
+    Ok(())
+}
+
 /// Device lists of users, from the cache while fresh (part 2 §3.4: whatsmeow caches them and
 /// refreshes on device notifications; here entries also expire after
 /// [`crate::Config::device_cache_ttl`]).
@@ -1069,10 +1100,14 @@ pub(crate) async fn send_and_wait(shared: &Shared, stanza: Node) -> Result<Node,
 pub(crate) async fn send_message(
     shared: &Arc<Shared>,
     to: &Jid,
+    id: Option<&str>,
     message: e2e::Message,
 ) -> Result<String, ClientError> {
+    if let Some(id) = id {
+        validate_message_id(id)?;
+    }
     if to.is_group() {
-        return send_group_message(shared, to, message).await;
+        return send_group_message(shared, to, id, message).await;
     }
     if to.is_broadcast() {
         return Err(ClientError::InvalidArgument(
@@ -1083,7 +1118,10 @@ pub(crate) async fn send_message(
     let device = shared.device();
     let own = device.jid.clone().ok_or(ClientError::NotConnected)?;
     let to = to.to_non_ad();
-    let id = generate_message_id(&own.user, now_ms() / 1000);
+    let id = id.map_or_else(
+        || generate_message_id(&own.user, now_ms() / 1000),
+        str::to_owned,
+    );
     let devices = device_lists(shared, &[to.clone(), own.to_non_ad()]).await?;
     let devices: Vec<Jid> = devices
         .into_iter()
@@ -1169,6 +1207,7 @@ pub(crate) fn participant_hash(devices: &[Jid]) -> String {
 async fn send_group_message(
     shared: &Arc<Shared>,
     group: &Jid,
+    id: Option<&str>,
     message: e2e::Message,
 ) -> Result<String, ClientError> {
     let _lock = shared.send_lock.lock().await;
@@ -1179,7 +1218,10 @@ async fn send_group_message(
         (Some(lid), true) => lid.clone(),
         _ => own_pn.clone(),
     };
-    let id = generate_message_id(&own_pn.user, now_ms() / 1000);
+    let id = id.map_or_else(
+        || generate_message_id(&own_pn.user, now_ms() / 1000),
+        str::to_owned,
+    );
     let all = device_lists(shared, &participants).await?;
     let is_self = |d: &Jid| d.user == own.user && d.device == own.device && d.server == own.server;
     let mut hashed = all.clone();
@@ -1433,6 +1475,37 @@ mod tests {
                 .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())
         );
         assert_ne!(id, generate_message_id("15551234567", 1_700_000_000));
+    }
+
+    #[test]
+    fn caller_ids_are_checked() {
+        for good in [
+            generate_message_id("15551234567", 1),
+            "3EB0A1B2C3D4E5F60718".to_owned(),
+            "3A1F2E3D4C5B6A798877".to_owned(),
+            "A1B2C3D4E5F60718293A4B5C6D7E8F90".to_owned(),
+        ] {
+            assert!(validate_message_id(&good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "3EB0",
+            "3eb0a1b2c3d4e5f60718",
+            "3EB0 A1B2C3D4E5F60718",
+            "3EB0-A1B2C3D4E5F60718",
+            "3EB0A1B2C3D4E5F60718\n",
+            "3EB0A1B2C3D4E5F60718É",
+        ] {
+            assert!(
+                matches!(
+                    validate_message_id(bad),
+                    Err(ClientError::InvalidMessageId { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(validate_message_id(&"A".repeat(65)).is_err());
+        assert!(validate_message_id(&"A".repeat(64)).is_ok());
     }
 
     #[test]
