@@ -660,11 +660,7 @@ async fn commit(
         .await?;
     for decoded in &outcome.mutations {
         let mutation = TypedMutation::from_decoded(decoded);
-        if let (Operation::Set, SyncAction::PushName { name }) =
-            (mutation.operation, &mutation.action)
-        {
-            remember_push_name(shared, name).await;
-        }
+        remember(shared, &mutation).await;
         shared.emit(Event::AppState(AppStateEvent::Mutation(AppStateMutation {
             collection,
             version: outcome.state.version,
@@ -673,6 +669,40 @@ async fn commit(
         })));
     }
     Ok(outcome.state)
+}
+
+/// Keeps what the store holds besides the collection: contact names (whatsmeow
+/// `PutContactName`) and our own push name.
+async fn remember(shared: &Shared, mutation: &TypedMutation) {
+    let set = mutation.operation == Operation::Set;
+    let result = match &mutation.action {
+        SyncAction::PushName { name } if set => {
+            remember_push_name(shared, name).await;
+            Ok(())
+        }
+        SyncAction::Contact {
+            jid,
+            full_name,
+            first_name,
+            ..
+        }
+        | SyncAction::LidContact {
+            jid,
+            full_name,
+            first_name,
+            ..
+        } => {
+            let name = full_name
+                .as_deref()
+                .or(first_name.as_deref())
+                .filter(|_| set);
+            shared.store.store_full_name(jid, name).await
+        }
+        _ => Ok(()),
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "storing a contact name failed");
+    }
 }
 
 /// Our own push name from `setting_pushName` is kept on the device (whatsmeow does the same).

@@ -21,7 +21,7 @@ use whatsapp_proto::signal::{
 use super::*;
 use crate::MessageInfo;
 use crate::client::Command;
-use crate::store::{AppStateStore, DeviceStore, MemoryStore};
+use crate::store::{AppStateStore, ContactStore, DeviceStore, MemoryStore};
 
 pub(crate) const OWN: &str = "15550001111:7@s.whatsapp.net";
 const KEY_ID: &[u8] = b"key-1";
@@ -150,14 +150,45 @@ fn server_patch(
     state: &CollectionState,
     mutations: &[OutgoingMutation],
 ) -> (SyncdPatch, CollectionState) {
+    server_patch_in(Collection::RegularLow, state, &[], mutations)
+}
+
+/// As [`server_patch`] in `collection`, on top of `earlier` patches (whose value MACs a
+/// REMOVE or overwrite subtracts from the LTHash).
+fn server_patch_in(
+    collection: Collection,
+    state: &CollectionState,
+    earlier: &[&SyncdPatch],
+    mutations: &[OutgoingMutation],
+) -> (SyncdPatch, CollectionState) {
+    let mut live = std::collections::HashMap::new();
+    for m in earlier.iter().flat_map(|p| &p.mutations) {
+        let record = m.record.as_ref().unwrap();
+        let index: [u8; 32] = record
+            .index
+            .as_ref()
+            .unwrap()
+            .blob
+            .as_deref()
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let blob = record.value.as_ref().unwrap().blob.as_deref().unwrap();
+        let value: [u8; 32] = blob[blob.len() - 32..].try_into().unwrap();
+        if m.operation == Some(Operation::Remove.wire_value()) {
+            live.remove(&index);
+        } else {
+            live.insert(index, value);
+        }
+    }
     let mut rng = rand::rngs::StdRng::seed_from_u64(state.version);
     let encoded = appstate::encode_patch(
-        Collection::RegularLow.name(),
+        collection.name(),
         state,
         KEY_ID,
         &keys(),
         mutations,
-        |_| None,
+        |index| live.get(index).copied(),
         &mut rng,
     );
     let mut patch = encoded.patch;
@@ -200,6 +231,11 @@ fn requested(node: &Node) -> (String, Option<u64>, bool) {
 
 /// Serves `patches` of regular_low after the version asked for; other collections are empty.
 fn serve(patches: Vec<SyncdPatch>) -> Responder {
+    serve_in(Collection::RegularLow, patches)
+}
+
+/// Serves `patches` of `served` after the version asked for; other collections are empty.
+fn serve_in(served: Collection, patches: Vec<SyncdPatch>) -> Responder {
     Box::new(move |node| {
         if !is_sync_iq(node) {
             return Err(ClientError::Server {
@@ -210,7 +246,7 @@ fn serve(patches: Vec<SyncdPatch>) -> Responder {
         let (name, version, _) = requested(node);
         let collection = Collection::from_name(&name).expect("collection name");
         let from = version.unwrap_or(0);
-        let newer: Vec<SyncdPatch> = if collection == Collection::RegularLow {
+        let newer: Vec<SyncdPatch> = if collection == served {
             patches
                 .iter()
                 .filter(|p| p.version.as_ref().and_then(|v| v.version).unwrap_or(0) > from)
@@ -668,4 +704,64 @@ async fn sending_without_any_key_is_refused() {
         Err(ClientError::AppState(AppStateError::MissingKey { .. }))
     ));
     assert!(h.sent_where(is_sync_iq).is_empty());
+}
+
+#[tokio::test]
+async fn contact_names_are_stored_and_emitted() {
+    use whatsapp_proto::pb::sync_action::{ContactAction, SyncActionValue};
+    let contact = |name: Option<&str>, operation| OutgoingMutation {
+        operation,
+        index: vec!["contact".into(), CHAT.into()],
+        value: SyncActionValue {
+            timestamp: Some(1_000),
+            contact_action: Some(ContactAction {
+                full_name: name.map(str::to_owned),
+                first_name: Some("Mona".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        version: 2,
+    };
+    let (p1, s1) = server_patch_in(
+        Collection::CriticalUnblockLow,
+        &CollectionState::default(),
+        &[],
+        &[contact(Some("Mona Ali"), Operation::Set)],
+    );
+    let (p2, _) = server_patch_in(
+        Collection::CriticalUnblockLow,
+        &s1,
+        &[&p1],
+        &[contact(None, Operation::Remove)],
+    );
+    let mut h = Harness::new(serve_in(Collection::CriticalUnblockLow, vec![p1.clone()])).await;
+    h.store_key().await;
+    sync_collection(&h.shared, Collection::CriticalUnblockLow, false)
+        .await
+        .unwrap();
+    let full_name = |h: &Harness| {
+        let store = h.store.clone();
+        async move {
+            store
+                .load_contact(CHAT)
+                .await
+                .unwrap()
+                .and_then(|c| c.full_name)
+        }
+    };
+    assert_eq!(full_name(&h).await.as_deref(), Some("Mona Ali"));
+    let events = h.drain();
+    assert!(matches!(
+        &mutations_of(&events)[0].mutation.action,
+        SyncAction::Contact { jid, full_name: Some(name), .. } if jid == CHAT && name == "Mona Ali"
+    ));
+    // The contact deleted from the address book: the name is forgotten.
+    let mut h2 = Harness::new(serve_in(Collection::CriticalUnblockLow, vec![p1, p2])).await;
+    h2.store_key().await;
+    sync_collection(&h2.shared, Collection::CriticalUnblockLow, false)
+        .await
+        .unwrap();
+    assert_eq!(full_name(&h2).await, None);
+    assert_eq!(mutations_of(&h2.drain()).len(), 2);
 }

@@ -218,9 +218,41 @@ async fn write_app_state(store: &dyn Store) {
         .await
         .unwrap();
     store.delete_app_state("regular_high").await.unwrap();
+    // Address-book names beside push names; a removed name is forgotten.
+    store
+        .store_full_name("444@s.whatsapp.net", Some("Nour Adel"))
+        .await
+        .unwrap();
+    store
+        .store_push_name("444@s.whatsapp.net", "Nour")
+        .await
+        .unwrap();
+    store
+        .store_full_name("555@s.whatsapp.net", Some("Old"))
+        .await
+        .unwrap();
+    store
+        .store_full_name("555@s.whatsapp.net", None)
+        .await
+        .unwrap();
 }
 
 async fn check_app_state(store: &dyn Store) {
+    assert_eq!(
+        store.load_contact("444@s.whatsapp.net").await.unwrap(),
+        Some(Contact {
+            push_name: Some("Nour".into()),
+            full_name: Some("Nour Adel".into()),
+        })
+    );
+    assert_eq!(
+        store
+            .load_contact("555@s.whatsapp.net")
+            .await
+            .unwrap()
+            .and_then(|c| c.full_name),
+        None
+    );
     // The newest timestamp wins, not the last stored.
     assert_eq!(
         store.latest_app_state_key().await.unwrap(),

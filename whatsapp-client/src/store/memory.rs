@@ -297,6 +297,14 @@ impl ContactStore for MemoryStore {
     fn load_contact<'a>(&'a self, jid: &'a str) -> StoreFuture<'a, Option<Contact>> {
         Self::ready(self.lock().contacts.get(jid).cloned())
     }
+    fn store_full_name<'a>(&'a self, jid: &'a str, name: Option<&'a str>) -> StoreFuture<'a, ()> {
+        self.lock()
+            .contacts
+            .entry(jid.to_owned())
+            .or_default()
+            .full_name = name.map(str::to_owned);
+        Self::ready(())
+    }
     fn store_privacy_token<'a>(
         &'a self,
         jid: &'a str,
@@ -341,7 +349,34 @@ impl SentMessageStore for MemoryStore {
 
 impl MessageStore for MemoryStore {
     fn commit_decrypted<'a>(&'a self, commit: &'a DecryptCommit) -> StoreFuture<'a, ()> {
+        apply_commit(&mut self.lock(), commit);
+        Self::ready(())
+    }
+    fn commit_decrypted_batch<'a>(&'a self, batch: &'a DecryptBatch) -> StoreFuture<'a, ()> {
+        // One lock: nobody sees half a batch.
         let mut inner = self.lock();
+        for commit in &batch.commits {
+            apply_commit(&mut inner, commit);
+        }
+        for (group, sender, record) in &batch.sender_keys {
+            inner
+                .sender_keys
+                .insert((group.clone(), sender.clone()), record.clone());
+        }
+        Self::ready(())
+    }
+    fn load_decrypted<'a>(&'a self, hash: &'a [u8; 32]) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Self::ready(self.lock().decrypted.get(hash).map(|(p, _)| p.clone()))
+    }
+    fn prune_decrypted(&self, before: i64) -> StoreFuture<'_, u64> {
+        let mut inner = self.lock();
+        let n = inner.decrypted.len();
+        inner.decrypted.retain(|_, (_, t)| *t >= before);
+        Self::ready((n - inner.decrypted.len()) as u64)
+    }
+}
+
+fn apply_commit(inner: &mut Inner, commit: &DecryptCommit) {
         if let Some(session) = &commit.session {
             inner
                 .sessions
@@ -362,15 +397,4 @@ impl MessageStore for MemoryStore {
             commit.ciphertext_hash,
             (commit.plaintext.clone(), commit.created_at),
         );
-        Self::ready(())
-    }
-    fn load_decrypted<'a>(&'a self, hash: &'a [u8; 32]) -> StoreFuture<'a, Option<Vec<u8>>> {
-        Self::ready(self.lock().decrypted.get(hash).map(|(p, _)| p.clone()))
-    }
-    fn prune_decrypted(&self, before: i64) -> StoreFuture<'_, u64> {
-        let mut inner = self.lock();
-        let n = inner.decrypted.len();
-        inner.decrypted.retain(|_, (_, t)| *t >= before);
-        Self::ready((n - inner.decrypted.len()) as u64)
-    }
 }

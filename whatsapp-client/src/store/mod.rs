@@ -197,6 +197,24 @@ pub struct DecryptCommit {
     pub created_at: i64,
 }
 
+/// Several decrypted stanzas (a group of the offline catch-up) committed in one transaction:
+/// one fsync for the group instead of one per message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecryptBatch {
+    /// The decrypt commits, applied in order (a later record for the same address wins).
+    pub commits: Vec<DecryptCommit>,
+    /// Sender key records that distribution messages inside the group changed
+    /// (`(group, sender address, record)`), their final values: written after the commits.
+    pub sender_keys: Vec<(String, String, Vec<u8>)>,
+}
+
+impl DecryptBatch {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.commits.is_empty() && self.sender_keys.is_empty()
+    }
+}
+
 /// This device's identity record.
 pub trait DeviceStore: Send + Sync {
     /// The stored device, if one was made.
@@ -353,6 +371,9 @@ pub trait ContactStore: Send + Sync {
     fn store_push_name<'a>(&'a self, jid: &'a str, name: &'a str) -> StoreFuture<'a, ()>;
     /// A contact.
     fn load_contact<'a>(&'a self, jid: &'a str) -> StoreFuture<'a, Option<Contact>>;
+    /// Stores the name our address book gives a contact (app state `contact` records);
+    /// `None` forgets it.
+    fn store_full_name<'a>(&'a self, jid: &'a str, name: Option<&'a str>) -> StoreFuture<'a, ()>;
     /// Stores the privacy token a user issued to us, with its timestamp (unix seconds).
     fn store_privacy_token<'a>(
         &'a self,
@@ -385,6 +406,8 @@ pub trait MessageStore: Send + Sync {
     /// Applies a [`DecryptCommit`] in one transaction: the session or sender key record, the
     /// identity, the consumed prekey and the plaintext keyed by ciphertext hash.
     fn commit_decrypted<'a>(&'a self, commit: &'a DecryptCommit) -> StoreFuture<'a, ()>;
+    /// Applies a [`DecryptBatch`] in one transaction: all of it or nothing.
+    fn commit_decrypted_batch<'a>(&'a self, batch: &'a DecryptBatch) -> StoreFuture<'a, ()>;
     /// The plaintext of a ciphertext already decrypted (a redelivery).
     fn load_decrypted<'a>(&'a self, hash: &'a [u8; 32]) -> StoreFuture<'a, Option<Vec<u8>>>;
     /// Forgets plaintexts decrypted before `before` (unix seconds); returns how many.

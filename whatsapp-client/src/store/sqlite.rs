@@ -641,6 +641,20 @@ impl ContactStore for SqliteStore {
         })
     }
 
+    fn store_full_name<'a>(&'a self, jid: &'a str, name: Option<&'a str>) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO contacts (jid, full_name) VALUES (?, ?) \
+                 ON CONFLICT (jid) DO UPDATE SET full_name = excluded.full_name",
+            )
+            .bind(jid)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
     fn load_contact<'a>(&'a self, jid: &'a str) -> StoreFuture<'a, Option<Contact>> {
         Box::pin(async move {
             let row = sqlx::query("SELECT push_name, full_name FROM contacts WHERE jid = ?")
