@@ -17,7 +17,10 @@
 //! | `GET /control/customers/{phone}/inbox` | | `[{"id", "from", "device", "kind", "text", "media_sha256", "media_error", "reply_to", "group", "from_me", "destination", "receipt", "received_at_ms"}]` (media is downloaded from the sim's media server and verified) |
 //! | `GET /control/customers/{phone}/sent` | | `[{"id", "to", "kind", "text", "status", "server_ts", "stanza_type"}]` |
 //! | `GET /control/customers/{phone}/chatstates` | | `[{"from", "state", "at_ms"}]` (typing seen from companions) |
-//! | `POST /control/fault` | `{"kind": "drop_connections"}`, `{"kind": "stream_error", "code"}`, `{"kind": "delay", "ms", "duration_ms"}`, `{"kind": "nack", "code", "count"}`, `{"kind": "temp_ban", "code", "expire_s"}`, `{"kind": "corrupt_next", "count"}`, `{"kind": "expire_media"}` | `{"ok": true}` |
+//! | `POST /control/fault` | `{"kind": "drop_connections"}`, `{"kind": "stream_error", "code"}`, `{"kind": "delay", "ms", "duration_ms"}`, `{"kind": "nack", "code", "count"}`, `{"kind": "temp_ban", "code", "expire_s"}`, `{"kind": "corrupt_next", "count"}`, `{"kind": "expire_media"}`, `{"kind": "bad_patch_mac"}`, `{"kind": "bad_patch_lthash"}` | `{"ok": true}` |
+//! | `POST /control/appstate/{phone}/mutation` | one mutation `{"action": "contact", "jid", "name"}`, `{"action": "push_name", "name"}`, `{"action": "archive", "chat", "archived"}`, `{"action": "pin", "chat", "pinned"}`, `{"action": "mark_read", "chat", "read"}`, `{"action": "mute", "chat", "until_ms"}` (-1 = always, absent = unmute), `{"action": "label", "id", "name", "color"}`, `{"action": "label_chat", "label_id", "chat", "labeled"}`, or `{"mutations": [...]}` | `{"ok": true, "versions": {"<collection>": version}}` (the phone's patch; companions get `server_sync`) |
+//! | `POST /control/appstate/{phone}/rotate-key` | | `{"ok": true, "key_id"}` (a new app-state key, shared with the companions) |
+//! | `POST /control/history/{phone}` | `{"chats": 6, "messages_per_chat": 50}` (generated) or `{"conversations": [{"jid", "name", "unread_count", "messages": [{"id", "from_me", "text", "timestamp"}]}]}` | `{"ok": true, "messages"}` (what the phone remembers; sent to companions linked afterwards) |
 //! | `GET /control/stanzas` | | `[{"from", "tag", "id", "kind", "to", "received_at_ms"}]` |
 //! | `GET /control/root_key` | | `{"root_key"}` |
 
@@ -29,7 +32,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::appstate::PhoneMutation;
 use crate::device::{MediaKind, Outgoing};
+use crate::history::HistoryChat;
 use crate::{Fault, SimError, SimHandle};
 
 impl IntoResponse for SimError {
@@ -354,6 +359,69 @@ async fn fault(State(sim): State<SimHandle>, Body(body): Body<Value>) -> Answer 
     Ok(Json(json!({ "ok": true })))
 }
 
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum MutationBody {
+    Many { mutations: Vec<PhoneMutation> },
+    One(PhoneMutation),
+}
+
+async fn app_state_mutation(
+    State(sim): State<SimHandle>,
+    Path(phone): Path<String>,
+    Body(body): Body<MutationBody>,
+) -> Answer {
+    let mutations = match body {
+        MutationBody::Many { mutations } => mutations,
+        MutationBody::One(m) => vec![m],
+    };
+    let versions: serde_json::Map<String, Value> = sim
+        .app_state_mutations(&phone, &mutations)?
+        .into_iter()
+        .map(|(name, v)| (name, json!(v)))
+        .collect();
+    Ok(Json(json!({ "ok": true, "versions": versions })))
+}
+
+async fn rotate_key(State(sim): State<SimHandle>, Path(phone): Path<String>) -> Answer {
+    let key_id = sim.rotate_app_state_key(&phone)?;
+    Ok(Json(json!({ "ok": true, "key_id": key_id })))
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum HistoryBody {
+    Given {
+        conversations: Vec<HistoryChat>,
+    },
+    Generated {
+        chats: usize,
+        messages_per_chat: usize,
+    },
+}
+
+async fn seed_history(
+    State(sim): State<SimHandle>,
+    Path(phone): Path<String>,
+    Body(body): Body<HistoryBody>,
+) -> Answer {
+    let messages = match body {
+        HistoryBody::Given { conversations } => sim.seed_history(&phone, conversations)?,
+        HistoryBody::Generated {
+            chats,
+            messages_per_chat,
+        } => {
+            if chats.saturating_mul(messages_per_chat) > 100_000 {
+                return Err(SimError::BadRequest(
+                    "at most 100,000 generated messages".into(),
+                ));
+            }
+            sim.seed_generated_history(&phone, chats, messages_per_chat)?
+        }
+    };
+    Ok(Json(json!({ "ok": true, "messages": messages })))
+}
+
 async fn stanzas(State(sim): State<SimHandle>) -> Json<Value> {
     Json(json!(sim.stanzas()))
 }
@@ -381,6 +449,12 @@ pub fn router(sim: SimHandle) -> Router {
         .route("/control/customers/{phone}/sent", get(sent))
         .route("/control/customers/{phone}/chatstates", get(chatstates))
         .route("/control/fault", post(fault))
+        .route(
+            "/control/appstate/{phone}/mutation",
+            post(app_state_mutation),
+        )
+        .route("/control/appstate/{phone}/rotate-key", post(rotate_key))
+        .route("/control/history/{phone}", post(seed_history))
         .route("/control/stanzas", get(stanzas))
         .route("/control/root_key", get(root_key))
         .with_state(sim)

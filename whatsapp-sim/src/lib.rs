@@ -25,8 +25,10 @@
 //! # let _ = jid; Ok(()) }
 //! ```
 
+pub mod appstate;
 pub mod control;
 pub mod device;
+pub mod history;
 pub mod phone;
 
 mod conn;
@@ -105,6 +107,9 @@ pub struct SimConfig {
     /// Pause after ClientFinish before the first transport frame (25 ms; some clients switch
     /// keys only after their write completed).
     pub post_finish_delay: Duration,
+    /// After a companion's first prekey upload its phone shares the app-state keys and sends
+    /// the history (as the real phone does); off for tests that want a silent phone.
+    pub phone_bootstrap: bool,
 }
 
 impl Default for SimConfig {
@@ -119,6 +124,7 @@ impl Default for SimConfig {
             prekey_low_threshold: 5,
             min_app_version: None,
             post_finish_delay: Duration::from_millis(25),
+            phone_bootstrap: true,
         }
     }
 }
@@ -263,6 +269,11 @@ pub enum Fault {
     /// Every media blob stored so far is gone (as expired media is): downloads answer 404 and
     /// clients recover through a media-retry receipt to the sender's phone.
     ExpireMedia,
+    /// The next app-state patch served carries a wrong patch MAC (a flipped bit).
+    BadPatchMac,
+    /// The next app-state patch served carries a snapshot MAC over a wrong LTHash (with a patch
+    /// MAC consistent with it), as if the client had missed a mutation.
+    BadPatchLthash,
     /// Logins of non-customer accounts fail with `<failure reason="402" code expire>` until expiry;
     /// connected ones are dropped.
     TempBan {
@@ -420,6 +431,7 @@ impl Sim {
                 ref_count: config.ref_count.max(1),
                 prekey_low_threshold: config.prekey_low_threshold,
                 min_app_version: config.min_app_version,
+                phone_bootstrap: config.phone_bootstrap,
             })),
             noise_config: HandshakeConfig {
                 root_key: *root.public(),
@@ -675,6 +687,60 @@ impl SimHandle {
             return Ok(());
         }
         self.shared.lock().fault(fault)
+    }
+
+    /// The account's phone changes app state (contacts, push name, archive, pin, mark read,
+    /// mute, labels): one patch per collection touched, encrypted with the phone's newest
+    /// app-state key; companions get a `server_sync` notification. Returns each touched
+    /// collection's new version.
+    ///
+    /// ```no_run
+    /// # fn demo(sim: &whatsapp_sim::SimHandle) -> Result<(), whatsapp_sim::SimError> {
+    /// use whatsapp_sim::appstate::PhoneMutation;
+    /// sim.app_state_mutations("201001234567", &[
+    ///     PhoneMutation::Contact { jid: "201112223334".into(), name: "Mona Ali".into() },
+    ///     PhoneMutation::Archive { chat: "201112223334".into(), archived: true },
+    /// ])?;
+    /// # Ok(()) }
+    /// ```
+    pub fn app_state_mutations(
+        &self,
+        phone: &str,
+        mutations: &[appstate::PhoneMutation],
+    ) -> Result<Vec<(String, u64)>, SimError> {
+        self.shared
+            .lock()
+            .phone_mutations(&phone_digits(phone), mutations)
+    }
+
+    /// The phone remembers these chats (merged by JID): companions linked afterwards get them
+    /// by history sync, and on-demand requests are answered from them. Returns the number of
+    /// messages the phone now remembers.
+    pub fn seed_history(
+        &self,
+        phone: &str,
+        chats: Vec<history::HistoryChat>,
+    ) -> Result<usize, SimError> {
+        self.shared.lock().seed_history(&phone_digits(phone), chats)
+    }
+
+    /// [`SimHandle::seed_history`] with generated chats ([`history::generate`]).
+    pub fn seed_generated_history(
+        &self,
+        phone: &str,
+        chats: usize,
+        messages_per_chat: usize,
+    ) -> Result<usize, SimError> {
+        let chats = history::generate(chats, messages_per_chat, state::now_unix());
+        self.seed_history(phone, chats)
+    }
+
+    /// The phone creates a new app-state key and shares it with its companions; returns the
+    /// key ID in hex. Later phone mutations use it.
+    pub fn rotate_app_state_key(&self, phone: &str) -> Result<String, SimError> {
+        self.shared
+            .lock()
+            .rotate_app_state_key(&phone_digits(phone))
     }
 
     /// Unlinks a companion (as the phone's "log out device" does).

@@ -20,6 +20,8 @@ use whatsapp_proto::payload::RegistrationData;
 use whatsapp_proto::pb::e2e;
 use whatsapp_proto::signal::KeyPair;
 
+mod sync;
+
 use crate::device::{self, Bundle, Outgoing, SimDevice};
 use crate::phone::{self, IssuedIdentity};
 use crate::{
@@ -215,6 +217,8 @@ pub(crate) struct Settings {
     pub ref_count: usize,
     pub prekey_low_threshold: usize,
     pub min_app_version: Option<[u32; 3]>,
+    /// The phone shares app-state keys and history with each new companion.
+    pub phone_bootstrap: bool,
 }
 
 /// The whole server.
@@ -237,6 +241,8 @@ pub(crate) struct State {
     groups: BTreeMap<String, Group>,
     /// Presence subscriptions: account → subscribed devices.
     subscriptions: HashMap<String, HashSet<DeviceKey>>,
+    /// App-state collections and phone keys per account ([`sync`]).
+    sync: crate::appstate::SyncStore,
 }
 
 /// What a new connection turned out to be.
@@ -316,6 +322,7 @@ impl State {
             media_host: String::new(),
             groups: BTreeMap::new(),
             subscriptions: HashMap::new(),
+            sync: Default::default(),
         }
     }
 
@@ -1442,6 +1449,7 @@ impl State {
             ("encrypt", "get") if node.child("key").is_some() => self.fetch_bundles(&id, node),
             ("encrypt", "get") if node.child("digest").is_some() => self.digest(key, &id),
             ("usync", "get") => self.usync(&id, node),
+            ("w:sync:app:state", "set") => self.app_state_iq(key, &id, node),
             ("w:g2", "get") if node.child("participating").is_some() => {
                 let groups: Vec<Node> = self
                     .groups
@@ -1509,6 +1517,9 @@ impl State {
             }
         };
         let _ = self.send_to(key, reply);
+        if xmlns == "encrypt" && kind == "set" {
+            self.phone_bootstrap(key);
+        }
     }
 
     fn companion(&self, key: &DeviceKey) -> Option<&Companion> {
@@ -1640,6 +1651,19 @@ impl State {
     }
 
     /// The bundle of one device, consuming a one-time prekey.
+    /// Whether the account's simulated phone (device 0) has a session with `address`.
+    fn primary_has_session(&self, pn: &str, address: &str) -> bool {
+        match self
+            .accounts
+            .get(pn)
+            .and_then(|a| a.devices.get(&0))
+            .map(|d| &d.kind)
+        {
+            Some(DeviceKind::Simulated(sim)) => sim.has_session(address),
+            _ => false,
+        }
+    }
+
     fn take_bundle(&mut self, key: &DeviceKey) -> Option<Bundle> {
         let threshold = self.settings.prekey_low_threshold;
         let account = self.accounts.get_mut(&key.0)?;
@@ -2568,6 +2592,11 @@ impl State {
         if let Some(r) = attrs.optional_string("recipient") {
             receipt = receipt.attr("recipient", r);
         }
+        if own {
+            for plaintext in &plaintexts {
+                self.phone_peer_request(key, &sender, &id, plaintext);
+            }
+        }
         self.work.push_back((
             sender,
             Queued {
@@ -2814,16 +2843,7 @@ impl State {
         let mut need = Vec::new();
         for d in &devices {
             let address = format!("{}.{}", d.0, d.1);
-            let has = match self
-                .accounts
-                .get(pn)
-                .and_then(|a| a.devices.get(&0))
-                .map(|d| &d.kind)
-            {
-                Some(DeviceKind::Simulated(sim)) => sim.has_session(&address),
-                _ => false,
-            };
-            if !has {
+            if !self.primary_has_session(pn, &address) {
                 need.push(d.clone());
             }
         }
@@ -2943,18 +2963,7 @@ impl State {
             .issued_tokens
             .insert(to.to_owned(), (token.clone(), now));
         let (pn_jid, lid_jid) = (account.pn_jid(), account.lid_jid());
-        let devices: Vec<u16> = self
-            .accounts
-            .get(to)
-            .map(|a| {
-                a.devices
-                    .iter()
-                    .filter(|(_, d)| matches!(d.kind, DeviceKind::Companion(_)))
-                    .map(|(id, _)| *id)
-                    .collect()
-            })
-            .unwrap_or_default();
-        for device in devices {
+        for device in self.companions_of(to) {
             let id = self.next_stanza_id();
             let node = Node::new("notification")
                 .attr("from", pn_jid.clone())
@@ -2966,17 +2975,36 @@ impl State {
                     .attr("type", "trusted_contact")
                     .attr("t", now)
                     .bytes(token.clone())])]);
-            self.work.push_back((
-                (to.to_owned(), device),
-                Queued {
-                    class: "notification",
-                    id,
-                    peer: None,
-                    node,
-                    sent: false,
-                },
-            ));
+            self.queue_notification((to.to_owned(), device), id, node);
         }
+    }
+
+    /// The account's linked companions (not its simulated devices).
+    fn companions_of(&self, pn: &str) -> Vec<u16> {
+        self.accounts
+            .get(pn)
+            .map(|a| {
+                a.devices
+                    .iter()
+                    .filter(|(_, d)| matches!(d.kind, DeviceKind::Companion(_)))
+                    .map(|(id, _)| *id)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Queues a notification for a device (delivered now if it is active).
+    fn queue_notification(&mut self, to: DeviceKey, id: String, node: Node) {
+        self.work.push_back((
+            to,
+            Queued {
+                class: "notification",
+                id,
+                peer: None,
+                node,
+                sent: false,
+            },
+        ));
     }
 
     /// The customer marks received messages read: read receipts to their senders.
@@ -3690,6 +3718,8 @@ impl State {
                 }
             }
             Fault::CorruptNext { count } => self.corrupt += *count,
+            Fault::BadPatchMac => self.sync_fault(crate::appstate::PatchFault::PatchMac),
+            Fault::BadPatchLthash => self.sync_fault(crate::appstate::PatchFault::LtHash),
             Fault::ExpireMedia => {
                 info!(
                     blobs = self.media.len(),

@@ -1,7 +1,9 @@
 //! Scenario tests: a raw client (whatsapp-proto pieces, not whatsapp-client) drives the sim over
 //! real loopback WebSockets.
 
+mod appstate;
 mod client;
+mod history;
 
 use std::time::Duration;
 
@@ -23,6 +25,17 @@ const CUSTOMER: &str = "201112223334";
 
 async fn start() -> SimHandle {
     Sim::start(SimConfig::default()).await.expect("sim starts")
+}
+
+/// A sim whose phones do not bootstrap new companions (no key share or history), for tests
+/// that count exactly what reaches a companion's queue.
+async fn start_silent() -> SimHandle {
+    Sim::start(SimConfig {
+        phone_bootstrap: false,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim starts")
 }
 
 /// QR pairing up to the 515 restart.
@@ -308,7 +321,7 @@ async fn bad_device_signature_fails_pairing() {
 
 #[tokio::test]
 async fn prekeys_usync_and_messages_both_ways() {
-    let sim = start().await;
+    let sim = start_silent().await;
     let mut id = pair(&sim, OWNER).await;
     let (mut conn, offline) = login_active(&sim, &id).await;
     assert_eq!(
@@ -691,7 +704,7 @@ async fn prekeys_usync_and_messages_both_ways() {
 
 #[tokio::test]
 async fn offline_queue_redelivers_until_acked() {
-    let sim = start().await;
+    let sim = start_silent().await;
     let mut id = pair(&sim, OWNER).await;
     let (conn, _) = login_active(&sim, &id).await;
     drop(conn);
