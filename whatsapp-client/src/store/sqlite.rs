@@ -626,33 +626,33 @@ impl LidStore for SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Creates the contact or sets one of its name columns (`push_name`, `full_name`).
+    async fn set_contact_name(
+        &self,
+        column: &'static str,
+        jid: &str,
+        name: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "INSERT INTO contacts (jid, {column}) VALUES (?, ?) \
+             ON CONFLICT (jid) DO UPDATE SET {column} = excluded.{column}"
+        ))
+        .bind(jid)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
 impl ContactStore for SqliteStore {
     fn store_push_name<'a>(&'a self, jid: &'a str, name: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO contacts (jid, push_name) VALUES (?, ?) \
-                 ON CONFLICT (jid) DO UPDATE SET push_name = excluded.push_name",
-            )
-            .bind(jid)
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-            Ok(())
-        })
+        Box::pin(self.set_contact_name("push_name", jid, Some(name)))
     }
 
     fn store_full_name<'a>(&'a self, jid: &'a str, name: Option<&'a str>) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO contacts (jid, full_name) VALUES (?, ?) \
-                 ON CONFLICT (jid) DO UPDATE SET full_name = excluded.full_name",
-            )
-            .bind(jid)
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-            Ok(())
-        })
+        Box::pin(self.set_contact_name("full_name", jid, name))
     }
 
     fn load_contact<'a>(&'a self, jid: &'a str) -> StoreFuture<'a, Option<Contact>> {
@@ -758,47 +758,21 @@ impl MessageStore for SqliteStore {
     fn commit_decrypted<'a>(&'a self, commit: &'a DecryptCommit) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let mut tx = self.begin().await?;
-            if let Some(session) = &commit.session {
-                sqlx::query("INSERT OR REPLACE INTO sessions (address, record) VALUES (?, ?)")
-                    .bind(&commit.address)
-                    .bind(session)
-                    .execute(&mut *tx)
-                    .await?;
+            apply_commit(&mut tx, commit).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn commit_decrypted_batch<'a>(&'a self, batch: &'a DecryptBatch) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.begin().await?;
+            for commit in &batch.commits {
+                apply_commit(&mut tx, commit).await?;
             }
-            if let Some((group, sender, record)) = &commit.sender_key {
-                sqlx::query(
-                    "INSERT OR REPLACE INTO sender_keys (group_id, sender, record) VALUES (?, ?, ?)",
-                )
-                .bind(group)
-                .bind(sender)
-                .bind(record)
-                .execute(&mut *tx)
-                .await?;
+            for (group, sender, record) in &batch.sender_keys {
+                put_sender_key(&mut tx, group, sender, record).await?;
             }
-            if let Some(key) = &commit.identity {
-                sqlx::query("INSERT OR REPLACE INTO identities (address, key) VALUES (?, ?)")
-                    .bind(&commit.address)
-                    .bind(&key[..])
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            if let Some(id) = commit.consumed_prekey {
-                sqlx::query("DELETE FROM prekeys WHERE id = ?")
-                    .bind(i64::from(id))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            sqlx::query(
-                "INSERT OR REPLACE INTO decrypted (hash, sender, message_id, plaintext, created_at) \
-                 VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(&commit.ciphertext_hash[..])
-            .bind(&commit.sender)
-            .bind(&commit.message_id)
-            .bind(&commit.plaintext)
-            .bind(commit.created_at)
-            .execute(&mut *tx)
-            .await?;
             tx.commit().await?;
             Ok(())
         })
@@ -824,6 +798,63 @@ impl MessageStore for SqliteStore {
             Ok(done.rows_affected())
         })
     }
+}
+
+/// Writes one [`DecryptCommit`] inside a transaction.
+async fn apply_commit(
+    tx: &mut Transaction<'static, Sqlite>,
+    commit: &DecryptCommit,
+) -> StoreResult<()> {
+    if let Some(session) = &commit.session {
+        sqlx::query("INSERT OR REPLACE INTO sessions (address, record) VALUES (?, ?)")
+            .bind(&commit.address)
+            .bind(session)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if let Some((group, sender, record)) = &commit.sender_key {
+        put_sender_key(tx, group, sender, record).await?;
+    }
+    if let Some(key) = &commit.identity {
+        sqlx::query("INSERT OR REPLACE INTO identities (address, key) VALUES (?, ?)")
+            .bind(&commit.address)
+            .bind(&key[..])
+            .execute(&mut **tx)
+            .await?;
+    }
+    if let Some(id) = commit.consumed_prekey {
+        sqlx::query("DELETE FROM prekeys WHERE id = ?")
+            .bind(i64::from(id))
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT OR REPLACE INTO decrypted (hash, sender, message_id, plaintext, created_at) \
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&commit.ciphertext_hash[..])
+    .bind(&commit.sender)
+    .bind(&commit.message_id)
+    .bind(&commit.plaintext)
+    .bind(commit.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn put_sender_key(
+    tx: &mut Transaction<'static, Sqlite>,
+    group: &str,
+    sender: &str,
+    record: &[u8],
+) -> StoreResult<()> {
+    sqlx::query("INSERT OR REPLACE INTO sender_keys (group_id, sender, record) VALUES (?, ?, ?)")
+        .bind(group)
+        .bind(sender)
+        .bind(record)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]
