@@ -443,7 +443,7 @@ impl State {
         }
         Node::new("collection")
             .attr("name", name)
-            .attr("version", served_to.max(version.min(current)))
+            .attr("version", served_to)
             .attr_opt("has_more_patches", more.then_some("true"))
             .children([Node::new("patches").children(nodes)])
     }

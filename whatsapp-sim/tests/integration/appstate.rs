@@ -20,7 +20,7 @@ use whatsapp_sim::appstate::PhoneMutation;
 use whatsapp_sim::{Fault, SimHandle};
 
 use super::client::{Conn, Identity};
-use super::{CUSTOMER, OWNER, decrypt_incoming, http_bytes, login_active, pair, start};
+use super::{CUSTOMER, OWNER, decrypt_incoming, http, http_bytes, login_active, pair, start};
 
 /// A verified collection: its state and the index MAC → value MAC map.
 pub type Synced = (CollectionState, HashMap<[u8; 32], [u8; 32]>);
@@ -644,18 +644,34 @@ async fn paging_external_mutations_and_patch_faults() {
     // Faults: a wrong patch MAC, then a wrong LTHash; each refused with nothing applied,
     // and the honest copy served next verifies.
     a.full_sync(&sim, "regular_low").await.expect("regular_low");
-    for (fault, i) in [(Fault::BadPatchMac, 0), (Fault::BadPatchLthash, 1)] {
+    // This round goes through the HTTP control API.
+    for (fault, kind, i) in [
+        (Fault::BadPatchMac, "bad_patch_mac", 0),
+        (Fault::BadPatchLthash, "bad_patch_lthash", 1),
+    ] {
         let before = a.states.get("regular_low").cloned();
-        sim.app_state_mutations(
-            OWNER,
-            &[PhoneMutation::Archive {
-                chat: format!("2010{:08}", 30_000_000 + i),
-                archived: true,
-            }],
+        let (status, body) = http(
+            &sim.control_url,
+            "POST",
+            &format!("/control/appstate/{OWNER}/mutation"),
+            Some(&format!(
+                r#"{{"action": "archive", "chat": "2010{:08}", "archived": true}}"#,
+                30_000_000 + i
+            )),
         )
-        .expect("archive");
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let version = before.as_ref().map_or(0, |b| b.0.version) + 1;
+        assert_eq!(body["versions"]["regular_low"], version);
         server_sync(&mut a.conn).await;
-        sim.fault(&fault).expect("fault");
+        let (status, _) = http(
+            &sim.control_url,
+            "POST",
+            "/control/fault",
+            Some(&format!(r#"{{"kind": "{kind}"}}"#)),
+        )
+        .await;
+        assert_eq!(status, 200);
         let refused = a.pull(&sim, "regular_low").await;
         match fault {
             Fault::BadPatchMac => assert!(
