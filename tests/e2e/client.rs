@@ -10,18 +10,18 @@ use whatsapp_client::{Client, Config, Event, EventStream, LogoutReason};
 use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Fault, Sim, SimConfig, SimHandle};
 
-const OWN_PHONE: &str = "201001234567";
-const CUSTOMER: &str = "201112223334";
+pub(crate) const OWN_PHONE: &str = "201001234567";
+pub(crate) const CUSTOMER: &str = "201112223334";
 const WAIT: Duration = Duration::from_secs(30);
 
-fn temp_db(name: &str) -> PathBuf {
+pub(crate) fn temp_db(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("wa-e2e-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir.join("session.db")
 }
 
-fn config(sim: &SimHandle) -> Config {
+pub(crate) fn config(sim: &SimHandle) -> Config {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
@@ -36,7 +36,7 @@ fn config(sim: &SimHandle) -> Config {
 }
 
 /// Waits for the first event `pick` accepts, failing on timeout or end of stream.
-async fn expect<T>(
+pub(crate) async fn expect<T>(
     events: &mut EventStream,
     what: &str,
     mut pick: impl FnMut(Event) -> Option<T>,
@@ -59,7 +59,11 @@ async fn start(path: &PathBuf, config: Config) -> (Client, EventStream) {
 }
 
 /// Starts a client on a fresh store and pairs it through the sim's simulated phone.
-async fn paired(sim: &SimHandle, path: &PathBuf, config: Config) -> (Client, EventStream) {
+pub(crate) async fn paired(
+    sim: &SimHandle,
+    path: &PathBuf,
+    config: Config,
+) -> (Client, EventStream) {
     let (client, mut events) = start(path, config).await;
     let qr = expect(&mut events, "a QR code", |e| match e {
         Event::Qr(qr) => Some(qr),

@@ -1,5 +1,6 @@
 //! End-to-end tests: one binary, one module per flow.
 
 mod client;
+mod crash;
 mod examples;
 mod pairing;

@@ -5,6 +5,7 @@
 //! it, and the delivery receipt that lets the server forget it goes out only when the
 //! application acknowledges it ([`crate::IncomingMessage::ack`]).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,13 +25,54 @@ use whatsapp_proto::signal::{
 use crate::ClientError;
 use crate::client::{Command, Shared, now_ms};
 use crate::event::{AckHandle, Event, IncomingMessage, MessageInfo, ReceiptEvent};
-use crate::store::DecryptCommit;
+use crate::store::{DecryptBatch, DecryptCommit, StoreResult};
+
+/// At most this many offline messages share one store transaction.
+const MAX_GROUP: usize = 64;
+
+fn is_offline_message(node: &Node) -> bool {
+    node.tag == "message" && node.attrs().optional_str("offline").is_some()
+}
 
 /// Processes the stanzas of one connection in order.
+///
+/// A live message is committed on its own. Messages of the offline queue, which the server
+/// flushes all at once after login, are taken in groups of what has already arrived (up to
+/// [`MAX_GROUP`]): decrypted one after the other against the group's uncommitted state,
+/// committed in one transaction, and only then handed to the application (whose
+/// acknowledgements send the receipts). A crash before the commit loses nothing: the server
+/// still has every message of the group, and none was decrypted for good.
 pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Node>) {
-    while let Some(node) = rx.recv().await {
+    let mut next = None;
+    loop {
+        let node = match next.take() {
+            Some(node) => node,
+            None => match rx.recv().await {
+                Some(node) => node,
+                None => break,
+            },
+        };
         match node.tag.as_str() {
-            "message" => handle_message(&shared, node).await,
+            "message" => {
+                let grouped = is_offline_message(&node);
+                let mut pending = Pending::default();
+                handle_message(&shared, &mut pending, node).await;
+                let mut taken = 1;
+                while grouped && taken < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(node) if is_offline_message(&node) => {
+                            handle_message(&shared, &mut pending, node).await;
+                            taken += 1;
+                        }
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                pending.finish(&shared).await;
+            }
             "receipt" => {
                 if node.attrs().optional_str("type") == Some("retry") {
                     if let Err(e) = handle_retry_receipt(&shared, &node).await {
@@ -125,6 +167,140 @@ async fn handle_notification(shared: &Arc<Shared>, node: &Node) {
     }
 }
 
+/// What a group of messages changed and has not committed yet: later messages of the group
+/// decrypt against it, and the whole group is one transaction ([`DecryptBatch`]).
+#[derive(Default)]
+struct Pending {
+    sessions: HashMap<String, Vec<u8>>,
+    identities: HashMap<String, [u8; 32]>,
+    consumed_prekeys: HashSet<u32>,
+    sender_keys: HashMap<(String, String), Vec<u8>>,
+    /// Sender keys changed by distribution messages (written with the batch).
+    distributed: HashSet<(String, String)>,
+    decrypted: HashMap<[u8; 32], Vec<u8>>,
+    commits: Vec<DecryptCommit>,
+    /// Events and stanzas that may go out only once the group is committed, in order.
+    after: Vec<After>,
+}
+
+enum After {
+    Emit(Event),
+    Send(Node),
+}
+
+impl Pending {
+    async fn load_session(&self, shared: &Shared, address: &str) -> StoreResult<Option<Vec<u8>>> {
+        match self.sessions.get(address) {
+            Some(record) => Ok(Some(record.clone())),
+            None => shared.store.load_session(address).await,
+        }
+    }
+
+    async fn load_identity(&self, shared: &Shared, address: &str) -> StoreResult<Option<[u8; 32]>> {
+        match self.identities.get(address) {
+            Some(key) => Ok(Some(*key)),
+            None => shared.store.load_identity(address).await,
+        }
+    }
+
+    async fn load_prekey(&self, shared: &Shared, id: u32) -> StoreResult<Option<Vec<u8>>> {
+        if self.consumed_prekeys.contains(&id) {
+            return Ok(None);
+        }
+        shared.store.load_prekey(id).await
+    }
+
+    async fn load_sender_key(
+        &self,
+        shared: &Shared,
+        group: &str,
+        sender: &str,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        match self.sender_keys.get(&(group.to_owned(), sender.to_owned())) {
+            Some(record) => Ok(Some(record.clone())),
+            None => shared.store.load_sender_key(group, sender).await,
+        }
+    }
+
+    async fn load_decrypted(
+        &self,
+        shared: &Shared,
+        hash: &[u8; 32],
+    ) -> StoreResult<Option<Vec<u8>>> {
+        match self.decrypted.get(hash) {
+            Some(plaintext) => Ok(Some(plaintext.clone())),
+            None => shared.store.load_decrypted(hash).await,
+        }
+    }
+
+    /// Takes a decrypt into the group's state.
+    fn record(&mut self, commit: DecryptCommit) {
+        if let Some(session) = &commit.session {
+            self.sessions
+                .insert(commit.address.clone(), session.clone());
+        }
+        if let Some(key) = commit.identity {
+            self.identities.insert(commit.address.clone(), key);
+        }
+        if let Some(id) = commit.consumed_prekey {
+            self.consumed_prekeys.insert(id);
+        }
+        if let Some((group, sender, record)) = &commit.sender_key {
+            self.sender_keys
+                .insert((group.clone(), sender.clone()), record.clone());
+        }
+        self.decrypted
+            .insert(commit.ciphertext_hash, commit.plaintext.clone());
+        self.commits.push(commit);
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.after.push(After::Emit(event));
+    }
+
+    fn send(&mut self, node: Node) {
+        self.after.push(After::Send(node));
+    }
+
+    fn ack(&mut self, stanza: &Node, error: Option<u16>) {
+        if let Some(ack) = whatsapp_proto::connection::ack_for(stanza, error) {
+            self.send(ack);
+        }
+    }
+
+    /// Commits the group, then lets its events and stanzas out. If the commit fails nothing
+    /// goes out: no message is acknowledged, so the server delivers them all again.
+    async fn finish(self, shared: &Shared) {
+        let sender_keys = self
+            .distributed
+            .iter()
+            .filter_map(|key| {
+                self.sender_keys
+                    .get(key)
+                    .map(|record| (key.0.clone(), key.1.clone(), record.clone()))
+            })
+            .collect();
+        let batch = DecryptBatch {
+            commits: self.commits,
+            sender_keys,
+        };
+        if !batch.is_empty()
+            && let Err(e) = shared.store.commit_decrypted_batch(&batch).await
+        {
+            tracing::error!(error = %e, messages = batch.commits.len(), "decrypt commit failed; the server will deliver again");
+            return;
+        }
+        for after in self.after {
+            match after {
+                After::Emit(event) => shared.emit(event),
+                After::Send(node) => {
+                    let _ = shared.cmd.send(Command::Send(node, None));
+                }
+            }
+        }
+    }
+}
+
 /// The buffer key of a ciphertext (whatsmeow `bufferedDecrypt` idea): SHA-256 over the
 /// ciphertext, the enc type and the sender.
 fn ciphertext_hash(ciphertext: &[u8], kind: &str, sender: &str) -> [u8; 32] {
@@ -144,6 +320,7 @@ struct Decrypted {
 
 async fn decrypt_enc(
     shared: &Shared,
+    pending: &mut Pending,
     sender: &Jid,
     group: Option<&Jid>,
     id: &str,
@@ -152,7 +329,7 @@ async fn decrypt_enc(
 ) -> Result<Vec<u8>, ClientError> {
     let sender_text = sender.to_string();
     let hash = ciphertext_hash(ciphertext, kind, &sender_text);
-    if let Some(plaintext) = shared.store.load_decrypted(&hash).await? {
+    if let Some(plaintext) = pending.load_decrypted(shared, &hash).await? {
         // A redelivery: the session already advanced; hand over the stored plaintext.
         return Ok(plaintext);
     }
@@ -161,38 +338,34 @@ async fn decrypt_enc(
         let group = group
             .ok_or_else(|| ClientError::InvalidArgument("skmsg outside a group".into()))?
             .to_string();
-        let record = shared
-            .store
-            .load_sender_key(&group, &address)
+        let record = pending
+            .load_sender_key(shared, &group, &address)
             .await?
             .ok_or(ClientError::Signal(SignalError::NoSession))?;
         let mut record = SenderKeyRecord::from_bytes(&record)?;
         let message = SenderKeyMessage::decode(ciphertext)?;
         let plaintext = signal::unpad(&record.decrypt(&message)?)?.to_vec();
-        shared
-            .store
-            .commit_decrypted(&DecryptCommit {
-                address: address.clone(),
-                session: None,
-                sender_key: Some((group, address, record.to_bytes())),
-                identity: None,
-                consumed_prekey: None,
-                ciphertext_hash: hash,
-                sender: sender_text,
-                message_id: id.to_owned(),
-                plaintext: plaintext.clone(),
-                created_at: (now_ms() / 1000) as i64,
-            })
-            .await?;
+        pending.record(DecryptCommit {
+            address: address.clone(),
+            session: None,
+            sender_key: Some((group, address, record.to_bytes())),
+            identity: None,
+            consumed_prekey: None,
+            ciphertext_hash: hash,
+            sender: sender_text,
+            message_id: id.to_owned(),
+            plaintext: plaintext.clone(),
+            created_at: (now_ms() / 1000) as i64,
+        });
         return Ok(plaintext);
     }
-    let record = shared.store.load_session(&address).await?;
-    let stored_identity = shared.store.load_identity(&address).await?;
+    let record = pending.load_session(shared, &address).await?;
+    let stored_identity = pending.load_identity(shared, &address).await?;
     let device = shared.device();
     let one_time = if kind == "pkmsg" {
         let msg = PreKeyWhisperMessage::decode(ciphertext)?;
         match msg.pre_key_id() {
-            Some(id) => match shared.store.load_prekey(id).await? {
+            Some(id) => match pending.load_prekey(shared, id).await? {
                 Some(bytes) => Some(PreKeyRecord::from_bytes(&bytes)?),
                 None => None,
             },
@@ -265,11 +438,11 @@ async fn decrypt_enc(
             plaintext,
         }
     };
-    if let Some(commit) = &out.commit {
-        shared.store.commit_decrypted(commit).await?;
+    if let Some(commit) = out.commit {
+        pending.record(commit);
     }
     if identity_changed {
-        shared.emit(Event::IdentityChanged {
+        pending.emit(Event::IdentityChanged {
             jid: sender.clone(),
         });
     }
@@ -284,10 +457,10 @@ fn is_own(shared: &Shared, jid: &Jid) -> bool {
         .any(|own| own.user == jid.user && own.server == jid.server)
 }
 
-async fn handle_message(shared: &Arc<Shared>, node: Node) {
+async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending, node: Node) {
     let attrs = node.attrs();
     let (Ok(from), Some(id)) = (attrs.jid("from"), attrs.optional_string("id")) else {
-        send_ack(shared, &node, Some(487));
+        pending.ack(&node, Some(487));
         return;
     };
     let group = (from.is_group() || from.is_broadcast()).then(|| from.clone());
@@ -295,7 +468,7 @@ async fn handle_message(shared: &Arc<Shared>, node: Node) {
         Some(_) => match attrs.optional_jid("participant") {
             Ok(Some(participant)) => participant,
             _ => {
-                send_ack(shared, &node, Some(487));
+                pending.ack(&node, Some(487));
                 return;
             }
         },
@@ -349,7 +522,17 @@ async fn handle_message(shared: &Arc<Shared>, node: Node) {
         let Some(ciphertext) = enc.content_bytes() else {
             continue;
         };
-        match decrypt_enc(shared, &sender, group.as_ref(), &id, &kind, ciphertext).await {
+        match decrypt_enc(
+            shared,
+            pending,
+            &sender,
+            group.as_ref(),
+            &id,
+            &kind,
+            ciphertext,
+        )
+        .await
+        {
             Ok(plaintext) => match e2e::Message::decode(plaintext.as_slice()) {
                 Ok(mut message) => {
                     // Our own message from another device: unwrap the DeviceSentMessage.
@@ -357,7 +540,8 @@ async fn handle_message(shared: &Arc<Shared>, node: Node) {
                         message = dsm.message.map(|m| *m).unwrap_or_default();
                     }
                     if let Some(skdm) = message.sender_key_distribution_message.take()
-                        && let Err(e) = process_skdm(shared, &info.chat, &sender, &skdm).await
+                        && let Err(e) =
+                            process_skdm(shared, pending, &info.chat, &sender, &skdm).await
                     {
                         tracing::warn!(error = %e, "sender key distribution failed");
                     }
@@ -400,7 +584,7 @@ async fn handle_message(shared: &Arc<Shared>, node: Node) {
         && crate::peer::consume(shared, &info, message)
     {
         // A key share or history notification of our phone: handled, not for the application.
-        let _ = shared.cmd.send(Command::Send(receipt, None));
+        pending.send(receipt);
         return;
     }
     let Some(message) = visible else {
@@ -411,21 +595,21 @@ async fn handle_message(shared: &Arc<Shared>, node: Node) {
                 tracing::warn!(error = %e, "sending a retry receipt failed");
             }
             // whatsmeow acks without an error after a decrypt failure.
-            send_ack(shared, &node, None);
-            shared.emit(Event::UndecryptableMessage { info, reason });
+            pending.ack(&node, None);
+            pending.emit(Event::UndecryptableMessage { info, reason });
         } else if invalid {
-            send_ack(shared, &node, Some(491));
-            shared.emit(Event::UndecryptableMessage {
+            pending.ack(&node, Some(491));
+            pending.emit(Event::UndecryptableMessage {
                 info,
                 reason: "invalid protobuf".into(),
             });
         } else {
             // Nothing for the application (a key distribution only, or a duplicate).
-            let _ = shared.cmd.send(Command::Send(receipt, None));
+            pending.send(receipt);
         }
         return;
     };
-    shared.emit(Event::Message(Box::new(IncomingMessage {
+    pending.emit(Event::Message(Box::new(IncomingMessage {
         info,
         message,
         ack: Some(AckHandle {
@@ -438,6 +622,7 @@ async fn handle_message(shared: &Arc<Shared>, node: Node) {
 /// Feeds a sender key distribution message into the sender key store (part 2 §5.2 step 4).
 async fn process_skdm(
     shared: &Shared,
+    pending: &mut Pending,
     chat: &Jid,
     sender: &Jid,
     skdm: &e2e::SenderKeyDistributionMessage,
@@ -448,15 +633,14 @@ async fn process_skdm(
     let group = skdm.group_id.clone().unwrap_or_else(|| chat.to_string());
     let address = sender.signal_address();
     let distribution = SenderKeyDistributionMessage::decode(bytes)?;
-    let mut record = match shared.store.load_sender_key(&group, &address).await? {
+    let mut record = match pending.load_sender_key(shared, &group, &address).await? {
         Some(bytes) => SenderKeyRecord::from_bytes(&bytes)?,
         None => SenderKeyRecord::new(),
     };
     record.process_distribution_message(&distribution);
-    shared
-        .store
-        .store_sender_key(&group, &address, &record.to_bytes())
-        .await?;
+    let key = (group, address);
+    pending.sender_keys.insert(key.clone(), record.to_bytes());
+    pending.distributed.insert(key);
     Ok(())
 }
 
@@ -496,12 +680,6 @@ async fn learn_alternate(shared: &Shared, from: &Jid, node: &Node) -> Option<Jid
             .ok()
             .flatten()
             .map(|lid| Jid::new(lid, whatsapp_proto::jid::Server::Lid))
-    }
-}
-
-fn send_ack(shared: &Shared, stanza: &Node, error: Option<u16>) {
-    if let Some(ack) = whatsapp_proto::connection::ack_for(stanza, error) {
-        let _ = shared.cmd.send(Command::Send(ack, None));
     }
 }
 

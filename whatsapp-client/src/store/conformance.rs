@@ -87,6 +87,28 @@ pub(crate) async fn write_all(store: &dyn Store) {
         })
         .await
         .unwrap();
+    // An offline group: two messages of one sender (the second record wins), a consumed
+    // prekey, and a sender key changed by a distribution message.
+    store.store_prekeys(&[(8, vec![8])]).await.unwrap();
+    let commit = |hash: u8, session: &[u8], prekey: Option<u32>| DecryptCommit {
+        address: "e.0".into(),
+        session: Some(session.to_vec()),
+        sender_key: None,
+        identity: None,
+        consumed_prekey: prekey,
+        ciphertext_hash: [hash; 32],
+        sender: "e@s.whatsapp.net".into(),
+        message_id: format!("B{hash}"),
+        plaintext: vec![hash],
+        created_at: 2,
+    };
+    store
+        .commit_decrypted_batch(&DecryptBatch {
+            commits: vec![commit(21, b"s5", Some(8)), commit(22, b"s6", None)],
+            sender_keys: vec![("g3@g.us".into(), "e.0".into(), b"sk3".to_vec())],
+        })
+        .await
+        .unwrap();
 }
 
 pub(crate) async fn check_all(store: &dyn Store) {
@@ -169,6 +191,23 @@ pub(crate) async fn check_all(store: &dyn Store) {
     assert_eq!(
         store.load_decrypted(&[6; 32]).await.unwrap(),
         Some(b"hello".to_vec())
+    );
+    assert_eq!(
+        store.load_session("e.0").await.unwrap(),
+        Some(b"s6".to_vec())
+    );
+    assert_eq!(store.load_prekey(8).await.unwrap(), None);
+    assert_eq!(
+        store.load_decrypted(&[21; 32]).await.unwrap(),
+        Some(vec![21])
+    );
+    assert_eq!(
+        store.load_decrypted(&[22; 32]).await.unwrap(),
+        Some(vec![22])
+    );
+    assert_eq!(
+        store.load_sender_key("g3@g.us", "e.0").await.unwrap(),
+        Some(b"sk3".to_vec())
     );
 }
 

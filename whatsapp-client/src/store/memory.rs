@@ -377,24 +377,24 @@ impl MessageStore for MemoryStore {
 }
 
 fn apply_commit(inner: &mut Inner, commit: &DecryptCommit) {
-        if let Some(session) = &commit.session {
-            inner
-                .sessions
-                .insert(commit.address.clone(), session.clone());
-        }
-        if let Some((group, sender, record)) = &commit.sender_key {
-            inner
-                .sender_keys
-                .insert((group.clone(), sender.clone()), record.clone());
-        }
-        if let Some(key) = commit.identity {
-            inner.identities.insert(commit.address.clone(), key);
-        }
-        if let Some(id) = commit.consumed_prekey {
-            inner.prekeys.remove(&id);
-        }
-        inner.decrypted.insert(
-            commit.ciphertext_hash,
-            (commit.plaintext.clone(), commit.created_at),
-        );
+    if let Some(session) = &commit.session {
+        inner
+            .sessions
+            .insert(commit.address.clone(), session.clone());
+    }
+    if let Some((group, sender, record)) = &commit.sender_key {
+        inner
+            .sender_keys
+            .insert((group.clone(), sender.clone()), record.clone());
+    }
+    if let Some(key) = commit.identity {
+        inner.identities.insert(commit.address.clone(), key);
+    }
+    if let Some(id) = commit.consumed_prekey {
+        inner.prekeys.remove(&id);
+    }
+    inner.decrypted.insert(
+        commit.ciphertext_hash,
+        (commit.plaintext.clone(), commit.created_at),
+    );
 }
