@@ -2687,6 +2687,8 @@ impl State {
             .attr("type", typ)
             .attr("t", now_unix())
             .attr("device_fanout", "false")
+            // A resent peer message (to the phone's own companion) stays a peer message.
+            .attr_opt("category", (requester.0 == key.0).then_some("peer"))
             .children([Node::new("enc")
                 .attr("v", "2")
                 .attr("type", enc_type)
@@ -3110,7 +3112,14 @@ impl State {
     pub fn sent(&self, pn: &str) -> Result<Vec<SentEntry>, SimError> {
         self.accounts
             .get(pn)
-            .map(|a| a.sent.iter().map(|s| s.entry.clone()).collect())
+            .map(|a| {
+                a.sent
+                    .iter()
+                    // The phone's peer messages to its companions are kept for retries only.
+                    .filter(|s| s.entry.kind != "protocol")
+                    .map(|s| s.entry.clone())
+                    .collect()
+            })
             .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))
     }
 

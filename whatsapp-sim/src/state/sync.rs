@@ -15,13 +15,15 @@ use whatsapp_proto::pb::e2e;
 use whatsapp_proto::pb::history::HistorySync;
 use whatsapp_proto::pb::syncd::{ExternalBlobReference, SyncdMutations, SyncdPatch};
 
-use super::{DeviceKey, DeviceKind, State, iq_error, iq_result, now_ms, now_unix, random_id};
-use crate::SimError;
+use super::{
+    DeviceKey, DeviceKind, SentRecord, State, iq_error, iq_result, now_ms, now_unix, random_id,
+};
 use crate::appstate::{
     EXTERNAL_MUTATIONS_BYTES, PATCH_PAGE, PatchFault, PhoneMutation, ServerCollection, UploadError,
     corrupt_patch, protocol_message,
 };
 use crate::history::{self, HistoryChat};
+use crate::{SentEntry, SimError};
 
 fn now_ms_i64() -> i64 {
     i64::try_from(now_ms()).unwrap_or(i64::MAX)
@@ -76,10 +78,24 @@ impl State {
             warn!(pn, device, error = %e, "phone cannot start a session with its companion");
             return None;
         }
-        let (enc_type, bytes) = sim
-            .encrypt(&address, &message.encode_to_vec(), &mut rng)
-            .ok()?;
+        let plaintext = message.encode_to_vec();
+        let (enc_type, bytes) = sim.encrypt(&address, &plaintext, &mut rng).ok()?;
         let id = random_id();
+        // Kept so that a retry receipt from the companion gets the message again.
+        account.sent.push(SentRecord {
+            entry: SentEntry {
+                id: id.clone(),
+                to: to.to_string(),
+                kind: "protocol".into(),
+                text: None,
+                status: "sent".into(),
+                server_ts: None,
+                stanza_type: "text".into(),
+            },
+            plaintext,
+            chat: to.clone(),
+            media: None,
+        });
         let stanza = Node::new("message")
             .attr("to", to)
             .attr("id", id.clone())

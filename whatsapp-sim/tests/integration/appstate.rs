@@ -695,3 +695,38 @@ async fn paging_external_mutations_and_patch_faults() {
         assert_eq!(got.len(), 1);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_share_is_sent_again_on_a_retry_receipt() {
+    let sim = start().await;
+    let mut a = companion(&sim, OWNER).await;
+    let (share_id, first) = a.from_phone[0].clone();
+    assert!(first.app_state_sync_key_share.is_some());
+    // As if it had not decrypted: a retry receipt to the phone (part 2 §6.2).
+    a.conn
+        .send(
+            &Node::new("receipt")
+                .attr("id", share_id.clone())
+                .attr("to", Jid::user(OWNER))
+                .attr("type", "retry")
+                .children([
+                    Node::new("retry")
+                        .attr("v", "1")
+                        .attr("count", "1")
+                        .attr("id", share_id.clone())
+                        .attr("t", "1700000000"),
+                    Node::new("registration").bytes(a.id.registration_id.to_be_bytes().to_vec()),
+                ]),
+        )
+        .await;
+    let again = loop {
+        let (m, _) = a.conn.recv_tag("message").await;
+        if m.attrs().optional_string("id").as_deref() == Some(share_id.as_str()) {
+            break m;
+        }
+    };
+    assert_eq!(again.attrs().optional_str("category"), Some("peer"));
+    assert_eq!(a.phone_message(&again), first);
+    // The phone's peer messages are not listed among what the account sent.
+    assert!(sim.customer_sent(OWNER).expect("sent").is_empty());
+}
