@@ -8,6 +8,10 @@
 //! are all simulated: they really encrypt with Signal (whatsapp-proto's) and decrypt what they
 //! receive.
 //!
+//! Each account's phone also plays its part in app-state and history sync ([`appstate`],
+//! [`history`]): after a companion's first prekey upload it shares its app-state keys and sends
+//! history-sync notifications, and the server keeps the account's app-state collections.
+//!
 //! The sim is honest: it refuses what the real server refuses (unknown or removed devices get
 //! `<failure reason="401">`, a second connection replaces the first, a bad device signature
 //! fails pairing) and offers no shortcut a real server would not.

@@ -385,7 +385,10 @@ impl State {
                 .ok_or(UploadError::Malformed("patch does not decode"))
                 .and_then(|p| ServerCollection::check_upload(&p).map(|()| p))
                 .and_then(|p| {
-                    if version == current {
+                    // Built on the current version; a version the client put in the patch
+                    // itself (whatsmeow leaves it unset) must be the next one.
+                    let own = p.version.as_ref().and_then(|v| v.version);
+                    if version == current && own.is_none_or(|v| v == current + 1) {
                         Ok(p)
                     } else {
                         Err(UploadError::Conflict)

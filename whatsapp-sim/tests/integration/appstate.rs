@@ -511,6 +511,21 @@ async fn phone_shares_keys_and_serves_verified_app_state() {
             .map(|p| p.children_by_tag("patch").count()),
         Some(2)
     );
+    // So is one naming a version other than the next.
+    let mut skipping = patch.clone();
+    skipping.version = Some(whatsapp_proto::pb::syncd::SyncdVersion {
+        version: Some(low_version + 4),
+    });
+    let answer = b
+        .sync_iq(vec![upload("regular_low", low_version + 2, &skipping)])
+        .await
+        .remove(0);
+    assert_eq!(
+        answer
+            .child("error")
+            .and_then(|e| e.attrs().optional_u64("code").ok().flatten()),
+        Some(409)
+    );
     // A malformed one (no mutations) with 400, and nothing stored.
     let mut empty = patch.clone();
     empty.mutations.clear();
