@@ -1,6 +1,8 @@
 //! End-to-end tests: one binary, one module per flow.
 
+mod appstate;
 mod client;
 mod crash;
 mod examples;
+mod history;
 mod pairing;

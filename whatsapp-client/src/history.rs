@@ -33,7 +33,8 @@ pub struct HistoryBatch {
     pub chunk_order: Option<u32>,
     /// How far the phone is, in percent.
     pub progress: Option<u32>,
-    /// Conversations with their messages, oldest message first as the phone sends them.
+    /// Conversations with their messages, in the order the phone sends them (WhatsApp's
+    /// phones: newest first).
     pub conversations: Vec<HistoryConversation>,
     /// Push names of contacts (`(user JID, name)`), already stored.
     pub push_names: Vec<(Jid, String)>,
@@ -96,7 +97,8 @@ impl Client {
     /// while let Some(event) = events.recv().await {
     ///     if let Event::HistorySync(batch) = event {
     ///         for conversation in &batch.conversations {
-    ///             if let Some(oldest) = conversation.messages.first() {
+    ///             let oldest = conversation.messages.iter().min_by_key(|m| m.info.timestamp);
+    ///             if let Some(oldest) = oldest {
     ///                 client.request_history(&oldest.info, 50).await?;
     ///             }
     ///         }

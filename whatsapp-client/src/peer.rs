@@ -40,6 +40,21 @@ pub(crate) fn consume(shared: &Arc<Shared>, info: &MessageInfo, message: &e2e::M
     true
 }
 
+/// Our phone's device 0 as we hold a session with it (see [`send_peer_message`]).
+async fn phone_address(shared: &Shared, pn: &Jid, lid: Option<&Jid>) -> Result<Jid, ClientError> {
+    let has_session = |jid: &Jid| {
+        let address = jid.signal_address();
+        async move { shared.store.load_session(&address).await }
+    };
+    if let Some(lid) = lid.map(Jid::to_non_ad)
+        && has_session(pn).await?.is_none()
+        && has_session(&lid).await?.is_some()
+    {
+        return Ok(lid);
+    }
+    Ok(pn.clone())
+}
+
 /// Our primary phone: our own account, device 0.
 fn is_own_phone(info: &MessageInfo) -> bool {
     info.from_me && info.sender.device == 0
@@ -65,8 +80,14 @@ fn peer_attrs(message: &e2e::Message) -> (Option<&'static str>, bool) {
     }
 }
 
-/// Encrypts `message` for our phone (device 0, by LID when we know ours, as whatsmeow does)
-/// and sends it to our own user JID as a peer message; returns its id.
+/// Encrypts `message` for our phone (device 0) and sends it to our own user JID as a peer
+/// message; returns its id.
+///
+/// whatsmeow encrypts for the phone's LID, having migrated its phone-number sessions to the
+/// LID. This client keeps sessions under the address messages come from, so it encrypts for
+/// the address our phone talks to us from: the phone number, unless only a LID session
+/// exists. A second session under the other address would leave the phone answering on a
+/// session we cannot match.
 pub(crate) async fn send_peer_message(
     shared: &Arc<Shared>,
     message: e2e::Message,
@@ -75,11 +96,7 @@ pub(crate) async fn send_peer_message(
     let device = shared.device();
     let own = device.jid.clone().ok_or(ClientError::NotConnected)?;
     let to = own.to_non_ad();
-    let phone: Jid = device
-        .lid
-        .as_ref()
-        .map(Jid::to_non_ad)
-        .unwrap_or_else(|| to.clone());
+    let phone = phone_address(shared, &to, device.lid.as_ref()).await?;
     let id = generate_message_id(&own.user, now_ms() / 1000);
     let sessions = sessions_for(shared, std::slice::from_ref(&phone)).await?;
     let plaintext = message.encode_to_vec();
