@@ -12,4 +12,5 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod import;
+pub mod ops;
 pub mod whatsapp;

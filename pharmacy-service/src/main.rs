@@ -1,110 +1,130 @@
 //! pharmacy-service: Khalifa Pharmacies' conversation-management system.
 //!
-//! `pharmacy-service demo [--port P] [--data-dir D] [--manual-pair]` runs the whole system
-//! against an embedded whatsapp-sim with simulated customers and agents (see
-//! `pharmacy_service::demo`); `serve` runs it for real (the real WhatsApp, or any server given
-//! by `--whatsapp-url URL --trust-root HEX`); `migrate` creates or upgrades the database;
-//! `seed` adds the demo branches, templates and logins; `import-django` imports the old system.
+//! `serve` (the default) runs it for real (the real WhatsApp, or any server given by
+//! `--wa-url URL --trust-root HEX`); `demo` runs the whole system against an embedded
+//! whatsapp-sim with simulated customers and agents (see `pharmacy_service::demo`); `migrate`
+//! creates or upgrades the database; `seed` adds the demo branches, templates and logins;
+//! `import-django` imports the old system; `backup` / `restore` copy a data directory;
+//! `show-config` prints the effective configuration. Configuration: flags > `PHARMACY_*`
+//! environment > TOML file > defaults (`pharmacy_service::ops::config`).
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use clap::Parser;
 use pharmacy_service::app::{App, SeedOptions, ServiceConfig, SystemClock};
-use std::path::PathBuf;
+use pharmacy_service::ops::config::{
+    BackupArgs, Cli, Command, CommonArgs, DemoArgs, ImportArgs, MEDIA_DIR, RestoreArgs,
+    SESSION_FILE, ServeArgs, Settings,
+};
+use pharmacy_service::ops::lock::InstanceLock;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-const USAGE: &str = "usage: pharmacy-service <migrate|seed|serve|demo> [--data-dir DIR] [--port P] [--whatsapp-url URL --trust-root HEX] [--manual-pair]";
+/// How long a stop waits for open HTTP connections (live sockets) before closing them.
+const DRAIN: Duration = Duration::from_secs(10);
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let mut args = std::env::args().skip(1);
-    let command = args.next().unwrap_or_default();
-    let mut data_dir = PathBuf::from("data");
-    let mut data_dir_given = false;
-    let mut port: u16 = 8080;
-    let mut import = pharmacy_service::import::ImportOptions::new("");
-    let mut wa = WhatsappArgs::default();
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--port" => port = args.next().context("--port needs a value")?.parse()?,
-            "--data-dir" => {
-                data_dir = PathBuf::from(args.next().context("--data-dir needs a value")?);
-                data_dir_given = true;
-            }
-            // import-django (issue 13)
-            "--from" => import.source = PathBuf::from(args.next().context("--from needs a path")?),
-            "--media-dir" => {
-                import.media_dir = Some(PathBuf::from(
-                    args.next().context("--media-dir needs a path")?,
-                ))
-            }
-            "--dry-run" => import.dry_run = true,
-            // serve / demo (issue 12)
-            "--whatsapp-url" | "--wa-url" => {
-                wa.url = Some(args.next().context("--whatsapp-url needs a URL")?)
-            }
-            "--trust-root" => wa.trust_root = Some(args.next().context("--trust-root needs HEX")?),
-            "--media-url" => wa.media_url = Some(args.next().context("--media-url needs a URL")?),
-            "--manual-pair" => wa.manual_pair = true,
-            "--source-tz" => {
-                import.source_time_zone = args.next().context("--source-tz needs a zone")?
-            }
-            other => bail!("unknown argument {other}\n{USAGE}\n{IMPORT_USAGE}"),
+    let started = std::time::Instant::now();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => {
+            let s = Settings::load(&args)?;
+            init_logs(s.log_json, &s.log);
+            serve(s, started).await
         }
-    }
-    if command == "import-django" {
-        return import_django(&data_dir, import).await;
-    }
-    if command == "demo" {
-        // Never the production data directory by accident: the demo resets passwords.
-        if !data_dir_given {
-            data_dir = PathBuf::from("demo-data");
+        Command::Demo(args) => {
+            init_logs(args.log_json, "info");
+            demo(args).await
         }
-        return demo(port, data_dir, wa.manual_pair).await;
-    }
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
-    let config = ServiceConfig {
-        media_dir: data_dir.join("media"),
-        ..ServiceConfig::default()
-    };
-    let db_path = data_dir.join("pharmacy.db");
-    let app = App::open(&db_path, Arc::new(SystemClock), config)
-        .await
-        .context("opening the database")?;
-    match command.as_str() {
-        "migrate" => eprintln!("database ready at {}", db_path.display()),
-        "seed" => {
+        Command::Migrate(args) => {
+            let s = common(&args)?;
+            let db = s.db_path();
+            open_app(&s).await?;
+            eprintln!("database ready at {}", db.display());
+            Ok(())
+        }
+        Command::Seed(args) => {
+            let app = open_app(&common(&args)?).await?;
             let creds = app.seed_demo(&SeedOptions::default()).await?;
             println!("{}", serde_json::to_string(&creds)?);
+            Ok(())
         }
-        "serve" => serve(app, port, &data_dir, wa).await?,
-        _ => bail!("{USAGE}"),
+        Command::ImportDjango(args) => import_django(args).await,
+        Command::Backup(args) => backup(args).await,
+        Command::Restore(args) => restore(args).await,
+        Command::ShowConfig(args) => {
+            let s = Settings::load(&args)?;
+            println!("{}", s.to_json());
+            Ok(())
+        }
     }
-    Ok(())
 }
 
-/// `serve`: the HTTP API on 127.0.0.1:`port` (0 = a free port). The first stdout line is one
-/// JSON object for scripts; logs go to stderr. On first run (no users) an admin is created
-/// with the password from `PHARMACY_ADMIN_PASSWORD` or a random one, printed in that line.
-async fn serve(
-    app: App,
-    port: u16,
-    data_dir: &std::path::Path,
-    wa: WhatsappArgs,
-) -> anyhow::Result<()> {
-    use pharmacy_service::http::{AppState, HttpConfig};
-    let admin = pharmacy_service::http::first_run_admin(&app).await?;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+/// Logs on stderr: human-readable, or one JSON object per line. `RUST_LOG` overrides the
+/// configured filter.
+fn init_logs(json: bool, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+}
+
+/// Settings for the commands that take only the common flags; initialises the logs.
+fn common(args: &CommonArgs) -> anyhow::Result<Settings> {
+    let s = args.settings()?;
+    init_logs(s.log_json, &s.log);
+    Ok(s)
+}
+
+fn service_config(s: &Settings) -> ServiceConfig {
+    ServiceConfig {
+        media_dir: s.data_dir.join(MEDIA_DIR),
+        ..ServiceConfig::default()
+    }
+}
+
+async fn open_app(s: &Settings) -> anyhow::Result<App> {
+    std::fs::create_dir_all(&s.data_dir)
+        .with_context(|| format!("creating {}", s.data_dir.display()))?;
+    App::open(&s.db_path(), Arc::new(SystemClock), service_config(s))
         .await
-        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+        .context("opening the database")
+}
+
+/// `serve`: the HTTP API on `bind:port` (port 0 = a free one). The first stdout line is one
+/// JSON object for scripts; logs go to stderr. On first run (no users) an admin is created
+/// with the configured password or a random one, printed in that line. Ctrl-C or SIGTERM:
+/// stop accepting, let open requests finish (at most [`DRAIN`]), finish the send in progress,
+/// close the WhatsApp socket cleanly.
+async fn serve(s: Settings, started: std::time::Instant) -> anyhow::Result<()> {
+    use pharmacy_service::http::{AppState, HttpConfig};
+    std::fs::create_dir_all(&s.data_dir)
+        .with_context(|| format!("creating {}", s.data_dir.display()))?;
+    let _lock = InstanceLock::acquire(&s.data_dir).await?;
+    let app = open_app(&s).await?;
+    let admin = pharmacy_service::http::first_run_admin_with(&app, s.admin_password.clone())
+        .await
+        .context("creating the first admin")?;
+    let listener = tokio::net::TcpListener::bind((s.bind, s.port))
+        .await
+        .with_context(|| format!("binding {}:{}", s.bind, s.port))?;
     let addr = listener.local_addr()?;
-    let _jobs = app.spawn_scheduler(std::time::Duration::from_secs(30));
-    let bridge = start_whatsapp(&app, data_dir, &wa).await?;
+    let mut tasks = vec![app.spawn_scheduler(Duration::from_secs(30))];
+    if s.media_retention_days > 0 {
+        tasks.push(pharmacy_service::ops::retention::spawn(
+            s.data_dir.join(MEDIA_DIR),
+            s.media_retention_days,
+        ));
+    }
+    let bridge = start_whatsapp(&app, &s).await?;
     let (stop_outbox, outbox_stop) = tokio::sync::watch::channel(false);
     let outbox = tokio::spawn(
         pharmacy_service::whatsapp::OutboxWorker::new(app.clone(), bridge.clone(), rand_seed())
@@ -112,11 +132,8 @@ async fn serve(
     );
     let config = HttpConfig {
         // Other gateways may post signed messages to /api/messages/receive.
-        ingest_secret: std::env::var("PHARMACY_INGEST_SECRET")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .map(String::into_bytes),
-        secure_cookies: std::env::var("PHARMACY_SECURE_COOKIES").is_ok_and(|v| v == "1"),
+        ingest_secret: s.ingest_secret.clone().map(String::into_bytes),
+        secure_cookies: s.secure_cookies,
         ..HttpConfig::default()
     };
     let state = AppState::new(app, bridge.clone(), config);
@@ -126,29 +143,38 @@ async fn serve(
         "agents": [],
     });
     println!("{line}");
-    tracing::info!(%addr, "serving");
-    pharmacy_service::http::serve_until(listener, state, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    tracing::info!(%addr, start_ms = started.elapsed().as_millis() as u64, "serving");
+
+    let (stop_http, mut http_stop) = tokio::sync::watch::channel(false);
+    let mut server = tokio::spawn(pharmacy_service::http::serve_until(
+        listener,
+        state,
+        async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        },
+    ));
+    tokio::select! {
+        r = &mut server => {
+            r.context("the HTTP server")?.context("the HTTP server")?;
+        }
+        () = pharmacy_service::ops::shutdown::signal() => {
+            tracing::info!("stopping: no new connections");
+            let _ = stop_http.send(true);
+            if tokio::time::timeout(DRAIN, &mut server).await.is_err() {
+                tracing::info!("closing the connections still open (live sockets)");
+                server.abort();
+            }
+        }
+    }
     // Finish the send in progress, then close the WhatsApp socket cleanly.
     let _ = stop_outbox.send(true);
     let _ = outbox.await;
     bridge.shutdown().await;
+    for t in tasks {
+        t.abort();
+    }
+    tracing::info!("stopped");
     Ok(())
-}
-
-/// WhatsApp flags of `serve` and `demo`.
-#[derive(Debug, Default)]
-struct WhatsappArgs {
-    /// `--whatsapp-url`: a WhatsApp-compatible server (a whatsapp-sim); default the real one.
-    url: Option<String>,
-    /// `--trust-root`: that server's certificate root (64 hex digits).
-    trust_root: Option<String>,
-    /// `--media-url`: where media downloads go (a sim serves them itself).
-    media_url: Option<String>,
-    /// `--manual-pair` (demo).
-    manual_pair: bool,
 }
 
 fn rand_seed() -> u64 {
@@ -160,13 +186,12 @@ fn rand_seed() -> u64 {
 /// The real WhatsApp client over `DIR/whatsapp-session.db`, bridged to the app.
 async fn start_whatsapp(
     app: &App,
-    data_dir: &std::path::Path,
-    wa: &WhatsappArgs,
+    s: &Settings,
 ) -> anyhow::Result<Arc<pharmacy_service::whatsapp::bridge::WhatsappBridge>> {
     let mut config = whatsapp_client::Config::default();
-    if let Some(url) = &wa.url {
+    if let Some(url) = &s.wa_url {
         config = config.with_url(url.clone());
-        if wa.media_url.is_none()
+        if s.media_url.is_none()
             && let Some(rest) = url.strip_prefix("ws://")
         {
             // A sim serves media over plain HTTP on its WebSocket port.
@@ -174,15 +199,15 @@ async fn start_whatsapp(
             config.media_base_url = Some(format!("http://{host}"));
         }
     }
-    if let Some(hex) = &wa.trust_root {
+    if let Some(hex) = &s.trust_root {
         let root = whatsapp_client::Config::parse_trust_root(hex)
             .context("--trust-root takes 64 hex digits (or 66 with the 05 prefix)")?;
         config = config.with_trust_root(root);
     }
-    if let Some(m) = &wa.media_url {
+    if let Some(m) = &s.media_url {
         config.media_base_url = Some(m.clone());
     }
-    let store = whatsapp_client::store::SqliteStore::open(data_dir.join("whatsapp-session.db"))
+    let store = whatsapp_client::store::SqliteStore::open(s.data_dir.join(SESSION_FILE))
         .await
         .context("opening the WhatsApp session store")?;
     let bridge = pharmacy_service::whatsapp::bridge::WhatsappBridge::start(
@@ -196,12 +221,12 @@ async fn start_whatsapp(
 }
 
 /// `demo`: the embedded sim, the service, pairing, simulated customers and agents. The first
-/// stdout line is the JSON start line; Ctrl-C stops everything cleanly.
-async fn demo(port: u16, data_dir: PathBuf, manual_pair: bool) -> anyhow::Result<()> {
+/// stdout line is the JSON start line; Ctrl-C or SIGTERM stops everything cleanly.
+async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let demo = pharmacy_service::demo::start(pharmacy_service::demo::DemoOptions {
-        port,
-        data_dir,
-        manual_pair,
+        port: args.port,
+        data_dir: args.data_dir,
+        manual_pair: args.manual_pair,
         ..Default::default()
     })
     .await
@@ -211,31 +236,26 @@ async fn demo(port: u16, data_dir: PathBuf, manual_pair: bool) -> anyhow::Result
         "demo: open {} and sign in as {} / {} (agents: see the first stdout line); Ctrl-C stops",
         demo.url, demo.credentials.admin.0, demo.credentials.admin.1
     );
-    let _ = tokio::signal::ctrl_c().await;
+    pharmacy_service::ops::shutdown::signal().await;
     tracing::info!("stopping");
     demo.shutdown().await;
     Ok(())
 }
 
-const IMPORT_USAGE: &str = "usage: pharmacy-service import-django --from PATH/db.sqlite3 [--dry-run] [--media-dir DJANGO_MEDIA_ROOT] [--source-tz ZONE] [--data-dir DIR]";
-
 /// `import-django` (issue 13): imports the Django system's database into `DIR/pharmacy.db` in
 /// one transaction (a dry run writes nothing, not even the data directory). The report goes to
 /// stdout as JSON and to stderr as a summary.
-async fn import_django(
-    data_dir: &std::path::Path,
-    opts: pharmacy_service::import::ImportOptions,
-) -> anyhow::Result<()> {
-    if opts.source.as_os_str().is_empty() {
-        bail!("import-django needs --from\n{IMPORT_USAGE}");
-    }
-    let config = ServiceConfig {
-        media_dir: data_dir.join("media"),
-        ..ServiceConfig::default()
+async fn import_django(args: ImportArgs) -> anyhow::Result<()> {
+    let s = common(&args.common)?;
+    let opts = pharmacy_service::import::ImportOptions {
+        media_dir: args.media_dir,
+        dry_run: args.dry_run,
+        source_time_zone: args.source_tz,
+        ..pharmacy_service::import::ImportOptions::new(args.from)
     };
     let report = pharmacy_service::import::run(
-        &data_dir.join("pharmacy.db"),
-        config,
+        &s.db_path(),
+        service_config(&s),
         Arc::new(SystemClock),
         &opts,
     )
@@ -244,4 +264,61 @@ async fn import_django(
     eprint!("{}", report.human_summary());
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// `backup --to DIR`: an online copy of both databases and the media; the manifest goes to
+/// stdout as JSON.
+async fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    let s = common(&args.common)?;
+    let m = pharmacy_service::ops::backup::backup(&s.data_dir, &args.to)
+        .await
+        .context("backup")?;
+    let bytes: u64 = m.files.iter().map(|f| f.bytes).sum();
+    eprintln!(
+        "backup of {} written to {}: {} files, {} bytes",
+        s.data_dir.display(),
+        args.to.display(),
+        m.files.len(),
+        bytes
+    );
+    println!("{}", serde_json::to_string(&m)?);
+    Ok(())
+}
+
+/// `restore --from DIR [--keep-session]`: refuses while the service runs; says what happens to
+/// the WhatsApp session.
+async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let s = common(&args.common)?;
+    if backup_has_session(&args.from) {
+        if args.keep_session {
+            eprintln!(
+                "warning: restoring the backup's WhatsApp session store. If the number sent or \
+                 received anything since the backup, its encryption sessions are stale and chats \
+                 will fail to decrypt: pair again (admin page) if that happens."
+            );
+        } else {
+            eprintln!(
+                "note: the backup's WhatsApp session store is NOT restored (an old one breaks live \
+                 encryption sessions). The session store already in {} is kept; without one, pair \
+                 the number again from the admin page. --keep-session restores it anyway.",
+                s.data_dir.display()
+            );
+        }
+    }
+    let report = pharmacy_service::ops::backup::restore(&s.data_dir, &args.from, args.keep_session)
+        .await
+        .context("restore")?;
+    if let Some(aside) = &report.moved_aside {
+        eprintln!("the replaced databases are in {}", aside.display());
+    }
+    if report.repair_needed {
+        eprintln!("no WhatsApp session now: after starting the service, pair the number again");
+    }
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+fn backup_has_session(from: &Path) -> bool {
+    pharmacy_service::ops::backup::read_manifest(from)
+        .is_ok_and(|m| m.files.iter().any(|f| f.path == SESSION_FILE))
 }

@@ -146,6 +146,8 @@ async fn api_headers(mut r: axum::response::Response) -> axum::response::Respons
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(crate::ops::health::readyz))
+        .route("/metrics", get(crate::ops::health::metrics))
         .route("/api/openapi.json", get(openapi::document))
         .route("/ws", get(ws::socket))
         .merge(auth_routes())
@@ -242,14 +244,22 @@ pub async fn serve_until(
 /// First run: when there is no user at all, creates the `admin` login with the password from
 /// `PHARMACY_ADMIN_PASSWORD` (or a random one) and returns (username, password) to print.
 pub async fn first_run_admin(app: &App) -> Result<Option<(String, String)>, crate::app::AppError> {
+    first_run_admin_with(app, std::env::var("PHARMACY_ADMIN_PASSWORD").ok()).await
+}
+
+/// [`first_run_admin`] with the password given (from the configuration); `None`, or one
+/// shorter than 8 characters, means a random one.
+pub async fn first_run_admin_with(
+    app: &App,
+    password: Option<String>,
+) -> Result<Option<(String, String)>, crate::app::AppError> {
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
         .fetch_one(app.pool())
         .await?;
     if n > 0 {
         return Ok(None);
     }
-    let password = std::env::var("PHARMACY_ADMIN_PASSWORD")
-        .ok()
+    let password = password
         .filter(|p| p.chars().count() >= 8)
         .unwrap_or_else(|| auth::random_secret()[..16].to_owned());
     app.create_user(

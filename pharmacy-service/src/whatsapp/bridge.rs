@@ -321,6 +321,7 @@ impl WhatsappBridge {
     }
 
     async fn on_message(&self, mut m: IncomingMessage) {
+        let received = std::time::Instant::now();
         let Some(event) = self.inbound_event(&m).await else {
             // Groups, protocol chatter: nothing for the service.
             m.ack();
@@ -329,6 +330,9 @@ impl WhatsappBridge {
         match self.app.handle_inbound(event).await {
             Ok(outcome) => {
                 tracing::debug!(id = %m.info.id, ?outcome, "inbound stored");
+                if matches!(outcome, crate::app::InboundOutcome::Stored { .. }) {
+                    crate::ops::metrics::global().inbound_stored(received.elapsed());
+                }
                 m.ack();
             }
             // Not acknowledged: the server delivers it again after the next reconnect.

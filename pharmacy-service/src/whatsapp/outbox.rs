@@ -262,6 +262,7 @@ impl<M: Messenger> OutboxWorker<M> {
         let step = match result {
             Ok(()) => {
                 db::outbox::mark_sent(&mut tx, row.id, now).await?;
+                crate::ops::metrics::global().outbound_sent();
                 if db::messages::advance_status(&mut tx, row.message_id, "sent", None, now).await? {
                     events.push(LiveEvent::MessageSent {
                         message_id: row.message_id,

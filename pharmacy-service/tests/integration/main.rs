@@ -16,6 +16,7 @@ mod import;
 mod inbound;
 mod kpi;
 mod lifecycle;
+mod ops;
 mod outbox;
 mod records;
 mod search;

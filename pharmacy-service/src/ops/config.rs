@@ -1,0 +1,390 @@
+//! The binary's configuration: command-line flags (clap), environment variables
+//! (`PHARMACY_*`), a TOML file and compiled defaults, in that order of precedence.
+//!
+//! clap reads a flag or, when the flag is absent, its environment variable; [`FileConfig`]
+//! fills what neither gave; [`Settings::resolve`] applies the defaults. The file is the one
+//! named by `--config` / `PHARMACY_CONFIG`, or `pharmacy-service.toml` in the working
+//! directory when that exists.
+//!
+//! ```
+//! use clap::Parser;
+//! use pharmacy_service::ops::config::{Cli, Command, FileConfig, Settings};
+//! let cli = Cli::try_parse_from(["pharmacy-service", "serve", "--port", "9000"]).unwrap();
+//! let Some(Command::Serve(args)) = cli.command else { unreachable!() };
+//! let file: FileConfig = toml::from_str("port = 8000\nmedia_retention_days = 30").unwrap();
+//! let s = Settings::resolve(&args, Some(file));
+//! assert_eq!((s.port, s.media_retention_days), (9000, 30));
+//! ```
+
+use clap::builder::BoolishValueParser;
+use clap::{Args, Parser, Subcommand};
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+/// The file read when no `--config` is given and it exists in the working directory.
+pub const DEFAULT_CONFIG_FILE: &str = "pharmacy-service.toml";
+
+/// `pharmacy-service [COMMAND]` (no command = `serve`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "pharmacy-service",
+    version,
+    about = "Khalifa Pharmacies' WhatsApp conversation-management service"
+)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (the real WhatsApp, or the server given by --wa-url).
+    Serve(ServeArgs),
+    /// The whole system on an embedded simulated WhatsApp, with simulated customers and agents.
+    Demo(DemoArgs),
+    /// Create or upgrade the database, then exit.
+    Migrate(CommonArgs),
+    /// Add the demo branches, templates and logins (prints the logins as JSON).
+    Seed(CommonArgs),
+    /// Import the old Django system's database.
+    #[command(name = "import-django")]
+    ImportDjango(ImportArgs),
+    /// Copy both databases and the media, online, into a new backup folder.
+    Backup(BackupArgs),
+    /// Restore a backup folder into the data directory (the service must be stopped).
+    Restore(RestoreArgs),
+    /// Print the effective configuration of `serve` as JSON (secrets masked).
+    #[command(name = "show-config")]
+    ShowConfig(ServeArgs),
+}
+
+/// Flags every command over the production data directory takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CommonArgs {
+    /// Configuration file (TOML); default ./pharmacy-service.toml when it exists.
+    #[arg(long, env = "PHARMACY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the databases and media live (default ./data).
+    #[arg(long, env = "PHARMACY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log one JSON object per line on stderr.
+    #[arg(long, env = "PHARMACY_LOG_JSON", num_args = 0..=1, default_missing_value = "true",
+          value_parser = BoolishValueParser::new(), value_name = "BOOL")]
+    pub log_json: Option<bool>,
+    /// Log filter (`info`, `debug`, `pharmacy_service=debug,info`...); RUST_LOG wins.
+    #[arg(long, env = "PHARMACY_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+/// `serve` (and `show-config`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Data directory, configuration file, logs.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// HTTP port (0 picks a free one; default 8080).
+    #[arg(long, env = "PHARMACY_PORT")]
+    pub port: Option<u16>,
+    /// Address to listen on (default 127.0.0.1; 0.0.0.0 for the branches' PCs on the LAN).
+    #[arg(long, env = "PHARMACY_BIND", value_name = "IP")]
+    pub bind: Option<IpAddr>,
+    /// A WhatsApp-compatible server (e.g. a whatsapp-sim); default the real WhatsApp.
+    #[arg(
+        long = "wa-url",
+        alias = "whatsapp-url",
+        env = "PHARMACY_WA_URL",
+        value_name = "URL"
+    )]
+    pub wa_url: Option<String>,
+    /// That server's certificate root (64 hex digits).
+    #[arg(long, env = "PHARMACY_TRUST_ROOT", value_name = "HEX")]
+    pub trust_root: Option<String>,
+    /// Where media downloads go (a sim serves them on its WebSocket port by default).
+    #[arg(long, env = "PHARMACY_MEDIA_URL", value_name = "URL")]
+    pub media_url: Option<String>,
+    /// Delete media files older than this many days (0 keeps them forever, the default).
+    #[arg(long, env = "PHARMACY_MEDIA_RETENTION_DAYS", value_name = "DAYS")]
+    pub media_retention_days: Option<u32>,
+    /// First run only: the `admin` login's password (prefer the environment variable or the
+    /// file; default a random one, printed once).
+    #[arg(
+        long,
+        env = "PHARMACY_ADMIN_PASSWORD",
+        hide_env_values = true,
+        value_name = "PW"
+    )]
+    pub admin_password: Option<String>,
+    /// Shared secret for signed posts to /api/messages/receive (off when unset).
+    #[arg(
+        long,
+        env = "PHARMACY_INGEST_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub ingest_secret: Option<String>,
+    /// Mark session cookies Secure (behind HTTPS).
+    #[arg(long, env = "PHARMACY_SECURE_COOKIES", num_args = 0..=1, default_missing_value = "true",
+          value_parser = BoolishValueParser::new(), value_name = "BOOL")]
+    pub secure_cookies: Option<bool>,
+}
+
+/// `demo`: never reads the production configuration (it resets passwords).
+#[derive(Debug, Clone, Default, Args)]
+pub struct DemoArgs {
+    /// HTTP port (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Where the demo's data goes.
+    #[arg(long, default_value = "demo-data", value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Leave pairing to the pairing page's "simulate phone scan" button.
+    #[arg(long)]
+    pub manual_pair: bool,
+    /// Log one JSON object per line on stderr.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+/// `import-django`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// Data directory, configuration file, logs.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The Django `db.sqlite3`.
+    #[arg(long, value_name = "PATH")]
+    pub from: PathBuf,
+    /// Django's MEDIA_ROOT.
+    #[arg(long, value_name = "DIR")]
+    pub media_dir: Option<PathBuf>,
+    /// Report only; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The zone of Django's naive datetimes (UTC when Django ran with USE_TZ = True).
+    #[arg(long = "source-tz", default_value = "UTC", value_name = "ZONE")]
+    pub source_tz: String,
+}
+
+/// `backup`.
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// Data directory, configuration file, logs.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The backup folder to create (must not exist, or be empty).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+}
+
+/// `restore`.
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// Data directory, configuration file, logs.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The backup folder (made by `backup`).
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// Also restore the WhatsApp session store (only safe when nothing ran on the number
+    /// since the backup; otherwise its encryption sessions are stale and chats break).
+    #[arg(long)]
+    pub keep_session: bool,
+}
+
+/// The TOML file: every key optional; unknown keys are an error (a typo must not be ignored).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// See [`CommonArgs::data_dir`]; relative paths are relative to the file's folder.
+    pub data_dir: Option<PathBuf>,
+    /// See [`ServeArgs::port`].
+    pub port: Option<u16>,
+    /// See [`ServeArgs::bind`].
+    pub bind: Option<IpAddr>,
+    /// See [`ServeArgs::wa_url`].
+    pub wa_url: Option<String>,
+    /// See [`ServeArgs::trust_root`].
+    pub trust_root: Option<String>,
+    /// See [`ServeArgs::media_url`].
+    pub media_url: Option<String>,
+    /// See [`ServeArgs::media_retention_days`].
+    pub media_retention_days: Option<u32>,
+    /// See [`ServeArgs::admin_password`].
+    pub admin_password: Option<String>,
+    /// See [`ServeArgs::ingest_secret`].
+    pub ingest_secret: Option<String>,
+    /// See [`ServeArgs::secure_cookies`].
+    pub secure_cookies: Option<bool>,
+    /// See [`CommonArgs::log_json`].
+    pub log_json: Option<bool>,
+    /// See [`CommonArgs::log`].
+    pub log: Option<String>,
+}
+
+/// Why the configuration file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Reading it failed.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It is not valid TOML for [`FileConfig`].
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What and where.
+        message: String,
+    },
+}
+
+impl FileConfig {
+    /// Loads the file `explicit` names, or `pharmacy-service.toml` in the working directory
+    /// when it exists; `Ok(None)` when there is none. A relative `data_dir` in the file is
+    /// taken relative to the file's folder.
+    pub fn load(explicit: Option<&Path>) -> Result<Option<FileConfig>, ConfigError> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => {
+                let p = PathBuf::from(DEFAULT_CONFIG_FILE);
+                if !p.is_file() {
+                    return Ok(None);
+                }
+                p
+            }
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let mut file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        if let (Some(d), Some(base)) = (&file.data_dir, path.parent())
+            && d.is_relative()
+        {
+            file.data_dir = Some(base.join(d));
+        }
+        Ok(Some(file))
+    }
+}
+
+/// The resolved configuration of the service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    /// Where `pharmacy.db`, `whatsapp-session.db` and `media/` live.
+    pub data_dir: PathBuf,
+    /// Listening address.
+    pub bind: IpAddr,
+    /// Listening port (0 = a free one).
+    pub port: u16,
+    /// WhatsApp server URL (`None` = the real WhatsApp).
+    pub wa_url: Option<String>,
+    /// That server's certificate root, hex.
+    pub trust_root: Option<String>,
+    /// Media download base URL.
+    pub media_url: Option<String>,
+    /// Media files older than this many days are deleted (0 = never).
+    pub media_retention_days: u32,
+    /// First-run admin password (`None` = random).
+    #[serde(skip)]
+    pub admin_password: Option<String>,
+    /// Ingest secret for `/api/messages/receive`.
+    #[serde(skip)]
+    pub ingest_secret: Option<String>,
+    /// Secure session cookies.
+    pub secure_cookies: bool,
+    /// JSON logs.
+    pub log_json: bool,
+    /// Log filter.
+    pub log: String,
+}
+
+impl Settings {
+    /// Flags and environment (in `args`) over the file over the defaults.
+    pub fn resolve(args: &ServeArgs, file: Option<FileConfig>) -> Settings {
+        let f = file.unwrap_or_default();
+        let c = &args.common;
+        Settings {
+            data_dir: c
+                .data_dir
+                .clone()
+                .or(f.data_dir)
+                .unwrap_or_else(|| PathBuf::from("data")),
+            bind: args
+                .bind
+                .or(f.bind)
+                .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            port: args.port.or(f.port).unwrap_or(8080),
+            wa_url: args.wa_url.clone().or(f.wa_url),
+            trust_root: args.trust_root.clone().or(f.trust_root),
+            media_url: args.media_url.clone().or(f.media_url),
+            media_retention_days: args
+                .media_retention_days
+                .or(f.media_retention_days)
+                .unwrap_or(0),
+            admin_password: non_empty(args.admin_password.clone().or(f.admin_password)),
+            ingest_secret: non_empty(args.ingest_secret.clone().or(f.ingest_secret)),
+            secure_cookies: args.secure_cookies.or(f.secure_cookies).unwrap_or(false),
+            log_json: c.log_json.or(f.log_json).unwrap_or(false),
+            log: c.log.clone().or(f.log).unwrap_or_else(|| "info".into()),
+        }
+    }
+
+    /// Loads the file the common flags name (or the default one) and resolves.
+    pub fn load(args: &ServeArgs) -> Result<Settings, ConfigError> {
+        let file = FileConfig::load(args.common.config.as_deref())?;
+        Ok(Settings::resolve(args, file))
+    }
+
+    /// The effective configuration as JSON, secrets shown only as set or not.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert(
+                "admin_password_set".into(),
+                self.admin_password.is_some().into(),
+            );
+            o.insert(
+                "ingest_secret_set".into(),
+                self.ingest_secret.is_some().into(),
+            );
+        }
+        v
+    }
+
+    /// The service database.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join(DB_FILE)
+    }
+}
+
+/// The service database's file name in the data directory.
+pub const DB_FILE: &str = "pharmacy.db";
+/// The WhatsApp session store's file name in the data directory.
+pub const SESSION_FILE: &str = "whatsapp-session.db";
+/// The media folder's name in the data directory.
+pub const MEDIA_DIR: &str = "media";
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.is_empty())
+}
+
+impl CommonArgs {
+    /// The settings these flags give (`serve`'s other options at their file values or
+    /// defaults): for the commands that only need the data directory and logging.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        Settings::load(&ServeArgs {
+            common: self.clone(),
+            ..ServeArgs::default()
+        })
+    }
+}
