@@ -137,3 +137,61 @@ pub async fn holidays(c: &mut Conn, branch: BranchId) -> Result<Vec<Date>, sqlx:
     .await?;
     Ok(days.iter().filter_map(|d| d.parse().ok()).collect())
 }
+
+/// A holiday row.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Holiday {
+    /// Id.
+    pub id: i64,
+    /// The branch; `None` = every branch.
+    pub branch_id: Option<BranchId>,
+    /// The local date, `YYYY-MM-DD`.
+    pub day: String,
+    /// What it is (Eid al-Fitr, ...).
+    pub name: String,
+}
+
+/// The holiday rows that close a branch (its own and the chain-wide ones), or with `None` only
+/// the chain-wide ones; by date.
+pub async fn holiday_rows(
+    c: &mut Conn,
+    branch: Option<BranchId>,
+) -> Result<Vec<Holiday>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, branch_id, day, name FROM holidays
+         WHERE branch_id IS NULL OR branch_id = ? ORDER BY day, branch_id IS NOT NULL",
+    )
+    .bind(branch)
+    .fetch_all(&mut *c)
+    .await
+}
+
+/// Replaces the holidays that belong to `branch` (`None` = the chain-wide list) with `days`.
+pub async fn replace_holidays(
+    c: &mut Conn,
+    branch: Option<BranchId>,
+    days: &[(Date, String)],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM holidays WHERE branch_id IS ?")
+        .bind(branch)
+        .execute(&mut *c)
+        .await?;
+    for (day, name) in days {
+        add_holiday(c, branch, *day, name).await?;
+    }
+    Ok(())
+}
+
+/// Sets a branch's opening hours; false when there is no such branch.
+pub async fn set_hours(
+    c: &mut Conn,
+    id: BranchId,
+    hours: &WeeklyHours,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query("UPDATE branches SET hours_json = ? WHERE id = ?")
+        .bind(hours)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}

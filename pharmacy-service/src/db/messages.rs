@@ -169,6 +169,26 @@ pub async fn for_ticket(
         .await
 }
 
+/// A ticket's messages older than the `before` id (all when `None`): the newest `limit` of
+/// them, returned oldest first (the chat window loads older pages as the agent scrolls up).
+pub async fn for_ticket_before(
+    c: &mut Conn,
+    ticket: TicketId,
+    before: Option<MessageId>,
+    limit: i64,
+) -> Result<Vec<Message>, sqlx::Error> {
+    let mut rows: Vec<Message> = sqlx::query_as(
+        "SELECT * FROM messages WHERE ticket_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+    )
+    .bind(ticket)
+    .bind(before.map_or(i64::MAX, |m| m.0))
+    .bind(limit)
+    .fetch_all(&mut *c)
+    .await?;
+    rows.reverse();
+    Ok(rows)
+}
+
 /// A customer's messages across tickets, newest first, before the `before` id.
 pub async fn for_customer(
     c: &mut Conn,

@@ -12,6 +12,7 @@ pub mod customers;
 pub mod kpi;
 pub mod messages;
 pub mod outbox;
+pub mod reads;
 pub mod settings;
 pub mod templates;
 pub mod tickets;

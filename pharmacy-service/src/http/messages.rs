@@ -38,8 +38,23 @@ pub struct ListQuery {
     pub ticket: Option<String>,
     /// The `next_cursor` of the previous page (a message id).
     pub cursor: Option<String>,
+    /// Page backwards instead: the newest messages older than this id (`latest` = the newest
+    /// of all); their `next_cursor` is the `before` of the next older page.
+    pub before: Option<String>,
     /// Page size.
     pub limit: Option<String>,
+}
+
+/// The `before` cursor: `latest` or a message id.
+fn parse_before(v: &Option<String>) -> ApiResult<Option<Option<MessageId>>> {
+    match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some("latest") => Ok(Some(None)),
+        Some(s) => match s.parse::<i64>() {
+            Ok(id) if id > 0 => Ok(Some(Some(MessageId(id)))),
+            _ => Err(ApiError::invalid("before", "a message id or latest")),
+        },
+    }
 }
 
 async fn list(
@@ -50,9 +65,20 @@ async fn list(
     let ticket: i64 =
         parse_opt(&q.ticket, "ticket")?.ok_or_else(|| ApiError::invalid("ticket", "required"))?;
     let after: Option<i64> = parse_opt(&q.cursor, "cursor")?;
+    let before = parse_before(&q.before)?;
+    if before.is_some() && after.is_some() {
+        return Err(ApiError::invalid("before", "not together with cursor"));
+    }
     let lim = limit(&q.limit)?;
     let mut c = state.app.pool().acquire().await?;
     readable_ticket(&mut c, &me, TicketId(ticket)).await?;
+    if let Some(before) = before {
+        let rows = db::messages::for_ticket_before(&mut c, TicketId(ticket), before, lim).await?;
+        let next = (rows.len() as i64 == lim)
+            .then(|| rows.first().map(|m| m.id.0.to_string()))
+            .flatten();
+        return Ok(Json(json!({ "items": rows, "next_cursor": next })));
+    }
     drop(c);
     let rows = state
         .app

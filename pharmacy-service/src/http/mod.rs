@@ -30,10 +30,12 @@ pub mod admin;
 pub mod agents;
 pub mod analytics;
 pub mod auth;
+pub mod calendar;
 pub mod customers;
 pub mod error;
 pub mod messages;
 pub mod openapi;
+pub mod reads;
 pub mod tickets;
 pub mod ui;
 pub mod whatsapp;
@@ -158,6 +160,8 @@ pub fn router(state: AppState) -> Router {
         .merge(analytics::routes())
         .merge(whatsapp::routes())
         .merge(admin::routes())
+        .merge(reads::routes())
+        .merge(calendar::routes())
         .layer(axum::middleware::map_response(api_headers));
     // ---- UI: the UI helper merges its pages here, e.g. `.merge(ui::router(state.clone()))`.
     let api = api.merge(ui::router());

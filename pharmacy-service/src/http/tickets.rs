@@ -111,7 +111,8 @@ async fn list(
                 .map(|r| format!("{}.{}", r.ticket.last_activity_at.0, r.ticket.id))
         })
         .flatten();
-    Ok(Json(json!({ "items": rows, "next_cursor": next })))
+    let items = super::reads::inbox_items(&state, &me, rows).await?;
+    Ok(Json(json!({ "items": items, "next_cursor": next })))
 }
 
 async fn detail(

@@ -88,3 +88,82 @@ async fn anything_else_or_too_late_is_a_message_like_any_other() {
     }
     assert_eq!(w.count("SELECT count(*) FROM csat_ratings").await, 0);
 }
+
+/// The loop through WhatsApp: closing sends the survey to the customer's phone (whatsapp-sim),
+/// the customer answers with an Arabic-Indic digit, and it is recorded as that ticket's
+/// satisfaction; no new ticket opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_survey_reaches_the_phone_and_an_arabic_digit_rates_the_ticket() {
+    use super::bridge::eventually;
+    use super::sim_service::{PHARMACY, SimService};
+    use pharmacy_service::domain::pacing::PacingPolicy;
+    use whatsapp_sim::device::Outgoing;
+
+    const CUSTOMER: &str = "201066667777";
+    let svc = SimService::start(PacingPolicy::fast()).await;
+    let (ticket, _) = svc
+        .customer_writes(CUSTOMER, "منى", "محتاجة بنادول للأطفال")
+        .await;
+    svc.app
+        .send_reply(SendReply {
+            ticket_id: ticket,
+            user_id: svc.agent.user_id,
+            text: Some("موجود، نوصله لحضرتك".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    svc.app
+        .close_ticket(ticket, Actor::Agent(svc.agent.user_id), None)
+        .await
+        .unwrap();
+    let survey: String = sqlx::query_scalar(
+        "SELECT body FROM messages WHERE ticket_id = ? AND sender_kind = 'system' ORDER BY id DESC LIMIT 1",
+    )
+    .bind(ticket)
+    .fetch_one(svc.app.pool())
+    .await
+    .unwrap();
+    assert!(survey.contains('5'), "a 1-5 survey: {survey}");
+    eventually("the survey on the customer's phone", || async {
+        svc.sim
+            .customer_inbox(CUSTOMER)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.from.starts_with(PHARMACY) && m.text.as_deref() == Some(&*survey))
+    })
+    .await;
+
+    let rating = svc
+        .sim
+        .customer_send(CUSTOMER, PHARMACY, Outgoing::Text("٤".into()), None)
+        .unwrap();
+    let stored: (i64, String) = eventually("the rating stored", || async {
+        sqlx::query_as("SELECT ticket_id, kind FROM messages WHERE wa_id = ?")
+            .bind(&rating)
+            .fetch_optional(svc.app.pool())
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(stored, (ticket.0, "rating".to_owned()));
+    let recorded: i64 = sqlx::query_scalar("SELECT rating FROM csat_ratings WHERE ticket_id = ?")
+        .bind(ticket)
+        .fetch_one(svc.app.pool())
+        .await
+        .unwrap();
+    assert_eq!(recorded, 4);
+    let tickets: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT t.id, t.status FROM tickets t JOIN customers c ON c.id = t.customer_id WHERE c.phone = ?",
+    )
+    .bind(CUSTOMER)
+    .fetch_all(svc.app.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        tickets,
+        vec![(ticket.0, "closed".to_owned())],
+        "no new ticket"
+    );
+    svc.shutdown().await;
+}

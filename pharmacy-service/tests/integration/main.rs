@@ -1,6 +1,7 @@
 //! Integration tests of pharmacy-service: each test gets a fresh SQLite file.
 
 mod api_auth;
+mod api_inbox;
 mod api_matrix;
 mod api_openapi;
 mod api_support;
@@ -18,6 +19,8 @@ mod kpi;
 mod lifecycle;
 mod ops;
 mod outbox;
+mod pacing;
 mod records;
 mod search;
+mod sim_service;
 mod support;

@@ -1,6 +1,6 @@
 // Admin pages: agents and branches, templates and auto-replies, settings, the activity log.
 import { h, clear, toast } from "./dom.js";
-import { get, post, patch, rows, qs } from "./api.js";
+import { get, post, patch, put, rows, qs } from "./api.js";
 import { t, fmtDateTime, fmtNum, currentLang } from "./i18n.js";
 
 const bName = (b) => (b ? (currentLang() === "ar" ? b.name_ar : b.name) || b.name : t("branch.none"));
@@ -61,19 +61,69 @@ async function agents(el) {
     field("na-cap", t("agents.capacity"), h("input", { type: "number", min: "1", value: "10" }))),
   h("p", {}, h("button", { type: "submit", class: "btn primary" }, t("add"))));
   el.append(form);
-  el.append(h("h2", {}, t("branches.title")), table([t("branch"), t("branches.address"), t("branches.phone"), t("branches.hours"), t("actions")],
-    branches.map((b) => {
+  const holidays = await Promise.all(branches.map((b) => get(`/api/branches/${b.id}/holidays/`).then(rows).catch(() => [])));
+  el.append(h("h2", {}, t("branches.title")), table([t("branch"), t("branches.address"), t("branches.phone"), t("branches.hours"), t("holidays.title"), t("actions")],
+    branches.map((b, i) => {
       const hours = hoursEditor(b.hours, `${t("branches.hours")} ${bName(b)}`, t("hours.none"));
+      const days = holidaysEditor(holidays[i], `${t("holidays.title")} ${bName(b)}`, `hol-${b.id}`);
       const phone = h("input", { value: b.phone || "", dir: "ltr", type: "tel", "aria-label": `${t("branches.phone")} ${bName(b)}` });
-      return h("tr", {}, h("td", { dir: "auto" }, bName(b)), h("td", { dir: "auto" }, b.address || ""), h("td", {}, phone), h("td", {}, hours),
-        h("td", {}, h("button", { type: "button", class: "btn", onclick: async () => {
+      return h("tr", { "data-branch": b.id }, h("td", { dir: "auto" }, bName(b)), h("td", { dir: "auto" }, b.address || ""), h("td", {}, phone), h("td", {}, hours),
+        h("td", {}, days),
+        h("td", {}, h("button", { type: "button", class: "btn", "data-save-branch": b.id, onclick: async () => {
           try {
+            const week = hours.read();
+            await put(`/api/branches/${b.id}/hours/`, { hours: week });
             await post("/api/branches/", { code: b.code, name: b.name, name_ar: b.name_ar, address: b.address, phone: phone.value.trim() || null,
-              latitude: b.latitude, longitude: b.longitude, hours: hours.read() });
+              latitude: b.latitude, longitude: b.longitude, hours: week });
+            await put(`/api/branches/${b.id}/holidays/`, { items: days.read() });
             toast(t("saved"));
           } catch (e) { toast(e.message, true); }
         } }, t("save"))));
     })));
+  // Holidays of every branch (national holidays).
+  const chain = holidaysEditor(rows(await get("/api/holidays/").catch(() => [])), t("holidays.chain"), "hol-all");
+  chain.open = true;
+  el.append(h("section", { class: "card", "aria-labelledby": "hol-all-h" }, h("h2", { id: "hol-all-h" }, t("holidays.chain")),
+    h("p", { class: "muted small" }, t("holidays.hint")), chain,
+    h("p", {}, h("button", { type: "button", class: "btn primary", id: "hol-all-save", onclick: async () => {
+      try { await put("/api/holidays/", { items: chain.read() }); toast(t("saved")); } catch (e) { toast(e.message, true); }
+    } }, t("save")))));
+}
+
+/** A branch's (or the chain's) holidays: its own are edited (date + name, add, remove); the
+ * chain-wide ones are listed for reference. `.read()` gives the own ones for the API. */
+function holidaysEditor(list, label, idBase) {
+  const own = list.filter((x) => !x.chain_wide).map((x) => ({ day: x.day, name: x.name }));
+  const shared = idBase === "hol-all" ? [] : list.filter((x) => x.chain_wide);
+  const ul = h("ul", { class: "holidays", "aria-label": label });
+  const summary = h("summary", {});
+  const draw = () => {
+    clear(ul);
+    own.sort((a, b) => a.day.localeCompare(b.day));
+    for (const x of own) {
+      ul.append(h("li", { "data-day": x.day }, h("time", { datetime: x.day, dir: "ltr" }, x.day), " ", h("span", { dir: "auto" }, x.name), " ",
+        h("button", { type: "button", class: "btn ghost", "aria-label": t("holidays.remove", { day: x.day }), onclick: () => { own.splice(own.indexOf(x), 1); draw(); } }, "✕")));
+    }
+    for (const x of shared) ul.append(h("li", { class: "muted" }, h("time", { datetime: x.day, dir: "ltr" }, x.day), " ", h("span", { dir: "auto" }, x.name), " ", h("span", { class: "small" }, `(${t("holidays.allBranches")})`)));
+    summary.textContent = own.length + shared.length ? t("holidays.count", { n: own.length + shared.length }) : t("holidays.none");
+  };
+  const day = h("input", { type: "date", id: `${idBase}-day`, dir: "ltr" });
+  const name = h("input", { id: `${idBase}-name`, dir: "auto", maxlength: "100" });
+  const add = h("button", { type: "button", class: "btn", id: `${idBase}-add`, onclick: () => {
+    if (!day.value || !name.value.trim()) { toast(t("holidays.missing"), true); return; }
+    const same = own.find((x) => x.day === day.value);
+    if (same) same.name = name.value.trim();
+    else own.push({ day: day.value, name: name.value.trim() });
+    day.value = ""; name.value = "";
+    draw();
+  } }, t("add"));
+  const box = h("details", { class: "shifts holidays-editor" }, summary, ul,
+    h("div", { class: "holiday-add" },
+      h("label", { for: day.id }, t("holidays.day")), day,
+      h("label", { for: name.id }, t("holidays.name")), name, add));
+  box.read = () => own.map((x) => ({ day: x.day, name: x.name }));
+  draw();
+  return box;
 }
 
 // Weekly hours are seven lists of {start, end} minutes, Monday first; end < start runs past

@@ -58,6 +58,7 @@ export async function request(method, path, body, { quiet401 = false } = {}) {
 export const get = (p, o) => request("GET", p, undefined, o);
 export const post = (p, b) => request("POST", p, b ?? {});
 export const patch = (p, b) => request("PATCH", p, b);
+export const put = (p, b) => request("PUT", p, b);
 export const del = (p) => request("DELETE", p);
 
 /** The rows of a list answer, whatever envelope it uses. */

@@ -1,7 +1,7 @@
 // The agent inbox: chat list (mine / branch queue / closed, search, unread, live) and the chat
 // window (bubbles of every kind, ticks, day separators, older messages on scroll).
 import { $, h, icon, clear, toast, initials } from "./dom.js";
-import { get, del, rows, qs, ticketOf, customerName, mediaUrl, session, nextCursor } from "./api.js";
+import { get, post, del, rows, qs, ticketOf, customerName, mediaUrl, session, nextCursor } from "./api.js";
 import { t, fmtTime, fmtDay, fmtShort, onLangChange } from "./i18n.js";
 import { formatWhatsApp, previewText, contactName } from "./format.js";
 import * as live from "./live.js";
@@ -18,16 +18,17 @@ export const state = {
   messages: new Map(), // id -> message of the open ticket
   byWa: new Map(), // wa_id -> message
   oldestId: null,
-  pending: [], // older messages fetched but not drawn yet
-  hasOlder: false,
+  olderCursor: null, // `before` of the next older page (null: the first message is drawn)
   loadingOlder: false,
   branches: new Map(),
   agents: new Map(),
 };
 
-const seenKey = (id) => `seen:${session.user?.id}:${id}`;
-const lastSeen = (id) => Number(localStorage.getItem(seenKey(id)) || 0);
-const markSeen = (id, msgId) => { if (msgId > lastSeen(id)) localStorage.setItem(seenKey(id), String(msgId)); };
+/** Tells the server this user has read the ticket up to `msgId` (the unread counts of the
+ * list are the server's, per user, so another browser or a reload agrees). */
+function markSeen(id, msgId) {
+  post(`/api/tickets/${id}/read/`, msgId ? { message_id: msgId } : {}).catch(() => {});
+}
 
 // ---------- list ----------
 
@@ -81,30 +82,6 @@ export async function loadTickets() {
   }
   // Drop what the search no longer matches (but keep the open one).
   for (const id of [...state.tickets.keys()]) if (!keep.has(id) && id !== state.current) state.tickets.delete(id);
-  renderList();
-  fillPreviews();
-}
-
-const previewed = new Set();
-
-/** Fetches the last message of open conversations the list has no preview for (a few at a
- * time), and counts the customer's messages this browser has not shown yet. */
-async function fillPreviews() {
-  const todo = [...state.tickets.values()].filter((tk) => !tk.last && tk.status !== "closed" && !previewed.has(tk.id)).slice(0, 40);
-  todo.forEach((tk) => previewed.add(tk.id));
-  const worker = async () => {
-    for (let tk = todo.shift(); tk; tk = todo.shift()) {
-      try {
-        const all = await fetchAllMessages(tk.id, 3);
-        const cur = state.tickets.get(tk.id);
-        if (!cur || !all.length) continue;
-        cur.last = cur.last && cur.last.id > all[all.length - 1].id ? cur.last : all[all.length - 1];
-        const seen = lastSeen(tk.id);
-        if (tk.id !== state.current && seen) cur.unread = all.filter((m) => m.direction === "in" && m.id > seen).length;
-      } catch { /* the list still works without a preview */ }
-    }
-  };
-  await Promise.all([worker(), worker(), worker()]);
   renderList();
 }
 
@@ -176,8 +153,7 @@ export async function openTicket(id, { focusComposer = true } = {}) {
   state.messages.clear();
   state.byWa.clear();
   state.oldestId = null;
-  state.hasOlder = false;
-  state.pending = [];
+  state.olderCursor = null;
   $("page-inbox").dataset.pane = "chat";
   $("chat-empty").hidden = true;
   $("chat-body").hidden = false;
@@ -187,17 +163,17 @@ export async function openTicket(id, { focusComposer = true } = {}) {
   if (known) renderTicketHead(known);
   renderList();
   try {
-    const [detail, all] = await Promise.all([get(`/api/tickets/${id}/`), fetchAllMessages(id)]);
+    // The newest page only; older pages come from the server as the agent scrolls up.
+    const [detail, page] = await Promise.all([get(`/api/tickets/${id}/`), get(`/api/messages/${qs({ ticket: id, before: "latest", limit: PAGE })}`)]);
     if (state.current !== id) return;
     const tk = upsertTicket(detail);
     renderTicketHead(tk);
-    // Everything is fetched (the API pages oldest-first); only the newest PAGE is drawn and
-    // older ones are drawn as the agent scrolls up.
-    state.pending = all.slice(0, Math.max(0, all.length - PAGE));
-    state.hasOlder = state.pending.length > 0;
-    for (const m of all) if (m.wa_id) state.byWa.set(m.wa_id, m);
-    for (const m of all.slice(-PAGE)) addMessage(m, { scroll: false });
+    state.olderCursor = nextCursor(page);
+    for (const m of rows(page)) if (m.wa_id) state.byWa.set(m.wa_id, m);
+    for (const m of rows(page)) addMessage(m, { scroll: false });
     scrollToEnd();
+    // A short first page may leave nothing to scroll: fetch until the box scrolls or all is in.
+    while (state.current === id && state.olderCursor && $("messages").scrollHeight <= $("messages").clientHeight) await loadOlder();
     markRead(id);
     composerTicketChanged(tk);
     refreshPanel();
@@ -211,7 +187,7 @@ export async function openTicket(id, { focusComposer = true } = {}) {
 function markRead(id) {
   const tk = state.tickets.get(id);
   const maxId = Math.max(0, ...state.messages.keys());
-  markSeen(id, maxId);
+  if (maxId) markSeen(id, maxId);
   if (tk && tk.unread) { tk.unread = 0; renderList(); }
 }
 
@@ -227,29 +203,27 @@ function nearBottom() {
 
 const PAGE = 40;
 
-async function fetchAllMessages(id, maxPages = 50) {
-  const out = [];
-  let cursor = null;
-  for (let i = 0; i < maxPages; i++) {
-    const data = await get(`/api/messages/${qs({ ticket: id, cursor, limit: 200 })}`);
-    const list = rows(data);
-    out.push(...list);
-    cursor = nextCursor(data);
-    if (!cursor || !list.length) break;
-  }
-  return out.sort((a, b) => a.id - b.id);
-}
-
-function loadOlder() {
-  if (!state.hasOlder || state.loadingOlder || !state.current) return;
+/** Draws the next older page above the first message, keeping the view where it was. */
+async function loadOlder() {
+  const id = state.current;
+  if (!state.olderCursor || state.loadingOlder || !id) return;
   state.loadingOlder = true;
-  const box = $("messages");
-  const before = box.scrollHeight;
-  const chunk = state.pending.splice(Math.max(0, state.pending.length - PAGE));
-  for (const m of chunk.reverse()) addMessage(m, { scroll: false, prepend: true });
-  state.hasOlder = state.pending.length > 0;
-  box.scrollTop += box.scrollHeight - before;
-  state.loadingOlder = false;
+  $("messages").setAttribute("aria-busy", "true");
+  try {
+    const page = await get(`/api/messages/${qs({ ticket: id, before: state.olderCursor, limit: PAGE })}`);
+    if (state.current !== id) return;
+    const box = $("messages");
+    const before = box.scrollHeight;
+    for (const m of rows(page)) if (m.wa_id) state.byWa.set(m.wa_id, m);
+    for (const m of rows(page).reverse()) addMessage(m, { scroll: false, prepend: true });
+    state.olderCursor = nextCursor(page);
+    box.scrollTop += box.scrollHeight - before;
+  } catch (e) {
+    toast(e.message, true);
+  } finally {
+    state.loadingOlder = false;
+    $("messages").removeAttribute("aria-busy");
+  }
 }
 
 const TICKS = { queued: "🕓", held: "⏸", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "⚠", cancelled: "⊘" };
@@ -375,11 +349,12 @@ function onNewMessage(ev) {
   if (!m) return;
   const tk = ev.ticket ? upsertTicket(ev.ticket, { last: m }) : state.tickets.get(m.ticket_id);
   if (tk) tk.last = m;
-  if (m.ticket_id === state.current) {
+  if (m.ticket_id === state.current && document.visibilityState === "visible") {
     addMessage(m);
-    if (m.direction === "in" && document.visibilityState === "visible") markSeen(m.ticket_id, m.id);
-  } else if (tk && m.direction === "in" && m.id > lastSeen(m.ticket_id)) {
-    tk.unread = (tk.unread || 0) + 1;
+    if (m.direction === "in") markSeen(m.ticket_id, m.id);
+  } else {
+    if (m.ticket_id === state.current) addMessage(m);
+    if (tk && m.direction === "in") tk.unread = (tk.unread || 0) + 1;
   }
   if (m.direction === "in" && tk && (tabOf(tk) === "mine" || tabOf(tk) === "queue")) {
     const mine = session.isAdmin ? false : tk.agent_id === session.agentId;

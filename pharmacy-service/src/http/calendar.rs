@@ -1,0 +1,202 @@
+//! Branch calendars (admins): opening hours (`PUT /api/branches/{id}/hours`) and holidays, per
+//! branch (`/api/branches/{id}/holidays`) and chain-wide (`/api/holidays`). Out-of-office
+//! replies read them; every change goes to the activity log.
+
+use super::auth::{Admin, CurrentUser};
+use super::error::{ApiError, ApiJson, ApiResult, Id};
+use super::{AppState, audit};
+use crate::db;
+use crate::domain::ids::BranchId;
+use crate::domain::schedule::WeeklyHours;
+use axum::extract::State;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use jiff::civil::Date;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/branches/{id}/hours", put(put_hours))
+        .route(
+            "/api/branches/{id}/holidays",
+            get(branch_holidays).put(put_branch_holidays),
+        )
+        .route("/api/holidays", get(chain_holidays).put(put_chain_holidays))
+}
+
+/// The most holidays one list may hold.
+pub const MAX_HOLIDAYS: usize = 400;
+
+/// `PUT /api/branches/{id}/hours` body.
+#[derive(Debug, Deserialize)]
+pub struct HoursBody {
+    /// Seven lists of spans, Monday first.
+    pub hours: WeeklyHours,
+}
+
+/// Checks opening hours: minutes within the day, no empty span (`end < start` runs past
+/// midnight).
+pub fn check_hours(h: &WeeklyHours, field: &str) -> ApiResult<()> {
+    for (day, spans) in h.days.iter().enumerate() {
+        for s in spans {
+            if s.start >= 1440 || s.end > 1440 || s.start == s.end {
+                return Err(ApiError::invalid(
+                    format!("{field}.days[{day}]"),
+                    "spans need start < 1440, end <= 1440 and start != end",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn put_hours(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    Id(id): Id,
+    ApiJson(b): ApiJson<HoursBody>,
+) -> ApiResult<Json<Value>> {
+    check_hours(&b.hours, "hours")?;
+    let mut c = state.app.pool().acquire().await?;
+    if !db::branches::set_hours(&mut c, BranchId(id), &b.hours).await? {
+        return Err(ApiError::not_found(format!("branch {id}")));
+    }
+    let branch = db::branches::by_id(&mut c, BranchId(id))
+        .await?
+        .ok_or(ApiError::Internal)?;
+    drop(c);
+    audit(
+        &state,
+        Some(me.id),
+        "branch.hours_saved",
+        Some(("branch", id)),
+        json!({ "hours": b.hours }),
+    )
+    .await?;
+    Ok(Json(json!({ "branch": branch })))
+}
+
+/// One holiday in a `PUT` body.
+#[derive(Debug, Deserialize)]
+pub struct HolidayItem {
+    /// Local date `YYYY-MM-DD`.
+    pub day: String,
+    /// What it is.
+    pub name: String,
+}
+
+/// `PUT /api/branches/{id}/holidays` and `PUT /api/holidays` body: the whole list.
+#[derive(Debug, Deserialize)]
+pub struct HolidaysBody {
+    /// The holidays (replacing the previous list).
+    pub items: Vec<HolidayItem>,
+}
+
+fn check_holidays(b: &HolidaysBody) -> ApiResult<Vec<(Date, String)>> {
+    if b.items.len() > MAX_HOLIDAYS {
+        return Err(ApiError::invalid(
+            "items",
+            format!("at most {MAX_HOLIDAYS}"),
+        ));
+    }
+    let mut out: Vec<(Date, String)> = Vec::with_capacity(b.items.len());
+    for (i, h) in b.items.iter().enumerate() {
+        let day: Date = h
+            .day
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::invalid(format!("items[{i}].day"), "a date YYYY-MM-DD"))?;
+        let name = h.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(ApiError::invalid(
+                format!("items[{i}].name"),
+                "1 to 100 characters",
+            ));
+        }
+        if out.iter().any(|(d, _)| *d == day) {
+            return Err(ApiError::invalid(format!("items[{i}].day"), "listed twice"));
+        }
+        out.push((day, name.to_owned()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn view(branch: Option<BranchId>, rows: Vec<db::branches::Holiday>) -> Value {
+    let items: Vec<Value> = rows
+        .into_iter()
+        .map(|h| json!({ "id": h.id, "day": h.day, "name": h.name, "chain_wide": h.branch_id.is_none() }))
+        .collect();
+    json!({ "branch_id": branch, "items": items })
+}
+
+async fn load(state: &AppState, branch: Option<BranchId>) -> ApiResult<Value> {
+    let mut c = state.app.pool().acquire().await?;
+    if let Some(b) = branch
+        && db::branches::by_id(&mut c, b).await?.is_none()
+    {
+        return Err(ApiError::not_found(format!("branch {b}")));
+    }
+    Ok(view(
+        branch,
+        db::branches::holiday_rows(&mut c, branch).await?,
+    ))
+}
+
+async fn save(
+    state: &AppState,
+    me: &CurrentUser,
+    branch: Option<BranchId>,
+    b: &HolidaysBody,
+) -> ApiResult<Value> {
+    let days = check_holidays(b)?;
+    let mut tx = state.app.pool().begin().await?;
+    if let Some(id) = branch
+        && db::branches::by_id(&mut tx, id).await?.is_none()
+    {
+        return Err(ApiError::not_found(format!("branch {id}")));
+    }
+    db::branches::replace_holidays(&mut tx, branch, &days).await?;
+    tx.commit().await?;
+    let list: Vec<String> = days.iter().map(|(d, _)| d.to_string()).collect();
+    audit(
+        state,
+        Some(me.id),
+        "holidays.saved",
+        branch.map(|b| ("branch", b.0)),
+        json!({ "chain_wide": branch.is_none(), "days": list }),
+    )
+    .await?;
+    load(state, branch).await
+}
+
+async fn branch_holidays(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    Id(id): Id,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(load(&state, Some(BranchId(id))).await?))
+}
+
+async fn put_branch_holidays(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    Id(id): Id,
+    ApiJson(b): ApiJson<HolidaysBody>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(save(&state, &me, Some(BranchId(id)), &b).await?))
+}
+
+async fn chain_holidays(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Value>> {
+    Ok(Json(load(&state, None).await?))
+}
+
+async fn put_chain_holidays(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    ApiJson(b): ApiJson<HolidaysBody>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(save(&state, &me, None, &b).await?))
+}
