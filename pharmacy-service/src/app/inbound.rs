@@ -142,7 +142,7 @@ pub enum InboundEvent {
 }
 
 /// What handling an inbound event did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum InboundOutcome {
     /// Stored as a message of a ticket.

@@ -20,7 +20,7 @@ pub struct KpiQuery {
 }
 
 /// One agent's numbers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct KpiRow {
     /// The agent.
     pub agent_id: AgentId,
@@ -41,7 +41,7 @@ pub struct KpiRow {
 }
 
 /// A KPI report with the formulas it was computed by.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct KpiReport {
     /// First local day, `YYYY-MM-DD`.
     pub from: String,
@@ -51,7 +51,8 @@ pub struct KpiReport {
     pub agents: Vec<KpiRow>,
     /// Everything together.
     pub overall: KpiTotals,
-    /// The definitions, as shown to admins.
+    /// The definitions, as shown to admins: `[name, formula]` pairs.
+    #[schema(value_type = Vec<Vec<String>>)]
     pub formulas: Vec<(&'static str, &'static str)>,
 }
 

@@ -11,7 +11,7 @@ use crate::domain::time::Timestamp;
 use serde::Serialize;
 
 /// A ticket with its customer, for the inbox list.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TicketSummary {
     /// The ticket.
     pub ticket: Ticket,
@@ -20,7 +20,7 @@ pub struct TicketSummary {
 }
 
 /// A ticket with everything the chat window shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TicketDetail {
     /// The ticket.
     pub ticket: Ticket,

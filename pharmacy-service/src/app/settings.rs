@@ -12,7 +12,7 @@ use std::time::Duration;
 const KEY: &str = "service.settings";
 
 /// A change of settings; absent fields stay as they are. Durations in seconds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SettingsPatch {
     /// Reopen window.
     pub reopen_window_secs: Option<u64>,

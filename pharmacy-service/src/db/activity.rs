@@ -6,7 +6,7 @@ use crate::domain::time::Timestamp;
 use serde::Serialize;
 
 /// An audit entry.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ActivityEntry {
     /// Id.
     pub id: i64,
@@ -26,7 +26,23 @@ pub struct ActivityEntry {
     pub at: Timestamp,
 }
 
-/// Appends to the activity log.
+tokio::task_local! {
+    static CLIENT_ADDRESS: String;
+}
+
+/// Runs `f` with `address` recorded on every entry it appends: the HTTP layer wraps each
+/// request in it, so every action taken over HTTP (the core's entries too) names the client.
+pub async fn with_client_address<F: std::future::Future>(address: String, f: F) -> F::Output {
+    CLIENT_ADDRESS.scope(address, f).await
+}
+
+/// The client address of the request being served, if any.
+pub fn client_address() -> Option<String> {
+    CLIENT_ADDRESS.try_with(Clone::clone).ok()
+}
+
+/// Appends to the activity log (with the client address when called while serving a request,
+/// see [`with_client_address`]).
 pub async fn log(
     c: &mut Conn,
     user: Option<UserId>,
@@ -35,12 +51,13 @@ pub async fn log(
     details: Option<&serde_json::Value>,
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO activity_log (user_id, action, entity_kind, entity_id, details_json, at) VALUES (?, ?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO activity_log (user_id, action, entity_kind, entity_id, details_json, address, at) VALUES (?, ?, ?, ?, ?, ?, ?)")
         .bind(user)
         .bind(action)
         .bind(entity.map(|e| e.0))
         .bind(entity.map(|e| e.1))
         .bind(details.map(|d| d.to_string()))
+        .bind(client_address())
         .bind(now)
         .execute(&mut *c)
         .await?;
@@ -61,7 +78,7 @@ pub async fn list(
 }
 
 /// An alert for admins.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Alert {
     /// Id.
     pub id: AlertId,

@@ -8,7 +8,7 @@ use crate::domain::time::Timestamp;
 use serde::Serialize;
 
 /// An agent with their user's name and current load.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Agent {
     /// Id.
     pub id: AgentId,

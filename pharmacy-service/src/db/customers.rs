@@ -7,7 +7,7 @@ use crate::domain::time::Timestamp;
 use serde::Serialize;
 
 /// A customer row.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Customer {
     /// Id.
     pub id: CustomerId,
@@ -282,7 +282,7 @@ pub async fn tags(c: &mut Conn, id: CustomerId) -> Result<Vec<String>, sqlx::Err
 }
 
 /// An internal note about a customer.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CustomerNote {
     /// Id.
     pub id: i64,

@@ -7,7 +7,7 @@ use crate::domain::time::Timestamp;
 use serde::Serialize;
 
 /// A message row.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Message {
     /// Id.
     pub id: MessageId,
@@ -333,7 +333,7 @@ pub async fn set_status(
 }
 
 /// One delivery-log row.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DeliveryLogEntry {
     /// The status reached.
     pub status: String,

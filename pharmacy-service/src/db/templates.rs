@@ -7,7 +7,7 @@ use crate::domain::time::Timestamp;
 use serde::Serialize;
 
 /// A template row.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Template {
     /// Id.
     pub id: TemplateId,

@@ -8,7 +8,7 @@ use crate::domain::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// A ticket row.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Ticket {
     /// Id.
     pub id: TicketId,
@@ -423,7 +423,7 @@ pub async fn log_state(
 }
 
 /// One row of the state log.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StateLogEntry {
     /// Previous status (None at creation).
     pub from_status: Option<TicketStatus>,
@@ -448,7 +448,7 @@ pub async fn state_log(c: &mut Conn, id: TicketId) -> Result<Vec<StateLogEntry>,
 }
 
 /// One row of the transfer log.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TransferLogEntry {
     /// `route`, `backlog`, `transfer`, `assign`, `claim`, `reassign_delay`.
     pub kind: String,
@@ -560,7 +560,7 @@ pub async fn events_touching(
 }
 
 /// An internal note on a ticket (never sent to the customer).
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TicketNote {
     /// Id.
     pub id: i64,

@@ -115,7 +115,7 @@ pub struct TicketEvent {
 }
 
 /// Sums and counts; averages are derived.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KpiTotals {
     /// First-response samples.
     pub first_response_count: i64,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A span of a day in minutes since local midnight. `end < start` runs past midnight into the
 /// next day (a branch open 18:00-02:00); `start == 0 && end == 1440` is the whole day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Span {
     /// First minute inside the span.
     pub start: u16,
@@ -29,9 +29,10 @@ impl Span {
 }
 
 /// Seven lists of spans, Monday first.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WeeklyHours {
     /// `days[0]` is Monday, `days[6]` Sunday.
+    #[schema(value_type = Vec<Vec<Span>>, min_items = 7, max_items = 7)]
     pub days: [Vec<Span>; 7],
 }
 

@@ -31,6 +31,18 @@ pub fn routes() -> Router<AppState> {
         .route("/api/outbox/{id}/cancel", post(cancel_held))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/templates",
+    tag = "templates",
+    operation_id = "list_templates",
+    summary = "Templates the caller may use (global and their own)",
+    responses(
+        (status = 200, description = "Templates", body = super::openapi::Items<crate::db::templates::Template>),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = []), ("bearer" = [])),
+)]
 async fn templates(State(state): State<AppState>, me: CurrentUser) -> ApiResult<Json<Value>> {
     let mut c = state.app.pool().acquire().await?;
     let rows = if me.is_admin() {
@@ -47,7 +59,7 @@ async fn templates(State(state): State<AppState>, me: CurrentUser) -> ApiResult<
 
 /// `POST /api/templates` body: creates or replaces the caller's template with this key
 /// (admins: a global one unless `personal`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TemplateBody {
     /// Stable key.
     pub key: String,
@@ -67,6 +79,19 @@ const SYSTEM_KEYS: &[&str] = &[
     "transfer_notice",
 ];
 
+#[utoipa::path(
+    post,
+    path = "/api/templates",
+    tag = "templates",
+    operation_id = "save_template",
+    summary = "Create or replace a template by key (agents: their own; admins: global unless `personal`)",
+    request_body = TemplateBody,
+    responses(
+        (status = 201, description = "Saved", body = super::openapi::TemplateView),
+        super::openapi::WriteErrors,
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = [])),
+)]
 async fn save_template(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -117,6 +142,19 @@ async fn save_template(
     Ok((StatusCode::CREATED, Json(json!({ "template": row }))))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/templates/{id}",
+    tag = "templates",
+    operation_id = "delete_template",
+    summary = "Delete a template (agents: only their own)",
+    params(("id" = i64, Path, description = "Template id", example = 1)),
+    responses(
+        (status = 200, description = "Deleted", body = super::openapi::Done),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = [])),
+)]
 async fn delete_template(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -161,6 +199,18 @@ struct TriggerRow {
     created_at: i64,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/auto-replies",
+    tag = "templates",
+    operation_id = "list_auto_replies",
+    summary = "Keyword auto-replies",
+    responses(
+        (status = 200, description = "Auto-replies", body = super::openapi::Items<super::openapi::TriggerEntry>),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = ["admin"]), ("bearer" = ["admin"])),
+)]
 async fn triggers(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Value>> {
     let rows: Vec<TriggerRow> = sqlx::query_as("SELECT id, keyword, match_kind, body, branch_id, is_active, created_at FROM auto_reply_triggers ORDER BY id")
         .fetch_all(state.app.pool())
@@ -169,11 +219,12 @@ async fn triggers(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<J
 }
 
 /// `POST /api/auto-replies` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TriggerBody {
     /// The keyword.
     pub keyword: String,
     /// `contains`, `exact` or `starts_with`.
+    #[schema(pattern = "^(contains|exact|starts_with)$")]
     pub match_kind: String,
     /// The reply (template variables allowed).
     pub body: String,
@@ -182,6 +233,19 @@ pub struct TriggerBody {
     pub branch_id: Option<BranchId>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auto-replies",
+    tag = "templates",
+    operation_id = "add_auto_reply",
+    summary = "Add a keyword auto-reply",
+    request_body = TriggerBody,
+    responses(
+        (status = 201, description = "Added", body = super::openapi::TriggerView),
+        super::openapi::WriteErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 async fn add_trigger(
     State(state): State<AppState>,
     Admin(me): Admin,
@@ -227,6 +291,19 @@ async fn add_trigger(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/auto-replies/{id}",
+    tag = "templates",
+    operation_id = "delete_auto_reply",
+    summary = "Delete an auto-reply",
+    params(("id" = i64, Path, description = "Auto-reply id", example = 1)),
+    responses(
+        (status = 200, description = "Deleted", body = super::openapi::Done),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 async fn delete_trigger(
     State(state): State<AppState>,
     Admin(me): Admin,
@@ -250,35 +327,90 @@ async fn delete_trigger(
     Ok(Json(json!({ "ok": true })))
 }
 
-async fn settings(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Value>> {
+#[utoipa::path(
+    get,
+    path = "/api/settings",
+    tag = "admin",
+    operation_id = "get_settings",
+    summary = "The settings in force",
+    responses(
+        (status = 200, description = "Settings", body = SettingsView),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = ["admin"]), ("bearer" = ["admin"])),
+)]
+async fn settings(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+) -> ApiResult<Json<SettingsView>> {
     Ok(Json(settings_view(&state)))
 }
 
-fn settings_view(state: &AppState) -> Value {
+/// The settings in force (durations in seconds): the answer of `GET` and `PATCH /api/settings`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SettingsView {
+    /// The service's time zone (startup configuration).
+    pub time_zone: String,
+    /// Reopen window.
+    pub reopen_window_secs: u64,
+    /// Stickiness window.
+    pub stickiness_secs: u64,
+    /// First-response timeout (delay detection); 0 disables.
+    pub first_response_timeout_secs: u64,
+    /// Auto-close after this much inactivity; 0 disables.
+    pub auto_close_after_secs: u64,
+    /// Survey answer window.
+    pub csat_window_secs: u64,
+    /// Survey on close.
+    pub csat_enabled: bool,
+    /// Greeting.
+    pub greeting_enabled: bool,
+    /// Out-of-office replies.
+    pub out_of_office_enabled: bool,
+    /// Rosters limit routing.
+    pub use_shifts: bool,
+    /// Cross-branch fallback.
+    pub cross_branch_fallback: bool,
+}
+
+fn settings_view(state: &AppState) -> SettingsView {
     let cfg = state.app.config();
-    json!({
-        "time_zone": cfg.time_zone,
-        "reopen_window_secs": cfg.reopen_window.as_secs(),
-        "stickiness_secs": cfg.stickiness.as_secs(),
-        "first_response_timeout_secs": cfg.first_response_timeout.as_secs(),
-        "auto_close_after_secs": cfg.auto_close_after.as_secs(),
-        "csat_window_secs": cfg.csat_window.as_secs(),
-        "csat_enabled": cfg.csat_enabled,
-        "greeting_enabled": cfg.greeting_enabled,
-        "out_of_office_enabled": cfg.out_of_office_enabled,
-        "use_shifts": cfg.use_shifts,
-        "cross_branch_fallback": cfg.cross_branch_fallback,
-    })
+    SettingsView {
+        time_zone: cfg.time_zone.clone(),
+        reopen_window_secs: cfg.reopen_window.as_secs(),
+        stickiness_secs: cfg.stickiness.as_secs(),
+        first_response_timeout_secs: cfg.first_response_timeout.as_secs(),
+        auto_close_after_secs: cfg.auto_close_after.as_secs(),
+        csat_window_secs: cfg.csat_window.as_secs(),
+        csat_enabled: cfg.csat_enabled,
+        greeting_enabled: cfg.greeting_enabled,
+        out_of_office_enabled: cfg.out_of_office_enabled,
+        use_shifts: cfg.use_shifts,
+        cross_branch_fallback: cfg.cross_branch_fallback,
+    }
 }
 
 /// The longest duration a setting may hold (ten years).
 pub const MAX_SETTING_SECS: u64 = 10 * 365 * 86_400;
 
+#[utoipa::path(
+    patch,
+    path = "/api/settings",
+    tag = "admin",
+    operation_id = "patch_settings",
+    summary = "Change runtime settings (absent fields stay; durations in seconds, at most ten years)",
+    request_body = crate::app::SettingsPatch,
+    responses(
+        (status = 200, description = "The settings now", body = SettingsView),
+        super::openapi::WriteErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 async fn patch_settings(
     State(state): State<AppState>,
     Admin(me): Admin,
     ApiJson(body): ApiJson<serde_json::Map<String, Value>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SettingsView>> {
     // Name the first unknown or mistyped field (serde would silently drop unknown ones).
     let known = serde_json::to_value(SettingsPatch::default()).map_err(ApiError::internal)?;
     for (k, v) in &body {
@@ -301,14 +433,30 @@ async fn patch_settings(
 }
 
 /// Query of `GET /api/activity`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ActivityQuery {
     /// The `next_cursor` of the previous page.
+    #[param(value_type = Option<i64>)]
     pub cursor: Option<String>,
     /// Page size.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/activity",
+    tag = "admin",
+    operation_id = "activity_log",
+    summary = "The activity log, newest first",
+    params(ActivityQuery),
+    responses(
+        (status = 200, description = "A page of entries (with the client address of HTTP actions)", body = super::openapi::Page<crate::db::activity::ActivityEntry>),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = ["admin"]), ("bearer" = ["admin"])),
+)]
 async fn activity(
     State(state): State<AppState>,
     Admin(_): Admin,
@@ -324,6 +472,18 @@ async fn activity(
     Ok(Json(json!({ "items": rows, "next_cursor": next })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/alerts",
+    tag = "admin",
+    operation_id = "list_alerts",
+    summary = "Open alerts",
+    responses(
+        (status = 200, description = "Alerts", body = super::openapi::Items<crate::db::activity::Alert>),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = ["admin"]), ("bearer" = ["admin"])),
+)]
 async fn alerts(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Value>> {
     let mut c = state.app.pool().acquire().await?;
     Ok(Json(
@@ -331,6 +491,19 @@ async fn alerts(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Jso
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/alerts/{id}/acknowledge",
+    tag = "admin",
+    operation_id = "acknowledge_alert",
+    summary = "Acknowledge an alert",
+    params(("id" = i64, Path, description = "Alert id", example = 1)),
+    responses(
+        (status = 200, description = "Acknowledged", body = super::openapi::Done),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 async fn acknowledge(
     State(state): State<AppState>,
     Admin(me): Admin,
@@ -352,6 +525,18 @@ async fn acknowledge(
     Ok(Json(json!({ "ok": true })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/outbox/held",
+    tag = "admin",
+    operation_id = "held_messages",
+    summary = "Messages held by the mass-send guard",
+    responses(
+        (status = 200, description = "Held messages", body = super::openapi::Items<super::openapi::HeldView>),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = ["admin"]), ("bearer" = ["admin"])),
+)]
 async fn held(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Value>> {
     let mut c = state.app.pool().acquire().await?;
     let rows = db::outbox::held(&mut c).await?;
@@ -362,6 +547,19 @@ async fn held(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<
     Ok(Json(json!({ "items": items })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/outbox/{id}/confirm",
+    tag = "admin",
+    operation_id = "confirm_held",
+    summary = "Release a held message",
+    params(("id" = i64, Path, description = "Outbox row id", example = 1)),
+    responses(
+        (status = 200, description = "Released", body = super::openapi::MessageView),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 async fn confirm_held(
     State(state): State<AppState>,
     Admin(me): Admin,
@@ -371,6 +569,19 @@ async fn confirm_held(
     Ok(Json(json!({ "message": m })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/outbox/{id}/cancel",
+    tag = "admin",
+    operation_id = "cancel_held",
+    summary = "Cancel a held message",
+    params(("id" = i64, Path, description = "Outbox row id", example = 1)),
+    responses(
+        (status = 200, description = "Cancelled", body = super::openapi::MessageView),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 async fn cancel_held(
     State(state): State<AppState>,
     Admin(me): Admin,

@@ -39,6 +39,18 @@ fn view(me: &CurrentUser, a: &Agent) -> Value {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents",
+    tag = "agents",
+    operation_id = "list_agents",
+    summary = "The agent directory",
+    responses(
+        (status = 200, description = "Agents (admins: whole rows, inactive too)", body = super::openapi::Items<super::openapi::AgentEntry>),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = []), ("bearer" = [])),
+)]
 async fn list(State(state): State<AppState>, me: CurrentUser) -> ApiResult<Json<Value>> {
     let mut c = state.app.pool().acquire().await?;
     let agents = db::agents::list(&mut c).await?;
@@ -57,6 +69,19 @@ async fn load(state: &AppState, id: i64) -> ApiResult<Agent> {
         .ok_or_else(|| ApiError::not_found(format!("agent {id}")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents/{id}",
+    tag = "agents",
+    operation_id = "get_agent",
+    summary = "One agent",
+    params(("id" = i64, Path, description = "Agent id", example = 1)),
+    responses(
+        (status = 200, description = "The agent", body = super::openapi::AgentDetailView),
+        super::openapi::ReadObjectErrors,
+    ),
+    security(("session" = []), ("bearer" = [])),
+)]
 async fn detail(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -69,11 +94,14 @@ async fn detail(
 }
 
 /// Query of the KPI endpoints: local dates `from..=to` (`YYYY-MM-DD`; default today).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RangeQuery {
     /// First day.
+    #[param(value_type = Option<String>, format = Date)]
     pub from: Option<String>,
     /// Last day (inclusive).
+    #[param(value_type = Option<String>, format = Date)]
     pub to: Option<String>,
 }
 
@@ -99,6 +127,19 @@ pub fn range(state: &AppState, q: &RangeQuery) -> ApiResult<KpiQuery> {
     Ok(KpiQuery { from, to })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents/{id}/kpi",
+    tag = "agents",
+    operation_id = "agent_kpi",
+    summary = "An agent's KPIs (their own, or any for admins)",
+    params(("id" = i64, Path, description = "Agent id", example = 1), RangeQuery),
+    responses(
+        (status = 200, description = "KPIs over the range", body = super::openapi::AgentKpiView),
+        super::openapi::ReadObjectErrors,
+    ),
+    security(("session" = []), ("bearer" = [])),
+)]
 async fn kpi(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -117,12 +158,26 @@ async fn kpi(
 }
 
 /// `POST /api/agents/{id}/status` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct StatusBody {
     /// `online`, `away` or `offline`.
     pub status: AgentStatus,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/agents/{id}/status",
+    tag = "agents",
+    operation_id = "set_agent_status",
+    summary = "Presence: online, away or offline (own, or any for admins)",
+    params(("id" = i64, Path, description = "Agent id", example = 1)),
+    request_body = StatusBody,
+    responses(
+        (status = 200, description = "The new status", body = super::openapi::StatusView),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = [])),
+)]
 async fn set_status(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -143,7 +198,7 @@ async fn set_status(
 }
 
 /// `POST /api/agents` body (admin).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewAgent {
     /// Login name.
     pub username: String,
@@ -161,6 +216,19 @@ pub struct NewAgent {
     pub email: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/agents",
+    tag = "agents",
+    operation_id = "create_agent",
+    summary = "Create an agent",
+    request_body = NewAgent,
+    responses(
+        (status = 201, description = "Created", body = super::openapi::AgentView),
+        super::openapi::WriteErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 async fn create(
     State(state): State<AppState>,
     Admin(me): Admin,
@@ -194,7 +262,7 @@ async fn create(
 }
 
 /// `PATCH /api/agents/{id}` body (admin).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AgentPatch {
     /// New branch.
     #[serde(default)]
@@ -207,6 +275,20 @@ pub struct AgentPatch {
     pub shifts: Option<WeeklyHours>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/agents/{id}",
+    tag = "agents",
+    operation_id = "update_agent",
+    summary = "Change branch, capacity, shifts",
+    params(("id" = i64, Path, description = "Agent id", example = 1)),
+    request_body = AgentPatch,
+    responses(
+        (status = 200, description = "The agent", body = super::openapi::AgentView),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 async fn update(
     State(state): State<AppState>,
     Admin(me): Admin,
@@ -248,12 +330,37 @@ async fn update(
     Ok(Json(json!({ "agent": a })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/branches",
+    tag = "agents",
+    operation_id = "list_branches",
+    summary = "Branches",
+    responses(
+        (status = 200, description = "Branches", body = super::openapi::Items<crate::db::branches::Branch>),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = []), ("bearer" = [])),
+)]
 async fn branches(State(state): State<AppState>, _me: CurrentUser) -> ApiResult<Json<Value>> {
     let mut c = state.app.pool().acquire().await?;
     let b = db::branches::list(&mut c).await?;
     Ok(Json(json!({ "items": b })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/branches/{id}",
+    tag = "agents",
+    operation_id = "get_branch",
+    summary = "One branch",
+    params(("id" = i64, Path, description = "Branch id", example = 1)),
+    responses(
+        (status = 200, description = "The branch", body = super::openapi::BranchView),
+        super::openapi::ReadObjectErrors,
+    ),
+    security(("session" = []), ("bearer" = [])),
+)]
 async fn branch(
     State(state): State<AppState>,
     _me: CurrentUser,
@@ -267,7 +374,7 @@ async fn branch(
 }
 
 /// `POST /api/branches` body (admin): creates, or updates the branch with this code.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct BranchBody {
     /// Short stable code.
     pub code: String,
@@ -289,6 +396,19 @@ pub struct BranchBody {
     pub hours: Option<WeeklyHours>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/branches",
+    tag = "agents",
+    operation_id = "save_branch",
+    summary = "Create a branch, or update the one with this code",
+    request_body = BranchBody,
+    responses(
+        (status = 201, description = "Saved", body = super::openapi::BranchView),
+        super::openapi::WriteErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 async fn create_branch(
     State(state): State<AppState>,
     Admin(me): Admin,

@@ -32,6 +32,18 @@ async fn count(state: &AppState, sql: &str, bind: Option<i64>) -> ApiResult<i64>
     Ok(q.fetch_one(state.app.pool()).await?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/analytics/dashboard",
+    tag = "analytics",
+    operation_id = "dashboard",
+    summary = "Today's counters and the link's status",
+    responses(
+        (status = 200, description = "The dashboard", body = super::openapi::DashboardView),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = ["admin"]), ("bearer" = ["admin"])),
+)]
 async fn dashboard(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Value>> {
     let d = state.app.dashboard().await?;
     let mut v = serde_json::to_value(&d).map_err(ApiError::internal)?;
@@ -53,6 +65,19 @@ async fn dashboard(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<
     Ok(Json(v))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/analytics/kpi",
+    tag = "analytics",
+    operation_id = "kpi_report",
+    summary = "KPI report with its formulas",
+    params(super::agents::RangeQuery),
+    responses(
+        (status = 200, description = "The report", body = crate::app::KpiReport),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = ["admin"]), ("bearer" = ["admin"])),
+)]
 async fn kpi(
     State(state): State<AppState>,
     Admin(_): Admin,
@@ -62,6 +87,19 @@ async fn kpi(
     Ok(Json(json!(r)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/analytics/agents",
+    tag = "analytics",
+    operation_id = "agent_figures",
+    summary = "Per-agent KPIs",
+    params(super::agents::RangeQuery),
+    responses(
+        (status = 200, description = "One row per agent with activity", body = super::openapi::AgentFiguresView),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = ["admin"]), ("bearer" = ["admin"])),
+)]
 async fn agents(
     State(state): State<AppState>,
     Admin(_): Admin,
@@ -73,6 +111,19 @@ async fn agents(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/analytics/customers",
+    tag = "analytics",
+    operation_id = "customer_figures",
+    summary = "Customer figures",
+    params(super::agents::RangeQuery),
+    responses(
+        (status = 200, description = "New, active and returning customers; ratings", body = super::openapi::CustomerFiguresView),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = ["admin"]), ("bearer" = ["admin"])),
+)]
 async fn customers(
     State(state): State<AppState>,
     Admin(_): Admin,
@@ -107,13 +158,17 @@ async fn customers(
 }
 
 /// Query of `GET /api/analytics/reports`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// First day.
+    #[param(value_type = Option<String>, format = Date)]
     pub from: Option<String>,
     /// Last day.
+    #[param(value_type = Option<String>, format = Date)]
     pub to: Option<String>,
     /// `json` (default) or `csv`.
+    #[param(value_type = Option<String>, pattern = "^(json|csv)$")]
     pub format: Option<String>,
 }
 
@@ -127,6 +182,19 @@ fn csv_field(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/analytics/reports",
+    tag = "analytics",
+    operation_id = "kpi_export",
+    summary = "KPI report as JSON or a CSV download",
+    params(ReportQuery),
+    responses(
+        (status = 200, description = "The report (`format=csv`: one row per agent, formulas neutralised)", content((crate::app::KpiReport = "application/json"), (String = "text/csv"))),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = ["admin"]), ("bearer" = ["admin"])),
+)]
 async fn reports(
     State(state): State<AppState>,
     Admin(_): Admin,

@@ -89,7 +89,7 @@ impl CurrentUser {
 }
 
 /// The public view of a user.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     /// Id.
     pub id: UserId,
@@ -299,7 +299,7 @@ static DUMMY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| crate::app::hash_password(&random_secret()).unwrap_or_default());
 
 /// `POST /auth/login` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     /// Login name.
     pub username: String,
@@ -320,6 +320,19 @@ fn session_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
 }
 
 /// `POST /auth/login`: checks throttling, then the password; sets the session cookie.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "auth",
+    operation_id = "login",
+    summary = "Log in",
+    description = "Checks the per-account and per-address throttling, then the password (argon2id). Sets the HttpOnly, SameSite=Strict `session` cookie and returns the CSRF token to send as `X-CSRF-Token` on state-changing requests.",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in; the `session` cookie is set", body = super::openapi::LoginView, headers(("Set-Cookie" = String, description = "session=...; HttpOnly; SameSite=Strict; Path=/"))),
+        super::openapi::LoginErrors,
+    ),
+)]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -388,6 +401,18 @@ pub async fn login(
 }
 
 /// `POST /auth/logout`: ends this session.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    operation_id = "logout",
+    summary = "Log out (ends this session)",
+    responses(
+        (status = 200, description = "Logged out; the cookie is cleared", body = super::openapi::Done),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = [])),
+)]
 pub async fn logout(State(state): State<AppState>, me: CurrentUser) -> ApiResult<Response> {
     if let Credential::Session { hash, .. } = &me.credential {
         sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
@@ -403,6 +428,18 @@ pub async fn logout(State(state): State<AppState>, me: CurrentUser) -> ApiResult
 }
 
 /// `GET /auth/profile`: who am I (and the session's CSRF token, for a reloaded page).
+#[utoipa::path(
+    get,
+    path = "/auth/profile",
+    tag = "auth",
+    operation_id = "profile",
+    summary = "The caller and the session's CSRF token",
+    responses(
+        (status = 200, description = "Who is calling", body = super::openapi::ProfileView),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = []), ("bearer" = [])),
+)]
 pub async fn profile(me: CurrentUser) -> Json<serde_json::Value> {
     let csrf = match &me.credential {
         Credential::Session { csrf, .. } => Some(csrf.clone()),
@@ -412,7 +449,7 @@ pub async fn profile(me: CurrentUser) -> Json<serde_json::Value> {
 }
 
 /// `POST /auth/register` body (admin only).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RegisterRequest {
     /// Login name.
     pub username: String,
@@ -434,6 +471,19 @@ pub struct RegisterRequest {
 }
 
 /// `POST /auth/register`: an admin creates an admin or an agent with a branch.
+#[utoipa::path(
+    post,
+    path = "/auth/register",
+    tag = "auth",
+    operation_id = "register",
+    summary = "Create an admin or an agent (with a branch)",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Created", body = super::openapi::UserCreated),
+        super::openapi::WriteErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 pub async fn register(
     State(state): State<AppState>,
     Admin(me): Admin,
@@ -475,7 +525,7 @@ pub async fn register(
 }
 
 /// `POST /auth/password` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PasswordChange {
     /// The current password.
     pub current_password: String,
@@ -496,6 +546,19 @@ async fn set_password(state: &AppState, id: UserId, password: &str) -> ApiResult
 }
 
 /// `POST /auth/password`: change one's own password (other sessions end).
+#[utoipa::path(
+    post,
+    path = "/auth/password",
+    tag = "auth",
+    operation_id = "change_password",
+    summary = "Change your own password (your other sessions end)",
+    request_body = PasswordChange,
+    responses(
+        (status = 200, description = "Changed", body = super::openapi::Done),
+        super::openapi::WriteErrors,
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = [])),
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -531,13 +594,27 @@ pub async fn change_password(
 }
 
 /// `POST /api/users/{id}/password` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PasswordReset {
     /// The new password.
     pub new_password: String,
 }
 
 /// `POST /api/users/{id}/password`: an admin resets a password (the user's sessions end).
+#[utoipa::path(
+    post,
+    path = "/api/users/{id}/password",
+    tag = "auth",
+    operation_id = "reset_password",
+    summary = "Reset a user's password (their sessions end)",
+    params(("id" = i64, Path, description = "User id", example = 1)),
+    request_body = PasswordReset,
+    responses(
+        (status = 200, description = "Reset", body = super::openapi::Done),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 pub async fn reset_password(
     State(state): State<AppState>,
     Admin(me): Admin,
@@ -561,7 +638,7 @@ pub async fn reset_password(
 }
 
 /// `POST /api/users/{id}/active` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ActiveChange {
     /// Whether the user may log in.
     pub active: bool,
@@ -569,6 +646,21 @@ pub struct ActiveChange {
 
 /// `POST /api/users/{id}/active`: an admin deactivates (or reactivates) a user; a
 /// deactivated user's sessions and tokens stop working at once.
+#[utoipa::path(
+    post,
+    path = "/api/users/{id}/active",
+    tag = "auth",
+    operation_id = "set_user_active",
+    summary = "Deactivate or reactivate a user",
+    description = "A deactivated user's sessions and tokens stop working at once; admins cannot deactivate themselves (409).",
+    params(("id" = i64, Path, description = "User id", example = 1)),
+    request_body = ActiveChange,
+    responses(
+        (status = 200, description = "The new state", body = super::openapi::ActiveView),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 pub async fn set_active(
     State(state): State<AppState>,
     Admin(me): Admin,
@@ -605,6 +697,18 @@ pub async fn set_active(
 }
 
 /// `GET /api/users`: every login (admin).
+#[utoipa::path(
+    get,
+    path = "/api/users",
+    tag = "auth",
+    operation_id = "list_users",
+    summary = "Every login",
+    responses(
+        (status = 200, description = "Users", body = super::openapi::Items<crate::db::users::User>),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = ["admin"]), ("bearer" = ["admin"])),
+)]
 pub async fn list_users(
     State(state): State<AppState>,
     Admin(_): Admin,
@@ -615,7 +719,7 @@ pub async fn list_users(
 }
 
 /// `POST /api/tokens` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewToken {
     /// What it is for.
     pub name: String,
@@ -625,7 +729,7 @@ pub struct NewToken {
 }
 
 /// An API token row (never with the secret).
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TokenView {
     /// Id.
     pub id: i64,
@@ -644,6 +748,19 @@ pub struct TokenView {
 }
 
 /// `POST /api/tokens`: creates a bearer token; the secret is shown once.
+#[utoipa::path(
+    post,
+    path = "/api/tokens",
+    tag = "auth",
+    operation_id = "create_token",
+    summary = "Create a bearer API token (the secret is shown once)",
+    request_body = NewToken,
+    responses(
+        (status = 201, description = "Created", body = super::openapi::TokenCreated),
+        super::openapi::WriteErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 pub async fn create_token(
     State(state): State<AppState>,
     Admin(me): Admin,
@@ -685,6 +802,18 @@ pub async fn create_token(
 }
 
 /// `GET /api/tokens`: every token (admin), without secrets.
+#[utoipa::path(
+    get,
+    path = "/api/tokens",
+    tag = "auth",
+    operation_id = "list_tokens",
+    summary = "API tokens (never their secrets)",
+    responses(
+        (status = 200, description = "Tokens", body = super::openapi::Items<TokenView>),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = ["admin"]), ("bearer" = ["admin"])),
+)]
 pub async fn list_tokens(
     State(state): State<AppState>,
     Admin(_): Admin,
@@ -698,6 +827,19 @@ pub async fn list_tokens(
 }
 
 /// `DELETE /api/tokens/{id}`: revokes a token.
+#[utoipa::path(
+    delete,
+    path = "/api/tokens/{id}",
+    tag = "auth",
+    operation_id = "revoke_token",
+    summary = "Revoke an API token",
+    params(("id" = i64, Path, description = "Token id", example = 1)),
+    responses(
+        (status = 200, description = "Revoked", body = super::openapi::Done),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 pub async fn revoke_token(
     State(state): State<AppState>,
     Admin(me): Admin,

@@ -26,16 +26,32 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Query of `GET /api/customers`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Free text (name, number in either spelling, e-mail).
     pub q: Option<String>,
     /// The `next_cursor` of the previous page (a customer id).
+    #[param(value_type = Option<i64>)]
     pub cursor: Option<String>,
     /// Page size.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/customers",
+    tag = "customers",
+    operation_id = "list_customers",
+    summary = "Customers (search, cursor pagination)",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of customers (agents: the ones they serve)", body = super::openapi::Page<crate::db::customers::Customer>),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = []), ("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -85,6 +101,19 @@ async fn list(
     Ok(Json(json!({ "items": rows, "next_cursor": next })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/customers/{id}",
+    tag = "customers",
+    operation_id = "get_customer",
+    summary = "One customer with tags and notes",
+    params(("id" = i64, Path, description = "Customer id", example = 1)),
+    responses(
+        (status = 200, description = "The customer", body = super::openapi::CustomerDetailView),
+        super::openapi::ReadObjectErrors,
+    ),
+    security(("session" = []), ("bearer" = [])),
+)]
 async fn detail(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -100,7 +129,7 @@ async fn detail(
 }
 
 /// `POST /api/customers` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewCustomer {
     /// Phone number (Egyptian or international spelling).
     pub phone: String,
@@ -115,6 +144,19 @@ pub struct NewCustomer {
     pub home_branch_id: Option<BranchId>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/customers",
+    tag = "customers",
+    operation_id = "create_customer",
+    summary = "Create a customer",
+    request_body = NewCustomer,
+    responses(
+        (status = 201, description = "Created", body = super::openapi::CustomerView),
+        super::openapi::WriteErrors,
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -152,7 +194,7 @@ fn branch_field(e: crate::app::AppError) -> ApiError {
 }
 
 /// `PATCH /api/customers/{id}` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct PatchBody {
     /// Name.
     #[serde(default)]
@@ -165,6 +207,20 @@ pub struct PatchBody {
     pub home_branch_id: Option<BranchId>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/customers/{id}",
+    tag = "customers",
+    operation_id = "update_customer",
+    summary = "Edit a customer",
+    params(("id" = i64, Path, description = "Customer id", example = 1)),
+    request_body = PatchBody,
+    responses(
+        (status = 200, description = "The customer", body = super::openapi::CustomerView),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -191,12 +247,26 @@ async fn update(
 }
 
 /// The body of `POST /api/customers/{id}/notes` and `POST /api/tickets/{id}/notes`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NoteBody {
     /// The note.
     pub body: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/customers/{id}/notes",
+    tag = "customers",
+    operation_id = "add_customer_note",
+    summary = "Add a note",
+    params(("id" = i64, Path, description = "Customer id", example = 1)),
+    request_body = NoteBody,
+    responses(
+        (status = 201, description = "Added", body = super::openapi::CustomerNoteView),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = [])),
+)]
 async fn add_note(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -214,12 +284,26 @@ async fn add_note(
 }
 
 /// `POST /api/customers/{id}/tags` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TagBody {
     /// The tag.
     pub tag: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/customers/{id}/tags",
+    tag = "customers",
+    operation_id = "add_customer_tag",
+    summary = "Add a tag",
+    params(("id" = i64, Path, description = "Customer id", example = 1)),
+    request_body = TagBody,
+    responses(
+        (status = 200, description = "The tags", body = super::openapi::TagsView),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = [])),
+)]
 async fn add_tag(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -244,6 +328,19 @@ struct Rating {
     at: i64,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/customers/{id}/history",
+    tag = "customers",
+    operation_id = "customer_history",
+    summary = "Earlier tickets, notes, tags and ratings",
+    params(("id" = i64, Path, description = "Customer id", example = 1)),
+    responses(
+        (status = 200, description = "The history", body = super::openapi::HistoryView),
+        super::openapi::ReadObjectErrors,
+    ),
+    security(("session" = []), ("bearer" = [])),
+)]
 async fn history(
     State(state): State<AppState>,
     me: CurrentUser,

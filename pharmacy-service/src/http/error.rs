@@ -10,7 +10,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
 
 /// An API failure.
 #[derive(Debug, thiserror::Error)]
@@ -84,47 +83,94 @@ impl ApiError {
         ApiError::Internal
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, Value) {
+    fn parts(&self) -> (StatusCode, &'static str, ErrorDetails) {
+        let none = ErrorDetails::default();
         match self {
-            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", json!({})),
-            ApiError::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials", json!({})),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", json!({})),
-            ApiError::Csrf => (StatusCode::FORBIDDEN, "csrf", json!({})),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", json!({})),
-            ApiError::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                json!({}),
-            ),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", json!({})),
+            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", none),
+            ApiError::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials", none),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", none),
+            ApiError::Csrf => (StatusCode::FORBIDDEN, "csrf", none),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", none),
+            ApiError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", none)
+            }
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", none),
             ApiError::Validation { field, .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation",
-                json!({ "field": field }),
+                ErrorDetails {
+                    field: Some(field.clone()),
+                    ..none
+                },
             ),
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", json!({})),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request", none),
             ApiError::TooManyRequests { retry_after_s } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "throttled",
-                json!({ "retry_after_s": retry_after_s }),
+                ErrorDetails {
+                    retry_after_s: Some(*retry_after_s),
+                    ..none
+                },
             ),
-            ApiError::PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                json!({}),
-            ),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", json!({})),
-            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", json!({})),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", none),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", none),
+            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", none),
+        }
+    }
+}
+
+/// The body of every error answer: `{"error": {"code", "message", "details"}}` (the OpenAPI
+/// document's `Error` schema is generated from these types).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// The failure.
+    pub error: ErrorInfo,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorInfo {
+    /// Stable machine-readable code: `unauthenticated`, `bad_credentials`, `forbidden`,
+    /// `csrf`, `not_found`, `method_not_allowed`, `conflict`, `validation`, `bad_request`,
+    /// `throttled`, `payload_too_large`, `unavailable`, `internal`.
+    #[schema(example = "validation")]
+    pub code: String,
+    /// Human-readable text (never a secret, SQL or stack trace).
+    pub message: String,
+    /// Structured details (empty for most codes).
+    pub details: ErrorDetails,
+}
+
+/// Structured details of an error.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetails {
+    /// `validation`: the invalid field (a query parameter, a body field, or `body`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// `throttled`: seconds to wait (also in the `Retry-After` header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_s: Option<u64>,
+}
+
+impl ApiError {
+    /// The body this error answers with.
+    pub fn body(&self) -> ErrorBody {
+        let (_, code, details) = self.parts();
+        ErrorBody {
+            error: ErrorInfo {
+                code: code.to_owned(),
+                message: self.to_string(),
+                details,
+            },
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code, details) = self.parts();
-        let body =
-            json!({ "error": { "code": code, "message": self.to_string(), "details": details } });
-        let mut resp = (status, Json(body)).into_response();
+        let (status, _, _) = self.parts();
+        let mut resp = (status, Json(self.body())).into_response();
         if let ApiError::TooManyRequests { retry_after_s } = self
             && let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string())
         {

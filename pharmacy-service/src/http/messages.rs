@@ -32,16 +32,21 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Query of `GET /api/messages`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// The ticket (required).
+    #[param(value_type = i64, required = true, example = 1)]
     pub ticket: Option<String>,
     /// The `next_cursor` of the previous page (a message id).
+    #[param(value_type = Option<i64>)]
     pub cursor: Option<String>,
     /// Page backwards instead: the newest messages older than this id (`latest` = the newest
     /// of all); their `next_cursor` is the `before` of the next older page.
+    #[param(value_type = Option<String>, pattern = "^(latest|[0-9]+)$")]
     pub before: Option<String>,
     /// Page size.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
 }
 
@@ -57,6 +62,19 @@ fn parse_before(v: &Option<String>) -> ApiResult<Option<Option<MessageId>>> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/messages",
+    tag = "messages",
+    operation_id = "list_messages",
+    summary = "A ticket's messages (oldest first after `cursor`, or pages backwards with `before`)",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of messages", body = super::openapi::Page<crate::db::messages::Message>),
+        super::openapi::ReadObjectErrors,
+    ),
+    security(("session" = []), ("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -105,6 +123,19 @@ async fn readable_message(
     Ok(m)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/messages/{id}",
+    tag = "messages",
+    operation_id = "get_message",
+    summary = "One message with its delivery log",
+    params(("id" = i64, Path, description = "Message id", example = 1)),
+    responses(
+        (status = 200, description = "The message", body = super::openapi::MessageDetailView),
+        super::openapi::ReadObjectErrors,
+    ),
+    security(("session" = []), ("bearer" = [])),
+)]
 async fn detail(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -117,14 +148,30 @@ async fn detail(
 }
 
 /// Query of `GET /api/messages/search`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// Words to find (Arabic spelling variants match).
+    #[param(value_type = String, required = true, min_length = 1)]
     pub q: Option<String>,
     /// At most this many.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/messages/search",
+    tag = "messages",
+    operation_id = "search_messages",
+    summary = "Full-text search over the messages the caller may read",
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "Matching messages", body = super::openapi::Items<crate::db::messages::Message>),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = []), ("bearer" = [])),
+)]
 async fn search(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -146,7 +193,7 @@ async fn search(
 }
 
 /// `POST /api/messages/send` as JSON (multipart takes the same fields plus a `file` part).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct SendRequest {
     /// The ticket.
     pub ticket_id: TicketId,
@@ -215,6 +262,20 @@ async fn multipart_send(
     Ok((r, media))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/messages/send",
+    tag = "messages",
+    operation_id = "send_message",
+    summary = "Send text, a template, media or a reply",
+    description = "JSON, or multipart/form-data with the same fields and a `file` part (the media; `text` is its caption).",
+    request_body(content((SendRequest = "application/json"), (super::openapi::SendForm = "multipart/form-data"))),
+    responses(
+        (status = 201, description = "Queued in the durable outbox", body = super::openapi::MessageView),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = [])),
+)]
 async fn send(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -285,6 +346,20 @@ pub fn verify_signature(secret: &[u8], headers: &HeaderMap, body: &[u8]) -> bool
     mac.verify_slice(&sig).is_ok()
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/messages/receive",
+    tag = "messages",
+    operation_id = "receive_message",
+    summary = "Ingest webhook for other gateways",
+    description = "Authenticated by `X-Signature: sha256=<hex HMAC-SHA256 of the body>` under the configured ingest secret (403 when none is configured).",
+    request_body(content = Object, description = "An inbound event (`type`: message, edited, revoked, reaction, receipt, sent_from_phone)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "What the event did", body = super::openapi::IngestView),
+        super::openapi::IngestErrors,
+    ),
+    security(("signature" = [])),
+)]
 async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -303,6 +378,20 @@ async fn receive(
     Ok(Json(json!({ "outcome": outcome })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/messages/{id}",
+    tag = "messages",
+    operation_id = "revoke_message",
+    summary = "Delete for everyone (or cancel before it left)",
+    description = "A sent message is revoked through the outbox while WhatsApp allows it (409 after); a queued or held one is cancelled. Agents may revoke only their own.",
+    params(("id" = i64, Path, description = "Message id", example = 1)),
+    responses(
+        (status = 200, description = "Revoked or cancelled", body = super::openapi::RevokedView),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = [])),
+)]
 async fn revoke(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -325,6 +414,19 @@ async fn revoke(
     Ok(Json(json!({ "message": updated, "how": how })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/media/{sha256}",
+    tag = "messages",
+    operation_id = "get_media",
+    summary = "A stored media file",
+    params(("sha256" = String, Path, description = "SHA-256 of the file, hex")),
+    responses(
+        (status = 200, description = "The file, with its stored Content-Type", content_type = "*/*"),
+        super::openapi::ReadObjectErrors,
+    ),
+    security(("session" = []), ("bearer" = [])),
+)]
 async fn media(
     State(state): State<AppState>,
     me: CurrentUser,

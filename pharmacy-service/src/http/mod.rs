@@ -127,6 +127,17 @@ pub async fn audit(
     Ok(())
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "ops",
+    operation_id = "healthz",
+    summary = "Liveness",
+    responses(
+        (status = 200, description = "Alive", body = openapi::Health),
+        openapi::PublicErrors,
+    ),
+)]
 async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
@@ -142,6 +153,21 @@ async fn api_headers(mut r: axum::response::Response) -> axum::response::Respons
         HeaderValue::from_static("nosniff"),
     );
     r
+}
+
+/// Every activity-log entry written while serving the request names the client's address.
+async fn record_client_address(
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    match peer {
+        Some(address) => crate::db::activity::with_client_address(address, next.run(req)).await,
+        None => next.run(req).await,
+    }
 }
 
 /// The API's routes (canonical paths have no trailing slash; [`service`] trims it).
@@ -162,7 +188,8 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(reads::routes())
         .merge(calendar::routes())
-        .layer(axum::middleware::map_response(api_headers));
+        .layer(axum::middleware::map_response(api_headers))
+        .layer(axum::middleware::from_fn(record_client_address));
     // ---- UI: the UI helper merges its pages here, e.g. `.merge(ui::router(state.clone()))`.
     let api = api.merge(ui::router());
     // ---- end UI

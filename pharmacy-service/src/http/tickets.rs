@@ -32,23 +32,30 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Query of `GET /api/tickets` (all optional; values as strings so a bad one is named).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `open`, `pending` or `closed`.
+    #[param(value_type = Option<TicketStatus>)]
     pub status: Option<String>,
     /// Branch id.
+    #[param(value_type = Option<i64>)]
     pub branch: Option<String>,
     /// Agent id.
+    #[param(value_type = Option<i64>)]
     pub agent: Option<String>,
     /// Customer id.
+    #[param(value_type = Option<i64>)]
     pub customer: Option<String>,
     /// Only unassigned (`true`).
+    #[param(value_type = Option<bool>)]
     pub unassigned: Option<String>,
     /// Free text over the customer's name, number, e-mail.
     pub text: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Page size (1-200, default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
 }
 
@@ -64,6 +71,20 @@ fn parse_cursor(c: &Option<String>) -> ApiResult<Option<(Timestamp, TicketId)>> 
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/tickets",
+    tag = "tickets",
+    operation_id = "list_tickets",
+    summary = "The inbox, newest activity first (filters, cursor pagination)",
+    description = "Agents see the tickets assigned to them and their branch's unassigned queue, and the whole history of a customer they serve (`customer=`); admins see everything.",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of tickets with their customers", body = super::openapi::Page<crate::app::TicketSummary>),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = []), ("bearer" = [])),
+)]
 async fn list(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -115,6 +136,19 @@ async fn list(
     Ok(Json(json!({ "items": items, "next_cursor": next })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/tickets/{id}",
+    tag = "tickets",
+    operation_id = "get_ticket",
+    summary = "One ticket with its customer and logs",
+    params(("id" = i64, Path, description = "Ticket id", example = 1)),
+    responses(
+        (status = 200, description = "The ticket", body = super::openapi::TicketDetailView),
+        super::openapi::ReadObjectErrors,
+    ),
+    security(("session" = []), ("bearer" = [])),
+)]
 async fn detail(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -130,7 +164,7 @@ async fn detail(
 }
 
 /// `POST /api/tickets` body: a ticket opened by hand (a phone call, a walk-in).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewTicket {
     /// The customer.
     pub customer_id: CustomerId,
@@ -142,6 +176,19 @@ pub struct NewTicket {
     pub priority: Option<Priority>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/tickets",
+    tag = "tickets",
+    operation_id = "create_ticket",
+    summary = "Open a ticket by hand (a call, a walk-in)",
+    request_body = NewTicket,
+    responses(
+        (status = 201, description = "Opened", body = super::openapi::TicketView),
+        super::openapi::WriteErrors,
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = [])),
+)]
 async fn create(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -173,7 +220,7 @@ async fn create(
 }
 
 /// `PATCH /api/tickets/{id}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TicketPatch {
     /// New priority.
     #[serde(default)]
@@ -186,6 +233,20 @@ pub struct TicketPatch {
     pub status: Option<TicketStatus>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/tickets/{id}",
+    tag = "tickets",
+    operation_id = "update_ticket",
+    summary = "Change priority, subject, or pending/open",
+    params(("id" = i64, Path, description = "Ticket id", example = 1)),
+    request_body = TicketPatch,
+    responses(
+        (status = 200, description = "The ticket", body = super::openapi::TicketView),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = [])),
+)]
 async fn update(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -224,6 +285,19 @@ async fn update(
     Ok(Json(json!({ "ticket": t })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/tickets/{id}",
+    tag = "tickets",
+    operation_id = "delete_ticket",
+    summary = "Delete a ticket and its messages",
+    params(("id" = i64, Path, description = "Ticket id", example = 1)),
+    responses(
+        (status = 200, description = "Deleted", body = super::openapi::Done),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 async fn remove(
     State(state): State<AppState>,
     Admin(me): Admin,
@@ -234,13 +308,27 @@ async fn remove(
 }
 
 /// `POST /api/tickets/{id}/close` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CloseRequest {
     /// Why (default `resolved`).
     #[serde(default)]
     pub reason: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/tickets/{id}/close",
+    tag = "tickets",
+    operation_id = "close_ticket",
+    summary = "Close (the body is optional)",
+    params(("id" = i64, Path, description = "Ticket id", example = 1)),
+    request_body(content = Option<CloseRequest>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Closed", body = super::openapi::TicketView),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = [])),
+)]
 async fn close(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -259,6 +347,19 @@ async fn close(
     Ok(Json(json!({ "ticket": t })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/tickets/{id}/reopen",
+    tag = "tickets",
+    operation_id = "reopen_ticket",
+    summary = "Reopen a closed ticket",
+    params(("id" = i64, Path, description = "Ticket id", example = 1)),
+    responses(
+        (status = 200, description = "Reopened", body = super::openapi::TicketView),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = [])),
+)]
 async fn reopen(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -274,7 +375,7 @@ async fn reopen(
 }
 
 /// `POST /api/tickets/{id}/transfer` body: exactly one of `agent_id` and `branch_id`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TransferRequest {
     /// To this agent.
     #[serde(default)]
@@ -286,6 +387,20 @@ pub struct TransferRequest {
     pub note: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/tickets/{id}/transfer",
+    tag = "tickets",
+    operation_id = "transfer_ticket",
+    summary = "Transfer to an agent or a branch",
+    params(("id" = i64, Path, description = "Ticket id", example = 1)),
+    request_body = TransferRequest,
+    responses(
+        (status = 200, description = "Transferred", body = super::openapi::TicketView),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = [])),
+)]
 async fn transfer(
     State(state): State<AppState>,
     me: CurrentUser,
@@ -318,6 +433,20 @@ async fn transfer(
     Ok(Json(json!({ "ticket": t })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/tickets/{id}/notes",
+    tag = "tickets",
+    operation_id = "add_ticket_note",
+    summary = "Add an internal note",
+    params(("id" = i64, Path, description = "Ticket id", example = 1)),
+    request_body = super::customers::NoteBody,
+    responses(
+        (status = 201, description = "Added", body = super::openapi::TicketNoteView),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = [])),
+)]
 async fn add_note(
     State(state): State<AppState>,
     me: CurrentUser,

@@ -38,7 +38,7 @@ pub enum LinkError {
 }
 
 /// The link's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkState {
     /// Not paired: waiting for a QR scan or a pairing code.
@@ -56,7 +56,7 @@ pub enum LinkState {
 }
 
 /// What `GET /api/whatsapp/status` shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LinkStatus {
     /// The state.
     pub state: LinkState,
@@ -65,6 +65,7 @@ pub struct LinkStatus {
     /// Push name of the account.
     pub name: Option<String>,
     /// Ban expiry or similar details.
+    #[schema(value_type = Option<Object>)]
     pub detail: Option<Value>,
 }
 
@@ -189,14 +190,28 @@ fn link_error(e: LinkError) -> ApiError {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/whatsapp/status",
+    tag = "whatsapp",
+    operation_id = "whatsapp_status",
+    summary = "The link state",
+    responses(
+        (status = 200, description = "The state", body = LinkStatus),
+        super::openapi::LinkErrors,
+    ),
+    security(("session" = ["admin"]), ("bearer" = ["admin"])),
+)]
 async fn status(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<LinkStatus>> {
     Ok(Json(state.whatsapp.status().await.map_err(link_error)?))
 }
 
 /// Query of the QR endpoint: `format=png` or `format=svg` answers the image itself.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QrQuery {
     /// `json` (default), `png` or `svg`.
+    #[param(value_type = Option<String>, pattern = "^(json|png|svg)$")]
     pub format: Option<String>,
 }
 
@@ -239,6 +254,19 @@ pub fn qr_png(data: &str) -> Result<Vec<u8>, ApiError> {
     Ok(out)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/whatsapp/qr-code",
+    tag = "whatsapp",
+    operation_id = "whatsapp_qr",
+    summary = "The pairing QR: string, PNG (base64) and SVG; or `format=png|svg` for the image",
+    params(QrQuery),
+    responses(
+        (status = 200, description = "The QR (nulls once paired), or the image", content((super::openapi::QrView = "application/json"), (String = "image/svg+xml"), (Vec<u8> = "image/png"))),
+        super::openapi::LinkErrors,
+    ),
+    security(("session" = ["admin"]), ("bearer" = ["admin"])),
+)]
 async fn qr_code(
     State(state): State<AppState>,
     Admin(_): Admin,
@@ -266,6 +294,18 @@ async fn qr_code(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/whatsapp/disconnect",
+    tag = "whatsapp",
+    operation_id = "whatsapp_disconnect",
+    summary = "Log the number out",
+    responses(
+        (status = 200, description = "Logged out", body = super::openapi::Done),
+        super::openapi::LinkErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 async fn disconnect(State(state): State<AppState>, Admin(me): Admin) -> ApiResult<Json<Value>> {
     state.whatsapp.disconnect().await.map_err(link_error)?;
     audit(
@@ -287,12 +327,25 @@ async fn disconnect(State(state): State<AppState>, Admin(me): Admin) -> ApiResul
 }
 
 /// `POST /api/whatsapp/pair-code` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PairCodeRequest {
     /// The pharmacy's number, international (`201001234567`, `+20 100 123 4567` or `0100...`).
     pub phone: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/whatsapp/pair-code",
+    tag = "whatsapp",
+    operation_id = "whatsapp_pair_code",
+    summary = "A pairing code for a phone number",
+    request_body = PairCodeRequest,
+    responses(
+        (status = 200, description = "The code to type on the phone", body = super::openapi::PairCodeView),
+        super::openapi::LinkErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 async fn pair_code(
     State(state): State<AppState>,
     Admin(me): Admin,

@@ -76,13 +76,29 @@ impl Live {
 }
 
 /// Query of `GET /ws`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WsQuery {
     /// The last sequence number the client saw.
+    #[param(value_type = Option<i64>, minimum = 0)]
     pub since: Option<String>,
 }
 
 /// `GET /ws`.
+#[utoipa::path(
+    get,
+    path = "/ws",
+    tag = "ops",
+    operation_id = "live_events",
+    summary = "The live event socket (WebSocket upgrade)",
+    description = "Events: newMessage, messageSent, messageDelivered, messageRead, ticketAssigned, ticketUpdated, ticketClosed, newCustomer, agentStatus, typing, whatsappStatus; each carries `seq`. With `since=N` the events after N still in the buffer are replayed first; `{\"type\": \"resync\"}` says the gap was too long.",
+    params(WsQuery),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol; JSON events follow"),
+        super::openapi::SocketErrors,
+    ),
+    security(("session" = []), ("bearer" = [])),
+)]
 pub async fn socket(
     State(state): State<AppState>,
     headers: HeaderMap,

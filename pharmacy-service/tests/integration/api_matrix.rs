@@ -22,7 +22,7 @@ async fn every_documented_endpoint_checks_the_role() {
     let agent = t.login(T1).await;
     let mut failures = Vec::new();
     for op in operations() {
-        let path = concrete(op.path);
+        let path = concrete(&op.path);
         let method = op.method.to_uppercase();
         let body = if matches!(method.as_str(), "POST" | "PATCH") {
             Some("{}")

@@ -347,3 +347,39 @@ async fn the_whole_lifecycle_is_live() {
     .await;
     let _ = stop.send(true);
 }
+
+#[tokio::test]
+async fn a_client_too_far_behind_gets_a_resync_then_what_the_buffer_still_holds() {
+    let t = spawn_app().await;
+    let admin = t.login(ADMIN).await;
+    let bus = t.world.app.events();
+    let now = t.world.app.now();
+    let status = |i: usize| pharmacy_service::app::LiveEvent::AgentStatus {
+        agent_id: t.world.agents[i % 3],
+        branch_id: None,
+        status: AgentStatus::Away,
+    };
+    let first = bus.publish(now, status(0));
+    // More events than the bus keeps (4096): the client's last number falls out of it.
+    let mut last = first;
+    for i in 0..4200 {
+        last = bus.publish(now, status(i));
+    }
+    let mut ws = connect(&t, &admin, Some(first)).await;
+    let resync = next(&mut ws).await;
+    assert_eq!(resync["type"], "resync", "{resync}");
+    assert_eq!(resync["seq"].as_u64(), Some(last));
+    // Then the replay of what the buffer still has, oldest first, ending at the newest.
+    let oldest = next(&mut ws).await;
+    assert_eq!(oldest["type"], "agentStatus");
+    let oldest = oldest["seq"].as_u64().unwrap();
+    assert!(oldest > first + 1, "{oldest} should be past the gap");
+    let (_, newest) = until(&mut ws, |v| v["seq"].as_u64() == Some(last)).await;
+    assert_eq!(newest["type"], "agentStatus");
+
+    // A client whose number is still in the buffer resumes without a resync.
+    let mut ws = connect(&t, &admin, Some(last - 5)).await;
+    let v = next(&mut ws).await;
+    assert_eq!(v["type"], "agentStatus", "{v}");
+    assert_eq!(v["seq"].as_u64(), Some(last - 4));
+}
