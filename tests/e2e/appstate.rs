@@ -5,14 +5,14 @@
 
 use std::collections::HashSet;
 
-use whatsapp_client::appstate::{AppStateEvent, Collection, SyncAction};
+use whatsapp_client::appstate::{AppStateEvent, AppStateMutation, Collection, SyncAction};
 use whatsapp_client::store::{ContactStore, SqliteStore};
-use whatsapp_client::{ClientError, Event, EventStream, Jid};
+use whatsapp_client::{Client, ClientError, Event, EventStream, Jid};
 use whatsapp_proto::appstate::AppStateError;
 use whatsapp_sim::appstate::PhoneMutation;
-use whatsapp_sim::{Fault, Sim, SimConfig};
+use whatsapp_sim::{Fault, Sim, SimConfig, SimHandle};
 
-use super::client::{CUSTOMER, OWN_PHONE, config, expect, paired, temp_db};
+use super::client::{CUSTOMER, OWN_PHONE, config, expect, paired, start, temp_db};
 
 fn customer_jid() -> String {
     format!("{CUSTOMER}@s.whatsapp.net")
@@ -55,6 +55,37 @@ async fn next_in(events: &mut EventStream, collection: Collection) -> AppStateEv
         _ => None,
     })
     .await
+}
+
+/// The next verified mutation of `collection`; a refusal fails the test.
+async fn next_mutation(events: &mut EventStream, collection: Collection) -> AppStateMutation {
+    match next_in(events, collection).await {
+        AppStateEvent::Mutation(m) => m,
+        other => panic!(
+            "expected a mutation of {}, got {other:?}",
+            collection.name()
+        ),
+    }
+}
+
+/// The phone changes one thing (a patch; companions get `server_sync`).
+fn phone_changes(sim: &SimHandle, mutation: PhoneMutation) {
+    sim.app_state_mutations(OWN_PHONE, &[mutation])
+        .expect("phone mutation");
+}
+
+fn archive(archived: bool) -> PhoneMutation {
+    PhoneMutation::Archive {
+        chat: CUSTOMER.into(),
+        archived,
+    }
+}
+
+fn archived(archived: bool) -> SyncAction {
+    SyncAction::Archive {
+        chat: customer_jid(),
+        archived,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,27 +191,10 @@ async fn contact_names_and_chat_states_arrive_after_pairing() {
     );
 
     // A live change on the phone arrives through server_sync as a patch.
-    sim.app_state_mutations(
-        OWN_PHONE,
-        &[PhoneMutation::Archive {
-            chat: CUSTOMER.into(),
-            archived: false,
-        }],
-    )
-    .expect("unarchive");
-    match next_in(&mut events, Collection::RegularLow).await {
-        AppStateEvent::Mutation(m) => {
-            assert!(!m.full_sync);
-            assert_eq!(
-                m.mutation.action,
-                SyncAction::Archive {
-                    chat: customer.clone(),
-                    archived: false
-                }
-            );
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    phone_changes(&sim, archive(false));
+    let m = next_mutation(&mut events, Collection::RegularLow).await;
+    assert!(!m.full_sync);
+    assert_eq!(m.mutation.action, archived(false));
     client.shutdown().await;
 }
 
@@ -205,74 +219,61 @@ async fn our_own_changes_go_up_as_patches() {
         .expect("sync");
     assert_eq!(after, before + 2);
     let mut seen = Vec::new();
-    while seen.len() < 2 {
-        if let AppStateEvent::Mutation(m) = next_in(&mut events, Collection::RegularLow).await {
-            seen.push(m.mutation.action);
-        }
+    for _ in 0..2 {
+        seen.push(
+            next_mutation(&mut events, Collection::RegularLow)
+                .await
+                .mutation
+                .action,
+        );
     }
-    assert_eq!(
-        seen,
-        [
-            SyncAction::Archive {
-                chat: customer.clone(),
-                archived: true
-            },
-            SyncAction::MarkChatAsRead {
-                chat: customer.clone(),
-                read: true
-            },
-        ]
-    );
+    let read = SyncAction::MarkChatAsRead {
+        chat: customer.clone(),
+        read: true,
+    };
+    assert_eq!(seen, [archived(true), read]);
     client.label_chat(&chat, "5", true).await.expect("label");
-    match next_in(&mut events, Collection::Regular).await {
-        AppStateEvent::Mutation(m) => assert_eq!(
-            m.mutation.action,
-            SyncAction::LabelChat {
-                label_id: "5".into(),
-                chat: customer.clone(),
-                labeled: true
-            }
-        ),
-        other => panic!("unexpected {other:?}"),
-    }
+    let labeled = SyncAction::LabelChat {
+        label_id: "5".into(),
+        chat: customer.clone(),
+        labeled: true,
+    };
+    assert_eq!(
+        next_mutation(&mut events, Collection::Regular)
+            .await
+            .mutation
+            .action,
+        labeled
+    );
     client.shutdown().await;
 }
 
-/// Injects `fault`, lets the phone change a chat, and checks that the served patch is refused
-/// with `expected`, nothing of it applied, and that the clean copy applies afterwards.
-async fn tampered_patch_is_refused(fault: Fault, expected: fn(&AppStateError) -> bool) {
+/// A paired client synced past a first regular_low patch (so that its next fetch asks for
+/// patches, not a snapshot), with that collection's version.
+async fn paired_past_one_patch(
+    name: &str,
+) -> (SimHandle, std::path::PathBuf, Client, EventStream, u64) {
     let sim = Sim::start(SimConfig::default()).await.expect("sim");
-    let path = temp_db(&format!("appstate-{fault:?}").to_lowercase());
-    let customer = customer_jid();
+    let path = temp_db(name);
     let (client, mut events) = paired(&sim, &path, config(&sim)).await;
     until_all_synced(&mut events).await;
-    // A first patch, so that the next fetch asks for patches rather than a snapshot.
-    sim.app_state_mutations(
-        OWN_PHONE,
-        &[PhoneMutation::Archive {
-            chat: CUSTOMER.into(),
-            archived: true,
-        }],
-    )
-    .expect("archive");
-    assert!(matches!(
-        next_in(&mut events, Collection::RegularLow).await,
-        AppStateEvent::Mutation(_)
-    ));
+    phone_changes(&sim, archive(true));
+    next_mutation(&mut events, Collection::RegularLow).await;
     let version = client
         .sync_app_state(Collection::RegularLow)
         .await
         .expect("sync");
     assert!(version > 0);
+    (sim, path, client, events, version)
+}
+
+/// Injects `fault`, lets the phone change a chat, and checks that the served patch is refused
+/// with `expected`, nothing of it applied, and that the clean copy applies afterwards.
+async fn tampered_patch_is_refused(fault: Fault, expected: fn(&AppStateError) -> bool) {
+    let name = format!("appstate-{fault:?}").to_lowercase();
+    let (sim, _path, client, mut events, version) = paired_past_one_patch(&name).await;
     sim.fault(&fault).expect("fault");
-    sim.app_state_mutations(
-        OWN_PHONE,
-        &[PhoneMutation::Pin {
-            chat: CUSTOMER.into(),
-            pinned: true,
-        }],
-    )
-    .expect("pin");
+    phone_changes(&sim, archive(false));
     match next_in(&mut events, Collection::RegularLow).await {
         AppStateEvent::SyncFailed {
             collection: Collection::RegularLow,
@@ -287,16 +288,8 @@ async fn tampered_patch_is_refused(fault: Fault, expected: fn(&AppStateError) ->
         .await
         .expect("clean sync");
     assert_eq!(after, version + 1);
-    match next_in(&mut events, Collection::RegularLow).await {
-        AppStateEvent::Mutation(m) => assert_eq!(
-            m.mutation.action,
-            SyncAction::Pin {
-                chat: customer,
-                pinned: true
-            }
-        ),
-        other => panic!("unexpected {other:?}"),
-    }
+    let m = next_mutation(&mut events, Collection::RegularLow).await;
+    assert_eq!(m.mutation.action, archived(false));
     client.shutdown().await;
 }
 
@@ -314,4 +307,25 @@ async fn a_patch_with_a_wrong_lthash_is_refused() {
         matches!(e, AppStateError::SnapshotMacMismatch { what: "patch", .. })
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patches_apply_on_the_state_stored_before_a_restart() {
+    let (sim, path, client, _events, version) = paired_past_one_patch("appstate-restart").await;
+    client.shutdown().await;
+    drop(client);
+
+    // A new process: version, LTHash and index MACs come from the file. Overwriting the
+    // archive record subtracts its stored value MAC; a lost map would fail the LTHash check.
+    let (client, mut events) = start(&path, config(&sim)).await;
+    expect(&mut events, "connected after restart", |e| {
+        matches!(e, Event::Connected).then_some(())
+    })
+    .await;
+    phone_changes(&sim, archive(false));
+    let m = next_mutation(&mut events, Collection::RegularLow).await;
+    assert!(!m.full_sync, "incremental, not a new snapshot");
+    assert_eq!(m.version, version + 1);
+    assert_eq!(m.mutation.action, archived(false));
+    client.shutdown().await;
 }

@@ -53,7 +53,7 @@ pub(crate) async fn expect<T>(
     }
 }
 
-async fn start(path: &PathBuf, config: Config) -> (Client, EventStream) {
+pub(crate) async fn start(path: &PathBuf, config: Config) -> (Client, EventStream) {
     let store = Arc::new(SqliteStore::open(path).await.expect("store"));
     Client::start(store, config).await.expect("client")
 }

@@ -38,8 +38,10 @@ async fn the_phones_history_is_imported_after_pairing() {
     let mut ids = HashSet::new();
     let mut types = HashSet::new();
     let mut push_names = Vec::new();
-    while ids.len() < CHATS * PER_CHAT {
+    let mut chunks = 0;
+    while ids.len() < CHATS * PER_CHAT || push_names.is_empty() {
         let batch = next_batch(&mut events).await;
+        chunks += 1;
         types.extend(batch.sync_type);
         push_names.extend(batch.push_names.iter().cloned());
         for conversation in &batch.conversations {
@@ -67,9 +69,27 @@ async fn the_phones_history_is_imported_after_pairing() {
         types.contains(&HistorySyncType::InitialBootstrap),
         "{types:?}"
     );
+    // Every chunk seen was acknowledged to our phone with a hist_sync receipt.
+    let own = client.jid().expect("jid");
+    let from = format!("{}:{}@", own.user, own.device);
+    let receipts = || {
+        sim.stanzas()
+            .into_iter()
+            .filter(|s| s.tag == "receipt" && s.kind == "hist_sync" && s.from.starts_with(&from))
+            .count()
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while receipts() < chunks && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        receipts() >= chunks,
+        "{} receipts for {chunks} chunks",
+        receipts()
+    );
     // Push names from the sync are stored for the contacts they name.
-    if let Some((jid, name)) = push_names.first() {
-        let store = SqliteStore::open(&path).await.expect("store");
+    let store = SqliteStore::open(&path).await.expect("store");
+    for (jid, name) in &push_names {
         let contact = store.load_contact(&jid.to_string()).await.expect("contact");
         assert_eq!(contact.and_then(|c| c.push_name).as_ref(), Some(name));
     }
