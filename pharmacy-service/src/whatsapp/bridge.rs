@@ -11,8 +11,10 @@
 //! - Link: it implements [`WhatsappLink`] (QR, status, pairing code, logout) from the client's
 //!   events, and publishes [`LiveEvent::WhatsappStatus`] on every change.
 //!
-//! The client picks the WhatsApp id of each message it sends; the bridge records it in place of
-//! the id the outbox chose, so receipts, revokes and quotes find the message.
+//! Every message goes out under the WhatsApp id the outbox chose and committed when it queued
+//! the row ([`whatsapp_client::Client::send_message_with_id`]): a resend after a crash between
+//! the send and the "sent" commit carries the same id, so the customer's phone shows it once,
+//! and receipts, revokes and quotes find the message by the id stored from the start.
 
 use crate::app::{
     App, InboundContent, InboundEvent, InboundMessage, LiveEvent, Messenger, OutgoingMessage,
@@ -352,24 +354,11 @@ impl WhatsappBridge {
             status,
             at,
         };
-        // A receipt can overtake the bridge recording the client's id for a message it just
-        // sent; try again a few times in the background.
-        let app = self.app.clone();
-        tokio::spawn(async move {
-            for attempt in 0..4u32 {
-                match app.handle_inbound(event.clone()).await {
-                    Ok(crate::app::InboundOutcome::Updated { count }) if count > 0 => return,
-                    Ok(_) | Err(_) if attempt < 3 => {
-                        tokio::time::sleep(Duration::from_millis(300 << attempt)).await
-                    }
-                    Ok(_) => return,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "receipt not applied");
-                        return;
-                    }
-                }
-            }
-        });
+        // The message row carries its WhatsApp id from the moment it was queued, so even a
+        // receipt that overtakes the outbox's "sent" commit finds it.
+        if let Err(e) = self.app.handle_inbound(event).await {
+            tracing::warn!(error = %e, "receipt not applied");
+        }
     }
 
     /// The service's view of a message, or None when it is not for the service.
@@ -544,31 +533,6 @@ impl WhatsappBridge {
             _ => Err(SendError::Disconnected),
         }
     }
-
-    /// Records the id the client gave a sent message in place of the outbox's.
-    async fn record_id(&self, ours: &str, theirs: &str) {
-        if ours == theirs {
-            return;
-        }
-        let result = async {
-            let mut tx = self.app.pool().begin_with("BEGIN IMMEDIATE").await?;
-            sqlx::query("UPDATE messages SET wa_id = ?1 WHERE wa_id = ?2")
-                .bind(theirs)
-                .bind(ours)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE outbox SET wa_id = ?1 WHERE wa_id = ?2")
-                .bind(theirs)
-                .bind(ours)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await
-        }
-        .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %e, ours, theirs, "could not record the sent message's id");
-        }
-    }
 }
 
 fn unix_seconds(secs: u64, fallback: Timestamp) -> Timestamp {
@@ -618,6 +582,7 @@ pub fn send_error(e: ClientError) -> SendError {
             SendError::Disconnected
         }
         ClientError::InvalidArgument(m) => SendError::Permanent(m),
+        e @ ClientError::InvalidMessageId { .. } => SendError::Permanent(e.to_string()),
         ClientError::MessageRefused { code } if code == 479 || code == 400 || code == 404 => {
             SendError::Permanent(format!("refused with error {code}"))
         }
@@ -677,7 +642,7 @@ impl Messenger for WhatsappBridge {
                 caption: message.text.clone(),
                 file_name: media.file_name.clone(),
             };
-            c.send_media(&to, out).await
+            c.send_media_with_id(&to, &message.id, out).await
         } else {
             let text = message.text.clone().unwrap_or_default();
             let m = match &message.quoted_id {
@@ -699,11 +664,9 @@ impl Messenger for WhatsappBridge {
                     ..Default::default()
                 },
             };
-            c.send_message(&to, m).await
+            c.send_message_with_id(&to, &message.id, m).await
         };
-        let id = sent.map_err(send_error)?;
-        self.record_id(&message.id, &id).await;
-        Ok(())
+        sent.map(drop).map_err(send_error)
     }
 
     async fn revoke(&self, chat: &str, message_id: &str) -> Result<(), SendError> {

@@ -38,6 +38,21 @@ where
     }
 }
 
+/// The ticket of a stored inbound message, once the bridge has stored it.
+async fn ticket_of(app: &App, wa_id: &str) -> TicketId {
+    eventually("the ticket", || async {
+        let mut c = app.pool().acquire().await.ok()?;
+        sqlx::query_scalar::<_, i64>("SELECT ticket_id FROM messages WHERE wa_id = ?")
+            .bind(wa_id)
+            .fetch_optional(&mut *c)
+            .await
+            .ok()
+            .flatten()
+            .map(TicketId)
+    })
+    .await
+}
+
 async fn paired_bridge(app: &App, sim: &SimHandle) -> Arc<WhatsappBridge> {
     let mut wa = whatsapp_client::Config::default()
         .with_url(sim.ws_url.clone())
@@ -113,17 +128,7 @@ async fn customer_to_agent_and_back_through_the_real_client() {
             None,
         )
         .unwrap();
-    let ticket: TicketId = eventually("the ticket", || async {
-        let mut c = app.pool().acquire().await.ok()?;
-        sqlx::query_scalar::<_, i64>("SELECT ticket_id FROM messages WHERE wa_id = ?")
-            .bind(&first)
-            .fetch_optional(&mut *c)
-            .await
-            .ok()
-            .flatten()
-            .map(TicketId)
-    })
-    .await;
+    let ticket = ticket_of(&app, &first).await;
     let menu = eventually("the branch menu at the customer", || async {
         sim.customer_inbox(CUSTOMER)
             .unwrap()
@@ -182,8 +187,8 @@ async fn customer_to_agent_and_back_through_the_real_client() {
             .unwrap()
         }
     };
-    // The bridge recorded the id the client gave the message: receipts find it.
-    eventually("the client's id recorded", || async {
+    // The message went out under the id the outbox chose when it queued it: receipts find it.
+    eventually("the queued id at the customer", || async {
         (status(reply.id.0).await.1.as_deref() == Some(&*received.id)).then_some(())
     })
     .await;
@@ -350,6 +355,116 @@ async fn temporary_ban_pauses_the_outbox_and_the_link_recovers() {
             .await,
         "connected again after the ban"
     );
+    bridge.shutdown().await;
+    sim.shutdown();
+}
+
+/// The outbox chose and committed the WhatsApp id when it queued the reply; a crash after the
+/// client sent it but before the "sent" mark was committed leaves the row queued, and the
+/// restarted worker sends it again under the same id: the customer's phone shows it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_after_a_crash_reaches_the_customer_once() {
+    use pharmacy_service::app::{Messenger, OutgoingMessage};
+    use pharmacy_service::whatsapp::Step;
+    let dir = TempDir::new();
+    let config = ServiceConfig {
+        pacing: PacingPolicy::fast(),
+        media_dir: dir.0.join("media"),
+        use_shifts: false,
+        out_of_office_enabled: false,
+        greeting_enabled: false,
+        ..ServiceConfig::default()
+    };
+    let app = App::open(&dir.0.join("pharmacy.db"), Arc::new(SystemClock), config)
+        .await
+        .unwrap();
+    app.seed_demo(&SeedOptions::default()).await.unwrap();
+    let agent = {
+        let mut c = app.pool().acquire().await.unwrap();
+        db::agents::list(&mut c).await.unwrap().remove(0)
+    };
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let bridge = paired_bridge(&app, &sim).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false).unwrap();
+    let first = sim
+        .customer_send(
+            CUSTOMER,
+            PHARMACY,
+            Outgoing::Text("Is it open?".into()),
+            None,
+        )
+        .unwrap();
+    let ticket = ticket_of(&app, &first).await;
+    const TEXT: &str = "Yes, we are open until midnight.";
+    let reply = app
+        .send_reply(SendReply {
+            ticket_id: ticket,
+            user_id: agent.user_id,
+            text: Some(TEXT.into()),
+            ..SendReply::default()
+        })
+        .await
+        .unwrap();
+    let queued_id = reply.wa_id.clone().expect("the id is chosen when queued");
+    let row = {
+        let mut c = app.pool().acquire().await.unwrap();
+        db::outbox::by_message(&mut c, reply.id)
+            .await
+            .unwrap()
+            .expect("outbox row")
+    };
+    assert_eq!(row.wa_id, queued_id);
+    // The first attempt: the client sends, then the process dies before the worker commits.
+    bridge
+        .send(&OutgoingMessage {
+            id: row.wa_id.clone(),
+            to: row.recipient.clone(),
+            text: row.body.clone(),
+            media: None,
+            quoted_id: None,
+        })
+        .await
+        .expect("first attempt");
+    eventually("the first copy at the customer", || async {
+        sim.customer_inbox(CUSTOMER)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.id == queued_id)
+    })
+    .await;
+    // The restarted worker finds the row still queued and sends it again.
+    let mut worker = OutboxWorker::new(app.clone(), bridge.clone(), 7);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match worker.step().await.unwrap() {
+            Step::Sent(id) if id == row.id => break,
+            Step::Failed(id) if id == row.id => panic!("the resend failed"),
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+        assert!(tokio::time::Instant::now() < deadline, "row not sent");
+    }
+    let inbox = sim.customer_inbox(CUSTOMER).unwrap();
+    let copies: Vec<_> = inbox
+        .iter()
+        .filter(|m| m.text.as_deref() == Some(TEXT))
+        .collect();
+    assert_eq!(copies.len(), 1, "shown once: {inbox:?}");
+    assert_eq!(copies[0].id, queued_id);
+    // The sim recorded two message stanzas under that id: it really was sent twice.
+    let sends = sim
+        .stanzas()
+        .into_iter()
+        .filter(|s| s.tag == "message" && s.id == queued_id)
+        .count();
+    assert_eq!(sends, 2);
+    let mut c = app.pool().acquire().await.unwrap();
+    let stored: String = sqlx::query_scalar("SELECT wa_id FROM messages WHERE id = ?")
+        .bind(reply.id)
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+    assert_eq!(stored, queued_id, "the id never changes");
+    drop(c);
     bridge.shutdown().await;
     sim.shutdown();
 }
