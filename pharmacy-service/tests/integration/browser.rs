@@ -1672,3 +1672,264 @@ async fn through_whatsapp_sim_pair_answer_and_close() {
     b.close().await;
     demo.shutdown().await;
 }
+
+/// The demo's manual pairing: the pairing page offers "simulate phone scan" (the demo serves
+/// `/api/demo/scan`); clicking it makes the sim's phone scan the client's current QR and the
+/// page turns connected, the button gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_pairing_page_simulated_phone_scan_connects() {
+    use pharmacy_service::demo::DemoOptions;
+    let _one = BROWSER.lock().await;
+    let dir = TempDir::new();
+    let demo = pharmacy_service::demo::start(DemoOptions {
+        port: 0,
+        data_dir: dir.0.clone(),
+        manual_pair: true,
+        traffic: false,
+        ..DemoOptions::default()
+    })
+    .await
+    .unwrap();
+    let mut b = Browser::start("demo-scan", "ar").await;
+    let (user, pass) = demo.credentials.admin.clone();
+    b.login(&demo.url, &user, &pass).await;
+    b.client
+        .goto(&format!("{}/#/whatsapp", demo.url))
+        .await
+        .unwrap();
+    b.until(
+        "the client's QR",
+        "document.getElementById('wa-qr-img')?.complete && document.getElementById('wa-qr-img').naturalWidth > 0",
+    )
+    .await;
+    b.until(
+        "the simulate-scan button",
+        "document.getElementById('wa-sim-scan') && !document.getElementById('wa-sim-scan').hidden",
+    )
+    .await;
+    assert_ne!(
+        b.js("return document.getElementById('wa-state')?.dataset.state")
+            .await,
+        "connected"
+    );
+    b.shot("unpaired").await;
+    b.axe("the demo pairing page").await;
+    b.click("#wa-sim-scan").await;
+    b.until(
+        "connected",
+        "document.getElementById('wa-state')?.dataset.state === 'connected'",
+    )
+    .await;
+    b.until(
+        "the button gone",
+        "document.getElementById('wa-sim-scan').hidden",
+    )
+    .await;
+    b.shot("connected").await;
+    assert_eq!(
+        demo.bridge.status().await.unwrap().state,
+        pharmacy_service::http::LinkState::Connected
+    );
+    b.close().await;
+    demo.shutdown().await;
+}
+
+/// The chat list's previews and unread counts come from the server, per user: they survive a
+/// reload, the tab title carries the total, and opening the conversation clears them (also
+/// after another reload).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_counts_and_previews_come_from_the_server() {
+    let _one = BROWSER.lock().await;
+    let svc = Service::start().await;
+    let (user, pass, _) = svc.creds.agents[0].clone();
+    let agent = svc.agent_id(&user).await;
+    let admin = svc.user_id(&svc.creds.admin.0).await;
+    let (ticket, _) = svc.customer_says("WA-U-1", "صباح الخير").await;
+    svc.app
+        .transfer_ticket(ticket, admin, TransferTarget::Agent(agent), "اختبار")
+        .await
+        .unwrap();
+    svc.customer_says("WA-U-2", "عندكم كونكور ٥؟").await;
+    let mut b = Browser::start("unread", "ar").await;
+    b.login(&svc.base, &user, &pass).await;
+    let item = format!("#ticket-list [data-ticket='{ticket}']");
+    let badge = format!("document.querySelector(\"{item} .unread [aria-hidden]\")?.textContent");
+    b.until("the unread badge", &format!("{badge} === '2'"))
+        .await;
+    assert_eq!(
+        b.js(&format!(
+            "return document.querySelector(\"{item} .preview\").textContent"
+        ))
+        .await,
+        "عندكم كونكور ٥؟"
+    );
+    b.until("the title count", "document.title.startsWith('(2) ')")
+        .await;
+    b.shot("badge").await;
+    b.client.refresh().await.unwrap();
+    b.until("the badge after a reload", &format!("{badge} === '2'"))
+        .await;
+    b.click(&item).await;
+    b.until(
+        "the chat",
+        "[...document.querySelectorAll('.msg.in .body')].some(e => e.textContent.includes('كونكور'))",
+    )
+    .await;
+    b.until(
+        "no badge",
+        &format!("!document.querySelector(\"{item} .unread\")"),
+    )
+    .await;
+    // The read mark reached the server: a reload shows no unread either.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM ticket_reads WHERE ticket_id = ? AND last_read_message_id >= (SELECT max(id) FROM messages WHERE ticket_id = ? AND direction = 'in')",
+        )
+        .bind(ticket)
+        .bind(ticket)
+        .fetch_one(svc.app.pool())
+        .await
+        .unwrap();
+        if n == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the read mark never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.client
+        .goto(&format!("{}/#/inbox", svc.base))
+        .await
+        .unwrap();
+    b.client.refresh().await.unwrap();
+    b.until(
+        "the list after a reload",
+        &format!("document.querySelector(\"{item}\")"),
+    )
+    .await;
+    assert_eq!(
+        b.js(&format!(
+            "return !!document.querySelector(\"{item} .unread\")"
+        ))
+        .await,
+        false
+    );
+    assert!(
+        !b.js("return document.title")
+            .await
+            .as_str()
+            .unwrap()
+            .starts_with('('),
+        "no count in the title"
+    );
+    b.shot("read").await;
+    b.close().await;
+}
+
+/// An admin sets a branch's opening hours and holidays and a chain-wide holiday on the agents
+/// and branches page; they are stored, and the page stays accessible.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_edits_branch_hours_and_holidays() {
+    let _one = BROWSER.lock().await;
+    let svc = Service::start().await;
+    let branch: i64 = sqlx::query_scalar("SELECT min(id) FROM branches")
+        .fetch_one(svc.app.pool())
+        .await
+        .unwrap();
+    let mut b = Browser::start("holidays", "ar").await;
+    let (user, pass) = svc.creds.admin.clone();
+    b.login(&svc.base, &user, &pass).await;
+    b.client
+        .goto(&format!("{}/#/agents", svc.base))
+        .await
+        .unwrap();
+    let row = format!("#page-agents tr[data-branch='{branch}']");
+    b.until(
+        "the branch row",
+        &format!("document.querySelector(\"{row}\")"),
+    )
+    .await;
+    // Open both editors of the row.
+    b.js(&format!(
+        "document.querySelectorAll(\"{row} details\").forEach(d => d.open = true); return 1"
+    ))
+    .await;
+    // Monday 09:00-17:00.
+    let monday = b.el(&format!("{row} .shift-days input")).await;
+    monday.clear().await.unwrap();
+    monday.send_keys("09:00-17:00").await.unwrap();
+    // A holiday of this branch (dates are set as values: the date widget's typing is locale-bound).
+    b.js(&format!(
+        "document.getElementById('hol-{branch}-day').value = '2026-12-25'; return 1"
+    ))
+    .await;
+    b.type_into(&format!("#hol-{branch}-name"), "عيد الميلاد")
+        .await;
+    b.click(&format!("#hol-{branch}-add")).await;
+    b.until(
+        "the holiday listed",
+        &format!("document.querySelector(\"{row} .holidays li[data-day='2026-12-25']\")"),
+    )
+    .await;
+    b.shot("editing").await;
+    b.axe("the branch calendar editors").await;
+    b.click(&format!("{row} [data-save-branch]")).await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM holidays WHERE branch_id = ? AND day = '2026-12-25' AND name = 'عيد الميلاد'",
+        )
+        .bind(branch)
+        .fetch_one(svc.app.pool())
+        .await
+        .unwrap();
+        if n == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the holiday was not saved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hours: String = sqlx::query_scalar("SELECT hours_json FROM branches WHERE id = ?")
+        .bind(branch)
+        .fetch_one(svc.app.pool())
+        .await
+        .unwrap();
+    let hours: Value = serde_json::from_str(&hours).unwrap();
+    assert_eq!(hours["days"][0], json!([{ "start": 540, "end": 1020 }]));
+
+    // A chain-wide holiday from the card below the table.
+    b.js("document.getElementById('hol-all-day').value = '2026-10-06'; return 1")
+        .await;
+    b.type_into("#hol-all-name", "عيد القوات المسلحة").await;
+    b.click("#hol-all-add").await;
+    b.click("#hol-all-save").await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM holidays WHERE branch_id IS NULL AND day = '2026-10-06'",
+        )
+        .fetch_one(svc.app.pool())
+        .await
+        .unwrap();
+        if n == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the chain-wide holiday was not saved"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.shot("saved").await;
+    // Reloaded, the page lists both under the branch.
+    b.client.refresh().await.unwrap();
+    b.until(
+        "both holidays after a reload",
+        &format!("document.querySelector(\"{row} .holidays li[data-day='2026-12-25']\") && [...document.querySelectorAll(\"{row} .holidays li\")].some(li => li.textContent.includes('2026-10-06'))"),
+    )
+    .await;
+    b.close().await;
+}
