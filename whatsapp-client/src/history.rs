@@ -456,11 +456,7 @@ mod tests {
     async fn a_notification_from_our_phone_is_imported_then_acknowledged() {
         let mut h = Harness::new(no_iqs()).await;
         let message = notification(zlib(&sample().encode_to_vec()));
-        assert!(crate::peer::consume(
-            &h.shared,
-            &own_phone("HIST1"),
-            &message
-        ));
+        assert!(crate::peer::consume(&h.shared, &own_phone("HIST1"), &message).await);
         let batch = h
             .wait_for(|e| match e {
                 Event::HistorySync(batch) => Some(batch),
@@ -555,7 +551,7 @@ mod tests {
         stranger.from_me = false;
         stranger.sender = ALICE.parse().unwrap();
         let message = notification(zlib(&sample().encode_to_vec()));
-        assert!(crate::peer::consume(&h.shared, &stranger, &message));
+        assert!(crate::peer::consume(&h.shared, &stranger, &message).await);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(
             h.drain()
@@ -569,11 +565,7 @@ mod tests {
     async fn a_corrupt_blob_emits_nothing_but_is_acknowledged() {
         let mut h = Harness::new(no_iqs()).await;
         let message = notification(b"not zlib".to_vec());
-        assert!(crate::peer::consume(
-            &h.shared,
-            &own_phone("HIST3"),
-            &message
-        ));
+        assert!(crate::peer::consume(&h.shared, &own_phone("HIST3"), &message).await);
         tokio::time::timeout(std::time::Duration::from_secs(30), async {
             while h.sent_where(|n| n.tag == "receipt").is_empty() {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;

@@ -581,7 +581,7 @@ async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending, node: Node)
         receipt = receipt.attr("type", "sender");
     }
     if let Some(message) = &visible
-        && crate::peer::consume(shared, &info, message)
+        && crate::peer::consume(shared, &info, message).await
     {
         // A key share or history notification of our phone: handled, not for the application.
         pending.send(receipt);

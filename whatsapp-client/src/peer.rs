@@ -17,8 +17,13 @@ use crate::{ClientError, MessageInfo};
 /// Takes over a decrypted message carrying an app-state key share or a history-sync
 /// notification (whatsmeow `handleProtocolMessage`); `false` leaves it to the application.
 /// From anyone but our own phone such a message is dropped: keys and history are only ever
-/// taken from the primary device.
-pub(crate) fn consume(shared: &Arc<Shared>, info: &MessageInfo, message: &e2e::Message) -> bool {
+/// taken from the primary device. Shared keys are stored before this returns (so before the
+/// receipt goes out); the syncs they allow and the history download run in the background.
+pub(crate) async fn consume(
+    shared: &Arc<Shared>,
+    info: &MessageInfo,
+    message: &e2e::Message,
+) -> bool {
     let Some(protocol) = message.protocol_message.as_deref() else {
         return false;
     };
@@ -32,7 +37,7 @@ pub(crate) fn consume(shared: &Arc<Shared>, info: &MessageInfo, message: &e2e::M
         return true;
     }
     if let Some(share) = share {
-        tokio::spawn(crate::appstate::on_key_share(shared.clone(), share.clone()));
+        crate::appstate::on_key_share(shared, share).await;
     }
     if let Some(history) = history {
         crate::history::on_notification(shared, info.id.clone(), history.clone());

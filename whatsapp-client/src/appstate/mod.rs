@@ -223,9 +223,9 @@ pub use whatsapp_proto::appstate::OutgoingMutation;
 // ------------------------------------------------------------------ keys
 
 /// Handles an `AppStateSyncKeyShare` from our own phone (whatsmeow
-/// `handleAppStateSyncKeyShare`): stores the keys, then syncs every collection — all of them
-/// again when a key we had asked for arrived, else those never synced.
-pub(crate) async fn on_key_share(shared: Arc<Shared>, share: e2e::AppStateSyncKeyShare) {
+/// `handleAppStateSyncKeyShare`): stores the keys now, then syncs in the background every
+/// collection — all of them again when a key we had asked for arrived, else those never synced.
+pub(crate) async fn on_key_share(shared: &Arc<Shared>, share: &e2e::AppStateSyncKeyShare) {
     let mut keys: Vec<AppStateSyncKey> = share
         .keys
         .iter()
@@ -252,8 +252,12 @@ pub(crate) async fn on_key_share(shared: Arc<Shared>, share: e2e::AppStateSyncKe
         return;
     }
     tracing::info!(count = keys.len(), "app-state keys received");
+    tokio::spawn(sync_after_keys(shared.clone(), was_requested));
+}
+
+async fn sync_after_keys(shared: Arc<Shared>, all: bool) {
     for collection in Collection::ALL {
-        if !was_requested
+        if !all
             && matches!(
                 shared.store.load_app_state_version(collection.name()).await,
                 Ok(Some((v, _))) if v > 0
@@ -262,12 +266,21 @@ pub(crate) async fn on_key_share(shared: Arc<Shared>, share: e2e::AppStateSyncKe
             continue;
         }
         if let Err(error) = sync_collection(&shared, collection, false).await {
+            let stop = stops_syncing(&error);
             report_failure(&shared, collection, error);
-            if !shared.connected.load(std::sync::atomic::Ordering::Acquire) {
+            if stop {
                 return;
             }
         }
     }
+}
+
+/// Errors after which further collections are not tried (whatsmeow stops on disconnects).
+fn stops_syncing(error: &ClientError) -> bool {
+    matches!(
+        error,
+        ClientError::NotConnected | ClientError::Disconnected | ClientError::Stopped
+    )
 }
 
 /// Handles `<notification type="server_sync">`: syncs each collection it names.
@@ -287,10 +300,7 @@ pub(crate) fn on_server_sync(shared: &Arc<Shared>, node: &Node) {
     tokio::spawn(async move {
         for collection in collections {
             if let Err(error) = sync_collection(&shared, collection, false).await {
-                let stop = matches!(
-                    error,
-                    ClientError::NotConnected | ClientError::Disconnected | ClientError::Stopped
-                );
+                let stop = stops_syncing(&error);
                 report_failure(&shared, collection, error);
                 if stop {
                     return;

@@ -604,11 +604,19 @@ async fn a_missing_key_is_requested_from_the_phone_and_the_share_resumes_the_syn
     assert_eq!(h.sent_where(is_peer).len(), 1);
 
     // The phone shares the key: stored, and the sync completes on its own.
-    assert!(crate::peer::consume(
-        &h.shared,
-        &from_phone("SHARE1"),
-        &key_share(KEY_ID, KEY_DATA)
-    ));
+    assert!(
+        crate::peer::consume(
+            &h.shared,
+            &from_phone("SHARE1"),
+            &key_share(KEY_ID, KEY_DATA)
+        )
+        .await
+    );
+    // Stored before consume returned, so before the message's receipt goes out.
+    assert_eq!(
+        h.store.load_app_state_key(KEY_ID).await.unwrap(),
+        Some(KEY_DATA.to_vec())
+    );
     let version = h
         .wait_for(|e| match e {
             Event::AppState(AppStateEvent::Synced {
@@ -633,7 +641,7 @@ async fn key_shares_from_anyone_but_our_phone_are_refused() {
     let mut companion = from_phone("S2");
     companion.sender = "15550001111:3@s.whatsapp.net".parse().unwrap();
     for info in [stranger, companion] {
-        assert!(crate::peer::consume(&h.shared, &info, &share));
+        assert!(crate::peer::consume(&h.shared, &info, &share).await);
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(h.store.load_app_state_key(KEY_ID).await.unwrap(), None);
@@ -643,7 +651,7 @@ async fn key_shares_from_anyone_but_our_phone_are_refused() {
         conversation: Some("hi".into()),
         ..Default::default()
     };
-    assert!(!crate::peer::consume(&h.shared, &from_phone("T1"), &text));
+    assert!(!crate::peer::consume(&h.shared, &from_phone("T1"), &text).await);
 }
 
 #[tokio::test]
