@@ -339,10 +339,7 @@ async fn delete_trigger(
     ),
     security(("session" = ["admin"]), ("bearer" = ["admin"])),
 )]
-async fn settings(
-    State(state): State<AppState>,
-    Admin(_): Admin,
-) -> ApiResult<Json<SettingsView>> {
+async fn settings(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<SettingsView>> {
     Ok(Json(settings_view(&state)))
 }
 

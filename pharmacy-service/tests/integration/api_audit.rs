@@ -63,8 +63,9 @@ impl Run<'_> {
         }
         for (a, address) in &logged {
             if address.as_deref() != Some(LOOPBACK) {
-                self.failures
-                    .push(format!("{method} {path}: {a} logged with address {address:?}"));
+                self.failures.push(format!(
+                    "{method} {path}: {a} logged with address {address:?}"
+                ));
             }
         }
         r.json()
@@ -183,7 +184,9 @@ async fn every_admin_action_is_logged_with_the_client_address() {
     .await;
 
     // Tickets: deleting one.
-    let doomed = t.customer_writes("201003000009", "aud-d", "delete me").await;
+    let doomed = t
+        .customer_writes("201003000009", "aud-d", "delete me")
+        .await;
     run.call(
         "DELETE",
         "/api/tickets/{id}",
@@ -318,7 +321,10 @@ async fn logins_and_agents_actions_carry_the_address_too() {
     assert_eq!(r.status, 200, "{}", r.text());
     let logged = entries_after(&t, before).await;
     let actions: Vec<&str> = logged.iter().map(|(a, _)| a.as_str()).collect();
-    assert!(actions.contains(&"auth.login") && actions.contains(&"agent.status"), "{actions:?}");
+    assert!(
+        actions.contains(&"auth.login") && actions.contains(&"agent.status"),
+        "{actions:?}"
+    );
     assert!(
         logged.iter().all(|(_, a)| a.as_deref() == Some(LOOPBACK)),
         "{logged:?}"
