@@ -11,6 +11,8 @@
 
 use std::sync::Arc;
 
+use prost::Message as _;
+
 use whatsapp_proto::appstate::history::{DEFAULT_MAX_INFLATED, inflate_history_sync};
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::{Jid, Server};
@@ -144,16 +146,78 @@ pub(crate) fn history_request_message(oldest: &MessageInfo, count: u32) -> e2e::
     }
 }
 
-/// Queues a `HistorySyncNotification` of our phone (message `id`) for processing.
-pub(crate) fn on_notification(
+/// Keeps a `HistorySyncNotification` of our phone (message `id`) in the store, then imports
+/// it in the background. Kept before the message's receipt goes out, it survives a crash
+/// during the download and is imported again at the next login ([`resume_pending`]).
+pub(crate) async fn on_notification(
     shared: &Arc<Shared>,
     id: String,
     notification: e2e::HistorySyncNotification,
 ) {
+    if let Err(e) = shared
+        .store
+        .store_pending_history(&id, &notification.encode_to_vec())
+        .await
+    {
+        tracing::warn!(error = %e, %id, "keeping a history notification failed");
+    }
+    spawn_import(shared, id, notification);
+}
+
+/// Imports the notifications a previous run did not finish (after login).
+pub(crate) async fn resume_pending(shared: &Arc<Shared>) {
+    let pending = match shared.store.pending_history().await {
+        Ok(pending) => pending,
+        Err(e) => {
+            tracing::warn!(error = %e, "loading pending history notifications failed");
+            return;
+        }
+    };
+    for (id, bytes) in pending {
+        match e2e::HistorySyncNotification::decode(bytes.as_slice()) {
+            Ok(notification) => spawn_import(shared, id, notification),
+            Err(_) => forget(shared, &id).await,
+        }
+    }
+}
+
+async fn forget(shared: &Shared, id: &str) {
+    if let Err(e) = shared.store.delete_pending_history(id).await {
+        tracing::warn!(error = %e, %id, "forgetting a history notification failed");
+    }
+}
+
+/// Whether a failed import may succeed later (the network or our storage) rather than never
+/// (a blob that fails its MAC, hashes, inflation or parsing).
+fn worth_retrying(error: &ClientError) -> bool {
+    matches!(
+        error,
+        ClientError::Http { .. }
+            | ClientError::Timeout
+            | ClientError::Disconnected
+            | ClientError::NotConnected
+            | ClientError::Stopped
+            | ClientError::Store(_)
+    )
+}
+
+/// Downloads, stores and emits one chunk, one notification at a time, then sends the
+/// `hist_sync` receipt; the notification is forgotten unless a retry could succeed.
+fn spawn_import(shared: &Arc<Shared>, id: String, notification: e2e::HistorySyncNotification) {
+    {
+        let mut in_flight = shared
+            .sync
+            .history_in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if !in_flight.insert(id.clone()) {
+            return;
+        }
+    }
     let shared = shared.clone();
     tokio::spawn(async move {
         let _one_at_a_time = shared.sync.history.lock().await;
-        match download(&shared, &notification).await {
+        let done = match download(&shared, &notification).await {
             Ok(sync) => {
                 let batch = ingest(&shared, sync).await;
                 tracing::info!(
@@ -162,9 +226,22 @@ pub(crate) fn on_notification(
                     "history sync chunk"
                 );
                 shared.emit(Event::HistorySync(Box::new(batch)));
+                true
             }
-            Err(e) => tracing::warn!(error = %e, %id, "history sync download failed"),
+            Err(e) => {
+                tracing::warn!(error = %e, %id, "history sync download failed");
+                !worth_retrying(&e)
+            }
+        };
+        if done {
+            forget(&shared, &id).await;
         }
+        shared
+            .sync
+            .history_in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
         if let Some(own) = shared.device().jid {
             let receipt = Node::new("receipt")
                 .attr("id", id)
@@ -345,7 +422,7 @@ mod tests {
 
     use super::*;
     use crate::appstate::tests::{Harness, from_phone as own_phone};
-    use crate::store::{ContactStore, LidStore};
+    use crate::store::{AppStateStore, ContactStore, LidStore};
 
     const GROUP: &str = "120363000000000001@g.us";
     const ALICE: &str = "15552223333@s.whatsapp.net";
@@ -519,20 +596,8 @@ mod tests {
             store.pn_for_lid("99887766").await.unwrap(),
             Some("15552223333".into())
         );
-        // Then the hist_sync receipt to our own account.
-        let receipt = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-            loop {
-                let found = h.sent_where(|n| {
-                    n.tag == "receipt" && n.attrs().optional_str("type") == Some("hist_sync")
-                });
-                if let Some(r) = found.into_iter().next() {
-                    return r;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-        })
-        .await
-        .unwrap();
+        // Then the hist_sync receipt to our own account, and nothing left pending.
+        let receipt = wait_for_receipt(&h).await;
         assert_eq!(receipt.attrs().optional_str("id"), Some("HIST1"));
         assert_eq!(
             receipt
@@ -542,6 +607,7 @@ mod tests {
                 .map(|j| j.to_string()),
             Some("15550001111@s.whatsapp.net".into())
         );
+        assert!(h.client_store().pending_history().await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -566,18 +632,93 @@ mod tests {
         let mut h = Harness::new(no_iqs()).await;
         let message = notification(b"not zlib".to_vec());
         assert!(crate::peer::consume(&h.shared, &own_phone("HIST3"), &message).await);
-        tokio::time::timeout(std::time::Duration::from_secs(30), async {
-            while h.sent_where(|n| n.tag == "receipt").is_empty() {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
-        })
-        .await
-        .unwrap();
+        wait_for_receipt(&h).await;
         assert!(
             h.drain()
                 .iter()
                 .all(|e| !matches!(e, Event::HistorySync(_)))
         );
+        // It can never import: not kept for another try.
+        assert!(h.client_store().pending_history().await.unwrap().is_empty());
+    }
+
+    async fn wait_for_receipt(h: &Harness) -> Node {
+        tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            loop {
+                let found = h.sent_where(|n| {
+                    n.tag == "receipt" && n.attrs().optional_str("type") == Some("hist_sync")
+                });
+                if let Some(r) = found.into_iter().next() {
+                    return r;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("no hist_sync receipt")
+    }
+
+    #[tokio::test]
+    async fn a_failed_download_is_kept_and_imported_at_the_next_login() {
+        let mut h = Harness::new(no_iqs()).await;
+        // A blob on a media server that cannot be reached: kept for later.
+        let unreachable = e2e::Message {
+            protocol_message: Some(Box::new(e2e::ProtocolMessage {
+                history_sync_notification: Some(e2e::HistorySyncNotification {
+                    direct_path: Some("/v/t62.1/blob".into()),
+                    media_key: Some(vec![1; 32]),
+                    file_sha256: Some(vec![2; 32]),
+                    file_enc_sha256: Some(vec![3; 32]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert!(crate::peer::consume(&h.shared, &own_phone("HIST4"), &unreachable).await);
+        // Kept before consume returned, so before the message's receipt.
+        assert_eq!(h.client_store().pending_history().await.unwrap().len(), 1);
+        wait_for_receipt(&h).await;
+        let pending = h.client_store().pending_history().await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].0, "HIST4");
+        // A notification a crashed run left behind, imported at login.
+        let left = notification(zlib(&sample().encode_to_vec()))
+            .protocol_message
+            .unwrap()
+            .history_sync_notification
+            .unwrap();
+        h.client_store()
+            .store_pending_history("HIST5", &left.encode_to_vec())
+            .await
+            .unwrap();
+        resume_pending(&h.shared).await;
+        let batch = h
+            .wait_for(|e| match e {
+                Event::HistorySync(batch) => Some(batch),
+                _ => None,
+            })
+            .await;
+        assert_eq!(batch.conversations.len(), 2);
+        // Imported: forgotten. The unreachable one is still waiting.
+        tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            loop {
+                let ids: Vec<String> = h
+                    .client_store()
+                    .pending_history()
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect();
+                if ids == ["HIST4"] {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("HIST5 forgotten, HIST4 kept");
     }
 
     #[test]

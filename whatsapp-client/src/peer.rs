@@ -17,8 +17,9 @@ use crate::{ClientError, MessageInfo};
 /// Takes over a decrypted message carrying an app-state key share or a history-sync
 /// notification (whatsmeow `handleProtocolMessage`); `false` leaves it to the application.
 /// From anyone but our own phone such a message is dropped: keys and history are only ever
-/// taken from the primary device. Shared keys are stored before this returns (so before the
-/// receipt goes out); the syncs they allow and the history download run in the background.
+/// taken from the primary device. Shared keys and history notifications are stored before
+/// this returns (so before the receipt goes out); the syncs they allow and the history
+/// download run in the background.
 pub(crate) async fn consume(
     shared: &Arc<Shared>,
     info: &MessageInfo,
@@ -40,7 +41,7 @@ pub(crate) async fn consume(
         crate::appstate::on_key_share(shared, share).await;
     }
     if let Some(history) = history {
-        crate::history::on_notification(shared, info.id.clone(), history.clone());
+        crate::history::on_notification(shared, info.id.clone(), history.clone()).await;
     }
     true
 }

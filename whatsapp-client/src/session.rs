@@ -183,6 +183,7 @@ pub(crate) async fn after_login(shared: Arc<Shared>, lid: Option<Jid>) {
             shared.connected.store(true, Ordering::Release);
             tracing::info!("connected");
             shared.emit(Event::Connected);
+            crate::history::resume_pending(&shared).await;
         }
         Err(e) => tracing::warn!(error = %e, "setting active failed"),
     }

@@ -102,6 +102,8 @@ pub(crate) struct SyncState {
     key_requests: Mutex<HashMap<Vec<u8>, Instant>>,
     /// History-sync notifications are processed one at a time.
     pub(crate) history: tokio::sync::Mutex<()>,
+    /// Ids of the history notifications being imported (a resume skips them).
+    pub(crate) history_in_flight: Mutex<HashSet<String>>,
 }
 
 /// A decoded `<collection>` answer: an optional snapshot and patches, external blobs loaded.

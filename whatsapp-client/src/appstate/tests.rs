@@ -50,7 +50,11 @@ impl Harness {
         let (acks, _acks_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared::new(
             store.clone(),
-            crate::Config::default(),
+            crate::Config {
+                // Downloads fail at once (nothing listens there) instead of going online.
+                media_base_url: Some("http://127.0.0.1:9".into()),
+                ..crate::Config::default()
+            },
             device,
             events_tx,
             cmd,

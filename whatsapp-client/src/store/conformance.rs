@@ -257,6 +257,14 @@ async fn write_app_state(store: &dyn Store) {
         .await
         .unwrap();
     store.delete_app_state("regular_high").await.unwrap();
+    // History notifications wait in order of arrival; a repeat is ignored, a done one goes.
+    for id in ["H1", "H2", "H1", "H3"] {
+        store
+            .store_pending_history(id, id.as_bytes())
+            .await
+            .unwrap();
+    }
+    store.delete_pending_history("H2").await.unwrap();
     // Address-book names beside push names; a removed name is forgotten.
     store
         .store_full_name("444@s.whatsapp.net", Some("Nour Adel"))
@@ -277,6 +285,13 @@ async fn write_app_state(store: &dyn Store) {
 }
 
 async fn check_app_state(store: &dyn Store) {
+    assert_eq!(
+        store.pending_history().await.unwrap(),
+        vec![
+            ("H1".to_string(), b"H1".to_vec()),
+            ("H3".to_string(), b"H3".to_vec())
+        ]
+    );
     assert_eq!(
         store.load_contact("444@s.whatsapp.net").await.unwrap(),
         Some(Contact {
@@ -339,6 +354,7 @@ pub(crate) async fn check_wipe(store: &dyn Store) {
     store.wipe().await.unwrap();
     assert!(store.load_device().await.unwrap().is_none());
     assert_eq!(store.latest_app_state_key().await.unwrap(), None);
+    assert!(store.pending_history().await.unwrap().is_empty());
     assert!(
         store
             .load_app_state_mutation_macs("regular_low", &[[2; 32]])

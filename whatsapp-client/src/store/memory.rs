@@ -19,6 +19,8 @@ struct Inner {
     app_state_key_seq: u64,
     /// Per collection: index MAC -> value MAC of every live record.
     app_state_macs: HashMap<String, HashMap<[u8; 32], [u8; 32]>>,
+    /// Pending history-sync notifications, in order of arrival.
+    pending_history: Vec<(String, Vec<u8>)>,
     lid_to_pn: HashMap<String, String>,
     contacts: HashMap<String, Contact>,
     privacy_tokens: HashMap<String, (Vec<u8>, i64)>,
@@ -258,6 +260,28 @@ impl AppStateStore for MemoryStore {
         let mut inner = self.lock();
         inner.app_state_versions.remove(name);
         inner.app_state_macs.remove(name);
+        Self::ready(())
+    }
+    fn store_pending_history<'a>(
+        &'a self,
+        message_id: &'a str,
+        notification: &'a [u8],
+    ) -> StoreFuture<'a, ()> {
+        let mut inner = self.lock();
+        if !inner.pending_history.iter().any(|(id, _)| id == message_id) {
+            inner
+                .pending_history
+                .push((message_id.to_owned(), notification.to_vec()));
+        }
+        Self::ready(())
+    }
+    fn pending_history(&self) -> StoreFuture<'_, Vec<(String, Vec<u8>)>> {
+        Self::ready(self.lock().pending_history.clone())
+    }
+    fn delete_pending_history<'a>(&'a self, message_id: &'a str) -> StoreFuture<'a, ()> {
+        self.lock()
+            .pending_history
+            .retain(|(id, _)| id != message_id);
         Self::ready(())
     }
 }

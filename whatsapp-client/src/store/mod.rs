@@ -314,7 +314,8 @@ pub struct AppStatePatchUpdate {
     pub added: Vec<([u8; 32], [u8; 32])>,
 }
 
-/// App-state sync keys and collection versions.
+/// App-state sync keys, collection versions and index MACs, and pending history-sync
+/// notifications.
 pub trait AppStateStore: Send + Sync {
     /// A sync key by its id.
     fn load_app_state_key<'a>(&'a self, key_id: &'a [u8]) -> StoreFuture<'a, Option<Vec<u8>>>;
@@ -352,6 +353,17 @@ pub trait AppStateStore: Send + Sync {
     /// Forgets a collection (version, hash and index MACs) so the next sync starts from a
     /// snapshot.
     fn delete_app_state<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()>;
+    /// Keeps a history-sync notification (serialised `HistorySyncNotification`, by the id of
+    /// the message that carried it) until its chunk is imported; storing it again is a no-op.
+    fn store_pending_history<'a>(
+        &'a self,
+        message_id: &'a str,
+        notification: &'a [u8],
+    ) -> StoreFuture<'a, ()>;
+    /// The notifications not imported yet, in order of arrival.
+    fn pending_history(&self) -> StoreFuture<'_, Vec<(String, Vec<u8>)>>;
+    /// Forgets a notification whose chunk was imported (or can never be).
+    fn delete_pending_history<'a>(&'a self, message_id: &'a str) -> StoreFuture<'a, ()>;
 }
 
 /// The LID <-> phone-number map (user parts, without device).

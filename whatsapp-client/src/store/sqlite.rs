@@ -200,6 +200,7 @@ impl DeviceStore for SqliteStore {
                 "app_state_keys",
                 "app_state_versions",
                 "app_state_mutation_macs",
+                "pending_history",
                 "lid_map",
                 "contacts",
                 "privacy_tokens",
@@ -581,6 +582,45 @@ impl AppStateStore for SqliteStore {
                     .await?;
             }
             tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn store_pending_history<'a>(
+        &'a self,
+        message_id: &'a str,
+        notification: &'a [u8],
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT OR IGNORE INTO pending_history (message_id, notification) VALUES (?, ?)",
+            )
+            .bind(message_id)
+            .bind(notification)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn pending_history(&self) -> StoreFuture<'_, Vec<(String, Vec<u8>)>> {
+        Box::pin(async move {
+            let rows =
+                sqlx::query("SELECT message_id, notification FROM pending_history ORDER BY rowid")
+                    .fetch_all(&self.pool)
+                    .await?;
+            rows.into_iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect()
+        })
+    }
+
+    fn delete_pending_history<'a>(&'a self, message_id: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM pending_history WHERE message_id = ?")
+                .bind(message_id)
+                .execute(&self.pool)
+                .await?;
             Ok(())
         })
     }
