@@ -564,6 +564,12 @@ async fn sync_locked(
                 collection.name()
             )));
         }
+        if list.has_more && list.snapshot.is_none() && list.patches.is_empty() {
+            return Err(ClientError::InvalidArgument(format!(
+                "the server says {} has more patches but sent none",
+                collection.name()
+            )));
+        }
         want_snapshot = false;
         state = apply_list(shared, collection, state, &list, full_sync).await?;
         if !list.has_more {

@@ -203,6 +203,10 @@ fn server_patch_in(
 }
 
 fn answer(collection: Collection, patches: &[SyncdPatch]) -> Node {
+    answer_paged(collection, patches, false)
+}
+
+fn answer_paged(collection: Collection, patches: &[SyncdPatch], has_more: bool) -> Node {
     let version = patches
         .last()
         .and_then(|p| p.version.as_ref()?.version)
@@ -212,6 +216,7 @@ fn answer(collection: Collection, patches: &[SyncdPatch]) -> Node {
         .children([Node::new("sync").children([Node::new("collection")
             .attr("name", collection.name())
             .attr("version", version.to_string())
+            .attr_opt("has_more_patches", has_more.then_some("true"))
             .children([Node::new("patches").children(
                 patches
                     .iter()
@@ -776,4 +781,64 @@ async fn contact_names_are_stored_and_emitted() {
         .unwrap();
     assert_eq!(full_name(&h2).await, None);
     assert_eq!(mutations_of(&h2.drain()).len(), 2);
+}
+
+#[tokio::test]
+async fn has_more_patches_is_followed_page_by_page() {
+    let mut patches = Vec::new();
+    let mut state = CollectionState::default();
+    for i in 0..5 {
+        let pinned = i % 2 == 0;
+        let earlier: Vec<&SyncdPatch> = patches.iter().collect();
+        let (p, s) = server_patch_in(
+            Collection::RegularLow,
+            &state,
+            &earlier,
+            &[OutgoingMutation::pin(CHAT, pinned, 1_000 + i)],
+        );
+        patches.push(p);
+        state = s;
+    }
+    let all = patches.clone();
+    let mut h = Harness::new(Box::new(move |node| {
+        let (name, version, _) = requested(node);
+        let collection = Collection::from_name(&name).unwrap();
+        let from = version.unwrap_or(0) as usize;
+        // Two patches per answer.
+        let page: Vec<SyncdPatch> = all.iter().skip(from).take(2).cloned().collect();
+        Ok(answer_paged(collection, &page, from + 2 < all.len()))
+    }))
+    .await;
+    h.store_key().await;
+    assert_eq!(
+        sync_collection(&h.shared, Collection::RegularLow, false)
+            .await
+            .unwrap(),
+        5
+    );
+    let asked: Vec<Option<u64>> = h
+        .sent_where(is_sync_iq)
+        .iter()
+        .map(|n| requested(n).1)
+        .collect();
+    assert_eq!(asked, [None, Some(2), Some(4)]);
+    assert_eq!(stored_state(&h).await, Some((5, state.hash.0.to_vec())));
+    assert_eq!(mutations_of(&h.drain()).len(), 5);
+
+    // A server that keeps saying "more" without sending any is not followed for ever.
+    let h = Harness::new(Box::new(|node| {
+        let (name, _, _) = requested(node);
+        Ok(answer_paged(
+            Collection::from_name(&name).unwrap(),
+            &[],
+            true,
+        ))
+    }))
+    .await;
+    assert!(
+        sync_collection(&h.shared, Collection::Regular, false)
+            .await
+            .is_err()
+    );
+    assert_eq!(h.sent_where(is_sync_iq).len(), 1);
 }
