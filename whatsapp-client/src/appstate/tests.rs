@@ -842,3 +842,71 @@ async fn has_more_patches_is_followed_page_by_page() {
     );
     assert_eq!(h.sent_where(is_sync_iq).len(), 1);
 }
+
+#[tokio::test]
+async fn a_conflict_applies_the_newer_patches_and_sends_again() {
+    const OTHER: &str = "15559998888@s.whatsapp.net";
+    // Another device archived a chat meanwhile: version 1 on the server.
+    let (theirs, _) = server_patch(
+        &CollectionState::default(),
+        &[OutgoingMutation::archive(OTHER, true, None, 1_000)],
+    );
+    let ours: Arc<Mutex<Option<SyncdPatch>>> = Arc::new(Mutex::new(None));
+    let kept = ours.clone();
+    let mut h = Harness::new(Box::new(move |node| {
+        let (name, version, _) = requested(node);
+        let collection = Collection::from_name(&name).unwrap();
+        let c = node.path(&["sync", "collection"]).unwrap();
+        if let Some(bytes) = c.child("patch").and_then(Node::content_bytes) {
+            if version == Some(0) {
+                // Stale: 409 with the patch the client lacks.
+                return Ok(Node::new("iq")
+                    .attr("type", "result")
+                    .children([Node::new("sync").children([Node::new("collection")
+                        .attr("name", name.clone())
+                        .attr("type", "error")
+                        .attr("version", "1")
+                        .children([
+                            Node::new("error")
+                                .attr("code", "409")
+                                .attr("text", "conflict"),
+                            Node::new("patches")
+                                .children([Node::new("patch").bytes(theirs.encode_to_vec())]),
+                        ])])]));
+            }
+            assert_eq!(version, Some(1), "sent again on top of the newer patch");
+            let mut patch = SyncdPatch::decode(bytes).unwrap();
+            patch.version = Some(SyncdVersion { version: Some(2) });
+            *kept.lock().unwrap() = Some(patch);
+            return Ok(answer(collection, &[]));
+        }
+        let newer: Vec<SyncdPatch> = kept.lock().unwrap().iter().cloned().collect();
+        Ok(answer(collection, &newer))
+    }))
+    .await;
+    h.store_key().await;
+    let pin = OutgoingMutation::pin(CHAT, true, 5_000);
+    send_patch(&h.shared, Collection::RegularLow, &[pin])
+        .await
+        .unwrap();
+    let stored = stored_state(&h).await.expect("state");
+    assert_eq!(stored.0, 2);
+    let actions: Vec<SyncAction> = mutations_of(&h.drain())
+        .iter()
+        .map(|m| m.mutation.action.clone())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            SyncAction::Archive {
+                chat: OTHER.into(),
+                archived: true
+            },
+            SyncAction::Pin {
+                chat: CHAT.into(),
+                pinned: true
+            },
+        ]
+    );
+    assert!(ours.lock().unwrap().is_some());
+}
