@@ -145,6 +145,8 @@ impl Client {
     /// Encrypts our own changes into a patch of `collection` with the newest sync key and
     /// sends it (whatsmeow `SendAppState`); then syncs the collection to pick up the server's
     /// copy. On a conflict (409) the newer patches are applied and the send is tried once more.
+    /// Before our phone has shared any key this fails with [`AppStateError::MissingKey`] and an
+    /// empty key ID.
     ///
     /// ```no_run
     /// # async fn f(client: whatsapp_client::Client) -> Result<(), whatsapp_client::ClientError> {
