@@ -337,14 +337,14 @@ fn conversation(
             return None;
         }
     };
-    let alternate = if chat.is_lid() { &c.pn_jid } else { &c.lid_jid }
+    let alternate: Option<Jid> = if chat.is_lid() { &c.pn_jid } else { &c.lid_jid }
         .as_deref()
         .and_then(|j| j.parse().ok());
     let messages = c
         .messages
         .into_iter()
         .filter_map(|m| m.message)
-        .filter_map(|m| web_message(&chat, m, own))
+        .filter_map(|m| web_message(&chat, alternate.as_ref(), m, own))
         .collect();
     Some(HistoryConversation {
         name: c.name,
@@ -363,9 +363,10 @@ fn conversation(
 
 /// A `WebMessageInfo` as a [`HistoryMessage`] (whatsmeow `ParseWebMessage`): our own
 /// messages are sent by us (by LID in a LID chat), group messages by their participant, 1:1
-/// messages by the chat.
+/// messages by the chat (with the chat's other address, when known, as `sender_alt`).
 fn web_message(
     chat: &Jid,
+    alternate: Option<&Jid>,
     web: pb::WebMessageInfo,
     own: &(Option<Jid>, Option<Jid>),
 ) -> Option<HistoryMessage> {
@@ -396,7 +397,9 @@ fn web_message(
             id,
             chat: chat.clone(),
             sender,
-            sender_alt: None,
+            sender_alt: (!from_me && !chat.is_group() && !chat.is_broadcast())
+                .then(|| alternate.cloned())
+                .flatten(),
             from_me,
             push_name: web.push_name.filter(|n| !n.is_empty() && n != "-"),
             timestamp: web.message_timestamp.unwrap_or(0),
@@ -571,6 +574,15 @@ mod tests {
                 ("A2", true, "15550001111@s.whatsapp.net".to_string(), 101),
             ]
         );
+        assert_eq!(
+            alice.messages[0]
+                .info
+                .sender_alt
+                .as_ref()
+                .map(|j| j.to_string()),
+            Some("99887766@lid".into())
+        );
+        assert_eq!(alice.messages[1].info.sender_alt, None, "our own message");
         let group = &batch.conversations[1];
         assert_eq!(group.name.as_deref(), Some("Team"));
         assert_eq!(
