@@ -910,3 +910,52 @@ async fn a_conflict_applies_the_newer_patches_and_sends_again() {
     );
     assert!(ours.lock().unwrap().is_some());
 }
+
+#[tokio::test]
+async fn malformed_answers_are_errors_not_panics() {
+    let collection_with = |children: Vec<Node>| {
+        Node::new("iq")
+            .attr("type", "result")
+            .children([Node::new("sync").children([Node::new("collection")
+                .attr("name", "regular_low")
+                .children(children)])])
+    };
+    let garbage = vec![0xff; 40];
+    let answers = vec![
+        Node::new("iq").attr("type", "result"),
+        collection_with(vec![
+            Node::new("patches").children([Node::new("patch").bytes(garbage.clone())]),
+        ]),
+        collection_with(vec![Node::new("snapshot").bytes(garbage.clone())]),
+        // A reference without a path or keys: the download is refused.
+        collection_with(vec![Node::new("snapshot").bytes(Vec::new())]),
+        // A refusal of the collection.
+        Node::new("iq")
+            .attr("type", "result")
+            .children([Node::new("sync").children([Node::new("collection")
+                .attr("name", "regular_low")
+                .attr("type", "error")
+                .children([Node::new("error").attr("code", "500")])])]),
+        // A patch without a version; one whose mutation has no record.
+        answer(Collection::RegularLow, &[SyncdPatch::default()]),
+        answer(
+            Collection::RegularLow,
+            &[SyncdPatch {
+                version: Some(SyncdVersion { version: Some(1) }),
+                mutations: vec![Default::default()],
+                ..Default::default()
+            }],
+        ),
+    ];
+    for (i, bad) in answers.into_iter().enumerate() {
+        let h = Harness::new(Box::new(move |_| Ok(bad.clone()))).await;
+        h.store_key().await;
+        let result = sync_collection(&h.shared, Collection::RegularLow, false).await;
+        assert!(result.is_err(), "answer #{i} was accepted: {result:?}");
+        assert_eq!(
+            stored_state(&h).await,
+            None,
+            "answer #{i} changed the state"
+        );
+    }
+}
