@@ -30,7 +30,7 @@ pub fn routes() -> Router<AppState> {
 pub const MAX_HOLIDAYS: usize = 400;
 
 /// `PUT /api/branches/{id}/hours` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct HoursBody {
     /// Seven lists of spans, Monday first.
     pub hours: WeeklyHours,
@@ -52,6 +52,20 @@ pub fn check_hours(h: &WeeklyHours, field: &str) -> ApiResult<()> {
     Ok(())
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/branches/{id}/hours",
+    tag = "agents",
+    operation_id = "set_branch_hours",
+    summary = "Set a branch's opening hours (minutes of the local day; end < start runs past midnight)",
+    params(("id" = i64, Path, description = "Branch id", example = 1)),
+    request_body = HoursBody,
+    responses(
+        (status = 200, description = "The branch", body = super::openapi::BranchView),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 async fn put_hours(
     State(state): State<AppState>,
     Admin(me): Admin,
@@ -79,7 +93,7 @@ async fn put_hours(
 }
 
 /// One holiday in a `PUT` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct HolidayItem {
     /// Local date `YYYY-MM-DD`.
     pub day: String,
@@ -88,7 +102,7 @@ pub struct HolidayItem {
 }
 
 /// `PUT /api/branches/{id}/holidays` and `PUT /api/holidays` body: the whole list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct HolidaysBody {
     /// The holidays (replacing the previous list).
     pub items: Vec<HolidayItem>,
@@ -122,6 +136,30 @@ fn check_holidays(b: &HolidaysBody) -> ApiResult<Vec<(Date, String)>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// One holiday as listed.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct HolidayView {
+    id: i64,
+    /// Local date.
+    #[schema(format = Date)]
+    day: String,
+    name: String,
+    /// A holiday of every branch (listed under each).
+    chain_wide: bool,
+}
+
+/// A calendar's holidays.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct HolidayList {
+    /// The branch; null for the chain-wide list.
+    #[schema(required = true)]
+    branch_id: Option<BranchId>,
+    /// By date.
+    items: Vec<HolidayView>,
 }
 
 fn view(branch: Option<BranchId>, rows: Vec<db::branches::Holiday>) -> Value {
@@ -172,6 +210,19 @@ async fn save(
     load(state, branch).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/branches/{id}/holidays",
+    tag = "agents",
+    operation_id = "list_branch_holidays",
+    summary = "The holidays that close a branch: its own and the chain-wide ones",
+    params(("id" = i64, Path, description = "Branch id", example = 1)),
+    responses(
+        (status = 200, description = "Holidays by date", body = HolidayList),
+        super::openapi::ReadObjectErrors,
+    ),
+    security(("session" = ["admin"]), ("bearer" = ["admin"])),
+)]
 async fn branch_holidays(
     State(state): State<AppState>,
     Admin(_): Admin,
@@ -180,6 +231,20 @@ async fn branch_holidays(
     Ok(Json(load(&state, Some(BranchId(id))).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/branches/{id}/holidays",
+    tag = "agents",
+    operation_id = "set_branch_holidays",
+    summary = "Replace a branch's own holidays (dates unique, names 1-100 characters)",
+    params(("id" = i64, Path, description = "Branch id", example = 1)),
+    request_body = HolidaysBody,
+    responses(
+        (status = 200, description = "The branch's holidays now", body = HolidayList),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 async fn put_branch_holidays(
     State(state): State<AppState>,
     Admin(me): Admin,
@@ -189,10 +254,35 @@ async fn put_branch_holidays(
     Ok(Json(save(&state, &me, Some(BranchId(id)), &b).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/holidays",
+    tag = "agents",
+    operation_id = "list_chain_holidays",
+    summary = "The holidays of every branch (national holidays)",
+    responses(
+        (status = 200, description = "Holidays by date", body = HolidayList),
+        super::openapi::ReadErrors,
+    ),
+    security(("session" = ["admin"]), ("bearer" = ["admin"])),
+)]
 async fn chain_holidays(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Value>> {
     Ok(Json(load(&state, None).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/holidays",
+    tag = "agents",
+    operation_id = "set_chain_holidays",
+    summary = "Replace the holidays of every branch",
+    request_body = HolidaysBody,
+    responses(
+        (status = 200, description = "The chain-wide holidays now", body = HolidayList),
+        super::openapi::WriteErrors,
+    ),
+    security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
+)]
 async fn put_chain_holidays(
     State(state): State<AppState>,
     Admin(me): Admin,

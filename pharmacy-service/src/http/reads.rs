@@ -21,13 +21,51 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `POST /api/tickets/{id}/read` body: read up to this message (default: the newest).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ReadBody {
     /// The newest message the caller has seen.
     #[serde(default)]
     pub message_id: Option<MessageId>,
 }
 
+/// The answer of `POST /api/tickets/{id}/read`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ReadMark {
+    ticket_id: i64,
+    /// The newest message the caller has read (0: none yet).
+    last_read_message_id: i64,
+    /// The customer's messages after it.
+    unread: i64,
+}
+
+/// One item of the inbox list (`GET /api/tickets`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct InboxItem {
+    ticket: crate::db::tickets::Ticket,
+    customer: crate::db::customers::Customer,
+    /// The newest message (the preview); null for a ticket without messages.
+    #[schema(required = true)]
+    last_message: Option<crate::db::messages::Message>,
+    /// The customer's messages the caller has not read.
+    unread: i64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/tickets/{id}/read",
+    tag = "tickets",
+    operation_id = "mark_ticket_read",
+    summary = "Mark the ticket read by the caller up to a message (default: the newest); the mark only moves forward",
+    params(("id" = i64, Path, description = "Ticket id", example = 1)),
+    request_body = ReadBody,
+    responses(
+        (status = 200, description = "The caller's read mark and unread count now", body = ReadMark),
+        super::openapi::WriteObjectErrors,
+    ),
+    security(("session" = [], "csrf" = []), ("bearer" = [])),
+)]
 async fn mark_read(
     State(state): State<AppState>,
     me: CurrentUser,

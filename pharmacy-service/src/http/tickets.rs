@@ -80,7 +80,7 @@ fn parse_cursor(c: &Option<String>) -> ApiResult<Option<(Timestamp, TicketId)>> 
     description = "Agents see the tickets assigned to them and their branch's unassigned queue, and the whole history of a customer they serve (`customer=`); admins see everything.",
     params(ListQuery),
     responses(
-        (status = 200, description = "A page of tickets with their customers", body = super::openapi::Page<crate::app::TicketSummary>),
+        (status = 200, description = "A page of tickets with their customers", body = super::openapi::Page<super::reads::InboxItem>),
         super::openapi::ReadErrors,
     ),
     security(("session" = []), ("bearer" = [])),

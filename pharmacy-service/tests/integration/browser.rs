@@ -1830,9 +1830,10 @@ async fn unread_counts_and_previews_come_from_the_server() {
 }
 
 /// An admin sets a branch's opening hours and holidays and a chain-wide holiday on the agents
-/// and branches page; they are stored, and the page stays accessible.
+/// and branches page; they are stored, and the page stays accessible. Then adds a keyword
+/// auto-reply and deletes it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admin_edits_branch_hours_and_holidays() {
+async fn admin_edits_branch_calendars_and_auto_replies() {
     let _one = BROWSER.lock().await;
     let svc = Service::start().await;
     let branch: i64 = sqlx::query_scalar("SELECT min(id) FROM branches")
@@ -1931,5 +1932,52 @@ async fn admin_edits_branch_hours_and_holidays() {
         &format!("document.querySelector(\"{row} .holidays li[data-day='2026-12-25']\") && [...document.querySelectorAll(\"{row} .holidays li\")].some(li => li.textContent.includes('2026-10-06'))"),
     )
     .await;
+
+    // A keyword auto-reply is added, listed, and deleted (the confirmation is accepted).
+    b.client
+        .goto(&format!("{}/#/templates", svc.base))
+        .await
+        .unwrap();
+    b.type_into("#ar-key", "مواعيد").await;
+    b.type_into("#ar-body", "نفتح من ٩ صباحًا حتى ١٢ منتصف الليل")
+        .await;
+    b.js("document.querySelector('#ar-body').closest('form').requestSubmit(); return 1")
+        .await;
+    let id: i64 = {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let id: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM auto_reply_triggers WHERE keyword = 'مواعيد'")
+                    .fetch_optional(svc.app.pool())
+                    .await
+                    .unwrap();
+            if let Some(id) = id {
+                break id;
+            }
+            assert!(Instant::now() < deadline, "the auto-reply was not added");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let row = format!("#page-templates tr[data-trigger='{id}']");
+    b.until(
+        "the auto-reply listed",
+        &format!("document.querySelector(\"{row}\")"),
+    )
+    .await;
+    b.shot("auto-reply").await;
+    b.axe("the templates and auto-replies page").await;
+    b.js("window.confirm = () => true; return 1").await;
+    b.click(&format!("{row} button.danger")).await;
+    b.until(
+        "the auto-reply gone",
+        &format!("!document.querySelector(\"{row}\")"),
+    )
+    .await;
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM auto_reply_triggers WHERE id = ?")
+        .bind(id)
+        .fetch_one(svc.app.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
     b.close().await;
 }

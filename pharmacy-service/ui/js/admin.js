@@ -1,6 +1,6 @@
 // Admin pages: agents and branches, templates and auto-replies, settings, the activity log.
 import { h, clear, toast } from "./dom.js";
-import { get, post, patch, put, rows, qs } from "./api.js";
+import { get, post, patch, put, del, rows, qs } from "./api.js";
 import { t, fmtDateTime, fmtNum, currentLang } from "./i18n.js";
 
 const bName = (b) => (b ? (currentLang() === "ar" ? b.name_ar : b.name) || b.name : t("branch.none"));
@@ -183,10 +183,15 @@ async function templates(el) {
   el.append(table([t("templates.key"), t("templates.titleCol"), t("templates.body"), t("actions")], list.map((x) => {
     const body = h("textarea", { rows: "3", dir: "auto", "aria-label": t("templates.bodyOf", { key: x.key }) });
     body.value = x.body || "";
-    return h("tr", {}, h("td", { dir: "ltr" }, `/${x.key}`), h("td", { dir: "auto" }, x.title || ""), h("td", {}, body),
+    return h("tr", { "data-template": x.id }, h("td", { dir: "ltr" }, `/${x.key}`), h("td", { dir: "auto" }, x.title || ""), h("td", {}, body),
       h("td", {}, h("button", { type: "button", class: "btn", onclick: async () => {
         try { await post("/api/templates/", { key: x.key, title: x.title || x.key, body: body.value }); toast(t("saved")); } catch (e) { toast(e.message, true); }
-      } }, t("save"))));
+      } }, t("save")), " ",
+      // System templates (greeting, out-of-office, survey) are edited, never removed.
+      x.is_system ? null : h("button", { type: "button", class: "btn danger", "aria-label": t("templates.deleteOf", { key: x.key }), onclick: async () => {
+        if (!confirm(t("templates.deleteConfirm", { key: x.key }))) return;
+        try { await del(`/api/templates/${x.id}/`); toast(t("deleted")); templates(el); } catch (e) { toast(e.message, true); }
+      } }, t("delete"))));
   })));
   const form = h("form", { class: "card", onsubmit: async (e) => {
     e.preventDefault();
@@ -200,9 +205,13 @@ async function templates(el) {
   el.append(form);
   const ar = await get("/api/auto-replies/").catch(() => null);
   if (ar) {
-    el.append(h("h2", {}, t("autoreplies.title")), table([t("autoreplies.trigger"), t("autoreplies.reply"), t("autoreplies.active")],
-      rows(ar).map((x) => h("tr", {}, h("td", { dir: "auto" }, x.pattern || x.keyword || x.trigger || ""), h("td", { dir: "auto" }, x.body || x.reply || x.template_key || ""),
-        h("td", {}, x.is_active === false || x.active === false ? t("no") : t("yes"))))));
+    el.append(h("h2", {}, t("autoreplies.title")), table([t("autoreplies.trigger"), t("autoreplies.reply"), t("autoreplies.active"), t("actions")],
+      rows(ar).map((x) => h("tr", { "data-trigger": x.id }, h("td", { dir: "auto" }, x.pattern || x.keyword || x.trigger || ""), h("td", { dir: "auto" }, x.body || x.reply || x.template_key || ""),
+        h("td", {}, x.is_active === false || x.active === false ? t("no") : t("yes")),
+        h("td", {}, h("button", { type: "button", class: "btn danger", "aria-label": t("autoreplies.deleteOf", { key: x.keyword }), onclick: async () => {
+          if (!confirm(t("autoreplies.deleteConfirm", { key: x.keyword }))) return;
+          try { await del(`/api/auto-replies/${x.id}/`); toast(t("deleted")); templates(el); } catch (e) { toast(e.message, true); }
+        } }, t("delete")))))));
     const form2 = h("form", { class: "card", onsubmit: async (e) => {
       e.preventDefault();
       try {

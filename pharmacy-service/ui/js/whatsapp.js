@@ -75,7 +75,8 @@ function render(status, st, qr) {
   const add = (k, v) => rowsOut.push(h("dt", {}, t(k)), h("dd", {}, v ?? "—"));
   add("wa.health.state", t(`wa.state.${st}`));
   if (status.since || status.connected_at) add("wa.health.since", fmtDateTime(status.since || status.connected_at));
-  const ban = status.ban_expires_at || status.temporary_ban_until || status.ban_until || status.ban?.expires_at;
+  // The bridge states a temporary ban as detail {code, until} (until: ms, or null = unknown).
+  const ban = status.ban_expires_at || status.temporary_ban_until || status.ban_until || status.ban?.expires_at || (st === "temporary_ban" ? status.until : null);
   add("wa.health.ban", ban ? fmtDateTime(ban) : t("wa.health.noBan"));
   const depth = status.outbox_depth ?? status.outbox?.depth ?? status.outbox?.pending ?? status.queue_depth;
   add("wa.health.outbox", depth != null ? fmtNum(depth) : "—");
