@@ -62,10 +62,13 @@ async fn templates(State(state): State<AppState>, me: CurrentUser) -> ApiResult<
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TemplateBody {
     /// Stable key.
+    #[schema(min_length = 1, max_length = 64)]
     pub key: String,
     /// Title.
+    #[schema(min_length = 1)]
     pub title: String,
     /// Text with `{customer_name}`, `{agent_name}`, `{branch_name}`, `{branch_hours}`, `{ticket_id}`.
+    #[schema(min_length = 1)]
     pub body: String,
     /// Admins: make it their own instead of global.
     #[serde(default)]
@@ -222,11 +225,13 @@ async fn triggers(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<J
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TriggerBody {
     /// The keyword.
+    #[schema(min_length = 1)]
     pub keyword: String,
     /// `contains`, `exact` or `starts_with`.
     #[schema(pattern = "^(contains|exact|starts_with)$")]
     pub match_kind: String,
     /// The reply (template variables allowed).
+    #[schema(min_length = 1)]
     pub body: String,
     /// Only for this branch's tickets.
     #[serde(default)]

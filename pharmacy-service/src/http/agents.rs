@@ -201,10 +201,13 @@ async fn set_status(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewAgent {
     /// Login name.
+    #[schema(min_length = 1)]
     pub username: String,
     /// Display name.
+    #[schema(min_length = 1)]
     pub name: String,
     /// Password.
+    #[schema(min_length = 8)]
     pub password: String,
     /// Branch.
     pub branch_id: BranchId,
@@ -269,6 +272,7 @@ pub struct AgentPatch {
     pub branch_id: Option<BranchId>,
     /// New capacity.
     #[serde(default)]
+    #[schema(maximum = 1000)]
     pub capacity: Option<u32>,
     /// New weekly roster.
     #[serde(default)]
@@ -377,8 +381,10 @@ async fn branch(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct BranchBody {
     /// Short stable code.
+    #[schema(min_length = 1)]
     pub code: String,
     /// English name.
+    #[schema(min_length = 1)]
     pub name: String,
     /// Arabic name.
     pub name_ar: String,
@@ -388,8 +394,10 @@ pub struct BranchBody {
     #[serde(default)]
     pub phone: Option<String>,
     /// Latitude.
+    #[schema(minimum = -90.0, maximum = 90.0)]
     pub latitude: f64,
     /// Longitude.
+    #[schema(minimum = -180.0, maximum = 180.0)]
     pub longitude: f64,
     /// Opening hours.
     #[serde(default)]

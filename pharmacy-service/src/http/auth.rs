@@ -302,6 +302,7 @@ static DUMMY_HASH: std::sync::LazyLock<String> =
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     /// Login name.
+    #[schema(min_length = 1)]
     pub username: String,
     /// Password.
     pub password: String,
@@ -452,13 +453,16 @@ pub async fn profile(me: CurrentUser) -> Json<serde_json::Value> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RegisterRequest {
     /// Login name.
+    #[schema(min_length = 1)]
     pub username: String,
     /// Display name.
+    #[schema(min_length = 1)]
     pub name: String,
     /// E-mail.
     #[serde(default)]
     pub email: Option<String>,
     /// Password (8 characters at least).
+    #[schema(min_length = 8)]
     pub password: String,
     /// `admin` or `agent`.
     pub role: Role,
@@ -530,6 +534,7 @@ pub struct PasswordChange {
     /// The current password.
     pub current_password: String,
     /// The new one (8 characters at least).
+    #[schema(min_length = 8)]
     pub new_password: String,
 }
 
@@ -597,6 +602,7 @@ pub async fn change_password(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PasswordReset {
     /// The new password.
+    #[schema(min_length = 8)]
     pub new_password: String,
 }
 
@@ -722,6 +728,7 @@ pub async fn list_users(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewToken {
     /// What it is for.
+    #[schema(min_length = 1)]
     pub name: String,
     /// Acts as this user (default: the caller).
     #[serde(default)]

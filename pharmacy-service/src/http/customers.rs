@@ -250,6 +250,7 @@ async fn update(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NoteBody {
     /// The note.
+    #[schema(min_length = 1)]
     pub body: String,
 }
 
@@ -287,6 +288,7 @@ async fn add_note(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TagBody {
     /// The tag.
+    #[schema(min_length = 1, max_length = 64)]
     pub tag: String,
 }
 

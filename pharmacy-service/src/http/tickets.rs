@@ -384,6 +384,7 @@ pub struct TransferRequest {
     #[serde(default)]
     pub branch_id: Option<BranchId>,
     /// Why (required).
+    #[schema(min_length = 1)]
     pub note: String,
 }
 

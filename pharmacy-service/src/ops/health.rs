@@ -16,6 +16,18 @@ use std::time::Duration;
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `GET /readyz`: 200 `{"status": "ready", "checks": {...}}`, or 503 with `"not_ready"`.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "ops",
+    operation_id = "readyz",
+    summary = "Readiness: the database answers and every migration is applied",
+    description = "The WhatsApp link's state is reported but does not make the service unready.",
+    responses(
+        (status = 200, description = "Ready", body = crate::http::openapi::ReadinessView),
+        (status = 503, description = "Not ready (`status`: `not_ready`; the failing check says why)", body = crate::http::openapi::ReadinessView),
+    ),
+)]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let database = tokio::time::timeout(
         CHECK_TIMEOUT,
@@ -83,6 +95,17 @@ async fn migrations(state: &AppState) -> Result<Value, String> {
 }
 
 /// `GET /metrics`: the Prometheus text exposition of [`crate::ops::metrics`].
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    operation_id = "metrics",
+    summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "The Prometheus text exposition (version 0.0.4)", body = String, content_type = "text/plain"),
+        crate::http::openapi::PublicErrors,
+    ),
+)]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let depth = match state.app.outbox_depth().await {
         Ok(d) => u64::try_from(d).unwrap_or(0),

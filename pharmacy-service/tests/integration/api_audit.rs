@@ -156,6 +156,28 @@ async fn every_admin_action_is_logged_with_the_client_address() {
     )
     .await;
 
+    // Branch calendars.
+    let day = json!([{ "start": 540, "end": 1020 }]);
+    run.call(
+        "PUT",
+        "/api/branches/{id}/hours",
+        Some(branch),
+        json!({ "hours": { "days": [day, day, day, day, day, day, []] } }),
+        "branch.hours_saved",
+    )
+    .await;
+    let holidays = json!({ "items": [{ "day": "2026-12-25", "name": "Christmas" }] });
+    run.call(
+        "PUT",
+        "/api/branches/{id}/holidays",
+        Some(branch),
+        holidays.clone(),
+        "holidays.saved",
+    )
+    .await;
+    run.call("PUT", "/api/holidays", None, holidays, "holidays.saved")
+        .await;
+
     // Templates, auto-replies, settings.
     let auto = run
         .call(

@@ -2,6 +2,7 @@
 
 mod api_audit;
 mod api_auth;
+mod api_contract;
 mod api_inbox;
 mod api_matrix;
 mod api_openapi;

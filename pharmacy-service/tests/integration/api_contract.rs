@@ -1,0 +1,278 @@
+//! The API keeps the promises of issue 10 beyond the happy paths: a missing or malformed field
+//! is a 422 naming it (checked for every body and query parameter of the OpenAPI document), the
+//! inbox filters and pages, passwords are argon2id, and no hash, secret or SQL text leaves the
+//! service.
+
+use super::api_support::*;
+use pharmacy_service::db;
+use pharmacy_service::http::openapi::{Access, operations, spec};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "1")
+        .replace("{sha256}", &"0".repeat(64))
+}
+
+/// A `#/components/schemas/X` reference, resolved.
+fn resolve(schema: &Value) -> Option<&'static Value> {
+    let name = schema["$ref"]
+        .as_str()?
+        .strip_prefix("#/components/schemas/")?;
+    Some(&spec()["components"]["schemas"][name])
+}
+
+#[tokio::test]
+async fn every_json_body_names_its_missing_field() {
+    let t = spawn_app().await;
+    let admin = t.login(ADMIN).await;
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for op in operations() {
+        if op.access == Access::Signed {
+            continue;
+        }
+        let o = &spec()["paths"][&op.path][&op.method];
+        let Some(body) = resolve(&o["requestBody"]["content"]["application/json"]["schema"]) else {
+            continue;
+        };
+        let required: Vec<&str> = body["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let Some(first) = required.first() else {
+            continue;
+        };
+        checked += 1;
+        let path = concrete(&op.path);
+        let r = admin
+            .send_json(&op.method.to_uppercase(), &path, json!({}))
+            .await;
+        let field = r.json()["error"]["details"]["field"].clone();
+        if r.status != 422 || field != *first {
+            failures.push(format!(
+                "{} {path}: {} {field} (want 422 naming {first})",
+                op.method, r.status
+            ));
+        }
+    }
+    assert!(checked >= 20, "only {checked} bodies checked");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn every_malformed_query_parameter_is_named() {
+    let t = spawn_app().await;
+    let admin = t.login(ADMIN).await;
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for op in operations().into_iter().filter(|o| o.method == "get") {
+        let o = &spec()["paths"][&op.path][&op.method];
+        for p in o["parameters"].as_array().into_iter().flatten() {
+            if p["in"] != "query" {
+                continue;
+            }
+            let name = p["name"].as_str().unwrap();
+            let s = &p["schema"];
+            // Integers, dates and closed lists of words all refuse a stray word.
+            let typed = s["type"] == "integer" || s["format"] == "date" || s["pattern"].is_string();
+            if !typed {
+                continue;
+            }
+            checked += 1;
+            // The other required parameters get valid values.
+            let mut query = format!("{name}=x-not-valid");
+            if name != "ticket" && op.path == "/api/messages" {
+                query.push_str("&ticket=1");
+            }
+            if name != "q" && op.path == "/api/messages/search" {
+                query.push_str("&q=panadol");
+            }
+            let path = format!("{}?{query}", concrete(&op.path));
+            let r = admin.get(&path).await;
+            let field = r.json()["error"]["details"]["field"].clone();
+            if r.status != 422 || field != name {
+                failures.push(format!("GET {path}: {} {field}", r.status));
+            }
+        }
+    }
+    assert!(checked >= 15, "only {checked} parameters checked");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn ids(v: &Value) -> BTreeSet<i64> {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["ticket"]["id"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_inbox_filters_by_status_branch_agent_customer_queue_and_text_and_pages() {
+    let t = spawn_app().await;
+    let w = &t.world;
+    let admin = t.login(ADMIN).await;
+    let mine = t.customer_writes("201004000001", "f1", "one").await;
+    t.assign(mine, w.agents[0]).await;
+    let other_branch = t.customer_writes("201004000002", "f2", "two").await;
+    t.assign(other_branch, w.agents[2]).await;
+    let queue = t.customer_writes("201004000003", "f3", "three").await;
+    let mut c = w.app.pool().acquire().await.unwrap();
+    db::tickets::assign(&mut c, queue, None, Some(w.branches[0]), w.app.now())
+        .await
+        .unwrap();
+    drop(c);
+    let closed = t.customer_writes("201004000004", "f4", "four").await;
+    t.assign(closed, w.agents[0]).await;
+    assert_eq!(
+        admin
+            .post(&format!("/api/tickets/{}/close", closed.0), json!({}))
+            .await
+            .status,
+        200
+    );
+    let cu = w.ticket(other_branch).await.customer_id.0;
+    let r = admin
+        .patch(
+            &format!("/api/customers/{cu}"),
+            json!({ "name": "Zeinab Fathy" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let set = |v: &[i64]| v.iter().copied().collect::<BTreeSet<i64>>();
+    for (query, want) in [
+        ("status=closed", set(&[closed.0])),
+        ("status=open", set(&[mine.0, other_branch.0, queue.0])),
+        (
+            &format!("branch={}", w.branches[1].0) as &str,
+            set(&[other_branch.0]),
+        ),
+        (
+            &format!("agent={}", w.agents[0].0),
+            set(&[mine.0, closed.0]),
+        ),
+        (&format!("customer={cu}"), set(&[other_branch.0])),
+        ("unassigned=true", set(&[queue.0])),
+        ("text=Zeinab", set(&[other_branch.0])),
+    ] {
+        let r = admin.get(&format!("/api/tickets/?{query}")).await;
+        assert_eq!(r.status, 200, "{query}: {}", r.text());
+        assert_eq!(ids(&r.json()), want, "{query}");
+    }
+    // Cursor pages of one: every ticket exactly once, newest activity first, then the end.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let v = admin
+            .get(&format!("/api/tickets?limit=1&cursor={cursor}"))
+            .await
+            .json();
+        seen.extend(ids(&v));
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+        assert!(seen.len() <= 4, "pages never end: {seen:?}");
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 4, "{seen:?}");
+    let r = admin.get("/api/tickets?cursor=garbage").await;
+    assert_eq!(r.json()["error"]["details"]["field"], "cursor");
+}
+
+#[tokio::test]
+async fn passwords_are_argon2id_and_no_hash_secret_or_sql_leaves() {
+    let t = spawn_app().await;
+    let admin = t.login(ADMIN).await;
+    let r = admin
+        .post(
+            "/auth/register",
+            json!({ "username": "hash.check", "name": "H", "password": "long-enough-9", "role": "admin" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let hash: String =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'hash.check'")
+            .fetch_one(t.world.app.pool())
+            .await
+            .unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    let token = admin
+        .post("/api/tokens", json!({ "name": "leak check" }))
+        .await;
+    let secret = token.json()["token"].as_str().unwrap().to_owned();
+    let token_hash: String = sqlx::query_scalar("SELECT token_hash FROM api_tokens")
+        .fetch_one(t.world.app.pool())
+        .await
+        .unwrap();
+    for path in ["/api/users", "/api/tokens", "/api/activity?limit=200"] {
+        let body = admin.get(path).await.text();
+        for s in [&hash[..], "$argon2", &secret, &token_hash, "password_hash"] {
+            assert!(!body.contains(s), "{path} shows {s}");
+        }
+    }
+    // A storage failure is logged and answered as a bare `internal` error.
+    sqlx::query("DROP TABLE admin_alerts")
+        .execute(t.world.app.pool())
+        .await
+        .unwrap();
+    let r = admin.get("/api/alerts").await;
+    assert_eq!(r.status, 500);
+    assert_eq!(r.code(), "internal");
+    let text = r.text();
+    for s in ["admin_alerts", "no such table", "SELECT", "sqlx", ".rs:"] {
+        assert!(!text.contains(s), "the answer shows {s}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn qr_as_svg_and_agent_shifts() {
+    let t = spawn_app().await;
+    let admin = t.login(ADMIN).await;
+    let r = admin.get("/api/whatsapp/qr-code/?format=svg").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("image/svg+xml")
+    );
+    assert!(r.text().contains("<svg"));
+    assert_eq!(
+        admin.get("/api/whatsapp/qr-code?format=gif").await.json()["error"]["details"]["field"],
+        "format"
+    );
+    let id = t.world.agents[1].0;
+    let day = json!([{ "start": 540, "end": 1020 }]);
+    let shifts = json!({ "days": [day, day, day, day, day, [], []] });
+    let r = admin
+        .patch(
+            &format!("/api/agents/{id}/"),
+            json!({ "shifts": shifts, "branch_id": t.world.branches[2].0 }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let a = &r.json()["agent"];
+    assert_eq!(a["shifts"], shifts);
+    assert_eq!(a["branch_id"], t.world.branches[2].0);
+    let bad = json!({ "days": [[{ "start": 600, "end": 500 }], [], [], [], [], [], []] });
+    let r = admin
+        .patch(&format!("/api/agents/{id}"), json!({ "shifts": bad }))
+        .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json()["error"]["details"]["field"], "shifts");
+    // An agent may not change agents at all.
+    let agent = t.login(T1).await;
+    assert_eq!(
+        agent
+            .patch(&format!("/api/agents/{id}"), json!({ "capacity": 9 }))
+            .await
+            .status,
+        403
+    );
+}
