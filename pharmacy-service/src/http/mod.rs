@@ -35,6 +35,7 @@ pub mod customers;
 pub mod error;
 pub mod messages;
 pub mod openapi;
+pub mod pacing;
 pub mod reads;
 pub mod tickets;
 pub mod ui;
@@ -188,6 +189,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(reads::routes())
         .merge(calendar::routes())
+        .merge(pacing::routes())
         .layer(axum::middleware::map_response(api_headers))
         .layer(axum::middleware::from_fn(record_client_address));
     // ---- UI: the UI helper merges its pages here, e.g. `.merge(ui::router(state.clone()))`.

@@ -109,6 +109,7 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
         super::admin::delete_trigger,
         super::admin::settings,
         super::admin::patch_settings,
+        super::pacing::pacing,
         super::admin::activity,
         super::admin::alerts,
         super::admin::acknowledge,

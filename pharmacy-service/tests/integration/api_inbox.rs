@@ -1,6 +1,7 @@
 //! What the inbox and the branch calendar need from the API: list items with the last message
 //! and the caller's unread count, read marks, paging backwards through a chat (`before`), and
-//! the admins' holiday and opening-hours editing (validated, admin-only, in the activity log).
+//! the admins' holiday and opening-hours editing (validated, admin-only, in the activity log),
+//! and the pacing in force for the settings page.
 
 use super::api_support::*;
 use serde_json::{Value, json};
@@ -346,4 +347,22 @@ async fn admins_edit_holidays_and_opening_hours() {
         log.iter()
             .any(|(a, v)| a == "branch.hours_saved" && v["entity_id"] == b)
     );
+}
+
+#[tokio::test]
+async fn admins_read_the_pacing_in_force() {
+    let t = spawn_app().await;
+    let admin = t.login(ADMIN).await;
+    let r = admin.get("/api/settings/pacing/").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let p = r.json();
+    let cfg = &t.world.app.config().pacing;
+    assert_eq!(p["min_gap_ms"], cfg.min_gap.as_millis() as u64);
+    assert_eq!(p["customer_cap"], cfg.customer_cap);
+    assert_eq!(p["mass_send_threshold"], cfg.mass_send_threshold);
+    assert_eq!(
+        t.login(T1).await.get("/api/settings/pacing").await.status,
+        403
+    );
+    assert_eq!(t.client().get("/api/settings/pacing").await.status, 401);
 }

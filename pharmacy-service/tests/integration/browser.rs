@@ -1831,7 +1831,8 @@ async fn unread_counts_and_previews_come_from_the_server() {
 
 /// An admin sets a branch's opening hours and holidays and a chain-wide holiday on the agents
 /// and branches page; they are stored, and the page stays accessible. Then adds a keyword
-/// auto-reply and deletes it again.
+/// auto-reply and deletes it again, reads the pacing on the settings page and turns the chime
+/// off and on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_edits_branch_calendars_and_auto_replies() {
     let _one = BROWSER.lock().await;
@@ -1979,5 +1980,38 @@ async fn admin_edits_branch_calendars_and_auto_replies() {
         .await
         .unwrap();
     assert_eq!(left, 0);
+
+    // The settings page shows the pacing in force (read-only: it is start-up configuration).
+    b.client
+        .goto(&format!("{}/#/settings", svc.base))
+        .await
+        .unwrap();
+    b.until(
+        "the pacing card",
+        "document.querySelectorAll('#pacing dt').length === 6",
+    )
+    .await;
+    b.shot("pacing").await;
+    b.axe("the settings page with the pacing").await;
+
+    // The chime can be turned off (and on) from the header; the choice is kept.
+    assert_eq!(
+        b.js("return document.getElementById('sound-btn').getAttribute('aria-pressed')")
+            .await,
+        "true"
+    );
+    b.click("#sound-btn").await;
+    assert_eq!(
+        b.js("return [document.getElementById('sound-btn').getAttribute('aria-pressed'), localStorage.getItem('sound')]")
+            .await,
+        json!(["false", "off"])
+    );
+    b.client.refresh().await.unwrap();
+    b.until(
+        "sound still off after a reload",
+        "document.getElementById('sound-btn').getAttribute('aria-pressed') === 'false'",
+    )
+    .await;
+    b.click("#sound-btn").await;
     b.close().await;
 }

@@ -1,6 +1,6 @@
 // Admin pages: agents and branches, templates and auto-replies, settings, the activity log.
 import { h, clear, toast } from "./dom.js";
-import { get, post, patch, put, del, rows, qs } from "./api.js";
+import { get, post, patch, put, del, rows, qs, nextCursor } from "./api.js";
 import { t, fmtDateTime, fmtNum, currentLang } from "./i18n.js";
 
 const bName = (b) => (b ? (currentLang() === "ar" ? b.name_ar : b.name) || b.name : t("branch.none"));
@@ -260,6 +260,22 @@ async function settings(el) {
   }
   form.append(h("p", {}, h("button", { type: "submit", class: "btn primary" }, t("save"))));
   el.append(form);
+  // Pacing is start-up configuration: shown here, changed in the configuration file.
+  const p = await get("/api/settings/pacing/").catch(() => null);
+  if (p) {
+    const ms = (v) => (v >= 60000 && v % 60000 === 0 ? t("dur.m", { n: v / 60000 }) : v >= 1000 ? `${fmtNum(v / 1000)} s` : `${fmtNum(v)} ms`);
+    const rowsOut = [
+      ["pacing.gap", `${ms(p.min_gap_ms)} + ≤ ${ms(p.gap_jitter_ms)}`],
+      ["pacing.typing", `${ms(p.typing_min_ms)} – ${ms(p.typing_max_ms)} (${fmtNum(p.typing_per_char_ms)} ms / ${t("pacing.char")})`],
+      ["pacing.readPause", ms(p.read_pause_ms)],
+      ["pacing.customerCap", t("pacing.capValue", { n: p.customer_cap, window: ms(p.customer_window_ms) })],
+      ["pacing.massSend", t("pacing.massValue", { n: p.mass_send_threshold, window: ms(p.mass_window_ms) })],
+      ["pacing.attempts", fmtNum(p.max_attempts)],
+    ];
+    el.append(h("section", { class: "card", id: "pacing", "aria-labelledby": "pacing-h" }, h("h2", { id: "pacing-h" }, t("pacing.title")),
+      h("p", { class: "muted small" }, t("pacing.hint")),
+      h("dl", { class: "formula-list" }, rowsOut.map(([k, v]) => [h("dt", {}, t(k)), h("dd", { dir: "ltr" }, v)]))));
+  }
 }
 
 function label(k) {
@@ -275,8 +291,8 @@ function dur(s) {
 
 // ---------- activity log ----------
 
-async function activity(el, filters = {}) {
-  const [data, users] = await Promise.all([get(`/api/activity/${qs({ limit: 200 })}`), get("/api/users/").catch(() => [])]);
+async function activity(el, filters = {}, older = []) {
+  const [data, users] = await Promise.all([get(`/api/activity/${qs({ limit: 200, cursor: filters.cursor })}`), get("/api/users/").catch(() => [])]);
   const names = new Map(rows(users).map((u) => [u.id, u.name || u.username]));
   clear(el).append(h("h1", {}, t("nav.activity")));
   const action = h("input", { id: "act-action", value: filters.action || "", dir: "ltr", placeholder: "ticket." });
@@ -286,11 +302,17 @@ async function activity(el, filters = {}) {
     h("div", {}, h("label", { for: "act-action" }, t("activity.action")), action),
     h("div", {}, h("label", { for: "act-user" }, t("activity.user")), user),
     h("button", { type: "submit", class: "btn" }, t("activity.filter"))));
-  const list = rows(data).filter((a) => (!filters.action || String(a.action).includes(filters.action)) && (!filters.user || String(a.user_id) === String(filters.user)));
+  const list = [...older, ...rows(data)].filter((a) => (!filters.action || String(a.action).includes(filters.action)) && (!filters.user || String(a.user_id) === String(filters.user)));
   el.append(table([t("activity.when"), t("activity.user"), t("activity.action"), t("activity.entity"), t("activity.details")],
     list.map((a) => h("tr", {}, h("td", {}, fmtDateTime(a.at || a.created_at)), h("td", { dir: "auto" }, names.get(a.user_id) || (a.user_id ?? "—")),
       h("td", { dir: "ltr" }, a.action), h("td", { dir: "ltr" }, a.entity_kind ? `${a.entity_kind} #${a.entity_id}` : "—"),
       h("td", { dir: "ltr", class: "small" }, a.details_json || "")))));
+  // Older entries: the next page is appended (filters apply to everything loaded).
+  const next = nextCursor(data);
+  if (next) {
+    el.append(h("p", {}, h("button", { type: "button", class: "btn", id: "act-older", onclick: () =>
+      activity(el, { ...filters, cursor: next }, [...older, ...rows(data)]).catch((e) => toast(e.message, true)) }, t("activity.older"))));
+  }
 }
 
 /** Draws one of the admin pages. */

@@ -146,6 +146,13 @@ async function boot() {
   };
   $("presence").onchange = (e) => setPresence(e.target.value);
   $("shortcuts-btn").onclick = showShortcuts;
+  const sound = $("sound-btn");
+  sound.setAttribute("aria-pressed", String(notify.soundOn()));
+  sound.onclick = () => {
+    notify.setSound(!notify.soundOn());
+    sound.setAttribute("aria-pressed", String(notify.soundOn()));
+    if (notify.soundOn()) notify.chime();
+  };
   live.on("adminAlert", (ev) => { if (session.isAdmin && ev.alert) toast(ev.alert.message, true); });
   live.onState((s) => {
     const el = $("conn-state");

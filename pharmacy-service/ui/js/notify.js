@@ -21,9 +21,17 @@ export function setUnread(n) {
   render();
 }
 
+/** Whether the chime is on (kept per browser; on unless turned off). */
+export const soundOn = () => localStorage.getItem("sound") !== "off";
+
+/** Turns the chime on or off. */
+export function setSound(on) {
+  localStorage.setItem("sound", on ? "on" : "off");
+}
+
 /** Plays the two-note chime (after the first user gesture browsers allow audio). */
 export function chime() {
-  if (localStorage.getItem("sound") === "off") return;
+  if (!soundOn()) return;
   try {
     audio = audio || new AudioContext();
     const t0 = audio.currentTime;
