@@ -56,15 +56,34 @@ async fn every_documented_endpoint_checks_the_role() {
                 r.status
             ));
         }
-        if op.access == Access::Admin {
-            let r = call(&agent).await;
-            if r.status != 403 {
-                failures.push(format!("agent {method} {path}: {} (want 403)", r.status));
-            }
+        // The document states no more than the code asks: a public operation takes anyone.
+        if op.access == Access::Public && r.status == 401 {
+            failures.push(format!(
+                "anonymous {method} {path}: 401 but documented public"
+            ));
+        }
+        if r.status >= 500 {
+            failures.push(format!("anonymous {method} {path}: {}", r.status));
+        }
+        // (Logging the agent out would end the session the loop uses.)
+        if op.path == "/auth/logout" {
+            continue;
+        }
+        let r = call(&agent).await;
+        let admins_only =
+            r.status == 403 && r.json()["error"]["message"] == "forbidden: admins only";
+        if op.access == Access::Admin && r.status != 403 {
+            failures.push(format!("agent {method} {path}: {} (want 403)", r.status));
+        }
+        // ...and an operation documented for any user is not refused to agents by role.
+        if op.access != Access::Admin && admins_only {
+            failures.push(format!(
+                "agent {method} {path}: admins only, documented for users"
+            ));
         }
         // Never a 5xx, whoever asks.
         if r.status >= 500 {
-            failures.push(format!("{method} {path}: {}", r.status));
+            failures.push(format!("agent {method} {path}: {}", r.status));
         }
     }
     assert!(
