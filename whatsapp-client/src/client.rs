@@ -371,6 +371,26 @@ impl Client {
         crate::message::send_message(self.shared(), to, Some(id), message).await
     }
 
+    /// Encrypts and uploads an attachment without sending it; returns its message (image,
+    /// audio, video or document) for the caller to complete, e.g. with a quote in its
+    /// `context_info`, and send with [`Client::send_message`] or
+    /// [`Client::send_message_with_id`].
+    ///
+    /// ```no_run
+    /// # async fn f(client: whatsapp_client::Client, to: whatsapp_client::Jid) -> Result<(), whatsapp_client::ClientError> {
+    /// use whatsapp_client::{MediaKind, OutgoingMedia};
+    /// let media = OutgoingMedia { kind: MediaKind::Image, data: vec![0xff, 0xd8], mimetype: "image/jpeg".into(), caption: None, file_name: None };
+    /// let message = client.upload_media(media).await?;
+    /// client.send_message(&to, message).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn upload_media(
+        &self,
+        media: crate::OutgoingMedia,
+    ) -> Result<whatsapp_proto::pb::e2e::Message, ClientError> {
+        crate::media::upload(self.shared(), media).await
+    }
+
     /// Downloads, decrypts and verifies the attachment of a media message (see
     /// [`crate::MediaRef::from_message`]). A MAC or hash mismatch is an error.
     pub async fn download(&self, media: &crate::MediaRef) -> Result<Vec<u8>, ClientError> {
