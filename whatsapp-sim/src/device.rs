@@ -1,5 +1,6 @@
-//! A simulated device (a primary phone or a customer's device): its Signal keys, the prekeys it
+//! A simulated primary phone (device 0 of a paired account): its Signal keys, the prekeys it
 //! published, its sessions, and the plaintext `Message` protobufs it reads and writes.
+//! Customers are whatsapp-client `Client`s instead (`crate::customer`).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -60,8 +61,6 @@ pub(crate) struct SimDevice {
     next_prekey_id: u32,
     sessions: HashMap<String, SessionRecord>,
     identities: HashMap<String, IdentityKey>,
-    /// The ADVSignedDeviceIdentity of a simulated companion (device > 0).
-    pub signed_identity: Option<Vec<u8>>,
     /// Sender keys by `group|sender address` (`group|` for our own).
     sender_keys: HashMap<String, signal::SenderKeyRecord>,
 }
@@ -78,7 +77,6 @@ impl SimDevice {
             next_prekey_id: 1,
             sessions: HashMap::new(),
             identities: HashMap::new(),
-            signed_identity: None,
             sender_keys: HashMap::new(),
         };
         device.publish_prekeys(rng);
@@ -115,7 +113,8 @@ impl SimDevice {
             spk: *self.spk.key_pair.public.as_bytes(),
             spk_signature: self.spk.signature,
             prekey,
-            device_identity: self.signed_identity.clone(),
+            // A phone (device 0) is the account key itself: no ADV identity.
+            device_identity: None,
         }
     }
 
@@ -292,7 +291,7 @@ pub fn understand(bytes: &[u8]) -> Option<Understood> {
     Some(understand_message(&message))
 }
 
-fn understand_message(m: &e2e::Message) -> Understood {
+pub(crate) fn understand_message(m: &e2e::Message) -> Understood {
     let ctx_id = |c: &Option<Box<e2e::ContextInfo>>| c.as_ref().and_then(|c| c.stanza_id.clone());
     let sha = |h: &Option<Vec<u8>>| h.as_ref().map(hex::encode);
     use whatsapp_proto::media::MediaType;
@@ -521,14 +520,9 @@ pub struct Uploaded {
     pub file_length: u64,
 }
 
-/// Builds the `Message` protobuf a phone sends; `reply_to` becomes a quote; media content
-/// needs its upload.
-pub fn build_message(
-    content: &Outgoing,
-    reply_to: Option<(&str, &str)>,
-    uploaded: Option<&Uploaded>,
-) -> e2e::Message {
-    let context = reply_to.map(|(id, participant)| e2e::ContextInfo {
+/// The quote of message `id` by `participant` a reply carries.
+pub(crate) fn quote(id: &str, participant: &str) -> e2e::ContextInfo {
+    e2e::ContextInfo {
         stanza_id: Some(id.to_owned()),
         participant: Some(participant.to_owned()),
         quoted_message: Some(Box::new(e2e::Message {
@@ -536,7 +530,17 @@ pub fn build_message(
             ..Default::default()
         })),
         ..Default::default()
-    });
+    }
+}
+
+/// Builds the `Message` protobuf a phone sends; `reply_to` becomes a quote; media content
+/// needs its upload.
+pub fn build_message(
+    content: &Outgoing,
+    reply_to: Option<(&str, &str)>,
+    uploaded: Option<&Uploaded>,
+) -> e2e::Message {
+    let context = reply_to.map(|(id, participant)| quote(id, participant));
     match content {
         Outgoing::Text(text) if context.is_none() => e2e::Message {
             conversation: Some(text.clone()),

@@ -31,6 +31,7 @@
 
 pub mod appstate;
 pub mod control;
+mod customer;
 pub mod device;
 pub mod history;
 pub mod phone;
@@ -299,6 +300,8 @@ pub(crate) struct Shared {
     shutdown: watch::Sender<bool>,
     /// The `delay` fault: per-stanza delay and until when (its own lock, taken per stanza).
     delay: Mutex<Option<(Duration, std::time::Instant)>>,
+    /// The simulated customers' client tasks.
+    customers: customer::Registry,
 }
 
 impl Shared {
@@ -447,6 +450,7 @@ impl Sim {
             next_conn: AtomicU64::new(1),
             shutdown,
             delay: Mutex::new(None),
+            customers: customer::Registry::default(),
         });
         let ws_listener = bind(config.ws_port).await?;
         let ws_addr = ws_listener.local_addr().map_err(|e| SimError::Bind {
@@ -462,6 +466,10 @@ impl Sim {
             .with_state(shared.clone());
         let mut stop = shared.shutdown.subscribe();
         tokio::spawn(async move {
+            // Nagle off: a burst of small stanza frames must not wait for delayed ACKs.
+            let ws_listener = axum::serve::ListenerExt::tap_io(ws_listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(ws_listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.changed().await;
@@ -528,6 +536,7 @@ impl SimHandle {
 
     /// Stops the listeners and closes every connection.
     pub fn shutdown(&self) {
+        drop(self.shared.customers.stop(None));
         let _ = self.shared.shutdown.send(true);
     }
 
@@ -594,8 +603,11 @@ impl SimHandle {
         self.shared.lock().accounts_info()
     }
 
-    /// Creates a simulated customer with `devices` simulated devices (device 0 is its phone);
-    /// `lid_addressing` makes it write to LID chats. Returns its PN JID.
+    /// Creates a simulated customer with `devices` devices (device 0 is its phone), each a
+    /// [`whatsapp_client::Client`] that logs in to this sim over a loopback WebSocket;
+    /// `lid_addressing` makes it write to LID chats. Calling it again for the same customer
+    /// adds devices up to `devices`. Returns its PN JID at once; the clients connect in the
+    /// background (what is sent to them meanwhile waits in their offline queues).
     pub fn add_customer(
         &self,
         phone: &str,
@@ -603,13 +615,27 @@ impl SimHandle {
         devices: u16,
         lid_addressing: bool,
     ) -> Result<Jid, SimError> {
-        self.shared
-            .lock()
-            .add_customer(&phone_digits(phone), name, devices, lid_addressing)
+        let pn = phone_digits(phone);
+        let (jid, added) =
+            self.shared
+                .lock()
+                .add_client_customer(&pn, name, devices, lid_addressing)?;
+        customer::spawn(&self.shared, &self.endpoint(), &pn, added);
+        Ok(jid)
     }
 
-    /// A simulated account (customer or a paired account's phone) sends from its device 0 to
-    /// `to` (digits or a JID); returns the message id.
+    fn endpoint(&self) -> customer::Endpoint {
+        customer::Endpoint {
+            ws_url: self.ws_url.clone(),
+            root: self.root_public_key,
+            media_base: format!("http://{}", self.ws_addr),
+        }
+    }
+
+    /// A simulated account sends to `to` (digits, a JID or a group JID) and returns the
+    /// message id at once. A customer sends from its phone's client (device 0), which
+    /// encrypts, uploads media and fans out like any client; a paired account's own phone
+    /// (device 0) sends with the sim's phone code.
     pub fn customer_send(
         &self,
         phone: &str,
@@ -617,9 +643,73 @@ impl SimHandle {
         content: Outgoing,
         reply_to: Option<&str>,
     ) -> Result<String, SimError> {
-        self.shared
-            .lock()
-            .customer_send(&phone_digits(phone), to, &content, reply_to)
+        let pn = phone_digits(phone);
+        let mut state = self.shared.lock();
+        if !state.is_client_customer(&pn) {
+            return state.customer_send(&pn, to, &content, reply_to);
+        }
+        let chat = state.customer_chat(&pn, to)?;
+        let quote = reply_to.map(|id| {
+            let participant = state
+                .customer_quote_participant(&pn, id)
+                .unwrap_or_default();
+            (id.to_owned(), participant)
+        });
+        let quote = quote.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
+        let id = whatsapp_client::generate_message_id(&pn, state::now_unix());
+        let (body, sent_as) = match &content {
+            device::Outgoing::Media {
+                kind,
+                data,
+                mimetype,
+                caption,
+                file_name,
+            } => {
+                let media = whatsapp_client::OutgoingMedia {
+                    kind: match kind {
+                        device::MediaKind::Image => whatsapp_client::MediaKind::Image,
+                        device::MediaKind::Audio => whatsapp_client::MediaKind::Audio,
+                        device::MediaKind::VoiceNote => whatsapp_client::MediaKind::VoiceNote,
+                        device::MediaKind::Document => whatsapp_client::MediaKind::Document,
+                    },
+                    data: data.clone(),
+                    mimetype: mimetype.clone(),
+                    caption: caption.clone(),
+                    file_name: file_name.clone(),
+                };
+                let context = quote.map(|(id, p)| Box::new(device::quote(id, p)));
+                // What the sent list shows: the message as it will look, before the upload.
+                let placeholder = device::Uploaded {
+                    url: String::new(),
+                    direct_path: String::new(),
+                    media_key: [0; 32],
+                    file_sha256: [0; 32],
+                    file_enc_sha256: [0; 32],
+                    file_length: data.len() as u64,
+                };
+                let shown = device::build_message(&content, quote, Some(&placeholder));
+                (customer::Body::Media(media, context), shown)
+            }
+            _ => {
+                let message = device::build_message(&content, quote, None);
+                (customer::Body::Message(Box::new(message.clone())), message)
+            }
+        };
+        let understood = device::understand_message(&sent_as);
+        let entry = state::sent_entry(&id, &chat, understood, device::stanza_type(&content));
+        state.customer_will_send(&pn, entry, chat.clone());
+        drop(state);
+        let command = customer::Command::Send {
+            to: chat,
+            id: id.clone(),
+            body,
+        };
+        if !self.shared.customers.command(&pn, 0, command) {
+            return Err(SimError::UnknownDevice(format!(
+                "{pn}:0 has no running client"
+            )));
+        }
+        Ok(id)
     }
 
     /// What the account's simulated devices received, oldest first.
@@ -632,14 +722,29 @@ impl SimHandle {
         let phone = phone_digits(phone);
         let mut state = self.shared.lock();
         state.inbox(&phone)?;
-        state.set_presence(&phone, available);
+        if state.is_client_customer(&phone) {
+            drop(state);
+            self.shared
+                .customers
+                .command(&phone, 0, customer::Command::Presence { available });
+        } else {
+            state.set_presence(&phone, available);
+        }
         Ok(())
     }
 
     /// The customer reinstalls WhatsApp: new identity keys, no sessions; companions of other
     /// accounts get `<notification type="encrypt"><identity/>`.
     pub fn customer_reinstall(&self, phone: &str) -> Result<(), SimError> {
-        self.shared.lock().customer_reinstall(&phone_digits(phone))
+        let pn = phone_digits(phone);
+        let mut state = self.shared.lock();
+        state.require_client_customer(&pn)?;
+        let fresh = state.reinstall_client_customer(&pn)?;
+        drop(state);
+        // The old clients' keys are gone from the server: they stop, new ones log in.
+        drop(self.shared.customers.stop(Some(&pn)));
+        customer::spawn(&self.shared, &self.endpoint(), &pn, fresh);
+        Ok(())
     }
 
     /// Chat states (typing) companions sent to the account, oldest first.
@@ -669,16 +774,42 @@ impl SimHandle {
 
     /// Read receipts for received messages; returns how many were sent.
     pub fn customer_read(&self, phone: &str, message_ids: &[String]) -> Result<usize, SimError> {
-        self.shared
-            .lock()
-            .customer_read(&phone_digits(phone), message_ids)
+        let pn = phone_digits(phone);
+        let mut state = self.shared.lock();
+        state.require_client_customer(&pn)?;
+        let targets = state.customer_read_targets(&pn, message_ids)?;
+        drop(state);
+        let mut count = 0;
+        for target in targets {
+            count += target.ids.len();
+            let command = customer::Command::Read {
+                chat: target.chat,
+                sender: target.sender,
+                ids: target.ids,
+            };
+            self.shared.customers.command(&pn, 0, command);
+        }
+        Ok(count)
     }
 
     /// Typing indicator (`composing` or `paused`) towards `to`.
     pub fn customer_typing(&self, phone: &str, to: &str, state: &str) -> Result<(), SimError> {
-        self.shared
-            .lock()
-            .customer_typing(&phone_digits(phone), to, state)
+        let pn = phone_digits(phone);
+        let locked = self.shared.lock();
+        locked.require_client_customer(&pn)?;
+        if state != "composing" && state != "paused" {
+            return Err(SimError::BadRequest(
+                "state must be composing or paused".into(),
+            ));
+        }
+        let chat = locked.customer_chat(&pn, to)?;
+        drop(locked);
+        let command = customer::Command::Typing {
+            chat,
+            composing: state == "composing",
+        };
+        self.shared.customers.command(&pn, 0, command);
+        Ok(())
     }
 
     /// Injects a fault.

@@ -20,7 +20,10 @@ use whatsapp_proto::payload::RegistrationData;
 use whatsapp_proto::pb::e2e;
 use whatsapp_proto::signal::KeyPair;
 
+mod customers;
 mod sync;
+
+pub(crate) use customers::ProvisionedDevice;
 
 use crate::device::{self, Bundle, Outgoing, SimDevice};
 use crate::phone::{self, IssuedIdentity};
@@ -81,8 +84,12 @@ pub(crate) struct Companion {
     spk: (u32, [u8; 32], [u8; 64]),
     prekeys: VecDeque<(u32, [u8; 32])>,
     low_notified: bool,
+    /// The ADVSignedDeviceIdentity (empty for a customer's device 0, the phone itself).
     signed_identity: Vec<u8>,
     platform: String,
+    /// A simulated customer's device, driven by a whatsapp-client `Client` in the sim
+    /// ([`crate::customer`]): not part of what tests inspect as linked companions.
+    simulated: bool,
 }
 
 pub(crate) enum DeviceKind {
@@ -288,6 +295,36 @@ fn fixed<const N: usize>(node: &Node, tag: &str) -> Option<[u8; N]> {
     child_bytes(node, tag).and_then(|b| b.try_into().ok())
 }
 
+/// A chat named by the control API: digits (a phone number) or a JID.
+pub(crate) fn parse_to(to: &str) -> Result<Jid, SimError> {
+    if to.contains('@') {
+        to.parse()
+            .map_err(|_| SimError::BadRequest(format!("bad jid {to:?}")))
+    } else {
+        Ok(Jid::user(
+            to.chars().filter(char::is_ascii_digit).collect::<String>(),
+        ))
+    }
+}
+
+/// A message just handed to the server: status `sent` until its ack and receipts.
+pub(crate) fn sent_entry(
+    id: &str,
+    chat: &Jid,
+    understood: device::Understood,
+    stanza_type: &str,
+) -> SentEntry {
+    SentEntry {
+        id: id.to_owned(),
+        to: chat.to_string(),
+        kind: understood.kind,
+        text: understood.text,
+        status: "sent".into(),
+        server_ts: None,
+        stanza_type: stanza_type.to_owned(),
+    }
+}
+
 /// whatsmeow `send.go` `participantListHashV2`: "2:" + base64 (standard, no padding) of the
 /// first 6 bytes of SHA-256 over the sorted `user.agent:device@server` strings.
 pub(crate) fn phash(devices: &[Jid]) -> String {
@@ -485,79 +522,6 @@ impl State {
         Ok(Jid::user(pn.to_owned()))
     }
 
-    /// A customer account with `devices` simulated devices.
-    pub fn add_customer(
-        &mut self,
-        pn: &str,
-        name: &str,
-        devices: u16,
-        lid_addressing: bool,
-    ) -> Result<Jid, SimError> {
-        let jid = self.ensure_account(pn, name, true)?;
-        let mut rng = OsRng;
-        let account = self
-            .accounts
-            .get_mut(pn)
-            .ok_or(SimError::UnknownAccount(pn.to_owned()))?;
-        account.customer = true;
-        account.lid_addressing = lid_addressing;
-        if !name.is_empty() {
-            account.name = name.to_owned();
-            account.push_name = Some(name.to_owned());
-        }
-        let mut added = Vec::new();
-        while (account.devices.len() as u16) < devices.max(1) {
-            let id = account.next_device;
-            account.next_device += 1;
-            let key_index = account.next_key_index;
-            account.next_key_index += 1;
-            let identity = KeyPair::generate(&mut rng);
-            // A simulated companion gets its ADV identity like a linked device: issued by the
-            // account key, signed by its own identity key (prefix 6,1).
-            let issued = phone::issue_device_identity(
-                &account.key,
-                identity.public.as_bytes(),
-                &[0; 32],
-                account.raw_id,
-                key_index,
-                now_unix(),
-                &mut rng,
-            );
-            let message = [
-                &phone::ADV_DEVICE_SIGNATURE_PREFIX[..],
-                &issued.details,
-                identity.public.as_bytes(),
-                &issued.account_signature_key,
-            ]
-            .concat();
-            let device_signature = identity.private.sign(&message, &mut rng);
-            let mut sim = SimDevice::new(identity, &mut rng);
-            sim.signed_identity = Some(
-                whatsapp_proto::pb::adv::AdvSignedDeviceIdentity {
-                    details: Some(issued.details.clone()),
-                    account_signature_key: Some(issued.account_signature_key.to_vec()),
-                    account_signature: Some(issued.account_signature.to_vec()),
-                    device_signature: Some(device_signature.to_vec()),
-                }
-                .encode_to_vec(),
-            );
-            account.devices.insert(
-                id,
-                Device {
-                    key_index,
-                    kind: DeviceKind::Simulated(Box::new(sim)),
-                    queue: VecDeque::new(),
-                    retries: HashMap::new(),
-                },
-            );
-            added.push(id);
-        }
-        for id in added {
-            self.notify_devices_changed(pn, "add", id);
-        }
-        Ok(jid)
-    }
-
     pub fn accounts_info(&self) -> Vec<AccountInfo> {
         self.accounts
             .values()
@@ -569,7 +533,7 @@ impl State {
                 devices: a
                     .devices
                     .iter()
-                    .filter(|(_, d)| matches!(d.kind, DeviceKind::Companion(_)))
+                    .filter(|(_, d)| matches!(&d.kind, DeviceKind::Companion(c) if !c.simulated))
                     .map(|(id, d)| DeviceInfo {
                         jid: a.pn_jid().with_device(*id).to_string(),
                         lid: a.lid_jid().with_device(*id).to_string(),
@@ -882,6 +846,9 @@ impl State {
     }
 
     fn record(&mut self, key: &DeviceKey, node: &Node) {
+        if self.is_simulated(key) {
+            return;
+        }
         if self.stanzas.len() >= 200_000 {
             self.stanzas.drain(..100_000);
         }
@@ -999,6 +966,7 @@ impl State {
             low_notified: false,
             signed_identity,
             platform,
+            simulated: false,
         };
         account.devices.insert(
             awaiting.device,
@@ -1522,6 +1490,11 @@ impl State {
         }
     }
 
+    /// Whether `key` is a simulated customer's client device.
+    fn is_simulated(&self, key: &DeviceKey) -> bool {
+        self.companion(key).is_some_and(|c| c.simulated)
+    }
+
     fn companion(&self, key: &DeviceKey) -> Option<&Companion> {
         match &self.accounts.get(&key.0)?.devices.get(&key.1)?.kind {
             DeviceKind::Companion(c) => Some(c),
@@ -1679,7 +1652,8 @@ impl State {
                     spk: c.spk.1,
                     spk_signature: c.spk.2,
                     prekey,
-                    device_identity: Some(c.signed_identity.clone()),
+                    device_identity: (!c.signed_identity.is_empty())
+                        .then(|| c.signed_identity.clone()),
                 };
                 let left = c.prekeys.len();
                 if left < threshold && !c.low_notified {
@@ -1995,6 +1969,20 @@ impl State {
                 entry.entry.status = "server_ack".into();
             }
         }
+        // A simulated customer writing to someone issues its trusted-contact token as a phone
+        // does (part 2 §4.7); the corrupt_next fault hits its messages to linked companions.
+        let from_customer = self.is_simulated(sender);
+        if from_customer && !peer && target_pn != sender.0 {
+            self.issue_privacy_token(&sender.0, &target_pn);
+        }
+        let corrupt = from_customer
+            && self.corrupt > 0
+            && deliveries
+                .iter()
+                .any(|(k, _)| k.0 != sender.0 && !self.is_simulated(k));
+        if corrupt {
+            self.corrupt -= 1;
+        }
         let Some(sender_account) = self.accounts.get(&sender.0) else {
             return;
         };
@@ -2010,8 +1998,18 @@ impl State {
         let typ = attrs
             .optional_string("type")
             .unwrap_or_else(|| "text".into());
-        for (target, enc) in deliveries {
+        for (target, mut enc) in deliveries {
             let own = target.0 == sender.0;
+            if corrupt
+                && !own
+                && !self.is_simulated(&target)
+                && let Some(mut bytes) = enc.content_bytes().map(<[u8]>::to_vec)
+                && let Some(last) = bytes.last_mut()
+            {
+                // Fault: a flipped MAC bit; the receiver must ask for a retry.
+                *last ^= 0x01;
+                enc = enc.bytes(bytes);
+            }
             let mut out = Node::new("message")
                 .attr("from", from_jid.clone())
                 .attr("id", id.clone())
@@ -2387,11 +2385,13 @@ impl State {
         let mut plaintexts = Vec::new();
         let mut failure = None;
         let mut adv_failure = false;
-        // A pkmsg from a companion must prove the companion belongs to the sender's account.
+        // A pkmsg from a companion must prove the companion belongs to the sender's account
+        // (a primary, device 0, is the account key itself and carries no ADV identity).
         let has_pkmsg = node
             .children_by_tag("enc")
             .any(|e| e.attrs().optional_str("type") == Some("pkmsg"));
         if has_pkmsg
+            && sender.1 != 0
             && let Some(account) = self.accounts.get(&sender.0)
             && let Some(DeviceKind::Companion(c)) = account.devices.get(&sender.1).map(|d| &d.kind)
         {
@@ -2711,12 +2711,7 @@ impl State {
             .get(pn)
             .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))?;
         let lid_form = account.lid_addressing;
-        let to_jid: Jid = if to.contains('@') {
-            to.parse()
-                .map_err(|_| SimError::BadRequest(format!("bad jid {to:?}")))?
-        } else {
-            Jid::user(to.chars().filter(char::is_ascii_digit).collect::<String>())
-        };
+        let to_jid = parse_to(to)?;
         if to_jid.is_group() {
             if reply_to.is_some() || matches!(content, Outgoing::Media { .. }) {
                 return Err(SimError::BadRequest(
@@ -2924,15 +2919,7 @@ impl State {
         let understood = device::understand(&plaintext).unwrap_or_default();
         if let Some(a) = self.accounts.get_mut(pn) {
             a.sent.push(SentRecord {
-                entry: SentEntry {
-                    id: id.clone(),
-                    to: chat.to_string(),
-                    kind: understood.kind,
-                    text: understood.text,
-                    status: "sent".into(),
-                    server_ts: None,
-                    stanza_type: typ.to_owned(),
-                },
+                entry: sent_entry(&id, &chat, understood, typ),
                 plaintext,
                 chat,
                 media: media_keep,
@@ -3009,92 +2996,6 @@ impl State {
         ));
     }
 
-    /// The customer marks received messages read: read receipts to their senders.
-    pub fn customer_read(&mut self, pn: &str, ids: &[String]) -> Result<usize, SimError> {
-        let account = self
-            .accounts
-            .get_mut(pn)
-            .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))?;
-        let mut targets = Vec::new();
-        for entry in account
-            .inbox
-            .iter_mut()
-            .filter(|e| ids.contains(&e.id) && e.device == 0)
-        {
-            entry.receipt = "read".into();
-            targets.push((entry.from.clone(), entry.id.clone()));
-        }
-        let mut count = 0;
-        for (from, id) in targets {
-            let Ok(from) = from.parse::<Jid>() else {
-                continue;
-            };
-            let Some(target) = self.resolve(&from) else {
-                continue;
-            };
-            let Some(account) = self.accounts.get(pn) else {
-                continue;
-            };
-            let node = Node::new("receipt")
-                .attr("from", account.device_jid(0, from.server == Server::Lid))
-                .attr("id", id.clone())
-                .attr("type", "read")
-                .attr("t", now_unix());
-            self.work.push_back((
-                target,
-                Queued {
-                    class: "receipt",
-                    id,
-                    peer: Some(pn.to_owned()),
-                    node,
-                    sent: false,
-                },
-            ));
-            count += 1;
-        }
-        self.drain();
-        Ok(count)
-    }
-
-    /// The customer types (or stops) in the chat with `to`: chatstate to online devices.
-    pub fn customer_typing(&mut self, pn: &str, to: &str, state: &str) -> Result<(), SimError> {
-        if state != "composing" && state != "paused" {
-            return Err(SimError::BadRequest(
-                "state must be composing or paused".into(),
-            ));
-        }
-        let account = self
-            .accounts
-            .get(pn)
-            .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))?;
-        let to_jid: Jid = if to.contains('@') {
-            to.parse()
-                .map_err(|_| SimError::BadRequest(format!("bad jid {to:?}")))?
-        } else {
-            Jid::user(to.chars().filter(char::is_ascii_digit).collect::<String>())
-        };
-        let target = self
-            .resolve(&to_jid)
-            .ok_or_else(|| SimError::UnknownAccount(to.to_owned()))?;
-        let from = if account.lid_addressing {
-            account.lid_jid()
-        } else {
-            account.pn_jid()
-        };
-        let node = Node::new("chatstate")
-            .attr("from", from)
-            .children([Node::new(state.to_owned())]);
-        let devices: Vec<u16> = self
-            .accounts
-            .get(&target.0)
-            .map(|a| a.devices.keys().copied().collect())
-            .unwrap_or_default();
-        for d in devices {
-            let _ = self.send_to(&(target.0.clone(), d), node.clone());
-        }
-        Ok(())
-    }
-
     pub fn inbox(&self, pn: &str) -> Result<Vec<InboxEntry>, SimError> {
         self.accounts
             .get(pn)
@@ -3121,106 +3022,6 @@ impl State {
                     .collect()
             })
             .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))
-    }
-
-    /// The customer reinstalls WhatsApp: a new identity key for every simulated device (and so
-    /// a new account key), sessions and prekeys gone, and every companion of another account
-    /// told `<notification type="encrypt"><identity/>` (part 2 §2.2).
-    pub fn customer_reinstall(&mut self, pn: &str) -> Result<(), SimError> {
-        let mut rng = OsRng;
-        let account = self
-            .accounts
-            .get_mut(pn)
-            .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))?;
-        if account
-            .devices
-            .values()
-            .any(|d| matches!(d.kind, DeviceKind::Companion(_)))
-        {
-            return Err(SimError::BadRequest(
-                "only accounts without linked companions can reinstall".into(),
-            ));
-        }
-        account.key = KeyPair::generate(&mut rng);
-        let ids: Vec<u16> = account.devices.keys().copied().collect();
-        for id in ids {
-            let identity = if id == 0 {
-                account.key.clone()
-            } else {
-                KeyPair::generate(&mut rng)
-            };
-            let mut sim = SimDevice::new(identity.clone(), &mut rng);
-            if id != 0
-                && let Some(d) = account.devices.get(&id)
-            {
-                let issued = phone::issue_device_identity(
-                    &account.key,
-                    identity.public.as_bytes(),
-                    &[0; 32],
-                    account.raw_id,
-                    d.key_index,
-                    now_unix(),
-                    &mut rng,
-                );
-                let message = [
-                    &phone::ADV_DEVICE_SIGNATURE_PREFIX[..],
-                    &issued.details,
-                    identity.public.as_bytes(),
-                    &issued.account_signature_key,
-                ]
-                .concat();
-                let device_signature = identity.private.sign(&message, &mut rng);
-                sim.signed_identity = Some(
-                    whatsapp_proto::pb::adv::AdvSignedDeviceIdentity {
-                        details: Some(issued.details),
-                        account_signature_key: Some(issued.account_signature_key.to_vec()),
-                        account_signature: Some(issued.account_signature.to_vec()),
-                        device_signature: Some(device_signature.to_vec()),
-                    }
-                    .encode_to_vec(),
-                );
-            }
-            if let Some(d) = account.devices.get_mut(&id) {
-                d.kind = DeviceKind::Simulated(Box::new(sim));
-                d.retries.clear();
-            }
-        }
-        account.issued_tokens.clear();
-        let from = account.pn_jid();
-        let companions: Vec<DeviceKey> = self
-            .accounts
-            .values()
-            .filter(|a| a.pn != pn)
-            .flat_map(|a| {
-                a.devices
-                    .iter()
-                    .filter(|(_, d)| matches!(d.kind, DeviceKind::Companion(_)))
-                    .map(|(id, _)| (a.pn.clone(), *id))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        for target in companions {
-            let id = self.next_stanza_id();
-            let node = Node::new("notification")
-                .attr("from", from.clone())
-                .attr("id", id.clone())
-                .attr("t", now_unix())
-                .attr("type", "encrypt")
-                .children([Node::new("identity")]);
-            self.work.push_back((
-                target,
-                Queued {
-                    class: "notification",
-                    id,
-                    peer: None,
-                    node,
-                    sent: false,
-                },
-            ));
-        }
-        info!(pn, "customer reinstalled: new identity keys");
-        self.drain();
-        Ok(())
     }
 
     // ------------------------------------------------------------------ media retry
@@ -3682,10 +3483,24 @@ impl State {
 
     // ------------------------------------------------------------------ faults
 
+    /// Removes and returns the connections faults act on: every one but the simulated
+    /// customers' clients, which are the test's apparatus rather than what it tests.
+    fn take_tested_conns(&mut self) -> Vec<(DeviceKey, ConnEntry)> {
+        let keys: Vec<DeviceKey> = self
+            .conns
+            .keys()
+            .filter(|k| !self.is_simulated(k))
+            .cloned()
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| self.conns.remove(&k).map(|c| (k, c)))
+            .collect()
+    }
+
     pub fn fault(&mut self, fault: &Fault) -> Result<(), SimError> {
         match fault {
             Fault::DropConnections => {
-                for (_, conn) in self.conns.drain() {
+                for (_, conn) in self.take_tested_conns() {
                     let _ = conn.tx.send(Outbound::Close(None));
                 }
                 for (_, p) in self.pending.drain() {
@@ -3701,7 +3516,7 @@ impl State {
                 }
             }
             Fault::StreamError { code } => {
-                for (_, conn) in self.conns.drain() {
+                for (_, conn) in self.take_tested_conns() {
                     let _ = conn.tx.send(Outbound::Close(Some(
                         Node::new("stream:error").attr("code", *code),
                     )));

@@ -1,0 +1,421 @@
+//! The server side of simulated customers whose devices are whatsapp-client `Client`s
+//! ([`crate::customer`]): the sim registers each device the way a phone registration (device 0)
+//! or a link (companions) would leave it, then the client logs in over the WebSocket like any
+//! other device. What the clients receive and the receipts they get are recorded here.
+
+use std::collections::{HashMap, VecDeque};
+
+use prost::Message as _;
+use rand::rngs::OsRng;
+use tracing::info;
+use whatsapp_client::store::{Device as ClientStoreDevice, SIGNED_PREKEY_ID};
+use whatsapp_proto::jid::{Jid, Server};
+use whatsapp_proto::signal::{KeyPair, SignedPreKeyRecord};
+
+use super::{Companion, Device, DeviceKey, DeviceKind, SentRecord, State, now_unix};
+use crate::phone;
+use crate::{InboxEntry, SentEntry, SimError};
+
+/// A customer device the sim registered, for a client to log in with.
+pub(crate) struct ProvisionedDevice {
+    /// The device number.
+    pub device: u16,
+    /// What the client's store starts with: keys, JIDs, ADV identity.
+    pub store: ClientStoreDevice,
+}
+
+/// Where a customer's read receipt goes: the chat as the client names it, the sender for groups.
+pub(crate) struct ReadTarget {
+    pub chat: Jid,
+    pub sender: Option<Jid>,
+    pub ids: Vec<String>,
+}
+
+impl State {
+    /// Whether `pn` is a customer whose devices are clients.
+    pub fn is_client_customer(&self, pn: &str) -> bool {
+        self.accounts.get(pn).is_some_and(|a| {
+            a.customer
+                && matches!(
+                    a.devices.get(&0).map(|d| &d.kind),
+                    Some(DeviceKind::Companion(c)) if c.simulated
+                )
+        })
+    }
+
+    /// Refuses accounts that are not client customers (reading, typing and reinstalling are
+    /// what customers do; a paired account's phone only sends).
+    pub fn require_client_customer(&self, pn: &str) -> Result<(), SimError> {
+        if !self.accounts.contains_key(pn) {
+            return Err(SimError::UnknownAccount(pn.to_owned()));
+        }
+        if !self.is_client_customer(pn) {
+            return Err(SimError::BadRequest(format!(
+                "{pn} is not a simulated customer"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Creates (or grows) a customer account whose `devices` devices are registered for
+    /// clients: device 0 as a phone registration leaves it (its identity is the account key),
+    /// the others as linked companions with an ADV identity issued by the account key.
+    /// Returns the PN JID and the devices added.
+    pub fn add_client_customer(
+        &mut self,
+        pn: &str,
+        name: &str,
+        devices: u16,
+        lid_addressing: bool,
+    ) -> Result<(Jid, Vec<ProvisionedDevice>), SimError> {
+        let existed = self.accounts.contains_key(pn);
+        if existed && !self.is_client_customer(pn) {
+            return Err(SimError::BadRequest(format!(
+                "{pn} is already an account with its own phone"
+            )));
+        }
+        let jid = self.ensure_account(pn, name, true)?;
+        let mut rng = OsRng;
+        let account = self
+            .accounts
+            .get_mut(pn)
+            .ok_or(SimError::UnknownAccount(pn.to_owned()))?;
+        account.lid_addressing = lid_addressing;
+        if !name.is_empty() {
+            account.name = name.to_owned();
+            account.push_name = Some(name.to_owned());
+        }
+        let mut added = Vec::new();
+        if !existed {
+            // The phone registration: device 0's identity is the account key.
+            let identity = account.key.clone();
+            let (store, companion) = provision(account, 0, &identity, None, &mut rng);
+            if let Some(d) = account.devices.get_mut(&0) {
+                d.kind = DeviceKind::Companion(Box::new(companion));
+            }
+            added.push(ProvisionedDevice { device: 0, store });
+        }
+        while (account.devices.len() as u16) < devices.max(1) {
+            let id = account.next_device;
+            account.next_device += 1;
+            let key_index = account.next_key_index;
+            account.next_key_index += 1;
+            let identity = KeyPair::generate(&mut rng);
+            let adv = companion_identity(account, &identity, key_index, &mut rng);
+            let (store, companion) = provision(account, id, &identity, Some(adv), &mut rng);
+            account.devices.insert(
+                id,
+                Device {
+                    key_index,
+                    kind: DeviceKind::Companion(Box::new(companion)),
+                    queue: VecDeque::new(),
+                    retries: HashMap::new(),
+                },
+            );
+            added.push(ProvisionedDevice { device: id, store });
+        }
+        let new_companions: Vec<u16> = added.iter().map(|d| d.device).filter(|d| *d != 0).collect();
+        for id in new_companions {
+            self.notify_devices_changed(pn, "add", id);
+        }
+        self.drain();
+        Ok((jid, added))
+    }
+
+    /// The chat JID a customer writes to for `to` (digits, a user JID or a group), in the
+    /// customer's addressing mode.
+    pub fn customer_chat(&self, pn: &str, to: &str) -> Result<Jid, SimError> {
+        let account = self
+            .accounts
+            .get(pn)
+            .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))?;
+        let to_jid = super::parse_to(to)?;
+        if to_jid.is_group() {
+            let group = self
+                .groups
+                .get(&to_jid.user)
+                .ok_or_else(|| SimError::BadRequest(format!("unknown group {to_jid}")))?;
+            if !group.participants.iter().any(|p| p == pn) {
+                return Err(SimError::BadRequest(format!("{pn} is not in {to_jid}")));
+            }
+            return Ok(to_jid);
+        }
+        let target = self
+            .resolve(&to_jid)
+            .ok_or_else(|| SimError::UnknownAccount(to.to_owned()))?;
+        if target.0 == pn {
+            return Err(SimError::BadRequest(
+                "a customer cannot write to itself".into(),
+            ));
+        }
+        let target = self
+            .accounts
+            .get(&target.0)
+            .ok_or_else(|| SimError::UnknownAccount(to.to_owned()))?;
+        Ok(if account.lid_addressing {
+            target.lid_jid()
+        } else {
+            target.pn_jid()
+        })
+    }
+
+    /// The quoted message's sender, as a quote names it (the customer itself when unknown).
+    pub fn customer_quote_participant(&self, pn: &str, id: &str) -> Option<String> {
+        let account = self.accounts.get(pn)?;
+        Some(
+            account
+                .inbox
+                .iter()
+                .find(|e| e.id == id)
+                .and_then(|e| e.from.parse::<Jid>().ok())
+                .map(|j| j.to_non_ad().to_string())
+                .unwrap_or_else(|| {
+                    if account.lid_addressing {
+                        account.lid_jid().to_string()
+                    } else {
+                        account.pn_jid().to_string()
+                    }
+                }),
+        )
+    }
+
+    /// Notes a message the customer's client is about to send (status `sent` until the
+    /// server's ack and the receipts come in).
+    pub fn customer_will_send(&mut self, pn: &str, entry: SentEntry, chat: Jid) {
+        if let Some(a) = self.accounts.get_mut(pn) {
+            a.sent.push(SentRecord {
+                entry,
+                plaintext: Vec::new(),
+                chat,
+                media: None,
+            });
+        }
+    }
+
+    /// Keeps what the customer's phone needs to answer a media-retry request for `id`.
+    pub fn customer_keep_media(
+        &mut self,
+        pn: &str,
+        id: &str,
+        media: (whatsapp_proto::media::MediaType, [u8; 32], Vec<u8>),
+    ) {
+        if let Some(record) = self
+            .accounts
+            .get_mut(pn)
+            .and_then(|a| a.sent.iter_mut().find(|s| s.entry.id == id))
+        {
+            record.media = Some(media);
+        }
+    }
+
+    /// A message a customer's client received and decrypted (kept once per device).
+    pub fn customer_received(&mut self, pn: &str, entry: InboxEntry) {
+        if let Some(a) = self.accounts.get_mut(pn)
+            && !a
+                .inbox
+                .iter()
+                .any(|e| e.id == entry.id && e.device == entry.device && e.from == entry.from)
+        {
+            a.inbox.push(entry);
+        }
+    }
+
+    /// A receipt a customer's client got for messages it sent (`""` delivered, `read`, …).
+    pub fn customer_receipt(&mut self, pn: &str, ids: &[String], kind: &str) {
+        let status = match kind {
+            "" => "delivered",
+            "read" | "read-self" => "read",
+            "played" => "played",
+            _ => return,
+        };
+        let rank = |s: &str| {
+            ["sent", "server_ack", "delivered", "read", "played"]
+                .iter()
+                .position(|x| *x == s)
+                .unwrap_or(0)
+        };
+        if let Some(a) = self.accounts.get_mut(pn) {
+            for s in a.sent.iter_mut().filter(|s| ids.contains(&s.entry.id)) {
+                if rank(status) > rank(&s.entry.status) {
+                    s.entry.status = status.to_owned();
+                }
+            }
+        }
+    }
+
+    /// The customer reads messages its phone received: marks them and says where the read
+    /// receipts go (the sending device for 1:1 chats, the group with the sender otherwise).
+    pub fn customer_read_targets(
+        &mut self,
+        pn: &str,
+        ids: &[String],
+    ) -> Result<Vec<ReadTarget>, SimError> {
+        let account = self
+            .accounts
+            .get_mut(pn)
+            .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))?;
+        let mut targets: Vec<ReadTarget> = Vec::new();
+        for entry in account
+            .inbox
+            .iter_mut()
+            .filter(|e| ids.contains(&e.id) && e.device == 0 && !e.from_me)
+        {
+            entry.receipt = "read".into();
+            let Ok(from) = entry.from.parse::<Jid>() else {
+                continue;
+            };
+            let (chat, sender) = match entry.group.as_ref().and_then(|g| g.parse::<Jid>().ok()) {
+                Some(group) => (group, Some(from)),
+                None => (from, None),
+            };
+            match targets
+                .iter_mut()
+                .find(|t| t.chat == chat && t.sender == sender)
+            {
+                Some(t) => t.ids.push(entry.id.clone()),
+                None => targets.push(ReadTarget {
+                    chat,
+                    sender,
+                    ids: vec![entry.id.clone()],
+                }),
+            }
+        }
+        Ok(targets)
+    }
+
+    /// A client customer reinstalls WhatsApp: a new account key and new keys for every device
+    /// (their clients must log in anew), prekeys gone, their connections closed, and every
+    /// other device told `<notification type="encrypt"><identity/>` (part 2 §2.2).
+    pub fn reinstall_client_customer(
+        &mut self,
+        pn: &str,
+    ) -> Result<Vec<ProvisionedDevice>, SimError> {
+        let mut rng = OsRng;
+        let account = self
+            .accounts
+            .get_mut(pn)
+            .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))?;
+        account.key = KeyPair::generate(&mut rng);
+        let ids: Vec<(u16, u32)> = account
+            .devices
+            .iter()
+            .map(|(id, d)| (*id, d.key_index))
+            .collect();
+        let mut fresh = Vec::new();
+        for (id, key_index) in ids {
+            let identity = if id == 0 {
+                account.key.clone()
+            } else {
+                KeyPair::generate(&mut rng)
+            };
+            let adv =
+                (id != 0).then(|| companion_identity(account, &identity, key_index, &mut rng));
+            let (store, companion) = provision(account, id, &identity, adv, &mut rng);
+            if let Some(d) = account.devices.get_mut(&id) {
+                d.kind = DeviceKind::Companion(Box::new(companion));
+                d.queue.clear();
+                d.retries.clear();
+            }
+            fresh.push(ProvisionedDevice { device: id, store });
+        }
+        account.issued_tokens.clear();
+        let from = account.pn_jid();
+        for provisioned in &fresh {
+            let key: DeviceKey = (pn.to_owned(), provisioned.device);
+            if let Some(conn) = self.conns.remove(&key) {
+                let _ = conn.tx.send(super::Outbound::Close(None));
+            }
+        }
+        let others: Vec<DeviceKey> = self
+            .accounts
+            .values()
+            .filter(|a| a.pn != pn)
+            .flat_map(|a| {
+                a.devices
+                    .iter()
+                    .filter(|(_, d)| matches!(d.kind, DeviceKind::Companion(_)))
+                    .map(|(id, _)| (a.pn.clone(), *id))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for target in others {
+            let id = self.next_stanza_id();
+            let node = whatsapp_proto::binary::Node::new("notification")
+                .attr("from", from.clone())
+                .attr("id", id.clone())
+                .attr("t", now_unix())
+                .attr("type", "encrypt")
+                .children([whatsapp_proto::binary::Node::new("identity")]);
+            self.queue_notification(target, id, node);
+        }
+        info!(pn, "customer reinstalled: new identity keys");
+        self.drain();
+        Ok(fresh)
+    }
+}
+
+/// An ADVSignedDeviceIdentity for a customer's companion: issued by the account key, signed
+/// by the companion's identity key (prefix 6,1), as linking leaves it.
+fn companion_identity(
+    account: &super::Account,
+    identity: &KeyPair,
+    key_index: u32,
+    rng: &mut OsRng,
+) -> Vec<u8> {
+    let issued = phone::issue_device_identity(
+        &account.key,
+        identity.public.as_bytes(),
+        &[0; 32],
+        account.raw_id,
+        key_index,
+        now_unix(),
+        rng,
+    );
+    let message = [
+        &phone::ADV_DEVICE_SIGNATURE_PREFIX[..],
+        &issued.details,
+        identity.public.as_bytes(),
+        &issued.account_signature_key,
+    ]
+    .concat();
+    let device_signature = identity.private.sign(&message, rng);
+    whatsapp_proto::pb::adv::AdvSignedDeviceIdentity {
+        details: Some(issued.details),
+        account_signature_key: Some(issued.account_signature_key.to_vec()),
+        account_signature: Some(issued.account_signature.to_vec()),
+        device_signature: Some(device_signature.to_vec()),
+    }
+    .encode_to_vec()
+}
+
+/// The client's starting store and what the server registers for it: fresh Noise key,
+/// registration id and signed prekey (signed by `identity`); prekeys come with the client's
+/// first upload.
+fn provision(
+    account: &super::Account,
+    device: u16,
+    identity: &KeyPair,
+    adv: Option<Vec<u8>>,
+    rng: &mut OsRng,
+) -> (ClientStoreDevice, Companion) {
+    let mut store = ClientStoreDevice::generate(rng);
+    let spk = SignedPreKeyRecord::generate(SIGNED_PREKEY_ID, identity, now_unix(), rng);
+    store.identity_key = identity.private.to_bytes();
+    store.signed_prekey = spk.to_bytes();
+    store.account = adv.clone();
+    store.jid = Some(account.pn_jid().with_device(device));
+    store.lid = Some(Jid::new(account.lid.clone(), Server::Lid).with_device(device));
+    store.push_name = account.push_name.clone().unwrap_or_default();
+    let companion = Companion {
+        noise_key: *store.noise_pair().public(),
+        identity: *identity.public.as_bytes(),
+        registration_id: store.registration_id,
+        spk: (spk.id, *spk.key_pair.public.as_bytes(), spk.signature),
+        prekeys: VecDeque::new(),
+        low_notified: false,
+        signed_identity: adv.unwrap_or_default(),
+        platform: String::new(),
+        simulated: true,
+    };
+    (store, companion)
+}
