@@ -276,3 +276,60 @@ async fn qr_as_svg_and_agent_shifts() {
         403
     );
 }
+
+#[tokio::test]
+async fn the_csv_export_quotes_every_name_and_defuses_formulas() {
+    let t = spawn_app().await;
+    let admin = t.login(ADMIN).await;
+    let name = "=HYPERLINK(\"http://evil\",\"x\")";
+    let r = admin
+        .post(
+            "/auth/register",
+            json!({ "username": "csv.agent", "name": name, "password": PASSWORD, "role": "agent", "branch_id": t.world.branches[0].0 }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let agent_id = r.json()["user"]["agent_id"].as_i64().unwrap();
+    let ticket = t.customer_writes("201005000001", "csv1", "hello").await;
+    t.assign(ticket, pharmacy_service::domain::ids::AgentId(agent_id))
+        .await;
+    let agent = t.login("csv.agent").await;
+    let r = agent
+        .post(
+            "/api/messages/send",
+            json!({ "ticket_id": ticket.0, "text": "hi" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = admin.get("/api/analytics/reports/?format=csv").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.header("content-disposition")
+            .unwrap()
+            .starts_with("attachment; filename=\"kpi-")
+    );
+    let csv = r.text();
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap();
+    assert_eq!(header.split(',').count(), 11, "{header}");
+    let row = lines
+        .find(|l| l.starts_with(&format!("{agent_id},")))
+        .unwrap_or_else(|| panic!("no row for the agent: {csv}"));
+    // Quoted, inner quotes doubled, and a leading apostrophe so no spreadsheet runs it.
+    assert!(
+        row.contains("\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\""),
+        "{row}"
+    );
+    assert!(row.contains(",1,"), "one message sent: {row}");
+    // The JSON form of the same report has the name as it is.
+    let v = admin.get("/api/analytics/reports").await.json();
+    let a = v["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["agent_id"] == agent_id)
+        .unwrap()
+        .clone();
+    assert_eq!(a["name"], name);
+    assert_eq!(a["totals"]["messages_sent"], 1);
+}
