@@ -1831,8 +1831,8 @@ async fn unread_counts_and_previews_come_from_the_server() {
 
 /// An admin sets a branch's opening hours and holidays and a chain-wide holiday on the agents
 /// and branches page; they are stored, and the page stays accessible. Then adds a keyword
-/// auto-reply and deletes it again, reads the pacing on the settings page and turns the chime
-/// off and on.
+/// auto-reply and deletes it again, reads the pacing on the settings page, turns the chime
+/// off and on, and checks that the admin pages fit a phone-sized screen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_edits_branch_calendars_and_auto_replies() {
     let _one = BROWSER.lock().await;
@@ -2013,5 +2013,28 @@ async fn admin_edits_branch_calendars_and_auto_replies() {
     )
     .await;
     b.click("#sound-btn").await;
+
+    // On a phone-sized screen the admin pages do not widen the page: wide tables scroll
+    // inside themselves.
+    b.client.set_window_size(390, 844).await.unwrap();
+    for page in ["agents", "templates", "settings", "activity"] {
+        b.client
+            .goto(&format!("{}/#/{page}", svc.base))
+            .await
+            .unwrap();
+        b.until(
+            "the page drawn",
+            &format!("document.querySelector('#page-{page} h1') && !document.getElementById('page-{page}').hidden"),
+        )
+        .await;
+        let overflow = b
+            .js(&format!("const p = document.getElementById('page-{page}'); return Math.max(p.scrollWidth - p.clientWidth, document.documentElement.scrollWidth - document.documentElement.clientWidth)"))
+            .await;
+        assert!(
+            overflow.as_i64().unwrap() <= 0,
+            "#/{page} is {overflow} px wider than a phone's screen"
+        );
+        b.shot(&format!("phone-{page}")).await;
+    }
     b.close().await;
 }

@@ -81,7 +81,11 @@ function render(status, st, qr) {
   const depth = status.outbox_depth ?? status.outbox?.depth ?? status.outbox?.pending ?? status.queue_depth;
   add("wa.health.outbox", depth != null ? fmtNum(depth) : "—");
   health.append(h("dl", { class: "formula-list" }, rowsOut));
-  const reasons = status.last_disconnects || status.disconnects || status.recent_disconnects || [];
+  let reasons = status.last_disconnects || status.disconnects || status.recent_disconnects || [];
+  // The bridge states only the latest cause (detail {reason} or {code, message}): show it.
+  if (!reasons.length && st !== "connected" && (status.reason || status.code || status.message)) {
+    reasons = [{ reason: [status.reason, status.code, status.message].filter((x) => x !== undefined && x !== null).join(" · ") }];
+  }
   health.append(h("h3", {}, t("wa.health.disconnects")));
   health.append(reasons.length
     ? h("table", { class: "data" }, h("thead", {}, h("tr", {}, h("th", {}, t("wa.health.when")), h("th", {}, t("wa.health.reason")))),
