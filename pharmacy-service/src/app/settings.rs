@@ -11,18 +11,24 @@ use std::time::Duration;
 
 const KEY: &str = "service.settings";
 
-/// A change of settings; absent fields stay as they are. Durations in seconds.
+/// A change of settings; absent fields stay as they are. Durations in seconds, at most ten
+/// years (`http::admin::MAX_SETTING_SECS`, 315 360 000).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SettingsPatch {
     /// Reopen window.
+    #[schema(maximum = 315_360_000)]
     pub reopen_window_secs: Option<u64>,
     /// Stickiness window.
+    #[schema(maximum = 315_360_000)]
     pub stickiness_secs: Option<u64>,
     /// First-response timeout (delay detection); 0 disables.
+    #[schema(maximum = 315_360_000)]
     pub first_response_timeout_secs: Option<u64>,
     /// Auto-close after this much inactivity; 0 disables.
+    #[schema(maximum = 315_360_000)]
     pub auto_close_after_secs: Option<u64>,
     /// Survey answer window.
+    #[schema(maximum = 315_360_000)]
     pub csat_window_secs: Option<u64>,
     /// Survey on close.
     pub csat_enabled: Option<bool>,

@@ -248,3 +248,43 @@ async fn every_documented_operation_is_routed_with_and_without_the_slash() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn documented_limits_are_the_handlers_limits() {
+    let schemas = &spec()["components"]["schemas"];
+    let settings = schemas["SettingsPatch"]["properties"].as_object().unwrap();
+    let secs: Vec<_> = settings.keys().filter(|k| k.ends_with("_secs")).collect();
+    assert!(secs.len() >= 5, "{secs:?}");
+    for k in secs {
+        assert_eq!(
+            settings[k]["maximum"].as_u64(),
+            Some(pharmacy_service::http::admin::MAX_SETTING_SECS),
+            "{k}"
+        );
+    }
+    let limit = |path: &str| {
+        spec()["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .map(|p| {
+                (
+                    p["schema"]["minimum"].clone(),
+                    p["schema"]["maximum"].clone(),
+                )
+            })
+    };
+    for path in [
+        "/api/tickets",
+        "/api/messages",
+        "/api/customers",
+        "/api/activity",
+    ] {
+        assert_eq!(
+            limit(path),
+            Some((1.into(), 200.into())),
+            "{path}: the page size limits of error::limit"
+        );
+    }
+}
