@@ -2017,7 +2017,14 @@ async fn admin_edits_branch_calendars_and_auto_replies() {
     // On a phone-sized screen the admin pages do not widen the page: wide tables scroll
     // inside themselves.
     b.client.set_window_size(390, 844).await.unwrap();
-    for page in ["agents", "templates", "settings", "activity"] {
+    for page in [
+        "dashboard",
+        "whatsapp",
+        "agents",
+        "templates",
+        "settings",
+        "activity",
+    ] {
         b.client
             .goto(&format!("{}/#/{page}", svc.base))
             .await
