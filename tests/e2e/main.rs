@@ -3,6 +3,7 @@
 mod appstate;
 mod client;
 mod crash;
+mod customers;
 mod examples;
 mod history;
 mod pairing;

@@ -886,6 +886,12 @@ impl SimHandle {
         self.shared.lock().remove_device(&jid)
     }
 
+    /// Every media blob the media server holds, as `(direct path, bytes)`: what uploads left
+    /// there (encrypted by their senders; the server never sees a media key).
+    pub fn media_blobs(&self) -> Vec<(String, Vec<u8>)> {
+        self.shared.lock().media_blobs()
+    }
+
     /// Stanzas received from companions with their arrival times.
     pub fn stanzas(&self) -> Vec<StanzaRecord> {
         self.shared.lock().stanzas()

@@ -43,6 +43,17 @@ impl State {
         })
     }
 
+    /// Every media blob the server stores, by path (sorted).
+    pub fn media_blobs(&self) -> Vec<(String, Vec<u8>)> {
+        let mut blobs: Vec<(String, Vec<u8>)> = self
+            .media
+            .iter()
+            .map(|(path, blob)| (path.clone(), blob.clone()))
+            .collect();
+        blobs.sort();
+        blobs
+    }
+
     /// Refuses accounts that are not client customers (reading, typing and reinstalling are
     /// what customers do; a paired account's phone only sends).
     pub fn require_client_customer(&self, pn: &str) -> Result<(), SimError> {
