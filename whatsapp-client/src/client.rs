@@ -756,7 +756,8 @@ impl Driver {
         if let Ok(origin) = config.origin.parse() {
             request.headers_mut().insert("Origin", origin);
         }
-        match tokio_tungstenite::connect_async(request).await {
+        // Nagle off: receipts and stanzas are small frames that must not wait for a delayed ACK.
+        match tokio_tungstenite::connect_async_with_config(request, None, true).await {
             Ok((ws, _)) => Ok(ws),
             Err(tungstenite::Error::Url(e)) => Err((false, format!("URL not usable: {e}"))),
             Err(e) => Err((true, format!("connect failed: {e}"))),

@@ -86,6 +86,9 @@ pub struct Config {
     /// How long a user's device list (usync) is reused for sends (5 min); device notifications
     /// and messages from unlisted devices refresh it sooner. Zero disables the cache.
     pub device_cache_ttl: Duration,
+    /// At most this many messages of the offline queue are decrypted into one store
+    /// transaction before they reach the application (64); 1 commits each on its own.
+    pub catch_up_group: usize,
     /// Protocol timers (IQ timeout, keepalive).
     pub timeouts: whatsapp_proto::connection::Timeouts,
 }
@@ -108,6 +111,7 @@ impl Default for Config {
             pair_again_after_logout: true,
             media_base_url: None,
             device_cache_ttl: Duration::from_secs(300),
+            catch_up_group: 64,
             timeouts: whatsapp_proto::connection::Timeouts::default(),
         }
     }

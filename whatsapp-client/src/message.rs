@@ -27,9 +27,6 @@ use crate::client::{Command, Shared, now_ms};
 use crate::event::{AckHandle, Event, IncomingMessage, MessageInfo, ReceiptEvent};
 use crate::store::{DecryptBatch, DecryptCommit, StoreResult};
 
-/// At most this many offline messages share one store transaction.
-const MAX_GROUP: usize = 64;
-
 fn is_offline_message(node: &Node) -> bool {
     node.tag == "message" && node.attrs().optional_str("offline").is_some()
 }
@@ -38,11 +35,12 @@ fn is_offline_message(node: &Node) -> bool {
 ///
 /// A live message is committed on its own. Messages of the offline queue, which the server
 /// flushes all at once after login, are taken in groups of what has already arrived (up to
-/// [`MAX_GROUP`]): decrypted one after the other against the group's uncommitted state,
-/// committed in one transaction, and only then handed to the application (whose
+/// [`crate::Config::catch_up_group`]): decrypted one after the other against the group's
+/// uncommitted state, committed in one transaction, and only then handed to the application (whose
 /// acknowledgements send the receipts). A crash before the commit loses nothing: the server
 /// still has every message of the group, and none was decrypted for good.
 pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Node>) {
+    let max_group = shared.config.catch_up_group.max(1);
     let mut next = None;
     loop {
         let node = match next.take() {
@@ -58,7 +56,7 @@ pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::UnboundedRe
                 let mut pending = Pending::default();
                 handle_message(&shared, &mut pending, node).await;
                 let mut taken = 1;
-                while grouped && taken < MAX_GROUP {
+                while grouped && taken < max_group {
                     match rx.try_recv() {
                         Ok(node) if is_offline_message(&node) => {
                             handle_message(&shared, &mut pending, node).await;

@@ -1,0 +1,253 @@
+//! Inbound messages per second through the whole client: whatsapp-sim -> WebSocket -> Noise ->
+//! decrypt -> store commit (SQLite, WAL, synchronous=NORMAL) -> handler (its own SQLite
+//! commit per message, keyed by id) -> ack -> delivery receipt at the server.
+//!
+//! ```text
+//! cargo bench -p e2e --bench inbound            # 5,000 messages per run
+//! cargo bench -p e2e --bench inbound -- 20000   # another count
+//! ```
+//!
+//! The client runs on a current-thread runtime (one core for the client's own work; SQLite
+//! does its writing on sqlx's connection threads), the sim on a second runtime thread. Runs:
+//! - offline catch-up with a commit per message (`Config::catch_up_group = 1`),
+//! - offline catch-up with grouped commits (the default, 64 per transaction),
+//! - live: the customers send while the client is online (the sim's encryption of each
+//!   message shares the machine with the client here).
+//!
+//! The offline runs queue every message at the server first (not timed), then time from
+//! `Client::start` until the server holds nothing for the device: every message was
+//! committed by the handler and acknowledged.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use whatsapp_client::store::SqliteStore;
+use whatsapp_client::{Client, Config, Event, EventStream};
+use whatsapp_sim::device::Outgoing;
+use whatsapp_sim::{Sim, SimConfig, SimHandle};
+
+const CUSTOMERS: usize = 8;
+
+fn config(sim: &SimHandle, group: usize) -> Config {
+    let mut config = Config::default()
+        .with_url(sim.ws_url.clone())
+        .with_trust_root(sim.root_public_key);
+    config.catch_up_group = group;
+    config
+}
+
+async fn handler_db(path: &Path) -> SqlitePool {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal),
+        )
+        .await
+        .expect("handler db");
+    sqlx::query("CREATE TABLE IF NOT EXISTS received (id TEXT PRIMARY KEY, text TEXT)")
+        .execute(&pool)
+        .await
+        .expect("table");
+    pool
+}
+
+async fn pair(sim: &SimHandle, store: &Path, phone: &str) {
+    let store = Arc::new(SqliteStore::open(store).await.expect("store"));
+    let (client, mut events) = Client::start(store, config(sim, 64)).await.expect("client");
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Qr(qr) => {
+                sim.scan(&qr.data, phone).await.expect("scan");
+            }
+            Event::Connected => break,
+            _ => {}
+        }
+    }
+    client.shutdown().await;
+}
+
+/// Handles messages until `n` were committed; returns the client to keep it alive.
+async fn handle(events: &mut EventStream, pool: &SqlitePool, n: usize) {
+    let mut done = 0;
+    while done < n {
+        match events.recv().await.expect("event stream") {
+            Event::Message(mut m) => {
+                sqlx::query("INSERT OR IGNORE INTO received (id, text) VALUES (?, ?)")
+                    .bind(&m.info.id)
+                    .bind(m.text())
+                    .execute(pool)
+                    .await
+                    .expect("handler commit");
+                m.ack();
+                done += 1;
+            }
+            Event::UndecryptableMessage { reason, .. } => panic!("undecryptable: {reason}"),
+            _ => {}
+        }
+    }
+}
+
+async fn wait_acked(sim: &SimHandle, phone: &str) {
+    loop {
+        let queued: usize = sim
+            .devices()
+            .into_iter()
+            .filter(|a| a.phone == phone)
+            .flat_map(|a| a.devices)
+            .map(|d| d.offline_queue)
+            .sum();
+        if queued == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+fn send_all(sim: &SimHandle, customers: &[String], phone: &str, n: usize) {
+    for i in 0..n {
+        sim.customer_send(
+            &customers[i % customers.len()],
+            phone,
+            Outgoing::Text(format!("message {i}")),
+            None,
+        )
+        .expect("customer send");
+    }
+}
+
+struct Run {
+    dir: PathBuf,
+    phone: String,
+    customers: Vec<String>,
+}
+
+fn prepare(client_rt: &tokio::runtime::Runtime, sim: &SimHandle, index: usize) -> Run {
+    let dir = std::env::temp_dir().join(format!("wa-bench-{}-{index}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let phone = format!("2010000000{index:02}");
+    client_rt.block_on(pair(sim, &dir.join("session.db"), &phone));
+    let customers: Vec<String> = (0..CUSTOMERS)
+        .map(|c| format!("2011{index:02}00000{c}"))
+        .collect();
+    for c in &customers {
+        sim.add_customer(c, "Customer", 1, false).expect("customer");
+    }
+    Run {
+        dir,
+        phone,
+        customers,
+    }
+}
+
+fn offline(
+    client_rt: &tokio::runtime::Runtime,
+    sim: &SimHandle,
+    index: usize,
+    group: usize,
+    n: usize,
+) -> Duration {
+    let run = prepare(client_rt, sim, index);
+    // Warm the sessions (the first message of each customer is a pkmsg).
+    send_all(sim, &run.customers, &run.phone, CUSTOMERS);
+    send_all(sim, &run.customers, &run.phone, n);
+    client_rt.block_on(async {
+        let pool = handler_db(&run.dir.join("handler.db")).await;
+        let store = Arc::new(
+            SqliteStore::open(run.dir.join("session.db"))
+                .await
+                .expect("store"),
+        );
+        let started = Instant::now();
+        let (client, mut events) = Client::start(store, config(sim, group))
+            .await
+            .expect("client");
+        handle(&mut events, &pool, n + CUSTOMERS).await;
+        wait_acked(sim, &run.phone).await;
+        let elapsed = started.elapsed();
+        client.shutdown().await;
+        elapsed
+    })
+}
+
+fn live(client_rt: &tokio::runtime::Runtime, sim: &SimHandle, index: usize, n: usize) -> Duration {
+    let run = prepare(client_rt, sim, index);
+    client_rt.block_on(async {
+        let pool = handler_db(&run.dir.join("handler.db")).await;
+        let store = Arc::new(
+            SqliteStore::open(run.dir.join("session.db"))
+                .await
+                .expect("store"),
+        );
+        let (client, mut events) = Client::start(store, config(sim, 64)).await.expect("client");
+        loop {
+            if let Event::Connected = events.recv().await.expect("event stream") {
+                break;
+            }
+        }
+        let sender = {
+            let (sim, customers, phone) = (sim.clone(), run.customers.clone(), run.phone.clone());
+            std::thread::spawn(move || send_all(&sim, &customers, &phone, n))
+        };
+        let started = Instant::now();
+        handle(&mut events, &pool, n).await;
+        wait_acked(sim, &run.phone).await;
+        let elapsed = started.elapsed();
+        sender.join().expect("sender");
+        client.shutdown().await;
+        elapsed
+    })
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(5_000);
+    let sim_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("sim runtime");
+    // The sim's customers are tasks of the sim's runtime.
+    let _sim_context = sim_rt.enter();
+    let sim = sim_rt
+        .block_on(Sim::start(SimConfig {
+            phone_bootstrap: false,
+            ..SimConfig::default()
+        }))
+        .expect("sim");
+    let client_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let report = |label: &str, elapsed: Duration, count: usize| {
+        println!(
+            "{label:<44} {count:>6} messages in {:>7.3} s = {:>8.0} messages/s",
+            elapsed.as_secs_f64(),
+            count as f64 / elapsed.as_secs_f64()
+        );
+    };
+    let per_message = offline(&client_rt, &sim, 1, 1, n);
+    report(
+        "offline catch-up, a commit per message",
+        per_message,
+        n + CUSTOMERS,
+    );
+    let grouped = offline(&client_rt, &sim, 2, 64, n);
+    report(
+        "offline catch-up, grouped commits (64)",
+        grouped,
+        n + CUSTOMERS,
+    );
+    let online = live(&client_rt, &sim, 3, n);
+    report("live (sim encrypting in the same process)", online, n);
+    sim.shutdown();
+}
