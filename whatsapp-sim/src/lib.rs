@@ -4,9 +4,10 @@
 //! handshake as responder with the sim's own certificate chain, encrypted binary nodes) and a
 //! JSON control API on a second port. Behind them live accounts (a phone number, a LID, a
 //! simulated primary phone) with their linked companions, the prekeys each device published,
-//! and a relay with per-device offline queues. Simulated customers are accounts whose devices
-//! are all simulated: they really encrypt with Signal (whatsapp-proto's) and decrypt what they
-//! receive.
+//! and a relay with per-device offline queues. Simulated customers are accounts whose every
+//! device is a [`whatsapp_client::Client`] logged in over loopback: they encrypt, upload, fan
+//! out, decrypt and download with the client's own code, through the same server paths as any
+//! device.
 //!
 //! Each account's phone also plays its part in app-state and history sync ([`appstate`],
 //! [`history`]): after a companion's first prekey upload it shares its app-state keys and sends
