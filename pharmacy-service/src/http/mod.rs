@@ -34,6 +34,7 @@ pub mod calendar;
 pub mod customers;
 pub mod error;
 pub mod messages;
+pub mod notes;
 pub mod openapi;
 pub mod pacing;
 pub mod reads;
@@ -190,6 +191,7 @@ pub fn router(state: AppState) -> Router {
         .merge(reads::routes())
         .merge(calendar::routes())
         .merge(pacing::routes())
+        .merge(notes::routes())
         .layer(axum::middleware::map_response(api_headers))
         .layer(axum::middleware::from_fn(record_client_address));
     // ---- UI: the UI helper merges its pages here, e.g. `.merge(ui::router(state.clone()))`.

@@ -63,6 +63,7 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
         super::tickets::reopen,
         super::tickets::transfer,
         super::tickets::add_note,
+        super::notes::list,
         super::reads::mark_read,
         super::messages::list,
         super::messages::search,

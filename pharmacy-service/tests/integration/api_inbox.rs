@@ -366,3 +366,29 @@ async fn admins_read_the_pacing_in_force() {
     );
     assert_eq!(t.client().get("/api/settings/pacing").await.status, 401);
 }
+
+#[tokio::test]
+async fn ticket_notes_are_listed_with_their_authors() {
+    let t = spawn_app().await;
+    let ticket = t.customer_writes("201001230070", "n1", "مساء الخير").await;
+    t.assign(ticket, t.world.agents[0]).await;
+    let me = t.login(T1).await;
+    let path = format!("/api/tickets/{}/notes", ticket.0);
+    assert_eq!(me.get(&path).await.json()["items"], json!([]));
+    for body in ["اتصلت بالعميل", "ينتظر الروشتة"] {
+        let r = me.post(&format!("{path}/"), json!({ "body": body })).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let r = me.get(&format!("{path}/")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let items = r.json()["items"].as_array().unwrap().clone();
+    let bodies: Vec<&str> = items.iter().map(|n| n["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, ["اتصلت بالعميل", "ينتظر الروشتة"]);
+    assert!(
+        items.iter().all(|n| n["author_name"].is_string()),
+        "{items:?}"
+    );
+    // Someone who may not read the ticket does not learn it exists.
+    assert_eq!(t.login(G1).await.get(&path).await.status, 404);
+    assert_eq!(me.get("/api/tickets/999999/notes").await.status, 404);
+}

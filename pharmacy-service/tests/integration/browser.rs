@@ -1736,7 +1736,7 @@ async fn demo_pairing_page_simulated_phone_scan_connects() {
 
 /// The chat list's previews and unread counts come from the server, per user: they survive a
 /// reload, the tab title carries the total, and opening the conversation clears them (also
-/// after another reload).
+/// after another reload). The customer panel lists the transfer note and internal notes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unread_counts_and_previews_come_from_the_server() {
     let _one = BROWSER.lock().await;
@@ -1775,6 +1775,24 @@ async fn unread_counts_and_previews_come_from_the_server() {
         "[...document.querySelectorAll('.msg.in .body')].some(e => e.textContent.includes('كونكور'))",
     )
     .await;
+    // The customer panel lists the transfer's note and a new internal note.
+    b.click("#btn-panel").await;
+    b.until(
+        "the transfer note",
+        "[...document.querySelectorAll('#ticket-notes li')].some(li => li.textContent.includes('اختبار'))",
+    )
+    .await;
+    b.type_into("#tnote-input", "العميل طلب التوصيل").await;
+    b.js("document.getElementById('tnote-input').closest('form').requestSubmit(); return 1")
+        .await;
+    b.until(
+        "the internal note listed",
+        "[...document.querySelectorAll('#ticket-notes li')].some(li => li.textContent.includes('العميل طلب التوصيل'))",
+    )
+    .await;
+    b.shot("notes").await;
+    b.axe("the customer panel with notes").await;
+    b.click("#btn-panel").await;
     b.until(
         "no badge",
         &format!("!document.querySelector(\"{item} .unread\")"),

@@ -153,8 +153,13 @@ export async function refreshPanel() {
   let history = [];
   let tags = tk.tags || [];
   let notes = [];
+  let ticketNotes = [];
+  let transfers = [];
   try {
-    const [c, hist] = await Promise.all([get(`/api/customers/${cid}/`), get(`/api/customers/${cid}/history/`).catch(() => [])]);
+    const [c, hist, tn, detail] = await Promise.all([get(`/api/customers/${cid}/`), get(`/api/customers/${cid}/history/`).catch(() => []),
+      get(`/api/tickets/${tk.id}/notes/`).catch(() => []), get(`/api/tickets/${tk.id}/`).catch(() => null)]);
+    ticketNotes = rows(tn);
+    transfers = detail?.transfer_log || [];
     cust = c.customer || c;
     tags = c.tags || cust.tags || tags;
     notes = c.notes || cust.notes || [];
@@ -187,11 +192,17 @@ export async function refreshPanel() {
       try { await post(`/api/customers/${cid}/tags/`, { tag, tags: [tag] }); tagInput.value = ""; refreshPanel(); } catch (er) { toast(er.message, true); }
     } }, tagInput, h("button", { type: "submit", class: "btn" }, t("add"))),
     h("h3", {}, t("ticket.notes")),
+    // Internal notes and the notes that came with transfers, oldest first.
+    h("ul", { class: "ticket-notes", id: "ticket-notes" },
+      [...ticketNotes.map((n) => ({ at: n.created_at, body: n.body, who: n.author_name || "" })),
+        ...transfers.filter((x) => x.note).map((x) => ({ at: x.at, body: x.note, who: transferLabel(x) }))]
+        .sort((a, b) => a.at - b.at)
+        .map((n) => h("li", {}, h("div", { dir: "auto" }, n.body), h("div", { class: "muted small" }, h("span", { dir: "auto" }, n.who), " ", fmtDateTime(n.at))))),
     h("form", { class: "inline-form", onsubmit: async (e) => {
       e.preventDefault();
       const body = tnoteInput.value.trim();
       if (!body) return;
-      try { await post(`/api/tickets/${tk.id}/notes/`, { body }); tnoteInput.value = ""; toast(t("toast.noteSaved")); } catch (er) { toast(er.message, true); }
+      try { await post(`/api/tickets/${tk.id}/notes/`, { body }); tnoteInput.value = ""; toast(t("toast.noteSaved")); refreshPanel(); } catch (er) { toast(er.message, true); }
     } }, tnoteInput, h("button", { type: "submit", class: "btn" }, t("add"))),
     h("h3", {}, t("customer.notes")),
     h("ul", {}, notes.map((n) => h("li", {}, h("div", { dir: "auto" }, n.body || n.note || ""), h("div", { class: "muted small" }, n.author_name || "", " ", n.created_at ? fmtDateTime(n.created_at) : "")))),
@@ -208,6 +219,15 @@ export async function refreshPanel() {
       " ", h("span", { class: "muted small" }, fmtDateTime(x.created_at)),
       x.csat_rating || x.rating ? h("span", { class: "stars" }, " ", "★".repeat(x.csat_rating || x.rating)) : null))
       : h("li", { class: "muted small" }, "—")));
+}
+
+/** "Transfer: A → B" for a transfer-log entry. */
+function transferLabel(x) {
+  const agent = (id) => (id ? state.agents.get(id)?.name : null);
+  const branch = (id) => (id ? branchName(id) : null);
+  const from = agent(x.from_agent_id) || branch(x.from_branch_id) || "—";
+  const to = agent(x.to_agent_id) || branch(x.to_branch_id) || "—";
+  return t("ticket.transferNote", { from, to });
 }
 
 /** Wires the action buttons once. */

@@ -116,6 +116,7 @@ export default {
   "pacing.customerCap": "لكل عميل", "pacing.capValue": "حتى {n} رسائل كل {window}", "pacing.massSend": "نفس النص لعملاء كثيرين",
   "pacing.massValue": "يُحجز للموافقة عند {n} عملاء خلال {window}", "pacing.attempts": "المحاولات قبل الفشل",
   "activity.older": "سجلات أقدم", "sound.toggle": "صوت الرسائل الجديدة",
+  "ticket.transferNote": "تحويل: {from} ← {to}",
   "holidays.title": "الإجازات", "holidays.chain": "إجازات كل الفروع", "holidays.hint": "الإجازات الرسمية: كل الفروع مغلقة ويصل العملاء رد خارج مواعيد العمل.",
   "holidays.count": "{n} إجازات", "holidays.none": "لا إجازات", "holidays.day": "التاريخ", "holidays.name": "الإجازة",
   "holidays.remove": "حذف إجازة يوم {day}", "holidays.allBranches": "كل الفروع", "holidays.missing": "أدخل التاريخ والاسم.",

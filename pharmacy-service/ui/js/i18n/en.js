@@ -116,6 +116,7 @@ export default {
   "pacing.customerCap": "Per customer", "pacing.capValue": "at most {n} messages per {window}", "pacing.massSend": "Same text to many customers",
   "pacing.massValue": "held for approval from {n} customers within {window}", "pacing.attempts": "Attempts before failing",
   "activity.older": "Older entries", "sound.toggle": "Sound for new messages",
+  "ticket.transferNote": "Transfer: {from} → {to}",
   "holidays.title": "Holidays", "holidays.chain": "Holidays of every branch", "holidays.hint": "National holidays: every branch is closed and customers get the out-of-office reply.",
   "holidays.count": "{n} holidays", "holidays.none": "No holidays", "holidays.day": "Date", "holidays.name": "Holiday",
   "holidays.remove": "Remove the holiday on {day}", "holidays.allBranches": "all branches", "holidays.missing": "Enter a date and a name.",
