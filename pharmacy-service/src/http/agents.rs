@@ -227,7 +227,7 @@ pub struct NewAgent {
     summary = "Create an agent",
     request_body = NewAgent,
     responses(
-        (status = 201, description = "Created", body = super::openapi::AgentView),
+        (status = 201, description = "Created", body = super::openapi::AgentView, links(("GetAgent" = (operation_id = "get_agent", parameters(("id" = "$response.body#/agent/id")))), ("UpdateAgent" = (operation_id = "update_agent", parameters(("id" = "$response.body#/agent/id")))), ("AgentKpi" = (operation_id = "agent_kpi", parameters(("id" = "$response.body#/agent/id")))), ("SetAgentStatus" = (operation_id = "set_agent_status", parameters(("id" = "$response.body#/agent/id")))))),
         super::openapi::WriteErrors,
     ),
     security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
@@ -412,7 +412,7 @@ pub struct BranchBody {
     summary = "Create a branch, or update the one with this code",
     request_body = BranchBody,
     responses(
-        (status = 201, description = "Saved", body = super::openapi::BranchView),
+        (status = 201, description = "Saved", body = super::openapi::BranchView, links(("GetBranch" = (operation_id = "get_branch", parameters(("id" = "$response.body#/branch/id")))))),
         super::openapi::WriteErrors,
     ),
     security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),

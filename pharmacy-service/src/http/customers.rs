@@ -152,7 +152,7 @@ pub struct NewCustomer {
     summary = "Create a customer",
     request_body = NewCustomer,
     responses(
-        (status = 201, description = "Created", body = super::openapi::CustomerView),
+        (status = 201, description = "Created", body = super::openapi::CustomerView, links(("GetCustomer" = (operation_id = "get_customer", parameters(("id" = "$response.body#/customer/id")))), ("UpdateCustomer" = (operation_id = "update_customer", parameters(("id" = "$response.body#/customer/id")))), ("AddCustomerNote" = (operation_id = "add_customer_note", parameters(("id" = "$response.body#/customer/id")))), ("AddCustomerTag" = (operation_id = "add_customer_tag", parameters(("id" = "$response.body#/customer/id")))), ("CustomerHistory" = (operation_id = "customer_history", parameters(("id" = "$response.body#/customer/id")))))),
         super::openapi::WriteErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),

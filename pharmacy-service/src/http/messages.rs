@@ -271,7 +271,7 @@ async fn multipart_send(
     description = "JSON, or multipart/form-data with the same fields and a `file` part (the media; `text` is its caption).",
     request_body(content((SendRequest = "application/json"), (super::openapi::SendForm = "multipart/form-data"))),
     responses(
-        (status = 201, description = "Queued in the durable outbox", body = super::openapi::MessageView),
+        (status = 201, description = "Queued in the durable outbox", body = super::openapi::MessageView, links(("GetMessage" = (operation_id = "get_message", parameters(("id" = "$response.body#/message/id")))), ("RevokeMessage" = (operation_id = "revoke_message", parameters(("id" = "$response.body#/message/id")))))),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),

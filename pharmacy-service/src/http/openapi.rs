@@ -288,9 +288,43 @@ error_set! {
 
 /// The generated document as JSON (built once).
 pub fn spec() -> &'static Value {
-    static SPEC: LazyLock<Value> =
-        LazyLock::new(|| serde_json::to_value(ApiDoc::openapi()).unwrap_or_default());
+    static SPEC: LazyLock<Value> = LazyLock::new(|| {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        fix_link_names(&mut doc);
+        doc
+    });
     &SPEC
+}
+
+/// utoipa 5 writes a response link's fields in snake case (`operation_id`); OpenAPI spells
+/// them in camel case (`operationId`), which is what tools follow.
+fn fix_link_names(doc: &mut Value) {
+    let operations = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for op in operations {
+        let responses = op["responses"].as_object_mut().into_iter().flatten();
+        for (_, response) in responses {
+            let links = response.get_mut("links").and_then(Value::as_object_mut);
+            for link in links.into_iter().flat_map(|l| l.values_mut()) {
+                let Some(link) = link.as_object_mut() else {
+                    continue;
+                };
+                for (from, to) in [
+                    ("operation_id", "operationId"),
+                    ("operation_ref", "operationRef"),
+                    ("request_body", "requestBody"),
+                ] {
+                    if let Some(v) = link.remove(from) {
+                        link.insert(to.to_owned(), v);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `GET /api/openapi.json`: this document.

@@ -184,7 +184,7 @@ pub struct NewTicket {
     summary = "Open a ticket by hand (a call, a walk-in)",
     request_body = NewTicket,
     responses(
-        (status = 201, description = "Opened", body = super::openapi::TicketView),
+        (status = 201, description = "Opened", body = super::openapi::TicketView, links(("GetTicket" = (operation_id = "get_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("UpdateTicket" = (operation_id = "update_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("CloseTicket" = (operation_id = "close_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("ReopenTicket" = (operation_id = "reopen_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("TransferTicket" = (operation_id = "transfer_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("AddTicketNote" = (operation_id = "add_ticket_note", parameters(("id" = "$response.body#/ticket/id")))))),
         super::openapi::WriteErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),

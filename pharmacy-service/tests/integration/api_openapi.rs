@@ -288,3 +288,43 @@ fn documented_limits_are_the_handlers_limits() {
         );
     }
 }
+
+#[test]
+fn response_links_name_existing_operations_and_their_parameters() {
+    let doc = spec();
+    let mut by_id = std::collections::BTreeMap::new();
+    for op in operations() {
+        let o = &doc["paths"][&op.path][&op.method];
+        by_id.insert(o["operationId"].as_str().unwrap().to_owned(), o.clone());
+    }
+    let mut links = 0;
+    for op in operations() {
+        let o = &doc["paths"][&op.path][&op.method];
+        for (_, res) in o["responses"].as_object().unwrap() {
+            for (name, link) in res["links"].as_object().into_iter().flatten() {
+                links += 1;
+                let target = link["operationId"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{name}: {link}"));
+                let t = by_id
+                    .get(target)
+                    .unwrap_or_else(|| panic!("{name}: no {target}"));
+                for (param, expr) in link["parameters"].as_object().unwrap() {
+                    assert!(
+                        t["parameters"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|p| p["name"] == *param),
+                        "{name}: {target} has no {param}"
+                    );
+                    assert!(
+                        expr.as_str().unwrap().starts_with("$response.body#/"),
+                        "{name}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(links >= 10, "{links} links");
+}
