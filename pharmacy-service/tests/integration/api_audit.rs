@@ -330,14 +330,21 @@ async fn every_admin_action_is_logged_with_the_client_address() {
 }
 
 #[tokio::test]
-async fn logins_and_agents_actions_carry_the_address_too() {
+async fn logins_and_agents_actions_carry_the_connection_address_too() {
     let t = spawn_app().await;
     let before = max_id(&t).await;
     let agent = t.login(T1).await;
+    // The address is the connection's: a forwarding header a client makes up changes nothing.
     let r = agent
-        .post(
+        .raw(
+            "POST",
             &format!("/api/agents/{}/status", t.world.agents[0].0),
-            json!({ "status": "away" }),
+            Some("application/json"),
+            br#"{"status": "away"}"#,
+            &[
+                ("X-Forwarded-For", "203.0.113.9"),
+                ("X-Real-IP", "203.0.113.9"),
+            ],
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
