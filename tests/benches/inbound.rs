@@ -5,6 +5,7 @@
 //! ```text
 //! cargo bench -p e2e --bench inbound            # 5,000 messages per run
 //! cargo bench -p e2e --bench inbound -- 20000   # another count
+//! cargo bench -p e2e --bench inbound -- grouped  # one run (per-message, grouped, live)
 //! ```
 //!
 //! The client runs on a current-thread runtime (one core for the client's own work; SQLite
@@ -207,10 +208,14 @@ fn live(client_rt: &tokio::runtime::Runtime, sim: &SimHandle, index: usize, n: u
 }
 
 fn main() {
-    let n: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(5_000);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(5_000);
+    // Named runs only (`per-message`, `grouped`, `live`), e.g. to profile one; all by default.
+    let names: Vec<&str> = ["per-message", "grouped", "live"]
+        .into_iter()
+        .filter(|name| args.iter().any(|a| a == name))
+        .collect();
+    let wanted = |name: &str| names.is_empty() || names.contains(&name);
     let sim_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -235,19 +240,25 @@ fn main() {
             count as f64 / elapsed.as_secs_f64()
         );
     };
-    let per_message = offline(&client_rt, &sim, 1, 1, n);
-    report(
-        "offline catch-up, a commit per message",
-        per_message,
-        n + CUSTOMERS,
-    );
-    let grouped = offline(&client_rt, &sim, 2, 64, n);
-    report(
-        "offline catch-up, grouped commits (64)",
-        grouped,
-        n + CUSTOMERS,
-    );
-    let online = live(&client_rt, &sim, 3, n);
-    report("live (sim encrypting in the same process)", online, n);
+    if wanted("per-message") {
+        let elapsed = offline(&client_rt, &sim, 1, 1, n);
+        report(
+            "offline catch-up, a commit per message",
+            elapsed,
+            n + CUSTOMERS,
+        );
+    }
+    if wanted("grouped") {
+        let elapsed = offline(&client_rt, &sim, 2, 64, n);
+        report(
+            "offline catch-up, grouped commits (64)",
+            elapsed,
+            n + CUSTOMERS,
+        );
+    }
+    if wanted("live") {
+        let elapsed = live(&client_rt, &sim, 3, n);
+        report("live (sim encrypting in the same process)", elapsed, n);
+    }
     sim.shutdown();
 }

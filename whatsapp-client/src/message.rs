@@ -560,10 +560,10 @@ async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending, node: Node)
         }
     }
     if let (Some(name), false) = (&info.push_name, from_me) {
-        let _ = shared
-            .store
-            .store_push_name(&sender.to_non_ad().to_string(), name)
-            .await;
+        let jid = sender.to_non_ad().to_string();
+        if first_time(shared, format!("name {jid}"), name) {
+            let _ = shared.store.store_push_name(&jid, name).await;
+        }
     }
     let mut receipt = Node::new("receipt")
         .attr("id", id.clone())
@@ -642,6 +642,16 @@ async fn process_skdm(
     Ok(())
 }
 
+/// Whether this process has not stored `value` under `key` from a message yet (and now counts
+/// it as stored).
+fn first_time(shared: &Shared, key: String, value: &str) -> bool {
+    shared
+        .stored_from_messages
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((key, value.to_owned()))
+}
+
 /// The other address of a 1:1 sender (part 2 §3.5): `sender_pn` when `from` is a LID, else
 /// `sender_lid`; a mapping seen is stored, and a missing one is looked up in the store.
 async fn learn_alternate(shared: &Shared, from: &Jid, node: &Node) -> Option<Jid> {
@@ -657,7 +667,9 @@ async fn learn_alternate(shared: &Shared, from: &Jid, node: &Node) -> Option<Jid
         } else {
             (alt.user.clone(), from.user.clone())
         };
-        if let Err(e) = shared.store.store_lid_mappings(&[pair]).await {
+        if first_time(shared, format!("lid {}", pair.0), &pair.1)
+            && let Err(e) = shared.store.store_lid_mappings(&[pair]).await
+        {
             tracing::warn!(error = %e, "storing a LID mapping failed");
         }
         return Some(alt.to_non_ad());
