@@ -22,7 +22,7 @@ const CUSTOMERS: [&str; 4] = [
     "201110000004",
 ];
 /// Kills at least this many receivers, and goes on killing until every message was sent.
-const MIN_KILLS: u32 = 12;
+const MIN_KILLS: u32 = 25;
 
 fn spawn_receiver(sim: &SimHandle, dir: &std::path::Path, run: u32) -> Child {
     let log = std::fs::File::create(dir.join(format!("receiver-{run}.log"))).expect("log file");
@@ -71,7 +71,7 @@ async fn killed_at_random_moments_every_message_is_committed_exactly_once() {
                     .expect("customer send");
                 if i % 100 == 99 {
                     // Spread the sending over several receiver lives.
-                    std::thread::sleep(Duration::from_millis(40));
+                    std::thread::sleep(Duration::from_millis(150));
                 }
             }
         })
@@ -81,7 +81,7 @@ async fn killed_at_random_moments_every_message_is_committed_exactly_once() {
     let mut kills = 0u32;
     while !sender.is_finished() || kills < MIN_KILLS {
         let mut child = spawn_receiver(&sim, &dir, kills);
-        let life = Duration::from_millis(rng.gen_range(30..900));
+        let life = Duration::from_millis(rng.gen_range(20..600));
         tokio::time::sleep(life).await;
         child.kill().expect("kill");
         child.wait().expect("reap");
