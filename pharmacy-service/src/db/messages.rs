@@ -406,7 +406,9 @@ pub async fn search(
             q.push(" AND s.status <> 'closed')))");
         }
     }
-    q.push(" ORDER BY m.id DESC LIMIT ").push_bind(limit);
+    // By the FTS rowid (= m.id): FTS5 walks its doclist newest first and stops at the limit;
+    // ordering by m.id made SQLite sort every match (230 ms for a common word in 1M messages).
+    q.push(" ORDER BY f.rowid DESC LIMIT ").push_bind(limit);
     q.build_query_as().fetch_all(&mut *c).await
 }
 
