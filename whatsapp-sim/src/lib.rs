@@ -608,7 +608,8 @@ impl SimHandle {
     /// [`whatsapp_client::Client`] that logs in to this sim over a loopback WebSocket;
     /// `lid_addressing` makes it write to LID chats. Calling it again for the same customer
     /// adds devices up to `devices`. Returns its PN JID at once; the clients connect in the
-    /// background (what is sent to them meanwhile waits in their offline queues).
+    /// background (what is sent to them meanwhile waits in their offline queues). Must run
+    /// inside the tokio runtime the clients are to live on.
     pub fn add_customer(
         &self,
         phone: &str,
@@ -735,7 +736,8 @@ impl SimHandle {
     }
 
     /// The customer reinstalls WhatsApp: new identity keys, no sessions; companions of other
-    /// accounts get `<notification type="encrypt"><identity/>`.
+    /// accounts get `<notification type="encrypt"><identity/>`. The customer's clients start
+    /// anew (inside the current tokio runtime).
     pub fn customer_reinstall(&self, phone: &str) -> Result<(), SimError> {
         let pn = phone_digits(phone);
         let mut state = self.shared.lock();
