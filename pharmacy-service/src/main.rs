@@ -87,6 +87,7 @@ fn common(args: &CommonArgs) -> anyhow::Result<Settings> {
 fn service_config(s: &Settings) -> ServiceConfig {
     ServiceConfig {
         media_dir: s.data_dir.join(MEDIA_DIR),
+        pacing: s.pacing.policy(),
         ..ServiceConfig::default()
     }
 }

@@ -52,6 +52,12 @@ pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::UnboundedRe
         };
         match node.tag.as_str() {
             "message" => {
+                // Decrypting reads a session and writes it back at the group's commit; a send
+                // in between (which advances the same session's sending chain) would be
+                // overwritten, and the next send would reuse a message key the peer already
+                // spent: it drops that message as a duplicate. Sends hold this lock from load
+                // to store, so the group holds it from load to commit.
+                let _sessions = shared.send_lock.lock().await;
                 let grouped = is_offline_message(&node);
                 let mut pending = Pending::default();
                 handle_message(&shared, &mut pending, node).await;

@@ -129,6 +129,34 @@ pub struct ServeArgs {
     #[arg(long, env = "PHARMACY_SECURE_COOKIES", num_args = 0..=1, default_missing_value = "true",
           value_parser = BoolishValueParser::new(), value_name = "BOOL")]
     pub secure_cookies: Option<bool>,
+    /// Send pacing: `production` (the default), `demo` (seconds) or `fast` (milliseconds, for
+    /// test harnesses against a simulated server; never for the real number).
+    #[arg(long, env = "PHARMACY_PACING", value_name = "PROFILE")]
+    pub pacing: Option<PacingProfile>,
+}
+
+/// The outbox's pacing profiles (see [`crate::domain::pacing::PacingPolicy`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PacingProfile {
+    /// Gaps of seconds, as a warm number needs.
+    #[default]
+    Production,
+    /// The demo's shortened steps.
+    Demo,
+    /// Milliseconds: reliability harnesses and benchmarks against a sim.
+    Fast,
+}
+
+impl PacingProfile {
+    /// The policy this profile names.
+    pub fn policy(self) -> crate::domain::pacing::PacingPolicy {
+        match self {
+            PacingProfile::Production => crate::domain::pacing::PacingPolicy::production(),
+            PacingProfile::Demo => crate::demo::demo_pacing(),
+            PacingProfile::Fast => crate::domain::pacing::PacingPolicy::fast(),
+        }
+    }
 }
 
 /// `demo`: never reads the production configuration (it resets passwords).
@@ -218,6 +246,8 @@ pub struct FileConfig {
     pub ingest_secret: Option<String>,
     /// See [`ServeArgs::secure_cookies`].
     pub secure_cookies: Option<bool>,
+    /// See [`ServeArgs::pacing`].
+    pub pacing: Option<PacingProfile>,
     /// See [`CommonArgs::log_json`].
     pub log_json: Option<bool>,
     /// See [`CommonArgs::log`].
@@ -302,6 +332,8 @@ pub struct Settings {
     pub ingest_secret: Option<String>,
     /// Secure session cookies.
     pub secure_cookies: bool,
+    /// Send pacing.
+    pub pacing: PacingProfile,
     /// JSON logs.
     pub log_json: bool,
     /// Log filter.
@@ -334,6 +366,7 @@ impl Settings {
             admin_password: non_empty(args.admin_password.clone().or(f.admin_password)),
             ingest_secret: non_empty(args.ingest_secret.clone().or(f.ingest_secret)),
             secure_cookies: args.secure_cookies.or(f.secure_cookies).unwrap_or(false),
+            pacing: args.pacing.or(f.pacing).unwrap_or_default(),
             log_json: c.log_json.or(f.log_json).unwrap_or(false),
             log: c.log.clone().or(f.log).unwrap_or_else(|| "info".into()),
         }

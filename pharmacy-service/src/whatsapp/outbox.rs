@@ -274,6 +274,14 @@ impl<M: Messenger> OutboxWorker<M> {
             Err(SendError::TemporaryBan { reason, expires_at }) => {
                 Step::Paused(pause_for_ban(&mut tx, reason, expires_at, now, &mut events).await?)
             }
+            // The link is down, which is not the message's fault: it waits for the connection
+            // without spending an attempt (the bridge wakes the worker on reconnect), so an
+            // outage of any length never fails a reply the API accepted.
+            Err(SendError::Disconnected) => {
+                let delay = self.pacing.retry_delay(1, self.rng.r#gen::<f64>());
+                db::outbox::postpone(&mut tx, row.id, now.plus(delay)).await?;
+                Step::Retried(row.id)
+            }
             Err(e) => {
                 let attempts = row.attempts as u32 + 1;
                 let permanent = matches!(e, SendError::Permanent(_));

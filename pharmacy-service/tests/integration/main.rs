@@ -23,6 +23,7 @@ mod ops;
 mod outbox;
 mod pacing;
 mod records;
+mod reliability;
 mod search;
 mod sim_service;
 mod support;

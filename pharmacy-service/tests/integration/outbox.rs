@@ -125,7 +125,8 @@ async fn transient_errors_retry_with_backoff_and_keep_the_whatsapp_id() {
         })
         .collect();
     assert_eq!(ids, vec![m.wa_id.clone().unwrap(); 3]);
-    assert_eq!(w.count("SELECT attempts FROM outbox").await, 2);
+    // The transient error counts; the disconnect does not.
+    assert_eq!(w.count("SELECT attempts FROM outbox").await, 1);
     // A permanent error fails at once and alerts.
     let m2 = reply(&w, t, "second").await;
     fake.fail_next(SendError::Permanent("not on WhatsApp".into()));
@@ -141,6 +142,35 @@ async fn transient_errors_retry_with_backoff_and_keep_the_whatsapp_id() {
             .await,
         1
     );
+}
+
+/// Regression (found by the reliability harness): with the sim dropping connections every few
+/// seconds, replies the API had accepted ended `failed` after `max_attempts` "not connected"
+/// errors. A disconnect is not the message's fault and must never use up its attempts.
+#[tokio::test]
+async fn a_disconnected_link_never_fails_a_message() {
+    let w = World::with(|c| c.greeting_enabled = false).await;
+    w.online(0).await;
+    let t = w.text("201001234567", "IN1", "hi").await;
+    let m = reply(&w, t, "hello").await;
+    let fake = Arc::new(FakeMessenger::new());
+    let mut worker = OutboxWorker::new(w.app.clone(), fake.clone(), 1);
+    let max = w.app.config().pacing.max_attempts;
+    for _ in 0..max * 3 {
+        fake.fail_next(SendError::Disconnected);
+    }
+    for _ in 0..max * 3 {
+        assert!(matches!(worker.step().await.unwrap(), Step::Retried(_)));
+        w.advance(Duration::from_secs(1));
+    }
+    assert!(matches!(worker.step().await.unwrap(), Step::Sent(_)));
+    assert_eq!(w.count("SELECT attempts FROM outbox").await, 0);
+    let status: String = sqlx::query_scalar("SELECT status FROM messages WHERE id = ?")
+        .bind(m.id.0)
+        .fetch_one(w.app.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "sent");
 }
 
 #[tokio::test]

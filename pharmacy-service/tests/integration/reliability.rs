@@ -1,0 +1,879 @@
+//! The no-loss reliability harness (issue 12): the service binary on an in-test whatsapp-sim,
+//! with the fast pacing profile, while simulated customers send 5,000 messages and agents send
+//! 300 replies through the HTTP API, and the test either kills the service (SIGKILL /
+//! TerminateProcess, via `Child::kill`) at random moments or makes the sim drop connections and
+//! send stream errors. At the end: every inbound message stored exactly once, every reply
+//! delivered once (by WhatsApp id), tickets and KPIs consistent with what was sent.
+//!
+//! Randomness comes from one seed, printed at the start (and so in a failing test's output);
+//! `RELIABILITY_SEED=N` replays a run.
+
+use super::support::TempDir;
+use pharmacy_service::app::{App, SeedOptions, ServiceConfig, SettingsPatch, SystemClock};
+use pharmacy_service::domain::routing::AgentStatus;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+use whatsapp_sim::device::Outgoing;
+use whatsapp_sim::{Fault, Sim, SimConfig, SimHandle};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pharmacy-service");
+/// The pharmacy's number on the sim.
+const PHARMACY: &str = "201001234567";
+const CUSTOMERS: usize = 40;
+const INBOUND: usize = 5_000;
+const REPLIES: usize = 300;
+/// How long the end state may take to settle once the faults stop.
+const SETTLE: Duration = Duration::from_secs(240);
+/// Logins the demo seed creates.
+const ADMIN: (&str, &str) = ("admin", "admin-demo-2026");
+const AGENT_PASSWORD: &str = "agent-demo-2026";
+
+fn seed() -> u64 {
+    std::env::var("RELIABILITY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(7, |d| d.as_nanos() as u64)
+        })
+}
+
+// ---------------------------------------------------------------------------------------------
+// A tiny HTTP/1.1 client (one request per connection), so the test needs no HTTP crate.
+
+/// An HTTP answer: status, `Set-Cookie` values, JSON body (Null when not JSON).
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    cookies: Vec<String>,
+    body: Value,
+}
+
+/// A logged-in user: the session cookie and its CSRF token.
+#[derive(Debug, Clone)]
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+async fn http(
+    url: &str,
+    method: &str,
+    path: &str,
+    session: Option<&Session>,
+    body: Option<&Value>,
+) -> std::io::Result<Answer> {
+    let addr = url.strip_prefix("http://").unwrap_or(url);
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    if let Some(s) = session {
+        req.push_str(&format!(
+            "Cookie: {}\r\nX-CSRF-Token: {}\r\n",
+            s.cookie, s.csrf
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(req.as_bytes()).await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        Ok::<_, std::io::Error>(buf)
+    };
+    let buf = tokio::time::timeout(Duration::from_secs(60), exchange)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "HTTP timeout"))??;
+    let text = String::from_utf8_lossy(&buf);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "no head"))?;
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no status"))?;
+    let cookies = lines
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .filter_map(|(_, v)| v.trim().split(';').next().map(str::to_owned))
+        .collect();
+    Ok(Answer {
+        status,
+        cookies,
+        body: serde_json::from_str(body).unwrap_or(Value::Null),
+    })
+}
+
+async fn login(url: &str, user: &str, password: &str) -> Session {
+    let a = http(
+        url,
+        "POST",
+        "/auth/login",
+        None,
+        Some(&json!({ "username": user, "password": password })),
+    )
+    .await
+    .expect("login request");
+    assert_eq!(a.status, 200, "login {user}: {a:?}");
+    Session {
+        cookie: a.cookies.join("; "),
+        csrf: a.body["csrf_token"].as_str().expect("csrf").to_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The service as a child process on one data directory.
+
+/// One run of the binary.
+struct Running {
+    child: Child,
+    /// Kept open so the child's stdout never hits a closed pipe.
+    _stdout: BufReader<ChildStdout>,
+}
+
+/// The binary on a data directory, (re)started as often as the test likes.
+struct Service {
+    data: PathBuf,
+    wa_url: String,
+    trust_root: String,
+    run: Option<Running>,
+    starts: u32,
+}
+
+impl Service {
+    fn log_path(&self, n: u32) -> PathBuf {
+        self.data.join(format!("service-{n}.log"))
+    }
+
+    /// Starts the binary and waits for its start line; returns its URL.
+    async fn start(&mut self) -> String {
+        assert!(self.run.is_none(), "already running");
+        self.starts += 1;
+        let log = std::fs::File::create(self.log_path(self.starts)).expect("log file");
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--port", "0", "--pacing", "fast", "--wa-url"])
+            .arg(&self.wa_url)
+            .arg("--trust-root")
+            .arg(&self.trust_root)
+            .arg("--data-dir")
+            .arg(&self.data)
+            .current_dir(&self.data)
+            .env("RUST_LOG", "warn,pharmacy_service=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("PHARMACY_") {
+                cmd.env_remove(k);
+            }
+        }
+        let mut child = cmd.spawn().expect("the service binary");
+        let stdout = child.stdout.take().expect("stdout");
+        let (line, stdout) = tokio::task::spawn_blocking(move || {
+            let mut r = BufReader::new(stdout);
+            let mut line = String::new();
+            let n = r.read_line(&mut line).unwrap_or(0);
+            ((n > 0).then_some(line), r)
+        })
+        .await
+        .unwrap();
+        let Some(line) = line else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "start {} printed no start line; log:\n{}",
+                self.starts,
+                self.log_tail(self.starts)
+            );
+        };
+        let v: Value = serde_json::from_str(&line).expect("JSON start line");
+        let url = v["url"].as_str().expect("url").to_owned();
+        self.run = Some(Running {
+            child,
+            _stdout: stdout,
+        });
+        url
+    }
+
+    /// SIGKILL on unix, TerminateProcess on Windows: no chance to clean up.
+    fn kill(&mut self) {
+        if let Some(mut r) = self.run.take() {
+            r.child.kill().expect("kill");
+            r.child.wait().expect("reaped");
+        }
+    }
+
+    /// Whether the running child has died on its own (a panic, an error exit).
+    fn died(&mut self) -> Option<String> {
+        let r = self.run.as_mut()?;
+        match r.child.try_wait() {
+            Ok(Some(status)) => Some(format!(
+                "the service exited by itself ({status}); log:\n{}",
+                self.log_tail(self.starts)
+            )),
+            _ => None,
+        }
+    }
+
+    fn log_tail(&self, n: u32) -> String {
+        let text = std::fs::read_to_string(self.log_path(n)).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Panics and scans of every log for what must never happen.
+    fn panics(&self) -> Vec<String> {
+        (1..=self.starts)
+            .flat_map(|n| {
+                std::fs::read_to_string(self.log_path(n))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|l| l.contains("panicked"))
+                    .map(|l| format!("start {n}: {l}"))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The world: sim, data directory prepared with the demo seed, the service, the logins.
+
+struct Harness {
+    sim: Arc<SimHandle>,
+    service: Arc<tokio::sync::Mutex<Service>>,
+    /// The current URL (None while the service is down).
+    url: Arc<Mutex<Option<String>>>,
+    admin: Session,
+    /// username -> (agent id, branch id, session).
+    agents: Vec<(String, i64, Option<i64>, Session)>,
+    db: SqlitePool,
+    seed: u64,
+    /// None when RELIABILITY_KEEP keeps the directory.
+    _dir: Option<TempDir>,
+}
+
+/// The data directory with the demo seed and settings that route every conversation straight
+/// to an online agent (no menu, rosters, greeting, out-of-office or survey).
+async fn prepare(data: &Path) {
+    let config = ServiceConfig {
+        media_dir: data.join("media"),
+        ..ServiceConfig::default()
+    };
+    let app = App::open(&data.join("pharmacy.db"), Arc::new(SystemClock), config)
+        .await
+        .expect("database");
+    app.seed_demo(&SeedOptions::default()).await.expect("seed");
+    let admin: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'admin'")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    app.update_settings(
+        &SettingsPatch {
+            greeting_enabled: Some(false),
+            out_of_office_enabled: Some(false),
+            branch_menu_enabled: Some(false),
+            use_shifts: Some(false),
+            csat_enabled: Some(false),
+            ..SettingsPatch::default()
+        },
+        pharmacy_service::domain::ids::UserId(admin),
+    )
+    .await
+    .expect("settings");
+    let agents: Vec<i64> = sqlx::query_scalar("SELECT id FROM agents")
+        .fetch_all(app.pool())
+        .await
+        .unwrap();
+    for a in agents {
+        app.set_agent_status(
+            pharmacy_service::domain::ids::AgentId(a),
+            AgentStatus::Online,
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    app.pool().close().await;
+}
+
+impl Harness {
+    async fn start(seed: u64) -> Harness {
+        eprintln!("reliability seed {seed} (RELIABILITY_SEED={seed} replays it)");
+        let dir = TempDir::new();
+        // RELIABILITY_KEEP=1: keep the data directory (service logs, databases) and log the
+        // in-test sim and customers' warnings to sim.log in it.
+        let keep = std::env::var_os("RELIABILITY_KEEP").is_some();
+        if keep {
+            eprintln!("keeping {}", dir.0.display());
+            if let Ok(f) = std::fs::File::create(dir.0.join("sim.log")) {
+                let _ = tracing_subscriber::fmt()
+                    .with_env_filter("warn")
+                    .with_ansi(false)
+                    .with_writer(Mutex::new(f))
+                    .try_init();
+            }
+        }
+        let data = dir.0.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        prepare(&data).await;
+        let sim = Arc::new(Sim::start(SimConfig::default()).await.expect("sim"));
+        let mut service = Service {
+            data: data.clone(),
+            wa_url: sim.ws_url.clone(),
+            trust_root: sim.root_key_hex(),
+            run: None,
+            starts: 0,
+        };
+        let url = service.start().await;
+        let admin = login(&url, ADMIN.0, ADMIN.1).await;
+        // Pair through the sim's phone.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let qr = loop {
+            let a = http(&url, "GET", "/api/whatsapp/qr-code", Some(&admin), None)
+                .await
+                .expect("qr");
+            if let Some(q) = a.body["qr"].as_str() {
+                break q.to_owned();
+            }
+            assert!(Instant::now() < deadline, "no QR: {a:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        sim.scan(&qr, PHARMACY).await.expect("scan");
+        wait_connected(&url, &admin).await;
+        let db = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(
+                SqliteConnectOptions::new()
+                    .filename(data.join("pharmacy.db"))
+                    .read_only(true),
+            )
+            .await
+            .expect("read-only view of the service database");
+        let rows: Vec<(i64, Option<i64>, String)> = sqlx::query_as(
+            "SELECT a.id, a.branch_id, u.username FROM agents a JOIN users u ON u.id = a.user_id",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        let mut agents = Vec::new();
+        for (id, branch, name) in rows {
+            let s = login(&url, &name, AGENT_PASSWORD).await;
+            agents.push((name, id, branch, s));
+        }
+        for i in 0..CUSTOMERS {
+            sim.add_customer(&customer_phone(i), &format!("Customer {i}"), 1, false)
+                .expect("customer");
+        }
+        Harness {
+            sim,
+            service: Arc::new(tokio::sync::Mutex::new(service)),
+            url: Arc::new(Mutex::new(Some(url))),
+            admin,
+            agents,
+            db,
+            seed,
+            _dir: if keep {
+                std::mem::forget(dir);
+                None
+            } else {
+                Some(dir)
+            },
+        }
+    }
+
+    fn url(&self) -> Option<String> {
+        self.url.lock().unwrap().clone()
+    }
+
+    /// The customers' side: `INBOUND` texts spread over the customers, in bursts. Returns the
+    /// WhatsApp ids the sim gave them.
+    fn spawn_customers(&self, rng: &mut StdRng) -> tokio::task::JoinHandle<Vec<String>> {
+        let sim = self.sim.clone();
+        let mut rng = StdRng::seed_from_u64(rng.r#gen());
+        tokio::spawn(async move {
+            let mut ids = Vec::with_capacity(INBOUND);
+            while ids.len() < INBOUND {
+                let burst = rng.gen_range(20..80).min(INBOUND - ids.len());
+                for _ in 0..burst {
+                    let c = rng.gen_range(0..CUSTOMERS);
+                    let n = ids.len();
+                    let id = sim
+                        .customer_send(
+                            &customer_phone(c),
+                            PHARMACY,
+                            Outgoing::Text(format!("question {n} from customer {c}")),
+                            None,
+                        )
+                        .expect("customer_send");
+                    ids.push(id);
+                }
+                tokio::time::sleep(Duration::from_millis(rng.gen_range(50..250))).await;
+            }
+            ids
+        })
+    }
+
+    /// The agents' side: `REPLIES` replies accepted by the API (201). A request the service did
+    /// not answer (killed meanwhile) is "unconfirmed" and retried with a new text.
+    fn spawn_agents(&self, rng: &mut StdRng) -> tokio::task::JoinHandle<Replies> {
+        let mut rng = StdRng::seed_from_u64(rng.r#gen());
+        let url = self.url.clone();
+        let agents = self.agents.clone();
+        let db = self.db.clone();
+        tokio::spawn(async move {
+            let mut out = Replies::default();
+            let mut n = 0usize;
+            while out.accepted.len() < REPLIES {
+                tokio::time::sleep(Duration::from_millis(rng.gen_range(20..120))).await;
+                let Some(u) = url.lock().unwrap().clone() else {
+                    continue;
+                };
+                let c = rng.gen_range(0..CUSTOMERS);
+                let phone = customer_phone(c);
+                let ticket: Option<(i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+                    "SELECT t.id, t.agent_id, t.branch_id FROM tickets t JOIN customers c \
+                     ON c.id = t.customer_id WHERE c.phone = ? AND t.status <> 'closed'",
+                )
+                .bind(&phone)
+                .fetch_optional(&db)
+                .await
+                .unwrap_or(None);
+                let Some((ticket, agent, branch)) = ticket else {
+                    continue;
+                };
+                let who = agents.iter().find(|a| match agent {
+                    Some(id) => a.1 == id,
+                    None => branch.is_none() || a.2 == branch,
+                });
+                let Some((name, agent_id, _, session)) = who else {
+                    continue;
+                };
+                n += 1;
+                let text = format!("answer {n} by {name} to {phone}");
+                match http(
+                    &u,
+                    "POST",
+                    "/api/messages/send",
+                    Some(session),
+                    Some(&json!({ "ticket_id": ticket, "text": text })),
+                )
+                .await
+                {
+                    Ok(a) if a.status == 201 => {
+                        let wa_id = a.body["message"]["wa_id"]
+                            .as_str()
+                            .expect("wa_id")
+                            .to_owned();
+                        out.accepted.push(Reply {
+                            phone,
+                            agent_id: *agent_id,
+                            text,
+                            wa_id,
+                        });
+                    }
+                    // The ticket moved between the look-up and the post.
+                    Ok(a) if a.status == 403 || a.status == 409 => out.refused += 1,
+                    Ok(a) if a.status >= 500 => out.unconfirmed.push(text),
+                    Ok(a) => panic!("reply refused: {a:?}"),
+                    Err(_) => out.unconfirmed.push(text),
+                }
+            }
+            out
+        })
+    }
+
+    /// Waits until every sent message is stored, the outbox is empty and every accepted reply
+    /// reached its customer.
+    async fn settle(&self, inbound: &[String], replies: &Replies) {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            if let Some(d) = self.service.lock().await.died() {
+                panic!("seed {}: {d}", self.seed);
+            }
+            let stored: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM messages WHERE direction = 'in'")
+                    .fetch_one(&self.db)
+                    .await
+                    .unwrap();
+            let queued: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM outbox WHERE state = 'queued'")
+                    .fetch_one(&self.db)
+                    .await
+                    .unwrap();
+            let delivered = self.delivered_ids();
+            let missing = replies
+                .accepted
+                .iter()
+                .filter(|r| !delivered.contains_key(&r.wa_id))
+                .count();
+            if stored as usize >= inbound.len() && queued == 0 && missing == 0 {
+                return;
+            }
+            if Instant::now() > deadline {
+                let log = {
+                    let s = self.service.lock().await;
+                    s.log_tail(s.starts)
+                };
+                let examples: Vec<&Reply> = replies
+                    .accepted
+                    .iter()
+                    .filter(|r| !delivered.contains_key(&r.wa_id))
+                    .take(5)
+                    .collect();
+                panic!(
+                    "seed {}: not settled: {stored}/{} inbound stored, {queued} queued, \
+                     {missing} accepted replies not delivered (e.g. {examples:?}); log:\n{log}",
+                    self.seed,
+                    inbound.len(),
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Messages from the pharmacy in the customers' inboxes: WhatsApp id -> (phone, text,
+    /// how many times it arrived).
+    fn delivered_ids(&self) -> HashMap<String, (String, Option<String>, usize)> {
+        let mut out: HashMap<String, (String, Option<String>, usize)> = HashMap::new();
+        for i in 0..CUSTOMERS {
+            let phone = customer_phone(i);
+            for e in self.sim.customer_inbox(&phone).expect("inbox") {
+                if e.from_me || e.group.is_some() {
+                    continue;
+                }
+                out.entry(e.id)
+                    .or_insert_with(|| (phone.clone(), e.text.clone(), 0))
+                    .2 += 1;
+            }
+        }
+        out
+    }
+
+    /// Every end-state check of the harness.
+    async fn check(&self, inbound: &[String], replies: &Replies) {
+        let seed = self.seed;
+        // Every inbound message stored exactly once.
+        let stored: Vec<String> = sqlx::query_scalar(
+            "SELECT wa_id FROM messages WHERE direction = 'in' AND wa_id IS NOT NULL",
+        )
+        .fetch_all(&self.db)
+        .await
+        .unwrap();
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for id in &stored {
+            *counts.entry(id).or_default() += 1;
+        }
+        let sent: HashSet<&str> = inbound.iter().map(String::as_str).collect();
+        assert_eq!(
+            sent.len(),
+            inbound.len(),
+            "seed {seed}: the sim reused an id"
+        );
+        let lost: Vec<&&str> = sent
+            .iter()
+            .filter(|id| !counts.contains_key(**id))
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "seed {seed}: {} inbound messages lost, e.g. {:?}",
+            lost.len(),
+            &lost[..lost.len().min(5)]
+        );
+        let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(twice.is_empty(), "seed {seed}: stored twice: {twice:?}");
+        let strangers: Vec<_> = counts.keys().filter(|id| !sent.contains(*id)).collect();
+        assert!(
+            strangers.is_empty(),
+            "seed {seed}: stored but never sent: {strangers:?}"
+        );
+
+        // Every accepted reply delivered to its customer exactly once by WhatsApp id, with its
+        // text; nothing else reached the customers.
+        let delivered = self.delivered_ids();
+        let out: Vec<(String, i64, Option<String>, String, Option<String>)> = sqlx::query_as(
+            "SELECT m.wa_id, m.agent_id, m.body, o.state, c.phone FROM messages m \
+             JOIN outbox o ON o.message_id = m.id JOIN customers c ON c.id = m.customer_id \
+             WHERE m.direction = 'out'",
+        )
+        .fetch_all(&self.db)
+        .await
+        .unwrap();
+        let by_id: HashMap<&str, &(String, i64, Option<String>, String, Option<String>)> =
+            out.iter().map(|r| (r.0.as_str(), r)).collect();
+        for r in &replies.accepted {
+            let (phone, text, _) = delivered.get(&r.wa_id).unwrap_or_else(|| {
+                panic!("seed {seed}: accepted reply {r:?} never reached the customer")
+            });
+            assert_eq!(
+                phone, &r.phone,
+                "seed {seed}: {r:?} went to another customer"
+            );
+            assert_eq!(text.as_deref(), Some(r.text.as_str()), "seed {seed}: {r:?}");
+            let row = by_id
+                .get(r.wa_id.as_str())
+                .unwrap_or_else(|| panic!("seed {seed}: accepted reply {r:?} not in the database"));
+            assert_eq!(row.3, "sent", "seed {seed}: {r:?}: outbox state");
+        }
+        let mut texts: HashMap<&str, &str> = HashMap::new();
+        let mut redelivered = 0;
+        for (id, (_, text, times)) in &delivered {
+            assert!(
+                by_id.contains_key(id.as_str()),
+                "seed {seed}: the customer got {id} ({text:?}), which the service never sent"
+            );
+            if let Some(t) = text
+                && let Some(other) = texts.insert(t, id)
+            {
+                panic!("seed {seed}: {t:?} delivered under two ids ({other}, {id})");
+            }
+            redelivered += times - 1;
+        }
+        for r in &out {
+            assert_eq!(
+                r.3, "sent",
+                "seed {seed}: outbox row of {} ended {}",
+                r.0, r.3
+            );
+        }
+        let landed = replies
+            .unconfirmed
+            .iter()
+            .filter(|t| out.iter().any(|r| r.2.as_deref() == Some(t.as_str())))
+            .count();
+        assert_eq!(
+            out.len(),
+            replies.accepted.len() + landed,
+            "seed {seed}: agent messages in the database vs replies sent"
+        );
+
+        // Tickets: one per customer, holding all its messages.
+        let tickets: i64 = sqlx::query_scalar("SELECT count(*) FROM tickets")
+            .fetch_one(&self.db)
+            .await
+            .unwrap();
+        assert_eq!(tickets as usize, CUSTOMERS, "seed {seed}: one ticket each");
+        let foreign: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM messages m JOIN tickets t ON t.id = m.ticket_id \
+             WHERE t.customer_id <> m.customer_id",
+        )
+        .fetch_one(&self.db)
+        .await
+        .unwrap();
+        assert_eq!(
+            foreign, 0,
+            "seed {seed}: messages in another customer's ticket"
+        );
+        // Each text names its sender: it must sit in that customer's conversation.
+        let bodies: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT m.body, c.phone FROM messages m JOIN customers c ON c.id = m.customer_id \
+             WHERE m.direction = 'in'",
+        )
+        .fetch_all(&self.db)
+        .await
+        .unwrap();
+        for (body, phone) in &bodies {
+            let c: Option<usize> = body
+                .as_deref()
+                .and_then(|b| b.rsplit(' ').next())
+                .and_then(|n| n.parse().ok());
+            assert_eq!(
+                c.map(customer_phone),
+                phone.clone(),
+                "seed {seed}: {body:?} in the wrong conversation"
+            );
+        }
+
+        // KPIs: per-agent messages sent equal the replies in the database and what the test sent.
+        let url = self.url().expect("running");
+        let k = http(
+            &url,
+            "GET",
+            "/api/analytics/agents",
+            Some(&self.admin),
+            None,
+        )
+        .await
+        .expect("kpi");
+        assert_eq!(k.status, 200, "{k:?}");
+        let kpi: BTreeMap<i64, i64> = k.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|r| {
+                (
+                    r["agent_id"].as_i64().unwrap(),
+                    r["totals"]["messages_sent"].as_i64().unwrap(),
+                )
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let mut in_db: BTreeMap<i64, i64> = BTreeMap::new();
+        for r in &out {
+            *in_db.entry(r.1).or_default() += 1;
+        }
+        assert_eq!(kpi, in_db, "seed {seed}: KPI messages_sent vs the database");
+        let mut accepted: BTreeMap<i64, i64> = BTreeMap::new();
+        for r in &replies.accepted {
+            *accepted.entry(r.agent_id).or_default() += 1;
+        }
+        for (agent, n) in &accepted {
+            assert!(
+                in_db.get(agent).copied().unwrap_or(0) >= *n,
+                "seed {seed}: agent {agent} had {n} replies accepted, KPIs {kpi:?}"
+            );
+        }
+        let received: i64 = k.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["totals"]["messages_received"].as_i64().unwrap_or(0))
+            .sum();
+        assert!(
+            received <= inbound.len() as i64,
+            "seed {seed}: {received} received in KPIs for {} sent",
+            inbound.len()
+        );
+
+        let ok: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&self.db)
+            .await
+            .unwrap();
+        assert_eq!(ok, "ok", "seed {seed}");
+        let panics = self.service.lock().await.panics();
+        assert!(panics.is_empty(), "seed {seed}: {panics:?}");
+        eprintln!(
+            "seed {seed}: {} inbound, {} replies accepted ({} unconfirmed, {landed} of them \
+             stored, {} refused), {} starts, {redelivered} same-id redeliveries",
+            inbound.len(),
+            replies.accepted.len(),
+            replies.unconfirmed.len(),
+            replies.refused,
+            self.service.lock().await.starts
+        );
+    }
+
+    async fn stop(self) {
+        self.service.lock().await.kill();
+        self.db.close().await;
+        self.sim.shutdown();
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Reply {
+    phone: String,
+    agent_id: i64,
+    text: String,
+    wa_id: String,
+}
+
+#[derive(Debug, Default)]
+struct Replies {
+    accepted: Vec<Reply>,
+    /// Texts of requests that got no answer (the service died meanwhile).
+    unconfirmed: Vec<String>,
+    refused: usize,
+}
+
+fn customer_phone(i: usize) -> String {
+    format!("2010777{i:05}")
+}
+
+async fn wait_connected(url: &str, admin: &Session) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let a = http(url, "GET", "/api/whatsapp/status", Some(admin), None).await;
+        if let Ok(a) = &a
+            && a.body["state"] == "connected"
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not connected: {a:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
+    let seed = seed();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let h = Harness::start(seed).await;
+    let customers = h.spawn_customers(&mut rng);
+    let agents = h.spawn_agents(&mut rng);
+    let mut kills = 0;
+    while !(customers.is_finished() && agents.is_finished()) || kills < 3 {
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(300..5_000))).await;
+        let mut s = h.service.lock().await;
+        if let Some(d) = s.died() {
+            panic!("seed {seed}: {d}");
+        }
+        *h.url.lock().unwrap() = None;
+        s.kill();
+        kills += 1;
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..500))).await;
+        let url = s.start().await;
+        *h.url.lock().unwrap() = Some(url);
+    }
+    let inbound = customers.await.unwrap();
+    let replies = agents.await.unwrap();
+    eprintln!("seed {seed}: {kills} kills; settling");
+    h.settle(&inbound, &replies).await;
+    h.check(&inbound, &replies).await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_connections_and_stream_errors_lose_and_duplicate_nothing() {
+    let seed = seed();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let h = Harness::start(seed).await;
+    let customers = h.spawn_customers(&mut rng);
+    let agents = h.spawn_agents(&mut rng);
+    let mut faults = 0;
+    while !(customers.is_finished() && agents.is_finished()) || faults < 3 {
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(1_500..4_000))).await;
+        if let Some(d) = h.service.lock().await.died() {
+            panic!("seed {seed}: {d}");
+        }
+        let fault = match rng.gen_range(0..3) {
+            0 => Fault::DropConnections,
+            1 => Fault::StreamError { code: 503 },
+            _ => Fault::StreamError { code: 515 },
+        };
+        h.sim.fault(&fault).expect("fault");
+        faults += 1;
+    }
+    let inbound = customers.await.unwrap();
+    let replies = agents.await.unwrap();
+    assert!(replies.unconfirmed.is_empty(), "seed {seed}: {replies:?}");
+    eprintln!("seed {seed}: {faults} faults; settling");
+    h.settle(&inbound, &replies).await;
+    h.check(&inbound, &replies).await;
+    h.stop().await;
+}
