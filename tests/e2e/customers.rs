@@ -260,6 +260,22 @@ async fn a_group_of_client_customers_talks_with_us() {
         })
     })
     .await;
+    // The server's ack, then the members' delivery receipts reach the poster's client.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let sent = sim.customer_sent(CUSTOMER).expect("sent");
+        let entry = sent.iter().find(|s| s.id == posted).expect("sent entry");
+        if entry.status == "delivered" {
+            assert!(entry.server_ts.is_some(), "{entry:?}");
+            assert_eq!(entry.to, group.to_string());
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the group post was not delivered: {entry:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     inbox_until(
         &sim,
         CUSTOMER,

@@ -1961,14 +1961,7 @@ impl State {
             }
         }
         self.ack_to(sender, ack);
-        if let Some(account) = self.accounts.get_mut(&sender.0)
-            && let Some(entry) = account.sent.iter_mut().find(|s| s.entry.id == id)
-        {
-            entry.entry.server_ts = Some(t);
-            if entry.entry.status == "sent" {
-                entry.entry.status = "server_ack".into();
-            }
-        }
+        self.note_server_ack(sender, &id, t);
         // A simulated customer writing to someone issues its trusted-contact token as a phone
         // does (part 2 §4.7); the corrupt_next fault hits its messages to linked companions.
         let from_customer = self.is_simulated(sender);
@@ -2042,6 +2035,18 @@ impl State {
                     sent: false,
                 },
             ));
+        }
+    }
+
+    /// The server acked a simulated account's message: its sent record shows it.
+    fn note_server_ack(&mut self, sender: &DeviceKey, id: &str, t: u64) {
+        if let Some(account) = self.accounts.get_mut(&sender.0)
+            && let Some(entry) = account.sent.iter_mut().find(|s| s.entry.id == id)
+        {
+            entry.entry.server_ts = Some(t);
+            if entry.entry.status == "sent" {
+                entry.entry.status = "server_ack".into();
+            }
         }
     }
 
@@ -3330,6 +3335,7 @@ impl State {
             ack = ack.attr("phash", server_phash);
         }
         self.ack_to(sender, ack);
+        self.note_server_ack(sender, &id, t);
         let Some(account) = self.accounts.get(&sender.0) else {
             return;
         };
