@@ -7,3 +7,4 @@ mod customers;
 mod examples;
 mod history;
 mod pairing;
+mod redelivery;

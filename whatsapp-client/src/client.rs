@@ -246,6 +246,10 @@ impl Client {
     ///
     /// Fails with [`ClientError::AlreadyRunning`] when another client in this process drives
     /// the same device.
+    ///
+    /// While the client runs it is the only writer of the device's sessions, identities and
+    /// LID mappings in `store` (it caches them, [`crate::store::CachedStore`]); reading the
+    /// store, and writing the application's own tables, is fine.
     pub async fn start(
         store: Arc<dyn Store>,
         config: Config,
@@ -263,6 +267,9 @@ impl Client {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+        // Sessions, identities and LID mappings are read for every inbound message: cached
+        // (write-through) so that a message costs one store round trip, its commit.
+        let store: Arc<dyn Store> = Arc::new(crate::store::CachedStore::new(store));
         let shared = Arc::new(Shared::new(
             store, config, device, events_tx, cmd_tx, ack_tx,
         ));

@@ -226,17 +226,6 @@ impl Pending {
         }
     }
 
-    async fn load_decrypted(
-        &self,
-        shared: &Shared,
-        hash: &[u8; 32],
-    ) -> StoreResult<Option<Vec<u8>>> {
-        match self.decrypted.get(hash) {
-            Some(plaintext) => Ok(Some(plaintext.clone())),
-            None => shared.store.load_decrypted(hash).await,
-        }
-    }
-
     /// Takes a decrypt into the group's state.
     fn record(&mut self, commit: DecryptCommit) {
         if let Some(session) = &commit.session {
@@ -322,6 +311,16 @@ struct Decrypted {
     commit: Option<DecryptCommit>,
 }
 
+/// Decrypts one `<enc>`, or finds its plaintext in the buffer when it was decrypted before (a
+/// redelivery: the session already advanced; the stored plaintext is handed over again).
+///
+/// The buffer is read before decrypting only where decrypting again could succeed: a `pkmsg`
+/// (one without a one-time prekey may set up its session anew once the old one is gone) and
+/// an `skmsg` (a sender key state evicted and distributed again starts over). A `msg` is
+/// decrypted first, which saves a store read per message: its commit deleted its message key
+/// from the committed session (a Signal message key is used once, and a chain never goes
+/// back), so a `msg` whose plaintext was committed, in this process or before a restart,
+/// cannot decrypt against any later committed state; the buffer is read when it fails.
 async fn decrypt_enc(
     shared: &Shared,
     pending: &mut Pending,
@@ -333,10 +332,40 @@ async fn decrypt_enc(
 ) -> Result<Vec<u8>, ClientError> {
     let sender_text = sender.to_string();
     let hash = ciphertext_hash(ciphertext, kind, &sender_text);
-    if let Some(plaintext) = pending.load_decrypted(shared, &hash).await? {
-        // A redelivery: the session already advanced; hand over the stored plaintext.
+    if let Some(plaintext) = pending.decrypted.get(&hash) {
+        return Ok(plaintext.clone());
+    }
+    if kind != "msg"
+        && let Some(plaintext) = shared.store.load_decrypted(&hash).await?
+    {
         return Ok(plaintext);
     }
+    let decrypted = decrypt_new(
+        shared,
+        pending,
+        (sender, group),
+        (id, kind, ciphertext),
+        hash,
+    )
+    .await;
+    match decrypted {
+        Err(e) if kind == "msg" => match shared.store.load_decrypted(&hash).await? {
+            Some(plaintext) => Ok(plaintext),
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
+/// Decrypts an `<enc>` not found in the buffer and records the commit in `pending`.
+async fn decrypt_new(
+    shared: &Shared,
+    pending: &mut Pending,
+    (sender, group): (&Jid, Option<&Jid>),
+    (id, kind, ciphertext): (&str, &str, &[u8]),
+    hash: [u8; 32],
+) -> Result<Vec<u8>, ClientError> {
+    let sender_text = sender.to_string();
     let address = sender.signal_address();
     if kind == "skmsg" {
         let group = group

@@ -22,6 +22,7 @@
 //! # }).unwrap();
 //! ```
 
+mod cache;
 mod memory;
 mod sqlite;
 
@@ -33,6 +34,7 @@ use whatsapp_proto::jid::Jid;
 use whatsapp_proto::signal::{self, SignedPreKeyRecord};
 use whatsapp_proto::xeddsa;
 
+pub use cache::CachedStore;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
