@@ -13,7 +13,7 @@ use clap::Parser;
 use pharmacy_service::app::{App, SeedOptions, ServiceConfig, SystemClock};
 use pharmacy_service::ops::config::{
     BackupArgs, Cli, Command, CommonArgs, DemoArgs, ImportArgs, MEDIA_DIR, RestoreArgs,
-    SESSION_FILE, ServeArgs, Settings,
+    SESSION_FILE, Settings,
 };
 use pharmacy_service::ops::lock::InstanceLock;
 use std::path::Path;
@@ -27,7 +27,14 @@ const DRAIN: Duration = Duration::from_secs(10);
 async fn main() -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+    // No command is `serve`, parsed so that its environment variables apply.
+    let command = match cli.command {
+        Some(c) => c,
+        None => Cli::parse_from(["pharmacy-service", "serve"])
+            .command
+            .context("serve")?,
+    };
+    match command {
         Command::Serve(args) => {
             let s = Settings::load(&args)?;
             init_logs(s.log_json, &s.log);

@@ -138,6 +138,32 @@ fn configuration_precedence_is_flags_env_file_defaults() {
     );
 }
 
+/// No command is `serve`, configured by the environment alone.
+#[test]
+fn no_command_serves_with_the_environment() {
+    let dir = TempDir::new();
+    let data = dir.0.join("env-data");
+    let mut child = command(&dir.0)
+        .env("PHARMACY_DATA_DIR", &data)
+        .env("PHARMACY_PORT", "0")
+        .env("PHARMACY_WA_URL", "ws://127.0.0.1:9/ws/chat")
+        .env("PHARMACY_ADMIN_PASSWORD", "from-the-environment")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let line: Value = serde_json::from_str(&first).expect("JSON start line");
+    assert_eq!(line["admin"]["password"], "from-the-environment", "{line}");
+    assert!(data.join("pharmacy.db").is_file());
+}
+
 #[test]
 fn migrate_uses_the_configured_data_directory() {
     let dir = TempDir::new();
