@@ -91,26 +91,3 @@ pub async fn readable_customer(
         Err(ApiError::not_found(format!("customer {id}")))
     }
 }
-
-/// The ids of every ticket the agent may read (for search); `None` for admins.
-pub async fn readable_ticket_ids(
-    c: &mut Conn,
-    me: &CurrentUser,
-) -> ApiResult<Option<Vec<TicketId>>> {
-    if me.is_admin() {
-        return Ok(None);
-    }
-    let Some(agent) = me.agent_id else {
-        return Ok(Some(Vec::new()));
-    };
-    let ids: Vec<TicketId> = sqlx::query_scalar(
-        "WITH mine AS (SELECT * FROM tickets WHERE agent_id = ?1 OR (agent_id IS NULL AND (branch_id IS NULL OR branch_id = ?2)))
-         SELECT id FROM mine
-         UNION SELECT t.id FROM tickets t WHERE t.customer_id IN (SELECT customer_id FROM tickets WHERE agent_id = ?1 AND status <> 'closed')",
-    )
-    .bind(agent)
-    .bind(me.branch_id)
-    .fetch_all(&mut *c)
-    .await?;
-    Ok(Some(ids))
-}

@@ -3,11 +3,12 @@
 //! `/api/media/{sha256}`.
 
 use super::AppState;
-use super::access::{readable_ticket, readable_ticket_ids, workable_ticket};
+use super::access::{readable_ticket, workable_ticket};
 use super::auth::CurrentUser;
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, limit, parse_opt};
 use crate::app::{InboundEvent, SendReply};
 use crate::db;
+use crate::db::messages::SearchScope;
 use crate::domain::ids::{MessageId, TemplateId, TicketId};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
@@ -182,13 +183,17 @@ async fn search(
         return Err(ApiError::invalid("q", "required"));
     }
     let lim = limit(&q.limit)?;
-    let mut c = state.app.pool().acquire().await?;
-    let ids = readable_ticket_ids(&mut c, &me).await?;
-    drop(c);
-    let rows = state
-        .app
-        .search_messages(&text, ids.as_deref(), lim)
-        .await?;
+    // The agent's visibility is a subquery in the search itself: binding every visible ticket
+    // id hit SQLite's parameter limit for an agent with a long history.
+    let scope = if me.is_admin() {
+        SearchScope::All
+    } else {
+        match me.agent_id {
+            Some(agent) => SearchScope::Agent(agent, me.branch_id),
+            None => SearchScope::Tickets(&[]),
+        }
+    };
+    let rows = state.app.search_messages_in(&text, scope, lim).await?;
     Ok(Json(json!({ "items": rows })))
 }
 

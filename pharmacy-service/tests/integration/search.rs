@@ -147,3 +147,61 @@ async fn agents_search_and_see_only_their_tickets_and_their_customers_history() 
         .collect();
     assert_eq!(listed, [t2, t1]);
 }
+
+#[tokio::test]
+async fn an_agent_with_more_tickets_than_sqlite_parameters_can_search_over_http() {
+    use crate::api_support::{G1, spawn_app};
+    let t = spawn_app().await;
+    let w = &t.world;
+    let mine = t
+        .customer_writes("201001234567", "P1", "عندكم بنادول؟")
+        .await;
+    t.assign(mine, w.agents[2]).await;
+    let other = t
+        .customer_writes("201009999999", "P2", "بنادول من فضلك")
+        .await;
+    t.assign(other, w.agents[0]).await;
+    // 34,000 closed tickets of the agent's customer, all visible to them (the customer's
+    // history): more than SQLite's 32,766 bound parameters if each id were bound.
+    let customer = w.ticket(mine).await.customer_id;
+    let mut tx = w.app.pool().begin().await.unwrap();
+    let inserted = sqlx::query(
+        "INSERT INTO tickets (customer_id, branch_id, agent_id, status, created_at, opened_at, \
+         last_activity_at, closed_at) \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 34000) \
+         SELECT ?1, ?2, ?3, 'closed', 0, 0, 0, 0 FROM n",
+    )
+    .bind(customer)
+    .bind(w.branches[1])
+    .bind(w.agents[2])
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(inserted.rows_affected(), 34_000);
+    tx.commit().await.unwrap();
+
+    let me = t.login(G1).await;
+    let r = me.get("/api/messages/search?q=بنادول").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let tickets: Vec<i64> = r.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["ticket_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        tickets,
+        [mine.0],
+        "only the agent's own ticket: {}",
+        r.text()
+    );
+    // The admin still sees both.
+    let admin = t.login(crate::api_support::ADMIN).await;
+    let r = admin.get("/api/messages/search?q=بنادول").await;
+    assert_eq!(
+        r.json()["items"].as_array().unwrap().len(),
+        2,
+        "{}",
+        r.text()
+    );
+}
