@@ -109,7 +109,8 @@ pub enum LiveEvent {
     },
     /// The WhatsApp link changed state (the bridge publishes these).
     WhatsappStatus {
-        /// `connected`, `qr`, `logged_out`, `temporary_ban`, `paused`, `resumed`.
+        /// `connected`, `qr`, `logged_out`, `temporary_ban`, `paused`, `resumed`, `store_failed`
+        /// (an inbound message the database refused; WhatsApp delivers it again).
         state: String,
         /// Details (QR string, ban expiry...).
         detail: Option<serde_json::Value>,

@@ -4,8 +4,10 @@
 //!   (text, images, voice notes, documents, stickers, locations, contacts, reactions, edits,
 //!   revokes, messages sent from the pharmacy's own phone, delivery and read receipts). Media is
 //!   downloaded through the client and stored content-addressed with [`App::store_media`]. A
-//!   message is acknowledged to WhatsApp only after the service committed it; a failure leaves
-//!   it unacknowledged, so the server delivers it again.
+//!   message is acknowledged to WhatsApp only after the service committed it; a failure (full
+//!   disk, locked database) leaves it unacknowledged, so the server delivers it again, and is
+//!   reported at once as `whatsappStatus` `store_failed`, then as an admin alert
+//!   (`inbound_store_failed`) once the database takes writes again.
 //! - Out: [`WhatsappBridge`] implements the [`Messenger`] port (read receipts, typing, text and
 //!   media, delete for everyone) with client errors mapped to [`SendError`].
 //! - Link: it implements [`WhatsappLink`] (QR, status, pairing code, logout) from the client's
@@ -61,6 +63,8 @@ pub struct WhatsappBridge {
     link: Mutex<LinkInner>,
     changes: watch::Sender<u64>,
     stopping: std::sync::atomic::AtomicBool,
+    /// Inbound messages the database refused since the last one it stored (count, last error).
+    store_failures: Mutex<Option<(u64, String)>>,
 }
 
 impl std::fmt::Debug for WhatsappBridge {
@@ -101,6 +105,7 @@ impl WhatsappBridge {
             client: Mutex::new(Some(client)),
             changes: watch::channel(0).0,
             stopping: std::sync::atomic::AtomicBool::new(false),
+            store_failures: Mutex::new(None),
         });
         tokio::spawn(bridge.clone().supervise(events));
         Ok(bridge)
@@ -336,9 +341,74 @@ impl WhatsappBridge {
                     crate::ops::metrics::global().inbound_stored(received.elapsed());
                 }
                 m.ack();
+                self.store_recovered().await;
             }
             // Not acknowledged: the server delivers it again after the next reconnect.
-            Err(e) => tracing::error!(id = %m.info.id, error = %e, "inbound message not stored"),
+            Err(e) => {
+                tracing::error!(id = %m.info.id, error = %e, "inbound message not stored");
+                self.store_failed(&e.to_string());
+            }
+        }
+    }
+
+    /// The database refused an inbound message (full disk, locked): the admins see it at once
+    /// as `whatsappStatus` `store_failed` (nothing can be written to the database now).
+    fn store_failed(&self, error: &str) {
+        let failures = {
+            let mut f = self
+                .store_failures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let n = f.as_ref().map_or(0, |(n, _)| *n) + 1;
+            *f = Some((n, error.to_owned()));
+            n
+        };
+        self.app.events().publish(
+            self.app.now(),
+            LiveEvent::WhatsappStatus {
+                state: "store_failed".into(),
+                detail: Some(json!({ "error": error, "failures": failures })),
+            },
+        );
+    }
+
+    /// The first message stored after failures: the episode becomes a lasting admin alert.
+    async fn store_recovered(&self) {
+        let Some((failures, error)) = self
+            .store_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        else {
+            return;
+        };
+        let now = self.app.now();
+        let detail = json!({ "failures": failures, "last_error": error });
+        let raised = match self.app.pool().acquire().await {
+            Ok(mut c) => crate::db::activity::raise(
+                &mut c,
+                "inbound_store_failed",
+                "Incoming WhatsApp messages could not be stored (database full or locked); they were delivered again once it recovered",
+                Some(&detail),
+                now,
+            )
+            .await
+            .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match raised {
+            Ok(alert) => {
+                self.app
+                    .events()
+                    .publish(now, LiveEvent::AdminAlert { alert });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record the storage alert; kept for later");
+                *self
+                    .store_failures
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some((failures, error));
+            }
         }
     }
 

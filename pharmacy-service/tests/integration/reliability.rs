@@ -5,8 +5,15 @@
 //! send stream errors. At the end: every inbound message stored exactly once, every reply
 //! delivered once (by WhatsApp id), tickets and KPIs consistent with what was sent.
 //!
+//! A third test makes the database refuse writes, honestly and portably: another connection
+//! holding the write lock (SQLITE_BUSY) and `PRAGMA max_page_count` (SQLITE_FULL, what a full
+//! disk reports). The message is not acknowledged, `whatsappStatus` `store_failed` goes out,
+//! the database stays intact, and once the condition clears WhatsApp's redelivery is stored
+//! once and an admin alert records the episode.
+//!
 //! Randomness comes from one seed, printed at the start (and so in a failing test's output);
-//! `RELIABILITY_SEED=N` replays a run.
+//! `RELIABILITY_SEED=N` replays a run, `RELIABILITY_KEEP=1` keeps the data directory (service
+//! logs, databases), `RELIABILITY_LOG=1` logs the in-process run of the third test.
 
 use super::support::TempDir;
 use pharmacy_service::app::{App, SeedOptions, ServiceConfig, SettingsPatch, SystemClock};
@@ -616,7 +623,7 @@ impl Harness {
         // Every accepted reply delivered to its customer exactly once by WhatsApp id, with its
         // text; nothing else reached the customers.
         let delivered = self.delivered_ids();
-        let out: Vec<(String, i64, Option<String>, String, Option<String>)> = sqlx::query_as(
+        let out: Vec<OutRow> = sqlx::query_as(
             "SELECT m.wa_id, m.agent_id, m.body, o.state, c.phone FROM messages m \
              JOIN outbox o ON o.message_id = m.id JOIN customers c ON c.id = m.customer_id \
              WHERE m.direction = 'out'",
@@ -624,8 +631,7 @@ impl Harness {
         .fetch_all(&self.db)
         .await
         .unwrap();
-        let by_id: HashMap<&str, &(String, i64, Option<String>, String, Option<String>)> =
-            out.iter().map(|r| (r.0.as_str(), r)).collect();
+        let by_id: HashMap<&str, &OutRow> = out.iter().map(|r| (r.0.as_str(), r)).collect();
         for r in &replies.accepted {
             let (phone, text, _) = delivered.get(&r.wa_id).unwrap_or_else(|| {
                 panic!("seed {seed}: accepted reply {r:?} never reached the customer")
@@ -785,6 +791,9 @@ impl Harness {
     }
 }
 
+/// An agent message in the database: WhatsApp id, agent, text, outbox state, customer phone.
+type OutRow = (String, i64, Option<String>, String, Option<String>);
+
 #[derive(Debug, Clone)]
 struct Reply {
     phone: String,
@@ -876,4 +885,172 @@ async fn dropped_connections_and_stream_errors_lose_and_duplicate_nothing() {
     h.settle(&inbound, &replies).await;
     h.check(&inbound, &replies).await;
     h.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A full disk or a locked database: an error and an alert, never corruption or a silent drop.
+
+/// Waits for `whatsappStatus` `store_failed` on the live bus; returns its detail.
+async fn store_failed_event(
+    events: &mut tokio::sync::broadcast::Receiver<pharmacy_service::app::Envelope>,
+) -> Value {
+    use pharmacy_service::app::LiveEvent;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(e)) => {
+                if let LiveEvent::WhatsappStatus { state, detail } = e.event
+                    && state == "store_failed"
+                {
+                    return detail.unwrap_or_default();
+                }
+            }
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(e)) => panic!("event bus: {e}"),
+            Err(_) => panic!("no store_failed status"),
+        }
+    }
+}
+
+async fn stored_count(pool: &SqlitePool, wa_id: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM messages WHERE wa_id = ?")
+        .bind(wa_id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+async fn integrity(pool: &SqlitePool) {
+    let ok: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(ok, "ok");
+}
+
+/// Sets `PRAGMA max_page_count` on every connection of the pool (the pragma is per
+/// connection): the pool's size in connections are taken at once, so each one gets it.
+async fn limit_pages(pool: &SqlitePool, pages: Option<i64>) {
+    let mut held = Vec::new();
+    for _ in 0..pool.options().get_max_connections() {
+        held.push(pool.acquire().await.unwrap());
+    }
+    for c in &mut held {
+        let n = match pages {
+            Some(n) => n,
+            None => sqlx::query_scalar("PRAGMA page_count")
+                .fetch_one(&mut **c)
+                .await
+                .unwrap(),
+        };
+        sqlx::query(&format!("PRAGMA max_page_count = {n}"))
+            .execute(&mut **c)
+            .await
+            .unwrap();
+    }
+}
+
+/// Waits until `wa_id` is stored, making the sim's connections drop now and then: WhatsApp
+/// delivers an unacknowledged message again at the next login.
+async fn redelivered(s: &super::sim_service::SimService, wa_id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        eprintln!("dropping the connections for {wa_id}");
+        s.sim.fault(&Fault::DropConnections).expect("fault");
+        for _ in 0..50 {
+            if stored_count(s.app.pool(), wa_id).await > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(Instant::now() < deadline, "{wa_id} never delivered again");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_or_full_database_is_an_error_and_an_alert_never_a_silent_drop() {
+    use super::sim_service::{PHARMACY, SimService};
+    use sqlx::Connection;
+    if std::env::var_os("RELIABILITY_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("warn,pharmacy_service=info,whatsapp_client=info")
+            .with_test_writer()
+            .try_init();
+    }
+    let s = SimService::start(pharmacy_service::domain::pacing::PacingPolicy::fast()).await;
+    let pool = s.app.pool().clone();
+    let phone = "201077799001";
+    s.customer_writes(phone, "Mona", "hello").await;
+    let file: String =
+        sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+
+    // Locked: another connection holds the write lock (SQLITE_BUSY after the busy timeout).
+    let mut events = s.app.events().subscribe();
+    let mut locker =
+        sqlx::SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(&file))
+            .await
+            .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let locked = s
+        .sim
+        .customer_send(phone, PHARMACY, Outgoing::Text("while locked".into()), None)
+        .unwrap();
+    let detail = store_failed_event(&mut events).await;
+    assert!(
+        detail["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("locked") || e.contains("busy")),
+        "{detail}"
+    );
+    assert_eq!(stored_count(&pool, &locked).await, 0);
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    locker.close().await.unwrap();
+    redelivered(&s, &locked).await;
+    assert_eq!(stored_count(&pool, &locked).await, 1);
+    integrity(&pool).await;
+
+    // Full: the database may not grow (SQLITE_FULL, as a full disk reports it).
+    limit_pages(&pool, None).await;
+    let big = "x".repeat(200_000);
+    let full = s
+        .sim
+        .customer_send(phone, PHARMACY, Outgoing::Text(format!("full {big}")), None)
+        .unwrap();
+    let detail = store_failed_event(&mut events).await;
+    assert!(
+        detail["error"].as_str().is_some_and(|e| e.contains("full")),
+        "{detail}"
+    );
+    assert_eq!(stored_count(&pool, &full).await, 0);
+    integrity(&pool).await;
+    limit_pages(&pool, Some(1_073_741_823)).await;
+    redelivered(&s, &full).await;
+    assert_eq!(stored_count(&pool, &full).await, 1);
+    integrity(&pool).await;
+
+    // Both episodes left a lasting alert once the database took writes again.
+    let alerts: Vec<String> = sqlx::query_scalar(
+        "SELECT details_json FROM admin_alerts WHERE kind = 'inbound_store_failed' ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    // Everything the customer sent is stored once, in their one conversation.
+    let (n, tickets): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT m.ticket_id) FROM messages m JOIN customers c \
+         ON c.id = m.customer_id WHERE c.phone = ? AND m.direction = 'in'",
+    )
+    .bind(phone)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((n, tickets), (3, 1));
+    s.shutdown().await;
 }
