@@ -5,8 +5,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::error::BoxDynError;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+};
+use sqlx::{Arguments, Row, Sqlite, Transaction};
 
 use super::*;
 
@@ -796,26 +799,11 @@ impl SentMessageStore for SqliteStore {
 
 impl MessageStore for SqliteStore {
     fn commit_decrypted<'a>(&'a self, commit: &'a DecryptCommit) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let mut tx = self.begin().await?;
-            apply_commit(&mut tx, commit).await?;
-            tx.commit().await?;
-            Ok(())
-        })
+        Box::pin(self.write_decrypted(std::slice::from_ref(commit), &[]))
     }
 
     fn commit_decrypted_batch<'a>(&'a self, batch: &'a DecryptBatch) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let mut tx = self.begin().await?;
-            for commit in &batch.commits {
-                apply_commit(&mut tx, commit).await?;
-            }
-            for (group, sender, record) in &batch.sender_keys {
-                put_sender_key(&mut tx, group, sender, record).await?;
-            }
-            tx.commit().await?;
-            Ok(())
-        })
+        Box::pin(self.write_decrypted(&batch.commits, &batch.sender_keys))
     }
 
     fn load_decrypted<'a>(&'a self, hash: &'a [u8; 32]) -> StoreFuture<'a, Option<Vec<u8>>> {
@@ -840,61 +828,146 @@ impl MessageStore for SqliteStore {
     }
 }
 
-/// Writes one [`DecryptCommit`] inside a transaction.
-async fn apply_commit(
-    tx: &mut Transaction<'static, Sqlite>,
-    commit: &DecryptCommit,
-) -> StoreResult<()> {
-    if let Some(session) = &commit.session {
-        sqlx::query("INSERT OR REPLACE INTO sessions (address, record) VALUES (?, ?)")
-            .bind(&commit.address)
-            .bind(session)
-            .execute(&mut **tx)
-            .await?;
-    }
-    if let Some((group, sender, record)) = &commit.sender_key {
-        put_sender_key(tx, group, sender, record).await?;
-    }
-    if let Some(key) = &commit.identity {
-        sqlx::query("INSERT OR REPLACE INTO identities (address, key) VALUES (?, ?)")
-            .bind(&commit.address)
-            .bind(&key[..])
-            .execute(&mut **tx)
-            .await?;
-    }
-    if let Some(id) = commit.consumed_prekey {
-        sqlx::query("DELETE FROM prekeys WHERE id = ?")
-            .bind(i64::from(id))
-            .execute(&mut **tx)
-            .await?;
-    }
-    sqlx::query(
-        "INSERT OR REPLACE INTO decrypted (hash, sender, message_id, plaintext, created_at) \
-         VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(&commit.ciphertext_hash[..])
-    .bind(&commit.sender)
-    .bind(&commit.message_id)
-    .bind(&commit.plaintext)
-    .bind(commit.created_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+/// Rows per multi-row statement (well under SQLite's limit of bound variables).
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// A write of several statements sent to SQLite's connection thread at once: one round trip
+/// instead of one per statement (each costs a hand-over to sqlx's worker thread).
+#[derive(Default)]
+struct Script<'q> {
+    sql: String,
+    args: SqliteArguments<'q>,
 }
 
-async fn put_sender_key(
-    tx: &mut Transaction<'static, Sqlite>,
-    group: &str,
-    sender: &str,
-    record: &[u8],
-) -> StoreResult<()> {
-    sqlx::query("INSERT OR REPLACE INTO sender_keys (group_id, sender, record) VALUES (?, ?, ?)")
-        .bind(group)
-        .bind(sender)
-        .bind(record)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+impl<'q> Script<'q> {
+    /// Adds `head VALUES (?, ..), ..;` for `rows`, each binding its values through `bind`.
+    fn insert<T>(
+        &mut self,
+        head: &str,
+        width: usize,
+        rows: &'q [T],
+        mut bind: impl FnMut(&mut SqliteArguments<'q>, &'q T) -> Result<(), BoxDynError>,
+    ) -> StoreResult<()> {
+        let row = format!("({})", vec!["?"; width].join(", "));
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            self.sql.push_str(head);
+            self.sql.push_str(" VALUES ");
+            self.sql
+                .push_str(&vec![row.as_str(); chunk.len()].join(", "));
+            self.sql.push(';');
+            for r in chunk {
+                bind(&mut self.args, r)
+                    .map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// Writes decrypt commits (and the final sender keys of a batch) in one transaction sent as
+    /// one script: multi-row statements in commit order, so a later record for the same row
+    /// wins as it would statement by statement.
+    async fn write_decrypted(
+        &self,
+        commits: &[DecryptCommit],
+        sender_keys: &[(String, String, Vec<u8>)],
+    ) -> StoreResult<()> {
+        if commits.is_empty() && sender_keys.is_empty() {
+            return Ok(());
+        }
+        let sessions: Vec<(&str, &[u8])> = commits
+            .iter()
+            .filter_map(|c| c.session.as_deref().map(|s| (c.address.as_str(), s)))
+            .collect();
+        let sender_keys: Vec<(&str, &str, &[u8])> = commits
+            .iter()
+            .filter_map(|c| c.sender_key.as_ref())
+            .chain(sender_keys)
+            .map(|(g, s, r)| (g.as_str(), s.as_str(), r.as_slice()))
+            .collect();
+        let identities: Vec<(&str, &[u8])> = commits
+            .iter()
+            .filter_map(|c| c.identity.as_ref().map(|k| (c.address.as_str(), &k[..])))
+            .collect();
+        let prekeys: Vec<i64> = commits
+            .iter()
+            .filter_map(|c| c.consumed_prekey.map(i64::from))
+            .collect();
+        let mut script = Script {
+            sql: String::from("BEGIN IMMEDIATE;"),
+            args: SqliteArguments::default(),
+        };
+        script.insert(
+            "INSERT OR REPLACE INTO sessions (address, record)",
+            2,
+            &sessions,
+            |a, (address, record)| {
+                a.add(*address)?;
+                a.add(*record)
+            },
+        )?;
+        script.insert(
+            "INSERT OR REPLACE INTO sender_keys (group_id, sender, record)",
+            3,
+            &sender_keys,
+            |a, (group, sender, record)| {
+                a.add(*group)?;
+                a.add(*sender)?;
+                a.add(*record)
+            },
+        )?;
+        script.insert(
+            "INSERT OR REPLACE INTO identities (address, key)",
+            2,
+            &identities,
+            |a, (address, key)| {
+                a.add(*address)?;
+                a.add(*key)
+            },
+        )?;
+        for chunk in prekeys.chunks(ROWS_PER_STATEMENT) {
+            script.sql.push_str(&format!(
+                "DELETE FROM prekeys WHERE id IN ({});",
+                vec!["?"; chunk.len()].join(", ")
+            ));
+            for id in chunk {
+                script
+                    .args
+                    .add(*id)
+                    .map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))?;
+            }
+        }
+        script.insert(
+            "INSERT OR REPLACE INTO decrypted (hash, sender, message_id, plaintext, created_at)",
+            5,
+            commits,
+            |a, c| {
+                a.add(&c.ciphertext_hash[..])?;
+                a.add(c.sender.as_str())?;
+                a.add(c.message_id.as_str())?;
+                a.add(c.plaintext.as_slice())?;
+                a.add(c.created_at)
+            },
+        )?;
+        script.sql.push_str("COMMIT;");
+        // Single messages repeat a few shapes of script: keep those prepared.
+        let persistent = commits.len() <= 1;
+        let mut conn = self.pool.acquire().await?;
+        let written = sqlx::query_with(&script.sql, script.args)
+            .persistent(persistent)
+            .execute(&mut *conn)
+            .await;
+        if let Err(e) = written {
+            // The script stopped inside its transaction: end it before the connection goes
+            // back to the pool, or drop the connection if even that fails.
+            if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                conn.close_on_drop();
+            }
+            return Err(e.into());
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
