@@ -31,11 +31,15 @@ fn is_offline_message(node: &Node) -> bool {
     node.tag == "message" && node.attrs().optional_str("offline").is_some()
 }
 
+/// How long a group of the offline queue waits for its next message (the end of the queue is
+/// a stanza of its own, so this only bounds a stall of the socket).
+const GROUP_WAIT: Duration = Duration::from_millis(20);
+
 /// Processes the stanzas of one connection in order.
 ///
 /// A live message is committed on its own. Messages of the offline queue, which the server
-/// flushes all at once after login, are taken in groups of what has already arrived (up to
-/// [`crate::Config::catch_up_group`]): decrypted one after the other against the group's
+/// flushes all at once after login, are taken in groups (up to
+/// [`crate::Config::catch_up_group`], waiting at most [`GROUP_WAIT`] for the next one): decrypted one after the other against the group's
 /// uncommitted state, committed in one transaction, and only then handed to the application (whose
 /// acknowledgements send the receipts). A crash before the commit loses nothing: the server
 /// still has every message of the group, and none was decrypted for good.
@@ -62,18 +66,23 @@ pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::UnboundedRe
                 let mut pending = Pending::default();
                 handle_message(&shared, &mut pending, node).await;
                 let mut taken = 1;
+                // The queue arrives faster than it is read off the socket: wait a moment for
+                // the rest of a group rather than commit each message alone.
+                let deadline = tokio::time::Instant::now() + GROUP_WAIT;
                 while grouped && taken < max_group {
-                    match rx.try_recv() {
-                        Ok(node) if is_offline_message(&node) => {
-                            handle_message(&shared, &mut pending, node).await;
-                            taken += 1;
-                        }
-                        Ok(other) => {
-                            next = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
+                    let node = match rx.try_recv() {
+                        Ok(node) => node,
+                        Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                            Ok(Some(node)) => node,
+                            _ => break,
+                        },
+                    };
+                    if !is_offline_message(&node) {
+                        next = Some(node);
+                        break;
                     }
+                    handle_message(&shared, &mut pending, node).await;
+                    taken += 1;
                 }
                 pending.finish(&shared).await;
             }
