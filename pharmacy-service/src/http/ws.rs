@@ -9,6 +9,11 @@
 //! "agent_id", "ticket_id", "seq"}`; stops and admins' typing are ephemeral `typing` events
 //! carrying the current `seq` and `"ephemeral": true`.
 //!
+//! `{"type": "viewing", "ticket_id": N}` says the user opened that ticket (and left any other),
+//! `{"type": "left"}` that they closed it. The others who may see the ticket get ephemeral
+//! `{"type": "viewing", "viewing": true|false, "ticket_id", "user_id", "name"}` events; a user
+//! who starts viewing is first told who is already there, and a closed connection leaves.
+//!
 //! Presence follows the live connections: an offline agent who connects goes online; when an
 //! agent's last connection closes and stays closed for `presence_grace`, an online agent goes
 //! offline. An explicit `away` is kept while connected.
@@ -30,32 +35,56 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::broadcast;
 
-/// A "someone is typing" notice (not stored, not replayed).
+/// What a [`Notice`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// Started (`true`) or stopped typing.
+    Typing(bool),
+    /// Opened (`true`) or left the ticket.
+    Viewing(bool),
+}
+
+/// A "someone is typing / viewing this ticket" notice (not stored, not replayed).
 #[derive(Debug, Clone)]
-pub struct Typing {
+pub struct Notice {
     /// The ticket.
     pub ticket_id: TicketId,
-    /// Who types.
+    /// Who.
     pub user_id: UserId,
     /// Their name.
     pub name: String,
-    /// Started or stopped.
-    pub typing: bool,
+    /// Typing or viewing, started or stopped.
+    pub kind: NoticeKind,
+    /// Only for this connection (telling a newcomer who is already there); `None`: everyone.
+    pub to_conn: Option<u64>,
+}
+
+/// One connection viewing a ticket.
+#[derive(Debug, Clone)]
+struct Viewer {
+    conn: u64,
+    user_id: UserId,
+    name: String,
 }
 
 /// Live connection bookkeeping shared by all sockets.
 pub struct Live {
     connections: Mutex<HashMap<AgentId, usize>>,
-    typing: broadcast::Sender<Typing>,
+    notices: broadcast::Sender<Notice>,
+    viewers: Mutex<HashMap<TicketId, Vec<Viewer>>>,
+    next_conn: AtomicU64,
 }
 
 impl Default for Live {
     fn default() -> Self {
         Live {
             connections: Mutex::new(HashMap::new()),
-            typing: broadcast::channel(256).0,
+            notices: broadcast::channel(256).0,
+            viewers: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
         }
     }
 }
@@ -66,6 +95,60 @@ impl Live {
         let n = m.entry(agent).or_insert(0);
         *n = n.saturating_add_signed(delta);
         *n
+    }
+
+    /// Records that connection `conn` views `ticket` (or nothing) and tells the others; the
+    /// newcomer is told who is already viewing.
+    fn view(&self, conn: u64, me: &CurrentUser, ticket: Option<TicketId>) {
+        let mut m = self.viewers.lock().unwrap_or_else(|p| p.into_inner());
+        let before = m
+            .iter()
+            .find(|(_, vs)| vs.iter().any(|v| v.conn == conn))
+            .map(|(t, _)| *t);
+        if before == ticket {
+            return;
+        }
+        let notice = |ticket_id, kind, to_conn| Notice {
+            ticket_id,
+            user_id: me.id,
+            name: me.name.clone(),
+            kind,
+            to_conn,
+        };
+        if let Some(old) = before {
+            if let Some(vs) = m.get_mut(&old) {
+                vs.retain(|v| v.conn != conn);
+                if vs.is_empty() {
+                    m.remove(&old);
+                }
+            }
+            let _ = self
+                .notices
+                .send(notice(old, NoticeKind::Typing(false), None));
+            let _ = self
+                .notices
+                .send(notice(old, NoticeKind::Viewing(false), None));
+        }
+        if let Some(new) = ticket {
+            let vs = m.entry(new).or_default();
+            for v in vs.iter().filter(|v| v.user_id != me.id) {
+                let _ = self.notices.send(Notice {
+                    ticket_id: new,
+                    user_id: v.user_id,
+                    name: v.name.clone(),
+                    kind: NoticeKind::Viewing(true),
+                    to_conn: Some(conn),
+                });
+            }
+            vs.push(Viewer {
+                conn,
+                user_id: me.id,
+                name: me.name.clone(),
+            });
+            let _ = self
+                .notices
+                .send(notice(new, NoticeKind::Viewing(true), None));
+        }
     }
 
     /// How many live connections the agent has.
@@ -91,7 +174,7 @@ pub struct WsQuery {
     tag = "ops",
     operation_id = "live_events",
     summary = "The live event socket (WebSocket upgrade)",
-    description = "Events: newMessage, messageSent, messageDelivered, messageRead, ticketAssigned, ticketUpdated, ticketClosed, newCustomer, agentStatus, typing, whatsappStatus; each carries `seq`. With `since=N` the events after N still in the buffer are replayed first; `{\"type\": \"resync\"}` says the gap was too long.",
+    description = "Events: newMessage, messageSent, messageDelivered, messageRead, ticketAssigned, ticketUpdated, ticketClosed, newCustomer, agentStatus, typing, viewing, whatsappStatus; each carries `seq` (typing and viewing notices from other users are `ephemeral`). With `since=N` the events after N still in the buffer are replayed first; `{\"type\": \"resync\"}` says the gap was too long.",
     params(WsQuery),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol; JSON events follow"),
@@ -181,6 +264,27 @@ async fn ticket_visible(state: &AppState, me: &CurrentUser, id: TicketId) -> boo
     matches!(db::tickets::by_id(&mut c, id).await, Ok(Some(t)) if works_on(me, &t))
 }
 
+/// Sends the envelope if `me` may see it (an agent's typing carries their name); false when
+/// the socket is gone.
+async fn deliver(
+    state: &AppState,
+    me: &CurrentUser,
+    socket: &mut WebSocket,
+    env: &Envelope,
+) -> bool {
+    if !visible(state, me, env).await {
+        return true;
+    }
+    let mut v = frame(env);
+    if let LiveEvent::AgentTyping { agent_id, .. } = &env.event
+        && let Ok(mut c) = state.app.pool().acquire().await
+        && let Ok(Some(a)) = db::agents::by_id(&mut c, *agent_id).await
+    {
+        v["name"] = json!(a.name);
+    }
+    send_json(socket, &v).await
+}
+
 async fn send_json(socket: &mut WebSocket, v: &Value) -> bool {
     socket
         .send(Message::Text(v.to_string().into()))
@@ -242,7 +346,8 @@ fn disconnected(state: &AppState, me: &CurrentUser) {
 async fn run(state: AppState, me: CurrentUser, since: Option<u64>, mut socket: WebSocket) {
     // Subscribe before replaying so nothing falls between the two.
     let mut bus = state.app.events().subscribe();
-    let mut typing = state.live.typing.subscribe();
+    let mut notices = state.live.notices.subscribe();
+    let conn = state.live.next_conn.fetch_add(1, Ordering::Relaxed);
     let mut last = since.unwrap_or_else(|| state.app.events().last_seq());
     let hello = json!({ "type": "hello", "seq": last, "user": super::auth::UserView::from(&me) });
     if !send_json(&mut socket, &hello).await {
@@ -259,7 +364,7 @@ async fn run(state: AppState, me: CurrentUser, since: Option<u64>, mut socket: W
         }
         for env in missed {
             last = env.seq;
-            if visible(&state, &me, &env).await && !send_json(&mut socket, &frame(&env)).await {
+            if !deliver(&state, &me, &mut socket, &env).await {
                 return;
             }
         }
@@ -271,7 +376,7 @@ async fn run(state: AppState, me: CurrentUser, since: Option<u64>, mut socket: W
                 Ok(env) => {
                     if env.seq <= last { continue; }
                     last = env.seq;
-                    if visible(&state, &me, &env).await && !send_json(&mut socket, &frame(&env)).await {
+                    if !deliver(&state, &me, &mut socket, &env).await {
                         break;
                     }
                 }
@@ -283,20 +388,28 @@ async fn run(state: AppState, me: CurrentUser, since: Option<u64>, mut socket: W
                     }
                     for env in missed {
                         last = env.seq;
-                        if visible(&state, &me, &env).await && !send_json(&mut socket, &frame(&env)).await {
+                        if !deliver(&state, &me, &mut socket, &env).await {
                             break;
                         }
                     }
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
-            t = typing.recv() => {
-                if let Ok(t) = t
-                    && t.user_id != me.id
-                    && ticket_visible(&state, &me, t.ticket_id).await
+            n = notices.recv() => {
+                if let Ok(n) = n
+                    && n.user_id != me.id
+                    && n.to_conn.is_none_or(|c| c == conn)
+                    && ticket_visible(&state, &me, n.ticket_id).await
                 {
-                    let v = json!({ "type": "typing", "seq": state.app.events().last_seq(), "ephemeral": true,
-                        "ticket_id": t.ticket_id, "user_id": t.user_id, "name": t.name, "typing": t.typing });
+                    let mut v = json!({ "type": "typing", "seq": state.app.events().last_seq(), "ephemeral": true,
+                        "ticket_id": n.ticket_id, "user_id": n.user_id, "name": n.name });
+                    match n.kind {
+                        NoticeKind::Typing(on) => v["typing"] = json!(on),
+                        NoticeKind::Viewing(on) => {
+                            v["type"] = json!("viewing");
+                            v["viewing"] = json!(on);
+                        }
+                    }
                     if !send_json(&mut socket, &v).await { break; }
                 }
             },
@@ -319,16 +432,26 @@ async fn run(state: AppState, me: CurrentUser, since: Option<u64>, mut socket: W
                                     }
                                     // Stops, and admins (no agent seat): ephemeral.
                                     _ => {
-                                        let _ = state.live.typing.send(Typing {
+                                        let _ = state.live.notices.send(Notice {
                                             ticket_id: TicketId(id),
                                             user_id: me.id,
                                             name: me.name.clone(),
-                                            typing,
+                                            kind: NoticeKind::Typing(typing),
+                                            to_conn: None,
                                         });
                                     }
                                 }
                             }
                         }
+                        Some("viewing") => {
+                            // A ticket the user may not see counts as viewing nothing.
+                            let ticket = match v.get("ticket_id").and_then(Value::as_i64) {
+                                Some(id) if ticket_visible(&state, &me, TicketId(id)).await => Some(TicketId(id)),
+                                _ => None,
+                            };
+                            state.live.view(conn, &me, ticket);
+                        }
+                        Some("left") => state.live.view(conn, &me, None),
                         Some("ping")
                             if !send_json(&mut socket, &json!({ "type": "pong", "seq": state.app.events().last_seq() })).await =>
                         {
@@ -342,5 +465,6 @@ async fn run(state: AppState, me: CurrentUser, since: Option<u64>, mut socket: W
             },
         }
     }
+    state.live.view(conn, &me, None);
     disconnected(&state, &me);
 }

@@ -183,6 +183,104 @@ async fn typing_is_shown_to_the_others_on_the_ticket() {
     assert!(before.iter().all(|v| v["type"] != "typing"), "{before:?}");
 }
 
+async fn say(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+/// Frames up to the pong answering a ping: what the connection got meanwhile.
+async fn drain(ws: &mut Ws) -> Vec<Value> {
+    say(ws, json!({ "type": "ping" })).await;
+    until(ws, |v| v["type"] == "pong").await.0
+}
+
+#[tokio::test]
+async fn viewing_and_replying_are_shown_to_the_others_on_the_ticket() {
+    let t = spawn_app().await;
+    let ticket = t.customer_writes("201001110003", "v1", "hi").await;
+    t.assign(ticket, t.world.agents[0]).await;
+    let (t1, admin, g1) = (t.login(T1).await, t.login(ADMIN).await, t.login(G1).await);
+    let name = |c: &Client| {
+        let c = c.clone();
+        async move { c.get("/auth/profile").await.json()["user"]["name"].clone() }
+    };
+    let (t1_name, admin_name) = (name(&t1).await, name(&admin).await);
+    let mut ws_t1 = connect(&t, &t1, None).await;
+    let mut ws_admin = connect(&t, &admin, None).await;
+    let mut ws_g1 = connect(&t, &g1, None).await;
+    // G1 asks to view a ticket it may not see: nobody hears of it.
+    say(
+        &mut ws_g1,
+        json!({ "type": "viewing", "ticket_id": ticket.0 }),
+    )
+    .await;
+    say(
+        &mut ws_t1,
+        json!({ "type": "viewing", "ticket_id": ticket.0 }),
+    )
+    .await;
+    // (Its pong: the server has taken the agent's viewing before the admin's.)
+    let got = drain(&mut ws_t1).await;
+    assert!(got.iter().all(|v| v["type"] != "viewing"), "{got:?}");
+    // The admin opens the same ticket: told the agent is there, and the agent is told.
+    say(
+        &mut ws_admin,
+        json!({ "type": "viewing", "ticket_id": ticket.0 }),
+    )
+    .await;
+    let (_, ev) = until(&mut ws_admin, |v| v["type"] == "viewing").await;
+    assert_eq!(
+        (ev["name"].clone(), ev["viewing"].clone()),
+        (t1_name.clone(), json!(true))
+    );
+    assert_eq!(ev["ticket_id"], ticket.0);
+    let (before, ev) = until(&mut ws_t1, |v| v["type"] == "viewing").await;
+    assert_eq!(
+        (ev["name"].clone(), ev["viewing"].clone()),
+        (admin_name.clone(), json!(true))
+    );
+    assert!(
+        before.iter().all(|v| v["type"] != "viewing"),
+        "G1 leaked: {before:?}"
+    );
+    // The agent replies: the admin sees who.
+    say(
+        &mut ws_t1,
+        json!({ "type": "typing", "ticket_id": ticket.0 }),
+    )
+    .await;
+    let (_, ev) = until(&mut ws_admin, |v| v["type"] == "typing").await;
+    assert_eq!(ev["name"], t1_name);
+    // The admin leaves; then the agent's connection closes.
+    say(&mut ws_admin, json!({ "type": "left" })).await;
+    let (_, ev) = until(&mut ws_t1, |v| v["type"] == "viewing").await;
+    assert_eq!(
+        (ev["name"].clone(), ev["viewing"].clone()),
+        (admin_name, json!(false))
+    );
+    say(
+        &mut ws_admin,
+        json!({ "type": "viewing", "ticket_id": ticket.0 }),
+    )
+    .await;
+    until(&mut ws_admin, |v| {
+        v["type"] == "viewing" && v["viewing"] == true
+    })
+    .await;
+    ws_t1.close(None).await.unwrap();
+    let (_, ev) = until(&mut ws_admin, |v| {
+        v["type"] == "viewing" && v["viewing"] == false
+    })
+    .await;
+    assert_eq!(ev["name"], t1_name);
+    // The unrelated agent heard nothing of this ticket.
+    let got = drain(&mut ws_g1).await;
+    assert!(
+        got.iter()
+            .all(|v| v["type"] != "viewing" && v["type"] != "typing"),
+        "{got:?}"
+    );
+}
+
 #[tokio::test]
 async fn presence_follows_live_connections() {
     let t = spawn_app().await;

@@ -729,7 +729,13 @@ async fn agent_answers_a_customer_live_and_closes_the_ticket() {
     )
     .await;
     b.shot("typing").await;
+    // They close the connection: the notice goes (leaving ends viewing and replying).
     drop(other);
+    b.until(
+        "the notice cleared",
+        "!document.getElementById('chat-typing').textContent.includes('Admin')",
+    )
+    .await;
 
     // Every kind of bubble: photo (with caption), voice note with speed control, document,
     // location linking to a map, contact card.
@@ -1392,8 +1398,8 @@ async fn http_request(
     (head.to_owned(), body.to_owned())
 }
 
-/// Another user (here the admin) logs in, opens a live connection and starts typing in the
-/// ticket; the socket is returned so it stays open.
+/// Another user (here the admin) logs in, opens a live connection, opens the ticket and starts
+/// typing in it; the socket is returned so it stays open.
 async fn typing_elsewhere(
     base: &str,
     user: &str,
@@ -1421,13 +1427,10 @@ async fn typing_elsewhere(
         .unwrap();
     req.headers_mut().insert("Cookie", cookie.parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    ws.send(Message::Text(
-        json!({ "type": "typing", "ticket_id": ticket })
-            .to_string()
-            .into(),
-    ))
-    .await
-    .unwrap();
+    for kind in ["viewing", "typing"] {
+        let m = json!({ "type": kind, "ticket_id": ticket }).to_string();
+        ws.send(Message::Text(m.into())).await.unwrap();
+    }
     ws
 }
 

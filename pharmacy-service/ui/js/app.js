@@ -4,7 +4,7 @@ import { get, post, setCsrf, session, setUnauthorizedHandler, rows } from "./api
 import { t, applyI18n, setLang, currentLang, onLangChange } from "./i18n.js";
 import * as live from "./live.js";
 import * as notify from "./notify.js";
-import { initInbox, showInbox, stepTicket, selectTab, state } from "./inbox.js";
+import { initInbox, showInbox, stepTicket, selectTab, state, leaveTicket } from "./inbox.js";
 import { actions } from "./ticket.js";
 import { focusComposer } from "./composer.js";
 
@@ -71,6 +71,7 @@ async function route() {
   try {
     if (name === "inbox") await showInbox(arg ? Number(arg) : null);
     else {
+      leaveTicket();
       const mod = await import(name === "dashboard" ? "./dashboard.js" : name === "whatsapp" ? "./whatsapp.js" : "./admin.js");
       await mod.show(name, $(`page-${name}`), arg);
     }

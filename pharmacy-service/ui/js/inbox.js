@@ -149,7 +149,7 @@ function setTab(tab, focus = false) {
 /** Opens a ticket in the chat window. */
 export async function openTicket(id, { focusComposer = true } = {}) {
   state.current = id;
-  $("chat-typing").textContent = "";
+  resetPresence();
   state.messages.clear();
   state.byWa.clear();
   state.oldestId = null;
@@ -380,16 +380,45 @@ function onTicket(ev) {
   renderList();
 }
 
-const typingTimers = new Map();
-function onTyping(ev) {
-  if (ev.ticket_id !== state.current) return;
-  if (ev.user_id === session.user?.id || (ev.agent_id && ev.agent_id === session.agentId)) return;
-  const name = ev.name || ev.user_name || ev.agent_name || state.agents.get(ev.agent_id)?.name || t("someone");
+// Who else has the open ticket: viewers (until they leave) and a replying notice (fades).
+const presence = { viewers: new Map(), replying: null, timer: 0 };
+function renderPresence() {
   const el = $("chat-typing");
-  if (ev.typing === false) { el.textContent = ""; return; }
-  el.textContent = t("chat.typing", { name });
-  clearTimeout(typingTimers.get("t"));
-  typingTimers.set("t", setTimeout(() => (el.textContent = ""), 6000));
+  if (presence.replying) el.textContent = t("chat.typing", { name: presence.replying });
+  else if (presence.viewers.size) el.textContent = t("chat.viewing", { name: [...presence.viewers.values()].join(", ") });
+  else el.textContent = "";
+}
+function resetPresence() {
+  presence.viewers.clear();
+  presence.replying = null;
+  clearTimeout(presence.timer);
+  renderPresence();
+}
+function isMe(ev) {
+  return ev.user_id === session.user?.id || (ev.agent_id && ev.agent_id === session.agentId);
+}
+function nameOf(ev) {
+  return ev.name || ev.user_name || ev.agent_name || state.agents.get(ev.agent_id)?.name || t("someone");
+}
+function onTyping(ev) {
+  if (ev.ticket_id !== state.current || isMe(ev)) return;
+  clearTimeout(presence.timer);
+  presence.replying = ev.typing === false ? null : nameOf(ev);
+  if (presence.replying) presence.timer = setTimeout(() => { presence.replying = null; renderPresence(); }, 6000);
+  renderPresence();
+}
+function onViewing(ev) {
+  if (ev.ticket_id !== state.current || isMe(ev)) return;
+  const key = ev.user_id ?? ev.agent_id;
+  if (ev.viewing === false) presence.viewers.delete(key);
+  else presence.viewers.set(key, nameOf(ev));
+  renderPresence();
+}
+
+/** Tells the others this user no longer has a ticket open. */
+export function leaveTicket() {
+  if (state.current) live.send({ type: "left" });
+  resetPresence();
 }
 
 // ---------- setup ----------
@@ -462,11 +491,14 @@ export function initInbox() {
   live.on("ticketUpdated", onTicket);
   live.on("ticketClosed", onTicket);
   live.on("typing", onTyping);
+  live.on("viewing", onViewing);
+  // A new connection starts with no viewers: say again which ticket is open.
+  live.on("hello", () => { resetPresence(); if (state.current) live.send({ type: "viewing", ticket_id: state.current }); });
   live.on("resync", () => { loadTickets(); if (state.current) openTicket(state.current, { focusComposer: false }); });
   live.on("newCustomer", () => {});
   initComposer();
   initTicketActions();
-  onLangChange(() => { $("chat-typing").textContent = ""; renderList(); if (state.current) { const tk = state.tickets.get(state.current); if (tk) renderTicketHead(tk); rerenderMessages(); refreshPanel(); } });
+  onLangChange(() => { renderPresence(); renderList(); if (state.current) { const tk = state.tickets.get(state.current); if (tk) renderTicketHead(tk); rerenderMessages(); refreshPanel(); } });
   get("/api/branches/").then((d) => rows(d).forEach((b) => state.branches.set(b.id, b))).catch(() => {});
   get("/api/agents/").then((d) => rows(d).forEach((a) => state.agents.set(a.id, a))).catch(() => {});
 }
@@ -495,7 +527,7 @@ export async function showInbox(ticketId) {
   else if (!ticketId && !state.current) {
     $("page-inbox").dataset.pane = "list";
     $("search").focus();
-  }
+  } else live.send({ type: "viewing", ticket_id: state.current });
 }
 
 /** Moves to the next/previous conversation of the current tab (Alt+↓ / Alt+↑). */

@@ -19,7 +19,7 @@ export default {
   "list.tabs": "تصفية", "list.mine": "محادثاتي", "list.queue": "انتظار الفرع", "list.closed": "مغلقة",
   "list.empty": "لا توجد محادثات", "list.unread": "{n} غير مقروءة",
   "chat.pick": "اختر محادثة من القائمة", "chat.back": "رجوع إلى القائمة", "chat.messages": "الرسائل",
-  "chat.loading": "جارٍ التحميل…", "chat.typing": "{name} يرد الآن…", "chat.closedNote": "هذه المحادثة مغلقة.",
+  "chat.loading": "جارٍ التحميل…", "chat.viewing": "{name} يطالع هذه المحادثة", "chat.typing": "{name} يرد الآن…", "chat.closedNote": "هذه المحادثة مغلقة.",
   "status.open": "مفتوحة", "status.pending": "بانتظار العميل", "status.closed": "مغلقة",
   "priority.low": "منخفضة", "priority.normal": "عادية", "priority.high": "عالية", "priority.urgent": "عاجلة",
   "ticket.priority": "الأولوية", "ticket.take": "استلام", "ticket.transfer": "تحويل", "ticket.close": "إغلاق",

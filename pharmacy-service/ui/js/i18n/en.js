@@ -19,7 +19,7 @@ export default {
   "list.tabs": "Filter", "list.mine": "Mine", "list.queue": "Branch queue", "list.closed": "Closed",
   "list.empty": "No conversations", "list.unread": "{n} unread",
   "chat.pick": "Pick a conversation from the list", "chat.back": "Back to list", "chat.messages": "Messages",
-  "chat.loading": "Loading…", "chat.typing": "{name} is replying…", "chat.closedNote": "This conversation is closed.",
+  "chat.loading": "Loading…", "chat.viewing": "{name} is viewing this conversation", "chat.typing": "{name} is replying…", "chat.closedNote": "This conversation is closed.",
   "status.open": "Open", "status.pending": "Waiting on customer", "status.closed": "Closed",
   "priority.low": "Low", "priority.normal": "Normal", "priority.high": "High", "priority.urgent": "Urgent",
   "ticket.priority": "Priority", "ticket.take": "Take", "ticket.transfer": "Transfer", "ticket.close": "Close",
