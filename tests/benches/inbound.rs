@@ -15,7 +15,8 @@
 //! - live: the customers send while the client is online (the sim's encryption of each
 //!   message shares the machine with the client here).
 //!
-//! The offline runs queue every message at the server first (not timed), then time from
+//! The offline runs queue every message at the server first (not timed; the customers' sending
+//! is awaited until the server holds every message), then time from
 //! `Client::start` until the server holds nothing for the device: every message was
 //! committed by the handler and acknowledged.
 
@@ -95,19 +96,26 @@ async fn handle(events: &mut EventStream, pool: &SqlitePool, n: usize) {
     }
 }
 
+fn queued(sim: &SimHandle, phone: &str) -> usize {
+    sim.devices()
+        .into_iter()
+        .filter(|a| a.phone == phone)
+        .flat_map(|a| a.devices)
+        .map(|d| d.offline_queue)
+        .sum()
+}
+
 async fn wait_acked(sim: &SimHandle, phone: &str) {
-    loop {
-        let queued: usize = sim
-            .devices()
-            .into_iter()
-            .filter(|a| a.phone == phone)
-            .flat_map(|a| a.devices)
-            .map(|d| d.offline_queue)
-            .sum();
-        if queued == 0 {
-            return;
-        }
+    while queued(sim, phone) > 0 {
         tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Waits until the server holds `n` messages for the device: the customers (clients of the
+/// sim's runtime) encrypt and send in the background after `customer_send` returns.
+fn wait_queued(sim: &SimHandle, phone: &str, n: usize) {
+    while queued(sim, phone) < n {
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -159,6 +167,7 @@ fn offline(
     // Warm the sessions (the first message of each customer is a pkmsg).
     send_all(sim, &run.customers, &run.phone, CUSTOMERS);
     send_all(sim, &run.customers, &run.phone, n);
+    wait_queued(sim, &run.phone, n + CUSTOMERS);
     client_rt.block_on(async {
         let pool = handler_db(&run.dir.join("handler.db")).await;
         let store = Arc::new(
