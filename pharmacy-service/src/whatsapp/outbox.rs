@@ -262,7 +262,6 @@ impl<M: Messenger> OutboxWorker<M> {
         let step = match result {
             Ok(()) => {
                 db::outbox::mark_sent(&mut tx, row.id, now).await?;
-                crate::ops::metrics::global().outbound_sent();
                 if db::messages::advance_status(&mut tx, row.message_id, "sent", None, now).await? {
                     events.push(LiveEvent::MessageSent {
                         message_id: row.message_id,
@@ -320,6 +319,10 @@ impl<M: Messenger> OutboxWorker<M> {
             }
         };
         tx.commit().await?;
+        // Counted once the "sent" row is committed (a failed commit sends it again).
+        if matches!(step, Step::Sent(_)) {
+            crate::ops::metrics::global().outbound_sent();
+        }
         for e in events {
             self.app.events().publish(now, e);
         }
