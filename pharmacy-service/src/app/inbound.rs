@@ -1,8 +1,8 @@
 //! Inbound WhatsApp events -> customers, tickets, messages, routing, automatic replies.
 //!
-//! The bridge calls [`App::handle_inbound`] and acknowledges the message to WhatsApp only after
-//! it returns `Ok`: everything is committed by then, and a redelivery is recognised by its
-//! WhatsApp id and stored once.
+//! The bridge calls [`App::handle_inbound_batch`] (or [`App::handle_inbound`]) and acknowledges
+//! each message to WhatsApp only after its `Ok`: everything is committed by then, and a
+//! redelivery is recognised by its WhatsApp id and stored once.
 
 use super::events::LiveEvent;
 use super::{App, AppError};
@@ -199,49 +199,132 @@ pub(crate) async fn journal(
     .await
 }
 
+/// What a transaction of inbound events leaves to do once it committed.
+#[derive(Default)]
+struct Effects {
+    /// Live events, in order.
+    events: Vec<LiveEvent>,
+    /// Automatic replies were queued.
+    wake_outbox: bool,
+}
+
 impl App {
     /// Applies one inbound WhatsApp event in one transaction. Acknowledge to WhatsApp only
     /// after `Ok`.
     pub async fn handle_inbound(&self, event: InboundEvent) -> Result<InboundOutcome, AppError> {
+        self.handle_one(&event).await
+    }
+
+    /// Applies inbound events in order in ONE transaction (what the bridge drained from the
+    /// client at once), then publishes their live events; the outcomes are in the events'
+    /// order. Acknowledge each to WhatsApp only after its `Ok`. When the transaction fails
+    /// (one bad event, a locked database) every event is applied again in a transaction of its
+    /// own, so a bad one gets its own error and the others are stored.
+    pub async fn handle_inbound_batch(
+        &self,
+        events: &[InboundEvent],
+    ) -> Vec<Result<InboundOutcome, AppError>> {
+        if events.len() > 1 {
+            let mut fx = Effects::default();
+            match self.apply_all(events, &mut fx).await {
+                Ok(outcomes) => {
+                    self.after_commit(fx);
+                    return outcomes.into_iter().map(Ok).collect();
+                }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    count = events.len(),
+                    "inbound batch rolled back; applying its events one by one"
+                ),
+            }
+        }
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            out.push(self.handle_one(e).await);
+        }
+        out
+    }
+
+    async fn handle_one(&self, event: &InboundEvent) -> Result<InboundOutcome, AppError> {
+        let mut fx = Effects::default();
+        let mut tx = self.begin().await?;
+        let outcome = self.apply_inbound(&mut tx, event, &mut fx).await?;
+        tx.commit().await?;
+        self.after_commit(fx);
+        Ok(outcome)
+    }
+
+    /// One transaction over `events`; nothing is published until the caller sees the commit.
+    async fn apply_all(
+        &self,
+        events: &[InboundEvent],
+        fx: &mut Effects,
+    ) -> Result<Vec<InboundOutcome>, AppError> {
+        let mut tx = self.begin().await?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        for e in events {
+            outcomes.push(self.apply_inbound(&mut tx, e, fx).await?);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    fn after_commit(&self, fx: Effects) {
+        self.publish_all(fx.events);
+        if fx.wake_outbox {
+            self.wake_outbox();
+        }
+    }
+
+    async fn apply_inbound(
+        &self,
+        c: &mut Conn,
+        event: &InboundEvent,
+        fx: &mut Effects,
+    ) -> Result<InboundOutcome, AppError> {
         match event {
-            InboundEvent::Message(m) => self.receive_message(m).await,
-            InboundEvent::SentFromPhone(m) => self.record_sent_from_phone(m).await,
+            InboundEvent::Message(m) => self.receive_message(c, m, fx).await,
+            InboundEvent::SentFromPhone(m) => self.record_sent_from_phone(c, m, fx).await,
             InboundEvent::Edited { wa_id, text, at } => {
-                self.apply_to_message(&wa_id, at, Change::Edit(text)).await
+                self.apply_to_message(c, wa_id, *at, Change::Edit(text), fx)
+                    .await
             }
             InboundEvent::Revoked { wa_id, at } => {
-                self.apply_to_message(&wa_id, at, Change::Revoke).await
+                self.apply_to_message(c, wa_id, *at, Change::Revoke, fx)
+                    .await
             }
             InboundEvent::Reaction {
                 target_wa_id,
                 emoji,
                 at,
             } => {
-                self.apply_to_message(&target_wa_id, at, Change::React(emoji))
+                self.apply_to_message(c, target_wa_id, *at, Change::React(emoji), fx)
                     .await
             }
             InboundEvent::Receipt { wa_ids, status, at } => {
-                self.apply_receipts(&wa_ids, status, at).await
+                self.apply_receipts(c, wa_ids, *status, *at, fx).await
             }
         }
     }
 
-    async fn receive_message(&self, m: InboundMessage) -> Result<InboundOutcome, AppError> {
+    async fn receive_message(
+        &self,
+        c: &mut Conn,
+        m: &InboundMessage,
+        fx: &mut Effects,
+    ) -> Result<InboundOutcome, AppError> {
         let now = self.now();
         // WhatsApp's timestamp, unless it is missing or ahead of our clock.
         let at = if m.at.0 <= 0 || m.at > now { now } else { m.at };
-        let mut tx = self.begin().await?;
-        if let Some(existing) = db::messages::by_wa_id(&mut tx, &m.wa_id).await? {
-            tx.commit().await?;
+        if let Some(existing) = db::messages::by_wa_id(c, &m.wa_id).await? {
             return Ok(InboundOutcome::Duplicate {
                 message_id: existing.id,
             });
         }
-        let mut events = Vec::new();
         let customer = self
-            .resolve_customer(&mut tx, &m.from, at, &mut events)
+            .resolve_customer(c, &m.from, at, &mut fx.events)
             .await?;
-        let latest = db::tickets::latest_for_customer(&mut tx, customer.id).await?;
+        let latest = db::tickets::latest_for_customer(c, customer.id).await?;
 
         // A survey answer: exactly one digit 1-5 within the window after the survey.
         if let (Some(t), InboundContent::Text { text }) = (&latest, &m.content)
@@ -249,7 +332,7 @@ impl App {
             && t.csat_requested_at
                 .is_some_and(|r| at.since(r) <= self.config().csat_window)
             && let Some(rating) = parse_rating(text)
-            && !db::kpi::is_rated(&mut tx, t.id).await?
+            && !db::kpi::is_rated(c, t.id).await?
         {
             let msg = NewMessage {
                 ticket_id: t.id,
@@ -265,9 +348,9 @@ impl App {
                 created_at: at,
                 ..Default::default()
             };
-            let message_id = db::messages::insert(&mut tx, &msg).await?;
+            let message_id = db::messages::insert(c, &msg).await?;
             db::kpi::record_rating(
-                &mut tx,
+                c,
                 t.id,
                 customer.id,
                 t.agent_id,
@@ -277,26 +360,19 @@ impl App {
                 at,
             )
             .await?;
-            db::customers::refresh_satisfaction(&mut tx, customer.id).await?;
-            journal(
-                &mut tx,
-                t.id,
-                t.branch_id,
-                TicketEventKind::Rated { rating },
-                at,
-            )
-            .await?;
-            let thanks = db::templates::global(&mut tx, "csat_thanks").await?;
+            db::customers::refresh_satisfaction(c, customer.id).await?;
+            journal(c, t.id, t.branch_id, TicketEventKind::Rated { rating }, at).await?;
+            let thanks = db::templates::global(c, "csat_thanks").await?;
             let queued = if let Some(tpl) = thanks {
-                let body = self.render_for(&mut tx, &tpl.body, &customer, t).await?;
-                self.enqueue_system(&mut tx, t, &customer, &body, now, &mut events)
+                let body = self.render_for(c, &tpl.body, &customer, t).await?;
+                self.enqueue_system(c, t, &customer, &body, now, &mut fx.events)
                     .await?;
                 true
             } else {
                 false
             };
             db::activity::log(
-                &mut tx,
+                c,
                 None,
                 "csat.rated",
                 Some(("ticket", t.id.0)),
@@ -304,18 +380,14 @@ impl App {
                 now,
             )
             .await?;
-            let message = db::messages::by_id(&mut tx, message_id)
+            let message = db::messages::by_id(c, message_id)
                 .await?
                 .ok_or_else(|| super::not_found("message", message_id.0))?;
-            let ticket = db::tickets::by_id(&mut tx, t.id)
+            let ticket = db::tickets::by_id(c, t.id)
                 .await?
                 .ok_or_else(|| super::not_found("ticket", t.id.0))?;
-            events.push(LiveEvent::NewMessage { message, ticket });
-            tx.commit().await?;
-            self.publish_all(events);
-            if queued {
-                self.wake_outbox();
-            }
+            fx.events.push(LiveEvent::NewMessage { message, ticket });
+            fx.wake_outbox |= queued;
             return Ok(InboundOutcome::Rated {
                 ticket_id: t.id,
                 rating,
@@ -332,9 +404,9 @@ impl App {
                 if let Some(to) =
                     ticket::transition(t.status, TicketCommand::CustomerWrote, Actor::Customer)?
                 {
-                    db::tickets::set_status(&mut tx, t.id, to, at).await?;
+                    db::tickets::set_status(c, t.id, to, at).await?;
                     db::tickets::log_state(
-                        &mut tx,
+                        c,
                         t.id,
                         Some(t.status),
                         to,
@@ -349,9 +421,9 @@ impl App {
             (InboundDecision::Reopen, Some(t)) => {
                 let to = ticket::transition(t.status, TicketCommand::Reopen, Actor::Customer)?
                     .unwrap_or(TicketStatus::Open);
-                db::tickets::reopen(&mut tx, t.id, at).await?;
+                db::tickets::reopen(c, t.id, at).await?;
                 db::tickets::log_state(
-                    &mut tx,
+                    c,
                     t.id,
                     Some(t.status),
                     to,
@@ -360,13 +432,13 @@ impl App {
                     at,
                 )
                 .await?;
-                journal(&mut tx, t.id, t.branch_id, TicketEventKind::Reopened, at).await?;
+                journal(c, t.id, t.branch_id, TicketEventKind::Reopened, at).await?;
                 (t.id, false, true)
             }
             _ => {
-                let id = db::tickets::insert(&mut tx, customer.id, None, at).await?;
+                let id = db::tickets::insert(c, customer.id, None, at).await?;
                 db::tickets::log_state(
-                    &mut tx,
+                    c,
                     id,
                     None,
                     TicketStatus::Open,
@@ -375,7 +447,7 @@ impl App {
                     at,
                 )
                 .await?;
-                journal(&mut tx, id, None, TicketEventKind::Created, at).await?;
+                journal(c, id, None, TicketEventKind::Created, at).await?;
                 (id, true, false)
             }
         };
@@ -386,8 +458,7 @@ impl App {
                 longitude,
                 ..
             } => {
-                db::customers::set_location(&mut tx, customer.id, *latitude, *longitude, at)
-                    .await?;
+                db::customers::set_location(c, customer.id, *latitude, *longitude, at).await?;
                 Some(GeoPoint {
                     lat: *latitude,
                     lon: *longitude,
@@ -399,29 +470,30 @@ impl App {
         if let InboundContent::Text { text } = &m.content
             && !created
             && customer.home_branch_id.is_none()
-            && db::templates::auto_reply_sent(&mut tx, ticket_id, "branch_menu").await?
+            && db::templates::auto_reply_sent(c, ticket_id, "branch_menu").await?
         {
-            let active: Vec<_> = db::branches::list(&mut tx)
+            let active: Vec<_> = db::branches::list(c)
                 .await?
                 .into_iter()
                 .filter(|b| b.is_active)
                 .collect();
             if let Some(k) = parse_choice(text, active.len() as u32) {
                 let branch = active[k as usize - 1].id;
-                self.choose_branch(&mut tx, ticket_id, branch, at, &mut events)
+                self.choose_branch(c, ticket_id, branch, at, &mut fx.events)
                     .await?;
             }
         }
-        let current = db::tickets::by_id(&mut tx, ticket_id)
+        let mut t = db::tickets::by_id(c, ticket_id)
             .await?
             .ok_or_else(|| super::not_found("ticket", ticket_id.0))?;
-        if current.agent_id.is_none() {
-            self.route_ticket(&mut tx, ticket_id, pin, at, &mut events)
+        if t.agent_id.is_none() {
+            self.route_ticket(c, ticket_id, pin, at, &mut fx.events)
                 .await?;
+            // Routing may have assigned it: read it again only then.
+            t = db::tickets::by_id(c, ticket_id)
+                .await?
+                .ok_or_else(|| super::not_found("ticket", ticket_id.0))?;
         }
-        let t = db::tickets::by_id(&mut tx, ticket_id)
-            .await?
-            .ok_or_else(|| super::not_found("ticket", ticket_id.0))?;
 
         let mut msg = NewMessage {
             ticket_id,
@@ -454,7 +526,7 @@ impl App {
                 msg.media_sha256 = Some(sha256.clone());
                 msg.media_mime = Some(mime.clone());
                 msg.media_name = file_name.clone();
-                db::messages::insert_media(&mut tx, sha256, mime, 0, now).await?;
+                db::messages::insert_media(c, sha256, mime, 0, now).await?;
                 text_for_triggers = caption.clone();
             }
             InboundContent::Location {
@@ -472,44 +544,46 @@ impl App {
                 msg.body = Some(format!("{name}\n{vcard}"));
             }
         }
-        let message_id = db::messages::insert(&mut tx, &msg).await?;
+        let message = db::messages::insert_row(c, &msg).await?;
+        let message_id = message.id;
         journal(
-            &mut tx,
+            c,
             ticket_id,
             t.branch_id,
             TicketEventKind::CustomerMessage,
             at,
         )
         .await?;
-        db::tickets::note_customer_message(&mut tx, ticket_id, at).await?;
+        let noted = db::tickets::note_customer_message(c, ticket_id, at)
+            .await?
+            .ok_or_else(|| super::not_found("ticket", ticket_id.0))?;
 
-        let mark = events.len();
+        let mark = fx.events.len();
         let queued = self
             .auto_replies(
-                &mut tx,
+                c,
                 &t,
                 &customer,
                 text_for_triggers.as_deref(),
                 created,
                 now,
-                &mut events,
+                &mut fx.events,
             )
             .await?;
-        db::activity::log(&mut tx, None, "message.received", Some(("message", message_id.0)), Some(&serde_json::json!({ "ticket_id": ticket_id, "created": created, "reopened": reopened })), now).await?;
+        db::activity::log(c, None, "message.received", Some(("message", message_id.0)), Some(&serde_json::json!({ "ticket_id": ticket_id, "created": created, "reopened": reopened })), now).await?;
 
-        let message = db::messages::by_id(&mut tx, message_id)
-            .await?
-            .ok_or_else(|| super::not_found("message", message_id.0))?;
-        let ticket = db::tickets::by_id(&mut tx, ticket_id)
-            .await?
-            .ok_or_else(|| super::not_found("ticket", ticket_id.0))?;
+        // The ticket as the message left it, unless an automatic reply touched it since.
+        let ticket = if queued {
+            db::tickets::by_id(c, ticket_id)
+                .await?
+                .ok_or_else(|| super::not_found("ticket", ticket_id.0))?
+        } else {
+            noted
+        };
         // The message first, then the automatic replies already collected after it.
-        events.insert(mark, LiveEvent::NewMessage { message, ticket });
-        tx.commit().await?;
-        self.publish_all(events);
-        if queued {
-            self.wake_outbox();
-        }
+        fx.events
+            .insert(mark, LiveEvent::NewMessage { message, ticket });
+        fx.wake_outbox |= queued;
         Ok(InboundOutcome::Stored {
             ticket_id,
             message_id,
@@ -521,27 +595,29 @@ impl App {
     /// Stores a message sent from the pharmacy's phone on the customer's current ticket (or a
     /// new one), so the conversation history stays complete. It counts as a human answer for
     /// nobody's KPI, like an admin's reply; its WhatsApp id deduplicates it as usual.
-    async fn record_sent_from_phone(&self, m: InboundMessage) -> Result<InboundOutcome, AppError> {
+    async fn record_sent_from_phone(
+        &self,
+        c: &mut Conn,
+        m: &InboundMessage,
+        fx: &mut Effects,
+    ) -> Result<InboundOutcome, AppError> {
         let now = self.now();
         let at = if m.at.0 <= 0 || m.at > now { now } else { m.at };
-        let mut tx = self.begin().await?;
-        if let Some(existing) = db::messages::by_wa_id(&mut tx, &m.wa_id).await? {
-            tx.commit().await?;
+        if let Some(existing) = db::messages::by_wa_id(c, &m.wa_id).await? {
             return Ok(InboundOutcome::Duplicate {
                 message_id: existing.id,
             });
         }
-        let mut events = Vec::new();
         let customer = self
-            .resolve_customer(&mut tx, &m.from, at, &mut events)
+            .resolve_customer(c, &m.from, at, &mut fx.events)
             .await?;
-        let latest = db::tickets::latest_for_customer(&mut tx, customer.id).await?;
+        let latest = db::tickets::latest_for_customer(c, customer.id).await?;
         let (ticket_id, created) = match latest {
             Some(t) if t.status != TicketStatus::Closed => (t.id, false),
             _ => {
-                let id = db::tickets::insert(&mut tx, customer.id, None, at).await?;
+                let id = db::tickets::insert(c, customer.id, None, at).await?;
                 db::tickets::log_state(
-                    &mut tx,
+                    c,
                     id,
                     None,
                     TicketStatus::Open,
@@ -550,11 +626,11 @@ impl App {
                     at,
                 )
                 .await?;
-                journal(&mut tx, id, None, TicketEventKind::Created, at).await?;
+                journal(c, id, None, TicketEventKind::Created, at).await?;
                 (id, true)
             }
         };
-        let t = db::tickets::by_id(&mut tx, ticket_id)
+        let t = db::tickets::by_id(c, ticket_id)
             .await?
             .ok_or_else(|| super::not_found("ticket", ticket_id.0))?;
         let (kind, body) = match &m.content {
@@ -580,18 +656,18 @@ impl App {
             created_at: at,
             ..Default::default()
         };
-        let message_id = db::messages::insert(&mut tx, &msg).await?;
+        let message_id = db::messages::insert(c, &msg).await?;
         journal(
-            &mut tx,
+            c,
             ticket_id,
             t.branch_id,
             TicketEventKind::SystemMessage,
             at,
         )
         .await?;
-        db::tickets::touch(&mut tx, ticket_id, at).await?;
+        db::tickets::touch(c, ticket_id, at).await?;
         db::activity::log(
-            &mut tx,
+            c,
             None,
             "message.sent_from_phone",
             Some(("message", message_id.0)),
@@ -599,15 +675,13 @@ impl App {
             now,
         )
         .await?;
-        let message = db::messages::by_id(&mut tx, message_id)
+        let message = db::messages::by_id(c, message_id)
             .await?
             .ok_or_else(|| super::not_found("message", message_id.0))?;
-        let ticket = db::tickets::by_id(&mut tx, ticket_id)
+        let ticket = db::tickets::by_id(c, ticket_id)
             .await?
             .ok_or_else(|| super::not_found("ticket", ticket_id.0))?;
-        events.push(LiveEvent::NewMessage { message, ticket });
-        tx.commit().await?;
-        self.publish_all(events);
+        fx.events.push(LiveEvent::NewMessage { message, ticket });
         Ok(InboundOutcome::Stored {
             ticket_id,
             message_id,
@@ -692,6 +766,13 @@ impl App {
                 a.id
             }
             (Some(a), _) | (None, Some(a)) => {
+                // The usual case, a known customer writing again: nothing to write or re-read.
+                let unchanged = (phone.is_none() || a.phone.is_some())
+                    && (lid.is_none() || a.lid.is_some())
+                    && (push.is_none() || a.push_name.as_deref() == push);
+                if unchanged {
+                    return Ok(a);
+                }
                 db::customers::attach_identity(
                     c,
                     a.id,
@@ -728,54 +809,54 @@ impl App {
 
     async fn apply_to_message(
         &self,
+        c: &mut Conn,
         wa_id: &str,
         at: Timestamp,
-        change: Change,
+        change: Change<'_>,
+        fx: &mut Effects,
     ) -> Result<InboundOutcome, AppError> {
         let now = self.now();
         let at = if at.0 <= 0 || at > now { now } else { at };
-        let mut tx = self.begin().await?;
-        let Some(m) = db::messages::by_wa_id(&mut tx, wa_id).await? else {
-            tx.commit().await?;
+        let Some(m) = db::messages::by_wa_id(c, wa_id).await? else {
             return Ok(InboundOutcome::Ignored {
                 reason: format!("unknown message {wa_id}"),
             });
         };
         let action = match &change {
             Change::Edit(text) => {
-                db::messages::edit(&mut tx, m.id, text, at).await?;
+                db::messages::edit(c, m.id, text, at).await?;
                 "message.edited"
             }
             Change::Revoke => {
-                db::messages::revoke(&mut tx, m.id, at).await?;
+                db::messages::revoke(c, m.id, at).await?;
                 "message.revoked"
             }
             Change::React(emoji) => {
-                db::messages::set_reaction(&mut tx, m.id, emoji).await?;
+                db::messages::set_reaction(c, m.id, emoji).await?;
                 "message.reaction"
             }
         };
-        db::activity::log(&mut tx, None, action, Some(("message", m.id.0)), None, now).await?;
-        let message = db::messages::by_id(&mut tx, m.id)
+        db::activity::log(c, None, action, Some(("message", m.id.0)), None, now).await?;
+        let message = db::messages::by_id(c, m.id)
             .await?
             .ok_or_else(|| super::not_found("message", m.id.0))?;
-        tx.commit().await?;
-        self.publish_all(vec![LiveEvent::MessageUpdated { message }]);
+        fx.events.push(LiveEvent::MessageUpdated { message });
         Ok(InboundOutcome::Updated { count: 1 })
     }
 
     async fn apply_receipts(
         &self,
+        c: &mut Conn,
         wa_ids: &[String],
         status: ReceiptStatus,
         at: Timestamp,
+        fx: &mut Effects,
     ) -> Result<InboundOutcome, AppError> {
         let now = self.now();
         let at = if at.0 <= 0 || at > now { now } else { at };
-        let mut tx = self.begin().await?;
-        let mut events = Vec::new();
+        let before = fx.events.len();
         for id in wa_ids {
-            let Some(m) = db::messages::by_wa_id(&mut tx, id).await? else {
+            let Some(m) = db::messages::by_wa_id(c, id).await? else {
                 continue;
             };
             if m.direction != "out" {
@@ -787,10 +868,10 @@ impl App {
             };
             // A read receipt implies delivery: log both steps so the delivery log is complete.
             if status == ReceiptStatus::Read {
-                db::messages::advance_status(&mut tx, m.id, "delivered", None, at).await?;
+                db::messages::advance_status(c, m.id, "delivered", None, at).await?;
             }
-            if db::messages::advance_status(&mut tx, m.id, s, None, at).await? {
-                events.push(match status {
+            if db::messages::advance_status(c, m.id, s, None, at).await? {
+                fx.events.push(match status {
                     ReceiptStatus::Delivered => LiveEvent::MessageDelivered {
                         message_id: m.id,
                         ticket_id: m.ticket_id,
@@ -802,9 +883,7 @@ impl App {
                 });
             }
         }
-        tx.commit().await?;
-        let count = events.len();
-        self.publish_all(events);
+        let count = fx.events.len() - before;
         Ok(InboundOutcome::Updated { count })
     }
 
@@ -836,8 +915,8 @@ impl App {
     }
 }
 
-enum Change {
-    Edit(String),
+enum Change<'a> {
+    Edit(&'a str),
     Revoke,
-    React(String),
+    React(&'a str),
 }

@@ -94,10 +94,15 @@ pub struct NewMessage {
 
 /// Stores a message and indexes its text.
 pub async fn insert(c: &mut Conn, m: &NewMessage) -> Result<MessageId, sqlx::Error> {
-    let id: i64 = sqlx::query_scalar(
+    Ok(insert_row(c, m).await?.id)
+}
+
+/// Inserts a message and returns the stored row (one statement, no read back).
+pub async fn insert_row(c: &mut Conn, m: &NewMessage) -> Result<Message, sqlx::Error> {
+    let row: Message = sqlx::query_as(
         "INSERT INTO messages (ticket_id, customer_id, direction, sender_kind, sender_user_id, agent_id, kind, body,
              media_sha256, media_mime, media_name, latitude, longitude, wa_id, quoted_wa_id, status, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
     )
     .bind(m.ticket_id)
     .bind(m.customer_id)
@@ -118,9 +123,11 @@ pub async fn insert(c: &mut Conn, m: &NewMessage) -> Result<MessageId, sqlx::Err
     .bind(m.created_at)
     .fetch_one(&mut *c)
     .await?;
-    let id = MessageId(id);
-    index(c, id, m.body.as_deref().or(m.media_name.as_deref())).await?;
-    Ok(id)
+    // A new rowid has no index entry to replace.
+    if let Some(t) = m.body.as_deref().or(m.media_name.as_deref()) {
+        add_to_index(c, row.id, t).await?;
+    }
+    Ok(row)
 }
 
 async fn index(c: &mut Conn, id: MessageId, text: Option<&str>) -> Result<(), sqlx::Error> {
@@ -128,10 +135,17 @@ async fn index(c: &mut Conn, id: MessageId, text: Option<&str>) -> Result<(), sq
         .bind(id)
         .execute(&mut *c)
         .await?;
-    if let Some(t) = text.filter(|t| !t.trim().is_empty()) {
+    match text {
+        Some(t) => add_to_index(c, id, t).await,
+        None => Ok(()),
+    }
+}
+
+async fn add_to_index(c: &mut Conn, id: MessageId, text: &str) -> Result<(), sqlx::Error> {
+    if !text.trim().is_empty() {
         sqlx::query("INSERT INTO messages_fts (rowid, body) VALUES (?, ?)")
             .bind(id)
-            .bind(index_text(t))
+            .bind(index_text(text))
             .execute(&mut *c)
             .await?;
     }

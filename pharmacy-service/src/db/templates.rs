@@ -75,7 +75,11 @@ pub async fn upsert(
 
 /// A global template by key.
 pub async fn global(c: &mut Conn, key: &str) -> Result<Option<Template>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM templates WHERE owner_agent_id IS NULL AND key = ?")
+    // `ifnull(owner_agent_id, 0) = 0` lets SQLite use templates_owner_key (every inbound
+    // message asks for the auto-reply templates).
+    sqlx::query_as(
+        "SELECT * FROM templates WHERE ifnull(owner_agent_id, 0) = 0 AND owner_agent_id IS NULL AND key = ?",
+    )
         .bind(key)
         .fetch_optional(&mut *c)
         .await

@@ -165,18 +165,18 @@ pub async fn assign(
     Ok(())
 }
 
-/// A customer message arrived: activity, and the reply clock starts if it was not running.
+/// A customer message arrived: activity, and the reply clock starts if it was not running;
+/// returns the updated ticket.
 pub async fn note_customer_message(
     c: &mut Conn,
     id: TicketId,
     at: Timestamp,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE tickets SET last_activity_at = max(last_activity_at, ?1), waiting_since = coalesce(waiting_since, ?1) WHERE id = ?2")
+) -> Result<Option<Ticket>, sqlx::Error> {
+    sqlx::query_as("UPDATE tickets SET last_activity_at = max(last_activity_at, ?1), waiting_since = coalesce(waiting_since, ?1) WHERE id = ?2 RETURNING *")
         .bind(at)
         .bind(id)
-        .execute(&mut *c)
-        .await?;
-    Ok(())
+        .fetch_optional(&mut *c)
+        .await
 }
 
 /// An agent replied: the first-response and reply clocks stop.

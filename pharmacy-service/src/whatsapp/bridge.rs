@@ -1,12 +1,13 @@
 //! The WhatsApp bridge: the service over the real `whatsapp-client`.
 //!
-//! - In: every client event becomes an [`InboundEvent`] handed to [`App::handle_inbound`]
-//!   (text, images, voice notes, documents, stickers, locations, contacts, reactions, edits,
-//!   revokes, messages sent from the pharmacy's own phone, delivery and read receipts). Media is
-//!   downloaded through the client and stored content-addressed with [`App::store_media`]. A
-//!   message is acknowledged to WhatsApp only after the service committed it; a failure (full
-//!   disk, locked database) leaves it unacknowledged, so the server delivers it again, and is
-//!   reported at once as `whatsappStatus` `store_failed`, then as an admin alert
+//! - In: every client event becomes an [`InboundEvent`] (text, images, voice notes, documents,
+//!   stickers, locations, contacts, reactions, edits, revokes, messages sent from the
+//!   pharmacy's own phone, delivery and read receipts). The messages already waiting in the
+//!   client's event stream (up to 64, never waiting for more) go to
+//!   [`App::handle_inbound_batch`] as one transaction. Media is downloaded through the client
+//!   and stored content-addressed with [`App::store_media`]. A message is acknowledged to
+//!   WhatsApp only after the service committed it; a failure (full disk, locked database)
+//!   leaves it unacknowledged, so the server delivers it again, and is reported at once as `whatsappStatus` `store_failed`, then as an admin alert
 //!   (`inbound_store_failed`) once the database takes writes again.
 //! - Out: [`WhatsappBridge`] implements the [`Messenger`] port (read receipts, typing, text and
 //!   media, delete for everyone) with client errors mapped to [`SendError`].
@@ -34,6 +35,9 @@ use whatsapp_client::{
     Client, ClientError, Config, Event, IncomingMessage, Jid, MediaKind, MediaRef, ReceiptEvent,
     e2e,
 };
+
+/// At most this many waiting messages are stored in one service transaction.
+const INBOUND_BATCH: usize = 64;
 
 /// Why the bridge could not start.
 #[derive(Debug, thiserror::Error)]
@@ -196,10 +200,36 @@ impl WhatsappBridge {
     async fn supervise(self: Arc<Self>, mut events: whatsapp_client::EventStream) {
         loop {
             let mut restart_after = None;
-            while let Some(event) = events.recv().await {
+            // An event read while draining messages, handled next.
+            let mut next = None;
+            loop {
+                let event = match next.take() {
+                    Some(e) => e,
+                    None => match events.recv().await {
+                        Some(e) => e,
+                        None => break,
+                    },
+                };
                 // The stream itself stays open while our `Client` handle lives.
                 if matches!(event, Event::Stopped) {
                     break;
+                }
+                if let Event::Message(m) = event {
+                    // The messages already waiting (never waiting for more) go into one
+                    // service transaction: per-message commits made ingest latency-bound.
+                    let mut batch = vec![*m];
+                    while batch.len() < INBOUND_BATCH {
+                        match ready_event(&mut events) {
+                            Some(Some(Event::Message(m))) => batch.push(*m),
+                            Some(Some(other)) => {
+                                next = Some(other);
+                                break;
+                            }
+                            _ => break,
+                        }
+                    }
+                    self.on_messages(batch).await;
+                    continue;
                 }
                 if let Some(pause) = self.on_event(event).await {
                     restart_after = Some(pause);
@@ -319,7 +349,7 @@ impl WhatsappBridge {
                 });
                 return Some(Duration::from_secs(60));
             }
-            Event::Message(m) => self.on_message(*m).await,
+            Event::Message(m) => self.on_messages(vec![*m]).await,
             Event::Receipt(r) => self.on_receipt(r).await,
             Event::Stopped => {}
             other => tracing::debug!(?other, "WhatsApp event"),
@@ -327,26 +357,41 @@ impl WhatsappBridge {
         None
     }
 
-    async fn on_message(&self, mut m: IncomingMessage) {
+    /// Stores messages in one service transaction (each on its own when that fails) and
+    /// acknowledges each only after its commit, in order.
+    async fn on_messages(&self, batch: Vec<IncomingMessage>) {
         let received = std::time::Instant::now();
-        let Some(event) = self.inbound_event(&m).await else {
-            // Groups, protocol chatter: nothing for the service.
-            m.ack();
-            return;
-        };
-        match self.app.handle_inbound(event).await {
-            Ok(outcome) => {
-                tracing::debug!(id = %m.info.id, ?outcome, "inbound stored");
-                if matches!(outcome, crate::app::InboundOutcome::Stored { .. }) {
-                    crate::ops::metrics::global().inbound_stored(received.elapsed());
+        let mut events = Vec::with_capacity(batch.len());
+        let mut waiting = Vec::with_capacity(batch.len());
+        for mut m in batch {
+            match self.inbound_event(&m).await {
+                Some(event) => {
+                    events.push(event);
+                    waiting.push(m);
                 }
-                m.ack();
-                self.store_recovered().await;
+                // Groups, protocol chatter: nothing for the service.
+                None => m.ack(),
             }
-            // Not acknowledged: the server delivers it again after the next reconnect.
-            Err(e) => {
-                tracing::error!(id = %m.info.id, error = %e, "inbound message not stored");
-                self.store_failed(&e.to_string());
+        }
+        if events.is_empty() {
+            return;
+        }
+        let results = self.app.handle_inbound_batch(&events).await;
+        for (mut m, result) in waiting.into_iter().zip(results) {
+            match result {
+                Ok(outcome) => {
+                    tracing::debug!(id = %m.info.id, ?outcome, "inbound stored");
+                    if matches!(outcome, crate::app::InboundOutcome::Stored { .. }) {
+                        crate::ops::metrics::global().inbound_stored(received.elapsed());
+                    }
+                    m.ack();
+                    self.store_recovered().await;
+                }
+                // Not acknowledged: the server delivers it again after the next reconnect.
+                Err(e) => {
+                    tracing::error!(id = %m.info.id, error = %e, "inbound message not stored");
+                    self.store_failed(&e.to_string());
+                }
             }
         }
     }
@@ -602,6 +647,16 @@ impl WhatsappBridge {
             Some(c) if c.is_connected() => Ok(c),
             _ => Err(SendError::Disconnected),
         }
+    }
+}
+
+/// The next event if one is already waiting (never waits): `Some(None)` when the stream ended.
+fn ready_event(events: &mut whatsapp_client::EventStream) -> Option<Option<Event>> {
+    let recv = std::pin::pin!(events.recv());
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::future::Future::poll(recv, &mut cx) {
+        std::task::Poll::Ready(e) => Some(e),
+        std::task::Poll::Pending => None,
     }
 }
 

@@ -419,3 +419,89 @@ async fn messages_sent_from_the_pharmacy_phone_join_the_conversation() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_batch_commits_together_and_a_bad_event_falls_back_to_one_transaction_each() {
+    let w = World::new().await;
+    w.online(0).await;
+    let now = w.app.now();
+    let mut live = w.app.events().subscribe();
+    // One batch: two customers interleaved, a redelivery inside the batch, an edit of a
+    // message of the same batch.
+    let batch = [
+        text_event(Some("201001234567"), None, "B1", "first", now),
+        text_event(Some("201009999999"), None, "B2", "other customer", now),
+        text_event(Some("201001234567"), None, "B3", "second", now),
+        text_event(Some("201001234567"), None, "B1", "first", now),
+        InboundEvent::Edited {
+            wa_id: "B3".into(),
+            text: "second, edited".into(),
+            at: now,
+        },
+    ];
+    let out = w.app.handle_inbound_batch(&batch).await;
+    let out: Vec<_> = out.into_iter().map(Result::unwrap).collect();
+    let (t1, m1) = match &out[0] {
+        InboundOutcome::Stored {
+            ticket_id,
+            message_id,
+            created: true,
+            ..
+        } => (*ticket_id, *message_id),
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(
+        out[1],
+        InboundOutcome::Stored { created: true, .. }
+    ));
+    assert!(
+        matches!(out[2], InboundOutcome::Stored { ticket_id, created: false, .. } if ticket_id == t1)
+    );
+    assert_eq!(out[3], InboundOutcome::Duplicate { message_id: m1 });
+    assert_eq!(out[4], InboundOutcome::Updated { count: 1 });
+    assert_eq!(
+        w.count("SELECT count(*) FROM messages WHERE direction = 'in'")
+            .await,
+        3
+    );
+    let bodies: Vec<String> = sqlx::query_scalar(
+        "SELECT body FROM messages WHERE ticket_id = ? AND direction = 'in' ORDER BY id",
+    )
+    .bind(t1)
+    .fetch_all(w.app.pool())
+    .await
+    .unwrap();
+    assert_eq!(bodies, ["first", "second, edited"]);
+    // Live events only after the commit, in the batch's order.
+    let mut new_messages = Vec::new();
+    while let Ok(e) = live.try_recv() {
+        let v = serde_json::to_value(&e.event).unwrap();
+        if v["type"] == "newMessage" && v["message"]["direction"] == "in" {
+            new_messages.push(v["message"]["wa_id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(new_messages, ["B1", "B2", "B3"]);
+
+    // A message with neither a number nor a LID fails the batch: the others still commit,
+    // each in its own transaction, and only the bad one reports an error.
+    let batch = [
+        text_event(Some("201001234567"), None, "C1", "third", now),
+        text_event(None, None, "C2", "from nobody", now),
+        text_event(Some("201009999999"), None, "C3", "again", now),
+    ];
+    let out = w.app.handle_inbound_batch(&batch).await;
+    assert!(
+        matches!(out[0], Ok(InboundOutcome::Stored { .. })),
+        "{out:?}"
+    );
+    assert!(out[1].is_err(), "{out:?}");
+    assert!(
+        matches!(out[2], Ok(InboundOutcome::Stored { .. })),
+        "{out:?}"
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM messages WHERE wa_id IN ('C1', 'C2', 'C3')")
+            .await,
+        2
+    );
+}
