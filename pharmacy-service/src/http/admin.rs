@@ -369,6 +369,8 @@ pub struct SettingsView {
     pub greeting_enabled: bool,
     /// Out-of-office replies.
     pub out_of_office_enabled: bool,
+    /// A new customer of a multi-branch pharmacy is asked to pick a branch.
+    pub branch_menu_enabled: bool,
     /// Rosters limit routing.
     pub use_shifts: bool,
     /// Cross-branch fallback.
@@ -387,6 +389,7 @@ fn settings_view(state: &AppState) -> SettingsView {
         csat_enabled: cfg.csat_enabled,
         greeting_enabled: cfg.greeting_enabled,
         out_of_office_enabled: cfg.out_of_office_enabled,
+        branch_menu_enabled: cfg.branch_menu_enabled,
         use_shifts: cfg.use_shifts,
         cross_branch_fallback: cfg.cross_branch_fallback,
     }

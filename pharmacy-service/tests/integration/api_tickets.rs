@@ -578,6 +578,21 @@ async fn customers_agents_analytics_whatsapp_and_settings() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["csat_enabled"], false);
     assert_eq!(t.world.app.config().stickiness.as_secs(), 3600);
+    // Every setting PATCH accepts is shown by GET (and the branch menu can be switched off).
+    let shown = admin.get("/api/settings").await.json();
+    let accepted = serde_json::to_value(pharmacy_service::app::SettingsPatch::default()).unwrap();
+    for k in accepted.as_object().unwrap().keys() {
+        assert!(
+            shown.get(k).is_some(),
+            "GET /api/settings omits {k}: {shown}"
+        );
+    }
+    assert_eq!(shown["branch_menu_enabled"], true);
+    let r = admin
+        .patch("/api/settings", json!({ "branch_menu_enabled": false }))
+        .await;
+    assert_eq!(r.json()["branch_menu_enabled"], false);
+    assert!(!t.world.app.config().branch_menu_enabled);
     let r = admin.patch("/api/settings", json!({ "bad_key": 1 })).await;
     assert_eq!(r.json()["error"]["details"]["field"], "bad_key");
     let r = admin

@@ -100,7 +100,7 @@ export default {
   "setting.stickiness_secs": "العميل العائد يذهب لنفس الموظف خلال", "setting.first_response_timeout_secs": "تنبيه تأخير إن لم يُرد خلال",
   "setting.auto_close_after_secs": "إغلاق التذاكر الخاملة بعد", "setting.csat_window_secs": "قبول إجابات الاستبيان خلال",
   "setting.csat_enabled": "استبيان الرضا عند الإغلاق", "setting.greeting_enabled": "رسالة ترحيب للمحادثة الجديدة",
-  "setting.out_of_office_enabled": "رد خارج مواعيد عمل الفرع", "setting.use_shifts": "التوزيع حسب ورديات الموظفين",
+  "setting.out_of_office_enabled": "رد خارج مواعيد عمل الفرع", "setting.branch_menu_enabled": "اطلب من العميل الجديد اختيار الفرع", "setting.use_shifts": "التوزيع حسب ورديات الموظفين",
   "setting.cross_branch_fallback": "التحويل لفرع آخر إن لم يوجد موظف متاح",
   "dash.now": "الآن", "dash.open": "تذاكر مفتوحة", "dash.pending": "بانتظار العميل", "dash.unassigned": "في انتظار الفروع",
   "dash.closedToday": "أُغلقت اليوم", "dash.online": "موظفون متاحون", "dash.outbox": "بانتظار الإرسال", "dash.alerts": "تنبيهات مفتوحة",

@@ -100,7 +100,7 @@ export default {
   "setting.stickiness_secs": "Returning customers go back to the same agent within", "setting.first_response_timeout_secs": "Delay alert when no first response within",
   "setting.auto_close_after_secs": "Close idle tickets after", "setting.csat_window_secs": "Survey answers accepted for",
   "setting.csat_enabled": "Satisfaction survey on close", "setting.greeting_enabled": "Greeting on a new conversation",
-  "setting.out_of_office_enabled": "Out-of-office reply outside branch hours", "setting.use_shifts": "Route by agents' shifts",
+  "setting.out_of_office_enabled": "Out-of-office reply outside branch hours", "setting.branch_menu_enabled": "Ask a new customer to choose a branch", "setting.use_shifts": "Route by agents' shifts",
   "setting.cross_branch_fallback": "Send to another branch when nobody is free",
   "dash.now": "Right now", "dash.open": "Open tickets", "dash.pending": "Waiting on customer", "dash.unassigned": "In branch queues",
   "dash.closedToday": "Closed today", "dash.online": "Agents online", "dash.outbox": "Waiting to send", "dash.alerts": "Open alerts",
