@@ -64,17 +64,46 @@ pub async fn log(
     Ok(())
 }
 
-/// The latest entries, newest first, before the `before` id.
+/// Which entries [`list`] returns (all when empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActivityFilter {
+    /// Only this user's actions.
+    pub user: Option<UserId>,
+    /// Only actions starting with this (`ticket.` for every ticket action).
+    pub action_prefix: Option<String>,
+    /// From this instant (inclusive).
+    pub from: Option<Timestamp>,
+    /// Up to this instant (exclusive).
+    pub to: Option<Timestamp>,
+}
+
+/// The latest entries matching `filter`, newest first, before the `before` id.
 pub async fn list(
     c: &mut Conn,
+    filter: &ActivityFilter,
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<ActivityEntry>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM activity_log WHERE id < ? ORDER BY id DESC LIMIT ?")
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(&mut *c)
-        .await
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT * FROM activity_log WHERE id < ");
+    q.push_bind(before.unwrap_or(i64::MAX));
+    if let Some(u) = filter.user {
+        q.push(" AND user_id = ").push_bind(u);
+    }
+    if let Some(p) = &filter.action_prefix {
+        // A prefix compare, not LIKE: `_` and `%` in action names are literal.
+        q.push(" AND substr(action, 1, ")
+            .push_bind(p.chars().count() as i64)
+            .push(") = ")
+            .push_bind(p.clone());
+    }
+    if let Some(from) = filter.from {
+        q.push(" AND at >= ").push_bind(from);
+    }
+    if let Some(to) = filter.to {
+        q.push(" AND at < ").push_bind(to);
+    }
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    q.build_query_as().fetch_all(&mut *c).await
 }
 
 /// An alert for admins.

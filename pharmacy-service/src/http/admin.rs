@@ -7,7 +7,8 @@ use super::{AppState, audit};
 use crate::app::SettingsPatch;
 use crate::db;
 use crate::domain::autoreply::MatchKind;
-use crate::domain::ids::{AlertId, BranchId, OutboxId, TemplateId};
+use crate::domain::ids::{AlertId, BranchId, OutboxId, TemplateId, UserId};
+use crate::domain::time::start_of_day;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
@@ -447,6 +448,48 @@ pub struct ActivityQuery {
     /// Page size.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
+    /// Only this user's actions (a user id).
+    #[param(value_type = Option<i64>, minimum = 1)]
+    pub user: Option<String>,
+    /// Only actions starting with this (`ticket.` for every ticket action).
+    #[param(value_type = Option<String>, max_length = 100)]
+    pub action: Option<String>,
+    /// From this local day (the service's time zone).
+    #[param(value_type = Option<String>, format = Date)]
+    pub from: Option<String>,
+    /// Up to and including this local day.
+    #[param(value_type = Option<String>, format = Date)]
+    pub to: Option<String>,
+}
+
+/// The filter of an activity query: days are local to the service's time zone.
+fn activity_filter(state: &AppState, q: &ActivityQuery) -> ApiResult<db::activity::ActivityFilter> {
+    let tz = state.app.time_zone();
+    let day = |v: &Option<String>, f: &str| -> ApiResult<Option<jiff::civil::Date>> {
+        match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| ApiError::invalid(f.to_owned(), "a date YYYY-MM-DD")),
+        }
+    };
+    let (from, to) = (day(&q.from, "from")?, day(&q.to, "to")?);
+    if let (Some(f), Some(t)) = (from, to)
+        && t < f
+    {
+        return Err(ApiError::invalid("to", "before from"));
+    }
+    let action = q.action.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    if action.is_some_and(|a| a.chars().count() > 100) {
+        return Err(ApiError::invalid("action", "at most 100 characters"));
+    }
+    Ok(db::activity::ActivityFilter {
+        user: parse_opt::<i64>(&q.user, "user")?.map(UserId),
+        action_prefix: action.map(str::to_owned),
+        from: from.map(|d| start_of_day(d, tz)),
+        to: to.map(|d| start_of_day(d.tomorrow().unwrap_or(d), tz)),
+    })
 }
 
 #[utoipa::path(
@@ -454,7 +497,7 @@ pub struct ActivityQuery {
     path = "/api/activity",
     tag = "admin",
     operation_id = "activity_log",
-    summary = "The activity log, newest first",
+    summary = "The activity log, newest first (filters: user, action prefix, local days from..=to)",
     params(ActivityQuery),
     responses(
         (status = 200, description = "A page of entries (with the client address of HTTP actions)", body = super::openapi::Page<crate::db::activity::ActivityEntry>),
@@ -469,8 +512,9 @@ async fn activity(
 ) -> ApiResult<Json<Value>> {
     let lim = limit(&q.limit)?;
     let before: Option<i64> = parse_opt(&q.cursor, "cursor")?;
+    let filter = activity_filter(&state, &q)?;
     let mut c = state.app.pool().acquire().await?;
-    let rows = db::activity::list(&mut c, before, lim).await?;
+    let rows = db::activity::list(&mut c, &filter, before, lim).await?;
     let next = (rows.len() as i64 == lim)
         .then(|| rows.last().map(|r| r.id.to_string()))
         .flatten();

@@ -1287,7 +1287,7 @@ async fn admin_pairs_whatsapp_by_qr_and_reads_the_dashboard() {
         "document.querySelector('#page-settings form:not([data-old]) #set-auto_close_after_secs')",
     )
     .await;
-    b.js("document.getElementById('set-auto_close_after_secs').value = '120'; return 1")
+    b.js("document.getElementById('set-auto_close_after_secs').value = '120'; document.getElementById('set-branch_menu_enabled').checked = false; return 1")
         .await;
     b.click("#page-settings button[type=submit]").await;
     b.until(
@@ -1301,7 +1301,32 @@ async fn admin_pairs_whatsapp_by_qr_and_reads_the_dashboard() {
         "document.getElementById('set-auto_close_after_secs')?.value === '120'",
     )
     .await;
+    assert_eq!(
+        b.js("return document.getElementById('set-branch_menu_enabled').checked")
+            .await,
+        false
+    );
+    assert!(!svc.app.config().branch_menu_enabled);
     b.shot("settings-saved").await;
+
+    // The activity log filtered by the server: the settings change, by action prefix.
+    b.client
+        .goto(&format!("{}/#/activity", svc.base))
+        .await
+        .unwrap();
+    b.until(
+        "the activity filters",
+        "document.getElementById('act-from')",
+    )
+    .await;
+    b.type_into("#act-action", "settings.").await;
+    b.click("#page-activity form button[type=submit]").await;
+    b.until(
+        "only settings entries",
+        "(() => { const r = [...document.querySelectorAll('#page-activity tbody tr td:nth-child(3)')].map(td => td.textContent); return r.length > 0 && r.every(a => a.startsWith('settings.')); })()",
+    )
+    .await;
+    b.shot("activity-filtered").await;
 
     // An admin gives the first agent a Monday shift.
     b.client

@@ -292,26 +292,32 @@ function dur(s) {
 // ---------- activity log ----------
 
 async function activity(el, filters = {}, older = []) {
-  const [data, users] = await Promise.all([get(`/api/activity/${qs({ limit: 200, cursor: filters.cursor })}`), get("/api/users/").catch(() => [])]);
+  // The server filters (user, action prefix, local days); pages follow its cursor.
+  const q = { limit: 200, cursor: filters.cursor, user: filters.user || undefined, action: filters.action || undefined, from: filters.from || undefined, to: filters.to || undefined };
+  const [data, users] = await Promise.all([get(`/api/activity/${qs(q)}`), get("/api/users/").catch(() => [])]);
   const names = new Map(rows(users).map((u) => [u.id, u.name || u.username]));
   clear(el).append(h("h1", {}, t("nav.activity")));
   const action = h("input", { id: "act-action", value: filters.action || "", dir: "ltr", placeholder: "ticket." });
   const user = h("select", { id: "act-user" }, h("option", { value: "" }, t("activity.anyone")),
     [...names.entries()].map(([id, n]) => h("option", { value: id, selected: String(id) === String(filters.user || "") }, n)));
-  el.append(h("form", { class: "toolbar", onsubmit: (e) => { e.preventDefault(); activity(el, { action: action.value.trim(), user: user.value }); } },
+  const from = h("input", { id: "act-from", type: "date", value: filters.from || "" });
+  const to = h("input", { id: "act-to", type: "date", value: filters.to || "" });
+  el.append(h("form", { class: "toolbar", onsubmit: (e) => { e.preventDefault(); activity(el, { action: action.value.trim(), user: user.value, from: from.value, to: to.value }).catch((er) => toast(er.message, true)); } },
     h("div", {}, h("label", { for: "act-action" }, t("activity.action")), action),
     h("div", {}, h("label", { for: "act-user" }, t("activity.user")), user),
+    h("div", {}, h("label", { for: "act-from" }, t("activity.from")), from),
+    h("div", {}, h("label", { for: "act-to" }, t("activity.to")), to),
     h("button", { type: "submit", class: "btn" }, t("activity.filter"))));
-  const list = [...older, ...rows(data)].filter((a) => (!filters.action || String(a.action).includes(filters.action)) && (!filters.user || String(a.user_id) === String(filters.user)));
+  const list = [...older, ...rows(data)];
   el.append(table([t("activity.when"), t("activity.user"), t("activity.action"), t("activity.entity"), t("activity.details")],
     list.map((a) => h("tr", {}, h("td", {}, fmtDateTime(a.at || a.created_at)), h("td", { dir: "auto" }, names.get(a.user_id) || (a.user_id ?? "—")),
       h("td", { dir: "ltr" }, a.action), h("td", { dir: "ltr" }, a.entity_kind ? `${a.entity_kind} #${a.entity_id}` : "—"),
       h("td", { dir: "ltr", class: "small" }, a.details_json || "")))));
-  // Older entries: the next page is appended (filters apply to everything loaded).
+  // Older entries under the same filters: the next page is appended.
   const next = nextCursor(data);
   if (next) {
     el.append(h("p", {}, h("button", { type: "button", class: "btn", id: "act-older", onclick: () =>
-      activity(el, { ...filters, cursor: next }, [...older, ...rows(data)]).catch((e) => toast(e.message, true)) }, t("activity.older"))));
+      activity(el, { ...filters, cursor: next }, list).catch((e) => toast(e.message, true)) }, t("activity.older"))));
   }
 }
 

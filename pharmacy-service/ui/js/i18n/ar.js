@@ -91,7 +91,7 @@ export default {
   "templates.new": "قالب جديد",
   "autoreplies.title": "الردود التلقائية", "autoreplies.trigger": "عندما تحتوي الرسالة على", "autoreplies.reply": "الرد", "autoreplies.active": "مفعّل",
   "settings.hint": "التوزيع وسرعة الإرسال ومواعيد العمل والرسائل التلقائية.",
-  "activity.action": "الإجراء", "activity.user": "المستخدم", "activity.when": "الوقت", "activity.entity": "العنصر",
+  "activity.from": "من", "activity.to": "إلى", "activity.action": "الإجراء", "activity.user": "المستخدم", "activity.when": "الوقت", "activity.entity": "العنصر",
   "activity.details": "التفاصيل", "activity.filter": "تصفية",
   "settings.config": "إعدادات الخدمة (من ملف إعدادات الخادم)", "settings.runtime": "إعدادات التشغيل",
   "settings.name": "الإعداد", "settings.value": "القيمة", "settings.newKey": "اسم إعداد جديد", "settings.newValue": "القيمة (JSON)",

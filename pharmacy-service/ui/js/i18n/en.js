@@ -91,7 +91,7 @@ export default {
   "templates.new": "New template",
   "autoreplies.title": "Automatic replies", "autoreplies.trigger": "When the message contains", "autoreplies.reply": "Reply", "autoreplies.active": "Active",
   "settings.hint": "Routing, pacing, business hours and automatic messages.",
-  "activity.action": "Action", "activity.user": "User", "activity.when": "When", "activity.entity": "Object",
+  "activity.from": "From", "activity.to": "To", "activity.action": "Action", "activity.user": "User", "activity.when": "When", "activity.entity": "Object",
   "activity.details": "Details", "activity.filter": "Filter",
   "settings.config": "Service configuration (from the server's settings file)", "settings.runtime": "Runtime settings",
   "settings.name": "Setting", "settings.value": "Value", "settings.newKey": "New setting name", "settings.newValue": "Value (JSON)",
