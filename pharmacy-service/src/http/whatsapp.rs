@@ -67,6 +67,58 @@ pub struct LinkStatus {
     /// Ban expiry or similar details.
     #[schema(value_type = Option<Object>)]
     pub detail: Option<Value>,
+    /// The last [`RECENT_DISCONNECTS`] times the link went down, newest first (kept in memory:
+    /// empty after a restart).
+    pub recent_disconnects: Vec<DisconnectRecord>,
+}
+
+/// How many disconnects [`LinkStatus::recent_disconnects`] keeps.
+pub const RECENT_DISCONNECTS: usize = 10;
+
+/// One time the link went down.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct DisconnectRecord {
+    /// When (ms since the epoch).
+    #[schema(value_type = i64)]
+    pub at: crate::domain::time::Timestamp,
+    /// The state it went to: `disconnected`, `logged_out` or `temporary_ban`.
+    pub state: String,
+    /// The cause in words (`replaced`, `code 401: ...`, the client's reason).
+    pub reason: String,
+    /// The cause as the client stated it.
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<Value>,
+}
+
+impl DisconnectRecord {
+    /// A record of the link going to `state` with the `detail` the bridge publishes.
+    pub fn new(at: crate::domain::time::Timestamp, state: &str, detail: Option<&Value>) -> Self {
+        let field = |k: &str| {
+            detail
+                .and_then(|d| d.get(k))
+                .filter(|v| !v.is_null())
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        };
+        let reason = match (field("reason"), field("code"), field("message")) {
+            (Some(r), _, _) => r,
+            (None, Some(c), Some(m)) => format!("code {c}: {m}"),
+            (None, Some(c), None) => format!("code {c}"),
+            (None, None, Some(m)) => m,
+            (None, None, None) => state.to_owned(),
+        };
+        DisconnectRecord {
+            at,
+            state: state.to_owned(),
+            reason,
+            detail: detail.cloned(),
+        }
+    }
+
+    /// Puts `self` first in `recent`, keeping at most [`RECENT_DISCONNECTS`].
+    pub fn push_to(self, recent: &mut std::collections::VecDeque<DisconnectRecord>) {
+        recent.push_front(self);
+        recent.truncate(RECENT_DISCONNECTS);
+    }
 }
 
 /// Port to the WhatsApp link (one number). Implemented by the service's bridge over
@@ -129,6 +181,7 @@ impl WhatsappLink for FakeWhatsapp {
             phone: s.phone.clone(),
             name: s.phone.as_ref().map(|_| "Khalifa Pharmacies".to_owned()),
             detail: None,
+            recent_disconnects: Vec::new(),
         };
         Box::pin(async move { Ok(st) })
     }
@@ -365,4 +418,45 @@ async fn pair_code(
     )
     .await?;
     Ok(Json(json!({ "phone": phone, "code": code })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::time::Timestamp;
+
+    #[test]
+    fn disconnect_records_keep_the_newest_ten_with_their_causes() {
+        let mut recent = std::collections::VecDeque::new();
+        for i in 0..12 {
+            DisconnectRecord::new(
+                Timestamp(i),
+                "disconnected",
+                Some(&json!({ "reason": format!("r{i}") })),
+            )
+            .push_to(&mut recent);
+        }
+        assert_eq!(recent.len(), RECENT_DISCONNECTS);
+        assert_eq!(
+            (recent[0].at, recent[0].reason.as_str()),
+            (Timestamp(11), "r11")
+        );
+        assert_eq!(recent[9].reason, "r2");
+        let r = DisconnectRecord::new(
+            Timestamp(1),
+            "disconnected",
+            Some(&json!({ "code": 401, "message": "bad" })),
+        );
+        assert_eq!(r.reason, "code 401: bad");
+        let r = DisconnectRecord::new(
+            Timestamp(1),
+            "temporary_ban",
+            Some(&json!({ "code": 101, "until": null })),
+        );
+        assert_eq!(r.reason, "code 101");
+        assert_eq!(
+            DisconnectRecord::new(Timestamp(1), "logged_out", None).reason,
+            "logged_out"
+        );
+    }
 }

@@ -24,7 +24,9 @@ use crate::app::{
     ReceiptStatus, SendError, Sender,
 };
 use crate::domain::time::Timestamp;
-use crate::http::whatsapp::{LinkError, LinkFuture, LinkState, LinkStatus, WhatsappLink};
+use crate::http::whatsapp::{
+    DisconnectRecord, LinkError, LinkFuture, LinkState, LinkStatus, WhatsappLink,
+};
 use serde_json::json;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -55,6 +57,8 @@ struct LinkInner {
     phone: Option<String>,
     name: Option<String>,
     detail: Option<serde_json::Value>,
+    /// The last disconnects, newest first.
+    disconnects: std::collections::VecDeque<DisconnectRecord>,
 }
 
 /// The service's side of one WhatsApp number: cheap to share (`Arc`), used as the outbox's
@@ -103,6 +107,7 @@ impl WhatsappBridge {
                 },
                 qr: None,
                 phone: paired.map(|j| j.user),
+                disconnects: Default::default(),
                 name: None,
                 detail: None,
             }),
@@ -169,6 +174,7 @@ impl WhatsappBridge {
             phone: l.phone,
             name: l.name,
             detail: l.detail,
+            recent_disconnects: l.disconnects.into_iter().collect(),
         }
     }
 
@@ -177,6 +183,10 @@ impl WhatsappBridge {
         let detail = {
             let mut l = self.link.lock().unwrap_or_else(|p| p.into_inner());
             f(&mut l);
+            if matches!(live, "disconnected" | "logged_out" | "temporary_ban") {
+                let rec = DisconnectRecord::new(self.app.now(), live, l.detail.as_ref());
+                rec.push_to(&mut l.disconnects);
+            }
             match live {
                 "qr" => l.qr.as_ref().map(|q| json!({ "qr": q })),
                 _ => l.detail.clone(),

@@ -355,6 +355,15 @@ async fn temporary_ban_pauses_the_outbox_and_the_link_recovers() {
             .await,
         "connected again after the ban"
     );
+    // The health panel's history: the ban is the newest disconnect, with its cause.
+    let recent = bridge.status().await.unwrap().recent_disconnects;
+    let ban = recent
+        .iter()
+        .find(|d| d.state == "temporary_ban")
+        .expect("the ban recorded");
+    assert_eq!(ban.reason, "code 101");
+    assert!(ban.at.0 > 0);
+    assert!(recent.len() <= pharmacy_service::http::whatsapp::RECENT_DISCONNECTS);
     bridge.shutdown().await;
     sim.shutdown();
 }

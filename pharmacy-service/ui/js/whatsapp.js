@@ -81,8 +81,9 @@ function render(status, st, qr) {
   const depth = status.outbox_depth ?? status.outbox?.depth ?? status.outbox?.pending ?? status.queue_depth;
   add("wa.health.outbox", depth != null ? fmtNum(depth) : "—");
   health.append(h("dl", { class: "formula-list" }, rowsOut));
-  let reasons = status.last_disconnects || status.disconnects || status.recent_disconnects || [];
-  // The bridge states only the latest cause (detail {reason} or {code, message}): show it.
+  // The status lists the last ten disconnects (newest first, {at, state, reason}); without
+  // them (a fresh start) the current cause in `detail` is shown.
+  let reasons = status.recent_disconnects || [];
   if (!reasons.length && st !== "connected" && (status.reason || status.code || status.message)) {
     reasons = [{ reason: [status.reason, status.code, status.message].filter((x) => x !== undefined && x !== null).join(" · ") }];
   }
