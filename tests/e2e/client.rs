@@ -759,6 +759,27 @@ async fn a_document_is_uploaded_and_reaches_the_customer() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Every <enc> of a media message names its media type, as whatsmeow's sends do; a text
+    // names none.
+    let text_id = client
+        .send_text(&customer, "and a text")
+        .await
+        .expect("text");
+    let stanzas = sim.stanzas();
+    let sent = |id: &str| {
+        stanzas
+            .iter()
+            .find(|s| s.tag == "message" && s.id == id)
+            .unwrap_or_else(|| panic!("{id} not recorded"))
+            .media_types
+            .clone()
+    };
+    let document = sent(&id);
+    assert!(
+        !document.is_empty() && document.iter().all(|t| t == "document"),
+        "{document:?}"
+    );
+    assert!(sent(&text_id).iter().all(String::is_empty));
     client.shutdown().await;
 }
 

@@ -962,6 +962,7 @@ async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result<(), Client
             .attr("v", "2")
             .attr("type", ciphertext.enc_type())
             .attr("count", count)
+            .attr_opt("mediatype", media_type(&message))
             .bytes(ciphertext.serialized().to_vec()),
     ];
     if ciphertext.enc_type() == "pkmsg"
@@ -1280,6 +1281,7 @@ pub(crate) async fn sessions_for(
 pub(crate) async fn encrypt_for(
     shared: &Shared,
     sessions: Vec<(Jid, SessionRecord)>,
+    mediatype: Option<&'static str>,
     plaintext_for: impl Fn(&Jid) -> Vec<u8>,
 ) -> Result<(Vec<Node>, bool), ClientError> {
     let mut participants = Vec::new();
@@ -1302,6 +1304,7 @@ pub(crate) async fn encrypt_for(
                 Node::new("to").attr("jid", jid).children([Node::new("enc")
                     .attr("v", "2")
                     .attr("type", ciphertext.enc_type())
+                    .attr_opt("mediatype", mediatype)
                     .bytes(ciphertext.serialized().to_vec())]),
             );
         }
@@ -1365,7 +1368,7 @@ pub(crate) async fn send_message(
     let sessions = sessions_for(shared, &devices).await?;
     let plain = message.encode_to_vec();
     let dsm = dsm_bytes(&to, &message);
-    let (participants, any_prekey) = encrypt_for(shared, sessions, |jid| {
+    let (participants, any_prekey) = encrypt_for(shared, sessions, media_type(&message), |jid| {
         if jid.user == own.user {
             dsm.clone()
         } else {
@@ -1483,7 +1486,8 @@ async fn send_group_message(
     }
     .encode_to_vec();
     let sessions = sessions_for(shared, &devices).await?;
-    let (to_nodes, any_prekey) = encrypt_for(shared, sessions, |_| skdm.clone()).await?;
+    // The carriers of the distribution message go without `mediatype` (whatsmeow send.go).
+    let (to_nodes, any_prekey) = encrypt_for(shared, sessions, None, |_| skdm.clone()).await?;
     let plain = message.encode_to_vec();
     let skmsg = {
         let padded = signal::pad(&plain, &mut rand::thread_rng());
@@ -1508,6 +1512,7 @@ async fn send_group_message(
         Node::new("enc")
             .attr("v", "2")
             .attr("type", "skmsg")
+            .attr_opt("mediatype", media_type(&message))
             .bytes(skmsg.serialized().to_vec()),
     );
     let mut stanza = Node::new("message")
@@ -1546,6 +1551,54 @@ fn message_type(message: &e2e::Message) -> &'static str {
         "media"
     } else {
         "text"
+    }
+}
+
+/// The `mediatype` attribute of an `<enc>` node (whatsmeow send.go `getMediaTypeFromMessage`):
+/// wrappers are looked through; plain text and reactions have none.
+fn media_type(message: &e2e::Message) -> Option<&'static str> {
+    let inner = message
+        .view_once_message
+        .as_ref()
+        .or(message.view_once_message_v2.as_ref())
+        .or(message.view_once_message_v2_extension.as_ref())
+        .or(message.lottie_sticker_message.as_ref())
+        .or(message.ephemeral_message.as_ref())
+        .or(message.document_with_caption_message.as_ref())
+        .and_then(|wrapper| wrapper.message.as_deref());
+    if let Some(inner) = inner {
+        return media_type(inner);
+    }
+    if message
+        .extended_text_message
+        .as_ref()
+        .is_some_and(|text| text.title.is_some())
+    {
+        Some("url")
+    } else if message.image_message.is_some() {
+        Some("image")
+    } else if message.sticker_message.is_some() {
+        Some("sticker")
+    } else if message.document_message.is_some() {
+        Some("document")
+    } else if let Some(audio) = &message.audio_message {
+        Some(if audio.ptt == Some(true) {
+            "ptt"
+        } else {
+            "audio"
+        })
+    } else if let Some(video) = &message.video_message {
+        Some(if video.gif_playback == Some(true) {
+            "gif"
+        } else {
+            "video"
+        })
+    } else if message.contact_message.is_some() {
+        Some("vcard")
+    } else if message.contacts_array_message.is_some() {
+        Some("contact_array")
+    } else {
+        None
     }
 }
 
@@ -1694,6 +1747,63 @@ mod tests {
         assert!(token_valid(now, now));
         assert!(token_valid(now - 3 * 604_800, now));
         assert!(!token_valid(now - 5 * 604_800, now));
+    }
+
+    /// `mediatype` as whatsmeow's getMediaTypeFromMessage: wrappers looked through, ptt and gif
+    /// told apart, none for text and reactions.
+    #[test]
+    fn media_type_of_each_kind() {
+        let audio = |ptt| e2e::Message {
+            audio_message: Some(Box::new(e2e::AudioMessage {
+                ptt: Some(ptt),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert_eq!(media_type(&audio(true)), Some("ptt"));
+        assert_eq!(media_type(&audio(false)), Some("audio"));
+        let gif = e2e::Message {
+            video_message: Some(Box::new(e2e::VideoMessage {
+                gif_playback: Some(true),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert_eq!(media_type(&gif), Some("gif"));
+        let image = e2e::Message {
+            image_message: Some(Default::default()),
+            ..Default::default()
+        };
+        let view_once = e2e::Message {
+            view_once_message_v2: Some(Box::new(e2e::FutureProofMessage {
+                message: Some(Box::new(image.clone())),
+            })),
+            ..Default::default()
+        };
+        assert_eq!(media_type(&view_once), Some("image"));
+        let document = e2e::Message {
+            document_message: Some(Default::default()),
+            ..Default::default()
+        };
+        assert_eq!(media_type(&document), Some("document"));
+        let link = e2e::Message {
+            extended_text_message: Some(Box::new(e2e::ExtendedTextMessage {
+                title: Some("a page".into()),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert_eq!(media_type(&link), Some("url"));
+        let text = e2e::Message {
+            conversation: Some("hi".into()),
+            ..Default::default()
+        };
+        assert_eq!(media_type(&text), None);
+        let reaction = e2e::Message {
+            reaction_message: Some(Default::default()),
+            ..Default::default()
+        };
+        assert_eq!(media_type(&reaction), None);
     }
 
     #[test]

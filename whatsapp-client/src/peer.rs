@@ -106,7 +106,7 @@ pub(crate) async fn send_peer_message(
     let id = generate_message_id(&own.user, now_ms() / 1000);
     let sessions = sessions_for(shared, std::slice::from_ref(&phone)).await?;
     let plaintext = message.encode_to_vec();
-    let (nodes, any_prekey) = encrypt_for(shared, sessions, |_| plaintext.clone()).await?;
+    let (nodes, any_prekey) = encrypt_for(shared, sessions, None, |_| plaintext.clone()).await?;
     let enc = nodes
         .into_iter()
         .find_map(|to| to.child("enc").cloned())

@@ -21,7 +21,7 @@
 //! | `POST /control/appstate/{phone}/mutation` | one mutation `{"action": "contact", "jid", "name"}`, `{"action": "push_name", "name"}`, `{"action": "archive", "chat", "archived"}`, `{"action": "pin", "chat", "pinned"}`, `{"action": "mark_read", "chat", "read"}`, `{"action": "mute", "chat", "until_ms"}` (-1 = always, absent = unmute), `{"action": "label", "id", "name", "color"}`, `{"action": "label_chat", "label_id", "chat", "labeled"}`, or `{"mutations": [...]}` | `{"ok": true, "versions": {"<collection>": version}}` (the phone's patch; companions get `server_sync`) |
 //! | `POST /control/appstate/{phone}/rotate-key` | | `{"ok": true, "key_id"}` (a new app-state key, shared with the companions) |
 //! | `POST /control/history/{phone}` | `{"chats": 6, "messages_per_chat": 50}` (generated) or `{"conversations": [{"jid", "name", "unread_count", "messages": [{"id", "from_me", "text", "timestamp"}]}]}` | `{"ok": true, "messages"}` (what the phone remembers; sent to companions linked afterwards) |
-//! | `GET /control/stanzas` | | `[{"from", "tag", "id", "kind", "to", "received_at_ms"}]` |
+//! | `GET /control/stanzas` | | `[{"from", "tag", "id", "kind", "to", "media_types", "received_at_ms"}]` |
 //! | `GET /control/root_key` | | `{"root_key"}` |
 
 use axum::extract::{Path, State};

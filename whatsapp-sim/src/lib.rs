@@ -237,6 +237,9 @@ pub struct StanzaRecord {
     pub kind: String,
     /// Its `to` attribute.
     pub to: String,
+    /// The `mediatype` attribute of each `<enc>` it carries (directly or per participant), in
+    /// order; empty for an `<enc>` without one.
+    pub media_types: Vec<String>,
     /// Arrival, unix milliseconds.
     pub received_at_ms: u64,
 }

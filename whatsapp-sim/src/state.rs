@@ -858,6 +858,7 @@ impl State {
             id: node.attrs().optional_string("id").unwrap_or_default(),
             kind: node.attrs().optional_string("type").unwrap_or_default(),
             to: node.attrs().optional_string("to").unwrap_or_default(),
+            media_types: enc_media_types(node),
             received_at_ms: now_ms(),
         });
     }
@@ -3595,4 +3596,17 @@ impl Account {
             at_ms: now_ms(),
         });
     }
+}
+
+/// The `mediatype` of every `<enc>` in a message: its own and those under `<participants><to>`.
+fn enc_media_types(node: &Node) -> Vec<String> {
+    let direct = node.children_by_tag("enc");
+    let fanned = node
+        .children_by_tag("participants")
+        .flat_map(|p| p.children_by_tag("to"))
+        .flat_map(|to| to.children_by_tag("enc"));
+    direct
+        .chain(fanned)
+        .map(|enc| enc.attrs().optional_string("mediatype").unwrap_or_default())
+        .collect()
 }
