@@ -246,9 +246,18 @@ impl State {
                 .unwrap_or(0)
         };
         if let Some(a) = self.accounts.get_mut(pn) {
-            for s in a.sent.iter_mut().filter(|s| ids.contains(&s.entry.id)) {
-                if rank(status) > rank(&s.entry.status) {
-                    s.entry.status = status.to_owned();
+            // Receipts name recent messages: search from the newest and stop once every id is
+            // found, so a long sent list does not make each receipt cost its whole length.
+            let mut found = 0;
+            for s in a.sent.iter_mut().rev() {
+                if found == ids.len() {
+                    break;
+                }
+                if ids.contains(&s.entry.id) {
+                    found += 1;
+                    if rank(status) > rank(&s.entry.status) {
+                        s.entry.status = status.to_owned();
+                    }
                 }
             }
         }
