@@ -722,13 +722,28 @@ async fn agent_answers_a_customer_live_and_closes_the_ticket() {
     b.axe("the inbox with an open chat").await;
 
     // Someone else starts replying in the same ticket: "X is replying".
-    let other = typing_elsewhere(&svc.base, &svc.creds.admin.0, &svc.creds.admin.1, ticket).await;
+    let mut other =
+        typing_elsewhere(&svc.base, &svc.creds.admin.0, &svc.creds.admin.1, ticket).await;
     b.until(
         "the typing notice",
-        "document.getElementById('chat-typing').textContent.includes('Admin')",
+        "document.getElementById('chat-typing').textContent.includes('Admin') && document.getElementById('chat-typing').textContent.includes('يرد')",
     )
     .await;
     b.shot("typing").await;
+    // They stop typing but keep the ticket open: "X is viewing".
+    {
+        use futures_util::SinkExt;
+        let m = json!({ "type": "typing", "ticket_id": ticket, "typing": false }).to_string();
+        other
+            .send(tokio_tungstenite::tungstenite::Message::Text(m.into()))
+            .await
+            .unwrap();
+    }
+    b.until(
+        "the viewing notice",
+        "document.getElementById('chat-typing').textContent.includes('Admin') && document.getElementById('chat-typing').textContent.includes('يطالع')",
+    )
+    .await;
     // They close the connection: the notice goes (leaving ends viewing and replying).
     drop(other);
     b.until(
