@@ -477,6 +477,64 @@ async fn reconnects_after_drops_and_server_restarts() {
     client.shutdown().await;
 }
 
+/// A server that stops answering (the sim's `delay` fault) is detected by the keepalive as
+/// whatsmeow does (missed pings reported, the connection declared dead after
+/// `keepalive_dead`), the client reconnects, and a message sent meanwhile arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_server_is_detected_by_keepalive_and_left() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("stalled");
+    let mut config = config(&sim);
+    config.timeouts.keepalive_min = 100;
+    config.timeouts.keepalive_max = 150;
+    config.timeouts.keepalive_reply = 200;
+    config.timeouts.keepalive_dead = 800;
+    let (client, mut events) = paired(&sim, &path, config).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    sim.fault(&Fault::Delay {
+        ms: 1_500,
+        duration_ms: 2_500,
+    })
+    .expect("fault");
+    sim.customer_send(
+        CUSTOMER,
+        OWN_PHONE,
+        Outgoing::Text("are you there?".into()),
+        None,
+    )
+    .expect("send");
+    let missed = expect(&mut events, "a missed keepalive", |e| match e {
+        Event::KeepAliveTimeout { consecutive } => Some(consecutive),
+        _ => None,
+    })
+    .await;
+    assert!(missed >= 1);
+    let reconnect_in = expect(&mut events, "the dead connection dropped", |e| match e {
+        Event::Disconnected { reconnect_in, .. } => Some(reconnect_in),
+        _ => None,
+    })
+    .await;
+    assert!(reconnect_in.is_some(), "a dead connection is retried");
+    let mut texts = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(500), events.recv()).await {
+            Ok(Some(Event::Message(mut m))) => {
+                m.ack();
+                texts.extend(m.text().map(str::to_owned));
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            // Quiet for a while after the message came: nothing else is on its way.
+            Err(_) if !texts.is_empty() => break,
+            Err(_) => {}
+        }
+    }
+    assert_eq!(texts, ["are you there?"]);
+    client.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lid_addressed_customer_is_answered() {
     let sim = Sim::start(SimConfig::default()).await.expect("sim");

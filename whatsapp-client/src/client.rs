@@ -963,6 +963,7 @@ impl Driver {
             }
             CoreEvent::KeepaliveMissed { consecutive } => {
                 tracing::debug!(consecutive, "keepalive missed");
+                self.shared.emit(Event::KeepAliveTimeout { consecutive });
             }
             CoreEvent::OfflinePreview { count, .. } => {
                 tracing::debug!(?count, "offline queue preview");

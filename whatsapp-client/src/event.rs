@@ -83,6 +83,13 @@ pub enum Event {
         /// The pause before the next attempt.
         reconnect_in: Option<Duration>,
     },
+    /// A keepalive ping went unanswered (whatsmeow `events.KeepAliveTimeout`). After
+    /// `Config::timeouts.keepalive_dead` without an answered ping the connection is dropped
+    /// and [`Event::Disconnected`] follows, with a reconnect.
+    KeepAliveTimeout {
+        /// Pings missed in a row.
+        consecutive: u32,
+    },
     /// The offline queue has been delivered.
     OfflineSyncCompleted {
         /// Number of stanzas the server says it delivered.
