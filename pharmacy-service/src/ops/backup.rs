@@ -171,7 +171,7 @@ pub async fn restore(
     let manifest = read_manifest(from)?;
     verify(from, &manifest)?;
     std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
-    let _lock = InstanceLock::acquire(data_dir).await?;
+    let lock = InstanceLock::acquire(data_dir).await?;
 
     let restore_session = keep_session && manifest.files.iter().any(|f| f.path == SESSION_FILE);
     let mut replaced = vec![DB_FILE];
@@ -207,6 +207,9 @@ pub async fn restore(
         std::fs::copy(&src, &dst).map_err(io(&src))?;
         count += 1;
     }
+    // Released before returning, so a service started right after (even in this process)
+    // finds the directory free.
+    lock.release().await;
     Ok(RestoreReport {
         files: count,
         moved_aside: moved.then_some(aside),

@@ -34,7 +34,7 @@ pub enum LockError {
 /// Held while it lives.
 #[derive(Debug)]
 pub struct InstanceLock {
-    _conn: SqliteConnection,
+    conn: SqliteConnection,
 }
 
 impl InstanceLock {
@@ -79,7 +79,15 @@ impl InstanceLock {
         tx.commit()
             .await
             .map_err(|e| classify(e, data_dir).unwrap_or_else(open_err))?;
-        Ok(InstanceLock { _conn: conn })
+        Ok(InstanceLock { conn })
+    }
+
+    /// Gives the lock up now. Dropping an `InstanceLock` releases it too, but sqlx closes a
+    /// dropped connection on its worker thread a moment later; this waits for the close.
+    pub async fn release(self) {
+        if let Err(e) = self.conn.close().await {
+            tracing::warn!(error = %e, "closing the instance lock");
+        }
     }
 }
 

@@ -394,10 +394,23 @@ async fn one_service_per_data_directory() {
         Err(LockError::Held { .. }) => {}
         other => panic!("second lock: {other:?}"),
     }
-    drop(held);
-    InstanceLock::acquire(&dir.0)
+    held.release().await;
+    let again = InstanceLock::acquire(&dir.0)
         .await
         .expect("free again once released");
+    // Dropped (as when the process ends) it frees the directory too, once sqlx's worker
+    // thread has closed the connection.
+    drop(again);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match InstanceLock::acquire(&dir.0).await {
+            Ok(_) => break,
+            Err(LockError::Held { .. }) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => panic!("after a drop: {other:?}"),
+        }
+    }
 }
 
 async fn count(pool: &sqlx::SqlitePool, table: &str) -> i64 {
