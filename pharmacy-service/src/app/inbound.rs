@@ -313,18 +313,15 @@ impl App {
         m: &InboundMessage,
         fx: &mut Effects,
     ) -> Result<InboundOutcome, AppError> {
-        let now = self.now();
-        // WhatsApp's timestamp, unless it is missing or ahead of our clock.
-        let at = if m.at.0 <= 0 || m.at > now { now } else { m.at };
-        if let Some(existing) = db::messages::by_wa_id(c, &m.wa_id).await? {
-            return Ok(InboundOutcome::Duplicate {
-                message_id: existing.id,
-            });
-        }
-        let customer = self
-            .resolve_customer(c, &m.from, at, &mut fx.events)
-            .await?;
-        let latest = db::tickets::latest_for_customer(c, customer.id).await?;
+        let Arrival {
+            now,
+            at,
+            customer,
+            latest,
+        } = match self.arrival(c, m, fx).await? {
+            Ok(arrival) => arrival,
+            Err(duplicate) => return Ok(duplicate),
+        };
 
         // A survey answer: exactly one digit 1-5 within the window after the survey.
         if let (Some(t), InboundContent::Text { text }) = (&latest, &m.content)
@@ -592,6 +589,34 @@ impl App {
         })
     }
 
+    /// What every arriving message starts with: WhatsApp's timestamp (unless it is missing or
+    /// ahead of our clock), deduplication by WhatsApp id (`Err` with the outcome for a
+    /// duplicate), the sender as a customer and their latest ticket.
+    async fn arrival(
+        &self,
+        c: &mut Conn,
+        m: &InboundMessage,
+        fx: &mut Effects,
+    ) -> Result<Result<Arrival, InboundOutcome>, AppError> {
+        let now = self.now();
+        let at = if m.at.0 <= 0 || m.at > now { now } else { m.at };
+        if let Some(existing) = db::messages::by_wa_id(c, &m.wa_id).await? {
+            return Ok(Err(InboundOutcome::Duplicate {
+                message_id: existing.id,
+            }));
+        }
+        let customer = self
+            .resolve_customer(c, &m.from, at, &mut fx.events)
+            .await?;
+        let latest = db::tickets::latest_for_customer(c, customer.id).await?;
+        Ok(Ok(Arrival {
+            now,
+            at,
+            customer,
+            latest,
+        }))
+    }
+
     /// Stores a message sent from the pharmacy's phone on the customer's current ticket (or a
     /// new one), so the conversation history stays complete. It counts as a human answer for
     /// nobody's KPI, like an admin's reply; its WhatsApp id deduplicates it as usual.
@@ -601,17 +626,15 @@ impl App {
         m: &InboundMessage,
         fx: &mut Effects,
     ) -> Result<InboundOutcome, AppError> {
-        let now = self.now();
-        let at = if m.at.0 <= 0 || m.at > now { now } else { m.at };
-        if let Some(existing) = db::messages::by_wa_id(c, &m.wa_id).await? {
-            return Ok(InboundOutcome::Duplicate {
-                message_id: existing.id,
-            });
-        }
-        let customer = self
-            .resolve_customer(c, &m.from, at, &mut fx.events)
-            .await?;
-        let latest = db::tickets::latest_for_customer(c, customer.id).await?;
+        let Arrival {
+            now,
+            at,
+            customer,
+            latest,
+        } = match self.arrival(c, m, fx).await? {
+            Ok(arrival) => arrival,
+            Err(duplicate) => return Ok(duplicate),
+        };
         let (ticket_id, created) = match latest {
             Some(t) if t.status != TicketStatus::Closed => (t.id, false),
             _ => {
@@ -919,4 +942,14 @@ enum Change<'a> {
     Edit(&'a str),
     Revoke,
     React(&'a str),
+}
+
+/// An arriving message's time, customer and latest ticket (see `App::arrival`).
+struct Arrival {
+    /// Our clock when it arrived.
+    now: Timestamp,
+    /// WhatsApp's time for it, clamped to `now`.
+    at: Timestamp,
+    customer: Customer,
+    latest: Option<crate::db::tickets::Ticket>,
 }
