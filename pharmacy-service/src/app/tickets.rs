@@ -10,7 +10,8 @@ use crate::domain::geo::GeoPoint;
 use crate::domain::ids::{AgentId, BranchId, TicketId, UserId};
 use crate::domain::kpi::TicketEventKind;
 use crate::domain::routing::{
-    self, AgentStatus, Assignment, QueuedTicket, RoutingCustomer, RoutingTicket,
+    self, AgentSnapshot, AgentStatus, Assignment, BranchSite, QueuedTicket, RoutingCustomer,
+    RoutingTicket,
 };
 use crate::domain::ticket::{self, Actor, TicketCommand, TicketStatus};
 use crate::domain::time::Timestamp;
@@ -66,16 +67,7 @@ impl App {
             .await?
             .ok_or_else(|| not_found("ticket", id.0))?;
         let (rt, rc) = self.routing_facts(c, &t, pin).await?;
-        let agents: Vec<_> = db::agents::list(c)
-            .await?
-            .iter()
-            .map(|a| a.snapshot())
-            .collect();
-        let sites: Vec<_> = db::branches::list(c)
-            .await?
-            .iter()
-            .map(|b| b.site())
-            .collect();
+        let (agents, sites) = routing_roster(c).await?;
         let decision = routing::route(&rt, &rc, &agents, &sites, &self.routing_policy(), now);
         match decision {
             Assignment::Agent {
@@ -573,16 +565,7 @@ impl App {
             status: Some(TicketStatus::Open),
             ..Default::default()
         };
-        let agents: Vec<_> = db::agents::list(c)
-            .await?
-            .iter()
-            .map(|a| a.snapshot())
-            .collect();
-        let sites: Vec<_> = db::branches::list(c)
-            .await?
-            .iter()
-            .map(|b| b.site())
-            .collect();
+        let (agents, sites) = routing_roster(c).await?;
         for t in db::tickets::list(c, &filter, None, 500).await? {
             if t.first_response_at.is_some() {
                 continue;
@@ -658,16 +641,7 @@ impl App {
                 customer,
             });
         }
-        let agents: Vec<_> = db::agents::list(c)
-            .await?
-            .iter()
-            .map(|a| a.snapshot())
-            .collect();
-        let sites: Vec<_> = db::branches::list(c)
-            .await?
-            .iter()
-            .map(|b| b.site())
-            .collect();
+        let (agents, sites) = routing_roster(c).await?;
         let plan = routing::assign_backlog(&items, &agents, &sites, &self.routing_policy(), now);
         let mut out = Vec::new();
         for (tid, agent, branch) in plan {
@@ -900,4 +874,19 @@ impl App {
         self.publish_all(events);
         Ok(())
     }
+}
+
+/// Every agent's routing snapshot and every branch's site: what the routing functions weigh.
+async fn routing_roster(c: &mut Conn) -> Result<(Vec<AgentSnapshot>, Vec<BranchSite>), AppError> {
+    let agents = db::agents::list(c)
+        .await?
+        .iter()
+        .map(|a| a.snapshot())
+        .collect();
+    let sites = db::branches::list(c)
+        .await?
+        .iter()
+        .map(|b| b.site())
+        .collect();
+    Ok((agents, sites))
 }
