@@ -53,6 +53,19 @@ async fn ticket_of(app: &App, wa_id: &str) -> TicketId {
     .await
 }
 
+/// The service on a fresh database in `dir`, with the fast pacing profile and media under
+/// `dir` on top of `config`.
+async fn fast_app(dir: &TempDir, config: ServiceConfig) -> App {
+    let config = ServiceConfig {
+        pacing: PacingPolicy::fast(),
+        media_dir: dir.0.join("media"),
+        ..config
+    };
+    App::open(&dir.0.join("pharmacy.db"), Arc::new(SystemClock), config)
+        .await
+        .unwrap()
+}
+
 async fn paired_bridge(app: &App, sim: &SimHandle) -> Arc<WhatsappBridge> {
     let mut wa = whatsapp_client::Config::default()
         .with_url(sim.ws_url.clone())
@@ -82,16 +95,15 @@ async fn paired_bridge(app: &App, sim: &SimHandle) -> Arc<WhatsappBridge> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customer_to_agent_and_back_through_the_real_client() {
     let dir = TempDir::new();
-    let config = ServiceConfig {
-        pacing: PacingPolicy::fast(),
-        media_dir: dir.0.join("media"),
-        use_shifts: false,
-        out_of_office_enabled: false,
-        ..ServiceConfig::default()
-    };
-    let app = App::open(&dir.0.join("pharmacy.db"), Arc::new(SystemClock), config)
-        .await
-        .unwrap();
+    let app = fast_app(
+        &dir,
+        ServiceConfig {
+            use_shifts: false,
+            out_of_office_enabled: false,
+            ..ServiceConfig::default()
+        },
+    )
+    .await;
     app.seed_demo(&SeedOptions::default()).await.unwrap();
     let (gomhoreya, agent) = {
         let mut c = app.pool().acquire().await.unwrap();
@@ -221,14 +233,7 @@ async fn customer_to_agent_and_back_through_the_real_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn images_voice_notes_and_locations_are_stored() {
     let dir = TempDir::new();
-    let config = ServiceConfig {
-        pacing: PacingPolicy::fast(),
-        media_dir: dir.0.join("media"),
-        ..ServiceConfig::default()
-    };
-    let app = App::open(&dir.0.join("pharmacy.db"), Arc::new(SystemClock), config)
-        .await
-        .unwrap();
+    let app = fast_app(&dir, ServiceConfig::default()).await;
     app.seed_demo(&SeedOptions::default()).await.unwrap();
     let sim = Sim::start(SimConfig::default()).await.expect("sim");
     let bridge = paired_bridge(&app, &sim).await;
@@ -313,14 +318,7 @@ async fn images_voice_notes_and_locations_are_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn temporary_ban_pauses_the_outbox_and_the_link_recovers() {
     let dir = TempDir::new();
-    let config = ServiceConfig {
-        pacing: PacingPolicy::fast(),
-        media_dir: dir.0.join("media"),
-        ..ServiceConfig::default()
-    };
-    let app = App::open(&dir.0.join("pharmacy.db"), Arc::new(SystemClock), config)
-        .await
-        .unwrap();
+    let app = fast_app(&dir, ServiceConfig::default()).await;
     let sim = Sim::start(SimConfig::default()).await.expect("sim");
     let bridge = paired_bridge(&app, &sim).await;
     let mut live = app.events().subscribe();
@@ -376,17 +374,16 @@ async fn a_resend_after_a_crash_reaches_the_customer_once() {
     use pharmacy_service::app::{Messenger, OutgoingMessage};
     use pharmacy_service::whatsapp::Step;
     let dir = TempDir::new();
-    let config = ServiceConfig {
-        pacing: PacingPolicy::fast(),
-        media_dir: dir.0.join("media"),
-        use_shifts: false,
-        out_of_office_enabled: false,
-        greeting_enabled: false,
-        ..ServiceConfig::default()
-    };
-    let app = App::open(&dir.0.join("pharmacy.db"), Arc::new(SystemClock), config)
-        .await
-        .unwrap();
+    let app = fast_app(
+        &dir,
+        ServiceConfig {
+            use_shifts: false,
+            out_of_office_enabled: false,
+            greeting_enabled: false,
+            ..ServiceConfig::default()
+        },
+    )
+    .await;
     app.seed_demo(&SeedOptions::default()).await.unwrap();
     let agent = {
         let mut c = app.pool().acquire().await.unwrap();
