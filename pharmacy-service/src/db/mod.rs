@@ -62,6 +62,9 @@ pub async fn open(path: &Path) -> Result<SqlitePool, DbError> {
         .busy_timeout(Duration::from_secs(10));
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
+        // No ping before each use: a round trip to the connection's thread that tells nothing
+        // about an in-process database (the check below is what matters).
+        .test_before_acquire(false)
         .before_acquire(|conn, _| Box::pin(async move { Ok(!in_transaction(conn)) }))
         .connect_with(opts)
         .await?;
