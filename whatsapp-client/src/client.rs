@@ -120,6 +120,9 @@ pub(crate) struct Shared {
     pub(crate) stored_from_messages: Mutex<HashSet<(String, String)>>,
     /// App-state and history sync.
     pub(crate) sync: crate::appstate::SyncState,
+    /// Our identity key pair with its public half derived (a scalar multiplication, too dear
+    /// to repeat for every message), for the private key it was derived from.
+    identity: Mutex<Option<whatsapp_proto::signal::KeyPair>>,
 }
 
 impl Shared {
@@ -149,7 +152,26 @@ impl Shared {
             device_cache: Mutex::new(HashMap::new()),
             stored_from_messages: Mutex::new(HashSet::new()),
             sync: Default::default(),
+            identity: Mutex::new(None),
         }
+    }
+
+    /// Our Signal identity key pair (see [`Device::signal_identity`]), derived once per key.
+    pub(crate) fn signal_identity(
+        &self,
+    ) -> crate::store::StoreResult<whatsapp_proto::signal::KeyPair> {
+        let private = self
+            .device
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .identity_key;
+        let mut cached = self.identity.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pair) = cached.as_ref().filter(|p| p.private.to_bytes() == private) {
+            return Ok(pair.clone());
+        }
+        let pair = crate::store::Device::signal_identity_of(&private)?;
+        *cached = Some(pair.clone());
+        Ok(pair)
     }
 
     pub(crate) fn device(&self) -> Device {

@@ -324,12 +324,13 @@ struct Decrypted {
 /// redelivery: the session already advanced; the stored plaintext is handed over again).
 ///
 /// The buffer is read before decrypting only where decrypting again could succeed: a `pkmsg`
-/// (one without a one-time prekey may set up its session anew once the old one is gone) and
-/// an `skmsg` (a sender key state evicted and distributed again starts over). A `msg` is
-/// decrypted first, which saves a store read per message: its commit deleted its message key
-/// from the committed session (a Signal message key is used once, and a chain never goes
-/// back), so a `msg` whose plaintext was committed, in this process or before a restart,
-/// cannot decrypt against any later committed state; the buffer is read when it fails.
+/// whose session is not held (one without a one-time prekey may set up its session anew once
+/// the old one is gone) and an `skmsg` (a sender key state evicted and distributed again
+/// starts over). A `msg`, or a `pkmsg` repeating a session we hold, is decrypted first, which
+/// saves a store read per message: its commit deleted its message key from the committed
+/// session (a Signal message key is used once, and a chain never goes back), so a message
+/// whose plaintext was committed, in this process or before a restart, cannot decrypt against
+/// any later committed state; the buffer is read when it fails.
 async fn decrypt_enc(
     shared: &Shared,
     pending: &mut Pending,
@@ -344,9 +345,12 @@ async fn decrypt_enc(
     if let Some(plaintext) = pending.decrypted.get(&hash) {
         return Ok(plaintext.clone());
     }
-    if kind != "msg"
-        && let Some(plaintext) = shared.store.load_decrypted(&hash).await?
-    {
+    let decrypt_first = match kind {
+        "msg" => true,
+        "pkmsg" => repeats_session(shared, pending, sender, ciphertext).await?,
+        _ => false,
+    };
+    if !decrypt_first && let Some(plaintext) = shared.store.load_decrypted(&hash).await? {
         return Ok(plaintext);
     }
     let decrypted = decrypt_new(
@@ -358,12 +362,33 @@ async fn decrypt_enc(
     )
     .await;
     match decrypted {
-        Err(e) if kind == "msg" => match shared.store.load_decrypted(&hash).await? {
+        Err(e) if decrypt_first => match shared.store.load_decrypted(&hash).await? {
             Some(plaintext) => Ok(plaintext),
             None => Err(e),
         },
         other => other,
     }
+}
+
+/// Whether a `pkmsg` repeats a session already set up from it (a customer who has had no
+/// answer yet sends every message as a pkmsg): like a `msg`, it cannot decrypt twice, so it
+/// needs neither the buffer nor its prekey up front.
+async fn repeats_session(
+    shared: &Shared,
+    pending: &Pending,
+    sender: &Jid,
+    ciphertext: &[u8],
+) -> Result<bool, ClientError> {
+    let message = PreKeyWhisperMessage::decode(ciphertext)?;
+    Ok(
+        match pending
+            .load_session(shared, &sender.signal_address())
+            .await?
+        {
+            Some(bytes) => SessionRecord::from_bytes(&bytes)?.repeats(&message),
+            None => false,
+        },
+    )
 }
 
 /// Decrypts an `<enc>` not found in the buffer and records the commit in `pending`.
@@ -401,34 +426,34 @@ async fn decrypt_new(
         });
         return Ok(plaintext);
     }
-    let record = pending.load_session(shared, &address).await?;
+    let mut record = match pending.load_session(shared, &address).await? {
+        Some(bytes) => SessionRecord::from_bytes(&bytes)?,
+        None => SessionRecord::new(),
+    };
     let stored_identity = pending.load_identity(shared, &address).await?;
     let device = shared.device();
     let one_time = if kind == "pkmsg" {
         let msg = PreKeyWhisperMessage::decode(ciphertext)?;
         match msg.pre_key_id() {
-            Some(id) => match pending.load_prekey(shared, id).await? {
+            // A repeat decrypts on its session: its prekey was consumed with the first copy.
+            Some(id) if !record.repeats(&msg) => match pending.load_prekey(shared, id).await? {
                 Some(bytes) => Some(PreKeyRecord::from_bytes(&bytes)?),
                 None => None,
             },
-            None => None,
+            _ => None,
         }
     } else {
         None
     };
-    let identity = device.signal_identity()?;
-    let spk = device.signed_prekey_record()?;
     let mut identity_changed = false;
     let out = {
         let mut rng = rand::thread_rng();
-        let mut record = match record {
-            Some(bytes) => SessionRecord::from_bytes(&bytes)?,
-            None => SessionRecord::new(),
-        };
         let stored = stored_identity.map(PublicKey::from_raw);
         let (padded, identity_key, consumed) = match kind {
             "pkmsg" => {
                 let msg = PreKeyWhisperMessage::decode(ciphertext)?;
+                let identity = shared.signal_identity()?;
+                let spk = device.signed_prekey_record()?;
                 let keys = ResponderKeys {
                     identity: &identity,
                     registration_id: device.registration_id,
@@ -902,7 +927,7 @@ async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result<(), Client
     };
     let _lock = shared.send_lock.lock().await;
     let device = shared.device();
-    let identity = device.signal_identity()?;
+    let identity = shared.signal_identity()?;
     let address = requester.signal_address();
     let bundle = match node.child("keys") {
         Some(keys) => {
@@ -1234,7 +1259,7 @@ pub(crate) async fn sessions_for(
     if missing.is_empty() {
         return Ok(sessions);
     }
-    let identity = device.signal_identity()?;
+    let identity = shared.signal_identity()?;
     for (jid, bundle) in fetch_bundles(shared, &missing).await? {
         let address = jid.signal_address();
         let stored = shared

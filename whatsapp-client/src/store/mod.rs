@@ -150,7 +150,11 @@ impl Device {
 
     /// The identity key pair, as Signal keys.
     pub fn signal_identity(&self) -> StoreResult<signal::KeyPair> {
-        signal::PrivateKey::from_slice(&self.identity_key)
+        Self::signal_identity_of(&self.identity_key)
+    }
+
+    pub(crate) fn signal_identity_of(private: &[u8; 32]) -> StoreResult<signal::KeyPair> {
+        signal::PrivateKey::from_slice(private)
             .map(signal::KeyPair::from_private)
             .map_err(|_| StoreError::Corrupt {
                 what: "identity key",

@@ -526,6 +526,23 @@ impl SessionRecord {
         self.current.is_some()
     }
 
+    /// Whether `message` repeats a session this record already holds (same base key and
+    /// identity, libsignal's `has_session_state`): it then decrypts on that session and needs
+    /// no prekey, and a copy already decrypted fails as a duplicate rather than decrypting again.
+    ///
+    /// ```
+    /// use whatsapp_proto::signal::{PreKeyWhisperMessage, SessionRecord};
+    /// # fn check(message: &PreKeyWhisperMessage) {
+    /// assert!(!SessionRecord::new().repeats(message));
+    /// # }
+    /// ```
+    pub fn repeats(&self, message: &PreKeyWhisperMessage) -> bool {
+        let same = |s: &SessionState| {
+            s.base_key == *message.base_key() && s.remote_identity == *message.identity_key()
+        };
+        self.current.as_ref().is_some_and(same) || self.previous.iter().any(same)
+    }
+
     /// Makes `state` current, archiving the old current state (at most 40 are kept).
     pub fn promote_state(&mut self, state: SessionState) {
         self.archive_current_state();
@@ -632,10 +649,7 @@ impl SessionRecord {
     ) -> Result<PreKeyDecryption, SignalError> {
         let identity = *message.identity_key();
         let identity_status = check_identity(keys.stored_identity, &identity)?;
-        let same_session =
-            |s: &SessionState| s.base_key == *message.base_key() && s.remote_identity == identity;
-        if self.current.as_ref().is_some_and(same_session) || self.previous.iter().any(same_session)
-        {
+        if self.repeats(message) {
             let plaintext = self.decrypt_on_base_key(message, rng)?;
             return Ok(PreKeyDecryption {
                 plaintext,
