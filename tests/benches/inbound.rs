@@ -1,6 +1,6 @@
 //! Inbound messages per second through the whole client: whatsapp-sim -> WebSocket -> Noise ->
 //! decrypt -> store commit (SQLite, WAL, synchronous=NORMAL) -> handler (its own SQLite
-//! commit per message, keyed by id) -> ack -> delivery receipt at the server.
+//! database, rows keyed by id) -> ack -> delivery receipt at the server.
 //!
 //! ```text
 //! cargo bench -p e2e --bench inbound            # 5,000 messages per run
@@ -10,8 +10,10 @@
 //!
 //! The client runs on a current-thread runtime (one core for the client's own work; SQLite
 //! does its writing on sqlx's connection threads), the sim on a second runtime thread. Runs:
-//! - offline catch-up with a commit per message (`Config::catch_up_group = 1`),
-//! - offline catch-up with grouped commits (the default, 64 per transaction),
+//! - offline catch-up with a commit per message (`Config::catch_up_group = 1`, and the
+//!   handler commits each message on its own),
+//! - offline catch-up with grouped commits (the default, 64 per transaction; the handler takes
+//!   what is waiting with `EventStream::recv_many` and commits it in one transaction),
 //! - live: the customers send while the client is online (the sim's encryption of each
 //!   message shares the machine with the client here).
 //!
@@ -44,6 +46,7 @@ fn config(sim: &SimHandle, group: usize) -> Config {
 async fn handler_db(path: &Path) -> SqlitePool {
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
+        .test_before_acquire(false)
         .connect_with(
             SqliteConnectOptions::new()
                 .filename(path)
@@ -75,24 +78,38 @@ async fn pair(sim: &SimHandle, store: &Path, phone: &str) {
     client.shutdown().await;
 }
 
-/// Handles messages until `n` were committed; returns the client to keep it alive.
-async fn handle(events: &mut EventStream, pool: &SqlitePool, n: usize) {
+/// Handles messages until `n` were committed. With `batched`, the handler takes every
+/// message already waiting (up to 64), commits them in one transaction and then acknowledges
+/// each; otherwise it commits each message on its own.
+async fn handle(events: &mut EventStream, pool: &SqlitePool, n: usize, batched: bool) {
     let mut done = 0;
+    let mut batch = Vec::new();
+    let limit = if batched { 64 } else { 1 };
     while done < n {
-        match events.recv().await.expect("event stream") {
-            Event::Message(mut m) => {
-                sqlx::query("INSERT OR IGNORE INTO received (id, text) VALUES (?, ?)")
-                    .bind(&m.info.id)
-                    .bind(m.text())
-                    .execute(pool)
-                    .await
-                    .expect("handler commit");
-                m.ack();
-                done += 1;
+        assert!(
+            events.recv_many(&mut batch, limit).await > 0,
+            "event stream"
+        );
+        let mut messages = Vec::new();
+        for event in batch.drain(..) {
+            match event {
+                Event::Message(m) => messages.push(m),
+                Event::UndecryptableMessage { reason, .. } => panic!("undecryptable: {reason}"),
+                _ => {}
             }
-            Event::UndecryptableMessage { reason, .. } => panic!("undecryptable: {reason}"),
-            _ => {}
         }
+        if messages.is_empty() {
+            continue;
+        }
+        let mut insert = sqlx::QueryBuilder::new("INSERT OR IGNORE INTO received (id, text) ");
+        insert.push_values(&messages, |mut row, m| {
+            row.push_bind(&m.info.id).push_bind(m.text());
+        });
+        insert.build().execute(pool).await.expect("handler commit");
+        for m in &mut messages {
+            m.ack();
+        }
+        done += messages.len();
     }
 }
 
@@ -179,7 +196,7 @@ fn offline(
         let (client, mut events) = Client::start(store, config(sim, group))
             .await
             .expect("client");
-        handle(&mut events, &pool, n + CUSTOMERS).await;
+        handle(&mut events, &pool, n + CUSTOMERS, group > 1).await;
         wait_acked(sim, &run.phone).await;
         let elapsed = started.elapsed();
         client.shutdown().await;
@@ -207,7 +224,7 @@ fn live(client_rt: &tokio::runtime::Runtime, sim: &SimHandle, index: usize, n: u
             std::thread::spawn(move || send_all(&sim, &customers, &phone, n))
         };
         let started = Instant::now();
-        handle(&mut events, &pool, n).await;
+        handle(&mut events, &pool, n, true).await;
         wait_acked(sim, &run.phone).await;
         let elapsed = started.elapsed();
         sender.join().expect("sender");

@@ -242,6 +242,33 @@ impl EventStream {
     pub async fn recv(&mut self) -> Option<Event> {
         self.rx.recv().await
     }
+
+    /// Waits for the next event, then also takes every event already waiting, up to `limit`
+    /// in all, appending them to `buffer`; returns how many were added (0 once the client
+    /// stopped and every event was read). A handler that commits what it took in one
+    /// transaction and then acknowledges each message pays one commit per batch: the offline
+    /// queue after a reconnect arrives in groups.
+    ///
+    /// ```no_run
+    /// # async fn f(mut events: whatsapp_client::EventStream) {
+    /// use whatsapp_client::Event;
+    /// let mut batch = Vec::new();
+    /// while events.recv_many(&mut batch, 64).await > 0 {
+    ///     let mut messages: Vec<_> = batch
+    ///         .drain(..)
+    ///         .filter_map(|e| match e {
+    ///             Event::Message(m) => Some(m),
+    ///             _ => None,
+    ///         })
+    ///         .collect();
+    ///     // ... commit `messages` in one transaction, keyed by `m.info.id` ...
+    ///     messages.iter_mut().for_each(|m| m.ack());
+    /// }
+    /// # }
+    /// ```
+    pub async fn recv_many(&mut self, buffer: &mut Vec<Event>, limit: usize) -> usize {
+        self.rx.recv_many(buffer, limit).await
+    }
 }
 
 impl futures_util::Stream for EventStream {
