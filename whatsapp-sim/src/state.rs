@@ -21,6 +21,7 @@ use whatsapp_proto::pb::e2e;
 use whatsapp_proto::signal::KeyPair;
 
 mod customers;
+mod sent;
 mod sync;
 
 pub(crate) use customers::ProvisionedDevice;
@@ -119,7 +120,10 @@ pub(crate) struct Account {
     /// Addressing a simulated customer uses when it writes: LID when true.
     lid_addressing: bool,
     inbox: Vec<InboxEntry>,
-    sent: Vec<SentRecord>,
+    /// (sender, id, device) of every inbox entry: a redelivered message is kept once, found
+    /// without scanning the inbox.
+    inbox_keys: HashSet<(String, String, u16)>,
+    sent: sent::SentLog,
     chatstates: Vec<ChatStateRecord>,
     /// Presence: online, and when it last changed (unix seconds).
     available: bool,
@@ -137,6 +141,22 @@ struct SentRecord {
 }
 
 impl Account {
+    /// Whether a device of this account already holds the message `id` from `from`.
+    fn has_received(&self, from: &str, id: &str, device: u16) -> bool {
+        self.inbox_keys
+            .contains(&(from.to_owned(), id.to_owned(), device))
+    }
+
+    /// Keeps a received message unless that device already holds it; true if kept.
+    fn receive(&mut self, entry: InboxEntry) -> bool {
+        let key = (entry.from.clone(), entry.id.clone(), entry.device);
+        if !self.inbox_keys.insert(key) {
+            return false;
+        }
+        self.inbox.push(entry);
+        true
+    }
+
     fn pn_jid(&self) -> Jid {
         Jid::user(self.pn.clone())
     }
@@ -511,7 +531,8 @@ impl State {
                 push_name: (!name.is_empty()).then(|| name.to_owned()),
                 lid_addressing: false,
                 inbox: Vec::new(),
-                sent: Vec::new(),
+                inbox_keys: HashSet::new(),
+                sent: Default::default(),
                 chatstates: Vec::new(),
                 issued_tokens: HashMap::new(),
                 available: customer,
@@ -2042,7 +2063,7 @@ impl State {
     /// The server acked a simulated account's message: its sent record shows it.
     fn note_server_ack(&mut self, sender: &DeviceKey, id: &str, t: u64) {
         if let Some(account) = self.accounts.get_mut(&sender.0)
-            && let Some(entry) = account.sent.iter_mut().find(|s| s.entry.id == id)
+            && let Some(entry) = account.sent.find_mut(id)
         {
             entry.entry.server_ts = Some(t);
             if entry.entry.status == "sent" {
@@ -2352,7 +2373,7 @@ impl State {
                     );
                 }
                 if let Some(a) = self.accounts.get_mut(&key.0) {
-                    for s in a.sent.iter_mut().filter(|s| ids.contains(&s.entry.id)) {
+                    a.sent.update_each(&ids, |s| {
                         let rank = |s: &str| {
                             ["sent", "server_ack", "delivered", "read", "played"]
                                 .iter()
@@ -2362,7 +2383,7 @@ impl State {
                         if rank(status) > rank(&s.entry.status) {
                             s.entry.status = status.to_owned();
                         }
-                    }
+                    });
                 }
             }
             _ => {}
@@ -2529,11 +2550,7 @@ impl State {
             if understood.kind == "sender_key" || understood.kind == "protocol" && own {
                 continue;
             }
-            if account
-                .inbox
-                .iter()
-                .any(|e| e.id == id && e.device == key.1)
-            {
+            if account.has_received(&from.to_string(), &id, key.1) {
                 continue;
             }
             // Download and verify media as a phone would (part 2 §7.5).
@@ -2560,7 +2577,7 @@ impl State {
                     }
                 }
             };
-            account.inbox.push(InboxEntry {
+            account.receive(InboxEntry {
                 id: id.clone(),
                 from: from.to_string(),
                 device: key.1,
@@ -2661,7 +2678,7 @@ impl State {
         let Some(account) = self.accounts.get_mut(&key.0) else {
             return;
         };
-        let Some(record) = account.sent.iter().find(|s| s.entry.id == id) else {
+        let Some(record) = account.sent.find(&id) else {
             warn!(id, "retry receipt for a message this phone did not send");
             return;
         };
@@ -3069,8 +3086,7 @@ impl State {
             self.accounts
                 .get(p)?
                 .sent
-                .iter()
-                .find(|s| s.entry.id == id)
+                .find(id)
                 .and_then(|s| s.media.clone())
         });
         let mut result: Result<(String, Vec<u8>, [u8; 12]), u16> = Err(2);

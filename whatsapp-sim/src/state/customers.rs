@@ -210,24 +210,15 @@ impl State {
         id: &str,
         media: (whatsapp_proto::media::MediaType, [u8; 32], Vec<u8>),
     ) {
-        if let Some(record) = self
-            .accounts
-            .get_mut(pn)
-            .and_then(|a| a.sent.iter_mut().find(|s| s.entry.id == id))
-        {
+        if let Some(record) = self.accounts.get_mut(pn).and_then(|a| a.sent.find_mut(id)) {
             record.media = Some(media);
         }
     }
 
     /// A message a customer's client received and decrypted (kept once per device).
     pub fn customer_received(&mut self, pn: &str, entry: InboxEntry) {
-        if let Some(a) = self.accounts.get_mut(pn)
-            && !a
-                .inbox
-                .iter()
-                .any(|e| e.id == entry.id && e.device == entry.device && e.from == entry.from)
-        {
-            a.inbox.push(entry);
+        if let Some(a) = self.accounts.get_mut(pn) {
+            a.receive(entry);
         }
     }
 
@@ -246,20 +237,11 @@ impl State {
                 .unwrap_or(0)
         };
         if let Some(a) = self.accounts.get_mut(pn) {
-            // Receipts name recent messages: search from the newest and stop once every id is
-            // found, so a long sent list does not make each receipt cost its whole length.
-            let mut found = 0;
-            for s in a.sent.iter_mut().rev() {
-                if found == ids.len() {
-                    break;
+            a.sent.update_each(ids, |s| {
+                if rank(status) > rank(&s.entry.status) {
+                    s.entry.status = status.to_owned();
                 }
-                if ids.contains(&s.entry.id) {
-                    found += 1;
-                    if rank(status) > rank(&s.entry.status) {
-                        s.entry.status = status.to_owned();
-                    }
-                }
-            }
+            });
         }
     }
 
