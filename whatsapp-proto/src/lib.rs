@@ -15,6 +15,7 @@
 //! | [`noise`] | the Noise XX handshake, transport cipher and server certificate chain |
 //! | [`payload`] | ClientPayload for registration and login |
 //! | [`pairing`] | QR strings, ADV verification and signing, phone-code pairing (both sides) |
+//! | [`key_index`] | ADV key-index lists: verifying the primary's signature, filtering device lists |
 //! | [`signal`] | Signal sessions and sender keys |
 //! | [`xeddsa`] | XEdDSA signatures over Curve25519 keys, as libsignal makes them |
 //! | [`media`] | media keys, encryption and streaming verified decryption, media retry |
@@ -25,6 +26,7 @@ pub mod binary;
 pub mod connection;
 pub mod frame;
 pub mod jid;
+pub mod key_index;
 pub mod media;
 pub mod noise;
 pub mod pairing;
