@@ -6,6 +6,7 @@
 //! | `POST /control/link-code` | `{"phone", "code"}` (the code the companion shows, dash optional) | `{"ok": true, "jid"}` |
 //! | `POST /control/accounts` | `{"phone", "name"}` | `{"ok": true, "jid"}` |
 //! | `POST /control/groups` | `{"creator", "subject", "participants": [phones], "addressing": "pn" \| "lid"}` | `{"ok": true, "jid"}` (customers post with `send` and `"to": "<group jid>"`) |
+//! | `POST /control/groups/remove` | `{"by", "group": "<group jid>", "participants": [phones]}` | `{"ok": true}` (members get a `w:gp2` `<remove>`; `by` is the creator, or leaves) |
 //! | `GET /control/devices` | | `[{"phone", "lid", "customer", "devices": [{"jid", "lid", "online", "offline_queue", "platform"}]}]` |
 //! | `POST /control/devices/remove` | `{"jid"}` | `{"ok": true}` |
 //! | `POST /control/customers` | `{"phone", "name", "devices": 1, "addressing": "pn" \| "lid"}` | `{"ok": true, "jid"}` |
@@ -17,11 +18,11 @@
 //! | `GET /control/customers/{phone}/inbox` | | `[{"id", "from", "device", "kind", "text", "media_sha256", "media_error", "reply_to", "group", "from_me", "destination", "receipt", "received_at_ms"}]` (media is downloaded from the sim's media server and verified) |
 //! | `GET /control/customers/{phone}/sent` | | `[{"id", "to", "kind", "text", "status", "server_ts", "stanza_type"}]` |
 //! | `GET /control/customers/{phone}/chatstates` | | `[{"from", "state", "at_ms"}]` (typing seen from companions) |
-//! | `POST /control/fault` | `{"kind": "drop_connections"}`, `{"kind": "stream_error", "code"}`, `{"kind": "delay", "ms", "duration_ms"}`, `{"kind": "nack", "code", "count"}`, `{"kind": "temp_ban", "code", "expire_s"}`, `{"kind": "corrupt_next", "count"}`, `{"kind": "expire_media"}`, `{"kind": "bad_patch_mac"}`, `{"kind": "bad_patch_lthash"}` | `{"ok": true}` |
+//! | `POST /control/fault` | `{"kind": "drop_connections"}`, `{"kind": "stream_error", "code"}`, `{"kind": "delay", "ms", "duration_ms"}`, `{"kind": "nack", "code", "count"}`, `{"kind": "temp_ban", "code", "expire_s"}`, `{"kind": "corrupt_next", "count"}`, `{"kind": "expire_media"}`, `{"kind": "bad_patch_mac"}`, `{"kind": "bad_patch_lthash"}`, `{"kind": "stale_companion", "phone", "device"}`, `{"kind": "bad_key_index_signature", "phone"}` | `{"ok": true}` |
 //! | `POST /control/appstate/{phone}/mutation` | one mutation `{"action": "contact", "jid", "name"}`, `{"action": "push_name", "name"}`, `{"action": "archive", "chat", "archived"}`, `{"action": "pin", "chat", "pinned"}`, `{"action": "mark_read", "chat", "read"}`, `{"action": "mute", "chat", "until_ms"}` (-1 = always, absent = unmute), `{"action": "label", "id", "name", "color"}`, `{"action": "label_chat", "label_id", "chat", "labeled"}`, or `{"mutations": [...]}` | `{"ok": true, "versions": {"<collection>": version}}` (the phone's patch; companions get `server_sync`) |
 //! | `POST /control/appstate/{phone}/rotate-key` | | `{"ok": true, "key_id"}` (a new app-state key, shared with the companions) |
 //! | `POST /control/history/{phone}` | `{"chats": 6, "messages_per_chat": 50}` (generated) or `{"conversations": [{"jid", "name", "unread_count", "messages": [{"id", "from_me", "text", "timestamp"}]}]}` | `{"ok": true, "messages"}` (what the phone remembers; sent to companions linked afterwards) |
-//! | `GET /control/stanzas` | | `[{"from", "tag", "id", "kind", "to", "media_types", "received_at_ms"}]` |
+//! | `GET /control/stanzas` | | `[{"from", "tag", "id", "kind", "to", "media_types", "recipients", "sender_key_id", "received_at_ms"}]` |
 //! | `GET /control/root_key` | | `{"root_key"}` |
 
 use axum::extract::{Path, State};
@@ -118,6 +119,27 @@ async fn create_group(State(sim): State<SimHandle>, Body(body): Body<GroupBody>)
     let lid = body.addressing.as_deref() == Some("lid");
     let jid = sim.create_group(&body.creator, &body.subject, &body.participants, lid)?;
     Ok(Json(json!({ "ok": true, "jid": jid.to_string() })))
+}
+
+#[derive(Deserialize)]
+struct GroupRemoveBody {
+    by: String,
+    group: String,
+    participants: Vec<String>,
+}
+
+async fn remove_group_participants(
+    State(sim): State<SimHandle>,
+    Body(body): Body<GroupRemoveBody>,
+) -> Answer {
+    let group = body
+        .group
+        .parse::<whatsapp_proto::jid::Jid>()
+        .ok()
+        .filter(|g| g.is_group())
+        .ok_or_else(|| SimError::BadRequest(format!("{:?} is not a group JID", body.group)))?;
+    sim.remove_group_participants(&body.by, &group, &body.participants)?;
+    Ok(Json(json!({ "ok": true })))
 }
 
 async fn devices(State(sim): State<SimHandle>) -> Json<Value> {
@@ -437,6 +459,7 @@ pub fn router(sim: SimHandle) -> Router {
         .route("/control/link-code", post(link_code))
         .route("/control/accounts", post(add_account))
         .route("/control/groups", post(create_group))
+        .route("/control/groups/remove", post(remove_group_participants))
         .route("/control/devices", get(devices))
         .route("/control/devices/remove", post(remove_device))
         .route("/control/customers", post(add_customer))

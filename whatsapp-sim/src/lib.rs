@@ -240,6 +240,12 @@ pub struct StanzaRecord {
     /// The `mediatype` attribute of each `<enc>` it carries (directly or per participant), in
     /// order; empty for an `<enc>` without one.
     pub media_types: Vec<String>,
+    /// The devices its `<participants>` encrypts to (the `jid` of each `<to>`), in order.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// The key id of its `skmsg` (a group message's sender key), when it has one.
+    #[serde(default)]
+    pub sender_key_id: Option<u32>,
     /// Arrival, unix milliseconds.
     pub received_at_ms: u64,
 }
@@ -278,6 +284,20 @@ pub enum Fault {
     /// Every media blob stored so far is gone (as expired media is): downloads answer 404 and
     /// clients recover through a media-retry receipt to the sender's phone.
     ExpireMedia,
+    /// The account's phone revokes a companion (its key index leaves `validIndexes` of the
+    /// signed key-index list) while the server still lists the device: an honest client must
+    /// not encrypt to it (part 2 §3.3).
+    StaleCompanion {
+        /// The account's phone number.
+        phone: String,
+        /// The companion's device number (not 0).
+        device: u16,
+    },
+    /// The account's key-index lists carry a signature that does not verify (a flipped bit).
+    BadKeyIndexSignature {
+        /// The account's phone number.
+        phone: String,
+    },
     /// The next app-state patch served carries a wrong patch MAC (a flipped bit).
     BadPatchMac,
     /// The next app-state patch served carries a snapshot MAC over a wrong LTHash (with a patch
@@ -776,6 +796,28 @@ impl SimHandle {
         self.shared
             .lock()
             .create_group(&phone_digits(creator), subject, &participants, lid_mode)
+    }
+
+    /// `by` removes `participants` from the group (`by` must be the group's creator, or
+    /// remove only itself to leave). Every device of the members before the change gets a
+    /// `w:gp2` `<remove>` notification; group messages then reach only those who remain.
+    ///
+    /// ```no_run
+    /// # fn demo(sim: &whatsapp_sim::SimHandle) -> Result<(), whatsapp_sim::SimError> {
+    /// let group = sim.create_group("201112223334", "Family", &["201115556667".into()], false)?;
+    /// sim.remove_group_participants("201112223334", &group, &["201115556667".into()])?;
+    /// # Ok(()) }
+    /// ```
+    pub fn remove_group_participants(
+        &self,
+        by: &str,
+        group: &Jid,
+        participants: &[String],
+    ) -> Result<(), SimError> {
+        let participants: Vec<String> = participants.iter().map(|p| phone_digits(p)).collect();
+        self.shared
+            .lock()
+            .remove_group_participants(&phone_digits(by), &group.user, &participants)
     }
 
     /// Read receipts for received messages; returns how many were sent.

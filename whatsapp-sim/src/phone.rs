@@ -1,7 +1,7 @@
 //! What the primary phone computes when it links a companion (fact sheet part 1 §7, part 2 §3.3):
 //! reading the QR string, issuing the ADV device identity with the account signature and the
-//! HMAC keyed by the QR's adv secret, checking the companion's device signature, and signing
-//! the account's key-index list.
+//! HMAC keyed by the QR's adv secret, and checking the companion's device signature. (The
+//! account's key-index list is signed in `state/key_index.rs`.)
 //!
 //! This is the phone side only; the companion side lives in the client.
 
@@ -12,8 +12,7 @@ use prost::Message as _;
 use rand::{CryptoRng, RngCore};
 use sha2::Sha256;
 use whatsapp_proto::pb::adv::{
-    AdvDeviceIdentity, AdvKeyIndexList, AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac,
-    AdvSignedKeyIndexList,
+    AdvDeviceIdentity, AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac,
 };
 use whatsapp_proto::signal::KeyPair;
 use whatsapp_proto::xeddsa;
@@ -24,8 +23,6 @@ pub const QR_PREFIX: &str = "https://wa.me/settings/linked_devices#";
 pub const ADV_ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 0];
 /// Device signature prefix (whatsmeow `pair.go` `AdvDeviceSignaturePrefix`).
 pub const ADV_DEVICE_SIGNATURE_PREFIX: [u8; 2] = [6, 1];
-/// Key-index list signature prefix (part 2 §3.3, Cobalt `DeviceADVValidator`).
-pub const ADV_KEY_INDEX_LIST_PREFIX: [u8; 2] = [6, 2];
 
 /// Why the phone refuses a QR code or a companion's answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -254,33 +251,6 @@ pub fn verify_device_sign(
         device_signature: Some(signature.to_vec()),
     }
     .encode_to_vec())
-}
-
-/// The account's signed key-index list (ADVSignedKeyIndexList, signature prefix 6,2).
-pub fn signed_key_index_list(
-    account_key: &KeyPair,
-    raw_id: u32,
-    timestamp: u64,
-    current_index: u32,
-    valid_indexes: Vec<u32>,
-    rng: &mut (impl RngCore + CryptoRng),
-) -> Vec<u8> {
-    let details = AdvKeyIndexList {
-        raw_id: Some(raw_id),
-        timestamp: Some(timestamp),
-        current_index: Some(current_index),
-        valid_indexes,
-        account_type: None,
-    }
-    .encode_to_vec();
-    let message = [&ADV_KEY_INDEX_LIST_PREFIX[..], &details].concat();
-    let signature = account_key.private.sign(&message, rng);
-    AdvSignedKeyIndexList {
-        details: Some(details),
-        account_signature: Some(signature.to_vec()),
-        account_signature_key: Some(account_key.public.as_bytes().to_vec()),
-    }
-    .encode_to_vec()
 }
 
 /// HKDF info of the link-code key bundle key (part 1 §8 stage 2 step 5).

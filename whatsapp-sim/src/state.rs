@@ -21,6 +21,8 @@ use whatsapp_proto::pb::e2e;
 use whatsapp_proto::signal::KeyPair;
 
 mod customers;
+mod groups;
+mod key_index;
 mod sent;
 mod sync;
 
@@ -130,6 +132,8 @@ pub(crate) struct Account {
     last_seen: u64,
     /// Trusted-contact tokens this account issued, by recipient account: (token, unix time).
     issued_tokens: HashMap<String, (Vec<u8>, u64)>,
+    /// Revoked key indexes and a forged signature ([`key_index`]).
+    key_index_controls: key_index::KeyIndexControls,
 }
 
 struct SentRecord {
@@ -169,13 +173,6 @@ impl Account {
         } else {
             self.pn_jid().with_device(device)
         }
-    }
-    fn key_indexes(&self) -> Vec<u32> {
-        self.devices
-            .iter()
-            .filter(|(id, _)| **id != 0)
-            .map(|(_, d)| d.key_index)
-            .collect()
     }
 }
 
@@ -537,6 +534,7 @@ impl State {
                 issued_tokens: HashMap::new(),
                 available: customer,
                 last_seen: now_unix(),
+                key_index_controls: Default::default(),
             },
         );
         info!(pn, customer, "account created");
@@ -880,6 +878,8 @@ impl State {
             kind: node.attrs().optional_string("type").unwrap_or_default(),
             to: node.attrs().optional_string("to").unwrap_or_default(),
             media_types: enc_media_types(node),
+            recipients: enc_recipients(node),
+            sender_key_id: skmsg_key_id(node),
             received_at_ms: now_ms(),
         });
     }
@@ -1330,18 +1330,8 @@ impl State {
         let Some(account) = self.accounts.get(pn) else {
             return;
         };
-        let mut rng = OsRng;
-        let indexes = account.key_indexes();
-        let current = account.next_key_index.saturating_sub(1);
         let ts = now_unix();
-        let list = phone::signed_key_index_list(
-            &account.key,
-            account.raw_id,
-            ts,
-            current,
-            indexes,
-            &mut rng,
-        );
+        let list = account.signed_key_index_list(ts);
         let devices = self.device_jids(pn, false);
         let lid_devices = self.device_jids(pn, true);
         let mut device_node = Node::new("device").attr("jid", account.pn_jid().with_device(device));
@@ -1372,26 +1362,14 @@ impl State {
             .filter(|(id, d)| **id != device && matches!(d.kind, DeviceKind::Companion(_)))
             .map(|(id, _)| *id)
             .collect();
-        for target in targets {
-            let id = self.next_stanza_id();
-            let node = Node::new("notification")
-                .attr("from", from.clone())
-                .attr("id", id.clone())
-                .attr("t", ts)
-                .attr("type", "devices")
-                .attr("lid", lid.clone())
-                .children([body.clone()]);
-            self.work.push_back((
-                (pn.to_owned(), target),
-                Queued {
-                    class: "notification",
-                    id,
-                    peer: None,
-                    node,
-                    sent: false,
-                },
-            ));
-        }
+        let node = Node::new("notification")
+            .attr("from", from)
+            .attr("t", ts)
+            .attr("type", "devices")
+            .attr("lid", lid)
+            .children([body]);
+        let targets = targets.into_iter().map(|t| (pn.to_owned(), t)).collect();
+        self.queue_notifications(targets, &node);
     }
 
     fn device_jids(&self, pn: &str, lid: bool) -> Vec<Jid> {
@@ -1758,7 +1736,6 @@ impl State {
         let want = |tag: &str| query.is_some_and(|q| q.child(tag).is_some());
         let (want_devices, want_lid, want_contact) =
             (want("devices"), want("lid"), want("contact"));
-        let mut rng = OsRng;
         let mut out = Vec::new();
         for user in usync
             .child("list")
@@ -1813,16 +1790,9 @@ impl State {
                         devices.push(n);
                     }
                     let ts = now_unix();
-                    let key_index_list = Node::new("key-index-list").attr("ts", ts).bytes(
-                        phone::signed_key_index_list(
-                            &a.key,
-                            a.raw_id,
-                            ts,
-                            a.next_key_index.saturating_sub(1),
-                            a.key_indexes(),
-                            &mut rng,
-                        ),
-                    );
+                    let key_index_list = Node::new("key-index-list")
+                        .attr("ts", ts)
+                        .bytes(a.signed_key_index_list(ts));
                     let hash = phash(
                         &a.devices
                             .keys()
@@ -3006,6 +2976,15 @@ impl State {
     }
 
     /// Queues a notification for a device (delivered now if it is active).
+    /// Queues a copy of `node` to each target, each with its own stanza `id`.
+    fn queue_notifications(&mut self, targets: Vec<DeviceKey>, node: &Node) {
+        for target in targets {
+            let id = self.next_stanza_id();
+            let node = node.clone().attr("id", id.clone());
+            self.queue_notification(target, id, node);
+        }
+    }
+
     fn queue_notification(&mut self, to: DeviceKey, id: String, node: Node) {
         self.work.push_back((
             to,
@@ -3210,33 +3189,14 @@ impl State {
             .get(creator)
             .map(|a| if lid_mode { a.lid_jid() } else { a.pn_jid() })
             .unwrap_or_else(server);
-        for member in members {
-            let devices: Vec<u16> = self
-                .accounts
-                .get(&member)
-                .map(|a| a.devices.keys().copied().collect())
-                .unwrap_or_default();
-            for d in devices {
-                let nid = self.next_stanza_id();
-                let node = Node::new("notification")
-                    .attr("from", jid.clone())
-                    .attr("id", nid.clone())
-                    .attr("t", now_unix())
-                    .attr("type", "w:gp2")
-                    .attr("participant", creator_jid.clone())
-                    .children([Node::new("create").children([info.clone()])]);
-                self.work.push_back((
-                    (member.clone(), d),
-                    Queued {
-                        class: "notification",
-                        id: nid,
-                        peer: None,
-                        node,
-                        sent: false,
-                    },
-                ));
-            }
-        }
+        let node = Node::new("notification")
+            .attr("from", jid.clone())
+            .attr("t", now_unix())
+            .attr("type", "w:gp2")
+            .attr("participant", creator_jid)
+            .children([Node::new("create").children([info])]);
+        let targets = self.member_devices(&members);
+        self.queue_notifications(targets, &node);
         self.drain();
         Ok(jid)
     }
@@ -3246,16 +3206,7 @@ impl State {
         let g = self.groups.get(id)?;
         let creator = self.accounts.get(&g.creator)?;
         let participants = g.participants.iter().filter_map(|p| {
-            let a = self.accounts.get(p)?;
-            let mut n = if g.lid_mode {
-                Node::new("participant")
-                    .attr("jid", a.lid_jid())
-                    .attr("phone_number", a.pn_jid())
-            } else {
-                Node::new("participant")
-                    .attr("jid", a.pn_jid())
-                    .attr("lid", a.lid_jid())
-            };
+            let mut n = self.accounts.get(p)?.participant_node(g.lid_mode);
             if *p == g.creator {
                 n = n.attr("type", "superadmin");
             }
@@ -3565,6 +3516,12 @@ impl State {
                 }
             }
             Fault::CorruptNext { count } => self.corrupt += *count,
+            Fault::StaleCompanion { phone, device } => {
+                self.make_companion_stale(&crate::phone_digits(phone), *device)?;
+            }
+            Fault::BadKeyIndexSignature { phone } => {
+                self.forge_key_index_lists(&crate::phone_digits(phone))?;
+            }
             Fault::BadPatchMac => self.sync_fault(crate::appstate::PatchFault::PatchMac),
             Fault::BadPatchLthash => self.sync_fault(crate::appstate::PatchFault::LtHash),
             Fault::ExpireMedia => {
@@ -3615,6 +3572,27 @@ impl Account {
 }
 
 /// The `mediatype` of every `<enc>` in a message: its own and those under `<participants><to>`.
+/// The `jid` of each `<participants><to>` of a stanza.
+fn enc_recipients(node: &Node) -> Vec<String> {
+    node.child("participants")
+        .map(|p| {
+            p.children_by_tag("to")
+                .filter_map(|t| t.attrs().optional_string("jid"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The sender key id of a stanza's `skmsg` (in the clear in a SenderKeyMessage).
+fn skmsg_key_id(node: &Node) -> Option<u32> {
+    let enc = node
+        .children_by_tag("enc")
+        .find(|e| e.attrs().optional_str("type") == Some("skmsg"))?;
+    whatsapp_proto::signal::SenderKeyMessage::decode(enc.content_bytes()?)
+        .ok()
+        .map(|m| m.key_id())
+}
+
 fn enc_media_types(node: &Node) -> Vec<String> {
     let direct = node.children_by_tag("enc");
     let fanned = node

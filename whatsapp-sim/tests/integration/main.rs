@@ -4,6 +4,7 @@
 mod appstate;
 mod client;
 mod history;
+mod key_index;
 
 use std::time::Duration;
 
@@ -423,28 +424,7 @@ async fn prekeys_usync_and_messages_both_ways() {
     );
 
     // The companion replies: usync both accounts, fetch bundles, encrypt, send.
-    let usync_id = conn.next_id();
-    let usync = conn
-        .iq(Node::new("iq")
-            .attr("id", usync_id.clone())
-            .attr("xmlns", "usync")
-            .attr("type", "get")
-            .attr("to", Jid::server_jid())
-            .children([Node::new("usync")
-                .attr("sid", usync_id)
-                .attr("mode", "query")
-                .attr("last", "true")
-                .attr("index", "0")
-                .attr("context", "message")
-                .children([
-                    Node::new("query")
-                        .children([Node::new("devices").attr("version", "2"), Node::new("lid")]),
-                    Node::new("list").children([
-                        Node::new("user").attr("jid", Jid::user(CUSTOMER)),
-                        Node::new("user").attr("jid", Jid::user(OWNER)),
-                    ]),
-                ])]))
-        .await;
+    let usync = key_index::usync(&mut conn, &[Jid::user(CUSTOMER), Jid::user(OWNER)], true).await;
     let mut targets = Vec::new();
     for user in usync
         .path(&["usync", "list"])
@@ -1374,18 +1354,9 @@ async fn group_messages_both_ways() {
         .expect("group");
     let (created, _) = conn.recv_tag("notification").await;
     assert_eq!(created.attrs().optional_str("type"), Some("w:gp2"));
-    let info_id = conn.next_id();
-    let info = conn
-        .iq(Node::new("iq")
-            .attr("id", info_id)
-            .attr("xmlns", "w:g2")
-            .attr("type", "get")
-            .attr("to", group.clone())
-            .children([Node::new("query").attr("request", "interactive")]))
-        .await;
     assert_eq!(
-        info.child("group")
-            .expect("group")
+        key_index::group_info(&mut conn, &group)
+            .await
             .children_by_tag("participant")
             .count(),
         3
