@@ -13,7 +13,7 @@ use whatsapp_sim::{InboxEntry, Sim, SimConfig, SimHandle};
 use super::client::{CUSTOMER, OWN_PHONE, config, expect, paired, temp_db};
 
 /// Polls a customer's inbox until `pick` finds what it wants.
-async fn inbox_until(
+pub(crate) async fn inbox_until(
     sim: &SimHandle,
     phone: &str,
     what: &str,
@@ -31,6 +31,24 @@ async fn inbox_until(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The second customer of [`family_group`].
+pub(crate) const SISTER: &str = "201115556667";
+
+/// A group "Family": the customer (two devices, the creator), its sister (one device) and us.
+pub(crate) fn family_group(sim: &SimHandle) -> Jid {
+    sim.add_customer(CUSTOMER, "Mona", 2, false)
+        .expect("customer");
+    sim.add_customer(SISTER, "Salma", 1, false)
+        .expect("customer");
+    sim.create_group(
+        CUSTOMER,
+        "Family",
+        &[SISTER.into(), OWN_PHONE.into()],
+        false,
+    )
+    .expect("group")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,22 +237,10 @@ async fn customer_media_reaches_the_server_only_encrypted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_of_client_customers_talks_with_us() {
-    const SISTER: &str = "201115556667";
     let sim = Sim::start(SimConfig::default()).await.expect("sim");
     let path = temp_db("customer-group");
     let (client, mut events) = paired(&sim, &path, config(&sim)).await;
-    sim.add_customer(CUSTOMER, "Mona", 2, false)
-        .expect("customer");
-    sim.add_customer(SISTER, "Salma", 1, false)
-        .expect("customer");
-    let group = sim
-        .create_group(
-            CUSTOMER,
-            "Family",
-            &[SISTER.into(), OWN_PHONE.into()],
-            false,
-        )
-        .expect("group");
+    let group = family_group(&sim);
     let posted = sim
         .customer_send(
             CUSTOMER,

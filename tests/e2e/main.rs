@@ -5,6 +5,8 @@ mod client;
 mod crash;
 mod customers;
 mod examples;
+mod group_removal;
 mod history;
+mod key_index;
 mod pairing;
 mod redelivery;

@@ -114,7 +114,7 @@ pub(crate) struct Shared {
     /// Resends done per (requesting device, message id) (part 2 §6.3).
     pub(crate) resends: Mutex<HashMap<(String, String), u32>>,
     /// Device lists by user, with the time they were fetched.
-    pub(crate) device_cache: Mutex<HashMap<String, (std::time::Instant, Vec<Jid>)>>,
+    pub(crate) device_cache: Mutex<crate::devices::DeviceCache>,
     /// Push names and LID mappings this process already stored from messages: a message
     /// repeating them writes nothing (a write per message halved the inbound rate).
     pub(crate) stored_from_messages: Mutex<HashSet<(String, String)>>,

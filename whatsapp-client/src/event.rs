@@ -140,8 +140,53 @@ pub enum Event {
     /// A chunk of the history our phone shares after linking or on request (see
     /// [`crate::history`]).
     HistorySync(Box<crate::history::HistoryBatch>),
+    /// Participants were added to, removed from, promoted or demoted in a group (a `w:gp2`
+    /// notification; whatsmeow `events.GroupInfo`). On a removal the client has already
+    /// dropped its sender key for the group: the next message there goes out under a new
+    /// key that only the remaining participants' devices receive.
+    GroupParticipants(GroupParticipantsEvent),
     /// The client stopped for good (after [`crate::Client::shutdown`] or a terminal event).
     Stopped,
+}
+
+/// What happened to a group's participants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParticipantAction {
+    /// Added (or joined by invite).
+    Added,
+    /// Removed by an admin, or left.
+    Removed,
+    /// Made admins.
+    Promoted,
+    /// No longer admins.
+    Demoted,
+}
+
+/// A change of a group's participants.
+///
+/// ```
+/// # use whatsapp_client::{Event, ParticipantAction};
+/// # fn handle(event: Event) {
+/// if let Event::GroupParticipants(change) = event {
+///     if change.action == ParticipantAction::Removed {
+///         println!("{} left {}", change.participants.len(), change.group);
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupParticipantsEvent {
+    /// The group.
+    pub group: Jid,
+    /// What happened.
+    pub action: ParticipantAction,
+    /// Whom it happened to (as the group addresses them: phone numbers or LIDs).
+    pub participants: Vec<Jid>,
+    /// Who made the change, when the server says.
+    pub by: Option<Jid>,
+    /// Server timestamp, unix seconds.
+    pub timestamp: u64,
 }
 
 /// Who sent a message, where, and when.

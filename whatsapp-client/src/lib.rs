@@ -43,8 +43,10 @@
 pub mod appstate;
 mod client;
 mod config;
+mod devices;
 mod error;
 mod event;
+mod groups;
 pub mod history;
 mod http;
 mod media;
@@ -59,7 +61,8 @@ pub use client::Client;
 pub use config::{Config, DEFAULT_ORIGIN, DEFAULT_URL, ReconnectPolicy};
 pub use error::ClientError;
 pub use event::{
-    Event, EventStream, IncomingMessage, LogoutReason, MessageInfo, ReceiptEvent, message_text,
+    Event, EventStream, GroupParticipantsEvent, IncomingMessage, LogoutReason, MessageInfo,
+    ParticipantAction, ReceiptEvent, message_text,
 };
 pub use media::{DEFAULT_MEDIA_HOST, MediaKind, MediaRef, OutgoingMedia};
 pub use message::{generate_message_id, validate_message_id};

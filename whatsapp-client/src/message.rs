@@ -24,6 +24,7 @@ use whatsapp_proto::signal::{
 
 use crate::ClientError;
 use crate::client::{Command, Shared, now_ms};
+use crate::devices::{device_lists, forget_devices, unknown_device};
 use crate::event::{AckHandle, Event, IncomingMessage, MessageInfo, ReceiptEvent};
 use crate::store::{DecryptBatch, DecryptCommit, StoreResult};
 
@@ -144,11 +145,8 @@ async fn handle_notification(shared: &Arc<Shared>, node: &Node) {
             }
         }
         Some("link_code_companion_reg") => crate::pair_code::on_notification(shared, node).await,
-        Some("devices") => {
-            if let Ok(from) = node.attrs().jid("from") {
-                forget_devices(shared, &from);
-            }
-        }
+        Some("devices") => crate::devices::on_devices_notification(shared, node).await,
+        Some("w:gp2") => crate::groups::on_group_notification(shared, node).await,
         Some("privacy_token") => {
             let Ok(from) = node.attrs().jid("from") else {
                 return;
@@ -911,11 +909,16 @@ async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result<(), Client
             .await?
             .ok_or(ClientError::Signal(SignalError::NoSession))?;
         let mut record = SenderKeyRecord::from_bytes(&record)?;
-        let distribution = record.create_distribution_message(&mut rand::thread_rng());
+        // An empty record: a participant left and our key was dropped (crate::groups); the
+        // next send makes a new one, so the resend carries none.
+        let distribution = (!record.is_empty())
+            .then(|| record.create_distribution_message(&mut rand::thread_rng()));
         e2e::Message {
-            sender_key_distribution_message: Some(e2e::SenderKeyDistributionMessage {
-                group_id: Some(group.to_string()),
-                axolotl_sender_key_distribution_message: Some(distribution.serialized().to_vec()),
+            sender_key_distribution_message: distribution.map(|d| {
+                e2e::SenderKeyDistributionMessage {
+                    group_id: Some(group.to_string()),
+                    axolotl_sender_key_distribution_message: Some(d.serialized().to_vec()),
+                }
             }),
             ..message.clone()
         }
@@ -1072,110 +1075,6 @@ pub fn validate_message_id(id: &str) -> Result<(), ClientError> {
         return refuse("only upper-case letters and digits");
     }
     Ok(())
-}
-
-/// Device lists of users, from the cache while fresh (part 2 §3.4: whatsmeow caches them and
-/// refreshes on device notifications; here entries also expire after
-/// [`crate::Config::device_cache_ttl`]).
-pub(crate) async fn device_lists(shared: &Shared, users: &[Jid]) -> Result<Vec<Jid>, ClientError> {
-    let ttl = shared.config.device_cache_ttl;
-    let mut devices = Vec::new();
-    let mut missing = Vec::new();
-    {
-        let cache = shared
-            .device_cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        for user in users {
-            match cache.get(&user.to_non_ad().to_string()) {
-                Some((at, list)) if at.elapsed() < ttl => devices.extend(list.iter().cloned()),
-                _ => missing.push(user.clone()),
-            }
-        }
-    }
-    if missing.is_empty() {
-        return Ok(devices);
-    }
-    let fetched = query_device_lists(shared, &missing).await?;
-    let mut cache = shared
-        .device_cache
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let now = std::time::Instant::now();
-    for user in &missing {
-        let user = user.to_non_ad();
-        let list: Vec<Jid> = fetched
-            .iter()
-            .filter(|d| d.user == user.user && d.server == user.server)
-            .cloned()
-            .collect();
-        cache.insert(user.to_string(), (now, list));
-    }
-    devices.extend(fetched);
-    Ok(devices)
-}
-
-/// Forgets the cached device list of a user (a device notification, a message or retry from
-/// a device the list lacks).
-pub(crate) fn forget_devices(shared: &Shared, user: &Jid) {
-    shared
-        .device_cache
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&user.to_non_ad().to_string());
-}
-
-/// Whether the cached device list of the device's user lacks it.
-fn unknown_device(shared: &Shared, device: &Jid) -> bool {
-    let cache = shared
-        .device_cache
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    cache
-        .get(&device.to_non_ad().to_string())
-        .is_some_and(|(_, list)| !list.iter().any(|d| d.device == device.device))
-}
-
-async fn query_device_lists(shared: &Shared, users: &[Jid]) -> Result<Vec<Jid>, ClientError> {
-    let sid = generate_message_id("usync", now_ms() / 1000);
-    let list = users
-        .iter()
-        .map(|u| Node::new("user").attr("jid", u.to_non_ad()));
-    let iq = Node::new("iq")
-        .attr("xmlns", "usync")
-        .attr("type", "get")
-        .attr("to", Jid::server_jid())
-        .children([Node::new("usync")
-            .attr("sid", sid)
-            .attr("mode", "query")
-            .attr("last", "true")
-            .attr("index", "0")
-            .attr("context", "message")
-            .children([
-                Node::new("query").children([Node::new("devices").attr("version", "2")]),
-                Node::new("list").children(list),
-            ])]);
-    let answer = shared.iq(iq).await?;
-    let list = answer
-        .path(&["usync", "list"])
-        .ok_or_else(|| ClientError::unexpected("no usync list", &answer))?;
-    let mut devices = Vec::new();
-    for user in list.children_by_tag("user") {
-        let Ok(jid) = user.attrs().jid("jid") else {
-            continue;
-        };
-        let Some(device_list) = user.path(&["devices", "device-list"]) else {
-            continue;
-        };
-        for device in device_list.children_by_tag("device") {
-            if let Ok(Some(id)) = device.attrs().optional_u64("id")
-                && let Ok(id) = u16::try_from(id)
-            {
-                devices.push(jid.to_non_ad().with_device(id));
-            }
-        }
-    }
-    Ok(devices)
 }
 
 fn bytes_of<'a>(node: &'a Node, tag: &str) -> Option<&'a [u8]> {

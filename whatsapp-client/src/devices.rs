@@ -1,0 +1,454 @@
+//! Users' device lists: usync queries, the cache, `devices` notifications, and the ADV
+//! key-index lists that decide which companions are still linked (part 2 §3.1–3.4).
+//!
+//! Every list the server gives is screened with the signed key-index list that comes with it
+//! ([`whatsapp_proto::key_index`]): a companion the user's phone unlinked (its key index no
+//! longer valid) gets no message even while the server still lists it. The list must be
+//! signed by the user's primary identity key, and by the one we hold for device 0 when we
+//! hold one. A list that is missing, does not decode or does not verify leaves only device 0
+//! (WA Web's handling of a result it cannot validate) with a warning, and is not cached: the
+//! next send asks again.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use whatsapp_proto::binary::Node;
+use whatsapp_proto::jid::Jid;
+use whatsapp_proto::key_index::{
+    KeyIndexError, KeyIndexList, screen_devices, verify_key_index_list,
+};
+use whatsapp_proto::signal::PublicKey;
+
+use crate::ClientError;
+use crate::client::{Shared, now_ms};
+use crate::message::generate_message_id;
+
+/// A device of a user's list and the key index its `<device key-index>` named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KnownDevice {
+    pub jid: Jid,
+    pub key_index: Option<u32>,
+}
+
+impl KnownDevice {
+    fn id(&self) -> (u16, Option<u32>) {
+        (self.jid.device, self.key_index)
+    }
+}
+
+/// A screened device list and when it was fetched.
+#[derive(Debug, Clone)]
+pub(crate) struct CachedList {
+    fetched: Instant,
+    devices: Vec<KnownDevice>,
+}
+
+/// The device cache: bare user JID → its screened list.
+pub(crate) type DeviceCache = HashMap<String, CachedList>;
+
+/// Device lists of users, from the cache while fresh (part 2 §3.4: whatsmeow caches them and
+/// refreshes on device notifications; here entries also expire after
+/// [`crate::Config::device_cache_ttl`]).
+pub(crate) async fn device_lists(shared: &Shared, users: &[Jid]) -> Result<Vec<Jid>, ClientError> {
+    let ttl = shared.config.device_cache_ttl;
+    let mut devices = Vec::new();
+    let mut missing = Vec::new();
+    {
+        let cache = shared
+            .device_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for user in users {
+            match cache.get(&user.to_non_ad().to_string()) {
+                Some(list) if list.fetched.elapsed() < ttl => {
+                    devices.extend(list.devices.iter().map(|d| d.jid.clone()));
+                }
+                _ => missing.push(user.clone()),
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(devices);
+    }
+    let fetched = query_device_lists(shared, &missing).await?;
+    let now = Instant::now();
+    let mut cache = shared
+        .device_cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    for (user, list, trusted) in fetched {
+        devices.extend(list.iter().map(|d| d.jid.clone()));
+        if trusted {
+            cache.insert(
+                user.to_string(),
+                CachedList {
+                    fetched: now,
+                    devices: list,
+                },
+            );
+        } else {
+            cache.remove(&user.to_string());
+        }
+    }
+    Ok(devices)
+}
+
+/// Forgets the cached device list of a user (a device notification, a message or retry from
+/// a device the list lacks).
+pub(crate) fn forget_devices(shared: &Shared, user: &Jid) {
+    shared
+        .device_cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&user.to_non_ad().to_string());
+}
+
+/// Whether the cached device list of the device's user lacks it.
+pub(crate) fn unknown_device(shared: &Shared, device: &Jid) -> bool {
+    let cache = shared
+        .device_cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    cache
+        .get(&device.to_non_ad().to_string())
+        .is_some_and(|list| !list.devices.iter().any(|d| d.jid.device == device.device))
+}
+
+/// The identity we hold for the user's primary device, if any.
+async fn primary_identity(shared: &Shared, user: &Jid) -> Option<PublicKey> {
+    let address = user.to_non_ad().with_device(0).signal_address();
+    match shared.store.load_identity(&address).await {
+        Ok(key) => key.map(PublicKey::from_raw),
+        Err(e) => {
+            tracing::warn!(%user, error = %e, "reading the primary's identity failed");
+            None
+        }
+    }
+}
+
+/// Screens one user's device list with its key-index list; the flag says whether the list
+/// was trusted (and may be cached).
+async fn screen(
+    shared: &Shared,
+    user: &Jid,
+    devices: Vec<KnownDevice>,
+    signed: Option<&[u8]>,
+) -> (Vec<KnownDevice>, bool) {
+    let primary = primary_identity(shared, user).await;
+    let listed = devices.len();
+    let (kept, problem) = screen_devices(devices, KnownDevice::id, signed, primary.as_ref());
+    match problem {
+        Some(e) => {
+            tracing::warn!(
+                %user,
+                error = %e,
+                listed,
+                "unusable key-index list: sending to the primary device only"
+            );
+            (kept, false)
+        }
+        None => {
+            if kept.len() < listed {
+                tracing::info!(%user, dropped = listed - kept.len(), "companions the phone unlinked are left out");
+            }
+            (kept, true)
+        }
+    }
+}
+
+/// `<device id key-index>` entries of a `<device-list>`.
+fn listed_devices(user: &Jid, device_list: &Node) -> Vec<KnownDevice> {
+    device_list
+        .children_by_tag("device")
+        .filter_map(|device| {
+            let attrs = device.attrs();
+            let id = u16::try_from(attrs.optional_u64("id").ok()??).ok()?;
+            let key_index = attrs
+                .optional_u64("key-index")
+                .ok()
+                .flatten()
+                .and_then(|k| u32::try_from(k).ok());
+            Some(KnownDevice {
+                jid: user.to_non_ad().with_device(id),
+                key_index,
+            })
+        })
+        .collect()
+}
+
+/// A usync device query (part 2 §3.1–3.2): each user with its screened devices and whether
+/// the list was trusted.
+async fn query_device_lists(
+    shared: &Shared,
+    users: &[Jid],
+) -> Result<Vec<(Jid, Vec<KnownDevice>, bool)>, ClientError> {
+    let sid = generate_message_id("usync", now_ms() / 1000);
+    let list = users
+        .iter()
+        .map(|u| Node::new("user").attr("jid", u.to_non_ad()));
+    let iq = Node::new("iq")
+        .attr("xmlns", "usync")
+        .attr("type", "get")
+        .attr("to", Jid::server_jid())
+        .children([Node::new("usync")
+            .attr("sid", sid)
+            .attr("mode", "query")
+            .attr("last", "true")
+            .attr("index", "0")
+            .attr("context", "message")
+            .children([
+                Node::new("query").children([Node::new("devices").attr("version", "2")]),
+                Node::new("list").children(list),
+            ])]);
+    let answer = shared.iq(iq).await?;
+    let list = answer
+        .path(&["usync", "list"])
+        .ok_or_else(|| ClientError::unexpected("no usync list", &answer))?;
+    let mut out = Vec::new();
+    for user in list.children_by_tag("user") {
+        let Ok(jid) = user.attrs().jid("jid") else {
+            continue;
+        };
+        let jid = jid.to_non_ad();
+        let Some(devices) = user.child("devices") else {
+            continue;
+        };
+        let Some(device_list) = devices.child("device-list") else {
+            continue;
+        };
+        let listed = listed_devices(&jid, device_list);
+        let signed = devices
+            .child("key-index-list")
+            .and_then(Node::content_bytes);
+        let (kept, trusted) = screen(shared, &jid, listed, signed).await;
+        out.push((jid, kept, trusted));
+    }
+    Ok(out)
+}
+
+/// What a `devices` notification says (part 2 §3.4; one operation, remove before add before
+/// update, as whatsapp-rust `wacore/src/stanza/devices.rs` follows WA Web).
+#[derive(Debug, PartialEq, Eq)]
+enum DeviceChange<'a> {
+    /// Devices unlinked.
+    Remove(Vec<Jid>),
+    /// A device linked, with its key index and the account's new signed key-index list.
+    Add {
+        device: Jid,
+        key_index: Option<u32>,
+        signed: Option<&'a [u8]>,
+    },
+    /// Anything else (`update`, unknown): the list is to be fetched again.
+    Other,
+}
+
+fn parse_change(node: &Node) -> DeviceChange<'_> {
+    let devices = |op: &Node| -> Vec<Jid> {
+        op.children_by_tag("device")
+            .filter_map(|d| d.attrs().jid("jid").ok())
+            .collect()
+    };
+    if let Some(remove) = node.child("remove") {
+        return DeviceChange::Remove(devices(remove));
+    }
+    if let Some(add) = node.child("add")
+        && let Some(device) = add.child("device")
+        && let Ok(jid) = device.attrs().jid("jid")
+    {
+        return DeviceChange::Add {
+            device: jid,
+            key_index: device
+                .attrs()
+                .optional_u64("key-index")
+                .ok()
+                .flatten()
+                .and_then(|k| u32::try_from(k).ok()),
+            signed: add.child("key-index-list").and_then(Node::content_bytes),
+        };
+    }
+    DeviceChange::Other
+}
+
+/// Applies a `devices` notification to the cached list of its user (when there is one; else
+/// the next send fetches the list). An added device joins only under a verified key-index
+/// list that accepts it, and that list also prunes companions the phone unlinked meanwhile;
+/// an unusable list drops the cached entry, so the next send asks (and screens) again.
+pub(crate) async fn on_devices_notification(shared: &Shared, node: &Node) {
+    let Ok(from) = node.attrs().jid("from") else {
+        return;
+    };
+    let user = from.to_non_ad();
+    let key = user.to_string();
+    let verified = match parse_change(node) {
+        DeviceChange::Add {
+            signed: Some(bytes),
+            ..
+        } => {
+            let primary = primary_identity(shared, &user).await;
+            Some(verify_key_index_list(bytes, primary.as_ref()))
+        }
+        _ => None,
+    };
+    if let Some(Err(e)) = &verified {
+        tracing::warn!(%user, error = %e, "unusable key-index list in a devices notification");
+    }
+    let mut cache = shared
+        .device_cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let Some(cached) = cache.get_mut(&key) else {
+        return;
+    };
+    if !apply_change(&mut cached.devices, &user, parse_change(node), verified) {
+        cache.remove(&key);
+    }
+}
+
+/// Applies a device change to a cached list; false when the entry is to be dropped instead
+/// (an update, or an added device without a usable key-index list).
+fn apply_change(
+    devices: &mut Vec<KnownDevice>,
+    user: &Jid,
+    change: DeviceChange<'_>,
+    verified: Option<Result<KeyIndexList, KeyIndexError>>,
+) -> bool {
+    match (change, verified) {
+        (DeviceChange::Remove(gone), _) => {
+            devices.retain(|d| !gone.iter().any(|g| g.device == d.jid.device));
+            true
+        }
+        (
+            DeviceChange::Add {
+                device, key_index, ..
+            },
+            Some(Ok(list)),
+        ) => {
+            devices.retain(|d| list.keeps(d.jid.device, d.key_index));
+            if list.keeps(device.device, key_index)
+                && !devices.iter().any(|d| d.jid.device == device.device)
+            {
+                devices.push(KnownDevice {
+                    jid: user.clone().with_device(device.device),
+                    key_index,
+                });
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_entries_keep_their_key_index_and_skip_bad_ids() {
+        let user = Jid::user("201000000001".to_owned());
+        let list = Node::new("device-list").children([
+            Node::new("device").attr("id", "0"),
+            Node::new("device").attr("id", "3").attr("key-index", "2"),
+            Node::new("device").attr("id", "70000"),
+            Node::new("device").attr("id", "4").attr("key-index", "x"),
+        ]);
+        let devices = listed_devices(&user, &list);
+        assert_eq!(
+            devices,
+            vec![
+                KnownDevice {
+                    jid: user.clone().with_device(0),
+                    key_index: None
+                },
+                KnownDevice {
+                    jid: user.clone().with_device(3),
+                    key_index: Some(2)
+                },
+                KnownDevice {
+                    jid: user.clone().with_device(4),
+                    key_index: None
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn notifications_change_a_cached_list_under_a_verified_key_index_list() {
+        use rand::SeedableRng;
+        use whatsapp_proto::key_index::sign_key_index_list;
+        use whatsapp_proto::signal::KeyPair;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        let account = KeyPair::generate(&mut rng);
+        let user = Jid::user("201000000001".to_owned());
+        let known = |d: u16, k: Option<u32>| KnownDevice {
+            jid: user.clone().with_device(d),
+            key_index: k,
+        };
+        let cached = vec![known(0, None), known(1, Some(1)), known(2, Some(2))];
+        // Device 3 linked (key index 3); the phone unlinked device 1 meanwhile.
+        let signed = sign_key_index_list(&account, 7, 100, 3, &[2, 3], &mut rng);
+        let add = || DeviceChange::Add {
+            device: user.clone().with_device(3),
+            key_index: Some(3),
+            signed: None,
+        };
+        let list = verify_key_index_list(&signed, Some(&account.public));
+        let mut devices = cached.clone();
+        assert!(apply_change(&mut devices, &user, add(), Some(list.clone())));
+        assert_eq!(
+            devices,
+            vec![known(0, None), known(2, Some(2)), known(3, Some(3))]
+        );
+        // A list that does not vouch for the new device: it is not added.
+        let without = sign_key_index_list(&account, 7, 100, 4, &[2], &mut rng);
+        let mut devices = cached.clone();
+        let list = verify_key_index_list(&without, None);
+        assert!(apply_change(&mut devices, &user, add(), Some(list)));
+        assert_eq!(devices, vec![known(0, None), known(2, Some(2))]);
+        // Unusable or absent list, or an update: the entry goes (the next send asks again).
+        let stranger = KeyPair::generate(&mut rng);
+        let forged = sign_key_index_list(&stranger, 7, 100, 3, &[1, 2, 3], &mut rng);
+        let list = verify_key_index_list(&forged, Some(&account.public));
+        assert!(list.is_err());
+        assert!(!apply_change(&mut cached.clone(), &user, add(), Some(list)));
+        assert!(!apply_change(&mut cached.clone(), &user, add(), None));
+        assert!(!apply_change(
+            &mut cached.clone(),
+            &user,
+            DeviceChange::Other,
+            None
+        ));
+        // A removal needs no list.
+        let mut devices = cached.clone();
+        let gone = DeviceChange::Remove(vec![user.clone().with_device(1)]);
+        assert!(apply_change(&mut devices, &user, gone, None));
+        assert_eq!(devices, vec![known(0, None), known(2, Some(2))]);
+    }
+
+    #[test]
+    fn notifications_read_remove_before_add() {
+        let dev = |d: u16| Jid::user("201000000001".to_owned()).with_device(d);
+        let both = Node::new("notification").children([
+            Node::new("add").children([Node::new("device")
+                .attr("jid", dev(5))
+                .attr("key-index", "4")]),
+            Node::new("remove").children([Node::new("device").attr("jid", dev(2))]),
+        ]);
+        assert_eq!(parse_change(&both), DeviceChange::Remove(vec![dev(2)]));
+        let add = Node::new("notification").children([Node::new("add").children([
+            Node::new("device")
+                .attr("jid", dev(5))
+                .attr("key-index", "4"),
+            Node::new("key-index-list").bytes(vec![1, 2]),
+        ])]);
+        assert_eq!(
+            parse_change(&add),
+            DeviceChange::Add {
+                device: dev(5),
+                key_index: Some(4),
+                signed: Some(&[1u8, 2][..]),
+            }
+        );
+        let update = Node::new("notification").children([Node::new("update").attr("hash", "2:x")]);
+        assert_eq!(parse_change(&update), DeviceChange::Other);
+    }
+}
