@@ -203,6 +203,37 @@ async fn passwords_are_argon2id_and_no_hash_secret_or_sql_leaves() {
             .await
             .unwrap();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(hash.contains("$m=47104,t=1,p=1$"), "{hash}");
+    // A hash made with the earlier settings (19 MiB, two passes) still logs in, and that login
+    // replaces it with the current settings.
+    let earlier = {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        argon2::Argon2::default()
+            .hash_password(b"long-enough-9", &salt)
+            .unwrap()
+            .to_string()
+    };
+    assert!(earlier.contains("$m=19456,t=2,p=1$"), "{earlier}");
+    sqlx::query("UPDATE users SET password_hash = ? WHERE username = 'hash.check'")
+        .bind(&earlier)
+        .execute(t.world.app.pool())
+        .await
+        .unwrap();
+    let r = t
+        .client()
+        .post(
+            "/auth/login",
+            json!({ "username": "hash.check", "password": "long-enough-9" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let upgraded: String =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'hash.check'")
+            .fetch_one(t.world.app.pool())
+            .await
+            .unwrap();
+    assert!(upgraded.contains("$m=47104,t=1,p=1$"), "{upgraded}");
     let token = admin
         .post("/api/tokens", json!({ "name": "leak check" }))
         .await;
