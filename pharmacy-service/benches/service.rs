@@ -56,8 +56,9 @@ fn main() {
     }
     if want("rss") {
         rt.block_on(rss(None));
-        // glibc keeps the 19 MiB a password hash (argon2) allocates once the dynamic mmap
-        // threshold has risen; a fixed threshold gives such blocks back (deploy/ sets it).
+        // Also with a fixed glibc mmap threshold, which used to matter: a 19 MiB password hash
+        // block stayed resident once the dynamic threshold had risen (hashes now take 46 MiB,
+        // above any threshold glibc sets itself).
         rt.block_on(rss(Some("131072")));
     }
     if want("ingest") || want("latency") {
