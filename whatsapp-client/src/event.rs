@@ -107,8 +107,14 @@ pub enum Event {
     },
     /// A contact's identity key changed (they reinstalled WhatsApp or changed phones). The new
     /// key is trusted, as WhatsApp's own clients do; show it as "security code changed".
+    ///
+    /// It comes from a prekey message or bundle with a new identity (`jid` is that device),
+    /// and from the server's identity-change notification (`<notification type="encrypt">`
+    /// with `<identity/>`; `jid` is the user, device 0), which also makes the client forget
+    /// the user's sessions, identities and device list so the next message goes to the new
+    /// install. The notification reports only users we held keys for.
     IdentityChanged {
-        /// The device whose key changed.
+        /// The device whose key changed (the user, for the notification).
         jid: Jid,
     },
     /// A contact came online or went offline (after [`crate::Client::subscribe_presence`]).

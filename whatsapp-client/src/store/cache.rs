@@ -59,6 +59,12 @@ impl<K: Hash + Eq, V: Clone> Table<K, V> {
         self.rows.remove(key);
     }
 
+    /// Forgets every row whose key `matches`.
+    fn forget_where(&mut self, matches: impl Fn(&K) -> bool) {
+        self.generation += 1;
+        self.rows.retain(|key, _| !matches(key));
+    }
+
     fn clear(&mut self) {
         self.generation += 1;
         self.rows.clear();
@@ -215,6 +221,15 @@ impl Tables {
         self.identities().forget(&commit.address);
     }
 
+    /// Forgets the sessions and identities of every device of `users` (rows the store
+    /// deleted, or may have, when the delete failed).
+    fn forget_users(&mut self, users: &[Jid]) {
+        let prefixes: Vec<String> = users.iter().map(address_prefix).collect();
+        let of_users = |address: &String| prefixes.iter().any(|p| address.starts_with(p.as_str()));
+        self.sessions().forget_where(of_users);
+        self.identities().forget_where(of_users);
+    }
+
     fn clear_lid(&mut self) {
         for table in [&mut self.pn_by_lid, &mut self.lid_by_pn] {
             table.get_or_insert_with(Table::new).clear();
@@ -265,6 +280,14 @@ impl SessionStore for CachedStore {
             move |t| t.sessions().forget(&address.to_owned()),
         ))
     }
+
+    fn delete_all_sessions<'a>(&'a self, users: &'a [Jid]) -> StoreFuture<'a, u64> {
+        Box::pin(self.write(
+            self.inner.delete_all_sessions(users),
+            move |t| t.forget_users(users),
+            move |t| t.forget_users(users),
+        ))
+    }
 }
 
 impl IdentityStore for CachedStore {
@@ -284,6 +307,14 @@ impl IdentityStore for CachedStore {
             self.inner.store_identity(address, key),
             move |t| t.identities().put(address.to_owned(), Some(*key)),
             move |t| t.identities().forget(&address.to_owned()),
+        ))
+    }
+
+    fn delete_all_identities<'a>(&'a self, users: &'a [Jid]) -> StoreFuture<'a, u64> {
+        Box::pin(self.write(
+            self.inner.delete_all_identities(users),
+            move |t| t.forget_users(users),
+            move |t| t.forget_users(users),
         ))
     }
 }
@@ -426,6 +457,7 @@ mod tests {
         let (_, store) = cached();
         super::super::conformance::write_all(&store).await;
         super::super::conformance::check_all(&store).await;
+        super::super::conformance::check_delete_users(&store).await;
         super::super::conformance::check_wipe(&store).await;
     }
 

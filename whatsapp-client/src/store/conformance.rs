@@ -346,6 +346,47 @@ async fn check_app_state(store: &dyn Store) {
     );
 }
 
+/// Whether the store holds a session and an identity for `address`.
+async fn held(store: &dyn Store, address: &str) -> (bool, bool) {
+    (
+        store.load_session(address).await.unwrap().is_some(),
+        store.load_identity(address).await.unwrap().is_some(),
+    )
+}
+
+/// A user reinstalled: every session and identity of its devices goes, under its phone
+/// number and its LID, and nothing of users whose addresses merely look alike. Reads before
+/// the delete make a caching store hold the rows, so it must forget them too.
+pub(crate) async fn check_delete_users(store: &dyn Store) {
+    let gone = ["2010.0", "2010.3", "99_1.0", "99_1.5"];
+    // `20101` shares the digits; `9901` is what `LIKE '99_1.%'` would also match.
+    let kept = ["20101.0", "9901.0", "201.0"];
+    for address in gone.iter().chain(&kept) {
+        store.store_session(address, b"s").await.unwrap();
+        store.store_identity(address, &[7; 32]).await.unwrap();
+        assert_eq!(held(store, address).await, (true, true));
+    }
+    let users = [Jid::user("2010"), "99@lid".parse::<Jid>().expect("lid")];
+    assert_eq!(store.delete_all_sessions(&users).await.unwrap(), 4);
+    for address in gone {
+        assert_eq!(held(store, address).await, (false, true), "{address}");
+    }
+    assert_eq!(store.delete_all_identities(&users).await.unwrap(), 4);
+    for address in gone {
+        assert_eq!(held(store, address).await, (false, false), "{address}");
+    }
+    for address in kept {
+        assert_eq!(held(store, address).await, (true, true), "{address}");
+    }
+    // Nothing left to delete; the other users' records were untouched before.
+    assert_eq!(store.delete_all_sessions(&users).await.unwrap(), 0);
+    assert_eq!(store.delete_all_identities(&users).await.unwrap(), 0);
+    assert_eq!(
+        store.load_session("a.0").await.unwrap(),
+        Some(b"s1".to_vec())
+    );
+}
+
 pub(crate) async fn check_wipe(store: &dyn Store) {
     // The plaintext buffer is pruned by age (the commit above was at t = 1).
     assert_eq!(store.prune_decrypted(0).await.unwrap(), 0);
@@ -374,5 +415,6 @@ async fn conformance_memory() {
     let store = MemoryStore::new();
     write_all(&store).await;
     check_all(&store).await;
+    check_delete_users(&store).await;
     check_wipe(&store).await;
 }

@@ -56,6 +56,14 @@ impl MemoryStore {
     }
 }
 
+/// Removes the entries (keyed by Signal address) of every device of `users`; how many went.
+fn remove_users<V>(map: &mut HashMap<String, V>, users: &[Jid]) -> u64 {
+    let prefixes: Vec<String> = users.iter().map(address_prefix).collect();
+    let before = map.len();
+    map.retain(|address, _| !prefixes.iter().any(|p| address.starts_with(p.as_str())));
+    (before - map.len()) as u64
+}
+
 impl DeviceStore for MemoryStore {
     fn load_device(&self) -> StoreFuture<'_, Option<Device>> {
         Self::ready(self.lock().device.clone())
@@ -125,6 +133,9 @@ impl SessionStore for MemoryStore {
         self.lock().sessions.remove(address);
         Self::ready(())
     }
+    fn delete_all_sessions<'a>(&'a self, users: &'a [Jid]) -> StoreFuture<'a, u64> {
+        Self::ready(remove_users(&mut self.lock().sessions, users))
+    }
 }
 
 impl IdentityStore for MemoryStore {
@@ -134,6 +145,9 @@ impl IdentityStore for MemoryStore {
     fn store_identity<'a>(&'a self, address: &'a str, key: &'a [u8; 32]) -> StoreFuture<'a, ()> {
         self.lock().identities.insert(address.to_owned(), *key);
         Self::ready(())
+    }
+    fn delete_all_identities<'a>(&'a self, users: &'a [Jid]) -> StoreFuture<'a, u64> {
+        Self::ready(remove_users(&mut self.lock().identities, users))
     }
 }
 

@@ -258,6 +258,27 @@ pub trait SessionStore: Send + Sync {
     fn store_sessions<'a>(&'a self, records: &'a [(String, Vec<u8>)]) -> StoreFuture<'a, ()>;
     /// Deletes a session.
     fn delete_session<'a>(&'a self, address: &'a str) -> StoreFuture<'a, ()>;
+    /// Deletes the sessions of every device of the given users (the addresses
+    /// [`address_prefix`] starts), in one transaction; returns how many went. A user's phone
+    /// number and its LID are two users here: pass both. Used when a user reinstalled
+    /// (whatsmeow `store/sqlstore/store.go` `DeleteAllSessions`).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use whatsapp_client::Jid;
+    /// use whatsapp_client::store::{MemoryStore, SessionStore};
+    ///
+    /// let store = MemoryStore::new();
+    /// store.store_session("2010.0", b"phone").await?;
+    /// store.store_session("2010.3", b"companion").await?;
+    /// store.store_session("20101.0", b"someone else").await?;
+    /// assert_eq!(store.delete_all_sessions(&[Jid::user("2010")]).await?, 2);
+    /// assert!(store.load_session("2010.3").await?.is_none());
+    /// assert!(store.load_session("20101.0").await?.is_some());
+    /// # Ok::<(), whatsapp_client::store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    fn delete_all_sessions<'a>(&'a self, users: &'a [Jid]) -> StoreFuture<'a, u64>;
 }
 
 /// Peers' identity keys (trust on first use).
@@ -266,6 +287,30 @@ pub trait IdentityStore: Send + Sync {
     fn load_identity<'a>(&'a self, address: &'a str) -> StoreFuture<'a, Option<[u8; 32]>>;
     /// Stores an identity key.
     fn store_identity<'a>(&'a self, address: &'a str, key: &'a [u8; 32]) -> StoreFuture<'a, ()>;
+    /// Deletes the identity keys of every device of the given users (as
+    /// [`SessionStore::delete_all_sessions`] matches them), in one transaction; returns how
+    /// many went (whatsmeow `DeleteAllIdentities`).
+    fn delete_all_identities<'a>(&'a self, users: &'a [Jid]) -> StoreFuture<'a, u64>;
+}
+
+/// The start of the Signal address of every device of `user` (whatever its device):
+/// `user.` for a phone number, `user_1.` for a LID (see [`Jid::signal_address`]). The dot
+/// ends the user part, so `2010.` never matches the devices of `20101`.
+///
+/// ```
+/// use whatsapp_client::Jid;
+/// use whatsapp_client::store::address_prefix;
+///
+/// assert_eq!(address_prefix(&Jid::user("2010").with_device(3)), "2010.");
+/// assert_eq!(address_prefix(&"99:2@lid".parse::<Jid>().unwrap()), "99_1.");
+/// ```
+pub fn address_prefix(user: &Jid) -> String {
+    let address = user.to_non_ad().signal_address();
+    // `signal_address` ends in `.0` for device 0: keep the dot.
+    match address.strip_suffix('0') {
+        Some(prefix) => prefix.to_owned(),
+        None => address,
+    }
 }
 
 /// Group sender keys.

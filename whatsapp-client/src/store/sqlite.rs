@@ -135,6 +135,29 @@ impl SqliteStore {
     async fn begin(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         Ok(self.pool.begin().await?)
     }
+
+    /// Deletes the rows of `table` (keyed by Signal address) of every device of `users`, in
+    /// one transaction. A range on the key rather than `LIKE`, whose `_` would match any
+    /// character of a LID prefix (`99_1.`): `[prefix, prefix with the dot raised to '/')`.
+    async fn delete_users(&self, table: &'static str, users: &[Jid]) -> StoreResult<u64> {
+        let sql = format!("DELETE FROM {table} WHERE address >= ? AND address < ?");
+        let mut tx = self.begin().await?;
+        let mut deleted = 0;
+        for user in users {
+            let prefix = address_prefix(user);
+            let Some(stem) = prefix.strip_suffix('.') else {
+                continue;
+            };
+            deleted += sqlx::query(&sql)
+                .bind(&prefix)
+                .bind(format!("{stem}/"))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
 }
 
 impl DeviceStore for SqliteStore {
@@ -342,6 +365,10 @@ impl SessionStore for SqliteStore {
             Ok(())
         })
     }
+
+    fn delete_all_sessions<'a>(&'a self, users: &'a [Jid]) -> StoreFuture<'a, u64> {
+        Box::pin(self.delete_users("sessions", users))
+    }
 }
 
 impl IdentityStore for SqliteStore {
@@ -365,6 +392,10 @@ impl IdentityStore for SqliteStore {
                 .await?;
             Ok(())
         })
+    }
+
+    fn delete_all_identities<'a>(&'a self, users: &'a [Jid]) -> StoreFuture<'a, u64> {
+        Box::pin(self.delete_users("identities", users))
     }
 }
 
@@ -993,6 +1024,7 @@ mod tests {
         store.close().await;
         let reopened = SqliteStore::open(&path).await.unwrap();
         super::super::conformance::check_all(&reopened).await;
+        super::super::conformance::check_delete_users(&reopened).await;
         super::super::conformance::check_wipe(&reopened).await;
     }
 
@@ -1001,6 +1033,7 @@ mod tests {
         let store = SqliteStore::open_in_memory().await.unwrap();
         super::super::conformance::write_all(&store).await;
         super::super::conformance::check_all(&store).await;
+        super::super::conformance::check_delete_users(&store).await;
         super::super::conformance::check_wipe(&store).await;
     }
 
