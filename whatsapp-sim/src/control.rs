@@ -14,7 +14,7 @@
 //! | `POST /control/customers/{phone}/read` | `{"message_ids": [...]}` | `{"ok": true, "count"}` |
 //! | `POST /control/customers/{phone}/typing` | `{"to", "state": "composing" \| "paused"}` | `{"ok": true}` |
 //! | `POST /control/customers/{phone}/presence` | `{"state": "available" \| "unavailable"}` | `{"ok": true}` |
-//! | `POST /control/customers/{phone}/reinstall` | | `{"ok": true}` (new identity keys; companions get an identity-change notification) |
+//! | `POST /control/customers/{phone}/reinstall` | | `{"ok": true}` (new identity keys; devices of accounts with a chat with it get an identity-change notification) |
 //! | `GET /control/customers/{phone}/inbox` | | `[{"id", "from", "device", "kind", "text", "media_sha256", "media_error", "reply_to", "group", "from_me", "destination", "receipt", "received_at_ms"}]` (media is downloaded from the sim's media server and verified) |
 //! | `GET /control/customers/{phone}/sent` | | `[{"id", "to", "kind", "text", "status", "server_ts", "stanza_type"}]` |
 //! | `GET /control/customers/{phone}/chatstates` | | `[{"from", "state", "at_ms"}]` (typing seen from companions) |

@@ -758,8 +758,9 @@ impl SimHandle {
         Ok(())
     }
 
-    /// The customer reinstalls WhatsApp: new identity keys, no sessions; companions of other
-    /// accounts get `<notification type="encrypt"><identity/>`. The customer's clients start
+    /// The customer reinstalls WhatsApp: new identity keys, no sessions; the devices of
+    /// accounts with a chat with it (1:1 messages either way, or a shared group) get
+    /// `<notification type="encrypt"><identity/>`. The customer's clients start
     /// anew (inside the current tokio runtime).
     pub fn customer_reinstall(&self, phone: &str) -> Result<(), SimError> {
         let pn = phone_digits(phone);

@@ -3,7 +3,7 @@
 //! or a link (companions) would leave it, then the client logs in over the WebSocket like any
 //! other device. What the clients receive and the receipts they get are recorded here.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use prost::Message as _;
 use rand::rngs::OsRng;
@@ -285,13 +285,47 @@ impl State {
         Ok(targets)
     }
 
+    /// The accounts that have a chat with `pn`: those it exchanged 1:1 messages with (its
+    /// inbox and sent log) and the members of the groups it is in. The real server tells the
+    /// user's contacts of an identity change; "has a chat" is the sim's stand-in for that.
+    fn chat_partners(&self, pn: &str) -> BTreeSet<String> {
+        let Some(account) = self.accounts.get(pn) else {
+            return BTreeSet::new();
+        };
+        let received = account
+            .inbox
+            .iter()
+            .filter(|e| e.group.is_none())
+            .filter_map(|e| e.from.parse::<Jid>().ok());
+        let sent = account
+            .sent
+            .iter()
+            .map(|r| r.chat.clone())
+            .filter(|chat| !chat.is_group());
+        let mut partners: BTreeSet<String> = received
+            .chain(sent)
+            .filter_map(|jid| self.resolve(&jid.to_non_ad()))
+            .map(|(pn, _)| pn)
+            .collect();
+        for group in self.groups.values() {
+            if group.participants.iter().any(|p| p == pn) {
+                partners.extend(group.participants.iter().cloned());
+            }
+        }
+        partners.remove(pn);
+        partners
+    }
+
     /// A client customer reinstalls WhatsApp: a new account key and new keys for every device
-    /// (their clients must log in anew), prekeys gone, their connections closed, and every
-    /// other device told `<notification type="encrypt"><identity/>` (part 2 §2.2).
+    /// (their clients must log in anew), prekeys gone, their connections closed, and the
+    /// devices of every account with a chat with it ([`State::chat_partners`]) told
+    /// `<notification type="encrypt"><identity/>` from its phone-number JID (part 2 §2.2;
+    /// whatsmeow `notification.go` `handleEncryptNotification` is the receiving side).
     pub fn reinstall_client_customer(
         &mut self,
         pn: &str,
     ) -> Result<Vec<ProvisionedDevice>, SimError> {
+        let partners = self.chat_partners(pn);
         let mut rng = OsRng;
         let account = self
             .accounts
@@ -331,7 +365,7 @@ impl State {
         let others: Vec<DeviceKey> = self
             .accounts
             .values()
-            .filter(|a| a.pn != pn)
+            .filter(|a| partners.contains(&a.pn))
             .flat_map(|a| {
                 a.devices
                     .iter()

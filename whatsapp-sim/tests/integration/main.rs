@@ -1786,3 +1786,32 @@ async fn customer_reinstall_changes_identity() {
         Some("after")
     );
 }
+
+#[tokio::test]
+async fn only_accounts_with_a_chat_hear_of_a_reinstall() {
+    const STRANGER: &str = "201115556667";
+    let sim = start().await;
+    let stranger = pair(&sim, STRANGER).await;
+    let (mut conn, _) = login_active(&sim, &stranger).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    sim.customer_reinstall(CUSTOMER).expect("reinstall");
+    // The stranger's queue would hold the notification before this first message.
+    sim.customer_send(CUSTOMER, STRANGER, Outgoing::Text("hello".into()), None)
+        .expect("send");
+    let mut before = Vec::new();
+    loop {
+        let (message, skipped) = conn.recv_tag("message").await;
+        before.extend(skipped);
+        if message.attrs().jid("from").expect("from").user == CUSTOMER {
+            break;
+        }
+        before.push(message);
+    }
+    assert!(
+        !before.iter().any(|n| n.tag == "notification"
+            && n.attrs().optional_str("type") == Some("encrypt")
+            && n.child("identity").is_some()),
+        "an account without a chat was told: {before:?}"
+    );
+}
