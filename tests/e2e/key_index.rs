@@ -31,7 +31,7 @@ pub(crate) fn devices_of(stanza: &StanzaRecord, user: &str) -> Vec<u16> {
 }
 
 /// The customer writes first (we learn its phone's identity), then we reply.
-async fn question_then_reply(
+pub(crate) async fn question_then_reply(
     sim: &SimHandle,
     events: &mut whatsapp_client::EventStream,
     client: &whatsapp_client::Client,

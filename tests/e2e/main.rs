@@ -7,6 +7,7 @@ mod customers;
 mod examples;
 mod group_removal;
 mod history;
+mod identity_change;
 mod key_index;
 mod pairing;
 mod redelivery;
