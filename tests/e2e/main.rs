@@ -4,6 +4,7 @@ mod appstate;
 mod client;
 mod crash;
 mod customers;
+mod device_refresh;
 mod examples;
 mod group_removal;
 mod history;

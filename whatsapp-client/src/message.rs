@@ -1351,10 +1351,15 @@ pub(crate) async fn send_message(
         str::to_owned,
     );
     let devices = device_lists(shared, &[to.clone(), own.to_non_ad()]).await?;
-    let devices: Vec<Jid> = devices
-        .into_iter()
-        .filter(|d| !(d.user == own.user && d.device == own.device && d.server == own.server))
-        .collect();
+    let is_self = |d: &Jid| d.user == own.user && d.device == own.device && d.server == own.server;
+    let mut hashed = devices.clone();
+    if !hashed.iter().any(is_self) {
+        hashed.push(own.clone());
+    }
+    // Not sent in a 1:1 stanza: compared with the one the server's ack may name (whatsmeow
+    // send.go sendDM).
+    let phash = participant_hash(&hashed);
+    let devices: Vec<Jid> = devices.into_iter().filter(|d| !is_self(d)).collect();
     if devices.is_empty() {
         return Err(ClientError::InvalidArgument(format!("{to} has no devices")));
     }
@@ -1390,12 +1395,34 @@ pub(crate) async fn send_message(
         children.push(Node::new("tctoken").bytes(token));
     }
     let stanza = Node::new("message")
-        .attr("to", to)
+        .attr("to", to.clone())
         .attr("id", id.clone())
         .attr("type", message_type(&message))
         .children(children);
-    send_and_wait(shared, stanza).await?;
+    let ack = send_and_wait(shared, stanza).await?;
+    check_ack_phash(shared, &ack, &phash, &[to, own.to_non_ad()]);
     Ok(id)
+}
+
+/// The server's `<ack>` names its own participant hash when our fan-out missed devices or
+/// had extra ones (whatsmeow send.go `SendMessage` warns and drops its device cache): the
+/// lists we used were stale, so they are fetched again for the next send. The message itself
+/// went out; devices it missed get the next one.
+fn check_ack_phash(shared: &Shared, ack: &Node, ours: &str, users: &[Jid]) {
+    let Some(expected) = ack.attrs().optional_str("phash") else {
+        return;
+    };
+    if expected == ours {
+        return;
+    }
+    tracing::warn!(
+        expected,
+        ours,
+        "the server's participant hash differs: some devices may not have received the message; their device lists will be fetched again"
+    );
+    for user in users {
+        forget_devices(shared, user);
+    }
 }
 
 /// Participants of a group (`w:g2` query, part 2 §3.6) and whether it is LID-addressed.
@@ -1458,6 +1485,7 @@ async fn send_group_message(
     }
     let phash = participant_hash(&hashed);
     let devices: Vec<Jid> = all.into_iter().filter(|d| !is_self(d)).collect();
+    let users = participants.clone();
 
     let group_text = group.to_string();
     let own_address = own.signal_address();
@@ -1512,11 +1540,12 @@ async fn send_group_message(
         .attr("to", group.clone())
         .attr("id", id.clone())
         .attr("type", message_type(&message))
-        .attr("phash", phash);
+        .attr("phash", phash.clone());
     if lid_mode {
         stanza = stanza.attr("addressing_mode", "lid");
     }
-    send_and_wait(shared, stanza.children(children)).await?;
+    let ack = send_and_wait(shared, stanza.children(children)).await?;
+    check_ack_phash(shared, &ack, &phash, &users);
     Ok(id)
 }
 
