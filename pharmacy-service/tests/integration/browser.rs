@@ -1302,7 +1302,14 @@ async fn admin_pairs_whatsapp_by_qr_and_reads_the_dashboard() {
         "document.querySelector('#page-settings form:not([data-old]) #set-auto_close_after_secs')",
     )
     .await;
-    b.js("document.getElementById('set-auto_close_after_secs').value = '120'; document.getElementById('set-branch_menu_enabled').checked = false; return 1")
+    // The time zone is startup configuration: shown read-only and never sent (PATCH refuses
+    // it, so a form that sent it could save nothing).
+    assert_eq!(
+        b.js("const z = document.getElementById('set-time_zone'); return z.readOnly && !z.dataset.key")
+            .await,
+        true
+    );
+    b.js("document.getElementById('set-auto_close_after_secs').value = '120'; document.getElementById('set-branch_menu_enabled').checked = false; document.getElementById('set-time_zone').value = 'Europe/London'; return 1")
         .await;
     b.click("#page-settings button[type=submit]").await;
     b.until(

@@ -231,6 +231,8 @@ async function templates(el) {
 
 // Durations travel as seconds (`*_secs`) and are edited in minutes.
 const SECS = /_secs?$/;
+// Startup configuration, shown but not editable here (PATCH refuses it).
+const STARTUP_ONLY = new Set(["time_zone"]);
 
 async function settings(el) {
   const s = await get("/api/settings/");
@@ -251,6 +253,12 @@ async function settings(el) {
     if (v !== null && typeof v === "object") continue;
     const id = `set-${k}`;
     let input;
+    if (STARTUP_ONLY.has(k)) {
+      form.append(h("div", { class: "setting" }, h("label", { for: id }, label(k)),
+        h("input", { id, value: v ?? "", readonly: true, dir: "ltr", "aria-describedby": `${id}-u` }),
+        h("span", { id: `${id}-u`, class: "muted small" }, ` ${t("settings.startup_only")}`)));
+      continue;
+    }
     if (typeof v === "boolean") input = h("input", { type: "checkbox", id, "data-key": k, checked: v });
     else if (SECS.test(k)) input = h("input", { type: "number", id, "data-key": k, min: "0", step: "1", value: Math.round(v / 60), class: "narrow-wide", "aria-describedby": `${id}-u` });
     else input = h("input", { id, "data-key": k, value: v ?? "", dir: "ltr" });

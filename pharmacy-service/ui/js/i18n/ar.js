@@ -124,5 +124,6 @@ export default {
   "list.assigned": "المُسندة", "chat.pickHint": "اضغط ? لعرض اختصارات لوحة المفاتيح",
   "dash.attention": "يحتاج انتباهك", "dash.acknowledge": "تم الاطلاع", "dash.held": "{n} رسائل أوقفها حارس الإرسال الجماعي", "dash.send": "إرسال",
   "alert.delay": "تأخر في الرد", "alert.temporary_ban": "حظر مؤقت", "alert.mass_send_held": "إرسال جماعي موقوف", "alert.send_failed": "لم تُسلَّم",
+  "settings.startup_only": "يُضبط في ملف الإعدادات ويسري عند التشغيل التالي",
   "settings.minutes": "دقيقة",
 };

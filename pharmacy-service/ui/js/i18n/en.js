@@ -124,5 +124,6 @@ export default {
   "list.assigned": "Assigned", "chat.pickHint": "Press ? for keyboard shortcuts",
   "dash.attention": "Needs attention", "dash.acknowledge": "Acknowledge", "dash.held": "{n} messages held by the mass-send guard", "dash.send": "Send",
   "alert.delay": "Late reply", "alert.temporary_ban": "Temporary ban", "alert.mass_send_held": "Mass send held", "alert.send_failed": "Not delivered",
+  "settings.startup_only": "set in the configuration file; takes effect at the next start",
   "settings.minutes": "minutes",
 };
