@@ -216,10 +216,11 @@ pub struct SendRequest {
     pub media_sha256: Option<String>,
 }
 
-async fn multipart_send(
-    state: &AppState,
-    mut mp: Multipart,
-) -> ApiResult<(SendRequest, Option<(String, String, Option<String>)>)> {
+/// An attached file, kept in memory until the caller is known to be allowed to send it (a
+/// refused request leaves nothing in the media store).
+type Upload = (axum::body::Bytes, String, Option<String>);
+
+async fn multipart_send(mut mp: Multipart) -> ApiResult<(SendRequest, Option<Upload>)> {
     let mut r = SendRequest::default();
     let mut ticket = None;
     let mut media = None;
@@ -243,8 +244,7 @@ async fn multipart_send(
                 if bytes.is_empty() {
                     return Err(ApiError::invalid("file", "empty file"));
                 }
-                let sha = state.app.store_media(&bytes, &mime).await?;
-                media = Some((sha, mime, file_name));
+                media = Some((bytes, mime, file_name));
             }
             _ => {
                 let v = field.text().await.map_err(|_| bad(&name))?;
@@ -291,18 +291,19 @@ async fn send(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
-    let (r, mut media) = if is_multipart {
+    let (r, upload) = if is_multipart {
         let mp = Multipart::from_request(req, &state)
             .await
             .map_err(|_| ApiError::invalid("body", "malformed multipart body"))?;
-        multipart_send(&state, mp).await?
+        multipart_send(mp).await?
     } else {
         let ApiJson(r) = ApiJson::<SendRequest>::from_request(req, &state).await?;
         (r, None)
     };
     let mut c = state.app.pool().acquire().await?;
     workable_ticket(&mut c, &me, r.ticket_id).await?;
-    if let Some(sha) = r.media_sha256.as_deref().filter(|_| media.is_none()) {
+    let mut media = None;
+    if let Some(sha) = r.media_sha256.as_deref().filter(|_| upload.is_none()) {
         let row: Option<(String,)> = sqlx::query_as("SELECT mime FROM media WHERE sha256 = ?")
             .bind(sha)
             .fetch_optional(&mut *c)
@@ -311,6 +312,10 @@ async fn send(
         media = Some((sha.to_owned(), mime, None));
     }
     drop(c);
+    if let Some((bytes, mime, file_name)) = upload {
+        let sha = state.app.store_media(&bytes, &mime).await?;
+        media = Some((sha, mime, file_name));
+    }
     let m = state
         .app
         .send_reply(SendReply {

@@ -317,6 +317,21 @@ async fn media_upload_is_served_to_those_who_may_see_it() {
     assert_eq!(r.body, png);
     let g1 = t.login(G1).await;
     assert_eq!(g1.get(&format!("/api/media/{sha}")).await.status, 404);
+    // Someone who may not act on the ticket uploads nothing: the file is kept only once the
+    // send is allowed.
+    let stored = t.world.count("SELECT count(*) FROM media").await;
+    let other = String::from_utf8_lossy(&body).replace("fake image bytes", "other image bytes");
+    let r = g1
+        .raw(
+            "POST",
+            "/api/messages/send",
+            Some(&format!("multipart/form-data; boundary={boundary}")),
+            other.as_bytes(),
+            &[],
+        )
+        .await;
+    assert!(matches!(r.status, 403 | 404), "{}: {}", r.status, r.text());
+    assert_eq!(t.world.count("SELECT count(*) FROM media").await, stored);
     assert_eq!(me.get("/api/media/not-a-hash").await.status, 404);
     // Revoking before it left cancels it.
     let mid = m["id"].as_i64().unwrap();
