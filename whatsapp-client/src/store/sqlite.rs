@@ -866,21 +866,22 @@ impl MessageStore for SqliteStore {
 const ROWS_PER_STATEMENT: usize = 200;
 
 /// A write of several statements sent to SQLite's connection thread at once: one round trip
-/// instead of one per statement (each costs a hand-over to sqlx's worker thread).
+/// instead of one per statement (each costs a hand-over to sqlx's worker thread). Its values
+/// are owned, so that it can run on a task of its own ([`SqliteStore::write_decrypted`]).
 #[derive(Default)]
-struct Script<'q> {
+struct Script {
     sql: String,
-    args: SqliteArguments<'q>,
+    args: SqliteArguments<'static>,
 }
 
-impl<'q> Script<'q> {
+impl Script {
     /// Adds `head VALUES (?, ..), ..;` for `rows`, each binding its values through `bind`.
     fn insert<T>(
         &mut self,
         head: &str,
         width: usize,
-        rows: &'q [T],
-        mut bind: impl FnMut(&mut SqliteArguments<'q>, &'q T) -> Result<(), BoxDynError>,
+        rows: &[T],
+        mut bind: impl FnMut(&mut SqliteArguments<'static>, &T) -> Result<(), BoxDynError>,
     ) -> StoreResult<()> {
         let row = format!("({})", vec!["?"; width].join(", "));
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
@@ -910,9 +911,18 @@ impl SqliteStore {
         if commits.is_empty() && sender_keys.is_empty() {
             return Ok(());
         }
+        // The last record of each session is the one that stays: the others are not written.
+        let mut last_session = std::collections::HashMap::new();
+        for (at, c) in commits.iter().enumerate() {
+            if c.session.is_some() {
+                last_session.insert(c.address.as_str(), at);
+            }
+        }
         let sessions: Vec<(&str, &[u8])> = commits
             .iter()
-            .filter_map(|c| c.session.as_deref().map(|s| (c.address.as_str(), s)))
+            .enumerate()
+            .filter(|(at, c)| last_session.get(c.address.as_str()) == Some(at))
+            .filter_map(|(_, c)| c.session.as_deref().map(|s| (c.address.as_str(), s)))
             .collect();
         let sender_keys: Vec<(&str, &str, &[u8])> = commits
             .iter()
@@ -937,8 +947,8 @@ impl SqliteStore {
             2,
             &sessions,
             |a, (address, record)| {
-                a.add(*address)?;
-                a.add(*record)
+                a.add(address.to_string())?;
+                a.add(record.to_vec())
             },
         )?;
         script.insert(
@@ -946,9 +956,9 @@ impl SqliteStore {
             3,
             &sender_keys,
             |a, (group, sender, record)| {
-                a.add(*group)?;
-                a.add(*sender)?;
-                a.add(*record)
+                a.add(group.to_string())?;
+                a.add(sender.to_string())?;
+                a.add(record.to_vec())
             },
         )?;
         script.insert(
@@ -956,8 +966,8 @@ impl SqliteStore {
             2,
             &identities,
             |a, (address, key)| {
-                a.add(*address)?;
-                a.add(*key)
+                a.add(address.to_string())?;
+                a.add(key.to_vec())
             },
         )?;
         for chunk in prekeys.chunks(ROWS_PER_STATEMENT) {
@@ -977,30 +987,43 @@ impl SqliteStore {
             5,
             commits,
             |a, c| {
-                a.add(&c.ciphertext_hash[..])?;
-                a.add(c.sender.as_str())?;
-                a.add(c.message_id.as_str())?;
-                a.add(c.plaintext.as_slice())?;
+                a.add(c.ciphertext_hash.to_vec())?;
+                a.add(c.sender.clone())?;
+                a.add(c.message_id.clone())?;
+                a.add(c.plaintext.clone())?;
                 a.add(c.created_at)
             },
         )?;
         script.sql.push_str("COMMIT;");
         // Single messages repeat a few shapes of script: keep those prepared.
         let persistent = commits.len() <= 1;
-        let mut conn = self.pool.acquire().await?;
-        let written = sqlx::query_with(&script.sql, script.args)
-            .persistent(persistent)
-            .execute(&mut *conn)
-            .await;
-        if let Err(e) = written {
-            // The script stopped inside its transaction: end it before the connection goes
-            // back to the pool, or drop the connection if even that fails.
-            if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
-                conn.close_on_drop();
+        // On a task of its own, so that it runs to its end even if the caller is dropped (the
+        // tasks of a connection are aborted when it closes): sqlx's worker stops a script
+        // between statements once nobody reads its results, which left `BEGIN IMMEDIATE` open
+        // on a pooled connection. That connection held the write lock (others failed with
+        // "database is locked"), and reads through it saw an uncommitted session: a
+        // redelivered message then failed as a duplicate with no buffered plaintext and was
+        // acknowledged without reaching the application.
+        let pool = self.pool.clone();
+        let Script { sql, args } = script;
+        tokio::spawn(async move {
+            let mut conn = pool.acquire().await?;
+            let written = sqlx::query_with(&sql, args)
+                .persistent(persistent)
+                .execute(&mut *conn)
+                .await;
+            if let Err(e) = written {
+                // The script stopped inside its transaction: end it before the connection
+                // goes back to the pool, or drop the connection if even that fails.
+                if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                    conn.close_on_drop();
+                }
+                return Err(e.into());
             }
-            return Err(e.into());
-        }
-        Ok(())
+            Ok(())
+        })
+        .await
+        .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
     }
 }
 
@@ -1035,6 +1058,69 @@ mod tests {
         super::super::conformance::check_all(&store).await;
         super::super::conformance::check_delete_users(&store).await;
         super::super::conformance::check_wipe(&store).await;
+    }
+
+    fn commit(n: usize) -> DecryptCommit {
+        let mut hash = [0u8; 32];
+        hash[..8].copy_from_slice(&(n as u64).to_be_bytes());
+        DecryptCommit {
+            address: format!("2010{n:07}.0"),
+            session: Some(vec![1; 600]),
+            sender_key: None,
+            identity: None,
+            consumed_prekey: None,
+            ciphertext_hash: hash,
+            sender: format!("2010{n:07}@s.whatsapp.net"),
+            message_id: format!("3EB0{n:016X}"),
+            plaintext: vec![2; 300],
+            created_at: 1_700_000_000,
+        }
+    }
+
+    /// A caller dropped while its commit is on SQLite's thread (a connection's tasks are
+    /// aborted when it closes) must not leave a transaction open on a pooled connection: it
+    /// would hold the write lock, and reads through it would see uncommitted sessions.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_commit_leaves_no_transaction_open() {
+        use futures_util::FutureExt as _;
+        let path = temp_path("dropped-commit");
+        let store = SqliteStore::open(&path).await.unwrap();
+        // Many statements (200 rows each), so that the script is mid-way when it is dropped.
+        let first = DecryptBatch {
+            commits: (0..4_000).map(commit).collect(),
+            sender_keys: Vec::new(),
+        };
+        assert!(
+            store
+                .commit_decrypted_batch(&first)
+                .now_or_never()
+                .is_none()
+        );
+        let second = DecryptBatch {
+            commits: (4_000..4_010).map(commit).collect(),
+            sender_keys: Vec::new(),
+        };
+        for _ in 0..4 {
+            // Every pooled connection takes a write: none may be stuck inside the first one.
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                store.commit_decrypted_batch(&second),
+            )
+            .await
+            .expect("the write lock was released")
+            .expect("a later commit goes through");
+        }
+        // The dropped commit ran to its end: all of it is there, on any connection.
+        for n in [0, 1_999, 3_999, 4_009] {
+            assert!(
+                store
+                    .load_decrypted(&commit(n).ciphertext_hash)
+                    .await
+                    .unwrap()
+                    .is_some(),
+                "row {n}"
+            );
+        }
     }
 
     #[cfg(unix)]
