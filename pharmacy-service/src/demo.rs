@@ -210,7 +210,7 @@ pub async fn start(opts: DemoOptions) -> Result<Demo, DemoError> {
         let svc = router
             .map_request(f)
             .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, svc)
+        axum::serve(crate::http::without_nagle(listener), svc)
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|s| *s).await;
             })

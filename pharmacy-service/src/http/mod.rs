@@ -260,9 +260,24 @@ pub fn service(state: AppState) -> ApiService {
         .into_make_service_with_connect_info::<SocketAddr>()
 }
 
+/// Accepted connections with Nagle's algorithm off: live events are small WebSocket frames,
+/// and Nagle holding one back until the peer acknowledges the previous one (which it may delay)
+/// adds tens of milliseconds to what an agent sees.
+pub fn without_nagle(
+    listener: tokio::net::TcpListener,
+) -> axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt as _;
+    fn no_delay(stream: &mut tokio::net::TcpStream) {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY refused");
+        }
+    }
+    listener.tap_io(no_delay as fn(&mut tokio::net::TcpStream))
+}
+
 /// Serves the API on `listener` until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, service(state)).await
+    axum::serve(without_nagle(listener), service(state)).await
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight.
@@ -271,7 +286,7 @@ pub async fn serve_until(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, service(state))
+    axum::serve(without_nagle(listener), service(state))
         .with_graceful_shutdown(shutdown)
         .await
 }
