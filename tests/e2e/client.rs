@@ -109,9 +109,12 @@ async fn pair_by_qr_then_resume_from_the_store() {
     })
     .await;
     assert_eq!(client.jid(), Some(jid));
-    // The first login uploaded the initial prekey batch.
+    // The first login uploaded the initial prekey batch (ids 1..=812). Our phone's first
+    // messages to us (key share, history notification) may each have consumed one by now.
     let store = SqliteStore::open(&path).await.expect("store");
-    assert_eq!(store.uploaded_prekey_count().await.expect("count"), 812);
+    assert_eq!(store.max_prekey_id().await.expect("max"), 812);
+    let uploaded = store.uploaded_prekey_count().await.expect("count");
+    assert!((808..=812).contains(&uploaded), "{uploaded} uploaded prekeys left");
     client.shutdown().await;
 }
 
