@@ -114,7 +114,10 @@ async fn pair_by_qr_then_resume_from_the_store() {
     let store = SqliteStore::open(&path).await.expect("store");
     assert_eq!(store.max_prekey_id().await.expect("max"), 812);
     let uploaded = store.uploaded_prekey_count().await.expect("count");
-    assert!((808..=812).contains(&uploaded), "{uploaded} uploaded prekeys left");
+    assert!(
+        (808..=812).contains(&uploaded),
+        "{uploaded} uploaded prekeys left"
+    );
     client.shutdown().await;
 }
 
