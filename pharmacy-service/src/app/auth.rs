@@ -141,33 +141,63 @@ impl App {
 
     /// Checks a login (records the attempt). `None` for unknown users, wrong passwords and
     /// deactivated accounts alike.
+    ///
+    /// The password is checked on a blocking thread and outside any transaction: a check takes
+    /// tens of milliseconds, which would otherwise stall a runtime worker and hold SQLite's
+    /// write lock (every inbound message waiting behind a login).
     pub async fn authenticate(
         &self,
         username: &str,
         password: &str,
         address: Option<&str>,
     ) -> Result<Option<User>, AppError> {
+        let user = {
+            let mut c = self.pool().acquire().await?;
+            db::users::by_username(&mut c, username).await?
+        };
+        let check = match user.as_ref().filter(|u| u.is_active) {
+            Some(u) => {
+                let (password, stored) = (password.to_owned(), u.password_hash.clone());
+                tokio::task::spawn_blocking(move || check_password(&password, &stored))
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("password check: {e}")))??
+            }
+            None => Check::Wrong,
+        };
         let now = self.now();
         let mut tx = self.begin().await?;
-        let user = db::users::by_username(&mut tx, username).await?;
-        // Users imported from the Django system (issue 13) keep Django's
-        // `pbkdf2_sha256$...` hash until their first login, which checks it and replaces it
-        // with argon2id, so nobody has to reset a password after the switch-over.
-        let django = user.as_ref().filter(|u| {
-            u.is_active && crate::import::django_password::verify(password, &u.password_hash)
-        });
-        if let Some(u) = django {
-            db::users::set_password_hash(&mut tx, u.id, &hash_password(password)?).await?;
+        if let (Check::Replace(hash), Some(u)) = (&check, &user) {
+            // Only if the hash checked is still the stored one (a change in between wins).
+            db::users::replace_password_hash(&mut tx, u.id, &u.password_hash, hash).await?;
         }
-        let argon = user
-            .as_ref()
-            .filter(|u| u.is_active && verify_password(password, &u.password_hash));
-        if let Some(u) = argon.filter(|u| outdated_hash(&u.password_hash)) {
-            db::users::set_password_hash(&mut tx, u.id, &hash_password(password)?).await?;
-        }
-        let ok = django.is_some() || argon.is_some();
+        let ok = !matches!(check, Check::Wrong);
         db::users::record_login_attempt(&mut tx, username, address, ok, now).await?;
         tx.commit().await?;
         Ok(if ok { user } else { None })
     }
+}
+
+/// The outcome of checking a password against a stored hash.
+enum Check {
+    Wrong,
+    Right,
+    /// Right, and the stored hash is to be replaced by this one.
+    Replace(String),
+}
+
+fn check_password(password: &str, stored: &str) -> Result<Check, AppError> {
+    // Users imported from the Django system (issue 13) keep Django's `pbkdf2_sha256$...` hash
+    // until their first login, which checks it and replaces it with argon2id, so nobody has to
+    // reset a password after the switch-over.
+    if crate::import::django_password::verify(password, stored) {
+        return Ok(Check::Replace(hash_password(password)?));
+    }
+    if !verify_password(password, stored) {
+        return Ok(Check::Wrong);
+    }
+    Ok(if outdated_hash(stored) {
+        Check::Replace(hash_password(password)?)
+    } else {
+        Check::Right
+    })
 }

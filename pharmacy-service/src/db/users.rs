@@ -121,6 +121,23 @@ pub async fn set_password_hash(c: &mut Conn, id: UserId, hash: &str) -> Result<b
     Ok(r.rows_affected() == 1)
 }
 
+/// Replaces a password hash only if it is still `old` (a login's rehash loses to a password
+/// changed meanwhile).
+pub async fn replace_password_hash(
+    c: &mut Conn,
+    id: UserId,
+    old: &str,
+    new: &str,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
+        .bind(new)
+        .bind(id)
+        .bind(old)
+        .execute(&mut *c)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Activates or deactivates a user.
 pub async fn set_active(c: &mut Conn, id: UserId, active: bool) -> Result<bool, sqlx::Error> {
     let r = sqlx::query("UPDATE users SET is_active = ? WHERE id = ?")

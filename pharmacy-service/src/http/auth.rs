@@ -357,7 +357,12 @@ pub async fn login(
             .is_some_and(|u| u.is_active);
         drop(c);
         if !known {
-            let _ = crate::app::verify_password(&req.password, &DUMMY_HASH);
+            // On a blocking thread, as a real check is (App::authenticate).
+            let password = req.password.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                crate::app::verify_password(&password, &DUMMY_HASH)
+            })
+            .await;
         }
         return Err(ApiError::BadCredentials);
     };
