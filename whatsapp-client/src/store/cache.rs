@@ -463,16 +463,8 @@ mod tests {
 
     fn commit(address: &str, session: &[u8], hash: u8) -> DecryptCommit {
         DecryptCommit {
-            address: address.into(),
-            session: Some(session.to_vec()),
-            sender_key: None,
             identity: Some([hash; 32]),
-            consumed_prekey: None,
-            ciphertext_hash: [hash; 32],
-            sender: "2010@s.whatsapp.net".into(),
-            message_id: format!("ID{hash}"),
-            plaintext: vec![hash],
-            created_at: 1,
+            ..crate::store::conformance::decrypt_commit(address, session, [hash; 32])
         }
     }
 

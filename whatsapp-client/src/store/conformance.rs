@@ -3,6 +3,23 @@
 
 use super::*;
 
+/// A decrypt commit for tests: `session` for `address`, the buffer keyed by `hash`, no
+/// identity, prekey or sender key (callers set those with struct update syntax).
+pub(crate) fn decrypt_commit(address: &str, session: &[u8], hash: [u8; 32]) -> DecryptCommit {
+    DecryptCommit {
+        address: address.into(),
+        session: Some(session.to_vec()),
+        sender_key: None,
+        identity: None,
+        consumed_prekey: None,
+        ciphertext_hash: hash,
+        sender: format!("{address}@s.whatsapp.net"),
+        message_id: format!("ID{:02X}{:02X}", hash[0], hash[1]),
+        plaintext: vec![hash[0]],
+        created_at: 1,
+    }
+}
+
 fn device() -> Device {
     let mut device = Device::generate(&mut rand::thread_rng());
     device.jid = Some("15551234567:12@s.whatsapp.net".parse().expect("jid"));
@@ -91,16 +108,9 @@ pub(crate) async fn write_all(store: &dyn Store) {
     // prekey, and a sender key changed by a distribution message.
     store.store_prekeys(&[(8, vec![8])]).await.unwrap();
     let commit = |hash: u8, session: &[u8], prekey: Option<u32>| DecryptCommit {
-        address: "e.0".into(),
-        session: Some(session.to_vec()),
-        sender_key: None,
-        identity: None,
         consumed_prekey: prekey,
-        ciphertext_hash: [hash; 32],
-        sender: "e@s.whatsapp.net".into(),
-        message_id: format!("B{hash}"),
-        plaintext: vec![hash],
         created_at: 2,
+        ..decrypt_commit("e.0", session, [hash; 32])
     };
     store
         .commit_decrypted_batch(&DecryptBatch {

@@ -1064,16 +1064,8 @@ mod tests {
         let mut hash = [0u8; 32];
         hash[..8].copy_from_slice(&(n as u64).to_be_bytes());
         DecryptCommit {
-            address: format!("2010{n:07}.0"),
-            session: Some(vec![1; 600]),
-            sender_key: None,
-            identity: None,
-            consumed_prekey: None,
-            ciphertext_hash: hash,
-            sender: format!("2010{n:07}@s.whatsapp.net"),
-            message_id: format!("3EB0{n:016X}"),
             plaintext: vec![2; 300],
-            created_at: 1_700_000_000,
+            ..super::super::conformance::decrypt_commit(&format!("2010{n:07}.0"), &[1; 600], hash)
         }
     }
 
