@@ -6,6 +6,10 @@ cd "$(dirname "$0")"
 root=$(pwd)
 mkdir -p .tools
 
+# System packages (Node.js, Chromium, zbar): installed when missing and run as root, otherwise the
+# command to run is named.
+.ci/system-packages
+
 # npm packages the interop tests drive (pinned), installed once into .tools/node.
 node_pkgs=(libsignal@6.0.0 axe-core@4)
 if [ ${#node_pkgs[@]} -gt 0 ]; then
