@@ -58,6 +58,13 @@ pub enum ApiError {
     /// The WhatsApp link cannot do it right now.
     #[error("{0}")]
     Unavailable(String),
+    /// The database stayed busy (another writer held it past the busy timeout, or the pool had
+    /// no free connection): nothing was written, and the same request can be sent again.
+    #[error("the service is busy; retry in {retry_after_s} s")]
+    Busy {
+        /// Seconds to wait (also in the `Retry-After` header).
+        retry_after_s: u64,
+    },
     /// Something broke inside (already logged).
     #[error("internal error")]
     Internal,
@@ -114,6 +121,14 @@ impl ApiError {
             ),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", none),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", none),
+            ApiError::Busy { retry_after_s } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                ErrorDetails {
+                    retry_after_s: Some(*retry_after_s),
+                    ..none
+                },
+            ),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", none),
         }
     }
@@ -133,7 +148,7 @@ pub struct ErrorBody {
 pub struct ErrorInfo {
     /// Stable machine-readable code: `unauthenticated`, `bad_credentials`, `forbidden`,
     /// `csrf`, `not_found`, `method_not_allowed`, `conflict`, `validation`, `bad_request`,
-    /// `throttled`, `payload_too_large`, `unavailable`, `internal`.
+    /// `throttled`, `payload_too_large`, `unavailable`, `busy`, `internal`.
     #[schema(example = "validation")]
     pub code: String,
     /// Human-readable text (never a secret, SQL or stack trace).
@@ -148,7 +163,7 @@ pub struct ErrorDetails {
     /// `validation`: the invalid field (a query parameter, a body field, or `body`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    /// `throttled`: seconds to wait (also in the `Retry-After` header).
+    /// `throttled` and `busy`: seconds to wait (also in the `Retry-After` header).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_s: Option<u64>,
 }
@@ -171,7 +186,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, _, _) = self.parts();
         let mut resp = (status, Json(self.body())).into_response();
-        if let ApiError::TooManyRequests { retry_after_s } = self
+        if let ApiError::TooManyRequests { retry_after_s } | ApiError::Busy { retry_after_s } = self
             && let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string())
         {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
@@ -188,6 +203,7 @@ impl From<AppError> for ApiError {
             AppError::Conflict(m) => ApiError::Conflict(m),
             AppError::Forbidden(m) => ApiError::Forbidden(m),
             AppError::Transition(t) => ApiError::Conflict(t.to_string()),
+            AppError::Db(crate::db::DbError::Sqlx(e)) => e.into(),
             other => ApiError::internal(other),
         }
     }
@@ -195,7 +211,26 @@ impl From<AppError> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
+        if is_busy(&e) {
+            tracing::warn!(error = %e, "database busy: answered 503");
+            return ApiError::Busy { retry_after_s: 1 };
+        }
         ApiError::internal(e)
+    }
+}
+
+/// Whether a storage failure only means "not now": SQLite's BUSY or LOCKED (primary result codes
+/// 5 and 6, whatever the extended code: a writer held the lock past the busy timeout) or no pooled
+/// connection within the pool's acquire timeout. The transaction was rolled back, so a retry is
+/// safe; under heavy load these are the failures an agent's send meets.
+fn is_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 5 | 6)),
+        _ => false,
     }
 }
 
@@ -343,5 +378,47 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
                 Err(ApiError::invalid(field, text))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    use std::time::Duration;
+
+    /// A write that meets another writer's lock past the busy timeout is a 503 with
+    /// `Retry-After` (the caller may send it again), not a 500.
+    #[tokio::test]
+    async fn a_locked_database_is_busy_not_internal() {
+        let dir = std::env::temp_dir().join(format!("busy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let opts = SqliteConnectOptions::new()
+            .filename(dir.join("db.sqlite"))
+            .create_if_missing(true)
+            .busy_timeout(Duration::ZERO);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let holder = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        let e = pool.begin_with("BEGIN IMMEDIATE").await.unwrap_err();
+        let api: ApiError = AppError::from(e).into();
+        let resp = api.into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+        drop(holder);
+        let other: ApiError = sqlx::Error::RowNotFound.into();
+        assert_eq!(
+            other.into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        pool.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -483,15 +483,24 @@ impl Harness {
                 };
                 n += 1;
                 let text = format!("answer {n} by {name} to {phone}");
-                match http(
-                    &u,
-                    "POST",
-                    "/api/messages/send",
-                    Some(session),
-                    Some(&json!({ "ticket_id": ticket, "text": text })),
-                )
-                .await
-                {
+                let body = json!({ "ticket_id": ticket, "text": text });
+                // As the UI does: a 503 "busy" stored nothing, so the same request goes again
+                // after Retry-After, a few times.
+                let mut answer;
+                let mut tries = 0;
+                loop {
+                    answer =
+                        http(&u, "POST", "/api/messages/send", Some(session), Some(&body)).await;
+                    let busy = matches!(&answer, Ok(a) if a.status == 503
+                        && a.body["error"]["code"] == "busy");
+                    if !busy || tries == 5 {
+                        break;
+                    }
+                    tries += 1;
+                    out.busy += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                match answer {
                     Ok(a) if a.status == 201 => {
                         let wa_id = a.body["message"]["wa_id"]
                             .as_str()
@@ -504,8 +513,12 @@ impl Harness {
                             wa_id,
                         });
                     }
-                    // The ticket moved between the look-up and the post.
+                    // The ticket moved between the look-up and the post, or the database stayed
+                    // busy through every retry (the agent sees an error and nothing was sent).
                     Ok(a) if a.status == 403 || a.status == 409 => out.refused += 1,
+                    Ok(a) if a.status == 503 && a.body["error"]["code"] == "busy" => {
+                        out.refused += 1
+                    }
                     Ok(a) if a.status >= 500 => out.unconfirmed.push(text),
                     Ok(a) => panic!("reply refused: {a:?}"),
                     Err(_) => out.unconfirmed.push(text),
@@ -775,11 +788,12 @@ impl Harness {
         assert!(panics.is_empty(), "seed {seed}: {panics:?}");
         eprintln!(
             "seed {seed}: {} inbound, {} replies accepted ({} unconfirmed, {landed} of them \
-             stored, {} refused), {} starts, {redelivered} same-id redeliveries",
+             stored, {} refused, {} busy retries), {} starts, {redelivered} same-id redeliveries",
             inbound.len(),
             replies.accepted.len(),
             replies.unconfirmed.len(),
             replies.refused,
+            replies.busy,
             self.service.lock().await.starts
         );
     }
@@ -808,6 +822,8 @@ struct Replies {
     /// Texts of requests that got no answer (the service died meanwhile).
     unconfirmed: Vec<String>,
     refused: usize,
+    /// 503 "busy" answers that were retried.
+    busy: usize,
 }
 
 fn customer_phone(i: usize) -> String {

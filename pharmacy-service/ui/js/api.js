@@ -31,6 +31,9 @@ let onUnauthorized = () => {};
 /** Called when a request answers 401 (session expired). */
 export const setUnauthorizedHandler = (f) => (onUnauthorized = f);
 
+/** How often a request answered 503 "busy" is sent again. */
+const BUSY_RETRIES = 5;
+
 /** Performs a request; body may be an object (JSON) or FormData. */
 export async function request(method, path, body, { quiet401 = false } = {}) {
   const headers = { Accept: "application/json" };
@@ -41,11 +44,20 @@ export async function request(method, path, body, { quiet401 = false } = {}) {
     payload = JSON.stringify(body);
   }
   if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = csrf || cookieCsrf();
-  const res = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
-  const text = await res.text();
-  let data = null;
-  if (text) {
-    try { data = JSON.parse(text); } catch { data = text; }
+  // A 503 "busy" means the database refused the write and nothing was stored: the same request
+  // is sent again after Retry-After, a few times, before the agent sees an error.
+  let res, data;
+  for (let attempt = 0; ; attempt++) {
+    res = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
+    const text = await res.text();
+    data = null;
+    if (text) {
+      try { data = JSON.parse(text); } catch { data = text; }
+    }
+    const busy = res.status === 503 && data && data.error && data.error.code === "busy";
+    if (!busy || attempt >= BUSY_RETRIES) break;
+    const wait = Number(res.headers.get("Retry-After")) || 1;
+    await new Promise((r) => setTimeout(r, Math.min(wait, 10) * 1000));
   }
   if (!res.ok) {
     if (res.status === 401 && !quiet401) onUnauthorized();
