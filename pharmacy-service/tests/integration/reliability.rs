@@ -519,9 +519,15 @@ impl Harness {
                     Ok(a) if a.status == 503 && a.body["error"]["code"] == "busy" => {
                         out.refused += 1
                     }
-                    Ok(a) if a.status >= 500 => out.unconfirmed.push(text),
+                    Ok(a) if a.status >= 500 => {
+                        out.why.push(format!("{text}: {} {}", a.status, a.body));
+                        out.unconfirmed.push(text)
+                    }
                     Ok(a) => panic!("reply refused: {a:?}"),
-                    Err(_) => out.unconfirmed.push(text),
+                    Err(e) => {
+                        out.why.push(format!("{text}: {e}"));
+                        out.unconfirmed.push(text)
+                    }
                 }
             }
             out
@@ -821,6 +827,8 @@ struct Replies {
     accepted: Vec<Reply>,
     /// Texts of requests that got no answer (the service died meanwhile).
     unconfirmed: Vec<String>,
+    /// What each unconfirmed request got instead of an answer.
+    why: Vec<String>,
     refused: usize,
     /// 503 "busy" answers that were retried.
     busy: usize,
