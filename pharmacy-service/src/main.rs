@@ -114,6 +114,10 @@ async fn open_app(s: &Settings) -> anyhow::Result<App> {
 /// close the WhatsApp socket cleanly.
 async fn serve(s: Settings, started: std::time::Instant) -> anyhow::Result<()> {
     use pharmacy_service::http::{AppState, HttpConfig};
+    if let Some(secret) = &s.ingest_secret {
+        pharmacy_service::http::signature::check_secret(secret.as_bytes())
+            .map_err(|m| anyhow::anyhow!("{m} (--ingest-secret / PHARMACY_INGEST_SECRET)"))?;
+    }
     std::fs::create_dir_all(&s.data_dir)
         .with_context(|| format!("creating {}", s.data_dir.display()))?;
     let _lock = InstanceLock::acquire(&s.data_dir).await?;

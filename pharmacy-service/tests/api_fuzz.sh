@@ -25,7 +25,7 @@ cleanup() {
 trap cleanup EXIT
 creds="$("$bin" seed --data-dir "$data" 2>/dev/null)"
 password="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["admin"][1])' "$creds")"
-secret="fuzz-ingest-secret"
+secret="fuzz-ingest-secret-of-at-least-32-bytes"
 # The WhatsApp link points at a closed local port: the run never reaches the internet.
 PHARMACY_INGEST_SECRET="$secret" "$bin" serve --port 0 --data-dir "$data" --whatsapp-url ws://127.0.0.1:9/ws \
   >"$out" 2>"$data/serve.err" &
@@ -47,8 +47,9 @@ for i in range(3):
     ev = {"type": "message", "wa_id": f"FUZZ{i}", "from": {"phone": f"20100000000{i}", "lid": None, "push_name": "Fuzz"},
           "at": int(time.time() * 1000), "content": {"kind": "text", "text": f"hello {i}"}, "quoted_wa_id": None}
     body = json.dumps(ev).encode()
-    sig = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-    req = urllib.request.Request(url + "/api/messages/receive", data=body, headers={"Content-Type": "application/json", "X-Signature": sig})
+    ts = str(int(time.time()))
+    sig = "sha256=" + hmac.new(secret, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    req = urllib.request.Request(url + "/api/messages/receive", data=body, headers={"Content-Type": "application/json", "X-Timestamp": ts, "X-Signature": sig})
     urllib.request.urlopen(req).read()
 print(tok["token"])
 PY

@@ -53,6 +53,7 @@ impl App {
             now,
         )
         .await?;
+        db::customers::set_created_by(&mut tx, id, by).await?;
         db::activity::log(
             &mut tx,
             Some(by),

@@ -4,6 +4,7 @@
 //! each message to WhatsApp only after its `Ok`: everything is committed by then, and a
 //! redelivery is recognised by its WhatsApp id and stored once.
 
+use super::chat_updates::Change;
 use super::events::LiveEvent;
 use super::{App, AppError};
 use crate::db::customers::Customer;
@@ -20,7 +21,7 @@ use crate::domain::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// Who wrote: a phone-number JID user, a LID, or both (the same person).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Sender {
     /// International digits from the PN JID (`201001234567`).
     pub phone: Option<String>,
@@ -31,7 +32,7 @@ pub struct Sender {
 }
 
 /// What a customer sent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InboundContent {
     /// Text.
@@ -72,7 +73,7 @@ pub enum InboundContent {
 }
 
 /// A customer message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InboundMessage {
     /// WhatsApp message id (deduplication key).
     pub wa_id: String,
@@ -87,7 +88,7 @@ pub struct InboundMessage {
 }
 
 /// Delivery progress of an outgoing message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReceiptStatus {
     /// Reached the phone.
@@ -96,30 +97,39 @@ pub enum ReceiptStatus {
     Read,
 }
 
-/// Everything the bridge hands in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Everything the bridge hands in. Edits, revokes, reactions and receipts name the chat they
+/// came from (`from`, the customer): the ids they carry are looked up in that chat only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum InboundEvent {
     /// A new message.
     Message(InboundMessage),
-    /// The customer edited a message.
+    /// The customer edited a message of theirs (applied within
+    /// [`crate::domain::retraction::EDIT_WINDOW`] of it).
     Edited {
+        /// Who edited: the customer whose message it must be.
+        from: Sender,
         /// The edited message.
         wa_id: String,
         /// New text.
         text: String,
-        /// When.
+        /// When WhatsApp says the edit was sent.
         at: Timestamp,
     },
-    /// The customer deleted a message for everyone.
+    /// The customer deleted a message of theirs for everyone (within
+    /// [`crate::domain::retraction::REVOKE_WINDOW`]).
     Revoked {
+        /// Who deleted: the customer whose message it must be.
+        from: Sender,
         /// The revoked message.
         wa_id: String,
-        /// When.
+        /// When WhatsApp says the revoke was sent.
         at: Timestamp,
     },
-    /// The customer reacted (empty emoji = reaction removed).
+    /// The customer reacted (empty emoji = reaction removed) to a message of their chat.
     Reaction {
+        /// Who reacted.
+        from: Sender,
         /// The message reacted to.
         target_wa_id: String,
         /// The emoji.
@@ -127,8 +137,10 @@ pub enum InboundEvent {
         /// When.
         at: Timestamp,
     },
-    /// Delivery or read receipts for our messages.
+    /// Delivery or read receipts for our messages to this customer.
     Receipt {
+        /// Who sent the receipt: only our messages to them are marked.
+        from: Sender,
         /// Our messages' WhatsApp ids.
         wa_ids: Vec<String>,
         /// Delivered or read.
@@ -201,11 +213,22 @@ pub(crate) async fn journal(
 
 /// What a transaction of inbound events leaves to do once it committed.
 #[derive(Default)]
-struct Effects {
+pub(super) struct Effects {
     /// Live events, in order.
-    events: Vec<LiveEvent>,
+    pub(super) events: Vec<LiveEvent>,
     /// Automatic replies were queued.
-    wake_outbox: bool,
+    pub(super) wake_outbox: bool,
+}
+
+/// The sender's phone number as customers are stored: JID users are international numbers,
+/// so they are read with a leading '+' (kept as given when that fails).
+pub(super) fn sender_phone(from: &Sender) -> Option<String> {
+    from.phone.as_deref().map(|p| {
+        let digits = p.trim_start_matches('+');
+        normalize_phone(&format!("+{digits}"))
+            .map(|n| n.as_str().to_owned())
+            .unwrap_or_else(|_| digits.to_owned())
+    })
 }
 
 impl App {
@@ -285,25 +308,34 @@ impl App {
         match event {
             InboundEvent::Message(m) => self.receive_message(c, m, fx).await,
             InboundEvent::SentFromPhone(m) => self.record_sent_from_phone(c, m, fx).await,
-            InboundEvent::Edited { wa_id, text, at } => {
-                self.apply_to_message(c, wa_id, *at, Change::Edit(text), fx)
+            InboundEvent::Edited {
+                from,
+                wa_id,
+                text,
+                at,
+            } => {
+                self.apply_to_message(c, from, wa_id, *at, Change::Edit(text), fx)
                     .await
             }
-            InboundEvent::Revoked { wa_id, at } => {
-                self.apply_to_message(c, wa_id, *at, Change::Revoke, fx)
+            InboundEvent::Revoked { from, wa_id, at } => {
+                self.apply_to_message(c, from, wa_id, *at, Change::Revoke, fx)
                     .await
             }
             InboundEvent::Reaction {
+                from,
                 target_wa_id,
                 emoji,
                 at,
             } => {
-                self.apply_to_message(c, target_wa_id, *at, Change::React(emoji), fx)
+                self.apply_to_message(c, from, target_wa_id, *at, Change::React(emoji), fx)
                     .await
             }
-            InboundEvent::Receipt { wa_ids, status, at } => {
-                self.apply_receipts(c, wa_ids, *status, *at, fx).await
-            }
+            InboundEvent::Receipt {
+                from,
+                wa_ids,
+                status,
+                at,
+            } => self.apply_receipts(c, from, wa_ids, *status, *at, fx).await,
         }
     }
 
@@ -722,13 +754,7 @@ impl App {
         now: Timestamp,
         events: &mut Vec<LiveEvent>,
     ) -> Result<Customer, AppError> {
-        let phone = from.phone.as_deref().map(|p| {
-            let digits = p.trim_start_matches('+');
-            // JID users are international numbers, so read them with a leading '+'.
-            normalize_phone(&format!("+{digits}"))
-                .map(|n| n.as_str().to_owned())
-                .unwrap_or_else(|_| digits.to_owned())
-        });
+        let phone = sender_phone(from);
         let lid = from.lid.clone();
         if phone.is_none() && lid.is_none() {
             return Err(AppError::Invalid {
@@ -830,86 +856,6 @@ impl App {
             .ok_or_else(|| super::not_found("customer", id.0))
     }
 
-    async fn apply_to_message(
-        &self,
-        c: &mut Conn,
-        wa_id: &str,
-        at: Timestamp,
-        change: Change<'_>,
-        fx: &mut Effects,
-    ) -> Result<InboundOutcome, AppError> {
-        let now = self.now();
-        let at = if at.0 <= 0 || at > now { now } else { at };
-        let Some(m) = db::messages::by_wa_id(c, wa_id).await? else {
-            return Ok(InboundOutcome::Ignored {
-                reason: format!("unknown message {wa_id}"),
-            });
-        };
-        let action = match &change {
-            Change::Edit(text) => {
-                db::messages::edit(c, m.id, text, at).await?;
-                "message.edited"
-            }
-            Change::Revoke => {
-                db::messages::revoke(c, m.id, at).await?;
-                "message.revoked"
-            }
-            Change::React(emoji) => {
-                db::messages::set_reaction(c, m.id, emoji).await?;
-                "message.reaction"
-            }
-        };
-        db::activity::log(c, None, action, Some(("message", m.id.0)), None, now).await?;
-        let message = db::messages::by_id(c, m.id)
-            .await?
-            .ok_or_else(|| super::not_found("message", m.id.0))?;
-        fx.events.push(LiveEvent::MessageUpdated { message });
-        Ok(InboundOutcome::Updated { count: 1 })
-    }
-
-    async fn apply_receipts(
-        &self,
-        c: &mut Conn,
-        wa_ids: &[String],
-        status: ReceiptStatus,
-        at: Timestamp,
-        fx: &mut Effects,
-    ) -> Result<InboundOutcome, AppError> {
-        let now = self.now();
-        let at = if at.0 <= 0 || at > now { now } else { at };
-        let before = fx.events.len();
-        for id in wa_ids {
-            let Some(m) = db::messages::by_wa_id(c, id).await? else {
-                continue;
-            };
-            if m.direction != "out" {
-                continue;
-            }
-            let s = match status {
-                ReceiptStatus::Delivered => "delivered",
-                ReceiptStatus::Read => "read",
-            };
-            // A read receipt implies delivery: log both steps so the delivery log is complete.
-            if status == ReceiptStatus::Read {
-                db::messages::advance_status(c, m.id, "delivered", None, at).await?;
-            }
-            if db::messages::advance_status(c, m.id, s, None, at).await? {
-                fx.events.push(match status {
-                    ReceiptStatus::Delivered => LiveEvent::MessageDelivered {
-                        message_id: m.id,
-                        ticket_id: m.ticket_id,
-                    },
-                    ReceiptStatus::Read => LiveEvent::MessageRead {
-                        message_id: m.id,
-                        ticket_id: m.ticket_id,
-                    },
-                });
-            }
-        }
-        let count = fx.events.len() - before;
-        Ok(InboundOutcome::Updated { count })
-    }
-
     /// Stores media bytes content-addressed under the media directory (`ab/abcdef...`) and
     /// returns the SHA-256 hex. Writing the same bytes twice stores them once.
     pub async fn store_media(&self, bytes: &[u8], mime: &str) -> Result<String, AppError> {
@@ -936,12 +882,6 @@ impl App {
         let prefix: String = safe.chars().take(2).collect();
         self.config().media_dir.join(prefix).join(safe)
     }
-}
-
-enum Change<'a> {
-    Edit(&'a str),
-    Revoke,
-    React(&'a str),
 }
 
 /// An arriving message's time, customer and latest ticket (see `App::arrival`).

@@ -17,6 +17,7 @@
 //! | live | [`App::events`]: [`EventBus::subscribe`], [`EventBus::since`] (resume by sequence number) |
 
 mod auth;
+mod chat_updates;
 mod clock;
 mod customers;
 mod dashboard;

@@ -695,6 +695,22 @@ impl App {
         db::customers::by_id(&mut tx, customer)
             .await?
             .ok_or_else(|| not_found("customer", customer.0))?;
+        // An agent opens tickets only for a customer whose history they may already read:
+        // one they serve or just added (see `agent_may_open_ticket`). Anyone else's
+        // customer is "not found", as invisible objects are everywhere.
+        let admin = db::users::by_id(&mut tx, by)
+            .await?
+            .is_some_and(|u| u.role == "admin");
+        let allowed = admin
+            || match db::agents::by_user(&mut tx, by).await? {
+                Some(a) => {
+                    db::customers::agent_may_open_ticket(&mut tx, customer, a.id, by).await?
+                }
+                None => false,
+            };
+        if !allowed {
+            return Err(not_found("customer", customer.0));
+        }
         if let Some(t) = db::tickets::latest_for_customer(&mut tx, customer).await?
             && t.status != TicketStatus::Closed
         {

@@ -85,6 +85,38 @@ pub async fn by_lid(c: &mut Conn, lid: &str) -> Result<Option<Customer>, sqlx::E
         .await
 }
 
+/// Records which user added the customer by hand.
+pub async fn set_created_by(c: &mut Conn, id: CustomerId, by: UserId) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE customers SET created_by = ? WHERE id = ?")
+        .bind(by)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Whether an agent may open a ticket by hand for this customer: they serve the customer now
+/// (a ticket of theirs that is not closed), or they just added the customer, which means the
+/// customer was added by this user (`POST /api/customers`) and has no ticket at all yet. So a
+/// hand-opened ticket never reaches a customer whose history the agent could not already read.
+pub async fn agent_may_open_ticket(
+    c: &mut Conn,
+    customer: CustomerId,
+    agent: AgentId,
+    user: UserId,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM tickets WHERE customer_id = ?1 AND agent_id = ?2 AND status <> 'closed')
+             OR (EXISTS (SELECT 1 FROM customers WHERE id = ?1 AND created_by = ?3)
+                 AND NOT EXISTS (SELECT 1 FROM tickets WHERE customer_id = ?1))",
+    )
+    .bind(customer)
+    .bind(agent)
+    .bind(user)
+    .fetch_one(&mut *c)
+    .await
+}
+
 /// Inserts a customer.
 pub async fn insert(
     c: &mut Conn,

@@ -168,6 +168,26 @@ pub async fn by_wa_id(c: &mut Conn, wa_id: &str) -> Result<Option<Message>, sqlx
         .await
 }
 
+/// The message with this WhatsApp id if it belongs to one of these customers' chats (the
+/// customer's own messages and the replies to them); `None` for an empty list.
+pub async fn by_wa_id_in_chat(
+    c: &mut Conn,
+    wa_id: &str,
+    customers: &[CustomerId],
+) -> Result<Option<Message>, sqlx::Error> {
+    if customers.is_empty() {
+        return Ok(None);
+    }
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT * FROM messages WHERE wa_id = ");
+    q.push_bind(wa_id.to_owned()).push(" AND customer_id IN (");
+    let mut sep = q.separated(", ");
+    for id in customers {
+        sep.push_bind(*id);
+    }
+    sep.push_unseparated(")");
+    q.build_query_as().fetch_optional(&mut *c).await
+}
+
 /// A ticket's messages, oldest first, after the `after` id (cursor), up to `limit`.
 pub async fn for_ticket(
     c: &mut Conn,

@@ -11,6 +11,7 @@ pub mod kpi;
 pub mod menu;
 pub mod pacing;
 pub mod phone;
+pub mod retraction;
 pub mod routing;
 pub mod schedule;
 pub mod search;

@@ -16,10 +16,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -339,31 +337,15 @@ async fn send(
     Ok((StatusCode::CREATED, Json(json!({ "message": m }))))
 }
 
-/// Checks `X-Signature: sha256=<hex HMAC-SHA256 of the body>`.
-pub fn verify_signature(secret: &[u8], headers: &HeaderMap, body: &[u8]) -> bool {
-    let Some(sig) = headers
-        .get("x-signature")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("sha256="))
-        .and_then(|h| hex::decode(h.trim()).ok())
-    else {
-        return false;
-    };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
-        return false;
-    };
-    mac.update(body);
-    mac.verify_slice(&sig).is_ok()
-}
-
 #[utoipa::path(
     post,
     path = "/api/messages/receive",
     tag = "messages",
     operation_id = "receive_message",
     summary = "Ingest webhook for other gateways",
-    description = "Authenticated by `X-Signature: sha256=<hex HMAC-SHA256 of the body>` under the configured ingest secret (403 when none is configured).",
-    request_body(content = Object, description = "An inbound event (`type`: message, edited, revoked, reaction, receipt, sent_from_phone)", content_type = "application/json"),
+    description = "Authenticated by `X-Timestamp: <unix seconds>` and `X-Signature: sha256=<hex HMAC-SHA256 of \"<timestamp>.<body>\">` under the configured ingest secret (403 when none is configured); 401 when either is missing, the signature does not match, or the timestamp is more than 5 minutes from the server's clock. Edits, revokes, reactions and receipts name their sender (`from`): the ids they carry are looked up in that customer's chat only.",
+    params(("X-Timestamp" = i64, Header, description = "Unix seconds when the request was signed; within 5 minutes of the server's clock", example = 1_795_593_600)),
+    request_body(content = InboundEvent, description = "An inbound event (`type`: message, edited, revoked, reaction, receipt, sent_from_phone)", content_type = "application/json"),
     responses(
         (status = 200, description = "What the event did", body = super::openapi::IngestView),
         super::openapi::IngestErrors,
@@ -380,7 +362,8 @@ async fn receive(
             "the ingest webhook is not configured".into(),
         ));
     };
-    if !verify_signature(secret, &headers, &body) {
+    if let Err(e) = super::signature::verify(secret, &headers, &body, state.app.now()) {
+        tracing::warn!(reason = %e, "ingest webhook request refused");
         return Err(ApiError::Unauthenticated);
     }
     let event: InboundEvent = super::error::parse_json(&body)?;

@@ -38,6 +38,7 @@ pub mod notes;
 pub mod openapi;
 pub mod pacing;
 pub mod reads;
+pub mod signature;
 pub mod tickets;
 pub mod ui;
 pub mod whatsapp;

@@ -238,7 +238,7 @@ impl Modify for Components {
             "signature",
             key(ApiKey::Header(ApiKeyValue::with_description(
                 "X-Signature",
-                "`sha256=` and the hex HMAC-SHA256 of the body under the ingest secret",
+                "`sha256=` and the hex HMAC-SHA256 of `<X-Timestamp>.<body>` under the ingest secret",
             ))),
         );
     }
@@ -365,6 +365,8 @@ pub struct Operation {
     pub path: String,
     /// Who may call it.
     pub access: Access,
+    /// Its `operationId` (`get_ticket`).
+    pub operation_id: String,
 }
 
 fn access(op: &Value) -> Access {
@@ -394,6 +396,7 @@ pub fn operations() -> Vec<Operation> {
                 method: method.clone(),
                 path: path.clone(),
                 access: access(op),
+                operation_id: op["operationId"].as_str().unwrap_or_default().to_owned(),
             });
         }
     }

@@ -182,10 +182,11 @@ pub struct NewTicket {
     tag = "tickets",
     operation_id = "create_ticket",
     summary = "Open a ticket by hand (a call, a walk-in)",
+    description = "Admins: for any customer. Agents: only for a customer they serve (a ticket of theirs that is not closed) or one they just added with `POST /api/customers` and that has no ticket yet; any other customer answers 404, as one that does not exist.",
     request_body = NewTicket,
     responses(
         (status = 201, description = "Opened", body = super::openapi::TicketView, links(("GetTicket" = (operation_id = "get_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("UpdateTicket" = (operation_id = "update_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("CloseTicket" = (operation_id = "close_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("ReopenTicket" = (operation_id = "reopen_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("TransferTicket" = (operation_id = "transfer_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("AddTicketNote" = (operation_id = "add_ticket_note", parameters(("id" = "$response.body#/ticket/id")))))),
-        super::openapi::WriteErrors,
+        super::openapi::WriteObjectErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
 )]
@@ -202,9 +203,11 @@ async fn create(
         .create_ticket(r.customer_id, me.id, r.subject.as_deref())
         .await
         .map_err(|e| match e {
+            // The same answer for a customer that does not exist and one the agent may not
+            // open a ticket for, so the answer tells nothing about other branches.
             crate::app::AppError::NotFound {
                 entity: "customer", ..
-            } => ApiError::invalid("customer_id", "no such customer"),
+            } => ApiError::not_found(format!("customer {}", r.customer_id)),
             crate::app::AppError::Conflict(_) if !me.is_admin() => {
                 ApiError::Conflict("the customer already has an open ticket".into())
             }

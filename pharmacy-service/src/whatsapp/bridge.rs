@@ -474,7 +474,14 @@ impl WhatsappBridge {
             _ => return,
         };
         let at = unix_seconds(r.timestamp, self.app.now());
+        // The customer whose chat it is: only our messages to them are marked.
+        let (phone, lid) = self.identity(&r.chat.to_non_ad(), None).await;
         let event = InboundEvent::Receipt {
+            from: Sender {
+                phone,
+                lid,
+                push_name: None,
+            },
             wa_ids: r.ids,
             status,
             at,
@@ -494,11 +501,20 @@ impl WhatsappBridge {
         }
         let at = unix_seconds(info.timestamp, self.app.now());
         let msg = &m.message;
+        // Our own phone's edits, revokes and reactions are not the customer's: they are
+        // not applied (the service keeps what it recorded).
+        if info.from_me && (msg.protocol_message.is_some() || msg.reaction_message.is_some()) {
+            return None;
+        }
         if let Some(p) = &msg.protocol_message {
             let target = p.key.as_ref().and_then(|k| k.id.clone())?;
             return match p.r#type {
                 Some(t) if t == e2e::protocol_message::Type::Revoke as i32 => {
-                    Some(InboundEvent::Revoked { wa_id: target, at })
+                    Some(InboundEvent::Revoked {
+                        from: self.sender(m).await,
+                        wa_id: target,
+                        at,
+                    })
                 }
                 Some(t) if t == e2e::protocol_message::Type::MessageEdit as i32 => {
                     let text = p
@@ -506,6 +522,7 @@ impl WhatsappBridge {
                         .as_deref()
                         .and_then(whatsapp_client::message_text)?;
                     Some(InboundEvent::Edited {
+                        from: self.sender(m).await,
                         wa_id: target,
                         text: text.to_owned(),
                         at,
@@ -516,6 +533,7 @@ impl WhatsappBridge {
         }
         if let Some(r) = &msg.reaction_message {
             return Some(InboundEvent::Reaction {
+                from: self.sender(m).await,
                 target_wa_id: r.key.as_ref().and_then(|k| k.id.clone())?,
                 emoji: r.text.clone().unwrap_or_default(),
                 at,
@@ -545,12 +563,27 @@ impl WhatsappBridge {
         } else {
             info.sender_alt.as_ref().map(Jid::to_non_ad)
         };
+        let (phone, lid) = self.identity(&chat, alt).await;
+        Sender {
+            phone,
+            lid,
+            push_name: if info.from_me {
+                None
+            } else {
+                info.push_name.clone()
+            },
+        }
+    }
+
+    /// The phone number and LID of a chat, from its JID and the other address WhatsApp gave
+    /// (or the client's LID mapping).
+    async fn identity(&self, chat: &Jid, alt: Option<Jid>) -> (Option<String>, Option<String>) {
         let client = self.client();
-        let (phone, lid) = if chat.is_lid() {
+        if chat.is_lid() {
             let phone = match alt.filter(|a| !a.is_lid()) {
                 Some(a) => Some(a.user),
                 None => match &client {
-                    Some(c) => c.pn_for_lid(&chat).await.ok().flatten().map(|j| j.user),
+                    Some(c) => c.pn_for_lid(chat).await.ok().flatten().map(|j| j.user),
                     None => None,
                 },
             };
@@ -560,15 +593,6 @@ impl WhatsappBridge {
                 Some(chat.user.clone()),
                 alt.filter(Jid::is_lid).map(|a| a.user),
             )
-        };
-        Sender {
-            phone,
-            lid,
-            push_name: if info.from_me {
-                None
-            } else {
-                info.push_name.clone()
-            },
         }
     }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const PASSWORD: &str = "correct-horse-1";
-pub const INGEST_SECRET: &[u8] = b"ingest-test-secret";
+pub const INGEST_SECRET: &[u8] = b"ingest-test-secret-of-32-bytes-at-least";
 /// Logins of the world: admin, two agents at Toriel, one at Gomhoreya.
 pub const ADMIN: &str = "admin";
 pub const T1: &str = "toriel.1";
@@ -89,6 +89,30 @@ impl TestApp {
     /// A customer writes; returns the ticket.
     pub async fn customer_writes(&self, phone: &str, wa_id: &str, text: &str) -> TicketId {
         self.world.text(phone, wa_id, text).await
+    }
+
+    /// Posts `body` to the ingest webhook signed now (by the app's clock) as a gateway does:
+    /// `X-Timestamp` and the HMAC-SHA256 of `"<timestamp>.<body>"`.
+    pub async fn ingest(&self, body: &str) -> Resp {
+        self.ingest_to("/api/messages/receive", body).await
+    }
+
+    /// [`Self::ingest`] to another spelling of the path.
+    pub async fn ingest_to(&self, path: &str, body: &str) -> Resp {
+        use hmac::{Hmac, Mac};
+        let ts = (self.world.app.now().0 / 1000).to_string();
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(INGEST_SECRET).unwrap();
+        mac.update(format!("{ts}.{body}").as_bytes());
+        let sig = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        self.client()
+            .raw(
+                "POST",
+                path,
+                Some("application/json"),
+                body.as_bytes(),
+                &[("X-Timestamp", &ts), ("X-Signature", &sig)],
+            )
+            .await
     }
 
     /// Puts a ticket on an agent (as the admin would).

@@ -9,10 +9,10 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Ws =
+pub(super) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(t: &TestApp, c: &Client, since: Option<u64>) -> Ws {
+pub(super) async fn connect(t: &TestApp, c: &Client, since: Option<u64>) -> Ws {
     try_connect(t, c, since, None).await.expect("handshake")
 }
 
@@ -53,7 +53,7 @@ async fn next(ws: &mut Ws) -> Value {
 }
 
 /// Frames until one matches; returns (the frames before it, the match).
-async fn until(ws: &mut Ws, want: impl Fn(&Value) -> bool) -> (Vec<Value>, Value) {
+pub(super) async fn until(ws: &mut Ws, want: impl Fn(&Value) -> bool) -> (Vec<Value>, Value) {
     let mut seen = Vec::new();
     loop {
         let v = next(ws).await;
@@ -375,7 +375,7 @@ async fn handshakes_without_a_session_or_from_another_origin_are_refused() {
 
 #[tokio::test]
 async fn the_whole_lifecycle_is_live() {
-    use pharmacy_service::app::{InboundEvent, ReceiptStatus};
+    use pharmacy_service::app::{InboundEvent, ReceiptStatus, Sender};
     use pharmacy_service::whatsapp::{FakeMessenger, OutboxWorker};
     let t = spawn_app().await;
     let (stop, rx) = tokio::sync::watch::channel(false);
@@ -421,6 +421,10 @@ async fn the_whole_lifecycle_is_live() {
         t.world
             .app
             .handle_inbound(InboundEvent::Receipt {
+                from: Sender {
+                    phone: Some("201001110009".into()),
+                    ..Default::default()
+                },
                 wa_ids: vec![wa.clone()],
                 status,
                 at: t.world.app.now(),

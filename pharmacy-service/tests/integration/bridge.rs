@@ -215,6 +215,30 @@ async fn customer_to_agent_and_back_through_the_real_client() {
         (status(reply.id.0).await.0 == "read").then_some(())
     })
     .await;
+    // The customer reacts to the reply: the bridge names the customer's chat, where the
+    // reply's id is found.
+    sim.customer_send(
+        CUSTOMER,
+        PHARMACY,
+        Outgoing::Reaction {
+            message_id: received.id.clone(),
+            emoji: "👍".into(),
+            remote_jid: format!("{PHARMACY}@s.whatsapp.net"),
+            from_me: false,
+        },
+        None,
+    )
+    .unwrap();
+    eventually("the reaction on the reply", || async {
+        let mut c = app.pool().acquire().await.ok()?;
+        let r: Option<String> = sqlx::query_scalar("SELECT reaction FROM messages WHERE id = ?")
+            .bind(reply.id.0)
+            .fetch_one(&mut *c)
+            .await
+            .ok()?;
+        (r.as_deref() == Some("👍")).then_some(())
+    })
+    .await;
     // The customer's messages were read by the service too (before the reply went out).
     eventually("the customer sees read ticks", || async {
         sim.customer_sent(CUSTOMER)

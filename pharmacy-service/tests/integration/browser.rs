@@ -312,6 +312,10 @@ impl Service {
     async fn receipt(&self, wa_id: &str, status: ReceiptStatus) {
         self.app
             .handle_inbound(InboundEvent::Receipt {
+                from: Sender {
+                    phone: Some("201001234567".into()),
+                    ..Default::default()
+                },
                 wa_ids: vec![wa_id.into()],
                 status,
                 at: self.app.now(),
@@ -777,6 +781,10 @@ async fn agent_answers_a_customer_live_and_closes_the_ticket() {
     // The customer edits one message and deletes another: the bubbles say so.
     svc.app
         .handle_inbound(InboundEvent::Edited {
+            from: Sender {
+                phone: Some("201001234567".into()),
+                ..Default::default()
+            },
             wa_id: "WA-IN-2".into(),
             text: "وكمان فيتامين سي ١٠٠٠ لو سمحت".into(),
             at: svc.app.now(),
@@ -785,6 +793,10 @@ async fn agent_answers_a_customer_live_and_closes_the_ticket() {
         .unwrap();
     svc.app
         .handle_inbound(InboundEvent::Revoked {
+            from: Sender {
+                phone: Some("201001234567".into()),
+                ..Default::default()
+            },
             wa_id: "WA-MEDIA-2".into(),
             at: svc.app.now(),
         })
@@ -929,6 +941,10 @@ async fn agent_answers_a_customer_live_and_closes_the_ticket() {
     // The customer reacts to the reply and answers it quoting it.
     svc.app
         .handle_inbound(InboundEvent::Reaction {
+            from: Sender {
+                phone: Some("201001234567".into()),
+                ..Default::default()
+            },
             target_wa_id: wa_id.clone(),
             emoji: "👍".into(),
             at: svc.app.now(),

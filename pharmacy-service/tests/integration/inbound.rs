@@ -229,6 +229,10 @@ async fn edits_revokes_reactions_and_receipts_apply_to_stored_messages() {
     let t = w.text("201001234567", "E1", "I need panadol").await;
     w.app
         .handle_inbound(InboundEvent::Edited {
+            from: Sender {
+                phone: Some("201001234567".into()),
+                ..Default::default()
+            },
             wa_id: "E1".into(),
             text: "I need panadol extra".into(),
             at: T0,
@@ -254,6 +258,10 @@ async fn edits_revokes_reactions_and_receipts_apply_to_stored_messages() {
     let wa = reply.wa_id.clone().unwrap();
     w.app
         .handle_inbound(InboundEvent::Reaction {
+            from: Sender {
+                phone: Some("201001234567".into()),
+                ..Default::default()
+            },
             target_wa_id: wa.clone(),
             emoji: "👍".into(),
             at: T0,
@@ -262,6 +270,10 @@ async fn edits_revokes_reactions_and_receipts_apply_to_stored_messages() {
         .unwrap();
     w.app
         .handle_inbound(InboundEvent::Receipt {
+            from: Sender {
+                phone: Some("201001234567".into()),
+                ..Default::default()
+            },
             wa_ids: vec![wa.clone()],
             status: ReceiptStatus::Read,
             at: T0,
@@ -271,6 +283,10 @@ async fn edits_revokes_reactions_and_receipts_apply_to_stored_messages() {
     // A late "delivered" does not undo "read".
     w.app
         .handle_inbound(InboundEvent::Receipt {
+            from: Sender {
+                phone: Some("201001234567".into()),
+                ..Default::default()
+            },
             wa_ids: vec![wa.clone()],
             status: ReceiptStatus::Delivered,
             at: T0,
@@ -294,6 +310,10 @@ async fn edits_revokes_reactions_and_receipts_apply_to_stored_messages() {
     assert_eq!(log, ["queued", "delivered", "read"]);
     w.app
         .handle_inbound(InboundEvent::Revoked {
+            from: Sender {
+                phone: Some("201001234567".into()),
+                ..Default::default()
+            },
             wa_id: "E1".into(),
             at: T0,
         })
@@ -307,6 +327,10 @@ async fn edits_revokes_reactions_and_receipts_apply_to_stored_messages() {
     match w
         .app
         .handle_inbound(InboundEvent::Revoked {
+            from: Sender {
+                phone: Some("201001234567".into()),
+                ..Default::default()
+            },
             wa_id: "nope".into(),
             at: T0,
         })
@@ -434,6 +458,10 @@ async fn a_batch_commits_together_and_a_bad_event_falls_back_to_one_transaction_
         text_event(Some("201001234567"), None, "B3", "second", now),
         text_event(Some("201001234567"), None, "B1", "first", now),
         InboundEvent::Edited {
+            from: Sender {
+                phone: Some("201001234567".into()),
+                ..Default::default()
+            },
             wa_id: "B3".into(),
             text: "second, edited".into(),
             at: now,
