@@ -91,6 +91,21 @@ impl TestApp {
         self.world.text(phone, wa_id, text).await
     }
 
+    /// Posts an event to the ingest webhook, signed with [`INGEST_SECRET`].
+    pub async fn ingest(&self, event: &Value) -> Resp {
+        let body = event.to_string();
+        let sig = signature(body.as_bytes());
+        self.client()
+            .raw(
+                "POST",
+                "/api/messages/receive",
+                Some("application/json"),
+                body.as_bytes(),
+                &[("X-Signature", &sig)],
+            )
+            .await
+    }
+
     /// Puts a ticket on an agent (as the admin would).
     pub async fn assign(&self, t: TicketId, agent: AgentId) {
         self.world
@@ -104,6 +119,14 @@ impl TestApp {
             .await
             .unwrap();
     }
+}
+
+/// The webhook's `X-Signature` of a body under [`INGEST_SECRET`].
+pub fn signature(body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(INGEST_SECRET).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 #[derive(Debug, Clone)]
