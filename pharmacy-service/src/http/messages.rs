@@ -213,7 +213,8 @@ pub struct SendRequest {
     /// The stored message this answers.
     #[serde(default)]
     pub reply_to: Option<MessageId>,
-    /// Media uploaded earlier (its SHA-256), e.g. a forwarded prescription.
+    /// Media stored earlier (its SHA-256), e.g. a forwarded prescription: one the sender may
+    /// read (the rule of `GET /api/media/{sha256}`), else 422 as if there were none.
     #[serde(default)]
     pub media_sha256: Option<String>,
 }
