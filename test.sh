@@ -42,6 +42,8 @@ export WA_BAILEYS_DIRS
 cargo build --workspace --examples --locked
 cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked
+# The web UI's pure modules under node's own test runner (the formatter's linear-time bound).
+node --test pharmacy-service/ui/tests/format.test.mjs
 
 # ---- pharmacy-service HTTP API: schema-driven fuzzing (schemathesis from PyPI into .tools/py)
 # against /api/openapi.json of a seeded `pharmacy-service serve`: no 5xx, no response that breaks

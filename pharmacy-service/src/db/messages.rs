@@ -446,7 +446,8 @@ pub async fn search(
     q.build_query_as().fetch_all(&mut *c).await
 }
 
-/// Records a media file's metadata (idempotent).
+/// Records a media file's metadata (idempotent). The type is stored normalised
+/// ([`crate::domain::mime::normalise`]) whoever names it.
 pub async fn insert_media(
     c: &mut Conn,
     sha256: &str,
@@ -456,7 +457,7 @@ pub async fn insert_media(
 ) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT OR IGNORE INTO media (sha256, mime, size, created_at) VALUES (?, ?, ?, ?)")
         .bind(sha256)
-        .bind(mime)
+        .bind(crate::domain::mime::normalise(mime))
         .bind(size)
         .bind(now)
         .execute(&mut *c)

@@ -6,14 +6,16 @@ use super::AppState;
 use super::access::{readable_ticket, workable_ticket};
 use super::auth::CurrentUser;
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, limit, parse_opt};
-use crate::app::{InboundEvent, SendReply};
+use super::media::readable_media;
+use crate::app::{InboundContent, InboundEvent, SendReply};
 use crate::db;
 use crate::db::messages::SearchScope;
 use crate::domain::ids::{MessageId, TemplateId, TicketId};
+use crate::domain::mime;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -209,7 +211,8 @@ pub struct SendRequest {
     /// The stored message this answers.
     #[serde(default)]
     pub reply_to: Option<MessageId>,
-    /// Media uploaded earlier (its SHA-256), e.g. a forwarded prescription.
+    /// Media stored earlier (its SHA-256), e.g. a forwarded prescription: one the sender may
+    /// read (the rule of `GET /api/media/{sha256}`), else 422 as if there were none.
     #[serde(default)]
     pub media_sha256: Option<String>,
 }
@@ -227,10 +230,7 @@ async fn multipart_send(mut mp: Multipart) -> ApiResult<(SendRequest, Option<Upl
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
             "file" => {
-                let mime = field
-                    .content_type()
-                    .unwrap_or("application/octet-stream")
-                    .to_owned();
+                let mime = mime::normalise(field.content_type().unwrap_or_default()).to_owned();
                 let file_name = field.file_name().map(str::to_owned);
                 let bytes = field.bytes().await.map_err(|e| {
                     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -302,12 +302,12 @@ async fn send(
     workable_ticket(&mut c, &me, r.ticket_id).await?;
     let mut media = None;
     if let Some(sha) = r.media_sha256.as_deref().filter(|_| upload.is_none()) {
-        let row: Option<(String,)> = sqlx::query_as("SELECT mime FROM media WHERE sha256 = ?")
-            .bind(sha)
-            .fetch_optional(&mut *c)
-            .await?;
-        let (mime,) = row.ok_or_else(|| ApiError::invalid("media_sha256", "no such media"))?;
-        media = Some((sha.to_owned(), mime, None));
+        // Only media the sender may read (issue 18, High 4): another branch's prescription is
+        // "no such media", as for `GET /api/media/{sha256}`.
+        let m = readable_media(&mut c, &me, sha)
+            .await?
+            .ok_or_else(|| ApiError::invalid("media_sha256", "no such media"))?;
+        media = Some((m.sha256, m.mime.to_owned(), m.name));
     }
     drop(c);
     if let Some((bytes, mime, file_name)) = upload {
@@ -343,7 +343,7 @@ async fn send(
     tag = "messages",
     operation_id = "receive_message",
     summary = "Ingest webhook for other gateways",
-    description = "Authenticated by `X-Timestamp: <unix seconds>` and `X-Signature: sha256=<hex HMAC-SHA256 of \"<timestamp>.<body>\">` under the configured ingest secret (403 when none is configured); 401 when either is missing, the signature does not match, or the timestamp is more than 5 minutes from the server's clock. Edits, revokes, reactions and receipts name their sender (`from`): the ids they carry are looked up in that customer's chat only.",
+    description = "Authenticated by `X-Timestamp: <unix seconds>` and `X-Signature: sha256=<hex HMAC-SHA256 of \"<timestamp>.<body>\">` under the configured ingest secret (403 when none is configured); 401 when either is missing, the signature does not match, or the timestamp is more than 5 minutes from the server's clock. Edits, revokes, reactions and receipts name their sender (`from`): the ids they carry are looked up in that customer's chat only. A media item must name a file the service already holds (422 otherwise); its type is normalised.",
     params(("X-Timestamp" = i64, Header, description = "Unix seconds when the request was signed; within 5 minutes of the server's clock", example = 1_795_593_600)),
     request_body(content = InboundEvent, description = "An inbound event (`type`: message, edited, revoked, reaction, receipt, sent_from_phone)", content_type = "application/json"),
     responses(
@@ -366,7 +366,18 @@ async fn receive(
         tracing::warn!(reason = %e, "ingest webhook request refused");
         return Err(ApiError::Unauthenticated);
     }
-    let event: InboundEvent = super::error::parse_json(&body)?;
+    let mut event: InboundEvent = super::error::parse_json(&body)?;
+    if let InboundEvent::Message(m) | InboundEvent::SentFromPhone(m) = &mut event
+        && let InboundContent::Media { sha256, mime, .. } = &mut m.content
+    {
+        // The gateway names a file the service must already hold (it cannot attach bytes
+        // here), and its type is a claim like any other.
+        *sha256 = sha256.to_ascii_lowercase();
+        if !super::media::held(&state.app, sha256).await? {
+            return Err(ApiError::invalid("content.sha256", "no such media"));
+        }
+        *mime = mime::normalise(mime).to_owned();
+    }
     let outcome = state.app.handle_inbound(event).await?;
     Ok(Json(json!({ "outcome": outcome })))
 }
@@ -415,7 +426,7 @@ async fn revoke(
     summary = "A stored media file",
     params(("sha256" = String, Path, description = "SHA-256 of the file, hex")),
     responses(
-        (status = 200, description = "The file, with its stored Content-Type", content_type = "*/*"),
+        (status = 200, description = "The file: passive images, audio and video inline with their type; anything else as an `application/octet-stream` attachment. Always `nosniff` with a sandboxing Content-Security-Policy.", content_type = "*/*"),
         super::openapi::ReadObjectErrors,
     ),
     security(("session" = []), ("bearer" = [])),
@@ -425,45 +436,13 @@ async fn media(
     me: CurrentUser,
     Path(sha): Path<String>,
 ) -> ApiResult<Response> {
-    let sha = sha.to_ascii_lowercase();
-    if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(ApiError::not_found("media"));
-    }
     let mut c = state.app.pool().acquire().await?;
-    let row: Option<(String,)> = sqlx::query_as("SELECT mime FROM media WHERE sha256 = ?")
-        .bind(&sha)
-        .fetch_optional(&mut *c)
-        .await?;
-    let (mime,) = row.ok_or_else(|| ApiError::not_found("media"))?;
-    if !me.is_admin() {
-        let tickets: Vec<TicketId> = sqlx::query_scalar(
-            "SELECT DISTINCT ticket_id FROM messages WHERE media_sha256 = ? LIMIT 50",
-        )
-        .bind(&sha)
-        .fetch_all(&mut *c)
-        .await?;
-        let mut ok = false;
-        for t in tickets {
-            if readable_ticket(&mut c, &me, t).await.is_ok() {
-                ok = true;
-                break;
-            }
-        }
-        if !ok {
-            return Err(ApiError::not_found("media"));
-        }
-    }
+    let m = readable_media(&mut c, &me, &sha)
+        .await?
+        .ok_or_else(|| ApiError::not_found("media"))?;
     drop(c);
-    let bytes = tokio::fs::read(state.app.media_path(&sha))
+    let bytes = tokio::fs::read(state.app.media_path(&m.sha256))
         .await
         .map_err(|_| ApiError::not_found("media"))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, mime),
-            (header::CACHE_CONTROL, "private, max-age=86400".to_owned()),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(super::media::answer(&m, bytes))
 }

@@ -33,6 +33,7 @@ pub mod auth;
 pub mod calendar;
 pub mod customers;
 pub mod error;
+pub mod media;
 pub mod messages;
 pub mod notes;
 pub mod openapi;

@@ -6,6 +6,7 @@ use super::context::Ctx;
 use super::error::{ImportError, WriteContext};
 use super::mapping::mime_from_name;
 use crate::db;
+use crate::domain::mime;
 use std::path::PathBuf;
 
 /// What became of a message's file.
@@ -87,9 +88,7 @@ pub(crate) async fn bring(
     };
     use sha2::Digest;
     let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
-    let mime = mime_hint
-        .map(str::to_owned)
-        .unwrap_or_else(|| mime_from_name(&name).to_owned());
+    let mime = mime::normalise(mime_hint.unwrap_or_else(|| mime_from_name(&name))).to_owned();
     if ctx.media.copy {
         let path = ctx.app.media_path(&sha256);
         if tokio::fs::metadata(&path).await.is_err() {

@@ -348,7 +348,7 @@ async fn message(
             }
             Media::NotCopied { name, reason } => {
                 m.media_name = Some(name);
-                m.media_mime = hint;
+                m.media_mime = hint.map(|h| crate::domain::mime::normalise(&h).to_owned());
                 ctx.report.missing_media.push(MissingMedia {
                     message_id: id.clone(),
                     path: path.clone(),

@@ -630,10 +630,8 @@ impl WhatsappBridge {
         }
         let media = MediaRef::from_message(msg)?;
         let (kind, caption, file_name) = media_details(msg);
-        let mime = media
-            .mimetype
-            .clone()
-            .unwrap_or_else(|| "application/octet-stream".into());
+        let mime = crate::domain::mime::normalise(media.mimetype.as_deref().unwrap_or_default())
+            .to_owned();
         let stored = match self.client() {
             Some(c) => match c.download(&media).await {
                 Ok(bytes) => self

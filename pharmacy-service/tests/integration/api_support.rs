@@ -93,8 +93,10 @@ impl TestApp {
 
     /// Posts `body` to the ingest webhook signed now (by the app's clock) as a gateway does:
     /// `X-Timestamp` and the HMAC-SHA256 of `"<timestamp>.<body>"`.
-    pub async fn ingest(&self, body: &str) -> Resp {
-        self.ingest_to("/api/messages/receive", body).await
+    /// (`body`: a JSON text or a `serde_json::Value`.)
+    pub async fn ingest(&self, body: impl std::fmt::Display) -> Resp {
+        self.ingest_to("/api/messages/receive", &body.to_string())
+            .await
     }
 
     /// [`Self::ingest`] to another spelling of the path.
