@@ -1,0 +1,25 @@
+//! The service's threat model: one file per attack, each test failing before its fix.
+//!
+//! - [`connections`]: idle sockets from one address, silent and trickling connections.
+//! - [`files_at_rest`]: databases, WAL/SHM, media and backups private on Unix.
+//! - [`live_events`]: a typing flood and oversized messages on the live socket.
+//! - [`demo_seed`]: `demo` and `seed` pointed at production data.
+//! - [`health_leak`]: the WhatsApp number on unauthenticated endpoints.
+//!
+//! Configuration and documentation, and how each was checked (no test can run them here):
+//! - `deploy/pharmacy-service.service`: `UMask=0077`, `StateDirectoryMode=0700` and
+//!   `LimitNOFILE=65536` (the per-address cap, 256, stays far below it). Checked by reading
+//!   the unit against systemd.exec(5) and systemd.resource-control; `systemd-analyze verify`
+//!   is not available in this workspace.
+//! - `deploy/windows/restrict-data.bat` (run by `start.bat` when it creates the data folder;
+//!   documented in `deploy/windows/README.md`): `icacls /inheritance:r` plus full control for
+//!   the service account, SYSTEM and Administrators by SID. The start warning
+//!   (`ops::permissions`, `cfg(windows)`) reads the folder's SDDL through PowerShell. Neither
+//!   was run on Windows; both are short enough to check by reading.
+
+mod connections;
+mod demo_seed;
+#[cfg(unix)]
+mod files_at_rest;
+mod health_leak;
+mod live_events;
