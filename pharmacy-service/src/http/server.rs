@@ -195,17 +195,18 @@ impl hyper::rt::Timer for PhaseTimer {
     }
 
     fn sleep_until(&self, _deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        let deadline = {
+        let (deadline, head) = {
             let mut p = lock(&self.phase);
             p.reading_head = true;
             p.started = Some(Instant::now());
             p.first_byte = None;
             p.heads += 1;
-            p.deadline(&self.limits)
+            (p.deadline(&self.limits), p.heads)
         };
         Box::pin(HeadSleep {
             phase: self.phase.clone(),
             limits: self.limits,
+            head,
             sleep: Box::pin(tokio::time::sleep_until(deadline.into())),
         })
     }
@@ -218,6 +219,8 @@ fn lock(p: &Mutex<Phase>) -> std::sync::MutexGuard<'_, Phase> {
 struct HeadSleep {
     phase: Arc<Mutex<Phase>>,
     limits: ConnectionLimits,
+    /// Which head this sleep times ([`Phase::heads`] when it began).
+    head: u64,
     sleep: Pin<Box<tokio::time::Sleep>>,
 }
 
@@ -236,7 +239,12 @@ impl Future for HeadSleep {
 
 impl Drop for HeadSleep {
     fn drop(&mut self) {
-        lock(&self.phase).reading_head = false;
+        // hyper drops the sleep once the head is parsed (a replaced sleep must not end the
+        // phase of its successor).
+        let mut p = lock(&self.phase);
+        if p.heads == self.head {
+            p.reading_head = false;
+        }
     }
 }
 
