@@ -61,7 +61,7 @@ fn windows_exposure(dir: &Path) -> Option<String> {
         dir.display().to_string().replace('\'', "''")
     );
     let out = std::process::Command::new("powershell")
-        .args(["-NoProfile", "-NonInteractive", "-Command", &script])
+        .args(["-NoProfile", "-NonInteractive", "-Command", script.as_str()])
         .output()
         .ok()?;
     let sddl = String::from_utf8_lossy(&out.stdout);
