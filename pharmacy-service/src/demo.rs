@@ -1,11 +1,17 @@
 //! The one-command demo (`pharmacy-service demo`): an embedded whatsapp-sim, the service on
 //! 127.0.0.1 with the real WhatsApp client connected to the sim, the 15 Mansoura branches with
-//! demo logins (passwords reset at every start), automatic pairing through the sim's phone,
+//! demo logins (created on the first start; a later start keeps their passwords), automatic
+//! pairing through the sim's phone,
 //! simulated customers writing in Arabic and English (text, images, voice notes, locations),
 //! and simulated agents answering the tickets nobody is working on.
 //!
 //! [`start`] does everything and returns a [`Demo`] whose [`Demo::start_line`] is the JSON
 //! object the binary prints first on stdout.
+//!
+//! The data directory must be the demo's own: one that does not exist yet or is empty (the
+//! demo then writes [`DEMO_MARKER`] in it), or one with that marker. Any other directory (the
+//! production one) is refused, and the demo holds the instance lock
+//! ([`crate::ops::lock`]) like `serve`, so it never runs beside the service on the same files.
 //!
 //! - Pairing: after [`DemoOptions::pair_after`] the sim's phone scans the client's current QR.
 //!   With [`DemoOptions::manual_pair`] nothing happens until someone asks: `POST
@@ -31,7 +37,6 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +44,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use whatsapp_sim::device::{MediaKind, Outgoing};
 use whatsapp_sim::{Sim, SimConfig, SimHandle};
+
+/// The file the demo writes in the data directory it claims.
+pub const DEMO_MARKER: &str = "demo-data.marker";
 
 /// The pharmacy's WhatsApp number in the demo.
 pub const PHARMACY_PHONE: &str = "201001234567";
@@ -91,6 +99,36 @@ pub enum DemoError {
     /// The WhatsApp client.
     #[error(transparent)]
     Bridge(#[from] BridgeError),
+    /// The data directory holds something else (the production data?).
+    #[error(
+        "{0} is not a demo data directory (it is not empty and has no {DEMO_MARKER}); \
+         give the demo a new or empty directory"
+    )]
+    NotDemoData(PathBuf),
+    /// Another process uses the data directory.
+    #[error(transparent)]
+    Lock(#[from] crate::ops::lock::LockError),
+}
+
+/// Makes `dir` the demo's (see the module documentation) or refuses it.
+fn claim_data_dir(dir: &std::path::Path) -> Result<(), DemoError> {
+    match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(dir)?,
+        Err(e) => return Err(e.into()),
+        Ok(mut entries) => {
+            if dir.join(DEMO_MARKER).is_file() {
+                return Ok(());
+            }
+            if entries.next().is_some() {
+                return Err(DemoError::NotDemoData(dir.to_path_buf()));
+            }
+        }
+    }
+    std::fs::write(
+        dir.join(DEMO_MARKER),
+        "Written by `pharmacy-service demo`: this directory holds demo data.\n",
+    )?;
+    Ok(())
 }
 
 /// A running demo.
@@ -112,6 +150,7 @@ pub struct Demo {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     server: JoinHandle<std::io::Result<()>>,
+    lock: crate::ops::lock::InstanceLock,
 }
 
 impl std::fmt::Debug for Demo {
@@ -143,7 +182,8 @@ pub fn demo_pacing() -> PacingPolicy {
 
 /// Starts everything; the HTTP server is accepting connections when this returns.
 pub async fn start(opts: DemoOptions) -> Result<Demo, DemoError> {
-    std::fs::create_dir_all(&opts.data_dir)?;
+    claim_data_dir(&opts.data_dir)?;
+    let lock = crate::ops::lock::InstanceLock::acquire(&opts.data_dir).await?;
     let config = ServiceConfig {
         media_dir: opts.data_dir.join("media"),
         pacing: demo_pacing(),
@@ -203,19 +243,14 @@ pub async fn start(opts: DemoOptions) -> Result<Demo, DemoError> {
             .with_state(link.clone()),
     );
     let mut stop = shutdown_rx.clone();
-    let server = tokio::spawn(async move {
-        use axum::ServiceExt as _;
-        use tower::ServiceExt as _;
-        let f: fn(axum::extract::Request) -> axum::extract::Request = trim_trailing_slash;
-        let svc = router
-            .map_request(f)
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(crate::http::without_nagle(listener), svc)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await
-    });
+    let server = tokio::spawn(crate::http::server::serve(
+        listener,
+        router,
+        state.config.connections,
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        },
+    ));
 
     if !opts.manual_pair {
         let (link, after) = (link.clone(), opts.pair_after);
@@ -266,6 +301,7 @@ pub async fn start(opts: DemoOptions) -> Result<Demo, DemoError> {
         shutdown,
         tasks,
         server,
+        lock,
     })
 }
 
@@ -281,27 +317,8 @@ impl Demo {
         let _ = self.server.await;
         self.bridge.shutdown().await;
         self.sim.shutdown();
+        self.lock.release().await;
     }
-}
-
-fn trim_trailing_slash(mut req: axum::extract::Request) -> axum::extract::Request {
-    let path = req.uri().path();
-    if path.len() > 1 && path.ends_with('/') {
-        let trimmed = path.trim_end_matches('/');
-        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
-        let pq = match req.uri().query() {
-            Some(q) => format!("{trimmed}?{q}"),
-            None => trimmed.to_owned(),
-        };
-        let mut parts = req.uri().clone().into_parts();
-        if let Ok(p) = pq.parse() {
-            parts.path_and_query = Some(p);
-            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
-                *req.uri_mut() = uri;
-            }
-        }
-    }
-    req
 }
 
 /// The bridge as the HTTP layer's link, plus the sim's phone: a pairing code asked for the

@@ -26,6 +26,8 @@ const DRAIN: Duration = Duration::from_secs(10);
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    // Before any file exists: databases, media and backups are the service account's only.
+    pharmacy_service::ops::permissions::private_umask();
     let cli = Cli::parse();
     // No command is `serve`, parsed so that its environment variables apply.
     let command = match cli.command {
@@ -121,6 +123,7 @@ async fn serve(s: Settings, started: std::time::Instant) -> anyhow::Result<()> {
     std::fs::create_dir_all(&s.data_dir)
         .with_context(|| format!("creating {}", s.data_dir.display()))?;
     let _lock = InstanceLock::acquire(&s.data_dir).await?;
+    pharmacy_service::ops::permissions::check_data_dir(&s.data_dir);
     let app = open_app(&s).await?;
     let admin = pharmacy_service::http::first_run_admin_with(&app, s.admin_password.clone())
         .await

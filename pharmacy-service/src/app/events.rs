@@ -1,6 +1,10 @@
 //! Live events for the agents' browsers: typed, sequence-numbered, replayable after a
 //! reconnect. Each envelope names the ticket, agent and branch it concerns so the HTTP layer
 //! can show every connection only what its user may see.
+//!
+//! Only lasting changes go through the bus. Ephemeral notices (typing, viewing) are the HTTP
+//! layer's (`http::ws`): in the replay ring a burst of them would push real events out, and
+//! every client resuming after it would have to reload.
 
 use crate::db::activity::Alert;
 use crate::db::customers::Customer;
@@ -100,13 +104,6 @@ pub enum LiveEvent {
         /// The alert.
         alert: Alert,
     },
-    /// Another agent is typing in a ticket (the HTTP layer publishes these).
-    AgentTyping {
-        /// The ticket.
-        ticket_id: TicketId,
-        /// Who types.
-        agent_id: AgentId,
-    },
     /// The WhatsApp link changed state (the bridge publishes these).
     WhatsappStatus {
         /// `connected`, `qr`, `logged_out`, `temporary_ban`, `paused`, `resumed`, `store_failed`
@@ -133,10 +130,6 @@ impl LiveEvent {
             | LiveEvent::MessageFailed { ticket_id, .. } => (Some(*ticket_id), None, None, false),
             LiveEvent::MessageUpdated { message } => (Some(message.ticket_id), None, None, false),
             LiveEvent::NewCustomer { .. } => (None, None, None, false),
-            LiveEvent::AgentTyping {
-                ticket_id,
-                agent_id,
-            } => (Some(*ticket_id), Some(*agent_id), None, false),
             LiveEvent::AgentStatus {
                 agent_id,
                 branch_id,

@@ -1,6 +1,7 @@
 //! Demo and first-run data: the 15 Mansoura branches, the system templates, an admin and one
-//! agent per branch. Idempotent: running it again updates branches and resets the demo
-//! passwords.
+//! agent per branch. Idempotent: running it again updates branches; a login that already
+//! exists is left as it is (its password is never overwritten: `seed` on a production data
+//! directory must not hand out the admin's account).
 
 use super::{App, AppError};
 use crate::db;
@@ -211,7 +212,9 @@ const TEMPLATES: &[(&str, &str, &str)] = &[
 ];
 
 impl App {
-    /// Seeds branches, system templates, the admin and one agent per branch.
+    /// Seeds branches, system templates, the admin and one agent per branch. The credentials
+    /// returned are those given in `opts`; they hold for the logins this call created (an
+    /// existing login keeps its password, its activation and its role).
     pub async fn seed_demo(&self, opts: &SeedOptions) -> Result<DemoCredentials, AppError> {
         let now = self.now();
         let admin_hash = super::hash_password(&opts.admin_password)?;
@@ -247,7 +250,7 @@ impl App {
                 db::templates::upsert(&mut tx, None, key, title, body, true, now).await?;
             }
         }
-        let admin = upsert_user(
+        let admin = existing_or_new_user(
             &mut tx,
             "admin",
             "Khalifa Admin",
@@ -264,7 +267,8 @@ impl App {
                 name.trim_start_matches("Khalifa Pharmacy – ")
             );
             let user =
-                upsert_user(&mut tx, &username, &display, &agent_hash, Role::Agent, now).await?;
+                existing_or_new_user(&mut tx, &username, &display, &agent_hash, Role::Agent, now)
+                    .await?;
             if db::agents::by_user(&mut tx, user).await?.is_none() {
                 db::agents::insert(
                     &mut tx,
@@ -287,7 +291,8 @@ impl App {
     }
 }
 
-async fn upsert_user(
+/// The user named `username`, created with `hash` when there is none.
+async fn existing_or_new_user(
     c: &mut db::Conn,
     username: &str,
     name: &str,
@@ -296,11 +301,7 @@ async fn upsert_user(
     now: crate::domain::time::Timestamp,
 ) -> Result<UserId, AppError> {
     Ok(match db::users::by_username(c, username).await? {
-        Some(u) => {
-            db::users::set_password_hash(c, u.id, hash).await?;
-            db::users::set_active(c, u.id, true).await?;
-            u.id
-        }
+        Some(u) => u.id,
         None => db::users::insert(c, username, name, None, hash, role, now).await?,
     })
 }

@@ -3,8 +3,9 @@
 //!
 //! Starting it (the `serve` and `demo` commands, tests): build an [`AppState`] from the core,
 //! a [`WhatsappLink`] and an [`HttpConfig`], then [`serve`] (or [`serve_until`] for a graceful
-//! shutdown, or [`service`] for an own `axum::serve`). [`first_run_admin`] creates the first
-//! login on an empty database.
+//! shutdown, or [`server::serve`] for a router with more routes). Connections get the
+//! deadlines and the per-address cap of [`server`]; every request [`HttpConfig::request_timeout`].
+//! [`first_run_admin`] creates the first login on an empty database.
 //!
 //! ```no_run
 //! # async fn f(app: pharmacy_service::app::App) -> std::io::Result<()> {
@@ -39,6 +40,7 @@ pub mod notes;
 pub mod openapi;
 pub mod pacing;
 pub mod reads;
+pub mod server;
 pub mod signature;
 pub mod tickets;
 pub mod ui;
@@ -71,6 +73,10 @@ pub struct HttpConfig {
     pub presence_grace: Duration,
     /// Largest upload accepted.
     pub max_upload_bytes: usize,
+    /// A handler (including reading the request body) taking longer is answered 503.
+    pub request_timeout: Duration,
+    /// Connection deadlines and the per-address cap.
+    pub connections: server::ConnectionLimits,
 }
 
 impl Default for HttpConfig {
@@ -81,6 +87,9 @@ impl Default for HttpConfig {
             ingest_secret: None,
             presence_grace: Duration::from_secs(30),
             max_upload_bytes: 16 * 1024 * 1024,
+            // A 16 MiB upload from a slow branch line still fits.
+            request_timeout: Duration::from_secs(120),
+            connections: server::ConnectionLimits::default(),
         }
     }
 }
@@ -159,6 +168,20 @@ async fn api_headers(mut r: axum::response::Response) -> axum::response::Respons
     r
 }
 
+/// Bounds every handler: a client trickling its body, or a stuck query, cannot hold a
+/// connection (and its task) forever.
+async fn request_deadline(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::Unavailable("the request took too long".into()).into_response(),
+    }
+}
+
 /// Every activity-log entry written while serving the request names the client's address.
 async fn record_client_address(
     req: Request,
@@ -204,6 +227,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_upload_bytes,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_deadline,
+        ))
         .with_state(state)
 }
 
@@ -245,41 +272,9 @@ fn trim_trailing_slash(mut req: Request) -> Request {
     req
 }
 
-/// The whole API as one service: the router behind the trailing-slash normalisation, with the
-/// peer address for throttling.
-pub type ApiService = axum::extract::connect_info::IntoMakeServiceWithConnectInfo<
-    tower::util::MapRequest<Router, fn(Request) -> Request>,
-    SocketAddr,
->;
-
-/// The router behind the trailing-slash normalisation, ready for `axum::serve`.
-pub fn service(state: AppState) -> ApiService {
-    use axum::ServiceExt as _;
-    use tower::ServiceExt as _;
-    let f: fn(Request) -> Request = trim_trailing_slash;
-    router(state)
-        .map_request(f)
-        .into_make_service_with_connect_info::<SocketAddr>()
-}
-
-/// Accepted connections with Nagle's algorithm off: live events are small WebSocket frames,
-/// and Nagle holding one back until the peer acknowledges the previous one (which it may delay)
-/// adds tens of milliseconds to what an agent sees.
-pub fn without_nagle(
-    listener: tokio::net::TcpListener,
-) -> axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
-    use axum::serve::ListenerExt as _;
-    fn no_delay(stream: &mut tokio::net::TcpStream) {
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY refused");
-        }
-    }
-    listener.tap_io(no_delay as fn(&mut tokio::net::TcpStream))
-}
-
 /// Serves the API on `listener` until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(without_nagle(listener), service(state)).await
+    serve_until(listener, state, std::future::pending()).await
 }
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight.
@@ -288,9 +283,8 @@ pub async fn serve_until(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(without_nagle(listener), service(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.config.connections;
+    server::serve(listener, router(state), limits, shutdown).await
 }
 
 /// First run: when there is no user at all, creates the `admin` login with the password from

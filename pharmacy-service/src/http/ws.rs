@@ -4,10 +4,15 @@
 //! after `N` still in the bus's ring (a `{"type": "resync"}` says the gap was too long: reload).
 //!
 //! Clients may send `{"type": "typing", "ticket_id": N, "typing": true}` and
-//! `{"type": "ping"}`. An agent starting to type becomes the core's sequenced `AgentTyping`
-//! event, sent to the others working on that ticket as `{"type": "typing", "typing": true,
-//! "agent_id", "ticket_id", "seq"}`; stops and admins' typing are ephemeral `typing` events
-//! carrying the current `seq` and `"ephemeral": true`.
+//! `{"type": "ping"}`. Typing reaches the others working on that ticket as `{"type": "typing",
+//! "typing", "ticket_id", "user_id", "name", "agent_id" (agents), "seq", "ephemeral": true}`:
+//! an ephemeral event carrying the current `seq`, never in the bus's replay ring (a flood of
+//! them would push real events out of it and make every resuming client reload). A user's
+//! typing in a ticket is relayed at most once per [`TYPING_INTERVAL`] (a stop only after a
+//! relayed start); the rest is dropped.
+//!
+//! A client frame is at most [`MAX_CLIENT_MESSAGE`] bytes (its events are tens of bytes); a
+//! larger one closes the socket.
 //!
 //! `{"type": "viewing", "ticket_id": N}` says the user opened that ticket (and left any other),
 //! `{"type": "left"}` that they closed it. The others who may see the ticket get ephemeral
@@ -36,7 +41,14 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
+
+/// The largest message a client may send (frames and whole messages alike).
+pub const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
+
+/// A user's typing in one ticket is relayed at most this often.
+pub const TYPING_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a [`Notice`] says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +68,8 @@ pub struct Notice {
     pub user_id: UserId,
     /// Their name.
     pub name: String,
+    /// Their agent seat, if they have one.
+    pub agent_id: Option<AgentId>,
     /// Typing or viewing, started or stopped.
     pub kind: NoticeKind,
     /// Only for this connection (telling a newcomer who is already there); `None`: everyone.
@@ -68,6 +82,7 @@ struct Viewer {
     conn: u64,
     user_id: UserId,
     name: String,
+    agent_id: Option<AgentId>,
 }
 
 /// Live connection bookkeeping shared by all sockets.
@@ -75,7 +90,24 @@ pub struct Live {
     connections: Mutex<HashMap<AgentId, usize>>,
     notices: broadcast::Sender<Notice>,
     viewers: Mutex<HashMap<TicketId, Vec<Viewer>>>,
+    typing: Mutex<HashMap<(UserId, TicketId), TypingRelay>>,
     next_conn: AtomicU64,
+}
+
+/// What was last relayed of a user's typing in a ticket.
+#[derive(Debug, Clone, Copy)]
+struct TypingRelay {
+    /// The last start relayed.
+    started: Option<Instant>,
+    /// The last relayed notice was a start.
+    shown: bool,
+}
+
+impl TypingRelay {
+    fn shown_recently(&self, now: Instant) -> bool {
+        self.started
+            .is_some_and(|t| now.duration_since(t) < TYPING_INTERVAL)
+    }
 }
 
 impl Default for Live {
@@ -84,6 +116,7 @@ impl Default for Live {
             connections: Mutex::new(HashMap::new()),
             notices: broadcast::channel(256).0,
             viewers: Mutex::new(HashMap::new()),
+            typing: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
         }
     }
@@ -112,6 +145,7 @@ impl Live {
             ticket_id,
             user_id: me.id,
             name: me.name.clone(),
+            agent_id: me.agent_id,
             kind,
             to_conn,
         };
@@ -136,6 +170,7 @@ impl Live {
                     ticket_id: new,
                     user_id: v.user_id,
                     name: v.name.clone(),
+                    agent_id: v.agent_id,
                     kind: NoticeKind::Viewing(true),
                     to_conn: Some(conn),
                 });
@@ -144,11 +179,41 @@ impl Live {
                 conn,
                 user_id: me.id,
                 name: me.name.clone(),
+                agent_id: me.agent_id,
             });
             let _ = self
                 .notices
                 .send(notice(new, NoticeKind::Viewing(true), None));
         }
+    }
+
+    /// Whether a typing start (`on`) or stop of `user` in `ticket` is relayed now: a start at
+    /// most once per [`TYPING_INTERVAL`], a stop only after a relayed start.
+    fn typing_passes(&self, user: UserId, ticket: TicketId, on: bool) -> bool {
+        let now = Instant::now();
+        let mut m = self.typing.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() > 4096 {
+            // Browsers forget a typing notice after a few seconds anyway.
+            m.retain(|_, r| {
+                r.started
+                    .is_some_and(|t| now.duration_since(t) < Duration::from_secs(60))
+            });
+        }
+        let r = m.entry((user, ticket)).or_insert(TypingRelay {
+            started: None,
+            shown: false,
+        });
+        if !on {
+            return std::mem::replace(&mut r.shown, false);
+        }
+        if r.shown_recently(now) {
+            return false;
+        }
+        *r = TypingRelay {
+            started: Some(now),
+            shown: true,
+        };
+        true
     }
 
     /// How many live connections the agent has.
@@ -174,7 +239,7 @@ pub struct WsQuery {
     tag = "ops",
     operation_id = "live_events",
     summary = "The live event socket (WebSocket upgrade)",
-    description = "Events: newMessage, messageSent, messageDelivered, messageRead, ticketAssigned, ticketUpdated, ticketClosed, newCustomer, agentStatus, typing, viewing, whatsappStatus; each carries `seq` (typing and viewing notices from other users are `ephemeral`). With `since=N` the events after N still in the buffer are replayed first; `{\"type\": \"resync\"}` says the gap was too long.",
+    description = "Events: newMessage, messageSent, messageDelivered, messageRead, ticketAssigned, ticketUpdated, ticketClosed, newCustomer, agentStatus, typing, viewing, whatsappStatus; each carries `seq` (typing and viewing notices from other users are `ephemeral`: not replayed). With `since=N` the events after N still in the buffer are replayed first; `{\"type\": \"resync\"}` says the gap was too long. A client message larger than 16 KiB closes the socket.",
     params(WsQuery),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol; JSON events follow"),
@@ -201,19 +266,16 @@ pub async fn socket(
         }
     }
     let since = super::error::parse_opt::<u64>(&q.since, "since")?;
-    let upgrade =
-        upgrade.map_err(|_| ApiError::BadRequest("expected a WebSocket upgrade".into()))?;
+    let upgrade = upgrade
+        .map_err(|_| ApiError::BadRequest("expected a WebSocket upgrade".into()))?
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE);
     Ok(upgrade.on_upgrade(move |s| run(state, me, since, s)))
 }
 
 fn frame(env: &Envelope) -> Value {
     let mut v = serde_json::to_value(&env.event).unwrap_or_else(|_| json!({}));
     if let Value::Object(m) = &mut v {
-        // The browser's name for it (the core calls it agentTyping).
-        if m.get("type").and_then(Value::as_str) == Some("agentTyping") {
-            m.insert("type".into(), json!("typing"));
-            m.insert("typing".into(), json!(true));
-        }
         m.insert("seq".into(), json!(env.seq));
         m.insert("at".into(), json!(env.at));
     }
@@ -245,10 +307,6 @@ pub async fn visible(state: &AppState, me: &CurrentUser, env: &Envelope) -> bool
         LiveEvent::NewMessage { ticket, .. }
         | LiveEvent::TicketUpdated { ticket }
         | LiveEvent::TicketClosed { ticket } => works_on(me, ticket),
-        LiveEvent::AgentTyping {
-            ticket_id,
-            agent_id,
-        } => Some(*agent_id) != me.agent_id && ticket_visible(state, me, *ticket_id).await,
         LiveEvent::AdminAlert { .. } | LiveEvent::WhatsappStatus { .. } => false,
         _ => match env.ticket_id {
             Some(t) => ticket_visible(state, me, t).await,
@@ -264,8 +322,7 @@ async fn ticket_visible(state: &AppState, me: &CurrentUser, id: TicketId) -> boo
     matches!(db::tickets::by_id(&mut c, id).await, Ok(Some(t)) if works_on(me, &t))
 }
 
-/// Sends the envelope if `me` may see it (an agent's typing carries their name); false when
-/// the socket is gone.
+/// Sends the envelope if `me` may see it; false when the socket is gone.
 async fn deliver(
     state: &AppState,
     me: &CurrentUser,
@@ -275,14 +332,7 @@ async fn deliver(
     if !visible(state, me, env).await {
         return true;
     }
-    let mut v = frame(env);
-    if let LiveEvent::AgentTyping { agent_id, .. } = &env.event
-        && let Ok(mut c) = state.app.pool().acquire().await
-        && let Ok(Some(a)) = db::agents::by_id(&mut c, *agent_id).await
-    {
-        v["name"] = json!(a.name);
-    }
-    send_json(socket, &v).await
+    send_json(socket, &frame(env)).await
 }
 
 async fn send_json(socket: &mut WebSocket, v: &Value) -> bool {
@@ -403,6 +453,9 @@ async fn run(state: AppState, me: CurrentUser, since: Option<u64>, mut socket: W
                 {
                     let mut v = json!({ "type": "typing", "seq": state.app.events().last_seq(), "ephemeral": true,
                         "ticket_id": n.ticket_id, "user_id": n.user_id, "name": n.name });
+                    if let Some(agent_id) = n.agent_id {
+                        v["agent_id"] = json!(agent_id);
+                    }
                     match n.kind {
                         NoticeKind::Typing(on) => v["typing"] = json!(on),
                         NoticeKind::Viewing(on) => {
@@ -419,28 +472,19 @@ async fn run(state: AppState, me: CurrentUser, since: Option<u64>, mut socket: W
                     match v.get("type").and_then(Value::as_str) {
                         Some("typing") => {
                             let typing = v.get("typing").and_then(Value::as_bool).unwrap_or(true);
-                            if let Some(id) = v.get("ticket_id").and_then(Value::as_i64)
-                                && ticket_visible(&state, &me, TicketId(id)).await
+                            // The rate limit first: a flood costs no query.
+                            if let Some(id) = v.get("ticket_id").and_then(Value::as_i64).map(TicketId)
+                                && state.live.typing_passes(me.id, id, typing)
+                                && ticket_visible(&state, &me, id).await
                             {
-                                match me.agent_id {
-                                    // An agent starting to type: a sequenced event of the core.
-                                    Some(agent_id) if typing => {
-                                        state.app.events().publish(
-                                            state.app.now(),
-                                            LiveEvent::AgentTyping { ticket_id: TicketId(id), agent_id },
-                                        );
-                                    }
-                                    // Stops, and admins (no agent seat): ephemeral.
-                                    _ => {
-                                        let _ = state.live.notices.send(Notice {
-                                            ticket_id: TicketId(id),
-                                            user_id: me.id,
-                                            name: me.name.clone(),
-                                            kind: NoticeKind::Typing(typing),
-                                            to_conn: None,
-                                        });
-                                    }
-                                }
+                                let _ = state.live.notices.send(Notice {
+                                    ticket_id: id,
+                                    user_id: me.id,
+                                    name: me.name.clone(),
+                                    agent_id: me.agent_id,
+                                    kind: NoticeKind::Typing(typing),
+                                    to_conn: None,
+                                });
                             }
                         }
                         Some("viewing") => {

@@ -159,7 +159,7 @@ impl PacingProfile {
     }
 }
 
-/// `demo`: never reads the production configuration (it resets passwords).
+/// `demo`: never reads the production configuration (it runs only on its own data directory).
 #[derive(Debug, Clone, Default, Args)]
 pub struct DemoArgs {
     /// HTTP port (0 picks a free one).

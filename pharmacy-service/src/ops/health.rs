@@ -3,6 +3,10 @@
 //! Ready means: the database answers, and every migration embedded in this binary is applied.
 //! The WhatsApp link's state is reported but does not make the service unready: a fresh
 //! install must be ready so that an admin can sign in and pair the number.
+//!
+//! These endpoints answer anyone (a load balancer, a monitoring probe): they show the link's
+//! state, never the paired number or the account's name (admins read those in
+//! `/api/whatsapp/status`).
 
 use crate::http::AppState;
 use crate::ops::metrics::{global, link_state_name};
@@ -46,8 +50,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     };
     let whatsapp = tokio::time::timeout(CHECK_TIMEOUT, state.whatsapp.status()).await;
     let whatsapp = match whatsapp {
-        Ok(Ok(s)) => json!({ "state": link_state_name(s.state), "phone": s.phone }),
-        Ok(Err(e)) => json!({ "state": "unknown", "error": e.to_string() }),
+        Ok(Ok(s)) => json!({ "state": link_state_name(s.state) }),
+        // The error's text is the link's own; it stays in the log.
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readyz: the WhatsApp link's state");
+            json!({ "state": "unknown", "error": "the link did not answer" })
+        }
         Err(_) => json!({ "state": "unknown", "error": "timed out" }),
     };
     let ready = database.is_ok() && migrations.is_ok();

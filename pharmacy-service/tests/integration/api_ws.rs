@@ -9,14 +9,14 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-pub(super) type Ws =
+pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-pub(super) async fn connect(t: &TestApp, c: &Client, since: Option<u64>) -> Ws {
+pub(crate) async fn connect(t: &TestApp, c: &Client, since: Option<u64>) -> Ws {
     try_connect(t, c, since, None).await.expect("handshake")
 }
 
-async fn try_connect(
+pub(crate) async fn try_connect(
     t: &TestApp,
     c: &Client,
     since: Option<u64>,
@@ -39,7 +39,7 @@ async fn try_connect(
     Ok(ws)
 }
 
-async fn next(ws: &mut Ws) -> Value {
+pub(crate) async fn next(ws: &mut Ws) -> Value {
     loop {
         let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
             .await
@@ -53,7 +53,7 @@ async fn next(ws: &mut Ws) -> Value {
 }
 
 /// Frames until one matches; returns (the frames before it, the match).
-pub(super) async fn until(ws: &mut Ws, want: impl Fn(&Value) -> bool) -> (Vec<Value>, Value) {
+pub(crate) async fn until(ws: &mut Ws, want: impl Fn(&Value) -> bool) -> (Vec<Value>, Value) {
     let mut seen = Vec::new();
     loop {
         let v = next(ws).await;
@@ -153,7 +153,7 @@ async fn typing_is_shown_to_the_others_on_the_ticket() {
     assert_eq!(ev["ticket_id"], ticket.0);
     assert_eq!(ev["typing"], true);
     assert!(ev["seq"].is_u64());
-    // An agent typing is a sequenced event the admin sees (and not the typist).
+    // An agent typing reaches the admin with the agent's seat (and not the typist).
     ws_t1
         .send(Message::Text(
             json!({ "type": "typing", "ticket_id": ticket.0 })
@@ -183,12 +183,12 @@ async fn typing_is_shown_to_the_others_on_the_ticket() {
     assert!(before.iter().all(|v| v["type"] != "typing"), "{before:?}");
 }
 
-async fn say(ws: &mut Ws, v: Value) {
+pub(crate) async fn say(ws: &mut Ws, v: Value) {
     ws.send(Message::Text(v.to_string().into())).await.unwrap();
 }
 
 /// Frames up to the pong answering a ping: what the connection got meanwhile.
-async fn drain(ws: &mut Ws) -> Vec<Value> {
+pub(crate) async fn drain(ws: &mut Ws) -> Vec<Value> {
     say(ws, json!({ "type": "ping" })).await;
     until(ws, |v| v["type"] == "pong").await.0
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(240);
 
-async fn login(addr: SocketAddr, username: &str, password: &str) -> Client {
+pub(crate) async fn login(addr: SocketAddr, username: &str, password: &str) -> Client {
     let mut c = Client {
         addr,
         cookie: None,
