@@ -1,0 +1,4 @@
+//! The service's threat model: one file per attack.
+
+mod login;
+mod sessions;
