@@ -116,6 +116,7 @@ async fn open_app(s: &Settings) -> anyhow::Result<App> {
 /// close the WhatsApp socket cleanly.
 async fn serve(s: Settings, started: std::time::Instant) -> anyhow::Result<()> {
     use pharmacy_service::http::{AppState, HttpConfig};
+    s.check_bind()?;
     if let Some(secret) = &s.ingest_secret {
         pharmacy_service::http::signature::check_secret(secret.as_bytes())
             .map_err(|m| anyhow::anyhow!("{m} (--ingest-secret / PHARMACY_INGEST_SECRET)"))?;
@@ -149,6 +150,9 @@ async fn serve(s: Settings, started: std::time::Instant) -> anyhow::Result<()> {
         // Other gateways may post signed messages to /api/messages/receive.
         ingest_secret: s.ingest_secret.clone().map(String::into_bytes),
         secure_cookies: s.secure_cookies,
+        behind_proxy: s.behind_proxy,
+        session_idle: Duration::from_secs(u64::from(s.session_idle_minutes) * 60),
+        session_ttl: Duration::from_secs(u64::from(s.session_max_hours) * 3600),
         ..HttpConfig::default()
     };
     let state = AppState::new(app, bridge.clone(), config);

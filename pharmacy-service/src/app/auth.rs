@@ -1,54 +1,70 @@
-//! Users and passwords (argon2id). Sessions, tokens and throttling belong to the HTTP layer.
+//! Users, logins and password changes, with the login throttle. Hashes go through the
+//! [`PasswordWork`](super::PasswordWork) gate; sessions and tokens are made by the HTTP layer.
+//!
+//! The throttle (issue 19, item 2) counts failed password checks (logins and the current
+//! password of a change alike) per account from any address and per (address, account) pair,
+//! never per address alone: failures with other names from a shared address (a branch PC, a
+//! reverse proxy) never lock a different account out. An attempt is recorded as failed, in
+//! the same write transaction as the check, before its password is hashed, so concurrent
+//! attempts cannot all pass the check, and a refused one costs no hash.
 
+use super::passwords::{Check, check_password};
 use super::{App, AppError};
 use crate::db;
-use crate::db::users::{Role, User};
+use crate::db::users::{Failures, Role, User};
 use crate::domain::ids::{AgentId, BranchId, UserId};
 use crate::domain::schedule::WeeklyHours;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use crate::domain::time::Timestamp;
 use serde::Deserialize;
+use std::time::Duration;
 
-/// argon2id with 46 MiB, one pass, one lane: the first of the equivalent settings of OWASP's
-/// Password Storage Cheat Sheet (the crate's default, 19 MiB and two passes, is another). Chosen
-/// for memory: glibc gives a block above 32 MiB (the most its mmap threshold ever rises to) a
-/// mapping of its own, returned when the hash is done; a 19 MiB block raised the threshold once
-/// freed, and the next hash's block then stayed in the heap, resident while the service idles.
-const HASH_MEMORY_KIB: u32 = 47_104;
-const HASH_PASSES: u32 = 1;
-const HASH_LANES: u32 = 1;
+/// Failures of one account (from any address) before its first lockout.
+pub const ACCOUNT_THRESHOLD: i64 = 10;
+/// Failures of one account from one address before that pair's first lockout.
+pub const PAIR_THRESHOLD: i64 = 5;
 
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(HASH_MEMORY_KIB, HASH_PASSES, HASH_LANES, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+/// Growing lockout after `threshold` consecutive failures: 30 s, doubling per further
+/// failure, at most an hour.
+pub fn lockout(failures: i64, threshold: i64) -> Option<Duration> {
+    if failures < threshold {
+        return None;
+    }
+    let exp = (failures - threshold).min(7) as u32;
+    Some(Duration::from_secs((30u64 << exp).min(3600)))
 }
 
-/// Hashes a password with argon2id (PHC string).
-pub fn hash_password(password: &str) -> Result<String, AppError> {
-    let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| AppError::Invalid {
-            field: "password",
-            message: e.to_string(),
-        })
+/// The one spelling of a login name for lookups and the throttle: without surrounding Unicode
+/// whitespace (tabs, no-break spaces...), ASCII letters in lower case (SQLite's `NOCASE`, which
+/// the `users.username` column uses, folds ASCII only).
+pub fn normalize_username(name: &str) -> String {
+    name.trim().to_ascii_lowercase()
 }
 
-/// Checks a password against a PHC string (with the parameters the string names).
-pub fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
+/// How a password check ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoginOutcome {
+    /// The password is right (the user is active).
+    Accepted(User),
+    /// Unknown user, wrong password or a deactivated account (the same answer for each).
+    Refused,
+    /// Too many failures: nothing was checked; retry after this long.
+    Throttled(Duration),
 }
 
-/// Whether a stored hash was made with other settings than [`hash_password`] uses now (it is
-/// replaced at the user's next successful login).
-fn outdated_hash(phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|h| {
-        h.algorithm != Algorithm::Argon2id.ident()
-            || Params::try_from(&h).is_ok_and(|p| {
-                (p.m_cost(), p.t_cost(), p.p_cost()) != (HASH_MEMORY_KIB, HASH_PASSES, HASH_LANES)
-            })
-    })
+impl LoginOutcome {
+    /// The user, when accepted.
+    pub fn user(self) -> Option<User> {
+        match self {
+            LoginOutcome::Accepted(u) => Some(u),
+            _ => None,
+        }
+    }
+}
+
+/// How long `f` still locks at `now`, if at all.
+fn locked_for(f: Failures, threshold: i64, now: Timestamp) -> Option<Duration> {
+    let until = f.last?.plus(lockout(f.count, threshold)?);
+    (until > now).then(|| until.since(now))
 }
 
 /// A user to create; agents get an agent seat in `branch_id`.
@@ -89,10 +105,10 @@ impl App {
                 message: "at least 8 characters".into(),
             });
         }
-        let hash = hash_password(&u.password)?;
+        let hash = self.passwords().hash(&u.password).await?;
         let now = self.now();
         let mut tx = self.begin().await?;
-        if db::users::by_username(&mut tx, &u.username)
+        if db::users::by_username(&mut tx, u.username.trim())
             .await?
             .is_some()
         {
@@ -139,65 +155,165 @@ impl App {
         Ok((id, agent))
     }
 
-    /// Checks a login (records the attempt). `None` for unknown users, wrong passwords and
-    /// deactivated accounts alike.
-    ///
-    /// The password is checked on a blocking thread and outside any transaction: a check takes
-    /// tens of milliseconds, which would otherwise stall a runtime worker and hold SQLite's
-    /// write lock (every inbound message waiting behind a login).
+    /// Checks a login (throttled; records the attempt). Throttled counts as refused: see
+    /// [`App::login`] for the distinction.
     pub async fn authenticate(
         &self,
         username: &str,
         password: &str,
         address: Option<&str>,
     ) -> Result<Option<User>, AppError> {
+        Ok(self.login(username, password, address).await?.user())
+    }
+
+    /// Checks a login: the throttle first (claiming an attempt), then the password on the
+    /// [`PasswordWork`](super::PasswordWork) gate, outside any transaction (a check takes tens
+    /// of milliseconds; holding SQLite's write lock meanwhile would stall every inbound
+    /// message). Unknown users, wrong passwords and deactivated accounts cost one check alike.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        address: Option<&str>,
+    ) -> Result<LoginOutcome, AppError> {
+        let name = normalize_username(username);
+        let attempt = match self.claim_attempt(&name, address).await? {
+            Ok(id) => id,
+            Err(wait) => return Ok(LoginOutcome::Throttled(wait)),
+        };
         let user = {
-            let mut c = self.pool().acquire().await?;
-            db::users::by_username(&mut c, username).await?
+            let mut c = self.read().await?;
+            db::users::by_username(&mut c, &name).await?
         };
-        let check = match user.as_ref().filter(|u| u.is_active) {
-            Some(u) => {
-                let (password, stored) = (password.to_owned(), u.password_hash.clone());
-                tokio::task::spawn_blocking(move || check_password(&password, &stored))
-                    .await
-                    .map_err(|e| std::io::Error::other(format!("password check: {e}")))??
+        let active = user.filter(|u| u.is_active);
+        let stored = active.as_ref().map(|u| u.password_hash.clone());
+        let password = password.to_owned();
+        let check = self
+            .passwords()
+            .run(move || check_password(&password, stored.as_deref()))
+            .await??;
+        match (check.is_right(), active) {
+            (true, Some(u)) => {
+                self.settle_attempt(attempt, &u, check).await?;
+                Ok(LoginOutcome::Accepted(u))
             }
-            None => Check::Wrong,
-        };
+            _ => Ok(LoginOutcome::Refused),
+        }
+    }
+
+    /// Checks a logged-in user's current password (before a change), throttled like a login.
+    pub async fn check_current_password(
+        &self,
+        user: UserId,
+        password: &str,
+        address: Option<&str>,
+    ) -> Result<LoginOutcome, AppError> {
+        let u = {
+            let mut c = self.read().await?;
+            db::users::by_id(&mut c, user).await?
+        }
+        .ok_or_else(|| super::not_found("user", user.0))?;
+        self.login(&u.username, password, address).await
+    }
+
+    /// Sets a user's password (8 characters at least): their sessions end (all but `keep`, the
+    /// hash of the session changing its own), their API tokens are revoked, and a required
+    /// change is done. `false` when there is no such user.
+    pub async fn set_password(
+        &self,
+        user: UserId,
+        password: &str,
+        keep: Option<&str>,
+    ) -> Result<bool, AppError> {
+        if password.chars().count() < 8 {
+            return Err(AppError::Invalid {
+                field: "new_password",
+                message: "at least 8 characters".into(),
+            });
+        }
+        let hash = self.passwords().hash(password).await?;
         let now = self.now();
         let mut tx = self.begin().await?;
-        if let (Check::Replace(hash), Some(u)) = (&check, &user) {
-            // Only if the hash checked is still the stored one (a change in between wins).
+        if !db::users::set_password_hash(&mut tx, user, &hash).await? {
+            return Ok(false);
+        }
+        db::users::set_must_change_password(&mut tx, user, false).await?;
+        db::users::end_sessions(&mut tx, user, keep).await?;
+        db::users::revoke_tokens(&mut tx, user, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Until `user` changes their password, the API refuses them everything else.
+    pub async fn require_password_change(&self, user: UserId) -> Result<(), AppError> {
+        let mut c = self.read().await?;
+        db::users::set_must_change_password(&mut c, user, true).await?;
+        Ok(())
+    }
+
+    /// The throttle's check and the attempt's record, in one write transaction: the attempt's
+    /// id, or how long the account (or this address's use of it) is locked.
+    async fn claim_attempt(
+        &self,
+        name: &str,
+        address: Option<&str>,
+    ) -> Result<Result<i64, Duration>, AppError> {
+        let now = self.now();
+        // Consecutive failures, looking back a day at most.
+        let since = now.minus(Duration::from_secs(86_400));
+        let mut tx = self.begin().await?;
+        let (account, pair) = db::users::login_failures(&mut tx, name, address, since).await?;
+        let wait = [
+            locked_for(account, ACCOUNT_THRESHOLD, now),
+            locked_for(pair, PAIR_THRESHOLD, now),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        if let Some(wait) = wait {
+            return Ok(Err(wait));
+        }
+        let id = db::users::record_login_attempt(&mut tx, name, address, false, now).await?;
+        tx.commit().await?;
+        Ok(Ok(id))
+    }
+
+    /// A right password: the attempt becomes a success, and an outdated hash is replaced (only
+    /// if it is still the one checked: a change in between wins).
+    async fn settle_attempt(&self, attempt: i64, u: &User, check: Check) -> Result<(), AppError> {
+        let mut tx = self.begin().await?;
+        if let Check::Replace(hash) = &check {
             db::users::replace_password_hash(&mut tx, u.id, &u.password_hash, hash).await?;
         }
-        let ok = !matches!(check, Check::Wrong);
-        db::users::record_login_attempt(&mut tx, username, address, ok, now).await?;
+        db::users::mark_login_success(&mut tx, attempt).await?;
         tx.commit().await?;
-        Ok(if ok { user } else { None })
+        Ok(())
     }
 }
 
-/// The outcome of checking a password against a stored hash.
-enum Check {
-    Wrong,
-    Right,
-    /// Right, and the stored hash is to be replaced by this one.
-    Replace(String),
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn check_password(password: &str, stored: &str) -> Result<Check, AppError> {
-    // Users imported from the Django system (issue 13) keep Django's `pbkdf2_sha256$...` hash
-    // until their first login, which checks it and replaces it with argon2id, so nobody has to
-    // reset a password after the switch-over.
-    if crate::import::django_password::verify(password, stored) {
-        return Ok(Check::Replace(hash_password(password)?));
+    #[test]
+    fn lockouts_grow_and_cap() {
+        assert_eq!(lockout(4, 5), None);
+        assert_eq!(lockout(5, 5), Some(Duration::from_secs(30)));
+        assert_eq!(lockout(6, 5), Some(Duration::from_secs(60)));
+        assert_eq!(lockout(50, 5), Some(Duration::from_secs(3600)));
     }
-    if !verify_password(password, stored) {
-        return Ok(Check::Wrong);
+
+    #[test]
+    fn usernames_have_one_spelling() {
+        for raw in [
+            "Toriel.1",
+            " toriel.1",
+            "toriel.1 ",
+            "\ttoriel.1\t",
+            "\u{a0}TORIEL.1\u{2003}",
+        ] {
+            assert_eq!(normalize_username(raw), "toriel.1", "{raw:?}");
+        }
+        assert_eq!(normalize_username(" صيدلية "), "صيدلية");
     }
-    Ok(if outdated_hash(stored) {
-        Check::Replace(hash_password(password)?)
-    } else {
-        Check::Right
-    })
 }

@@ -26,13 +26,14 @@ mod inbound;
 mod jobs;
 mod kpi;
 mod outbound;
+mod passwords;
 mod ports;
 mod queries;
 mod seed;
 mod settings;
 mod tickets;
 
-pub use auth::{NewUser, hash_password, verify_password};
+pub use auth::{LoginOutcome, NewUser, normalize_username};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use customers::CustomerHistory;
 pub use dashboard::Dashboard;
@@ -43,6 +44,7 @@ pub use inbound::{
 pub use jobs::JobReport;
 pub use kpi::{KpiQuery, KpiReport, KpiRow};
 pub use outbound::SendReply;
+pub use passwords::{PasswordWork, hash_password, verify_password};
 pub use ports::{Messenger, OutgoingMedia, OutgoingMessage, SendError};
 pub use queries::{TicketDetail, TicketSummary};
 pub use seed::{DemoCredentials, SeedOptions};
@@ -93,6 +95,9 @@ pub struct ServiceConfig {
     pub pacing: PacingPolicy,
     /// Where media files live (content-addressed).
     pub media_dir: PathBuf,
+    /// Password hashes run at once (each takes 46 MiB); fixed when the [`App`] is built.
+    #[serde(default = "passwords::default_permits")]
+    pub password_hashes: usize,
 }
 
 impl Default for ServiceConfig {
@@ -112,6 +117,7 @@ impl Default for ServiceConfig {
             cross_branch_fallback: true,
             pacing: PacingPolicy::production(),
             media_dir: PathBuf::from("media"),
+            password_hashes: passwords::default_permits(),
         }
     }
 }
@@ -183,6 +189,7 @@ struct Inner {
     config: std::sync::RwLock<Arc<ServiceConfig>>,
     tz: TimeZone,
     outbox_wakeup: Notify,
+    passwords: PasswordWork,
 }
 
 /// The service core: cheap to clone, shared by the HTTP layer, the bridge and the workers.
@@ -202,8 +209,10 @@ impl App {
     ) -> Result<App, AppError> {
         let tz = crate::domain::time::time_zone(&config.time_zone)
             .ok_or_else(|| AppError::Config(format!("unknown time zone {}", config.time_zone)))?;
+        let passwords = PasswordWork::new(config.password_hashes);
         Ok(App {
             inner: Arc::new(Inner {
+                passwords,
                 pool,
                 clock,
                 events: EventBus::new(4096),
@@ -229,6 +238,11 @@ impl App {
     /// The database pool (for read-only queries the app does not wrap yet).
     pub fn pool(&self) -> &SqlitePool {
         &self.inner.pool
+    }
+
+    /// The gate every password hash passes (its bound and high-water mark).
+    pub fn passwords(&self) -> &PasswordWork {
+        &self.inner.passwords
     }
 
     /// The live event bus.

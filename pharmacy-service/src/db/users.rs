@@ -1,4 +1,4 @@
-//! Users (logins) and login attempts.
+//! Users (logins), login attempts, and ending a user's sessions and API tokens.
 
 use super::Conn;
 use crate::domain::ids::UserId;
@@ -52,6 +52,9 @@ pub struct User {
     pub role: String,
     /// Deactivated users cannot log in.
     pub is_active: bool,
+    /// Until they change their password, the API refuses them everything else (the first-run
+    /// admin's generated password).
+    pub must_change_password: bool,
     /// Creation time.
     pub created_at: Timestamp,
 }
@@ -148,44 +151,110 @@ pub async fn set_active(c: &mut Conn, id: UserId, active: bool) -> Result<bool, 
     Ok(r.rows_affected() == 1)
 }
 
-/// Records a login attempt.
+/// Sets or clears [`User::must_change_password`].
+pub async fn set_must_change_password(
+    c: &mut Conn,
+    id: UserId,
+    must: bool,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query("UPDATE users SET must_change_password = ? WHERE id = ?")
+        .bind(must)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Ends a user's browser sessions, all but the one whose hash is `keep`.
+pub async fn end_sessions(c: &mut Conn, id: UserId, keep: Option<&str>) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = ? AND token_hash IS NOT ?")
+        .bind(id)
+        .bind(keep)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Revokes a user's API tokens (those not revoked yet); returns how many.
+pub async fn revoke_tokens(c: &mut Conn, id: UserId, now: Timestamp) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *c)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Records a login attempt; returns its id. The throttle records an attempt as failed before
+/// the password is checked and marks it a success after ([`mark_login_success`]).
 pub async fn record_login_attempt(
     c: &mut Conn,
     username: &str,
     address: Option<&str>,
     success: bool,
     now: Timestamp,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO login_attempts (username, address, success, at) VALUES (?, ?, ?, ?)")
-        .bind(username)
-        .bind(address)
-        .bind(success)
-        .bind(now)
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO login_attempts (username, address, success, at) VALUES (?, ?, ?, ?) RETURNING id",
+    )
+    .bind(username)
+    .bind(address)
+    .bind(success)
+    .bind(now)
+    .fetch_one(&mut *c)
+    .await
+}
+
+/// Marks a recorded attempt as a success.
+pub async fn mark_login_success(c: &mut Conn, attempt: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE login_attempts SET success = 1 WHERE id = ?")
+        .bind(attempt)
         .execute(&mut *c)
         .await?;
     Ok(())
 }
 
-/// Failed attempts for a username and for an address since `since` (for throttling).
-pub async fn failed_login_attempts(
+/// Consecutive failed logins: how many since the last success (and since a time), and when the
+/// last one was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Failures {
+    /// How many.
+    pub count: i64,
+    /// The latest one.
+    pub last: Option<Timestamp>,
+}
+
+/// Consecutive failures of the (normalised) `username` since `since`: from any address (the
+/// account's), and from `address` alone (the pair's), each counted after the last success of
+/// the same scope.
+pub async fn login_failures(
     c: &mut Conn,
     username: &str,
     address: Option<&str>,
     since: Timestamp,
-) -> Result<(i64, i64), sqlx::Error> {
-    let by_user: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM login_attempts WHERE username = ? COLLATE NOCASE AND success = 0 AND at >= ?",
+) -> Result<(Failures, Failures), sqlx::Error> {
+    let account: (i64, Option<Timestamp>) = sqlx::query_as(
+        "SELECT count(*), max(at) FROM login_attempts
+         WHERE username = ?1 AND success = 0 AND at >= ?2
+           AND id > coalesce((SELECT max(id) FROM login_attempts WHERE username = ?1 AND success = 1), 0)",
     )
     .bind(username)
     .bind(since)
     .fetch_one(&mut *c)
     .await?;
-    let by_addr: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM login_attempts WHERE address = ? AND success = 0 AND at >= ?",
+    let pair: (i64, Option<Timestamp>) = sqlx::query_as(
+        "SELECT count(*), max(at) FROM login_attempts
+         WHERE username = ?1 AND address IS ?3 AND success = 0 AND at >= ?2
+           AND id > coalesce((SELECT max(id) FROM login_attempts
+                              WHERE username = ?1 AND address IS ?3 AND success = 1), 0)",
     )
-    .bind(address)
+    .bind(username)
     .bind(since)
+    .bind(address)
     .fetch_one(&mut *c)
     .await?;
-    Ok((by_user, by_addr))
+    let f = |(count, last)| Failures { count, last };
+    Ok((f(account), f(pair)))
 }

@@ -23,6 +23,9 @@ pub enum ApiError {
     /// Logged in, but not allowed to do this.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// The user must change their password (`POST /auth/password`) before anything else.
+    #[error("change your password first (POST /auth/password)")]
+    PasswordChangeRequired,
     /// The `X-CSRF-Token` header is missing or wrong.
     #[error("missing or invalid X-CSRF-Token header")]
     Csrf,
@@ -97,6 +100,9 @@ impl ApiError {
             ApiError::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials", none),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", none),
             ApiError::Csrf => (StatusCode::FORBIDDEN, "csrf", none),
+            ApiError::PasswordChangeRequired => {
+                (StatusCode::FORBIDDEN, "password_change_required", none)
+            }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", none),
             ApiError::MethodNotAllowed => {
                 (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", none)
@@ -147,8 +153,9 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorInfo {
     /// Stable machine-readable code: `unauthenticated`, `bad_credentials`, `forbidden`,
-    /// `csrf`, `not_found`, `method_not_allowed`, `conflict`, `validation`, `bad_request`,
-    /// `throttled`, `payload_too_large`, `unavailable`, `busy`, `internal`.
+    /// `password_change_required`, `csrf`, `not_found`, `method_not_allowed`, `conflict`,
+    /// `validation`, `bad_request`, `throttled`, `payload_too_large`, `unavailable`, `busy`,
+    /// `internal`.
     #[schema(example = "validation")]
     pub code: String,
     /// Human-readable text (never a secret, SQL or stack trace).

@@ -63,10 +63,15 @@ use std::time::Duration;
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
-    /// How long a browser session lasts.
+    /// The longest a browser session lasts, however busy (a shift).
     pub session_ttl: Duration,
+    /// A browser session ends after this long without a request.
+    pub session_idle: Duration,
     /// Mark the session cookie `Secure` (behind HTTPS).
     pub secure_cookies: bool,
+    /// Behind a TLS-terminating reverse proxy: the cookie is `Secure` and the throttle trusts
+    /// the rightmost `X-Forwarded-For` entry (the one the proxy added).
+    pub behind_proxy: bool,
     /// Shared secret for `POST /api/messages/receive` (HMAC-SHA256); `None` disables it.
     pub ingest_secret: Option<Vec<u8>>,
     /// An agent whose last live connection closed goes offline after this long.
@@ -83,7 +88,9 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             session_ttl: Duration::from_secs(12 * 3600),
+            session_idle: Duration::from_secs(30 * 60),
             secure_cookies: false,
+            behind_proxy: false,
             ingest_secret: None,
             presence_grace: Duration::from_secs(30),
             max_upload_bytes: 16 * 1024 * 1024,
@@ -294,7 +301,7 @@ pub async fn first_run_admin(app: &App) -> Result<Option<(String, String)>, crat
 }
 
 /// [`first_run_admin`] with the password given (from the configuration); `None`, or one
-/// shorter than 8 characters, means a random one.
+/// shorter than 8 characters, means a random one, which must be changed at the first login.
 pub async fn first_run_admin_with(
     app: &App,
     password: Option<String>,
@@ -305,21 +312,27 @@ pub async fn first_run_admin_with(
     if n > 0 {
         return Ok(None);
     }
-    let password = password
-        .filter(|p| p.chars().count() >= 8)
-        .unwrap_or_else(|| auth::random_secret()[..16].to_owned());
-    app.create_user(
-        &crate::app::NewUser {
-            username: "admin".into(),
-            name: "Administrator".into(),
-            email: None,
-            password: password.clone(),
-            role: crate::db::users::Role::Admin,
-            branch_id: None,
-            capacity: None,
-        },
-        None,
-    )
-    .await?;
+    let given = password.filter(|p| p.chars().count() >= 8);
+    let generated = given.is_none();
+    let password = given.unwrap_or_else(|| auth::random_secret()[..16].to_owned());
+    let (id, _) = app
+        .create_user(
+            &crate::app::NewUser {
+                username: "admin".into(),
+                name: "Administrator".into(),
+                email: None,
+                password: password.clone(),
+                role: crate::db::users::Role::Admin,
+                branch_id: None,
+                capacity: None,
+            },
+            None,
+        )
+        .await?;
+    if generated {
+        // A password printed on a console is known to whoever saw it: the admin replaces it
+        // at the first login (issue 19, item 10).
+        app.require_password_change(id).await?;
+    }
     Ok(Some(("admin".into(), password)))
 }

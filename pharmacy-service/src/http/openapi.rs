@@ -270,6 +270,8 @@ error_set! {
     PublicErrors: [500];
     /// Errors of `POST /auth/login`.
     LoginErrors: [401, 413, 422, 429, 500];
+    /// Errors of `POST /auth/password` (the current password is throttled like a login).
+    PasswordChangeErrors: [401, 403, 413, 422, 429, 500];
     /// Errors of a logged-in read without an object in its path.
     ReadErrors: [401, 403, 422, 500];
     /// Errors of a logged-in read of an object (or of a ticket named in the query).

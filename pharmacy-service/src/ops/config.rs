@@ -88,7 +88,8 @@ pub struct ServeArgs {
     /// HTTP port (0 picks a free one; default 8080).
     #[arg(long, env = "PHARMACY_PORT")]
     pub port: Option<u16>,
-    /// Address to listen on (default 127.0.0.1; 0.0.0.0 for the branches' PCs on the LAN).
+    /// Address to listen on (default 127.0.0.1). Any other address needs --behind-proxy: the
+    /// service speaks plain HTTP, so the branches' PCs reach it through a TLS reverse proxy.
     #[arg(long, env = "PHARMACY_BIND", value_name = "IP")]
     pub bind: Option<IpAddr>,
     /// A WhatsApp-compatible server (e.g. a whatsapp-sim); default the real WhatsApp.
@@ -125,10 +126,22 @@ pub struct ServeArgs {
         value_name = "SECRET"
     )]
     pub ingest_secret: Option<String>,
-    /// Mark session cookies Secure (behind HTTPS).
+    /// Mark session cookies Secure (behind HTTPS; --behind-proxy implies it).
     #[arg(long, env = "PHARMACY_SECURE_COOKIES", num_args = 0..=1, default_missing_value = "true",
           value_parser = BoolishValueParser::new(), value_name = "BOOL")]
     pub secure_cookies: Option<bool>,
+    /// A reverse proxy terminates TLS in front of the service: session cookies are Secure,
+    /// the login throttle trusts the proxy's X-Forwarded-For (its rightmost entry), and
+    /// --bind may name a non-loopback address (default false).
+    #[arg(long, env = "PHARMACY_BEHIND_PROXY", num_args = 0..=1, default_missing_value = "true",
+          value_parser = BoolishValueParser::new(), value_name = "BOOL")]
+    pub behind_proxy: Option<bool>,
+    /// A browser session ends after this many minutes without a request (default 30).
+    #[arg(long, env = "PHARMACY_SESSION_IDLE_MINUTES", value_name = "MINUTES")]
+    pub session_idle_minutes: Option<u32>,
+    /// A browser session ends this many hours after the login, however busy (default 12).
+    #[arg(long, env = "PHARMACY_SESSION_MAX_HOURS", value_name = "HOURS")]
+    pub session_max_hours: Option<u32>,
     /// Send pacing: `production` (the default), `demo` (seconds) or `fast` (milliseconds, for
     /// test harnesses against a simulated server; never for the real number).
     #[arg(long, env = "PHARMACY_PACING", value_name = "PROFILE")]
@@ -246,6 +259,12 @@ pub struct FileConfig {
     pub ingest_secret: Option<String>,
     /// See [`ServeArgs::secure_cookies`].
     pub secure_cookies: Option<bool>,
+    /// See [`ServeArgs::behind_proxy`].
+    pub behind_proxy: Option<bool>,
+    /// See [`ServeArgs::session_idle_minutes`].
+    pub session_idle_minutes: Option<u32>,
+    /// See [`ServeArgs::session_max_hours`].
+    pub session_max_hours: Option<u32>,
     /// See [`ServeArgs::pacing`].
     pub pacing: Option<PacingProfile>,
     /// See [`CommonArgs::log_json`].
@@ -264,6 +283,18 @@ pub enum ConfigError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// A non-loopback `bind` without `behind_proxy`.
+    #[error(
+        "refusing to serve plain HTTP on {bind}: the service does not terminate TLS, so session \
+         cookies and passwords would cross the network in clear text. Put a TLS reverse proxy \
+         in front of it (deploy/README.md: Caddy or nginx) and either bind 127.0.0.1 (the proxy \
+         on the same machine) or set behind_proxy = true (file), PHARMACY_BEHIND_PROXY=true \
+         (environment) or --behind-proxy (flag)"
+    )]
+    UnsafeBind {
+        /// The address asked for.
+        bind: IpAddr,
     },
     /// It is not valid TOML for [`FileConfig`].
     #[error("{path}: {message}")]
@@ -332,6 +363,13 @@ pub struct Settings {
     pub ingest_secret: Option<String>,
     /// Secure session cookies.
     pub secure_cookies: bool,
+    /// Behind a TLS-terminating reverse proxy (Secure cookies, X-Forwarded-For trusted,
+    /// non-loopback binds allowed).
+    pub behind_proxy: bool,
+    /// Minutes without a request that end a browser session.
+    pub session_idle_minutes: u32,
+    /// Hours after the login that end a browser session.
+    pub session_max_hours: u32,
     /// Send pacing.
     pub pacing: PacingProfile,
     /// JSON logs.
@@ -366,6 +404,17 @@ impl Settings {
             admin_password: non_empty(args.admin_password.clone().or(f.admin_password)),
             ingest_secret: non_empty(args.ingest_secret.clone().or(f.ingest_secret)),
             secure_cookies: args.secure_cookies.or(f.secure_cookies).unwrap_or(false),
+            behind_proxy: args.behind_proxy.or(f.behind_proxy).unwrap_or(false),
+            session_idle_minutes: args
+                .session_idle_minutes
+                .or(f.session_idle_minutes)
+                .unwrap_or(30)
+                .max(1),
+            session_max_hours: args
+                .session_max_hours
+                .or(f.session_max_hours)
+                .unwrap_or(12)
+                .max(1),
             pacing: args.pacing.or(f.pacing).unwrap_or_default(),
             log_json: c.log_json.or(f.log_json).unwrap_or(false),
             log: c.log.clone().or(f.log).unwrap_or_else(|| "info".into()),
@@ -394,6 +443,16 @@ impl Settings {
         v
     }
 
+    /// Refuses a non-loopback `bind` unless a TLS reverse proxy is declared (`behind_proxy`):
+    /// the service speaks plain HTTP.
+    pub fn check_bind(&self) -> Result<(), ConfigError> {
+        if self.bind.is_loopback() || self.behind_proxy {
+            Ok(())
+        } else {
+            Err(ConfigError::UnsafeBind { bind: self.bind })
+        }
+    }
+
     /// The service database.
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join(DB_FILE)
@@ -419,5 +478,54 @@ impl CommonArgs {
             common: self.clone(),
             ..ServeArgs::default()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(args: &[&str], file: &str) -> Settings {
+        let cli = Cli::try_parse_from(args).unwrap();
+        let Some(Command::Serve(a)) = cli.command else {
+            unreachable!()
+        };
+        Settings::resolve(&a, Some(toml::from_str(file).unwrap()))
+    }
+
+    #[test]
+    fn a_lan_bind_needs_the_proxy_setting() {
+        let s = resolve(&["p", "serve", "--bind", "0.0.0.0"], "");
+        let e = s.check_bind().unwrap_err().to_string();
+        assert!(
+            e.contains("0.0.0.0") && e.contains("PHARMACY_BEHIND_PROXY"),
+            "{e}"
+        );
+        assert!(!s.behind_proxy);
+        for (args, file) in [
+            (
+                &["p", "serve", "--bind", "0.0.0.0", "--behind-proxy"][..],
+                "",
+            ),
+            (
+                &["p", "serve", "--bind", "192.168.1.5"][..],
+                "behind_proxy = true",
+            ),
+            (&["p", "serve"][..], ""),
+            (&["p", "serve", "--bind", "::1"][..], ""),
+        ] {
+            assert!(resolve(args, file).check_bind().is_ok(), "{args:?} {file}");
+        }
+    }
+
+    #[test]
+    fn session_lifetimes_default_to_half_an_hour_idle_and_a_shift() {
+        let s = resolve(&["p", "serve"], "");
+        assert_eq!((s.session_idle_minutes, s.session_max_hours), (30, 12));
+        let s = resolve(
+            &["p", "serve", "--session-idle-minutes", "10"],
+            "session_max_hours = 9",
+        );
+        assert_eq!((s.session_idle_minutes, s.session_max_hours), (10, 9));
     }
 }

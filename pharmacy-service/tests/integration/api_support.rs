@@ -39,7 +39,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(config: HttpConfig) -> TestApp {
-    let world = World::new().await;
+    spawn_on(World::new().await, config).await
+}
+
+/// The API over a world built by the caller (e.g. `World::with` a core setting).
+pub async fn spawn_on(world: World, config: HttpConfig) -> TestApp {
     let hash = hash_password(PASSWORD).unwrap();
     let mut c = world.app.pool().acquire().await.unwrap();
     for u in db::users::list(&mut c).await.unwrap() {
@@ -73,16 +77,8 @@ impl TestApp {
 
     pub async fn login(&self, username: &str) -> Client {
         let mut c = self.client();
-        let r = c
-            .post(
-                "/auth/login",
-                json!({ "username": username, "password": PASSWORD }),
-            )
-            .await;
+        let r = c.log_in(username, PASSWORD).await;
         assert_eq!(r.status, 200, "login {username}: {}", r.text());
-        let cookie = r.header("set-cookie").expect("session cookie");
-        c.cookie = Some(cookie.split(';').next().unwrap().to_owned());
-        c.csrf = r.json()["csrf_token"].as_str().map(str::to_owned);
         c
     }
 
@@ -195,6 +191,22 @@ impl Client {
             &[],
         )
         .await
+    }
+
+    /// `POST /auth/login`; a success's session cookie and CSRF token are kept.
+    pub async fn log_in(&mut self, username: &str, password: &str) -> Resp {
+        let r = self
+            .post(
+                "/auth/login",
+                json!({ "username": username, "password": password }),
+            )
+            .await;
+        if r.status == 200 {
+            let cookie = r.header("set-cookie").expect("session cookie");
+            self.cookie = Some(cookie.split(';').next().unwrap().to_owned());
+            self.csrf = r.json()["csrf_token"].as_str().map(str::to_owned);
+        }
+        r
     }
 
     pub async fn raw(

@@ -2129,3 +2129,60 @@ async fn admin_edits_branch_calendars_and_auto_replies() {
     }
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_password_change_comes_before_the_app() {
+    let _one = BROWSER.lock().await;
+    let svc = Service::start().await;
+    let (user, pass) = svc.creds.admin.clone();
+    // As the first-run admin with a generated password.
+    svc.app
+        .require_password_change(svc.user_id(&user).await)
+        .await
+        .unwrap();
+    let mut b = Browser::start("password-change", "ar").await;
+    b.client.goto(&svc.base).await.unwrap();
+    b.until(
+        "the login form",
+        "!document.getElementById('view-login').hidden",
+    )
+    .await;
+    b.type_into("#login-username", &user).await;
+    b.type_into("#login-password", &pass).await;
+    b.click("#login-submit").await;
+    b.until(
+        "the change-password form",
+        "!document.getElementById('pw-form').hidden && document.getElementById('login-form').hidden",
+    )
+    .await;
+    assert_eq!(
+        b.js("return document.getElementById('view-app').hidden")
+            .await,
+        true
+    );
+    b.axe("the change-password form").await;
+    b.type_into("#pw-new", "new-admin-pass-1").await;
+    b.type_into("#pw-repeat", "another-one-22").await;
+    b.click("#pw-submit").await;
+    b.until(
+        "the mismatch message",
+        "document.getElementById('pw-error').textContent.length > 0",
+    )
+    .await;
+    b.js("document.getElementById('pw-repeat').value = ''; return 1")
+        .await;
+    b.type_into("#pw-repeat", "new-admin-pass-1").await;
+    b.click("#pw-submit").await;
+    b.until("the app", "!document.getElementById('view-app').hidden")
+        .await;
+    b.shot("after-password-change").await;
+    b.close().await;
+    // The new password is the one in force.
+    assert!(
+        svc.app
+            .authenticate(&user, "new-admin-pass-1", None)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

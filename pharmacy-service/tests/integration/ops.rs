@@ -30,6 +30,9 @@ const VARS: &[&str] = &[
     "PHARMACY_ADMIN_PASSWORD",
     "PHARMACY_INGEST_SECRET",
     "PHARMACY_SECURE_COOKIES",
+    "PHARMACY_BEHIND_PROXY",
+    "PHARMACY_SESSION_IDLE_MINUTES",
+    "PHARMACY_SESSION_MAX_HOURS",
 ];
 
 fn command(dir: &Path) -> Command {

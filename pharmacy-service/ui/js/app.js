@@ -16,9 +16,44 @@ function showLogin() {
   session.user = null;
   $("view-app").hidden = true;
   $("view-login").hidden = false;
+  $("login-form").hidden = false;
+  $("pw-form").hidden = true;
   document.title = t("brand");
   $("login-error").textContent = "";
   $("login-username").focus();
+}
+
+/** The first-run admin's generated password: the API refuses everything else until it changes. */
+function showPasswordChange(current = "") {
+  live.stop();
+  $("view-app").hidden = true;
+  $("view-login").hidden = false;
+  $("login-form").hidden = true;
+  $("pw-form").hidden = false;
+  $("pw-error").textContent = "";
+  $("pw-current").value = current;
+  (current ? $("pw-new") : $("pw-current")).focus();
+}
+
+async function changePassword(e) {
+  e.preventDefault();
+  const err = $("pw-error");
+  const current = $("pw-current").value;
+  const next = $("pw-new").value;
+  if (next.length < 8) { err.textContent = t("pw.short"); return; }
+  if (next !== $("pw-repeat").value) { err.textContent = t("pw.mismatch"); return; }
+  $("pw-submit").disabled = true;
+  err.textContent = "";
+  try {
+    await post("/auth/password", { current_password: current, new_password: next });
+    for (const id of ["pw-current", "pw-new", "pw-repeat"]) $(id).value = "";
+    const prof = await get("/auth/profile");
+    await enterApp(prof.user);
+  } catch (er) {
+    err.textContent = er.details?.field === "current_password" ? t("pw.wrong") : er.status === 429 ? t("login.throttled") : er.message;
+  } finally {
+    $("pw-submit").disabled = false;
+  }
 }
 
 async function resolveAgentId(user) {
@@ -33,7 +68,8 @@ async function resolveAgentId(user) {
   }
 }
 
-async function enterApp(user) {
+async function enterApp(user, password = "") {
+  if (user.must_change_password) { session.user = null; showPasswordChange(password); return; }
   session.user = user;
   session.isAdmin = user.role === "admin";
   session.agentId = await resolveAgentId(user);
@@ -130,7 +166,7 @@ async function boot() {
       setCsrf(res.csrf_token);
       $("login-password").value = "";
       notify.askPermission();
-      await enterApp(res.user);
+      await enterApp(res.user, password);
     } catch (er) {
       err.textContent = er.status === 401 || er.status === 403 ? t("login.failed") : er.status === 429 ? t("login.throttled") : er.message;
       $("login-password").select();
@@ -138,6 +174,7 @@ async function boot() {
       $("login-submit").disabled = false;
     }
   });
+  $("pw-form").addEventListener("submit", changePassword);
   $("logout").onclick = async () => {
     try { if (session.agentId) await post(`/api/agents/${session.agentId}/status/`, { status: "offline" }); } catch { /* ignore */ }
     try { await post("/auth/logout"); } catch { /* already gone */ }

@@ -15,6 +15,8 @@
 //! - [`live_events`]: a typing flood and oversized messages on the live socket.
 //! - [`demo_seed`]: `demo` and `seed` pointed at production data.
 //! - [`health_leak`]: the WhatsApp number on unauthenticated endpoints.
+//! - [`login`]: password guessing, lockouts of others, memory exhaustion through hashing.
+//! - [`sessions`]: sessions on shared PCs, tokens after a password change, the first-run password.
 //!
 //! Configuration and documentation, and how each was checked (no test can run them here):
 //! - `deploy/pharmacy-service.service`: `UMask=0077`, `StateDirectoryMode=0700` and
@@ -34,7 +36,9 @@ mod demo_seed;
 mod files_at_rest;
 mod health_leak;
 mod live_events;
+mod login;
 mod media_send;
 mod media_xss;
+mod sessions;
 mod ticket_open;
 mod webhook_replay;
