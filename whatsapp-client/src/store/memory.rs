@@ -26,6 +26,8 @@ struct Inner {
     privacy_tokens: HashMap<String, (Vec<u8>, i64)>,
     sent: HashMap<(String, String), (Vec<u8>, i64)>,
     decrypted: HashMap<[u8; 32], (Vec<u8>, i64)>,
+    /// (chat, sender, message id) -> secret.
+    message_secrets: HashMap<(String, String, String), Vec<u8>>,
 }
 
 /// A [`Store`] held in memory (tests, short-lived tools). Cheap to create; not durable.
@@ -401,6 +403,7 @@ impl MessageStore for MemoryStore {
                 .sender_keys
                 .insert((group.clone(), sender.clone()), record.clone());
         }
+        put_secrets(&mut inner, &batch.message_secrets);
         Self::ready(())
     }
     fn load_decrypted<'a>(&'a self, hash: &'a [u8; 32]) -> StoreFuture<'a, Option<Vec<u8>>> {
@@ -411,6 +414,32 @@ impl MessageStore for MemoryStore {
         let n = inner.decrypted.len();
         inner.decrypted.retain(|_, (_, t)| *t >= before);
         Self::ready((n - inner.decrypted.len()) as u64)
+    }
+}
+
+impl MessageSecretStore for MemoryStore {
+    fn store_message_secrets<'a>(&'a self, secrets: &'a [MessageSecret]) -> StoreFuture<'a, ()> {
+        put_secrets(&mut self.lock(), secrets);
+        Self::ready(())
+    }
+    fn load_message_secret<'a>(
+        &'a self,
+        chat: &'a str,
+        sender: &'a str,
+        message_id: &'a str,
+    ) -> StoreFuture<'a, Option<Vec<u8>>> {
+        let key = (chat.to_owned(), sender.to_owned(), message_id.to_owned());
+        Self::ready(self.lock().message_secrets.get(&key).cloned())
+    }
+}
+
+/// The first secret of a message stays, as in the SQLite store.
+fn put_secrets(inner: &mut Inner, secrets: &[MessageSecret]) {
+    for s in secrets {
+        inner
+            .message_secrets
+            .entry((s.chat.clone(), s.sender.clone(), s.message_id.clone()))
+            .or_insert_with(|| s.secret.clone());
     }
 }
 
