@@ -58,6 +58,8 @@ mod placeholder;
 mod poll;
 mod qr;
 mod session;
+#[cfg(test)]
+mod stanza_tests;
 pub mod store;
 
 pub use call::{CallAction, CallEvent, CallMedia};

@@ -38,6 +38,15 @@ pub(crate) enum Command {
     Typing { chat: Jid, composing: bool },
     /// Available or unavailable.
     Presence { available: bool },
+    /// Vote on a poll `poll_sender` sent to this customer in the chat `to` (whatsmeow
+    /// `BuildPollVote`): the options by name, sent under `id`.
+    Vote {
+        to: Jid,
+        id: String,
+        poll_id: String,
+        poll_sender: Jid,
+        options: Vec<String>,
+    },
     /// Shut the client down (reinstall, sim shutdown).
     Stop(oneshot::Sender<()>),
 }
@@ -224,6 +233,13 @@ impl DeviceTask {
                 client.send_chat_state(chat, *composing, false).await
             }
             Command::Presence { available } => client.send_presence(*available, None).await,
+            Command::Vote {
+                to,
+                id,
+                poll_id,
+                poll_sender,
+                options,
+            } => vote(client, to, id, poll_id, poll_sender, options).await,
             Command::Stop(_) => Ok(()),
         };
         match result {
@@ -317,4 +333,32 @@ fn set_context(message: &mut e2e::Message, context: Option<Box<e2e::ContextInfo>
     } else if let Some(m) = message.video_message.as_mut() {
         m.context_info = Some(context);
     }
+}
+
+/// Seals a vote with the poll's secret (kept by the client when the poll arrived) and sends
+/// it.
+async fn vote(
+    client: &Client,
+    to: &Jid,
+    id: &str,
+    poll_id: &str,
+    poll_sender: &Jid,
+    options: &[String],
+) -> Result<(), ClientError> {
+    let poll = whatsapp_client::MessageInfo {
+        id: poll_id.to_owned(),
+        chat: to.to_non_ad(),
+        sender: poll_sender.clone(),
+        sender_alt: None,
+        from_me: false,
+        push_name: None,
+        timestamp: 0,
+        offline: false,
+    };
+    let names: Vec<&str> = options.iter().map(String::as_str).collect();
+    let message = client.poll_vote(&poll, &names).await?;
+    client
+        .send_message_with_id(to, id, message)
+        .await
+        .map(|_| ())
 }

@@ -34,6 +34,8 @@ struct Inner {
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// While set, the reads a decrypt makes fail ([`MemoryStore::set_read_fault`]).
+    read_fault: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -55,6 +57,24 @@ impl MemoryStore {
 
     fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
         Box::pin(std::future::ready(Ok(value)))
+    }
+
+    /// Fault injection for tests: while `on`, the reads a decrypt makes (sessions,
+    /// identities, prekeys, sender keys, the decrypted buffer) fail as a database that does
+    /// not answer (`PoolTimedOut`); writes and other reads go on.
+    pub fn set_read_fault(&self, on: bool) {
+        self.read_fault
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A decrypt's read: fails while the read fault is set.
+    fn read<'a, T: Send + 'a>(&self, value: impl FnOnce(&Inner) -> T) -> StoreFuture<'a, T> {
+        if self.read_fault.load(std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(std::future::ready(Err(StoreError::Database(
+                sqlx::Error::PoolTimedOut,
+            ))));
+        }
+        Self::ready(value(&self.lock()))
     }
 }
 
@@ -89,7 +109,7 @@ impl PreKeyStore for MemoryStore {
         Self::ready(())
     }
     fn load_prekey(&self, id: u32) -> StoreFuture<'_, Option<Vec<u8>>> {
-        Self::ready(self.lock().prekeys.get(&id).map(|(r, _)| r.clone()))
+        self.read(|i| i.prekeys.get(&id).map(|(r, _)| r.clone()))
     }
     fn remove_prekey(&self, id: u32) -> StoreFuture<'_, ()> {
         self.lock().prekeys.remove(&id);
@@ -116,7 +136,7 @@ impl PreKeyStore for MemoryStore {
 
 impl SessionStore for MemoryStore {
     fn load_session<'a>(&'a self, address: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
-        Self::ready(self.lock().sessions.get(address).cloned())
+        self.read(|i| i.sessions.get(address).cloned())
     }
     fn store_session<'a>(&'a self, address: &'a str, record: &'a [u8]) -> StoreFuture<'a, ()> {
         self.lock()
@@ -142,7 +162,7 @@ impl SessionStore for MemoryStore {
 
 impl IdentityStore for MemoryStore {
     fn load_identity<'a>(&'a self, address: &'a str) -> StoreFuture<'a, Option<[u8; 32]>> {
-        Self::ready(self.lock().identities.get(address).copied())
+        self.read(|i| i.identities.get(address).copied())
     }
     fn store_identity<'a>(&'a self, address: &'a str, key: &'a [u8; 32]) -> StoreFuture<'a, ()> {
         self.lock().identities.insert(address.to_owned(), *key);
@@ -160,7 +180,7 @@ impl SenderKeyStore for MemoryStore {
         sender: &'a str,
     ) -> StoreFuture<'a, Option<Vec<u8>>> {
         let key = (group.to_owned(), sender.to_owned());
-        Self::ready(self.lock().sender_keys.get(&key).cloned())
+        self.read(move |i| i.sender_keys.get(&key).cloned())
     }
     fn store_sender_key<'a>(
         &'a self,
@@ -407,7 +427,7 @@ impl MessageStore for MemoryStore {
         Self::ready(())
     }
     fn load_decrypted<'a>(&'a self, hash: &'a [u8; 32]) -> StoreFuture<'a, Option<Vec<u8>>> {
-        Self::ready(self.lock().decrypted.get(hash).map(|(p, _)| p.clone()))
+        self.read(|i| i.decrypted.get(hash).map(|(p, _)| p.clone()))
     }
     fn prune_decrypted(&self, before: i64) -> StoreFuture<'_, u64> {
         let mut inner = self.lock();
