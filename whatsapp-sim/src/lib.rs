@@ -32,6 +32,7 @@
 
 pub mod appstate;
 pub mod control;
+mod control_stanzas;
 mod customer;
 pub mod device;
 pub mod history;
