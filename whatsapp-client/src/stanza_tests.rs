@@ -3,6 +3,7 @@
 //! store read failure that must leave a message unacknowledged.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -20,6 +21,8 @@ struct Harness {
     acks: mpsc::UnboundedReceiver<Node>,
     /// Stanzas the worker sent through the driver, and whether a reconnect was asked.
     sent: mpsc::UnboundedReceiver<Option<Node>>,
+    /// While set, the driver refuses retry receipts (as a closed transport does).
+    refuse_retries: Arc<AtomicBool>,
 }
 
 const PEER: &str = "201112223334@s.whatsapp.net";
@@ -41,6 +44,8 @@ async fn harness() -> Harness {
         acks,
     ));
     let (sent_tx, sent) = mpsc::unbounded_channel();
+    let refuse_retries = Arc::new(AtomicBool::new(false));
+    let refuse = refuse_retries.clone();
     // A driver that is never connected, recording what it is asked to send.
     tokio::spawn(async move {
         while let Some(cmd) = cmd_rx.recv().await {
@@ -49,6 +54,14 @@ async fn harness() -> Harness {
                     let _ = tx.send(Err(ClientError::NotConnected));
                 }
                 Command::Send(node, reply) => {
+                    let retry =
+                        node.tag == "receipt" && node.attrs().optional_str("type") == Some("retry");
+                    if retry && refuse.load(Ordering::SeqCst) {
+                        if let Some(tx) = reply {
+                            let _ = tx.send(Err(ClientError::NotConnected));
+                        }
+                        continue;
+                    }
                     let _ = sent_tx.send(Some(node));
                     if let Some(tx) = reply {
                         let _ = tx.send(Ok(()));
@@ -67,6 +80,7 @@ async fn harness() -> Harness {
         events: events_rx,
         acks: acks_rx,
         sent,
+        refuse_retries,
     }
 }
 
@@ -262,4 +276,30 @@ async fn calls_become_events_and_an_unanswered_offer_a_missed_call() {
             (CallAction::Missed, CallMedia::Video),
         ]
     );
+}
+
+#[tokio::test]
+async fn an_undecryptable_message_is_acked_only_after_its_retry_receipt_was_queued() {
+    let mut h = harness().await;
+    let garbled = |id: &str| {
+        message(id).children([Node::new("enc")
+            .attr("type", "msg")
+            .attr("v", "2")
+            .bytes(vec![0x33; 60])])
+    };
+    h.refuse_retries.store(true, Ordering::SeqCst);
+    h.feed(vec![garbled("RR1")]).await;
+    let sent = h.sent_now().await;
+    assert!(
+        sent.is_empty(),
+        "no ack without the retry receipt: {sent:?}"
+    );
+    h.refuse_retries.store(false, Ordering::SeqCst);
+    h.feed(vec![garbled("RR2")]).await;
+    let sent: Vec<Node> = h.sent_now().await.into_iter().flatten().collect();
+    let tags: Vec<(&str, Option<&str>)> = sent
+        .iter()
+        .map(|n| (n.tag.as_str(), n.attrs().optional_str("id")))
+        .collect();
+    assert_eq!(tags, vec![("receipt", Some("RR2")), ("ack", Some("RR2"))]);
 }
