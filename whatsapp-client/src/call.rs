@@ -178,6 +178,14 @@ fn parse(node: &Node) -> Option<(CallEvent, &Node)> {
     ))
 }
 
+/// The stanza's media, else the media of the call's offer.
+fn known_media(calls: &CallTracker, event: &CallEvent) -> CallMedia {
+    match event.media {
+        CallMedia::Unknown => calls.media(&event.call_id),
+        known => known,
+    }
+}
+
 /// Emits the events of a `<call>` stanza (already acked by the core).
 pub(crate) fn on_call(shared: &Shared, node: &Node) {
     let Some((mut event, _)) = parse(node) else {
@@ -186,6 +194,9 @@ pub(crate) fn on_call(shared: &Shared, node: &Node) {
     };
     let missed = {
         let mut calls = shared.calls.lock().unwrap_or_else(|e| e.into_inner());
+        if !matches!(event.action, CallAction::Terminate { .. }) {
+            event.media = known_media(&calls, &event);
+        }
         match &event.action {
             CallAction::Offer | CallAction::OfferNotice => {
                 calls.offered(&event.call_id, event.media);
@@ -196,9 +207,7 @@ pub(crate) fn on_call(shared: &Shared, node: &Node) {
                 false
             }
             CallAction::Terminate { .. } => {
-                if event.media == CallMedia::Unknown {
-                    event.media = calls.media(&event.call_id);
-                }
+                event.media = known_media(&calls, &event);
                 calls.ended(&event.call_id)
             }
             _ => false,

@@ -1682,6 +1682,7 @@ async fn send_group_message(
         .store
         .store_sent(&group_text, &id, &plain, (now_ms() / 1000) as i64)
         .await?;
+    crate::poll::remember_sent(shared, group, &id, &message).await?;
     let mut children = Vec::new();
     if !to_nodes.is_empty() {
         children.push(Node::new("participants").children(to_nodes));
