@@ -255,7 +255,7 @@ async fn a_customers_vote_on_our_poll_is_decrypted() {
     })
     .await;
     let vote_id = sim
-        .customer_vote(CUSTOMER, OWN_PHONE, &poll_id, &["Zamalek"])
+        .customer_vote(CUSTOMER, OWN_PHONE, &poll_id, &["Zamalek"], false)
         .expect("vote");
     let mut vote = expect(&mut events, "the vote", |e| match e {
         Event::PollVote(v) => Some(v),
@@ -272,5 +272,46 @@ async fn a_customers_vote_on_our_poll_is_decrypted() {
     assert!(vote.selects("Zamalek"));
     assert!(!vote.selects("Maadi"));
     assert_eq!(vote.selected_hashes.len(), 1);
+    vote.ack();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customers_vote_on_its_own_poll_is_decrypted() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("own-poll");
+    let (_client, mut events) = paired(&sim, &path, config(&sim)).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    let poll_id = sim
+        .customer_poll(
+            CUSTOMER,
+            OWN_PHONE,
+            "Delivery or pickup?",
+            &["Delivery", "Pickup"],
+        )
+        .expect("poll");
+    let mut poll = expect(&mut events, "the customer's poll", |e| match e {
+        Event::Message(m) => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!(poll.info.id, poll_id);
+    assert!(poll.message.poll_creation_message.is_some());
+    poll.ack();
+    let vote_id = sim
+        .customer_vote(CUSTOMER, OWN_PHONE, &poll_id, &["Pickup"], true)
+        .expect("vote");
+    let mut vote = expect(&mut events, "the vote", |e| match e {
+        Event::PollVote(v) => Some(v),
+        Event::Message(m) if m.message.poll_update_message.is_some() => {
+            panic!("the vote was not opened: {m:?}")
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(vote.info.id, vote_id);
+    assert_eq!(vote.poll_id, poll_id);
+    assert_eq!(vote.poll_creator.user, CUSTOMER);
+    assert!(vote.selects("Pickup") && !vote.selects("Delivery"));
     vote.ack();
 }

@@ -29,7 +29,8 @@
 //! | `POST /control/customers/{phone}/call` | `{"to", "video"}` | `{"call_id"}` (`<offer>`) |
 //! | `POST /control/customers/{phone}/call-end` | `{"to", "call_id"}` | `{"ok": true}` (`<terminate>`) |
 //! | `GET /control/customers/{phone}/calls` | | `[{"to", "from", "action", "call_id"}]` (`<call>` stanzas relayed to it: rejects) |
-//! | `POST /control/customers/{phone}/vote` | `{"to", "poll_id", "options": [names]}` | `{"id"}` (a vote on a poll `to` sent it) |
+//! | `POST /control/customers/{phone}/vote` | `{"to", "poll_id", "options": [names], "own_poll"}` | `{"id"}` (a vote on a poll `to` sent it, or its own) |
+//! | `POST /control/customers/{phone}/poll` | `{"to", "name", "options": [names]}` | `{"id"}` (a single-choice poll) |
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

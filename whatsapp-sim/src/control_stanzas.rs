@@ -71,6 +71,8 @@ struct VoteBody {
     to: String,
     poll_id: String,
     options: Vec<String>,
+    #[serde(default)]
+    own_poll: bool,
 }
 
 async fn vote(
@@ -79,7 +81,24 @@ async fn vote(
     Body(body): Body<VoteBody>,
 ) -> Answer {
     let options: Vec<&str> = body.options.iter().map(String::as_str).collect();
-    let id = sim.customer_vote(&phone, &body.to, &body.poll_id, &options)?;
+    let id = sim.customer_vote(&phone, &body.to, &body.poll_id, &options, body.own_poll)?;
+    Ok(Json(json!({ "id": id })))
+}
+
+#[derive(Deserialize)]
+struct PollBody {
+    to: String,
+    name: String,
+    options: Vec<String>,
+}
+
+async fn poll(
+    State(sim): State<SimHandle>,
+    Path(phone): Path<String>,
+    Body(body): Body<PollBody>,
+) -> Answer {
+    let options: Vec<&str> = body.options.iter().map(String::as_str).collect();
+    let id = sim.customer_poll(&phone, &body.to, &body.name, &options)?;
     Ok(Json(json!({ "id": id })))
 }
 
@@ -95,4 +114,5 @@ pub(crate) fn routes() -> Router<SimHandle> {
         .route("/control/customers/{phone}/call-end", post(call_end))
         .route("/control/customers/{phone}/calls", get(calls))
         .route("/control/customers/{phone}/vote", post(vote))
+        .route("/control/customers/{phone}/poll", post(poll))
 }

@@ -38,13 +38,20 @@ pub(crate) enum Command {
     Typing { chat: Jid, composing: bool },
     /// Available or unavailable.
     Presence { available: bool },
-    /// Vote on a poll `poll_sender` sent to this customer in the chat `to` (whatsmeow
-    /// `BuildPollVote`): the options by name, sent under `id`.
+    /// Vote on a poll in the chat `to` (whatsmeow `BuildPollVote`), sent by `poll_sender`
+    /// (`None`: this customer): the options by name, sent under `id`.
     Vote {
         to: Jid,
         id: String,
         poll_id: String,
-        poll_sender: Jid,
+        poll_sender: Option<Jid>,
+        options: Vec<String>,
+    },
+    /// Send a poll (whatsmeow `BuildPollCreation`: a fresh message secret) under `id`.
+    Poll {
+        to: Jid,
+        id: String,
+        name: String,
         options: Vec<String>,
     },
     /// Shut the client down (reinstall, sim shutdown).
@@ -239,7 +246,17 @@ impl DeviceTask {
                 poll_id,
                 poll_sender,
                 options,
-            } => vote(client, to, id, poll_id, poll_sender, options).await,
+            } => vote(client, to, id, poll_id, poll_sender.as_ref(), options).await,
+            Command::Poll {
+                to,
+                id,
+                name,
+                options,
+            } => {
+                let names: Vec<&str> = options.iter().map(String::as_str).collect();
+                let poll = client.poll_creation(name, &names, 1);
+                client.send_message_with_id(to, id, poll).await.map(|_| ())
+            }
             Command::Stop(_) => Ok(()),
         };
         match result {
@@ -342,15 +359,16 @@ async fn vote(
     to: &Jid,
     id: &str,
     poll_id: &str,
-    poll_sender: &Jid,
+    poll_sender: Option<&Jid>,
     options: &[String],
 ) -> Result<(), ClientError> {
+    let own = client.jid().ok_or(ClientError::NotConnected)?;
     let poll = whatsapp_client::MessageInfo {
         id: poll_id.to_owned(),
         chat: to.to_non_ad(),
-        sender: poll_sender.clone(),
+        sender: poll_sender.cloned().unwrap_or_else(|| own.to_non_ad()),
         sender_alt: None,
-        from_me: false,
+        from_me: poll_sender.is_none(),
         push_name: None,
         timestamp: 0,
         offline: false,

@@ -75,28 +75,57 @@ impl SimHandle {
         self.shared.lock().calls_relayed(&phone_digits(customer))
     }
 
-    /// `customer` votes on the poll `poll_id` that `to` (digits or a JID) sent it, selecting
-    /// `options` by name; returns the vote's message id. The customer's client seals it with
-    /// the poll's secret, which it kept when the poll arrived.
+    /// `customer` votes on the poll `poll_id` in its chat with `to` (digits or a JID),
+    /// selecting `options` by name; returns the vote's message id. The poll is `to`'s, or the
+    /// customer's own when `own_poll`. The customer's client seals the vote with the poll's
+    /// secret, which it kept when the poll arrived or was sent.
     pub fn customer_vote(
         &self,
         customer: &str,
         to: &str,
         poll_id: &str,
         options: &[&str],
+        own_poll: bool,
     ) -> Result<String, SimError> {
         let pn = phone_digits(customer);
         let chat = self.shared.lock().customer_chat(&pn, to)?;
-        let id = whatsapp_client::generate_message_id(&pn, state::now_unix());
-        let poll_sender: Jid = chat.to_non_ad();
-        let command = customer::Command::Vote {
+        let poll_sender: Option<Jid> = (!own_poll).then(|| chat.to_non_ad());
+        self.customer_command(&pn, |id| customer::Command::Vote {
             to: chat,
-            id: id.clone(),
+            id,
             poll_id: poll_id.to_owned(),
             poll_sender,
             options: options.iter().map(|o| (*o).to_owned()).collect(),
-        };
-        if !self.shared.customers.command(&pn, 0, command) {
+        })
+    }
+
+    /// `customer` sends `to` a single-choice poll (with a fresh message secret); returns its
+    /// id.
+    pub fn customer_poll(
+        &self,
+        customer: &str,
+        to: &str,
+        name: &str,
+        options: &[&str],
+    ) -> Result<String, SimError> {
+        let pn = phone_digits(customer);
+        let chat = self.shared.lock().customer_chat(&pn, to)?;
+        self.customer_command(&pn, |id| customer::Command::Poll {
+            to: chat,
+            id,
+            name: name.to_owned(),
+            options: options.iter().map(|o| (*o).to_owned()).collect(),
+        })
+    }
+
+    /// Runs a command carrying a fresh message id on the customer's phone client.
+    fn customer_command(
+        &self,
+        pn: &str,
+        command: impl FnOnce(String) -> customer::Command,
+    ) -> Result<String, SimError> {
+        let id = whatsapp_client::generate_message_id(pn, state::now_unix());
+        if !self.shared.customers.command(pn, 0, command(id.clone())) {
             return Err(SimError::UnknownDevice(format!(
                 "{pn}:0 has no running client"
             )));
