@@ -238,6 +238,18 @@ async fn a_store_read_failure_leaves_the_message_unacked_until_the_store_answers
     assert_eq!(message.info.id, second);
 }
 
+/// The next poll vote, which must have been opened.
+async fn next_vote(events: &mut EventStream) -> Box<whatsapp_client::PollVote> {
+    expect(events, "the vote", |e| match e {
+        Event::PollVote(v) => Some(v),
+        Event::Message(m) if m.message.poll_update_message.is_some() => {
+            panic!("the vote was not opened: {m:?}")
+        }
+        _ => None,
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customers_vote_on_our_poll_is_decrypted() {
     let sim = Sim::start(SimConfig::default()).await.expect("sim");
@@ -257,14 +269,7 @@ async fn a_customers_vote_on_our_poll_is_decrypted() {
     let vote_id = sim
         .customer_vote(CUSTOMER, OWN_PHONE, &poll_id, &["Zamalek"], false)
         .expect("vote");
-    let mut vote = expect(&mut events, "the vote", |e| match e {
-        Event::PollVote(v) => Some(v),
-        Event::Message(m) if m.message.poll_update_message.is_some() => {
-            panic!("the vote was not opened: {m:?}")
-        }
-        _ => None,
-    })
-    .await;
+    let mut vote = next_vote(&mut events).await;
     assert_eq!(vote.info.id, vote_id);
     assert_eq!(vote.poll_id, poll_id);
     assert_eq!(vote.poll_creator.user, OWN_PHONE);
@@ -301,14 +306,7 @@ async fn a_customers_vote_on_its_own_poll_is_decrypted() {
     let vote_id = sim
         .customer_vote(CUSTOMER, OWN_PHONE, &poll_id, &["Pickup"], true)
         .expect("vote");
-    let mut vote = expect(&mut events, "the vote", |e| match e {
-        Event::PollVote(v) => Some(v),
-        Event::Message(m) if m.message.poll_update_message.is_some() => {
-            panic!("the vote was not opened: {m:?}")
-        }
-        _ => None,
-    })
-    .await;
+    let mut vote = next_vote(&mut events).await;
     assert_eq!(vote.info.id, vote_id);
     assert_eq!(vote.poll_id, poll_id);
     assert_eq!(vote.poll_creator.user, CUSTOMER);
