@@ -76,6 +76,9 @@ pub(crate) enum Command {
     Shutdown(Option<oneshot::Sender<()>>),
     /// Log out: wipe and stop (after the remove-companion IQ).
     LoggedOut,
+    /// Close the connection and connect again at once: the server then delivers again what
+    /// was not acknowledged (after the store failed and answers again).
+    Reconnect,
 }
 
 impl Command {
@@ -87,6 +90,7 @@ impl Command {
             Command::QrExhausted => "qr-exhausted",
             Command::Shutdown(_) => "shutdown",
             Command::LoggedOut => "logged-out",
+            Command::Reconnect => "reconnect",
         }
     }
 }
@@ -120,6 +124,10 @@ pub(crate) struct Shared {
     pub(crate) stored_from_messages: Mutex<HashSet<(String, String)>>,
     /// App-state and history sync.
     pub(crate) sync: crate::appstate::SyncState,
+    /// Calls offered and not ended (for missed calls).
+    pub(crate) calls: Mutex<crate::call::CallTracker>,
+    /// Set while a task waits for the store to answer again before reconnecting.
+    pub(crate) store_watch: AtomicBool,
     /// Our identity key pair with its public half derived (a scalar multiplication, too dear
     /// to repeat for every message), for the private key it was derived from.
     identity: Mutex<Option<whatsapp_proto::signal::KeyPair>>,
@@ -152,6 +160,8 @@ impl Shared {
             device_cache: Mutex::new(HashMap::new()),
             stored_from_messages: Mutex::new(HashSet::new()),
             sync: Default::default(),
+            calls: Mutex::new(Default::default()),
+            store_watch: AtomicBool::new(false),
             identity: Mutex::new(None),
         }
     }
@@ -574,6 +584,19 @@ impl Client {
         Ok(())
     }
 
+    /// Rejects an incoming call (whatsmeow `call.go` `RejectCall`): `caller` and `call_id`
+    /// as the [`crate::CallEvent`] of its offer gives them. Its terminate is then no missed
+    /// call.
+    pub async fn reject_call(&self, caller: &Jid, call_id: &str) -> Result<(), ClientError> {
+        let shared = self.shared();
+        let own = shared.device().jid.ok_or(ClientError::NotConnected)?;
+        let id = crate::message::generate_message_id(&own.user, now_ms() / 1000);
+        crate::call::rejected(shared, call_id);
+        shared
+            .send(crate::call::reject_node(&own, caller, call_id, id))
+            .await
+    }
+
     /// Stops the driver and closes the connection; returns once the socket is closed and the
     /// device may be started again (by this process or another).
     pub async fn shutdown(&self) {
@@ -708,7 +731,7 @@ impl Driver {
             Command::Send(_, Some(tx)) => {
                 let _ = tx.send(Err(ClientError::NotConnected));
             }
-            Command::Send(_, None) | Command::QrExhausted => {}
+            Command::Send(_, None) | Command::QrExhausted | Command::Reconnect => {}
             Command::Iq(_, tx) | Command::Message(_, tx) => {
                 let _ = tx.send(Err(ClientError::NotConnected));
             }
@@ -949,6 +972,10 @@ impl Driver {
                 conn.planned = Some(outcome);
                 conn.core.close();
             }
+            Command::Reconnect => {
+                conn.planned = Some(Outcome::Restart);
+                conn.core.close();
+            }
         }
     }
 
@@ -1017,7 +1044,9 @@ impl Driver {
                     let _ = reply.send(Ok(node));
                 }
             }
-            "message" | "receipt" | "notification" => {
+            // whatsmeow `client.go` handler table: `appdata` is decrypted like `message`,
+            // `status` is acknowledged, `call` read for its events (acked by the core).
+            "message" | "receipt" | "notification" | "appdata" | "status" | "call" => {
                 let _ = conn.stanzas.send(node);
             }
             "presence" => {

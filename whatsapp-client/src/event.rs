@@ -153,6 +153,16 @@ pub enum Event {
     GroupParticipants(GroupParticipantsEvent),
     /// The client stopped for good (after [`crate::Client::shutdown`] or a terminal event).
     Stopped,
+    /// A message this device was not given (`<unavailable>`): a placeholder to show. Call
+    /// [`crate::UnavailableMessage::ack`] once it is stored.
+    Unavailable(Box<crate::UnavailableMessage>),
+    /// A poll vote, decrypted with its poll's message secret. Call
+    /// [`crate::PollVote::ack`] once it is stored. A vote that cannot be opened (its poll's
+    /// secret unknown) comes as an [`Event::Message`] instead.
+    PollVote(Box<crate::PollVote>),
+    /// A call offered, answered, rejected, ended or missed (see [`crate::CallEvent`]); the
+    /// `<call>` stanza was acknowledged on arrival.
+    Call(Box<crate::CallEvent>),
 }
 
 /// What happened to a group's participants.
@@ -261,7 +271,7 @@ pub(crate) struct AckHandle {
 }
 
 impl AckHandle {
-    fn send(self) {
+    pub(crate) fn send(self) {
         // If the driver has gone, the stanza is redelivered on the next connection.
         let _ = self.to.send(self.node);
     }

@@ -364,7 +364,7 @@ fn conversation(
 /// A `WebMessageInfo` as a [`HistoryMessage`] (whatsmeow `ParseWebMessage`): our own
 /// messages are sent by us (by LID in a LID chat), group messages by their participant, 1:1
 /// messages by the chat (with the chat's other address, when known, as `sender_alt`).
-fn web_message(
+pub(crate) fn web_message(
     chat: &Jid,
     alternate: Option<&Jid>,
     web: pb::WebMessageInfo,

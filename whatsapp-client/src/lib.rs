@@ -41,6 +41,7 @@
 //! decrypting twice. Applications deduplicate by [`MessageInfo::id`].
 
 pub mod appstate;
+mod call;
 mod client;
 mod config;
 mod devices;
@@ -53,10 +54,15 @@ mod media;
 mod message;
 mod pair_code;
 mod peer;
+mod placeholder;
+mod poll;
 mod qr;
 mod session;
+#[cfg(test)]
+mod stanza_tests;
 pub mod store;
 
+pub use call::{CallAction, CallEvent, CallMedia};
 pub use client::Client;
 pub use config::{Config, DEFAULT_ORIGIN, DEFAULT_URL, ReconnectPolicy};
 pub use error::ClientError;
@@ -66,6 +72,8 @@ pub use event::{
 };
 pub use media::{DEFAULT_MEDIA_HOST, MediaKind, MediaRef, OutgoingMedia};
 pub use message::{generate_message_id, validate_message_id};
+pub use placeholder::{UnavailableKind, UnavailableMessage};
+pub use poll::{PollVote, option_hash};
 pub use qr::{QrCode, QrRenderError};
 pub use whatsapp_proto::binary::Node;
 pub use whatsapp_proto::jid::Jid;

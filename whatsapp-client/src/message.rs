@@ -26,7 +26,9 @@ use crate::ClientError;
 use crate::client::{Command, Shared, now_ms};
 use crate::devices::{device_lists, forget_devices, unknown_device};
 use crate::event::{AckHandle, Event, IncomingMessage, MessageInfo, ReceiptEvent};
-use crate::store::{DecryptBatch, DecryptCommit, StoreResult};
+use crate::placeholder::{UnavailableKind, UnavailableMessage};
+use crate::poll::PollVote;
+use crate::store::{DecryptBatch, DecryptCommit, MessageSecret, StoreResult};
 
 fn is_offline_message(node: &Node) -> bool {
     node.tag == "message" && node.attrs().optional_str("offline").is_some()
@@ -56,7 +58,7 @@ pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::UnboundedRe
             },
         };
         match node.tag.as_str() {
-            "message" => {
+            "message" | "appdata" => {
                 // Decrypting reads a session and writes it back at the group's commit; a send
                 // in between (which advances the same session's sending chain) would be
                 // overwritten, and the next send would reuse a message key the peer already
@@ -97,6 +99,13 @@ pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::UnboundedRe
                 }
             }
             "notification" => handle_notification(&shared, &node).await,
+            "call" => crate::call::on_call(&shared, &node),
+            // whatsmeow `handleUnencryptedMessage`: a status not from a newsletter is acked.
+            "status" => {
+                if let Some(ack) = whatsapp_proto::connection::ack_for(&node, None) {
+                    let _ = shared.cmd.send(Command::Send(ack, None));
+                }
+            }
             "offline-complete" => shared.emit(Event::OfflineSyncCompleted {
                 count: node.attrs().optional_u64("count").ok().flatten(),
             }),
@@ -261,6 +270,11 @@ struct Pending {
     commits: Vec<DecryptCommit>,
     /// Events and stanzas that may go out only once the group is committed, in order.
     after: Vec<After>,
+    /// Message secrets of the group's messages (polls), committed with them.
+    message_secrets: Vec<MessageSecret>,
+    /// A store read failed: the stanza was left unacknowledged, to be delivered again once
+    /// the store answers (see [`watch_store`]).
+    store_failed: bool,
 }
 
 enum After {
@@ -339,7 +353,7 @@ impl Pending {
 
     /// Commits the group, then lets its events and stanzas out. If the commit fails nothing
     /// goes out: no message is acknowledged, so the server delivers them all again.
-    async fn finish(self, shared: &Shared) {
+    async fn finish(self, shared: &Arc<Shared>) {
         let sender_keys = self
             .distributed
             .iter()
@@ -352,12 +366,17 @@ impl Pending {
         let batch = DecryptBatch {
             commits: self.commits,
             sender_keys,
+            message_secrets: self.message_secrets,
         };
         if !batch.is_empty()
             && let Err(e) = shared.store.commit_decrypted_batch(&batch).await
         {
             tracing::error!(error = %e, messages = batch.commits.len(), "decrypt commit failed; the server will deliver again");
+            watch_store(shared);
             return;
+        }
+        if self.store_failed {
+            watch_store(shared);
         }
         for after in self.after {
             match after {
@@ -648,11 +667,27 @@ async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending, node: Node)
         timestamp: attrs.optional_u64("t").ok().flatten().unwrap_or(0),
         offline: attrs.optional_string("offline").is_some(),
     };
+    if node.child("enc").is_none() {
+        match node.child("unavailable") {
+            Some(unavailable) => on_unavailable(shared, pending, &node, info, unavailable),
+            // whatsmeow `NackUnrecognizedStanza`.
+            None => pending.ack(&node, Some(488)),
+        }
+        return;
+    }
     let mut visible = None;
     let mut failure = None;
+    let mut store_failure = None;
     let mut invalid = false;
+    let mut bot_message = false;
     for enc in node.children_by_tag("enc") {
         let kind = enc.attrs().optional_string("type").unwrap_or_default();
+        if kind == "msmsg" {
+            // An AI bot's message, sealed under a secret of a message we never had: whatsmeow
+            // nacks it with `NackMissingMessageSecret` when the secret is missing.
+            bot_message = true;
+            continue;
+        }
         let Some(ciphertext) = enc.content_bytes() else {
             continue;
         };
@@ -692,8 +727,18 @@ async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending, node: Node)
             Err(ClientError::Signal(SignalError::DuplicateMessage { .. })) => {
                 tracing::debug!(%id, "duplicate enc skipped");
             }
+            Err(e @ ClientError::Store(_)) => store_failure = Some(e),
             Err(e) => failure = Some(e),
         }
+    }
+    if let Some(error) = store_failure {
+        // A deliberate difference from whatsmeow, which acks after any decrypt error: a
+        // store that could not be read says nothing about the message, so it is left
+        // unacknowledged and the client reconnects once the store answers, for the server
+        // to deliver it again.
+        tracing::warn!(%id, %error, "store failed while decrypting; the message stays unacknowledged");
+        pending.store_failed = true;
+        return;
     }
     if let (Some(name), false) = (&info.push_name, from_me) {
         let jid = sender.to_non_ad().to_string();
@@ -715,6 +760,27 @@ async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending, node: Node)
         receipt = receipt.attr("type", "sender");
     }
     if let Some(message) = &visible
+        && let Some(mut resent) = crate::placeholder::resent_messages(shared, &info, message)
+    {
+        // Our phone's answer to resend requests: the messages it carries, as if received.
+        match resent.last_mut() {
+            Some(last) => {
+                last.ack = Some(AckHandle {
+                    node: receipt,
+                    to: shared.acks.clone(),
+                })
+            }
+            None => pending.send(receipt),
+        }
+        for message in resent {
+            pending
+                .message_secrets
+                .extend(crate::poll::secret_of(&message.info, &message.message));
+            pending.emit(Event::Message(Box::new(message)));
+        }
+        return;
+    }
+    if let Some(message) = &visible
         && crate::peer::consume(shared, &info, message).await
     {
         // A key share or history notification of our phone: handled, not for the application.
@@ -726,11 +792,19 @@ async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending, node: Node)
             let reason = error.to_string();
             tracing::warn!(%id, %reason, "undecryptable message");
             if let Err(e) = send_retry_receipt(shared, &node, error).await {
-                tracing::warn!(error = %e, "sending a retry receipt failed");
+                // Unacknowledged, the message comes again (at the latest after the next
+                // reconnect) and gets another chance at a retry receipt.
+                tracing::warn!(error = %e, "a retry receipt could not be queued; no ack");
+                if matches!(e, ClientError::Store(_)) {
+                    pending.store_failed = true;
+                }
+                return;
             }
             // whatsmeow acks without an error after a decrypt failure.
             pending.ack(&node, None);
             pending.emit(Event::UndecryptableMessage { info, reason });
+        } else if bot_message {
+            pending.ack(&node, Some(495));
         } else if invalid {
             pending.ack(&node, Some(491));
             pending.emit(Event::UndecryptableMessage {
@@ -743,6 +817,34 @@ async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending, node: Node)
         }
         return;
     };
+    pending
+        .message_secrets
+        .extend(crate::poll::secret_of(&info, &message));
+    if let Some(update) = &message.poll_update_message {
+        match crate::poll::open_vote(shared, &pending.message_secrets, &info, update).await {
+            Ok(Some((poll_id, poll_creator, selected_hashes))) => {
+                pending.emit(Event::PollVote(Box::new(PollVote {
+                    info,
+                    poll_id,
+                    poll_creator,
+                    selected_hashes,
+                    message,
+                    ack: Some(AckHandle {
+                        node: receipt,
+                        to: shared.acks.clone(),
+                    }),
+                })));
+                return;
+            }
+            // Not opened: handed over as it is.
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%id, %error, "store failed reading a poll's secret; no ack");
+                pending.store_failed = true;
+                return;
+            }
+        }
+    }
     pending.emit(Event::Message(Box::new(IncomingMessage {
         info,
         message,
@@ -751,6 +853,63 @@ async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending, node: Node)
             to: shared.acks.clone(),
         }),
     })));
+}
+
+/// `<unavailable>` instead of `<enc>` (see [`crate::placeholder`]): a view-once message is a
+/// placeholder acknowledged when the application stored it; any other is acknowledged at
+/// once, and our phone is asked to resend it.
+fn on_unavailable(
+    shared: &Arc<Shared>,
+    pending: &mut Pending,
+    node: &Node,
+    info: MessageInfo,
+    unavailable: &Node,
+) {
+    let kind = crate::placeholder::kind_of(unavailable);
+    tracing::info!(id = %info.id, ?kind, "message unavailable to this device");
+    let view_once = kind == UnavailableKind::ViewOnce;
+    let ack = if view_once {
+        whatsapp_proto::connection::ack_for(node, None).map(|node| AckHandle {
+            node,
+            to: shared.acks.clone(),
+        })
+    } else {
+        crate::placeholder::request_resend(shared, &info);
+        pending.ack(node, None);
+        None
+    };
+    pending.emit(Event::Unavailable(Box::new(UnavailableMessage {
+        info,
+        kind,
+        resend_requested: !view_once,
+        ack,
+    })));
+}
+
+/// After a store failure: waits (in the background, one waiter at a time) until the store
+/// answers a read again, then reconnects, so that the server delivers again what was left
+/// unacknowledged.
+fn watch_store(shared: &Arc<Shared>) {
+    if shared
+        .store_watch
+        .swap(true, std::sync::atomic::Ordering::AcqRel)
+    {
+        return;
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if shared.store.load_decrypted(&[0; 32]).await.is_ok() {
+                break;
+            }
+        }
+        shared
+            .store_watch
+            .store(false, std::sync::atomic::Ordering::Release);
+        tracing::info!("store answers again; reconnecting for redelivery");
+        let _ = shared.cmd.send(Command::Reconnect);
+    });
 }
 
 /// Feeds a sender key distribution message into the sender key store (part 2 §5.2 step 4).
@@ -1383,6 +1542,7 @@ pub(crate) async fn send_message(
         .store
         .store_sent(&to.to_string(), &id, &plain, (now_ms() / 1000) as i64)
         .await?;
+    crate::poll::remember_sent(shared, &to, &id, &message).await?;
 
     let mut children = vec![Node::new("participants").children(participants)];
     if any_prekey && let Some(account) = &device.account {
@@ -1522,6 +1682,7 @@ async fn send_group_message(
         .store
         .store_sent(&group_text, &id, &plain, (now_ms() / 1000) as i64)
         .await?;
+    crate::poll::remember_sent(shared, group, &id, &message).await?;
     let mut children = Vec::new();
     if !to_nodes.is_empty() {
         children.push(Node::new("participants").children(to_nodes));

@@ -18,6 +18,7 @@
 //! | [`key_index`] | ADV key-index lists: verifying the primary's signature, filtering device lists |
 //! | [`signal`] | Signal sessions and sender keys |
 //! | [`xeddsa`] | XEdDSA signatures over Curve25519 keys, as libsignal makes them |
+//! | [`poll`] | poll votes: encryption under the poll's message secret, option hashes |
 //! | [`media`] | media keys, encryption and streaming verified decryption, media retry |
 //! | [`appstate`] | app-state sync crypto (LTHash, MACs, mutations), typed actions, history-sync blobs |
 
@@ -32,5 +33,6 @@ pub mod noise;
 pub mod pairing;
 pub mod payload;
 pub mod pb;
+pub mod poll;
 pub mod signal;
 pub mod xeddsa;

@@ -22,8 +22,15 @@
 //! | `POST /control/appstate/{phone}/mutation` | one mutation `{"action": "contact", "jid", "name"}`, `{"action": "push_name", "name"}`, `{"action": "archive", "chat", "archived"}`, `{"action": "pin", "chat", "pinned"}`, `{"action": "mark_read", "chat", "read"}`, `{"action": "mute", "chat", "until_ms"}` (-1 = always, absent = unmute), `{"action": "label", "id", "name", "color"}`, `{"action": "label_chat", "label_id", "chat", "labeled"}`, or `{"mutations": [...]}` | `{"ok": true, "versions": {"<collection>": version}}` (the phone's patch; companions get `server_sync`) |
 //! | `POST /control/appstate/{phone}/rotate-key` | | `{"ok": true, "key_id"}` (a new app-state key, shared with the companions) |
 //! | `POST /control/history/{phone}` | `{"chats": 6, "messages_per_chat": 50}` (generated) or `{"conversations": [{"jid", "name", "unread_count", "messages": [{"id", "from_me", "text", "timestamp"}]}]}` | `{"ok": true, "messages"}` (what the phone remembers; sent to companions linked afterwards) |
-//! | `GET /control/stanzas` | | `[{"from", "tag", "id", "kind", "to", "media_types", "recipients", "sender_key_id", "received_at_ms"}]` |
+//! | `GET /control/stanzas` | | `[{"from", "tag", "id", "kind", "to", "media_types", "recipients", "sender_key_id", "error", "received_at_ms"}]` (`<ack>` only with an `error`) |
 //! | `GET /control/root_key` | | `{"root_key"}` |
+//! | `POST /control/accounts/{phone}/unavailable` | `{"customer", "kind", "text"}` | `{"id"}` (`<unavailable type=kind>` to the account's companions; unless `view_once`, its phone resends `text` when asked) |
+//! | `GET /control/accounts/{phone}/resend-requests` | | `["<message id>", ...]` (placeholder-resend requests its phone got) |
+//! | `POST /control/customers/{phone}/call` | `{"to", "video"}` | `{"call_id"}` (`<offer>`) |
+//! | `POST /control/customers/{phone}/call-end` | `{"to", "call_id"}` | `{"ok": true}` (`<terminate>`) |
+//! | `GET /control/customers/{phone}/calls` | | `[{"to", "from", "action", "call_id"}]` (`<call>` stanzas relayed to it: rejects) |
+//! | `POST /control/customers/{phone}/vote` | `{"to", "poll_id", "options": [names], "own_poll"}` | `{"id"}` (a vote on a poll `to` sent it, or its own) |
+//! | `POST /control/customers/{phone}/poll` | `{"to", "name", "options": [names]}` | `{"id"}` (a single-choice poll) |
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -51,10 +58,10 @@ impl IntoResponse for SimError {
     }
 }
 
-type Answer = Result<Json<Value>, SimError>;
+pub(crate) type Answer = Result<Json<Value>, SimError>;
 
 /// A JSON body whose rejection answers `{"error": ...}` with 400 like every other error.
-struct Body<T>(T);
+pub(crate) struct Body<T>(pub(crate) T);
 
 impl<S, T> axum::extract::FromRequest<S> for Body<T>
 where
@@ -480,5 +487,6 @@ pub fn router(sim: SimHandle) -> Router {
         .route("/control/history/{phone}", post(seed_history))
         .route("/control/stanzas", get(stanzas))
         .route("/control/root_key", get(root_key))
+        .merge(crate::control_stanzas::routes())
         .with_state(sim)
 }

@@ -38,6 +38,22 @@ pub(crate) enum Command {
     Typing { chat: Jid, composing: bool },
     /// Available or unavailable.
     Presence { available: bool },
+    /// Vote on a poll in the chat `to` (whatsmeow `BuildPollVote`), sent by `poll_sender`
+    /// (`None`: this customer): the options by name, sent under `id`.
+    Vote {
+        to: Jid,
+        id: String,
+        poll_id: String,
+        poll_sender: Option<Jid>,
+        options: Vec<String>,
+    },
+    /// Send a poll (whatsmeow `BuildPollCreation`: a fresh message secret) under `id`.
+    Poll {
+        to: Jid,
+        id: String,
+        name: String,
+        options: Vec<String>,
+    },
     /// Shut the client down (reinstall, sim shutdown).
     Stop(oneshot::Sender<()>),
 }
@@ -224,6 +240,23 @@ impl DeviceTask {
                 client.send_chat_state(chat, *composing, false).await
             }
             Command::Presence { available } => client.send_presence(*available, None).await,
+            Command::Vote {
+                to,
+                id,
+                poll_id,
+                poll_sender,
+                options,
+            } => vote(client, to, id, poll_id, poll_sender.as_ref(), options).await,
+            Command::Poll {
+                to,
+                id,
+                name,
+                options,
+            } => {
+                let names: Vec<&str> = options.iter().map(String::as_str).collect();
+                let poll = client.poll_creation(name, &names, 1);
+                client.send_message_with_id(to, id, poll).await.map(|_| ())
+            }
             Command::Stop(_) => Ok(()),
         };
         match result {
@@ -317,4 +350,33 @@ fn set_context(message: &mut e2e::Message, context: Option<Box<e2e::ContextInfo>
     } else if let Some(m) = message.video_message.as_mut() {
         m.context_info = Some(context);
     }
+}
+
+/// Seals a vote with the poll's secret (kept by the client when the poll arrived) and sends
+/// it.
+async fn vote(
+    client: &Client,
+    to: &Jid,
+    id: &str,
+    poll_id: &str,
+    poll_sender: Option<&Jid>,
+    options: &[String],
+) -> Result<(), ClientError> {
+    let own = client.jid().ok_or(ClientError::NotConnected)?;
+    let poll = whatsapp_client::MessageInfo {
+        id: poll_id.to_owned(),
+        chat: to.to_non_ad(),
+        sender: poll_sender.cloned().unwrap_or_else(|| own.to_non_ad()),
+        sender_alt: None,
+        from_me: poll_sender.is_none(),
+        push_name: None,
+        timestamp: 0,
+        offline: false,
+    };
+    let names: Vec<&str> = options.iter().map(String::as_str).collect();
+    let message = client.poll_vote(&poll, &names).await?;
+    client
+        .send_message_with_id(to, id, message)
+        .await
+        .map(|_| ())
 }

@@ -32,13 +32,17 @@
 
 pub mod appstate;
 pub mod control;
+mod control_stanzas;
 mod customer;
 pub mod device;
 pub mod history;
 pub mod phone;
 
 mod conn;
+mod stanza_control;
 mod state;
+
+pub use state::CallRecord;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
@@ -246,6 +250,9 @@ pub struct StanzaRecord {
     /// The key id of its `skmsg` (a group message's sender key), when it has one.
     #[serde(default)]
     pub sender_key_id: Option<u32>,
+    /// The `error` of an `<ack>` (a nack; acks without one are not logged).
+    #[serde(default)]
+    pub error: Option<u16>,
     /// Arrival, unix milliseconds.
     pub received_at_ms: u64,
 }

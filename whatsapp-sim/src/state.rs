@@ -24,7 +24,10 @@ mod customers;
 mod groups;
 mod key_index;
 mod sent;
+mod stanzas;
 mod sync;
+
+pub use stanzas::CallRecord;
 
 pub(crate) use customers::ProvisionedDevice;
 
@@ -267,6 +270,8 @@ pub(crate) struct State {
     subscriptions: HashMap<String, HashSet<DeviceKey>>,
     /// App-state collections and phone keys per account ([`sync`]).
     sync: crate::appstate::SyncStore,
+    /// Placeholders, resend requests and relayed calls ([`stanzas`]).
+    stanza_state: stanzas::StanzaState,
 }
 
 /// What a new connection turned out to be.
@@ -377,6 +382,7 @@ impl State {
             groups: BTreeMap::new(),
             subscriptions: HashMap::new(),
             sync: Default::default(),
+            stanza_state: Default::default(),
         }
     }
 
@@ -855,7 +861,17 @@ impl State {
                 self.record(key, &node);
                 self.handle_receipt(key, &node);
             }
-            "ack" => self.handle_ack(key, &node),
+            "ack" => {
+                // A nack (an ack with `error`) is logged: tests read the client's answer.
+                if node.attr_value("error").is_some() {
+                    self.record(key, &node);
+                }
+                self.handle_ack(key, &node);
+            }
+            "call" => {
+                self.record(key, &node);
+                self.handle_call(key, &node);
+            }
             "presence" => self.handle_presence(key, &node),
             "chatstate" => self.handle_chatstate(key, &node),
             "ib" => {}
@@ -880,6 +896,10 @@ impl State {
             media_types: enc_media_types(node),
             recipients: enc_recipients(node),
             sender_key_id: skmsg_key_id(node),
+            error: node
+                .attrs()
+                .optional_string("error")
+                .and_then(|e| e.parse().ok()),
             received_at_ms: now_ms(),
         });
     }
@@ -2078,6 +2098,8 @@ impl State {
             "message" => "message",
             "receipt" => "receipt",
             "notification" => "notification",
+            "call" => "call",
+            "appdata" => "appdata",
             _ => return,
         };
         let peer = if class == "message" { peer } else { None };

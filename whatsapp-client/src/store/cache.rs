@@ -443,6 +443,11 @@ pass_through!(SentMessageStore {
     fn prune_sent<'a>(&'a self, before: i64) -> u64;
 });
 
+pass_through!(MessageSecretStore {
+    fn store_message_secrets<'a>(&'a self, secrets: &'a [MessageSecret]) -> ();
+    fn load_message_secret<'a>(&'a self, chat: &'a str, sender: &'a str, message_id: &'a str) -> Option<Vec<u8>>;
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,6 +491,7 @@ mod tests {
         let batch = DecryptBatch {
             commits: vec![commit("a.0", b"v2", 2), commit("a.0", b"v3", 3)],
             sender_keys: vec![],
+            ..DecryptBatch::default()
         };
         store.commit_decrypted_batch(&batch).await.unwrap();
         assert_eq!(

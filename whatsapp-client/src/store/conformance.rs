@@ -116,12 +116,71 @@ pub(crate) async fn write_all(store: &dyn Store) {
         .commit_decrypted_batch(&DecryptBatch {
             commits: vec![commit(21, b"s5", Some(8)), commit(22, b"s6", None)],
             sender_keys: vec![("g3@g.us".into(), "e.0".into(), b"sk3".to_vec())],
+            message_secrets: vec![secret("e@s.whatsapp.net", "POLL1", 1)],
+        })
+        .await
+        .unwrap();
+    // Secrets stored on their own; the first secret of a message stays.
+    store
+        .store_message_secrets(&[secret("f@lid", "POLL2", 2), secret("f@lid", "POLL3", 3)])
+        .await
+        .unwrap();
+    store
+        .store_message_secrets(&[secret("f@lid", "POLL2", 9)])
+        .await
+        .unwrap();
+    store
+        .commit_decrypted_batch(&DecryptBatch {
+            message_secrets: vec![secret("e@s.whatsapp.net", "POLL1", 9)],
+            ..DecryptBatch::default()
         })
         .await
         .unwrap();
 }
 
+/// A poll's secret in the 1:1 chat with `sender`.
+fn secret(sender: &str, id: &str, byte: u8) -> MessageSecret {
+    MessageSecret {
+        chat: sender.into(),
+        sender: sender.into(),
+        message_id: id.into(),
+        secret: vec![byte; 32],
+    }
+}
+
+async fn check_message_secrets(store: &dyn Store) {
+    let load = |chat: &'static str, sender: &'static str, id: &'static str| {
+        store.load_message_secret(chat, sender, id)
+    };
+    assert_eq!(
+        load("e@s.whatsapp.net", "e@s.whatsapp.net", "POLL1")
+            .await
+            .unwrap(),
+        Some(vec![1; 32]),
+        "stored with the batch, not replaced by a later one"
+    );
+    assert_eq!(
+        load("f@lid", "f@lid", "POLL2").await.unwrap(),
+        Some(vec![2; 32])
+    );
+    assert_eq!(
+        load("f@lid", "f@lid", "POLL3").await.unwrap(),
+        Some(vec![3; 32])
+    );
+    // Every part of the key counts.
+    assert_eq!(
+        load("f@lid", "e@s.whatsapp.net", "POLL2").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        load("e@s.whatsapp.net", "f@lid", "POLL2").await.unwrap(),
+        None
+    );
+    assert_eq!(load("f@lid", "f@lid", "POLL1").await.unwrap(), None);
+}
+
 pub(crate) async fn check_all(store: &dyn Store) {
+    check_message_secrets(store).await;
     let d = store.load_device().await.unwrap().expect("device");
     assert!(d.is_paired());
     assert_eq!(d.push_name, "Pharmacy");
@@ -415,6 +474,13 @@ pub(crate) async fn check_wipe(store: &dyn Store) {
     );
     assert_eq!(store.load_session("a.0").await.unwrap(), None);
     assert_eq!(store.max_prekey_id().await.unwrap(), 0);
+    assert_eq!(
+        store
+            .load_message_secret("f@lid", "f@lid", "POLL2")
+            .await
+            .unwrap(),
+        None
+    );
     // Still usable after the wipe.
     store.save_device(&device()).await.unwrap();
     assert!(store.load_device().await.unwrap().is_some());

@@ -26,12 +26,16 @@ struct Inner {
     privacy_tokens: HashMap<String, (Vec<u8>, i64)>,
     sent: HashMap<(String, String), (Vec<u8>, i64)>,
     decrypted: HashMap<[u8; 32], (Vec<u8>, i64)>,
+    /// (chat, sender, message id) -> secret.
+    message_secrets: HashMap<(String, String, String), Vec<u8>>,
 }
 
 /// A [`Store`] held in memory (tests, short-lived tools). Cheap to create; not durable.
 #[derive(Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// While set, the reads a decrypt makes fail ([`MemoryStore::set_read_fault`]).
+    read_fault: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -53,6 +57,24 @@ impl MemoryStore {
 
     fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
         Box::pin(std::future::ready(Ok(value)))
+    }
+
+    /// Fault injection for tests: while `on`, the reads a decrypt makes (sessions,
+    /// identities, prekeys, sender keys, the decrypted buffer) fail as a database that does
+    /// not answer (`PoolTimedOut`); writes and other reads go on.
+    pub fn set_read_fault(&self, on: bool) {
+        self.read_fault
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A decrypt's read: fails while the read fault is set.
+    fn read<'a, T: Send + 'a>(&self, value: impl FnOnce(&Inner) -> T) -> StoreFuture<'a, T> {
+        if self.read_fault.load(std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(std::future::ready(Err(StoreError::Database(
+                sqlx::Error::PoolTimedOut,
+            ))));
+        }
+        Self::ready(value(&self.lock()))
     }
 }
 
@@ -87,7 +109,7 @@ impl PreKeyStore for MemoryStore {
         Self::ready(())
     }
     fn load_prekey(&self, id: u32) -> StoreFuture<'_, Option<Vec<u8>>> {
-        Self::ready(self.lock().prekeys.get(&id).map(|(r, _)| r.clone()))
+        self.read(|i| i.prekeys.get(&id).map(|(r, _)| r.clone()))
     }
     fn remove_prekey(&self, id: u32) -> StoreFuture<'_, ()> {
         self.lock().prekeys.remove(&id);
@@ -114,7 +136,7 @@ impl PreKeyStore for MemoryStore {
 
 impl SessionStore for MemoryStore {
     fn load_session<'a>(&'a self, address: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
-        Self::ready(self.lock().sessions.get(address).cloned())
+        self.read(|i| i.sessions.get(address).cloned())
     }
     fn store_session<'a>(&'a self, address: &'a str, record: &'a [u8]) -> StoreFuture<'a, ()> {
         self.lock()
@@ -140,7 +162,7 @@ impl SessionStore for MemoryStore {
 
 impl IdentityStore for MemoryStore {
     fn load_identity<'a>(&'a self, address: &'a str) -> StoreFuture<'a, Option<[u8; 32]>> {
-        Self::ready(self.lock().identities.get(address).copied())
+        self.read(|i| i.identities.get(address).copied())
     }
     fn store_identity<'a>(&'a self, address: &'a str, key: &'a [u8; 32]) -> StoreFuture<'a, ()> {
         self.lock().identities.insert(address.to_owned(), *key);
@@ -158,7 +180,7 @@ impl SenderKeyStore for MemoryStore {
         sender: &'a str,
     ) -> StoreFuture<'a, Option<Vec<u8>>> {
         let key = (group.to_owned(), sender.to_owned());
-        Self::ready(self.lock().sender_keys.get(&key).cloned())
+        self.read(move |i| i.sender_keys.get(&key).cloned())
     }
     fn store_sender_key<'a>(
         &'a self,
@@ -401,16 +423,43 @@ impl MessageStore for MemoryStore {
                 .sender_keys
                 .insert((group.clone(), sender.clone()), record.clone());
         }
+        put_secrets(&mut inner, &batch.message_secrets);
         Self::ready(())
     }
     fn load_decrypted<'a>(&'a self, hash: &'a [u8; 32]) -> StoreFuture<'a, Option<Vec<u8>>> {
-        Self::ready(self.lock().decrypted.get(hash).map(|(p, _)| p.clone()))
+        self.read(|i| i.decrypted.get(hash).map(|(p, _)| p.clone()))
     }
     fn prune_decrypted(&self, before: i64) -> StoreFuture<'_, u64> {
         let mut inner = self.lock();
         let n = inner.decrypted.len();
         inner.decrypted.retain(|_, (_, t)| *t >= before);
         Self::ready((n - inner.decrypted.len()) as u64)
+    }
+}
+
+impl MessageSecretStore for MemoryStore {
+    fn store_message_secrets<'a>(&'a self, secrets: &'a [MessageSecret]) -> StoreFuture<'a, ()> {
+        put_secrets(&mut self.lock(), secrets);
+        Self::ready(())
+    }
+    fn load_message_secret<'a>(
+        &'a self,
+        chat: &'a str,
+        sender: &'a str,
+        message_id: &'a str,
+    ) -> StoreFuture<'a, Option<Vec<u8>>> {
+        let key = (chat.to_owned(), sender.to_owned(), message_id.to_owned());
+        Self::ready(self.lock().message_secrets.get(&key).cloned())
+    }
+}
+
+/// The first secret of a message stays, as in the SQLite store.
+fn put_secrets(inner: &mut Inner, secrets: &[MessageSecret]) {
+    for s in secrets {
+        inner
+            .message_secrets
+            .entry((s.chat.clone(), s.sender.clone(), s.message_id.clone()))
+            .or_insert_with(|| s.secret.clone());
     }
 }
 

@@ -212,13 +212,53 @@ pub struct DecryptBatch {
     /// Sender key records that distribution messages inside the group changed
     /// (`(group, sender address, record)`), their final values: written after the commits.
     pub sender_keys: Vec<(String, String, Vec<u8>)>,
+    /// Message secrets the group's messages carried (polls), stored with them.
+    pub message_secrets: Vec<MessageSecret>,
 }
 
 impl DecryptBatch {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.commits.is_empty() && self.sender_keys.is_empty()
+        self.commits.is_empty() && self.sender_keys.is_empty() && self.message_secrets.is_empty()
     }
+}
+
+/// The `messageContextInfo.messageSecret` of one message (whatsmeow `MessageSecretInsert`):
+/// what poll votes (and other secret-encrypted updates) of that message are sealed under.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MessageSecret {
+    /// The chat, without device (`user@server`).
+    pub chat: String,
+    /// Who sent the message, without device.
+    pub sender: String,
+    /// The message id.
+    pub message_id: String,
+    /// The secret (32 bytes as phones make it).
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for MessageSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageSecret")
+            .field("chat", &self.chat)
+            .field("sender", &self.sender)
+            .field("message_id", &self.message_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Message secrets of polls received or sent (whatsmeow `MsgSecretStore`). The first secret
+/// stored for a message stays: a later message reusing the id cannot replace it.
+pub trait MessageSecretStore: Send + Sync {
+    /// Stores secrets in one transaction; a message already holding one keeps it.
+    fn store_message_secrets<'a>(&'a self, secrets: &'a [MessageSecret]) -> StoreFuture<'a, ()>;
+    /// The secret of a message, by chat, sender (both without device) and id.
+    fn load_message_secret<'a>(
+        &'a self,
+        chat: &'a str,
+        sender: &'a str,
+        message_id: &'a str,
+    ) -> StoreFuture<'a, Option<Vec<u8>>>;
 }
 
 /// This device's identity record.
@@ -489,6 +529,7 @@ pub trait Store:
     + ContactStore
     + SentMessageStore
     + MessageStore
+    + MessageSecretStore
 {
 }
 
@@ -503,6 +544,7 @@ impl<T> Store for T where
         + ContactStore
         + SentMessageStore
         + MessageStore
+        + MessageSecretStore
 {
 }
 

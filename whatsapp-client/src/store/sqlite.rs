@@ -235,6 +235,7 @@ impl DeviceStore for SqliteStore {
                 "privacy_tokens",
                 "sent_messages",
                 "decrypted",
+                "message_secrets",
             ] {
                 sqlx::query(&format!("DELETE FROM {table}"))
                     .execute(&mut *tx)
@@ -785,6 +786,57 @@ impl SqliteStore {
     }
 }
 
+/// The first secret of a message stays (whatsmeow `putMsgSecret`: `ON CONFLICT DO NOTHING`).
+const MESSAGE_SECRET_INSERT: &str =
+    "INSERT OR IGNORE INTO message_secrets (chat, sender, message_id, secret)";
+
+fn bind_message_secret(
+    args: &mut SqliteArguments<'static>,
+    secret: &MessageSecret,
+) -> Result<(), BoxDynError> {
+    args.add(secret.chat.clone())?;
+    args.add(secret.sender.clone())?;
+    args.add(secret.message_id.clone())?;
+    args.add(secret.secret.clone())
+}
+
+impl MessageSecretStore for SqliteStore {
+    fn store_message_secrets<'a>(&'a self, secrets: &'a [MessageSecret]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            if secrets.is_empty() {
+                return Ok(());
+            }
+            let mut script = Script::default();
+            script.insert(MESSAGE_SECRET_INSERT, 4, secrets, bind_message_secret)?;
+            let mut tx = self.begin().await?;
+            sqlx::query_with(&script.sql, script.args)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn load_message_secret<'a>(
+        &'a self,
+        chat: &'a str,
+        sender: &'a str,
+        message_id: &'a str,
+    ) -> StoreFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            Ok(sqlx::query_scalar(
+                "SELECT secret FROM message_secrets \
+                 WHERE chat = ? AND sender = ? AND message_id = ?",
+            )
+            .bind(chat)
+            .bind(sender)
+            .bind(message_id)
+            .fetch_optional(&self.pool)
+            .await?)
+        })
+    }
+}
+
 impl SentMessageStore for SqliteStore {
     fn store_sent<'a>(
         &'a self,
@@ -833,11 +885,11 @@ impl SentMessageStore for SqliteStore {
 
 impl MessageStore for SqliteStore {
     fn commit_decrypted<'a>(&'a self, commit: &'a DecryptCommit) -> StoreFuture<'a, ()> {
-        Box::pin(self.write_decrypted(std::slice::from_ref(commit), &[]))
+        Box::pin(self.write_decrypted(std::slice::from_ref(commit), &[], &[]))
     }
 
     fn commit_decrypted_batch<'a>(&'a self, batch: &'a DecryptBatch) -> StoreFuture<'a, ()> {
-        Box::pin(self.write_decrypted(&batch.commits, &batch.sender_keys))
+        Box::pin(self.write_decrypted(&batch.commits, &batch.sender_keys, &batch.message_secrets))
     }
 
     fn load_decrypted<'a>(&'a self, hash: &'a [u8; 32]) -> StoreFuture<'a, Option<Vec<u8>>> {
@@ -907,8 +959,9 @@ impl SqliteStore {
         &self,
         commits: &[DecryptCommit],
         sender_keys: &[(String, String, Vec<u8>)],
+        secrets: &[MessageSecret],
     ) -> StoreResult<()> {
-        if commits.is_empty() && sender_keys.is_empty() {
+        if commits.is_empty() && sender_keys.is_empty() && secrets.is_empty() {
             return Ok(());
         }
         // The last record of each session is the one that stays: the others are not written.
@@ -994,6 +1047,7 @@ impl SqliteStore {
                 a.add(c.created_at)
             },
         )?;
+        script.insert(MESSAGE_SECRET_INSERT, 4, secrets, bind_message_secret)?;
         script.sql.push_str("COMMIT;");
         // Single messages repeat a few shapes of script: keep those prepared.
         let persistent = commits.len() <= 1;
@@ -1081,6 +1135,7 @@ mod tests {
         let first = DecryptBatch {
             commits: (0..4_000).map(commit).collect(),
             sender_keys: Vec::new(),
+            ..DecryptBatch::default()
         };
         assert!(
             store
@@ -1091,6 +1146,7 @@ mod tests {
         let second = DecryptBatch {
             commits: (4_000..4_010).map(commit).collect(),
             sender_keys: Vec::new(),
+            ..DecryptBatch::default()
         };
         for _ in 0..4 {
             // Every pooled connection takes a write: none may be stuck inside the first one.

@@ -746,3 +746,39 @@ fn unknown_fields_and_enum_values_still_decode() {
     assert_eq!(p.r#type, Some(99));
     assert!(protocol_message::Type::try_from(99).is_err());
 }
+
+/// inbound-stanzas: the poll-vote fields (whatsmeow proto/waE2E/WAWebProtobufsE2E.proto):
+/// PollVoteMessage.selectedOptions = 1, PollEncValue.encPayload = 1 / encIV = 2,
+/// PollUpdateMessage.pollCreationMessageKey = 1 / vote = 2, Message.pollUpdateMessage = 50,
+/// MessageContextInfo.messageSecret = 3.
+#[test]
+fn poll_vote_wire_bytes() {
+    let vote = e2e::PollVoteMessage {
+        selected_options: vec![vec![0xaa], vec![0xbb, 0xcc]],
+    };
+    assert_eq!(hex(&vote.encode_to_vec()), "0a01aa0a02bbcc");
+    let update = Message {
+        poll_update_message: Some(e2e::PollUpdateMessage {
+            poll_creation_message_key: Some(MessageKey {
+                id: Some("P".into()),
+                ..Default::default()
+            }),
+            vote: Some(e2e::PollEncValue {
+                enc_payload: Some(vec![1]),
+                enc_iv: Some(vec![2]),
+            }),
+            ..Default::default()
+        }),
+        message_context_info: Some(MessageContextInfo {
+            message_secret: Some(vec![7]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    // 35 -> tag 0x9a 0x02; 50 -> tag 0x92 0x03.
+    assert_eq!(
+        hex(&update.encode_to_vec()),
+        "9a0203".to_owned() + "1a0107" + "92030d" + "0a031a0150" + "1206" + "0a0101" + "120102"
+    );
+    round_trip(&update);
+}

@@ -58,7 +58,12 @@ impl State {
 
     /// The phone (device 0) sends `message` to its own companion `device` as a peer message
     /// (part 2 §4.8), starting a Signal session from the companion's prekeys if needed.
-    fn phone_send_peer(&mut self, pn: &str, device: u16, message: &e2e::Message) -> Option<String> {
+    pub(super) fn phone_send_peer(
+        &mut self,
+        pn: &str,
+        device: u16,
+        message: &e2e::Message,
+    ) -> Option<String> {
         let target = (pn.to_owned(), device);
         let address = format!("{pn}.{device}");
         let bundle = if self.primary_has_session(pn, &address) {
@@ -268,6 +273,12 @@ impl State {
                     return;
                 };
                 let on_demand = e2e::PeerDataOperationRequestType::HistorySyncOnDemand as i32;
+                let placeholder =
+                    e2e::PeerDataOperationRequestType::PlaceholderMessageResend as i32;
+                if request.peer_data_operation_request_type == Some(placeholder) {
+                    self.phone_placeholder_resend(&pn, sender.1, stanza_id, &request);
+                    return;
+                }
                 if request.peer_data_operation_request_type != Some(on_demand) {
                     debug!(pn, "peer data operation not simulated");
                     return;

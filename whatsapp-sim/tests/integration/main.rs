@@ -5,6 +5,7 @@ mod appstate;
 mod client;
 mod history;
 mod key_index;
+mod stanzas;
 
 use std::time::Duration;
 
