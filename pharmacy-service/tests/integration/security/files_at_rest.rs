@@ -84,7 +84,9 @@ async fn databases_media_and_backups_are_private() {
     let dir = TempDir::new();
     let data = dir.0.join("data");
     let mut serve = binary(&dir.0, &data)
+        // A configured first password: a generated one must be changed before anything else.
         .args(["serve", "--port", "0", "--wa-url", "ws://127.0.0.1:9/ws"])
+        .args(["--admin-password", "at-rest-admin-2026"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -100,7 +102,7 @@ async fn databases_media_and_backups_are_private() {
     let addr = line["url"].as_str().unwrap()["http://".len()..]
         .parse()
         .unwrap();
-    let admin = login(addr, "admin", line["admin"]["password"].as_str().unwrap()).await;
+    let admin = login(addr, "admin", "at-rest-admin-2026").await;
     send_media(&admin).await;
     let backup = dir.0.join("backup");
     let out = binary(&dir.0, &data)
