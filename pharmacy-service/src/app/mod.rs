@@ -29,6 +29,7 @@ mod ports;
 mod queries;
 mod seed;
 mod settings;
+mod switchover;
 mod tickets;
 
 pub use auth::{NewUser, hash_password, verify_password};
@@ -44,8 +45,12 @@ pub use kpi::{KpiQuery, KpiReport, KpiRow};
 pub use outbound::SendReply;
 pub use ports::{Messenger, OutgoingMedia, OutgoingMessage, SendError};
 pub use queries::{TicketDetail, TicketSummary};
-pub use seed::{DemoCredentials, SeedOptions};
+pub use seed::{DemoCredentials, SeedOptions, default_branches};
 pub use settings::SettingsPatch;
+pub use switchover::{
+    BranchCheck, BranchGap, BranchSetup, BranchSuggestion, CarryOverDecision, LEGACY_PREFIX,
+    LegacyBranch, MapTarget, SwitchoverStatus,
+};
 pub use tickets::TransferTarget;
 
 use crate::db::{self, DbError};
