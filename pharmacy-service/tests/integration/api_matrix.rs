@@ -301,6 +301,17 @@ async fn every_object_endpoint_checks_ownership() {
                 agent.delete(&format!("/api/messages/{mid}")).await.status,
                 act_want,
             );
+            check(
+                format!("agent review carried-over {who}"),
+                agent
+                    .post(
+                        &format!("/api/switchover/tickets/{id}/review"),
+                        json!({ "action": "keep" }),
+                    )
+                    .await
+                    .status,
+                act_want,
+            );
         }
         check(
             format!("admin note on {who}"),
