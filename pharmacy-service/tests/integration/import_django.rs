@@ -418,3 +418,66 @@ async fn mapping_the_imported_branches_routes_new_customers_by_branch() {
     );
     assert_ne!(toriel.id, mashaya.id);
 }
+
+#[tokio::test]
+async fn the_switchover_api_is_typed_admin_only_and_reviews_once() {
+    use super::api_support::{ADMIN, T1, spawn_app};
+    use serde_json::json;
+    let t = spawn_app().await;
+    let ticket = t
+        .customer_writes("201007770001", "co-1", "من النظام القديم")
+        .await;
+    t.assign(ticket, t.world.agents[0]).await;
+    sqlx::query("UPDATE tickets SET carried_over_at = ? WHERE id = ?")
+        .bind(t.world.app.now())
+        .bind(ticket)
+        .execute(t.world.app.pool())
+        .await
+        .unwrap();
+    let agent = t.login(T1).await;
+    let admin = t.login(ADMIN).await;
+
+    // The inbox's carried-over view, for the agent too.
+    let listed = agent.get("/api/tickets?carried_over=true").await.json();
+    let ids: Vec<i64> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["ticket"]["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [ticket.0]);
+
+    // The page is for admins.
+    let r = agent.get("/api/switchover").await;
+    assert_eq!((r.status, r.code()), (403, "forbidden".to_owned()));
+    let r = admin.get("/api/switchover").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let st = r.json();
+    assert_eq!(st["carried_over"], 1);
+    assert_eq!(st["legacy_branches"], json!([]));
+    let branch = t.world.branches[0].0;
+    let r = admin
+        .post(
+            &format!("/api/switchover/branches/{branch}/map"),
+            json!({ "default_code": "toriel" }),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (409, "conflict".to_owned()));
+    let r = admin
+        .send_json(
+            "PUT",
+            &format!("/api/switchover/branches/{branch}"),
+            json!({ "hours": { "days": [[{ "start": 600, "end": 600 }], [], [], [], [], [], []] } }),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.json()["error"]["details"]["field"], "hours.days[0]");
+
+    // The agent keeps their carried-over ticket, once.
+    let path = format!("/api/switchover/tickets/{}/review", ticket.0);
+    let r = agent.post(&path, json!({ "action": "keep" })).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["ticket"]["carried_over_at"], json!(null));
+    let r = agent.post(&path, json!({ "action": "keep" })).await;
+    assert_eq!((r.status, r.code()), (409, "conflict".to_owned()));
+}
