@@ -36,6 +36,7 @@ function legacyRow(el, l, branches) {
     h("td", {}, sel, " ", h("button", { type: "button", class: "btn", onclick: map }, t("sw.map"))));
 }
 
+/** The details form of a branch; `missing` is null for a legacy branch (no readiness badge). */
 function branchForm(el, b, missing) {
   const id = (x) => `sw-${b.id}-${x}`;
   const span = b.hours?.days?.[0]?.[0];
@@ -57,7 +58,7 @@ function branchForm(el, b, missing) {
       show("switchover", el);
     } catch (er) { toast(er.message, true); }
   } },
-  h("h3", { dir: "auto" }, nameOf(b), " ", missing.length
+  h("h3", { dir: "auto" }, nameOf(b), " ", missing === null ? null : missing.length
     ? h("span", { class: "state-badge", "data-state": "disconnected" }, t("sw.missing"), ": ", missing.map((m) => t(`sw.gap.${m}`)).join("، "))
     : h("span", { class: "state-badge", "data-state": "connected" }, t("sw.complete"))),
   h("div", { class: "cards" },
@@ -114,10 +115,10 @@ export async function show(_name, el) {
     el.append(h("table", { class: "data" },
       h("thead", {}, h("tr", {}, [t("sw.label"), t("sw.code"), t("sw.agents"), t("sw.openTickets"), t("sw.mapTo", { name: "" })].map((x) => h("th", { scope: "col" }, x)))),
       h("tbody", {}, st.legacy_branches.map((l) => legacyRow(el, l, st.branches)))));
-    el.append(h("h3", {}, t("sw.completeInPlace")), st.legacy_branches.map((l) => branchForm(el, l.branch, [])));
+    el.append(h("h3", {}, t("sw.completeInPlace")), ...st.legacy_branches.map((l) => branchForm(el, l.branch, null)));
   } else {
     el.append(h("p", {}, t("sw.complete")));
   }
-  el.append(h("h2", {}, t("sw.branchesTitle")), st.branches.map((b) => branchForm(el, b.branch, b.missing)));
+  el.append(h("h2", {}, t("sw.branchesTitle")), ...st.branches.map((b) => branchForm(el, b.branch, b.missing)));
   el.append(h("h2", {}, t("sw.carriedTitle")), await carriedOver(el));
 }
