@@ -49,7 +49,7 @@ pub use seed::{DemoCredentials, SeedOptions, default_branches};
 pub use settings::SettingsPatch;
 pub use switchover::{
     BranchCheck, BranchGap, BranchSetup, BranchSuggestion, CarryOverDecision, LEGACY_PREFIX,
-    LegacyBranch, MapTarget, SwitchoverStatus,
+    LegacyBranch, MapTarget, PLACEHOLDER_LOCATION, SwitchoverStatus,
 };
 pub use tickets::TransferTarget;
 

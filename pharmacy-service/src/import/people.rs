@@ -5,6 +5,7 @@ use super::django_password::to_service_hash;
 use super::error::{ImportError, WriteContext};
 use super::mapping::slug;
 use super::source::{Row, Source};
+use crate::app::{LEGACY_PREFIX, PLACEHOLDER_LOCATION};
 use crate::db;
 use crate::db::branches::Branch;
 use crate::db::users::Role;
@@ -235,8 +236,8 @@ async fn branch(
         return Ok(b);
     }
     let base = match slug(label) {
-        s if s.is_ascii() && !s.is_empty() => format!("legacy-{s}"),
-        _ => format!("legacy-{}", branches.len() + 1),
+        s if s.is_ascii() && !s.is_empty() => format!("{LEGACY_PREFIX}{s}"),
+        _ => format!("{LEGACY_PREFIX}{}", branches.len() + 1),
     };
     let mut code = base.clone();
     let mut n = 2;
@@ -249,11 +250,13 @@ async fn branch(
     // no customer is routed there by distance.
     let b: i64 = sqlx::query_scalar(
         "INSERT INTO branches (code, name, name_ar, address, latitude, longitude, hours_json, is_active, created_at)
-         VALUES (?, ?, ?, '', 31.0409, 31.3785, ?, 0, ?) RETURNING id",
+         VALUES (?, ?, ?, '', ?, ?, ?, 0, ?) RETURNING id",
     )
     .bind(&code)
     .bind(label)
     .bind(label)
+    .bind(PLACEHOLDER_LOCATION.0)
+    .bind(PLACEHOLDER_LOCATION.1)
     .bind(hours)
     .bind(ctx.now)
     .fetch_one(&mut *ctx.tx)
