@@ -2136,6 +2136,13 @@ async fn admin_maps_an_imported_branch_on_the_switchover_page() {
         .execute(svc.app.pool())
         .await
         .unwrap();
+    // A conversation carried over from the old system, waiting for review.
+    let (carried, _) = svc.customer_says("SW-1", "من النظام القديم").await;
+    sqlx::query("UPDATE tickets SET carried_over_at = created_at WHERE id = ?")
+        .bind(carried)
+        .execute(svc.app.pool())
+        .await
+        .unwrap();
     let mut b = Browser::start("switchover", "ar").await;
     let (user, pass) = svc.creds.admin.clone();
     b.login(&svc.base, &user, &pass).await;
@@ -2145,7 +2152,7 @@ async fn admin_maps_an_imported_branch_on_the_switchover_page() {
         .unwrap();
     b.until(
         "the legacy branch row",
-        "document.querySelector('#page-switchover tbody tr select')",
+        "document.querySelector('#page-switchover table.legacy select')",
     )
     .await;
     // One details form per branch (15 seeded) and one for the legacy row.
@@ -2156,7 +2163,7 @@ async fn admin_maps_an_imported_branch_on_the_switchover_page() {
     .await;
     b.shot("legacy").await;
     b.axe("the switch-over page").await;
-    b.click("#page-switchover tbody tr button").await;
+    b.click("#page-switchover table.legacy button").await;
     let deadline = Instant::now() + WAIT;
     loop {
         let (code,): (String,) = sqlx::query_as(
@@ -2174,9 +2181,24 @@ async fn admin_maps_an_imported_branch_on_the_switchover_page() {
     }
     b.until(
         "no legacy branch left",
-        "!document.querySelector('#page-switchover tbody tr select')",
+        "!document.querySelector('#page-switchover table.legacy')",
     )
     .await;
     b.shot("mapped").await;
+    // Keeping the carried-over conversation from the page's list.
+    b.click("#page-switchover table.carried button").await;
+    let deadline = Instant::now() + WAIT;
+    while svc
+        .app
+        .ticket_detail(carried)
+        .await
+        .unwrap()
+        .ticket
+        .carried_over_at
+        .is_some()
+    {
+        assert!(Instant::now() < deadline, "the conversation was not kept");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     b.close().await;
 }

@@ -1,7 +1,7 @@
 // Admin: the switch-over page after importing the old system (GET /api/switchover). Map each
 // imported legacy branch to a real one (suggested by name) or complete it in place; set the
 // branches' addresses, locations and hours; see what is missing before going live; review the
-// carried-over tickets (keep, close, or open them in the inbox to reassign).
+// carried-over tickets (keep, reassign to a branch, close, or open them in the inbox).
 import { h, clear, toast } from "./dom.js";
 import { get, post, put, rows, qs, customerName } from "./api.js";
 import { t, fmtDateTime, fmtNum, currentLang } from "./i18n.js";
@@ -75,25 +75,29 @@ function branchForm(el, b, missing) {
   return form;
 }
 
-async function carriedOver(el) {
+async function carriedOver(el, branches) {
   const data = await get(`/api/tickets/${qs({ carried_over: "true", limit: 200 })}`);
   const list = rows(data);
-  const act = (id, action) => async () => {
+  const act = (id, action, extra = {}) => async () => {
     try {
-      await post(`/api/switchover/tickets/${id}/review/`, { action });
+      await post(`/api/switchover/tickets/${id}/review/`, { action, ...extra });
       toast(t("saved"));
       show("switchover", el);
     } catch (e) { toast(e.message, true); }
   };
   if (!list.length) return h("p", {}, t("sw.noCarried"));
-  return h("table", { class: "data" },
+  return h("table", { class: "data carried" },
     h("thead", {}, h("tr", {}, [t("sw.customer"), t("sw.status"), t("sw.lastActivity"), t("actions")].map((x) => h("th", { scope: "col" }, x)))),
     h("tbody", {}, list.map((r) => {
       const tk = r.ticket;
+      const to = h("select", { "aria-label": t("sw.reassignTo") },
+        branches.filter((b) => b.branch.is_active).map((b) => h("option", { value: b.branch.id, selected: b.branch.id === tk.branch_id }, nameOf(b.branch))));
+      const reassign = () => act(tk.id, "reassign", { branch_id: Number(to.value), note: t("sw.reassignNote") })();
       return h("tr", {},
         h("td", { dir: "auto" }, customerName(r.customer)), h("td", {}, t(`status.${tk.status}`)), h("td", {}, fmtDateTime(tk.last_activity_at)),
         h("td", {},
           h("button", { type: "button", class: "btn", onclick: act(tk.id, "keep") }, t("sw.keep")), " ",
+          to, " ", h("button", { type: "button", class: "btn", onclick: reassign }, t("sw.reassign")), " ",
           h("a", { class: "btn", href: `#/inbox/${tk.id}` }, t("sw.openChat")), " ",
           h("button", { type: "button", class: "btn", onclick: act(tk.id, "close") }, t("ticket.close"))));
     })));
@@ -112,13 +116,13 @@ export async function show(_name, el) {
   if (st.agents_without_branch) el.append(h("p", {}, t("sw.agentsWithoutBranch", { n: fmtNum(st.agents_without_branch) })));
   el.append(h("h2", {}, t("sw.legacyTitle")));
   if (st.legacy_branches.length) {
-    el.append(h("table", { class: "data" },
+    el.append(h("table", { class: "data legacy" },
       h("thead", {}, h("tr", {}, [t("sw.label"), t("sw.code"), t("sw.agents"), t("sw.openTickets"), t("sw.mapTo", { name: "" })].map((x) => h("th", { scope: "col" }, x)))),
       h("tbody", {}, st.legacy_branches.map((l) => legacyRow(el, l, st.branches)))));
     el.append(h("h3", {}, t("sw.completeInPlace")), ...st.legacy_branches.map((l) => branchForm(el, l.branch, null)));
   } else {
     el.append(h("p", {}, t("sw.complete")));
   }
+  el.append(h("h2", {}, t("sw.carriedTitle")), await carriedOver(el, st.branches));
   el.append(h("h2", {}, t("sw.branchesTitle")), ...st.branches.map((b) => branchForm(el, b.branch, b.missing)));
-  el.append(h("h2", {}, t("sw.carriedTitle")), await carriedOver(el));
 }

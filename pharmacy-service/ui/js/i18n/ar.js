@@ -140,6 +140,7 @@ export default {
   "sw.latitude": "خط العرض", "sw.longitude": "خط الطول", "sw.opens": "يفتح", "sw.closes": "يغلق", "sw.active": "يستقبل المحادثات",
   "sw.gap.address": "العنوان", "sw.gap.location": "الموقع", "sw.gap.hours": "المواعيد", "sw.gap.agents": "الموظفون",
   "sw.carriedTitle": "المحادثات المنقولة", "sw.noCarried": "لا شيء بانتظار المراجعة.",
-  "sw.customer": "العميل", "sw.status": "الحالة", "sw.lastActivity": "آخر نشاط", "sw.keep": "إبقاء", "sw.openChat": "فتح (لتحويلها)",
+  "sw.customer": "العميل", "sw.status": "الحالة", "sw.lastActivity": "آخر نشاط", "sw.keep": "إبقاء", "sw.openChat": "فتح",
   "ticket.keep": "إبقاء المحادثة المنقولة", "list.carried": "منقولة",
+  "sw.reassignTo": "تحويل إلى فرع", "sw.reassign": "تحويل", "sw.reassignNote": "منقولة من النظام القديم: حُوّلت عند الانتقال",
 };

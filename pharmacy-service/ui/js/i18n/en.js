@@ -140,6 +140,7 @@ export default {
   "sw.latitude": "Latitude", "sw.longitude": "Longitude", "sw.opens": "Opens", "sw.closes": "Closes", "sw.active": "Takes conversations",
   "sw.gap.address": "address", "sw.gap.location": "location", "sw.gap.hours": "hours", "sw.gap.agents": "agents",
   "sw.carriedTitle": "Carried-over conversations", "sw.noCarried": "None waiting for review.",
-  "sw.customer": "Customer", "sw.status": "Status", "sw.lastActivity": "Last activity", "sw.keep": "Keep", "sw.openChat": "Open (reassign)",
+  "sw.customer": "Customer", "sw.status": "Status", "sw.lastActivity": "Last activity", "sw.keep": "Keep", "sw.openChat": "Open",
   "ticket.keep": "Keep (carried over)", "list.carried": "Carried over",
+  "sw.reassignTo": "Reassign to branch", "sw.reassign": "Reassign", "sw.reassignNote": "Carried over from the old system: reassigned at switch-over",
 };
