@@ -38,6 +38,9 @@ done
 WA_BAILEYS_DIRS=$(IFS=:; echo "${baileys_dirs[*]}")
 export WA_BAILEYS_DIRS
 
+# Django 4.2 (PyPI) into .tools/django: the switch-over import tests build a database with it.
+pharmacy-service/tests/django/setup.sh
+
 # Example programs that the end-to-end tests run as processes (target/debug/examples/).
 cargo build --workspace --examples --locked
 cargo test --workspace --all-targets --locked

@@ -146,7 +146,9 @@ impl App {
         Ok((delayed, reassigned))
     }
 
-    /// Closes open and pending tickets idle for `auto_close_after`.
+    /// Closes open and pending tickets idle for `auto_close_after`. Tickets carried over from
+    /// the old system are exempt until someone reviews them: their last activity predates the
+    /// switch-over, so the first run after the import would close every one of them.
     pub async fn auto_close(&self) -> Result<Vec<TicketId>, AppError> {
         let now = self.now();
         let after = self.config().auto_close_after;
@@ -157,7 +159,8 @@ impl App {
         let mut events = Vec::new();
         let mut closed = Vec::new();
         for t in db::tickets::idle(&mut tx, now.minus(after)).await? {
-            if due_for_auto_close(t.status, t.last_activity_at, now, after) {
+            let reviewed = t.carried_over_at.is_none();
+            if reviewed && due_for_auto_close(t.status, t.last_activity_at, now, after) {
                 self.close_in(
                     &mut tx,
                     t.id,

@@ -31,6 +31,7 @@ mod ports;
 mod queries;
 mod seed;
 mod settings;
+mod switchover;
 mod tickets;
 
 pub use auth::{LoginOutcome, NewUser, normalize_username};
@@ -47,8 +48,12 @@ pub use outbound::SendReply;
 pub use passwords::{PasswordWork, hash_password, verify_password};
 pub use ports::{Messenger, OutgoingMedia, OutgoingMessage, SendError};
 pub use queries::{TicketDetail, TicketSummary};
-pub use seed::{DemoCredentials, SeedOptions};
+pub use seed::{DemoCredentials, SeedOptions, default_branches};
 pub use settings::SettingsPatch;
+pub use switchover::{
+    BranchCheck, BranchGap, BranchSetup, BranchSuggestion, CarryOverDecision, LEGACY_PREFIX,
+    LegacyBranch, MapTarget, PLACEHOLDER_LOCATION, SwitchoverStatus,
+};
 pub use tickets::TransferTarget;
 
 use crate::db::{self, DbError};

@@ -211,6 +211,32 @@ const TEMPLATES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The chain's 15 branches as the seed knows them: what a fresh installation starts from, and
+/// what the switch-over page offers when mapping the old system's branch names.
+pub fn default_branches() -> Vec<NewBranch> {
+    let evening = WeeklyHours::every_day(&[Span::hm(9, 0, 2, 0)]);
+    let always = WeeklyHours::every_day(&[Span::hm(0, 0, 24, 0)]);
+    BRANCHES
+        .iter()
+        .map(
+            |(code, name, name_ar, address, lat, lon, all_day)| NewBranch {
+                code: (*code).into(),
+                name: (*name).into(),
+                name_ar: (*name_ar).into(),
+                address: (*address).into(),
+                phone: None,
+                latitude: *lat,
+                longitude: *lon,
+                hours: if *all_day {
+                    always.clone()
+                } else {
+                    evening.clone()
+                },
+            },
+        )
+        .collect()
+}
+
 impl App {
     /// Seeds branches, system templates, the admin and one agent per branch. The credentials
     /// returned are those given in `opts`; they hold for the logins this call created (an
@@ -220,30 +246,10 @@ impl App {
         let admin_hash = super::hash_password(&opts.admin_password)?;
         let agent_hash = super::hash_password(&opts.agent_password)?;
         let mut tx = self.begin().await?;
-        let evening = WeeklyHours::every_day(&[Span::hm(9, 0, 2, 0)]);
-        let always = WeeklyHours::every_day(&[Span::hm(0, 0, 24, 0)]);
         let mut branch_ids = Vec::new();
-        for (code, name, name_ar, address, lat, lon, all_day) in BRANCHES {
-            let id = db::branches::upsert(
-                &mut tx,
-                &NewBranch {
-                    code: (*code).into(),
-                    name: (*name).into(),
-                    name_ar: (*name_ar).into(),
-                    address: (*address).into(),
-                    phone: None,
-                    latitude: *lat,
-                    longitude: *lon,
-                    hours: if *all_day {
-                        always.clone()
-                    } else {
-                        evening.clone()
-                    },
-                },
-                now,
-            )
-            .await?;
-            branch_ids.push((id, *code, *name));
+        for b in default_branches() {
+            let id = db::branches::upsert(&mut tx, &b, now).await?;
+            branch_ids.push((id, b.code, b.name));
         }
         for (key, title, body) in TEMPLATES {
             if db::templates::global(&mut tx, key).await?.is_none() {

@@ -48,6 +48,10 @@ pub struct Ticket {
     pub csat_requested_at: Option<Timestamp>,
     /// When a delay was flagged for the current assignment.
     pub delay_flagged_at: Option<Timestamp>,
+    /// Brought in open or pending by the switch-over import at this time and not reviewed yet
+    /// (kept, reassigned or closed); the inactivity job leaves such tickets alone.
+    #[sqlx(default)]
+    pub carried_over_at: Option<Timestamp>,
 }
 
 /// One ticket.
@@ -132,7 +136,7 @@ pub async fn close(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE tickets SET status = 'closed', closed_at = ?1, closed_by_user_id = ?2, close_reason = ?3,
-             waiting_since = NULL, last_activity_at = ?1 WHERE id = ?4",
+             waiting_since = NULL, last_activity_at = ?1, carried_over_at = NULL WHERE id = ?4",
     )
     .bind(now)
     .bind(by)
@@ -141,6 +145,24 @@ pub async fn close(
     .execute(&mut *c)
     .await?;
     Ok(())
+}
+
+/// Ends the carried-over review of an open or pending ticket: a normal ticket from now on,
+/// its inactivity clock starting at `now`. False when it was not waiting for review.
+pub async fn end_carry_over(
+    c: &mut Conn,
+    id: TicketId,
+    now: Timestamp,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE tickets SET carried_over_at = NULL, last_activity_at = max(last_activity_at, ?1)
+         WHERE id = ?2 AND carried_over_at IS NOT NULL AND status <> 'closed'",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *c)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 /// Assigns (or unassigns with `None`) and sets the branch.
@@ -280,6 +302,7 @@ pub async fn delayed(c: &mut Conn, assigned_before: Timestamp) -> Result<Vec<Tic
         "SELECT * FROM tickets WHERE status = 'open' AND agent_id IS NOT NULL AND first_response_at IS NULL
              AND waiting_since IS NOT NULL AND assigned_at <= ?1 AND waiting_since <= ?1
              AND (delay_flagged_at IS NULL OR delay_flagged_at < assigned_at)
+             AND carried_over_at IS NULL
          ORDER BY assigned_at, id",
     )
     .bind(assigned_before)
@@ -287,9 +310,10 @@ pub async fn delayed(c: &mut Conn, assigned_before: Timestamp) -> Result<Vec<Tic
     .await
 }
 
-/// Open or pending tickets idle since before `idle_before`.
+/// Open or pending tickets idle since before `idle_before`, except carried-over ones waiting
+/// for review.
 pub async fn idle(c: &mut Conn, idle_before: Timestamp) -> Result<Vec<Ticket>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM tickets WHERE status IN ('open', 'pending') AND last_activity_at <= ? ORDER BY id")
+    sqlx::query_as("SELECT * FROM tickets WHERE status IN ('open', 'pending') AND last_activity_at <= ? AND carried_over_at IS NULL ORDER BY id")
         .bind(idle_before)
         .fetch_all(&mut *c)
         .await
@@ -312,6 +336,8 @@ pub struct TicketFilter {
     pub visible_to_agent: Option<(AgentId, Option<BranchId>)>,
     /// Whose customer matches this full-text expression.
     pub customer_fts: Option<String>,
+    /// Only carried-over tickets waiting for review (`true`) or only the others (`false`).
+    pub carried_over: Option<bool>,
 }
 
 /// The rule for what an agent sees: tickets assigned to them; the unassigned queue of their
@@ -377,6 +403,11 @@ pub async fn list(
     if f.unassigned == Some(true) {
         q.push(" AND t.agent_id IS NULL");
     }
+    match f.carried_over {
+        Some(true) => q.push(" AND t.carried_over_at IS NOT NULL AND t.status <> 'closed'"),
+        Some(false) => q.push(" AND t.carried_over_at IS NULL"),
+        None => &mut q,
+    };
     if let Some((agent, branch)) = f.visible_to_agent {
         q.push(" AND ");
         push_visibility(&mut q, "t", agent, branch);

@@ -42,6 +42,7 @@ pub mod pacing;
 pub mod reads;
 pub mod server;
 pub mod signature;
+pub mod switchover;
 pub mod tickets;
 pub mod ui;
 pub mod whatsapp;
@@ -224,6 +225,7 @@ pub fn router(state: AppState) -> Router {
         .merge(calendar::routes())
         .merge(pacing::routes())
         .merge(notes::routes())
+        .merge(switchover::routes())
         .layer(axum::middleware::map_response(api_headers))
         .layer(axum::middleware::from_fn(record_client_address));
     // ---- UI: the UI helper merges its pages here, e.g. `.merge(ui::router(state.clone()))`.

@@ -117,6 +117,10 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
         super::admin::held,
         super::admin::confirm_held,
         super::admin::cancel_held,
+        super::switchover::status,
+        super::switchover::map_branch,
+        super::switchover::set_up_branch,
+        super::switchover::review,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Components),
@@ -131,6 +135,7 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
         (name = "whatsapp", description = "Pairing and the WhatsApp link (admins)"),
         (name = "templates", description = "Reply templates and keyword auto-replies"),
         (name = "admin", description = "Settings, activity log, alerts, held messages"),
+        (name = "switchover", description = "Finishing the switch-over from the old system: branch mapping, readiness, carried-over tickets"),
     )
 )]
 pub struct ApiDoc;

@@ -50,6 +50,10 @@ pub struct ListQuery {
     /// Only unassigned (`true`).
     #[param(value_type = Option<bool>)]
     pub unassigned: Option<String>,
+    /// Only tickets carried over from the old system and not reviewed yet (`true`), or only
+    /// the others (`false`).
+    #[param(value_type = Option<bool>)]
+    pub carried_over: Option<String>,
     /// Free text over the customer's name, number, e-mail.
     pub text: Option<String>,
     /// The `next_cursor` of the previous page.
@@ -105,6 +109,7 @@ async fn list(
         agent_id: parse_opt::<i64>(&q.agent, "agent")?.map(AgentId),
         customer_id: customer.map(CustomerId),
         unassigned: parse_opt(&q.unassigned, "unassigned")?,
+        carried_over: parse_opt(&q.carried_over, "carried_over")?,
         ..TicketFilter::default()
     };
     if !me.is_admin() {
@@ -414,27 +419,38 @@ async fn transfer(
     let mut c = state.app.pool().acquire().await?;
     workable_ticket(&mut c, &me, TicketId(id)).await?;
     drop(c);
-    let target = match (r.agent_id, r.branch_id) {
-        (Some(a), None) => TransferTarget::Agent(a),
-        (None, Some(b)) => TransferTarget::Branch(b),
-        _ => {
-            return Err(ApiError::invalid(
-                "agent_id",
-                "give exactly one of agent_id and branch_id",
-            ));
-        }
-    };
+    let target = transfer_target(r.agent_id, r.branch_id)?;
     let t = state
         .app
         .transfer_ticket(TicketId(id), me.id, target, &r.note)
         .await
-        .map_err(|e| match e {
-            crate::app::AppError::NotFound { entity, .. } if entity != "ticket" => {
-                ApiError::invalid(format!("{entity}_id"), format!("no such {entity}"))
-            }
-            e => e.into(),
-        })?;
+        .map_err(transfer_error)?;
     Ok(Json(json!({ "ticket": t })))
+}
+
+/// Where a transfer goes: exactly one of an agent and a branch.
+pub(crate) fn transfer_target(
+    agent: Option<AgentId>,
+    branch: Option<BranchId>,
+) -> ApiResult<TransferTarget> {
+    match (agent, branch) {
+        (Some(a), None) => Ok(TransferTarget::Agent(a)),
+        (None, Some(b)) => Ok(TransferTarget::Branch(b)),
+        _ => Err(ApiError::invalid(
+            "agent_id",
+            "give exactly one of agent_id and branch_id",
+        )),
+    }
+}
+
+/// A transfer to an agent or branch that does not exist is a bad request, not a missing ticket.
+pub(crate) fn transfer_error(e: crate::app::AppError) -> ApiError {
+    match e {
+        crate::app::AppError::NotFound { entity, .. } if entity != "ticket" => {
+            ApiError::invalid(format!("{entity}_id"), format!("no such {entity}"))
+        }
+        e => e.into(),
+    }
 }
 
 #[utoipa::path(

@@ -48,6 +48,7 @@ static ASSETS: &[(&str, &[u8])] = assets!(
     "js/charts.js",
     "js/admin.js",
     "js/notify.js",
+    "js/switchover.js",
     "icons/icons.svg",
     "icons/logo.svg",
 );

@@ -263,7 +263,7 @@ async fn message(
             k
         }
     };
-    let body = r.text(&["content", "body", "text", "message", "caption"]);
+    let body = r.body(&["content", "body", "text", "message", "caption"]);
     let mut m = NewMessage {
         ticket_id: TicketId(ticket),
         customer_id: CustomerId(customer),

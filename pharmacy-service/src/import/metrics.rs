@@ -4,7 +4,7 @@
 use super::context::Ctx;
 use super::error::{ImportError, WriteContext};
 use super::people::PeopleTables;
-use super::source::{Row, Source};
+use super::source::{Row, Source, Value};
 use crate::domain::time::Timestamp;
 use std::time::Duration;
 
@@ -96,6 +96,33 @@ fn secs(v: f64) -> Duration {
     Duration::from_millis((v.max(0.0) * 1000.0).round() as u64)
 }
 
+/// The measured response time of a row. Columns named in seconds hold seconds; `response_time`
+/// and `duration` are Django `DurationField`s, which Django's SQLite backend declares `bigint`
+/// and stores as whole microseconds (`DurationField.get_db_prep_value` ->
+/// `django.utils.duration.duration_microseconds`, since SQLite has no native duration type:
+/// `django/db/backends/sqlite3/base.py` `data_types`, `features.has_native_duration_field`).
+/// A REAL there is taken as seconds (a `FloatField` of an older model; a guess).
+fn measured(r: &Row) -> Option<Duration> {
+    if let Some(s) = r.real(&[
+        "response_time_seconds",
+        "response_seconds",
+        "duration_seconds",
+        "seconds",
+    ]) {
+        return Some(secs(s));
+    }
+    let micros = |us: i64| Duration::from_micros(us.max(0) as u64);
+    match r.value(&["response_time", "duration"])? {
+        Value::Int(us) => Some(micros(*us)),
+        Value::Real(s) => Some(secs(*s)),
+        Value::Text(t) => match t.trim().parse::<i64>() {
+            Ok(us) => Some(micros(us)),
+            Err(_) => t.trim().parse::<f64>().ok().map(secs),
+        },
+        Value::Null | Value::Blob(_) => None,
+    }
+}
+
 async fn response_time(
     ctx: &mut Ctx,
     r: &Row,
@@ -141,21 +168,14 @@ async fn response_time(
         ],
         &ctx.tz,
     );
-    let seconds = r.real(&[
-        "response_time_seconds",
-        "response_seconds",
-        "duration_seconds",
-        "seconds",
-        "response_time",
-        "duration",
-    ]);
+    let seconds = measured(r);
     let created = r.time(&["created_at", "timestamp"], &ctx.tz);
     let (started, ended) = match (started, ended, seconds) {
         (Some(s), Some(e), _) => (s, e),
-        (None, Some(e), Some(d)) => (e.minus(secs(d)), e),
-        (Some(s), None, Some(d)) => (s, s.plus(secs(d))),
+        (None, Some(e), Some(d)) => (e.minus(d), e),
+        (Some(s), None, Some(d)) => (s, s.plus(d)),
         (None, None, Some(d)) => match created {
-            Some(c) => (c.minus(secs(d)), c),
+            Some(c) => (c.minus(d), c),
             None => {
                 ctx.report
                     .unmappable(E, table, &id, "no time of the response");

@@ -5,6 +5,7 @@ use super::django_password::to_service_hash;
 use super::error::{ImportError, WriteContext};
 use super::mapping::slug;
 use super::source::{Row, Source};
+use crate::app::{LEGACY_PREFIX, PLACEHOLDER_LOCATION};
 use crate::db;
 use crate::db::branches::Branch;
 use crate::db::users::Role;
@@ -235,8 +236,8 @@ async fn branch(
         return Ok(b);
     }
     let base = match slug(label) {
-        s if s.is_ascii() && !s.is_empty() => format!("legacy-{s}"),
-        _ => format!("legacy-{}", branches.len() + 1),
+        s if s.is_ascii() && !s.is_empty() => format!("{LEGACY_PREFIX}{s}"),
+        _ => format!("{LEGACY_PREFIX}{}", branches.len() + 1),
     };
     let mut code = base.clone();
     let mut n = 2;
@@ -249,11 +250,13 @@ async fn branch(
     // no customer is routed there by distance.
     let b: i64 = sqlx::query_scalar(
         "INSERT INTO branches (code, name, name_ar, address, latitude, longitude, hours_json, is_active, created_at)
-         VALUES (?, ?, ?, '', 31.0409, 31.3785, ?, 0, ?) RETURNING id",
+         VALUES (?, ?, ?, '', ?, ?, ?, 0, ?) RETURNING id",
     )
     .bind(&code)
     .bind(label)
     .bind(label)
+    .bind(PLACEHOLDER_LOCATION.0)
+    .bind(PLACEHOLDER_LOCATION.1)
     .bind(hours)
     .bind(ctx.now)
     .fetch_one(&mut *ctx.tx)
@@ -279,41 +282,39 @@ fn branch_key(s: &str) -> String {
     words.join(" ")
 }
 
-/// The branch a Django label names, if exactly one matches: equal to its code or name (any
-/// spelling of Arabic letters), or to the part of its name after the dash ("Toriel",
-/// "توريل", "فرع توريل").
-pub fn match_branch(label: &str, branches: &[Branch]) -> Option<BranchId> {
+/// Whether a Django branch label names this branch: equal to its code or name (any spelling of
+/// Arabic letters), or to the part of its name after the dash ("Toriel", "توريل", "فرع توريل").
+pub fn label_matches(label: &str, code: &str, name: &str, name_ar: &str) -> bool {
     let want = branch_key(label);
     if want.is_empty() {
-        return None;
+        return false;
     }
-    let mut found: Vec<BranchId> = Vec::new();
-    for b in branches {
-        let mut keys = vec![
-            branch_key(&b.code),
-            branch_key(&b.name),
-            branch_key(&b.name_ar),
-        ];
-        for name in [&b.name, &b.name_ar] {
-            if let Some((_, tail)) = name.split_once('–') {
-                keys.push(branch_key(tail));
-            }
-        }
-        let hit = keys.iter().any(|k| {
-            !k.is_empty()
-                && (*k == want
-                    || (want.chars().count() >= 4
-                        && k.split(' ').count() <= 3
-                        && k.contains(&want))
-                    || (k.chars().count() >= 4
-                        && want.contains(k.as_str())
-                        && k.split(' ').count() <= 3))
-        });
-        if hit && !found.contains(&b.id) {
-            found.push(b.id);
+    let mut keys = vec![branch_key(code), branch_key(name), branch_key(name_ar)];
+    for name in [name, name_ar] {
+        if let Some((_, tail)) = name.split_once('–') {
+            keys.push(branch_key(tail));
         }
     }
-    (found.len() == 1).then(|| found[0])
+    keys.iter().any(|k| {
+        !k.is_empty()
+            && (*k == want
+                || (want.chars().count() >= 4 && k.split(' ').count() <= 3 && k.contains(&want))
+                || (k.chars().count() >= 4
+                    && want.contains(k.as_str())
+                    && k.split(' ').count() <= 3))
+    })
+}
+
+/// The branch a Django label names, if exactly one matches ([`label_matches`]).
+pub fn match_branch(label: &str, branches: &[Branch]) -> Option<BranchId> {
+    let mut found = branches
+        .iter()
+        .filter(|b| label_matches(label, &b.code, &b.name, &b.name_ar))
+        .map(|b| b.id);
+    match (found.next(), found.next()) {
+        (Some(b), None) => Some(b),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -66,7 +66,16 @@ pub struct ImportReport {
     pub missing_media: Vec<MissingMedia>,
     /// Django tables the import knows but the database does not have.
     pub absent_tables: Vec<String>,
+    /// Tickets imported open or pending: they wait in the carried-over view (never closed for
+    /// inactivity) until an admin or their agent keeps, reassigns or closes them.
+    pub carried_over: u64,
+    /// The admin page that finishes the switch-over: branch mapping, addresses, hours, what is
+    /// still missing before going live.
+    pub switchover_page: &'static str,
 }
+
+/// Where the switch-over page lives in the web UI.
+pub const SWITCHOVER_PAGE: &str = "/app#/switchover";
 
 fn as_map<S: Serializer>(v: &[(String, EntityCounts)], s: S) -> Result<S::Ok, S::Error> {
     s.collect_map(v.iter().map(|(k, c)| (k, c)))
@@ -84,6 +93,8 @@ impl ImportReport {
             changed_since_import: Vec::new(),
             missing_media: Vec::new(),
             absent_tables: Vec::new(),
+            carried_over: 0,
+            switchover_page: SWITCHOVER_PAGE,
         }
     }
 
@@ -205,6 +216,15 @@ impl ImportReport {
                 self.absent_tables.join(", ")
             ));
         }
+        s.push_str(&format!(
+            "Carried over (open or pending, kept open until reviewed): {} tickets
+",
+            self.carried_over
+        ));
+        s.push_str(&format!(
+            "Next: map the imported branches and check what is missing at {}\n",
+            self.switchover_page
+        ));
         s
     }
 }

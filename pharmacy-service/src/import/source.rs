@@ -62,7 +62,8 @@ impl Row {
             .unwrap_or_else(|| "?".into())
     }
 
-    /// Text of the first present column, trimmed; empty text counts as absent.
+    /// Text of the first present column, trimmed (names, keys, codes); empty text counts as
+    /// absent. Message bodies are read with [`Row::body`].
     pub fn text(&self, names: &[&str]) -> Option<String> {
         let s = match self.value(names)? {
             Value::Null => return None,
@@ -70,6 +71,19 @@ impl Row {
             Value::Real(f) => f.to_string(),
             Value::Text(t) => t.trim().to_owned(),
             Value::Blob(b) => String::from_utf8_lossy(b).trim().to_owned(),
+        };
+        (!s.is_empty()).then_some(s)
+    }
+
+    /// Text of the first present column exactly as stored (message bodies: leading and
+    /// trailing spaces and line breaks are the sender's); only empty text counts as absent.
+    pub fn body(&self, names: &[&str]) -> Option<String> {
+        let s = match self.value(names)? {
+            Value::Null => return None,
+            Value::Int(i) => i.to_string(),
+            Value::Real(f) => f.to_string(),
+            Value::Text(t) => t.clone(),
+            Value::Blob(b) => String::from_utf8_lossy(b).into_owned(),
         };
         (!s.is_empty()).then_some(s)
     }
@@ -381,6 +395,9 @@ mod tests {
         assert_eq!(r.flag(&["is_active"]), Some(true));
         assert_eq!(r.int(&["COUNT"]), Some(12));
         assert_eq!(r.text(&["empty"]), None);
+        assert_eq!(r.body(&["content"]).as_deref(), Some("  مرحبا "));
+        assert_eq!(r.body(&["empty"]).as_deref(), Some("  "));
+        assert_eq!(r.body(&["note_content"]), None);
         assert_eq!(r.text(&["missing"]), None);
         assert!(r.has("note_content"));
     }

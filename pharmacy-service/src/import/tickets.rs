@@ -244,8 +244,8 @@ async fn insert(ctx: &mut Ctx, p: &Planned<'_>) -> Result<(), ImportError> {
     };
     let t: i64 = sqlx::query_scalar(
         "INSERT INTO tickets (customer_id, branch_id, agent_id, status, priority, subject, created_at, opened_at,
-             assigned_at, last_activity_at, closed_at, closed_by_user_id, close_reason)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             assigned_at, last_activity_at, closed_at, closed_by_user_id, close_reason, carried_over_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(p.customer)
     .bind(branch)
@@ -260,11 +260,17 @@ async fn insert(ctx: &mut Ctx, p: &Planned<'_>) -> Result<(), ImportError> {
     .bind(p.closed_at)
     .bind(p.closed_by)
     .bind(&p.close_reason)
+    // Open and pending tickets wait in the carried-over view until someone reviews them; the
+    // inactivity job skips them meanwhile (their last activity predates the switch-over).
+    .bind((p.status != TicketStatus::Closed).then_some(ctx.now))
     .fetch_one(&mut *ctx.tx)
     .await
     .row("tickets", table, &id)?;
     ctx.record(table, &id, "tickets", Some(t)).await?;
     ctx.report.counts("tickets").imported += 1;
+    if p.status != TicketStatus::Closed {
+        ctx.report.carried_over += 1;
+    }
 
     ctx.touched_tickets.insert(t);
     ctx.touched_customers.insert(p.customer);

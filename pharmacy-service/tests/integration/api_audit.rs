@@ -289,6 +289,34 @@ async fn every_admin_action_is_logged_with_the_client_address() {
     )
     .await;
 
+    // The switch-over page: a branch's details, and a legacy branch mapped onto a real one.
+    let real = t.world.branches[0].0;
+    run.call(
+        "PUT",
+        "/api/switchover/branches/{id}",
+        Some(real),
+        json!({ "address": "12 Toriel St" }),
+        "switchover.branch_set_up",
+    )
+    .await;
+    let legacy: i64 = sqlx::query_scalar(
+        "INSERT INTO branches (code, name, name_ar, address, latitude, longitude, hours_json, is_active, created_at)
+         SELECT 'legacy-toriel', 'Toriel', 'Toriel', '', latitude, longitude, hours_json, 0, created_at
+         FROM branches WHERE id = ? RETURNING id",
+    )
+    .bind(real)
+    .fetch_one(t.world.app.pool())
+    .await
+    .unwrap();
+    run.call(
+        "POST",
+        "/api/switchover/branches/{id}/map",
+        Some(legacy),
+        json!({ "branch_id": real }),
+        "switchover.branch_mapped",
+    )
+    .await;
+
     // Admin-only operations added since: they must be here too.
     let missing: Vec<String> = operations()
         .into_iter()

@@ -121,6 +121,10 @@ const OWNERSHIP: &[(&str, Ownership)] = &[
     ("whatsapp_pair_code", ADMINS),
     ("whatsapp_qr", ADMINS),
     ("whatsapp_status", ADMINS),
+    ("map_legacy_branch", ADMINS),
+    ("review_carried_over_ticket", Cells),
+    ("set_up_branch", ADMINS),
+    ("switchover_status", ADMINS),
 ];
 
 #[test]
@@ -558,6 +562,18 @@ async fn every_object_endpoint_checks_ownership() {
                 "revoke_message",
                 format!("agent revoke in {who}"),
                 agent.delete(&format!("/api/messages/{mid}")).await.status,
+                act_want,
+            );
+            m.check(
+                "review_carried_over_ticket",
+                format!("agent review carried-over {who}"),
+                agent
+                    .post(
+                        &format!("/api/switchover/tickets/{id}/review"),
+                        json!({ "action": "keep" }),
+                    )
+                    .await
+                    .status,
                 act_want,
             );
         }

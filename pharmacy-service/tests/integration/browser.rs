@@ -2186,3 +2186,92 @@ async fn a_required_password_change_comes_before_the_app() {
             .is_some()
     );
 }
+
+/// The switch-over page (issue 34): an imported legacy branch is mapped onto the suggested real
+/// branch from the page; the page stays accessible in Arabic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_maps_an_imported_branch_on_the_switchover_page() {
+    let _one = BROWSER.lock().await;
+    let svc = Service::start().await;
+    // What the import leaves when an agent's old branch text matched no branch.
+    let legacy: i64 = sqlx::query_scalar(
+        "INSERT INTO branches (code, name, name_ar, address, latitude, longitude, hours_json, is_active, created_at)
+         SELECT 'legacy-toriel', 'فرع توريل', 'فرع توريل', '', 31.0409, 31.3785, hours_json, 0, created_at
+         FROM branches WHERE code = 'toriel' RETURNING id",
+    )
+    .fetch_one(svc.app.pool())
+    .await
+    .unwrap();
+    let agent = svc.agent_id("agent.toriel").await;
+    sqlx::query("UPDATE agents SET branch_id = ? WHERE id = ?")
+        .bind(legacy)
+        .bind(agent)
+        .execute(svc.app.pool())
+        .await
+        .unwrap();
+    // A conversation carried over from the old system, waiting for review.
+    let (carried, _) = svc.customer_says("SW-1", "من النظام القديم").await;
+    sqlx::query("UPDATE tickets SET carried_over_at = created_at WHERE id = ?")
+        .bind(carried)
+        .execute(svc.app.pool())
+        .await
+        .unwrap();
+    let mut b = Browser::start("switchover", "ar").await;
+    let (user, pass) = svc.creds.admin.clone();
+    b.login(&svc.base, &user, &pass).await;
+    b.client
+        .goto(&format!("{}/#/switchover", svc.base))
+        .await
+        .unwrap();
+    b.until(
+        "the legacy branch row",
+        "document.querySelector('#page-switchover table.legacy select')",
+    )
+    .await;
+    // One details form per branch (15 seeded) and one for the legacy row.
+    b.until(
+        "the branch forms",
+        "document.querySelectorAll('#page-switchover form').length === 16",
+    )
+    .await;
+    b.shot("legacy").await;
+    b.axe("the switch-over page").await;
+    b.click("#page-switchover table.legacy button").await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (code,): (String,) = sqlx::query_as(
+            "SELECT b.code FROM agents a JOIN branches b ON b.id = a.branch_id WHERE a.id = ?",
+        )
+        .bind(agent)
+        .fetch_one(svc.app.pool())
+        .await
+        .unwrap();
+        if code == "toriel" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the branch was not mapped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.until(
+        "no legacy branch left",
+        "!document.querySelector('#page-switchover table.legacy')",
+    )
+    .await;
+    b.shot("mapped").await;
+    // Keeping the carried-over conversation from the page's list.
+    b.click("#page-switchover table.carried button").await;
+    let deadline = Instant::now() + WAIT;
+    while svc
+        .app
+        .ticket_detail(carried)
+        .await
+        .unwrap()
+        .ticket
+        .carried_over_at
+        .is_some()
+    {
+        assert!(Instant::now() < deadline, "the conversation was not kept");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.close().await;
+}

@@ -17,6 +17,7 @@ mod csat;
 mod db;
 mod demo;
 mod import;
+mod import_django;
 mod inbound;
 mod kpi;
 mod lifecycle;

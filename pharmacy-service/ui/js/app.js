@@ -8,7 +8,7 @@ import { initInbox, showInbox, stepTicket, selectTab, state, leaveTicket } from 
 import { actions } from "./ticket.js";
 import { focusComposer } from "./composer.js";
 
-const PAGES = ["inbox", "dashboard", "whatsapp", "agents", "templates", "settings", "activity"];
+const PAGES = ["inbox", "dashboard", "whatsapp", "agents", "templates", "settings", "activity", "switchover"];
 let inboxReady = false;
 
 function showLogin() {
@@ -108,7 +108,7 @@ async function route() {
     if (name === "inbox") await showInbox(arg ? Number(arg) : null);
     else {
       leaveTicket();
-      const mod = await import(name === "dashboard" ? "./dashboard.js" : name === "whatsapp" ? "./whatsapp.js" : "./admin.js");
+      const mod = await import(name === "dashboard" ? "./dashboard.js" : name === "whatsapp" ? "./whatsapp.js" : name === "switchover" ? "./switchover.js" : "./admin.js");
       await mod.show(name, $(`page-${name}`), arg);
     }
   } catch (e) {

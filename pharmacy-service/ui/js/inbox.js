@@ -129,6 +129,7 @@ function ticketItem(tk) {
     h("span", { class: "tags" },
       tk.priority && tk.priority !== "normal" ? h("span", { class: `pill ${tk.priority}` }, t(`priority.${tk.priority}`)) : null,
       tk.status === "pending" ? h("span", { class: "pill pending" }, t("status.pending")) : null,
+      tk.carried_over_at && tk.status !== "closed" ? h("span", { class: "pill" }, t("list.carried")) : null,
       (tk.tags || []).slice(0, 3).map((x) => h("span", { class: "pill", dir: "auto" }, x)))));
 }
 

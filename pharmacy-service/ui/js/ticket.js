@@ -25,6 +25,8 @@ export function renderTicketHead(tk) {
   $("btn-transfer").hidden = closed;
   $("chat-priority").disabled = closed;
   $("btn-take").hidden = closed || tk.agent_id != null || session.isAdmin || !session.agentId;
+  // Carried over from the old system and not reviewed yet: keeping it starts its inactivity clock.
+  $("btn-keep").hidden = closed || !tk.carried_over_at;
   $("composer").hidden = closed;
   $("closed-bar").hidden = !closed;
 }
@@ -112,6 +114,19 @@ async function takeTicket() {
     const res = await post(`/api/tickets/${id}/transfer/`, { agent_id: session.agentId, note: t("ticket.takenNote") });
     const tk = state.tickets.get(id);
     if (tk) Object.assign(tk, res?.ticket || res || {}, { agent_id: session.agentId });
+    renderTicketHead(tk);
+    renderList();
+  } catch (e) {
+    toast(e.message, true);
+  }
+}
+
+async function keepTicket() {
+  const id = state.current;
+  try {
+    const res = await post(`/api/switchover/tickets/${id}/review/`, { action: "keep" });
+    const tk = state.tickets.get(id);
+    if (tk) Object.assign(tk, res.ticket);
     renderTicketHead(tk);
     renderList();
   } catch (e) {
@@ -236,6 +251,7 @@ export function initTicketActions() {
   $("btn-transfer").onclick = transferTicket;
   $("chat-priority").onchange = setPriority;
   $("btn-take").onclick = takeTicket;
+  $("btn-keep").onclick = keepTicket;
   $("btn-reopen").onclick = reopenTicket;
   $("btn-panel").onclick = () => togglePanel();
 }
