@@ -54,6 +54,8 @@ mod message;
 mod pair_code;
 mod peer;
 mod qr;
+#[cfg(test)]
+mod receive_tests;
 mod session;
 pub mod store;
 
@@ -68,5 +70,7 @@ pub use media::{DEFAULT_MEDIA_HOST, MediaKind, MediaRef, OutgoingMedia};
 pub use message::{generate_message_id, validate_message_id};
 pub use qr::{QrCode, QrRenderError};
 pub use whatsapp_proto::binary::Node;
+pub use whatsapp_proto::content;
+pub use whatsapp_proto::content::{Content, MessageContent, Wrappers};
 pub use whatsapp_proto::jid::Jid;
 pub use whatsapp_proto::pb::e2e;

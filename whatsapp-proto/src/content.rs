@@ -873,13 +873,15 @@ pub const FIELD_NAMES: &[(u32, &str)] = &[
     (103, "groupStatusMessageV2"),
 ];
 
-/// Whether a decoded message carries anything for an application: any field other than
-/// sender-key distribution (2, 15) and `messageContextInfo`, in the decoded message or, as
-/// an unknown field prost dropped, in its `plaintext`.
+/// Whether an (unwrapped) message carries anything for an application: a field other than
+/// sender-key distribution (2, 15) and `messageContextInfo`, or, in the `plaintext` it was
+/// decoded from, a top-level field the schema does not know (prost drops those).
 pub fn carries_content(message: &e2e::Message, plaintext: &[u8]) -> bool {
     let meta = |n: &u32| matches!(*n, 2 | 15 | MESSAGE_CONTEXT_INFO);
     field_numbers(&message.encode_to_vec())
         .iter()
-        .chain(field_numbers(plaintext).iter())
         .any(|n| !meta(n))
+        || field_numbers(plaintext)
+            .iter()
+            .any(|n| field_name(*n).is_none())
 }
