@@ -12,3 +12,4 @@ mod identity_change;
 mod key_index;
 mod pairing;
 mod redelivery;
+mod shapes;

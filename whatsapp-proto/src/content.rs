@@ -721,6 +721,33 @@ impl Context {
     }
 }
 
+/// Calls `$then!` with every `Message` field whose kind has a `contextInfo`, in the order
+/// they are tried.
+macro_rules! with_context_kinds {
+    ($then:ident) => {
+        $then!(
+            extended_text_message,
+            image_message,
+            video_message,
+            ptv_message,
+            audio_message,
+            document_message,
+            sticker_message,
+            location_message,
+            live_location_message,
+            contact_message,
+            contacts_array_message,
+            poll_creation_message,
+            poll_creation_message_v2,
+            poll_creation_message_v3,
+            buttons_response_message,
+            list_response_message,
+            template_button_reply_message,
+            interactive_response_message,
+        )
+    };
+}
+
 /// The `contextInfo` of the message's content, whichever kind it is.
 pub fn context_info(m: &e2e::Message) -> Option<&e2e::ContextInfo> {
     macro_rules! first {
@@ -728,26 +755,21 @@ pub fn context_info(m: &e2e::Message) -> Option<&e2e::ContextInfo> {
             None $(.or_else(|| m.$field.as_ref().and_then(|x| x.context_info.as_deref())))*
         };
     }
-    first!(
-        extended_text_message,
-        image_message,
-        video_message,
-        ptv_message,
-        audio_message,
-        document_message,
-        sticker_message,
-        location_message,
-        live_location_message,
-        contact_message,
-        contacts_array_message,
-        poll_creation_message,
-        poll_creation_message_v2,
-        poll_creation_message_v3,
-        buttons_response_message,
-        list_response_message,
-        template_button_reply_message,
-        interactive_response_message,
-    )
+    with_context_kinds!(first)
+}
+
+/// The `contextInfo` of the message's content for writing, created if the kind has one
+/// and it is absent; `None` for kinds without one (a bare `conversation` among them).
+pub fn context_info_mut(m: &mut e2e::Message) -> Option<&mut e2e::ContextInfo> {
+    macro_rules! first {
+        ($($field:ident),* $(,)?) => {{
+            $(if let Some(x) = m.$field.as_mut() {
+                return Some(x.context_info.get_or_insert_with(Box::default));
+            })*
+            None
+        }};
+    }
+    with_context_kinds!(first)
 }
 
 /// The names of the top-level `e2e.Message` fields set in `m`, `messageContextInfo` left
