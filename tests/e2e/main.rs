@@ -13,3 +13,4 @@ mod key_index;
 mod pairing;
 mod redelivery;
 mod shapes;
+mod shapes_generated;

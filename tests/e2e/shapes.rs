@@ -1,11 +1,10 @@
 //! Every shape a customer's phone sends reaches the application once, unwrapped and typed:
 //! a table of real shapes (wrappers as phones put them: disappearing chats, view-once,
-//! documents with a caption, edits in both forms, …) sent by a simulated customer, and 20
-//! generated messages in random stacks of wrappers sent as they are.
+//! documents with a caption, edits in both forms, …) sent by a simulated customer
+//! (`shapes_generated`: 20 generated messages in random stacks of wrappers).
 
 use std::collections::HashMap;
 
-use rand::{Rng, SeedableRng};
 use whatsapp_client::content::{Content, MediaKind, PollVersion, ReplyKind, Wrappers};
 use whatsapp_client::{Event, EventStream, IncomingMessage, MediaRef, e2e};
 use whatsapp_sim::SimHandle;
@@ -57,7 +56,7 @@ fn wrapped(content: Outgoing, wrapping: Wrapping) -> Outgoing {
     }
 }
 
-fn raw(m: e2e::Message) -> Outgoing {
+pub(crate) fn raw(m: e2e::Message) -> Outgoing {
     Outgoing::Raw(Box::new(m))
 }
 
@@ -80,7 +79,7 @@ fn key(id: &str) -> e2e::MessageKey {
     shapes::key(&format!("{OWN_PHONE}@s.whatsapp.net"), id, true)
 }
 
-fn future(m: e2e::Message) -> Option<Box<e2e::FutureProofMessage>> {
+pub(crate) fn future(m: e2e::Message) -> Option<Box<e2e::FutureProofMessage>> {
     Some(Box::new(e2e::FutureProofMessage {
         message: Some(Box::new(m)),
     }))
@@ -663,7 +662,7 @@ fn table() -> Vec<Row> {
 
 /// Reads message events until every id in `ids` arrived, acknowledging each; returns how
 /// many times each id came.
-async fn receive_all(
+pub(crate) async fn receive_all(
     events: &mut EventStream,
     ids: &[String],
 ) -> (HashMap<String, usize>, Vec<Box<IncomingMessage>>) {
@@ -723,127 +722,11 @@ async fn every_shape_reaches_the_application_once_typed_and_unwrapped() {
 }
 
 /// Sends each message from the customer to us; returns their ids.
-fn send_all(sim: &SimHandle, sends: impl Iterator<Item = Outgoing>) -> Vec<String> {
+pub(crate) fn send_all(sim: &SimHandle, sends: impl Iterator<Item = Outgoing>) -> Vec<String> {
     sends
         .map(|send| {
             sim.customer_send(CUSTOMER, OWN_PHONE, send, None)
                 .expect("send")
         })
         .collect()
-}
-
-/// A random content kind (with its expected reading) for the generated messages.
-fn random_leaf(rng: &mut impl Rng, i: usize) -> (e2e::Message, fn(&Content) -> bool) {
-    let text = format!("generated {i}");
-    match rng.gen_range(0..6) {
-        0 => (
-            e2e::Message {
-                conversation: Some(text),
-                ..Default::default()
-            },
-            |c| matches!(c, Content::Text { .. }),
-        ),
-        1 => (
-            e2e::Message {
-                location_message: Some(Box::new(e2e::LocationMessage {
-                    name: Some(text),
-                    ..Default::default()
-                })),
-                ..Default::default()
-            },
-            |c| matches!(c, Content::Location { .. }),
-        ),
-        2 => (shapes::poll(&text, &["a", "b"], true, [3; 32]), |c| {
-            matches!(c, Content::PollCreation { .. })
-        }),
-        3 => (
-            e2e::Message {
-                list_response_message: Some(Box::new(e2e::ListResponseMessage {
-                    title: Some(text),
-                    ..Default::default()
-                })),
-                ..Default::default()
-            },
-            |c| matches!(c, Content::Reply { .. }),
-        ),
-        4 => (
-            shapes::revoke("x@s.whatsapp.net", &text.replace(' ', "")),
-            |c| matches!(c, Content::Revoke { .. }),
-        ),
-        _ => (
-            e2e::Message {
-                enc_reaction_message: Some(e2e::EncReactionMessage::default()),
-                ..Default::default()
-            },
-            |c| matches!(c, Content::Unsupported { .. }),
-        ),
-    }
-}
-
-/// 20 generated messages in random stacks of up to 5 wrappers, sent as they are: each
-/// arrives once, read as its kind, with exactly the flags of its stack.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn generated_messages_in_random_wrappers_arrive_once() {
-    let sim = Sim::start(SimConfig::default()).await.expect("sim");
-    let path = temp_db("shapes-generated");
-    let (client, mut events) = paired(&sim, &path, config(&sim)).await;
-    sim.add_customer(CUSTOMER, "Mona", 1, false)
-        .expect("customer");
-    let mut rng = rand::rngs::StdRng::seed_from_u64(20);
-    let mut expected = Vec::new();
-    let mut sends = Vec::new();
-    for i in 0..20 {
-        let (mut message, check) = random_leaf(&mut rng, i);
-        let mut wrappers = Wrappers::default();
-        for _ in 0..rng.gen_range(0..=5) {
-            message = match rng.gen_range(0..5) {
-                0 => {
-                    wrappers.ephemeral = true;
-                    e2e::Message {
-                        ephemeral_message: future(message),
-                        ..Default::default()
-                    }
-                }
-                1 => {
-                    wrappers.view_once = true;
-                    e2e::Message {
-                        view_once_message: future(message),
-                        ..Default::default()
-                    }
-                }
-                2 => {
-                    wrappers.bot_invoke = true;
-                    e2e::Message {
-                        bot_invoke_message: future(message),
-                        ..Default::default()
-                    }
-                }
-                3 => {
-                    wrappers.associated_child = true;
-                    e2e::Message {
-                        associated_child_message: future(message),
-                        ..Default::default()
-                    }
-                }
-                _ => {
-                    wrappers.group_status = true;
-                    e2e::Message {
-                        group_status_message: future(message),
-                        ..Default::default()
-                    }
-                }
-            };
-        }
-        expected.push((wrappers, check));
-        sends.push(raw(message));
-    }
-    let ids = send_all(&sim, sends.into_iter());
-    let (seen, messages) = receive_all(&mut events, &ids).await;
-    for (i, ((wrappers, check), id)) in expected.iter().zip(&ids).enumerate() {
-        assert_eq!(seen.get(id), Some(&1), "message {i} delivered once");
-        let m = messages.iter().find(|m| &m.info.id == id).expect("message");
-        assert!(check(&m.content.content), "message {i}: {:?}", m.content);
-        assert_eq!(&m.content.wrappers, wrappers, "message {i}");
-    }
-    client.shutdown().await;
 }
