@@ -12,4 +12,6 @@ mod identity_change;
 mod key_index;
 mod pairing;
 mod redelivery;
+mod shapes;
+mod shapes_generated;
 mod stanzas;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use whatsapp_proto::binary::Node;
+use whatsapp_proto::content::{self, MessageContent, Wrappers};
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e;
 
@@ -228,19 +229,34 @@ pub struct MessageInfo {
 }
 
 /// A decrypted message, waiting for the application to acknowledge it.
+///
+/// `message` is the message with its wrappers looked through (our other devices'
+/// `deviceSentMessage`, disappearing, view-once, document-with-caption, edit, …, at most
+/// [`whatsapp_proto::content::MAX_UNWRAP_DEPTH`] levels); `content` is what it carries,
+/// typed, with the wrappers it came in; `raw` is the message as decrypted.
 #[derive(Debug)]
 pub struct IncomingMessage {
     /// Stanza details.
     pub info: MessageInfo,
-    /// The message (a `deviceSentMessage` from our own devices already unwrapped).
+    /// The unwrapped message (sender-key distribution removed, the outer
+    /// `messageContextInfo` kept when the inner message has none, as whatsmeow does).
     pub message: e2e::Message,
+    /// What the message carries, its context and its wrapper flags.
+    pub content: MessageContent,
+    /// The message as decrypted, wrappers included.
+    pub raw: e2e::Message,
     pub(crate) ack: Option<AckHandle>,
 }
 
 impl IncomingMessage {
     /// The text of a plain or extended text message.
     pub fn text(&self) -> Option<&str> {
-        message_text(&self.message)
+        content::text(&self.message)
+    }
+
+    /// The wrappers the message came in.
+    pub fn wrappers(&self) -> Wrappers {
+        self.content.wrappers
     }
 
     /// Acknowledges the message after the application committed it: the client sends the
@@ -253,14 +269,10 @@ impl IncomingMessage {
     }
 }
 
-/// The text of a plain or extended text message.
+/// The text of a plain or extended text message (not a caption), its wrappers looked
+/// through (see [`whatsapp_proto::content::unwrap`]).
 pub fn message_text(message: &e2e::Message) -> Option<&str> {
-    message.conversation.as_deref().or_else(|| {
-        message
-            .extended_text_message
-            .as_ref()
-            .and_then(|m| m.text.as_deref())
-    })
+    content::text(content::unwrap(message).message)
 }
 
 /// Sends a stanza (the receipt) through the driver when the application acknowledges.

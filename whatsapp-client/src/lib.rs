@@ -57,6 +57,8 @@ mod peer;
 mod placeholder;
 mod poll;
 mod qr;
+#[cfg(test)]
+mod receive_tests;
 mod session;
 #[cfg(test)]
 mod stanza_tests;
@@ -76,5 +78,7 @@ pub use placeholder::{UnavailableKind, UnavailableMessage};
 pub use poll::{PollVote, option_hash};
 pub use qr::{QrCode, QrRenderError};
 pub use whatsapp_proto::binary::Node;
+pub use whatsapp_proto::content;
+pub use whatsapp_proto::content::{Content, MessageContent, Wrappers};
 pub use whatsapp_proto::jid::Jid;
 pub use whatsapp_proto::pb::e2e;

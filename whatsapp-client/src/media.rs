@@ -2,6 +2,7 @@
 //! (AES-CBC, the 10-byte MAC, both SHA-256 hashes; part 2 §7.5). A mismatch is an error.
 
 use whatsapp_proto::binary::Node;
+use whatsapp_proto::content::{self, Content};
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::media::{self, MediaDecryptor, MediaHashes, MediaType};
 use whatsapp_proto::pb::e2e;
@@ -44,43 +45,28 @@ impl std::fmt::Debug for MediaRef {
 }
 
 impl MediaRef {
-    /// The attachment of an image, video, audio (voice note), document or sticker message.
+    /// The attachment of a message (image, video, round video, audio, voice note, document
+    /// or sticker), its wrappers looked through (disappearing, view-once, document with
+    /// caption, …): read through [`whatsapp_proto::content`].
     pub fn from_message(message: &e2e::Message) -> Option<MediaRef> {
-        macro_rules! media {
-            ($m:expr, $t:expr) => {
-                MediaRef {
-                    media_type: $t,
-                    direct_path: $m.direct_path.clone(),
-                    url: $m.url.clone(),
-                    media_key: $m.media_key.clone()?,
-                    file_sha256: $m.file_sha256.clone()?,
-                    file_enc_sha256: $m.file_enc_sha256.clone()?,
-                    mimetype: $m.mimetype.clone(),
-                    file_length: $m.file_length,
-                }
-            };
+        match Content::of(content::unwrap(message).message) {
+            Content::Media(media) => MediaRef::from_media(&media),
+            _ => None,
         }
-        if let Some(m) = &message.image_message {
-            return Some(media!(m, MediaType::Image));
-        }
-        if let Some(m) = &message.video_message {
-            return Some(media!(m, MediaType::Video));
-        }
-        if let Some(m) = &message.audio_message {
-            let t = if m.ptt == Some(true) {
-                MediaType::Ptt
-            } else {
-                MediaType::Audio
-            };
-            return Some(media!(m, t));
-        }
-        if let Some(m) = &message.document_message {
-            return Some(media!(m, MediaType::Document));
-        }
-        if let Some(m) = &message.sticker_message {
-            return Some(media!(m, MediaType::Sticker));
-        }
-        None
+    }
+
+    /// The attachment of [`Content::Media`]; `None` without its key and both hashes.
+    pub fn from_media(media: &content::Media) -> Option<MediaRef> {
+        Some(MediaRef {
+            media_type: media.kind?.media_type(),
+            direct_path: media.direct_path.clone(),
+            url: media.url.clone(),
+            media_key: media.media_key.clone()?,
+            file_sha256: media.file_sha256.clone()?,
+            file_enc_sha256: media.file_enc_sha256.clone()?,
+            mimetype: media.mimetype.clone(),
+            file_length: media.file_length,
+        })
     }
 
     /// The download URL: `base` (scheme and host, e.g. `https://mmg.whatsapp.net`) + direct

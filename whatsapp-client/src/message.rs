@@ -14,6 +14,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use whatsapp_proto::binary::Node;
+use whatsapp_proto::content::{self, MessageContent};
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e;
 use whatsapp_proto::signal::{
@@ -703,24 +704,20 @@ async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending, node: Node)
         .await
         {
             Ok(plaintext) => match e2e::Message::decode(plaintext.as_slice()) {
-                Ok(mut message) => {
-                    // Our own message from another device: unwrap the DeviceSentMessage.
-                    if let Some(dsm) = message.device_sent_message.take() {
-                        message = dsm.message.map(|m| *m).unwrap_or_default();
-                    }
-                    if let Some(skdm) = message.sender_key_distribution_message.take()
+                Ok(raw) => {
+                    // whatsmeow takes the distribution from the message or, for our own
+                    // devices' messages, from inside the DeviceSentMessage.
+                    let skdm = raw.sender_key_distribution_message.as_ref().or_else(|| {
+                        let dsm = raw.device_sent_message.as_ref()?.message.as_ref()?;
+                        dsm.sender_key_distribution_message.as_ref()
+                    });
+                    if let Some(skdm) = skdm
                         && let Err(e) =
-                            process_skdm(shared, pending, &info.chat, &sender, &skdm).await
+                            process_skdm(shared, pending, &info.chat, &sender, skdm).await
                     {
                         tracing::warn!(error = %e, "sender key distribution failed");
                     }
-                    let only_context = e2e::Message {
-                        message_context_info: message.message_context_info.clone(),
-                        ..Default::default()
-                    };
-                    if message != only_context {
-                        visible = Some(message);
-                    }
+                    visible = Visible::open(raw, &plaintext);
                 }
                 Err(_) => invalid = true,
             },
@@ -759,8 +756,9 @@ async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending, node: Node)
     } else if from_me {
         receipt = receipt.attr("type", "sender");
     }
-    if let Some(message) = &visible
-        && let Some(mut resent) = crate::placeholder::resent_messages(shared, &info, message)
+    if let Some(opened) = &visible
+        && let Some(mut resent) =
+            crate::placeholder::resent_messages(shared, &info, &opened.message)
     {
         // Our phone's answer to resend requests: the messages it carries, as if received.
         match resent.last_mut() {
@@ -780,14 +778,19 @@ async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending, node: Node)
         }
         return;
     }
-    if let Some(message) = &visible
-        && crate::peer::consume(shared, &info, message).await
+    if let Some(opened) = &visible
+        && crate::peer::consume(shared, &info, &opened.message).await
     {
         // A key share or history notification of our phone: handled, not for the application.
         pending.send(receipt);
         return;
     }
-    let Some(message) = visible else {
+    let Some(Visible {
+        message,
+        content,
+        raw,
+    }) = visible
+    else {
         if let Some(error) = &failure {
             let reason = error.to_string();
             tracing::warn!(%id, %reason, "undecryptable message");
@@ -848,6 +851,8 @@ async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending, node: Node)
     pending.emit(Event::Message(Box::new(IncomingMessage {
         info,
         message,
+        content,
+        raw,
         ack: Some(AckHandle {
             node: receipt,
             to: shared.acks.clone(),
@@ -910,6 +915,34 @@ fn watch_store(shared: &Arc<Shared>) {
         tracing::info!("store answers again; reconnecting for redelivery");
         let _ = shared.cmd.send(Command::Reconnect);
     });
+}
+
+/// A decrypted message for the application: unwrapped and read through the content model.
+pub(crate) struct Visible {
+    pub(crate) message: e2e::Message,
+    pub(crate) content: MessageContent,
+    pub(crate) raw: e2e::Message,
+}
+
+impl Visible {
+    /// `None` when the message carries nothing but key distribution and context metadata.
+    pub(crate) fn open(raw: e2e::Message, plaintext: &[u8]) -> Option<Visible> {
+        let unwrapped = content::unwrap(&raw);
+        if !content::carries_content(unwrapped.message, plaintext) {
+            return None;
+        }
+        let mut message = unwrapped.message.clone();
+        message.sender_key_distribution_message = None;
+        if message.message_context_info.is_none() {
+            message.message_context_info = unwrapped.message_context_info.cloned();
+        }
+        let content = MessageContent::read_plaintext(&raw, plaintext);
+        Some(Visible {
+            message,
+            content,
+            raw,
+        })
+    }
 }
 
 /// Feeds a sender key distribution message into the sender key store (part 2 §5.2 step 4).
@@ -1792,36 +1825,8 @@ mod tests {
     /// Malformed and hostile stanzas are answered or ignored, never a panic.
     #[tokio::test]
     async fn hostile_stanzas_do_not_panic() {
-        use crate::store::{DeviceStore, MemoryStore};
-        let store = Arc::new(MemoryStore::new());
-        let mut device = crate::store::Device::generate(&mut rand::thread_rng());
-        device.jid = Some("201001234567:3@s.whatsapp.net".parse().unwrap());
-        store.save_device(&device).await.unwrap();
-        let (events, _events_rx) = mpsc::unbounded_channel();
-        let (cmd, mut cmd_rx) = mpsc::unbounded_channel();
-        let (acks, _acks_rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(Shared::new(
-            store,
-            crate::Config::default(),
-            device,
-            events,
-            cmd,
-            acks,
-        ));
-        // A driver that is never connected.
-        tokio::spawn(async move {
-            while let Some(cmd) = cmd_rx.recv().await {
-                match cmd {
-                    Command::Iq(_, tx) | Command::Message(_, tx) => {
-                        let _ = tx.send(Err(ClientError::NotConnected));
-                    }
-                    Command::Send(_, Some(tx)) => {
-                        let _ = tx.send(Ok(()));
-                    }
-                    _ => {}
-                }
-            }
-        });
+        let store = Arc::new(crate::store::MemoryStore::new());
+        let (shared, _events, _driver) = crate::receive_tests::test_client(store).await;
         let peer = "201112223334@s.whatsapp.net";
         let garbage = vec![0xffu8; 40];
         let stanzas = vec![

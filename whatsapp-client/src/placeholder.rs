@@ -151,9 +151,15 @@ pub(crate) fn resent_messages(
                 let web = history::WebMessageInfo::decode(bytes).ok()?;
                 let chat: Jid = web.key.remote_jid.as_deref()?.parse().ok()?;
                 let parsed = crate::history::web_message(&chat.to_non_ad(), None, web, &own)?;
+                // Read as a received message is: wrappers looked through, typed content.
+                let raw = parsed.message?;
+                let plaintext = raw.encode_to_vec();
+                let opened = crate::message::Visible::open(raw, &plaintext)?;
                 Some(IncomingMessage {
                     info: parsed.info,
-                    message: parsed.message?,
+                    message: opened.message,
+                    content: opened.content,
+                    raw: opened.raw,
                     ack: None,
                 })
             })

@@ -11,6 +11,7 @@
 //! | [`jid`] | WhatsApp addresses (`user.agent:device@server`) |
 //! | [`frame`] | 3-byte length framing and the connection intro header |
 //! | [`pb`] | protobuf types generated from `proto/` |
+//! | [`content`] | what a message carries: wrappers looked through, typed content and context |
 //! | [`connection`] | the sans-IO connection core: handshake, login, IQs, keepalive, stream events |
 //! | [`noise`] | the Noise XX handshake, transport cipher and server certificate chain |
 //! | [`payload`] | ClientPayload for registration and login |
@@ -25,6 +26,7 @@
 pub mod appstate;
 pub mod binary;
 pub mod connection;
+pub mod content;
 pub mod frame;
 pub mod jid;
 pub mod key_index;

@@ -10,7 +10,7 @@
 //! | `GET /control/devices` | | `[{"phone", "lid", "customer", "devices": [{"jid", "lid", "online", "offline_queue", "platform"}]}]` |
 //! | `POST /control/devices/remove` | `{"jid"}` | `{"ok": true}` |
 //! | `POST /control/customers` | `{"phone", "name", "devices": 1, "addressing": "pn" \| "lid"}` | `{"ok": true, "jid"}` |
-//! | `POST /control/customers/{phone}/send` | `{"to"}` and one of `"text"`, `"image": {"base64", "mimetype", "caption"}`, `"audio": {"base64", "mimetype", "ptt"}`, `"document": {"base64", "mimetype", "file_name"}`, `"location": {"lat", "lng", "name"}`, `"reaction": {"message_id", "emoji"}`; optional `"reply_to"` | `{"id"}` |
+//! | `POST /control/customers/{phone}/send` | `{"to"}` and one of `"text"`, `"image": {"base64", "mimetype", "caption"}`, `"audio": {"base64", "mimetype", "ptt"}`, `"document": {"base64", "mimetype", "file_name"}`, `"video"`, `"ptv"`, `"sticker"` (as `image`), `"location": {"lat", "lng", "name"}`, `"reaction": {"message_id", "emoji"}`, `"edit": {"message_id", "text", "form": "edited" \| "protocol"}`, `"revoke": {"message_id"}`, `"poll": {"name", "options", "single"}`, `"raw": "<base64 e2e.Message>"` (sent as it is); optional `"reply_to"`, optional `"wrap": {"ephemeral": seconds, "ephemeral_bare", "view_once", "document_with_caption", "forwarded": score, "mentions": [jids]}` (see `shapes`) | `{"id"}` |
 //! | `POST /control/customers/{phone}/read` | `{"message_ids": [...]}` | `{"ok": true, "count"}` |
 //! | `POST /control/customers/{phone}/typing` | `{"to", "state": "composing" \| "paused"}` | `{"ok": true}` |
 //! | `POST /control/customers/{phone}/presence` | `{"state": "available" \| "unavailable"}` | `{"ok": true}` |
@@ -243,10 +243,65 @@ fn media_content(media: MediaBody) -> Result<Outgoing, SimError> {
 }
 
 #[derive(Deserialize)]
+struct EditBody {
+    message_id: String,
+    text: String,
+    /// `"edited"` (an `editedMessage` wrapper, the default) or `"protocol"` (bare).
+    #[serde(default)]
+    form: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RevokeBody {
+    message_id: String,
+}
+
+#[derive(Deserialize)]
+struct PollBody {
+    name: String,
+    options: Vec<String>,
+    #[serde(default)]
+    single: bool,
+}
+
+#[derive(Deserialize, Default)]
+struct WrapBody {
+    #[serde(default)]
+    ephemeral: Option<u32>,
+    #[serde(default)]
+    ephemeral_bare: bool,
+    #[serde(default)]
+    view_once: bool,
+    #[serde(default)]
+    document_with_caption: bool,
+    #[serde(default)]
+    forwarded: Option<u32>,
+    #[serde(default)]
+    mentions: Vec<String>,
+}
+
+#[derive(Deserialize)]
 struct SendBody {
     to: String,
     #[serde(default)]
     text: Option<String>,
+    /// Any `e2e.Message`, protobuf bytes in base64, sent as it is.
+    #[serde(default)]
+    raw: Option<String>,
+    #[serde(default)]
+    video: Option<MediaBody>,
+    #[serde(default)]
+    ptv: Option<MediaBody>,
+    #[serde(default)]
+    sticker: Option<MediaBody>,
+    #[serde(default)]
+    edit: Option<EditBody>,
+    #[serde(default)]
+    revoke: Option<RevokeBody>,
+    #[serde(default)]
+    poll: Option<PollBody>,
+    #[serde(default)]
+    wrap: Option<WrapBody>,
     #[serde(default)]
     location: Option<LocationBody>,
     #[serde(default)]
@@ -276,7 +331,52 @@ async fn send(
     body.image = tag(body.image.take(), MediaKind::Image);
     body.audio = tag(body.audio.take(), MediaKind::Audio);
     body.document = tag(body.document.take(), MediaKind::Document);
-    let content = if let Some(text) = body.text {
+    body.video = tag(body.video.take(), MediaKind::Video);
+    body.ptv = tag(body.ptv.take(), MediaKind::Ptv);
+    body.sticker = tag(body.sticker.take(), MediaKind::Sticker);
+    let chat = if body.to.contains('@') {
+        body.to.clone()
+    } else {
+        format!("{}@s.whatsapp.net", body.to.trim_start_matches('+'))
+    };
+    let content = if let Some(raw) = body.raw {
+        use base64::Engine as _;
+        use prost::Message as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(raw.trim())
+            .map_err(|e| SimError::BadRequest(format!("raw: base64: {e}")))?;
+        let message = whatsapp_proto::pb::e2e::Message::decode(bytes.as_slice())
+            .map_err(|e| SimError::BadRequest(format!("raw: not an e2e.Message: {e}")))?;
+        Outgoing::Raw(Box::new(message))
+    } else if let Some(e) = body.edit {
+        let wrapped = match e.form.as_deref() {
+            None | Some("edited") => true,
+            Some("protocol") => false,
+            Some(other) => {
+                return Err(SimError::BadRequest(format!(
+                    "edit form {other:?}: edited or protocol"
+                )));
+            }
+        };
+        let now_ms = i64::try_from(crate::state::now_ms()).unwrap_or(i64::MAX);
+        Outgoing::Raw(Box::new(crate::shapes::edit(
+            &chat,
+            &e.message_id,
+            &e.text,
+            wrapped,
+            now_ms,
+        )))
+    } else if let Some(r) = body.revoke {
+        Outgoing::Raw(Box::new(crate::shapes::revoke(&chat, &r.message_id)))
+    } else if let Some(p) = body.poll {
+        let options: Vec<&str> = p.options.iter().map(String::as_str).collect();
+        Outgoing::Raw(Box::new(crate::shapes::poll(
+            &p.name,
+            &options,
+            p.single,
+            rand::random(),
+        )))
+    } else if let Some(text) = body.text {
         Outgoing::Text(text)
     } else if let Some(l) = body.location {
         Outgoing::Location {
@@ -301,12 +401,33 @@ async fn send(
             remote_jid,
             from_me: received.is_none(),
         }
-    } else if let Some(media) = body.image.or(body.audio).or(body.document) {
+    } else if let Some(media) = body
+        .image
+        .or(body.audio)
+        .or(body.document)
+        .or(body.video)
+        .or(body.ptv)
+        .or(body.sticker)
+    {
         media_content(media)?
     } else {
         return Err(SimError::BadRequest(
-            "one of text, location, reaction is required".into(),
+            "one of text, location, reaction, media, raw, edit, revoke, poll is required".into(),
         ));
+    };
+    let content = match body.wrap {
+        Some(w) => Outgoing::Wrapped {
+            content: Box::new(content),
+            wrapping: crate::shapes::Wrapping {
+                ephemeral: w.ephemeral,
+                ephemeral_bare: w.ephemeral_bare,
+                view_once: w.view_once,
+                document_with_caption: w.document_with_caption,
+                forwarded: w.forwarded,
+                mentions: w.mentions,
+            },
+        },
+        None => content,
     };
     let id = sim.customer_send(&phone, &body.to, content, body.reply_to.as_deref())?;
     Ok(Json(json!({ "id": id })))

@@ -62,11 +62,36 @@ pub(crate) enum Command {
 pub(crate) enum Body {
     /// A complete message (text, location, reaction).
     Message(Box<e2e::Message>),
-    /// An attachment the client encrypts and uploads first, with an optional quote.
+    /// An attachment the client encrypts and uploads first, with an optional quote, then
+    /// shaped.
     Media(
         whatsapp_client::OutgoingMedia,
         Option<Box<e2e::ContextInfo>>,
+        Shape,
     ),
+}
+
+/// What an uploaded attachment becomes.
+pub(crate) struct Shape {
+    /// The kind asked for (a round video or sticker is uploaded as a video or image).
+    pub kind: crate::device::MediaKind,
+    /// The wrappers around it.
+    pub wrapping: Option<crate::shapes::Wrapping>,
+}
+
+impl Shape {
+    fn apply(&self, message: e2e::Message) -> e2e::Message {
+        use crate::device::MediaKind;
+        let message = match self.kind {
+            MediaKind::Ptv => crate::shapes::as_ptv(message),
+            MediaKind::Sticker => crate::shapes::as_sticker(message),
+            _ => message,
+        };
+        match &self.wrapping {
+            Some(wrapping) => crate::shapes::wrap(message, wrapping),
+            None => message,
+        }
+    }
 }
 
 /// The running customer devices: phone number → device → its task's command channel.
@@ -278,10 +303,11 @@ impl DeviceTask {
     ) -> Result<(), ClientError> {
         let mut message = match body {
             Body::Message(message) => (**message).clone(),
-            Body::Media(media, _) => client.upload_media(media.clone()).await?,
+            Body::Media(media, ..) => client.upload_media(media.clone()).await?,
         };
-        if let Body::Media(media, context) = body {
+        if let Body::Media(media, context, shape) = body {
             set_context(&mut message, context.clone());
+            message = shape.apply(message);
             let data = media.data.clone();
             if let Some(r) = MediaRef::from_message(&message)
                 && let Ok(key) = <[u8; 32]>::try_from(r.media_key.as_slice())

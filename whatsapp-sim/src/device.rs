@@ -465,6 +465,15 @@ pub enum Outgoing {
         /// Whether the customer sent the target message.
         from_me: bool,
     },
+    /// Any message, sent as it is (wrappers and all).
+    Raw(Box<e2e::Message>),
+    /// `content` wrapped as a phone wraps it (see [`crate::shapes`]).
+    Wrapped {
+        /// What is wrapped (an attachment is uploaded first).
+        content: Box<Outgoing>,
+        /// How.
+        wrapping: crate::shapes::Wrapping,
+    },
 }
 
 /// Media kinds a simulated customer sends.
@@ -478,6 +487,12 @@ pub enum MediaKind {
     VoiceNote,
     /// A document.
     Document,
+    /// A video.
+    Video,
+    /// A round video note (`ptvMessage`; uploaded with video keys).
+    Ptv,
+    /// A sticker (`stickerMessage`; uploaded with image keys).
+    Sticker,
 }
 
 impl MediaKind {
@@ -489,6 +504,9 @@ impl MediaKind {
             MediaKind::Audio => MediaType::Audio,
             MediaKind::VoiceNote => MediaType::Ptt,
             MediaKind::Document => MediaType::Document,
+            MediaKind::Video => MediaType::Video,
+            MediaKind::Ptv => MediaType::Ptv,
+            MediaKind::Sticker => MediaType::Sticker,
         }
     }
 
@@ -499,6 +517,10 @@ impl MediaKind {
             MediaKind::Audio => "audio",
             MediaKind::VoiceNote => "ptt",
             MediaKind::Document => "document",
+            MediaKind::Video => "video",
+            // whatsmeow getMediaTypeFromMessage: "ptv" would be its own; stickers are "sticker".
+            MediaKind::Ptv => "ptv",
+            MediaKind::Sticker => "sticker",
         }
     }
 }
@@ -620,6 +642,40 @@ pub fn build_message(
                     })),
                     ..Default::default()
                 },
+                MediaKind::Video | MediaKind::Ptv => {
+                    let video = e2e::Message {
+                        video_message: Some(Box::new(e2e::VideoMessage {
+                            url: Some(u.url.clone()),
+                            mimetype: Some(mimetype.clone()),
+                            caption: caption.clone(),
+                            file_sha256: Some(u.file_sha256.to_vec()),
+                            file_length: Some(u.file_length),
+                            media_key: Some(u.media_key.to_vec()),
+                            file_enc_sha256: Some(u.file_enc_sha256.to_vec()),
+                            direct_path: Some(u.direct_path.clone()),
+                            media_key_timestamp: Some(ts),
+                            context_info: context,
+                            ..Default::default()
+                        })),
+                        ..Default::default()
+                    };
+                    if *kind == MediaKind::Ptv {
+                        crate::shapes::as_ptv(video)
+                    } else {
+                        video
+                    }
+                }
+                MediaKind::Sticker => {
+                    // Stickers travel with image keys: built as an image, then moved.
+                    let image = Outgoing::Media {
+                        kind: MediaKind::Image,
+                        data: Vec::new(),
+                        mimetype: mimetype.clone(),
+                        caption: None,
+                        file_name: None,
+                    };
+                    crate::shapes::as_sticker(build_message(&image, reply_to, uploaded))
+                }
             }
         }
         Outgoing::Location { lat, lng, name } => e2e::Message {
@@ -651,6 +707,10 @@ pub fn build_message(
             }),
             ..Default::default()
         },
+        Outgoing::Raw(message) => (**message).clone(),
+        Outgoing::Wrapped { content, wrapping } => {
+            crate::shapes::wrap(build_message(content, reply_to, uploaded), wrapping)
+        }
     }
 }
 
@@ -659,6 +719,16 @@ pub fn stanza_type(content: &Outgoing) -> &'static str {
     match content {
         Outgoing::Reaction { .. } => "reaction",
         Outgoing::Media { .. } => "media",
+        Outgoing::Wrapped { content, .. } => stanza_type(content),
+        Outgoing::Raw(message) => {
+            use whatsapp_proto::content::{self, Content};
+            match Content::of(content::unwrap(message).message) {
+                Content::Media(_) => "media",
+                Content::Reaction { .. } => "reaction",
+                Content::PollCreation { .. } | Content::PollVote { .. } => "poll",
+                _ => "text",
+            }
+        }
         _ => "text",
     }
 }

@@ -37,6 +37,7 @@ mod customer;
 pub mod device;
 pub mod history;
 pub mod phone;
+pub mod shapes;
 
 mod conn;
 mod stanza_control;
@@ -689,7 +690,12 @@ impl SimHandle {
         });
         let quote = quote.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
         let id = whatsapp_client::generate_message_id(&pn, state::now_unix());
-        let (body, sent_as) = match &content {
+        // An attachment, wrapped or not, is uploaded by the customer's client first.
+        let (media_part, wrapping) = match &content {
+            device::Outgoing::Wrapped { content, wrapping } => (&**content, Some(wrapping)),
+            other => (other, None),
+        };
+        let (body, sent_as) = match media_part {
             device::Outgoing::Media {
                 kind,
                 data,
@@ -699,10 +705,15 @@ impl SimHandle {
             } => {
                 let media = whatsapp_client::OutgoingMedia {
                     kind: match kind {
-                        device::MediaKind::Image => whatsapp_client::MediaKind::Image,
+                        device::MediaKind::Image | device::MediaKind::Sticker => {
+                            whatsapp_client::MediaKind::Image
+                        }
                         device::MediaKind::Audio => whatsapp_client::MediaKind::Audio,
                         device::MediaKind::VoiceNote => whatsapp_client::MediaKind::VoiceNote,
                         device::MediaKind::Document => whatsapp_client::MediaKind::Document,
+                        device::MediaKind::Video | device::MediaKind::Ptv => {
+                            whatsapp_client::MediaKind::Video
+                        }
                     },
                     data: data.clone(),
                     mimetype: mimetype.clone(),
@@ -720,7 +731,11 @@ impl SimHandle {
                     file_length: data.len() as u64,
                 };
                 let shown = device::build_message(&content, quote, Some(&placeholder));
-                (customer::Body::Media(media, context), shown)
+                let shape = customer::Shape {
+                    kind: *kind,
+                    wrapping: wrapping.cloned(),
+                };
+                (customer::Body::Media(media, context, shape), shown)
             }
             _ => {
                 let message = device::build_message(&content, quote, None);

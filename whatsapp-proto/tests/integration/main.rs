@@ -3,6 +3,7 @@
 mod appstate;
 mod binary;
 mod connection;
+mod content;
 mod media;
 mod noise;
 mod sans_io;

@@ -268,6 +268,238 @@ fn message_wire_bytes() {
     assert_eq!(hex(&c.encode_to_vec()), "e20103420131");
 }
 
+/// What customers' phones send (issue 20): reply kinds, polls, round video, live location,
+/// contact lists, edits, and every wrapper the content model looks through.
+#[test]
+fn inbound_shapes_wire_bytes() {
+    let wrap = || Some(Box::new(FutureProofMessage::default()));
+    // Empty wrappers: viewOnceMessageV2 55 (ba 03), viewOnceMessageV2Extension 59 (da 03),
+    // botInvokeMessage 67 (9a 04), lottieStickerMessage 74 (d2 04), associatedChildMessage
+    // 91 (da 05), groupStatusMessage 96 (82 06), groupStatusMessageV2 103 (ba 06).
+    let cases: Vec<(Message, &str)> = vec![
+        (
+            Message {
+                view_once_message_v2: wrap(),
+                ..Default::default()
+            },
+            "ba0300",
+        ),
+        (
+            Message {
+                view_once_message_v2_extension: wrap(),
+                ..Default::default()
+            },
+            "da0300",
+        ),
+        (
+            Message {
+                bot_invoke_message: wrap(),
+                ..Default::default()
+            },
+            "9a0400",
+        ),
+        (
+            Message {
+                lottie_sticker_message: wrap(),
+                ..Default::default()
+            },
+            "d20400",
+        ),
+        (
+            Message {
+                associated_child_message: wrap(),
+                ..Default::default()
+            },
+            "da0500",
+        ),
+        (
+            Message {
+                group_status_message: wrap(),
+                ..Default::default()
+            },
+            "820600",
+        ),
+        (
+            Message {
+                group_status_message_v2: wrap(),
+                ..Default::default()
+            },
+            "ba0600",
+        ),
+        // buttonsResponseMessage 43 (da 02): selectedButtonId 1, selectedDisplayText 2, type 4.
+        (
+            Message {
+                buttons_response_message: Some(Box::new(e2e::ButtonsResponseMessage {
+                    selected_button_id: Some("a".into()),
+                    selected_display_text: Some("b".into()),
+                    r#type: Some(e2e::buttons_response_message::Type::DisplayText as i32),
+                    context_info: None,
+                })),
+                ..Default::default()
+            },
+            "da0208 0a0161 120162 2001",
+        ),
+        // listResponseMessage 39 (ba 02): singleSelectReply 3 {selectedRowId 1}, description 5.
+        (
+            Message {
+                list_response_message: Some(Box::new(e2e::ListResponseMessage {
+                    single_select_reply: Some(e2e::list_response_message::SingleSelectReply {
+                        selected_row_id: Some("r".into()),
+                    }),
+                    description: Some("d".into()),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            },
+            "ba0208 1a030a0172 2a0164",
+        ),
+        // templateButtonReplyMessage 29 (ea 01): selectedId 1, selectedIndex 4.
+        (
+            Message {
+                template_button_reply_message: Some(Box::new(e2e::TemplateButtonReplyMessage {
+                    selected_id: Some("i".into()),
+                    selected_index: Some(2),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            },
+            "ea0105 0a0169 2002",
+        ),
+        // interactiveResponseMessage 48 (82 03): body 1 {text 1}, nativeFlowResponseMessage 2
+        // {paramsJSON 2}, contextInfo 15 (7a).
+        (
+            Message {
+                interactive_response_message: Some(Box::new(e2e::InteractiveResponseMessage {
+                    body: Some(e2e::interactive_response_message::Body {
+                        text: Some("t".into()),
+                        format: None,
+                    }),
+                    native_flow_response_message: Some(
+                        e2e::interactive_response_message::NativeFlowResponseMessage {
+                            params_json: Some("{}".into()),
+                            ..Default::default()
+                        },
+                    ),
+                    context_info: Some(Box::default()),
+                })),
+                ..Default::default()
+            },
+            "82030d 0a030a0174 120412027b7d 7a00",
+        ),
+        // pollCreationMessageV3 64 (82 04): name 2, options 3 {optionName 1},
+        // selectableOptionsCount 4; V1 is 49 (8a 03), V2 60 (e2 03).
+        (
+            Message {
+                poll_creation_message_v3: Some(Box::new(PollCreationMessage {
+                    name: Some("q".into()),
+                    options: vec![e2e::poll_creation_message::Option {
+                        option_name: Some("a".into()),
+                        option_hash: None,
+                    }],
+                    selectable_options_count: Some(1),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            },
+            "82040a 120171 1a030a0161 2001",
+        ),
+        (
+            Message {
+                poll_creation_message: Some(Box::default()),
+                ..Default::default()
+            },
+            "8a0300",
+        ),
+        (
+            Message {
+                poll_creation_message_v2: Some(Box::default()),
+                ..Default::default()
+            },
+            "e20300",
+        ),
+        // pollUpdateMessage 50 (92 03): pollCreationMessageKey 1 {id 3}, vote 2 {encPayload 1,
+        // encIV 2}, senderTimestampMS 4.
+        (
+            Message {
+                poll_update_message: Some(e2e::PollUpdateMessage {
+                    poll_creation_message_key: Some(MessageKey {
+                        id: Some("I".into()),
+                        ..Default::default()
+                    }),
+                    vote: Some(e2e::PollEncValue {
+                        enc_payload: Some(vec![0xaa]),
+                        enc_iv: Some(vec![0xbb]),
+                    }),
+                    metadata: None,
+                    sender_timestamp_ms: Some(1),
+                }),
+                ..Default::default()
+            },
+            "92030f 0a031a0149 12060a01aa1201bb 2001",
+        ),
+        // ptvMessage 66 (92 04) is a VideoMessage: seconds 5.
+        (
+            Message {
+                ptv_message: Some(Box::new(VideoMessage {
+                    seconds: Some(3),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            },
+            "920402 2803",
+        ),
+        // liveLocationMessage 18: caption 6, sequenceNumber 7.
+        (
+            Message {
+                live_location_message: Some(Box::new(LiveLocationMessage {
+                    caption: Some("c".into()),
+                    sequence_number: Some(2),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            },
+            "920105 320163 3802",
+        ),
+        // contactsArrayMessage 13: displayName 1, contacts 2 {vcard 16 (82 01)}.
+        (
+            Message {
+                contacts_array_message: Some(Box::new(ContactsArrayMessage {
+                    display_name: Some("n".into()),
+                    contacts: vec![ContactMessage {
+                        vcard: Some("v".into()),
+                        ..Default::default()
+                    }],
+                    context_info: None,
+                })),
+                ..Default::default()
+            },
+            "6a09 0a016e 120482010176",
+        ),
+        // protocolMessage 12: type 2 = MESSAGE_EDIT (14), editedMessage 14 (72).
+        (
+            Message {
+                protocol_message: Some(Box::new(ProtocolMessage {
+                    r#type: Some(protocol_message::Type::MessageEdit as i32),
+                    edited_message: Some(Box::new(text("x"))),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            },
+            "6207 100e 72030a0178",
+        ),
+    ];
+    for (m, expected) in cases {
+        assert_eq!(hex(&m.encode_to_vec()), expected.replace(' ', ""), "{m:?}");
+        round_trip(&m);
+    }
+    // ContextInfo: forwardingScore 21 (a8 01).
+    let c = ContextInfo {
+        forwarding_score: Some(4),
+        ..Default::default()
+    };
+    assert_eq!(hex(&c.encode_to_vec()), "a80104");
+}
+
 #[test]
 fn protocol_payload_wire_bytes() {
     // type HISTORY_SYNC_NOTIFICATION = 5, historySyncNotification = 6 {syncType = 6 (ON_DEMAND)}.

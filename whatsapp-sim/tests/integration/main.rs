@@ -992,6 +992,91 @@ async fn control_api_over_http() {
     assert!(body["error"].as_str().is_some(), "{body}");
 }
 
+/// A customer sends any `e2e.Message` as base64 protobuf and the phone shapes over the
+/// control API; malformed ones are refused with 400.
+#[tokio::test]
+async fn control_api_sends_raw_messages_and_shapes() {
+    use base64::Engine as _;
+    use prost::Message as _;
+    let sim = start().await;
+    let base = sim.control_url.clone();
+    let (status, body) = http(
+        &base,
+        "POST",
+        "/control/customers",
+        Some(r#"{"phone":"201112223334","name":"Mona"}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(
+        &base,
+        "POST",
+        "/control/accounts",
+        Some(r#"{"phone":"201001234567","name":"Pharmacy"}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let send = |body: String| {
+        let base = base.clone();
+        async move {
+            http(
+                &base,
+                "POST",
+                "/control/customers/201112223334/send",
+                Some(&body),
+            )
+            .await
+        }
+    };
+    // A location in a disappearing-chat wrapper, sent as it is.
+    let message = whatsapp_proto::pb::e2e::Message {
+        ephemeral_message: Some(Box::new(whatsapp_proto::pb::e2e::FutureProofMessage {
+            message: Some(Box::new(whatsapp_proto::pb::e2e::Message {
+                location_message: Some(Box::new(whatsapp_proto::pb::e2e::LocationMessage {
+                    name: Some("Tahrir".into()),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            })),
+        })),
+        ..Default::default()
+    };
+    let raw = base64::engine::general_purpose::STANDARD.encode(message.encode_to_vec());
+    let (status, body) = send(format!(r#"{{"to":"201001234567","raw":"{raw}"}}"#)).await;
+    assert_eq!(status, 200, "{body}");
+    let raw_id = body["id"].as_str().expect("id").to_owned();
+    let (status, body) = send(
+        r#"{"to":"201001234567","edit":{"message_id":"3EB0X","text":"fixed"},"wrap":{"ephemeral":86400}}"#
+            .into(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = send(
+        r#"{"to":"201001234567","poll":{"name":"Which branch?","options":["Maadi","Zamalek"],"single":true}}"#
+            .into(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let sent = sim.customer_sent("201112223334").expect("sent");
+    let entry = sent
+        .iter()
+        .find(|e| e.id == raw_id)
+        .expect("the raw message");
+    assert_eq!(entry.kind, "location", "{entry:?}");
+    assert_eq!(entry.text.as_deref(), Some("Tahrir"));
+    for bad in [
+        r#"{"to":"201001234567","raw":"not base64!"}"#,
+        // 0xff is no protobuf key.
+        r#"{"to":"201001234567","raw":"/w=="}"#,
+        r#"{"to":"201001234567","edit":{"message_id":"3EB0X","text":"x","form":"sideways"}}"#,
+        r#"{"to":"201001234567"}"#,
+    ] {
+        let (status, body) = send(bad.into()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"].as_str().is_some(), "{body}");
+    }
+}
+
 /// HTTP/1.1 with a binary body; returns the status and the raw body.
 async fn http_bytes(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
