@@ -58,13 +58,19 @@ mod session;
 pub mod store;
 
 pub use client::Client;
-pub use config::{Config, DEFAULT_ORIGIN, DEFAULT_URL, ReconnectPolicy};
+pub use config::{Config, DEFAULT_MEDIA_MAX_BYTES, DEFAULT_ORIGIN, DEFAULT_URL, ReconnectPolicy};
 pub use error::ClientError;
 pub use event::{
     Event, EventStream, GroupParticipantsEvent, IncomingMessage, LogoutReason, MessageInfo,
     ParticipantAction, ReceiptEvent, message_text,
 };
-pub use media::{DEFAULT_MEDIA_HOST, MediaKind, MediaRef, OutgoingMedia};
+pub use http::{
+    BoxFuture, Connect, Connector, HttpTimeouts, MediaStream, TcpConnect, TransferError,
+};
+pub use media::{
+    DEFAULT_MEDIA_HOST, ENCRYPTION_OVERHEAD, MediaKind, MediaRef, OutgoingMedia,
+    validate_direct_path,
+};
 pub use message::{generate_message_id, validate_message_id};
 pub use qr::{QrCode, QrRenderError};
 pub use whatsapp_proto::binary::Node;
