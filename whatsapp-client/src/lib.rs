@@ -75,4 +75,5 @@ pub use message::{generate_message_id, validate_message_id};
 pub use qr::{QrCode, QrRenderError};
 pub use whatsapp_proto::binary::Node;
 pub use whatsapp_proto::jid::Jid;
+pub use whatsapp_proto::media::MediaType;
 pub use whatsapp_proto::pb::e2e;

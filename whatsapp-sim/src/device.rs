@@ -465,6 +465,9 @@ pub enum Outgoing {
         /// Whether the customer sent the target message.
         from_me: bool,
     },
+    /// Any message as given: what a modified client can send (the server relays end-to-end
+    /// content it cannot read), e.g. media fields a real phone would never write.
+    Raw(Box<e2e::Message>),
 }
 
 /// Media kinds a simulated customer sends.
@@ -622,6 +625,7 @@ pub fn build_message(
                 },
             }
         }
+        Outgoing::Raw(message) => (**message).clone(),
         Outgoing::Location { lat, lng, name } => e2e::Message {
             location_message: Some(Box::new(e2e::LocationMessage {
                 degrees_latitude: Some(*lat),

@@ -33,6 +33,7 @@ pub mod auth;
 pub mod calendar;
 pub mod customers;
 pub mod error;
+pub mod media_downloads;
 pub mod messages;
 pub mod notes;
 pub mod openapi;
@@ -183,6 +184,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth_routes())
         .merge(tickets::routes())
         .merge(messages::routes())
+        .merge(media_downloads::routes())
         .merge(customers::routes())
         .merge(agents::routes())
         .merge(analytics::routes())

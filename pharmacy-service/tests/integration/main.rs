@@ -26,5 +26,6 @@ mod pacing;
 mod records;
 mod reliability;
 mod search;
+mod security;
 mod sim_service;
 mod support;

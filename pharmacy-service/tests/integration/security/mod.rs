@@ -1,0 +1,3 @@
+//! The service's threat model: one file per attack.
+
+mod media_download;
