@@ -66,9 +66,6 @@ pub enum ClientError {
     /// verification failure ([`crate::TransferError`]).
     #[error("media transfer: {0}")]
     Transfer(#[from] crate::TransferError),
-    /// A downloaded attachment failed decryption or verification (MAC or hash mismatch).
-    #[error("media: {0}")]
-    Media(whatsapp_proto::media::MediaError),
     /// A node could not be sent.
     #[error("send: {0}")]
     Send(#[from] whatsapp_proto::connection::SendError),
