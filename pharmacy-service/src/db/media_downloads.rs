@@ -112,12 +112,16 @@ pub async fn due(
     .await
 }
 
-/// When the next waiting download is due.
-pub async fn earliest_due(c: &mut Conn) -> Result<Option<Timestamp>, sqlx::Error> {
+/// When the next download that is not due yet at `now` becomes due.
+pub async fn next_due_after(
+    c: &mut Conn,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT MIN(d.next_attempt_at) FROM media_downloads d JOIN messages m ON m.id = d.message_id
-         WHERE m.media_state = 'downloading'",
+         WHERE m.media_state = 'downloading' AND d.next_attempt_at > ?",
     )
+    .bind(now)
     .fetch_one(&mut *c)
     .await
 }

@@ -177,16 +177,17 @@ pub(crate) async fn run(app: App, bridge: Weak<WhatsappBridge>, policy: MediaDow
                 finished.notify_one();
             });
         }
-        // Sleep until something is queued, a download ends or the next retry is due.
+        // Every row due now is running: sleep until something is queued, a download ends or
+        // the next retry is due.
         let next = match app.pool().acquire().await {
-            Ok(mut c) => db::media_downloads::earliest_due(&mut c)
+            Ok(mut c) => db::media_downloads::next_due_after(&mut c, now)
                 .await
                 .ok()
                 .flatten(),
             Err(_) => None,
         };
         let wait = next
-            .map(|t| Duration::from_millis(t.millis_since(app.now()).max(0) as u64))
+            .map(|t| Duration::from_millis(t.millis_since(app.now()).max(0).unsigned_abs()))
             .unwrap_or(Duration::from_secs(30))
             .clamp(Duration::from_millis(200), Duration::from_secs(30));
         tokio::select! {
@@ -269,4 +270,40 @@ async fn failed(
         (retry && failures < policy.attempts).then(|| app.now().plus(policy.backoff(failures)));
     tracing::warn!(message = %d.message_id, %error, failures, gave_up = next.is_none(), "attachment download failed");
     db::media_downloads::attempt_failed(c, d.message_id, &error, next).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let p = MediaDownloadPolicy::default();
+        assert_eq!(p.backoff(1), Duration::from_secs(5));
+        assert_eq!(p.backoff(3), Duration::from_secs(20));
+        assert_eq!(p.backoff(40), Duration::from_secs(600));
+    }
+
+    #[test]
+    fn an_attachment_beyond_the_maximum_is_never_queued() {
+        let media = MediaRef {
+            media_type: MediaType::Ptt,
+            direct_path: Some("/v/x".into()),
+            url: None,
+            media_key: vec![1; 32],
+            file_sha256: vec![2; 32],
+            file_enc_sha256: vec![3; 32],
+            mimetype: None,
+            file_length: Some(101),
+        };
+        assert!(pending_download(&media, 100).is_none());
+        let d = pending_download(&media, 101).expect("queued");
+        assert_eq!(d.mime, "application/octet-stream");
+        // Stored and read back, it is the same download (voice-note keys included).
+        assert_eq!(
+            media_ref(&d),
+            media_ref(&pending_download(&media_ref(&d), 101).unwrap())
+        );
+        assert_eq!(media_ref(&d).media_type, MediaType::Ptt);
+    }
 }
