@@ -652,10 +652,10 @@ impl WhatsappBridge {
         // Stored now and acknowledged; the media worker downloads the file afterwards.
         Some(InboundContent::PendingMedia {
             media_kind: kind.into(),
+            download: pending_download(&media, &mime, self.config.media_max_bytes),
             mime,
             file_name,
             caption,
-            download: pending_download(&media, self.config.media_max_bytes),
         })
     }
 

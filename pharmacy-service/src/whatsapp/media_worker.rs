@@ -55,9 +55,14 @@ impl MediaDownloadPolicy {
     }
 }
 
-/// What the bridge keeps of an attachment to download: `None` when the message declares more
-/// than `max_bytes` (it is stored as too large and never fetched).
-pub fn pending_download(media: &MediaRef, max_bytes: u64) -> Option<Box<PendingDownload>> {
+/// What the bridge keeps of an attachment to download, stored later under `mime` (the type
+/// the bridge settled on for the message): `None` when the message declares more than
+/// `max_bytes` (it is stored as too large and never fetched).
+pub fn pending_download(
+    media: &MediaRef,
+    mime: &str,
+    max_bytes: u64,
+) -> Option<Box<PendingDownload>> {
     if media.file_length.is_some_and(|l| l > max_bytes) {
         return None;
     }
@@ -69,10 +74,7 @@ pub fn pending_download(media: &MediaRef, max_bytes: u64) -> Option<Box<PendingD
         media_key: media.media_key.clone(),
         file_sha256: media.file_sha256.clone(),
         file_enc_sha256: media.file_enc_sha256.clone(),
-        mime: media
-            .mimetype
-            .clone()
-            .unwrap_or_else(|| "application/octet-stream".into()),
+        mime: mime.to_owned(),
         file_length: media
             .file_length
             .map(|l| i64::try_from(l).unwrap_or(i64::MAX)),
@@ -296,14 +298,12 @@ mod tests {
             mimetype: None,
             file_length: Some(101),
         };
-        assert!(pending_download(&media, 100).is_none());
-        let d = pending_download(&media, 101).expect("queued");
-        assert_eq!(d.mime, "application/octet-stream");
+        assert!(pending_download(&media, "audio/ogg", 100).is_none());
+        let d = pending_download(&media, "audio/ogg", 101).expect("queued");
+        assert_eq!(d.mime, "audio/ogg");
         // Stored and read back, it is the same download (voice-note keys included).
-        assert_eq!(
-            media_ref(&d),
-            media_ref(&pending_download(&media_ref(&d), 101).unwrap())
-        );
+        let again = pending_download(&media_ref(&d), "audio/ogg", 101).unwrap();
+        assert_eq!(media_ref(&d), media_ref(&again));
         assert_eq!(media_ref(&d).media_type, MediaType::Ptt);
     }
 }
