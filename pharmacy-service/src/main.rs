@@ -226,6 +226,7 @@ async fn start_whatsapp(
     if let Some(m) = &s.media_url {
         config.media_base_url = Some(m.clone());
     }
+    config.media_max_bytes = s.media_max_mb.saturating_mul(1 << 20);
     let store = whatsapp_client::store::SqliteStore::open(s.data_dir.join(SESSION_FILE))
         .await
         .context("opening the WhatsApp session store")?;

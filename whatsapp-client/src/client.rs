@@ -131,6 +131,10 @@ pub(crate) struct Shared {
     /// Our identity key pair with its public half derived (a scalar multiplication, too dear
     /// to repeat for every message), for the private key it was derived from.
     identity: Mutex<Option<whatsapp_proto::signal::KeyPair>>,
+    /// The media HTTP client (pooled connections).
+    pub(crate) http: crate::http::HttpClient,
+    /// The latest `media_conn` answer.
+    pub(crate) media_conn: tokio::sync::Mutex<Option<crate::media::MediaConn>>,
 }
 
 impl Shared {
@@ -142,6 +146,8 @@ impl Shared {
         cmd: mpsc::UnboundedSender<Command>,
         acks: mpsc::UnboundedSender<Node>,
     ) -> Shared {
+        let http =
+            crate::http::HttpClient::new(config.media_connector.clone(), config.media_timeouts);
         Shared {
             store,
             config,
@@ -163,6 +169,8 @@ impl Shared {
             calls: Mutex::new(Default::default()),
             store_watch: AtomicBool::new(false),
             identity: Mutex::new(None),
+            http,
+            media_conn: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -437,7 +445,7 @@ impl Client {
     /// Downloads, decrypts and verifies the attachment of a media message (see
     /// [`crate::MediaRef::from_message`]). A MAC or hash mismatch is an error.
     pub async fn download(&self, media: &crate::MediaRef) -> Result<Vec<u8>, ClientError> {
-        crate::media::download(media, self.shared().config.media_base_url.as_deref()).await
+        crate::media::download(self.shared(), media).await
     }
 
     /// Downloads an attachment into `out` (e.g. a file) while decrypting, without holding it in
@@ -448,7 +456,7 @@ impl Client {
         media: &crate::MediaRef,
         out: &mut (impl std::io::Write + Send),
     ) -> Result<u64, ClientError> {
-        crate::media::download_to(media, self.shared().config.media_base_url.as_deref(), out).await
+        crate::media::download_to(self.shared(), media, out).await
     }
 
     /// The phone-number JID of a LID user, if the mapping is known (learned from messages,

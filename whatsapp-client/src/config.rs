@@ -10,6 +10,9 @@ pub const DEFAULT_URL: &str = "wss://web.whatsapp.com/ws/chat";
 /// The `Origin` header WhatsApp Web sends.
 pub const DEFAULT_ORIGIN: &str = "https://web.whatsapp.com";
 
+/// The default [`Config::media_max_bytes`]: 100 MiB.
+pub const DEFAULT_MEDIA_MAX_BYTES: u64 = 100 << 20;
+
 /// How the supervisor waits between reconnect attempts: exponential from `initial`, capped
 /// at `max`, with ± `jitter` (a fraction) of randomness.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,9 +83,18 @@ pub struct Config {
     /// After the server logged this device out, make a new one and pair again (QR events
     /// follow). When false the client stops after [`crate::Event::LoggedOut`].
     pub pair_again_after_logout: bool,
-    /// Scheme and host media is downloaded from (`https://mmg.whatsapp.net` when `None`); a
-    /// simulated server serves media at its own address, e.g. `http://127.0.0.1:PORT`.
+    /// Scheme and host every media download and upload goes to instead of the hosts of the
+    /// latest `media_conn` answer (`None`: those hosts, over https only). Trusted as given, so
+    /// plain `http` works: a simulated server serves media at its own address, e.g.
+    /// `http://127.0.0.1:PORT`.
     pub media_base_url: Option<String>,
+    /// The largest attachment downloaded (100 MiB): a message declaring more is refused with
+    /// [`crate::TransferError::TooLarge`] without a request.
+    pub media_max_bytes: u64,
+    /// Connect, read and overall timeouts of media requests.
+    pub media_timeouts: crate::HttpTimeouts,
+    /// Opens the connections media requests run over (direct TCP by default; a proxy hook).
+    pub media_connector: crate::Connector,
     /// How long a user's device list (usync) is reused for sends (5 min); device notifications
     /// and messages from unlisted devices refresh it sooner. Zero disables the cache.
     pub device_cache_ttl: Duration,
@@ -110,6 +122,9 @@ impl Default for Config {
             prekeys_min: 5,
             pair_again_after_logout: true,
             media_base_url: None,
+            media_max_bytes: DEFAULT_MEDIA_MAX_BYTES,
+            media_timeouts: crate::HttpTimeouts::default(),
+            media_connector: crate::Connector::default(),
             device_cache_ttl: Duration::from_secs(300),
             catch_up_group: 64,
             timeouts: whatsapp_proto::connection::Timeouts::default(),

@@ -62,15 +62,10 @@ pub enum ClientError {
     /// Signal encryption or decryption failed.
     #[error("signal: {0}")]
     Signal(#[from] whatsapp_proto::signal::SignalError),
-    /// A media download failed at the HTTP level.
-    #[error("http: {reason}")]
-    Http {
-        /// What went wrong.
-        reason: String,
-    },
-    /// A downloaded attachment failed decryption or verification (MAC or hash mismatch).
-    #[error("media: {0}")]
-    Media(whatsapp_proto::media::MediaError),
+    /// A media download or upload failed: refused, too large, timed out, an HTTP or
+    /// verification failure ([`crate::TransferError`]).
+    #[error("media transfer: {0}")]
+    Transfer(#[from] crate::TransferError),
     /// A node could not be sent.
     #[error("send: {0}")]
     Send(#[from] whatsapp_proto::connection::SendError),

@@ -192,8 +192,10 @@ async fn forget(shared: &Shared, id: &str) {
 fn worth_retrying(error: &ClientError) -> bool {
     matches!(
         error,
-        ClientError::Http { .. }
-            | ClientError::Timeout
+        ClientError::Transfer(e) if e.is_retryable()
+    ) || matches!(
+        error,
+        ClientError::Timeout
             | ClientError::Disconnected
             | ClientError::NotConnected
             | ClientError::Stopped
@@ -272,7 +274,7 @@ async fn download(
                 mimetype: None,
                 file_length: n.file_length,
             };
-            crate::media::download(&media, shared.config.media_base_url.as_deref()).await?
+            crate::media::download(shared, &media).await?
         }
     };
     inflate_history_sync(&compressed, DEFAULT_MAX_INFLATED).map_err(ClientError::History)

@@ -1,273 +1,524 @@
-//! A minimal HTTP/1.1 GET for media downloads: `Connection: close`, `Content-Length`, chunked
-//! or read-to-end bodies, `https` through rustls (feature `tls`).
+//! HTTP(S) for media: hyper-util's client over tokio-rustls (webpki roots), with connect, read
+//! and overall timeouts, a response size limit and streamed bodies. The byte stream under TLS
+//! comes from a [`Connect`] hook (plain TCP by default) so that a proxy can supply it later.
+//!
+//! Which URLs may be fetched is decided by the caller (`media.rs`); this module only refuses
+//! schemes other than `http` and `https`.
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use crate::{ClientError, DEFAULT_ORIGIN};
+use bytes::Bytes;
+use http::Uri;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Largest response head accepted.
-const MAX_HEAD: usize = 64 * 1024;
+use crate::DEFAULT_ORIGIN;
 
-fn http_error(reason: impl Into<String>) -> ClientError {
-    ClientError::Http {
-        reason: reason.into(),
+/// A boxed, sendable future (what [`Connect::connect`] returns).
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A byte stream to a media host, before TLS.
+pub trait MediaStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> MediaStream for T {}
+
+/// Opens the byte stream a media request runs over: plain TCP by default ([`TcpConnect`]);
+/// a proxy implementation returns a tunnel to `host:port` instead. TLS (for `https`) is added
+/// on top by the client, so a proxy never sees the plaintext.
+pub trait Connect: Send + Sync + 'static {
+    /// A stream to `host` (a DNS name or IP literal) on `port`.
+    fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<Box<dyn MediaStream>>>;
+}
+
+/// Direct TCP connections.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpConnect;
+
+impl Connect for TcpConnect {
+    fn connect(&self, host: String, port: u16) -> BoxFuture<io::Result<Box<dyn MediaStream>>> {
+        Box::pin(async move {
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            tcp.set_nodelay(true)?;
+            Ok(Box::new(tcp) as Box<dyn MediaStream>)
+        })
     }
 }
 
-struct Target {
-    tls: bool,
-    host: String,
-    port: u16,
-    path: String,
+/// The [`Connect`] hook a [`crate::Config`] carries (cheap to clone).
+#[derive(Clone)]
+pub struct Connector(Arc<dyn Connect>);
+
+impl Connector {
+    /// Wraps a connection hook.
+    pub fn new(connect: impl Connect) -> Self {
+        Self(Arc::new(connect))
+    }
 }
 
-fn parse(url: &str) -> Result<Target, ClientError> {
-    let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
-        (true, rest)
-    } else if let Some(rest) = url.strip_prefix("http://") {
-        (false, rest)
-    } else {
-        return Err(http_error(format!("unsupported URL {url}")));
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (
-            h,
-            p.parse()
-                .map_err(|_| http_error(format!("bad port in {url}")))?,
-        ),
-        None => (authority, if tls { 443 } else { 80 }),
-    };
-    Ok(Target {
-        tls,
-        host: host.to_owned(),
-        port,
-        path: path.to_owned(),
-    })
+impl Default for Connector {
+    fn default() -> Self {
+        Self::new(TcpConnect)
+    }
 }
 
-/// GETs `url`, handing the body to `sink` in chunks as it arrives.
-pub(crate) async fn get(url: &str, sink: impl FnMut(&[u8])) -> Result<(), ClientError> {
-    request(url, None, sink).await
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Connector")
+    }
 }
 
-/// POSTs `body` (`application/octet-stream`) and returns the response body.
-pub(crate) async fn post(url: &str, body: &[u8]) -> Result<Vec<u8>, ClientError> {
-    let mut out = Vec::new();
-    request(url, Some(body), |c| out.extend_from_slice(c)).await?;
-    Ok(out)
+/// Timeouts of one media request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpTimeouts {
+    /// TCP connect plus TLS handshake (10 s).
+    pub connect: Duration,
+    /// The longest wait for the response head or the next piece of the body (30 s).
+    pub read: Duration,
+    /// The whole request, body included (10 min: 100 MiB at ~170 kB/s).
+    pub overall: Duration,
 }
 
-async fn request(
-    url: &str,
-    body: Option<&[u8]>,
-    sink: impl FnMut(&[u8]),
-) -> Result<(), ClientError> {
-    let target = parse(url)?;
-    let tcp = TcpStream::connect((target.host.as_str(), target.port))
-        .await
-        .map_err(|e| http_error(format!("connect {}: {e}", target.host)))?;
-    if target.tls {
-        #[cfg(feature = "tls")]
-        {
-            use std::sync::Arc;
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+impl Default for HttpTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            read: Duration::from_secs(30),
+            overall: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Why a media download or upload failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransferError {
+    /// The message names a URL, host or path the client will not fetch (plain http, a host
+    /// not in the latest `media_conn` answer, a malformed direct path). Never worth retrying.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The attachment is larger than its declared length or the configured maximum; the body
+    /// was not read past `limit` bytes.
+    #[error("the attachment exceeds {limit} bytes")]
+    TooLarge {
+        /// The byte limit that applied.
+        limit: u64,
+    },
+    /// Connecting, waiting for data or the whole request took too long.
+    #[error("timed out ({0})")]
+    Timeout(&'static str),
+    /// The server answered with a status other than 200.
+    #[error("HTTP status {0}")]
+    Status(u16),
+    /// The connection, TLS or the HTTP exchange failed.
+    #[error("failed: {0}")]
+    Failed(String),
+    /// The blob failed decryption or verification (MAC or hash mismatch).
+    #[error("verification: {0}")]
+    Invalid(whatsapp_proto::media::MediaError),
+    /// Writing the plaintext to the caller's sink failed.
+    #[error("writing the download: {0}")]
+    Write(io::Error),
+}
+
+impl TransferError {
+    /// Whether the same request may succeed later (network trouble, a server error), as
+    /// opposed to never (refused, too large, a bad blob, a 4xx answer).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            TransferError::Timeout(_) | TransferError::Failed(_) | TransferError::Write(_) => true,
+            TransferError::Status(code) => *code >= 500 || *code == 408 || *code == 429,
+            TransferError::Refused(_)
+            | TransferError::TooLarge { .. }
+            | TransferError::Invalid(_) => false,
+        }
+    }
+}
+
+/// The connection one request runs over, with or without TLS.
+enum Conn {
+    Plain(Box<dyn MediaStream>),
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::client::TlsStream<Box<dyn MediaStream>>>),
+}
+
+impl Connection for Conn {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(feature = "tls")]
+            Conn::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(feature = "tls")]
+            Conn::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(feature = "tls")]
+            Conn::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(feature = "tls")]
+            Conn::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// hyper-util's connector: the hook's stream, TLS for `https`, under the connect timeout.
+#[derive(Clone)]
+struct HyperConnector {
+    hook: Connector,
+    #[cfg(feature = "tls")]
+    tls: tokio_rustls::TlsConnector,
+    timeout: Duration,
+}
+
+impl tower_service::Service<Uri> for HyperConnector {
+    type Response = TokioIo<Conn>;
+    type Error = io::Error;
+    type Future = BoxFuture<io::Result<TokioIo<Conn>>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let tls = match uri.scheme_str() {
+                Some("https") => true,
+                Some("http") => false,
+                _ => return Err(io::Error::other("unsupported scheme")),
             };
-            let config = rustls::ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            let name = rustls::pki_types::ServerName::try_from(target.host.clone())
-                .map_err(|_| http_error(format!("bad host {}", target.host)))?;
-            let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
-                .connect(name, tcp)
+            let host = uri
+                .host()
+                .ok_or_else(|| io::Error::other("no host"))?
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
+            let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+            let connect = async {
+                let stream = this.hook.0.connect(host.clone(), port).await?;
+                if !tls {
+                    return Ok(Conn::Plain(stream));
+                }
+                #[cfg(feature = "tls")]
+                {
+                    let name = rustls::pki_types::ServerName::try_from(host)
+                        .map_err(|_| io::Error::other("bad TLS server name"))?;
+                    let stream = this.tls.connect(name, stream).await?;
+                    Ok(Conn::Tls(Box::new(stream)))
+                }
+                #[cfg(not(feature = "tls"))]
+                Err(io::Error::other("https needs the `tls` feature"))
+            };
+            match tokio::time::timeout(this.timeout, connect).await {
+                Ok(conn) => conn.map(TokioIo::new),
+                Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+            }
+        })
+    }
+}
+
+/// The client's HTTP client for media (one per [`crate::Client`]; connections are pooled).
+pub(crate) struct HttpClient {
+    client: Client<HyperConnector, Full<Bytes>>,
+    timeouts: HttpTimeouts,
+}
+
+impl HttpClient {
+    /// A client over `hook` with `timeouts`.
+    pub(crate) fn new(hook: Connector, timeouts: HttpTimeouts) -> Self {
+        let connector = HyperConnector {
+            hook,
+            #[cfg(feature = "tls")]
+            tls: {
+                let roots = rustls::RootCertStore {
+                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                };
+                let config = rustls::ClientConfig::builder()
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+                tokio_rustls::TlsConnector::from(Arc::new(config))
+            },
+            timeout: timeouts.connect,
+        };
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build(connector);
+        Self { client, timeouts }
+    }
+
+    /// GETs `url`, handing the body to `sink` as it arrives; refuses a body over `limit`
+    /// bytes (by its `Content-Length`, or as soon as more arrives). Returns the body length.
+    pub(crate) async fn get(
+        &self,
+        url: &Uri,
+        limit: u64,
+        sink: impl FnMut(&[u8]) -> Result<(), TransferError>,
+    ) -> Result<u64, TransferError> {
+        self.exchange(url, None, limit, sink).await
+    }
+
+    /// POSTs `body` (`application/octet-stream`) and returns the response body (at most
+    /// `limit` bytes).
+    pub(crate) async fn post(
+        &self,
+        url: &Uri,
+        body: Vec<u8>,
+        limit: u64,
+    ) -> Result<Vec<u8>, TransferError> {
+        let mut out = Vec::new();
+        self.exchange(url, Some(body), limit, |c| {
+            out.extend_from_slice(c);
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    async fn exchange(
+        &self,
+        url: &Uri,
+        body: Option<Vec<u8>>,
+        limit: u64,
+        sink: impl FnMut(&[u8]) -> Result<(), TransferError>,
+    ) -> Result<u64, TransferError> {
+        match tokio::time::timeout(self.timeouts.overall, self.run(url, body, limit, sink)).await {
+            Ok(result) => result,
+            Err(_) => Err(TransferError::Timeout("the whole request")),
+        }
+    }
+
+    async fn run(
+        &self,
+        url: &Uri,
+        body: Option<Vec<u8>>,
+        limit: u64,
+        mut sink: impl FnMut(&[u8]) -> Result<(), TransferError>,
+    ) -> Result<u64, TransferError> {
+        if !matches!(url.scheme_str(), Some("http" | "https")) {
+            return Err(TransferError::Refused(format!("unsupported URL {url}")));
+        }
+        let builder = http::Request::builder()
+            .uri(url.clone())
+            .header(http::header::ORIGIN, DEFAULT_ORIGIN)
+            .header(http::header::REFERER, format!("{DEFAULT_ORIGIN}/"));
+        let request = match body {
+            Some(body) => builder
+                .method(http::Method::POST)
+                .header(http::header::CONTENT_TYPE, "application/octet-stream")
+                .body(Full::new(Bytes::from(body))),
+            None => builder.method(http::Method::GET).body(Full::default()),
+        }
+        .map_err(|e| TransferError::Refused(format!("bad request: {e}")))?;
+        let response = tokio::time::timeout(self.timeouts.read, self.client.request(request))
+            .await
+            .map_err(|_| TransferError::Timeout("the response head"))?
+            .map_err(request_error)?;
+        if response.status() != http::StatusCode::OK {
+            return Err(TransferError::Status(response.status().as_u16()));
+        }
+        let declared = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|l| l > limit) {
+            return Err(TransferError::TooLarge { limit });
+        }
+        let mut body = response.into_body();
+        let mut received = 0u64;
+        loop {
+            let frame = tokio::time::timeout(self.timeouts.read, body.frame())
                 .await
-                .map_err(|e| http_error(format!("TLS: {e}")))?;
-            return exchange(stream, &target, body, sink).await;
+                .map_err(|_| TransferError::Timeout("the body"))?;
+            let Some(frame) = frame else {
+                return Ok(received);
+            };
+            let frame = frame.map_err(|e| TransferError::Failed(e.to_string()))?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            received += data.len() as u64;
+            if received > limit {
+                // Dropping the body closes the connection: the rest is never read.
+                return Err(TransferError::TooLarge { limit });
+            }
+            sink(&data)?;
         }
-        #[cfg(not(feature = "tls"))]
-        return Err(http_error("https needs the `tls` feature"));
     }
-    exchange(tcp, &target, body, sink).await
 }
 
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    target: &Target,
-    body: Option<&[u8]>,
-    mut sink: impl FnMut(&[u8]),
-) -> Result<(), ClientError> {
-    let method = if body.is_some() { "POST" } else { "GET" };
-    let mut request = format!(
-        "{method} {} HTTP/1.1\r\nHost: {}\r\nOrigin: {DEFAULT_ORIGIN}\r\nReferer: {DEFAULT_ORIGIN}/\r\nConnection: close\r\n",
-        target.path, target.host
-    );
-    if let Some(body) = body {
-        request.push_str(&format!(
-            "Content-Type: application/octet-stream\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
+/// A request failure, with a connect timeout told apart.
+fn request_error(e: hyper_util::client::legacy::Error) -> TransferError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<io::Error>()
+            && io.kind() == io::ErrorKind::TimedOut
+        {
+            return TransferError::Timeout("connect");
+        }
+        source = s.source();
     }
-    request.push_str("\r\n");
-    let io = |e: std::io::Error| http_error(e.to_string());
-    stream.write_all(request.as_bytes()).await.map_err(io)?;
-    if let Some(body) = body {
-        stream.write_all(body).await.map_err(io)?;
+    let mut text = e.to_string();
+    if let Some(s) = std::error::Error::source(&e) {
+        text.push_str(&format!(": {s}"));
     }
-    let mut buf = Vec::with_capacity(8192);
-    let mut chunk = vec![0u8; 16 * 1024];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        if buf.len() > MAX_HEAD {
-            return Err(http_error("response head too large"));
-        }
-        let n = stream.read(&mut chunk).await.map_err(io)?;
-        if n == 0 {
-            return Err(http_error("connection closed before the response head"));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| http_error("malformed status line"))?;
-    if status != 200 {
-        return Err(http_error(format!("HTTP status {status}")));
-    }
-    let mut length = None;
-    let mut chunked = false;
-    for line in lines {
-        if let Some((name, value)) = line.split_once(':') {
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.parse::<u64>().ok();
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = value.eq_ignore_ascii_case("chunked");
-            }
-        }
-    }
-    let rest = buf.split_off(head_end);
-    if chunked {
-        // Rare for media; gather and de-chunk.
-        let mut body = rest;
-        loop {
-            let n = stream.read(&mut chunk).await.map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-        let mut at = 0usize;
-        loop {
-            let rest = body
-                .get(at..)
-                .ok_or_else(|| http_error("truncated chunk"))?;
-            let line_end = rest
-                .windows(2)
-                .position(|w| w == b"\r\n")
-                .ok_or_else(|| http_error("malformed chunk"))?;
-            let size_text = String::from_utf8_lossy(&rest[..line_end]).into_owned();
-            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-                .map_err(|_| http_error("malformed chunk size"))?;
-            at += line_end + 2;
-            if size == 0 {
-                return Ok(());
-            }
-            let end = at
-                .checked_add(size)
-                .ok_or_else(|| http_error("chunk size overflows"))?;
-            let data = body
-                .get(at..end)
-                .ok_or_else(|| http_error("truncated chunk"))?;
-            sink(data);
-            at = end.saturating_add(2);
-        }
-    }
-    let mut received = rest.len() as u64;
-    sink(&rest);
-    loop {
-        if length.is_some_and(|l| received >= l) {
-            return Ok(());
-        }
-        let n = stream.read(&mut chunk).await.map_err(io)?;
-        if n == 0 {
-            return match length {
-                Some(l) if received < l => Err(http_error("body shorter than Content-Length")),
-                _ => Ok(()),
-            };
-        }
-        received += n as u64;
-        sink(&chunk[..n]);
-    }
+    TransferError::Failed(text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[test]
-    fn urls() {
-        let t = parse("https://mmg.whatsapp.net/v/x?a=1").unwrap();
-        assert!(t.tls && t.port == 443 && t.host == "mmg.whatsapp.net" && t.path == "/v/x?a=1");
-        let t = parse("http://127.0.0.1:8080/v/y").unwrap();
-        assert!(!t.tls && t.port == 8080 && t.path == "/v/y");
-        assert!(parse("ftp://x").is_err());
+    /// A one-connection server answering `head` then `body_len` bytes of `b'x'` (written in
+    /// 64 KiB pieces); returns its URL and the count of body bytes it managed to write.
+    async fn serve(head: String, body_len: u64) -> (Uri, Arc<AtomicU64>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url: Uri = format!("http://{}/v/x", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let written = Arc::new(AtomicU64::new(0));
+        let counter = written.clone();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut req = [0u8; 2048];
+            let _ = s.read(&mut req).await;
+            if s.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let piece = vec![b'x'; 64 * 1024];
+            let mut left = body_len;
+            while left > 0 {
+                let n = left.min(piece.len() as u64) as usize;
+                if s.write_all(&piece[..n]).await.is_err() {
+                    return;
+                }
+                counter.fetch_add(n as u64, Ordering::SeqCst);
+                left -= n as u64;
+            }
+            // Keep the connection open: a server that never finishes.
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        });
+        (url, written)
+    }
+
+    fn client() -> HttpClient {
+        HttpClient::new(
+            Connector::default(),
+            HttpTimeouts {
+                connect: Duration::from_secs(5),
+                read: Duration::from_secs(2),
+                overall: Duration::from_secs(20),
+            },
+        )
     }
 
     #[tokio::test]
-    async fn malformed_chunks_are_errors_not_panics() {
-        use tokio::io::duplex;
-        for response in [
-            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhi"[..],
-            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nx"[..],
-            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi"[..],
-            &b"HTTP/1.1 404 Not Found\r\n\r\n"[..],
-            &b"garbage\r\n\r\n"[..],
-        ] {
-            let (client, mut server) = duplex(1024);
-            let response = response.to_vec();
-            tokio::spawn(async move {
-                let mut req = [0u8; 512];
-                let _ = server.read(&mut req).await;
-                server.write_all(&response).await.unwrap();
-            });
-            let target = parse("http://h/p").unwrap();
-            assert!(exchange(client, &target, None, |_| {}).await.is_err());
-        }
+    async fn a_body_is_streamed_to_the_sink() {
+        let (url, _) = serve("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n".into(), 5).await;
+        let mut got = Vec::new();
+        let n = client()
+            .get(&url, 100, |c| {
+                got.extend_from_slice(c);
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!((n, got), (5, b"xxxxx".to_vec()));
     }
 
     #[tokio::test]
-    async fn content_length_and_chunked_bodies() {
-        use tokio::io::duplex;
-        for (response, body) in [
-            (&b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"[..], &b"hello"[..]),
-            (
-                &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"[..],
-                &b"hello"[..],
-            ),
-        ] {
-            let (client, mut server) = duplex(1024);
-            let response = response.to_vec();
-            tokio::spawn(async move {
-                let mut req = [0u8; 512];
-                let _ = server.read(&mut req).await;
-                server.write_all(&response).await.unwrap();
-            });
-            let target = parse("http://h/p").unwrap();
-            let mut got = Vec::new();
-            exchange(client, &target, None, |c| got.extend_from_slice(c))
-                .await
-                .unwrap();
-            assert_eq!(got, body);
-        }
+    async fn an_oversize_body_is_cut_off_at_the_limit_without_reading_it_all() {
+        // No Content-Length: the limit is enforced on the bytes as they arrive.
+        let total = 256 << 20;
+        let (url, written) =
+            serve("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".into(), total).await;
+        let mut seen = 0u64;
+        let err = client()
+            .get(&url, 1 << 20, |c| {
+                seen += c.len() as u64;
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransferError::TooLarge { limit } if limit == 1 << 20));
+        assert!(seen <= 1 << 20);
+        // The server could only write what fits in the socket buffers after we stopped.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(written.load(Ordering::SeqCst) < total / 2);
+    }
+
+    #[tokio::test]
+    async fn a_declared_oversize_body_is_refused_before_reading() {
+        let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n".to_owned();
+        let (url, _) = serve(head, 10).await;
+        let mut seen = 0;
+        let err = client()
+            .get(&url, 1000, |c| {
+                seen += c.len();
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransferError::TooLarge { .. }));
+        assert_eq!(seen, 0);
+    }
+
+    #[tokio::test]
+    async fn a_server_that_stops_sending_times_out() {
+        let head = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n".to_owned();
+        let (url, _) = serve(head, 10).await;
+        let err = client().get(&url, 1000, |_| Ok(())).await.unwrap_err();
+        assert!(matches!(err, TransferError::Timeout(_)), "{err}");
+        assert!(err.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn statuses_and_schemes() {
+        let (url, _) = serve("HTTP/1.1 404 Not Found\r\n\r\n".into(), 0).await;
+        let err = client().get(&url, 1000, |_| Ok(())).await.unwrap_err();
+        assert!(matches!(err, TransferError::Status(404)) && !err.is_retryable());
+        let ftp: Uri = "ftp://h/x".parse().unwrap();
+        let err = client().get(&ftp, 1000, |_| Ok(())).await.unwrap_err();
+        assert!(matches!(err, TransferError::Refused(_)));
     }
 }

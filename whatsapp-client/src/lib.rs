@@ -66,13 +66,19 @@ pub mod store;
 
 pub use call::{CallAction, CallEvent, CallMedia};
 pub use client::Client;
-pub use config::{Config, DEFAULT_ORIGIN, DEFAULT_URL, ReconnectPolicy};
+pub use config::{Config, DEFAULT_MEDIA_MAX_BYTES, DEFAULT_ORIGIN, DEFAULT_URL, ReconnectPolicy};
 pub use error::ClientError;
 pub use event::{
     Event, EventStream, GroupParticipantsEvent, IncomingMessage, LogoutReason, MessageInfo,
     ParticipantAction, ReceiptEvent, message_text,
 };
-pub use media::{DEFAULT_MEDIA_HOST, MediaKind, MediaRef, OutgoingMedia};
+pub use http::{
+    BoxFuture, Connect, Connector, HttpTimeouts, MediaStream, TcpConnect, TransferError,
+};
+pub use media::{
+    DEFAULT_MEDIA_HOST, ENCRYPTION_OVERHEAD, MediaKind, MediaRef, OutgoingMedia,
+    validate_direct_path,
+};
 pub use message::{generate_message_id, validate_message_id};
 pub use placeholder::{UnavailableKind, UnavailableMessage};
 pub use poll::{PollVote, option_hash};
@@ -81,4 +87,5 @@ pub use whatsapp_proto::binary::Node;
 pub use whatsapp_proto::content;
 pub use whatsapp_proto::content::{Content, MessageContent, Wrappers};
 pub use whatsapp_proto::jid::Jid;
+pub use whatsapp_proto::media::MediaType;
 pub use whatsapp_proto::pb::e2e;

@@ -1,5 +1,8 @@
-//! Media download: the blob is fetched over HTTP(S), decrypted and verified as it streams in
-//! (AES-CBC, the 10-byte MAC, both SHA-256 hashes; part 2 §7.5). A mismatch is an error.
+//! Media download and upload. A download is fetched only from the configured media server or
+//! over https from the hosts of the latest `media_conn` answer, with the direct path validated
+//! and the body capped at the declared length plus the encryption overhead (and the configured
+//! maximum); it is decrypted and verified as it streams in (AES-CBC, the 10-byte MAC, both
+//! SHA-256 hashes; part 2 §7.5). A mismatch is an error.
 
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::content::{self, Content};
@@ -7,8 +10,16 @@ use whatsapp_proto::jid::Jid;
 use whatsapp_proto::media::{self, MediaDecryptor, MediaHashes, MediaType};
 use whatsapp_proto::pb::e2e;
 
+use std::time::Duration;
+
+use http::Uri;
+
 use crate::ClientError;
 use crate::client::Shared;
+use crate::http::TransferError;
+
+/// The largest upload answer read (a small JSON object).
+const UPLOAD_ANSWER_LIMIT: u64 = 64 * 1024;
 
 /// The default media host (whatsmeow falls back to it as well).
 pub const DEFAULT_MEDIA_HOST: &str = "mmg.whatsapp.net";
@@ -68,80 +79,255 @@ impl MediaRef {
             file_length: media.file_length,
         })
     }
+}
 
-    /// The download URL: `base` (scheme and host, e.g. `https://mmg.whatsapp.net`) + direct
-    /// path + hash and type parameters, or the message's own URL without a direct path.
-    pub fn download_url(&self, base: Option<&str>) -> Option<String> {
-        match (&self.direct_path, base) {
-            (Some(path), Some(base)) => {
-                let host_url =
-                    media::download_url("x", path, &self.file_enc_sha256, self.media_type);
-                // Swap whatsmeow's `https://<host>` for the configured base.
-                host_url
-                    .strip_prefix("https://x")
-                    .map(|rest| format!("{}{rest}", base.trim_end_matches('/')))
-            }
-            (Some(path), None) => Some(media::download_url(
-                DEFAULT_MEDIA_HOST,
-                path,
-                &self.file_enc_sha256,
-                self.media_type,
-            )),
-            (None, _) => self.url.clone(),
+/// Bytes encryption adds to an attachment: 1 to 16 of AES-CBC padding and the 10-byte MAC
+/// (part 2 §7.2).
+pub const ENCRYPTION_OVERHEAD: u64 = 16 + 10;
+
+/// The latest `media_conn` answer (whatsmeow `mediaconn.go`): upload auth and media hosts.
+#[derive(Clone)]
+pub(crate) struct MediaConn {
+    auth: String,
+    hosts: Vec<String>,
+    expires: tokio::time::Instant,
+}
+
+/// Whether `host` is a plain `name[:port]` (what a `media_conn` `<host hostname>` holds).
+fn plain_host(host: &str) -> bool {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((n, p)) => (n, Some(p)),
+        None => (host, None),
+    };
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && port.is_none_or(|p| p.parse::<u16>().is_ok())
+}
+
+/// Asks the server for upload auth and media hosts (part 2 §7.1).
+async fn query_media_conn(shared: &Shared) -> Result<MediaConn, ClientError> {
+    let iq = Node::new("iq")
+        .attr("xmlns", "w:m")
+        .attr("type", "set")
+        .attr("to", Jid::server_jid())
+        .children([Node::new("media_conn")]);
+    let answer = shared.iq(iq).await?;
+    let conn = answer
+        .child("media_conn")
+        .ok_or_else(|| ClientError::unexpected("no media_conn", &answer))?;
+    let auth = conn
+        .attrs()
+        .optional_string("auth")
+        .ok_or_else(|| ClientError::unexpected("media_conn without auth", &answer))?;
+    let ttl = conn
+        .attrs()
+        .optional_string("ttl")
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut hosts: Vec<String> = conn
+        .children_by_tag("host")
+        .filter_map(|h| h.attrs().optional_string("hostname"))
+        .filter(|h| plain_host(h))
+        .collect();
+    if hosts.is_empty() {
+        hosts.push(DEFAULT_MEDIA_HOST.to_owned());
+    }
+    Ok(MediaConn {
+        auth,
+        hosts,
+        expires: tokio::time::Instant::now() + Duration::from_secs(ttl),
+    })
+}
+
+/// The cached `media_conn` answer, asked again when it expired or `fresh` is set.
+pub(crate) async fn media_conn(shared: &Shared, fresh: bool) -> Result<MediaConn, ClientError> {
+    let mut cached = shared.media_conn.lock().await;
+    if let Some(conn) = cached.as_ref()
+        && !fresh
+        && conn.expires > tokio::time::Instant::now()
+    {
+        return Ok(conn.clone());
+    }
+    let conn = query_media_conn(shared).await?;
+    *cached = Some(conn.clone());
+    Ok(conn)
+}
+
+/// Checks a customer-supplied direct path before it follows a host: it starts with one `/`,
+/// has no `.`/`..` segment, and holds only unreserved characters, `/ ? = & + %` (escapes
+/// well-formed). So no CR/LF, space, `@`, `#`, `\` or `//` can change the request's target.
+pub fn validate_direct_path(path: &str) -> Result<(), TransferError> {
+    let refuse = |why: &str| Err(TransferError::Refused(format!("direct path {why}")));
+    if !path.starts_with('/') || path.starts_with("//") {
+        return refuse("must start with a single '/'");
+    }
+    if path.len() > 4096 {
+        return refuse("is too long");
+    }
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~/?=&+%".contains(&b);
+    if let Some(b) = path.bytes().find(|&b| !allowed(b)) {
+        return refuse(&format!("has a forbidden character {:?}", char::from(b)));
+    }
+    let bytes = path.as_bytes();
+    for (i, _) in path.match_indices('%') {
+        if !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+        {
+            return refuse("has a malformed %-escape");
         }
     }
+    let route = path.split('?').next().unwrap_or_default();
+    if route.to_ascii_lowercase().contains("%2e") || route.to_ascii_lowercase().contains("%2f") {
+        return refuse("escapes a dot or slash");
+    }
+    if route.split('/').any(|seg| seg == "." || seg == "..") {
+        return refuse("has a dot segment");
+    }
+    Ok(())
+}
+
+/// The URLs an attachment may be fetched from, in order of preference: `base` (the
+/// configured media server) or each `media_conn` host over https, followed by the direct
+/// path and the hash and type parameters (whatsmeow `download.go`). Without a direct path the
+/// message's `url` is used only over https to a `media_conn` host.
+pub(crate) fn download_urls(
+    media_ref: &MediaRef,
+    base: Option<&str>,
+    hosts: &[String],
+) -> Result<Vec<Uri>, TransferError> {
+    let (path, hosts) = match (&media_ref.direct_path, &media_ref.url) {
+        (Some(path), _) => {
+            validate_direct_path(path)?;
+            let full = |host: &str| {
+                media::download_url(host, path, &media_ref.file_enc_sha256, media_ref.media_type)
+            };
+            // `https://<host>` is what `download_url` puts before the path.
+            let tail = full("x")["https://x".len()..].to_owned();
+            (tail, hosts.to_vec())
+        }
+        (None, Some(url)) => {
+            let uri: Uri = url
+                .parse()
+                .map_err(|_| TransferError::Refused("the media URL does not parse".into()))?;
+            if uri.scheme_str() != Some("https") {
+                return Err(TransferError::Refused("the media URL is not https".into()));
+            }
+            let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+            if !hosts.iter().any(|h| h.eq_ignore_ascii_case(authority)) {
+                return Err(TransferError::Refused(format!(
+                    "the media URL's host {authority:?} is not a media_conn host"
+                )));
+            }
+            let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            validate_direct_path(path)?;
+            (path.to_owned(), vec![authority.to_owned()])
+        }
+        (None, None) => {
+            return Err(TransferError::Refused(
+                "the media has no direct path or URL".into(),
+            ));
+        }
+    };
+    let origins: Vec<String> = match base {
+        Some(base) => vec![base.trim_end_matches('/').to_owned()],
+        None => hosts.iter().map(|h| format!("https://{h}")).collect(),
+    };
+    origins
+        .into_iter()
+        .map(|origin| {
+            let expected: Uri = origin
+                .parse()
+                .map_err(|_| TransferError::Refused(format!("bad media origin {origin}")))?;
+            let uri: Uri = format!("{origin}{path}")
+                .parse()
+                .map_err(|_| TransferError::Refused("the media URL does not parse".into()))?;
+            // The path cannot move the request elsewhere (validated above; checked again).
+            if uri.scheme() != expected.scheme() || uri.authority() != expected.authority() {
+                return Err(TransferError::Refused(
+                    "the direct path changes the host".into(),
+                ));
+            }
+            Ok(uri)
+        })
+        .collect()
+}
+
+/// Downloads an attachment, handing the (not yet authenticated) plaintext to `out` as it
+/// streams in; verified at the end. Refused without a request when the message declares more
+/// than the configured maximum; the body is cut off past the declared length (or the
+/// maximum) plus the encryption overhead.
+async fn fetch(
+    shared: &Shared,
+    media_ref: &MediaRef,
+    mut out: impl FnMut(&[u8]) -> Result<(), TransferError>,
+) -> Result<u64, ClientError> {
+    let config = &shared.config;
+    let max = config.media_max_bytes;
+    if media_ref.file_length.is_some_and(|l| l > max) {
+        return Err(TransferError::TooLarge { limit: max }.into());
+    }
+    let limit = media_ref.file_length.unwrap_or(max) + ENCRYPTION_OVERHEAD;
+    let base = config.media_base_url.as_deref();
+    let hosts = if base.is_some() && media_ref.direct_path.is_some() {
+        Vec::new()
+    } else {
+        media_conn(shared, false).await?.hosts
+    };
+    let urls = download_urls(media_ref, base, &hosts)?;
+    let hashes = MediaHashes::from_slices(&media_ref.file_sha256, &media_ref.file_enc_sha256)
+        .map_err(TransferError::Invalid)?;
+    let mut last = TransferError::Refused("no media host".into());
+    for url in urls {
+        let mut decryptor = MediaDecryptor::new(&media_ref.media_key, media_ref.media_type, hashes);
+        let mut released = 0u64;
+        let mut buffer = Vec::new();
+        let got = shared
+            .http
+            .get(&url, limit, |chunk| {
+                buffer.clear();
+                decryptor.update_into(chunk, &mut buffer);
+                released += buffer.len() as u64;
+                out(&buffer)
+            })
+            .await;
+        match got {
+            Ok(_) => {
+                let tail = decryptor.finish().map_err(TransferError::Invalid)?;
+                out(&tail)?;
+                return Ok(released + tail.len() as u64);
+            }
+            // Another host only while nothing reached `out` (whatsmeow tries each host).
+            Err(e) if e.is_retryable() && released == 0 => {
+                tracing::debug!(error = %e, %url, "media host failed, trying the next");
+                last = e;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last.into())
 }
 
 /// Downloads and decrypts an attachment into `out` as it streams in; verified at the end.
 /// Until this returns `Ok`, what was written is unauthenticated: discard it on error.
 pub(crate) async fn download_to(
+    shared: &Shared,
     media_ref: &MediaRef,
-    base: Option<&str>,
     out: &mut (impl std::io::Write + Send),
 ) -> Result<u64, ClientError> {
-    let url = media_ref
-        .download_url(base)
-        .ok_or_else(|| ClientError::InvalidArgument("the media has no path or URL".into()))?;
-    let hashes = MediaHashes::from_slices(&media_ref.file_sha256, &media_ref.file_enc_sha256)
-        .map_err(ClientError::Media)?;
-    let mut decryptor = MediaDecryptor::new(&media_ref.media_key, media_ref.media_type, hashes);
-    let mut written = 0u64;
-    let mut write_error = None;
-    let mut buffer = Vec::new();
-    crate::http::get(&url, |chunk| {
-        buffer.clear();
-        decryptor.update_into(chunk, &mut buffer);
-        if write_error.is_none() {
-            match out.write_all(&buffer) {
-                Ok(()) => written += buffer.len() as u64,
-                Err(e) => write_error = Some(e),
-            }
-        }
+    fetch(shared, media_ref, |plain| {
+        out.write_all(plain).map_err(TransferError::Write)
     })
-    .await?;
-    let tail = decryptor.finish().map_err(ClientError::Media)?;
-    if let Some(e) = write_error {
-        return Err(ClientError::Http {
-            reason: format!("writing the download: {e}"),
-        });
-    }
-    out.write_all(&tail).map_err(|e| ClientError::Http {
-        reason: format!("writing the download: {e}"),
-    })?;
-    Ok(written + tail.len() as u64)
+    .await
 }
 
 /// Downloads, decrypts and verifies an attachment.
 pub(crate) async fn download(
+    shared: &Shared,
     media_ref: &MediaRef,
-    base: Option<&str>,
 ) -> Result<Vec<u8>, ClientError> {
-    let url = media_ref
-        .download_url(base)
-        .ok_or_else(|| ClientError::InvalidArgument("the media has no path or URL".into()))?;
-    let hashes = MediaHashes::from_slices(&media_ref.file_sha256, &media_ref.file_enc_sha256)
-        .map_err(ClientError::Media)?;
-    let mut decryptor = MediaDecryptor::new(&media_ref.media_key, media_ref.media_type, hashes);
     let mut plain = Vec::with_capacity(
         media_ref
             .file_length
@@ -149,8 +335,11 @@ pub(crate) async fn download(
             .unwrap_or(0)
             .min(64 << 20),
     );
-    crate::http::get(&url, |chunk| decryptor.update_into(chunk, &mut plain)).await?;
-    plain.extend(decryptor.finish().map_err(ClientError::Media)?);
+    fetch(shared, media_ref, |chunk| {
+        plain.extend_from_slice(chunk);
+        Ok(())
+    })
+    .await?;
     Ok(plain)
 }
 
@@ -197,28 +386,6 @@ pub struct OutgoingMedia {
     pub file_name: Option<String>,
 }
 
-/// Where uploads go: `media_conn` (part 2 §7.1).
-async fn media_conn(shared: &Shared) -> Result<(String, String), ClientError> {
-    let iq = Node::new("iq")
-        .attr("xmlns", "w:m")
-        .attr("type", "set")
-        .attr("to", Jid::server_jid())
-        .children([Node::new("media_conn")]);
-    let answer = shared.iq(iq).await?;
-    let conn = answer
-        .child("media_conn")
-        .ok_or_else(|| ClientError::unexpected("no media_conn", &answer))?;
-    let auth = conn
-        .attrs()
-        .optional_string("auth")
-        .ok_or_else(|| ClientError::unexpected("media_conn without auth", &answer))?;
-    let host = conn
-        .child("host")
-        .and_then(|h| h.attrs().optional_string("hostname"))
-        .unwrap_or_else(|| DEFAULT_MEDIA_HOST.to_owned());
-    Ok((auth, host))
-}
-
 /// Encrypts and uploads an attachment and builds its message (part 2 §7.3-7.4).
 pub(crate) async fn upload(
     shared: &Shared,
@@ -228,8 +395,13 @@ pub(crate) async fn upload(
     let mut media_key = vec![0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut media_key);
     let encrypted = media::encrypt(&media_key, media_type, &media.data);
-    let (auth, host) = media_conn(shared).await?;
-    let url = media::upload_url(&host, media_type, &encrypted.file_enc_sha256, &auth);
+    // A fresh answer for each upload: its auth is what the server checks.
+    let conn = media_conn(shared, true).await?;
+    let host = conn
+        .hosts
+        .first()
+        .map_or(DEFAULT_MEDIA_HOST, String::as_str);
+    let url = media::upload_url(host, media_type, &encrypted.file_enc_sha256, &conn.auth);
     let url = match &shared.config.media_base_url {
         Some(base) => url
             .strip_prefix(&format!("https://{host}"))
@@ -237,15 +409,18 @@ pub(crate) async fn upload(
             .unwrap_or(url),
         None => url,
     };
-    let response = crate::http::post(&url, &encrypted.blob).await?;
-    let json: serde_json::Value =
-        serde_json::from_slice(&response).map_err(|e| ClientError::Http {
-            reason: format!("upload answer is not JSON: {e}"),
-        })?;
+    let url: Uri = url
+        .parse()
+        .map_err(|_| TransferError::Refused(format!("bad upload URL {url}")))?;
+    let response = shared
+        .http
+        .post(&url, encrypted.blob, UPLOAD_ANSWER_LIMIT)
+        .await?;
+    let json: serde_json::Value = serde_json::from_slice(&response)
+        .map_err(|e| TransferError::Failed(format!("upload answer is not JSON: {e}")))?;
     let field = |name: &str| json.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-    let direct_path = field("direct_path").ok_or_else(|| ClientError::Http {
-        reason: "upload answer has no direct_path".into(),
-    })?;
+    let direct_path = field("direct_path")
+        .ok_or_else(|| TransferError::Failed("upload answer has no direct_path".into()))?;
     let url = field("url");
     let now = (crate::client::now_ms() / 1000) as i64;
     let mut message = e2e::Message::default();
@@ -315,4 +490,140 @@ pub(crate) async fn upload(
         }
     }
     Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn media_ref(direct_path: Option<&str>, url: Option<&str>) -> MediaRef {
+        MediaRef {
+            media_type: MediaType::Image,
+            direct_path: direct_path.map(str::to_owned),
+            url: url.map(str::to_owned),
+            media_key: vec![1; 32],
+            file_sha256: vec![2; 32],
+            file_enc_sha256: vec![3; 32],
+            mimetype: None,
+            file_length: Some(10),
+        }
+    }
+
+    const PATH: &str =
+        "/v/t62.7118-24/1234_5678_n.enc?ccb=11-4&oh=01_Q5Aa-x_Y&oe=68000000&_nc_sid=5e03e0";
+
+    #[test]
+    fn real_direct_paths_pass() {
+        validate_direct_path(PATH).unwrap();
+        validate_direct_path("/mms/image/abc%3D").unwrap();
+    }
+
+    #[test]
+    fn hostile_direct_paths_are_refused() {
+        for path in [
+            "v/x",                        // no leading slash: glued to the host
+            "//evil.example/x",           // a new authority
+            "@evil.example/x",            // userinfo
+            "/v/x\r\nHost: evil.example", // request splitting
+            "/v/x\nX: y",
+            "/v/x y",
+            "/v/../admin",
+            "/v/./x",
+            "/..",
+            "/v/%2e%2e/x",
+            "/v/%2F%2Fevil",
+            "/v/x%zz",
+            "/v/x%4",
+            "/v/x#frag",
+            "/v/x\\y",
+            "/v/é",
+            "/v/x@evil.example",
+            "/v/x:80",
+        ] {
+            assert!(
+                matches!(validate_direct_path(path), Err(TransferError::Refused(_))),
+                "{path:?} passed"
+            );
+        }
+    }
+
+    #[test]
+    fn downloads_go_over_https_to_media_conn_hosts_only() {
+        let hosts = vec![
+            "mmg.whatsapp.net".to_owned(),
+            "media-x.cdn.whatsapp.net".to_owned(),
+        ];
+        let urls = download_urls(&media_ref(Some(PATH), None), None, &hosts).unwrap();
+        assert_eq!(urls.len(), 2);
+        for (url, host) in urls.iter().zip(&hosts) {
+            assert_eq!(url.scheme_str(), Some("https"));
+            assert_eq!(url.host(), Some(host.as_str()));
+            assert!(url.path().starts_with("/v/t62.7118-24/"));
+            assert!(url.query().unwrap().contains("&mms-type=image"));
+        }
+        // The configured server replaces the hosts (a simulator over plain http).
+        let urls = download_urls(
+            &media_ref(Some(PATH), None),
+            Some("http://127.0.0.1:9/"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(urls.len(), 1);
+        assert!(
+            urls[0]
+                .to_string()
+                .starts_with("http://127.0.0.1:9/v/t62.7118-24/")
+        );
+    }
+
+    #[test]
+    fn a_customer_url_to_another_host_or_over_http_is_refused() {
+        let hosts = vec!["mmg.whatsapp.net".to_owned()];
+        for url in [
+            "http://mmg.whatsapp.net/v/x.enc?a=1", // plain http
+            "https://evil.example/v/x.enc?a=1",    // not a media_conn host
+            "https://mmg.whatsapp.net.evil.example/v/x",
+            "https://user@evil.example/v/x",
+            "https://mmg.whatsapp.net:444/v/x", // another port is another host
+            "https://mmg.whatsapp.net/v/../x",  // the path is checked too
+            "ftp://mmg.whatsapp.net/v/x",
+            "not a url",
+        ] {
+            assert!(
+                matches!(
+                    download_urls(&media_ref(None, Some(url)), None, &hosts),
+                    Err(TransferError::Refused(_))
+                ),
+                "{url} passed"
+            );
+            // Also with a configured server: the customer's URL never picks the host.
+            assert!(
+                download_urls(
+                    &media_ref(None, Some(url)),
+                    Some("http://127.0.0.1:9"),
+                    &hosts
+                )
+                .is_err()
+            );
+        }
+        let ok = download_urls(
+            &media_ref(None, Some("https://mmg.whatsapp.net/v/x.enc?a=1")),
+            None,
+            &hosts,
+        )
+        .unwrap();
+        assert_eq!(ok[0].to_string(), "https://mmg.whatsapp.net/v/x.enc?a=1");
+        assert!(download_urls(&media_ref(None, None), None, &hosts).is_err());
+    }
+
+    #[test]
+    fn media_conn_hostnames_must_be_plain() {
+        assert!(plain_host("mmg.whatsapp.net") && plain_host("127.0.0.1:8080"));
+        assert!(
+            !plain_host("evil/x")
+                && !plain_host("a@b")
+                && !plain_host("")
+                && !plain_host("h:99999")
+        );
+    }
 }

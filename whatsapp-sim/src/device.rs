@@ -678,6 +678,7 @@ pub fn build_message(
                 }
             }
         }
+        Outgoing::Raw(message) => (**message).clone(),
         Outgoing::Location { lat, lng, name } => e2e::Message {
             location_message: Some(Box::new(e2e::LocationMessage {
                 degrees_latitude: Some(*lat),
@@ -707,7 +708,6 @@ pub fn build_message(
             }),
             ..Default::default()
         },
-        Outgoing::Raw(message) => (**message).clone(),
         Outgoing::Wrapped { content, wrapping } => {
             crate::shapes::wrap(build_message(content, reply_to, uploaded), wrapping)
         }

@@ -54,6 +54,22 @@ pub enum InboundContent {
         /// Caption.
         caption: Option<String>,
     },
+    /// An attachment whose file the media worker fetches afterwards: stored at once as
+    /// `downloading`, or as `too_large` (never fetched) without `download`. Only the WhatsApp
+    /// bridge makes it; the ingest webhook cannot (it is not deserialised).
+    #[serde(skip)]
+    PendingMedia {
+        /// `image`, `audio`, `video`, `document`, `sticker`.
+        media_kind: String,
+        /// The media type the message claims.
+        mime: String,
+        /// File name.
+        file_name: Option<String>,
+        /// Caption.
+        caption: Option<String>,
+        /// What the download needs; `None` when the attachment is beyond the maximum.
+        download: Option<Box<crate::db::media_downloads::PendingDownload>>,
+    },
     /// A location pin.
     Location {
         /// Latitude.
@@ -537,6 +553,7 @@ impl App {
             ..Default::default()
         };
         let mut text_for_triggers = None;
+        let mut pending = None;
         match &m.content {
             InboundContent::Text { text } => {
                 msg.kind = "text".into();
@@ -558,6 +575,20 @@ impl App {
                 db::messages::insert_media(c, sha256, mime, 0, now).await?;
                 text_for_triggers = caption.clone();
             }
+            InboundContent::PendingMedia {
+                media_kind,
+                mime,
+                file_name,
+                caption,
+                download,
+            } => {
+                msg.kind = media_kind.clone();
+                msg.body = caption.clone();
+                msg.media_mime = Some(mime.clone());
+                msg.media_name = file_name.clone();
+                text_for_triggers = caption.clone();
+                pending = Some(download.as_deref());
+            }
             InboundContent::Location {
                 latitude,
                 longitude,
@@ -573,8 +604,27 @@ impl App {
                 msg.body = Some(format!("{name}\n{vcard}"));
             }
         }
-        let message = db::messages::insert_row(c, &msg).await?;
+        let mut message = db::messages::insert_row(c, &msg).await?;
         let message_id = message.id;
+        if let Some(download) = pending {
+            // Stored now, fetched by the media worker after the commit (and the ack).
+            let state = match download {
+                Some(d) => {
+                    db::media_downloads::insert(c, message_id, d, now).await?;
+                    db::media_downloads::DOWNLOADING
+                }
+                None => {
+                    db::media_downloads::set_state(
+                        c,
+                        message_id,
+                        Some(db::media_downloads::TOO_LARGE),
+                    )
+                    .await?;
+                    db::media_downloads::TOO_LARGE
+                }
+            };
+            message.media_state = Some(state.to_owned());
+        }
         journal(
             c,
             ticket_id,
@@ -691,6 +741,11 @@ impl App {
         let (kind, body) = match &m.content {
             InboundContent::Text { text } => ("text".to_owned(), Some(text.clone())),
             InboundContent::Media {
+                media_kind,
+                caption,
+                ..
+            }
+            | InboundContent::PendingMedia {
                 media_kind,
                 caption,
                 ..

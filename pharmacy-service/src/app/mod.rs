@@ -195,6 +195,7 @@ struct Inner {
     tz: TimeZone,
     outbox_wakeup: Notify,
     passwords: PasswordWork,
+    media_wakeup: Notify,
 }
 
 /// The service core: cheap to clone, shared by the HTTP layer, the bridge and the workers.
@@ -224,6 +225,7 @@ impl App {
                 config: std::sync::RwLock::new(Arc::new(config)),
                 tz,
                 outbox_wakeup: Notify::new(),
+                media_wakeup: Notify::new(),
             }),
         })
     }
@@ -285,6 +287,16 @@ impl App {
 
     pub(crate) fn wake_outbox(&self) {
         self.inner.outbox_wakeup.notify_one();
+    }
+
+    /// Resolves when an attachment was queued for download (the media worker waits on this).
+    pub async fn media_queued(&self) {
+        self.inner.media_wakeup.notified().await
+    }
+
+    /// Wakes the media worker (after a commit that queued a download).
+    pub fn wake_media_worker(&self) {
+        self.inner.media_wakeup.notify_one();
     }
 
     pub(crate) fn routing_policy(&self) -> RoutingPolicy {

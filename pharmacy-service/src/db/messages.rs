@@ -51,6 +51,11 @@ pub struct Message {
     pub revoked_at: Option<Timestamp>,
     /// When written.
     pub created_at: Timestamp,
+    /// An attachment without its file yet: `downloading`, `failed` (could not be downloaded;
+    /// retry with `POST /api/messages/{id}/media/retry`) or `too_large` (beyond the
+    /// configured maximum, never downloaded); absent otherwise.
+    #[sqlx(default)]
+    pub media_state: Option<String>,
 }
 
 /// A message to store.

@@ -10,6 +10,7 @@ pub mod agents;
 pub mod branches;
 pub mod customers;
 pub mod kpi;
+pub mod media_downloads;
 pub mod messages;
 pub mod outbox;
 pub mod reads;

@@ -35,6 +35,7 @@ pub mod calendar;
 pub mod customers;
 pub mod error;
 pub mod media;
+pub mod media_downloads;
 pub mod messages;
 pub mod notes;
 pub mod openapi;
@@ -216,6 +217,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth_routes())
         .merge(tickets::routes())
         .merge(messages::routes())
+        .merge(media_downloads::routes())
         .merge(customers::routes())
         .merge(agents::routes())
         .merge(analytics::routes())

@@ -72,6 +72,7 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
         super::messages::detail,
         super::messages::revoke,
         super::messages::media,
+        super::media_downloads::retry,
         super::customers::list,
         super::customers::create,
         super::customers::detail,

@@ -109,6 +109,10 @@ pub struct ServeArgs {
     /// Delete media files older than this many days (0 keeps them forever, the default).
     #[arg(long, env = "PHARMACY_MEDIA_RETENTION_DAYS", value_name = "DAYS")]
     pub media_retention_days: Option<u32>,
+    /// The largest attachment downloaded from WhatsApp, in MiB (default 100); larger ones are
+    /// shown as "too large to download".
+    #[arg(long, env = "PHARMACY_MEDIA_MAX_MB", value_name = "MIB")]
+    pub media_max_mb: Option<u64>,
     /// First run only: the `admin` login's password (prefer the environment variable or the
     /// file; default a random one, printed once).
     #[arg(
@@ -253,6 +257,8 @@ pub struct FileConfig {
     pub media_url: Option<String>,
     /// See [`ServeArgs::media_retention_days`].
     pub media_retention_days: Option<u32>,
+    /// See [`ServeArgs::media_max_mb`].
+    pub media_max_mb: Option<u64>,
     /// See [`ServeArgs::admin_password`].
     pub admin_password: Option<String>,
     /// See [`ServeArgs::ingest_secret`].
@@ -355,6 +361,8 @@ pub struct Settings {
     pub media_url: Option<String>,
     /// Media files older than this many days are deleted (0 = never).
     pub media_retention_days: u32,
+    /// The largest attachment downloaded, MiB.
+    pub media_max_mb: u64,
     /// First-run admin password (`None` = random).
     #[serde(skip)]
     pub admin_password: Option<String>,
@@ -401,6 +409,10 @@ impl Settings {
                 .media_retention_days
                 .or(f.media_retention_days)
                 .unwrap_or(0),
+            media_max_mb: args
+                .media_max_mb
+                .or(f.media_max_mb)
+                .unwrap_or(whatsapp_client::DEFAULT_MEDIA_MAX_BYTES >> 20),
             admin_password: non_empty(args.admin_password.clone().or(f.admin_password)),
             ingest_secret: non_empty(args.ingest_secret.clone().or(f.ingest_secret)),
             secure_cookies: args.secure_cookies.or(f.secure_cookies).unwrap_or(false),

@@ -4,8 +4,10 @@
 //!   stickers, locations, contacts, reactions, edits, revokes, messages sent from the
 //!   pharmacy's own phone, delivery and read receipts). The messages already waiting in the
 //!   client's event stream (up to 64, never waiting for more) go to
-//!   [`App::handle_inbound_batch`] as one transaction. Media is downloaded through the client
-//!   and stored content-addressed with [`App::store_media`]. A message is acknowledged to
+//!   [`App::handle_inbound_batch`] as one transaction. A media message is stored at once with
+//!   what its download needs (`downloading`, or `too_large` beyond the client's
+//!   `media_max_bytes`) and the [`super::media_worker`] fetches the file afterwards, so one
+//!   attachment never holds up the messages behind it. A message is acknowledged to
 //!   WhatsApp only after the service committed it; a failure (full disk, locked database)
 //!   leaves it unacknowledged, so the server delivers it again, and is reported at once as `whatsappStatus` `store_failed`, then as an admin alert
 //!   (`inbound_store_failed`) once the database takes writes again.
@@ -19,6 +21,7 @@
 //! the send and the "sent" commit carries the same id, so the customer's phone shows it once,
 //! and receipts, revokes and quotes find the message by the id stored from the start.
 
+use super::media_worker::{MediaDownloadPolicy, pending_download};
 use crate::app::{
     App, InboundContent, InboundEvent, InboundMessage, LiveEvent, Messenger, OutgoingMessage,
     ReceiptStatus, SendError, Sender,
@@ -93,6 +96,16 @@ impl WhatsappBridge {
         store: Arc<dyn Store>,
         config: Config,
     ) -> Result<Arc<WhatsappBridge>, BridgeError> {
+        Self::start_with(app, store, config, MediaDownloadPolicy::default()).await
+    }
+
+    /// [`WhatsappBridge::start`] with the media worker's concurrency, attempts and backoff.
+    pub async fn start_with(
+        app: App,
+        store: Arc<dyn Store>,
+        config: Config,
+        media: MediaDownloadPolicy,
+    ) -> Result<Arc<WhatsappBridge>, BridgeError> {
         let (client, events) = Client::start(store.clone(), config.clone()).await?;
         let paired = client.jid();
         let bridge = Arc::new(WhatsappBridge {
@@ -117,6 +130,11 @@ impl WhatsappBridge {
             store_failures: Mutex::new(None),
         });
         tokio::spawn(bridge.clone().supervise(events));
+        tokio::spawn(super::media_worker::run(
+            bridge.app.clone(),
+            Arc::downgrade(&bridge),
+            media,
+        ));
         Ok(bridge)
     }
 
@@ -204,6 +222,11 @@ impl WhatsappBridge {
 
     fn stopping(&self) -> bool {
         self.stopping.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether [`WhatsappBridge::shutdown`] was called.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping()
     }
 
     /// Feeds events to the app; restarts the client when it stopped on its own.
@@ -387,6 +410,22 @@ impl WhatsappBridge {
             return;
         }
         let results = self.app.handle_inbound_batch(&events).await;
+        let downloads = events.iter().zip(&results).any(|(e, r)| {
+            r.is_ok()
+                && matches!(
+                    e,
+                    InboundEvent::Message(InboundMessage {
+                        content: InboundContent::PendingMedia {
+                            download: Some(_),
+                            ..
+                        },
+                        ..
+                    })
+                )
+        });
+        if downloads {
+            self.app.wake_media_worker();
+        }
         for (mut m, result) in waiting.into_iter().zip(results) {
             match result {
                 Ok(outcome) => {
@@ -632,35 +671,13 @@ impl WhatsappBridge {
         let (kind, caption, file_name) = media_details(msg);
         let mime = crate::domain::mime::normalise(media.mimetype.as_deref().unwrap_or_default())
             .to_owned();
-        let stored = match self.client() {
-            Some(c) => match c.download(&media).await {
-                Ok(bytes) => self
-                    .app
-                    .store_media(&bytes, &mime)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            },
-            None => Err("the client is restarting".into()),
-        };
-        Some(match stored {
-            Ok(sha256) => InboundContent::Media {
-                media_kind: kind.into(),
-                sha256,
-                mime,
-                file_name,
-                caption,
-            },
-            // Keep the conversation whole even when the attachment is gone.
-            Err(e) => {
-                tracing::warn!(error = %e, "media download failed");
-                InboundContent::Text {
-                    text: format!(
-                        "[{kind} could not be downloaded]{}",
-                        caption.map(|c| format!(" {c}")).unwrap_or_default()
-                    ),
-                }
-            }
+        // Stored now and acknowledged; the media worker downloads the file afterwards.
+        Some(InboundContent::PendingMedia {
+            media_kind: kind.into(),
+            download: pending_download(&media, &mime, self.config.media_max_bytes),
+            mime,
+            file_name,
+            caption,
         })
     }
 

@@ -307,8 +307,10 @@ async fn images_voice_notes_and_locations_are_stored() {
         let app = app.clone();
         async move {
             let mut c = app.pool().acquire().await.ok()?;
+            // A media message is stored at once; its file follows from the media worker.
             sqlx::query_as::<_, (String, Option<String>, Option<String>, Option<f64>)>(
-                "SELECT kind, body, media_sha256, latitude FROM messages WHERE wa_id = ?",
+                "SELECT kind, body, media_sha256, latitude FROM messages
+                 WHERE wa_id = ? AND media_state IS NULL",
             )
             .bind(wa)
             .fetch_optional(&mut *c)

@@ -235,7 +235,18 @@ function tick(m) {
   return h("span", { class: "tick", "data-status": s, role: "img", "aria-label": t(`tick.${s}`), title: t(`tick.${s}`) }, TICKS[s] || "");
 }
 
+/** An attachment without its file: downloading, could not be downloaded (retry), too large. */
+function mediaState(m) {
+  const s = m.media_state;
+  return h("div", { class: `media-state ${s}`, role: "status", "data-media-state": s },
+    icon("file"), h("span", {}, t(`media.${s}`, { kind: t(`kind.${m.kind}`) })),
+    s === "failed"
+      ? h("button", { type: "button", class: "btn", "data-media-retry": m.id }, t("media.retry"))
+      : null);
+}
+
 function mediaBody(m) {
+  if (["downloading", "failed", "too_large"].includes(m.media_state)) return mediaState(m);
   const src = m.media_sha256 ? mediaUrl(m.media_sha256) : null;
   switch (m.kind) {
     case "image":
@@ -463,6 +474,13 @@ export function initInbox() {
     if (img) return openLightbox(img.dataset.lightbox, img.alt);
     const r = e.target.closest("[data-reply]");
     if (r) return setReply(state.messages.get(Number(r.dataset.reply)));
+    const mr = e.target.closest("[data-media-retry]");
+    if (mr) {
+      mr.disabled = true;
+      return post(`/api/messages/${mr.dataset.mediaRetry}/media/retry`)
+        .then((res) => res?.message && addMessage(res.message, { scroll: false }))
+        .catch((er) => { mr.disabled = false; toast(er.message, true); });
+    }
     const rv = e.target.closest("[data-revoke]");
     if (rv && confirm(t("msg.revokeConfirm"))) {
       return del(`/api/messages/${rv.dataset.revoke}/`).then((res) => res?.message && addMessage(res.message, { scroll: false })).catch((er) => toast(er.message, true));

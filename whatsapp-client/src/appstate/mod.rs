@@ -441,7 +441,7 @@ async fn download_blob(
         mimetype: None,
         file_length: blob.file_size_bytes,
     };
-    crate::media::download(&media, shared.config.media_base_url.as_deref()).await
+    crate::media::download(shared, &media).await
 }
 
 fn bad(reason: impl Into<String>, node: &Node) -> ClientError {

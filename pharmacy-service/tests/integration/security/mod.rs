@@ -10,6 +10,7 @@
 //! - [`webhook_replay`]: unsigned, stale or replayed ingest webhook calls.
 //! - [`media_xss`]: customer or agent files run as pages on the service's origin.
 //! - [`media_send`]: sending another branch's media by its hash.
+//! - [`media_download`]: hostile media references stalling or crashing inbound processing.
 //! - [`connections`]: idle sockets from one address, silent and trickling connections.
 //! - [`files_at_rest`]: databases, WAL/SHM, media and backups private on Unix.
 //! - [`live_events`]: a typing flood and oversized messages on the live socket.
@@ -37,6 +38,7 @@ mod files_at_rest;
 mod health_leak;
 mod live_events;
 mod login;
+mod media_download;
 mod media_send;
 mod media_xss;
 mod sessions;
