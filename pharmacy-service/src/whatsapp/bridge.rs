@@ -383,6 +383,9 @@ impl WhatsappBridge {
                 return Some(Duration::from_secs(60));
             }
             Event::Message(m) => self.on_messages(vec![*m]).await,
+            Event::Unavailable(m) => self.on_unavailable(*m).await,
+            Event::PollVote(v) => self.on_poll_vote(*v).await,
+            Event::Call(c) => self.on_call(*c).await,
             Event::Receipt(r) => self.on_receipt(r).await,
             Event::Stopped => {}
             other => tracing::debug!(?other, "WhatsApp event"),
@@ -443,6 +446,105 @@ impl WhatsappBridge {
                 }
             }
         }
+    }
+
+    /// Stores one line that stands for a WhatsApp message (a placeholder, a vote, a call) as
+    /// the customer's message, then runs `ack`; a store failure leaves it unacknowledged.
+    async fn store_line(
+        &self,
+        info: &whatsapp_client::MessageInfo,
+        wa_id: String,
+        text: String,
+        ack: impl FnOnce(),
+    ) {
+        let chat = &info.chat;
+        if chat.is_group() || chat.is_broadcast() || chat.user.is_empty() {
+            ack();
+            return;
+        }
+        let inbound = InboundMessage {
+            wa_id,
+            from: self.sender_of(info).await,
+            at: unix_seconds(info.timestamp, self.app.now()),
+            content: InboundContent::Text { text },
+            quoted_wa_id: None,
+        };
+        let event = if info.from_me {
+            InboundEvent::SentFromPhone(inbound)
+        } else {
+            InboundEvent::Message(inbound)
+        };
+        match self.app.handle_inbound(event).await {
+            Ok(_) => {
+                ack();
+                self.store_recovered().await;
+            }
+            Err(e) => {
+                tracing::error!(id = %info.id, error = %e, "inbound line not stored");
+                self.store_failed(&e.to_string());
+            }
+        }
+    }
+
+    /// `<unavailable>`: a view-once message (never given to linked devices) is stored as a
+    /// placeholder; for the others our phone was asked to resend, and the resent message comes
+    /// as an ordinary message.
+    async fn on_unavailable(&self, mut m: whatsapp_client::UnavailableMessage) {
+        if !m.resend_requested {
+            let info = m.info.clone();
+            self.store_line(
+                &info,
+                info.id.clone(),
+                super::shown::VIEW_ONCE.into(),
+                || m.ack(),
+            )
+            .await;
+        }
+    }
+
+    /// A decrypted poll vote: a line in the customer's chat (which options it selects is known
+    /// only by their hashes here).
+    async fn on_poll_vote(&self, mut v: whatsapp_client::PollVote) {
+        let info = v.info.clone();
+        let text = super::shown::poll_vote(v.selected_hashes.len());
+        self.store_line(&info, info.id.clone(), text, || v.ack())
+            .await;
+    }
+
+    /// A customer's missed or rejected call: a line in their ticket (creating it if needed).
+    /// `<call>` stanzas were acknowledged on arrival; the line's id is the call's.
+    async fn on_call(&self, c: whatsapp_client::CallEvent) {
+        use whatsapp_client::CallAction;
+        let Some(text) = super::shown::call(&c.action, c.media) else {
+            return;
+        };
+        if c.group.is_some() {
+            return;
+        }
+        let chat = c
+            .caller_lid
+            .clone()
+            .or(c.caller_pn.clone())
+            .unwrap_or(c.caller.clone());
+        let info = whatsapp_client::MessageInfo {
+            id: c.call_id.clone(),
+            chat: chat.to_non_ad(),
+            sender: c.caller.clone(),
+            sender_alt: match (&c.caller_lid, &c.caller_pn) {
+                (Some(_), Some(pn)) => Some(pn.to_non_ad()),
+                _ => None,
+            },
+            from_me: false,
+            push_name: None,
+            timestamp: c.timestamp,
+            offline: false,
+        };
+        let wa_id = format!(
+            "call:{}:{}",
+            c.call_id,
+            matches!(c.action, CallAction::Missed)
+        );
+        self.store_line(&info, wa_id, text, || {}).await;
     }
 
     /// The database refused an inbound message (full disk, locked): the admins see it at once
@@ -578,7 +680,12 @@ impl WhatsappBridge {
                 at,
             });
         }
-        let content = self.content(msg).await?;
+        // Whatever the service has no kind for yet is stored as a visible line naming it: a
+        // message is acknowledged only once an agent can see it.
+        let content = match self.content(msg).await {
+            Some(content) => content,
+            None => super::shown::as_text(&m.content.content)?,
+        };
         let inbound = InboundMessage {
             wa_id: info.id.clone(),
             from: self.sender(m).await,
@@ -595,7 +702,11 @@ impl WhatsappBridge {
 
     /// The customer: the chat (for our own phone's messages too), with its other address.
     async fn sender(&self, m: &IncomingMessage) -> Sender {
-        let info = &m.info;
+        self.sender_of(&m.info).await
+    }
+
+    /// [`Self::sender`] from the stanza details alone.
+    async fn sender_of(&self, info: &whatsapp_client::MessageInfo) -> Sender {
         let chat = info.chat.to_non_ad();
         let alt = if info.from_me {
             None

@@ -7,6 +7,7 @@ pub mod bridge;
 pub mod fake;
 pub mod media_worker;
 pub mod outbox;
+pub mod shown;
 
 pub use fake::{FakeCall, FakeMessenger, FakeOp};
 pub use outbox::{OutboxWorker, Step};

@@ -500,3 +500,82 @@ async fn a_resend_after_a_crash_reaches_the_customer_once() {
     bridge.shutdown().await;
     sim.shutdown();
 }
+
+/// What the service has no message kind of its own for (a poll, a button answer), a view-once
+/// message WhatsApp never gives linked devices, and a missed call each become a visible line
+/// in the customer's ticket; none is acknowledged without one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinds_without_their_own_rendering_are_visible_lines() {
+    use whatsapp_client::e2e;
+    let dir = TempDir::new();
+    let app = fast_app(&dir, ServiceConfig::default()).await;
+    app.seed_demo(&SeedOptions::default()).await.unwrap();
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let _bridge = paired_bridge(&app, &sim).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false).unwrap();
+    let body = |wa_id: String| {
+        let app = app.clone();
+        async move {
+            eventually(&format!("the line of {wa_id}"), || async {
+                let mut c = app.pool().acquire().await.ok()?;
+                sqlx::query_scalar::<_, String>("SELECT body FROM messages WHERE wa_id = ?")
+                    .bind(&wa_id)
+                    .fetch_optional(&mut *c)
+                    .await
+                    .ok()
+                    .flatten()
+            })
+            .await
+        }
+    };
+    let poll = e2e::Message {
+        poll_creation_message_v3: Some(Box::new(e2e::PollCreationMessage {
+            name: Some("Delivery or pickup?".into()),
+            options: ["Delivery", "Pickup"]
+                .map(|o| e2e::poll_creation_message::Option {
+                    option_name: Some(o.into()),
+                    option_hash: None,
+                })
+                .to_vec(),
+            selectable_options_count: Some(1),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let id = sim
+        .customer_send(CUSTOMER, PHARMACY, Outgoing::Raw(Box::new(poll)), None)
+        .unwrap();
+    assert_eq!(
+        body(id).await,
+        "[Poll] Delivery or pickup?\n- Delivery\n- Pickup"
+    );
+    let button = e2e::Message {
+        buttons_response_message: Some(Box::new(e2e::ButtonsResponseMessage {
+            selected_button_id: Some("deliver".into()),
+            selected_display_text: Some("Deliver to my home".into()),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let id = sim
+        .customer_send(CUSTOMER, PHARMACY, Outgoing::Raw(Box::new(button)), None)
+        .unwrap();
+    assert_eq!(body(id).await, "[Button] Deliver to my home");
+    let id = sim
+        .unavailable_message(PHARMACY, CUSTOMER, "view_once", "")
+        .unwrap();
+    assert!(body(id).await.contains("View-once"));
+    let call = sim.customer_call(CUSTOMER, PHARMACY, false).unwrap();
+    sim.customer_call_end(CUSTOMER, PHARMACY, &call).unwrap();
+    assert!(
+        body(format!("call:{call}:true"))
+            .await
+            .contains("Missed voice call")
+    );
+    // One ticket holds them all.
+    let tickets: i64 = sqlx::query_scalar("SELECT count(DISTINCT ticket_id) FROM messages")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(tickets, 1);
+}
