@@ -33,6 +33,29 @@ pub struct Metrics {
     /// Per bucket (not cumulative), then the overflow bucket.
     latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     latency_sum_micros: AtomicU64,
+    /// Acknowledged without a stored row, by [`Unstored`] reason.
+    unstored: [AtomicU64; 3],
+}
+
+/// Why a received WhatsApp message was acknowledged without a row an agent sees: the only
+/// such cases (everything else is stored, at least as a visible line, before its ack).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unstored {
+    /// A group chat (the service serves 1:1 customers).
+    Group,
+    /// A `status@broadcast` post.
+    Status,
+    /// A protocol message with nothing to apply (our own phone's edits, an edit without
+    /// text, a setting change).
+    Protocol,
+}
+
+impl Unstored {
+    const ALL: [(Unstored, &'static str); 3] = [
+        (Unstored::Group, "group"),
+        (Unstored::Status, "status"),
+        (Unstored::Protocol, "protocol"),
+    ];
 }
 
 /// The process's metrics.
@@ -74,6 +97,16 @@ impl Metrics {
         );
     }
 
+    /// A received message was acknowledged without a row, for `why`.
+    pub fn acked_unstored(&self, why: Unstored) {
+        self.unstored[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Messages acknowledged without a row so far, for `why`.
+    pub fn unstored(&self, why: Unstored) -> u64 {
+        self.unstored[why as usize].load(Ordering::Relaxed)
+    }
+
     /// An outgoing message left for WhatsApp.
     pub fn outbound_sent(&self) {
         self.messages_out.fetch_add(1, Ordering::Relaxed);
@@ -102,6 +135,19 @@ impl Metrics {
             "Messages received from WhatsApp and stored.",
         );
         let _ = writeln!(out, "pharmacy_messages_in_total {}", self.messages_in());
+        metric(
+            &mut out,
+            "pharmacy_messages_acked_without_row_total",
+            "counter",
+            "Messages from WhatsApp acknowledged without a stored row (group chats, status posts, protocol messages with nothing to apply).",
+        );
+        for (why, name) in Unstored::ALL {
+            let _ = writeln!(
+                out,
+                "pharmacy_messages_acked_without_row_total{{reason=\"{name}\"}} {}",
+                self.unstored(why)
+            );
+        }
         metric(
             &mut out,
             "pharmacy_messages_out_total",
@@ -163,5 +209,24 @@ impl Metrics {
         let _ = writeln!(out, "pharmacy_receive_to_agent_seconds_sum {sum}");
         let _ = writeln!(out, "pharmacy_receive_to_agent_seconds_count {cumulative}");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_acked_without_a_row_are_counted_by_reason() {
+        let m = Metrics::default();
+        m.acked_unstored(Unstored::Group);
+        m.acked_unstored(Unstored::Group);
+        m.acked_unstored(Unstored::Status);
+        let text = m.render(0, None);
+        assert!(text.contains("pharmacy_messages_acked_without_row_total{reason=\"group\"} 2\n"));
+        assert!(text.contains("pharmacy_messages_acked_without_row_total{reason=\"status\"} 1\n"));
+        assert!(
+            text.contains("pharmacy_messages_acked_without_row_total{reason=\"protocol\"} 0\n")
+        );
     }
 }

@@ -405,8 +405,20 @@ impl WhatsappBridge {
                     events.push(event);
                     waiting.push(m);
                 }
-                // Groups, protocol chatter: nothing for the service.
-                None => m.ack(),
+                // Groups, status posts, protocol messages with nothing to apply: nothing an
+                // agent would see, counted in /metrics.
+                None => {
+                    use crate::ops::metrics::Unstored;
+                    let chat = &m.info.chat;
+                    crate::ops::metrics::global().acked_unstored(if chat.is_broadcast() {
+                        Unstored::Status
+                    } else if chat.is_group() {
+                        Unstored::Group
+                    } else {
+                        Unstored::Protocol
+                    });
+                    m.ack()
+                }
             }
         }
         if events.is_empty() {
