@@ -125,6 +125,7 @@ const OWNERSHIP: &[(&str, Ownership)] = &[
     ("review_carried_over_ticket", Cells),
     ("set_up_branch", ADMINS),
     ("switchover_status", ADMINS),
+    ("retry_media_download", Cells),
 ];
 
 #[test]
@@ -557,6 +558,16 @@ async fn every_object_endpoint_checks_ownership() {
                     .await
                     .status,
                 act_want,
+            );
+            // Readable: refused only because the message holds no failed attachment.
+            m.check(
+                "retry_media_download",
+                format!("agent retries the download of a message of {who}"),
+                agent
+                    .post(&format!("/api/messages/{mid}/media/retry"), json!({}))
+                    .await
+                    .status,
+                if readable { &[409] } else { &[404] },
             );
             m.check(
                 "revoke_message",
