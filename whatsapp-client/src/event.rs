@@ -164,6 +164,23 @@ pub enum Event {
     /// A call offered, answered, rejected, ended or missed (see [`crate::CallEvent`]); the
     /// `<call>` stanza was acknowledged on arrival.
     Call(Box<crate::CallEvent>),
+    /// A protocol message the client consumed and acknowledged itself: nothing for the
+    /// application to store, told so that it can count what was acknowledged without it.
+    ProtocolConsumed(ConsumedProtocol),
+}
+
+/// What kind of protocol message the client consumed (see [`Event::ProtocolConsumed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConsumedProtocol {
+    /// Our phone's app-state key share.
+    AppStateKeyShare,
+    /// Our phone's history-sync notification.
+    HistoryNotification,
+    /// A key share or history notification from anyone but our phone: refused, acknowledged.
+    Refused,
+    /// A message carrying nothing but a sender key distribution (or a duplicate of one).
+    SenderKeyDistribution,
 }
 
 /// What happened to a group's participants.

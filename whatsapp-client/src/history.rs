@@ -538,7 +538,11 @@ mod tests {
     async fn a_notification_from_our_phone_is_imported_then_acknowledged() {
         let mut h = Harness::new(no_iqs()).await;
         let message = notification(zlib(&sample().encode_to_vec()));
-        assert!(crate::peer::consume(&h.shared, &own_phone("HIST1"), &message).await);
+        assert!(
+            crate::peer::consume(&h.shared, &own_phone("HIST1"), &message)
+                .await
+                .is_some()
+        );
         let batch = h
             .wait_for(|e| match e {
                 Event::HistorySync(batch) => Some(batch),
@@ -631,7 +635,10 @@ mod tests {
         stranger.from_me = false;
         stranger.sender = ALICE.parse().unwrap();
         let message = notification(zlib(&sample().encode_to_vec()));
-        assert!(crate::peer::consume(&h.shared, &stranger, &message).await);
+        assert_eq!(
+            crate::peer::consume(&h.shared, &stranger, &message).await,
+            Some(crate::ConsumedProtocol::Refused)
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(
             h.drain()
@@ -645,7 +652,11 @@ mod tests {
     async fn a_corrupt_blob_emits_nothing_but_is_acknowledged() {
         let mut h = Harness::new(no_iqs()).await;
         let message = notification(b"not zlib".to_vec());
-        assert!(crate::peer::consume(&h.shared, &own_phone("HIST3"), &message).await);
+        assert!(
+            crate::peer::consume(&h.shared, &own_phone("HIST3"), &message)
+                .await
+                .is_some()
+        );
         wait_for_receipt(&h).await;
         assert!(
             h.drain()
@@ -689,7 +700,11 @@ mod tests {
             })),
             ..Default::default()
         };
-        assert!(crate::peer::consume(&h.shared, &own_phone("HIST4"), &unreachable).await);
+        assert!(
+            crate::peer::consume(&h.shared, &own_phone("HIST4"), &unreachable)
+                .await
+                .is_some()
+        );
         // Kept before consume returned, so before the message's receipt.
         assert_eq!(h.client_store().pending_history().await.unwrap().len(), 1);
         wait_for_receipt(&h).await;

@@ -69,8 +69,8 @@ pub use client::Client;
 pub use config::{Config, DEFAULT_MEDIA_MAX_BYTES, DEFAULT_ORIGIN, DEFAULT_URL, ReconnectPolicy};
 pub use error::ClientError;
 pub use event::{
-    Event, EventStream, GroupParticipantsEvent, IncomingMessage, LogoutReason, MessageInfo,
-    ParticipantAction, ReceiptEvent, message_text,
+    ConsumedProtocol, Event, EventStream, GroupParticipantsEvent, IncomingMessage, LogoutReason,
+    MessageInfo, ParticipantAction, ReceiptEvent, message_text,
 };
 pub use http::{
     BoxFuture, Connect, Connector, HttpTimeouts, MediaStream, TcpConnect, TransferError,

@@ -779,10 +779,11 @@ async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending, node: Node)
         return;
     }
     if let Some(opened) = &visible
-        && crate::peer::consume(shared, &info, &opened.message).await
+        && let Some(kind) = crate::peer::consume(shared, &info, &opened.message).await
     {
         // A key share or history notification of our phone: handled, not for the application.
         pending.send(receipt);
+        pending.emit(Event::ProtocolConsumed(kind));
         return;
     }
     let Some(Visible {
@@ -817,6 +818,9 @@ async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending, node: Node)
         } else {
             // Nothing for the application (a key distribution only, or a duplicate).
             pending.send(receipt);
+            pending.emit(Event::ProtocolConsumed(
+                crate::ConsumedProtocol::SenderKeyDistribution,
+            ));
         }
         return;
     };

@@ -12,7 +12,7 @@ use whatsapp_proto::pb::e2e;
 
 use crate::client::{Shared, now_ms};
 use crate::message::{encrypt_for, generate_message_id, send_and_wait, sessions_for};
-use crate::{ClientError, MessageInfo};
+use crate::{ClientError, ConsumedProtocol, MessageInfo};
 
 /// Takes over a decrypted message carrying an app-state key share or a history-sync
 /// notification (whatsmeow `handleProtocolMessage`); `false` leaves it to the application.
@@ -24,26 +24,25 @@ pub(crate) async fn consume(
     shared: &Arc<Shared>,
     info: &MessageInfo,
     message: &e2e::Message,
-) -> bool {
-    let Some(protocol) = message.protocol_message.as_deref() else {
-        return false;
-    };
+) -> Option<ConsumedProtocol> {
+    let protocol = message.protocol_message.as_deref()?;
     let share = protocol.app_state_sync_key_share.as_ref();
     let history = protocol.history_sync_notification.as_ref();
     if share.is_none() && history.is_none() {
-        return false;
+        return None;
     }
     if !is_own_phone(info) {
         tracing::warn!(sender = %info.sender, id = %info.id, "key share or history notification not from our phone refused");
-        return true;
+        return Some(ConsumedProtocol::Refused);
     }
     if let Some(share) = share {
         crate::appstate::on_key_share(shared, share).await;
     }
     if let Some(history) = history {
         crate::history::on_notification(shared, info.id.clone(), history.clone()).await;
+        return Some(ConsumedProtocol::HistoryNotification);
     }
-    true
+    Some(ConsumedProtocol::AppStateKeyShare)
 }
 
 /// Our phone's device 0 as we hold a session with it (see [`send_peer_message`]).

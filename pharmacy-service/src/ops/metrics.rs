@@ -34,7 +34,7 @@ pub struct Metrics {
     latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     latency_sum_micros: AtomicU64,
     /// Acknowledged without a stored row, by [`Unstored`] reason.
-    unstored: [AtomicU64; 3],
+    unstored: [AtomicU64; 4],
 }
 
 /// Why a received WhatsApp message was acknowledged without a row an agent sees: the only
@@ -48,13 +48,17 @@ pub enum Unstored {
     /// A protocol message with nothing to apply (our own phone's edits, an edit without
     /// text, a setting change).
     Protocol,
+    /// A protocol message the WhatsApp client consumed itself (key shares, history
+    /// notifications, sender key distributions).
+    Consumed,
 }
 
 impl Unstored {
-    const ALL: [(Unstored, &'static str); 3] = [
+    const ALL: [(Unstored, &'static str); 4] = [
         (Unstored::Group, "group"),
         (Unstored::Status, "status"),
         (Unstored::Protocol, "protocol"),
+        (Unstored::Consumed, "consumed"),
     ];
 }
 
@@ -139,7 +143,7 @@ impl Metrics {
             &mut out,
             "pharmacy_messages_acked_without_row_total",
             "counter",
-            "Messages from WhatsApp acknowledged without a stored row (group chats, status posts, protocol messages with nothing to apply).",
+            "Messages from WhatsApp acknowledged without a stored row (group chats, status posts, protocol messages: consumed by the client or with nothing to apply).",
         );
         for (why, name) in Unstored::ALL {
             let _ = writeln!(
@@ -227,6 +231,11 @@ mod tests {
         assert!(text.contains("pharmacy_messages_acked_without_row_total{reason=\"status\"} 1\n"));
         assert!(
             text.contains("pharmacy_messages_acked_without_row_total{reason=\"protocol\"} 0\n")
+        );
+        m.acked_unstored(Unstored::Consumed);
+        assert!(
+            m.render(0, None)
+                .contains("pharmacy_messages_acked_without_row_total{reason=\"consumed\"} 1\n")
         );
     }
 }

@@ -386,6 +386,8 @@ impl WhatsappBridge {
             Event::Unavailable(m) => self.on_unavailable(*m).await,
             Event::PollVote(v) => self.on_poll_vote(*v).await,
             Event::Call(c) => self.on_call(*c).await,
+            Event::ProtocolConsumed(_) => crate::ops::metrics::global()
+                .acked_unstored(crate::ops::metrics::Unstored::Consumed),
             Event::Receipt(r) => self.on_receipt(r).await,
             Event::Stopped => {}
             other => tracing::debug!(?other, "WhatsApp event"),

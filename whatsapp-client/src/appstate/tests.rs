@@ -620,6 +620,7 @@ async fn a_missing_key_is_requested_from_the_phone_and_the_share_resumes_the_syn
             &key_share(KEY_ID, KEY_DATA)
         )
         .await
+            == Some(crate::ConsumedProtocol::AppStateKeyShare)
     );
     // Stored before consume returned, so before the message's receipt goes out.
     assert_eq!(
@@ -650,7 +651,11 @@ async fn key_shares_from_anyone_but_our_phone_are_refused() {
     let mut companion = from_phone("S2");
     companion.sender = "15550001111:3@s.whatsapp.net".parse().unwrap();
     for info in [stranger, companion] {
-        assert!(crate::peer::consume(&h.shared, &info, &share).await);
+        assert!(
+            crate::peer::consume(&h.shared, &info, &share)
+                .await
+                .is_some()
+        );
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(h.store.load_app_state_key(KEY_ID).await.unwrap(), None);
@@ -660,7 +665,11 @@ async fn key_shares_from_anyone_but_our_phone_are_refused() {
         conversation: Some("hi".into()),
         ..Default::default()
     };
-    assert!(!crate::peer::consume(&h.shared, &from_phone("T1"), &text).await);
+    assert!(
+        crate::peer::consume(&h.shared, &from_phone("T1"), &text)
+            .await
+            .is_none()
+    );
 }
 
 #[tokio::test]
