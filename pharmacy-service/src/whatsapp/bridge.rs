@@ -220,13 +220,8 @@ impl WhatsappBridge {
         );
     }
 
-    fn stopping(&self) -> bool {
+    pub(crate) fn stopping(&self) -> bool {
         self.stopping.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    /// Whether [`WhatsappBridge::shutdown`] was called.
-    pub(crate) fn is_stopping(&self) -> bool {
-        self.stopping()
     }
 
     /// Feeds events to the app; restarts the client when it stopped on its own.
@@ -410,15 +405,7 @@ impl WhatsappBridge {
                 // Groups, status posts, protocol messages with nothing to apply: nothing an
                 // agent would see, counted in /metrics.
                 None => {
-                    use crate::ops::metrics::Unstored;
-                    let chat = &m.info.chat;
-                    crate::ops::metrics::global().acked_unstored(if chat.is_broadcast() {
-                        Unstored::Status
-                    } else if chat.is_group() {
-                        Unstored::Group
-                    } else {
-                        Unstored::Protocol
-                    });
+                    count_unstored(&m.info.chat);
                     m.ack()
                 }
             }
@@ -473,6 +460,7 @@ impl WhatsappBridge {
     ) {
         let chat = &info.chat;
         if chat.is_group() || chat.is_broadcast() || chat.user.is_empty() {
+            count_unstored(chat);
             ack();
             return;
         }
@@ -822,6 +810,18 @@ impl WhatsappBridge {
             _ => Err(SendError::Disconnected),
         }
     }
+}
+
+/// Counts a message acknowledged without a row, by why (see [`crate::ops::metrics::Unstored`]).
+fn count_unstored(chat: &Jid) {
+    use crate::ops::metrics::Unstored;
+    crate::ops::metrics::global().acked_unstored(if chat.is_broadcast() {
+        Unstored::Status
+    } else if chat.is_group() {
+        Unstored::Group
+    } else {
+        Unstored::Protocol
+    });
 }
 
 /// The next event if one is already waiting (never waits): `Some(None)` when the stream ended.

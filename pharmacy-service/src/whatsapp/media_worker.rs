@@ -139,7 +139,7 @@ pub(crate) async fn run(app: App, bridge: Weak<WhatsappBridge>, policy: MediaDow
     let in_flight: Arc<Mutex<HashSet<MessageId>>> = Default::default();
     let finished = Arc::new(Notify::new());
     loop {
-        if bridge.upgrade().is_none_or(|b| b.is_stopping()) {
+        if bridge.upgrade().is_none_or(|b| b.stopping()) {
             return;
         }
         let now = app.now();
@@ -221,7 +221,7 @@ async fn attempt(
         )),
     };
     // A stopping bridge leaves the row as it was: the next start tries again.
-    if bridge.upgrade().is_none_or(|b| b.is_stopping()) {
+    if bridge.upgrade().is_none_or(|b| b.stopping()) {
         return;
     }
     let id = d.message_id;
