@@ -17,6 +17,7 @@
 //! | live | [`App::events`]: [`EventBus::subscribe`], [`EventBus::since`] (resume by sequence number) |
 
 mod auth;
+mod calls;
 mod chat_updates;
 mod clock;
 mod customers;
@@ -35,6 +36,7 @@ mod switchover;
 mod tickets;
 
 pub use auth::{LoginOutcome, NewUser, normalize_username};
+pub use calls::{CallSettings, CallSettingsPatch, invalid_call_setting};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use customers::CustomerHistory;
 pub use dashboard::Dashboard;
@@ -96,6 +98,9 @@ pub struct ServiceConfig {
     pub use_shifts: bool,
     /// Whether a ticket may go to another branch when its own has nobody.
     pub cross_branch_fallback: bool,
+    /// What the service does about customers' calls (runtime setting).
+    #[serde(default)]
+    pub calls: CallSettings,
     /// Outbox pacing.
     pub pacing: PacingPolicy,
     /// Where media files live (content-addressed).
@@ -120,6 +125,7 @@ impl Default for ServiceConfig {
             branch_menu_enabled: true,
             use_shifts: true,
             cross_branch_fallback: true,
+            calls: CallSettings::default(),
             pacing: PacingPolicy::production(),
             media_dir: PathBuf::from("media"),
             password_hashes: passwords::default_permits(),

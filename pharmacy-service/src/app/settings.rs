@@ -2,7 +2,7 @@
 //! and layered over the configuration the service started with. The time zone and pacing are
 //! startup configuration only.
 
-use super::{App, AppError, ServiceConfig};
+use super::{App, AppError, CallSettingsPatch, ServiceConfig, invalid_call_setting};
 use crate::db;
 use crate::domain::ids::UserId;
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,8 @@ pub struct SettingsPatch {
     pub use_shifts: Option<bool>,
     /// Cross-branch fallback.
     pub cross_branch_fallback: Option<bool>,
+    /// What the service does about customers' calls.
+    pub calls: Option<CallSettingsPatch>,
 }
 
 impl SettingsPatch {
@@ -63,6 +65,11 @@ impl SettingsPatch {
             use_shifts,
             cross_branch_fallback
         );
+        match (&mut self.calls, &o.calls) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs),
+            (None, Some(theirs)) => self.calls = Some(theirs.clone()),
+            _ => {}
+        }
     }
 
     fn apply(&self, c: &mut ServiceConfig) {
@@ -93,6 +100,9 @@ impl SettingsPatch {
             use_shifts,
             cross_branch_fallback
         );
+        if let Some(calls) = &self.calls {
+            calls.apply(&mut c.calls);
+        }
     }
 }
 
@@ -116,6 +126,9 @@ impl App {
         patch: &SettingsPatch,
         by: UserId,
     ) -> Result<Arc<ServiceConfig>, AppError> {
+        if let Some((field, message)) = patch.calls.as_ref().and_then(invalid_call_setting) {
+            return Err(AppError::Invalid { field, message });
+        }
         let now = self.now();
         let mut tx = self.begin().await?;
         let mut stored: SettingsPatch = db::settings::get(&mut tx, KEY)

@@ -8,6 +8,7 @@
 pub mod activity;
 pub mod agents;
 pub mod branches;
+pub mod call_replies;
 pub mod customers;
 pub mod kpi;
 pub mod media_downloads;

@@ -376,6 +376,21 @@ pub struct SettingsView {
     pub use_shifts: bool,
     /// Cross-branch fallback.
     pub cross_branch_fallback: bool,
+    /// What the service does about customers' calls.
+    pub calls: CallSettingsView,
+}
+
+/// The call settings in force (part of [`SettingsView`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct CallSettingsView {
+    /// A missed or rejected call gets the automatic reply.
+    pub auto_reply: bool,
+    /// The reply (a template).
+    pub auto_reply_text: String,
+    /// One reply per caller within this many seconds.
+    pub auto_reply_window_secs: u64,
+    /// Incoming calls are rejected at once.
+    pub auto_reject: bool,
 }
 
 fn settings_view(state: &AppState) -> SettingsView {
@@ -393,6 +408,12 @@ fn settings_view(state: &AppState) -> SettingsView {
         branch_menu_enabled: cfg.branch_menu_enabled,
         use_shifts: cfg.use_shifts,
         cross_branch_fallback: cfg.cross_branch_fallback,
+        calls: CallSettingsView {
+            auto_reply: cfg.calls.auto_reply,
+            auto_reply_text: cfg.calls.auto_reply_text.clone(),
+            auto_reply_window_secs: cfg.calls.auto_reply_window.as_secs(),
+            auto_reject: cfg.calls.auto_reject,
+        },
     }
 }
 

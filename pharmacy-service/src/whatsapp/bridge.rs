@@ -138,6 +138,11 @@ impl WhatsappBridge {
         Ok(bridge)
     }
 
+    /// The service core this bridge feeds.
+    pub(super) fn app(&self) -> &App {
+        &self.app
+    }
+
     /// The client in use (None while it restarts).
     pub fn client(&self) -> Option<Client> {
         self.client
@@ -380,7 +385,7 @@ impl WhatsappBridge {
             Event::Message(m) => self.on_messages(vec![*m]).await,
             Event::Unavailable(m) => self.on_unavailable(*m).await,
             Event::PollVote(v) => self.on_poll_vote(*v).await,
-            Event::Call(c) => self.on_call(*c).await,
+            Event::Call(c) => super::calls::on_call(self, *c).await,
             Event::ProtocolConsumed(_) => crate::ops::metrics::global()
                 .acked_unstored(crate::ops::metrics::Unstored::Consumed),
             Event::Receipt(r) => self.on_receipt(r).await,
@@ -513,45 +518,9 @@ impl WhatsappBridge {
             .await;
     }
 
-    /// A customer's missed or rejected call: a line in their ticket (creating it if needed).
-    /// `<call>` stanzas were acknowledged on arrival; the line's id is the call's.
-    async fn on_call(&self, c: whatsapp_client::CallEvent) {
-        use whatsapp_client::CallAction;
-        let Some(text) = super::shown::call(&c.action, c.media) else {
-            return;
-        };
-        if c.group.is_some() {
-            return;
-        }
-        let chat = c
-            .caller_lid
-            .clone()
-            .or(c.caller_pn.clone())
-            .unwrap_or(c.caller.clone());
-        let info = whatsapp_client::MessageInfo {
-            id: c.call_id.clone(),
-            chat: chat.to_non_ad(),
-            sender: c.caller.clone(),
-            sender_alt: match (&c.caller_lid, &c.caller_pn) {
-                (Some(_), Some(pn)) => Some(pn.to_non_ad()),
-                _ => None,
-            },
-            from_me: false,
-            push_name: None,
-            timestamp: c.timestamp,
-            offline: false,
-        };
-        let wa_id = format!(
-            "call:{}:{}",
-            c.call_id,
-            matches!(c.action, CallAction::Missed)
-        );
-        self.store_line(&info, wa_id, text, || {}).await;
-    }
-
     /// The database refused an inbound message (full disk, locked): the admins see it at once
     /// as `whatsappStatus` `store_failed` (nothing can be written to the database now).
-    fn store_failed(&self, error: &str) {
+    pub(super) fn store_failed(&self, error: &str) {
         let failures = {
             let mut f = self
                 .store_failures
@@ -571,7 +540,7 @@ impl WhatsappBridge {
     }
 
     /// The first message stored after failures: the episode becomes a lasting admin alert.
-    async fn store_recovered(&self) {
+    pub(super) async fn store_recovered(&self) {
         let Some((failures, error)) = self
             .store_failures
             .lock()
@@ -834,7 +803,8 @@ fn ready_event(events: &mut whatsapp_client::EventStream) -> Option<Option<Event
     }
 }
 
-fn unix_seconds(secs: u64, fallback: Timestamp) -> Timestamp {
+/// WhatsApp's unix seconds as a timestamp (`fallback` when absent).
+pub(super) fn unix_seconds(secs: u64, fallback: Timestamp) -> Timestamp {
     if secs == 0 {
         return fallback;
     }

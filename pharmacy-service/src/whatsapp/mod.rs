@@ -4,6 +4,7 @@
 //! afterwards by the [`media_worker`].
 
 pub mod bridge;
+pub mod calls;
 pub mod fake;
 pub mod media_worker;
 pub mod outbox;

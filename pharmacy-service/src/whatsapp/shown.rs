@@ -5,7 +5,6 @@
 
 use crate::app::InboundContent;
 use whatsapp_client::content::{Content, ReplyKind};
-use whatsapp_client::{CallAction, CallMedia};
 
 /// The placeholder of a view-once message (WhatsApp never gives those to linked devices).
 pub const VIEW_ONCE: &str = "[View-once message: WhatsApp shows it only on the pharmacy's phone]";
@@ -60,19 +59,6 @@ pub fn poll_vote(selected: usize) -> String {
     format!(
         "[Poll vote: {selected} option(s) selected; open WhatsApp on the pharmacy's phone to see which]"
     )
-}
-
-/// The line of a call event worth a line: a missed or rejected offer.
-pub fn call(action: &CallAction, media: CallMedia) -> Option<String> {
-    let what = match media {
-        CallMedia::Video => "video call",
-        _ => "voice call",
-    };
-    match action {
-        CallAction::Missed => Some(format!("[Missed {what}: the pharmacy answers by message]")),
-        CallAction::Reject => Some(format!("[Rejected {what}]")),
-        _ => None,
-    }
 }
 
 fn unsupported(kind: &str) -> String {
@@ -134,16 +120,5 @@ mod tests {
             target: Default::default(),
         };
         assert_eq!(as_text(&revoke), None);
-    }
-
-    #[test]
-    fn only_missed_and_rejected_calls_are_lines() {
-        assert!(
-            call(&CallAction::Missed, CallMedia::Video)
-                .unwrap()
-                .contains("video")
-        );
-        assert!(call(&CallAction::Offer, CallMedia::Audio).is_none());
-        assert!(call(&CallAction::Accept, CallMedia::Audio).is_none());
     }
 }

@@ -13,6 +13,7 @@ mod api_ws;
 mod autoreply;
 mod bridge;
 mod browser;
+mod calls;
 mod csat;
 mod db;
 mod demo;

@@ -268,6 +268,7 @@ async function settings(el) {
   }
   form.append(h("p", {}, h("button", { type: "submit", class: "btn primary" }, t("save"))));
   el.append(form);
+  if (values.calls) el.append(callSettings(values.calls));
   // Pacing is start-up configuration: shown here, changed in the configuration file.
   const p = await get("/api/settings/pacing/").catch(() => null);
   if (p) {
@@ -284,6 +285,37 @@ async function settings(el) {
       h("p", { class: "muted small" }, t("pacing.hint")),
       h("dl", { class: "formula-list" }, rowsOut.map(([k, v]) => [h("dt", {}, t(k)), h("dd", { dir: "ltr" }, v)]))));
   }
+}
+
+// Calls: WhatsApp Web cannot answer them; what the service does instead (both off by default).
+function callSettings(s) {
+  const reply = h("input", { type: "checkbox", id: "call-auto-reply", checked: s.auto_reply });
+  const text = h("textarea", { id: "call-reply-text", rows: "3", maxlength: "2000", dir: "auto", required: true }, s.auto_reply_text);
+  const windowMin = h("input", { type: "number", id: "call-reply-window", min: "1", step: "1", required: true,
+    value: Math.round(s.auto_reply_window_secs / 60), class: "narrow-wide", "aria-describedby": "call-reply-window-u" });
+  const reject = h("input", { type: "checkbox", id: "call-auto-reject", checked: s.auto_reject });
+  const form = h("form", { class: "card settings-form", id: "call-settings", "aria-labelledby": "calls-h", onsubmit: async (e) => {
+    e.preventDefault();
+    const now = { auto_reply: reply.checked, auto_reply_text: text.value.trim(),
+      auto_reply_window_secs: Math.round(Number(windowMin.value) * 60), auto_reject: reject.checked };
+    const out = Object.fromEntries(Object.entries(now).filter(([k, v]) => v !== s[k]));
+    if (!Object.keys(out).length) return;
+    try {
+      const saved = await patch("/api/settings/", { calls: out });
+      toast(t("saved"));
+      form.replaceWith(callSettings(saved.calls));
+    } catch (er) { toast(er.message, true); }
+  } },
+  h("h2", { id: "calls-h" }, t("calls.title")),
+  h("p", { class: "muted small" }, t("calls.hint")),
+  h("div", { class: "setting check" }, h("label", { for: "call-auto-reject" }, t("calls.autoReject")), reject),
+  h("div", { class: "setting check" }, h("label", { for: "call-auto-reply" }, t("calls.autoReply")), reply),
+  h("div", { class: "setting" }, h("label", { for: "call-reply-text" }, t("calls.replyText")), text,
+    h("p", { class: "muted small" }, t("calls.replyVars"))),
+  h("div", { class: "setting" }, h("label", { for: "call-reply-window" }, t("calls.replyWindow")), windowMin,
+    h("span", { id: "call-reply-window-u", class: "muted small" }, ` ${t("settings.minutes")} (${dur(s.auto_reply_window_secs)})`)),
+  h("p", {}, h("button", { type: "submit", class: "btn primary" }, t("save"))));
+  return form;
 }
 
 function label(k) {
