@@ -20,6 +20,7 @@ mod demo;
 mod import;
 mod import_django;
 mod inbound;
+mod inbound_store_failure;
 mod kpi;
 mod lifecycle;
 mod ops;
