@@ -2078,6 +2078,25 @@ async fn admin_edits_branch_calendars_and_auto_replies() {
     b.shot("pacing").await;
     b.axe("the settings page with the pacing").await;
 
+    // Calls: their own card; the automatic reject on, the reply's window two hours.
+    b.until(
+        "the call settings",
+        "document.querySelector('#call-settings #call-auto-reject') && document.getElementById('call-reply-text').value.includes('الصيدلية')",
+    )
+    .await;
+    b.js("document.getElementById('call-settings').setAttribute('data-old', '1'); document.getElementById('call-auto-reject').checked = true; document.getElementById('call-reply-window').value = '120'; return 1")
+        .await;
+    b.click("#call-settings button[type=submit]").await;
+    b.until(
+        "the call settings saved and drawn again",
+        "document.querySelector('#call-settings:not([data-old]) #call-auto-reject')?.checked === true",
+    )
+    .await;
+    let calls = svc.app.config().calls.clone();
+    assert!(calls.auto_reject && !calls.auto_reply);
+    assert_eq!(calls.auto_reply_window, Duration::from_secs(7200));
+    b.shot("call-settings").await;
+
     // The chime can be turned off (and on) from the header; the choice is kept.
     assert_eq!(
         b.js("return document.getElementById('sound-btn').getAttribute('aria-pressed')")

@@ -290,7 +290,7 @@ async function settings(el) {
 // Calls: WhatsApp Web cannot answer them; what the service does instead (both off by default).
 function callSettings(s) {
   const reply = h("input", { type: "checkbox", id: "call-auto-reply", checked: s.auto_reply });
-  const text = h("textarea", { id: "call-reply-text", rows: "3", maxlength: "2000", dir: "auto", required: true }, s.auto_reply_text);
+  const text = h("textarea", { id: "call-reply-text", rows: "4", maxlength: "2000", dir: "auto", required: true }, s.auto_reply_text);
   const windowMin = h("input", { type: "number", id: "call-reply-window", min: "1", step: "1", required: true,
     value: Math.round(s.auto_reply_window_secs / 60), class: "narrow-wide", "aria-describedby": "call-reply-window-u" });
   const reject = h("input", { type: "checkbox", id: "call-auto-reject", checked: s.auto_reject });
