@@ -568,7 +568,7 @@ async fn kinds_without_their_own_rendering_are_visible_lines() {
     let call = sim.customer_call(CUSTOMER, PHARMACY, false).unwrap();
     sim.customer_call_end(CUSTOMER, PHARMACY, &call).unwrap();
     assert!(
-        body(format!("call:{call}:true"))
+        body(format!("call:{call}:missed"))
             .await
             .contains("Missed voice call")
     );
