@@ -219,6 +219,20 @@ async fn with_the_reject_on_the_caller_sees_the_reject_and_the_ticket_says_so() 
         0,
         "the reply is a setting of its own"
     );
+    // With the reply on too, the rejected caller is told the pharmacy answers by message.
+    set_calls(
+        &svc,
+        CallSettingsPatch {
+            auto_reply: Some(true),
+            ..Default::default()
+        },
+    )
+    .await;
+    let again = svc.sim.customer_call(CUSTOMER, PHARMACY, false).unwrap();
+    let (_, text) = line(&svc, &again, "auto_rejected").await;
+    assert!(text.contains("voice call rejected automatically"), "{text}");
+    barrier(&svc, CUSTOMER).await;
+    assert_eq!(queued(&svc, CUSTOMER, &default.auto_reply_text).await, 1);
     svc.shutdown().await;
 }
 
