@@ -1,0 +1,112 @@
+//! Faults a test injects: dropped connections, stream errors, nacks, corruption, temporary
+//! bans, expired media and the ones other parts implement.
+
+use std::time::Duration;
+
+use tracing::info;
+use whatsapp_proto::binary::Node;
+
+use super::{ConnEntry, DeviceKey, Outbound, State};
+use crate::{Fault, SimError};
+
+impl State {
+    /// Removes and returns the connections faults act on: every one but the simulated
+    /// customers' clients, which are the test's apparatus rather than what it tests.
+    fn take_tested_conns(&mut self) -> Vec<(DeviceKey, ConnEntry)> {
+        let keys: Vec<DeviceKey> = self
+            .conns
+            .keys()
+            .filter(|k| !self.is_simulated(k))
+            .cloned()
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| self.conns.remove(&k).map(|c| (k, c)))
+            .collect()
+    }
+
+    pub fn fault(&mut self, fault: &Fault) -> Result<(), SimError> {
+        match fault {
+            Fault::DropConnections => {
+                for (_, conn) in self.take_tested_conns() {
+                    let _ = conn.tx.send(Outbound::Close(None));
+                }
+                for (_, p) in self.pending.drain() {
+                    let _ = p.tx.send(Outbound::Close(None));
+                }
+                let keys: Vec<DeviceKey> = self
+                    .accounts
+                    .values()
+                    .flat_map(|a| a.devices.keys().map(|d| (a.pn.clone(), *d)))
+                    .collect();
+                for key in keys {
+                    self.disconnected(u64::MAX, Some(&key));
+                }
+            }
+            Fault::StreamError { code } => {
+                for (_, conn) in self.take_tested_conns() {
+                    let _ = conn.tx.send(Outbound::Close(Some(
+                        Node::new("stream:error").attr("code", *code),
+                    )));
+                }
+                let keys: Vec<DeviceKey> = self
+                    .accounts
+                    .values()
+                    .flat_map(|a| a.devices.keys().map(|d| (a.pn.clone(), *d)))
+                    .collect();
+                for key in keys {
+                    self.disconnected(u64::MAX, Some(&key));
+                }
+            }
+            Fault::Delay { .. } => {}
+            Fault::Nack { code, count } => {
+                if self.nacks.len() + *count as usize > 1_000_000 {
+                    return Err(SimError::BadRequest(
+                        "at most 1,000,000 pending nacks".into(),
+                    ));
+                }
+                for _ in 0..*count {
+                    self.nacks.push_back(*code);
+                }
+            }
+            Fault::CorruptNext { count } => self.corrupt += *count,
+            Fault::StaleCompanion { phone, device } => {
+                self.make_companion_stale(&crate::phone_digits(phone), *device)?;
+            }
+            Fault::BadKeyIndexSignature { phone } => {
+                self.forge_key_index_lists(&crate::phone_digits(phone))?;
+            }
+            Fault::BadPatchMac => self.sync_fault(crate::appstate::PatchFault::PatchMac),
+            Fault::BadPatchLthash => self.sync_fault(crate::appstate::PatchFault::LtHash),
+            Fault::ExpireMedia => {
+                info!(
+                    blobs = self.media.len(),
+                    "fault: every stored media blob expired"
+                );
+                self.media.clear();
+            }
+            Fault::TempBan { code, expire_s } => {
+                let until = crate::later(Duration::from_secs(*expire_s));
+                let pns: Vec<String> = self
+                    .accounts
+                    .values()
+                    .filter(|a| !a.customer)
+                    .map(|a| a.pn.clone())
+                    .collect();
+                for pn in pns {
+                    self.temp_bans.insert(pn.clone(), (*code, until));
+                    let keys: Vec<DeviceKey> =
+                        self.conns.keys().filter(|k| k.0 == pn).cloned().collect();
+                    for key in keys {
+                        if let Some(conn) = self.conns.remove(&key) {
+                            let _ = conn.tx.send(Outbound::Close(Some(
+                                Node::new("stream:error").attr("code", 503u16),
+                            )));
+                        }
+                        self.disconnected(u64::MAX, Some(&key));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
