@@ -13,26 +13,18 @@ use whatsapp_client::{
 use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Sim, SimConfig, SimHandle, StanzaRecord};
 
-use super::client::{CUSTOMER, OWN_PHONE, config, expect, paired, temp_db};
-use super::customers::inbox_until;
+use fixtures::{
+    CUSTOMER, OWN_PHONE, config, expect, inbox_until, pair_by_qr, paired, poll_until, temp_db,
+};
 
 /// Polls the sim's stanza log until the nack of `id` is there.
 async fn nack_of(sim: &SimHandle, id: &str) -> StanzaRecord {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(ack) = sim
-            .stanzas()
+    poll_until(&format!("the nack of {id}"), async || {
+        sim.stanzas()
             .into_iter()
             .find(|s| s.tag == "ack" && s.id == id)
-        {
-            return ack;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no nack of {id} in the stanza log"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,18 +139,13 @@ async fn a_call_gives_events_our_reject_reaches_the_caller_and_an_unanswered_one
         .reject_call(&offer.caller, &offer.call_id)
         .await
         .expect("reject");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !sim
-        .customer_calls(CUSTOMER)
-        .iter()
-        .any(|c| c.action == "reject" && c.call_id == rejected)
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the caller never got our reject"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until("our reject at the caller", async || {
+        sim.customer_calls(CUSTOMER)
+            .iter()
+            .any(|c| c.action == "reject" && c.call_id == rejected)
+            .then_some(())
+    })
+    .await;
     sim.customer_call_end(CUSTOMER, OWN_PHONE, &rejected)
         .expect("end");
     let ended = next_call(&mut events).await;
@@ -187,16 +174,7 @@ async fn a_store_read_failure_leaves_the_message_unacked_until_the_store_answers
     let (_client, mut events) = Client::start(store.clone(), config(&sim))
         .await
         .expect("client");
-    let qr = expect(&mut events, "a QR code", |e| match e {
-        Event::Qr(qr) => Some(qr),
-        _ => None,
-    })
-    .await;
-    sim.scan(&qr.data, OWN_PHONE).await.expect("scan");
-    expect(&mut events, "connected", |e| {
-        matches!(e, Event::Connected).then_some(())
-    })
-    .await;
+    pair_by_qr(&sim, &mut events, OWN_PHONE).await;
     sim.add_customer(CUSTOMER, "Mona", 1, false)
         .expect("customer");
 

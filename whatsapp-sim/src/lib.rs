@@ -38,6 +38,7 @@ pub mod device;
 pub mod history;
 pub mod phone;
 pub mod shapes;
+pub mod testing;
 
 mod conn;
 mod stanza_control;
