@@ -14,7 +14,8 @@ use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Sim, SimConfig, SimHandle, StanzaRecord};
 
 use fixtures::{
-    CUSTOMER, OWN_PHONE, config, expect, inbox_until, pair_by_qr, paired, poll_until, temp_db,
+    CUSTOMER, OWN_PHONE, config, expect, inbox_until, pair_by_qr, paired, poll_until, sent_until,
+    temp_db,
 };
 
 /// Polls the sim's stanza log until the nack of `id` is there.
@@ -111,6 +112,79 @@ async fn stanzas_without_a_readable_enc_are_nacked_and_appdata_is_answered() {
     assert_eq!(nack_of(&sim, "3EB0BOTMSG001").await.error, Some(495));
     // <appdata> goes the message path: without <enc>, the same nack.
     assert_eq!(nack_of(&sim, "3EB0APPDATA01").await.error, Some(488));
+}
+
+/// `<appdata>` carrying a customer's real encrypted message (whatsmeow `client.go` routes the
+/// tag to `handleEncryptedMessage`): decrypted and handed to the application once as the
+/// text it carries, then answered as whatsmeow answers a decrypted message: a delivery
+/// receipt to the sender, no `<ack>` and no nack; the receipt also clears it from our
+/// device's offline queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customers_message_under_appdata_is_decrypted_handled_once_and_receipted() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("appdata");
+    let (client, mut events) = paired(&sim, &path, config(&sim)).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    let text = "is the insulin pen in stock?";
+    let id = sim
+        .customer_send_appdata(CUSTOMER, OWN_PHONE, Outgoing::Text(text.into()))
+        .expect("appdata");
+    let mut message = expect(
+        &mut events,
+        "the message sent under <appdata>",
+        |e| match e {
+            Event::Message(m) => Some(m),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(message.info.id, id);
+    assert_eq!(message.text(), Some(text));
+    assert_eq!(message.info.sender.user, CUSTOMER);
+    assert_eq!(message.info.chat.user, CUSTOMER);
+    assert!(!message.info.from_me);
+    // It did reach us under the <appdata> tag.
+    assert_eq!(sim.appdata_relayed(), vec![id.clone()]);
+    message.ack();
+
+    let own = client.jid().expect("jid");
+    let from = format!("{}:{}@", own.user, own.device);
+    let receipt = poll_until("our receipt for the appdata message", async || {
+        sim.stanzas()
+            .into_iter()
+            .find(|s| s.tag == "receipt" && s.id == id && s.from.starts_with(&from))
+    })
+    .await;
+    assert_ne!(receipt.kind, "retry", "{receipt:?}");
+    assert!(
+        !sim.stanzas().iter().any(|s| s.tag == "ack" && s.id == id),
+        "a decrypted <appdata> is answered with a receipt, never nacked"
+    );
+    // The receipt reaches the customer, and takes the stanza off our device's queue.
+    sent_until(&sim, CUSTOMER, &id, "delivered").await;
+    poll_until("our device's offline queue emptied", async || {
+        sim.devices()
+            .iter()
+            .filter(|a| a.phone == OWN_PHONE)
+            .flat_map(|a| a.devices.iter())
+            .all(|d| d.offline_queue == 0)
+            .then_some(())
+    })
+    .await;
+
+    // Handed over once: the next message event is the customer's next message.
+    let next = sim
+        .customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text("thanks".into()), None)
+        .expect("send");
+    let mut second = expect(&mut events, "the next message", |e| match e {
+        Event::Message(m) => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!(second.info.id, next);
+    second.ack();
+    client.shutdown().await;
 }
 
 async fn next_call(events: &mut EventStream) -> Box<whatsapp_client::CallEvent> {

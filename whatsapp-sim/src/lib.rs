@@ -677,9 +677,41 @@ impl SimHandle {
         content: Outgoing,
         reply_to: Option<&str>,
     ) -> Result<String, SimError> {
+        self.send_from(phone, to, content, reply_to, false)
+    }
+
+    /// A simulated customer (whose devices are clients) sends `content` to `to` as
+    /// [`SimHandle::customer_send`] does, and the server hands it to the other account's
+    /// devices under an `<appdata>` tag instead of `<message>` (the same attributes and
+    /// encrypted `<enc>`). Returns the message id.
+    pub fn customer_send_appdata(
+        &self,
+        phone: &str,
+        to: &str,
+        content: Outgoing,
+    ) -> Result<String, SimError> {
+        self.send_from(phone, to, content, None, true)
+    }
+
+    /// The ids of customers' messages the server relayed as `<appdata>`, oldest first.
+    pub fn appdata_relayed(&self) -> Vec<String> {
+        self.shared.lock().appdata_relayed()
+    }
+
+    fn send_from(
+        &self,
+        phone: &str,
+        to: &str,
+        content: Outgoing,
+        reply_to: Option<&str>,
+        appdata: bool,
+    ) -> Result<String, SimError> {
         let pn = phone_digits(phone);
         let mut state = self.shared.lock();
         if !state.is_client_customer(&pn) {
+            if appdata {
+                state.require_client_customer(&pn)?;
+            }
             return state.customer_send(&pn, to, &content, reply_to);
         }
         let chat = state.customer_chat(&pn, to)?;
@@ -691,6 +723,9 @@ impl SimHandle {
         });
         let quote = quote.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
         let id = whatsapp_client::generate_message_id(&pn, state::now_unix());
+        if appdata {
+            state.deliver_as_appdata(&id);
+        }
         // An attachment, wrapped or not, is uploaded by the customer's client first.
         let (media_part, wrapping) = match &content {
             device::Outgoing::Wrapped { content, wrapping } => (&**content, Some(wrapping)),

@@ -184,7 +184,7 @@ impl State {
                     .attr("message", by_class("message"))
                     .attr("notification", by_class("notification"))
                     .attr("receipt", by_class("receipt"))
-                    .attr("appdata", 0u32)]),
+                    .attr("appdata", by_class("appdata"))]),
             ));
         }
         for item in pending {
@@ -198,3 +198,4 @@ impl State {
         debug!(pn = key.0, device = key.1, count, "offline queue delivered");
     }
 }
+

@@ -160,6 +160,7 @@ impl State {
         let typ = attrs
             .optional_string("type")
             .unwrap_or_else(|| "text".into());
+        let appdata = self.take_appdata(&id);
         for (target, mut enc) in deliveries {
             let own = target.0 == sender.0;
             if corrupt
@@ -172,7 +173,15 @@ impl State {
                 *last ^= 0x01;
                 enc = enc.bytes(bytes);
             }
-            let mut out = Node::new("message")
+            // The other account's devices get it as `<appdata>` when the customer's helper
+            // asked for it; the sender's own devices keep `<message>` (a guess: nothing says
+            // which tag the real server uses for the sender's other devices).
+            let class = if appdata && !own {
+                "appdata"
+            } else {
+                "message"
+            };
+            let mut out = Node::new(class)
                 .attr("from", from_jid.clone())
                 .attr("id", id.clone())
                 .attr("type", typ.clone())
@@ -197,7 +206,7 @@ impl State {
             self.work.push_back((
                 target,
                 Queued {
-                    class: "message",
+                    class,
                     id: id.clone(),
                     peer: Some(sender.0.clone()),
                     node: out,
@@ -296,8 +305,12 @@ impl State {
         } else {
             self.resolve(&to)
         };
-        // Any receipt for a message (retry included) acknowledges it.
-        self.acked(key, "message", &ids, target.as_ref().map(|k| k.0.clone()));
+        // Any receipt for a message (retry included) acknowledges it. An `<appdata>` too:
+        // whatsmeow answers a decrypted one with a receipt only (`decryptMessages` ->
+        // `sendMessageReceipt`), so the server must take that as its ack (an inference).
+        let peer = target.as_ref().map(|k| k.0.clone());
+        self.acked(key, "message", &ids, peer.clone());
+        self.acked(key, "appdata", &ids, peer);
         let mut ack = Node::new("ack")
             .attr("class", "receipt")
             .attr("id", id.clone())
@@ -480,3 +493,4 @@ impl State {
             .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))
     }
 }
+

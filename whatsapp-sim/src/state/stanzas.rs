@@ -8,11 +8,13 @@
 //!   account's phone can answer the companion's PLACEHOLDER_MESSAGE_RESEND request with it
 //!   (a `WebMessageInfo` in a PEER_DATA_OPERATION_REQUEST_RESPONSE, as whatsmeow
 //!   `handlePlaceholderResendResponse` reads it).
+//! - `<appdata>`: a customer's encrypted message handed to the other account's devices under
+//!   that tag ([`State::deliver_as_appdata`]); a receipt acknowledges it as it does a message.
 //! - `<call>` from a companion (a reject, whatsmeow `call.go` `RejectCall`): acked with
 //!   `<ack class="call">` and relayed to the devices of its `to`, as `from` = the sender's
 //!   device (the server's relay; a guess at the exact attributes beyond `from`/`id`/`t`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use prost::Message as _;
 use tracing::info;
@@ -32,6 +34,10 @@ pub(crate) struct StanzaState {
     resend_requests: Vec<(String, String)>,
     /// `<call>` stanzas relayed to customers' devices: (customer, child tag, call id).
     calls_relayed: Vec<CallRecord>,
+    /// Ids of customers' messages the relay is to hand to the other account as `<appdata>`.
+    appdata: HashSet<String>,
+    /// Ids of the messages it handed over as `<appdata>`, oldest first.
+    appdata_relayed: Vec<String>,
 }
 
 /// A `<call>` the sim relayed to a customer.
@@ -331,5 +337,28 @@ impl State {
             .filter(|c| c.to == customer)
             .cloned()
             .collect()
+    }
+
+    /// The customer's message `id` (about to be sent) reaches the other account's devices as
+    /// `<appdata>` rather than `<message>`: the same attributes and `<enc>` children (whatsmeow
+    /// `client.go` hands `appdata` to `handleEncryptedMessage`, which parses it as a message;
+    /// what the real server puts in one beyond that is not known).
+    pub fn deliver_as_appdata(&mut self, id: &str) {
+        self.stanza_state.appdata.insert(id.to_owned());
+    }
+
+    /// Whether the relay is to hand message `id` over as `<appdata>` (a resend under the
+    /// same id too); noted as relayed.
+    pub(super) fn take_appdata(&mut self, id: &str) -> bool {
+        let appdata = self.stanza_state.appdata.contains(id);
+        if appdata && !self.stanza_state.appdata_relayed.iter().any(|r| r == id) {
+            self.stanza_state.appdata_relayed.push(id.to_owned());
+        }
+        appdata
+    }
+
+    /// Ids of the messages relayed as `<appdata>`, oldest first.
+    pub fn appdata_relayed(&self) -> Vec<String> {
+        self.stanza_state.appdata_relayed.clone()
     }
 }
