@@ -22,6 +22,8 @@ use whatsapp_proto::signal::KeyPair;
 
 mod customers;
 mod faults;
+#[cfg(test)]
+mod fixture;
 mod groups;
 mod iq;
 mod key_index;

@@ -110,3 +110,58 @@ impl State {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{ACCOUNT, CUSTOMER, attr, state};
+    use super::*;
+    use whatsapp_proto::jid::Jid;
+
+    #[test]
+    fn a_nack_fault_refuses_the_next_message_only() {
+        let mut state = state();
+        let mut conn = state.online_companion(ACCOUNT);
+        state.simulated_customer(CUSTOMER);
+        state
+            .fault(&Fault::Nack {
+                code: 463,
+                count: 1,
+            })
+            .expect("fault");
+        let message = |id: &str| {
+            Node::new("message")
+                .attr("id", id.to_owned())
+                .attr("to", Jid::user(CUSTOMER))
+                .attr("type", "text")
+                .children([Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", "msg")
+                    .bytes(vec![1; 40])])
+        };
+        state.handle(&conn.key.clone(), message("F1"));
+        let nack = conn.one("ack");
+        assert_eq!(
+            (attr(&nack, "id").as_str(), attr(&nack, "error").as_str()),
+            ("F1", "463")
+        );
+        state.handle(&conn.key.clone(), message("F2"));
+        let sent = conn.sent();
+        let ack = sent.iter().find(|n| n.tag == "ack").expect("ack");
+        assert!(attr(ack, "error").is_empty());
+    }
+
+    #[test]
+    fn dropping_connections_closes_companions_and_requeues_what_they_had_not_acked() {
+        let mut state = state();
+        let mut conn = state.online_companion(ACCOUNT);
+        state.queue_notification(conn.key.clone(), "N1".into(), Node::new("notification"));
+        state.drain();
+        assert_eq!(conn.sent().len(), 1);
+        state.fault(&Fault::DropConnections).expect("fault");
+        conn.sent();
+        assert!(conn.closed);
+        assert!(state.conns.is_empty());
+        let queue = &state.accounts[ACCOUNT].devices[&conn.key.1].queue;
+        assert!(queue.len() == 1 && !queue[0].sent);
+    }
+}

@@ -414,3 +414,42 @@ impl State {
         Ok(id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{ACCOUNT, CUSTOMER, attr, state};
+    use super::*;
+
+    #[test]
+    fn members_hear_of_a_new_group_and_outsiders_cannot_post() {
+        let mut state = state();
+        let mut member = state.online_companion(ACCOUNT);
+        let mut outsider = state.online_companion("201115556667");
+        state.simulated_customer(CUSTOMER);
+        let group = state
+            .create_group(CUSTOMER, "Family", &[ACCOUNT.to_owned()], false)
+            .expect("group");
+        let created = member.one("notification");
+        assert_eq!(attr(&created, "type"), "w:gp2");
+        let info = created.path(&["create", "group"]).expect("group");
+        assert_eq!(attr(info, "subject"), "Family");
+        assert_eq!(info.children_by_tag("participant").count(), 2);
+        assert!(outsider.sent().is_empty());
+
+        let post = Node::new("message")
+            .attr("id", "G1")
+            .attr("to", group.clone())
+            .attr("type", "text")
+            .children([Node::new("enc")
+                .attr("v", "2")
+                .attr("type", "skmsg")
+                .bytes(vec![1; 40])]);
+        state.handle(&outsider.key.clone(), post.clone());
+        assert_eq!(attr(&outsider.one("ack"), "error"), "479");
+        // A member's post is acked (with the server's phash when the client's is stale).
+        state.handle(&member.key.clone(), post.attr("phash", "2:stale"));
+        let ack = member.one("ack");
+        assert!(attr(&ack, "error").is_empty());
+        assert!(attr(&ack, "phash").starts_with("2:"));
+    }
+}

@@ -226,3 +226,70 @@ impl State {
             .children([Node::new("list").children(out)])])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{ACCOUNT, CUSTOMER, attr, iq, state};
+    use super::*;
+
+    #[test]
+    fn usync_lists_devices_with_key_indexes_a_hash_and_the_lid() {
+        let mut state = state();
+        let mut conn = state.online_companion(ACCOUNT);
+        state.simulated_customer(CUSTOMER);
+        let query = Node::new("usync").attr("sid", "S1").children([
+            Node::new("query").children([Node::new("devices"), Node::new("lid")]),
+            Node::new("list").children([
+                Node::new("user").attr("jid", Jid::user(ACCOUNT)),
+                Node::new("user").attr("jid", Jid::user("209999999999")),
+            ]),
+        ]);
+        state.handle(&conn.key.clone(), iq("U1", "usync", "get", vec![query]));
+        let result = conn.one("iq");
+        assert_eq!(attr(&result, "type"), "result");
+        let usync = result.child("usync").expect("usync");
+        assert_eq!(attr(usync, "sid"), "S1");
+        let users: Vec<&Node> = usync
+            .path(&["list"])
+            .expect("list")
+            .children_by_tag("user")
+            .collect();
+        let list = users[0]
+            .path(&["devices", "device-list"])
+            .expect("device-list");
+        let devices: Vec<String> = list
+            .children_by_tag("device")
+            .map(|d| attr(d, "id"))
+            .collect();
+        assert_eq!(devices, ["0", "1"]);
+        assert!(attr(list, "hash").starts_with("2:"));
+        assert!(
+            list.children_by_tag("device")
+                .nth(1)
+                .is_some_and(|d| !attr(d, "key-index").is_empty())
+        );
+        assert!(attr(users[0].child("lid").expect("lid"), "val").ends_with("@lid"));
+        // An unknown number: an empty device list, no lid.
+        assert!(
+            users[1]
+                .path(&["devices", "device-list"])
+                .is_some_and(|l| l.child_nodes().is_empty())
+        );
+        assert!(users[1].child("lid").is_none());
+    }
+
+    #[test]
+    fn unknown_or_anonymous_iqs_get_errors() {
+        let mut state = state();
+        let mut conn = state.online_companion(ACCOUNT);
+        state.handle(&conn.key.clone(), iq("X1", "w:nothing", "get", vec![]));
+        let error = conn.one("iq");
+        assert_eq!(attr(&error, "type"), "error");
+        assert_eq!(attr(error.child("error").expect("error"), "code"), "501");
+        state.handle(&conn.key.clone(), iq("", "w:p", "get", vec![]));
+        let error = conn.one("iq");
+        assert_eq!(attr(error.child("error").expect("error"), "code"), "400");
+        state.handle(&conn.key.clone(), iq("P1", "w:p", "get", vec![]));
+        assert_eq!(attr(&conn.one("iq"), "type"), "result");
+    }
+}

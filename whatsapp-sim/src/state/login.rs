@@ -199,3 +199,66 @@ impl State {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{ACCOUNT, Conn, attr, login_payload, state};
+    use super::*;
+
+    #[test]
+    fn an_unknown_noise_key_is_refused_with_401() {
+        let mut state = state();
+        let (key, _) = state.link_test_companion(ACCOUNT);
+        let mut conn = Conn::new(key.clone());
+        let admission = state.admit(conn.id, &conn.tx, [9; 32], &login_payload(ACCOUNT, key.1));
+        assert!(matches!(admission, Admission::Refused));
+        assert_eq!(attr(&conn.one("failure"), "reason"), "401");
+        assert!(conn.closed);
+    }
+
+    #[test]
+    fn login_succeeds_and_a_second_connection_replaces_the_first() {
+        let mut state = state();
+        let (key, noise_key) = state.link_test_companion(ACCOUNT);
+        let mut first = Conn::new(key.clone());
+        state.admit(
+            first.id,
+            &first.tx,
+            noise_key,
+            &login_payload(ACCOUNT, key.1),
+        );
+        let sent = first.sent();
+        let tags: Vec<&str> = sent.iter().map(|n| n.tag.as_str()).collect();
+        assert_eq!(tags, ["success", "ib", "ib"], "{sent:?}");
+        assert!(attr(&sent[0], "lid").ends_with("@lid"));
+        // Not passive: the end of the (empty) offline queue at once.
+        assert_eq!(attr(&sent[2].child_nodes()[0], "count"), "0");
+
+        let second = state.test_login(&key, noise_key);
+        let replaced = first.one("stream:error");
+        assert_eq!(attr(&replaced.child_nodes()[0], "type"), "replaced");
+        assert!(first.closed);
+        // The old connection's end leaves the new one in place.
+        state.disconnected(first.id, Some(&key));
+        assert!(state.conns.get(&key).is_some_and(|c| c.id == second.id));
+    }
+
+    #[test]
+    fn a_stanza_queued_while_offline_arrives_marked_offline_after_active() {
+        let mut state = state();
+        let (key, noise_key) = state.link_test_companion(ACCOUNT);
+        state.queue_notification(key.clone(), "N1".into(), Node::new("notification"));
+        state.drain();
+        let mut conn = Conn::new(key.clone());
+        let mut payload = login_payload(ACCOUNT, key.1);
+        payload.passive = Some(true);
+        state.admit(conn.id, &conn.tx, noise_key, &payload);
+        assert!(!conn.sent().iter().any(|n| n.tag == "notification"));
+        state.activate(&key);
+        let sent = conn.sent();
+        let preview = &sent[0].child_nodes()[0];
+        assert_eq!(preview.tag, "offline_preview");
+        assert_eq!(attr(preview, "notification"), "1");
+        assert_eq!(attr(&sent[1], "offline"), "1");
+        assert_eq!(attr(&sent[2].child_nodes()[0], "count"), "1");
+    }
+}

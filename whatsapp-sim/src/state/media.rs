@@ -204,3 +204,48 @@ impl State {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{ACCOUNT, attr, iq, state};
+    use super::*;
+
+    #[test]
+    fn uploads_need_a_media_conn_auth_and_the_blobs_hash_as_token() {
+        let mut state = state();
+        state.set_media_host("127.0.0.1:9".into());
+        let mut conn = state.online_companion(ACCOUNT);
+        let body = b"an encrypted blob".to_vec();
+        let token = whatsapp_proto::media::upload_token(&Sha256::digest(&body));
+        let refused = state.media_upload("image", &token, Some("made-up"), body.clone());
+        assert!(matches!(refused, Err(SimError::Unauthorized(_))));
+
+        state.handle(
+            &conn.key.clone(),
+            iq("MC", "w:m", "set", vec![Node::new("media_conn")]),
+        );
+        let answer = conn.one("iq");
+        let media_conn = answer.child("media_conn").expect("media_conn");
+        let auth = attr(media_conn, "auth");
+        assert_eq!(
+            attr(media_conn.child("host").expect("host"), "hostname"),
+            "127.0.0.1:9"
+        );
+
+        let wrong = state.media_upload("image", "AAAA", Some(&auth), body.clone());
+        assert!(matches!(wrong, Err(SimError::BadRequest(_))));
+        let unknown_type = state.media_upload("spreadsheet", &token, Some(&auth), body.clone());
+        assert!(matches!(unknown_type, Err(SimError::BadRequest(_))));
+        let stored = state
+            .media_upload(
+                "image",
+                token.trim_end_matches('='),
+                Some(&auth),
+                body.clone(),
+            )
+            .expect("upload");
+        let url = stored["url"].as_str().expect("url");
+        assert!(url.starts_with("https://127.0.0.1:9/"));
+        assert_eq!(state.media_download(url), Some(body));
+    }
+}

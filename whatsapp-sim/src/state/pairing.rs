@@ -574,3 +574,100 @@ impl State {
         self.queue_notifications(targets, &node);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{ACCOUNT, Conn, attr, iq, state};
+    use super::*;
+    use whatsapp_proto::pb::wa6::ClientPayload;
+    use whatsapp_proto::pb::wa6::client_payload::DevicePairingRegistrationData;
+
+    fn registration() -> ClientPayload {
+        ClientPayload {
+            device_pairing_data: Some(DevicePairingRegistrationData {
+                e_regid: Some(vec![0, 0, 1, 2]),
+                e_keytype: Some(vec![5]),
+                e_ident: Some(vec![7; 32]),
+                e_skey_id: Some(vec![0, 0, 1]),
+                e_skey_val: Some(vec![8; 32]),
+                e_skey_sig: Some(vec![9; 64]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_registration_connection_is_shown_qr_refs_and_answers_only_pings() {
+        let mut state = state();
+        let mut conn = Conn::new((String::new(), 0));
+        let admission = state.admit(conn.id, &conn.tx, [1; 32], &registration());
+        assert!(matches!(admission, Admission::Registering));
+        let pair_device = conn.one("iq");
+        let refs: Vec<&Node> = pair_device
+            .child("pair-device")
+            .expect("pair-device")
+            .children_by_tag("ref")
+            .collect();
+        assert_eq!(refs.len(), 6);
+        assert!(
+            refs.iter()
+                .all(|r| r.content_bytes().is_some_and(|b| b.starts_with(b"2@")))
+        );
+        state.handle_registering(conn.id, iq("P1", "w:p", "get", vec![]));
+        assert_eq!(attr(&conn.one("iq"), "type"), "result");
+        state.handle_registering(conn.id, iq("S1", "md", "set", vec![]));
+        let refused = conn.one("iq");
+        assert_eq!(attr(refused.child("error").expect("error"), "code"), "401");
+        // Gone with its connection: a scan of its QR finds nothing.
+        state.disconnected(conn.id, None);
+        assert!(state.pending.is_empty());
+    }
+
+    #[test]
+    fn a_malformed_registration_is_refused_with_400() {
+        let mut state = state();
+        let mut conn = Conn::new((String::new(), 0));
+        let mut payload = registration();
+        if let Some(d) = payload.device_pairing_data.as_mut() {
+            d.e_keytype = Some(vec![4]);
+        }
+        assert!(matches!(
+            state.admit(conn.id, &conn.tx, [1; 32], &payload),
+            Admission::Refused
+        ));
+        assert_eq!(attr(&conn.one("failure"), "reason"), "400");
+    }
+
+    #[test]
+    fn a_removed_companion_is_closed_and_its_siblings_are_told() {
+        let mut state = state();
+        let mut removed = state.online_companion(ACCOUNT);
+        let mut sibling = state.online_companion(ACCOUNT);
+        let jid = Jid::user(ACCOUNT).with_device(removed.key.1);
+        state.remove_device(&jid).expect("remove");
+        let error = removed.one("stream:error");
+        assert_eq!(attr(&error, "code"), "401");
+        assert_eq!(attr(&error.child_nodes()[0], "type"), "device_removed");
+        assert!(removed.closed);
+        let notification = sibling.one("notification");
+        assert_eq!(attr(&notification, "type"), "devices");
+        let remove = notification.child("remove").expect("remove");
+        assert_eq!(
+            attr(remove.child("device").expect("device"), "jid"),
+            jid.to_string()
+        );
+        assert!(attr(remove, "device_hash").starts_with("2:"));
+        // Gone for good: removing it again fails, and it cannot log in.
+        assert!(state.remove_device(&jid).is_err());
+        let mut again = Conn::new(removed.key.clone());
+        let admission = state.admit(
+            again.id,
+            &again.tx,
+            [0; 32],
+            &super::super::fixture::login_payload(ACCOUNT, removed.key.1),
+        );
+        assert!(matches!(admission, Admission::Refused));
+        assert_eq!(attr(&again.one("failure"), "reason"), "401");
+    }
+}

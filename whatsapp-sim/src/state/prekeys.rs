@@ -230,3 +230,90 @@ impl State {
         iq_result(id).children([Node::new("list").children(users)])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{ACCOUNT, CUSTOMER, attr, iq, state};
+    use super::*;
+    use whatsapp_proto::jid::Jid;
+
+    fn fetch(jid: Jid) -> Node {
+        iq(
+            "K1",
+            "encrypt",
+            "get",
+            vec![Node::new("key").children([Node::new("user").attr("jid", jid)])],
+        )
+    }
+
+    #[test]
+    fn bundles_consume_prekeys_and_the_owner_hears_when_few_are_left() {
+        let mut state = state();
+        let mut owner = state.online_companion(ACCOUNT);
+        let mut asker = state.online_companion(CUSTOMER);
+        let target = Jid::user(ACCOUNT).with_device(owner.key.1);
+        let mut ids = Vec::new();
+        for _ in 0..6 {
+            state.handle(&asker.key.clone(), fetch(target.clone()));
+            let result = asker.one("iq");
+            let user = result.path(&["list", "user"]).expect("user");
+            assert!(user.child("skey").is_some() && user.child("identity").is_some());
+            ids.push(
+                user.path(&["key", "id"])
+                    .and_then(Node::content_bytes)
+                    .map(<[u8]>::to_vec),
+            );
+        }
+        // Each answer took a different one-time prekey.
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 6);
+        // Ten uploaded, six taken: fewer than the threshold (5) are left; told once.
+        let low = owner.one("notification");
+        assert_eq!(attr(&low, "type"), "encrypt");
+        assert_eq!(attr(low.child("count").expect("count"), "value"), "4");
+        // An unknown device: a per-user 404.
+        state.handle(&asker.key.clone(), fetch(Jid::user("209999999999")));
+        let result = asker.one("iq");
+        let error = result.path(&["list", "user", "error"]).expect("error");
+        assert_eq!(attr(error, "code"), "404");
+    }
+
+    #[test]
+    fn an_upload_with_a_wrong_key_type_is_refused() {
+        let mut state = state();
+        let mut conn = state.online_companion(ACCOUNT);
+        let upload = iq(
+            "E1",
+            "encrypt",
+            "set",
+            vec![
+                Node::new("registration").bytes(vec![0, 0, 0, 1]),
+                Node::new("type").bytes(vec![4]),
+                Node::new("identity").bytes(vec![1; 32]),
+            ],
+        );
+        state.handle(&conn.key.clone(), upload);
+        let error = conn.one("iq");
+        assert_eq!(attr(error.child("error").expect("error"), "code"), "400");
+    }
+
+    #[test]
+    fn the_digest_hashes_what_the_server_holds() {
+        let mut state = state();
+        let mut conn = state.online_companion(ACCOUNT);
+        state.handle(
+            &conn.key.clone(),
+            iq("D1", "encrypt", "get", vec![Node::new("digest")]),
+        );
+        let digest = conn.one("iq");
+        let d = digest.child("digest").expect("digest");
+        assert_eq!(d.path(&["list"]).expect("list").child_nodes().len(), 10);
+        assert_eq!(
+            d.child("hash")
+                .and_then(Node::content_bytes)
+                .map(<[u8]>::len),
+            Some(20)
+        );
+    }
+}

@@ -135,3 +135,60 @@ impl Account {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{ACCOUNT, CUSTOMER, attr, state};
+    use super::*;
+
+    #[test]
+    fn a_subscriber_hears_the_customer_come_and_go() {
+        let mut state = state();
+        let mut conn = state.online_companion(ACCOUNT);
+        state.simulated_customer(CUSTOMER);
+        state.handle(
+            &conn.key.clone(),
+            Node::new("presence")
+                .attr("type", "subscribe")
+                .attr("to", Jid::user(CUSTOMER)),
+        );
+        let now = conn.one("presence");
+        assert_eq!(attr(&now, "from"), format!("{CUSTOMER}@s.whatsapp.net"));
+        assert!(attr(&now, "type").is_empty(), "a customer starts online");
+        state.set_presence(CUSTOMER, false);
+        let gone = conn.one("presence");
+        assert_eq!(attr(&gone, "type"), "unavailable");
+        assert!(!attr(&gone, "last").is_empty());
+        // Unsubscribed: no more news.
+        state.handle(
+            &conn.key.clone(),
+            Node::new("presence")
+                .attr("type", "unsubscribe")
+                .attr("to", Jid::user(CUSTOMER)),
+        );
+        state.set_presence(CUSTOMER, true);
+        assert!(conn.sent().is_empty());
+    }
+
+    #[test]
+    fn typing_is_relayed_and_recorded_at_the_receiver() {
+        let mut state = state();
+        let mut pharmacy = state.online_companion(ACCOUNT);
+        let customer = state.online_companion(CUSTOMER);
+        state.handle(
+            &customer.key.clone(),
+            Node::new("chatstate")
+                .attr("to", Jid::user(ACCOUNT))
+                .children([Node::new("composing")]),
+        );
+        let relayed = pharmacy.one("chatstate");
+        assert_eq!(attr(&relayed, "from"), format!("{CUSTOMER}@s.whatsapp.net"));
+        assert_eq!(relayed.child_nodes()[0].tag, "composing");
+        let recorded = state.chatstates(ACCOUNT).expect("chatstates");
+        assert_eq!(recorded.len(), 1);
+        assert_eq!(
+            (recorded[0].from.as_str(), recorded[0].state.as_str()),
+            (CUSTOMER, "composing")
+        );
+    }
+}

@@ -494,3 +494,143 @@ impl State {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{ACCOUNT, CUSTOMER, attr, state};
+    use super::*;
+    use crate::device::Outgoing;
+
+    /// A `<message>` from a companion to one device of `to`'s account.
+    fn to_device(id: &str, to: &str, device: &str) -> Node {
+        Node::new("message")
+            .attr("id", id.to_owned())
+            .attr("to", to.parse::<Jid>().expect("jid"))
+            .attr("type", "text")
+            .children([Node::new("participants").children([Node::new("to")
+                .attr("jid", device.parse::<Jid>().expect("jid"))
+                .children([Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", "msg")
+                    .bytes(vec![1; 40])])])])
+    }
+
+    #[test]
+    fn a_message_to_an_unknown_chat_is_nacked_479() {
+        let mut state = state();
+        let mut conn = state.online_companion(ACCOUNT);
+        state.handle(
+            &conn.key.clone(),
+            to_device(
+                "M1",
+                "209999999999@s.whatsapp.net",
+                "209999999999:0@s.whatsapp.net",
+            ),
+        );
+        let ack = conn.one("ack");
+        assert_eq!(attr(&ack, "id"), "M1");
+        assert_eq!(attr(&ack, "error"), "479");
+    }
+
+    #[test]
+    fn a_customers_message_reaches_the_companion_with_its_sender_and_is_acked_by_receipt() {
+        let mut state = state();
+        let mut conn = state.online_companion(ACCOUNT);
+        state.simulated_customer(CUSTOMER);
+        let id = state
+            .customer_send(CUSTOMER, ACCOUNT, &Outgoing::Text("hi".into()), None)
+            .expect("send");
+        let sent = conn.sent();
+        let message = sent
+            .iter()
+            .find(|n| n.tag == "message")
+            .unwrap_or_else(|| panic!("no message in {sent:?}"));
+        assert_eq!(attr(message, "id"), id);
+        assert_eq!(attr(message, "from"), format!("{CUSTOMER}@s.whatsapp.net"));
+        assert!(attr(message, "sender_lid").ends_with("@lid"));
+        assert_eq!(attr(message, "notify"), "Mona");
+        let enc = message.child("enc").expect("enc");
+        assert_eq!(attr(enc, "type"), "pkmsg");
+        // Writing to us, the customer's phone issued its trusted-contact token.
+        assert!(sent.iter().any(|n| attr(n, "type") == "privacy_token"));
+
+        let queued = |state: &State| {
+            state.accounts[ACCOUNT].devices[&conn.key.1]
+                .queue
+                .iter()
+                .filter(|q| q.class == "message")
+                .count()
+        };
+        assert_eq!(queued(&state), 1, "kept until acknowledged");
+        let receipt = Node::new("receipt")
+            .attr("id", id.clone())
+            .attr("to", Jid::user(CUSTOMER));
+        state.handle(&conn.key.clone(), receipt);
+        assert_eq!(queued(&state), 0);
+        assert_eq!(attr(&conn.one("ack"), "class"), "receipt");
+        // The phone saw our delivery receipt.
+        let status = state.sent(CUSTOMER).expect("sent")[0].status.clone();
+        assert_eq!(status, "delivered");
+    }
+
+    #[test]
+    fn a_message_marked_appdata_reaches_the_other_account_as_appdata_and_a_receipt_acks_it() {
+        let mut state = state();
+        let mut pharmacy = state.online_companion(ACCOUNT);
+        let mut customer = state.online_companion(CUSTOMER);
+        state.deliver_as_appdata("A1");
+        let target = format!("{ACCOUNT}:{}@s.whatsapp.net", pharmacy.key.1);
+        state.handle(
+            &customer.key.clone(),
+            to_device("A1", &format!("{ACCOUNT}@s.whatsapp.net"), &target),
+        );
+        assert!(attr(&customer.one("ack"), "error").is_empty());
+        let appdata = pharmacy.one("appdata");
+        assert_eq!(attr(&appdata, "id"), "A1");
+        assert_eq!(
+            attr(&appdata, "from"),
+            format!("{CUSTOMER}:{}@s.whatsapp.net", customer.key.1)
+        );
+        assert_eq!(attr(appdata.child("enc").expect("enc"), "type"), "msg");
+        assert_eq!(state.appdata_relayed(), ["A1"]);
+        let queue = |state: &State| state.accounts[ACCOUNT].devices[&pharmacy.key.1].queue.len();
+        assert_eq!(queue(&state), 1);
+        // whatsmeow answers a decrypted <appdata> with a receipt only: that acknowledges it.
+        state.handle(
+            &pharmacy.key.clone(),
+            Node::new("receipt")
+                .attr("id", "A1")
+                .attr("to", Jid::user(CUSTOMER)),
+        );
+        assert_eq!(queue(&state), 0);
+        // Another message is a plain <message>.
+        state.handle(
+            &customer.key.clone(),
+            to_device("M2", &format!("{ACCOUNT}@s.whatsapp.net"), &target),
+        );
+        assert_eq!(attr(&pharmacy.one("message"), "id"), "M2");
+    }
+
+    #[test]
+    fn an_ack_removes_a_notification_from_the_queue() {
+        let mut state = state();
+        let mut conn = state.online_companion(ACCOUNT);
+        state.queue_notification(
+            conn.key.clone(),
+            "N7".into(),
+            Node::new("notification").attr("id", "N7"),
+        );
+        state.drain();
+        assert_eq!(attr(&conn.one("notification"), "id"), "N7");
+        state.handle(
+            &conn.key.clone(),
+            Node::new("ack")
+                .attr("class", "notification")
+                .attr("id", "N7"),
+        );
+        assert!(
+            state.accounts[ACCOUNT].devices[&conn.key.1]
+                .queue
+                .is_empty()
+        );
+    }
+}

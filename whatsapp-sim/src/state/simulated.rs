@@ -389,3 +389,43 @@ impl State {
         self.handle_message(key, &stanza);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{ACCOUNT, CUSTOMER, attr, state};
+    use super::*;
+    use whatsapp_proto::jid::Jid;
+
+    #[test]
+    fn a_message_the_phone_cannot_decrypt_gets_retry_receipts_that_count_up() {
+        let mut state = state();
+        let mut conn = state.online_companion(ACCOUNT);
+        state.simulated_customer(CUSTOMER);
+        let garbage = Node::new("message")
+            .attr("id", "R1")
+            .attr("to", Jid::user(CUSTOMER))
+            .attr("type", "text")
+            .children([Node::new("enc")
+                .attr("v", "2")
+                .attr("type", "msg")
+                .bytes(vec![3; 50])]);
+        for count in ["1", "2"] {
+            state.handle(&conn.key.clone(), garbage.clone());
+            let sent = conn.sent();
+            let ack = sent.iter().find(|n| n.tag == "ack").expect("server ack");
+            assert!(attr(ack, "error").is_empty(), "{ack:?}");
+            let receipt = sent
+                .iter()
+                .find(|n| n.tag == "receipt")
+                .unwrap_or_else(|| panic!("no retry receipt in {sent:?}"));
+            assert_eq!(attr(receipt, "type"), "retry");
+            assert_eq!(attr(receipt, "id"), "R1");
+            let retry = receipt.child("retry").expect("retry");
+            assert_eq!(attr(retry, "count"), count);
+            assert!(receipt.child("registration").is_some());
+            // From the second retry on, the phone sends its keys for a new session.
+            assert_eq!(receipt.child("keys").is_some(), count == "2");
+        }
+        assert!(state.inbox(CUSTOMER).expect("inbox").is_empty());
+    }
+}
