@@ -536,14 +536,8 @@ impl State {
         }
         .encode_to_vec();
         // Sessions first (bundles consume prekeys like a real fetch).
+        self.phone_sessions(pn, &devices)?;
         let mut rng = OsRng;
-        let mut need = Vec::new();
-        for d in &devices {
-            let address = format!("{}.{}", d.0, d.1);
-            if !self.primary_has_session(pn, &address) {
-                need.push(d.clone());
-            }
-        }
         let target_jids: Vec<Jid> = devices
             .iter()
             .map(|d| {
@@ -562,29 +556,11 @@ impl State {
                     .is_some_and(|dev| matches!(dev.kind, DeviceKind::Companion(_)))
             })
             .collect();
-        let mut bundles = Vec::new();
-        for d in need {
-            if let Some(b) = self.take_bundle(&d) {
-                bundles.push((d, b));
-            }
-        }
         let corrupt = self.corrupt > 0;
         if corrupt {
             self.corrupt -= 1;
         }
-        let Some(DeviceKind::Simulated(sim)) = self
-            .accounts
-            .get_mut(pn)
-            .and_then(|a| a.devices.get_mut(&0))
-            .map(|d| &mut d.kind)
-        else {
-            return Err(SimError::UnknownAccount(pn.to_owned()));
-        };
-        for (d, b) in &bundles {
-            let address = format!("{}.{}", d.0, d.1);
-            sim.start_session(&address, b, &mut rng)
-                .map_err(|e| SimError::BadRequest(format!("session with {}:{}: {e}", d.0, d.1)))?;
-        }
+        let sim = self.phone_mut(pn)?;
         let mut participants = Vec::new();
         for ((d, target_jid), companion) in devices.iter().zip(target_jids).zip(companions) {
             let address = format!("{}.{}", d.0, d.1);
@@ -697,3 +673,4 @@ fn provision(
     };
     (store, companion)
 }
+

@@ -24,38 +24,33 @@ impl State {
             .collect()
     }
 
+    /// Closes every tested connection (sending `node` first, if any); what each device had
+    /// not acked goes out again at its next login.
+    fn close_tested_conns(&mut self, node: Option<Node>) {
+        for (_, conn) in self.take_tested_conns() {
+            let _ = conn.tx.send(Outbound::Close(node.clone()));
+        }
+        let keys: Vec<DeviceKey> = self
+            .accounts
+            .values()
+            .flat_map(|a| a.devices.keys().map(|d| (a.pn.clone(), *d)))
+            .collect();
+        for key in keys {
+            self.disconnected(u64::MAX, Some(&key));
+        }
+    }
+
+    /// Applies a fault (see [`Fault`]).
     pub fn fault(&mut self, fault: &Fault) -> Result<(), SimError> {
         match fault {
             Fault::DropConnections => {
-                for (_, conn) in self.take_tested_conns() {
-                    let _ = conn.tx.send(Outbound::Close(None));
-                }
+                self.close_tested_conns(None);
                 for (_, p) in self.pending.drain() {
                     let _ = p.tx.send(Outbound::Close(None));
                 }
-                let keys: Vec<DeviceKey> = self
-                    .accounts
-                    .values()
-                    .flat_map(|a| a.devices.keys().map(|d| (a.pn.clone(), *d)))
-                    .collect();
-                for key in keys {
-                    self.disconnected(u64::MAX, Some(&key));
-                }
             }
             Fault::StreamError { code } => {
-                for (_, conn) in self.take_tested_conns() {
-                    let _ = conn.tx.send(Outbound::Close(Some(
-                        Node::new("stream:error").attr("code", *code),
-                    )));
-                }
-                let keys: Vec<DeviceKey> = self
-                    .accounts
-                    .values()
-                    .flat_map(|a| a.devices.keys().map(|d| (a.pn.clone(), *d)))
-                    .collect();
-                for key in keys {
-                    self.disconnected(u64::MAX, Some(&key));
-                }
+                self.close_tested_conns(Some(Node::new("stream:error").attr("code", *code)));
             }
             Fault::Delay { .. } => {}
             Fault::Nack { code, count } => {

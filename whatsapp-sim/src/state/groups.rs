@@ -16,9 +16,7 @@ use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::{Jid, Server};
 use whatsapp_proto::pb::e2e;
 
-use super::{
-    Account, DeviceKey, DeviceKind, Group, Queued, State, now_unix, phash, random_id, server,
-};
+use super::{Account, DeviceKey, Group, Queued, State, now_unix, phash, random_id, server};
 use crate::SimError;
 
 impl Account {
@@ -335,40 +333,10 @@ impl State {
             .filter_map(|j| self.resolve(&j).map(|k| (k, j)))
             .filter(|(k, _)| *k != (pn.to_owned(), 0))
             .collect();
+        let devices: Vec<DeviceKey> = targets.iter().map(|(k, _)| k.clone()).collect();
+        self.phone_sessions(pn, &devices)?;
         let mut rng = OsRng;
-        let mut need = Vec::new();
-        for (k, _) in &targets {
-            let has = match self
-                .accounts
-                .get(pn)
-                .and_then(|a| a.devices.get(&0))
-                .map(|d| &d.kind)
-            {
-                Some(DeviceKind::Simulated(sim)) => sim.has_session(&format!("{}.{}", k.0, k.1)),
-                _ => false,
-            };
-            if !has {
-                need.push(k.clone());
-            }
-        }
-        let mut bundles = Vec::new();
-        for k in need {
-            if let Some(b) = self.take_bundle(&k) {
-                bundles.push((k, b));
-            }
-        }
-        let Some(DeviceKind::Simulated(sim)) = self
-            .accounts
-            .get_mut(pn)
-            .and_then(|a| a.devices.get_mut(&0))
-            .map(|d| &mut d.kind)
-        else {
-            return Err(SimError::UnknownAccount(pn.to_owned()));
-        };
-        for (k, b) in &bundles {
-            sim.start_session(&format!("{}.{}", k.0, k.1), b, &mut rng)
-                .map_err(|e| SimError::BadRequest(format!("session: {e}")))?;
-        }
+        let sim = self.phone_mut(pn)?;
         let (skdm, skmsg) = sim
             .group_encrypt(&group_jid.to_string(), &plaintext, &mut rng)
             .map_err(|e| SimError::BadRequest(format!("sender key: {e}")))?;

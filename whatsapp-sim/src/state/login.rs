@@ -8,6 +8,16 @@ use whatsapp_proto::binary::Node;
 
 use super::{Admission, ConnEntry, DeviceKey, DeviceKind, Outbound, Queued, State, Tx, now_unix};
 
+/// Closes a connection with `<failure reason>`.
+pub(super) fn refuse(tx: &Tx, reason: u16) -> Admission {
+    let _ = tx.send(Outbound::Close(Some(
+        Node::new("failure")
+            .attr("reason", reason)
+            .attr("location", "sim"),
+    )));
+    Admission::Refused
+}
+
 impl State {
     /// Decides what a finished handshake becomes, and sends the first node.
     pub fn admit(
@@ -17,14 +27,6 @@ impl State {
         noise_key: [u8; 32],
         payload: &whatsapp_proto::pb::wa6::ClientPayload,
     ) -> Admission {
-        let refuse = |tx: &Tx, reason: u16| {
-            let _ = tx.send(Outbound::Close(Some(
-                Node::new("failure")
-                    .attr("reason", reason)
-                    .attr("location", "sim"),
-            )));
-            Admission::Refused
-        };
         if let Some(min) = self.settings.min_app_version {
             let v = payload
                 .user_agent

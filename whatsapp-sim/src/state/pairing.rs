@@ -32,12 +32,7 @@ impl State {
             Ok(r) => r,
             Err(e) => {
                 info!(conn_id, error = %e, "registration payload refused");
-                let _ = tx.send(Outbound::Close(Some(
-                    Node::new("failure")
-                        .attr("reason", 400u16)
-                        .attr("location", "sim"),
-                )));
-                return Admission::Refused;
+                return super::login::refuse(tx, 400);
             }
         };
         let platform = payload

@@ -7,10 +7,9 @@ use sha2::Digest;
 use tracing::{debug, warn};
 use whatsapp_proto::binary::Node;
 
-use super::{
-    DeviceKey, DeviceKind, Queued, State, bytes3, fixed, iq_error, iq_result, now_unix, server,
-};
-use crate::device::Bundle;
+use super::{DeviceKey, DeviceKind, State, bytes3, fixed, iq_error, iq_result, now_unix, server};
+use crate::SimError;
+use crate::device::{Bundle, SimDevice};
 
 impl State {
     /// Part 2 §2.1.
@@ -159,30 +158,57 @@ impl State {
                         .then(|| c.signed_identity.clone()),
                 };
                 let left = c.prekeys.len();
-                if left < threshold && !c.low_notified {
-                    c.low_notified = true;
-                    self.next_id += 1;
-                    let id = format!("{}", 10_000 + self.next_id);
+                let low = left < threshold && !c.low_notified;
+                c.low_notified |= low;
+                if low {
+                    let id = self.next_stanza_id();
                     let node = Node::new("notification")
                         .attr("from", server())
                         .attr("id", id.clone())
                         .attr("t", now_unix())
                         .attr("type", "encrypt")
                         .children([Node::new("count").attr("value", left)]);
-                    self.work.push_back((
-                        key.clone(),
-                        Queued {
-                            class: "notification",
-                            id,
-                            peer: None,
-                            node,
-                            sent: false,
-                        },
-                    ));
+                    self.queue_notification(key.clone(), id, node);
                 }
                 Some(bundle)
             }
         }
+    }
+
+    /// The simulated phone (device 0) of `pn`.
+    pub(super) fn phone_mut(&mut self, pn: &str) -> Result<&mut SimDevice, SimError> {
+        match self
+            .accounts
+            .get_mut(pn)
+            .and_then(|a| a.devices.get_mut(&0))
+            .map(|d| &mut d.kind)
+        {
+            Some(DeviceKind::Simulated(sim)) => Ok(sim),
+            _ => Err(SimError::UnknownAccount(pn.to_owned())),
+        }
+    }
+
+    /// `pn`'s phone starts a session with each of `devices` it has none with yet, taking
+    /// their bundles as a real fetch does (a one-time prekey each).
+    pub(super) fn phone_sessions(
+        &mut self,
+        pn: &str,
+        devices: &[DeviceKey],
+    ) -> Result<(), SimError> {
+        let mut bundles = Vec::new();
+        for d in devices {
+            if !self.primary_has_session(pn, &format!("{}.{}", d.0, d.1))
+                && let Some(b) = self.take_bundle(d)
+            {
+                bundles.push((d, b));
+            }
+        }
+        let sim = self.phone_mut(pn)?;
+        for (d, b) in &bundles {
+            sim.start_session(&format!("{}.{}", d.0, d.1), b, &mut OsRng)
+                .map_err(|e| SimError::BadRequest(format!("session with {}:{}: {e}", d.0, d.1)))?;
+        }
+        Ok(())
     }
 
     /// Part 2 §2.3.
@@ -206,22 +232,9 @@ impl State {
                 );
                 continue;
             };
-            let mut children = vec![
-                Node::new("registration").bytes(b.registration_id.to_be_bytes().to_vec()),
-                Node::new("type").bytes(vec![5]),
-                Node::new("identity").bytes(b.identity.to_vec()),
-            ];
-            if let Some((pid, value)) = b.prekey {
-                children.push(Node::new("key").children([
-                    Node::new("id").bytes(bytes3(pid)),
-                    Node::new("value").bytes(value.to_vec()),
-                ]));
-            }
-            children.push(Node::new("skey").children([
-                Node::new("id").bytes(bytes3(b.spk_id)),
-                Node::new("value").bytes(b.spk.to_vec()),
-                Node::new("signature").bytes(b.spk_signature.to_vec()),
-            ]));
+            let mut children =
+                vec![Node::new("registration").bytes(b.registration_id.to_be_bytes().to_vec())];
+            children.extend(bundle_keys(&b));
             if let Some(identity) = b.device_identity {
                 children.push(Node::new("device-identity").bytes(identity));
             }
@@ -229,6 +242,27 @@ impl State {
         }
         iq_result(id).children([Node::new("list").children(users)])
     }
+}
+
+/// A bundle's keys as the server's answer and a retry receipt's `<keys>` carry them: key type
+/// (5), identity, the one-time prekey if any, the signed prekey (part 2 §2.3, §6.2).
+pub(super) fn bundle_keys(b: &Bundle) -> Vec<Node> {
+    let mut keys = vec![
+        Node::new("type").bytes(vec![5]),
+        Node::new("identity").bytes(b.identity.to_vec()),
+    ];
+    if let Some((pid, value)) = b.prekey {
+        keys.push(Node::new("key").children([
+            Node::new("id").bytes(bytes3(pid)),
+            Node::new("value").bytes(value.to_vec()),
+        ]));
+    }
+    keys.push(Node::new("skey").children([
+        Node::new("id").bytes(bytes3(b.spk_id)),
+        Node::new("value").bytes(b.spk.to_vec()),
+        Node::new("signature").bytes(b.spk_signature.to_vec()),
+    ]));
+    keys
 }
 
 #[cfg(test)]

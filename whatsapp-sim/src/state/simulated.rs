@@ -10,7 +10,8 @@ use whatsapp_proto::pb::e2e;
 
 use sha2::{Digest, Sha256};
 
-use super::{DeviceKey, DeviceKind, Queued, State, bytes3, fixed, now_ms, now_unix};
+use super::prekeys::bundle_keys;
+use super::{DeviceKey, DeviceKind, Queued, State, fixed, now_ms, now_unix};
 use crate::device::{self, Bundle};
 use crate::{InboxEntry, phone};
 
@@ -174,22 +175,7 @@ impl State {
             ];
             if count >= 2 {
                 let bundle = sim.take_bundle(&mut rng);
-                let mut keys = vec![
-                    Node::new("type").bytes(vec![5]),
-                    Node::new("identity").bytes(bundle.identity.to_vec()),
-                ];
-                if let Some((pid, value)) = bundle.prekey {
-                    keys.push(Node::new("key").children([
-                        Node::new("id").bytes(bytes3(pid)),
-                        Node::new("value").bytes(value.to_vec()),
-                    ]));
-                }
-                keys.push(Node::new("skey").children([
-                    Node::new("id").bytes(bytes3(bundle.spk_id)),
-                    Node::new("value").bytes(bundle.spk.to_vec()),
-                    Node::new("signature").bytes(bundle.spk_signature.to_vec()),
-                ]));
-                children.push(Node::new("keys").children(keys));
+                children.push(Node::new("keys").children(bundle_keys(&bundle)));
             }
             if adv_failure && let Some(retry) = children.first_mut() {
                 // WA Web RetryReason 12: ADV failure (part 2 §6.2).
