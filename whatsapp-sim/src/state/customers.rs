@@ -674,3 +674,55 @@ fn provision(
     (store, companion)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{ACCOUNT, CUSTOMER, attr, state};
+    use super::*;
+
+    #[test]
+    fn a_client_customers_devices_are_registered_as_phone_and_linked_companions() {
+        let mut state = state();
+        let (jid, added) = state
+            .add_client_customer(CUSTOMER, "Mona", 2, true)
+            .expect("customer");
+        assert_eq!(jid, Jid::user(CUSTOMER));
+        let devices: Vec<u16> = added.iter().map(|d| d.device).collect();
+        assert_eq!(devices, [0, 1]);
+        // Device 0 is the phone: its identity is the account key, no ADV identity; the
+        // companion carries one.
+        let account = &state.accounts[CUSTOMER];
+        assert_eq!(added[0].store.identity_key, account.key.private.to_bytes());
+        assert!(added[0].store.account.is_none());
+        assert!(added[1].store.account.is_some());
+        assert!(state.is_client_customer(CUSTOMER));
+        assert!(state.accounts[CUSTOMER].lid_addressing);
+        // A paired account with its own phone is not one.
+        let _pharmacy = state.online_companion(ACCOUNT);
+        assert!(state.require_client_customer(ACCOUNT).is_err());
+        assert!(state.add_client_customer(ACCOUNT, "", 1, false).is_err());
+    }
+
+    #[test]
+    fn a_grown_customer_tells_its_other_companions() {
+        let mut state = state();
+        state
+            .add_client_customer(CUSTOMER, "Mona", 2, false)
+            .expect("customer");
+        let key = (CUSTOMER.to_owned(), 1);
+        let noise_key = match &state.accounts[CUSTOMER].devices[&1].kind {
+            DeviceKind::Companion(c) => c.noise_key,
+            DeviceKind::Simulated(_) => panic!("a companion"),
+        };
+        let mut companion = state.test_login(&key, noise_key);
+        state
+            .add_client_customer(CUSTOMER, "Mona", 3, false)
+            .expect("grown");
+        let notification = companion.one("notification");
+        assert_eq!(attr(&notification, "type"), "devices");
+        let add = notification.child("add").expect("add");
+        assert_eq!(
+            attr(add.child("device").expect("device"), "jid"),
+            format!("{CUSTOMER}:2@s.whatsapp.net")
+        );
+    }
+}

@@ -362,3 +362,103 @@ impl State {
         self.stanza_state.appdata_relayed.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{ACCOUNT, CUSTOMER, attr, state};
+    use super::*;
+
+    #[test]
+    fn unavailable_messages_reach_companions_and_only_other_kinds_are_kept_for_a_resend() {
+        let mut state = state();
+        let mut conn = state.online_companion(ACCOUNT);
+        state.simulated_customer(CUSTOMER);
+        let view_once = state
+            .unavailable_message(ACCOUNT, CUSTOMER, "view_once", "")
+            .expect("view once");
+        let lost = state
+            .unavailable_message(ACCOUNT, CUSTOMER, "hosted_unavailable_fanout", "hello?")
+            .expect("unavailable");
+        let sent = conn.sent();
+        let kinds: Vec<(String, String)> = sent
+            .iter()
+            .map(|m| {
+                (
+                    attr(m, "id"),
+                    attr(m.child("unavailable").expect("unavailable"), "type"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (view_once.clone(), "view_once".to_owned()),
+                (lost.clone(), "hosted_unavailable_fanout".to_owned())
+            ]
+        );
+        assert_eq!(attr(&sent[0], "type"), "media");
+        let kept: Vec<&String> = state
+            .stanza_state
+            .placeholders
+            .keys()
+            .map(|(_, id)| id)
+            .collect();
+        assert_eq!(kept, [&lost]);
+        assert!(
+            state
+                .unavailable_message(ACCOUNT, "209999999999", "view_once", "")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn raw_stanzas_need_an_id_and_a_relayed_tag() {
+        let mut state = state();
+        let mut conn = state.online_companion(ACCOUNT);
+        let appdata = Node::new("appdata").attr("id", "R1");
+        assert_eq!(
+            state.raw_stanza(ACCOUNT, CUSTOMER, appdata).expect("raw"),
+            "R1"
+        );
+        assert_eq!(conn.one("appdata").tag, "appdata");
+        assert!(
+            state
+                .raw_stanza(ACCOUNT, CUSTOMER, Node::new("message"))
+                .is_err()
+        );
+        let iq = Node::new("iq").attr("id", "R2");
+        assert!(state.raw_stanza(ACCOUNT, CUSTOMER, iq).is_err());
+    }
+
+    #[test]
+    fn a_customers_call_reaches_companions_and_our_reject_reaches_the_caller() {
+        let mut state = state();
+        let mut pharmacy = state.online_companion(ACCOUNT);
+        state.simulated_customer(CUSTOMER);
+        let call_id = state.customer_call(CUSTOMER, ACCOUNT, true).expect("call");
+        let call = pharmacy.one("call");
+        let offer = call.child("offer").expect("offer");
+        assert_eq!(attr(offer, "call-id"), call_id);
+        assert!(offer.child("video").is_some());
+        assert!(attr(offer, "caller_lid").ends_with("@lid"));
+
+        let reject = Node::new("call")
+            .attr("id", "C1")
+            .attr("to", Jid::user(CUSTOMER))
+            .children([Node::new("reject")
+                .attr("call-id", call_id.clone())
+                .attr("call-creator", Jid::user(CUSTOMER))]);
+        state.handle(&pharmacy.key.clone(), reject);
+        let ack = pharmacy.one("ack");
+        assert_eq!(
+            (attr(&ack, "class").as_str(), attr(&ack, "id").as_str()),
+            ("call", "C1")
+        );
+        let relayed = state.calls_relayed(CUSTOMER);
+        assert_eq!(relayed.len(), 1);
+        assert_eq!(
+            (relayed[0].action.as_str(), relayed[0].call_id.as_str()),
+            ("reject", call_id.as_str())
+        );
+    }
+}
