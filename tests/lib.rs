@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use whatsapp_client::store::SqliteStore;
-use whatsapp_client::{Client, Config, Event, EventStream, Jid};
+use whatsapp_client::{Client, Config, Event, EventStream, IncomingMessage, Jid};
 pub use whatsapp_sim::testing::poll_until;
 use whatsapp_sim::{InboxEntry, SentEntry, SimHandle};
 
@@ -140,4 +140,13 @@ pub async fn copies_until(sim: &SimHandle, phone: &str, id: &str, count: usize) 
     })
     .await;
     inbox.into_iter().filter(|m| m.id == id).collect()
+}
+
+/// Waits for the next message the client hands to the application ([`expect`]).
+pub async fn next_message(events: &mut EventStream, what: &str) -> Box<IncomingMessage> {
+    expect(events, what, |e| match e {
+        Event::Message(m) => Some(m),
+        _ => None,
+    })
+    .await
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fixtures::{
-    CUSTOMER, OWN_PHONE, WAIT, config, copies_until, expect, inbox_until, paired, poll_until,
-    sent_until, start, temp_db,
+    CUSTOMER, OWN_PHONE, WAIT, config, copies_until, expect, inbox_until, next_message, paired,
+    poll_until, sent_until, start, temp_db,
 };
 use whatsapp_client::store::{ContactStore, DeviceStore, PreKeyStore, SqliteStore};
 use whatsapp_client::{Client, Event, EventStream, LogoutReason};
@@ -59,11 +59,7 @@ async fn receive_a_customer_message_and_reply() {
             None,
         )
         .expect("customer send");
-    let mut message = expect(&mut events, "the customer's message", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut message = next_message(&mut events, "the customer's message").await;
     assert_eq!(message.info.id, sent_id);
     assert_eq!(message.text(), Some("do you have panadol?"));
     assert_eq!(message.info.chat.user, CUSTOMER);
@@ -102,11 +98,7 @@ async fn prekeys_are_topped_up_when_the_server_runs_low() {
         .expect("customer");
     sim.customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text("hi".into()), None)
         .expect("send");
-    let mut message = expect(&mut events, "message", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut message = next_message(&mut events, "message").await;
     message.ack();
     let store = SqliteStore::open(&path).await.expect("store");
     poll_until("the prekey top-up", async || {
@@ -345,11 +337,7 @@ async fn a_lost_session_is_recovered_through_a_retry_receipt() {
 }
 
 async fn next_text(events: &mut EventStream) -> Option<String> {
-    let mut m = expect(events, "message", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut m = next_message(events, "message").await;
     m.ack();
     m.text().map(str::to_owned)
 }
@@ -461,11 +449,7 @@ async fn a_lid_addressed_customer_is_answered() {
         None,
     )
     .expect("send");
-    let mut message = expect(&mut events, "message", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut message = next_message(&mut events, "message").await;
     assert_eq!(message.text(), Some("from a lid"));
     if message.info.sender.is_lid() {
         // The sim names the phone number of a LID sender: the same person either way.
@@ -499,11 +483,7 @@ async fn an_unacknowledged_message_is_redelivered_after_a_restart() {
     let id = sim
         .customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text("keep me".into()), None)
         .expect("send");
-    let first = expect(&mut events, "message", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let first = next_message(&mut events, "message").await;
     assert_eq!(first.info.id, id);
     // The application "crashes" before acknowledging.
     drop(first);
@@ -556,11 +536,7 @@ async fn read_receipts_and_refused_sends() {
     let id = sim
         .customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text("read me".into()), None)
         .expect("send");
-    let mut message = expect(&mut events, "message", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut message = next_message(&mut events, "message").await;
     message.ack();
     client
         .send_presence(true, Some("Pharmacy"))
@@ -638,11 +614,7 @@ async fn a_customer_photo_is_downloaded_and_verified() {
         None,
     )
     .expect("send");
-    let mut message = expect(&mut events, "the photo", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut message = next_message(&mut events, "the photo").await;
     let media = MediaRef::from_message(&message.message).expect("an attachment");
     assert_eq!(media.mimetype.as_deref(), Some("image/jpeg"));
     assert_eq!(client.download(&media).await.expect("download"), photo);
@@ -791,11 +763,7 @@ async fn a_burst_of_inbound_messages_arrives_exactly_once() {
     let mut texts = std::collections::BTreeSet::new();
     let mut ids = std::collections::BTreeSet::new();
     while texts.len() < N {
-        let mut message = expect(&mut events, "a message", |e| match e {
-            Event::Message(m) => Some(m),
-            _ => None,
-        })
-        .await;
+        let mut message = next_message(&mut events, "a message").await;
         assert!(
             ids.insert(message.info.id.clone()),
             "delivered twice: {}",

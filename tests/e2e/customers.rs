@@ -8,7 +8,9 @@ use whatsapp_proto::media::{self, MediaHashes, MediaType};
 use whatsapp_sim::device::{MediaKind as SimMediaKind, Outgoing};
 use whatsapp_sim::{Sim, SimConfig, SimHandle};
 
-use fixtures::{CUSTOMER, OWN_PHONE, config, expect, inbox_until, paired, sent_until, temp_db};
+use fixtures::{
+    CUSTOMER, OWN_PHONE, config, expect, inbox_until, next_message, paired, sent_until, temp_db,
+};
 
 /// The second customer of [`family_group`].
 pub(crate) const SISTER: &str = "201115556667";
@@ -43,11 +45,7 @@ async fn a_customer_with_three_devices_gets_our_reply_on_each() {
             None,
         )
         .expect("send");
-    let mut question = expect(&mut events, "the customer's question", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut question = next_message(&mut events, "the customer's question").await;
     assert_eq!(question.info.id, asked);
     assert_eq!(question.info.sender, Jid::user(CUSTOMER).with_device(0));
     question.ack();
@@ -120,11 +118,7 @@ async fn customer_media_reaches_the_server_only_encrypted() {
             None,
         )
         .expect("send image");
-    let mut message = expect(&mut events, "the customer's photo", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut message = next_message(&mut events, "the customer's photo").await;
     assert_eq!(message.info.id, sent);
     let image = message.message.image_message.clone().expect("image");
     assert_eq!(image.caption.as_deref(), Some("my prescription"));

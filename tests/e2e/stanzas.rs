@@ -14,8 +14,8 @@ use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Sim, SimConfig, SimHandle, StanzaRecord};
 
 use fixtures::{
-    CUSTOMER, OWN_PHONE, config, expect, inbox_until, pair_by_qr, paired, poll_until, sent_until,
-    temp_db,
+    CUSTOMER, OWN_PHONE, config, expect, inbox_until, next_message, pair_by_qr, paired, poll_until,
+    sent_until, temp_db,
 };
 
 /// Polls the sim's stanza log until the nack of `id` is there.
@@ -65,11 +65,7 @@ async fn unavailable_view_once_is_a_placeholder_and_others_come_back_from_our_ph
     .await;
     assert_eq!(placeholder.info.id, lost);
     assert!(placeholder.resend_requested);
-    let mut resent = expect(&mut events, "the message our phone resent", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut resent = next_message(&mut events, "the message our phone resent").await;
     assert_eq!(resent.info.id, lost);
     assert_eq!(resent.text(), Some("is my prescription ready?"));
     assert_eq!(resent.info.sender.user, CUSTOMER);
@@ -177,11 +173,7 @@ async fn a_customers_message_under_appdata_is_decrypted_handled_once_and_receipt
     let next = sim
         .customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text("thanks".into()), None)
         .expect("send");
-    let mut second = expect(&mut events, "the next message", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut second = next_message(&mut events, "the next message").await;
     assert_eq!(second.info.id, next);
     second.ack();
     client.shutdown().await;
@@ -282,11 +274,7 @@ async fn a_store_read_failure_leaves_the_message_unacked_until_the_store_answers
     let second = sim
         .customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text("second".into()), None)
         .expect("send");
-    let message = expect(&mut events, "the next message", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let message = next_message(&mut events, "the next message").await;
     assert_eq!(message.info.id, second);
 }
 
@@ -347,11 +335,7 @@ async fn a_customers_vote_on_its_own_poll_is_decrypted() {
             &["Delivery", "Pickup"],
         )
         .expect("poll");
-    let mut poll = expect(&mut events, "the customer's poll", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut poll = next_message(&mut events, "the customer's poll").await;
     assert_eq!(poll.info.id, poll_id);
     assert!(poll.message.poll_creation_message.is_some());
     poll.ack();
