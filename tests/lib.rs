@@ -38,12 +38,9 @@ pub fn config(sim: &SimHandle) -> Config {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let mut config = Config::default()
-        .with_url(sim.ws_url.clone())
-        .with_trust_root(sim.root_public_key);
+    let mut config = sim.client_config();
     config.reconnect.initial = Duration::from_millis(100);
     config.reconnect.max = Duration::from_millis(500);
-    config.media_base_url = Some(format!("http://{}", sim.ws_addr));
     config
 }
 

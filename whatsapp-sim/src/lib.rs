@@ -481,6 +481,12 @@ impl SimHandle {
         Ok(jid)
     }
 
+    /// A whatsapp-client config pointed at this sim: its WebSocket, trust root and media
+    /// server (what a test's client and the simulated customers' clients start from).
+    pub fn client_config(&self) -> whatsapp_client::Config {
+        self.endpoint().client_config()
+    }
+
     fn endpoint(&self) -> customer::Endpoint {
         customer::Endpoint {
             ws_url: self.ws_url.clone(),
