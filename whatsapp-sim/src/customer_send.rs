@@ -38,7 +38,7 @@ impl SimHandle {
         self.shared.lock().appdata_relayed()
     }
 
-    fn send_from(
+    pub(crate) fn send_from(
         &self,
         phone: &str,
         to: &str,
