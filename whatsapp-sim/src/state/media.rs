@@ -75,12 +75,7 @@ impl State {
 
     /// A stored blob by path (the query string is ignored).
     pub fn media_download(&self, path: &str) -> Option<Vec<u8>> {
-        let path = path.split('?').next().unwrap_or_default();
-        let path = path
-            .strip_prefix("https://")
-            .and_then(|p| p.find('/').map(|i| &p[i..]))
-            .unwrap_or(path);
-        self.media.get(path).cloned()
+        self.media.get(blob_path(path)).cloned()
     }
 
     /// `<receipt type="server-error">` (part 2 §7.6): sent to the requester's own JID, it goes
@@ -203,6 +198,14 @@ impl State {
             },
         ));
     }
+}
+
+/// The path a blob is stored under, from a URL or a direct path (host and query dropped).
+pub(super) fn blob_path(url: &str) -> &str {
+    let path = url.split('?').next().unwrap_or_default();
+    path.strip_prefix("https://")
+        .and_then(|p| p.find('/').map(|i| &p[i..]))
+        .unwrap_or(path)
 }
 
 #[cfg(test)]

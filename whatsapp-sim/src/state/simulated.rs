@@ -10,6 +10,7 @@ use whatsapp_proto::pb::e2e;
 
 use sha2::{Digest, Sha256};
 
+use super::media::blob_path;
 use super::prekeys::bundle_keys;
 use super::{DeviceKey, DeviceKind, Queued, State, fixed, now_ms, now_unix};
 use crate::device::{self, Bundle};
@@ -211,26 +212,19 @@ impl State {
             // Download and verify media as a phone would (part 2 §7.5).
             let (media_sha256, media_error) = match &understood.media {
                 None => (understood.media_sha256.clone(), None),
-                Some(m) => {
-                    let path = m.direct_path.split('?').next().unwrap_or_default();
-                    let path = path
-                        .strip_prefix("https://")
-                        .and_then(|p| p.find('/').map(|i| &p[i..]))
-                        .unwrap_or(path);
-                    match self.media.get(path) {
-                        None => (None, Some("blob not found on the media server".to_owned())),
-                        Some(blob) => match whatsapp_proto::media::MediaHashes::from_slices(
-                            &m.file_sha256,
-                            &m.file_enc_sha256,
-                        )
-                        .and_then(|h| {
-                            whatsapp_proto::media::decrypt(&m.media_key, m.media_type, blob, &h)
-                        }) {
-                            Ok(plain) => (Some(hex::encode(Sha256::digest(&plain))), None),
-                            Err(e) => (None, Some(e.to_string())),
-                        },
-                    }
-                }
+                Some(m) => match self.media.get(blob_path(&m.direct_path)) {
+                    None => (None, Some("blob not found on the media server".to_owned())),
+                    Some(blob) => match whatsapp_proto::media::MediaHashes::from_slices(
+                        &m.file_sha256,
+                        &m.file_enc_sha256,
+                    )
+                    .and_then(|h| {
+                        whatsapp_proto::media::decrypt(&m.media_key, m.media_type, blob, &h)
+                    }) {
+                        Ok(plain) => (Some(hex::encode(Sha256::digest(&plain))), None),
+                        Err(e) => (None, Some(e.to_string())),
+                    },
+                },
             };
             account.receive(InboxEntry {
                 id: id.clone(),
