@@ -36,9 +36,7 @@ use whatsapp_sim::{Sim, SimConfig, SimHandle};
 const CUSTOMERS: usize = 8;
 
 fn config(sim: &SimHandle, group: usize) -> Config {
-    let mut config = Config::default()
-        .with_url(sim.ws_url.clone())
-        .with_trust_root(sim.root_public_key);
+    let mut config = fixtures::config(sim);
     config.catch_up_group = group;
     config
 }
@@ -63,18 +61,9 @@ async fn handler_db(path: &Path) -> SqlitePool {
     pool
 }
 
-async fn pair(sim: &SimHandle, store: &Path, phone: &str) {
-    let store = Arc::new(SqliteStore::open(store).await.expect("store"));
-    let (client, mut events) = Client::start(store, config(sim, 64)).await.expect("client");
-    while let Some(event) = events.recv().await {
-        match event {
-            Event::Qr(qr) => {
-                sim.scan(&qr.data, phone).await.expect("scan");
-            }
-            Event::Connected => break,
-            _ => {}
-        }
-    }
+async fn pair(sim: &SimHandle, store: &PathBuf, phone: &str) {
+    let (client, mut events) = fixtures::start(store, config(sim, 64)).await;
+    fixtures::pair_by_qr(sim, &mut events, phone).await;
     client.shutdown().await;
 }
 
@@ -155,9 +144,7 @@ struct Run {
 }
 
 fn prepare(client_rt: &tokio::runtime::Runtime, sim: &SimHandle, index: usize) -> Run {
-    let dir = std::env::temp_dir().join(format!("wa-bench-{}-{index}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = fixtures::temp_dir(&format!("bench-{index}"));
     let phone = format!("2010000000{index:02}");
     client_rt.block_on(pair(sim, &dir.join("session.db"), &phone));
     let customers: Vec<String> = (0..CUSTOMERS)

@@ -12,7 +12,7 @@ use whatsapp_proto::appstate::AppStateError;
 use whatsapp_sim::appstate::PhoneMutation;
 use whatsapp_sim::{Fault, Sim, SimConfig, SimHandle};
 
-use super::client::{CUSTOMER, OWN_PHONE, config, expect, paired, start, temp_db};
+use fixtures::{CUSTOMER, OWN_PHONE, config, expect, paired, start, temp_db};
 
 fn customer_jid() -> String {
     format!("{CUSTOMER}@s.whatsapp.net")

@@ -1,94 +1,17 @@
 //! whatsapp-client against whatsapp-sim over loopback: pair by QR, resume from the SQLite
 //! file, receive and reply, prekey top-up, logout by the server, temporary ban.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fixtures::{
+    CUSTOMER, OWN_PHONE, WAIT, config, copies_until, expect, inbox_until, next_message, paired,
+    poll_until, sent_until, start, temp_db,
+};
 use whatsapp_client::store::{ContactStore, DeviceStore, PreKeyStore, SqliteStore};
-use whatsapp_client::{Client, Config, Event, EventStream, LogoutReason};
+use whatsapp_client::{Client, Event, EventStream, LogoutReason};
 use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Fault, Sim, SimConfig, SimHandle};
-
-pub(crate) const OWN_PHONE: &str = "201001234567";
-pub(crate) const CUSTOMER: &str = "201112223334";
-const WAIT: Duration = Duration::from_secs(30);
-
-pub(crate) fn temp_db(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wa-e2e-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir.join("session.db")
-}
-
-pub(crate) fn config(sim: &SimHandle) -> Config {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let mut config = Config::default()
-        .with_url(sim.ws_url.clone())
-        .with_trust_root(sim.root_public_key);
-    config.reconnect.initial = Duration::from_millis(100);
-    config.reconnect.max = Duration::from_millis(500);
-    config.media_base_url = Some(format!("http://{}", sim.ws_addr));
-    config
-}
-
-/// Waits for the first event `pick` accepts, failing on timeout or end of stream.
-pub(crate) async fn expect<T>(
-    events: &mut EventStream,
-    what: &str,
-    mut pick: impl FnMut(Event) -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let event = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-            .unwrap_or_else(|| panic!("event stream ended waiting for {what}"));
-        if let Some(found) = pick(event) {
-            return found;
-        }
-    }
-}
-
-pub(crate) async fn start(path: &PathBuf, config: Config) -> (Client, EventStream) {
-    let store = Arc::new(SqliteStore::open(path).await.expect("store"));
-    Client::start(store, config).await.expect("client")
-}
-
-/// Starts a client on a fresh store and pairs it through the sim's simulated phone.
-pub(crate) async fn paired(
-    sim: &SimHandle,
-    path: &PathBuf,
-    config: Config,
-) -> (Client, EventStream) {
-    let (client, mut events) = start(path, config).await;
-    let qr = expect(&mut events, "a QR code", |e| match e {
-        Event::Qr(qr) => Some(qr),
-        _ => None,
-    })
-    .await;
-    assert!(
-        qr.data
-            .starts_with("https://wa.me/settings/linked_devices#")
-    );
-    assert!(qr.render_png(2).is_ok() && qr.render_svg().is_ok());
-    let jid = sim.scan(&qr.data, OWN_PHONE).await.expect("scan");
-    let paired_jid = expect(&mut events, "pair success", |e| match e {
-        Event::PairSuccess { jid, .. } => Some(jid),
-        _ => None,
-    })
-    .await;
-    assert_eq!(paired_jid, jid);
-    expect(&mut events, "connected", |e| {
-        matches!(e, Event::Connected).then_some(())
-    })
-    .await;
-    assert!(client.is_connected());
-    (client, events)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pair_by_qr_then_resume_from_the_store() {
@@ -136,11 +59,7 @@ async fn receive_a_customer_message_and_reply() {
             None,
         )
         .expect("customer send");
-    let mut message = expect(&mut events, "the customer's message", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut message = next_message(&mut events, "the customer's message").await;
     assert_eq!(message.info.id, sent_id);
     assert_eq!(message.text(), Some("do you have panadol?"));
     assert_eq!(message.info.chat.user, CUSTOMER);
@@ -148,38 +67,22 @@ async fn receive_a_customer_message_and_reply() {
 
     // The customer issued us a privacy token (sent back as <tctoken> with replies).
     let store = SqliteStore::open(&path).await.expect("store");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while store
-        .load_privacy_token(&message.info.chat.to_string())
-        .await
-        .expect("token")
-        .is_none()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no privacy token stored"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let chat = message.info.chat.to_string();
+    poll_until("a stored privacy token", async || {
+        store.load_privacy_token(&chat).await.expect("token")
+    })
+    .await;
     let reply_id = client
         .send_text(&message.info.chat, "yes, 20 EGP")
         .await
         .expect("reply");
     // Every device of the customer gets the reply.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let inbox = sim.customer_inbox(CUSTOMER).expect("inbox");
-        let got: Vec<_> = inbox.iter().filter(|m| m.id == reply_id).collect();
-        if got.len() == 2 {
-            assert!(got.iter().all(|m| m.text.as_deref() == Some("yes, 20 EGP")));
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "reply not delivered: {inbox:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let copies = copies_until(&sim, CUSTOMER, &reply_id, 2).await;
+    assert!(
+        copies
+            .iter()
+            .all(|m| m.text.as_deref() == Some("yes, 20 EGP"))
+    );
     client.shutdown().await;
 }
 
@@ -195,18 +98,13 @@ async fn prekeys_are_topped_up_when_the_server_runs_low() {
         .expect("customer");
     sim.customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text("hi".into()), None)
         .expect("send");
-    let mut message = expect(&mut events, "message", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut message = next_message(&mut events, "message").await;
     message.ack();
     let store = SqliteStore::open(&path).await.expect("store");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while store.max_prekey_id().await.expect("max") < 55 {
-        assert!(tokio::time::Instant::now() < deadline, "no top-up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until("the prekey top-up", async || {
+        (store.max_prekey_id().await.expect("max") >= 55).then_some(())
+    })
+    .await;
     client.shutdown().await;
 }
 
@@ -439,11 +337,7 @@ async fn a_lost_session_is_recovered_through_a_retry_receipt() {
 }
 
 async fn next_text(events: &mut EventStream) -> Option<String> {
-    let mut m = expect(events, "message", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut m = next_message(events, "message").await;
     m.ack();
     m.text().map(str::to_owned)
 }
@@ -555,11 +449,7 @@ async fn a_lid_addressed_customer_is_answered() {
         None,
     )
     .expect("send");
-    let mut message = expect(&mut events, "message", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut message = next_message(&mut events, "message").await;
     assert_eq!(message.text(), Some("from a lid"));
     if message.info.sender.is_lid() {
         // The sim names the phone number of a LID sender: the same person either way.
@@ -576,19 +466,10 @@ async fn a_lid_addressed_customer_is_answered() {
         .send_text(&message.info.chat, "answer")
         .await
         .expect("reply");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !sim
-        .customer_inbox(CUSTOMER)
-        .expect("inbox")
-        .iter()
-        .any(|m| m.id == id)
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "reply not delivered"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    inbox_until(&sim, CUSTOMER, "the reply", |inbox| {
+        inbox.iter().any(|m| m.id == id)
+    })
+    .await;
     client.shutdown().await;
 }
 
@@ -602,11 +483,7 @@ async fn an_unacknowledged_message_is_redelivered_after_a_restart() {
     let id = sim
         .customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text("keep me".into()), None)
         .expect("send");
-    let first = expect(&mut events, "message", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let first = next_message(&mut events, "message").await;
     assert_eq!(first.info.id, id);
     // The application "crashes" before acknowledging.
     drop(first);
@@ -659,11 +536,7 @@ async fn read_receipts_and_refused_sends() {
     let id = sim
         .customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text("read me".into()), None)
         .expect("send");
-    let mut message = expect(&mut events, "message", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut message = next_message(&mut events, "message").await;
     message.ack();
     client
         .send_presence(true, Some("Pharmacy"))
@@ -696,18 +569,7 @@ async fn read_receipts_and_refused_sends() {
         .mark_read(&message.info.chat, None, std::slice::from_ref(&id))
         .await
         .expect("read");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let sent = sim.customer_sent(CUSTOMER).expect("sent");
-        if sent.iter().any(|s| s.id == id && s.status == "read") {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no read receipt: {sent:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    sent_until(&sim, CUSTOMER, &id, "read").await;
     // The server refuses the next message with 463: a typed error.
     sim.fault(&Fault::Nack {
         code: 463,
@@ -752,11 +614,7 @@ async fn a_customer_photo_is_downloaded_and_verified() {
         None,
     )
     .expect("send");
-    let mut message = expect(&mut events, "the photo", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut message = next_message(&mut events, "the photo").await;
     let media = MediaRef::from_message(&message.message).expect("an attachment");
     assert_eq!(media.mimetype.as_deref(), Some("image/jpeg"));
     assert_eq!(client.download(&media).await.expect("download"), photo);
@@ -804,25 +662,13 @@ async fn a_document_is_uploaded_and_reaches_the_customer() {
     )
     .file_sha256;
     let sha: String = sha.iter().map(|b| format!("{b:02x}")).collect();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let inbox = sim.customer_inbox(CUSTOMER).expect("inbox");
-        let got: Vec<_> = inbox.iter().filter(|m| m.id == id).collect();
-        if got.len() == 2 {
-            assert!(got.iter().all(|m| m.kind == "document"), "{got:?}");
-            assert!(
-                got.iter()
-                    .all(|m| m.media_sha256.as_deref() == Some(sha.as_str())),
-                "{got:?}"
-            );
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not delivered: {inbox:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let got = copies_until(&sim, CUSTOMER, &id, 2).await;
+    assert!(got.iter().all(|m| m.kind == "document"), "{got:?}");
+    assert!(
+        got.iter()
+            .all(|m| m.media_sha256.as_deref() == Some(sha.as_str())),
+        "{got:?}"
+    );
     // Every <enc> of a media message names its media type, as whatsmeow's sends do; a text
     // names none.
     let text_id = client
@@ -886,23 +732,12 @@ async fn group_messages_both_ways() {
         .send_text(&group, "ready for pickup")
         .await
         .expect("group send");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let inbox = sim.customer_inbox(CUSTOMER).expect("inbox");
-        let got: Vec<_> = inbox.iter().filter(|m| m.id == id).collect();
-        if got.len() == 2 {
-            assert!(
-                got.iter()
-                    .all(|m| m.text.as_deref() == Some("ready for pickup"))
-            );
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not delivered: {inbox:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let copies = copies_until(&sim, CUSTOMER, &id, 2).await;
+    assert!(
+        copies
+            .iter()
+            .all(|m| m.text.as_deref() == Some("ready for pickup"))
+    );
     client.shutdown().await;
 }
 
@@ -928,11 +763,7 @@ async fn a_burst_of_inbound_messages_arrives_exactly_once() {
     let mut texts = std::collections::BTreeSet::new();
     let mut ids = std::collections::BTreeSet::new();
     while texts.len() < N {
-        let mut message = expect(&mut events, "a message", |e| match e {
-            Event::Message(m) => Some(m),
-            _ => None,
-        })
-        .await;
+        let mut message = next_message(&mut events, "a message").await;
         assert!(
             ids.insert(message.info.id.clone()),
             "delivered twice: {}",
@@ -1037,18 +868,10 @@ async fn a_resend_under_the_same_id_is_one_message() {
         ),
         "{bad:?}"
     );
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let inbox = loop {
-        let inbox = sim.customer_inbox(CUSTOMER).expect("inbox");
-        if inbox.iter().filter(|m| m.id == id).count() >= 2 {
-            break inbox;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not delivered: {inbox:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let inbox = inbox_until(&sim, CUSTOMER, "the message on both devices", |inbox| {
+        inbox.iter().filter(|m| m.id == id).count() >= 2
+    })
+    .await;
     // Both sends were acked by the server before this point: each of the customer's devices
     // shows the message once.
     let mut per_device: Vec<u16> = inbox

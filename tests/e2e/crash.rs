@@ -12,7 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Sim, SimConfig, SimHandle};
 
-use super::client::{OWN_PHONE, config, paired, temp_db};
+use fixtures::{OWN_PHONE, config, paired, temp_db};
 
 const MESSAGES: usize = 2_000;
 const CUSTOMERS: [&str; 4] = [

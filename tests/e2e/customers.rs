@@ -2,36 +2,15 @@
 //! our reply on each of them, customer media reaches the media server only encrypted, and
 //! groups of client customers work both ways.
 
-use std::time::Duration;
-
 use rand::RngCore;
 use whatsapp_client::{Event, Jid, MediaKind, MediaRef, OutgoingMedia, e2e};
 use whatsapp_proto::media::{self, MediaHashes, MediaType};
 use whatsapp_sim::device::{MediaKind as SimMediaKind, Outgoing};
-use whatsapp_sim::{InboxEntry, Sim, SimConfig, SimHandle};
+use whatsapp_sim::{Sim, SimConfig, SimHandle};
 
-use super::client::{CUSTOMER, OWN_PHONE, config, expect, paired, temp_db};
-
-/// Polls a customer's inbox until `pick` finds what it wants.
-pub(crate) async fn inbox_until(
-    sim: &SimHandle,
-    phone: &str,
-    what: &str,
-    mut pick: impl FnMut(&[InboxEntry]) -> bool,
-) -> Vec<InboxEntry> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let inbox = sim.customer_inbox(phone).expect("inbox");
-        if pick(&inbox) {
-            return inbox;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}; inbox: {inbox:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use fixtures::{
+    CUSTOMER, OWN_PHONE, config, expect, inbox_until, next_message, paired, sent_until, temp_db,
+};
 
 /// The second customer of [`family_group`].
 pub(crate) const SISTER: &str = "201115556667";
@@ -66,11 +45,7 @@ async fn a_customer_with_three_devices_gets_our_reply_on_each() {
             None,
         )
         .expect("send");
-    let mut question = expect(&mut events, "the customer's question", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut question = next_message(&mut events, "the customer's question").await;
     assert_eq!(question.info.id, asked);
     assert_eq!(question.info.sender, Jid::user(CUSTOMER).with_device(0));
     question.ack();
@@ -115,22 +90,7 @@ async fn a_customer_with_three_devices_gets_our_reply_on_each() {
     }
     assert_eq!(delivered.into_iter().collect::<Vec<_>>(), vec![0, 1, 2]);
     // The customer's own message shows our delivery receipt.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let sent = sim.customer_sent(CUSTOMER).expect("sent");
-        let status = sent
-            .iter()
-            .find(|s| s.id == asked)
-            .map(|s| s.status.clone());
-        if status.as_deref() == Some("delivered") {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no delivery receipt: {sent:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    sent_until(&sim, CUSTOMER, &asked, "delivered").await;
     client.shutdown().await;
     sim.shutdown();
 }
@@ -158,11 +118,7 @@ async fn customer_media_reaches_the_server_only_encrypted() {
             None,
         )
         .expect("send image");
-    let mut message = expect(&mut events, "the customer's photo", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut message = next_message(&mut events, "the customer's photo").await;
     assert_eq!(message.info.id, sent);
     let image = message.message.image_message.clone().expect("image");
     assert_eq!(image.caption.as_deref(), Some("my prescription"));
@@ -267,21 +223,9 @@ async fn a_group_of_client_customers_talks_with_us() {
     })
     .await;
     // The server's ack, then the members' delivery receipts reach the poster's client.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let sent = sim.customer_sent(CUSTOMER).expect("sent");
-        let entry = sent.iter().find(|s| s.id == posted).expect("sent entry");
-        if entry.status == "delivered" {
-            assert!(entry.server_ts.is_some(), "{entry:?}");
-            assert_eq!(entry.to, group.to_string());
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the group post was not delivered: {entry:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let entry = sent_until(&sim, CUSTOMER, &posted, "delivered").await;
+    assert!(entry.server_ts.is_some(), "{entry:?}");
+    assert_eq!(entry.to, group.to_string());
     inbox_until(
         &sim,
         CUSTOMER,

@@ -5,9 +5,8 @@
 use whatsapp_client::Jid;
 use whatsapp_sim::{Sim, SimConfig};
 
-use super::client::{CUSTOMER, config, paired, temp_db};
-use super::customers::inbox_until;
 use super::key_index::{devices_of, sent_stanza};
+use fixtures::{CUSTOMER, config, inbox_until, paired, temp_db};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_added_after_we_cached_the_list_gets_the_next_message() {

@@ -8,12 +8,11 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use fixtures::{WAIT, inbox_until, poll_until, temp_dir};
 use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Sim, SimConfig, SimHandle};
-
-const WAIT: Duration = Duration::from_secs(30);
 
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
@@ -49,9 +48,7 @@ fn spawn(
     name: &str,
     extra: &[&str],
 ) -> (Running, mpsc::Receiver<String>) {
-    let dir = std::env::temp_dir().join(format!("wa-e2e-ex-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = temp_dir(&format!("example-{name}"));
     let mut child = Command::new(binary)
         .args(["--url", &sim.ws_url, "--trust-root", &sim.root_key_hex()])
         .arg("--store")
@@ -85,20 +82,15 @@ fn qr_line(lines: &mpsc::Receiver<String>) -> String {
 }
 
 async fn wait_online(sim: &SimHandle, phone: &str) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let online = sim
-            .devices()
+    poll_until("the example online", async || {
+        sim.devices()
             .iter()
             .filter(|a| a.phone == phone)
             .flat_map(|a| a.devices.iter())
-            .any(|d| d.online);
-        if online {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the example never came online");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .any(|d| d.online)
+            .then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,15 +120,10 @@ async fn echo_bot_answers_with_the_same_text() {
         None,
     )
     .expect("send");
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let inbox = sim.customer_inbox("201112220001").expect("inbox");
-        if inbox.iter().any(|m| m.text.as_deref() == Some("ping")) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no echo: {inbox:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    inbox_until(&sim, "201112220001", "the echo", |inbox| {
+        inbox.iter().any(|m| m.text.as_deref() == Some("ping"))
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,9 +5,9 @@
 use whatsapp_client::{Event, Jid, ParticipantAction, e2e};
 use whatsapp_sim::{Sim, SimConfig};
 
-use super::client::{CUSTOMER, config, expect, paired, temp_db};
-use super::customers::{SISTER, family_group, inbox_until};
+use super::customers::{SISTER, family_group};
 use super::key_index::{devices_of, sent_stanza};
+use fixtures::{CUSTOMER, config, expect, inbox_until, paired, temp_db};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_member_gets_neither_our_new_sender_key_nor_our_messages() {

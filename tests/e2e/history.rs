@@ -9,7 +9,7 @@ use whatsapp_client::store::{ContactStore, SqliteStore};
 use whatsapp_client::{Event, EventStream, message_text};
 use whatsapp_sim::{Sim, SimConfig};
 
-use super::client::{OWN_PHONE, config, expect, paired, temp_db};
+use fixtures::{OWN_PHONE, config, expect, paired, poll_until, temp_db};
 
 async fn next_batch(events: &mut EventStream) -> Box<HistoryBatch> {
     expect(events, "a history-sync chunk", |e| match e {
@@ -78,15 +78,11 @@ async fn the_phones_history_is_imported_after_pairing() {
             .filter(|s| s.tag == "receipt" && s.kind == "hist_sync" && s.from.starts_with(&from))
             .count()
     };
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    while receipts() < chunks && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(
-        receipts() >= chunks,
-        "{} receipts for {chunks} chunks",
-        receipts()
-    );
+    poll_until(
+        &format!("hist_sync receipts for {chunks} chunks"),
+        async || (receipts() >= chunks).then_some(()),
+    )
+    .await;
     // Push names from the sync are stored for the contacts they name.
     let store = SqliteStore::open(&path).await.expect("store");
     for (jid, name) in &push_names {

@@ -7,9 +7,8 @@
 use whatsapp_client::{Event, Jid};
 use whatsapp_sim::{Sim, SimConfig, SimHandle};
 
-use super::client::{CUSTOMER, config, expect, paired, temp_db};
-use super::customers::inbox_until;
 use super::key_index::{devices_of, question_then_reply, sent_stanza};
+use fixtures::{CUSTOMER, config, expect, inbox_until, paired, temp_db};
 
 /// How many `message` stanzas our client sent under `id` (a retry answer is a second one).
 fn sends_of(sim: &SimHandle, id: &str) -> usize {

@@ -6,8 +6,7 @@ use whatsapp_client::{Event, Jid};
 use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Fault, Sim, SimConfig, SimHandle, StanzaRecord};
 
-use super::client::{CUSTOMER, OWN_PHONE, config, expect, paired, temp_db};
-use super::customers::inbox_until;
+use fixtures::{CUSTOMER, OWN_PHONE, config, expect, inbox_until, paired, temp_db};
 
 /// The stanza we sent under `id`, as the sim recorded it.
 pub(crate) fn sent_stanza(sim: &SimHandle, id: &str) -> StanzaRecord {

@@ -9,7 +9,7 @@ use whatsapp_client::{Event, EventStream, IncomingMessage};
 use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Fault, Sim, SimConfig, SimHandle};
 
-use crate::client::{CUSTOMER, OWN_PHONE, config, expect, paired, start, temp_db};
+use fixtures::{CUSTOMER, OWN_PHONE, config, expect, inbox_until, paired, start, temp_db};
 
 async fn message(events: &mut EventStream, what: &str) -> Box<IncomingMessage> {
     expect(events, what, |e| match e {
@@ -61,19 +61,10 @@ async fn a_redelivered_msg_is_handed_over_from_the_buffer_with_a_warm_or_cold_ca
         .send_text(&hello.info.chat, "hi")
         .await
         .expect("reply");
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !sim
-        .customer_inbox(CUSTOMER)
-        .expect("inbox")
-        .iter()
-        .any(|m| m.id == reply)
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "reply not delivered"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    inbox_until(&sim, CUSTOMER, "the reply", |inbox| {
+        inbox.iter().any(|m| m.id == reply)
+    })
+    .await;
 
     // Warm: committed, not acknowledged, then the connection drops; the same client gets it
     // again from the server's queue.

@@ -12,7 +12,7 @@ use whatsapp_sim::device::{MediaKind as SimMediaKind, Outgoing};
 use whatsapp_sim::shapes::{self, Wrapping};
 use whatsapp_sim::{Sim, SimConfig};
 
-use super::client::{CUSTOMER, OWN_PHONE, config, paired, temp_db};
+use fixtures::{CUSTOMER, OWN_PHONE, config, paired, temp_db};
 
 /// What one shape must look like to the application.
 struct Row {

@@ -8,8 +8,8 @@ use whatsapp_client::e2e;
 use whatsapp_sim::shapes;
 use whatsapp_sim::{Sim, SimConfig};
 
-use super::client::{CUSTOMER, config, paired, temp_db};
 use super::shapes::{future, raw, receive_all, send_all};
+use fixtures::{CUSTOMER, config, paired, temp_db};
 
 /// A random content kind (with its expected reading) for the generated messages.
 fn random_leaf(rng: &mut impl Rng, i: usize) -> (e2e::Message, fn(&Content) -> bool) {

@@ -13,26 +13,19 @@ use whatsapp_client::{
 use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Sim, SimConfig, SimHandle, StanzaRecord};
 
-use super::client::{CUSTOMER, OWN_PHONE, config, expect, paired, temp_db};
-use super::customers::inbox_until;
+use fixtures::{
+    CUSTOMER, OWN_PHONE, config, expect, inbox_until, next_message, pair_by_qr, paired, poll_until,
+    sent_until, temp_db,
+};
 
 /// Polls the sim's stanza log until the nack of `id` is there.
 async fn nack_of(sim: &SimHandle, id: &str) -> StanzaRecord {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(ack) = sim
-            .stanzas()
+    poll_until(&format!("the nack of {id}"), async || {
+        sim.stanzas()
             .into_iter()
             .find(|s| s.tag == "ack" && s.id == id)
-        {
-            return ack;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no nack of {id} in the stanza log"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,11 +65,7 @@ async fn unavailable_view_once_is_a_placeholder_and_others_come_back_from_our_ph
     .await;
     assert_eq!(placeholder.info.id, lost);
     assert!(placeholder.resend_requested);
-    let mut resent = expect(&mut events, "the message our phone resent", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut resent = next_message(&mut events, "the message our phone resent").await;
     assert_eq!(resent.info.id, lost);
     assert_eq!(resent.text(), Some("is my prescription ready?"));
     assert_eq!(resent.info.sender.user, CUSTOMER);
@@ -121,6 +110,75 @@ async fn stanzas_without_a_readable_enc_are_nacked_and_appdata_is_answered() {
     assert_eq!(nack_of(&sim, "3EB0APPDATA01").await.error, Some(488));
 }
 
+/// `<appdata>` carrying a customer's real encrypted message (whatsmeow `client.go` routes the
+/// tag to `handleEncryptedMessage`): decrypted and handed to the application once as the
+/// text it carries, then answered as whatsmeow answers a decrypted message: a delivery
+/// receipt to the sender, no `<ack>` and no nack; the receipt also clears it from our
+/// device's offline queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customers_message_under_appdata_is_decrypted_handled_once_and_receipted() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("appdata");
+    let (client, mut events) = paired(&sim, &path, config(&sim)).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    let text = "is the insulin pen in stock?";
+    let id = sim
+        .customer_send_appdata(CUSTOMER, OWN_PHONE, Outgoing::Text(text.into()))
+        .expect("appdata");
+    let mut message = expect(
+        &mut events,
+        "the message sent under <appdata>",
+        |e| match e {
+            Event::Message(m) => Some(m),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(message.info.id, id);
+    assert_eq!(message.text(), Some(text));
+    assert_eq!(message.info.sender.user, CUSTOMER);
+    assert_eq!(message.info.chat.user, CUSTOMER);
+    assert!(!message.info.from_me);
+    // It did reach us under the <appdata> tag.
+    assert_eq!(sim.appdata_relayed(), vec![id.clone()]);
+    message.ack();
+
+    let own = client.jid().expect("jid");
+    let from = format!("{}:{}@", own.user, own.device);
+    let receipt = poll_until("our receipt for the appdata message", async || {
+        sim.stanzas()
+            .into_iter()
+            .find(|s| s.tag == "receipt" && s.id == id && s.from.starts_with(&from))
+    })
+    .await;
+    assert_ne!(receipt.kind, "retry", "{receipt:?}");
+    assert!(
+        !sim.stanzas().iter().any(|s| s.tag == "ack" && s.id == id),
+        "a decrypted <appdata> is answered with a receipt, never nacked"
+    );
+    // The receipt reaches the customer, and takes the stanza off our device's queue.
+    sent_until(&sim, CUSTOMER, &id, "delivered").await;
+    poll_until("our device's offline queue emptied", async || {
+        sim.devices()
+            .iter()
+            .filter(|a| a.phone == OWN_PHONE)
+            .flat_map(|a| a.devices.iter())
+            .all(|d| d.offline_queue == 0)
+            .then_some(())
+    })
+    .await;
+
+    // Handed over once: the next message event is the customer's next message.
+    let next = sim
+        .customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text("thanks".into()), None)
+        .expect("send");
+    let mut second = next_message(&mut events, "the next message").await;
+    assert_eq!(second.info.id, next);
+    second.ack();
+    client.shutdown().await;
+}
+
 async fn next_call(events: &mut EventStream) -> Box<whatsapp_client::CallEvent> {
     expect(events, "a call event", |e| match e {
         Event::Call(c) => Some(c),
@@ -147,18 +205,13 @@ async fn a_call_gives_events_our_reject_reaches_the_caller_and_an_unanswered_one
         .reject_call(&offer.caller, &offer.call_id)
         .await
         .expect("reject");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !sim
-        .customer_calls(CUSTOMER)
-        .iter()
-        .any(|c| c.action == "reject" && c.call_id == rejected)
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the caller never got our reject"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until("our reject at the caller", async || {
+        sim.customer_calls(CUSTOMER)
+            .iter()
+            .any(|c| c.action == "reject" && c.call_id == rejected)
+            .then_some(())
+    })
+    .await;
     sim.customer_call_end(CUSTOMER, OWN_PHONE, &rejected)
         .expect("end");
     let ended = next_call(&mut events).await;
@@ -187,16 +240,7 @@ async fn a_store_read_failure_leaves_the_message_unacked_until_the_store_answers
     let (_client, mut events) = Client::start(store.clone(), config(&sim))
         .await
         .expect("client");
-    let qr = expect(&mut events, "a QR code", |e| match e {
-        Event::Qr(qr) => Some(qr),
-        _ => None,
-    })
-    .await;
-    sim.scan(&qr.data, OWN_PHONE).await.expect("scan");
-    expect(&mut events, "connected", |e| {
-        matches!(e, Event::Connected).then_some(())
-    })
-    .await;
+    pair_by_qr(&sim, &mut events, OWN_PHONE).await;
     sim.add_customer(CUSTOMER, "Mona", 1, false)
         .expect("customer");
 
@@ -230,11 +274,7 @@ async fn a_store_read_failure_leaves_the_message_unacked_until_the_store_answers
     let second = sim
         .customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text("second".into()), None)
         .expect("send");
-    let message = expect(&mut events, "the next message", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let message = next_message(&mut events, "the next message").await;
     assert_eq!(message.info.id, second);
 }
 
@@ -295,11 +335,7 @@ async fn a_customers_vote_on_its_own_poll_is_decrypted() {
             &["Delivery", "Pickup"],
         )
         .expect("poll");
-    let mut poll = expect(&mut events, "the customer's poll", |e| match e {
-        Event::Message(m) => Some(m),
-        _ => None,
-    })
-    .await;
+    let mut poll = next_message(&mut events, "the customer's poll").await;
     assert_eq!(poll.info.id, poll_id);
     assert!(poll.message.poll_creation_message.is_some());
     poll.ack();

@@ -1,5 +1,7 @@
-//! One WebSocket connection: the Noise handshake as responder, then encrypted binary nodes in
-//! both directions. The connection's decisions are made by [`crate::state::State`].
+//! One WebSocket connection, driven on [`ServerConnection`] (the sans-IO responder core of
+//! whatsapp-proto: Noise handshake, framing, transport encryption, node codec). This task only
+//! moves bytes between the socket and the core; the connection's decisions are made by
+//! [`crate::state::State`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,9 +10,8 @@ use axum::extract::ws::{Message, WebSocket};
 use rand::rngs::OsRng;
 use tokio::sync::mpsc;
 use tracing::{debug, info};
-use whatsapp_proto::binary::{self, Node};
-use whatsapp_proto::frame::{FrameDecoder, FrameEncoder, FrameError};
-use whatsapp_proto::noise::{self, HandshakeError, Transport, TransportError};
+use whatsapp_proto::binary::Node;
+use whatsapp_proto::connection::{ConnectionError, SendError, ServerConnection, ServerOutput};
 use whatsapp_proto::payload::{self, PayloadError};
 use whatsapp_proto::xeddsa;
 
@@ -27,54 +28,15 @@ pub(crate) enum ConnError {
     #[error("handshake timed out")]
     Timeout,
     #[error(transparent)]
-    Frame(#[from] FrameError),
+    Connection(#[from] ConnectionError),
     #[error(transparent)]
-    Handshake(#[from] HandshakeError),
-    #[error(transparent)]
-    Transport(#[from] TransportError),
+    Send(#[from] SendError),
     #[error(transparent)]
     Payload(#[from] PayloadError),
-    #[error(transparent)]
-    Decode(#[from] binary::DecodeError),
-    #[error(transparent)]
-    Encode(#[from] binary::EncodeError),
 }
 
 /// How long the server waits for each handshake message.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
-
-async fn next_frame(
-    socket: &mut WebSocket,
-    decoder: &mut FrameDecoder,
-) -> Result<Vec<u8>, ConnError> {
-    loop {
-        if let Some(frame) = decoder.next_frame()? {
-            return Ok(frame);
-        }
-        match socket.recv().await {
-            None => return Err(ConnError::Closed),
-            Some(Err(e)) => return Err(e.into()),
-            Some(Ok(Message::Binary(bytes))) => decoder.push(&bytes),
-            Some(Ok(Message::Close(_))) => return Err(ConnError::Closed),
-            Some(Ok(_)) => {}
-        }
-    }
-}
-
-async fn send_node(
-    socket: &mut WebSocket,
-    encoder: &mut FrameEncoder,
-    transport: &mut Transport,
-    conn_id: u64,
-    node: &Node,
-) -> Result<(), ConnError> {
-    debug!(conn_id, out = ?node, "stanza out");
-    let plain = binary::encode_frame_plaintext(node)?;
-    let sealed = transport.encrypt(&plain)?;
-    let frame = encoder.encode(&sealed)?;
-    socket.send(Message::Binary(frame.into())).await?;
-    Ok(())
-}
 
 /// Serves one accepted WebSocket until it closes.
 pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>) {
@@ -87,30 +49,98 @@ pub(crate) async fn serve(socket: WebSocket, shared: Arc<Shared>) {
     }
 }
 
+/// What the logged-in (or registering) connection does with a node from the client.
+enum Session {
+    LoggedIn(crate::state::DeviceKey),
+    Registering,
+    Refused,
+}
+
+/// Sends every byte string the core queued, until it yields something else (returned).
+async fn flush(
+    socket: &mut WebSocket,
+    core: &mut ServerConnection,
+) -> Result<Option<ServerOutput>, ConnError> {
+    while let Some(output) = core.poll_output() {
+        match output {
+            ServerOutput::Transmit(bytes) => socket.send(Message::Binary(bytes.into())).await?,
+            other => return Ok(Some(other)),
+        }
+    }
+    Ok(None)
+}
+
+/// Feeds the core until the handshake finished: the client's static key and payload bytes.
+/// Nodes that arrived in the same WebSocket message stay queued in the core.
+async fn handshake(
+    socket: &mut WebSocket,
+    core: &mut ServerConnection,
+) -> Result<([u8; 32], Vec<u8>), ConnError> {
+    loop {
+        if let Some(ServerOutput::ClientFinished {
+            client_static,
+            payload,
+        }) = flush(socket, core).await?
+        {
+            return Ok((client_static, payload));
+        }
+        let incoming = tokio::time::timeout(HANDSHAKE_TIMEOUT, socket.recv())
+            .await
+            .map_err(|_| ConnError::Timeout)?;
+        match incoming {
+            None | Some(Ok(Message::Close(_))) => return Err(ConnError::Closed),
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(Message::Binary(bytes))) => core.handle_input(&bytes)?,
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+async fn send_node(
+    socket: &mut WebSocket,
+    core: &mut ServerConnection,
+    conn_id: u64,
+    node: &Node,
+) -> Result<(), ConnError> {
+    debug!(conn_id, out = ?node, "stanza out");
+    core.send_node(node)?;
+    flush(socket, core).await?;
+    Ok(())
+}
+
+/// Hands each node the core decoded to the state; sends what the core queued.
+async fn deliver(
+    socket: &mut WebSocket,
+    core: &mut ServerConnection,
+    shared: &Shared,
+    conn_id: u64,
+    session: &Session,
+) -> Result<(), ConnError> {
+    while let Some(output) = flush(socket, core).await? {
+        let ServerOutput::Node(node) = output else {
+            continue;
+        };
+        debug!(conn_id, r#in = ?node, "stanza in");
+        let mut state = shared.lock();
+        match session {
+            Session::LoggedIn(key) => state.handle(key, node),
+            Session::Registering => state.handle_registering(conn_id, node),
+            Session::Refused => {}
+        }
+    }
+    Ok(())
+}
+
 async fn run(mut socket: WebSocket, shared: &Arc<Shared>, conn_id: u64) -> Result<(), ConnError> {
     let mut shutdown = shared.shutdown.subscribe();
-    let mut decoder = FrameDecoder::server();
-    let mut encoder = FrameEncoder::without_intro();
-    let hello = tokio::time::timeout(HANDSHAKE_TIMEOUT, next_frame(&mut socket, &mut decoder))
-        .await
-        .map_err(|_| ConnError::Timeout)??;
-    let responder = noise::respond(
+    let mut core = ServerConnection::new(
         &shared.noise_config,
         shared.server_static.clone(),
         xeddsa::KeyPair::generate(&mut OsRng),
+        shared.cert_chain.clone(),
     );
-    let (responder, server_hello) = responder
-        .read_client_hello(&hello)?
-        .write_server_hello(&shared.cert_chain);
-    socket
-        .send(Message::Binary(encoder.encode(&server_hello)?.into()))
-        .await?;
-    let finish = tokio::time::timeout(HANDSHAKE_TIMEOUT, next_frame(&mut socket, &mut decoder))
-        .await
-        .map_err(|_| ConnError::Timeout)??;
-    let done = responder.read_client_finish(&finish)?;
-    let client_payload = payload::decode_client_payload(&done.payload)?;
-    let mut transport = done.transport;
+    let (client_static, payload) = handshake(&mut socket, &mut core).await?;
+    let client_payload = payload::decode_client_payload(&payload)?;
     debug!(conn_id, payload = ?client_payload, "client payload");
     // Some clients switch to transport keys only once their ClientFinish write completed.
     tokio::time::sleep(shared.post_finish_delay).await;
@@ -118,31 +148,23 @@ async fn run(mut socket: WebSocket, shared: &Arc<Shared>, conn_id: u64) -> Resul
     let (tx, mut rx) = mpsc::unbounded_channel();
     let admission = shared
         .lock()
-        .admit(conn_id, &tx, done.client_static, &client_payload);
-    let (key, registering) = match admission {
-        Admission::LoggedIn(key) => (Some(key), false),
-        Admission::Registering => (None, true),
-        Admission::Refused => (None, false),
+        .admit(conn_id, &tx, client_static, &client_payload);
+    let session = match admission {
+        Admission::LoggedIn(key) => Session::LoggedIn(key),
+        Admission::Registering => Session::Registering,
+        Admission::Refused => Session::Refused,
     };
     let result = async {
+        // Nodes that came with the ClientFinish.
+        deliver(&mut socket, &mut core, shared, conn_id, &session).await?;
         loop {
             tokio::select! {
                 incoming = socket.recv() => match incoming {
                     None | Some(Ok(Message::Close(_))) => return Ok(()),
                     Some(Err(e)) => return Err(ConnError::from(e)),
                     Some(Ok(Message::Binary(bytes))) => {
-                        decoder.push(&bytes);
-                        while let Some(frame) = decoder.next_frame()? {
-                            let plain = transport.decrypt(&frame)?;
-                            let node = binary::decode_frame_plaintext(&plain)?;
-                            debug!(conn_id, r#in = ?node, "stanza in");
-                            let mut state = shared.lock();
-                            if let Some(key) = &key {
-                                state.handle(key, node);
-                            } else if registering {
-                                state.handle_registering(conn_id, node);
-                            }
-                        }
+                        core.handle_input(&bytes)?;
+                        deliver(&mut socket, &mut core, shared, conn_id, &session).await?;
                     }
                     Some(Ok(_)) => {}
                 },
@@ -153,11 +175,11 @@ async fn run(mut socket: WebSocket, shared: &Arc<Shared>, conn_id: u64) -> Resul
                         if let Some(delay) = delay {
                             tokio::time::sleep(delay).await;
                         }
-                        send_node(&mut socket, &mut encoder, &mut transport, conn_id, &node).await?;
+                        send_node(&mut socket, &mut core, conn_id, &node).await?;
                     }
                     Some(Outbound::Close(node)) => {
                         if let Some(node) = node {
-                            send_node(&mut socket, &mut encoder, &mut transport, conn_id, &node).await?;
+                            send_node(&mut socket, &mut core, conn_id, &node).await?;
                         }
                         let _ = socket.send(Message::Close(None)).await;
                         return Ok(());
@@ -168,6 +190,10 @@ async fn run(mut socket: WebSocket, shared: &Arc<Shared>, conn_id: u64) -> Resul
         }
     }
     .await;
-    shared.lock().disconnected(conn_id, key.as_ref());
+    let key = match &session {
+        Session::LoggedIn(key) => Some(key),
+        _ => None,
+    };
+    shared.lock().disconnected(conn_id, key);
     result
 }

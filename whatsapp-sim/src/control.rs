@@ -10,7 +10,7 @@
 //! | `GET /control/devices` | | `[{"phone", "lid", "customer", "devices": [{"jid", "lid", "online", "offline_queue", "platform"}]}]` |
 //! | `POST /control/devices/remove` | `{"jid"}` | `{"ok": true}` |
 //! | `POST /control/customers` | `{"phone", "name", "devices": 1, "addressing": "pn" \| "lid"}` | `{"ok": true, "jid"}` |
-//! | `POST /control/customers/{phone}/send` | `{"to"}` and one of `"text"`, `"image": {"base64", "mimetype", "caption"}`, `"audio": {"base64", "mimetype", "ptt"}`, `"document": {"base64", "mimetype", "file_name"}`, `"video"`, `"ptv"`, `"sticker"` (as `image`), `"location": {"lat", "lng", "name"}`, `"reaction": {"message_id", "emoji"}`, `"edit": {"message_id", "text", "form": "edited" \| "protocol"}`, `"revoke": {"message_id"}`, `"poll": {"name", "options", "single"}`, `"raw": "<base64 e2e.Message>"` (sent as it is); optional `"reply_to"`, optional `"wrap": {"ephemeral": seconds, "ephemeral_bare", "view_once", "document_with_caption", "forwarded": score, "mentions": [jids]}` (see `shapes`) | `{"id"}` |
+//! | `POST /control/customers/{phone}/send` | `{"to"}` and one of `"text"`, `"image": {"base64", "mimetype", "caption"}`, `"audio": {"base64", "mimetype", "ptt"}`, `"document": {"base64", "mimetype", "file_name"}`, `"video"`, `"ptv"`, `"sticker"` (as `image`), `"location": {"lat", "lng", "name"}`, `"reaction": {"message_id", "emoji"}`, `"edit": {"message_id", "text", "form": "edited" \| "protocol"}`, `"revoke": {"message_id"}`, `"poll": {"name", "options", "single"}`, `"raw": "<base64 e2e.Message>"` (sent as it is); optional `"reply_to"`, optional `"appdata": true` (relayed under `<appdata>`; client customers only), optional `"wrap": {"ephemeral": seconds, "ephemeral_bare", "view_once", "document_with_caption", "forwarded": score, "mentions": [jids]}` (see `shapes`) | `{"id"}` |
 //! | `POST /control/customers/{phone}/read` | `{"message_ids": [...]}` | `{"ok": true, "count"}` |
 //! | `POST /control/customers/{phone}/typing` | `{"to", "state": "composing" \| "paused"}` | `{"ok": true}` |
 //! | `POST /control/customers/{phone}/presence` | `{"state": "available" \| "unavailable"}` | `{"ok": true}` |
@@ -314,6 +314,9 @@ struct SendBody {
     document: Option<MediaBody>,
     #[serde(default)]
     reply_to: Option<String>,
+    /// Relayed to the other account's devices under `<appdata>` (customers that are clients).
+    #[serde(default)]
+    appdata: bool,
 }
 
 async fn send(
@@ -429,7 +432,13 @@ async fn send(
         },
         None => content,
     };
-    let id = sim.customer_send(&phone, &body.to, content, body.reply_to.as_deref())?;
+    let id = sim.send_from(
+        &phone,
+        &body.to,
+        content,
+        body.reply_to.as_deref(),
+        body.appdata,
+    )?;
     Ok(Json(json!({ "id": id })))
 }
 

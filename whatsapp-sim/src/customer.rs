@@ -149,6 +149,17 @@ pub(crate) struct Endpoint {
     pub media_base: String,
 }
 
+impl Endpoint {
+    /// A client config pointed at the sim: its WebSocket, trust root and media server.
+    pub(crate) fn client_config(&self) -> Config {
+        let mut config = Config::default()
+            .with_url(self.ws_url.clone())
+            .with_trust_root(self.root);
+        config.media_base_url = Some(self.media_base.clone());
+        config
+    }
+}
+
 /// Starts one task (and client) per provisioned device of `pn`.
 pub(crate) fn spawn(
     shared: &Arc<Shared>,
@@ -191,10 +202,7 @@ impl DeviceTask {
             warn!(pn = self.pn, error = %e, "customer store refused the device");
             return;
         }
-        let mut config = Config::default()
-            .with_url(endpoint.ws_url.clone())
-            .with_trust_root(endpoint.root);
-        config.media_base_url = Some(endpoint.media_base.clone());
+        let mut config = endpoint.client_config();
         config.payload.push_name = Some(device.push_name.clone()).filter(|n| !n.is_empty());
         config.prekeys_initial = 30;
         config.reconnect.initial = Duration::from_millis(200);

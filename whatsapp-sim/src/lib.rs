@@ -34,15 +34,21 @@ pub mod appstate;
 pub mod control;
 mod control_stanzas;
 mod customer;
+mod customer_send;
 pub mod device;
 pub mod history;
 pub mod phone;
 pub mod shapes;
+pub mod testing;
 
 mod conn;
+mod fault;
+mod records;
 mod stanza_control;
 mod state;
 
+pub use fault::Fault;
+pub use records::{AccountInfo, ChatStateRecord, DeviceInfo, InboxEntry, SentEntry, StanzaRecord};
 pub use state::CallRecord;
 
 use std::net::SocketAddr;
@@ -55,14 +61,13 @@ use axum::extract::{State as AxumState, WebSocketUpgrade};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use rand::rngs::OsRng;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::noise::{HandshakeConfig, cert};
 use whatsapp_proto::xeddsa;
 
-use crate::device::Outgoing;
 use crate::state::{Settings, State};
 
 /// Errors of the library API (the HTTP API maps them to 4xx answers).
@@ -138,187 +143,6 @@ impl Default for SimConfig {
             phone_bootstrap: true,
         }
     }
-}
-
-/// One companion device as `GET /control/devices` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeviceInfo {
-    /// PN device JID, e.g. `201001234567:1@s.whatsapp.net`.
-    pub jid: String,
-    /// LID device JID.
-    pub lid: String,
-    /// Whether it has a logged-in connection.
-    pub online: bool,
-    /// Stanzas queued for it and not yet acknowledged.
-    pub offline_queue: usize,
-    /// DeviceProps.os from its registration.
-    pub platform: String,
-}
-
-/// An account with its companion devices.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccountInfo {
-    /// Phone number (digits).
-    pub phone: String,
-    /// The account's LID JID.
-    pub lid: String,
-    /// Whether it is a simulated customer.
-    pub customer: bool,
-    /// Linked companions.
-    pub devices: Vec<DeviceInfo>,
-}
-
-/// A message a simulated device received and decrypted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InboxEntry {
-    /// Message id.
-    pub id: String,
-    /// The sender device JID as delivered.
-    pub from: String,
-    /// Which of the account's devices received it.
-    pub device: u16,
-    /// `text`, `image`, `audio`, `document`, `location`, `reaction`, ...
-    pub kind: String,
-    /// Text, caption or emoji.
-    pub text: Option<String>,
-    /// Hex SHA-256 of the media plaintext (as the message states it).
-    pub media_sha256: Option<String>,
-    /// The group JID when the message was posted in a group.
-    pub group: Option<String>,
-    /// Sent by another device of this same account (a DeviceSentMessage, or a group post).
-    pub from_me: bool,
-    /// For a DeviceSentMessage: the chat it was sent to.
-    pub destination: Option<String>,
-    /// Why the media did not download or verify (then `media_sha256` is `None`).
-    pub media_error: Option<String>,
-    /// Quoted or reacted-to message id.
-    pub reply_to: Option<String>,
-    /// `delivered`, or `read` once the customer read it.
-    pub receipt: String,
-    /// When the device got it, unix milliseconds.
-    pub received_at_ms: u64,
-}
-
-/// A message a simulated account sent, with the best receipt it got.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SentEntry {
-    /// Message id.
-    pub id: String,
-    /// Chat JID.
-    pub to: String,
-    /// Kind as in [`InboxEntry::kind`].
-    pub kind: String,
-    /// Text, if any.
-    pub text: Option<String>,
-    /// `sent`, `server_ack`, `delivered`, `read` or `played`.
-    pub status: String,
-    /// The server's timestamp from its ack.
-    pub server_ts: Option<u64>,
-    /// The stanza `type` used.
-    pub stanza_type: String,
-}
-
-/// A chat state (typing) a simulated account saw from a companion.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChatStateRecord {
-    /// The sender account (phone number).
-    pub from: String,
-    /// `composing` or `paused`.
-    pub state: String,
-    /// When, unix milliseconds.
-    pub at_ms: u64,
-}
-
-/// A stanza the server received from a companion, with its arrival time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StanzaRecord {
-    /// Sender device (PN form).
-    pub from: String,
-    /// `message` or `receipt`.
-    pub tag: String,
-    /// Its id.
-    pub id: String,
-    /// Its `type` attribute.
-    pub kind: String,
-    /// Its `to` attribute.
-    pub to: String,
-    /// The `mediatype` attribute of each `<enc>` it carries (directly or per participant), in
-    /// order; empty for an `<enc>` without one.
-    pub media_types: Vec<String>,
-    /// The devices its `<participants>` encrypts to (the `jid` of each `<to>`), in order.
-    #[serde(default)]
-    pub recipients: Vec<String>,
-    /// The key id of its `skmsg` (a group message's sender key), when it has one.
-    #[serde(default)]
-    pub sender_key_id: Option<u32>,
-    /// The `error` of an `<ack>` (a nack; acks without one are not logged).
-    #[serde(default)]
-    pub error: Option<u16>,
-    /// Arrival, unix milliseconds.
-    pub received_at_ms: u64,
-}
-
-/// Fault injection (`POST /control/fault`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Fault {
-    /// Close every connection without a word.
-    DropConnections,
-    /// `<stream:error code=…/>` to every logged-in connection, then close.
-    StreamError {
-        /// The code, e.g. 503 or 515.
-        code: u16,
-    },
-    /// Delay every outgoing stanza by `ms` for `duration_ms`.
-    Delay {
-        /// Per-stanza delay.
-        ms: u64,
-        /// How long the fault lasts.
-        duration_ms: u64,
-    },
-    /// The next `count` messages get `<ack error=code>` (e.g. 463, 479).
-    Nack {
-        /// The error code.
-        code: u16,
-        /// How many messages.
-        count: u32,
-    },
-    /// The next `count` messages simulated customers send reach companions with a corrupted
-    /// ciphertext (a flipped MAC bit), so the companion must recover through a retry receipt.
-    CorruptNext {
-        /// How many messages.
-        count: u32,
-    },
-    /// Every media blob stored so far is gone (as expired media is): downloads answer 404 and
-    /// clients recover through a media-retry receipt to the sender's phone.
-    ExpireMedia,
-    /// The account's phone revokes a companion (its key index leaves `validIndexes` of the
-    /// signed key-index list) while the server still lists the device: an honest client must
-    /// not encrypt to it (part 2 §3.3).
-    StaleCompanion {
-        /// The account's phone number.
-        phone: String,
-        /// The companion's device number (not 0).
-        device: u16,
-    },
-    /// The account's key-index lists carry a signature that does not verify (a flipped bit).
-    BadKeyIndexSignature {
-        /// The account's phone number.
-        phone: String,
-    },
-    /// The next app-state patch served carries a wrong patch MAC (a flipped bit).
-    BadPatchMac,
-    /// The next app-state patch served carries a snapshot MAC over a wrong LTHash (with a patch
-    /// MAC consistent with it), as if the client had missed a mutation.
-    BadPatchLthash,
-    /// Logins of non-customer accounts fail with `<failure reason="402" code expire>` until expiry;
-    /// connected ones are dropped.
-    TempBan {
-        /// TempBanReason code (101..106).
-        code: u16,
-        /// Seconds.
-        expire_s: u64,
-    },
 }
 
 /// Shared between connection tasks and the control API.
@@ -657,106 +481,18 @@ impl SimHandle {
         Ok(jid)
     }
 
+    /// A whatsapp-client config pointed at this sim: its WebSocket, trust root and media
+    /// server (what a test's client and the simulated customers' clients start from).
+    pub fn client_config(&self) -> whatsapp_client::Config {
+        self.endpoint().client_config()
+    }
+
     fn endpoint(&self) -> customer::Endpoint {
         customer::Endpoint {
             ws_url: self.ws_url.clone(),
             root: self.root_public_key,
             media_base: format!("http://{}", self.ws_addr),
         }
-    }
-
-    /// A simulated account sends to `to` (digits, a JID or a group JID) and returns the
-    /// message id at once. A customer sends from its phone's client (device 0), which
-    /// encrypts, uploads media and fans out like any client; a paired account's own phone
-    /// (device 0) sends with the sim's phone code.
-    pub fn customer_send(
-        &self,
-        phone: &str,
-        to: &str,
-        content: Outgoing,
-        reply_to: Option<&str>,
-    ) -> Result<String, SimError> {
-        let pn = phone_digits(phone);
-        let mut state = self.shared.lock();
-        if !state.is_client_customer(&pn) {
-            return state.customer_send(&pn, to, &content, reply_to);
-        }
-        let chat = state.customer_chat(&pn, to)?;
-        let quote = reply_to.map(|id| {
-            let participant = state
-                .customer_quote_participant(&pn, id)
-                .unwrap_or_default();
-            (id.to_owned(), participant)
-        });
-        let quote = quote.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
-        let id = whatsapp_client::generate_message_id(&pn, state::now_unix());
-        // An attachment, wrapped or not, is uploaded by the customer's client first.
-        let (media_part, wrapping) = match &content {
-            device::Outgoing::Wrapped { content, wrapping } => (&**content, Some(wrapping)),
-            other => (other, None),
-        };
-        let (body, sent_as) = match media_part {
-            device::Outgoing::Media {
-                kind,
-                data,
-                mimetype,
-                caption,
-                file_name,
-            } => {
-                let media = whatsapp_client::OutgoingMedia {
-                    kind: match kind {
-                        device::MediaKind::Image | device::MediaKind::Sticker => {
-                            whatsapp_client::MediaKind::Image
-                        }
-                        device::MediaKind::Audio => whatsapp_client::MediaKind::Audio,
-                        device::MediaKind::VoiceNote => whatsapp_client::MediaKind::VoiceNote,
-                        device::MediaKind::Document => whatsapp_client::MediaKind::Document,
-                        device::MediaKind::Video | device::MediaKind::Ptv => {
-                            whatsapp_client::MediaKind::Video
-                        }
-                    },
-                    data: data.clone(),
-                    mimetype: mimetype.clone(),
-                    caption: caption.clone(),
-                    file_name: file_name.clone(),
-                };
-                let context = quote.map(|(id, p)| Box::new(device::quote(id, p)));
-                // What the sent list shows: the message as it will look, before the upload.
-                let placeholder = device::Uploaded {
-                    url: String::new(),
-                    direct_path: String::new(),
-                    media_key: [0; 32],
-                    file_sha256: [0; 32],
-                    file_enc_sha256: [0; 32],
-                    file_length: data.len() as u64,
-                };
-                let shown = device::build_message(&content, quote, Some(&placeholder));
-                let shape = customer::Shape {
-                    kind: *kind,
-                    wrapping: wrapping.cloned(),
-                };
-                (customer::Body::Media(media, context, shape), shown)
-            }
-            _ => {
-                let message = device::build_message(&content, quote, None);
-                (customer::Body::Message(Box::new(message.clone())), message)
-            }
-        };
-        let understood = device::understand_message(&sent_as);
-        let entry = state::sent_entry(&id, &chat, understood, device::stanza_type(&content));
-        state.customer_will_send(&pn, entry, chat.clone());
-        drop(state);
-        let command = customer::Command::Send {
-            to: chat,
-            id: id.clone(),
-            body,
-        };
-        if !self.shared.customers.command(&pn, 0, command) {
-            return Err(SimError::UnknownDevice(format!(
-                "{pn}:0 has no running client"
-            )));
-        }
-        Ok(id)
     }
 
     /// What the account's simulated devices received, oldest first.

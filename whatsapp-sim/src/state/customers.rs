@@ -12,7 +12,15 @@ use whatsapp_client::store::{Device as ClientStoreDevice, SIGNED_PREKEY_ID};
 use whatsapp_proto::jid::{Jid, Server};
 use whatsapp_proto::signal::{KeyPair, SignedPreKeyRecord};
 
-use super::{Companion, Device, DeviceKey, DeviceKind, SentRecord, State, now_unix};
+use rand::RngCore;
+use whatsapp_proto::binary::Node;
+use whatsapp_proto::pb::e2e;
+
+use super::{
+    Companion, Device, DeviceKey, DeviceKind, SentRecord, State, now_unix, parse_to, random_id,
+    sent_entry, server,
+};
+use crate::device::{self, Outgoing};
 use crate::phone;
 use crate::{InboxEntry, SentEntry, SimError};
 
@@ -388,6 +396,216 @@ impl State {
         self.drain();
         Ok(fresh)
     }
+
+    /// A simulated account sends a message from its device 0.
+    pub fn customer_send(
+        &mut self,
+        pn: &str,
+        to: &str,
+        content: &Outgoing,
+        reply_to: Option<&str>,
+    ) -> Result<String, SimError> {
+        let sender_key = (pn.to_owned(), 0u16);
+        let account = self
+            .accounts
+            .get(pn)
+            .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))?;
+        let lid_form = account.lid_addressing;
+        let to_jid = parse_to(to)?;
+        if to_jid.is_group() {
+            if reply_to.is_some() || matches!(content, Outgoing::Media { .. }) {
+                return Err(SimError::BadRequest(
+                    "group posts support text, location and reactions".into(),
+                ));
+            }
+            let message = device::build_message(content, None, None);
+            let plaintext = message.encode_to_vec();
+            let typ = device::stanza_type(content);
+            let understood = device::understand(&plaintext).unwrap_or_default();
+            let id = self.customer_send_group(pn, &to_jid.user, plaintext.clone(), typ, None)?;
+            if let Some(a) = self.accounts.get_mut(pn) {
+                a.sent.push(SentRecord {
+                    entry: SentEntry {
+                        id: id.clone(),
+                        to: to_jid.to_string(),
+                        kind: understood.kind,
+                        text: understood.text,
+                        status: "server_ack".into(),
+                        server_ts: Some(now_unix()),
+                        stanza_type: typ.to_owned(),
+                    },
+                    plaintext,
+                    chat: to_jid,
+                    media: None,
+                });
+            }
+            return Ok(id);
+        }
+        let target = self
+            .resolve(&to_jid)
+            .ok_or_else(|| SimError::UnknownAccount(to.to_owned()))?;
+        let target_pn = target.0;
+        if target_pn == pn {
+            return Err(SimError::BadRequest(
+                "a customer cannot write to itself".into(),
+            ));
+        }
+        let target_account = self
+            .accounts
+            .get(&target_pn)
+            .ok_or_else(|| SimError::UnknownAccount(to.to_owned()))?;
+        let chat = if lid_form {
+            target_account.lid_jid()
+        } else {
+            target_account.pn_jid()
+        };
+        let my_chat_jid = if lid_form {
+            account.lid_jid()
+        } else {
+            account.pn_jid()
+        };
+        let mut devices: Vec<DeviceKey> = target_account
+            .devices
+            .keys()
+            .map(|d| (target_pn.clone(), *d))
+            .collect();
+        devices.extend(
+            account
+                .devices
+                .keys()
+                .filter(|d| **d != 0)
+                .map(|d| (pn.to_owned(), *d)),
+        );
+        let reply = reply_to.map(|id| {
+            let participant = account
+                .inbox
+                .iter()
+                .find(|e| e.id == id)
+                .map(|e| {
+                    e.from
+                        .parse::<Jid>()
+                        .map(|j| j.to_non_ad().to_string())
+                        .unwrap_or_default()
+                })
+                .unwrap_or_else(|| my_chat_jid.to_string());
+            (id.to_owned(), participant)
+        });
+        let uploaded = match content {
+            Outgoing::Media { kind, data, .. } => {
+                let mut media_key = [0u8; 32];
+                OsRng.fill_bytes(&mut media_key);
+                let enc = whatsapp_proto::media::encrypt(&media_key, kind.media_type(), data);
+                let stored = self.store_media(enc.blob.clone());
+                Some(device::Uploaded {
+                    url: stored["url"].as_str().unwrap_or_default().to_owned(),
+                    direct_path: stored["direct_path"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    media_key,
+                    file_sha256: enc.file_sha256,
+                    file_enc_sha256: enc.file_enc_sha256,
+                    file_length: enc.file_length,
+                })
+            }
+            _ => None,
+        };
+        let mediatype = match content {
+            Outgoing::Media { kind, .. } => Some(kind.enc_mediatype()),
+            _ => None,
+        };
+        let media_keep = match (content, &uploaded) {
+            (Outgoing::Media { kind, data, .. }, Some(u)) => {
+                Some((kind.media_type(), u.media_key, data.clone()))
+            }
+            _ => None,
+        };
+        let message = device::build_message(
+            content,
+            reply.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+            uploaded.as_ref(),
+        );
+        let plaintext = message.encode_to_vec();
+        let dsm = e2e::Message {
+            device_sent_message: Some(Box::new(e2e::DeviceSentMessage {
+                destination_jid: Some(chat.to_string()),
+                message: Some(Box::new(message)),
+                phash: None,
+            })),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        // Sessions first (bundles consume prekeys like a real fetch).
+        self.phone_sessions(pn, &devices)?;
+        let mut rng = OsRng;
+        let target_jids: Vec<Jid> = devices
+            .iter()
+            .map(|d| {
+                self.accounts
+                    .get(&d.0)
+                    .map(|a| a.device_jid(d.1, lid_form))
+                    .unwrap_or_else(server)
+            })
+            .collect();
+        let companions: Vec<bool> = devices
+            .iter()
+            .map(|d| {
+                self.accounts
+                    .get(&d.0)
+                    .and_then(|a| a.devices.get(&d.1))
+                    .is_some_and(|dev| matches!(dev.kind, DeviceKind::Companion(_)))
+            })
+            .collect();
+        let corrupt = self.corrupt > 0;
+        if corrupt {
+            self.corrupt -= 1;
+        }
+        let sim = self.phone_mut(pn)?;
+        let mut participants = Vec::new();
+        for ((d, target_jid), companion) in devices.iter().zip(target_jids).zip(companions) {
+            let address = format!("{}.{}", d.0, d.1);
+            let body = if d.0 == pn { &dsm } else { &plaintext };
+            let Ok((enc_type, mut bytes)) = sim.encrypt(&address, body, &mut rng) else {
+                continue;
+            };
+            if corrupt
+                && companion
+                && let Some(last) = bytes.last_mut()
+            {
+                // Fault: a flipped MAC bit; the receiver must ask for a retry.
+                *last ^= 0x01;
+            }
+            participants.push(
+                Node::new("to")
+                    .attr("jid", target_jid)
+                    .children([Node::new("enc")
+                        .attr("v", "2")
+                        .attr("type", enc_type)
+                        .attr_opt("mediatype", mediatype)
+                        .bytes(bytes)]),
+            );
+        }
+        let id = random_id();
+        let typ = device::stanza_type(content);
+        let stanza = Node::new("message")
+            .attr("to", chat.clone())
+            .attr("id", id.clone())
+            .attr("type", typ)
+            .children([Node::new("participants").children(participants)]);
+        let understood = device::understand(&plaintext).unwrap_or_default();
+        if let Some(a) = self.accounts.get_mut(pn) {
+            a.sent.push(SentRecord {
+                entry: sent_entry(&id, &chat, understood, typ),
+                plaintext,
+                chat,
+                media: media_keep,
+            });
+        }
+        self.issue_privacy_token(pn, &target_pn);
+        self.handle_message(&sender_key, &stanza);
+        self.drain();
+        Ok(id)
+    }
 }
 
 /// An ADVSignedDeviceIdentity for a customer's companion: issued by the account key, signed
@@ -454,4 +672,57 @@ fn provision(
         simulated: true,
     };
     (store, companion)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{ACCOUNT, CUSTOMER, attr, state};
+    use super::*;
+
+    #[test]
+    fn a_client_customers_devices_are_registered_as_phone_and_linked_companions() {
+        let mut state = state();
+        let (jid, added) = state
+            .add_client_customer(CUSTOMER, "Mona", 2, true)
+            .expect("customer");
+        assert_eq!(jid, Jid::user(CUSTOMER));
+        let devices: Vec<u16> = added.iter().map(|d| d.device).collect();
+        assert_eq!(devices, [0, 1]);
+        // Device 0 is the phone: its identity is the account key, no ADV identity; the
+        // companion carries one.
+        let account = &state.accounts[CUSTOMER];
+        assert_eq!(added[0].store.identity_key, account.key.private.to_bytes());
+        assert!(added[0].store.account.is_none());
+        assert!(added[1].store.account.is_some());
+        assert!(state.is_client_customer(CUSTOMER));
+        assert!(state.accounts[CUSTOMER].lid_addressing);
+        // A paired account with its own phone is not one.
+        let _pharmacy = state.online_companion(ACCOUNT);
+        assert!(state.require_client_customer(ACCOUNT).is_err());
+        assert!(state.add_client_customer(ACCOUNT, "", 1, false).is_err());
+    }
+
+    #[test]
+    fn a_grown_customer_tells_its_other_companions() {
+        let mut state = state();
+        state
+            .add_client_customer(CUSTOMER, "Mona", 2, false)
+            .expect("customer");
+        let key = (CUSTOMER.to_owned(), 1);
+        let noise_key = match &state.accounts[CUSTOMER].devices[&1].kind {
+            DeviceKind::Companion(c) => c.noise_key,
+            DeviceKind::Simulated(_) => panic!("a companion"),
+        };
+        let mut companion = state.test_login(&key, noise_key);
+        state
+            .add_client_customer(CUSTOMER, "Mona", 3, false)
+            .expect("grown");
+        let notification = companion.one("notification");
+        assert_eq!(attr(&notification, "type"), "devices");
+        let add = notification.child("add").expect("add");
+        assert_eq!(
+            attr(add.child("device").expect("device"), "jid"),
+            format!("{CUSTOMER}:2@s.whatsapp.net")
+        );
+    }
 }

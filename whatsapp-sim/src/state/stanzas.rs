@@ -8,11 +8,13 @@
 //!   account's phone can answer the companion's PLACEHOLDER_MESSAGE_RESEND request with it
 //!   (a `WebMessageInfo` in a PEER_DATA_OPERATION_REQUEST_RESPONSE, as whatsmeow
 //!   `handlePlaceholderResendResponse` reads it).
+//! - `<appdata>`: a customer's encrypted message handed to the other account's devices under
+//!   that tag ([`State::deliver_as_appdata`]); a receipt acknowledges it as it does a message.
 //! - `<call>` from a companion (a reject, whatsmeow `call.go` `RejectCall`): acked with
 //!   `<ack class="call">` and relayed to the devices of its `to`, as `from` = the sender's
 //!   device (the server's relay; a guess at the exact attributes beyond `from`/`id`/`t`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use prost::Message as _;
 use tracing::info;
@@ -32,6 +34,10 @@ pub(crate) struct StanzaState {
     resend_requests: Vec<(String, String)>,
     /// `<call>` stanzas relayed to customers' devices: (customer, child tag, call id).
     calls_relayed: Vec<CallRecord>,
+    /// Ids of customers' messages the relay is to hand to the other account as `<appdata>`.
+    appdata: HashSet<String>,
+    /// Ids of the messages it handed over as `<appdata>`, oldest first.
+    appdata_relayed: Vec<String>,
 }
 
 /// A `<call>` the sim relayed to a customer.
@@ -331,5 +337,128 @@ impl State {
             .filter(|c| c.to == customer)
             .cloned()
             .collect()
+    }
+
+    /// The customer's message `id` (about to be sent) reaches the other account's devices as
+    /// `<appdata>` rather than `<message>`: the same attributes and `<enc>` children (whatsmeow
+    /// `client.go` hands `appdata` to `handleEncryptedMessage`, which parses it as a message;
+    /// what the real server puts in one beyond that is not known).
+    pub fn deliver_as_appdata(&mut self, id: &str) {
+        self.stanza_state.appdata.insert(id.to_owned());
+    }
+
+    /// Whether the relay is to hand message `id` over as `<appdata>` (a resend under the
+    /// same id too); noted as relayed.
+    pub(super) fn take_appdata(&mut self, id: &str) -> bool {
+        let appdata = self.stanza_state.appdata.contains(id);
+        if appdata && !self.stanza_state.appdata_relayed.iter().any(|r| r == id) {
+            self.stanza_state.appdata_relayed.push(id.to_owned());
+        }
+        appdata
+    }
+
+    /// Ids of the messages relayed as `<appdata>`, oldest first.
+    pub fn appdata_relayed(&self) -> Vec<String> {
+        self.stanza_state.appdata_relayed.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{ACCOUNT, CUSTOMER, attr, state};
+    use super::*;
+
+    #[test]
+    fn unavailable_messages_reach_companions_and_only_other_kinds_are_kept_for_a_resend() {
+        let mut state = state();
+        let mut conn = state.online_companion(ACCOUNT);
+        state.simulated_customer(CUSTOMER);
+        let view_once = state
+            .unavailable_message(ACCOUNT, CUSTOMER, "view_once", "")
+            .expect("view once");
+        let lost = state
+            .unavailable_message(ACCOUNT, CUSTOMER, "hosted_unavailable_fanout", "hello?")
+            .expect("unavailable");
+        let sent = conn.sent();
+        let kinds: Vec<(String, String)> = sent
+            .iter()
+            .map(|m| {
+                (
+                    attr(m, "id"),
+                    attr(m.child("unavailable").expect("unavailable"), "type"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (view_once.clone(), "view_once".to_owned()),
+                (lost.clone(), "hosted_unavailable_fanout".to_owned())
+            ]
+        );
+        assert_eq!(attr(&sent[0], "type"), "media");
+        let kept: Vec<&String> = state
+            .stanza_state
+            .placeholders
+            .keys()
+            .map(|(_, id)| id)
+            .collect();
+        assert_eq!(kept, [&lost]);
+        assert!(
+            state
+                .unavailable_message(ACCOUNT, "209999999999", "view_once", "")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn raw_stanzas_need_an_id_and_a_relayed_tag() {
+        let mut state = state();
+        let mut conn = state.online_companion(ACCOUNT);
+        let appdata = Node::new("appdata").attr("id", "R1");
+        assert_eq!(
+            state.raw_stanza(ACCOUNT, CUSTOMER, appdata).expect("raw"),
+            "R1"
+        );
+        assert_eq!(conn.one("appdata").tag, "appdata");
+        assert!(
+            state
+                .raw_stanza(ACCOUNT, CUSTOMER, Node::new("message"))
+                .is_err()
+        );
+        let iq = Node::new("iq").attr("id", "R2");
+        assert!(state.raw_stanza(ACCOUNT, CUSTOMER, iq).is_err());
+    }
+
+    #[test]
+    fn a_customers_call_reaches_companions_and_our_reject_reaches_the_caller() {
+        let mut state = state();
+        let mut pharmacy = state.online_companion(ACCOUNT);
+        state.simulated_customer(CUSTOMER);
+        let call_id = state.customer_call(CUSTOMER, ACCOUNT, true).expect("call");
+        let call = pharmacy.one("call");
+        let offer = call.child("offer").expect("offer");
+        assert_eq!(attr(offer, "call-id"), call_id);
+        assert!(offer.child("video").is_some());
+        assert!(attr(offer, "caller_lid").ends_with("@lid"));
+
+        let reject = Node::new("call")
+            .attr("id", "C1")
+            .attr("to", Jid::user(CUSTOMER))
+            .children([Node::new("reject")
+                .attr("call-id", call_id.clone())
+                .attr("call-creator", Jid::user(CUSTOMER))]);
+        state.handle(&pharmacy.key.clone(), reject);
+        let ack = pharmacy.one("ack");
+        assert_eq!(
+            (attr(&ack, "class").as_str(), attr(&ack, "id").as_str()),
+            ("call", "C1")
+        );
+        let relayed = state.calls_relayed(CUSTOMER);
+        assert_eq!(relayed.len(), 1);
+        assert_eq!(
+            (relayed[0].action.as_str(), relayed[0].call_id.as_str()),
+            ("reject", call_id.as_str())
+        );
     }
 }

@@ -20,6 +20,7 @@ use whatsapp_proto::signal::{
     WhisperMessage,
 };
 use whatsapp_sim::device::Outgoing;
+use whatsapp_sim::testing::poll_until;
 use whatsapp_sim::{Fault, Sim, SimConfig, SimHandle};
 
 const OWNER: &str = "201001234567";
@@ -165,17 +166,6 @@ fn receipt_for(message: &Node) -> Node {
     Node::new("receipt")
         .attr("id", message.attrs().string("id").expect("id"))
         .attr("to", message.attrs().jid("from").expect("from"))
-}
-
-/// Polls until `probe` answers (customers are clients: what they do happens asynchronously).
-async fn wait_for<T>(mut probe: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..1200 {
-        if let Some(v) = probe() {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("condition not met within 60 s");
 }
 
 #[tokio::test]
@@ -400,12 +390,15 @@ async fn prekeys_usync_and_messages_both_ways() {
     )
     .await;
     conn.send(&receipt_for(&message)).await;
-    wait_for(|| {
+    poll_until("the expected sim state", async || {
         let sent = sim.customer_sent(CUSTOMER).ok()?;
         (sent[0].status == "delivered").then_some(())
     })
     .await;
-    wait_for(|| (sim.devices()[0].devices[0].offline_queue == 0).then_some(())).await;
+    poll_until("the expected sim state", async || {
+        (sim.devices()[0].devices[0].offline_queue == 0).then_some(())
+    })
+    .await;
     // The server drew one of our prekeys.
     let count_id = conn.next_id();
     let count = conn
@@ -561,7 +554,7 @@ async fn prekeys_usync_and_messages_both_ways() {
         ack.attrs().optional_string("phash").is_none(),
         "full device list: no phash"
     );
-    let inbox = wait_for(|| {
+    let inbox = poll_until("the expected sim state", async || {
         let inbox = sim.customer_inbox(CUSTOMER).ok()?;
         (!inbox.is_empty()).then_some(inbox)
     })
@@ -627,7 +620,7 @@ async fn prekeys_usync_and_messages_both_ways() {
             .children([Node::new("composing")]),
     )
     .await;
-    wait_for(|| {
+    poll_until("the expected sim state", async || {
         let states = sim.customer_chatstates(CUSTOMER).ok()?;
         states
             .iter()
@@ -692,7 +685,10 @@ async fn offline_queue_redelivers_until_acked() {
     drop(conn);
     sim.add_customer(CUSTOMER, "Mona", 1, true)
         .expect("customer");
-    wait_for(|| (!sim.devices()[0].devices[0].online).then_some(())).await;
+    poll_until("the expected sim state", async || {
+        (!sim.devices()[0].devices[0].online).then_some(())
+    })
+    .await;
     let m1 = sim
         .customer_send(CUSTOMER, OWNER, Outgoing::Text("one".into()), None)
         .expect("send");
@@ -700,7 +696,10 @@ async fn offline_queue_redelivers_until_acked() {
         .customer_send(CUSTOMER, OWNER, Outgoing::Text("two".into()), None)
         .expect("send");
     // Two messages and the customer's privacy token, once the customer's client sent them.
-    wait_for(|| (sim.devices()[0].devices[0].offline_queue == 3).then_some(())).await;
+    poll_until("the expected sim state", async || {
+        (sim.devices()[0].devices[0].offline_queue == 3).then_some(())
+    })
+    .await;
     // Passive login: nothing until <active/>; then the batch and its end marker.
     let (conn, nodes) = login_active(&sim, &id).await;
     let messages: Vec<&Node> = nodes.iter().filter(|n| n.tag == "message").collect();
@@ -722,7 +721,10 @@ async fn offline_queue_redelivers_until_acked() {
     );
     // Not acked: dropped connection, both come again.
     drop(conn);
-    wait_for(|| (!sim.devices()[0].devices[0].online).then_some(())).await;
+    poll_until("the expected sim state", async || {
+        (!sim.devices()[0].devices[0].online).then_some(())
+    })
+    .await;
     let (mut conn, nodes) = login_active(&sim, &id).await;
     let messages: Vec<Node> = nodes.into_iter().filter(|n| n.tag == "message").collect();
     assert_eq!(messages.len(), 2);
@@ -736,7 +738,10 @@ async fn offline_queue_redelivers_until_acked() {
         Some("receipt")
     );
     drop(conn);
-    wait_for(|| (!sim.devices()[0].devices[0].online).then_some(())).await;
+    poll_until("the expected sim state", async || {
+        (!sim.devices()[0].devices[0].online).then_some(())
+    })
+    .await;
     let (_conn, nodes) = login_active(&sim, &id).await;
     let ids: Vec<String> = nodes
         .iter()
@@ -1307,7 +1312,7 @@ async fn media_both_ways() {
                     .bytes(sealed.serialized().to_vec())])])]),
     )
     .await;
-    let inbox = wait_for(|| {
+    let inbox = poll_until("the expected sim state", async || {
         let inbox = sim.customer_inbox(CUSTOMER).ok()?;
         inbox.into_iter().find(|e| e.id == "3EB0DDDDDDDDDDDDDDDDDD")
     })
@@ -1581,7 +1586,7 @@ async fn group_messages_both_ways() {
         "a stale phash is answered with the server's"
     );
     for phone in [CUSTOMER, OTHER] {
-        let entry = wait_for(|| {
+        let entry = poll_until("the expected sim state", async || {
             sim.customer_inbox(phone)
                 .ok()?
                 .into_iter()
@@ -1699,7 +1704,7 @@ async fn baileys_builds_pair_log_in_and_answer() {
         let got = next("MSG ").await;
         assert_eq!(got, format!("{id} hello baileys"));
         let reply = next("SENT ").await;
-        let entry = wait_for(|| {
+        let entry = poll_until("the expected sim state", async || {
             sim.customer_inbox(CUSTOMER)
                 .ok()?
                 .into_iter()
@@ -1733,7 +1738,10 @@ async fn offline_queue_keeps_a_burst_of_customer_messages() {
     }
     // Plus a low-prekey notification (this companion never uploaded prekeys) and the
     // customer's privacy token, once the customer's client sent them all.
-    wait_for(|| (sim.devices()[0].devices[0].offline_queue >= 502).then_some(())).await;
+    poll_until("the expected sim state", async || {
+        (sim.devices()[0].devices[0].offline_queue >= 502).then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sim.devices()[0].devices[0].offline_queue, 502);
 }
@@ -1825,7 +1833,7 @@ async fn lid_addressed_group_post() {
             .is_some()
     );
     // The customer's second device got the post too (its own sender key chain).
-    wait_for(|| {
+    poll_until("the expected sim state", async || {
         let inbox = sim.customer_inbox(CUSTOMER).ok()?;
         inbox
             .iter()

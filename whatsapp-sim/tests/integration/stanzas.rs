@@ -1,4 +1,5 @@
-//! The control routes for `<unavailable>`, calls and poll votes: answers and errors.
+//! The control routes for `<unavailable>`, calls, poll votes and `<appdata>` sends: answers and
+//! errors.
 
 use super::{http, start};
 
@@ -82,4 +83,22 @@ async fn unavailable_call_and_vote_routes() {
     )
     .await;
     assert_eq!(status, 400, "missing fields: {body}");
+    let (status, body) = http(
+        &base,
+        "POST",
+        "/control/customers/201112223334/send",
+        Some(r#"{"to":"201001234567","text":"hi","appdata":true}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["id"].as_str().is_some_and(|id| !id.is_empty()));
+    // A paired account's own phone is not a client customer: it cannot send as <appdata>.
+    let (status, body) = http(
+        &base,
+        "POST",
+        "/control/customers/201001234567/send",
+        Some(r#"{"to":"201112223334","text":"hi","appdata":true}"#),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
 }
