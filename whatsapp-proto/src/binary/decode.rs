@@ -1,6 +1,7 @@
 //! Bytes -> node. Total over every input: bad bytes give a [`DecodeError`] naming what and
 //! where, never a panic, and no allocation is larger than the remaining input justifies.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use super::node::{Content, Node, NodeStr, Value};
@@ -120,12 +121,24 @@ pub enum DecodeError {
 /// assert!(matches!(decode_frame_plaintext(&[0x00, 0xF8, 0x03]), Err(DecodeError::UnexpectedEnd { .. })));
 /// ```
 pub fn decode_frame_plaintext(plaintext: &[u8]) -> Result<Node, DecodeError> {
+    decode_node(&frame_body(plaintext)?)
+}
+
+/// The node bytes of frame plaintext: the body after the flags byte, borrowed, or
+/// inflated when the flags say it is compressed. Feed it to [`super::decode_node_ref`].
+///
+/// ```
+/// use whatsapp_proto::binary::frame_body;
+///
+/// assert_eq!(&*frame_body(&[0x00, 0xF8, 0x01, 0x19]).unwrap(), [0xF8, 0x01, 0x19]);
+/// assert!(frame_body(&[]).is_err());
+/// ```
+pub fn frame_body(plaintext: &[u8]) -> Result<Cow<'_, [u8]>, DecodeError> {
     let (&flags, body) = plaintext.split_first().ok_or(DecodeError::EmptyFrame)?;
     if flags & 0x02 != 0 {
-        let inflated = inflate(body)?;
-        decode_node(&inflated)
+        inflate(body).map(Cow::Owned)
     } else {
-        decode_node(body)
+        Ok(Cow::Borrowed(body))
     }
 }
 
