@@ -21,17 +21,18 @@ use crate::jid::{DOMAIN_HOSTED, DOMAIN_HOSTED_LID, DOMAIN_LID};
 /// assert_eq!(tree.root().attr_str("id"), Some("12.34-1"));
 /// ```
 pub fn decode_node_ref(bytes: &[u8]) -> Result<NodeTree<'_>, DecodeError> {
-    // Typical stanzas spend roughly 20 bytes per node and 12 per attribute; a guess too
-    // small only costs a regrowth, so it is capped rather than trusted to the input.
+    // The fixture's stanzas spend about 48 bytes per node and 25 per attribute; a guess
+    // too small only costs a regrowth, so it is capped rather than trusted to the input.
     let mut decoder = RefDecoder {
         bytes,
         pos: 0,
         tree: NodeTree {
-            nodes: Vec::with_capacity((bytes.len() / 20).clamp(1, 1024)),
-            attrs: Vec::with_capacity((bytes.len() / 12).clamp(2, 2048)),
-            unpacked: String::with_capacity(64),
+            nodes: Vec::with_capacity((bytes.len() / 32).clamp(1, 1024)),
+            attrs: Vec::with_capacity((bytes.len() / 16).clamp(2, 2048)),
+            unpacked: String::new(),
             jids: Vec::new(),
         },
+        unpacked: Vec::with_capacity(64),
     };
     decoder.tree.nodes.push(PLACEHOLDER);
     decoder.node(0, 0)?;
@@ -41,7 +42,11 @@ pub fn decode_node_ref(bytes: &[u8]) -> Result<NodeTree<'_>, DecodeError> {
             remaining: bytes.len() - decoder.pos,
         });
     }
-    Ok(decoder.tree)
+    let mut tree = decoder.tree;
+    // Cannot fail: the glyph tables hold ASCII only.
+    tree.unpacked =
+        String::from_utf8(decoder.unpacked).map_err(|_| DecodeError::InvalidUtf8 { offset: 0 })?;
+    Ok(tree)
 }
 
 const PLACEHOLDER: RawNode<'static> = RawNode {
@@ -83,6 +88,8 @@ struct RefDecoder<'a> {
     bytes: &'a [u8],
     pos: usize,
     tree: NodeTree<'a>,
+    /// The unpacked characters (ASCII); the tree's `unpacked` once decoding is done.
+    unpacked: Vec<u8>,
 }
 
 impl<'a> RefDecoder<'a> {
@@ -159,6 +166,8 @@ impl<'a> RefDecoder<'a> {
         }
         let attrs_start = self.tree.attrs.len();
         let attrs_len = (size - 1) >> 1;
+        // Each attribute takes at least two bytes; a lying count cannot reserve more.
+        self.tree.attrs.reserve(attrs_len.min(self.remaining() / 2));
         for _ in 0..attrs_len {
             let key = self.text("attribute name")?;
             let value = match self.item("attribute value")? {
@@ -237,8 +246,14 @@ impl<'a> RefDecoder<'a> {
     }
 
     /// A string that must be text; a JID tag is refused before anything past it is read.
+    #[inline]
     fn text(&mut self, what: &'static str) -> Result<RawStr<'a>, DecodeError> {
         let offset = self.pos;
+        // Most tags and attribute names are single-byte tokens.
+        if let Some(&tag @ 1..=235) = self.bytes.get(offset) {
+            self.pos += 1;
+            return Ok(RawStr::Token(token::single(tag).unwrap_or_default()));
+        }
         if let Some(&tag @ (token::JID_PAIR | token::AD_JID | token::FB_JID | token::INTEROP_JID)) =
             self.bytes.get(offset)
         {
@@ -359,7 +374,9 @@ impl<'a> RefDecoder<'a> {
     fn is(&self, s: RawStr<'a>, want: &str) -> bool {
         match s {
             RawStr::Token(s) | RawStr::Slice(s) => s == want,
-            RawStr::Unpacked { start, len } => &self.tree.unpacked[start..start + len] == want,
+            RawStr::Unpacked { start, len } => {
+                &self.unpacked[start..start + len] == want.as_bytes()
+            }
         }
     }
 
@@ -386,34 +403,56 @@ impl<'a> RefDecoder<'a> {
         let len_byte = self.byte("packed length")?;
         let start = self.pos;
         let data = self.take(usize::from(len_byte & 0x7f), "packed string")?;
-        let odd = len_byte & 0x80 != 0;
-        let out = &mut self.tree.unpacked;
+        // The dropped final character of an odd string is not part of it, whatever it is.
+        let (whole, half) = match data.split_last() {
+            Some((&last, whole)) if len_byte & 0x80 != 0 => (whole, Some(last)),
+            _ => (data, None),
+        };
+        let out = &mut self.unpacked;
         let begin = out.len();
-        for (i, &byte) in data.iter().enumerate() {
-            let [high, low] = pairs[usize::from(byte)];
-            let last = i + 1 == data.len();
-            if high == 0 {
-                return Err(DecodeError::InvalidPacked {
-                    offset: start + i,
-                    value: byte >> 4,
-                });
-            }
-            out.push(char::from(high));
-            // The dropped final character of an odd string is not part of it, whatever it is.
-            if odd && last {
-                break;
-            }
-            if low == 0 {
-                return Err(DecodeError::InvalidPacked {
-                    offset: start + i,
-                    value: byte & 0x0f,
-                });
-            }
-            out.push(char::from(low));
+        let len = whole.len() * 2 + usize::from(half.is_some());
+        out.resize(begin + len, 0);
+        let dst = &mut out[begin..];
+        let mut valid = true;
+        for (chars, &byte) in dst.chunks_exact_mut(2).zip(whole) {
+            let pair = pairs[usize::from(byte)];
+            valid &= pair[0] != 0 && pair[1] != 0;
+            chars.copy_from_slice(&pair);
         }
-        Ok(RawStr::Unpacked {
-            start: begin,
-            len: out.len() - begin,
-        })
+        if let Some(byte) = half {
+            let high = pairs[usize::from(byte)][0];
+            valid &= high != 0;
+            dst[len - 1] = high;
+        }
+        if !valid {
+            return Err(packed_error(data, start, pairs, half.is_some()));
+        }
+        Ok(RawStr::Unpacked { start: begin, len })
+    }
+}
+
+/// The first nibble with no character, as the owned decoder reports it.
+#[cold]
+fn packed_error(data: &[u8], start: usize, pairs: &[[u8; 2]; 256], odd: bool) -> DecodeError {
+    for (i, &byte) in data.iter().enumerate() {
+        let [high, low] = pairs[usize::from(byte)];
+        if high == 0 {
+            return DecodeError::InvalidPacked {
+                offset: start + i,
+                value: byte >> 4,
+            };
+        }
+        let dropped = odd && i + 1 == data.len();
+        if low == 0 && !dropped {
+            return DecodeError::InvalidPacked {
+                offset: start + i,
+                value: byte & 0x0f,
+            };
+        }
+    }
+    // Unreachable: the caller found an invalid nibble.
+    DecodeError::InvalidPacked {
+        offset: start,
+        value: 0,
     }
 }
