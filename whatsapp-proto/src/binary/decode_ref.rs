@@ -32,7 +32,7 @@ pub fn decode_node_ref(bytes: &[u8]) -> Result<NodeTree<'_>, DecodeError> {
             unpacked: String::new(),
             jids: Vec::new(),
         },
-        unpacked: Vec::with_capacity(64),
+        unpacked: Vec::new(),
     };
     decoder.tree.nodes.push(PLACEHOLDER);
     decoder.node(0, 0)?;
@@ -170,9 +170,16 @@ impl<'a> RefDecoder<'a> {
         self.tree.attrs.reserve(attrs_len.min(self.remaining() / 2));
         for _ in 0..attrs_len {
             let key = self.text("attribute name")?;
-            let value = match self.item("attribute value")? {
-                RawItem::Text(text) => RawValue::Text(text),
-                RawItem::Jid(jid) => RawValue::Jid(jid),
+            let value = match self.bytes.get(self.pos) {
+                // Many values are single-byte tokens too ("text", "pkmsg", "2", ...).
+                Some(&tag @ 1..=235) => {
+                    self.pos += 1;
+                    RawValue::Text(RawStr::Token(token::single(tag).unwrap_or_default()))
+                }
+                _ => match self.item("attribute value")? {
+                    RawItem::Text(text) => RawValue::Text(text),
+                    RawItem::Jid(jid) => RawValue::Jid(jid),
+                },
             };
             self.tree.attrs.push((key, value));
         }
@@ -409,6 +416,10 @@ impl<'a> RefDecoder<'a> {
             _ => (data, None),
         };
         let out = &mut self.unpacked;
+        if out.capacity() == 0 {
+            // Enough for a stanza's usual few ids and numbers in one allocation.
+            out.reserve(64);
+        }
         let begin = out.len();
         let len = whole.len() * 2 + usize::from(half.is_some());
         out.resize(begin + len, 0);
