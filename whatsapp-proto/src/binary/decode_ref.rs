@@ -2,7 +2,8 @@
 //! [`super::decode_node`] does, with the same [`DecodeError`]s (a property test and a fuzz
 //! target hold the two together); it only avoids copying.
 
-use super::decode::{DecodeError, MAX_DEPTH};
+use super::cursor::{Cursor, reads_through_cursor};
+use super::decode::DecodeError;
 use super::node_ref::{NodeTree, RawContent, RawJid, RawNode, RawStr, RawValue};
 use super::token;
 use crate::jid::{DOMAIN_HOSTED, DOMAIN_HOSTED_LID, DOMAIN_LID};
@@ -24,8 +25,7 @@ pub fn decode_node_ref(bytes: &[u8]) -> Result<NodeTree<'_>, DecodeError> {
     // The fixture's stanzas spend about 48 bytes per node and 25 per attribute; a guess
     // too small only costs a regrowth, so it is capped rather than trusted to the input.
     let mut decoder = RefDecoder {
-        bytes,
-        pos: 0,
+        cursor: Cursor { bytes, pos: 0 },
         tree: NodeTree {
             nodes: Vec::with_capacity((bytes.len() / 32).clamp(1, 1024)),
             attrs: Vec::with_capacity((bytes.len() / 16).clamp(2, 2048)),
@@ -85,80 +85,18 @@ enum RawItem<'a> {
 }
 
 struct RefDecoder<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+    cursor: Cursor<'a>,
     tree: NodeTree<'a>,
     /// The unpacked characters (ASCII); the tree's `unpacked` once decoding is done.
     unpacked: Vec<u8>,
 }
 
+reads_through_cursor!(RefDecoder);
+
 impl<'a> RefDecoder<'a> {
-    fn remaining(&self) -> usize {
-        self.bytes.len() - self.pos
-    }
-
-    #[inline]
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
-        match self.bytes.get(self.pos..self.pos.saturating_add(n)) {
-            Some(slice) => {
-                self.pos += n;
-                Ok(slice)
-            }
-            None => Err(DecodeError::UnexpectedEnd {
-                offset: self.pos,
-                needed: n - self.remaining(),
-                what,
-            }),
-        }
-    }
-
-    #[inline]
-    fn byte(&mut self, what: &'static str) -> Result<u8, DecodeError> {
-        match self.bytes.get(self.pos) {
-            Some(&b) => {
-                self.pos += 1;
-                Ok(b)
-            }
-            None => Err(DecodeError::UnexpectedEnd {
-                offset: self.pos,
-                needed: 1,
-                what,
-            }),
-        }
-    }
-
-    fn u16(&mut self, what: &'static str) -> Result<u16, DecodeError> {
-        let b = self.take(2, what)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
-
-    fn list_size(&mut self, tag: u8, offset: usize) -> Result<usize, DecodeError> {
-        match tag {
-            token::LIST_EMPTY => Ok(0),
-            token::LIST_8 => Ok(usize::from(self.byte("list size")?)),
-            token::LIST_16 => Ok(usize::from(self.u16("list size")?)),
-            _ => Err(DecodeError::InvalidTag {
-                offset,
-                tag,
-                expected: "a list header",
-            }),
-        }
-    }
-
     /// Reads a node into the slot its parent reserved.
     fn node(&mut self, depth: usize, slot: usize) -> Result<(), DecodeError> {
-        let start = self.pos;
-        if depth > MAX_DEPTH {
-            return Err(DecodeError::TooDeep {
-                offset: start,
-                max: MAX_DEPTH,
-            });
-        }
-        let header = self.byte("node header")?;
-        let size = self.list_size(header, start)?;
-        if size == 0 {
-            return Err(DecodeError::EmptyNode { offset: start });
-        }
+        let size = self.node_size(depth)?;
         let tag_offset = self.pos;
         let tag = self.text("node tag")?;
         if self.is_empty(tag) {
@@ -238,20 +176,6 @@ impl<'a> RefDecoder<'a> {
         }
     }
 
-    fn binary_length(&mut self, tag: u8) -> Result<usize, DecodeError> {
-        Ok(match tag {
-            token::BINARY_8 => usize::from(self.byte("length")?),
-            token::BINARY_20 => {
-                let b = self.take(3, "length")?;
-                (usize::from(b[0] & 0x0f) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2])
-            }
-            _ => {
-                let b = self.take(4, "length")?;
-                u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
-            }
-        })
-    }
-
     /// A string that must be text; a JID tag is refused before anything past it is read.
     #[inline]
     fn text(&mut self, what: &'static str) -> Result<RawStr<'a>, DecodeError> {
@@ -289,24 +213,10 @@ impl<'a> RefDecoder<'a> {
             // Baileys and whatsmeow both read LIST_EMPTY where a string goes as "nothing".
             token::LIST_EMPTY => RawStr::Token(""),
             token::DICTIONARY_0..=token::DICTIONARY_3 => {
-                let index = self.byte("double-byte token index")?;
-                let dictionary = tag - token::DICTIONARY_0;
-                RawStr::Token(token::double(dictionary, index).ok_or(
-                    DecodeError::TokenOutOfRange {
-                        offset,
-                        dictionary,
-                        index,
-                    },
-                )?)
+                RawStr::Token(self.double_token(tag, offset)?)
             }
             token::BINARY_8 | token::BINARY_20 | token::BINARY_32 => {
-                let len = self.binary_length(tag)?;
-                let start = self.pos;
-                let raw = self.take(len, what)?;
-                RawStr::Slice(
-                    std::str::from_utf8(raw)
-                        .map_err(|_| DecodeError::InvalidUtf8 { offset: start })?,
-                )
+                RawStr::Slice(self.raw_str(tag, what)?)
             }
             token::NIBBLE_8 => self.packed(&NIBBLE_PAIRS)?,
             token::HEX_8 => self.packed(&HEX_PAIRS)?,

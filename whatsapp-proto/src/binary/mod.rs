@@ -15,6 +15,7 @@
 //! assert_eq!(decode_frame_plaintext(&bytes).unwrap(), node);
 //! ```
 
+mod cursor;
 mod decode;
 mod decode_ref;
 mod encode;
