@@ -1,12 +1,16 @@
 //! Encode + decode of a realistic ~800-byte outgoing `<message>`: three `<to>` participants
-//! each with a pkmsg `<enc>`, and a device-identity.
+//! each with a pkmsg `<enc>`, and a device-identity; decoded both into the owned [`Node`]
+//! and into the borrowed tree (`decode_node_ref`). The comparison with whatsapp-rust's codec
+//! over 512 stanzas is `bench/codec-compare`.
 
 // criterion_group! generates an undocumented `pub fn benches`.
 #![allow(missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use whatsapp_proto::binary::{Node, decode_frame_plaintext, encode_frame_plaintext};
+use whatsapp_proto::binary::{
+    Node, decode_frame_plaintext, decode_node_ref, encode_frame_plaintext, frame_body,
+};
 use whatsapp_proto::jid::Jid;
 
 fn message() -> Node {
@@ -45,6 +49,12 @@ fn codec(c: &mut Criterion) {
     });
     group.bench_function("decode", |b| {
         b.iter(|| decode_frame_plaintext(black_box(&bytes)).unwrap())
+    });
+    group.bench_function("decode borrowed", |b| {
+        b.iter(|| {
+            let body = frame_body(black_box(&bytes)).unwrap();
+            decode_node_ref(&body).unwrap().node_count()
+        })
     });
     group.finish();
 }

@@ -1,8 +1,10 @@
 //! Bytes -> node. Total over every input: bad bytes give a [`DecodeError`] naming what and
 //! where, never a panic, and no allocation is larger than the remaining input justifies.
 
+use std::borrow::Cow;
 use std::io::Read;
 
+use super::cursor::{Cursor, reads_through_cursor};
 use super::node::{Content, Node, NodeStr, Value};
 use super::token;
 use crate::jid::{DOMAIN_HOSTED, DOMAIN_HOSTED_LID, DOMAIN_LID, Jid, Server};
@@ -120,12 +122,24 @@ pub enum DecodeError {
 /// assert!(matches!(decode_frame_plaintext(&[0x00, 0xF8, 0x03]), Err(DecodeError::UnexpectedEnd { .. })));
 /// ```
 pub fn decode_frame_plaintext(plaintext: &[u8]) -> Result<Node, DecodeError> {
+    decode_node(&frame_body(plaintext)?)
+}
+
+/// The node bytes of frame plaintext: the body after the flags byte, borrowed, or
+/// inflated when the flags say it is compressed. Feed it to [`super::decode_node_ref`].
+///
+/// ```
+/// use whatsapp_proto::binary::frame_body;
+///
+/// assert_eq!(&*frame_body(&[0x00, 0xF8, 0x01, 0x19]).unwrap(), [0xF8, 0x01, 0x19]);
+/// assert!(frame_body(&[]).is_err());
+/// ```
+pub fn frame_body(plaintext: &[u8]) -> Result<Cow<'_, [u8]>, DecodeError> {
     let (&flags, body) = plaintext.split_first().ok_or(DecodeError::EmptyFrame)?;
     if flags & 0x02 != 0 {
-        let inflated = inflate(body)?;
-        decode_node(&inflated)
+        inflate(body).map(Cow::Owned)
     } else {
-        decode_node(body)
+        Ok(Cow::Borrowed(body))
     }
 }
 
@@ -149,7 +163,9 @@ fn inflate(body: &[u8]) -> Result<Vec<u8>, DecodeError> {
 
 /// Decodes exactly one node from `bytes` (no flags byte); leftover bytes are an error.
 pub fn decode_node(bytes: &[u8]) -> Result<Node, DecodeError> {
-    let mut decoder = Decoder { bytes, pos: 0 };
+    let mut decoder = Decoder {
+        cursor: Cursor { bytes, pos: 0 },
+    };
     let node = decoder.node(0)?;
     if decoder.pos < bytes.len() {
         return Err(DecodeError::TrailingBytes {
@@ -167,63 +183,14 @@ enum Item {
 }
 
 struct Decoder<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+    cursor: Cursor<'a>,
 }
 
+reads_through_cursor!(Decoder);
+
 impl<'a> Decoder<'a> {
-    fn remaining(&self) -> usize {
-        self.bytes.len() - self.pos
-    }
-
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
-        if n > self.remaining() {
-            return Err(DecodeError::UnexpectedEnd {
-                offset: self.pos,
-                needed: n - self.remaining(),
-                what,
-            });
-        }
-        let slice = &self.bytes[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(slice)
-    }
-
-    fn byte(&mut self, what: &'static str) -> Result<u8, DecodeError> {
-        Ok(self.take(1, what)?[0])
-    }
-
-    fn u16(&mut self, what: &'static str) -> Result<u16, DecodeError> {
-        let b = self.take(2, what)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
-
-    fn list_size(&mut self, tag: u8, offset: usize) -> Result<usize, DecodeError> {
-        match tag {
-            token::LIST_EMPTY => Ok(0),
-            token::LIST_8 => Ok(usize::from(self.byte("list size")?)),
-            token::LIST_16 => Ok(usize::from(self.u16("list size")?)),
-            _ => Err(DecodeError::InvalidTag {
-                offset,
-                tag,
-                expected: "a list header",
-            }),
-        }
-    }
-
     fn node(&mut self, depth: usize) -> Result<Node, DecodeError> {
-        let start = self.pos;
-        if depth > MAX_DEPTH {
-            return Err(DecodeError::TooDeep {
-                offset: start,
-                max: MAX_DEPTH,
-            });
-        }
-        let header = self.byte("node header")?;
-        let size = self.list_size(header, start)?;
-        if size == 0 {
-            return Err(DecodeError::EmptyNode { offset: start });
-        }
+        let size = self.node_size(depth)?;
         let tag_offset = self.pos;
         let tag = self.text("node tag")?;
         if tag.is_empty() {
@@ -281,20 +248,6 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn binary_length(&mut self, tag: u8) -> Result<usize, DecodeError> {
-        Ok(match tag {
-            token::BINARY_8 => usize::from(self.byte("length")?),
-            token::BINARY_20 => {
-                let b = self.take(3, "length")?;
-                (usize::from(b[0] & 0x0f) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2])
-            }
-            _ => {
-                let b = self.take(4, "length")?;
-                u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
-            }
-        })
-    }
-
     /// A string that must be text (tags, attribute names, JID parts). JID tags are refused
     /// before anything is read past them, so nested JIDs cannot recurse.
     fn text(&mut self, what: &'static str) -> Result<NodeStr, DecodeError> {
@@ -327,23 +280,10 @@ impl<'a> Decoder<'a> {
             token::LIST_EMPTY => NodeStr::from_static(""),
             1..=235 => NodeStr::from_static(token::single(tag).unwrap_or_default()),
             token::DICTIONARY_0..=token::DICTIONARY_3 => {
-                let index = self.byte("double-byte token index")?;
-                let dictionary = tag - token::DICTIONARY_0;
-                NodeStr::from_static(token::double(dictionary, index).ok_or(
-                    DecodeError::TokenOutOfRange {
-                        offset,
-                        dictionary,
-                        index,
-                    },
-                )?)
+                NodeStr::from_static(self.double_token(tag, offset)?)
             }
             token::BINARY_8 | token::BINARY_20 | token::BINARY_32 => {
-                let len = self.binary_length(tag)?;
-                let start = self.pos;
-                let raw = self.take(len, what)?;
-                std::str::from_utf8(raw)
-                    .map_err(|_| DecodeError::InvalidUtf8 { offset: start })?
-                    .into()
+                self.raw_str(tag, what)?.into()
             }
             token::NIBBLE_8 | token::HEX_8 => self.packed(tag)?.into(),
             token::JID_PAIR => return self.jid_pair(offset).map(Item::Jid),

@@ -62,8 +62,7 @@ impl Encoder {
     /// Encodes a node as frame plaintext: the flags byte `00` followed by the node.
     pub fn frame_plaintext(mut self, node: &Node) -> Result<Vec<u8>, EncodeError> {
         self.buf.clear();
-        // One allocation covers typical stanzas (a message with a few recipients).
-        self.buf.reserve(1024);
+        self.buf.reserve(1 + self.size_bound(node));
         self.buf.push(0);
         self.node(node)?;
         Ok(self.buf)
@@ -72,8 +71,38 @@ impl Encoder {
     /// Encodes a bare node (no flags byte).
     pub fn node_bytes(mut self, node: &Node) -> Result<Vec<u8>, EncodeError> {
         self.buf.clear();
+        self.buf.reserve(self.size_bound(node));
         self.node(node)?;
         Ok(self.buf)
+    }
+
+    /// A tight upper bound of a node's encoded size, so the output is allocated once and
+    /// never grows. Exact sizing would look every string up in the token index twice;
+    /// this only adds lengths. Each string costs at most its length plus a 5-byte
+    /// BINARY_32 header (tokens and packed forms are shorter), or plus 11 when text may
+    /// become a JID (two headers and the pair tag).
+    fn size_bound(&self, node: &Node) -> usize {
+        let slack = if self.jids_from_text { 11 } else { 5 };
+        let mut size = 3 + node.tag.len() + slack;
+        for (key, value) in &node.attrs {
+            size += key.len() + slack;
+            size += match value {
+                Value::Text(text) => text.len() + slack,
+                // The widest form, interop: tag, user, device, integrator, server.
+                Value::Jid(jid) => jid.user.len() + jid.server.as_str().len() + 15,
+            };
+        }
+        size + match &node.content {
+            Content::None => 0,
+            Content::Bytes(bytes) => bytes.len() + 5,
+            Content::Text(text) => text.len() + slack,
+            Content::Nodes(children) => {
+                3 + children
+                    .iter()
+                    .map(|child| self.size_bound(child))
+                    .sum::<usize>()
+            }
+        }
     }
 
     fn node(&mut self, node: &Node) -> Result<(), EncodeError> {
@@ -149,8 +178,8 @@ impl Encoder {
                 self.buf
                     .extend_from_slice(&[token::DICTIONARY_0 + dict, index]);
             }
-            None if packable(s, is_nibble_char) => self.packed(s, token::NIBBLE_8, nibble_value),
-            None if packable(s, is_hex_char) => self.packed(s, token::HEX_8, hex_value),
+            None if self.packed(s, token::NIBBLE_8, &NIBBLE_VALUES) => {}
+            None if self.packed(s, token::HEX_8, &HEX_VALUES) => {}
             None => {
                 if self.jids_from_text && self.guessed_jid(s)? {
                     return Ok(());
@@ -161,18 +190,40 @@ impl Encoder {
         Ok(())
     }
 
-    fn packed(&mut self, s: &str, tag: u8, value: fn(u8) -> u8) {
+    /// Writes `s` packed two characters a byte if every character has a nibble value in
+    /// `values`; otherwise writes nothing and answers false.
+    fn packed(&mut self, s: &str, tag: u8, values: &[u8; 256]) -> bool {
         let bytes = s.as_bytes();
-        let mut len_byte = bytes.len().div_ceil(2) as u8;
-        if bytes.len() % 2 == 1 {
+        if bytes.is_empty() || bytes.len() > token::PACKED_MAX {
+            return false;
+        }
+        let mut packed = [0u8; token::PACKED_MAX.div_ceil(2)];
+        let mut invalid = 0;
+        let pairs = bytes.chunks_exact(2);
+        let odd = pairs.remainder().first().copied();
+        for (out, pair) in packed.iter_mut().zip(pairs) {
+            let (high, low) = (values[usize::from(pair[0])], values[usize::from(pair[1])]);
+            invalid |= high | low;
+            *out = high << 4 | low;
+        }
+        let mut len = bytes.len() / 2;
+        if let Some(c) = odd {
+            let high = values[usize::from(c)];
+            invalid |= high;
+            // An odd string ends with the filler nibble 0xF.
+            packed[len] = high << 4 | 0x0f;
+            len += 1;
+        }
+        if invalid & NO_VALUE != 0 {
+            return false;
+        }
+        let mut len_byte = len as u8;
+        if odd.is_some() {
             len_byte |= 0x80;
         }
         self.buf.extend_from_slice(&[tag, len_byte]);
-        for pair in bytes.chunks(2) {
-            let high = value(pair[0]);
-            let low = pair.get(1).map_or(0x0f, |&c| value(c));
-            self.buf.push(high << 4 | low);
-        }
+        self.buf.extend_from_slice(&packed[..len]);
+        true
     }
 
     /// whatsmeow's choice of JID form (`binary/encoder.go` `writeJID`).
@@ -255,31 +306,32 @@ fn js_byte(s: &str) -> u8 {
         .fold(0u8, |acc, b| acc.wrapping_mul(10).wrapping_add(b - b'0'))
 }
 
-fn packable(s: &str, class: fn(u8) -> bool) -> bool {
-    !s.is_empty() && s.len() <= token::PACKED_MAX && s.bytes().all(class)
-}
+/// Marks a character with no nibble value in [`NIBBLE_VALUES`] and [`HEX_VALUES`].
+const NO_VALUE: u8 = 0x80;
 
-fn is_nibble_char(c: u8) -> bool {
-    c.is_ascii_digit() || c == b'-' || c == b'.'
-}
+/// Nibble-packing values: digits, `-` (10) and `.` (11).
+static NIBBLE_VALUES: [u8; 256] = nibble_table(false);
+/// Hex-packing values: digits and upper-case `A`-`F`.
+static HEX_VALUES: [u8; 256] = nibble_table(true);
 
-fn is_hex_char(c: u8) -> bool {
-    c.is_ascii_digit() || (b'A'..=b'F').contains(&c)
-}
-
-fn nibble_value(c: u8) -> u8 {
-    match c {
-        b'-' => 10,
-        b'.' => 11,
-        digit => digit - b'0',
+const fn nibble_table(hex: bool) -> [u8; 256] {
+    let mut table = [NO_VALUE; 256];
+    let mut digit = 0;
+    while digit < 10 {
+        table[b'0' as usize + digit] = digit as u8;
+        digit += 1;
     }
-}
-
-fn hex_value(c: u8) -> u8 {
-    match c {
-        b'A'..=b'F' => c - b'A' + 10,
-        digit => digit - b'0',
+    if hex {
+        let mut letter = 0;
+        while letter < 6 {
+            table[b'A' as usize + letter] = 10 + letter as u8;
+            letter += 1;
+        }
+    } else {
+        table[b'-' as usize] = 10;
+        table[b'.' as usize] = 11;
     }
+    table
 }
 
 /// Encodes a node as frame plaintext (flags byte `00` + node) with the typed rule.
@@ -324,6 +376,42 @@ mod tests {
             .node_bytes(&Node::new("to").attr("jid", lid))
             .unwrap();
         assert_eq!(&bytes[4..7], [token::AD_JID, 1, 9]);
+    }
+
+    #[test]
+    fn size_bound_covers_every_form() {
+        let jids = [
+            "s.whatsapp.net",
+            "2010:3@s.whatsapp.net",
+            "2010:1@hosted.lid",
+            "2010@hosted",
+            "2010:2@msgr",
+            "7-2010:2@interop",
+            "x@weird.server",
+        ];
+        let mut node = Node::new("a-tag-that-is-no-token")
+            .attr("id", "3EB0A1B2C3D4E5F60718")
+            .attr("t", "1700000000")
+            .attr("empty", "")
+            .attr("long", "y".repeat(300))
+            .attr("guessed", "1:2@lid")
+            .attr("pair", "user@g.us");
+        for (i, jid) in jids.iter().enumerate() {
+            node = node.attr(format!("j{i}"), jid.parse::<Jid>().unwrap());
+        }
+        let node = node.children([
+            Node::new("b").bytes(vec![1; 300]),
+            Node::new("c").text("12.5"),
+            Node::new("d").bytes(vec![2; 1 << 20]),
+            Node::new("e").children([]),
+        ]);
+        for encoder in [Encoder::new(), Encoder::new().jids_from_text(true)] {
+            let bound = encoder.size_bound(&node);
+            let bytes = encoder.node_bytes(&node).unwrap();
+            assert!(bytes.len() <= bound, "{} > {bound}", bytes.len());
+            // About 40 strings here, none more than 16 bytes over.
+            assert!(bound - bytes.len() < 640, "the bound stays tight");
+        }
     }
 
     #[test]

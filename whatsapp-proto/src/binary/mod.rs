@@ -15,14 +15,21 @@
 //! assert_eq!(decode_frame_plaintext(&bytes).unwrap(), node);
 //! ```
 
+mod cursor;
 mod decode;
+mod decode_ref;
 mod encode;
 pub mod json;
 mod node;
+mod node_ref;
 mod token;
 mod token_table;
 
-pub use decode::{DecodeError, MAX_DEPTH, MAX_INFLATED_SIZE, decode_frame_plaintext, decode_node};
+pub use decode::{
+    DecodeError, MAX_DEPTH, MAX_INFLATED_SIZE, decode_frame_plaintext, decode_node, frame_body,
+};
+pub use decode_ref::decode_node_ref;
 pub use encode::{EncodeError, Encoder, encode_frame_plaintext};
 pub use node::{AttrError, AttrReader, Content, Node, NodeStr, Value};
+pub use node_ref::{AttrsRef, Children, ContentRef, JidRef, NodeRef, NodeTree, ValueRef};
 pub use token::DICT_VERSION;

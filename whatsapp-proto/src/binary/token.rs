@@ -1,9 +1,5 @@
 //! Tag bytes and token lookup (../shared/protocol part 1 §5.2, §5.6).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::LazyLock;
-
 use super::token_table::{DOUBLE_BYTE, SINGLE_BYTE};
 
 /// Token dictionary version; the last byte of the intro header must match it.
@@ -33,65 +29,100 @@ pub(crate) enum Token {
     Double(u8, u8),
 }
 
-/// Word-at-a-time multiplicative hash (FxHash's mixing): token strings are short and
-/// trusted, so a fast unkeyed hash is right here; it is a large share of encoding time.
-#[derive(Default)]
-struct WordHash(u64);
+/// Open-addressing index of every token, built at compile time: a slot holds 0 (empty),
+/// a single-byte token's index (1..=235) or `256 + dictionary * 256 + index`. Token
+/// lookup is most of the encoder's work, so the key reads at most 16 bytes of the string
+/// (its head, tail and length) and a probe usually ends at the first slot (1,260 tokens
+/// in 4,096 slots).
+static INDEX: [u16; SLOTS] = build_index();
 
-const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+const SLOT_BITS: u32 = 12;
+const SLOTS: usize = 1 << SLOT_BITS;
+/// The longest token (`urn:xmpp:whatsapp:...` entries are the long ones).
+const LONGEST: usize = 48;
 
-impl WordHash {
-    fn mix(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+#[inline(always)]
+const fn u64_le(s: &[u8], at: usize) -> u64 {
+    match s.split_at(at).1.first_chunk::<8>() {
+        Some(b) => u64::from_le_bytes(*b),
+        None => 0,
     }
 }
 
-impl Hasher for WordHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.mix(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.mix(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u8(&mut self, byte: u8) {
-        self.mix(u64::from(byte));
+#[inline(always)]
+const fn u32_le(s: &[u8], at: usize) -> u64 {
+    match s.split_at(at).1.first_chunk::<4>() {
+        Some(b) => u32::from_le_bytes(*b) as u64,
+        None => 0,
     }
 }
 
-static INDEX: LazyLock<HashMap<&'static str, Token, BuildHasherDefault<WordHash>>> =
-    LazyLock::new(|| {
-        let mut map =
-            HashMap::with_capacity_and_hasher(SINGLE_BYTE.len() + 1024, Default::default());
-        for (dict, table) in DOUBLE_BYTE.iter().enumerate() {
-            for (index, token) in table.iter().enumerate() {
-                map.insert(*token, Token::Double(dict as u8, index as u8));
+/// The first slot to probe for `s` (non-empty).
+#[inline(always)]
+const fn home_slot(s: &[u8]) -> usize {
+    let n = s.len();
+    let (a, b) = if n >= 8 {
+        (u64_le(s, 0), u64_le(s, n - 8))
+    } else if n >= 4 {
+        (u32_le(s, 0), u32_le(s, n - 4))
+    } else {
+        (
+            s[0] as u64 | (s[n / 2] as u64) << 8 | (s[n - 1] as u64) << 16,
+            0,
+        )
+    };
+    let h = (a ^ b.rotate_left(32) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> (64 - SLOT_BITS)) as usize
+}
+
+const fn code_str(code: u16) -> &'static str {
+    let code = code as usize;
+    if code < 256 {
+        SINGLE_BYTE[code]
+    } else {
+        DOUBLE_BYTE[(code - 256) / 256][(code - 256) % 256]
+    }
+}
+
+const fn build_index() -> [u16; SLOTS] {
+    let mut table = [0u16; SLOTS];
+    let mut code = 1;
+    while code < 256 + 4 * 256 {
+        if code < SINGLE_BYTE.len() || code >= 256 {
+            let s = code_str(code as u16).as_bytes();
+            let mut slot = home_slot(s);
+            while table[slot] != 0 {
+                slot = (slot + 1) % SLOTS;
             }
+            table[slot] = code as u16;
         }
-        // Index 0 is the empty string, never written as a token.
-        for (index, token) in SINGLE_BYTE.iter().enumerate().skip(1) {
-            map.insert(*token, Token::Single(index as u8));
-        }
-        map
-    });
+        code += 1;
+    }
+    table
+}
 
 /// The token for a string, if it has one.
+#[inline]
 pub(crate) fn lookup(s: &str) -> Option<Token> {
-    // The longest token is 48 bytes.
-    if s.is_empty() || s.len() > 48 {
+    // Index 0 (the empty string) is never written as a token.
+    if s.is_empty() || s.len() > LONGEST {
         return None;
     }
-    INDEX.get(s).copied()
+    let mut slot = home_slot(s.as_bytes());
+    loop {
+        let code = INDEX[slot];
+        if code == 0 {
+            return None;
+        }
+        if code_str(code) == s {
+            return Some(if code < 256 {
+                Token::Single(code as u8)
+            } else {
+                Token::Double(((code - 256) / 256) as u8, ((code - 256) % 256) as u8)
+            });
+        }
+        slot = (slot + 1) % SLOTS;
+    }
 }
 
 /// The string of a single-byte token (1..=235).
@@ -140,6 +171,19 @@ mod tests {
     }
 
     #[test]
+    fn every_token_is_found_at_its_index() {
+        for (index, token) in SINGLE_BYTE.iter().enumerate().skip(1) {
+            assert_eq!(lookup(token), Some(Token::Single(index as u8)), "{token}");
+        }
+        for (dict, table) in DOUBLE_BYTE.iter().enumerate() {
+            for (index, token) in table.iter().enumerate() {
+                let want = Token::Double(dict as u8, index as u8);
+                assert_eq!(lookup(token), Some(want), "{token}");
+            }
+        }
+    }
+
+    #[test]
     fn spot_check_indices() {
         for (s, i) in [
             ("type", 4),
@@ -161,6 +205,9 @@ mod tests {
             assert_eq!(lookup(s), Some(Token::Double(d, i)), "{s}");
         }
         for s in ["ib", "md", "pair-success", "newsletter", "hosted", ""] {
+            assert_eq!(lookup(s), None, "{s}");
+        }
+        for s in ["typ", "types", "Type", "s.whatsapp.ne", "0123456789", "x"] {
             assert_eq!(lookup(s), None, "{s}");
         }
         assert_eq!(single(0), None);

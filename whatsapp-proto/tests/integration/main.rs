@@ -2,6 +2,7 @@
 
 mod appstate;
 mod binary;
+mod binary_ref;
 mod connection;
 mod content;
 mod media;
