@@ -405,14 +405,18 @@ async fn revoke(
     let mut c = state.app.pool().acquire().await?;
     workable_ticket(&mut c, &me, m.ticket_id).await?;
     drop(c);
-    if m.direction == "out" && !me.is_admin() && m.sender_user_id != Some(me.id) {
+    if m.direction == crate::domain::message::Direction::Out
+        && !me.is_admin()
+        && m.sender_user_id != Some(me.id)
+    {
         return Err(ApiError::Forbidden(
             "only the author or an admin may delete a message for everyone".into(),
         ));
     }
     // Not yet sent: cancelled; sent within WhatsApp's window: a revoke goes through the
     // durable outbox; older or incoming: 409.
-    let was_sent = m.status != "queued" && m.status != "held";
+    use crate::domain::message::MessageStatus;
+    let was_sent = !matches!(m.status, MessageStatus::Queued | MessageStatus::Held);
     let updated = state.app.revoke_message(m.id, me.id).await?;
     let how = if was_sent { "revoked" } else { "cancelled" };
     Ok(Json(json!({ "message": updated, "how": how })))

@@ -204,7 +204,8 @@ impl Service {
                 "201001234567",
                 &format!("WA-MEDIA-{i}"),
                 InboundContent::Media {
-                    media_kind: kind.into(),
+                    media_kind: pharmacy_service::domain::message::MessageKind::parse(kind)
+                        .unwrap(),
                     sha256,
                     mime: mime.into(),
                     file_name: name.map(Into::into),
