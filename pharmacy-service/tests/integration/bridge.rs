@@ -18,8 +18,8 @@ use std::time::Duration;
 use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Sim, SimConfig, SimHandle};
 
-const PHARMACY: &str = "201001234567";
-const CUSTOMER: &str = "201011119999";
+pub(crate) const PHARMACY: &str = "201001234567";
+pub(crate) const CUSTOMER: &str = "201011119999";
 const WAIT: Duration = Duration::from_secs(90);
 
 /// Polls `f` until it gives `Some`, failing with `what` after `WAIT`.
@@ -55,7 +55,7 @@ async fn ticket_of(app: &App, wa_id: &str) -> TicketId {
 
 /// The service on a fresh database in `dir`, with the fast pacing profile and media under
 /// `dir` on top of `config`.
-async fn fast_app(dir: &TempDir, config: ServiceConfig) -> App {
+pub(crate) async fn fast_app(dir: &TempDir, config: ServiceConfig) -> App {
     let config = ServiceConfig {
         pacing: PacingPolicy::fast(),
         media_dir: dir.0.join("media"),
@@ -66,7 +66,7 @@ async fn fast_app(dir: &TempDir, config: ServiceConfig) -> App {
         .unwrap()
 }
 
-async fn paired_bridge(app: &App, sim: &SimHandle) -> Arc<WhatsappBridge> {
+pub(crate) async fn paired_bridge(app: &App, sim: &SimHandle) -> Arc<WhatsappBridge> {
     let mut wa = whatsapp_client::Config::default()
         .with_url(sim.ws_url.clone())
         .with_trust_root(sim.root_public_key);
