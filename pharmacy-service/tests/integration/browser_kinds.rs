@@ -3,7 +3,7 @@
 //! stays accessible (axe-core). Screenshots are kept under `target/screenshots/`.
 
 use super::browser::{BROWSER, Browser, Service};
-use pharmacy_service::app::{ContactCardIn, InboundContent, InboundEvent, Sender};
+use pharmacy_service::app::{ContactCardIn, InboundContent, InboundEvent, Sender, TransferTarget};
 use pharmacy_service::domain::ids::TicketId;
 use pharmacy_service::domain::message::{MessageKind, poll_option_hash};
 
@@ -167,9 +167,15 @@ async fn one_ticket_shows_every_message_kind() {
     let _one = BROWSER.lock().await;
     let svc = Service::start().await;
     let ticket = every_kind(&svc).await;
-    let (admin, password) = svc.creds.admin.clone();
+    let (user, password, _) = svc.creds.agents[0].clone();
+    let agent = svc.agent_id(&user).await;
+    let admin = svc.user_id(&svc.creds.admin.0).await;
+    svc.app
+        .transfer_ticket(ticket, admin, TransferTarget::Agent(agent), "kinds")
+        .await
+        .unwrap();
     let mut b = Browser::start("kinds", "ar").await;
-    b.login(&svc.base, &admin, &password).await;
+    b.login(&svc.base, &user, &password).await;
     b.until("the inbox", "!document.getElementById('view-app').hidden")
         .await;
     let item = format!("#ticket-list [data-ticket='{ticket}']");
@@ -192,7 +198,7 @@ async fn one_ticket_shows_every_message_kind() {
             let marker = if lang == "ar" { ar } else { en };
             let found = b
                 .js(&format!(
-                    "const els = document.querySelectorAll('#message-list li[data-kind={kind}]');
+                    "const els = document.querySelectorAll('#message-list li.in[data-kind={kind}]');
                      return [els.length, els.length ? els[0].textContent : ''];"
                 ))
                 .await;
@@ -217,7 +223,7 @@ async fn one_ticket_shows_every_message_kind() {
             serde_json::json!(["tel:+201001112223", "tel:+201004445556"])
         );
         assert_eq!(
-            b.js("return document.querySelectorAll('li[data-kind=contact] button').length")
+            b.js("return document.querySelectorAll('li[data-kind=contact] .contact-phone button').length")
                 .await,
             2
         );
@@ -235,7 +241,14 @@ async fn one_ticket_shows_every_message_kind() {
             "document.querySelector('li[data-kind=text] details.edits[open] li')?.textContent.includes('علبتين من فضلك')",
         )
         .await;
-        b.shot(&format!("every-kind-{lang}")).await;
+        // The whole ticket for review, a few messages per screenshot.
+        for kind in ["text", "live_location", "contact", "unsupported"] {
+            b.js(&format!(
+                "document.querySelector('#message-list li.in[data-kind={kind}]').scrollIntoView({{block: 'start'}}); return 1"
+            ))
+            .await;
+            b.shot(&format!("every-kind-{lang}-from-{kind}")).await;
+        }
         b.axe(&format!("a ticket with every message kind ({lang})"))
             .await;
     }
