@@ -773,7 +773,7 @@ async fn agent_answers_a_customer_live_and_closes_the_ticket() {
             .contains("31.0425")
     );
     assert_eq!(
-        b.js("return document.querySelector('.msg .contact').textContent.trim()")
+        b.js("return document.querySelector('.msg .contact .contact-name').textContent.trim()")
             .await,
         "د. سامي"
     );

@@ -31,7 +31,7 @@ async function copy(text) {
 
 function contactCard(c) {
   const name = c.display_name || t("kind.contact");
-  return h("div", { class: "contact-card" },
+  return h("div", { class: "contact contact-card" },
     h("div", { class: "contact-name", dir: "auto" }, icon("contact"), h("span", {}, name)),
     (c.phones || []).map((p) => h("div", { class: "contact-phone" },
       h("span", { dir: "ltr" }, p),
