@@ -108,6 +108,7 @@ impl<'a> Parts<'a> {
             InboundContent::Contact { name, vcard } => {
                 msg.kind = MessageKind::Contact;
                 msg.body = Some(name.clone());
+                msg.search_extra = Some(db::message_details::vcard_phones(vcard).join(" "));
                 parts.extra = Extra::Contacts(vec![(Some(name.clone()), Some(vcard.clone()))]);
             }
             InboundContent::Contacts { cards } => {

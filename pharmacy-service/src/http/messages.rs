@@ -345,7 +345,7 @@ async fn send(
     summary = "Ingest webhook for other gateways",
     description = "Authenticated by `X-Timestamp: <unix seconds>` and `X-Signature: sha256=<hex HMAC-SHA256 of \"<timestamp>.<body>\">` under the configured ingest secret (403 when none is configured); 401 when either is missing, the signature does not match, or the timestamp is more than 5 minutes from the server's clock. Edits, revokes, reactions and receipts name their sender (`from`): the ids they carry are looked up in that customer's chat only. A media item must name a file the service already holds (422 otherwise); its type is normalised.",
     params(("X-Timestamp" = i64, Header, description = "Unix seconds when the request was signed; within 5 minutes of the server's clock", example = 1_795_593_600)),
-    request_body(content = InboundEvent, description = "An inbound event (`type`: message, edited, revoked, reaction, receipt, sent_from_phone)", content_type = "application/json"),
+    request_body(content = InboundEvent, description = "An inbound event (`type`: message, edited, revoked, reaction, poll_vote, receipt, sent_from_phone)", content_type = "application/json"),
     responses(
         (status = 200, description = "What the event did", body = super::openapi::IngestView),
         super::openapi::IngestErrors,
