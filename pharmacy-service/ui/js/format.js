@@ -139,6 +139,8 @@ export function previewText(m, t) {
     document: "📄 " + (m.media_name || t("kind.document")), sticker: "🏷️ " + t("kind.sticker"),
     location: "📍 " + t("kind.location"), contact: "👤 " + t("kind.contact"), rating: "⭐ " + t("kind.rating"),
   }[m.kind];
+  // A placeholder's stored text only repeats its label.
+  if (["view_once", "unsupported", "poll_vote"].includes(m.kind)) return label;
   if (label && body) return `${label} · ${body}`;
   return label || body;
 }
