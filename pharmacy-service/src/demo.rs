@@ -657,7 +657,7 @@ async fn agents_tick(
             continue;
         };
         let done = answers.get(&t.id.0).copied().unwrap_or(0);
-        if last.direction == "out" || last.direction == "outbound" {
+        if last.direction == crate::domain::message::Direction::Out {
             if done >= 2 && now.millis_since(last.created_at) > delay.as_millis() as i64 {
                 app.close_ticket(t.id, Actor::Agent(user), Some("resolved"))
                     .await?;

@@ -8,6 +8,7 @@ use super::inbound::{Effects, InboundOutcome, ReceiptStatus, Sender, sender_phon
 use super::{App, AppError, events::LiveEvent};
 use crate::db::{self, Conn};
 use crate::domain::ids::CustomerId;
+use crate::domain::message::{Direction, MessageStatus};
 use crate::domain::retraction::Retraction;
 use crate::domain::time::Timestamp;
 
@@ -22,7 +23,11 @@ impl App {
     /// The customer records the sender is (a number and a LID first seen apart are two until
     /// a message joins them); none when we never heard from them. Never creates one: an
     /// event about earlier messages has nothing to change for a stranger.
-    async fn chat_of(&self, c: &mut Conn, from: &Sender) -> Result<Vec<CustomerId>, AppError> {
+    pub(super) async fn chat_of(
+        &self,
+        c: &mut Conn,
+        from: &Sender,
+    ) -> Result<Vec<CustomerId>, AppError> {
         let mut ids = Vec::with_capacity(2);
         if let Some(p) = sender_phone(from)
             && let Some(cu) = db::customers::by_phone(c, &p).await?
@@ -61,7 +66,7 @@ impl App {
         if let Some(r) = retraction {
             // Only what the customer sent; an incoming message's `created_at` is WhatsApp's
             // timestamp for it (see `App::arrival`).
-            if m.direction != "in" {
+            if m.direction != Direction::In {
                 return Ok(ignored(format!("{wa_id} is not the sender's message")));
             }
             if !r.allowed(m.created_at, at) {
@@ -109,16 +114,16 @@ impl App {
             let Some(m) = db::messages::by_wa_id_in_chat(c, id, &chat).await? else {
                 continue;
             };
-            if m.direction != "out" {
+            if m.direction != Direction::Out {
                 continue;
             }
             let s = match status {
-                ReceiptStatus::Delivered => "delivered",
-                ReceiptStatus::Read => "read",
+                ReceiptStatus::Delivered => MessageStatus::Delivered,
+                ReceiptStatus::Read => MessageStatus::Read,
             };
             // A read receipt implies delivery: log both steps so the delivery log is complete.
             if status == ReceiptStatus::Read {
-                db::messages::advance_status(c, m.id, "delivered", None, at).await?;
+                db::messages::advance_status(c, m.id, MessageStatus::Delivered, None, at).await?;
             }
             if db::messages::advance_status(c, m.id, s, None, at).await? {
                 fx.events.push(match status {

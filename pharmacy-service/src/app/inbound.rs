@@ -5,6 +5,7 @@
 //! redelivery is recognised by its WhatsApp id and stored once.
 
 use super::chat_updates::Change;
+use super::content;
 use super::events::LiveEvent;
 use super::{App, AppError};
 use crate::db::customers::Customer;
@@ -15,6 +16,7 @@ use crate::domain::geo::GeoPoint;
 use crate::domain::ids::{MessageId, TicketId};
 use crate::domain::kpi::TicketEventKind;
 use crate::domain::menu::parse_choice;
+use crate::domain::message::{Direction, MessageKind, MessageStatus, SenderKind};
 use crate::domain::phone::normalize_phone;
 use crate::domain::ticket::{self, Actor, InboundDecision, TicketCommand, TicketStatus};
 use crate::domain::time::Timestamp;
@@ -40,11 +42,11 @@ pub enum InboundContent {
         /// The text.
         text: String,
     },
-    /// Image, audio/voice note, video, document or sticker, already stored with
+    /// Image, audio/voice note, video, round video, document or sticker, already stored with
     /// [`App::store_media`].
     Media {
-        /// `image`, `audio`, `video`, `document`, `sticker`.
-        media_kind: String,
+        /// One of the attachment kinds ([`MessageKind::is_media`]).
+        media_kind: MessageKind,
         /// Content address.
         sha256: String,
         /// Media type.
@@ -54,21 +56,22 @@ pub enum InboundContent {
         /// Caption.
         caption: Option<String>,
     },
-    /// An attachment whose file the media worker fetches afterwards: stored at once as
-    /// `downloading`, or as `too_large` (never fetched) without `download`. Only the WhatsApp
+    /// An attachment whose file the media worker fetches afterwards. Only the WhatsApp
     /// bridge makes it; the ingest webhook cannot (it is not deserialised).
     #[serde(skip)]
     PendingMedia {
-        /// `image`, `audio`, `video`, `document`, `sticker`.
-        media_kind: String,
+        /// One of the attachment kinds.
+        media_kind: MessageKind,
         /// The media type the message claims.
         mime: String,
         /// File name.
         file_name: Option<String>,
         /// Caption.
         caption: Option<String>,
-        /// What the download needs; `None` when the attachment is beyond the maximum.
-        download: Option<Box<crate::db::media_downloads::PendingDownload>>,
+        /// Sent as view-once.
+        view_once: bool,
+        /// Whether and how the file can be fetched.
+        fetch: MediaFetch,
     },
     /// A location pin.
     Location {
@@ -79,6 +82,17 @@ pub enum InboundContent {
         /// Place name.
         name: Option<String>,
     },
+    /// A shared live location, or a later position of one (same chat, higher `sequence`).
+    LiveLocation {
+        /// Latitude.
+        latitude: f64,
+        /// Longitude.
+        longitude: f64,
+        /// The sender's note.
+        caption: Option<String>,
+        /// The update's sequence number.
+        sequence: Option<i64>,
+    },
     /// A contact card.
     Contact {
         /// Display name.
@@ -86,6 +100,63 @@ pub enum InboundContent {
         /// The vCard.
         vcard: String,
     },
+    /// Several contact cards in one message, each with its own display name.
+    Contacts {
+        /// The cards, in order.
+        cards: Vec<ContactCardIn>,
+    },
+    /// A poll.
+    Poll {
+        /// The question.
+        question: String,
+        /// The options' names, in order.
+        options: Vec<String>,
+        /// How many options a voter may pick (0: any number).
+        selectable: u32,
+    },
+    /// A vote on a poll the service does not hold: how many options it selects.
+    PollVote {
+        /// How many options were selected.
+        selected: usize,
+    },
+    /// The answer to a button, list, template or interactive message.
+    Reply {
+        /// `button_reply`, `list_reply`, `template_reply` or `interactive_reply`.
+        reply_kind: MessageKind,
+        /// The id of what was picked.
+        id: Option<String>,
+        /// The text the customer saw for it.
+        text: Option<String>,
+        /// A list row's description, a flow's JSON parameters.
+        detail: Option<String>,
+    },
+    /// A view-once message (WhatsApp shows it only on the pharmacy's phone).
+    ViewOnce,
+    /// A kind this system cannot show yet.
+    Unsupported {
+        /// What it is (the WhatsApp fields it carries).
+        what: String,
+    },
+}
+
+/// One card of a [`InboundContent::Contacts`] message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ContactCardIn {
+    /// The name shown for it.
+    pub display_name: Option<String>,
+    /// The vCard.
+    pub vcard: Option<String>,
+}
+
+/// Whether the file of a [`InboundContent::PendingMedia`] can be fetched.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaFetch {
+    /// The media worker downloads it after the commit.
+    Download(Box<crate::db::media_downloads::PendingDownload>),
+    /// Beyond the configured maximum: never fetched (`too_large`).
+    TooLarge,
+    /// The message lacks what a download needs (key or hashes): `failed`, not retryable.
+    Missing,
 }
 
 /// A customer message.
@@ -150,6 +221,19 @@ pub enum InboundEvent {
         target_wa_id: String,
         /// The emoji.
         emoji: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// The customer voted on a poll of their chat (their whole current choice).
+    PollVote {
+        /// Who voted.
+        from: Sender,
+        /// The vote's own WhatsApp id.
+        wa_id: String,
+        /// The poll's WhatsApp id.
+        poll_wa_id: String,
+        /// SHA-256 (hex) of each selected option's name, as WhatsApp votes carry them.
+        selected: Vec<String>,
         /// When.
         at: Timestamp,
     },
@@ -315,7 +399,7 @@ impl App {
         }
     }
 
-    async fn apply_inbound(
+    pub(super) async fn apply_inbound(
         &self,
         c: &mut Conn,
         event: &InboundEvent,
@@ -352,6 +436,16 @@ impl App {
                 status,
                 at,
             } => self.apply_receipts(c, from, wa_ids, *status, *at, fx).await,
+            InboundEvent::PollVote {
+                from,
+                wa_id,
+                poll_wa_id,
+                selected,
+                at,
+            } => {
+                self.apply_vote(c, from, wa_id, poll_wa_id, selected, *at, fx)
+                    .await
+            }
         }
     }
 
@@ -370,6 +464,27 @@ impl App {
             Ok(arrival) => arrival,
             Err(duplicate) => return Ok(duplicate),
         };
+        // A later position of a live location the customer is sharing moves that message.
+        if let InboundContent::LiveLocation {
+            latitude,
+            longitude,
+            sequence,
+            ..
+        } = &m.content
+            && let Some(outcome) = self
+                .continue_live_location(
+                    c,
+                    customer.id,
+                    &m.wa_id,
+                    (*latitude, *longitude),
+                    *sequence,
+                    at,
+                    fx,
+                )
+                .await?
+        {
+            return Ok(outcome);
+        }
 
         // A survey answer: exactly one digit 1-5 within the window after the survey.
         if let (Some(t), InboundContent::Text { text }) = (&latest, &m.content)
@@ -382,14 +497,14 @@ impl App {
             let msg = NewMessage {
                 ticket_id: t.id,
                 customer_id: customer.id,
-                direction: "in",
-                sender_kind: "customer",
+                direction: Direction::In,
+                sender_kind: SenderKind::Customer,
                 agent_id: t.agent_id,
-                kind: "rating".into(),
+                kind: MessageKind::Rating,
                 body: Some(text.clone()),
                 wa_id: Some(m.wa_id.clone()),
                 quoted_wa_id: m.quoted_wa_id.clone(),
-                status: "received",
+                status: MessageStatus::Received,
                 created_at: at,
                 ..Default::default()
             };
@@ -502,6 +617,11 @@ impl App {
                 latitude,
                 longitude,
                 ..
+            }
+            | InboundContent::LiveLocation {
+                latitude,
+                longitude,
+                ..
             } => {
                 db::customers::set_location(c, customer.id, *latitude, *longitude, at).await?;
                 Some(GeoPoint {
@@ -543,88 +663,23 @@ impl App {
         let mut msg = NewMessage {
             ticket_id,
             customer_id: customer.id,
-            direction: "in",
-            sender_kind: "customer",
+            direction: Direction::In,
+            sender_kind: SenderKind::Customer,
             agent_id: t.agent_id,
             wa_id: Some(m.wa_id.clone()),
             quoted_wa_id: m.quoted_wa_id.clone(),
-            status: "received",
+            status: MessageStatus::Received,
             created_at: at,
             ..Default::default()
         };
-        let mut text_for_triggers = None;
-        let mut pending = None;
-        match &m.content {
-            InboundContent::Text { text } => {
-                msg.kind = "text".into();
-                msg.body = Some(text.clone());
-                text_for_triggers = Some(text.clone());
-            }
-            InboundContent::Media {
-                media_kind,
-                sha256,
-                mime,
-                file_name,
-                caption,
-            } => {
-                msg.kind = media_kind.clone();
-                msg.body = caption.clone();
-                msg.media_sha256 = Some(sha256.clone());
-                msg.media_mime = Some(mime.clone());
-                msg.media_name = file_name.clone();
-                db::messages::insert_media(c, sha256, mime, 0, now).await?;
-                text_for_triggers = caption.clone();
-            }
-            InboundContent::PendingMedia {
-                media_kind,
-                mime,
-                file_name,
-                caption,
-                download,
-            } => {
-                msg.kind = media_kind.clone();
-                msg.body = caption.clone();
-                msg.media_mime = Some(mime.clone());
-                msg.media_name = file_name.clone();
-                text_for_triggers = caption.clone();
-                pending = Some(download.as_deref());
-            }
-            InboundContent::Location {
-                latitude,
-                longitude,
-                name,
-            } => {
-                msg.kind = "location".into();
-                msg.body = name.clone();
-                msg.latitude = Some(*latitude);
-                msg.longitude = Some(*longitude);
-            }
-            InboundContent::Contact { name, vcard } => {
-                msg.kind = "contact".into();
-                msg.body = Some(format!("{name}\n{vcard}"));
-            }
+        let parts = content::Parts::of(&m.content, &mut msg)?;
+        let text_for_triggers = parts.text_for_triggers.clone();
+        if let InboundContent::Media { sha256, mime, .. } = &m.content {
+            db::messages::insert_media(c, sha256, mime, 0, now).await?;
         }
-        let mut message = db::messages::insert_row(c, &msg).await?;
+        let message = db::messages::insert_row(c, &msg).await?;
         let message_id = message.id;
-        if let Some(download) = pending {
-            // Stored now, fetched by the media worker after the commit (and the ack).
-            let state = match download {
-                Some(d) => {
-                    db::media_downloads::insert(c, message_id, d, now).await?;
-                    db::media_downloads::DOWNLOADING
-                }
-                None => {
-                    db::media_downloads::set_state(
-                        c,
-                        message_id,
-                        Some(db::media_downloads::TOO_LARGE),
-                    )
-                    .await?;
-                    db::media_downloads::TOO_LARGE
-                }
-            };
-            message.media_state = Some(state.to_owned());
-        }
+        let message = parts.store(c, message, &m.wa_id, now).await?;
         journal(
             c,
             ticket_id,
@@ -738,35 +793,24 @@ impl App {
         let t = db::tickets::by_id(c, ticket_id)
             .await?
             .ok_or_else(|| super::not_found("ticket", ticket_id.0))?;
-        let (kind, body) = match &m.content {
-            InboundContent::Text { text } => ("text".to_owned(), Some(text.clone())),
-            InboundContent::Media {
-                media_kind,
-                caption,
-                ..
-            }
-            | InboundContent::PendingMedia {
-                media_kind,
-                caption,
-                ..
-            } => (media_kind.clone(), caption.clone()),
-            InboundContent::Location { name, .. } => ("location".to_owned(), name.clone()),
-            InboundContent::Contact { name, .. } => ("contact".to_owned(), Some(name.clone())),
-        };
-        let msg = NewMessage {
+        let mut msg = NewMessage {
             ticket_id,
             customer_id: customer.id,
-            direction: "out",
-            sender_kind: "agent",
-            kind,
-            body,
+            direction: Direction::Out,
+            sender_kind: SenderKind::Agent,
             wa_id: Some(m.wa_id.clone()),
             quoted_wa_id: m.quoted_wa_id.clone(),
-            status: "sent",
+            status: MessageStatus::Sent,
             created_at: at,
             ..Default::default()
         };
-        let message_id = db::messages::insert(c, &msg).await?;
+        let parts = content::Parts::of(&m.content, &mut msg)?;
+        if let InboundContent::Media { sha256, mime, .. } = &m.content {
+            db::messages::insert_media(c, sha256, mime, 0, now).await?;
+        }
+        let row = db::messages::insert_row(c, &msg).await?;
+        let message_id = row.id;
+        parts.store(c, row, &m.wa_id, now).await?;
         journal(
             c,
             ticket_id,

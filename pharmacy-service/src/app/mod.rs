@@ -20,6 +20,7 @@ mod auth;
 mod calls;
 mod chat_updates;
 mod clock;
+mod content;
 mod customers;
 mod dashboard;
 mod events;
@@ -42,7 +43,8 @@ pub use customers::CustomerHistory;
 pub use dashboard::Dashboard;
 pub use events::{Envelope, EventBus, LiveEvent};
 pub use inbound::{
-    InboundContent, InboundEvent, InboundMessage, InboundOutcome, ReceiptStatus, Sender,
+    ContactCardIn, InboundContent, InboundEvent, InboundMessage, InboundOutcome, MediaFetch,
+    ReceiptStatus, Sender,
 };
 pub use jobs::JobReport;
 pub use kpi::{KpiQuery, KpiReport, KpiRow};

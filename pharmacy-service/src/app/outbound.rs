@@ -14,6 +14,7 @@ use crate::domain::autoreply::match_trigger;
 use crate::domain::ids::{MessageId, OutboxId, TemplateId, TicketId, UserId};
 use crate::domain::kpi::TicketEventKind;
 use crate::domain::menu::render_menu;
+use crate::domain::message::{Direction, MessageKind, MessageStatus, SenderKind};
 use crate::domain::pacing::{MassSendDecision, body_key};
 use crate::domain::template::{TemplateVars, render};
 use crate::domain::ticket::TicketStatus;
@@ -140,7 +141,7 @@ impl App {
                 text.as_deref(),
                 r.media.as_ref(),
                 quoted.as_deref(),
-                "agent",
+                SenderKind::Agent,
                 Some(user.id),
                 author,
                 hold,
@@ -239,7 +240,11 @@ impl App {
         db::messages::set_status(
             &mut tx,
             row.message_id,
-            if confirm { "queued" } else { "cancelled" },
+            if confirm {
+                MessageStatus::Queued
+            } else {
+                MessageStatus::Cancelled
+            },
             now,
         )
         .await?;
@@ -277,7 +282,7 @@ impl App {
         text: Option<&str>,
         media: Option<&(String, String, Option<String>)>,
         quoted: Option<&str>,
-        sender_kind: &'static str,
+        sender_kind: SenderKind,
         user: Option<UserId>,
         agent: Option<crate::domain::ids::AgentId>,
         hold: bool,
@@ -290,15 +295,19 @@ impl App {
         })?;
         let wa_id = new_wa_id();
         let read_wa_id = db::messages::last_inbound_wa_id(c, t.id).await?;
-        let status = if hold { "held" } else { "queued" };
+        let status = if hold {
+            MessageStatus::Held
+        } else {
+            MessageStatus::Queued
+        };
         let msg = NewMessage {
             ticket_id: t.id,
             customer_id: customer.id,
-            direction: "out",
+            direction: Direction::Out,
             sender_kind,
             sender_user_id: user,
             agent_id: agent,
-            kind: media.map_or("text".into(), |m| media_kind(&m.1).into()),
+            kind: media.map_or(MessageKind::Text, |m| MessageKind::of_mime(&m.1)),
             body: text.map(str::to_owned),
             media_sha256: media.map(|m| m.0.clone()),
             media_mime: media.map(|m| m.1.clone()),
@@ -329,8 +338,8 @@ impl App {
                 quoted_wa_id: quoted,
                 read_wa_id: read_wa_id.as_deref(),
                 body_key: &key,
-                is_system: sender_kind == "system",
-                state: status,
+                is_system: sender_kind == SenderKind::System,
+                state: status.as_str(),
                 now,
             },
         )
@@ -364,7 +373,7 @@ impl App {
                 Some(text),
                 None,
                 None,
-                "system",
+                SenderKind::System,
                 None,
                 None,
                 false,
@@ -527,7 +536,7 @@ impl App {
         let m = db::messages::by_id(&mut tx, id)
             .await?
             .ok_or_else(|| not_found("message", id.0))?;
-        if m.direction != "out" {
+        if m.direction != Direction::Out {
             return Err(AppError::Conflict(
                 "only the pharmacy's own messages can be deleted for everyone".into(),
             ));
@@ -546,7 +555,7 @@ impl App {
                     .map(|r| (r.id, r.state.clone()))
                     .unwrap_or_default();
                 db::outbox::change_state(&mut tx, r.0, &r.1, "cancelled", now).await?;
-                db::messages::set_status(&mut tx, id, "cancelled", now).await?;
+                db::messages::set_status(&mut tx, id, MessageStatus::Cancelled, now).await?;
             }
             Some("sent") => {
                 let r = row.as_ref().ok_or_else(|| not_found("outbox", 0))?;
@@ -580,14 +589,5 @@ impl App {
             self.wake_outbox();
         }
         Ok(message)
-    }
-}
-
-fn media_kind(mime: &str) -> &'static str {
-    match mime.split('/').next().unwrap_or("") {
-        "image" => "image",
-        "audio" => "audio",
-        "video" => "video",
-        _ => "document",
     }
 }

@@ -183,6 +183,8 @@ pub async fn merge(
     for sql in [
         "UPDATE tickets SET customer_id = ?1 WHERE customer_id = ?2",
         "UPDATE messages SET customer_id = ?1 WHERE customer_id = ?2",
+        "UPDATE OR IGNORE message_poll_votes SET customer_id = ?1 WHERE customer_id = ?2",
+        "DELETE FROM message_poll_votes WHERE customer_id = ?2",
         "UPDATE outbox SET customer_id = ?1 WHERE customer_id = ?2",
         "UPDATE csat_ratings SET customer_id = ?1 WHERE customer_id = ?2",
         "UPDATE customer_notes SET customer_id = ?1 WHERE customer_id = ?2",

@@ -1,7 +1,9 @@
 //! Messages, their edits, reactions, delivery log, media records and search index.
 
 use super::Conn;
+use super::message_details::{ContactCard, MessageEdit, Poll};
 use crate::domain::ids::{AgentId, CustomerId, MessageId, TicketId, UserId};
+use crate::domain::message::{Direction, MessageKind, MessageStatus, SenderKind};
 use crate::domain::search::index_text;
 use crate::domain::time::Timestamp;
 use serde::Serialize;
@@ -15,17 +17,17 @@ pub struct Message {
     pub ticket_id: TicketId,
     /// The customer.
     pub customer_id: CustomerId,
-    /// `in` or `out`.
-    pub direction: String,
-    /// `customer`, `agent` or `system`.
-    pub sender_kind: String,
+    /// Which way it went.
+    pub direction: Direction,
+    /// Who wrote it.
+    pub sender_kind: SenderKind,
     /// The writing user (agent or admin).
     pub sender_user_id: Option<UserId>,
     /// Outgoing: the author agent; incoming: the ticket's agent when it arrived.
     pub agent_id: Option<AgentId>,
-    /// `text`, `image`, `audio`, `video`, `document`, `sticker`, `location`, `contact`, `rating`.
-    pub kind: String,
-    /// Text or caption.
+    /// What it carries.
+    pub kind: MessageKind,
+    /// Text or caption (a poll's question, a reply's answer, contacts' names).
     pub body: Option<String>,
     /// Content address of the media file.
     pub media_sha256: Option<String>,
@@ -41,8 +43,8 @@ pub struct Message {
     pub wa_id: Option<String>,
     /// WhatsApp id of the quoted message.
     pub quoted_wa_id: Option<String>,
-    /// `received`, `queued`, `held`, `sent`, `delivered`, `read`, `failed`, `cancelled`.
-    pub status: String,
+    /// Where it stands.
+    pub status: MessageStatus,
     /// The customer's reaction (emoji) to this message.
     pub reaction: Option<String>,
     /// When last edited.
@@ -56,6 +58,30 @@ pub struct Message {
     /// configured maximum, never downloaded); absent otherwise.
     #[sqlx(default)]
     pub media_state: Option<String>,
+    /// A view-once attachment (it reached us nevertheless).
+    #[sqlx(default)]
+    pub view_once: bool,
+    /// A button, list, template or interactive answer: the id of what was picked.
+    #[sqlx(default)]
+    pub reply_id: Option<String>,
+    /// A list row's description, an interactive answer's JSON parameters.
+    #[sqlx(default)]
+    pub reply_detail: Option<String>,
+    /// A live location: when its last position arrived.
+    #[sqlx(default)]
+    pub location_updated_at: Option<Timestamp>,
+    /// A poll: its options with their votes.
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll: Option<Poll>,
+    /// A contact message: its cards, in order.
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<ContactCard>,
+    /// An edited message: its earlier texts, oldest first.
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub edits: Vec<MessageEdit>,
 }
 
 /// A message to store.
@@ -65,16 +91,16 @@ pub struct NewMessage {
     pub ticket_id: TicketId,
     /// The customer.
     pub customer_id: CustomerId,
-    /// `in` or `out`.
-    pub direction: &'static str,
-    /// `customer`, `agent` or `system`.
-    pub sender_kind: &'static str,
+    /// Which way it went.
+    pub direction: Direction,
+    /// Who wrote it.
+    pub sender_kind: SenderKind,
     /// The writing user.
     pub sender_user_id: Option<UserId>,
     /// See [`Message::agent_id`].
     pub agent_id: Option<AgentId>,
     /// Kind.
-    pub kind: String,
+    pub kind: MessageKind,
     /// Text or caption.
     pub body: Option<String>,
     /// Media content address.
@@ -92,9 +118,19 @@ pub struct NewMessage {
     /// Quoted WhatsApp id.
     pub quoted_wa_id: Option<String>,
     /// Initial status.
-    pub status: &'static str,
+    pub status: MessageStatus,
     /// When.
     pub created_at: Timestamp,
+    /// See [`Message::view_once`].
+    pub view_once: bool,
+    /// See [`Message::reply_id`].
+    pub reply_id: Option<String>,
+    /// See [`Message::reply_detail`].
+    pub reply_detail: Option<String>,
+    /// A poll: how many options a voter may pick (0: any number).
+    pub poll_selectable: Option<u32>,
+    /// Indexed for search besides the body (a poll's options, contacts' numbers).
+    pub search_extra: Option<String>,
 }
 
 /// Stores a message and indexes its text.
@@ -106,8 +142,9 @@ pub async fn insert(c: &mut Conn, m: &NewMessage) -> Result<MessageId, sqlx::Err
 pub async fn insert_row(c: &mut Conn, m: &NewMessage) -> Result<Message, sqlx::Error> {
     let row: Message = sqlx::query_as(
         "INSERT INTO messages (ticket_id, customer_id, direction, sender_kind, sender_user_id, agent_id, kind, body,
-             media_sha256, media_mime, media_name, latitude, longitude, wa_id, quoted_wa_id, status, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+             media_sha256, media_mime, media_name, latitude, longitude, wa_id, quoted_wa_id, status, created_at,
+             view_once, reply_id, reply_detail, poll_selectable, location_updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
     )
     .bind(m.ticket_id)
     .bind(m.customer_id)
@@ -115,7 +152,7 @@ pub async fn insert_row(c: &mut Conn, m: &NewMessage) -> Result<Message, sqlx::E
     .bind(m.sender_kind)
     .bind(m.sender_user_id)
     .bind(m.agent_id)
-    .bind(&m.kind)
+    .bind(m.kind)
     .bind(&m.body)
     .bind(&m.media_sha256)
     .bind(&m.media_mime)
@@ -126,12 +163,24 @@ pub async fn insert_row(c: &mut Conn, m: &NewMessage) -> Result<Message, sqlx::E
     .bind(&m.quoted_wa_id)
     .bind(m.status)
     .bind(m.created_at)
+    .bind(m.view_once)
+    .bind(&m.reply_id)
+    .bind(&m.reply_detail)
+    .bind(m.poll_selectable)
+    .bind((m.kind == MessageKind::LiveLocation).then_some(m.created_at))
     .fetch_one(&mut *c)
     .await?;
     // A new rowid has no index entry to replace.
-    if let Some(t) = m.body.as_deref().or(m.media_name.as_deref()) {
-        add_to_index(c, row.id, t).await?;
-    }
+    let text = [
+        m.body.as_deref(),
+        m.media_name.as_deref(),
+        m.search_extra.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("\n");
+    add_to_index(c, row.id, &text).await?;
     Ok(row)
 }
 
@@ -159,10 +208,13 @@ async fn add_to_index(c: &mut Conn, id: MessageId, text: &str) -> Result<(), sql
 
 /// One message.
 pub async fn by_id(c: &mut Conn, id: MessageId) -> Result<Option<Message>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM messages WHERE id = ?")
+    let row = sqlx::query_as("SELECT * FROM messages WHERE id = ?")
         .bind(id)
         .fetch_optional(&mut *c)
-        .await
+        .await?;
+    let mut rows = Vec::from_iter(row);
+    fill(c, &mut rows).await?;
+    Ok(rows.pop())
 }
 
 /// The message with this WhatsApp id.
@@ -171,6 +223,11 @@ pub async fn by_wa_id(c: &mut Conn, wa_id: &str) -> Result<Option<Message>, sqlx
         .bind(wa_id)
         .fetch_optional(&mut *c)
         .await
+}
+
+/// Adds the structured parts of polls, contact messages and edited messages to `rows`.
+pub async fn fill(c: &mut Conn, rows: &mut [Message]) -> Result<(), sqlx::Error> {
+    super::message_details::fill(c, rows).await
 }
 
 /// The message with this WhatsApp id if it belongs to one of these customers' chats (the
@@ -200,12 +257,15 @@ pub async fn for_ticket(
     after: Option<MessageId>,
     limit: i64,
 ) -> Result<Vec<Message>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM messages WHERE ticket_id = ? AND id > ? ORDER BY id LIMIT ?")
-        .bind(ticket)
-        .bind(after.map_or(0, |m| m.0))
-        .bind(limit)
-        .fetch_all(&mut *c)
-        .await
+    let mut rows =
+        sqlx::query_as("SELECT * FROM messages WHERE ticket_id = ? AND id > ? ORDER BY id LIMIT ?")
+            .bind(ticket)
+            .bind(after.map_or(0, |m| m.0))
+            .bind(limit)
+            .fetch_all(&mut *c)
+            .await?;
+    fill(c, &mut rows).await?;
+    Ok(rows)
 }
 
 /// A ticket's messages older than the `before` id (all when `None`): the newest `limit` of
@@ -225,6 +285,7 @@ pub async fn for_ticket_before(
     .fetch_all(&mut *c)
     .await?;
     rows.reverse();
+    fill(c, &mut rows).await?;
     Ok(rows)
 }
 
@@ -235,14 +296,16 @@ pub async fn for_customer(
     before: Option<MessageId>,
     limit: i64,
 ) -> Result<Vec<Message>, sqlx::Error> {
-    sqlx::query_as(
+    let mut rows = sqlx::query_as(
         "SELECT * FROM messages WHERE customer_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
     )
     .bind(customer)
     .bind(before.map_or(i64::MAX, |m| m.0))
     .bind(limit)
     .fetch_all(&mut *c)
-    .await
+    .await?;
+    fill(c, &mut rows).await?;
+    Ok(rows)
 }
 
 /// The WhatsApp id of the ticket's latest customer message (what the outbox marks read).
@@ -297,40 +360,21 @@ pub async fn set_reaction(c: &mut Conn, id: MessageId, emoji: &str) -> Result<()
     Ok(())
 }
 
-fn rank(status: &str) -> i32 {
-    match status {
-        "held" => 0,
-        "queued" => 1,
-        "sent" => 2,
-        "delivered" => 3,
-        "read" => 4,
-        _ => 5,
-    }
-}
-
 /// Moves an outgoing message's status forward (a late `delivered` never undoes `read`) and
 /// logs it. Returns whether it changed.
 pub async fn advance_status(
     c: &mut Conn,
     id: MessageId,
-    status: &'static str,
+    status: MessageStatus,
     detail: Option<&str>,
     now: Timestamp,
 ) -> Result<bool, sqlx::Error> {
-    let cur: Option<String> = sqlx::query_scalar("SELECT status FROM messages WHERE id = ?")
+    let cur: Option<MessageStatus> = sqlx::query_scalar("SELECT status FROM messages WHERE id = ?")
         .bind(id)
         .fetch_optional(&mut *c)
         .await?;
     let Some(cur) = cur else { return Ok(false) };
-    // Receipts only move forward; a receipt for a message thought failed wins (it arrived).
-    let forward = match status {
-        "failed" | "cancelled" => {
-            !matches!(cur.as_str(), "delivered" | "read" | "failed" | "cancelled")
-        }
-        _ if cur == "failed" => rank(status) >= rank("sent"),
-        _ => cur != "cancelled" && rank(status) > rank(&cur),
-    };
-    if !forward {
+    if !cur.may_advance_to(status) {
         return Ok(false);
     }
     sqlx::query("UPDATE messages SET status = ? WHERE id = ?")
@@ -354,7 +398,7 @@ pub async fn advance_status(
 pub async fn set_status(
     c: &mut Conn,
     id: MessageId,
-    status: &'static str,
+    status: MessageStatus,
     now: Timestamp,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE messages SET status = ? WHERE id = ?")
@@ -448,7 +492,9 @@ pub async fn search(
     // By the FTS rowid (= m.id): FTS5 walks its doclist newest first and stops at the limit;
     // ordering by m.id made SQLite sort every match (230 ms for a common word in 1M messages).
     q.push(" ORDER BY f.rowid DESC LIMIT ").push_bind(limit);
-    q.build_query_as().fetch_all(&mut *c).await
+    let mut rows = q.build_query_as().fetch_all(&mut *c).await?;
+    fill(c, &mut rows).await?;
+    Ok(rows)
 }
 
 /// Records a media file's metadata (idempotent). The type is stored normalised

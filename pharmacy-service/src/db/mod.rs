@@ -12,6 +12,7 @@ pub mod call_replies;
 pub mod customers;
 pub mod kpi;
 pub mod media_downloads;
+pub mod message_details;
 pub mod messages;
 pub mod outbox;
 pub mod reads;
@@ -21,6 +22,7 @@ pub mod tickets;
 pub mod users;
 
 use crate::domain::ids::*;
+use crate::domain::message::{Direction, MessageKind, MessageStatus, SenderKind};
 use crate::domain::routing::AgentStatus;
 use crate::domain::schedule::WeeklyHours;
 use crate::domain::ticket::{Priority, TicketStatus};
@@ -152,7 +154,15 @@ macro_rules! text_column {
     )*};
 }
 
-text_column!(TicketStatus, Priority, AgentStatus);
+text_column!(
+    TicketStatus,
+    Priority,
+    AgentStatus,
+    MessageKind,
+    Direction,
+    SenderKind,
+    MessageStatus
+);
 
 impl Type<Sqlite> for WeeklyHours {
     fn type_info() -> SqliteTypeInfo {

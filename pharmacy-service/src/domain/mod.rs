@@ -9,6 +9,7 @@ pub mod geo;
 pub mod ids;
 pub mod kpi;
 pub mod menu;
+pub mod message;
 pub mod mime;
 pub mod pacing;
 pub mod phone;

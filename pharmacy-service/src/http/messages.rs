@@ -345,7 +345,7 @@ async fn send(
     summary = "Ingest webhook for other gateways",
     description = "Authenticated by `X-Timestamp: <unix seconds>` and `X-Signature: sha256=<hex HMAC-SHA256 of \"<timestamp>.<body>\">` under the configured ingest secret (403 when none is configured); 401 when either is missing, the signature does not match, or the timestamp is more than 5 minutes from the server's clock. Edits, revokes, reactions and receipts name their sender (`from`): the ids they carry are looked up in that customer's chat only. A media item must name a file the service already holds (422 otherwise); its type is normalised.",
     params(("X-Timestamp" = i64, Header, description = "Unix seconds when the request was signed; within 5 minutes of the server's clock", example = 1_795_593_600)),
-    request_body(content = InboundEvent, description = "An inbound event (`type`: message, edited, revoked, reaction, receipt, sent_from_phone)", content_type = "application/json"),
+    request_body(content = InboundEvent, description = "An inbound event (`type`: message, edited, revoked, reaction, poll_vote, receipt, sent_from_phone)", content_type = "application/json"),
     responses(
         (status = 200, description = "What the event did", body = super::openapi::IngestView),
         super::openapi::IngestErrors,
@@ -405,14 +405,18 @@ async fn revoke(
     let mut c = state.app.pool().acquire().await?;
     workable_ticket(&mut c, &me, m.ticket_id).await?;
     drop(c);
-    if m.direction == "out" && !me.is_admin() && m.sender_user_id != Some(me.id) {
+    if m.direction == crate::domain::message::Direction::Out
+        && !me.is_admin()
+        && m.sender_user_id != Some(me.id)
+    {
         return Err(ApiError::Forbidden(
             "only the author or an admin may delete a message for everyone".into(),
         ));
     }
     // Not yet sent: cancelled; sent within WhatsApp's window: a revoke goes through the
     // durable outbox; older or incoming: 409.
-    let was_sent = m.status != "queued" && m.status != "held";
+    use crate::domain::message::MessageStatus;
+    let was_sent = !matches!(m.status, MessageStatus::Queued | MessageStatus::Held);
     let updated = state.app.revoke_message(m.id, me.id).await?;
     let how = if was_sent { "revoked" } else { "cancelled" };
     Ok(Json(json!({ "message": updated, "how": how })))

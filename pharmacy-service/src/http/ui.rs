@@ -39,6 +39,7 @@ static ASSETS: &[(&str, &[u8])] = assets!(
     "js/i18n/ar.js",
     "js/i18n/en.js",
     "js/format.js",
+    "js/kinds.js",
     "js/live.js",
     "js/inbox.js",
     "js/composer.js",

@@ -70,25 +70,14 @@ pub fn priority(raw: &str) -> Option<Priority> {
     })
 }
 
-/// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SenderKind {
-    /// The customer (incoming).
-    Customer,
-    /// An agent or admin (outgoing).
-    Agent,
-    /// The system (greeting, auto-reply; outgoing).
-    System,
-}
+pub use crate::domain::message::SenderKind;
+use crate::domain::message::{Direction, MessageKind, MessageStatus};
 
-impl SenderKind {
-    /// `(direction, sender_kind)` columns.
-    pub fn columns(self) -> (&'static str, &'static str) {
-        match self {
-            SenderKind::Customer => ("in", "customer"),
-            SenderKind::Agent => ("out", "agent"),
-            SenderKind::System => ("out", "system"),
-        }
+/// Which way a message of this sender went.
+pub fn direction(kind: SenderKind) -> Direction {
+    match kind {
+        SenderKind::Customer => Direction::In,
+        SenderKind::Agent | SenderKind::System => Direction::Out,
     }
 }
 
@@ -106,16 +95,16 @@ pub fn sender(raw: &str) -> Option<SenderKind> {
 }
 
 /// Django `Message.message_type` -> service message kind.
-pub fn message_kind(raw: &str) -> Option<&'static str> {
+pub fn message_kind(raw: &str) -> Option<MessageKind> {
     Some(match raw.trim().to_ascii_lowercase().as_str() {
-        "text" | "chat" | "" => "text",
-        "image" | "photo" | "picture" => "image",
-        "audio" | "voice" | "ptt" => "audio",
-        "video" | "gif" => "video",
-        "document" | "file" | "pdf" => "document",
-        "sticker" => "sticker",
-        "location" => "location",
-        "contact" | "vcard" | "contacts" => "contact",
+        "text" | "chat" | "" => MessageKind::Text,
+        "image" | "photo" | "picture" => MessageKind::Image,
+        "audio" | "voice" | "ptt" => MessageKind::Audio,
+        "video" | "gif" => MessageKind::Video,
+        "document" | "file" | "pdf" => MessageKind::Document,
+        "sticker" => MessageKind::Sticker,
+        "location" => MessageKind::Location,
+        "contact" | "vcard" | "contacts" => MessageKind::Contact,
         _ => return None,
     })
 }
@@ -123,14 +112,14 @@ pub fn message_kind(raw: &str) -> Option<&'static str> {
 /// Django message status -> service status, for outgoing messages. Messages still `pending`
 /// in Django were never confirmed sent; they come in as `failed` (second value true) so an
 /// agent sees they may need resending. Incoming messages are always `received`.
-pub fn outgoing_status(raw: &str) -> Option<(&'static str, bool)> {
+pub fn outgoing_status(raw: &str) -> Option<(MessageStatus, bool)> {
     Some(match raw.trim().to_ascii_lowercase().as_str() {
-        "sent" => ("sent", false),
-        "delivered" => ("delivered", false),
-        "read" | "seen" | "played" => ("read", false),
-        "failed" | "error" => ("failed", false),
-        "pending" | "queued" | "sending" => ("failed", true),
-        "received" => ("sent", false),
+        "sent" => (MessageStatus::Sent, false),
+        "delivered" => (MessageStatus::Delivered, false),
+        "read" | "seen" | "played" => (MessageStatus::Read, false),
+        "failed" | "error" => (MessageStatus::Failed, false),
+        "pending" | "queued" | "sending" => (MessageStatus::Failed, true),
+        "received" => (MessageStatus::Sent, false),
         _ => return None,
     })
 }
@@ -285,13 +274,13 @@ mod tests {
         assert_eq!(priority("medium"), Some(Priority::Normal));
         assert_eq!(priority("??"), None);
         assert_eq!(sender("Customer"), Some(SenderKind::Customer));
-        assert_eq!(
-            sender("bot").map(SenderKind::columns),
-            Some(("out", "system"))
-        );
-        assert_eq!(message_kind("ptt"), Some("audio"));
+        assert_eq!(sender("bot").map(direction), Some(Direction::Out));
+        assert_eq!(message_kind("ptt"), Some(MessageKind::Audio));
         assert_eq!(message_kind("poll"), None);
-        assert_eq!(outgoing_status("pending"), Some(("failed", true)));
+        assert_eq!(
+            outgoing_status("pending"),
+            Some((MessageStatus::Failed, true))
+        );
         assert_eq!(match_kind(Some("iexact")), Some("exact"));
         assert_eq!(match_kind(None), Some("contains"));
         assert_eq!(match_kind(Some("regex")), None);

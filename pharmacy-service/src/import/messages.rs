@@ -12,6 +12,7 @@ use super::source::{Row, Source};
 use crate::db;
 use crate::db::messages::NewMessage;
 use crate::domain::ids::{AgentId, CustomerId, TicketId, UserId};
+use crate::domain::message::{Direction, MessageKind, MessageStatus};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
@@ -206,7 +207,7 @@ async fn message(
             }
         },
     };
-    let (direction, sender_kind) = kind.columns();
+    let (direction, sender_kind) = (super::mapping::direction(kind), kind);
     let (agent, sender_user) = match kind {
         SenderKind::Customer => (ticket_agent, None),
         SenderKind::System => (None, None),
@@ -250,9 +251,9 @@ async fn message(
         Some(k) => k,
         None => {
             let k = if media_path.is_some() {
-                "document"
+                MessageKind::Document
             } else {
-                "text"
+                MessageKind::Text
             };
             ctx.report.adjusted(
                 "messages",
@@ -271,15 +272,15 @@ async fn message(
         sender_kind,
         sender_user_id: sender_user.map(UserId),
         agent_id: agent.map(AgentId),
-        kind: msg_kind.to_owned(),
+        kind: msg_kind,
         body: body.clone(),
         latitude: r.real(&["latitude", "lat"]),
         longitude: r.real(&["longitude", "lng", "lon"]),
-        status: "received",
+        status: MessageStatus::Received,
         created_at,
         ..NewMessage::default()
     };
-    if direction == "out" {
+    if direction == Direction::Out {
         let raw = r.text(&["status"]).unwrap_or_else(|| "sent".into());
         m.status = match outgoing_status(&raw) {
             Some((s, false)) => s,
@@ -299,7 +300,7 @@ async fn message(
                     &id,
                     format!("unknown status {raw:?}: imported as sent"),
                 );
-                "sent"
+                MessageStatus::Sent
             }
         };
     }

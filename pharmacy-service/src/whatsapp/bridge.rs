@@ -23,9 +23,10 @@
 
 use super::media_worker::{MediaDownloadPolicy, pending_download};
 use crate::app::{
-    App, InboundContent, InboundEvent, InboundMessage, LiveEvent, Messenger, OutgoingMessage,
-    ReceiptStatus, SendError, Sender,
+    App, ContactCardIn, InboundContent, InboundEvent, InboundMessage, LiveEvent, MediaFetch,
+    Messenger, OutgoingMessage, ReceiptStatus, SendError, Sender,
 };
+use crate::domain::message::MessageKind;
 use crate::domain::time::Timestamp;
 use crate::http::whatsapp::{
     DisconnectRecord, LinkError, LinkFuture, LinkState, LinkStatus, WhatsappLink,
@@ -35,6 +36,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
+use whatsapp_client::content::{Content, MediaKind as ContentMediaKind, ReplyKind};
 use whatsapp_client::store::Store;
 use whatsapp_client::{
     Client, ClientError, Config, Event, IncomingMessage, Jid, MediaKind, MediaRef, ReceiptEvent,
@@ -425,7 +427,13 @@ impl WhatsappBridge {
                     e,
                     InboundEvent::Message(InboundMessage {
                         content: InboundContent::PendingMedia {
-                            download: Some(_),
+                            fetch: MediaFetch::Download(_),
+                            ..
+                        },
+                        ..
+                    }) | InboundEvent::SentFromPhone(InboundMessage {
+                        content: InboundContent::PendingMedia {
+                            fetch: MediaFetch::Download(_),
                             ..
                         },
                         ..
@@ -454,13 +462,13 @@ impl WhatsappBridge {
         }
     }
 
-    /// Stores one line that stands for a WhatsApp message (a placeholder, a vote, a call) as
-    /// the customer's message, then runs `ack`; a store failure leaves it unacknowledged.
-    async fn store_line(
+    /// Stores `content` as the message `wa_id` of the chat `info` names, then runs `ack`; a
+    /// store failure leaves it unacknowledged.
+    async fn store_content(
         &self,
         info: &whatsapp_client::MessageInfo,
         wa_id: String,
-        text: String,
+        content: InboundContent,
         ack: impl FnOnce(),
     ) {
         let chat = &info.chat;
@@ -473,7 +481,7 @@ impl WhatsappBridge {
             wa_id,
             from: self.sender_of(info).await,
             at: unix_seconds(info.timestamp, self.app.now()),
-            content: InboundContent::Text { text },
+            content,
             quoted_wa_id: None,
         };
         let event = if info.from_me {
@@ -481,13 +489,18 @@ impl WhatsappBridge {
         } else {
             InboundEvent::Message(inbound)
         };
+        self.store_event(event, &info.id, ack).await;
+    }
+
+    /// Applies one event, then runs `ack`; a store failure leaves it unacknowledged.
+    async fn store_event(&self, event: InboundEvent, id: &str, ack: impl FnOnce()) {
         match self.app.handle_inbound(event).await {
             Ok(_) => {
                 ack();
                 self.store_recovered().await;
             }
             Err(e) => {
-                tracing::error!(id = %info.id, error = %e, "inbound line not stored");
+                tracing::error!(id = %id, error = %e, "inbound message not stored");
                 self.store_failed(&e.to_string());
             }
         }
@@ -499,23 +512,30 @@ impl WhatsappBridge {
     async fn on_unavailable(&self, mut m: whatsapp_client::UnavailableMessage) {
         if !m.resend_requested {
             let info = m.info.clone();
-            self.store_line(
-                &info,
-                info.id.clone(),
-                super::shown::VIEW_ONCE.into(),
-                || m.ack(),
-            )
-            .await;
+            self.store_content(&info, info.id.clone(), InboundContent::ViewOnce, || m.ack())
+                .await;
         }
     }
 
-    /// A decrypted poll vote: a line in the customer's chat (which options it selects is known
-    /// only by their hashes here).
+    /// A decrypted poll vote: the customer's choice on the poll of their chat (the options
+    /// are named by their hashes; the service matches them to the poll's options).
     async fn on_poll_vote(&self, mut v: whatsapp_client::PollVote) {
         let info = v.info.clone();
-        let text = super::shown::poll_vote(v.selected_hashes.len());
-        self.store_line(&info, info.id.clone(), text, || v.ack())
-            .await;
+        let chat = &info.chat;
+        // Our own phone's votes, groups, status: nothing an agent acts on.
+        if info.from_me || chat.is_group() || chat.is_broadcast() || chat.user.is_empty() {
+            count_unstored(chat);
+            v.ack();
+            return;
+        }
+        let event = InboundEvent::PollVote {
+            from: self.sender_of(&info).await,
+            wa_id: info.id.clone(),
+            poll_wa_id: v.poll_id.clone(),
+            selected: v.selected_hashes.iter().map(hex::encode).collect(),
+            at: unix_seconds(info.timestamp, self.app.now()),
+        };
+        self.store_event(event, &info.id, || v.ack()).await;
     }
 
     /// The database refused an inbound message (full disk, locked): the admins see it at once
@@ -612,57 +632,54 @@ impl WhatsappBridge {
             return None;
         }
         let at = unix_seconds(info.timestamp, self.app.now());
-        let msg = &m.message;
+        let read = &m.content;
+        let changes_earlier = matches!(
+            read.content,
+            Content::Edit { .. } | Content::Revoke { .. } | Content::Reaction { .. }
+        );
         // Our own phone's edits, revokes and reactions are not the customer's: they are
         // not applied (the service keeps what it recorded).
-        if info.from_me && (msg.protocol_message.is_some() || msg.reaction_message.is_some()) {
+        if info.from_me && changes_earlier {
             return None;
         }
-        if let Some(p) = &msg.protocol_message {
-            let target = p.key.as_ref().and_then(|k| k.id.clone())?;
-            return match p.r#type {
-                Some(t) if t == e2e::protocol_message::Type::Revoke as i32 => {
-                    Some(InboundEvent::Revoked {
-                        from: self.sender(m).await,
-                        wa_id: target,
-                        at,
-                    })
-                }
-                Some(t) if t == e2e::protocol_message::Type::MessageEdit as i32 => {
-                    let text = p
-                        .edited_message
-                        .as_deref()
-                        .and_then(whatsapp_client::message_text)?;
-                    Some(InboundEvent::Edited {
-                        from: self.sender(m).await,
-                        wa_id: target,
-                        text: text.to_owned(),
-                        at,
-                    })
-                }
-                _ => None,
-            };
-        }
-        if let Some(r) = &msg.reaction_message {
-            return Some(InboundEvent::Reaction {
-                from: self.sender(m).await,
-                target_wa_id: r.key.as_ref().and_then(|k| k.id.clone())?,
-                emoji: r.text.clone().unwrap_or_default(),
-                at,
-            });
-        }
-        // Whatever the service has no kind for yet is stored as a visible line naming it: a
-        // message is acknowledged only once an agent can see it.
-        let content = match self.content(msg).await {
-            Some(content) => content,
-            None => super::shown::as_text(&m.content.content)?,
+        let content = match &read.content {
+            Content::Revoke { target } => {
+                return Some(InboundEvent::Revoked {
+                    from: self.sender(m).await,
+                    wa_id: target.id.clone(),
+                    at,
+                });
+            }
+            // Both forms (a bare protocol message and one in `editedMessage`) read alike.
+            Content::Edit { target, new } => {
+                let text = match &**new {
+                    Content::Text { text, .. } => text.clone(),
+                    Content::Media(media) => media.caption.clone()?,
+                    _ => return None,
+                };
+                return Some(InboundEvent::Edited {
+                    from: self.sender(m).await,
+                    wa_id: target.id.clone(),
+                    text,
+                    at,
+                });
+            }
+            Content::Reaction { target, emoji } => {
+                return Some(InboundEvent::Reaction {
+                    from: self.sender(m).await,
+                    target_wa_id: target.id.clone(),
+                    emoji: emoji.clone(),
+                    at,
+                });
+            }
+            other => self.content(other, read.context.view_once),
         };
         let inbound = InboundMessage {
             wa_id: info.id.clone(),
             from: self.sender(m).await,
             at,
             content,
-            quoted_wa_id: quoted_id(msg),
+            quoted_wa_id: read.context.quoted_id.clone(),
         };
         Some(if info.from_me {
             InboundEvent::SentFromPhone(inbound)
@@ -717,50 +734,110 @@ impl WhatsappBridge {
         }
     }
 
-    async fn content(&self, msg: &e2e::Message) -> Option<InboundContent> {
-        if let Some(text) = whatsapp_client::message_text(msg) {
-            return Some(InboundContent::Text {
-                text: text.to_owned(),
-            });
+    /// The service's kind for what a message carries (edits, revokes and reactions are
+    /// events of their own). Every content is something an agent sees.
+    fn content(&self, content: &Content, view_once: bool) -> InboundContent {
+        match content {
+            Content::Text { text, .. } => InboundContent::Text { text: text.clone() },
+            Content::Media(media) => self.media(media, view_once),
+            Content::Location {
+                latitude,
+                longitude,
+                name,
+                address,
+            } => InboundContent::Location {
+                latitude: *latitude,
+                longitude: *longitude,
+                name: name.clone().or_else(|| address.clone()),
+            },
+            Content::LiveLocation {
+                latitude,
+                longitude,
+                caption,
+                sequence_number,
+                ..
+            } => InboundContent::LiveLocation {
+                latitude: *latitude,
+                longitude: *longitude,
+                caption: caption.clone(),
+                sequence: *sequence_number,
+            },
+            Content::Contact(c) => InboundContent::Contacts {
+                cards: vec![card(c)],
+            },
+            Content::Contacts { contacts, .. } => InboundContent::Contacts {
+                cards: contacts.iter().map(card).collect(),
+            },
+            Content::PollCreation {
+                name,
+                options,
+                selectable_count,
+                ..
+            } => InboundContent::Poll {
+                question: name.clone(),
+                options: options.clone(),
+                selectable: *selectable_count,
+            },
+            // A vote the client could not open (it holds no secret for the poll).
+            Content::PollVote { .. } => InboundContent::PollVote { selected: 0 },
+            Content::Reply {
+                kind,
+                id,
+                text,
+                detail,
+            } => InboundContent::Reply {
+                reply_kind: match kind {
+                    ReplyKind::Button => MessageKind::ButtonReply,
+                    ReplyKind::List => MessageKind::ListReply,
+                    ReplyKind::Template => MessageKind::TemplateReply,
+                    _ => MessageKind::InteractiveReply,
+                },
+                id: id.clone(),
+                text: text.clone(),
+                detail: detail.clone(),
+            },
+            Content::Unsupported { fields } => InboundContent::Unsupported {
+                what: fields.join(", "),
+            },
+            // A kind newer than this service: named by its variant.
+            other => InboundContent::Unsupported {
+                what: format!("{other:?}")
+                    .split([' ', '{', '('])
+                    .next()
+                    .unwrap_or("message")
+                    .to_owned(),
+            },
         }
-        if let Some(l) = &msg.location_message {
-            return Some(InboundContent::Location {
-                latitude: l.degrees_latitude.unwrap_or_default(),
-                longitude: l.degrees_longitude.unwrap_or_default(),
-                name: l.name.clone().or_else(|| l.address.clone()),
-            });
-        }
-        if let Some(c) = &msg.contact_message {
-            return Some(InboundContent::Contact {
-                name: c.display_name.clone().unwrap_or_default(),
-                vcard: c.vcard.clone().unwrap_or_default(),
-            });
-        }
-        if let Some(a) = &msg.contacts_array_message
-            && let Some(c) = a.contacts.first()
-        {
-            return Some(InboundContent::Contact {
-                name: c.display_name.clone().unwrap_or_default(),
-                vcard: a
-                    .contacts
-                    .iter()
-                    .filter_map(|c| c.vcard.clone())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            });
-        }
-        let media = MediaRef::from_message(msg)?;
-        let (kind, caption, file_name) = media_details(msg);
+    }
+
+    /// An attachment: stored at once and acknowledged; the media worker downloads the file
+    /// afterwards (unless it is too large, or the message lacks what a download needs).
+    fn media(&self, media: &whatsapp_client::content::Media, view_once: bool) -> InboundContent {
+        let media_kind = match media.kind {
+            Some(ContentMediaKind::Image) => MessageKind::Image,
+            Some(ContentMediaKind::Video) => MessageKind::Video,
+            Some(ContentMediaKind::Ptv) => MessageKind::Ptv,
+            Some(ContentMediaKind::Audio | ContentMediaKind::VoiceNote) => MessageKind::Audio,
+            Some(ContentMediaKind::Sticker) => MessageKind::Sticker,
+            _ => MessageKind::Document,
+        };
         let mime = crate::domain::mime::normalise(media.mimetype.as_deref().unwrap_or_default())
             .to_owned();
-        // Stored now and acknowledged; the media worker downloads the file afterwards.
-        Some(InboundContent::PendingMedia {
-            media_kind: kind.into(),
-            download: pending_download(&media, &mime, self.config.media_max_bytes),
+        let fetch = match MediaRef::from_media(media) {
+            Some(r) => match pending_download(&r, &mime, self.config.media_max_bytes) {
+                Some(d) => MediaFetch::Download(d),
+                None => MediaFetch::TooLarge,
+            },
+            None => MediaFetch::Missing,
+        };
+        InboundContent::PendingMedia {
+            media_kind,
             mime,
-            file_name,
-            caption,
-        })
+            file_name: media.file_name.clone(),
+            caption: media.caption.clone(),
+            view_once,
+            fetch,
+        }
     }
 
     fn connected_client(&self) -> Result<Client, SendError> {
@@ -811,33 +888,11 @@ pub(super) fn unix_seconds(secs: u64, fallback: Timestamp) -> Timestamp {
     Timestamp(i64::try_from(secs).unwrap_or(i64::MAX / 1000) * 1000)
 }
 
-fn media_details(msg: &e2e::Message) -> (&'static str, Option<String>, Option<String>) {
-    if let Some(m) = &msg.image_message {
-        return ("image", m.caption.clone(), None);
+fn card(c: &whatsapp_client::content::Contact) -> ContactCardIn {
+    ContactCardIn {
+        display_name: c.display_name.clone(),
+        vcard: c.vcard.clone(),
     }
-    if let Some(m) = &msg.video_message {
-        return ("video", m.caption.clone(), None);
-    }
-    if msg.audio_message.is_some() {
-        return ("audio", None, None);
-    }
-    if let Some(m) = &msg.document_message {
-        return ("document", m.caption.clone(), m.file_name.clone());
-    }
-    ("sticker", None, None)
-}
-
-fn quoted_id(msg: &e2e::Message) -> Option<String> {
-    let ctx = msg
-        .extended_text_message
-        .as_ref()
-        .and_then(|m| m.context_info.as_ref())
-        .or_else(|| {
-            msg.image_message
-                .as_ref()
-                .and_then(|m| m.context_info.as_ref())
-        })?;
-    ctx.stanza_id.clone()
 }
 
 fn parse_jid(to: &str) -> Result<Jid, SendError> {

@@ -8,7 +8,6 @@ pub mod calls;
 pub mod fake;
 pub mod media_worker;
 pub mod outbox;
-pub mod shown;
 
 pub use fake::{FakeCall, FakeMessenger, FakeOp};
 pub use outbox::{OutboxWorker, Step};

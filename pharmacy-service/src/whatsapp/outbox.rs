@@ -13,6 +13,7 @@ use crate::app::{App, AppError, LiveEvent, Messenger, OutgoingMedia, OutgoingMes
 use crate::db;
 use crate::db::outbox::OutboxRow;
 use crate::domain::ids::{OutboxId, UserId};
+use crate::domain::message::MessageStatus;
 use crate::domain::pacing::{CapDecision, PacingPolicy};
 use crate::domain::time::Timestamp;
 use rand::rngs::StdRng;
@@ -262,7 +263,15 @@ impl<M: Messenger> OutboxWorker<M> {
         let step = match result {
             Ok(()) => {
                 db::outbox::mark_sent(&mut tx, row.id, now).await?;
-                if db::messages::advance_status(&mut tx, row.message_id, "sent", None, now).await? {
+                if db::messages::advance_status(
+                    &mut tx,
+                    row.message_id,
+                    MessageStatus::Sent,
+                    None,
+                    now,
+                )
+                .await?
+                {
                     events.push(LiveEvent::MessageSent {
                         message_id: row.message_id,
                         ticket_id: row.ticket_id,
@@ -290,7 +299,7 @@ impl<M: Messenger> OutboxWorker<M> {
                     db::messages::advance_status(
                         &mut tx,
                         row.message_id,
-                        "failed",
+                        MessageStatus::Failed,
                         Some(&err),
                         now,
                     )

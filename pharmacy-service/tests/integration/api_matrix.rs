@@ -292,7 +292,7 @@ async fn sends_image(t: &TestApp, phone: &str, wa_id: &str, bytes: &[u8]) -> Str
             },
             at: w.app.now(),
             content: InboundContent::Media {
-                media_kind: "image".into(),
+                media_kind: pharmacy_service::domain::message::MessageKind::Image,
                 sha256: sha256.clone(),
                 mime: "image/png".into(),
                 file_name: None,

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One browser at a time: two chromiums on two cores only make both slow.
-static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -71,17 +71,17 @@ fn axe_source() -> String {
 
 /// The service on a loopback port: fresh database, demo seed, fake WhatsApp link, outbox
 /// worker sending to a fake messenger.
-struct Service {
-    base: String,
-    app: App,
+pub(crate) struct Service {
+    pub(crate) base: String,
+    pub(crate) app: App,
     wa: Arc<FakeWhatsapp>,
-    creds: DemoCredentials,
+    pub(crate) creds: DemoCredentials,
     stop: tokio::sync::watch::Sender<bool>,
     _dir: TempDir,
 }
 
 impl Service {
-    async fn start() -> Service {
+    pub(crate) async fn start() -> Service {
         let dir = TempDir::new();
         let cfg = ServiceConfig {
             pacing: PacingPolicy::fast(),
@@ -117,7 +117,7 @@ impl Service {
         }
     }
 
-    async fn agent_id(&self, username: &str) -> AgentId {
+    pub(crate) async fn agent_id(&self, username: &str) -> AgentId {
         let mut c = self.app.pool().acquire().await.unwrap();
         db::agents::list(&mut c)
             .await
@@ -140,7 +140,7 @@ impl Service {
     }
 
     /// Any message from a customer.
-    async fn customer_sends(
+    pub(crate) async fn customer_sends(
         &self,
         phone: &str,
         wa_id: &str,
@@ -160,7 +160,7 @@ impl Service {
         }
     }
 
-    async fn customer_event(
+    pub(crate) async fn customer_event(
         &self,
         phone: &str,
         wa_id: &str,
@@ -204,7 +204,8 @@ impl Service {
                 "201001234567",
                 &format!("WA-MEDIA-{i}"),
                 InboundContent::Media {
-                    media_kind: kind.into(),
+                    media_kind: pharmacy_service::domain::message::MessageKind::parse(kind)
+                        .unwrap(),
                     sha256,
                     mime: mime.into(),
                     file_name: name.map(Into::into),
@@ -237,7 +238,7 @@ impl Service {
         .await;
     }
 
-    async fn user_id(&self, username: &str) -> pharmacy_service::domain::ids::UserId {
+    pub(crate) async fn user_id(&self, username: &str) -> pharmacy_service::domain::ids::UserId {
         let mut c = self.app.pool().acquire().await.unwrap();
         db::users::by_username(&mut c, username)
             .await
@@ -382,8 +383,8 @@ impl Drop for Service {
 }
 
 /// chromedriver on a free loopback port, killed on drop, and a headless chromium session.
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
     profile: TempDir,
     shots: PathBuf,
@@ -392,7 +393,7 @@ struct Browser {
 }
 
 impl Browser {
-    async fn start(name: &'static str, lang: &str) -> Browser {
+    pub(crate) async fn start(name: &'static str, lang: &str) -> Browser {
         let chromium = find_program("chromium");
         let chromedriver = find_program("chromedriver");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -467,7 +468,7 @@ impl Browser {
     }
 
     /// Saves a screenshot `target/screenshots/<test>-<nn>-<what>.png`.
-    async fn shot(&mut self, what: &str) -> PathBuf {
+    pub(crate) async fn shot(&mut self, what: &str) -> PathBuf {
         self.n += 1;
         let png = self.client.screenshot().await.unwrap();
         let path = self
@@ -477,7 +478,7 @@ impl Browser {
         path
     }
 
-    async fn js(&self, script: &str) -> Value {
+    pub(crate) async fn js(&self, script: &str) -> Value {
         self.client
             .execute(script, vec![])
             .await
@@ -485,7 +486,7 @@ impl Browser {
     }
 
     /// Waits until `expr` (a JS expression) is truthy; returns its value.
-    async fn until(&self, what: &str, expr: &str) -> Value {
+    pub(crate) async fn until(&self, what: &str, expr: &str) -> Value {
         let deadline = Instant::now() + WAIT;
         let script = format!("try {{ return ({expr}) || null; }} catch (e) {{ return null; }}");
         loop {
@@ -518,7 +519,7 @@ impl Browser {
 
     /// Clicks, retrying while the element is being laid out or redrawn (not interactable yet,
     /// or replaced by a live update between finding and clicking it).
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         let deadline = Instant::now() + WAIT;
         loop {
             match self.el(css).await.click().await {
@@ -547,7 +548,7 @@ impl Browser {
         }
     }
 
-    async fn login(&mut self, base: &str, user: &str, password: &str) {
+    pub(crate) async fn login(&mut self, base: &str, user: &str, password: &str) {
         self.client.goto(base).await.unwrap();
         self.until(
             "the login form",
@@ -562,7 +563,7 @@ impl Browser {
     }
 
     /// Runs axe-core on the page; fails on any violation (the list names rule and nodes).
-    async fn axe(&mut self, what: &str) {
+    pub(crate) async fn axe(&mut self, what: &str) {
         let loaded = self.js("return typeof window.axe").await;
         if loaded != "object" {
             let src = axe_source();
@@ -589,7 +590,7 @@ impl Browser {
     }
 
     /// Ends the WebDriver session (the rest is cleaned up on drop).
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         let _ = self.client.clone().close().await;
     }
 }
@@ -772,7 +773,7 @@ async fn agent_answers_a_customer_live_and_closes_the_ticket() {
             .contains("31.0425")
     );
     assert_eq!(
-        b.js("return document.querySelector('.msg .contact').textContent.trim()")
+        b.js("return document.querySelector('.msg .contact .contact-name').textContent.trim()")
             .await,
         "د. سامي"
     );

@@ -47,7 +47,8 @@ async fn replies_go_out_paced_read_then_typing_then_send() {
     )
     .await;
     assert_eq!(
-        m1.status, "queued",
+        m1.status.as_str(),
+        "queued",
         "the agent's send returns before WhatsApp is touched"
     );
     let fake = Arc::new(FakeMessenger::new());
@@ -232,7 +233,7 @@ async fn the_same_text_to_many_customers_is_held_for_an_admin() {
         last = Some(reply(&w, t, "Offer: 20% off vitamins today!").await);
     }
     let last = last.unwrap();
-    assert_eq!(last.status, "held");
+    assert_eq!(last.status.as_str(), "held");
     assert_eq!(
         w.count("SELECT count(*) FROM outbox WHERE state = 'held'")
             .await,
@@ -246,7 +247,7 @@ async fn the_same_text_to_many_customers_is_held_for_an_admin() {
     );
     let held = w.app.held_messages().await.unwrap();
     let m = w.app.decide_held(held[0].id, w.admin, true).await.unwrap();
-    assert_eq!(m.status, "queued");
+    assert_eq!(m.status.as_str(), "queued");
     assert!(w.app.decide_held(held[0].id, w.admin, true).await.is_err());
 }
 

@@ -128,7 +128,7 @@ async fn messages_are_deleted_for_everyone_through_the_outbox() {
         .revoke_message(queued.id, w.agent_users[0])
         .await
         .unwrap();
-    assert_eq!(m.status, "cancelled");
+    assert_eq!(m.status.as_str(), "cancelled");
     let sent = send("price is 50 EGP").await.unwrap();
     let fake = Arc::new(FakeMessenger::new());
     let mut worker = OutboxWorker::new(w.app.clone(), fake.clone(), 9);

@@ -134,13 +134,25 @@ export function previewText(m, t) {
   if (!m) return "";
   if (m.revoked_at) return t("msg.deleted");
   const body = (m.kind === "contact" ? contactName(m.body) : m.body || "").replace(/\s+/g, " ").trim();
-  const label = {
+  const label = kindLabel(m, t) || {
     image: "📷 " + t("kind.image"), audio: "🎤 " + t("kind.audio"), video: "🎬 " + t("kind.video"),
     document: "📄 " + (m.media_name || t("kind.document")), sticker: "🏷️ " + t("kind.sticker"),
     location: "📍 " + t("kind.location"), contact: "👤 " + t("kind.contact"), rating: "⭐ " + t("kind.rating"),
   }[m.kind];
+  // A placeholder's stored text only repeats its label.
+  if (["view_once", "unsupported", "poll_vote"].includes(m.kind)) return label;
   if (label && body) return `${label} · ${body}`;
   return label || body;
+}
+
+/** Preview labels of the kinds beyond text and plain attachments. */
+function kindLabel(m, t) {
+  const reply = "↩ " + t("kind.reply");
+  return {
+    ptv: "🎥 " + t("kind.ptv"), live_location: "📍 " + t("kind.live_location"), poll: "📊 " + t("kind.poll"),
+    poll_vote: "📊 " + t("kind.poll_vote"), button_reply: reply, list_reply: reply, template_reply: reply,
+    interactive_reply: reply, view_once: "① " + t("kind.view_once"), unsupported: "⚠ " + t("kind.unsupported"),
+  }[m.kind];
 }
 
 /** The display name in a vCard (its FN line), else the text itself. */

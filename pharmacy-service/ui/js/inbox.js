@@ -4,6 +4,7 @@ import { $, h, icon, clear, toast, initials } from "./dom.js";
 import { get, post, del, rows, qs, ticketOf, customerName, mediaUrl, session, nextCursor } from "./api.js";
 import { t, fmtTime, fmtDay, fmtShort, onLangChange } from "./i18n.js";
 import { formatWhatsApp, previewText, contactName } from "./format.js";
+import { kindBody, editedMark, viewOnceMark, OWN_BODY } from "./kinds.js";
 import * as live from "./live.js";
 import * as notify from "./notify.js";
 import { initComposer, setReply, composerTicketChanged } from "./composer.js";
@@ -290,15 +291,15 @@ function bubble(m) {
   if (m.sender_kind === "system") cls.push("system");
   if (m.reaction) cls.push("has-reaction");
   const quoted = m.quoted_wa_id ? state.byWa.get(m.quoted_wa_id) : null;
-  const showBody = m.body && m.kind !== "contact";
-  const li = h("li", { class: cls.join(" "), "data-id": m.id, "data-wa": m.wa_id || "" },
+  const showBody = m.body && !OWN_BODY.has(m.kind);
+  const li = h("li", { class: cls.join(" "), "data-id": m.id, "data-wa": m.wa_id || "", "data-kind": m.kind },
     out && m.sender_kind === "agent" && author(m) ? h("div", { class: "author", dir: "auto" }, author(m)) : null,
     m.quoted_wa_id ? h("div", { class: "quoted", dir: "auto", "data-jump": m.quoted_wa_id }, quoted ? previewText(quoted, t) : t("msg.quoted")) : null,
     m.revoked_at
       ? h("div", { class: "body deleted" }, "🚫 ", t("msg.deleted"))
-      : [mediaBody(m), showBody ? h("div", { class: "body", dir: "auto" }, formatWhatsApp(m.kind === "rating" ? `⭐ ${m.body}` : m.body)) : null],
+      : [viewOnceMark(m), kindBody(m) || mediaBody(m), showBody ? h("div", { class: "body", dir: "auto" }, formatWhatsApp(m.kind === "rating" ? `⭐ ${m.body}` : m.body)) : null],
     h("div", { class: "meta" },
-      m.edited_at ? h("span", {}, t("msg.edited")) : null,
+      editedMark(m),
       h("time", { datetime: new Date(m.created_at).toISOString() }, fmtTime(m.created_at)),
       tick(m)),
     m.reaction ? h("span", { class: "reaction", role: "img", "aria-label": t("msg.reaction", { r: m.reaction }) }, m.reaction) : null,

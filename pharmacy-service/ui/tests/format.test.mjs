@@ -21,7 +21,7 @@ globalThis.document = {
   createElementNS: (_ns, tag) => new FakeElement(tag),
   createTextNode: (text) => new FakeText(text),
 };
-const { formatWhatsApp, contactName } = await import("../js/format.js");
+const { formatWhatsApp, contactName, previewText } = await import("../js/format.js");
 const { h } = await import("../js/dom.js");
 
 const esc = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -122,4 +122,12 @@ test("formats adversarial 65 k-character texts in linear time", () => {
   assert.equal(contactName("\nFN".repeat(21845)), "\nFN".repeat(21845));
   assert.ok(performance.now() - t0 < 10000, "contactName");
   assert.equal(contactName("BEGIN:VCARD\nFN;CHARSET=UTF-8:منى علي\nEND:VCARD"), "منى علي");
+});
+
+test("the kinds beyond text and attachments have their own preview label", () => {
+  const t = (k) => `<${k}>`;
+  assert.equal(previewText({ kind: "poll", body: "Delivery?" }, t), "📊 <kind.poll> · Delivery?");
+  assert.equal(previewText({ kind: "ptv" }, t), "🎥 <kind.ptv>");
+  assert.equal(previewText({ kind: "list_reply", body: "Maadi" }, t), "↩ <kind.reply> · Maadi");
+  assert.equal(previewText({ kind: "view_once", body: "x" }, t), "① <kind.view_once>");
 });

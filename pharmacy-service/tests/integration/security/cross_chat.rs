@@ -259,3 +259,95 @@ async fn the_webhook_requires_the_sender_of_edits_revokes_reactions_and_receipts
     assert_eq!(r.json()["outcome"]["count"], 0);
     assert_ne!(row(&t, &reply).await.2, "read");
 }
+
+/// A vote names its poll by id: a poll of another chat is never counted (the vote stays a
+/// visible line in the voter's own chat), and a live location never moves another chat's.
+#[tokio::test]
+async fn votes_and_live_locations_touch_only_the_senders_chat() {
+    use pharmacy_service::app::{InboundContent, InboundMessage};
+    use pharmacy_service::domain::message::poll_option_hash;
+    let t = spawn_app().await;
+    two_chats(&t).await;
+    let now = t.world.app.now();
+    let message = |phone: &str, wa_id: &str, content| {
+        InboundEvent::Message(InboundMessage {
+            wa_id: wa_id.into(),
+            from: from(phone),
+            at: now,
+            content,
+            quoted_wa_id: None,
+        })
+    };
+    apply(
+        &t,
+        message(
+            ALICE,
+            "A-POLL",
+            InboundContent::Poll {
+                question: "Delivery?".into(),
+                options: vec!["Yes".into(), "No".into()],
+                selectable: 1,
+            },
+        ),
+    )
+    .await;
+    let live = |lat: f64, sequence| InboundContent::LiveLocation {
+        latitude: lat,
+        longitude: 31.2,
+        caption: None,
+        sequence: Some(sequence),
+    };
+    apply(&t, message(ALICE, "A-LIVE", live(30.0, 1))).await;
+    let vote = |phone: &str, wa_id: &str| InboundEvent::PollVote {
+        from: from(phone),
+        wa_id: wa_id.into(),
+        poll_wa_id: "A-POLL".into(),
+        selected: vec![poll_option_hash("No")],
+        at: now,
+    };
+    let out = apply(&t, vote(BOB, "B-VOTE")).await;
+    assert!(
+        matches!(out, InboundOutcome::Stored { .. }),
+        "a vote on another chat's poll is shown in the voter's chat: {out:?}"
+    );
+    assert_eq!(
+        t.world
+            .count("SELECT count(*) FROM message_poll_votes")
+            .await,
+        0
+    );
+    let bob_line: (String, i64) = sqlx::query_as(
+        "SELECT m.kind, c.phone LIKE '%201001110002' FROM messages m JOIN customers c ON c.id = m.customer_id WHERE m.wa_id = 'B-VOTE'",
+    )
+    .fetch_one(t.world.app.pool())
+    .await
+    .unwrap();
+    assert_eq!(bob_line, ("poll_vote".to_owned(), 1));
+    // Bob's live location starts his own share; Alice's stays where it was.
+    apply(&t, message(BOB, "B-LIVE", live(29.0, 2))).await;
+    let lat = |wa_id: &'static str| {
+        let pool = t.world.app.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, f64>("SELECT latitude FROM messages WHERE wa_id = ?")
+                .bind(wa_id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(lat("A-LIVE").await, 30.0);
+    assert_eq!(lat("B-LIVE").await, 29.0);
+    // Alice's own vote and update apply to her poll and her share.
+    assert!(matches!(
+        apply(&t, vote(ALICE, "A-VOTE")).await,
+        InboundOutcome::Updated { count: 1 }
+    ));
+    assert_eq!(
+        t.world
+            .count("SELECT count(*) FROM message_poll_votes WHERE position = 1")
+            .await,
+        1
+    );
+    apply(&t, message(ALICE, "A-LIVE-2", live(30.5, 2))).await;
+    assert_eq!(lat("A-LIVE").await, 30.5);
+}
