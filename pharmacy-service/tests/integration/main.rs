@@ -21,6 +21,7 @@ mod import_django;
 mod inbound;
 mod kpi;
 mod lifecycle;
+mod machine_faults;
 mod ops;
 mod outbox;
 mod pacing;
