@@ -168,19 +168,11 @@ fn upload(ticket: i64, png: &[u8]) -> (String, Vec<u8>) {
 
 /// Files under `dir` whose name ends in `.partial` (a write cut short).
 fn partial_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "partial") {
-                out.push(p);
-            }
-        }
-    }
-    out
+    let (_, files) = super::soak::folder(dir);
+    files
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "partial"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,4 +30,5 @@ mod reliability;
 mod search;
 mod security;
 mod sim_service;
+mod soak;
 mod support;
