@@ -23,7 +23,7 @@
 //!   connection), and close a ticket after two answers so the satisfaction survey goes out.
 
 use crate::app::{
-    App, AppError, DemoCredentials, SeedOptions, SendReply, ServiceConfig, SystemClock,
+    App, AppError, DemoCredentials, SeedOptions, SendReply, ServiceConfig, SteadyClock, SystemClock,
 };
 use crate::db::tickets::TicketFilter;
 use crate::domain::pacing::PacingPolicy;
@@ -194,7 +194,7 @@ pub async fn start(opts: DemoOptions) -> Result<Demo, DemoError> {
     };
     let app = App::open(
         &opts.data_dir.join("pharmacy.db"),
-        Arc::new(SystemClock),
+        Arc::new(SteadyClock::new(Arc::new(SystemClock))),
         config,
     )
     .await?;

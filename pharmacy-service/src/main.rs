@@ -10,7 +10,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use pharmacy_service::app::{App, SeedOptions, ServiceConfig, SystemClock};
+use pharmacy_service::app::{App, SeedOptions, ServiceConfig, SteadyClock, SystemClock};
 use pharmacy_service::ops::config::{
     BackupArgs, Cli, Command, CommonArgs, DemoArgs, ImportArgs, MEDIA_DIR, RestoreArgs,
     SESSION_FILE, Settings,
@@ -104,9 +104,13 @@ fn service_config(s: &Settings) -> ServiceConfig {
 async fn open_app(s: &Settings) -> anyhow::Result<App> {
     std::fs::create_dir_all(&s.data_dir)
         .with_context(|| format!("creating {}", s.data_dir.display()))?;
-    App::open(&s.db_path(), Arc::new(SystemClock), service_config(s))
-        .await
-        .context("opening the database")
+    App::open(
+        &s.db_path(),
+        Arc::new(SteadyClock::new(Arc::new(SystemClock))),
+        service_config(s),
+    )
+    .await
+    .context("opening the database")
 }
 
 /// `serve`: the HTTP API on `bind:port` (port 0 = a free one). The first stdout line is one
@@ -301,6 +305,9 @@ async fn backup(args: BackupArgs) -> anyhow::Result<()> {
         m.files.len(),
         bytes
     );
+    for f in &m.damaged {
+        eprintln!("warning: {f} is damaged (its SHA-256 does not match its name)");
+    }
     println!("{}", serde_json::to_string(&m)?);
     Ok(())
 }

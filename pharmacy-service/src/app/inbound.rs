@@ -954,33 +954,6 @@ impl App {
             .await?
             .ok_or_else(|| super::not_found("customer", id.0))
     }
-
-    /// Stores media bytes content-addressed under the media directory (`ab/abcdef...`) and
-    /// returns the SHA-256 hex. Writing the same bytes twice stores them once.
-    pub async fn store_media(&self, bytes: &[u8], mime: &str) -> Result<String, AppError> {
-        use sha2::Digest;
-        let sha = hex::encode(sha2::Sha256::digest(bytes));
-        let path = self.media_path(&sha);
-        if tokio::fs::metadata(&path).await.is_err() {
-            if let Some(dir) = path.parent() {
-                tokio::fs::create_dir_all(dir).await?;
-            }
-            // Write then rename: a crash never leaves a truncated file under the final name.
-            let tmp = path.with_extension("partial");
-            tokio::fs::write(&tmp, bytes).await?;
-            tokio::fs::rename(&tmp, &path).await?;
-        }
-        let mut c = self.read().await?;
-        db::messages::insert_media(&mut c, &sha, mime, bytes.len() as i64, self.now()).await?;
-        Ok(sha)
-    }
-
-    /// Where the media file with this content address lives.
-    pub fn media_path(&self, sha256: &str) -> std::path::PathBuf {
-        let safe: String = sha256.chars().filter(|c| c.is_ascii_hexdigit()).collect();
-        let prefix: String = safe.chars().take(2).collect();
-        self.config().media_dir.join(prefix).join(safe)
-    }
 }
 
 /// An arriving message's time, customer and latest ticket (see `App::arrival`).

@@ -43,6 +43,8 @@ impl App {
         let app = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
+            // After a stall (a suspended VM, a starved process) one run, not a burst of the missed ones.
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
                 if let Err(e) = app.run_jobs().await {

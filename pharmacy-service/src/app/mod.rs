@@ -27,6 +27,7 @@ mod events;
 mod inbound;
 mod jobs;
 mod kpi;
+mod media_store;
 mod outbound;
 mod passwords;
 mod ports;
@@ -38,7 +39,7 @@ mod tickets;
 
 pub use auth::{LoginOutcome, NewUser, normalize_username};
 pub use calls::{CallSettings, CallSettingsPatch, invalid_call_setting};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SteadyClock, SystemClock};
 pub use customers::CustomerHistory;
 pub use dashboard::Dashboard;
 pub use events::{Envelope, EventBus, LiveEvent};
@@ -48,6 +49,7 @@ pub use inbound::{
 };
 pub use jobs::JobReport;
 pub use kpi::{KpiQuery, KpiReport, KpiRow};
+pub use media_store::{LocalDisk, MediaDisk, is_disk_full};
 pub use outbound::SendReply;
 pub use passwords::{PasswordWork, hash_password, verify_password};
 pub use ports::{Messenger, OutgoingMedia, OutgoingMessage, SendError};
@@ -172,6 +174,9 @@ pub enum AppError {
     /// Configuration is unusable.
     #[error("configuration: {0}")]
     Config(String),
+    /// A stored media file no longer hashes to its name (reported as an admin alert).
+    #[error("the stored media file {0} is damaged")]
+    MediaCorrupt(String),
 }
 
 impl From<sqlx::Error> for AppError {
@@ -204,6 +209,8 @@ struct Inner {
     outbox_wakeup: Notify,
     passwords: PasswordWork,
     media_wakeup: Notify,
+    media_disk: std::sync::RwLock<Arc<dyn MediaDisk>>,
+    media_disk_full: std::sync::atomic::AtomicBool,
 }
 
 /// The service core: cheap to clone, shared by the HTTP layer, the bridge and the workers.
@@ -234,6 +241,8 @@ impl App {
                 tz,
                 outbox_wakeup: Notify::new(),
                 media_wakeup: Notify::new(),
+                media_disk: std::sync::RwLock::new(Arc::new(LocalDisk)),
+                media_disk_full: Default::default(),
             }),
         })
     }

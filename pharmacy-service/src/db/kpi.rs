@@ -27,7 +27,9 @@ pub async fn record_time(
     .bind(kind)
     .bind(started)
     .bind(ended)
-    .bind(ended.millis_since(started))
+    // Never negative, even for a start stored before the system clock was set back (across a
+    // restart, where the steady clock cannot see the step).
+    .bind(ended.millis_since(started).max(0))
     .execute(&mut *c)
     .await?;
     Ok(())

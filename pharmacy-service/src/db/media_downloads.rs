@@ -198,3 +198,22 @@ pub async fn retry(
     .await?;
     Ok(true)
 }
+
+/// Due again at `next` without spending an attempt (the fault was the service's own, a full
+/// media disk, not the attachment's).
+pub async fn postpone(
+    c: &mut Conn,
+    message_id: MessageId,
+    error: &str,
+    next: Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE media_downloads SET last_error = ?, next_attempt_at = ? WHERE message_id = ?",
+    )
+    .bind(error)
+    .bind(next)
+    .bind(message_id)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}

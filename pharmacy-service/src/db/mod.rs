@@ -66,6 +66,11 @@ pub async fn open(path: &Path) -> Result<SqlitePool, DbError> {
         .busy_timeout(Duration::from_secs(10));
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
+        // No longer than the busy timeout (sqlx's default is 30 s): a send acquires twice (the
+        // access check, then its write), so under contention its wait could pass a client's
+        // patience (the no-loss harness gives up after 60 s) before the 503 `busy` that the UI
+        // retries. Guessed as the cause of issue 32's unconfirmed reply; not reproduced here.
+        .acquire_timeout(Duration::from_secs(10))
         // No ping before each use: a round trip to the connection's thread that tells nothing
         // about an in-process database (the check below is what matters).
         .test_before_acquire(false)

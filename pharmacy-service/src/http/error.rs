@@ -68,6 +68,12 @@ pub enum ApiError {
         /// Seconds to wait (also in the `Retry-After` header).
         retry_after_s: u64,
     },
+    /// The media disk is full: nothing was stored (the same request works once space returns).
+    #[error("the media disk is full; nothing was stored")]
+    StorageFull,
+    /// The stored file no longer matches its SHA-256 (an admin alert was raised).
+    #[error("the stored file is damaged; an administrator must restore it from a backup")]
+    MediaCorrupt,
     /// Something broke inside (already logged).
     #[error("internal error")]
     Internal,
@@ -135,6 +141,8 @@ impl ApiError {
                     ..none
                 },
             ),
+            ApiError::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, "storage_full", none),
+            ApiError::MediaCorrupt => (StatusCode::GONE, "media_corrupt", none),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", none),
         }
     }
@@ -155,7 +163,7 @@ pub struct ErrorInfo {
     /// Stable machine-readable code: `unauthenticated`, `bad_credentials`, `forbidden`,
     /// `password_change_required`, `csrf`, `not_found`, `method_not_allowed`, `conflict`,
     /// `validation`, `bad_request`, `throttled`, `payload_too_large`, `unavailable`, `busy`,
-    /// `internal`.
+    /// `storage_full`, `media_corrupt`, `internal`.
     #[schema(example = "validation")]
     pub code: String,
     /// Human-readable text (never a secret, SQL or stack trace).
@@ -211,6 +219,11 @@ impl From<AppError> for ApiError {
             AppError::Forbidden(m) => ApiError::Forbidden(m),
             AppError::Transition(t) => ApiError::Conflict(t.to_string()),
             AppError::Db(crate::db::DbError::Sqlx(e)) => e.into(),
+            AppError::Io(e) if crate::app::is_disk_full(&e) => {
+                tracing::warn!(error = %e, "media disk full: answered 507");
+                ApiError::StorageFull
+            }
+            AppError::MediaCorrupt(_) => ApiError::MediaCorrupt,
             other => ApiError::internal(other),
         }
     }

@@ -275,7 +275,7 @@ async fn multipart_send(mut mp: Multipart) -> ApiResult<(SendRequest, Option<Upl
     request_body(content((SendRequest = "application/json"), (super::openapi::SendForm = "multipart/form-data"))),
     responses(
         (status = 201, description = "Queued in the durable outbox", body = super::openapi::MessageView, links(("GetMessage" = (operation_id = "get_message", parameters(("id" = "$response.body#/message/id")))), ("RevokeMessage" = (operation_id = "revoke_message", parameters(("id" = "$response.body#/message/id")))))),
-        super::openapi::WriteObjectErrors,
+        super::openapi::SendErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
 )]
@@ -431,7 +431,7 @@ async fn revoke(
     params(("sha256" = String, Path, description = "SHA-256 of the file, hex")),
     responses(
         (status = 200, description = "The file: passive images, audio and video inline with their type; anything else as an `application/octet-stream` attachment. Always `nosniff` with a sandboxing Content-Security-Policy.", content_type = "*/*"),
-        super::openapi::ReadObjectErrors,
+        super::openapi::MediaErrors,
     ),
     security(("session" = []), ("bearer" = [])),
 )]
@@ -445,8 +445,10 @@ async fn media(
         .await?
         .ok_or_else(|| ApiError::not_found("media"))?;
     drop(c);
-    let bytes = tokio::fs::read(state.app.media_path(&m.sha256))
-        .await
-        .map_err(|_| ApiError::not_found("media"))?;
+    let bytes = state
+        .app
+        .read_media(&m.sha256)
+        .await?
+        .ok_or_else(|| ApiError::not_found("media"))?;
     Ok(super::media::answer(&m, bytes))
 }

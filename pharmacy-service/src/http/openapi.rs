@@ -173,6 +173,11 @@ const ERRORS: &[(u16, &str, &str)] = &[
         "The request conflicts with the current state (`conflict`)",
     ),
     (
+        410,
+        "MediaCorrupt",
+        "The stored file no longer matches its SHA-256; an admin alert was raised (`media_corrupt`)",
+    ),
+    (
         413,
         "PayloadTooLarge",
         "The body is larger than the upload limit (`payload_too_large`)",
@@ -195,7 +200,12 @@ const ERRORS: &[(u16, &str, &str)] = &[
     (
         503,
         "Unavailable",
-        "The WhatsApp link cannot do it now (`unavailable`)",
+        "The WhatsApp link cannot do it now (`unavailable`), or the database stayed busy: nothing was stored, send the same request again after `Retry-After` (`busy`)",
+    ),
+    (
+        507,
+        "StorageFull",
+        "The media disk is full: nothing was stored; the same request works once space returns (`storage_full`)",
     ),
 ];
 
@@ -286,6 +296,10 @@ error_set! {
     WriteErrors: [401, 403, 409, 413, 422, 500];
     /// Errors of a logged-in change of an object.
     WriteObjectErrors: [401, 403, 404, 409, 413, 422, 500];
+    /// Errors of `POST /api/messages/send`: also a busy database and a full media disk.
+    SendErrors: [401, 403, 404, 409, 413, 422, 500, 503, 507];
+    /// Errors of `GET /api/media/{sha256}`: also a damaged file.
+    MediaErrors: [401, 403, 404, 410, 422, 500];
     /// Errors of the WhatsApp link operations.
     LinkErrors: [401, 403, 409, 413, 422, 500, 503];
     /// Errors of the signed ingest webhook.
@@ -451,8 +465,9 @@ view! {
     ReadinessView {
         #[schema(pattern = "^(ready|not_ready)$")]
         status: String,
-        /// `database`, `migrations` (each `{ok, detail | error}`) and `whatsapp` (the link's
-        /// state, informational).
+        /// `database`, `migrations` (each `{ok, detail | error}`), `whatsapp` (the link's
+        /// state) and `media` (`disk_full`: the last attachment write found the disk full);
+        /// the last two are informational.
         #[schema(value_type = Object)]
         checks: Value,
     }

@@ -36,6 +36,10 @@ pub struct Manifest {
     pub service_version: String,
     /// Every file, relative to the backup folder, with `/` separators.
     pub files: Vec<ManifestFile>,
+    /// Media files whose bytes no longer hash to their name (`media/ab/abcd...`): copied as
+    /// they are, and reported, since the backup is the moment someone looks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub damaged: Vec<String>,
 }
 
 /// One file of a backup.
@@ -140,18 +144,33 @@ pub async fn backup(data_dir: &Path, to: &Path) -> Result<Manifest, BackupError>
         files.push(hash_file(&dst, name.to_owned())?);
     }
     let media = data_dir.join(MEDIA_DIR);
+    let mut damaged = Vec::new();
     for (src, rel) in walk(&media)? {
+        // A write cut short (`.partial`) is no file of the service's.
+        if rel.extension().is_some_and(|e| e == "partial") {
+            continue;
+        }
         let dst = to.join(MEDIA_DIR).join(&rel);
         if let Some(parent) = dst.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
-        files.push(copy_hashing(&src, Some(&dst), media_name(&rel))?);
+        let f = copy_hashing(&src, Some(&dst), media_name(&rel))?;
+        // Media are named by their SHA-256 (`App::media_path`).
+        let name = rel
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase());
+        if name.is_some_and(|n| n.len() == 64 && n != f.sha256) {
+            tracing::error!(file = %f.path, "a media file is damaged: its SHA-256 is not its name");
+            damaged.push(f.path.clone());
+        }
+        files.push(f);
     }
     let manifest = Manifest {
         format: 1,
         created_at: jiff::Timestamp::now().to_string(),
         service_version: env!("CARGO_PKG_VERSION").to_owned(),
         files,
+        damaged,
     };
     // Written last: a folder without a manifest is an interrupted backup.
     let path = to.join(MANIFEST);

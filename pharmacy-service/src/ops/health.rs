@@ -69,6 +69,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             "database": check(&database.map(|()| Value::Null)),
             "migrations": check(&migrations),
             "whatsapp": whatsapp,
+            // Text still flows with a full media disk, so it does not make the service unready.
+            "media": { "disk_full": state.app.media_disk_full() },
         },
     });
     let code = if ready {

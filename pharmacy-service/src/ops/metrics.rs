@@ -166,6 +166,21 @@ impl Metrics {
             "Outgoing messages waiting in the outbox.",
         );
         let _ = writeln!(out, "pharmacy_outbox_depth {outbox_depth}");
+        // Tokio's own count (stable runtime metrics): a leak of tasks per connection or per
+        // reconnect shows here first. Absent outside a runtime.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            metric(
+                &mut out,
+                "pharmacy_tokio_alive_tasks",
+                "gauge",
+                "Tasks alive in the service's async runtime.",
+            );
+            let _ = writeln!(
+                out,
+                "pharmacy_tokio_alive_tasks {}",
+                rt.metrics().num_alive_tasks()
+            );
+        }
         metric(
             &mut out,
             "pharmacy_whatsapp_connected",

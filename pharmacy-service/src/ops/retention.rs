@@ -43,6 +43,8 @@ pub fn spawn(dir: PathBuf, days: u32) -> tokio::task::JoinHandle<()> {
     let max_age = Duration::from_secs(u64::from(days) * 86_400);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
+        // After a stall (a suspended VM, a starved process) one run, not a burst of the missed ones.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             let d = dir.clone();

@@ -5,11 +5,13 @@
 //! then fetches the files through the client, at most [`MediaDownloadPolicy::concurrency`] at
 //! a time, retrying network failures with exponential backoff. A download that finally fails
 //! leaves the message `failed` (agents see "could not be downloaded" and may retry); an
-//! attachment beyond the configured maximum is `too_large` and never fetched. Every change
+//! attachment beyond the configured maximum is `too_large` and never fetched. A full media disk
+//! spends no attempt: the download waits [`MediaDownloadPolicy::disk_full_pause`] and goes
+//! again, however long the disk stays full. Every change
 //! reaches the agents as [`LiveEvent::MessageUpdated`]. Rows still `downloading` after a
 //! restart are picked up again.
 
-use crate::app::{App, LiveEvent};
+use crate::app::{App, AppError, LiveEvent, is_disk_full};
 use crate::db;
 use crate::db::media_downloads::{PendingDownload, TOO_LARGE};
 use crate::domain::ids::MessageId;
@@ -32,6 +34,8 @@ pub struct MediaDownloadPolicy {
     pub backoff_initial: Duration,
     /// The longest pause (10 min).
     pub backoff_max: Duration,
+    /// The pause after the media disk was found full (30 s); it spends no attempt.
+    pub disk_full_pause: Duration,
 }
 
 impl Default for MediaDownloadPolicy {
@@ -41,6 +45,7 @@ impl Default for MediaDownloadPolicy {
             attempts: 6,
             backoff_initial: Duration::from_secs(5),
             backoff_max: Duration::from_secs(600),
+            disk_full_pause: Duration::from_secs(30),
         }
     }
 }
@@ -123,6 +128,9 @@ enum Failure {
     Transient(String),
     /// Never going to work (refused URL, bad blob, 4xx).
     Permanent(String),
+    /// Downloaded, but the media disk is full: no fault of the attachment, so no attempt is
+    /// spent; it waits for space however long that takes.
+    DiskFull(String),
 }
 
 fn classify(e: ClientError) -> Failure {
@@ -210,10 +218,12 @@ async fn attempt(
     let client = bridge.upgrade().and_then(|b| b.client());
     let result = match client {
         Some(client) => match client.download(&media_ref(&d)).await {
-            Ok(bytes) => app
-                .store_media(&bytes, &d.mime)
-                .await
-                .map_err(|e| Failure::Transient(format!("storing the file: {e}"))),
+            Ok(bytes) => app.store_media(&bytes, &d.mime).await.map_err(|e| match e {
+                AppError::Io(io) if is_disk_full(&io) => {
+                    Failure::DiskFull(format!("storing the file: {io}"))
+                }
+                e => Failure::Transient(format!("storing the file: {e}")),
+            }),
             Err(e) => Err(classify(e)),
         },
         None => Err(Failure::Transient(
@@ -225,7 +235,8 @@ async fn attempt(
         return;
     }
     let id = d.message_id;
-    let written: Result<(), sqlx::Error> = async {
+    // Whether the agents' view of the message changed.
+    let written: Result<bool, sqlx::Error> = async {
         let mut tx = app.pool().begin().await?;
         match result {
             Ok(sha) => db::media_downloads::complete(&mut tx, id, &sha).await?,
@@ -237,13 +248,24 @@ async fn attempt(
             Err(Failure::Permanent(error)) => {
                 failed(app, &mut tx, &d, error, false, policy).await?
             }
+            Err(Failure::DiskFull(error)) => {
+                let next = app.now().plus(policy.disk_full_pause);
+                db::media_downloads::postpone(&mut tx, id, &error, next).await?;
+                // Still `downloading` for the agents: nothing they see changes.
+                tx.commit().await?;
+                return Ok(false);
+            }
         }
-        tx.commit().await
+        tx.commit().await.map(|()| true)
     }
     .await;
-    if let Err(e) = written {
-        tracing::error!(message = %id, error = %e, "could not record a download's outcome");
-        return;
+    match written {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            tracing::error!(message = %id, error = %e, "could not record a download's outcome");
+            return;
+        }
     }
     // The agents' view of the message changes: the file arrived, or it is failed/too large.
     let message = match app.pool().acquire().await {

@@ -35,15 +35,15 @@ use whatsapp_sim::{Fault, Sim, SimConfig, SimHandle};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pharmacy-service");
 /// The pharmacy's number on the sim.
-const PHARMACY: &str = "201001234567";
+pub(super) const PHARMACY: &str = "201001234567";
 const CUSTOMERS: usize = 40;
 const INBOUND: usize = 5_000;
 const REPLIES: usize = 300;
 /// How long the end state may take to settle once the faults stop.
 const SETTLE: Duration = Duration::from_secs(240);
 /// Logins the demo seed creates.
-const ADMIN: (&str, &str) = ("admin", "admin-demo-2026");
-const AGENT_PASSWORD: &str = "agent-demo-2026";
+pub(super) const ADMIN: (&str, &str) = ("admin", "admin-demo-2026");
+pub(super) const AGENT_PASSWORD: &str = "agent-demo-2026";
 
 fn seed() -> u64 {
     std::env::var("RELIABILITY_SEED")
@@ -61,20 +61,20 @@ fn seed() -> u64 {
 
 /// An HTTP answer: status, `Set-Cookie` values, JSON body (Null when not JSON).
 #[derive(Debug)]
-struct Answer {
-    status: u16,
+pub(super) struct Answer {
+    pub(super) status: u16,
     cookies: Vec<String>,
-    body: Value,
+    pub(super) body: Value,
 }
 
 /// A logged-in user: the session cookie and its CSRF token.
 #[derive(Debug, Clone)]
-struct Session {
+pub(super) struct Session {
     cookie: String,
     csrf: String,
 }
 
-async fn http(
+pub(super) async fn http(
     url: &str,
     method: &str,
     path: &str,
@@ -130,7 +130,7 @@ async fn http(
     })
 }
 
-async fn login(url: &str, user: &str, password: &str) -> Session {
+pub(super) async fn login(url: &str, user: &str, password: &str) -> Session {
     let a = http(
         url,
         "POST",
@@ -158,7 +158,7 @@ struct Running {
 }
 
 /// The binary on a data directory, (re)started as often as the test likes.
-struct Service {
+pub(super) struct Service {
     data: PathBuf,
     wa_url: String,
     trust_root: String,
@@ -167,12 +167,28 @@ struct Service {
 }
 
 impl Service {
+    /// The binary on `data` (not started), talking to the sim at `wa_url`.
+    pub(super) fn new(data: &Path, wa_url: &str, trust_root: &str) -> Service {
+        Service {
+            data: data.to_path_buf(),
+            wa_url: wa_url.to_owned(),
+            trust_root: trust_root.to_owned(),
+            run: None,
+            starts: 0,
+        }
+    }
+
+    /// The running child's process id.
+    pub(super) fn pid(&self) -> Option<u32> {
+        self.run.as_ref().map(|r| r.child.id())
+    }
+
     fn log_path(&self, n: u32) -> PathBuf {
         self.data.join(format!("service-{n}.log"))
     }
 
     /// Starts the binary and waits for its start line; returns its URL.
-    async fn start(&mut self) -> String {
+    pub(super) async fn start(&mut self) -> String {
         assert!(self.run.is_none(), "already running");
         self.starts += 1;
         let log = std::fs::File::create(self.log_path(self.starts)).expect("log file");
@@ -222,7 +238,7 @@ impl Service {
     }
 
     /// SIGKILL on unix, TerminateProcess on Windows: no chance to clean up.
-    fn kill(&mut self) {
+    pub(super) fn kill(&mut self) {
         if let Some(mut r) = self.run.take() {
             r.child.kill().expect("kill");
             r.child.wait().expect("reaped");
@@ -248,7 +264,7 @@ impl Service {
     }
 
     /// Panics and scans of every log for what must never happen.
-    fn panics(&self) -> Vec<String> {
+    pub(super) fn panics(&self) -> Vec<String> {
         (1..=self.starts)
             .flat_map(|n| {
                 std::fs::read_to_string(self.log_path(n))
@@ -287,7 +303,7 @@ struct Harness {
 
 /// The data directory with the demo seed and settings that route every conversation straight
 /// to an online agent (no menu, rosters, greeting, out-of-office or survey).
-async fn prepare(data: &Path) {
+pub(super) async fn prepare(data: &Path) {
     let config = ServiceConfig {
         media_dir: data.join("media"),
         ..ServiceConfig::default()
@@ -350,29 +366,10 @@ impl Harness {
         std::fs::create_dir_all(&data).unwrap();
         prepare(&data).await;
         let sim = Arc::new(Sim::start(SimConfig::default()).await.expect("sim"));
-        let mut service = Service {
-            data: data.clone(),
-            wa_url: sim.ws_url.clone(),
-            trust_root: sim.root_key_hex(),
-            run: None,
-            starts: 0,
-        };
+        let mut service = Service::new(&data, &sim.ws_url, &sim.root_key_hex());
         let url = service.start().await;
         let admin = login(&url, ADMIN.0, ADMIN.1).await;
-        // Pair through the sim's phone.
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let qr = loop {
-            let a = http(&url, "GET", "/api/whatsapp/qr-code", Some(&admin), None)
-                .await
-                .expect("qr");
-            if let Some(q) = a.body["qr"].as_str() {
-                break q.to_owned();
-            }
-            assert!(Instant::now() < deadline, "no QR: {a:?}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
-        sim.scan(&qr, PHARMACY).await.expect("scan");
-        wait_connected(&url, &admin).await;
+        pair(&url, &admin, &sim).await;
         let db = SqlitePoolOptions::new()
             .max_connections(2)
             .connect_with(
@@ -838,7 +835,24 @@ fn customer_phone(i: usize) -> String {
     format!("2010777{i:05}")
 }
 
-async fn wait_connected(url: &str, admin: &Session) {
+/// Pairs the freshly started service with the sim's phone through the admin's QR code.
+pub(super) async fn pair(url: &str, admin: &Session, sim: &SimHandle) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let qr = loop {
+        let a = http(url, "GET", "/api/whatsapp/qr-code", Some(admin), None)
+            .await
+            .expect("qr");
+        if let Some(q) = a.body["qr"].as_str() {
+            break q.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no QR: {a:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    sim.scan(&qr, PHARMACY).await.expect("scan");
+    wait_connected(url, admin).await;
+}
+
+pub(super) async fn wait_connected(url: &str, admin: &Session) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let a = http(url, "GET", "/api/whatsapp/status", Some(admin), None).await;
