@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
 
-use crate::client::Shared;
+use crate::context::Shared;
 use crate::event::Event;
 
 /// What a `<call>` stanza says happened.

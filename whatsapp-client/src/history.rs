@@ -22,7 +22,7 @@ use whatsapp_proto::pb::history::{self as pb, HistorySync};
 
 pub use whatsapp_proto::pb::history::history_sync::HistorySyncType;
 
-use crate::client::Shared;
+use crate::context::Shared;
 use crate::event::{Event, MessageInfo};
 use crate::{Client, ClientError, MediaRef};
 

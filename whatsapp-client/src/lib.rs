@@ -44,22 +44,30 @@ pub mod appstate;
 mod call;
 mod client;
 mod config;
+mod context;
+mod decrypt;
 mod devices;
+mod driver;
 mod error;
 mod event;
 mod groups;
 pub mod history;
 mod http;
+mod login;
 mod media;
-mod message;
-mod pair_code;
+mod notification;
+mod pair;
 mod peer;
 mod placeholder;
 mod poll;
 mod qr;
+mod receipt;
+mod receive;
 #[cfg(test)]
 mod receive_tests;
-mod session;
+mod recent;
+mod retry;
+mod send;
 #[cfg(test)]
 mod stanza_tests;
 pub mod store;
@@ -79,10 +87,10 @@ pub use media::{
     DEFAULT_MEDIA_HOST, ENCRYPTION_OVERHEAD, MediaKind, MediaRef, OutgoingMedia,
     validate_direct_path,
 };
-pub use message::{generate_message_id, validate_message_id};
 pub use placeholder::{UnavailableKind, UnavailableMessage};
 pub use poll::{PollVote, option_hash};
 pub use qr::{QrCode, QrRenderError};
+pub use send::{generate_message_id, validate_message_id};
 pub use whatsapp_proto::binary::Node;
 pub use whatsapp_proto::content;
 pub use whatsapp_proto::content::{Content, MessageContent, Wrappers};

@@ -14,7 +14,7 @@ use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::{e2e, history};
 
-use crate::client::Shared;
+use crate::context::Shared;
 use crate::event::{AckHandle, IncomingMessage, MessageInfo};
 
 /// Why the server gave no ciphertext (the `type` of `<unavailable>`).
@@ -154,7 +154,7 @@ pub(crate) fn resent_messages(
                 // Read as a received message is: wrappers looked through, typed content.
                 let raw = parsed.message?;
                 let plaintext = raw.encode_to_vec();
-                let opened = crate::message::Visible::open(raw, &plaintext)?;
+                let opened = crate::receive::Visible::open(raw, &plaintext)?;
                 Some(IncomingMessage {
                     info: parsed.info,
                     message: opened.message,

@@ -8,7 +8,7 @@ use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e;
 use whatsapp_proto::poll::{self, VoteContext};
 
-use crate::client::{Shared, now_ms};
+use crate::context::{Shared, now_ms};
 use crate::event::{AckHandle, MessageInfo};
 use crate::store::{MessageSecret, StoreResult};
 use crate::{Client, ClientError};

@@ -14,7 +14,7 @@ use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e::{self, FutureProofMessage, Message};
 use whatsapp_proto::signal::{self, SenderKeyRecord};
 
-use crate::client::{Command, Shared};
+use crate::context::{Command, Shared};
 use crate::event::Event;
 use crate::store::{DeviceStore as _, MemoryStore, SenderKeyStore as _};
 
@@ -344,7 +344,7 @@ async fn receive(cases: &[Case]) -> Recorded {
         .unwrap();
     }
     drop(tx);
-    crate::message::stanza_worker(shared.clone(), rx).await;
+    crate::receive::stanza_worker(shared.clone(), rx).await;
     drop(shared);
     let sent = driver.await.unwrap();
     let mut events = Vec::new();

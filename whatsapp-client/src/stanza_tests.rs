@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
 
-use crate::client::{Command, Shared};
+use crate::context::{Command, Shared};
 use crate::store::{DeviceStore, MemoryStore};
 use crate::{CallAction, CallMedia, ClientError, Event, UnavailableKind};
 
@@ -92,7 +92,7 @@ impl Harness {
             tx.send(node).unwrap();
         }
         drop(tx);
-        crate::message::stanza_worker(self.shared.clone(), rx).await;
+        crate::receive::stanza_worker(self.shared.clone(), rx).await;
     }
 
     /// What the driver was asked so far: a marker sent through it comes back after every

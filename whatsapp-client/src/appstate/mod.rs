@@ -31,7 +31,7 @@ use whatsapp_proto::pb::syncd::{ExternalBlobReference, SyncdMutations, SyncdPatc
 
 pub use whatsapp_proto::appstate::{Collection, Operation, SyncAction, TypedMutation};
 
-use crate::client::Shared;
+use crate::context::Shared;
 use crate::event::Event;
 use crate::store::{AppStatePatchUpdate, AppStateSyncKey};
 use crate::{Client, ClientError, MediaRef};
