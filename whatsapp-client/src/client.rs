@@ -389,3 +389,37 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc::error::TryRecvError;
+
+    /// `shutdown` returns only once every background task has ended: a task still running
+    /// would keep its sender alive.
+    #[tokio::test]
+    async fn shutdown_ends_every_background_task() {
+        let store = Arc::new(crate::store::MemoryStore::new());
+        // Nothing listens there: the driver keeps retrying in the background.
+        let config = Config {
+            url: "ws://127.0.0.1:9/ws".into(),
+            ..Config::default()
+        };
+        let (client, _events) = Client::start(store, config).await.unwrap();
+        let (tx, mut rx) = mpsc::channel::<()>(1);
+        client.shared().spawn(async move {
+            let _alive = tx;
+            std::future::pending::<()>().await;
+        });
+        client.shutdown().await;
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+
+        // A task spawned after the stop never runs.
+        let (tx, mut rx) = mpsc::channel::<()>(1);
+        client.shared().spawn(async move {
+            let _alive = tx;
+            std::future::pending::<()>().await;
+        });
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    }
+}

@@ -1,11 +1,13 @@
 //! State shared by the handle, the driver and its helper tasks.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::{AbortHandle, JoinSet};
 use whatsapp_proto::binary::Node;
 
 use crate::event::Event;
@@ -92,6 +94,9 @@ pub(crate) struct Shared {
     identity: Mutex<Option<whatsapp_proto::signal::KeyPair>>,
     /// The media HTTP client (pooled connections).
     pub(crate) http: crate::http::HttpClient,
+    /// Every background task of the client (the stanza worker, QR rotation, syncs, …): the
+    /// driver ends them all when it stops. `None` once stopped: a task spawned then is dropped.
+    tasks: Mutex<Option<JoinSet<()>>>,
     /// The latest `media_conn` answer.
     pub(crate) media_conn: tokio::sync::Mutex<Option<crate::media::MediaConn>>,
 }
@@ -133,6 +138,7 @@ impl Shared {
             identity: Mutex::new(None),
             http,
             media_conn: tokio::sync::Mutex::new(None),
+            tasks: Mutex::new(Some(JoinSet::new())),
         }
     }
 
@@ -185,6 +191,34 @@ impl Shared {
             .send(Command::Send(node, Some(tx)))
             .map_err(|_| ClientError::Stopped)?;
         rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// Runs `task` in the background until it ends or the client stops.
+    pub(crate) fn spawn<F>(&self, task: F) -> AbortHandle
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        match tasks.as_mut() {
+            Some(set) => {
+                // Reap what ended, so the set holds only running tasks.
+                while set.try_join_next().is_some() {}
+                set.spawn(task)
+            }
+            // Stopped: the task never runs (its handle reports it ended).
+            None => {
+                let handle = tokio::spawn(std::future::ready(()));
+                handle.abort_handle()
+            }
+        }
+    }
+
+    /// Aborts every background task and waits until each has ended; later spawns are dropped.
+    pub(crate) async fn stop_tasks(&self) {
+        let set = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut set) = set {
+            set.shutdown().await;
+        }
     }
 
     /// Server time in unix milliseconds (local clock corrected by the offset seen at login).

@@ -6,7 +6,7 @@
 //! through a command channel. A process-wide registry refuses a second client for the same
 //! device, so there are never two sockets for one device.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -15,7 +15,7 @@ use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
 use rand::Rng;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use whatsapp_proto::binary::Node;
@@ -61,6 +61,13 @@ impl Drop for RegistryGuard {
     }
 }
 
+/// Stanzas queued to the stanza worker.
+const STANZA_QUEUE: usize = 64;
+/// Stanzas read ahead of the worker beyond its queue before the socket is left unread (one
+/// WebSocket message may carry several, so this bound is passed by at most one message).
+const STANZA_BACKLOG: usize = 64;
+
+/// What ended one connection, and what the supervisor does next.
 enum Outcome {
     /// Reconnect at once (515 after pairing).
     Restart,
@@ -88,9 +95,15 @@ struct Connection {
     ws: WsStream,
     iqs: HashMap<String, oneshot::Sender<Result<Node, ClientError>>>,
     messages: HashMap<String, oneshot::Sender<Result<Node, ClientError>>>,
-    qr_task: Option<JoinHandle<()>>,
-    stanzas: mpsc::UnboundedSender<Node>,
-    worker: JoinHandle<()>,
+    qr_task: Option<AbortHandle>,
+    /// To the stanza worker (bounded: [`STANZA_QUEUE`]).
+    stanzas: mpsc::Sender<Node>,
+    /// Stanzas read and not yet taken by the worker, in order. While it holds
+    /// [`STANZA_BACKLOG`] or more the socket is not read: the server's sending then waits on
+    /// TCP instead of our memory growing. The driver itself never waits on the worker, which
+    /// may be waiting on the driver (an IQ, a send).
+    backlog: VecDeque<Node>,
+    worker: AbortHandle,
     logged_in: bool,
     /// Set when we close on purpose; says what to do next.
     planned: Option<Outcome>,
@@ -169,6 +182,8 @@ impl Driver {
             }
         }
         self.shared.connected.store(false, Ordering::Release);
+        // Every background task ends before anyone hears that we stopped.
+        self.shared.stop_tasks().await;
         // Free the device's place before anyone hears that we stopped.
         self.guard.take();
         self.shared.emit(Event::Stopped);
@@ -315,8 +330,8 @@ impl Driver {
         };
         core_config.timeouts = self.shared.config.timeouts.clone();
         let core = ClientConnection::new(core_config, now_ms(), &mut rand::thread_rng());
-        let (stanza_tx, stanza_rx) = mpsc::unbounded_channel();
-        let worker = tokio::spawn(crate::receive::stanza_worker(
+        let (stanza_tx, stanza_rx) = mpsc::channel(STANZA_QUEUE);
+        let worker = self.shared.spawn(crate::receive::stanza_worker(
             self.shared.clone(),
             stanza_rx,
         ));
@@ -327,6 +342,7 @@ impl Driver {
             messages: HashMap::new(),
             qr_task: None,
             stanzas: stanza_tx,
+            backlog: VecDeque::new(),
             worker,
             logged_in: false,
             planned: None,
@@ -359,6 +375,18 @@ impl Driver {
                     .take()
                     .unwrap_or_else(|| Outcome::Retry("connection closed".into()));
             }
+            // Hand the worker what it has room for.
+            while !conn.backlog.is_empty() {
+                match conn.stanzas.try_reserve() {
+                    Ok(permit) => permit.send(conn.backlog.pop_front().expect("not empty")),
+                    Err(mpsc::error::TrySendError::Full(())) => break,
+                    // The worker is gone only when the connection is being torn down.
+                    Err(mpsc::error::TrySendError::Closed(())) => conn.backlog.clear(),
+                }
+            }
+            let read = conn.backlog.len() < STANZA_BACKLOG;
+            // A handle of its own, so that waiting for room borrows nothing of `conn`.
+            let stanzas = conn.stanzas.clone();
             let deadline = conn.core.poll_timeout();
             let sleep = async {
                 match deadline {
@@ -370,7 +398,12 @@ impl Driver {
                 }
             };
             tokio::select! {
-                frame = conn.ws.next() => match frame {
+                permit = stanzas.reserve(), if !conn.backlog.is_empty() => {
+                    if let (Ok(permit), Some(node)) = (permit, conn.backlog.pop_front()) {
+                        permit.send(node);
+                    }
+                }
+                frame = conn.ws.next(), if read => match frame {
                     Some(Ok(tungstenite::Message::Binary(data))) => {
                         // A protocol error closes the core and queues Disconnected.
                         let _ = conn.core.handle_input(Input::Receive { now: now_ms(), data: &data });
@@ -461,7 +494,7 @@ impl Driver {
                         .server_offset_ms
                         .store(offset, Ordering::Relaxed);
                 }
-                tokio::spawn(crate::login::after_login(
+                self.shared.spawn(crate::login::after_login(
                     self.shared.clone(),
                     success.lid.clone(),
                 ));
@@ -487,7 +520,7 @@ impl Driver {
             }
             CoreEvent::OfflineSyncCompleted { count } => {
                 // Queued in order behind the stanzas of the queue.
-                let _ = conn.stanzas.send(
+                conn.backlog.push_back(
                     Node::new("offline-complete").attr_opt("count", count.map(|c| c.to_string())),
                 );
             }
@@ -515,7 +548,7 @@ impl Driver {
             // whatsmeow `client.go` handler table: `appdata` is decrypted like `message`,
             // `status` is acknowledged, `call` read for its events (acked by the core).
             "message" | "receipt" | "notification" | "appdata" | "status" | "call" => {
-                let _ = conn.stanzas.send(node);
+                conn.backlog.push_back(node);
             }
             "presence" => {
                 let attrs = node.attrs();
@@ -566,15 +599,16 @@ impl Driver {
             if let Some(task) = conn.qr_task.take() {
                 task.abort();
             }
-            conn.qr_task = Some(tokio::spawn(crate::pair::rotate_qr(
-                self.shared.clone(),
-                refs,
-            )));
+            conn.qr_task = Some(
+                self.shared
+                    .spawn(crate::pair::rotate_qr(self.shared.clone(), refs)),
+            );
         } else if node.child("pair-success").is_some() {
             if let Some(task) = conn.qr_task.take() {
                 task.abort();
             }
-            tokio::spawn(crate::pair::pair_success(self.shared.clone(), node));
+            self.shared
+                .spawn(crate::pair::pair_success(self.shared.clone(), node));
         } else {
             tracing::debug!(?node, "unhandled iq");
         }

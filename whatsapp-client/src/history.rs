@@ -216,8 +216,9 @@ fn spawn_import(shared: &Arc<Shared>, id: String, notification: e2e::HistorySync
             return;
         }
     }
-    let shared = shared.clone();
-    tokio::spawn(async move {
+    let owned = shared.clone();
+    shared.spawn(async move {
+        let shared = owned;
         let _one_at_a_time = shared.sync.history.lock().await;
         let done = match download(&shared, &notification).await {
             Ok(sync) => {

@@ -101,9 +101,10 @@ pub(crate) fn request_resend(shared: &Arc<Shared>, info: &MessageInfo) {
     let device = shared.device();
     let own: Vec<Jid> = [device.jid, device.lid].into_iter().flatten().collect();
     let request = resend_request(&own, info);
-    let shared = shared.clone();
+    let owned = shared.clone();
     let id = info.id.clone();
-    tokio::spawn(async move {
+    shared.spawn(async move {
+        let shared = owned;
         match crate::peer::send_peer_message(&shared, request).await {
             Ok(request_id) => tracing::debug!(%id, %request_id, "asked our phone to resend"),
             Err(e) => tracing::warn!(%id, error = %e, "asking our phone to resend failed"),

@@ -41,7 +41,7 @@ const GROUP_WAIT: Duration = Duration::from_millis(20);
 /// uncommitted state, committed in one transaction, and only then handed to the application (whose
 /// acknowledgements send the receipts). A crash before the commit loses nothing: the server
 /// still has every message of the group, and none was decrypted for good.
-pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Node>) {
+pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<Node>) {
     let max_group = shared.config.catch_up_group.max(1);
     let mut next = None;
     loop {
@@ -407,8 +407,9 @@ pub(crate) fn watch_store(shared: &Arc<Shared>) {
     {
         return;
     }
-    let shared = shared.clone();
-    tokio::spawn(async move {
+    let owned = shared.clone();
+    shared.spawn(async move {
+        let shared = owned;
         loop {
             tokio::time::sleep(Duration::from_millis(250)).await;
             if shared
@@ -609,9 +610,9 @@ mod tests {
                 .attr("type", "link_code_companion_reg")
                 .children([Node::new("link_code_companion_reg").attr("stage", "primary_hello")]),
         ];
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(stanzas.len());
         for stanza in stanzas {
-            tx.send(stanza).unwrap();
+            tx.try_send(stanza).unwrap();
         }
         drop(tx);
         stanza_worker(shared, rx).await;

@@ -320,7 +320,7 @@ async fn receive(cases: &[Case]) -> Recorded {
         .await
         .unwrap();
     let (shared, mut events_rx, driver) = test_client(store).await;
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel(cases.len().max(1));
     for (i, case) in cases.iter().enumerate() {
         let mut plaintext = prost::Message::encode_to_vec(&case.message);
         if case.unknown_field {
@@ -341,6 +341,7 @@ async fn receive(cases: &[Case]) -> Recorded {
                     .attr("type", "skmsg")
                     .bytes(skmsg.serialized().to_vec())]),
         )
+        .await
         .unwrap();
     }
     drop(tx);

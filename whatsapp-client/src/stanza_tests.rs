@@ -87,9 +87,9 @@ async fn harness() -> Harness {
 impl Harness {
     /// Runs the stanza worker over `stanzas` to its end.
     async fn feed(&self, stanzas: Vec<Node>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(stanzas.len().max(1));
         for node in stanzas {
-            tx.send(node).unwrap();
+            tx.try_send(node).unwrap();
         }
         drop(tx);
         crate::receive::stanza_worker(self.shared.clone(), rx).await;

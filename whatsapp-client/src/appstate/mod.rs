@@ -256,7 +256,7 @@ pub(crate) async fn on_key_share(shared: &Arc<Shared>, share: &e2e::AppStateSync
         return;
     }
     tracing::info!(count = keys.len(), "app-state keys received");
-    tokio::spawn(sync_after_keys(shared.clone(), was_requested));
+    shared.spawn(sync_after_keys(shared.clone(), was_requested));
 }
 
 async fn sync_after_keys(shared: Arc<Shared>, all: bool) {
@@ -300,8 +300,9 @@ pub(crate) fn on_server_sync(shared: &Arc<Shared>, node: &Node) {
     if collections.is_empty() {
         return;
     }
-    let shared = shared.clone();
-    tokio::spawn(async move {
+    let owned = shared.clone();
+    shared.spawn(async move {
+        let shared = owned;
         for collection in collections {
             if let Err(error) = sync_collection(&shared, collection, false).await {
                 let stop = stops_syncing(&error);
