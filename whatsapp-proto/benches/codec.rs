@@ -1,6 +1,8 @@
 //! Encode + decode of a realistic ~800-byte outgoing `<message>`: three `<to>` participants
 //! each with a pkmsg `<enc>`, and a device-identity.
 
+// Test and tool code, outside the sans-IO rule of clippy.toml.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 // criterion_group! generates an undocumented `pub fn benches`.
 #![allow(missing_docs)]
 
