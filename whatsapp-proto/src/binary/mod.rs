@@ -17,6 +17,7 @@
 
 mod decode;
 mod encode;
+#[cfg(feature = "json")]
 pub mod json;
 mod node;
 mod token;
