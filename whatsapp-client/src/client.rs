@@ -7,6 +7,7 @@ use tokio::sync::{mpsc, oneshot};
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
 
+use crate::clock::UnixMillis;
 use crate::context::*;
 use crate::driver::*;
 use crate::event::EventStream;
@@ -373,7 +374,7 @@ impl Client {
     pub async fn reject_call(&self, caller: &Jid, call_id: &str) -> Result<(), ClientError> {
         let shared = self.shared();
         let own = shared.device().jid.ok_or(ClientError::NotConnected)?;
-        let id = crate::send::generate_message_id(&own.user, now_ms() / 1000);
+        let id = crate::send::generate_message_id(&own.user, UnixMillis::now().as_secs());
         crate::call::rejected(shared, call_id);
         shared
             .send(crate::call::reject_node(&own, caller, call_id, id))

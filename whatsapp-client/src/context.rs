@@ -4,12 +4,12 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
 use whatsapp_proto::binary::Node;
 
+use crate::clock::{Clock, SystemClock, UnixMillis};
 use crate::event::Event;
 use crate::recent::{RECENT_MESSAGES, RecentCounts};
 use crate::store::{
@@ -17,14 +17,6 @@ use crate::store::{
     PreKeyStore, SentMessageStore, Store,
 };
 use crate::{ClientError, Config};
-
-/// Unix milliseconds.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 pub(crate) enum Command {
     Send(Node, Option<oneshot::Sender<Result<(), ClientError>>>),
@@ -97,6 +89,8 @@ pub(crate) struct Shared {
     /// Every background task of the client (the stanza worker, QR rotation, syncs, …): the
     /// driver ends them all when it stops. `None` once stopped: a task spawned then is dropped.
     tasks: Mutex<Option<JoinSet<()>>>,
+    /// The clocks: wall for timestamps, monotonic for deadlines.
+    pub(crate) clock: Arc<dyn Clock>,
     /// The latest `media_conn` answer.
     pub(crate) media_conn: tokio::sync::Mutex<Option<crate::media::MediaConn>>,
 }
@@ -139,6 +133,7 @@ impl Shared {
             http,
             media_conn: tokio::sync::Mutex::new(None),
             tasks: Mutex::new(Some(JoinSet::new())),
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -223,7 +218,7 @@ impl Shared {
 
     /// Server time in unix milliseconds (local clock corrected by the offset seen at login).
     pub(crate) fn server_now_ms(&self) -> i64 {
-        now_ms() as i64 + self.server_offset_ms.load(Ordering::Relaxed)
+        UnixMillis::now().as_millis() as i64 + self.server_offset_ms.load(Ordering::Relaxed)
     }
 }
 

@@ -16,7 +16,8 @@ use whatsapp_proto::signal::{
 };
 
 use crate::ClientError;
-use crate::context::{Command, SessionGuard, Shared, now_ms};
+use crate::clock::UnixMillis;
+use crate::context::{Command, SessionGuard, Shared};
 use crate::event::Event;
 use crate::store::{DecryptBatch, DecryptCommit, MessageSecret, StoreResult};
 
@@ -294,7 +295,7 @@ async fn decrypt_new(
             sender: sender_text,
             message_id: id.to_owned(),
             plaintext: plaintext.clone(),
-            created_at: (now_ms() / 1000) as i64,
+            created_at: UnixMillis::now().as_secs() as i64,
         });
         return Ok(plaintext);
     }
@@ -372,7 +373,7 @@ async fn decrypt_new(
                 sender: sender_text,
                 message_id: id.to_owned(),
                 plaintext: plaintext.clone(),
-                created_at: (now_ms() / 1000) as i64,
+                created_at: UnixMillis::now().as_secs() as i64,
             }),
             plaintext,
         }

@@ -20,7 +20,8 @@ use whatsapp_proto::key_index::{
 use whatsapp_proto::signal::PublicKey;
 
 use crate::ClientError;
-use crate::context::{Shared, now_ms};
+use crate::clock::UnixMillis;
+use crate::context::Shared;
 use crate::send::generate_message_id;
 
 /// A device of a user's list and the key index its `<device key-index>` named.
@@ -182,7 +183,7 @@ async fn query_device_lists(
     shared: &Shared,
     users: &[Jid],
 ) -> Result<Vec<(Jid, Vec<KnownDevice>, bool)>, ClientError> {
-    let sid = generate_message_id("usync", now_ms() / 1000);
+    let sid = generate_message_id("usync", UnixMillis::now().as_secs());
     let list = users
         .iter()
         .map(|u| Node::new("user").attr("jid", u.to_non_ad()));

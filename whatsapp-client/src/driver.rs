@@ -28,6 +28,7 @@ use whatsapp_proto::noise::HandshakeConfig;
 use whatsapp_proto::payload::{self, RegistrationData};
 
 use crate::ClientError;
+use crate::clock::{CoreClock, UnixMillis};
 use crate::context::*;
 use crate::event::{Event, LogoutReason};
 use crate::login::raw_key;
@@ -103,6 +104,8 @@ struct Connection {
     /// TCP instead of our memory growing. The driver itself never waits on the worker, which
     /// may be waiting on the driver (an IQ, a send).
     backlog: VecDeque<Node>,
+    /// The core's time: monotonic since the connection started.
+    clock: CoreClock,
     worker: AbortHandle,
     logged_in: bool,
     /// Set when we close on purpose; says what to do next.
@@ -329,7 +332,12 @@ impl Driver {
             ..HandshakeConfig::default()
         };
         core_config.timeouts = self.shared.config.timeouts.clone();
-        let core = ClientConnection::new(core_config, now_ms(), &mut rand::thread_rng());
+        let clock = CoreClock::start(&*self.shared.clock);
+        let core = ClientConnection::new(
+            core_config,
+            clock.now(&*self.shared.clock),
+            &mut rand::thread_rng(),
+        );
         let (stanza_tx, stanza_rx) = mpsc::channel(STANZA_QUEUE);
         let worker = self.shared.spawn(crate::receive::stanza_worker(
             self.shared.clone(),
@@ -343,6 +351,7 @@ impl Driver {
             qr_task: None,
             stanzas: stanza_tx,
             backlog: VecDeque::new(),
+            clock,
             worker,
             logged_in: false,
             planned: None,
@@ -390,10 +399,7 @@ impl Driver {
             let deadline = conn.core.poll_timeout();
             let sleep = async {
                 match deadline {
-                    Some(at) => {
-                        let wait = at.saturating_sub(now_ms());
-                        tokio::time::sleep(Duration::from_millis(wait)).await
-                    }
+                    Some(at) => tokio::time::sleep(conn.clock.until(&*self.shared.clock, at)).await,
                     None => std::future::pending().await,
                 }
             };
@@ -406,7 +412,7 @@ impl Driver {
                 frame = conn.ws.next(), if read => match frame {
                     Some(Ok(tungstenite::Message::Binary(data))) => {
                         // A protocol error closes the core and queues Disconnected.
-                        let _ = conn.core.handle_input(Input::Receive { now: now_ms(), data: &data });
+                        let _ = conn.core.handle_input(Input::Receive { now: conn.clock.now(&*self.shared.clock), data: &data });
                     }
                     Some(Ok(tungstenite::Message::Close(_))) | None => {
                         return Outcome::Retry("the server closed the socket".into());
@@ -424,7 +430,7 @@ impl Driver {
                     }
                 }
                 _ = sleep => {
-                    let _ = conn.core.handle_input(Input::Timeout { now: now_ms() });
+                    let _ = conn.core.handle_input(Input::Timeout { now: conn.clock.now(&*self.shared.clock) });
                 }
             }
         }
@@ -439,14 +445,16 @@ impl Driver {
                     let _ = reply.send(result);
                 }
             }
-            Command::Iq(node, reply) => match conn.core.send_iq(node, now_ms()) {
-                Ok(id) => {
-                    conn.iqs.insert(id, reply);
+            Command::Iq(node, reply) => {
+                match conn.core.send_iq(node, conn.clock.now(&*self.shared.clock)) {
+                    Ok(id) => {
+                        conn.iqs.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
                 }
-                Err(e) => {
-                    let _ = reply.send(Err(e.into()));
-                }
-            },
+            }
             Command::Message(node, reply) => {
                 let id = node.attrs().optional_string("id").unwrap_or_default();
                 match conn.core.send_node(&node) {
@@ -489,7 +497,7 @@ impl Driver {
             CoreEvent::LoggedIn(success) => {
                 conn.logged_in = true;
                 if let Some(t) = success.server_time {
-                    let offset = (t as i64) * 1000 - now_ms() as i64;
+                    let offset = (t as i64) * 1000 - UnixMillis::now().as_millis() as i64;
                     self.shared
                         .server_offset_ms
                         .store(offset, Ordering::Relaxed);

@@ -43,6 +43,7 @@
 pub mod appstate;
 mod call;
 mod client;
+mod clock;
 mod config;
 mod context;
 mod decrypt;

@@ -20,7 +20,7 @@ use whatsapp_proto::xeddsa::KeyPair;
 pub(crate) async fn pair_success(shared: Arc<Shared>, node: Node) {
     let id = node.attrs().optional_string("id").unwrap_or_default();
     if let Some(t) = node.attrs().optional_u64("t").ok().flatten() {
-        let offset = (t as i64) * 1000 - crate::context::now_ms() as i64;
+        let offset = (t as i64) * 1000 - crate::clock::UnixMillis::now().as_millis() as i64;
         shared.server_offset_ms.store(offset, Ordering::Relaxed);
     }
     match complete_pairing(&shared, &node, &id).await {

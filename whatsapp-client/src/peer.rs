@@ -10,7 +10,8 @@ use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e;
 
-use crate::context::{SessionGuard, Shared, now_ms};
+use crate::clock::UnixMillis;
+use crate::context::{SessionGuard, Shared};
 use crate::send::{encrypt_for, generate_message_id, send_and_wait, sessions_for};
 use crate::{ClientError, ConsumedProtocol, MessageInfo};
 
@@ -106,7 +107,7 @@ pub(crate) async fn send_peer_message(
     let own = device.jid.clone().ok_or(ClientError::NotConnected)?;
     let to = own.to_non_ad();
     let phone = phone_address(&guard, &to, device.lid.as_ref()).await?;
-    let id = generate_message_id(&own.user, now_ms() / 1000);
+    let id = generate_message_id(&own.user, UnixMillis::now().as_secs());
     let sessions = sessions_for(shared, &guard, std::slice::from_ref(&phone)).await?;
     let plaintext = message.encode_to_vec();
     let (nodes, any_prekey) =

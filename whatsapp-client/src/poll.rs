@@ -8,7 +8,8 @@ use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e;
 use whatsapp_proto::poll::{self, VoteContext};
 
-use crate::context::{Shared, now_ms};
+use crate::clock::UnixMillis;
+use crate::context::Shared;
 use crate::event::{AckHandle, MessageInfo};
 use crate::store::{MessageSecret, StoreResult};
 use crate::{Client, ClientError};
@@ -301,7 +302,7 @@ impl Client {
             poll_update_message: Some(e2e::PollUpdateMessage {
                 poll_creation_message_key: Some(key),
                 vote: Some(sealed),
-                sender_timestamp_ms: Some(now_ms() as i64),
+                sender_timestamp_ms: Some(UnixMillis::now().as_millis() as i64),
                 ..Default::default()
             }),
             ..Default::default()

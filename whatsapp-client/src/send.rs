@@ -16,7 +16,8 @@ use whatsapp_proto::signal::{
 };
 
 use crate::ClientError;
-use crate::context::{Command, SessionGuard, Shared, now_ms};
+use crate::clock::UnixMillis;
+use crate::context::{Command, SessionGuard, Shared};
 use crate::devices::{device_lists, forget_devices};
 use crate::event::Event;
 
@@ -287,7 +288,7 @@ pub(crate) async fn send_message(
     let own = device.jid.clone().ok_or(ClientError::NotConnected)?;
     let to = to.to_non_ad();
     let id = id.map_or_else(
-        || generate_message_id(&own.user, now_ms() / 1000),
+        || generate_message_id(&own.user, UnixMillis::now().as_secs()),
         str::to_owned,
     );
     let devices = device_lists(shared, &[to.clone(), own.to_non_ad()]).await?;
@@ -322,7 +323,12 @@ pub(crate) async fn send_message(
     }
     shared
         .store
-        .store_sent(&to.to_string(), &id, &plain, (now_ms() / 1000) as i64)
+        .store_sent(
+            &to.to_string(),
+            &id,
+            &plain,
+            UnixMillis::now().as_secs() as i64,
+        )
         .await?;
     crate::poll::remember_sent(shared, &to, &id, &message).await?;
 
@@ -332,7 +338,7 @@ pub(crate) async fn send_message(
     }
     if to.user != own.user
         && let Some((token, issued)) = shared.store.load_privacy_token(&to.to_string()).await?
-        && token_valid(issued, (now_ms() / 1000) as i64)
+        && token_valid(issued, UnixMillis::now().as_secs() as i64)
     {
         children.push(Node::new("tctoken").bytes(token));
     }
@@ -416,7 +422,7 @@ async fn send_group_message(
         _ => own_pn.clone(),
     };
     let id = id.map_or_else(
-        || generate_message_id(&own_pn.user, now_ms() / 1000),
+        || generate_message_id(&own_pn.user, UnixMillis::now().as_secs()),
         str::to_owned,
     );
     let all = device_lists(shared, &participants).await?;
@@ -463,7 +469,7 @@ async fn send_group_message(
         .await?;
     shared
         .store
-        .store_sent(&group_text, &id, &plain, (now_ms() / 1000) as i64)
+        .store_sent(&group_text, &id, &plain, UnixMillis::now().as_secs() as i64)
         .await?;
     crate::poll::remember_sent(shared, group, &id, &message).await?;
     let mut children = Vec::new();
