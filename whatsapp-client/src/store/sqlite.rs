@@ -943,8 +943,7 @@ impl Script {
                 .push_str(&vec![row.as_str(); chunk.len()].join(", "));
             self.sql.push(';');
             for r in chunk {
-                bind(&mut self.args, r)
-                    .map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))?;
+                bind(&mut self.args, r).map_err(|e| StoreError::backend(sqlx::Error::Encode(e)))?;
             }
         }
         Ok(())
@@ -1032,7 +1031,7 @@ impl SqliteStore {
                 script
                     .args
                     .add(*id)
-                    .map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))?;
+                    .map_err(|e| StoreError::backend(sqlx::Error::Encode(e)))?;
             }
         }
         script.insert(
@@ -1077,7 +1076,7 @@ impl SqliteStore {
             Ok(())
         })
         .await
-        .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
+        .map_err(|_| StoreError::backend(sqlx::Error::WorkerCrashed))?
     }
 }
 
