@@ -61,7 +61,6 @@ mod pair;
 mod peer;
 mod placeholder;
 mod poll;
-mod qr;
 mod receipt;
 mod receive;
 #[cfg(test)]
@@ -73,14 +72,17 @@ mod send;
 mod stanza_tests;
 pub mod store;
 
-pub use call::{CallAction, CallEvent, CallMedia};
 pub use client::Client;
 pub use config::{Config, DEFAULT_MEDIA_MAX_BYTES, DEFAULT_ORIGIN, DEFAULT_URL, ReconnectPolicy};
 pub use error::ClientError;
+pub use event::{CallAction, CallEvent, CallMedia};
 pub use event::{
     ConsumedProtocol, Event, EventStream, GroupParticipantsEvent, IncomingMessage, LogoutReason,
     MessageInfo, ParticipantAction, ReceiptEvent, message_text,
 };
+pub use event::{PollVote, option_hash};
+pub use event::{QrCode, QrRenderError};
+pub use event::{UnavailableKind, UnavailableMessage};
 pub use http::{
     BoxFuture, Connect, Connector, HttpTimeouts, MediaStream, TcpConnect, TransferError,
 };
@@ -88,9 +90,6 @@ pub use media::{
     DEFAULT_MEDIA_HOST, ENCRYPTION_OVERHEAD, MediaKind, MediaRef, OutgoingMedia,
     validate_direct_path,
 };
-pub use placeholder::{UnavailableKind, UnavailableMessage};
-pub use poll::{PollVote, option_hash};
-pub use qr::{QrCode, QrRenderError};
 pub use send::{generate_message_id, validate_message_id};
 pub use whatsapp_proto::binary::Node;
 pub use whatsapp_proto::content;

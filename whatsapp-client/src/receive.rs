@@ -18,9 +18,9 @@ use whatsapp_proto::signal::{SenderKeyDistributionMessage, SenderKeyRecord, Sign
 use crate::ClientError;
 use crate::context::{Command, Shared};
 use crate::devices::{forget_devices, unknown_device};
+use crate::event::PollVote;
 use crate::event::{AckHandle, Event, IncomingMessage, MessageInfo};
-use crate::placeholder::{UnavailableKind, UnavailableMessage};
-use crate::poll::PollVote;
+use crate::event::{UnavailableKind, UnavailableMessage};
 
 #[allow(unused_imports)]
 use crate::{decrypt::*, notification::*, receipt::*, retry::*, send::*};

@@ -8,7 +8,15 @@ use whatsapp_proto::content::{self, MessageContent, Wrappers};
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e;
 
-use crate::QrCode;
+mod call;
+mod poll;
+mod qr;
+mod unavailable;
+
+pub use call::{CallAction, CallEvent, CallMedia};
+pub use poll::{PollVote, option_hash};
+pub use qr::{QrCode, QrRenderError};
+pub use unavailable::{UnavailableKind, UnavailableMessage};
 
 /// Why this device is no longer logged in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,15 +163,15 @@ pub enum Event {
     /// The client stopped for good (after [`crate::Client::shutdown`] or a terminal event).
     Stopped,
     /// A message this device was not given (`<unavailable>`): a placeholder to show. Call
-    /// [`crate::UnavailableMessage::ack`] once it is stored.
-    Unavailable(Box<crate::UnavailableMessage>),
+    /// [`UnavailableMessage::ack`] once it is stored.
+    Unavailable(Box<UnavailableMessage>),
     /// A poll vote, decrypted with its poll's message secret. Call
-    /// [`crate::PollVote::ack`] once it is stored. A vote that cannot be opened (its poll's
+    /// [`PollVote::ack`] once it is stored. A vote that cannot be opened (its poll's
     /// secret unknown) comes as an [`Event::Message`] instead.
-    PollVote(Box<crate::PollVote>),
-    /// A call offered, answered, rejected, ended or missed (see [`crate::CallEvent`]); the
+    PollVote(Box<PollVote>),
+    /// A call offered, answered, rejected, ended or missed (see [`CallEvent`]); the
     /// `<call>` stanza was acknowledged on arrival.
-    Call(Box<crate::CallEvent>),
+    Call(Box<CallEvent>),
     /// A protocol message the client consumed and acknowledged itself: nothing for the
     /// application to store, told so that it can count what was acknowledged without it.
     ProtocolConsumed(ConsumedProtocol),
