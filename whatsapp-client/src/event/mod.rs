@@ -8,12 +8,16 @@ use whatsapp_proto::content::{self, MessageContent, Wrappers};
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e;
 
+mod appstate;
 mod call;
+mod history;
 mod poll;
 mod qr;
 mod unavailable;
 
+pub use appstate::{AppStateEvent, AppStateMutation};
 pub use call::{CallAction, CallEvent, CallMedia};
+pub use history::{HistoryBatch, HistoryConversation, HistoryMessage};
 pub use poll::{PollVote, option_hash};
 pub use qr::{QrCode, QrRenderError};
 pub use unavailable::{UnavailableKind, UnavailableMessage};
@@ -151,10 +155,10 @@ pub enum Event {
     Receipt(ReceiptEvent),
     /// App-state sync: a verified change (contact name, archive, mute, pin, read, label…), a
     /// collection synced, or a sync refused (see [`crate::appstate`]).
-    AppState(crate::appstate::AppStateEvent),
+    AppState(AppStateEvent),
     /// A chunk of the history our phone shares after linking or on request (see
     /// [`crate::history`]).
-    HistorySync(Box<crate::history::HistoryBatch>),
+    HistorySync(Box<HistoryBatch>),
     /// Participants were added to, removed from, promoted or demoted in a group (a `w:gp2`
     /// notification; whatsmeow `events.GroupInfo`). On a removal the client has already
     /// dropped its sender key for the group: the next message there goes out under a new
