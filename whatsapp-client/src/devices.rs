@@ -20,8 +20,9 @@ use whatsapp_proto::key_index::{
 use whatsapp_proto::signal::PublicKey;
 
 use crate::ClientError;
-use crate::client::{Shared, now_ms};
-use crate::message::generate_message_id;
+use crate::clock::UnixMillis;
+use crate::context::Shared;
+use crate::send::generate_message_id;
 
 /// A device of a user's list and the key index its `<device key-index>` named.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +118,7 @@ pub(crate) fn unknown_device(shared: &Shared, device: &Jid) -> bool {
 /// The identity we hold for the user's primary device, if any.
 async fn primary_identity(shared: &Shared, user: &Jid) -> Option<PublicKey> {
     let address = user.to_non_ad().with_device(0).signal_address();
-    match shared.store.load_identity(&address).await {
+    match shared.sessions.identity_unlocked(&address).await {
         Ok(key) => key.map(PublicKey::from_raw),
         Err(e) => {
             tracing::warn!(%user, error = %e, "reading the primary's identity failed");
@@ -182,7 +183,7 @@ async fn query_device_lists(
     shared: &Shared,
     users: &[Jid],
 ) -> Result<Vec<(Jid, Vec<KnownDevice>, bool)>, ClientError> {
-    let sid = generate_message_id("usync", now_ms() / 1000);
+    let sid = generate_message_id("usync", UnixMillis::now().as_secs());
     let list = users
         .iter()
         .map(|u| Node::new("user").attr("jid", u.to_non_ad()));

@@ -16,7 +16,7 @@ use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::signal::SenderKeyRecord;
 
-use crate::client::Shared;
+use crate::context::Shared;
 use crate::event::{Event, GroupParticipantsEvent, ParticipantAction};
 
 /// The participant changes of a `w:gp2` notification (whatsmeow `group.go parseGroupChange`,
@@ -71,13 +71,13 @@ pub(crate) async fn on_group_notification(shared: &Shared, node: &Node) {
 /// key (and distributes it). Holds the send lock, so a send in progress stores its key first
 /// and is then superseded, never the other way round.
 async fn forget_own_sender_key(shared: &Shared, group: &Jid) {
-    let _lock = shared.send_lock.lock().await;
+    let guard = shared.sessions.lock().await;
     let device = shared.device();
     let empty = SenderKeyRecord::new().to_bytes();
     let group_text = group.to_string();
     for own in device.jid.iter().chain(device.lid.iter()) {
-        if let Err(e) = shared
-            .store
+        if let Err(e) = guard
+            .store()
             .store_sender_key(&group_text, &own.signal_address(), &empty)
             .await
         {

@@ -43,35 +43,46 @@
 pub mod appstate;
 mod call;
 mod client;
+mod clock;
 mod config;
+mod context;
+mod decrypt;
 mod devices;
+mod driver;
 mod error;
 mod event;
 mod groups;
 pub mod history;
 mod http;
+mod login;
 mod media;
-mod message;
-mod pair_code;
+mod notification;
+mod pair;
 mod peer;
 mod placeholder;
 mod poll;
-mod qr;
+mod receipt;
+mod receive;
 #[cfg(test)]
 mod receive_tests;
-mod session;
+mod recent;
+mod retry;
+mod send;
 #[cfg(test)]
 mod stanza_tests;
 pub mod store;
 
-pub use call::{CallAction, CallEvent, CallMedia};
 pub use client::Client;
 pub use config::{Config, DEFAULT_MEDIA_MAX_BYTES, DEFAULT_ORIGIN, DEFAULT_URL, ReconnectPolicy};
 pub use error::ClientError;
+pub use event::{CallAction, CallEvent, CallMedia};
 pub use event::{
     ConsumedProtocol, Event, EventStream, GroupParticipantsEvent, IncomingMessage, LogoutReason,
     MessageInfo, ParticipantAction, ReceiptEvent, message_text,
 };
+pub use event::{PollVote, option_hash};
+pub use event::{QrCode, QrRenderError};
+pub use event::{UnavailableKind, UnavailableMessage};
 pub use http::{
     BoxFuture, Connect, Connector, HttpTimeouts, MediaStream, TcpConnect, TransferError,
 };
@@ -79,10 +90,7 @@ pub use media::{
     DEFAULT_MEDIA_HOST, ENCRYPTION_OVERHEAD, MediaKind, MediaRef, OutgoingMedia,
     validate_direct_path,
 };
-pub use message::{generate_message_id, validate_message_id};
-pub use placeholder::{UnavailableKind, UnavailableMessage};
-pub use poll::{PollVote, option_hash};
-pub use qr::{QrCode, QrRenderError};
+pub use send::{generate_message_id, validate_message_id};
 pub use whatsapp_proto::binary::Node;
 pub use whatsapp_proto::content;
 pub use whatsapp_proto::content::{Content, MessageContent, Wrappers};

@@ -15,7 +15,7 @@ use std::time::Duration;
 use http::Uri;
 
 use crate::ClientError;
-use crate::client::Shared;
+use crate::context::Shared;
 use crate::http::TransferError;
 
 /// The largest upload answer read (a small JSON object).
@@ -422,7 +422,7 @@ pub(crate) async fn upload(
     let direct_path = field("direct_path")
         .ok_or_else(|| TransferError::Failed("upload answer has no direct_path".into()))?;
     let url = field("url");
-    let now = (crate::client::now_ms() / 1000) as i64;
+    let now = (crate::clock::UnixMillis::now().as_secs()) as i64;
     let mut message = e2e::Message::default();
     let (sha, enc_sha, len) = (
         Some(encrypted.file_sha256.to_vec()),

@@ -10,8 +10,9 @@ use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e;
 
-use crate::client::{Shared, now_ms};
-use crate::message::{encrypt_for, generate_message_id, send_and_wait, sessions_for};
+use crate::clock::UnixMillis;
+use crate::context::{SessionGuard, Shared};
+use crate::send::{encrypt_for, generate_message_id, send_and_wait, sessions_for};
 use crate::{ClientError, ConsumedProtocol, MessageInfo};
 
 /// Takes over a decrypted message carrying an app-state key share or a history-sync
@@ -46,10 +47,14 @@ pub(crate) async fn consume(
 }
 
 /// Our phone's device 0 as we hold a session with it (see [`send_peer_message`]).
-async fn phone_address(shared: &Shared, pn: &Jid, lid: Option<&Jid>) -> Result<Jid, ClientError> {
+async fn phone_address(
+    guard: &SessionGuard<'_>,
+    pn: &Jid,
+    lid: Option<&Jid>,
+) -> Result<Jid, ClientError> {
     let has_session = |jid: &Jid| {
         let address = jid.signal_address();
-        async move { shared.store.load_session(&address).await }
+        async move { guard.store().load_session(&address).await }
     };
     if let Some(lid) = lid.map(Jid::to_non_ad)
         && has_session(pn).await?.is_none()
@@ -97,15 +102,16 @@ pub(crate) async fn send_peer_message(
     shared: &Arc<Shared>,
     message: e2e::Message,
 ) -> Result<String, ClientError> {
-    let _lock = shared.send_lock.lock().await;
+    let guard = shared.sessions.lock().await;
     let device = shared.device();
     let own = device.jid.clone().ok_or(ClientError::NotConnected)?;
     let to = own.to_non_ad();
-    let phone = phone_address(shared, &to, device.lid.as_ref()).await?;
-    let id = generate_message_id(&own.user, now_ms() / 1000);
-    let sessions = sessions_for(shared, std::slice::from_ref(&phone)).await?;
+    let phone = phone_address(&guard, &to, device.lid.as_ref()).await?;
+    let id = generate_message_id(&own.user, UnixMillis::now().as_secs());
+    let sessions = sessions_for(shared, &guard, std::slice::from_ref(&phone)).await?;
     let plaintext = message.encode_to_vec();
-    let (nodes, any_prekey) = encrypt_for(shared, sessions, None, |_| plaintext.clone()).await?;
+    let (nodes, any_prekey) =
+        encrypt_for(shared, &guard, sessions, None, |_| plaintext.clone()).await?;
     let enc = nodes
         .into_iter()
         .find_map(|to| to.child("enc").cloned())

@@ -14,44 +14,9 @@ use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::{e2e, history};
 
-use crate::client::Shared;
-use crate::event::{AckHandle, IncomingMessage, MessageInfo};
-
-/// Why the server gave no ciphertext (the `type` of `<unavailable>`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum UnavailableKind {
-    /// `view_once`: view-once media, which WhatsApp does not send to linked devices. Only
-    /// the phone can show it.
-    ViewOnce,
-    /// Any other type (as given; empty when absent): our phone was asked to resend it.
-    Other(String),
-}
-
-/// A message this device could not be given: a placeholder to show. For a view-once
-/// message that is all there is; for the others, the message itself follows as an
-/// [`crate::Event::Message`] (same id) once our phone answers the resend request.
-#[derive(Debug)]
-pub struct UnavailableMessage {
-    /// Who sent it, where, when.
-    pub info: MessageInfo,
-    /// Why it is unavailable.
-    pub kind: UnavailableKind,
-    /// Whether our phone was asked to resend it.
-    pub resend_requested: bool,
-    pub(crate) ack: Option<AckHandle>,
-}
-
-impl UnavailableMessage {
-    /// Acknowledges the stanza once the application stored the placeholder (a view-once
-    /// placeholder is acknowledged only then; the others were acknowledged when the resend
-    /// was requested, and this does nothing).
-    pub fn ack(&mut self) {
-        if let Some(handle) = self.ack.take() {
-            handle.send();
-        }
-    }
-}
+use crate::context::Shared;
+use crate::event::UnavailableKind;
+use crate::event::{IncomingMessage, MessageInfo};
 
 /// The kind named by `<unavailable type>`.
 pub(crate) fn kind_of(unavailable: &Node) -> UnavailableKind {
@@ -101,9 +66,10 @@ pub(crate) fn request_resend(shared: &Arc<Shared>, info: &MessageInfo) {
     let device = shared.device();
     let own: Vec<Jid> = [device.jid, device.lid].into_iter().flatten().collect();
     let request = resend_request(&own, info);
-    let shared = shared.clone();
+    let owned = shared.clone();
     let id = info.id.clone();
-    tokio::spawn(async move {
+    shared.spawn(async move {
+        let shared = owned;
         match crate::peer::send_peer_message(&shared, request).await {
             Ok(request_id) => tracing::debug!(%id, %request_id, "asked our phone to resend"),
             Err(e) => tracing::warn!(%id, error = %e, "asking our phone to resend failed"),
@@ -154,7 +120,7 @@ pub(crate) fn resent_messages(
                 // Read as a received message is: wrappers looked through, typed content.
                 let raw = parsed.message?;
                 let plaintext = raw.encode_to_vec();
-                let opened = crate::message::Visible::open(raw, &plaintext)?;
+                let opened = crate::receive::Visible::open(raw, &plaintext)?;
                 Some(IncomingMessage {
                     info: parsed.info,
                     message: opened.message,

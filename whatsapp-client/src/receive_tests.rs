@@ -14,7 +14,7 @@ use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e::{self, FutureProofMessage, Message};
 use whatsapp_proto::signal::{self, SenderKeyRecord};
 
-use crate::client::{Command, Shared};
+use crate::context::{Command, Shared};
 use crate::event::Event;
 use crate::store::{DeviceStore as _, MemoryStore, SenderKeyStore as _};
 
@@ -320,7 +320,7 @@ async fn receive(cases: &[Case]) -> Recorded {
         .await
         .unwrap();
     let (shared, mut events_rx, driver) = test_client(store).await;
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel(cases.len().max(1));
     for (i, case) in cases.iter().enumerate() {
         let mut plaintext = prost::Message::encode_to_vec(&case.message);
         if case.unknown_field {
@@ -341,10 +341,11 @@ async fn receive(cases: &[Case]) -> Recorded {
                     .attr("type", "skmsg")
                     .bytes(skmsg.serialized().to_vec())]),
         )
+        .await
         .unwrap();
     }
     drop(tx);
-    crate::message::stanza_worker(shared.clone(), rx).await;
+    crate::receive::stanza_worker(shared.clone(), rx).await;
     drop(shared);
     let sent = driver.await.unwrap();
     let mut events = Vec::new();

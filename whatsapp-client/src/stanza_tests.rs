@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
 
-use crate::client::{Command, Shared};
+use crate::context::{Command, Shared};
 use crate::store::{DeviceStore, MemoryStore};
 use crate::{CallAction, CallMedia, ClientError, Event, UnavailableKind};
 
@@ -87,12 +87,12 @@ async fn harness() -> Harness {
 impl Harness {
     /// Runs the stanza worker over `stanzas` to its end.
     async fn feed(&self, stanzas: Vec<Node>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(stanzas.len().max(1));
         for node in stanzas {
-            tx.send(node).unwrap();
+            tx.try_send(node).unwrap();
         }
         drop(tx);
-        crate::message::stanza_worker(self.shared.clone(), rx).await;
+        crate::receive::stanza_worker(self.shared.clone(), rx).await;
     }
 
     /// What the driver was asked so far: a marker sent through it comes back after every

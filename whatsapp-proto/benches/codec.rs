@@ -3,6 +3,8 @@
 //! and into the borrowed tree (`decode_node_ref`). The comparison with whatsapp-rust's codec
 //! over 512 stanzas is `bench/codec-compare`.
 
+// Test and tool code, outside the sans-IO rule of clippy.toml.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 // criterion_group! generates an undocumented `pub fn benches`.
 #![allow(missing_docs)]
 

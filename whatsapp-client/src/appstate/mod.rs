@@ -29,9 +29,10 @@ use whatsapp_proto::media::MediaType;
 use whatsapp_proto::pb::e2e;
 use whatsapp_proto::pb::syncd::{ExternalBlobReference, SyncdMutations, SyncdPatch, SyncdSnapshot};
 
+pub use crate::event::{AppStateEvent, AppStateMutation};
 pub use whatsapp_proto::appstate::{Collection, Operation, SyncAction, TypedMutation};
 
-use crate::client::Shared;
+use crate::context::Shared;
 use crate::event::Event;
 use crate::store::{AppStatePatchUpdate, AppStateSyncKey};
 use crate::{Client, ClientError, MediaRef};
@@ -43,55 +44,6 @@ const KEY_REQUEST_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// Rounds of `has_more_patches` one sync follows before giving up (a server that never
 /// says "no more" must not keep us busy for ever).
 const MAX_FETCH_ROUNDS: usize = 1000;
-
-/// What app-state sync tells the application (in [`Event::AppState`]).
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum AppStateEvent {
-    /// A record of a collection was set or removed: a contact name, a push name, a chat
-    /// archived, muted, pinned, marked read, a label… It is stored before this is emitted.
-    Mutation(AppStateMutation),
-    /// A collection is synced up to `version`.
-    Synced {
-        /// The collection.
-        collection: Collection,
-        /// Its version now.
-        version: u64,
-        /// Whether this sync started from a snapshot.
-        full_sync: bool,
-    },
-    /// A background sync of a collection failed (a MAC or LTHash mismatch, a missing key, a
-    /// download error…). Nothing of the failing snapshot or patch was applied.
-    SyncFailed {
-        /// The collection.
-        collection: Collection,
-        /// Why; [`ClientError::AppState`] for verification failures and missing keys.
-        error: ClientError,
-    },
-}
-
-/// One verified app-state record, typed.
-///
-/// ```
-/// use whatsapp_client::appstate::{AppStateMutation, SyncAction};
-/// fn contact_name(m: &AppStateMutation) -> Option<(&str, &str)> {
-///     match &m.mutation.action {
-///         SyncAction::Contact { jid, full_name: Some(name), .. } => Some((jid, name)),
-///         _ => None,
-///     }
-/// }
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct AppStateMutation {
-    /// The collection it belongs to.
-    pub collection: Collection,
-    /// The version of the snapshot or patch that carried it.
-    pub version: u64,
-    /// Whether it came from a snapshot (initial or full sync) rather than a live change.
-    pub full_sync: bool,
-    /// The operation, timestamp and typed action.
-    pub mutation: TypedMutation,
-}
 
 /// Per-client state of the syncs (app state and history).
 #[derive(Default)]
@@ -256,7 +208,7 @@ pub(crate) async fn on_key_share(shared: &Arc<Shared>, share: &e2e::AppStateSync
         return;
     }
     tracing::info!(count = keys.len(), "app-state keys received");
-    tokio::spawn(sync_after_keys(shared.clone(), was_requested));
+    shared.spawn(sync_after_keys(shared.clone(), was_requested));
 }
 
 async fn sync_after_keys(shared: Arc<Shared>, all: bool) {
@@ -300,8 +252,9 @@ pub(crate) fn on_server_sync(shared: &Arc<Shared>, node: &Node) {
     if collections.is_empty() {
         return;
     }
-    let shared = shared.clone();
-    tokio::spawn(async move {
+    let owned = shared.clone();
+    shared.spawn(async move {
+        let shared = owned;
         for collection in collections {
             if let Err(error) = sync_collection(&shared, collection, false).await {
                 let stop = stops_syncing(&error);

@@ -20,7 +20,7 @@ use whatsapp_proto::signal::{
 
 use super::*;
 use crate::MessageInfo;
-use crate::client::Command;
+use crate::context::Command;
 use crate::store::{AppStateStore, ContactStore, DeviceStore, MemoryStore};
 
 pub(crate) const OWN: &str = "15550001111:7@s.whatsapp.net";

@@ -1,11 +1,27 @@
 //! One behaviour test shared by every store implementation: write every kind of record,
-//! read it back (after a reopen for durable stores), then wipe.
+//! read it back (after a reopen for durable stores), then wipe. Public behind the `testing`
+//! feature, so that a store written elsewhere passes the same checks as ours.
+//!
+//! ```no_run
+//! # async fn run() {
+//! use whatsapp_client::store::{MemoryStore, conformance};
+//!
+//! let store = MemoryStore::new();
+//! conformance::write_all(&store).await;
+//! // A durable store: reopen it here, then check the reopened one.
+//! conformance::check_all(&store).await;
+//! conformance::check_delete_users(&store).await;
+//! conformance::check_wipe(&store).await;
+//! # }
+//! ```
+//!
+//! Each check panics (as a test assertion) on the first difference.
 
 use super::*;
 
 /// A decrypt commit for tests: `session` for `address`, the buffer keyed by `hash`, no
 /// identity, prekey or sender key (callers set those with struct update syntax).
-pub(crate) fn decrypt_commit(address: &str, session: &[u8], hash: [u8; 32]) -> DecryptCommit {
+pub fn decrypt_commit(address: &str, session: &[u8], hash: [u8; 32]) -> DecryptCommit {
     DecryptCommit {
         address: address.into(),
         session: Some(session.to_vec()),
@@ -29,7 +45,8 @@ fn device() -> Device {
     device
 }
 
-pub(crate) async fn write_all(store: &dyn Store) {
+/// Writes one record of every kind (and the device).
+pub async fn write_all(store: &dyn Store) {
     let d = device();
     store.save_device(&d).await.unwrap();
     store
@@ -179,7 +196,8 @@ async fn check_message_secrets(store: &dyn Store) {
     assert_eq!(load("f@lid", "f@lid", "POLL1").await.unwrap(), None);
 }
 
-pub(crate) async fn check_all(store: &dyn Store) {
+/// Reads back everything [`write_all`] wrote.
+pub async fn check_all(store: &dyn Store) {
     check_message_secrets(store).await;
     let d = store.load_device().await.unwrap().expect("device");
     assert!(d.is_paired());
@@ -426,7 +444,7 @@ async fn held(store: &dyn Store, address: &str) -> (bool, bool) {
 /// A user reinstalled: every session and identity of its devices goes, under its phone
 /// number and its LID, and nothing of users whose addresses merely look alike. Reads before
 /// the delete make a caching store hold the rows, so it must forget them too.
-pub(crate) async fn check_delete_users(store: &dyn Store) {
+pub async fn check_delete_users(store: &dyn Store) {
     let gone = ["2010.0", "2010.3", "99_1.0", "99_1.5"];
     // `20101` shares the digits; `9901` is what `LIKE '99_1.%'` would also match.
     let kept = ["20101.0", "9901.0", "201.0"];
@@ -456,7 +474,8 @@ pub(crate) async fn check_delete_users(store: &dyn Store) {
     );
 }
 
-pub(crate) async fn check_wipe(store: &dyn Store) {
+/// Wipes the store and checks that nothing is left.
+pub async fn check_wipe(store: &dyn Store) {
     // The plaintext buffer is pruned by age (the commit above was at t = 1).
     assert_eq!(store.prune_decrypted(0).await.unwrap(), 0);
     assert_eq!(store.prune_decrypted(2).await.unwrap(), 1);
@@ -486,6 +505,7 @@ pub(crate) async fn check_wipe(store: &dyn Store) {
     assert!(store.load_device().await.unwrap().is_some());
 }
 
+#[cfg(test)]
 #[tokio::test]
 async fn conformance_memory() {
     let store = MemoryStore::new();

@@ -70,8 +70,8 @@ impl MemoryStore {
     /// A decrypt's read: fails while the read fault is set.
     fn read<'a, T: Send + 'a>(&self, value: impl FnOnce(&Inner) -> T) -> StoreFuture<'a, T> {
         if self.read_fault.load(std::sync::atomic::Ordering::SeqCst) {
-            return Box::pin(std::future::ready(Err(StoreError::Database(
-                sqlx::Error::PoolTimedOut,
+            return Box::pin(std::future::ready(Err(StoreError::backend(
+                std::io::Error::from(std::io::ErrorKind::TimedOut),
             ))));
         }
         Self::ready(value(&self.lock()))

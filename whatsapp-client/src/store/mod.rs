@@ -41,12 +41,10 @@ pub use sqlite::SqliteStore;
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database refused or failed the operation.
+    /// The backend (a database, a file, a remote service) refused or failed the operation. The
+    /// source is the backend's own error, boxed, so that a store of any kind can report one.
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    /// Migrations could not be applied.
-    #[error("migration: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The database file could not be created or its permissions set.
     #[error("store file {path}: {source}")]
     File {
@@ -61,6 +59,25 @@ pub enum StoreError {
         /// Which value.
         what: &'static str,
     },
+}
+
+impl StoreError {
+    /// A backend failure, from any error type.
+    pub fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+        StoreError::Database(error.into())
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> StoreError {
+        StoreError::backend(error)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> StoreError {
+        StoreError::backend(error)
+    }
 }
 
 /// Result of a store operation.
@@ -548,5 +565,22 @@ impl<T> Store for T where
 {
 }
 
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
+
 #[cfg(test)]
-pub(crate) mod conformance;
+mod tests {
+    use super::*;
+
+    /// A store of another kind reports its own error type, and callers can still reach it.
+    #[test]
+    fn a_backend_error_keeps_its_source() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("replica lagging")]
+        struct Lagging;
+        let error = StoreError::backend(Lagging);
+        assert_eq!(error.to_string(), "database: replica lagging");
+        let source = std::error::Error::source(&error).expect("source");
+        assert!(source.downcast_ref::<Lagging>().is_some());
+    }
+}

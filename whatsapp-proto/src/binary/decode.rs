@@ -242,7 +242,7 @@ impl<'a> Decoder<'a> {
                 Ok(match self.item("content")? {
                     Item::Text(text) => Content::Text(text.into_string()),
                     // JID content is rare; it comes back as text that parses as the JID.
-                    Item::Jid(jid) => Content::Text(super::json::jid_text(&jid)),
+                    Item::Jid(jid) => Content::Text(super::node::jid_text(&jid)),
                 })
             }
         }

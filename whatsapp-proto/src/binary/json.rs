@@ -12,8 +12,8 @@
 
 use serde_json::{Map, Value as Json};
 
+pub use super::node::jid_text;
 use super::node::{Content, Node, Value};
-use crate::jid::Jid;
 
 /// Why JSON is not a node.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,16 +68,6 @@ pub fn node_to_json(node: &Node) -> Json {
         }
     }
     Json::Object(obj)
-}
-
-/// A JID as Baileys prints it: like [`Jid`]'s `Display`, but a server-only JID keeps its
-/// `@` (`@s.whatsapp.net`), so the text still reads back as a JID.
-pub fn jid_text(jid: &Jid) -> String {
-    if jid.user.is_empty() && jid.device == 0 && jid.agent == 0 {
-        format!("@{}", jid.server)
-    } else {
-        jid.to_string()
-    }
 }
 
 /// A node from its JSON form. Attribute values become text; encode with

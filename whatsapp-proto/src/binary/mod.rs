@@ -19,6 +19,7 @@ mod cursor;
 mod decode;
 mod decode_ref;
 mod encode;
+#[cfg(feature = "json")]
 pub mod json;
 mod node;
 mod node_ref;

@@ -453,3 +453,13 @@ impl<'a> AttrReader<'a> {
         }
     }
 }
+
+/// A JID as Baileys prints it: like [`Jid`]'s `Display`, but a server-only JID keeps its
+/// `@` (`@s.whatsapp.net`), so the text still reads back as a JID.
+pub fn jid_text(jid: &Jid) -> String {
+    if jid.user.is_empty() && jid.device == 0 && jid.agent == 0 {
+        format!("@{}", jid.server)
+    } else {
+        jid.to_string()
+    }
+}

@@ -1,5 +1,8 @@
 //! whatsapp-proto's integration tests: one binary, one module per area.
 
+// Test and tool code, outside the sans-IO rule of clippy.toml.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod appstate;
 mod binary;
 mod binary_ref;

@@ -8,7 +8,19 @@ use whatsapp_proto::content::{self, MessageContent, Wrappers};
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e;
 
-use crate::QrCode;
+mod appstate;
+mod call;
+mod history;
+mod poll;
+mod qr;
+mod unavailable;
+
+pub use appstate::{AppStateEvent, AppStateMutation};
+pub use call::{CallAction, CallEvent, CallMedia};
+pub use history::{HistoryBatch, HistoryConversation, HistoryMessage};
+pub use poll::{PollVote, option_hash};
+pub use qr::{QrCode, QrRenderError};
+pub use unavailable::{UnavailableKind, UnavailableMessage};
 
 /// Why this device is no longer logged in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,10 +155,10 @@ pub enum Event {
     Receipt(ReceiptEvent),
     /// App-state sync: a verified change (contact name, archive, mute, pin, read, label…), a
     /// collection synced, or a sync refused (see [`crate::appstate`]).
-    AppState(crate::appstate::AppStateEvent),
+    AppState(AppStateEvent),
     /// A chunk of the history our phone shares after linking or on request (see
     /// [`crate::history`]).
-    HistorySync(Box<crate::history::HistoryBatch>),
+    HistorySync(Box<HistoryBatch>),
     /// Participants were added to, removed from, promoted or demoted in a group (a `w:gp2`
     /// notification; whatsmeow `events.GroupInfo`). On a removal the client has already
     /// dropped its sender key for the group: the next message there goes out under a new
@@ -155,15 +167,15 @@ pub enum Event {
     /// The client stopped for good (after [`crate::Client::shutdown`] or a terminal event).
     Stopped,
     /// A message this device was not given (`<unavailable>`): a placeholder to show. Call
-    /// [`crate::UnavailableMessage::ack`] once it is stored.
-    Unavailable(Box<crate::UnavailableMessage>),
+    /// [`UnavailableMessage::ack`] once it is stored.
+    Unavailable(Box<UnavailableMessage>),
     /// A poll vote, decrypted with its poll's message secret. Call
-    /// [`crate::PollVote::ack`] once it is stored. A vote that cannot be opened (its poll's
+    /// [`PollVote::ack`] once it is stored. A vote that cannot be opened (its poll's
     /// secret unknown) comes as an [`Event::Message`] instead.
-    PollVote(Box<crate::PollVote>),
-    /// A call offered, answered, rejected, ended or missed (see [`crate::CallEvent`]); the
+    PollVote(Box<PollVote>),
+    /// A call offered, answered, rejected, ended or missed (see [`CallEvent`]); the
     /// `<call>` stanza was acknowledged on arrival.
-    Call(Box<crate::CallEvent>),
+    Call(Box<CallEvent>),
     /// A protocol message the client consumed and acknowledged itself: nothing for the
     /// application to store, told so that it can count what was acknowledged without it.
     ProtocolConsumed(ConsumedProtocol),

@@ -1,134 +1,19 @@
-//! Pairing completion, the first IQs after login, and prekey upload.
+//! After `<success>`: the first IQs of a session, pruning, and prekey upload.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
-use whatsapp_proto::pairing;
 use whatsapp_proto::signal::{MAX_PREKEY_ID, PreKeyRecord};
 
 use crate::ClientError;
-use crate::client::{Shared, raw_key};
+use crate::context::Shared;
 use crate::event::Event;
 use crate::store::Device;
 
-/// Handles `<iq><pair-success>` (part 1 §7 step 6-8): verify, persist, answer.
-pub(crate) async fn pair_success(shared: Arc<Shared>, node: Node) {
-    let id = node.attrs().optional_string("id").unwrap_or_default();
-    if let Some(t) = node.attrs().optional_u64("t").ok().flatten() {
-        let offset = (t as i64) * 1000 - crate::client::now_ms() as i64;
-        shared.server_offset_ms.store(offset, Ordering::Relaxed);
-    }
-    match complete_pairing(&shared, &node, &id).await {
-        Ok(()) => {}
-        Err(PairFailure::Refused(error)) => {
-            tracing::warn!(%error, "refusing pair-success");
-            let _ = shared.send(pairing::pair_error_node(&id, &error)).await;
-            shared.emit(Event::PairError {
-                reason: error.to_string(),
-            });
-        }
-        Err(PairFailure::Internal(reason)) => {
-            tracing::error!(%reason, "pairing failed");
-            let _ = shared
-                .send(pairing::pair_error_node(
-                    &id,
-                    &pairing::PairingError::BadField { field: "internal" },
-                ))
-                .await;
-            shared.emit(Event::PairError { reason });
-        }
-    }
-}
-
-enum PairFailure {
-    Refused(pairing::PairingError),
-    Internal(String),
-}
-
-async fn complete_pairing(shared: &Shared, node: &Node, id: &str) -> Result<(), PairFailure> {
-    let success = node
-        .child("pair-success")
-        .ok_or_else(|| PairFailure::Internal("no pair-success".into()))?;
-    let identity_bytes = success
-        .child("device-identity")
-        .and_then(Node::content_bytes)
-        .ok_or(PairFailure::Refused(pairing::PairingError::BadField {
-            field: "device-identity",
-        }))?;
-    let device_node = success
-        .child("device")
-        .ok_or_else(|| PairFailure::Internal("pair-success has no <device>".into()))?;
-    let jid = device_node
-        .attrs()
-        .jid("jid")
-        .map_err(|e| PairFailure::Internal(e.to_string()))?;
-    let lid = device_node.attrs().optional_jid("lid").ok().flatten();
-    let platform = success
-        .child("platform")
-        .and_then(|p| p.attrs().optional_string("name"))
-        .unwrap_or_default();
-    let business_name = success
-        .child("biz")
-        .and_then(|b| b.attrs().optional_string("name"));
-
-    let mut device = shared.device();
-    let paired = pairing::verify_pair_success(
-        identity_bytes,
-        &device.adv_secret,
-        &device.identity_pair(),
-        &mut rand::thread_rng(),
-    )
-    .map_err(PairFailure::Refused)?;
-
-    device.account = Some(paired.account_bytes());
-    device.jid = Some(jid.clone());
-    device.lid = lid.clone();
-    device.platform = platform.clone();
-    device.business_name = business_name.clone().unwrap_or_default();
-    let store = &shared.store;
-    let internal = |e: crate::store::StoreError| PairFailure::Internal(e.to_string());
-    store.save_device(&device).await.map_err(internal)?;
-    // The primary's identity key, filed under its LID (or PN) device 0 (whatsmeow `handlePair`).
-    let primary = lid.clone().unwrap_or_else(|| jid.clone()).to_non_ad();
-    store
-        .store_identity(&primary.signal_address(), &paired.account_signature_key)
-        .await
-        .map_err(internal)?;
-    if let Some(lid) = &lid {
-        store
-            .store_lid_mappings(&[(lid.user.clone(), jid.user.clone())])
-            .await
-            .map_err(internal)?;
-    }
-    shared.set_device(device);
-
-    if let Err(e) = shared.send(paired.reply_node(id)).await {
-        // Could not confirm: forget the pairing, as whatsmeow does.
-        let mut device = shared.device();
-        device.account = None;
-        device.jid = None;
-        device.lid = None;
-        let _ = store.save_device(&device).await;
-        shared.set_device(device);
-        return Err(PairFailure::Internal(format!(
-            "sending pair-device-sign: {e}"
-        )));
-    }
-    let _ = shared.send(unified_session(shared)).await;
-    tracing::info!(%jid, "paired");
-    shared.emit(Event::PairSuccess {
-        jid,
-        lid,
-        platform,
-        business_name,
-    });
-    Ok(())
-}
-
 /// `<ib><unified_session id=…/></ib>`: id = (server now ms + 3 days) mod 7 days (part 1 §9.6).
-fn unified_session(shared: &Shared) -> Node {
+pub(crate) fn unified_session(shared: &Shared) -> Node {
     const DAY_MS: i64 = 86_400_000;
     let id = (shared.server_now_ms() + 3 * DAY_MS).rem_euclid(7 * DAY_MS);
     Node::new("ib").children([Node::new("unified_session").attr("id", id.to_string())])
@@ -164,7 +49,8 @@ pub(crate) async fn after_login(shared: Arc<Shared>, lid: Option<Jid>) {
         tracing::warn!(error = %e, "pruning sent messages failed");
     }
     if let Err(e) = shared
-        .store
+        .sessions
+        .buffer()
         .prune_decrypted(now - DECRYPTED_KEPT_SECS)
         .await
     {
@@ -275,4 +161,11 @@ pub(crate) async fn upload_prekeys(shared: &Shared, count: u32) -> Result<(), Cl
     shared.store.mark_prekeys_uploaded(&ids).await?;
     tracing::info!(count, first, "uploaded prekeys");
     Ok(())
+}
+
+/// The raw 32 bytes of a `05`-prefixed public key.
+pub(crate) fn raw_key(serialized: &[u8; 33]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&serialized[1..]);
+    out
 }

@@ -1,0 +1,300 @@
+//! State shared by the handle, the driver and its helper tasks.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{AbortHandle, JoinSet};
+use whatsapp_proto::binary::Node;
+
+use crate::clock::{Clock, SystemClock, UnixMillis};
+use crate::event::Event;
+use crate::recent::{RECENT_MESSAGES, RecentCounts};
+use crate::store::{
+    AppStateStore, ContactStore, Device, DeviceStore, LidStore, MessageSecretStore, MessageStore,
+    PreKeyStore, SentMessageStore, Store,
+};
+use crate::{ClientError, Config};
+
+pub(crate) enum Command {
+    Send(Node, Option<oneshot::Sender<Result<(), ClientError>>>),
+    Iq(Node, oneshot::Sender<Result<Node, ClientError>>),
+    /// A `<message>` stanza (with an `id`); the answer is the server's `<ack>`.
+    Message(Node, oneshot::Sender<Result<Node, ClientError>>),
+    QrExhausted,
+    Shutdown(Option<oneshot::Sender<()>>),
+    /// Log out: wipe and stop (after the remove-companion IQ).
+    LoggedOut,
+    /// Close the connection and connect again at once: the server then delivers again what
+    /// was not acknowledged (after the store failed and answers again).
+    Reconnect,
+}
+
+impl Command {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Command::Send(..) => "send",
+            Command::Iq(..) => "iq",
+            Command::Message(..) => "message",
+            Command::QrExhausted => "qr-exhausted",
+            Command::Shutdown(_) => "shutdown",
+            Command::LoggedOut => "logged-out",
+            Command::Reconnect => "reconnect",
+        }
+    }
+}
+
+/// State shared by the handle, the driver and its helper tasks.
+pub(crate) struct Shared {
+    /// The store without Signal sessions, identities, sender keys and decrypt commits: those
+    /// only a [`SessionGuard`] reaches.
+    pub(crate) store: Arc<dyn UnlockedStore>,
+    /// Signal session state, behind the lock that serialises sends and decrypt commits.
+    pub(crate) sessions: SessionLock,
+    pub(crate) config: Config,
+    pub(crate) device: Mutex<Device>,
+    pub(crate) connected: AtomicBool,
+    /// Set by [`Client::logout`]: the server's device-removed answer is our own doing.
+    pub(crate) logging_out: AtomicBool,
+    pub(crate) server_offset_ms: AtomicI64,
+    pub(crate) events: mpsc::UnboundedSender<Event>,
+    pub(crate) cmd: mpsc::UnboundedSender<Command>,
+    pub(crate) acks: mpsc::UnboundedSender<Node>,
+    /// Serialises prekey uploads.
+    pub(crate) prekey_lock: tokio::sync::Mutex<()>,
+    /// Phone-code pairing in progress.
+    pub(crate) link_code: Mutex<Option<crate::pair::LinkCodeState>>,
+    /// Retry receipts sent per message id (part 2 §6.2: at most 4), for recent ids only.
+    pub(crate) retries_sent: Mutex<RecentCounts<String>>,
+    /// Resends done per (requesting device, message id) (part 2 §6.3), for recent ids only.
+    pub(crate) resends: Mutex<RecentCounts<(String, String)>>,
+    /// Device lists by user, with the time they were fetched.
+    pub(crate) device_cache: Mutex<crate::devices::DeviceCache>,
+    /// Push names and LID mappings this process already stored from messages: a message
+    /// repeating them writes nothing (a write per message halved the inbound rate).
+    pub(crate) stored_from_messages: Mutex<HashSet<(String, String)>>,
+    /// App-state and history sync.
+    pub(crate) sync: crate::appstate::SyncState,
+    /// Calls offered and not ended (for missed calls).
+    pub(crate) calls: Mutex<crate::call::CallTracker>,
+    /// Set while a task waits for the store to answer again before reconnecting.
+    pub(crate) store_watch: AtomicBool,
+    /// Our identity key pair with its public half derived (a scalar multiplication, too dear
+    /// to repeat for every message), for the private key it was derived from.
+    identity: Mutex<Option<whatsapp_proto::signal::KeyPair>>,
+    /// The media HTTP client (pooled connections).
+    pub(crate) http: crate::http::HttpClient,
+    /// Every background task of the client (the stanza worker, QR rotation, syncs, …): the
+    /// driver ends them all when it stops. `None` once stopped: a task spawned then is dropped.
+    tasks: Mutex<Option<JoinSet<()>>>,
+    /// The clocks: wall for timestamps, monotonic for deadlines.
+    pub(crate) clock: Arc<dyn Clock>,
+    /// The latest `media_conn` answer.
+    pub(crate) media_conn: tokio::sync::Mutex<Option<crate::media::MediaConn>>,
+}
+
+impl Shared {
+    pub(crate) fn new<S: Store + 'static>(
+        store: Arc<S>,
+        config: Config,
+        device: Device,
+        events: mpsc::UnboundedSender<Event>,
+        cmd: mpsc::UnboundedSender<Command>,
+        acks: mpsc::UnboundedSender<Node>,
+    ) -> Shared {
+        let http =
+            crate::http::HttpClient::new(config.media_connector.clone(), config.media_timeouts);
+        Shared {
+            sessions: SessionLock {
+                store: store.clone(),
+                lock: tokio::sync::Mutex::new(()),
+            },
+            store,
+            config,
+            device: Mutex::new(device),
+            connected: AtomicBool::new(false),
+            logging_out: AtomicBool::new(false),
+            server_offset_ms: AtomicI64::new(0),
+            events,
+            cmd,
+            acks,
+            prekey_lock: tokio::sync::Mutex::new(()),
+            link_code: Mutex::new(None),
+            retries_sent: Mutex::new(RecentCounts::new(RECENT_MESSAGES)),
+            resends: Mutex::new(RecentCounts::new(RECENT_MESSAGES)),
+            device_cache: Mutex::new(HashMap::new()),
+            stored_from_messages: Mutex::new(HashSet::new()),
+            sync: Default::default(),
+            calls: Mutex::new(Default::default()),
+            store_watch: AtomicBool::new(false),
+            identity: Mutex::new(None),
+            http,
+            media_conn: tokio::sync::Mutex::new(None),
+            tasks: Mutex::new(Some(JoinSet::new())),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Our Signal identity key pair (see [`Device::signal_identity`]), derived once per key.
+    pub(crate) fn signal_identity(
+        &self,
+    ) -> crate::store::StoreResult<whatsapp_proto::signal::KeyPair> {
+        let private = self
+            .device
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .identity_key;
+        let mut cached = self.identity.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pair) = cached.as_ref().filter(|p| p.private.to_bytes() == private) {
+            return Ok(pair.clone());
+        }
+        let pair = crate::store::Device::signal_identity_of(&private)?;
+        *cached = Some(pair.clone());
+        Ok(pair)
+    }
+
+    pub(crate) fn device(&self) -> Device {
+        self.device
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_device(&self, device: Device) {
+        *self.device.lock().unwrap_or_else(|e| e.into_inner()) = device;
+    }
+
+    pub(crate) fn emit(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    /// Sends an IQ through the driver and waits for its result.
+    pub(crate) async fn iq(&self, node: Node) -> Result<Node, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(Command::Iq(node, tx))
+            .map_err(|_| ClientError::Stopped)?;
+        rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// Sends a node through the driver.
+    pub(crate) async fn send(&self, node: Node) -> Result<(), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmd
+            .send(Command::Send(node, Some(tx)))
+            .map_err(|_| ClientError::Stopped)?;
+        rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// Runs `task` in the background until it ends or the client stops.
+    pub(crate) fn spawn<F>(&self, task: F) -> AbortHandle
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        match tasks.as_mut() {
+            Some(set) => {
+                // Reap what ended, so the set holds only running tasks.
+                while set.try_join_next().is_some() {}
+                set.spawn(task)
+            }
+            // Stopped: the task never runs (its handle reports it ended).
+            None => {
+                let handle = tokio::spawn(std::future::ready(()));
+                handle.abort_handle()
+            }
+        }
+    }
+
+    /// Aborts every background task and waits until each has ended; later spawns are dropped.
+    pub(crate) async fn stop_tasks(&self) {
+        let set = self.tasks.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut set) = set {
+            set.shutdown().await;
+        }
+    }
+
+    /// Server time in unix milliseconds (local clock corrected by the offset seen at login).
+    pub(crate) fn server_now_ms(&self) -> i64 {
+        UnixMillis::now().as_millis() as i64 + self.server_offset_ms.load(Ordering::Relaxed)
+    }
+}
+
+/// The store as reachable without the session lock: everything but [`crate::store::SessionStore`],
+/// [`crate::store::IdentityStore`], [`crate::store::SenderKeyStore`] and [`MessageStore`], so that the compiler, not a
+/// convention, keeps session state behind [`SessionLock::lock`].
+pub(crate) trait UnlockedStore:
+    DeviceStore
+    + PreKeyStore
+    + AppStateStore
+    + LidStore
+    + ContactStore
+    + SentMessageStore
+    + MessageSecretStore
+{
+}
+
+impl<T> UnlockedStore for T where
+    T: DeviceStore
+        + PreKeyStore
+        + AppStateStore
+        + LidStore
+        + ContactStore
+        + SentMessageStore
+        + MessageSecretStore
+        + ?Sized
+{
+}
+
+/// Signal session state and the lock that serialises its read-modify-write cycles
+/// (whatsmeow `messageSendLock`).
+///
+/// Decrypting reads a session and writes it back at the group's commit; a send in between
+/// (which advances the same session's sending chain) would be overwritten, and the next send
+/// would reuse a message key the peer already spent. So sends hold the lock from load to
+/// store, a decrypt group from load to commit, and a deletion across its deletes.
+pub(crate) struct SessionLock {
+    store: Arc<dyn Store>,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl SessionLock {
+    /// Waits for the lock.
+    pub(crate) async fn lock(&self) -> SessionGuard<'_> {
+        let held = self.lock.lock().await;
+        SessionGuard {
+            store: &*self.store,
+            _held: held,
+        }
+    }
+
+    /// The identity stored for `address`, read without the lock: for checks that tolerate a
+    /// value one commit old (screening a device list), never to write back.
+    pub(crate) async fn identity_unlocked(
+        &self,
+        address: &str,
+    ) -> crate::store::StoreResult<Option<[u8; 32]>> {
+        self.store.load_identity(address).await
+    }
+
+    /// The plaintext buffer, which holds no session state: pruning it and probing whether
+    /// the store answers need no lock.
+    pub(crate) fn buffer(&self) -> &dyn MessageStore {
+        &*self.store
+    }
+}
+
+/// Proof that the session lock is held; session state is reached only through it.
+pub(crate) struct SessionGuard<'a> {
+    store: &'a dyn Store,
+    _held: tokio::sync::MutexGuard<'a, ()>,
+}
+
+impl SessionGuard<'_> {
+    /// The whole store, sessions included.
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store
+    }
+}

@@ -1,0 +1,620 @@
+//! Receiving: the stanza worker, `<message>` handling (decrypt, commit, hand over, then
+//! receipt) and what a message teaches us (LID mappings, push names, sender keys).
+//!
+//! Architecture Invariant: the delivery receipt that lets the server forget a message goes
+//! out only when the application acknowledges it ([`crate::IncomingMessage::ack`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::Message as _;
+use tokio::sync::mpsc;
+use whatsapp_proto::binary::Node;
+use whatsapp_proto::content::{self, MessageContent};
+use whatsapp_proto::jid::Jid;
+use whatsapp_proto::pb::e2e;
+use whatsapp_proto::signal::{SenderKeyDistributionMessage, SenderKeyRecord, SignalError};
+
+use crate::ClientError;
+use crate::context::{Command, Shared};
+use crate::devices::{forget_devices, unknown_device};
+use crate::event::PollVote;
+use crate::event::{AckHandle, Event, IncomingMessage, MessageInfo};
+use crate::event::{UnavailableKind, UnavailableMessage};
+
+#[allow(unused_imports)]
+use crate::{decrypt::*, notification::*, receipt::*, retry::*, send::*};
+
+fn is_offline_message(node: &Node) -> bool {
+    node.tag == "message" && node.attrs().optional_str("offline").is_some()
+}
+
+/// How long a group of the offline queue waits for its next message (the end of the queue is
+/// a stanza of its own, so this only bounds a stall of the socket).
+const GROUP_WAIT: Duration = Duration::from_millis(20);
+
+/// Processes the stanzas of one connection in order.
+///
+/// A live message is committed on its own. Messages of the offline queue, which the server
+/// flushes all at once after login, are taken in groups (up to
+/// [`crate::Config::catch_up_group`], waiting at most [`GROUP_WAIT`] for the next one): decrypted one after the other against the group's
+/// uncommitted state, committed in one transaction, and only then handed to the application (whose
+/// acknowledgements send the receipts). A crash before the commit loses nothing: the server
+/// still has every message of the group, and none was decrypted for good.
+pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<Node>) {
+    let max_group = shared.config.catch_up_group.max(1);
+    let mut next = None;
+    loop {
+        let node = match next.take() {
+            Some(node) => node,
+            None => match rx.recv().await {
+                Some(node) => node,
+                None => break,
+            },
+        };
+        match node.tag.as_str() {
+            "message" | "appdata" => {
+                // The group holds the session lock from its first load to its commit (see
+                // `SessionLock`).
+                let grouped = is_offline_message(&node);
+                let mut pending = Pending::new(shared.sessions.lock().await);
+                handle_message(&shared, &mut pending, node).await;
+                let mut taken = 1;
+                // The queue arrives faster than it is read off the socket: wait a moment for
+                // the rest of a group rather than commit each message alone.
+                let deadline = tokio::time::Instant::now() + GROUP_WAIT;
+                while grouped && taken < max_group {
+                    let node = match rx.try_recv() {
+                        Ok(node) => node,
+                        Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                            Ok(Some(node)) => node,
+                            _ => break,
+                        },
+                    };
+                    if !is_offline_message(&node) {
+                        next = Some(node);
+                        break;
+                    }
+                    handle_message(&shared, &mut pending, node).await;
+                    taken += 1;
+                }
+                pending.finish(&shared).await;
+            }
+            "receipt" => {
+                if node.attrs().optional_str("type") == Some("retry") {
+                    if let Err(e) = handle_retry_receipt(&shared, &node).await {
+                        tracing::warn!(error = %e, "answering a retry receipt failed");
+                    }
+                } else {
+                    handle_receipt(&shared, &node);
+                }
+            }
+            "notification" => handle_notification(&shared, &node).await,
+            "call" => crate::call::on_call(&shared, &node),
+            // whatsmeow `handleUnencryptedMessage`: a status not from a newsletter is acked.
+            "status" => {
+                if let Some(ack) = whatsapp_proto::connection::ack_for(&node, None) {
+                    let _ = shared.cmd.send(Command::Send(ack, None));
+                }
+            }
+            "offline-complete" => shared.emit(Event::OfflineSyncCompleted {
+                count: node.attrs().optional_u64("count").ok().flatten(),
+            }),
+            _ => {}
+        }
+    }
+}
+
+pub(crate) fn is_own(shared: &Shared, jid: &Jid) -> bool {
+    let device = shared.device();
+    [device.jid, device.lid]
+        .iter()
+        .flatten()
+        .any(|own| own.user == jid.user && own.server == jid.server)
+}
+
+async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending<'_>, node: Node) {
+    let attrs = node.attrs();
+    let (Ok(from), Some(id)) = (attrs.jid("from"), attrs.optional_string("id")) else {
+        pending.ack(&node, Some(487));
+        return;
+    };
+    let group = (from.is_group() || from.is_broadcast()).then(|| from.clone());
+    let sender = match &group {
+        Some(_) => match attrs.optional_jid("participant") {
+            Ok(Some(participant)) => participant,
+            _ => {
+                pending.ack(&node, Some(487));
+                return;
+            }
+        },
+        None => from.clone(),
+    };
+    if unknown_device(shared, &sender) {
+        forget_devices(shared, &sender);
+    }
+    let from_me = is_own(shared, &sender);
+    let chat = match &group {
+        Some(group) => group.clone(),
+        None if from_me => attrs
+            .optional_jid("recipient")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| from.to_non_ad()),
+        None => from.to_non_ad(),
+    };
+    let sender_alt = match &group {
+        None => learn_alternate(shared, &from, &node).await,
+        Some(_) => {
+            let key = if sender.is_lid() {
+                "participant_pn"
+            } else {
+                "participant_lid"
+            };
+            attrs
+                .optional_jid(key)
+                .ok()
+                .flatten()
+                .map(|j| j.to_non_ad())
+        }
+    };
+    let info = MessageInfo {
+        id: id.clone(),
+        chat,
+        sender: sender.clone(),
+        sender_alt,
+        from_me,
+        push_name: attrs
+            .optional_string("notify")
+            .filter(|n| !n.is_empty() && n != "-"),
+        timestamp: attrs.optional_u64("t").ok().flatten().unwrap_or(0),
+        offline: attrs.optional_string("offline").is_some(),
+    };
+    if node.child("enc").is_none() {
+        match node.child("unavailable") {
+            Some(unavailable) => on_unavailable(shared, pending, &node, info, unavailable),
+            // whatsmeow `NackUnrecognizedStanza`.
+            None => pending.ack(&node, Some(488)),
+        }
+        return;
+    }
+    let mut visible = None;
+    let mut failure = None;
+    let mut store_failure = None;
+    let mut invalid = false;
+    let mut bot_message = false;
+    for enc in node.children_by_tag("enc") {
+        let kind = enc.attrs().optional_string("type").unwrap_or_default();
+        if kind == "msmsg" {
+            // An AI bot's message, sealed under a secret of a message we never had: whatsmeow
+            // nacks it with `NackMissingMessageSecret` when the secret is missing.
+            bot_message = true;
+            continue;
+        }
+        let Some(ciphertext) = enc.content_bytes() else {
+            continue;
+        };
+        match decrypt_enc(
+            shared,
+            pending,
+            &sender,
+            group.as_ref(),
+            &id,
+            &kind,
+            ciphertext,
+        )
+        .await
+        {
+            Ok(plaintext) => match e2e::Message::decode(plaintext.as_slice()) {
+                Ok(raw) => {
+                    // whatsmeow takes the distribution from the message or, for our own
+                    // devices' messages, from inside the DeviceSentMessage.
+                    let skdm = raw.sender_key_distribution_message.as_ref().or_else(|| {
+                        let dsm = raw.device_sent_message.as_ref()?.message.as_ref()?;
+                        dsm.sender_key_distribution_message.as_ref()
+                    });
+                    if let Some(skdm) = skdm
+                        && let Err(e) =
+                            process_skdm(shared, pending, &info.chat, &sender, skdm).await
+                    {
+                        tracing::warn!(error = %e, "sender key distribution failed");
+                    }
+                    visible = Visible::open(raw, &plaintext);
+                }
+                Err(_) => invalid = true,
+            },
+            Err(ClientError::Signal(SignalError::DuplicateMessage { .. })) => {
+                tracing::debug!(%id, "duplicate enc skipped");
+            }
+            Err(e @ ClientError::Store(_)) => store_failure = Some(e),
+            Err(e) => failure = Some(e),
+        }
+    }
+    if let Some(error) = store_failure {
+        // A deliberate difference from whatsmeow, which acks after any decrypt error: a
+        // store that could not be read says nothing about the message, so it is left
+        // unacknowledged and the client reconnects once the store answers, for the server
+        // to deliver it again.
+        tracing::warn!(%id, %error, "store failed while decrypting; the message stays unacknowledged");
+        pending.store_failed = true;
+        return;
+    }
+    if let (Some(name), false) = (&info.push_name, from_me) {
+        let jid = sender.to_non_ad().to_string();
+        if first_time(shared, format!("name {jid}"), name) {
+            let _ = shared.store.store_push_name(&jid, name).await;
+        }
+    }
+    let mut receipt = Node::new("receipt")
+        .attr("id", id.clone())
+        .attr("to", from.clone());
+    for key in ["participant", "recipient"] {
+        if let Some(v) = node.attr_value(key) {
+            receipt = receipt.attr(key, v.clone());
+        }
+    }
+    if attrs.optional_str("category") == Some("peer") {
+        receipt = receipt.attr("type", "peer_msg");
+    } else if from_me {
+        receipt = receipt.attr("type", "sender");
+    }
+    if let Some(opened) = &visible
+        && let Some(mut resent) =
+            crate::placeholder::resent_messages(shared, &info, &opened.message)
+    {
+        // Our phone's answer to resend requests: the messages it carries, as if received.
+        match resent.last_mut() {
+            Some(last) => {
+                last.ack = Some(AckHandle {
+                    node: receipt,
+                    to: shared.acks.clone(),
+                })
+            }
+            None => pending.send(receipt),
+        }
+        for message in resent {
+            pending
+                .message_secrets
+                .extend(crate::poll::secret_of(&message.info, &message.message));
+            pending.emit(Event::Message(Box::new(message)));
+        }
+        return;
+    }
+    if let Some(opened) = &visible
+        && let Some(kind) = crate::peer::consume(shared, &info, &opened.message).await
+    {
+        // A key share or history notification of our phone: handled, not for the application.
+        pending.send(receipt);
+        pending.emit(Event::ProtocolConsumed(kind));
+        return;
+    }
+    let Some(Visible {
+        message,
+        content,
+        raw,
+    }) = visible
+    else {
+        if let Some(error) = &failure {
+            let reason = error.to_string();
+            tracing::warn!(%id, %reason, "undecryptable message");
+            if let Err(e) = send_retry_receipt(shared, &node, error).await {
+                // Unacknowledged, the message comes again (at the latest after the next
+                // reconnect) and gets another chance at a retry receipt.
+                tracing::warn!(error = %e, "a retry receipt could not be queued; no ack");
+                if matches!(e, ClientError::Store(_)) {
+                    pending.store_failed = true;
+                }
+                return;
+            }
+            // whatsmeow acks without an error after a decrypt failure.
+            pending.ack(&node, None);
+            pending.emit(Event::UndecryptableMessage { info, reason });
+        } else if bot_message {
+            pending.ack(&node, Some(495));
+        } else if invalid {
+            pending.ack(&node, Some(491));
+            pending.emit(Event::UndecryptableMessage {
+                info,
+                reason: "invalid protobuf".into(),
+            });
+        } else {
+            // Nothing for the application (a key distribution only, or a duplicate).
+            pending.send(receipt);
+            pending.emit(Event::ProtocolConsumed(
+                crate::ConsumedProtocol::SenderKeyDistribution,
+            ));
+        }
+        return;
+    };
+    pending
+        .message_secrets
+        .extend(crate::poll::secret_of(&info, &message));
+    if let Some(update) = &message.poll_update_message {
+        match crate::poll::open_vote(shared, &pending.message_secrets, &info, update).await {
+            Ok(Some((poll_id, poll_creator, selected_hashes))) => {
+                pending.emit(Event::PollVote(Box::new(PollVote {
+                    info,
+                    poll_id,
+                    poll_creator,
+                    selected_hashes,
+                    message,
+                    ack: Some(AckHandle {
+                        node: receipt,
+                        to: shared.acks.clone(),
+                    }),
+                })));
+                return;
+            }
+            // Not opened: handed over as it is.
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%id, %error, "store failed reading a poll's secret; no ack");
+                pending.store_failed = true;
+                return;
+            }
+        }
+    }
+    pending.emit(Event::Message(Box::new(IncomingMessage {
+        info,
+        message,
+        content,
+        raw,
+        ack: Some(AckHandle {
+            node: receipt,
+            to: shared.acks.clone(),
+        }),
+    })));
+}
+
+/// `<unavailable>` instead of `<enc>` (see [`crate::placeholder`]): a view-once message is a
+/// placeholder acknowledged when the application stored it; any other is acknowledged at
+/// once, and our phone is asked to resend it.
+fn on_unavailable(
+    shared: &Arc<Shared>,
+    pending: &mut Pending<'_>,
+    node: &Node,
+    info: MessageInfo,
+    unavailable: &Node,
+) {
+    let kind = crate::placeholder::kind_of(unavailable);
+    tracing::info!(id = %info.id, ?kind, "message unavailable to this device");
+    let view_once = kind == UnavailableKind::ViewOnce;
+    let ack = if view_once {
+        whatsapp_proto::connection::ack_for(node, None).map(|node| AckHandle {
+            node,
+            to: shared.acks.clone(),
+        })
+    } else {
+        crate::placeholder::request_resend(shared, &info);
+        pending.ack(node, None);
+        None
+    };
+    pending.emit(Event::Unavailable(Box::new(UnavailableMessage {
+        info,
+        kind,
+        resend_requested: !view_once,
+        ack,
+    })));
+}
+
+/// After a store failure: waits (in the background, one waiter at a time) until the store
+/// answers a read again, then reconnects, so that the server delivers again what was left
+/// unacknowledged.
+pub(crate) fn watch_store(shared: &Arc<Shared>) {
+    if shared
+        .store_watch
+        .swap(true, std::sync::atomic::Ordering::AcqRel)
+    {
+        return;
+    }
+    let owned = shared.clone();
+    shared.spawn(async move {
+        let shared = owned;
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if shared
+                .sessions
+                .buffer()
+                .load_decrypted(&[0; 32])
+                .await
+                .is_ok()
+            {
+                break;
+            }
+        }
+        shared
+            .store_watch
+            .store(false, std::sync::atomic::Ordering::Release);
+        tracing::info!("store answers again; reconnecting for redelivery");
+        let _ = shared.cmd.send(Command::Reconnect);
+    });
+}
+
+/// A decrypted message for the application: unwrapped and read through the content model.
+pub(crate) struct Visible {
+    pub(crate) message: e2e::Message,
+    pub(crate) content: MessageContent,
+    pub(crate) raw: e2e::Message,
+}
+
+impl Visible {
+    /// `None` when the message carries nothing but key distribution and context metadata.
+    pub(crate) fn open(raw: e2e::Message, plaintext: &[u8]) -> Option<Visible> {
+        let unwrapped = content::unwrap(&raw);
+        if !content::carries_content(unwrapped.message, plaintext) {
+            return None;
+        }
+        let mut message = unwrapped.message.clone();
+        message.sender_key_distribution_message = None;
+        if message.message_context_info.is_none() {
+            message.message_context_info = unwrapped.message_context_info.cloned();
+        }
+        let content = MessageContent::read_plaintext(&raw, plaintext);
+        Some(Visible {
+            message,
+            content,
+            raw,
+        })
+    }
+}
+
+/// Feeds a sender key distribution message into the sender key store (part 2 §5.2 step 4).
+async fn process_skdm(
+    _shared: &Shared,
+    pending: &mut Pending<'_>,
+    chat: &Jid,
+    sender: &Jid,
+    skdm: &e2e::SenderKeyDistributionMessage,
+) -> Result<(), ClientError> {
+    let Some(bytes) = &skdm.axolotl_sender_key_distribution_message else {
+        return Ok(());
+    };
+    let group = skdm.group_id.clone().unwrap_or_else(|| chat.to_string());
+    let address = sender.signal_address();
+    let distribution = SenderKeyDistributionMessage::decode(bytes)?;
+    let mut record = match pending.load_sender_key(&group, &address).await? {
+        Some(bytes) => SenderKeyRecord::from_bytes(&bytes)?,
+        None => SenderKeyRecord::new(),
+    };
+    record.process_distribution_message(&distribution);
+    let key = (group, address);
+    pending.sender_keys.insert(key.clone(), record.to_bytes());
+    pending.distributed.insert(key);
+    Ok(())
+}
+
+/// Whether this process has not stored `value` under `key` from a message yet (and now counts
+/// it as stored).
+fn first_time(shared: &Shared, key: String, value: &str) -> bool {
+    shared
+        .stored_from_messages
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((key, value.to_owned()))
+}
+
+/// The other address of a 1:1 sender (part 2 §3.5): `sender_pn` when `from` is a LID, else
+/// `sender_lid`; a mapping seen is stored, and a missing one is looked up in the store.
+pub(crate) async fn learn_alternate(shared: &Shared, from: &Jid, node: &Node) -> Option<Jid> {
+    let key = if from.is_lid() {
+        "sender_pn"
+    } else {
+        "sender_lid"
+    };
+    let seen = node.attrs().optional_jid(key).ok().flatten();
+    if let Some(alt) = &seen {
+        let pair = if from.is_lid() {
+            (from.user.clone(), alt.user.clone())
+        } else {
+            (alt.user.clone(), from.user.clone())
+        };
+        if first_time(shared, format!("lid {}", pair.0), &pair.1)
+            && let Err(e) = shared.store.store_lid_mappings(&[pair]).await
+        {
+            tracing::warn!(error = %e, "storing a LID mapping failed");
+        }
+        return Some(alt.to_non_ad());
+    }
+    if from.is_lid() {
+        shared
+            .store
+            .pn_for_lid(&from.user)
+            .await
+            .ok()
+            .flatten()
+            .map(Jid::user)
+    } else {
+        shared
+            .store
+            .lid_for_pn(&from.user)
+            .await
+            .ok()
+            .flatten()
+            .map(|lid| Jid::new(lid, whatsapp_proto::jid::Server::Lid))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Malformed and hostile stanzas are answered or ignored, never a panic.
+    #[tokio::test]
+    async fn hostile_stanzas_do_not_panic() {
+        let store = Arc::new(crate::store::MemoryStore::new());
+        let (shared, _events, _driver) = crate::receive_tests::test_client(store).await;
+        let peer = "201112223334@s.whatsapp.net";
+        let garbage = vec![0xffu8; 40];
+        let stanzas = vec![
+            Node::new("message"),
+            Node::new("message").attr("from", peer),
+            Node::new("message")
+                .attr("from", "not a jid @@")
+                .attr("id", "1"),
+            Node::new("message")
+                .attr("from", peer)
+                .attr("id", "2")
+                .children([
+                    Node::new("enc")
+                        .attr("type", "pkmsg")
+                        .bytes(garbage.clone()),
+                    Node::new("enc").attr("type", "msg").bytes(garbage.clone()),
+                    Node::new("enc")
+                        .attr("type", "skmsg")
+                        .bytes(garbage.clone()),
+                    Node::new("enc")
+                        .attr("type", "unknown")
+                        .bytes(garbage.clone()),
+                    Node::new("enc").attr("type", "msg"),
+                ]),
+            Node::new("message")
+                .attr("from", "123@g.us")
+                .attr("id", "3")
+                .children([Node::new("enc")
+                    .attr("type", "skmsg")
+                    .bytes(garbage.clone())]),
+            Node::new("message")
+                .attr("from", "123@g.us")
+                .attr("participant", peer)
+                .attr("id", "4")
+                .children([Node::new("enc")
+                    .attr("type", "skmsg")
+                    .bytes(garbage.clone())]),
+            Node::new("receipt").attr("from", peer),
+            Node::new("receipt")
+                .attr("from", peer)
+                .attr("id", "5")
+                .attr("type", "retry")
+                .children([Node::new("retry").attr("count", "x")]),
+            Node::new("receipt")
+                .attr("from", peer)
+                .attr("id", "6")
+                .attr("type", "retry")
+                .children([
+                    Node::new("retry").attr("count", "1"),
+                    Node::new("keys").children([Node::new("identity").bytes(vec![1])]),
+                ]),
+            Node::new("notification")
+                .attr("type", "encrypt")
+                .children([Node::new("count").attr("value", "-1")]),
+            Node::new("notification")
+                .attr("type", "encrypt")
+                .children([Node::new("count").attr("value", "1")]),
+            Node::new("notification")
+                .attr("type", "privacy_token")
+                .attr("from", peer)
+                .children([Node::new("tokens").children([Node::new("token")
+                    .attr("type", "trusted_contact")
+                    .attr("t", "zz")])]),
+            Node::new("notification")
+                .attr("type", "link_code_companion_reg")
+                .children([Node::new("link_code_companion_reg").attr("stage", "primary_hello")]),
+        ];
+        let (tx, rx) = mpsc::channel(stanzas.len());
+        for stanza in stanzas {
+            tx.try_send(stanza).unwrap();
+        }
+        drop(tx);
+        stanza_worker(shared, rx).await;
+    }
+}

@@ -1,0 +1,270 @@
+//! Retry receipts: asking a sender to encrypt again, and answering a device that could not
+//! decrypt what we sent (whatsmeow `retry.go`).
+
+use prost::Message as _;
+use whatsapp_proto::binary::Node;
+use whatsapp_proto::pb::e2e;
+use whatsapp_proto::signal::{self, PreKeyRecord, SenderKeyRecord, SessionRecord, SignalError};
+
+use crate::ClientError;
+use crate::context::Shared;
+use crate::devices::{forget_devices, unknown_device};
+
+#[allow(unused_imports)]
+use crate::{decrypt::*, notification::*, receipt::*, receive::*, send::*};
+
+/// A retry receipt numbered this high is neither sent nor answered: at most 4 per message
+/// (part 2 §6.2; whatsmeow `retry.go` stops at 5 as well).
+const RETRY_RECEIPT_LIMIT: u32 = 5;
+/// Resends answered per requesting device and message id (part 2 §6.3); a guess bounding a
+/// device that keeps asking.
+const RESEND_LIMIT: u32 = 10;
+
+/// Asks the sender to encrypt a message again (part 2 §6.2). Gives up after 4 receipts per id.
+pub(crate) async fn send_retry_receipt(
+    shared: &Shared,
+    stanza: &Node,
+    error: &ClientError,
+) -> Result<(), ClientError> {
+    if matches!(error, ClientError::Store(_)) {
+        // Our own storage failed: the stanza is redelivered anyway.
+        return Ok(());
+    }
+    let attrs = stanza.attrs();
+    let id = attrs.optional_string("id").unwrap_or_default();
+    let count = shared
+        .retries_sent
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .bump(id.clone());
+    if count >= RETRY_RECEIPT_LIMIT {
+        return Ok(());
+    }
+    let device = shared.device();
+    let mut retry = Node::new("receipt")
+        .attr("id", id.clone())
+        .attr_opt("to", stanza.attr_value("from").cloned())
+        .attr("type", "retry");
+    for key in ["participant", "recipient"] {
+        if let Some(v) = stanza.attr_value(key) {
+            retry = retry.attr(key, v.clone());
+        }
+    }
+    if attrs.optional_str("category") == Some("peer") {
+        retry = retry.attr("category", "peer");
+    }
+    let mut children = vec![
+        Node::new("retry")
+            .attr("v", "1")
+            .attr("count", count)
+            .attr("id", id)
+            .attr("t", attrs.optional_string("t").unwrap_or_default()),
+        Node::new("registration").bytes(device.registration_id.to_be_bytes().to_vec()),
+    ];
+    let no_session = matches!(
+        error,
+        ClientError::Signal(SignalError::NoSession | SignalError::MissingPreKey { .. })
+    );
+    if count > 1 || no_session {
+        // A fresh one-time prekey so the sender can build a new session at once.
+        let prekey = {
+            let id = shared.store.max_prekey_id().await? % signal::MAX_PREKEY_ID + 1;
+            PreKeyRecord::generate(id, &mut rand::thread_rng())
+        };
+        shared
+            .store
+            .store_prekeys(&[(prekey.id, prekey.to_bytes())])
+            .await?;
+        shared.store.mark_prekeys_uploaded(&[prekey.id]).await?;
+        let spk = device.signed_prekey_record()?;
+        let mut keys = vec![
+            Node::new("type").bytes(vec![5u8]),
+            Node::new("identity").bytes(device.identity_pair().public().to_vec()),
+            Node::new("key").children([
+                Node::new("id").bytes(prekey.id.to_be_bytes()[1..].to_vec()),
+                Node::new("value").bytes(prekey.key_pair.public.as_bytes().to_vec()),
+            ]),
+            Node::new("skey").children([
+                Node::new("id").bytes(spk.id.to_be_bytes()[1..].to_vec()),
+                Node::new("value").bytes(spk.key_pair.public.as_bytes().to_vec()),
+                Node::new("signature").bytes(spk.signature.to_vec()),
+            ]),
+        ];
+        if let Some(account) = &device.account {
+            keys.push(Node::new("device-identity").bytes(account.clone()));
+        }
+        children.push(Node::new("keys").children(keys));
+    }
+    shared.send(retry.children(children)).await
+}
+
+/// Re-encrypts a message we sent for the one device that could not decrypt it (part 2 §6.3).
+pub(crate) async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result<(), ClientError> {
+    let attrs = node.attrs();
+    let from = attrs
+        .jid("from")
+        .map_err(|_| ClientError::unexpected("retry receipt without from", node))?;
+    let id = attrs.optional_string("id").unwrap_or_default();
+    let retry = node
+        .child("retry")
+        .ok_or_else(|| ClientError::unexpected("no <retry>", node))?;
+    let count = retry
+        .attrs()
+        .optional_u64("count")
+        .ok()
+        .flatten()
+        .unwrap_or(1);
+    let requester = attrs
+        .optional_jid("participant")
+        .ok()
+        .flatten()
+        .unwrap_or(from.clone());
+    let resends = shared
+        .resends
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .bump((requester.to_string(), id.clone()));
+    if count >= u64::from(RETRY_RECEIPT_LIMIT) || resends > RESEND_LIMIT {
+        return Ok(());
+    }
+    if unknown_device(shared, &requester) {
+        forget_devices(shared, &requester);
+    }
+    let mine = is_own(shared, &requester);
+    let group = from.is_group().then(|| from.clone());
+    let chat = if let Some(group) = &group {
+        group.clone()
+    } else if mine {
+        attrs
+            .optional_jid("recipient")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| requester.to_non_ad())
+    } else {
+        requester.to_non_ad()
+    };
+    let Some(plain) = shared.store.load_sent(&chat.to_string(), &id).await? else {
+        tracing::warn!(%id, %chat, "retry receipt for a message no longer kept");
+        return Ok(());
+    };
+    let message = e2e::Message::decode(plain.as_slice())
+        .map_err(|_| ClientError::unexpected("stored message does not decode", node))?;
+    let guard = shared.sessions.lock().await;
+    let bytes = if let Some(group) = &group {
+        // A group retry carries our sender key again (whatsmeow `handleRetryReceipt`).
+        let device = shared.device();
+        let own = match (&device.lid, requester.is_lid()) {
+            (Some(lid), true) => lid.clone(),
+            _ => device.jid.clone().ok_or(ClientError::NotConnected)?,
+        };
+        let record = guard
+            .store()
+            .load_sender_key(&group.to_string(), &own.signal_address())
+            .await?
+            .ok_or(ClientError::Signal(SignalError::NoSession))?;
+        let mut record = SenderKeyRecord::from_bytes(&record)?;
+        // An empty record: a participant left and our key was dropped (crate::groups); the
+        // next send makes a new one, so the resend carries none.
+        let distribution = (!record.is_empty())
+            .then(|| record.create_distribution_message(&mut rand::thread_rng()));
+        e2e::Message {
+            sender_key_distribution_message: distribution.map(|d| {
+                e2e::SenderKeyDistributionMessage {
+                    group_id: Some(group.to_string()),
+                    axolotl_sender_key_distribution_message: Some(d.serialized().to_vec()),
+                }
+            }),
+            ..message.clone()
+        }
+        .encode_to_vec()
+    } else if mine {
+        dsm_bytes(&chat, &message)
+    } else {
+        plain.clone()
+    };
+    let device = shared.device();
+    let identity = shared.signal_identity()?;
+    let address = requester.signal_address();
+    let bundle = match node.child("keys") {
+        Some(keys) => {
+            let mut with_registration = keys.clone();
+            if let Some(reg) = node.child("registration") {
+                with_registration = with_registration.children(
+                    keys.child_nodes()
+                        .iter()
+                        .cloned()
+                        .chain([reg.clone()])
+                        .collect::<Vec<_>>(),
+                );
+            }
+            parse_bundle(&with_registration)
+        }
+        None => None,
+    };
+    let bundle = match bundle {
+        Some(b) => Some(b),
+        None if guard.store().load_session(&address).await?.is_none() => {
+            fetch_bundles(shared, std::slice::from_ref(&requester))
+                .await?
+                .into_iter()
+                .next()
+                .map(|(_, b)| b)
+        }
+        None => None,
+    };
+    let mut record = match (&bundle, guard.store().load_session(&address).await?) {
+        (None, Some(existing)) => SessionRecord::from_bytes(&existing)?,
+        _ => SessionRecord::new(),
+    };
+    if let Some(bundle) = &bundle {
+        // The requester lost its session: trust its (possibly new) identity, as whatsmeow does.
+        record.process_bundle(
+            &identity,
+            device.registration_id,
+            bundle,
+            None,
+            &mut rand::thread_rng(),
+        )?;
+        guard
+            .store()
+            .store_identity(&address, bundle.identity_key.as_bytes())
+            .await?;
+    }
+    let ciphertext = {
+        let padded = signal::pad(&bytes, &mut rand::thread_rng());
+        record.encrypt(&padded)?
+    };
+    guard
+        .store()
+        .store_session(&address, &record.to_bytes())
+        .await?;
+    let mut children = vec![
+        Node::new("enc")
+            .attr("v", "2")
+            .attr("type", ciphertext.enc_type())
+            .attr("count", count)
+            .attr_opt("mediatype", media_type(&message))
+            .bytes(ciphertext.serialized().to_vec()),
+    ];
+    if ciphertext.enc_type() == "pkmsg"
+        && let Some(account) = &device.account
+    {
+        children.push(Node::new("device-identity").bytes(account.clone()));
+    }
+    let mut stanza = match &group {
+        Some(group) => Node::new("message")
+            .attr("to", group.clone())
+            .attr("participant", requester),
+        None => Node::new("message").attr("to", requester),
+    }
+    .attr("id", id)
+    .attr("type", message_type(&message))
+    .attr_opt("t", attrs.optional_string("t"));
+    if group.is_none() {
+        stanza = stanza.attr("device_fanout", "false");
+    }
+    if mine && group.is_none() {
+        stanza = stanza.attr("recipient", chat);
+    }
+    shared.send(stanza.children(children)).await
+}

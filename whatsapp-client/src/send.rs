@@ -1,0 +1,739 @@
+//! Sending: message ids, prekey bundles and sessions, 1:1 and group fan-out
+//! (whatsmeow `send.go`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::Message as _;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+use whatsapp_proto::binary::Node;
+use whatsapp_proto::jid::Jid;
+use whatsapp_proto::pb::e2e;
+use whatsapp_proto::signal::{
+    self, CiphertextMessage, PreKeyBundle, PublicKey, SenderKeyRecord, SessionRecord, SignalError,
+};
+
+use crate::ClientError;
+use crate::clock::UnixMillis;
+use crate::context::{Command, SessionGuard, Shared};
+use crate::devices::{device_lists, forget_devices};
+use crate::event::Event;
+
+#[allow(unused_imports)]
+use crate::{decrypt::*, notification::*, receipt::*, receive::*, retry::*};
+
+pub(crate) fn dsm_bytes(chat: &Jid, message: &e2e::Message) -> Vec<u8> {
+    e2e::Message {
+        device_sent_message: Some(Box::new(e2e::DeviceSentMessage {
+            destination_jid: Some(chat.to_string()),
+            message: Some(Box::new(message.clone())),
+            phash: None,
+        })),
+        message_context_info: message.message_context_info.clone(),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+// ------------------------------------------------------------------ sending
+
+/// A message id in whatsmeow's current format: `3EB0` + upper-case hex of the first 9 bytes of
+/// SHA-256(unix seconds BE ‖ own user ‖ "@c.us" ‖ 16 random bytes) (part 2 §4.1).
+pub fn generate_message_id(own_user: &str, unix_seconds: u64) -> String {
+    let mut random = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut random);
+    let mut h = Sha256::new();
+    h.update(unix_seconds.to_be_bytes());
+    h.update(own_user.as_bytes());
+    h.update(b"@c.us");
+    h.update(random);
+    let digest = h.finalize();
+    format!("3EB0{}", hex::encode_upper(&digest[..9]))
+}
+
+/// Checks a caller-chosen message id (for [`crate::Client::send_message_with_id`]).
+///
+/// The official clients' ids are 16 to 64 upper-case letters and digits: WhatsApp Web's
+/// `3EB0` + 18 (or, older, 16) hex digits, iOS's `3A` + hex, Android's 32 hex digits (part 2
+/// §4.1). Anything else (empty, lower case, punctuation, overly long) is refused before it
+/// reaches the server.
+///
+/// ```
+/// use whatsapp_client::{generate_message_id, validate_message_id};
+/// assert!(validate_message_id(&generate_message_id("15551234567", 1_700_000_000)).is_ok());
+/// assert!(validate_message_id("3EB0C0FFEE00112233").is_ok());
+/// assert!(validate_message_id("3eb0-not-an-id").is_err());
+/// ```
+pub fn validate_message_id(id: &str) -> Result<(), ClientError> {
+    let refuse = |reason: &'static str| {
+        Err(ClientError::InvalidMessageId {
+            id: id.chars().take(80).collect(),
+            reason,
+        })
+    };
+    if !(16..=64).contains(&id.len()) {
+        return refuse("length must be 16 to 64 characters");
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    {
+        return refuse("only upper-case letters and digits");
+    }
+    Ok(())
+}
+
+fn bytes_of<'a>(node: &'a Node, tag: &str) -> Option<&'a [u8]> {
+    node.child(tag).and_then(Node::content_bytes)
+}
+
+fn id_of(bytes: &[u8]) -> Option<u32> {
+    (bytes.len() == 3).then(|| u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]))
+}
+
+pub(crate) fn parse_bundle(user: &Node) -> Option<PreKeyBundle> {
+    let registration: [u8; 4] = bytes_of(user, "registration")?.try_into().ok()?;
+    let identity = PublicKey::from_slice(bytes_of(user, "identity")?).ok()?;
+    let skey = user.child("skey")?;
+    let signature: [u8; 64] = bytes_of(skey, "signature")?.try_into().ok()?;
+    let prekey = match user.child("key") {
+        Some(key) => Some((
+            id_of(bytes_of(key, "id")?)?,
+            PublicKey::from_slice(bytes_of(key, "value")?).ok()?,
+        )),
+        None => None,
+    };
+    Some(PreKeyBundle {
+        registration_id: u32::from_be_bytes(registration),
+        identity_key: identity,
+        signed_prekey_id: id_of(bytes_of(skey, "id")?)?,
+        signed_prekey: PublicKey::from_slice(bytes_of(skey, "value")?).ok()?,
+        signed_prekey_signature: signature,
+        prekey,
+    })
+}
+
+/// Fetches prekey bundles for devices without a session (part 2 §2.3).
+pub(crate) async fn fetch_bundles(
+    shared: &Shared,
+    devices: &[Jid],
+) -> Result<Vec<(Jid, PreKeyBundle)>, ClientError> {
+    let users = devices.iter().map(|d| {
+        Node::new("user")
+            .attr("jid", d.clone())
+            .attr("reason", "identity")
+    });
+    let iq = Node::new("iq")
+        .attr("xmlns", "encrypt")
+        .attr("type", "get")
+        .attr("to", Jid::server_jid())
+        .children([Node::new("key").children(users)]);
+    let answer = shared.iq(iq).await?;
+    let list = answer
+        .child("list")
+        .ok_or_else(|| ClientError::unexpected("no bundle list", &answer))?;
+    let mut out = Vec::new();
+    for user in list.children_by_tag("user") {
+        let Ok(jid) = user.attrs().jid("jid") else {
+            continue;
+        };
+        let keys = user.child("keys").unwrap_or(user);
+        match parse_bundle(keys) {
+            Some(bundle) => out.push((jid, bundle)),
+            None => tracing::warn!(%jid, "unusable prekey bundle"),
+        }
+    }
+    Ok(out)
+}
+
+/// Sends a 1:1 message to every device of `to` and to our other devices (part 2 §4.3).
+/// Sessions for `devices`: loaded, or built from fetched prekey bundles.
+pub(crate) async fn sessions_for(
+    shared: &Shared,
+    guard: &SessionGuard<'_>,
+    devices: &[Jid],
+) -> Result<Vec<(Jid, SessionRecord)>, ClientError> {
+    let device = shared.device();
+    let mut sessions: Vec<(Jid, SessionRecord)> = Vec::new();
+    let mut missing = Vec::new();
+    for d in devices {
+        match guard.store().load_session(&d.signal_address()).await? {
+            Some(bytes) => sessions.push((d.clone(), SessionRecord::from_bytes(&bytes)?)),
+            None => missing.push(d.clone()),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(sessions);
+    }
+    let identity = shared.signal_identity()?;
+    for (jid, bundle) in fetch_bundles(shared, &missing).await? {
+        let address = jid.signal_address();
+        let stored = guard
+            .store()
+            .load_identity(&address)
+            .await?
+            .map(PublicKey::from_raw);
+        let mut record = SessionRecord::new();
+        let mut status = record.process_bundle(
+            &identity,
+            device.registration_id,
+            &bundle,
+            stored.as_ref(),
+            &mut rand::thread_rng(),
+        );
+        if let Err(SignalError::IdentityChanged { .. }) = status {
+            // The peer reinstalled: trust the new identity, as whatsmeow does.
+            tracing::warn!(%jid, "identity changed; trusting the new one");
+            shared.emit(Event::IdentityChanged { jid: jid.clone() });
+            status = record.process_bundle(
+                &identity,
+                device.registration_id,
+                &bundle,
+                None,
+                &mut rand::thread_rng(),
+            );
+        }
+        match status {
+            Ok(_) => {
+                guard
+                    .store()
+                    .store_identity(&address, bundle.identity_key.as_bytes())
+                    .await?;
+                sessions.push((jid, record));
+            }
+            Err(e) => tracing::warn!(%jid, error = %e, "cannot start a session"),
+        }
+    }
+    Ok(sessions)
+}
+
+/// Encrypts a padded plaintext per device (`plaintext_for` picks it) into `<to>` nodes and
+/// stores the advanced sessions in one transaction. The flag says whether any is a pkmsg.
+pub(crate) async fn encrypt_for(
+    _shared: &Shared,
+    guard: &SessionGuard<'_>,
+    sessions: Vec<(Jid, SessionRecord)>,
+    mediatype: Option<&'static str>,
+    plaintext_for: impl Fn(&Jid) -> Vec<u8>,
+) -> Result<(Vec<Node>, bool), ClientError> {
+    let mut participants = Vec::new();
+    let mut any_prekey = false;
+    let mut updated = Vec::new();
+    {
+        let mut rng = rand::thread_rng();
+        for (jid, mut record) in sessions {
+            let padded = signal::pad(&plaintext_for(&jid), &mut rng);
+            let ciphertext: CiphertextMessage = match record.encrypt(&padded) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(%jid, error = %e, "encrypt failed");
+                    continue;
+                }
+            };
+            any_prekey |= ciphertext.enc_type() == "pkmsg";
+            updated.push((jid.signal_address(), record.to_bytes()));
+            participants.push(
+                Node::new("to").attr("jid", jid).children([Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", ciphertext.enc_type())
+                    .attr_opt("mediatype", mediatype)
+                    .bytes(ciphertext.serialized().to_vec())]),
+            );
+        }
+    }
+    guard.store().store_sessions(&updated).await?;
+    Ok((participants, any_prekey))
+}
+
+/// Sends a stanza and waits for the server's `<ack>`; an `error` attribute is a typed refusal.
+pub(crate) async fn send_and_wait(shared: &Shared, stanza: Node) -> Result<Node, ClientError> {
+    let (tx, rx) = oneshot::channel();
+    shared
+        .cmd
+        .send(Command::Message(stanza, tx))
+        .map_err(|_| ClientError::Stopped)?;
+    let ack = tokio::time::timeout(Duration::from_secs(75), rx)
+        .await
+        .map_err(|_| ClientError::Timeout)?
+        .map_err(|_| ClientError::Stopped)??;
+    if let Ok(Some(code)) = ack.attrs().optional_u64("error") {
+        return Err(ClientError::MessageRefused { code });
+    }
+    Ok(ack)
+}
+
+/// Sends a message to every device of `to` and to our other devices (part 2 §4.3), or to a
+/// group (§4.9).
+pub(crate) async fn send_message(
+    shared: &Arc<Shared>,
+    to: &Jid,
+    id: Option<&str>,
+    message: e2e::Message,
+) -> Result<String, ClientError> {
+    if let Some(id) = id {
+        validate_message_id(id)?;
+    }
+    if to.is_group() {
+        return send_group_message(shared, to, id, message).await;
+    }
+    if to.is_broadcast() {
+        return Err(ClientError::InvalidArgument(
+            "broadcast sends are not supported yet".into(),
+        ));
+    }
+    let guard = shared.sessions.lock().await;
+    let device = shared.device();
+    let own = device.jid.clone().ok_or(ClientError::NotConnected)?;
+    let to = to.to_non_ad();
+    let id = id.map_or_else(
+        || generate_message_id(&own.user, UnixMillis::now().as_secs()),
+        str::to_owned,
+    );
+    let devices = device_lists(shared, &[to.clone(), own.to_non_ad()]).await?;
+    let is_self = |d: &Jid| d.user == own.user && d.device == own.device && d.server == own.server;
+    let mut hashed = devices.clone();
+    if !hashed.iter().any(is_self) {
+        hashed.push(own.clone());
+    }
+    // Not sent in a 1:1 stanza: compared with the one the server's ack may name (whatsmeow
+    // send.go sendDM).
+    let phash = participant_hash(&hashed);
+    let devices: Vec<Jid> = devices.into_iter().filter(|d| !is_self(d)).collect();
+    if devices.is_empty() {
+        return Err(ClientError::InvalidArgument(format!("{to} has no devices")));
+    }
+    let sessions = sessions_for(shared, &guard, &devices).await?;
+    let plain = message.encode_to_vec();
+    let dsm = dsm_bytes(&to, &message);
+    let (participants, any_prekey) =
+        encrypt_for(shared, &guard, sessions, media_type(&message), |jid| {
+            if jid.user == own.user {
+                dsm.clone()
+            } else {
+                plain.clone()
+            }
+        })
+        .await?;
+    if participants.is_empty() {
+        return Err(ClientError::InvalidArgument(format!(
+            "no device of {to} could be encrypted to"
+        )));
+    }
+    shared
+        .store
+        .store_sent(
+            &to.to_string(),
+            &id,
+            &plain,
+            UnixMillis::now().as_secs() as i64,
+        )
+        .await?;
+    crate::poll::remember_sent(shared, &to, &id, &message).await?;
+
+    let mut children = vec![Node::new("participants").children(participants)];
+    if any_prekey && let Some(account) = &device.account {
+        children.push(Node::new("device-identity").bytes(account.clone()));
+    }
+    if to.user != own.user
+        && let Some((token, issued)) = shared.store.load_privacy_token(&to.to_string()).await?
+        && token_valid(issued, UnixMillis::now().as_secs() as i64)
+    {
+        children.push(Node::new("tctoken").bytes(token));
+    }
+    let stanza = Node::new("message")
+        .attr("to", to.clone())
+        .attr("id", id.clone())
+        .attr("type", message_type(&message))
+        .children(children);
+    let ack = send_and_wait(shared, stanza).await?;
+    check_ack_phash(shared, &ack, &phash, &[to, own.to_non_ad()]);
+    Ok(id)
+}
+
+/// The server's `<ack>` names its own participant hash when our fan-out missed devices or
+/// had extra ones (whatsmeow send.go `SendMessage` warns and drops its device cache): the
+/// lists we used were stale, so they are fetched again for the next send. The message itself
+/// went out; devices it missed get the next one.
+fn check_ack_phash(shared: &Shared, ack: &Node, ours: &str, users: &[Jid]) {
+    let Some(expected) = ack.attrs().optional_str("phash") else {
+        return;
+    };
+    if expected == ours {
+        return;
+    }
+    tracing::warn!(
+        expected,
+        ours,
+        "the server's participant hash differs: some devices may not have received the message; their device lists will be fetched again"
+    );
+    for user in users {
+        forget_devices(shared, user);
+    }
+}
+
+/// Participants of a group (`w:g2` query, part 2 §3.6) and whether it is LID-addressed.
+async fn group_participants(shared: &Shared, group: &Jid) -> Result<(Vec<Jid>, bool), ClientError> {
+    let iq = Node::new("iq")
+        .attr("xmlns", "w:g2")
+        .attr("type", "get")
+        .attr("to", group.clone())
+        .children([Node::new("query").attr("request", "interactive")]);
+    let answer = shared.iq(iq).await?;
+    let info = answer
+        .child("group")
+        .ok_or_else(|| ClientError::unexpected("no <group>", &answer))?;
+    let lid = info.attrs().optional_str("addressing_mode") == Some("lid");
+    let participants = info
+        .children_by_tag("participant")
+        .filter_map(|p| p.attrs().jid("jid").ok())
+        .map(|j| j.to_non_ad())
+        .collect();
+    Ok((participants, lid))
+}
+
+/// phash: "2:" + base64 (standard, unpadded) of the first 6 bytes of SHA-256 over the sorted
+/// `user.agent:device@server` strings (part 2 §4.6, whatsmeow `participantListHashV2`).
+pub(crate) fn participant_hash(devices: &[Jid]) -> String {
+    let mut names: Vec<String> = devices
+        .iter()
+        .map(|d| format!("{}.{}:{}@{}", d.user, d.agent, d.device, d.server.as_str()))
+        .collect();
+    names.sort();
+    let digest = Sha256::digest(names.concat().as_bytes());
+    let encoded = whatsapp_proto::pairing::base64_encode(&digest[..6]);
+    format!("2:{}", encoded.trim_end_matches('='))
+}
+
+/// Sends to a group: the sender key distribution to every device, then one skmsg (§4.9).
+async fn send_group_message(
+    shared: &Arc<Shared>,
+    group: &Jid,
+    id: Option<&str>,
+    message: e2e::Message,
+) -> Result<String, ClientError> {
+    let guard = shared.sessions.lock().await;
+    let device = shared.device();
+    let own_pn = device.jid.clone().ok_or(ClientError::NotConnected)?;
+    let (participants, lid_mode) = group_participants(shared, group).await?;
+    let own = match (&device.lid, lid_mode) {
+        (Some(lid), true) => lid.clone(),
+        _ => own_pn.clone(),
+    };
+    let id = id.map_or_else(
+        || generate_message_id(&own_pn.user, UnixMillis::now().as_secs()),
+        str::to_owned,
+    );
+    let all = device_lists(shared, &participants).await?;
+    let is_self = |d: &Jid| d.user == own.user && d.device == own.device && d.server == own.server;
+    let mut hashed = all.clone();
+    if !hashed.iter().any(is_self) {
+        hashed.push(own.clone());
+    }
+    let phash = participant_hash(&hashed);
+    let devices: Vec<Jid> = all.into_iter().filter(|d| !is_self(d)).collect();
+    let users = participants.clone();
+
+    let group_text = group.to_string();
+    let own_address = own.signal_address();
+    let mut record = match guard
+        .store()
+        .load_sender_key(&group_text, &own_address)
+        .await?
+    {
+        Some(bytes) => SenderKeyRecord::from_bytes(&bytes)?,
+        None => SenderKeyRecord::new(),
+    };
+    let distribution = record.create_distribution_message(&mut rand::thread_rng());
+    let skdm = e2e::Message {
+        sender_key_distribution_message: Some(e2e::SenderKeyDistributionMessage {
+            group_id: Some(group_text.clone()),
+            axolotl_sender_key_distribution_message: Some(distribution.serialized().to_vec()),
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let sessions = sessions_for(shared, &guard, &devices).await?;
+    // The carriers of the distribution message go without `mediatype` (whatsmeow send.go).
+    let (to_nodes, any_prekey) =
+        encrypt_for(shared, &guard, sessions, None, |_| skdm.clone()).await?;
+    let plain = message.encode_to_vec();
+    let skmsg = {
+        let padded = signal::pad(&plain, &mut rand::thread_rng());
+        record.encrypt(&padded, &mut rand::thread_rng())?
+    };
+    guard
+        .store()
+        .store_sender_key(&group_text, &own_address, &record.to_bytes())
+        .await?;
+    shared
+        .store
+        .store_sent(&group_text, &id, &plain, UnixMillis::now().as_secs() as i64)
+        .await?;
+    crate::poll::remember_sent(shared, group, &id, &message).await?;
+    let mut children = Vec::new();
+    if !to_nodes.is_empty() {
+        children.push(Node::new("participants").children(to_nodes));
+    }
+    if any_prekey && let Some(account) = &device.account {
+        children.push(Node::new("device-identity").bytes(account.clone()));
+    }
+    children.push(
+        Node::new("enc")
+            .attr("v", "2")
+            .attr("type", "skmsg")
+            .attr_opt("mediatype", media_type(&message))
+            .bytes(skmsg.serialized().to_vec()),
+    );
+    let mut stanza = Node::new("message")
+        .attr("to", group.clone())
+        .attr("id", id.clone())
+        .attr("type", message_type(&message))
+        .attr("phash", phash.clone());
+    if lid_mode {
+        stanza = stanza.attr("addressing_mode", "lid");
+    }
+    let ack = send_and_wait(shared, stanza.children(children)).await?;
+    check_ack_phash(shared, &ack, &phash, &users);
+    Ok(id)
+}
+
+/// Privacy tokens live in 7-day buckets and 4 buckets are kept (part 2 §4.7, whatsmeow
+/// `tctoken.go`): a token is valid while its time is at or after the start of the bucket three
+/// before the current one.
+fn token_valid(issued: i64, now: i64) -> bool {
+    const BUCKET: i64 = 604_800;
+    let oldest = (now.div_euclid(BUCKET) - 3) * BUCKET;
+    issued >= oldest
+}
+
+/// The stanza `type` (whatsmeow `getTypeFromMessage`, reduced): media kinds, reactions, text.
+pub(crate) fn message_type(message: &e2e::Message) -> &'static str {
+    if message.reaction_message.is_some() {
+        "reaction"
+    } else if message.image_message.is_some()
+        || message.video_message.is_some()
+        || message.audio_message.is_some()
+        || message.document_message.is_some()
+        || message.sticker_message.is_some()
+        || message.contact_message.is_some()
+        || message.location_message.is_some()
+    {
+        "media"
+    } else {
+        "text"
+    }
+}
+
+/// The `mediatype` attribute of an `<enc>` node (whatsmeow send.go `getMediaTypeFromMessage`):
+/// wrappers are looked through; plain text and reactions have none.
+pub(crate) fn media_type(message: &e2e::Message) -> Option<&'static str> {
+    let inner = message
+        .view_once_message
+        .as_ref()
+        .or(message.view_once_message_v2.as_ref())
+        .or(message.view_once_message_v2_extension.as_ref())
+        .or(message.lottie_sticker_message.as_ref())
+        .or(message.ephemeral_message.as_ref())
+        .or(message.document_with_caption_message.as_ref())
+        .and_then(|wrapper| wrapper.message.as_deref());
+    if let Some(inner) = inner {
+        return media_type(inner);
+    }
+    if message
+        .extended_text_message
+        .as_ref()
+        .is_some_and(|text| text.title.is_some())
+    {
+        Some("url")
+    } else if message.image_message.is_some() {
+        Some("image")
+    } else if message.sticker_message.is_some() {
+        Some("sticker")
+    } else if message.document_message.is_some() {
+        Some("document")
+    } else if let Some(audio) = &message.audio_message {
+        Some(if audio.ptt == Some(true) {
+            "ptt"
+        } else {
+            "audio"
+        })
+    } else if let Some(video) = &message.video_message {
+        Some(if video.gif_playback == Some(true) {
+            "gif"
+        } else {
+            "video"
+        })
+    } else if message.contact_message.is_some() {
+        Some("vcard")
+    } else if message.contacts_array_message.is_some() {
+        Some("contact_array")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn phash_matches_the_reference_form() {
+        // Byte-wise order puts ":12@" before ":2@"; the result is "2:" + 8 characters.
+        let devices: Vec<Jid> = [
+            "15551234567:2@s.whatsapp.net",
+            "15551234567:12@s.whatsapp.net",
+        ]
+        .iter()
+        .map(|j| j.parse().unwrap())
+        .collect();
+        let hash = participant_hash(&devices);
+        assert_eq!(hash.len(), 10);
+        assert!(hash.starts_with("2:"));
+        let mut reversed = devices.clone();
+        reversed.reverse();
+        assert_eq!(participant_hash(&reversed), hash);
+        let expected = {
+            let digest =
+                Sha256::digest(b"15551234567.0:12@s.whatsapp.net15551234567.0:2@s.whatsapp.net");
+            format!(
+                "2:{}",
+                whatsapp_proto::pairing::base64_encode(&digest[..6]).trim_end_matches('=')
+            )
+        };
+        assert_eq!(hash, expected);
+    }
+
+    #[test]
+    fn privacy_token_expiry() {
+        let now = 1_700_000_000;
+        assert!(token_valid(now, now));
+        assert!(token_valid(now - 3 * 604_800, now));
+        assert!(!token_valid(now - 5 * 604_800, now));
+    }
+
+    /// `mediatype` as whatsmeow's getMediaTypeFromMessage: wrappers looked through, ptt and gif
+    /// told apart, none for text and reactions.
+    #[test]
+    fn media_type_of_each_kind() {
+        let audio = |ptt| e2e::Message {
+            audio_message: Some(Box::new(e2e::AudioMessage {
+                ptt: Some(ptt),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert_eq!(media_type(&audio(true)), Some("ptt"));
+        assert_eq!(media_type(&audio(false)), Some("audio"));
+        let gif = e2e::Message {
+            video_message: Some(Box::new(e2e::VideoMessage {
+                gif_playback: Some(true),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert_eq!(media_type(&gif), Some("gif"));
+        let image = e2e::Message {
+            image_message: Some(Default::default()),
+            ..Default::default()
+        };
+        let view_once = e2e::Message {
+            view_once_message_v2: Some(Box::new(e2e::FutureProofMessage {
+                message: Some(Box::new(image.clone())),
+            })),
+            ..Default::default()
+        };
+        assert_eq!(media_type(&view_once), Some("image"));
+        let document = e2e::Message {
+            document_message: Some(Default::default()),
+            ..Default::default()
+        };
+        assert_eq!(media_type(&document), Some("document"));
+        let link = e2e::Message {
+            extended_text_message: Some(Box::new(e2e::ExtendedTextMessage {
+                title: Some("a page".into()),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert_eq!(media_type(&link), Some("url"));
+        let text = e2e::Message {
+            conversation: Some("hi".into()),
+            ..Default::default()
+        };
+        assert_eq!(media_type(&text), None);
+        let reaction = e2e::Message {
+            reaction_message: Some(Default::default()),
+            ..Default::default()
+        };
+        assert_eq!(media_type(&reaction), None);
+    }
+
+    #[test]
+    fn message_id_format() {
+        let id = generate_message_id("15551234567", 1_700_000_000);
+        assert_eq!(id.len(), 22);
+        assert!(id.starts_with("3EB0"));
+        assert!(
+            id[4..]
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())
+        );
+        assert_ne!(id, generate_message_id("15551234567", 1_700_000_000));
+    }
+
+    #[test]
+    fn caller_ids_are_checked() {
+        for good in [
+            generate_message_id("15551234567", 1),
+            "3EB0A1B2C3D4E5F60718".to_owned(),
+            "3A1F2E3D4C5B6A798877".to_owned(),
+            "A1B2C3D4E5F60718293A4B5C6D7E8F90".to_owned(),
+        ] {
+            assert!(validate_message_id(&good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "3EB0",
+            "3eb0a1b2c3d4e5f60718",
+            "3EB0 A1B2C3D4E5F60718",
+            "3EB0-A1B2C3D4E5F60718",
+            "3EB0A1B2C3D4E5F60718\n",
+            "3EB0A1B2C3D4E5F60718É",
+        ] {
+            assert!(
+                matches!(
+                    validate_message_id(bad),
+                    Err(ClientError::InvalidMessageId { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(validate_message_id(&"A".repeat(65)).is_err());
+        assert!(validate_message_id(&"A".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn bundle_parsing_checks_sizes() {
+        let user = Node::new("user").children([
+            Node::new("registration").bytes(vec![0, 0, 0, 7]),
+            Node::new("type").bytes(vec![5]),
+            Node::new("identity").bytes(vec![9; 32]),
+            Node::new("key").children([
+                Node::new("id").bytes(vec![0, 0, 3]),
+                Node::new("value").bytes(vec![8; 32]),
+            ]),
+            Node::new("skey").children([
+                Node::new("id").bytes(vec![0, 0, 1]),
+                Node::new("value").bytes(vec![7; 32]),
+                Node::new("signature").bytes(vec![6; 64]),
+            ]),
+        ]);
+        let bundle = parse_bundle(&user).unwrap();
+        assert_eq!(bundle.registration_id, 7);
+        assert_eq!(bundle.prekey.map(|p| p.0), Some(3));
+        assert_eq!(bundle.signed_prekey_id, 1);
+        let broken = Node::new("user").children([Node::new("registration").bytes(vec![1])]);
+        assert!(parse_bundle(&broken).is_none());
+    }
+}
