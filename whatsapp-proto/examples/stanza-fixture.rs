@@ -3,13 +3,16 @@
 //!
 //! `cargo run -p whatsapp-proto --example stanza-fixture -- whatsapp-proto/tests/fixtures/stanzas.bin`
 //!
-//! The shapes follow whatsapp-sim's builders (`whatsapp-sim/src/state.rs`: usync answers,
+//! The shapes follow whatsapp-sim's builders (`whatsapp-sim/src/state/`: usync answers,
 //! group info, receipts, acks, notifications) and the client's outgoing `<message>`. The
 //! file is a sequence of records, each a 4-byte big-endian length and the frame plaintext
 //! (flags byte `00` + node) that [`encode_frame_plaintext`] writes.
 //!
 //! Every JID is typed and every text value is free of `@`, so the bytes are the same
 //! under whatsmeow's typed rule and whatsapp-rust's text-sniffing one.
+
+// A tool, not the sans-IO library: it writes its output file.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
