@@ -122,6 +122,14 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
         super::switchover::map_branch,
         super::switchover::set_up_branch,
         super::switchover::review,
+        super::alerts::push_key,
+        super::alerts::subscribe,
+        super::alerts::unsubscribe,
+        super::alerts::list_webhooks,
+        super::alerts::create_webhook,
+        super::alerts::update_webhook,
+        super::alerts::delete_webhook,
+        super::alerts::deliveries,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Components),
@@ -136,6 +144,7 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
         (name = "whatsapp", description = "Pairing and the WhatsApp link (admins)"),
         (name = "templates", description = "Reply templates and keyword auto-replies"),
         (name = "admin", description = "Settings, activity log, alerts, held messages"),
+        (name = "alerts", description = "Web Push subscriptions (every user) and outbound webhooks with their delivery log (admins)"),
         (name = "switchover", description = "Finishing the switch-over from the old system: branch mapping, readiness, carried-over tickets"),
     )
 )]
