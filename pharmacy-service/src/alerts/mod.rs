@@ -116,14 +116,18 @@ impl Alerts {
             self.config.webhooks,
             self.webhook_wakeup.clone(),
         );
+        // Subscribed here, not in the task: nothing published after `spawn` returns is missed.
+        let rx = self.app.events().subscribe();
+        let last = self.app.events().last_seq();
         let this = self.clone();
-        vec![tokio::spawn(worker.run()), tokio::spawn(this.follow())]
+        vec![
+            tokio::spawn(worker.run()),
+            tokio::spawn(this.follow(rx, last)),
+        ]
     }
 
     /// Follows the bus (catching up from the ring after a lag) until it closes.
-    async fn follow(self: Arc<Self>) {
-        let mut rx = self.app.events().subscribe();
-        let mut last = self.app.events().last_seq();
+    async fn follow(self: Arc<Self>, mut rx: broadcast::Receiver<Envelope>, mut last: u64) {
         let mut link = LinkWatch::default();
         loop {
             let deadline = link.down_since.map(|t| t + self.config.link_down_grace);

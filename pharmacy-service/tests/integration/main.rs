@@ -1,5 +1,6 @@
 //! Integration tests of pharmacy-service: each test gets a fresh SQLite file.
 
+mod alerts;
 mod api_activity;
 mod api_audit;
 mod api_auth;
