@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One browser at a time: two chromiums on two cores only make both slow.
-static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -382,8 +382,8 @@ impl Drop for Service {
 }
 
 /// chromedriver on a free loopback port, killed on drop, and a headless chromium session.
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
     profile: TempDir,
     shots: PathBuf,
@@ -392,7 +392,7 @@ struct Browser {
 }
 
 impl Browser {
-    async fn start(name: &'static str, lang: &str) -> Browser {
+    pub(crate) async fn start(name: &'static str, lang: &str) -> Browser {
         let chromium = find_program("chromium");
         let chromedriver = find_program("chromedriver");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -467,7 +467,7 @@ impl Browser {
     }
 
     /// Saves a screenshot `target/screenshots/<test>-<nn>-<what>.png`.
-    async fn shot(&mut self, what: &str) -> PathBuf {
+    pub(crate) async fn shot(&mut self, what: &str) -> PathBuf {
         self.n += 1;
         let png = self.client.screenshot().await.unwrap();
         let path = self
@@ -477,7 +477,7 @@ impl Browser {
         path
     }
 
-    async fn js(&self, script: &str) -> Value {
+    pub(crate) async fn js(&self, script: &str) -> Value {
         self.client
             .execute(script, vec![])
             .await
@@ -485,7 +485,7 @@ impl Browser {
     }
 
     /// Waits until `expr` (a JS expression) is truthy; returns its value.
-    async fn until(&self, what: &str, expr: &str) -> Value {
+    pub(crate) async fn until(&self, what: &str, expr: &str) -> Value {
         let deadline = Instant::now() + WAIT;
         let script = format!("try {{ return ({expr}) || null; }} catch (e) {{ return null; }}");
         loop {
@@ -547,7 +547,7 @@ impl Browser {
         }
     }
 
-    async fn login(&mut self, base: &str, user: &str, password: &str) {
+    pub(crate) async fn login(&mut self, base: &str, user: &str, password: &str) {
         self.client.goto(base).await.unwrap();
         self.until(
             "the login form",
@@ -562,7 +562,7 @@ impl Browser {
     }
 
     /// Runs axe-core on the page; fails on any violation (the list names rule and nodes).
-    async fn axe(&mut self, what: &str) {
+    pub(crate) async fn axe(&mut self, what: &str) {
         let loaded = self.js("return typeof window.axe").await;
         if loaded != "object" {
             let src = axe_source();
@@ -589,7 +589,7 @@ impl Browser {
     }
 
     /// Ends the WebDriver session (the rest is cleaned up on drop).
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         let _ = self.client.clone().close().await;
     }
 }

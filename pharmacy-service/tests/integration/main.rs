@@ -14,6 +14,7 @@ mod api_ws;
 mod autoreply;
 mod bridge;
 mod browser;
+mod browser_alerts;
 mod csat;
 mod db;
 mod demo;
