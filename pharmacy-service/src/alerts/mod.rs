@@ -3,6 +3,7 @@
 //! One follower of the live bus ([`Alerts::spawn`]) turns events into:
 //! - admin alerts for link states that need a person ([`link`]: a logout, a ban, a 405);
 //! - outbound webhook deliveries ([`webhook`]; a worker delivers them, durably);
+//! - e-mail to the admins for every admin alert, when set up ([`mail`]);
 //! - Web Push notifications ([`push`]) to the users who opted in: the link down (after
 //!   [`AlertsConfig::link_down_grace`], so a reconnect within seconds stays quiet) and up
 //!   again, a slow first response to the ticket's agent, a new ticket to its agent or its
@@ -12,6 +13,7 @@
 //! to every user (`http::ws`).
 
 pub mod link;
+pub mod mail;
 pub mod post;
 pub mod push;
 pub mod webhook;
@@ -171,6 +173,11 @@ impl Alerts {
             Ok(true) => self.webhook_wakeup.notify_one(),
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "webhook deliveries not queued"),
+        }
+        if let LiveEvent::AdminAlert { alert } = &env.event {
+            // On its own task: a slow SMTP server holds up nothing else.
+            let (app, alert) = (self.app.clone(), alert.clone());
+            tokio::spawn(async move { mail::alert(&app, &alert).await });
         }
         for (audience, msg) in self.pushes(env, link).await {
             self.pusher.notify(&self.app, audience, &msg).await;

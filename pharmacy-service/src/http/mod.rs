@@ -34,6 +34,7 @@ pub mod analytics;
 pub mod auth;
 pub mod calendar;
 pub mod customers;
+pub mod email;
 pub mod error;
 pub mod media;
 pub mod media_downloads;
@@ -241,6 +242,7 @@ pub fn router(state: AppState) -> Router {
         .merge(notes::routes())
         .merge(switchover::routes())
         .merge(alerts::routes())
+        .merge(email::routes())
         .layer(axum::middleware::map_response(api_headers))
         .layer(axum::middleware::from_fn(record_client_address));
     // ---- UI: the UI helper merges its pages here, e.g. `.merge(ui::router(state.clone()))`.

@@ -52,6 +52,7 @@ static ASSETS: &[(&str, &[u8])] = assets!(
     "js/linkbanner.js",
     "js/push.js",
     "js/webhooks.js",
+    "js/email.js",
     "sw.js",
     "icons/icons.svg",
     "icons/logo.svg",

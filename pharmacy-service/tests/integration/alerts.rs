@@ -519,3 +519,127 @@ async fn push_subscriptions_must_be_https_with_real_keys() {
         .await;
     assert_eq!(agent.get("/api/push/key").await.json()["subscriptions"], 1);
 }
+
+/// A minimal SMTP server on loopback (no TLS, no AUTH): every message's DATA goes to the
+/// channel.
+async fn smtp_listener() -> (u16, mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let (sock, _) = listener.accept().await.unwrap();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut lines = BufReader::new(r).lines();
+                w.write_all(b"220 test ESMTP\r\n").await.unwrap();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
+                    let answer: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 test\r\n",
+                        "DATA" => {
+                            w.write_all(b"354 end with .\r\n").await.unwrap();
+                            let mut data = String::new();
+                            while let Ok(Some(l)) = lines.next_line().await {
+                                if l == "." {
+                                    break;
+                                }
+                                data.push_str(&l);
+                                data.push('\n');
+                            }
+                            let _ = tx.send(data);
+                            b"250 queued\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = w.write_all(b"221 bye\r\n").await;
+                            return;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    w.write_all(answer).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+async fn admin_alerts_are_emailed_over_smtp_once_set_up() {
+    let t = spawn_alerts(1, 1).await;
+    let (port, mut mails) = smtp_listener().await;
+    let admin = t.login(ADMIN).await;
+    // Not set up yet: the test button says so.
+    assert_eq!(
+        admin.post("/api/alerts/email/test", json!({})).await.status,
+        409
+    );
+    let settings = json!({
+        "enabled": true, "host": "127.0.0.1", "port": port, "tls": "none",
+        "username": "", "password": "s3cret-smtp-password",
+        "from": "Khalifa alerts <alerts@pharmacy.example>", "to": ["admin@pharmacy.example"],
+    });
+    let r = admin
+        .send_json("PUT", "/api/alerts/email", settings.clone())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let shown = admin.get("/api/alerts/email").await;
+    assert_eq!(shown.json()["password_set"], true);
+    assert!(
+        !shown.text().contains("s3cret"),
+        "the password is never answered"
+    );
+    // Saving without a password keeps the stored one.
+    let mut again = settings.clone();
+    again.as_object_mut().unwrap().remove("password");
+    admin.send_json("PUT", "/api/alerts/email", again).await;
+    assert_eq!(
+        admin.get("/api/alerts/email").await.json()["password_set"],
+        true
+    );
+
+    let r = admin.post("/api/alerts/email/test", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mail = tokio::time::timeout(WAIT, mails.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        mail.contains("Subject: [Khalifa Pharmacies] test e-mail"),
+        "{mail}"
+    );
+    assert!(mail.contains("To: admin@pharmacy.example"), "{mail}");
+
+    // An admin alert goes out by e-mail.
+    link(&t, "logged_out", json!({ "reason": "LoggedOut" }));
+    let mail = tokio::time::timeout(WAIT, mails.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        mail.contains("Subject: [Khalifa Pharmacies] logged_out"),
+        "{mail}"
+    );
+    assert!(mail.contains("link it again"), "{mail}");
+
+    // Wrong settings are refused by field; agents may not touch them.
+    for (field, value) in [
+        ("host", json!("smtp.example/x")),
+        ("from", json!("not an address")),
+        ("to", json!([])),
+    ] {
+        let mut bad = settings.clone();
+        bad[field] = value;
+        let r = admin.send_json("PUT", "/api/alerts/email", bad).await;
+        assert_eq!(r.status, 422, "{field}");
+        assert_eq!(r.json()["error"]["details"]["field"], field);
+    }
+    let agent = t.login(T1).await;
+    assert_eq!(agent.get("/api/alerts/email").await.status, 403);
+    assert_eq!(
+        agent.post("/api/alerts/email/test", json!({})).await.status,
+        403
+    );
+}

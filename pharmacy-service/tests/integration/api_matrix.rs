@@ -145,6 +145,9 @@ const OWNERSHIP: &[(&str, Ownership)] = &[
     ("update_webhook", ADMINS),
     ("delete_webhook", ADMINS),
     ("webhook_deliveries", ADMINS),
+    ("email_settings", ADMINS),
+    ("save_email_settings", ADMINS),
+    ("test_email", ADMINS),
 ];
 
 #[test]
