@@ -6,8 +6,8 @@
 //! - e-mail to the admins for every admin alert, when set up ([`mail`]);
 //! - Web Push notifications ([`push`]) to the users who opted in: the link down (after
 //!   [`AlertsConfig::link_down_grace`], so a reconnect within seconds stays quiet) and up
-//!   again, a slow first response to the ticket's agent, a new ticket to its agent or its
-//!   branch's agents, and every admin alert to the admins.
+//!   again, a slow first response to the ticket's agent, a ticket not answered yet that
+//!   reaches a queue to its new agent or its branch's agents, and every admin alert to the admins.
 //!
 //! The agents' in-page banner needs none of this: the live socket carries the link's state
 //! to every user (`http::ws`).
@@ -228,20 +228,19 @@ impl Alerts {
                     },
                 ));
             }
-            LiveEvent::NewMessage { ticket, .. } => {
-                let created = match self.app.pool().acquire().await {
-                    Ok(mut c) => webhook::events_of(&mut c, env)
-                        .await
-                        .map(|e| e.iter().any(|(n, _)| *n == "ticket.created"))
-                        .unwrap_or(false),
-                    Err(_) => false,
-                };
+            // A ticket not answered yet reaching someone's queue: its new agent, or the agents
+            // of the branch whose queue it joined.
+            LiveEvent::TicketAssigned {
+                ticket,
+                previous_agent,
+                ..
+            } if ticket.first_response_at.is_none() && *previous_agent != ticket.agent_id => {
                 let audience = match (ticket.agent_id, ticket.branch_id) {
                     (Some(a), _) => Some(Audience::Agent(a)),
                     (None, Some(b)) => Some(Audience::Branch(b)),
                     (None, None) => None,
                 };
-                if created && let Some(audience) = audience {
+                if let Some(audience) = audience {
                     out.push((audience, new_ticket_message(ticket.id.0)));
                 }
             }

@@ -51,6 +51,7 @@ async fn spawn_alerts(attempts: i64, disable_after: i64) -> TestApp {
 /// One request a test server received.
 #[derive(Debug)]
 struct Received {
+    path: String,
     headers: HeaderMap,
     body: Vec<u8>,
 }
@@ -60,17 +61,20 @@ struct Received {
 async fn receiver(statuses: Vec<u16>) -> (String, mpsc::UnboundedReceiver<Received>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let n = Arc::new(AtomicUsize::new(0));
-    let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
-        let (tx, n, statuses) = (tx.clone(), n.clone(), statuses.clone());
-        async move {
-            let i = n.fetch_add(1, Ordering::SeqCst).min(statuses.len() - 1);
-            let _ = tx.send(Received {
-                headers,
-                body: body.to_vec(),
-            });
-            StatusCode::from_u16(statuses[i]).unwrap()
-        }
-    });
+    let app = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
+            let (tx, n, statuses) = (tx.clone(), n.clone(), statuses.clone());
+            async move {
+                let i = n.fetch_add(1, Ordering::SeqCst).min(statuses.len() - 1);
+                let _ = tx.send(Received {
+                    path: uri.path().to_owned(),
+                    headers,
+                    body: body.to_vec(),
+                });
+                StatusCode::from_u16(statuses[i]).unwrap()
+            }
+        },
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -478,6 +482,67 @@ async fn web_push_reaches_a_subscribed_agent_encrypted_for_their_browser() {
     link(&t, "disconnected", json!({ "reason": "closed" }));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(rx.try_recv().is_err(), "no push after unsubscribing");
+}
+
+#[tokio::test]
+async fn a_new_ticket_is_pushed_to_its_agent_or_queue_only() {
+    let t = spawn_alerts(1, 1).await;
+    let (base, mut rx) = receiver(vec![201]).await;
+    let mut keys = Vec::new();
+    for (i, user) in [T1, T2, G1].into_iter().enumerate() {
+        let c = t.login(user).await;
+        let ua = p256::SecretKey::random(&mut rand::rngs::OsRng);
+        let auth: [u8; 16] = rand::random();
+        let r = c
+            .post(
+                "/api/push/subscribe",
+                json!({ "endpoint": format!("{base}/{i}"), "keys": {
+                    "p256dh": B64.encode(ua.public_key().to_encoded_point(false).as_bytes()),
+                    "auth": B64.encode(auth),
+                }}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        keys.push((ua, auth));
+    }
+    let ticket = t
+        .customer_writes("201000000777", "wa-push-1", "محتاج دواء")
+        .await;
+    t.assign(ticket, t.world.agents[2]).await;
+    let mut c = t.world.app.pool().acquire().await.unwrap();
+    let row = pharmacy_service::db::tickets::by_id(&mut c, ticket)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(c);
+    // Its agent, or (nobody online) the agents of its branch's queue: two at Toriel, one at
+    // Gomhoreya.
+    let home = |i: usize| {
+        if i < 2 {
+            t.world.branches[0]
+        } else {
+            t.world.branches[1]
+        }
+    };
+    let expected: Vec<usize> = match (row.agent_id, row.branch_id) {
+        (Some(a), _) => vec![t.world.agents.iter().position(|x| *x == a).unwrap()],
+        (None, Some(b)) => (0..3).filter(|i| home(*i) == b).collect(),
+        (None, None) => panic!("the world routes a new ticket to a branch"),
+    };
+    let mut told = Vec::new();
+    for _ in &expected {
+        let got = recv(&mut rx, "the new-ticket push").await;
+        let i: usize = got.path.trim_start_matches("/hook/").parse().unwrap();
+        let (ua, auth) = &keys[i];
+        let msg: Value = serde_json::from_slice(&decrypt_push(&got.body, ua, auth)).unwrap();
+        assert_eq!(msg["kind"], "new_ticket");
+        assert_eq!(msg["url"], format!("#/inbox/{}", ticket.0));
+        told.push(i);
+    }
+    told.sort();
+    assert_eq!(told, expected, "the ticket's agent or its queue's agents");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.try_recv().is_err(), "nobody else is told");
 }
 
 #[tokio::test]
