@@ -108,6 +108,9 @@ pub enum DemoError {
     /// Another process uses the data directory.
     #[error(transparent)]
     Lock(#[from] crate::ops::lock::LockError),
+    /// The Web Push key could not be kept.
+    #[error(transparent)]
+    Push(#[from] crate::alerts::push::PushError),
 }
 
 /// Makes `dir` the demo's (see the module documentation) or refuses it.
@@ -234,7 +237,15 @@ pub async fn start(opts: DemoOptions) -> Result<Demo, DemoError> {
         bridge: bridge.clone(),
         sim: sim.clone(),
     });
-    let state = AppState::new(app.clone(), link.clone(), HttpConfig::default());
+    let alerts = crate::alerts::Alerts::new(
+        app.clone(),
+        crate::alerts::AlertsConfig {
+            data_dir: Some(opts.data_dir.clone()),
+            ..crate::alerts::AlertsConfig::default()
+        },
+    )?;
+    tasks.extend(alerts.spawn());
+    let state = AppState::new(app.clone(), link.clone(), HttpConfig::default()).with_alerts(alerts);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
     let addr = listener.local_addr()?;
     let router = crate::http::router(state.clone()).merge(

@@ -6,6 +6,7 @@
 //! - [`app`]: use-cases, each one transaction, publishing typed live events.
 //! - [`whatsapp`]: the paced outbox worker against the [`app::Messenger`] port.
 
+pub mod alerts;
 pub mod app;
 pub mod db;
 pub mod demo;

@@ -159,7 +159,16 @@ async fn serve(s: Settings, started: std::time::Instant) -> anyhow::Result<()> {
         session_ttl: Duration::from_secs(u64::from(s.session_max_hours) * 3600),
         ..HttpConfig::default()
     };
-    let state = AppState::new(app, bridge.clone(), config);
+    let alerts = pharmacy_service::alerts::Alerts::new(
+        app.clone(),
+        pharmacy_service::alerts::AlertsConfig {
+            data_dir: Some(s.data_dir.clone()),
+            ..Default::default()
+        },
+    )
+    .context("the Web Push (VAPID) key")?;
+    tasks.extend(alerts.spawn());
+    let state = AppState::new(app, bridge.clone(), config).with_alerts(alerts);
     let line = serde_json::json!({
         "url": format!("http://{addr}"),
         "admin": admin.map(|(u, p)| serde_json::json!({ "username": u, "password": p })),

@@ -107,7 +107,9 @@ pub enum LiveEvent {
     /// The WhatsApp link changed state (the bridge publishes these).
     WhatsappStatus {
         /// `connected`, `qr`, `logged_out`, `temporary_ban`, `paused`, `resumed`, `store_failed`
-        /// (an inbound message the database refused; WhatsApp delivers it again).
+        /// (an inbound message the database refused; WhatsApp delivers it again),
+        /// `store_recovered` (the first one stored after that). Agents get the state alone, as
+        /// `whatsappLink` (`http::ws`).
         state: String,
         /// Details (QR string, ban expiry...).
         detail: Option<serde_json::Value>,

@@ -15,11 +15,13 @@ pub mod media_downloads;
 pub mod message_details;
 pub mod messages;
 pub mod outbox;
+pub mod push;
 pub mod reads;
 pub mod settings;
 pub mod templates;
 pub mod tickets;
 pub mod users;
+pub mod webhooks;
 
 use crate::domain::ids::*;
 use crate::domain::message::{Direction, MessageKind, MessageStatus, SenderKind};

@@ -29,10 +29,12 @@
 pub mod access;
 pub mod admin;
 pub mod agents;
+pub mod alerts;
 pub mod analytics;
 pub mod auth;
 pub mod calendar;
 pub mod customers;
+pub mod email;
 pub mod error;
 pub mod media;
 pub mod media_downloads;
@@ -114,17 +116,28 @@ pub struct AppState {
     pub config: Arc<HttpConfig>,
     /// Live connections per agent (presence) and the typing channel.
     pub live: Arc<ws::Live>,
+    /// Web Push and webhooks (`crate::alerts`).
+    pub alerts: Arc<crate::alerts::Alerts>,
 }
 
 impl AppState {
-    /// Builds the state.
+    /// Builds the state, with alerts whose VAPID key lives in memory only (see
+    /// [`AppState::with_alerts`]).
     pub fn new(app: App, whatsapp: Arc<dyn WhatsappLink>, config: HttpConfig) -> AppState {
+        let alerts = crate::alerts::Alerts::in_memory(app.clone());
         AppState {
             app,
             whatsapp,
             config: Arc::new(config),
             live: Arc::new(ws::Live::default()),
+            alerts,
         }
+    }
+
+    /// The same state with these alerts (the service's, with its VAPID key kept on disk).
+    pub fn with_alerts(mut self, alerts: Arc<crate::alerts::Alerts>) -> AppState {
+        self.alerts = alerts;
+        self
     }
 }
 
@@ -228,6 +241,8 @@ pub fn router(state: AppState) -> Router {
         .merge(pacing::routes())
         .merge(notes::routes())
         .merge(switchover::routes())
+        .merge(alerts::routes())
+        .merge(email::routes())
         .layer(axum::middleware::map_response(api_headers))
         .layer(axum::middleware::from_fn(record_client_address));
     // ---- UI: the UI helper merges its pages here, e.g. `.merge(ui::router(state.clone()))`.

@@ -40,6 +40,17 @@ pub fn check_secret(secret: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// The `X-Signature` value for `body` sent at `timestamp` (unix seconds) under `secret`:
+/// `sha256=<hex>`, what [`verify`] checks. The outbound webhooks sign with it.
+pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    // HMAC takes a key of any length; new_from_slice cannot fail for it.
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
 /// Verifies a request's timestamp and signature at `now`.
 pub fn verify(
     secret: &[u8],

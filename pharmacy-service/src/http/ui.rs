@@ -50,6 +50,11 @@ static ASSETS: &[(&str, &[u8])] = assets!(
     "js/admin.js",
     "js/notify.js",
     "js/switchover.js",
+    "js/linkbanner.js",
+    "js/push.js",
+    "js/webhooks.js",
+    "js/email.js",
+    "sw.js",
     "icons/icons.svg",
     "icons/logo.svg",
 );
@@ -155,6 +160,20 @@ async fn favicon() -> Response {
     r
 }
 
+/// The Web Push service worker, at the root so that its scope is the whole UI; `no-cache` so
+/// that browsers check it for updates on every registration.
+async fn service_worker() -> Response {
+    let mut r = asset("sw.js").unwrap_or_default().into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(mime("sw.js")),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    security_headers(h);
+    r
+}
+
 /// The UI routes: `/` (and `/app`, `/login`, `/admin`) serve the page, `/static/{version}/*`
 /// the assets. Stateless, so it merges into a router of any state.
 pub fn router<S>() -> Router<S>
@@ -170,6 +189,7 @@ where
         .route("/admin", get(page))
         .route("/admin/", get(page))
         .route("/favicon.ico", get(favicon))
+        .route("/sw.js", get(service_worker))
         .route("/static/{v}/{*path}", get(static_asset))
 }
 

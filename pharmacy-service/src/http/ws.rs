@@ -3,6 +3,11 @@
 //! what its user may see (see [`super::access`]). `GET /ws?since=N` first replays the events
 //! after `N` still in the bus's ring (a `{"type": "resync"}` says the gap was too long: reload).
 //!
+//! The first frame is `{"type": "hello", "seq", "user", "whatsapp"}`: `whatsapp` is the
+//! WhatsApp link's state at that moment (`connected`, `disconnected`, `logged_out`, ...), so a
+//! page opened during an outage shows it at once. Admins then get every `whatsappStatus`;
+//! agents get `{"type": "whatsappLink", "state"}` (the state only: no QR, no details).
+//!
 //! Clients may send `{"type": "typing", "ticket_id": N, "typing": true}` and
 //! `{"type": "ping"}`. Typing reaches the others working on that ticket as `{"type": "typing",
 //! "typing", "ticket_id", "user_id", "name", "agent_id" (agents), "seq", "ephemeral": true}`:
@@ -239,7 +244,7 @@ pub struct WsQuery {
     tag = "ops",
     operation_id = "live_events",
     summary = "The live event socket (WebSocket upgrade)",
-    description = "Events: newMessage, messageSent, messageDelivered, messageRead, ticketAssigned, ticketUpdated, ticketClosed, newCustomer, agentStatus, typing, viewing, whatsappStatus; each carries `seq` (typing and viewing notices from other users are `ephemeral`: not replayed). With `since=N` the events after N still in the buffer are replayed first; `{\"type\": \"resync\"}` says the gap was too long. A client message larger than 16 KiB closes the socket.",
+    description = "Events: newMessage, messageSent, messageDelivered, messageRead, ticketAssigned, ticketUpdated, ticketClosed, newCustomer, agentStatus, typing, viewing, whatsappStatus (admins), whatsappLink (agents: the link's state without details); each carries `seq` (typing and viewing notices from other users are `ephemeral`: not replayed). With `since=N` the events after N still in the buffer are replayed first; `{\"type\": \"resync\"}` says the gap was too long. A client message larger than 16 KiB closes the socket.",
     params(WsQuery),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol; JSON events follow"),
@@ -329,10 +334,26 @@ async fn deliver(
     socket: &mut WebSocket,
     env: &Envelope,
 ) -> bool {
+    if let LiveEvent::WhatsappStatus { state: link, .. } = &env.event
+        && !me.is_admin()
+    {
+        return match agent_link_frame(env, link) {
+            Some(v) => send_json(socket, &v).await,
+            None => true,
+        };
+    }
     if !visible(state, me, env).await {
         return true;
     }
     send_json(socket, &frame(env)).await
+}
+
+/// The link's state as an agent sees it (`whatsappLink`): the state's name only. The admins'
+/// `whatsappStatus` detail is not for agents (while unpaired it carries the pairing QR), and
+/// the outbox's own `paused`/`resumed` say nothing about the link.
+fn agent_link_frame(env: &Envelope, link: &str) -> Option<Value> {
+    let shown = crate::alerts::webhook::public_link_state(link)?;
+    Some(json!({ "type": "whatsappLink", "state": shown, "seq": env.seq, "at": env.at }))
 }
 
 async fn send_json(socket: &mut WebSocket, v: &Value) -> bool {
@@ -399,7 +420,9 @@ async fn run(state: AppState, me: CurrentUser, since: Option<u64>, mut socket: W
     let mut notices = state.live.notices.subscribe();
     let conn = state.live.next_conn.fetch_add(1, Ordering::Relaxed);
     let mut last = since.unwrap_or_else(|| state.app.events().last_seq());
-    let hello = json!({ "type": "hello", "seq": last, "user": super::auth::UserView::from(&me) });
+    // The link's state now, so a page opened during an outage shows it at once.
+    let link = state.whatsapp.status().await.ok().map(|s| s.state);
+    let hello = json!({ "type": "hello", "seq": last, "user": super::auth::UserView::from(&me), "whatsapp": link });
     if !send_json(&mut socket, &hello).await {
         return;
     }

@@ -78,3 +78,19 @@ fn windows_exposure(dir: &Path) -> Option<String> {
         "its ACL allows Everyone or all users; run deploy\\windows\\restrict-data.bat".into()
     })
 }
+
+/// Creates `path` holding `bytes`, readable by the service account only (0600 on Unix, made
+/// so at creation, whatever the umask); fails if it exists.
+pub fn create_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}

@@ -570,6 +570,14 @@ impl WhatsappBridge {
             return;
         };
         let now = self.app.now();
+        // Clears the agents' "messages cannot be stored" banner.
+        self.app.events().publish(
+            now,
+            LiveEvent::WhatsappStatus {
+                state: "store_recovered".into(),
+                detail: Some(json!({ "failures": failures })),
+            },
+        );
         let detail = json!({ "failures": failures, "last_error": error });
         let raised = match self.app.pool().acquire().await {
             Ok(mut c) => crate::db::activity::raise(

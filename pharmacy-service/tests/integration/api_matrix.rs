@@ -126,6 +126,28 @@ const OWNERSHIP: &[(&str, Ownership)] = &[
     ("set_up_branch", ADMINS),
     ("switchover_status", ADMINS),
     ("retry_media_download", Cells),
+    (
+        "push_key",
+        NoObject("the service's public key and the caller's own count"),
+    ),
+    (
+        "push_subscribe",
+        NoObject("subscribes the caller's own browser"),
+    ),
+    (
+        "push_unsubscribe",
+        NoObject(
+            "removes only the caller's own subscription (alerts::push_subscriptions_must_be_https_with_real_keys)",
+        ),
+    ),
+    ("list_webhooks", ADMINS),
+    ("create_webhook", ADMINS),
+    ("update_webhook", ADMINS),
+    ("delete_webhook", ADMINS),
+    ("webhook_deliveries", ADMINS),
+    ("email_settings", ADMINS),
+    ("save_email_settings", ADMINS),
+    ("test_email", ADMINS),
 ];
 
 #[test]

@@ -44,6 +44,15 @@ pub async fn spawn_with(config: HttpConfig) -> TestApp {
 
 /// The API over a world built by the caller (e.g. `World::with` a core setting).
 pub async fn spawn_on(world: World, config: HttpConfig) -> TestApp {
+    spawn_state(world, config, |s| s).await
+}
+
+/// [`spawn_on`] with the state changed by `adjust` before it serves (e.g. other alerts).
+pub async fn spawn_state(
+    world: World,
+    config: HttpConfig,
+    adjust: impl FnOnce(AppState) -> AppState,
+) -> TestApp {
     let hash = hash_password(PASSWORD).unwrap();
     let mut c = world.app.pool().acquire().await.unwrap();
     for u in db::users::list(&mut c).await.unwrap() {
@@ -53,7 +62,7 @@ pub async fn spawn_on(world: World, config: HttpConfig) -> TestApp {
     }
     drop(c);
     let wa = Arc::new(FakeWhatsapp::default());
-    let state = AppState::new(world.app.clone(), wa.clone(), config);
+    let state = adjust(AppState::new(world.app.clone(), wa.clone(), config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(pharmacy_service::http::serve(listener, state.clone()));

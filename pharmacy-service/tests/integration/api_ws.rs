@@ -22,6 +22,16 @@ pub(crate) async fn try_connect(
     since: Option<u64>,
     origin: Option<&str>,
 ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    Ok(connect_hello(t, c, since, origin).await?.0)
+}
+
+/// [`try_connect`], also returning the `hello` frame.
+pub(crate) async fn connect_hello(
+    t: &TestApp,
+    c: &Client,
+    since: Option<u64>,
+    origin: Option<&str>,
+) -> Result<(Ws, Value), tokio_tungstenite::tungstenite::Error> {
     let url = match since {
         Some(s) => format!("ws://{}/ws?since={s}", t.addr),
         None => format!("ws://{}/ws/", t.addr),
@@ -36,7 +46,7 @@ pub(crate) async fn try_connect(
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
     let hello = next(&mut ws).await;
     assert_eq!(hello["type"], "hello");
-    Ok(ws)
+    Ok((ws, hello))
 }
 
 pub(crate) async fn next(ws: &mut Ws) -> Value {

@@ -1,5 +1,6 @@
 //! Integration tests of pharmacy-service: each test gets a fresh SQLite file.
 
+mod alerts;
 mod api_activity;
 mod api_audit;
 mod api_auth;
@@ -14,6 +15,7 @@ mod autoreply;
 mod bridge;
 mod bridge_kinds;
 mod browser;
+mod browser_alerts;
 mod browser_kinds;
 mod calls;
 mod csat;

@@ -2,6 +2,8 @@
 import { h, clear, toast } from "./dom.js";
 import { get, post, patch, put, del, rows, qs, nextCursor } from "./api.js";
 import { t, fmtDateTime, fmtNum, currentLang } from "./i18n.js";
+import { webhooksSection } from "./webhooks.js";
+import { emailSection } from "./email.js";
 
 const bName = (b) => (b ? (currentLang() === "ar" ? b.name_ar : b.name) || b.name : t("branch.none"));
 
@@ -285,6 +287,7 @@ async function settings(el) {
       h("p", { class: "muted small" }, t("pacing.hint")),
       h("dl", { class: "formula-list" }, rowsOut.map(([k, v]) => [h("dt", {}, t(k)), h("dd", { dir: "ltr" }, v)]))));
   }
+  el.append(await emailSection(), await webhooksSection());
 }
 
 // Calls: WhatsApp Web cannot answer them; what the service does instead (both off by default).

@@ -7,6 +7,8 @@ import * as notify from "./notify.js";
 import { initInbox, showInbox, stepTicket, selectTab, state, leaveTicket } from "./inbox.js";
 import { actions } from "./ticket.js";
 import { focusComposer } from "./composer.js";
+import { initLinkBanner } from "./linkbanner.js";
+import { initPush } from "./push.js";
 
 const PAGES = ["inbox", "dashboard", "whatsapp", "agents", "templates", "settings", "activity", "switchover"];
 let inboxReady = false;
@@ -82,6 +84,7 @@ async function enterApp(user, password = "") {
   $("view-app").hidden = false;
   notify.setBaseTitle(t("brand"));
   live.start();
+  initPush();
   if (!inboxReady) { initInbox(); inboxReady = true; }
   if (session.agentId) setPresence("online", false);
   route();
@@ -192,6 +195,7 @@ async function boot() {
     if (notify.soundOn()) notify.chime();
   };
   live.on("adminAlert", (ev) => { if (session.isAdmin && ev.alert) toast(ev.alert.message, true); });
+  initLinkBanner();
   live.onState((s) => {
     const el = $("conn-state");
     el.dataset.state = s;

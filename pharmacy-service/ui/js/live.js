@@ -47,7 +47,7 @@ function connect() {
     } else if (data && data.type === "hello") {
       if (!lastSeq && typeof data.seq === "number") lastSeq = data.seq;
       else if (data.complete === false) dispatch({ type: "resync" });
-      dispatch({ type: "hello", user: data.user, ephemeral: true });
+      dispatch({ type: "hello", user: data.user, whatsapp: data.whatsapp, ephemeral: true });
     } else dispatch(data);
   };
   ws.onclose = () => {
