@@ -375,7 +375,7 @@ impl<'t> NodeRef<'t> {
             RawContent::Bytes(b) => Content::Bytes(b.to_vec()),
             RawContent::Text(s) => Content::Text(tree.str(s).to_owned()),
             RawContent::Jid(j) => {
-                Content::Text(super::json::jid_text(&tree.jid(&tree.jids[j]).to_jid()))
+                Content::Text(super::node::jid_text(&tree.jid(&tree.jids[j]).to_jid()))
             }
             RawContent::Nodes { .. } => {
                 Content::Nodes(self.children().map(|c| c.to_node()).collect())
