@@ -10,7 +10,7 @@ use crate::db::messages::{Message, NewMessage};
 use crate::db::{self, Conn, media_downloads};
 use crate::domain::ids::{CustomerId, MessageId};
 use crate::domain::message::{
-    MessageKind, VIEW_ONCE_TEXT, continues_live_location, unsupported_text,
+    MessageKind, VIEW_ONCE_TEXT, call_body, continues_live_location, unsupported_text,
 };
 use crate::domain::time::Timestamp;
 
@@ -179,6 +179,11 @@ impl<'a> Parts<'a> {
             InboundContent::Unsupported { what } => {
                 msg.kind = MessageKind::Unsupported;
                 msg.body = Some(unsupported_text(what));
+            }
+            // No text for the keyword replies or the menu: a call is no choice.
+            InboundContent::Call { outcome, video } => {
+                msg.kind = MessageKind::Call;
+                msg.body = Some(call_body(*outcome, *video));
             }
         }
         Ok(parts)

@@ -16,7 +16,7 @@ use crate::domain::geo::GeoPoint;
 use crate::domain::ids::{MessageId, TicketId};
 use crate::domain::kpi::TicketEventKind;
 use crate::domain::menu::parse_choice;
-use crate::domain::message::{Direction, MessageKind, MessageStatus, SenderKind};
+use crate::domain::message::{CallOutcome, Direction, MessageKind, MessageStatus, SenderKind};
 use crate::domain::phone::normalize_phone;
 use crate::domain::ticket::{self, Actor, InboundDecision, TicketCommand, TicketStatus};
 use crate::domain::time::Timestamp;
@@ -136,6 +136,15 @@ pub enum InboundContent {
     Unsupported {
         /// What it is (the WhatsApp fields it carries).
         what: String,
+    },
+    /// A customer's call that WhatsApp Web could not answer. Only the WhatsApp bridge makes
+    /// it; the ingest webhook cannot (it is not deserialised).
+    #[serde(skip)]
+    Call {
+        /// How it ended.
+        outcome: CallOutcome,
+        /// A video call (otherwise voice).
+        video: bool,
     },
 }
 

@@ -89,7 +89,28 @@ spelled! {
         Unsupported = "unsupported",
         /// A satisfaction rating (1-5).
         Rating = "rating",
+        /// A customer's call WhatsApp Web could not answer: `body` is its outcome and medium,
+        /// `"<outcome> <voice|video>"` ([`CallOutcome`], [`call_body`]).
+        Call = "call",
     }
+}
+
+spelled! {
+    /// How a customer's call ended, as its line in the ticket says.
+    CallOutcome {
+        /// The offer ended unanswered.
+        Missed = "missed",
+        /// Declined on the pharmacy's phone.
+        Rejected = "rejected",
+        /// Rejected by the service at once (the admins' automatic reject).
+        AutoRejected = "auto_rejected",
+    }
+}
+
+/// The body of a call's line: its outcome and medium as two words (`"missed video"`), which
+/// the UI turns into a sentence in its own language and search finds.
+pub fn call_body(outcome: CallOutcome, video: bool) -> String {
+    format!("{} {}", outcome, if video { "video" } else { "voice" })
 }
 
 impl MessageKind {

@@ -9,56 +9,24 @@
 
 use super::bridge::{WhatsappBridge, unix_seconds};
 use crate::app::{InboundContent, InboundEvent, InboundMessage, InboundOutcome, Sender};
+use crate::domain::message::CallOutcome;
 use whatsapp_client::{CallAction, CallEvent, CallMedia};
 
-/// What a call left to show in the ticket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallLine {
-    /// The offer ended unanswered.
-    Missed,
-    /// Declined (on the pharmacy's phone).
-    Rejected,
-    /// Rejected by the service at once (the admins' automatic reject).
-    AutoRejected,
+/// What `action` leaves in the ticket when the automatic reject is `auto_reject`; `None` for
+/// the steps of a call that are no line (an answered call, a terminate, …).
+pub fn outcome(action: &CallAction, auto_reject: bool) -> Option<CallOutcome> {
+    match action {
+        CallAction::Offer if auto_reject => Some(CallOutcome::AutoRejected),
+        CallAction::Missed => Some(CallOutcome::Missed),
+        CallAction::Reject => Some(CallOutcome::Rejected),
+        _ => None,
+    }
 }
 
-impl CallLine {
-    /// What `action` leaves in the ticket when the automatic reject is `auto_reject`; `None`
-    /// for the steps of a call that are no line (an answered call, a terminate, …).
-    pub fn of(action: &CallAction, auto_reject: bool) -> Option<CallLine> {
-        match action {
-            CallAction::Offer if auto_reject => Some(CallLine::AutoRejected),
-            CallAction::Missed => Some(CallLine::Missed),
-            CallAction::Reject => Some(CallLine::Rejected),
-            _ => None,
-        }
-    }
-
-    /// The line's text.
-    pub fn text(self, media: CallMedia) -> String {
-        let what = match media {
-            CallMedia::Video => "video call",
-            _ => "voice call",
-        };
-        match self {
-            CallLine::Missed => format!("[Missed {what}: the pharmacy answers by message]"),
-            CallLine::Rejected => format!("[Rejected {what}]"),
-            CallLine::AutoRejected => {
-                format!("[Incoming {what} rejected automatically: the pharmacy answers by message]")
-            }
-        }
-    }
-
-    /// The line's message id: one line per call and outcome, so a call is never shown twice
-    /// for the same reason.
-    pub fn wa_id(self, call_id: &str) -> String {
-        let outcome = match self {
-            CallLine::Missed => "missed",
-            CallLine::Rejected => "rejected",
-            CallLine::AutoRejected => "auto_rejected",
-        };
-        format!("call:{call_id}:{outcome}")
-    }
+/// The line's message id: one line per call and outcome, so a call is never shown twice for
+/// the same reason.
+pub fn wa_id(outcome: CallOutcome, call_id: &str) -> String {
+    format!("call:{call_id}:{outcome}")
 }
 
 /// Handles one call event of the client.
@@ -75,10 +43,10 @@ pub(super) async fn on_call(bridge: &WhatsappBridge, c: CallEvent) {
         return;
     }
     let settings = bridge.app().config().calls.clone();
-    let Some(line) = CallLine::of(&c.action, settings.auto_reject) else {
+    let Some(line) = outcome(&c.action, settings.auto_reject) else {
         return;
     };
-    if line == CallLine::AutoRejected {
+    if line == CallOutcome::AutoRejected {
         let rejected = match &client {
             Some(cl) => cl.reject_call(&c.caller, &c.call_id).await,
             None => Err(whatsapp_client::ClientError::NotConnected),
@@ -91,11 +59,12 @@ pub(super) async fn on_call(bridge: &WhatsappBridge, c: CallEvent) {
     }
     let app = bridge.app();
     let message = InboundMessage {
-        wa_id: line.wa_id(&c.call_id),
+        wa_id: wa_id(line, &c.call_id),
         from: caller(&c, client.as_ref()).await,
         at: unix_seconds(c.timestamp, app.now()),
-        content: InboundContent::Text {
-            text: line.text(c.media),
+        content: InboundContent::Call {
+            outcome: line,
+            video: c.media == CallMedia::Video,
         },
         quoted_wa_id: None,
     };
@@ -144,29 +113,24 @@ mod tests {
     #[test]
     fn only_missed_rejected_and_auto_rejected_calls_are_lines() {
         assert_eq!(
-            CallLine::of(&CallAction::Missed, false),
-            Some(CallLine::Missed)
+            outcome(&CallAction::Missed, false),
+            Some(CallOutcome::Missed)
         );
         assert_eq!(
-            CallLine::of(&CallAction::Reject, false),
-            Some(CallLine::Rejected)
+            outcome(&CallAction::Reject, false),
+            Some(CallOutcome::Rejected)
         );
-        assert_eq!(CallLine::of(&CallAction::Offer, false), None);
+        assert_eq!(outcome(&CallAction::Offer, false), None);
         assert_eq!(
-            CallLine::of(&CallAction::Offer, true),
-            Some(CallLine::AutoRejected)
+            outcome(&CallAction::Offer, true),
+            Some(CallOutcome::AutoRejected)
         );
-        assert_eq!(CallLine::of(&CallAction::OfferNotice, true), None);
-        assert_eq!(CallLine::of(&CallAction::Accept, true), None);
-        assert!(CallLine::Missed.text(CallMedia::Video).contains("video"));
-        assert!(
-            CallLine::AutoRejected
-                .text(CallMedia::Audio)
-                .contains("rejected automatically")
-        );
+        assert_eq!(outcome(&CallAction::OfferNotice, true), None);
+        assert_eq!(outcome(&CallAction::Accept, true), None);
+        assert_eq!(wa_id(CallOutcome::Missed, "C1"), "call:C1:missed");
         assert_ne!(
-            CallLine::Missed.wa_id("C1"),
-            CallLine::AutoRejected.wa_id("C1")
+            wa_id(CallOutcome::Missed, "C1"),
+            wa_id(CallOutcome::AutoRejected, "C1")
         );
     }
 }

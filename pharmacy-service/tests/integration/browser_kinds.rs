@@ -5,7 +5,7 @@
 use super::browser::{BROWSER, Browser, Service};
 use pharmacy_service::app::{ContactCardIn, InboundContent, InboundEvent, Sender, TransferTarget};
 use pharmacy_service::domain::ids::TicketId;
-use pharmacy_service::domain::message::{MessageKind, poll_option_hash};
+use pharmacy_service::domain::message::{CallOutcome, MessageKind, poll_option_hash};
 
 const PHONE: &str = "201001234567";
 
@@ -132,6 +132,13 @@ async fn every_kind(svc: &Service) -> TicketId {
                 what: "eventMessage".into(),
             },
         ),
+        (
+            "call:K-CALL:missed",
+            InboundContent::Call {
+                outcome: CallOutcome::Missed,
+                video: false,
+            },
+        ),
     ];
     for (wa_id, content) in contents {
         svc.customer_event(PHONE, wa_id, content, None).await;
@@ -160,6 +167,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("list_reply", "branch-3", "Chose from a list"),
     ("view_once", "عرض لمرة واحدة", "view-once"),
     ("unsupported", "eventMessage", "cannot show yet"),
+    ("call", "مكالمة صوتية فائتة", "Missed voice call"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

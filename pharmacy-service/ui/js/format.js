@@ -129,10 +129,20 @@ export function formatWhatsApp(text) {
   return out;
 }
 
+/** The sentence for a call's line, whose body is "<outcome> <voice|video>" (the stored words
+ *  themselves when they are not that). */
+export function callLine(body, t) {
+  const [outcome, medium] = String(body || "").split(" ");
+  const key = `call.${outcome}.${medium}`;
+  const s = t(key);
+  return s === key ? String(body || t("kind.call")) : s;
+}
+
 /** Plain preview text of a message for lists and quotes. */
 export function previewText(m, t) {
   if (!m) return "";
   if (m.revoked_at) return t("msg.deleted");
+  if (m.kind === "call") return "📞 " + callLine(m.body, t);
   const body = (m.kind === "contact" ? contactName(m.body) : m.body || "").replace(/\s+/g, " ").trim();
   const label = kindLabel(m, t) || {
     image: "📷 " + t("kind.image"), audio: "🎤 " + t("kind.audio"), video: "🎬 " + t("kind.video"),

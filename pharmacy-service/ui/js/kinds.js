@@ -1,15 +1,16 @@
 // How the message kinds beyond text and plain attachments are shown in the chat: round video
 // notes, live locations, polls with their votes, contact cards (copy and call), button and
-// list answers, view-once and unsupported placeholders, and an edited message's history.
+// list answers, view-once and unsupported placeholders, calls, and an edited message's history.
 // Every element carries data-kind (the browser tests find each kind by it).
 import { h, icon, toast } from "./dom.js";
 import { mediaUrl } from "./api.js";
 import { t, fmtTime } from "./i18n.js";
+import { callLine } from "./format.js";
 
 /** Kinds whose text `kindBody` shows itself (the bubble shows no separate body for them). */
 export const OWN_BODY = new Set([
   "contact", "live_location", "poll", "poll_vote", "button_reply", "list_reply",
-  "template_reply", "interactive_reply", "view_once", "unsupported",
+  "template_reply", "interactive_reply", "view_once", "unsupported", "call",
 ]);
 
 function mapLink(m, ...children) {
@@ -69,7 +70,7 @@ const named = (body) => (/\(([^)]*)\)/.exec(body || "") || [])[1] || "";
 
 function placeholder(kind, text, detail) {
   return h("div", { class: `placeholder ${kind}`, role: "note" },
-    h("span", { "aria-hidden": "true" }, kind === "view_once" ? "①" : "⚠"), h("span", {}, text),
+    h("span", { "aria-hidden": "true" }, { view_once: "①", call: "📞" }[kind] || "⚠"), h("span", {}, text),
     detail ? h("code", { dir: "ltr" }, detail) : null);
 }
 
@@ -101,6 +102,8 @@ export function kindBody(m) {
       return placeholder("unsupported", t("placeholder.unsupported"), named(m.body));
     case "poll_vote":
       return placeholder("poll_vote", t("placeholder.pollVote"));
+    case "call":
+      return placeholder("call", callLine(m.body, t));
     default:
       return null;
   }

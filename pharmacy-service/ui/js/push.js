@@ -18,8 +18,9 @@ async function current() {
 
 function show(btn, on) {
   btn.setAttribute("aria-pressed", String(on));
+  // The visible text stays the accessible name (a toggle's state is aria-pressed's); the
+  // title only explains it.
   btn.title = t(on ? "push.on" : "push.off");
-  btn.setAttribute("aria-label", btn.title);
 }
 
 async function subscribe(btn) {

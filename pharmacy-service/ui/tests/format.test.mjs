@@ -21,7 +21,7 @@ globalThis.document = {
   createElementNS: (_ns, tag) => new FakeElement(tag),
   createTextNode: (text) => new FakeText(text),
 };
-const { formatWhatsApp, contactName, previewText } = await import("../js/format.js");
+const { formatWhatsApp, contactName, previewText, callLine } = await import("../js/format.js");
 const { h } = await import("../js/dom.js");
 
 const esc = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -130,4 +130,12 @@ test("the kinds beyond text and attachments have their own preview label", () =>
   assert.equal(previewText({ kind: "ptv" }, t), "🎥 <kind.ptv>");
   assert.equal(previewText({ kind: "list_reply", body: "Maadi" }, t), "↩ <kind.reply> · Maadi");
   assert.equal(previewText({ kind: "view_once", body: "x" }, t), "① <kind.view_once>");
+  assert.equal(previewText({ kind: "call", body: "missed video" }, t), "📞 <call.missed.video>");
+});
+
+test("a call's line is a sentence in the UI's language, its stored words when unknown", () => {
+  const known = (k) => ({ "call.auto_rejected.voice": "rejected at once" })[k] ?? k;
+  assert.equal(callLine("auto_rejected voice", known), "rejected at once");
+  assert.equal(callLine("[Missed voice call]", known), "[Missed voice call]");
+  assert.equal(callLine(null, known), "kind.call");
 });
