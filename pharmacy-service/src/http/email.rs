@@ -181,5 +181,14 @@ async fn test(State(state): State<AppState>, Admin(me): Admin) -> ApiResult<Json
     )
     .await
     .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    // Who sent mail to which addresses is an admin action like any other.
+    audit(
+        &state,
+        Some(me.id),
+        "alerts.email_tested",
+        None,
+        json!({ "host": s.host, "to": s.to }),
+    )
+    .await?;
     Ok(Json(TestSent { sent: true }))
 }

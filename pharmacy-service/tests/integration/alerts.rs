@@ -587,7 +587,7 @@ async fn push_subscriptions_must_be_https_with_real_keys() {
 
 /// A minimal SMTP server on loopback (no TLS, no AUTH): every message's DATA goes to the
 /// channel.
-async fn smtp_listener() -> (u16, mpsc::UnboundedReceiver<String>) {
+pub(crate) async fn smtp_listener() -> (u16, mpsc::UnboundedReceiver<String>) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

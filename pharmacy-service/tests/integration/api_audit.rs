@@ -317,6 +317,54 @@ async fn every_admin_action_is_logged_with_the_client_address() {
     )
     .await;
 
+    // Outbound webhooks and the alert e-mail (an SMTP listener on loopback takes the test).
+    let created = run
+        .call(
+            "POST",
+            "/api/webhooks",
+            None,
+            json!({ "url": "http://127.0.0.1:9/hook", "events": ["ticket.created"] }),
+            "webhook.created",
+        )
+        .await;
+    let hook = created["webhook"]["id"].as_i64();
+    run.call(
+        "PATCH",
+        "/api/webhooks/{id}",
+        hook,
+        json!({ "enabled": false }),
+        "webhook.updated",
+    )
+    .await;
+    run.call(
+        "DELETE",
+        "/api/webhooks/{id}",
+        hook,
+        json!(null),
+        "webhook.deleted",
+    )
+    .await;
+    let (port, _mails) = super::alerts::smtp_listener().await;
+    run.call(
+        "PUT",
+        "/api/alerts/email",
+        None,
+        json!({
+            "enabled": true, "host": "127.0.0.1", "port": port, "tls": "none",
+            "from": "alerts@pharmacy.example", "to": ["admin@pharmacy.example"],
+        }),
+        "alerts.email_saved",
+    )
+    .await;
+    run.call(
+        "POST",
+        "/api/alerts/email/test",
+        None,
+        json!({}),
+        "alerts.email_tested",
+    )
+    .await;
+
     // Admin-only operations added since: they must be here too.
     let missing: Vec<String> = operations()
         .into_iter()
