@@ -1,7 +1,9 @@
 //! Issue 29 follow-ups: webhook deliveries survive a crash between a commit and the
 //! queueing, the slow-first-response push, and the retention of the delivery log.
 
-use super::alerts::{Received, eventually, receiver, recv, test_config};
+use super::alerts::{
+    Received, decrypt_push, eventually, receiver, recv, spawn_alerts, test_config,
+};
 use super::api_support::*;
 use super::support::World;
 use pharmacy_service::alerts::Alerts;
@@ -84,4 +86,84 @@ async fn events_committed_while_no_follower_ran_are_delivered_once() {
             .await,
         4
     );
+}
+
+/// Subscribes `user` to pushes at `endpoint`; the browser's key pair and auth secret.
+async fn subscribe(t: &TestApp, user: &str, endpoint: &str) -> (p256::SecretKey, [u8; 16]) {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    let c = t.login(user).await;
+    let ua = p256::SecretKey::random(&mut rand::rngs::OsRng);
+    let auth: [u8; 16] = rand::random();
+    let r = c
+        .post(
+            "/api/push/subscribe",
+            json!({ "endpoint": endpoint, "keys": {
+                "p256dh": B64.encode(ua.public_key().to_encoded_point(false).as_bytes()),
+                "auth": B64.encode(auth),
+            }}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    (ua, auth)
+}
+
+/// The decrypted pushes received so far.
+fn drain(
+    rx: &mut mpsc::UnboundedReceiver<Received>,
+    (ua, auth): &(p256::SecretKey, [u8; 16]),
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Ok(got) = rx.try_recv() {
+        out.push(serde_json::from_slice(&decrypt_push(&got.body, ua, auth)).unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_slow_first_response_is_pushed_to_the_ticket_agent_once() {
+    let t = spawn_alerts(1, 1).await;
+    let (base, mut rx) = receiver(vec![201]).await;
+    let keys = subscribe(&t, T1, &format!("{base}/t1")).await;
+    t.world.online(0).await;
+    let ticket = t
+        .customer_writes("201000000701", "wa-slow-1", "محتاج دواء ضغط")
+        .await;
+    let row = t.world.ticket(ticket).await;
+    assert_eq!(
+        row.agent_id,
+        Some(t.world.agents[0]),
+        "the subscribed agent's ticket"
+    );
+    let got = recv(&mut rx, "the new-ticket push").await;
+    let first: Value = serde_json::from_slice(&decrypt_push(&got.body, &keys.0, &keys.1)).unwrap();
+    assert_eq!(first["kind"], "new_ticket");
+
+    // Within the threshold (10 min by default): nothing.
+    t.world.advance(Duration::from_secs(9 * 60));
+    assert!(t.world.app.run_jobs().await.unwrap().delayed.is_empty());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(drain(&mut rx, &keys), Vec::<Value>::new());
+
+    // Past it, nobody else online to take it over: the agent is told, encrypted for them.
+    t.world.advance(Duration::from_secs(2 * 60));
+    assert_eq!(t.world.app.run_jobs().await.unwrap().delayed, vec![ticket]);
+    let got = recv(&mut rx, "the slow-response push").await;
+    assert_eq!(got.path, "/hook/t1");
+    assert_eq!(got.headers["content-encoding"], "aes128gcm");
+    let msg: Value = serde_json::from_slice(&decrypt_push(&got.body, &keys.0, &keys.1)).unwrap();
+    assert_eq!(msg["kind"], "slow_response");
+    assert_eq!(msg["url"], format!("#/inbox/{}", ticket.0));
+    assert_eq!(msg["tag"], format!("ticket-{}", ticket.0));
+    assert_eq!(msg["en"][0], "A customer is waiting");
+    assert_eq!(msg["ar"][0], "عميل ينتظر الرد");
+
+    // Still unanswered later: the same assignment is not pushed about again.
+    for _ in 0..2 {
+        t.world.advance(Duration::from_secs(11 * 60));
+        assert!(t.world.app.run_jobs().await.unwrap().delayed.is_empty());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(drain(&mut rx, &keys), Vec::<Value>::new(), "no second push");
 }
