@@ -167,3 +167,69 @@ async fn a_slow_first_response_is_pushed_to_the_ticket_agent_once() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(drain(&mut rx, &keys), Vec::<Value>::new(), "no second push");
 }
+
+#[tokio::test]
+async fn finished_webhook_deliveries_are_deleted_after_the_retention() {
+    use pharmacy_service::ops::retention::purge_webhook_log;
+    let w = World::new().await;
+    let now = w.app.now().0;
+    let mut c = w.app.pool().acquire().await.unwrap();
+    let hook = pharmacy_service::db::webhooks::insert(
+        &mut c,
+        "http://127.0.0.1:9/hook",
+        "secret",
+        &[],
+        w.app.now(),
+    )
+    .await
+    .unwrap();
+    let day = 86_400_000;
+    // (status, created, finished): what 30 days of retention keeps is marked below.
+    let rows = [
+        ("delivered", now - 40 * day, Some(now - 31 * day)), // deleted
+        ("failed", now - 40 * day, Some(now - 31 * day)),    // deleted
+        ("delivered", now - 40 * day, Some(now - 29 * day)), // kept: finished recently
+        ("pending", now - 40 * day, None),                   // kept: never finished
+    ];
+    for (status, created, finished) in rows {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (webhook_id, event, payload, status, next_attempt_at,
+                 created_at, finished_at) VALUES (?, 'message.in', '{}', ?, ?, ?, ?)",
+        )
+        .bind(hook.id)
+        .bind(status)
+        .bind(created)
+        .bind(created)
+        .bind(finished)
+        .execute(&mut *c)
+        .await
+        .unwrap();
+    }
+    drop(c);
+    let left = || async {
+        let mut c = w.app.pool().acquire().await.unwrap();
+        let mut ids: Vec<i64> =
+            pharmacy_service::db::webhooks::deliveries(&mut c, hook.id, None, 10)
+                .await
+                .unwrap()
+                .iter()
+                .map(|d| d.id)
+                .collect();
+        ids.sort();
+        ids
+    };
+    let all = left().await;
+    assert_eq!(
+        purge_webhook_log(&w.app, 0).await.unwrap(),
+        0,
+        "0 keeps all"
+    );
+    assert_eq!(purge_webhook_log(&w.app, 30).await.unwrap(), 2);
+    assert_eq!(left().await, all[2..].to_vec());
+    // A day on, the recent one is still inside 30 days; two more and it goes.
+    w.advance(Duration::from_secs(86_400));
+    assert_eq!(purge_webhook_log(&w.app, 30).await.unwrap(), 0);
+    w.advance(Duration::from_secs(2 * 86_400));
+    assert_eq!(purge_webhook_log(&w.app, 30).await.unwrap(), 1);
+    assert_eq!(left().await, all[3..].to_vec(), "the pending one stays");
+}
