@@ -381,6 +381,28 @@ async fn a_logout_a_ban_and_a_405_raise_one_admin_alert_each() {
     assert_eq!(kinds().await, got, "a refused login retried alerts once");
 }
 
+/// Subscribes `user` to pushes at `endpoint`; the browser's key pair and auth secret.
+pub(super) async fn subscribe(
+    t: &TestApp,
+    user: &str,
+    endpoint: &str,
+) -> (p256::SecretKey, [u8; 16]) {
+    let c = t.login(user).await;
+    let ua = p256::SecretKey::random(&mut rand::rngs::OsRng);
+    let auth: [u8; 16] = rand::random();
+    let r = c
+        .post(
+            "/api/push/subscribe",
+            json!({ "endpoint": endpoint, "keys": {
+                "p256dh": B64.encode(ua.public_key().to_encoded_point(false).as_bytes()),
+                "auth": B64.encode(auth),
+            }}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    (ua, auth)
+}
+
 /// RFC 8291 on the receiving side: the user agent's key pair and auth secret open the record.
 pub(super) fn decrypt_push(body: &[u8], ua: &p256::SecretKey, auth: &[u8]) -> Vec<u8> {
     use hkdf::Hkdf;
@@ -491,20 +513,7 @@ async fn a_new_ticket_is_pushed_to_its_agent_or_queue_only() {
     let (base, mut rx) = receiver(vec![201]).await;
     let mut keys = Vec::new();
     for (i, user) in [T1, T2, G1].into_iter().enumerate() {
-        let c = t.login(user).await;
-        let ua = p256::SecretKey::random(&mut rand::rngs::OsRng);
-        let auth: [u8; 16] = rand::random();
-        let r = c
-            .post(
-                "/api/push/subscribe",
-                json!({ "endpoint": format!("{base}/{i}"), "keys": {
-                    "p256dh": B64.encode(ua.public_key().to_encoded_point(false).as_bytes()),
-                    "auth": B64.encode(auth),
-                }}),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text());
-        keys.push((ua, auth));
+        keys.push(subscribe(&t, user, &format!("{base}/{i}")).await);
     }
     let ticket = t
         .customer_writes("201000000777", "wa-push-1", "محتاج دواء")

@@ -2,7 +2,7 @@
 //! queueing, the slow-first-response push, and the retention of the delivery log.
 
 use super::alerts::{
-    Received, decrypt_push, eventually, receiver, recv, spawn_alerts, test_config,
+    Received, decrypt_push, eventually, receiver, recv, spawn_alerts, subscribe, test_config,
 };
 use super::api_support::*;
 use super::support::World;
@@ -86,27 +86,6 @@ async fn events_committed_while_no_follower_ran_are_delivered_once() {
             .await,
         4
     );
-}
-
-/// Subscribes `user` to pushes at `endpoint`; the browser's key pair and auth secret.
-async fn subscribe(t: &TestApp, user: &str, endpoint: &str) -> (p256::SecretKey, [u8; 16]) {
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-    use p256::elliptic_curve::sec1::ToEncodedPoint;
-    let c = t.login(user).await;
-    let ua = p256::SecretKey::random(&mut rand::rngs::OsRng);
-    let auth: [u8; 16] = rand::random();
-    let r = c
-        .post(
-            "/api/push/subscribe",
-            json!({ "endpoint": endpoint, "keys": {
-                "p256dh": B64.encode(ua.public_key().to_encoded_point(false).as_bytes()),
-                "auth": B64.encode(auth),
-            }}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    (ua, auth)
 }
 
 /// The decrypted pushes received so far.
@@ -232,4 +211,65 @@ async fn finished_webhook_deliveries_are_deleted_after_the_retention() {
     w.advance(Duration::from_secs(2 * 86_400));
     assert_eq!(purge_webhook_log(&w.app, 30).await.unwrap(), 1);
     assert_eq!(left().await, all[3..].to_vec(), "the pending one stays");
+}
+
+#[tokio::test]
+async fn assignments_and_closes_missed_while_stopped_are_delivered_from_the_journal() {
+    use pharmacy_service::domain::ticket::Actor;
+    let world = World::new().await;
+    let first = Alerts::new(world.app.clone(), test_config(3, 3)).unwrap();
+    let running = first.spawn();
+    let t = spawn_state(world, HttpConfig::default(), |s| s.with_alerts(first)).await;
+    let (url, mut rx) = receiver(vec![200]).await;
+    let admin = t.login(ADMIN).await;
+    let r = admin
+        .post(
+            "/api/webhooks",
+            json!({ "url": url, "events": ["ticket.assigned", "ticket.closed"] }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let ticket = t
+        .customer_writes("201000000801", "wa-durable-3", "سؤال")
+        .await;
+    let routed = t.world.ticket(ticket).await.agent_id;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while rx.try_recv().is_ok() {} // the routing's own assignment, if any
+
+    for task in running {
+        task.abort();
+        let _ = task.await;
+    }
+    let to = t.world.agents[2];
+    t.assign(ticket, to).await;
+    t.world
+        .app
+        .close_ticket(ticket, Actor::Admin(t.world.admin), Some("resolved"))
+        .await
+        .unwrap();
+    let second = Alerts::new(t.world.app.clone(), test_config(3, 3)).unwrap();
+    second.spawn();
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let d = recv(&mut rx, "a missed delivery").await;
+        got.push(serde_json::from_slice::<Value>(&d.body).unwrap());
+    }
+    // In the order they happened.
+    assert_eq!(got[0]["event"], "ticket.assigned");
+    assert_eq!(got[0]["data"]["ticket"]["id"], ticket.0);
+    assert_eq!(
+        got[0]["data"]["previous_agent_id"],
+        json!(routed.map(|a| a.0))
+    );
+    assert!(
+        got[0]["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("test setup"),
+        "{got:?}"
+    );
+    assert_eq!(got[1]["event"], "ticket.closed");
+    assert_eq!(got[1]["data"]["ticket"]["status"], "closed");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.try_recv().is_err(), "each once");
 }
