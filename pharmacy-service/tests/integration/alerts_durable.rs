@@ -27,21 +27,40 @@ async fn deliveries(rx: &mut mpsc::UnboundedReceiver<Received>, n: usize) -> Vec
     out
 }
 
-#[tokio::test]
-async fn events_committed_while_no_follower_ran_are_delivered_once() {
+/// The API with alerts running (their tasks returned, to stop them) and a webhook for
+/// `events` registered by the admin; what the webhook receives.
+async fn with_webhook(
+    events: Value,
+) -> (
+    TestApp,
+    Vec<tokio::task::JoinHandle<()>>,
+    mpsc::UnboundedReceiver<Received>,
+) {
     let world = World::new().await;
-    let first = Alerts::new(world.app.clone(), test_config(3, 3)).unwrap();
-    let running = first.spawn();
-    let t = spawn_state(world, HttpConfig::default(), |s| s.with_alerts(first)).await;
-    let (url, mut rx) = receiver(vec![200]).await;
-    let admin = t.login(ADMIN).await;
-    let r = admin
-        .post(
-            "/api/webhooks",
-            json!({ "url": url, "events": ["ticket.created", "message.in"] }),
-        )
+    let alerts = Alerts::new(world.app.clone(), test_config(3, 3)).unwrap();
+    let running = alerts.spawn();
+    let t = spawn_state(world, HttpConfig::default(), |s| s.with_alerts(alerts)).await;
+    let (url, rx) = receiver(vec![200]).await;
+    let r = t
+        .login(ADMIN)
+        .await
+        .post("/api/webhooks", json!({ "url": url, "events": events }))
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
+    (t, running, rx)
+}
+
+/// The crash window: the alerts' tasks end, the service's writes go on.
+async fn stop(running: Vec<tokio::task::JoinHandle<()>>) {
+    for task in running {
+        task.abort();
+        let _ = task.await;
+    }
+}
+
+#[tokio::test]
+async fn events_committed_while_no_follower_ran_are_delivered_once() {
+    let (t, running, mut rx) = with_webhook(json!(["ticket.created", "message.in"])).await;
 
     let before = t
         .customer_writes("201000000601", "wa-durable-1", "قبل التوقف")
@@ -64,10 +83,7 @@ async fn events_committed_while_no_follower_ran_are_delivered_once() {
     .await;
 
     // The crash window: the change is committed, nothing follows the bus.
-    for task in running {
-        task.abort();
-        let _ = task.await;
-    }
+    stop(running).await;
     let during = t
         .customer_writes("201000000602", "wa-durable-2", "أثناء التوقف")
         .await;
@@ -75,8 +91,9 @@ async fn events_committed_while_no_follower_ran_are_delivered_once() {
     assert!(rx.try_recv().is_err(), "nothing queued while stopped");
 
     // A fresh service: what was missed goes out, what was delivered does not go again.
-    let second = Alerts::new(t.world.app.clone(), test_config(3, 3)).unwrap();
-    second.spawn();
+    Alerts::new(t.world.app.clone(), test_config(3, 3))
+        .unwrap()
+        .spawn();
     assert_eq!(deliveries(&mut rx, 2).await, want(during.0));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(rx.try_recv().is_err(), "no delivery twice");
@@ -216,19 +233,7 @@ async fn finished_webhook_deliveries_are_deleted_after_the_retention() {
 #[tokio::test]
 async fn assignments_and_closes_missed_while_stopped_are_delivered_from_the_journal() {
     use pharmacy_service::domain::ticket::Actor;
-    let world = World::new().await;
-    let first = Alerts::new(world.app.clone(), test_config(3, 3)).unwrap();
-    let running = first.spawn();
-    let t = spawn_state(world, HttpConfig::default(), |s| s.with_alerts(first)).await;
-    let (url, mut rx) = receiver(vec![200]).await;
-    let admin = t.login(ADMIN).await;
-    let r = admin
-        .post(
-            "/api/webhooks",
-            json!({ "url": url, "events": ["ticket.assigned", "ticket.closed"] }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
+    let (t, running, mut rx) = with_webhook(json!(["ticket.assigned", "ticket.closed"])).await;
     let ticket = t
         .customer_writes("201000000801", "wa-durable-3", "سؤال")
         .await;
@@ -236,10 +241,7 @@ async fn assignments_and_closes_missed_while_stopped_are_delivered_from_the_jour
     tokio::time::sleep(Duration::from_millis(300)).await;
     while rx.try_recv().is_ok() {} // the routing's own assignment, if any
 
-    for task in running {
-        task.abort();
-        let _ = task.await;
-    }
+    stop(running).await;
     let to = t.world.agents[2];
     t.assign(ticket, to).await;
     t.world
@@ -247,8 +249,9 @@ async fn assignments_and_closes_missed_while_stopped_are_delivered_from_the_jour
         .close_ticket(ticket, Actor::Admin(t.world.admin), Some("resolved"))
         .await
         .unwrap();
-    let second = Alerts::new(t.world.app.clone(), test_config(3, 3)).unwrap();
-    second.spawn();
+    Alerts::new(t.world.app.clone(), test_config(3, 3))
+        .unwrap()
+        .spawn();
     let mut got = Vec::new();
     for _ in 0..2 {
         let d = recv(&mut rx, "a missed delivery").await;
