@@ -133,9 +133,11 @@ impl Alerts {
     /// Follows the bus (catching up from the ring after a lag) until it closes.
     async fn follow(self: Arc<Self>, mut rx: broadcast::Receiver<Envelope>, mut last: u64) {
         let mut link = LinkWatch::default();
-        // What was committed while no follower ran (a crash, a restart) is queued first; the
-        // tick retries after a failed run (a busy database) with no new event to cue it.
+        // The tick's first run is at once: what was committed while no follower ran (a crash,
+        // a restart) is queued first. Later ticks retry after a failed run (a busy database)
+        // that no new event cues again.
         let mut requeue = tokio::time::interval(REQUEUE_EVERY);
+        requeue.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = link.down_since.map(|t| t + self.config.link_down_grace);
             let sleep = async {
