@@ -144,6 +144,12 @@ async fn serve(s: Settings, started: std::time::Instant) -> anyhow::Result<()> {
             s.media_retention_days,
         ));
     }
+    if s.webhook_log_days > 0 {
+        tasks.push(pharmacy_service::ops::retention::spawn_webhook_log(
+            app.clone(),
+            s.webhook_log_days,
+        ));
+    }
     let bridge = start_whatsapp(&app, &s).await?;
     let (stop_outbox, outbox_stop) = tokio::sync::watch::channel(false);
     let outbox = tokio::spawn(

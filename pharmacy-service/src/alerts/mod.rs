@@ -2,7 +2,8 @@
 //!
 //! One follower of the live bus ([`Alerts::spawn`]) turns events into:
 //! - admin alerts for link states that need a person ([`link`]: a logout, a ban, a 405);
-//! - outbound webhook deliveries ([`webhook`]; a worker delivers them, durably);
+//! - outbound webhook deliveries ([`webhook`]; a worker delivers them, durably): ticket and
+//!   message events are queued from the committed tables ([`queue`]), the bus only cues it;
 //! - e-mail to the admins for every admin alert, when set up ([`mail`]);
 //! - Web Push notifications ([`push`]) to the users who opted in: the link down (after
 //!   [`AlertsConfig::link_down_grace`], so a reconnect within seconds stays quiet) and up
@@ -16,6 +17,7 @@ pub mod link;
 pub mod mail;
 pub mod post;
 pub mod push;
+pub mod queue;
 pub mod webhook;
 
 use crate::app::{App, Envelope, LiveEvent};
@@ -131,6 +133,11 @@ impl Alerts {
     /// Follows the bus (catching up from the ring after a lag) until it closes.
     async fn follow(self: Arc<Self>, mut rx: broadcast::Receiver<Envelope>, mut last: u64) {
         let mut link = LinkWatch::default();
+        // The tick's first run is at once: what was committed while no follower ran (a crash,
+        // a restart) is queued first. Later ticks retry after a failed run (a busy database)
+        // that no new event cues again.
+        let mut requeue = tokio::time::interval(REQUEUE_EVERY);
+        requeue.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = link.down_since.map(|t| t + self.config.link_down_grace);
             let sleep = async {
@@ -148,6 +155,10 @@ impl Alerts {
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
+                _ = requeue.tick() => {
+                    self.queue_committed().await;
+                    continue;
+                }
                 () = sleep => {
                     link.down_since = None;
                     link.pushed_down = true;
@@ -169,10 +180,13 @@ impl Alerts {
         if let Err(e) = link::on_event(&self.app, &env.event).await {
             tracing::warn!(error = %e, "link alert");
         }
-        match webhook::enqueue(&self.app, env).await {
+        if queue::is_cue(&env.event) {
+            self.queue_committed().await;
+        }
+        match webhook::enqueue_link_state(&self.app, env).await {
             Ok(true) => self.webhook_wakeup.notify_one(),
             Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "webhook deliveries not queued"),
+            Err(e) => tracing::warn!(error = %e, "link.state deliveries not queued"),
         }
         if let LiveEvent::AdminAlert { alert } = &env.event {
             // On its own task: a slow SMTP server holds up nothing else.
@@ -181,6 +195,16 @@ impl Alerts {
         }
         for (audience, msg) in self.pushes(env, link).await {
             self.pusher.notify(&self.app, audience, &msg).await;
+        }
+    }
+
+    /// Queues the deliveries of what was committed since the last run; wakes the worker.
+    async fn queue_committed(&self) {
+        match queue::committed(&self.app).await {
+            Ok(0) => {}
+            Ok(_) => self.webhook_wakeup.notify_one(),
+            // Still in the tables: the next cue or tick picks it up.
+            Err(e) => tracing::warn!(error = %e, "webhook deliveries not queued yet"),
         }
     }
 
@@ -249,6 +273,9 @@ impl Alerts {
         out
     }
 }
+
+/// How often the follower looks for committed events it was not cued for.
+const REQUEUE_EVERY: Duration = Duration::from_secs(30);
 
 /// The link's outage as the pushes follow it.
 #[derive(Debug, Default)]

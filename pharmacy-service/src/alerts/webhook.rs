@@ -14,9 +14,10 @@
 //! to [`WebhookPolicy::attempts`], then marks it failed. After
 //! [`WebhookPolicy::disable_after`] deliveries failed in a row the webhook is disabled and an
 //! admin alert (`webhook_disabled`) raised. Rows survive a restart and are picked up again.
-//! An event is queued by a follower of the live bus after the change it describes was
-//! committed: a crash between the two loses that event's deliveries (at most once from the
-//! bus to the table; at least once from the table to the receiver).
+//! Ticket and message events are queued from the committed tables, not from the live bus
+//! ([`super::queue`]): exactly once from the change to the table, at least once from the
+//! table to the receiver. `link.state` is not a stored change: it is queued from the bus, at
+//! most once (a crash in between loses that one state; the next one follows).
 //!
 //! URLs are admin-supplied and admins are trusted: any http(s) host is allowed, including
 //! internal ones (the point is to reach the pharmacy's other systems). Redirects are never
@@ -26,6 +27,7 @@ use super::post::{Answer, Poster};
 use crate::app::{App, AppError, Envelope, LiveEvent};
 use crate::db;
 use crate::domain::message::Direction;
+use crate::domain::time::Timestamp;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,13 +98,13 @@ pub fn public_link_state(state: &str) -> Option<&'static str> {
     })
 }
 
-/// The webhook events an envelope stands for, with their `data`.
+/// The webhook events a live event stands for, with their `data`.
 pub async fn events_of(
     c: &mut db::Conn,
-    env: &Envelope,
+    event: &LiveEvent,
 ) -> Result<Vec<(&'static str, Value)>, sqlx::Error> {
     let mut out = Vec::new();
-    match &env.event {
+    match event {
         LiveEvent::NewMessage { message, ticket } => {
             if ticket.reopen_count == 0 && first_message(c, message).await? {
                 out.push(("ticket.created", json!({ "ticket": ticket })));
@@ -147,23 +149,30 @@ async fn first_message(
     Ok(first == Some(m.id.0))
 }
 
-/// Queues the deliveries an envelope calls for; true when any was queued.
-pub async fn enqueue(app: &App, env: &Envelope) -> Result<bool, AppError> {
-    if !matches!(
-        env.event,
-        LiveEvent::NewMessage { .. }
-            | LiveEvent::TicketAssigned { .. }
-            | LiveEvent::TicketClosed { .. }
-            | LiveEvent::WhatsappStatus { .. }
-    ) {
+/// Queues the deliveries `event` (which happened `at`) calls for, in `c`'s transaction;
+/// returns how many.
+pub async fn enqueue_in(
+    c: &mut db::Conn,
+    event: &LiveEvent,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<usize, sqlx::Error> {
+    let mut queued = 0;
+    for (name, data) in events_of(c, event).await? {
+        let body = json!({ "event": name, "at": at, "data": data }).to_string();
+        queued += db::webhooks::enqueue(c, name, &body, now).await?;
+    }
+    Ok(queued)
+}
+
+/// Queues the `link.state` deliveries a link-state envelope calls for; true when any was
+/// queued. Other events are queued from the tables ([`super::queue::committed`]).
+pub async fn enqueue_link_state(app: &App, env: &Envelope) -> Result<bool, AppError> {
+    if !matches!(env.event, LiveEvent::WhatsappStatus { .. }) {
         return Ok(false);
     }
     let mut tx = app.pool().begin_with("BEGIN IMMEDIATE").await?;
-    let mut queued = 0;
-    for (name, data) in events_of(&mut tx, env).await? {
-        let body = json!({ "event": name, "at": env.at, "data": data }).to_string();
-        queued += db::webhooks::enqueue(&mut tx, name, &body, app.now()).await?;
-    }
+    let queued = enqueue_in(&mut tx, &env.event, env.at, app.now()).await?;
     tx.commit().await?;
     Ok(queued > 0)
 }

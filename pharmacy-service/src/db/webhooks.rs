@@ -303,3 +303,104 @@ pub async fn deliveries(
     .fetch_all(&mut *c)
     .await
 }
+
+/// How far committed rows have been turned into deliveries (`webhook_cursor`, one row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct Cursor {
+    /// The newest `messages.id` covered.
+    pub message_id: i64,
+    /// The newest `ticket_events.id` covered.
+    pub ticket_event_id: i64,
+}
+
+/// The queueing cursor.
+pub async fn cursor(c: &mut Conn) -> Result<Cursor, sqlx::Error> {
+    sqlx::query_as("SELECT message_id, ticket_event_id FROM webhook_cursor WHERE id = 1")
+        .fetch_one(&mut *c)
+        .await
+}
+
+/// Moves the queueing cursor.
+pub async fn set_cursor(c: &mut Conn, to: Cursor) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE webhook_cursor SET message_id = ?, ticket_event_id = ? WHERE id = 1")
+        .bind(to.message_id)
+        .bind(to.ticket_event_id)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Up to `limit` message ids after `after`, oldest first, each with whether the switch-over
+/// import wrote it (imported history is not news to anyone).
+pub async fn messages_after(
+    c: &mut Conn,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(i64, bool)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT m.id, EXISTS (SELECT 1 FROM import_source_ids i
+                               WHERE i.target_table = 'messages' AND i.target_id = m.id)
+         FROM messages m WHERE m.id > ? ORDER BY m.id LIMIT ?",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *c)
+    .await
+}
+
+/// One row of the ticket journal (`ticket_events`), as the queuer reads it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct JournalRow {
+    /// Id.
+    pub id: i64,
+    /// The ticket.
+    pub ticket_id: i64,
+    /// `assigned`, `closed`, ...
+    pub kind: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Up to `limit` journal rows after `after`, oldest first.
+pub async fn journal_after(
+    c: &mut Conn,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<JournalRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, ticket_id, kind, at FROM ticket_events WHERE id > ? ORDER BY id LIMIT ?",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *c)
+    .await
+}
+
+/// The transfer logged with an `assigned` journal row (same ticket, same instant; the
+/// newest if several): its previous agent and note.
+pub async fn transfer_at(
+    c: &mut Conn,
+    ticket_id: i64,
+    at: Timestamp,
+) -> Result<Option<(Option<i64>, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT from_agent_id, note FROM ticket_transfer_log WHERE ticket_id = ? AND at = ?
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(ticket_id)
+    .bind(at)
+    .fetch_optional(&mut *c)
+    .await
+}
+
+/// Deletes deliveries delivered or failed for good before `before`; returns how many.
+/// Pending ones are never deleted, whatever their age.
+pub async fn purge_finished(c: &mut Conn, before: Timestamp) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query(
+        "DELETE FROM webhook_deliveries WHERE finished_at IS NOT NULL AND finished_at < ?",
+    )
+    .bind(before)
+    .execute(&mut *c)
+    .await?;
+    Ok(r.rows_affected())
+}

@@ -109,6 +109,10 @@ pub struct ServeArgs {
     /// Delete media files older than this many days (0 keeps them forever, the default).
     #[arg(long, env = "PHARMACY_MEDIA_RETENTION_DAYS", value_name = "DAYS")]
     pub media_retention_days: Option<u32>,
+    /// Delete webhook deliveries finished (delivered or failed for good) more than this many
+    /// days ago (default 30; 0 keeps them forever). Pending ones are always kept.
+    #[arg(long, env = "PHARMACY_WEBHOOK_LOG_DAYS", value_name = "DAYS")]
+    pub webhook_log_days: Option<u32>,
     /// The largest attachment downloaded from WhatsApp, in MiB (default 100); larger ones are
     /// shown as "too large to download".
     #[arg(long, env = "PHARMACY_MEDIA_MAX_MB", value_name = "MIB")]
@@ -257,6 +261,8 @@ pub struct FileConfig {
     pub media_url: Option<String>,
     /// See [`ServeArgs::media_retention_days`].
     pub media_retention_days: Option<u32>,
+    /// See [`ServeArgs::webhook_log_days`].
+    pub webhook_log_days: Option<u32>,
     /// See [`ServeArgs::media_max_mb`].
     pub media_max_mb: Option<u64>,
     /// See [`ServeArgs::admin_password`].
@@ -361,6 +367,8 @@ pub struct Settings {
     pub media_url: Option<String>,
     /// Media files older than this many days are deleted (0 = never).
     pub media_retention_days: u32,
+    /// Webhook deliveries finished more than this many days ago are deleted (0 = never).
+    pub webhook_log_days: u32,
     /// The largest attachment downloaded, MiB.
     pub media_max_mb: u64,
     /// First-run admin password (`None` = random).
@@ -409,6 +417,10 @@ impl Settings {
                 .media_retention_days
                 .or(f.media_retention_days)
                 .unwrap_or(0),
+            webhook_log_days: args
+                .webhook_log_days
+                .or(f.webhook_log_days)
+                .unwrap_or(crate::ops::retention::WEBHOOK_LOG_DAYS),
             media_max_mb: args
                 .media_max_mb
                 .or(f.media_max_mb)
@@ -539,5 +551,17 @@ mod tests {
             "session_max_hours = 9",
         );
         assert_eq!((s.session_idle_minutes, s.session_max_hours), (10, 9));
+    }
+
+    #[test]
+    fn the_webhook_log_is_kept_thirty_days_unless_configured() {
+        assert_eq!(resolve(&["p", "serve"], "").webhook_log_days, 30);
+        let s = resolve(&["p", "serve"], "webhook_log_days = 0");
+        assert_eq!(s.webhook_log_days, 0);
+        let s = resolve(
+            &["p", "serve", "--webhook-log-days", "7"],
+            "webhook_log_days = 0",
+        );
+        assert_eq!(s.webhook_log_days, 7);
     }
 }

@@ -1,5 +1,8 @@
-//! Media retention: media files older than the configured number of days are deleted by a
-//! periodic task (hourly). Messages keep their metadata; their media answers 404 afterwards.
+//! Retention, by periodic tasks (hourly):
+//! - media files older than the configured number of days are deleted. Messages keep their
+//!   metadata; their media answers 404 afterwards;
+//! - the webhook delivery log (`webhook_deliveries`) keeps finished deliveries (delivered or
+//!   failed for good) [`WEBHOOK_LOG_DAYS`] days by default; pending ones are never deleted.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -53,6 +56,38 @@ pub fn spawn(dir: PathBuf, days: u32) -> tokio::task::JoinHandle<()> {
                 Ok(Ok(n)) => tracing::info!(deleted = n, days, "media retention"),
                 Ok(Err(e)) => tracing::error!(error = %e, "media retention sweep failed"),
                 Err(e) => tracing::error!(error = %e, "media retention task"),
+            }
+        }
+    })
+}
+
+/// How many days finished webhook deliveries are kept by default.
+pub const WEBHOOK_LOG_DAYS: u32 = 30;
+
+/// Deletes the webhook deliveries finished more than `days` days before the app's clock
+/// (0: none, kept forever); returns how many.
+pub async fn purge_webhook_log(app: &crate::app::App, days: u32) -> Result<u64, sqlx::Error> {
+    if days == 0 {
+        return Ok(0);
+    }
+    let cutoff = app
+        .now()
+        .minus(Duration::from_secs(u64::from(days) * 86_400));
+    let mut c = app.pool().acquire().await?;
+    crate::db::webhooks::purge_finished(&mut c, cutoff).await
+}
+
+/// Runs [`purge_webhook_log`] now and then every [`SWEEP_EVERY`].
+pub fn spawn_webhook_log(app: crate::app::App, days: u32) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match purge_webhook_log(&app, days).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, days, "webhook log retention"),
+                Err(e) => tracing::error!(error = %e, "webhook log retention failed"),
             }
         }
     })

@@ -22,43 +22,44 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-const WAIT: Duration = Duration::from_secs(20);
+pub(super) const WAIT: Duration = Duration::from_secs(20);
 
-/// The API with alerts running: http push endpoints allowed, no grace before "link down",
-/// webhooks retried after 50 ms (of the world's manual clock), at most `attempts` times.
-async fn spawn_alerts(attempts: i64, disable_after: i64) -> TestApp {
-    let world = World::new().await;
-    let alerts = Alerts::new(
-        world.app.clone(),
-        AlertsConfig {
-            allow_http_push: true,
-            link_down_grace: Duration::ZERO,
-            webhooks: WebhookPolicy {
-                attempts,
-                backoff: Duration::from_millis(50),
-                max_backoff: Duration::from_millis(50),
-                disable_after,
-                timeout: Duration::from_secs(5),
-            },
-            ..AlertsConfig::default()
+/// Alerts for tests: http push endpoints allowed, no grace before "link down", webhooks
+/// retried after 50 ms (of the world's manual clock), at most `attempts` times.
+pub(super) fn test_config(attempts: i64, disable_after: i64) -> AlertsConfig {
+    AlertsConfig {
+        allow_http_push: true,
+        link_down_grace: Duration::ZERO,
+        webhooks: WebhookPolicy {
+            attempts,
+            backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(50),
+            disable_after,
+            timeout: Duration::from_secs(5),
         },
-    )
-    .unwrap();
+        ..AlertsConfig::default()
+    }
+}
+
+/// The API with alerts running under [`test_config`].
+pub(super) async fn spawn_alerts(attempts: i64, disable_after: i64) -> TestApp {
+    let world = World::new().await;
+    let alerts = Alerts::new(world.app.clone(), test_config(attempts, disable_after)).unwrap();
     alerts.spawn();
     spawn_state(world, HttpConfig::default(), |s| s.with_alerts(alerts)).await
 }
 
 /// One request a test server received.
 #[derive(Debug)]
-struct Received {
-    path: String,
-    headers: HeaderMap,
-    body: Vec<u8>,
+pub(super) struct Received {
+    pub(super) path: String,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Vec<u8>,
 }
 
 /// A server on loopback answering each POST with the next status of `statuses` (the last one
 /// once they run out) and handing what it got to the returned channel.
-async fn receiver(statuses: Vec<u16>) -> (String, mpsc::UnboundedReceiver<Received>) {
+pub(super) async fn receiver(statuses: Vec<u16>) -> (String, mpsc::UnboundedReceiver<Received>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let n = Arc::new(AtomicUsize::new(0));
     let app = axum::Router::new().fallback(
@@ -81,7 +82,7 @@ async fn receiver(statuses: Vec<u16>) -> (String, mpsc::UnboundedReceiver<Receiv
     (url, rx)
 }
 
-async fn recv(rx: &mut mpsc::UnboundedReceiver<Received>, what: &str) -> Received {
+pub(super) async fn recv(rx: &mut mpsc::UnboundedReceiver<Received>, what: &str) -> Received {
     tokio::time::timeout(WAIT, rx.recv())
         .await
         .unwrap_or_else(|_| panic!("no {what} within {WAIT:?}"))
@@ -89,7 +90,7 @@ async fn recv(rx: &mut mpsc::UnboundedReceiver<Received>, what: &str) -> Receive
 }
 
 /// Polls `f` until it gives `Some`.
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+pub(super) async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
     what: &str,
     mut f: impl FnMut() -> F,
 ) -> T {
@@ -380,8 +381,30 @@ async fn a_logout_a_ban_and_a_405_raise_one_admin_alert_each() {
     assert_eq!(kinds().await, got, "a refused login retried alerts once");
 }
 
+/// Subscribes `user` to pushes at `endpoint`; the browser's key pair and auth secret.
+pub(super) async fn subscribe(
+    t: &TestApp,
+    user: &str,
+    endpoint: &str,
+) -> (p256::SecretKey, [u8; 16]) {
+    let c = t.login(user).await;
+    let ua = p256::SecretKey::random(&mut rand::rngs::OsRng);
+    let auth: [u8; 16] = rand::random();
+    let r = c
+        .post(
+            "/api/push/subscribe",
+            json!({ "endpoint": endpoint, "keys": {
+                "p256dh": B64.encode(ua.public_key().to_encoded_point(false).as_bytes()),
+                "auth": B64.encode(auth),
+            }}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    (ua, auth)
+}
+
 /// RFC 8291 on the receiving side: the user agent's key pair and auth secret open the record.
-fn decrypt_push(body: &[u8], ua: &p256::SecretKey, auth: &[u8]) -> Vec<u8> {
+pub(super) fn decrypt_push(body: &[u8], ua: &p256::SecretKey, auth: &[u8]) -> Vec<u8> {
     use hkdf::Hkdf;
     use sha2::Sha256;
     let (salt, rest) = body.split_at(16);
@@ -490,20 +513,7 @@ async fn a_new_ticket_is_pushed_to_its_agent_or_queue_only() {
     let (base, mut rx) = receiver(vec![201]).await;
     let mut keys = Vec::new();
     for (i, user) in [T1, T2, G1].into_iter().enumerate() {
-        let c = t.login(user).await;
-        let ua = p256::SecretKey::random(&mut rand::rngs::OsRng);
-        let auth: [u8; 16] = rand::random();
-        let r = c
-            .post(
-                "/api/push/subscribe",
-                json!({ "endpoint": format!("{base}/{i}"), "keys": {
-                    "p256dh": B64.encode(ua.public_key().to_encoded_point(false).as_bytes()),
-                    "auth": B64.encode(auth),
-                }}),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text());
-        keys.push((ua, auth));
+        keys.push(subscribe(&t, user, &format!("{base}/{i}")).await);
     }
     let ticket = t
         .customer_writes("201000000777", "wa-push-1", "محتاج دواء")

@@ -1,6 +1,7 @@
 //! Integration tests of pharmacy-service: each test gets a fresh SQLite file.
 
 mod alerts;
+mod alerts_durable;
 mod api_activity;
 mod api_audit;
 mod api_auth;
