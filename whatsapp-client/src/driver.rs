@@ -62,11 +62,11 @@ impl Drop for RegistryGuard {
     }
 }
 
-/// Stanzas queued to the stanza worker.
+/// Stanzas queued to the stanza worker; more wait in the driver's backlog. The socket is
+/// read whatever the backlog holds: the worker may be waiting for an IQ answer that only a
+/// read brings (leaving the socket unread while it is behind deadlocked both until the
+/// keepalive gave up).
 const STANZA_QUEUE: usize = 64;
-/// Stanzas read ahead of the worker beyond its queue before the socket is left unread (one
-/// WebSocket message may carry several, so this bound is passed by at most one message).
-const STANZA_BACKLOG: usize = 64;
 
 /// What ended one connection, and what the supervisor does next.
 enum Outcome {
@@ -99,10 +99,8 @@ struct Connection {
     qr_task: Option<AbortHandle>,
     /// To the stanza worker (bounded: [`STANZA_QUEUE`]).
     stanzas: mpsc::Sender<Node>,
-    /// Stanzas read and not yet taken by the worker, in order. While it holds
-    /// [`STANZA_BACKLOG`] or more the socket is not read: the server's sending then waits on
-    /// TCP instead of our memory growing. The driver itself never waits on the worker, which
-    /// may be waiting on the driver (an IQ, a send).
+    /// Stanzas read and not yet taken by the worker, in order. The driver never waits on the
+    /// worker, which may be waiting on the driver (an IQ, a send).
     backlog: VecDeque<Node>,
     /// The core's time: monotonic since the connection started.
     clock: CoreClock,
@@ -393,7 +391,6 @@ impl Driver {
                     Err(mpsc::error::TrySendError::Closed(())) => conn.backlog.clear(),
                 }
             }
-            let read = conn.backlog.len() < STANZA_BACKLOG;
             // A handle of its own, so that waiting for room borrows nothing of `conn`.
             let stanzas = conn.stanzas.clone();
             let deadline = conn.core.poll_timeout();
@@ -409,7 +406,7 @@ impl Driver {
                         permit.send(node);
                     }
                 }
-                frame = conn.ws.next(), if read => match frame {
+                frame = conn.ws.next() => match frame {
                     Some(Ok(tungstenite::Message::Binary(data))) => {
                         // A protocol error closes the core and queues Disconnected.
                         let _ = conn.core.handle_input(Input::Receive { now: conn.clock.now(&*self.shared.clock), data: &data });
