@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Declares a fieldless enum with its one spelling per value (database, JSON, UI).
 macro_rules! spelled {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:tt,)* }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum $name {
@@ -245,6 +245,20 @@ pub fn continues_live_location(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_api_schema_spells_each_value_as_the_json_does() {
+        // A `literal` macro fragment reached utoipa as an opaque group and its rename was lost.
+        let schema = serde_json::to_value(<Direction as utoipa::PartialSchema>::schema()).unwrap();
+        assert_eq!(schema["enum"], serde_json::json!(["in", "out"]));
+        let kinds = serde_json::to_value(<MessageKind as utoipa::PartialSchema>::schema()).unwrap();
+        assert!(
+            kinds["enum"]
+                .as_array()
+                .unwrap()
+                .contains(&"live_location".into())
+        );
+    }
+
     use super::*;
 
     #[test]
