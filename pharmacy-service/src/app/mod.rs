@@ -52,7 +52,10 @@ pub use kpi::{KpiQuery, KpiReport, KpiRow};
 pub use media_store::{LocalDisk, MediaDisk, is_disk_full};
 pub use outbound::SendReply;
 pub use passwords::{PasswordWork, hash_password, verify_password};
-pub use ports::{Messenger, OutgoingMedia, OutgoingMessage, SendError};
+pub use ports::{
+    DisconnectRecord, LinkError, LinkFuture, LinkState, LinkStatus, Messenger, OutgoingMedia,
+    OutgoingMessage, RECENT_DISCONNECTS, SendError, WhatsappLink,
+};
 pub use queries::{TicketDetail, TicketSummary};
 pub use seed::{DemoCredentials, SeedOptions, default_branches};
 pub use settings::SettingsPatch;

@@ -1,9 +1,14 @@
-//! The outbound WhatsApp port. The service never talks to a socket itself: the bridge (a real
-//! WhatsApp client, the simulator, or the fake in tests) implements [`Messenger`].
+//! The WhatsApp ports. The service never talks to a socket itself: the bridge (a real
+//! WhatsApp client over the real server or the simulator) implements [`Messenger`] (outbound
+//! messages, for the outbox) and [`WhatsappLink`] (pairing, status, logout, for the admin
+//! pages); `crate::whatsapp::fake` holds the fakes tests use.
 
 use crate::domain::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 
 /// A media attachment to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,4 +87,162 @@ pub trait Messenger: Send + Sync + 'static {
         chat: &str,
         message_id: &str,
     ) -> impl Future<Output = Result<(), SendError>> + Send;
+}
+
+/// A boxed future (the port is used as a trait object).
+pub type LinkFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, LinkError>> + Send + 'a>>;
+
+/// Why the link could not do something.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// Not connected / not paired.
+    #[error("WhatsApp is not connected")]
+    NotConnected,
+    /// Already paired: log out first.
+    #[error("already paired")]
+    AlreadyPaired,
+    /// The phone number is not acceptable.
+    #[error("invalid phone number: {0}")]
+    InvalidPhone(String),
+    /// Anything else (shown to admins).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The link's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    /// Not paired: waiting for a QR scan or a pairing code.
+    Unpaired,
+    /// Paired, connecting.
+    Connecting,
+    /// Connected and serving.
+    Connected,
+    /// Paired, but disconnected (retrying).
+    Disconnected,
+    /// WhatsApp logged the device out.
+    LoggedOut,
+    /// Temporarily banned.
+    TemporaryBan,
+}
+
+/// What `GET /api/whatsapp/status` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct LinkStatus {
+    /// The state.
+    pub state: LinkState,
+    /// The paired number (digits), when paired.
+    pub phone: Option<String>,
+    /// Push name of the account.
+    pub name: Option<String>,
+    /// Ban expiry or similar details.
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<Value>,
+    /// The last [`RECENT_DISCONNECTS`] times the link went down, newest first (kept in memory:
+    /// empty after a restart).
+    pub recent_disconnects: Vec<DisconnectRecord>,
+}
+
+/// How many disconnects [`LinkStatus::recent_disconnects`] keeps.
+pub const RECENT_DISCONNECTS: usize = 10;
+
+/// One time the link went down.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct DisconnectRecord {
+    /// When (ms since the epoch).
+    #[schema(value_type = i64)]
+    pub at: crate::domain::time::Timestamp,
+    /// The state it went to: `disconnected`, `logged_out` or `temporary_ban`.
+    pub state: String,
+    /// The cause in words (`replaced`, `code 401: ...`, the client's reason).
+    pub reason: String,
+    /// The cause as the client stated it.
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<Value>,
+}
+
+impl DisconnectRecord {
+    /// A record of the link going to `state` with the `detail` the bridge publishes.
+    pub fn new(at: crate::domain::time::Timestamp, state: &str, detail: Option<&Value>) -> Self {
+        let field = |k: &str| {
+            detail
+                .and_then(|d| d.get(k))
+                .filter(|v| !v.is_null())
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        };
+        let reason = match (field("reason"), field("code"), field("message")) {
+            (Some(r), _, _) => r,
+            (None, Some(c), Some(m)) => format!("code {c}: {m}"),
+            (None, Some(c), None) => format!("code {c}"),
+            (None, None, Some(m)) => m,
+            (None, None, None) => state.to_owned(),
+        };
+        DisconnectRecord {
+            at,
+            state: state.to_owned(),
+            reason,
+            detail: detail.cloned(),
+        }
+    }
+
+    /// Puts `self` first in `recent`, keeping at most [`RECENT_DISCONNECTS`].
+    pub fn push_to(self, recent: &mut std::collections::VecDeque<DisconnectRecord>) {
+        recent.push_front(self);
+        recent.truncate(RECENT_DISCONNECTS);
+    }
+}
+
+/// Port to the WhatsApp link (one number). Implemented by the service's bridge over
+/// whatsapp-client, and by `crate::whatsapp::fake::FakeWhatsapp`.
+pub trait WhatsappLink: Send + Sync + 'static {
+    /// Current state.
+    fn status(&self) -> LinkFuture<'_, LinkStatus>;
+    /// The current pairing QR string (`ref,noiseKey,identityKey,advSecret`), while unpaired.
+    fn qr_code(&self) -> LinkFuture<'_, Option<String>>;
+    /// Asks for an 8-character pairing code for this phone number (digits, international).
+    fn pair_code<'a>(&'a self, phone: &'a str) -> LinkFuture<'a, String>;
+    /// Logs out and forgets the pairing.
+    fn disconnect(&self) -> LinkFuture<'_, ()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn disconnect_records_keep_the_newest_ten_with_their_causes() {
+        let mut recent = std::collections::VecDeque::new();
+        for i in 0..12 {
+            DisconnectRecord::new(
+                Timestamp(i),
+                "disconnected",
+                Some(&json!({ "reason": format!("r{i}") })),
+            )
+            .push_to(&mut recent);
+        }
+        assert_eq!(recent.len(), RECENT_DISCONNECTS);
+        assert_eq!(
+            (recent[0].at, recent[0].reason.as_str()),
+            (Timestamp(11), "r11")
+        );
+        assert_eq!(recent[9].reason, "r2");
+        let r = DisconnectRecord::new(
+            Timestamp(1),
+            "disconnected",
+            Some(&json!({ "code": 401, "message": "bad" })),
+        );
+        assert_eq!(r.reason, "code 401: bad");
+        let r = DisconnectRecord::new(
+            Timestamp(1),
+            "temporary_ban",
+            Some(&json!({ "code": 101, "until": null })),
+        );
+        assert_eq!(r.reason, "code 101");
+        assert_eq!(
+            DisconnectRecord::new(Timestamp(1), "logged_out", None).reason,
+            "logged_out"
+        );
+    }
 }

@@ -36,6 +36,7 @@ pub mod calendar;
 pub mod customers;
 pub mod email;
 pub mod error;
+pub mod health;
 pub mod media;
 pub mod media_downloads;
 pub mod messages;
@@ -223,8 +224,8 @@ async fn record_client_address(
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(crate::ops::health::readyz))
-        .route("/metrics", get(crate::ops::health::metrics))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .route("/api/openapi.json", get(openapi::document))
         .route("/ws", get(ws::socket))
         .merge(auth_routes())

@@ -39,8 +39,8 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
     ),
     paths(
         super::healthz,
-        crate::ops::health::readyz,
-        crate::ops::health::metrics,
+        super::health::readyz,
+        super::health::metrics,
         document,
         super::ws::socket,
         super::auth::login,
@@ -473,16 +473,6 @@ view! {
     Done { ok: bool }
     /// `GET /healthz`.
     Health { #[schema(example = "ok")] status: String }
-    /// `GET /readyz`: `ready` or `not_ready`, and each check.
-    ReadinessView {
-        #[schema(pattern = "^(ready|not_ready)$")]
-        status: String,
-        /// `database`, `migrations` (each `{ok, detail | error}`), `whatsapp` (the link's
-        /// state) and `media` (`disk_full`: the last attachment write found the disk full);
-        /// the last two are informational.
-        #[schema(value_type = Object)]
-        checks: Value,
-    }
     /// A login's answer.
     LoginView { user: super::auth::UserView, csrf_token: String }
     /// `GET /auth/profile` (`csrf_token` is null for bearer tokens).

@@ -1,6 +1,7 @@
 //! `/api/whatsapp`: pairing (QR as string, PNG and SVG; phone-number code), link status and
-//! disconnect, through the [`WhatsappLink`] port. The service implements the port with the
-//! real whatsapp-client; tests and UI work use [`FakeWhatsapp`].
+//! disconnect, through the [`WhatsappLink`] port (`crate::app::ports`). The service implements
+//! the port with the real whatsapp-client; tests and UI work use [`FakeWhatsapp`]
+//! (`crate::whatsapp::fake`).
 
 use super::auth::Admin;
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult};
@@ -11,219 +12,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Mutex;
 
-/// A boxed future (the port is used as a trait object).
-pub type LinkFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, LinkError>> + Send + 'a>>;
-
-/// Why the link could not do something.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LinkError {
-    /// Not connected / not paired.
-    #[error("WhatsApp is not connected")]
-    NotConnected,
-    /// Already paired: log out first.
-    #[error("already paired")]
-    AlreadyPaired,
-    /// The phone number is not acceptable.
-    #[error("invalid phone number: {0}")]
-    InvalidPhone(String),
-    /// Anything else (shown to admins).
-    #[error("{0}")]
-    Other(String),
-}
-
-/// The link's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum LinkState {
-    /// Not paired: waiting for a QR scan or a pairing code.
-    Unpaired,
-    /// Paired, connecting.
-    Connecting,
-    /// Connected and serving.
-    Connected,
-    /// Paired, but disconnected (retrying).
-    Disconnected,
-    /// WhatsApp logged the device out.
-    LoggedOut,
-    /// Temporarily banned.
-    TemporaryBan,
-}
-
-/// What `GET /api/whatsapp/status` shows.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct LinkStatus {
-    /// The state.
-    pub state: LinkState,
-    /// The paired number (digits), when paired.
-    pub phone: Option<String>,
-    /// Push name of the account.
-    pub name: Option<String>,
-    /// Ban expiry or similar details.
-    #[schema(value_type = Option<Object>)]
-    pub detail: Option<Value>,
-    /// The last [`RECENT_DISCONNECTS`] times the link went down, newest first (kept in memory:
-    /// empty after a restart).
-    pub recent_disconnects: Vec<DisconnectRecord>,
-}
-
-/// How many disconnects [`LinkStatus::recent_disconnects`] keeps.
-pub const RECENT_DISCONNECTS: usize = 10;
-
-/// One time the link went down.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct DisconnectRecord {
-    /// When (ms since the epoch).
-    #[schema(value_type = i64)]
-    pub at: crate::domain::time::Timestamp,
-    /// The state it went to: `disconnected`, `logged_out` or `temporary_ban`.
-    pub state: String,
-    /// The cause in words (`replaced`, `code 401: ...`, the client's reason).
-    pub reason: String,
-    /// The cause as the client stated it.
-    #[schema(value_type = Option<Object>)]
-    pub detail: Option<Value>,
-}
-
-impl DisconnectRecord {
-    /// A record of the link going to `state` with the `detail` the bridge publishes.
-    pub fn new(at: crate::domain::time::Timestamp, state: &str, detail: Option<&Value>) -> Self {
-        let field = |k: &str| {
-            detail
-                .and_then(|d| d.get(k))
-                .filter(|v| !v.is_null())
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-        };
-        let reason = match (field("reason"), field("code"), field("message")) {
-            (Some(r), _, _) => r,
-            (None, Some(c), Some(m)) => format!("code {c}: {m}"),
-            (None, Some(c), None) => format!("code {c}"),
-            (None, None, Some(m)) => m,
-            (None, None, None) => state.to_owned(),
-        };
-        DisconnectRecord {
-            at,
-            state: state.to_owned(),
-            reason,
-            detail: detail.cloned(),
-        }
-    }
-
-    /// Puts `self` first in `recent`, keeping at most [`RECENT_DISCONNECTS`].
-    pub fn push_to(self, recent: &mut std::collections::VecDeque<DisconnectRecord>) {
-        recent.push_front(self);
-        recent.truncate(RECENT_DISCONNECTS);
-    }
-}
-
-/// Port to the WhatsApp link (one number). Implemented by the service's bridge over
-/// whatsapp-client, and by [`FakeWhatsapp`].
-pub trait WhatsappLink: Send + Sync + 'static {
-    /// Current state.
-    fn status(&self) -> LinkFuture<'_, LinkStatus>;
-    /// The current pairing QR string (`ref,noiseKey,identityKey,advSecret`), while unpaired.
-    fn qr_code(&self) -> LinkFuture<'_, Option<String>>;
-    /// Asks for an 8-character pairing code for this phone number (digits, international).
-    fn pair_code<'a>(&'a self, phone: &'a str) -> LinkFuture<'a, String>;
-    /// Logs out and forgets the pairing.
-    fn disconnect(&self) -> LinkFuture<'_, ()>;
-}
-
-/// An in-memory link for tests and UI work: starts unpaired with a fixed QR; `pair_code`
-/// returns a deterministic code; `connect()` simulates a scan.
-#[derive(Debug)]
-pub struct FakeWhatsapp {
-    inner: Mutex<FakeState>,
-}
-
-#[derive(Debug)]
-struct FakeState {
-    state: LinkState,
-    phone: Option<String>,
-    qr: String,
-}
-
-impl Default for FakeWhatsapp {
-    fn default() -> Self {
-        FakeWhatsapp {
-            inner: Mutex::new(FakeState {
-                state: LinkState::Unpaired,
-                phone: None,
-                qr: "2@fakeRef,fakeNoiseKey=,fakeIdentityKey=,fakeAdvSecret=".into(),
-            }),
-        }
-    }
-}
-
-impl FakeWhatsapp {
-    fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Simulates a successful pairing with `phone`.
-    pub fn connect(&self, phone: &str) {
-        let mut s = self.lock();
-        s.state = LinkState::Connected;
-        s.phone = Some(phone.to_owned());
-    }
-}
-
-impl WhatsappLink for FakeWhatsapp {
-    fn status(&self) -> LinkFuture<'_, LinkStatus> {
-        let s = self.lock();
-        let st = LinkStatus {
-            state: s.state,
-            phone: s.phone.clone(),
-            name: s.phone.as_ref().map(|_| "Khalifa Pharmacies".to_owned()),
-            detail: None,
-            recent_disconnects: Vec::new(),
-        };
-        Box::pin(async move { Ok(st) })
-    }
-
-    fn qr_code(&self) -> LinkFuture<'_, Option<String>> {
-        let s = self.lock();
-        let qr = (s.state == LinkState::Unpaired || s.state == LinkState::LoggedOut)
-            .then(|| s.qr.clone());
-        Box::pin(async move { Ok(qr) })
-    }
-
-    fn pair_code<'a>(&'a self, phone: &'a str) -> LinkFuture<'a, String> {
-        let paired = self.lock().state == LinkState::Connected;
-        Box::pin(async move {
-            if paired {
-                return Err(LinkError::AlreadyPaired);
-            }
-            // Deterministic: the last eight digits, as letters A-J.
-            let code: String = phone
-                .chars()
-                .rev()
-                .take(8)
-                .map(|c| (b'A' + c.to_digit(10).unwrap_or(0) as u8) as char)
-                .collect();
-            Ok(code)
-        })
-    }
-
-    fn disconnect(&self) -> LinkFuture<'_, ()> {
-        let mut s = self.lock();
-        let was = s.state;
-        s.state = LinkState::LoggedOut;
-        s.phone = None;
-        Box::pin(async move {
-            if was == LinkState::Unpaired || was == LinkState::LoggedOut {
-                Err(LinkError::NotConnected)
-            } else {
-                Ok(())
-            }
-        })
-    }
-}
+// The port and its fake live below the HTTP layer; these paths keep working.
+pub use crate::app::{
+    DisconnectRecord, LinkError, LinkFuture, LinkState, LinkStatus, RECENT_DISCONNECTS,
+    WhatsappLink,
+};
+pub use crate::whatsapp::fake::FakeWhatsapp;
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -418,45 +215,4 @@ async fn pair_code(
     )
     .await?;
     Ok(Json(json!({ "phone": phone, "code": code })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::time::Timestamp;
-
-    #[test]
-    fn disconnect_records_keep_the_newest_ten_with_their_causes() {
-        let mut recent = std::collections::VecDeque::new();
-        for i in 0..12 {
-            DisconnectRecord::new(
-                Timestamp(i),
-                "disconnected",
-                Some(&json!({ "reason": format!("r{i}") })),
-            )
-            .push_to(&mut recent);
-        }
-        assert_eq!(recent.len(), RECENT_DISCONNECTS);
-        assert_eq!(
-            (recent[0].at, recent[0].reason.as_str()),
-            (Timestamp(11), "r11")
-        );
-        assert_eq!(recent[9].reason, "r2");
-        let r = DisconnectRecord::new(
-            Timestamp(1),
-            "disconnected",
-            Some(&json!({ "code": 401, "message": "bad" })),
-        );
-        assert_eq!(r.reason, "code 401: bad");
-        let r = DisconnectRecord::new(
-            Timestamp(1),
-            "temporary_ban",
-            Some(&json!({ "code": 101, "until": null })),
-        );
-        assert_eq!(r.reason, "code 101");
-        assert_eq!(
-            DisconnectRecord::new(Timestamp(1), "logged_out", None).reason,
-            "logged_out"
-        );
-    }
 }

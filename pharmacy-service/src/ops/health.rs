@@ -1,4 +1,5 @@
-//! `GET /readyz` and `GET /metrics` (`/healthz`, liveness, is in the HTTP layer).
+//! What `GET /readyz` and `GET /metrics` report (the HTTP layer serves them; `/healthz`,
+//! liveness, is the HTTP layer's own).
 //!
 //! Ready means: the database answers, and every migration embedded in this binary is applied.
 //! The WhatsApp link's state is reported but does not make the service unready: a fresh
@@ -8,34 +9,91 @@
 //! state, never the paired number or the account's name (admins read those in
 //! `/api/whatsapp/status`).
 
-use crate::http::AppState;
+use crate::app::{App, WhatsappLink};
 use crate::ops::metrics::{global, link_state_name};
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
 use std::time::Duration;
 
 /// How long a check may take before it counts as failed.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// `GET /readyz`: 200 `{"status": "ready", "checks": {...}}`, or 503 with `"not_ready"`.
-#[utoipa::path(
-    get,
-    path = "/readyz",
-    tag = "ops",
-    operation_id = "readyz",
-    summary = "Readiness: the database answers and every migration is applied",
-    description = "The WhatsApp link's state is reported but does not make the service unready.",
-    responses(
-        (status = 200, description = "Ready", body = crate::http::openapi::ReadinessView),
-        (status = 503, description = "Not ready (`status`: `not_ready`; the failing check says why)", body = crate::http::openapi::ReadinessView),
-    ),
-)]
-pub async fn readyz(State(state): State<AppState>) -> Response {
+/// The answer of `GET /readyz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready` when the database answers and every migration is applied.
+    pub status: ReadyStatus,
+    /// Each check; `whatsapp` and `media` are informational.
+    pub checks: ReadinessChecks,
+}
+
+/// Ready or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadyStatus {
+    /// Serving.
+    Ready,
+    /// A check failed: it says why.
+    NotReady,
+}
+
+/// The checks of [`Readiness`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ReadinessChecks {
+    /// The database answers a query.
+    pub database: Check,
+    /// Every migration embedded in this binary is applied.
+    pub migrations: MigrationsCheck,
+    /// The WhatsApp link's state (informational).
+    pub whatsapp: LinkCheck,
+    /// The media disk (informational: text still flows with a full media disk).
+    pub media: MediaCheck,
+}
+
+/// A check that passes or fails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Check {
+    /// Passed.
+    pub ok: bool,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The migrations check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct MigrationsCheck {
+    /// Every embedded migration is applied.
+    pub ok: bool,
+    /// How many are applied (when they could be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied: Option<usize>,
+    /// Why it failed (the versions not applied, or the database's error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The link's state, or `unknown` with why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct LinkCheck {
+    /// The link's state (`connected`, `unpaired`...) or `unknown`.
+    pub state: String,
+    /// Why it is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The media disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct MediaCheck {
+    /// The last attachment write found the disk full.
+    pub disk_full: bool,
+}
+
+/// Runs the readiness checks, each bounded by [`CHECK_TIMEOUT`].
+pub async fn readiness(app: &App, link: &dyn WhatsappLink) -> Readiness {
     let database = tokio::time::timeout(
         CHECK_TIMEOUT,
-        sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(state.app.pool()),
+        sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(app.pool()),
     )
     .await;
     let database = match database {
@@ -44,49 +102,67 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Err(_) => Err("timed out".to_owned()),
     };
     let migrations = if database.is_ok() {
-        migrations(&state).await
+        migrations(app).await
     } else {
         Err("database unreachable".to_owned())
     };
-    let whatsapp = tokio::time::timeout(CHECK_TIMEOUT, state.whatsapp.status()).await;
-    let whatsapp = match whatsapp {
-        Ok(Ok(s)) => json!({ "state": link_state_name(s.state) }),
+    let whatsapp = match tokio::time::timeout(CHECK_TIMEOUT, link.status()).await {
+        Ok(Ok(s)) => LinkCheck {
+            state: link_state_name(s.state).to_owned(),
+            error: None,
+        },
         // The error's text is the link's own; it stays in the log.
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readyz: the WhatsApp link's state");
-            json!({ "state": "unknown", "error": "the link did not answer" })
+            LinkCheck {
+                state: "unknown".into(),
+                error: Some("the link did not answer".into()),
+            }
         }
-        Err(_) => json!({ "state": "unknown", "error": "timed out" }),
+        Err(_) => LinkCheck {
+            state: "unknown".into(),
+            error: Some("timed out".into()),
+        },
     };
     let ready = database.is_ok() && migrations.is_ok();
-    let check = |r: &Result<Value, String>| match r {
-        Ok(v) => json!({ "ok": true, "detail": v }),
-        Err(e) => json!({ "ok": false, "error": e }),
-    };
-    let body = json!({
-        "status": if ready { "ready" } else { "not_ready" },
-        "checks": {
-            "database": check(&database.map(|()| Value::Null)),
-            "migrations": check(&migrations),
-            "whatsapp": whatsapp,
-            // Text still flows with a full media disk, so it does not make the service unready.
-            "media": { "disk_full": state.app.media_disk_full() },
+    Readiness {
+        status: if ready {
+            ReadyStatus::Ready
+        } else {
+            ReadyStatus::NotReady
         },
-    });
-    let code = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, axum::Json(body)).into_response()
+        checks: ReadinessChecks {
+            database: Check {
+                ok: database.is_ok(),
+                error: database.err(),
+            },
+            migrations: match migrations {
+                Ok(applied) => MigrationsCheck {
+                    ok: true,
+                    applied: Some(applied),
+                    error: None,
+                },
+                Err(e) => MigrationsCheck {
+                    ok: false,
+                    applied: None,
+                    error: Some(e),
+                },
+            },
+            whatsapp,
+            media: MediaCheck {
+                disk_full: app.media_disk_full(),
+            },
+        },
+    }
 }
 
-/// Applied vs embedded migrations: `Ok` when every embedded one is applied successfully.
-async fn migrations(state: &AppState) -> Result<Value, String> {
+/// Applied vs embedded migrations: the number applied when every embedded one is applied
+/// successfully.
+async fn migrations(app: &App) -> Result<usize, String> {
     let applied: Vec<i64> = tokio::time::timeout(
         CHECK_TIMEOUT,
         sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
-            .fetch_all(state.app.pool()),
+            .fetch_all(app.pool()),
     )
     .await
     .map_err(|_| "timed out".to_owned())?
@@ -98,42 +174,25 @@ async fn migrations(state: &AppState) -> Result<Value, String> {
         .filter(|v| !applied.contains(v))
         .collect();
     if missing.is_empty() {
-        Ok(json!({ "applied": applied.len() }))
+        Ok(applied.len())
     } else {
         Err(format!("not applied: {missing:?}"))
     }
 }
 
-/// `GET /metrics`: the Prometheus text exposition of [`crate::ops::metrics`].
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "ops",
-    operation_id = "metrics",
-    summary = "Prometheus metrics",
-    responses(
-        (status = 200, description = "The Prometheus text exposition (version 0.0.4)", body = String, content_type = "text/plain"),
-        crate::http::openapi::PublicErrors,
-    ),
-)]
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let depth = match state.app.outbox_depth().await {
+/// The Prometheus text exposition of [`crate::ops::metrics`] with the outbox depth and the
+/// link's state read now.
+pub async fn metrics_text(app: &App, link: &dyn WhatsappLink) -> String {
+    let depth = match app.outbox_depth().await {
         Ok(d) => u64::try_from(d).unwrap_or(0),
         Err(e) => {
             tracing::warn!(error = %e, "metrics: outbox depth");
             0
         }
     };
-    let link = match tokio::time::timeout(CHECK_TIMEOUT, state.whatsapp.status()).await {
+    let link = match tokio::time::timeout(CHECK_TIMEOUT, link.status()).await {
         Ok(Ok(s)) => Some(s.state),
         _ => None,
     };
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        global().render(depth, link),
-    )
-        .into_response()
+    global().render(depth, link)
 }

@@ -15,7 +15,7 @@
 //! assert!(text.contains("pharmacy_receive_to_agent_seconds_bucket{le=\"0.005\"} 1\n"));
 //! ```
 
-use crate::http::LinkState;
+use crate::app::LinkState;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

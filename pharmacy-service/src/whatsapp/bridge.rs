@@ -23,14 +23,12 @@
 
 use super::media_worker::{MediaDownloadPolicy, pending_download};
 use crate::app::{
-    App, ContactCardIn, InboundContent, InboundEvent, InboundMessage, LiveEvent, MediaFetch,
-    Messenger, OutgoingMessage, ReceiptStatus, SendError, Sender,
+    App, ContactCardIn, DisconnectRecord, InboundContent, InboundEvent, InboundMessage, LinkError,
+    LinkFuture, LinkState, LinkStatus, LiveEvent, MediaFetch, Messenger, OutgoingMessage,
+    ReceiptStatus, SendError, Sender, WhatsappLink,
 };
 use crate::domain::message::MessageKind;
 use crate::domain::time::Timestamp;
-use crate::http::whatsapp::{
-    DisconnectRecord, LinkError, LinkFuture, LinkState, LinkStatus, WhatsappLink,
-};
 use serde_json::json;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,11 @@
-//! A fake messenger that records every call with its instant, so tests can see the pacing
-//! (read -> typing -> send, gaps between sends) and script failures.
+//! The fakes of the WhatsApp ports: [`FakeMessenger`] records every call with its instant, so
+//! tests can see the pacing (read -> typing -> send, gaps between sends) and script failures;
+//! [`FakeWhatsapp`] is an in-memory link for the HTTP tests and UI work.
 
-use crate::app::{Messenger, OutgoingMessage, SendError};
+use crate::app::{
+    LinkError, LinkFuture, LinkState, LinkStatus, Messenger, OutgoingMessage, SendError,
+    WhatsappLink,
+};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -134,5 +138,96 @@ impl Messenger for FakeMessenger {
             id: message_id.to_owned(),
         });
         Ok(())
+    }
+}
+
+/// An in-memory link for tests and UI work: starts unpaired with a fixed QR; `pair_code`
+/// returns a deterministic code; `connect()` simulates a scan.
+#[derive(Debug)]
+pub struct FakeWhatsapp {
+    inner: Mutex<FakeState>,
+}
+
+#[derive(Debug)]
+struct FakeState {
+    state: LinkState,
+    phone: Option<String>,
+    qr: String,
+}
+
+impl Default for FakeWhatsapp {
+    fn default() -> Self {
+        FakeWhatsapp {
+            inner: Mutex::new(FakeState {
+                state: LinkState::Unpaired,
+                phone: None,
+                qr: "2@fakeRef,fakeNoiseKey=,fakeIdentityKey=,fakeAdvSecret=".into(),
+            }),
+        }
+    }
+}
+
+impl FakeWhatsapp {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Simulates a successful pairing with `phone`.
+    pub fn connect(&self, phone: &str) {
+        let mut s = self.lock();
+        s.state = LinkState::Connected;
+        s.phone = Some(phone.to_owned());
+    }
+}
+
+impl WhatsappLink for FakeWhatsapp {
+    fn status(&self) -> LinkFuture<'_, LinkStatus> {
+        let s = self.lock();
+        let st = LinkStatus {
+            state: s.state,
+            phone: s.phone.clone(),
+            name: s.phone.as_ref().map(|_| "Khalifa Pharmacies".to_owned()),
+            detail: None,
+            recent_disconnects: Vec::new(),
+        };
+        Box::pin(async move { Ok(st) })
+    }
+
+    fn qr_code(&self) -> LinkFuture<'_, Option<String>> {
+        let s = self.lock();
+        let qr = (s.state == LinkState::Unpaired || s.state == LinkState::LoggedOut)
+            .then(|| s.qr.clone());
+        Box::pin(async move { Ok(qr) })
+    }
+
+    fn pair_code<'a>(&'a self, phone: &'a str) -> LinkFuture<'a, String> {
+        let paired = self.lock().state == LinkState::Connected;
+        Box::pin(async move {
+            if paired {
+                return Err(LinkError::AlreadyPaired);
+            }
+            // Deterministic: the last eight digits, as letters A-J.
+            let code: String = phone
+                .chars()
+                .rev()
+                .take(8)
+                .map(|c| (b'A' + c.to_digit(10).unwrap_or(0) as u8) as char)
+                .collect();
+            Ok(code)
+        })
+    }
+
+    fn disconnect(&self) -> LinkFuture<'_, ()> {
+        let mut s = self.lock();
+        let was = s.state;
+        s.state = LinkState::LoggedOut;
+        s.phone = None;
+        Box::pin(async move {
+            if was == LinkState::Unpaired || was == LinkState::LoggedOut {
+                Err(LinkError::NotConnected)
+            } else {
+                Ok(())
+            }
+        })
     }
 }
