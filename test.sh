@@ -45,6 +45,8 @@ pharmacy-service/tests/django/setup.sh
 cargo build --workspace --examples --locked
 cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked
+# A serve-only pharmacy-service (no `demo` feature) builds without the simulator.
+cargo check -p pharmacy-service --no-default-features --bins --locked
 # The web UI's pure modules under node's own test runner (the formatter's linear-time bound).
 node --test pharmacy-service/ui/tests/format.test.mjs
 

@@ -20,7 +20,8 @@
 use futures_util::StreamExt;
 use pharmacy_service::app::{App, DemoCredentials, SeedOptions, ServiceConfig, SystemClock};
 use pharmacy_service::demo::{DemoOptions, PHARMACY_PHONE};
-use pharmacy_service::http::{AppState, FakeWhatsapp, HttpConfig, LinkState};
+use pharmacy_service::http::{FakeWhatsapp, LinkState};
+use pharmacy_service::startup::{Application, Config};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -503,14 +504,11 @@ async fn scale() {
             t0.elapsed().as_secs_f64()
         );
     }
-    let state = AppState::new(
-        app.clone(),
-        Arc::new(FakeWhatsapp::default()),
-        HttpConfig::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(pharmacy_service::http::serve(listener, state));
+    let addr = Application::build(Config::new(app.clone(), Arc::new(FakeWhatsapp::default())))
+        .await
+        .unwrap()
+        .spawn()
+        .addr;
     scale_measure(addr, &app, &creds).await;
 }
 

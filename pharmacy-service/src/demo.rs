@@ -25,12 +25,13 @@
 use crate::app::{
     App, AppError, DemoCredentials, SeedOptions, SendReply, ServiceConfig, SteadyClock, SystemClock,
 };
+use crate::app::{LinkError, LinkFuture, LinkState, LinkStatus, WhatsappLink};
 use crate::db::tickets::TicketFilter;
 use crate::domain::pacing::PacingPolicy;
 use crate::domain::routing::AgentStatus;
 use crate::domain::ticket::{Actor, TicketStatus};
-use crate::http::whatsapp::{LinkError, LinkFuture, LinkState, LinkStatus, WhatsappLink};
-use crate::http::{AppState, HttpConfig};
+use crate::http::AppState;
+use crate::startup::{Application, Config};
 use crate::whatsapp::OutboxWorker;
 use crate::whatsapp::bridge::{BridgeError, WhatsappBridge};
 use rand::Rng;
@@ -165,31 +166,13 @@ impl std::fmt::Debug for Demo {
     }
 }
 
-/// The demo's pacing: the production steps, shortened so a visitor sees replies in seconds.
-pub fn demo_pacing() -> PacingPolicy {
-    PacingPolicy {
-        min_gap: Duration::from_millis(800),
-        gap_jitter: Duration::from_millis(1200),
-        typing_min: Duration::from_millis(600),
-        typing_per_char: Duration::from_millis(15),
-        typing_max: Duration::from_secs(3),
-        read_pause: Duration::from_millis(300),
-        customer_cap: 30,
-        customer_window: Duration::from_secs(600),
-        retry_base: Duration::from_millis(500),
-        retry_max: Duration::from_secs(30),
-        max_attempts: 8,
-        ..PacingPolicy::production()
-    }
-}
-
 /// Starts everything; the HTTP server is accepting connections when this returns.
 pub async fn start(opts: DemoOptions) -> Result<Demo, DemoError> {
     claim_data_dir(&opts.data_dir)?;
     let lock = crate::ops::lock::InstanceLock::acquire(&opts.data_dir).await?;
     let config = ServiceConfig {
         media_dir: opts.data_dir.join("media"),
-        pacing: demo_pacing(),
+        pacing: PacingPolicy::demo(),
         // Demo hours are any hours: no rosters, no out-of-office.
         use_shifts: false,
         out_of_office_enabled: false,
@@ -245,23 +228,22 @@ pub async fn start(opts: DemoOptions) -> Result<Demo, DemoError> {
         },
     )?;
     tasks.extend(alerts.spawn());
-    let state = AppState::new(app.clone(), link.clone(), HttpConfig::default()).with_alerts(alerts);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
-    let addr = listener.local_addr()?;
-    let router = crate::http::router(state.clone()).merge(
-        axum::Router::new()
-            .route("/api/demo/scan", axum::routing::post(demo_scan))
-            .with_state(link.clone()),
-    );
+    let application = Application::build(Config {
+        listen: std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, opts.port)),
+        alerts: Some(alerts),
+        extra_routes: Some(
+            axum::Router::new()
+                .route("/api/demo/scan", axum::routing::post(demo_scan))
+                .with_state(link.clone()),
+        ),
+        ..Config::new(app.clone(), link.clone())
+    })
+    .await?;
+    let (url, state) = (application.url(), application.state().clone());
     let mut stop = shutdown_rx.clone();
-    let server = tokio::spawn(crate::http::server::serve(
-        listener,
-        router,
-        state.config.connections,
-        async move {
-            let _ = stop.wait_for(|s| *s).await;
-        },
-    ));
+    let server = tokio::spawn(application.run_until(async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }));
 
     if !opts.manual_pair {
         let (link, after) = (link.clone(), opts.pair_after);
@@ -291,7 +273,6 @@ pub async fn start(opts: DemoOptions) -> Result<Demo, DemoError> {
         )));
     }
 
-    let url = format!("http://{addr}");
     let start_line = json!({
         "url": url,
         "admin": { "username": credentials.admin.0, "password": credentials.admin.1 },

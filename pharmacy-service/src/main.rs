@@ -2,7 +2,8 @@
 //!
 //! `serve` (the default) runs it for real (the real WhatsApp, or any server given by
 //! `--wa-url URL --trust-root HEX`); `demo` runs the whole system against an embedded
-//! whatsapp-sim with simulated customers and agents (see `pharmacy_service::demo`); `migrate`
+//! whatsapp-sim with simulated customers and agents (see `pharmacy_service::demo`; builds with
+//! the default `demo` feature only); `migrate`
 //! creates or upgrades the database; `seed` adds the demo branches, templates and logins;
 //! `import-django` imports the old system; `backup` / `restore` copy a data directory;
 //! `show-config` prints the effective configuration. Configuration: flags > `PHARMACY_*`
@@ -10,12 +11,13 @@
 
 use anyhow::Context;
 use clap::Parser;
-use pharmacy_service::app::{App, SeedOptions, ServiceConfig, SteadyClock, SystemClock};
+use pharmacy_service::app::{SeedOptions, SystemClock};
+#[cfg(feature = "demo")]
+use pharmacy_service::ops::config::DemoArgs;
 use pharmacy_service::ops::config::{
-    BackupArgs, Cli, Command, CommonArgs, DemoArgs, ImportArgs, MEDIA_DIR, RestoreArgs,
-    SESSION_FILE, Settings,
+    BackupArgs, Cli, Command, CommonArgs, ImportArgs, RestoreArgs, SESSION_FILE, Settings,
 };
-use pharmacy_service::ops::lock::InstanceLock;
+use pharmacy_service::startup::service::{Service, open_app, service_config};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +25,7 @@ use std::time::Duration;
 /// How long a stop waits for open HTTP connections (live sockets) before closing them.
 const DRAIN: Duration = Duration::from_secs(10);
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     // Before any file exists: databases, media and backups are the service account's only.
     pharmacy_service::ops::permissions::private_umask();
@@ -36,12 +37,24 @@ async fn main() -> anyhow::Result<()> {
             .command
             .context("serve")?,
     };
+    // The configured worker count (`worker_threads`), or the machine's parallelism.
+    let workers = command.worker_threads()?;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run(command, started))
+}
+
+async fn run(command: Command, started: std::time::Instant) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
             let s = Settings::load(&args)?;
             init_logs(s.log_json, &s.log);
             serve(s, started).await
         }
+        #[cfg(feature = "demo")]
         Command::Demo(args) => {
             init_logs(args.log_json, "info");
             demo(args).await
@@ -93,174 +106,40 @@ fn common(args: &CommonArgs) -> anyhow::Result<Settings> {
     Ok(s)
 }
 
-fn service_config(s: &Settings) -> ServiceConfig {
-    ServiceConfig {
-        media_dir: s.data_dir.join(MEDIA_DIR),
-        pacing: s.pacing.policy(),
-        ..ServiceConfig::default()
-    }
-}
-
-async fn open_app(s: &Settings) -> anyhow::Result<App> {
-    std::fs::create_dir_all(&s.data_dir)
-        .with_context(|| format!("creating {}", s.data_dir.display()))?;
-    App::open(
-        &s.db_path(),
-        Arc::new(SteadyClock::new(Arc::new(SystemClock))),
-        service_config(s),
-    )
-    .await
-    .context("opening the database")
-}
-
 /// `serve`: the HTTP API on `bind:port` (port 0 = a free one). The first stdout line is one
 /// JSON object for scripts; logs go to stderr. On first run (no users) an admin is created
 /// with the configured password or a random one, printed in that line. Ctrl-C or SIGTERM:
 /// stop accepting, let open requests finish (at most [`DRAIN`]), finish the send in progress,
 /// close the WhatsApp socket cleanly.
 async fn serve(s: Settings, started: std::time::Instant) -> anyhow::Result<()> {
-    use pharmacy_service::http::{AppState, HttpConfig};
-    s.check_bind()?;
-    if let Some(secret) = &s.ingest_secret {
-        pharmacy_service::http::signature::check_secret(secret.as_bytes())
-            .map_err(|m| anyhow::anyhow!("{m} (--ingest-secret / PHARMACY_INGEST_SECRET)"))?;
-    }
-    std::fs::create_dir_all(&s.data_dir)
-        .with_context(|| format!("creating {}", s.data_dir.display()))?;
-    let _lock = InstanceLock::acquire(&s.data_dir).await?;
-    pharmacy_service::ops::permissions::check_data_dir(&s.data_dir);
-    let app = open_app(&s).await?;
-    let admin = pharmacy_service::http::first_run_admin_with(&app, s.admin_password.clone())
-        .await
-        .context("creating the first admin")?;
-    let listener = tokio::net::TcpListener::bind((s.bind, s.port))
-        .await
-        .with_context(|| format!("binding {}:{}", s.bind, s.port))?;
-    let addr = listener.local_addr()?;
-    let mut tasks = vec![app.spawn_scheduler(Duration::from_secs(30))];
-    if s.media_retention_days > 0 {
-        tasks.push(pharmacy_service::ops::retention::spawn(
-            s.data_dir.join(MEDIA_DIR),
-            s.media_retention_days,
-        ));
-    }
-    if s.webhook_log_days > 0 {
-        tasks.push(pharmacy_service::ops::retention::spawn_webhook_log(
-            app.clone(),
-            s.webhook_log_days,
-        ));
-    }
-    let bridge = start_whatsapp(&app, &s).await?;
-    let (stop_outbox, outbox_stop) = tokio::sync::watch::channel(false);
-    let outbox = tokio::spawn(
-        pharmacy_service::whatsapp::OutboxWorker::new(app.clone(), bridge.clone(), rand_seed())
-            .run(outbox_stop),
-    );
-    let config = HttpConfig {
-        // Other gateways may post signed messages to /api/messages/receive.
-        ingest_secret: s.ingest_secret.clone().map(String::into_bytes),
-        secure_cookies: s.secure_cookies,
-        behind_proxy: s.behind_proxy,
-        session_idle: Duration::from_secs(u64::from(s.session_idle_minutes) * 60),
-        session_ttl: Duration::from_secs(u64::from(s.session_max_hours) * 3600),
-        ..HttpConfig::default()
-    };
-    let alerts = pharmacy_service::alerts::Alerts::new(
-        app.clone(),
-        pharmacy_service::alerts::AlertsConfig {
-            data_dir: Some(s.data_dir.clone()),
-            ..Default::default()
-        },
-    )
-    .context("the Web Push (VAPID) key")?;
-    tasks.extend(alerts.spawn());
-    let state = AppState::new(app, bridge.clone(), config).with_alerts(alerts);
+    let mut service = Service::start(&s).await?;
     let line = serde_json::json!({
-        "url": format!("http://{addr}"),
-        "admin": admin.map(|(u, p)| serde_json::json!({ "username": u, "password": p })),
+        "url": service.url,
+        "admin": service.admin.as_ref().map(|(u, p)| serde_json::json!({ "username": u, "password": p })),
         "agents": [],
     });
     println!("{line}");
-    tracing::info!(%addr, start_ms = started.elapsed().as_millis() as u64, "serving");
-
-    let (stop_http, mut http_stop) = tokio::sync::watch::channel(false);
-    let mut server = tokio::spawn(pharmacy_service::http::serve_until(
-        listener,
-        state,
-        async move {
-            let _ = http_stop.wait_for(|s| *s).await;
-        },
-    ));
-    tokio::select! {
-        r = &mut server => {
-            r.context("the HTTP server")?.context("the HTTP server")?;
-        }
-        () = pharmacy_service::ops::shutdown::signal() => {
-            tracing::info!("stopping: no new connections");
-            let _ = stop_http.send(true);
-            if tokio::time::timeout(DRAIN, &mut server).await.is_err() {
-                tracing::info!("closing the connections still open (live sockets)");
-                server.abort();
-            }
-        }
-    }
-    // Finish the send in progress, then close the WhatsApp socket cleanly.
-    let _ = stop_outbox.send(true);
-    let _ = outbox.await;
-    bridge.shutdown().await;
-    for t in tasks {
-        t.abort();
+    tracing::info!(
+        url = %service.url,
+        workers = s.worker_threads,
+        start_ms = started.elapsed().as_millis() as u64,
+        "serving"
+    );
+    let ended = tokio::select! {
+        r = service.http.finished() => Some(r),
+        () = pharmacy_service::ops::shutdown::signal() => None,
+    };
+    service.shutdown(DRAIN).await;
+    if let Some(r) = ended {
+        r.context("the HTTP server")?;
     }
     tracing::info!("stopped");
     Ok(())
 }
 
-fn rand_seed() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
-/// The real WhatsApp client over `DIR/whatsapp-session.db`, bridged to the app.
-async fn start_whatsapp(
-    app: &App,
-    s: &Settings,
-) -> anyhow::Result<Arc<pharmacy_service::whatsapp::bridge::WhatsappBridge>> {
-    let mut config = whatsapp_client::Config::default();
-    if let Some(url) = &s.wa_url {
-        config = config.with_url(url.clone());
-        if s.media_url.is_none()
-            && let Some(rest) = url.strip_prefix("ws://")
-        {
-            // A sim serves media over plain HTTP on its WebSocket port.
-            let host = rest.split('/').next().unwrap_or(rest);
-            config.media_base_url = Some(format!("http://{host}"));
-        }
-    }
-    if let Some(hex) = &s.trust_root {
-        let root = whatsapp_client::Config::parse_trust_root(hex)
-            .context("--trust-root takes 64 hex digits (or 66 with the 05 prefix)")?;
-        config = config.with_trust_root(root);
-    }
-    if let Some(m) = &s.media_url {
-        config.media_base_url = Some(m.clone());
-    }
-    config.media_max_bytes = s.media_max_mb.saturating_mul(1 << 20);
-    let store = whatsapp_client::store::SqliteStore::open(s.data_dir.join(SESSION_FILE))
-        .await
-        .context("opening the WhatsApp session store")?;
-    let bridge = pharmacy_service::whatsapp::bridge::WhatsappBridge::start(
-        app.clone(),
-        Arc::new(store),
-        config,
-    )
-    .await
-    .context("starting the WhatsApp client")?;
-    Ok(bridge)
-}
-
 /// `demo`: the embedded sim, the service, pairing, simulated customers and agents. The first
 /// stdout line is the JSON start line; Ctrl-C or SIGTERM stops everything cleanly.
+#[cfg(feature = "demo")]
 async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let demo = pharmacy_service::demo::start(pharmacy_service::demo::DemoOptions {
         port: args.port,

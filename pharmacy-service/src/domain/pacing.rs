@@ -65,7 +65,25 @@ impl PacingPolicy {
         }
     }
 
-    /// Tests and the demo: the same steps in milliseconds, still observable.
+    /// The demo's: the production steps, shortened so a visitor sees replies in seconds.
+    pub fn demo() -> PacingPolicy {
+        PacingPolicy {
+            min_gap: Duration::from_millis(800),
+            gap_jitter: Duration::from_millis(1200),
+            typing_min: Duration::from_millis(600),
+            typing_per_char: Duration::from_millis(15),
+            typing_max: Duration::from_secs(3),
+            read_pause: Duration::from_millis(300),
+            customer_cap: 30,
+            customer_window: Duration::from_secs(600),
+            retry_base: Duration::from_millis(500),
+            retry_max: Duration::from_secs(30),
+            max_attempts: 8,
+            ..PacingPolicy::production()
+        }
+    }
+
+    /// Tests and harnesses: the same steps in milliseconds, still observable.
     pub fn fast() -> PacingPolicy {
         PacingPolicy {
             min_gap: Duration::from_millis(20),

@@ -1,25 +1,16 @@
 //! The HTTP API: axum routers per area, one [`ApiError`], auth extractors, the live event
 //! socket ([`ws`]) and the OpenAPI document ([`openapi`], served at `/api/openapi.json`).
 //!
-//! Starting it (the `serve` and `demo` commands, tests): build an [`AppState`] from the core,
-//! a [`WhatsappLink`] and an [`HttpConfig`], then [`serve`] (or [`serve_until`] for a graceful
-//! shutdown, or [`server::serve`] for a router with more routes). Connections get the
-//! deadlines and the per-address cap of [`server`]; every request [`HttpConfig::request_timeout`].
-//! [`first_run_admin`] creates the first login on an empty database.
+//! The `serve` and `demo` commands and the tests start it through
+//! [`crate::startup::Application::build`], which builds the [`AppState`] from the core, a
+//! [`WhatsappLink`] and an [`HttpConfig`] and serves [`router`] with [`server::serve`].
+//! Connections get the deadlines and the per-address cap of [`server`]; every request
+//! [`HttpConfig::request_timeout`]. [`first_run_admin`] creates the first login on an empty
+//! database.
 //!
-//! ```no_run
-//! # async fn f(app: pharmacy_service::app::App) -> std::io::Result<()> {
-//! use pharmacy_service::http::{AppState, FakeWhatsapp, HttpConfig, serve};
-//! use std::sync::Arc;
-//! let state = AppState::new(app, Arc::new(FakeWhatsapp::default()), HttpConfig::default());
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! serve(listener, state).await
-//! # }
-//! ```
-//!
-//! The WhatsApp endpoints go through the [`WhatsappLink`] port (status, QR, pairing code,
-//! disconnect); the service implements it over whatsapp-client, the demo over the simulator,
-//! tests with [`FakeWhatsapp`]. Link state changes reach browsers when the bridge publishes
+//! The WhatsApp endpoints go through the [`WhatsappLink`] port (`crate::app::ports`: status,
+//! QR, pairing code, disconnect); the service implements it over whatsapp-client, the demo
+//! over the simulator, tests with [`FakeWhatsapp`] (`crate::whatsapp::fake`). Link state changes reach browsers when the bridge publishes
 //! `LiveEvent::WhatsappStatus` on the core's event bus.
 //!
 //! Every path answers with and without its trailing slash (the slash is trimmed before
@@ -220,7 +211,7 @@ async fn record_client_address(
     }
 }
 
-/// The API's routes (canonical paths have no trailing slash; [`service`] trims it).
+/// The API's routes (canonical paths have no trailing slash; [`server::serve`] trims it).
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/healthz", get(healthz))
@@ -297,21 +288,6 @@ fn trim_trailing_slash(mut req: Request) -> Request {
         }
     }
     req
-}
-
-/// Serves the API on `listener` until the process ends.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    serve_until(listener, state, std::future::pending()).await
-}
-
-/// Serves until `shutdown` resolves, then finishes the requests in flight.
-pub async fn serve_until(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let limits = state.config.connections;
-    server::serve(listener, router(state), limits, shutdown).await
 }
 
 /// First run: when there is no user at all, creates the `admin` login with the password from

@@ -43,7 +43,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the service (the real WhatsApp, or the server given by --wa-url).
     Serve(ServeArgs),
-    /// The whole system on an embedded simulated WhatsApp, with simulated customers and agents.
+    /// The whole system on an embedded simulated WhatsApp, with simulated customers and agents
+    /// (in builds with the `demo` feature, the default).
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// Create or upgrade the database, then exit.
     Migrate(CommonArgs),
@@ -154,6 +156,9 @@ pub struct ServeArgs {
     /// test harnesses against a simulated server; never for the real number).
     #[arg(long, env = "PHARMACY_PACING", value_name = "PROFILE")]
     pub pacing: Option<PacingProfile>,
+    /// The async runtime's worker threads (default: the machine's available parallelism).
+    #[arg(long, env = "PHARMACY_WORKER_THREADS", value_name = "N")]
+    pub worker_threads: Option<usize>,
 }
 
 /// The outbox's pacing profiles (see [`crate::domain::pacing::PacingPolicy`]).
@@ -174,7 +179,7 @@ impl PacingProfile {
     pub fn policy(self) -> crate::domain::pacing::PacingPolicy {
         match self {
             PacingProfile::Production => crate::domain::pacing::PacingPolicy::production(),
-            PacingProfile::Demo => crate::demo::demo_pacing(),
+            PacingProfile::Demo => crate::domain::pacing::PacingPolicy::demo(),
             PacingProfile::Fast => crate::domain::pacing::PacingPolicy::fast(),
         }
     }
@@ -279,6 +284,8 @@ pub struct FileConfig {
     pub session_max_hours: Option<u32>,
     /// See [`ServeArgs::pacing`].
     pub pacing: Option<PacingProfile>,
+    /// See [`ServeArgs::worker_threads`].
+    pub worker_threads: Option<usize>,
     /// See [`CommonArgs::log_json`].
     pub log_json: Option<bool>,
     /// See [`CommonArgs::log`].
@@ -388,6 +395,8 @@ pub struct Settings {
     pub session_max_hours: u32,
     /// Send pacing.
     pub pacing: PacingProfile,
+    /// The async runtime's worker threads (at least 1).
+    pub worker_threads: usize,
     /// JSON logs.
     pub log_json: bool,
     /// Log filter.
@@ -440,6 +449,11 @@ impl Settings {
                 .unwrap_or(12)
                 .max(1),
             pacing: args.pacing.or(f.pacing).unwrap_or_default(),
+            worker_threads: args
+                .worker_threads
+                .or(f.worker_threads)
+                .unwrap_or_else(default_worker_threads)
+                .max(1),
             log_json: c.log_json.or(f.log_json).unwrap_or(false),
             log: c.log.clone().or(f.log).unwrap_or_else(|| "info".into()),
         }
@@ -489,6 +503,29 @@ pub const DB_FILE: &str = "pharmacy.db";
 pub const SESSION_FILE: &str = "whatsapp-session.db";
 /// The media folder's name in the data directory.
 pub const MEDIA_DIR: &str = "media";
+
+/// The machine's available parallelism (1 when it cannot be read).
+pub fn default_worker_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+impl Command {
+    /// The async runtime's worker threads for this command: the configured
+    /// [`Settings::worker_threads`] for the commands that read the configuration, the
+    /// machine's available parallelism otherwise.
+    pub fn worker_threads(&self) -> Result<usize, ConfigError> {
+        let settings = match self {
+            Command::Serve(a) | Command::ShowConfig(a) => Settings::load(a)?,
+            Command::Migrate(c) | Command::Seed(c) => c.settings()?,
+            Command::ImportDjango(a) => a.common.settings()?,
+            Command::Backup(a) => a.common.settings()?,
+            Command::Restore(a) => a.common.settings()?,
+            #[cfg(feature = "demo")]
+            Command::Demo(_) => return Ok(default_worker_threads()),
+        };
+        Ok(settings.worker_threads)
+    }
+}
 
 fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|s| !s.is_empty())
@@ -551,6 +588,27 @@ mod tests {
             "session_max_hours = 9",
         );
         assert_eq!((s.session_idle_minutes, s.session_max_hours), (10, 9));
+    }
+
+    #[test]
+    fn worker_threads_come_from_the_configuration_or_the_machine() {
+        assert_eq!(
+            resolve(&["p", "serve"], "").worker_threads,
+            default_worker_threads()
+        );
+        assert_eq!(
+            resolve(&["p", "serve"], "worker_threads = 6").worker_threads,
+            6
+        );
+        let s = resolve(
+            &["p", "serve", "--worker-threads", "3"],
+            "worker_threads = 6",
+        );
+        assert_eq!(s.worker_threads, 3);
+        assert_eq!(
+            resolve(&["p", "serve"], "worker_threads = 0").worker_threads,
+            1
+        );
     }
 
     #[test]

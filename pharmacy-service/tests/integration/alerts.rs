@@ -46,7 +46,7 @@ pub(super) async fn spawn_alerts(attempts: i64, disable_after: i64) -> TestApp {
     let world = World::new().await;
     let alerts = Alerts::new(world.app.clone(), test_config(attempts, disable_after)).unwrap();
     alerts.spawn();
-    spawn_state(world, HttpConfig::default(), |s| s.with_alerts(alerts)).await
+    spawn_state(world, HttpConfig::default(), |c| c.alerts = Some(alerts)).await
 }
 
 /// One request a test server received.

@@ -39,7 +39,7 @@ async fn with_webhook(
     let world = World::new().await;
     let alerts = Alerts::new(world.app.clone(), test_config(3, 3)).unwrap();
     let running = alerts.spawn();
-    let t = spawn_state(world, HttpConfig::default(), |s| s.with_alerts(alerts)).await;
+    let t = spawn_state(world, HttpConfig::default(), |c| c.alerts = Some(alerts)).await;
     let (url, rx) = receiver(vec![200]).await;
     let r = t
         .login(ADMIN)

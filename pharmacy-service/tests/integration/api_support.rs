@@ -1,17 +1,20 @@
-//! `spawn_app()`: the HTTP API on 127.0.0.1 port 0 over a fresh SQLite file (the [`World`] of
-//! the core tests: three branches, three agents, an admin, a manual clock), and a tiny
-//! HTTP/1.1 client that keeps the session cookie and the CSRF token.
+//! `spawn_app()`: the service (through the composition root, `startup::Application`) on
+//! 127.0.0.1 port 0 over a fresh SQLite file (the [`World`] of the core tests: three branches,
+//! three agents, an admin, a manual clock), and a client that keeps the session cookie and the
+//! CSRF token.
 
+use super::http_client;
+pub use super::http_client::Resp;
 use super::support::World;
 use pharmacy_service::app::hash_password;
 use pharmacy_service::db;
 use pharmacy_service::domain::ids::{AgentId, TicketId};
 use pharmacy_service::http::{AppState, FakeWhatsapp, HttpConfig};
+use pharmacy_service::startup::{Application, Config};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const PASSWORD: &str = "correct-horse-1";
 pub const INGEST_SECRET: &[u8] = b"ingest-test-secret-of-32-bytes-at-least";
@@ -44,14 +47,14 @@ pub async fn spawn_with(config: HttpConfig) -> TestApp {
 
 /// The API over a world built by the caller (e.g. `World::with` a core setting).
 pub async fn spawn_on(world: World, config: HttpConfig) -> TestApp {
-    spawn_state(world, config, |s| s).await
+    spawn_state(world, config, |_| {}).await
 }
 
-/// [`spawn_on`] with the state changed by `adjust` before it serves (e.g. other alerts).
+/// [`spawn_on`] with the composition changed by `adjust` before it serves (e.g. other alerts).
 pub async fn spawn_state(
     world: World,
     config: HttpConfig,
-    adjust: impl FnOnce(AppState) -> AppState,
+    adjust: impl FnOnce(&mut Config),
 ) -> TestApp {
     let hash = hash_password(PASSWORD).unwrap();
     let mut c = world.app.pool().acquire().await.unwrap();
@@ -62,10 +65,13 @@ pub async fn spawn_state(
     }
     drop(c);
     let wa = Arc::new(FakeWhatsapp::default());
-    let state = adjust(AppState::new(world.app.clone(), wa.clone(), config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(pharmacy_service::http::serve(listener, state.clone()));
+    let mut composition = Config {
+        http: config,
+        ..Config::new(world.app.clone(), wa.clone())
+    };
+    adjust(&mut composition);
+    let running = Application::build(composition).await.unwrap().spawn();
+    let (addr, state) = (running.addr, running.state.clone());
     TestApp {
         world,
         addr,
@@ -145,39 +151,6 @@ pub struct Client {
     pub bearer: Option<String>,
 }
 
-#[derive(Debug)]
-pub struct Resp {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Resp {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text()))
-    }
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    }
-    /// The error code of an error response (and checks the one error shape).
-    pub fn code(&self) -> String {
-        let v = self.json();
-        let e = &v["error"];
-        assert!(
-            e["message"].is_string() && e["details"].is_object(),
-            "error shape: {v}"
-        );
-        e["code"].as_str().unwrap().to_owned()
-    }
-}
-
 impl Client {
     pub async fn get(&self, path: &str) -> Resp {
         self.raw("GET", path, None, &[], &[]).await
@@ -218,6 +191,8 @@ impl Client {
         r
     }
 
+    /// A request with this client's session cookie, CSRF token (not on GET) and bearer token,
+    /// plus `extra` headers.
     pub async fn raw(
         &self,
         method: &str,
@@ -226,77 +201,24 @@ impl Client {
         body: &[u8],
         extra: &[(&str, &str)],
     ) -> Resp {
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.addr,
-            body.len()
-        );
+        let bearer = self.bearer.as_ref().map(|b| format!("Bearer {b}"));
+        let mut headers: Vec<(&str, &str)> = Vec::new();
         if let Some(ct) = content_type {
-            head.push_str(&format!("Content-Type: {ct}\r\n"));
+            headers.push(("Content-Type", ct));
         }
         if let Some(c) = &self.cookie {
-            head.push_str(&format!("Cookie: {c}\r\n"));
+            headers.push(("Cookie", c));
         }
         if let (Some(t), false) = (&self.csrf, method == "GET") {
-            head.push_str(&format!("X-CSRF-Token: {t}\r\n"));
+            headers.push(("X-CSRF-Token", t));
         }
-        if let Some(b) = &self.bearer {
-            head.push_str(&format!("Authorization: Bearer {b}\r\n"));
+        if let Some(b) = &bearer {
+            headers.push(("Authorization", b));
         }
-        for (k, v) in extra {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        let mut s = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-        s.write_all(head.as_bytes()).await.unwrap();
-        s.write_all(body).await.unwrap();
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.unwrap();
-        parse(&buf)
-    }
-}
-
-fn parse(buf: &[u8]) -> Resp {
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("header end");
-    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let mut body = buf[split + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    if chunked {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        loop {
-            let nl = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-            let n = usize::from_str_radix(std::str::from_utf8(&rest[..nl]).unwrap().trim(), 16)
-                .unwrap();
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[nl + 2..nl + 2 + n]);
-            rest = &rest[nl + 2 + n + 2..];
-        }
-        body = out;
-    }
-    Resp {
-        status,
-        headers,
-        body,
+        headers.extend_from_slice(extra);
+        let base = self.addr.to_string();
+        http_client::request(&base, method, path, &headers, body.to_vec())
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 }

@@ -7,6 +7,7 @@
 //! chromium, chromedriver, zbarimg or axe-core (installed by `.ci/run` and `test.sh`) fails the
 //! tests rather than skipping them.
 
+use super::http_client;
 use super::support::TempDir;
 use fantoccini::elements::Element;
 use fantoccini::wd::TimeoutConfiguration;
@@ -19,7 +20,8 @@ use pharmacy_service::db;
 use pharmacy_service::domain::ids::{AgentId, MessageId, TicketId};
 use pharmacy_service::domain::pacing::PacingPolicy;
 use pharmacy_service::domain::ticket::Actor;
-use pharmacy_service::http::{AppState, FakeWhatsapp, HttpConfig, WhatsappLink};
+use pharmacy_service::http::{FakeWhatsapp, WhatsappLink};
+use pharmacy_service::startup::{Application, Config};
 use pharmacy_service::whatsapp::{FakeMessenger, OutboxWorker};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -93,18 +95,15 @@ impl Service {
             .unwrap();
         let creds = app.seed_demo(&SeedOptions::default()).await.unwrap();
         let wa = Arc::new(FakeWhatsapp::default());
-        let state = AppState::new(app.clone(), wa.clone(), HttpConfig::default());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let application = Application::build(Config::new(app.clone(), wa.clone()))
+            .await
+            .unwrap();
+        let base = application.url();
         let (stop, rx) = tokio::sync::watch::channel(false);
         let mut rx2 = rx.clone();
-        tokio::spawn(pharmacy_service::http::serve_until(
-            listener,
-            state,
-            async move {
-                let _ = rx2.wait_for(|s| *s).await;
-            },
-        ));
+        tokio::spawn(application.run_until(async move {
+            let _ = rx2.wait_for(|s| *s).await;
+        }));
         let messenger = Arc::new(FakeMessenger::new());
         tokio::spawn(OutboxWorker::new(app.clone(), messenger, 11).run(rx));
         Service {
@@ -1412,54 +1411,28 @@ async fn admin_pairs_whatsapp_by_qr_and_reads_the_dashboard() {
 #[tokio::test]
 async fn assets_are_versioned_immutable_and_the_page_has_a_strict_csp() {
     let svc = Service::start().await;
-    let page = http_get(&svc.base, "/").await;
-    assert!(page.0.starts_with("HTTP/1.1 200"), "{}", page.0);
-    let csp = header(&page.0, "content-security-policy").expect("a CSP header");
+    let page = http_client::get(&svc.base, "/").await;
+    assert_eq!(page.status, 200, "{page:?}");
+    let csp = page
+        .header("content-security-policy")
+        .expect("a CSP header");
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
     assert!(csp.contains("frame-ancestors 'none'"));
     let v = pharmacy_service::http::ui::version();
     let css = format!("/static/{v}/css/app.css");
-    assert!(page.1.contains(&css));
-    let asset = http_get(&svc.base, &css).await;
-    assert!(asset.0.starts_with("HTTP/1.1 200"));
+    assert!(page.text().contains(&css));
+    let asset = http_client::get(&svc.base, &css).await;
+    assert_eq!(asset.status, 200);
     assert_eq!(
-        header(&asset.0, "cache-control").as_deref(),
+        asset.header("cache-control").as_deref(),
         Some("public, max-age=31536000, immutable")
     );
     assert_eq!(
-        header(&asset.0, "content-type").as_deref(),
+        asset.header("content-type").as_deref(),
         Some("text/css; charset=utf-8")
     );
-    let missing = http_get(&svc.base, &format!("/static/{v}/js/nope.js")).await;
-    assert!(missing.0.starts_with("HTTP/1.1 404"));
-}
-
-/// A bare HTTP/1.1 GET (no client library needed for a few requests).
-async fn http_get(base: &str, path: &str) -> (String, String) {
-    http_request(base, "GET", path, None).await
-}
-
-async fn http_request(
-    base: &str,
-    method: &str,
-    path: &str,
-    json: Option<&Value>,
-) -> (String, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let host = base.trim_start_matches("http://");
-    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
-    let body = json.map(|j| j.to_string()).unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (head.to_owned(), body.to_owned())
+    let missing = http_client::get(&svc.base, &format!("/static/{v}/js/nope.js")).await;
+    assert_eq!(missing.status, 404);
 }
 
 /// Another user (here the admin) logs in, opens a live connection, opens the ticket and starts
@@ -1473,19 +1446,17 @@ async fn typing_elsewhere(
     use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let (head, _) = http_request(
+    let login = json!({ "username": user, "password": pass }).to_string();
+    let r = http_client::request(
         base,
         "POST",
         "/auth/login",
-        Some(&json!({ "username": user, "password": pass })),
+        &[("Content-Type", "application/json")],
+        login.into_bytes(),
     )
-    .await;
-    let cookie = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
-        .map(|(_, v)| v.trim().split(';').next().unwrap().to_owned())
-        .expect("a session cookie");
+    .await
+    .unwrap();
+    let cookie = r.cookies().into_iter().next().expect("a session cookie");
     let mut req = format!("{}/ws", base.replace("http://", "ws://"))
         .into_client_request()
         .unwrap();
@@ -1496,13 +1467,6 @@ async fn typing_elsewhere(
         ws.send(Message::Text(m.into())).await.unwrap();
     }
     ws
-}
-
-fn header(head: &str, name: &str) -> Option<String> {
-    head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-    })
 }
 
 /// The whole path through WhatsApp: the service's real client connected to whatsapp-sim (the

@@ -22,6 +22,7 @@ mod calls;
 mod csat;
 mod db;
 mod demo;
+mod http_client;
 mod import;
 mod import_django;
 mod inbound;

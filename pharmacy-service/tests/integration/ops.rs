@@ -2,6 +2,7 @@
 //! one-instance lock, media retention, backup and restore.
 
 use super::api_support::spawn_app;
+use super::http_client;
 use super::support::{TempDir, World};
 use pharmacy_service::ops::backup::{BackupError, backup, restore};
 use pharmacy_service::ops::lock::{InstanceLock, LockError};
@@ -331,7 +332,7 @@ async fn metrics_count_messages_through_the_real_client() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let text = reqwest_get(&demo.url, "/metrics").await;
+    let text = http_client::get(&demo.url, "/metrics").await.text();
     assert!(text.contains("pharmacy_whatsapp_connected 1\n"), "{text}");
     let count: u64 = text
         .lines()
@@ -341,23 +342,6 @@ async fn metrics_count_messages_through_the_real_client() {
         .unwrap();
     assert!(count >= 1, "{text}");
     demo.shutdown().await;
-}
-
-/// A plain HTTP/1.1 GET over a TCP socket (the body).
-async fn reqwest_get(url: &str, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = url.strip_prefix("http://").unwrap();
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.unwrap();
-    buf.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or(buf)
 }
 
 #[test]
@@ -579,7 +563,7 @@ async fn serve_process_readyz_lock_backup_and_sigterm() {
 
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let body = reqwest_get(&url, "/readyz").await;
+        let body = http_client::get(&url, "/readyz").await.text();
         let v: Value = serde_json::from_str(&body).unwrap_or_default();
         if v["status"] == "ready" && v["checks"]["whatsapp"]["state"] == "unpaired" {
             break;

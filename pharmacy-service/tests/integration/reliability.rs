@@ -15,6 +15,7 @@
 //! `RELIABILITY_SEED=N` replays a run, `RELIABILITY_KEEP=1` keeps the data directory (service
 //! logs, databases), `RELIABILITY_LOG=1` logs the in-process run of the third test.
 
+use super::http_client;
 use super::support::TempDir;
 use pharmacy_service::app::{App, SeedOptions, ServiceConfig, SettingsPatch, SystemClock};
 use pharmacy_service::domain::routing::AgentStatus;
@@ -28,7 +29,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Fault, Sim, SimConfig, SimHandle};
@@ -57,7 +57,7 @@ fn seed() -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A tiny HTTP/1.1 client (one request per connection), so the test needs no HTTP crate.
+// The harness's requests (through the tests' one HTTP client), answers as JSON.
 
 /// An HTTP answer: status, `Set-Cookie` values, JSON body (Null when not JSON).
 #[derive(Debug)]
@@ -81,52 +81,24 @@ pub(super) async fn http(
     session: Option<&Session>,
     body: Option<&Value>,
 ) -> std::io::Result<Answer> {
-    let addr = url.strip_prefix("http://").unwrap_or(url);
     let body = body.map(Value::to_string).unwrap_or_default();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut headers = Vec::new();
     if !body.is_empty() {
-        req.push_str("Content-Type: application/json\r\n");
+        headers.push(("Content-Type", "application/json"));
     }
     if let Some(s) = session {
-        req.push_str(&format!(
-            "Cookie: {}\r\nX-CSRF-Token: {}\r\n",
-            s.cookie, s.csrf
-        ));
+        headers.push(("Cookie", s.cookie.as_str()));
+        headers.push(("X-CSRF-Token", s.csrf.as_str()));
     }
-    req.push_str("\r\n");
-    req.push_str(&body);
-    let exchange = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await?;
-        s.write_all(req.as_bytes()).await?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await?;
-        Ok::<_, std::io::Error>(buf)
-    };
-    let buf = tokio::time::timeout(Duration::from_secs(60), exchange)
+    let exchange = http_client::request(url, method, path, &headers, body.into_bytes());
+    let r = tokio::time::timeout(Duration::from_secs(60), exchange)
         .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "HTTP timeout"))??;
-    let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "no head"))?;
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no status"))?;
-    let cookies = lines
-        .filter_map(|l| l.split_once(':'))
-        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
-        .filter_map(|(_, v)| v.trim().split(';').next().map(str::to_owned))
-        .collect();
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "HTTP timeout"))?
+        .map_err(std::io::Error::other)?;
     Ok(Answer {
-        status,
-        cookies,
-        body: serde_json::from_str(body).unwrap_or(Value::Null),
+        status: r.status,
+        cookies: r.cookies(),
+        body: serde_json::from_slice(&r.body).unwrap_or(Value::Null),
     })
 }
 

@@ -18,6 +18,7 @@
 //! `scripts/soak.sh` runs the full month (1,000,000 messages, 100,000 replies, 5,000
 //! customers) in release.
 
+use super::http_client;
 use super::reliability::{
     ADMIN, PHARMACY, Service, Session, http, login, pair, prepare, wait_connected,
 };
@@ -148,9 +149,11 @@ fn process_figures(_pid: u32) -> (Option<u64>, Option<u64>) {
 }
 
 async fn tasks(url: &str) -> Option<u64> {
-    // `/metrics` is text: the harness's client keeps only JSON bodies, so read it raw.
-    let addr = url.strip_prefix("http://").unwrap_or(url);
-    let text = raw_get(addr, "/metrics").await?;
+    // `/metrics` is text: the harness's `http` keeps only JSON bodies.
+    let text = http_client::request(url, "GET", "/metrics", &[], Vec::new())
+        .await
+        .ok()?
+        .text();
     text.lines()
         .find_map(|l| l.strip_prefix("pharmacy_tokio_alive_tasks "))
         .and_then(|v| v.trim().parse().ok())
@@ -171,16 +174,6 @@ async fn quiet_figures(pid: u32, url: &str) -> (Option<u64>, Option<u64>, Option
         best = (rss.or(best.0), min(best.1, fds), min(best.2, t));
     }
     best
-}
-
-async fn raw_get(addr: &str, path: &str) -> Option<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.ok()?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.ok()?;
-    Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// The p95 in ms of 20 GETs of `path`.

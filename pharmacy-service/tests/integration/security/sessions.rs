@@ -5,7 +5,8 @@
 use crate::api_support::*;
 use crate::support::TempDir;
 use pharmacy_service::app::{App, SystemClock};
-use pharmacy_service::http::{AppState, FakeWhatsapp, HttpConfig};
+use pharmacy_service::http::{FakeWhatsapp, HttpConfig};
+use pharmacy_service::startup::{Application, Config};
 use serde_json::json;
 use std::process::Command;
 use std::sync::Arc;
@@ -148,14 +149,11 @@ async fn first_run(given: Option<&str>) -> (TempDir, Client, String) {
             .await
             .unwrap()
             .expect("an empty database gets an admin");
-    let state = AppState::new(
-        app,
-        Arc::new(FakeWhatsapp::default()),
-        HttpConfig::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(pharmacy_service::http::serve(listener, state));
+    let addr = Application::build(Config::new(app, Arc::new(FakeWhatsapp::default())))
+        .await
+        .unwrap()
+        .spawn()
+        .addr;
     let mut c = Client {
         addr,
         cookie: None,
