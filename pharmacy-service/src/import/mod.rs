@@ -48,6 +48,7 @@ mod catalog;
 mod context;
 mod customers;
 pub mod django_password;
+mod dry_run;
 mod error;
 pub mod mapping;
 pub mod media;
@@ -101,8 +102,8 @@ impl ImportOptions {
 }
 
 /// Runs the import against the service database file `target` (created, with its directory,
-/// and migrated if needed, once the source has opened). A dry run works on a temporary copy and
-/// leaves `target` untouched (not even created).
+/// and migrated if needed, once the source has opened). A dry run works on a private temporary
+/// copy (in a new 0700 directory, removed after) and leaves `target` untouched (not even created).
 pub async fn run(
     target: &Path,
     config: ServiceConfig,
@@ -126,54 +127,28 @@ pub async fn run(
         app.pool().close().await;
         return result;
     }
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let copy = std::env::temp_dir().join(format!(
-        "pharmacy-import-dry-run-{}-{stamp}.db",
-        std::process::id()
-    ));
-    if target.is_file() {
-        snapshot(target, &copy).await?;
-    }
-    let config = ServiceConfig {
-        media_dir: copy.with_extension("media"),
-        ..config
-    };
-    let result = async {
-        let app = App::open(&copy, clock, config).await?;
-        let result = import_into(&app, opts).await;
-        app.pool().close().await;
-        result
-    }
-    .await;
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut p = copy.clone().into_os_string();
-        p.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(p));
-    }
-    result
+    dry_run_in(&std::env::temp_dir(), target, config, clock, opts).await
 }
 
-/// A consistent copy of a live database, made through a read-only connection.
-async fn snapshot(target: &Path, copy: &Path) -> Result<(), ImportError> {
-    use sqlx::{ConnectOptions, Connection};
-    let fail = |e: sqlx::Error| ImportError::Snapshot {
-        path: copy.to_owned(),
-        message: e.to_string(),
+/// A dry run on a private copy of `target` made under `root` (`dry_run::DryRunCopy`); the copy is
+/// gone when this returns, whatever the outcome.
+async fn dry_run_in(
+    root: &Path,
+    target: &Path,
+    config: ServiceConfig,
+    clock: Arc<dyn Clock>,
+    opts: &ImportOptions,
+) -> Result<ImportReport, ImportError> {
+    let copy = dry_run::DryRunCopy::create_in(root, target).await?;
+    let config = ServiceConfig {
+        media_dir: copy.media_dir(),
+        ..config
     };
-    let mut c = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(target)
-        .read_only(true)
-        .connect()
-        .await
-        .map_err(fail)?;
-    sqlx::query("VACUUM INTO ?")
-        .bind(copy.to_string_lossy().into_owned())
-        .execute(&mut c)
-        .await
-        .map_err(fail)?;
-    c.close().await.map_err(fail)
+    let app = App::open(copy.db(), clock, config).await?;
+    let result = import_into(&app, opts).await;
+    // Closed before the copy's directory goes.
+    app.pool().close().await;
+    result
 }
 
 /// Imports into `app`'s database in one transaction (`opts.dry_run` only stops media from
