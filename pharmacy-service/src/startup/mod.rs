@@ -134,7 +134,10 @@ impl Application {
         let (stop, mut stopped) = watch::channel(false);
         let (addr, state) = (self.addr, self.state.clone());
         let server = tokio::spawn(self.run_until(async move {
-            let _ = stopped.wait_for(|s| *s).await;
+            // A dropped handle (the sender gone) is no stop: it keeps serving.
+            if stopped.wait_for(|s| *s).await.is_err() {
+                std::future::pending::<()>().await;
+            }
         }));
         Running {
             addr,
