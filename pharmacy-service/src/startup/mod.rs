@@ -143,7 +143,7 @@ impl Application {
             addr,
             state,
             stop,
-            server,
+            server: Some(server),
         }
     }
 }
@@ -155,7 +155,8 @@ pub struct Running {
     /// What every handler gets.
     pub state: AppState,
     stop: watch::Sender<bool>,
-    server: JoinHandle<std::io::Result<()>>,
+    /// `None` once [`Running::finished`] has seen it end.
+    server: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl std::fmt::Debug for Running {
@@ -173,23 +174,29 @@ impl Running {
     }
 
     /// Resolves when the server ends by itself (an error of the listener).
+    /// (Pending for ever once it has resolved.)
     pub async fn finished(&mut self) -> std::io::Result<()> {
-        match (&mut self.server).await {
-            Ok(r) => r,
-            Err(e) => Err(std::io::Error::other(e)),
-        }
+        let Some(server) = &mut self.server else {
+            return std::future::pending().await;
+        };
+        let r = server.await;
+        self.server = None;
+        r.unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 
     /// Stops accepting connections and lets the requests in flight finish, for at most
     /// `drain`; the connections still open then (live sockets) are closed.
     pub async fn stop(mut self, drain: Duration) -> std::io::Result<()> {
         let _ = self.stop.send(true);
-        match tokio::time::timeout(drain, &mut self.server).await {
+        let Some(mut server) = self.server.take() else {
+            return Ok(());
+        };
+        match tokio::time::timeout(drain, &mut server).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => Err(std::io::Error::other(e)),
             Err(_) => {
                 tracing::info!("closing the connections still open (live sockets)");
-                self.server.abort();
+                server.abort();
                 Ok(())
             }
         }
