@@ -3,7 +3,7 @@
 # the sim (1,000,000 customer messages, 100,000 replies, 5,000 customers, a photo in every 20),
 # with a dropped connection after every tenth and two restarts of the service. Figures and
 # chart go to SOAK_OUT (default target/soak): soak.csv, soak.svg. Smaller runs: SOAK_MESSAGES,
-# SOAK_REPLIES, SOAK_CUSTOMERS (the integration test's defaults are 3,000 / 300 / 200).
+# SOAK_REPLIES, SOAK_CUSTOMERS (the integration test's defaults are 600 / 60 / 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SOAK_MESSAGES=${SOAK_MESSAGES:-1000000}

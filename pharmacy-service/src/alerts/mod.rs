@@ -25,6 +25,7 @@ use crate::db::push::Audience;
 use push::{PushMessage, Pusher, VapidKey};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, broadcast};
 use webhook::{WebhookPolicy, WebhookWorker};
@@ -62,6 +63,8 @@ pub struct Alerts {
     config: AlertsConfig,
     pusher: Pusher,
     webhook_wakeup: Arc<Notify>,
+    /// Write transactions the webhook queuer took ([`Alerts::queue_transactions`]).
+    queue_writes: AtomicU64,
 }
 
 impl std::fmt::Debug for Alerts {
@@ -85,6 +88,7 @@ impl Alerts {
             app,
             config,
             webhook_wakeup: Arc::new(Notify::new()),
+            queue_writes: AtomicU64::new(0),
         }))
     }
 
@@ -95,7 +99,14 @@ impl Alerts {
             app,
             config: AlertsConfig::default(),
             webhook_wakeup: Arc::new(Notify::new()),
+            queue_writes: AtomicU64::new(0),
         })
+    }
+
+    /// How many write transactions the webhook queuer has taken (none while no webhook is
+    /// enabled: SQLite has one writer, and inbound messages should not queue behind it).
+    pub fn queue_transactions(&self) -> u64 {
+        self.queue_writes.load(Ordering::Relaxed)
     }
 
     /// The VAPID public key browsers subscribe with.
@@ -200,7 +211,7 @@ impl Alerts {
 
     /// Queues the deliveries of what was committed since the last run; wakes the worker.
     async fn queue_committed(&self) {
-        match queue::committed(&self.app).await {
+        match queue::committed(&self.app, &self.queue_writes).await {
             Ok(0) => {}
             Ok(_) => self.webhook_wakeup.notify_one(),
             // Still in the tables: the next cue or tick picks it up.

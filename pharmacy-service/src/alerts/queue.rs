@@ -11,12 +11,20 @@
 //! The `data` is read when queued: for a live event that is the moment it was committed;
 //! after a crash it is the rows' state at restart (the `at` is still when it happened).
 //! Messages written by the switch-over import are history, not events: skipped.
+//! `ticket.created` comes from the journal's `created` row, written once per ticket however
+//! it was opened (a customer's message, our phone, an agent by hand).
+//!
+//! While no webhook is enabled nothing is scanned: no write transaction per inbound message
+//! for nobody. The cursor then lags, and enabling the first webhook moves it to the newest
+//! rows in the same transaction (`db::webhooks::insert`/`update`), so a new webhook hears
+//! only what happens after it.
 
-use super::webhook::enqueue_in;
+use super::webhook::{enqueue_in, enqueue_named};
 use crate::app::{App, AppError, LiveEvent};
 use crate::db;
 use crate::db::webhooks::JournalRow;
 use crate::domain::ids::{AgentId, MessageId, TicketId};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Rows read per transaction (a long catch-up holds the write lock in short turns).
 const BATCH: i64 = 200;
@@ -28,14 +36,23 @@ pub fn is_cue(event: &LiveEvent) -> bool {
         LiveEvent::NewMessage { .. }
             | LiveEvent::TicketAssigned { .. }
             | LiveEvent::TicketClosed { .. }
+            // A ticket opened by hand is published as an update.
+            | LiveEvent::TicketUpdated { .. }
     )
 }
 
 /// Queues the deliveries of every message and ticket event committed after the cursor;
-/// returns how many were queued.
-pub async fn committed(app: &App) -> Result<usize, AppError> {
+/// returns how many were queued. Each write transaction it takes is counted in `writes`.
+pub async fn committed(app: &App, writes: &AtomicU64) -> Result<usize, AppError> {
     let mut total = 0;
     loop {
+        {
+            let mut c = app.pool().acquire().await?;
+            if !db::webhooks::any_enabled(&mut c).await? || !db::webhooks::behind(&mut c).await? {
+                return Ok(total);
+            }
+        }
+        writes.fetch_add(1, Ordering::Relaxed);
         let mut tx = app.pool().begin_with("BEGIN IMMEDIATE").await?;
         let mut cur = db::webhooks::cursor(&mut tx).await?;
         let now = app.now();
@@ -43,6 +60,14 @@ pub async fn committed(app: &App) -> Result<usize, AppError> {
         let journal = db::webhooks::journal_after(&mut tx, cur.ticket_event_id, BATCH).await?;
         if messages.is_empty() && journal.is_empty() {
             return Ok(total);
+        }
+        // A ticket's creation first: it precedes everything else about the ticket, which
+        // may come in the same batch (the message that opened it, its routing).
+        for row in journal.iter().filter(|r| r.kind == "created") {
+            if let Some(ticket) = db::tickets::by_id(&mut tx, TicketId(row.ticket_id)).await? {
+                let data = serde_json::json!({ "ticket": ticket });
+                total += enqueue_named(&mut tx, "ticket.created", data, row.at, now).await?;
+            }
         }
         for (id, imported) in &messages {
             if !imported && let Some((event, at)) = message_event(&mut tx, *id).await? {
@@ -76,7 +101,8 @@ async fn message_event(
     Ok(Some((LiveEvent::NewMessage { message, ticket }, at)))
 }
 
-/// The event a journal row stands for, if webhooks hear of it (assigned, closed).
+/// The event a journal row stands for, if webhooks hear of it (assigned, closed; `created`
+/// is queued apart, first).
 async fn journal_event(
     c: &mut db::Conn,
     row: &JournalRow,

@@ -1,6 +1,7 @@
 //! Outbound webhooks: the pharmacy's other systems hear of tickets, messages and the link.
 //!
-//! Events (`X-Webhook-Event`): `ticket.created` (a ticket's first message), `ticket.assigned`,
+//! Events (`X-Webhook-Event`): `ticket.created` (once per ticket, when it is opened: by a
+//! customer's message, our phone or an agent by hand), `ticket.assigned`,
 //! `ticket.closed`, `message.in`, `message.out` (queued for WhatsApp), `link.state` (the
 //! WhatsApp link's state, as agents see it: no pairing QR). Body: `{"event", "at" (ms),
 //! "data"}` in JSON; `X-Webhook-Delivery` is the delivery's id (the same on every retry, for
@@ -99,16 +100,11 @@ pub fn public_link_state(state: &str) -> Option<&'static str> {
 }
 
 /// The webhook events a live event stands for, with their `data`.
-pub async fn events_of(
-    c: &mut db::Conn,
-    event: &LiveEvent,
-) -> Result<Vec<(&'static str, Value)>, sqlx::Error> {
+pub fn events_of(event: &LiveEvent) -> Vec<(&'static str, Value)> {
     let mut out = Vec::new();
     match event {
+        // `ticket.created` is queued from the ticket journal (`super::queue`).
         LiveEvent::NewMessage { message, ticket } => {
-            if ticket.reopen_count == 0 && first_message(c, message).await? {
-                out.push(("ticket.created", json!({ "ticket": ticket })));
-            }
             let name = if message.direction == Direction::In {
                 "message.in"
             } else {
@@ -134,19 +130,7 @@ pub async fn events_of(
         }
         _ => {}
     }
-    Ok(out)
-}
-
-/// Whether `m` is its ticket's first message (the ticket was created with it).
-async fn first_message(
-    c: &mut db::Conn,
-    m: &crate::db::messages::Message,
-) -> Result<bool, sqlx::Error> {
-    let first: Option<i64> = sqlx::query_scalar("SELECT MIN(id) FROM messages WHERE ticket_id = ?")
-        .bind(m.ticket_id)
-        .fetch_one(&mut *c)
-        .await?;
-    Ok(first == Some(m.id.0))
+    out
 }
 
 /// Queues the deliveries `event` (which happened `at`) calls for, in `c`'s transaction;
@@ -158,11 +142,23 @@ pub async fn enqueue_in(
     now: Timestamp,
 ) -> Result<usize, sqlx::Error> {
     let mut queued = 0;
-    for (name, data) in events_of(c, event).await? {
-        let body = json!({ "event": name, "at": at, "data": data }).to_string();
-        queued += db::webhooks::enqueue(c, name, &body, now).await?;
+    for (name, data) in events_of(event) {
+        queued += enqueue_named(c, name, data, at, now).await?;
     }
     Ok(queued)
+}
+
+/// Queues the deliveries of the webhook event `name` with `data` (which happened `at`), in
+/// `c`'s transaction; returns how many.
+pub async fn enqueue_named(
+    c: &mut db::Conn,
+    name: &str,
+    data: Value,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<usize, sqlx::Error> {
+    let body = json!({ "event": name, "at": at, "data": data }).to_string();
+    db::webhooks::enqueue(c, name, &body, now).await
 }
 
 /// Queues the `link.state` deliveries a link-state envelope calls for; true when any was

@@ -4,8 +4,12 @@
 //! revokes apply only to the sender's own messages and only within WhatsApp's windows
 //! (`domain::retraction`), judged on WhatsApp's timestamps.
 
-use super::inbound::{Effects, InboundOutcome, ReceiptStatus, Sender, sender_phone};
+use super::inbound::{
+    EditInto, EditedInto, Effects, InboundContent, InboundMessage, InboundOutcome, ReceiptStatus,
+    Sender, sender_phone,
+};
 use super::{App, AppError, events::LiveEvent};
+use crate::db::messages::Message;
 use crate::db::{self, Conn};
 use crate::domain::ids::CustomerId;
 use crate::domain::message::{Direction, MessageStatus};
@@ -54,25 +58,15 @@ impl App {
     ) -> Result<InboundOutcome, AppError> {
         let now = self.now();
         let at = if at.0 <= 0 || at > now { now } else { at };
-        let chat = self.chat_of(c, from).await?;
-        let Some(m) = db::messages::by_wa_id_in_chat(c, wa_id, &chat).await? else {
-            return Ok(ignored(format!("no message {wa_id} in the sender's chat")));
-        };
         let retraction = match change {
             Change::Edit(_) => Some(Retraction::Edit),
             Change::Revoke => Some(Retraction::Revoke),
             Change::React(_) => None,
         };
-        if let Some(r) = retraction {
-            // Only what the customer sent; an incoming message's `created_at` is WhatsApp's
-            // timestamp for it (see `App::arrival`).
-            if m.direction != Direction::In {
-                return Ok(ignored(format!("{wa_id} is not the sender's message")));
-            }
-            if !r.allowed(m.created_at, at) {
-                return Ok(ignored(format!("{r:?} of {wa_id} after WhatsApp's window")));
-            }
-        }
+        let m = match self.target(c, from, wa_id, at, retraction).await? {
+            Ok(m) => m,
+            Err(ignored) => return Ok(ignored),
+        };
         let action = match &change {
             Change::Edit(text) => {
                 db::messages::edit(c, m.id, text, at).await?;
@@ -93,6 +87,83 @@ impl App {
             .ok_or_else(|| super::not_found("message", m.id.0))?;
         fx.events.push(LiveEvent::MessageUpdated { message });
         Ok(InboundOutcome::Updated { count: 1 })
+    }
+
+    /// The message `wa_id` of the sender's chat that a change sent `at` may apply to: for an
+    /// edit or a revoke, only the sender's own message within WhatsApp's window. `Err` is
+    /// the outcome when there is none.
+    async fn target(
+        &self,
+        c: &mut Conn,
+        from: &Sender,
+        wa_id: &str,
+        at: Timestamp,
+        retraction: Option<Retraction>,
+    ) -> Result<Result<Message, InboundOutcome>, AppError> {
+        let chat = self.chat_of(c, from).await?;
+        let Some(m) = db::messages::by_wa_id_in_chat(c, wa_id, &chat).await? else {
+            return Ok(Err(ignored(format!(
+                "no message {wa_id} in the sender's chat"
+            ))));
+        };
+        if let Some(r) = retraction {
+            // Only what the customer sent; an incoming message's `created_at` is WhatsApp's
+            // timestamp for it (see `App::arrival`).
+            if m.direction != Direction::In {
+                return Ok(Err(ignored(format!("{wa_id} is not the sender's message"))));
+            }
+            if !r.allowed(m.created_at, at) {
+                return Ok(Err(ignored(format!(
+                    "{r:?} of {wa_id} after WhatsApp's window"
+                ))));
+            }
+        }
+        Ok(Ok(m))
+    }
+
+    /// An edit whose new content is neither text nor a caption, under the rules of every
+    /// edit: a media message whose caption was removed gets a new version without one (the
+    /// old caption kept in its history); anything else the target cannot show becomes an
+    /// `unsupported` line in the sender's chat naming it, replying to the target, so the
+    /// edit is never acknowledged without a trace an agent sees.
+    pub(super) async fn apply_edit_into(
+        &self,
+        c: &mut Conn,
+        edit: &EditInto,
+        fx: &mut Effects,
+    ) -> Result<InboundOutcome, AppError> {
+        let now = self.now();
+        let at = if edit.at.0 <= 0 || edit.at > now {
+            now
+        } else {
+            edit.at
+        };
+        let target = match self
+            .target(c, &edit.from, &edit.wa_id, at, Some(Retraction::Edit))
+            .await?
+        {
+            Ok(m) => m,
+            Err(ignored) => return Ok(ignored),
+        };
+        if edit.new == EditedInto::NoCaption && target.kind.is_media() {
+            return self
+                .apply_to_message(c, &edit.from, &edit.wa_id, edit.at, Change::Edit(""), fx)
+                .await;
+        }
+        let what = match &edit.new {
+            EditedInto::NoCaption => "an attachment without a caption",
+            EditedInto::Other(what) => what.as_str(),
+        };
+        let line = InboundMessage {
+            wa_id: edit.edit_wa_id.clone(),
+            from: edit.from.clone(),
+            at,
+            content: InboundContent::Unsupported {
+                what: format!("an edit of an earlier message into {what}"),
+            },
+            quoted_wa_id: Some(edit.wa_id.clone()),
+        };
+        self.receive_message(c, &line, fx).await
     }
 
     /// Marks our messages to the receipt's sender delivered or read; ids of other chats are

@@ -212,6 +212,11 @@ pub enum InboundEvent {
         /// When WhatsApp says the edit was sent.
         at: Timestamp,
     },
+    /// The customer edited a message of theirs into something that is neither text nor a
+    /// caption. Only the WhatsApp bridge makes it; the ingest webhook cannot (it is not
+    /// deserialised).
+    #[serde(skip)]
+    EditedInto(EditInto),
     /// The customer deleted a message of theirs for everyone (within
     /// [`crate::domain::retraction::REVOKE_WINDOW`]).
     Revoked {
@@ -260,6 +265,31 @@ pub enum InboundEvent {
     /// A message the pharmacy's own phone sent to a customer (someone answered from the phone
     /// app, outside this service). `from` names the customer (the chat), not the sender.
     SentFromPhone(InboundMessage),
+}
+
+/// An edit into something that is neither text nor a caption ([`InboundEvent::EditedInto`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EditInto {
+    /// Who edited: the customer whose message it must be.
+    pub from: Sender,
+    /// The edited message.
+    pub wa_id: String,
+    /// The edit's own WhatsApp id: the line it may become is stored once, however often it
+    /// is delivered.
+    pub edit_wa_id: String,
+    /// What the message became.
+    pub new: EditedInto,
+    /// When WhatsApp says the edit was sent.
+    pub at: Timestamp,
+}
+
+/// What an [`EditInto`] made of its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EditedInto {
+    /// An attachment without a caption (a media message's caption removed).
+    NoCaption,
+    /// Another kind, by name (`location`, `poll`, ...).
+    Other(String),
 }
 
 /// What handling an inbound event did.
@@ -426,6 +456,7 @@ impl App {
                 self.apply_to_message(c, from, wa_id, *at, Change::Edit(text), fx)
                     .await
             }
+            InboundEvent::EditedInto(edit) => self.apply_edit_into(c, edit, fx).await,
             InboundEvent::Revoked { from, wa_id, at } => {
                 self.apply_to_message(c, from, wa_id, *at, Change::Revoke, fx)
                     .await
@@ -458,7 +489,7 @@ impl App {
         }
     }
 
-    async fn receive_message(
+    pub(super) async fn receive_message(
         &self,
         c: &mut Conn,
         m: &InboundMessage,

@@ -44,8 +44,8 @@ pub use customers::CustomerHistory;
 pub use dashboard::Dashboard;
 pub use events::{Envelope, EventBus, LiveEvent};
 pub use inbound::{
-    ContactCardIn, InboundContent, InboundEvent, InboundMessage, InboundOutcome, MediaFetch,
-    ReceiptStatus, Sender,
+    ContactCardIn, EditInto, EditedInto, InboundContent, InboundEvent, InboundMessage,
+    InboundOutcome, MediaFetch, ReceiptStatus, Sender,
 };
 pub use jobs::JobReport;
 pub use kpi::{KpiQuery, KpiReport, KpiRow};

@@ -74,7 +74,8 @@ pub struct Delivery {
     pub finished_at: Option<Timestamp>,
 }
 
-/// Registers a webhook.
+/// Registers a webhook (enabled). When no other is enabled, the queueing cursor starts at the
+/// newest rows in the same transaction ([`start_cursor_if_none_enabled`]).
 pub async fn insert(
     c: &mut Conn,
     url: &str,
@@ -82,7 +83,9 @@ pub async fn insert(
     events: &[String],
     now: Timestamp,
 ) -> Result<Webhook, sqlx::Error> {
-    sqlx::query_as(
+    let mut tx = sqlx::Connection::begin(&mut *c).await?;
+    start_cursor_if_none_enabled(&mut tx).await?;
+    let hook = sqlx::query_as(
         "INSERT INTO webhooks (url, secret, events, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING *",
     )
     .bind(url)
@@ -90,8 +93,10 @@ pub async fn insert(
     .bind(serde_json::to_string(events).unwrap_or_else(|_| "[]".into()))
     .bind(now)
     .bind(now)
-    .fetch_one(&mut *c)
-    .await
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(hook)
 }
 
 /// Every webhook, oldest first.
@@ -117,7 +122,34 @@ pub async fn secret(c: &mut Conn, id: i64) -> Result<Option<String>, sqlx::Error
         .await
 }
 
-/// Changes what an admin may change; enabling clears the failure count and the reason.
+/// Whether any webhook is enabled (the queuer does not scan while none is).
+pub async fn any_enabled(c: &mut Conn) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM webhooks WHERE enabled = 1)")
+        .fetch_one(&mut *c)
+        .await
+}
+
+/// Run just before a webhook is enabled (created, or enabled again): when none is enabled
+/// yet, moves the queueing cursor to the newest rows. The queuer does not scan while no
+/// webhook is enabled (`alerts::queue`), so the cursor lags then; without this a new webhook
+/// would be sent what happened before it. While one is enabled the cursor is current, or
+/// behind only by rows still owed to it, and is left alone. A write as the transaction's
+/// first statement: the write lock is taken at once, so nothing commits in between.
+async fn start_cursor_if_none_enabled(c: &mut Conn) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE webhook_cursor SET
+             message_id = COALESCE((SELECT MAX(id) FROM messages), 0),
+             ticket_event_id = COALESCE((SELECT MAX(id) FROM ticket_events), 0)
+         WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM webhooks WHERE enabled = 1)",
+    )
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Changes what an admin may change; enabling clears the failure count and the reason (and,
+/// when no webhook was enabled, starts the queueing cursor at the newest rows in the same
+/// transaction: [`start_cursor_if_none_enabled`]).
 pub async fn update(
     c: &mut Conn,
     id: i64,
@@ -127,7 +159,11 @@ pub async fn update(
     now: Timestamp,
 ) -> Result<Option<Webhook>, sqlx::Error> {
     let events = events.map(|e| serde_json::to_string(e).unwrap_or_else(|_| "[]".into()));
-    sqlx::query_as(
+    let mut tx = sqlx::Connection::begin(&mut *c).await?;
+    if enabled == Some(true) {
+        start_cursor_if_none_enabled(&mut tx).await?;
+    }
+    let hook = sqlx::query_as(
         "UPDATE webhooks SET url = COALESCE(?, url), events = COALESCE(?, events),
              enabled = COALESCE(?, enabled),
              consecutive_failures = CASE WHEN ? THEN 0 ELSE consecutive_failures END,
@@ -144,8 +180,10 @@ pub async fn update(
     .bind(enabled == Some(true))
     .bind(now)
     .bind(id)
-    .fetch_optional(&mut *c)
-    .await
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(hook)
 }
 
 /// Removes a webhook and its deliveries.
@@ -318,6 +356,18 @@ pub async fn cursor(c: &mut Conn) -> Result<Cursor, sqlx::Error> {
     sqlx::query_as("SELECT message_id, ticket_event_id FROM webhook_cursor WHERE id = 1")
         .fetch_one(&mut *c)
         .await
+}
+
+/// Whether rows were committed after the queueing cursor (a read: the queuer takes the write
+/// lock only when there is something to queue).
+pub async fn behind(c: &mut Conn) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE id > (SELECT message_id FROM webhook_cursor))
+             OR EXISTS (SELECT 1 FROM ticket_events
+                        WHERE id > (SELECT ticket_event_id FROM webhook_cursor))",
+    )
+    .fetch_one(&mut *c)
+    .await
 }
 
 /// Moves the queueing cursor.

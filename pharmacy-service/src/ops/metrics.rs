@@ -45,8 +45,7 @@ pub enum Unstored {
     Group,
     /// A `status@broadcast` post.
     Status,
-    /// A protocol message with nothing to apply (our own phone's edits, an edit without
-    /// text, a setting change).
+    /// A protocol message with nothing to apply (our own phone's edits, a setting change).
     Protocol,
     /// A protocol message the WhatsApp client consumed itself (key shares, history
     /// notifications, sender key distributions).

@@ -23,9 +23,9 @@
 
 use super::media_worker::{MediaDownloadPolicy, pending_download};
 use crate::app::{
-    App, ContactCardIn, DisconnectRecord, InboundContent, InboundEvent, InboundMessage, LinkError,
-    LinkFuture, LinkState, LinkStatus, LiveEvent, MediaFetch, Messenger, OutgoingMessage,
-    ReceiptStatus, SendError, Sender, WhatsappLink,
+    App, ContactCardIn, DisconnectRecord, EditInto, EditedInto, InboundContent, InboundEvent,
+    InboundMessage, LinkError, LinkFuture, LinkState, LinkStatus, LiveEvent, MediaFetch, Messenger,
+    OutgoingMessage, ReceiptStatus, SendError, Sender, WhatsappLink,
 };
 use crate::domain::message::MessageKind;
 use crate::domain::time::Timestamp;
@@ -658,16 +658,31 @@ impl WhatsappBridge {
             }
             // Both forms (a bare protocol message and one in `editedMessage`) read alike.
             Content::Edit { target, new } => {
+                let from = self.sender(m).await;
                 let text = match &**new {
-                    Content::Text { text, .. } => text.clone(),
-                    Content::Media(media) => media.caption.clone()?,
-                    _ => return None,
+                    Content::Text { text, .. } => Some(text.clone()),
+                    Content::Media(media) => media.caption.clone(),
+                    _ => None,
                 };
-                return Some(InboundEvent::Edited {
-                    from: self.sender(m).await,
-                    wa_id: target.id.clone(),
-                    text,
-                    at,
+                return Some(match text {
+                    Some(text) => InboundEvent::Edited {
+                        from,
+                        wa_id: target.id.clone(),
+                        text,
+                        at,
+                    },
+                    // Stored too (a new version, or a line naming it): never acked unseen.
+                    None => InboundEvent::EditedInto(EditInto {
+                        from,
+                        wa_id: target.id.clone(),
+                        edit_wa_id: info.id.clone(),
+                        new: match &**new {
+                            Content::Media(_) => EditedInto::NoCaption,
+                            Content::Unsupported { fields } => EditedInto::Other(fields.join(", ")),
+                            other => EditedInto::Other(variant_name(other)),
+                        },
+                        at,
+                    }),
                 });
             }
             Content::Reaction { target, emoji } => {
@@ -807,11 +822,7 @@ impl WhatsappBridge {
             },
             // A kind newer than this service: named by its variant.
             other => InboundContent::Unsupported {
-                what: format!("{other:?}")
-                    .split([' ', '{', '('])
-                    .next()
-                    .unwrap_or("message")
-                    .to_owned(),
+                what: variant_name(other),
             },
         }
     }
@@ -874,6 +885,16 @@ fn count_unstored(chat: &Jid) {
     } else {
         Unstored::Protocol
     });
+}
+
+/// The name of a content's variant (`Location`, `PollCreation`, ...), for what the service
+/// cannot show.
+fn variant_name(content: &Content) -> String {
+    format!("{content:?}")
+        .split([' ', '{', '('])
+        .next()
+        .unwrap_or("message")
+        .to_owned()
 }
 
 /// The next event if one is already waiting (never waits): `Some(None)` when the stream ended.

@@ -208,6 +208,9 @@ impl<M: Messenger> OutboxWorker<M> {
     }
 
     async fn deliver(&mut self, row: &OutboxRow) -> Result<(), SendError> {
+        if let Some(sha) = &row.media_sha256 {
+            self.check_media(sha).await?;
+        }
         let chat = row.recipient.clone();
         if let Some(read) = &row.read_wa_id
             && self.last_read.get(&chat) != Some(read)
@@ -250,6 +253,22 @@ impl<M: Messenger> OutboxWorker<M> {
             quoted_id: row.quoted_wa_id.clone(),
         };
         self.messenger.send(&msg).await
+    }
+
+    /// The attachment's file still hashes to its name: a damaged file never reaches a
+    /// customer. Reading it reports the damage once as a `media_corrupt` admin alert
+    /// ([`App::read_media`]); the message fails for good with a reason the agent sees.
+    async fn check_media(&self, sha: &str) -> Result<(), SendError> {
+        match self.app.read_media(sha).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(SendError::Permanent(
+                "the attachment's file is missing (deleted by the retention?); nothing was sent: attach it again".into(),
+            )),
+            Err(AppError::MediaCorrupt(_)) => Err(SendError::Permanent(
+                "the attachment's stored file is damaged (its SHA-256 no longer matches); nothing was sent: attach it again".into(),
+            )),
+            Err(e) => Err(SendError::Transient(format!("reading the attachment: {e}"))),
+        }
     }
 
     async fn settle(

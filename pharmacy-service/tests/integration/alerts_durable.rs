@@ -276,3 +276,136 @@ async fn assignments_and_closes_missed_while_stopped_are_delivered_from_the_jour
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(rx.try_recv().is_err(), "each once");
 }
+
+/// The queueing cursor (`webhook_cursor`): messages, then ticket journal rows.
+async fn cursor(t: &TestApp) -> (i64, i64) {
+    sqlx::query_as("SELECT message_id, ticket_event_id FROM webhook_cursor")
+        .fetch_one(t.world.app.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn without_a_webhook_inbound_messages_cost_no_queue_write_and_a_new_one_hears_only_what_follows()
+ {
+    let world = World::new().await;
+    let alerts = Alerts::new(world.app.clone(), test_config(3, 3)).unwrap();
+    let _running = alerts.spawn();
+    let t = spawn_state(world, HttpConfig::default(), |s| {
+        s.with_alerts(alerts.clone())
+    })
+    .await;
+    let start = cursor(&t).await;
+    let mut old = Vec::new();
+    for i in 0..3 {
+        old.push(
+            t.customer_writes(&format!("20100000090{i}"), &format!("wa-quiet-{i}"), "سؤال")
+                .await,
+        );
+    }
+    // Time for the follower to see the three messages (and their tickets' routing).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(alerts.queue_transactions(), 0, "no write for nobody");
+    assert_eq!(cursor(&t).await, start, "nothing scanned");
+
+    // The first webhook starts from here: the three tickets are not replayed to it.
+    let (url, mut rx) = receiver(vec![200]).await;
+    let admin = t.login(ADMIN).await;
+    let r = admin
+        .post(
+            "/api/webhooks",
+            json!({ "url": url, "events": ["ticket.created", "message.in"] }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["webhook"]["id"].as_i64().unwrap();
+    assert_ne!(cursor(&t).await, start, "moved with the webhook's creation");
+    let new = t
+        .customer_writes("201000000910", "wa-heard-1", "بعد التسجيل")
+        .await;
+    assert_eq!(
+        deliveries(&mut rx, 2).await,
+        vec![
+            ("message.in".to_owned(), new.0),
+            ("ticket.created".to_owned(), new.0)
+        ]
+    );
+    assert!(alerts.queue_transactions() > 0);
+
+    // Disabled: quiet again; enabled again: only what follows, not what it missed.
+    let r = admin
+        .patch(&format!("/api/webhooks/{id}"), json!({ "enabled": false }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let writes = alerts.queue_transactions();
+    t.customer_writes("201000000911", "wa-missed-1", "أثناء الإيقاف")
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        alerts.queue_transactions(),
+        writes,
+        "no write while disabled"
+    );
+    let r = admin
+        .patch(&format!("/api/webhooks/{id}"), json!({ "enabled": true }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let after = t
+        .customer_writes("201000000912", "wa-heard-2", "بعد التفعيل")
+        .await;
+    assert_eq!(
+        deliveries(&mut rx, 2).await,
+        vec![
+            ("message.in".to_owned(), after.0),
+            ("ticket.created".to_owned(), after.0)
+        ]
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        rx.try_recv().is_err(),
+        "nothing from before or while disabled"
+    );
+    assert!(!old.contains(&after));
+}
+
+#[tokio::test]
+async fn a_ticket_opened_by_hand_is_announced_once_when_it_is_opened() {
+    let (t, _running, mut rx) = with_webhook(json!(["ticket.created", "message.out"])).await;
+    let customer = t
+        .world
+        .app
+        .create_customer("+201000000920", Some("Walk-in"), t.world.admin)
+        .await
+        .unwrap();
+    let ticket = t
+        .world
+        .app
+        .create_ticket(customer.id, t.world.admin, Some("at the counter"))
+        .await
+        .unwrap();
+    let got = recv(&mut rx, "ticket.created").await;
+    let body: Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(body["event"], "ticket.created");
+    assert_eq!(body["data"]["ticket"]["id"], ticket.id.0);
+
+    // Its first message (ours) announces no second creation.
+    let admin = t.login(ADMIN).await;
+    let r = admin
+        .post(
+            "/api/messages/send",
+            json!({ "ticket_id": ticket.id.0, "text": "أهلاً" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let got = recv(&mut rx, "message.out").await;
+    let body: Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(body["event"], "message.out");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.try_recv().is_err(), "ticket.created once");
+    assert_eq!(
+        t.world
+            .count("SELECT count(*) FROM webhook_deliveries WHERE event = 'ticket.created'")
+            .await,
+        1
+    );
+}

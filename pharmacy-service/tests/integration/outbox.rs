@@ -383,3 +383,54 @@ async fn a_ban_reported_by_the_client_pauses_the_queue_too() {
     w.app.resume_outbox(Some(w.admin)).await.unwrap();
     assert!(matches!(worker.step().await.unwrap(), Step::Sent(_)));
 }
+
+#[tokio::test]
+async fn a_damaged_attachment_is_never_sent_the_message_fails_with_its_reason_and_an_alert() {
+    let w = World::with(|c| c.greeting_enabled = false).await;
+    w.online(0).await;
+    let t = w.text("201001234568", "IN-DMG", "الروشتة من فضلك").await;
+    let png = b"\x89PNG\r\n\x1a\nthe prescription".to_vec();
+    let sha = w.app.store_media(&png, "image/png").await.unwrap();
+    let m = w
+        .app
+        .send_reply(SendReply {
+            ticket_id: t,
+            user_id: w.agent_users[0],
+            text: Some("the prescription".into()),
+            media: Some((sha.clone(), "image/png".into(), None)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Bit rot after it was queued: same length, one byte changed.
+    let path = w.app.media_path(&sha);
+    let mut rotten = std::fs::read(&path).unwrap();
+    rotten[9] ^= 0x40;
+    std::fs::write(&path, &rotten).unwrap();
+
+    let fake = Arc::new(FakeMessenger::new());
+    let mut worker = OutboxWorker::new(w.app.clone(), fake.clone(), 7);
+    let steps = drain(&mut worker).await;
+    assert!(matches!(steps[0], Step::Failed(_)), "{steps:?}");
+    assert!(fake.calls().is_empty(), "nothing sent, no typing shown");
+    let (status, detail): (String, Option<String>) = sqlx::query_as(
+        "SELECT m.status, l.detail FROM messages m
+         JOIN message_delivery_log l ON l.message_id = m.id AND l.status = 'failed'
+         WHERE m.id = ?",
+    )
+    .bind(m.id)
+    .fetch_one(w.app.pool())
+    .await
+    .unwrap();
+    assert_eq!(status, "failed");
+    assert!(
+        detail.as_deref().is_some_and(|d| d.contains("damaged")),
+        "{detail:?}"
+    );
+    let alert: String =
+        sqlx::query_scalar("SELECT details_json FROM admin_alerts WHERE kind = 'media_corrupt'")
+            .fetch_one(w.app.pool())
+            .await
+            .unwrap();
+    assert!(alert.contains(&sha), "{alert}");
+}

@@ -13,8 +13,11 @@
 //! orphan file), and the p95s stay under 50 ms (`SOAK_P95_MS`; 1,000 ms in a debug build).
 //! Every message sent is stored once.
 //!
-//! Scale: `SOAK_MESSAGES` (default 3,000), `SOAK_REPLIES` (a tenth of them), `SOAK_CUSTOMERS`
-//! (200), `SOAK_OUT` (where the figures go; default the data directory, kept when set).
+//! Scale: `SOAK_MESSAGES` (default 600), `SOAK_REPLIES` (a tenth of them), `SOAK_CUSTOMERS`
+//! (20), `SOAK_OUT` (where the figures go, with the p95s of every tenth; without it only the
+//! last tenth's p95s are measured, the ones asserted, and no figures are written). The
+//! default keeps the test under about 30 s in a debug build: the ten reconnects and restarts
+//! with their measurements cost more than the messages.
 //! `scripts/soak.sh` runs the full month (1,000,000 messages, 100,000 replies, 5,000
 //! customers) in release.
 
@@ -68,11 +71,11 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn scale() -> Scale {
-    let messages = env_usize("SOAK_MESSAGES", 3_000).max(100);
+    let messages = env_usize("SOAK_MESSAGES", 600).max(100);
     Scale {
         messages,
         replies: env_usize("SOAK_REPLIES", messages / 10),
-        customers: env_usize("SOAK_CUSTOMERS", 200).max(1),
+        customers: env_usize("SOAK_CUSTOMERS", 20).max(1),
         out: std::env::var_os("SOAK_OUT").map(PathBuf::from),
     }
 }
@@ -167,8 +170,8 @@ async fn quiet_figures(pid: u32, url: &str) -> (Option<u64>, Option<u64>, Option
         (a, b) => a.or(b),
     };
     let mut best = (None, None, None);
-    for _ in 0..6 {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
         let (rss, fds) = process_figures(pid);
         let t = tasks(url).await;
         best = (rss.or(best.0), min(best.1, fds), min(best.2, t));
@@ -279,8 +282,10 @@ async fn a_soak_keeps_memory_descriptors_tasks_wal_and_latency_flat() {
             wait_connected(&url, &admin).await;
             "reconnect"
         };
+        // The p95s are asserted for the last tenth only; the others are for the figures.
+        let latency = scale.out.is_some() || segment == 9;
         let sample = measure(
-            before, &url, &admin, &db, &data, &service, sent, started, event,
+            before, &url, &admin, &db, &data, &service, sent, started, event, latency,
         )
         .await;
         eprintln!("soak: {sample:?}");
@@ -300,10 +305,11 @@ async fn a_soak_keeps_memory_descriptors_tasks_wal_and_latency_flat() {
         count(&db, "SELECT count(*) FROM messages WHERE direction = 'in'").await as usize,
         sent
     );
-    let out = scale.out.clone().unwrap_or_else(|| data.clone());
-    std::fs::create_dir_all(&out).unwrap();
-    write_figures(&out, &samples, &scale, replied);
-    eprintln!("soak figures in {}", out.display());
+    if let Some(out) = &scale.out {
+        std::fs::create_dir_all(out).unwrap();
+        write_figures(out, &samples, &scale, replied);
+        eprintln!("soak figures in {}", out.display());
+    }
     check(&samples, &data, &db).await;
     assert!(service.panics().is_empty(), "{:?}", service.panics());
     service.kill();
@@ -350,6 +356,7 @@ async fn measure(
     messages: usize,
     started: Instant,
     event: &'static str,
+    latency: bool,
 ) -> Sample {
     let pid = service.pid().expect("running");
     let ticket = count(db, "SELECT max(id) FROM tickets").await;
@@ -367,11 +374,15 @@ async fn measure(
     ];
     // Figures of the process first, then the requests that would disturb them.
     let (rss_kib, fds, tasks) = quiet_figures(pid, url).await;
-    let (inbox_p95_ms, chat_p95_ms, search_p95_ms) = (
-        p95(url, admin, &inbox).await,
-        p95(url, admin, &chat).await,
-        p95(url, admin, &search).await,
-    );
+    let (inbox_p95_ms, chat_p95_ms, search_p95_ms) = if latency {
+        (
+            p95(url, admin, &inbox).await,
+            p95(url, admin, &chat).await,
+            p95(url, admin, &search).await,
+        )
+    } else {
+        (f64::NAN, f64::NAN, f64::NAN)
+    };
     let db_file = data.join("pharmacy.db");
     Sample {
         messages,

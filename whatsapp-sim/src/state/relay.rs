@@ -308,6 +308,7 @@ impl State {
         // Any receipt for a message (retry included) acknowledges it. An `<appdata>` too:
         // whatsmeow answers a decrypted one with a receipt only (`decryptMessages` ->
         // `sendMessageReceipt`), so the server must take that as its ack (an inference).
+        // Checked: client.go handles `appdata` as `message`; message.go acks only on a failure.
         let peer = target.as_ref().map(|k| k.0.clone());
         self.acked(key, "message", &ids, peer.clone());
         self.acked(key, "appdata", &ids, peer);
