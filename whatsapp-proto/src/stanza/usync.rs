@@ -532,10 +532,17 @@ mod tests {
         assert_eq!(answer.users.len(), 1);
         assert_eq!(
             answer.users[0].devices.as_ref().unwrap().devices,
-            [ListedDevice {
-                id: 1,
-                key_index: Some(4)
-            }]
+            [
+                ListedDevice {
+                    id: 1,
+                    key_index: Some(4)
+                },
+                // An unreadable key index keeps the device, without an index.
+                ListedDevice {
+                    id: 2,
+                    key_index: None
+                }
+            ]
         );
     }
 }
