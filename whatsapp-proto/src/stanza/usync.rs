@@ -526,6 +526,7 @@ mod tests {
                             Node::new("device").attr("id", "x"),
                             Node::new("device").attr("id", 70_000u32),
                             Node::new("device").attr("id", 1u16).attr("key-index", 4u32),
+                            Node::new("device").attr("id", 2u16).attr("key-index", "x"),
                         ])])]),
             ])])]);
         let answer = UsyncResult::parse(&iq).unwrap();
