@@ -23,6 +23,7 @@ use crate::ClientError;
 use crate::clock::UnixMillis;
 use crate::context::Shared;
 use crate::send::generate_message_id;
+use whatsapp_proto::stanza::usync::{UsyncQuery, UsyncResult};
 
 /// A device of a user's list and the key index its `<device key-index>` named.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,26 +158,6 @@ async fn screen(
     }
 }
 
-/// `<device id key-index>` entries of a `<device-list>`.
-fn listed_devices(user: &Jid, device_list: &Node) -> Vec<KnownDevice> {
-    device_list
-        .children_by_tag("device")
-        .filter_map(|device| {
-            let attrs = device.attrs();
-            let id = u16::try_from(attrs.optional_u64("id").ok()??).ok()?;
-            let key_index = attrs
-                .optional_u64("key-index")
-                .ok()
-                .flatten()
-                .and_then(|k| u32::try_from(k).ok());
-            Some(KnownDevice {
-                jid: user.to_non_ad().with_device(id),
-                key_index,
-            })
-        })
-        .collect()
-}
-
 /// A usync device query (part 2 §3.1–3.2): each user with its screened devices and whether
 /// the list was trusted.
 async fn query_device_lists(
@@ -184,43 +165,24 @@ async fn query_device_lists(
     users: &[Jid],
 ) -> Result<Vec<(Jid, Vec<KnownDevice>, bool)>, ClientError> {
     let sid = generate_message_id("usync", UnixMillis::now().as_secs());
-    let list = users
-        .iter()
-        .map(|u| Node::new("user").attr("jid", u.to_non_ad()));
-    let iq = Node::new("iq")
-        .attr("xmlns", "usync")
-        .attr("type", "get")
-        .attr("to", Jid::server_jid())
-        .children([Node::new("usync")
-            .attr("sid", sid)
-            .attr("mode", "query")
-            .attr("last", "true")
-            .attr("index", "0")
-            .attr("context", "message")
-            .children([
-                Node::new("query").children([Node::new("devices").attr("version", "2")]),
-                Node::new("list").children(list),
-            ])]);
-    let answer = shared.iq(iq).await?;
-    let list = answer
-        .path(&["usync", "list"])
-        .ok_or_else(|| ClientError::unexpected("no usync list", &answer))?;
+    let answer = shared.iq(UsyncQuery::devices(sid, users).iq()).await?;
+    let result = UsyncResult::parse(&answer)
+        .map_err(|_| ClientError::unexpected("no usync list", &answer))?;
     let mut out = Vec::new();
-    for user in list.children_by_tag("user") {
-        let Ok(jid) = user.attrs().jid("jid") else {
+    for user in result.users {
+        let jid = user.jid.to_non_ad();
+        let Some(list) = user.devices else {
             continue;
         };
-        let jid = jid.to_non_ad();
-        let Some(devices) = user.child("devices") else {
-            continue;
-        };
-        let Some(device_list) = devices.child("device-list") else {
-            continue;
-        };
-        let listed = listed_devices(&jid, device_list);
-        let signed = devices
-            .child("key-index-list")
-            .and_then(Node::content_bytes);
+        let listed = list
+            .devices
+            .iter()
+            .map(|d| KnownDevice {
+                jid: jid.clone().with_device(d.id),
+                key_index: d.key_index,
+            })
+            .collect();
+        let signed = list.key_index_list.as_ref().map(|k| k.signed.as_slice());
         let (kept, trusted) = screen(shared, &jid, listed, signed).await;
         out.push((jid, kept, trusted));
     }
@@ -342,35 +304,6 @@ fn apply_change(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn device_entries_keep_their_key_index_and_skip_bad_ids() {
-        let user = Jid::user("201000000001".to_owned());
-        let list = Node::new("device-list").children([
-            Node::new("device").attr("id", "0"),
-            Node::new("device").attr("id", "3").attr("key-index", "2"),
-            Node::new("device").attr("id", "70000"),
-            Node::new("device").attr("id", "4").attr("key-index", "x"),
-        ]);
-        let devices = listed_devices(&user, &list);
-        assert_eq!(
-            devices,
-            vec![
-                KnownDevice {
-                    jid: user.clone().with_device(0),
-                    key_index: None
-                },
-                KnownDevice {
-                    jid: user.clone().with_device(3),
-                    key_index: Some(2)
-                },
-                KnownDevice {
-                    jid: user.clone().with_device(4),
-                    key_index: None
-                },
-            ]
-        );
-    }
 
     #[test]
     fn notifications_change_a_cached_list_under_a_verified_key_index_list() {

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::signal::{MAX_PREKEY_ID, PreKeyRecord};
+use whatsapp_proto::stanza::keys;
 
 use crate::ClientError;
 use crate::context::Shared;
@@ -113,8 +114,22 @@ pub(crate) async fn on_prekey_low(shared: &Shared, value: u32) -> Result<(), Cli
     Ok(())
 }
 
-fn id3(id: u32) -> Vec<u8> {
-    id.to_be_bytes()[1..].to_vec()
+/// A one-time prekey as the wire carries it.
+pub(crate) fn wire_prekey(record: &PreKeyRecord) -> keys::PreKey {
+    keys::PreKey {
+        id: record.id,
+        public: *record.key_pair.public.as_bytes(),
+    }
+}
+
+/// Our signed prekey as the wire carries it (prekey uploads, retry receipts' `<keys>`).
+pub(crate) fn wire_signed_prekey(device: &Device) -> Result<keys::SignedPreKey, ClientError> {
+    let spk = device.signed_prekey_record()?;
+    Ok(keys::SignedPreKey {
+        id: spk.id,
+        public: *spk.key_pair.public.as_bytes(),
+        signature: spk.signature,
+    })
 }
 
 /// Generates `count` prekeys, stores them, uploads them (part 2 §2.1) and marks them uploaded.
@@ -134,28 +149,13 @@ pub(crate) async fn upload_prekeys(shared: &Shared, count: u32) -> Result<(), Cl
     };
     let stored: Vec<(u32, Vec<u8>)> = records.iter().map(|r| (r.id, r.to_bytes())).collect();
     shared.store.store_prekeys(&stored).await?;
-    let spk = device.signed_prekey_record()?;
-    let keys = records.iter().map(|r| {
-        Node::new("key").children([
-            Node::new("id").bytes(id3(r.id)),
-            Node::new("value").bytes(raw_key(&r.key_pair.public.serialize()).to_vec()),
-        ])
-    });
-    let iq = Node::new("iq")
-        .attr("xmlns", "encrypt")
-        .attr("type", "set")
-        .attr("to", Jid::server_jid())
-        .children([
-            Node::new("registration").bytes(device.registration_id.to_be_bytes().to_vec()),
-            Node::new("type").bytes(vec![5u8]),
-            Node::new("identity").bytes(device.identity_pair().public().to_vec()),
-            Node::new("list").children(keys),
-            Node::new("skey").children([
-                Node::new("id").bytes(id3(spk.id)),
-                Node::new("value").bytes(raw_key(&spk.key_pair.public.serialize()).to_vec()),
-                Node::new("signature").bytes(spk.signature.to_vec()),
-            ]),
-        ]);
+    let upload = keys::PreKeyUpload {
+        registration_id: device.registration_id,
+        identity: *device.identity_pair().public(),
+        prekeys: records.iter().map(wire_prekey).collect(),
+        signed_prekey: wire_signed_prekey(&device)?,
+    };
+    let iq = upload.iq();
     shared.iq(iq).await?;
     let ids: Vec<u32> = records.iter().map(|r| r.id).collect();
     shared.store.mark_prekeys_uploaded(&ids).await?;

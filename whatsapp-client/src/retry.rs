@@ -5,6 +5,7 @@ use prost::Message as _;
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::pb::e2e;
 use whatsapp_proto::signal::{self, PreKeyRecord, SenderKeyRecord, SessionRecord, SignalError};
+use whatsapp_proto::stanza::keys;
 
 use crate::ClientError;
 use crate::context::Shared;
@@ -59,7 +60,7 @@ pub(crate) async fn send_retry_receipt(
             .attr("count", count)
             .attr("id", id)
             .attr("t", attrs.optional_string("t").unwrap_or_default()),
-        Node::new("registration").bytes(device.registration_id.to_be_bytes().to_vec()),
+        keys::registration_node(device.registration_id),
     ];
     let no_session = matches!(
         error,
@@ -76,24 +77,14 @@ pub(crate) async fn send_retry_receipt(
             .store_prekeys(&[(prekey.id, prekey.to_bytes())])
             .await?;
         shared.store.mark_prekeys_uploaded(&[prekey.id]).await?;
-        let spk = device.signed_prekey_record()?;
-        let mut keys = vec![
-            Node::new("type").bytes(vec![5u8]),
-            Node::new("identity").bytes(device.identity_pair().public().to_vec()),
-            Node::new("key").children([
-                Node::new("id").bytes(prekey.id.to_be_bytes()[1..].to_vec()),
-                Node::new("value").bytes(prekey.key_pair.public.as_bytes().to_vec()),
-            ]),
-            Node::new("skey").children([
-                Node::new("id").bytes(spk.id.to_be_bytes()[1..].to_vec()),
-                Node::new("value").bytes(spk.key_pair.public.as_bytes().to_vec()),
-                Node::new("signature").bytes(spk.signature.to_vec()),
-            ]),
-        ];
-        if let Some(account) = &device.account {
-            keys.push(Node::new("device-identity").bytes(account.clone()));
-        }
-        children.push(Node::new("keys").children(keys));
+        let bundle = keys::KeyBundle {
+            registration_id: device.registration_id,
+            identity: *device.identity_pair().public(),
+            prekey: Some(crate::login::wire_prekey(&prekey)),
+            signed_prekey: crate::login::wire_signed_prekey(&device)?,
+            device_identity: device.account.clone(),
+        };
+        children.push(bundle.keys_node());
     }
     shared.send(retry.children(children)).await
 }
@@ -186,19 +177,12 @@ pub(crate) async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result
     let identity = shared.signal_identity()?;
     let address = requester.signal_address();
     let bundle = match node.child("keys") {
-        Some(keys) => {
-            let mut with_registration = keys.clone();
-            if let Some(reg) = node.child("registration") {
-                with_registration = with_registration.children(
-                    keys.child_nodes()
-                        .iter()
-                        .cloned()
-                        .chain([reg.clone()])
-                        .collect::<Vec<_>>(),
-                );
-            }
-            parse_bundle(&with_registration)
-        }
+        Some(_) => keys::KeyBundle::parse(node)
+            .inspect_err(
+                |error| tracing::warn!(%requester, %error, "unusable keys in a retry receipt"),
+            )
+            .ok()
+            .map(|b| b.to_signal()),
         None => None,
     };
     let bundle = match bundle {

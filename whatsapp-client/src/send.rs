@@ -14,6 +14,10 @@ use whatsapp_proto::pb::e2e;
 use whatsapp_proto::signal::{
     self, CiphertextMessage, PreKeyBundle, PublicKey, SenderKeyRecord, SessionRecord, SignalError,
 };
+use whatsapp_proto::stanza::keys;
+// The stanza `type` and `mediatype` rules live in the core (retry.rs resends with them too).
+pub(crate) use whatsapp_proto::stanza::message_type::{media_type, stanza_type as message_type};
+use whatsapp_proto::stanza::phash::participant_hash;
 
 use crate::ClientError;
 use crate::clock::UnixMillis;
@@ -85,64 +89,19 @@ pub fn validate_message_id(id: &str) -> Result<(), ClientError> {
     Ok(())
 }
 
-fn bytes_of<'a>(node: &'a Node, tag: &str) -> Option<&'a [u8]> {
-    node.child(tag).and_then(Node::content_bytes)
-}
-
-fn id_of(bytes: &[u8]) -> Option<u32> {
-    (bytes.len() == 3).then(|| u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]))
-}
-
-pub(crate) fn parse_bundle(user: &Node) -> Option<PreKeyBundle> {
-    let registration: [u8; 4] = bytes_of(user, "registration")?.try_into().ok()?;
-    let identity = PublicKey::from_slice(bytes_of(user, "identity")?).ok()?;
-    let skey = user.child("skey")?;
-    let signature: [u8; 64] = bytes_of(skey, "signature")?.try_into().ok()?;
-    let prekey = match user.child("key") {
-        Some(key) => Some((
-            id_of(bytes_of(key, "id")?)?,
-            PublicKey::from_slice(bytes_of(key, "value")?).ok()?,
-        )),
-        None => None,
-    };
-    Some(PreKeyBundle {
-        registration_id: u32::from_be_bytes(registration),
-        identity_key: identity,
-        signed_prekey_id: id_of(bytes_of(skey, "id")?)?,
-        signed_prekey: PublicKey::from_slice(bytes_of(skey, "value")?).ok()?,
-        signed_prekey_signature: signature,
-        prekey,
-    })
-}
-
 /// Fetches prekey bundles for devices without a session (part 2 §2.3).
 pub(crate) async fn fetch_bundles(
     shared: &Shared,
     devices: &[Jid],
 ) -> Result<Vec<(Jid, PreKeyBundle)>, ClientError> {
-    let users = devices.iter().map(|d| {
-        Node::new("user")
-            .attr("jid", d.clone())
-            .attr("reason", "identity")
-    });
-    let iq = Node::new("iq")
-        .attr("xmlns", "encrypt")
-        .attr("type", "get")
-        .attr("to", Jid::server_jid())
-        .children([Node::new("key").children(users)]);
-    let answer = shared.iq(iq).await?;
-    let list = answer
-        .child("list")
-        .ok_or_else(|| ClientError::unexpected("no bundle list", &answer))?;
+    let answer = shared.iq(keys::fetch_query(devices)).await?;
+    let users = keys::parse_fetch_answer(&answer)
+        .map_err(|_| ClientError::unexpected("no bundle list", &answer))?;
     let mut out = Vec::new();
-    for user in list.children_by_tag("user") {
-        let Ok(jid) = user.attrs().jid("jid") else {
-            continue;
-        };
-        let keys = user.child("keys").unwrap_or(user);
-        match parse_bundle(keys) {
-            Some(bundle) => out.push((jid, bundle)),
-            None => tracing::warn!(%jid, "unusable prekey bundle"),
+    for (jid, bundle) in users {
+        match bundle {
+            Ok(bundle) => out.push((jid, bundle.to_signal())),
+            Err(error) => tracing::warn!(%jid, %error, "unusable prekey bundle"),
         }
     }
     Ok(out)
@@ -393,19 +352,6 @@ async fn group_participants(shared: &Shared, group: &Jid) -> Result<(Vec<Jid>, b
     Ok((participants, lid))
 }
 
-/// phash: "2:" + base64 (standard, unpadded) of the first 6 bytes of SHA-256 over the sorted
-/// `user.agent:device@server` strings (part 2 §4.6, whatsmeow `participantListHashV2`).
-pub(crate) fn participant_hash(devices: &[Jid]) -> String {
-    let mut names: Vec<String> = devices
-        .iter()
-        .map(|d| format!("{}.{}:{}@{}", d.user, d.agent, d.device, d.server.as_str()))
-        .collect();
-    names.sort();
-    let digest = Sha256::digest(names.concat().as_bytes());
-    let encoded = whatsapp_proto::pairing::base64_encode(&digest[..6]);
-    format!("2:{}", encoded.trim_end_matches('='))
-}
-
 /// Sends to a group: the sender key distribution to every device, then one skmsg (§4.9).
 async fn send_group_message(
     shared: &Arc<Shared>,
@@ -508,165 +454,15 @@ fn token_valid(issued: i64, now: i64) -> bool {
     issued >= oldest
 }
 
-/// The stanza `type` (whatsmeow `getTypeFromMessage`, reduced): media kinds, reactions, text.
-pub(crate) fn message_type(message: &e2e::Message) -> &'static str {
-    if message.reaction_message.is_some() {
-        "reaction"
-    } else if message.image_message.is_some()
-        || message.video_message.is_some()
-        || message.audio_message.is_some()
-        || message.document_message.is_some()
-        || message.sticker_message.is_some()
-        || message.contact_message.is_some()
-        || message.location_message.is_some()
-    {
-        "media"
-    } else {
-        "text"
-    }
-}
-
-/// The `mediatype` attribute of an `<enc>` node (whatsmeow send.go `getMediaTypeFromMessage`):
-/// wrappers are looked through; plain text and reactions have none.
-pub(crate) fn media_type(message: &e2e::Message) -> Option<&'static str> {
-    let inner = message
-        .view_once_message
-        .as_ref()
-        .or(message.view_once_message_v2.as_ref())
-        .or(message.view_once_message_v2_extension.as_ref())
-        .or(message.lottie_sticker_message.as_ref())
-        .or(message.ephemeral_message.as_ref())
-        .or(message.document_with_caption_message.as_ref())
-        .and_then(|wrapper| wrapper.message.as_deref());
-    if let Some(inner) = inner {
-        return media_type(inner);
-    }
-    if message
-        .extended_text_message
-        .as_ref()
-        .is_some_and(|text| text.title.is_some())
-    {
-        Some("url")
-    } else if message.image_message.is_some() {
-        Some("image")
-    } else if message.sticker_message.is_some() {
-        Some("sticker")
-    } else if message.document_message.is_some() {
-        Some("document")
-    } else if let Some(audio) = &message.audio_message {
-        Some(if audio.ptt == Some(true) {
-            "ptt"
-        } else {
-            "audio"
-        })
-    } else if let Some(video) = &message.video_message {
-        Some(if video.gif_playback == Some(true) {
-            "gif"
-        } else {
-            "video"
-        })
-    } else if message.contact_message.is_some() {
-        Some("vcard")
-    } else if message.contacts_array_message.is_some() {
-        Some("contact_array")
-    } else {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[test]
-    fn phash_matches_the_reference_form() {
-        // Byte-wise order puts ":12@" before ":2@"; the result is "2:" + 8 characters.
-        let devices: Vec<Jid> = [
-            "15551234567:2@s.whatsapp.net",
-            "15551234567:12@s.whatsapp.net",
-        ]
-        .iter()
-        .map(|j| j.parse().unwrap())
-        .collect();
-        let hash = participant_hash(&devices);
-        assert_eq!(hash.len(), 10);
-        assert!(hash.starts_with("2:"));
-        let mut reversed = devices.clone();
-        reversed.reverse();
-        assert_eq!(participant_hash(&reversed), hash);
-        let expected = {
-            let digest =
-                Sha256::digest(b"15551234567.0:12@s.whatsapp.net15551234567.0:2@s.whatsapp.net");
-            format!(
-                "2:{}",
-                whatsapp_proto::pairing::base64_encode(&digest[..6]).trim_end_matches('=')
-            )
-        };
-        assert_eq!(hash, expected);
-    }
-
     #[test]
     fn privacy_token_expiry() {
         let now = 1_700_000_000;
         assert!(token_valid(now, now));
         assert!(token_valid(now - 3 * 604_800, now));
         assert!(!token_valid(now - 5 * 604_800, now));
-    }
-
-    /// `mediatype` as whatsmeow's getMediaTypeFromMessage: wrappers looked through, ptt and gif
-    /// told apart, none for text and reactions.
-    #[test]
-    fn media_type_of_each_kind() {
-        let audio = |ptt| e2e::Message {
-            audio_message: Some(Box::new(e2e::AudioMessage {
-                ptt: Some(ptt),
-                ..Default::default()
-            })),
-            ..Default::default()
-        };
-        assert_eq!(media_type(&audio(true)), Some("ptt"));
-        assert_eq!(media_type(&audio(false)), Some("audio"));
-        let gif = e2e::Message {
-            video_message: Some(Box::new(e2e::VideoMessage {
-                gif_playback: Some(true),
-                ..Default::default()
-            })),
-            ..Default::default()
-        };
-        assert_eq!(media_type(&gif), Some("gif"));
-        let image = e2e::Message {
-            image_message: Some(Default::default()),
-            ..Default::default()
-        };
-        let view_once = e2e::Message {
-            view_once_message_v2: Some(Box::new(e2e::FutureProofMessage {
-                message: Some(Box::new(image.clone())),
-            })),
-            ..Default::default()
-        };
-        assert_eq!(media_type(&view_once), Some("image"));
-        let document = e2e::Message {
-            document_message: Some(Default::default()),
-            ..Default::default()
-        };
-        assert_eq!(media_type(&document), Some("document"));
-        let link = e2e::Message {
-            extended_text_message: Some(Box::new(e2e::ExtendedTextMessage {
-                title: Some("a page".into()),
-                ..Default::default()
-            })),
-            ..Default::default()
-        };
-        assert_eq!(media_type(&link), Some("url"));
-        let text = e2e::Message {
-            conversation: Some("hi".into()),
-            ..Default::default()
-        };
-        assert_eq!(media_type(&text), None);
-        let reaction = e2e::Message {
-            reaction_message: Some(Default::default()),
-            ..Default::default()
-        };
-        assert_eq!(media_type(&reaction), None);
     }
 
     #[test]
@@ -711,29 +507,5 @@ mod tests {
         }
         assert!(validate_message_id(&"A".repeat(65)).is_err());
         assert!(validate_message_id(&"A".repeat(64)).is_ok());
-    }
-
-    #[test]
-    fn bundle_parsing_checks_sizes() {
-        let user = Node::new("user").children([
-            Node::new("registration").bytes(vec![0, 0, 0, 7]),
-            Node::new("type").bytes(vec![5]),
-            Node::new("identity").bytes(vec![9; 32]),
-            Node::new("key").children([
-                Node::new("id").bytes(vec![0, 0, 3]),
-                Node::new("value").bytes(vec![8; 32]),
-            ]),
-            Node::new("skey").children([
-                Node::new("id").bytes(vec![0, 0, 1]),
-                Node::new("value").bytes(vec![7; 32]),
-                Node::new("signature").bytes(vec![6; 64]),
-            ]),
-        ]);
-        let bundle = parse_bundle(&user).unwrap();
-        assert_eq!(bundle.registration_id, 7);
-        assert_eq!(bundle.prekey.map(|p| p.0), Some(3));
-        assert_eq!(bundle.signed_prekey_id, 1);
-        let broken = Node::new("user").children([Node::new("registration").bytes(vec![1])]);
-        assert!(parse_bundle(&broken).is_none());
     }
 }

@@ -18,6 +18,7 @@
 //! | [`pairing`] | QR strings, ADV verification and signing, phone-code pairing (both sides) |
 //! | [`key_index`] | ADV key-index lists: verifying the primary's signature, filtering device lists |
 //! | [`signal`] | Signal sessions and sender keys |
+//! | [`stanza`] | the stanza vocabulary both sides speak: key bundles, usync, phash, message types |
 //! | [`xeddsa`] | XEdDSA signatures over Curve25519 keys, as libsignal makes them |
 //! | [`poll`] | poll votes: encryption under the poll's message secret, option hashes |
 //! | [`media`] | media keys, encryption and streaming verified decryption, media retry |
@@ -41,4 +42,5 @@ pub mod payload;
 pub mod pb;
 pub mod poll;
 pub mod signal;
+pub mod stanza;
 pub mod xeddsa;

@@ -25,6 +25,8 @@ use aes::cipher::generic_array::GenericArray;
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
+use base64::Engine as _;
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use prost::Message as _;
@@ -547,34 +549,12 @@ fn hex(bytes: &[u8]) -> String {
 /// assert_eq!(whatsapp_proto::media::upload_token(&[0xfb, 0xff]), "-_8=");
 /// ```
 pub fn upload_token(file_enc_sha256: &[u8]) -> String {
-    base64url(file_enc_sha256, true)
+    URL_SAFE.encode(file_enc_sha256)
 }
 
 /// The upload token without padding (Baileys' form). Both are accepted by the server.
 pub fn upload_token_unpadded(file_enc_sha256: &[u8]) -> String {
-    base64url(file_enc_sha256, false)
-}
-
-fn base64url(data: &[u8], pad: bool) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for group in data.chunks(3) {
-        let b = [
-            group[0],
-            *group.get(1).unwrap_or(&0),
-            *group.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        let chars = group.len() + 1;
-        for i in 0..4 {
-            if i < chars {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else if pad {
-                out.push('=');
-            }
-        }
-    }
-    out
+    URL_SAFE_NO_PAD.encode(file_enc_sha256)
 }
 
 /// The download URL for a media host, whatsmeow's form:

@@ -33,6 +33,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use aes_gcm::aead::{Aead, KeyInit};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use ctr::cipher::{KeyIvInit, StreamCipher};
 use hmac::{Hmac, Mac};
 use prost::Message;
@@ -156,9 +158,9 @@ impl fmt::Display for QrData {
             f,
             "{QR_PREFIX}{},{},{},{},{}",
             self.reference,
-            base64_encode(&self.noise_public),
-            base64_encode(&self.identity_public),
-            base64_encode(&self.adv_secret),
+            STANDARD.encode(self.noise_public),
+            STANDARD.encode(self.identity_public),
+            STANDARD.encode(self.adv_secret),
             self.client_type
         )
     }
@@ -178,7 +180,9 @@ impl FromStr for QrData {
             });
         }
         let key = |text: &str, reason| {
-            base64_decode(text)
+            STANDARD
+                .decode(text)
+                .ok()
                 .and_then(|v| <[u8; 32]>::try_from(v).ok())
                 .ok_or(PairingError::BadQr { reason })
         };
@@ -709,54 +713,6 @@ pub fn companion_finish_node(
             ])])
 }
 
-// ------------------------------------------------------------------ base64 (standard, padded)
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with padding (the QR's encoding).
-pub fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Decodes standard base64 (padding optional). `None` on any invalid input.
-pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim_end_matches('=');
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0u32;
-    for c in text.bytes() {
-        let v = B64.iter().position(|&x| x == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    // Leftover bits must be zero padding of a valid length.
-    if bits >= 6 || acc != 0 {
-        return None;
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -765,24 +721,6 @@ mod tests {
 
     fn rng() -> ChaCha20Rng {
         ChaCha20Rng::seed_from_u64(42)
-    }
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (plain, enc) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64_encode(plain.as_bytes()), enc);
-            assert_eq!(base64_decode(enc).unwrap(), plain.as_bytes());
-        }
-        assert!(base64_decode("Zm9v!").is_none());
-        assert!(base64_decode("Z").is_none());
     }
 
     #[test]
@@ -799,9 +737,9 @@ mod tests {
             s,
             format!(
                 "{QR_PREFIX}2@ref,{},{},{},9",
-                base64_encode(&[1; 32]),
-                base64_encode(&[2; 32]),
-                base64_encode(&[3; 32])
+                STANDARD.encode([1; 32]),
+                STANDARD.encode([2; 32]),
+                STANDARD.encode([3; 32])
             )
         );
         assert_eq!(s.parse::<QrData>().unwrap(), qr);

@@ -31,6 +31,7 @@ use crate::pb::wa6::client_payload::web_info::WebSubPlatform;
 use crate::pb::wa6::client_payload::{
     ConnectReason, ConnectType, DevicePairingRegistrationData, UserAgent, WebInfo,
 };
+use crate::stanza::keys::{decode_key_id, encode_key_id};
 
 /// A WhatsApp Web version, `primary.secondary.tertiary`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -257,7 +258,6 @@ pub fn device_props(config: &PayloadConfig) -> DeviceProps {
 /// `getRegistrationPayload`): base fields, `passive = pull = false` and the
 /// DevicePairingRegistrationData.
 pub fn registration_payload(config: &PayloadConfig, keys: &RegistrationData) -> ClientPayload {
-    let skey_id = keys.signed_pre_key_id.to_be_bytes();
     ClientPayload {
         passive: Some(false),
         pull: Some(false),
@@ -265,7 +265,7 @@ pub fn registration_payload(config: &PayloadConfig, keys: &RegistrationData) -> 
             e_regid: Some(keys.registration_id.to_be_bytes().to_vec()),
             e_keytype: Some(vec![KEY_TYPE_DJB]),
             e_ident: Some(keys.identity_key.to_vec()),
-            e_skey_id: Some(skey_id[1..].to_vec()),
+            e_skey_id: Some(encode_key_id(keys.signed_pre_key_id).to_vec()),
             e_skey_val: Some(keys.signed_pre_key.to_vec()),
             e_skey_sig: Some(keys.signed_pre_key_signature.to_vec()),
             build_hash: Some(config.app_version.build_hash().to_vec()),
@@ -327,11 +327,11 @@ pub fn registration_data(payload: &ClientPayload) -> Result<RegistrationData, Pa
     if key_type != KEY_TYPE_DJB {
         return Err(PayloadError::KeyType(key_type));
     }
-    let [a, b, c]: [u8; 3] = fixed(&data.e_skey_id, "e_skey_id")?;
+    let skey_id: [u8; 3] = fixed(&data.e_skey_id, "e_skey_id")?;
     Ok(RegistrationData {
         registration_id: u32::from_be_bytes(regid),
         identity_key: fixed(&data.e_ident, "e_ident")?,
-        signed_pre_key_id: u32::from_be_bytes([0, a, b, c]),
+        signed_pre_key_id: decode_key_id(skey_id),
         signed_pre_key: fixed(&data.e_skey_val, "e_skey_val")?,
         signed_pre_key_signature: fixed(&data.e_skey_sig, "e_skey_sig")?,
     })

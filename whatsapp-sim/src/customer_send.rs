@@ -119,7 +119,12 @@ impl SimHandle {
             }
         };
         let understood = device::understand_message(&sent_as);
-        let entry = state::sent_entry(&id, &chat, understood, device::stanza_type(&content));
+        let entry = state::sent_entry(
+            &id,
+            &chat,
+            understood,
+            whatsapp_proto::stanza::message_type::stanza_type(&sent_as),
+        );
         state.customer_will_send(&pn, entry, chat.clone());
         drop(state);
         let command = customer::Command::Send {

@@ -8,47 +8,15 @@ use prost::Message as _;
 use rand::{CryptoRng, RngCore};
 use whatsapp_proto::pb::e2e;
 use whatsapp_proto::signal::{
-    self, IdentityKey, KeyPair, PreKeyBundle, PreKeyRecord, PreKeyWhisperMessage, ResponderKeys,
-    SessionRecord, SignalError, SignedPreKeyRecord, WhisperMessage,
+    self, IdentityKey, KeyPair, PreKeyRecord, PreKeyWhisperMessage, ResponderKeys, SessionRecord,
+    SignalError, SignedPreKeyRecord, WhisperMessage,
 };
+/// A public prekey bundle as the server hands it out (part 2 §2.3).
+pub use whatsapp_proto::stanza::keys::KeyBundle as Bundle;
+use whatsapp_proto::stanza::keys::{PreKey, SignedPreKey};
 
 /// How many one-time prekeys a simulated device publishes at a time.
 const PREKEY_BATCH: u32 = 50;
-
-/// A public prekey bundle as the server hands it out (part 2 §2.3).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bundle {
-    /// Registration ID.
-    pub registration_id: u32,
-    /// Identity public key.
-    pub identity: [u8; 32],
-    /// Signed prekey ID.
-    pub spk_id: u32,
-    /// Signed prekey.
-    pub spk: [u8; 32],
-    /// Its signature by the identity key.
-    pub spk_signature: [u8; 64],
-    /// A one-time prekey, if any were left.
-    pub prekey: Option<(u32, [u8; 32])>,
-    /// The device's ADVSignedDeviceIdentity (companions only).
-    pub device_identity: Option<Vec<u8>>,
-}
-
-impl Bundle {
-    /// As whatsapp-proto's bundle type.
-    pub fn to_signal(&self) -> PreKeyBundle {
-        PreKeyBundle {
-            registration_id: self.registration_id,
-            identity_key: IdentityKey::from_raw(self.identity),
-            signed_prekey_id: self.spk_id,
-            signed_prekey: signal::PublicKey::from_raw(self.spk),
-            signed_prekey_signature: self.spk_signature,
-            prekey: self
-                .prekey
-                .map(|(id, key)| (id, signal::PublicKey::from_raw(key))),
-        }
-    }
-}
 
 /// The Signal side of a simulated device.
 pub(crate) struct SimDevice {
@@ -102,16 +70,19 @@ impl SimDevice {
             self.publish_prekeys(rng);
         }
         let prekey = self.published.pop_front().and_then(|id| {
-            self.prekeys
-                .get(&id)
-                .map(|r| (id, *r.key_pair.public.as_bytes()))
+            self.prekeys.get(&id).map(|r| PreKey {
+                id,
+                public: *r.key_pair.public.as_bytes(),
+            })
         });
         Bundle {
             registration_id: self.registration_id,
             identity: *self.identity.public.as_bytes(),
-            spk_id: self.spk.id,
-            spk: *self.spk.key_pair.public.as_bytes(),
-            spk_signature: self.spk.signature,
+            signed_prekey: SignedPreKey {
+                id: self.spk.id,
+                public: *self.spk.key_pair.public.as_bytes(),
+                signature: self.spk.signature,
+            },
             prekey,
             // A phone (device 0) is the account key itself: no ADV identity.
             device_identity: None,
@@ -509,20 +480,6 @@ impl MediaKind {
             MediaKind::Sticker => MediaType::Sticker,
         }
     }
-
-    /// The `mediatype` attribute of `<enc>` (whatsmeow `send.go` `getMediaTypeFromMessage`).
-    pub fn enc_mediatype(self) -> &'static str {
-        match self {
-            MediaKind::Image => "image",
-            MediaKind::Audio => "audio",
-            MediaKind::VoiceNote => "ptt",
-            MediaKind::Document => "document",
-            MediaKind::Video => "video",
-            // whatsmeow getMediaTypeFromMessage: "ptv" would be its own; stickers are "sticker".
-            MediaKind::Ptv => "ptv",
-            MediaKind::Sticker => "sticker",
-        }
-    }
 }
 
 /// Where an uploaded blob lives and its hashes.
@@ -711,24 +668,5 @@ pub fn build_message(
         Outgoing::Wrapped { content, wrapping } => {
             crate::shapes::wrap(build_message(content, reply_to, uploaded), wrapping)
         }
-    }
-}
-
-/// The stanza `type` of a message (whatsmeow `send.go` `getTypeFromMessage`).
-pub fn stanza_type(content: &Outgoing) -> &'static str {
-    match content {
-        Outgoing::Reaction { .. } => "reaction",
-        Outgoing::Media { .. } => "media",
-        Outgoing::Wrapped { content, .. } => stanza_type(content),
-        Outgoing::Raw(message) => {
-            use whatsapp_proto::content::{self, Content};
-            match Content::of(content::unwrap(message).message) {
-                Content::Media(_) => "media",
-                Content::Reaction { .. } => "reaction",
-                Content::PollCreation { .. } | Content::PollVote { .. } => "poll",
-                _ => "text",
-            }
-        }
-        _ => "text",
     }
 }

@@ -3,10 +3,9 @@
 //! HMAC keyed by the QR's adv secret, and checking the companion's device signature. (The
 //! account's key-index list is signed in `state/key_index.rs`.)
 //!
-//! This is the phone side only; the companion side lives in the client.
+//! This is the phone side only; the companion side lives in the client. The QR string
+//! itself is `whatsapp_proto::pairing::QrData`, which both sides build and parse.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use prost::Message as _;
 use rand::{CryptoRng, RngCore};
@@ -17,8 +16,6 @@ use whatsapp_proto::pb::adv::{
 use whatsapp_proto::signal::KeyPair;
 use whatsapp_proto::xeddsa;
 
-/// The prefix WhatsApp's clients put before the QR fields (whatsmeow `pair.go` `makeQRData`).
-pub const QR_PREFIX: &str = "https://wa.me/settings/linked_devices#";
 /// Account signature prefix (whatsmeow `pair.go` `AdvAccountSignaturePrefix`).
 pub const ADV_ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 0];
 /// Device signature prefix (whatsmeow `pair.go` `AdvDeviceSignaturePrefix`).
@@ -27,21 +24,6 @@ pub const ADV_DEVICE_SIGNATURE_PREFIX: [u8; 2] = [6, 1];
 /// Why the phone refuses a QR code or a companion's answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
-    /// The QR string does not have the five (or the older four) comma-separated fields.
-    #[error("QR code has {fields} fields, expected 5 (ref,noise,identity,adv,type) or 4")]
-    QrFieldCount {
-        /// How many fields were found.
-        fields: usize,
-    },
-    /// A key field of the QR code is not standard base64 of 32 bytes.
-    #[error("QR field {field} is not base64 of 32 bytes")]
-    QrKey {
-        /// Which field.
-        field: &'static str,
-    },
-    /// The companion's client type is not one character.
-    #[error("QR client type {0:?} is not a single character")]
-    QrClientType(String),
     /// The companion's `pair-device-sign` content is not an ADVSignedDeviceIdentity.
     #[error("pair-device-sign content is not an ADVSignedDeviceIdentity: {reason}")]
     Malformed {
@@ -68,63 +50,6 @@ pub enum PhoneError {
         /// The attribute received.
         got: Option<String>,
     },
-}
-
-/// The fields a phone reads from a companion's QR code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QrCode {
-    /// The ref, as the server issued it.
-    pub reference: String,
-    /// The companion's Noise static public key.
-    pub noise_key: [u8; 32],
-    /// The companion's Signal identity public key.
-    pub identity_key: [u8; 32],
-    /// The secret keying the ADV HMAC.
-    pub adv_secret: [u8; 32],
-    /// The companion client type character ("1" Chrome, "9" other web client, ...); empty
-    /// in the older four-field form.
-    pub client_type: String,
-}
-
-/// Parses a QR string, with or without the `wa.me` prefix (fact sheet part 1 §7 step 3).
-///
-/// ```
-/// use whatsapp_sim::phone::parse_qr;
-/// let k = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-/// let qr = parse_qr(&format!("https://wa.me/settings/linked_devices#2@abc,{k},{k},{k},9")).unwrap();
-/// assert_eq!(qr.reference, "2@abc");
-/// assert_eq!(qr.client_type, "9");
-/// assert!(parse_qr("2@abc,xx").is_err());
-/// ```
-pub fn parse_qr(text: &str) -> Result<QrCode, PhoneError> {
-    let text = text.trim();
-    let body = text.strip_prefix(QR_PREFIX).unwrap_or(text);
-    let fields: Vec<&str> = body.split(',').collect();
-    // Four fields is the older form without the client type, still emitted by Baileys 6.7
-    // (`src/Socket/socket.ts` there) and accepted by phones.
-    if fields.len() != 5 && fields.len() != 4 {
-        return Err(PhoneError::QrFieldCount {
-            fields: fields.len(),
-        });
-    }
-    let key = |i: usize, field: &'static str| -> Result<[u8; 32], PhoneError> {
-        STANDARD
-            .decode(fields[i])
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
-            .ok_or(PhoneError::QrKey { field })
-    };
-    let client_type = fields.get(4).copied().unwrap_or_default();
-    if fields.len() == 5 && client_type.chars().count() != 1 {
-        return Err(PhoneError::QrClientType(client_type.to_owned()));
-    }
-    Ok(QrCode {
-        reference: fields[0].to_owned(),
-        noise_key: key(1, "noise")?,
-        identity_key: key(2, "identity")?,
-        adv_secret: key(3, "adv")?,
-        client_type: client_type.to_owned(),
-    })
 }
 
 /// What the phone issued to a companion and later checks the companion's answer against.

@@ -9,16 +9,16 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
 use rand::rngs::OsRng;
 use rand::{Rng, RngCore};
-use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info};
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::{Jid, Server};
 use whatsapp_proto::payload::RegistrationData;
 use whatsapp_proto::signal::KeyPair;
+// The participant hash the server puts in acks, usync answers and pairing notifications.
+use whatsapp_proto::stanza::phash::participant_hash as phash;
 
 mod customers;
 mod faults;
@@ -316,10 +316,6 @@ fn random_id() -> String {
     format!("3EB0{}", hex::encode_upper(bytes))
 }
 
-fn bytes3(id: u32) -> Vec<u8> {
-    id.to_be_bytes()[1..].to_vec()
-}
-
 fn child_bytes<'a>(node: &'a Node, tag: &str) -> Option<&'a [u8]> {
     node.child(tag).and_then(Node::content_bytes)
 }
@@ -356,21 +352,6 @@ pub(crate) fn sent_entry(
         server_ts: None,
         stanza_type: stanza_type.to_owned(),
     }
-}
-
-/// whatsmeow `send.go` `participantListHashV2`: "2:" + base64 (standard, no padding) of the
-/// first 6 bytes of SHA-256 over the sorted `user.agent:device@server` strings.
-pub(crate) fn phash(devices: &[Jid]) -> String {
-    let mut names: Vec<String> = devices
-        .iter()
-        .map(|j| format!("{}.{}:{}@{}", j.user, j.agent, j.device, j.server))
-        .collect();
-    names.sort();
-    let digest = Sha256::digest(names.concat().as_bytes());
-    format!(
-        "2:{}",
-        base64::engine::general_purpose::STANDARD_NO_PAD.encode(&digest[..6])
-    )
 }
 
 impl State {

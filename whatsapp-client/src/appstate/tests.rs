@@ -470,26 +470,24 @@ impl Phone {
     }
 
     fn bundle_answer(&self, jid: &str) -> Node {
-        let id3 = |id: u32| id.to_be_bytes()[1..].to_vec();
-        let raw = |k: [u8; 33]| k[1..].to_vec();
+        use whatsapp_proto::stanza::keys::{KeyBundle, PreKey, SignedPreKey};
+        let bundle = KeyBundle {
+            registration_id: self.registration_id,
+            identity: *self.identity.public.as_bytes(),
+            prekey: Some(PreKey {
+                id: self.one_time.id,
+                public: *self.one_time.key_pair.public.as_bytes(),
+            }),
+            signed_prekey: SignedPreKey {
+                id: self.signed.id,
+                public: *self.signed.key_pair.public.as_bytes(),
+                signature: self.signed.signature,
+            },
+            device_identity: None,
+        };
         Node::new("iq")
             .attr("type", "result")
-            .children([
-                Node::new("list").children([Node::new("user").attr("jid", jid).children([
-                    Node::new("registration").bytes(self.registration_id.to_be_bytes().to_vec()),
-                    Node::new("type").bytes(vec![5]),
-                    Node::new("identity").bytes(raw(self.identity.public.serialize())),
-                    Node::new("key").children([
-                        Node::new("id").bytes(id3(self.one_time.id)),
-                        Node::new("value").bytes(raw(self.one_time.key_pair.public.serialize())),
-                    ]),
-                    Node::new("skey").children([
-                        Node::new("id").bytes(id3(self.signed.id)),
-                        Node::new("value").bytes(raw(self.signed.key_pair.public.serialize())),
-                        Node::new("signature").bytes(self.signed.signature.to_vec()),
-                    ]),
-                ])]),
-            ])
+            .children([Node::new("list").children([bundle.user_node(jid.parse().unwrap())])])
     }
 
     /// Decrypts the peer message's `pkmsg`.

@@ -15,6 +15,7 @@ use whatsapp_proto::signal::{KeyPair, SignedPreKeyRecord};
 use rand::RngCore;
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::pb::e2e;
+use whatsapp_proto::stanza::message_type::{media_type, stanza_type};
 
 use super::{
     Companion, Device, DeviceKey, DeviceKind, SentRecord, State, now_unix, parse_to, random_id,
@@ -420,7 +421,7 @@ impl State {
             }
             let message = device::build_message(content, None, None);
             let plaintext = message.encode_to_vec();
-            let typ = device::stanza_type(content);
+            let typ = stanza_type(&message);
             let understood = device::understand(&plaintext).unwrap_or_default();
             let id = self.customer_send_group(pn, &to_jid.user, plaintext.clone(), typ, None)?;
             if let Some(a) = self.accounts.get_mut(pn) {
@@ -510,10 +511,6 @@ impl State {
             }
             _ => None,
         };
-        let mediatype = match content {
-            Outgoing::Media { kind, .. } => Some(kind.enc_mediatype()),
-            _ => None,
-        };
         let media_keep = match (content, &uploaded) {
             (Outgoing::Media { kind, data, .. }, Some(u)) => {
                 Some((kind.media_type(), u.media_key, data.clone()))
@@ -526,6 +523,8 @@ impl State {
             uploaded.as_ref(),
         );
         let plaintext = message.encode_to_vec();
+        let mediatype = media_type(&message);
+        let typ = stanza_type(&message);
         let dsm = e2e::Message {
             device_sent_message: Some(Box::new(e2e::DeviceSentMessage {
                 destination_jid: Some(chat.to_string()),
@@ -586,7 +585,6 @@ impl State {
             );
         }
         let id = random_id();
-        let typ = device::stanza_type(content);
         let stanza = Node::new("message")
             .attr("to", chat.clone())
             .attr("id", id.clone())

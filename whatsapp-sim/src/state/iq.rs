@@ -4,8 +4,12 @@ use base64::Engine as _;
 use rand::RngCore;
 use rand::rngs::OsRng;
 use tracing::debug;
-use whatsapp_proto::binary::{Content, Node};
+use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::{Jid, Server};
+use whatsapp_proto::stanza::usync::{
+    DeviceList, KeyIndexList, ListedDevice, UsyncProtocol, UsyncQuery, UsyncResult, UsyncUser,
+    UsyncUserResult,
+};
 
 use super::{DeviceKey, State, iq_error, iq_result, now_unix, phash};
 
@@ -121,36 +125,14 @@ impl State {
 
     /// Part 2 §3.1-3.2.
     fn usync(&mut self, id: &str, node: &Node) -> Node {
-        let Some(usync) = node.child("usync") else {
+        let Ok(query) = UsyncQuery::parse(node) else {
             return iq_error(id, 400, "bad-request");
         };
-        let query = usync.child("query");
-        let want = |tag: &str| query.is_some_and(|q| q.child(tag).is_some());
-        let (want_devices, want_lid, want_contact) =
-            (want("devices"), want("lid"), want("contact"));
-        let mut out = Vec::new();
-        for user in usync
-            .child("list")
-            .map(|l| l.children_by_tag("user"))
-            .into_iter()
-            .flatten()
-        {
-            let jid = match user.attrs().optional_jid("jid") {
-                Ok(Some(j)) => Some(j),
-                Ok(None) => None,
-                Err(_) => return iq_error(id, 400, "bad-request"),
-            };
-            let contact = user.child("contact").and_then(|c| match &c.content {
-                Content::Text(t) => Some(t.clone()),
-                Content::Bytes(b) => String::from_utf8(b.clone()).ok(),
-                _ => None,
-            });
-            let (jid, pn) = match (jid, contact) {
-                (Some(j), _) => {
-                    let pn = self.resolve(&j).map(|k| k.0);
-                    (j.to_non_ad(), pn)
-                }
-                (None, Some(phone)) => {
+        let mut users = Vec::new();
+        for user in &query.users {
+            let (jid, pn) = match user {
+                UsyncUser::Jid(j) => (j.to_non_ad(), self.resolve(j).map(|k| k.0)),
+                UsyncUser::Contact(phone) => {
                     let digits: String = phone
                         .split('@')
                         .next()
@@ -161,69 +143,50 @@ impl State {
                     let pn = self.accounts.contains_key(&digits).then(|| digits.clone());
                     (Jid::user(digits), pn)
                 }
-                (None, None) => return iq_error(id, 400, "bad-request"),
             };
-            let mut children = Vec::new();
             let account = pn.as_ref().and_then(|p| self.accounts.get(p));
-            if want_contact {
-                children.push(
-                    Node::new("contact").attr("type", if account.is_some() { "in" } else { "out" }),
-                );
+            let mut result = UsyncUserResult::new(jid.clone());
+            if query.wants(UsyncProtocol::Contact) {
+                result.contact = Some(account.is_some());
             }
-            if want_devices {
+            if query.wants(UsyncProtocol::Devices) {
                 let lid = jid.server == Server::Lid;
-                let mut devices = Vec::new();
-                if let Some(a) = account {
-                    for (dev, d) in &a.devices {
-                        let mut n = Node::new("device").attr("id", *dev);
-                        if *dev != 0 {
-                            n = n.attr("key-index", d.key_index);
+                result.devices = Some(match account {
+                    Some(a) => {
+                        let ts = now_unix();
+                        DeviceList {
+                            hash: Some(phash(
+                                &a.devices
+                                    .keys()
+                                    .map(|d| a.device_jid(*d, lid))
+                                    .collect::<Vec<_>>(),
+                            )),
+                            devices: a
+                                .devices
+                                .iter()
+                                .map(|(dev, d)| ListedDevice {
+                                    id: *dev,
+                                    key_index: (*dev != 0).then_some(d.key_index),
+                                })
+                                .collect(),
+                            key_index_list: Some(KeyIndexList {
+                                ts,
+                                signed: a.signed_key_index_list(ts),
+                            }),
                         }
-                        devices.push(n);
                     }
-                    let ts = now_unix();
-                    let key_index_list = Node::new("key-index-list")
-                        .attr("ts", ts)
-                        .bytes(a.signed_key_index_list(ts));
-                    let hash = phash(
-                        &a.devices
-                            .keys()
-                            .map(|d| a.device_jid(*d, lid))
-                            .collect::<Vec<_>>(),
-                    );
-                    children.push(
-                        Node::new("devices").children([
-                            Node::new("device-list")
-                                .attr("hash", hash)
-                                .children(devices),
-                            key_index_list,
-                        ]),
-                    );
-                } else {
-                    children.push(Node::new("devices").children([Node::new("device-list")]));
-                }
+                    None => DeviceList::default(),
+                });
             }
-            if want_lid && let Some(a) = account {
-                children.push(Node::new("lid").attr("val", a.lid_jid()));
+            if query.wants(UsyncProtocol::Lid) {
+                result.lid = account.map(|a| a.lid_jid());
             }
-            let mut user_node = Node::new("user").attr("jid", jid.clone());
-            if jid.server == Server::Lid
-                && let Some(a) = account
-            {
-                user_node = user_node.attr("pn_jid", a.pn_jid());
+            if jid.server == Server::Lid {
+                result.pn_jid = account.map(|a| a.pn_jid());
             }
-            out.push(user_node.children(children));
+            users.push(result);
         }
-        let mut attrs_node = Node::new("usync");
-        for key in ["sid", "mode", "context"] {
-            if let Some(v) = usync.attrs().optional_string(key) {
-                attrs_node = attrs_node.attr(key, v);
-            }
-        }
-        iq_result(id).children([attrs_node
-            .attr("index", "0")
-            .attr("last", "true")
-            .children([Node::new("list").children(out)])])
+        iq_result(id).children([UsyncResult::answering(&query, users).usync_node()])
     }
 }
 

@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
+use whatsapp_proto::pairing::{PairingError, QrData};
 
 use super::{
     Admission, AwaitingSign, Companion, Device, DeviceKind, LinkCode, LinkPrimary, LinkPrimaryKeys,
@@ -220,7 +221,10 @@ impl State {
         qr: &str,
         pn: &str,
     ) -> Result<oneshot::Receiver<Result<Jid, SimError>>, SimError> {
-        let code = phone::parse_qr(qr).map_err(|e| SimError::BadRequest(e.to_string()))?;
+        let code: QrData = qr
+            .trim()
+            .parse()
+            .map_err(|e: PairingError| SimError::BadRequest(e.to_string()))?;
         let now = Instant::now();
         let (conn_id, valid) = self
             .pending
@@ -246,19 +250,19 @@ impl State {
                 "this companion is already being paired".into(),
             ));
         }
-        if pending.noise_key != code.noise_key {
+        if pending.noise_key != code.noise_public {
             return Err(SimError::BadRequest(
                 "QR noise key differs from the connection's static key".into(),
             ));
         }
-        if pending.registration.identity_key != code.identity_key {
+        if pending.registration.identity_key != code.identity_public {
             return Err(SimError::BadRequest(
                 "QR identity key differs from the registration payload".into(),
             ));
         }
         self.ensure_account(pn, "", false)?;
         let (reply, rx) = oneshot::channel();
-        self.send_pair_success(conn_id, pn, &code.identity_key, &code.adv_secret, reply)?;
+        self.send_pair_success(conn_id, pn, &code.identity_public, &code.adv_secret, reply)?;
         info!(conn_id, pn, "phone scanned the QR code; pair-success sent");
         Ok(rx)
     }

@@ -6,40 +6,32 @@ use rand::rngs::OsRng;
 use sha2::Digest;
 use tracing::{debug, warn};
 use whatsapp_proto::binary::Node;
+use whatsapp_proto::stanza::keys::{
+    self, PreKey, PreKeyUpload, SignedPreKey, encode_key_id, registration_node,
+};
 
-use super::{DeviceKey, DeviceKind, State, bytes3, fixed, iq_error, iq_result, now_unix, server};
+use super::{DeviceKey, DeviceKind, State, iq_error, iq_result, now_unix, server};
 use crate::SimError;
 use crate::device::{Bundle, SimDevice};
 
 impl State {
     /// Part 2 §2.1.
     pub(super) fn upload_prekeys(&mut self, key: &DeviceKey, id: &str, node: &Node) -> Node {
-        let registration: Option<[u8; 4]> = fixed(node, "registration");
-        let key_type: Option<[u8; 1]> = fixed(node, "type");
-        let identity: Option<[u8; 32]> = fixed(node, "identity");
-        let parse_key = |k: &Node| -> Option<(u32, [u8; 32])> {
-            let id: [u8; 3] = fixed(k, "id")?;
-            let value: [u8; 32] = fixed(k, "value")?;
-            Some((u32::from_be_bytes([0, id[0], id[1], id[2]]), value))
+        let upload = match PreKeyUpload::parse(node) {
+            Ok(upload) => upload,
+            Err(error) => {
+                debug!(pn = key.0, device = key.1, %error, "prekey upload refused");
+                return iq_error(id, 400, "bad-request");
+            }
         };
-        let list: Option<Vec<(u32, [u8; 32])>> = node
-            .child("list")
-            .map(|l| {
-                l.children_by_tag("key")
-                    .map(parse_key)
-                    .collect::<Option<Vec<_>>>()
-            })
-            .unwrap_or(Some(Vec::new()));
-        let skey = node.child("skey").and_then(|s| {
-            let (sid, value) = parse_key(s)?;
-            let sig: [u8; 64] = fixed(s, "signature")?;
-            Some((sid, value, sig))
-        });
-        let (Some(registration), Some([0x05]), Some(identity), Some(list), Some(skey)) =
-            (registration, key_type, identity, list, skey)
-        else {
-            return iq_error(id, 400, "bad-request");
-        };
+        let identity = upload.identity;
+        let skey = (
+            upload.signed_prekey.id,
+            upload.signed_prekey.public,
+            upload.signed_prekey.signature,
+        );
+        let registration = upload.registration_id;
+        let list = upload.prekeys.iter().map(|p| (p.id, p.public));
         let Some(companion) = self.companion_mut(key) else {
             return iq_error(id, 400, "bad-request");
         };
@@ -58,7 +50,7 @@ impl State {
                 "uploaded signed prekey signature does not verify"
             );
         }
-        companion.registration_id = u32::from_be_bytes(registration);
+        companion.registration_id = registration;
         companion.spk = skey;
         let known: HashSet<u32> = companion.prekeys.iter().map(|(i, _)| *i).collect();
         for (pid, value) in list {
@@ -80,16 +72,12 @@ impl State {
         let Some(s) = node.path(&["rotate", "skey"]) else {
             return iq_error(id, 400, "bad-request");
         };
-        let (Some(sid), Some(value), Some(sig)) = (
-            fixed::<3>(s, "id"),
-            fixed::<32>(s, "value"),
-            fixed::<64>(s, "signature"),
-        ) else {
+        let Ok(skey) = SignedPreKey::parse(s) else {
             return iq_error(id, 400, "bad-request");
         };
         match self.companion_mut(key) {
             Some(c) => {
-                c.spk = (u32::from_be_bytes([0, sid[0], sid[1], sid[2]]), value, sig);
+                c.spk = (skey.id, skey.public, skey.signature);
                 iq_result(id)
             }
             None => iq_error(id, 400, "bad-request"),
@@ -109,18 +97,19 @@ impl State {
             hashed.extend_from_slice(value);
         }
         iq_result(id).children([Node::new("digest").children([
-            Node::new("registration").bytes(c.registration_id.to_be_bytes().to_vec()),
+            registration_node(c.registration_id),
             Node::new("type").bytes(vec![5]),
             Node::new("identity").bytes(c.identity.to_vec()),
-            Node::new("skey").children([
-                Node::new("id").bytes(bytes3(c.spk.0)),
-                Node::new("value").bytes(c.spk.1.to_vec()),
-                Node::new("signature").bytes(c.spk.2.to_vec()),
-            ]),
+            SignedPreKey {
+                id: c.spk.0,
+                public: c.spk.1,
+                signature: c.spk.2,
+            }
+            .node(),
             Node::new("list").children(
                 c.prekeys
                     .iter()
-                    .map(|(i, _)| Node::new("id").bytes(bytes3(*i))),
+                    .map(|(i, _)| Node::new("id").bytes(encode_key_id(*i).to_vec())),
             ),
             Node::new("hash").bytes(sha1::Sha1::digest(&hashed).to_vec()),
         ])])
@@ -150,10 +139,12 @@ impl State {
                 let bundle = Bundle {
                     registration_id: c.registration_id,
                     identity: c.identity,
-                    spk_id: c.spk.0,
-                    spk: c.spk.1,
-                    spk_signature: c.spk.2,
-                    prekey,
+                    signed_prekey: SignedPreKey {
+                        id: c.spk.0,
+                        public: c.spk.1,
+                        signature: c.spk.2,
+                    },
+                    prekey: prekey.map(|(id, public)| PreKey { id, public }),
                     device_identity: (!c.signed_identity.is_empty())
                         .then(|| c.signed_identity.clone()),
                 };
@@ -213,56 +204,18 @@ impl State {
 
     /// Part 2 §2.3.
     pub(super) fn fetch_bundles(&mut self, id: &str, node: &Node) -> Node {
-        let Some(keys) = node.child("key") else {
+        let Ok(devices) = keys::parse_fetch_query(node) else {
             return iq_error(id, 400, "bad-request");
         };
-        let mut users = Vec::new();
-        for user in keys.children_by_tag("user") {
-            let Ok(jid) = user.attrs().jid("jid") else {
-                return iq_error(id, 400, "bad-request");
-            };
-            let bundle = self.resolve(&jid).and_then(|k| self.take_bundle(&k));
-            let Some(b) = bundle else {
-                users.push(
-                    Node::new("user")
-                        .attr("jid", jid)
-                        .children([Node::new("error")
-                            .attr("code", 404u16)
-                            .attr("text", "item-not-found")]),
-                );
-                continue;
-            };
-            let mut children =
-                vec![Node::new("registration").bytes(b.registration_id.to_be_bytes().to_vec())];
-            children.extend(bundle_keys(&b));
-            if let Some(identity) = b.device_identity {
-                children.push(Node::new("device-identity").bytes(identity));
+        let users = devices.into_iter().map(|jid| {
+            match self.resolve(&jid).and_then(|k| self.take_bundle(&k)) {
+                Some(bundle) => bundle.user_node(jid),
+                None => keys::missing_bundle_user(jid),
             }
-            users.push(Node::new("user").attr("jid", jid).children(children));
-        }
+        });
+        let users: Vec<Node> = users.collect();
         iq_result(id).children([Node::new("list").children(users)])
     }
-}
-
-/// A bundle's keys as the server's answer and a retry receipt's `<keys>` carry them: key type
-/// (5), identity, the one-time prekey if any, the signed prekey (part 2 §2.3, §6.2).
-pub(super) fn bundle_keys(b: &Bundle) -> Vec<Node> {
-    let mut keys = vec![
-        Node::new("type").bytes(vec![5]),
-        Node::new("identity").bytes(b.identity.to_vec()),
-    ];
-    if let Some((pid, value)) = b.prekey {
-        keys.push(Node::new("key").children([
-            Node::new("id").bytes(bytes3(pid)),
-            Node::new("value").bytes(value.to_vec()),
-        ]));
-    }
-    keys.push(Node::new("skey").children([
-        Node::new("id").bytes(bytes3(b.spk_id)),
-        Node::new("value").bytes(b.spk.to_vec()),
-        Node::new("signature").bytes(b.spk_signature.to_vec()),
-    ]));
-    keys
 }
 
 #[cfg(test)]

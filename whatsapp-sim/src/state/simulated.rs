@@ -10,9 +10,10 @@ use whatsapp_proto::pb::e2e;
 
 use sha2::{Digest, Sha256};
 
+use whatsapp_proto::stanza::keys::registration_node;
+
 use super::media::blob_path;
-use super::prekeys::bundle_keys;
-use super::{DeviceKey, DeviceKind, Queued, State, fixed, now_ms, now_unix};
+use super::{DeviceKey, DeviceKind, Queued, State, now_ms, now_unix};
 use crate::device::{self, Bundle};
 use crate::{InboxEntry, phone};
 
@@ -172,11 +173,10 @@ impl State {
                     .attr("count", count)
                     .attr("id", id.clone())
                     .attr("t", attrs.optional_string("t").unwrap_or_default()),
-                Node::new("registration").bytes(sim.registration_id.to_be_bytes().to_vec()),
+                registration_node(sim.registration_id),
             ];
             if count >= 2 {
-                let bundle = sim.take_bundle(&mut rng);
-                children.push(Node::new("keys").children(bundle_keys(&bundle)));
+                children.push(sim.take_bundle(&mut rng).keys_node());
             }
             if adv_failure && let Some(retry) = children.first_mut() {
                 // WA Web RetryReason 12: ADV failure (part 2 §6.2).
@@ -299,26 +299,14 @@ impl State {
             return;
         }
         let address = format!("{}.{}", requester.0, requester.1);
-        let keys_bundle = node.child("keys").and_then(|k| {
-            let registration: [u8; 4] = fixed(node, "registration")?;
-            let identity: [u8; 32] = fixed(k, "identity")?;
-            let skey = k.child("skey")?;
-            let sid: [u8; 3] = fixed(skey, "id")?;
-            let prekey = k.child("key").and_then(|p| {
-                let pid: [u8; 3] = fixed(p, "id")?;
-                let value: [u8; 32] = fixed(p, "value")?;
-                Some((u32::from_be_bytes([0, pid[0], pid[1], pid[2]]), value))
-            });
-            Some(Bundle {
-                registration_id: u32::from_be_bytes(registration),
-                identity,
-                spk_id: u32::from_be_bytes([0, sid[0], sid[1], sid[2]]),
-                spk: fixed(skey, "value")?,
-                spk_signature: fixed(skey, "signature")?,
-                prekey,
+        // The requester's own keys, when its receipt carries them (part 2 §6.2).
+        let keys_bundle = node
+            .child("keys")
+            .and_then(|_| Bundle::parse(node).ok())
+            .map(|b| Bundle {
                 device_identity: None,
-            })
-        });
+                ..b
+            });
         let bundle = match keys_bundle {
             Some(b) => Some(b),
             None => self.take_bundle(&requester),

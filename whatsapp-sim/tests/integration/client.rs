@@ -77,14 +77,14 @@ impl Identity {
     }
 
     pub fn qr(&self, reference: &str) -> String {
-        use base64::Engine as _;
-        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-        format!(
-            "https://wa.me/settings/linked_devices#{reference},{},{},{},9",
-            b64(self.noise.public()),
-            b64(self.identity.public.as_bytes()),
-            b64(&self.adv_secret)
-        )
+        whatsapp_proto::pairing::QrData {
+            reference: reference.to_owned(),
+            noise_public: *self.noise.public(),
+            identity_public: *self.identity.public.as_bytes(),
+            adv_secret: self.adv_secret,
+            client_type: '9',
+        }
+        .to_string()
     }
 
     /// The companion side of pair-success (whatsmeow `pair.go` `handlePair`): returns the
@@ -157,28 +157,25 @@ impl Identity {
     }
 
     pub fn prekey_upload(&self, id: &str) -> Node {
-        let b3 = |i: u32| i.to_be_bytes()[1..].to_vec();
-        Node::new("iq")
-            .attr("id", id.to_owned())
-            .attr("xmlns", "encrypt")
-            .attr("type", "set")
-            .attr("to", Jid::server_jid())
-            .children([
-                Node::new("registration").bytes(self.registration_id.to_be_bytes().to_vec()),
-                Node::new("type").bytes(vec![5]),
-                Node::new("identity").bytes(self.identity.public.as_bytes().to_vec()),
-                Node::new("list").children(self.prekeys.iter().map(|k| {
-                    Node::new("key").children([
-                        Node::new("id").bytes(b3(k.id)),
-                        Node::new("value").bytes(k.key_pair.public.as_bytes().to_vec()),
-                    ])
-                })),
-                Node::new("skey").children([
-                    Node::new("id").bytes(b3(self.spk.id)),
-                    Node::new("value").bytes(self.spk.key_pair.public.as_bytes().to_vec()),
-                    Node::new("signature").bytes(self.spk.signature.to_vec()),
-                ]),
-            ])
+        use whatsapp_proto::stanza::keys::{PreKey, PreKeyUpload, SignedPreKey};
+        let upload = PreKeyUpload {
+            registration_id: self.registration_id,
+            identity: *self.identity.public.as_bytes(),
+            prekeys: self
+                .prekeys
+                .iter()
+                .map(|k| PreKey {
+                    id: k.id,
+                    public: *k.key_pair.public.as_bytes(),
+                })
+                .collect(),
+            signed_prekey: SignedPreKey {
+                id: self.spk.id,
+                public: *self.spk.key_pair.public.as_bytes(),
+                signature: self.spk.signature,
+            },
+        };
+        upload.iq().attr("id", id.to_owned())
     }
 }
 

@@ -16,9 +16,9 @@ use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e;
 use whatsapp_proto::signal::{
-    self, IdentityKey, PreKeyBundle, PreKeyWhisperMessage, PublicKey, ResponderKeys, SessionRecord,
-    WhisperMessage,
+    self, PreKeyWhisperMessage, ResponderKeys, SessionRecord, WhisperMessage,
 };
+use whatsapp_proto::stanza::keys::KeyBundle;
 use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::testing::poll_until;
 use whatsapp_sim::{Fault, Sim, SimConfig, SimHandle};
@@ -454,40 +454,7 @@ async fn prekeys_usync_and_messages_both_ways() {
                 .attr("reason", "identity")])]))
         .await;
     let user = bundles.path(&["list", "user"]).expect("user");
-    let b = |tag: &str| {
-        user.child(tag)
-            .and_then(Node::content_bytes)
-            .expect(tag)
-            .to_vec()
-    };
-    let skey = user.child("skey").expect("skey");
-    let sb = |tag: &str| {
-        skey.child(tag)
-            .and_then(Node::content_bytes)
-            .expect(tag)
-            .to_vec()
-    };
-    let prekey = user.child("key").map(|k| {
-        let idb = k.child("id").and_then(Node::content_bytes).expect("id");
-        (
-            u32::from_be_bytes([0, idb[0], idb[1], idb[2]]),
-            PublicKey::from_slice(
-                k.child("value")
-                    .and_then(Node::content_bytes)
-                    .expect("value"),
-            )
-            .expect("key"),
-        )
-    });
-    let spk_id = sb("id");
-    let bundle = PreKeyBundle {
-        registration_id: u32::from_be_bytes(b("registration").try_into().expect("4")),
-        identity_key: IdentityKey::from_slice(&b("identity")).expect("identity"),
-        signed_prekey_id: u32::from_be_bytes([0, spk_id[0], spk_id[1], spk_id[2]]),
-        signed_prekey: PublicKey::from_slice(&sb("value")).expect("spk"),
-        signed_prekey_signature: sb("signature").try_into().expect("64"),
-        prekey,
-    };
+    let bundle = KeyBundle::parse(user).expect("bundle").to_signal();
     let mut rng = OsRng;
     let mut own_phone = SessionRecord::new();
     own_phone
@@ -1396,29 +1363,7 @@ async fn bundle_session(conn: &mut Conn, id: &Identity, jid: Jid) -> SessionReco
                 .attr("reason", "identity")])]))
         .await;
     let user = bundles.path(&["list", "user"]).expect("user");
-    let b = |n: &Node, tag: &str| {
-        n.child(tag)
-            .and_then(Node::content_bytes)
-            .expect(tag)
-            .to_vec()
-    };
-    let skey = user.child("skey").expect("skey");
-    let spk_id = b(skey, "id");
-    let prekey = user.child("key").map(|k| {
-        let idb = b(k, "id");
-        (
-            u32::from_be_bytes([0, idb[0], idb[1], idb[2]]),
-            PublicKey::from_slice(&b(k, "value")).expect("key"),
-        )
-    });
-    let bundle = PreKeyBundle {
-        registration_id: u32::from_be_bytes(b(user, "registration").try_into().expect("4")),
-        identity_key: IdentityKey::from_slice(&b(user, "identity")).expect("identity"),
-        signed_prekey_id: u32::from_be_bytes([0, spk_id[0], spk_id[1], spk_id[2]]),
-        signed_prekey: PublicKey::from_slice(&b(skey, "value")).expect("spk"),
-        signed_prekey_signature: b(skey, "signature").try_into().expect("64"),
-        prekey,
-    };
+    let bundle = KeyBundle::parse(user).expect("bundle").to_signal();
     let mut record = SessionRecord::new();
     record
         .process_bundle(&id.identity, id.registration_id, &bundle, None, &mut OsRng)
