@@ -13,10 +13,14 @@
 //! | KPIs | [`App::kpi_report`] (SQL), [`App::kpi_fold`] (the definition), [`App::kpi_by_branch`], [`App::roll_up_kpis`], [`App::dashboard`] |
 //! | jobs | [`App::run_jobs`] (delays + reassignment, auto-close, backlog), [`App::spawn_scheduler`] |
 //! | outbox | [`App::outbox_enqueued`], [`App::outbox_depth`], [`App::outbox_paused_until`], [`App::resume_outbox`]; the worker is `whatsapp::OutboxWorker` |
-//! | admin | [`App::create_user`], [`App::authenticate`], [`App::update_settings`], [`App::seed_demo`] |
+//! | templates | [`App::templates_for`], [`App::save_template`], [`App::delete_template`], [`App::all_auto_replies`], [`App::add_auto_reply`], [`App::delete_auto_reply`] (access checked here; each change logged in its transaction) |
+//! | sessions | [`App::start_session`], [`App::session`], [`App::end_session`], [`App::create_api_token`], [`App::api_tokens`], [`App::use_api_token`], [`App::revoke_api_token`], [`App::set_user_active`] |
+//! | admin | [`App::activity`], [`App::open_alerts`], [`App::acknowledge_alert`], [`App::create_user`], [`App::authenticate`], [`App::update_settings`], [`App::seed_demo`] |
 //! | live | [`App::events`]: [`EventBus::subscribe`], [`EventBus::since`] (resume by sequence number) |
 
+mod activity;
 mod auth;
+mod calendar;
 mod calls;
 mod chat_updates;
 mod clock;
@@ -33,8 +37,10 @@ mod passwords;
 mod ports;
 mod queries;
 mod seed;
+mod sessions;
 mod settings;
 mod switchover;
+mod templates;
 mod tickets;
 
 pub use auth::{LoginOutcome, NewUser, normalize_username};
@@ -55,11 +61,13 @@ pub use passwords::{PasswordWork, hash_password, verify_password};
 pub use ports::{Messenger, OutgoingMedia, OutgoingMessage, SendError};
 pub use queries::{TicketDetail, TicketSummary};
 pub use seed::{DemoCredentials, SeedOptions, default_branches};
+pub use sessions::SessionLimits;
 pub use settings::SettingsPatch;
 pub use switchover::{
     BranchCheck, BranchGap, BranchSetup, BranchSuggestion, CarryOverDecision, LEGACY_PREFIX,
     LegacyBranch, MapTarget, PLACEHOLDER_LOCATION, SwitchoverStatus,
 };
+pub use templates::{NewAutoReply, TemplateEditor, TemplateInput};
 pub use tickets::TransferTarget;
 
 use crate::db::{self, DbError};
