@@ -14,6 +14,8 @@
 //! | jobs | [`App::run_jobs`] (delays + reassignment, auto-close, backlog), [`App::spawn_scheduler`] |
 //! | outbox | [`App::outbox_enqueued`], [`App::outbox_depth`], [`App::outbox_paused_until`], [`App::resume_outbox`]; the worker is `whatsapp::OutboxWorker` |
 //! | templates | [`App::templates_for`], [`App::save_template`], [`App::delete_template`], [`App::all_auto_replies`], [`App::add_auto_reply`], [`App::delete_auto_reply`] (access checked here; each change logged in its transaction) |
+//! | directory | [`App::agents`], [`App::agent`], [`App::branches`], [`App::branch`], [`App::save_branch`], [`App::users`], [`App::active_user`] |
+//! | push, webhooks | [`App::subscribe_push`], [`App::push_subscriptions`], [`App::unsubscribe_push`], [`App::webhooks`], [`App::create_webhook`], [`App::update_webhook`], [`App::delete_webhook`], [`App::webhook_deliveries`] |
 //! | sessions | [`App::start_session`], [`App::session`], [`App::end_session`], [`App::create_api_token`], [`App::api_tokens`], [`App::use_api_token`], [`App::revoke_api_token`], [`App::set_user_active`] |
 //! | admin | [`App::activity`], [`App::open_alerts`], [`App::acknowledge_alert`], [`App::create_user`], [`App::authenticate`], [`App::update_settings`], [`App::seed_demo`] |
 //! | live | [`App::events`]: [`EventBus::subscribe`], [`EventBus::since`] (resume by sequence number) |
@@ -27,6 +29,7 @@ mod clock;
 mod content;
 mod customers;
 mod dashboard;
+mod directory;
 mod events;
 mod inbound;
 mod jobs;
@@ -42,6 +45,7 @@ mod settings;
 mod switchover;
 mod templates;
 mod tickets;
+mod webhooks;
 
 pub use auth::{LoginOutcome, NewUser, normalize_username};
 pub use calls::{CallSettings, CallSettingsPatch, invalid_call_setting};
@@ -69,6 +73,7 @@ pub use switchover::{
 };
 pub use templates::{NewAutoReply, TemplateEditor, TemplateInput};
 pub use tickets::TransferTarget;
+pub use webhooks::{PushSubscription, WebhookChange};
 
 use crate::db::{self, DbError};
 use crate::domain::pacing::PacingPolicy;

@@ -1,14 +1,13 @@
 //! `/api/agents` (directory, KPIs, presence; admin: create, update) and `/api/branches`.
 
+use super::AppState;
 use super::auth::{Admin, CurrentUser};
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id};
 use super::views::Items;
 use super::views::agents::{
     AgentDetailView, AgentEntry, AgentKpiView, AgentView, BranchView, StatusView,
 };
-use super::{AppState, audit};
 use crate::app::{KpiQuery, NewUser};
-use crate::db;
 use crate::db::agents::Agent;
 use crate::db::branches::{Branch, NewBranch};
 use crate::db::users::Role;
@@ -21,7 +20,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use jiff::civil::Date;
 use serde::Deserialize;
-use serde_json::json;
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -50,8 +48,7 @@ async fn list(
     State(state): State<AppState>,
     me: CurrentUser,
 ) -> ApiResult<Json<Items<AgentEntry>>> {
-    let mut c = state.app.pool().acquire().await?;
-    let agents = db::agents::list(&mut c).await?;
+    let agents = state.app.agents().await?;
     let items = agents
         .iter()
         .filter(|a| me.is_admin() || a.is_active)
@@ -61,10 +58,15 @@ async fn list(
 }
 
 async fn load(state: &AppState, id: i64) -> ApiResult<Agent> {
-    let mut c = state.app.pool().acquire().await?;
-    db::agents::by_id(&mut c, AgentId(id))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("agent {id}")))
+    Ok(state.app.agent(AgentId(id)).await?)
+}
+
+/// A 422 unless the branch exists.
+async fn existing_branch(state: &AppState, id: BranchId) -> ApiResult<()> {
+    match state.app.branch(id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::invalid("branch_id", "no such branch")),
+    }
 }
 
 #[utoipa::path(
@@ -234,11 +236,7 @@ async fn create(
     Admin(me): Admin,
     ApiJson(r): ApiJson<NewAgent>,
 ) -> ApiResult<(StatusCode, Json<AgentView>)> {
-    let mut c = state.app.pool().acquire().await?;
-    if db::branches::by_id(&mut c, r.branch_id).await?.is_none() {
-        return Err(ApiError::invalid("branch_id", "no such branch"));
-    }
-    drop(c);
+    existing_branch(&state, r.branch_id).await?;
     if r.name.trim().is_empty() {
         return Err(ApiError::invalid("name", "required"));
     }
@@ -297,11 +295,8 @@ async fn update(
     ApiJson(p): ApiJson<AgentPatch>,
 ) -> ApiResult<Json<AgentView>> {
     let a = load(&state, id).await?;
-    let mut c = state.app.pool().acquire().await?;
-    if let Some(b) = p.branch_id
-        && db::branches::by_id(&mut c, b).await?.is_none()
-    {
-        return Err(ApiError::invalid("branch_id", "no such branch"));
+    if let Some(b) = p.branch_id {
+        existing_branch(&state, b).await?;
     }
     if let Some(cap) = p.capacity
         && cap > 1000
@@ -319,7 +314,6 @@ async fn update(
             "spans need start < end <= 1440",
         ));
     }
-    drop(c);
     let branch = p.branch_id.or(a.branch_id);
     let capacity = p.capacity.unwrap_or(a.capacity.max(0) as u32);
     let shifts = p.shifts.clone().unwrap_or_else(|| a.shifts.clone());
@@ -347,8 +341,7 @@ async fn branches(
     State(state): State<AppState>,
     _me: CurrentUser,
 ) -> ApiResult<Json<Items<Branch>>> {
-    let mut c = state.app.pool().acquire().await?;
-    Ok(Json(Items::of(db::branches::list(&mut c).await?)))
+    Ok(Json(Items::of(state.app.branches().await?)))
 }
 
 #[utoipa::path(
@@ -369,8 +362,9 @@ async fn branch(
     _me: CurrentUser,
     Id(id): Id,
 ) -> ApiResult<Json<BranchView>> {
-    let mut c = state.app.pool().acquire().await?;
-    let branch = db::branches::by_id(&mut c, BranchId(id))
+    let branch = state
+        .app
+        .branch(BranchId(id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("branch {id}")))?;
     Ok(Json(BranchView { branch }))
@@ -433,33 +427,16 @@ async fn create_branch(
     if !(-180.0..=180.0).contains(&b.longitude) {
         return Err(ApiError::invalid("longitude", "between -180 and 180"));
     }
-    let mut c = state.app.pool().acquire().await?;
-    let id = db::branches::upsert(
-        &mut c,
-        &NewBranch {
-            code: b.code.trim().to_owned(),
-            name: b.name,
-            name_ar: b.name_ar,
-            address: b.address,
-            phone: b.phone,
-            latitude: b.latitude,
-            longitude: b.longitude,
-            hours: b.hours.unwrap_or_default(),
-        },
-        state.app.now(),
-    )
-    .await?;
-    let branch = db::branches::by_id(&mut c, id)
-        .await?
-        .ok_or(ApiError::Internal)?;
-    drop(c);
-    audit(
-        &state,
-        Some(me.id),
-        "branch.saved",
-        Some(("branch", id.0)),
-        json!({ "code": branch.code }),
-    )
-    .await?;
+    let new = NewBranch {
+        code: b.code.trim().to_owned(),
+        name: b.name,
+        name_ar: b.name_ar,
+        address: b.address,
+        phone: b.phone,
+        latitude: b.latitude,
+        longitude: b.longitude,
+        hours: b.hours.unwrap_or_default(),
+    };
+    let branch = state.app.save_branch(me.id, &new).await?;
     Ok((StatusCode::CREATED, Json(BranchView { branch })))
 }

@@ -2,7 +2,6 @@
 
 use super::{Admin, Credential, CurrentUser, UserView, client_address, load_user, throttled};
 use crate::app::LoginOutcome;
-use crate::db;
 use crate::db::users::Role;
 use crate::db::users::User;
 use crate::domain::ids::{BranchId, UserId};
@@ -64,8 +63,7 @@ pub async fn register(
         let b = r
             .branch_id
             .ok_or_else(|| ApiError::invalid("branch_id", "agents need a branch"))?;
-        let mut c = state.app.pool().acquire().await?;
-        if db::branches::by_id(&mut c, b).await?.is_none() {
+        if state.app.branch(b).await?.is_none() {
             return Err(ApiError::invalid("branch_id", "no such branch"));
         }
     }
@@ -251,6 +249,5 @@ pub async fn list_users(
     State(state): State<AppState>,
     Admin(_): Admin,
 ) -> ApiResult<Json<Items<User>>> {
-    let mut c = state.app.pool().acquire().await?;
-    Ok(Json(Items::of(db::users::list(&mut c).await?)))
+    Ok(Json(Items::of(state.app.users().await?)))
 }
