@@ -237,8 +237,7 @@ const SECS = /_secs?$/;
 const STARTUP_ONLY = new Set(["time_zone"]);
 
 async function settings(el) {
-  const s = await get("/api/settings/");
-  const values = s.config && typeof s.config === "object" ? s.config : s;
+  const values = await get("/api/settings/");
   clear(el).append(h("h1", {}, t("nav.settings")), h("p", { class: "muted" }, t("settings.hint")));
   const form = h("form", { class: "card settings-form", onsubmit: async (e) => {
     e.preventDefault();

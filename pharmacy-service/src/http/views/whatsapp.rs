@@ -52,3 +52,38 @@ pub struct PairCodeView {
     /// The code to type on the phone.
     pub code: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn status(state: LinkState, detail: Option<serde_json::Value>) -> LinkStatus {
+        LinkStatus {
+            state,
+            phone: Some("201001234567".into()),
+            name: None,
+            detail,
+            recent_disconnects: Vec::new(),
+        }
+    }
+
+    /// The ban's end is read once, here, from what the link states; the page reads only
+    /// `ban_until`.
+    #[test]
+    fn the_ban_end_is_one_documented_field() {
+        let banned = status(
+            LinkState::TemporaryBan,
+            Some(json!({ "code": 101, "until": 1_700_000_000_000_i64 })),
+        );
+        let v = serde_json::to_value(LinkStatusView::from(banned)).unwrap();
+        assert_eq!(v["ban_until"], 1_700_000_000_000_i64);
+        assert_eq!(v["state"], "temporary_ban");
+        assert_eq!(v["phone"], "201001234567");
+        let unknown = status(LinkState::TemporaryBan, Some(json!({ "until": null })));
+        assert!(LinkStatusView::from(unknown).ban_until.is_none());
+        let other = status(LinkState::Disconnected, Some(json!({ "until": 5 })));
+        let v = serde_json::to_value(LinkStatusView::from(other)).unwrap();
+        assert!(v["ban_until"].is_null() && v.get("ban_until").is_some());
+    }
+}
