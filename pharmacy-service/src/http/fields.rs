@@ -257,14 +257,12 @@ mod tests {
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]
-    #[allow(dead_code)]
     struct Day {
         day: jiff::civil::Date,
         name: String,
     }
 
     #[derive(Debug, Deserialize)]
-    #[allow(dead_code)]
     struct Body {
         title: String,
         #[serde(default)]
@@ -298,20 +296,21 @@ mod tests {
         assert_eq!(bad(r#"{"title": "t", "kind": "asleep"}"#), "kind");
         assert_eq!(bad("[1"), "body");
         assert_eq!(bad("[]"), "body");
-        let ok: Body = json(br#"{"title": "t", "kind": "away", "extra": 1}"#).unwrap();
+        let ok: Body = json(br#"{"title": "t", "kind": "away", "extra": 1, "items": [{"day": "2026-01-01", "name": "x"}]}"#).unwrap();
         assert_eq!(ok.kind, Some(crate::domain::routing::AgentStatus::Away));
+        assert_eq!((ok.title.as_str(), ok.items.len()), ("t", 1));
+        assert_eq!(ok.items[0].day.to_string(), "2026-01-01");
+        assert_eq!(ok.items[0].name, "x");
     }
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
     struct Strict {
         inner: StrictInner,
     }
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
     struct StrictInner {
         a: u32,
     }
@@ -322,10 +321,11 @@ mod tests {
         assert_eq!(field(e), "inner.b");
         let e = json::<Strict>(br#"{"inner": {}}"#).unwrap_err();
         assert_eq!(field(e), "inner.a");
+        let ok: Strict = json(br#"{"inner": {"a": 1}}"#).unwrap();
+        assert_eq!(ok.inner.a, 1);
     }
 
     #[derive(Debug, Deserialize)]
-    #[allow(dead_code)]
     struct Q {
         limit: Option<i64>,
         from: Option<jiff::civil::Date>,
@@ -338,6 +338,8 @@ mod tests {
     fn a_query_error_names_the_parameter_and_blank_is_absent() {
         let q: Q = query("limit=5&from=2026-02-03&flag=true&status=online&text=a%20b").unwrap();
         assert_eq!((q.limit, q.flag), (Some(5), Some(true)));
+        assert_eq!(q.from.map(|d| d.to_string()).as_deref(), Some("2026-02-03"));
+        assert_eq!(q.status, Some(crate::domain::routing::AgentStatus::Online));
         assert_eq!(q.text.as_deref(), Some("a b"));
         let q: Q = query("limit=&from=+&text=").unwrap();
         assert_eq!((q.limit, q.from, q.text), (None, None, None));
