@@ -5,6 +5,7 @@
 
 use crate::app::{App, AppError};
 use crate::db;
+use crate::domain::ids::UserId;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -140,11 +141,23 @@ pub async fn load(app: &App) -> Result<SmtpSettings, AppError> {
         }))
 }
 
-/// Stores the settings.
-pub async fn save(app: &App, s: &SmtpSettings) -> Result<(), AppError> {
-    let mut c = app.pool().acquire().await?;
+/// Stores the settings, an admin's change (`by`), logged in the same transaction (the host and
+/// whether mail is on; never the password).
+pub async fn save(app: &App, s: &SmtpSettings, by: UserId) -> Result<(), AppError> {
+    let now = app.now();
     let v = serde_json::to_value(s).unwrap_or_default();
-    db::settings::set(&mut c, KEY, &v, app.now()).await?;
+    let mut tx = app.begin().await?;
+    db::settings::set(&mut tx, KEY, &v, now).await?;
+    db::activity::log(
+        &mut tx,
+        Some(by),
+        "alerts.email_saved",
+        None,
+        Some(&serde_json::json!({ "host": s.host, "enabled": s.enabled })),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 

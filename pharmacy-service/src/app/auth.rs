@@ -1,5 +1,5 @@
 //! Users, logins and password changes, with the login throttle. Hashes go through the
-//! [`PasswordWork`](super::PasswordWork) gate; sessions and tokens are made by the HTTP layer.
+//! [`PasswordWork`](super::PasswordWork) gate; sessions and tokens are in `sessions.rs`.
 //!
 //! The throttle (issue 19, item 2) counts failed password checks (logins and the current
 //! password of a change alike) per account from any address and per (address, account) pair,
@@ -218,12 +218,14 @@ impl App {
 
     /// Sets a user's password (8 characters at least): their sessions end (all but `keep`, the
     /// hash of the session changing its own), their API tokens are revoked, and a required
-    /// change is done. `false` when there is no such user.
+    /// change is done; logged as `by`'s change (their own) or reset (someone else's). `false`
+    /// when there is no such user.
     pub async fn set_password(
         &self,
         user: UserId,
         password: &str,
         keep: Option<&str>,
+        by: UserId,
     ) -> Result<bool, AppError> {
         if password.chars().count() < 8 {
             return Err(AppError::Invalid {
@@ -240,6 +242,20 @@ impl App {
         db::users::set_must_change_password(&mut tx, user, false).await?;
         db::users::end_sessions(&mut tx, user, keep).await?;
         db::users::revoke_tokens(&mut tx, user, now).await?;
+        let action = if by == user {
+            "user.password_changed"
+        } else {
+            "user.password_reset"
+        };
+        db::activity::log(
+            &mut tx,
+            Some(by),
+            action,
+            Some(("user", user.0)),
+            Some(&serde_json::json!({})),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -13,16 +13,23 @@
 //! | KPIs | [`App::kpi_report`] (SQL), [`App::kpi_fold`] (the definition), [`App::kpi_by_branch`], [`App::roll_up_kpis`], [`App::dashboard`] |
 //! | jobs | [`App::run_jobs`] (delays + reassignment, auto-close, backlog), [`App::spawn_scheduler`] |
 //! | outbox | [`App::outbox_enqueued`], [`App::outbox_depth`], [`App::outbox_paused_until`], [`App::resume_outbox`]; the worker is `whatsapp::OutboxWorker` |
-//! | admin | [`App::create_user`], [`App::authenticate`], [`App::update_settings`], [`App::seed_demo`] |
+//! | templates | [`App::templates_for`], [`App::save_template`], [`App::delete_template`], [`App::all_auto_replies`], [`App::add_auto_reply`], [`App::delete_auto_reply`] (access checked here; each change logged in its transaction) |
+//! | directory | [`App::agents`], [`App::agent`], [`App::branches`], [`App::branch`], [`App::save_branch`], [`App::users`], [`App::active_user`] |
+//! | push, webhooks | [`App::subscribe_push`], [`App::push_subscriptions`], [`App::unsubscribe_push`], [`App::webhooks`], [`App::create_webhook`], [`App::update_webhook`], [`App::delete_webhook`], [`App::webhook_deliveries`] |
+//! | sessions | [`App::start_session`], [`App::session`], [`App::end_session`], [`App::create_api_token`], [`App::api_tokens`], [`App::use_api_token`], [`App::revoke_api_token`], [`App::set_user_active`] |
+//! | admin | [`App::activity`], [`App::open_alerts`], [`App::acknowledge_alert`], [`App::create_user`], [`App::authenticate`], [`App::update_settings`], [`App::seed_demo`] |
 //! | live | [`App::events`]: [`EventBus::subscribe`], [`EventBus::since`] (resume by sequence number) |
 
+mod activity;
 mod auth;
+mod calendar;
 mod calls;
 mod chat_updates;
 mod clock;
 mod content;
 mod customers;
 mod dashboard;
+mod directory;
 mod events;
 mod inbound;
 mod jobs;
@@ -33,9 +40,12 @@ mod passwords;
 mod ports;
 mod queries;
 mod seed;
+mod sessions;
 mod settings;
 mod switchover;
+mod templates;
 mod tickets;
+mod webhooks;
 
 pub use auth::{LoginOutcome, NewUser, normalize_username};
 pub use calls::{CallSettings, CallSettingsPatch, invalid_call_setting};
@@ -58,12 +68,15 @@ pub use ports::{
 };
 pub use queries::{TicketDetail, TicketSummary};
 pub use seed::{DemoCredentials, SeedOptions, default_branches};
+pub use sessions::SessionLimits;
 pub use settings::SettingsPatch;
 pub use switchover::{
     BranchCheck, BranchGap, BranchSetup, BranchSuggestion, CarryOverDecision, LEGACY_PREFIX,
     LegacyBranch, MapTarget, PLACEHOLDER_LOCATION, SwitchoverStatus,
 };
+pub use templates::{NewAutoReply, TemplateEditor, TemplateInput};
 pub use tickets::TransferTarget;
+pub use webhooks::{PushSubscription, WebhookChange};
 
 use crate::db::{self, DbError};
 use crate::domain::pacing::PacingPolicy;

@@ -149,21 +149,6 @@ pub enum CarryOverDecision {
     Close(Option<String>),
 }
 
-/// Every table column that names a branch, moved when a legacy branch is mapped (holidays are
-/// not moved: the legacy row's own go with it).
-const BRANCH_COLUMNS: &[(&str, &str)] = &[
-    ("agents", "branch_id"),
-    ("customers", "home_branch_id"),
-    ("tickets", "branch_id"),
-    ("ticket_transfer_log", "from_branch_id"),
-    ("ticket_transfer_log", "to_branch_id"),
-    ("ticket_events", "branch_id"),
-    ("auto_reply_triggers", "branch_id"),
-    ("response_times", "branch_id"),
-    ("agent_delay_events", "branch_id"),
-    ("csat_ratings", "branch_id"),
-];
-
 fn is_legacy(b: &Branch) -> bool {
     b.code.starts_with(LEGACY_PREFIX)
 }
@@ -196,31 +181,15 @@ fn invalid(field: &'static str, message: impl Into<String>) -> AppError {
 impl App {
     /// What is left to do before going live.
     pub async fn switchover_status(&self) -> Result<SwitchoverStatus, AppError> {
-        let mut c = self.pool().acquire().await?;
+        let mut c = self.read().await?;
         let branches = db::branches::list(&mut c).await?;
-        let per_branch: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT branch_id, count(*) FROM agents WHERE branch_id IS NOT NULL GROUP BY branch_id",
-        )
-        .fetch_all(&mut *c)
-        .await?;
-        let open: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT branch_id, count(*) FROM tickets WHERE branch_id IS NOT NULL AND status <> 'closed'
-             GROUP BY branch_id",
-        )
-        .fetch_all(&mut *c)
-        .await?;
-        let count_of = |rows: &[(i64, i64)], b: BranchId| {
-            rows.iter().find(|(id, _)| *id == b.0).map_or(0, |r| r.1)
+        let per_branch = db::switchover::agents_per_branch(&mut c).await?;
+        let open = db::switchover::open_tickets_per_branch(&mut c).await?;
+        let count_of = |rows: &[(BranchId, i64)], b: BranchId| {
+            rows.iter().find(|(id, _)| *id == b).map_or(0, |r| r.1)
         };
-        let agents_without_branch: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM agents WHERE branch_id IS NULL")
-                .fetch_one(&mut *c)
-                .await?;
-        let carried_over: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM tickets WHERE carried_over_at IS NOT NULL AND status <> 'closed'",
-        )
-        .fetch_one(&mut *c)
-        .await?;
+        let agents_without_branch = db::switchover::agents_without_branch(&mut c).await?;
+        let carried_over = db::switchover::open_carried_over(&mut c).await?;
         let defaults = super::seed::default_branches();
         let mut legacy = Vec::new();
         let mut checks = Vec::new();
@@ -326,26 +295,7 @@ impl App {
                 }
             }
         };
-        for (table, column) in BRANCH_COLUMNS {
-            sqlx::query(&format!(
-                "UPDATE {table} SET {column} = ?1 WHERE {column} = ?2"
-            ))
-            .bind(to)
-            .bind(legacy)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "UPDATE import_source_ids SET target_id = ?1 WHERE target_table = 'branches' AND target_id = ?2",
-        )
-        .bind(to)
-        .bind(legacy)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM branches WHERE id = ?")
-            .bind(legacy)
-            .execute(&mut *tx)
-            .await?;
+        db::switchover::merge_branch(&mut tx, legacy, to).await?;
         db::activity::log(
             &mut tx,
             Some(by),
@@ -432,31 +382,10 @@ impl App {
                 "a legacy branch gets a code of its own (or is mapped) before it takes tickets",
             ));
         }
-        let taken: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM branches WHERE code = ? AND id <> ?")
-                .bind(&b.code)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if taken.is_some() {
+        if db::branches::code_taken(&mut tx, &b.code, id).await? {
             return Err(invalid("code", "another branch has this code"));
         }
-        sqlx::query(
-            "UPDATE branches SET code = ?, name = ?, name_ar = ?, address = ?, phone = ?, latitude = ?,
-                 longitude = ?, hours_json = ?, is_active = ? WHERE id = ?",
-        )
-        .bind(&b.code)
-        .bind(&b.name)
-        .bind(&b.name_ar)
-        .bind(&b.address)
-        .bind(&b.phone)
-        .bind(b.latitude)
-        .bind(b.longitude)
-        .bind(&b.hours)
-        .bind(b.is_active)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        db::branches::update(&mut tx, &b).await?;
         db::activity::log(
             &mut tx,
             Some(by),

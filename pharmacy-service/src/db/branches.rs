@@ -182,6 +182,38 @@ pub async fn replace_holidays(
     Ok(())
 }
 
+/// Whether a branch other than `except` has this code.
+pub async fn code_taken(c: &mut Conn, code: &str, except: BranchId) -> Result<bool, sqlx::Error> {
+    let taken: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM branches WHERE code = ? AND id <> ?")
+            .bind(code)
+            .bind(except)
+            .fetch_optional(&mut *c)
+            .await?;
+    Ok(taken.is_some())
+}
+
+/// Writes every detail of a branch (code, names, address, phone, place, hours, whether active).
+pub async fn update(c: &mut Conn, b: &Branch) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE branches SET code = ?, name = ?, name_ar = ?, address = ?, phone = ?, latitude = ?,
+             longitude = ?, hours_json = ?, is_active = ? WHERE id = ?",
+    )
+    .bind(&b.code)
+    .bind(&b.name)
+    .bind(&b.name_ar)
+    .bind(&b.address)
+    .bind(&b.phone)
+    .bind(b.latitude)
+    .bind(b.longitude)
+    .bind(&b.hours)
+    .bind(b.is_active)
+    .bind(b.id)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
 /// Sets a branch's opening hours; false when there is no such branch.
 pub async fn set_hours(
     c: &mut Conn,

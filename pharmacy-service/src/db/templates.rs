@@ -110,6 +110,43 @@ struct TriggerRow {
     branch_id: Option<BranchId>,
 }
 
+/// Every template: the global ones first, then each agent's, by key (the admins' list).
+pub async fn all(c: &mut Conn) -> Result<Vec<Template>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM templates ORDER BY owner_agent_id IS NOT NULL, key")
+        .fetch_all(&mut *c)
+        .await
+}
+
+/// A stored auto-reply trigger with its state (the admins' list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct StoredTrigger {
+    /// Id.
+    pub id: TriggerId,
+    /// The keyword.
+    pub keyword: String,
+    /// `contains`, `exact` or `starts_with`.
+    #[schema(pattern = "^(contains|exact|starts_with)$")]
+    pub match_kind: String,
+    /// The reply.
+    pub body: String,
+    /// Only for this branch's tickets.
+    pub branch_id: Option<BranchId>,
+    /// Whether it answers.
+    pub is_active: bool,
+    /// Created.
+    pub created_at: Timestamp,
+}
+
+/// Every trigger, active or not, in creation order.
+pub async fn all_triggers(c: &mut Conn) -> Result<Vec<StoredTrigger>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, keyword, match_kind, body, branch_id, is_active, created_at
+         FROM auto_reply_triggers ORDER BY id",
+    )
+    .fetch_all(&mut *c)
+    .await
+}
+
 /// Adds a trigger.
 pub async fn add_trigger(
     c: &mut Conn,

@@ -1,20 +1,24 @@
 //! Templates (agents: global and their own), and the admins' areas: auto-replies, settings,
 //! the activity log, alerts and messages held by the mass-send guard.
 
+use super::AppState;
 use super::auth::{Admin, CurrentUser};
-use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, limit, parse_opt};
-use super::{AppState, audit};
-use crate::app::SettingsPatch;
-use crate::db;
+use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, Limit};
+use super::views::admin::{HeldDecision, HeldView, SettingsView, TemplateView};
+use super::views::{Done, Items, Page};
+use crate::app::{NewAutoReply, SettingsPatch, TemplateEditor, TemplateInput};
+use crate::db::activity::{ActivityEntry, ActivityFilter, Alert};
+use crate::db::templates::{StoredTrigger, Template};
 use crate::domain::autoreply::MatchKind;
-use crate::domain::ids::{AlertId, BranchId, OutboxId, TemplateId, UserId};
+use crate::domain::ids::{AlertId, BranchId, OutboxId, TemplateId, TriggerId, UserId};
 use crate::domain::time::start_of_day;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use jiff::civil::Date;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -39,23 +43,26 @@ pub fn routes() -> Router<AppState> {
     operation_id = "list_templates",
     summary = "Templates the caller may use (global and their own)",
     responses(
-        (status = 200, description = "Templates", body = super::openapi::Items<crate::db::templates::Template>),
+        (status = 200, description = "Templates", body = Items<Template>),
         super::openapi::ReadErrors,
     ),
     security(("session" = []), ("bearer" = [])),
 )]
-async fn templates(State(state): State<AppState>, me: CurrentUser) -> ApiResult<Json<Value>> {
-    let mut c = state.app.pool().acquire().await?;
-    let rows = if me.is_admin() {
-        sqlx::query_as::<_, db::templates::Template>(
-            "SELECT * FROM templates ORDER BY owner_agent_id IS NOT NULL, key",
-        )
-        .fetch_all(&mut *c)
-        .await?
-    } else {
-        db::templates::for_agent(&mut c, me.agent_id).await?
-    };
-    Ok(Json(json!({ "items": rows })))
+async fn templates(
+    State(state): State<AppState>,
+    me: CurrentUser,
+) -> ApiResult<Json<Items<Template>>> {
+    let rows = state.app.templates_for(editor(&me)).await?;
+    Ok(Json(Items::of(rows)))
+}
+
+/// The caller as a template editor.
+fn editor(me: &CurrentUser) -> TemplateEditor {
+    TemplateEditor {
+        user: me.id,
+        admin: me.is_admin(),
+        agent: me.agent_id,
+    }
 }
 
 /// `POST /api/templates` body: creates or replaces the caller's template with this key
@@ -76,13 +83,6 @@ pub struct TemplateBody {
     pub personal: bool,
 }
 
-const SYSTEM_KEYS: &[&str] = &[
-    "greeting",
-    "out_of_office",
-    "csat_survey",
-    "transfer_notice",
-];
-
 #[utoipa::path(
     post,
     path = "/api/templates",
@@ -91,7 +91,7 @@ const SYSTEM_KEYS: &[&str] = &[
     summary = "Create or replace a template by key (agents: their own; admins: global unless `personal`)",
     request_body = TemplateBody,
     responses(
-        (status = 201, description = "Saved", body = super::openapi::TemplateView),
+        (status = 201, description = "Saved", body = TemplateView),
         super::openapi::WriteErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
@@ -100,50 +100,15 @@ async fn save_template(
     State(state): State<AppState>,
     me: CurrentUser,
     ApiJson(t): ApiJson<TemplateBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let key = t.key.trim();
-    if key.is_empty() || key.len() > 64 {
-        return Err(ApiError::invalid("key", "1 to 64 characters"));
-    }
-    if t.title.trim().is_empty() {
-        return Err(ApiError::invalid("title", "required"));
-    }
-    if t.body.trim().is_empty() {
-        return Err(ApiError::invalid("body", "required"));
-    }
-    let owner = if me.is_admin() && !t.personal {
-        None
-    } else {
-        Some(
-            me.agent_id
-                .ok_or_else(|| ApiError::Forbidden("no agent seat".into()))?,
-        )
+) -> ApiResult<(StatusCode, Json<TemplateView>)> {
+    let input = TemplateInput {
+        key: t.key,
+        title: t.title,
+        body: t.body,
+        personal: t.personal,
     };
-    let system = owner.is_none() && SYSTEM_KEYS.contains(&key);
-    let mut c = state.app.pool().acquire().await?;
-    let id = db::templates::upsert(
-        &mut c,
-        owner,
-        key,
-        t.title.trim(),
-        &t.body,
-        system,
-        state.app.now(),
-    )
-    .await?;
-    let row = db::templates::by_id(&mut c, id)
-        .await?
-        .ok_or(ApiError::Internal)?;
-    drop(c);
-    audit(
-        &state,
-        Some(me.id),
-        "template.saved",
-        Some(("template", id.0)),
-        json!({ "key": key, "global": owner.is_none() }),
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "template": row }))))
+    let template = state.app.save_template(editor(&me), &input).await?;
+    Ok((StatusCode::CREATED, Json(TemplateView { template })))
 }
 
 #[utoipa::path(
@@ -154,7 +119,7 @@ async fn save_template(
     summary = "Delete a template (agents: only their own)",
     params(("id" = i64, Path, description = "Template id", example = 1)),
     responses(
-        (status = 200, description = "Deleted", body = super::openapi::Done),
+        (status = 200, description = "Deleted", body = Done),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
@@ -163,44 +128,12 @@ async fn delete_template(
     State(state): State<AppState>,
     me: CurrentUser,
     Id(id): Id,
-) -> ApiResult<Json<Value>> {
-    let mut c = state.app.pool().acquire().await?;
-    let t = db::templates::by_id(&mut c, TemplateId(id))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("template {id}")))?;
-    let mine = t.owner_agent_id.is_some() && t.owner_agent_id == me.agent_id;
-    if !me.is_admin() && !mine {
-        return Err(if t.owner_agent_id.is_none() {
-            ApiError::Forbidden("global templates are the admins'".into())
-        } else {
-            ApiError::not_found(format!("template {id}"))
-        });
-    }
-    sqlx::query("DELETE FROM templates WHERE id = ?")
-        .bind(id)
-        .execute(&mut *c)
+) -> ApiResult<Json<Done>> {
+    state
+        .app
+        .delete_template(editor(&me), TemplateId(id))
         .await?;
-    drop(c);
-    audit(
-        &state,
-        Some(me.id),
-        "template.deleted",
-        Some(("template", id)),
-        json!({ "key": t.key }),
-    )
-    .await?;
-    Ok(Json(json!({ "ok": true })))
-}
-
-#[derive(Debug, serde::Serialize, sqlx::FromRow)]
-struct TriggerRow {
-    id: i64,
-    keyword: String,
-    match_kind: String,
-    body: String,
-    branch_id: Option<i64>,
-    is_active: bool,
-    created_at: i64,
+    Ok(Json(Done::OK))
 }
 
 #[utoipa::path(
@@ -210,16 +143,16 @@ struct TriggerRow {
     operation_id = "list_auto_replies",
     summary = "Keyword auto-replies",
     responses(
-        (status = 200, description = "Auto-replies", body = super::openapi::Items<super::openapi::TriggerEntry>),
+        (status = 200, description = "Auto-replies", body = Items<StoredTrigger>),
         super::openapi::ReadErrors,
     ),
     security(("session" = ["admin"]), ("bearer" = ["admin"])),
 )]
-async fn triggers(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Value>> {
-    let rows: Vec<TriggerRow> = sqlx::query_as("SELECT id, keyword, match_kind, body, branch_id, is_active, created_at FROM auto_reply_triggers ORDER BY id")
-        .fetch_all(state.app.pool())
-        .await?;
-    Ok(Json(json!({ "items": rows })))
+async fn triggers(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+) -> ApiResult<Json<Items<StoredTrigger>>> {
+    Ok(Json(Items::of(state.app.all_auto_replies().await?)))
 }
 
 /// `POST /api/auto-replies` body.
@@ -247,7 +180,7 @@ pub struct TriggerBody {
     summary = "Add a keyword auto-reply",
     request_body = TriggerBody,
     responses(
-        (status = 201, description = "Added", body = super::openapi::TriggerView),
+        (status = 201, description = "Added", body = StoredTrigger),
         super::openapi::WriteErrors,
     ),
     security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
@@ -256,45 +189,17 @@ async fn add_trigger(
     State(state): State<AppState>,
     Admin(me): Admin,
     ApiJson(t): ApiJson<TriggerBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    if t.keyword.trim().is_empty() {
-        return Err(ApiError::invalid("keyword", "required"));
-    }
-    if t.body.trim().is_empty() {
-        return Err(ApiError::invalid("body", "required"));
-    }
-    let kind = MatchKind::parse(&t.match_kind)
+) -> ApiResult<(StatusCode, Json<StoredTrigger>)> {
+    let match_kind = MatchKind::parse(&t.match_kind)
         .ok_or_else(|| ApiError::invalid("match_kind", "contains, exact or starts_with"))?;
-    let mut c = state.app.pool().acquire().await?;
-    if let Some(b) = t.branch_id
-        && db::branches::by_id(&mut c, b).await?.is_none()
-    {
-        return Err(ApiError::invalid("branch_id", "no such branch"));
-    }
-    let id = db::templates::add_trigger(
-        &mut c,
-        t.keyword.trim(),
-        kind,
-        &t.body,
-        t.branch_id,
-        state.app.now(),
-    )
-    .await?;
-    drop(c);
-    audit(
-        &state,
-        Some(me.id),
-        "auto_reply.created",
-        Some(("auto_reply", id.0)),
-        json!({ "keyword": t.keyword }),
-    )
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            json!({ "id": id, "keyword": t.keyword.trim(), "match_kind": kind.as_str(), "body": t.body, "branch_id": t.branch_id }),
-        ),
-    ))
+    let new = NewAutoReply {
+        keyword: t.keyword,
+        match_kind,
+        body: t.body,
+        branch_id: t.branch_id,
+    };
+    let added = state.app.add_auto_reply(me.id, &new).await?;
+    Ok((StatusCode::CREATED, Json(added)))
 }
 
 #[utoipa::path(
@@ -305,7 +210,7 @@ async fn add_trigger(
     summary = "Delete an auto-reply",
     params(("id" = i64, Path, description = "Auto-reply id", example = 1)),
     responses(
-        (status = 200, description = "Deleted", body = super::openapi::Done),
+        (status = 200, description = "Deleted", body = Done),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
@@ -314,23 +219,9 @@ async fn delete_trigger(
     State(state): State<AppState>,
     Admin(me): Admin,
     Id(id): Id,
-) -> ApiResult<Json<Value>> {
-    let r = sqlx::query("DELETE FROM auto_reply_triggers WHERE id = ?")
-        .bind(id)
-        .execute(state.app.pool())
-        .await?;
-    if r.rows_affected() == 0 {
-        return Err(ApiError::not_found(format!("auto-reply {id}")));
-    }
-    audit(
-        &state,
-        Some(me.id),
-        "auto_reply.deleted",
-        Some(("auto_reply", id)),
-        json!({}),
-    )
-    .await?;
-    Ok(Json(json!({ "ok": true })))
+) -> ApiResult<Json<Done>> {
+    state.app.delete_auto_reply(me.id, TriggerId(id)).await?;
+    Ok(Json(Done::OK))
 }
 
 #[utoipa::path(
@@ -346,75 +237,7 @@ async fn delete_trigger(
     security(("session" = ["admin"]), ("bearer" = ["admin"])),
 )]
 async fn settings(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<SettingsView>> {
-    Ok(Json(settings_view(&state)))
-}
-
-/// The settings in force (durations in seconds): the answer of `GET` and `PATCH /api/settings`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct SettingsView {
-    /// The service's time zone (startup configuration).
-    pub time_zone: String,
-    /// Reopen window.
-    pub reopen_window_secs: u64,
-    /// Stickiness window.
-    pub stickiness_secs: u64,
-    /// First-response timeout (delay detection); 0 disables.
-    pub first_response_timeout_secs: u64,
-    /// Auto-close after this much inactivity; 0 disables.
-    pub auto_close_after_secs: u64,
-    /// Survey answer window.
-    pub csat_window_secs: u64,
-    /// Survey on close.
-    pub csat_enabled: bool,
-    /// Greeting.
-    pub greeting_enabled: bool,
-    /// Out-of-office replies.
-    pub out_of_office_enabled: bool,
-    /// A new customer of a multi-branch pharmacy is asked to pick a branch.
-    pub branch_menu_enabled: bool,
-    /// Rosters limit routing.
-    pub use_shifts: bool,
-    /// Cross-branch fallback.
-    pub cross_branch_fallback: bool,
-    /// What the service does about customers' calls.
-    pub calls: CallSettingsView,
-}
-
-/// The call settings in force (part of [`SettingsView`]).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct CallSettingsView {
-    /// A missed or rejected call gets the automatic reply.
-    pub auto_reply: bool,
-    /// The reply (a template).
-    pub auto_reply_text: String,
-    /// One reply per caller within this many seconds.
-    pub auto_reply_window_secs: u64,
-    /// Incoming calls are rejected at once.
-    pub auto_reject: bool,
-}
-
-fn settings_view(state: &AppState) -> SettingsView {
-    let cfg = state.app.config();
-    SettingsView {
-        time_zone: cfg.time_zone.clone(),
-        reopen_window_secs: cfg.reopen_window.as_secs(),
-        stickiness_secs: cfg.stickiness.as_secs(),
-        first_response_timeout_secs: cfg.first_response_timeout.as_secs(),
-        auto_close_after_secs: cfg.auto_close_after.as_secs(),
-        csat_window_secs: cfg.csat_window.as_secs(),
-        csat_enabled: cfg.csat_enabled,
-        greeting_enabled: cfg.greeting_enabled,
-        out_of_office_enabled: cfg.out_of_office_enabled,
-        branch_menu_enabled: cfg.branch_menu_enabled,
-        use_shifts: cfg.use_shifts,
-        cross_branch_fallback: cfg.cross_branch_fallback,
-        calls: CallSettingsView {
-            auto_reply: cfg.calls.auto_reply,
-            auto_reply_text: cfg.calls.auto_reply_text.clone(),
-            auto_reply_window_secs: cfg.calls.auto_reply_window.as_secs(),
-            auto_reject: cfg.calls.auto_reject,
-        },
-    }
+    Ok(Json(SettingsView::of(&state.app.config())))
 }
 
 /// The longest duration a setting may hold (ten years).
@@ -456,7 +279,7 @@ async fn patch_settings(
     let patch: SettingsPatch = serde_json::from_value(Value::Object(body))
         .map_err(|e| ApiError::invalid("body", e.to_string()))?;
     state.app.update_settings(&patch, me.id).await?;
-    Ok(Json(settings_view(&state)))
+    Ok(Json(SettingsView::of(&state.app.config())))
 }
 
 /// Query of `GET /api/activity`.
@@ -464,39 +287,28 @@ async fn patch_settings(
 #[into_params(parameter_in = Query)]
 pub struct ActivityQuery {
     /// The `next_cursor` of the previous page.
-    #[param(value_type = Option<i64>)]
-    pub cursor: Option<String>,
+    pub cursor: Option<i64>,
     /// Page size.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
-    pub limit: Option<String>,
+    pub limit: Option<Limit>,
     /// Only this user's actions (a user id).
     #[param(value_type = Option<i64>, minimum = 1)]
-    pub user: Option<String>,
+    pub user: Option<UserId>,
     /// Only actions starting with this (`ticket.` for every ticket action).
-    #[param(value_type = Option<String>, max_length = 100)]
+    #[param(max_length = 100)]
     pub action: Option<String>,
     /// From this local day (the service's time zone).
     #[param(value_type = Option<String>, format = Date)]
-    pub from: Option<String>,
+    pub from: Option<Date>,
     /// Up to and including this local day.
     #[param(value_type = Option<String>, format = Date)]
-    pub to: Option<String>,
+    pub to: Option<Date>,
 }
 
 /// The filter of an activity query: days are local to the service's time zone.
-fn activity_filter(state: &AppState, q: &ActivityQuery) -> ApiResult<db::activity::ActivityFilter> {
+fn activity_filter(state: &AppState, q: &ActivityQuery) -> ApiResult<ActivityFilter> {
     let tz = state.app.time_zone();
-    let day = |v: &Option<String>, f: &str| -> ApiResult<Option<jiff::civil::Date>> {
-        match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            None => Ok(None),
-            Some(s) => s
-                .parse()
-                .map(Some)
-                .map_err(|_| ApiError::invalid(f.to_owned(), "a date YYYY-MM-DD")),
-        }
-    };
-    let (from, to) = (day(&q.from, "from")?, day(&q.to, "to")?);
-    if let (Some(f), Some(t)) = (from, to)
+    if let (Some(f), Some(t)) = (q.from, q.to)
         && t < f
     {
         return Err(ApiError::invalid("to", "before from"));
@@ -505,11 +317,11 @@ fn activity_filter(state: &AppState, q: &ActivityQuery) -> ApiResult<db::activit
     if action.is_some_and(|a| a.chars().count() > 100) {
         return Err(ApiError::invalid("action", "at most 100 characters"));
     }
-    Ok(db::activity::ActivityFilter {
-        user: parse_opt::<i64>(&q.user, "user")?.map(UserId),
+    Ok(ActivityFilter {
+        user: q.user,
         action_prefix: action.map(str::to_owned),
-        from: from.map(|d| start_of_day(d, tz)),
-        to: to.map(|d| start_of_day(d.tomorrow().unwrap_or(d), tz)),
+        from: q.from.map(|d| start_of_day(d, tz)),
+        to: q.to.map(|d| start_of_day(d.tomorrow().unwrap_or(d), tz)),
     })
 }
 
@@ -521,7 +333,7 @@ fn activity_filter(state: &AppState, q: &ActivityQuery) -> ApiResult<db::activit
     summary = "The activity log, newest first (filters: user, action prefix, local days from..=to)",
     params(ActivityQuery),
     responses(
-        (status = 200, description = "A page of entries (with the client address of HTTP actions)", body = super::openapi::Page<crate::db::activity::ActivityEntry>),
+        (status = 200, description = "A page of entries (with the client address of HTTP actions)", body = Page<ActivityEntry>),
         super::openapi::ReadErrors,
     ),
     security(("session" = ["admin"]), ("bearer" = ["admin"])),
@@ -530,16 +342,11 @@ async fn activity(
     State(state): State<AppState>,
     Admin(_): Admin,
     ApiQuery(q): ApiQuery<ActivityQuery>,
-) -> ApiResult<Json<Value>> {
-    let lim = limit(&q.limit)?;
-    let before: Option<i64> = parse_opt(&q.cursor, "cursor")?;
+) -> ApiResult<Json<Page<ActivityEntry>>> {
+    let limit = q.limit.unwrap_or_default().0;
     let filter = activity_filter(&state, &q)?;
-    let mut c = state.app.pool().acquire().await?;
-    let rows = db::activity::list(&mut c, &filter, before, lim).await?;
-    let next = (rows.len() as i64 == lim)
-        .then(|| rows.last().map(|r| r.id.to_string()))
-        .flatten();
-    Ok(Json(json!({ "items": rows, "next_cursor": next })))
+    let rows = state.app.activity(&filter, q.cursor, limit).await?;
+    Ok(Json(Page::of(rows, limit, |r| r.id.to_string())))
 }
 
 #[utoipa::path(
@@ -549,16 +356,13 @@ async fn activity(
     operation_id = "list_alerts",
     summary = "Open alerts",
     responses(
-        (status = 200, description = "Alerts", body = super::openapi::Items<crate::db::activity::Alert>),
+        (status = 200, description = "Alerts", body = Items<Alert>),
         super::openapi::ReadErrors,
     ),
     security(("session" = ["admin"]), ("bearer" = ["admin"])),
 )]
-async fn alerts(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Value>> {
-    let mut c = state.app.pool().acquire().await?;
-    Ok(Json(
-        json!({ "items": db::activity::open_alerts(&mut c).await? }),
-    ))
+async fn alerts(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Items<Alert>>> {
+    Ok(Json(Items::of(state.app.open_alerts().await?)))
 }
 
 #[utoipa::path(
@@ -569,7 +373,7 @@ async fn alerts(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Jso
     summary = "Acknowledge an alert",
     params(("id" = i64, Path, description = "Alert id", example = 1)),
     responses(
-        (status = 200, description = "Acknowledged", body = super::openapi::Done),
+        (status = 200, description = "Acknowledged", body = Done),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
@@ -578,21 +382,9 @@ async fn acknowledge(
     State(state): State<AppState>,
     Admin(me): Admin,
     Id(id): Id,
-) -> ApiResult<Json<Value>> {
-    let mut c = state.app.pool().acquire().await?;
-    if !db::activity::acknowledge(&mut c, AlertId(id), me.id, state.app.now()).await? {
-        return Err(ApiError::not_found(format!("open alert {id}")));
-    }
-    drop(c);
-    audit(
-        &state,
-        Some(me.id),
-        "alert.acknowledged",
-        Some(("alert", id)),
-        json!({}),
-    )
-    .await?;
-    Ok(Json(json!({ "ok": true })))
+) -> ApiResult<Json<Done>> {
+    state.app.acknowledge_alert(me.id, AlertId(id)).await?;
+    Ok(Json(Done::OK))
 }
 
 #[utoipa::path(
@@ -602,19 +394,14 @@ async fn acknowledge(
     operation_id = "held_messages",
     summary = "Messages held by the mass-send guard",
     responses(
-        (status = 200, description = "Held messages", body = super::openapi::Items<super::openapi::HeldView>),
+        (status = 200, description = "Held messages", body = Items<HeldView>),
         super::openapi::ReadErrors,
     ),
     security(("session" = ["admin"]), ("bearer" = ["admin"])),
 )]
-async fn held(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Value>> {
-    let mut c = state.app.pool().acquire().await?;
-    let rows = db::outbox::held(&mut c).await?;
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|r| json!({ "id": r.id, "message_id": r.message_id, "ticket_id": r.ticket_id, "customer_id": r.customer_id, "body": r.body, "created_at": r.created_at }))
-        .collect();
-    Ok(Json(json!({ "items": items })))
+async fn held(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Items<HeldView>>> {
+    let rows = state.app.held_messages().await?;
+    Ok(Json(Items::of(rows.iter().map(HeldView::from).collect())))
 }
 
 #[utoipa::path(
@@ -625,7 +412,7 @@ async fn held(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<
     summary = "Release a held message",
     params(("id" = i64, Path, description = "Outbox row id", example = 1)),
     responses(
-        (status = 200, description = "Released", body = super::openapi::MessageView),
+        (status = 200, description = "Released", body = HeldDecision),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
@@ -634,9 +421,9 @@ async fn confirm_held(
     State(state): State<AppState>,
     Admin(me): Admin,
     Id(id): Id,
-) -> ApiResult<Json<Value>> {
-    let m = state.app.decide_held(OutboxId(id), me.id, true).await?;
-    Ok(Json(json!({ "message": m })))
+) -> ApiResult<Json<HeldDecision>> {
+    let message = state.app.decide_held(OutboxId(id), me.id, true).await?;
+    Ok(Json(HeldDecision { message }))
 }
 
 #[utoipa::path(
@@ -647,7 +434,7 @@ async fn confirm_held(
     summary = "Cancel a held message",
     params(("id" = i64, Path, description = "Outbox row id", example = 1)),
     responses(
-        (status = 200, description = "Cancelled", body = super::openapi::MessageView),
+        (status = 200, description = "Cancelled", body = HeldDecision),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
@@ -656,7 +443,7 @@ async fn cancel_held(
     State(state): State<AppState>,
     Admin(me): Admin,
     Id(id): Id,
-) -> ApiResult<Json<Value>> {
-    let m = state.app.decide_held(OutboxId(id), me.id, false).await?;
-    Ok(Json(json!({ "message": m })))
+) -> ApiResult<Json<HeldDecision>> {
+    let message = state.app.decide_held(OutboxId(id), me.id, false).await?;
+    Ok(Json(HeldDecision { message }))
 }

@@ -1,12 +1,15 @@
 //! `/api/agents` (directory, KPIs, presence; admin: create, update) and `/api/branches`.
 
+use super::AppState;
 use super::auth::{Admin, CurrentUser};
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id};
-use super::{AppState, audit};
+use super::views::Items;
+use super::views::agents::{
+    AgentDetailView, AgentEntry, AgentKpiView, AgentView, BranchView, StatusView,
+};
 use crate::app::{KpiQuery, NewUser};
-use crate::db;
 use crate::db::agents::Agent;
-use crate::db::branches::NewBranch;
+use crate::db::branches::{Branch, NewBranch};
 use crate::db::users::Role;
 use crate::domain::ids::{AgentId, BranchId};
 use crate::domain::routing::AgentStatus;
@@ -17,7 +20,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use jiff::civil::Date;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -30,15 +32,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/branches/{id}", get(branch))
 }
 
-/// What agents see of each other (enough to transfer); admins get the whole row.
-fn view(me: &CurrentUser, a: &Agent) -> Value {
-    if me.is_admin() {
-        json!(a)
-    } else {
-        json!({ "id": a.id, "name": a.name, "branch_id": a.branch_id, "status": a.status, "is_active": a.is_active })
-    }
-}
-
 #[utoipa::path(
     get,
     path = "/api/agents",
@@ -46,27 +39,34 @@ fn view(me: &CurrentUser, a: &Agent) -> Value {
     operation_id = "list_agents",
     summary = "The agent directory",
     responses(
-        (status = 200, description = "Agents (admins: whole rows, inactive too)", body = super::openapi::Items<super::openapi::AgentEntry>),
+        (status = 200, description = "Agents (admins: whole rows, inactive too)", body = Items<AgentEntry>),
         super::openapi::ReadErrors,
     ),
     security(("session" = []), ("bearer" = [])),
 )]
-async fn list(State(state): State<AppState>, me: CurrentUser) -> ApiResult<Json<Value>> {
-    let mut c = state.app.pool().acquire().await?;
-    let agents = db::agents::list(&mut c).await?;
-    let items: Vec<Value> = agents
+async fn list(
+    State(state): State<AppState>,
+    me: CurrentUser,
+) -> ApiResult<Json<Items<AgentEntry>>> {
+    let agents = state.app.agents().await?;
+    let items = agents
         .iter()
         .filter(|a| me.is_admin() || a.is_active)
-        .map(|a| view(&me, a))
+        .map(|a| AgentEntry::of(a, me.is_admin()))
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(Items::of(items)))
 }
 
 async fn load(state: &AppState, id: i64) -> ApiResult<Agent> {
-    let mut c = state.app.pool().acquire().await?;
-    db::agents::by_id(&mut c, AgentId(id))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("agent {id}")))
+    Ok(state.app.agent(AgentId(id)).await?)
+}
+
+/// A 422 unless the branch exists.
+async fn existing_branch(state: &AppState, id: BranchId) -> ApiResult<()> {
+    match state.app.branch(id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::invalid("branch_id", "no such branch")),
+    }
 }
 
 #[utoipa::path(
@@ -77,7 +77,7 @@ async fn load(state: &AppState, id: i64) -> ApiResult<Agent> {
     summary = "One agent",
     params(("id" = i64, Path, description = "Agent id", example = 1)),
     responses(
-        (status = 200, description = "The agent", body = super::openapi::AgentDetailView),
+        (status = 200, description = "The agent", body = AgentDetailView),
         super::openapi::ReadObjectErrors,
     ),
     security(("session" = []), ("bearer" = [])),
@@ -86,11 +86,12 @@ async fn detail(
     State(state): State<AppState>,
     me: CurrentUser,
     Id(id): Id,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AgentDetailView>> {
     let a = load(&state, id).await?;
-    Ok(Json(
-        json!({ "agent": view(&me, &a), "live_connections": state.live.connections(a.id) }),
-    ))
+    Ok(Json(AgentDetailView {
+        agent: AgentEntry::of(&a, me.is_admin()),
+        live_connections: state.live.connections(a.id) as u64,
+    }))
 }
 
 /// Query of the KPI endpoints: local dates `from..=to` (`YYYY-MM-DD`; default today).
@@ -99,25 +100,17 @@ async fn detail(
 pub struct RangeQuery {
     /// First day.
     #[param(value_type = Option<String>, format = Date)]
-    pub from: Option<String>,
+    pub from: Option<Date>,
     /// Last day (inclusive).
     #[param(value_type = Option<String>, format = Date)]
-    pub to: Option<String>,
+    pub to: Option<Date>,
 }
 
-/// Parses a date range (default: today in the service's zone; at most 366 days).
+/// The range asked for (default: today in the service's zone; at most 366 days).
 pub fn range(state: &AppState, q: &RangeQuery) -> ApiResult<KpiQuery> {
     let today = state.app.now().local(state.app.time_zone()).date;
-    let parse = |v: &Option<String>, f: &str| -> ApiResult<Date> {
-        match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            None => Ok(today),
-            Some(s) => s
-                .parse::<Date>()
-                .map_err(|_| ApiError::invalid(f.to_owned(), "a date YYYY-MM-DD")),
-        }
-    };
-    let from = parse(&q.from, "from")?;
-    let to = parse(&q.to, "to")?;
+    let from = q.from.unwrap_or(today);
+    let to = q.to.unwrap_or(today);
     if to < from {
         return Err(ApiError::invalid("to", "before from"));
     }
@@ -135,7 +128,7 @@ pub fn range(state: &AppState, q: &RangeQuery) -> ApiResult<KpiQuery> {
     summary = "An agent's KPIs (their own, or any for admins)",
     params(("id" = i64, Path, description = "Agent id", example = 1), RangeQuery),
     responses(
-        (status = 200, description = "KPIs over the range", body = super::openapi::AgentKpiView),
+        (status = 200, description = "KPIs over the range", body = AgentKpiView),
         super::openapi::ReadObjectErrors,
     ),
     security(("session" = []), ("bearer" = [])),
@@ -145,16 +138,20 @@ async fn kpi(
     me: CurrentUser,
     Id(id): Id,
     ApiQuery(q): ApiQuery<RangeQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AgentKpiView>> {
     let a = load(&state, id).await?;
     if !me.is_admin() && me.agent_id != Some(a.id) {
         return Err(ApiError::Forbidden("only your own KPIs".into()));
     }
     let report = state.app.kpi_report(range(&state, &q)?).await?;
-    let row = report.agents.iter().find(|r| r.agent_id == a.id);
-    Ok(Json(
-        json!({ "agent_id": a.id, "from": report.from, "to": report.to, "kpi": row, "formulas": report.formulas }),
-    ))
+    let kpi = report.agents.into_iter().find(|r| r.agent_id == a.id);
+    Ok(Json(AgentKpiView {
+        agent_id: a.id,
+        from: report.from,
+        to: report.to,
+        kpi,
+        formulas: report.formulas,
+    }))
 }
 
 /// `POST /api/agents/{id}/status` body.
@@ -173,7 +170,7 @@ pub struct StatusBody {
     params(("id" = i64, Path, description = "Agent id", example = 1)),
     request_body = StatusBody,
     responses(
-        (status = 200, description = "The new status", body = super::openapi::StatusView),
+        (status = 200, description = "The new status", body = StatusView),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
@@ -183,18 +180,20 @@ async fn set_status(
     me: CurrentUser,
     Id(id): Id,
     ApiJson(r): ApiJson<StatusBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<StatusView>> {
     let a = load(&state, id).await?;
     if !me.is_admin() && me.agent_id != Some(a.id) {
         return Err(ApiError::Forbidden("only your own status".into()));
     }
-    let assigned = state
+    let assigned_tickets = state
         .app
         .set_agent_status(a.id, r.status, Some(me.id))
         .await?;
-    Ok(Json(
-        json!({ "agent_id": a.id, "status": r.status, "assigned_tickets": assigned }),
-    ))
+    Ok(Json(StatusView {
+        agent_id: a.id,
+        status: r.status,
+        assigned_tickets,
+    }))
 }
 
 /// `POST /api/agents` body (admin).
@@ -227,7 +226,7 @@ pub struct NewAgent {
     summary = "Create an agent",
     request_body = NewAgent,
     responses(
-        (status = 201, description = "Created", body = super::openapi::AgentView, links(("GetAgent" = (operation_id = "get_agent", parameters(("id" = "$response.body#/agent/id")))), ("UpdateAgent" = (operation_id = "update_agent", parameters(("id" = "$response.body#/agent/id")))), ("AgentKpi" = (operation_id = "agent_kpi", parameters(("id" = "$response.body#/agent/id")))), ("SetAgentStatus" = (operation_id = "set_agent_status", parameters(("id" = "$response.body#/agent/id")))))),
+        (status = 201, description = "Created", body = AgentView, links(("GetAgent" = (operation_id = "get_agent", parameters(("id" = "$response.body#/agent/id")))), ("UpdateAgent" = (operation_id = "update_agent", parameters(("id" = "$response.body#/agent/id")))), ("AgentKpi" = (operation_id = "agent_kpi", parameters(("id" = "$response.body#/agent/id")))), ("SetAgentStatus" = (operation_id = "set_agent_status", parameters(("id" = "$response.body#/agent/id")))))),
         super::openapi::WriteErrors,
     ),
     security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
@@ -236,12 +235,8 @@ async fn create(
     State(state): State<AppState>,
     Admin(me): Admin,
     ApiJson(r): ApiJson<NewAgent>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let mut c = state.app.pool().acquire().await?;
-    if db::branches::by_id(&mut c, r.branch_id).await?.is_none() {
-        return Err(ApiError::invalid("branch_id", "no such branch"));
-    }
-    drop(c);
+) -> ApiResult<(StatusCode, Json<AgentView>)> {
+    existing_branch(&state, r.branch_id).await?;
     if r.name.trim().is_empty() {
         return Err(ApiError::invalid("name", "required"));
     }
@@ -261,7 +256,7 @@ async fn create(
         )
         .await?;
     let a = load(&state, agent.ok_or(ApiError::Internal)?.0).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "agent": a }))))
+    Ok((StatusCode::CREATED, Json(AgentView { agent: a })))
 }
 
 /// `PATCH /api/agents/{id}` body (admin).
@@ -288,7 +283,7 @@ pub struct AgentPatch {
     params(("id" = i64, Path, description = "Agent id", example = 1)),
     request_body = AgentPatch,
     responses(
-        (status = 200, description = "The agent", body = super::openapi::AgentView),
+        (status = 200, description = "The agent", body = AgentView),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
@@ -298,13 +293,10 @@ async fn update(
     Admin(me): Admin,
     Id(id): Id,
     ApiJson(p): ApiJson<AgentPatch>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AgentView>> {
     let a = load(&state, id).await?;
-    let mut c = state.app.pool().acquire().await?;
-    if let Some(b) = p.branch_id
-        && db::branches::by_id(&mut c, b).await?.is_none()
-    {
-        return Err(ApiError::invalid("branch_id", "no such branch"));
+    if let Some(b) = p.branch_id {
+        existing_branch(&state, b).await?;
     }
     if let Some(cap) = p.capacity
         && cap > 1000
@@ -322,7 +314,6 @@ async fn update(
             "spans need start < end <= 1440",
         ));
     }
-    drop(c);
     let branch = p.branch_id.or(a.branch_id);
     let capacity = p.capacity.unwrap_or(a.capacity.max(0) as u32);
     let shifts = p.shifts.clone().unwrap_or_else(|| a.shifts.clone());
@@ -330,8 +321,8 @@ async fn update(
         .app
         .update_agent(a.id, me.id, branch, capacity, &shifts)
         .await?;
-    let a = load(&state, id).await?;
-    Ok(Json(json!({ "agent": a })))
+    let agent = load(&state, id).await?;
+    Ok(Json(AgentView { agent }))
 }
 
 #[utoipa::path(
@@ -341,15 +332,16 @@ async fn update(
     operation_id = "list_branches",
     summary = "Branches",
     responses(
-        (status = 200, description = "Branches", body = super::openapi::Items<crate::db::branches::Branch>),
+        (status = 200, description = "Branches", body = Items<Branch>),
         super::openapi::ReadErrors,
     ),
     security(("session" = []), ("bearer" = [])),
 )]
-async fn branches(State(state): State<AppState>, _me: CurrentUser) -> ApiResult<Json<Value>> {
-    let mut c = state.app.pool().acquire().await?;
-    let b = db::branches::list(&mut c).await?;
-    Ok(Json(json!({ "items": b })))
+async fn branches(
+    State(state): State<AppState>,
+    _me: CurrentUser,
+) -> ApiResult<Json<Items<Branch>>> {
+    Ok(Json(Items::of(state.app.branches().await?)))
 }
 
 #[utoipa::path(
@@ -360,7 +352,7 @@ async fn branches(State(state): State<AppState>, _me: CurrentUser) -> ApiResult<
     summary = "One branch",
     params(("id" = i64, Path, description = "Branch id", example = 1)),
     responses(
-        (status = 200, description = "The branch", body = super::openapi::BranchView),
+        (status = 200, description = "The branch", body = BranchView),
         super::openapi::ReadObjectErrors,
     ),
     security(("session" = []), ("bearer" = [])),
@@ -369,12 +361,13 @@ async fn branch(
     State(state): State<AppState>,
     _me: CurrentUser,
     Id(id): Id,
-) -> ApiResult<Json<Value>> {
-    let mut c = state.app.pool().acquire().await?;
-    let b = db::branches::by_id(&mut c, BranchId(id))
+) -> ApiResult<Json<BranchView>> {
+    let branch = state
+        .app
+        .branch(BranchId(id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("branch {id}")))?;
-    Ok(Json(json!({ "branch": b })))
+    Ok(Json(BranchView { branch }))
 }
 
 /// `POST /api/branches` body (admin): creates, or updates the branch with this code.
@@ -412,7 +405,7 @@ pub struct BranchBody {
     summary = "Create a branch, or update the one with this code",
     request_body = BranchBody,
     responses(
-        (status = 201, description = "Saved", body = super::openapi::BranchView, links(("GetBranch" = (operation_id = "get_branch", parameters(("id" = "$response.body#/branch/id")))))),
+        (status = 201, description = "Saved", body = BranchView, links(("GetBranch" = (operation_id = "get_branch", parameters(("id" = "$response.body#/branch/id")))))),
         super::openapi::WriteErrors,
     ),
     security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
@@ -421,7 +414,7 @@ async fn create_branch(
     State(state): State<AppState>,
     Admin(me): Admin,
     ApiJson(b): ApiJson<BranchBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<BranchView>)> {
     if b.code.trim().is_empty() {
         return Err(ApiError::invalid("code", "required"));
     }
@@ -434,33 +427,16 @@ async fn create_branch(
     if !(-180.0..=180.0).contains(&b.longitude) {
         return Err(ApiError::invalid("longitude", "between -180 and 180"));
     }
-    let mut c = state.app.pool().acquire().await?;
-    let id = db::branches::upsert(
-        &mut c,
-        &NewBranch {
-            code: b.code.trim().to_owned(),
-            name: b.name,
-            name_ar: b.name_ar,
-            address: b.address,
-            phone: b.phone,
-            latitude: b.latitude,
-            longitude: b.longitude,
-            hours: b.hours.unwrap_or_default(),
-        },
-        state.app.now(),
-    )
-    .await?;
-    let branch = db::branches::by_id(&mut c, id)
-        .await?
-        .ok_or(ApiError::Internal)?;
-    drop(c);
-    audit(
-        &state,
-        Some(me.id),
-        "branch.saved",
-        Some(("branch", id.0)),
-        json!({ "code": branch.code }),
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "branch": branch }))))
+    let new = NewBranch {
+        code: b.code.trim().to_owned(),
+        name: b.name,
+        name_ar: b.name_ar,
+        address: b.address,
+        phone: b.phone,
+        latitude: b.latitude,
+        longitude: b.longitude,
+        hours: b.hours.unwrap_or_default(),
+    };
+    let branch = state.app.save_branch(me.id, &new).await?;
+    Ok((StatusCode::CREATED, Json(BranchView { branch })))
 }

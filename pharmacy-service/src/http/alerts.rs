@@ -1,18 +1,17 @@
 //! Alerts outside the browser: Web Push subscriptions (every user, their own browsers) and the
 //! outbound webhooks with their delivery log (admins). See `crate::alerts`.
 
+use super::AppState;
 use super::auth::{Admin, CurrentUser};
-use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, limit, parse_opt};
-use super::{AppState, audit};
+use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, Limit};
 use crate::alerts::webhook::{EVENTS, new_secret};
-use crate::db;
+use crate::app::{PushSubscription, WebhookChange};
 use crate::db::webhooks::{Delivery, Webhook};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -50,10 +49,9 @@ pub struct PushKeyView {
     security(("session" = []), ("bearer" = [])),
 )]
 async fn push_key(State(state): State<AppState>, me: CurrentUser) -> ApiResult<Json<PushKeyView>> {
-    let mut c = state.app.pool().acquire().await?;
     Ok(Json(PushKeyView {
         public_key: state.alerts.vapid_public_key(),
-        subscriptions: db::push::count_for(&mut c, me.id).await?,
+        subscriptions: state.app.push_subscriptions(me.id).await?,
     }))
 }
 
@@ -119,18 +117,12 @@ async fn subscribe(
         state.alerts.allow_http_push(),
     )
     .map_err(|e| ApiError::invalid("endpoint", e.to_string()))?;
-    let mut c = state.app.pool().acquire().await?;
-    db::push::upsert(
-        &mut c,
-        me.id,
-        &body.endpoint,
-        &body.keys.p256dh,
-        &body.keys.auth,
-        state.app.now(),
-    )
-    .await?;
-    drop(c);
-    audit(&state, Some(me.id), "push.subscribed", None, json!({})).await?;
+    let subscription = PushSubscription {
+        endpoint: &body.endpoint,
+        p256dh: &body.keys.p256dh,
+        auth: &body.keys.auth,
+    };
+    state.app.subscribe_push(me.id, &subscription).await?;
     Ok(Json(SubscribedView { subscribed: true }))
 }
 
@@ -152,12 +144,8 @@ async fn unsubscribe(
     me: CurrentUser,
     ApiJson(body): ApiJson<UnsubscribeBody>,
 ) -> ApiResult<Json<SubscribedView>> {
-    let mut c = state.app.pool().acquire().await?;
     // Only the caller's own: another user's endpoint is left alone, silently.
-    if db::push::remove(&mut c, me.id, &body.endpoint).await? {
-        drop(c);
-        audit(&state, Some(me.id), "push.unsubscribed", None, json!({})).await?;
-    }
+    state.app.unsubscribe_push(me.id, &body.endpoint).await?;
     Ok(Json(SubscribedView { subscribed: false }))
 }
 
@@ -261,9 +249,10 @@ async fn list_webhooks(
     State(state): State<AppState>,
     Admin(_): Admin,
 ) -> ApiResult<Json<WebhookList>> {
-    let mut c = state.app.pool().acquire().await?;
     Ok(Json(WebhookList {
-        items: db::webhooks::list(&mut c)
+        items: state
+            .app
+            .webhooks()
             .await?
             .into_iter()
             .map(WebhookView::from)
@@ -293,18 +282,10 @@ async fn create_webhook(
 ) -> ApiResult<(StatusCode, Json<WebhookCreated>)> {
     check_webhook(Some(&body.url), Some(&body.events))?;
     let secret = new_secret();
-    let mut c = state.app.pool().acquire().await?;
-    let hook =
-        db::webhooks::insert(&mut c, &body.url, &secret, &body.events, state.app.now()).await?;
-    drop(c);
-    audit(
-        &state,
-        Some(me.id),
-        "webhook.created",
-        Some(("webhook", hook.id)),
-        json!({ "url": hook.url }),
-    )
-    .await?;
+    let hook = state
+        .app
+        .create_webhook(me.id, &body.url, &secret, &body.events)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(WebhookCreated {
@@ -335,26 +316,12 @@ async fn update_webhook(
     ApiJson(body): ApiJson<WebhookPatch>,
 ) -> ApiResult<Json<WebhookView>> {
     check_webhook(body.url.as_deref(), body.events.as_deref())?;
-    let mut c = state.app.pool().acquire().await?;
-    let hook = db::webhooks::update(
-        &mut c,
-        id,
-        body.url.as_deref(),
-        body.events.as_deref(),
-        body.enabled,
-        state.app.now(),
-    )
-    .await?
-    .ok_or_else(|| ApiError::not_found(format!("webhook {id}")))?;
-    drop(c);
-    audit(
-        &state,
-        Some(me.id),
-        "webhook.updated",
-        Some(("webhook", id)),
-        json!({ "url": hook.url, "enabled": hook.enabled }),
-    )
-    .await?;
+    let change = WebhookChange {
+        url: body.url.as_deref(),
+        events: body.events.as_deref(),
+        enabled: body.enabled,
+    };
+    let hook = state.app.update_webhook(me.id, id, change).await?;
     Ok(Json(hook.into()))
 }
 
@@ -376,19 +343,7 @@ async fn delete_webhook(
     Admin(me): Admin,
     Id(id): Id,
 ) -> ApiResult<Json<DeletedView>> {
-    let mut c = state.app.pool().acquire().await?;
-    if !db::webhooks::delete(&mut c, id).await? {
-        return Err(ApiError::not_found(format!("webhook {id}")));
-    }
-    drop(c);
-    audit(
-        &state,
-        Some(me.id),
-        "webhook.deleted",
-        Some(("webhook", id)),
-        json!({}),
-    )
-    .await?;
+    state.app.delete_webhook(me.id, id).await?;
     Ok(Json(DeletedView { deleted: true }))
 }
 
@@ -404,11 +359,11 @@ pub struct DeletedView {
 #[into_params(parameter_in = Query)]
 pub struct DeliveriesQuery {
     /// Only deliveries older than this one (the last id of the previous page).
-    #[param(value_type = Option<i64>, minimum = 1)]
-    pub before: Option<String>,
+    #[param(minimum = 1)]
+    pub before: Option<i64>,
     /// Page size.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
-    pub limit: Option<String>,
+    pub limit: Option<Limit>,
 }
 
 /// `GET /api/webhooks/{id}/deliveries`.
@@ -437,13 +392,7 @@ async fn deliveries(
     Id(id): Id,
     ApiQuery(q): ApiQuery<DeliveriesQuery>,
 ) -> ApiResult<Json<DeliveryList>> {
-    let before = parse_opt::<i64>(&q.before, "before")?;
-    let limit = limit(&q.limit)?;
-    let mut c = state.app.pool().acquire().await?;
-    if db::webhooks::by_id(&mut c, id).await?.is_none() {
-        return Err(ApiError::not_found(format!("webhook {id}")));
-    }
-    Ok(Json(DeliveryList {
-        items: db::webhooks::deliveries(&mut c, id, before, limit).await?,
-    }))
+    let limit = q.limit.unwrap_or_default().0;
+    let items = state.app.webhook_deliveries(id, q.before, limit).await?;
+    Ok(Json(DeliveryList { items }))
 }

@@ -203,8 +203,8 @@ async fn reports(
     let kq = range(
         &state,
         &RangeQuery {
-            from: q.from.clone(),
-            to: q.to.clone(),
+            from: super::error::parse_opt(&q.from, "from")?,
+            to: super::error::parse_opt(&q.to, "to")?,
         },
     )?;
     let r = state.app.kpi_report(kq).await?;

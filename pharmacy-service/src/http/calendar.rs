@@ -2,10 +2,11 @@
 //! branch (`/api/branches/{id}/holidays`) and chain-wide (`/api/holidays`). Out-of-office
 //! replies read them; every change goes to the activity log.
 
+use super::AppState;
 use super::auth::{Admin, CurrentUser};
 use super::error::{ApiError, ApiJson, ApiResult, Id};
-use super::{AppState, audit};
-use crate::db;
+use super::views::agents::BranchView;
+use super::views::calendar::HolidayList;
 use crate::domain::ids::BranchId;
 use crate::domain::schedule::WeeklyHours;
 use axum::extract::State;
@@ -13,7 +14,6 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use jiff::civil::Date;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -61,7 +61,7 @@ pub fn check_hours(h: &WeeklyHours, field: &str) -> ApiResult<()> {
     params(("id" = i64, Path, description = "Branch id", example = 1)),
     request_body = HoursBody,
     responses(
-        (status = 200, description = "The branch", body = super::openapi::BranchView),
+        (status = 200, description = "The branch", body = BranchView),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
@@ -71,25 +71,13 @@ async fn put_hours(
     Admin(me): Admin,
     Id(id): Id,
     ApiJson(b): ApiJson<HoursBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BranchView>> {
     check_hours(&b.hours, "hours")?;
-    let mut c = state.app.pool().acquire().await?;
-    if !db::branches::set_hours(&mut c, BranchId(id), &b.hours).await? {
-        return Err(ApiError::not_found(format!("branch {id}")));
-    }
-    let branch = db::branches::by_id(&mut c, BranchId(id))
-        .await?
-        .ok_or(ApiError::Internal)?;
-    drop(c);
-    audit(
-        &state,
-        Some(me.id),
-        "branch.hours_saved",
-        Some(("branch", id)),
-        json!({ "hours": b.hours }),
-    )
-    .await?;
-    Ok(Json(json!({ "branch": branch })))
+    let branch = state
+        .app
+        .set_branch_hours(me.id, BranchId(id), &b.hours)
+        .await?;
+    Ok(Json(BranchView { branch }))
 }
 
 /// One holiday in a `PUT` body.
@@ -138,49 +126,9 @@ fn check_holidays(b: &HolidaysBody) -> ApiResult<Vec<(Date, String)>> {
     Ok(out)
 }
 
-/// One holiday as listed.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct HolidayView {
-    id: i64,
-    /// Local date.
-    #[schema(format = Date)]
-    day: String,
-    name: String,
-    /// A holiday of every branch (listed under each).
-    chain_wide: bool,
-}
-
-/// A calendar's holidays.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct HolidayList {
-    /// The branch; null for the chain-wide list.
-    #[schema(required = true)]
-    branch_id: Option<BranchId>,
-    /// By date.
-    items: Vec<HolidayView>,
-}
-
-fn view(branch: Option<BranchId>, rows: Vec<db::branches::Holiday>) -> Value {
-    let items: Vec<Value> = rows
-        .into_iter()
-        .map(|h| json!({ "id": h.id, "day": h.day, "name": h.name, "chain_wide": h.branch_id.is_none() }))
-        .collect();
-    json!({ "branch_id": branch, "items": items })
-}
-
-async fn load(state: &AppState, branch: Option<BranchId>) -> ApiResult<Value> {
-    let mut c = state.app.pool().acquire().await?;
-    if let Some(b) = branch
-        && db::branches::by_id(&mut c, b).await?.is_none()
-    {
-        return Err(ApiError::not_found(format!("branch {b}")));
-    }
-    Ok(view(
-        branch,
-        db::branches::holiday_rows(&mut c, branch).await?,
-    ))
+async fn load(state: &AppState, branch: Option<BranchId>) -> ApiResult<HolidayList> {
+    let rows = state.app.holidays(branch).await?;
+    Ok(HolidayList::of(branch, rows))
 }
 
 async fn save(
@@ -188,26 +136,10 @@ async fn save(
     me: &CurrentUser,
     branch: Option<BranchId>,
     b: &HolidaysBody,
-) -> ApiResult<Value> {
+) -> ApiResult<HolidayList> {
     let days = check_holidays(b)?;
-    let mut tx = state.app.pool().begin().await?;
-    if let Some(id) = branch
-        && db::branches::by_id(&mut tx, id).await?.is_none()
-    {
-        return Err(ApiError::not_found(format!("branch {id}")));
-    }
-    db::branches::replace_holidays(&mut tx, branch, &days).await?;
-    tx.commit().await?;
-    let list: Vec<String> = days.iter().map(|(d, _)| d.to_string()).collect();
-    audit(
-        state,
-        Some(me.id),
-        "holidays.saved",
-        branch.map(|b| ("branch", b.0)),
-        json!({ "chain_wide": branch.is_none(), "days": list }),
-    )
-    .await?;
-    load(state, branch).await
+    let rows = state.app.replace_holidays(me.id, branch, &days).await?;
+    Ok(HolidayList::of(branch, rows))
 }
 
 #[utoipa::path(
@@ -227,7 +159,7 @@ async fn branch_holidays(
     State(state): State<AppState>,
     Admin(_): Admin,
     Id(id): Id,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<HolidayList>> {
     Ok(Json(load(&state, Some(BranchId(id))).await?))
 }
 
@@ -250,7 +182,7 @@ async fn put_branch_holidays(
     Admin(me): Admin,
     Id(id): Id,
     ApiJson(b): ApiJson<HolidaysBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<HolidayList>> {
     Ok(Json(save(&state, &me, Some(BranchId(id)), &b).await?))
 }
 
@@ -266,7 +198,10 @@ async fn put_branch_holidays(
     ),
     security(("session" = ["admin"]), ("bearer" = ["admin"])),
 )]
-async fn chain_holidays(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Value>> {
+async fn chain_holidays(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+) -> ApiResult<Json<HolidayList>> {
     Ok(Json(load(&state, None).await?))
 }
 
@@ -287,6 +222,6 @@ async fn put_chain_holidays(
     State(state): State<AppState>,
     Admin(me): Admin,
     ApiJson(b): ApiJson<HolidaysBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<HolidayList>> {
     Ok(Json(save(&state, &me, None, &b).await?))
 }

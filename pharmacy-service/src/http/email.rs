@@ -142,15 +142,7 @@ async fn save(
         to: body.to.iter().map(|t| t.trim().to_owned()).collect(),
     };
     new.check().map_err(|(f, m)| ApiError::invalid(f, m))?;
-    mail::save(&state.app, &new).await?;
-    audit(
-        &state,
-        Some(me.id),
-        "alerts.email_saved",
-        None,
-        json!({ "host": new.host, "enabled": new.enabled }),
-    )
-    .await?;
+    mail::save(&state.app, &new, me.id).await?;
     Ok(Json((&new).into()))
 }
 

@@ -1,10 +1,41 @@
 //! One error type for the whole API, always answered as
 //! `{"error": {"code", "message", "details"}}`. Storage and I/O failures are logged and
 //! answered as a bare `internal` error: no secret, SQL or stack trace leaves the process.
+//!
+//! Requests are read by extractors whose rejection is an [`ApiError`]: [`ApiJson`] for bodies,
+//! [`ApiQuery`] for query strings, [`Id`] for numeric path ids. A field that does not fit is a
+//! 422 whose `details.field` is its path (`hours.days[2]`, `limit`), found structurally by
+//! [`super::fields`] (never parsed out of serde's message text).
+//!
+//! The typed query pattern: a struct of typed, optional fields (`Option<i64>`, `Option<Date>`,
+//! `Option<SomeEnum>`, `Option<Limit>`), documented with `utoipa::IntoParams` (the `#[param]`
+//! attribute states the schema: integer bounds, `format = Date`, an enum's values), and read
+//! with `ApiQuery<T>`; the handler parses nothing by hand. An empty parameter is absent.
+//!
+//! ```ignore
+//! #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+//! #[into_params(parameter_in = Query)]
+//! pub struct ListQuery {
+//!     /// The `next_cursor` of the previous page.
+//!     pub cursor: Option<i64>,
+//!     /// Page size.
+//!     #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
+//!     pub limit: Option<Limit>,
+//!     /// From this local day.
+//!     #[param(value_type = Option<String>, format = Date)]
+//!     pub from: Option<jiff::civil::Date>,
+//! }
+//!
+//! async fn list(ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<Json<Page<Row>>> {
+//!     let limit = q.limit.unwrap_or_default().0;
+//!     // ...
+//! }
+//! ```
 
 use crate::app::AppError;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -257,7 +288,8 @@ fn is_busy(e: &sqlx::Error) -> bool {
 /// The result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// `Json<T>` whose rejections are [`ApiError`]s: a bad field is a 422 naming it.
+/// `Json<T>` whose rejections are [`ApiError`]s: a bad field is a 422 naming it by its path
+/// (`items[1].day`; see [`super::fields`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
@@ -265,42 +297,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(r) => Err(json_rejection(r)),
+        if !is_json(req.headers()) {
+            return Err(ApiError::invalid(
+                "body",
+                "expected Content-Type: application/json",
+            ));
         }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| match r.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                _ => ApiError::BadRequest(r.body_text()),
+            })?;
+        super::fields::json(&bytes).map(ApiJson)
     }
 }
 
-fn json_rejection(r: JsonRejection) -> ApiError {
-    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::PayloadTooLarge;
-    }
-    match r {
-        JsonRejection::JsonDataError(e) => {
-            let text = e.body_text();
-            let detail = text
-                .split_once("target type: ")
-                .map_or(text.as_str(), |(_, d)| d);
-            let (path, message) = detail.split_once(": ").unwrap_or((".", detail));
-            let field = if path == "." || path.is_empty() {
-                message
-                    .split('`')
-                    .nth(1)
-                    .filter(|_| message.starts_with("missing field"))
-                    .unwrap_or("body")
-                    .to_owned()
-            } else {
-                path.to_owned()
-            };
-            ApiError::invalid(field, message.to_owned())
-        }
-        JsonRejection::JsonSyntaxError(_) => ApiError::invalid("body", "not valid JSON"),
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::invalid("body", "expected Content-Type: application/json")
-        }
-        other => ApiError::BadRequest(other.body_text()),
-    }
+/// `application/json` or any `application/*+json`, as axum's `Json` accepts.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(v) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = v.split(';').next().unwrap_or_default().trim();
+    let essence = essence.to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// A numeric path id; anything else is a 404 (there is nothing at such a path).
@@ -321,7 +345,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
     }
 }
 
-/// Parses an optional query value, naming the field on failure.
+/// Parses an optional query value, naming the field on failure (for query structs not yet
+/// typed: prefer typed fields read by [`ApiQuery`]).
 pub fn parse_opt<T: std::str::FromStr>(v: &Option<String>, field: &str) -> ApiResult<Option<T>> {
     match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
@@ -332,13 +357,40 @@ pub fn parse_opt<T: std::str::FromStr>(v: &Option<String>, field: &str) -> ApiRe
     }
 }
 
-/// The page size: default 50, at most 200.
+/// The page size from a string parameter: default 50, at most 200 (for query structs not yet
+/// typed: prefer a `limit: Option<Limit>` field).
 pub fn limit(v: &Option<String>) -> ApiResult<i64> {
     let l: i64 = parse_opt(v, "limit")?.unwrap_or(50);
     if !(1..=200).contains(&l) {
         return Err(ApiError::invalid("limit", "between 1 and 200"));
     }
     Ok(l)
+}
+
+/// A page size read from the query: 1 to 200, 50 when absent (`limit: Option<Limit>`, then
+/// `q.limit.unwrap_or_default()`); anything else is a 422 naming `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(pub i64);
+
+impl Default for Limit {
+    fn default() -> Self {
+        Limit(50)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Limit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, Unexpected};
+        let n = i64::deserialize(d)?;
+        if (1..=200).contains(&n) {
+            Ok(Limit(n))
+        } else {
+            Err(D::Error::invalid_value(
+                Unexpected::Signed(n),
+                &"a page size between 1 and 200",
+            ))
+        }
+    }
 }
 
 /// The JSON 404 for unknown paths.
@@ -356,48 +408,25 @@ pub fn optional_json<T: DeserializeOwned + Default>(bytes: &[u8]) -> ApiResult<T
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| {
-        let m = e.to_string();
-        let field = m
-            .split('`')
-            .nth(1)
-            .filter(|_| m.starts_with("missing field") || m.starts_with("unknown field"))
-            .unwrap_or("body")
-            .to_owned();
-        ApiError::invalid(field, m)
-    })
+    super::fields::json(bytes)
 }
 
 /// Parses a JSON body, naming the bad field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        let m = e.to_string();
-        let field = m
-            .split('`')
-            .nth(1)
-            .filter(|_| m.starts_with("missing field"))
-            .unwrap_or("body")
-            .to_owned();
-        ApiError::invalid(field, m)
-    })
+    super::fields::json(bytes)
 }
 
-/// `Query<T>` whose rejections are [`ApiError`]s (422 naming the field when it can).
+/// `Query<T>` whose rejections are [`ApiError`]s: the parameters are read into `T`'s typed
+/// fields, a bad one is a 422 naming it, and an empty one (`?limit=`) is absent. See the
+/// module documentation for the pattern.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
-            Err(e) => {
-                let text = e.body_text();
-                let field = text.split('`').nth(1).unwrap_or("query").to_owned();
-                Err(ApiError::invalid(field, text))
-            }
-        }
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        super::fields::query(parts.uri.query().unwrap_or_default()).map(ApiQuery)
     }
 }
 

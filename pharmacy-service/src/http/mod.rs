@@ -27,6 +27,7 @@ pub mod calendar;
 pub mod customers;
 pub mod email;
 pub mod error;
+pub mod fields;
 pub mod health;
 pub mod media;
 pub mod media_downloads;
@@ -40,6 +41,7 @@ pub mod signature;
 pub mod switchover;
 pub mod tickets;
 pub mod ui;
+pub mod views;
 pub mod whatsapp;
 pub mod ws;
 
@@ -133,7 +135,8 @@ impl AppState {
     }
 }
 
-/// Appends an entry to the activity log (the audit trail).
+/// Appends an entry to the activity log (the audit trail) for an action that wrote nothing
+/// else to the database; a database change logs itself in its use-case's transaction.
 pub async fn audit(
     state: &AppState,
     user: Option<UserId>,
@@ -141,16 +144,7 @@ pub async fn audit(
     entity: Option<(&str, i64)>,
     details: serde_json::Value,
 ) -> ApiResult<()> {
-    let mut c = state.app.pool().acquire().await?;
-    crate::db::activity::log(
-        &mut c,
-        user,
-        action,
-        entity,
-        Some(&details),
-        state.app.now(),
-    )
-    .await?;
+    state.app.log_action(user, action, entity, &details).await?;
     Ok(())
 }
 

@@ -10,14 +10,10 @@
 
 use super::error::ErrorBody;
 use crate::app::{Dashboard, InboundOutcome, KpiRow, TicketDetail};
-use crate::db::agents::Agent;
-use crate::db::branches::Branch;
 use crate::db::customers::{Customer, CustomerNote};
 use crate::db::messages::{DeliveryLogEntry, Message};
-use crate::db::templates::Template;
 use crate::db::tickets::{Ticket, TicketNote};
-use crate::domain::ids::{AgentId, BranchId, CustomerId, MessageId, OutboxId, TicketId, TriggerId};
-use crate::domain::routing::AgentStatus;
+use crate::domain::ids::{AgentId, MessageId, TicketId};
 use crate::domain::time::Timestamp;
 use axum::Json;
 use serde_json::Value;
@@ -440,22 +436,7 @@ pub fn operations() -> Vec<Operation> {
 // ---- Views of answers the handlers build in place. They only describe JSON; the handlers
 // and the schema-driven fuzzer (tests/api_fuzz.sh) keep them honest.
 
-/// `{"items": [...]}`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct Items<T: ToSchema> {
-    items: Vec<T>,
-}
-
-/// A page: `{"items": [...], "next_cursor"}`; pass `next_cursor` as `cursor` for the next.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct Page<T: ToSchema> {
-    items: Vec<T>,
-    /// `null` on the last page.
-    #[schema(required = true)]
-    next_cursor: Option<String>,
-}
+pub(crate) use super::views::{Done, Items, Page};
 
 macro_rules! view {
     ($($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident: $ty:ty),* $(,)? })+) => {$(
@@ -469,20 +450,8 @@ macro_rules! view {
 }
 
 view! {
-    /// `{"ok": true}`.
-    Done { ok: bool }
     /// `GET /healthz`.
     Health { #[schema(example = "ok")] status: String }
-    /// A login's answer.
-    LoginView { user: super::auth::UserView, csrf_token: String }
-    /// `GET /auth/profile` (`csrf_token` is null for bearer tokens).
-    ProfileView { user: super::auth::UserView, csrf_token: Option<String> }
-    /// A created user.
-    UserCreated { user: super::auth::UserView }
-    /// A user's new state.
-    ActiveView { ok: bool, active: bool }
-    /// A new API token: the secret `token` is shown this once.
-    TokenCreated { id: i64, name: String, user_id: crate::domain::ids::UserId, token: String }
     /// One ticket.
     TicketView { ticket: Ticket }
     /// A ticket note.
@@ -517,26 +486,6 @@ view! {
         tags: Vec<String>,
         ratings: Vec<RatingView>,
     }
-    /// What everyone sees of an agent (admins get the whole `Agent` row).
-    AgentEntry { id: AgentId, name: String, branch_id: Option<BranchId>, status: AgentStatus, is_active: bool }
-    /// One agent and their live connections.
-    AgentDetailView { agent: AgentEntry, live_connections: u64 }
-    /// One agent (admin view).
-    AgentView { agent: Agent }
-    /// An agent's KPIs over the range.
-    AgentKpiView {
-        agent_id: AgentId,
-        from: String,
-        to: String,
-        /// `null` when the agent had no activity.
-        kpi: Option<KpiRow>,
-        /// `[name, formula]` pairs.
-        formulas: Vec<Vec<String>>,
-    }
-    /// An agent's new presence and the tickets it brought them.
-    StatusView { agent_id: AgentId, status: AgentStatus, assigned_tickets: Vec<TicketId> }
-    /// One branch.
-    BranchView { branch: Branch }
     /// Per-agent KPIs over the range.
     AgentFiguresView { from: String, to: String, items: Vec<KpiRow> }
     /// Satisfaction ratings over the range.
@@ -549,45 +498,6 @@ view! {
         active_customers: i64,
         returning_customers: i64,
         csat: CsatView,
-    }
-    /// The QR while unpaired (`qr`, `png_base64`, `svg` are null once paired).
-    QrView {
-        state: super::whatsapp::LinkState,
-        qr: Option<String>,
-        png_base64: Option<String>,
-        svg: Option<String>,
-    }
-    /// A pairing code for the number.
-    PairCodeView { phone: String, code: String }
-    /// One template.
-    TemplateView { template: Template }
-    /// A keyword auto-reply.
-    TriggerView {
-        id: TriggerId,
-        keyword: String,
-        #[schema(pattern = "^(contains|exact|starts_with)$")]
-        match_kind: String,
-        body: String,
-        branch_id: Option<BranchId>,
-    }
-    /// A stored auto-reply with its state.
-    TriggerEntry {
-        id: i64,
-        keyword: String,
-        match_kind: String,
-        body: String,
-        branch_id: Option<i64>,
-        is_active: bool,
-        created_at: Timestamp,
-    }
-    /// A message held by the mass-send guard.
-    HeldView {
-        id: OutboxId,
-        message_id: MessageId,
-        ticket_id: TicketId,
-        customer_id: CustomerId,
-        body: Option<String>,
-        created_at: Timestamp,
     }
 }
 

@@ -5,6 +5,8 @@
 
 use super::auth::Admin;
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult};
+use super::views::Done;
+use super::views::whatsapp::{LinkStatusView, PairCodeView, QrView};
 use super::{AppState, audit};
 use axum::extract::State;
 use axum::http::header;
@@ -47,13 +49,14 @@ fn link_error(e: LinkError) -> ApiError {
     operation_id = "whatsapp_status",
     summary = "The link state",
     responses(
-        (status = 200, description = "The state", body = LinkStatus),
+        (status = 200, description = "The state", body = LinkStatusView),
         super::openapi::LinkErrors,
     ),
     security(("session" = ["admin"]), ("bearer" = ["admin"])),
 )]
-async fn status(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<LinkStatus>> {
-    Ok(Json(state.whatsapp.status().await.map_err(link_error)?))
+async fn status(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<LinkStatusView>> {
+    let status = state.whatsapp.status().await.map_err(link_error)?;
+    Ok(Json(LinkStatusView::from(status)))
 }
 
 /// Query of the QR endpoint: `format=png` or `format=svg` answers the image itself.
@@ -62,7 +65,20 @@ async fn status(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Jso
 pub struct QrQuery {
     /// `json` (default), `png` or `svg`.
     #[param(value_type = Option<String>, pattern = "^(json|png|svg)$")]
-    pub format: Option<String>,
+    pub format: Option<QrFormat>,
+}
+
+/// How the QR is answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QrFormat {
+    /// A [`QrView`]: the string, a PNG in base64 and an SVG.
+    #[default]
+    Json,
+    /// The PNG image.
+    Png,
+    /// The SVG image.
+    Svg,
 }
 
 /// The QR code's modules as an SVG document.
@@ -112,7 +128,7 @@ pub fn qr_png(data: &str) -> Result<Vec<u8>, ApiError> {
     summary = "The pairing QR: string, PNG (base64) and SVG; or `format=png|svg` for the image",
     params(QrQuery),
     responses(
-        (status = 200, description = "The QR (nulls once paired), or the image", content((super::openapi::QrView = "application/json"), (String = "image/svg+xml"), (Vec<u8> = "image/png"))),
+        (status = 200, description = "The QR (nulls once paired), or the image", content((QrView = "application/json"), (String = "image/svg+xml"), (Vec<u8> = "image/png"))),
         super::openapi::LinkErrors,
     ),
     security(("session" = ["admin"]), ("bearer" = ["admin"])),
@@ -125,23 +141,28 @@ async fn qr_code(
     let status = state.whatsapp.status().await.map_err(link_error)?;
     let qr = state.whatsapp.qr_code().await.map_err(link_error)?;
     let Some(qr) = qr else {
-        return Ok(Json(
-            json!({ "state": status.state, "qr": null, "png_base64": null, "svg": null }),
-        )
-        .into_response());
+        let view = QrView {
+            state: status.state,
+            qr: None,
+            png_base64: None,
+            svg: None,
+        };
+        return Ok(Json(view).into_response());
     };
-    match q.format.as_deref().unwrap_or("json") {
-        "png" => Ok(([(header::CONTENT_TYPE, "image/png")], qr_png(&qr)?).into_response()),
-        "svg" => Ok(([(header::CONTENT_TYPE, "image/svg+xml")], qr_svg(&qr)?).into_response()),
-        "json" => {
+    Ok(match q.format.unwrap_or_default() {
+        QrFormat::Png => ([(header::CONTENT_TYPE, "image/png")], qr_png(&qr)?).into_response(),
+        QrFormat::Svg => ([(header::CONTENT_TYPE, "image/svg+xml")], qr_svg(&qr)?).into_response(),
+        QrFormat::Json => {
             let png = base64::engine::general_purpose::STANDARD.encode(qr_png(&qr)?);
-            Ok(Json(
-                json!({ "state": status.state, "qr": qr, "png_base64": png, "svg": qr_svg(&qr)? }),
-            )
-            .into_response())
+            let view = QrView {
+                state: status.state,
+                svg: Some(qr_svg(&qr)?),
+                png_base64: Some(png),
+                qr: Some(qr),
+            };
+            Json(view).into_response()
         }
-        _ => Err(ApiError::invalid("format", "json, png or svg")),
-    }
+    })
 }
 
 #[utoipa::path(
@@ -151,12 +172,12 @@ async fn qr_code(
     operation_id = "whatsapp_disconnect",
     summary = "Log the number out",
     responses(
-        (status = 200, description = "Logged out", body = super::openapi::Done),
+        (status = 200, description = "Logged out", body = Done),
         super::openapi::LinkErrors,
     ),
     security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
 )]
-async fn disconnect(State(state): State<AppState>, Admin(me): Admin) -> ApiResult<Json<Value>> {
+async fn disconnect(State(state): State<AppState>, Admin(me): Admin) -> ApiResult<Json<Done>> {
     state.whatsapp.disconnect().await.map_err(link_error)?;
     audit(
         &state,
@@ -173,7 +194,7 @@ async fn disconnect(State(state): State<AppState>, Admin(me): Admin) -> ApiResul
             detail: None,
         },
     );
-    Ok(Json(json!({ "ok": true })))
+    Ok(Json(Done::OK))
 }
 
 /// `POST /api/whatsapp/pair-code` body.
@@ -191,7 +212,7 @@ pub struct PairCodeRequest {
     summary = "A pairing code for a phone number",
     request_body = PairCodeRequest,
     responses(
-        (status = 200, description = "The code to type on the phone", body = super::openapi::PairCodeView),
+        (status = 200, description = "The code to type on the phone", body = PairCodeView),
         super::openapi::LinkErrors,
     ),
     security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
@@ -200,7 +221,7 @@ async fn pair_code(
     State(state): State<AppState>,
     Admin(me): Admin,
     ApiJson(r): ApiJson<PairCodeRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PairCodeView>> {
     let phone = crate::domain::phone::normalize_phone(&r.phone)
         .map_err(|e| ApiError::invalid("phone", e.to_string()))?
         .as_str()
@@ -214,5 +235,5 @@ async fn pair_code(
         json!({ "phone": phone }),
     )
     .await?;
-    Ok(Json(json!({ "phone": phone, "code": code })))
+    Ok(Json(PairCodeView { phone, code }))
 }

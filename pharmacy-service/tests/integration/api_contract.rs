@@ -364,3 +364,51 @@ async fn the_csv_export_quotes_every_name_and_defuses_formulas() {
     assert_eq!(a["name"], name);
     assert_eq!(a["totals"]["messages_sent"], 1);
 }
+
+/// A field deep in a body is named by its whole path, a missing one included (the answer used
+/// to name only the object holding it), and a query parameter sent empty counts as absent.
+#[tokio::test]
+async fn a_nested_field_is_named_by_its_whole_path() {
+    let t = spawn_app().await;
+    let admin = t.login(ADMIN).await;
+    let b = t.world.branches[0].0;
+    let holidays = format!("/api/branches/{b}/holidays");
+    for (body, field) in [
+        (
+            json!({ "items": [{ "day": "2026-01-07" }] }),
+            "items[0].name",
+        ),
+        (
+            json!({ "items": [{ "day": "2026-01-07", "name": "a" }, { "name": "b" }] }),
+            "items[1].day",
+        ),
+        (
+            json!({ "items": [{ "day": 7, "name": "a" }] }),
+            "items[0].day",
+        ),
+        (json!({}), "items"),
+    ] {
+        let r = admin.send_json("PUT", &holidays, body.clone()).await;
+        assert_eq!(r.status, 422, "{body}: {}", r.text());
+        assert_eq!(r.json()["error"]["details"]["field"], field, "{body}");
+    }
+    let hours = format!("/api/branches/{b}/hours");
+    let r = admin
+        .send_json(
+            "PUT",
+            &hours,
+            json!({ "hours": { "days": [[{ "start": 60 }]] } }),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(
+        r.json()["error"]["details"]["field"],
+        "hours.days[0][0].end"
+    );
+    // Empty parameters are absent; a page size out of range is named.
+    let r = admin.get("/api/activity?limit=&user=&from=&action=").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = admin.get("/api/activity?limit=0").await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json()["error"]["details"]["field"], "limit");
+}

@@ -10,34 +10,24 @@ let timer = null;
 let lastQr = null;
 let wired = false;
 
+// The answers are `LinkStatusView` (GET /api/whatsapp/status) and `QrView`
+// (GET /api/whatsapp/qr-code) of the OpenAPI document: one field each is read.
 function stateOf(s) {
-  if (!s) return "unknown";
-  const v = s.state || s.status || (s.connected ? "connected" : null);
-  return String(v || "unknown").toLowerCase();
-}
-
-function qrStringOf(q) {
-  if (!q) return null;
-  if (typeof q === "string") return q;
-  return q.qr || q.code || q.string || q.ref || null;
+  return s ? s.state : "unknown";
 }
 
 async function refresh() {
   if (!root || root.hidden) { stop(); return; }
   let status = null;
   let qr = null;
-  try { status = await get("/api/whatsapp/status/"); } catch (e) { status = { state: "unknown", error: e.message }; }
-  // Health details may come in `detail`; the outbox depth comes with the dashboard numbers.
-  status = { ...(status.detail && typeof status.detail === "object" ? status.detail : {}), ...status };
-  if (status.outbox_depth == null) {
-    const dash = await get("/api/analytics/dashboard/").catch(() => null);
-    if (dash) status.outbox_depth = dash.outbox_depth;
-  }
+  try { status = await get("/api/whatsapp/status/"); } catch { status = null; }
+  // The outbox depth comes with the dashboard numbers.
+  const dash = await get("/api/analytics/dashboard/").catch(() => null);
   const st = stateOf(status);
   if (st !== "connected") {
     try { qr = await get(`/api/whatsapp/qr-code/${qs({ format: "json" })}`); } catch { qr = null; }
   }
-  render(status, st, qr);
+  render(status, st, qr, dash ? dash.outbox_depth : null);
 }
 
 function stop() {
@@ -45,16 +35,16 @@ function stop() {
   timer = null;
 }
 
-function render(status, st, qr) {
-  const qrString = qrStringOf(qr);
+function render(status, st, qr, depth) {
+  const qrString = qr ? qr.qr : null;
   const badge = root.querySelector("#wa-state");
   badge.dataset.state = st;
   badge.textContent = t(`wa.state.${st}`) === `wa.state.${st}` ? st : t(`wa.state.${st}`);
   const box = root.querySelector("#wa-qr");
   if (st === "connected") {
     clear(box).append(h("p", { class: "state-badge", "data-state": "connected" }, icon("check"), t("wa.linked")),
-      status.phone || status.jid ? h("p", { dir: "ltr" }, status.phone ? `+${status.phone}` : status.jid) : null,
-      status.push_name || status.name ? h("p", { dir: "auto" }, status.push_name || status.name) : null);
+      status.phone ? h("p", { dir: "ltr" }, `+${status.phone}`) : null,
+      status.name ? h("p", { dir: "auto" }, status.name) : null);
     root.querySelector("#wa-code").textContent = "";
     lastQr = null;
   } else if (qrString) {
@@ -74,23 +64,17 @@ function render(status, st, qr) {
   const rowsOut = [];
   const add = (k, v) => rowsOut.push(h("dt", {}, t(k)), h("dd", {}, v ?? "—"));
   add("wa.health.state", t(`wa.state.${st}`));
-  if (status.since || status.connected_at) add("wa.health.since", fmtDateTime(status.since || status.connected_at));
-  // The bridge states a temporary ban as detail {code, until} (until: ms, or null = unknown).
-  const ban = status.ban_expires_at || status.temporary_ban_until || status.ban_until || status.ban?.expires_at || (st === "temporary_ban" ? status.until : null);
-  add("wa.health.ban", ban ? fmtDateTime(ban) : t("wa.health.noBan"));
-  const depth = status.outbox_depth ?? status.outbox?.depth ?? status.outbox?.pending ?? status.queue_depth;
+  // `ban_until`: ms, or null when not banned (or WhatsApp did not say until when).
+  const ban = status ? status.ban_until : null;
+  add("wa.health.ban", ban != null ? fmtDateTime(ban) : st === "temporary_ban" ? "—" : t("wa.health.noBan"));
   add("wa.health.outbox", depth != null ? fmtNum(depth) : "—");
   health.append(h("dl", { class: "formula-list" }, rowsOut));
-  // The status lists the last ten disconnects (newest first, {at, state, reason}); without
-  // them (a fresh start) the current cause in `detail` is shown.
-  let reasons = status.recent_disconnects || [];
-  if (!reasons.length && st !== "connected" && (status.reason || status.code || status.message)) {
-    reasons = [{ reason: [status.reason, status.code, status.message].filter((x) => x !== undefined && x !== null).join(" · ") }];
-  }
+  // The status lists the last ten disconnects, newest first ({at, state, reason}).
+  const reasons = status ? status.recent_disconnects : [];
   health.append(h("h3", {}, t("wa.health.disconnects")));
   health.append(reasons.length
     ? h("table", { class: "data" }, h("thead", {}, h("tr", {}, h("th", {}, t("wa.health.when")), h("th", {}, t("wa.health.reason")))),
-      h("tbody", {}, reasons.slice(0, 10).map((r) => h("tr", {}, h("td", {}, r.at ? fmtDateTime(r.at) : "—"), h("td", { dir: "auto" }, r.reason || r.code || JSON.stringify(r))))))
+      h("tbody", {}, reasons.map((r) => h("tr", {}, h("td", {}, fmtDateTime(r.at)), h("td", { dir: "auto" }, r.reason)))))
     : h("p", { class: "muted" }, "—"));
   root.querySelector("#wa-unlink").hidden = st !== "connected";
   if (st === "connected") root.querySelector("#wa-sim-scan").hidden = true;
@@ -160,8 +144,7 @@ async function pairCode(e) {
   if (!phone) return;
   try {
     const r = await post("/api/whatsapp/pair-code/", { phone });
-    const code = r.code || r.pairing_code || r;
-    root.querySelector("#wa-code").textContent = String(code).replace(/^(\w{4})(\w{4})$/, "$1-$2");
+    root.querySelector("#wa-code").textContent = r.code.replace(/^(\w{4})(\w{4})$/, "$1-$2");
   } catch (er) {
     toast(er.message, true);
   }

@@ -17,7 +17,6 @@ pub use users::*;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
-use crate::db;
 use crate::db::users::Role;
 use crate::domain::ids::{AgentId, BranchId, UserId};
 use axum::extract::FromRequestParts;
@@ -154,12 +153,11 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 async fn load_user(state: &AppState, id: UserId, credential: Credential) -> ApiResult<CurrentUser> {
-    let mut c = state.app.pool().acquire().await?;
-    let u = db::users::by_id(&mut c, id)
+    let (u, agent) = state
+        .app
+        .active_user(id)
         .await?
-        .filter(|u| u.is_active)
         .ok_or(ApiError::Unauthenticated)?;
-    let agent = db::agents::by_user(&mut c, id).await?;
     Ok(CurrentUser {
         id: u.id,
         role: u.role(),

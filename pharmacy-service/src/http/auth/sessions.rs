@@ -13,22 +13,21 @@ use super::{
     Credential, CurrentUser, SESSION_COOKIE, UserView, client_address, load_user, random_secret,
     sha256_hex, throttled,
 };
-use crate::app::LoginOutcome;
+use crate::app::{LoginOutcome, SessionLimits};
+use crate::db::sessions::NewSession;
 use crate::domain::ids::UserId;
-use crate::domain::time::Timestamp;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiJson, ApiResult};
+use crate::http::views::Done;
+use crate::http::views::auth::{LoginView, ProfileView};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use serde::Deserialize;
-use serde_json::json;
 use std::net::SocketAddr;
-use std::time::Duration;
 
-/// A session's idle deadline moves at most this often.
-const TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// An answer that sets (or clears) the session cookie.
+type WithCookie<T> = ([(HeaderName, HeaderValue); 1], Json<T>);
 
 /// `POST /auth/login` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -55,31 +54,20 @@ fn session_cookie(state: &AppState, value: &str, clear: bool) -> HeaderValue {
     .unwrap_or_else(|_| HeaderValue::from_static("session=; Path=/"))
 }
 
+fn limits(state: &AppState) -> SessionLimits {
+    SessionLimits {
+        ttl: state.config.session_ttl,
+        idle: state.config.session_idle,
+    }
+}
+
 /// The live session with this hash: its user and CSRF token. Moves the idle deadline.
 pub(super) async fn resolve(state: &AppState, hash: &str) -> ApiResult<(UserId, String)> {
-    let now = state.app.now();
-    let row: Option<(UserId, String, Timestamp, Timestamp)> = sqlx::query_as(
-        "SELECT user_id, csrf_token, created_at, expires_at FROM sessions
-         WHERE token_hash = ? AND expires_at > ?",
-    )
-    .bind(hash)
-    .bind(now)
-    .fetch_optional(state.app.pool())
-    .await?;
-    let (user, csrf, created, expires) = row.ok_or(ApiError::Unauthenticated)?;
-    let cap = created.plus(state.config.session_ttl);
-    if cap <= now {
-        return Err(ApiError::Unauthenticated);
-    }
-    let deadline = now.plus(state.config.session_idle).min(cap);
-    if deadline.since(expires) >= TOUCH_EVERY {
-        sqlx::query("UPDATE sessions SET expires_at = ? WHERE token_hash = ?")
-            .bind(deadline)
-            .bind(hash)
-            .execute(state.app.pool())
-            .await?;
-    }
-    Ok((user, csrf))
+    state
+        .app
+        .session(hash, limits(state))
+        .await?
+        .ok_or(ApiError::Unauthenticated)
 }
 
 /// `POST /auth/login`: checks throttling, then the password; sets the session cookie.
@@ -92,7 +80,7 @@ pub(super) async fn resolve(state: &AppState, hash: &str) -> ApiResult<(UserId, 
     description = "Checks the throttle (failures per account from any address, and per address and account), then the password (argon2id). Sets the HttpOnly, SameSite=Strict `session` cookie (a browser-session cookie; the server ends the session after 30 idle minutes and 12 hours after the login by default) and returns the CSRF token to send as `X-CSRF-Token` on state-changing requests. When `user.must_change_password` is true, every other request is refused with `password_change_required` until `POST /auth/password`.",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Logged in; the `session` cookie is set", body = crate::http::openapi::LoginView, headers(("Set-Cookie" = String, description = "session=...; HttpOnly; SameSite=Strict; Path=/"))),
+        (status = 200, description = "Logged in; the `session` cookie is set", body = LoginView, headers(("Set-Cookie" = String, description = "session=...; HttpOnly; SameSite=Strict; Path=/"))),
         crate::http::openapi::LoginErrors,
     ),
 )]
@@ -101,7 +89,7 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
-) -> ApiResult<Response> {
+) -> ApiResult<WithCookie<LoginView>> {
     if req.username.trim().is_empty() {
         return Err(ApiError::invalid("username", "required"));
     }
@@ -117,19 +105,15 @@ pub async fn login(
     };
     let secret = random_secret();
     let csrf = random_secret();
-    let now = state.app.now();
-    let idle = state.config.session_idle.min(state.config.session_ttl);
-    sqlx::query(
-        "INSERT INTO sessions (token_hash, user_id, csrf_token, address, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(sha256_hex(&secret))
-    .bind(user.id)
-    .bind(&csrf)
-    .bind(&address)
-    .bind(now)
-    .bind(now.plus(idle))
-    .execute(state.app.pool())
-    .await?;
+    let hash = sha256_hex(&secret);
+    let session = NewSession {
+        token_hash: &hash,
+        user_id: user.id,
+        csrf_token: &csrf,
+        address: &address,
+        expires_at: state.app.now(),
+    };
+    state.app.start_session(&session, limits(&state)).await?;
     let me = load_user(
         &state,
         user.id,
@@ -139,18 +123,12 @@ pub async fn login(
         },
     )
     .await?;
-    crate::http::audit(
-        &state,
-        Some(me.id),
-        "auth.login",
-        Some(("user", me.id.0)),
-        json!({ "address": address }),
-    )
-    .await?;
-    let mut resp = Json(json!({ "user": UserView::from(&me), "csrf_token": csrf })).into_response();
-    resp.headers_mut()
-        .insert(header::SET_COOKIE, session_cookie(&state, &secret, false));
-    Ok(resp)
+    let cookie = [(header::SET_COOKIE, session_cookie(&state, &secret, false))];
+    let view = LoginView {
+        user: UserView::from(&me),
+        csrf_token: csrf,
+    };
+    Ok((cookie, Json(view)))
 }
 
 /// `POST /auth/logout`: ends this session.
@@ -161,23 +139,19 @@ pub async fn login(
     operation_id = "logout",
     summary = "Log out (ends this session)",
     responses(
-        (status = 200, description = "Logged out; the cookie is cleared", body = crate::http::openapi::Done),
+        (status = 200, description = "Logged out; the cookie is cleared", body = Done),
         crate::http::openapi::ReadErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
 )]
-pub async fn logout(State(state): State<AppState>, me: CurrentUser) -> ApiResult<Response> {
-    if let Credential::Session { hash, .. } = &me.credential {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
-            .bind(hash)
-            .execute(state.app.pool())
-            .await?;
-    }
-    crate::http::audit(&state, Some(me.id), "auth.logout", None, json!({})).await?;
-    let mut resp = Json(json!({ "ok": true })).into_response();
-    resp.headers_mut()
-        .insert(header::SET_COOKIE, session_cookie(&state, "", true));
-    Ok(resp)
+pub async fn logout(State(state): State<AppState>, me: CurrentUser) -> ApiResult<WithCookie<Done>> {
+    let hash = match &me.credential {
+        Credential::Session { hash, .. } => Some(hash.as_str()),
+        Credential::Token { .. } => None,
+    };
+    state.app.end_session(me.id, hash).await?;
+    let cookie = [(header::SET_COOKIE, session_cookie(&state, "", true))];
+    Ok((cookie, Json(Done::OK)))
 }
 
 /// `GET /auth/profile`: who am I (and the session's CSRF token, for a reloaded page).
@@ -188,15 +162,18 @@ pub async fn logout(State(state): State<AppState>, me: CurrentUser) -> ApiResult
     operation_id = "profile",
     summary = "The caller and the session's CSRF token",
     responses(
-        (status = 200, description = "Who is calling", body = crate::http::openapi::ProfileView),
+        (status = 200, description = "Who is calling", body = ProfileView),
         crate::http::openapi::ReadErrors,
     ),
     security(("session" = []), ("bearer" = [])),
 )]
-pub async fn profile(me: CurrentUser) -> Json<serde_json::Value> {
-    let csrf = match &me.credential {
+pub async fn profile(me: CurrentUser) -> Json<ProfileView> {
+    let csrf_token = match &me.credential {
         Credential::Session { csrf, .. } => Some(csrf.clone()),
         Credential::Token { .. } => None,
     };
-    Json(json!({ "user": UserView::from(&me), "csrf_token": csrf }))
+    Json(ProfileView {
+        user: UserView::from(&me),
+        csrf_token,
+    })
 }

@@ -2,16 +2,17 @@
 
 use super::{Admin, Credential, CurrentUser, UserView, client_address, load_user, throttled};
 use crate::app::LoginOutcome;
-use crate::db;
 use crate::db::users::Role;
+use crate::db::users::User;
 use crate::domain::ids::{BranchId, UserId};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiJson, ApiResult, Id};
+use crate::http::views::auth::{ActiveView, UserCreated};
+use crate::http::views::{Done, Items};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use serde_json::json;
 use std::net::SocketAddr;
 
 /// `POST /auth/register` body (admin only).
@@ -48,7 +49,7 @@ pub struct RegisterRequest {
     summary = "Create an admin or an agent (with a branch)",
     request_body = RegisterRequest,
     responses(
-        (status = 201, description = "Created", body = crate::http::openapi::UserCreated),
+        (status = 201, description = "Created", body = UserCreated),
         crate::http::openapi::WriteErrors,
     ),
     security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
@@ -57,20 +58,19 @@ pub async fn register(
     State(state): State<AppState>,
     Admin(me): Admin,
     ApiJson(r): ApiJson<RegisterRequest>,
-) -> ApiResult<(axum::http::StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<UserCreated>)> {
     if r.role == Role::Agent {
         let b = r
             .branch_id
             .ok_or_else(|| ApiError::invalid("branch_id", "agents need a branch"))?;
-        let mut c = state.app.pool().acquire().await?;
-        if db::branches::by_id(&mut c, b).await?.is_none() {
+        if state.app.branch(b).await?.is_none() {
             return Err(ApiError::invalid("branch_id", "no such branch"));
         }
     }
     if r.name.trim().is_empty() {
         return Err(ApiError::invalid("name", "required"));
     }
-    let (id, agent) = state
+    let (id, _) = state
         .app
         .create_user(
             &crate::app::NewUser {
@@ -86,11 +86,8 @@ pub async fn register(
         )
         .await?;
     let u = load_user(&state, id, Credential::Token { id: 0 }).await?;
-    let _ = agent;
-    Ok((
-        axum::http::StatusCode::CREATED,
-        Json(json!({ "user": UserView::from(&u) })),
-    ))
+    let user = UserView::from(&u);
+    Ok((StatusCode::CREATED, Json(UserCreated { user })))
 }
 
 /// `POST /auth/password` body.
@@ -114,7 +111,7 @@ pub struct PasswordChange {
     description = "The current password is checked like a login (argon2id, throttled: 429 after repeated failures). Required before anything else for the first-run admin (`password_change_required`).",
     request_body = PasswordChange,
     responses(
-        (status = 200, description = "Changed", body = crate::http::openapi::Done),
+        (status = 200, description = "Changed", body = Done),
         crate::http::openapi::PasswordChangeErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
@@ -125,7 +122,7 @@ pub async fn change_password(
     headers: HeaderMap,
     me: CurrentUser,
     ApiJson(r): ApiJson<PasswordChange>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Done>> {
     if r.new_password.chars().count() < 8 {
         return Err(ApiError::invalid("new_password", "at least 8 characters"));
     }
@@ -145,18 +142,14 @@ pub async fn change_password(
         Credential::Session { hash, .. } => Some(hash.as_str()),
         Credential::Token { .. } => None,
     };
-    if !state.app.set_password(me.id, &r.new_password, keep).await? {
+    if !state
+        .app
+        .set_password(me.id, &r.new_password, keep, me.id)
+        .await?
+    {
         return Err(ApiError::Unauthenticated);
     }
-    crate::http::audit(
-        &state,
-        Some(me.id),
-        "user.password_changed",
-        Some(("user", me.id.0)),
-        json!({}),
-    )
-    .await?;
-    Ok(Json(json!({ "ok": true })))
+    Ok(Json(Done::OK))
 }
 
 /// `POST /api/users/{id}/password` body.
@@ -178,7 +171,7 @@ pub struct PasswordReset {
     params(("id" = i64, Path, description = "User id", example = 1)),
     request_body = PasswordReset,
     responses(
-        (status = 200, description = "Reset", body = crate::http::openapi::Done),
+        (status = 200, description = "Reset", body = Done),
         crate::http::openapi::WriteObjectErrors,
     ),
     security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
@@ -188,23 +181,15 @@ pub async fn reset_password(
     Admin(me): Admin,
     Id(id): Id,
     ApiJson(r): ApiJson<PasswordReset>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Done>> {
     if !state
         .app
-        .set_password(UserId(id), &r.new_password, None)
+        .set_password(UserId(id), &r.new_password, None, me.id)
         .await?
     {
         return Err(ApiError::not_found(format!("user {id}")));
     }
-    crate::http::audit(
-        &state,
-        Some(me.id),
-        "user.password_reset",
-        Some(("user", id)),
-        json!({}),
-    )
-    .await?;
-    Ok(Json(json!({ "ok": true })))
+    Ok(Json(Done::OK))
 }
 
 /// `POST /api/users/{id}/active` body.
@@ -226,7 +211,7 @@ pub struct ActiveChange {
     params(("id" = i64, Path, description = "User id", example = 1)),
     request_body = ActiveChange,
     responses(
-        (status = 200, description = "The new state", body = crate::http::openapi::ActiveView),
+        (status = 200, description = "The new state", body = ActiveView),
         crate::http::openapi::WriteObjectErrors,
     ),
     security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
@@ -236,34 +221,15 @@ pub async fn set_active(
     Admin(me): Admin,
     Id(id): Id,
     ApiJson(r): ApiJson<ActiveChange>,
-) -> ApiResult<Json<serde_json::Value>> {
-    if id == me.id.0 && !r.active {
-        return Err(ApiError::Conflict("you cannot deactivate yourself".into()));
-    }
-    let mut c = state.app.pool().acquire().await?;
-    if !db::users::set_active(&mut c, UserId(id), r.active).await? {
-        return Err(ApiError::not_found(format!("user {id}")));
-    }
-    drop(c);
-    if !r.active {
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
-            .bind(id)
-            .execute(state.app.pool())
-            .await?;
-    }
-    crate::http::audit(
-        &state,
-        Some(me.id),
-        if r.active {
-            "user.activated"
-        } else {
-            "user.deactivated"
-        },
-        Some(("user", id)),
-        json!({}),
-    )
-    .await?;
-    Ok(Json(json!({ "ok": true, "active": r.active })))
+) -> ApiResult<Json<ActiveView>> {
+    state
+        .app
+        .set_user_active(me.id, UserId(id), r.active)
+        .await?;
+    Ok(Json(ActiveView {
+        ok: true,
+        active: r.active,
+    }))
 }
 
 /// `GET /api/users`: every login (admin).
@@ -274,7 +240,7 @@ pub async fn set_active(
     operation_id = "list_users",
     summary = "Every login",
     responses(
-        (status = 200, description = "Users", body = crate::http::openapi::Items<crate::db::users::User>),
+        (status = 200, description = "Users", body = Items<User>),
         crate::http::openapi::ReadErrors,
     ),
     security(("session" = ["admin"]), ("bearer" = ["admin"])),
@@ -282,8 +248,6 @@ pub async fn set_active(
 pub async fn list_users(
     State(state): State<AppState>,
     Admin(_): Admin,
-) -> ApiResult<Json<serde_json::Value>> {
-    let mut c = state.app.pool().acquire().await?;
-    let users = db::users::list(&mut c).await?;
-    Ok(Json(json!({ "items": users })))
+) -> ApiResult<Json<Items<User>>> {
+    Ok(Json(Items::of(state.app.users().await?)))
 }
