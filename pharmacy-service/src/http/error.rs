@@ -393,9 +393,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
             Err(e) => {
+                // "Failed to deserialize query string: <field>: <why>" (axum reads the query
+                // through serde_path_to_error, which puts the field first).
                 let text = e.body_text();
-                let field = text.split('`').nth(1).unwrap_or("query").to_owned();
-                Err(ApiError::invalid(field, text))
+                let detail = text.split_once(": ").map_or(text.as_str(), |(_, d)| d);
+                let field = match detail.split_once(": ") {
+                    Some((path, _)) if !path.contains(' ') => path,
+                    _ => "query",
+                };
+                Err(ApiError::invalid(field.to_owned(), detail.to_owned()))
             }
         }
     }
