@@ -208,8 +208,8 @@ async function templates(el) {
   const ar = await get("/api/auto-replies/").catch(() => null);
   if (ar) {
     el.append(h("h2", {}, t("autoreplies.title")), table([t("autoreplies.trigger"), t("autoreplies.reply"), t("autoreplies.active"), t("actions")],
-      rows(ar).map((x) => h("tr", { "data-trigger": x.id }, h("td", { dir: "auto" }, x.pattern || x.keyword || x.trigger || ""), h("td", { dir: "auto" }, x.body || x.reply || x.template_key || ""),
-        h("td", {}, x.is_active === false || x.active === false ? t("no") : t("yes")),
+      rows(ar).map((x) => h("tr", { "data-trigger": x.id }, h("td", { dir: "auto" }, x.keyword), h("td", { dir: "auto" }, x.body),
+        h("td", {}, x.is_active ? t("yes") : t("no")),
         h("td", {}, h("button", { type: "button", class: "btn danger", "aria-label": t("autoreplies.deleteOf", { key: x.keyword }), onclick: async () => {
           if (!confirm(t("autoreplies.deleteConfirm", { key: x.keyword }))) return;
           try { await del(`/api/auto-replies/${x.id}/`); toast(t("deleted")); templates(el); } catch (e) { toast(e.message, true); }
@@ -238,7 +238,7 @@ const STARTUP_ONLY = new Set(["time_zone"]);
 
 async function settings(el) {
   const s = await get("/api/settings/");
-  const values = s.config && typeof s.config === "object" ? s.config : s;
+  const values = s;
   clear(el).append(h("h1", {}, t("nav.settings")), h("p", { class: "muted" }, t("settings.hint")));
   const form = h("form", { class: "card settings-form", onsubmit: async (e) => {
     e.preventDefault();
@@ -337,7 +337,7 @@ function dur(s) {
 async function activity(el, filters = {}, older = []) {
   // The server filters (user, action prefix, local days); pages follow its cursor.
   const q = { limit: 200, cursor: filters.cursor, user: filters.user || undefined, action: filters.action || undefined, from: filters.from || undefined, to: filters.to || undefined };
-  const [data, users] = await Promise.all([get(`/api/activity/${qs(q)}`), get("/api/users/").catch(() => [])]);
+  const [data, users] = await Promise.all([get(`/api/activity/${qs(q)}`), get("/api/users/").catch(() => null)]);
   const names = new Map(rows(users).map((u) => [u.id, u.name || u.username]));
   clear(el).append(h("h1", {}, t("nav.activity")));
   const action = h("input", { id: "act-action", value: filters.action || "", dir: "ltr", placeholder: "ticket." });
@@ -353,7 +353,7 @@ async function activity(el, filters = {}, older = []) {
     h("button", { type: "submit", class: "btn" }, t("activity.filter"))));
   const list = [...older, ...rows(data)];
   el.append(table([t("activity.when"), t("activity.user"), t("activity.action"), t("activity.entity"), t("activity.details")],
-    list.map((a) => h("tr", {}, h("td", {}, fmtDateTime(a.at || a.created_at)), h("td", { dir: "auto" }, names.get(a.user_id) || (a.user_id ?? "—")),
+    list.map((a) => h("tr", {}, h("td", {}, fmtDateTime(a.at)), h("td", { dir: "auto" }, names.get(a.user_id) || (a.user_id ?? "—")),
       h("td", { dir: "ltr" }, a.action), h("td", { dir: "ltr" }, a.entity_kind ? `${a.entity_kind} #${a.entity_id}` : "—"),
       h("td", { dir: "ltr", class: "small" }, a.details_json || "")))));
   // Older entries under the same filters: the next page is appended.

@@ -1,6 +1,6 @@
 // Entry point: session, login, the header, hash routing between pages, keyboard shortcuts.
 import { $, h, toast, openDialog, clear } from "./dom.js";
-import { get, post, setCsrf, session, setUnauthorizedHandler, rows } from "./api.js";
+import { get, post, setCsrf, session, setUnauthorizedHandler } from "./api.js";
 import { t, applyI18n, setLang, currentLang, onLangChange } from "./i18n.js";
 import * as live from "./live.js";
 import * as notify from "./notify.js";
@@ -58,23 +58,11 @@ async function changePassword(e) {
   }
 }
 
-async function resolveAgentId(user) {
-  if (user.agent_id) return user.agent_id;
-  if (user.agent?.id) return user.agent.id;
-  if (user.role !== "agent") return null;
-  try {
-    const me = rows(await get("/api/agents/")).find((a) => a.user_id === user.id || a.username === user.username);
-    return me ? me.id : null;
-  } catch {
-    return null;
-  }
-}
-
 async function enterApp(user, password = "") {
   if (user.must_change_password) { session.user = null; showPasswordChange(password); return; }
   session.user = user;
   session.isAdmin = user.role === "admin";
-  session.agentId = await resolveAgentId(user);
+  session.agentId = user.agent_id;
   document.body.classList.toggle("is-admin", session.isAdmin);
   // Admins see every agent's conversations under the first tab.
   $("tab-mine-label").dataset.i18n = session.isAdmin ? "list.assigned" : "list.mine";
