@@ -7,7 +7,7 @@ use super::access::{Caller, readable_message, readable_ticket, serves};
 use super::{App, AppError, LiveEvent};
 use crate::db;
 use crate::db::customers::Customer;
-use crate::db::messages::{DeliveryLogEntry, Message};
+use crate::db::messages::{DeliveryLogEntry, Message, SearchScope};
 use crate::db::tickets::{NoteEntry, Ticket, TicketFilter};
 use crate::domain::ids::{MessageId, TicketId};
 use crate::domain::time::Timestamp;
@@ -129,6 +129,26 @@ impl App {
             message,
             delivery_log,
         })
+    }
+
+    /// Full-text message search over the messages the caller may read, newest first. An
+    /// agent's visibility is a subquery in the search itself: binding every visible ticket id
+    /// hit SQLite's parameter limit for an agent with a long history.
+    pub async fn search_visible_messages(
+        &self,
+        who: &Caller,
+        query: &str,
+        limit: i64,
+    ) -> Result<Vec<Message>, AppError> {
+        let scope = if who.admin {
+            SearchScope::All
+        } else {
+            match who.agent_id {
+                Some(agent) => SearchScope::Agent(agent, who.branch_id),
+                None => return Ok(Vec::new()),
+            }
+        };
+        self.search_messages_in(query, scope, limit).await
     }
 
     /// A ticket's newest messages older than `before` (`None`: the newest of all), oldest

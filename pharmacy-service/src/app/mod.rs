@@ -34,6 +34,7 @@ mod media_store;
 mod outbound;
 mod passwords;
 mod ports;
+mod presence;
 mod queries;
 mod seed;
 mod settings;

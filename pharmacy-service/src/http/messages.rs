@@ -8,7 +8,7 @@ use super::auth::CurrentUser;
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id};
 use super::page::{Items, Page, page_size};
 use crate::app::{InboundContent, InboundEvent, MessageDetail, SendReply};
-use crate::db::messages::{Message, SearchScope};
+use crate::db::messages::Message;
 use crate::domain::ids::{MessageId, TemplateId, TicketId};
 use crate::domain::mime;
 use axum::body::Bytes;
@@ -161,17 +161,10 @@ async fn search(
         return Err(ApiError::invalid("q", "required"));
     }
     let lim = page_size(q.limit)?;
-    // The agent's visibility is a subquery in the search itself: binding every visible ticket
-    // id hit SQLite's parameter limit for an agent with a long history.
-    let scope = if me.is_admin() {
-        SearchScope::All
-    } else {
-        match me.agent_id {
-            Some(agent) => SearchScope::Agent(agent, me.branch_id),
-            None => SearchScope::Tickets(&[]),
-        }
-    };
-    let rows = state.app.search_messages_in(&text, scope, lim).await?;
+    let rows = state
+        .app
+        .search_visible_messages(&me.caller(), &text, lim)
+        .await?;
     Ok(Json(rows.into()))
 }
 

@@ -33,7 +33,6 @@ use super::auth::{CurrentUser, identify};
 use super::error::{ApiError, ApiQuery, ApiResult};
 use super::live::{EventFrame, LiveFrame, NoticeFrom};
 use crate::app::{Envelope, LiveEvent};
-use crate::db;
 use crate::domain::ids::{AgentId, TicketId, UserId};
 use crate::domain::routing::AgentStatus;
 use axum::extract::State;
@@ -360,23 +359,13 @@ async fn send_json(socket: &mut WebSocket, v: &impl Serialize) -> bool {
 
 async fn connected(state: &AppState, me: &CurrentUser) {
     let Some(agent) = me.agent_id else { return };
-    if state.live.change(agent, 1) == 1 {
-        let mut c = match state.app.pool().acquire().await {
-            Ok(c) => c,
-            Err(_) => return,
-        };
-        if let Ok(Some(a)) = db::agents::by_id(&mut c, agent).await
-            && a.status == AgentStatus::Offline
-        {
-            drop(c);
-            if let Err(e) = state
-                .app
-                .set_agent_status(agent, AgentStatus::Online, None)
-                .await
-            {
-                tracing::warn!(error = %e, "presence: going online failed");
-            }
-        }
+    if state.live.change(agent, 1) == 1
+        && let Err(e) = state
+            .app
+            .follow_presence(agent, AgentStatus::Offline, AgentStatus::Online)
+            .await
+    {
+        tracing::warn!(error = %e, "presence: going online failed");
     }
 }
 
@@ -391,20 +380,12 @@ fn disconnected(state: &AppState, me: &CurrentUser) {
         if state.live.connections(agent) > 0 {
             return;
         }
-        let Ok(mut c) = state.app.pool().acquire().await else {
-            return;
-        };
-        if let Ok(Some(a)) = db::agents::by_id(&mut c, agent).await
-            && a.status == AgentStatus::Online
+        if let Err(e) = state
+            .app
+            .follow_presence(agent, AgentStatus::Online, AgentStatus::Offline)
+            .await
         {
-            drop(c);
-            if let Err(e) = state
-                .app
-                .set_agent_status(agent, AgentStatus::Offline, None)
-                .await
-            {
-                tracing::warn!(error = %e, "presence: going offline failed");
-            }
+            tracing::warn!(error = %e, "presence: going offline failed");
         }
     });
 }
