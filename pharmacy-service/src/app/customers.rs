@@ -1,16 +1,17 @@
 //! Customer records: create, edit, notes, tags, history.
 
+use super::access::Caller;
 use super::events::LiveEvent;
 use super::{App, AppError, not_found};
 use crate::db;
-use crate::db::customers::{Customer, CustomerNote, CustomerPatch};
+use crate::db::customers::{Customer, CustomerNote, CustomerPatch, Rating};
 use crate::db::tickets::Ticket;
 use crate::domain::ids::{CustomerId, UserId};
 use crate::domain::phone::normalize_phone;
 use serde::Serialize;
 
-/// A customer's history: their tickets (newest first), notes and tags.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A customer's history: their tickets (newest first), notes, tags and ratings.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CustomerHistory {
     /// The customer.
     pub customer: Customer,
@@ -20,6 +21,19 @@ pub struct CustomerHistory {
     pub notes: Vec<CustomerNote>,
     /// Tags.
     pub tags: Vec<String>,
+    /// Satisfaction ratings, newest first.
+    pub ratings: Vec<Rating>,
+}
+
+/// One customer with tags and notes.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CustomerDetail {
+    /// The customer.
+    pub customer: Customer,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Internal notes, newest first.
+    pub notes: Vec<CustomerNote>,
 }
 
 impl App {
@@ -182,7 +196,59 @@ impl App {
             tickets: db::tickets::for_customer(&mut c, id).await?,
             notes: db::customers::notes(&mut c, id).await?,
             tags: db::customers::tags(&mut c, id).await?,
+            ratings: db::customers::ratings(&mut c, id).await?,
             customer,
         })
+    }
+
+    /// A customer the caller may see, with tags and notes.
+    pub async fn customer_detail(
+        &self,
+        who: &Caller,
+        id: CustomerId,
+    ) -> Result<CustomerDetail, AppError> {
+        let customer = self.readable_customer(who, id).await?;
+        let mut c = self.read().await?;
+        Ok(CustomerDetail {
+            tags: db::customers::tags(&mut c, id).await?,
+            notes: db::customers::notes(&mut c, id).await?,
+            customer,
+        })
+    }
+
+    /// Customers, newest first, after `before` (cursor = id), matching `text` if given (then
+    /// ranked, without a cursor): admins all of them, agents the ones they serve now.
+    pub async fn customers_page(
+        &self,
+        who: &Caller,
+        text: Option<&str>,
+        before: Option<CustomerId>,
+        limit: i64,
+    ) -> Result<Vec<Customer>, AppError> {
+        let mut rows = if who.admin {
+            match text {
+                Some(t) => self.search_customers(t, limit).await?,
+                None => db::customers::list(&mut *self.read().await?, before, limit).await?,
+            }
+        } else {
+            let Some(agent) = who.agent_id else {
+                return Ok(Vec::new());
+            };
+            let mut c = self.read().await?;
+            let served = db::customers::served_by(&mut c, agent, before, limit).await?;
+            drop(c);
+            match text {
+                Some(t) => {
+                    let found = self.search_customers(t, 500).await?;
+                    served
+                        .into_iter()
+                        .filter(|c| found.iter().any(|f| f.id == c.id))
+                        .collect()
+                }
+                None => served,
+            }
+        };
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(rows)
     }
 }

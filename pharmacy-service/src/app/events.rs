@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use tokio::sync::broadcast;
 
 /// What happened (camelCase `type` tags, as the browser expects).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "camelCase")]
 // Events are short-lived and cloned per subscriber; boxing the rows would only add noise.
 #[allow(clippy::large_enum_variant)]
@@ -112,6 +112,7 @@ pub enum LiveEvent {
         /// `whatsappLink` (`http::ws`).
         state: String,
         /// Details (QR string, ban expiry...).
+        #[schema(value_type = Option<Object>)]
         detail: Option<serde_json::Value>,
     },
 }

@@ -56,6 +56,33 @@ pub struct KpiReport {
     pub formulas: Vec<(&'static str, &'static str)>,
 }
 
+/// Satisfaction ratings over a range.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RatingSummary {
+    /// How many.
+    pub ratings: i64,
+    /// Their average (1-5); null without ratings.
+    #[schema(required = true)]
+    pub average: Option<f64>,
+}
+
+/// Customer figures over local days `from..=to`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CustomerFigures {
+    /// First local day, `YYYY-MM-DD`.
+    pub from: String,
+    /// Last local day, `YYYY-MM-DD`.
+    pub to: String,
+    /// Customers created in the range.
+    pub new_customers: i64,
+    /// Customers who wrote in the range.
+    pub active_customers: i64,
+    /// Customers with more than one ticket by the end of the range.
+    pub returning_customers: i64,
+    /// Ratings given in the range.
+    pub csat: RatingSummary,
+}
+
 /// The formulas shown to admins next to the numbers.
 pub const FORMULAS: &[(&str, &str)] = &[
     (
@@ -120,6 +147,25 @@ impl App {
             agents: rows,
             overall,
             formulas: FORMULAS.to_vec(),
+        })
+    }
+
+    /// New, active and returning customers and the ratings over local days `from..=to`.
+    pub async fn customer_figures(&self, q: KpiQuery) -> Result<CustomerFigures, AppError> {
+        let tz = self.time_zone();
+        let from = start_of_day(q.from, tz);
+        let to = start_of_day(q.to.tomorrow().unwrap_or(q.to), tz);
+        let n = db::kpi::customer_counts(&mut *self.read().await?, from, to).await?;
+        Ok(CustomerFigures {
+            from: q.from.to_string(),
+            to: q.to.to_string(),
+            new_customers: n.new_customers,
+            active_customers: n.active_customers,
+            returning_customers: n.returning_customers,
+            csat: RatingSummary {
+                ratings: n.ratings,
+                average: n.average,
+            },
         })
     }
 

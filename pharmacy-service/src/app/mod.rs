@@ -9,8 +9,9 @@
 //! | tickets | [`App::close_ticket`], [`App::set_pending`], [`App::reopen_ticket`], [`App::transfer_ticket`], [`App::assign_ticket`], [`App::create_ticket`], [`App::patch_ticket`], [`App::delete_ticket`], [`App::add_ticket_note`] |
 //! | agents | [`App::set_agent_status`] (online hands out the backlog), [`App::assign_backlog`], [`App::update_agent`], [`App::agent_can_see`] |
 //! | customers | [`App::create_customer`], [`App::patch_customer`], [`App::add_customer_note`], [`App::add_customer_tag`], [`App::customer_history`] |
-//! | reading | [`App::list_tickets`], [`App::ticket_detail`], [`App::ticket_messages`], [`App::search_messages`], [`App::search_messages_in`], [`App::search_customers`] |
-//! | KPIs | [`App::kpi_report`] (SQL), [`App::kpi_fold`] (the definition), [`App::kpi_by_branch`], [`App::roll_up_kpis`], [`App::dashboard`] |
+//! | access | [`App::readable_ticket`], [`App::workable_ticket`], [`App::readable_message`], [`App::readable_customer`], [`App::readable_media`], [`App::serves`] (the rules of `access`, for a [`Caller`]) |
+//! | reading | [`App::inbox`], [`App::mark_read`], [`App::ticket_notes`], [`App::message_detail`], [`App::ticket_messages_before`], [`App::retry_media_download`], [`App::customers_page`], [`App::customer_detail`], [`App::list_tickets`], [`App::ticket_detail`], [`App::ticket_messages`], [`App::search_messages`], [`App::search_messages_in`], [`App::search_customers`] |
+//! | KPIs | [`App::kpi_report`] (SQL), [`App::kpi_fold`] (the definition), [`App::kpi_by_branch`], [`App::roll_up_kpis`], [`App::dashboard`], [`App::customer_figures`] |
 //! | jobs | [`App::run_jobs`] (delays + reassignment, auto-close, backlog), [`App::spawn_scheduler`] |
 //! | outbox | [`App::outbox_enqueued`], [`App::outbox_depth`], [`App::outbox_paused_until`], [`App::resume_outbox`]; the worker is `whatsapp::OutboxWorker` |
 //! | templates | [`App::templates_for`], [`App::save_template`], [`App::delete_template`], [`App::all_auto_replies`], [`App::add_auto_reply`], [`App::delete_auto_reply`] (access checked here; each change logged in its transaction) |
@@ -20,6 +21,7 @@
 //! | admin | [`App::activity`], [`App::open_alerts`], [`App::acknowledge_alert`], [`App::create_user`], [`App::authenticate`], [`App::update_settings`], [`App::seed_demo`] |
 //! | live | [`App::events`]: [`EventBus::subscribe`], [`EventBus::since`] (resume by sequence number) |
 
+mod access;
 mod activity;
 mod auth;
 mod calendar;
@@ -32,12 +34,14 @@ mod dashboard;
 mod directory;
 mod events;
 mod inbound;
+mod inbox;
 mod jobs;
 mod kpi;
 mod media_store;
 mod outbound;
 mod passwords;
 mod ports;
+mod presence;
 mod queries;
 mod seed;
 mod sessions;
@@ -47,18 +51,20 @@ mod templates;
 mod tickets;
 mod webhooks;
 
+pub use access::{Caller, ReadableMedia};
 pub use auth::{LoginOutcome, NewUser, normalize_username};
 pub use calls::{CallSettings, CallSettingsPatch, invalid_call_setting};
 pub use clock::{Clock, ManualClock, SteadyClock, SystemClock};
-pub use customers::CustomerHistory;
+pub use customers::{CustomerDetail, CustomerHistory};
 pub use dashboard::Dashboard;
 pub use events::{Envelope, EventBus, LiveEvent};
 pub use inbound::{
     ContactCardIn, EditInto, EditedInto, InboundContent, InboundEvent, InboundMessage,
     InboundOutcome, MediaFetch, ReceiptStatus, Sender,
 };
+pub use inbox::{InboxItem, MessageDetail, ReadMark};
 pub use jobs::JobReport;
-pub use kpi::{KpiQuery, KpiReport, KpiRow};
+pub use kpi::{CustomerFigures, KpiQuery, KpiReport, KpiRow, RatingSummary};
 pub use media_store::{LocalDisk, MediaDisk, is_disk_full};
 pub use outbound::SendReply;
 pub use passwords::{PasswordWork, hash_password, verify_password};

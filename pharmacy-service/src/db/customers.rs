@@ -1,7 +1,7 @@
 //! Customers (one person, known by phone number, LID or both), tags, notes, search index.
 
 use super::Conn;
-use crate::domain::ids::{AgentId, BranchId, CustomerId, UserId};
+use crate::domain::ids::{AgentId, BranchId, CustomerId, TicketId, UserId};
 use crate::domain::search::index_text;
 use crate::domain::time::Timestamp;
 use serde::Serialize;
@@ -366,6 +366,49 @@ pub async fn list(
         .bind(limit)
         .fetch_all(&mut *c)
         .await
+}
+
+/// The customers an agent serves now (a ticket of theirs assigned to the agent and not
+/// closed), newest first, after `before` (cursor = id).
+pub async fn served_by(
+    c: &mut Conn,
+    agent: AgentId,
+    before: Option<CustomerId>,
+    limit: i64,
+) -> Result<Vec<Customer>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT cu.* FROM customers cu WHERE cu.id < ?2 AND cu.id IN (
+            SELECT customer_id FROM tickets WHERE status <> 'closed' AND agent_id = ?1)
+         ORDER BY cu.id DESC LIMIT ?3",
+    )
+    .bind(agent)
+    .bind(before.map_or(i64::MAX, |b| b.0))
+    .bind(limit)
+    .fetch_all(&mut *c)
+    .await
+}
+
+/// A satisfaction rating the customer gave.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Rating {
+    /// The rated ticket.
+    pub ticket_id: TicketId,
+    /// The agent it was credited to.
+    pub agent_id: Option<AgentId>,
+    /// 1-5.
+    pub rating: i64,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// The customer's ratings, newest first.
+pub async fn ratings(c: &mut Conn, id: CustomerId) -> Result<Vec<Rating>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT ticket_id, agent_id, rating, at FROM csat_ratings WHERE customer_id = ? ORDER BY id DESC",
+    )
+    .bind(id)
+    .fetch_all(&mut *c)
+    .await
 }
 
 async fn reindex(c: &mut Conn, id: CustomerId) -> Result<(), sqlx::Error> {

@@ -225,3 +225,41 @@ pub async fn upsert_rollup(
         .await?;
     Ok(())
 }
+
+/// Customer counts over `[from, to)`.
+#[derive(Debug, Clone, Copy, PartialEq, sqlx::FromRow)]
+pub struct CustomerCounts {
+    /// Customers created in the range.
+    pub new_customers: i64,
+    /// Customers who wrote in the range.
+    pub active_customers: i64,
+    /// Customers with more than one ticket opened before `to`.
+    pub returning_customers: i64,
+    /// Ratings given in the range.
+    pub ratings: i64,
+    /// Their average (none without ratings).
+    pub average: Option<f64>,
+}
+
+/// The customer figures of the analytics page over `[from, to)`.
+pub async fn customer_counts(
+    c: &mut Conn,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<CustomerCounts, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT
+           (SELECT count(*) FROM customers WHERE created_at >= ?1 AND created_at < ?2)
+             AS new_customers,
+           (SELECT count(DISTINCT customer_id) FROM messages
+             WHERE direction = 'in' AND created_at >= ?1 AND created_at < ?2) AS active_customers,
+           (SELECT count(*) FROM (SELECT customer_id FROM tickets WHERE created_at < ?2
+             GROUP BY customer_id HAVING count(*) > 1)) AS returning_customers,
+           (SELECT count(*) FROM csat_ratings WHERE at >= ?1 AND at < ?2) AS ratings,
+           (SELECT avg(rating) FROM csat_ratings WHERE at >= ?1 AND at < ?2) AS average",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(&mut *c)
+    .await
+}

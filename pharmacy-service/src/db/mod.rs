@@ -11,6 +11,7 @@ pub mod branches;
 pub mod call_replies;
 pub mod customers;
 pub mod kpi;
+pub mod media;
 pub mod media_downloads;
 pub mod message_details;
 pub mod messages;

@@ -647,3 +647,47 @@ pub async fn counts(c: &mut Conn) -> Result<(i64, i64, i64), sqlx::Error> {
     .fetch_one(&mut *c)
     .await
 }
+
+/// An internal note as listed, with its author's name.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct NoteEntry {
+    /// Id.
+    pub id: i64,
+    /// The text.
+    pub body: String,
+    /// Who wrote it.
+    pub author_user_id: Option<UserId>,
+    /// Their display name.
+    pub author_name: Option<String>,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+/// A ticket's internal notes, oldest first, with their authors' names.
+pub async fn notes_with_authors(c: &mut Conn, id: TicketId) -> Result<Vec<NoteEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT n.id, n.body, n.author_user_id, u.name AS author_name, n.created_at
+         FROM ticket_notes n LEFT JOIN users u ON u.id = n.author_user_id
+         WHERE n.ticket_id = ? ORDER BY n.id",
+    )
+    .bind(id)
+    .fetch_all(&mut *c)
+    .await
+}
+
+/// Whether one of the customer's tickets that is not closed is assigned to the agent (the
+/// agent serves the customer; the rule of [`VISIBLE_TO_AGENT`]).
+pub async fn agent_serves(
+    c: &mut Conn,
+    agent: AgentId,
+    customer: CustomerId,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tickets WHERE customer_id = ? AND status <> 'closed' AND agent_id = ?",
+    )
+    .bind(customer)
+    .bind(agent)
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(n > 0)
+}

@@ -346,7 +346,7 @@ async fn activity(
     let limit = q.limit.unwrap_or_default().0;
     let filter = activity_filter(&state, &q)?;
     let rows = state.app.activity(&filter, q.cursor, limit).await?;
-    Ok(Json(Page::of(rows, limit, |r| r.id.to_string())))
+    Ok(Json(Page::of(rows, limit, true, |r| r.id.to_string())))
 }
 
 #[utoipa::path(

@@ -2,10 +2,11 @@
 //! history (earlier tickets and ratings).
 
 use super::AppState;
-use super::access::readable_customer;
+use super::answers::{CustomerNoteView, CustomerView, TagsView};
 use super::auth::CurrentUser;
-use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, limit, parse_opt};
-use crate::db;
+use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id};
+use super::page::{Page, page_size};
+use crate::app::{CustomerDetail, CustomerHistory};
 use crate::db::customers::{Customer, CustomerPatch};
 use crate::domain::ids::{BranchId, CustomerId};
 use axum::extract::State;
@@ -13,7 +14,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -32,11 +32,10 @@ pub struct ListQuery {
     /// Free text (name, number in either spelling, e-mail).
     pub q: Option<String>,
     /// The `next_cursor` of the previous page (a customer id).
-    #[param(value_type = Option<i64>)]
-    pub cursor: Option<String>,
+    pub cursor: Option<CustomerId>,
     /// Page size.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
-    pub limit: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
 }
 
 #[utoipa::path(
@@ -47,7 +46,7 @@ pub struct ListQuery {
     summary = "Customers (search, cursor pagination)",
     params(ListQuery),
     responses(
-        (status = 200, description = "A page of customers (agents: the ones they serve)", body = super::openapi::Page<crate::db::customers::Customer>),
+        (status = 200, description = "A page of customers (agents: the ones they serve)", body = Page<Customer>),
         super::openapi::ReadErrors,
     ),
     security(("session" = []), ("bearer" = [])),
@@ -56,49 +55,21 @@ async fn list(
     State(state): State<AppState>,
     me: CurrentUser,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<Value>> {
-    let lim = limit(&q.limit)?;
-    let before: Option<i64> = parse_opt(&q.cursor, "cursor")?;
+) -> ApiResult<Json<Page<Customer>>> {
+    let lim = page_size(q.limit)?;
     let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    let mut rows: Vec<Customer> = if me.is_admin() {
-        match text {
-            Some(t) => state.app.search_customers(t, lim).await?,
-            None => {
-                let mut c = state.app.pool().acquire().await?;
-                db::customers::list(&mut c, before.map(CustomerId), lim).await?
-            }
-        }
-    } else {
-        let Some(agent) = me.agent_id else {
-            return Ok(Json(json!({ "items": [], "next_cursor": null })));
-        };
-        // The customers they serve now.
-        let served: Vec<Customer> = sqlx::query_as(
-            "SELECT cu.* FROM customers cu WHERE cu.id < ?2 AND cu.id IN (
-                SELECT customer_id FROM tickets WHERE status <> 'closed' AND agent_id = ?1)
-             ORDER BY cu.id DESC LIMIT ?3",
-        )
-        .bind(agent)
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(lim)
-        .fetch_all(state.app.pool())
+    let rows = state
+        .app
+        .customers_page(&me.caller(), text, q.cursor, lim)
         .await?;
-        match text {
-            Some(t) => {
-                let found = state.app.search_customers(t, 500).await?;
-                served
-                    .into_iter()
-                    .filter(|c| found.iter().any(|f| f.id == c.id))
-                    .collect()
-            }
-            None => served,
-        }
-    };
-    rows.truncate(lim as usize);
-    let next = (text.is_none() && rows.len() as i64 == lim)
-        .then(|| rows.last().map(|c| c.id.0.to_string()))
-        .flatten();
-    Ok(Json(json!({ "items": rows, "next_cursor": next })))
+    if text.is_some() {
+        // A search is ranked, not paged.
+        return Ok(Json(Page {
+            items: rows,
+            next_cursor: None,
+        }));
+    }
+    Ok(Json(Page::of(rows, lim, true, |c| c.id.0.to_string())))
 }
 
 #[utoipa::path(
@@ -109,7 +80,7 @@ async fn list(
     summary = "One customer with tags and notes",
     params(("id" = i64, Path, description = "Customer id", example = 1)),
     responses(
-        (status = 200, description = "The customer", body = super::openapi::CustomerDetailView),
+        (status = 200, description = "The customer", body = CustomerDetail),
         super::openapi::ReadObjectErrors,
     ),
     security(("session" = []), ("bearer" = [])),
@@ -118,14 +89,12 @@ async fn detail(
     State(state): State<AppState>,
     me: CurrentUser,
     Id(id): Id,
-) -> ApiResult<Json<Value>> {
-    let mut c = state.app.pool().acquire().await?;
-    let cu = readable_customer(&mut c, &me, CustomerId(id)).await?;
-    let tags = db::customers::tags(&mut c, cu.id).await?;
-    let notes = db::customers::notes(&mut c, cu.id).await?;
-    Ok(Json(
-        json!({ "customer": cu, "tags": tags, "notes": notes }),
-    ))
+) -> ApiResult<Json<CustomerDetail>> {
+    let d = state
+        .app
+        .customer_detail(&me.caller(), CustomerId(id))
+        .await?;
+    Ok(Json(d))
 }
 
 /// `POST /api/customers` body.
@@ -152,7 +121,7 @@ pub struct NewCustomer {
     summary = "Create a customer",
     request_body = NewCustomer,
     responses(
-        (status = 201, description = "Created", body = super::openapi::CustomerView, links(("GetCustomer" = (operation_id = "get_customer", parameters(("id" = "$response.body#/customer/id")))), ("UpdateCustomer" = (operation_id = "update_customer", parameters(("id" = "$response.body#/customer/id")))), ("AddCustomerNote" = (operation_id = "add_customer_note", parameters(("id" = "$response.body#/customer/id")))), ("AddCustomerTag" = (operation_id = "add_customer_tag", parameters(("id" = "$response.body#/customer/id")))), ("CustomerHistory" = (operation_id = "customer_history", parameters(("id" = "$response.body#/customer/id")))))),
+        (status = 201, description = "Created", body = CustomerView, links(("GetCustomer" = (operation_id = "get_customer", parameters(("id" = "$response.body#/customer/id")))), ("UpdateCustomer" = (operation_id = "update_customer", parameters(("id" = "$response.body#/customer/id")))), ("AddCustomerNote" = (operation_id = "add_customer_note", parameters(("id" = "$response.body#/customer/id")))), ("AddCustomerTag" = (operation_id = "add_customer_tag", parameters(("id" = "$response.body#/customer/id")))), ("CustomerHistory" = (operation_id = "customer_history", parameters(("id" = "$response.body#/customer/id")))))),
         super::openapi::WriteErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
@@ -161,7 +130,7 @@ async fn create(
     State(state): State<AppState>,
     me: CurrentUser,
     ApiJson(r): ApiJson<NewCustomer>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<CustomerView>)> {
     let mut cu = state
         .app
         .create_customer(&r.phone, r.name.as_deref(), me.id)
@@ -181,7 +150,7 @@ async fn create(
             .await
             .map_err(branch_field)?;
     }
-    Ok((StatusCode::CREATED, Json(json!({ "customer": cu }))))
+    Ok((StatusCode::CREATED, Json(CustomerView { customer: cu })))
 }
 
 fn branch_field(e: crate::app::AppError) -> ApiError {
@@ -216,7 +185,7 @@ pub struct PatchBody {
     params(("id" = i64, Path, description = "Customer id", example = 1)),
     request_body = PatchBody,
     responses(
-        (status = 200, description = "The customer", body = super::openapi::CustomerView),
+        (status = 200, description = "The customer", body = CustomerView),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
@@ -226,10 +195,11 @@ async fn update(
     me: CurrentUser,
     Id(id): Id,
     ApiJson(p): ApiJson<PatchBody>,
-) -> ApiResult<Json<Value>> {
-    let mut c = state.app.pool().acquire().await?;
-    readable_customer(&mut c, &me, CustomerId(id)).await?;
-    drop(c);
+) -> ApiResult<Json<CustomerView>> {
+    state
+        .app
+        .readable_customer(&me.caller(), CustomerId(id))
+        .await?;
     let cu = state
         .app
         .patch_customer(
@@ -243,7 +213,7 @@ async fn update(
         )
         .await
         .map_err(branch_field)?;
-    Ok(Json(json!({ "customer": cu })))
+    Ok(Json(CustomerView { customer: cu }))
 }
 
 /// The body of `POST /api/customers/{id}/notes` and `POST /api/tickets/{id}/notes`.
@@ -263,7 +233,7 @@ pub struct NoteBody {
     params(("id" = i64, Path, description = "Customer id", example = 1)),
     request_body = NoteBody,
     responses(
-        (status = 201, description = "Added", body = super::openapi::CustomerNoteView),
+        (status = 201, description = "Added", body = CustomerNoteView),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
@@ -273,15 +243,16 @@ async fn add_note(
     me: CurrentUser,
     Id(id): Id,
     ApiJson(r): ApiJson<NoteBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let mut c = state.app.pool().acquire().await?;
-    readable_customer(&mut c, &me, CustomerId(id)).await?;
-    drop(c);
+) -> ApiResult<(StatusCode, Json<CustomerNoteView>)> {
+    state
+        .app
+        .readable_customer(&me.caller(), CustomerId(id))
+        .await?;
     let note = state
         .app
         .add_customer_note(CustomerId(id), me.id, &r.body)
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "note": note }))))
+    Ok((StatusCode::CREATED, Json(CustomerNoteView { note })))
 }
 
 /// `POST /api/customers/{id}/tags` body.
@@ -301,7 +272,7 @@ pub struct TagBody {
     params(("id" = i64, Path, description = "Customer id", example = 1)),
     request_body = TagBody,
     responses(
-        (status = 200, description = "The tags", body = super::openapi::TagsView),
+        (status = 200, description = "The tags", body = TagsView),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
@@ -311,23 +282,16 @@ async fn add_tag(
     me: CurrentUser,
     Id(id): Id,
     ApiJson(r): ApiJson<TagBody>,
-) -> ApiResult<Json<Value>> {
-    let mut c = state.app.pool().acquire().await?;
-    readable_customer(&mut c, &me, CustomerId(id)).await?;
-    drop(c);
+) -> ApiResult<Json<TagsView>> {
+    state
+        .app
+        .readable_customer(&me.caller(), CustomerId(id))
+        .await?;
     let tags = state
         .app
         .add_customer_tag(CustomerId(id), me.id, &r.tag)
         .await?;
-    Ok(Json(json!({ "tags": tags })))
-}
-
-#[derive(Debug, serde::Serialize, sqlx::FromRow)]
-struct Rating {
-    ticket_id: i64,
-    agent_id: Option<i64>,
-    rating: i64,
-    at: i64,
+    Ok(Json(TagsView { tags }))
 }
 
 #[utoipa::path(
@@ -338,7 +302,7 @@ struct Rating {
     summary = "Earlier tickets, notes, tags and ratings",
     params(("id" = i64, Path, description = "Customer id", example = 1)),
     responses(
-        (status = 200, description = "The history", body = super::openapi::HistoryView),
+        (status = 200, description = "The history", body = CustomerHistory),
         super::openapi::ReadObjectErrors,
     ),
     security(("session" = []), ("bearer" = [])),
@@ -347,22 +311,10 @@ async fn history(
     State(state): State<AppState>,
     me: CurrentUser,
     Id(id): Id,
-) -> ApiResult<Json<Value>> {
-    let mut c = state.app.pool().acquire().await?;
-    let cu = readable_customer(&mut c, &me, CustomerId(id)).await?;
-    let ratings: Vec<Rating> = sqlx::query_as(
-        "SELECT ticket_id, agent_id, rating, at FROM csat_ratings WHERE customer_id = ? ORDER BY id DESC",
-    )
-    .bind(cu.id)
-    .fetch_all(&mut *c)
-    .await?;
-    drop(c);
-    let h = state.app.customer_history(cu.id).await?;
-    Ok(Json(json!({
-        "customer": h.customer,
-        "tickets": h.tickets,
-        "notes": h.notes,
-        "tags": h.tags,
-        "ratings": ratings,
-    })))
+) -> ApiResult<Json<CustomerHistory>> {
+    let cu = state
+        .app
+        .readable_customer(&me.caller(), CustomerId(id))
+        .await?;
+    Ok(Json(state.app.customer_history(cu.id).await?))
 }

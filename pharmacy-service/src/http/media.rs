@@ -1,104 +1,15 @@
-//! Stored media (issue 18, Critical): who may read a file, and how it is answered so that
-//! nothing a customer or an agent sent ever runs on the service's origin.
+//! Stored media (issue 18, Critical): how a file is answered so that nothing a customer or an
+//! agent sent ever runs on the service's origin (who may read it is `App::readable_media`).
 //!
 //! Only passive images, audio and video (see [`crate::domain::mime`]) are answered inline, with
 //! their canonical type; everything else is `application/octet-stream` as an attachment. Every
 //! answer is `nosniff` and carries a Content-Security-Policy that lets nothing load or run.
 
-use super::access::readable_ticket;
-use super::auth::CurrentUser;
-use super::error::ApiResult;
-use crate::app::App;
-use crate::db::Conn;
-use crate::domain::ids::TicketId;
+use crate::app::ReadableMedia;
 use crate::domain::mime;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-
-/// A stored file the caller may read.
-#[derive(Debug)]
-pub struct ReadableMedia {
-    /// Content address (lowercase hex).
-    pub sha256: String,
-    /// Canonical type ([`mime::normalise`] of the stored one).
-    pub mime: &'static str,
-    /// The file name of a message that carries it and the caller may read.
-    pub name: Option<String>,
-}
-
-/// The media with this content address if the caller may read it: an admin any; anyone else
-/// only if a message carrying it is in a ticket they may read (the rule of
-/// `GET /api/media/{sha256}`, also applied to `send` with `media_sha256`). `None` when it does
-/// not exist or they may not read it: the two are not told apart.
-pub async fn readable_media(
-    c: &mut Conn,
-    me: &CurrentUser,
-    sha: &str,
-) -> ApiResult<Option<ReadableMedia>> {
-    let sha = sha.to_ascii_lowercase();
-    if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Ok(None);
-    }
-    let row: Option<(String,)> = sqlx::query_as("SELECT mime FROM media WHERE sha256 = ?")
-        .bind(&sha)
-        .fetch_optional(&mut *c)
-        .await?;
-    let Some((stored,)) = row else {
-        return Ok(None);
-    };
-    let ticket = if me.is_admin() {
-        None
-    } else {
-        // Newest first: a file the pharmacy sent to many customers (a price list) is most
-        // likely in a ticket the agent works now. Bounded, so a popular file costs little.
-        let tickets: Vec<TicketId> = sqlx::query_scalar(
-            "SELECT DISTINCT ticket_id FROM messages WHERE media_sha256 = ?
-             ORDER BY ticket_id DESC LIMIT 50",
-        )
-        .bind(&sha)
-        .fetch_all(&mut *c)
-        .await?;
-        let mut found = None;
-        for t in tickets {
-            if readable_ticket(c, me, t).await.is_ok() {
-                found = Some(t);
-                break;
-            }
-        }
-        match found {
-            Some(t) => Some(t),
-            None => return Ok(None),
-        }
-    };
-    let name: Option<String> = sqlx::query_scalar(
-        "SELECT media_name FROM messages WHERE media_sha256 = ?1 AND media_name IS NOT NULL
-           AND (?2 IS NULL OR ticket_id = ?2) ORDER BY id LIMIT 1",
-    )
-    .bind(&sha)
-    .bind(ticket)
-    .fetch_optional(&mut *c)
-    .await?;
-    Ok(Some(ReadableMedia {
-        sha256: sha,
-        mime: mime::normalise(&stored),
-        name,
-    }))
-}
-
-/// Whether the service holds the file with this content address: its row and its bytes.
-pub async fn held(app: &App, sha: &str) -> ApiResult<bool> {
-    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ok(false);
-    }
-    let mut c = app.pool().acquire().await?;
-    let row: Option<i64> = sqlx::query_scalar("SELECT 1 FROM media WHERE sha256 = ?")
-        .bind(sha)
-        .fetch_optional(&mut *c)
-        .await?;
-    drop(c);
-    Ok(row.is_some() && tokio::fs::metadata(app.media_path(sha)).await.is_ok())
-}
 
 /// The Content-Security-Policy of every media answer but audio and video. Opened as a page of
 /// its own, the file gets no script, plugin, form, fetch or frame, and an opaque origin

@@ -3,13 +3,12 @@
 //! `/api/media/{sha256}`.
 
 use super::AppState;
-use super::access::{readable_ticket, workable_ticket};
+use super::answers::{IngestView, MessageView, Revocation, RevokedView};
 use super::auth::CurrentUser;
-use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, limit, parse_opt};
-use super::media::readable_media;
-use crate::app::{InboundContent, InboundEvent, SendReply};
-use crate::db;
-use crate::db::messages::SearchScope;
+use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id};
+use super::page::{Items, Page, page_size};
+use crate::app::{InboundContent, InboundEvent, MessageDetail, SendReply};
+use crate::db::messages::Message;
 use crate::domain::ids::{MessageId, TemplateId, TicketId};
 use crate::domain::mime;
 use axum::body::Bytes;
@@ -19,7 +18,6 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -38,17 +36,16 @@ pub fn routes() -> Router<AppState> {
 pub struct ListQuery {
     /// The ticket (required).
     #[param(value_type = i64, required = true, example = 1)]
-    pub ticket: Option<String>,
+    pub ticket: Option<TicketId>,
     /// The `next_cursor` of the previous page (a message id).
-    #[param(value_type = Option<i64>)]
-    pub cursor: Option<String>,
+    pub cursor: Option<MessageId>,
     /// Page backwards instead: the newest messages older than this id (`latest` = the newest
     /// of all); their `next_cursor` is the `before` of the next older page.
     #[param(value_type = Option<String>, pattern = "^(latest|[0-9]+)$")]
     pub before: Option<String>,
     /// Page size.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
-    pub limit: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
 }
 
 /// The `before` cursor: `latest` or a message id.
@@ -71,7 +68,7 @@ fn parse_before(v: &Option<String>) -> ApiResult<Option<Option<MessageId>>> {
     summary = "A ticket's messages (oldest first after `cursor`, or pages backwards with `before`)",
     params(ListQuery),
     responses(
-        (status = 200, description = "A page of messages", body = super::openapi::Page<crate::db::messages::Message>),
+        (status = 200, description = "A page of messages", body = Page<Message>),
         super::openapi::ReadObjectErrors,
     ),
     security(("session" = []), ("bearer" = [])),
@@ -80,48 +77,28 @@ async fn list(
     State(state): State<AppState>,
     me: CurrentUser,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<Value>> {
-    let ticket: i64 =
-        parse_opt(&q.ticket, "ticket")?.ok_or_else(|| ApiError::invalid("ticket", "required"))?;
-    let after: Option<i64> = parse_opt(&q.cursor, "cursor")?;
+) -> ApiResult<Json<Page<Message>>> {
+    let ticket = q
+        .ticket
+        .ok_or_else(|| ApiError::invalid("ticket", "required"))?;
+    let after = q.cursor;
     let before = parse_before(&q.before)?;
     if before.is_some() && after.is_some() {
         return Err(ApiError::invalid("before", "not together with cursor"));
     }
-    let lim = limit(&q.limit)?;
-    let mut c = state.app.pool().acquire().await?;
-    readable_ticket(&mut c, &me, TicketId(ticket)).await?;
+    let lim = page_size(q.limit)?;
+    state.app.readable_ticket(&me.caller(), ticket).await?;
+    let cursor = |m: &Message| m.id.0.to_string();
     if let Some(before) = before {
-        let rows = db::messages::for_ticket_before(&mut c, TicketId(ticket), before, lim).await?;
-        let next = (rows.len() as i64 == lim)
-            .then(|| rows.first().map(|m| m.id.0.to_string()))
-            .flatten();
-        return Ok(Json(json!({ "items": rows, "next_cursor": next })));
+        let rows = state
+            .app
+            .ticket_messages_before(ticket, before, lim)
+            .await?;
+        // Backwards: the next (older) page ends before this page's first message.
+        return Ok(Json(Page::of(rows, lim, false, cursor)));
     }
-    drop(c);
-    let rows = state
-        .app
-        .ticket_messages(TicketId(ticket), after.map(MessageId), lim)
-        .await?;
-    let next = (rows.len() as i64 == lim)
-        .then(|| rows.last().map(|m| m.id.0.to_string()))
-        .flatten();
-    Ok(Json(json!({ "items": rows, "next_cursor": next })))
-}
-
-async fn readable_message(
-    state: &AppState,
-    me: &CurrentUser,
-    id: i64,
-) -> ApiResult<db::messages::Message> {
-    let mut c = state.app.pool().acquire().await?;
-    let m = db::messages::by_id(&mut c, MessageId(id))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("message {id}")))?;
-    readable_ticket(&mut c, me, m.ticket_id)
-        .await
-        .map_err(|_| ApiError::not_found(format!("message {id}")))?;
-    Ok(m)
+    let rows = state.app.ticket_messages(ticket, after, lim).await?;
+    Ok(Json(Page::of(rows, lim, true, cursor)))
 }
 
 #[utoipa::path(
@@ -132,7 +109,7 @@ async fn readable_message(
     summary = "One message with its delivery log",
     params(("id" = i64, Path, description = "Message id", example = 1)),
     responses(
-        (status = 200, description = "The message", body = super::openapi::MessageDetailView),
+        (status = 200, description = "The message", body = MessageDetail),
         super::openapi::ReadObjectErrors,
     ),
     security(("session" = []), ("bearer" = [])),
@@ -141,11 +118,12 @@ async fn detail(
     State(state): State<AppState>,
     me: CurrentUser,
     Id(id): Id,
-) -> ApiResult<Json<Value>> {
-    let m = readable_message(&state, &me, id).await?;
-    let mut c = state.app.pool().acquire().await?;
-    let log = db::messages::delivery_log(&mut c, m.id).await?;
-    Ok(Json(json!({ "message": m, "delivery_log": log })))
+) -> ApiResult<Json<MessageDetail>> {
+    let d = state
+        .app
+        .message_detail(&me.caller(), MessageId(id))
+        .await?;
+    Ok(Json(d))
 }
 
 /// Query of `GET /api/messages/search`.
@@ -156,8 +134,8 @@ pub struct SearchQuery {
     #[param(value_type = String, required = true, min_length = 1)]
     pub q: Option<String>,
     /// At most this many.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
-    pub limit: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
 }
 
 #[utoipa::path(
@@ -168,7 +146,7 @@ pub struct SearchQuery {
     summary = "Full-text search over the messages the caller may read",
     params(SearchQuery),
     responses(
-        (status = 200, description = "Matching messages", body = super::openapi::Items<crate::db::messages::Message>),
+        (status = 200, description = "Matching messages", body = Items<Message>),
         super::openapi::ReadErrors,
     ),
     security(("session" = []), ("bearer" = [])),
@@ -177,24 +155,17 @@ async fn search(
     State(state): State<AppState>,
     me: CurrentUser,
     ApiQuery(q): ApiQuery<SearchQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Items<Message>>> {
     let text = q.q.unwrap_or_default();
     if text.trim().is_empty() {
         return Err(ApiError::invalid("q", "required"));
     }
-    let lim = limit(&q.limit)?;
-    // The agent's visibility is a subquery in the search itself: binding every visible ticket
-    // id hit SQLite's parameter limit for an agent with a long history.
-    let scope = if me.is_admin() {
-        SearchScope::All
-    } else {
-        match me.agent_id {
-            Some(agent) => SearchScope::Agent(agent, me.branch_id),
-            None => SearchScope::Tickets(&[]),
-        }
-    };
-    let rows = state.app.search_messages_in(&text, scope, lim).await?;
-    Ok(Json(json!({ "items": rows })))
+    let lim = page_size(q.limit)?;
+    let rows = state
+        .app
+        .search_visible_messages(&me.caller(), &text, lim)
+        .await?;
+    Ok(Json(rows.into()))
 }
 
 /// `POST /api/messages/send` as JSON (multipart takes the same fields plus a `file` part).
@@ -215,6 +186,23 @@ pub struct SendRequest {
     /// read (the rule of `GET /api/media/{sha256}`), else 422 as if there were none.
     #[serde(default)]
     pub media_sha256: Option<String>,
+}
+
+/// `POST /api/messages/send` as multipart/form-data: the fields of [`SendRequest`] and the
+/// file (the handler reads the parts one by one, so this type only describes them).
+#[derive(utoipa::ToSchema)]
+pub struct SendForm {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// Text, or the caption of the file.
+    pub text: Option<String>,
+    /// A template to render instead of text.
+    pub template_id: Option<TemplateId>,
+    /// The stored message this answers.
+    pub reply_to: Option<MessageId>,
+    /// The media.
+    #[schema(value_type = Option<String>, format = Binary)]
+    pub file: Option<Vec<u8>>,
 }
 
 /// An attached file, kept in memory until the caller is known to be allowed to send it (a
@@ -272,9 +260,9 @@ async fn multipart_send(mut mp: Multipart) -> ApiResult<(SendRequest, Option<Upl
     operation_id = "send_message",
     summary = "Send text, a template, media or a reply",
     description = "JSON, or multipart/form-data with the same fields and a `file` part (the media; `text` is its caption).",
-    request_body(content((SendRequest = "application/json"), (super::openapi::SendForm = "multipart/form-data"))),
+    request_body(content((SendRequest = "application/json"), (SendForm = "multipart/form-data"))),
     responses(
-        (status = 201, description = "Queued in the durable outbox", body = super::openapi::MessageView, links(("GetMessage" = (operation_id = "get_message", parameters(("id" = "$response.body#/message/id")))), ("RevokeMessage" = (operation_id = "revoke_message", parameters(("id" = "$response.body#/message/id")))))),
+        (status = 201, description = "Queued in the durable outbox", body = MessageView, links(("GetMessage" = (operation_id = "get_message", parameters(("id" = "$response.body#/message/id")))), ("RevokeMessage" = (operation_id = "revoke_message", parameters(("id" = "$response.body#/message/id")))))),
         super::openapi::SendErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
@@ -283,7 +271,7 @@ async fn send(
     State(state): State<AppState>,
     me: CurrentUser,
     req: Request,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<MessageView>)> {
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -298,18 +286,18 @@ async fn send(
         let ApiJson(r) = ApiJson::<SendRequest>::from_request(req, &state).await?;
         (r, None)
     };
-    let mut c = state.app.pool().acquire().await?;
-    workable_ticket(&mut c, &me, r.ticket_id).await?;
+    state.app.workable_ticket(&me.caller(), r.ticket_id).await?;
     let mut media = None;
     if let Some(sha) = r.media_sha256.as_deref().filter(|_| upload.is_none()) {
         // Only media the sender may read (issue 18, High 4): another branch's prescription is
         // "no such media", as for `GET /api/media/{sha256}`.
-        let m = readable_media(&mut c, &me, sha)
+        let m = state
+            .app
+            .readable_media(&me.caller(), sha)
             .await?
             .ok_or_else(|| ApiError::invalid("media_sha256", "no such media"))?;
         media = Some((m.sha256, m.mime.to_owned(), m.name));
     }
-    drop(c);
     if let Some((bytes, mime, file_name)) = upload {
         let sha = state.app.store_media(&bytes, &mime).await?;
         media = Some((sha, mime, file_name));
@@ -334,7 +322,7 @@ async fn send(
             } => ApiError::invalid("reply_to", "no such message"),
             e => e.into(),
         })?;
-    Ok((StatusCode::CREATED, Json(json!({ "message": m }))))
+    Ok((StatusCode::CREATED, Json(MessageView { message: m })))
 }
 
 #[utoipa::path(
@@ -347,7 +335,7 @@ async fn send(
     params(("X-Timestamp" = i64, Header, description = "Unix seconds when the request was signed; within 5 minutes of the server's clock", example = 1_795_593_600)),
     request_body(content = InboundEvent, description = "An inbound event (`type`: message, edited, revoked, reaction, poll_vote, receipt, sent_from_phone)", content_type = "application/json"),
     responses(
-        (status = 200, description = "What the event did", body = super::openapi::IngestView),
+        (status = 200, description = "What the event did", body = IngestView),
         super::openapi::IngestErrors,
     ),
     security(("signature" = [])),
@@ -356,7 +344,7 @@ async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<IngestView>> {
     let Some(secret) = state.config.ingest_secret.as_deref() else {
         return Err(ApiError::Forbidden(
             "the ingest webhook is not configured".into(),
@@ -373,13 +361,13 @@ async fn receive(
         // The gateway names a file the service must already hold (it cannot attach bytes
         // here), and its type is a claim like any other.
         *sha256 = sha256.to_ascii_lowercase();
-        if !super::media::held(&state.app, sha256).await? {
+        if !state.app.holds_media(sha256).await? {
             return Err(ApiError::invalid("content.sha256", "no such media"));
         }
         *mime = mime::normalise(mime).to_owned();
     }
     let outcome = state.app.handle_inbound(event).await?;
-    Ok(Json(json!({ "outcome": outcome })))
+    Ok(Json(IngestView { outcome }))
 }
 
 #[utoipa::path(
@@ -391,7 +379,7 @@ async fn receive(
     description = "A sent message is revoked through the outbox while WhatsApp allows it (409 after); a queued or held one is cancelled. Agents may revoke only their own.",
     params(("id" = i64, Path, description = "Message id", example = 1)),
     responses(
-        (status = 200, description = "Revoked or cancelled", body = super::openapi::RevokedView),
+        (status = 200, description = "Revoked or cancelled", body = RevokedView),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
@@ -400,11 +388,12 @@ async fn revoke(
     State(state): State<AppState>,
     me: CurrentUser,
     Id(id): Id,
-) -> ApiResult<Json<Value>> {
-    let m = readable_message(&state, &me, id).await?;
-    let mut c = state.app.pool().acquire().await?;
-    workable_ticket(&mut c, &me, m.ticket_id).await?;
-    drop(c);
+) -> ApiResult<Json<RevokedView>> {
+    let m = state
+        .app
+        .readable_message(&me.caller(), MessageId(id))
+        .await?;
+    state.app.workable_ticket(&me.caller(), m.ticket_id).await?;
     if m.direction == crate::domain::message::Direction::Out
         && !me.is_admin()
         && m.sender_user_id != Some(me.id)
@@ -418,8 +407,15 @@ async fn revoke(
     use crate::domain::message::MessageStatus;
     let was_sent = !matches!(m.status, MessageStatus::Queued | MessageStatus::Held);
     let updated = state.app.revoke_message(m.id, me.id).await?;
-    let how = if was_sent { "revoked" } else { "cancelled" };
-    Ok(Json(json!({ "message": updated, "how": how })))
+    let how = if was_sent {
+        Revocation::Revoked
+    } else {
+        Revocation::Cancelled
+    };
+    Ok(Json(RevokedView {
+        message: updated,
+        how,
+    }))
 }
 
 #[utoipa::path(
@@ -440,11 +436,11 @@ async fn media(
     me: CurrentUser,
     Path(sha): Path<String>,
 ) -> ApiResult<Response> {
-    let mut c = state.app.pool().acquire().await?;
-    let m = readable_media(&mut c, &me, &sha)
+    let m = state
+        .app
+        .readable_media(&me.caller(), &sha)
         .await?
         .ok_or_else(|| ApiError::not_found("media"))?;
-    drop(c);
     let bytes = state
         .app
         .read_media(&m.sha256)

@@ -3,7 +3,6 @@
 //! ticket). The inbox lists carried-over tickets with `GET /api/tickets?carried_over=true`.
 
 use super::AppState;
-use super::access::workable_ticket;
 use super::auth::{Admin, CurrentUser};
 use super::error::{ApiError, ApiJson, ApiResult, Id};
 use crate::app::{BranchSetup, CarryOverDecision, MapTarget, SwitchoverStatus};
@@ -185,9 +184,10 @@ async fn review(
     Id(id): Id,
     ApiJson(r): ApiJson<ReviewRequest>,
 ) -> ApiResult<Json<TicketAnswer>> {
-    let mut c = state.app.pool().acquire().await?;
-    workable_ticket(&mut c, &me, TicketId(id)).await?;
-    drop(c);
+    state
+        .app
+        .workable_ticket(&me.caller(), TicketId(id))
+        .await?;
     let decision = match r.action {
         ReviewAction::Keep => CarryOverDecision::Keep,
         ReviewAction::Close => CarryOverDecision::Close(r.reason.filter(|s| !s.trim().is_empty())),

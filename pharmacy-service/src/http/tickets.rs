@@ -1,11 +1,11 @@
 //! `/api/tickets`: the inbox list, one ticket, manual creation, edits, close, transfer, notes.
 
 use super::AppState;
-use super::access::{readable_ticket, serves, workable_ticket};
+use super::answers::{TicketDetailView, TicketNoteView, TicketView};
 use super::auth::{Admin, CurrentUser};
-use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, limit, parse_opt};
-use crate::app::TransferTarget;
-use crate::db;
+use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id};
+use super::page::{Done, Page, page_size};
+use crate::app::{InboxItem, TransferTarget};
 use crate::db::tickets::TicketFilter;
 use crate::domain::ids::{AgentId, BranchId, CustomerId, TicketId};
 use crate::domain::ticket::{Priority, TicketStatus};
@@ -15,7 +15,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -31,36 +30,30 @@ pub fn routes() -> Router<AppState> {
         .route("/api/tickets/{id}/notes", post(add_note))
 }
 
-/// Query of `GET /api/tickets` (all optional; values as strings so a bad one is named).
+/// Query of `GET /api/tickets` (all optional).
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `open`, `pending` or `closed`.
-    #[param(value_type = Option<TicketStatus>)]
-    pub status: Option<String>,
+    pub status: Option<TicketStatus>,
     /// Branch id.
-    #[param(value_type = Option<i64>)]
-    pub branch: Option<String>,
+    pub branch: Option<BranchId>,
     /// Agent id.
-    #[param(value_type = Option<i64>)]
-    pub agent: Option<String>,
+    pub agent: Option<AgentId>,
     /// Customer id.
-    #[param(value_type = Option<i64>)]
-    pub customer: Option<String>,
+    pub customer: Option<CustomerId>,
     /// Only unassigned (`true`).
-    #[param(value_type = Option<bool>)]
-    pub unassigned: Option<String>,
+    pub unassigned: Option<bool>,
     /// Only tickets carried over from the old system and not reviewed yet (`true`), or only
     /// the others (`false`).
-    #[param(value_type = Option<bool>)]
-    pub carried_over: Option<String>,
+    pub carried_over: Option<bool>,
     /// Free text over the customer's name, number, e-mail.
     pub text: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Page size (1-200, default 50).
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
-    pub limit: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
 }
 
 fn parse_cursor(c: &Option<String>) -> ApiResult<Option<(Timestamp, TicketId)>> {
@@ -84,7 +77,7 @@ fn parse_cursor(c: &Option<String>) -> ApiResult<Option<(Timestamp, TicketId)>> 
     description = "Agents see the tickets assigned to them and their branch's unassigned queue, and the whole history of a customer they serve (`customer=`); admins see everything.",
     params(ListQuery),
     responses(
-        (status = 200, description = "A page of tickets with their customers", body = super::openapi::Page<super::reads::InboxItem>),
+        (status = 200, description = "A page of tickets with their customers", body = Page<InboxItem>),
         super::openapi::ReadErrors,
     ),
     security(("session" = []), ("bearer" = [])),
@@ -93,52 +86,25 @@ async fn list(
     State(state): State<AppState>,
     me: CurrentUser,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<Value>> {
-    let lim = limit(&q.limit)?;
-    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(
-            TicketStatus::parse(s)
-                .ok_or_else(|| ApiError::invalid("status", "open, pending or closed"))?,
-        ),
-    };
-    let customer: Option<i64> = parse_opt(&q.customer, "customer")?;
-    let mut filter = TicketFilter {
-        status,
-        branch_id: parse_opt::<i64>(&q.branch, "branch")?.map(BranchId),
-        agent_id: parse_opt::<i64>(&q.agent, "agent")?.map(AgentId),
-        customer_id: customer.map(CustomerId),
-        unassigned: parse_opt(&q.unassigned, "unassigned")?,
-        carried_over: parse_opt(&q.carried_over, "carried_over")?,
+) -> ApiResult<Json<Page<InboxItem>>> {
+    let lim = page_size(q.limit)?;
+    let filter = TicketFilter {
+        status: q.status,
+        branch_id: q.branch,
+        agent_id: q.agent,
+        customer_id: q.customer,
+        unassigned: q.unassigned,
+        carried_over: q.carried_over,
         ..TicketFilter::default()
     };
-    if !me.is_admin() {
-        let mut c = state.app.pool().acquire().await?;
-        // A customer they serve: their whole history; otherwise only what they work on.
-        let history = match customer {
-            Some(cu) => serves(&mut c, &me, CustomerId(cu)).await?,
-            None => false,
-        };
-        if !history {
-            let Some(agent) = me.agent_id else {
-                return Ok(Json(json!({ "items": [], "next_cursor": null })));
-            };
-            filter.visible_to_agent = Some((agent, me.branch_id));
-        }
-    }
     let text = q.text.as_deref().filter(|t| !t.trim().is_empty());
     let rows = state
         .app
-        .list_tickets(filter, text, parse_cursor(&q.cursor)?, lim)
+        .inbox(&me.caller(), filter, text, parse_cursor(&q.cursor)?, lim)
         .await?;
-    let next = (rows.len() as i64 == lim)
-        .then(|| {
-            rows.last()
-                .map(|r| format!("{}.{}", r.ticket.last_activity_at.0, r.ticket.id))
-        })
-        .flatten();
-    let items = super::reads::inbox_items(&state, &me, rows).await?;
-    Ok(Json(json!({ "items": items, "next_cursor": next })))
+    Ok(Json(Page::of(rows, lim, true, |r| {
+        format!("{}.{}", r.ticket.last_activity_at.0, r.ticket.id)
+    })))
 }
 
 #[utoipa::path(
@@ -149,7 +115,7 @@ async fn list(
     summary = "One ticket with its customer and logs",
     params(("id" = i64, Path, description = "Ticket id", example = 1)),
     responses(
-        (status = 200, description = "The ticket", body = super::openapi::TicketDetailView),
+        (status = 200, description = "The ticket", body = TicketDetailView),
         super::openapi::ReadObjectErrors,
     ),
     security(("session" = []), ("bearer" = [])),
@@ -158,14 +124,16 @@ async fn detail(
     State(state): State<AppState>,
     me: CurrentUser,
     Id(id): Id,
-) -> ApiResult<Json<Value>> {
-    let mut c = state.app.pool().acquire().await?;
-    readable_ticket(&mut c, &me, TicketId(id)).await?;
-    drop(c);
-    let d = state.app.ticket_detail(TicketId(id)).await?;
-    let mut v = serde_json::to_value(&d).map_err(ApiError::internal)?;
-    v["can_act"] = json!(super::access::works_on(&me, &d.ticket));
-    Ok(Json(v))
+) -> ApiResult<Json<TicketDetailView>> {
+    state
+        .app
+        .readable_ticket(&me.caller(), TicketId(id))
+        .await?;
+    let detail = state.app.ticket_detail(TicketId(id)).await?;
+    Ok(Json(TicketDetailView {
+        can_act: me.caller().works_on(&detail.ticket),
+        detail,
+    }))
 }
 
 /// `POST /api/tickets` body: a ticket opened by hand (a phone call, a walk-in).
@@ -190,7 +158,7 @@ pub struct NewTicket {
     description = "Admins: for any customer. Agents: only for a customer they serve (a ticket of theirs that is not closed) or one they just added with `POST /api/customers` and that has no ticket yet; any other customer answers 404, as one that does not exist.",
     request_body = NewTicket,
     responses(
-        (status = 201, description = "Opened", body = super::openapi::TicketView, links(("GetTicket" = (operation_id = "get_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("UpdateTicket" = (operation_id = "update_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("CloseTicket" = (operation_id = "close_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("ReopenTicket" = (operation_id = "reopen_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("TransferTicket" = (operation_id = "transfer_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("AddTicketNote" = (operation_id = "add_ticket_note", parameters(("id" = "$response.body#/ticket/id")))))),
+        (status = 201, description = "Opened", body = TicketView, links(("GetTicket" = (operation_id = "get_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("UpdateTicket" = (operation_id = "update_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("CloseTicket" = (operation_id = "close_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("ReopenTicket" = (operation_id = "reopen_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("TransferTicket" = (operation_id = "transfer_ticket", parameters(("id" = "$response.body#/ticket/id")))), ("AddTicketNote" = (operation_id = "add_ticket_note", parameters(("id" = "$response.body#/ticket/id")))))),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
@@ -199,7 +167,7 @@ async fn create(
     State(state): State<AppState>,
     me: CurrentUser,
     ApiJson(r): ApiJson<NewTicket>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<TicketView>)> {
     if !me.is_admin() && me.agent_id.is_none() {
         return Err(ApiError::Forbidden("no agent seat".into()));
     }
@@ -224,7 +192,7 @@ async fn create(
             .patch_ticket(t.id, me.id, r.priority, None)
             .await?;
     }
-    Ok((StatusCode::CREATED, Json(json!({ "ticket": t }))))
+    Ok((StatusCode::CREATED, Json(TicketView { ticket: t })))
 }
 
 /// `PATCH /api/tickets/{id}` body.
@@ -250,7 +218,7 @@ pub struct TicketPatch {
     params(("id" = i64, Path, description = "Ticket id", example = 1)),
     request_body = TicketPatch,
     responses(
-        (status = 200, description = "The ticket", body = super::openapi::TicketView),
+        (status = 200, description = "The ticket", body = TicketView),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
@@ -260,11 +228,9 @@ async fn update(
     me: CurrentUser,
     Id(id): Id,
     ApiJson(p): ApiJson<TicketPatch>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TicketView>> {
     let id = TicketId(id);
-    let mut c = state.app.pool().acquire().await?;
-    workable_ticket(&mut c, &me, id).await?;
-    drop(c);
+    state.app.workable_ticket(&me.caller(), id).await?;
     if p.priority.is_some() || p.subject.is_some() {
         state
             .app
@@ -286,11 +252,8 @@ async fn update(
             ));
         }
     }
-    let mut c = state.app.pool().acquire().await?;
-    let t = db::tickets::by_id(&mut c, id)
-        .await?
-        .ok_or(ApiError::Internal)?;
-    Ok(Json(json!({ "ticket": t })))
+    let ticket = state.app.readable_ticket(&me.caller(), id).await?;
+    Ok(Json(TicketView { ticket }))
 }
 
 #[utoipa::path(
@@ -301,7 +264,7 @@ async fn update(
     summary = "Delete a ticket and its messages",
     params(("id" = i64, Path, description = "Ticket id", example = 1)),
     responses(
-        (status = 200, description = "Deleted", body = super::openapi::Done),
+        (status = 200, description = "Deleted", body = Done),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
@@ -310,9 +273,9 @@ async fn remove(
     State(state): State<AppState>,
     Admin(me): Admin,
     Id(id): Id,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Done>> {
     state.app.delete_ticket(TicketId(id), me.id).await?;
-    Ok(Json(json!({ "ok": true })))
+    Ok(Json(Done::OK))
 }
 
 /// `POST /api/tickets/{id}/close` body.
@@ -332,7 +295,7 @@ pub struct CloseRequest {
     params(("id" = i64, Path, description = "Ticket id", example = 1)),
     request_body(content = Option<CloseRequest>, content_type = "application/json"),
     responses(
-        (status = 200, description = "Closed", body = super::openapi::TicketView),
+        (status = 200, description = "Closed", body = TicketView),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
@@ -342,17 +305,18 @@ async fn close(
     me: CurrentUser,
     Id(id): Id,
     body: axum::body::Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TicketView>> {
     let body: CloseRequest = super::error::optional_json(&body)?;
-    let mut c = state.app.pool().acquire().await?;
-    workable_ticket(&mut c, &me, TicketId(id)).await?;
-    drop(c);
+    state
+        .app
+        .workable_ticket(&me.caller(), TicketId(id))
+        .await?;
     let reason = body.reason.filter(|r| !r.trim().is_empty());
     let t = state
         .app
         .close_ticket(TicketId(id), me.actor(), reason.as_deref())
         .await?;
-    Ok(Json(json!({ "ticket": t })))
+    Ok(Json(TicketView { ticket: t }))
 }
 
 #[utoipa::path(
@@ -363,7 +327,7 @@ async fn close(
     summary = "Reopen a closed ticket",
     params(("id" = i64, Path, description = "Ticket id", example = 1)),
     responses(
-        (status = 200, description = "Reopened", body = super::openapi::TicketView),
+        (status = 200, description = "Reopened", body = TicketView),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
@@ -372,14 +336,14 @@ async fn reopen(
     State(state): State<AppState>,
     me: CurrentUser,
     Id(id): Id,
-) -> ApiResult<Json<Value>> {
-    let mut c = state.app.pool().acquire().await?;
-    let t = readable_ticket(&mut c, &me, TicketId(id)).await?;
+) -> ApiResult<Json<TicketView>> {
     // An agent may reopen a ticket they worked on or one of a customer they serve.
-    drop(c);
-    let _ = t;
+    state
+        .app
+        .readable_ticket(&me.caller(), TicketId(id))
+        .await?;
     let t = state.app.reopen_ticket(TicketId(id), me.actor()).await?;
-    Ok(Json(json!({ "ticket": t })))
+    Ok(Json(TicketView { ticket: t }))
 }
 
 /// `POST /api/tickets/{id}/transfer` body: exactly one of `agent_id` and `branch_id`.
@@ -405,7 +369,7 @@ pub struct TransferRequest {
     params(("id" = i64, Path, description = "Ticket id", example = 1)),
     request_body = TransferRequest,
     responses(
-        (status = 200, description = "Transferred", body = super::openapi::TicketView),
+        (status = 200, description = "Transferred", body = TicketView),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
@@ -415,17 +379,18 @@ async fn transfer(
     me: CurrentUser,
     Id(id): Id,
     ApiJson(r): ApiJson<TransferRequest>,
-) -> ApiResult<Json<Value>> {
-    let mut c = state.app.pool().acquire().await?;
-    workable_ticket(&mut c, &me, TicketId(id)).await?;
-    drop(c);
+) -> ApiResult<Json<TicketView>> {
+    state
+        .app
+        .workable_ticket(&me.caller(), TicketId(id))
+        .await?;
     let target = transfer_target(r.agent_id, r.branch_id)?;
     let t = state
         .app
         .transfer_ticket(TicketId(id), me.id, target, &r.note)
         .await
         .map_err(transfer_error)?;
-    Ok(Json(json!({ "ticket": t })))
+    Ok(Json(TicketView { ticket: t }))
 }
 
 /// Where a transfer goes: exactly one of an agent and a branch.
@@ -462,7 +427,7 @@ pub(crate) fn transfer_error(e: crate::app::AppError) -> ApiError {
     params(("id" = i64, Path, description = "Ticket id", example = 1)),
     request_body = super::customers::NoteBody,
     responses(
-        (status = 201, description = "Added", body = super::openapi::TicketNoteView),
+        (status = 201, description = "Added", body = TicketNoteView),
         super::openapi::WriteObjectErrors,
     ),
     security(("session" = [], "csrf" = []), ("bearer" = [])),
@@ -472,13 +437,14 @@ async fn add_note(
     me: CurrentUser,
     Id(id): Id,
     ApiJson(r): ApiJson<super::customers::NoteBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let mut c = state.app.pool().acquire().await?;
-    workable_ticket(&mut c, &me, TicketId(id)).await?;
-    drop(c);
+) -> ApiResult<(StatusCode, Json<TicketNoteView>)> {
+    state
+        .app
+        .workable_ticket(&me.caller(), TicketId(id))
+        .await?;
     let note = state
         .app
         .add_ticket_note(TicketId(id), me.id, &r.body)
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "note": note }))))
+    Ok((StatusCode::CREATED, Json(TicketNoteView { note })))
 }

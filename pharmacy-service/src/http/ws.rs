@@ -29,11 +29,10 @@
 //! offline. An explicit `away` is kept while connected.
 
 use super::AppState;
-use super::access::{serves, works_on};
 use super::auth::{CurrentUser, identify};
 use super::error::{ApiError, ApiQuery, ApiResult};
+use super::live::{EventFrame, LiveFrame, NoticeFrom};
 use crate::app::{Envelope, LiveEvent};
-use crate::db;
 use crate::domain::ids::{AgentId, TicketId, UserId};
 use crate::domain::routing::AgentStatus;
 use axum::extract::State;
@@ -41,8 +40,8 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -233,8 +232,8 @@ impl Live {
 #[into_params(parameter_in = Query)]
 pub struct WsQuery {
     /// The last sequence number the client saw.
-    #[param(value_type = Option<i64>, minimum = 0)]
-    pub since: Option<String>,
+    #[param(minimum = 0)]
+    pub since: Option<u64>,
 }
 
 /// `GET /ws`.
@@ -244,7 +243,7 @@ pub struct WsQuery {
     tag = "ops",
     operation_id = "live_events",
     summary = "The live event socket (WebSocket upgrade)",
-    description = "Events: newMessage, messageSent, messageDelivered, messageRead, ticketAssigned, ticketUpdated, ticketClosed, newCustomer, agentStatus, typing, viewing, whatsappStatus (admins), whatsappLink (agents: the link's state without details); each carries `seq` (typing and viewing notices from other users are `ephemeral`: not replayed). With `since=N` the events after N still in the buffer are replayed first; `{\"type\": \"resync\"}` says the gap was too long. A client message larger than 16 KiB closes the socket.",
+    description = "Events: newMessage, messageSent, messageDelivered, messageRead, ticketAssigned, ticketUpdated, ticketClosed, newCustomer, agentStatus, typing, viewing, whatsappStatus (admins), whatsappLink (agents: the link's state without details); each carries `seq` (typing and viewing notices from other users are `ephemeral`: not replayed). The frames are the components `EventFrame` (a `LiveEvent` with `seq` and `at`) and `LiveFrame` (hello, resync, pong, whatsappLink, typing, viewing). With `since=N` the events after N still in the buffer are replayed first; `{\"type\": \"resync\"}` says the gap was too long. A client message larger than 16 KiB closes the socket.",
     params(WsQuery),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol; JSON events follow"),
@@ -270,21 +269,12 @@ pub async fn socket(
             return Err(ApiError::Forbidden("cross-origin WebSocket".into()));
         }
     }
-    let since = super::error::parse_opt::<u64>(&q.since, "since")?;
+    let since = q.since;
     let upgrade = upgrade
         .map_err(|_| ApiError::BadRequest("expected a WebSocket upgrade".into()))?
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE);
     Ok(upgrade.on_upgrade(move |s| run(state, me, since, s)))
-}
-
-fn frame(env: &Envelope) -> Value {
-    let mut v = serde_json::to_value(&env.event).unwrap_or_else(|_| json!({}));
-    if let Value::Object(m) = &mut v {
-        m.insert("seq".into(), json!(env.seq));
-        m.insert("at".into(), json!(env.at));
-    }
-    v
 }
 
 /// Whether `me` may see the envelope.
@@ -298,20 +288,22 @@ pub async fn visible(state: &AppState, me: &CurrentUser, env: &Envelope) -> bool
     // Most events carry the ticket as it is now; only the others cost a query.
     match &env.event {
         LiveEvent::AgentStatus { .. } => true,
-        LiveEvent::NewCustomer { customer } => {
-            let Ok(mut c) = state.app.pool().acquire().await else {
-                return false;
-            };
-            serves(&mut c, me, customer.id).await.unwrap_or(false)
-        }
+        LiveEvent::NewCustomer { customer } => state
+            .app
+            .serves(&me.caller(), customer.id)
+            .await
+            .unwrap_or(false),
         LiveEvent::TicketAssigned {
             ticket,
             previous_agent,
             ..
-        } => works_on(me, ticket) || (me.agent_id.is_some() && *previous_agent == me.agent_id),
+        } => {
+            me.caller().works_on(ticket)
+                || (me.agent_id.is_some() && *previous_agent == me.agent_id)
+        }
         LiveEvent::NewMessage { ticket, .. }
         | LiveEvent::TicketUpdated { ticket }
-        | LiveEvent::TicketClosed { ticket } => works_on(me, ticket),
+        | LiveEvent::TicketClosed { ticket } => me.caller().works_on(ticket),
         LiveEvent::AdminAlert { .. } | LiveEvent::WhatsappStatus { .. } => false,
         _ => match env.ticket_id {
             Some(t) => ticket_visible(state, me, t).await,
@@ -320,11 +312,9 @@ pub async fn visible(state: &AppState, me: &CurrentUser, env: &Envelope) -> bool
     }
 }
 
+/// Whether `me` works the ticket (the live view of a ticket is its workers').
 async fn ticket_visible(state: &AppState, me: &CurrentUser, id: TicketId) -> bool {
-    let Ok(mut c) = state.app.pool().acquire().await else {
-        return false;
-    };
-    matches!(db::tickets::by_id(&mut c, id).await, Ok(Some(t)) if works_on(me, &t))
+    state.app.workable_ticket(&me.caller(), id).await.is_ok()
 }
 
 /// Sends the envelope if `me` may see it; false when the socket is gone.
@@ -338,50 +328,44 @@ async fn deliver(
         && !me.is_admin()
     {
         return match agent_link_frame(env, link) {
-            Some(v) => send_json(socket, &v).await,
+            Some(f) => send_json(socket, &f).await,
             None => true,
         };
     }
     if !visible(state, me, env).await {
         return true;
     }
-    send_json(socket, &frame(env)).await
+    send_json(socket, &EventFrame::from(env)).await
 }
 
 /// The link's state as an agent sees it (`whatsappLink`): the state's name only. The admins'
 /// `whatsappStatus` detail is not for agents (while unpaired it carries the pairing QR), and
 /// the outbox's own `paused`/`resumed` say nothing about the link.
-fn agent_link_frame(env: &Envelope, link: &str) -> Option<Value> {
+fn agent_link_frame(env: &Envelope, link: &str) -> Option<LiveFrame> {
     let shown = crate::alerts::webhook::public_link_state(link)?;
-    Some(json!({ "type": "whatsappLink", "state": shown, "seq": env.seq, "at": env.at }))
+    Some(LiveFrame::WhatsappLink {
+        state: shown.to_string(),
+        seq: env.seq,
+        at: env.at,
+    })
 }
 
-async fn send_json(socket: &mut WebSocket, v: &Value) -> bool {
-    socket
-        .send(Message::Text(v.to_string().into()))
-        .await
-        .is_ok()
+async fn send_json(socket: &mut WebSocket, v: &impl Serialize) -> bool {
+    let Ok(text) = serde_json::to_string(v) else {
+        return true;
+    };
+    socket.send(Message::Text(text.into())).await.is_ok()
 }
 
 async fn connected(state: &AppState, me: &CurrentUser) {
     let Some(agent) = me.agent_id else { return };
-    if state.live.change(agent, 1) == 1 {
-        let mut c = match state.app.pool().acquire().await {
-            Ok(c) => c,
-            Err(_) => return,
-        };
-        if let Ok(Some(a)) = db::agents::by_id(&mut c, agent).await
-            && a.status == AgentStatus::Offline
-        {
-            drop(c);
-            if let Err(e) = state
-                .app
-                .set_agent_status(agent, AgentStatus::Online, None)
-                .await
-            {
-                tracing::warn!(error = %e, "presence: going online failed");
-            }
-        }
+    if state.live.change(agent, 1) == 1
+        && let Err(e) = state
+            .app
+            .follow_presence(agent, AgentStatus::Offline, AgentStatus::Online)
+            .await
+    {
+        tracing::warn!(error = %e, "presence: going online failed");
     }
 }
 
@@ -396,20 +380,12 @@ fn disconnected(state: &AppState, me: &CurrentUser) {
         if state.live.connections(agent) > 0 {
             return;
         }
-        let Ok(mut c) = state.app.pool().acquire().await else {
-            return;
-        };
-        if let Ok(Some(a)) = db::agents::by_id(&mut c, agent).await
-            && a.status == AgentStatus::Online
+        if let Err(e) = state
+            .app
+            .follow_presence(agent, AgentStatus::Online, AgentStatus::Offline)
+            .await
         {
-            drop(c);
-            if let Err(e) = state
-                .app
-                .set_agent_status(agent, AgentStatus::Offline, None)
-                .await
-            {
-                tracing::warn!(error = %e, "presence: going offline failed");
-            }
+            tracing::warn!(error = %e, "presence: going offline failed");
         }
     });
 }
@@ -422,18 +398,21 @@ async fn run(state: AppState, me: CurrentUser, since: Option<u64>, mut socket: W
     let mut last = since.unwrap_or_else(|| state.app.events().last_seq());
     // The link's state now, so a page opened during an outage shows it at once.
     let link = state.whatsapp.status().await.ok().map(|s| s.state);
-    let hello = json!({ "type": "hello", "seq": last, "user": super::auth::UserView::from(&me), "whatsapp": link });
+    let hello = LiveFrame::Hello {
+        seq: last,
+        user: super::auth::UserView::from(&me),
+        whatsapp: link,
+    };
     if !send_json(&mut socket, &hello).await {
         return;
     }
     if let Some(since) = since {
         let (missed, complete) = state.app.events().since(since);
         if !complete {
-            let _ = send_json(
-                &mut socket,
-                &json!({ "type": "resync", "seq": state.app.events().last_seq() }),
-            )
-            .await;
+            let resync = LiveFrame::Resync {
+                seq: state.app.events().last_seq(),
+            };
+            let _ = send_json(&mut socket, &resync).await;
         }
         for env in missed {
             last = env.seq;
@@ -456,7 +435,8 @@ async fn run(state: AppState, me: CurrentUser, since: Option<u64>, mut socket: W
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     // Replay what the ring still has; otherwise tell the client to reload.
                     let (missed, complete) = state.app.events().since(last);
-                    if !complete && !send_json(&mut socket, &json!({ "type": "resync", "seq": state.app.events().last_seq() })).await {
+                    let resync = LiveFrame::Resync { seq: state.app.events().last_seq() };
+                    if !complete && !send_json(&mut socket, &resync).await {
                         break;
                     }
                     for env in missed {
@@ -474,19 +454,19 @@ async fn run(state: AppState, me: CurrentUser, since: Option<u64>, mut socket: W
                     && n.to_conn.is_none_or(|c| c == conn)
                     && ticket_visible(&state, &me, n.ticket_id).await
                 {
-                    let mut v = json!({ "type": "typing", "seq": state.app.events().last_seq(), "ephemeral": true,
-                        "ticket_id": n.ticket_id, "user_id": n.user_id, "name": n.name });
-                    if let Some(agent_id) = n.agent_id {
-                        v["agent_id"] = json!(agent_id);
-                    }
-                    match n.kind {
-                        NoticeKind::Typing(on) => v["typing"] = json!(on),
-                        NoticeKind::Viewing(on) => {
-                            v["type"] = json!("viewing");
-                            v["viewing"] = json!(on);
-                        }
-                    }
-                    if !send_json(&mut socket, &v).await { break; }
+                    let from = NoticeFrom {
+                        seq: state.app.events().last_seq(),
+                        ephemeral: true,
+                        ticket_id: n.ticket_id,
+                        user_id: n.user_id,
+                        name: n.name,
+                        agent_id: n.agent_id,
+                    };
+                    let f = match n.kind {
+                        NoticeKind::Typing(typing) => LiveFrame::Typing { from, typing },
+                        NoticeKind::Viewing(viewing) => LiveFrame::Viewing { from, viewing },
+                    };
+                    if !send_json(&mut socket, &f).await { break; }
                 }
             },
             m = socket.recv() => match m {
@@ -520,7 +500,7 @@ async fn run(state: AppState, me: CurrentUser, since: Option<u64>, mut socket: W
                         }
                         Some("left") => state.live.view(conn, &me, None),
                         Some("ping")
-                            if !send_json(&mut socket, &json!({ "type": "pong", "seq": state.app.events().last_seq() })).await =>
+                            if !send_json(&mut socket, &LiveFrame::Pong { seq: state.app.events().last_seq() }).await =>
                         {
                             break;
                         }

@@ -547,8 +547,27 @@ impl Browser {
         }
     }
 
-    pub(crate) async fn login(&mut self, base: &str, user: &str, password: &str) {
+    /// Opens the app at `base` under the API contract check: `ui/js/contract.js` records every
+    /// read of a property that an answer's OpenAPI schema does not have, and [`Browser::close`]
+    /// fails the test on any.
+    pub(crate) async fn open(&mut self, base: &str) {
         self.client.goto(base).await.unwrap();
+        self.js("localStorage.setItem('contractCheck', '1'); localStorage.removeItem('contractViolations'); return 1")
+            .await;
+        self.client.refresh().await.unwrap();
+    }
+
+    /// The reads of undocumented answer properties recorded so far, as
+    /// `"GET /api/tickets/{id} (get_ticket): ticket.tags"`.
+    pub(crate) async fn contract_violations(&self) -> Vec<String> {
+        let v = self
+            .js("return JSON.parse(localStorage.getItem('contractViolations') || '[]')")
+            .await;
+        serde_json::from_value(v).unwrap_or_default()
+    }
+
+    pub(crate) async fn login(&mut self, base: &str, user: &str, password: &str) {
+        self.open(base).await;
         self.until(
             "the login form",
             "!document.getElementById('view-login').hidden",
@@ -588,9 +607,16 @@ impl Browser {
         );
     }
 
-    /// Ends the WebDriver session (the rest is cleaned up on drop).
+    /// Ends the WebDriver session (the rest is cleaned up on drop), after checking that the
+    /// page read only documented properties of the API's answers.
     pub(crate) async fn close(self) {
+        let violations = self.contract_violations().await;
         let _ = self.client.clone().close().await;
+        assert!(
+            violations.is_empty(),
+            "the UI read properties that the OpenAPI schemas do not document:\n{}",
+            violations.join("\n")
+        );
     }
 }
 
@@ -633,7 +659,7 @@ async fn agent_answers_a_customer_live_and_closes_the_ticket() {
     let mut b = Browser::start("agent", "ar").await;
 
     // Arabic by default: the whole page is right-to-left.
-    b.client.goto(&svc.base).await.unwrap();
+    b.open(&svc.base).await;
     b.until(
         "the login form",
         "!document.getElementById('view-login').hidden",
@@ -1783,6 +1809,28 @@ async fn unread_counts_and_previews_come_from_the_server() {
     svc.customer_says("WA-U-2", "عندكم كونكور ٥؟").await;
     let mut b = Browser::start("unread", "ar").await;
     b.login(&svc.base, &user, &pass).await;
+    // The contract check is live: a read of a property the answer's schema lacks is recorded
+    // with its operation (reads of documented ones are not).
+    let probe = b
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const src = document.querySelector('script[type=module]').src.replace(/app\\.js.*$/, 'api.js');
+             import(src).then(async (api) => {
+               const page = await api.get('/api/tickets/?limit=1');
+               void page.items; void page.next_cursor; void page.no_such_field;
+               done(JSON.parse(localStorage.getItem('contractViolations') || '[]'));
+               localStorage.removeItem('contractViolations');
+             }).catch((e) => done(['error: ' + e]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        probe,
+        json!(["GET /api/tickets (list_tickets): no_such_field"]),
+        "the contract check records reads of undocumented properties"
+    );
     let item = format!("#ticket-list [data-ticket='{ticket}']");
     let badge = format!("document.querySelector(\"{item} .unread [aria-hidden]\")?.textContent");
     b.until("the unread badge", &format!("{badge} === '2'"))
@@ -2125,7 +2173,7 @@ async fn a_required_password_change_comes_before_the_app() {
         .await
         .unwrap();
     let mut b = Browser::start("password-change", "ar").await;
-    b.client.goto(&svc.base).await.unwrap();
+    b.open(&svc.base).await;
     b.until(
         "the login form",
         "!document.getElementById('view-login').hidden",

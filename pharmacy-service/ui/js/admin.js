@@ -336,7 +336,7 @@ function dur(s) {
 async function activity(el, filters = {}, older = []) {
   // The server filters (user, action prefix, local days); pages follow its cursor.
   const q = { limit: 200, cursor: filters.cursor, user: filters.user || undefined, action: filters.action || undefined, from: filters.from || undefined, to: filters.to || undefined };
-  const [data, users] = await Promise.all([get(`/api/activity/${qs(q)}`), get("/api/users/").catch(() => [])]);
+  const [data, users] = await Promise.all([get(`/api/activity/${qs(q)}`), get("/api/users/").catch(() => null)]);
   const names = new Map(rows(users).map((u) => [u.id, u.name || u.username]));
   clear(el).append(h("h1", {}, t("nav.activity")));
   const action = h("input", { id: "act-action", value: filters.action || "", dir: "ltr", placeholder: "ticket." });

@@ -1,4 +1,5 @@
 // The JSON API of pharmacy-service: cookie session plus X-CSRF-Token on state changes.
+import { checked } from "./contract.js";
 
 let csrf = sessionStorage.getItem("csrf") || "";
 
@@ -64,7 +65,7 @@ export async function request(method, path, body, { quiet401 = false } = {}) {
     const e = (data && data.error) || {};
     throw new ApiError(res.status, e.code, e.message, e.details);
   }
-  return data;
+  return checked(method, path, res.status, data);
 }
 
 export const get = (p, o) => request("GET", p, undefined, o);
@@ -73,18 +74,11 @@ export const patch = (p, b) => request("PATCH", p, b);
 export const put = (p, b) => request("PUT", p, b);
 export const del = (p) => request("DELETE", p);
 
-/** The rows of a list answer, whatever envelope it uses. */
-export function rows(data) {
-  if (Array.isArray(data)) return data;
-  if (!data || typeof data !== "object") return [];
-  for (const k of ["items", "results", "data", "tickets", "messages", "customers", "agents", "branches", "templates", "entries", "rows"]) {
-    if (Array.isArray(data[k])) return data[k];
-  }
-  return [];
-}
+/** The rows of a list answer (`{"items": [...]}`); none for a failed or empty answer. */
+export const rows = (data) => (Array.isArray(data?.items) ? data.items : []);
 
-/** The next-page cursor of a list answer, if any. */
-export const nextCursor = (data) => (data && !Array.isArray(data) ? data.next_cursor ?? data.next ?? data.cursor ?? null : null);
+/** The next-page cursor of a page answer (`next_cursor`), if any. */
+export const nextCursor = (data) => data?.next_cursor ?? null;
 
 /** Builds a query string, skipping empty values. */
 export function qs(params) {
@@ -92,12 +86,6 @@ export function qs(params) {
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") u.set(k, v);
   const s = u.toString();
   return s ? `?${s}` : "";
-}
-
-/** A ticket row from a list or detail answer: {ticket, customer, ...} or a flat ticket. */
-export function ticketOf(row) {
-  if (row && row.ticket) return { ...row.ticket, customer: row.customer || row.ticket.customer, extra: row };
-  return { ...row, customer: row?.customer, extra: row };
 }
 
 /** The display name of a customer. */

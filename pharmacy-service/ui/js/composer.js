@@ -91,10 +91,7 @@ async function send() {
     } else {
       sent.push(await post("/api/messages/send/", { ticket_id: id, text, reply_to: replyTo }));
     }
-    for (const s of sent) {
-      const m = s && (s.message || s);
-      if (m && m.id) addMessage(m);
-    }
+    for (const s of sent) addMessage(s.message);
     ta.value = "";
     sessionStorage.removeItem(`draft:${id}`);
     autosize();

@@ -21,50 +21,38 @@ function dayList(n) {
 
 const avg = (sum, count) => (count ? sum / count : null);
 
-function totalsOf(x) {
-  const o = x?.overall || x?.totals || x || {};
+/** The figures of a `KpiTotals` (sums and counts) as the page shows them. */
+function totalsOf(o) {
   return {
     received: o.messages_received, sent: o.messages_sent, handled: o.tickets_handled, delays: o.delays,
-    frt: o.avg_first_response_ms ?? avg(o.first_response_ms, o.first_response_count),
-    reply: o.avg_reply_ms ?? avg(o.reply_ms, o.reply_count),
-    resolution: o.avg_resolution_ms ?? avg(o.resolution_ms, o.resolution_count),
-    csat: o.csat_avg ?? avg(o.csat_sum, o.csat_count),
+    frt: avg(o.first_response_ms, o.first_response_count),
+    reply: avg(o.reply_ms, o.reply_count),
+    resolution: avg(o.resolution_ms, o.resolution_count),
+    csat: avg(o.csat_sum, o.csat_count),
     csatCount: o.csat_count,
   };
 }
 
-function formulasOf(report) {
-  const f = report?.formulas || [];
-  const map = {};
-  if (Array.isArray(f)) f.forEach((x) => (Array.isArray(x) ? (map[x[0]] = x[1]) : (map[x.key || x.name] = x.formula || x.text)));
-  else Object.assign(map, f);
-  return map;
-}
+/** The report's `[name, formula]` pairs by name. */
+const formulasOf = (report) => Object.fromEntries(report.formulas.map(([k, v]) => [k, v]));
 
 function card(label, value, formula) {
   return h("div", { class: "card kpi" }, h("div", { class: "label" }, label), h("div", { class: "value" }, value), formula ? h("div", { class: "formula", dir: "auto" }, formula) : null);
 }
 
-async function perDay(from, list) {
-  // The dashboard answer may carry daily series; otherwise ask the KPI report day by day.
-  const dash = await get(`/api/analytics/dashboard/${qs(from)}`).catch(() => null);
-  const series = dash && (dash.per_day || dash.days || dash.daily);
-  if (Array.isArray(series) && series.length) {
-    return { dash, days: series.map((d) => ({ date: d.date || d.day, ...totalsOf(d.totals || d) })) };
-  }
-  const out = await Promise.all(list.map((d) => get(`/api/analytics/kpi/${qs({ from: iso(d), to: iso(d) })}`).then((r) => ({ date: iso(d), ...totalsOf(r) })).catch(() => ({ date: iso(d) }))));
-  return { dash, days: out };
+/** The daily series: the KPI report of each day. */
+function perDay(list) {
+  return Promise.all(list.map((d) => get(`/api/analytics/kpi/${qs({ from: iso(d), to: iso(d) })}`).then((r) => ({ date: iso(d), ...totalsOf(r.overall) })).catch(() => ({ date: iso(d) }))));
 }
 
-async function hourGrid(dash, r) {
-  const g = dash && (dash.by_weekday_hour || dash.by_hour_weekday || dash.heatmap);
-  if (Array.isArray(g) && g.length === 7) return g;
+/** Conversations opened in the range by weekday and hour (from the newest tickets). */
+async function hourGrid(r) {
   const grid = Array.from({ length: 7 }, () => Array(24).fill(0));
   const all = [];
-  for (const status of ["open", "pending", "closed"]) all.push(...rows(await get(`/api/tickets/${qs({ status, limit: 200 })}`).catch(() => [])));
+  for (const status of ["open", "pending", "closed"]) all.push(...rows(await get(`/api/tickets/${qs({ status, limit: 200 })}`).catch(() => null)));
   const fromMs = new Date(`${r.from}T00:00:00`).getTime();
   for (const row of all) {
-    const tk = row.ticket || row;
+    const tk = row.ticket;
     if (!tk.created_at || tk.created_at < fromMs) continue;
     const d = new Date(tk.created_at);
     grid[d.getDay()][d.getHours()]++;
@@ -74,7 +62,7 @@ async function hourGrid(dash, r) {
 
 /** Open alerts and messages held by the mass-send guard, with their actions. */
 async function attention(el, redraw) {
-  const [alerts, held] = await Promise.all([get("/api/alerts/").catch(() => []), get("/api/outbox/held/").catch(() => [])]);
+  const [alerts, held] = await Promise.all([get("/api/alerts/").catch(() => null), get("/api/outbox/held/").catch(() => null)]);
   const a = rows(alerts);
   const hm = rows(held);
   if (!a.length && !hm.length) return;
@@ -108,17 +96,16 @@ export async function show(_name, el) {
       h("a", { class: "btn", href: `/api/analytics/reports/${qs({ ...r, format: "csv" })}`, download: `khalifa-kpi-${r.from}-${r.to}.csv` }, t("dash.csv"))),
     h("p", { class: "muted", role: "status" }, t("loading")));
   try {
-    const report = await get(`/api/analytics/kpi/${qs(r)}`);
-    const { dash, days: series } = await perDay(r, list);
-    const tot = totalsOf(report);
+    const [report, dash, series] = await Promise.all([get(`/api/analytics/kpi/${qs(r)}`), get("/api/analytics/dashboard/").catch(() => null), perDay(list)]);
+    const tot = totalsOf(report.overall);
     const f = formulasOf(report);
     el.lastChild.remove();
     await attention(el, () => show(_name, el));
-    if (dash && dash.tickets) {
+    if (dash) {
       el.append(h("h2", {}, t("dash.now")), h("div", { class: "cards" },
-        card(t("dash.open"), fmtNum(dash.tickets.open)), card(t("dash.unassigned"), fmtNum(dash.tickets.unassigned)),
-        card(t("dash.pending"), fmtNum(dash.tickets.pending)), card(t("dash.closedToday"), fmtNum(dash.tickets.closed_today)),
-        card(t("dash.receivedToday"), fmtNum(dash.messages_today?.received)), card(t("dash.sentToday"), fmtNum(dash.messages_today?.sent)),
+        card(t("dash.open"), fmtNum(dash.open)), card(t("dash.unassigned"), fmtNum(dash.unassigned)),
+        card(t("dash.pending"), fmtNum(dash.pending)), card(t("dash.closedToday"), fmtNum(dash.today.tickets_handled)),
+        card(t("dash.receivedToday"), fmtNum(dash.today.messages_received)), card(t("dash.sentToday"), fmtNum(dash.today.messages_sent)),
         card(t("dash.online"), fmtNum(dash.agents_online)), card(t("dash.outbox"), fmtNum(dash.outbox_depth))));
       el.append(h("h2", {}, t("dash.period") + ": " + t("dash.lastDays", { n: days })));
     }
@@ -132,20 +119,20 @@ export async function show(_name, el) {
       card(t("kpi.csat"), tot.csat != null ? h("span", { dir: "ltr" }, `${fmtNum(tot.csat, 2)} / 5`) : "—", f.csat_average),
       card(t("kpi.delays"), fmtNum(tot.delays), f.delays)));
     const dayLabel = (d) => { const x = new Date(`${d}T12:00:00`); return `${x.getDate()}/${x.getMonth() + 1}`; };
-    const agents = report.agents || [];
+    const agents = report.agents;
     const branches = new Map();
-    const branchRows = rows(await get("/api/branches/").catch(() => []));
+    const branchRows = rows(await get("/api/branches/").catch(() => null));
     for (const a of agents) {
       const b = branches.get(a.branch_id) || { ms: 0, n: 0 };
-      b.ms += a.totals?.first_response_ms || 0;
-      b.n += a.totals?.first_response_count || 0;
+      b.ms += a.totals.first_response_ms;
+      b.n += a.totals.first_response_count;
       branches.set(a.branch_id, b);
     }
     const bName = (id) => { const b = branchRows.find((x) => x.id === id); return b ? (currentLang() === "ar" ? b.name_ar : b.name).replace(/^.*[–-]\s*/, "") : t("branch.none"); };
     const mins = (ms) => (ms == null ? null : ms / 60000);
     const fmtMin = (v) => (v == null ? "—" : t("dur.m", { n: fmtNum(v, 1) }));
     const names = currentLang() === "ar" ? ["الأحد", "الاثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت"] : ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const grid = await hourGrid(dash, r);
+    const grid = await hourGrid(r);
     el.append(h("div", { class: "grid2" },
       h("section", { class: "card chart" }, h("h2", {}, t("dash.messagesPerDay")),
         bars(series.map((d) => ({ label: dayLabel(d.date), a: d.received || 0, b: d.sent || 0 })), { title: t("dash.messagesPerDay"), legend: [t("kpi.received"), t("kpi.sent")] })),
@@ -154,7 +141,7 @@ export async function show(_name, el) {
       h("section", { class: "card chart" }, h("h2", {}, t("dash.frtBranch")),
         hbars([...branches.entries()].map(([id, b]) => ({ label: bName(id), value: mins(avg(b.ms, b.n)) })), { title: t("dash.frtBranch"), fmt: fmtMin })),
       h("section", { class: "card chart" }, h("h2", {}, t("dash.frtAgent")),
-        hbars(agents.map((a) => ({ label: a.name, value: mins(a.avg_first_response_s != null ? a.avg_first_response_s * 1000 : avg(a.totals?.first_response_ms, a.totals?.first_response_count)) })), { title: t("dash.frtAgent"), fmt: fmtMin })),
+        hbars(agents.map((a) => ({ label: a.name, value: mins(a.avg_first_response_s != null ? a.avg_first_response_s * 1000 : null) })), { title: t("dash.frtAgent"), fmt: fmtMin })),
       h("section", { class: "card chart" }, h("h2", {}, t("dash.heatmap")), heatmap(grid, names, { title: t("dash.heatmap") }))));
     el.append(h("h2", {}, t("dash.agents")),
       h("table", { class: "data" },

@@ -1,7 +1,7 @@
 // The agent inbox: chat list (mine / branch queue / closed, search, unread, live) and the chat
 // window (bubbles of every kind, ticks, day separators, older messages on scroll).
 import { $, h, icon, clear, toast, initials } from "./dom.js";
-import { get, post, del, rows, qs, ticketOf, customerName, mediaUrl, session, nextCursor } from "./api.js";
+import { get, post, del, rows, qs, customerName, mediaUrl, session, nextCursor } from "./api.js";
 import { t, fmtTime, fmtDay, fmtShort, onLangChange } from "./i18n.js";
 import { formatWhatsApp, previewText, contactName } from "./format.js";
 import { kindBody, editedMark, viewOnceMark, OWN_BODY } from "./kinds.js";
@@ -40,22 +40,27 @@ function tabOf(tk) {
   return tk.agent_id === session.agentId ? "mine" : null;
 }
 
-function upsertTicket(raw, extra = {}) {
-  const tk = ticketOf(raw);
-  const old = state.tickets.get(tk.id) || {};
-  const row = tk.extra || {};
+/** Merges a ticket as it is now into the list, with what else is known of it: its customer
+ * (inbox rows and ticket details carry it; live events do not), its last message (the
+ * preview) and the caller's unread count (inbox rows). */
+function upsertTicket(ticket, { customer, last, unread } = {}) {
+  const old = state.tickets.get(ticket.id) || {};
   const merged = {
     ...old,
-    ...tk,
-    customer: tk.customer || old.customer,
-    last: row.last_message || extra.last || old.last || null,
-    unread: row.unread ?? row.unread_count ?? extra.unread ?? old.unread ?? 0,
-    tags: row.tags || tk.tags || old.tags || [],
+    ...ticket,
+    customer: customer || old.customer,
+    last: last || old.last || null,
+    unread: unread ?? old.unread ?? 0,
   };
-  delete merged.extra;
   state.tickets.set(merged.id, merged);
   return merged;
 }
+
+/** An inbox row (`InboxItem`) into the list. */
+const upsertRow = (r) => upsertTicket(r.ticket, { customer: r.customer, last: r.last_message, unread: r.unread });
+
+/** A ticket detail (`get_ticket`) into the list. */
+const upsertDetail = (d) => upsertTicket(d.ticket, { customer: d.customer });
 
 /** Loads the lists from the server (all three tabs, so the counters are right). */
 export async function loadTickets() {
@@ -67,7 +72,7 @@ export async function loadTickets() {
   ]);
   const keep = new Map();
   for (const r of [...rows(open), ...rows(pending), ...rows(closed)]) {
-    const tk = upsertTicket(r);
+    const tk = upsertRow(r);
     keep.set(tk.id, tk);
   }
   // Searching also looks inside messages (Arabic spelling variants match on the server).
@@ -76,7 +81,7 @@ export async function loadTickets() {
     const extra = [...new Set(hits.map((m) => m.ticket_id))].filter((id) => !keep.has(id)).slice(0, 20);
     const details = await Promise.all(extra.map((id) => get(`/api/tickets/${id}/`).catch(() => null)));
     for (const d of details.filter(Boolean)) {
-      const tk = upsertTicket(d);
+      const tk = upsertDetail(d);
       tk.last = hits.find((m) => m.ticket_id === tk.id) || tk.last;
       keep.set(tk.id, tk);
     }
@@ -130,8 +135,7 @@ function ticketItem(tk) {
     h("span", { class: "tags" },
       tk.priority && tk.priority !== "normal" ? h("span", { class: `pill ${tk.priority}` }, t(`priority.${tk.priority}`)) : null,
       tk.status === "pending" ? h("span", { class: "pill pending" }, t("status.pending")) : null,
-      tk.carried_over_at && tk.status !== "closed" ? h("span", { class: "pill" }, t("list.carried")) : null,
-      (tk.tags || []).slice(0, 3).map((x) => h("span", { class: "pill", dir: "auto" }, x)))));
+      tk.carried_over_at && tk.status !== "closed" ? h("span", { class: "pill" }, t("list.carried")) : null)));
 }
 
 function setTab(tab, focus = false) {
@@ -168,7 +172,7 @@ export async function openTicket(id, { focusComposer = true } = {}) {
     // The newest page only; older pages come from the server as the agent scrolls up.
     const [detail, page] = await Promise.all([get(`/api/tickets/${id}/`), get(`/api/messages/${qs({ ticket: id, before: "latest", limit: PAGE })}`)]);
     if (state.current !== id) return;
-    const tk = upsertTicket(detail);
+    const tk = upsertDetail(detail);
     renderTicketHead(tk);
     state.olderCursor = nextCursor(page);
     for (const m of rows(page)) if (m.wa_id) state.byWa.set(m.wa_id, m);
@@ -283,7 +287,7 @@ function mediaBody(m) {
   }
 }
 
-const author = (m) => m.agent_name || state.agents.get(m.agent_id)?.name || null;
+const author = (m) => state.agents.get(m.agent_id)?.name || null;
 
 function bubble(m) {
   const out = m.direction === "out";
@@ -376,7 +380,7 @@ function onNewMessage(ev) {
       notify.notify(customerName(tk.customer), previewText(m, t), () => openTicket(tk.id));
     }
   }
-  if (tk && !tk.customer) get(`/api/tickets/${tk.id}/`).then((d) => { upsertTicket(d); renderList(); }).catch(() => {});
+  if (tk && !tk.customer) get(`/api/tickets/${tk.id}/`).then((d) => { upsertDetail(d); renderList(); }).catch(() => {});
   renderList();
 }
 
@@ -388,7 +392,7 @@ function onTicket(ev) {
     notify.chime();
     const say = () => toast(t("toast.assigned", { name: customerName(state.tickets.get(tk.id)?.customer) }));
     if (tk.customer) say();
-    else get(`/api/tickets/${tk.id}/`).then((d) => { upsertTicket(d); renderList(); say(); }).catch(say);
+    else get(`/api/tickets/${tk.id}/`).then((d) => { upsertDetail(d); renderList(); say(); }).catch(say);
   }
   renderList();
 }
@@ -411,7 +415,7 @@ function isMe(ev) {
   return ev.user_id === session.user?.id || (ev.agent_id && ev.agent_id === session.agentId);
 }
 function nameOf(ev) {
-  return ev.name || ev.user_name || ev.agent_name || state.agents.get(ev.agent_id)?.name || t("someone");
+  return ev.name || t("someone");
 }
 function onTyping(ev) {
   if (ev.ticket_id !== state.current || isMe(ev)) return;
@@ -479,12 +483,12 @@ export function initInbox() {
     if (mr) {
       mr.disabled = true;
       return post(`/api/messages/${mr.dataset.mediaRetry}/media/retry`)
-        .then((res) => res?.message && addMessage(res.message, { scroll: false }))
+        .then((res) => addMessage(res.message, { scroll: false }))
         .catch((er) => { mr.disabled = false; toast(er.message, true); });
     }
     const rv = e.target.closest("[data-revoke]");
     if (rv && confirm(t("msg.revokeConfirm"))) {
-      return del(`/api/messages/${rv.dataset.revoke}/`).then((res) => res?.message && addMessage(res.message, { scroll: false })).catch((er) => toast(er.message, true));
+      return del(`/api/messages/${rv.dataset.revoke}/`).then((res) => addMessage(res.message, { scroll: false })).catch((er) => toast(er.message, true));
     }
     const q = e.target.closest("[data-jump]");
     if (q) {

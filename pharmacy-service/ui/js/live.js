@@ -34,21 +34,20 @@ function connect() {
   if (stopped) return;
   stateCb("connecting");
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const q = lastSeq ? `?since=${lastSeq}&last_seq=${lastSeq}` : "";
+  const q = lastSeq ? `?since=${lastSeq}` : "";
   ws = new WebSocket(`${proto}//${location.host}/ws${q}`);
   ws.onopen = () => { retry = 0; stateCb("live"); };
   ws.onmessage = (m) => {
     let data;
     try { data = JSON.parse(m.data); } catch { return; }
-    if (Array.isArray(data)) data.forEach(dispatch);
-    else if (data && (data.type === "resync" || data.type === "reload" || data.resync)) {
-      lastSeq = data.seq || data.last_seq || lastSeq;
+    // The frames are the OpenAPI components `LiveFrame` and `EventFrame`.
+    if (data?.type === "resync") {
+      lastSeq = data.seq;
       dispatch({ type: "resync" });
-    } else if (data && data.type === "hello") {
-      if (!lastSeq && typeof data.seq === "number") lastSeq = data.seq;
-      else if (data.complete === false) dispatch({ type: "resync" });
+    } else if (data?.type === "hello") {
+      if (!lastSeq) lastSeq = data.seq;
       dispatch({ type: "hello", user: data.user, whatsapp: data.whatsapp, ephemeral: true });
-    } else dispatch(data);
+    } else if (data) dispatch(data);
   };
   ws.onclose = () => {
     ws = null;

@@ -42,7 +42,7 @@ async function closeTicket() {
     if (note) await post(`/api/tickets/${id}/notes/`, { body: note });
     const res = await post(`/api/tickets/${id}/close/`, { reason: "resolved" });
     const tk = state.tickets.get(id);
-    if (tk) Object.assign(tk, res?.ticket || res || {}, { status: "closed" });
+    if (tk) Object.assign(tk, res.ticket);
     renderTicketHead(state.tickets.get(id));
     renderList();
     toast(t("toast.closed"));
@@ -86,7 +86,7 @@ async function transferTicket() {
     const body = kind === "agent" ? { agent_id: target, note } : { branch_id: target, note };
     const res = await post(`/api/tickets/${id}/transfer/`, body);
     const tk = state.tickets.get(id);
-    if (tk && (res?.ticket || res?.id)) Object.assign(tk, res.ticket || res);
+    if (tk) Object.assign(tk, res.ticket);
     renderList();
     if (tk) renderTicketHead(tk);
     toast(t("toast.transferred"));
@@ -101,7 +101,7 @@ async function setPriority() {
   try {
     const res = await patch(`/api/tickets/${id}/`, { priority });
     const tk = state.tickets.get(id);
-    if (tk) Object.assign(tk, res?.ticket || res || {}, { priority });
+    if (tk) Object.assign(tk, res.ticket);
     renderList();
   } catch (e) {
     toast(e.message, true);
@@ -113,7 +113,7 @@ async function takeTicket() {
   try {
     const res = await post(`/api/tickets/${id}/transfer/`, { agent_id: session.agentId, note: t("ticket.takenNote") });
     const tk = state.tickets.get(id);
-    if (tk) Object.assign(tk, res?.ticket || res || {}, { agent_id: session.agentId });
+    if (tk) Object.assign(tk, res.ticket);
     renderTicketHead(tk);
     renderList();
   } catch (e) {
@@ -139,7 +139,7 @@ async function reopenTicket() {
   try {
     const res = await post(`/api/tickets/${id}/reopen/`, {});
     const tk = state.tickets.get(id);
-    if (tk) Object.assign(tk, res?.ticket || {});
+    if (tk) Object.assign(tk, res.ticket);
     renderTicketHead(tk);
     renderList();
   } catch (e) {
@@ -162,24 +162,24 @@ export async function refreshPanel() {
   const p = $("cust-panel");
   if (p.hidden || !state.current) return;
   const tk = state.tickets.get(state.current);
-  const cid = tk?.customer_id ?? tk?.customer?.id;
+  const cid = tk?.customer_id;
   if (!cid) return;
   let cust = tk.customer || {};
   let history = [];
-  let tags = tk.tags || [];
+  let tags = [];
   let notes = [];
   let ticketNotes = [];
   let transfers = [];
   try {
-    const [c, hist, tn, detail] = await Promise.all([get(`/api/customers/${cid}/`), get(`/api/customers/${cid}/history/`).catch(() => []),
-      get(`/api/tickets/${tk.id}/notes/`).catch(() => []), get(`/api/tickets/${tk.id}/`).catch(() => null)]);
+    const [c, hist, tn, detail] = await Promise.all([get(`/api/customers/${cid}/`), get(`/api/customers/${cid}/history/`).catch(() => null),
+      get(`/api/tickets/${tk.id}/notes/`).catch(() => null), get(`/api/tickets/${tk.id}/`).catch(() => null)]);
     ticketNotes = rows(tn);
     transfers = detail?.transfer_log || [];
-    cust = c.customer || c;
-    tags = c.tags || cust.tags || tags;
-    notes = c.notes || cust.notes || [];
+    cust = c.customer;
+    tags = c.tags;
+    notes = c.notes;
     const ratings = new Map((hist?.ratings || []).map((x) => [x.ticket_id, x.rating]));
-    history = rows(hist).map((r) => r.ticket || r).map((x) => ({ ...x, rating: x.rating ?? ratings.get(x.id) }));
+    history = (hist?.tickets || []).map((x) => ({ ...x, rating: ratings.get(x.id) }));
   } catch (e) {
     if (e.status !== 404) toast(e.message, true);
   }
@@ -199,12 +199,12 @@ export async function refreshPanel() {
       h("dt", {}, t("customer.satisfaction")), h("dd", {}, cust.satisfaction != null ? h("span", { class: "stars", "aria-label": `${fmtNum(cust.satisfaction, 1)} / 5` }, "★".repeat(Math.round(cust.satisfaction)) + "☆".repeat(5 - Math.round(cust.satisfaction)), ` ${fmtNum(cust.satisfaction, 1)}`) : "—"),
       h("dt", {}, t("customer.since")), h("dd", {}, cust.created_at ? fmtDateTime(cust.created_at) : "—")),
     h("h3", {}, t("customer.tags")),
-    h("div", { class: "taglist" }, tags.length ? tags.map((x) => h("span", { class: "pill", dir: "auto" }, typeof x === "string" ? x : x.tag || x.name)) : h("span", { class: "muted small" }, "—")),
+    h("div", { class: "taglist" }, tags.length ? tags.map((x) => h("span", { class: "pill", dir: "auto" }, x)) : h("span", { class: "muted small" }, "—")),
     h("form", { class: "inline-form", onsubmit: async (e) => {
       e.preventDefault();
       const tag = tagInput.value.trim();
       if (!tag) return;
-      try { await post(`/api/customers/${cid}/tags/`, { tag, tags: [tag] }); tagInput.value = ""; refreshPanel(); } catch (er) { toast(er.message, true); }
+      try { await post(`/api/customers/${cid}/tags/`, { tag }); tagInput.value = ""; refreshPanel(); } catch (er) { toast(er.message, true); }
     } }, tagInput, h("button", { type: "submit", class: "btn" }, t("add"))),
     h("h3", {}, t("ticket.notes")),
     // Internal notes and the notes that came with transfers, oldest first.
@@ -220,19 +220,19 @@ export async function refreshPanel() {
       try { await post(`/api/tickets/${tk.id}/notes/`, { body }); tnoteInput.value = ""; toast(t("toast.noteSaved")); refreshPanel(); } catch (er) { toast(er.message, true); }
     } }, tnoteInput, h("button", { type: "submit", class: "btn" }, t("add"))),
     h("h3", {}, t("customer.notes")),
-    h("ul", {}, notes.map((n) => h("li", {}, h("div", { dir: "auto" }, n.body || n.note || ""), h("div", { class: "muted small" }, n.author_name || "", " ", n.created_at ? fmtDateTime(n.created_at) : "")))),
+    h("ul", {}, notes.map((n) => h("li", {}, h("div", { dir: "auto" }, n.body), h("div", { class: "muted small" }, fmtDateTime(n.created_at))))),
     h("form", { class: "inline-form", onsubmit: async (e) => {
       e.preventDefault();
       const body = noteInput.value.trim();
       if (!body) return;
-      try { await post(`/api/customers/${cid}/notes/`, { body, note: body }); noteInput.value = ""; refreshPanel(); } catch (er) { toast(er.message, true); }
+      try { await post(`/api/customers/${cid}/notes/`, { body }); noteInput.value = ""; refreshPanel(); } catch (er) { toast(er.message, true); }
     } }, noteInput, h("button", { type: "submit", class: "btn" }, t("add"))),
     h("h3", {}, t("customer.history")),
     h("ul", {}, history.length ? history.map((x) => h("li", {},
       h("button", { type: "button", class: "btn link", onclick: () => openTicket(x.id) }, `#${x.id}`),
       " ", h("span", { class: `pill ${x.status}` }, t(`status.${x.status}`)),
       " ", h("span", { class: "muted small" }, fmtDateTime(x.created_at)),
-      x.csat_rating || x.rating ? h("span", { class: "stars" }, " ", "★".repeat(x.csat_rating || x.rating)) : null))
+      x.rating ? h("span", { class: "stars" }, " ", "★".repeat(x.rating)) : null))
       : h("li", { class: "muted small" }, "—")));
 }
 
