@@ -10,18 +10,6 @@
 //! when a routed path is missing from it.
 
 use super::error::ErrorBody;
-use crate::app::{Dashboard, InboundOutcome, KpiRow, TicketDetail};
-use crate::db::customers::{Customer, CustomerNote};
-use crate::db::messages::{DeliveryLogEntry, Message};
-use crate::db::tickets::{Ticket, TicketNote};
-use crate::domain::ids::{AgentId, MessageId, TicketId};
-use crate::app::KpiRow;
-use crate::db::agents::Agent;
-use crate::db::branches::Branch;
-use crate::db::templates::Template;
-use crate::domain::ids::{AgentId, BranchId, CustomerId, MessageId, OutboxId, TicketId, TriggerId};
-use crate::domain::routing::AgentStatus;
-use crate::domain::time::Timestamp;
 use axum::Json;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -448,9 +436,6 @@ pub fn operations() -> Vec<Operation> {
 // ---- Views of answers some handlers still build in place (their areas move them to typed
 // answers next to their use-cases); the handlers and the schema-driven fuzzer
 // (tests/api_fuzz.sh) keep them honest.
-
-pub(crate) use super::answers::MessageView;
-pub(crate) use super::page::{Done, Items, Page};
 
 macro_rules! view {
     ($($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident: $ty:ty),* $(,)? })+) => {$(

@@ -291,8 +291,8 @@ async fn without_a_webhook_inbound_messages_cost_no_queue_write_and_a_new_one_he
     let world = World::new().await;
     let alerts = Alerts::new(world.app.clone(), test_config(3, 3)).unwrap();
     let _running = alerts.spawn();
-    let t = spawn_state(world, HttpConfig::default(), |s| {
-        s.with_alerts(alerts.clone())
+    let t = spawn_state(world, HttpConfig::default(), |c| {
+        c.alerts = Some(alerts.clone())
     })
     .await;
     let start = cursor(&t).await;
