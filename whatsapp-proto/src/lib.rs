@@ -19,6 +19,7 @@
 //! | [`key_index`] | ADV key-index lists: verifying the primary's signature, filtering device lists |
 //! | [`signal`] | Signal sessions and sender keys |
 //! | [`xeddsa`] | XEdDSA signatures over Curve25519 keys, as libsignal makes them |
+//! | [`receive`] | the receive core: a `<message>` decided (decrypt, ack, receipt, retry, nack) without IO |
 //! | [`poll`] | poll votes: encryption under the poll's message secret, option hashes |
 //! | [`media`] | media keys, encryption and streaming verified decryption, media retry |
 //! | [`appstate`] | app-state sync crypto (LTHash, MACs, mutations), typed actions, history-sync blobs |
@@ -40,5 +41,6 @@ pub mod pairing;
 pub mod payload;
 pub mod pb;
 pub mod poll;
+pub mod receive;
 pub mod signal;
 pub mod xeddsa;

@@ -7,6 +7,7 @@ use tracing::warn;
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Server;
 use whatsapp_proto::pb::e2e;
+use whatsapp_proto::receive::stanza::{KEYS_FROM_RETRY, MAX_RETRY_COUNT};
 
 use sha2::{Digest, Sha256};
 
@@ -160,7 +161,7 @@ impl State {
                 *c += 1;
                 *c
             };
-            if count >= 5 {
+            if count >= MAX_RETRY_COUNT {
                 return;
             }
             let DeviceKind::Simulated(sim) = &mut device.kind else {
@@ -174,7 +175,7 @@ impl State {
                     .attr("t", attrs.optional_string("t").unwrap_or_default()),
                 Node::new("registration").bytes(sim.registration_id.to_be_bytes().to_vec()),
             ];
-            if count >= 2 {
+            if count >= KEYS_FROM_RETRY {
                 let bundle = sim.take_bundle(&mut rng);
                 children.push(Node::new("keys").children(bundle_keys(&bundle)));
             }
@@ -295,7 +296,7 @@ impl State {
             .and_then(|r| r.attrs().optional_u64("count").ok().flatten())
             .unwrap_or(1);
         // WA Web refuses to resend once the requester's count reaches 5 (part 2 §6.3).
-        if count >= 5 {
+        if count >= u64::from(MAX_RETRY_COUNT) {
             return;
         }
         let address = format!("{}.{}", requester.0, requester.1);
