@@ -7,20 +7,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use prost::Message as _;
 use tokio::sync::mpsc;
 use whatsapp_proto::binary::Node;
-use whatsapp_proto::content::{self, MessageContent};
+use whatsapp_proto::content::MessageContent;
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e;
-use whatsapp_proto::signal::{SenderKeyDistributionMessage, SenderKeyRecord, SignalError};
+use whatsapp_proto::receive::{Delivery, Output, Received, Receiver};
 
-use crate::ClientError;
+use crate::clock::UnixMillis;
 use crate::context::{Command, Shared};
 use crate::devices::{forget_devices, unknown_device};
 use crate::event::PollVote;
+use crate::event::UnavailableMessage;
 use crate::event::{AckHandle, Event, IncomingMessage, MessageInfo};
-use crate::event::{UnavailableKind, UnavailableMessage};
+use crate::recent::{RECENT_MESSAGES, RecentCounts};
 
 #[allow(unused_imports)]
 use crate::{decrypt::*, notification::*, receipt::*, retry::*, send::*};
@@ -44,6 +44,9 @@ const GROUP_WAIT: Duration = Duration::from_millis(20);
 pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<Node>) {
     let max_group = shared.config.catch_up_group.max(1);
     let mut next = None;
+    // The receive core, made at the first message; its retry bookkeeping outlives the
+    // connection in `Shared`.
+    let mut core: Option<Receiver> = None;
     loop {
         let node = match next.take() {
             Some(node) => node,
@@ -57,7 +60,33 @@ pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<No
                 // The group holds the session lock from its first load to its commit (see
                 // `SessionLock`).
                 let grouped = is_offline_message(&node);
-                let mut pending = Pending::new(shared.sessions.lock().await);
+                let local = match local_device(&shared) {
+                    Ok(local) => local,
+                    Err(error) => {
+                        // Our own keys do not read: nothing can be decrypted; the message
+                        // stays unacknowledged until the store answers.
+                        tracing::error!(%error, "our device keys do not load; message left unacknowledged");
+                        watch_store(&shared);
+                        continue;
+                    }
+                };
+                let receiver = match core.as_mut() {
+                    Some(receiver) => {
+                        receiver.set_local(local);
+                        receiver
+                    }
+                    None => {
+                        let counts = std::mem::replace(
+                            &mut *shared
+                                .retries_sent
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner()),
+                            RecentCounts::new(RECENT_MESSAGES),
+                        );
+                        core.insert(Receiver::with_retry_counts(local, counts))
+                    }
+                };
+                let mut pending = Pending::new(shared.sessions.lock().await, receiver);
                 handle_message(&shared, &mut pending, node).await;
                 let mut taken = 1;
                 // The queue arrives faster than it is read off the socket: wait a moment for
@@ -103,6 +132,12 @@ pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<No
             _ => {}
         }
     }
+    if let Some(core) = core {
+        *shared
+            .retries_sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = core.into_retry_counts();
+    }
 }
 
 pub(crate) fn is_own(shared: &Shared, jid: &Jid) -> bool {
@@ -113,155 +148,119 @@ pub(crate) fn is_own(shared: &Shared, jid: &Jid) -> bool {
         .any(|own| own.user == jid.user && own.server == jid.server)
 }
 
+/// Feeds one stanza to the receive core and answers it: loads from the store, sends and
+/// deliveries kept for after the group's commit.
 async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending<'_>, node: Node) {
-    let attrs = node.attrs();
-    let (Ok(from), Some(id)) = (attrs.jid("from"), attrs.optional_string("id")) else {
-        pending.ack(&node, Some(487));
+    let now = UnixMillis::now().as_millis();
+    if let Err(busy) = pending
+        .core
+        .handle_message(node, now, &mut rand::thread_rng())
+    {
+        // The core is driven to the end of each message below; never reached.
+        tracing::error!(%busy, "receive core busy; message dropped unacknowledged");
         return;
-    };
-    let group = (from.is_group() || from.is_broadcast()).then(|| from.clone());
-    let sender = match &group {
-        Some(_) => match attrs.optional_jid("participant") {
-            Ok(Some(participant)) => participant,
-            _ => {
-                pending.ack(&node, Some(487));
-                return;
+    }
+    while let Some(output) = pending.core.poll_output() {
+        match output {
+            Output::Load(key) => {
+                let input = pending.load(shared, key).await;
+                pending.core.handle_input(input, &mut rand::thread_rng());
             }
-        },
-        None => from.clone(),
-    };
-    if unknown_device(shared, &sender) {
-        forget_devices(shared, &sender);
-    }
-    let from_me = is_own(shared, &sender);
-    let chat = match &group {
-        Some(group) => group.clone(),
-        None if from_me => attrs
-            .optional_jid("recipient")
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| from.to_non_ad()),
-        None => from.to_non_ad(),
-    };
-    let sender_alt = match &group {
-        None => learn_alternate(shared, &from, &node).await,
-        Some(_) => {
-            let key = if sender.is_lid() {
-                "participant_pn"
-            } else {
-                "participant_lid"
-            };
-            attrs
-                .optional_jid(key)
-                .ok()
-                .flatten()
-                .map(|j| j.to_non_ad())
-        }
-    };
-    let info = MessageInfo {
-        id: id.clone(),
-        chat,
-        sender: sender.clone(),
-        sender_alt,
-        from_me,
-        push_name: attrs
-            .optional_string("notify")
-            .filter(|n| !n.is_empty() && n != "-"),
-        timestamp: attrs.optional_u64("t").ok().flatten().unwrap_or(0),
-        offline: attrs.optional_string("offline").is_some(),
-    };
-    if node.child("enc").is_none() {
-        match node.child("unavailable") {
-            Some(unavailable) => on_unavailable(shared, pending, &node, info, unavailable),
-            // whatsmeow `NackUnrecognizedStanza`.
-            None => pending.ack(&node, Some(488)),
-        }
-        return;
-    }
-    let mut visible = None;
-    let mut failure = None;
-    let mut store_failure = None;
-    let mut invalid = false;
-    let mut bot_message = false;
-    for enc in node.children_by_tag("enc") {
-        let kind = enc.attrs().optional_string("type").unwrap_or_default();
-        if kind == "msmsg" {
-            // An AI bot's message, sealed under a secret of a message we never had: whatsmeow
-            // nacks it with `NackMissingMessageSecret` when the secret is missing.
-            bot_message = true;
-            continue;
-        }
-        let Some(ciphertext) = enc.content_bytes() else {
-            continue;
-        };
-        match decrypt_enc(
-            shared,
-            pending,
-            &sender,
-            group.as_ref(),
-            &id,
-            &kind,
-            ciphertext,
-        )
-        .await
-        {
-            Ok(plaintext) => match e2e::Message::decode(plaintext.as_slice()) {
-                Ok(raw) => {
-                    // whatsmeow takes the distribution from the message or, for our own
-                    // devices' messages, from inside the DeviceSentMessage.
-                    let skdm = raw.sender_key_distribution_message.as_ref().or_else(|| {
-                        let dsm = raw.device_sent_message.as_ref()?.message.as_ref()?;
-                        dsm.sender_key_distribution_message.as_ref()
-                    });
-                    if let Some(skdm) = skdm
-                        && let Err(e) =
-                            process_skdm(shared, pending, &info.chat, &sender, skdm).await
-                    {
-                        tracing::warn!(error = %e, "sender key distribution failed");
-                    }
-                    visible = Visible::open(raw, &plaintext);
-                }
-                Err(_) => invalid = true,
-            },
-            Err(ClientError::Signal(SignalError::DuplicateMessage { .. })) => {
-                tracing::debug!(%id, "duplicate enc skipped");
+            Output::Send(node) => pending.send(node),
+            Output::Deliver(delivery) => deliver(shared, pending, delivery).await,
+            Output::Unacknowledged { id, key } => {
+                // A deliberate difference from whatsmeow, which acks after any decrypt
+                // error: a store that could not be read says nothing about the message, so
+                // it is left unacknowledged and the client reconnects once the store
+                // answers, for the server to deliver it again.
+                tracing::warn!(%id, ?key, "store failed while decrypting; the message stays unacknowledged");
+                pending.store_failed = true;
             }
-            Err(e @ ClientError::Store(_)) => store_failure = Some(e),
-            Err(e) => failure = Some(e),
+            // Only `finish` commits.
+            _ => {}
         }
     }
-    if let Some(error) = store_failure {
-        // A deliberate difference from whatsmeow, which acks after any decrypt error: a
-        // store that could not be read says nothing about the message, so it is left
-        // unacknowledged and the client reconnects once the store answers, for the server
-        // to deliver it again.
-        tracing::warn!(%id, %error, "store failed while decrypting; the message stays unacknowledged");
-        pending.store_failed = true;
-        return;
+    pending.end_message();
+}
+
+/// What the sender taught us whatever the message held: a device we did not list, its
+/// push name.
+async fn learn_from(shared: &Shared, info: &MessageInfo) {
+    if unknown_device(shared, &info.sender) {
+        forget_devices(shared, &info.sender);
     }
-    if let (Some(name), false) = (&info.push_name, from_me) {
-        let jid = sender.to_non_ad().to_string();
+    if let (Some(name), false) = (&info.push_name, info.from_me) {
+        let jid = info.sender.to_non_ad().to_string();
         if first_time(shared, format!("name {jid}"), name) {
             let _ = shared.store.store_push_name(&jid, name).await;
         }
     }
-    let mut receipt = Node::new("receipt")
-        .attr("id", id.clone())
-        .attr("to", from.clone());
-    for key in ["participant", "recipient"] {
-        if let Some(v) = node.attr_value(key) {
-            receipt = receipt.attr(key, v.clone());
+}
+
+/// Hands a delivery of the core to the application (after the group's commit).
+async fn deliver(shared: &Arc<Shared>, pending: &mut Pending<'_>, delivery: Delivery) {
+    match delivery {
+        Delivery::Message(received) => {
+            let Received {
+                info,
+                message,
+                content,
+                raw,
+                receipt,
+            } = *received;
+            learn_from(shared, &info).await;
+            on_message(
+                shared,
+                pending,
+                info,
+                Visible {
+                    message,
+                    content,
+                    raw,
+                },
+                receipt,
+            )
+            .await;
         }
+        Delivery::Consumed(info) => {
+            learn_from(shared, &info).await;
+            pending.emit(Event::ProtocolConsumed(
+                crate::ConsumedProtocol::SenderKeyDistribution,
+            ));
+        }
+        Delivery::Undecryptable { info, reason } => {
+            learn_from(shared, &info).await;
+            tracing::warn!(id = %info.id, %reason, "undecryptable message");
+            pending.emit(Event::UndecryptableMessage { info, reason });
+        }
+        Delivery::Unavailable {
+            info,
+            unavailable,
+            deferred_ack,
+        } => {
+            if unknown_device(shared, &info.sender) {
+                forget_devices(shared, &info.sender);
+            }
+            on_unavailable(shared, pending, info, &unavailable, deferred_ack);
+        }
+        Delivery::IdentityChanged(jid) => {
+            tracing::warn!(%jid, "identity changed; trusting the new one");
+            pending.emit(Event::IdentityChanged { jid });
+        }
+        _ => {}
     }
-    if attrs.optional_str("category") == Some("peer") {
-        receipt = receipt.attr("type", "peer_msg");
-    } else if from_me {
-        receipt = receipt.attr("type", "sender");
-    }
-    if let Some(opened) = &visible
-        && let Some(mut resent) =
-            crate::placeholder::resent_messages(shared, &info, &opened.message)
-    {
+}
+
+/// A decrypted message: our phone's resends, its protocol messages, poll votes, or a message
+/// for the application, whose acknowledgement sends `receipt`.
+async fn on_message(
+    shared: &Arc<Shared>,
+    pending: &mut Pending<'_>,
+    info: MessageInfo,
+    visible: Visible,
+    receipt: Node,
+) {
+    if let Some(mut resent) = crate::placeholder::resent_messages(shared, &info, &visible.message) {
         // Our phone's answer to resend requests: the messages it carries, as if received.
         match resent.last_mut() {
             Some(last) => {
@@ -280,52 +279,17 @@ async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending<'_>, node: N
         }
         return;
     }
-    if let Some(opened) = &visible
-        && let Some(kind) = crate::peer::consume(shared, &info, &opened.message).await
-    {
+    if let Some(kind) = crate::peer::consume(shared, &info, &visible.message).await {
         // A key share or history notification of our phone: handled, not for the application.
         pending.send(receipt);
         pending.emit(Event::ProtocolConsumed(kind));
         return;
     }
-    let Some(Visible {
+    let Visible {
         message,
         content,
         raw,
-    }) = visible
-    else {
-        if let Some(error) = &failure {
-            let reason = error.to_string();
-            tracing::warn!(%id, %reason, "undecryptable message");
-            if let Err(e) = send_retry_receipt(shared, &node, error).await {
-                // Unacknowledged, the message comes again (at the latest after the next
-                // reconnect) and gets another chance at a retry receipt.
-                tracing::warn!(error = %e, "a retry receipt could not be queued; no ack");
-                if matches!(e, ClientError::Store(_)) {
-                    pending.store_failed = true;
-                }
-                return;
-            }
-            // whatsmeow acks without an error after a decrypt failure.
-            pending.ack(&node, None);
-            pending.emit(Event::UndecryptableMessage { info, reason });
-        } else if bot_message {
-            pending.ack(&node, Some(495));
-        } else if invalid {
-            pending.ack(&node, Some(491));
-            pending.emit(Event::UndecryptableMessage {
-                info,
-                reason: "invalid protobuf".into(),
-            });
-        } else {
-            // Nothing for the application (a key distribution only, or a duplicate).
-            pending.send(receipt);
-            pending.emit(Event::ProtocolConsumed(
-                crate::ConsumedProtocol::SenderKeyDistribution,
-            ));
-        }
-        return;
-    };
+    } = visible;
     pending
         .message_secrets
         .extend(crate::poll::secret_of(&info, &message));
@@ -348,7 +312,7 @@ async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending<'_>, node: N
             // Not opened: handed over as it is.
             Ok(None) => {}
             Err(error) => {
-                tracing::warn!(%id, %error, "store failed reading a poll's secret; no ack");
+                tracing::warn!(id = %info.id, %error, "store failed reading a poll's secret; no ack");
                 pending.store_failed = true;
                 return;
             }
@@ -367,33 +331,29 @@ async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending<'_>, node: N
 }
 
 /// `<unavailable>` instead of `<enc>` (see [`crate::placeholder`]): a view-once message is a
-/// placeholder acknowledged when the application stored it; any other is acknowledged at
-/// once, and our phone is asked to resend it.
+/// placeholder acknowledged when the application stored it; any other was acknowledged by
+/// the core, and our phone is asked to resend it.
 fn on_unavailable(
     shared: &Arc<Shared>,
     pending: &mut Pending<'_>,
-    node: &Node,
     info: MessageInfo,
     unavailable: &Node,
+    deferred_ack: Option<Node>,
 ) {
     let kind = crate::placeholder::kind_of(unavailable);
     tracing::info!(id = %info.id, ?kind, "message unavailable to this device");
-    let view_once = kind == UnavailableKind::ViewOnce;
-    let ack = if view_once {
-        whatsapp_proto::connection::ack_for(node, None).map(|node| AckHandle {
-            node,
-            to: shared.acks.clone(),
-        })
-    } else {
+    let resend_requested = deferred_ack.is_none();
+    if resend_requested {
         crate::placeholder::request_resend(shared, &info);
-        pending.ack(node, None);
-        None
-    };
+    }
     pending.emit(Event::Unavailable(Box::new(UnavailableMessage {
         info,
         kind,
-        resend_requested: !view_once,
-        ack,
+        resend_requested,
+        ack: deferred_ack.map(|node| AckHandle {
+            node,
+            to: shared.acks.clone(),
+        }),
     })));
 }
 
@@ -440,16 +400,7 @@ pub(crate) struct Visible {
 impl Visible {
     /// `None` when the message carries nothing but key distribution and context metadata.
     pub(crate) fn open(raw: e2e::Message, plaintext: &[u8]) -> Option<Visible> {
-        let unwrapped = content::unwrap(&raw);
-        if !content::carries_content(unwrapped.message, plaintext) {
-            return None;
-        }
-        let mut message = unwrapped.message.clone();
-        message.sender_key_distribution_message = None;
-        if message.message_context_info.is_none() {
-            message.message_context_info = unwrapped.message_context_info.cloned();
-        }
-        let content = MessageContent::read_plaintext(&raw, plaintext);
+        let (message, content, raw) = whatsapp_proto::receive::open(raw, plaintext)?;
         Some(Visible {
             message,
             content,
@@ -458,34 +409,9 @@ impl Visible {
     }
 }
 
-/// Feeds a sender key distribution message into the sender key store (part 2 §5.2 step 4).
-async fn process_skdm(
-    _shared: &Shared,
-    pending: &mut Pending<'_>,
-    chat: &Jid,
-    sender: &Jid,
-    skdm: &e2e::SenderKeyDistributionMessage,
-) -> Result<(), ClientError> {
-    let Some(bytes) = &skdm.axolotl_sender_key_distribution_message else {
-        return Ok(());
-    };
-    let group = skdm.group_id.clone().unwrap_or_else(|| chat.to_string());
-    let address = sender.signal_address();
-    let distribution = SenderKeyDistributionMessage::decode(bytes)?;
-    let mut record = match pending.load_sender_key(&group, &address).await? {
-        Some(bytes) => SenderKeyRecord::from_bytes(&bytes)?,
-        None => SenderKeyRecord::new(),
-    };
-    record.process_distribution_message(&distribution);
-    let key = (group, address);
-    pending.sender_keys.insert(key.clone(), record.to_bytes());
-    pending.distributed.insert(key);
-    Ok(())
-}
-
 /// Whether this process has not stored `value` under `key` from a message yet (and now counts
 /// it as stored).
-fn first_time(shared: &Shared, key: String, value: &str) -> bool {
+pub(crate) fn first_time(shared: &Shared, key: String, value: &str) -> bool {
     shared
         .stored_from_messages
         .lock()

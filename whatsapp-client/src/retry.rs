@@ -4,6 +4,7 @@
 use prost::Message as _;
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::pb::e2e;
+use whatsapp_proto::receive::stanza::RetryRequest;
 use whatsapp_proto::signal::{self, PreKeyRecord, SenderKeyRecord, SessionRecord, SignalError};
 use whatsapp_proto::stanza::keys;
 
@@ -14,108 +15,47 @@ use crate::devices::{forget_devices, unknown_device};
 #[allow(unused_imports)]
 use crate::{decrypt::*, notification::*, receipt::*, receive::*, send::*};
 
-/// A retry receipt numbered this high is neither sent nor answered: at most 4 per message
-/// (part 2 §6.2; whatsmeow `retry.go` stops at 5 as well).
-const RETRY_RECEIPT_LIMIT: u32 = 5;
 /// Resends answered per requesting device and message id (part 2 §6.3); a guess bounding a
 /// device that keeps asking.
 const RESEND_LIMIT: u32 = 10;
 
-/// Asks the sender to encrypt a message again (part 2 §6.2). Gives up after 4 receipts per id.
-pub(crate) async fn send_retry_receipt(
-    shared: &Shared,
-    stanza: &Node,
-    error: &ClientError,
-) -> Result<(), ClientError> {
-    if matches!(error, ClientError::Store(_)) {
-        // Our own storage failed: the stanza is redelivered anyway.
-        return Ok(());
-    }
-    let attrs = stanza.attrs();
-    let id = attrs.optional_string("id").unwrap_or_default();
-    let count = shared
-        .retries_sent
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .bump(id.clone());
-    if count >= RETRY_RECEIPT_LIMIT {
-        return Ok(());
-    }
+/// The `<keys>` of a retry receipt we send (the receive core decides when one goes with it):
+/// a fresh one-time prekey, stored and marked uploaded, so the sender can build a new session
+/// at once.
+pub(crate) async fn retry_keys(shared: &Shared) -> Result<Node, ClientError> {
     let device = shared.device();
-    let mut retry = Node::new("receipt")
-        .attr("id", id.clone())
-        .attr_opt("to", stanza.attr_value("from").cloned())
-        .attr("type", "retry");
-    for key in ["participant", "recipient"] {
-        if let Some(v) = stanza.attr_value(key) {
-            retry = retry.attr(key, v.clone());
-        }
-    }
-    if attrs.optional_str("category") == Some("peer") {
-        retry = retry.attr("category", "peer");
-    }
-    let mut children = vec![
-        Node::new("retry")
-            .attr("v", "1")
-            .attr("count", count)
-            .attr("id", id)
-            .attr("t", attrs.optional_string("t").unwrap_or_default()),
-        keys::registration_node(device.registration_id),
-    ];
-    let no_session = matches!(
-        error,
-        ClientError::Signal(SignalError::NoSession | SignalError::MissingPreKey { .. })
-    );
-    if count > 1 || no_session {
-        // A fresh one-time prekey so the sender can build a new session at once.
-        let prekey = {
-            let id = shared.store.max_prekey_id().await? % signal::MAX_PREKEY_ID + 1;
-            PreKeyRecord::generate(id, &mut rand::thread_rng())
-        };
-        shared
-            .store
-            .store_prekeys(&[(prekey.id, prekey.to_bytes())])
-            .await?;
-        shared.store.mark_prekeys_uploaded(&[prekey.id]).await?;
-        let bundle = keys::KeyBundle {
-            registration_id: device.registration_id,
-            identity: *device.identity_pair().public(),
-            prekey: Some(crate::login::wire_prekey(&prekey)),
-            signed_prekey: crate::login::wire_signed_prekey(&device)?,
-            device_identity: device.account.clone(),
-        };
-        children.push(bundle.keys_node());
-    }
-    shared.send(retry.children(children)).await
+    let prekey = {
+        let id = shared.store.max_prekey_id().await? % signal::MAX_PREKEY_ID + 1;
+        PreKeyRecord::generate(id, &mut rand::thread_rng())
+    };
+    shared
+        .store
+        .store_prekeys(&[(prekey.id, prekey.to_bytes())])
+        .await?;
+    shared.store.mark_prekeys_uploaded(&[prekey.id]).await?;
+    let bundle = keys::KeyBundle {
+        registration_id: device.registration_id,
+        identity: *device.identity_pair().public(),
+        prekey: Some(crate::login::wire_prekey(&prekey)),
+        signed_prekey: crate::login::wire_signed_prekey(&device)?,
+        device_identity: device.account.clone(),
+    };
+    Ok(bundle.keys_node())
 }
 
 /// Re-encrypts a message we sent for the one device that could not decrypt it (part 2 §6.3).
 pub(crate) async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result<(), ClientError> {
     let attrs = node.attrs();
-    let from = attrs
-        .jid("from")
-        .map_err(|_| ClientError::unexpected("retry receipt without from", node))?;
-    let id = attrs.optional_string("id").unwrap_or_default();
-    let retry = node
-        .child("retry")
-        .ok_or_else(|| ClientError::unexpected("no <retry>", node))?;
-    let count = retry
-        .attrs()
-        .optional_u64("count")
-        .ok()
-        .flatten()
-        .unwrap_or(1);
-    let requester = attrs
-        .optional_jid("participant")
-        .ok()
-        .flatten()
-        .unwrap_or(from.clone());
+    let request =
+        RetryRequest::parse(node).map_err(|e| ClientError::unexpected(e.to_string(), node))?;
+    let (from, requester) = (request.from.clone(), request.requester.clone());
+    let (id, count) = (request.id.clone(), request.count);
     let resends = shared
         .resends
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .bump((requester.to_string(), id.clone()));
-    if count >= u64::from(RETRY_RECEIPT_LIMIT) || resends > RESEND_LIMIT {
+    if request.over_limit() || resends > RESEND_LIMIT {
         return Ok(());
     }
     if unknown_device(shared, &requester) {
@@ -176,15 +116,14 @@ pub(crate) async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result
     let device = shared.device();
     let identity = shared.signal_identity()?;
     let address = requester.signal_address();
-    let bundle = match node.child("keys") {
-        Some(_) => keys::KeyBundle::parse(node)
+    let bundle = request.keys.as_ref().and_then(|keys| {
+        keys::KeyBundle::parse(keys)
             .inspect_err(
                 |error| tracing::warn!(%requester, %error, "unusable keys in a retry receipt"),
             )
             .ok()
-            .map(|b| b.to_signal()),
-        None => None,
-    };
+            .map(|b| b.to_signal())
+    });
     let bundle = match bundle {
         Some(b) => Some(b),
         None if guard.store().load_session(&address).await?.is_none() => {

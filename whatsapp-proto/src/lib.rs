@@ -20,6 +20,7 @@
 //! | [`signal`] | Signal sessions and sender keys |
 //! | [`stanza`] | the stanza vocabulary both sides speak: key bundles, usync, phash, message types |
 //! | [`xeddsa`] | XEdDSA signatures over Curve25519 keys, as libsignal makes them |
+//! | [`receive`] | the receive core: a `<message>` decided (decrypt, ack, receipt, retry, nack) without IO |
 //! | [`poll`] | poll votes: encryption under the poll's message secret, option hashes |
 //! | [`media`] | media keys, encryption and streaming verified decryption, media retry |
 //! | [`appstate`] | app-state sync crypto (LTHash, MACs, mutations), typed actions, history-sync blobs |
@@ -41,6 +42,7 @@ pub mod pairing;
 pub mod payload;
 pub mod pb;
 pub mod poll;
+pub mod receive;
 pub mod signal;
 pub mod stanza;
 pub mod xeddsa;

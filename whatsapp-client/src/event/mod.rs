@@ -235,27 +235,8 @@ pub struct GroupParticipantsEvent {
     pub timestamp: u64,
 }
 
-/// Who sent a message, where, and when.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageInfo {
-    /// The stanza id (unique per sender).
-    pub id: String,
-    /// The chat: the other user for 1:1, the group for groups.
-    pub chat: Jid,
-    /// The sending device.
-    pub sender: Jid,
-    /// The sender's other address (the phone number when `sender` is a LID, the LID when it
-    /// is a phone number), when the stanza or the store says it: the same person either way.
-    pub sender_alt: Option<Jid>,
-    /// Whether we sent it (from another of our devices).
-    pub from_me: bool,
-    /// The sender's push name, if given.
-    pub push_name: Option<String>,
-    /// Server timestamp, unix seconds.
-    pub timestamp: u64,
-    /// Whether it came from the offline queue.
-    pub offline: bool,
-}
+/// Who sent a message, where, and when (the receive core's type).
+pub use whatsapp_proto::receive::MessageInfo;
 
 /// A decrypted message, waiting for the application to acknowledge it.
 ///

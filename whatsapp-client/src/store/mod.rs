@@ -195,30 +195,9 @@ pub struct Contact {
     pub full_name: Option<String>,
 }
 
-/// What one decrypted stanza changes, committed atomically before the application sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecryptCommit {
-    /// Signal address of the sender device (`user[_agent].device`).
-    pub address: String,
-    /// The advanced session record (`None` for group messages, which advance a sender key).
-    pub session: Option<Vec<u8>>,
-    /// The advanced sender key record of a group message: `(group, sender address, record)`.
-    pub sender_key: Option<(String, String, Vec<u8>)>,
-    /// The sender's identity key, when a prekey message established or confirmed it.
-    pub identity: Option<[u8; 32]>,
-    /// A one-time prekey the message consumed (deleted in the same transaction).
-    pub consumed_prekey: Option<u32>,
-    /// SHA-256 of the ciphertext: the key of the plaintext buffer.
-    pub ciphertext_hash: [u8; 32],
-    /// The sender JID as text.
-    pub sender: String,
-    /// The stanza id.
-    pub message_id: String,
-    /// The decrypted, unpadded plaintext (serialised e2e `Message`).
-    pub plaintext: Vec<u8>,
-    /// Unix seconds.
-    pub created_at: i64,
-}
+/// What one decrypted stanza changes, committed atomically before the application sees it:
+/// the receive core's record of one decryption.
+pub use whatsapp_proto::receive::Decrypted as DecryptCommit;
 
 /// Several decrypted stanzas (a group of the offline catch-up) committed in one transaction:
 /// one fsync for the group instead of one per message.

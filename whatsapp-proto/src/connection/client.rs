@@ -6,7 +6,7 @@ use rand_core::{CryptoRng, RngCore};
 
 use super::stream::{Failure, StreamError, Success};
 use super::{ConnectionError, SendError};
-use crate::binary::{Content, DecodeError, Node, decode_frame_plaintext, encode_frame_plaintext};
+use crate::binary::{DecodeError, Node, decode_frame_plaintext, encode_frame_plaintext};
 use crate::frame::{FrameDecoder, FrameEncoder};
 use crate::jid::Jid;
 use crate::noise::{self, HandshakeConfig, InitiatorAwaitServerHello, Transport};
@@ -649,26 +649,5 @@ fn iq_error(node: Node) -> IqError {
 /// assert_eq!(ack.attrs().str("type").unwrap(), "read");
 /// ```
 pub fn ack_for(stanza: &Node, error: Option<u16>) -> Option<Node> {
-    let attrs = stanza.attrs();
-    let id = attrs.optional_string("id")?;
-    let from = stanza.attr_value("from")?.clone();
-    let mut ack = Node::new("ack")
-        .attr("class", stanza.tag.as_str())
-        .attr("id", id)
-        .attr("to", from);
-    for key in ["participant", "recipient"] {
-        if let Some(v) = stanza.attr_value(key) {
-            ack = ack.attr(key, v.clone());
-        }
-    }
-    if stanza.tag != "message"
-        && let Some(t) = stanza.attr_value("type")
-    {
-        ack = ack.attr("type", t.clone());
-    }
-    if let Some(code) = error {
-        ack = ack.attr("error", code);
-    }
-    ack.content = Content::None;
-    Some(ack)
+    crate::receive::stanza::ack(stanza, error)
 }

@@ -7,6 +7,7 @@ use tracing::warn;
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Server;
 use whatsapp_proto::pb::e2e;
+use whatsapp_proto::receive::stanza::{KEYS_FROM_RETRY, MAX_RETRY_COUNT};
 
 use sha2::{Digest, Sha256};
 
@@ -161,7 +162,7 @@ impl State {
                 *c += 1;
                 *c
             };
-            if count >= 5 {
+            if count >= MAX_RETRY_COUNT {
                 return;
             }
             let DeviceKind::Simulated(sim) = &mut device.kind else {
@@ -175,7 +176,7 @@ impl State {
                     .attr("t", attrs.optional_string("t").unwrap_or_default()),
                 registration_node(sim.registration_id),
             ];
-            if count >= 2 {
+            if count >= KEYS_FROM_RETRY {
                 children.push(sim.take_bundle(&mut rng).keys_node());
             }
             if adv_failure && let Some(retry) = children.first_mut() {
@@ -295,7 +296,7 @@ impl State {
             .and_then(|r| r.attrs().optional_u64("count").ok().flatten())
             .unwrap_or(1);
         // WA Web refuses to resend once the requester's count reaches 5 (part 2 §6.3).
-        if count >= 5 {
+        if count >= u64::from(MAX_RETRY_COUNT) {
             return;
         }
         let address = format!("{}.{}", requester.0, requester.1);
