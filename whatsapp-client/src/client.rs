@@ -109,12 +109,12 @@ impl Client {
 
     /// Our device JID (phone number), once paired.
     pub fn jid(&self) -> Option<Jid> {
-        self.shared().device().jid
+        self.shared().device().jid.clone()
     }
 
     /// Our LID device JID, once known.
     pub fn lid(&self) -> Option<Jid> {
-        self.shared().device().lid
+        self.shared().device().lid.clone()
     }
 
     /// Whether the client is logged in and active right now.
@@ -373,7 +373,11 @@ impl Client {
     /// call.
     pub async fn reject_call(&self, caller: &Jid, call_id: &str) -> Result<(), ClientError> {
         let shared = self.shared();
-        let own = shared.device().jid.ok_or(ClientError::NotConnected)?;
+        let own = shared
+            .device()
+            .jid
+            .clone()
+            .ok_or(ClientError::NotConnected)?;
         let id = crate::send::generate_message_id(&own.user, UnixMillis::now().as_secs());
         crate::call::rejected(shared, call_id);
         shared

@@ -186,7 +186,7 @@ fn spawn_import(shared: &Arc<Shared>, id: String, notification: e2e::HistorySync
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
-        if let Some(own) = shared.device().jid {
+        if let Some(own) = shared.device().jid.clone() {
             let receipt = Node::new("receipt")
                 .attr("id", id)
                 .attr("type", "hist_sync")
@@ -254,8 +254,8 @@ pub(crate) async fn ingest(shared: &Shared, sync: HistorySync) -> HistoryBatch {
     }
     let device = shared.device();
     let own = (
-        device.jid.map(|j| j.to_non_ad()),
-        device.lid.map(|j| j.to_non_ad()),
+        device.jid.as_ref().map(Jid::to_non_ad),
+        device.lid.as_ref().map(Jid::to_non_ad),
     );
     HistoryBatch {
         sync_type: HistorySyncType::try_from(sync.sync_type).ok(),

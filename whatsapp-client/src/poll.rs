@@ -40,9 +40,9 @@ pub(crate) async fn remember_sent(
 ) -> StoreResult<()> {
     let device = shared.device();
     let own = if to.is_lid() {
-        device.lid.or(device.jid)
+        device.lid.clone().or(device.jid.clone())
     } else {
-        device.jid.or(device.lid)
+        device.jid.clone().or(device.lid.clone())
     };
     let Some(own) = own else {
         return Ok(());
@@ -68,7 +68,7 @@ pub(crate) async fn remember_sent(
 async fn with_alternate(shared: &Shared, jid: &Jid) -> StoreResult<Vec<Jid>> {
     let jid = jid.to_non_ad();
     let device = shared.device();
-    let own: Vec<Jid> = [device.jid, device.lid]
+    let own: Vec<Jid> = [device.jid.clone(), device.lid.clone()]
         .into_iter()
         .flatten()
         .map(|j| j.to_non_ad())

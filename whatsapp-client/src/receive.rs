@@ -107,8 +107,8 @@ pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<No
 
 pub(crate) fn is_own(shared: &Shared, jid: &Jid) -> bool {
     let device = shared.device();
-    [device.jid, device.lid]
-        .iter()
+    [&device.jid, &device.lid]
+        .into_iter()
         .flatten()
         .any(|own| own.user == jid.user && own.server == jid.server)
 }
