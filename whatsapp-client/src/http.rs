@@ -74,8 +74,9 @@ impl std::fmt::Debug for Connector {
     }
 }
 
-/// Timeouts of one media request.
+/// Timeouts of one media request: [`Default`] or [`HttpTimeouts::new`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HttpTimeouts {
     /// TCP connect plus TLS handshake (10 s).
     pub connect: Duration,
@@ -91,6 +92,17 @@ impl Default for HttpTimeouts {
             connect: Duration::from_secs(10),
             read: Duration::from_secs(30),
             overall: Duration::from_secs(600),
+        }
+    }
+}
+
+impl HttpTimeouts {
+    /// Timeouts from their three settings.
+    pub fn new(connect: Duration, read: Duration, overall: Duration) -> Self {
+        Self {
+            connect,
+            read,
+            overall,
         }
     }
 }

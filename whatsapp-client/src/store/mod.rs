@@ -40,6 +40,7 @@ pub use sqlite::SqliteStore;
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The backend (a database, a file, a remote service) refused or failed the operation. The
     /// source is the backend's own error, boxed, so that a store of any kind can report one.

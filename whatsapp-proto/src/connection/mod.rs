@@ -69,6 +69,7 @@ use crate::noise::{HandshakeError, TransportError};
 
 /// Something the peer sent could not be accepted; the connection is over.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnectionError {
     /// Bad framing (e.g. an oversized frame, or a missing intro on the server).
     #[error("framing: {0}")]
@@ -90,6 +91,7 @@ pub enum ConnectionError {
 
 /// A node could not be sent; the caller's problem, the connection stays as it was.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// The handshake has not finished yet.
     #[error("the handshake has not finished")]

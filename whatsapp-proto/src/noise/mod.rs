@@ -59,8 +59,10 @@ pub const PROLOGUE: [u8; 4] = [0x57, 0x41, 0x06, 0x03];
 /// A labelled intermediate value of a handshake (see `HandshakeConfig::record_trace`).
 pub type TraceEntry = (&'static str, [u8; 32]);
 
-/// Settings shared by both handshake roles.
+/// Settings shared by both handshake roles. Built from [`Default`] and the `with_` methods
+/// (more settings may come).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HandshakeConfig {
     /// The certificate root the initiator trusts: [`cert::WHATSAPP_ROOT_KEY`]
     /// by default; a simulated server uses its own.
@@ -87,5 +89,33 @@ impl Default for HandshakeConfig {
             standard_noise: false,
             record_trace: false,
         }
+    }
+}
+
+impl HandshakeConfig {
+    /// Sets the certificate root the initiator trusts.
+    pub fn with_root_key(mut self, root_key: [u8; 32]) -> Self {
+        self.root_key = root_key;
+        self
+    }
+
+    /// Sets the prologue (the intro header).
+    pub fn with_prologue(mut self, prologue: Vec<u8>) -> Self {
+        self.prologue = prologue;
+        self
+    }
+
+    /// Test-only: see [`HandshakeConfig::standard_noise`].
+    #[doc(hidden)]
+    pub fn with_standard_noise(mut self, on: bool) -> Self {
+        self.standard_noise = on;
+        self
+    }
+
+    /// Test-only: see [`HandshakeConfig::record_trace`].
+    #[doc(hidden)]
+    pub fn with_trace(mut self, on: bool) -> Self {
+        self.record_trace = on;
+        self
     }
 }
