@@ -1,6 +1,6 @@
 //! State shared by the handle, the driver and its helper tasks.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,7 +11,7 @@ use whatsapp_proto::binary::Node;
 
 use crate::clock::{Clock, SystemClock, UnixMillis};
 use crate::event::Event;
-use crate::recent::{RECENT_MESSAGES, RecentCounts};
+use crate::recent::{RECENT_MESSAGES, RECENT_STORED, RecentCounts, RecentSet};
 use crate::store::{
     AppStateStore, ContactStore, Device, DeviceStore, LidStore, MessageSecretStore, MessageStore,
     PreKeyStore, SentMessageStore, Store,
@@ -73,8 +73,9 @@ pub(crate) struct Shared {
     /// Device lists by user, with the time they were fetched.
     pub(crate) device_cache: Mutex<crate::devices::DeviceCache>,
     /// Push names and LID mappings this process already stored from messages: a message
-    /// repeating them writes nothing (a write per message halved the inbound rate).
-    pub(crate) stored_from_messages: Mutex<HashSet<(String, String)>>,
+    /// repeating them writes nothing (a write per message halved the inbound rate). Bounded:
+    /// the least recently added are forgotten (and written again when seen again).
+    pub(crate) stored_from_messages: Mutex<RecentSet<(String, String)>>,
     /// App-state and history sync.
     pub(crate) sync: crate::appstate::SyncState,
     /// Calls offered and not ended (for missed calls).
@@ -125,7 +126,7 @@ impl Shared {
             retries_sent: Mutex::new(RecentCounts::new(RECENT_MESSAGES)),
             resends: Mutex::new(RecentCounts::new(RECENT_MESSAGES)),
             device_cache: Mutex::new(HashMap::new()),
-            stored_from_messages: Mutex::new(HashSet::new()),
+            stored_from_messages: Mutex::new(RecentSet::new(RECENT_STORED)),
             sync: Default::default(),
             calls: Mutex::new(Default::default()),
             store_watch: AtomicBool::new(false),
