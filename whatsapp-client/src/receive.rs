@@ -281,7 +281,7 @@ async fn handle_message(shared: &Arc<Shared>, pending: &mut Pending<'_>, node: N
         return;
     }
     if let Some(opened) = &visible
-        && let Some(kind) = crate::peer::consume(shared, &info, &opened.message).await
+        && let Some(kind) = crate::own_phone::consume(shared, &info, &opened.message).await
     {
         // A key share or history notification of our phone: handled, not for the application.
         pending.send(receipt);
