@@ -22,7 +22,7 @@
 //! let i = CertDetails { serial: 1, issuer_serial: 0, key: *inter.public(), not_before: 0, not_after: u64::MAX };
 //! let l = CertDetails { serial: 2, issuer_serial: 1, key: *server_key.public(), not_before: 0, not_after: u64::MAX };
 //! let chain = cert::build_cert_chain(&root, &i, &inter, &l, &mut rng);
-//! let handshake = HandshakeConfig { root_key: *root.public(), ..HandshakeConfig::default() };
+//! let handshake = HandshakeConfig::default().with_root_key(*root.public());
 //!
 //! let now = 1_700_000_000_000;
 //! let mut config = ClientConfig::new(KeyPair::generate(&mut rng), b"payload".to_vec());

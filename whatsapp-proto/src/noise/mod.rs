@@ -22,7 +22,7 @@
 //! let i = CertDetails { serial: 1, issuer_serial: cert::ROOT_SERIAL, key: *inter.public(), not_before: 0, not_after: 2_000_000_000 };
 //! let l = CertDetails { serial: 2, issuer_serial: 1, key: *server_key.public(), not_before: 0, not_after: 2_000_000_000 };
 //! let chain = cert::build_cert_chain(&root, &i, &inter, &l, &mut rng);
-//! let config = HandshakeConfig { root_key: *root.public(), ..HandshakeConfig::default() };
+//! let config = HandshakeConfig::default().with_root_key(*root.public());
 //!
 //! let (client, hello) = noise::initiate(&config, KeyPair::generate(&mut rng), KeyPair::generate(&mut rng));
 //! let server = noise::respond(&config, server_key, KeyPair::generate(&mut rng));
