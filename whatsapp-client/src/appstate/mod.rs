@@ -166,6 +166,9 @@ async fn request_missing_keys(shared: &Arc<Shared>, missing: &[Vec<u8>]) {
     let due: Vec<Vec<u8>> = {
         let mut requests = lock(&shared.sync.key_requests);
         let now = Instant::now();
+        // A request older than the interval counts as never made: forgetting it keeps the
+        // map to the keys asked for within one interval.
+        requests.retain(|_, at| now.duration_since(*at) < KEY_REQUEST_INTERVAL);
         missing
             .iter()
             .filter(|id| {

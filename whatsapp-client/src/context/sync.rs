@@ -9,7 +9,8 @@ use std::time::Instant;
 pub(crate) struct SyncState {
     /// One app-state sync or send at a time (whatsmeow `appStateSyncLock`).
     pub(crate) lock: tokio::sync::Mutex<()>,
-    /// When each missing key was last requested.
+    /// When each missing key was last requested (requests older than the re-request
+    /// interval are dropped).
     pub(crate) key_requests: Mutex<HashMap<Vec<u8>, Instant>>,
     /// History-sync notifications are processed one at a time.
     pub(crate) history: tokio::sync::Mutex<()>,
