@@ -40,7 +40,7 @@
 //!         match out {
 //!             ServerOutput::Transmit(bytes) => client.handle_input(Input::Receive { now, data: &bytes })?,
 //!             ServerOutput::ClientFinished { payload: p, .. } => payload = Some(p),
-//!             ServerOutput::Node(_) => {}
+//!             _ => {}
 //!         }
 //!     }
 //! }
