@@ -41,10 +41,7 @@ async fn fake_server() -> (String, [u8; 32], mpsc::Sender<Node>, mpsc::Receiver<
         &details(2, 1, &server_key),
         &mut rng,
     );
-    let handshake = HandshakeConfig {
-        root_key: *root.public(),
-        ..HandshakeConfig::default()
-    };
+    let handshake = HandshakeConfig::default().with_root_key(*root.public());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("ws://{}/ws/chat", listener.local_addr().expect("addr"));
     let (to_client, mut outgoing) = mpsc::channel::<Node>(8);
@@ -76,6 +73,7 @@ async fn fake_server() -> (String, [u8; 32], mpsc::Sender<Node>, mpsc::Receiver<
                     ServerOutput::Node(node) => {
                         let _ = incoming.send(node).await;
                     }
+                    other => panic!("unexpected server output {other:?}"),
                 }
             }
             tokio::select! {

@@ -6,11 +6,13 @@ use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, oneshot};
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
+use whatsapp_proto::pb::e2e;
 
+use crate::appstate::{Collection, OutgoingMutation};
 use crate::clock::UnixMillis;
 use crate::context::*;
 use crate::driver::*;
-use crate::event::EventStream;
+use crate::event::{EventStream, MessageInfo};
 use crate::store::{Device, Store};
 use crate::{ClientError, Config};
 
@@ -109,12 +111,12 @@ impl Client {
 
     /// Our device JID (phone number), once paired.
     pub fn jid(&self) -> Option<Jid> {
-        self.shared().device().jid
+        self.shared().device().jid.clone()
     }
 
     /// Our LID device JID, once known.
     pub fn lid(&self) -> Option<Jid> {
-        self.shared().device().lid
+        self.shared().device().lid.clone()
     }
 
     /// Whether the client is logged in and active right now.
@@ -373,7 +375,11 @@ impl Client {
     /// call.
     pub async fn reject_call(&self, caller: &Jid, call_id: &str) -> Result<(), ClientError> {
         let shared = self.shared();
-        let own = shared.device().jid.ok_or(ClientError::NotConnected)?;
+        let own = shared
+            .device()
+            .jid
+            .clone()
+            .ok_or(ClientError::NotConnected)?;
         let id = crate::send::generate_message_id(&own.user, UnixMillis::now().as_secs());
         crate::call::rejected(shared, call_id);
         shared
@@ -388,6 +394,178 @@ impl Client {
         if self.shared().cmd.send(Command::Shutdown(Some(tx))).is_ok() {
             let _ = rx.await;
         }
+    }
+}
+
+// ------------------------------------------------------------------ polls
+
+impl Client {
+    /// A poll to send with [`Client::send_message`] (whatsmeow `BuildPollCreation`): a fresh
+    /// message secret, which the send keeps so that votes on the poll can be read.
+    /// `selectable` is how many options a voter may pick (0: any number).
+    pub fn poll_creation(&self, name: &str, options: &[&str], selectable: u32) -> e2e::Message {
+        crate::poll::poll_creation(name, options, selectable)
+    }
+
+    /// A vote on a poll received or sent (whatsmeow `BuildPollVote`), to send with
+    /// [`Client::send_message`] to the poll's chat: `poll` is the poll message's info,
+    /// `options` the names of the options chosen (none withdraws the vote). Fails with
+    /// [`ClientError::InvalidArgument`] when the poll's secret is not known.
+    pub async fn poll_vote(
+        &self,
+        poll: &MessageInfo,
+        options: &[&str],
+    ) -> Result<e2e::Message, ClientError> {
+        crate::poll::poll_vote(self.shared(), poll, options).await
+    }
+}
+
+// ------------------------------------------------------------------ history
+
+impl Client {
+    /// Asks our phone for up to `count` messages of a chat older than `oldest_known`
+    /// (whatsmeow `BuildHistorySyncRequest`, 50 recommended). The answer arrives later as an
+    /// [`Event::HistorySync`] of type [`HistorySyncType::OnDemand`]. Returns the id of the
+    /// request message.
+    ///
+    /// [`HistorySyncType::OnDemand`]: crate::history::HistorySyncType::OnDemand
+    ///
+    /// ```no_run
+    /// # async fn f(client: whatsapp_client::Client, mut events: whatsapp_client::EventStream)
+    /// # -> Result<(), whatsapp_client::ClientError> {
+    /// use whatsapp_client::Event;
+    /// while let Some(event) = events.recv().await {
+    ///     if let Event::HistorySync(batch) = event {
+    ///         for conversation in &batch.conversations {
+    ///             let oldest = conversation.messages.iter().min_by_key(|m| m.info.timestamp);
+    ///             if let Some(oldest) = oldest {
+    ///                 client.request_history(&oldest.info, 50).await?;
+    ///             }
+    ///         }
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn request_history(
+        &self,
+        oldest_known: &MessageInfo,
+        count: u32,
+    ) -> Result<String, ClientError> {
+        crate::history::request_history(self.shared(), oldest_known, count).await
+    }
+}
+
+// ------------------------------------------------------------------ app state
+
+impl Client {
+    /// Fetches and applies what is new in one collection (a snapshot first if it was never
+    /// synced), following `has_more_patches`; returns the collection's version.
+    ///
+    /// Every MAC is verified. A mismatch is [`ClientError::AppState`] (e.g.
+    /// [`AppStateError::PatchMacMismatch`], [`AppStateError::SnapshotMacMismatch`] for a wrong
+    /// LTHash) and the collection stays at the last good patch; a key we do not hold is
+    /// [`AppStateError::MissingKey`] after it has been requested from the phone. Changes are
+    /// emitted as [`Event::AppState`].
+    ///
+    /// [`AppStateError::PatchMacMismatch`]: whatsapp_proto::appstate::AppStateError::PatchMacMismatch
+    /// [`AppStateError::SnapshotMacMismatch`]: whatsapp_proto::appstate::AppStateError::SnapshotMacMismatch
+    /// [`AppStateError::MissingKey`]: whatsapp_proto::appstate::AppStateError::MissingKey
+    ///
+    /// ```no_run
+    /// # async fn f(client: whatsapp_client::Client) -> Result<(), whatsapp_client::ClientError> {
+    /// use whatsapp_client::appstate::Collection;
+    /// for collection in Collection::ALL {
+    ///     let version = client.sync_app_state(collection).await?;
+    ///     println!("{} at version {version}", collection.name());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn sync_app_state(&self, collection: Collection) -> Result<u64, ClientError> {
+        crate::appstate::sync_collection(self.shared(), collection, false).await
+    }
+
+    /// Forgets what is stored of a collection and syncs it again from a snapshot.
+    pub async fn resync_app_state(&self, collection: Collection) -> Result<u64, ClientError> {
+        crate::appstate::sync_collection(self.shared(), collection, true).await
+    }
+
+    /// Encrypts our own changes into a patch of `collection` with the newest sync key and
+    /// sends it (whatsmeow `SendAppState`); then syncs the collection to pick up the server's
+    /// copy. On a conflict (409) the newer patches are applied and the send is tried once more.
+    /// Before our phone has shared any key this fails with [`AppStateError::MissingKey`] and an
+    /// empty key ID.
+    ///
+    /// [`AppStateError::MissingKey`]: whatsapp_proto::appstate::AppStateError::MissingKey
+    ///
+    /// ```no_run
+    /// # async fn f(client: whatsapp_client::Client) -> Result<(), whatsapp_client::ClientError> {
+    /// use whatsapp_client::appstate::{Collection, OutgoingMutation};
+    /// let now_ms = 1_700_000_000_000;
+    /// let pin = OutgoingMutation::pin("15551234567@s.whatsapp.net", true, now_ms);
+    /// client.send_app_state(Collection::RegularLow, vec![pin]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_app_state(
+        &self,
+        collection: Collection,
+        mutations: Vec<OutgoingMutation>,
+    ) -> Result<(), ClientError> {
+        crate::appstate::send_patch(self.shared(), collection, &mutations).await
+    }
+
+    /// Marks a chat read (`true`) or unread on all our devices (`markChatAsRead`, regular_low).
+    ///
+    /// ```no_run
+    /// # async fn f(client: whatsapp_client::Client) -> Result<(), whatsapp_client::ClientError> {
+    /// let chat = "15551234567@s.whatsapp.net".parse().unwrap();
+    /// client.mark_chat_read(&chat, true).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn mark_chat_read(&self, chat: &Jid, read: bool) -> Result<(), ClientError> {
+        let now = self.shared().server_now_ms();
+        let m = OutgoingMutation::mark_chat_as_read(&chat.to_string(), read, None, now);
+        self.send_app_state(Collection::RegularLow, vec![m]).await
+    }
+
+    /// Archives or unarchives a chat on all our devices (regular_low).
+    pub async fn archive_chat(&self, chat: &Jid, archived: bool) -> Result<(), ClientError> {
+        let now = self.shared().server_now_ms();
+        let m = OutgoingMutation::archive(&chat.to_string(), archived, None, now);
+        self.send_app_state(Collection::RegularLow, vec![m]).await
+    }
+
+    /// Pins or unpins a chat (regular_low).
+    pub async fn pin_chat(&self, chat: &Jid, pinned: bool) -> Result<(), ClientError> {
+        let now = self.shared().server_now_ms();
+        let m = OutgoingMutation::pin(&chat.to_string(), pinned, now);
+        self.send_app_state(Collection::RegularLow, vec![m]).await
+    }
+
+    /// Mutes a chat until `until_ms` (unix ms, -1 = for ever), or unmutes it with `None`
+    /// (regular_high).
+    pub async fn mute_chat(&self, chat: &Jid, until_ms: Option<i64>) -> Result<(), ClientError> {
+        let now = self.shared().server_now_ms();
+        let m = OutgoingMutation::mute(&chat.to_string(), until_ms, now);
+        self.send_app_state(Collection::RegularHigh, vec![m]).await
+    }
+
+    /// Puts label `label_id` on a chat or takes it off (regular).
+    ///
+    /// ```no_run
+    /// # async fn f(client: whatsapp_client::Client) -> Result<(), whatsapp_client::ClientError> {
+    /// let chat = "15551234567@s.whatsapp.net".parse().unwrap();
+    /// client.label_chat(&chat, "3", true).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn label_chat(
+        &self,
+        chat: &Jid,
+        label_id: &str,
+        labeled: bool,
+    ) -> Result<(), ClientError> {
+        let now = self.shared().server_now_ms();
+        let m = OutgoingMutation::label_chat(label_id, &chat.to_string(), labeled, now);
+        self.send_app_state(Collection::Regular, vec![m]).await
     }
 }
 

@@ -16,6 +16,7 @@ pub const DEFAULT_MEDIA_MAX_BYTES: u64 = 100 << 20;
 /// How the supervisor waits between reconnect attempts: exponential from `initial`, capped
 /// at `max`, with ± `jitter` (a fraction) of randomness.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ReconnectPolicy {
     /// The first pause.
     pub initial: Duration,
@@ -36,6 +37,15 @@ impl Default for ReconnectPolicy {
 }
 
 impl ReconnectPolicy {
+    /// A policy from its three settings.
+    pub fn new(initial: Duration, max: Duration, jitter: f64) -> Self {
+        Self {
+            initial,
+            max,
+            jitter,
+        }
+    }
+
     /// The pause before attempt `attempt` (1 = first retry), given a random `unit` in [0, 1).
     pub fn delay(&self, attempt: u32, unit: f64) -> Duration {
         let exp = 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
@@ -52,7 +62,11 @@ impl ReconnectPolicy {
 /// let config = Config::default().with_url("ws://127.0.0.1:9000/ws/chat");
 /// assert_eq!(config.url, "ws://127.0.0.1:9000/ws/chat");
 /// ```
+///
+/// Built from [`Default`] and the `with_` methods, or by setting its fields (more settings may
+/// come, so it cannot be written as a struct literal outside this crate).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// The WebSocket URL ([`DEFAULT_URL`]).
     pub url: String,
@@ -142,6 +156,24 @@ impl Config {
     /// Sets the certificate root.
     pub fn with_trust_root(mut self, root: [u8; 32]) -> Self {
         self.trust_root = root;
+        self
+    }
+
+    /// Sends every media request to this scheme and host (see [`Config::media_base_url`]).
+    pub fn with_media_base_url(mut self, base: impl Into<String>) -> Self {
+        self.media_base_url = Some(base.into());
+        self
+    }
+
+    /// Sets the reconnect backoff.
+    pub fn with_reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.reconnect = policy;
+        self
+    }
+
+    /// Sets what the client says about itself in the ClientPayload.
+    pub fn with_payload(mut self, payload: PayloadConfig) -> Self {
+        self.payload = payload;
         self
     }
 

@@ -1,6 +1,19 @@
-//! State shared by the handle, the driver and its helper tasks.
+//! State shared by the handle, the driver and its helper tasks, and the types of that state
+//! (in `context/`, so that the modules that act on it depend on the context and never the
+//! other way).
 
-use std::collections::{HashMap, HashSet};
+mod calls;
+mod device_cache;
+mod link_code;
+mod media_conn;
+mod sync;
+
+pub(crate) use calls::CallTracker;
+pub(crate) use device_cache::{CachedList, DeviceCache, KnownDevice};
+pub(crate) use link_code::LinkCodeState;
+pub(crate) use media_conn::MediaConn;
+pub(crate) use sync::SyncState;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,7 +24,7 @@ use whatsapp_proto::binary::Node;
 
 use crate::clock::{Clock, SystemClock, UnixMillis};
 use crate::event::Event;
-use crate::recent::{RECENT_MESSAGES, RecentCounts};
+use crate::recent::{RECENT_MESSAGES, RECENT_STORED, RecentCounts, RecentSet};
 use crate::store::{
     AppStateStore, ContactStore, Device, DeviceStore, LidStore, MessageSecretStore, MessageStore,
     PreKeyStore, SentMessageStore, Store,
@@ -65,20 +78,21 @@ pub(crate) struct Shared {
     /// Serialises prekey uploads.
     pub(crate) prekey_lock: tokio::sync::Mutex<()>,
     /// Phone-code pairing in progress.
-    pub(crate) link_code: Mutex<Option<crate::pair::LinkCodeState>>,
+    pub(crate) link_code: Mutex<Option<LinkCodeState>>,
     /// Retry receipts sent per message id (part 2 §6.2: at most 4), for recent ids only.
     pub(crate) retries_sent: Mutex<RecentCounts<String>>,
     /// Resends done per (requesting device, message id) (part 2 §6.3), for recent ids only.
     pub(crate) resends: Mutex<RecentCounts<(String, String)>>,
     /// Device lists by user, with the time they were fetched.
-    pub(crate) device_cache: Mutex<crate::devices::DeviceCache>,
+    pub(crate) device_cache: Mutex<DeviceCache>,
     /// Push names and LID mappings this process already stored from messages: a message
-    /// repeating them writes nothing (a write per message halved the inbound rate).
-    pub(crate) stored_from_messages: Mutex<HashSet<(String, String)>>,
+    /// repeating them writes nothing (a write per message halved the inbound rate). Bounded:
+    /// the least recently added are forgotten (and written again when seen again).
+    pub(crate) stored_from_messages: Mutex<RecentSet<(String, String)>>,
     /// App-state and history sync.
-    pub(crate) sync: crate::appstate::SyncState,
+    pub(crate) sync: SyncState,
     /// Calls offered and not ended (for missed calls).
-    pub(crate) calls: Mutex<crate::call::CallTracker>,
+    pub(crate) calls: Mutex<CallTracker>,
     /// Set while a task waits for the store to answer again before reconnecting.
     pub(crate) store_watch: AtomicBool,
     /// Our identity key pair with its public half derived (a scalar multiplication, too dear
@@ -92,7 +106,7 @@ pub(crate) struct Shared {
     /// The clocks: wall for timestamps, monotonic for deadlines.
     pub(crate) clock: Arc<dyn Clock>,
     /// The latest `media_conn` answer.
-    pub(crate) media_conn: tokio::sync::Mutex<Option<crate::media::MediaConn>>,
+    pub(crate) media_conn: tokio::sync::Mutex<Option<MediaConn>>,
 }
 
 impl Shared {
@@ -104,8 +118,11 @@ impl Shared {
         cmd: mpsc::UnboundedSender<Command>,
         acks: mpsc::UnboundedSender<Node>,
     ) -> Shared {
-        let http =
-            crate::http::HttpClient::new(config.media_connector.clone(), config.media_timeouts);
+        let http = crate::http::HttpClient::new(
+            config.media_connector.clone(),
+            config.media_timeouts,
+            config.origin.clone(),
+        );
         Shared {
             sessions: SessionLock {
                 store: store.clone(),
@@ -124,8 +141,8 @@ impl Shared {
             link_code: Mutex::new(None),
             retries_sent: Mutex::new(RecentCounts::new(RECENT_MESSAGES)),
             resends: Mutex::new(RecentCounts::new(RECENT_MESSAGES)),
-            device_cache: Mutex::new(HashMap::new()),
-            stored_from_messages: Mutex::new(HashSet::new()),
+            device_cache: Mutex::new(DeviceCache::default()),
+            stored_from_messages: Mutex::new(RecentSet::new(RECENT_STORED)),
             sync: Default::default(),
             calls: Mutex::new(Default::default()),
             store_watch: AtomicBool::new(false),

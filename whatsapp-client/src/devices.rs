@@ -9,7 +9,6 @@
 //! (WA Web's handling of a result it cannot validate) with a warning, and is not cached: the
 //! next send asks again.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use whatsapp_proto::binary::Node;
@@ -21,32 +20,9 @@ use whatsapp_proto::signal::PublicKey;
 
 use crate::ClientError;
 use crate::clock::UnixMillis;
-use crate::context::Shared;
+use crate::context::{CachedList, KnownDevice, Shared};
 use crate::send::generate_message_id;
 use whatsapp_proto::stanza::usync::{UsyncQuery, UsyncResult};
-
-/// A device of a user's list and the key index its `<device key-index>` named.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct KnownDevice {
-    pub jid: Jid,
-    pub key_index: Option<u32>,
-}
-
-impl KnownDevice {
-    fn id(&self) -> (u16, Option<u32>) {
-        (self.jid.device, self.key_index)
-    }
-}
-
-/// A screened device list and when it was fetched.
-#[derive(Debug, Clone)]
-pub(crate) struct CachedList {
-    fetched: Instant,
-    devices: Vec<KnownDevice>,
-}
-
-/// The device cache: bare user JID → its screened list.
-pub(crate) type DeviceCache = HashMap<String, CachedList>;
 
 /// Device lists of users, from the cache while fresh (part 2 §3.4: whatsmeow caches them and
 /// refreshes on device notifications; here entries also expire after

@@ -325,10 +325,8 @@ impl Driver {
             }
         };
         let mut core_config = ClientConfig::new(device.noise_pair(), self.client_payload(&device));
-        core_config.handshake = HandshakeConfig {
-            root_key: self.shared.config.trust_root,
-            ..HandshakeConfig::default()
-        };
+        core_config.handshake =
+            HandshakeConfig::default().with_root_key(self.shared.config.trust_root);
         core_config.timeouts = self.shared.config.timeouts.clone();
         let clock = CoreClock::start(&*self.shared.clock);
         let core = ClientConnection::new(
@@ -374,6 +372,7 @@ impl Driver {
                             return outcome;
                         }
                     }
+                    other => tracing::debug!(?other, "core output not handled"),
                 }
             }
             if conn.core.is_closed() {
@@ -513,6 +512,11 @@ impl Driver {
                         },
                         IqError::Timeout => ClientError::Timeout,
                         IqError::Disconnected => ClientError::Disconnected,
+                        // A failure the core learned to report after this shell was written.
+                        other => ClientError::UnexpectedResponse {
+                            reason: format!("{other:?}"),
+                            node: Box::new(Node::new("iq")),
+                        },
                     }));
                 }
             }

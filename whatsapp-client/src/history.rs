@@ -25,38 +25,16 @@ pub use whatsapp_proto::pb::history::history_sync::HistorySyncType;
 
 use crate::context::Shared;
 use crate::event::{Event, MessageInfo};
-use crate::{Client, ClientError, MediaRef};
+use crate::{ClientError, MediaRef};
 
-impl Client {
-    /// Asks our phone for up to `count` messages of a chat older than `oldest_known`
-    /// (whatsmeow `BuildHistorySyncRequest`, 50 recommended). The answer arrives later as an
-    /// [`Event::HistorySync`] of type [`HistorySyncType::OnDemand`]. Returns the id of the
-    /// request message.
-    ///
-    /// ```no_run
-    /// # async fn f(client: whatsapp_client::Client, mut events: whatsapp_client::EventStream)
-    /// # -> Result<(), whatsapp_client::ClientError> {
-    /// use whatsapp_client::Event;
-    /// while let Some(event) = events.recv().await {
-    ///     if let Event::HistorySync(batch) = event {
-    ///         for conversation in &batch.conversations {
-    ///             let oldest = conversation.messages.iter().min_by_key(|m| m.info.timestamp);
-    ///             if let Some(oldest) = oldest {
-    ///                 client.request_history(&oldest.info, 50).await?;
-    ///             }
-    ///         }
-    ///     }
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub async fn request_history(
-        &self,
-        oldest_known: &MessageInfo,
-        count: u32,
-    ) -> Result<String, ClientError> {
-        let message = history_request_message(oldest_known, count);
-        crate::peer::send_peer_message(self.shared(), message).await
-    }
+/// Sends our phone the on-demand history request; see [`crate::Client::request_history`].
+pub(crate) async fn request_history(
+    shared: &Arc<Shared>,
+    oldest_known: &MessageInfo,
+    count: u32,
+) -> Result<String, ClientError> {
+    let message = history_request_message(oldest_known, count);
+    crate::peer::send_peer_message(shared, message).await
 }
 
 /// `protocolMessage{type=PEER_DATA_OPERATION_REQUEST_MESSAGE(16),
@@ -186,7 +164,7 @@ fn spawn_import(shared: &Arc<Shared>, id: String, notification: e2e::HistorySync
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
-        if let Some(own) = shared.device().jid {
+        if let Some(own) = shared.device().jid.clone() {
             let receipt = Node::new("receipt")
                 .attr("id", id)
                 .attr("type", "hist_sync")
@@ -254,8 +232,8 @@ pub(crate) async fn ingest(shared: &Shared, sync: HistorySync) -> HistoryBatch {
     }
     let device = shared.device();
     let own = (
-        device.jid.map(|j| j.to_non_ad()),
-        device.lid.map(|j| j.to_non_ad()),
+        device.jid.as_ref().map(Jid::to_non_ad),
+        device.lid.as_ref().map(Jid::to_non_ad),
     );
     HistoryBatch {
         sync_type: HistorySyncType::try_from(sync.sync_type).ok(),
@@ -481,7 +459,7 @@ mod tests {
         let mut h = Harness::new(no_iqs()).await;
         let message = notification(zlib(&sample().encode_to_vec()));
         assert!(
-            crate::peer::consume(&h.shared, &own_phone("HIST1"), &message)
+            crate::own_phone::consume(&h.shared, &own_phone("HIST1"), &message)
                 .await
                 .is_some()
         );
@@ -578,7 +556,7 @@ mod tests {
         stranger.sender = ALICE.parse().unwrap();
         let message = notification(zlib(&sample().encode_to_vec()));
         assert_eq!(
-            crate::peer::consume(&h.shared, &stranger, &message).await,
+            crate::own_phone::consume(&h.shared, &stranger, &message).await,
             Some(crate::ConsumedProtocol::Refused)
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -595,7 +573,7 @@ mod tests {
         let mut h = Harness::new(no_iqs()).await;
         let message = notification(b"not zlib".to_vec());
         assert!(
-            crate::peer::consume(&h.shared, &own_phone("HIST3"), &message)
+            crate::own_phone::consume(&h.shared, &own_phone("HIST3"), &message)
                 .await
                 .is_some()
         );
@@ -643,7 +621,7 @@ mod tests {
             ..Default::default()
         };
         assert!(
-            crate::peer::consume(&h.shared, &own_phone("HIST4"), &unreachable)
+            crate::own_phone::consume(&h.shared, &own_phone("HIST4"), &unreachable)
                 .await
                 .is_some()
         );

@@ -20,8 +20,6 @@ use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::DEFAULT_ORIGIN;
-
 /// A boxed, sendable future (what [`Connect::connect`] returns).
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -74,8 +72,9 @@ impl std::fmt::Debug for Connector {
     }
 }
 
-/// Timeouts of one media request.
+/// Timeouts of one media request: [`Default`] or [`HttpTimeouts::new`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HttpTimeouts {
     /// TCP connect plus TLS handshake (10 s).
     pub connect: Duration,
@@ -91,6 +90,17 @@ impl Default for HttpTimeouts {
             connect: Duration::from_secs(10),
             read: Duration::from_secs(30),
             overall: Duration::from_secs(600),
+        }
+    }
+}
+
+impl HttpTimeouts {
+    /// Timeouts from their three settings.
+    pub fn new(connect: Duration, read: Duration, overall: Duration) -> Self {
+        Self {
+            connect,
+            read,
+            overall,
         }
     }
 }
@@ -258,11 +268,13 @@ impl tower_service::Service<Uri> for HyperConnector {
 pub(crate) struct HttpClient {
     client: Client<HyperConnector, Full<Bytes>>,
     timeouts: HttpTimeouts,
+    /// The `Origin` every request sends (the configured web origin, as WhatsApp Web's).
+    origin: String,
 }
 
 impl HttpClient {
-    /// A client over `hook` with `timeouts`.
-    pub(crate) fn new(hook: Connector, timeouts: HttpTimeouts) -> Self {
+    /// A client over `hook` with `timeouts`, sending `origin` as its `Origin`.
+    pub(crate) fn new(hook: Connector, timeouts: HttpTimeouts, origin: String) -> Self {
         let connector = HyperConnector {
             hook,
             #[cfg(feature = "tls")]
@@ -281,7 +293,11 @@ impl HttpClient {
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_timer(hyper_util::rt::TokioTimer::new())
             .build(connector);
-        Self { client, timeouts }
+        Self {
+            client,
+            timeouts,
+            origin,
+        }
     }
 
     /// GETs `url`, handing the body to `sink` as it arrives; refuses a body over `limit`
@@ -337,8 +353,8 @@ impl HttpClient {
         }
         let builder = http::Request::builder()
             .uri(url.clone())
-            .header(http::header::ORIGIN, DEFAULT_ORIGIN)
-            .header(http::header::REFERER, format!("{DEFAULT_ORIGIN}/"));
+            .header(http::header::ORIGIN, &self.origin)
+            .header(http::header::REFERER, format!("{}/", self.origin));
         let request = match body {
             Some(body) => builder
                 .method(http::Method::POST)
@@ -449,6 +465,7 @@ mod tests {
                 read: Duration::from_secs(2),
                 overall: Duration::from_secs(20),
             },
+            crate::DEFAULT_ORIGIN.to_owned(),
         )
     }
 

@@ -56,7 +56,10 @@ pub mod history;
 mod http;
 mod login;
 mod media;
+#[cfg(test)]
+mod module_graph_tests;
 mod notification;
+mod own_phone;
 mod pair;
 mod peer;
 mod placeholder;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use http::Uri;
 
 use crate::ClientError;
-use crate::context::Shared;
+use crate::context::{MediaConn, Shared};
 use crate::http::TransferError;
 
 /// The largest upload answer read (a small JSON object).
@@ -84,14 +84,6 @@ impl MediaRef {
 /// Bytes encryption adds to an attachment: 1 to 16 of AES-CBC padding and the 10-byte MAC
 /// (part 2 §7.2).
 pub const ENCRYPTION_OVERHEAD: u64 = 16 + 10;
-
-/// The latest `media_conn` answer (whatsmeow `mediaconn.go`): upload auth and media hosts.
-#[derive(Clone)]
-pub(crate) struct MediaConn {
-    auth: String,
-    hosts: Vec<String>,
-    expires: tokio::time::Instant,
-}
 
 /// Whether `host` is a plain `name[:port]` (what a `media_conn` `<host hostname>` holds).
 fn plain_host(host: &str) -> bool {

@@ -11,7 +11,7 @@ use whatsapp_proto::pairing;
 use crate::ClientError;
 use crate::QrCode;
 use crate::context::Command;
-use crate::context::Shared;
+use crate::context::{LinkCodeState, Shared};
 use crate::event::Event;
 use crate::login::unified_session;
 use whatsapp_proto::xeddsa::KeyPair;
@@ -154,15 +154,6 @@ pub(crate) async fn rotate_qr(shared: Arc<Shared>, refs: Vec<String>) {
         tokio::time::sleep(timeout).await;
     }
     let _ = shared.cmd.send(Command::QrExhausted);
-}
-
-/// A phone-code pairing in progress.
-#[derive(Clone)]
-pub(crate) struct LinkCodeState {
-    code: String,
-    phone: String,
-    ephemeral: KeyPair,
-    reference: Vec<u8>,
 }
 
 /// Stage 1: sends `companion_hello` and returns the code as `ABCD-EFGH`.

@@ -1,7 +1,6 @@
-//! Peer messages: protocol messages between us and our own phone. Sent: app-state key
-//! requests and on-demand history requests, as whatsmeow `SendPeerMessage` /
-//! `preparePeerMessageNode` build them. Received: app-state key shares and history-sync
-//! notifications, accepted only from our phone (device 0 of our own account).
+//! Peer messages sent to our own phone: app-state key requests and on-demand history
+//! requests, as whatsmeow `SendPeerMessage` / `preparePeerMessageNode` build them. What our
+//! phone sends us is taken over in `own_phone`.
 
 use std::sync::Arc;
 
@@ -10,41 +9,10 @@ use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e;
 
+use crate::ClientError;
 use crate::clock::UnixMillis;
 use crate::context::{SessionGuard, Shared};
 use crate::send::{encrypt_for, generate_message_id, send_and_wait, sessions_for};
-use crate::{ClientError, ConsumedProtocol, MessageInfo};
-
-/// Takes over a decrypted message carrying an app-state key share or a history-sync
-/// notification (whatsmeow `handleProtocolMessage`); `false` leaves it to the application.
-/// From anyone but our own phone such a message is dropped: keys and history are only ever
-/// taken from the primary device. Shared keys and history notifications are stored before
-/// this returns (so before the receipt goes out); the syncs they allow and the history
-/// download run in the background.
-pub(crate) async fn consume(
-    shared: &Arc<Shared>,
-    info: &MessageInfo,
-    message: &e2e::Message,
-) -> Option<ConsumedProtocol> {
-    let protocol = message.protocol_message.as_deref()?;
-    let share = protocol.app_state_sync_key_share.as_ref();
-    let history = protocol.history_sync_notification.as_ref();
-    if share.is_none() && history.is_none() {
-        return None;
-    }
-    if !is_own_phone(info) {
-        tracing::warn!(sender = %info.sender, id = %info.id, "key share or history notification not from our phone refused");
-        return Some(ConsumedProtocol::Refused);
-    }
-    if let Some(share) = share {
-        crate::appstate::on_key_share(shared, share).await;
-    }
-    if let Some(history) = history {
-        crate::history::on_notification(shared, info.id.clone(), history.clone()).await;
-        return Some(ConsumedProtocol::HistoryNotification);
-    }
-    Some(ConsumedProtocol::AppStateKeyShare)
-}
 
 /// Our phone's device 0 as we hold a session with it (see [`send_peer_message`]).
 async fn phone_address(
@@ -63,11 +31,6 @@ async fn phone_address(
         return Ok(lid);
     }
     Ok(pn.clone())
-}
-
-/// Our primary phone: our own account, device 0.
-fn is_own_phone(info: &MessageInfo) -> bool {
-    info.from_me && info.sender.device == 0
 }
 
 /// The stanza attributes of a peer message: `category="peer"`, plus the push priority

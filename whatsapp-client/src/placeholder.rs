@@ -64,7 +64,10 @@ pub(crate) fn resend_request(own: &[Jid], info: &MessageInfo) -> e2e::Message {
 /// send lock that a peer message needs.
 pub(crate) fn request_resend(shared: &Arc<Shared>, info: &MessageInfo) {
     let device = shared.device();
-    let own: Vec<Jid> = [device.jid, device.lid].into_iter().flatten().collect();
+    let own: Vec<Jid> = [device.jid.clone(), device.lid.clone()]
+        .into_iter()
+        .flatten()
+        .collect();
     let request = resend_request(&own, info);
     let owned = shared.clone();
     let id = info.id.clone();

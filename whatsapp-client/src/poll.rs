@@ -8,11 +8,11 @@ use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e;
 use whatsapp_proto::poll::{self, VoteContext};
 
+use crate::ClientError;
 use crate::clock::UnixMillis;
 use crate::context::Shared;
 use crate::event::MessageInfo;
 use crate::store::{MessageSecret, StoreResult};
-use crate::{Client, ClientError};
 
 /// The secret a message carries, keyed as the store keeps it: chat and sender without device.
 pub(crate) fn secret_of(info: &MessageInfo, message: &e2e::Message) -> Option<MessageSecret> {
@@ -40,9 +40,9 @@ pub(crate) async fn remember_sent(
 ) -> StoreResult<()> {
     let device = shared.device();
     let own = if to.is_lid() {
-        device.lid.or(device.jid)
+        device.lid.clone().or(device.jid.clone())
     } else {
-        device.jid.or(device.lid)
+        device.jid.clone().or(device.lid.clone())
     };
     let Some(own) = own else {
         return Ok(());
@@ -68,7 +68,7 @@ pub(crate) async fn remember_sent(
 async fn with_alternate(shared: &Shared, jid: &Jid) -> StoreResult<Vec<Jid>> {
     let jid = jid.to_non_ad();
     let device = shared.device();
-    let own: Vec<Jid> = [device.jid, device.lid]
+    let own: Vec<Jid> = [device.jid.clone(), device.lid.clone()]
         .into_iter()
         .flatten()
         .map(|j| j.to_non_ad())
@@ -167,109 +167,101 @@ pub(crate) async fn open_vote(
     Ok(None)
 }
 
-impl Client {
-    /// A poll to send with [`Client::send_message`] (whatsmeow `BuildPollCreation`): a fresh
-    /// message secret, which the send keeps so that votes on the poll can be read.
-    /// `selectable` is how many options a voter may pick (0: any number).
-    pub fn poll_creation(&self, name: &str, options: &[&str], selectable: u32) -> e2e::Message {
-        let mut secret = vec![0u8; 32];
-        rand::thread_rng().fill_bytes(&mut secret);
-        let selectable = if selectable as usize > options.len() {
-            0
-        } else {
-            selectable
-        };
-        e2e::Message {
-            poll_creation_message: Some(Box::new(e2e::PollCreationMessage {
-                name: Some(name.to_owned()),
-                options: options
-                    .iter()
-                    .map(|o| e2e::poll_creation_message::Option {
-                        option_name: Some((*o).to_owned()),
-                        option_hash: None,
-                    })
-                    .collect(),
-                selectable_options_count: Some(selectable),
-                ..Default::default()
-            })),
-            message_context_info: Some(e2e::MessageContextInfo {
-                message_secret: Some(secret),
-                ..Default::default()
-            }),
+/// A poll creation message with a fresh message secret; see [`crate::Client::poll_creation`].
+pub(crate) fn poll_creation(name: &str, options: &[&str], selectable: u32) -> e2e::Message {
+    let mut secret = vec![0u8; 32];
+    rand::thread_rng().fill_bytes(&mut secret);
+    let selectable = if selectable as usize > options.len() {
+        0
+    } else {
+        selectable
+    };
+    e2e::Message {
+        poll_creation_message: Some(Box::new(e2e::PollCreationMessage {
+            name: Some(name.to_owned()),
+            options: options
+                .iter()
+                .map(|o| e2e::poll_creation_message::Option {
+                    option_name: Some((*o).to_owned()),
+                    option_hash: None,
+                })
+                .collect(),
+            selectable_options_count: Some(selectable),
             ..Default::default()
-        }
+        })),
+        message_context_info: Some(e2e::MessageContextInfo {
+            message_secret: Some(secret),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
+}
 
-    /// A vote on a poll received or sent (whatsmeow `BuildPollVote`), to send with
-    /// [`Client::send_message`] to the poll's chat: `poll` is the poll message's info,
-    /// `options` the names of the options chosen (none withdraws the vote). Fails with
-    /// [`ClientError::InvalidArgument`] when the poll's secret is not known.
-    pub async fn poll_vote(
-        &self,
-        poll: &MessageInfo,
-        options: &[&str],
-    ) -> Result<e2e::Message, ClientError> {
-        let shared = self.shared();
-        let device = shared.device();
-        // whatsmeow `EncryptPollVote`: our LID, unless the poll came from a phone number.
-        let own = if poll.sender.is_lid() {
-            device.lid.clone().or(device.jid.clone())
-        } else {
-            device.jid.clone().or(device.lid.clone())
-        }
-        .ok_or(ClientError::NotConnected)?;
-        let creator = poll.sender.to_non_ad();
-        let mut secret = None;
-        'found: for chat in with_alternate(shared, &poll.chat).await? {
-            for sender in with_alternate(shared, &creator).await? {
-                secret = shared
-                    .store
-                    .load_message_secret(&chat.to_string(), &sender.to_string(), &poll.id)
-                    .await?;
-                if secret.is_some() {
-                    break 'found;
-                }
+/// A vote on `poll`, sealed under its stored secret; see [`crate::Client::poll_vote`].
+pub(crate) async fn poll_vote(
+    shared: &Shared,
+    poll: &MessageInfo,
+    options: &[&str],
+) -> Result<e2e::Message, ClientError> {
+    let device = shared.device();
+    // whatsmeow `EncryptPollVote`: our LID, unless the poll came from a phone number.
+    let own = if poll.sender.is_lid() {
+        device.lid.clone().or(device.jid.clone())
+    } else {
+        device.jid.clone().or(device.lid.clone())
+    }
+    .ok_or(ClientError::NotConnected)?;
+    let creator = poll.sender.to_non_ad();
+    let mut secret = None;
+    'found: for chat in with_alternate(shared, &poll.chat).await? {
+        for sender in with_alternate(shared, &creator).await? {
+            secret = shared
+                .store
+                .load_message_secret(&chat.to_string(), &sender.to_string(), &poll.id)
+                .await?;
+            if secret.is_some() {
+                break 'found;
             }
         }
-        let secret = secret.ok_or_else(|| {
-            ClientError::InvalidArgument(format!("no message secret for poll {}", poll.id))
-        })?;
-        let vote = e2e::PollVoteMessage {
-            selected_options: options
-                .iter()
-                .map(|o| poll::option_hash(o).to_vec())
-                .collect(),
-        };
-        let mut iv = [0u8; poll::VOTE_IV_LEN];
-        rand::thread_rng().fill_bytes(&mut iv);
-        let sealed = poll::encrypt_vote(
-            &secret,
-            &VoteContext {
-                poll_id: &poll.id,
-                poll_creator: &creator,
-                voter: &own,
-            },
-            &vote,
-            iv,
-        );
-        let group = poll.chat.is_group() || poll.chat.is_broadcast();
-        // whatsmeow `getKeyFromInfo`.
-        let key = e2e::MessageKey {
-            remote_jid: Some(poll.chat.to_string()),
-            from_me: Some(poll.from_me),
-            id: Some(poll.id.clone()),
-            participant: group.then(|| poll.sender.to_string()),
-        };
-        Ok(e2e::Message {
-            poll_update_message: Some(e2e::PollUpdateMessage {
-                poll_creation_message_key: Some(key),
-                vote: Some(sealed),
-                sender_timestamp_ms: Some(UnixMillis::now().as_millis() as i64),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
     }
+    let secret = secret.ok_or_else(|| {
+        ClientError::InvalidArgument(format!("no message secret for poll {}", poll.id))
+    })?;
+    let vote = e2e::PollVoteMessage {
+        selected_options: options
+            .iter()
+            .map(|o| poll::option_hash(o).to_vec())
+            .collect(),
+    };
+    let mut iv = [0u8; poll::VOTE_IV_LEN];
+    rand::thread_rng().fill_bytes(&mut iv);
+    let sealed = poll::encrypt_vote(
+        &secret,
+        &VoteContext {
+            poll_id: &poll.id,
+            poll_creator: &creator,
+            voter: &own,
+        },
+        &vote,
+        iv,
+    );
+    let group = poll.chat.is_group() || poll.chat.is_broadcast();
+    // whatsmeow `getKeyFromInfo`.
+    let key = e2e::MessageKey {
+        remote_jid: Some(poll.chat.to_string()),
+        from_me: Some(poll.from_me),
+        id: Some(poll.id.clone()),
+        participant: group.then(|| poll.sender.to_string()),
+    };
+    Ok(e2e::Message {
+        poll_update_message: Some(e2e::PollUpdateMessage {
+            poll_creation_message_key: Some(key),
+            vote: Some(sealed),
+            sender_timestamp_ms: Some(UnixMillis::now().as_millis() as i64),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
 }
 
 #[cfg(test)]

@@ -142,8 +142,8 @@ pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<No
 
 pub(crate) fn is_own(shared: &Shared, jid: &Jid) -> bool {
     let device = shared.device();
-    [device.jid, device.lid]
-        .iter()
+    [&device.jid, &device.lid]
+        .into_iter()
         .flatten()
         .any(|own| own.user == jid.user && own.server == jid.server)
 }
@@ -279,7 +279,7 @@ async fn on_message(
         }
         return;
     }
-    if let Some(kind) = crate::peer::consume(shared, &info, &visible.message).await {
+    if let Some(kind) = crate::own_phone::consume(shared, &info, &visible.message).await {
         // A key share or history notification of our phone: handled, not for the application.
         pending.send(receipt);
         pending.emit(Event::ProtocolConsumed(kind));

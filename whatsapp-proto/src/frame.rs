@@ -38,6 +38,7 @@ pub const MAX_FRAME_SIZE: usize = (1 << 24) - 1;
 
 /// Why a frame cannot be written or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FrameError {
     /// A payload longer than [`MAX_FRAME_SIZE`].
     #[error("frame payload of {len} bytes exceeds {max}")]

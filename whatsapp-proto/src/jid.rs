@@ -19,6 +19,7 @@ use std::str::FromStr;
 
 /// The part of a JID after the `@`: which namespace the user lives in.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Server {
     /// `s.whatsapp.net`: phone-number (PN) users; with no user, the server itself.
     User,
@@ -132,6 +133,7 @@ pub struct Jid {
 
 /// Why a string is not a JID.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum JidError {
     /// The string is empty.
     #[error("empty JID")]

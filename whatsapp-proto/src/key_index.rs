@@ -26,6 +26,7 @@ pub const ADV_KEY_INDEX_LIST_PREFIX: [u8; 2] = [6, 2];
 
 /// Why a key-index list is not to be trusted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyIndexError {
     /// The bytes (or the `details` inside) are not the expected protobuf.
     #[error("key-index list does not decode: {0}")]

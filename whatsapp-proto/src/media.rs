@@ -50,6 +50,7 @@ pub const MEDIA_RETRY_INFO: &str = "WhatsApp Media Retry Notification";
 /// What kind of content a media key protects; selects the HKDF info string
 /// and the `mms-type` used in upload and download URLs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum MediaType {
     /// Photo (`WhatsApp Image Keys`, mms type `image`).
     Image,
@@ -107,6 +108,7 @@ impl MediaType {
 
 /// Errors of media decryption and of the media-retry payloads.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MediaError {
     /// The blob cannot hold one cipher block plus the MAC.
     #[error("encrypted media is {len} bytes, shorter than one block plus the {MAC_LEN}-byte MAC")]

@@ -76,6 +76,7 @@ pub const WRAPPED_BUNDLE_LEN: usize = 156;
 
 /// A pairing failure, split by blame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PairingError {
     /// A protobuf from the peer does not decode.
     #[error("{what} is not a valid protobuf: {reason}")]

@@ -109,8 +109,10 @@ impl std::fmt::Display for AppVersion {
     }
 }
 
-/// What the client says about itself. Defaults are whatsmeow's.
+/// What the client says about itself. Defaults are whatsmeow's; built from [`Default`] and
+/// the `with_` methods or by setting fields (more may come).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PayloadConfig {
     /// The WhatsApp Web version; see [`AppVersion::CURRENT`] for updating it.
     pub app_version: AppVersion,
@@ -155,6 +157,26 @@ impl Default for PayloadConfig {
             platform_type: PlatformType::Unknown,
             require_full_sync: false,
         }
+    }
+}
+
+impl PayloadConfig {
+    /// Sets the announced WhatsApp Web version.
+    pub fn with_app_version(mut self, version: AppVersion) -> Self {
+        self.app_version = version;
+        self
+    }
+
+    /// Sets the name the phone shows for this linked device.
+    pub fn with_device_name(mut self, name: impl Into<String>) -> Self {
+        self.device_name = name.into();
+        self
+    }
+
+    /// Sets the push name sent at login.
+    pub fn with_push_name(mut self, name: impl Into<String>) -> Self {
+        self.push_name = Some(name.into());
+        self
     }
 }
 
@@ -277,6 +299,7 @@ pub fn registration_payload(config: &PayloadConfig, keys: &RegistrationData) -> 
 
 /// Why received ClientPayload bytes were refused (the client's fault).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PayloadError {
     /// Not a `ClientPayload` protobuf.
     #[error("client payload is not a valid protobuf: {reason}")]

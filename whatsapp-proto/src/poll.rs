@@ -27,6 +27,7 @@ pub const VOTE_IV_LEN: usize = 12;
 
 /// Why a vote could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PollError {
     /// The vote has no `encPayload` or no `encIv`.
     #[error("vote without payload or iv")]

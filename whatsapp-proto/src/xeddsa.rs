@@ -115,8 +115,9 @@ fn challenge(big_r: &CompressedEdwardsY, big_a: &CompressedEdwardsY, message: &[
 
 /// A Curve25519 key pair used both for X25519 and for XEdDSA.
 ///
-/// The private half is stored clamped. `Debug` does not print it.
-#[derive(Clone, PartialEq, Eq)]
+/// The private half is stored clamped. `Debug` does not print it; both halves are wiped when
+/// the pair is dropped (it is the Noise static key and the ADV identity key).
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct KeyPair {
     private: [u8; 32],
     public: [u8; 32],

@@ -296,10 +296,7 @@ impl Sim {
                 min_app_version: config.min_app_version,
                 phone_bootstrap: config.phone_bootstrap,
             })),
-            noise_config: HandshakeConfig {
-                root_key: *root.public(),
-                ..HandshakeConfig::default()
-            },
+            noise_config: HandshakeConfig::default().with_root_key(*root.public()),
             server_static,
             cert_chain,
             post_finish_delay: config.post_finish_delay,

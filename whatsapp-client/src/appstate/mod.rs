@@ -35,7 +35,7 @@ pub use whatsapp_proto::appstate::{Collection, Operation, SyncAction, TypedMutat
 use crate::context::Shared;
 use crate::event::Event;
 use crate::store::{AppStatePatchUpdate, AppStateSyncKey};
-use crate::{Client, ClientError, MediaRef};
+use crate::{ClientError, MediaRef};
 
 /// The IQ namespace of app-state sync.
 const XMLNS: &str = "w:sync:app:state";
@@ -45,131 +45,12 @@ const KEY_REQUEST_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 /// says "no more" must not keep us busy for ever).
 const MAX_FETCH_ROUNDS: usize = 1000;
 
-/// Per-client state of the syncs (app state and history).
-#[derive(Default)]
-pub(crate) struct SyncState {
-    /// One app-state sync or send at a time (whatsmeow `appStateSyncLock`).
-    lock: tokio::sync::Mutex<()>,
-    /// When each missing key was last requested.
-    key_requests: Mutex<HashMap<Vec<u8>, Instant>>,
-    /// History-sync notifications are processed one at a time.
-    pub(crate) history: tokio::sync::Mutex<()>,
-    /// Ids of the history notifications being imported (a resume skips them).
-    pub(crate) history_in_flight: Mutex<HashSet<String>>,
-}
-
 /// A decoded `<collection>` answer: an optional snapshot and patches, external blobs loaded.
 #[derive(Debug, Default)]
 struct PatchList {
     snapshot: Option<SyncdSnapshot>,
     patches: Vec<SyncdPatch>,
     has_more: bool,
-}
-
-impl Client {
-    /// Fetches and applies what is new in one collection (a snapshot first if it was never
-    /// synced), following `has_more_patches`; returns the collection's version.
-    ///
-    /// Every MAC is verified. A mismatch is [`ClientError::AppState`] (e.g.
-    /// [`AppStateError::PatchMacMismatch`], [`AppStateError::SnapshotMacMismatch`] for a wrong
-    /// LTHash) and the collection stays at the last good patch; a key we do not hold is
-    /// [`AppStateError::MissingKey`] after it has been requested from the phone. Changes are
-    /// emitted as [`Event::AppState`].
-    ///
-    /// ```no_run
-    /// # async fn f(client: whatsapp_client::Client) -> Result<(), whatsapp_client::ClientError> {
-    /// use whatsapp_client::appstate::Collection;
-    /// for collection in Collection::ALL {
-    ///     let version = client.sync_app_state(collection).await?;
-    ///     println!("{} at version {version}", collection.name());
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub async fn sync_app_state(&self, collection: Collection) -> Result<u64, ClientError> {
-        sync_collection(self.shared(), collection, false).await
-    }
-
-    /// Forgets what is stored of a collection and syncs it again from a snapshot.
-    pub async fn resync_app_state(&self, collection: Collection) -> Result<u64, ClientError> {
-        sync_collection(self.shared(), collection, true).await
-    }
-
-    /// Encrypts our own changes into a patch of `collection` with the newest sync key and
-    /// sends it (whatsmeow `SendAppState`); then syncs the collection to pick up the server's
-    /// copy. On a conflict (409) the newer patches are applied and the send is tried once more.
-    /// Before our phone has shared any key this fails with [`AppStateError::MissingKey`] and an
-    /// empty key ID.
-    ///
-    /// ```no_run
-    /// # async fn f(client: whatsapp_client::Client) -> Result<(), whatsapp_client::ClientError> {
-    /// use whatsapp_client::appstate::{Collection, OutgoingMutation};
-    /// let now_ms = 1_700_000_000_000;
-    /// let pin = OutgoingMutation::pin("15551234567@s.whatsapp.net", true, now_ms);
-    /// client.send_app_state(Collection::RegularLow, vec![pin]).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn send_app_state(
-        &self,
-        collection: Collection,
-        mutations: Vec<OutgoingMutation>,
-    ) -> Result<(), ClientError> {
-        send_patch(self.shared(), collection, &mutations).await
-    }
-
-    /// Marks a chat read (`true`) or unread on all our devices (`markChatAsRead`, regular_low).
-    ///
-    /// ```no_run
-    /// # async fn f(client: whatsapp_client::Client) -> Result<(), whatsapp_client::ClientError> {
-    /// let chat = "15551234567@s.whatsapp.net".parse().unwrap();
-    /// client.mark_chat_read(&chat, true).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn mark_chat_read(&self, chat: &Jid, read: bool) -> Result<(), ClientError> {
-        let now = self.shared().server_now_ms();
-        let m = OutgoingMutation::mark_chat_as_read(&chat.to_string(), read, None, now);
-        self.send_app_state(Collection::RegularLow, vec![m]).await
-    }
-
-    /// Archives or unarchives a chat on all our devices (regular_low).
-    pub async fn archive_chat(&self, chat: &Jid, archived: bool) -> Result<(), ClientError> {
-        let now = self.shared().server_now_ms();
-        let m = OutgoingMutation::archive(&chat.to_string(), archived, None, now);
-        self.send_app_state(Collection::RegularLow, vec![m]).await
-    }
-
-    /// Pins or unpins a chat (regular_low).
-    pub async fn pin_chat(&self, chat: &Jid, pinned: bool) -> Result<(), ClientError> {
-        let now = self.shared().server_now_ms();
-        let m = OutgoingMutation::pin(&chat.to_string(), pinned, now);
-        self.send_app_state(Collection::RegularLow, vec![m]).await
-    }
-
-    /// Mutes a chat until `until_ms` (unix ms, -1 = for ever), or unmutes it with `None`
-    /// (regular_high).
-    pub async fn mute_chat(&self, chat: &Jid, until_ms: Option<i64>) -> Result<(), ClientError> {
-        let now = self.shared().server_now_ms();
-        let m = OutgoingMutation::mute(&chat.to_string(), until_ms, now);
-        self.send_app_state(Collection::RegularHigh, vec![m]).await
-    }
-
-    /// Puts label `label_id` on a chat or takes it off (regular).
-    ///
-    /// ```no_run
-    /// # async fn f(client: whatsapp_client::Client) -> Result<(), whatsapp_client::ClientError> {
-    /// let chat = "15551234567@s.whatsapp.net".parse().unwrap();
-    /// client.label_chat(&chat, "3", true).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn label_chat(
-        &self,
-        chat: &Jid,
-        label_id: &str,
-        labeled: bool,
-    ) -> Result<(), ClientError> {
-        let now = self.shared().server_now_ms();
-        let m = OutgoingMutation::label_chat(label_id, &chat.to_string(), labeled, now);
-        self.send_app_state(Collection::Regular, vec![m]).await
-    }
 }
 
 /// Re-exported so that callers can build their own mutations for
@@ -285,6 +166,9 @@ async fn request_missing_keys(shared: &Arc<Shared>, missing: &[Vec<u8>]) {
     let due: Vec<Vec<u8>> = {
         let mut requests = lock(&shared.sync.key_requests);
         let now = Instant::now();
+        // A request older than the interval counts as never made: forgetting it keeps the
+        // map to the keys asked for within one interval.
+        requests.retain(|_, at| now.duration_since(*at) < KEY_REQUEST_INTERVAL);
         missing
             .iter()
             .filter(|id| {
@@ -491,7 +375,7 @@ async fn load_state(
 
 /// Syncs one collection (whatsmeow `fetchAppState`): under the sync lock, fetch from the
 /// stored version (a snapshot when there is none), apply, repeat while `has_more_patches`.
-async fn sync_collection(
+pub(crate) async fn sync_collection(
     shared: &Arc<Shared>,
     collection: Collection,
     full: bool,
@@ -706,7 +590,7 @@ pub(crate) fn send_iq(collection: Collection, version: u64, patch: &SyncdPatch) 
             .children([Node::new("patch").bytes(patch.encode_to_vec())])])])
 }
 
-async fn send_patch(
+pub(crate) async fn send_patch(
     shared: &Arc<Shared>,
     collection: Collection,
     mutations: &[OutgoingMutation],

@@ -612,7 +612,7 @@ async fn a_missing_key_is_requested_from_the_phone_and_the_share_resumes_the_syn
 
     // The phone shares the key: stored, and the sync completes on its own.
     assert!(
-        crate::peer::consume(
+        crate::own_phone::consume(
             &h.shared,
             &from_phone("SHARE1"),
             &key_share(KEY_ID, KEY_DATA)
@@ -650,7 +650,7 @@ async fn key_shares_from_anyone_but_our_phone_are_refused() {
     companion.sender = "15550001111:3@s.whatsapp.net".parse().unwrap();
     for info in [stranger, companion] {
         assert!(
-            crate::peer::consume(&h.shared, &info, &share)
+            crate::own_phone::consume(&h.shared, &info, &share)
                 .await
                 .is_some()
         );
@@ -664,7 +664,7 @@ async fn key_shares_from_anyone_but_our_phone_are_refused() {
         ..Default::default()
     };
     assert!(
-        crate::peer::consume(&h.shared, &from_phone("T1"), &text)
+        crate::own_phone::consume(&h.shared, &from_phone("T1"), &text)
             .await
             .is_none()
     );

@@ -40,6 +40,7 @@ pub use sqlite::SqliteStore;
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The backend (a database, a file, a remote service) refused or failed the operation. The
     /// source is the backend's own error, boxed, so that a store of any kind can report one.
@@ -112,6 +113,19 @@ pub struct Device {
     /// The business name from `pair-success`, if any.
     pub business_name: String,
 }
+
+/// The private keys and the ADV secret are wiped when a `Device` is dropped.
+impl Drop for Device {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.noise_key.zeroize();
+        self.identity_key.zeroize();
+        self.adv_secret.zeroize();
+        self.signed_prekey.zeroize();
+    }
+}
+
+impl zeroize::ZeroizeOnDrop for Device {}
 
 impl std::fmt::Debug for Device {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -366,14 +380,16 @@ pub trait SenderKeyStore: Send + Sync {
     ) -> StoreFuture<'a, ()>;
 }
 
-/// An app-state sync key as the phone shared it.
-#[derive(Clone, PartialEq, Eq)]
+/// An app-state sync key as the phone shared it. The key data is wiped when dropped.
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct AppStateSyncKey {
     /// The key ID that records, patches and snapshots name.
+    #[zeroize(skip)]
     pub id: Vec<u8>,
     /// The 32-byte key data.
     pub data: Vec<u8>,
     /// When the phone made it (unix ms): the newest encrypts our own patches.
+    #[zeroize(skip)]
     pub timestamp: i64,
 }
 
@@ -550,6 +566,22 @@ pub mod conformance;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The device's private keys and the app-state keys are wiped when dropped.
+    #[test]
+    fn secrets_are_wiped_on_drop() {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<Device>();
+        wiped_on_drop::<AppStateSyncKey>();
+        let mut key = AppStateSyncKey {
+            id: vec![1],
+            data: vec![9; 32],
+            timestamp: 5,
+        };
+        zeroize::Zeroize::zeroize(&mut key);
+        assert!(key.data.is_empty(), "the key data is cleared");
+        assert_eq!(key.id, vec![1], "the id is not secret");
+    }
 
     /// A store of another kind reports its own error type, and callers can still reach it.
     #[test]

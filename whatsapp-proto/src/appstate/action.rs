@@ -50,6 +50,7 @@ pub mod index_names {
 
 /// What a mutation means for an inbox. JIDs are kept as the strings of the index.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum SyncAction {
     /// Address-book entry of a contact.
     Contact {

@@ -16,6 +16,7 @@ pub const DEFAULT_MAX_INFLATED: usize = 256 * 1024 * 1024;
 
 /// Why a history-sync blob was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HistoryError {
     /// The zlib stream is corrupt or truncated.
     #[error("zlib inflate failed after {inflated} bytes: {reason}")]

@@ -6,8 +6,8 @@ use crate::media::hkdf_sha256;
 pub const MUTATION_KEYS_INFO: &str = "WhatsApp Mutation Keys";
 
 /// The five keys expanded from one 32-byte app-state sync key
-/// (`HKDF(keyData, info "WhatsApp Mutation Keys", 160)`, in this order).
-#[derive(Clone, PartialEq, Eq)]
+/// (`HKDF(keyData, info "WhatsApp Mutation Keys", 160)`, in this order). Wiped when dropped.
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct AppStateKeys {
     /// HMAC-SHA256 key of index MACs.
     pub index: [u8; 32],
@@ -37,8 +37,8 @@ impl AppStateKeys {
     /// assert_ne!(keys.index, keys.patch_mac);
     /// ```
     pub fn expand(key_data: &[u8]) -> Self {
-        let mut x = [0u8; 160];
-        hkdf_sha256(key_data, MUTATION_KEYS_INFO.as_bytes(), &mut x);
+        let mut x = zeroize::Zeroizing::new([0u8; 160]);
+        hkdf_sha256(key_data, MUTATION_KEYS_INFO.as_bytes(), &mut x[..]);
         let part = |i: usize| -> [u8; 32] {
             let mut k = [0u8; 32];
             k.copy_from_slice(&x[i * 32..(i + 1) * 32]);

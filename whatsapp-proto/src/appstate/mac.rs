@@ -8,6 +8,7 @@ use super::lthash::LtHash;
 
 /// A mutation's operation; its wire value + 1 is the first byte of the value MAC input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Operation {
     /// Create or overwrite the record at an index.
     Set,

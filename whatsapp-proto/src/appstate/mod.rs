@@ -44,6 +44,7 @@ pub use patch::{
 
 /// The five collections (patch names) of app-state sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Collection {
     /// `critical_block`: push name, locale, security-notification setting.
     CriticalBlock,
@@ -86,6 +87,7 @@ impl Collection {
 
 /// Why an app-state snapshot, patch or mutation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AppStateError {
     /// No key with this ID is known: request it from the phone and retry later.
     #[error("app-state key {} is not known", hex(key_id))]

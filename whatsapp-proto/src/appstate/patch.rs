@@ -28,6 +28,7 @@ pub struct CollectionState {
 
 /// Verification switches; [`Default`] verifies everything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DecodeOptions {
     /// Check value, index, snapshot and patch MACs. Turning this off (as
     /// Baileys does by default) accepts forged or corrupted state; only for diagnosis.
@@ -40,8 +41,17 @@ impl Default for DecodeOptions {
     }
 }
 
+impl DecodeOptions {
+    /// Turns MAC verification on or off (see [`DecodeOptions::verify_macs`]).
+    pub fn with_verify_macs(mut self, verify: bool) -> Self {
+        self.verify_macs = verify;
+        self
+    }
+}
+
 /// Something odd but not fatal found while applying a patch.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PatchWarning {
     /// A REMOVE for an index that had no value (WhatsApp sends these, e.g. when
     /// contact access is revoked); nothing was subtracted from the LTHash.

@@ -20,6 +20,7 @@ pub const MAX_DEPTH: usize = 64;
 /// Why bytes are not a node. Offsets count from the start of the node bytes (after the
 /// flags byte and any inflation).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The frame plaintext is empty: not even a flags byte.
     #[error("empty frame: no flags byte")]

@@ -6,6 +6,7 @@ use crate::jid::{Jid, Server};
 
 /// Why a node cannot be written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EncodeError {
     /// A node tag is empty; the decoder of every peer refuses such a node.
     #[error("a node has an empty tag")]

@@ -17,6 +17,7 @@ use super::node::{Content, Node, Value};
 
 /// Why JSON is not a node.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum JsonError {
     /// Something other than the expected JSON type at a path.
     #[error("{path}: expected {expected}")]

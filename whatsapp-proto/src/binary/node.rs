@@ -119,6 +119,7 @@ impl PartialEq<NodeStr> for String {
 /// An attribute value: text or a JID. On the wire both are strings, but a JID has its own
 /// compact encodings, so the typed API keeps them apart (as whatsmeow does).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Value {
     /// Plain text (numbers and booleans are written as decimal / `true` / `false` text).
     Text(NodeStr),
@@ -188,6 +189,7 @@ value_from_number!(u8, u16, u32, u64, i32, i64, usize, bool);
 
 /// What a node holds after its attributes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Content {
     /// Nothing.
     #[default]
@@ -317,6 +319,7 @@ impl Node {
 
 /// Why an attribute could not be read as the type asked for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AttrError {
     /// The attribute is absent.
     #[error("<{tag}> has no attribute {key:?}")]

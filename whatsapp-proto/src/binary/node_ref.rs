@@ -199,6 +199,7 @@ impl fmt::Display for JidRef<'_> {
 
 /// An attribute value: text, or a JID in its parts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ValueRef<'t> {
     /// Text (a token, a raw string or an unpacked nibble/hex string).
     Text(&'t str),
@@ -227,6 +228,7 @@ impl fmt::Display for ValueRef<'_> {
 
 /// What a borrowed node holds after its attributes.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum ContentRef<'t> {
     /// Nothing.
     None,

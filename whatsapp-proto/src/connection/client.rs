@@ -12,8 +12,10 @@ use crate::jid::Jid;
 use crate::noise::{self, HandshakeConfig, InitiatorAwaitServerHello, Transport};
 use crate::xeddsa::KeyPair;
 
-/// Timers of the client core, in milliseconds. Defaults are whatsmeow's.
+/// Timers of the client core, in milliseconds. Defaults are whatsmeow's; change them by
+/// setting fields of [`Timeouts::default`] (more timers may come).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Timeouts {
     /// How long to wait for ServerHello (whatsmeow `NoiseHandshakeResponseTimeout`, 20 s).
     pub handshake: u64,
@@ -43,8 +45,10 @@ impl Default for Timeouts {
     }
 }
 
-/// Everything a client connection needs.
+/// Everything a client connection needs; made by [`ClientConfig::new`] (more settings may
+/// come).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// Handshake settings (root key, prologue).
     pub handshake: HandshakeConfig,
@@ -80,6 +84,7 @@ impl ClientConfig {
 
 /// Input to [`ClientConnection::handle_input`]. Times are unix milliseconds.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum Input<'a> {
     /// Bytes of one WebSocket message (any split of frames is fine).
     Receive {
@@ -97,6 +102,7 @@ pub enum Input<'a> {
 
 /// What the core asks of its driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Output {
     /// Send these bytes as one binary WebSocket message.
     Transmit(Vec<u8>),
@@ -106,6 +112,7 @@ pub enum Output {
 
 /// Why an IQ got no result.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IqError {
     /// The server answered `type="error"`.
     Server {
@@ -124,6 +131,7 @@ pub enum IqError {
 
 /// Why the connection ended. After this event the core is closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Disconnect {
     /// `<failure>`: the login was refused.
     LoginFailed(Failure),
@@ -158,6 +166,7 @@ impl Disconnect {
 
 /// Events of a client connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// The Noise handshake completed; ClientFinish is queued for sending.
     HandshakeComplete {

@@ -22,7 +22,7 @@
 //! let i = CertDetails { serial: 1, issuer_serial: 0, key: *inter.public(), not_before: 0, not_after: u64::MAX };
 //! let l = CertDetails { serial: 2, issuer_serial: 1, key: *server_key.public(), not_before: 0, not_after: u64::MAX };
 //! let chain = cert::build_cert_chain(&root, &i, &inter, &l, &mut rng);
-//! let handshake = HandshakeConfig { root_key: *root.public(), ..HandshakeConfig::default() };
+//! let handshake = HandshakeConfig::default().with_root_key(*root.public());
 //!
 //! let now = 1_700_000_000_000;
 //! let mut config = ClientConfig::new(KeyPair::generate(&mut rng), b"payload".to_vec());
@@ -40,7 +40,7 @@
 //!         match out {
 //!             ServerOutput::Transmit(bytes) => client.handle_input(Input::Receive { now, data: &bytes })?,
 //!             ServerOutput::ClientFinished { payload: p, .. } => payload = Some(p),
-//!             ServerOutput::Node(_) => {}
+//!             _ => {}
 //!         }
 //!     }
 //! }
@@ -69,6 +69,7 @@ use crate::noise::{HandshakeError, TransportError};
 
 /// Something the peer sent could not be accepted; the connection is over.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnectionError {
     /// Bad framing (e.g. an oversized frame, or a missing intro on the server).
     #[error("framing: {0}")]
@@ -90,6 +91,7 @@ pub enum ConnectionError {
 
 /// A node could not be sent; the caller's problem, the connection stays as it was.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// The handshake has not finished yet.
     #[error("the handshake has not finished")]

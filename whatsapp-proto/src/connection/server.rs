@@ -13,6 +13,7 @@ use crate::xeddsa::KeyPair;
 
 /// What the server core asks of its driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ServerOutput {
     /// Send these bytes as one binary WebSocket message.
     Transmit(Vec<u8>),

@@ -30,6 +30,7 @@ impl Success {
 
 /// Why a `<failure>` refused the login: one variant per row of part 1 §9.2.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FailureReason {
     /// 400: generic failure; stop.
     Generic,
@@ -139,6 +140,7 @@ impl Failure {
 
 /// `<stream:error>`: the server ends the stream (part 1 §9.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StreamError {
     /// `code="515"`: restart required (after pairing); reconnect at once.
     RestartRequired,

@@ -26,6 +26,7 @@ pub const ROOT_SERIAL: u32 = 0;
 
 /// Which certificate of the chain an error concerns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CertRole {
     /// The intermediate, signed by the root key.
     Intermediate,
@@ -36,6 +37,7 @@ pub enum CertRole {
 /// Why a certificate chain was refused. Every variant is the server's fault
 /// (or an attacker's): the connection must be dropped before ClientFinish.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CertError {
     /// The chain is not a valid `CertChain` protobuf.
     #[error("certificate chain is not a valid protobuf: {reason}")]

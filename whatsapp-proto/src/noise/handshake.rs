@@ -20,6 +20,7 @@ use crate::xeddsa::KeyPair;
 /// A handshake failure. All variants are the peer's fault (a malformed,
 /// unexpected or forged message); the connection must be dropped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HandshakeError {
     /// The bytes are not a `HandshakeMessage` protobuf.
     #[error("handshake message is not a valid protobuf: {reason}")]

@@ -22,7 +22,7 @@
 //! let i = CertDetails { serial: 1, issuer_serial: cert::ROOT_SERIAL, key: *inter.public(), not_before: 0, not_after: 2_000_000_000 };
 //! let l = CertDetails { serial: 2, issuer_serial: 1, key: *server_key.public(), not_before: 0, not_after: 2_000_000_000 };
 //! let chain = cert::build_cert_chain(&root, &i, &inter, &l, &mut rng);
-//! let config = HandshakeConfig { root_key: *root.public(), ..HandshakeConfig::default() };
+//! let config = HandshakeConfig::default().with_root_key(*root.public());
 //!
 //! let (client, hello) = noise::initiate(&config, KeyPair::generate(&mut rng), KeyPair::generate(&mut rng));
 //! let server = noise::respond(&config, server_key, KeyPair::generate(&mut rng));
@@ -59,8 +59,10 @@ pub const PROLOGUE: [u8; 4] = [0x57, 0x41, 0x06, 0x03];
 /// A labelled intermediate value of a handshake (see `HandshakeConfig::record_trace`).
 pub type TraceEntry = (&'static str, [u8; 32]);
 
-/// Settings shared by both handshake roles.
+/// Settings shared by both handshake roles. Built from [`Default`] and the `with_` methods
+/// (more settings may come).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HandshakeConfig {
     /// The certificate root the initiator trusts: [`cert::WHATSAPP_ROOT_KEY`]
     /// by default; a simulated server uses its own.
@@ -87,5 +89,33 @@ impl Default for HandshakeConfig {
             standard_noise: false,
             record_trace: false,
         }
+    }
+}
+
+impl HandshakeConfig {
+    /// Sets the certificate root the initiator trusts.
+    pub fn with_root_key(mut self, root_key: [u8; 32]) -> Self {
+        self.root_key = root_key;
+        self
+    }
+
+    /// Sets the prologue (the intro header).
+    pub fn with_prologue(mut self, prologue: Vec<u8>) -> Self {
+        self.prologue = prologue;
+        self
+    }
+
+    /// Test-only: see [`HandshakeConfig::standard_noise`].
+    #[doc(hidden)]
+    pub fn with_standard_noise(mut self, on: bool) -> Self {
+        self.standard_noise = on;
+        self
+    }
+
+    /// Test-only: see [`HandshakeConfig::record_trace`].
+    #[doc(hidden)]
+    pub fn with_trace(mut self, on: bool) -> Self {
+        self.record_trace = on;
+        self
     }
 }

@@ -11,6 +11,7 @@ pub const TAG_LEN: usize = 16;
 
 /// Which half of a [`Transport`] an error concerns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Direction {
     /// Frames we send.
     Write,
@@ -24,6 +25,7 @@ pub enum Direction {
 /// `TooShort` and `Decrypt` mean the peer (or the network) delivered a frame
 /// that is not ours to read, and the connection should be dropped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TransportError {
     /// 2^32 frames were already sent or received in this direction; the
     /// counter never wraps, since a repeated GCM nonce would leak the key.

@@ -57,6 +57,12 @@ impl<K: Hash + Eq + Clone> RecentCounts<K> {
     pub fn is_empty(&self) -> bool {
         self.counts.is_empty()
     }
+
+    /// Forgets every key.
+    pub fn clear(&mut self) {
+        self.counts.clear();
+        self.order.clear();
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use super::keys::PublicKey;
 
 /// Which Signal wire message a decoding error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MessageKind {
     /// `msg`: a WhisperMessage (SignalMessage).
     Whisper,
@@ -29,6 +30,7 @@ impl std::fmt::Display for MessageKind {
 /// Errors of the Signal layer. None of them leaves a record half-updated: a refused message
 /// or bundle leaves every record exactly as it was.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SignalError {
     /// A public key was neither 32 raw bytes nor 33 bytes starting with the DJB type byte 0x05.
     #[error(

@@ -11,6 +11,7 @@ use super::keys::IdentityKey;
 
 /// The outcome of a successful identity check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IdentityStatus {
     /// No key was stored for the peer: this one is now trusted and should be stored.
     FirstUse,

@@ -82,7 +82,16 @@ impl std::fmt::Debug for PublicKey {
 }
 
 /// A Curve25519 private key (32 bytes, stored as given; X25519 and XEdDSA clamp on use).
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Wiped when dropped, and deliberately not `Copy`: every copy is a clone that is wiped too.
+///
+/// ```compile_fail
+/// use whatsapp_proto::signal::PrivateKey;
+/// let key = PrivateKey::from_bytes([1; 32]);
+/// let moved = key;
+/// let copied = key; // error: `PrivateKey` is not `Copy`
+/// ```
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct PrivateKey([u8; 32]);
 
 impl PrivateKey {

@@ -295,6 +295,7 @@ impl PreKeyWhisperMessage {
 /// What [`super::SessionRecord::encrypt`] produces: a `msg`, or a `pkmsg` while the peer has not yet
 /// answered on the session.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CiphertextMessage {
     /// `<enc type="msg">`.
     Whisper(WhisperMessage),

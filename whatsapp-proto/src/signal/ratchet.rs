@@ -70,7 +70,7 @@ fn split64(bytes: [u8; 64]) -> ([u8; 32], [u8; 32]) {
 }
 
 /// A symmetric chain position: the chain key and the counter of the message it keys next.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct ChainKey {
     /// The chain key.
     pub key: [u8; 32],
@@ -94,7 +94,7 @@ impl ChainKey {
 }
 
 /// AES-256-CBC key, HMAC key and IV of one WhisperMessage.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct MessageKeys {
     /// AES-256 key.
     pub cipher_key: [u8; 32],
@@ -121,7 +121,7 @@ impl MessageKeys {
 }
 
 /// AES-256-CBC IV and key of one SenderKeyMessage.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct SenderMessageKeys {
     /// AES-CBC IV.
     pub iv: [u8; 16],

@@ -249,7 +249,7 @@ impl SenderKeyRecord {
                 });
             }
             let mut skipped = Vec::with_capacity(ahead as usize);
-            let mut position = state.chain;
+            let mut position = state.chain.clone();
             while position.index < iteration {
                 skipped.push(SkippedKey {
                     index: position.index,

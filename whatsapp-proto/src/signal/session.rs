@@ -277,7 +277,7 @@ impl SessionState {
     }
 
     fn encrypt(&mut self, plaintext: &[u8]) -> Result<CiphertextMessage, SignalError> {
-        let chain = self.sender_chain.chain;
+        let chain = &self.sender_chain.chain;
         let next = chain.next().ok_or(SignalError::ChainExhausted)?;
         let keys = MessageKeys::derive(&chain.message_seed());
         let ciphertext = cipher::encrypt(&keys.cipher_key, &keys.iv, plaintext);
@@ -332,7 +332,7 @@ impl SessionState {
                 )
             }
             Some((chain_at, chain)) => {
-                let (skipped, seed, next) = advance_to(chain.chain, counter)?;
+                let (skipped, seed, next) = advance_to(chain.chain.clone(), counter)?;
                 (
                     seed,
                     Plan::Advance {

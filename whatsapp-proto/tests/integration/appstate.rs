@@ -338,7 +338,7 @@ fn wrong_macs_and_hashes_are_refused() {
         &p,
         k.lookup(),
         |_| None,
-        DecodeOptions { verify_macs: false },
+        DecodeOptions::default().with_verify_macs(false),
     );
     assert!(out.is_ok(), "with checks off only decryption is checked");
     assert!(matches!(
@@ -364,7 +364,7 @@ fn wrong_macs_and_hashes_are_refused() {
         &k.patch(),
         |_: &[u8]| None,
         |_| None,
-        DecodeOptions { verify_macs: false },
+        DecodeOptions::default().with_verify_macs(false),
     )
     .unwrap_err();
     assert!(matches!(err, AppStateError::Mutation { position: 0, .. }));
@@ -922,7 +922,7 @@ fn mutation_decoder_survives_mutated_input() {
                     "regular_high",
                     &s,
                     &lookup,
-                    DecodeOptions { verify_macs: false },
+                    DecodeOptions::default().with_verify_macs(false),
                 );
             }
         }
@@ -948,7 +948,7 @@ fn mutation_decoder_survives_mutated_input() {
             &patch,
             &lookup,
             |_| None,
-            DecodeOptions { verify_macs: false },
+            DecodeOptions::default().with_verify_macs(false),
         ) {
             for m in &out.mutations {
                 let _ = TypedMutation::from_decoded(m);

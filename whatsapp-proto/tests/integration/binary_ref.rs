@@ -66,6 +66,7 @@ fn borrowed_accessors_read_the_fixture() {
                     assert_eq!(root.attrs().jid(key).unwrap(), jid);
                     assert_eq!(j.to_string(), jid.to_string());
                 }
+                other => panic!("an attribute value of no known kind: {other:?}"),
             }
         }
         assert_eq!(root.children().len(), owned.child_nodes().len());

@@ -5,7 +5,7 @@ use rand_chacha::ChaCha20Rng;
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::connection::{
     ClientConfig, ClientConnection, ConnectionError, Disconnect, Event, FailureReason, Input,
-    IqError, Output, ServerConnection, ServerOutput, StreamError, Timeouts,
+    IqError, Output, ServerConnection, ServerOutput, StreamError,
 };
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::noise::HandshakeConfig;
@@ -53,10 +53,7 @@ impl Harness {
             not_after: secs + 3600,
         };
         let chain = cert::build_cert_chain(&root, &i, &inter, &l, &mut rng);
-        let handshake = HandshakeConfig {
-            root_key: *root.public(),
-            ..HandshakeConfig::default()
-        };
+        let handshake = HandshakeConfig::default().with_root_key(*root.public());
         let mut config = ClientConfig::new(KeyPair::generate(&mut rng), b"\x18\x01".to_vec());
         config.handshake = handshake.clone();
         tweak(&mut config);
@@ -106,6 +103,7 @@ impl Harness {
                 match out {
                     Output::Transmit(bytes) => self.server.handle_input(&bytes).unwrap(),
                     Output::Event(e) => self.events.push(e),
+                    other => panic!("unexpected client output {other:?}"),
                 }
             }
             while let Some(out) = self.server.poll_output() {
@@ -128,6 +126,7 @@ impl Harness {
                         }
                         self.server_nodes.push(node);
                     }
+                    other => panic!("unexpected server output {other:?}"),
                 }
             }
             if !moved {
@@ -579,12 +578,9 @@ fn refuses_untrusted_server_and_garbage() {
 #[test]
 fn custom_timeouts_apply() {
     let mut h = Harness::with(900, |c| {
-        c.timeouts = Timeouts {
-            iq: 5_000,
-            keepalive_min: 1_000,
-            keepalive_max: 1_000,
-            ..Timeouts::default()
-        }
+        c.timeouts.iq = 5_000;
+        c.timeouts.keepalive_min = 1_000;
+        c.timeouts.keepalive_max = 1_000;
     });
     h.login();
     h.take_events();

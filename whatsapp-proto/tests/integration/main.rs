@@ -12,4 +12,5 @@ mod media;
 mod noise;
 mod sans_io;
 mod schema;
+mod secrets;
 mod signal;

@@ -85,10 +85,7 @@ fn handshake_kat_reproduced_by_initiator() {
     );
 
     for now in [window[0], (window[0] + window[1]) / 2, window[1]] {
-        let config = HandshakeConfig {
-            record_trace: true,
-            ..HandshakeConfig::default()
-        };
+        let config = HandshakeConfig::default().with_trace(true);
         let (client, hello) = noise::initiate(&config, noise_key.clone(), ephemeral.clone());
         let mut first_ws = PROLOGUE.to_vec();
         first_ws.extend(frame(&hello));
@@ -316,12 +313,10 @@ fn own_initiator_against_own_responder() {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     for standard_noise in [false, true] {
         let pki = pki(&mut rng);
-        let config = HandshakeConfig {
-            root_key: *pki.root.public(),
-            standard_noise,
-            record_trace: true,
-            ..HandshakeConfig::default()
-        };
+        let config = HandshakeConfig::default()
+            .with_root_key(*pki.root.public())
+            .with_standard_noise(standard_noise)
+            .with_trace(true);
         let noise_key = KeyPair::generate(&mut rng);
         let (client, hello) =
             noise::initiate(&config, noise_key.clone(), KeyPair::generate(&mut rng));
@@ -347,14 +342,8 @@ fn own_initiator_against_own_responder() {
 fn modes_do_not_mix() {
     let mut rng = ChaCha20Rng::seed_from_u64(2);
     let pki = pki(&mut rng);
-    let wa = HandshakeConfig {
-        root_key: *pki.root.public(),
-        ..HandshakeConfig::default()
-    };
-    let std = HandshakeConfig {
-        standard_noise: true,
-        ..wa.clone()
-    };
+    let wa = HandshakeConfig::default().with_root_key(*pki.root.public());
+    let std = wa.clone().with_standard_noise(true);
     let (client, hello) = noise::initiate(
         &wa,
         KeyPair::generate(&mut rng),
@@ -377,10 +366,7 @@ fn modes_do_not_mix() {
 fn responder_refuses_forged_client_finish() {
     let mut rng = ChaCha20Rng::seed_from_u64(3);
     let pki = pki(&mut rng);
-    let config = HandshakeConfig {
-        root_key: *pki.root.public(),
-        ..HandshakeConfig::default()
-    };
+    let config = HandshakeConfig::default().with_root_key(*pki.root.public());
     let (client, hello) = noise::initiate(
         &config,
         KeyPair::generate(&mut rng),
@@ -484,11 +470,9 @@ fn snow_exchange(ours: &mut Transport, theirs: &mut snow::TransportState, rng: &
 fn ours_initiator_vs_snow(standard_noise: bool, seed: u64) -> Result<(), String> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let pki = pki(&mut rng);
-    let config = HandshakeConfig {
-        root_key: *pki.root.public(),
-        standard_noise,
-        ..HandshakeConfig::default()
-    };
+    let config = HandshakeConfig::default()
+        .with_root_key(*pki.root.public())
+        .with_standard_noise(standard_noise);
     let noise_key = KeyPair::generate(&mut rng);
     let (client, hello) = noise::initiate(&config, noise_key.clone(), KeyPair::generate(&mut rng));
     let mut snow = snow_peer::builder(seed)
@@ -532,11 +516,9 @@ fn ours_initiator_vs_snow(standard_noise: bool, seed: u64) -> Result<(), String>
 fn snow_initiator_vs_ours(standard_noise: bool, seed: u64) -> Result<(), String> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let pki = pki(&mut rng);
-    let config = HandshakeConfig {
-        root_key: *pki.root.public(),
-        standard_noise,
-        ..HandshakeConfig::default()
-    };
+    let config = HandshakeConfig::default()
+        .with_root_key(*pki.root.public())
+        .with_standard_noise(standard_noise);
     let client_key = KeyPair::generate(&mut rng);
     let mut snow = snow_peer::builder(seed)
         .prologue(&PROLOGUE)
@@ -852,10 +834,7 @@ fn handshake_refuses_chain_for_another_server_key() {
     let mut rng = ChaCha20Rng::seed_from_u64(21);
     let p = chain_parts(&mut rng);
     let chain = p.build(&mut rng);
-    let config = HandshakeConfig {
-        root_key: *p.root.public(),
-        ..HandshakeConfig::default()
-    };
+    let config = HandshakeConfig::default().with_root_key(*p.root.public());
     // The server proves a static key the chain does not certify.
     let impostor = KeyPair::generate(&mut rng);
     let (client, hello) = noise::initiate(
@@ -894,10 +873,7 @@ fn registration_and_login_payloads_reach_the_responder() {
     use whatsapp_proto::payload::{self, AppVersion, PayloadConfig, RegistrationData};
     let mut rng = ChaCha20Rng::seed_from_u64(30);
     let p = pki(&mut rng);
-    let config = HandshakeConfig {
-        root_key: *p.root.public(),
-        ..HandshakeConfig::default()
-    };
+    let config = HandshakeConfig::default().with_root_key(*p.root.public());
     let identity = KeyPair::generate(&mut rng);
     let spk = KeyPair::generate(&mut rng);
     let mut signed = vec![payload::KEY_TYPE_DJB];
@@ -909,10 +885,8 @@ fn registration_and_login_payloads_reach_the_responder() {
         signed_pre_key: *spk.public(),
         signed_pre_key_signature: identity.sign(&signed, &mut rng),
     };
-    let payload_config = PayloadConfig {
-        app_version: AppVersion::parse("2.3000.1035194821").unwrap(),
-        ..PayloadConfig::default()
-    };
+    let payload_config =
+        PayloadConfig::default().with_app_version(AppVersion::parse("2.3000.1035194821").unwrap());
     let registration = payload::registration_payload(&payload_config, &keys).encode_to_vec();
     let login = payload::login_payload(&payload_config, 15_551_234_567, 3).encode_to_vec();
 
@@ -1024,10 +998,7 @@ fn mutate(rng: &mut ChaCha20Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
 fn no_panic_on_random_and_mutated_input() {
     let mut rng = ChaCha20Rng::seed_from_u64(0xBAD_F00D);
     let p = pki(&mut rng);
-    let config = HandshakeConfig {
-        root_key: *p.root.public(),
-        ..HandshakeConfig::default()
-    };
+    let config = HandshakeConfig::default().with_root_key(*p.root.public());
     let client_key = KeyPair::generate(&mut rng);
     let client_eph = KeyPair::generate(&mut rng);
     let server_eph = KeyPair::generate(&mut rng);

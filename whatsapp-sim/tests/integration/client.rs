@@ -217,10 +217,7 @@ impl Conn {
         routing: Option<&[u8]>,
     ) -> Conn {
         let (mut ws, _) = connect_async(url).await.expect("ws connect");
-        let config = HandshakeConfig {
-            root_key: root,
-            ..HandshakeConfig::default()
-        };
+        let config = HandshakeConfig::default().with_root_key(root);
         let (state, hello) = noise::initiate(
             &config,
             noise.clone(),
