@@ -49,8 +49,8 @@ pub(crate) fn local_device(shared: &Shared) -> Result<LocalDevice, StoreError> {
         identity: shared.signal_identity()?,
         signed_prekey: device.signed_prekey_record()?,
         registration_id: device.registration_id,
-        jid: device.jid,
-        lid: device.lid,
+        jid: device.jid.clone(),
+        lid: device.lid.clone(),
     })
 }
 
