@@ -56,10 +56,30 @@ PY
 )"
 # Revoking its own token or logging out would only end the run early. Pairing and logging out
 # need a WhatsApp server (answered 409/503 without one); the Rust API tests cover them with the
-# fake link.
-"$st" run "$url/api/openapi.json" \
-  --header "Authorization: Bearer $token" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-  --exclude-path /api/tokens/{id} --exclude-path /auth/logout \
+# fake link. Resetting a password revokes that user's tokens, the fuzzer's own among them when it
+# picks user 1, so that operation runs last, on its own.
+fuzz() {
+  "$st" run "$url/api/openapi.json" \
+    --header "Authorization: Bearer $token" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+    --max-examples "$examples" --seed 10 --workers 1 --no-color "$@"
+}
+fuzz --exclude-path /api/tokens/{id} --exclude-path /auth/logout \
   --exclude-path /api/whatsapp/pair-code --exclude-path /api/whatsapp/disconnect \
-  --max-examples "$examples" --seed 10 --workers 1 --no-color "${@:2}"
+  --exclude-path /api/users/{id}/password "${@:2}"
+# The token must have lasted the whole run: otherwise most operations were only ever refused
+# (401) and the run proved little.
+status="$(python3 - "$url" "$token" <<'PY'
+import sys, urllib.request, urllib.error
+req = urllib.request.Request(sys.argv[1] + "/api/users", headers={"Authorization": "Bearer " + sys.argv[2]})
+try:
+    print(urllib.request.urlopen(req).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+PY
+)"
+if [ "$status" != 200 ]; then
+  echo "api_fuzz: the fuzzer's token stopped working during the run (GET /api/users answered $status)" >&2
+  exit 1
+fi
+fuzz --include-path /api/users/{id}/password --phases examples,coverage,fuzzing "${@:2}"

@@ -63,6 +63,12 @@ impl App {
         Ok(db::users::list(&mut c).await?)
     }
 
+    /// Whether any login exists.
+    pub async fn has_users(&self) -> Result<bool, AppError> {
+        let mut c = self.read().await?;
+        Ok(db::users::any(&mut c).await?)
+    }
+
     /// An active user and their agent seat, if any (who is calling).
     pub async fn active_user(&self, id: UserId) -> Result<Option<(User, Option<Agent>)>, AppError> {
         let mut c = self.read().await?;

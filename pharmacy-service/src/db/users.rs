@@ -107,6 +107,13 @@ pub async fn by_username(c: &mut Conn, username: &str) -> Result<Option<User>, s
         .await
 }
 
+/// Whether any login exists (the first run creates the admin when none does).
+pub async fn any(c: &mut Conn) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS(SELECT 1 FROM users)")
+        .fetch_one(c)
+        .await
+}
+
 /// All users, by id.
 pub async fn list(c: &mut Conn) -> Result<Vec<User>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM users ORDER BY id")

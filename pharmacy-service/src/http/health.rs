@@ -7,6 +7,30 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
+/// `GET /healthz`'s answer: the process serves requests.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// `GET /healthz`: 200 while the process serves requests (liveness; nothing else is checked).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "ops",
+    operation_id = "healthz",
+    summary = "Liveness",
+    responses(
+        (status = 200, description = "Alive", body = Health),
+        crate::http::openapi::PublicErrors,
+    ),
+)]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
 /// `GET /readyz`: 200 with `status` `ready`, or 503 with `not_ready`.
 #[utoipa::path(
     get,

@@ -151,21 +151,6 @@ pub async fn audit(
     Ok(())
 }
 
-#[utoipa::path(
-    get,
-    path = "/healthz",
-    tag = "ops",
-    operation_id = "healthz",
-    summary = "Liveness",
-    responses(
-        (status = 200, description = "Alive", body = openapi::Health),
-        openapi::PublicErrors,
-    ),
-)]
-async fn healthz() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "status": "ok" }))
-}
-
 /// API answers are private and never sniffed (media set their own caching).
 async fn api_headers(mut r: axum::response::Response) -> axum::response::Response {
     use axum::http::{HeaderValue, header};
@@ -211,7 +196,7 @@ async fn record_client_address(
 /// The API's routes (canonical paths have no trailing slash; [`server::serve`] trims it).
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/api/openapi.json", get(openapi::document))
@@ -299,10 +284,7 @@ pub async fn first_run_admin_with(
     app: &App,
     password: Option<String>,
 ) -> Result<Option<(String, String)>, crate::app::AppError> {
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
-        .fetch_one(app.pool())
-        .await?;
-    if n > 0 {
+    if app.has_users().await? {
         return Ok(None);
     }
     let given = password.filter(|p| p.chars().count() >= 8);

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
-use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
+use utoipa::{IntoResponses, Modify, OpenApi};
 
 /// The document's source: every handler, the error responses and the security schemes.
 #[derive(OpenApi)]
@@ -29,7 +29,7 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
             requests; integrations use a bearer token. Live events: `GET /ws` (WebSocket)."
     ),
     paths(
-        super::healthz,
+        super::health::healthz,
         super::health::readyz,
         super::health::metrics,
         document,
@@ -127,6 +127,7 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
     ),
     components(schemas(
         ErrorBody,
+        super::analytics::ReportFormat,
         super::live::LiveFrame,
         super::live::EventFrame<'static>,
         crate::app::LiveEvent,
@@ -431,24 +432,4 @@ pub fn operations() -> Vec<Operation> {
         }
     }
     out
-}
-
-// ---- Views of answers some handlers still build in place (their areas move them to typed
-// answers next to their use-cases); the handlers and the schema-driven fuzzer
-// (tests/api_fuzz.sh) keep them honest.
-
-macro_rules! view {
-    ($($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident: $ty:ty),* $(,)? })+) => {$(
-        $(#[$doc])*
-        #[derive(ToSchema)]
-        #[allow(dead_code)]
-        pub(crate) struct $name {
-            $($(#[$fdoc])* $field: $ty,)*
-        }
-    )+};
-}
-
-view! {
-    /// `GET /healthz`.
-    Health { #[schema(example = "ok")] status: String }
 }
