@@ -380,7 +380,7 @@ impl Client {
             .jid
             .clone()
             .ok_or(ClientError::NotConnected)?;
-        let id = crate::send::generate_message_id(&own.user, UnixMillis::now().as_secs());
+        let id = crate::message_id::generate_message_id(&own.user, UnixMillis::now().as_secs());
         crate::call::rejected(shared, call_id);
         shared
             .send(crate::call::reject_node(&own, caller, call_id, id))

@@ -6,16 +6,18 @@
 //! it; see [`Pending::finish`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use whatsapp_proto::binary::Node;
+use whatsapp_proto::content::MessageContent;
+use whatsapp_proto::pb::e2e;
 use whatsapp_proto::receive::{Changes, Input, LocalDevice, Output, Receiver, RecordKey};
 
 use crate::context::{Command, SessionGuard, Shared};
 use crate::event::Event;
+use crate::learned::first_time;
+use crate::retry::retry_keys;
 use crate::store::{DecryptBatch, MessageSecret, StoreError};
-
-#[allow(unused_imports)]
-use crate::{notification::*, receipt::*, receive::*, retry::*, send::*};
 
 /// A group of messages: the core holding what they changed, and what may go out only once
 /// the group is committed.
@@ -180,5 +182,57 @@ impl<'a> Pending<'a> {
                 }
             }
         }
+    }
+}
+
+/// After a store failure: waits (in the background, one waiter at a time) until the store
+/// answers a read again, then reconnects, so that the server delivers again what was left
+/// unacknowledged.
+pub(crate) fn watch_store(shared: &Arc<Shared>) {
+    if shared
+        .store_watch
+        .swap(true, std::sync::atomic::Ordering::AcqRel)
+    {
+        return;
+    }
+    let owned = shared.clone();
+    shared.spawn(async move {
+        let shared = owned;
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if shared
+                .sessions
+                .buffer()
+                .load_decrypted(&[0; 32])
+                .await
+                .is_ok()
+            {
+                break;
+            }
+        }
+        shared
+            .store_watch
+            .store(false, std::sync::atomic::Ordering::Release);
+        tracing::info!("store answers again; reconnecting for redelivery");
+        let _ = shared.cmd.send(Command::Reconnect);
+    });
+}
+
+/// A decrypted message for the application: unwrapped and read through the content model.
+pub(crate) struct Visible {
+    pub(crate) message: e2e::Message,
+    pub(crate) content: MessageContent,
+    pub(crate) raw: e2e::Message,
+}
+
+impl Visible {
+    /// `None` when the message carries nothing but key distribution and context metadata.
+    pub(crate) fn open(raw: e2e::Message, plaintext: &[u8]) -> Option<Visible> {
+        let (message, content, raw) = whatsapp_proto::receive::open(raw, plaintext)?;
+        Some(Visible {
+            message,
+            content,
+            raw,
+        })
     }
 }

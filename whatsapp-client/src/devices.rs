@@ -21,7 +21,7 @@ use whatsapp_proto::signal::PublicKey;
 use crate::ClientError;
 use crate::clock::UnixMillis;
 use crate::context::{CachedList, KnownDevice, Shared};
-use crate::send::generate_message_id;
+use crate::message_id::generate_message_id;
 use whatsapp_proto::stanza::usync::{UsyncQuery, UsyncResult};
 
 /// Device lists of users, from the cache while fresh (part 2 §3.4: whatsmeow caches them and

@@ -54,8 +54,10 @@ mod event;
 mod groups;
 pub mod history;
 mod http;
+mod learned;
 mod login;
 mod media;
+mod message_id;
 #[cfg(test)]
 mod module_graph_tests;
 mod notification;
@@ -93,7 +95,7 @@ pub use media::{
     DEFAULT_MEDIA_HOST, ENCRYPTION_OVERHEAD, MediaKind, MediaRef, OutgoingMedia,
     validate_direct_path,
 };
-pub use send::{generate_message_id, validate_message_id};
+pub use message_id::{generate_message_id, validate_message_id};
 pub use whatsapp_proto::binary::Node;
 pub use whatsapp_proto::content;
 pub use whatsapp_proto::content::{Content, MessageContent, Wrappers};

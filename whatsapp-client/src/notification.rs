@@ -8,9 +8,7 @@ use whatsapp_proto::binary::Node;
 use crate::context::Shared;
 use crate::devices::forget_devices;
 use crate::event::Event;
-
-#[allow(unused_imports)]
-use crate::{decrypt::*, receipt::*, receive::*, retry::*, send::*};
+use crate::learned::learn_alternate;
 
 pub(crate) async fn handle_notification(shared: &Arc<Shared>, node: &Node) {
     match node.attrs().optional_str("type") {

@@ -12,7 +12,8 @@ use whatsapp_proto::pb::e2e;
 use crate::ClientError;
 use crate::clock::UnixMillis;
 use crate::context::{SessionGuard, Shared};
-use crate::send::{encrypt_for, generate_message_id, send_and_wait, sessions_for};
+use crate::message_id::generate_message_id;
+use crate::send::{encrypt_for, send_and_wait, sessions_for};
 
 /// Our phone's device 0 as we hold a session with it (see [`send_peer_message`]).
 async fn phone_address(

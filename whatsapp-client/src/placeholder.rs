@@ -123,7 +123,7 @@ pub(crate) fn resent_messages(
                 // Read as a received message is: wrappers looked through, typed content.
                 let raw = parsed.message?;
                 let plaintext = raw.encode_to_vec();
-                let opened = crate::receive::Visible::open(raw, &plaintext)?;
+                let opened = crate::decrypt::Visible::open(raw, &plaintext)?;
                 Some(IncomingMessage {
                     info: parsed.info,
                     message: opened.message,

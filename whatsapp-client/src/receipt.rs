@@ -5,9 +5,6 @@ use whatsapp_proto::binary::Node;
 use crate::context::Shared;
 use crate::event::{Event, ReceiptEvent};
 
-#[allow(unused_imports)]
-use crate::{decrypt::*, notification::*, receive::*, retry::*, send::*};
-
 pub(crate) fn handle_receipt(shared: &Shared, node: &Node) {
     let attrs = node.attrs();
     let (Ok(from), Some(id)) = (attrs.jid("from"), attrs.optional_string("id")) else {

@@ -1,5 +1,6 @@
 //! Receiving: the stanza worker, `<message>` handling (decrypt, commit, hand over, then
-//! receipt) and what a message teaches us (LID mappings, push names, sender keys).
+//! receipt) and what a message teaches us (push names, sender keys; LID mappings through
+//! [`crate::learned`]).
 //!
 //! Architecture Invariant: the delivery receipt that lets the server forget a message goes
 //! out only when the application acknowledges it ([`crate::IncomingMessage::ack`]).
@@ -9,21 +10,20 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use whatsapp_proto::binary::Node;
-use whatsapp_proto::content::MessageContent;
-use whatsapp_proto::jid::Jid;
-use whatsapp_proto::pb::e2e;
 use whatsapp_proto::receive::{Delivery, Output, Received, Receiver};
 
 use crate::clock::UnixMillis;
 use crate::context::{Command, Shared};
+use crate::decrypt::{Pending, Visible, local_device, watch_store};
 use crate::devices::{forget_devices, unknown_device};
 use crate::event::PollVote;
 use crate::event::UnavailableMessage;
 use crate::event::{AckHandle, Event, IncomingMessage, MessageInfo};
+use crate::learned::first_time;
+use crate::notification::handle_notification;
+use crate::receipt::handle_receipt;
 use crate::recent::{RECENT_MESSAGES, RecentCounts};
-
-#[allow(unused_imports)]
-use crate::{decrypt::*, notification::*, receipt::*, retry::*, send::*};
+use crate::retry::handle_retry_receipt;
 
 fn is_offline_message(node: &Node) -> bool {
     node.tag == "message" && node.attrs().optional_str("offline").is_some()
@@ -138,14 +138,6 @@ pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<No
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = core.into_retry_counts();
     }
-}
-
-pub(crate) fn is_own(shared: &Shared, jid: &Jid) -> bool {
-    let device = shared.device();
-    [&device.jid, &device.lid]
-        .into_iter()
-        .flatten()
-        .any(|own| own.user == jid.user && own.server == jid.server)
 }
 
 /// Feeds one stanza to the receive core and answers it: loads from the store, sends and
@@ -355,109 +347,6 @@ fn on_unavailable(
             to: shared.acks.clone(),
         }),
     })));
-}
-
-/// After a store failure: waits (in the background, one waiter at a time) until the store
-/// answers a read again, then reconnects, so that the server delivers again what was left
-/// unacknowledged.
-pub(crate) fn watch_store(shared: &Arc<Shared>) {
-    if shared
-        .store_watch
-        .swap(true, std::sync::atomic::Ordering::AcqRel)
-    {
-        return;
-    }
-    let owned = shared.clone();
-    shared.spawn(async move {
-        let shared = owned;
-        loop {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            if shared
-                .sessions
-                .buffer()
-                .load_decrypted(&[0; 32])
-                .await
-                .is_ok()
-            {
-                break;
-            }
-        }
-        shared
-            .store_watch
-            .store(false, std::sync::atomic::Ordering::Release);
-        tracing::info!("store answers again; reconnecting for redelivery");
-        let _ = shared.cmd.send(Command::Reconnect);
-    });
-}
-
-/// A decrypted message for the application: unwrapped and read through the content model.
-pub(crate) struct Visible {
-    pub(crate) message: e2e::Message,
-    pub(crate) content: MessageContent,
-    pub(crate) raw: e2e::Message,
-}
-
-impl Visible {
-    /// `None` when the message carries nothing but key distribution and context metadata.
-    pub(crate) fn open(raw: e2e::Message, plaintext: &[u8]) -> Option<Visible> {
-        let (message, content, raw) = whatsapp_proto::receive::open(raw, plaintext)?;
-        Some(Visible {
-            message,
-            content,
-            raw,
-        })
-    }
-}
-
-/// Whether this process has not stored `value` under `key` from a message yet (and now counts
-/// it as stored).
-pub(crate) fn first_time(shared: &Shared, key: String, value: &str) -> bool {
-    shared
-        .stored_from_messages
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert((key, value.to_owned()))
-}
-
-/// The other address of a 1:1 sender (part 2 §3.5): `sender_pn` when `from` is a LID, else
-/// `sender_lid`; a mapping seen is stored, and a missing one is looked up in the store.
-pub(crate) async fn learn_alternate(shared: &Shared, from: &Jid, node: &Node) -> Option<Jid> {
-    let key = if from.is_lid() {
-        "sender_pn"
-    } else {
-        "sender_lid"
-    };
-    let seen = node.attrs().optional_jid(key).ok().flatten();
-    if let Some(alt) = &seen {
-        let pair = if from.is_lid() {
-            (from.user.clone(), alt.user.clone())
-        } else {
-            (alt.user.clone(), from.user.clone())
-        };
-        if first_time(shared, format!("lid {}", pair.0), &pair.1)
-            && let Err(e) = shared.store.store_lid_mappings(&[pair]).await
-        {
-            tracing::warn!(error = %e, "storing a LID mapping failed");
-        }
-        return Some(alt.to_non_ad());
-    }
-    if from.is_lid() {
-        shared
-            .store
-            .pn_for_lid(&from.user)
-            .await
-            .ok()
-            .flatten()
-            .map(Jid::user)
-    } else {
-        shared
-            .store
-            .lid_for_pn(&from.user)
-            .await
-            .ok()
-            .flatten()
-            .map(|lid| Jid::new(lid, whatsapp_proto::jid::Server::Lid))
-    }
 }
 
 #[cfg(test)]

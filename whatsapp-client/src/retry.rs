@@ -3,21 +3,30 @@
 
 use prost::Message as _;
 use whatsapp_proto::binary::Node;
+use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e;
 use whatsapp_proto::receive::stanza::RetryRequest;
 use whatsapp_proto::signal::{self, PreKeyRecord, SenderKeyRecord, SessionRecord, SignalError};
 use whatsapp_proto::stanza::keys;
+use whatsapp_proto::stanza::message_type::{media_type, stanza_type as message_type};
 
 use crate::ClientError;
 use crate::context::Shared;
 use crate::devices::{forget_devices, unknown_device};
-
-#[allow(unused_imports)]
-use crate::{decrypt::*, notification::*, receipt::*, receive::*, send::*};
+use crate::send::{dsm_bytes, fetch_bundles};
 
 /// Resends answered per requesting device and message id (part 2 §6.3); a guess bounding a
 /// device that keeps asking.
 const RESEND_LIMIT: u32 = 10;
+
+/// Whether `jid` is one of our own users (phone number or LID), on any device.
+fn is_own(shared: &Shared, jid: &Jid) -> bool {
+    let device = shared.device();
+    [&device.jid, &device.lid]
+        .into_iter()
+        .flatten()
+        .any(|own| own.user == jid.user && own.server == jid.server)
+}
 
 /// The `<keys>` of a retry receipt we send (the receive core decides when one goes with it):
 /// a fresh one-time prekey, stored and marked uploaded, so the sender can build a new session
