@@ -526,6 +526,33 @@ impl App {
 }
 
 impl App {
+    /// "Delete for everyone" asked by `caller`: the message must be readable and its ticket
+    /// worked by them, and only its author or an admin deletes one of the pharmacy's messages.
+    /// Returns the message and whether it had been sent (revoked) or was still waiting
+    /// (cancelled).
+    pub async fn revoke_message_as(
+        &self,
+        caller: &super::Caller,
+        id: MessageId,
+    ) -> Result<(Message, bool), AppError> {
+        let m = self.readable_message(caller, id).await?;
+        self.workable_ticket(caller, m.ticket_id).await?;
+        if m.direction == Direction::Out
+            && !caller.admin
+            && m.sender_user_id != Some(caller.user_id)
+        {
+            return Err(AppError::Forbidden(
+                "only the author or an admin may delete a message for everyone".into(),
+            ));
+        }
+        let was_sent = !matches!(
+            m.status,
+            crate::domain::message::MessageStatus::Queued
+                | crate::domain::message::MessageStatus::Held
+        );
+        Ok((self.revoke_message(m.id, caller.user_id).await?, was_sent))
+    }
+
     /// Deletes one of our messages for everyone. Not yet sent: cancelled. Sent within the
     /// window WhatsApp allows (2 days): a revoke is queued for the outbox worker. Older:
     /// conflict. Incoming messages cannot be revoked by the pharmacy.

@@ -692,17 +692,21 @@ impl App {
         let now = self.now();
         let mut tx = self.begin().await?;
         let mut events = Vec::new();
+        let admin = db::users::by_id(&mut tx, by)
+            .await?
+            .is_some_and(|u| u.role == "admin");
+        let seat = db::agents::by_user(&mut tx, by).await?;
+        if !admin && seat.is_none() {
+            return Err(AppError::Forbidden("no agent seat".into()));
+        }
         db::customers::by_id(&mut tx, customer)
             .await?
             .ok_or_else(|| not_found("customer", customer.0))?;
         // An agent opens tickets only for a customer whose history they may already read:
         // one they serve or just added (see `agent_may_open_ticket`). Anyone else's
         // customer is "not found", as invisible objects are everywhere.
-        let admin = db::users::by_id(&mut tx, by)
-            .await?
-            .is_some_and(|u| u.role == "admin");
         let allowed = admin
-            || match db::agents::by_user(&mut tx, by).await? {
+            || match seat {
                 Some(a) => {
                     db::customers::agent_may_open_ticket(&mut tx, customer, a.id, by).await?
                 }

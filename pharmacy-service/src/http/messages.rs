@@ -389,24 +389,12 @@ async fn revoke(
     me: CurrentUser,
     Id(id): Id,
 ) -> ApiResult<Json<RevokedView>> {
-    let m = state
-        .app
-        .readable_message(&me.caller(), MessageId(id))
-        .await?;
-    state.app.workable_ticket(&me.caller(), m.ticket_id).await?;
-    if m.direction == crate::domain::message::Direction::Out
-        && !me.is_admin()
-        && m.sender_user_id != Some(me.id)
-    {
-        return Err(ApiError::Forbidden(
-            "only the author or an admin may delete a message for everyone".into(),
-        ));
-    }
     // Not yet sent: cancelled; sent within WhatsApp's window: a revoke goes through the
     // durable outbox; older or incoming: 409.
-    use crate::domain::message::MessageStatus;
-    let was_sent = !matches!(m.status, MessageStatus::Queued | MessageStatus::Held);
-    let updated = state.app.revoke_message(m.id, me.id).await?;
+    let (updated, was_sent) = state
+        .app
+        .revoke_message_as(&me.caller(), MessageId(id))
+        .await?;
     let how = if was_sent {
         Revocation::Revoked
     } else {
