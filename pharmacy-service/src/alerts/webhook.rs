@@ -252,7 +252,7 @@ impl WebhookWorker {
             ("x-timestamp", ts.to_string()),
             (
                 "x-signature",
-                crate::http::signature::sign(secret.as_bytes(), ts, &body),
+                crate::domain::signature::sign(secret.as_bytes(), ts, &body),
             ),
         ];
         let result = self.poster.post(&hook.url, &headers, body).await;

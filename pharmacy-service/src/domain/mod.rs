@@ -17,6 +17,7 @@ pub mod retraction;
 pub mod routing;
 pub mod schedule;
 pub mod search;
+pub mod signature;
 pub mod template;
 pub mod ticket;
 pub mod time;

@@ -40,7 +40,8 @@ pub mod pacing;
 pub mod page;
 pub mod reads;
 pub mod server;
-pub mod signature;
+/// The ingest webhook's signature (in `domain`: the outbound webhooks sign with it too).
+pub use crate::domain::signature;
 pub mod switchover;
 pub mod tickets;
 pub mod ui;

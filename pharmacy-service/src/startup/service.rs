@@ -124,7 +124,7 @@ impl Service {
     pub async fn start(s: &Settings) -> Result<Service, StartupError> {
         s.check_bind()?;
         if let Some(secret) = &s.ingest_secret {
-            crate::http::signature::check_secret(secret.as_bytes()).map_err(|m| {
+            crate::domain::signature::check_secret(secret.as_bytes()).map_err(|m| {
                 StartupError::Setting(format!("{m} (--ingest-secret / PHARMACY_INGEST_SECRET)"))
             })?;
         }
