@@ -451,10 +451,6 @@ mod tests {
             .connect_with(opts)
             .await
             .unwrap();
-        sqlx::query("CREATE TABLE t (x INTEGER)")
-            .execute(&pool)
-            .await
-            .unwrap();
         let holder = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
         let e = pool.begin_with("BEGIN IMMEDIATE").await.unwrap_err();
         let api: ApiError = AppError::from(e).into();
