@@ -62,15 +62,19 @@ pub async fn by_id(c: &mut Conn, id: TicketId) -> Result<Option<Ticket>, sqlx::E
         .await
 }
 
-/// The customer's most recent ticket.
+/// The customer's current ticket: the one not closed (the schema allows at most one), else the
+/// newest. Not simply the newest: an older ticket reopened after a newer one was closed is the
+/// current one.
 pub async fn latest_for_customer(
     c: &mut Conn,
     customer: CustomerId,
 ) -> Result<Option<Ticket>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM tickets WHERE customer_id = ? ORDER BY id DESC LIMIT 1")
-        .bind(customer)
-        .fetch_optional(&mut *c)
-        .await
+    sqlx::query_as(
+        "SELECT * FROM tickets WHERE customer_id = ? ORDER BY status <> 'closed' DESC, id DESC LIMIT 1",
+    )
+    .bind(customer)
+    .fetch_optional(&mut *c)
+    .await
 }
 
 /// Creates an open ticket.

@@ -203,6 +203,48 @@ async fn idle_tickets_close_automatically_on_the_virtual_clock() {
     );
 }
 
+/// An older ticket reopened after a newer one was closed is the customer's current ticket:
+/// reopening the newer one or opening another is a conflict (it was a 500 from the one-open-
+/// ticket index, found by schemathesis), and the customer's next message joins it.
+#[tokio::test]
+async fn an_older_ticket_reopened_is_the_customers_current_one() {
+    let w = World::new().await;
+    let older = w.text("201001234567", "R1", "hello").await;
+    w.app
+        .close_ticket(older, Actor::Admin(w.admin), None)
+        .await
+        .unwrap();
+    let customer = w.ticket(older).await.customer_id;
+    let newer = w
+        .app
+        .create_ticket(customer, w.admin, Some("follow-up"))
+        .await
+        .unwrap()
+        .id;
+    w.app
+        .close_ticket(newer, Actor::Admin(w.admin), None)
+        .await
+        .unwrap();
+    w.app
+        .reopen_ticket(older, Actor::Admin(w.admin))
+        .await
+        .unwrap();
+
+    let err = w
+        .app
+        .reopen_ticket(newer, Actor::Admin(w.admin))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::Conflict(_)), "{err:?}");
+    let err = w
+        .app
+        .create_ticket(customer, w.admin, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::Conflict(_)), "{err:?}");
+    assert_eq!(w.text("201001234567", "R2", "again").await, older);
+}
+
 #[tokio::test]
 async fn agents_cannot_do_what_the_state_machine_forbids() {
     let w = World::new().await;
