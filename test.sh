@@ -45,6 +45,10 @@ pharmacy-service/tests/django/setup.sh
 cargo build --workspace --examples --locked
 cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked
+# The two library crates package and build on their own (schemas, examples and README inside), and
+# their documentation has no broken link. `--allow-dirty` lets a developer run this before committing.
+cargo package -p whatsapp-proto -p whatsapp-client --locked --allow-dirty
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p whatsapp-proto -p whatsapp-client --locked
 # A serve-only pharmacy-service (no `demo` feature) builds without the simulator.
 cargo check -p pharmacy-service --no-default-features --bins --locked
 # The web UI's pure modules under node's own test runner (the formatter's linear-time bound).

@@ -1,9 +1,9 @@
-//! Compiles every schema in ../proto with protox (pure Rust, no system protoc) and prost.
+//! Compiles every schema in proto/ with protox (pure Rust, no system protoc) and prost.
 
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto");
+    let proto_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("proto");
     println!("cargo:rerun-if-changed={}", proto_dir.display());
     let mut files: Vec<PathBuf> = std::fs::read_dir(&proto_dir)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))

@@ -66,7 +66,7 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// Loads (or creates) the device in `store` and starts the driver, which connects at
-    /// once: an unpaired device receives QR codes as [`Event::Qr`], a paired one logs in.
+    /// once: an unpaired device receives QR codes as [`Event::Qr`](crate::Event::Qr), a paired one logs in.
     ///
     /// Fails with [`ClientError::AlreadyRunning`] when another client in this process drives
     /// the same device.
@@ -310,7 +310,7 @@ impl Client {
         self.send_node(presence).await
     }
 
-    /// Asks to be told when a contact comes online or goes offline ([`Event::Presence`]).
+    /// Asks to be told when a contact comes online or goes offline ([`Event::Presence`](crate::Event::Presence)).
     pub async fn subscribe_presence(&self, contact: &Jid) -> Result<(), ClientError> {
         let mut node = Node::new("presence")
             .attr("type", "subscribe")
@@ -346,7 +346,7 @@ impl Client {
 
     /// Starts "link with phone number" pairing for `phone` (digits, with country code) and
     /// returns the code to type on the phone, formatted `ABCD-EFGH`. Call it after the first
-    /// [`Event::Qr`] (the registration connection must be up).
+    /// [`Event::Qr`](crate::Event::Qr) (the registration connection must be up).
     pub async fn pair_phone(&self, phone: &str) -> Result<String, ClientError> {
         crate::pair::start_link_code(self.shared(), phone, true).await
     }
@@ -425,7 +425,7 @@ impl Client {
 impl Client {
     /// Asks our phone for up to `count` messages of a chat older than `oldest_known`
     /// (whatsmeow `BuildHistorySyncRequest`, 50 recommended). The answer arrives later as an
-    /// [`Event::HistorySync`] of type [`HistorySyncType::OnDemand`]. Returns the id of the
+    /// [`Event::HistorySync`](crate::Event::HistorySync) of type [`HistorySyncType::OnDemand`]. Returns the id of the
     /// request message.
     ///
     /// [`HistorySyncType::OnDemand`]: crate::history::HistorySyncType::OnDemand
@@ -465,7 +465,7 @@ impl Client {
     /// [`AppStateError::PatchMacMismatch`], [`AppStateError::SnapshotMacMismatch`] for a wrong
     /// LTHash) and the collection stays at the last good patch; a key we do not hold is
     /// [`AppStateError::MissingKey`] after it has been requested from the phone. Changes are
-    /// emitted as [`Event::AppState`].
+    /// emitted as [`Event::AppState`](crate::Event::AppState).
     ///
     /// [`AppStateError::PatchMacMismatch`]: whatsapp_proto::appstate::AppStateError::PatchMacMismatch
     /// [`AppStateError::SnapshotMacMismatch`]: whatsapp_proto::appstate::AppStateError::SnapshotMacMismatch

@@ -1,44 +1,4 @@
-//! Native WhatsApp Web multi-device client: the tokio shell around `whatsapp-proto`.
-//!
-//! One [`Client`] drives one device (one linked companion of a WhatsApp account). It pairs
-//! by QR code or phone code, logs in, keeps the connection alive (keepalive, reconnect with
-//! capped backoff and jitter, restart after pairing), uploads prekeys, and receives and sends
-//! messages: 1:1 and groups, text and media. Everything durable lives in a [`store::Store`] — [`store::SqliteStore`]
-//! in its own SQLite file (mode 0600 on unix), or [`store::MemoryStore`] in tests.
-//!
-//! # Quick start
-//!
-//! ```no_run
-//! use std::sync::Arc;
-//! use whatsapp_client::{Client, Config, Event, store::SqliteStore};
-//!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let store = Arc::new(SqliteStore::open("whatsapp-session.db").await?);
-//! let (client, mut events) = Client::start(store, Config::default()).await?;
-//! while let Some(event) = events.recv().await {
-//!     match event {
-//!         Event::Qr(qr) => println!("{}", qr.render_terminal()?),
-//!         Event::PairSuccess { jid, .. } => println!("linked as {jid}"),
-//!         Event::Connected => println!("online"),
-//!         Event::Message(mut message) => {
-//!             println!("{}: {:?}", message.info.sender, message.text());
-//!             // Store it first; then acknowledge so the server forgets it.
-//!             message.ack();
-//!         }
-//!         Event::LoggedOut { reason } => println!("logged out: {reason:?}"),
-//!         _ => {}
-//!     }
-//! }
-//! # Ok(()) }
-//! ```
-//!
-//! # Delivery guarantee
-//!
-//! A message is committed to the store (session state and plaintext, one transaction) before
-//! [`Event::Message`] is emitted, and the receipt that lets the server drop it is sent only
-//! when the application calls [`IncomingMessage::ack`]. A crash before the ack means the
-//! server delivers it again; the client then hands over the stored plaintext without
-//! decrypting twice. Applications deduplicate by [`MessageInfo::id`].
+#![doc = include_str!("../README.md")]
 
 pub mod appstate;
 mod call;

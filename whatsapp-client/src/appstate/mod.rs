@@ -7,7 +7,7 @@
 //! changes one). A verified patch is stored (version, LTHash, index MAC map) in one
 //! transaction before its events are emitted; a refused one leaves the collection where it
 //! was and is reported as [`AppStateEvent::SyncFailed`] or as the error of
-//! [`Client::sync_app_state`].
+//! [`Client::sync_app_state`](crate::Client::sync_app_state).
 //!
 //! Sync keys come from our own phone ([`AppStateSyncKeyShare`] in a peer message). A key
 //! that is missing is requested from the phone (at most once a day per key, as whatsmeow
@@ -54,7 +54,7 @@ struct PatchList {
 }
 
 /// Re-exported so that callers can build their own mutations for
-/// [`Client::send_app_state`].
+/// [`Client::send_app_state`](crate::Client::send_app_state).
 pub use whatsapp_proto::appstate::OutgoingMutation;
 
 // ------------------------------------------------------------------ keys

@@ -81,8 +81,8 @@ pub(crate) struct RawNode<'a> {
     pub(crate) content: RawContent<'a>,
 }
 
-/// A decoded stanza borrowing from the bytes it was read from; see the [module
-/// docs](self) and [`super::decode_node_ref`]. The root is [`NodeTree::root`].
+/// A decoded stanza borrowing from the bytes it was read from, made by
+/// [`super::decode_node_ref`]. The root is [`NodeTree::root`].
 pub struct NodeTree<'a> {
     /// Every node; a node's children are contiguous. The root is the first.
     pub(crate) nodes: Vec<RawNode<'a>>,

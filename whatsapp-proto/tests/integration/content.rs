@@ -690,9 +690,8 @@ fn unknown_fields_and_metadata() {
 /// The name table is the schema's `Message` block: every field, named as upstream.
 #[test]
 fn field_names_match_the_schema() {
-    let schema =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/e2e.proto"))
-            .expect("schema");
+    let schema = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/proto/e2e.proto"))
+        .expect("schema");
     let block = schema
         .split("message Message {")
         .nth(1)

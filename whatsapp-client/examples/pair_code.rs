@@ -14,7 +14,7 @@ use anyhow::Context;
 use whatsapp_client::store::SqliteStore;
 use whatsapp_client::{Client, Event};
 
-#[path = "client_options.rs"]
+#[path = "support/client_options.rs"]
 mod client_options;
 
 #[tokio::main]
