@@ -151,3 +151,136 @@ async fn pair_code_prints_a_pairing_code_and_links() {
         .expect("link code");
     wait_online(&sim, "201001230002").await;
 }
+
+/// The next stdout line that starts with `prefix`, without it.
+fn line_starting(lines: &mpsc::Receiver<String>, prefix: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("a line starting {prefix:?}"));
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return rest.to_owned();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_sends_the_poll_and_prints_the_tally() {
+    let binary = example("poll");
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    sim.add_customer("201112220003", "Mona", 1, false)
+        .expect("customer");
+    let args = [
+        "--to",
+        "201112220003",
+        "--question",
+        "Which branch?",
+        "--option",
+        "Maadi",
+        "--option",
+        "Zamalek",
+    ];
+    let (_child, lines) = spawn(&binary, &sim, "poll", &args);
+    let qr = qr_line(&lines);
+    sim.scan(&qr, "201001230003").await.expect("scan");
+    let poll_id = line_starting(&lines, "poll ");
+    inbox_until(&sim, "201112220003", "the poll at the customer", |inbox| {
+        inbox.iter().any(|m| m.id == poll_id)
+    })
+    .await;
+    sim.customer_vote(
+        "201112220003",
+        "201001230003",
+        &poll_id,
+        &["Zamalek"],
+        false,
+    )
+    .expect("vote");
+    assert_eq!(
+        line_starting(&lines, "vote "),
+        "201112220003@s.whatsapp.net Zamalek"
+    );
+    assert_eq!(line_starting(&lines, "tally "), "Maadi=0 Zamalek=1");
+    // A voter's new vote replaces the old one.
+    sim.customer_vote("201112220003", "201001230003", &poll_id, &["Maadi"], false)
+        .expect("second vote");
+    assert_eq!(line_starting(&lines, "tally "), "Maadi=1 Zamalek=0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_media_uploads_the_file_through_the_servers_media_hosts() {
+    let binary = example("send_media");
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    sim.add_customer("201112220004", "Mona", 1, false)
+        .expect("customer");
+    let dir = temp_dir("example-send-media-file");
+    let file = dir.join("prescription.pdf");
+    let body = b"%PDF-1.4 a prescription".repeat(40);
+    std::fs::write(&file, &body).expect("file");
+    let file = file.to_str().expect("utf-8 path").to_owned();
+    let args = [
+        "--to",
+        "201112220004",
+        "--file",
+        &file,
+        "--caption",
+        "your prescription",
+    ];
+    let (_child, lines) = spawn(&binary, &sim, "send_media", &args);
+    let qr = qr_line(&lines);
+    sim.scan(&qr, "201001230004").await.expect("scan");
+    let id = line_starting(&lines, "sent ");
+    let want = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&body))
+    };
+    inbox_until(
+        &sim,
+        "201112220004",
+        "the document at the customer",
+        |inbox| {
+            inbox.iter().any(|m| {
+                m.id == id
+                    && m.kind == "document"
+                    && m.text.as_deref() == Some("your prescription")
+                    && m.media_sha256.as_deref() == Some(want.as_str())
+            })
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_dump_prints_the_phones_history_after_pairing() {
+    let binary = example("history_dump");
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    sim.add_account("201001230005", "City Pharmacy")
+        .expect("account");
+    let seeded = sim
+        .seed_generated_history("201001230005", 2, 5)
+        .expect("history");
+    let (_child, lines) = spawn(&binary, &sim, "history_dump", &[]);
+    let qr = qr_line(&lines);
+    sim.scan(&qr, "201001230005").await.expect("scan");
+    let mut ids = std::collections::HashSet::new();
+    while ids.len() < seeded {
+        let line = line_starting(&lines, "{");
+        let value: serde_json::Value =
+            serde_json::from_str(&format!("{{{line}")).expect("a JSON line");
+        assert!(
+            value["chat"]
+                .as_str()
+                .is_some_and(|c| c.ends_with("@s.whatsapp.net"))
+        );
+        assert!(
+            value["text"].as_str().is_some_and(|t| t.contains("(#")),
+            "{value}"
+        );
+        assert!(
+            ids.insert(value["id"].as_str().expect("id").to_owned()),
+            "{value} twice"
+        );
+    }
+}

@@ -6,43 +6,16 @@
 //!
 //! The raw QR string is printed on a line of its own on stdout; logs go to stderr.
 
-use std::sync::Arc;
+use whatsapp_client::Event;
 
-use anyhow::{Context, bail};
-use whatsapp_client::store::SqliteStore;
-use whatsapp_client::{Client, Config, Event};
-
-fn options() -> anyhow::Result<(Config, String)> {
-    let mut config = Config::default();
-    let mut store = "whatsapp-session.db".to_owned();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--url" => config = config.with_url(value()?),
-            "--trust-root" => {
-                let root = Config::parse_trust_root(&value()?)
-                    .context("--trust-root takes 64 hex digits (or 66 with the 05 prefix)")?;
-                config = config.with_trust_root(root);
-            }
-            "--store" => store = value()?,
-            other => bail!("unknown argument {other}"),
-        }
-    }
-    Ok((config, store))
-}
+#[path = "support/client_options.rs"]
+mod client_options;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let (config, path) = options()?;
-    let store = Arc::new(SqliteStore::open(&path).await?);
-    let (client, mut events) = Client::start(store, config).await?;
+    client_options::init_logging();
+    let options = client_options::options(&[], &[])?;
+    let (client, mut events) = client_options::start(&options).await?;
     while let Some(event) = events.recv().await {
         match event {
             Event::Qr(qr) => println!("{}", qr.data),

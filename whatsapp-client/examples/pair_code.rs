@@ -8,11 +8,7 @@
 //! logs go to stderr. A stored, paired device logs in without pairing; one the server has
 //! logged out is wiped and pairing starts again.
 
-use std::sync::Arc;
-
-use anyhow::Context;
-use whatsapp_client::store::SqliteStore;
-use whatsapp_client::{Client, Event};
+use whatsapp_client::Event;
 
 #[path = "support/client_options.rs"]
 mod client_options;
@@ -20,16 +16,9 @@ mod client_options;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     client_options::init_logging();
-    let options = client_options::options()?;
-    let mut phone = Some(
-        options
-            .phone
-            .clone()
-            .context("--phone DIGITS is required")?,
-    );
-    let config = client_options::config(&options);
-    let store = Arc::new(SqliteStore::open(&options.store).await?);
-    let (client, mut events) = Client::start(store, config).await?;
+    let options = client_options::options(&["--phone"], &[])?;
+    let mut phone = Some(options.required("--phone")?.to_owned());
+    let (client, mut events) = client_options::start(&options).await?;
     while let Some(event) = events.recv().await {
         match event {
             // A QR code means the registration connection is up: ask for a code instead, once.

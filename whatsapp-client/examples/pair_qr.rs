@@ -9,10 +9,7 @@
 //! printed on a line of its own as well. Logs go to stderr. A stored, paired device logs in without a QR code; one
 //! the server has logged out is wiped and pairing starts again.
 
-use std::sync::Arc;
-
-use whatsapp_client::store::SqliteStore;
-use whatsapp_client::{Client, Event};
+use whatsapp_client::Event;
 
 #[path = "support/client_options.rs"]
 mod client_options;
@@ -20,11 +17,9 @@ mod client_options;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     client_options::init_logging();
-    let options = client_options::options()?;
-    let config = client_options::config(&options);
-    let store = Arc::new(SqliteStore::open(&options.store).await?);
-    let (client, mut events) = Client::start(store, config).await?;
-    let mut phone = options.phone;
+    let options = client_options::options(&["--phone"], &[])?;
+    let (client, mut events) = client_options::start(&options).await?;
+    let mut phone = options.value("--phone").map(str::to_owned);
     while let Some(event) = events.recv().await {
         match event {
             Event::Qr(qr) => {
