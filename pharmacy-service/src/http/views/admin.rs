@@ -1,9 +1,9 @@
 //! Answers of the templates, auto-replies, settings, activity, alerts and held-message routes.
 
 use crate::app::ServiceConfig;
-use crate::db::messages::Message;
-use crate::db::outbox::OutboxRow;
-use crate::db::templates::Template;
+use crate::app::Message;
+use crate::app::OutboxRow;
+use crate::app::Template;
 use crate::domain::ids::{CustomerId, MessageId, OutboxId, TicketId};
 use crate::domain::time::Timestamp;
 use serde::Serialize;
