@@ -25,6 +25,7 @@
 
 mod access;
 mod activity;
+mod assignment;
 mod auth;
 mod calendar;
 mod calls;
@@ -56,7 +57,7 @@ mod tickets;
 mod webhooks;
 
 pub use access::{Caller, ReadableMedia};
-pub use tickets::TransferTarget;
+pub use assignment::TransferTarget;
 pub use auth::{LoginOutcome, NewUser, normalize_username};
 pub use calls::{CallSettings, CallSettingsPatch, invalid_call_setting};
 pub use clock::{Clock, ManualClock, SteadyClock, SystemClock};
