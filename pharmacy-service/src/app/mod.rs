@@ -20,7 +20,7 @@
 //! | directory | [`App::agents`], [`App::agent`], [`App::branches`], [`App::branch`], [`App::save_branch`], [`App::users`], [`App::active_user`] |
 //! | push, webhooks | [`App::subscribe_push`], [`App::push_subscriptions`], [`App::unsubscribe_push`], [`App::webhooks`], [`App::create_webhook`], [`App::update_webhook`], [`App::delete_webhook`], [`App::webhook_deliveries`] |
 //! | sessions | [`App::start_session`], [`App::session`], [`App::end_session`], [`App::create_api_token`], [`App::api_tokens`], [`App::use_api_token`], [`App::revoke_api_token`], [`App::set_user_active`] |
-//! | admin | [`App::activity`], [`App::open_alerts`], [`App::raise_alert`], [`App::acknowledge_alert`], [`App::create_user`], [`App::authenticate`], [`App::update_settings`], [`App::seed_demo`] |
+//! | admin | [`App::activity`], [`App::open_alerts`], [`App::raise_alert`], [`App::acknowledge_alert`], [`App::create_user`], [`App::authenticate`], [`App::settings`], [`App::update_settings`], [`App::seed_demo`] |
 //! | live | [`App::events`]: [`EventBus::subscribe`], [`EventBus::since`] (resume by sequence number) |
 
 mod access;
@@ -59,7 +59,7 @@ mod webhooks;
 pub use access::{Caller, ReadableMedia};
 pub use assignment::TransferTarget;
 pub use auth::{LoginOutcome, NewUser, normalize_username};
-pub use calls::{CallSettings, CallSettingsPatch, invalid_call_setting};
+pub use calls::{CallSettings, CallSettingsPatch, CallSettingsView, invalid_call_setting};
 pub use clock::{Clock, ManualClock, SteadyClock, SystemClock};
 pub use customers::{CustomerDetail, CustomerHistory};
 pub use dashboard::Dashboard;
@@ -83,7 +83,7 @@ pub use ports::{
 pub use queries::{TicketDetail, TicketSummary};
 pub use seed::{DemoCredentials, SeedOptions, default_branches};
 pub use sessions::SessionLimits;
-pub use settings::SettingsPatch;
+pub use settings::{Settings, SettingsPatch};
 pub use switchover::{
     BranchCheck, BranchGap, BranchSetup, BranchSuggestion, CarryOverDecision, LEGACY_PREFIX,
     LegacyBranch, MapTarget, PLACEHOLDER_LOCATION, SwitchoverStatus,
