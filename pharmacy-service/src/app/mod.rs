@@ -77,7 +77,7 @@ pub use outbound::SendReply;
 pub use outbox::{OutboxRow, RevokeOutcome, RevokeRow, SendOutcome};
 pub use passwords::{PasswordWork, hash_password, verify_password};
 pub use ports::{
-    DisconnectRecord, LinkError, LinkFuture, LinkState, LinkStatus, Messenger,
+    DisconnectRecord, LinkDetail, LinkError, LinkFuture, LinkState, LinkStatus, Messenger,
     OutgoingMedia, OutgoingMessage, RECENT_DISCONNECTS, SendError, WhatsappLink,
 };
 pub use queries::{TicketDetail, TicketSummary};

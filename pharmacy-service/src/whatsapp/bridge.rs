@@ -24,7 +24,7 @@
 use super::media_worker::{MediaDownloadPolicy, pending_download};
 use crate::app::{
     App, ContactCardIn, DisconnectRecord, EditInto, EditedInto, InboundContent, InboundEvent,
-    InboundMessage, LinkError, LinkFuture, LinkState, LinkStatus, LiveEvent,
+    InboundMessage, LinkDetail, LinkError, LinkFuture, LinkState, LinkStatus, LiveEvent,
     MediaFetch, Messenger, OutgoingMessage, ReceiptStatus, SendError, Sender, WhatsappLink,
 };
 use crate::domain::message::MessageKind;
@@ -196,7 +196,7 @@ impl WhatsappBridge {
             state: l.state,
             phone: l.phone,
             name: l.name,
-            detail: l.detail,
+            detail: l.detail.as_ref().map(LinkDetail::of),
             recent_disconnects: l.disconnects.into_iter().collect(),
         }
     }

@@ -21,7 +21,7 @@ impl From<LinkStatus> for LinkStatusView {
     fn from(status: LinkStatus) -> Self {
         // The link states a temporary ban as `detail: {code, until}` (see the bridge).
         let ban_until = match (&status.state, &status.detail) {
-            (LinkState::TemporaryBan, Some(d)) => d["until"].as_i64().map(Timestamp),
+            (LinkState::TemporaryBan, Some(d)) => d.until,
             _ => None,
         };
         LinkStatusView { status, ban_until }
@@ -63,7 +63,7 @@ mod tests {
             state,
             phone: Some("201001234567".into()),
             name: None,
-            detail,
+            detail: detail.as_ref().map(crate::app::LinkDetail::of),
             recent_disconnects: Vec::new(),
         }
     }
