@@ -279,4 +279,36 @@ mod tests {
             "logged_out"
         );
     }
+
+    /// Each detail the bridge states reads into its typed fields; absent ones are left out of
+    /// the JSON, and a reason that is not text is written as JSON.
+    #[test]
+    fn a_link_detail_is_typed_field_by_field() {
+        let ban = LinkDetail::of(&json!({ "code": 101, "until": 1_700_000_000_000_i64 }));
+        assert_eq!(
+            (ban.code, ban.until),
+            (Some(101), Some(Timestamp(1_700_000_000_000)))
+        );
+        assert_eq!(
+            serde_json::to_value(&ban).unwrap(),
+            json!({ "code": 101, "until": 1_700_000_000_000_i64 })
+        );
+        let refused = LinkDetail::of(&json!({ "code": 403, "message": "banned", "x": 1 }));
+        assert_eq!(
+            serde_json::to_value(&refused).unwrap(),
+            json!({ "code": 403, "message": "banned" })
+        );
+        let down = LinkDetail::of(&json!({ "reason": { "kind": "eof" }, "until": null }));
+        assert_eq!(down.reason.as_deref(), Some(r#"{"kind":"eof"}"#));
+        assert_eq!(down.until, None);
+        let record = DisconnectRecord::new(
+            Timestamp(1),
+            "disconnected",
+            Some(&json!({ "reason": "replaced" })),
+        );
+        assert_eq!(
+            record.detail.and_then(|d| d.reason).as_deref(),
+            Some("replaced")
+        );
+    }
 }

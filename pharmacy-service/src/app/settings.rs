@@ -163,3 +163,36 @@ impl App {
         Ok(self.config())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The answer and the patch come from one list: the answer has every setting a patch may
+    /// change (and the time zone), read off the configuration in the patch's units.
+    #[test]
+    fn the_settings_in_force_and_a_patch_name_the_same_fields() {
+        let mut cfg = ServiceConfig::default();
+        let patch: SettingsPatch = serde_json::from_value(serde_json::json!({
+            "reopen_window_secs": 120,
+            "csat_enabled": false,
+            "use_shifts": true,
+            "calls": { "auto_reply_window_secs": 600 },
+        }))
+        .unwrap();
+        patch.apply(&mut cfg);
+        let now = serde_json::to_value(Settings::from(&cfg)).unwrap();
+        let mut fields: Vec<_> = now.as_object().unwrap().keys().cloned().collect();
+        fields.retain(|k| k != "time_zone");
+        let changeable = serde_json::to_value(SettingsPatch::default()).unwrap();
+        let mut changeable: Vec<_> = changeable.as_object().unwrap().keys().cloned().collect();
+        fields.sort();
+        changeable.sort();
+        assert_eq!(fields, changeable);
+        assert_eq!(now["reopen_window_secs"], 120);
+        assert_eq!(now["csat_enabled"], false);
+        assert_eq!(now["use_shifts"], true);
+        assert_eq!(now["calls"]["auto_reply_window_secs"], 600);
+        assert_eq!(now["time_zone"], cfg.time_zone.as_str());
+    }
+}

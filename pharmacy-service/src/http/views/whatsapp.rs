@@ -86,4 +86,19 @@ mod tests {
         let v = serde_json::to_value(LinkStatusView::from(other)).unwrap();
         assert!(v["ban_until"].is_null() && v.get("ban_until").is_some());
     }
+
+    /// The document describes the link's detail field by field, not as a free-form object.
+    #[test]
+    fn the_link_detail_is_typed_in_the_document() {
+        let doc = crate::http::openapi::spec();
+        let detail = &doc["components"]["schemas"]["LinkDetail"]["properties"];
+        for field in ["reason", "code", "message", "until"] {
+            assert!(detail.get(field).is_some(), "LinkDetail.{field}: {detail}");
+        }
+        let status = doc["components"]["schemas"]["LinkStatus"]["properties"]["detail"].to_string();
+        assert!(
+            status.contains("#/components/schemas/LinkDetail"),
+            "{status}"
+        );
+    }
 }
