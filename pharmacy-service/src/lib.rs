@@ -21,6 +21,8 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod import;
+#[cfg(test)]
+mod layering_tests;
 pub mod ops;
 pub mod startup;
 pub mod whatsapp;

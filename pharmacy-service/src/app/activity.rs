@@ -1,7 +1,7 @@
 //! The admins' activity log and alerts: reading them, and acknowledging an alert (with its own
 //! log entry, in one transaction).
 
-use super::{App, AppError, not_found};
+use super::{App, AppError, LiveEvent, not_found};
 use crate::db;
 use crate::db::activity::{ActivityEntry, ActivityFilter, Alert};
 use crate::domain::ids::{AlertId, UserId};
@@ -18,6 +18,21 @@ impl App {
     ) -> Result<(), AppError> {
         let mut c = self.read().await?;
         db::activity::log(&mut c, user, action, entity, Some(details), self.now()).await?;
+        Ok(())
+    }
+
+    /// Raises an admin alert outside any other write (the bridge's storage-failure episode)
+    /// and publishes it.
+    pub async fn raise_alert(
+        &self,
+        kind: &str,
+        message: &str,
+        detail: &serde_json::Value,
+    ) -> Result<(), AppError> {
+        let now = self.now();
+        let mut c = self.read().await?;
+        let alert = db::activity::raise(&mut c, kind, message, Some(detail), now).await?;
+        self.events().publish(now, LiveEvent::AdminAlert { alert });
         Ok(())
     }
 

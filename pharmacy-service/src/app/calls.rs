@@ -50,6 +50,30 @@ impl Default for CallSettings {
     }
 }
 
+/// The call settings in force, the window in seconds (part of [`super::Settings`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CallSettingsView {
+    /// A missed or rejected call gets the automatic reply.
+    pub auto_reply: bool,
+    /// The reply (a template).
+    pub auto_reply_text: String,
+    /// One reply per caller within this many seconds.
+    pub auto_reply_window_secs: u64,
+    /// Incoming calls are rejected at once.
+    pub auto_reject: bool,
+}
+
+impl From<&CallSettings> for CallSettingsView {
+    fn from(c: &CallSettings) -> CallSettingsView {
+        CallSettingsView {
+            auto_reply: c.auto_reply,
+            auto_reply_text: c.auto_reply_text.clone(),
+            auto_reply_window_secs: c.auto_reply_window.as_secs(),
+            auto_reject: c.auto_reject,
+        }
+    }
+}
+
 /// A change of the call settings; absent fields stay as they are.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

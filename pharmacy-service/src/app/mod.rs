@@ -1,6 +1,7 @@
 //! Use-cases. Each public method of [`App`] is one transaction: it reads and writes through
 //! `db`, decides through `domain`, commits, and only then publishes live events and wakes the
-//! outbox worker. The HTTP layer and the WhatsApp bridge call these and nothing below them.
+//! outbox worker. The HTTP layer and the WhatsApp bridge call these and nothing below them
+//! (`layering_tests`); the records they show are re-exported here.
 //!
 //! | area | use-cases |
 //! |---|---|
@@ -13,16 +14,18 @@
 //! | reading | [`App::inbox`], [`App::mark_read`], [`App::ticket_notes`], [`App::message_detail`], [`App::ticket_messages_before`], [`App::retry_media_download`], [`App::customers_page`], [`App::customer_detail`], [`App::list_tickets`], [`App::ticket_detail`], [`App::ticket_messages`], [`App::search_messages`], [`App::search_messages_in`], [`App::search_customers`] |
 //! | KPIs | [`App::kpi_report`] (SQL), [`App::kpi_fold`] (the definition), [`App::kpi_by_branch`], [`App::roll_up_kpis`], [`App::dashboard`], [`App::customer_figures`] |
 //! | jobs | [`App::run_jobs`] (delays + reassignment, auto-close, backlog), [`App::spawn_scheduler`] |
-//! | outbox | [`App::outbox_enqueued`], [`App::outbox_depth`], [`App::outbox_paused_until`], [`App::resume_outbox`]; the worker is `whatsapp::OutboxWorker` |
+//! | outbox | [`App::outbox_enqueued`], [`App::outbox_depth`], [`App::outbox_paused_until`], [`App::pause_outbox`], [`App::resume_outbox`]; for the worker (`whatsapp::OutboxWorker`, which decides): [`App::outbox_next_due`], [`App::outbox_next_revoke`], [`App::outbox_hold_for_cap`], [`App::settle_send`], [`App::settle_revoke`] |
+//! | media downloads | for the worker (`whatsapp::media_worker`, which decides): [`App::due_downloads`], [`App::next_download_after`], [`App::settle_download`] |
 //! | templates | [`App::templates_for`], [`App::save_template`], [`App::delete_template`], [`App::all_auto_replies`], [`App::add_auto_reply`], [`App::delete_auto_reply`] (access checked here; each change logged in its transaction) |
 //! | directory | [`App::agents`], [`App::agent`], [`App::branches`], [`App::branch`], [`App::save_branch`], [`App::users`], [`App::active_user`] |
 //! | push, webhooks | [`App::subscribe_push`], [`App::push_subscriptions`], [`App::unsubscribe_push`], [`App::webhooks`], [`App::create_webhook`], [`App::update_webhook`], [`App::delete_webhook`], [`App::webhook_deliveries`] |
 //! | sessions | [`App::start_session`], [`App::session`], [`App::end_session`], [`App::create_api_token`], [`App::api_tokens`], [`App::use_api_token`], [`App::revoke_api_token`], [`App::set_user_active`] |
-//! | admin | [`App::activity`], [`App::open_alerts`], [`App::acknowledge_alert`], [`App::create_user`], [`App::authenticate`], [`App::update_settings`], [`App::seed_demo`] |
+//! | admin | [`App::activity`], [`App::open_alerts`], [`App::raise_alert`], [`App::acknowledge_alert`], [`App::create_user`], [`App::authenticate`], [`App::settings`], [`App::update_settings`], [`App::seed_demo`] |
 //! | live | [`App::events`]: [`EventBus::subscribe`], [`EventBus::since`] (resume by sequence number) |
 
 mod access;
 mod activity;
+mod assignment;
 mod auth;
 mod calendar;
 mod calls;
@@ -37,8 +40,10 @@ mod inbound;
 mod inbox;
 mod jobs;
 mod kpi;
+mod media_downloads;
 mod media_store;
 mod outbound;
+mod outbox;
 mod passwords;
 mod ports;
 mod presence;
@@ -52,8 +57,9 @@ mod tickets;
 mod webhooks;
 
 pub use access::{Caller, ReadableMedia};
+pub use assignment::TransferTarget;
 pub use auth::{LoginOutcome, NewUser, normalize_username};
-pub use calls::{CallSettings, CallSettingsPatch, invalid_call_setting};
+pub use calls::{CallSettings, CallSettingsPatch, CallSettingsView, invalid_call_setting};
 pub use clock::{Clock, ManualClock, SteadyClock, SystemClock};
 pub use customers::{CustomerDetail, CustomerHistory};
 pub use dashboard::Dashboard;
@@ -65,24 +71,38 @@ pub use inbound::{
 pub use inbox::{InboxItem, MessageDetail, ReadMark};
 pub use jobs::JobReport;
 pub use kpi::{CustomerFigures, KpiQuery, KpiReport, KpiRow, RatingSummary};
+pub use media_downloads::{DownloadOutcome, PendingDownload};
 pub use media_store::{LocalDisk, MediaDisk, is_disk_full};
 pub use outbound::SendReply;
+pub use outbox::{OutboxRow, RevokeOutcome, RevokeRow, SendOutcome};
 pub use passwords::{PasswordWork, hash_password, verify_password};
 pub use ports::{
-    DisconnectRecord, LinkError, LinkFuture, LinkState, LinkStatus, Messenger, OutgoingMedia,
-    OutgoingMessage, RECENT_DISCONNECTS, SendError, WhatsappLink,
+    DisconnectRecord, LinkDetail, LinkError, LinkFuture, LinkState, LinkStatus, Messenger,
+    OutgoingMedia, OutgoingMessage, RECENT_DISCONNECTS, SendError, WhatsappLink,
 };
 pub use queries::{TicketDetail, TicketSummary};
 pub use seed::{DemoCredentials, SeedOptions, default_branches};
 pub use sessions::SessionLimits;
-pub use settings::SettingsPatch;
+pub use settings::{Settings, SettingsPatch};
 pub use switchover::{
     BranchCheck, BranchGap, BranchSetup, BranchSuggestion, CarryOverDecision, LEGACY_PREFIX,
     LegacyBranch, MapTarget, PLACEHOLDER_LOCATION, SwitchoverStatus,
 };
 pub use templates::{NewAutoReply, TemplateEditor, TemplateInput};
-pub use tickets::TransferTarget;
 pub use webhooks::{PushSubscription, WebhookChange};
+
+// The stored records the use-cases take and answer with: defined next to their queries in `db`,
+// named here for the layers above, which name nothing of `db` (see `layering_tests`).
+pub use crate::db::activity::{ActivityEntry, ActivityFilter, Alert, with_client_address};
+pub use crate::db::agents::Agent;
+pub use crate::db::branches::{Branch, Holiday, NewBranch};
+pub use crate::db::customers::{Customer, CustomerNote, CustomerPatch};
+pub use crate::db::messages::Message;
+pub use crate::db::sessions::{ApiToken, NewSession};
+pub use crate::db::templates::{StoredTrigger, Template};
+pub use crate::db::tickets::{NoteEntry, Ticket, TicketFilter, TicketNote};
+pub use crate::db::users::{Role, User};
+pub use crate::db::webhooks::{Delivery, Webhook};
 
 use crate::db::{self, DbError};
 use crate::domain::pacing::PacingPolicy;

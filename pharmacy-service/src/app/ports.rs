@@ -136,9 +136,8 @@ pub struct LinkStatus {
     pub phone: Option<String>,
     /// Push name of the account.
     pub name: Option<String>,
-    /// Ban expiry or similar details.
-    #[schema(value_type = Option<Object>)]
-    pub detail: Option<Value>,
+    /// What the link says more about its state (why it went down, a ban's code and end).
+    pub detail: Option<LinkDetail>,
     /// The last [`RECENT_DISCONNECTS`] times the link went down, newest first (kept in memory:
     /// empty after a restart).
     pub recent_disconnects: Vec<DisconnectRecord>,
@@ -158,20 +157,55 @@ pub struct DisconnectRecord {
     /// The cause in words (`replaced`, `code 401: ...`, the client's reason).
     pub reason: String,
     /// The cause as the client stated it.
-    #[schema(value_type = Option<Object>)]
-    pub detail: Option<Value>,
+    pub detail: Option<LinkDetail>,
+}
+
+/// What the link says more about its state, as the bridge states it: which fields are present
+/// depends on the state (`disconnected`: `reason`, or `code` and `message` of a refused login;
+/// `logged_out`: `reason`; `temporary_ban`: `code` and `until`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct LinkDetail {
+    /// Why the link went down: the client's reason, `replaced` (another connection took the
+    /// device over), or why WhatsApp logged the device out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The server's code: of a refused login, or of a temporary ban.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
+    /// The server's words with a refused login.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When a temporary ban ends (ms since the epoch), when WhatsApp said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+}
+
+impl LinkDetail {
+    /// The detail the bridge publishes with a state (the `detail` of its live `whatsappStatus`
+    /// event), field by field: a reason or message that is not text is written as JSON, and
+    /// fields of no state above are left out.
+    pub fn of(detail: &Value) -> LinkDetail {
+        let text = |k: &str| {
+            detail
+                .get(k)
+                .filter(|v| !v.is_null())
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        };
+        LinkDetail {
+            reason: text("reason"),
+            code: detail.get("code").and_then(Value::as_i64),
+            message: text("message"),
+            until: detail.get("until").and_then(Value::as_i64).map(Timestamp),
+        }
+    }
 }
 
 impl DisconnectRecord {
     /// A record of the link going to `state` with the `detail` the bridge publishes.
     pub fn new(at: crate::domain::time::Timestamp, state: &str, detail: Option<&Value>) -> Self {
-        let field = |k: &str| {
-            detail
-                .and_then(|d| d.get(k))
-                .filter(|v| !v.is_null())
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-        };
-        let reason = match (field("reason"), field("code"), field("message")) {
+        let detail = detail.map(LinkDetail::of);
+        let d = detail.clone().unwrap_or_default();
+        let reason = match (d.reason, d.code, d.message) {
             (Some(r), _, _) => r,
             (None, Some(c), Some(m)) => format!("code {c}: {m}"),
             (None, Some(c), None) => format!("code {c}"),
@@ -182,7 +216,7 @@ impl DisconnectRecord {
             at,
             state: state.to_owned(),
             reason,
-            detail: detail.cloned(),
+            detail,
         }
     }
 
@@ -243,6 +277,38 @@ mod tests {
         assert_eq!(
             DisconnectRecord::new(Timestamp(1), "logged_out", None).reason,
             "logged_out"
+        );
+    }
+
+    /// Each detail the bridge states reads into its typed fields; absent ones are left out of
+    /// the JSON, and a reason that is not text is written as JSON.
+    #[test]
+    fn a_link_detail_is_typed_field_by_field() {
+        let ban = LinkDetail::of(&json!({ "code": 101, "until": 1_700_000_000_000_i64 }));
+        assert_eq!(
+            (ban.code, ban.until),
+            (Some(101), Some(Timestamp(1_700_000_000_000)))
+        );
+        assert_eq!(
+            serde_json::to_value(&ban).unwrap(),
+            json!({ "code": 101, "until": 1_700_000_000_000_i64 })
+        );
+        let refused = LinkDetail::of(&json!({ "code": 403, "message": "banned", "x": 1 }));
+        assert_eq!(
+            serde_json::to_value(&refused).unwrap(),
+            json!({ "code": 403, "message": "banned" })
+        );
+        let down = LinkDetail::of(&json!({ "reason": { "kind": "eof" }, "until": null }));
+        assert_eq!(down.reason.as_deref(), Some(r#"{"kind":"eof"}"#));
+        assert_eq!(down.until, None);
+        let record = DisconnectRecord::new(
+            Timestamp(1),
+            "disconnected",
+            Some(&json!({ "reason": "replaced" })),
+        );
+        assert_eq!(
+            record.detail.and_then(|d| d.reason).as_deref(),
+            Some("replaced")
         );
     }
 }

@@ -2,7 +2,9 @@
 //! and layered over the configuration the service started with. The time zone and pacing are
 //! startup configuration only.
 
-use super::{App, AppError, CallSettingsPatch, ServiceConfig, invalid_call_setting};
+use super::{
+    App, AppError, CallSettingsPatch, CallSettingsView, ServiceConfig, invalid_call_setting,
+};
 use crate::db;
 use crate::domain::ids::UserId;
 use serde::{Deserialize, Serialize};
@@ -11,98 +13,97 @@ use std::time::Duration;
 
 const KEY: &str = "service.settings";
 
-/// A change of settings; absent fields stay as they are. Durations in seconds, at most ten
-/// years (`http::admin::MAX_SETTING_SECS`, 315 360 000).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SettingsPatch {
-    /// Reopen window.
-    #[schema(maximum = 315_360_000)]
-    pub reopen_window_secs: Option<u64>,
-    /// Stickiness window.
-    #[schema(maximum = 315_360_000)]
-    pub stickiness_secs: Option<u64>,
-    /// First-response timeout (delay detection); 0 disables.
-    #[schema(maximum = 315_360_000)]
-    pub first_response_timeout_secs: Option<u64>,
-    /// Auto-close after this much inactivity; 0 disables.
-    #[schema(maximum = 315_360_000)]
-    pub auto_close_after_secs: Option<u64>,
-    /// Survey answer window.
-    #[schema(maximum = 315_360_000)]
-    pub csat_window_secs: Option<u64>,
-    /// Survey on close.
-    pub csat_enabled: Option<bool>,
-    /// Greeting.
-    pub greeting_enabled: Option<bool>,
-    /// Out-of-office replies.
-    pub out_of_office_enabled: Option<bool>,
-    /// Branch menu for unknown customers.
-    pub branch_menu_enabled: Option<bool>,
-    /// Rosters limit routing.
-    pub use_shifts: Option<bool>,
-    /// Cross-branch fallback.
-    pub cross_branch_fallback: Option<bool>,
-    /// What the service does about customers' calls.
-    pub calls: Option<CallSettingsPatch>,
+/// Declares the runtime settings once, and from that one list: [`Settings`] (every setting in
+/// force, read off the configuration), [`SettingsPatch`] (a change of some), how stored changes
+/// merge and how a change applies to the configuration. A duration is `NAME_secs` in seconds
+/// here and the `Duration` field `NAME` of [`ServiceConfig`]; a flag has the same name in both.
+macro_rules! runtime_settings {
+    (
+        durations { $( $(#[doc = $sd:literal])* $secs:ident = $dur:ident, )* }
+        flags { $( $(#[doc = $fd:literal])* $flag:ident, )* }
+    ) => {
+        /// The settings in force (durations in seconds): the answer of `GET` and
+        /// `PATCH /api/settings`.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+        pub struct Settings {
+            /// The service's time zone (startup configuration).
+            pub time_zone: String,
+            $( $(#[doc = $sd])* pub $secs: u64, )*
+            $( $(#[doc = $fd])* pub $flag: bool, )*
+            /// What the service does about customers' calls.
+            pub calls: CallSettingsView,
+        }
+
+        /// A change of settings; absent fields stay as they are. Durations in seconds, at most
+        /// ten years (`http::admin::MAX_SETTING_SECS`, 315 360 000).
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+        pub struct SettingsPatch {
+            $( $(#[doc = $sd])* #[schema(maximum = 315_360_000)] pub $secs: Option<u64>, )*
+            $( $(#[doc = $fd])* pub $flag: Option<bool>, )*
+            /// What the service does about customers' calls.
+            pub calls: Option<CallSettingsPatch>,
+        }
+
+        impl From<&ServiceConfig> for Settings {
+            fn from(c: &ServiceConfig) -> Settings {
+                Settings {
+                    time_zone: c.time_zone.clone(),
+                    $( $secs: c.$dur.as_secs(), )*
+                    $( $flag: c.$flag, )*
+                    calls: CallSettingsView::from(&c.calls),
+                }
+            }
+        }
+
+        impl SettingsPatch {
+            /// Later fields win.
+            fn merge(&mut self, o: &SettingsPatch) {
+                $( if o.$secs.is_some() { self.$secs = o.$secs; } )*
+                $( if o.$flag.is_some() { self.$flag = o.$flag; } )*
+                match (&mut self.calls, &o.calls) {
+                    (Some(mine), Some(theirs)) => mine.merge(theirs),
+                    (None, Some(theirs)) => self.calls = Some(theirs.clone()),
+                    _ => {}
+                }
+            }
+
+            fn apply(&self, c: &mut ServiceConfig) {
+                $( if let Some(v) = self.$secs { c.$dur = Duration::from_secs(v); } )*
+                $( if let Some(v) = self.$flag { c.$flag = v; } )*
+                if let Some(calls) = &self.calls {
+                    calls.apply(&mut c.calls);
+                }
+            }
+        }
+    };
 }
 
-impl SettingsPatch {
-    /// Later fields win.
-    fn merge(&mut self, o: &SettingsPatch) {
-        macro_rules! take {
-            ($($f:ident),*) => {$( if o.$f.is_some() { self.$f = o.$f; } )*};
-        }
-        take!(
-            reopen_window_secs,
-            stickiness_secs,
-            first_response_timeout_secs,
-            auto_close_after_secs,
-            csat_window_secs,
-            csat_enabled,
-            greeting_enabled,
-            out_of_office_enabled,
-            branch_menu_enabled,
-            use_shifts,
-            cross_branch_fallback
-        );
-        match (&mut self.calls, &o.calls) {
-            (Some(mine), Some(theirs)) => mine.merge(theirs),
-            (None, Some(theirs)) => self.calls = Some(theirs.clone()),
-            _ => {}
-        }
+runtime_settings! {
+    durations {
+        /// Reopen window.
+        reopen_window_secs = reopen_window,
+        /// Stickiness window.
+        stickiness_secs = stickiness,
+        /// First-response timeout (delay detection); 0 disables.
+        first_response_timeout_secs = first_response_timeout,
+        /// Auto-close after this much inactivity; 0 disables.
+        auto_close_after_secs = auto_close_after,
+        /// Survey answer window.
+        csat_window_secs = csat_window,
     }
-
-    fn apply(&self, c: &mut ServiceConfig) {
-        let secs = Duration::from_secs;
-        if let Some(v) = self.reopen_window_secs {
-            c.reopen_window = secs(v);
-        }
-        if let Some(v) = self.stickiness_secs {
-            c.stickiness = secs(v);
-        }
-        if let Some(v) = self.first_response_timeout_secs {
-            c.first_response_timeout = secs(v);
-        }
-        if let Some(v) = self.auto_close_after_secs {
-            c.auto_close_after = secs(v);
-        }
-        if let Some(v) = self.csat_window_secs {
-            c.csat_window = secs(v);
-        }
-        macro_rules! flag {
-            ($($f:ident),*) => {$( if let Some(v) = self.$f { c.$f = v; } )*};
-        }
-        flag!(
-            csat_enabled,
-            greeting_enabled,
-            out_of_office_enabled,
-            branch_menu_enabled,
-            use_shifts,
-            cross_branch_fallback
-        );
-        if let Some(calls) = &self.calls {
-            calls.apply(&mut c.calls);
-        }
+    flags {
+        /// Survey on close.
+        csat_enabled,
+        /// Greeting.
+        greeting_enabled,
+        /// Out-of-office replies.
+        out_of_office_enabled,
+        /// A new customer of a multi-branch pharmacy is asked to pick a branch.
+        branch_menu_enabled,
+        /// Rosters limit routing.
+        use_shifts,
+        /// Cross-branch fallback.
+        cross_branch_fallback,
     }
 }
 
@@ -118,6 +119,11 @@ impl App {
             self.replace_config(cfg);
         }
         Ok(())
+    }
+
+    /// The runtime settings in force.
+    pub fn settings(&self) -> Settings {
+        Settings::from(&*self.config())
     }
 
     /// Changes runtime settings (admin), persists them and applies them at once.
@@ -155,5 +161,38 @@ impl App {
         patch.apply(&mut cfg);
         self.replace_config(cfg);
         Ok(self.config())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The answer and the patch come from one list: the answer has every setting a patch may
+    /// change (and the time zone), read off the configuration in the patch's units.
+    #[test]
+    fn the_settings_in_force_and_a_patch_name_the_same_fields() {
+        let mut cfg = ServiceConfig::default();
+        let patch: SettingsPatch = serde_json::from_value(serde_json::json!({
+            "reopen_window_secs": 120,
+            "csat_enabled": false,
+            "use_shifts": true,
+            "calls": { "auto_reply_window_secs": 600 },
+        }))
+        .unwrap();
+        patch.apply(&mut cfg);
+        let now = serde_json::to_value(Settings::from(&cfg)).unwrap();
+        let mut fields: Vec<_> = now.as_object().unwrap().keys().cloned().collect();
+        fields.retain(|k| k != "time_zone");
+        let changeable = serde_json::to_value(SettingsPatch::default()).unwrap();
+        let mut changeable: Vec<_> = changeable.as_object().unwrap().keys().cloned().collect();
+        fields.sort();
+        changeable.sort();
+        assert_eq!(fields, changeable);
+        assert_eq!(now["reopen_window_secs"], 120);
+        assert_eq!(now["csat_enabled"], false);
+        assert_eq!(now["use_shifts"], true);
+        assert_eq!(now["calls"]["auto_reply_window_secs"], 600);
+        assert_eq!(now["time_zone"], cfg.time_zone.as_str());
     }
 }

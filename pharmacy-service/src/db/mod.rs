@@ -56,6 +56,23 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+impl DbError {
+    /// Whether the failure only means "not now": SQLite's BUSY or LOCKED (primary result codes
+    /// 5 and 6, whatever the extended code: a writer held the lock past the busy timeout) or no
+    /// pooled connection within the pool's acquire timeout. The transaction was rolled back, so
+    /// a retry is safe; under heavy load these are the failures an agent's send meets.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            DbError::Sqlx(sqlx::Error::PoolTimedOut) => true,
+            DbError::Sqlx(sqlx::Error::Database(d)) => d
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .is_some_and(|c| matches!(c & 0xff, 5 | 6)),
+            _ => false,
+        }
+    }
+}
+
 /// The service's migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 

@@ -4,11 +4,11 @@
 use super::AppState;
 use super::auth::{Admin, CurrentUser};
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, Limit};
-use super::views::admin::{HeldDecision, HeldView, SettingsView, TemplateView};
+use super::views::admin::{HeldDecision, HeldView, TemplateView};
 use super::views::{Done, Items, Page};
-use crate::app::{NewAutoReply, SettingsPatch, TemplateEditor, TemplateInput};
-use crate::db::activity::{ActivityEntry, ActivityFilter, Alert};
-use crate::db::templates::{StoredTrigger, Template};
+use crate::app::{ActivityEntry, ActivityFilter, Alert};
+use crate::app::{NewAutoReply, Settings, SettingsPatch, TemplateEditor, TemplateInput};
+use crate::app::{StoredTrigger, Template};
 use crate::domain::autoreply::MatchKind;
 use crate::domain::ids::{AlertId, BranchId, OutboxId, TemplateId, TriggerId, UserId};
 use crate::domain::time::start_of_day;
@@ -231,13 +231,13 @@ async fn delete_trigger(
     operation_id = "get_settings",
     summary = "The settings in force",
     responses(
-        (status = 200, description = "Settings", body = SettingsView),
+        (status = 200, description = "Settings", body = Settings),
         super::openapi::ReadErrors,
     ),
     security(("session" = ["admin"]), ("bearer" = ["admin"])),
 )]
-async fn settings(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<SettingsView>> {
-    Ok(Json(SettingsView::of(&state.app.config())))
+async fn settings(State(state): State<AppState>, Admin(_): Admin) -> ApiResult<Json<Settings>> {
+    Ok(Json(state.app.settings()))
 }
 
 /// The longest duration a setting may hold (ten years).
@@ -251,7 +251,7 @@ pub const MAX_SETTING_SECS: u64 = 10 * 365 * 86_400;
     summary = "Change runtime settings (absent fields stay; durations in seconds, at most ten years)",
     request_body = crate::app::SettingsPatch,
     responses(
-        (status = 200, description = "The settings now", body = SettingsView),
+        (status = 200, description = "The settings now", body = Settings),
         super::openapi::WriteErrors,
     ),
     security(("session" = ["admin"], "csrf" = []), ("bearer" = ["admin"])),
@@ -260,7 +260,7 @@ async fn patch_settings(
     State(state): State<AppState>,
     Admin(me): Admin,
     ApiJson(body): ApiJson<serde_json::Map<String, Value>>,
-) -> ApiResult<Json<SettingsView>> {
+) -> ApiResult<Json<Settings>> {
     // Name the first unknown or mistyped field (serde would silently drop unknown ones).
     let known = serde_json::to_value(SettingsPatch::default()).map_err(ApiError::internal)?;
     for (k, v) in &body {
@@ -279,7 +279,7 @@ async fn patch_settings(
     let patch: SettingsPatch = serde_json::from_value(Value::Object(body))
         .map_err(|e| ApiError::invalid("body", e.to_string()))?;
     state.app.update_settings(&patch, me.id).await?;
-    Ok(Json(SettingsView::of(&state.app.config())))
+    Ok(Json(state.app.settings()))
 }
 
 /// Query of `GET /api/activity`.

@@ -3,10 +3,10 @@
 //! and the OpenAPI document describes, so the two cannot drift apart. A leaf module: records
 //! from `app` and `db` only.
 
+use crate::app::Message;
+use crate::app::{Customer, CustomerNote};
 use crate::app::{Dashboard, InboundOutcome, KpiRow, TicketDetail};
-use crate::db::customers::{Customer, CustomerNote};
-use crate::db::messages::Message;
-use crate::db::tickets::{Ticket, TicketNote};
+use crate::app::{Ticket, TicketNote};
 use crate::http::whatsapp::LinkStatus;
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -249,7 +249,10 @@ impl From<AppError> for ApiError {
             AppError::Conflict(m) => ApiError::Conflict(m),
             AppError::Forbidden(m) => ApiError::Forbidden(m),
             AppError::Transition(t) => ApiError::Conflict(t.to_string()),
-            AppError::Db(crate::db::DbError::Sqlx(e)) => e.into(),
+            AppError::Db(e) if e.is_busy() => {
+                tracing::warn!(error = %e, "database busy: answered 503");
+                ApiError::Busy { retry_after_s: 1 }
+            }
             AppError::Io(e) if crate::app::is_disk_full(&e) => {
                 tracing::warn!(error = %e, "media disk full: answered 507");
                 ApiError::StorageFull
@@ -257,31 +260,6 @@ impl From<AppError> for ApiError {
             AppError::MediaCorrupt(_) => ApiError::MediaCorrupt,
             other => ApiError::internal(other),
         }
-    }
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        if is_busy(&e) {
-            tracing::warn!(error = %e, "database busy: answered 503");
-            return ApiError::Busy { retry_after_s: 1 };
-        }
-        ApiError::internal(e)
-    }
-}
-
-/// Whether a storage failure only means "not now": SQLite's BUSY or LOCKED (primary result codes
-/// 5 and 6, whatever the extended code: a writer held the lock past the busy timeout) or no pooled
-/// connection within the pool's acquire timeout. The transaction was rolled back, so a retry is
-/// safe; under heavy load these are the failures an agent's send meets.
-fn is_busy(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::PoolTimedOut => true,
-        sqlx::Error::Database(d) => d
-            .code()
-            .and_then(|c| c.parse::<i32>().ok())
-            .is_some_and(|c| matches!(c & 0xff, 5 | 6)),
-        _ => false,
     }
 }
 
@@ -458,7 +436,7 @@ mod tests {
         assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
         drop(holder);
-        let other: ApiError = sqlx::Error::RowNotFound.into();
+        let other: ApiError = AppError::from(sqlx::Error::RowNotFound).into();
         assert_eq!(
             other.into_response().status(),
             StatusCode::INTERNAL_SERVER_ERROR

@@ -3,8 +3,9 @@
 //! raised (a missing field, an unknown one, or a bad value), never from its message text.
 //!
 //! serde_json's and serde_urlencoded's own errors only carry text, so both inputs go through
-//! small deserialisers here whose error type is [`FieldError`]: a JSON body is parsed into a
-//! `serde_json::Value` first (syntax), then read into the target type from that value.
+//! one small deserialiser here whose error type is [`FieldError`]: a JSON body is parsed into a
+//! `serde_json::Value` first (syntax), then read into the target type from that value; a query
+//! parameter's text is parsed into the type its field asks for.
 
 use super::error::ApiError;
 use serde::de::value::{MapAccessDeserializer, MapDeserializer, SeqDeserializer};
@@ -72,7 +73,7 @@ fn to_api(e: serde_path_to_error::Error<FieldError>, root: &str) -> ApiError {
 pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|_| ApiError::invalid("body", "not valid JSON"))?;
-    serde_path_to_error::deserialize(JsonValue::<FieldError>::new(value))
+    serde_path_to_error::deserialize(Input::<FieldError>::json(value))
         .map_err(|e| to_api(e, "body"))
 }
 
@@ -81,20 +82,30 @@ pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 pub fn query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let pairs = form_urlencoded::parse(query.as_bytes())
         .into_owned()
-        .map(|(k, v)| (k, QueryValue::<FieldError>::new(v)));
+        .map(|(k, v)| (k, Input::<FieldError>::text(v)));
     serde_path_to_error::deserialize(MapDeserializer::new(pairs)).map_err(|e| to_api(e, "query"))
 }
 
-/// A parsed JSON value as a deserialiser with any error type.
-struct JsonValue<E>(Value, PhantomData<E>);
+/// One input value as a deserialiser with any error type: a parsed JSON value, or one query
+/// parameter's text, parsed into whatever the field asks for.
+struct Input<E>(Source, PhantomData<E>);
 
-impl<E> JsonValue<E> {
-    fn new(v: Value) -> Self {
-        JsonValue(v, PhantomData)
+enum Source {
+    Json(Value),
+    Text(String),
+}
+
+impl<E> Input<E> {
+    fn json(v: Value) -> Self {
+        Input(Source::Json(v), PhantomData)
+    }
+
+    fn text(v: String) -> Self {
+        Input(Source::Text(v), PhantomData)
     }
 }
 
-impl<'de, E: de::Error> IntoDeserializer<'de, E> for JsonValue<E> {
+impl<'de, E: de::Error> IntoDeserializer<'de, E> for Input<E> {
     type Deserializer = Self;
 
     fn into_deserializer(self) -> Self {
@@ -102,15 +113,34 @@ impl<'de, E: de::Error> IntoDeserializer<'de, E> for JsonValue<E> {
     }
 }
 
-fn entries<E>(m: serde_json::Map<String, Value>) -> impl Iterator<Item = (String, JsonValue<E>)> {
-    m.into_iter().map(|(k, v)| (k, JsonValue::new(v)))
+fn entries<E>(m: serde_json::Map<String, Value>) -> impl Iterator<Item = (String, Input<E>)> {
+    m.into_iter().map(|(k, v)| (k, Input::json(v)))
 }
 
-impl<'de, E: de::Error> de::Deserializer<'de> for JsonValue<E> {
+/// A scalar: a JSON value is what it is; a parameter's text is parsed as the field's type.
+macro_rules! scalar {
+    ($($method:ident => $visit:ident: $ty:ty),* $(,)?) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+            match self.0 {
+                Source::Json(_) => self.deserialize_any(visitor),
+                Source::Text(t) => match t.trim().parse::<$ty>() {
+                    Ok(n) => visitor.$visit(n),
+                    Err(_) => Err(E::invalid_value(Unexpected::Str(&t), &visitor)),
+                },
+            }
+        }
+    )*};
+}
+
+impl<'de, E: de::Error> de::Deserializer<'de> for Input<E> {
     type Error = E;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
-        match self.0 {
+        let value = match self.0 {
+            Source::Text(t) => return visitor.visit_string(t),
+            Source::Json(v) => v,
+        };
+        match value {
             Value::Null => visitor.visit_unit(),
             Value::Bool(b) => visitor.visit_bool(b),
             Value::Number(n) => match (n.as_u64(), n.as_i64()) {
@@ -120,7 +150,7 @@ impl<'de, E: de::Error> de::Deserializer<'de> for JsonValue<E> {
             },
             Value::String(s) => visitor.visit_string(s),
             Value::Array(a) => {
-                let mut seq = SeqDeserializer::new(a.into_iter().map(JsonValue::new));
+                let mut seq = SeqDeserializer::new(a.into_iter().map(Input::json));
                 let v = visitor.visit_seq(&mut seq)?;
                 seq.end()?;
                 Ok(v)
@@ -135,8 +165,9 @@ impl<'de, E: de::Error> de::Deserializer<'de> for JsonValue<E> {
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
-        match self.0 {
-            Value::Null => visitor.visit_none(),
+        match &self.0 {
+            Source::Json(Value::Null) => visitor.visit_none(),
+            Source::Text(t) if t.trim().is_empty() => visitor.visit_none(),
             _ => visitor.visit_some(self),
         }
     }
@@ -156,82 +187,17 @@ impl<'de, E: de::Error> de::Deserializer<'de> for JsonValue<E> {
         visitor: V,
     ) -> Result<V::Value, E> {
         match self.0 {
-            Value::String(s) => visitor.visit_enum(s.into_deserializer()),
+            Source::Text(t) => visitor.visit_enum(t.trim().to_owned().into_deserializer()),
+            Source::Json(Value::String(s)) => visitor.visit_enum(s.into_deserializer()),
             // `{"variant": content}`, as serde_json reads an externally tagged enum.
-            Value::Object(m) if m.len() == 1 => {
+            Source::Json(Value::Object(m)) if m.len() == 1 => {
                 visitor.visit_enum(MapAccessDeserializer::new(MapDeserializer::new(entries(m))))
             }
-            other => JsonValue::new(other).deserialize_any(visitor),
+            json => Input(json, PhantomData).deserialize_any(visitor),
         }
     }
 
-    forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
-    }
-}
-
-/// One query parameter's text, parsed into whatever the field asks for.
-struct QueryValue<E>(String, PhantomData<E>);
-
-impl<E> QueryValue<E> {
-    fn new(v: String) -> Self {
-        QueryValue(v, PhantomData)
-    }
-}
-
-impl<'de, E: de::Error> IntoDeserializer<'de, E> for QueryValue<E> {
-    type Deserializer = Self;
-
-    fn into_deserializer(self) -> Self {
-        self
-    }
-}
-
-macro_rules! parse_number {
-    ($($method:ident => $visit:ident: $ty:ty),* $(,)?) => {$(
-        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
-            match self.0.trim().parse::<$ty>() {
-                Ok(n) => visitor.$visit(n),
-                Err(_) => Err(E::invalid_value(Unexpected::Str(&self.0), &visitor)),
-            }
-        }
-    )*};
-}
-
-impl<'de, E: de::Error> de::Deserializer<'de> for QueryValue<E> {
-    type Error = E;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
-        visitor.visit_string(self.0)
-    }
-
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
-        if self.0.trim().is_empty() {
-            visitor.visit_none()
-        } else {
-            visitor.visit_some(self)
-        }
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, E> {
-        visitor.visit_newtype_struct(self)
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, E> {
-        visitor.visit_enum(self.0.trim().to_owned().into_deserializer())
-    }
-
-    parse_number! {
+    scalar! {
         deserialize_bool => visit_bool: bool,
         deserialize_i8 => visit_i8: i8,
         deserialize_i16 => visit_i16: i16,

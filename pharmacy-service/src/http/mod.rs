@@ -189,7 +189,7 @@ async fn record_client_address(
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string());
     match peer {
-        Some(address) => crate::db::activity::with_client_address(address, next.run(req)).await,
+        Some(address) => crate::app::with_client_address(address, next.run(req)).await,
         None => next.run(req).await,
     }
 }
@@ -298,7 +298,7 @@ pub async fn first_run_admin_with(
                 name: "Administrator".into(),
                 email: None,
                 password: password.clone(),
-                role: crate::db::users::Role::Admin,
+                role: crate::app::Role::Admin,
                 branch_id: None,
                 capacity: None,
             },

@@ -5,7 +5,7 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::{ApiResult, Id};
 use super::page::Items;
-use crate::db::tickets::NoteEntry;
+use crate::app::NoteEntry;
 use crate::domain::ids::TicketId;
 use axum::extract::State;
 use axum::routing::get;

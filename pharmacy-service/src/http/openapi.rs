@@ -358,7 +358,9 @@ fn fix_link_names(doc: &mut Value) {
     }
 }
 
-/// `GET /api/openapi.json`: this document.
+/// `GET /api/openapi.json`: this document. The one answer that stays `Json<Value>`: the body is
+/// the schema of every other answer, not data described by one (a `ToSchema` type for it would
+/// be the OpenAPI meta-schema, and utoipa's `OpenApi` is edited as JSON above before serving).
 #[utoipa::path(
     get,
     path = "/api/openapi.json",

@@ -24,8 +24,8 @@
 use super::media_worker::{MediaDownloadPolicy, pending_download};
 use crate::app::{
     App, ContactCardIn, DisconnectRecord, EditInto, EditedInto, InboundContent, InboundEvent,
-    InboundMessage, LinkError, LinkFuture, LinkState, LinkStatus, LiveEvent, MediaFetch, Messenger,
-    OutgoingMessage, ReceiptStatus, SendError, Sender, WhatsappLink,
+    InboundMessage, LinkDetail, LinkError, LinkFuture, LinkState, LinkStatus, LiveEvent,
+    MediaFetch, Messenger, OutgoingMessage, ReceiptStatus, SendError, Sender, WhatsappLink,
 };
 use crate::domain::message::MessageKind;
 use crate::domain::time::Timestamp;
@@ -196,7 +196,7 @@ impl WhatsappBridge {
             state: l.state,
             phone: l.phone,
             name: l.name,
-            detail: l.detail,
+            detail: l.detail.as_ref().map(LinkDetail::of),
             recent_disconnects: l.disconnects.into_iter().collect(),
         }
     }
@@ -577,31 +577,20 @@ impl WhatsappBridge {
             },
         );
         let detail = json!({ "failures": failures, "last_error": error });
-        let raised = match self.app.pool().acquire().await {
-            Ok(mut c) => crate::db::activity::raise(
-                &mut c,
+        if let Err(e) = self
+            .app
+            .raise_alert(
                 "inbound_store_failed",
                 "Incoming WhatsApp messages could not be stored (database full or locked); they were delivered again once it recovered",
-                Some(&detail),
-                now,
+                &detail,
             )
             .await
-            .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match raised {
-            Ok(alert) => {
-                self.app
-                    .events()
-                    .publish(now, LiveEvent::AdminAlert { alert });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not record the storage alert; kept for later");
-                *self
-                    .store_failures
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = Some((failures, error));
-            }
+        {
+            tracing::warn!(error = %e, "could not record the storage alert; kept for later");
+            *self
+                .store_failures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some((failures, error));
         }
     }
 

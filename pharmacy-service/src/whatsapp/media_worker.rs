@@ -7,13 +7,11 @@
 //! leaves the message `failed` (agents see "could not be downloaded" and may retry); an
 //! attachment beyond the configured maximum is `too_large` and never fetched. A full media disk
 //! spends no attempt: the download waits [`MediaDownloadPolicy::disk_full_pause`] and goes
-//! again, however long the disk stays full. Every change
-//! reaches the agents as [`LiveEvent::MessageUpdated`]. Rows still `downloading` after a
-//! restart are picked up again.
+//! again, however long the disk stays full. Every change reaches the agents as
+//! [`LiveEvent::MessageUpdated`](crate::app::LiveEvent::MessageUpdated) (written and published
+//! by [`App::settle_download`]). Rows still `downloading` after a restart are picked up again.
 
-use crate::app::{App, AppError, LiveEvent, is_disk_full};
-use crate::db;
-use crate::db::media_downloads::{PendingDownload, TOO_LARGE};
+use crate::app::{App, AppError, DownloadOutcome, PendingDownload, is_disk_full};
 use crate::domain::ids::MessageId;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, Weak};
@@ -151,11 +149,7 @@ pub(crate) async fn run(app: App, bridge: Weak<WhatsappBridge>, policy: MediaDow
             return;
         }
         let now = app.now();
-        let due = match app.pool().acquire().await {
-            Ok(mut c) => db::media_downloads::due(&mut c, now, 64).await,
-            Err(e) => Err(e),
-        };
-        let due = due.unwrap_or_else(|e| {
+        let due = app.due_downloads(now, 64).await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "could not read the pending downloads");
             Vec::new()
         });
@@ -189,13 +183,7 @@ pub(crate) async fn run(app: App, bridge: Weak<WhatsappBridge>, policy: MediaDow
         }
         // Every row due now is running: sleep until something is queued, a download ends or
         // the next retry is due.
-        let next = match app.pool().acquire().await {
-            Ok(mut c) => db::media_downloads::next_due_after(&mut c, now)
-                .await
-                .ok()
-                .flatten(),
-            Err(_) => None,
-        };
+        let next = app.next_download_after(now).await.ok().flatten();
         let wait = next
             .map(|t| Duration::from_millis(t.millis_since(app.now()).max(0).unsigned_abs()))
             .unwrap_or(Duration::from_secs(30))
@@ -235,65 +223,39 @@ async fn attempt(
         return;
     }
     let id = d.message_id;
-    // Whether the agents' view of the message changed.
-    let written: Result<bool, sqlx::Error> = async {
-        let mut tx = app.pool().begin().await?;
-        match result {
-            Ok(sha) => db::media_downloads::complete(&mut tx, id, &sha).await?,
-            Err(Failure::TooLarge) => {
-                tracing::info!(message = %id, "attachment beyond the maximum: not downloaded");
-                db::media_downloads::set_state(&mut tx, id, Some(TOO_LARGE)).await?;
-            }
-            Err(Failure::Transient(error)) => failed(app, &mut tx, &d, error, true, policy).await?,
-            Err(Failure::Permanent(error)) => {
-                failed(app, &mut tx, &d, error, false, policy).await?
-            }
-            Err(Failure::DiskFull(error)) => {
-                let next = app.now().plus(policy.disk_full_pause);
-                db::media_downloads::postpone(&mut tx, id, &error, next).await?;
-                // Still `downloading` for the agents: nothing they see changes.
-                tx.commit().await?;
-                return Ok(false);
-            }
+    let outcome = match result {
+        Ok(sha) => DownloadOutcome::Stored(sha),
+        Err(Failure::TooLarge) => {
+            tracing::info!(message = %id, "attachment beyond the maximum: not downloaded");
+            DownloadOutcome::TooLarge
         }
-        tx.commit().await.map(|()| true)
-    }
-    .await;
-    match written {
-        Ok(true) => {}
-        Ok(false) => return,
-        Err(e) => {
-            tracing::error!(message = %id, error = %e, "could not record a download's outcome");
-            return;
-        }
-    }
-    // The agents' view of the message changes: the file arrived, or it is failed/too large.
-    let message = match app.pool().acquire().await {
-        Ok(mut c) => db::messages::by_id(&mut c, id).await.ok().flatten(),
-        Err(_) => None,
+        Err(Failure::Transient(error)) => failed(app, &d, error, true, policy),
+        Err(Failure::Permanent(error)) => failed(app, &d, error, false, policy),
+        Err(Failure::DiskFull(error)) => DownloadOutcome::DiskFull {
+            error,
+            next: app.now().plus(policy.disk_full_pause),
+        },
     };
-    if let Some(message) = message {
-        app.events()
-            .publish(app.now(), LiveEvent::MessageUpdated { message });
+    if let Err(e) = app.settle_download(id, &outcome).await {
+        tracing::error!(message = %id, error = %e, "could not record a download's outcome");
     }
 }
 
-/// Records a failed attempt: due again after the backoff, or `failed` for good.
-async fn failed(
+/// A failed attempt: due again after the backoff, or `failed` for good.
+fn failed(
     app: &App,
-    c: &mut db::Conn,
     d: &PendingDownload,
     error: String,
     retry: bool,
     policy: &MediaDownloadPolicy,
-) -> Result<(), sqlx::Error> {
+) -> DownloadOutcome {
     let failures = u32::try_from(d.attempts)
         .unwrap_or(u32::MAX)
         .saturating_add(1);
     let next =
         (retry && failures < policy.attempts).then(|| app.now().plus(policy.backoff(failures)));
     tracing::warn!(message = %d.message_id, %error, failures, gave_up = next.is_none(), "attachment download failed");
-    db::media_downloads::attempt_failed(c, d.message_id, &error, next).await
+    DownloadOutcome::Failed { error, next }
 }
 
 #[cfg(test)]

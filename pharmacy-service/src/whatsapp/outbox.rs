@@ -9,12 +9,12 @@
 //! committed. A crash in between resends it with the same WhatsApp id, which the receiver
 //! deduplicates.
 
-use crate::app::{App, AppError, LiveEvent, Messenger, OutgoingMedia, OutgoingMessage, SendError};
-use crate::db;
-use crate::db::outbox::OutboxRow;
-use crate::domain::ids::{OutboxId, UserId};
-use crate::domain::message::MessageStatus;
-use crate::domain::pacing::{CapDecision, PacingPolicy};
+use crate::app::{
+    App, AppError, Messenger, OutboxRow, OutgoingMedia, OutgoingMessage, RevokeOutcome, RevokeRow,
+    SendError, SendOutcome,
+};
+use crate::domain::ids::OutboxId;
+use crate::domain::pacing::PacingPolicy;
 use crate::domain::time::Timestamp;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -22,8 +22,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-
-const PAUSE_KEY: &str = "outbox.paused_until";
 
 /// What one step of the worker did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,48 +105,31 @@ impl<M: Messenger> OutboxWorker<M> {
     /// Handles at most one outbox row.
     pub async fn step(&mut self) -> Result<Step, AppError> {
         let now = self.app.now();
-        let (row, paused) = {
-            let mut c = self.app.pool().acquire().await?;
-            let paused = db::settings::get(&mut c, PAUSE_KEY)
-                .await?
-                .and_then(|v| v.as_i64())
-                .map(Timestamp);
-            if let Some(p) = paused
-                && p > now
-            {
-                return Ok(Step::Paused(p));
-            }
-            (db::outbox::next_due(&mut c, now).await?, paused)
-        };
+        let paused = self.app.outbox_pause().await?;
+        if let Some(p) = paused
+            && p > now
+        {
+            return Ok(Step::Paused(p));
+        }
+        let row = self.app.outbox_next_due(now).await?;
         if paused.is_some() {
             self.app.resume_outbox(None).await?;
         }
-        let revoke = {
-            let mut c = self.app.pool().acquire().await?;
-            db::outbox::next_revoke(&mut c, now).await?
-        };
-        if let Some(r) = revoke {
+        if let Some(r) = self.app.outbox_next_revoke(now).await? {
             self.wait_gap().await;
             let result = self.messenger.revoke(&r.recipient, &r.wa_id).await;
             self.last_send = Some(Instant::now());
             return self.settle_revoke(&r, result).await;
         }
         let Some(row) = row else {
-            let mut c = self.app.pool().acquire().await?;
-            return Ok(Step::Idle(db::outbox::earliest_due(&mut c).await?));
+            return Ok(Step::Idle(self.app.outbox_earliest_due().await?));
         };
+        if self
+            .app
+            .outbox_hold_for_cap(&row, &self.pacing, now)
+            .await?
         {
-            let mut c = self.app.pool().acquire().await?;
-            let sent = db::outbox::sent_to_customer_since(
-                &mut c,
-                row.customer_id,
-                now.minus(self.pacing.customer_window),
-            )
-            .await?;
-            if let CapDecision::WaitUntil(t) = self.pacing.customer_cap(&sent, now) {
-                db::outbox::postpone(&mut c, row.id, t).await?;
-                return Ok(Step::Postponed(row.id));
-            }
+            return Ok(Step::Postponed(row.id));
         }
         self.wait_gap().await;
         let result = self.deliver(&row).await;
@@ -166,28 +147,14 @@ impl<M: Messenger> OutboxWorker<M> {
 
     async fn settle_revoke(
         &mut self,
-        r: &db::outbox::RevokeRow,
+        r: &RevokeRow,
         result: Result<(), SendError>,
     ) -> Result<Step, AppError> {
         let now = self.app.now();
-        let mut tx = self.app.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let mut events = Vec::new();
-        let step = match result {
-            Ok(()) => {
-                db::outbox::settle_revoke(&mut tx, r.id, true, None, None, now).await?;
-                db::activity::log(
-                    &mut tx,
-                    None,
-                    "message.revoke_sent",
-                    Some(("message", r.message_id.0)),
-                    None,
-                    now,
-                )
-                .await?;
-                Step::Revoked(r.id)
-            }
+        let outcome = match result {
+            Ok(()) => RevokeOutcome::Done,
             Err(SendError::TemporaryBan { reason, expires_at }) => {
-                Step::Paused(pause_for_ban(&mut tx, reason, expires_at, now, &mut events).await?)
+                RevokeOutcome::Banned { reason, expires_at }
             }
             Err(e) => {
                 let attempts = r.attempts as u32 + 1;
@@ -195,16 +162,17 @@ impl<M: Messenger> OutboxWorker<M> {
                     matches!(e, SendError::Permanent(_)) || attempts >= self.pacing.max_attempts;
                 let retry = (!give_up)
                     .then(|| now.plus(self.pacing.retry_delay(attempts, self.rng.r#gen::<f64>())));
-                db::outbox::settle_revoke(&mut tx, r.id, false, retry, Some(&e.to_string()), now)
-                    .await?;
-                Step::RevokeFailed(r.id)
+                RevokeOutcome::Failed {
+                    retry,
+                    error: e.to_string(),
+                }
             }
         };
-        tx.commit().await?;
-        for e in events {
-            self.app.events().publish(now, e);
-        }
-        Ok(step)
+        Ok(match self.app.settle_revoke(r, &outcome, now).await? {
+            Some(until) => Step::Paused(until),
+            None if outcome == RevokeOutcome::Done => Step::Revoked(r.id),
+            None => Step::RevokeFailed(r.id),
+        })
     }
 
     async fn deliver(&mut self, row: &OutboxRow) -> Result<(), SendError> {
@@ -277,172 +245,42 @@ impl<M: Messenger> OutboxWorker<M> {
         result: Result<(), SendError>,
     ) -> Result<Step, AppError> {
         let now = self.app.now();
-        let mut tx = self.app.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let mut events = Vec::new();
-        let step = match result {
-            Ok(()) => {
-                db::outbox::mark_sent(&mut tx, row.id, now).await?;
-                if db::messages::advance_status(
-                    &mut tx,
-                    row.message_id,
-                    MessageStatus::Sent,
-                    None,
-                    now,
-                )
-                .await?
-                {
-                    events.push(LiveEvent::MessageSent {
-                        message_id: row.message_id,
-                        ticket_id: row.ticket_id,
-                    });
-                }
-                Step::Sent(row.id)
-            }
+        let outcome = match result {
+            Ok(()) => SendOutcome::Sent,
             Err(SendError::TemporaryBan { reason, expires_at }) => {
-                Step::Paused(pause_for_ban(&mut tx, reason, expires_at, now, &mut events).await?)
+                SendOutcome::Banned { reason, expires_at }
             }
             // The link is down, which is not the message's fault: it waits for the connection
             // without spending an attempt (the bridge wakes the worker on reconnect), so an
             // outage of any length never fails a reply the API accepted.
             Err(SendError::Disconnected) => {
                 let delay = self.pacing.retry_delay(1, self.rng.r#gen::<f64>());
-                db::outbox::postpone(&mut tx, row.id, now.plus(delay)).await?;
-                Step::Retried(row.id)
+                SendOutcome::Postponed(now.plus(delay))
             }
             Err(e) => {
                 let attempts = row.attempts as u32 + 1;
                 let permanent = matches!(e, SendError::Permanent(_));
                 if permanent || attempts >= self.pacing.max_attempts {
-                    let err = e.to_string();
-                    db::outbox::mark_failed(&mut tx, row.id, &err).await?;
-                    db::messages::advance_status(
-                        &mut tx,
-                        row.message_id,
-                        MessageStatus::Failed,
-                        Some(&err),
-                        now,
-                    )
-                    .await?;
-                    let alert = db::activity::raise(
-                        &mut tx,
-                        "send_failed",
-                        "A message could not be sent",
-                        Some(&serde_json::json!({ "message_id": row.message_id, "ticket_id": row.ticket_id, "error": err })),
-                        now,
-                    )
-                    .await?;
-                    events.push(LiveEvent::MessageFailed {
-                        message_id: row.message_id,
-                        ticket_id: row.ticket_id,
-                        error: err,
-                    });
-                    events.push(LiveEvent::AdminAlert { alert });
-                    Step::Failed(row.id)
+                    SendOutcome::Failed(e.to_string())
                 } else {
                     let delay = self.pacing.retry_delay(attempts, self.rng.r#gen::<f64>());
-                    db::outbox::retry_later(&mut tx, row.id, now.plus(delay), &e.to_string())
-                        .await?;
-                    Step::Retried(row.id)
+                    SendOutcome::Retry {
+                        at: now.plus(delay),
+                        error: e.to_string(),
+                    }
                 }
             }
         };
-        tx.commit().await?;
-        // Counted once the "sent" row is committed (a failed commit sends it again).
-        if matches!(step, Step::Sent(_)) {
-            crate::ops::metrics::global().outbound_sent();
-        }
-        for e in events {
-            self.app.events().publish(now, e);
-        }
-        Ok(step)
-    }
-}
-
-/// Pauses the queue after a temporary ban (persisted) and alerts the admins.
-async fn pause_for_ban(
-    c: &mut db::Conn,
-    reason: Option<u16>,
-    expires_at: Option<Timestamp>,
-    now: Timestamp,
-    events: &mut Vec<LiveEvent>,
-) -> Result<Timestamp, AppError> {
-    let until = expires_at
-        .filter(|t| *t > now)
-        .unwrap_or(now.plus(Duration::from_secs(3600)));
-    db::settings::set(c, PAUSE_KEY, &serde_json::json!(until.0), now).await?;
-    let detail = serde_json::json!({ "reason": reason, "until": until });
-    let alert = db::activity::raise(
-        c,
-        "temporary_ban",
-        "WhatsApp temporarily banned the number; sending is paused",
-        Some(&detail),
-        now,
-    )
-    .await?;
-    events.push(LiveEvent::AdminAlert { alert });
-    events.push(LiveEvent::WhatsappStatus {
-        state: "temporary_ban".into(),
-        detail: Some(detail),
-    });
-    Ok(until)
-}
-
-impl App {
-    /// When sending is paused after a temporary ban, until when.
-    pub async fn outbox_paused_until(&self) -> Result<Option<Timestamp>, AppError> {
-        let mut c = self.pool().acquire().await?;
-        let p = db::settings::get(&mut c, PAUSE_KEY)
-            .await?
-            .and_then(|v| v.as_i64())
-            .map(Timestamp);
-        Ok(p.filter(|t| *t > self.now()))
-    }
-
-    /// Pauses sending after WhatsApp reported a temporary ban outside a send (the bridge calls
-    /// this on the client's ban event): persisted, alerted, published. Returns the end.
-    pub async fn pause_outbox(
-        &self,
-        reason: Option<u16>,
-        expires_at: Option<Timestamp>,
-    ) -> Result<Timestamp, AppError> {
-        let now = self.now();
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let mut events = Vec::new();
-        let until = pause_for_ban(&mut tx, reason, expires_at, now, &mut events).await?;
-        tx.commit().await?;
-        for e in events {
-            self.events().publish(now, e);
-        }
-        Ok(until)
-    }
-
-    /// Lifts a pause (an admin, or the worker itself once the ban expired).
-    pub async fn resume_outbox(&self, admin: Option<UserId>) -> Result<(), AppError> {
-        let now = self.now();
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        db::settings::remove(&mut tx, PAUSE_KEY).await?;
-        db::activity::log(&mut tx, admin, "outbox.resumed", None, None, now).await?;
-        tx.commit().await?;
-        self.events().publish(
-            now,
-            LiveEvent::WhatsappStatus {
-                state: "resumed".into(),
-                detail: None,
-            },
-        );
-        self.wake_outbox();
-        Ok(())
-    }
-
-    /// Queued and held outbox rows (the outbox depth).
-    pub async fn outbox_depth(&self) -> Result<i64, AppError> {
-        let mut c = self.pool().acquire().await?;
-        Ok(db::outbox::depth(&mut c).await?)
-    }
-
-    /// Messages held by the mass-send guard.
-    pub async fn held_messages(&self) -> Result<Vec<OutboxRow>, AppError> {
-        let mut c = self.pool().acquire().await?;
-        Ok(db::outbox::held(&mut c).await?)
+        let paused = self.app.settle_send(row, &outcome, now).await?;
+        Ok(match (paused, outcome) {
+            (Some(until), _) => Step::Paused(until),
+            (None, SendOutcome::Sent) => {
+                // Counted once the "sent" row is committed (a failed commit sends it again).
+                crate::ops::metrics::global().outbound_sent();
+                Step::Sent(row.id)
+            }
+            (None, SendOutcome::Failed(_)) => Step::Failed(row.id),
+            (None, _) => Step::Retried(row.id),
+        })
     }
 }

@@ -17,7 +17,7 @@ pub use users::*;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
-use crate::db::users::Role;
+use crate::app::Role;
 use crate::domain::ids::{AgentId, BranchId, UserId};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

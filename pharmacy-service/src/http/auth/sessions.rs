@@ -13,8 +13,8 @@ use super::{
     Credential, CurrentUser, SESSION_COOKIE, UserView, client_address, load_user, random_secret,
     sha256_hex, throttled,
 };
+use crate::app::NewSession;
 use crate::app::{LoginOutcome, SessionLimits};
-use crate::db::sessions::NewSession;
 use crate::domain::ids::UserId;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiJson, ApiResult};

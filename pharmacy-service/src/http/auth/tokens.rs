@@ -3,7 +3,7 @@
 //! changed or reset.
 
 use super::{Admin, random_secret, sha256_hex};
-use crate::db::sessions::ApiToken;
+use crate::app::ApiToken;
 use crate::domain::ids::UserId;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiJson, ApiResult, Id};

@@ -2,8 +2,8 @@
 
 use super::{Admin, Credential, CurrentUser, UserView, client_address, load_user, throttled};
 use crate::app::LoginOutcome;
-use crate::db::users::Role;
-use crate::db::users::User;
+use crate::app::Role;
+use crate::app::User;
 use crate::domain::ids::{BranchId, UserId};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiJson, ApiResult, Id};

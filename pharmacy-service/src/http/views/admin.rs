@@ -1,9 +1,8 @@
 //! Answers of the templates, auto-replies, settings, activity, alerts and held-message routes.
 
-use crate::app::ServiceConfig;
-use crate::db::messages::Message;
-use crate::db::outbox::OutboxRow;
-use crate::db::templates::Template;
+use crate::app::Message;
+use crate::app::OutboxRow;
+use crate::app::Template;
 use crate::domain::ids::{CustomerId, MessageId, OutboxId, TicketId};
 use crate::domain::time::Timestamp;
 use serde::Serialize;
@@ -51,74 +50,4 @@ impl From<&OutboxRow> for HeldView {
 pub struct HeldDecision {
     /// The message now.
     pub message: Message,
-}
-
-/// The settings in force (durations in seconds): the answer of `GET` and `PATCH /api/settings`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct SettingsView {
-    /// The service's time zone (startup configuration).
-    pub time_zone: String,
-    /// Reopen window.
-    pub reopen_window_secs: u64,
-    /// Stickiness window.
-    pub stickiness_secs: u64,
-    /// First-response timeout (delay detection); 0 disables.
-    pub first_response_timeout_secs: u64,
-    /// Auto-close after this much inactivity; 0 disables.
-    pub auto_close_after_secs: u64,
-    /// Survey answer window.
-    pub csat_window_secs: u64,
-    /// Survey on close.
-    pub csat_enabled: bool,
-    /// Greeting.
-    pub greeting_enabled: bool,
-    /// Out-of-office replies.
-    pub out_of_office_enabled: bool,
-    /// A new customer of a multi-branch pharmacy is asked to pick a branch.
-    pub branch_menu_enabled: bool,
-    /// Rosters limit routing.
-    pub use_shifts: bool,
-    /// Cross-branch fallback.
-    pub cross_branch_fallback: bool,
-    /// What the service does about customers' calls.
-    pub calls: CallSettingsView,
-}
-
-/// The call settings in force (part of [`SettingsView`]).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct CallSettingsView {
-    /// A missed or rejected call gets the automatic reply.
-    pub auto_reply: bool,
-    /// The reply (a template).
-    pub auto_reply_text: String,
-    /// One reply per caller within this many seconds.
-    pub auto_reply_window_secs: u64,
-    /// Incoming calls are rejected at once.
-    pub auto_reject: bool,
-}
-
-impl SettingsView {
-    /// The settings of this configuration.
-    pub fn of(cfg: &ServiceConfig) -> SettingsView {
-        SettingsView {
-            time_zone: cfg.time_zone.clone(),
-            reopen_window_secs: cfg.reopen_window.as_secs(),
-            stickiness_secs: cfg.stickiness.as_secs(),
-            first_response_timeout_secs: cfg.first_response_timeout.as_secs(),
-            auto_close_after_secs: cfg.auto_close_after.as_secs(),
-            csat_window_secs: cfg.csat_window.as_secs(),
-            csat_enabled: cfg.csat_enabled,
-            greeting_enabled: cfg.greeting_enabled,
-            out_of_office_enabled: cfg.out_of_office_enabled,
-            branch_menu_enabled: cfg.branch_menu_enabled,
-            use_shifts: cfg.use_shifts,
-            cross_branch_fallback: cfg.cross_branch_fallback,
-            calls: CallSettingsView {
-                auto_reply: cfg.calls.auto_reply,
-                auto_reply_text: cfg.calls.auto_reply_text.clone(),
-                auto_reply_window_secs: cfg.calls.auto_reply_window.as_secs(),
-                auto_reject: cfg.calls.auto_reject,
-            },
-        }
-    }
 }

@@ -1,6 +1,6 @@
 //! Answers of the branch calendar routes.
 
-use crate::db::branches::Holiday;
+use crate::app::Holiday;
 use crate::domain::ids::BranchId;
 use serde::Serialize;
 use utoipa::ToSchema;

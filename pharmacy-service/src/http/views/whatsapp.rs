@@ -21,7 +21,7 @@ impl From<LinkStatus> for LinkStatusView {
     fn from(status: LinkStatus) -> Self {
         // The link states a temporary ban as `detail: {code, until}` (see the bridge).
         let ban_until = match (&status.state, &status.detail) {
-            (LinkState::TemporaryBan, Some(d)) => d["until"].as_i64().map(Timestamp),
+            (LinkState::TemporaryBan, Some(d)) => d.until,
             _ => None,
         };
         LinkStatusView { status, ban_until }
@@ -63,7 +63,7 @@ mod tests {
             state,
             phone: Some("201001234567".into()),
             name: None,
-            detail,
+            detail: detail.as_ref().map(crate::app::LinkDetail::of),
             recent_disconnects: Vec::new(),
         }
     }
@@ -85,5 +85,20 @@ mod tests {
         let other = status(LinkState::Disconnected, Some(json!({ "until": 5 })));
         let v = serde_json::to_value(LinkStatusView::from(other)).unwrap();
         assert!(v["ban_until"].is_null() && v.get("ban_until").is_some());
+    }
+
+    /// The document describes the link's detail field by field, not as a free-form object.
+    #[test]
+    fn the_link_detail_is_typed_in_the_document() {
+        let doc = crate::http::openapi::spec();
+        let detail = &doc["components"]["schemas"]["LinkDetail"]["properties"];
+        for field in ["reason", "code", "message", "until"] {
+            assert!(detail.get(field).is_some(), "LinkDetail.{field}: {detail}");
+        }
+        let status = doc["components"]["schemas"]["LinkStatus"]["properties"]["detail"].to_string();
+        assert!(
+            status.contains("#/components/schemas/LinkDetail"),
+            "{status}"
+        );
     }
 }

@@ -106,7 +106,7 @@ export default {
   "wa.step2": "اضغط الإعدادات (أو ⋮) ← الأجهزة المرتبطة ← ربط جهاز.", "wa.step3": "وجّه الهاتف نحو هذا الرمز.",
   "wa.step4": "اترك هذه الصفحة مفتوحة حتى تظهر «تم الربط».",
   "wa.phoneCode": "الربط برقم الهاتف بدلًا من ذلك", "wa.phone": "رقم الهاتف بالصيغة الدولية", "wa.getCode": "احصل على الرمز",
-  "wa.health": "حالة الاتصال", "wa.health.state": "الحالة", "wa.health.since": "منذ", "wa.health.ban": "حظر مؤقت حتى",
+  "wa.health": "حالة الاتصال", "wa.health.state": "الحالة", "wa.health.ban": "حظر مؤقت حتى",
   "wa.health.noBan": "لا يوجد", "wa.health.outbox": "رسائل بانتظار الإرسال", "wa.health.disconnects": "آخر حالات الانقطاع",
   "wa.health.when": "الوقت", "wa.health.reason": "السبب",
   "wa.simScan": "محاكاة مسح الهاتف (العرض التجريبي)", "wa.unlink": "إلغاء ربط الرقم", "wa.unlinkConfirm": "إلغاء ربط رقم واتساب؟ سيتوقف الموظفون عن استقبال الرسائل.",

@@ -106,7 +106,7 @@ export default {
   "wa.step2": "Tap Settings (or ⋮) → Linked devices → Link a device.", "wa.step3": "Point the phone at this code.",
   "wa.step4": "Keep this page open until it says Linked.",
   "wa.phoneCode": "Link with a phone number instead", "wa.phone": "Phone number in international form", "wa.getCode": "Get code",
-  "wa.health": "Health", "wa.health.state": "State", "wa.health.since": "Since", "wa.health.ban": "Temporary ban until",
+  "wa.health": "Health", "wa.health.state": "State", "wa.health.ban": "Temporary ban until",
   "wa.health.noBan": "None", "wa.health.outbox": "Messages waiting to send", "wa.health.disconnects": "Last disconnects",
   "wa.health.when": "When", "wa.health.reason": "Reason",
   "wa.simScan": "Simulate phone scan (demo)", "wa.unlink": "Unlink this number", "wa.unlinkConfirm": "Unlink the WhatsApp number? Agents will stop receiving messages.",
