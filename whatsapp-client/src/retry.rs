@@ -13,6 +13,7 @@ use whatsapp_proto::stanza::message_type::{media_type, stanza_type as message_ty
 use crate::ClientError;
 use crate::context::Shared;
 use crate::devices::{forget_devices, unknown_device};
+use crate::lid::{encryption_jid, other_form};
 use crate::send::{dsm_bytes, fetch_bundles};
 
 /// Resends answered per requesting device and message id (part 2 §6.3); a guess bounding a
@@ -83,7 +84,20 @@ pub(crate) async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result
     } else {
         requester.to_non_ad()
     };
-    let Some(plain) = shared.store.load_sent(&chat.to_string(), &id).await? else {
+    // The message may have gone out under the chat's other address form (a phone number
+    // written to at its LID): whatsmeow retry.go looks it up under both.
+    let mut plain = shared.store.load_sent(&chat.to_string(), &id).await?;
+    let mut chat = chat;
+    if plain.is_none()
+        && group.is_none()
+        && let Some(other) = other_form(shared, &chat).await?
+    {
+        plain = shared.store.load_sent(&other.to_string(), &id).await?;
+        if plain.is_some() {
+            chat = other;
+        }
+    }
+    let Some(plain) = plain else {
         tracing::warn!(%id, %chat, "retry receipt for a message no longer kept");
         return Ok(());
     };
@@ -124,7 +138,9 @@ pub(crate) async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result
     };
     let device = shared.device();
     let identity = shared.signal_identity()?;
-    let address = requester.signal_address();
+    let address = encryption_jid(shared, &guard, &requester)
+        .await?
+        .signal_address();
     let bundle = request.keys.as_ref().and_then(|keys| {
         keys::KeyBundle::parse(keys)
             .inspect_err(
