@@ -567,18 +567,30 @@ impl Receiver {
             msg.alt_done = true;
         }
         if msg.enc_sender.is_none() {
+            // A sender whose other address is known: its records live under the LID, moved
+            // there from the phone number first (whatsmeow moves them when it learns the
+            // pair, on receiving and on sending, so a LID sender finds them there too).
             let sender = &msg.info.sender;
-            let lid = match &msg.info.sender_alt {
-                Some(alt) if sender.server == Server::User && alt.server == Server::Lid => {
-                    self.known(RecordKey::LidMigration {
-                        pn: sender.user.clone(),
-                        lid: alt.user.clone(),
-                    })?;
-                    Some(Jid::new(alt.user.clone(), Server::Lid).with_device(sender.device))
+            let pair = match (&sender.server, &msg.info.sender_alt) {
+                (Server::User, Some(alt)) if alt.server == Server::Lid => {
+                    Some((sender.user.clone(), alt.user.clone()))
+                }
+                (Server::Lid, Some(alt)) if alt.server == Server::User => {
+                    Some((alt.user.clone(), sender.user.clone()))
                 }
                 _ => None,
             };
-            msg.enc_sender = Some(lid.unwrap_or_else(|| sender.clone()));
+            let enc_sender = match pair {
+                Some((pn, lid)) => {
+                    self.known(RecordKey::LidMigration {
+                        pn,
+                        lid: lid.clone(),
+                    })?;
+                    Jid::new(lid, Server::Lid).with_device(sender.device)
+                }
+                None => sender.clone(),
+            };
+            msg.enc_sender = Some(enc_sender);
         }
         loop {
             let Some((kind, ciphertext)) =
