@@ -249,6 +249,7 @@ async fn raw_login(sim: &SimHandle, device: &whatsapp_client::store::Device) {
         &PayloadConfig::default(),
         jid.user.parse().expect("digits"),
         u32::from(jid.device),
+        true,
     )
     .encode_to_vec();
     let mut config = ClientConfig::new(device.noise_pair(), payload);

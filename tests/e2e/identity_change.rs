@@ -7,7 +7,7 @@
 use whatsapp_client::{Event, Jid};
 use whatsapp_sim::{Sim, SimConfig, SimHandle};
 
-use super::key_index::{devices_of, question_then_reply, sent_stanza};
+use super::key_index::{addressed_as, devices_of, question_then_reply, sent_stanza};
 use fixtures::{CUSTOMER, config, expect, inbox_until, paired, temp_db};
 
 /// How many `message` stanzas our client sent under `id` (a retry answer is a second one).
@@ -57,7 +57,11 @@ async fn our_reply_after_a_customers_reinstall_reaches_the_new_install() {
         .expect("reply after the reinstall");
     on_both_devices(&sim, &after, "still until 10 pm").await;
     assert_eq!(sends_of(&sim, &after), 1, "the new install needed a retry");
-    assert_eq!(devices_of(&sent_stanza(&sim, &after), CUSTOMER), vec![0, 1]);
+    let customer = addressed_as(&client, CUSTOMER).await;
+    assert_eq!(
+        devices_of(&sent_stanza(&sim, &after), &customer),
+        vec![0, 1]
+    );
     assert_eq!(sends_of(&sim, &before), 1);
     client.shutdown().await;
     sim.shutdown();

@@ -313,7 +313,11 @@ async fn a_customers_vote_on_our_poll_is_decrypted() {
     assert_eq!(vote.info.id, vote_id);
     assert_eq!(vote.poll_id, poll_id);
     assert_eq!(vote.poll_creator.user, OWN_PHONE);
-    assert_eq!(vote.info.sender.user, CUSTOMER);
+    // The customer answers at our LID, which our poll came from: its LID, its number beside.
+    assert_eq!(
+        vote.info.sender_alt.as_ref().map(|pn| pn.user.as_str()),
+        Some(CUSTOMER)
+    );
     assert!(vote.selects("Zamalek"));
     assert!(!vote.selects("Maadi"));
     assert_eq!(vote.selected_hashes.len(), 1);

@@ -90,6 +90,11 @@ impl<'a> Pending<'a> {
                 .pn_for_lid(lid)
                 .await
                 .map(|pn| pn.map(String::into_bytes)),
+            RecordKey::LidMigration { pn, lid } => {
+                crate::lid::migrate_user(shared, sessions, pn, lid)
+                    .await
+                    .map(|()| None)
+            }
             RecordKey::RetryKeys => {
                 return match retry_keys(shared).await {
                     Ok(keys) => Input::RetryKeys(keys),

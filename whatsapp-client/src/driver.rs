@@ -268,12 +268,13 @@ impl Driver {
         }
     }
 
-    fn client_payload(&self, device: &Device) -> Vec<u8> {
+    fn client_payload(&self, device: &Device, lid_db_migrated: bool) -> Vec<u8> {
         let config = &self.shared.config.payload;
         match &device.jid {
             Some(jid) => {
                 let user = jid.user.parse::<u64>().unwrap_or(0);
-                payload::login_payload(config, user, u32::from(jid.device)).encode_to_vec()
+                payload::login_payload(config, user, u32::from(jid.device), lid_db_migrated)
+                    .encode_to_vec()
             }
             None => {
                 let spk = device.signed_prekey_record().ok();
@@ -324,7 +325,9 @@ impl Driver {
                 return (Outcome::Stop, false);
             }
         };
-        let mut core_config = ClientConfig::new(device.noise_pair(), self.client_payload(&device));
+        let migrated = device.is_paired() && crate::lid::migrate_store(&self.shared).await;
+        let mut core_config =
+            ClientConfig::new(device.noise_pair(), self.client_payload(&device, migrated));
         core_config.handshake =
             HandshakeConfig::default().with_root_key(self.shared.config.trust_root);
         core_config.timeouts = self.shared.config.timeouts.clone();

@@ -15,6 +15,7 @@ mod groups;
 pub mod history;
 mod http;
 mod learned;
+mod lid;
 mod login;
 mod media;
 mod message_id;

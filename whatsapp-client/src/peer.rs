@@ -6,33 +6,13 @@ use std::sync::Arc;
 
 use prost::Message as _;
 use whatsapp_proto::binary::Node;
-use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e;
 
 use crate::ClientError;
 use crate::clock::UnixMillis;
-use crate::context::{SessionGuard, Shared};
+use crate::context::Shared;
 use crate::message_id::generate_message_id;
 use crate::send::{encrypt_for, send_and_wait, sessions_for};
-
-/// Our phone's device 0 as we hold a session with it (see [`send_peer_message`]).
-async fn phone_address(
-    guard: &SessionGuard<'_>,
-    pn: &Jid,
-    lid: Option<&Jid>,
-) -> Result<Jid, ClientError> {
-    let has_session = |jid: &Jid| {
-        let address = jid.signal_address();
-        async move { guard.store().load_session(&address).await }
-    };
-    if let Some(lid) = lid.map(Jid::to_non_ad)
-        && has_session(pn).await?.is_none()
-        && has_session(&lid).await?.is_some()
-    {
-        return Ok(lid);
-    }
-    Ok(pn.clone())
-}
 
 /// The stanza attributes of a peer message: `category="peer"`, plus the push priority
 /// whatsmeow gives key requests (`high`) and on-demand history requests (`high_force`,
@@ -57,11 +37,8 @@ fn peer_attrs(message: &e2e::Message) -> (Option<&'static str>, bool) {
 /// Encrypts `message` for our phone (device 0) and sends it to our own user JID as a peer
 /// message; returns its id.
 ///
-/// whatsmeow encrypts for the phone's LID, having migrated its phone-number sessions to the
-/// LID. This client keeps sessions under the address messages come from, so it encrypts for
-/// the address our phone talks to us from: the phone number, unless only a LID session
-/// exists. A second session under the other address would leave the phone answering on a
-/// session we cannot match.
+/// As whatsmeow, the session is the one kept under our phone's LID once our LID is known
+/// (its phone-number records moved there, see [`crate::lid`]).
 pub(crate) async fn send_peer_message(
     shared: &Arc<Shared>,
     message: e2e::Message,
@@ -70,7 +47,7 @@ pub(crate) async fn send_peer_message(
     let device = shared.device();
     let own = device.jid.clone().ok_or(ClientError::NotConnected)?;
     let to = own.to_non_ad();
-    let phone = phone_address(&guard, &to, device.lid.as_ref()).await?;
+    let phone = to.clone();
     let id = generate_message_id(&own.user, UnixMillis::now().as_secs());
     let sessions = sessions_for(shared, &guard, std::slice::from_ref(&phone)).await?;
     let plaintext = message.encode_to_vec();

@@ -25,6 +25,11 @@ impl<K: Hash + Eq + Clone> RecentSet<K> {
         self.0.bump(key) == 1
     }
 
+    /// Forgets `key`: the next [`RecentSet::insert`] of it is new again.
+    pub(crate) fn forget(&mut self, key: K) {
+        self.0.set(key, 0);
+    }
+
     /// Forgets every key.
     pub(crate) fn clear(&mut self) {
         self.0.clear();

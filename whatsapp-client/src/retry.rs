@@ -13,6 +13,7 @@ use whatsapp_proto::stanza::message_type::{media_type, stanza_type as message_ty
 use crate::ClientError;
 use crate::context::Shared;
 use crate::devices::{forget_devices, unknown_device};
+use crate::lid::{encryption_jid, other_form};
 use crate::send::{dsm_bytes, fetch_bundles};
 
 /// Resends answered per requesting device and message id (part 2 §6.3); a guess bounding a
@@ -83,7 +84,20 @@ pub(crate) async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result
     } else {
         requester.to_non_ad()
     };
-    let Some(plain) = shared.store.load_sent(&chat.to_string(), &id).await? else {
+    // The message may have gone out under the chat's other address form (a phone number
+    // written to at its LID): whatsmeow retry.go looks it up under both.
+    let mut plain = shared.store.load_sent(&chat.to_string(), &id).await?;
+    let mut chat = chat;
+    if plain.is_none()
+        && group.is_none()
+        && let Some(other) = other_form(shared, &chat).await?
+    {
+        plain = shared.store.load_sent(&other.to_string(), &id).await?;
+        if plain.is_some() {
+            chat = other;
+        }
+    }
+    let Some(plain) = plain else {
         tracing::warn!(%id, %chat, "retry receipt for a message no longer kept");
         return Ok(());
     };
@@ -124,7 +138,9 @@ pub(crate) async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result
     };
     let device = shared.device();
     let identity = shared.signal_identity()?;
-    let address = requester.signal_address();
+    let address = encryption_jid(shared, &guard, &requester)
+        .await?
+        .signal_address();
     let bundle = request.keys.as_ref().and_then(|keys| {
         keys::KeyBundle::parse(keys)
             .inspect_err(
@@ -199,4 +215,90 @@ pub(crate) async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result
         stanza = stanza.attr("recipient", chat);
     }
     shared.send(stanza.children(children)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use whatsapp_proto::signal::{KeyPair, PreKeyRecord, SignedPreKeyRecord};
+    use whatsapp_proto::stanza::keys::{KeyBundle, PreKey, SignedPreKey};
+
+    use super::*;
+    use crate::store::{LidStore as _, MemoryStore, SentMessageStore as _};
+
+    fn raw(key: &signal::PublicKey) -> [u8; 32] {
+        let mut out = [0; 32];
+        out.copy_from_slice(&key.serialize()[1..]);
+        out
+    }
+
+    /// A message sent to a customer's LID (we knew it) and a retry receipt from the
+    /// customer's phone-number device: whatsmeow retry.go finds the message under either
+    /// form, and the resend goes out.
+    #[tokio::test]
+    async fn a_retry_from_the_other_address_form_is_answered() {
+        let store = Arc::new(MemoryStore::new());
+        store
+            .store_lid_mappings(&[("77".into(), "201112223334".into())])
+            .await
+            .unwrap();
+        let message = e2e::Message {
+            conversation: Some("until 10 pm".into()),
+            ..Default::default()
+        };
+        store
+            .store_sent("77@lid", "3EB0AA01", &message.encode_to_vec(), 1)
+            .await
+            .unwrap();
+        let (shared, _events, driver) = crate::receive_tests::test_client(store).await;
+        let mut rng = rand::thread_rng();
+        let identity = KeyPair::generate(&mut rng);
+        let spk = SignedPreKeyRecord::generate(1, &identity, 0, &mut rng);
+        let opk = PreKeyRecord::generate(9, &mut rng);
+        let bundle = KeyBundle {
+            registration_id: 4242,
+            identity: raw(&identity.public),
+            prekey: Some(PreKey {
+                id: opk.id,
+                public: raw(&opk.key_pair.public),
+            }),
+            signed_prekey: SignedPreKey {
+                id: spk.id,
+                public: raw(&spk.key_pair.public),
+                signature: spk.signature,
+            },
+            device_identity: None,
+        };
+        let receipt = Node::new("receipt")
+            .attr(
+                "from",
+                "201112223334:2@s.whatsapp.net".parse::<Jid>().unwrap(),
+            )
+            .attr("id", "3EB0AA01")
+            .attr("type", "retry")
+            .attr("t", "1700000000")
+            .children([
+                Node::new("retry")
+                    .attr("count", "1")
+                    .attr("id", "3EB0AA01")
+                    .attr("t", "1700000000")
+                    .attr("v", "1"),
+                Node::new("registration").bytes(4242u32.to_be_bytes().to_vec()),
+                bundle.keys_node(),
+            ]);
+        handle_retry_receipt(&shared, &receipt).await.unwrap();
+        drop(shared);
+        let sent = driver.await.unwrap();
+        let resend = sent
+            .iter()
+            .find(|n| n.tag == "message")
+            .unwrap_or_else(|| panic!("no resend: {sent:?}"));
+        assert_eq!(resend.attrs().optional_str("id"), Some("3EB0AA01"));
+        assert_eq!(
+            resend.attrs().optional_jid("to").unwrap(),
+            Some("201112223334:2@s.whatsapp.net".parse().unwrap())
+        );
+        assert!(resend.child("enc").is_some(), "{resend:?}");
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use prost::Message as _;
 use tokio::sync::oneshot;
 use whatsapp_proto::binary::Node;
-use whatsapp_proto::jid::Jid;
+use whatsapp_proto::jid::{Jid, Server};
 use whatsapp_proto::pb::e2e;
 use whatsapp_proto::signal::{
     self, CiphertextMessage, PreKeyBundle, PublicKey, SenderKeyRecord, SessionRecord, SignalError,
@@ -22,6 +22,7 @@ use crate::clock::UnixMillis;
 use crate::context::{Command, SessionGuard, Shared};
 use crate::devices::{device_lists, forget_devices};
 use crate::event::Event;
+use crate::lid::{encryption_jid, lid_of, other_form};
 use crate::message_id::{generate_message_id, validate_message_id};
 
 pub(crate) fn dsm_bytes(chat: &Jid, message: &e2e::Message) -> Vec<u8> {
@@ -57,20 +58,38 @@ pub(crate) async fn fetch_bundles(
     Ok(out)
 }
 
-/// Sends a 1:1 message to every device of `to` and to our other devices (part 2 §4.3).
+/// The session of one device a message is encrypted for.
+pub(crate) struct DeviceSession {
+    /// The device as the stanza names it.
+    pub(crate) jid: Jid,
+    /// The Signal address its records are kept under (its LID device once known, see
+    /// [`crate::lid::encryption_jid`]).
+    pub(crate) address: String,
+    pub(crate) record: SessionRecord,
+}
+
 /// Sessions for `devices`: loaded, or built from fetched prekey bundles.
 pub(crate) async fn sessions_for(
     shared: &Shared,
     guard: &SessionGuard<'_>,
     devices: &[Jid],
-) -> Result<Vec<(Jid, SessionRecord)>, ClientError> {
+) -> Result<Vec<DeviceSession>, ClientError> {
     let device = shared.device();
-    let mut sessions: Vec<(Jid, SessionRecord)> = Vec::new();
+    let mut sessions = Vec::new();
     let mut missing = Vec::new();
+    let mut addresses = std::collections::HashMap::new();
     for d in devices {
-        match guard.store().load_session(&d.signal_address()).await? {
-            Some(bytes) => sessions.push((d.clone(), SessionRecord::from_bytes(&bytes)?)),
-            None => missing.push(d.clone()),
+        let address = encryption_jid(shared, guard, d).await?.signal_address();
+        match guard.store().load_session(&address).await? {
+            Some(bytes) => sessions.push(DeviceSession {
+                jid: d.clone(),
+                address,
+                record: SessionRecord::from_bytes(&bytes)?,
+            }),
+            None => {
+                missing.push(d.clone());
+                addresses.insert(d.clone(), address);
+            }
         }
     }
     if missing.is_empty() {
@@ -78,7 +97,10 @@ pub(crate) async fn sessions_for(
     }
     let identity = shared.signal_identity()?;
     for (jid, bundle) in fetch_bundles(shared, &missing).await? {
-        let address = jid.signal_address();
+        let Some(address) = addresses.remove(&jid) else {
+            tracing::warn!(%jid, "a prekey bundle for a device not asked for");
+            continue;
+        };
         let stored = guard
             .store()
             .load_identity(&address)
@@ -110,7 +132,11 @@ pub(crate) async fn sessions_for(
                     .store()
                     .store_identity(&address, bundle.identity_key.as_bytes())
                     .await?;
-                sessions.push((jid, record));
+                sessions.push(DeviceSession {
+                    jid,
+                    address,
+                    record,
+                });
             }
             Err(e) => tracing::warn!(%jid, error = %e, "cannot start a session"),
         }
@@ -123,7 +149,7 @@ pub(crate) async fn sessions_for(
 pub(crate) async fn encrypt_for(
     _shared: &Shared,
     guard: &SessionGuard<'_>,
-    sessions: Vec<(Jid, SessionRecord)>,
+    sessions: Vec<DeviceSession>,
     mediatype: Option<&'static str>,
     plaintext_for: impl Fn(&Jid) -> Vec<u8>,
 ) -> Result<(Vec<Node>, bool), ClientError> {
@@ -132,7 +158,12 @@ pub(crate) async fn encrypt_for(
     let mut updated = Vec::new();
     {
         let mut rng = rand::thread_rng();
-        for (jid, mut record) in sessions {
+        for DeviceSession {
+            jid,
+            address,
+            mut record,
+        } in sessions
+        {
             let padded = signal::pad(&plaintext_for(&jid), &mut rng);
             let ciphertext: CiphertextMessage = match record.encrypt(&padded) {
                 Ok(c) => c,
@@ -142,7 +173,7 @@ pub(crate) async fn encrypt_for(
                 }
             };
             any_prekey |= ciphertext.enc_type() == "pkmsg";
-            updated.push((jid.signal_address(), record.to_bytes()));
+            updated.push((address, record.to_bytes()));
             participants.push(
                 Node::new("to").attr("jid", jid).children([Node::new("enc")
                     .attr("v", "2")
@@ -194,10 +225,26 @@ pub(crate) async fn send_message(
     }
     let guard = shared.sessions.lock().await;
     let device = shared.device();
-    let own = device.jid.clone().ok_or(ClientError::NotConnected)?;
-    let to = to.to_non_ad();
+    let own_pn = device.jid.clone().ok_or(ClientError::NotConnected)?;
+    // whatsmeow send.go `SendMessage`: a phone number whose LID is known is written to at
+    // the LID, naming the number in `peer_recipient_pn`; in a LID chat we are our LID.
+    let mut to = to.to_non_ad();
+    let mut recipient_pn = None;
+    if to.server == Server::User
+        && to.user != own_pn.user
+        && let Some(lid) = lid_of(shared, &to.user).await?
+    {
+        recipient_pn = Some(to);
+        to = Jid::new(lid, Server::Lid);
+    } else if to.is_lid() {
+        recipient_pn = other_form(shared, &to).await?;
+    }
+    let own = match &device.lid {
+        Some(lid) if to.is_lid() => lid.clone(),
+        _ => own_pn.clone(),
+    };
     let id = id.map_or_else(
-        || generate_message_id(&own.user, UnixMillis::now().as_secs()),
+        || generate_message_id(&own_pn.user, UnixMillis::now().as_secs()),
         str::to_owned,
     );
     let devices = device_lists(shared, &[to.clone(), own.to_non_ad()]).await?;
@@ -245,8 +292,14 @@ pub(crate) async fn send_message(
     if any_prekey && let Some(account) = &device.account {
         children.push(Node::new("device-identity").bytes(account.clone()));
     }
+    let mut token = shared.store.load_privacy_token(&to.to_string()).await?;
+    if token.is_none()
+        && let Some(pn) = &recipient_pn
+    {
+        token = shared.store.load_privacy_token(&pn.to_string()).await?;
+    }
     if to.user != own.user
-        && let Some((token, issued)) = shared.store.load_privacy_token(&to.to_string()).await?
+        && let Some((token, issued)) = token
         && token_valid(issued, UnixMillis::now().as_secs() as i64)
     {
         children.push(Node::new("tctoken").bytes(token));
@@ -255,6 +308,7 @@ pub(crate) async fn send_message(
         .attr("to", to.clone())
         .attr("id", id.clone())
         .attr("type", message_type(&message))
+        .attr_opt("peer_recipient_pn", recipient_pn)
         .children(children);
     let ack = send_and_wait(shared, stanza).await?;
     check_ack_phash(shared, &ack, &phash, &[to, own.to_non_ad()]);

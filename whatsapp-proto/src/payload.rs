@@ -10,7 +10,7 @@
 //! use prost::Message;
 //! use whatsapp_proto::payload::{self, PayloadConfig};
 //! let config = PayloadConfig::default();
-//! let bytes = payload::login_payload(&config, 15551234567, 3).encode_to_vec();
+//! let bytes = payload::login_payload(&config, 15551234567, 3, true).encode_to_vec();
 //! let back = payload::decode_client_payload(&bytes).unwrap();
 //! assert_eq!(back.username, Some(15551234567));
 //! assert_eq!(back.passive, Some(true));
@@ -211,14 +211,20 @@ pub fn base_payload(config: &PayloadConfig) -> ClientPayload {
 /// The payload of a paired device logging in (whatsmeow `getLoginPayload`):
 /// `username` is the phone number (the user part of our JID), `device` our
 /// device number. `passive = true` means the server holds queued stanzas
-/// until the client sends the `<active/>` IQ.
-pub fn login_payload(config: &PayloadConfig, username: u64, device: u32) -> ClientPayload {
+/// until the client sends the `<active/>` IQ. `lid_db_migrated` says whether the client keeps
+/// its Signal records under LIDs (whatsmeow always sends true, having moved them as it goes).
+pub fn login_payload(
+    config: &PayloadConfig,
+    username: u64,
+    device: u32,
+    lid_db_migrated: bool,
+) -> ClientPayload {
     ClientPayload {
         username: Some(username),
         device: Some(device),
         passive: Some(true),
         pull: Some(true),
-        lid_db_migrated: Some(true),
+        lid_db_migrated: Some(lid_db_migrated),
         lc: Some(1),
         ..base_payload(config)
     }

@@ -9,7 +9,8 @@
 //! | `POST /control/groups/remove` | `{"by", "group": "<group jid>", "participants": [phones]}` | `{"ok": true}` (members get a `w:gp2` `<remove>`; `by` is the creator, or leaves) |
 //! | `GET /control/devices` | | `[{"phone", "lid", "customer", "devices": [{"jid", "lid", "online", "offline_queue", "platform"}]}]` |
 //! | `POST /control/devices/remove` | `{"jid"}` | `{"ok": true}` |
-//! | `POST /control/customers` | `{"phone", "name", "devices": 1, "addressing": "pn" \| "lid"}` | `{"ok": true, "jid"}` |
+//! | `POST /control/customers` | `{"phone", "name", "devices": 1, "addressing": "lid" (default) \| "pn"}` | `{"ok": true, "jid"}` |
+//! | `POST /control/customers/{phone}/addressing` | `{"addressing": "pn" \| "lid"}` | `{"ok": true}` (the customer's next messages go to LID chats, or back to phone numbers) |
 //! | `POST /control/customers/{phone}/send` | `{"to"}` and one of `"text"`, `"image": {"base64", "mimetype", "caption"}`, `"audio": {"base64", "mimetype", "ptt"}`, `"document": {"base64", "mimetype", "file_name"}`, `"video"`, `"ptv"`, `"sticker"` (as `image`), `"location": {"lat", "lng", "name"}`, `"reaction": {"message_id", "emoji"}`, `"edit": {"message_id", "text", "form": "edited" \| "protocol"}`, `"revoke": {"message_id"}`, `"poll": {"name", "options", "single"}`, `"raw": "<base64 e2e.Message>"` (sent as it is); optional `"reply_to"`, optional `"appdata": true` (relayed under `<appdata>`; client customers only), optional `"wrap": {"ephemeral": seconds, "ephemeral_bare", "view_once", "document_with_caption", "forwarded": score, "mentions": [jids]}` (see `shapes`) | `{"id"}` |
 //! | `POST /control/customers/{phone}/read` | `{"message_ids": [...]}` | `{"ok": true, "count"}` |
 //! | `POST /control/customers/{phone}/typing` | `{"to", "state": "composing" \| "paused"}` | `{"ok": true}` |
@@ -178,16 +179,33 @@ fn one() -> u16 {
     1
 }
 
+/// `"lid"` or `"pn"`; absent is LID, as the real server addresses most chats now.
+fn lid_addressing(addressing: Option<&str>) -> Result<bool, SimError> {
+    match addressing {
+        None | Some("lid") => Ok(true),
+        Some("pn") => Ok(false),
+        Some(other) => Err(SimError::BadRequest(format!(
+            "addressing {other:?} is not pn or lid"
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+struct AddressingBody {
+    addressing: String,
+}
+
+async fn customer_addressing(
+    State(sim): State<SimHandle>,
+    Path(phone): Path<String>,
+    Body(body): Body<AddressingBody>,
+) -> Answer {
+    sim.customer_addressing(&phone, lid_addressing(Some(&body.addressing))?)?;
+    Ok(Json(json!({ "ok": true })))
+}
+
 async fn add_customer(State(sim): State<SimHandle>, Body(body): Body<CustomerBody>) -> Answer {
-    let lid = match body.addressing.as_deref() {
-        None | Some("pn") => false,
-        Some("lid") => true,
-        Some(other) => {
-            return Err(SimError::BadRequest(format!(
-                "addressing {other:?} is not pn or lid"
-            )));
-        }
-    };
+    let lid = lid_addressing(body.addressing.as_deref())?;
     if body.devices == 0 || body.devices > 20 {
         return Err(SimError::BadRequest("devices must be 1..=20".into()));
     }
@@ -600,6 +618,10 @@ pub fn router(sim: SimHandle) -> Router {
         .route("/control/devices", get(devices))
         .route("/control/devices/remove", post(remove_device))
         .route("/control/customers", post(add_customer))
+        .route(
+            "/control/customers/{phone}/addressing",
+            post(customer_addressing),
+        )
         .route("/control/customers/{phone}/send", post(send))
         .route("/control/customers/{phone}/read", post(read))
         .route("/control/customers/{phone}/typing", post(typing))

@@ -478,6 +478,15 @@ impl SimHandle {
         Ok(jid)
     }
 
+    /// Switches a simulated customer's chats to LID addressing (`true`) or back to phone
+    /// numbers: a customer who wrote by phone number continues at its LID, as the real server
+    /// moves a conversation to the LID mid-way.
+    pub fn customer_addressing(&self, phone: &str, lid: bool) -> Result<(), SimError> {
+        self.shared
+            .lock()
+            .set_customer_addressing(&phone_digits(phone), lid)
+    }
+
     /// A whatsapp-client config pointed at this sim: its WebSocket, trust root and media
     /// server (what a test's client and the simulated customers' clients start from).
     pub fn client_config(&self) -> whatsapp_client::Config {

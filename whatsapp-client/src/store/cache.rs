@@ -288,6 +288,29 @@ impl SessionStore for CachedStore {
             move |t| t.forget_users(users),
         ))
     }
+
+    fn migrate_pn_to_lid<'a>(&'a self, pn: &'a str, lid: &'a str) -> StoreFuture<'a, u64> {
+        let users = [
+            Jid::user(pn),
+            Jid::new(lid, whatsapp_proto::jid::Server::Lid),
+        ];
+        Box::pin(async move {
+            self.write(
+                self.inner.migrate_pn_to_lid(pn, lid),
+                |t| t.forget_users(&users),
+                |t| t.forget_users(&users),
+            )
+            .await
+        })
+    }
+
+    fn migrate_all_pn_to_lid(&self) -> StoreFuture<'_, u64> {
+        let clear = |t: &mut Tables| {
+            t.sessions().clear();
+            t.identities().clear();
+        };
+        Box::pin(self.write(self.inner.migrate_all_pn_to_lid(), clear, clear))
+    }
 }
 
 impl IdentityStore for CachedStore {
@@ -334,6 +357,10 @@ impl LidStore for CachedStore {
             self.read(pn_by_lid, &lid.to_owned(), self.inner.pn_for_lid(lid))
                 .await
         })
+    }
+
+    fn lid_db_migrated(&self) -> StoreFuture<'_, bool> {
+        self.inner.lid_db_migrated()
     }
 
     fn lid_for_pn<'a>(&'a self, pn: &'a str) -> StoreFuture<'a, Option<String>> {
@@ -463,6 +490,7 @@ mod tests {
         super::super::conformance::write_all(&store).await;
         super::super::conformance::check_all(&store).await;
         super::super::conformance::check_delete_users(&store).await;
+        super::super::conformance::check_lid_migration(&store).await;
         super::super::conformance::check_wipe(&store).await;
     }
 

@@ -11,6 +11,7 @@
 //! // A durable store: reopen it here, then check the reopened one.
 //! conformance::check_all(&store).await;
 //! conformance::check_delete_users(&store).await;
+//! conformance::check_lid_migration(&store).await;
 //! conformance::check_wipe(&store).await;
 //! # }
 //! ```
@@ -474,6 +475,64 @@ pub async fn check_delete_users(store: &dyn Store) {
     );
 }
 
+/// A phone-number user's sessions, identities and sender keys move to its LID (whatsmeow
+/// `MigratePNToLID`): a PN record replaces the LID record of the same device, users whose
+/// addresses merely look alike keep theirs; then the whole store's one-time migration moves
+/// every mapped user and marks the store. Reads first, so a caching store must forget too.
+pub async fn check_lid_migration(store: &dyn Store) {
+    assert!(!store.lid_db_migrated().await.unwrap());
+    for address in ["2020.0", "2020.3", "20201.0", "88_1.3"] {
+        store
+            .store_session(address, address.as_bytes())
+            .await
+            .unwrap();
+        store.store_identity(address, &[3; 32]).await.unwrap();
+        assert_eq!(held(store, address).await, (true, true));
+    }
+    store
+        .store_sender_key("g@g.us", "2020.3", b"k")
+        .await
+        .unwrap();
+    // Three records of each of two devices (the sender key only for one).
+    assert_eq!(store.migrate_pn_to_lid("2020", "88").await.unwrap(), 5);
+    for gone in ["2020.0", "2020.3"] {
+        assert_eq!(held(store, gone).await, (false, false), "{gone}");
+    }
+    assert_eq!(held(store, "20201.0").await, (true, true));
+    assert_eq!(
+        store.load_session("88_1.0").await.unwrap().as_deref(),
+        Some(&b"2020.0"[..])
+    );
+    assert_eq!(
+        store.load_session("88_1.3").await.unwrap().as_deref(),
+        Some(&b"2020.3"[..]),
+        "the PN session replaces the LID one"
+    );
+    assert_eq!(store.load_identity("88_1.3").await.unwrap(), Some([3; 32]));
+    assert_eq!(
+        store.load_sender_key("g@g.us", "88_1.3").await.unwrap(),
+        Some(b"k".to_vec())
+    );
+    assert_eq!(
+        store.load_sender_key("g@g.us", "2020.3").await.unwrap(),
+        None
+    );
+    assert_eq!(store.migrate_pn_to_lid("2020", "88").await.unwrap(), 0);
+    // The whole store: every mapped user, once.
+    store
+        .store_lid_mappings(&[("77".into(), "3030".into())])
+        .await
+        .unwrap();
+    store.store_session("3030.1", b"s").await.unwrap();
+    assert_eq!(held(store, "3030.1").await, (true, false));
+    assert!(!store.lid_db_migrated().await.unwrap());
+    assert!(store.migrate_all_pn_to_lid().await.unwrap() >= 1);
+    assert!(store.lid_db_migrated().await.unwrap());
+    assert_eq!(held(store, "3030.1").await, (false, false));
+    assert_eq!(held(store, "77_1.1").await, (true, false));
+    assert_eq!(held(store, "20201.0").await, (true, true));
+}
+
 /// Wipes the store and checks that nothing is left.
 pub async fn check_wipe(store: &dyn Store) {
     // The plaintext buffer is pruned by age (the commit above was at t = 1).
@@ -512,5 +571,6 @@ async fn conformance_memory() {
     write_all(&store).await;
     check_all(&store).await;
     check_delete_users(&store).await;
+    check_lid_migration(&store).await;
     check_wipe(&store).await;
 }

@@ -22,6 +22,8 @@ struct Inner {
     /// Pending history-sync notifications, in order of arrival.
     pending_history: Vec<(String, Vec<u8>)>,
     lid_to_pn: HashMap<String, String>,
+    /// The whole store was migrated to LIDs once.
+    lid_migrated: bool,
     contacts: HashMap<String, Contact>,
     privacy_tokens: HashMap<String, (Vec<u8>, i64)>,
     sent: HashMap<(String, String), (Vec<u8>, i64)>,
@@ -84,6 +86,46 @@ fn remove_users<V>(map: &mut HashMap<String, V>, users: &[Jid]) -> u64 {
     let before = map.len();
     map.retain(|address, _| !prefixes.iter().any(|p| address.starts_with(p.as_str())));
     (before - map.len()) as u64
+}
+
+/// Renames the keys starting with `from` to start with `to` (a PN record replaces the LID
+/// one); how many moved.
+fn move_prefix<K, V>(
+    map: &mut HashMap<K, V>,
+    address: impl Fn(&K) -> &str,
+    renamed: impl Fn(&K, String) -> K,
+    (from, to): (&str, &str),
+) -> u64
+where
+    K: std::hash::Hash + Eq + Clone,
+{
+    let keys: Vec<K> = map
+        .keys()
+        .filter(|k| address(k).starts_with(from))
+        .cloned()
+        .collect();
+    for key in &keys {
+        if let Some(value) = map.remove(key) {
+            let new = format!("{to}{}", &address(key)[from.len()..]);
+            map.insert(renamed(key, new), value);
+        }
+    }
+    keys.len() as u64
+}
+
+impl Inner {
+    fn migrate_pn_to_lid(&mut self, pn: &str, lid: &str) -> u64 {
+        let (from, to) = migration_prefixes(pn, lid);
+        let prefixes = (from.as_str(), to.as_str());
+        move_prefix(&mut self.sessions, |k| k, |_, a| a, prefixes)
+            + move_prefix(&mut self.identities, |k| k, |_, a| a, prefixes)
+            + move_prefix(
+                &mut self.sender_keys,
+                |(_, sender)| sender,
+                |(group, _), a| (group.clone(), a),
+                prefixes,
+            )
+    }
 }
 
 impl DeviceStore for MemoryStore {
@@ -157,6 +199,23 @@ impl SessionStore for MemoryStore {
     }
     fn delete_all_sessions<'a>(&'a self, users: &'a [Jid]) -> StoreFuture<'a, u64> {
         Self::ready(remove_users(&mut self.lock().sessions, users))
+    }
+    fn migrate_pn_to_lid<'a>(&'a self, pn: &'a str, lid: &'a str) -> StoreFuture<'a, u64> {
+        Self::ready(self.lock().migrate_pn_to_lid(pn, lid))
+    }
+    fn migrate_all_pn_to_lid(&self) -> StoreFuture<'_, u64> {
+        let mut inner = self.lock();
+        let pairs: Vec<(String, String)> = inner
+            .lid_to_pn
+            .iter()
+            .map(|(lid, pn)| (lid.clone(), pn.clone()))
+            .collect();
+        let moved = pairs
+            .iter()
+            .map(|(lid, pn)| inner.migrate_pn_to_lid(pn, lid))
+            .sum();
+        inner.lid_migrated = true;
+        Self::ready(moved)
     }
 }
 
@@ -333,6 +392,9 @@ impl LidStore for MemoryStore {
     }
     fn pn_for_lid<'a>(&'a self, lid: &'a str) -> StoreFuture<'a, Option<String>> {
         Self::ready(self.lock().lid_to_pn.get(lid).cloned())
+    }
+    fn lid_db_migrated(&self) -> StoreFuture<'_, bool> {
+        Self::ready(self.lock().lid_migrated)
     }
     fn lid_for_pn<'a>(&'a self, pn: &'a str) -> StoreFuture<'a, Option<String>> {
         let inner = self.lock();

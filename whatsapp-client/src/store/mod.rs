@@ -329,6 +329,30 @@ pub trait SessionStore: Send + Sync {
     /// # }).unwrap();
     /// ```
     fn delete_all_sessions<'a>(&'a self, users: &'a [Jid]) -> StoreFuture<'a, u64>;
+    /// Moves the sessions, identity keys and sender keys of every device of the phone-number
+    /// user `pn` to the LID user `lid`, in one transaction, and returns how many records
+    /// moved (whatsmeow `store/sqlstore/store.go` `MigratePNToLID`): a PN record replaces
+    /// the LID record of the same device, and no PN record is left. Addresses are matched
+    /// as [`address_prefix`] makes them.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use whatsapp_client::store::{IdentityStore, MemoryStore, SessionStore};
+    ///
+    /// let store = MemoryStore::new();
+    /// store.store_session("2010.3", b"by phone").await?;
+    /// store.store_identity("2010.3", &[7; 32]).await?;
+    /// assert_eq!(store.migrate_pn_to_lid("2010", "99").await?, 2);
+    /// assert_eq!(store.load_session("99_1.3").await?.as_deref(), Some(&b"by phone"[..]));
+    /// assert!(store.load_session("2010.3").await?.is_none());
+    /// # Ok::<(), whatsapp_client::store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    fn migrate_pn_to_lid<'a>(&'a self, pn: &'a str, lid: &'a str) -> StoreFuture<'a, u64>;
+    /// The one-time migration of the whole store: [`SessionStore::migrate_pn_to_lid`] for
+    /// every stored PN/LID mapping, and the store marked migrated
+    /// ([`LidStore::lid_db_migrated`]), in one transaction. Returns how many records moved.
+    fn migrate_all_pn_to_lid(&self) -> StoreFuture<'_, u64>;
 }
 
 /// Peers' identity keys (trust on first use).
@@ -478,6 +502,18 @@ pub trait LidStore: Send + Sync {
     fn pn_for_lid<'a>(&'a self, lid: &'a str) -> StoreFuture<'a, Option<String>>;
     /// The LID of a phone-number user.
     fn lid_for_pn<'a>(&'a self, pn: &'a str) -> StoreFuture<'a, Option<String>>;
+    /// Whether [`SessionStore::migrate_all_pn_to_lid`] ran over this store: the login
+    /// payload's `lidDbMigrated`.
+    fn lid_db_migrated(&self) -> StoreFuture<'_, bool>;
+}
+
+/// The Signal address prefixes of a PN user and of its LID user: what
+/// [`SessionStore::migrate_pn_to_lid`] rewrites (`2010.` to `99_1.`).
+pub fn migration_prefixes(pn: &str, lid: &str) -> (String, String) {
+    (
+        address_prefix(&Jid::user(pn)),
+        address_prefix(&Jid::new(lid, whatsapp_proto::jid::Server::Lid)),
+    )
 }
 
 /// Contacts' names.

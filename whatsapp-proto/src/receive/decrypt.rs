@@ -97,7 +97,7 @@ impl Receiver {
             "msg" => true,
             "pkmsg" => match PreKeyWhisperMessage::decode(ciphertext) {
                 Ok(message) => self
-                    .session(&msg.info.sender.signal_address())?
+                    .session(&msg.enc_address())?
                     .is_some_and(|record| record.is_ok_and(|record| record.repeats(&message))),
                 Err(e) => return Ok(Err(failure(e))),
             },
@@ -132,7 +132,7 @@ impl Receiver {
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Outcome, Need> {
         let sender = &msg.info.sender;
-        let address = sender.signal_address();
+        let address = msg.enc_address();
         let mut decrypted = Decrypted {
             address: address.clone(),
             session: None,

@@ -64,6 +64,17 @@ pub enum RecordKey {
     LidForPn(String),
     /// The phone number user (UTF-8) of a LID user.
     PnForLid(String),
+    /// Not a record but a step the shell takes before the core goes on: move the sessions,
+    /// identities and sender keys of every device of the phone-number user `pn` to the LID
+    /// user `lid` in the store (whatsmeow `MigratePNToLID`), then answer
+    /// `Loaded(key, None)`. Asked once per group and sender, before the core loads the
+    /// sender's records under its LID.
+    LidMigration {
+        /// The phone-number user.
+        pn: String,
+        /// Its LID user.
+        lid: String,
+    },
     /// The `<keys>` of a retry receipt, with a fresh one-time prekey that the answerer has
     /// stored and marked uploaded: answered with [`Input::RetryKeys`].
     RetryKeys,
@@ -275,6 +286,10 @@ struct InFlight {
     created_at: i64,
     /// The sender's other address is settled.
     alt_done: bool,
+    /// The address the sender's Signal records are kept under: its LID device when the
+    /// sender writes by phone number and its LID is known (whatsmeow `decryptMessages`),
+    /// else the sender; settled (`Some`) once the records were moved to it.
+    enc_sender: Option<Jid>,
     /// The next `<enc>` to decrypt.
     next: usize,
     /// The current `<enc>`'s decryption failed (a buffered plaintext may still answer it).
@@ -286,6 +301,16 @@ struct InFlight {
     /// The retry receipt's number, once counted (counted once per message).
     retry: Option<u32>,
     retry_keys: Option<Node>,
+}
+
+impl InFlight {
+    /// The Signal address of the sender's records (see `enc_sender`).
+    fn enc_address(&self) -> String {
+        self.enc_sender
+            .as_ref()
+            .unwrap_or(&self.info.sender)
+            .signal_address()
+    }
 }
 
 impl Receiver {
@@ -342,7 +367,8 @@ impl Receiver {
             .children_by_tag("enc")
             .any(|e| e.attrs().optional_str("type") == Some("msmsg"));
         self.current = Some(InFlight {
-            alt_done: group.is_some(),
+            alt_done: false,
+            enc_sender: None,
             node,
             info,
             group,
@@ -364,6 +390,11 @@ impl Receiver {
     pub fn handle_input(&mut self, input: Input, rng: &mut (impl RngCore + CryptoRng)) {
         match input {
             Input::Loaded(key, value) => {
+                if let RecordKey::LidMigration { pn, lid } = &key
+                    && !self.known.contains_key(&key)
+                {
+                    self.moved_to_lid(pn, lid);
+                }
                 self.known.entry(key.clone()).or_insert(value);
                 if self.waiting.as_ref() == Some(&key) {
                     self.waiting = None;
@@ -531,8 +562,35 @@ impl Receiver {
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<(), Need> {
         if !msg.alt_done {
-            msg.info.sender_alt = self.alternate(&msg.node, &msg.info.sender)?;
+            let group = msg.group.is_some();
+            msg.info.sender_alt = self.alternate(&msg.node, &msg.info.sender, group)?;
             msg.alt_done = true;
+        }
+        if msg.enc_sender.is_none() {
+            // A sender whose other address is known: its records live under the LID, moved
+            // there from the phone number first (whatsmeow moves them when it learns the
+            // pair, on receiving and on sending, so a LID sender finds them there too).
+            let sender = &msg.info.sender;
+            let pair = match (&sender.server, &msg.info.sender_alt) {
+                (Server::User, Some(alt)) if alt.server == Server::Lid => {
+                    Some((sender.user.clone(), alt.user.clone()))
+                }
+                (Server::Lid, Some(alt)) if alt.server == Server::User => {
+                    Some((alt.user.clone(), sender.user.clone()))
+                }
+                _ => None,
+            };
+            let enc_sender = match pair {
+                Some((pn, lid)) => {
+                    self.known(RecordKey::LidMigration {
+                        pn,
+                        lid: lid.clone(),
+                    })?;
+                    Jid::new(lid, Server::Lid).with_device(sender.device)
+                }
+                None => sender.clone(),
+            };
+            msg.enc_sender = Some(enc_sender);
         }
         loop {
             let Some((kind, ciphertext)) =
@@ -565,13 +623,15 @@ impl Receiver {
         Ok(())
     }
 
-    /// The sender's other address (part 2 §3.5): `sender_pn` when `from` is a LID, else
-    /// `sender_lid`; one the stanza names is committed, a missing one is loaded.
-    fn alternate(&mut self, node: &Node, from: &Jid) -> Result<Option<Jid>, Need> {
-        let key = if from.is_lid() {
-            "sender_pn"
-        } else {
-            "sender_lid"
+    /// The sender's other address (part 2 §3.5): `sender_pn` (`participant_pn` in a group)
+    /// when the sender is a LID, else `sender_lid` (`participant_lid`); one the stanza names
+    /// is committed, a missing one is loaded.
+    fn alternate(&mut self, node: &Node, from: &Jid, group: bool) -> Result<Option<Jid>, Need> {
+        let key = match (group, from.is_lid()) {
+            (false, true) => "sender_pn",
+            (false, false) => "sender_lid",
+            (true, true) => "participant_pn",
+            (true, false) => "participant_lid",
         };
         if let Some(alt) = node.attrs().optional_jid(key).ok().flatten() {
             let pair = if from.is_lid() {
@@ -608,7 +668,8 @@ impl Receiver {
             dsm.sender_key_distribution_message.as_ref()
         });
         if let Some(skdm) = skdm {
-            self.distribution(&msg.info, skdm)?;
+            let sender = msg.enc_sender.as_ref().unwrap_or(&msg.info.sender);
+            self.distribution(&msg.info, &sender.signal_address(), skdm)?;
         }
         let Some(receipt) = stanza::delivery_receipt(&msg.node, msg.info.from_me) else {
             return Ok(());
@@ -630,6 +691,7 @@ impl Receiver {
     fn distribution(
         &mut self,
         info: &MessageInfo,
+        sender: &str,
         skdm: &e2e::SenderKeyDistributionMessage,
     ) -> Result<(), Need> {
         let Some(bytes) = &skdm.axolotl_sender_key_distribution_message else {
@@ -639,7 +701,7 @@ impl Receiver {
             .group_id
             .clone()
             .unwrap_or_else(|| info.chat.to_string());
-        let sender = info.sender.signal_address();
+        let sender = sender.to_owned();
         let key = RecordKey::SenderKey {
             group: group.clone(),
             sender: sender.clone(),
@@ -662,6 +724,55 @@ impl Receiver {
             self.distributed.push(pair);
         }
         Ok(())
+    }
+
+    /// The store moved the records of `pn` to `lid`: so does the group's own state, a
+    /// record of the phone number (loaded or changed) replacing the LID's, as in the store.
+    fn moved_to_lid(&mut self, pn: &str, lid: &str) {
+        let from = address_prefix(&Jid::user(pn));
+        let to = address_prefix(&Jid::new(lid, Server::Lid));
+        let renamed = |address: &str| {
+            address
+                .strip_prefix(from.as_str())
+                .map(|rest| format!("{to}{rest}"))
+        };
+        let keys: Vec<RecordKey> = self.known.keys().cloned().collect();
+        for key in keys {
+            let moved = match &key {
+                RecordKey::Session(a) => renamed(a).map(RecordKey::Session),
+                RecordKey::Identity(a) => renamed(a).map(RecordKey::Identity),
+                RecordKey::SenderKey { group, sender } => {
+                    renamed(sender).map(|sender| RecordKey::SenderKey {
+                        group: group.clone(),
+                        sender,
+                    })
+                }
+                _ => None,
+            };
+            if let Some(moved) = moved
+                && let Some(value) = self.known.remove(&key)
+            {
+                if value.is_some() {
+                    self.known.insert(moved, value);
+                }
+                self.known.insert(key, None);
+            }
+        }
+        for decrypted in &mut self.changes.decrypts {
+            if let Some(address) = renamed(&decrypted.address) {
+                decrypted.address = address;
+            }
+            if let Some((_, sender, _)) = &mut decrypted.sender_key
+                && let Some(address) = renamed(sender)
+            {
+                *sender = address;
+            }
+        }
+        for (_, sender) in &mut self.distributed {
+            if let Some(address) = renamed(sender) {
+                *sender = address;
+            }
+        }
     }
 
     /// Counts a retry receipt for the message (once) and loads its keys when they go with it.
@@ -750,6 +861,15 @@ impl Receiver {
             self.outputs
                 .push_back(Output::Deliver(Delivery::Consumed(info)));
         }
+    }
+}
+
+/// The start of the Signal address of every device of `user` (`2010.`, `99_1.`).
+fn address_prefix(user: &Jid) -> String {
+    let address = user.to_non_ad().signal_address();
+    match address.strip_suffix('0') {
+        Some(prefix) => prefix.to_owned(),
+        None => address,
     }
 }
 

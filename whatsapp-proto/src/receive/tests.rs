@@ -127,6 +127,10 @@ impl World {
                     self.loads.push(key.clone());
                     let input = if self.fail.as_ref() == Some(&key) {
                         Input::LoadFailed(key)
+                    } else if let RecordKey::LidMigration { pn, lid } = &key {
+                        // The store moves the phone number's records to the LID.
+                        self.migrate(pn, lid);
+                        Input::Loaded(key, None)
                     } else if key == RecordKey::RetryKeys {
                         Input::RetryKeys(Node::new("keys").children([Node::new("type")]))
                     } else {
@@ -139,6 +143,28 @@ impl World {
             }
         }
         out
+    }
+
+    /// What a store's `migrate_pn_to_lid` does: the sessions and identities of `pn`'s
+    /// devices move to `lid`'s.
+    fn migrate(&mut self, pn: &str, lid: &str) {
+        let from = format!("{pn}.");
+        let moved: Vec<RecordKey> = self
+            .store
+            .keys()
+            .filter(|k| matches!(k, RecordKey::Session(a) | RecordKey::Identity(a) if a.starts_with(&from)))
+            .cloned()
+            .collect();
+        for key in moved {
+            let value = self.store.remove(&key).unwrap();
+            let renamed = |a: &str| format!("{lid}_1.{}", &a[from.len()..]);
+            let key = match key {
+                RecordKey::Session(a) => RecordKey::Session(renamed(&a)),
+                RecordKey::Identity(a) => RecordKey::Identity(renamed(&a)),
+                other => other,
+            };
+            self.store.insert(key, value);
+        }
     }
 
     /// Ends the group and writes its commit to the store.
@@ -724,4 +750,69 @@ fn our_own_devices_messages_get_a_sender_receipt() {
             .unwrap(),
         "read"
     );
+}
+
+/// A phone-number sender whose LID the stanza names (`sender_lid`) is decrypted with the
+/// session kept under the LID, its phone-number records moved there first (whatsmeow
+/// message.go `decryptMessages`), and the advanced session is committed under the LID.
+#[test]
+fn a_phone_number_sender_with_a_known_lid_decrypts_with_the_lid_session() {
+    let mut w = World::new();
+    w.establish();
+    let (kind, ct) = w.seal(&text("by number, mapped"));
+    assert_eq!(kind, "msg");
+    let out = w.feed(World::stanza("L1", kind, ct).attr("sender_lid", jid("77@lid")));
+    assert_eq!(
+        conversation(&out).as_deref(),
+        Some("by number, mapped"),
+        "{out:?}"
+    );
+    let migration = RecordKey::LidMigration {
+        pn: "201112223334".into(),
+        lid: "77".into(),
+    };
+    let at = w.loads.iter().position(|k| *k == migration).expect("moved");
+    assert_eq!(
+        w.loads[at + 1..].first(),
+        Some(&RecordKey::Session("77_1.3".into())),
+        "{:?}",
+        w.loads
+    );
+    let changes = w.commit().unwrap();
+    assert_eq!(changes.decrypts[0].address, "77_1.3");
+    assert_eq!(
+        changes.lid_mappings,
+        vec![("77".to_owned(), "201112223334".to_owned())]
+    );
+    assert!(!w.store.contains_key(&RecordKey::Session(World::address())));
+}
+
+/// Within one group, a message decrypted under the phone number before the LID was known
+/// is moved with the rest: the group's commit writes the newest session under the LID only.
+#[test]
+fn a_group_moves_its_own_uncommitted_phone_number_state_to_the_lid() {
+    let mut w = World::new();
+    w.establish();
+    let (kind, ct) = w.seal(&text("before"));
+    let first = w.feed(World::stanza("G1", kind, ct));
+    assert_eq!(conversation(&first).as_deref(), Some("before"));
+    let (kind, ct) = w.seal(&text("after"));
+    let second = w.feed(World::stanza("G2", kind, ct).attr("sender_lid", jid("77@lid")));
+    assert_eq!(
+        conversation(&second).as_deref(),
+        Some("after"),
+        "{second:?}"
+    );
+    let changes = w.commit().unwrap();
+    let addresses: Vec<&str> = changes
+        .decrypts
+        .iter()
+        .map(|d| d.address.as_str())
+        .collect();
+    assert_eq!(addresses, ["77_1.3", "77_1.3"]);
+    assert!(!w.store.contains_key(&RecordKey::Session(World::address())));
+    // The next message decrypts against what the group committed under the LID.
+    let (kind, ct) = w.seal(&text("next"));
+    let third = w.feed(World::stanza("G3", kind, ct).attr("sender_lid", jid("77@lid")));
+    assert_eq!(conversation(&third).as_deref(), Some("next"), "{third:?}");
 }

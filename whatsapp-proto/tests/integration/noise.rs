@@ -888,7 +888,7 @@ fn registration_and_login_payloads_reach_the_responder() {
     let payload_config =
         PayloadConfig::default().with_app_version(AppVersion::parse("2.3000.1035194821").unwrap());
     let registration = payload::registration_payload(&payload_config, &keys).encode_to_vec();
-    let login = payload::login_payload(&payload_config, 15_551_234_567, 3).encode_to_vec();
+    let login = payload::login_payload(&payload_config, 15_551_234_567, 3, true).encode_to_vec();
 
     for bytes in [registration, login] {
         let (client, hello) = noise::initiate(

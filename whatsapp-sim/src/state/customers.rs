@@ -142,6 +142,19 @@ impl State {
         Ok((jid, added))
     }
 
+    /// The server starts addressing a customer's chats by LID (`true`) or phone number from
+    /// now on, as it moves a conversation to the LID mid-way: the customer's next messages go
+    /// to its peers' LIDs and reach them from its LID with `sender_pn`.
+    pub fn set_customer_addressing(&mut self, pn: &str, lid: bool) -> Result<(), SimError> {
+        self.require_client_customer(pn)?;
+        let account = self
+            .accounts
+            .get_mut(pn)
+            .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))?;
+        account.lid_addressing = lid;
+        Ok(())
+    }
+
     /// The chat JID a customer writes to for `to` (digits, a user JID or a group), in the
     /// customer's addressing mode.
     pub fn customer_chat(&self, pn: &str, to: &str) -> Result<Jid, SimError> {

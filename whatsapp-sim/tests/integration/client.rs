@@ -72,6 +72,7 @@ impl Identity {
             &PayloadConfig::default(),
             jid.user.parse().expect("digits"),
             u32::from(jid.device),
+            true,
         )
         .encode_to_vec()
     }

@@ -14,6 +14,7 @@ use sqlx::{Arguments, Row, Sqlite, Transaction};
 use super::*;
 
 mod appstate;
+mod lid;
 mod messages;
 
 /// A [`Store`] in a SQLite file.
@@ -234,6 +235,7 @@ impl DeviceStore for SqliteStore {
                 "app_state_mutation_macs",
                 "pending_history",
                 "lid_map",
+                "lid_migration",
                 "contacts",
                 "privacy_tokens",
                 "sent_messages",
@@ -373,6 +375,14 @@ impl SessionStore for SqliteStore {
     fn delete_all_sessions<'a>(&'a self, users: &'a [Jid]) -> StoreFuture<'a, u64> {
         Box::pin(self.delete_users("sessions", users))
     }
+
+    fn migrate_pn_to_lid<'a>(&'a self, pn: &'a str, lid: &'a str) -> StoreFuture<'a, u64> {
+        Box::pin(self.migrate_pn_to_lid_now(pn, lid))
+    }
+
+    fn migrate_all_pn_to_lid(&self) -> StoreFuture<'_, u64> {
+        Box::pin(self.migrate_all_now())
+    }
 }
 
 impl IdentityStore for SqliteStore {
@@ -468,6 +478,10 @@ impl LidStore for SqliteStore {
                 .fetch_optional(&self.pool)
                 .await?)
         })
+    }
+
+    fn lid_db_migrated(&self) -> StoreFuture<'_, bool> {
+        Box::pin(self.lid_migrated_now())
     }
 
     fn lid_for_pn<'a>(&'a self, pn: &'a str) -> StoreFuture<'a, Option<String>> {
@@ -583,6 +597,7 @@ mod tests {
         let reopened = SqliteStore::open(&path).await.unwrap();
         super::super::conformance::check_all(&reopened).await;
         super::super::conformance::check_delete_users(&reopened).await;
+        super::super::conformance::check_lid_migration(&reopened).await;
         super::super::conformance::check_wipe(&reopened).await;
     }
 
@@ -592,6 +607,7 @@ mod tests {
         super::super::conformance::write_all(&store).await;
         super::super::conformance::check_all(&store).await;
         super::super::conformance::check_delete_users(&store).await;
+        super::super::conformance::check_lid_migration(&store).await;
         super::super::conformance::check_wipe(&store).await;
     }
 
