@@ -580,7 +580,7 @@ async fn read_receipts_and_refused_sends() {
     assert!(
         matches!(
             refused,
-            Err(whatsapp_client::ClientError::MessageRefused { code: 463 })
+            Err(whatsapp_client::ClientError::NewChatRefused { .. })
         ),
         "{refused:?}"
     );

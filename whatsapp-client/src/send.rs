@@ -167,8 +167,14 @@ pub(crate) async fn send_and_wait(shared: &Shared, stanza: Node) -> Result<Node,
         .await
         .map_err(|_| ClientError::Timeout)?
         .map_err(|_| ClientError::Stopped)??;
-    if let Ok(Some(code)) = ack.attrs().optional_u64("error") {
-        return Err(ClientError::MessageRefused { code });
+    match ack.attrs().optional_u64("error") {
+        Ok(Some(463)) => {
+            return Err(ClientError::NewChatRefused {
+                id: ack.attrs().optional_string("id").unwrap_or_default(),
+            });
+        }
+        Ok(Some(code)) => return Err(ClientError::MessageRefused { code }),
+        _ => {}
     }
     Ok(ack)
 }
@@ -245,11 +251,9 @@ pub(crate) async fn send_message(
     if any_prekey && let Some(account) = &device.account {
         children.push(Node::new("device-identity").bytes(account.clone()));
     }
-    if to.user != own.user
-        && let Some((token, issued)) = shared.store.load_privacy_token(&to.to_string()).await?
-        && token_valid(issued, UnixMillis::now().as_secs() as i64)
-    {
-        children.push(Node::new("tctoken").bytes(token));
+    let to_other = to.user != own.user;
+    if to_other && let Some(token) = crate::privacy_token::message_token(shared, &to).await? {
+        children.push(token);
     }
     let stanza = Node::new("message")
         .attr("to", to.clone())
@@ -257,7 +261,11 @@ pub(crate) async fn send_message(
         .attr("type", message_type(&message))
         .children(children);
     let ack = send_and_wait(shared, stanza).await?;
-    check_ack_phash(shared, &ack, &phash, &[to, own.to_non_ad()]);
+    check_ack_phash(shared, &ack, &phash, &[to.clone(), own.to_non_ad()]);
+    drop(guard);
+    if to_other {
+        crate::privacy_token::issue_after_send(shared, &to).await;
+    }
     Ok(id)
 }
 
@@ -393,25 +401,4 @@ async fn send_group_message(
     let ack = send_and_wait(shared, stanza.children(children)).await?;
     check_ack_phash(shared, &ack, &phash, &users);
     Ok(id)
-}
-
-/// Privacy tokens live in 7-day buckets and 4 buckets are kept (part 2 §4.7, whatsmeow
-/// `tctoken.go`): a token is valid while its time is at or after the start of the bucket three
-/// before the current one.
-fn token_valid(issued: i64, now: i64) -> bool {
-    const BUCKET: i64 = 604_800;
-    let oldest = (now.div_euclid(BUCKET) - 3) * BUCKET;
-    issued >= oldest
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn privacy_token_expiry() {
-        let now = 1_700_000_000;
-        assert!(token_valid(now, now));
-        assert!(token_valid(now - 3 * 604_800, now));
-        assert!(!token_valid(now - 5 * 604_800, now));
-    }
 }

@@ -191,8 +191,7 @@ impl<M: Messenger> OutboxWorker<M> {
             }
             Err(e) => {
                 let attempts = r.attempts as u32 + 1;
-                let give_up =
-                    matches!(e, SendError::Permanent(_)) || attempts >= self.pacing.max_attempts;
+                let give_up = e.is_permanent() || attempts >= self.pacing.max_attempts;
                 let retry = (!give_up)
                     .then(|| now.plus(self.pacing.retry_delay(attempts, self.rng.r#gen::<f64>())));
                 db::outbox::settle_revoke(&mut tx, r.id, false, retry, Some(&e.to_string()), now)
@@ -311,9 +310,9 @@ impl<M: Messenger> OutboxWorker<M> {
             }
             Err(e) => {
                 let attempts = row.attempts as u32 + 1;
-                let permanent = matches!(e, SendError::Permanent(_));
-                if permanent || attempts >= self.pacing.max_attempts {
+                if e.is_permanent() || attempts >= self.pacing.max_attempts {
                     let err = e.to_string();
+                    let (kind, text) = failure_alert(&e);
                     db::outbox::mark_failed(&mut tx, row.id, &err).await?;
                     db::messages::advance_status(
                         &mut tx,
@@ -325,8 +324,8 @@ impl<M: Messenger> OutboxWorker<M> {
                     .await?;
                     let alert = db::activity::raise(
                         &mut tx,
-                        "send_failed",
-                        "A message could not be sent",
+                        kind,
+                        text,
                         Some(&serde_json::json!({ "message_id": row.message_id, "ticket_id": row.ticket_id, "error": err })),
                         now,
                     )
@@ -355,6 +354,18 @@ impl<M: Messenger> OutboxWorker<M> {
             self.app.events().publish(now, e);
         }
         Ok(step)
+    }
+}
+
+/// The admin alert a failed message raises: a 463 refusal has its own kind, since the
+/// pharmacy's number may not start chats with customers who never wrote.
+fn failure_alert(e: &SendError) -> (&'static str, &'static str) {
+    match e {
+        SendError::NewChatRefused => (
+            "new_chat_refused",
+            "WhatsApp refused a message to a customer who has not written to the pharmacy (error 463); it will not be retried",
+        ),
+        _ => ("send_failed", "A message could not be sent"),
     }
 }
 
