@@ -509,7 +509,13 @@ impl State {
             return;
         }
         match node.tag.as_str() {
-            "iq" => self.handle_iq(key, &node),
+            "iq" => {
+                // Our own privacy tokens issued: tests count them.
+                if node.attrs().optional_str("xmlns") == Some("privacy") {
+                    self.record(key, &node);
+                }
+                self.handle_iq(key, &node)
+            }
             "message" => {
                 self.record(key, &node);
                 self.handle_message(key, &node);
@@ -557,6 +563,19 @@ impl State {
                 .attrs()
                 .optional_string("error")
                 .and_then(|e| e.parse().ok()),
+            privacy_token: ["tctoken", "cstoken"].into_iter().find_map(|tag| {
+                let bytes = node.child(tag)?.content_bytes()?;
+                Some((tag.to_owned(), hex::encode(bytes)))
+            }),
+            tokens_issued_to: node
+                .child("tokens")
+                .filter(|_| node.tag == "iq")
+                .map(|t| {
+                    t.children_by_tag("token")
+                        .filter_map(|t| t.attrs().optional_string("jid"))
+                        .collect()
+                })
+                .unwrap_or_default(),
             received_at_ms: now_ms(),
         });
     }

@@ -117,6 +117,8 @@ mod tests {
         let mut state = state();
         let mut conn = state.online_companion(ACCOUNT);
         state.simulated_customer(CUSTOMER);
+        // The customer wrote to us (the server answers 463 otherwise).
+        state.issue_privacy_token(CUSTOMER, ACCOUNT);
         state
             .fault(&Fault::Nack {
                 code: 463,
