@@ -8,7 +8,7 @@ use fixtures::{
     CUSTOMER, OWN_PHONE, WAIT, config, copies_until, expect, inbox_until, next_message, paired,
     poll_until, sent_until, start, temp_db,
 };
-use whatsapp_client::store::{ContactStore, DeviceStore, PreKeyStore, SqliteStore};
+use whatsapp_client::store::{DeviceStore, PreKeyStore, PrivacyTokenStore, SqliteStore};
 use whatsapp_client::{Client, Event, EventStream, LogoutReason};
 use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Fault, Sim, SimConfig, SimHandle};
@@ -65,11 +65,12 @@ async fn receive_a_customer_message_and_reply() {
     assert_eq!(message.info.chat.user, CUSTOMER);
     message.ack();
 
-    // The customer issued us a privacy token (sent back as <tctoken> with replies).
+    // The customer issued us a privacy token (sent back as <tctoken> with replies), kept
+    // under its LID.
     let store = SqliteStore::open(&path).await.expect("store");
-    let chat = message.info.chat.to_string();
+    let lid = fixtures::lid_of(&sim, CUSTOMER);
     poll_until("a stored privacy token", async || {
-        store.load_privacy_token(&chat).await.expect("token")
+        store.load_privacy_token(&lid).await.expect("token")
     })
     .await;
     let reply_id = client

@@ -11,6 +11,7 @@ mod history;
 mod identity_change;
 mod key_index;
 mod pairing;
+mod privacy_tokens;
 mod redelivery;
 mod shapes;
 mod shapes_generated;

@@ -20,7 +20,7 @@ use whatsapp_proto::stanza::phash::participant_hash;
 use crate::ClientError;
 use crate::clock::UnixMillis;
 use crate::context::{Command, SessionGuard, Shared};
-use crate::devices::{device_lists, forget_devices};
+use crate::devices::{Fanout, device_lists, forget_devices};
 use crate::event::Event;
 use crate::message_id::{generate_message_id, validate_message_id};
 
@@ -206,16 +206,12 @@ pub(crate) async fn send_message(
         || generate_message_id(&own.user, UnixMillis::now().as_secs()),
         str::to_owned,
     );
-    let devices = device_lists(shared, &[to.clone(), own.to_non_ad()]).await?;
+    let fanout = device_lists(shared, &[to.clone(), own.to_non_ad()]).await?;
     let is_self = |d: &Jid| d.user == own.user && d.device == own.device && d.server == own.server;
-    let mut hashed = devices.clone();
-    if !hashed.iter().any(is_self) {
-        hashed.push(own.clone());
-    }
     // Not sent in a 1:1 stanza: compared with the one the server's ack may name (whatsmeow
     // send.go sendDM).
-    let phash = participant_hash(&hashed);
-    let devices: Vec<Jid> = devices.into_iter().filter(|d| !is_self(d)).collect();
+    let phash = Hashes::of(&fanout, &own);
+    let devices: Vec<Jid> = fanout.devices.into_iter().filter(|d| !is_self(d)).collect();
     if devices.is_empty() {
         return Err(ClientError::InvalidArgument(format!("{to} has no devices")));
     }
@@ -269,17 +265,44 @@ pub(crate) async fn send_message(
     Ok(id)
 }
 
+/// The participant hash of a fan-out (with our own device, whatsmeow `participantListHashV2`
+/// over all devices), and the one the server computes when it counts the devices we left
+/// out on purpose too.
+struct Hashes {
+    ours: String,
+    with_omitted: String,
+}
+
+impl Hashes {
+    fn of(fanout: &Fanout, own: &Jid) -> Hashes {
+        let is_self =
+            |d: &Jid| d.user == own.user && d.device == own.device && d.server == own.server;
+        let mut hashed = fanout.devices.clone();
+        if !hashed.iter().any(is_self) {
+            hashed.push(own.clone());
+        }
+        let ours = participant_hash(&hashed);
+        hashed.extend(fanout.omitted.iter().cloned());
+        Hashes {
+            ours,
+            with_omitted: participant_hash(&hashed),
+        }
+    }
+}
+
 /// The server's `<ack>` names its own participant hash when our fan-out missed devices or
 /// had extra ones (whatsmeow send.go `SendMessage` warns and drops its device cache): the
 /// lists we used were stale, so they are fetched again for the next send. The message itself
-/// went out; devices it missed get the next one.
-fn check_ack_phash(shared: &Shared, ack: &Node, ours: &str, users: &[Jid]) {
+/// went out; devices it missed get the next one. Devices we left out on purpose (unlinked
+/// companions, hosted devices in groups) are no mismatch: the lists are not stale.
+fn check_ack_phash(shared: &Shared, ack: &Node, hashes: &Hashes, users: &[Jid]) {
     let Some(expected) = ack.attrs().optional_str("phash") else {
         return;
     };
-    if expected == ours {
+    if expected == hashes.ours || expected == hashes.with_omitted {
         return;
     }
+    let ours = hashes.ours.as_str();
     tracing::warn!(
         expected,
         ours,
@@ -329,14 +352,10 @@ async fn send_group_message(
         || generate_message_id(&own_pn.user, UnixMillis::now().as_secs()),
         str::to_owned,
     );
-    let all = device_lists(shared, &participants).await?;
+    let fanout = device_lists(shared, &participants).await?.without_hosted();
     let is_self = |d: &Jid| d.user == own.user && d.device == own.device && d.server == own.server;
-    let mut hashed = all.clone();
-    if !hashed.iter().any(is_self) {
-        hashed.push(own.clone());
-    }
-    let phash = participant_hash(&hashed);
-    let devices: Vec<Jid> = all.into_iter().filter(|d| !is_self(d)).collect();
+    let phash = Hashes::of(&fanout, &own);
+    let devices: Vec<Jid> = fanout.devices.into_iter().filter(|d| !is_self(d)).collect();
     let users = participants.clone();
 
     let group_text = group.to_string();
@@ -394,7 +413,7 @@ async fn send_group_message(
         .attr("to", group.clone())
         .attr("id", id.clone())
         .attr("type", message_type(&message))
-        .attr("phash", phash.clone());
+        .attr("phash", phash.ours.clone());
     if lid_mode {
         stanza = stanza.attr("addressing_mode", "lid");
     }

@@ -97,8 +97,12 @@ pub struct ChatStateRecord {
 pub struct StanzaRecord {
     /// Sender device (PN form).
     pub from: String,
-    /// `message`, `receipt`, `ack`, `call`, or `iq` (privacy-token issues only).
+    /// `message`, `receipt`, `ack`, `call`, or `iq` (usync queries and privacy-token issues
+    /// only).
     pub tag: String,
+    /// An `<iq>`'s `xmlns` (`usync`, `privacy`); empty for other stanzas.
+    #[serde(default)]
+    pub xmlns: String,
     /// Its id.
     pub id: String,
     /// Its `type` attribute.

@@ -70,6 +70,12 @@ impl State {
             Fault::BadKeyIndexSignature { phone } => {
                 self.forge_key_index_lists(&crate::phone_digits(phone))?;
             }
+            Fault::KeyIndexListWithoutAccountKey { phone } => {
+                self.key_index_lists_without_key(&crate::phone_digits(phone))?;
+            }
+            Fault::HostedDevice { phone, device } => {
+                self.make_device_hosted(&crate::phone_digits(phone), *device)?;
+            }
             Fault::BadPatchMac => self.sync_fault(crate::appstate::PatchFault::PatchMac),
             Fault::BadPatchLthash => self.sync_fault(crate::appstate::PatchFault::LtHash),
             Fault::ExpireMedia => {
