@@ -150,9 +150,5 @@ pub async fn next_message(events: &mut EventStream, what: &str) -> Box<IncomingM
 
 /// The LID JID (`user@lid`) the sim gave an account.
 pub fn lid_of(sim: &SimHandle, phone: &str) -> String {
-    sim.devices()
-        .into_iter()
-        .find(|a| a.phone == phone)
-        .map(|a| a.lid)
-        .unwrap_or_else(|| panic!("no account {phone}"))
+    sim.lid_of(phone).expect("account").to_string()
 }

@@ -642,6 +642,8 @@ async fn a_document_is_uploaded_and_reaches_the_customer() {
     let customer = sim
         .add_customer(CUSTOMER, "Mona", 2, false)
         .expect("customer");
+    // The customer wrote to us before (else the server refuses our first message with 463).
+    sim.issue_privacy_token(CUSTOMER, OWN_PHONE).expect("token");
     let invoice: Vec<u8> = b"%PDF-1.4 invoice ".repeat(1000);
     let id = client
         .send_media(
@@ -846,6 +848,8 @@ async fn a_resend_under_the_same_id_is_one_message() {
     let (client, _events) = paired(&sim, &path, config(&sim)).await;
     sim.add_customer(CUSTOMER, "Mona", 2, false)
         .expect("customer");
+    // The customer wrote to us before (else the server refuses our first message with 463).
+    sim.issue_privacy_token(CUSTOMER, OWN_PHONE).expect("token");
     let to: whatsapp_client::Jid = format!("{CUSTOMER}@s.whatsapp.net").parse().unwrap();
     let text = whatsapp_client::e2e::Message {
         conversation: Some("your order is ready".into()),

@@ -402,6 +402,26 @@ impl State {
         }
     }
 
+    /// `issue_privacy_token` for the control API: both accounts must exist.
+    pub(crate) fn issue_privacy_token_between(&mut self, from: &str, to: &str) -> Result<(), SimError> {
+        for pn in [from, to] {
+            if !self.accounts.contains_key(pn) {
+                return Err(SimError::UnknownAccount(pn.to_owned()));
+            }
+        }
+        self.issue_privacy_token(from, to);
+        self.drain();
+        Ok(())
+    }
+
+    /// The LID JID of an account.
+    pub(crate) fn lid_of(&self, pn: &str) -> Result<Jid, SimError> {
+        self.accounts
+            .get(pn)
+            .map(|a| a.lid_jid())
+            .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))
+    }
+
     /// Whether `holder`'s account holds a valid trusted-contact token from `issuer`: the
     /// issuer wrote to it within the last four 7-day buckets (part 2 §4.7).
     // guess: the real server answers a companion's 1:1 message with `<ack error="463">` when
