@@ -147,3 +147,8 @@ pub async fn next_message(events: &mut EventStream, what: &str) -> Box<IncomingM
     })
     .await
 }
+
+/// The LID JID (`user@lid`) the sim gave an account.
+pub fn lid_of(sim: &SimHandle, phone: &str) -> String {
+    sim.lid_of(phone).expect("account").to_string()
+}

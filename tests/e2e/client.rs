@@ -8,7 +8,7 @@ use fixtures::{
     CUSTOMER, OWN_PHONE, WAIT, config, copies_until, expect, inbox_until, next_message, paired,
     poll_until, sent_until, start, temp_db,
 };
-use whatsapp_client::store::{ContactStore, DeviceStore, PreKeyStore, SqliteStore};
+use whatsapp_client::store::{DeviceStore, PreKeyStore, PrivacyTokenStore, SqliteStore};
 use whatsapp_client::{Client, Event, EventStream, LogoutReason};
 use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Fault, Sim, SimConfig, SimHandle};
@@ -65,11 +65,12 @@ async fn receive_a_customer_message_and_reply() {
     assert_eq!(message.info.chat.user, CUSTOMER);
     message.ack();
 
-    // The customer issued us a privacy token (sent back as <tctoken> with replies).
+    // The customer issued us a privacy token (sent back as <tctoken> with replies), kept
+    // under its LID.
     let store = SqliteStore::open(&path).await.expect("store");
-    let chat = message.info.chat.to_string();
+    let lid = fixtures::lid_of(&sim, CUSTOMER);
     poll_until("a stored privacy token", async || {
-        store.load_privacy_token(&chat).await.expect("token")
+        store.load_privacy_token(&lid).await.expect("token")
     })
     .await;
     let reply_id = client
@@ -581,7 +582,7 @@ async fn read_receipts_and_refused_sends() {
     assert!(
         matches!(
             refused,
-            Err(whatsapp_client::ClientError::MessageRefused { code: 463 })
+            Err(whatsapp_client::ClientError::NewChatRefused { .. })
         ),
         "{refused:?}"
     );
@@ -642,6 +643,8 @@ async fn a_document_is_uploaded_and_reaches_the_customer() {
     let customer = sim
         .add_customer(CUSTOMER, "Mona", 2, false)
         .expect("customer");
+    // The customer wrote to us before (else the server refuses our first message with 463).
+    sim.issue_privacy_token(CUSTOMER, OWN_PHONE).expect("token");
     let invoice: Vec<u8> = b"%PDF-1.4 invoice ".repeat(1000);
     let id = client
         .send_media(
@@ -846,6 +849,8 @@ async fn a_resend_under_the_same_id_is_one_message() {
     let (client, _events) = paired(&sim, &path, config(&sim)).await;
     sim.add_customer(CUSTOMER, "Mona", 2, false)
         .expect("customer");
+    // The customer wrote to us before (else the server refuses our first message with 463).
+    sim.issue_privacy_token(CUSTOMER, OWN_PHONE).expect("token");
     let to: whatsapp_client::Jid = format!("{CUSTOMER}@s.whatsapp.net").parse().unwrap();
     let text = whatsapp_client::e2e::Message {
         conversation: Some("your order is ready".into()),

@@ -6,7 +6,7 @@ use whatsapp_client::Jid;
 use whatsapp_sim::{Sim, SimConfig};
 
 use super::key_index::{devices_of, sent_stanza};
-use fixtures::{CUSTOMER, config, inbox_until, paired, temp_db};
+use fixtures::{CUSTOMER, OWN_PHONE, config, inbox_until, paired, temp_db};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_added_after_we_cached_the_list_gets_the_next_message() {
@@ -15,6 +15,8 @@ async fn a_device_added_after_we_cached_the_list_gets_the_next_message() {
     let (client, _events) = paired(&sim, &path, config(&sim)).await;
     sim.add_customer(CUSTOMER, "Mona", 1, false)
         .expect("customer");
+    // The customer wrote to us before (else the server refuses our first message with 463).
+    sim.issue_privacy_token(CUSTOMER, OWN_PHONE).expect("token");
     let to = Jid::user(CUSTOMER);
     let first = client.send_text(&to, "welcome").await.expect("first");
     assert_eq!(devices_of(&sent_stanza(&sim, &first), CUSTOMER), vec![0]);

@@ -1,6 +1,7 @@
-//! ADV key-index lists (part 2 §3.3): our client encrypts only to the companions a
-//! customer's phone still vouches for in its signed key-index list, and falls back to the
-//! customer's phone alone when the list's signature does not verify.
+//! Device lists (part 2 §3.1–3.4): our client encrypts only to the companions a customer's
+//! phone still vouches for in its signed key-index list, falls back to the customer's phone
+//! alone when the list's signature does not verify, checks a list without its account key
+//! with the phone's identity, and leaves hosted devices out of group sends.
 
 use whatsapp_client::{Event, Jid};
 use whatsapp_sim::device::Outgoing;
@@ -134,6 +135,82 @@ async fn a_badly_signed_key_index_list_leaves_only_the_customers_phone() {
     assert_eq!(devices_of(&sent_stanza(&sim, &reply), &customer), vec![0]);
     // Our own account's list verifies: our phone still gets its copy.
     assert_eq!(devices_of(&sent_stanza(&sim, &reply), &own), vec![0]);
+    client.shutdown().await;
+    sim.shutdown();
+}
+
+/// How many usync queries our client made so far.
+fn usyncs(sim: &SimHandle) -> usize {
+    sim.stanzas().iter().filter(|s| s.xmlns == "usync").count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_index_list_without_its_account_key_is_accepted_and_cached() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("keyless-key-index");
+    let (client, mut events) = paired(&sim, &path, config(&sim)).await;
+    sim.add_customer(CUSTOMER, "Mona", 3, false)
+        .expect("customer");
+    // As the real server sends a contact's list: no account_signature_key. The identity we
+    // hold for the customer's phone checks it instead.
+    sim.fault(&Fault::KeyIndexListWithoutAccountKey {
+        phone: CUSTOMER.into(),
+    })
+    .expect("fault");
+    let reply = question_then_reply(&sim, &mut events, &client).await;
+    assert_eq!(
+        devices_of(&sent_stanza(&sim, &reply), CUSTOMER),
+        vec![0, 1, 2]
+    );
+    // Cached: the next reply asks the server nothing.
+    let asked = usyncs(&sim);
+    let again = client
+        .send_text(&Jid::user(CUSTOMER), "and tomorrow from 9")
+        .await
+        .expect("reply");
+    assert_eq!(
+        devices_of(&sent_stanza(&sim, &again), CUSTOMER),
+        vec![0, 1, 2]
+    );
+    assert_eq!(usyncs(&sim), asked, "no usync for a cached list");
+    client.shutdown().await;
+    sim.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_devices_are_left_out_of_a_group_send() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("hosted-group");
+    let (client, _events) = paired(&sim, &path, config(&sim)).await;
+    sim.add_customer(CUSTOMER, "Mona", 3, false)
+        .expect("customer");
+    sim.fault(&Fault::HostedDevice {
+        phone: CUSTOMER.into(),
+        device: 2,
+    })
+    .expect("fault");
+    let group = sim
+        .create_group(CUSTOMER, "Orders", &[OWN_PHONE.to_owned()], false)
+        .expect("group");
+    let first = client
+        .send_text(&group, "ready for pickup")
+        .await
+        .expect("group send");
+    assert_eq!(devices_of(&sent_stanza(&sim, &first), CUSTOMER), vec![0, 1]);
+    inbox_until(&sim, CUSTOMER, "the group message on devices 0 and 1", |inbox| {
+        [0, 1]
+            .iter()
+            .all(|d| inbox.iter().any(|e| e.id == first && e.device == *d))
+    })
+    .await;
+    // Left out on purpose, the hosted device is no participant-hash mismatch: the lists stay
+    // cached for the next send.
+    let asked = usyncs(&sim);
+    client
+        .send_text(&group, "see you soon")
+        .await
+        .expect("group send");
+    assert_eq!(usyncs(&sim), asked);
     client.shutdown().await;
     sim.shutdown();
 }

@@ -12,6 +12,7 @@ mod identity_change;
 mod key_index;
 mod lid;
 mod pairing;
+mod privacy_tokens;
 mod redelivery;
 mod shapes;
 mod shapes_generated;

@@ -297,6 +297,8 @@ async fn a_customers_vote_on_our_poll_is_decrypted() {
     let (client, mut events) = paired(&sim, &path, config(&sim)).await;
     sim.add_customer(CUSTOMER, "Mona", 1, false)
         .expect("customer");
+    // The customer wrote to us before (else the server refuses our first message with 463).
+    sim.issue_privacy_token(CUSTOMER, OWN_PHONE).expect("token");
     let poll = client.poll_creation("Which branch?", &["Maadi", "Zamalek"], 1);
     let poll_id = client
         .send_message(&Jid::user(CUSTOMER), poll)

@@ -315,13 +315,8 @@ impl Client {
         let mut node = Node::new("presence")
             .attr("type", "subscribe")
             .attr("to", contact.to_non_ad());
-        if let Some((token, _)) = self
-            .shared()
-            .store
-            .load_privacy_token(&contact.to_non_ad().to_string())
-            .await?
-        {
-            node = node.children([Node::new("tctoken").bytes(token)]);
+        if let Some(token) = crate::privacy_token::presence_token(self.shared(), contact).await? {
+            node = node.children([token]);
         }
         self.send_node(node).await
     }

@@ -26,7 +26,7 @@ use crate::clock::{Clock, SystemClock, UnixMillis};
 use crate::event::Event;
 use crate::recent::{RECENT_MESSAGES, RECENT_STORED, RecentCounts, RecentSet};
 use crate::store::{
-    AppStateStore, ContactStore, Device, DeviceStore, LidStore, MessageSecretStore, MessageStore,
+    AppStateStore, ContactStore, Device, DeviceStore, LidStore, MessageSecretStore, MessageStore, PrivacyTokenStore,
     PreKeyStore, SentMessageStore, Store,
 };
 use crate::{ClientError, Config};
@@ -248,6 +248,7 @@ pub(crate) trait UnlockedStore:
     + AppStateStore
     + LidStore
     + ContactStore
+    + PrivacyTokenStore
     + SentMessageStore
     + MessageSecretStore
 {
@@ -259,6 +260,7 @@ impl<T> UnlockedStore for T where
         + AppStateStore
         + LidStore
         + ContactStore
+        + PrivacyTokenStore
         + SentMessageStore
         + MessageSecretStore
         + ?Sized

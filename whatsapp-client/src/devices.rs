@@ -4,15 +4,17 @@
 //! Every list the server gives is screened with the signed key-index list that comes with it
 //! ([`whatsapp_proto::key_index`]): a companion the user's phone unlinked (its key index no
 //! longer valid) gets no message even while the server still lists it. The list must be
-//! signed by the user's primary identity key, and by the one we hold for device 0 when we
-//! hold one. A list that is missing, does not decode or does not verify leaves only device 0
-//! (WA Web's handling of a result it cannot validate) with a warning, and is not cached: the
-//! next send asks again.
+//! signed by the key it names, and by the identity we hold for device 0 when we hold one; a
+//! list naming no key is checked with that identity, and with none at all is taken as it is
+//! (whatsapp-rust `wacore/src/adv.rs`). A list that is missing, does not decode or does not
+//! verify leaves only device 0 (WA Web's handling of a result it cannot validate) with a
+//! warning; it is cached too, but asked for again after [`UNTRUSTED_REFETCH`] rather than on
+//! every send. Hosted devices (`is_hosted`) get 1:1 messages but stay out of group fan-out.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use whatsapp_proto::binary::Node;
-use whatsapp_proto::jid::Jid;
+use whatsapp_proto::jid::{Jid, Server};
 use whatsapp_proto::key_index::{
     KeyIndexError, KeyIndexList, screen_devices, verify_key_index_list,
 };
@@ -24,12 +26,39 @@ use crate::context::{CachedList, KnownDevice, Shared};
 use crate::message_id::generate_message_id;
 use whatsapp_proto::stanza::usync::{UsyncQuery, UsyncResult};
 
+/// How long a list whose key-index list did not verify is reused before it is asked for
+/// again: it is cached like any other (each send to the user would otherwise make a usync),
+/// but refetched at most once per this interval per user.
+pub(crate) const UNTRUSTED_REFETCH: Duration = Duration::from_secs(60);
+
+/// The devices a send fans out to, and those the server lists that we leave out on purpose
+/// (companions the key-index list no longer vouches for; hosted devices in groups): the
+/// server's participant hash may count them, so they do not make a mismatch.
+#[derive(Debug, Default)]
+pub(crate) struct Fanout {
+    pub(crate) devices: Vec<Jid>,
+    pub(crate) omitted: Vec<Jid>,
+}
+
+impl Fanout {
+    /// Leaves hosted devices out (group sends: whatsmeow `send.go prepareMessageNode`).
+    pub(crate) fn without_hosted(mut self) -> Fanout {
+        let (hosted, devices) = self
+            .devices
+            .into_iter()
+            .partition(|d| matches!(d.server, Server::Hosted | Server::HostedLid));
+        self.devices = devices;
+        self.omitted.extend::<Vec<Jid>>(hosted);
+        self
+    }
+}
+
 /// Device lists of users, from the cache while fresh (part 2 §3.4: whatsmeow caches them and
 /// refreshes on device notifications; here entries also expire after
-/// [`crate::Config::device_cache_ttl`]).
-pub(crate) async fn device_lists(shared: &Shared, users: &[Jid]) -> Result<Vec<Jid>, ClientError> {
+/// [`crate::Config::device_cache_ttl`], and untrusted ones after [`UNTRUSTED_REFETCH`]).
+pub(crate) async fn device_lists(shared: &Shared, users: &[Jid]) -> Result<Fanout, ClientError> {
     let ttl = shared.config.device_cache_ttl;
-    let mut devices = Vec::new();
+    let mut out = Fanout::default();
     let mut missing = Vec::new();
     {
         let cache = shared
@@ -38,15 +67,23 @@ pub(crate) async fn device_lists(shared: &Shared, users: &[Jid]) -> Result<Vec<J
             .unwrap_or_else(|e| e.into_inner());
         for user in users {
             match cache.get(&user.to_non_ad().to_string()) {
-                Some(list) if list.fetched.elapsed() < ttl => {
-                    devices.extend(list.devices.iter().map(|d| d.jid.clone()));
+                Some(list)
+                    if list.fetched.elapsed()
+                        < if list.trusted {
+                            ttl
+                        } else {
+                            ttl.min(UNTRUSTED_REFETCH)
+                        } =>
+                {
+                    out.devices.extend(list.devices.iter().map(|d| d.jid.clone()));
+                    out.omitted.extend(list.omitted.iter().cloned());
                 }
                 _ => missing.push(user.clone()),
             }
         }
     }
     if missing.is_empty() {
-        return Ok(devices);
+        return Ok(out);
     }
     let fetched = query_device_lists(shared, &missing).await?;
     let now = Instant::now();
@@ -54,21 +91,18 @@ pub(crate) async fn device_lists(shared: &Shared, users: &[Jid]) -> Result<Vec<J
         .device_cache
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    for (user, list, trusted) in fetched {
-        devices.extend(list.iter().map(|d| d.jid.clone()));
-        if trusted {
-            cache.insert(
-                user.to_string(),
-                CachedList {
-                    fetched: now,
-                    devices: list,
-                },
-            );
-        } else {
-            cache.remove(&user.to_string());
-        }
+    for (user, list) in fetched {
+        out.devices.extend(list.devices.iter().map(|d| d.jid.clone()));
+        out.omitted.extend(list.omitted.iter().cloned());
+        cache.insert(
+            user.to_string(),
+            CachedList {
+                fetched: now,
+                ..list
+            },
+        );
     }
-    Ok(devices)
+    Ok(out)
 }
 
 /// Forgets the cached device list of a user (a device notification, a message or retry from
@@ -104,42 +138,47 @@ async fn primary_identity(shared: &Shared, user: &Jid) -> Option<PublicKey> {
     }
 }
 
-/// Screens one user's device list with its key-index list; the flag says whether the list
-/// was trusted (and may be cached).
+/// Screens one user's device list with its key-index list: the devices kept, those left
+/// out, and whether the list was trusted.
 async fn screen(
     shared: &Shared,
     user: &Jid,
     devices: Vec<KnownDevice>,
     signed: Option<&[u8]>,
-) -> (Vec<KnownDevice>, bool) {
+) -> CachedList {
     let primary = primary_identity(shared, user).await;
-    let listed = devices.len();
+    let listed: Vec<Jid> = devices.iter().map(|d| d.jid.clone()).collect();
     let (kept, problem) = screen_devices(devices, KnownDevice::id, signed, primary.as_ref());
-    match problem {
-        Some(e) => {
-            tracing::warn!(
-                %user,
-                error = %e,
-                listed,
-                "unusable key-index list: sending to the primary device only"
-            );
-            (kept, false)
+    let omitted: Vec<Jid> = listed
+        .into_iter()
+        .filter(|j| !kept.iter().any(|k| k.jid == *j))
+        .collect();
+    match &problem {
+        Some(e) => tracing::warn!(
+            %user,
+            error = %e,
+            left_out = omitted.len(),
+            "unusable key-index list: sending to the primary device only"
+        ),
+        None if !omitted.is_empty() => {
+            tracing::info!(%user, dropped = omitted.len(), "companions the phone unlinked are left out");
         }
-        None => {
-            if kept.len() < listed {
-                tracing::info!(%user, dropped = listed - kept.len(), "companions the phone unlinked are left out");
-            }
-            (kept, true)
-        }
+        None => {}
+    }
+    CachedList {
+        fetched: Instant::now(),
+        devices: kept,
+        omitted,
+        trusted: problem.is_none(),
     }
 }
 
-/// A usync device query (part 2 §3.1–3.2): each user with its screened devices and whether
-/// the list was trusted.
+/// A usync device query (part 2 §3.1–3.2): each user with its screened list. Hosted devices
+/// (`is_hosted`) are addressed on the hosted servers (whatsmeow `user.go parseDeviceList`).
 async fn query_device_lists(
     shared: &Shared,
     users: &[Jid],
-) -> Result<Vec<(Jid, Vec<KnownDevice>, bool)>, ClientError> {
+) -> Result<Vec<(Jid, CachedList)>, ClientError> {
     let sid = generate_message_id("usync", UnixMillis::now().as_secs());
     let answer = shared.iq(UsyncQuery::devices(sid, users).iq()).await?;
     let result = UsyncResult::parse(&answer)
@@ -154,15 +193,27 @@ async fn query_device_lists(
             .devices
             .iter()
             .map(|d| KnownDevice {
-                jid: jid.clone().with_device(d.id),
+                jid: device_jid(&jid, d.id, d.hosted),
                 key_index: d.key_index,
             })
             .collect();
         let signed = list.key_index_list.as_ref().map(|k| k.signed.as_slice());
-        let (kept, trusted) = screen(shared, &jid, listed, signed).await;
-        out.push((jid, kept, trusted));
+        let screened = screen(shared, &jid, listed, signed).await;
+        out.push((jid, screened));
     }
     Ok(out)
+}
+
+/// A listed device's JID: on the user's server, or its hosted counterpart.
+fn device_jid(user: &Jid, device: u16, hosted: bool) -> Jid {
+    let mut jid = user.clone().with_device(device);
+    if hosted {
+        jid.server = match user.server {
+            Server::Lid => Server::HostedLid,
+            _ => Server::Hosted,
+        };
+    }
+    jid
 }
 
 /// What a `devices` notification says (part 2 §3.4; one operation, remove before add before

@@ -25,7 +25,18 @@ pub enum ClientError {
         /// `<error text>`.
         text: String,
     },
-    /// The server refused a sent message (`<ack error=…>`), e.g. 463 or 479.
+    /// The server refused a 1:1 message with error 463: we hold no valid privacy token from
+    /// the recipient (they never wrote to this account, or not in the last four weeks) and
+    /// the account may not start a chat with them now (part 2 §4.7, §11). Permanent: every
+    /// retry counts as another reach-out to a stranger (Baileys `messages-recv.ts` never
+    /// retries it). The recipient writing first issues us a token.
+    #[error("the server refused the message (463): the recipient has not written to this account")]
+    NewChatRefused {
+        /// The refused message's id.
+        id: String,
+    },
+    /// The server refused a sent message (`<ack error=…>`), e.g. 479; 463 is
+    /// [`ClientError::NewChatRefused`].
     #[error("server refused the message with error {code}")]
     MessageRefused {
         /// The `error` attribute.

@@ -24,6 +24,7 @@ pub use crate::event::{HistoryBatch, HistoryConversation, HistoryMessage};
 pub use whatsapp_proto::pb::history::history_sync::HistorySyncType;
 
 use crate::context::Shared;
+use crate::privacy_token::{HistoryToken, import_history};
 use crate::event::{Event, MessageInfo};
 use crate::{ClientError, MediaRef};
 
@@ -200,7 +201,8 @@ async fn download(
     inflate_history_sync(&compressed, DEFAULT_MAX_INFLATED).map_err(ClientError::History)
 }
 
-/// Stores the side data of a chunk (push names, PN↔LID pairs) and types its content.
+/// Stores the side data of a chunk (push names, PN↔LID pairs, privacy tokens and the NCT
+/// salt) and types its content.
 pub(crate) async fn ingest(shared: &Shared, sync: HistorySync) -> HistoryBatch {
     let pairs: Vec<(String, String)> = sync
         .phone_number_to_lid_mappings
@@ -215,6 +217,25 @@ pub(crate) async fn ingest(shared: &Shared, sync: HistorySync) -> HistoryBatch {
         && let Err(e) = shared.store.store_lid_mappings(&pairs).await
     {
         tracing::warn!(error = %e, "storing history LID mappings failed");
+    }
+    // After the LID mappings: tokens go under the chat's LID when the chunk maps it.
+    let tokens: Vec<HistoryToken> = sync
+        .conversations
+        .iter()
+        .filter_map(|c| {
+            Some(HistoryToken {
+                chat: c.id.parse().ok()?,
+                token: c.tc_token.clone(),
+                timestamp: i64::try_from(c.tc_token_timestamp.unwrap_or(0)).ok()?,
+                sender_timestamp: c
+                    .tc_token_sender_timestamp
+                    .and_then(|t| i64::try_from(t).ok()),
+            })
+        })
+        .filter(|t| t.token.is_some() || t.sender_timestamp.is_some())
+        .collect();
+    if let Err(e) = import_history(shared, sync.nct_salt.as_deref(), &tokens).await {
+        tracing::warn!(error = %e, "storing history privacy tokens failed");
     }
     let push_names: Vec<(Jid, String)> = sync
         .pushnames

@@ -27,6 +27,7 @@ mod pair;
 mod peer;
 mod placeholder;
 mod poll;
+mod privacy_token;
 mod receipt;
 mod receive;
 #[cfg(test)]

@@ -31,33 +31,7 @@ pub(crate) async fn handle_notification(shared: &Arc<Shared>, node: &Node) {
         }
         Some("devices") => crate::devices::on_devices_notification(shared, node).await,
         Some("w:gp2") => crate::groups::on_group_notification(shared, node).await,
-        Some("privacy_token") => {
-            let Ok(from) = node.attrs().jid("from") else {
-                return;
-            };
-            for token in node
-                .child("tokens")
-                .map(|t| t.children_by_tag("token").collect::<Vec<_>>())
-                .unwrap_or_default()
-            {
-                if token.attrs().optional_str("type") != Some("trusted_contact") {
-                    continue;
-                }
-                let (Some(bytes), Ok(Some(t))) =
-                    (token.content_bytes(), token.attrs().optional_u64("t"))
-                else {
-                    continue;
-                };
-                let key = from.to_non_ad().to_string();
-                if let Err(e) = shared
-                    .store
-                    .store_privacy_token(&key, bytes, i64::try_from(t).unwrap_or(i64::MAX))
-                    .await
-                {
-                    tracing::warn!(error = %e, "storing a privacy token failed");
-                }
-            }
-        }
+        Some("privacy_token") => crate::privacy_token::on_notification(shared, node).await,
         _ => {}
     }
 }

@@ -20,7 +20,7 @@ use whatsapp_proto::stanza::phash::participant_hash;
 use crate::ClientError;
 use crate::clock::UnixMillis;
 use crate::context::{Command, SessionGuard, Shared};
-use crate::devices::{device_lists, forget_devices};
+use crate::devices::{Fanout, device_lists, forget_devices};
 use crate::event::Event;
 use crate::lid::{encryption_jid, lid_of, other_form};
 use crate::message_id::{generate_message_id, validate_message_id};
@@ -198,8 +198,14 @@ pub(crate) async fn send_and_wait(shared: &Shared, stanza: Node) -> Result<Node,
         .await
         .map_err(|_| ClientError::Timeout)?
         .map_err(|_| ClientError::Stopped)??;
-    if let Ok(Some(code)) = ack.attrs().optional_u64("error") {
-        return Err(ClientError::MessageRefused { code });
+    match ack.attrs().optional_u64("error") {
+        Ok(Some(463)) => {
+            return Err(ClientError::NewChatRefused {
+                id: ack.attrs().optional_string("id").unwrap_or_default(),
+            });
+        }
+        Ok(Some(code)) => return Err(ClientError::MessageRefused { code }),
+        _ => {}
     }
     Ok(ack)
 }
@@ -247,16 +253,12 @@ pub(crate) async fn send_message(
         || generate_message_id(&own_pn.user, UnixMillis::now().as_secs()),
         str::to_owned,
     );
-    let devices = device_lists(shared, &[to.clone(), own.to_non_ad()]).await?;
+    let fanout = device_lists(shared, &[to.clone(), own.to_non_ad()]).await?;
     let is_self = |d: &Jid| d.user == own.user && d.device == own.device && d.server == own.server;
-    let mut hashed = devices.clone();
-    if !hashed.iter().any(is_self) {
-        hashed.push(own.clone());
-    }
     // Not sent in a 1:1 stanza: compared with the one the server's ack may name (whatsmeow
     // send.go sendDM).
-    let phash = participant_hash(&hashed);
-    let devices: Vec<Jid> = devices.into_iter().filter(|d| !is_self(d)).collect();
+    let phash = Hashes::of(&fanout, &own);
+    let devices: Vec<Jid> = fanout.devices.into_iter().filter(|d| !is_self(d)).collect();
     if devices.is_empty() {
         return Err(ClientError::InvalidArgument(format!("{to} has no devices")));
     }
@@ -292,17 +294,9 @@ pub(crate) async fn send_message(
     if any_prekey && let Some(account) = &device.account {
         children.push(Node::new("device-identity").bytes(account.clone()));
     }
-    let mut token = shared.store.load_privacy_token(&to.to_string()).await?;
-    if token.is_none()
-        && let Some(pn) = &recipient_pn
-    {
-        token = shared.store.load_privacy_token(&pn.to_string()).await?;
-    }
-    if to.user != own.user
-        && let Some((token, issued)) = token
-        && token_valid(issued, UnixMillis::now().as_secs() as i64)
-    {
-        children.push(Node::new("tctoken").bytes(token));
+    let to_other = to.user != own.user;
+    if to_other && let Some(token) = crate::privacy_token::message_token(shared, &to).await? {
+        children.push(token);
     }
     let stanza = Node::new("message")
         .attr("to", to.clone())
@@ -311,21 +305,52 @@ pub(crate) async fn send_message(
         .attr_opt("peer_recipient_pn", recipient_pn)
         .children(children);
     let ack = send_and_wait(shared, stanza).await?;
-    check_ack_phash(shared, &ack, &phash, &[to, own.to_non_ad()]);
+    check_ack_phash(shared, &ack, &phash, &[to.clone(), own.to_non_ad()]);
+    drop(guard);
+    if to_other {
+        crate::privacy_token::issue_after_send(shared, &to).await;
+    }
     Ok(id)
+}
+
+/// The participant hash of a fan-out (with our own device, whatsmeow `participantListHashV2`
+/// over all devices), and the one the server computes when it counts the devices we left
+/// out on purpose too.
+struct Hashes {
+    ours: String,
+    with_omitted: String,
+}
+
+impl Hashes {
+    fn of(fanout: &Fanout, own: &Jid) -> Hashes {
+        let is_self =
+            |d: &Jid| d.user == own.user && d.device == own.device && d.server == own.server;
+        let mut hashed = fanout.devices.clone();
+        if !hashed.iter().any(is_self) {
+            hashed.push(own.clone());
+        }
+        let ours = participant_hash(&hashed);
+        hashed.extend(fanout.omitted.iter().cloned());
+        Hashes {
+            ours,
+            with_omitted: participant_hash(&hashed),
+        }
+    }
 }
 
 /// The server's `<ack>` names its own participant hash when our fan-out missed devices or
 /// had extra ones (whatsmeow send.go `SendMessage` warns and drops its device cache): the
 /// lists we used were stale, so they are fetched again for the next send. The message itself
-/// went out; devices it missed get the next one.
-fn check_ack_phash(shared: &Shared, ack: &Node, ours: &str, users: &[Jid]) {
+/// went out; devices it missed get the next one. Devices we left out on purpose (unlinked
+/// companions, hosted devices in groups) are no mismatch: the lists are not stale.
+fn check_ack_phash(shared: &Shared, ack: &Node, hashes: &Hashes, users: &[Jid]) {
     let Some(expected) = ack.attrs().optional_str("phash") else {
         return;
     };
-    if expected == ours {
+    if expected == hashes.ours || expected == hashes.with_omitted {
         return;
     }
+    let ours = hashes.ours.as_str();
     tracing::warn!(
         expected,
         ours,
@@ -375,14 +400,10 @@ async fn send_group_message(
         || generate_message_id(&own_pn.user, UnixMillis::now().as_secs()),
         str::to_owned,
     );
-    let all = device_lists(shared, &participants).await?;
+    let fanout = device_lists(shared, &participants).await?.without_hosted();
     let is_self = |d: &Jid| d.user == own.user && d.device == own.device && d.server == own.server;
-    let mut hashed = all.clone();
-    if !hashed.iter().any(is_self) {
-        hashed.push(own.clone());
-    }
-    let phash = participant_hash(&hashed);
-    let devices: Vec<Jid> = all.into_iter().filter(|d| !is_self(d)).collect();
+    let phash = Hashes::of(&fanout, &own);
+    let devices: Vec<Jid> = fanout.devices.into_iter().filter(|d| !is_self(d)).collect();
     let users = participants.clone();
 
     let group_text = group.to_string();
@@ -440,32 +461,11 @@ async fn send_group_message(
         .attr("to", group.clone())
         .attr("id", id.clone())
         .attr("type", message_type(&message))
-        .attr("phash", phash.clone());
+        .attr("phash", phash.ours.clone());
     if lid_mode {
         stanza = stanza.attr("addressing_mode", "lid");
     }
     let ack = send_and_wait(shared, stanza.children(children)).await?;
     check_ack_phash(shared, &ack, &phash, &users);
     Ok(id)
-}
-
-/// Privacy tokens live in 7-day buckets and 4 buckets are kept (part 2 §4.7, whatsmeow
-/// `tctoken.go`): a token is valid while its time is at or after the start of the bucket three
-/// before the current one.
-fn token_valid(issued: i64, now: i64) -> bool {
-    const BUCKET: i64 = 604_800;
-    let oldest = (now.div_euclid(BUCKET) - 3) * BUCKET;
-    issued >= oldest
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn privacy_token_expiry() {
-        let now = 1_700_000_000;
-        assert!(token_valid(now, now));
-        assert!(token_valid(now - 3 * 604_800, now));
-        assert!(!token_valid(now - 5 * 604_800, now));
-    }
 }

@@ -56,8 +56,10 @@ pub struct KeyIndexList {
     pub current_index: u32,
     /// Key indexes of companions still linked.
     pub valid_indexes: Vec<u32>,
-    /// The key that signed it: the primary device's identity key.
-    pub account_key: PublicKey,
+    /// The key that signed it: the primary device's identity key. `None` for a list that
+    /// named no key while we held none for the primary: accepted unverified, as
+    /// whatsapp-rust `wacore/src/adv.rs` does (the connection authenticates the server).
+    pub account_key: Option<PublicKey>,
 }
 
 impl KeyIndexList {
@@ -72,7 +74,7 @@ impl KeyIndexList {
     ///     timestamp: 0,
     ///     current_index: 4,
     ///     valid_indexes: vec![2, 4],
-    ///     account_key: PublicKey::from_raw([9; 32]),
+    ///     account_key: Some(PublicKey::from_raw([9; 32])),
     /// };
     /// assert!(list.keeps(0, None));
     /// assert!(list.keeps(7, Some(4)));
@@ -99,7 +101,11 @@ impl KeyIndexList {
 }
 
 /// Decodes a signed key-index list and checks its account signature. When the caller holds
-/// the primary device's identity key (`primary`), the list must be signed by that key.
+/// the primary device's identity key (`primary`), the list must be signed by that key. A list
+/// without `account_signature_key` is checked with `primary` instead (the server leaves the
+/// key out of a contact's list, the primary's identity being what the client holds: WA Web
+/// `e.accountSignatureKey || t`, whatsapp-rust `validate_adv_with_identity_key`); with no key
+/// on either side it is accepted unverified (`account_key: None`).
 ///
 /// ```
 /// use rand::SeedableRng;
@@ -123,20 +129,24 @@ pub fn verify_key_index_list(
     let signed =
         AdvSignedKeyIndexList::decode(signed).map_err(|e| KeyIndexError::Decode(e.to_string()))?;
     let details = signed.details.ok_or(KeyIndexError::Missing("details"))?;
-    let signature = signed
-        .account_signature
-        .ok_or(KeyIndexError::Missing("account_signature"))?;
-    let key_bytes = signed
-        .account_signature_key
-        .ok_or(KeyIndexError::Missing("account_signature_key"))?;
-    let account_key = PublicKey::from_slice(&key_bytes)
-        .map_err(|_| KeyIndexError::BadAccountKey(key_bytes.len()))?;
-    let message = [&ADV_KEY_INDEX_LIST_PREFIX[..], &details].concat();
-    if !account_key.verify_signature(&message, &signature) {
-        return Err(KeyIndexError::BadSignature);
-    }
-    if primary.is_some_and(|p| *p != account_key) {
-        return Err(KeyIndexError::NotThePrimary);
+    let named = match signed.account_signature_key.filter(|k| !k.is_empty()) {
+        Some(bytes) => Some(
+            PublicKey::from_slice(&bytes).map_err(|_| KeyIndexError::BadAccountKey(bytes.len()))?,
+        ),
+        None => None,
+    };
+    let account_key = named.or_else(|| primary.cloned());
+    if let Some(key) = &account_key {
+        let signature = signed
+            .account_signature
+            .ok_or(KeyIndexError::Missing("account_signature"))?;
+        let message = [&ADV_KEY_INDEX_LIST_PREFIX[..], &details].concat();
+        if !key.verify_signature(&message, &signature) {
+            return Err(KeyIndexError::BadSignature);
+        }
+        if primary.is_some_and(|p| p != key) {
+            return Err(KeyIndexError::NotThePrimary);
+        }
     }
     let list =
         AdvKeyIndexList::decode(&details[..]).map_err(|e| KeyIndexError::Decode(e.to_string()))?;
@@ -250,7 +260,7 @@ mod tests {
             timestamp: 1_700_000_123,
             current_index: 6,
             valid_indexes: vec![2, 6],
-            account_key: account.public,
+            account_key: Some(account.public),
         };
         assert_eq!(verify_key_index_list(&signed, None), Ok(expected.clone()));
         assert_eq!(
@@ -326,10 +336,14 @@ mod tests {
             verify_key_index_list(&decoded.encode_to_vec(), None),
             Err(KeyIndexError::BadAccountKey(31))
         );
+        // No key in the list and none held: decodes, unverified.
         decoded.account_signature_key = None;
+        decoded.account_signature = None;
+        assert!(verify_key_index_list(&decoded.encode_to_vec(), None).is_ok());
+        // A key to check with, but no signature.
         assert_eq!(
-            verify_key_index_list(&decoded.encode_to_vec(), None),
-            Err(KeyIndexError::Missing("account_signature_key"))
+            verify_key_index_list(&decoded.encode_to_vec(), Some(&account.public)),
+            Err(KeyIndexError::Missing("account_signature"))
         );
         // Details that are not an ADVKeyIndexList, correctly signed.
         let details = vec![0x0a, 0x05];
@@ -350,6 +364,31 @@ mod tests {
             verify_key_index_list(&garbage.encode_to_vec(), None),
             Err(KeyIndexError::Decode(_))
         ));
+    }
+
+    #[test]
+    fn a_list_without_its_account_key_is_checked_with_the_primary_or_accepted() {
+        let (account, stranger, mut rng) = keys();
+        let signed = sign_key_index_list(&account, 5, 10, 6, &[2, 6], &mut rng);
+        let mut keyless = AdvSignedKeyIndexList::decode(&signed[..]).unwrap();
+        keyless.account_signature_key = None;
+        let keyless = keyless.encode_to_vec();
+        // The stored device-0 identity stands in for the missing key.
+        let list = verify_key_index_list(&keyless, Some(&account.public)).unwrap();
+        assert_eq!(
+            (list.valid_indexes.clone(), list.account_key),
+            (vec![2, 6], Some(account.public))
+        );
+        assert_eq!(
+            verify_key_index_list(&keyless, Some(&stranger.public)),
+            Err(KeyIndexError::BadSignature)
+        );
+        // No key anywhere: accepted unverified, and it still filters.
+        let list = verify_key_index_list(&keyless, None).unwrap();
+        assert_eq!(list.account_key, None);
+        let devices: Vec<(u16, Option<u32>)> = vec![(0, None), (1, Some(1)), (2, Some(2))];
+        let (kept, problem) = screen_devices(devices, |d| *d, Some(&keyless), None);
+        assert_eq!((kept, problem), (vec![(0, None), (2, Some(2))], None));
     }
 
     #[test]

@@ -50,6 +50,21 @@ pub enum Fault {
         /// The account's phone number.
         phone: String,
     },
+    /// The account's key-index lists leave out `account_signature_key`, as the real server
+    /// does for a contact's list (the client is to check it with the primary's identity it
+    /// holds, or take it as it is; whatsapp-rust `wacore/src/adv.rs`).
+    KeyIndexListWithoutAccountKey {
+        /// The account's phone number.
+        phone: String,
+    },
+    /// One of the account's devices is listed `is_hosted` (a business device hosted by
+    /// Meta): it gets 1:1 messages at its `hosted` address and none of the group fan-out.
+    HostedDevice {
+        /// The account's phone number.
+        phone: String,
+        /// The device number (not 0).
+        device: u16,
+    },
     /// The next app-state patch served carries a wrong patch MAC (a flipped bit).
     BadPatchMac,
     /// The next app-state patch served carries a snapshot MAC over a wrong LTHash (with a patch

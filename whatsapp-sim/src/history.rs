@@ -166,10 +166,13 @@ fn sync(kind: HistorySyncType, conversations: Vec<Conversation>) -> HistorySync 
 /// What the phone sends a newly linked companion, in order: INITIAL_BOOTSTRAP (every chat
 /// with its newest messages and the PN→LID pairs), PUSH_NAME, then RECENT chunks with the
 /// older messages. `chunk_order` counts per type; `progress` is the percentage sent.
+/// `tokens` are the privacy tokens chats' users issued to the account (chat JID, token,
+/// unix seconds), carried by their INITIAL_BOOTSTRAP conversations.
 pub fn bootstrap(
     chats: &[HistoryChat],
     pushnames: Vec<(String, String)>,
     pn_lid: Vec<(String, String)>,
+    tokens: &[(String, Vec<u8>, u64)],
 ) -> Vec<HistorySync> {
     let mut initial = sync(
         HistorySyncType::InitialBootstrap,
@@ -177,7 +180,12 @@ pub fn bootstrap(
             .iter()
             .map(|c| {
                 let from = c.messages.len().saturating_sub(BOOTSTRAP_MESSAGES_PER_CHAT);
-                conversation(c, &c.messages[from..], true)
+                let mut conversation = conversation(c, &c.messages[from..], true);
+                if let Some((_, token, t)) = tokens.iter().find(|(jid, ..)| *jid == c.jid) {
+                    conversation.tc_token = Some(token.clone());
+                    conversation.tc_token_timestamp = Some(*t);
+                }
+                conversation
             })
             .collect(),
     );
@@ -267,7 +275,7 @@ mod tests {
     #[test]
     fn bootstrap_carries_every_message_once() {
         let chats = generate(3, 180, 1_700_000_000);
-        let syncs = bootstrap(&chats, vec![("a".into(), "A".into())], Vec::new());
+        let syncs = bootstrap(&chats, vec![("a".into(), "A".into())], Vec::new(), &[]);
         let kinds: Vec<i32> = syncs.iter().map(|s| s.sync_type).collect();
         assert_eq!(kinds[0], HistorySyncType::InitialBootstrap as i32);
         assert_eq!(kinds[1], HistorySyncType::PushName as i32);

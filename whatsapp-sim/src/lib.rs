@@ -538,6 +538,19 @@ impl SimHandle {
         Ok(())
     }
 
+    /// `from` wrote to `to` before the test: its phone issues its trusted-contact token to
+    /// `to` as writing does (part 2 §4.7; the server tells `to`'s companions), so `to` may
+    /// message it without the server's 463.
+    pub fn issue_privacy_token(&self, from: &str, to: &str) -> Result<(), SimError> {
+        let (from, to) = (phone_digits(from), phone_digits(to));
+        self.shared.lock().issue_privacy_token_between(&from, &to)
+    }
+
+    /// The LID JID of an account.
+    pub fn lid_of(&self, phone: &str) -> Result<Jid, SimError> {
+        self.shared.lock().lid_of(&phone_digits(phone))
+    }
+
     /// Chat states (typing) companions sent to the account, oldest first.
     pub fn customer_chatstates(&self, phone: &str) -> Result<Vec<ChatStateRecord>, SimError> {
         self.shared.lock().chatstates(&phone_digits(phone))

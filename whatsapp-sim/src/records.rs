@@ -97,8 +97,12 @@ pub struct ChatStateRecord {
 pub struct StanzaRecord {
     /// Sender device (PN form).
     pub from: String,
-    /// `message` or `receipt`.
+    /// `message`, `receipt`, `ack`, `call`, or `iq` (usync queries and privacy-token issues
+    /// only).
     pub tag: String,
+    /// An `<iq>`'s `xmlns` (`usync`, `privacy`); empty for other stanzas.
+    #[serde(default)]
+    pub xmlns: String,
     /// Its id.
     pub id: String,
     /// Its `type` attribute.
@@ -117,6 +121,12 @@ pub struct StanzaRecord {
     /// The `error` of an `<ack>` (a nack; acks without one are not logged).
     #[serde(default)]
     pub error: Option<u16>,
+    /// The privacy token a message carries: `tctoken` or `cstoken` with its bytes in hex.
+    #[serde(default)]
+    pub privacy_token: Option<(String, String)>,
+    /// For an `<iq xmlns="privacy">` issuing our token (tag `iq`): whom each token is for.
+    #[serde(default)]
+    pub tokens_issued_to: Vec<String>,
     /// Arrival, unix milliseconds.
     pub received_at_ms: u64,
 }

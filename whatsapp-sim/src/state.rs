@@ -384,9 +384,10 @@ impl State {
     }
 
     fn resolve(&self, jid: &Jid) -> Option<DeviceKey> {
+        // A hosted device is addressed on the hosted servers (whatsmeow `user.go`).
         let pn = match jid.server {
-            Server::User => jid.user.clone(),
-            Server::Lid => self.lids.get(&jid.user)?.clone(),
+            Server::User | Server::Hosted => jid.user.clone(),
+            Server::Lid | Server::HostedLid => self.lids.get(&jid.user)?.clone(),
             _ => return None,
         };
         self.accounts.contains_key(&pn).then_some((pn, jid.device))
@@ -509,7 +510,13 @@ impl State {
             return;
         }
         match node.tag.as_str() {
-            "iq" => self.handle_iq(key, &node),
+            "iq" => {
+                // Device-list queries and privacy tokens issued: tests count them.
+                if matches!(node.attrs().optional_str("xmlns"), Some("privacy" | "usync")) {
+                    self.record(key, &node);
+                }
+                self.handle_iq(key, &node)
+            }
             "message" => {
                 self.record(key, &node);
                 self.handle_message(key, &node);
@@ -547,6 +554,11 @@ impl State {
         self.stanzas.push(StanzaRecord {
             from: Jid::user(key.0.clone()).with_device(key.1).to_string(),
             tag: node.tag.to_string(),
+            xmlns: node
+                .attrs()
+                .optional_string("xmlns")
+                .filter(|_| node.tag == "iq")
+                .unwrap_or_default(),
             id: node.attrs().optional_string("id").unwrap_or_default(),
             kind: node.attrs().optional_string("type").unwrap_or_default(),
             to: node.attrs().optional_string("to").unwrap_or_default(),
@@ -557,6 +569,19 @@ impl State {
                 .attrs()
                 .optional_string("error")
                 .and_then(|e| e.parse().ok()),
+            privacy_token: ["tctoken", "cstoken"].into_iter().find_map(|tag| {
+                let bytes = node.child(tag)?.content_bytes()?;
+                Some((tag.to_owned(), hex::encode(bytes)))
+            }),
+            tokens_issued_to: node
+                .child("tokens")
+                .filter(|_| node.tag == "iq")
+                .map(|t| {
+                    t.children_by_tag("token")
+                        .filter_map(|t| t.attrs().optional_string("jid"))
+                        .collect()
+                })
+                .unwrap_or_default(),
             received_at_ms: now_ms(),
         });
     }

@@ -32,6 +32,9 @@ pub enum SendOutcome {
     Postponed(Timestamp),
     /// Failed for good: the message is `failed` and the admins are alerted.
     Failed(String),
+    /// Refused for good because the customer never wrote to the number (ack error 463): failed,
+    /// never retried (each retry is another reach-out to a stranger), with its own alert.
+    NewChatRefused(String),
     /// Failed this time: due again then, the attempt counted.
     Retry {
         /// When it is due again.
@@ -150,7 +153,8 @@ impl App {
                     Some(pause_for_ban(&mut tx, *reason, *expires_at, now, &mut events).await?);
             }
             SendOutcome::Postponed(at) => db::outbox::postpone(&mut tx, row.id, *at).await?,
-            SendOutcome::Failed(err) => {
+            SendOutcome::Failed(err) | SendOutcome::NewChatRefused(err) => {
+                let (kind, text) = failure_alert(outcome);
                 db::outbox::mark_failed(&mut tx, row.id, err).await?;
                 db::messages::advance_status(
                     &mut tx,
@@ -162,8 +166,8 @@ impl App {
                 .await?;
                 let alert = db::activity::raise(
                     &mut tx,
-                    "send_failed",
-                    "A message could not be sent",
+                    kind,
+                    text,
                     Some(&serde_json::json!({ "message_id": row.message_id, "ticket_id": row.ticket_id, "error": err })),
                     now,
                 )
@@ -300,4 +304,16 @@ async fn pause_for_ban(
         detail: Some(detail),
     });
     Ok(until)
+}
+
+/// The admin alert a failed message raises: a 463 refusal has its own kind, since the
+/// pharmacy's number may not start chats with customers who never wrote.
+fn failure_alert(outcome: &SendOutcome) -> (&'static str, &'static str) {
+    match outcome {
+        SendOutcome::NewChatRefused(_) => (
+            "new_chat_refused",
+            "WhatsApp refused a message to a customer who has not written to the pharmacy (error 463); it will not be retried",
+        ),
+        _ => ("send_failed", "A message could not be sent"),
+    }
 }

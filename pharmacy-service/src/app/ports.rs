@@ -59,6 +59,17 @@ pub enum SendError {
     /// Will never succeed (not on WhatsApp, bad address, media missing).
     #[error("permanent: {0}")]
     Permanent(String),
+    /// WhatsApp refused a first message to someone who never wrote to the pharmacy (ack error
+    /// 463): permanent, and never retried, since each retry is another reach-out to a stranger.
+    #[error("refused by WhatsApp: the customer has not written to the pharmacy's number")]
+    NewChatRefused,
+}
+
+impl SendError {
+    /// Whether retrying can never help.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, SendError::Permanent(_) | SendError::NewChatRefused)
+    }
 }
 
 /// Outbound WhatsApp operations for one number.

@@ -111,7 +111,7 @@ pub async fn list(
 pub struct Alert {
     /// Id.
     pub id: AlertId,
-    /// `delay`, `temporary_ban`, `mass_send_held`, `send_failed`.
+    /// `delay`, `temporary_ban`, `mass_send_held`, `send_failed`, `new_chat_refused`.
     pub kind: String,
     /// Human text.
     pub message: String,

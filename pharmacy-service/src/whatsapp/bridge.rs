@@ -923,6 +923,7 @@ pub fn send_error(e: ClientError) -> SendError {
         }
         ClientError::InvalidArgument(m) => SendError::Permanent(m),
         e @ ClientError::InvalidMessageId { .. } => SendError::Permanent(e.to_string()),
+        ClientError::NewChatRefused { .. } => SendError::NewChatRefused,
         ClientError::MessageRefused { code } if code == 479 || code == 400 || code == 404 => {
             SendError::Permanent(format!("refused with error {code}"))
         }

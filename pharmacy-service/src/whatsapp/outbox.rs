@@ -158,8 +158,7 @@ impl<M: Messenger> OutboxWorker<M> {
             }
             Err(e) => {
                 let attempts = r.attempts as u32 + 1;
-                let give_up =
-                    matches!(e, SendError::Permanent(_)) || attempts >= self.pacing.max_attempts;
+                let give_up = e.is_permanent() || attempts >= self.pacing.max_attempts;
                 let retry = (!give_up)
                     .then(|| now.plus(self.pacing.retry_delay(attempts, self.rng.r#gen::<f64>())));
                 RevokeOutcome::Failed {
@@ -259,9 +258,11 @@ impl<M: Messenger> OutboxWorker<M> {
             }
             Err(e) => {
                 let attempts = row.attempts as u32 + 1;
-                let permanent = matches!(e, SendError::Permanent(_));
-                if permanent || attempts >= self.pacing.max_attempts {
-                    SendOutcome::Failed(e.to_string())
+                if e.is_permanent() || attempts >= self.pacing.max_attempts {
+                    match e {
+                        SendError::NewChatRefused => SendOutcome::NewChatRefused(e.to_string()),
+                        _ => SendOutcome::Failed(e.to_string()),
+                    }
                 } else {
                     let delay = self.pacing.retry_delay(attempts, self.rng.r#gen::<f64>());
                     SendOutcome::Retry {
@@ -279,7 +280,7 @@ impl<M: Messenger> OutboxWorker<M> {
                 crate::ops::metrics::global().outbound_sent();
                 Step::Sent(row.id)
             }
-            (None, SendOutcome::Failed(_)) => Step::Failed(row.id),
+            (None, SendOutcome::Failed(_) | SendOutcome::NewChatRefused(_)) => Step::Failed(row.id),
             (None, _) => Step::Retried(row.id),
         })
     }

@@ -577,3 +577,100 @@ async fn polls_answers_view_once_and_missed_calls_are_visible() {
         .unwrap();
     assert_eq!(tickets, 1);
 }
+
+/// A reply to a customer who never wrote to the pharmacy's number on WhatsApp (a ticket that
+/// came another way): the server refuses it with 463. The outbox fails it at its first attempt
+/// and never retries it (each retry is another reach-out to a stranger), and an admin sees a
+/// `new_chat_refused` alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_refused_with_463_is_not_retried_and_alerts_an_admin() {
+    use pharmacy_service::app::InboundOutcome;
+    use pharmacy_service::whatsapp::Step;
+    let dir = TempDir::new();
+    let app = fast_app(
+        &dir,
+        ServiceConfig {
+            use_shifts: false,
+            out_of_office_enabled: false,
+            greeting_enabled: false,
+            ..ServiceConfig::default()
+        },
+    )
+    .await;
+    app.seed_demo(&SeedOptions::default()).await.unwrap();
+    let agent = {
+        let mut c = app.pool().acquire().await.unwrap();
+        db::agents::list(&mut c).await.unwrap().remove(0)
+    };
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let bridge = paired_bridge(&app, &sim).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false).unwrap();
+    let event = super::support::text_event(Some(CUSTOMER), None, "ELSEWHERE1", "hi", app.now());
+    let ticket = match app.handle_inbound(event).await.unwrap() {
+        InboundOutcome::Stored { ticket_id, .. } => ticket_id,
+        other => panic!("expected Stored, got {other:?}"),
+    };
+    let reply = app
+        .send_reply(SendReply {
+            ticket_id: ticket,
+            user_id: agent.user_id,
+            text: Some("Your order is ready.".into()),
+            ..SendReply::default()
+        })
+        .await
+        .unwrap();
+    let wa_id = reply.wa_id.clone().expect("queued id");
+    let mut worker = OutboxWorker::new(app.clone(), bridge.clone(), 7);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match worker.step().await.unwrap() {
+            Step::Failed(_) => break,
+            Step::Sent(_) | Step::Retried(_) => panic!("a 463 was sent or retried"),
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+        assert!(tokio::time::Instant::now() < deadline, "row not settled");
+    }
+    assert!(
+        matches!(worker.step().await.unwrap(), Step::Idle(None)),
+        "nothing left to send"
+    );
+    let count = |sql: &'static str| {
+        let app = app.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(app.pool())
+                .await
+                .unwrap()
+        }
+    };
+    let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM outbox WHERE wa_id = ?")
+        .bind(&wa_id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(attempts, 1);
+    assert_eq!(
+        count("SELECT count(*) FROM admin_alerts WHERE kind = 'new_chat_refused'").await,
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM admin_alerts WHERE kind = 'send_failed'").await,
+        0
+    );
+    let status: String = sqlx::query_scalar("SELECT status FROM messages WHERE id = ?")
+        .bind(reply.id.0)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "failed");
+    // The server saw the message once.
+    let sends = sim
+        .stanzas()
+        .into_iter()
+        .filter(|s| s.tag == "message" && s.id == wa_id)
+        .count();
+    assert_eq!(sends, 1);
+    assert!(sim.customer_inbox(CUSTOMER).unwrap().is_empty());
+    bridge.shutdown().await;
+    sim.shutdown();
+}

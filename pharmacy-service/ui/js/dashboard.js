@@ -72,7 +72,7 @@ async function attention(el, redraw) {
   const box = h("section", { class: "card attention", "aria-labelledby": "att-h" }, h("h2", { id: "att-h" }, t("dash.attention")));
   if (a.length) {
     box.append(h("ul", { class: "plain" }, a.map((x) => h("li", {},
-      h("span", { class: `pill ${x.kind === "temporary_ban" || x.kind === "send_failed" ? "urgent" : "high"}` }, t(`alert.${x.kind}`) === `alert.${x.kind}` ? x.kind : t(`alert.${x.kind}`)),
+      h("span", { class: `pill ${x.kind === "temporary_ban" || x.kind === "send_failed" || x.kind === "new_chat_refused" ? "urgent" : "high"}` }, t(`alert.${x.kind}`) === `alert.${x.kind}` ? x.kind : t(`alert.${x.kind}`)),
       " ", h("span", { dir: "auto" }, x.message), " ", h("span", { class: "muted small" }, fmtDateTime(x.at)), " ",
       h("button", { type: "button", class: "btn link", onclick: act(`/api/alerts/${x.id}/acknowledge/`) }, t("dash.acknowledge"))))));
   }

@@ -529,7 +529,7 @@ async fn commit(
 }
 
 /// Keeps what the store holds besides the collection: contact names (whatsmeow
-/// `PutContactName`) and our own push name.
+/// `PutContactName`), our own push name and the NCT salt.
 async fn remember(shared: &Shared, mutation: &TypedMutation) {
     let set = mutation.operation == Operation::Set;
     let result = match &mutation.action {
@@ -554,6 +554,11 @@ async fn remember(shared: &Shared, mutation: &TypedMutation) {
                 .or(first_name.as_deref())
                 .filter(|_| set);
             shared.store.store_full_name(jid, name).await
+        }
+        // A removed salt is forgotten (whatsmeow appstate.go `nct_salt_sync`).
+        SyncAction::NctSalt { salt } => {
+            let salt = Some(salt.as_slice()).filter(|s| set && !s.is_empty());
+            shared.store.store_nct_salt(salt).await
         }
         _ => Ok(()),
     };

@@ -24,6 +24,11 @@ impl KnownDevice {
 pub(crate) struct CachedList {
     pub(crate) fetched: Instant,
     pub(crate) devices: Vec<KnownDevice>,
+    /// Listed by the server but left out on purpose (the key-index list no longer vouches
+    /// for them): the server's participant hash still counts them.
+    pub(crate) omitted: Vec<Jid>,
+    /// Whether its key-index list verified; an untrusted list is asked for again sooner.
+    pub(crate) trusted: bool,
 }
 
 /// Users whose lists are kept at most: past it the list fetched longest ago goes (it would
@@ -97,6 +102,8 @@ mod tests {
     fn list(fetched: Instant) -> CachedList {
         CachedList {
             fetched,
+            omitted: Vec::new(),
+            trusted: true,
             devices: Vec::new(),
         }
     }

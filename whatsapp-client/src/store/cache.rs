@@ -460,8 +460,15 @@ pass_through!(ContactStore {
     fn store_push_name<'a>(&'a self, jid: &'a str, name: &'a str) -> ();
     fn load_contact<'a>(&'a self, jid: &'a str) -> Option<Contact>;
     fn store_full_name<'a>(&'a self, jid: &'a str, name: Option<&'a str>) -> ();
+});
+
+pass_through!(PrivacyTokenStore {
     fn store_privacy_token<'a>(&'a self, jid: &'a str, token: &'a [u8], timestamp: i64) -> ();
     fn load_privacy_token<'a>(&'a self, jid: &'a str) -> Option<(Vec<u8>, i64)>;
+    fn store_token_issued<'a>(&'a self, jid: &'a str, timestamp: i64) -> ();
+    fn load_token_issued<'a>(&'a self, jid: &'a str) -> Option<i64>;
+    fn store_nct_salt<'a>(&'a self, salt: Option<&'a [u8]>) -> ();
+    fn load_nct_salt<'a>(&'a self) -> Option<Vec<u8>>;
 });
 
 pass_through!(SentMessageStore {

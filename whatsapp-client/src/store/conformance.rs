@@ -97,6 +97,16 @@ pub async fn write_all(store: &dyn Store) {
         .store_privacy_token("222@s.whatsapp.net", b"tok", 1_700_000_000)
         .await
         .unwrap();
+    // An older token (a history sync after the notification) does not replace it.
+    store
+        .store_privacy_token("222@s.whatsapp.net", b"old", 1_600_000_000)
+        .await
+        .unwrap();
+    store
+        .store_token_issued("333@lid", 1_700_000_100)
+        .await
+        .unwrap();
+    store.store_nct_salt(Some(b"salt")).await.unwrap();
     store
         .store_sent("222@s.whatsapp.net", "ID1", b"m", 100)
         .await
@@ -268,6 +278,12 @@ pub async fn check_all(store: &dyn Store) {
             .unwrap(),
         Some((b"tok".to_vec(), 1_700_000_000))
     );
+    assert_eq!(
+        store.load_token_issued("333@lid").await.unwrap(),
+        Some(1_700_000_100)
+    );
+    assert_eq!(store.load_token_issued("222@s.whatsapp.net").await.unwrap(), None);
+    assert_eq!(store.load_nct_salt().await.unwrap(), Some(b"salt".to_vec()));
     assert_eq!(
         store.load_sent("222@s.whatsapp.net", "ID1").await.unwrap(),
         Some(b"m".to_vec())
@@ -552,6 +568,8 @@ pub async fn check_wipe(store: &dyn Store) {
     );
     assert_eq!(store.load_session("a.0").await.unwrap(), None);
     assert_eq!(store.max_prekey_id().await.unwrap(), 0);
+    assert_eq!(store.load_nct_salt().await.unwrap(), None);
+    assert_eq!(store.load_token_issued("333@lid").await.unwrap(), None);
     assert_eq!(
         store
             .load_message_secret("f@lid", "f@lid", "POLL2")

@@ -26,6 +26,9 @@ struct Inner {
     lid_migrated: bool,
     contacts: HashMap<String, Contact>,
     privacy_tokens: HashMap<String, (Vec<u8>, i64)>,
+    /// When we last issued our own token to each user.
+    tokens_issued: HashMap<String, i64>,
+    nct_salt: Option<Vec<u8>>,
     sent: HashMap<(String, String), (Vec<u8>, i64)>,
     decrypted: HashMap<[u8; 32], (Vec<u8>, i64)>,
     /// (chat, sender, message id) -> secret.
@@ -427,19 +430,43 @@ impl ContactStore for MemoryStore {
             .full_name = name.map(str::to_owned);
         Self::ready(())
     }
+}
+
+impl PrivacyTokenStore for MemoryStore {
     fn store_privacy_token<'a>(
         &'a self,
         jid: &'a str,
         token: &'a [u8],
         timestamp: i64,
     ) -> StoreFuture<'a, ()> {
-        self.lock()
+        let mut inner = self.lock();
+        if inner
             .privacy_tokens
-            .insert(jid.to_owned(), (token.to_vec(), timestamp));
+            .get(jid)
+            .is_none_or(|(_, held)| *held <= timestamp)
+        {
+            inner
+                .privacy_tokens
+                .insert(jid.to_owned(), (token.to_vec(), timestamp));
+        }
         Self::ready(())
     }
     fn load_privacy_token<'a>(&'a self, jid: &'a str) -> StoreFuture<'a, Option<(Vec<u8>, i64)>> {
         Self::ready(self.lock().privacy_tokens.get(jid).cloned())
+    }
+    fn store_token_issued<'a>(&'a self, jid: &'a str, timestamp: i64) -> StoreFuture<'a, ()> {
+        self.lock().tokens_issued.insert(jid.to_owned(), timestamp);
+        Self::ready(())
+    }
+    fn load_token_issued<'a>(&'a self, jid: &'a str) -> StoreFuture<'a, Option<i64>> {
+        Self::ready(self.lock().tokens_issued.get(jid).copied())
+    }
+    fn store_nct_salt<'a>(&'a self, salt: Option<&'a [u8]>) -> StoreFuture<'a, ()> {
+        self.lock().nct_salt = salt.map(<[u8]>::to_vec);
+        Self::ready(())
+    }
+    fn load_nct_salt(&self) -> StoreFuture<'_, Option<Vec<u8>>> {
+        Self::ready(self.lock().nct_salt.clone())
     }
 }
 

@@ -525,7 +525,14 @@ pub trait ContactStore: Send + Sync {
     /// Stores the name our address book gives a contact (app state `contact` records);
     /// `None` forgets it.
     fn store_full_name<'a>(&'a self, jid: &'a str, name: Option<&'a str>) -> StoreFuture<'a, ()>;
-    /// Stores the privacy token a user issued to us, with its timestamp (unix seconds).
+}
+
+/// Privacy tokens (part 2 §4.7): the trusted-contact tokens users issued to us, when we last
+/// issued ours to them, and the NCT salt the cstoken fallback is derived from. Users are
+/// keyed by the JID the client chose (their LID when it is known, whatsmeow `tctoken.go`).
+pub trait PrivacyTokenStore: Send + Sync {
+    /// Stores the privacy token a user issued to us, with its timestamp (unix seconds); an
+    /// older token than the one held is ignored (whatsmeow `PutPrivacyTokens`).
     fn store_privacy_token<'a>(
         &'a self,
         jid: &'a str,
@@ -534,6 +541,14 @@ pub trait ContactStore: Send + Sync {
     ) -> StoreFuture<'a, ()>;
     /// The privacy token a user issued to us, with its timestamp.
     fn load_privacy_token<'a>(&'a self, jid: &'a str) -> StoreFuture<'a, Option<(Vec<u8>, i64)>>;
+    /// Records when we last issued our own token to a user (unix seconds).
+    fn store_token_issued<'a>(&'a self, jid: &'a str, timestamp: i64) -> StoreFuture<'a, ()>;
+    /// When we last issued our own token to a user.
+    fn load_token_issued<'a>(&'a self, jid: &'a str) -> StoreFuture<'a, Option<i64>>;
+    /// Stores the account's NCT salt; `None` forgets it.
+    fn store_nct_salt<'a>(&'a self, salt: Option<&'a [u8]>) -> StoreFuture<'a, ()>;
+    /// The account's NCT salt.
+    fn load_nct_salt(&self) -> StoreFuture<'_, Option<Vec<u8>>>;
 }
 
 /// Recently sent messages, kept to answer retry receipts.
@@ -575,6 +590,7 @@ pub trait Store:
     + AppStateStore
     + LidStore
     + ContactStore
+    + PrivacyTokenStore
     + SentMessageStore
     + MessageStore
     + MessageSecretStore
@@ -590,6 +606,7 @@ impl<T> Store for T where
         + AppStateStore
         + LidStore
         + ContactStore
+        + PrivacyTokenStore
         + SentMessageStore
         + MessageStore
         + MessageSecretStore

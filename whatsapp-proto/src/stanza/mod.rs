@@ -8,12 +8,14 @@
 //! | [`usync`] | the usync device/contact/LID query and its result |
 //! | [`phash`] | the participant hash of a fan-out |
 //! | [`message_type`] | a message stanza's `type` and an `<enc>`'s `mediatype` per content |
+//! | [`privacy_token`] | `<tctoken>`/`<cstoken>`, their buckets, the issue IQ, `privacy_token` notifications |
 //!
 //! Every parser returns a [`StanzaError`] naming the part that is missing or malformed.
 
 pub mod keys;
 pub mod message_type;
 pub mod phash;
+pub mod privacy_token;
 pub mod usync;
 
 use crate::binary::Node;

@@ -192,6 +192,10 @@ pub struct ListedDevice {
     pub id: u16,
     /// Its ADV key index (companions only).
     pub key_index: Option<u32>,
+    /// `is_hosted`: a device hosted by Meta for a business (Cloud API), addressed on the
+    /// `hosted`/`hosted.lid` servers and left out of group fan-out (whatsmeow `user.go
+    /// parseDeviceList`, `send.go prepareMessageNode`).
+    pub hosted: bool,
 }
 
 /// The account's signed key-index list (`<key-index-list ts>`).
@@ -258,6 +262,7 @@ impl UsyncUserResult {
                 Node::new("device")
                     .attr("id", d.id)
                     .attr_opt("key-index", d.key_index)
+                    .attr_opt("is_hosted", d.hosted.then_some("true"))
             });
             let mut inner = vec![
                 Node::new("device-list")
@@ -299,6 +304,11 @@ impl UsyncUserResult {
                                 .ok()
                                 .flatten()
                                 .and_then(|k| u32::try_from(k).ok()),
+                            // Go's strconv.ParseBool, as whatsmeow's AttrGetter.Bool reads it.
+                            hosted: matches!(
+                                attrs.optional_str("is_hosted"),
+                                Some("true" | "1" | "t" | "T" | "TRUE" | "True")
+                            ),
                         })
                     })
                     .collect(),
@@ -363,7 +373,7 @@ impl UsyncResult {
     /// use whatsapp_proto::stanza::usync::*;
     /// let mut user = UsyncUserResult::new(Jid::user("15551234567"));
     /// user.devices = Some(DeviceList {
-    ///     devices: vec![ListedDevice { id: 0, key_index: None }],
+    ///     devices: vec![ListedDevice { id: 0, key_index: None, hosted: false }],
     ///     ..Default::default()
     /// });
     /// let answer = UsyncResult::answering(&UsyncQuery::devices("S1", &[]), vec![user]);
@@ -485,10 +495,17 @@ mod tests {
                 ListedDevice {
                     id: 0,
                     key_index: None,
+                    hosted: false,
                 },
                 ListedDevice {
                     id: 3,
                     key_index: Some(2),
+                    hosted: false,
+                },
+                ListedDevice {
+                    id: 99,
+                    key_index: Some(3),
+                    hosted: true,
                 },
             ],
             key_index_list: Some(KeyIndexList {
@@ -512,6 +529,24 @@ mod tests {
             .path(&["usync", "list", "user", "devices", "device-list", "device"])
             .unwrap();
         assert!(first.attr_value("key-index").is_none());
+        assert!(first.attr_value("is_hosted").is_none());
+        // whatsmeow reads `is_hosted` with Go's ParseBool.
+        let hosted = |value: &str| {
+            let iq = Node::new("iq").children([Node::new("usync").children([Node::new("list")
+                .children([Node::new("user").attr("jid", user()).children([Node::new(
+                    "devices",
+                )
+                .children([Node::new("device-list")
+                    .children([Node::new("device").attr("id", 5u16).attr("is_hosted", value)])])])])])]);
+            UsyncResult::parse(&iq).unwrap().users[0]
+                .devices
+                .as_ref()
+                .unwrap()
+                .devices[0]
+                .hosted
+        };
+        assert!(hosted("true") && hosted("1"));
+        assert!(!hosted("false") && !hosted("0"));
     }
 
     #[test]
@@ -536,12 +571,14 @@ mod tests {
             [
                 ListedDevice {
                     id: 1,
-                    key_index: Some(4)
+                    key_index: Some(4),
+                    hosted: false,
                 },
                 // An unreadable key index keeps the device, without an index.
                 ListedDevice {
                     id: 2,
-                    key_index: None
+                    key_index: None,
+                    hosted: false,
                 }
             ]
         );

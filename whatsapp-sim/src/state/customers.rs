@@ -376,7 +376,8 @@ impl State {
             }
             fresh.push(ProvisionedDevice { device: id, store });
         }
-        account.issued_tokens.clear();
+        // guess: the tokens the customer issued stay valid across its reinstall (the trust is
+        // the account's, kept by the server), so the accounts it wrote to may still answer.
         let from = account.pn_jid();
         for provisioned in &fresh {
             let key: DeviceKey = (pn.to_owned(), provisioned.device);

@@ -70,6 +70,12 @@ impl State {
             Fault::BadKeyIndexSignature { phone } => {
                 self.forge_key_index_lists(&crate::phone_digits(phone))?;
             }
+            Fault::KeyIndexListWithoutAccountKey { phone } => {
+                self.key_index_lists_without_key(&crate::phone_digits(phone))?;
+            }
+            Fault::HostedDevice { phone, device } => {
+                self.make_device_hosted(&crate::phone_digits(phone), *device)?;
+            }
             Fault::BadPatchMac => self.sync_fault(crate::appstate::PatchFault::PatchMac),
             Fault::BadPatchLthash => self.sync_fault(crate::appstate::PatchFault::LtHash),
             Fault::ExpireMedia => {
@@ -117,6 +123,8 @@ mod tests {
         let mut state = state();
         let mut conn = state.online_companion(ACCOUNT);
         state.simulated_customer(CUSTOMER);
+        // The customer wrote to us (the server answers 463 otherwise).
+        state.issue_privacy_token(CUSTOMER, ACCOUNT);
         state
             .fault(&Fault::Nack {
                 code: 463,

@@ -188,9 +188,19 @@ impl State {
         let Some(g) = self.groups.get(id) else {
             return Vec::new();
         };
+        // Hosted devices take no part in groups (whatsmeow `send.go` leaves them out).
         g.participants
             .iter()
-            .flat_map(|p| self.device_jids(p, g.lid_mode))
+            .flat_map(|p| {
+                let hosted = self
+                    .accounts
+                    .get(p)
+                    .map(|a| a.key_index_controls.hosted.clone())
+                    .unwrap_or_default();
+                self.device_jids(p, g.lid_mode)
+                    .into_iter()
+                    .filter(move |j| !hosted.contains(&j.device))
+            })
             .collect()
     }
 

@@ -167,6 +167,7 @@ impl State {
                                 .map(|(dev, d)| ListedDevice {
                                     id: *dev,
                                     key_index: (*dev != 0).then_some(d.key_index),
+                                    hosted: a.key_index_controls.hosted.contains(dev),
                                 })
                                 .collect(),
                             key_index_list: Some(KeyIndexList {

@@ -1,8 +1,9 @@
 //! The signed key-index list the server hands out with an account's device list (part 2
 //! §3.2–3.4): signed by the account's primary identity key, `current_index` the highest key
-//! index the phone issued, `valid_indexes` the companions it still vouches for. Two controls
-//! make it say less than the device list: a stale companion (the phone revoked its key index,
-//! the server still lists the device) and a forged signature.
+//! index the phone issued, `valid_indexes` the companions it still vouches for. Controls make
+//! it say less than the device list: a stale companion (the phone revoked its key index, the
+//! server still lists the device), a forged signature, no account key; and one marks devices
+//! as hosted in the list.
 
 use std::collections::BTreeSet;
 
@@ -22,6 +23,10 @@ pub(crate) struct KeyIndexControls {
     pub revoked: BTreeSet<u32>,
     /// Lists go out with a signature that does not verify.
     pub forged: bool,
+    /// Lists go out without `account_signature_key`.
+    pub keyless: bool,
+    /// Devices listed `is_hosted`.
+    pub hosted: BTreeSet<u16>,
 }
 
 impl Account {
@@ -45,19 +50,24 @@ impl Account {
             &self.key_indexes(),
             &mut rng,
         );
-        if !self.key_index_controls.forged {
+        let controls = &self.key_index_controls;
+        if !controls.forged && !controls.keyless {
             return signed;
         }
-        // A flipped bit in the signature: the details still decode, the signature fails.
         let Ok(mut decoded) = AdvSignedKeyIndexList::decode(&signed[..]) else {
             return signed;
         };
-        if let Some(byte) = decoded
-            .account_signature
-            .as_mut()
-            .and_then(|s| s.first_mut())
+        // A flipped bit in the signature: the details still decode, the signature fails.
+        if controls.forged
+            && let Some(byte) = decoded
+                .account_signature
+                .as_mut()
+                .and_then(|s| s.first_mut())
         {
             *byte ^= 0x01;
+        }
+        if controls.keyless {
+            decoded.account_signature_key = None;
         }
         decoded.encode_to_vec()
     }
@@ -82,6 +92,32 @@ impl State {
             pn,
             device, key_index, "fault: companion left out of the signed key-index list"
         );
+        Ok(())
+    }
+
+    /// The account's key-index lists go out without their account key
+    /// (`Fault::KeyIndexListWithoutAccountKey`).
+    pub(crate) fn key_index_lists_without_key(&mut self, pn: &str) -> Result<(), SimError> {
+        let account = self
+            .accounts
+            .get_mut(pn)
+            .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))?;
+        account.key_index_controls.keyless = true;
+        info!(pn, "key-index lists without their account key");
+        Ok(())
+    }
+
+    /// One of the account's devices is listed as hosted (`Fault::HostedDevice`).
+    pub(crate) fn make_device_hosted(&mut self, pn: &str, device: u16) -> Result<(), SimError> {
+        let account = self
+            .accounts
+            .get_mut(pn)
+            .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))?;
+        if device == 0 || !account.devices.contains_key(&device) {
+            return Err(SimError::UnknownDevice(format!("{pn}:{device}")));
+        }
+        account.key_index_controls.hosted.insert(device);
+        info!(pn, device, "device listed as hosted");
         Ok(())
     }
 

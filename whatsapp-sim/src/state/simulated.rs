@@ -370,6 +370,8 @@ mod tests {
         let mut state = state();
         let mut conn = state.online_companion(ACCOUNT);
         state.simulated_customer(CUSTOMER);
+        // The customer wrote to us (the server answers 463 otherwise).
+        state.issue_privacy_token(CUSTOMER, ACCOUNT);
         let garbage = Node::new("message")
             .attr("id", "R1")
             .attr("to", Jid::user(CUSTOMER))

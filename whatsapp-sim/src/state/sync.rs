@@ -211,7 +211,17 @@ impl State {
                 Some((c.jid.clone(), a.lid_jid().to_string()))
             })
             .collect();
-        for s in history::bootstrap(&chats, pushnames, pn_lid) {
+        // The trusted-contact tokens each chat's user issued to the account travel with its
+        // conversation (`tcToken`, `tcTokenTimestamp`; whatsmeow `message.go` imports them).
+        let tokens: Vec<(String, Vec<u8>, u64)> = chats
+            .iter()
+            .filter_map(|c| {
+                let user = c.jid.strip_suffix("@s.whatsapp.net")?;
+                let (token, t) = self.accounts.get(user)?.issued_tokens.get(&key.0)?;
+                Some((c.jid.clone(), token.clone(), *t))
+            })
+            .collect();
+        for s in history::bootstrap(&chats, pushnames, pn_lid, &tokens) {
             self.phone_send_history(&key.0, key.1, &s, None);
         }
     }

@@ -16,6 +16,7 @@ use super::*;
 mod appstate;
 mod lid;
 mod messages;
+mod tokens;
 
 /// A [`Store`] in a SQLite file.
 ///
@@ -238,6 +239,8 @@ impl DeviceStore for SqliteStore {
                 "lid_migration",
                 "contacts",
                 "privacy_tokens",
+                "privacy_tokens_issued",
+                "nct_salt",
                 "sent_messages",
                 "decrypted",
                 "message_secrets",
@@ -537,42 +540,6 @@ impl ContactStore for SqliteStore {
             })
             .transpose()
         })
-    }
-
-    fn store_privacy_token<'a>(
-        &'a self,
-        jid: &'a str,
-        token: &'a [u8],
-        timestamp: i64,
-    ) -> StoreFuture<'a, ()> {
-        Box::pin(self.put_privacy_token(jid, token, timestamp))
-    }
-
-    fn load_privacy_token<'a>(&'a self, jid: &'a str) -> StoreFuture<'a, Option<(Vec<u8>, i64)>> {
-        Box::pin(self.get_privacy_token(jid))
-    }
-}
-
-impl SqliteStore {
-    async fn put_privacy_token(&self, jid: &str, token: &[u8], timestamp: i64) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT OR REPLACE INTO privacy_tokens (jid, token, timestamp) VALUES (?, ?, ?)",
-        )
-        .bind(jid)
-        .bind(token)
-        .bind(timestamp)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn get_privacy_token(&self, jid: &str) -> StoreResult<Option<(Vec<u8>, i64)>> {
-        let row = sqlx::query("SELECT token, timestamp FROM privacy_tokens WHERE jid = ?")
-            .bind(jid)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-            .transpose()
     }
 }
 
