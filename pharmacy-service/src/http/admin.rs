@@ -6,9 +6,10 @@ use super::auth::{Admin, CurrentUser};
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id, Limit};
 use super::views::admin::{HeldDecision, HeldView, TemplateView};
 use super::views::{Done, Items, Page};
-use crate::app::{ActivityEntry, ActivityFilter, Alert};
-use crate::app::{NewAutoReply, Settings, SettingsPatch, TemplateEditor, TemplateInput};
-use crate::app::{StoredTrigger, Template};
+use crate::app::{
+    ActivityEntry, ActivityFilter, Alert, NewAutoReply, Settings, SettingsPatch, StoredTrigger,
+    Template, TemplateEditor, TemplateInput,
+};
 use crate::domain::autoreply::MatchKind;
 use crate::domain::ids::{AlertId, BranchId, OutboxId, TemplateId, TriggerId, UserId};
 use crate::domain::time::start_of_day;

@@ -7,10 +7,7 @@ use super::views::Items;
 use super::views::agents::{
     AgentDetailView, AgentEntry, AgentKpiView, AgentView, BranchView, StatusView,
 };
-use crate::app::Agent;
-use crate::app::Role;
-use crate::app::{Branch, NewBranch};
-use crate::app::{KpiQuery, NewUser};
+use crate::app::{Agent, Branch, KpiQuery, NewBranch, NewUser, Role};
 use crate::domain::ids::{AgentId, BranchId};
 use crate::domain::routing::AgentStatus;
 use crate::domain::schedule::WeeklyHours;

@@ -3,10 +3,10 @@
 //! and the OpenAPI document describes, so the two cannot drift apart. A leaf module: records
 //! from `app` and `db` only.
 
-use crate::app::Message;
-use crate::app::{Customer, CustomerNote};
-use crate::app::{Dashboard, InboundOutcome, KpiRow, TicketDetail};
-use crate::app::{Ticket, TicketNote};
+use crate::app::{
+    Customer, CustomerNote, Dashboard, InboundOutcome, KpiRow, Message, Ticket, TicketDetail,
+    TicketNote,
+};
 use crate::http::whatsapp::LinkStatus;
 use serde::Serialize;
 use utoipa::ToSchema;

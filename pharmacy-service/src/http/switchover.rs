@@ -5,9 +5,7 @@
 use super::AppState;
 use super::auth::{Admin, CurrentUser};
 use super::error::{ApiError, ApiJson, ApiResult, Id};
-use crate::app::Branch;
-use crate::app::Ticket;
-use crate::app::{BranchSetup, CarryOverDecision, MapTarget, SwitchoverStatus};
+use crate::app::{Branch, BranchSetup, CarryOverDecision, MapTarget, SwitchoverStatus, Ticket};
 use crate::domain::ids::{AgentId, BranchId, TicketId};
 use axum::extract::State;
 use axum::routing::{get, post, put};

@@ -13,8 +13,7 @@ use super::{
     Credential, CurrentUser, SESSION_COOKIE, UserView, client_address, load_user, random_secret,
     sha256_hex, throttled,
 };
-use crate::app::NewSession;
-use crate::app::{LoginOutcome, SessionLimits};
+use crate::app::{LoginOutcome, NewSession, SessionLimits};
 use crate::domain::ids::UserId;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiJson, ApiResult};

@@ -1,9 +1,7 @@
 //! Users: registration, password changes and resets, deactivation, the list.
 
 use super::{Admin, Credential, CurrentUser, UserView, client_address, load_user, throttled};
-use crate::app::LoginOutcome;
-use crate::app::Role;
-use crate::app::User;
+use crate::app::{LoginOutcome, Role, User};
 use crate::domain::ids::{BranchId, UserId};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiJson, ApiResult, Id};

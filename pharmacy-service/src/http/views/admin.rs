@@ -1,8 +1,6 @@
 //! Answers of the templates, auto-replies, settings, activity, alerts and held-message routes.
 
-use crate::app::Message;
-use crate::app::OutboxRow;
-use crate::app::Template;
+use crate::app::{Message, OutboxRow, Template};
 use crate::domain::ids::{CustomerId, MessageId, OutboxId, TicketId};
 use crate::domain::time::Timestamp;
 use serde::Serialize;

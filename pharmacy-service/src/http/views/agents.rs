@@ -1,8 +1,6 @@
 //! Answers of the agent and branch routes.
 
-use crate::app::Agent;
-use crate::app::Branch;
-use crate::app::KpiRow;
+use crate::app::{Agent, Branch, KpiRow};
 use crate::domain::ids::{AgentId, BranchId, TicketId, UserId};
 use crate::domain::routing::AgentStatus;
 use crate::domain::schedule::WeeklyHours;
