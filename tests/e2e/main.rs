@@ -12,6 +12,7 @@ mod identity_change;
 mod key_index;
 mod pairing;
 mod redelivery;
+mod server_rules;
 mod shapes;
 mod shapes_generated;
 mod stanzas;

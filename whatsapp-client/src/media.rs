@@ -134,11 +134,12 @@ async fn query_media_conn(shared: &Shared) -> Result<MediaConn, ClientError> {
     })
 }
 
-/// The cached `media_conn` answer, asked again when it expired or `fresh` is set.
-pub(crate) async fn media_conn(shared: &Shared, fresh: bool) -> Result<MediaConn, ClientError> {
+/// The cached `media_conn` answer, asked again only once its `ttl` passed (whatsmeow
+/// `mediaconn.go` `refreshMediaConn`; the server counts these queries). Uploads and downloads
+/// share it (whatsmeow `upload.go`, `download.go`).
+pub(crate) async fn media_conn(shared: &Shared) -> Result<MediaConn, ClientError> {
     let mut cached = shared.media_conn.lock().await;
     if let Some(conn) = cached.as_ref()
-        && !fresh
         && conn.expires > tokio::time::Instant::now()
     {
         return Ok(conn.clone());
@@ -266,7 +267,7 @@ async fn fetch(
     let hosts = if base.is_some() && media_ref.direct_path.is_some() {
         Vec::new()
     } else {
-        media_conn(shared, false).await?.hosts
+        media_conn(shared).await?.hosts
     };
     let urls = download_urls(media_ref, base, &hosts)?;
     let hashes = MediaHashes::from_slices(&media_ref.file_sha256, &media_ref.file_enc_sha256)
@@ -387,8 +388,7 @@ pub(crate) async fn upload(
     let mut media_key = vec![0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut media_key);
     let encrypted = media::encrypt(&media_key, media_type, &media.data);
-    // A fresh answer for each upload: its auth is what the server checks.
-    let conn = media_conn(shared, true).await?;
+    let conn = media_conn(shared).await?;
     let host = conn
         .hosts
         .first()

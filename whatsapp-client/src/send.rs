@@ -19,7 +19,7 @@ use whatsapp_proto::stanza::phash::participant_hash;
 
 use crate::ClientError;
 use crate::clock::UnixMillis;
-use crate::context::{Command, SessionGuard, Shared};
+use crate::context::{Command, GroupInfo, SessionGuard, Shared};
 use crate::devices::{device_lists, forget_devices};
 use crate::event::Event;
 use crate::message_id::{generate_message_id, validate_message_id};
@@ -257,7 +257,7 @@ pub(crate) async fn send_message(
         .attr("type", message_type(&message))
         .children(children);
     let ack = send_and_wait(shared, stanza).await?;
-    check_ack_phash(shared, &ack, &phash, &[to, own.to_non_ad()]);
+    let _ = check_ack_phash(shared, &ack, &phash, &[to, own.to_non_ad()]);
     Ok(id)
 }
 
@@ -265,12 +265,13 @@ pub(crate) async fn send_message(
 /// had extra ones (whatsmeow send.go `SendMessage` warns and drops its device cache): the
 /// lists we used were stale, so they are fetched again for the next send. The message itself
 /// went out; devices it missed get the next one.
-fn check_ack_phash(shared: &Shared, ack: &Node, ours: &str, users: &[Jid]) {
+/// False when the hashes differ.
+fn check_ack_phash(shared: &Shared, ack: &Node, ours: &str, users: &[Jid]) -> bool {
     let Some(expected) = ack.attrs().optional_str("phash") else {
-        return;
+        return true;
     };
     if expected == ours {
-        return;
+        return true;
     }
     tracing::warn!(
         expected,
@@ -280,10 +281,20 @@ fn check_ack_phash(shared: &Shared, ack: &Node, ours: &str, users: &[Jid]) {
     for user in users {
         forget_devices(shared, user);
     }
+    false
 }
 
-/// Participants of a group (`w:g2` query, part 2 §3.6) and whether it is LID-addressed.
-async fn group_participants(shared: &Shared, group: &Jid) -> Result<(Vec<Jid>, bool), ClientError> {
+/// Participants of a group (`w:g2` query, part 2 §3.6) and whether it is LID-addressed,
+/// asked once and kept until the group changes (the server counts these queries).
+async fn group_participants(shared: &Shared, group: &Jid) -> Result<GroupInfo, ClientError> {
+    let cached = shared
+        .group_cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(group);
+    if let Some(info) = cached {
+        return Ok(info);
+    }
     let iq = Node::new("iq")
         .attr("xmlns", "w:g2")
         .attr("type", "get")
@@ -299,7 +310,16 @@ async fn group_participants(shared: &Shared, group: &Jid) -> Result<(Vec<Jid>, b
         .filter_map(|p| p.attrs().jid("jid").ok())
         .map(|j| j.to_non_ad())
         .collect();
-    Ok((participants, lid))
+    let info = GroupInfo {
+        participants,
+        lid_mode: lid,
+    };
+    shared
+        .group_cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(group, info.clone());
+    Ok(info)
 }
 
 /// Sends to a group: the sender key distribution to every device, then one skmsg (§4.9).
@@ -312,7 +332,10 @@ async fn send_group_message(
     let guard = shared.sessions.lock().await;
     let device = shared.device();
     let own_pn = device.jid.clone().ok_or(ClientError::NotConnected)?;
-    let (participants, lid_mode) = group_participants(shared, group).await?;
+    let GroupInfo {
+        participants,
+        lid_mode,
+    } = group_participants(shared, group).await?;
     let own = match (&device.lid, lid_mode) {
         (Some(lid), true) => lid.clone(),
         _ => own_pn.clone(),
@@ -391,7 +414,13 @@ async fn send_group_message(
         stanza = stanza.attr("addressing_mode", "lid");
     }
     let ack = send_and_wait(shared, stanza.children(children)).await?;
-    check_ack_phash(shared, &ack, &phash, &users);
+    if !check_ack_phash(shared, &ack, &phash, &users) {
+        shared
+            .group_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(group);
+    }
     Ok(id)
 }
 

@@ -97,7 +97,7 @@ pub struct ChatStateRecord {
 pub struct StanzaRecord {
     /// Sender device (PN form).
     pub from: String,
-    /// `message` or `receipt`.
+    /// `message`, `receipt`, `iq`, `call`, or `ack` (nacks only).
     pub tag: String,
     /// Its id.
     pub id: String,
@@ -117,6 +117,12 @@ pub struct StanzaRecord {
     /// The `error` of an `<ack>` (a nack; acks without one are not logged).
     #[serde(default)]
     pub error: Option<u16>,
+    /// The `xmlns` of an `<iq>` (`usync`, `w:g2`, `w:m`, `encrypt`, ...).
+    #[serde(default)]
+    pub xmlns: String,
+    /// The tag of an `<iq>`'s first child (`usync`, `query`, `media_conn`, `count`, ...).
+    #[serde(default)]
+    pub query: String,
     /// Arrival, unix milliseconds.
     pub received_at_ms: u64,
 }

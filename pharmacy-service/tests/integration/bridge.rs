@@ -392,6 +392,42 @@ async fn temporary_ban_pauses_the_outbox_and_the_link_recovers() {
     sim.shutdown();
 }
 
+/// WhatsApp refuses the version even after the client fetched the current one: the link
+/// stops in a state of its own (the admin alert follows from it) instead of restarting the
+/// client every minute for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_refused_after_a_refetch_stops_the_link() {
+    let dir = TempDir::new();
+    let app = fast_app(&dir, ServiceConfig::default()).await;
+    // The server wants a newer version than even its own web page announces.
+    let sim = Sim::start(SimConfig {
+        min_app_version: Some([9, 0, 0]),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim");
+    let mut wa = whatsapp_client::Config::default()
+        .with_url(sim.ws_url.clone())
+        .with_trust_root(sim.root_public_key)
+        .with_version_url(format!("http://{}/", sim.ws_addr));
+    wa.reconnect.initial = Duration::from_millis(100);
+    let store = Arc::new(whatsapp_client::store::MemoryStore::new());
+    let bridge = WhatsappBridge::start(app.clone(), store, wa)
+        .await
+        .expect("bridge");
+    assert!(
+        bridge
+            .wait_for(WAIT, |s| s.state == LinkState::Outdated)
+            .await,
+        "the link stops as outdated"
+    );
+    let status = bridge.status().await.unwrap();
+    assert_eq!(status.detail.as_ref().unwrap()["code"], 405);
+    assert_eq!(status.recent_disconnects[0].state, "outdated");
+    bridge.shutdown().await;
+    sim.shutdown();
+}
+
 /// The outbox chose and committed the WhatsApp id when it queued the reply; a crash after the
 /// client sent it but before the "sent" mark was committed leaves the row queued, and the
 /// restarted worker sends it again under the same id: the customer's phone shows it once.
