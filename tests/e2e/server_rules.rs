@@ -251,3 +251,47 @@ async fn after_a_515_the_close_is_left_to_the_client() {
     .await;
     client.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_media_server_configured_media_goes_to_the_media_conn_hosts() {
+    use whatsapp_client::MediaRef;
+    use whatsapp_sim::device::MediaKind as SimMediaKind;
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("media-conn-hosts");
+    // As the examples are set up: the sim's WebSocket URL and nothing else.
+    let mut config = config(&sim);
+    config.media_base_url = None;
+    let (client, mut events) = paired(&sim, &path, config).await;
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    let photo: Vec<u8> = (0..5_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    sim.customer_send(
+        CUSTOMER,
+        OWN_PHONE,
+        Outgoing::Media {
+            kind: SimMediaKind::Image,
+            data: photo.clone(),
+            mimetype: "image/jpeg".into(),
+            caption: None,
+            file_name: None,
+        },
+        None,
+    )
+    .expect("send");
+    let mut message = next_message(&mut events, "the photo").await;
+    let media = MediaRef::from_message(&message.message).expect("an attachment");
+    assert_eq!(client.download(&media).await.expect("download"), photo);
+    message.ack();
+    let reply = OutgoingMedia {
+        kind: MediaKind::Document,
+        data: b"the invoice".to_vec(),
+        mimetype: "application/pdf".into(),
+        caption: None,
+        file_name: Some("invoice.pdf".into()),
+    };
+    client
+        .send_media(&message.info.chat, reply)
+        .await
+        .expect("upload to the media_conn host");
+    client.shutdown().await;
+}

@@ -7,6 +7,7 @@ mod device_cache;
 mod group_cache;
 mod link_code;
 mod media_conn;
+mod request_id;
 mod sync;
 
 pub(crate) use calls::CallTracker;
@@ -14,6 +15,7 @@ pub(crate) use device_cache::{CachedList, DeviceCache, KnownDevice};
 pub(crate) use group_cache::{GroupCache, GroupInfo};
 pub(crate) use link_code::LinkCodeState;
 pub(crate) use media_conn::MediaConn;
+pub(crate) use request_id::RequestIds;
 pub(crate) use sync::SyncState;
 
 use std::future::Future;
@@ -111,6 +113,8 @@ pub(crate) struct Shared {
     pub(crate) media_conn: tokio::sync::Mutex<Option<MediaConn>>,
     /// Groups' participants, kept for sends.
     pub(crate) group_cache: Mutex<GroupCache>,
+    /// Request ids for usync `sid`s.
+    pub(crate) request_ids: RequestIds,
 }
 
 impl Shared {
@@ -154,6 +158,7 @@ impl Shared {
             http,
             media_conn: tokio::sync::Mutex::new(None),
             group_cache: Mutex::new(GroupCache::default()),
+            request_ids: RequestIds::new(rand::random()),
             tasks: Mutex::new(Some(JoinSet::new())),
             clock: Arc::new(SystemClock),
         }

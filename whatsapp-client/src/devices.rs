@@ -19,9 +19,7 @@ use whatsapp_proto::key_index::{
 use whatsapp_proto::signal::PublicKey;
 
 use crate::ClientError;
-use crate::clock::UnixMillis;
 use crate::context::{CachedList, KnownDevice, Shared};
-use crate::message_id::generate_message_id;
 use whatsapp_proto::stanza::usync::{UsyncQuery, UsyncResult};
 
 /// Device lists of users, from the cache while fresh (part 2 §3.4: whatsmeow caches them and
@@ -140,7 +138,8 @@ async fn query_device_lists(
     shared: &Shared,
     users: &[Jid],
 ) -> Result<Vec<(Jid, Vec<KnownDevice>, bool)>, ClientError> {
-    let sid = generate_message_id("usync", UnixMillis::now().as_secs());
+    // A request id, as whatsmeow's `sid` (`user.go`).
+    let sid = shared.request_ids.next();
     let answer = shared.iq(UsyncQuery::devices(sid, users).iq()).await?;
     let result = UsyncResult::parse(&answer)
         .map_err(|_| ClientError::unexpected("no usync list", &answer))?;

@@ -182,14 +182,26 @@ pub fn validate_direct_path(path: &str) -> Result<(), TransferError> {
     Ok(())
 }
 
+/// The scheme `media_conn` hosts are reached over: https, or http when the chat socket
+/// itself is plain `ws://` (a simulated server on loopback serves media on its own port;
+/// the real server is `wss://`, its media hosts https only).
+fn media_scheme(config: &crate::Config) -> &'static str {
+    if config.url.starts_with("ws://") {
+        "http"
+    } else {
+        "https"
+    }
+}
+
 /// The URLs an attachment may be fetched from, in order of preference: `base` (the
-/// configured media server) or each `media_conn` host over https, followed by the direct
+/// configured media server) or each `media_conn` host over `scheme`, followed by the direct
 /// path and the hash and type parameters (whatsmeow `download.go`). Without a direct path the
 /// message's `url` is used only over https to a `media_conn` host.
 pub(crate) fn download_urls(
     media_ref: &MediaRef,
     base: Option<&str>,
     hosts: &[String],
+    scheme: &str,
 ) -> Result<Vec<Uri>, TransferError> {
     let (path, hosts) = match (&media_ref.direct_path, &media_ref.url) {
         (Some(path), _) => {
@@ -226,7 +238,7 @@ pub(crate) fn download_urls(
     };
     let origins: Vec<String> = match base {
         Some(base) => vec![base.trim_end_matches('/').to_owned()],
-        None => hosts.iter().map(|h| format!("https://{h}")).collect(),
+        None => hosts.iter().map(|h| format!("{scheme}://{h}")).collect(),
     };
     origins
         .into_iter()
@@ -269,7 +281,7 @@ async fn fetch(
     } else {
         media_conn(shared).await?.hosts
     };
-    let urls = download_urls(media_ref, base, &hosts)?;
+    let urls = download_urls(media_ref, base, &hosts, media_scheme(config))?;
     let hashes = MediaHashes::from_slices(&media_ref.file_sha256, &media_ref.file_enc_sha256)
         .map_err(TransferError::Invalid)?;
     let mut last = TransferError::Refused("no media host".into());
@@ -399,6 +411,7 @@ pub(crate) async fn upload(
             .strip_prefix(&format!("https://{host}"))
             .map(|rest| format!("{}{rest}", base.trim_end_matches('/')))
             .unwrap_or(url),
+        None if media_scheme(&shared.config) == "http" => url.replacen("https://", "http://", 1),
         None => url,
     };
     let url: Uri = url
@@ -545,7 +558,7 @@ mod tests {
             "mmg.whatsapp.net".to_owned(),
             "media-x.cdn.whatsapp.net".to_owned(),
         ];
-        let urls = download_urls(&media_ref(Some(PATH), None), None, &hosts).unwrap();
+        let urls = download_urls(&media_ref(Some(PATH), None), None, &hosts, "https").unwrap();
         assert_eq!(urls.len(), 2);
         for (url, host) in urls.iter().zip(&hosts) {
             assert_eq!(url.scheme_str(), Some("https"));
@@ -558,6 +571,7 @@ mod tests {
             &media_ref(Some(PATH), None),
             Some("http://127.0.0.1:9/"),
             &[],
+            "https",
         )
         .unwrap();
         assert_eq!(urls.len(), 1);
@@ -583,7 +597,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    download_urls(&media_ref(None, Some(url)), None, &hosts),
+                    download_urls(&media_ref(None, Some(url)), None, &hosts, "https"),
                     Err(TransferError::Refused(_))
                 ),
                 "{url} passed"
@@ -593,7 +607,8 @@ mod tests {
                 download_urls(
                     &media_ref(None, Some(url)),
                     Some("http://127.0.0.1:9"),
-                    &hosts
+                    &hosts,
+                    "https",
                 )
                 .is_err()
             );
@@ -602,10 +617,11 @@ mod tests {
             &media_ref(None, Some("https://mmg.whatsapp.net/v/x.enc?a=1")),
             None,
             &hosts,
+            "https",
         )
         .unwrap();
         assert_eq!(ok[0].to_string(), "https://mmg.whatsapp.net/v/x.enc?a=1");
-        assert!(download_urls(&media_ref(None, None), None, &hosts).is_err());
+        assert!(download_urls(&media_ref(None, None), None, &hosts, "https").is_err());
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod media;
 mod pairing;
 mod prekeys;
 mod presence;
+mod privacy;
 mod relay;
 mod sent;
 mod simulated;
@@ -290,6 +291,8 @@ pub(crate) struct State {
     media: HashMap<String, Vec<u8>>,
     media_auth: HashSet<String>,
     media_host: String,
+    /// Privacy settings per account, once read or changed ([`privacy`]).
+    privacy: HashMap<String, BTreeMap<String, String>>,
     groups: BTreeMap<String, Group>,
     /// Presence subscriptions: account → subscribed devices.
     subscriptions: HashMap<String, HashSet<DeviceKey>>,
@@ -385,6 +388,7 @@ impl State {
             media: HashMap::new(),
             media_auth: HashSet::new(),
             media_host: String::new(),
+            privacy: HashMap::new(),
             groups: BTreeMap::new(),
             subscriptions: HashMap::new(),
             sync: Default::default(),

@@ -170,7 +170,7 @@ export default {
   "hours.everyDay": "كل يوم {spans}", "hours.bad": "ليست فترة زمنية: {text} (اكتب 09:00-17:00)",
   "list.assigned": "المُسندة", "chat.pickHint": "اضغط ? لعرض اختصارات لوحة المفاتيح",
   "dash.attention": "يحتاج انتباهك", "dash.acknowledge": "تم الاطلاع", "dash.held": "{n} رسائل أوقفها حارس الإرسال الجماعي", "dash.send": "إرسال",
-  "alert.delay": "تأخر في الرد", "alert.temporary_ban": "حظر مؤقت", "alert.whatsapp_outdated": "إصدار واتساب مرفوض", "alert.mass_send_held": "إرسال جماعي موقوف", "alert.send_failed": "لم تُسلَّم",
+  "alert.delay": "تأخر في الرد", "alert.temporary_ban": "حظر مؤقت", "alert.client_outdated": "إصدار واتساب مرفوض", "alert.mass_send_held": "إرسال جماعي موقوف", "alert.send_failed": "لم تُسلَّم",
   "settings.startup_only": "يُضبط في ملف الإعدادات ويسري عند التشغيل التالي",
   "settings.minutes": "دقيقة",
   "calls.title": "المكالمات", "calls.hint": "لا يمكن الرد على مكالمات واتساب من هنا: كل مكالمة فائتة أو مرفوضة تظهر سطرًا في محادثة العميل.",

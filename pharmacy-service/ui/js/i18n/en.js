@@ -170,7 +170,7 @@ export default {
   "hours.everyDay": "Every day {spans}", "hours.bad": "Not a time span: {text} (write 09:00-17:00)",
   "list.assigned": "Assigned", "chat.pickHint": "Press ? for keyboard shortcuts",
   "dash.attention": "Needs attention", "dash.acknowledge": "Acknowledge", "dash.held": "{n} messages held by the mass-send guard", "dash.send": "Send",
-  "alert.delay": "Late reply", "alert.temporary_ban": "Temporary ban", "alert.whatsapp_outdated": "WhatsApp version refused", "alert.mass_send_held": "Mass send held", "alert.send_failed": "Not delivered",
+  "alert.delay": "Late reply", "alert.temporary_ban": "Temporary ban", "alert.client_outdated": "WhatsApp version refused", "alert.mass_send_held": "Mass send held", "alert.send_failed": "Not delivered",
   "settings.startup_only": "set in the configuration file; takes effect at the next start",
   "settings.minutes": "minutes",
   "calls.title": "Calls", "calls.hint": "WhatsApp calls cannot be answered here: each missed or rejected call appears as a line in the customer's conversation.",
