@@ -45,11 +45,15 @@ async fn the_version_is_read_from_the_web_page_and_kept() {
     let mut offline = config(&sim);
     offline.version_url = Some("http://127.0.0.1:9/".into());
     let (client, mut events) = start(&path, offline).await;
-    expect(&mut events, "connected with the stored version", |e| match e {
-        Event::ConnectFailure { code, .. } => panic!("login refused with {code}"),
-        Event::Connected => Some(()),
-        _ => None,
-    })
+    expect(
+        &mut events,
+        "connected with the stored version",
+        |e| match e {
+            Event::ConnectFailure { code, .. } => panic!("login refused with {code}"),
+            Event::Connected => Some(()),
+            _ => None,
+        },
+    )
     .await;
     client.shutdown().await;
 }
@@ -158,8 +162,13 @@ async fn a_hundred_sends_ask_the_server_once_per_customer_group_and_media_ttl() 
             false,
         )
         .expect("group"),
-        sim.create_group(&member(3), "Orders B", &[OWN_PHONE.to_owned(), member(4)], false)
-            .expect("group"),
+        sim.create_group(
+            &member(3),
+            "Orders B",
+            &[OWN_PHONE.to_owned(), member(4)],
+            false,
+        )
+        .expect("group"),
     ];
     let mark = sim.stanzas().len();
     for i in 0..100 {
@@ -197,7 +206,11 @@ async fn a_hundred_sends_ask_the_server_once_per_customer_group_and_media_ttl() 
     // At most one device-list query per customer (and one for our own devices).
     let usync = iqs("usync", "usync");
     assert!(usync <= customers.len() + 1, "{usync} usync queries");
-    assert_eq!(iqs("w:g2", "query"), groups.len(), "one group-info query per group");
+    assert_eq!(
+        iqs("w:g2", "query"),
+        groups.len(),
+        "one group-info query per group"
+    );
     assert_eq!(iqs("w:m", "media_conn"), 1, "one media_conn within its ttl");
     client.shutdown().await;
 }
@@ -221,8 +234,7 @@ async fn after_a_515_the_close_is_left_to_the_client() {
         .expect("load")
         .expect("device");
     let (mut ws, mut core) = crate::client::raw_connection(&sim, &device).await;
-    sim.fault(&Fault::StreamError { code: 515 })
-        .expect("fault");
+    sim.fault(&Fault::StreamError { code: 515 }).expect("fault");
     while !core.is_closed() {
         let frame = tokio::time::timeout(WAIT, ws.next())
             .await
@@ -231,7 +243,10 @@ async fn after_a_515_the_close_is_left_to_the_client() {
             .expect("frame");
         match frame {
             Message::Binary(data) => {
-                let _ = core.handle_input(Input::Receive { now: 0, data: &data });
+                let _ = core.handle_input(Input::Receive {
+                    now: 0,
+                    data: &data,
+                });
             }
             Message::Close(_) => panic!("the server closed the socket before its 515"),
             _ => {}

@@ -140,7 +140,10 @@ async fn await_client_close(socket: &mut WebSocket, conn_id: u64) {
             Ok(None | Some(Ok(Message::Close(_))) | Some(Err(_))) => return,
             Ok(Some(Ok(_))) => {}
             Err(_) => {
-                debug!(conn_id, "the client kept the socket open after 515: closing it");
+                debug!(
+                    conn_id,
+                    "the client kept the socket open after 515: closing it"
+                );
                 let _ = socket.send(Message::Close(None)).await;
                 return;
             }

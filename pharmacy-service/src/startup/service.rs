@@ -205,8 +205,8 @@ impl Service {
 
 /// The real WhatsApp client over `DIR/whatsapp-session.db`, bridged to the app.
 async fn start_whatsapp(app: &App, s: &Settings) -> Result<Arc<WhatsappBridge>, StartupError> {
-    let mut config = whatsapp_client::Config::default()
-        .with_version_url(whatsapp_client::DEFAULT_VERSION_URL);
+    let mut config =
+        whatsapp_client::Config::default().with_version_url(whatsapp_client::DEFAULT_VERSION_URL);
     if let Some(url) = &s.wa_url {
         config = config.with_url(url.clone());
         if let Some(rest) = url.strip_prefix("ws://") {
@@ -223,7 +223,9 @@ async fn start_whatsapp(app: &App, s: &Settings) -> Result<Arc<WhatsappBridge>, 
     }
     if let Some(v) = &s.wa_version {
         let version = whatsapp_client::AppVersion::parse(v).ok_or_else(|| {
-            StartupError::Setting(format!("--wa-version takes a.b.c (e.g. 2.3000.1045649367), not {v:?}"))
+            StartupError::Setting(format!(
+                "--wa-version takes a.b.c (e.g. 2.3000.1045649367), not {v:?}"
+            ))
         })?;
         config = config.with_app_version(version);
     }

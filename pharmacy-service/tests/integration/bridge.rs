@@ -66,17 +66,24 @@ pub(crate) async fn fast_app(dir: &TempDir, config: ServiceConfig) -> App {
         .unwrap()
 }
 
-pub(crate) async fn paired_bridge(app: &App, sim: &SimHandle) -> Arc<WhatsappBridge> {
+/// A bridge on a fresh device, pointed at the sim as the service points it (media and the
+/// WhatsApp Web page on the sim's port), with quick reconnects.
+async fn start_bridge(app: &App, sim: &SimHandle) -> Arc<WhatsappBridge> {
     let mut wa = whatsapp_client::Config::default()
         .with_url(sim.ws_url.clone())
-        .with_trust_root(sim.root_public_key);
+        .with_trust_root(sim.root_public_key)
+        .with_version_url(format!("http://{}/", sim.ws_addr));
     wa.media_base_url = Some(format!("http://{}", sim.ws_addr));
     wa.reconnect.initial = Duration::from_millis(100);
     wa.reconnect.max = Duration::from_millis(500);
     let store = Arc::new(whatsapp_client::store::MemoryStore::new());
-    let bridge = WhatsappBridge::start(app.clone(), store, wa)
+    WhatsappBridge::start(app.clone(), store, wa)
         .await
-        .expect("bridge");
+        .expect("bridge")
+}
+
+pub(crate) async fn paired_bridge(app: &App, sim: &SimHandle) -> Arc<WhatsappBridge> {
+    let bridge = start_bridge(app, sim).await;
     let qr = eventually("a QR code", || async { bridge.qr_code().await.unwrap() }).await;
     assert_eq!(bridge.status().await.unwrap().state, LinkState::Unpaired);
     sim.scan(&qr, PHARMACY).await.expect("scan");
@@ -406,15 +413,7 @@ async fn a_version_refused_after_a_refetch_stops_the_link() {
     })
     .await
     .expect("sim");
-    let mut wa = whatsapp_client::Config::default()
-        .with_url(sim.ws_url.clone())
-        .with_trust_root(sim.root_public_key)
-        .with_version_url(format!("http://{}/", sim.ws_addr));
-    wa.reconnect.initial = Duration::from_millis(100);
-    let store = Arc::new(whatsapp_client::store::MemoryStore::new());
-    let bridge = WhatsappBridge::start(app.clone(), store, wa)
-        .await
-        .expect("bridge");
+    let bridge = start_bridge(&app, &sim).await;
     assert!(
         bridge
             .wait_for(WAIT, |s| s.state == LinkState::Outdated)

@@ -42,26 +42,27 @@ impl State {
     /// Answers a privacy IQ: `get` lists every category (whatsmeow `privacysettings.go`
     /// `TryFetchPrivacySettings` reads `<privacy><category name value/>…`), `set` changes the
     /// categories it names.
-    pub(super) fn privacy_iq(&mut self, key: &DeviceKey, id: &str, kind: &str, node: &Node) -> Node {
-        let settings = self
-            .privacy
-            .entry(key.0.clone())
-            .or_insert_with(|| {
-                DEFAULTS
-                    .iter()
-                    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-                    .collect::<BTreeMap<_, _>>()
-            });
+    pub(super) fn privacy_iq(
+        &mut self,
+        key: &DeviceKey,
+        id: &str,
+        kind: &str,
+        node: &Node,
+    ) -> Node {
+        let settings = self.privacy.entry(key.0.clone()).or_insert_with(|| {
+            DEFAULTS
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect::<BTreeMap<_, _>>()
+        });
         match kind {
-            "get" => iq_result(id).children([Node::new("privacy").children(
-                settings
-                    .iter()
-                    .map(|(name, value)| {
-                        Node::new("category")
-                            .attr("name", name.clone())
-                            .attr("value", value.clone())
-                    }),
-            )]),
+            "get" => iq_result(id).children([Node::new("privacy").children(settings.iter().map(
+                |(name, value)| {
+                    Node::new("category")
+                        .attr("name", name.clone())
+                        .attr("value", value.clone())
+                },
+            ))]),
             "set" => {
                 let changes: Vec<(String, String)> = node
                     .child("privacy")
@@ -125,9 +126,11 @@ mod tests {
                 "P2",
                 "privacy",
                 "set",
-                vec![Node::new("privacy").children([Node::new("category")
-                    .attr("name", "readreceipts")
-                    .attr("value", value)])],
+                vec![
+                    Node::new("privacy").children([Node::new("category")
+                        .attr("name", "readreceipts")
+                        .attr("value", value)]),
+                ],
             )
         };
         state.handle(&conn.key.clone(), set("none"));
