@@ -229,8 +229,16 @@ async fn a_wrong_phone_code_does_not_pair() {
     client.shutdown().await;
 }
 
-/// Logs a stored device in over a second, raw connection (the core without the client).
-async fn raw_login(sim: &SimHandle, device: &whatsapp_client::store::Device) {
+/// A raw WebSocket to the sim.
+pub(crate) type RawSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Logs a stored device in over a raw connection (the core without the client); returns the
+/// socket and the core, logged in.
+pub(crate) async fn raw_connection(
+    sim: &SimHandle,
+    device: &whatsapp_client::store::Device,
+) -> (RawSocket, whatsapp_proto::connection::ClientConnection) {
     use futures_util::{SinkExt, StreamExt};
     use prost::Message as _;
     use whatsapp_proto::connection::{ClientConfig, ClientConnection, Input, Output};
@@ -278,6 +286,12 @@ async fn raw_login(sim: &SimHandle, device: &whatsapp_client::store::Device) {
             .expect("valid input");
         }
     }
+    (ws, core)
+}
+
+/// Logs a stored device in over a second, raw connection, kept open a while.
+async fn raw_login(sim: &SimHandle, device: &whatsapp_client::store::Device) {
+    let (ws, _core) = raw_connection(sim, device).await;
     // Keep the second connection open until the first client has seen the takeover.
     tokio::spawn(async move {
         tokio::time::sleep(WAIT).await;

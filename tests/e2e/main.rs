@@ -14,6 +14,7 @@ mod lid;
 mod pairing;
 mod privacy_tokens;
 mod redelivery;
+mod server_rules;
 mod shapes;
 mod shapes_generated;
 mod stanzas;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use whatsapp_proto::noise::cert::WHATSAPP_ROOT_KEY;
-use whatsapp_proto::payload::PayloadConfig;
+use whatsapp_proto::payload::{AppVersion, PayloadConfig};
 
 /// WhatsApp's WebSocket endpoint (fact sheet part 1 §1.1).
 pub const DEFAULT_URL: &str = "wss://web.whatsapp.com/ws/chat";
@@ -75,8 +75,17 @@ pub struct Config {
     /// The certificate root the server's chain must lead to (WhatsApp's by default; a
     /// simulated server has its own).
     pub trust_root: [u8; 32],
-    /// What the client says about itself in the ClientPayload.
+    /// What the client says about itself in the ClientPayload. Its `app_version` is the
+    /// built-in fallback; the version sent is chosen as [`Config::app_version`] says.
     pub payload: PayloadConfig,
+    /// The WhatsApp Web version to announce, as is: nothing is fetched. `None` (the default):
+    /// the version read from [`Config::version_url`], else the last one that logged in (kept
+    /// in the store), else the payload's built-in one.
+    pub app_version: Option<AppVersion>,
+    /// A WhatsApp Web page to read the current version from, at start and once more after
+    /// the server answers `<failure reason="405">` (client outdated); `None` fetches nothing.
+    /// [`crate::DEFAULT_VERSION_URL`] is the real one.
+    pub version_url: Option<String>,
     /// The companion client-type character of QR codes and phone-code pairing ('9' = other
     /// web client, whatsmeow's default; part 1 §7).
     pub client_type: char,
@@ -126,6 +135,8 @@ impl Default for Config {
             origin: DEFAULT_ORIGIN.into(),
             trust_root: WHATSAPP_ROOT_KEY,
             payload: PayloadConfig::default(),
+            app_version: None,
+            version_url: None,
             client_type: '9',
             platform_display: "Chrome (Linux)".into(),
             reconnect: ReconnectPolicy::default(),
@@ -174,6 +185,18 @@ impl Config {
     /// Sets what the client says about itself in the ClientPayload.
     pub fn with_payload(mut self, payload: PayloadConfig) -> Self {
         self.payload = payload;
+        self
+    }
+
+    /// Reads the current WhatsApp Web version from `url` (see [`Config::version_url`]).
+    pub fn with_version_url(mut self, url: impl Into<String>) -> Self {
+        self.version_url = Some(url.into());
+        self
+    }
+
+    /// Announces `version` as is, fetching nothing (see [`Config::app_version`]).
+    pub fn with_app_version(mut self, version: AppVersion) -> Self {
+        self.app_version = Some(version);
         self
     }
 

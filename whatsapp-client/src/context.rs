@@ -4,14 +4,18 @@
 
 mod calls;
 mod device_cache;
+mod group_cache;
 mod link_code;
 mod media_conn;
+mod request_id;
 mod sync;
 
 pub(crate) use calls::CallTracker;
 pub(crate) use device_cache::{CachedList, DeviceCache, KnownDevice};
+pub(crate) use group_cache::{GroupCache, GroupInfo};
 pub(crate) use link_code::LinkCodeState;
 pub(crate) use media_conn::MediaConn;
+pub(crate) use request_id::RequestIds;
 pub(crate) use sync::SyncState;
 
 use std::future::Future;
@@ -75,8 +79,8 @@ pub(crate) struct Shared {
     pub(crate) events: mpsc::UnboundedSender<Event>,
     pub(crate) cmd: mpsc::UnboundedSender<Command>,
     pub(crate) acks: mpsc::UnboundedSender<Node>,
-    /// Serialises prekey uploads.
-    pub(crate) prekey_lock: tokio::sync::Mutex<()>,
+    /// Serialises prekey uploads; holds when the last one succeeded.
+    pub(crate) prekey_lock: tokio::sync::Mutex<Option<tokio::time::Instant>>,
     /// Phone-code pairing in progress.
     pub(crate) link_code: Mutex<Option<LinkCodeState>>,
     /// Retry receipts sent per message id (part 2 §6.2: at most 4), for recent ids only.
@@ -107,6 +111,10 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     /// The latest `media_conn` answer.
     pub(crate) media_conn: tokio::sync::Mutex<Option<MediaConn>>,
+    /// Groups' participants, kept for sends.
+    pub(crate) group_cache: Mutex<GroupCache>,
+    /// Request ids for usync `sid`s.
+    pub(crate) request_ids: RequestIds,
 }
 
 impl Shared {
@@ -137,7 +145,7 @@ impl Shared {
             events,
             cmd,
             acks,
-            prekey_lock: tokio::sync::Mutex::new(()),
+            prekey_lock: tokio::sync::Mutex::new(None),
             link_code: Mutex::new(None),
             retries_sent: Mutex::new(RecentCounts::new(RECENT_MESSAGES)),
             resends: Mutex::new(RecentCounts::new(RECENT_MESSAGES)),
@@ -149,6 +157,8 @@ impl Shared {
             identity: Mutex::new(None),
             http,
             media_conn: tokio::sync::Mutex::new(None),
+            group_cache: Mutex::new(GroupCache::default()),
+            request_ids: RequestIds::new(rand::random()),
             tasks: Mutex::new(Some(JoinSet::new())),
             clock: Arc::new(SystemClock),
         }

@@ -21,9 +21,7 @@ use whatsapp_proto::key_index::{
 use whatsapp_proto::signal::PublicKey;
 
 use crate::ClientError;
-use crate::clock::UnixMillis;
 use crate::context::{CachedList, KnownDevice, Shared};
-use crate::message_id::generate_message_id;
 use whatsapp_proto::stanza::usync::{UsyncQuery, UsyncResult};
 
 /// How long a list whose key-index list did not verify is reused before it is asked for
@@ -179,7 +177,8 @@ async fn query_device_lists(
     shared: &Shared,
     users: &[Jid],
 ) -> Result<Vec<(Jid, CachedList)>, ClientError> {
-    let sid = generate_message_id("usync", UnixMillis::now().as_secs());
+    // A request id, as whatsmeow's `sid` (`user.go`).
+    let sid = shared.request_ids.next();
     let answer = shared.iq(UsyncQuery::devices(sid, users).iq()).await?;
     let result = UsyncResult::parse(&answer)
         .map_err(|_| ClientError::unexpected("no usync list", &answer))?;

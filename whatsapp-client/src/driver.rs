@@ -28,11 +28,13 @@ use whatsapp_proto::noise::HandshakeConfig;
 use whatsapp_proto::payload::{self, RegistrationData};
 
 use crate::ClientError;
+use crate::backoff::Backoff;
 use crate::clock::{CoreClock, UnixMillis};
 use crate::context::*;
 use crate::event::{Event, LogoutReason};
 use crate::login::raw_key;
 use crate::store::Device;
+use crate::version::VersionKeeper;
 
 fn registry() -> &'static Mutex<HashSet<[u8; 32]>> {
     static ACTIVE: OnceLock<Mutex<HashSet<[u8; 32]>>> = OnceLock::new();
@@ -74,6 +76,10 @@ enum Outcome {
     Restart,
     /// Reconnect after a backoff pause.
     Retry(String),
+    /// `<stream:error code="429">`: reconnect after a long pause.
+    RateLimited,
+    /// `<failure reason="405">`: a newer version may be fetched, else stop.
+    Outdated(Option<String>),
     /// Stop the driver.
     Stop,
 }
@@ -85,6 +91,8 @@ pub(crate) struct Driver {
     guard: Option<RegistryGuard>,
     /// `shutdown` callers, answered once the socket is closed and the device's place freed.
     stop_waiters: Vec<oneshot::Sender<()>>,
+    /// The WhatsApp Web version announced.
+    version: VersionKeeper,
 }
 
 type WsStream =
@@ -105,7 +113,8 @@ struct Connection {
     /// The core's time: monotonic since the connection started.
     clock: CoreClock,
     worker: AbortHandle,
-    logged_in: bool,
+    /// When `<success>` came.
+    logged_in: Option<tokio::time::Instant>,
     /// Set when we close on purpose; says what to do next.
     planned: Option<Outcome>,
 }
@@ -132,7 +141,9 @@ impl Driver {
         ack_rx: mpsc::UnboundedReceiver<Node>,
         guard: RegistryGuard,
     ) -> Driver {
+        let version = VersionKeeper::new(&shared);
         Driver {
+            version,
             shared,
             cmd_rx,
             ack_rx,
@@ -142,15 +153,16 @@ impl Driver {
     }
 
     pub(crate) async fn run(mut self) {
-        let mut attempt = 0u32;
+        self.version.fetch(&self.shared).await;
+        let mut backoff = Backoff::default();
         let mut restarts = 0u32;
         loop {
-            let (outcome, reached_login) = self.connect_once().await;
+            let (outcome, logged_in_for) = self.connect_once().await;
             self.shared.connected.store(false, Ordering::Release);
-            if reached_login {
-                attempt = 0;
+            if logged_in_for.is_some() {
                 restarts = 0;
             }
+            backoff.ended(logged_in_for);
             match outcome {
                 // 515 reconnects at once, but a server that keeps restarting us without ever
                 // logging us in gets the backoff.
@@ -160,17 +172,30 @@ impl Driver {
                 }
                 Outcome::Restart => {
                     restarts = 0;
-                    attempt += 1;
-                    let delay = self.shared.config.reconnect.delay(attempt, 0.5);
+                    let delay = backoff.next_pause(&self.shared.config.reconnect, 0.5);
                     if !self.pause(delay).await {
                         break;
                     }
                 }
                 Outcome::Stop => break,
-                Outcome::Retry(reason) => {
-                    attempt += 1;
+                Outcome::Outdated(message) => {
+                    if self.version.outdated(&self.shared).await {
+                        continue;
+                    }
+                    self.shared
+                        .emit(Event::ConnectFailure { code: 405, message });
+                    break;
+                }
+                Outcome::Retry(_) | Outcome::RateLimited => {
+                    let reason = match outcome {
+                        Outcome::Retry(reason) => reason,
+                        _ => {
+                            backoff.rate_limited();
+                            "rate limited (stream error 429)".to_owned()
+                        }
+                    };
                     let unit: f64 = rand::thread_rng().r#gen();
-                    let delay = self.shared.config.reconnect.delay(attempt, unit);
+                    let delay = backoff.next_pause(&self.shared.config.reconnect, unit);
                     tracing::info!(%reason, ?delay, "disconnected; reconnecting");
                     self.shared.emit(Event::Disconnected {
                         reason,
@@ -269,7 +294,12 @@ impl Driver {
     }
 
     fn client_payload(&self, device: &Device, lid_db_migrated: bool) -> Vec<u8> {
-        let config = &self.shared.config.payload;
+        let config = &self
+            .shared
+            .config
+            .payload
+            .clone()
+            .with_app_version(self.version.current());
         match &device.jid {
             Some(jid) => {
                 let user = jid.user.parse::<u64>().unwrap_or(0);
@@ -310,19 +340,20 @@ impl Driver {
         }
     }
 
-    /// Runs one connection to its end. The flag says whether it reached `<success>`.
-    async fn connect_once(&mut self) -> (Outcome, bool) {
+    /// Runs one connection to its end, saying how long it was logged in (`None`: it never
+    /// reached `<success>`).
+    async fn connect_once(&mut self) -> (Outcome, Option<Duration>) {
         let device = self.shared.device();
         let ws = match self.open_socket().await {
             Ok(ws) => ws,
-            Err((true, reason)) => return (Outcome::Retry(reason), false),
+            Err((true, reason)) => return (Outcome::Retry(reason), None),
             Err((false, reason)) => {
                 tracing::error!(%reason, "cannot connect");
                 self.shared.emit(Event::Disconnected {
                     reason,
                     reconnect_in: None,
                 });
-                return (Outcome::Stop, false);
+                return (Outcome::Stop, None);
             }
         };
         let migrated = device.is_paired() && crate::lid::migrate_store(&self.shared).await;
@@ -352,12 +383,12 @@ impl Driver {
             backlog: VecDeque::new(),
             clock,
             worker,
-            logged_in: false,
+            logged_in: None,
             planned: None,
         };
         let outcome = self.drive(&mut conn).await;
         let _ = conn.ws.close(None).await;
-        (outcome, conn.logged_in)
+        (outcome, conn.logged_in.map(|at| at.elapsed()))
     }
 
     async fn drive(&mut self, conn: &mut Connection) -> Outcome {
@@ -424,7 +455,7 @@ impl Driver {
                     Some(cmd) => self.on_command(conn, cmd).await,
                 },
                 Some(node) = self.ack_rx.recv() => {
-                    if conn.logged_in {
+                    if conn.logged_in.is_some() {
                         let _ = conn.core.send_node(&node);
                     }
                 }
@@ -494,7 +525,8 @@ impl Driver {
                 tracing::debug!("noise handshake complete");
             }
             CoreEvent::LoggedIn(success) => {
-                conn.logged_in = true;
+                conn.logged_in = Some(tokio::time::Instant::now());
+                self.version.logged_in(&self.shared).await;
                 if let Some(t) = success.server_time {
                     let offset = (t as i64) * 1000 - UnixMillis::now().as_millis() as i64;
                     self.shared
@@ -637,6 +669,7 @@ impl Driver {
                     self.logged_out(LogoutReason::MainDeviceGone).await
                 }
                 FailureReason::Banned => self.logged_out(LogoutReason::Banned).await,
+                FailureReason::ClientOutdated => Outcome::Outdated(failure.message),
                 FailureReason::TempBanned { code, expire } => {
                     self.shared.emit(Event::TemporaryBan {
                         code,
@@ -656,6 +689,7 @@ impl Driver {
                 }
             },
             Disconnect::StreamError(StreamError::RestartRequired) => Outcome::Restart,
+            Disconnect::StreamError(StreamError::RateLimited) => Outcome::RateLimited,
             Disconnect::StreamError(StreamError::DeviceRemoved) => {
                 self.logged_out(LogoutReason::DeviceRemoved).await
             }

@@ -59,6 +59,15 @@ fn participant_changes(node: &Node) -> Vec<GroupParticipantsEvent> {
 /// Handles a `w:gp2` notification: rotates our sender key on a removal, then tells the
 /// application.
 pub(crate) async fn on_group_notification(shared: &Shared, node: &Node) {
+    // Whatever changed, the participants kept for sends are asked again (whatsmeow
+    // `group.go` updates its cache from the change; asking again is as good and simpler).
+    if let Ok(group) = node.attrs().jid("from") {
+        shared
+            .group_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(&group);
+    }
     for change in participant_changes(node) {
         if change.action == ParticipantAction::Removed && !change.participants.is_empty() {
             forget_own_sender_key(shared, &change.group).await;

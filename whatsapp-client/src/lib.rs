@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod appstate;
+mod backoff;
 mod call;
 mod client;
 mod clock;
@@ -38,6 +39,7 @@ mod send;
 #[cfg(test)]
 mod stanza_tests;
 pub mod store;
+mod version;
 
 pub use client::Client;
 pub use config::{Config, DEFAULT_MEDIA_MAX_BYTES, DEFAULT_ORIGIN, DEFAULT_URL, ReconnectPolicy};
@@ -58,9 +60,11 @@ pub use media::{
     validate_direct_path,
 };
 pub use message_id::{generate_message_id, validate_message_id};
+pub use version::DEFAULT_VERSION_URL;
 pub use whatsapp_proto::binary::Node;
 pub use whatsapp_proto::content;
 pub use whatsapp_proto::content::{Content, MessageContent, Wrappers};
 pub use whatsapp_proto::jid::Jid;
 pub use whatsapp_proto::media::MediaType;
+pub use whatsapp_proto::payload::AppVersion;
 pub use whatsapp_proto::pb::e2e;

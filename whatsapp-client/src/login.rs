@@ -132,9 +132,22 @@ pub(crate) fn wire_signed_prekey(device: &Device) -> Result<keys::SignedPreKey, 
     })
 }
 
+/// Within this long of an upload, another is made only if the server's count says it is
+/// needed (whatsmeow `prekeys.go`: a second request is likely a race).
+pub(crate) const PREKEY_UPLOAD_GUARD: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Generates `count` prekeys, stores them, uploads them (part 2 §2.1) and marks them uploaded.
+/// Within [`PREKEY_UPLOAD_GUARD`] of the last upload it first asks the server's count and does
+/// nothing when the server holds a refill's worth (whatsmeow `uploadPreKeys`).
 pub(crate) async fn upload_prekeys(shared: &Shared, count: u32) -> Result<(), ClientError> {
-    let _guard = shared.prekey_lock.lock().await;
+    let mut last_upload = shared.prekey_lock.lock().await;
+    if last_upload.is_some_and(|at| at.elapsed() < PREKEY_UPLOAD_GUARD) {
+        let server = server_prekey_count(shared).await.unwrap_or(0);
+        if server >= shared.config.prekeys_refill {
+            tracing::debug!(server, "prekey upload skipped: one was made minutes ago");
+            return Ok(());
+        }
+    }
     let device: Device = shared.device();
     let first = shared.store.max_prekey_id().await? + 1;
     let records: Vec<PreKeyRecord> = {
@@ -159,6 +172,7 @@ pub(crate) async fn upload_prekeys(shared: &Shared, count: u32) -> Result<(), Cl
     shared.iq(iq).await?;
     let ids: Vec<u32> = records.iter().map(|r| r.id).collect();
     shared.store.mark_prekeys_uploaded(&ids).await?;
+    *last_upload = Some(tokio::time::Instant::now());
     tracing::info!(count, first, "uploaded prekeys");
     Ok(())
 }

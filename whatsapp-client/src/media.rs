@@ -134,11 +134,12 @@ async fn query_media_conn(shared: &Shared) -> Result<MediaConn, ClientError> {
     })
 }
 
-/// The cached `media_conn` answer, asked again when it expired or `fresh` is set.
-pub(crate) async fn media_conn(shared: &Shared, fresh: bool) -> Result<MediaConn, ClientError> {
+/// The cached `media_conn` answer, asked again only once its `ttl` passed (whatsmeow
+/// `mediaconn.go` `refreshMediaConn`; the server counts these queries). Uploads and downloads
+/// share it (whatsmeow `upload.go`, `download.go`).
+pub(crate) async fn media_conn(shared: &Shared) -> Result<MediaConn, ClientError> {
     let mut cached = shared.media_conn.lock().await;
     if let Some(conn) = cached.as_ref()
-        && !fresh
         && conn.expires > tokio::time::Instant::now()
     {
         return Ok(conn.clone());
@@ -181,14 +182,26 @@ pub fn validate_direct_path(path: &str) -> Result<(), TransferError> {
     Ok(())
 }
 
+/// The scheme `media_conn` hosts are reached over: https, or http when the chat socket
+/// itself is plain `ws://` (a simulated server on loopback serves media on its own port;
+/// the real server is `wss://`, its media hosts https only).
+fn media_scheme(config: &crate::Config) -> &'static str {
+    if config.url.starts_with("ws://") {
+        "http"
+    } else {
+        "https"
+    }
+}
+
 /// The URLs an attachment may be fetched from, in order of preference: `base` (the
-/// configured media server) or each `media_conn` host over https, followed by the direct
+/// configured media server) or each `media_conn` host over `scheme`, followed by the direct
 /// path and the hash and type parameters (whatsmeow `download.go`). Without a direct path the
 /// message's `url` is used only over https to a `media_conn` host.
 pub(crate) fn download_urls(
     media_ref: &MediaRef,
     base: Option<&str>,
     hosts: &[String],
+    scheme: &str,
 ) -> Result<Vec<Uri>, TransferError> {
     let (path, hosts) = match (&media_ref.direct_path, &media_ref.url) {
         (Some(path), _) => {
@@ -225,7 +238,7 @@ pub(crate) fn download_urls(
     };
     let origins: Vec<String> = match base {
         Some(base) => vec![base.trim_end_matches('/').to_owned()],
-        None => hosts.iter().map(|h| format!("https://{h}")).collect(),
+        None => hosts.iter().map(|h| format!("{scheme}://{h}")).collect(),
     };
     origins
         .into_iter()
@@ -266,9 +279,9 @@ async fn fetch(
     let hosts = if base.is_some() && media_ref.direct_path.is_some() {
         Vec::new()
     } else {
-        media_conn(shared, false).await?.hosts
+        media_conn(shared).await?.hosts
     };
-    let urls = download_urls(media_ref, base, &hosts)?;
+    let urls = download_urls(media_ref, base, &hosts, media_scheme(config))?;
     let hashes = MediaHashes::from_slices(&media_ref.file_sha256, &media_ref.file_enc_sha256)
         .map_err(TransferError::Invalid)?;
     let mut last = TransferError::Refused("no media host".into());
@@ -387,8 +400,7 @@ pub(crate) async fn upload(
     let mut media_key = vec![0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut media_key);
     let encrypted = media::encrypt(&media_key, media_type, &media.data);
-    // A fresh answer for each upload: its auth is what the server checks.
-    let conn = media_conn(shared, true).await?;
+    let conn = media_conn(shared).await?;
     let host = conn
         .hosts
         .first()
@@ -399,6 +411,7 @@ pub(crate) async fn upload(
             .strip_prefix(&format!("https://{host}"))
             .map(|rest| format!("{}{rest}", base.trim_end_matches('/')))
             .unwrap_or(url),
+        None if media_scheme(&shared.config) == "http" => url.replacen("https://", "http://", 1),
         None => url,
     };
     let url: Uri = url
@@ -545,7 +558,7 @@ mod tests {
             "mmg.whatsapp.net".to_owned(),
             "media-x.cdn.whatsapp.net".to_owned(),
         ];
-        let urls = download_urls(&media_ref(Some(PATH), None), None, &hosts).unwrap();
+        let urls = download_urls(&media_ref(Some(PATH), None), None, &hosts, "https").unwrap();
         assert_eq!(urls.len(), 2);
         for (url, host) in urls.iter().zip(&hosts) {
             assert_eq!(url.scheme_str(), Some("https"));
@@ -558,6 +571,7 @@ mod tests {
             &media_ref(Some(PATH), None),
             Some("http://127.0.0.1:9/"),
             &[],
+            "https",
         )
         .unwrap();
         assert_eq!(urls.len(), 1);
@@ -583,7 +597,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    download_urls(&media_ref(None, Some(url)), None, &hosts),
+                    download_urls(&media_ref(None, Some(url)), None, &hosts, "https"),
                     Err(TransferError::Refused(_))
                 ),
                 "{url} passed"
@@ -593,7 +607,8 @@ mod tests {
                 download_urls(
                     &media_ref(None, Some(url)),
                     Some("http://127.0.0.1:9"),
-                    &hosts
+                    &hosts,
+                    "https",
                 )
                 .is_err()
             );
@@ -602,10 +617,11 @@ mod tests {
             &media_ref(None, Some("https://mmg.whatsapp.net/v/x.enc?a=1")),
             None,
             &hosts,
+            "https",
         )
         .unwrap();
         assert_eq!(ok[0].to_string(), "https://mmg.whatsapp.net/v/x.enc?a=1");
-        assert!(download_urls(&media_ref(None, None), None, &hosts).is_err());
+        assert!(download_urls(&media_ref(None, None), None, &hosts, "https").is_err());
     }
 
     #[test]

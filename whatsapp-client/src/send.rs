@@ -19,7 +19,7 @@ use whatsapp_proto::stanza::phash::participant_hash;
 
 use crate::ClientError;
 use crate::clock::UnixMillis;
-use crate::context::{Command, SessionGuard, Shared};
+use crate::context::{Command, GroupInfo, SessionGuard, Shared};
 use crate::devices::{Fanout, device_lists, forget_devices};
 use crate::event::Event;
 use crate::lid::{encryption_jid, lid_of, other_form};
@@ -343,12 +343,13 @@ impl Hashes {
 /// lists we used were stale, so they are fetched again for the next send. The message itself
 /// went out; devices it missed get the next one. Devices we left out on purpose (unlinked
 /// companions, hosted devices in groups) are no mismatch: the lists are not stale.
-fn check_ack_phash(shared: &Shared, ack: &Node, hashes: &Hashes, users: &[Jid]) {
+/// False when the hashes differ.
+fn check_ack_phash(shared: &Shared, ack: &Node, hashes: &Hashes, users: &[Jid]) -> bool {
     let Some(expected) = ack.attrs().optional_str("phash") else {
-        return;
+        return true;
     };
     if expected == hashes.ours || expected == hashes.with_omitted {
-        return;
+        return true;
     }
     let ours = hashes.ours.as_str();
     tracing::warn!(
@@ -359,10 +360,20 @@ fn check_ack_phash(shared: &Shared, ack: &Node, hashes: &Hashes, users: &[Jid]) 
     for user in users {
         forget_devices(shared, user);
     }
+    false
 }
 
-/// Participants of a group (`w:g2` query, part 2 §3.6) and whether it is LID-addressed.
-async fn group_participants(shared: &Shared, group: &Jid) -> Result<(Vec<Jid>, bool), ClientError> {
+/// Participants of a group (`w:g2` query, part 2 §3.6) and whether it is LID-addressed,
+/// asked once and kept until the group changes (the server counts these queries).
+async fn group_participants(shared: &Shared, group: &Jid) -> Result<GroupInfo, ClientError> {
+    let cached = shared
+        .group_cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(group);
+    if let Some(info) = cached {
+        return Ok(info);
+    }
     let iq = Node::new("iq")
         .attr("xmlns", "w:g2")
         .attr("type", "get")
@@ -378,7 +389,16 @@ async fn group_participants(shared: &Shared, group: &Jid) -> Result<(Vec<Jid>, b
         .filter_map(|p| p.attrs().jid("jid").ok())
         .map(|j| j.to_non_ad())
         .collect();
-    Ok((participants, lid))
+    let info = GroupInfo {
+        participants,
+        lid_mode: lid,
+    };
+    shared
+        .group_cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(group, info.clone());
+    Ok(info)
 }
 
 /// Sends to a group: the sender key distribution to every device, then one skmsg (§4.9).
@@ -391,7 +411,10 @@ async fn send_group_message(
     let guard = shared.sessions.lock().await;
     let device = shared.device();
     let own_pn = device.jid.clone().ok_or(ClientError::NotConnected)?;
-    let (participants, lid_mode) = group_participants(shared, group).await?;
+    let GroupInfo {
+        participants,
+        lid_mode,
+    } = group_participants(shared, group).await?;
     let own = match (&device.lid, lid_mode) {
         (Some(lid), true) => lid.clone(),
         _ => own_pn.clone(),
@@ -466,6 +489,12 @@ async fn send_group_message(
         stanza = stanza.attr("addressing_mode", "lid");
     }
     let ack = send_and_wait(shared, stanza.children(children)).await?;
-    check_ack_phash(shared, &ack, &phash, &users);
+    if !check_ack_phash(shared, &ack, &phash, &users) {
+        shared
+            .group_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(group);
+    }
     Ok(id)
 }

@@ -82,6 +82,34 @@ impl AppVersion {
         parts.next().is_none().then_some(version)
     }
 
+    /// The version a WhatsApp Web page announces: `2.3000.<client_revision>`, where the
+    /// revision is the first `"client_revision":N,` in the page (whatsmeow `update.go`
+    /// `GetLatestVersion` reads `https://web.whatsapp.com/` this way). `None` when the page
+    /// holds no such number (an error page, a changed layout) or it does not fit a `u32`.
+    ///
+    /// ```
+    /// use whatsapp_proto::payload::AppVersion;
+    /// let page = r#"<script>{"server_revision":1,"client_revision":1045649367,"x":2}</script>"#;
+    /// assert_eq!(AppVersion::from_web_page(page), Some(AppVersion::CURRENT));
+    /// assert_eq!(AppVersion::from_web_page("<html>sorry</html>"), None);
+    /// ```
+    pub fn from_web_page(page: &str) -> Option<AppVersion> {
+        const KEY: &str = "\"client_revision\":";
+        page.match_indices(KEY).find_map(|(at, _)| {
+            let rest = &page[at + KEY.len()..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            // The pattern wants at least one digit followed by a comma.
+            if digits == 0 || rest.as_bytes().get(digits) != Some(&b',') {
+                return None;
+            }
+            Some(AppVersion {
+                primary: 2,
+                secondary: 3000,
+                tertiary: rest[..digits].parse().ok()?,
+            })
+        })
+    }
+
     /// `buildHash`: MD5 of the ASCII `"a.b.c"` (whatsmeow `WAVersionContainer.Hash`).
     pub fn build_hash(&self) -> [u8; 16] {
         Md5::digest(self.to_string().as_bytes()).into()
@@ -395,6 +423,22 @@ mod tests {
             hex(baileys.build_hash()),
             "a2c9471eff910a9e1ae659890a28872d"
         );
+    }
+
+    #[test]
+    fn the_web_page_revision_is_read_as_whatsmeow_reads_it() {
+        let v = |t| AppVersion::from_web_page(t).map(|v| v.to_string());
+        // The first complete match wins; a quoted, spaced or unterminated number is no match
+        // (whatsmeow's pattern is `"client_revision":(\d+),`).
+        assert_eq!(
+            v(r#"a "client_revision":"7", "client_revision":12, "client_revision":34,"#),
+            Some("2.3000.12".into())
+        );
+        assert_eq!(v(r#""client_revision": 12,"#), None);
+        assert_eq!(v(r#""client_revision":12}"#), None);
+        assert_eq!(v(r#""client_revision":"#), None);
+        assert_eq!(v(r#""client_revision":99999999999,"#), None);
+        assert_eq!(v(""), None);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use whatsapp_proto::payload::{self, PayloadError};
 use whatsapp_proto::xeddsa;
 
 use crate::Shared;
-use crate::state::{Admission, Outbound};
+use crate::state::{Admission, Outbound, RESTART_CLOSE_DEADLINE};
 
 /// Why a connection ended early (logged, never propagated).
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +131,26 @@ async fn deliver(
     Ok(())
 }
 
+/// After a 515: waits for the client to close the socket (whatever else it sends is
+/// dropped), closing it after [`RESTART_CLOSE_DEADLINE`] if it has not.
+async fn await_client_close(socket: &mut WebSocket, conn_id: u64) {
+    let deadline = tokio::time::Instant::now() + RESTART_CLOSE_DEADLINE;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.recv()).await {
+            Ok(None | Some(Ok(Message::Close(_))) | Some(Err(_))) => return,
+            Ok(Some(Ok(_))) => {}
+            Err(_) => {
+                debug!(
+                    conn_id,
+                    "the client kept the socket open after 515: closing it"
+                );
+                let _ = socket.send(Message::Close(None)).await;
+                return;
+            }
+        }
+    }
+}
+
 async fn run(mut socket: WebSocket, shared: &Arc<Shared>, conn_id: u64) -> Result<(), ConnError> {
     let mut shutdown = shared.shutdown.subscribe();
     let mut core = ServerConnection::new(
@@ -182,6 +202,11 @@ async fn run(mut socket: WebSocket, shared: &Arc<Shared>, conn_id: u64) -> Resul
                             send_node(&mut socket, &mut core, conn_id, &node).await?;
                         }
                         let _ = socket.send(Message::Close(None)).await;
+                        return Ok(());
+                    }
+                    Some(Outbound::Restart(node)) => {
+                        send_node(&mut socket, &mut core, conn_id, &node).await?;
+                        await_client_close(&mut socket, conn_id).await;
                         return Ok(());
                     }
                 },

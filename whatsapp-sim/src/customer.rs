@@ -156,6 +156,8 @@ impl Endpoint {
             .with_url(self.ws_url.clone())
             .with_trust_root(self.root);
         config.media_base_url = Some(self.media_base.clone());
+        // The sim serves WhatsApp Web's page at its own address.
+        config.version_url = Some(format!("{}/", self.media_base));
         config
     }
 }

@@ -52,7 +52,7 @@ pub use records::{AccountInfo, ChatStateRecord, DeviceInfo, InboxEntry, SentEntr
 pub use state::CallRecord;
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -120,6 +120,12 @@ pub struct SimConfig {
     pub prekey_low_threshold: usize,
     /// Logins with an older app version get `<failure reason="405">`.
     pub min_app_version: Option<[u32; 3]>,
+    /// The `client_revision` the sim's WhatsApp Web page (`GET /` on the WebSocket port)
+    /// announces, as web.whatsapp.com's does: clients read the current version `2.3000.N`
+    /// from it ([`AppVersion::CURRENT`]'s by default).
+    ///
+    /// [`AppVersion::CURRENT`]: whatsapp_proto::payload::AppVersion::CURRENT
+    pub web_revision: u32,
     /// Pause after ClientFinish before the first transport frame (25 ms; some clients switch
     /// keys only after their write completed).
     pub post_finish_delay: Duration,
@@ -139,6 +145,7 @@ impl Default for SimConfig {
             ref_count: 6,
             prekey_low_threshold: 5,
             min_app_version: None,
+            web_revision: whatsapp_proto::payload::AppVersion::CURRENT.tertiary,
             post_finish_delay: Duration::from_millis(25),
             phone_bootstrap: true,
         }
@@ -158,6 +165,8 @@ pub(crate) struct Shared {
     delay: Mutex<Option<(Duration, std::time::Instant)>>,
     /// The simulated customers' client tasks.
     customers: customer::Registry,
+    /// The `client_revision` of the web page.
+    web_revision: AtomicU32,
 }
 
 impl Shared {
@@ -213,6 +222,20 @@ async fn ws_handler(
     upgrade
         .max_message_size(1 << 25)
         .on_upgrade(move |socket| conn::serve(socket, shared))
+}
+
+/// `GET /`: WhatsApp Web's page, reduced to what clients read from it: the web client's
+/// revision in its page data (whatsmeow `update.go`; the real page holds it the same way).
+async fn web_page(AxumState(shared): AxumState<Arc<Shared>>) -> impl IntoResponse {
+    let revision = shared.web_revision.load(Ordering::Relaxed);
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        format!(
+            "<!DOCTYPE html><html><head><title>WhatsApp</title><script>\
+             {{\"server_revision\":{revision},\"client_revision\":{revision},\"hsi\":\"0\"}}\
+             </script></head><body></body></html>"
+        ),
+    )
 }
 
 #[derive(Deserialize)]
@@ -304,6 +327,7 @@ impl Sim {
             shutdown,
             delay: Mutex::new(None),
             customers: customer::Registry::default(),
+            web_revision: AtomicU32::new(config.web_revision),
         });
         let ws_listener = bind(config.ws_port).await?;
         let ws_addr = ws_listener.local_addr().map_err(|e| SimError::Bind {
@@ -312,6 +336,7 @@ impl Sim {
         })?;
         shared.lock().set_media_host(ws_addr.to_string());
         let app = Router::new()
+            .route("/", get(web_page))
             .route("/ws/chat", get(ws_handler))
             .route("/mms/{kind}/{token}", axum::routing::post(media_upload))
             .route("/v/{bucket}/{file}", get(media_download))
@@ -716,6 +741,17 @@ impl SimHandle {
     /// there (encrypted by their senders; the server never sees a media key).
     pub fn media_blobs(&self) -> Vec<(String, Vec<u8>)> {
         self.shared.lock().media_blobs()
+    }
+
+    /// The `client_revision` the web page announces from now on (see
+    /// [`SimConfig::web_revision`]).
+    pub fn set_web_revision(&self, revision: u32) {
+        self.shared.web_revision.store(revision, Ordering::Relaxed);
+    }
+
+    /// Logins below `version` get `<failure reason="405">` from now on (`None`: any version).
+    pub fn set_min_app_version(&self, version: Option<[u32; 3]>) {
+        self.shared.lock().set_min_app_version(version);
     }
 
     /// Stanzas received from companions with their arrival times.

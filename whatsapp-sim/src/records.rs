@@ -97,10 +97,10 @@ pub struct ChatStateRecord {
 pub struct StanzaRecord {
     /// Sender device (PN form).
     pub from: String,
-    /// `message`, `receipt`, `ack`, `call`, or `iq` (usync queries and privacy-token issues
-    /// only).
+    /// `message`, `receipt`, `iq`, `call`, or `ack` (nacks only).
     pub tag: String,
-    /// An `<iq>`'s `xmlns` (`usync`, `privacy`); empty for other stanzas.
+    /// An `<iq>`'s `xmlns` (`usync`, `privacy`, `w:g2`, `w:m`, `encrypt`, ...); empty for other
+    /// stanzas.
     #[serde(default)]
     pub xmlns: String,
     /// Its id.
@@ -127,6 +127,9 @@ pub struct StanzaRecord {
     /// For an `<iq xmlns="privacy">` issuing our token (tag `iq`): whom each token is for.
     #[serde(default)]
     pub tokens_issued_to: Vec<String>,
+    /// The tag of an `<iq>`'s first child (`usync`, `query`, `media_conn`, `count`, ...).
+    #[serde(default)]
+    pub query: String,
     /// Arrival, unix milliseconds.
     pub received_at_ms: u64,
 }

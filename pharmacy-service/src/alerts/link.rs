@@ -41,18 +41,18 @@ pub fn classify(state: &str, detail: Option<&Value>) -> Option<LinkAlert> {
             }
         }
         // `<failure reason="405">`: the server refuses this client version (whatsmeow
-        // `events.ConnectFailureClientOutdated`).
-        "disconnected" if field("code").and_then(Value::as_i64) == Some(405) => Some(LinkAlert {
+        // `events.ConnectFailureClientOutdated`), even the current one the client fetched.
+        "outdated" => Some(LinkAlert {
             kind: "client_outdated",
-            message: "WhatsApp refused the login with 405 (client outdated): the service needs an update; replies are queued"
+            message: "WhatsApp refused the login with 405 (client outdated) even with the current WhatsApp Web version: update the service or set PHARMACY_WA_VERSION, then restart it; replies are queued"
                 .into(),
         }),
         _ => None,
     }
 }
 
-/// Raises the alert `event` calls for, unless one of its kind is still open (a refused login
-/// is retried every minute: one alert until an admin acknowledges it).
+/// Raises the alert `event` calls for, unless one of its kind is still open (one alert until
+/// an admin acknowledges it).
 pub async fn on_event(app: &App, event: &LiveEvent) -> Result<(), AppError> {
     let LiveEvent::WhatsappStatus { state, detail } = event else {
         return Ok(());
@@ -100,7 +100,7 @@ mod tests {
         assert_eq!(kind("logged_out", json!({"reason": "UserInitiated"})), None);
         assert_eq!(classify("logged_out", None), None);
         assert_eq!(
-            kind("disconnected", json!({"code": 405, "message": "outdated"})),
+            kind("outdated", json!({"code": 405, "message": "outdated"})),
             Some("client_outdated")
         );
         assert_eq!(kind("disconnected", json!({"code": 503})), None);

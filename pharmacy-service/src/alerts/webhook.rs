@@ -93,6 +93,7 @@ pub fn public_link_state(state: &str) -> Option<&'static str> {
         "disconnected" => "disconnected",
         "logged_out" => "logged_out",
         "temporary_ban" => "temporary_ban",
+        "outdated" => "outdated",
         "store_failed" => "store_failed",
         "store_recovered" => "store_recovered",
         _ => return None,

@@ -106,8 +106,8 @@ pub enum LiveEvent {
     },
     /// The WhatsApp link changed state (the bridge publishes these).
     WhatsappStatus {
-        /// `connected`, `qr`, `logged_out`, `temporary_ban`, `paused`, `resumed`, `store_failed`
-        /// (an inbound message the database refused; WhatsApp delivers it again),
+        /// `connected`, `qr`, `logged_out`, `temporary_ban`, `outdated`, `paused`, `resumed`,
+        /// `store_failed` (an inbound message the database refused; WhatsApp delivers it again),
         /// `store_recovered` (the first one stored after that). Agents get the state alone, as
         /// `whatsappLink` (`http::ws`).
         state: String,

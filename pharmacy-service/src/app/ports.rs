@@ -136,6 +136,9 @@ pub enum LinkState {
     LoggedOut,
     /// Temporarily banned.
     TemporaryBan,
+    /// WhatsApp refused this client's version (405) even after the current one was fetched:
+    /// the link stays down until the service is updated or `PHARMACY_WA_VERSION` is set.
+    Outdated,
 }
 
 /// What `GET /api/whatsapp/status` shows.
@@ -163,7 +166,7 @@ pub struct DisconnectRecord {
     /// When (ms since the epoch).
     #[schema(value_type = i64)]
     pub at: crate::domain::time::Timestamp,
-    /// The state it went to: `disconnected`, `logged_out` or `temporary_ban`.
+    /// The state it went to: `disconnected`, `logged_out`, `temporary_ban` or `outdated`.
     pub state: String,
     /// The cause in words (`replaced`, `code 401: ...`, the client's reason).
     pub reason: String,

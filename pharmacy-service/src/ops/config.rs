@@ -108,6 +108,14 @@ pub struct ServeArgs {
     /// Where media downloads go (a sim serves them on its WebSocket port by default).
     #[arg(long, env = "PHARMACY_MEDIA_URL", value_name = "URL")]
     pub media_url: Option<String>,
+    /// The WhatsApp Web version to announce (`2.3000.N`), as is: nothing is fetched. By
+    /// default the current one is read from `wa_version_url`.
+    #[arg(long, env = "PHARMACY_WA_VERSION", value_name = "VERSION")]
+    pub wa_version: Option<String>,
+    /// The WhatsApp Web page the current version is read from, at start and after WhatsApp
+    /// refuses the version (default web.whatsapp.com's; a sim serves one on its WebSocket port).
+    #[arg(long, env = "PHARMACY_WA_VERSION_URL", value_name = "URL")]
+    pub wa_version_url: Option<String>,
     /// Delete media files older than this many days (0 keeps them forever, the default).
     #[arg(long, env = "PHARMACY_MEDIA_RETENTION_DAYS", value_name = "DAYS")]
     pub media_retention_days: Option<u32>,
@@ -264,6 +272,10 @@ pub struct FileConfig {
     pub trust_root: Option<String>,
     /// See [`ServeArgs::media_url`].
     pub media_url: Option<String>,
+    /// See [`ServeArgs::wa_version`].
+    pub wa_version: Option<String>,
+    /// See [`ServeArgs::wa_version_url`].
+    pub wa_version_url: Option<String>,
     /// See [`ServeArgs::media_retention_days`].
     pub media_retention_days: Option<u32>,
     /// See [`ServeArgs::webhook_log_days`].
@@ -372,6 +384,10 @@ pub struct Settings {
     pub trust_root: Option<String>,
     /// Media download base URL.
     pub media_url: Option<String>,
+    /// The WhatsApp Web version announced as is (`None`: fetched).
+    pub wa_version: Option<String>,
+    /// The page the current WhatsApp Web version is read from (`None`: the server's own).
+    pub wa_version_url: Option<String>,
     /// Media files older than this many days are deleted (0 = never).
     pub media_retention_days: u32,
     /// Webhook deliveries finished more than this many days ago are deleted (0 = never).
@@ -422,6 +438,8 @@ impl Settings {
             wa_url: args.wa_url.clone().or(f.wa_url),
             trust_root: args.trust_root.clone().or(f.trust_root),
             media_url: args.media_url.clone().or(f.media_url),
+            wa_version: non_empty(args.wa_version.clone().or(f.wa_version)),
+            wa_version_url: non_empty(args.wa_version_url.clone().or(f.wa_version_url)),
             media_retention_days: args
                 .media_retention_days
                 .or(f.media_retention_days)

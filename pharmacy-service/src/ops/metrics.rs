@@ -67,13 +67,14 @@ pub fn global() -> &'static Metrics {
     GLOBAL.get_or_init(Metrics::default)
 }
 
-const LINK_STATES: [(LinkState, &str); 6] = [
+const LINK_STATES: [(LinkState, &str); 7] = [
     (LinkState::Unpaired, "unpaired"),
     (LinkState::Connecting, "connecting"),
     (LinkState::Connected, "connected"),
     (LinkState::Disconnected, "disconnected"),
     (LinkState::LoggedOut, "logged_out"),
     (LinkState::TemporaryBan, "temporary_ban"),
+    (LinkState::Outdated, "outdated"),
 ];
 
 /// The `snake_case` name of a link state (as the status API shows it).

@@ -205,16 +205,29 @@ impl Service {
 
 /// The real WhatsApp client over `DIR/whatsapp-session.db`, bridged to the app.
 async fn start_whatsapp(app: &App, s: &Settings) -> Result<Arc<WhatsappBridge>, StartupError> {
-    let mut config = whatsapp_client::Config::default();
+    let mut config =
+        whatsapp_client::Config::default().with_version_url(whatsapp_client::DEFAULT_VERSION_URL);
     if let Some(url) = &s.wa_url {
         config = config.with_url(url.clone());
-        if s.media_url.is_none()
-            && let Some(rest) = url.strip_prefix("ws://")
-        {
-            // A sim serves media over plain HTTP on its WebSocket port.
+        if let Some(rest) = url.strip_prefix("ws://") {
+            // A sim serves media and WhatsApp Web's page over plain HTTP on its WebSocket port.
             let host = rest.split('/').next().unwrap_or(rest);
-            config.media_base_url = Some(format!("http://{host}"));
+            if s.media_url.is_none() {
+                config.media_base_url = Some(format!("http://{host}"));
+            }
+            config.version_url = Some(format!("http://{host}/"));
         }
+    }
+    if let Some(url) = &s.wa_version_url {
+        config.version_url = Some(url.clone());
+    }
+    if let Some(v) = &s.wa_version {
+        let version = whatsapp_client::AppVersion::parse(v).ok_or_else(|| {
+            StartupError::Setting(format!(
+                "--wa-version takes a.b.c (e.g. 2.3000.1045649367), not {v:?}"
+            ))
+        })?;
+        config = config.with_app_version(version);
     }
     if let Some(hex) = &s.trust_root {
         let root = whatsapp_client::Config::parse_trust_root(hex).ok_or_else(|| {

@@ -206,7 +206,10 @@ impl WhatsappBridge {
         let detail = {
             let mut l = self.link.lock().unwrap_or_else(|p| p.into_inner());
             f(&mut l);
-            if matches!(live, "disconnected" | "logged_out" | "temporary_ban") {
+            if matches!(
+                live,
+                "disconnected" | "logged_out" | "temporary_ban" | "outdated"
+            ) {
                 let rec = DisconnectRecord::new(self.app.now(), live, l.detail.as_ref());
                 rec.push_to(&mut l.disconnects);
             }
@@ -374,6 +377,9 @@ impl WhatsappBridge {
                 }
                 return Some(expires.unwrap_or(Duration::from_secs(3600)));
             }
+            // The client fetched the current version once more before giving up: a restart
+            // would be refused again, every minute, for ever.
+            Event::ConnectFailure { code: 405, message } => self.outdated(message),
             Event::ConnectFailure { code, message } => {
                 tracing::error!(code, ?message, "WhatsApp refused the login");
                 self.set_link("disconnected", |l| {
@@ -555,6 +561,19 @@ impl WhatsappBridge {
                 detail: Some(json!({ "error": error, "failures": failures })),
             },
         );
+    }
+
+    /// WhatsApp refused our version even after a refetch: the link stops (no restart) and
+    /// the state change raises the admin alert (`alerts::link`).
+    fn outdated(&self, message: Option<String>) {
+        tracing::error!(
+            ?message,
+            "WhatsApp refused this client's version (405) even after fetching the current one"
+        );
+        self.set_link("outdated", |l| {
+            l.state = LinkState::Outdated;
+            l.detail = Some(json!({ "code": 405, "message": message }));
+        });
     }
 
     /// The first message stored after failures: the episode becomes a lasting admin alert.

@@ -360,12 +360,12 @@ async fn a_logout_a_ban_and_a_405_raise_one_admin_alert_each() {
     link(&t, "logged_out", json!({ "reason": "UserInitiated" }));
     link(
         &t,
-        "disconnected",
+        "outdated",
         json!({ "code": 405, "message": "client outdated" }),
     );
     link(
         &t,
-        "disconnected",
+        "outdated",
         json!({ "code": 405, "message": "client outdated" }),
     );
     link(&t, "logged_out", json!({ "reason": "LoggedOut" }));
@@ -378,7 +378,7 @@ async fn a_logout_a_ban_and_a_405_raise_one_admin_alert_each() {
     // Settle: a duplicate would show up now.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(got, ["banned", "client_outdated", "logged_out"]);
-    assert_eq!(kinds().await, got, "a refused login retried alerts once");
+    assert_eq!(kinds().await, got, "a refused version alerts once");
 }
 
 /// Subscribes `user` to pushes at `endpoint`; the browser's key pair and auth secret.

@@ -66,17 +66,24 @@ pub(crate) async fn fast_app(dir: &TempDir, config: ServiceConfig) -> App {
         .unwrap()
 }
 
-pub(crate) async fn paired_bridge(app: &App, sim: &SimHandle) -> Arc<WhatsappBridge> {
+/// A bridge on a fresh device, pointed at the sim as the service points it (media and the
+/// WhatsApp Web page on the sim's port), with quick reconnects.
+async fn start_bridge(app: &App, sim: &SimHandle) -> Arc<WhatsappBridge> {
     let mut wa = whatsapp_client::Config::default()
         .with_url(sim.ws_url.clone())
-        .with_trust_root(sim.root_public_key);
+        .with_trust_root(sim.root_public_key)
+        .with_version_url(format!("http://{}/", sim.ws_addr));
     wa.media_base_url = Some(format!("http://{}", sim.ws_addr));
     wa.reconnect.initial = Duration::from_millis(100);
     wa.reconnect.max = Duration::from_millis(500);
     let store = Arc::new(whatsapp_client::store::MemoryStore::new());
-    let bridge = WhatsappBridge::start(app.clone(), store, wa)
+    WhatsappBridge::start(app.clone(), store, wa)
         .await
-        .expect("bridge");
+        .expect("bridge")
+}
+
+pub(crate) async fn paired_bridge(app: &App, sim: &SimHandle) -> Arc<WhatsappBridge> {
+    let bridge = start_bridge(app, sim).await;
     let qr = eventually("a QR code", || async { bridge.qr_code().await.unwrap() }).await;
     assert_eq!(bridge.status().await.unwrap().state, LinkState::Unpaired);
     sim.scan(&qr, PHARMACY).await.expect("scan");
@@ -388,6 +395,34 @@ async fn temporary_ban_pauses_the_outbox_and_the_link_recovers() {
     assert_eq!(ban.reason, "code 101");
     assert!(ban.at.0 > 0);
     assert!(recent.len() <= pharmacy_service::http::whatsapp::RECENT_DISCONNECTS);
+    bridge.shutdown().await;
+    sim.shutdown();
+}
+
+/// WhatsApp refuses the version even after the client fetched the current one: the link
+/// stops in a state of its own (the admin alert follows from it) instead of restarting the
+/// client every minute for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_refused_after_a_refetch_stops_the_link() {
+    let dir = TempDir::new();
+    let app = fast_app(&dir, ServiceConfig::default()).await;
+    // The server wants a newer version than even its own web page announces.
+    let sim = Sim::start(SimConfig {
+        min_app_version: Some([9, 0, 0]),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim");
+    let bridge = start_bridge(&app, &sim).await;
+    assert!(
+        bridge
+            .wait_for(WAIT, |s| s.state == LinkState::Outdated)
+            .await,
+        "the link stops as outdated"
+    );
+    let status = bridge.status().await.unwrap();
+    assert_eq!(status.detail.as_ref().unwrap()["code"], 405);
+    assert_eq!(status.recent_disconnects[0].state, "outdated");
     bridge.shutdown().await;
     sim.shutdown();
 }

@@ -11,8 +11,9 @@ const DOWN = {
   unpaired: "banner.unpaired",
   logged_out: "banner.loggedOut",
   temporary_ban: "banner.ban",
+  outdated: "banner.outdated",
 };
-const LINK_STATES = ["connected", "connecting", "disconnected", "unpaired", "logged_out", "temporary_ban"];
+const LINK_STATES = ["connected", "connecting", "disconnected", "unpaired", "logged_out", "temporary_ban", "outdated"];
 let link = null;
 let storeFailed = false;
 

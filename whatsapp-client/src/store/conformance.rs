@@ -43,6 +43,7 @@ fn device() -> Device {
     device.lid = Some("100000000000001:12@lid".parse().expect("lid"));
     device.account = Some(vec![1, 2, 3]);
     device.push_name = "Pharmacy".into();
+    device.app_version = AppVersion::parse("2.3000.1045649368");
     device
 }
 
@@ -213,6 +214,7 @@ pub async fn check_all(store: &dyn Store) {
     let d = store.load_device().await.unwrap().expect("device");
     assert!(d.is_paired());
     assert_eq!(d.push_name, "Pharmacy");
+    assert_eq!(d.app_version, AppVersion::parse("2.3000.1045649368"));
     assert_eq!(d.account, Some(vec![1, 2, 3]));
     assert_eq!(
         d.lid.as_ref().map(|j| j.user.as_str()),

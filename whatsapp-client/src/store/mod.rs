@@ -31,6 +31,7 @@ use std::pin::Pin;
 
 use rand::{CryptoRng, RngCore};
 use whatsapp_proto::jid::Jid;
+use whatsapp_proto::payload::AppVersion;
 use whatsapp_proto::signal::{self, SignedPreKeyRecord};
 use whatsapp_proto::xeddsa;
 
@@ -112,6 +113,8 @@ pub struct Device {
     pub platform: String,
     /// The business name from `pair-success`, if any.
     pub business_name: String,
+    /// The WhatsApp Web version of the last login (a fallback when fetching fails).
+    pub app_version: Option<AppVersion>,
 }
 
 /// The private keys and the ADV secret are wiped when a `Device` is dropped.
@@ -161,6 +164,7 @@ impl Device {
             push_name: String::new(),
             platform: String::new(),
             business_name: String::new(),
+            app_version: None,
         }
     }
 

@@ -146,6 +146,9 @@ pub enum StreamError {
     RestartRequired,
     /// `code="503"`: server restart; reconnect with backoff.
     ServiceUnavailable,
+    /// `code="429"`: rate limited; reconnect after a long backoff (whatsapp-rust
+    /// `src/client/node_io.rs` adds five steps to its reconnect backoff).
+    RateLimited,
     /// `<conflict type="device_removed"/>` (with code 401), or code 516: the
     /// device was unlinked; delete the session.
     DeviceRemoved,
@@ -172,6 +175,7 @@ impl StreamError {
             (_, Some("replaced")) => StreamError::Replaced,
             (Some("515"), _) => StreamError::RestartRequired,
             (Some("503"), _) => StreamError::ServiceUnavailable,
+            (Some("429"), _) => StreamError::RateLimited,
             _ => StreamError::Other {
                 code,
                 node: node.clone(),
@@ -185,6 +189,7 @@ impl StreamError {
             self,
             StreamError::RestartRequired
                 | StreamError::ServiceUnavailable
+                | StreamError::RateLimited
                 | StreamError::Other { .. }
         )
     }

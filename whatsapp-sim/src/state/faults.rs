@@ -28,7 +28,11 @@ impl State {
     /// not acked goes out again at its next login.
     fn close_tested_conns(&mut self, node: Option<Node>) {
         for (_, conn) in self.take_tested_conns() {
-            let _ = conn.tx.send(Outbound::Close(node.clone()));
+            let out = match &node {
+                Some(n) if *n == super::restart_required() => Outbound::Restart(n.clone()),
+                _ => Outbound::Close(node.clone()),
+            };
+            let _ = conn.tx.send(out);
         }
         let keys: Vec<DeviceKey> = self
             .accounts

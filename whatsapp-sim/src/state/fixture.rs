@@ -67,6 +67,10 @@ impl Conn {
                     self.closed = true;
                     nodes.extend(node);
                 }
+                Outbound::Restart(node) => {
+                    self.closed = true;
+                    nodes.push(node);
+                }
             }
         }
         nodes

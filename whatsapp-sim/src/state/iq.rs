@@ -108,6 +108,9 @@ impl State {
                 let _ = self.remove_device(&jid);
                 return;
             }
+            ("privacy", _) if node.child("privacy").is_some() => {
+                self.privacy_iq(key, &id, &kind, node)
+            }
             ("privacy", _) | ("urn:xmpp:whatsapp:dirty", _) | ("w:stats", _) => iq_result(&id),
             ("abt", "get") => iq_result(&id).children([Node::new("props").attr("protocol", "1")]),
             ("blocklist", "get") => iq_result(&id).children([Node::new("list")]),

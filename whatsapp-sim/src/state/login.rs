@@ -19,6 +19,11 @@ pub(super) fn refuse(tx: &Tx, reason: u16) -> Admission {
 }
 
 impl State {
+    /// Logins below `version` are refused with 405 from now on.
+    pub fn set_min_app_version(&mut self, version: Option<[u32; 3]>) {
+        self.settings.min_app_version = version;
+    }
+
     /// Decides what a finished handshake becomes, and sends the first node.
     pub fn admit(
         &mut self,

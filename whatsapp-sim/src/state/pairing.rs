@@ -208,9 +208,7 @@ impl State {
         // (unified_session), then restart the stream.
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            let _ = tx.send(Outbound::Close(Some(
-                Node::new("stream:error").attr("code", 515u16),
-            )));
+            let _ = tx.send(Outbound::Restart(super::restart_required()));
         });
         self.drain();
     }

@@ -170,7 +170,8 @@ impl DeviceStore for SqliteStore {
         Box::pin(async move {
             let Some(row) = sqlx::query(
                 "SELECT noise_key, identity_key, registration_id, signed_prekey, adv_secret, \
-                 account, jid, lid, push_name, platform, business_name FROM device WHERE id = 1",
+                 account, jid, lid, push_name, platform, business_name, app_version FROM device \
+                 WHERE id = 1",
             )
             .fetch_optional(&self.pool)
             .await?
@@ -194,6 +195,10 @@ impl DeviceStore for SqliteStore {
                 push_name: row.try_get(8)?,
                 platform: row.try_get(9)?,
                 business_name: row.try_get(10)?,
+                // A fallback only: an unreadable value is as good as none.
+                app_version: row
+                    .try_get::<Option<String>, _>(11)?
+                    .and_then(|v| AppVersion::parse(&v)),
             }))
         })
     }
@@ -202,8 +207,8 @@ impl DeviceStore for SqliteStore {
         Box::pin(async move {
             sqlx::query(
                 "INSERT OR REPLACE INTO device (id, noise_key, identity_key, registration_id, \
-                 signed_prekey, adv_secret, account, jid, lid, push_name, platform, business_name) \
-                 VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 signed_prekey, adv_secret, account, jid, lid, push_name, platform, business_name, \
+                 app_version) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&device.noise_key[..])
             .bind(&device.identity_key[..])
@@ -216,6 +221,7 @@ impl DeviceStore for SqliteStore {
             .bind(&device.push_name)
             .bind(&device.platform)
             .bind(&device.business_name)
+            .bind(device.app_version.map(|v| v.to_string()))
             .execute(&self.pool)
             .await?;
             Ok(())
