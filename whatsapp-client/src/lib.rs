@@ -66,6 +66,7 @@ mod pair;
 mod peer;
 mod placeholder;
 mod poll;
+mod presence;
 mod receipt;
 mod receive;
 #[cfg(test)]
@@ -77,7 +78,7 @@ mod send;
 mod stanza_tests;
 pub mod store;
 
-pub use client::Client;
+pub use client::{Backlog, Client};
 pub use config::{Config, DEFAULT_MEDIA_MAX_BYTES, DEFAULT_ORIGIN, DEFAULT_URL, ReconnectPolicy};
 pub use error::ClientError;
 pub use event::{CallAction, CallEvent, CallMedia};
