@@ -147,3 +147,10 @@ pub async fn next_message(events: &mut EventStream, what: &str) -> Box<IncomingM
     })
     .await
 }
+
+/// Asserts that every stanza the sim sent so far passes a JID-strict parse: each JID-named
+/// attribute a JID node, never text (whatsmeow answers text with `<ack error="487">`).
+pub fn assert_jids_are_jids(sim: &SimHandle) {
+    let text = sim.text_jids();
+    assert!(text.is_empty(), "the sim wrote JIDs as text: {text:?}");
+}

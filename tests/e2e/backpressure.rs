@@ -34,8 +34,13 @@ fn queued_at_server(sim: &SimHandle) -> usize {
 
 fn send(sim: &SimHandle, n: usize, tag: &str) {
     for i in 0..n {
-        sim.customer_send(CUSTOMER, OWN_PHONE, Outgoing::Text(format!("{tag} {i}")), None)
-            .expect("customer send");
+        sim.customer_send(
+            CUSTOMER,
+            OWN_PHONE,
+            Outgoing::Text(format!("{tag} {i}")),
+            None,
+        )
+        .expect("customer send");
     }
 }
 
@@ -113,6 +118,7 @@ async fn a_slow_reader_holds_the_queues_at_their_bounds_and_an_iq_still_complete
     assert_eq!(client.backlog().events, EVENTS);
     assert_eq!(drain(&mut events, LIVE, "live").await.len(), LIVE);
     client.shutdown().await;
+    fixtures::assert_jids_are_jids(&sim);
 }
 
 /// Waits until the event queue and the stanza backlog are both full.

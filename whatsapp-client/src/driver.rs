@@ -561,7 +561,8 @@ impl Driver {
             }
             CoreEvent::KeepaliveMissed { consecutive } => {
                 tracing::debug!(consecutive, "keepalive missed");
-                self.shared.emit_now(Event::KeepAliveTimeout { consecutive });
+                self.shared
+                    .emit_now(Event::KeepAliveTimeout { consecutive });
             }
             CoreEvent::OfflinePreview { count, .. } => {
                 tracing::debug!(?count, "offline queue preview");

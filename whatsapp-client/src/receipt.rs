@@ -22,12 +22,13 @@ pub(crate) async fn handle_receipt(shared: &Shared, node: &Node) {
         .ok()
         .flatten()
         .unwrap_or(from.clone());
-    shared.emit(Event::Receipt(ReceiptEvent {
-        ids,
-        chat: from.to_non_ad(),
-        sender,
-        kind: attrs.optional_string("type").unwrap_or_default(),
-        timestamp: attrs.optional_u64("t").ok().flatten().unwrap_or(0),
-    }))
-    .await;
+    shared
+        .emit(Event::Receipt(ReceiptEvent {
+            ids,
+            chat: from.to_non_ad(),
+            sender,
+            kind: attrs.optional_string("type").unwrap_or_default(),
+            timestamp: attrs.optional_u64("t").ok().flatten().unwrap_or(0),
+        }))
+        .await;
 }

@@ -331,8 +331,8 @@ async fn receive(cases: &[Case]) -> Recorded {
         let skmsg = sending.encrypt(&padded, &mut rng).unwrap();
         tx.send(
             Node::new("message")
-                .attr("from", GROUP)
-                .attr("participant", SENDER)
+                .attr("from", GROUP.parse::<Jid>().unwrap())
+                .attr("participant", SENDER.parse::<Jid>().unwrap())
                 .attr("id", format!("M{i}"))
                 .attr("type", "text")
                 .attr("t", "1700000000")
