@@ -152,3 +152,10 @@ pub async fn next_message(events: &mut EventStream, what: &str) -> Box<IncomingM
 pub fn lid_of(sim: &SimHandle, phone: &str) -> String {
     sim.lid_of(phone).expect("account").to_string()
 }
+
+/// Asserts that every stanza the sim sent so far passes a JID-strict parse: each JID-named
+/// attribute a JID node, never text (whatsmeow answers text with `<ack error="487">`).
+pub fn assert_jids_are_jids(sim: &SimHandle) {
+    let text = sim.text_jids();
+    assert!(text.is_empty(), "the sim wrote JIDs as text: {text:?}");
+}

@@ -85,6 +85,7 @@ async fn receive_a_customer_message_and_reply() {
             .all(|m| m.text.as_deref() == Some("yes, 20 EGP"))
     );
     client.shutdown().await;
+    fixtures::assert_jids_are_jids(&sim);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -350,6 +351,7 @@ async fn a_lost_session_is_recovered_through_a_retry_receipt() {
     .await;
     assert_eq!(text, "two");
     client.shutdown().await;
+    fixtures::assert_jids_are_jids(&sim);
 }
 
 async fn next_text(events: &mut EventStream) -> Option<String> {
@@ -487,6 +489,7 @@ async fn a_lid_addressed_customer_is_answered() {
     })
     .await;
     client.shutdown().await;
+    fixtures::assert_jids_are_jids(&sim);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -605,6 +608,7 @@ async fn read_receipts_and_refused_sends() {
         .await
         .expect("send");
     client.shutdown().await;
+    fixtures::assert_jids_are_jids(&sim);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -757,6 +761,7 @@ async fn group_messages_both_ways() {
             .all(|m| m.text.as_deref() == Some("ready for pickup"))
     );
     client.shutdown().await;
+    fixtures::assert_jids_are_jids(&sim);
 }
 
 /// A burst of customer messages through the whole client (sim -> decrypt -> commit -> event ->

@@ -96,6 +96,7 @@ async fn a_customer_with_three_devices_gets_our_reply_on_each() {
     sent_until(&sim, CUSTOMER, &asked, "delivered").await;
     client.shutdown().await;
     sim.shutdown();
+    fixtures::assert_jids_are_jids(&sim);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,4 +275,5 @@ async fn a_group_of_client_customers_talks_with_us() {
     assert_eq!(read.sender.user, SISTER);
     client.shutdown().await;
     sim.shutdown();
+    fixtures::assert_jids_are_jids(&sim);
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: one binary, one module per flow.
 
 mod appstate;
+mod backpressure;
 mod client;
 mod crash;
 mod customers;

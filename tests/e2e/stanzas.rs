@@ -73,6 +73,7 @@ async fn unavailable_view_once_is_a_placeholder_and_others_come_back_from_our_ph
     resent.ack();
     // The phone was asked for the lost message only: never for view-once media.
     assert_eq!(sim.resend_requests(OWN_PHONE), vec![lost]);
+    fixtures::assert_jids_are_jids(&sim);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,6 +232,7 @@ async fn a_call_gives_events_our_reject_reaches_the_caller_and_an_unanswered_one
     let derived = next_call(&mut events).await;
     assert_eq!(derived.action, CallAction::Missed);
     assert_eq!(derived.call_id, missed);
+    fixtures::assert_jids_are_jids(&sim);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

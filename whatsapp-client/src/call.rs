@@ -73,7 +73,7 @@ fn known_media(calls: &CallTracker, event: &CallEvent) -> CallMedia {
 }
 
 /// Emits the events of a `<call>` stanza (already acked by the core).
-pub(crate) fn on_call(shared: &Shared, node: &Node) {
+pub(crate) async fn on_call(shared: &Shared, node: &Node) {
     let Some((mut event, _)) = parse(node) else {
         tracing::debug!("call stanza not understood");
         return;
@@ -103,9 +103,9 @@ pub(crate) fn on_call(shared: &Shared, node: &Node) {
         action: CallAction::Missed,
         ..event.clone()
     });
-    shared.emit(Event::Call(Box::new(event)));
+    shared.emit(Event::Call(Box::new(event))).await;
     if let Some(missed) = missed {
-        shared.emit(Event::Call(Box::new(missed)));
+        shared.emit(Event::Call(Box::new(missed))).await;
     }
 }
 

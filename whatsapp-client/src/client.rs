@@ -22,7 +22,7 @@ struct HandleInner {
 
 impl Drop for HandleInner {
     fn drop(&mut self) {
-        let _ = self.shared.cmd.send(Command::Shutdown(None));
+        self.shared.command_now(Command::Shutdown(None));
     }
 }
 
@@ -50,6 +50,21 @@ impl Drop for HandleInner {
 /// }
 /// # Ok(()) }
 /// ```
+///
+/// # Backpressure
+///
+/// Events wait for the application in a bounded queue ([`Config::event_queue`]). While it is
+/// full, the client stops processing stanzas; those read meanwhile wait in a bounded backlog
+/// ([`Config::stanza_backlog`]), and once that is full the client stops reading the socket, so
+/// the server's traffic waits there instead of in memory: a slow reader of the
+/// [`EventStream`] slows the connection down rather than growing the process.
+/// [`Client::backlog`] shows both queues.
+///
+/// The connection stays alive meanwhile: acknowledgements ([`crate::IncomingMessage::ack`])
+/// never wait, and while an answer is awaited (an IQ such as [`Client::send_iq`], a sent
+/// message's ack, the keepalive) the socket is read on, so an application that awaits a
+/// call while not reading its events does not deadlock the client. The events of the
+/// connection's life (disconnected, stopped, …) are never held back.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<HandleInner>,
@@ -88,8 +103,9 @@ impl Client {
         };
         let guard = RegistryGuard::acquire(*device.noise_pair().public())
             .ok_or(ClientError::AlreadyRunning)?;
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = mpsc::channel(config.event_queue.max(1));
+        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+        // Acks are exempt from backpressure (see `Shared::acks`).
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
         // Sessions, identities and LID mappings are read for every inbound message: cached
         // (write-through) so that a message costs one store round trip, its commit.
@@ -117,6 +133,19 @@ impl Client {
     /// Our LID device JID, once known.
     pub fn lid(&self) -> Option<Jid> {
         self.shared().device().lid.clone()
+    }
+
+    /// What waits inside the client right now: events the application has not read, and
+    /// stanzas read off the socket and not yet processed. Both are bounded
+    /// ([`Config::event_queue`], [`Config::stanza_backlog`]); see [`Client`] on backpressure.
+    pub fn backlog(&self) -> Backlog {
+        let shared = self.shared();
+        Backlog {
+            events: shared.events_queued(),
+            stanzas: shared
+                .stanzas_queued
+                .load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     /// Whether the client is logged in and active right now.
@@ -361,7 +390,7 @@ impl Client {
             self.shared().logging_out.store(false, Ordering::Release);
             return Err(e);
         }
-        let _ = self.shared().cmd.send(Command::LoggedOut);
+        let _ = self.shared().command(Command::LoggedOut).await;
         Ok(())
     }
 
@@ -386,10 +415,25 @@ impl Client {
     /// device may be started again (by this process or another).
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.shared().cmd.send(Command::Shutdown(Some(tx))).is_ok() {
+        if self
+            .shared()
+            .command(Command::Shutdown(Some(tx)))
+            .await
+            .is_ok()
+        {
             let _ = rx.await;
         }
     }
+}
+
+/// What waits inside a [`Client`] (see [`Client::backlog`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Backlog {
+    /// Events the application has not read yet.
+    pub events: usize,
+    /// Stanzas read off the socket and not yet processed.
+    pub stanzas: usize,
 }
 
 // ------------------------------------------------------------------ polls

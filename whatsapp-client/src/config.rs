@@ -126,6 +126,15 @@ pub struct Config {
     pub catch_up_group: usize,
     /// Protocol timers (IQ timeout, keepalive).
     pub timeouts: whatsapp_proto::connection::Timeouts,
+    /// Events held for the application before the client waits for it to read (256): a slow
+    /// reader of the [`crate::EventStream`] slows the reading of the socket instead of
+    /// growing memory (see [`crate::Client`]).
+    pub event_queue: usize,
+    /// Stanzas read off the socket and not yet processed at which the client stops reading
+    /// it (512), unless it awaits an answer (an IQ, a message's ack, the keepalive): then it
+    /// reads on, and past four times this many it reconnects (the server delivers again
+    /// what was not acknowledged).
+    pub stanza_backlog: usize,
 }
 
 impl Default for Config {
@@ -153,6 +162,8 @@ impl Default for Config {
             device_cache_ttl: Duration::from_secs(300),
             catch_up_group: 64,
             timeouts: whatsapp_proto::connection::Timeouts::default(),
+            event_queue: 256,
+            stanza_backlog: 512,
         }
     }
 }

@@ -19,7 +19,7 @@ pub(crate) use request_id::RequestIds;
 pub(crate) use sync::SyncState;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
@@ -34,6 +34,10 @@ use crate::store::{
     PreKeyStore, SentMessageStore, Store,
 };
 use crate::{ClientError, Config};
+
+/// Commands queued to the driver before senders wait (the driver takes them as fast as it
+/// encrypts; the bound only stops a runaway sender from growing memory).
+pub(crate) const COMMAND_QUEUE: usize = 64;
 
 pub(crate) enum Command {
     Send(Node, Option<oneshot::Sender<Result<(), ClientError>>>),
@@ -76,9 +80,18 @@ pub(crate) struct Shared {
     /// Set by [`Client::logout`]: the server's device-removed answer is our own doing.
     pub(crate) logging_out: AtomicBool,
     pub(crate) server_offset_ms: AtomicI64,
-    pub(crate) events: mpsc::UnboundedSender<Event>,
-    pub(crate) cmd: mpsc::UnboundedSender<Command>,
+    /// To the application (bounded, [`Config::event_queue`]): see [`Shared::emit`].
+    events: mpsc::Sender<Event>,
+    /// To the driver (bounded, [`COMMAND_QUEUE`]): senders wait for room.
+    cmd: mpsc::Sender<Command>,
+    /// The application's acknowledgements, to the driver. Unbounded on purpose: exempt from
+    /// backpressure, since an ack lets the server forget a message and must never wait
+    /// behind the traffic it relieves; at most one per event handed out, so its length is
+    /// bounded by what the application holds.
     pub(crate) acks: mpsc::UnboundedSender<Node>,
+    /// Stanzas read off the socket and not yet taken by the stanza worker (the driver's
+    /// backlog and the worker's queue), for [`crate::Client::backlog`].
+    pub(crate) stanzas_queued: AtomicUsize,
     /// Serialises prekey uploads; holds when the last one succeeded.
     pub(crate) prekey_lock: tokio::sync::Mutex<Option<tokio::time::Instant>>,
     /// Phone-code pairing in progress.
@@ -122,8 +135,8 @@ impl Shared {
         store: Arc<S>,
         config: Config,
         device: Device,
-        events: mpsc::UnboundedSender<Event>,
-        cmd: mpsc::UnboundedSender<Command>,
+        events: mpsc::Sender<Event>,
+        cmd: mpsc::Sender<Command>,
         acks: mpsc::UnboundedSender<Node>,
     ) -> Shared {
         let http = crate::http::HttpClient::new(
@@ -145,6 +158,7 @@ impl Shared {
             events,
             cmd,
             acks,
+            stanzas_queued: AtomicUsize::new(0),
             prekey_lock: tokio::sync::Mutex::new(None),
             link_code: Mutex::new(None),
             retries_sent: Mutex::new(RecentCounts::new(RECENT_MESSAGES)),
@@ -193,26 +207,71 @@ impl Shared {
         *self.device.lock().unwrap_or_else(|e| e.into_inner()) = device;
     }
 
-    pub(crate) fn emit(&self, event: Event) {
-        let _ = self.events.send(event);
+    /// Hands `event` to the application, waiting while its queue is full: the backpressure
+    /// that makes a slow application slow the reading of the socket (the stanza worker waits
+    /// here, the driver's backlog fills, the driver stops reading). Only tasks the
+    /// application does not wait on call this: the stanza worker and background syncs.
+    pub(crate) async fn emit(&self, event: Event) {
+        let _ = self.events.send(event).await;
+    }
+
+    /// Hands `event` to the application without waiting: for the driver (which must keep
+    /// reading IQ answers) and for work the application itself awaits (a send, an app-state
+    /// sync it asked for), which would wait on its own reader. When the queue is full the
+    /// event is delivered by a task of its own once there is room, possibly after later
+    /// events; these events are few (one per connection change or per call).
+    pub(crate) fn emit_now(&self, event: Event) {
+        if let Err(mpsc::error::TrySendError::Full(event)) = self.events.try_send(event) {
+            let events = self.events.clone();
+            tokio::spawn(async move {
+                let _ = events.send(event).await;
+            });
+        }
+    }
+
+    /// How many events wait for the application.
+    pub(crate) fn events_queued(&self) -> usize {
+        self.events.max_capacity() - self.events.capacity()
+    }
+
+    /// Queues a command for the driver, waiting for room.
+    pub(crate) async fn command(&self, command: Command) -> Result<(), ClientError> {
+        self.cmd
+            .send(command)
+            .await
+            .map_err(|_| ClientError::Stopped)
+    }
+
+    /// Queues a command without waiting (from `Drop`): when the queue is full, a task
+    /// delivers it once there is room.
+    pub(crate) fn command_now(&self, command: Command) {
+        if let Err(mpsc::error::TrySendError::Full(command)) = self.cmd.try_send(command)
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let cmd = self.cmd.clone();
+            runtime.spawn(async move {
+                let _ = cmd.send(command).await;
+            });
+        }
     }
 
     /// Sends an IQ through the driver and waits for its result.
     pub(crate) async fn iq(&self, node: Node) -> Result<Node, ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.cmd
-            .send(Command::Iq(node, tx))
-            .map_err(|_| ClientError::Stopped)?;
+        self.command(Command::Iq(node, tx)).await?;
         rx.await.map_err(|_| ClientError::Stopped)?
     }
 
     /// Sends a node through the driver.
     pub(crate) async fn send(&self, node: Node) -> Result<(), ClientError> {
         let (tx, rx) = oneshot::channel();
-        self.cmd
-            .send(Command::Send(node, Some(tx)))
-            .map_err(|_| ClientError::Stopped)?;
+        self.command(Command::Send(node, Some(tx))).await?;
         rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// Queues a node for the driver without waiting for its outcome.
+    pub(crate) async fn send_later(&self, node: Node) {
+        let _ = self.command(Command::Send(node, None)).await;
     }
 
     /// Runs `task` in the background until it ends or the client stops.

@@ -175,10 +175,8 @@ impl<'a> Pending<'a> {
             match after {
                 After::End => skipping = false,
                 _ if skipping => {}
-                After::Emit(event) => shared.emit(event),
-                After::Send(node) => {
-                    let _ = shared.cmd.send(Command::Send(node, None));
-                }
+                After::Emit(event) => shared.emit(event).await,
+                After::Send(node) => shared.send_later(node).await,
                 After::Retry(node) => {
                     if let Err(error) = shared.send(node).await {
                         tracing::warn!(%error, "a retry receipt could not be queued; no ack");
@@ -219,7 +217,7 @@ pub(crate) fn watch_store(shared: &Arc<Shared>) {
             .store_watch
             .store(false, std::sync::atomic::Ordering::Release);
         tracing::info!("store answers again; reconnecting for redelivery");
-        let _ = shared.cmd.send(Command::Reconnect);
+        let _ = shared.command(Command::Reconnect).await;
     });
 }
 

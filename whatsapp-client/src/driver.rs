@@ -64,11 +64,13 @@ impl Drop for RegistryGuard {
     }
 }
 
-/// Stanzas queued to the stanza worker; more wait in the driver's backlog. The socket is
-/// read whatever the backlog holds: the worker may be waiting for an IQ answer that only a
-/// read brings (leaving the socket unread while it is behind deadlocked both until the
-/// keepalive gave up).
+/// Stanzas queued to the stanza worker (fewer when [`crate::Config::stanza_backlog`] is
+/// smaller); more wait in the driver's backlog.
 const STANZA_QUEUE: usize = 64;
+
+/// How far past [`crate::Config::stanza_backlog`] the backlog may grow while an answer is
+/// awaited before the connection is closed (see [`Connection::may_read`]).
+const BACKLOG_OVERFLOW_FACTOR: usize = 4;
 
 /// What ended one connection, and what the supervisor does next.
 enum Outcome {
@@ -86,7 +88,7 @@ enum Outcome {
 
 pub(crate) struct Driver {
     shared: Arc<Shared>,
-    cmd_rx: mpsc::UnboundedReceiver<Command>,
+    cmd_rx: mpsc::Receiver<Command>,
     ack_rx: mpsc::UnboundedReceiver<Node>,
     guard: Option<RegistryGuard>,
     /// `shutdown` callers, answered once the socket is closed and the device's place freed.
@@ -108,7 +110,9 @@ struct Connection {
     /// To the stanza worker (bounded: [`STANZA_QUEUE`]).
     stanzas: mpsc::Sender<Node>,
     /// Stanzas read and not yet taken by the worker, in order. The driver never waits on the
-    /// worker, which may be waiting on the driver (an IQ, a send).
+    /// worker, which may be waiting on the driver (an IQ, a send); it stops reading the
+    /// socket instead once this holds [`crate::Config::stanza_backlog`] (see
+    /// [`Connection::may_read`]).
     backlog: VecDeque<Node>,
     /// The core's time: monotonic since the connection started.
     clock: CoreClock,
@@ -117,6 +121,24 @@ struct Connection {
     logged_in: Option<tokio::time::Instant>,
     /// Set when we close on purpose; says what to do next.
     planned: Option<Outcome>,
+}
+
+impl Connection {
+    /// Whether the socket may be read now. Backpressure: with the backlog full (the worker
+    /// behind, typically waiting for room in the application's event queue) reading stops,
+    /// and the server's traffic waits in the socket instead of in memory. But an answer
+    /// someone awaits (an IQ of the application or of the worker, a message's ack, the
+    /// keepalive) comes only by reading, and the one awaiting it may be what holds the
+    /// worker up (an application awaiting an IQ is not reading its events): then reading
+    /// goes on, up to [`BACKLOG_OVERFLOW_FACTOR`] times the limit (see [`Driver::drive`]).
+    fn may_read(&self, limit: usize) -> bool {
+        self.backlog.len() < limit || self.core.awaits_answer() || !self.messages.is_empty()
+    }
+
+    /// Stanzas read and not yet taken by the worker: the backlog and the worker's queue.
+    fn stanzas_queued(&self) -> usize {
+        self.backlog.len() + (self.stanzas.max_capacity() - self.stanzas.capacity())
+    }
 }
 
 impl Drop for Connection {
@@ -137,7 +159,7 @@ impl Drop for Connection {
 impl Driver {
     pub(crate) fn new(
         shared: Arc<Shared>,
-        cmd_rx: mpsc::UnboundedReceiver<Command>,
+        cmd_rx: mpsc::Receiver<Command>,
         ack_rx: mpsc::UnboundedReceiver<Node>,
         guard: RegistryGuard,
     ) -> Driver {
@@ -197,7 +219,7 @@ impl Driver {
                     let unit: f64 = rand::thread_rng().r#gen();
                     let delay = backoff.next_pause(&self.shared.config.reconnect, unit);
                     tracing::info!(%reason, ?delay, "disconnected; reconnecting");
-                    self.shared.emit(Event::Disconnected {
+                    self.shared.emit_now(Event::Disconnected {
                         reason,
                         reconnect_in: Some(delay),
                     });
@@ -208,11 +230,12 @@ impl Driver {
             }
         }
         self.shared.connected.store(false, Ordering::Release);
+        self.shared.stanzas_queued.store(0, Ordering::Relaxed);
         // Every background task ends before anyone hears that we stopped.
         self.shared.stop_tasks().await;
         // Free the device's place before anyone hears that we stopped.
         self.guard.take();
-        self.shared.emit(Event::Stopped);
+        self.shared.emit_now(Event::Stopped);
         for waiter in self.stop_waiters.drain(..) {
             let _ = waiter.send(());
         }
@@ -272,7 +295,7 @@ impl Driver {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        self.shared.emit(Event::LoggedOut {
+        self.shared.emit_now(Event::LoggedOut {
             reason: reason.clone(),
         });
         if reason == LogoutReason::UserInitiated || !self.shared.config.pair_again_after_logout {
@@ -349,7 +372,7 @@ impl Driver {
             Err((true, reason)) => return (Outcome::Retry(reason), None),
             Err((false, reason)) => {
                 tracing::error!(%reason, "cannot connect");
-                self.shared.emit(Event::Disconnected {
+                self.shared.emit_now(Event::Disconnected {
                     reason,
                     reconnect_in: None,
                 });
@@ -368,7 +391,8 @@ impl Driver {
             clock.now(&*self.shared.clock),
             &mut rand::thread_rng(),
         );
-        let (stanza_tx, stanza_rx) = mpsc::channel(STANZA_QUEUE);
+        let queue = STANZA_QUEUE.min(self.shared.config.stanza_backlog.max(1));
+        let (stanza_tx, stanza_rx) = mpsc::channel(queue);
         let worker = self.shared.spawn(crate::receive::stanza_worker(
             self.shared.clone(),
             stanza_rx,
@@ -392,6 +416,7 @@ impl Driver {
     }
 
     async fn drive(&mut self, conn: &mut Connection) -> Outcome {
+        let limit = self.shared.config.stanza_backlog.max(1);
         loop {
             // Flush everything the core queued.
             while let Some(output) = conn.core.poll_output() {
@@ -424,6 +449,20 @@ impl Driver {
                     Err(mpsc::error::TrySendError::Closed(())) => conn.backlog.clear(),
                 }
             }
+            self.shared
+                .stanzas_queued
+                .store(conn.stanzas_queued(), Ordering::Relaxed);
+            if conn.backlog.len() >= limit.saturating_mul(BACKLOG_OVERFLOW_FACTOR) {
+                // Read on for an awaited answer and still far behind: rather than hold an
+                // unbounded backlog, start over; nothing was acknowledged that was not
+                // handled, so the server delivers the rest again.
+                tracing::warn!(
+                    backlog = conn.backlog.len(),
+                    "stanza backlog overflow while awaiting an answer; reconnecting"
+                );
+                return Outcome::Retry("stanza backlog overflow".into());
+            }
+            let reading = conn.may_read(limit);
             // A handle of its own, so that waiting for room borrows nothing of `conn`.
             let stanzas = conn.stanzas.clone();
             let deadline = conn.core.poll_timeout();
@@ -439,7 +478,7 @@ impl Driver {
                         permit.send(node);
                     }
                 }
-                frame = conn.ws.next() => match frame {
+                frame = conn.ws.next(), if reading => match frame {
                     Some(Ok(tungstenite::Message::Binary(data))) => {
                         // A protocol error closes the core and queues Disconnected.
                         let _ = conn.core.handle_input(Input::Receive { now: conn.clock.now(&*self.shared.clock), data: &data });
@@ -497,7 +536,7 @@ impl Driver {
                 }
             }
             Command::QrExhausted => {
-                self.shared.emit(Event::QrTimeout);
+                self.shared.emit_now(Event::QrTimeout);
                 conn.planned = Some(Outcome::Stop);
                 conn.core.close();
             }
@@ -557,7 +596,8 @@ impl Driver {
             }
             CoreEvent::KeepaliveMissed { consecutive } => {
                 tracing::debug!(consecutive, "keepalive missed");
-                self.shared.emit(Event::KeepAliveTimeout { consecutive });
+                self.shared
+                    .emit_now(Event::KeepAliveTimeout { consecutive });
             }
             CoreEvent::OfflinePreview { count, .. } => {
                 tracing::debug!(?count, "offline queue preview");
@@ -591,30 +631,9 @@ impl Driver {
             }
             // whatsmeow `client.go` handler table: `appdata` is decrypted like `message`,
             // `status` is acknowledged, `call` read for its events (acked by the core).
-            "message" | "receipt" | "notification" | "appdata" | "status" | "call" => {
+            "message" | "receipt" | "notification" | "appdata" | "status" | "call" | "presence"
+            | "chatstate" => {
                 conn.backlog.push_back(node);
-            }
-            "presence" => {
-                let attrs = node.attrs();
-                if let Ok(from) = attrs.jid("from") {
-                    self.shared.emit(Event::Presence {
-                        from,
-                        available: attrs.optional_str("type") != Some("unavailable"),
-                        last_seen: attrs.optional_u64("last").ok().flatten(),
-                    });
-                }
-            }
-            "chatstate" => {
-                let attrs = node.attrs();
-                if let (Ok(from), Some(state)) = (attrs.jid("from"), node.child_nodes().first()) {
-                    let sender = attrs.optional_jid("participant").ok().flatten();
-                    self.shared.emit(Event::ChatState {
-                        sender: sender.unwrap_or_else(|| from.clone()),
-                        chat: from,
-                        composing: state.tag == "composing",
-                        audio: state.attrs().optional_str("media") == Some("audio"),
-                    });
-                }
             }
             "ib" => {
                 if node.child("downgrade_webclient").is_some() {
@@ -671,7 +690,7 @@ impl Driver {
                 FailureReason::Banned => self.logged_out(LogoutReason::Banned).await,
                 FailureReason::ClientOutdated => Outcome::Outdated(failure.message),
                 FailureReason::TempBanned { code, expire } => {
-                    self.shared.emit(Event::TemporaryBan {
+                    self.shared.emit_now(Event::TemporaryBan {
                         code,
                         expires: expire.map(Duration::from_secs),
                     });
@@ -681,7 +700,7 @@ impl Driver {
                     Outcome::Retry(format!("login failure {}", failure.code))
                 }
                 _ => {
-                    self.shared.emit(Event::ConnectFailure {
+                    self.shared.emit_now(Event::ConnectFailure {
                         code: failure.code,
                         message: failure.message,
                     });
@@ -694,7 +713,7 @@ impl Driver {
                 self.logged_out(LogoutReason::DeviceRemoved).await
             }
             Disconnect::StreamError(StreamError::Replaced) => {
-                self.shared.emit(Event::StreamReplaced);
+                self.shared.emit_now(Event::StreamReplaced);
                 Outcome::Stop
             }
             Disconnect::StreamError(other) => Outcome::Retry(format!("stream error: {other:?}")),

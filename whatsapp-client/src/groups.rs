@@ -72,7 +72,7 @@ pub(crate) async fn on_group_notification(shared: &Shared, node: &Node) {
         if change.action == ParticipantAction::Removed && !change.participants.is_empty() {
             forget_own_sender_key(shared, &change.group).await;
         }
-        shared.emit(Event::GroupParticipants(change));
+        shared.emit(Event::GroupParticipants(change)).await;
     }
 }
 

@@ -148,7 +148,7 @@ fn spawn_import(shared: &Arc<Shared>, id: String, notification: e2e::HistorySync
                     chunk = ?batch.chunk_order,
                     "history sync chunk"
                 );
-                shared.emit(Event::HistorySync(Box::new(batch)));
+                shared.emit(Event::HistorySync(Box::new(batch))).await;
                 true
             }
             Err(e) => {

@@ -29,6 +29,7 @@ mod peer;
 mod placeholder;
 mod poll;
 mod privacy_token;
+mod presence;
 mod receipt;
 mod receive;
 #[cfg(test)]
@@ -41,7 +42,7 @@ mod stanza_tests;
 pub mod store;
 mod version;
 
-pub use client::Client;
+pub use client::{Backlog, Client};
 pub use config::{Config, DEFAULT_MEDIA_MAX_BYTES, DEFAULT_ORIGIN, DEFAULT_URL, ReconnectPolicy};
 pub use error::ClientError;
 pub use event::{CallAction, CallEvent, CallMedia};

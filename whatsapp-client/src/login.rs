@@ -69,7 +69,7 @@ pub(crate) async fn after_login(shared: Arc<Shared>, lid: Option<Jid>) {
         Ok(_) => {
             shared.connected.store(true, Ordering::Release);
             tracing::info!("connected");
-            shared.emit(Event::Connected);
+            shared.emit(Event::Connected).await;
             crate::history::resume_pending(&shared).await;
         }
         Err(e) => tracing::warn!(error = %e, "setting active failed"),

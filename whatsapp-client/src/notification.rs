@@ -93,7 +93,7 @@ async fn on_identity_change(shared: &Shared, node: &Node) {
             tracing::info!(%user, sessions, identities, "identity changed: keys forgotten");
             // WA Web reports a changed security code only for a user it held keys for.
             if sessions + identities > 0 {
-                shared.emit(Event::IdentityChanged { jid: user });
+                shared.emit(Event::IdentityChanged { jid: user }).await;
             }
         }
         (Err(e), _) | (_, Err(e)) => {

@@ -28,9 +28,11 @@ pub(crate) async fn pair_success(shared: Arc<Shared>, node: Node) {
         Err(PairFailure::Refused(error)) => {
             tracing::warn!(%error, "refusing pair-success");
             let _ = shared.send(pairing::pair_error_node(&id, &error)).await;
-            shared.emit(Event::PairError {
-                reason: error.to_string(),
-            });
+            shared
+                .emit(Event::PairError {
+                    reason: error.to_string(),
+                })
+                .await;
         }
         Err(PairFailure::Internal(reason)) => {
             tracing::error!(%reason, "pairing failed");
@@ -40,7 +42,7 @@ pub(crate) async fn pair_success(shared: Arc<Shared>, node: Node) {
                     &pairing::PairingError::BadField { field: "internal" },
                 ))
                 .await;
-            shared.emit(Event::PairError { reason });
+            shared.emit(Event::PairError { reason }).await;
         }
     }
 }
@@ -125,12 +127,14 @@ async fn complete_pairing(shared: &Shared, node: &Node, id: &str) -> Result<(), 
     }
     let _ = shared.send(unified_session(shared)).await;
     tracing::info!(%jid, "paired");
-    shared.emit(Event::PairSuccess {
-        jid,
-        lid,
-        platform,
-        business_name,
-    });
+    shared
+        .emit(Event::PairSuccess {
+            jid,
+            lid,
+            platform,
+            business_name,
+        })
+        .await;
     Ok(())
 }
 
@@ -150,10 +154,12 @@ pub(crate) async fn rotate_qr(shared: Arc<Shared>, refs: Vec<String>) {
         } else {
             shared.config.qr_timeout
         };
-        shared.emit(Event::Qr(QrCode::new(data.to_string(), timeout, index)));
+        shared
+            .emit(Event::Qr(QrCode::new(data.to_string(), timeout, index)))
+            .await;
         tokio::time::sleep(timeout).await;
     }
-    let _ = shared.cmd.send(Command::QrExhausted);
+    let _ = shared.command(Command::QrExhausted).await;
 }
 
 /// Stage 1: sends `companion_hello` and returns the code as `ABCD-EFGH`.

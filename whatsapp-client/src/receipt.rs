@@ -5,7 +5,7 @@ use whatsapp_proto::binary::Node;
 use crate::context::Shared;
 use crate::event::{Event, ReceiptEvent};
 
-pub(crate) fn handle_receipt(shared: &Shared, node: &Node) {
+pub(crate) async fn handle_receipt(shared: &Shared, node: &Node) {
     let attrs = node.attrs();
     let (Ok(from), Some(id)) = (attrs.jid("from"), attrs.optional_string("id")) else {
         return;
@@ -22,11 +22,13 @@ pub(crate) fn handle_receipt(shared: &Shared, node: &Node) {
         .ok()
         .flatten()
         .unwrap_or(from.clone());
-    shared.emit(Event::Receipt(ReceiptEvent {
-        ids,
-        chat: from.to_non_ad(),
-        sender,
-        kind: attrs.optional_string("type").unwrap_or_default(),
-        timestamp: attrs.optional_u64("t").ok().flatten().unwrap_or(0),
-    }));
+    shared
+        .emit(Event::Receipt(ReceiptEvent {
+            ids,
+            chat: from.to_non_ad(),
+            sender,
+            kind: attrs.optional_string("type").unwrap_or_default(),
+            timestamp: attrs.optional_u64("t").ok().flatten().unwrap_or(0),
+        }))
+        .await;
 }

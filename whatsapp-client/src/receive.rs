@@ -13,7 +13,7 @@ use whatsapp_proto::binary::Node;
 use whatsapp_proto::receive::{Delivery, Output, Received, Receiver};
 
 use crate::clock::UnixMillis;
-use crate::context::{Command, Shared};
+use crate::context::Shared;
 use crate::decrypt::{Pending, Visible, local_device, watch_store};
 use crate::devices::{forget_devices, unknown_device};
 use crate::event::PollVote;
@@ -115,20 +115,30 @@ pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<No
                         tracing::warn!(error = %e, "answering a retry receipt failed");
                     }
                 } else {
-                    handle_receipt(&shared, &node);
+                    handle_receipt(&shared, &node).await;
                 }
             }
             "notification" => handle_notification(&shared, &node).await,
-            "call" => crate::call::on_call(&shared, &node),
+            "call" => crate::call::on_call(&shared, &node).await,
             // whatsmeow `handleUnencryptedMessage`: a status not from a newsletter is acked.
             "status" => {
                 if let Some(ack) = whatsapp_proto::connection::ack_for(&node, None) {
-                    let _ = shared.cmd.send(Command::Send(ack, None));
+                    shared.send_later(ack).await;
                 }
             }
-            "offline-complete" => shared.emit(Event::OfflineSyncCompleted {
-                count: node.attrs().optional_u64("count").ok().flatten(),
-            }),
+            "offline-complete" => {
+                shared
+                    .emit(Event::OfflineSyncCompleted {
+                        count: node.attrs().optional_u64("count").ok().flatten(),
+                    })
+                    .await
+            }
+            // Read in order with the messages, so that they wait for a slow application too.
+            "presence" | "chatstate" => {
+                if let Some(event) = crate::presence::event_of(&node) {
+                    shared.emit(event).await;
+                }
+            }
             _ => {}
         }
     }

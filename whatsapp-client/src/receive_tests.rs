@@ -267,14 +267,14 @@ pub(crate) async fn test_client(
     store: Arc<MemoryStore>,
 ) -> (
     Arc<Shared>,
-    mpsc::UnboundedReceiver<Event>,
+    mpsc::Receiver<Event>,
     tokio::task::JoinHandle<Vec<Node>>,
 ) {
     let mut device = crate::store::Device::generate(&mut rand::thread_rng());
     device.jid = Some("201001234567:3@s.whatsapp.net".parse().unwrap());
     store.save_device(&device).await.unwrap();
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let (cmd, mut cmd_rx) = mpsc::unbounded_channel();
+    let (events_tx, events_rx) = mpsc::channel(4096);
+    let (cmd, mut cmd_rx) = mpsc::channel(64);
     let (acks, _acks_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared::new(
         store,
@@ -331,8 +331,8 @@ async fn receive(cases: &[Case]) -> Recorded {
         let skmsg = sending.encrypt(&padded, &mut rng).unwrap();
         tx.send(
             Node::new("message")
-                .attr("from", GROUP)
-                .attr("participant", SENDER)
+                .attr("from", GROUP.parse::<Jid>().unwrap())
+                .attr("participant", SENDER.parse::<Jid>().unwrap())
                 .attr("id", format!("M{i}"))
                 .attr("type", "text")
                 .attr("t", "1700000000")

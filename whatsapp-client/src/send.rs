@@ -117,7 +117,7 @@ pub(crate) async fn sessions_for(
         if let Err(SignalError::IdentityChanged { .. }) = status {
             // The peer reinstalled: trust the new identity, as whatsmeow does.
             tracing::warn!(%jid, "identity changed; trusting the new one");
-            shared.emit(Event::IdentityChanged { jid: jid.clone() });
+            shared.emit_now(Event::IdentityChanged { jid: jid.clone() });
             status = record.process_bundle(
                 &identity,
                 device.registration_id,
@@ -190,10 +190,7 @@ pub(crate) async fn encrypt_for(
 /// Sends a stanza and waits for the server's `<ack>`; an `error` attribute is a typed refusal.
 pub(crate) async fn send_and_wait(shared: &Shared, stanza: Node) -> Result<Node, ClientError> {
     let (tx, rx) = oneshot::channel();
-    shared
-        .cmd
-        .send(Command::Message(stanza, tx))
-        .map_err(|_| ClientError::Stopped)?;
+    shared.command(Command::Message(stanza, tx)).await?;
     let ack = tokio::time::timeout(Duration::from_secs(75), rx)
         .await
         .map_err(|_| ClientError::Timeout)?

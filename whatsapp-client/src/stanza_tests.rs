@@ -17,7 +17,7 @@ use crate::{CallAction, CallMedia, ClientError, Event, UnavailableKind};
 struct Harness {
     shared: Arc<Shared>,
     store: Arc<MemoryStore>,
-    events: mpsc::UnboundedReceiver<Event>,
+    events: mpsc::Receiver<Event>,
     acks: mpsc::UnboundedReceiver<Node>,
     /// Stanzas the worker sent through the driver, and whether a reconnect was asked.
     sent: mpsc::UnboundedReceiver<Option<Node>>,
@@ -32,8 +32,8 @@ async fn harness() -> Harness {
     let mut device = crate::store::Device::generate(&mut rand::thread_rng());
     device.jid = Some("201001234567:3@s.whatsapp.net".parse().unwrap());
     store.save_device(&device).await.unwrap();
-    let (events, events_rx) = mpsc::unbounded_channel();
-    let (cmd, mut cmd_rx) = mpsc::unbounded_channel();
+    let (events, events_rx) = mpsc::channel(4096);
+    let (cmd, mut cmd_rx) = mpsc::channel(64);
     let (acks, acks_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared::new(
         store.clone(),
@@ -101,8 +101,8 @@ impl Harness {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let marker = Node::new("marker");
         self.shared
-            .cmd
-            .send(Command::Send(marker.clone(), Some(tx)))
+            .command(Command::Send(marker.clone(), Some(tx)))
+            .await
             .unwrap();
         rx.await.unwrap().unwrap();
         std::iter::from_fn(|| self.sent.try_recv().ok())

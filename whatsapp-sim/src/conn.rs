@@ -99,10 +99,17 @@ async fn handshake(
 async fn send_node(
     socket: &mut WebSocket,
     core: &mut ServerConnection,
+    shared: &Shared,
     conn_id: u64,
     node: &Node,
 ) -> Result<(), ConnError> {
     debug!(conn_id, out = ?node, "stanza out");
+    // Every stanza the sim sends is checked as a JID-strict client reads it.
+    let text_jids = whatsapp_proto::stanza::jid_attrs::text_jids(node);
+    if !text_jids.is_empty() {
+        tracing::error!(conn_id, ?text_jids, "the sim wrote a JID as text");
+        shared.text_jids().extend(text_jids);
+    }
     core.send_node(node)?;
     flush(socket, core).await?;
     Ok(())
@@ -195,11 +202,11 @@ async fn run(mut socket: WebSocket, shared: &Arc<Shared>, conn_id: u64) -> Resul
                         if let Some(delay) = delay {
                             tokio::time::sleep(delay).await;
                         }
-                        send_node(&mut socket, &mut core, conn_id, &node).await?;
+                        send_node(&mut socket, &mut core, shared, conn_id, &node).await?;
                     }
                     Some(Outbound::Close(node)) => {
                         if let Some(node) = node {
-                            send_node(&mut socket, &mut core, conn_id, &node).await?;
+                            send_node(&mut socket, &mut core, shared, conn_id, &node).await?;
                         }
                         let _ = socket.send(Message::Close(None)).await;
                         return Ok(());

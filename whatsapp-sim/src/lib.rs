@@ -167,11 +167,18 @@ pub(crate) struct Shared {
     customers: customer::Registry,
     /// The `client_revision` of the web page.
     web_revision: AtomicU32,
+    /// JID attributes the sim wrote as text (a bug: see [`SimHandle::text_jids`]).
+    text_jids: Mutex<Vec<String>>,
 }
 
 impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// JID attributes sent as text so far (see [`SimHandle::text_jids`]).
+    pub(crate) fn text_jids(&self) -> MutexGuard<'_, Vec<String>> {
+        self.text_jids.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The current per-stanza delay, if the `delay` fault is active.
@@ -328,6 +335,7 @@ impl Sim {
             delay: Mutex::new(None),
             customers: customer::Registry::default(),
             web_revision: AtomicU32::new(config.web_revision),
+            text_jids: Mutex::new(Vec::new()),
         });
         let ws_listener = bind(config.ws_port).await?;
         let ws_addr = ws_listener.local_addr().map_err(|e| SimError::Bind {
@@ -757,5 +765,12 @@ impl SimHandle {
     /// Stanzas received from companions with their arrival times.
     pub fn stanzas(&self) -> Vec<StanzaRecord> {
         self.shared.lock().stanzas()
+    }
+
+    /// Every JID-named attribute (see [`whatsapp_proto::stanza::jid_attrs`]) of every stanza
+    /// the sim sent so far whose value was text instead of a JID node, as `path@name=value`:
+    /// empty while the sim passes a JID-strict parse, as WhatsApp's stanzas do.
+    pub fn text_jids(&self) -> Vec<String> {
+        self.shared.text_jids().clone()
     }
 }

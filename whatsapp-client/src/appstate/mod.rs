@@ -150,7 +150,7 @@ pub(crate) fn on_server_sync(shared: &Arc<Shared>, node: &Node) {
 
 fn report_failure(shared: &Shared, collection: Collection, error: ClientError) {
     tracing::warn!(collection = collection.name(), %error, "app-state sync failed");
-    shared.emit(Event::AppState(AppStateEvent::SyncFailed {
+    shared.emit_now(Event::AppState(AppStateEvent::SyncFailed {
         collection,
         error,
     }));
@@ -412,7 +412,7 @@ async fn sync_locked(
         want_snapshot = false;
         state = apply_list(shared, collection, state, &list, full_sync).await?;
         if !list.has_more {
-            shared.emit(Event::AppState(AppStateEvent::Synced {
+            shared.emit_now(Event::AppState(AppStateEvent::Synced {
                 collection,
                 version: state.version,
                 full_sync,
@@ -518,7 +518,7 @@ async fn commit(
     for decoded in &outcome.mutations {
         let mutation = TypedMutation::from_decoded(decoded);
         remember(shared, &mutation).await;
-        shared.emit(Event::AppState(AppStateEvent::Mutation(AppStateMutation {
+        shared.emit_now(Event::AppState(AppStateEvent::Mutation(AppStateMutation {
             collection,
             version: outcome.state.version,
             full_sync,

@@ -33,7 +33,7 @@ pub(crate) type Responder = Box<dyn FnMut(&Node) -> Result<Node, ClientError> + 
 /// A client without a socket: every IQ is answered by `respond`, every node is recorded.
 pub(crate) struct Harness {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) events: mpsc::UnboundedReceiver<Event>,
+    pub(crate) events: mpsc::Receiver<Event>,
     pub(crate) sent: Arc<Mutex<Vec<Node>>>,
     pub(crate) store: Arc<MemoryStore>,
 }
@@ -45,8 +45,8 @@ impl Harness {
         device.jid = Some(OWN.parse().unwrap());
         device.account = Some(vec![1, 2, 3]);
         store.save_device(&device).await.unwrap();
-        let (events_tx, events) = mpsc::unbounded_channel();
-        let (cmd, mut cmd_rx) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::channel(4096);
+        let (cmd, mut cmd_rx) = mpsc::channel(64);
         let (acks, _acks_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared::new(
             store.clone(),

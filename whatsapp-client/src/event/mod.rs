@@ -317,7 +317,7 @@ pub struct ReceiptEvent {
 /// The stream of events of one client.
 #[derive(Debug)]
 pub struct EventStream {
-    pub(crate) rx: mpsc::UnboundedReceiver<Event>,
+    pub(crate) rx: mpsc::Receiver<Event>,
 }
 
 impl EventStream {

@@ -348,10 +348,14 @@ pub enum AttrError {
 /// ```
 /// use whatsapp_proto::binary::Node;
 ///
-/// let node = Node::new("message").attr("t", "1700000000").attr("from", "2010@s.whatsapp.net");
+/// use whatsapp_proto::jid::Jid;
+/// let node = Node::new("message").attr("t", "1700000000").attr("from", Jid::user("2010"));
 /// let attrs = node.attrs();
 /// assert_eq!(attrs.u64("t").unwrap(), 1_700_000_000);
 /// assert_eq!(attrs.jid("from").unwrap().user, "2010");
+/// // A JID written as text is refused, as whatsmeow refuses it.
+/// let text = Node::new("message").attr("from", "2010@s.whatsapp.net");
+/// assert!(text.attrs().jid("from").is_err());
 /// assert!(attrs.u64("id").unwrap_err().to_string().contains("\"id\""));
 /// ```
 #[derive(Debug, Clone, Copy)]
@@ -403,11 +407,13 @@ impl<'a> AttrReader<'a> {
         }
     }
 
-    /// The attribute as a JID; text that parses as a JID is accepted too.
+    /// The attribute as a JID: a JID node only (see [`crate::stanza::jid_attrs`]).
     pub fn jid(&self, key: &str) -> Result<Jid, AttrError> {
         match self.node.attr_value(key) {
             Some(Value::Jid(j)) => Ok(j.clone()),
-            Some(v @ Value::Text(s)) => s.parse().map_err(|_| self.invalid(key, v, "a JID")),
+            // A JID written as a string is refused, as whatsmeow's `AttrGetter.JID` refuses it
+            // (binary/attrs.go `GetJID`): the server never sends one.
+            Some(v) => Err(self.invalid(key, v, "a JID node")),
             None => Err(self.missing(key)),
         }
     }

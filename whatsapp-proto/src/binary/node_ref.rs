@@ -476,22 +476,19 @@ impl<'t> AttrsRef<'t> {
         self.node.attr_str(key)
     }
 
-    /// The attribute as a borrowed JID; text is refused (use [`Self::jid`] to parse it).
+    /// The attribute as a borrowed JID; text is refused, as whatsmeow refuses it (see
+    /// [`crate::stanza::jid_attrs`]).
     pub fn jid_ref(&self, key: &str) -> Result<JidRef<'t>, AttrError> {
         match self.node.attr(key) {
             Some(ValueRef::Jid(j)) => Ok(j),
-            Some(v) => Err(self.invalid(key, v, "a JID")),
+            Some(v) => Err(self.invalid(key, v, "a JID node")),
             None => Err(self.missing(key)),
         }
     }
 
-    /// The attribute as an owned JID; text that parses as a JID is accepted too.
+    /// The attribute as an owned JID; text is refused, as by [`Self::jid_ref`].
     pub fn jid(&self, key: &str) -> Result<Jid, AttrError> {
-        match self.node.attr(key) {
-            Some(ValueRef::Jid(j)) => Ok(j.to_jid()),
-            Some(v @ ValueRef::Text(s)) => s.parse().map_err(|_| self.invalid(key, v, "a JID")),
-            None => Err(self.missing(key)),
-        }
+        self.jid_ref(key).map(|j| j.to_jid())
     }
 
     /// The attribute as an owned JID, if present; a present but malformed value is an error.

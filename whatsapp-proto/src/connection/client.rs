@@ -368,6 +368,12 @@ impl ClientConnection {
         Ok(id)
     }
 
+    /// Whether an IQ (the caller's or the keepalive's) awaits its answer: a shell that stops
+    /// reading while it is behind must read on for it.
+    pub fn awaits_answer(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// A fresh IQ id (`"<b0>.<b1>-<n>"`).
     pub fn next_id(&mut self) -> String {
         self.iq_counter += 1;

@@ -29,16 +29,18 @@ pub(super) enum EncFailure {
     /// An `<enc type>` we do not know.
     #[error("unsupported enc type {0}")]
     Unsupported(String),
+    /// A `skmsg` from a sender whose sender key we do not hold (whatsmeow
+    /// `signalerror.ErrNoSenderKeyForUser`).
+    #[error("no sender key for the sender")]
+    NoSenderKey,
 }
 
 impl EncFailure {
-    /// Whether we held no session (or no prekey to start one): the first retry receipt
-    /// then carries our keys.
-    pub(super) fn no_session(&self) -> bool {
-        matches!(
-            self,
-            EncFailure::Signal(SignalError::NoSession | SignalError::MissingPreKey { .. })
-        )
+    /// Whether whatsmeow ignores the `<enc>` rather than answer it: a type it does not
+    /// handle, or a `skmsg` outside a group (message.go `decryptMessages`: "Unhandled
+    /// encrypted message", `continue`). No retry receipt asks for it again.
+    pub(super) fn ignored(&self) -> bool {
+        matches!(self, EncFailure::Unsupported(_) | EncFailure::OutsideGroup)
     }
 }
 
@@ -156,7 +158,7 @@ impl Receiver {
                     sender: address.clone(),
                 };
                 let Some(record) = self.known(key)? else {
-                    return Ok(Err(EncFailure::Signal(SignalError::NoSession)));
+                    return Ok(Err(EncFailure::NoSenderKey));
                 };
                 let result = SenderKeyRecord::from_bytes(record).and_then(|mut record| {
                     let message = SenderKeyMessage::decode(ciphertext)?;

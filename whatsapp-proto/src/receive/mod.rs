@@ -609,8 +609,11 @@ impl Receiver {
                 let outcome = self.decrypt_enc(msg, &kind, &ciphertext, rng)?;
                 match outcome {
                     Ok(plaintext) => self.opened(msg, &plaintext)?,
-                    // whatsmeow `ErrEventAlreadyProcessed`: nothing to do twice.
+                    // whatsmeow `ErrEventAlreadyProcessed`: nothing to do twice. An unknown
+                    // `<enc type>` is skipped as whatsmeow skips it (see `ignored`): with
+                    // nothing else in the stanza it gets the delivery receipt.
                     Err(EncFailure::Duplicate) => {}
+                    Err(failure) if failure.ignored() => {}
                     Err(failure) => msg.failure = Some(failure),
                 }
             }
@@ -798,9 +801,19 @@ impl Receiver {
                 count
             }
         };
-        let no_session = msg.failure.as_ref().is_some_and(EncFailure::no_session);
+        // whatsmeow `decryptMessages` forces the keys into the first retry receipt only for
+        // a `skmsg` without the sender's key and no direct message beside it (its
+        // `isUnavailable`, passed as `forceIncludeIdentity`); a missing 1:1 session waits
+        // for the second retry as any other failure (retry.go `retryCount > 1`).
+        let direct = msg.node.children_by_tag("enc").any(|enc| {
+            matches!(
+                enc.attrs().optional_str("type"),
+                Some("pkmsg") | Some("msg")
+            )
+        });
+        let no_sender_key = matches!(msg.failure, Some(EncFailure::NoSenderKey)) && !direct;
         if count < MAX_RETRY_COUNT
-            && (count >= KEYS_FROM_RETRY || no_session)
+            && (count >= KEYS_FROM_RETRY || no_sender_key)
             && msg.retry_keys.is_none()
         {
             return Err(Need(RecordKey::RetryKeys));

@@ -9,8 +9,8 @@ use crate::jid::Jid;
 pub const MAX_RETRY_COUNT: u32 = 5;
 
 /// From this retry on, a retry receipt carries our `<keys>` so the sender can build a new
-/// session at once (whatsmeow: `retryCount > 1`); the first carries them only when we hold
-/// no session at all.
+/// session at once (whatsmeow retry.go: `retryCount > 1`); the first carries them only for
+/// a group message whose sender key we lack (whatsmeow `forceIncludeIdentity`).
 pub const KEYS_FROM_RETRY: u32 = 2;
 
 /// The error codes of a negative ack (whatsmeow `receipt.go`, `Nack*`).

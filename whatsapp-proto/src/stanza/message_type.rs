@@ -35,6 +35,8 @@ pub fn stanza_type(message: &e2e::Message) -> &'static str {
     if message.reaction_message.is_some() || message.enc_reaction_message.is_some() {
         "reaction"
     } else if message.poll_creation_message.is_some()
+        // guess: V2/V3 polls are `poll` too; whatsmeow's `getTypeFromMessage` checks only V1
+        // and the vote, so its own single-choice (V3) polls go out as `text`.
         || message.poll_creation_message_v2.is_some()
         || message.poll_creation_message_v3.is_some()
         || message.poll_update_message.is_some()

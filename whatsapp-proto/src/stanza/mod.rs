@@ -4,18 +4,22 @@
 //!
 //! | module | holds |
 //! | --- | --- |
+//! | [`jid_attrs`] | the attributes that hold a JID, and a check that none is text |
 //! | [`keys`] | key bundles (prekey fetch answers, retry receipts), prekey uploads, 3-byte key ids |
 //! | [`usync`] | the usync device/contact/LID query and its result |
+//! | [`server`] | the server's acks and the receipts it relays (`from`, `t`), for the simulated server |
 //! | [`phash`] | the participant hash of a fan-out |
 //! | [`message_type`] | a message stanza's `type` and an `<enc>`'s `mediatype` per content |
 //! | [`privacy_token`] | `<tctoken>`/`<cstoken>`, their buckets, the issue IQ, `privacy_token` notifications |
 //!
 //! Every parser returns a [`StanzaError`] naming the part that is missing or malformed.
 
+pub mod jid_attrs;
 pub mod keys;
 pub mod message_type;
 pub mod phash;
 pub mod privacy_token;
+pub mod server;
 pub mod usync;
 
 use crate::binary::Node;

@@ -169,3 +169,30 @@ proptest! {
         let _ = agree(&body);
     }
 }
+
+/// A JID written as a string on the wire is refused by both readers, as whatsmeow's
+/// `AttrGetter.JID` refuses it (and answers `ack error="487"`); the same JID as a JID node
+/// reads.
+#[test]
+fn a_jid_sent_as_text_is_refused_like_whatsmeow() {
+    let jid = Jid::user("201112223334");
+    for (value, ok) in [
+        (whatsapp_proto::binary::Value::Jid(jid.clone()), true),
+        (
+            whatsapp_proto::binary::Value::Text(jid.to_string().into()),
+            false,
+        ),
+    ] {
+        let sent = Node::new("receipt").attr("id", "R1").attr("from", value);
+        let plaintext = encode_frame_plaintext(&sent).expect("encode");
+        let body = frame_body(&plaintext).expect("body");
+        let owned = decode_node(&body).expect("decode");
+        assert_eq!(owned.attrs().jid("from").is_ok(), ok, "{owned:?}");
+        assert_eq!(owned.attrs().optional_jid("from").is_ok(), ok);
+        let tree = decode_node_ref(&body).expect("decode ref");
+        assert_eq!(tree.root().attrs().jid("from").is_ok(), ok);
+        if ok {
+            assert_eq!(owned.attrs().jid("from").unwrap(), jid);
+        }
+    }
+}

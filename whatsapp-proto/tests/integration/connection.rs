@@ -144,9 +144,12 @@ impl Harness {
         self.pump();
         assert_eq!(self.client_payload.as_deref(), Some(&b"\x18\x01"[..]));
         self.send(
-            Node::new("success")
-                .attr("t", "1800000000")
-                .attr("lid", "100000000000001:42@lid"),
+            Node::new("success").attr("t", "1800000000").attr(
+                "lid",
+                "100000000000001:42@lid"
+                    .parse::<whatsapp_proto::jid::Jid>()
+                    .unwrap(),
+            ),
         );
         assert!(self.client.is_logged_in());
     }
@@ -476,7 +479,12 @@ fn server_ping_answered_and_acks_owed() {
     assert!(h.events.is_empty());
 
     let receipt = Node::new("receipt")
-        .attr("from", "15551234567@s.whatsapp.net")
+        .attr(
+            "from",
+            "15551234567@s.whatsapp.net"
+                .parse::<whatsapp_proto::jid::Jid>()
+                .unwrap(),
+        )
         .attr("id", "3EB0ABCDEF")
         .attr("type", "read")
         .attr("t", "1800000000");
@@ -494,7 +502,12 @@ fn server_ping_answered_and_acks_owed() {
 
     // Messages are not auto-acked (the decrypting layer sends a receipt).
     let message = Node::new("message")
-        .attr("from", "15551234567@s.whatsapp.net")
+        .attr(
+            "from",
+            "15551234567@s.whatsapp.net"
+                .parse::<whatsapp_proto::jid::Jid>()
+                .unwrap(),
+        )
         .attr("id", "M1")
         .attr("type", "text");
     h.send(message.clone());
@@ -649,9 +662,12 @@ fn no_panic_on_garbage_at_every_stage() {
                     .attr("type", "get")
                     .attr("xmlns", "urn:xmpp:ping"),
                 Node::new("ib").children([Node::new("offline").attr("count", "-1")]),
-                Node::new("receipt")
-                    .attr("id", "A")
-                    .attr("from", "1@s.whatsapp.net"),
+                Node::new("receipt").attr("id", "A").attr(
+                    "from",
+                    "1@s.whatsapp.net"
+                        .parse::<whatsapp_proto::jid::Jid>()
+                        .unwrap(),
+                ),
             ]
         };
         nodes

@@ -15,6 +15,7 @@ use tracing::{info, warn};
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::{Jid, Server};
 use whatsapp_proto::pb::e2e;
+use whatsapp_proto::stanza::server::ServerAck;
 
 use super::{Account, DeviceKey, Group, Queued, State, now_unix, phash, random_id, server};
 use crate::SimError;
@@ -216,12 +217,11 @@ impl State {
         let nack = |state: &State, code: u16| {
             state.ack_to(
                 sender,
-                Node::new("ack")
-                    .attr("class", "message")
-                    .attr("id", id.clone())
-                    .attr("from", to.clone())
-                    .attr("t", now_unix())
-                    .attr("error", code),
+                ServerAck::new("message", id.clone())
+                    .from(to.clone())
+                    .at(now_unix())
+                    .error(code)
+                    .build(),
             );
         };
         let Some(group) = self.groups.get(&to.user) else {
@@ -254,11 +254,7 @@ impl State {
         let real = self.group_devices(&to.user);
         let server_phash = phash(&real);
         let t = now_unix();
-        let mut ack = Node::new("ack")
-            .attr("class", "message")
-            .attr("id", id.clone())
-            .attr("from", to.clone())
-            .attr("t", t);
+        let mut ack = ServerAck::new("message", id.clone()).from(to.clone()).at(t);
         if let Some(client_phash) = attrs.optional_string("phash")
             && client_phash != server_phash
         {
@@ -267,9 +263,9 @@ impl State {
                 id,
                 client_phash, server_phash, "group message with a stale phash"
             );
-            ack = ack.attr("phash", server_phash);
+            ack = ack.phash(server_phash);
         }
-        self.ack_to(sender, ack);
+        self.ack_to(sender, ack.build());
         self.note_server_ack(sender, &id, t);
         let Some(account) = self.accounts.get(&sender.0) else {
             return;

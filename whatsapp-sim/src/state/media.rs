@@ -9,6 +9,7 @@ use tracing::info;
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::e2e;
+use whatsapp_proto::stanza::server::ServerAck;
 
 use super::{DeviceKey, Queued, State, now_unix};
 use crate::SimError;
@@ -84,11 +85,10 @@ impl State {
     pub(super) fn media_retry_request(&mut self, key: &DeviceKey, node: &Node, id: &str, to: &Jid) {
         self.ack_to(
             key,
-            Node::new("ack")
-                .attr("class", "receipt")
-                .attr("id", id.to_owned())
-                .attr("from", to.clone())
-                .attr("type", "server-error"),
+            ServerAck::new("receipt", id)
+                .from(to.clone())
+                .kind("server-error")
+                .build(),
         );
         let Some(rmr) = node.child("rmr") else {
             return;

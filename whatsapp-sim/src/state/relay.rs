@@ -10,6 +10,8 @@ use whatsapp_proto::binary::{Content, Node};
 use whatsapp_proto::jid::{Jid, Server};
 use whatsapp_proto::stanza::privacy_token::{BUCKET_SECONDS, token_valid};
 
+use whatsapp_proto::stanza::server::{RelayedReceipt, ServerAck};
+
 use super::{DeviceKey, DeviceKind, Outbound, Queued, State, now_unix, phash};
 use crate::{ChatStateRecord, InboxEntry, SentEntry, SimError};
 
@@ -26,15 +28,11 @@ impl State {
             return;
         };
         let nack = |state: &State, code: u16, to: Option<Jid>| {
-            let mut ack = Node::new("ack")
-                .attr("class", "message")
-                .attr("id", id.clone())
-                .attr("t", now_unix())
-                .attr("error", code);
-            if let Some(to) = to {
-                ack = ack.attr("from", to);
-            }
-            state.ack_to(sender, ack);
+            let mut ack = ServerAck::new("message", id.clone())
+                .at(now_unix())
+                .error(code);
+            ack.from = to;
+            state.ack_to(sender, ack.build());
         };
         let Ok(to) = attrs.jid("to") else {
             nack(self, 479, None);
@@ -121,11 +119,7 @@ impl State {
             return;
         }
         let t = now_unix();
-        let mut ack = Node::new("ack")
-            .attr("class", "message")
-            .attr("id", id.clone())
-            .attr("from", to.clone())
-            .attr("t", t);
+        let mut ack = ServerAck::new("message", id.clone()).from(to.clone()).at(t);
         if node.child("participants").is_some() {
             let mut real: Vec<Jid> = self.device_jids(&target_pn, lid_form);
             if target_pn != sender.0 {
@@ -136,10 +130,10 @@ impl State {
             let expected: HashSet<DeviceKey> =
                 real.iter().filter_map(|j| self.resolve(j)).collect();
             if mismatch || sent != expected {
-                ack = ack.attr("phash", phash(&real));
+                ack = ack.phash(phash(&real));
             }
         }
-        self.ack_to(sender, ack);
+        self.ack_to(sender, ack.build());
         self.note_server_ack(sender, &id, t);
         // A simulated customer writing to someone issues its trusted-contact token as a phone
         // does (part 2 §4.7); the corrupt_next fault hits its messages to linked companions.
@@ -322,14 +316,9 @@ impl State {
         let peer = target.as_ref().map(|k| k.0.clone());
         self.acked(key, "message", &ids, peer.clone());
         self.acked(key, "appdata", &ids, peer);
-        let mut ack = Node::new("ack")
-            .attr("class", "receipt")
-            .attr("id", id.clone())
-            .attr("from", to.clone());
-        if let Some(k) = &kind {
-            ack = ack.attr("type", k.clone());
-        }
-        self.ack_to(key, ack);
+        let mut ack = ServerAck::new("receipt", id.clone()).from(to.clone());
+        ack.kind = kind.clone();
+        self.ack_to(key, ack.build());
         let Some(target) = target.filter(|t| self.device_exists(t)) else {
             return;
         };
@@ -337,24 +326,20 @@ impl State {
             return;
         };
         let lid_form = to.server == Server::Lid;
-        let mut out = match group_lid {
-            Some(lid) => Node::new("receipt")
-                .attr("from", to.clone())
-                .attr("participant", account.device_jid(key.1, lid)),
-            None => Node::new("receipt").attr("from", account.device_jid(key.1, lid_form)),
-        }
-        .attr("id", id.clone())
-        .attr("t", now_unix());
-        if let Some(k) = &kind {
-            out = out.attr("type", k.clone());
-        }
-        for passthrough in ["participant", "recipient"] {
-            if group_lid.is_none()
-                && let Some(v) = attrs.optional_string(passthrough)
-            {
-                out = out.attr(passthrough, v);
+        let mut receipt = match group_lid {
+            Some(lid) => RelayedReceipt::new(to.clone(), id.clone(), now_unix())
+                .participant(account.device_jid(key.1, lid)),
+            None => {
+                RelayedReceipt::new(account.device_jid(key.1, lid_form), id.clone(), now_unix())
             }
+        };
+        receipt.kind = kind.clone();
+        if group_lid.is_none() {
+            // The sender's routing, relayed as JIDs (a text JID: whatsmeow's error 487).
+            receipt.participant = attrs.optional_jid("participant").ok().flatten();
+            receipt.recipient = attrs.optional_jid("recipient").ok().flatten();
         }
+        let mut out = receipt.build();
         if let Content::Nodes(children) = &node.content {
             out = out.children(children.clone());
         }

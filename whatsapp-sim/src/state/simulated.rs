@@ -12,6 +12,7 @@ use whatsapp_proto::receive::stanza::{KEYS_FROM_RETRY, MAX_RETRY_COUNT};
 use sha2::{Digest, Sha256};
 
 use whatsapp_proto::stanza::keys::registration_node;
+use whatsapp_proto::stanza::server::RelayedReceipt;
 
 use super::media::blob_path;
 use super::{DeviceKey, DeviceKind, Queued, State, now_ms, now_unix};
@@ -183,11 +184,9 @@ impl State {
                 // WA Web RetryReason 12: ADV failure (part 2 §6.2).
                 retry.set_attr("error", "12");
             }
-            let receipt = Node::new("receipt")
-                .attr("from", me)
-                .attr("id", id.clone())
-                .attr("type", "retry")
-                .attr("t", now_unix())
+            let receipt = RelayedReceipt::new(me, id.clone(), now_unix())
+                .kind("retry")
+                .build()
                 .children(children);
             self.work.push_back((
                 sender.clone(),
@@ -243,28 +242,18 @@ impl State {
                 received_at_ms: now_ms(),
             });
         }
-        let mut receipt = Node::new("receipt")
-            .attr(
-                "from",
-                if group.is_some() {
-                    chat.clone()
-                } else {
-                    me.clone()
-                },
-            )
-            .attr("id", id.clone())
-            .attr("t", now_unix());
-        if group.is_some() {
-            receipt = receipt.attr("participant", me);
-        }
+        let mut receipt = match group {
+            Some(_) => RelayedReceipt::new(chat.clone(), id.clone(), now_unix()).participant(me),
+            None => RelayedReceipt::new(me, id.clone(), now_unix()),
+        };
         if attrs.optional_str("category") == Some("peer") {
-            receipt = receipt.attr("type", "peer_msg");
+            receipt.kind = Some("peer_msg".into());
         } else if own {
-            receipt = receipt.attr("type", "sender");
+            receipt.kind = Some("sender".into());
         }
-        if let Some(r) = attrs.optional_string("recipient") {
-            receipt = receipt.attr("recipient", r);
-        }
+        // A JID node, as every JID the server writes (whatsmeow answers text with error 487).
+        receipt.recipient = attrs.optional_jid("recipient").ok().flatten();
+        let receipt = receipt.build();
         if own {
             for plaintext in &plaintexts {
                 self.phone_peer_request(key, &sender, &id, plaintext);

@@ -21,6 +21,7 @@ use tracing::info;
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pb::{e2e, history};
+use whatsapp_proto::stanza::server::ServerAck;
 
 use super::{DeviceKey, Queued, State, now_unix, random_id};
 use crate::SimError;
@@ -285,13 +286,9 @@ impl State {
             return;
         };
         let to = attrs.jid("to").ok();
-        let mut ack = Node::new("ack")
-            .attr("class", "call")
-            .attr("id", id.clone());
-        if let Some(to) = &to {
-            ack = ack.attr("from", to.clone());
-        }
-        self.ack_to(key, ack);
+        let mut ack = ServerAck::new("call", id.clone());
+        ack.from = to.clone();
+        self.ack_to(key, ack.build());
         let Some(target) = to.as_ref().and_then(|j| self.resolve(j)) else {
             return;
         };
