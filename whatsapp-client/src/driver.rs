@@ -205,7 +205,7 @@ impl Driver {
                         continue;
                     }
                     self.shared
-                        .emit(Event::ConnectFailure { code: 405, message });
+                        .emit_now(Event::ConnectFailure { code: 405, message });
                     break;
                 }
                 Outcome::Retry(_) | Outcome::RateLimited => {

@@ -212,7 +212,7 @@ async fn run(mut socket: WebSocket, shared: &Arc<Shared>, conn_id: u64) -> Resul
                         return Ok(());
                     }
                     Some(Outbound::Restart(node)) => {
-                        send_node(&mut socket, &mut core, conn_id, &node).await?;
+                        send_node(&mut socket, &mut core, shared, conn_id, &node).await?;
                         await_client_close(&mut socket, conn_id).await;
                         return Ok(());
                     }
