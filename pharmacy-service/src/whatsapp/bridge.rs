@@ -607,7 +607,9 @@ impl WhatsappBridge {
 
     async fn on_receipt(&self, r: ReceiptEvent) {
         let status = match r.kind.as_str() {
-            "" | "delivery" => ReceiptStatus::Delivered,
+            // `inactive`: delivered to a device whose app is in the background (whatsmeow
+            // `types.ReceiptTypeInactive`).
+            "" | "delivery" | "inactive" => ReceiptStatus::Delivered,
             "read" | "played" => ReceiptStatus::Read,
             _ => return,
         };
