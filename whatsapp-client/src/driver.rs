@@ -490,6 +490,11 @@ impl Driver {
             CoreEvent::HandshakeComplete { .. } => {
                 tracing::debug!("noise handshake complete");
             }
+            CoreEvent::LoggedIn(_) if !self.shared.device().is_paired() => {
+                // whatsmeow connectionevents.go `handleConnectSuccess`: a `<success>` on a
+                // connection that has not paired is ignored.
+                tracing::warn!("<success> before pairing ignored");
+            }
             CoreEvent::LoggedIn(success) => {
                 conn.logged_in = true;
                 if let Some(t) = success.server_time {
@@ -594,7 +599,9 @@ impl Driver {
         let Some(id) = node.attrs().optional_string("id") else {
             return;
         };
-        if let Some(pair_device) = node.child("pair-device") {
+        if !crate::pair::is_pairing_iq(&node) {
+            tracing::debug!(?node, "unhandled iq");
+        } else if let Some(pair_device) = node.child("pair-device") {
             let ack = Node::new("iq")
                 .attr("to", Jid::server_jid())
                 .attr("id", id)
