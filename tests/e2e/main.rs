@@ -10,6 +10,7 @@ mod group_removal;
 mod history;
 mod identity_change;
 mod key_index;
+mod outgoing;
 mod pairing;
 mod redelivery;
 mod shapes;
