@@ -44,6 +44,27 @@ pub struct SettingsPatch {
     pub cross_branch_fallback: Option<bool>,
     /// What the service does about customers' calls.
     pub calls: Option<CallSettingsPatch>,
+    /// The pharmacy's name on WhatsApp: our push name at once, the linked device's name
+    /// from the next linking (1 to 25 characters).
+    #[schema(min_length = 1, max_length = 25)]
+    pub whatsapp_name: Option<String>,
+}
+
+/// The longest push name WhatsApp takes. guess: the profile name limit of the apps (25).
+const MAX_WHATSAPP_NAME: usize = 25;
+
+/// Why a WhatsApp name is refused, if it is.
+fn invalid_whatsapp_name(name: &str) -> Option<&'static str> {
+    let chars = name.chars().count();
+    if name.trim().is_empty() {
+        Some("must not be empty")
+    } else if chars > MAX_WHATSAPP_NAME {
+        Some("at most 25 characters")
+    } else if name.chars().any(char::is_control) {
+        Some("no control characters")
+    } else {
+        None
+    }
 }
 
 impl SettingsPatch {
@@ -65,6 +86,9 @@ impl SettingsPatch {
             use_shifts,
             cross_branch_fallback
         );
+        if o.whatsapp_name.is_some() {
+            self.whatsapp_name = o.whatsapp_name.clone();
+        }
         match (&mut self.calls, &o.calls) {
             (Some(mine), Some(theirs)) => mine.merge(theirs),
             (None, Some(theirs)) => self.calls = Some(theirs.clone()),
@@ -103,6 +127,9 @@ impl SettingsPatch {
         if let Some(calls) = &self.calls {
             calls.apply(&mut c.calls);
         }
+        if let Some(name) = &self.whatsapp_name {
+            c.whatsapp_name = name.trim().to_owned();
+        }
     }
 }
 
@@ -128,6 +155,16 @@ impl App {
     ) -> Result<Arc<ServiceConfig>, AppError> {
         if let Some((field, message)) = patch.calls.as_ref().and_then(invalid_call_setting) {
             return Err(AppError::Invalid { field, message });
+        }
+        if let Some(message) = patch
+            .whatsapp_name
+            .as_deref()
+            .and_then(invalid_whatsapp_name)
+        {
+            return Err(AppError::Invalid {
+                field: "whatsapp_name",
+                message: message.into(),
+            });
         }
         let now = self.now();
         let mut tx = self.begin().await?;

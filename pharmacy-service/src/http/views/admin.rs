@@ -82,6 +82,8 @@ pub struct SettingsView {
     pub cross_branch_fallback: bool,
     /// What the service does about customers' calls.
     pub calls: CallSettingsView,
+    /// The pharmacy's name on WhatsApp (push name; the linked device's name).
+    pub whatsapp_name: String,
 }
 
 /// The call settings in force (part of [`SettingsView`]).
@@ -119,6 +121,7 @@ impl SettingsView {
                 auto_reply_window_secs: cfg.calls.auto_reply_window.as_secs(),
                 auto_reject: cfg.calls.auto_reject,
             },
+            whatsapp_name: cfg.whatsapp_name.clone(),
         }
     }
 }
