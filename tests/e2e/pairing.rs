@@ -182,24 +182,29 @@ async fn disconnects_after_pair_error(
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pair_success_with_bad_hmac_or_bad_signature_is_refused_and_disconnects() {
-    let (client, mut events, scanned, to_client, mut from_client) = registering().await;
+/// A device identity for the scanned companion keyed with another ADV secret: its HMAC does
+/// not match.
+fn with_wrong_hmac(scanned: &QrData) -> Vec<u8> {
     let mut rng = rand::thread_rng();
-    let account = KeyPair::generate(&mut rng);
-
-    // Keyed with another ADV secret: the HMAC does not match.
-    let bad_hmac = pairing::issue_device_identity(
-        &account,
+    pairing::issue_device_identity(
+        &KeyPair::generate(&mut rng),
         &scanned.identity_public,
         &[0x42; 32],
         1,
         3,
         1_700_000_000,
         &mut rng,
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pair_success_with_bad_hmac_or_bad_signature_is_refused_and_disconnects() {
+    let (client, mut events, scanned, to_client, mut from_client) = registering().await;
+    let mut rng = rand::thread_rng();
+    let account = KeyPair::generate(&mut rng);
+
     to_client
-        .send(pair_success("ps-1", bad_hmac))
+        .send(pair_success("ps-1", with_wrong_hmac(&scanned)))
         .await
         .expect("send");
     assert_eq!(
@@ -272,18 +277,8 @@ async fn pairing_iqs_from_others_and_an_early_success_are_ignored() {
     assert_eq!(scanned.reference, "2@server-ref");
     // A last round trip (a refused pair-success) closes the window in which the login steps
     // of an accepted <success> would have gone out.
-    let mut rng = rand::thread_rng();
-    let bad_hmac = pairing::issue_device_identity(
-        &KeyPair::generate(&mut rng),
-        &scanned.identity_public,
-        &[0x42; 32],
-        1,
-        3,
-        1_700_000_000,
-        &mut rng,
-    );
     to_client
-        .send(pair_success("ps-3", bad_hmac))
+        .send(pair_success("ps-3", with_wrong_hmac(&scanned)))
         .await
         .expect("send");
     let mut answered = Vec::new();
