@@ -83,6 +83,15 @@ async fn the_phones_history_is_imported_after_pairing() {
         async || (receipts() >= chunks).then_some(()),
     )
     .await;
+    // Each chunk's blob was deleted from the media server once imported (whatsmeow
+    // message.go, `DeleteMedia` after the history sync event).
+    let deleted = poll_until(&format!("{chunks} history blobs deleted"), async || {
+        let deleted = sim.media_deleted();
+        (deleted.len() >= chunks).then_some(deleted)
+    })
+    .await;
+    let kept: Vec<String> = sim.media_blobs().into_iter().map(|(p, _)| p).collect();
+    assert!(deleted.iter().all(|p| !kept.contains(p)), "{deleted:?}");
     // Push names from the sync are stored for the contacts they name.
     let store = SqliteStore::open(&path).await.expect("store");
     for (jid, name) in &push_names {

@@ -316,11 +316,16 @@ impl Client {
 
     /// Announces us as available (`true`) or unavailable (part 2 §10). WhatsApp wants a push
     /// name with it; set [`whatsapp_proto::payload::PayloadConfig::push_name`] or pass one.
+    /// Until we are available, delivery receipts go as `type="inactive"` (whatsmeow
+    /// `SendPresence` and `sendMessageReceipt`).
     pub async fn send_presence(
         &self,
         available: bool,
         push_name: Option<&str>,
     ) -> Result<(), ClientError> {
+        self.shared()
+            .active_receipts
+            .store(available, std::sync::atomic::Ordering::Release);
         let presence = Node::new("presence")
             .attr(
                 "type",

@@ -28,7 +28,7 @@ use whatsapp_proto::binary::Node;
 
 use crate::clock::{Clock, SystemClock, UnixMillis};
 use crate::event::Event;
-use crate::recent::{RECENT_MESSAGES, RECENT_STORED, RecentCounts, RecentSet};
+use crate::recent::{RECENT_MESSAGES, RECENT_STORED, RecentCounts, RecentSet, SessionRecreations};
 use crate::store::{
     AppStateStore, ContactStore, Device, DeviceStore, LidStore, MessageSecretStore, MessageStore, PrivacyTokenStore,
     PreKeyStore, SentMessageStore, Store,
@@ -77,6 +77,9 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) device: Mutex<Device>,
     pub(crate) connected: AtomicBool,
+    /// We announced ourselves available: delivery receipts are plain, not `inactive`
+    /// (whatsmeow `sendActiveReceipts`).
+    pub(crate) active_receipts: AtomicBool,
     /// Set by [`Client::logout`]: the server's device-removed answer is our own doing.
     pub(crate) logging_out: AtomicBool,
     pub(crate) server_offset_ms: AtomicI64,
@@ -100,6 +103,8 @@ pub(crate) struct Shared {
     pub(crate) retries_sent: Mutex<RecentCounts<String>>,
     /// Resends done per (requesting device, message id) (part 2 §6.3), for recent ids only.
     pub(crate) resends: Mutex<RecentCounts<(String, String)>>,
+    /// Sessions rebuilt to answer retry receipts, by device (whatsmeow `retry.go`).
+    pub(crate) session_recreations: Mutex<SessionRecreations>,
     /// Device lists by user, with the time they were fetched.
     pub(crate) device_cache: Mutex<DeviceCache>,
     /// Push names and LID mappings this process already stored from messages: a message
@@ -153,6 +158,7 @@ impl Shared {
             config,
             device: Mutex::new(device),
             connected: AtomicBool::new(false),
+            active_receipts: AtomicBool::new(false),
             logging_out: AtomicBool::new(false),
             server_offset_ms: AtomicI64::new(0),
             events,
@@ -163,6 +169,7 @@ impl Shared {
             link_code: Mutex::new(None),
             retries_sent: Mutex::new(RecentCounts::new(RECENT_MESSAGES)),
             resends: Mutex::new(RecentCounts::new(RECENT_MESSAGES)),
+            session_recreations: Mutex::new(SessionRecreations::default()),
             device_cache: Mutex::new(DeviceCache::default()),
             stored_from_messages: Mutex::new(RecentSet::new(RECENT_STORED)),
             sync: Default::default(),

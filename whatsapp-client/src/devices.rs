@@ -22,6 +22,8 @@ use whatsapp_proto::signal::PublicKey;
 
 use crate::ClientError;
 use crate::context::{CachedList, KnownDevice, Shared};
+use crate::message_id::generate_message_id;
+use whatsapp_proto::stanza::phash::participant_hash;
 use whatsapp_proto::stanza::usync::{UsyncQuery, UsyncResult};
 
 /// How long a list whose key-index list did not verify is reused before it is asked for
@@ -288,9 +290,34 @@ pub(crate) async fn on_devices_notification(shared: &Shared, node: &Node) {
     let Some(cached) = cache.get_mut(&key) else {
         return;
     };
-    if !apply_change(&mut cached.devices, &user, parse_change(node), verified) {
+    if !apply_change(&mut cached.devices, &user, parse_change(node), verified)
+        || !notified_hash_matches(&cached.devices, node)
+    {
         cache.remove(&key);
     }
+}
+
+/// Whether the list as changed has the `device_hash` the notification's change names
+/// (whatsmeow notification.go `handleDeviceNotification`: a mismatch, or no hash, means
+/// our list was stale, so it is dropped and fetched again at the next send).
+fn notified_hash_matches(devices: &[KnownDevice], node: &Node) -> bool {
+    let Some(expected) = ["remove", "add"]
+        .into_iter()
+        .find_map(|op| node.child(op))
+        .and_then(|change| change.attrs().optional_str("device_hash"))
+    else {
+        return false;
+    };
+    let jids: Vec<Jid> = devices.iter().map(|d| d.jid.clone()).collect();
+    let ours = participant_hash(&jids);
+    if ours != expected {
+        tracing::warn!(
+            expected,
+            ours,
+            "a device list no longer matches its devices notification"
+        );
+    }
+    ours == expected
 }
 
 /// Applies a device change to a cached list; false when the entry is to be dropped instead
@@ -382,6 +409,26 @@ mod tests {
         let gone = DeviceChange::Remove(vec![user.clone().with_device(1)]);
         assert!(apply_change(&mut devices, &user, gone, None));
         assert_eq!(devices, vec![known(0, None), known(2, Some(2))]);
+    }
+
+    #[test]
+    fn a_list_whose_hash_differs_from_the_notifications_is_dropped() {
+        let user = Jid::user("201000000001".to_owned());
+        let known = |d: u16| KnownDevice {
+            jid: user.clone().with_device(d),
+            key_index: None,
+        };
+        let devices = vec![known(0), known(2)];
+        let hash = participant_hash(&[user.clone(), user.clone().with_device(2)]);
+        let removal = |hash: Option<&str>| {
+            Node::new("notification").children([Node::new("remove")
+                .attr_opt("device_hash", hash.map(str::to_owned))
+                .children([Node::new("device").attr("jid", user.clone().with_device(1))])])
+        };
+        assert!(notified_hash_matches(&devices, &removal(Some(&hash))));
+        // The server counts a device our list lacks: stale.
+        assert!(!notified_hash_matches(&devices[..1], &removal(Some(&hash))));
+        assert!(!notified_hash_matches(&devices, &removal(None)));
     }
 
     #[test]

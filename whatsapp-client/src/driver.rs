@@ -563,6 +563,11 @@ impl Driver {
             CoreEvent::HandshakeComplete { .. } => {
                 tracing::debug!("noise handshake complete");
             }
+            CoreEvent::LoggedIn(_) if !self.shared.device().is_paired() => {
+                // whatsmeow connectionevents.go `handleConnectSuccess`: a `<success>` on a
+                // connection that has not paired is ignored.
+                tracing::warn!("<success> before pairing ignored");
+            }
             CoreEvent::LoggedIn(success) => {
                 conn.logged_in = Some(tokio::time::Instant::now());
                 self.version.logged_in(&self.shared).await;
@@ -648,7 +653,9 @@ impl Driver {
         let Some(id) = node.attrs().optional_string("id") else {
             return;
         };
-        if let Some(pair_device) = node.child("pair-device") {
+        if !crate::pair::is_pairing_iq(&node) {
+            tracing::debug!(?node, "unhandled iq");
+        } else if let Some(pair_device) = node.child("pair-device") {
             let ack = Node::new("iq")
                 .attr("to", Jid::server_jid())
                 .attr("id", id)

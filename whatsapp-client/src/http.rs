@@ -328,6 +328,40 @@ impl HttpClient {
         Ok(out)
     }
 
+    /// DELETEs `url` (a media blob, whatsmeow `DeleteMedia`); any 2xx answer is success and
+    /// its body is not read.
+    pub(crate) async fn delete(&self, url: &Uri) -> Result<(), TransferError> {
+        let request = self
+            .request(url)?
+            .method(http::Method::DELETE)
+            .body(Full::default())
+            .map_err(|e| TransferError::Refused(format!("bad request: {e}")))?;
+        let exchange = async {
+            let response = tokio::time::timeout(self.timeouts.read, self.client.request(request))
+                .await
+                .map_err(|_| TransferError::Timeout("the response head"))?
+                .map_err(request_error)?;
+            if !response.status().is_success() {
+                return Err(TransferError::Status(response.status().as_u16()));
+            }
+            Ok(())
+        };
+        tokio::time::timeout(self.timeouts.overall, exchange)
+            .await
+            .map_err(|_| TransferError::Timeout("the whole request"))?
+    }
+
+    /// A request to `url` with our `Origin` and `Referer`; only http(s).
+    fn request(&self, url: &Uri) -> Result<http::request::Builder, TransferError> {
+        if !matches!(url.scheme_str(), Some("http" | "https")) {
+            return Err(TransferError::Refused(format!("unsupported URL {url}")));
+        }
+        Ok(http::Request::builder()
+            .uri(url.clone())
+            .header(http::header::ORIGIN, &self.origin)
+            .header(http::header::REFERER, format!("{}/", self.origin)))
+    }
+
     async fn exchange(
         &self,
         url: &Uri,
@@ -348,13 +382,7 @@ impl HttpClient {
         limit: u64,
         mut sink: impl FnMut(&[u8]) -> Result<(), TransferError>,
     ) -> Result<u64, TransferError> {
-        if !matches!(url.scheme_str(), Some("http" | "https")) {
-            return Err(TransferError::Refused(format!("unsupported URL {url}")));
-        }
-        let builder = http::Request::builder()
-            .uri(url.clone())
-            .header(http::header::ORIGIN, &self.origin)
-            .header(http::header::REFERER, format!("{}/", self.origin));
+        let builder = self.request(url)?;
         let request = match body {
             Some(body) => builder
                 .method(http::Method::POST)

@@ -31,7 +31,12 @@ const DECRYPTED_KEPT_SECS: i64 = 14 * 86_400;
 pub(crate) async fn after_login(shared: Arc<Shared>, lid: Option<Jid>) {
     if let Some(lid) = lid {
         let mut device = shared.device();
-        if device.lid.is_none() {
+        // Learned, or changed since pairing: the server's is kept (whatsmeow
+        // connectionevents.go `handleConnectSuccess` replaces a stored LID that differs).
+        if device.lid.as_ref() != Some(&lid) {
+            if let Some(old) = &device.lid {
+                tracing::warn!(%old, new = %lid, "our LID changed");
+            }
             if let Some(jid) = &device.jid {
                 let _ = shared
                     .store

@@ -391,6 +391,41 @@ pub struct OutgoingMedia {
     pub file_name: Option<String>,
 }
 
+/// A media-host URL of ours (`https://<host>/…`) moved onto the configured media server,
+/// if any (tests and the sim serve plain HTTP).
+fn on_media_server(shared: &Shared, host: &str, url: String) -> String {
+    match &shared.config.media_base_url {
+        Some(base) => url
+            .strip_prefix(&format!("https://{host}"))
+            .map(|rest| format!("{}{rest}", base.trim_end_matches('/')))
+            .unwrap_or(url),
+        None if media_scheme(&shared.config) == "http" => url.replacen("https://", "http://", 1),
+        None => url,
+    }
+}
+
+/// Deletes a blob we downloaded from the media server (whatsmeow `upload.go` `DeleteMedia`:
+/// history blobs, once imported).
+pub(crate) async fn delete(
+    shared: &Shared,
+    media_type: MediaType,
+    direct_path: &str,
+    file_enc_sha256: &[u8],
+) -> Result<(), ClientError> {
+    validate_direct_path(direct_path)?;
+    let conn = media_conn(shared, false).await?;
+    let host = conn
+        .hosts
+        .first()
+        .map_or(DEFAULT_MEDIA_HOST, String::as_str);
+    let url = media::delete_url(host, media_type, direct_path, file_enc_sha256, &conn.auth);
+    let url = on_media_server(shared, host, url);
+    let url: Uri = url
+        .parse()
+        .map_err(|_| TransferError::Refused(format!("bad delete URL {url}")))?;
+    Ok(shared.http.delete(&url).await?)
+}
+
 /// Encrypts and uploads an attachment and builds its message (part 2 §7.3-7.4).
 pub(crate) async fn upload(
     shared: &Shared,
@@ -406,14 +441,7 @@ pub(crate) async fn upload(
         .first()
         .map_or(DEFAULT_MEDIA_HOST, String::as_str);
     let url = media::upload_url(host, media_type, &encrypted.file_enc_sha256, &conn.auth);
-    let url = match &shared.config.media_base_url {
-        Some(base) => url
-            .strip_prefix(&format!("https://{host}"))
-            .map(|rest| format!("{}{rest}", base.trim_end_matches('/')))
-            .unwrap_or(url),
-        None if media_scheme(&shared.config) == "http" => url.replacen("https://", "http://", 1),
-        None => url,
-    };
+    let url = on_media_server(shared, host, url);
     let url: Uri = url
         .parse()
         .map_err(|_| TransferError::Refused(format!("bad upload URL {url}")))?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use whatsapp_proto::binary::Node;
+use whatsapp_proto::jid::Jid;
 use whatsapp_proto::pairing;
 
 use crate::ClientError;
@@ -16,15 +17,34 @@ use crate::event::Event;
 use crate::login::unified_session;
 use whatsapp_proto::xeddsa::KeyPair;
 
-/// Handles `<iq><pair-success>` (part 1 §7 step 6-8): verify, persist, answer.
+/// Whether `iq` is a pairing IQ we act on: exactly one child, `<pair-device>` or
+/// `<pair-success>`, from the server itself (whatsmeow pair.go `handleIQ` checks
+/// `from == s.whatsapp.net`); anything else, a forged one included, is not.
+pub(crate) fn is_pairing_iq(iq: &Node) -> bool {
+    let [child] = iq.child_nodes() else {
+        return false;
+    };
+    matches!(child.tag.as_str(), "pair-device" | "pair-success")
+        && iq
+            .attrs()
+            .optional_jid("from")
+            .ok()
+            .flatten()
+            .is_some_and(|from| from == Jid::server_jid())
+}
+
+/// Handles `<iq><pair-success>` (part 1 §7 step 6-8): verify, persist, answer. A refusal
+/// ends the connection and stops the client, as whatsmeow's `handlePairSuccess` disconnects
+/// after a pairing error.
 pub(crate) async fn pair_success(shared: Arc<Shared>, node: Node) {
     let id = node.attrs().optional_string("id").unwrap_or_default();
     if let Some(t) = node.attrs().optional_u64("t").ok().flatten() {
         let offset = (t as i64) * 1000 - crate::clock::UnixMillis::now().as_millis() as i64;
         shared.server_offset_ms.store(offset, Ordering::Relaxed);
     }
-    match complete_pairing(&shared, &node, &id).await {
-        Ok(()) => {}
+    let result = complete_pairing(&shared, &node, &id).await;
+    match result {
+        Ok(()) => return,
         Err(PairFailure::Refused(error)) => {
             tracing::warn!(%error, "refusing pair-success");
             let _ = shared.send(pairing::pair_error_node(&id, &error)).await;
@@ -45,6 +65,7 @@ pub(crate) async fn pair_success(shared: Arc<Shared>, node: Node) {
             shared.emit(Event::PairError { reason }).await;
         }
     }
+    let _ = shared.cmd.send(Command::Shutdown(None));
 }
 
 enum PairFailure {
@@ -277,4 +298,38 @@ async fn finish_link_code(shared: &Shared, node: &Node) -> Result<(), ClientErro
     );
     shared.iq(answer).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_servers_pairing_iqs_are_taken() {
+        let iq = |from: &str, children: Vec<Node>| {
+            Node::new("iq")
+                .attr("from", from.parse::<Jid>().unwrap())
+                .attr("id", "1")
+                .attr("type", "set")
+                .children(children)
+        };
+        let pair_device =
+            || Node::new("pair-device").children([Node::new("ref").bytes(b"r".to_vec())]);
+        assert!(is_pairing_iq(&iq("s.whatsapp.net", vec![pair_device()])));
+        assert!(is_pairing_iq(&iq(
+            "s.whatsapp.net",
+            vec![Node::new("pair-success")]
+        )));
+        assert!(!is_pairing_iq(&iq(
+            "201112223334@s.whatsapp.net",
+            vec![pair_device()]
+        )));
+        assert!(!is_pairing_iq(&iq(
+            "s.whatsapp.net",
+            vec![pair_device(), Node::new("x")]
+        )));
+        assert!(!is_pairing_iq(
+            &Node::new("iq").attr("id", "1").children([pair_device()])
+        ));
+    }
 }

@@ -12,7 +12,7 @@ use crate::ClientError;
 use crate::clock::UnixMillis;
 use crate::context::Shared;
 use crate::message_id::generate_message_id;
-use crate::send::{encrypt_for, send_and_wait, sessions_for};
+use crate::send::{EncAttrs, encrypt_for, send_and_wait, sessions_for};
 
 /// The stanza attributes of a peer message: `category="peer"`, plus the push priority
 /// whatsmeow gives key requests (`high`) and on-demand history requests (`high_force`,
@@ -51,8 +51,10 @@ pub(crate) async fn send_peer_message(
     let id = generate_message_id(&own.user, UnixMillis::now().as_secs());
     let sessions = sessions_for(shared, &guard, std::slice::from_ref(&phone)).await?;
     let plaintext = message.encode_to_vec();
-    let (nodes, any_prekey) =
-        encrypt_for(shared, &guard, sessions, None, |_| plaintext.clone()).await?;
+    let (nodes, any_prekey) = encrypt_for(shared, &guard, sessions, EncAttrs::default(), |_| {
+        plaintext.clone()
+    })
+    .await?;
     let enc = nodes
         .into_iter()
         .find_map(|to| to.child("enc").cloned())

@@ -6,6 +6,7 @@
 //! out only when the application acknowledges it ([`crate::IncomingMessage::ack`]).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -86,6 +87,7 @@ pub(crate) async fn stanza_worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<No
                         core.insert(Receiver::with_retry_counts(local, counts))
                     }
                 };
+                receiver.set_active_receipts(shared.active_receipts.load(Ordering::Acquire));
                 let mut pending = Pending::new(shared.sessions.lock().await, receiver);
                 handle_message(&shared, &mut pending, node).await;
                 let mut taken = 1;

@@ -36,9 +36,85 @@ impl<K: Hash + Eq + Clone> RecentSet<K> {
     }
 }
 
+/// How long after rebuilding a session for a retry receipt the next one without keys reuses
+/// it (whatsmeow `retry.go` `recreateSessionTimeout`, one hour).
+pub(crate) const RECREATE_SESSION_AFTER_MS: u64 = 3_600_000;
+
+/// When each device's session was last rebuilt to answer a retry receipt, as whatsmeow's
+/// `sessionRecreateHistory`; bounded like [`RecentSet`].
+#[derive(Debug, Default)]
+pub(crate) struct SessionRecreations {
+    at: std::collections::HashMap<String, u64>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl SessionRecreations {
+    /// Whether a retry receipt numbered `count` from `device` (a Signal address), which
+    /// brought no keys, should be answered over a session built from fresh prekeys
+    /// (whatsmeow `shouldRecreateSession`): always without a session, else from the second
+    /// retry on, at most once an hour per device. A yes is remembered at `now_ms`.
+    pub(crate) fn should_recreate(
+        &mut self,
+        device: &str,
+        has_session: bool,
+        count: u32,
+        now_ms: u64,
+    ) -> bool {
+        if has_session {
+            if count < 2 {
+                return false;
+            }
+            if let Some(&last) = self.at.get(device)
+                && now_ms.saturating_sub(last) < RECREATE_SESSION_AFTER_MS
+            {
+                return false;
+            }
+        }
+        if self.at.insert(device.to_owned(), now_ms).is_none() {
+            self.order.push_back(device.to_owned());
+            if self.order.len() > RECENT_STORED
+                && let Some(oldest) = self.order.pop_front()
+            {
+                self.at.remove(&oldest);
+            }
+        }
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sessions_are_rebuilt_from_the_second_retry_at_most_hourly() {
+        let mut recreations = SessionRecreations::default();
+        let t0 = 1_700_000_000_000;
+        assert!(
+            !recreations.should_recreate("201.1", true, 1, t0),
+            "first retry: keep it"
+        );
+        assert!(
+            recreations.should_recreate("201.1", true, 2, t0),
+            "second retry: rebuild"
+        );
+        assert!(
+            !recreations.should_recreate("201.1", true, 3, t0 + 1_000),
+            "not twice an hour"
+        );
+        assert!(
+            recreations.should_recreate("201.2", true, 2, t0 + 1_000),
+            "per device"
+        );
+        assert!(recreations.should_recreate("201.1", true, 3, t0 + RECREATE_SESSION_AFTER_MS));
+        // No session at all: always built, whatever the count.
+        assert!(recreations.should_recreate("201.3", false, 1, t0));
+        assert!(recreations.should_recreate("201.3", false, 1, t0));
+        for i in 0..2 * RECENT_STORED {
+            recreations.should_recreate(&format!("x.{i}"), false, 1, t0);
+        }
+        assert_eq!(recreations.at.len(), RECENT_STORED, "bounded");
+    }
 
     #[test]
     fn a_set_is_bounded_and_reports_first_sightings() {

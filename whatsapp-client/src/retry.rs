@@ -8,7 +8,9 @@ use whatsapp_proto::pb::e2e;
 use whatsapp_proto::receive::stanza::RetryRequest;
 use whatsapp_proto::signal::{self, PreKeyRecord, SenderKeyRecord, SessionRecord, SignalError};
 use whatsapp_proto::stanza::keys;
-use whatsapp_proto::stanza::message_type::{media_type, stanza_type as message_type};
+use whatsapp_proto::stanza::message_type::{
+    edit_attribute, media_type, stanza_type as message_type,
+};
 
 use crate::ClientError;
 use crate::context::Shared;
@@ -149,15 +151,25 @@ pub(crate) async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result
             .ok()
             .map(|b| b.to_signal())
     });
+    let has_session = guard.store().load_session(&address).await?.is_some();
+    let recreate = bundle.is_none()
+        && shared
+            .session_recreations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .should_recreate(
+                &address,
+                has_session,
+                count,
+                shared.clock.unix().as_millis(),
+            );
     let bundle = match bundle {
         Some(b) => Some(b),
-        None if guard.store().load_session(&address).await?.is_none() => {
-            fetch_bundles(shared, std::slice::from_ref(&requester))
-                .await?
-                .into_iter()
-                .next()
-                .map(|(_, b)| b)
-        }
+        None if recreate => fetch_bundles(shared, std::slice::from_ref(&requester))
+            .await?
+            .into_iter()
+            .next()
+            .map(|(_, b)| b),
         None => None,
     };
     let mut record = match (&bundle, guard.store().load_session(&address).await?) {
@@ -207,7 +219,9 @@ pub(crate) async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result
     }
     .attr("id", id)
     .attr("type", message_type(&message))
-    .attr_opt("t", attrs.optional_string("t"));
+    // The original message's time, as the `<retry>` names it (whatsmeow `retry.go`).
+    .attr_opt("t", request.t.clone())
+    .attr_opt("edit", edit_attribute(&message));
     if group.is_none() {
         stanza = stanza.attr("device_fanout", "false");
     }

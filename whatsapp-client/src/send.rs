@@ -14,7 +14,9 @@ use whatsapp_proto::signal::{
 };
 use whatsapp_proto::stanza::keys;
 // The stanza `type` and `mediatype` rules live in the core (retry.rs resends with them too).
-use whatsapp_proto::stanza::message_type::{media_type, stanza_type as message_type};
+use whatsapp_proto::stanza::message_type::{
+    edit_attribute, hides_decrypt_failure, media_type, stanza_type as message_type,
+};
 use whatsapp_proto::stanza::phash::participant_hash;
 
 use crate::ClientError;
@@ -144,13 +146,42 @@ pub(crate) async fn sessions_for(
     Ok(sessions)
 }
 
+/// The attributes of each `<enc>` beside its version and type (whatsmeow `send.go` `encAttrs`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct EncAttrs {
+    /// `mediatype`: 1:1 sends only (whatsmeow: groups have no device-sent plaintext).
+    pub(crate) mediatype: Option<&'static str>,
+    /// `decrypt-fail="hide"`: edits, revokes, reactions and poll votes.
+    pub(crate) hide_failure: bool,
+}
+
+impl EncAttrs {
+    /// The attributes for `message`'s `<enc>`s, with its media type when `with_media`.
+    pub(crate) fn of(message: &e2e::Message, with_media: bool) -> EncAttrs {
+        EncAttrs {
+            mediatype: if with_media {
+                media_type(message)
+            } else {
+                None
+            },
+            hide_failure: hides_decrypt_failure(message),
+        }
+    }
+
+    /// Sets the attributes on `enc`.
+    pub(crate) fn apply(self, enc: Node) -> Node {
+        enc.attr_opt("mediatype", self.mediatype)
+            .attr_opt("decrypt-fail", self.hide_failure.then_some("hide"))
+    }
+}
+
 /// Encrypts a padded plaintext per device (`plaintext_for` picks it) into `<to>` nodes and
 /// stores the advanced sessions in one transaction. The flag says whether any is a pkmsg.
 pub(crate) async fn encrypt_for(
     _shared: &Shared,
     guard: &SessionGuard<'_>,
     sessions: Vec<DeviceSession>,
-    mediatype: Option<&'static str>,
+    enc_attrs: EncAttrs,
     plaintext_for: impl Fn(&Jid) -> Vec<u8>,
 ) -> Result<(Vec<Node>, bool), ClientError> {
     let mut participants = Vec::new();
@@ -175,10 +206,12 @@ pub(crate) async fn encrypt_for(
             any_prekey |= ciphertext.enc_type() == "pkmsg";
             updated.push((address, record.to_bytes()));
             participants.push(
-                Node::new("to").attr("jid", jid).children([Node::new("enc")
-                    .attr("v", "2")
-                    .attr("type", ciphertext.enc_type())
-                    .attr_opt("mediatype", mediatype)
+                Node::new("to").attr("jid", jid).children([enc_attrs
+                    .apply(
+                        Node::new("enc")
+                            .attr("v", "2")
+                            .attr("type", ciphertext.enc_type()),
+                    )
                     .bytes(ciphertext.serialized().to_vec())]),
             );
         }
@@ -262,15 +295,20 @@ pub(crate) async fn send_message(
     let sessions = sessions_for(shared, &guard, &devices).await?;
     let plain = message.encode_to_vec();
     let dsm = dsm_bytes(&to, &message);
-    let (participants, any_prekey) =
-        encrypt_for(shared, &guard, sessions, media_type(&message), |jid| {
+    let (participants, any_prekey) = encrypt_for(
+        shared,
+        &guard,
+        sessions,
+        EncAttrs::of(&message, true),
+        |jid| {
             if jid.user == own.user {
                 dsm.clone()
             } else {
                 plain.clone()
             }
-        })
-        .await?;
+        },
+    )
+    .await?;
     if participants.is_empty() {
         return Err(ClientError::InvalidArgument(format!(
             "no device of {to} could be encrypted to"
@@ -300,6 +338,7 @@ pub(crate) async fn send_message(
         .attr("id", id.clone())
         .attr("type", message_type(&message))
         .attr_opt("peer_recipient_pn", recipient_pn)
+        .attr_opt("edit", edit_attribute(&message))
         .children(children);
     let ack = send_and_wait(shared, stanza).await?;
     check_ack_phash(shared, &ack, &phash, &[to.clone(), own.to_non_ad()]);
@@ -447,8 +486,9 @@ async fn send_group_message(
     .encode_to_vec();
     let sessions = sessions_for(shared, &guard, &devices).await?;
     // The carriers of the distribution message go without `mediatype` (whatsmeow send.go).
+    let enc_attrs = EncAttrs::of(&message, false);
     let (to_nodes, any_prekey) =
-        encrypt_for(shared, &guard, sessions, None, |_| skdm.clone()).await?;
+        encrypt_for(shared, &guard, sessions, enc_attrs, |_| skdm.clone()).await?;
     let plain = message.encode_to_vec();
     let skmsg = {
         let padded = signal::pad(&plain, &mut rand::thread_rng());
@@ -470,6 +510,7 @@ async fn send_group_message(
     if any_prekey && let Some(account) = &device.account {
         children.push(Node::new("device-identity").bytes(account.clone()));
     }
+    // The skmsg has its media type and no `decrypt-fail` (whatsmeow send.go `sendGroup`).
     children.push(
         Node::new("enc")
             .attr("v", "2")
@@ -481,6 +522,7 @@ async fn send_group_message(
         .attr("to", group.clone())
         .attr("id", id.clone())
         .attr("type", message_type(&message))
+        .attr_opt("edit", edit_attribute(&message))
         .attr("phash", phash.ours.clone());
     if lid_mode {
         stanza = stanza.attr("addressing_mode", "lid");

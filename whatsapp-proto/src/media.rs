@@ -603,6 +603,35 @@ pub fn upload_url(host: &str, media_type: MediaType, file_enc_sha256: &[u8], aut
     )
 }
 
+/// The URL that deletes an uploaded blob from a media host (whatsmeow `upload.go`
+/// `DeleteMedia`, used for history blobs once downloaded):
+/// `https://<host>/mms/<type>/<token>?auth=…&d_md=…&token=…`, with `d_md` the direct path
+/// without its query, unpadded base64url.
+///
+/// ```
+/// use whatsapp_proto::media::{MediaType, delete_url};
+/// let url = delete_url("mmg.whatsapp.net", MediaType::History, "/v/t62/x.enc?ccb=1", &[0; 32], "a");
+/// assert!(url.starts_with("https://mmg.whatsapp.net/mms/md-msg-hist/AAAA"));
+/// assert!(url.contains("&d_md=L3YvdDYyL3guZW5j&"));
+/// ```
+pub fn delete_url(
+    host: &str,
+    media_type: MediaType,
+    direct_path: &str,
+    file_enc_sha256: &[u8],
+    auth: &str,
+) -> String {
+    let token = upload_token(file_enc_sha256);
+    let path = direct_path.split('?').next().unwrap_or_default();
+    format!(
+        "https://{host}/mms/{}/{token}?auth={}&d_md={}&token={}",
+        media_type.mms_type(),
+        query_escape(auth),
+        URL_SAFE_NO_PAD.encode(path),
+        query_escape(&token)
+    )
+}
+
 /// Percent-encodes a query value, keeping only RFC 3986 unreserved characters.
 fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -266,6 +266,28 @@ async fn media_upload(
     }
 }
 
+#[derive(Deserialize)]
+struct DeleteQuery {
+    auth: Option<String>,
+    d_md: Option<String>,
+}
+
+/// `DELETE /mms/<type>/<token>?auth=…&d_md=…&token=…` (whatsmeow `DeleteMedia`).
+async fn media_delete(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    axum::extract::Path((_kind, token)): axum::extract::Path<(String, String)>,
+    axum::extract::Query(query): axum::extract::Query<DeleteQuery>,
+) -> axum::response::Response {
+    let result = shared
+        .lock()
+        .media_delete(&token, query.auth.as_deref(), query.d_md.as_deref());
+    match result {
+        Ok(true) => axum::http::StatusCode::OK.into_response(),
+        Ok(false) => axum::http::StatusCode::NOT_FOUND.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 /// `GET <direct path>…` (part 2 §7.5).
 async fn media_download(
     AxumState(shared): AxumState<Arc<Shared>>,
@@ -346,7 +368,10 @@ impl Sim {
         let app = Router::new()
             .route("/", get(web_page))
             .route("/ws/chat", get(ws_handler))
-            .route("/mms/{kind}/{token}", axum::routing::post(media_upload))
+            .route(
+                "/mms/{kind}/{token}",
+                axum::routing::post(media_upload).delete(media_delete),
+            )
             .route("/v/{bucket}/{file}", get(media_download))
             .layer(axum::extract::DefaultBodyLimit::max(100 << 20))
             .with_state(shared.clone());
@@ -760,6 +785,12 @@ impl SimHandle {
     /// Logins below `version` get `<failure reason="405">` from now on (`None`: any version).
     pub fn set_min_app_version(&self, version: Option<[u32; 3]>) {
         self.shared.lock().set_min_app_version(version);
+    }
+
+    /// The paths of the blobs clients deleted from the media server (`DELETE /mms/…`), in
+    /// order.
+    pub fn media_deleted(&self) -> Vec<String> {
+        self.shared.lock().media_deleted()
     }
 
     /// Stanzas received from companions with their arrival times.

@@ -97,7 +97,7 @@ pub struct ChatStateRecord {
 pub struct StanzaRecord {
     /// Sender device (PN form).
     pub from: String,
-    /// `message`, `receipt`, `iq`, `call`, or `ack` (nacks only).
+    /// `message`, `receipt`, `iq`, `call`, `presence`, or `ack` (nacks only).
     pub tag: String,
     /// An `<iq>`'s `xmlns` (`usync`, `privacy`, `w:g2`, `w:m`, `encrypt`, ...); empty for other
     /// stanzas.
@@ -112,6 +112,13 @@ pub struct StanzaRecord {
     /// The `mediatype` attribute of each `<enc>` it carries (directly or per participant), in
     /// order; empty for an `<enc>` without one.
     pub media_types: Vec<String>,
+    /// The `decrypt-fail` attribute of each `<enc>`, in the order of `media_types`; empty
+    /// for an `<enc>` without one.
+    #[serde(default)]
+    pub decrypt_fail: Vec<String>,
+    /// Every attribute of the stanza, as text (`edit`, `t`, `name`, …).
+    #[serde(default)]
+    pub attrs: std::collections::BTreeMap<String, String>,
     /// The devices its `<participants>` encrypts to (the `jid` of each `<to>`), in order.
     #[serde(default)]
     pub recipients: Vec<String>,

@@ -289,6 +289,8 @@ pub(crate) struct State {
     temp_bans: HashMap<String, (u16, Instant)>,
     stanzas: Vec<StanzaRecord>,
     media: HashMap<String, Vec<u8>>,
+    /// Paths of the blobs clients deleted, in order.
+    media_deleted: Vec<String>,
     media_auth: HashSet<String>,
     media_host: String,
     /// Privacy settings per account, once read or changed ([`privacy`]).
@@ -386,6 +388,7 @@ impl State {
             temp_bans: HashMap::new(),
             stanzas: Vec::new(),
             media: HashMap::new(),
+            media_deleted: Vec::new(),
             media_auth: HashSet::new(),
             media_host: String::new(),
             privacy: HashMap::new(),
@@ -553,7 +556,10 @@ impl State {
                 self.record(key, &node);
                 self.handle_call(key, &node);
             }
-            "presence" => self.handle_presence(key, &node),
+            "presence" => {
+                self.record(key, &node);
+                self.handle_presence(key, &node);
+            }
             "chatstate" => self.handle_chatstate(key, &node),
             "ib" => {}
             other => debug!(tag = other, "unhandled stanza ignored"),
@@ -580,6 +586,12 @@ impl State {
             kind: node.attrs().optional_string("type").unwrap_or_default(),
             to: node.attrs().optional_string("to").unwrap_or_default(),
             media_types: enc_media_types(node),
+            decrypt_fail: enc_attribute(node, "decrypt-fail"),
+            attrs: node
+                .attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             recipients: enc_recipients(node),
             sender_key_id: skmsg_key_id(node),
             error: node
@@ -663,6 +675,12 @@ fn skmsg_key_id(node: &Node) -> Option<u32> {
 
 /// The `mediatype` of every `<enc>` in a message: its own and those under `<participants><to>`.
 fn enc_media_types(node: &Node) -> Vec<String> {
+    enc_attribute(node, "mediatype")
+}
+
+/// One attribute of each `<enc>` a stanza carries (directly, then per participant), in
+/// order; empty where absent.
+fn enc_attribute(node: &Node, name: &str) -> Vec<String> {
     let direct = node.children_by_tag("enc");
     let fanned = node
         .children_by_tag("participants")
@@ -670,6 +688,6 @@ fn enc_media_types(node: &Node) -> Vec<String> {
         .flat_map(|to| to.children_by_tag("enc"));
     direct
         .chain(fanned)
-        .map(|enc| enc.attrs().optional_string("mediatype").unwrap_or_default())
+        .map(|enc| enc.attrs().optional_string(name).unwrap_or_default())
         .collect()
 }

@@ -147,6 +147,9 @@ pub struct ServiceConfig {
     /// What the service does about customers' calls (runtime setting).
     #[serde(default)]
     pub calls: CallSettings,
+    /// The name WhatsApp shows for the service: the linked device's name on the pharmacy's
+    /// phone (set when linking) and the push name customers see (runtime setting).
+    pub whatsapp_name: String,
     /// Outbox pacing.
     pub pacing: PacingPolicy,
     /// Where media files live (content-addressed).
@@ -155,6 +158,9 @@ pub struct ServiceConfig {
     #[serde(default = "passwords::default_permits")]
     pub password_hashes: usize,
 }
+
+/// [`ServiceConfig::whatsapp_name`] until an admin names the pharmacy.
+pub const DEFAULT_WHATSAPP_NAME: &str = "Pharmacy";
 
 impl Default for ServiceConfig {
     fn default() -> Self {
@@ -172,6 +178,7 @@ impl Default for ServiceConfig {
             use_shifts: true,
             cross_branch_fallback: true,
             calls: CallSettings::default(),
+            whatsapp_name: DEFAULT_WHATSAPP_NAME.into(),
             pacing: PacingPolicy::production(),
             media_dir: PathBuf::from("media"),
             password_hashes: passwords::default_permits(),

@@ -32,6 +32,8 @@ macro_rules! runtime_settings {
             $( $(#[doc = $fd])* pub $flag: bool, )*
             /// What the service does about customers' calls.
             pub calls: CallSettingsView,
+            /// The pharmacy's name on WhatsApp (push name; the linked device's name).
+            pub whatsapp_name: String,
         }
 
         /// A change of settings; absent fields stay as they are. Durations in seconds, at most
@@ -42,6 +44,10 @@ macro_rules! runtime_settings {
             $( $(#[doc = $fd])* pub $flag: Option<bool>, )*
             /// What the service does about customers' calls.
             pub calls: Option<CallSettingsPatch>,
+            /// The pharmacy's name on WhatsApp: our push name at once, the linked device's
+            /// name from the next linking (1 to 25 characters).
+            #[schema(min_length = 1, max_length = 25)]
+            pub whatsapp_name: Option<String>,
         }
 
         impl From<&ServiceConfig> for Settings {
@@ -51,6 +57,7 @@ macro_rules! runtime_settings {
                     $( $secs: c.$dur.as_secs(), )*
                     $( $flag: c.$flag, )*
                     calls: CallSettingsView::from(&c.calls),
+                    whatsapp_name: c.whatsapp_name.clone(),
                 }
             }
         }
@@ -60,6 +67,9 @@ macro_rules! runtime_settings {
             fn merge(&mut self, o: &SettingsPatch) {
                 $( if o.$secs.is_some() { self.$secs = o.$secs; } )*
                 $( if o.$flag.is_some() { self.$flag = o.$flag; } )*
+                if o.whatsapp_name.is_some() {
+                    self.whatsapp_name = o.whatsapp_name.clone();
+                }
                 match (&mut self.calls, &o.calls) {
                     (Some(mine), Some(theirs)) => mine.merge(theirs),
                     (None, Some(theirs)) => self.calls = Some(theirs.clone()),
@@ -72,6 +82,9 @@ macro_rules! runtime_settings {
                 $( if let Some(v) = self.$flag { c.$flag = v; } )*
                 if let Some(calls) = &self.calls {
                     calls.apply(&mut c.calls);
+                }
+                if let Some(name) = &self.whatsapp_name {
+                    c.whatsapp_name = name.trim().to_owned();
                 }
             }
         }
@@ -107,6 +120,23 @@ runtime_settings! {
     }
 }
 
+/// The longest push name WhatsApp takes. guess: the profile name limit of the apps (25).
+const MAX_WHATSAPP_NAME: usize = 25;
+
+/// Why a WhatsApp name is refused, if it is.
+fn invalid_whatsapp_name(name: &str) -> Option<&'static str> {
+    let chars = name.chars().count();
+    if name.trim().is_empty() {
+        Some("must not be empty")
+    } else if chars > MAX_WHATSAPP_NAME {
+        Some("at most 25 characters")
+    } else if name.chars().any(char::is_control) {
+        Some("no control characters")
+    } else {
+        None
+    }
+}
+
 impl App {
     /// Applies the persisted settings (called when the service opens its database).
     pub async fn load_settings(&self) -> Result<(), AppError> {
@@ -134,6 +164,16 @@ impl App {
     ) -> Result<Arc<ServiceConfig>, AppError> {
         if let Some((field, message)) = patch.calls.as_ref().and_then(invalid_call_setting) {
             return Err(AppError::Invalid { field, message });
+        }
+        if let Some(message) = patch
+            .whatsapp_name
+            .as_deref()
+            .and_then(invalid_whatsapp_name)
+        {
+            return Err(AppError::Invalid {
+                field: "whatsapp_name",
+                message: message.into(),
+            });
         }
         let now = self.now();
         let mut tx = self.begin().await?;

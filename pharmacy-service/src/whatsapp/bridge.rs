@@ -106,7 +106,7 @@ impl WhatsappBridge {
         config: Config,
         media: MediaDownloadPolicy,
     ) -> Result<Arc<WhatsappBridge>, BridgeError> {
-        let (client, events) = Client::start(store.clone(), config.clone()).await?;
+        let (client, events) = Client::start(store.clone(), named(&config, &app)).await?;
         let paired = client.jid();
         let bridge = Arc::new(WhatsappBridge {
             app,
@@ -279,7 +279,7 @@ impl WhatsappBridge {
             if self.stopping() {
                 return;
             }
-            match Client::start(self.store.clone(), self.config.clone()).await {
+            match Client::start(self.store.clone(), named(&self.config, &self.app)).await {
                 Ok((client, next)) => {
                     *self.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(client);
                     events = next;
@@ -329,6 +329,14 @@ impl WhatsappBridge {
                     }
                 });
                 self.app.wake_outbox();
+                // Available, with our push name: the server learns the name customers see,
+                // and delivery receipts stop being `inactive` (whatsmeow `SendPresence`).
+                if let Some(c) = self.client() {
+                    let name = self.app.config().whatsapp_name.clone();
+                    if let Err(e) = c.send_presence(true, Some(&name)).await {
+                        tracing::warn!(error = %e, "sending our presence failed");
+                    }
+                }
             }
             Event::Disconnected {
                 reason,
@@ -615,7 +623,9 @@ impl WhatsappBridge {
 
     async fn on_receipt(&self, r: ReceiptEvent) {
         let status = match r.kind.as_str() {
-            "" | "delivery" => ReceiptStatus::Delivered,
+            // `inactive`: delivered to a device whose app is in the background (whatsmeow
+            // `types.ReceiptTypeInactive`).
+            "" | "delivery" | "inactive" => ReceiptStatus::Delivered,
             "read" | "played" => ReceiptStatus::Read,
             _ => return,
         };
@@ -1047,6 +1057,18 @@ impl Messenger for WhatsappBridge {
         };
         c.send_message(&to, m).await.map(drop).map_err(send_error)
     }
+}
+
+/// The client's configuration with the pharmacy's WhatsApp name as the linked device's name
+/// (the phone lists it; it used to read "whatsapp-rs") and as our push name.
+fn named(config: &Config, app: &App) -> Config {
+    let name = app.config().whatsapp_name.clone();
+    let mut config = config.clone();
+    config.payload = config
+        .payload
+        .with_device_name(name.clone())
+        .with_push_name(name);
+    config
 }
 
 impl WhatsappLink for WhatsappBridge {

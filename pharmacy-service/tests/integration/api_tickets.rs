@@ -564,6 +564,19 @@ async fn customers_agents_analytics_whatsapp_and_settings() {
         .await;
     assert_eq!(r.json()["branch_menu_enabled"], false);
     assert!(!t.world.app.config().branch_menu_enabled);
+    // The pharmacy's name on WhatsApp: a push name (1 to 25 characters).
+    assert_eq!(shown["whatsapp_name"], "Pharmacy");
+    let r = admin
+        .patch("/api/settings", json!({ "whatsapp_name": "Misr Pharmacy" }))
+        .await;
+    assert_eq!(r.json()["whatsapp_name"], "Misr Pharmacy");
+    assert_eq!(t.world.app.config().whatsapp_name, "Misr Pharmacy");
+    for bad in [" ", "a name far longer than twenty-five"] {
+        let r = admin
+            .patch("/api/settings", json!({ "whatsapp_name": bad }))
+            .await;
+        assert_eq!(r.json()["error"]["details"]["field"], "whatsapp_name");
+    }
     let r = admin.patch("/api/settings", json!({ "bad_key": 1 })).await;
     assert_eq!(r.json()["error"]["details"]["field"], "bad_key");
     let r = admin

@@ -127,3 +127,32 @@ impl SimService {
         self.sim.shutdown();
     }
 }
+
+/// The service names itself on WhatsApp with its `whatsapp_name` setting (default
+/// "Pharmacy"): the phone lists the linked device under that name (it read "whatsapp-rs"), and
+/// once connected the service announces itself available with it as its push name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pharmacys_name_is_the_linked_devices_and_the_push_name() {
+    let svc = SimService::start(PacingPolicy::fast()).await;
+    let name = svc.app.config().whatsapp_name.clone();
+    assert_eq!(name, pharmacy_service::app::DEFAULT_WHATSAPP_NAME);
+    let account = svc
+        .sim
+        .devices()
+        .into_iter()
+        .find(|a| a.phone == PHARMACY)
+        .expect("the pharmacy's account");
+    let platforms: Vec<&str> = account
+        .devices
+        .iter()
+        .map(|d| d.platform.as_str())
+        .collect();
+    assert_eq!(platforms, [name.as_str()]);
+    let presence = eventually("our presence", || async {
+        svc.sim.stanzas().into_iter().find(|s| s.tag == "presence")
+    })
+    .await;
+    assert_eq!(presence.kind, "available");
+    assert_eq!(presence.attrs.get("name"), Some(&name));
+    svc.shutdown().await;
+}

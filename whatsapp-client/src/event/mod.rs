@@ -57,8 +57,9 @@ pub enum Event {
         /// The business name, if any.
         business_name: Option<String>,
     },
-    /// A `pair-success` was refused (bad HMAC or signature); the client answered with an
-    /// error and keeps waiting for a valid one.
+    /// A `pair-success` was refused (bad HMAC or signature) or could not be completed; the
+    /// client answered with an error and stops, as whatsmeow disconnects after a pairing
+    /// error ([`Event::Stopped`] follows): start it again for a new QR code.
     PairError {
         /// Why.
         reason: String,

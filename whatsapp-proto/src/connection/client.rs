@@ -512,14 +512,20 @@ impl ClientConnection {
             }
             return;
         }
-        // Server ping (whatsapp-rust, citing WA Web): answer it.
-        if kind == "get"
-            && attrs.optional_string("xmlns").as_deref() == Some("urn:xmpp:ping")
-            && let Some(id) = id
+        // A server ping in any form whatsapp-rust answers (src/client/node_io.rs
+        // `is_ping_request`, after WA Web): `type="get"` or no type, and the ping namespace
+        // or a `<ping>` child. The pong goes back to the sender and carries its id if any.
+        if (kind.is_empty() || kind == "get")
+            && (attrs.optional_str("xmlns") == Some("urn:xmpp:ping")
+                || node.child("ping").is_some())
         {
+            let to = node
+                .attr_value("from")
+                .cloned()
+                .unwrap_or_else(|| crate::binary::Value::from(Jid::server_jid()));
             let pong = Node::new("iq")
-                .attr("to", Jid::server_jid())
-                .attr("id", id)
+                .attr("to", to)
+                .attr_opt("id", id)
                 .attr("type", "result");
             let _ = self.send_node(&pong);
             return;

@@ -267,6 +267,8 @@ pub struct Receiver {
     local: LocalDevice,
     /// Retry receipts sent per message id (whatsmeow `messageRetries`, bounded).
     retries: RecentCounts<String>,
+    /// Delivery receipts are plain (else `type="inactive"`): see [`Receiver::set_active_receipts`].
+    active_receipts: bool,
     /// What the group has loaded and changed, by record.
     known: HashMap<RecordKey, Option<Vec<u8>>>,
     changes: Changes,
@@ -324,6 +326,7 @@ impl Receiver {
         Receiver {
             local,
             retries,
+            active_receipts: false,
             known: HashMap::new(),
             changes: Changes::default(),
             distributed: Vec::new(),
@@ -336,6 +339,13 @@ impl Receiver {
     /// The retry bookkeeping, for the next connection's core.
     pub fn into_retry_counts(self) -> RecentCounts<String> {
         self.retries
+    }
+
+    /// Whether delivery receipts are plain (`true`) or `type="inactive"` (`false`, the start):
+    /// whatsmeow's client is passive until it sends `<presence type="available">`, and marks
+    /// its delivery receipts inactive until then (`receipt.go` `sendMessageReceipt`).
+    pub fn set_active_receipts(&mut self, active: bool) {
+        self.active_receipts = active;
     }
 
     /// Our device changed (paired, keys rotated); takes effect for the next message.
@@ -674,7 +684,9 @@ impl Receiver {
             let sender = msg.enc_sender.as_ref().unwrap_or(&msg.info.sender);
             self.distribution(&msg.info, &sender.signal_address(), skdm)?;
         }
-        let Some(receipt) = stanza::delivery_receipt(&msg.node, msg.info.from_me) else {
+        let Some(receipt) =
+            stanza::delivery_receipt(&msg.node, msg.info.from_me, self.active_receipts)
+        else {
             return Ok(());
         };
         msg.visible = open(raw, plaintext).map(|(message, content, raw)| {
@@ -869,8 +881,10 @@ impl Receiver {
                 }));
         } else {
             // Nothing for the application (a key distribution only, or a duplicate).
-            self.outputs
-                .extend(stanza::delivery_receipt(&node, info.from_me).map(Output::Send));
+            self.outputs.extend(
+                stanza::delivery_receipt(&node, info.from_me, self.active_receipts)
+                    .map(Output::Send),
+            );
             self.outputs
                 .push_back(Output::Deliver(Delivery::Consumed(info)));
         }

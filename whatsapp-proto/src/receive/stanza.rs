@@ -81,9 +81,11 @@ fn copy_routing(stanza: &Node, mut answer: Node) -> Node {
 
 /// The delivery receipt of a message (whatsmeow `sendMessageReceipt`): `id`, `to` = the
 /// stanza's `from`, routing copied; `type="peer_msg"` for our own phone's protocol messages
-/// (`category="peer"`), `type="sender"` for what another of our devices sent, no type (a
-/// plain delivery) otherwise. `None` without `id` or `from`.
-pub fn delivery_receipt(stanza: &Node, from_me: bool) -> Option<Node> {
+/// (`category="peer"`), `type="sender"` for what another of our devices sent; for the rest a
+/// plain delivery (no type) when `active`, else `type="inactive"` (a passive client, one that
+/// has not announced itself available: whatsmeow `sendActiveReceipts`). `None` without `id`
+/// or `from`.
+pub fn delivery_receipt(stanza: &Node, from_me: bool, active: bool) -> Option<Node> {
     let id = stanza.attrs().optional_string("id")?;
     let from = stanza.attr_value("from")?.clone();
     let mut receipt = copy_routing(stanza, Node::new("receipt").attr("id", id).attr("to", from));
@@ -91,6 +93,8 @@ pub fn delivery_receipt(stanza: &Node, from_me: bool) -> Option<Node> {
         receipt = receipt.attr("type", "peer_msg");
     } else if from_me {
         receipt = receipt.attr("type", "sender");
+    } else if !active {
+        receipt = receipt.attr("type", "inactive");
     }
     Some(receipt)
 }
@@ -146,7 +150,8 @@ pub struct RetryRequest {
     pub requester: Jid,
     /// Which retry this is (1 when the attribute is missing).
     pub count: u32,
-    /// The `t` attribute, echoed on the resend.
+    /// The original message's time, the `<retry>`'s `t` (not the receipt's own): echoed on
+    /// the resend (whatsmeow `retry.go`).
     pub t: Option<String>,
     /// The `<keys>` bundle with the `<registration>` folded in, when the requester sent keys.
     pub keys: Option<Node>,
@@ -191,7 +196,7 @@ impl RetryRequest {
             from,
             requester,
             count,
-            t: attrs.optional_string("t"),
+            t: retry.attrs().optional_string("t"),
             keys,
         })
     }

@@ -74,9 +74,12 @@ impl World {
             .unwrap();
         let mut store = HashMap::new();
         store.insert(RecordKey::PreKey(7), opk.to_bytes());
+        let mut core = Receiver::new(local.clone());
+        // Announced available: plain delivery receipts (passive ones are `inactive`).
+        core.set_active_receipts(true);
         World {
             rng,
-            core: Receiver::new(local.clone()),
+            core,
             store,
             loads: Vec::new(),
             fail: None,
@@ -389,11 +392,14 @@ fn missing_session_sends_a_retry_receipt_without_keys_then_acks() {
         &retry
             .clone()
             .attr("from", jid(PEER_DEVICE))
-            .attr("t", "1700000000"),
+            .attr("t", "1700000999"),
     )
     .unwrap();
     assert_eq!((parsed.id.as_str(), parsed.count), ("R1", 1));
     assert!(parsed.keys.is_none());
+    // The resend keeps the original message's time, which the `<retry>` names, not the
+    // receipt's own (whatsmeow `retry.go`).
+    assert_eq!(parsed.t.as_deref(), Some("1700000000"));
 }
 
 /// An `<enc type>` whatsmeow does not handle is skipped, not answered with a retry receipt
@@ -738,9 +744,12 @@ fn our_own_devices_messages_get_a_sender_receipt() {
         .attr("from", jid("201000000001:2@s.whatsapp.net"))
         .attr("recipient", jid(PEER))
         .attr("id", "O1");
-    let receipt =
-        stanza::delivery_receipt(&node, w.local.is_own(&jid("201000000001:2@s.whatsapp.net")))
-            .unwrap();
+    let receipt = stanza::delivery_receipt(
+        &node,
+        w.local.is_own(&jid("201000000001:2@s.whatsapp.net")),
+        false,
+    )
+    .unwrap();
     assert_eq!(
         attrs(&receipt),
         pairs(&[
@@ -751,8 +760,17 @@ fn our_own_devices_messages_get_a_sender_receipt() {
         ])
     );
     let peer = node.attr("category", "peer");
-    let receipt = stanza::delivery_receipt(&peer, true).unwrap();
+    let receipt = stanza::delivery_receipt(&peer, true, false).unwrap();
     assert_eq!(receipt.attrs().str("type").unwrap(), "peer_msg");
+    // A customer's message: `inactive` while passive, plain once active (whatsmeow
+    // `sendMessageReceipt`).
+    let theirs = Node::new("message")
+        .attr("from", jid(PEER))
+        .attr("id", "C1");
+    let passive = stanza::delivery_receipt(&theirs, false, false).unwrap();
+    assert_eq!(passive.attrs().str("type").unwrap(), "inactive");
+    let active = stanza::delivery_receipt(&theirs, false, true).unwrap();
+    assert_eq!(active.attrs().optional_str("type"), None);
     // Acks of other stanzas keep their type; a message's does not.
     let read = Node::new("receipt")
         .attr("from", jid(PEER))

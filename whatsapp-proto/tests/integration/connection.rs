@@ -477,6 +477,38 @@ fn server_ping_answered_and_acks_owed() {
     assert_eq!(pong.attrs().str("type").unwrap(), "result");
     assert_eq!(pong.attrs().str("id").unwrap(), "srv-1");
     assert!(h.events.is_empty());
+    // The other forms whatsapp-rust answers (src/client/node_io.rs): a `<ping>` child, no
+    // type at all; a ping `result` is an answer, not a ping.
+    let forms = [
+        Node::new("iq")
+            .attr("from", Jid::server_jid())
+            .attr("id", "srv-2")
+            .attr("type", "get")
+            .attr("xmlns", "w:p")
+            .children([Node::new("ping")]),
+        Node::new("iq")
+            .attr("from", Jid::server_jid())
+            .attr("id", "srv-3")
+            .attr("xmlns", "urn:xmpp:ping"),
+    ];
+    for ping in forms {
+        let id = ping.attrs().string("id").unwrap();
+        h.send(ping);
+        let pong = h.server_nodes.pop().expect("a pong");
+        assert_eq!(pong.attrs().str("type").unwrap(), "result");
+        assert_eq!(pong.attrs().string("id").unwrap(), id);
+        assert_eq!(pong.attrs().jid("to").unwrap(), Jid::server_jid());
+        assert!(h.events.is_empty());
+    }
+    h.send(
+        Node::new("iq")
+            .attr("from", Jid::server_jid())
+            .attr("id", "not-ours")
+            .attr("type", "result")
+            .attr("xmlns", "urn:xmpp:ping"),
+    );
+    assert!(h.server_nodes.is_empty(), "a result is never ponged");
+    h.take_events();
 
     let receipt = Node::new("receipt")
         .attr(

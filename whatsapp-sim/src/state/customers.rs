@@ -247,7 +247,8 @@ impl State {
     /// A receipt a customer's client got for messages it sent (`""` delivered, `read`, …).
     pub fn customer_receipt(&mut self, pn: &str, ids: &[String], kind: &str) {
         let status = match kind {
-            "" => "delivered",
+            // A passive client's delivery receipt is a delivery (whatsmeow `receipt.go`).
+            "" | "inactive" => "delivered",
             "read" | "read-self" => "read",
             "played" => "played",
             _ => return,

@@ -59,6 +59,52 @@ impl State {
         Ok(self.store_media(body))
     }
 
+    /// Deletes an uploaded blob (whatsmeow `upload.go` `DeleteMedia`: `DELETE
+    /// /mms/<type>/<token>?auth&d_md&token`): the auth must come from a media_conn answer,
+    /// `d_md` name the blob's direct path (unpadded base64url) and the token be the blob's
+    /// hash, as for its upload. `false`: no such blob (guess: the real server's answer to a
+    /// blob already gone is a 404).
+    pub fn media_delete(
+        &mut self,
+        token: &str,
+        auth: Option<&str>,
+        d_md: Option<&str>,
+    ) -> Result<bool, SimError> {
+        use base64::Engine as _;
+        if !auth.is_some_and(|a| self.media_auth.contains(a)) {
+            return Err(SimError::Unauthorized(
+                "media auth unknown or missing".into(),
+            ));
+        }
+        let path = d_md
+            .and_then(|d| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(d.trim_end_matches('='))
+                    .ok()
+            })
+            .and_then(|d| String::from_utf8(d).ok())
+            .ok_or_else(|| SimError::BadRequest("d_md is not a base64url direct path".into()))?;
+        let path = blob_path(&path).to_owned();
+        let Some(blob) = self.media.get(&path) else {
+            return Ok(false);
+        };
+        let padded = whatsapp_proto::media::upload_token(&Sha256::digest(blob));
+        if token != padded && token != padded.trim_end_matches('=') {
+            return Err(SimError::BadRequest(
+                "delete token is not the blob's hash".into(),
+            ));
+        }
+        self.media.remove(&path);
+        info!(path, "media blob deleted");
+        self.media_deleted.push(path);
+        Ok(true)
+    }
+
+    /// The paths of the blobs clients deleted, in order.
+    pub fn media_deleted(&self) -> Vec<String> {
+        self.media_deleted.clone()
+    }
+
     pub(super) fn store_media(&mut self, body: Vec<u8>) -> serde_json::Value {
         let mut raw = [0u8; 12];
         OsRng.fill_bytes(&mut raw);

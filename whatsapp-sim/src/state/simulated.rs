@@ -30,7 +30,8 @@ impl State {
                     .optional_string("type")
                     .unwrap_or_default();
                 let status = match kind.as_str() {
-                    "" => "delivered",
+                    // A passive client's delivery receipt is a delivery (whatsmeow `receipt.go`).
+                    "" | "inactive" => "delivered",
                     "read" | "read-self" => "read",
                     "played" => "played",
                     "retry" => {

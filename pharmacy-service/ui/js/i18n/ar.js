@@ -146,6 +146,7 @@ export default {
   "setting.csat_enabled": "استبيان الرضا عند الإغلاق", "setting.greeting_enabled": "رسالة ترحيب للمحادثة الجديدة",
   "setting.out_of_office_enabled": "رد خارج مواعيد عمل الفرع", "setting.branch_menu_enabled": "اطلب من العميل الجديد اختيار الفرع", "setting.use_shifts": "التوزيع حسب ورديات الموظفين",
   "setting.cross_branch_fallback": "التحويل لفرع آخر إن لم يوجد موظف متاح",
+  "setting.whatsapp_name": "اسم الصيدلية على واتساب",
   "dash.now": "الآن", "dash.open": "تذاكر مفتوحة", "dash.pending": "بانتظار العميل", "dash.unassigned": "في انتظار الفروع",
   "dash.closedToday": "أُغلقت اليوم", "dash.online": "موظفون متاحون", "dash.outbox": "بانتظار الإرسال", "dash.alerts": "تنبيهات مفتوحة",
   "dash.receivedToday": "واردة اليوم", "dash.sentToday": "صادرة اليوم",

@@ -146,6 +146,7 @@ export default {
   "setting.csat_enabled": "Satisfaction survey on close", "setting.greeting_enabled": "Greeting on a new conversation",
   "setting.out_of_office_enabled": "Out-of-office reply outside branch hours", "setting.branch_menu_enabled": "Ask a new customer to choose a branch", "setting.use_shifts": "Route by agents' shifts",
   "setting.cross_branch_fallback": "Send to another branch when nobody is free",
+  "setting.whatsapp_name": "Pharmacy name on WhatsApp",
   "dash.now": "Right now", "dash.open": "Open tickets", "dash.pending": "Waiting on customer", "dash.unassigned": "In branch queues",
   "dash.closedToday": "Closed today", "dash.online": "Agents online", "dash.outbox": "Waiting to send", "dash.alerts": "Open alerts",
   "dash.receivedToday": "Received today", "dash.sentToday": "Sent today",
