@@ -22,7 +22,6 @@ use whatsapp_proto::signal::PublicKey;
 
 use crate::ClientError;
 use crate::context::{CachedList, KnownDevice, Shared};
-use crate::message_id::generate_message_id;
 use whatsapp_proto::stanza::phash::participant_hash;
 use whatsapp_proto::stanza::usync::{UsyncQuery, UsyncResult};
 

@@ -413,7 +413,7 @@ pub(crate) async fn delete(
     file_enc_sha256: &[u8],
 ) -> Result<(), ClientError> {
     validate_direct_path(direct_path)?;
-    let conn = media_conn(shared, false).await?;
+    let conn = media_conn(shared).await?;
     let host = conn
         .hosts
         .first()

@@ -65,7 +65,7 @@ pub(crate) async fn pair_success(shared: Arc<Shared>, node: Node) {
             shared.emit(Event::PairError { reason }).await;
         }
     }
-    let _ = shared.cmd.send(Command::Shutdown(None));
+    shared.command_now(Command::Shutdown(None));
 }
 
 enum PairFailure {
