@@ -99,11 +99,10 @@ pub(crate) async fn paired_bridge(app: &App, sim: &SimHandle) -> Arc<WhatsappBri
     bridge
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn customer_to_agent_and_back_through_the_real_client() {
-    let dir = TempDir::new();
+/// The demo's branches and agents, open all day (no shifts, no out-of-office).
+async fn demo_app(dir: &TempDir) -> App {
     let app = fast_app(
-        &dir,
+        dir,
         ServiceConfig {
             use_shifts: false,
             out_of_office_enabled: false,
@@ -112,6 +111,59 @@ async fn customer_to_agent_and_back_through_the_real_client() {
     )
     .await;
     app.seed_demo(&SeedOptions::default()).await.unwrap();
+    app
+}
+
+/// A customer who wrote by phone number and continues at its LID (the server moves the chat
+/// mid-way, issue 22) stays one customer with one ticket: the bridge knows it by its number
+/// (`sender_pn`) either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_moving_to_its_lid_keeps_its_ticket() {
+    let dir = TempDir::new();
+    let app = demo_app(&dir).await;
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let bridge = paired_bridge(&app, &sim).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(OutboxWorker::new(app.clone(), bridge.clone(), 7).run(stopped));
+    sim.add_customer(CUSTOMER, "Mona", 1, false).unwrap();
+    let first = sim
+        .customer_send(CUSTOMER, PHARMACY, Outgoing::Text("Hi".into()), None)
+        .unwrap();
+    let ticket = ticket_of(&app, &first).await;
+    // Our greeting reaches the customer (sessions both ways) before the move.
+    eventually("our greeting at the customer", || async {
+        (!sim.customer_inbox(CUSTOMER).unwrap().is_empty()).then_some(())
+    })
+    .await;
+    sim.customer_addressing(CUSTOMER, true).unwrap();
+    let second = sim
+        .customer_send(
+            CUSTOMER,
+            PHARMACY,
+            Outgoing::Text("still there?".into()),
+            None,
+        )
+        .unwrap();
+    assert_eq!(ticket_of(&app, &second).await, ticket);
+    let mut c = app.pool().acquire().await.unwrap();
+    let lids: Vec<Option<String>> = sqlx::query_scalar("SELECT lid FROM customers WHERE phone = ?")
+        .bind(CUSTOMER)
+        .fetch_all(&mut *c)
+        .await
+        .unwrap();
+    // One record, with the LID beside the number.
+    assert!(matches!(lids.as_slice(), [Some(_)]), "{lids:?}");
+    drop(c);
+    let _ = stop.send(true);
+    let _ = worker.await;
+    bridge.shutdown().await;
+    sim.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_to_agent_and_back_through_the_real_client() {
+    let dir = TempDir::new();
+    let app = demo_app(&dir).await;
     let (gomhoreya, agent) = {
         let mut c = app.pool().acquire().await.unwrap();
         let b = db::branches::list(&mut c)
@@ -188,8 +240,10 @@ async fn customer_to_agent_and_back_through_the_real_client() {
             .find(|m| m.text.as_deref() == Some("Yes, Panadol Extra is available at El Gomhoreya."))
     })
     .await;
+    // From our LID: the client writes to a number whose LID it knows at the LID, as itself
+    // by LID (whatsmeow send.go).
     assert!(
-        received.from.starts_with(PHARMACY),
+        super::sim_service::from_pharmacy(&sim, &received.from),
         "from the pharmacy: {}",
         received.from
     );

@@ -95,7 +95,7 @@ async fn anything_else_or_too_late_is_a_message_like_any_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_survey_reaches_the_phone_and_an_arabic_digit_rates_the_ticket() {
     use super::bridge::eventually;
-    use super::sim_service::{PHARMACY, SimService};
+    use super::sim_service::{PHARMACY, SimService, from_pharmacy};
     use pharmacy_service::domain::pacing::PacingPolicy;
     use whatsapp_sim::device::Outgoing;
 
@@ -130,7 +130,7 @@ async fn the_survey_reaches_the_phone_and_an_arabic_digit_rates_the_ticket() {
             .customer_inbox(CUSTOMER)
             .unwrap()
             .into_iter()
-            .find(|m| m.from.starts_with(PHARMACY) && m.text.as_deref() == Some(&*survey))
+            .find(|m| from_pharmacy(&svc.sim, &m.from) && m.text.as_deref() == Some(&*survey))
     })
     .await;
 

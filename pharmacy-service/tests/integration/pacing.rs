@@ -6,7 +6,7 @@
 //! how fast anything was.
 
 use super::bridge::eventually;
-use super::sim_service::{PHARMACY, SimService};
+use super::sim_service::{SimService, from_pharmacy};
 use pharmacy_service::app::SendReply;
 use pharmacy_service::domain::pacing::PacingPolicy;
 use std::time::Duration;
@@ -56,7 +56,7 @@ async fn replies_are_read_typed_and_spaced_at_the_customer() {
             .customer_inbox(CUSTOMER)
             .unwrap()
             .into_iter()
-            .filter(|m| m.device == 0 && !m.from_me && m.from.starts_with(PHARMACY))
+            .filter(|m| m.device == 0 && !m.from_me && from_pharmacy(&svc.sim, &m.from))
             .collect();
         let texts: Vec<&str> = inbox.iter().filter_map(|m| m.text.as_deref()).collect();
         replies.iter().all(|r| texts.contains(r)).then_some(inbox)
@@ -101,7 +101,7 @@ async fn replies_are_read_typed_and_spaced_at_the_customer() {
         .customer_chatstates(CUSTOMER)
         .unwrap()
         .into_iter()
-        .filter(|c| c.state == "composing" && c.from.starts_with(PHARMACY))
+        .filter(|c| c.state == "composing" && from_pharmacy(&svc.sim, &c.from))
         .map(|c| c.at_ms)
         .collect();
     let mut since = 0;

@@ -23,6 +23,18 @@ use whatsapp_sim::{Sim, SimConfig, SimHandle};
 /// The pharmacy's number.
 pub const PHARMACY: &str = "201001234567";
 
+/// Whether a customer's inbox names the pharmacy as the sender: by its number, or by its LID
+/// (the client writes to a number whose LID it knows at the LID, as itself by LID).
+pub fn from_pharmacy(sim: &SimHandle, from: &str) -> bool {
+    let lid = sim
+        .devices()
+        .into_iter()
+        .find(|a| a.phone == PHARMACY)
+        .map(|a| a.lid.split('@').next().unwrap_or_default().to_owned());
+    let user = from.split(['@', ':']).next().unwrap_or_default();
+    user == PHARMACY || lid.is_some_and(|lid| user == lid)
+}
+
 /// A running service on the sim.
 pub struct SimService {
     /// The service core.
