@@ -512,7 +512,10 @@ impl State {
         match node.tag.as_str() {
             "iq" => {
                 // Device-list queries and privacy tokens issued: tests count them.
-                if matches!(node.attrs().optional_str("xmlns"), Some("privacy" | "usync")) {
+                if matches!(
+                    node.attrs().optional_str("xmlns"),
+                    Some("privacy" | "usync")
+                ) {
                     self.record(key, &node);
                 }
                 self.handle_iq(key, &node)
