@@ -392,16 +392,13 @@ async fn temporary_ban_pauses_the_outbox_and_the_link_recovers() {
     sim.shutdown();
 }
 
-/// The outbox chose and committed the WhatsApp id when it queued the reply; a crash after the
-/// client sent it but before the "sent" mark was committed leaves the row queued, and the
-/// restarted worker sends it again under the same id: the customer's phone shows it once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_resend_after_a_crash_reaches_the_customer_once() {
-    use pharmacy_service::app::{Messenger, OutgoingMessage};
-    use pharmacy_service::whatsapp::Step;
-    let dir = TempDir::new();
+/// The demo service without greeting, shifts or out-of-office replies, its first agent, and
+/// a bridge paired with a new sim where the customer exists (and has not written yet).
+async fn quiet_service_and_customer(
+    dir: &TempDir,
+) -> (App, db::agents::Agent, SimHandle, Arc<WhatsappBridge>) {
     let app = fast_app(
-        &dir,
+        dir,
         ServiceConfig {
             use_shifts: false,
             out_of_office_enabled: false,
@@ -418,6 +415,18 @@ async fn a_resend_after_a_crash_reaches_the_customer_once() {
     let sim = Sim::start(SimConfig::default()).await.expect("sim");
     let bridge = paired_bridge(&app, &sim).await;
     sim.add_customer(CUSTOMER, "Mona", 1, false).unwrap();
+    (app, agent, sim, bridge)
+}
+
+/// The outbox chose and committed the WhatsApp id when it queued the reply; a crash after the
+/// client sent it but before the "sent" mark was committed leaves the row queued, and the
+/// restarted worker sends it again under the same id: the customer's phone shows it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_after_a_crash_reaches_the_customer_once() {
+    use pharmacy_service::app::{Messenger, OutgoingMessage};
+    use pharmacy_service::whatsapp::Step;
+    let dir = TempDir::new();
+    let (app, agent, sim, bridge) = quiet_service_and_customer(&dir).await;
     let first = sim
         .customer_send(
             CUSTOMER,
@@ -587,24 +596,7 @@ async fn a_reply_refused_with_463_is_not_retried_and_alerts_an_admin() {
     use pharmacy_service::app::InboundOutcome;
     use pharmacy_service::whatsapp::Step;
     let dir = TempDir::new();
-    let app = fast_app(
-        &dir,
-        ServiceConfig {
-            use_shifts: false,
-            out_of_office_enabled: false,
-            greeting_enabled: false,
-            ..ServiceConfig::default()
-        },
-    )
-    .await;
-    app.seed_demo(&SeedOptions::default()).await.unwrap();
-    let agent = {
-        let mut c = app.pool().acquire().await.unwrap();
-        db::agents::list(&mut c).await.unwrap().remove(0)
-    };
-    let sim = Sim::start(SimConfig::default()).await.expect("sim");
-    let bridge = paired_bridge(&app, &sim).await;
-    sim.add_customer(CUSTOMER, "Mona", 1, false).unwrap();
+    let (app, agent, sim, bridge) = quiet_service_and_customer(&dir).await;
     let event = super::support::text_event(Some(CUSTOMER), None, "ELSEWHERE1", "hi", app.now());
     let ticket = match app.handle_inbound(event).await.unwrap() {
         InboundOutcome::Stored { ticket_id, .. } => ticket_id,
