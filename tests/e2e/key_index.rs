@@ -197,11 +197,16 @@ async fn hosted_devices_are_left_out_of_a_group_send() {
         .await
         .expect("group send");
     assert_eq!(devices_of(&sent_stanza(&sim, &first), CUSTOMER), vec![0, 1]);
-    inbox_until(&sim, CUSTOMER, "the group message on devices 0 and 1", |inbox| {
-        [0, 1]
-            .iter()
-            .all(|d| inbox.iter().any(|e| e.id == first && e.device == *d))
-    })
+    inbox_until(
+        &sim,
+        CUSTOMER,
+        "the group message on devices 0 and 1",
+        |inbox| {
+            [0, 1]
+                .iter()
+                .all(|d| inbox.iter().any(|e| e.id == first && e.device == *d))
+        },
+    )
     .await;
     // Left out on purpose, the hosted device is no participant-hash mismatch: the lists stay
     // cached for the next send.

@@ -30,8 +30,8 @@ use crate::clock::{Clock, SystemClock, UnixMillis};
 use crate::event::Event;
 use crate::recent::{RECENT_MESSAGES, RECENT_STORED, RecentCounts, RecentSet, SessionRecreations};
 use crate::store::{
-    AppStateStore, ContactStore, Device, DeviceStore, LidStore, MessageSecretStore, MessageStore, PrivacyTokenStore,
-    PreKeyStore, SentMessageStore, Store,
+    AppStateStore, ContactStore, Device, DeviceStore, LidStore, MessageSecretStore, MessageStore,
+    PreKeyStore, PrivacyTokenStore, SentMessageStore, Store,
 };
 use crate::{ClientError, Config};
 

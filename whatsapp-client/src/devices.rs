@@ -74,7 +74,8 @@ pub(crate) async fn device_lists(shared: &Shared, users: &[Jid]) -> Result<Fanou
                             ttl.min(UNTRUSTED_REFETCH)
                         } =>
                 {
-                    out.devices.extend(list.devices.iter().map(|d| d.jid.clone()));
+                    out.devices
+                        .extend(list.devices.iter().map(|d| d.jid.clone()));
                     out.omitted.extend(list.omitted.iter().cloned());
                 }
                 _ => missing.push(user.clone()),
@@ -91,7 +92,8 @@ pub(crate) async fn device_lists(shared: &Shared, users: &[Jid]) -> Result<Fanou
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     for (user, list) in fetched {
-        out.devices.extend(list.devices.iter().map(|d| d.jid.clone()));
+        out.devices
+            .extend(list.devices.iter().map(|d| d.jid.clone()));
         out.omitted.extend(list.omitted.iter().cloned());
         cache.insert(
             user.to_string(),

@@ -25,8 +25,8 @@ pub use crate::event::{HistoryBatch, HistoryConversation, HistoryMessage};
 pub use whatsapp_proto::pb::history::history_sync::HistorySyncType;
 
 use crate::context::Shared;
-use crate::privacy_token::{HistoryToken, import_history};
 use crate::event::{Event, MessageInfo};
+use crate::privacy_token::{HistoryToken, import_history};
 use crate::{ClientError, MediaRef};
 
 /// Sends our phone the on-demand history request; see [`crate::Client::request_history`].

@@ -284,7 +284,10 @@ pub async fn check_all(store: &dyn Store) {
         store.load_token_issued("333@lid").await.unwrap(),
         Some(1_700_000_100)
     );
-    assert_eq!(store.load_token_issued("222@s.whatsapp.net").await.unwrap(), None);
+    assert_eq!(
+        store.load_token_issued("222@s.whatsapp.net").await.unwrap(),
+        None
+    );
     assert_eq!(store.load_nct_salt().await.unwrap(), Some(b"salt".to_vec()));
     assert_eq!(
         store.load_sent("222@s.whatsapp.net", "ID1").await.unwrap(),

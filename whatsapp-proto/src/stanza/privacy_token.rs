@@ -37,9 +37,8 @@ pub fn token_valid(timestamp: i64, now: i64) -> bool {
 /// Whether our own token is to be issued again: never issued, or last issued in an earlier
 /// bucket than `now`'s (whatsmeow `shouldSendNewTCToken`).
 pub fn should_issue(last_issued: Option<i64>, now: i64) -> bool {
-    last_issued.is_none_or(|t| {
-        t <= 0 || now.div_euclid(BUCKET_SECONDS) > t.div_euclid(BUCKET_SECONDS)
-    })
+    last_issued
+        .is_none_or(|t| t <= 0 || now.div_euclid(BUCKET_SECONDS) > t.div_euclid(BUCKET_SECONDS))
 }
 
 /// Whether messages to `jid` carry and cause privacy tokens: a person on the PN or LID server,
@@ -168,7 +167,10 @@ mod tests {
     #[test]
     fn notification_tokens_are_read() {
         let node = Node::new("notification")
-            .attr("from", "201000000001@s.whatsapp.net".parse::<Jid>().unwrap())
+            .attr(
+                "from",
+                "201000000001@s.whatsapp.net".parse::<Jid>().unwrap(),
+            )
             .attr("sender_lid", "123456789012345@lid".parse::<Jid>().unwrap())
             .attr("type", "privacy_token")
             .children([Node::new("tokens").children([
@@ -180,7 +182,9 @@ mod tests {
                     .attr("type", "other")
                     .attr("t", "1700000000")
                     .bytes(vec![3]),
-                Node::new("token").attr("type", "trusted_contact").bytes(vec![4]),
+                Node::new("token")
+                    .attr("type", "trusted_contact")
+                    .bytes(vec![4]),
             ])]);
         let parsed = ReceivedTokens::parse(&node).unwrap();
         assert_eq!(parsed.sender_lid.unwrap().user, "123456789012345");

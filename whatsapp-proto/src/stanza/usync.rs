@@ -536,8 +536,9 @@ mod tests {
                 .children([Node::new("user").attr("jid", user()).children([Node::new(
                     "devices",
                 )
-                .children([Node::new("device-list")
-                    .children([Node::new("device").attr("id", 5u16).attr("is_hosted", value)])])])])])]);
+                .children([Node::new("device-list").children([Node::new("device")
+                    .attr("id", 5u16)
+                    .attr("is_hosted", value)])])])])])]);
             UsyncResult::parse(&iq).unwrap().users[0]
                 .devices
                 .as_ref()

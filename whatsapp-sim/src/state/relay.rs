@@ -388,7 +388,11 @@ impl State {
     }
 
     /// `issue_privacy_token` for the control API: both accounts must exist.
-    pub(crate) fn issue_privacy_token_between(&mut self, from: &str, to: &str) -> Result<(), SimError> {
+    pub(crate) fn issue_privacy_token_between(
+        &mut self,
+        from: &str,
+        to: &str,
+    ) -> Result<(), SimError> {
         for pn in [from, to] {
             if !self.accounts.contains_key(pn) {
                 return Err(SimError::UnknownAccount(pn.to_owned()));
@@ -417,9 +421,7 @@ impl State {
         self.accounts
             .get(issuer)
             .and_then(|a| a.issued_tokens.get(holder))
-            .is_some_and(|(_, t)| {
-                token_valid(i64::try_from(*t).unwrap_or(0), now_unix() as i64)
-            })
+            .is_some_and(|(_, t)| token_valid(i64::try_from(*t).unwrap_or(0), now_unix() as i64))
     }
 
     /// A phone writing to someone issues its trusted-contact token to them (at most once per

@@ -38,11 +38,13 @@ impl PrivacyTokenStore for SqliteStore {
 
     fn store_token_issued<'a>(&'a self, jid: &'a str, timestamp: i64) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            sqlx::query("INSERT OR REPLACE INTO privacy_tokens_issued (jid, timestamp) VALUES (?, ?)")
-                .bind(jid)
-                .bind(timestamp)
-                .execute(&self.pool)
-                .await?;
+            sqlx::query(
+                "INSERT OR REPLACE INTO privacy_tokens_issued (jid, timestamp) VALUES (?, ?)",
+            )
+            .bind(jid)
+            .bind(timestamp)
+            .execute(&self.pool)
+            .await?;
             Ok(())
         })
     }
@@ -68,7 +70,9 @@ impl PrivacyTokenStore for SqliteStore {
                         .await?;
                 }
                 None => {
-                    sqlx::query("DELETE FROM nct_salt").execute(&self.pool).await?;
+                    sqlx::query("DELETE FROM nct_salt")
+                        .execute(&self.pool)
+                        .await?;
                 }
             }
             Ok(())
