@@ -51,8 +51,9 @@ cargo package -p whatsapp-proto -p whatsapp-client --locked --allow-dirty
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p whatsapp-proto -p whatsapp-client --locked
 # A serve-only pharmacy-service (no `demo` feature) builds without the simulator.
 cargo check -p pharmacy-service --no-default-features --bins --locked
-# The web UI's pure modules under node's own test runner (the formatter's linear-time bound).
-node --test pharmacy-service/ui/tests/format.test.mjs
+# The web UI's pure modules under node's own test runner (the formatter's linear-time bound, the
+# busy-retry policy).
+node --test pharmacy-service/ui/tests/*.test.mjs
 
 # ---- pharmacy-service HTTP API: schema-driven fuzzing (schemathesis from PyPI into .tools/py)
 # against /api/openapi.json of a seeded `pharmacy-service serve`: no 5xx, no response that breaks

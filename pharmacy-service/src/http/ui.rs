@@ -34,6 +34,7 @@ static ASSETS: &[(&str, &[u8])] = assets!(
     "css/app.css",
     "js/app.js",
     "js/api.js",
+    "js/busy.js",
     "js/contract.js",
     "js/dom.js",
     "js/i18n.js",

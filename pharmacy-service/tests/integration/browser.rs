@@ -7,11 +7,12 @@
 //! chromium, chromedriver, zbarimg or axe-core (installed by `.ci/run` and `test.sh`) fails the
 //! tests rather than skipping them.
 
+use super::chromium::{self, find_program};
 use super::http_client;
 use super::support::TempDir;
 use fantoccini::elements::Element;
 use fantoccini::wd::TimeoutConfiguration;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use pharmacy_service::app::{
     App, DemoCredentials, InboundContent, InboundEvent, InboundMessage, InboundOutcome,
     ReceiptStatus, SeedOptions, SendReply, Sender, ServiceConfig, SystemClock, TransferTarget,
@@ -42,19 +43,6 @@ fn screenshots_dir() -> PathBuf {
         .join("screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn find_program(name: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
-        let p = PathBuf::from(dir).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!(
-        "{name} is not installed: the browser tests need Debian's chromium, chromium-driver and \
-         zbar-tools (`apt-get install chromium chromium-driver zbar-tools`, as .ci/run does)"
-    );
 }
 
 fn axe_source() -> String {
@@ -393,19 +381,6 @@ pub(crate) struct Browser {
 
 impl Browser {
     pub(crate) async fn start(name: &'static str, lang: &str) -> Browser {
-        let chromium = find_program("chromium");
-        let chromedriver = find_program("chromedriver");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let driver = Command::new(chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting chromedriver");
         let profile = TempDir::new();
         let shots = screenshots_dir();
         for e in std::fs::read_dir(&shots).unwrap().flatten() {
@@ -416,38 +391,7 @@ impl Browser {
                 let _ = std::fs::remove_file(e.path());
             }
         }
-        let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--window-size=1366,860",
-                    format!("--user-data-dir={}", profile.0.display()),
-                    format!("--lang={lang}"),
-                ],
-            },
-        }))
-        .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + WAIT;
-        let client = loop {
-            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector)
-                .capabilities(caps.clone())
-                .connect(&url)
-                .await
-            {
-                Ok(c) => break c,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => panic!("no WebDriver session from chromedriver: {e}"),
-            }
-        };
+        let (client, driver) = chromium::session(&profile.0, lang).await;
         client
             .update_timeouts(TimeoutConfiguration::new(
                 Some(Duration::from_secs(60)),
@@ -2305,5 +2249,64 @@ async fn admin_maps_an_imported_branch_on_the_switchover_page() {
         assert!(Instant::now() < deadline, "the conversation was not kept");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    b.close().await;
+}
+
+/// Issue 32: the agent sends while the database is held busy past SQLite's busy timeout (another
+/// connection holds the write lock): the service answers 503 `busy`, and the composer says it is
+/// sending again and does so on its own; once the lock is gone the reply is stored, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_composer_sends_again_on_its_own_after_a_busy_answer() {
+    use sqlx::Connection;
+    let _one = BROWSER.lock().await;
+    let svc = Service::start().await;
+    let (user, pass, _) = svc.creds.agents[0].clone();
+    let agent = svc.agent_id(&user).await;
+    let admin = svc.user_id(&svc.creds.admin.0).await;
+    let (ticket, _) = svc
+        .customer_says("WA-BUSY-1", "Do you have Concor 5?")
+        .await;
+    svc.app
+        .transfer_ticket(ticket, admin, TransferTarget::Agent(agent), "test")
+        .await
+        .unwrap();
+    let mut b = Browser::start("busy", "ar").await;
+    b.login(&svc.base, &user, &pass).await;
+    b.click(&format!("#ticket-list [data-ticket='{ticket}']"))
+        .await;
+    b.until(
+        "the composer",
+        "!document.getElementById('composer').hidden",
+    )
+    .await;
+
+    let mut locker = super::support::hold_write_lock(&svc._dir.0.join("pharmacy.db")).await;
+    b.type_into("#composer-text", "Yes, 95 EGP a box").await;
+    b.click("#btn-send").await;
+    let said = b
+        .until(
+            "the composer saying it sends again",
+            "!document.getElementById('composer-status').hidden \
+             && document.getElementById('composer-status').textContent",
+        )
+        .await;
+    assert_eq!(said, "الخدمة مشغولة، جارٍ إعادة الإرسال…");
+    b.shot("busy-sending-again").await;
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    locker.close().await.unwrap();
+
+    b.until(
+        "the reply in the chat, the notice gone",
+        "document.getElementById('composer-status').hidden \
+         && document.getElementById('message-list').textContent.includes('Yes, 95 EGP a box') \
+         && document.getElementById('composer-text').value === ''",
+    )
+    .await;
+    let stored: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE body = 'Yes, 95 EGP a box'")
+            .fetch_one(svc.app.pool())
+            .await
+            .unwrap();
+    assert_eq!(stored, 1, "sent again, stored once");
     b.close().await;
 }

@@ -19,6 +19,7 @@ mod browser;
 mod browser_alerts;
 mod browser_kinds;
 mod calls;
+mod chromium;
 mod csat;
 mod db;
 mod demo;

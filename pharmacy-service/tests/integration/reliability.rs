@@ -1079,3 +1079,45 @@ async fn a_locked_or_full_database_is_an_error_and_an_alert_never_a_silent_drop(
     assert_eq!((n, tickets), (3, 1));
     s.shutdown().await;
 }
+
+/// Issue 32: an agent's send that meets a database held busy past SQLite's busy timeout (another
+/// connection holds the write lock, as a long write does) is answered 503 `busy` with
+/// `Retry-After` and stores nothing, so the UI's resend cannot duplicate it; the same request once
+/// the lock is gone is a 201.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_into_a_busy_database_is_503_with_retry_after_and_nothing_stored() {
+    use super::api_support::{T1, spawn_app};
+    use sqlx::Connection;
+    let t = spawn_app().await;
+    let ticket = t
+        .customer_writes("201077799002", "busy-1", "is it in stock?")
+        .await;
+    t.assign(ticket, t.world.agents[0]).await;
+    let me = t.login(T1).await;
+    let mut locker = super::support::hold_write_lock(&t.world._dir.0.join("pharmacy.db")).await;
+    let replies = "SELECT COUNT(*) FROM messages WHERE ticket_id = ? AND body = 'yes, 95 EGP'";
+    let body = json!({ "ticket_id": ticket.0, "text": "yes, 95 EGP" });
+
+    let r = me.post("/api/messages/send", body.clone()).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "busy", "{}", r.text());
+    assert_eq!(r.json()["error"]["details"]["retry_after_s"], 1);
+    assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+    let stored: i64 = sqlx::query_scalar(replies)
+        .bind(ticket.0)
+        .fetch_one(&mut locker)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "a busy answer stored nothing");
+
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    let r = me.post("/api/messages/send", body).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let stored: i64 = sqlx::query_scalar(replies)
+        .bind(ticket.0)
+        .fetch_one(&mut locker)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+    locker.close().await.unwrap();
+}

@@ -247,3 +247,20 @@ pub fn text_event(
         quoted_wa_id: None,
     })
 }
+
+/// Another connection to the database file holding its write lock (`BEGIN IMMEDIATE`), as a long
+/// write does: writers wait out SQLite's busy timeout, then fail busy. `ROLLBACK` on it lets them
+/// in again.
+pub async fn hold_write_lock(db: &std::path::Path) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    let mut c = sqlx::SqliteConnection::connect_with(
+        &sqlx::sqlite::SqliteConnectOptions::new().filename(db),
+    )
+    .await
+    .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c
+}

@@ -1,5 +1,6 @@
 // The JSON API of pharmacy-service: cookie session plus X-CSRF-Token on state changes.
 import { checked } from "./contract.js";
+import { withBusyRetry } from "./busy.js";
 
 let csrf = sessionStorage.getItem("csrf") || "";
 
@@ -32,11 +33,11 @@ let onUnauthorized = () => {};
 /** Called when a request answers 401 (session expired). */
 export const setUnauthorizedHandler = (f) => (onUnauthorized = f);
 
-/** How often a request answered 503 "busy" is sent again. */
-const BUSY_RETRIES = 5;
-
-/** Performs a request; body may be an object (JSON) or FormData. */
-export async function request(method, path, body, { quiet401 = false } = {}) {
+/**
+ * Performs a request; body may be an object (JSON) or FormData. A 503 "busy" (nothing stored) is
+ * sent again on its own after Retry-After (`busy.js`); `onRetry(n, seconds)` hears of each retry.
+ */
+export async function request(method, path, body, { quiet401 = false, onRetry } = {}) {
   const headers = { Accept: "application/json" };
   let payload;
   if (body instanceof FormData) payload = body;
@@ -45,21 +46,15 @@ export async function request(method, path, body, { quiet401 = false } = {}) {
     payload = JSON.stringify(body);
   }
   if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = csrf || cookieCsrf();
-  // A 503 "busy" means the database refused the write and nothing was stored: the same request
-  // is sent again after Retry-After, a few times, before the agent sees an error.
-  let res, data;
-  for (let attempt = 0; ; attempt++) {
-    res = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
+  const { res, data } = await withBusyRetry(async () => {
+    const res = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
     const text = await res.text();
-    data = null;
+    let data = null;
     if (text) {
       try { data = JSON.parse(text); } catch { data = text; }
     }
-    const busy = res.status === 503 && data && data.error && data.error.code === "busy";
-    if (!busy || attempt >= BUSY_RETRIES) break;
-    const wait = Number(res.headers.get("Retry-After")) || 1;
-    await new Promise((r) => setTimeout(r, Math.min(wait, 10) * 1000));
-  }
+    return { res, status: res.status, data, retryAfter: res.headers.get("Retry-After") };
+  }, { onRetry });
   if (!res.ok) {
     if (res.status === 401 && !quiet401) onUnauthorized();
     const e = (data && data.error) || {};
@@ -69,7 +64,7 @@ export async function request(method, path, body, { quiet401 = false } = {}) {
 }
 
 export const get = (p, o) => request("GET", p, undefined, o);
-export const post = (p, b) => request("POST", p, b ?? {});
+export const post = (p, b, o) => request("POST", p, b ?? {}, o);
 export const patch = (p, b) => request("PATCH", p, b);
 export const put = (p, b) => request("PUT", p, b);
 export const del = (p) => request("DELETE", p);

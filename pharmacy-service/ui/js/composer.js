@@ -76,6 +76,8 @@ async function send() {
   if (!text.trim() && files.length === 0) return;
   const btn = $("btn-send");
   btn.disabled = true;
+  // The service was busy and stored nothing: api.js sends the same request again on its own.
+  const retrying = { onRetry: () => { $("composer-status").hidden = false; } };
   try {
     const replyTo = reply?.id ?? null;
     const sent = [];
@@ -86,10 +88,10 @@ async function send() {
         if (i === 0 && text.trim()) fd.append("text", text);
         if (replyTo) fd.append("reply_to", String(replyTo));
         fd.append("file", f.file, f.file.name);
-        sent.push(await post("/api/messages/send/", fd));
+        sent.push(await post("/api/messages/send/", fd, retrying));
       }
     } else {
-      sent.push(await post("/api/messages/send/", { ticket_id: id, text, reply_to: replyTo }));
+      sent.push(await post("/api/messages/send/", { ticket_id: id, text, reply_to: replyTo }, retrying));
     }
     for (const s of sent) addMessage(s.message);
     ta.value = "";
@@ -100,6 +102,7 @@ async function send() {
   } catch (e) {
     toast(t("toast.sendError", { msg: e.message }), true);
   } finally {
+    $("composer-status").hidden = true;
     btn.disabled = false;
     ta.focus();
   }

@@ -62,16 +62,32 @@ const upsertRow = (r) => upsertTicket(r.ticket, { customer: r.customer, last: r.
 /** A ticket detail (`get_ticket`) into the list. */
 const upsertDetail = (d) => upsertTicket(d.ticket, { customer: d.customer });
 
-/** Loads the lists from the server (all three tabs, so the counters are right). */
+/** The most open (and pending) conversations the list holds: a busy branch's whole day. */
+const LIST_MAX = 2000;
+
+/** Every page of one status, newest activity first, up to `max` rows (pages of 200). */
+async function allPages(status, text, max) {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await get(`/api/tickets/${qs({ status, text, limit: 200, cursor })}`);
+    items.push(...rows(page));
+    cursor = nextCursor(page);
+  } while (cursor && items.length < max);
+  return items;
+}
+
+/** Loads the lists from the server (all three tabs, so the counters are right): every open
+ * and pending conversation, the newest closed ones. */
 export async function loadTickets() {
   const text = state.search.trim();
   const [open, pending, closed] = await Promise.all([
-    get(`/api/tickets/${qs({ status: "open", text, limit: 200 })}`),
-    get(`/api/tickets/${qs({ status: "pending", text, limit: 200 })}`),
-    get(`/api/tickets/${qs({ status: "closed", text, limit: 50 })}`),
+    allPages("open", text, LIST_MAX),
+    allPages("pending", text, LIST_MAX),
+    get(`/api/tickets/${qs({ status: "closed", text, limit: 50 })}`).then(rows),
   ]);
   const keep = new Map();
-  for (const r of [...rows(open), ...rows(pending), ...rows(closed)]) {
+  for (const r of [...open, ...pending, ...closed]) {
     const tk = upsertRow(r);
     keep.set(tk.id, tk);
   }
@@ -112,11 +128,21 @@ export function renderList() {
   const shown = all.filter((tk) => tabOf(tk) === state.tab);
   // Keep keyboard focus on the same conversation across live redraws.
   const focused = document.activeElement?.closest?.("#ticket-list [data-ticket]")?.dataset.ticket;
-  clear(list);
-  for (const tk of shown) list.append(ticketItem(tk));
+  // Built off the page and put in at once: one layout for the whole list, however long.
+  const rowsFragment = document.createDocumentFragment();
+  for (const tk of shown) rowsFragment.append(ticketItem(tk));
+  list.replaceChildren(rowsFragment);
   if (focused) list.querySelector(`[data-ticket="${focused}"]`)?.focus();
   $("list-empty").hidden = shown.length > 0;
+  // For the inbox bench (`cargo bench -p pharmacy-service --bench inbox`): navigation start to
+  // the list drawn with this many rows (marked when the count changes, so marks stay few).
+  if (shown.length !== markedRows) {
+    markedRows = shown.length;
+    performance.mark("inbox-list", { detail: { rows: shown.length } });
+  }
 }
+
+let markedRows = -1;
 
 function ticketItem(tk) {
   const name = customerName(tk.customer);
@@ -323,7 +349,11 @@ export function addMessage(m, { scroll = true, prepend = false } = {}) {
   if (m.ticket_id !== undefined && m.ticket_id !== state.current) return;
   const list = $("message-list");
   const stick = scroll && nearBottom();
-  state.messages.set(m.id, { ...(state.messages.get(m.id) || {}), ...m });
+  const prev = state.messages.get(m.id);
+  state.messages.set(m.id, { ...(prev || {}), ...m });
+  // A send's own answer (queued) can come after the live events that it was sent or delivered:
+  // the tick never goes back.
+  if (prev && RANK[m.status] < RANK[prev.status] && RANK[prev.status] <= RANK.read) state.messages.get(m.id).status = prev.status;
   const full = state.messages.get(m.id);
   if (full.wa_id) state.byWa.set(full.wa_id, full);
   const old = list.querySelector(`[data-id="${m.id}"]`);
@@ -350,12 +380,14 @@ export function addMessage(m, { scroll = true, prepend = false } = {}) {
   if (stick) scrollToEnd();
 }
 
+/** How far a message got; a later answer never moves its tick back. */
+const RANK = { queued: 0, held: 0, sent: 1, delivered: 2, read: 3, failed: 4, cancelled: 4 };
+
 /** Updates one message's delivery status. */
 function setStatus(id, status) {
   const m = state.messages.get(id);
   if (!m) return;
-  const rank = { queued: 0, held: 0, sent: 1, delivered: 2, read: 3, failed: 4, cancelled: 4 };
-  if ((rank[status] ?? 0) < (rank[m.status] ?? 0) && status !== "failed") return;
+  if ((RANK[status] ?? 0) < (RANK[m.status] ?? 0) && status !== "failed") return;
   addMessage({ ...m, status });
 }
 

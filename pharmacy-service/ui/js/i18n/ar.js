@@ -79,7 +79,7 @@ export default {
   "composer.label": "اكتب رسالة", "composer.placeholder": "اكتب رسالة… (/ للقوالب)", "composer.send": "إرسال",
   "composer.emoji": "رموز تعبيرية", "composer.attach": "إرفاق ملف", "composer.replyingTo": "رد على",
   "composer.cancelReply": "إلغاء الرد", "composer.templates": "القوالب", "composer.noTemplates": "لا يوجد قالب مطابق",
-  "composer.remove": "إزالة {name}", "composer.tooBig": "الملف {name} كبير جدًا",
+  "composer.remove": "إزالة {name}", "composer.retrying": "الخدمة مشغولة، جارٍ إعادة الإرسال…", "composer.tooBig": "الملف {name} كبير جدًا",
   "transfer.title": "تحويل المحادثة", "transfer.to": "إلى", "transfer.agent": "موظف", "transfer.branch": "فرع",
   "transfer.note": "ملاحظة للمستلم", "transfer.submit": "تحويل",
   "close.title": "إغلاق المحادثة؟", "close.hint": "سيُرسل استبيان الرضا للعميل إن كان مفعّلًا.",

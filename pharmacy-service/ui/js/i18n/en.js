@@ -79,7 +79,7 @@ export default {
   "composer.label": "Type a message", "composer.placeholder": "Type a message… (/ for templates)", "composer.send": "Send",
   "composer.emoji": "Emoji", "composer.attach": "Attach file", "composer.replyingTo": "Replying to",
   "composer.cancelReply": "Cancel reply", "composer.templates": "Templates", "composer.noTemplates": "No matching template",
-  "composer.remove": "Remove {name}", "composer.tooBig": "{name} is too large",
+  "composer.remove": "Remove {name}", "composer.retrying": "The service is busy; sending again…", "composer.tooBig": "{name} is too large",
   "transfer.title": "Transfer conversation", "transfer.to": "To", "transfer.agent": "Agent", "transfer.branch": "Branch",
   "transfer.note": "Note for the receiver", "transfer.submit": "Transfer",
   "close.title": "Close this conversation?", "close.hint": "The customer gets the satisfaction survey if it is on.",

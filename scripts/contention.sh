@@ -5,7 +5,8 @@
 # naming the seed (RELIABILITY_SEED=N replays it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds=(1796637847039649271 42 7340221395521182019 12297829382473034410)
+# SEEDS="N ..." and ROUNDS=N narrow a run (e.g. one seed, once).
+read -r -a seeds <<< "${SEEDS:-1796637847039649271 42 7340221395521182019 12297829382473034410}"
 rounds=${ROUNDS:-2}
 
 cargo test -p pharmacy-service --test integration --locked --no-run
