@@ -172,6 +172,11 @@ async fn poll_sends_the_poll_and_prints_the_tally() {
     let sim = Sim::start(SimConfig::default()).await.expect("sim");
     sim.add_customer("201112220003", "Mona", 1, false)
         .expect("customer");
+    // The customer wrote to the pharmacy before (its token lets the poll through).
+    sim.add_account("201001230003", "Pharmacy")
+        .expect("account");
+    sim.issue_privacy_token("201112220003", "201001230003")
+        .expect("token");
     let args = [
         "--to",
         "201112220003",
@@ -198,10 +203,9 @@ async fn poll_sends_the_poll_and_prints_the_tally() {
         false,
     )
     .expect("vote");
-    assert_eq!(
-        line_starting(&lines, "vote "),
-        "201112220003@s.whatsapp.net Zamalek"
-    );
+    // The customer is LID-addressed, as most chats are now.
+    let voter = fixtures::lid_of(&sim, "201112220003");
+    assert_eq!(line_starting(&lines, "vote "), format!("{voter} Zamalek"));
     assert_eq!(line_starting(&lines, "tally "), "Maadi=0 Zamalek=1");
     // A voter's new vote replaces the old one.
     sim.customer_vote("201112220003", "201001230003", &poll_id, &["Maadi"], false)
@@ -215,6 +219,10 @@ async fn send_media_uploads_the_file_through_the_servers_media_hosts() {
     let sim = Sim::start(SimConfig::default()).await.expect("sim");
     sim.add_customer("201112220004", "Mona", 1, false)
         .expect("customer");
+    sim.add_account("201001230004", "Pharmacy")
+        .expect("account");
+    sim.issue_privacy_token("201112220004", "201001230004")
+        .expect("token");
     let dir = temp_dir("example-send-media-file");
     let file = dir.join("prescription.pdf");
     let body = b"%PDF-1.4 a prescription".repeat(40);

@@ -158,8 +158,9 @@ async fn a_key_index_list_without_its_account_key_is_accepted_and_cached() {
     })
     .expect("fault");
     let reply = question_then_reply(&sim, &mut events, &client).await;
+    let customer = addressed_as(&client, CUSTOMER).await;
     assert_eq!(
-        devices_of(&sent_stanza(&sim, &reply), CUSTOMER),
+        devices_of(&sent_stanza(&sim, &reply), &customer),
         vec![0, 1, 2]
     );
     // Cached: the next reply asks the server nothing.
@@ -169,7 +170,7 @@ async fn a_key_index_list_without_its_account_key_is_accepted_and_cached() {
         .await
         .expect("reply");
     assert_eq!(
-        devices_of(&sent_stanza(&sim, &again), CUSTOMER),
+        devices_of(&sent_stanza(&sim, &again), &customer),
         vec![0, 1, 2]
     );
     assert_eq!(usyncs(&sim), asked, "no usync for a cached list");

@@ -36,6 +36,8 @@ async fn edits_revokes_and_reactions_carry_whatsmeows_attributes() {
     let (client, _events) = paired(&sim, &path, config(&sim)).await;
     sim.add_customer(CUSTOMER, "Mona", 1, false)
         .expect("customer");
+    // The customer wrote before: its privacy token lets our messages through (no 463).
+    sim.issue_privacy_token(CUSTOMER, OWN_PHONE).expect("token");
     let customer = Jid::user(CUSTOMER);
     let text = client
         .send_text(&customer, "ready at 5")

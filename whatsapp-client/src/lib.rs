@@ -28,8 +28,8 @@ mod pair;
 mod peer;
 mod placeholder;
 mod poll;
-mod privacy_token;
 mod presence;
+mod privacy_token;
 mod receipt;
 mod receive;
 #[cfg(test)]
