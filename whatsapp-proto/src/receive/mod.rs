@@ -20,6 +20,8 @@
 //! `Deliver` of the group: a message is acknowledged only once its decryption is stored.
 
 mod decrypt;
+mod exchange;
+mod lid;
 pub mod recent;
 pub mod stanza;
 #[cfg(test)]
@@ -38,117 +40,9 @@ use crate::signal::{IdentityKeyPair, SignedPreKeyRecord};
 
 pub use decrypt::ciphertext_hash;
 use decrypt::{EncFailure, Need};
+pub use exchange::{Delivery, Input, Output, RecordKey};
 use recent::{RECENT_MESSAGES, RecentCounts};
 use stanza::{KEYS_FROM_RETRY, MAX_RETRY_COUNT, Nack, RetryReceipt};
-
-/// A record the core needs, named as the store names it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RecordKey {
-    /// The session record of a Signal address (`user[_agent].device`).
-    Session(String),
-    /// The identity key (32 bytes) stored for a Signal address.
-    Identity(String),
-    /// A one-time prekey record, by id.
-    PreKey(u32),
-    /// The sender key record of `sender` (a Signal address) in `group` (a JID as text).
-    SenderKey {
-        /// The group.
-        group: String,
-        /// The sender's Signal address.
-        sender: String,
-    },
-    /// A plaintext decrypted and committed before, by [`ciphertext_hash`].
-    Plaintext([u8; 32]),
-    /// The LID user (UTF-8) of a phone number user.
-    LidForPn(String),
-    /// The phone number user (UTF-8) of a LID user.
-    PnForLid(String),
-    /// Not a record but a step the shell takes before the core goes on: move the sessions,
-    /// identities and sender keys of every device of the phone-number user `pn` to the LID
-    /// user `lid` in the store (whatsmeow `MigratePNToLID`), then answer
-    /// `Loaded(key, None)`. Asked once per group and sender, before the core loads the
-    /// sender's records under its LID.
-    LidMigration {
-        /// The phone-number user.
-        pn: String,
-        /// Its LID user.
-        lid: String,
-    },
-    /// The `<keys>` of a retry receipt, with a fresh one-time prekey that the answerer has
-    /// stored and marked uploaded: answered with [`Input::RetryKeys`].
-    RetryKeys,
-}
-
-/// What the shell answers.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum Input {
-    /// The record asked for, `None` when the store has none.
-    Loaded(RecordKey, Option<Vec<u8>>),
-    /// The `<keys>` node asked for with [`RecordKey::RetryKeys`].
-    RetryKeys(Node),
-    /// The store could not answer: the message is left unacknowledged (a missing PN/LID
-    /// mapping is only a missing detail, and is read as `None`).
-    LoadFailed(RecordKey),
-}
-
-/// What the core asks of the shell.
-// Outputs live briefly in one queue; boxing the large deliveries would cost an allocation
-// per message for nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Output {
-    /// Load a record and answer with [`Input::Loaded`].
-    Load(RecordKey),
-    /// Write these changes in one transaction (the group's end, [`Receiver::finish`]).
-    Commit(Changes),
-    /// Send this stanza once the group is committed.
-    Send(Node),
-    /// Hand this to the application once the group is committed.
-    Deliver(Delivery),
-    /// The message `id` stays unacknowledged: a load failed, and the server will deliver it
-    /// again (after a reconnect).
-    Unacknowledged {
-        /// The message id.
-        id: String,
-        /// The record that could not be loaded.
-        key: RecordKey,
-    },
-}
-
-/// What a message gave the application.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Delivery {
-    /// A decrypted message with something to show.
-    Message(Box<Received>),
-    /// A message that carried nothing for the application (a sender key distribution only,
-    /// or a duplicate); its receipt is already among the sends.
-    Consumed(MessageInfo),
-    /// A message that could not be decrypted (a retry receipt was sent unless the limit
-    /// was reached) or whose plaintext is not a message.
-    Undecryptable {
-        /// Who sent it.
-        info: MessageInfo,
-        /// Why, for the log.
-        reason: String,
-    },
-    /// `<unavailable>` instead of `<enc>`: the phone holds the message.
-    Unavailable {
-        /// Who sent it.
-        info: MessageInfo,
-        /// The `<unavailable>` child.
-        unavailable: Node,
-        /// The ack to send once the application stored the placeholder (a view-once
-        /// message); `None` when the ack is already among the sends and the phone should be
-        /// asked to resend the message.
-        deferred_ack: Option<Node>,
-    },
-    /// A prekey message came under a new identity, now trusted (the peer reinstalled).
-    IdentityChanged(Jid),
-}
 
 /// A decrypted message.
 #[derive(Debug)]
@@ -636,38 +530,6 @@ impl Receiver {
         Ok(())
     }
 
-    /// The sender's other address (part 2 §3.5): `sender_pn` (`participant_pn` in a group)
-    /// when the sender is a LID, else `sender_lid` (`participant_lid`); one the stanza names
-    /// is committed, a missing one is loaded.
-    fn alternate(&mut self, node: &Node, from: &Jid, group: bool) -> Result<Option<Jid>, Need> {
-        let key = match (group, from.is_lid()) {
-            (false, true) => "sender_pn",
-            (false, false) => "sender_lid",
-            (true, true) => "participant_pn",
-            (true, false) => "participant_lid",
-        };
-        if let Some(alt) = node.attrs().optional_jid(key).ok().flatten() {
-            let pair = if from.is_lid() {
-                (from.user.clone(), alt.user.clone())
-            } else {
-                (alt.user.clone(), from.user.clone())
-            };
-            if !self.changes.lid_mappings.contains(&pair) {
-                self.changes.lid_mappings.push(pair);
-            }
-            return Ok(Some(alt.to_non_ad()));
-        }
-        let (key, server) = if from.is_lid() {
-            (RecordKey::PnForLid(from.user.clone()), Server::User)
-        } else {
-            (RecordKey::LidForPn(from.user.clone()), Server::Lid)
-        };
-        Ok(self
-            .known(key)?
-            .and_then(|user| String::from_utf8(user.clone()).ok())
-            .map(|user| Jid::new(user, server)))
-    }
-
     /// A plaintext: its key distribution taken in, its content opened.
     fn opened(&mut self, msg: &mut InFlight, plaintext: &[u8]) -> Result<(), Need> {
         let Ok(raw) = e2e::Message::decode(plaintext) else {
@@ -739,55 +601,6 @@ impl Receiver {
             self.distributed.push(pair);
         }
         Ok(())
-    }
-
-    /// The store moved the records of `pn` to `lid`: so does the group's own state, a
-    /// record of the phone number (loaded or changed) replacing the LID's, as in the store.
-    fn moved_to_lid(&mut self, pn: &str, lid: &str) {
-        let from = address_prefix(&Jid::user(pn));
-        let to = address_prefix(&Jid::new(lid, Server::Lid));
-        let renamed = |address: &str| {
-            address
-                .strip_prefix(from.as_str())
-                .map(|rest| format!("{to}{rest}"))
-        };
-        let keys: Vec<RecordKey> = self.known.keys().cloned().collect();
-        for key in keys {
-            let moved = match &key {
-                RecordKey::Session(a) => renamed(a).map(RecordKey::Session),
-                RecordKey::Identity(a) => renamed(a).map(RecordKey::Identity),
-                RecordKey::SenderKey { group, sender } => {
-                    renamed(sender).map(|sender| RecordKey::SenderKey {
-                        group: group.clone(),
-                        sender,
-                    })
-                }
-                _ => None,
-            };
-            if let Some(moved) = moved
-                && let Some(value) = self.known.remove(&key)
-            {
-                if value.is_some() {
-                    self.known.insert(moved, value);
-                }
-                self.known.insert(key, None);
-            }
-        }
-        for decrypted in &mut self.changes.decrypts {
-            if let Some(address) = renamed(&decrypted.address) {
-                decrypted.address = address;
-            }
-            if let Some((_, sender, _)) = &mut decrypted.sender_key
-                && let Some(address) = renamed(sender)
-            {
-                *sender = address;
-            }
-        }
-        for (_, sender) in &mut self.distributed {
-            if let Some(address) = renamed(sender) {
-                *sender = address;
-            }
-        }
     }
 
     /// Counts a retry receipt for the message (once) and loads its keys when they go with it.
@@ -888,15 +701,6 @@ impl Receiver {
             self.outputs
                 .push_back(Output::Deliver(Delivery::Consumed(info)));
         }
-    }
-}
-
-/// The start of the Signal address of every device of `user` (`2010.`, `99_1.`).
-fn address_prefix(user: &Jid) -> String {
-    let address = user.to_non_ad().signal_address();
-    match address.strip_suffix('0') {
-        Some(prefix) => prefix.to_owned(),
-        None => address,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The attributes that hold a JID. On the wire a JID attribute is a JID node (binary tags
 //! 250/247/246), never a string: whatsmeow reads each of these with `AttrGetter.JID` /
 //! `OptionalJID`, which refuses a string (`binary/attrs.go` `GetJID`), and answers a stanza
-//! whose `from` is text with `<ack error="487">`. [`crate::binary::Attrs::jid`] is as strict.
+//! whose `from` is text with `<ack error="487">`. [`crate::binary::AttrReader::jid`] is as strict.
 
 use crate::binary::{Node, Value};
 
