@@ -10,7 +10,7 @@
 //! when a routed path is missing from it.
 
 use super::error::ErrorBody;
-use axum::Json;
+use axum::http::header;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -358,9 +358,9 @@ fn fix_link_names(doc: &mut Value) {
     }
 }
 
-/// `GET /api/openapi.json`: this document. The one answer that stays `Json<Value>`: the body is
-/// the schema of every other answer, not data described by one (a `ToSchema` type for it would
-/// be the OpenAPI meta-schema, and utoipa's `OpenApi` is edited as JSON above before serving).
+/// `GET /api/openapi.json`: this document, serialised once. The body is the schema of every
+/// other answer, not data described by one (a `ToSchema` type for it would be the OpenAPI
+/// meta-schema), so it is served as the bytes of [`spec`] rather than through a typed `Json`.
 #[utoipa::path(
     get,
     path = "/api/openapi.json",
@@ -372,8 +372,13 @@ fn fix_link_names(doc: &mut Value) {
         PublicErrors,
     )
 )]
-pub async fn document() -> Json<Value> {
-    Json(spec().clone())
+pub async fn document() -> ([(header::HeaderName, &'static str); 1], &'static [u8]) {
+    static BYTES: LazyLock<Vec<u8>> =
+        LazyLock::new(|| serde_json::to_vec(spec()).unwrap_or_default());
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        BYTES.as_slice(),
+    )
 }
 
 /// Who may call an operation, as the document states it.
