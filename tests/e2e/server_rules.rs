@@ -216,7 +216,14 @@ async fn a_hundred_sends_ask_the_server_once_per_customer_group_and_media_ttl() 
         groups.len(),
         "one group-info query per group"
     );
-    assert_eq!(iqs("w:m", "media_conn"), 1, "one media_conn within its ttl");
+    // Counted since login: a history download right after pairing may have asked first, and
+    // the uploads then reuse that answer.
+    let media_conns = log
+        .iter()
+        .filter(|s| s.from.starts_with(&from) && s.tag == "iq")
+        .filter(|s| s.xmlns == "w:m" && s.query == "media_conn")
+        .count();
+    assert_eq!(media_conns, 1, "one media_conn within its ttl");
     client.shutdown().await;
 }
 
