@@ -132,8 +132,8 @@ pub struct Config {
     pub event_queue: usize,
     /// Stanzas read off the socket and not yet processed at which the client stops reading
     /// it (512), unless it awaits an answer (an IQ, a message's ack, the keepalive): then it
-    /// reads on, and past four times this many it reconnects (the server delivers again
-    /// what was not acknowledged).
+    /// reads on, up to four times this many (past that an awaited answer waits for the
+    /// backlog to drain, or times out).
     pub stanza_backlog: usize,
 }
 

@@ -69,7 +69,7 @@ impl Drop for RegistryGuard {
 const STANZA_QUEUE: usize = 64;
 
 /// How far past [`crate::Config::stanza_backlog`] the backlog may grow while an answer is
-/// awaited before the connection is closed (see [`Connection::may_read`]).
+/// awaited (see [`Connection::may_read`]).
 const BACKLOG_OVERFLOW_FACTOR: usize = 4;
 
 /// What ended one connection, and what the supervisor does next.
@@ -130,9 +130,15 @@ impl Connection {
     /// someone awaits (an IQ of the application or of the worker, a message's ack, the
     /// keepalive) comes only by reading, and the one awaiting it may be what holds the
     /// worker up (an application awaiting an IQ is not reading its events): then reading
-    /// goes on, up to [`BACKLOG_OVERFLOW_FACTOR`] times the limit (see [`Driver::drive`]).
+    /// goes on, up to [`BACKLOG_OVERFLOW_FACTOR`] times the limit. Past that reading waits
+    /// for the worker even so: never a reconnect, which would make the server deliver the
+    /// whole offline queue again and, under a steady stream of sends awaiting their acks,
+    /// loop for ever. An answer left unread that long times out like any other.
     fn may_read(&self, limit: usize) -> bool {
-        self.backlog.len() < limit || self.core.awaits_answer() || !self.messages.is_empty()
+        let len = self.backlog.len();
+        len < limit
+            || (len < limit.saturating_mul(BACKLOG_OVERFLOW_FACTOR)
+                && (self.core.awaits_answer() || !self.messages.is_empty()))
     }
 
     /// Stanzas read and not yet taken by the worker: the backlog and the worker's queue.
@@ -452,16 +458,6 @@ impl Driver {
             self.shared
                 .stanzas_queued
                 .store(conn.stanzas_queued(), Ordering::Relaxed);
-            if conn.backlog.len() >= limit.saturating_mul(BACKLOG_OVERFLOW_FACTOR) {
-                // Read on for an awaited answer and still far behind: rather than hold an
-                // unbounded backlog, start over; nothing was acknowledged that was not
-                // handled, so the server delivers the rest again.
-                tracing::warn!(
-                    backlog = conn.backlog.len(),
-                    "stanza backlog overflow while awaiting an answer; reconnecting"
-                );
-                return Outcome::Retry("stanza backlog overflow".into());
-            }
             let reading = conn.may_read(limit);
             // A handle of its own, so that waiting for room borrows nothing of `conn`.
             let stanzas = conn.stanzas.clone();
