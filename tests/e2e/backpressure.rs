@@ -99,18 +99,24 @@ async fn a_slow_reader_holds_the_queues_at_their_bounds_and_an_iq_still_complete
     tokio::time::sleep(Duration::from_millis(300)).await;
     let backlog = client.backlog();
     assert_eq!(backlog.events, EVENTS, "{backlog:?}");
-    // While an answer is awaited (the login's IQs) the socket is read on, up to four times
-    // the backlog: still far from the hundred messages sent.
-    assert!(
-        backlog.stanzas <= WORKER_QUEUE + 4 * BACKLOG,
-        "{backlog:?} with {OFFLINE} messages sent"
-    );
+    // While an answer is awaited (the login's IQs) the socket is read on (up to a floor of
+    // thousands of stanzas, so that a service awaiting its sends' acks never stalls), so the
+    // offline queue may be read in whole here; the live part below checks the bound.
     assert_eq!(drain(&mut events, OFFLINE, "offline").await.len(), OFFLINE);
 
     // Live, with every queue full and a few messages more in the socket: an IQ awaited by
     // the application while it reads no events still gets its answer.
     send(&sim, LIVE, "live");
     full(&client).await;
+    // Nothing awaited: reading stopped at the bound, and the last few messages wait in the
+    // socket (not a timing assertion: with backpressure the count stays put however long).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let backlog = client.backlog();
+    assert_eq!(
+        backlog.stanzas,
+        WORKER_QUEUE + BACKLOG,
+        "{backlog:?} with {LIVE} sent"
+    );
     tokio::time::timeout(Duration::from_secs(20), client.send_iq(ping()))
         .await
         .expect("the IQ answered while the event queue is full")

@@ -72,6 +72,12 @@ const STANZA_QUEUE: usize = 64;
 /// awaited (see [`Connection::may_read`]).
 const BACKLOG_OVERFLOW_FACTOR: usize = 4;
 
+/// The least backlog read on for an awaited answer, whatever the configured bound: an
+/// application that awaits a send's ack while its event reader waits on that same send (a
+/// service storing each message before acking it) must not stall behind a small cap, and
+/// an offline queue of a few thousand messages has to fit.
+const BACKLOG_AWAITING_FLOOR: usize = 16_384;
+
 /// What ended one connection, and what the supervisor does next.
 enum Outcome {
     /// Reconnect at once (515 after pairing).
@@ -130,14 +136,18 @@ impl Connection {
     /// someone awaits (an IQ of the application or of the worker, a message's ack, the
     /// keepalive) comes only by reading, and the one awaiting it may be what holds the
     /// worker up (an application awaiting an IQ is not reading its events): then reading
-    /// goes on, up to [`BACKLOG_OVERFLOW_FACTOR`] times the limit. Past that reading waits
+    /// goes on, up to [`BACKLOG_OVERFLOW_FACTOR`] times the limit (at least
+    /// [`BACKLOG_AWAITING_FLOOR`]). Past that reading waits
     /// for the worker even so: never a reconnect, which would make the server deliver the
     /// whole offline queue again and, under a steady stream of sends awaiting their acks,
     /// loop for ever. An answer left unread that long times out like any other.
     fn may_read(&self, limit: usize) -> bool {
         let len = self.backlog.len();
         len < limit
-            || (len < limit.saturating_mul(BACKLOG_OVERFLOW_FACTOR)
+            || (len
+                < limit
+                    .saturating_mul(BACKLOG_OVERFLOW_FACTOR)
+                    .max(BACKLOG_AWAITING_FLOOR)
                 && (self.core.awaits_answer() || !self.messages.is_empty()))
     }
 
