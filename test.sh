@@ -47,7 +47,15 @@ cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked
 # The two library crates package and build on their own (schemas, examples and README inside), and
 # their documentation has no broken link. `--allow-dirty` lets a developer run this before committing.
-cargo package -p whatsapp-proto -p whatsapp-client --locked --allow-dirty
+# The client is verified against whatsapp-proto unpacked from a local registry that cargo
+# rebuilds at every run under the same name and version, while it caches registry crates as
+# immutable (the unpacked source and the build): both are cleared first, in a target dir of
+# the check's own so that the workspace's build is left alone.
+pkg_target="${CARGO_TARGET_DIR:-$root/target}/package-verify"
+rm -rf "$pkg_target/package" "$pkg_target"/debug/.fingerprint/whatsapp-proto-* \
+  "$pkg_target"/debug/.fingerprint/whatsapp-client-* \
+  "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/whatsapp-proto-*
+cargo package -p whatsapp-proto -p whatsapp-client --locked --allow-dirty --target-dir "$pkg_target"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p whatsapp-proto -p whatsapp-client --locked
 # A serve-only pharmacy-service (no `demo` feature) builds without the simulator.
 cargo check -p pharmacy-service --no-default-features --bins --locked
