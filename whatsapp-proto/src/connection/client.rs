@@ -374,6 +374,17 @@ impl ClientConnection {
         !self.pending.is_empty()
     }
 
+    /// Stops awaiting the answer to the IQ `id` (its caller gave up): no timeout is reported
+    /// for it and [`awaits_answer`](Self::awaits_answer) no longer counts it; an answer that
+    /// comes anyway is handed on as an [`Event::Node`]. False when no IQ sent with
+    /// [`send_iq`](Self::send_iq) awaits that id (the keepalive's is never forgotten).
+    pub fn forget_iq(&mut self, id: &str) -> bool {
+        match self.pending.get(id) {
+            Some((_, PendingKind::User)) => self.pending.remove(id).is_some(),
+            _ => false,
+        }
+    }
+
     /// A fresh IQ id (`"<b0>.<b1>-<n>"`).
     pub fn next_id(&mut self) -> String {
         self.iq_counter += 1;

@@ -403,6 +403,41 @@ fn iq_result_error_timeout_and_disconnect() {
     assert!(h.client.send_iq(iq("x"), h.now).is_err());
 }
 
+/// An IQ whose caller gave up is not awaited any more (a shell reading on for awaited
+/// answers stops counting it), never times out, and a late answer comes as a plain node.
+#[test]
+fn a_forgotten_iq_is_no_longer_awaited() {
+    let mut h = Harness::new(301);
+    h.login();
+    h.take_events();
+    let iq = Node::new("iq")
+        .attr("xmlns", "w:profile:picture")
+        .attr("type", "get")
+        .attr("to", Jid::server_jid());
+    let now = h.now;
+    let id = h.client.send_iq(iq, now).unwrap();
+    h.pump();
+    assert!(h.client.awaits_answer());
+    assert!(!h.client.forget_iq("no-such-id"));
+    assert!(h.client.forget_iq(&id));
+    assert!(!h.client.awaits_answer());
+    assert!(!h.client.forget_iq(&id));
+    // Past the IQ timeout (pings answered meanwhile): no timeout reported.
+    h.advance(now + 80_000);
+    assert!(h.take_events().is_empty());
+    h.send(
+        Node::new("iq")
+            .attr("from", Jid::server_jid())
+            .attr("id", id.as_str())
+            .attr("type", "result"),
+    );
+    let events = h.take_events();
+    assert!(
+        matches!(&events[..], [Event::Node(n)] if n.tag == "iq"),
+        "{events:?}"
+    );
+}
+
 #[test]
 fn keepalive_pings_answered_then_missed_until_dead() {
     let mut h = Harness::new(400);
