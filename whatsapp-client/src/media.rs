@@ -183,13 +183,21 @@ pub fn validate_direct_path(path: &str) -> Result<(), TransferError> {
 }
 
 /// The scheme `media_conn` hosts are reached over: https, or http when the chat socket
-/// itself is plain `ws://` (a simulated server on loopback serves media on its own port;
-/// the real server is `wss://`, its media hosts https only).
+/// itself is plain `ws://` to this machine (a simulated server on loopback serves media on
+/// its own port; the real server is `wss://`, its media hosts https only). A `ws://` URL to
+/// any other host keeps media on https: plain http there would be readable and alterable on
+/// the network (a remote simulator is reached with [`crate::Config::media_base_url`]).
 fn media_scheme(config: &crate::Config) -> &'static str {
-    if config.url.starts_with("ws://") {
-        "http"
-    } else {
-        "https"
+    let loopback = |host: &str| {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    };
+    match config.url.parse::<Uri>() {
+        Ok(uri) if uri.scheme_str() == Some("ws") && uri.host().is_some_and(loopback) => "http",
+        _ => "https",
     }
 }
 
@@ -608,6 +616,27 @@ mod tests {
                 .to_string()
                 .starts_with("http://127.0.0.1:9/v/t62.7118-24/")
         );
+    }
+
+    #[test]
+    fn plain_http_media_only_with_a_ws_url_to_this_machine() {
+        for (url, scheme) in [
+            ("ws://127.0.0.1:9000/ws/chat", "http"),
+            ("ws://127.8.9.10:9000/ws/chat", "http"),
+            ("ws://[::1]:9000/ws/chat", "http"),
+            ("ws://localhost:9000/ws/chat", "http"),
+            ("ws://LocalHost/ws/chat", "http"),
+            ("ws://10.0.0.5:9000/ws/chat", "https"),
+            ("ws://sim.example/ws/chat", "https"),
+            ("ws://localhost.example/ws/chat", "https"),
+            ("ws://[::2]:9000/ws/chat", "https"),
+            ("wss://127.0.0.1/ws/chat", "https"),
+            ("wss://web.whatsapp.com/ws/chat", "https"),
+            ("not a url", "https"),
+        ] {
+            let config = crate::Config::default().with_url(url);
+            assert_eq!(media_scheme(&config), scheme, "{url}");
+        }
     }
 
     #[test]
