@@ -62,9 +62,17 @@ impl Drop for HandleInner {
 ///
 /// The connection stays alive meanwhile: acknowledgements ([`crate::IncomingMessage::ack`])
 /// never wait, and while an answer is awaited (an IQ such as [`Client::send_iq`], a sent
-/// message's ack, the keepalive) the socket is read on, so an application that awaits a
-/// call while not reading its events does not deadlock the client. The events of the
-/// connection's life (disconnected, stopped, …) are never held back.
+/// message's ack, the keepalive) the socket is read on, up to
+/// [`Config::stanza_backlog_awaiting`] stanzas, so an application that awaits a call while
+/// not reading its events does not deadlock the client. A call whose future was dropped is
+/// not awaited any more. The events of the connection's life (disconnected, stopped, …) are
+/// never held back; they keep their order with the other events.
+///
+/// whatsmeow does this differently (`client.go`, `handleFrame` and `handlerQueueSize`): its
+/// read loop takes answers to requests out at once and queues other stanzas for the handlers
+/// in a channel 2,048 deep; when that is full it no longer blocks the read loop but hands
+/// each further stanza to a goroutine of its own, giving up their order and any bound on
+/// memory. This client keeps both: a bounded backlog, read on only for awaited answers.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<HandleInner>,
@@ -113,6 +121,10 @@ impl Client {
         let shared = Arc::new(Shared::new(
             store, config, device, events_tx, cmd_tx, ack_tx,
         ));
+        if shared.device().is_paired() {
+            // Before the driver runs: it takes the session lock (see `lid::migrate_store`).
+            crate::lid::migrate_store(&shared).await;
+        }
         let driver = Driver::new(shared.clone(), cmd_rx, ack_rx, guard);
         tokio::spawn(driver.run());
         let client = Client {
@@ -144,6 +156,9 @@ impl Client {
             events: shared.events_queued(),
             stanzas: shared
                 .stanzas_queued
+                .load(std::sync::atomic::Ordering::Relaxed),
+            reading_paused: shared
+                .reading_paused
                 .load(std::sync::atomic::Ordering::Relaxed),
         }
     }
@@ -439,6 +454,10 @@ pub struct Backlog {
     pub events: usize,
     /// Stanzas read off the socket and not yet processed.
     pub stanzas: usize,
+    /// The client stopped reading the socket: its stanza backlog is full and no answer is
+    /// awaited (see [`Client`] on backpressure). Nothing more is read until the application
+    /// reads events or awaits an answer.
+    pub reading_paused: bool,
 }
 
 // ------------------------------------------------------------------ polls

@@ -132,9 +132,17 @@ pub struct Config {
     pub event_queue: usize,
     /// Stanzas read off the socket and not yet processed at which the client stops reading
     /// it (512), unless it awaits an answer (an IQ, a message's ack, the keepalive): then it
-    /// reads on, up to four times this many (past that an awaited answer waits for the
-    /// backlog to drain, or times out).
+    /// reads on up to [`Config::stanza_backlog_awaiting`].
     pub stanza_backlog: usize,
+    /// Stanzas read and not yet processed up to which the client reads on while an answer
+    /// is awaited (16,384; never less than [`Config::stanza_backlog`]). An application that
+    /// awaits a send's ack or an IQ while its event reader waits on that same call (a
+    /// service storing each message before acknowledging it) must not stall behind the
+    /// backlog, and an offline queue of a few thousand messages has to fit. Past it the
+    /// awaited answer waits for the backlog to drain, or times out; the client never
+    /// reconnects for it (the server would deliver the offline queue again). An answer
+    /// whose caller gave up (dropped the call's future) is not awaited.
+    pub stanza_backlog_awaiting: usize,
 }
 
 impl Default for Config {
@@ -164,6 +172,7 @@ impl Default for Config {
             timeouts: whatsapp_proto::connection::Timeouts::default(),
             event_queue: 256,
             stanza_backlog: 512,
+            stanza_backlog_awaiting: 16_384,
         }
     }
 }

@@ -4,19 +4,23 @@
 
 mod calls;
 mod device_cache;
+mod event_queue;
 mod group_cache;
 mod link_code;
 mod media_conn;
 mod request_id;
 mod sync;
+mod tokens_issued;
 
 pub(crate) use calls::CallTracker;
 pub(crate) use device_cache::{CachedList, DeviceCache, KnownDevice};
+pub(crate) use event_queue::EventQueue;
 pub(crate) use group_cache::{GroupCache, GroupInfo};
 pub(crate) use link_code::LinkCodeState;
 pub(crate) use media_conn::MediaConn;
 pub(crate) use request_id::RequestIds;
 pub(crate) use sync::SyncState;
+pub(crate) use tokens_issued::TokensIssued;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -84,7 +88,7 @@ pub(crate) struct Shared {
     pub(crate) logging_out: AtomicBool,
     pub(crate) server_offset_ms: AtomicI64,
     /// To the application (bounded, [`Config::event_queue`]): see [`Shared::emit`].
-    events: mpsc::Sender<Event>,
+    events: EventQueue,
     /// To the driver (bounded, [`COMMAND_QUEUE`]): senders wait for room.
     cmd: mpsc::Sender<Command>,
     /// The application's acknowledgements, to the driver. Unbounded on purpose: exempt from
@@ -95,6 +99,8 @@ pub(crate) struct Shared {
     /// Stanzas read off the socket and not yet taken by the stanza worker (the driver's
     /// backlog and the worker's queue), for [`crate::Client::backlog`].
     pub(crate) stanzas_queued: AtomicUsize,
+    /// The driver stopped reading the socket (backpressure), for [`crate::Client::backlog`].
+    pub(crate) reading_paused: AtomicBool,
     /// Serialises prekey uploads; holds when the last one succeeded.
     pub(crate) prekey_lock: tokio::sync::Mutex<Option<tokio::time::Instant>>,
     /// Phone-code pairing in progress.
@@ -133,6 +139,13 @@ pub(crate) struct Shared {
     pub(crate) group_cache: Mutex<GroupCache>,
     /// Request ids for usync `sid`s.
     pub(crate) request_ids: RequestIds,
+    /// The store's one-time LID migration is done: the login payload's `lidDbMigrated`
+    /// (see [`crate::lid::migrate_store`]).
+    pub(crate) lid_db_migrated: AtomicBool,
+    /// A background task runs that migration.
+    pub(crate) lid_migration_running: AtomicBool,
+    /// Whom we issued our privacy token to this week (see [`crate::privacy_token`]).
+    pub(crate) tokens_issued: Mutex<TokensIssued>,
 }
 
 impl Shared {
@@ -161,10 +174,11 @@ impl Shared {
             active_receipts: AtomicBool::new(false),
             logging_out: AtomicBool::new(false),
             server_offset_ms: AtomicI64::new(0),
-            events,
+            events: EventQueue::new(events),
             cmd,
             acks,
             stanzas_queued: AtomicUsize::new(0),
+            reading_paused: AtomicBool::new(false),
             prekey_lock: tokio::sync::Mutex::new(None),
             link_code: Mutex::new(None),
             retries_sent: Mutex::new(RecentCounts::new(RECENT_MESSAGES)),
@@ -182,6 +196,9 @@ impl Shared {
             request_ids: RequestIds::new(rand::random()),
             tasks: Mutex::new(Some(JoinSet::new())),
             clock: Arc::new(SystemClock),
+            lid_db_migrated: AtomicBool::new(false),
+            lid_migration_running: AtomicBool::new(false),
+            tokens_issued: Mutex::default(),
         }
     }
 
@@ -210,6 +227,12 @@ impl Shared {
             .clone()
     }
 
+    /// Reads the device without cloning it (its keys and account signature are dear to copy
+    /// for every device of a fan-out). `read` must not block.
+    pub(crate) fn with_device<R>(&self, read: impl FnOnce(&Device) -> R) -> R {
+        read(&self.device.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     pub(crate) fn set_device(&self, device: Device) {
         *self.device.lock().unwrap_or_else(|e| e.into_inner()) = device;
     }
@@ -219,26 +242,21 @@ impl Shared {
     /// here, the driver's backlog fills, the driver stops reading). Only tasks the
     /// application does not wait on call this: the stanza worker and background syncs.
     pub(crate) async fn emit(&self, event: Event) {
-        let _ = self.events.send(event).await;
+        self.events.push(event).await;
     }
 
     /// Hands `event` to the application without waiting: for the driver (which must keep
     /// reading IQ answers) and for work the application itself awaits (a send, an app-state
     /// sync it asked for), which would wait on its own reader. When the queue is full the
-    /// event is delivered by a task of its own once there is room, possibly after later
-    /// events; these events are few (one per connection change or per call).
+    /// event waits in an overflow delivered in order, and later events queue behind it (see
+    /// [`EventQueue`]); these events are few (one per connection change or per call).
     pub(crate) fn emit_now(&self, event: Event) {
-        if let Err(mpsc::error::TrySendError::Full(event)) = self.events.try_send(event) {
-            let events = self.events.clone();
-            tokio::spawn(async move {
-                let _ = events.send(event).await;
-            });
-        }
+        self.events.push_now(event);
     }
 
     /// How many events wait for the application.
     pub(crate) fn events_queued(&self) -> usize {
-        self.events.max_capacity() - self.events.capacity()
+        self.events.len()
     }
 
     /// Queues a command for the driver, waiting for room.
@@ -307,6 +325,22 @@ impl Shared {
         if let Some(mut set) = set {
             set.shutdown().await;
         }
+    }
+
+    /// Forgets what this process learned about the account that was logged out: the next
+    /// pairing may be another account, and its store starts empty.
+    pub(crate) fn forget_account(&self) {
+        fn clear<T: Default>(state: &Mutex<T>) {
+            *state.lock().unwrap_or_else(|e| e.into_inner()) = T::default();
+        }
+        self.stored_from_messages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        clear(&self.group_cache);
+        clear(&self.device_cache);
+        clear(&self.tokens_issued);
+        self.lid_db_migrated.store(false, Ordering::Release);
     }
 
     /// Server time in unix milliseconds (local clock corrected by the offset seen at login).

@@ -7,6 +7,7 @@
 //! device, so there are never two sockets for one device.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -25,7 +26,7 @@ use whatsapp_proto::connection::{
 };
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::noise::HandshakeConfig;
-use whatsapp_proto::payload::{self, RegistrationData};
+use whatsapp_proto::payload::{self, AppVersion, RegistrationData};
 
 use crate::ClientError;
 use crate::backoff::Backoff;
@@ -67,16 +68,6 @@ impl Drop for RegistryGuard {
 /// Stanzas queued to the stanza worker (fewer when [`crate::Config::stanza_backlog`] is
 /// smaller); more wait in the driver's backlog.
 const STANZA_QUEUE: usize = 64;
-
-/// How far past [`crate::Config::stanza_backlog`] the backlog may grow while an answer is
-/// awaited (see [`Connection::may_read`]).
-const BACKLOG_OVERFLOW_FACTOR: usize = 4;
-
-/// The least backlog read on for an awaited answer, whatever the configured bound: an
-/// application that awaits a send's ack while its event reader waits on that same send (a
-/// service storing each message before acking it) must not stall behind a small cap, and
-/// an offline queue of a few thousand messages has to fit.
-const BACKLOG_AWAITING_FLOOR: usize = 16_384;
 
 /// What ended one connection, and what the supervisor does next.
 enum Outcome {
@@ -133,22 +124,33 @@ impl Connection {
     /// Whether the socket may be read now. Backpressure: with the backlog full (the worker
     /// behind, typically waiting for room in the application's event queue) reading stops,
     /// and the server's traffic waits in the socket instead of in memory. But an answer
-    /// someone awaits (an IQ of the application or of the worker, a message's ack, the
-    /// keepalive) comes only by reading, and the one awaiting it may be what holds the
-    /// worker up (an application awaiting an IQ is not reading its events): then reading
-    /// goes on, up to [`BACKLOG_OVERFLOW_FACTOR`] times the limit (at least
-    /// [`BACKLOG_AWAITING_FLOOR`]). Past that reading waits
-    /// for the worker even so: never a reconnect, which would make the server deliver the
-    /// whole offline queue again and, under a steady stream of sends awaiting their acks,
-    /// loop for ever. An answer left unread that long times out like any other.
-    fn may_read(&self, limit: usize) -> bool {
+    /// someone awaits (see [`Connection::awaits_answer`]) comes only by reading, and the one
+    /// awaiting it may be what holds the worker up (an application awaiting an IQ is not
+    /// reading its events): then reading goes on, up to `awaiting_limit`
+    /// ([`crate::Config::stanza_backlog_awaiting`]). Past that reading waits for the worker
+    /// even so: never a reconnect, which would make the server deliver the whole offline
+    /// queue again and, under a steady stream of sends awaiting their acks, loop for ever.
+    /// An answer left unread that long times out like any other.
+    fn may_read(&mut self, limit: usize, awaiting_limit: usize) -> bool {
         let len = self.backlog.len();
-        len < limit
-            || (len
-                < limit
-                    .saturating_mul(BACKLOG_OVERFLOW_FACTOR)
-                    .max(BACKLOG_AWAITING_FLOOR)
-                && (self.core.awaits_answer() || !self.messages.is_empty()))
+        len < limit || (len < awaiting_limit.max(limit) && self.awaits_answer())
+    }
+
+    /// Whether an answer only reading brings is awaited: the keepalive's, or one a caller
+    /// still waits for (an IQ's result, a message's ack). Calls whose caller gave up (dropped
+    /// the future, so the receiver is gone) are forgotten here, so that they do not keep the
+    /// socket read past the bound.
+    fn awaits_answer(&mut self) -> bool {
+        self.messages.retain(|_, reply| !reply.is_closed());
+        let core = &mut self.core;
+        self.iqs.retain(|id, reply| {
+            let waited_for = !reply.is_closed();
+            if !waited_for {
+                core.forget_iq(id);
+            }
+            waited_for
+        });
+        self.core.awaits_answer() || !self.iqs.is_empty() || !self.messages.is_empty()
     }
 
     /// Stanzas read and not yet taken by the worker: the backlog and the worker's queue.
@@ -191,12 +193,43 @@ impl Driver {
     }
 
     pub(crate) async fn run(mut self) {
-        self.version.fetch(&self.shared).await;
+        let started = match self.version.fetch_url(&self.shared) {
+            Some(url) => match self.fetch_version(url).await {
+                Some(fetched) => {
+                    self.version.fetched(fetched);
+                    true
+                }
+                None => false,
+            },
+            None => {
+                self.version.fetched(None);
+                true
+            }
+        };
+        if started {
+            self.supervise().await;
+        }
+        self.shared.connected.store(false, Ordering::Release);
+        self.shared.stanzas_queued.store(0, Ordering::Relaxed);
+        self.shared.reading_paused.store(false, Ordering::Relaxed);
+        // Every background task ends before anyone hears that we stopped.
+        self.shared.stop_tasks().await;
+        // Free the device's place before anyone hears that we stopped.
+        self.guard.take();
+        self.shared.emit_now(Event::Stopped);
+        for waiter in self.stop_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+
+    /// Connects, and reconnects as each connection's end says, until the driver is to stop.
+    async fn supervise(&mut self) {
         let mut backoff = Backoff::default();
         let mut restarts = 0u32;
         loop {
             let (outcome, logged_in_for) = self.connect_once().await;
             self.shared.connected.store(false, Ordering::Release);
+            self.shared.reading_paused.store(false, Ordering::Relaxed);
             if logged_in_for.is_some() {
                 restarts = 0;
             }
@@ -217,7 +250,14 @@ impl Driver {
                 }
                 Outcome::Stop => break,
                 Outcome::Outdated(message) => {
-                    if self.version.outdated(&self.shared).await {
+                    let newer = match self.version.refetch_url(&self.shared) {
+                        Some(url) => match self.fetch_version(url).await {
+                            Some(fetched) => self.version.refetched(fetched),
+                            None => break,
+                        },
+                        None => false,
+                    };
+                    if newer {
                         continue;
                     }
                     self.shared
@@ -245,28 +285,32 @@ impl Driver {
                 }
             }
         }
-        self.shared.connected.store(false, Ordering::Release);
-        self.shared.stanzas_queued.store(0, Ordering::Relaxed);
-        // Every background task ends before anyone hears that we stopped.
-        self.shared.stop_tasks().await;
-        // Free the device's place before anyone hears that we stopped.
-        self.guard.take();
-        self.shared.emit_now(Event::Stopped);
-        for waiter in self.stop_waiters.drain(..) {
-            let _ = waiter.send(());
-        }
     }
 
     /// Waits `delay`, answering commands with `NotConnected`. False when asked to stop.
     async fn pause(&mut self, delay: Duration) -> bool {
-        let sleep = tokio::time::sleep(delay);
-        tokio::pin!(sleep);
+        self.offline(tokio::time::sleep(delay)).await.is_some()
+    }
+
+    /// Reads the WhatsApp Web version from `url` before connecting, answering commands
+    /// meanwhile (the fetch is bounded, and never holds up a shutdown). `None` when asked to
+    /// stop; else what the fetch gave.
+    async fn fetch_version(&mut self, url: String) -> Option<Option<AppVersion>> {
+        let shared = self.shared.clone();
+        self.offline(async move { crate::version::fetch_logged(&shared, &url).await })
+            .await
+    }
+
+    /// Waits for `work` while not connected, answering commands with `NotConnected`. `None`
+    /// when asked to stop.
+    async fn offline<T>(&mut self, work: impl Future<Output = T>) -> Option<T> {
+        tokio::pin!(work);
         loop {
             tokio::select! {
-                _ = &mut sleep => return true,
+                out = &mut work => return Some(out),
                 cmd = self.cmd_rx.recv() => match cmd {
-                    None => return false,
-                    Some(cmd) => if !self.reject(cmd).await { return false },
+                    None => return None,
+                    Some(cmd) => if !self.reject(cmd).await { return None },
                 },
                 _ = self.ack_rx.recv() => {}
             }
@@ -306,11 +350,7 @@ impl Driver {
         if let Err(e) = self.shared.store.wipe().await {
             tracing::error!(error = %e, "wiping the store failed");
         }
-        self.shared
-            .stored_from_messages
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.shared.forget_account();
         self.shared.emit_now(Event::LoggedOut {
             reason: reason.clone(),
         });
@@ -383,6 +423,12 @@ impl Driver {
     /// reached `<success>`).
     async fn connect_once(&mut self) -> (Outcome, Option<Duration>) {
         let device = self.shared.device();
+        if device.is_paired() {
+            // Never here: it takes the session lock, which a send may hold while it awaits
+            // an answer only this task reads. Started first so that it may be done by the
+            // time the payload is built.
+            crate::lid::migrate_store_in_background(&self.shared);
+        }
         let ws = match self.open_socket().await {
             Ok(ws) => ws,
             Err((true, reason)) => return (Outcome::Retry(reason), None),
@@ -395,7 +441,7 @@ impl Driver {
                 return (Outcome::Stop, None);
             }
         };
-        let migrated = device.is_paired() && crate::lid::migrate_store(&self.shared).await;
+        let migrated = device.is_paired() && self.shared.lid_db_migrated.load(Ordering::Acquire);
         let mut core_config =
             ClientConfig::new(device.noise_pair(), self.client_payload(&device, migrated));
         core_config.handshake =
@@ -433,6 +479,7 @@ impl Driver {
 
     async fn drive(&mut self, conn: &mut Connection) -> Outcome {
         let limit = self.shared.config.stanza_backlog.max(1);
+        let awaiting_limit = self.shared.config.stanza_backlog_awaiting;
         loop {
             // Flush everything the core queued.
             while let Some(output) = conn.core.poll_output() {
@@ -468,7 +515,10 @@ impl Driver {
             self.shared
                 .stanzas_queued
                 .store(conn.stanzas_queued(), Ordering::Relaxed);
-            let reading = conn.may_read(limit);
+            let reading = conn.may_read(limit, awaiting_limit);
+            self.shared
+                .reading_paused
+                .store(!reading, Ordering::Relaxed);
             // A handle of its own, so that waiting for room borrows nothing of `conn`.
             let stanzas = conn.stanzas.clone();
             let deadline = conn.core.poll_timeout();
@@ -735,3 +785,7 @@ impl Driver {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "driver_tests.rs"]
+mod tests;

@@ -3,6 +3,9 @@
 //! live under the LID, and messages are decrypted and encrypted with them whichever address
 //! form a stanza carries.
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
 use whatsapp_proto::jid::{Jid, Server};
 
 use crate::context::{SessionGuard, Shared};
@@ -50,13 +53,15 @@ pub(crate) async fn migrate_user(
 
 /// The LID user of a phone-number user: ours from the device record, others' from the store.
 pub(crate) async fn lid_of(shared: &Shared, pn: &str) -> Result<Option<String>, StoreError> {
-    let device = shared.device();
-    if let (Some(jid), Some(lid)) = (&device.jid, &device.lid)
-        && jid.user == pn
-    {
-        return Ok(Some(lid.user.clone()));
+    // Borrowed, not cloned: this runs for every device of a send's fan-out.
+    let own = shared.with_device(|device| match (&device.jid, &device.lid) {
+        (Some(jid), Some(lid)) if jid.user == pn => Some(lid.user.clone()),
+        _ => None,
+    });
+    match own {
+        Some(lid) => Ok(Some(lid)),
+        None => shared.store.lid_for_pn(pn).await,
     }
-    shared.store.lid_for_pn(pn).await
 }
 
 /// The address a device's Signal records are kept under (whatsmeow send.go
@@ -85,10 +90,13 @@ pub(crate) async fn other_form(shared: &Shared, user: &Jid) -> Result<Option<Jid
             .await?
             .map(|lid| Jid::new(lid, Server::Lid)),
         Server::Lid => {
-            let device = shared.device();
-            match (&device.jid, &device.lid) {
+            let own = shared.with_device(|device| match (&device.jid, &device.lid) {
                 (Some(jid), Some(lid)) if lid.user == user.user => Some(jid.to_non_ad()),
-                _ => shared.store.pn_for_lid(&user.user).await?.map(Jid::user),
+                _ => None,
+            });
+            match own {
+                Some(jid) => Some(jid),
+                None => shared.store.pn_for_lid(&user.user).await?.map(Jid::user),
             }
         }
         _ => None,
@@ -98,33 +106,54 @@ pub(crate) async fn other_form(shared: &Shared, user: &Jid) -> Result<Option<Jid
 /// The one-time move of every phone-number record with a known LID to that LID, before the
 /// first login that can say so; returns the login payload's `lidDbMigrated` (whatsmeow sends
 /// true, having moved records as it goes; this client says so only once the whole store was
-/// moved). A store that fails leaves it false for this login and tries again at the next.
+/// moved) and keeps it in [`Shared::lid_db_migrated`]. A store that fails leaves it false for
+/// this login and tries again at the next.
+///
+/// It takes the session lock, so the driver never runs it: a send may hold that lock while it
+/// awaits an answer only the driver reads. [`crate::Client::start`] runs it before the driver
+/// starts; a device paired later has it run by [`migrate_store_in_background`].
 pub(crate) async fn migrate_store(shared: &Shared) -> bool {
-    match shared.store.lid_db_migrated().await {
-        Ok(true) => return true,
-        Ok(false) => {}
+    let migrated = match shared.store.lid_db_migrated().await {
+        Ok(true) => true,
+        Ok(false) => {
+            let guard = shared.sessions.lock().await;
+            match guard.store().migrate_all_pn_to_lid().await {
+                Ok(moved) => {
+                    tracing::info!(moved, "moved the Signal records of known LIDs to them");
+                    true
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "moving Signal records to LIDs failed; trying again at the next login");
+                    false
+                }
+            }
+        }
         Err(error) => {
             tracing::warn!(%error, "the LID migration flag does not read");
-            return false;
-        }
-    }
-    let guard = shared.sessions.lock().await;
-    match guard.store().migrate_all_pn_to_lid().await {
-        Ok(moved) => {
-            tracing::info!(moved, "moved the Signal records of known LIDs to them");
-            true
-        }
-        Err(error) => {
-            tracing::warn!(%error, "moving Signal records to LIDs failed; trying again at the next login");
             false
         }
+    };
+    shared.lid_db_migrated.store(migrated, Ordering::Release);
+    migrated
+}
+
+/// Starts [`migrate_store`] in a background task unless it is done or already running: the
+/// login under way says false, the next one true once it finished.
+pub(crate) fn migrate_store_in_background(shared: &Arc<Shared>) {
+    if shared.lid_db_migrated.load(Ordering::Acquire)
+        || shared.lid_migration_running.swap(true, Ordering::AcqRel)
+    {
+        return;
     }
+    let task = shared.clone();
+    shared.spawn(async move {
+        migrate_store(&task).await;
+        task.lid_migration_running.store(false, Ordering::Release);
+    });
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use prost::Message as _;
     use whatsapp_proto::pb::wa6::ClientPayload;
 

@@ -3,6 +3,8 @@
 //! carries; and our own token, issued after a send at most once per 7-day bucket (whatsmeow
 //! `tctoken.go`, `cstoken.go`, `notification.go`, `send.go sendDM`).
 
+use std::sync::Arc;
+
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::{Jid, Server};
 use whatsapp_proto::stanza::privacy_token::{
@@ -74,26 +76,50 @@ pub(crate) async fn presence_token(shared: &Shared, to: &Jid) -> Result<Option<N
 }
 
 /// Issues our own token to `to` after a message went out, unless it was already issued in
-/// the current 7-day bucket (whatsmeow `send.go sendDM`, `tctoken.go issuePrivacyToken`). A
-/// failure is only logged: the message itself was sent.
-pub(crate) async fn issue_after_send(shared: &Shared, to: &Jid) {
+/// the current 7-day bucket (whatsmeow `send.go sendDM`, `tctoken.go issuePrivacyTokenAndSave`).
+/// Like whatsmeow, the issue runs in the background (a task of the client, ended by
+/// shutdown), so a send returns once its ack came; whom we issued to this week is kept in
+/// memory, so a send asks the store only for a contact's first send of the week. A failure is
+/// only logged: the message itself was sent, and the next one tries again.
+pub(crate) async fn issue_after_send(shared: &Arc<Shared>, to: &Jid) {
     if !applies_to(to) {
         return;
     }
-    if let Err(e) = issue_if_due(shared, to).await {
-        tracing::warn!(%to, error = %e, "issuing our privacy token failed");
-    }
-}
-
-async fn issue_if_due(shared: &Shared, to: &Jid) -> Result<(), ClientError> {
-    let jid = storage_jid(shared, to).await?;
+    let jid = match storage_jid(shared, to).await {
+        Ok(jid) => jid,
+        Err(e) => {
+            tracing::warn!(%to, error = %e, "issuing our privacy token failed");
+            return;
+        }
+    };
     let key = jid.to_string();
     let now = UnixMillis::now().as_secs() as i64;
-    if !should_issue(shared.store.load_token_issued(&key).await?, now) {
+    let claimed = shared
+        .tokens_issued
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .claim(&key, now);
+    if !claimed {
+        return;
+    }
+    let task = shared.clone();
+    shared.spawn(async move {
+        if let Err(e) = issue_if_due(&task, &jid, &key, now).await {
+            tracing::warn!(%jid, error = %e, "issuing our privacy token failed");
+            task.tokens_issued
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .release(&key);
+        }
+    });
+}
+
+async fn issue_if_due(shared: &Shared, jid: &Jid, key: &str, now: i64) -> Result<(), ClientError> {
+    if !should_issue(shared.store.load_token_issued(key).await?, now) {
         return Ok(());
     }
-    shared.iq(issue_iq(&jid, now)).await?;
-    shared.store.store_token_issued(&key, now).await?;
+    shared.iq(issue_iq(jid, now)).await?;
+    shared.store.store_token_issued(key, now).await?;
     Ok(())
 }
 
@@ -168,4 +194,73 @@ pub(crate) struct HistoryToken {
     pub(crate) token: Option<Vec<u8>>,
     pub(crate) timestamp: i64,
     pub(crate) sender_timestamp: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::{mpsc, oneshot};
+
+    use super::*;
+    use crate::context::Command;
+    use crate::store::{DeviceStore as _, MemoryStore};
+
+    type Unanswered = oneshot::Sender<Result<Node, ClientError>>;
+
+    /// A logged-in client whose server never answers IQs: each IQ sent comes out of the
+    /// receiver (its reply kept open, so it stays awaited).
+    async fn silent_server() -> (Arc<Shared>, mpsc::UnboundedReceiver<Node>) {
+        let store = Arc::new(MemoryStore::new());
+        let mut device = crate::store::Device::generate(&mut rand::thread_rng());
+        device.jid = Some("201001234567:3@s.whatsapp.net".parse().unwrap());
+        store.save_device(&device).await.unwrap();
+        let (events, _) = mpsc::channel(16);
+        let (cmd, mut cmd_rx) = mpsc::channel(64);
+        let (acks, _) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared::new(
+            store,
+            crate::Config::default(),
+            device,
+            events,
+            cmd,
+            acks,
+        ));
+        let (iqs_tx, iqs) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut unanswered: Vec<Unanswered> = Vec::new();
+            while let Some(cmd) = cmd_rx.recv().await {
+                if let Command::Iq(node, reply) = cmd {
+                    let _ = iqs_tx.send(node);
+                    unanswered.push(reply);
+                }
+            }
+        });
+        (shared, iqs)
+    }
+
+    /// A send returns once its ack came: our token is issued in the background (here its
+    /// IQ is never answered), and only once per contact and week.
+    #[tokio::test]
+    async fn our_token_is_issued_in_the_background_once_a_week() {
+        let (shared, mut iqs) = silent_server().await;
+        let first: Jid = "201112223334@s.whatsapp.net".parse().unwrap();
+        let second: Jid = "201112225556@s.whatsapp.net".parse().unwrap();
+        tokio::time::timeout(Duration::from_secs(30), issue_after_send(&shared, &first))
+            .await
+            .expect("returned without waiting for the IQ's answer");
+        let token_jid = |iq: &Node| {
+            iq.child("tokens")
+                .and_then(|t| t.child("token"))
+                .and_then(|t| t.attrs().optional_jid("jid").ok().flatten())
+        };
+        let iq = iqs.recv().await.expect("the issue IQ");
+        assert_eq!(iq.attrs().optional_str("xmlns"), Some("privacy"));
+        assert_eq!(token_jid(&iq), Some(first.clone()));
+        // Sent to again this week: not issued again. The next contact's IQ is the next one.
+        issue_after_send(&shared, &first).await;
+        issue_after_send(&shared, &second).await;
+        let iq = iqs.recv().await.expect("the second contact's issue IQ");
+        assert_eq!(token_jid(&iq), Some(second));
+    }
 }

@@ -24,11 +24,12 @@ const RESEND_LIMIT: u32 = 10;
 
 /// Whether `jid` is one of our own users (phone number or LID), on any device.
 fn is_own(shared: &Shared, jid: &Jid) -> bool {
-    let device = shared.device();
-    [&device.jid, &device.lid]
-        .into_iter()
-        .flatten()
-        .any(|own| own.user == jid.user && own.server == jid.server)
+    shared.with_device(|device| {
+        [&device.jid, &device.lid]
+            .into_iter()
+            .flatten()
+            .any(|own| own.user == jid.user && own.server == jid.server)
+    })
 }
 
 /// The `<keys>` of a retry receipt we send (the receive core decides when one goes with it):
@@ -151,7 +152,9 @@ pub(crate) async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result
             .ok()
             .map(|b| b.to_signal())
     });
-    let has_session = guard.store().load_session(&address).await?.is_some();
+    // Read once: the session lock, held from here to the store below, keeps it current.
+    let existing = guard.store().load_session(&address).await?;
+    let has_session = existing.is_some();
     let recreate = bundle.is_none()
         && shared
             .session_recreations
@@ -172,7 +175,7 @@ pub(crate) async fn handle_retry_receipt(shared: &Shared, node: &Node) -> Result
             .map(|(_, b)| b),
         None => None,
     };
-    let mut record = match (&bundle, guard.store().load_session(&address).await?) {
+    let mut record = match (&bundle, existing) {
         (None, Some(existing)) => SessionRecord::from_bytes(&existing)?,
         _ => SessionRecord::new(),
     };

@@ -18,6 +18,11 @@ pub const DEFAULT_VERSION_URL: &str = "https://web.whatsapp.com/";
 /// The largest page read for the version (the real page is a few hundred KiB).
 const PAGE_LIMIT: u64 = 8 << 20;
 
+/// How long connecting waits for the version page. guess: whatsmeow's `GetLatestVersion`
+/// leaves it to the caller's HTTP client; the media timeouts this client uses (a 30 s read
+/// wait, 10 min overall) suit attachments, not a page that only delays the login.
+const FETCH_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Where a chosen version came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Origin {
@@ -67,12 +72,18 @@ impl VersionKeeper {
         }
     }
 
-    /// At start: the version read from the configured page, unless one is configured.
-    pub(crate) async fn fetch(&mut self, shared: &Shared) {
-        if let (Origin::Stored | Origin::BuiltIn, Some(url)) =
-            (self.origin, shared.config.version_url.as_deref())
-            && let Some(fetched) = fetch_logged(shared, url).await
-        {
+    /// The page to read the version from before the first connection: the configured one,
+    /// unless a version is configured.
+    pub(crate) fn fetch_url(&self, shared: &Shared) -> Option<String> {
+        match self.origin {
+            Origin::Stored | Origin::BuiltIn => shared.config.version_url.clone(),
+            Origin::Configured | Origin::Fetched => None,
+        }
+    }
+
+    /// The start's fetch ended: its version, if it gave one, is announced from now on.
+    pub(crate) fn fetched(&mut self, fetched: Option<AppVersion>) {
+        if let Some(fetched) = fetched {
             self.current = fetched;
             self.origin = Origin::Fetched;
         }
@@ -84,17 +95,21 @@ impl VersionKeeper {
         self.current
     }
 
-    /// After a 405: true when a refetch gave a newer version to try (once per login);
-    /// false when the client should stop.
-    pub(crate) async fn outdated(&mut self, shared: &Shared) -> bool {
-        let Some(url) = shared.config.version_url.as_deref() else {
-            return false;
-        };
+    /// After a 405: the page to read a newer version from, once per login; `None` when the
+    /// client should stop.
+    pub(crate) fn refetch_url(&mut self, shared: &Shared) -> Option<String> {
+        let url = shared.config.version_url.clone()?;
         if self.origin == Origin::Configured || self.refetched {
-            return false;
+            return None;
         }
         self.refetched = true;
-        match fetch_logged(shared, url).await {
+        Some(url)
+    }
+
+    /// The refetch after a 405 ended: true when it gave a newer version to try; false when
+    /// the client should stop.
+    pub(crate) fn refetched(&mut self, fetched: Option<AppVersion>) -> bool {
+        match fetched {
             Some(newer) if newer != self.current => {
                 tracing::warn!(old = %self.current, new = %newer, "405: trying the newer version");
                 self.current = newer;
@@ -120,14 +135,16 @@ impl VersionKeeper {
     }
 }
 
-async fn fetch_logged(shared: &Shared, url: &str) -> Option<AppVersion> {
-    match fetch(shared, url).await {
-        Ok(v) => Some(v),
-        Err(e) => {
-            tracing::warn!(%url, error = %e, "fetching the WhatsApp Web version failed");
-            None
-        }
-    }
+/// Reads the version from the page at `url`, giving up after [`FETCH_WAIT`]; a failure is
+/// logged and gives `None` (the client connects with the version it has).
+pub(crate) async fn fetch_logged(shared: &Shared, url: &str) -> Option<AppVersion> {
+    let failed = match tokio::time::timeout(FETCH_WAIT, fetch(shared, url)).await {
+        Ok(Ok(v)) => return Some(v),
+        Ok(Err(e)) => e,
+        Err(_) => format!("no answer within {FETCH_WAIT:?}"),
+    };
+    tracing::warn!(%url, error = %failed, "fetching the WhatsApp Web version failed");
+    None
 }
 
 /// Reads the current version from the page at `url`.
