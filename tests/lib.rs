@@ -2,11 +2,11 @@
 //! temp dirs, a client config pointed at a sim, pairing through the sim's simulated phone,
 //! waiting for an event, and polling until the sim shows something ([`poll_until`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use whatsapp_client::store::SqliteStore;
+use whatsapp_client::store::{PrivacyTokenStore, SqliteStore};
 use whatsapp_client::{Client, Config, Event, EventStream, IncomingMessage, Jid};
 pub use whatsapp_sim::testing::poll_until;
 use whatsapp_sim::{InboxEntry, SentEntry, SimHandle};
@@ -92,6 +92,12 @@ pub async fn pair_by_qr(sim: &SimHandle, events: &mut EventStream, phone: &str) 
         matches!(e, Event::Connected).then_some(())
     })
     .await;
+    // The client closed the socket after the 515 itself: the sim's deadline never had to.
+    assert_eq!(
+        sim.forced_closes(),
+        0,
+        "the sim closed the socket after 515"
+    );
     jid
 }
 
@@ -158,4 +164,24 @@ pub fn lid_of(sim: &SimHandle, phone: &str) -> String {
 pub fn assert_jids_are_jids(sim: &SimHandle) {
     let text = sim.text_jids();
     assert!(text.is_empty(), "the sim wrote JIDs as text: {text:?}");
+}
+
+/// `customer` wrote to [`OWN_PHONE`] before: the sim issues its trusted-contact token (as its
+/// phone does on writing), and this waits until the client on the store at `store` holds it
+/// (under the customer's LID or number), so that its next message carries it (the sim
+/// refuses a first message without one with 463).
+pub async fn hold_token(sim: &SimHandle, store: &Path, customer: &str) {
+    sim.issue_privacy_token(customer, OWN_PHONE).expect("token");
+    let db = SqliteStore::open(store).await.expect("store");
+    let forms = [lid_of(sim, customer), Jid::user(customer).to_string()];
+    let what = format!("{customer}'s privacy token in the client's store");
+    poll_until(&what, async || {
+        for form in &forms {
+            if db.load_privacy_token(form).await.expect("load").is_some() {
+                return Some(());
+            }
+        }
+        None
+    })
+    .await;
 }

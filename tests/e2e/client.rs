@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fixtures::{
-    CUSTOMER, OWN_PHONE, WAIT, config, copies_until, expect, inbox_until, next_message, paired,
-    poll_until, sent_until, start, temp_db,
+    CUSTOMER, OWN_PHONE, WAIT, config, copies_until, expect, hold_token, inbox_until, next_message,
+    paired, poll_until, sent_until, start, temp_db,
 };
 use whatsapp_client::store::{DeviceStore, PreKeyStore, PrivacyTokenStore, SqliteStore};
 use whatsapp_client::{Client, Event, EventStream, LogoutReason};
@@ -205,6 +205,11 @@ async fn pair_by_phone_code() {
         matches!(e, Event::Connected).then_some(())
     })
     .await;
+    assert_eq!(
+        sim.forced_closes(),
+        0,
+        "the sim closed the socket after 515"
+    );
     client.shutdown().await;
 }
 
@@ -662,7 +667,7 @@ async fn a_document_is_uploaded_and_reaches_the_customer() {
         .add_customer(CUSTOMER, "Mona", 2, false)
         .expect("customer");
     // The customer wrote to us before (else the server refuses our first message with 463).
-    sim.issue_privacy_token(CUSTOMER, OWN_PHONE).expect("token");
+    hold_token(&sim, &path, CUSTOMER).await;
     let invoice: Vec<u8> = b"%PDF-1.4 invoice ".repeat(1000);
     let id = client
         .send_media(
@@ -869,7 +874,7 @@ async fn a_resend_under_the_same_id_is_one_message() {
     sim.add_customer(CUSTOMER, "Mona", 2, false)
         .expect("customer");
     // The customer wrote to us before (else the server refuses our first message with 463).
-    sim.issue_privacy_token(CUSTOMER, OWN_PHONE).expect("token");
+    hold_token(&sim, &path, CUSTOMER).await;
     let to: whatsapp_client::Jid = format!("{CUSTOMER}@s.whatsapp.net").parse().unwrap();
     let text = whatsapp_client::e2e::Message {
         conversation: Some("your order is ready".into()),

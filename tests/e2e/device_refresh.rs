@@ -5,8 +5,8 @@
 use whatsapp_client::Jid;
 use whatsapp_sim::{Sim, SimConfig};
 
-use super::key_index::{devices_of, sent_stanza};
-use fixtures::{CUSTOMER, OWN_PHONE, config, inbox_until, paired, temp_db};
+use super::key_index::{addressed_as, devices_of, sent_stanza};
+use fixtures::{CUSTOMER, config, hold_token, inbox_until, paired, temp_db};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_added_after_we_cached_the_list_gets_the_next_message() {
@@ -16,10 +16,12 @@ async fn a_device_added_after_we_cached_the_list_gets_the_next_message() {
     sim.add_customer(CUSTOMER, "Mona", 1, false)
         .expect("customer");
     // The customer wrote to us before (else the server refuses our first message with 463).
-    sim.issue_privacy_token(CUSTOMER, OWN_PHONE).expect("token");
+    hold_token(&sim, &path, CUSTOMER).await;
     let to = Jid::user(CUSTOMER);
     let first = client.send_text(&to, "welcome").await.expect("first");
-    assert_eq!(devices_of(&sent_stanza(&sim, &first), CUSTOMER), vec![0]);
+    // Sent to the customer's LID: its token taught the client the pair.
+    let user = addressed_as(&client, CUSTOMER).await;
+    assert_eq!(devices_of(&sent_stanza(&sim, &first), &user), vec![0]);
 
     // The customer links a second device; nothing tells us (only the account's own devices
     // get device notifications), so our cached list is stale.
@@ -27,13 +29,13 @@ async fn a_device_added_after_we_cached_the_list_gets_the_next_message() {
         .expect("second device");
     let missed = client.send_text(&to, "your order").await.expect("missed");
     assert_eq!(
-        devices_of(&sent_stanza(&sim, &missed), CUSTOMER),
+        devices_of(&sent_stanza(&sim, &missed), &user),
         vec![0],
         "the stale list is used once"
     );
 
     let next = client.send_text(&to, "is ready").await.expect("next");
-    assert_eq!(devices_of(&sent_stanza(&sim, &next), CUSTOMER), vec![0, 1]);
+    assert_eq!(devices_of(&sent_stanza(&sim, &next), &user), vec![0, 1]);
     let inbox = inbox_until(
         &sim,
         CUSTOMER,

@@ -111,3 +111,27 @@ async fn our_reply_in_a_lid_chat_goes_out_as_our_lid() {
     client.shutdown().await;
     sim.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_a_number_goes_to_its_lid_naming_the_number_in_peer_recipient_pn() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("lid-peer-pn");
+    let (client, mut events) = paired(&sim, &path, config(&sim)).await;
+    // The customer writes by phone number; its message names its LID (`sender_lid`).
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    // Our reply is addressed to the number (question_then_reply sends to `CUSTOMER`).
+    let reply = question_then_reply(&sim, &mut events, &client).await;
+    let stanza = sent_stanza(&sim, &reply);
+    // whatsmeow send.go: a number whose LID is known is written to at the LID, and the
+    // number goes in `peer_recipient_pn`; no `addressing_mode` on a 1:1 message.
+    assert_eq!(stanza.to, fixtures::lid_of(&sim, CUSTOMER), "{stanza:?}");
+    assert_eq!(
+        stanza.peer_recipient_pn.as_deref(),
+        Some(format!("{CUSTOMER}@s.whatsapp.net").as_str()),
+        "{stanza:?}"
+    );
+    assert_eq!(stanza.addressing_mode, None, "{stanza:?}");
+    client.shutdown().await;
+    sim.shutdown();
+}

@@ -11,8 +11,8 @@ use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Sim, SimConfig, SimHandle, StanzaRecord};
 
 use fixtures::{
-    CUSTOMER, OWN_PHONE, config, expect, next_message, paired, poll_until, sent_until, start,
-    temp_db,
+    CUSTOMER, OWN_PHONE, config, expect, hold_token, next_message, paired, poll_until, sent_until,
+    start, temp_db,
 };
 
 fn record(sim: &SimHandle, tag: &str, id: &str) -> StanzaRecord {
@@ -37,7 +37,7 @@ async fn edits_revokes_and_reactions_carry_whatsmeows_attributes() {
     sim.add_customer(CUSTOMER, "Mona", 1, false)
         .expect("customer");
     // The customer wrote before: its privacy token lets our messages through (no 463).
-    sim.issue_privacy_token(CUSTOMER, OWN_PHONE).expect("token");
+    hold_token(&sim, &path, CUSTOMER).await;
     let customer = Jid::user(CUSTOMER);
     let text = client
         .send_text(&customer, "ready at 5")

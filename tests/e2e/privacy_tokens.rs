@@ -1,6 +1,7 @@
 //! Privacy tokens between whatsapp-client and whatsapp-sim (part 2 §4.7): a token the phone's
 //! history sync carries goes on the next 1:1 message as `<tctoken>`, our own token is issued
-//! once per 7-day bucket, and a message to someone who never wrote is refused with 463.
+//! once per 7-day bucket, a message to someone who never wrote is refused with 463, and one
+//! carrying a `<cstoken>` from the account's NCT salt (history sync) is let through.
 
 use fixtures::{CUSTOMER, OWN_PHONE, config, expect, lid_of, next_message, paired, temp_db};
 use whatsapp_client::store::{PrivacyTokenStore, SqliteStore};
@@ -117,5 +118,43 @@ async fn a_send_to_someone_who_never_wrote_is_refused_with_463() {
     assert!(sim.customer_inbox(CUSTOMER).expect("inbox").is_empty());
     // Nothing was issued for a message that did not go out.
     assert!(!sim.stanzas().iter().any(|s| s.xmlns == "privacy"));
+    client.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_token_a_cstoken_from_the_histories_nct_salt_reaches_a_new_contact() {
+    let sim = Sim::start(SimConfig::default()).await.expect("sim");
+    let path = temp_db("token-cstoken");
+    sim.add_account(OWN_PHONE, "City Pharmacy")
+        .expect("account");
+    // The account's salt reaches the companion in its first history-sync chunk.
+    let salt = sim.provision_nct_salt(OWN_PHONE).expect("salt");
+    let (client, _events) = paired(&sim, &path, config(&sim)).await;
+    let store = SqliteStore::open(&path).await.expect("store");
+    fixtures::poll_until("the NCT salt in the client's store", async || {
+        store
+            .load_nct_salt()
+            .await
+            .expect("salt")
+            .filter(|s| *s == salt)
+    })
+    .await;
+    // A customer who never wrote, addressed by its LID: no tctoken, so the cstoken.
+    sim.add_customer(CUSTOMER, "Mona", 1, false)
+        .expect("customer");
+    let lid: Jid = lid_of(&sim, CUSTOMER).parse().expect("lid");
+    let id = client
+        .send_text(&lid, "your order is ready")
+        .await
+        .expect("accepted with the cstoken");
+    let expected = whatsapp_proto::stanza::privacy_token::cstoken(&salt, &lid).expect("cstoken");
+    assert_eq!(
+        message_stanza(&sim, &id).privacy_token,
+        Some(("cstoken".to_owned(), hex::encode(expected)))
+    );
+    fixtures::inbox_until(&sim, CUSTOMER, "the message at the customer", |inbox| {
+        inbox.iter().any(|e| e.id == id)
+    })
+    .await;
     client.shutdown().await;
 }

@@ -2,7 +2,9 @@
 //! the web page at start and after a 405; the traffic it counts (device lists, group info,
 //! `media_conn`); the close after `<stream:error code="515">` left to the client.
 
-use fixtures::{CUSTOMER, OWN_PHONE, WAIT, config, expect, next_message, paired, start, temp_db};
+use fixtures::{
+    CUSTOMER, OWN_PHONE, WAIT, config, expect, hold_token, next_message, paired, start, temp_db,
+};
 use whatsapp_client::store::{DeviceStore, PreKeyStore, SqliteStore};
 use whatsapp_client::{AppVersion, Event, Jid, MediaKind, OutgoingMedia};
 use whatsapp_sim::device::Outgoing;
@@ -155,8 +157,7 @@ async fn a_hundred_sends_ask_the_server_once_per_customer_group_and_media_ttl() 
         .collect();
     // Each customer wrote before: their privacy tokens let our messages through (no 463).
     for customer in &customers {
-        sim.issue_privacy_token(&customer.user, OWN_PHONE)
-            .expect("token");
+        hold_token(&sim, &path, &customer.user).await;
     }
     let member = |i: usize| customers[i].user.clone();
     let groups = [

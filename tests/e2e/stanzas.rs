@@ -14,8 +14,8 @@ use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Sim, SimConfig, SimHandle, StanzaRecord};
 
 use fixtures::{
-    CUSTOMER, OWN_PHONE, config, expect, inbox_until, next_message, pair_by_qr, paired, poll_until,
-    sent_until, temp_db,
+    CUSTOMER, OWN_PHONE, config, expect, hold_token, inbox_until, next_message, pair_by_qr, paired,
+    poll_until, sent_until, temp_db,
 };
 
 /// Polls the sim's stanza log until the nack of `id` is there.
@@ -300,7 +300,7 @@ async fn a_customers_vote_on_our_poll_is_decrypted() {
     sim.add_customer(CUSTOMER, "Mona", 1, false)
         .expect("customer");
     // The customer wrote to us before (else the server refuses our first message with 463).
-    sim.issue_privacy_token(CUSTOMER, OWN_PHONE).expect("token");
+    hold_token(&sim, &path, CUSTOMER).await;
     let poll = client.poll_creation("Which branch?", &["Maadi", "Zamalek"], 1);
     let poll_id = client
         .send_message(&Jid::user(CUSTOMER), poll)

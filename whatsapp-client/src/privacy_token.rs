@@ -134,6 +134,13 @@ pub(crate) async fn on_notification(shared: &Shared, node: &Node) {
             return;
         }
     };
+    // The notification names the issuer's number and LID: the pair is kept, so that a send
+    // to the number finds the token kept under the LID. (whatsmeow keeps no pair here but asks
+    // usync for a number's LID before sending to it, send.go `SendMessage`; our send path
+    // does not ask yet.)
+    if received.from.server == Server::User {
+        crate::learned::learn_alternate(shared, &received.from.to_non_ad(), node).await;
+    }
     let result = async {
         let jid = match received.sender_lid {
             Some(lid) => lid,

@@ -4,19 +4,20 @@
 //! [`crate::state::State`].
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
 use rand::rngs::OsRng;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info};
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::connection::{ConnectionError, SendError, ServerConnection, ServerOutput};
 use whatsapp_proto::payload::{self, PayloadError};
 use whatsapp_proto::xeddsa;
 
-use crate::Shared;
 use crate::state::{Admission, Outbound, RESTART_CLOSE_DEADLINE};
+use crate::{Shared, SimHandle};
 
 /// Why a connection ended early (logged, never propagated).
 #[derive(Debug, thiserror::Error)]
@@ -139,22 +140,41 @@ async fn deliver(
 }
 
 /// After a 515: waits for the client to close the socket (whatever else it sends is
-/// dropped), closing it after [`RESTART_CLOSE_DEADLINE`] if it has not.
-async fn await_client_close(socket: &mut WebSocket, conn_id: u64) {
+/// dropped), closing it after [`RESTART_CLOSE_DEADLINE`] if it has not (counted in
+/// [`SimHandle::forced_closes`]), or at once when the sim shuts down.
+async fn await_client_close(
+    socket: &mut WebSocket,
+    shared: &Shared,
+    shutdown: &mut watch::Receiver<bool>,
+    conn_id: u64,
+) {
     let deadline = tokio::time::Instant::now() + RESTART_CLOSE_DEADLINE;
     loop {
-        match tokio::time::timeout_at(deadline, socket.recv()).await {
-            Ok(None | Some(Ok(Message::Close(_))) | Some(Err(_))) => return,
-            Ok(Some(Ok(_))) => {}
-            Err(_) => {
-                debug!(
-                    conn_id,
-                    "the client kept the socket open after 515: closing it"
-                );
-                let _ = socket.send(Message::Close(None)).await;
-                return;
-            }
+        tokio::select! {
+            incoming = tokio::time::timeout_at(deadline, socket.recv()) => match incoming {
+                Ok(None | Some(Ok(Message::Close(_))) | Some(Err(_))) => return,
+                Ok(Some(Ok(_))) => {}
+                Err(_) => {
+                    info!(
+                        conn_id,
+                        "the client kept the socket open after 515: closing it"
+                    );
+                    shared.forced_closes.fetch_add(1, Ordering::Relaxed);
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
+                }
+            },
+            _ = shutdown.changed() => return,
         }
+    }
+}
+
+impl SimHandle {
+    /// How many times the sim closed a socket after `<stream:error code="515">` because the
+    /// client had not closed it within the deadline: 0 for a client that restarts the stream
+    /// as WhatsApp expects (the deadline would otherwise hide one that never closes).
+    pub fn forced_closes(&self) -> u64 {
+        self.shared.forced_closes.load(Ordering::Relaxed)
     }
 }
 
@@ -213,7 +233,7 @@ async fn run(mut socket: WebSocket, shared: &Arc<Shared>, conn_id: u64) -> Resul
                     }
                     Some(Outbound::Restart(node)) => {
                         send_node(&mut socket, &mut core, shared, conn_id, &node).await?;
-                        await_client_close(&mut socket, conn_id).await;
+                        await_client_close(&mut socket, shared, &mut shutdown, conn_id).await;
                         return Ok(());
                     }
                 },

@@ -46,6 +46,7 @@ mod fault;
 mod records;
 mod stanza_control;
 mod state;
+mod token_control;
 
 pub use fault::Fault;
 pub use records::{AccountInfo, ChatStateRecord, DeviceInfo, InboxEntry, SentEntry, StanzaRecord};
@@ -169,6 +170,8 @@ pub(crate) struct Shared {
     web_revision: AtomicU32,
     /// JID attributes the sim wrote as text (a bug: see [`SimHandle::text_jids`]).
     text_jids: Mutex<Vec<String>>,
+    /// Sockets the sim closed after a 515 because the client had not ([`SimHandle::forced_closes`]).
+    forced_closes: AtomicU64,
 }
 
 impl Shared {
@@ -358,6 +361,7 @@ impl Sim {
             customers: customer::Registry::default(),
             web_revision: AtomicU32::new(config.web_revision),
             text_jids: Mutex::new(Vec::new()),
+            forced_closes: AtomicU64::new(0),
         });
         let ws_listener = bind(config.ws_port).await?;
         let ws_addr = ws_listener.local_addr().map_err(|e| SimError::Bind {

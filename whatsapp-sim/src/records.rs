@@ -137,6 +137,13 @@ pub struct StanzaRecord {
     /// The tag of an `<iq>`'s first child (`usync`, `query`, `media_conn`, `count`, ...).
     #[serde(default)]
     pub query: String,
+    /// A message's `peer_recipient_pn`: the number of a recipient addressed by its LID
+    /// (whatsmeow `send.go` names it), when it carries one.
+    #[serde(default)]
+    pub peer_recipient_pn: Option<String>,
+    /// A message's `addressing_mode` (`lid` or `pn`), when it carries one.
+    #[serde(default)]
+    pub addressing_mode: Option<String>,
     /// Arrival, unix milliseconds.
     pub received_at_ms: u64,
 }

@@ -38,6 +38,7 @@ mod sent;
 mod simulated;
 mod stanzas;
 mod sync;
+mod tokens;
 
 pub use stanzas::CallRecord;
 
@@ -302,6 +303,8 @@ pub(crate) struct State {
     sync: crate::appstate::SyncStore,
     /// Placeholders, resend requests and relayed calls ([`stanzas`]).
     stanza_state: stanzas::StanzaState,
+    /// NCT salts ([`tokens`]).
+    tokens: tokens::TokenState,
 }
 
 /// What a new connection turned out to be.
@@ -396,6 +399,7 @@ impl State {
             subscriptions: HashMap::new(),
             sync: Default::default(),
             stanza_state: Default::default(),
+            tokens: Default::default(),
         }
     }
 
@@ -530,6 +534,11 @@ impl State {
         if !self.conns.contains_key(key) {
             return;
         }
+        let text_jids = whatsapp_proto::stanza::jid_attrs::text_jids(&node);
+        if !text_jids.is_empty() {
+            self.refuse_text_jids(key, &node, &text_jids);
+            return;
+        }
         match node.tag.as_str() {
             "iq" => {
                 // Logged: tests count the queries the server counts (device lists, group
@@ -617,6 +626,13 @@ impl State {
                 .filter(|_| node.tag == "iq")
                 .map(|c| c.tag.to_string())
                 .unwrap_or_default(),
+            peer_recipient_pn: node
+                .attrs()
+                .optional_jid("peer_recipient_pn")
+                .ok()
+                .flatten()
+                .map(|j| j.to_string()),
+            addressing_mode: node.attrs().optional_string("addressing_mode"),
             received_at_ms: now_ms(),
         });
     }

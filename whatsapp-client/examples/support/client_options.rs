@@ -100,14 +100,17 @@ pub async fn start(options: &Options) -> anyhow::Result<(Client, EventStream)> {
     Ok(Client::start(store, config(options)).await?)
 }
 
-/// Waits until the client is online, printing each QR string on a line of its own on stdout
-/// (scan it with the phone: WhatsApp > Linked devices). Events before that are dropped
-/// unacknowledged, so the server delivers their messages again.
+/// Waits until the client is online and the server has delivered what it kept while the
+/// device was offline ([`Event::OfflineSyncCompleted`]): only then is, say, the privacy token
+/// of a customer who wrote meanwhile stored, which a first message to them must carry. Prints
+/// each QR string on a line of its own on stdout (scan it with the phone: WhatsApp > Linked
+/// devices). Events before that are dropped unacknowledged, so the server delivers their
+/// messages again.
 pub async fn online(events: &mut EventStream) -> anyhow::Result<()> {
     while let Some(event) = events.recv().await {
         match event {
             Event::Qr(qr) => println!("{}", qr.data),
-            Event::Connected => return Ok(()),
+            Event::OfflineSyncCompleted { .. } => return Ok(()),
             Event::Stopped => bail!("the client stopped before it was online"),
             other => tracing::debug!(?other, "event before online"),
         }

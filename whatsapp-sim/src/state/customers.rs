@@ -379,6 +379,9 @@ impl State {
         }
         // guess: the tokens the customer issued stay valid across its reinstall (the trust is
         // the account's, kept by the server), so the accounts it wrote to may still answer.
+        // whatsmeow agrees as far as it shows: on a contact's identity change it deletes the
+        // contact's sessions and identities but keeps the token the contact issued, and
+        // re-issues its own (`notification.go handleEncryptNotification`).
         let from = account.pn_jid();
         for provisioned in &fresh {
             let key: DeviceKey = (pn.to_owned(), provisioned.device);

@@ -135,15 +135,19 @@ mod tests {
                 count: 1,
             })
             .expect("fault");
+        let token = state.tctoken(CUSTOMER, ACCOUNT);
         let message = |id: &str| {
             Node::new("message")
                 .attr("id", id.to_owned())
                 .attr("to", Jid::user(CUSTOMER))
                 .attr("type", "text")
-                .children([Node::new("enc")
-                    .attr("v", "2")
-                    .attr("type", "msg")
-                    .bytes(vec![1; 40])])
+                .children([
+                    Node::new("enc")
+                        .attr("v", "2")
+                        .attr("type", "msg")
+                        .bytes(vec![1; 40]),
+                    token.clone(),
+                ])
         };
         state.handle(&conn.key.clone(), message("F1"));
         let nack = conn.one("ack");

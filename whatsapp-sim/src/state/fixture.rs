@@ -156,6 +156,11 @@ impl State {
     pub(super) fn simulated_customer(&mut self, pn: &str) {
         self.ensure_account(pn, "Mona", true).expect("customer");
     }
+
+    /// The `<tctoken>` `issuer` gave `holder` (issued before), as a client attaches it.
+    pub(super) fn tctoken(&self, issuer: &str, holder: &str) -> Node {
+        Node::new("tctoken").bytes(self.accounts[issuer].issued_tokens[holder].0.clone())
+    }
 }
 
 /// An attribute as text ("" when absent).

@@ -108,6 +108,9 @@ impl State {
                 let _ = self.remove_device(&jid);
                 return;
             }
+            ("privacy", _) if node.child("tokens").is_some() => {
+                self.token_issue_iq(&id, &kind, node)
+            }
             ("privacy", _) if node.child("privacy").is_some() => {
                 self.privacy_iq(key, &id, &kind, node)
             }

@@ -8,7 +8,7 @@ use rand::rngs::OsRng;
 use tracing::{debug, info, warn};
 use whatsapp_proto::binary::{Content, Node};
 use whatsapp_proto::jid::{Jid, Server};
-use whatsapp_proto::stanza::privacy_token::{BUCKET_SECONDS, token_valid};
+use whatsapp_proto::stanza::privacy_token::BUCKET_SECONDS;
 
 use whatsapp_proto::stanza::server::{RelayedReceipt, ServerAck};
 
@@ -18,6 +18,27 @@ use crate::{ChatStateRecord, InboxEntry, SentEntry, SimError};
 impl State {
     pub(super) fn ack_to(&self, key: &DeviceKey, node: Node) {
         let _ = self.send_to(key, node);
+    }
+
+    /// A client stanza with a JID attribute written as text (a string where the wire wants a
+    /// JID node): logged, and not acted on.
+    // guess: the real server's answer is not documented. A message, receipt or call gets
+    // `<ack error="479">` (whatsapp-rust `src/client/node_io.rs` reads 479 as SmaxInvalid, "a
+    // stanza field has an incorrect format (e.g. wrong JID format)"), an IQ `400
+    // bad-request`; anything else is dropped.
+    pub(super) fn refuse_text_jids(&mut self, key: &DeviceKey, node: &Node, text: &[String]) {
+        warn!(tag = %node.tag, ?text, "client stanza with a JID as text refused");
+        let id = node.attrs().optional_string("id").unwrap_or_default();
+        let answer = match node.tag.as_str() {
+            "iq" => super::iq_error(&id, 400, "bad-request"),
+            "message" | "receipt" | "call" => ServerAck::new(node.tag.as_str(), id)
+                .at(now_unix())
+                .error(479)
+                .build(),
+            _ => return,
+        };
+        self.record(key, node);
+        self.ack_to(key, answer);
     }
 
     /// A `<message>` sent by `sender` (a companion, or a simulated device when `via_sim`).
@@ -52,16 +73,6 @@ impl State {
             nack(self, 479, Some(to));
             return;
         };
-        if let Some(tctoken) = node.child("tctoken").and_then(Node::content_bytes) {
-            let issued = self
-                .accounts
-                .get(&target_pn)
-                .and_then(|a| a.issued_tokens.get(&sender.0));
-            if issued.is_none_or(|(token, _)| token.as_slice() != tctoken) {
-                // What the real server does with a wrong token is unknown: accept, warn.
-                warn!(id, "tctoken does not match a token the recipient issued");
-            }
-        }
         let lid_form = to.server == Server::Lid;
         let category = attrs.optional_string("category");
         let peer = category.as_deref() == Some("peer");
@@ -69,12 +80,15 @@ impl State {
             nack(self, 479, Some(to));
             return;
         }
+        // guess: the real server answers a companion's 1:1 message with `<ack error="463">`
+        // when it carries no valid token for its recipient (part 2 §4.7 and §11, Baileys
+        // messages-recv.ts, whatsapp-rust node_io.rs); which tokens count: [`State::token_admits`].
         if !peer
             && target_pn != sender.0
             && self.companion(sender).is_some_and(|c| !c.simulated)
-            && !self.holds_valid_token(&target_pn, &sender.0)
+            && !self.token_admits(&target_pn, &sender.0, node)
         {
-            info!(id, %to, "463: the recipient never wrote to this account");
+            info!(id, %to, "463: no valid privacy token for the recipient");
             nack(self, 463, Some(to));
             return;
         }
@@ -411,19 +425,6 @@ impl State {
             .ok_or_else(|| SimError::UnknownAccount(pn.to_owned()))
     }
 
-    /// Whether `holder`'s account holds a valid trusted-contact token from `issuer`: the
-    /// issuer wrote to it within the last four 7-day buckets (part 2 §4.7).
-    // guess: the real server answers a companion's 1:1 message with `<ack error="463">` when
-    // the recipient never wrote to the account and it has no valid token (part 2 §4.7 and §11,
-    // Baileys messages-recv.ts); how it weighs a `<cstoken>` is unknown, and the sim hands out
-    // no NCT salt, so here only a token the recipient issued lets the message through.
-    fn holds_valid_token(&self, issuer: &str, holder: &str) -> bool {
-        self.accounts
-            .get(issuer)
-            .and_then(|a| a.issued_tokens.get(holder))
-            .is_some_and(|(_, t)| token_valid(i64::try_from(*t).unwrap_or(0), now_unix() as i64))
-    }
-
     /// A phone writing to someone issues its trusted-contact token to them (at most once per
     /// 7-day bucket); the server hands it to the recipient's companions (part 2 §4.7).
     pub(super) fn issue_privacy_token(&mut self, from: &str, to: &str) {
@@ -547,6 +548,13 @@ mod tests {
                     .bytes(vec![1; 40])])])])
     }
 
+    /// `node` carrying the trusted-contact token `issuer` gave `holder`, as a client attaches it.
+    fn with_token(state: &State, node: Node, issuer: &str, holder: &str) -> Node {
+        let mut children = node.child_nodes().to_vec();
+        children.push(state.tctoken(issuer, holder));
+        node.children(children)
+    }
+
     #[test]
     fn a_message_to_an_unknown_chat_is_nacked_479() {
         let mut state = state();
@@ -578,15 +586,23 @@ mod tests {
             ("T1", "463")
         );
         assert!(state.inbox(CUSTOMER).expect("inbox").is_empty());
-        // The customer writes: its token lets our next message through.
+        // The customer writes: its token, carried by our next message, lets it through.
         state
             .customer_send(CUSTOMER, ACCOUNT, &Outgoing::Text("hi".into()), None)
             .expect("send");
         conn.sent();
         state.handle(&conn.key.clone(), to_device("T2", &to, &device));
+        let refused = conn.one("ack");
+        assert_eq!(
+            attr(&refused, "error"),
+            "463",
+            "a token not carried counts for nothing"
+        );
+        let with = with_token(&state, to_device("T3", &to, &device), CUSTOMER, ACCOUNT);
+        state.handle(&conn.key.clone(), with);
         let sent = conn.sent();
         let ack = sent.iter().find(|n| n.tag == "ack").expect("ack");
-        assert_eq!(attr(ack, "id"), "T2");
+        assert_eq!(attr(ack, "id"), "T3");
         assert!(attr(ack, "error").is_empty(), "{ack:?}");
     }
 
@@ -640,10 +656,12 @@ mod tests {
         state.issue_privacy_token(ACCOUNT, CUSTOMER);
         state.deliver_as_appdata("A1");
         let target = format!("{ACCOUNT}:{}@s.whatsapp.net", pharmacy.key.1);
-        state.handle(
-            &customer.key.clone(),
-            to_device("A1", &format!("{ACCOUNT}@s.whatsapp.net"), &target),
-        );
+        let to_us = |state: &State, id: &str| {
+            let node = to_device(id, &format!("{ACCOUNT}@s.whatsapp.net"), &target);
+            with_token(state, node, ACCOUNT, CUSTOMER)
+        };
+        let a1 = to_us(&state, "A1");
+        state.handle(&customer.key.clone(), a1);
         assert!(attr(&customer.one("ack"), "error").is_empty());
         let appdata = pharmacy.one("appdata");
         assert_eq!(attr(&appdata, "id"), "A1");
@@ -664,11 +682,48 @@ mod tests {
         );
         assert_eq!(queue(&state), 0);
         // Another message is a plain <message>.
-        state.handle(
-            &customer.key.clone(),
-            to_device("M2", &format!("{ACCOUNT}@s.whatsapp.net"), &target),
-        );
+        let m2 = to_us(&state, "M2");
+        state.handle(&customer.key.clone(), m2);
         assert_eq!(attr(&pharmacy.one("message"), "id"), "M2");
+    }
+
+    #[test]
+    fn a_client_stanza_with_a_text_jid_is_refused_and_not_relayed() {
+        let mut state = state();
+        let mut conn = state.online_companion(ACCOUNT);
+        let mut customer = state.online_companion(CUSTOMER);
+        // A receipt whose participant is text: refused with 479, never reaches the customer.
+        let receipt = Node::new("receipt")
+            .attr("id", "X1")
+            .attr("to", Jid::user(CUSTOMER))
+            .attr("participant", format!("{CUSTOMER}@s.whatsapp.net"));
+        state.handle(&conn.key.clone(), receipt);
+        let nack = conn.one("ack");
+        assert_eq!(
+            (
+                attr(&nack, "class").as_str(),
+                attr(&nack, "id").as_str(),
+                attr(&nack, "error").as_str()
+            ),
+            ("receipt", "X1", "479")
+        );
+        assert!(customer.sent().is_empty());
+        // An IQ naming a user as text: 400.
+        let usync = Node::new("iq")
+            .attr("id", "X2")
+            .attr("xmlns", "usync")
+            .attr("type", "get")
+            .children([Node::new("usync")
+                .children([Node::new("list").children([
+                    Node::new("user").attr("jid", format!("{CUSTOMER}@s.whatsapp.net"))
+                ])])]);
+        state.handle(&conn.key.clone(), usync);
+        let error = conn.one("iq");
+        assert_eq!(attr(&error, "type"), "error");
+        assert_eq!(attr(error.child("error").expect("error"), "code"), "400");
+        // Both are logged.
+        let logged: Vec<String> = state.stanzas().into_iter().map(|s| s.id).collect();
+        assert_eq!(logged, ["X1", "X2"]);
     }
 
     #[test]

@@ -366,10 +366,13 @@ mod tests {
             .attr("id", "R1")
             .attr("to", Jid::user(CUSTOMER))
             .attr("type", "text")
-            .children([Node::new("enc")
-                .attr("v", "2")
-                .attr("type", "msg")
-                .bytes(vec![3; 50])]);
+            .children([
+                Node::new("enc")
+                    .attr("v", "2")
+                    .attr("type", "msg")
+                    .bytes(vec![3; 50]),
+                state.tctoken(CUSTOMER, ACCOUNT),
+            ]);
         for count in ["1", "2"] {
             state.handle(&conn.key.clone(), garbage.clone());
             let sent = conn.sent();

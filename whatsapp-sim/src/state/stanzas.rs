@@ -243,8 +243,9 @@ impl State {
             .attr("caller_lid", lid)
             .children(media);
         self.queue_call(customer, account, offer)?;
-        // guess: calling reaches out as writing does, so the caller's phone issues its
-        // trusted-contact token and the account may answer by message (no 463).
+        // A caller issues its trusted-contact token after placing a 1:1 call, as after a
+        // message (whatsapp-rust `src/voip/facade.rs`: WA Web's post-offer `sendTcToken`), so
+        // the account may answer by message (no 463).
         self.issue_privacy_token(customer, account);
         Ok(call_id)
     }

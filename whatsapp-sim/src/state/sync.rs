@@ -221,7 +221,14 @@ impl State {
                 Some((c.jid.clone(), token.clone(), *t))
             })
             .collect();
-        for s in history::bootstrap(&chats, pushnames, pn_lid, &tokens) {
+        let mut chunks = history::bootstrap(&chats, pushnames, pn_lid, &tokens);
+        // The account's NCT salt rides in the first chunk (whatsmeow `message.go` stores a
+        // chunk's `nctSalt`; whatsapp-rust `wacore/src/history_sync.rs`: delivered during the
+        // initial pairing so that the cstoken is available at once).
+        if let (Some(first), Some(salt)) = (chunks.first_mut(), self.nct_salt(&key.0)) {
+            first.nct_salt = Some(salt);
+        }
+        for s in chunks {
             self.phone_send_history(&key.0, key.1, &s, None);
         }
     }
