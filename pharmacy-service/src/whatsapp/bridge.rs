@@ -59,7 +59,7 @@ struct LinkInner {
     qr: Option<String>,
     phone: Option<String>,
     name: Option<String>,
-    detail: Option<serde_json::Value>,
+    detail: Option<LinkDetail>,
     /// The last disconnects, newest first.
     disconnects: std::collections::VecDeque<DisconnectRecord>,
 }
@@ -196,7 +196,7 @@ impl WhatsappBridge {
             state: l.state,
             phone: l.phone,
             name: l.name,
-            detail: l.detail.as_ref().map(LinkDetail::of),
+            detail: l.detail,
             recent_disconnects: l.disconnects.into_iter().collect(),
         }
     }
@@ -214,7 +214,10 @@ impl WhatsappBridge {
                 rec.push_to(&mut l.disconnects);
             }
             match live {
-                "qr" => l.qr.as_ref().map(|q| json!({ "qr": q })),
+                "qr" => l.qr.as_ref().map(|q| LinkDetail {
+                    qr: Some(q.clone()),
+                    ..LinkDetail::default()
+                }),
                 _ => l.detail.clone(),
             }
         };
@@ -347,7 +350,7 @@ impl WhatsappBridge {
                 if self.state() != LinkState::Unpaired {
                     self.set_link("disconnected", |l| {
                         l.state = LinkState::Disconnected;
-                        l.detail = Some(json!({ "reason": reason }));
+                        l.detail = Some(because(reason));
                     });
                 }
                 if gives_up {
@@ -360,7 +363,7 @@ impl WhatsappBridge {
                     l.state = LinkState::LoggedOut;
                     l.phone = None;
                     l.qr = None;
-                    l.detail = Some(json!({ "reason": format!("{reason:?}") }));
+                    l.detail = Some(because(format!("{reason:?}")));
                 });
                 // After our own logout the client stops: start a fresh one for a new pairing.
                 return Some(Duration::from_secs(1));
@@ -369,7 +372,7 @@ impl WhatsappBridge {
                 tracing::error!("another connection took over this WhatsApp device");
                 self.set_link("disconnected", |l| {
                     l.state = LinkState::Disconnected;
-                    l.detail = Some(json!({ "reason": "replaced" }));
+                    l.detail = Some(because("replaced".into()));
                 });
             }
             Event::TemporaryBan { code, expires } => {
@@ -377,7 +380,11 @@ impl WhatsappBridge {
                 tracing::error!(?code, ?expires, "WhatsApp temporarily banned the number");
                 self.set_link("temporary_ban", |l| {
                     l.state = LinkState::TemporaryBan;
-                    l.detail = Some(json!({ "code": code, "until": until }));
+                    l.detail = Some(LinkDetail {
+                        code: code.and_then(|c| i64::try_from(c).ok()),
+                        until,
+                        ..LinkDetail::default()
+                    });
                 });
                 let reason = code.and_then(|c| u16::try_from(c).ok());
                 if let Err(e) = self.app.pause_outbox(reason, until).await {
@@ -392,7 +399,7 @@ impl WhatsappBridge {
                 tracing::error!(code, ?message, "WhatsApp refused the login");
                 self.set_link("disconnected", |l| {
                     l.state = LinkState::Disconnected;
-                    l.detail = Some(json!({ "code": code, "message": message }));
+                    l.detail = Some(refused(code, message));
                 });
                 return Some(Duration::from_secs(60));
             }
@@ -566,7 +573,11 @@ impl WhatsappBridge {
             self.app.now(),
             LiveEvent::WhatsappStatus {
                 state: "store_failed".into(),
-                detail: Some(json!({ "error": error, "failures": failures })),
+                detail: Some(LinkDetail {
+                    error: Some(error.to_owned()),
+                    failures: Some(failures),
+                    ..LinkDetail::default()
+                }),
             },
         );
     }
@@ -580,7 +591,7 @@ impl WhatsappBridge {
         );
         self.set_link("outdated", |l| {
             l.state = LinkState::Outdated;
-            l.detail = Some(json!({ "code": 405, "message": message }));
+            l.detail = Some(refused(405, message));
         });
     }
 
@@ -600,7 +611,10 @@ impl WhatsappBridge {
             now,
             LiveEvent::WhatsappStatus {
                 state: "store_recovered".into(),
-                detail: Some(json!({ "failures": failures })),
+                detail: Some(LinkDetail {
+                    failures: Some(failures),
+                    ..LinkDetail::default()
+                }),
             },
         );
         let detail = json!({ "failures": failures, "last_error": error });
@@ -881,9 +895,9 @@ impl WhatsappBridge {
             return Err(SendError::TemporaryBan {
                 reason: d
                     .as_ref()
-                    .and_then(|d| d["code"].as_u64())
+                    .and_then(|d| d.code)
                     .and_then(|c| u16::try_from(c).ok()),
-                expires_at: d.as_ref().and_then(|d| d["until"].as_i64()).map(Timestamp),
+                expires_at: d.and_then(|d| d.until),
             });
         }
         match self.client() {
@@ -1059,6 +1073,23 @@ impl Messenger for WhatsappBridge {
     }
 }
 
+/// The detail of a link that went down for `reason`.
+fn because(reason: String) -> LinkDetail {
+    LinkDetail {
+        reason: Some(reason),
+        ..LinkDetail::default()
+    }
+}
+
+/// The detail of a login the server refused with `code`.
+fn refused(code: u64, message: Option<String>) -> LinkDetail {
+    LinkDetail {
+        code: i64::try_from(code).ok(),
+        message,
+        ..LinkDetail::default()
+    }
+}
+
 /// The client's configuration with the pharmacy's WhatsApp name as the linked device's name
 /// (the phone lists it; it used to read "whatsapp-rs") and as our push name.
 fn named(config: &Config, app: &App) -> Config {
@@ -1109,6 +1140,21 @@ impl WhatsappLink for WhatsappBridge {
                 ClientError::NotConnected => LinkError::NotConnected,
                 other => LinkError::Other(other.to_string()),
             })
+        })
+    }
+
+    fn announce_name<'a>(&'a self, name: &'a str) -> LinkFuture<'a, ()> {
+        Box::pin(async move {
+            if self.state() != LinkState::Connected {
+                return Err(LinkError::NotConnected);
+            }
+            let c = self.client().ok_or(LinkError::NotConnected)?;
+            c.send_presence(true, Some(name))
+                .await
+                .map_err(|e| match e {
+                    ClientError::NotConnected => LinkError::NotConnected,
+                    other => LinkError::Other(other.to_string()),
+                })
         })
     }
 }
