@@ -103,9 +103,11 @@ export async function loadTickets() {
     keep.add(r.ticket.id);
   }
   for (const { detail, last } of answer.found) {
-    const tk = touched.has(detail.ticket.id) && state.tickets.has(detail.ticket.id) ? state.tickets.get(detail.ticket.id) : upsertDetail(detail);
+    const id = detail.ticket.id;
+    keep.add(id);
+    if (touched.has(id) && state.tickets.has(id)) continue;
+    const tk = upsertDetail(detail);
     tk.last = last || tk.last;
-    keep.add(tk.id);
   }
   // Drop what the search no longer matches (but keep the open one, and what changed live).
   for (const id of pruned(state.tickets.keys(), keep, { current: state.current, touched })) state.tickets.delete(id);
