@@ -374,6 +374,10 @@ impl WhatsappLink for DemoLink {
     fn disconnect(&self) -> LinkFuture<'_, ()> {
         self.bridge.disconnect()
     }
+
+    fn announce_name<'a>(&'a self, name: &'a str) -> LinkFuture<'a, ()> {
+        self.bridge.announce_name(name)
+    }
 }
 
 async fn demo_scan(

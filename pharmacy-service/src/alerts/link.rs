@@ -2,9 +2,7 @@
 //! 405 refusal (the client is outdated), a ban. A temporary ban is already alerted by the
 //! outbox when it pauses sending (`whatsapp::outbox`), so it is not alerted twice here.
 
-use crate::app::{App, AppError, LiveEvent};
-use crate::db;
-use serde_json::Value;
+use crate::app::{App, AppError, LinkDetail, LiveEvent};
 
 /// An alert a `whatsappStatus` change calls for: its kind and text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,13 +15,12 @@ pub struct LinkAlert {
 
 /// The alert a `whatsappStatus` `state` with `detail` (as the bridge publishes them) calls
 /// for, if any.
-pub fn classify(state: &str, detail: Option<&Value>) -> Option<LinkAlert> {
-    let field = |k: &str| detail.and_then(|d| d.get(k));
+pub fn classify(state: &str, detail: Option<&LinkDetail>) -> Option<LinkAlert> {
     match state {
         "logged_out" => {
             // `None`: an admin's own logout through the API; `UserInitiated`: the client's
             // report of the same.
-            let reason = field("reason")?.as_str()?;
+            let reason = detail?.reason.as_deref()?;
             match reason {
                 "UserInitiated" => None,
                 // whatsmeow's LogoutReason 406 (`failure reason="406"`): WA Web shows "banned".
@@ -60,52 +57,44 @@ pub async fn on_event(app: &App, event: &LiveEvent) -> Result<(), AppError> {
     let Some(alert) = classify(state, detail.as_ref()) else {
         return Ok(());
     };
-    let now = app.now();
-    let mut tx = app.pool().begin_with("BEGIN IMMEDIATE").await?;
-    if db::activity::open_alerts(&mut tx)
-        .await?
-        .iter()
-        .any(|a| a.kind == alert.kind)
-    {
-        return Ok(());
-    }
-    let raised =
-        db::activity::raise(&mut tx, alert.kind, &alert.message, detail.as_ref(), now).await?;
-    tx.commit().await?;
-    app.events()
-        .publish(now, LiveEvent::AdminAlert { alert: raised });
+    let detail = detail
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()
+        .ok()
+        .flatten();
+    app.raise_alert_once(alert.kind, &alert.message, detail.as_ref())
+        .await?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn logouts_bans_and_405_alert_our_own_logout_does_not() {
-        let kind = |s: &str, d: Value| classify(s, Some(&d)).map(|a| a.kind);
+        let reason = |r: &str| LinkDetail {
+            reason: Some(r.into()),
+            ..LinkDetail::default()
+        };
+        let code = |c: i64| LinkDetail {
+            code: Some(c),
+            ..LinkDetail::default()
+        };
+        let kind = |s: &str, d: LinkDetail| classify(s, Some(&d)).map(|a| a.kind);
+        assert_eq!(kind("logged_out", reason("LoggedOut")), Some("logged_out"));
         assert_eq!(
-            kind("logged_out", json!({"reason": "LoggedOut"})),
+            kind("logged_out", reason("DeviceRemoved")),
             Some("logged_out")
         );
-        assert_eq!(
-            kind("logged_out", json!({"reason": "DeviceRemoved"})),
-            Some("logged_out")
-        );
-        assert_eq!(
-            kind("logged_out", json!({"reason": "Banned"})),
-            Some("banned")
-        );
-        assert_eq!(kind("logged_out", json!({"reason": "UserInitiated"})), None);
+        assert_eq!(kind("logged_out", reason("Banned")), Some("banned"));
+        assert_eq!(kind("logged_out", reason("UserInitiated")), None);
         assert_eq!(classify("logged_out", None), None);
-        assert_eq!(
-            kind("outdated", json!({"code": 405, "message": "outdated"})),
-            Some("client_outdated")
-        );
-        assert_eq!(kind("disconnected", json!({"code": 503})), None);
-        assert_eq!(kind("disconnected", json!({"reason": "closed"})), None);
-        assert_eq!(kind("temporary_ban", json!({"code": 101})), None);
-        assert_eq!(kind("connected", json!({})), None);
+        assert_eq!(kind("outdated", code(405)), Some("client_outdated"));
+        assert_eq!(kind("disconnected", code(503)), None);
+        assert_eq!(kind("disconnected", reason("closed")), None);
+        assert_eq!(kind("temporary_ban", code(101)), None);
+        assert_eq!(kind("connected", LinkDetail::default()), None);
     }
 }

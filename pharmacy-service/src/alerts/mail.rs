@@ -3,8 +3,7 @@
 //! the password is never sent back by the API. TLS modes: `starttls` (the default, port 587),
 //! `tls` (implicit TLS, port 465) and `none` (plain text: only for a relay on the same host).
 
-use crate::app::{App, AppError};
-use crate::db;
+use crate::app::{Alert, App, AppError};
 use crate::domain::ids::UserId;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
@@ -131,8 +130,8 @@ impl SmtpSettings {
 
 /// The stored settings (defaults when none).
 pub async fn load(app: &App) -> Result<SmtpSettings, AppError> {
-    let mut c = app.pool().acquire().await?;
-    Ok(db::settings::get(&mut c, KEY)
+    Ok(app
+        .stored_setting(KEY)
         .await?
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_else(|| SmtpSettings {
@@ -144,25 +143,19 @@ pub async fn load(app: &App) -> Result<SmtpSettings, AppError> {
 /// Stores the settings, an admin's change (`by`), logged in the same transaction (the host and
 /// whether mail is on; never the password).
 pub async fn save(app: &App, s: &SmtpSettings, by: UserId) -> Result<(), AppError> {
-    let now = app.now();
     let v = serde_json::to_value(s).unwrap_or_default();
-    let mut tx = app.begin().await?;
-    db::settings::set(&mut tx, KEY, &v, now).await?;
-    db::activity::log(
-        &mut tx,
-        Some(by),
+    app.save_stored_setting(
+        KEY,
+        &v,
+        by,
         "alerts.email_saved",
-        None,
-        Some(&serde_json::json!({ "host": s.host, "enabled": s.enabled })),
-        now,
+        &serde_json::json!({ "host": s.host, "enabled": s.enabled }),
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }
 
 /// E-mails an admin alert when e-mail is enabled; failures are logged.
-pub async fn alert(app: &App, alert: &crate::db::activity::Alert) {
+pub async fn alert(app: &App, alert: &Alert) {
     let settings = match load(app).await {
         Ok(s) if s.enabled => s,
         Ok(_) => return,

@@ -3,7 +3,8 @@
 //! One follower of the live bus ([`Alerts::spawn`]) turns events into:
 //! - admin alerts for link states that need a person ([`link`]: a logout, a ban, a 405);
 //! - outbound webhook deliveries ([`webhook`]; a worker delivers them, durably): ticket and
-//!   message events are queued from the committed tables ([`queue`]), the bus only cues it;
+//!   message events are queued from the committed tables
+//!   ([`App::queue_committed_webhooks`]), the bus only cues it;
 //! - e-mail to the admins for every admin alert, when set up ([`mail`]);
 //! - Web Push notifications ([`push`]) to the users who opted in: the link down (after
 //!   [`AlertsConfig::link_down_grace`], so a reconnect within seconds stays quiet) and up
@@ -17,11 +18,9 @@ pub mod link;
 pub mod mail;
 pub mod post;
 pub mod push;
-pub mod queue;
 pub mod webhook;
 
-use crate::app::{App, Envelope, LiveEvent};
-use crate::db::push::Audience;
+use crate::app::{App, Audience, Envelope, LiveEvent, is_webhook_cue};
 use push::{PushMessage, Pusher, VapidKey};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -191,10 +190,10 @@ impl Alerts {
         if let Err(e) = link::on_event(&self.app, &env.event).await {
             tracing::warn!(error = %e, "link alert");
         }
-        if queue::is_cue(&env.event) {
+        if is_webhook_cue(&env.event) {
             self.queue_committed().await;
         }
-        match webhook::enqueue_link_state(&self.app, env).await {
+        match self.app.queue_link_state_webhooks(env).await {
             Ok(true) => self.webhook_wakeup.notify_one(),
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "link.state deliveries not queued"),
@@ -211,7 +210,7 @@ impl Alerts {
 
     /// Queues the deliveries of what was committed since the last run; wakes the worker.
     async fn queue_committed(&self) {
-        match queue::committed(&self.app, &self.queue_writes).await {
+        match self.app.queue_committed_webhooks(&self.queue_writes).await {
             Ok(0) => {}
             Ok(_) => self.webhook_wakeup.notify_one(),
             // Still in the tables: the next cue or tick picks it up.

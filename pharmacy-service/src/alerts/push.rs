@@ -10,8 +10,7 @@
 //! removed.
 
 use super::post::{Answer, PostError, Poster};
-use crate::db;
-use crate::db::push::{Audience, Subscription};
+use crate::app::{Audience, StoredPushSubscription};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use p256::ecdsa::signature::Signer;
@@ -189,7 +188,7 @@ impl Pusher {
     /// Sends `msg` to one subscription at `now_s` (unix seconds); the push service's answer.
     pub async fn send(
         &self,
-        sub: &Subscription,
+        sub: &StoredPushSubscription,
         msg: &PushMessage,
         now_s: i64,
     ) -> Result<Answer, PushError> {
@@ -221,11 +220,7 @@ impl Pusher {
     /// Sends `msg` to every subscription of `audience`; removes the ones the push service
     /// says are gone. Failures are logged, not retried (a notification is only worth it now).
     pub async fn notify(&self, app: &crate::app::App, audience: Audience, msg: &PushMessage) {
-        let subs = match app.pool().acquire().await {
-            Ok(mut c) => db::push::for_audience(&mut c, &audience).await,
-            Err(e) => Err(e),
-        };
-        let subs = match subs {
+        let subs = match app.push_audience(&audience).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "push subscriptions");
@@ -237,8 +232,8 @@ impl Pusher {
             match self.send(&sub, msg, now_s).await {
                 Ok(a) if (200..300).contains(&a.status) => {}
                 Ok(a) if a.status == 404 || a.status == 410 => {
-                    if let Ok(mut c) = app.pool().acquire().await {
-                        let _ = db::push::remove_by_id(&mut c, sub.id).await;
+                    if let Err(e) = app.forget_push_subscription(sub.id).await {
+                        tracing::warn!(error = %e, "a gone push subscription was not removed");
                     }
                 }
                 Ok(a) => tracing::warn!(status = a.status, body = %a.body, "push refused"),

@@ -16,20 +16,18 @@
 //! [`WebhookPolicy::disable_after`] deliveries failed in a row the webhook is disabled and an
 //! admin alert (`webhook_disabled`) raised. Rows survive a restart and are picked up again.
 //! Ticket and message events are queued from the committed tables, not from the live bus
-//! ([`super::queue`]): exactly once from the change to the table, at least once from the
-//! table to the receiver. `link.state` is not a stored change: it is queued from the bus, at
-//! most once (a crash in between loses that one state; the next one follows).
+//! ([`App::queue_committed_webhooks`]): exactly once from the change to the table, at least
+//! once from the table to the receiver. `link.state` is not a stored change: it is queued from
+//! the bus, at most once (a crash in between loses that one state; the next one follows).
+//! What is queued and how an attempt ended are written by `app/` (`webhook_deliveries`); this
+//! module posts and decides (backoff, when to give up).
 //!
 //! URLs are admin-supplied and admins are trusted: any http(s) host is allowed, including
 //! internal ones (the point is to reach the pharmacy's other systems). Redirects are never
 //! followed (`alerts::post`).
 
 use super::post::{Answer, Poster};
-use crate::app::{App, AppError, Envelope, LiveEvent};
-use crate::db;
-use crate::domain::message::Direction;
-use crate::domain::time::Timestamp;
-use serde_json::{Value, json};
+use crate::app::{App, AppError, Delivery, DeliveryOutcome};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -83,96 +81,8 @@ impl WebhookPolicy {
     }
 }
 
-/// The link state names others may see (`whatsappStatus` state -> shown state): the
-/// outbox's own `paused`/`resumed` are not link states, and `qr` is shown as `unpaired`.
-pub fn public_link_state(state: &str) -> Option<&'static str> {
-    Some(match state {
-        "qr" | "unpaired" => "unpaired",
-        "connected" => "connected",
-        "connecting" => "connecting",
-        "disconnected" => "disconnected",
-        "logged_out" => "logged_out",
-        "temporary_ban" => "temporary_ban",
-        "outdated" => "outdated",
-        "store_failed" => "store_failed",
-        "store_recovered" => "store_recovered",
-        _ => return None,
-    })
-}
-
-/// The webhook events a live event stands for, with their `data`.
-pub fn events_of(event: &LiveEvent) -> Vec<(&'static str, Value)> {
-    let mut out = Vec::new();
-    match event {
-        // `ticket.created` is queued from the ticket journal (`super::queue`).
-        LiveEvent::NewMessage { message, ticket } => {
-            let name = if message.direction == Direction::In {
-                "message.in"
-            } else {
-                "message.out"
-            };
-            out.push((name, json!({ "message": message, "ticket": ticket })));
-        }
-        LiveEvent::TicketAssigned {
-            ticket,
-            previous_agent,
-            reason,
-        } => out.push((
-            "ticket.assigned",
-            json!({ "ticket": ticket, "previous_agent_id": previous_agent, "reason": reason }),
-        )),
-        LiveEvent::TicketClosed { ticket } => {
-            out.push(("ticket.closed", json!({ "ticket": ticket })))
-        }
-        LiveEvent::WhatsappStatus { state, .. } => {
-            if let Some(s) = public_link_state(state) {
-                out.push(("link.state", json!({ "state": s })));
-            }
-        }
-        _ => {}
-    }
-    out
-}
-
-/// Queues the deliveries `event` (which happened `at`) calls for, in `c`'s transaction;
-/// returns how many.
-pub async fn enqueue_in(
-    c: &mut db::Conn,
-    event: &LiveEvent,
-    at: Timestamp,
-    now: Timestamp,
-) -> Result<usize, sqlx::Error> {
-    let mut queued = 0;
-    for (name, data) in events_of(event) {
-        queued += enqueue_named(c, name, data, at, now).await?;
-    }
-    Ok(queued)
-}
-
-/// Queues the deliveries of the webhook event `name` with `data` (which happened `at`), in
-/// `c`'s transaction; returns how many.
-pub async fn enqueue_named(
-    c: &mut db::Conn,
-    name: &str,
-    data: Value,
-    at: Timestamp,
-    now: Timestamp,
-) -> Result<usize, sqlx::Error> {
-    let body = json!({ "event": name, "at": at, "data": data }).to_string();
-    db::webhooks::enqueue(c, name, &body, now).await
-}
-
-/// Queues the `link.state` deliveries a link-state envelope calls for; true when any was
-/// queued. Other events are queued from the tables ([`super::queue::committed`]).
-pub async fn enqueue_link_state(app: &App, env: &Envelope) -> Result<bool, AppError> {
-    if !matches!(env.event, LiveEvent::WhatsappStatus { .. }) {
-        return Ok(false);
-    }
-    let mut tx = app.pool().begin_with("BEGIN IMMEDIATE").await?;
-    let queued = enqueue_in(&mut tx, &env.event, env.at, app.now()).await?;
-    tx.commit().await?;
-    Ok(queued > 0)
-}
+// Named here as before (the live socket shows agents the same states).
+pub use crate::app::public_link_state;
 
 /// The delivery worker (one per service).
 pub struct WebhookWorker {
@@ -213,10 +123,7 @@ impl WebhookWorker {
     /// Makes every due attempt; returns how long until the next one (at most 30 s).
     async fn round(&self) -> Result<Duration, AppError> {
         loop {
-            let due = {
-                let mut c = self.app.pool().acquire().await?;
-                db::webhooks::due(&mut c, self.app.now(), 16).await?
-            };
+            let due = self.app.due_webhook_deliveries(self.app.now(), 16).await?;
             if due.is_empty() {
                 break;
             }
@@ -224,8 +131,7 @@ impl WebhookWorker {
                 self.attempt(&d).await?;
             }
         }
-        let mut c = self.app.pool().acquire().await?;
-        let next = db::webhooks::next_due(&mut c).await?;
+        let next = self.app.next_webhook_delivery().await?;
         let now = self.app.now();
         Ok(next.map_or(Duration::from_secs(30), |t| {
             Duration::from_millis(u64::try_from(t.0 - now.0).unwrap_or(0))
@@ -233,15 +139,8 @@ impl WebhookWorker {
         }))
     }
 
-    async fn attempt(&self, d: &db::webhooks::Delivery) -> Result<(), AppError> {
-        let (hook, secret) = {
-            let mut c = self.app.pool().acquire().await?;
-            (
-                db::webhooks::by_id(&mut c, d.webhook_id).await?,
-                db::webhooks::secret(&mut c, d.webhook_id).await?,
-            )
-        };
-        let (Some(hook), Some(secret)) = (hook, secret) else {
+    async fn attempt(&self, d: &Delivery) -> Result<(), AppError> {
+        let Some((hook, secret)) = self.app.webhook_target(d.webhook_id).await? else {
             return Ok(()); // deleted meanwhile (its rows went with it)
         };
         let ts = self.app.now().0.div_euclid(1000);
@@ -258,60 +157,44 @@ impl WebhookWorker {
         ];
         let result = self.poster.post(&hook.url, &headers, body).await;
         let now = self.app.now();
-        let mut tx = self.app.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let (status, error) = match result {
+        let outcome = match result {
             Ok(Answer { status, .. }) if (200..300).contains(&status) => {
-                db::webhooks::delivered(&mut tx, d, status, now).await?;
-                tx.commit().await?;
-                return Ok(());
+                DeliveryOutcome::Delivered(status)
             }
-            Ok(Answer { status, body }) => (
+            Ok(Answer { status, body }) => self.failed(
+                d,
                 Some(status),
                 format!(
                     "HTTP {status}: {}",
                     body.chars().take(200).collect::<String>()
                 ),
+                now,
             ),
-            Err(e) => (None, e.to_string()),
+            Err(e) => self.failed(d, None, e.to_string(), now),
         };
+        if self.app.settle_webhook_delivery(d, &hook, &outcome).await? {
+            tracing::warn!(url = %hook.url, "webhook disabled after repeated failures");
+        }
+        Ok(())
+    }
+
+    /// A failed attempt: due again after the backoff, or failed for good past the attempts.
+    fn failed(
+        &self,
+        d: &Delivery,
+        status: Option<u16>,
+        error: String,
+        now: crate::domain::time::Timestamp,
+    ) -> DeliveryOutcome {
         let attempt = d.attempts + 1;
         let retry_at =
             (attempt < self.policy.attempts).then(|| now.plus(self.policy.backoff_after(attempt)));
-        let failures =
-            db::webhooks::attempt_failed(&mut tx, d, status, &error, retry_at, now).await?;
-        let mut alert = None;
-        if retry_at.is_none()
-            && failures >= self.policy.disable_after
-            && db::webhooks::disable(
-                &mut tx,
-                hook.id,
-                &format!("{failures} deliveries failed in a row; last: {error}"),
-                now,
-            )
-            .await?
-        {
-            alert = Some(
-                db::activity::raise(
-                    &mut tx,
-                    "webhook_disabled",
-                    &format!(
-                        "Webhook {} was disabled after {failures} failed deliveries; enable it again once the receiver works",
-                        hook.url
-                    ),
-                    Some(&json!({ "webhook_id": hook.id, "url": hook.url, "last_error": error })),
-                    now,
-                )
-                .await?,
-            );
+        DeliveryOutcome::Failed {
+            status,
+            error,
+            retry_at,
+            disable_after: self.policy.disable_after,
         }
-        tx.commit().await?;
-        if let Some(alert) = alert {
-            tracing::warn!(url = %hook.url, "webhook disabled after repeated failures");
-            self.app
-                .events()
-                .publish(now, LiveEvent::AdminAlert { alert });
-        }
-        Ok(())
     }
 }
 
@@ -335,12 +218,5 @@ mod tests {
         assert_eq!(p.backoff_after(4), Duration::from_secs(80));
         assert_eq!(p.backoff_after(30), Duration::from_secs(3600));
         assert_eq!(p.backoff_after(i64::MAX), Duration::from_secs(3600));
-    }
-
-    #[test]
-    fn the_qr_never_leaves_as_a_link_state() {
-        assert_eq!(public_link_state("qr"), Some("unpaired"));
-        assert_eq!(public_link_state("paused"), None);
-        assert_eq!(public_link_state("logged_out"), Some("logged_out"));
     }
 }

@@ -22,18 +22,58 @@ impl App {
     }
 
     /// Raises an admin alert outside any other write (the bridge's storage-failure episode)
-    /// and publishes it.
+    /// with its activity-log entry (`alert.raised`) in one transaction, and publishes it.
     pub async fn raise_alert(
         &self,
         kind: &str,
         message: &str,
         detail: &serde_json::Value,
     ) -> Result<(), AppError> {
-        let now = self.now();
-        let mut c = self.read().await?;
-        let alert = db::activity::raise(&mut c, kind, message, Some(detail), now).await?;
-        self.events().publish(now, LiveEvent::AdminAlert { alert });
+        self.raise(kind, message, Some(detail), false).await?;
         Ok(())
+    }
+
+    /// [`App::raise_alert`] unless an alert of `kind` is still open (the link's alerts: one
+    /// until an admin acknowledges it). Whether it was raised.
+    pub async fn raise_alert_once(
+        &self,
+        kind: &str,
+        message: &str,
+        detail: Option<&serde_json::Value>,
+    ) -> Result<bool, AppError> {
+        self.raise(kind, message, detail, true).await
+    }
+
+    async fn raise(
+        &self,
+        kind: &str,
+        message: &str,
+        detail: Option<&serde_json::Value>,
+        once: bool,
+    ) -> Result<bool, AppError> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        if once
+            && db::activity::open_alerts(&mut tx)
+                .await?
+                .iter()
+                .any(|a| a.kind == kind)
+        {
+            return Ok(false);
+        }
+        let alert = db::activity::raise(&mut tx, kind, message, detail, now).await?;
+        db::activity::log(
+            &mut tx,
+            None,
+            "alert.raised",
+            Some(("alert", alert.id.0)),
+            Some(&serde_json::json!({ "kind": kind })),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.publish_all(vec![LiveEvent::AdminAlert { alert }]);
+        Ok(true)
     }
 
     /// The latest activity-log entries matching `filter`, newest first, before the entry

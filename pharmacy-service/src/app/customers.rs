@@ -38,11 +38,12 @@ pub struct CustomerDetail {
 
 impl App {
     /// Creates a customer from a phone number in any common spelling (`0100...`, `+20...`,
-    /// Arabic-Indic digits). Conflict if the number is known.
+    /// Arabic-Indic digits) with the given name, e-mail and home branch, in one transaction:
+    /// an unknown branch leaves no customer behind. Conflict if the number is known.
     pub async fn create_customer(
         &self,
         phone: &str,
-        name: Option<&str>,
+        details: &CustomerPatch,
         by: UserId,
     ) -> Result<Customer, AppError> {
         let phone = normalize_phone(phone).map_err(|e| AppError::Invalid {
@@ -57,16 +58,24 @@ impl App {
         {
             return Err(AppError::Conflict(format!("customer {phone} exists")));
         }
+        if let Some(b) = details.home_branch_id {
+            db::branches::by_id(&mut tx, b)
+                .await?
+                .ok_or_else(|| not_found("branch", b.0))?;
+        }
         let id = db::customers::insert(
             &mut tx,
             Some(phone.as_str()),
             None,
-            name,
+            details.name.as_deref(),
             None,
             "agent",
             now,
         )
         .await?;
+        if details.email.is_some() || details.home_branch_id.is_some() {
+            db::customers::patch(&mut tx, id, details, now).await?;
+        }
         db::customers::set_created_by(&mut tx, id, by).await?;
         db::activity::log(
             &mut tx,

@@ -111,9 +111,8 @@ pub enum LiveEvent {
         /// `store_recovered` (the first one stored after that). Agents get the state alone, as
         /// `whatsappLink` (`http::ws`).
         state: String,
-        /// Details (QR string, ban expiry...).
-        #[schema(value_type = Option<Object>)]
-        detail: Option<serde_json::Value>,
+        /// What the link says more about the state (the QR string, a ban's code and end...).
+        detail: Option<super::LinkDetail>,
     },
 }
 

@@ -59,7 +59,7 @@ impl App {
         id: MessageId,
         outcome: &DownloadOutcome,
     ) -> Result<(), AppError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         match outcome {
             DownloadOutcome::Stored(sha) => db::media_downloads::complete(&mut tx, id, sha).await?,
             DownloadOutcome::TooLarge => {
@@ -75,12 +75,10 @@ impl App {
                 return Ok(());
             }
         }
+        // The agents' view of the message changes (the file arrived, or it is failed or too
+        // large): read as this transaction wrote it.
+        let message = db::messages::by_id(&mut tx, id).await?;
         tx.commit().await?;
-        // The agents' view of the message changes: the file arrived, or it is failed/too large.
-        let message = match self.read().await {
-            Ok(mut c) => db::messages::by_id(&mut c, id).await.ok().flatten(),
-            Err(_) => None,
-        };
         if let Some(message) = message {
             self.events()
                 .publish(self.now(), LiveEvent::MessageUpdated { message });

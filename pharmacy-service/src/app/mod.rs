@@ -1,7 +1,7 @@
 //! Use-cases. Each public method of [`App`] is one transaction: it reads and writes through
 //! `db`, decides through `domain`, commits, and only then publishes live events and wakes the
-//! outbox worker. The HTTP layer and the WhatsApp bridge call these and nothing below them
-//! (`layering_tests`); the records they show are re-exported here.
+//! outbox worker. The HTTP layer, the WhatsApp bridge and the alerts call these and nothing
+//! below them (`layering_tests`); the records they show are re-exported here.
 //!
 //! | area | use-cases |
 //! |---|---|
@@ -18,9 +18,9 @@
 //! | media downloads | for the worker (`whatsapp::media_worker`, which decides): [`App::due_downloads`], [`App::next_download_after`], [`App::settle_download`] |
 //! | templates | [`App::templates_for`], [`App::save_template`], [`App::delete_template`], [`App::all_auto_replies`], [`App::add_auto_reply`], [`App::delete_auto_reply`] (access checked here; each change logged in its transaction) |
 //! | directory | [`App::agents`], [`App::agent`], [`App::branches`], [`App::branch`], [`App::save_branch`], [`App::users`], [`App::active_user`] |
-//! | push, webhooks | [`App::subscribe_push`], [`App::push_subscriptions`], [`App::unsubscribe_push`], [`App::webhooks`], [`App::create_webhook`], [`App::update_webhook`], [`App::delete_webhook`], [`App::webhook_deliveries`] |
+//! | push, webhooks | [`App::subscribe_push`], [`App::push_subscriptions`], [`App::unsubscribe_push`], [`App::webhooks`], [`App::create_webhook`], [`App::update_webhook`], [`App::delete_webhook`], [`App::webhook_deliveries`]; for `alerts` (which posts and decides): [`App::push_audience`], [`App::forget_push_subscription`], [`App::queue_committed_webhooks`], [`App::queue_link_state_webhooks`], [`App::due_webhook_deliveries`], [`App::next_webhook_delivery`], [`App::webhook_target`], [`App::settle_webhook_delivery`] |
 //! | sessions | [`App::start_session`], [`App::session`], [`App::end_session`], [`App::create_api_token`], [`App::api_tokens`], [`App::use_api_token`], [`App::revoke_api_token`], [`App::set_user_active`] |
-//! | admin | [`App::activity`], [`App::open_alerts`], [`App::raise_alert`], [`App::acknowledge_alert`], [`App::create_user`], [`App::authenticate`], [`App::settings`], [`App::update_settings`], [`App::seed_demo`] |
+//! | admin | [`App::activity`], [`App::open_alerts`], [`App::raise_alert`], [`App::raise_alert_once`], [`App::acknowledge_alert`], [`App::create_user`], [`App::authenticate`], [`App::settings`], [`App::update_settings`], [`App::stored_setting`], [`App::save_stored_setting`], [`App::seed_demo`] |
 //! | live | [`App::events`]: [`EventBus::subscribe`], [`EventBus::since`] (resume by sequence number) |
 
 mod access;
@@ -54,6 +54,7 @@ mod settings;
 mod switchover;
 mod templates;
 mod tickets;
+mod webhook_deliveries;
 mod webhooks;
 
 pub use access::{Caller, ReadableMedia};
@@ -89,6 +90,9 @@ pub use switchover::{
     LegacyBranch, MapTarget, PLACEHOLDER_LOCATION, SwitchoverStatus,
 };
 pub use templates::{NewAutoReply, TemplateEditor, TemplateInput};
+pub use webhook_deliveries::{
+    DeliveryOutcome, is_webhook_cue, public_link_state, webhook_events_of,
+};
 pub use webhooks::{PushSubscription, WebhookChange};
 
 // The stored records the use-cases take and answer with: defined next to their queries in `db`,
@@ -98,6 +102,7 @@ pub use crate::db::agents::Agent;
 pub use crate::db::branches::{Branch, Holiday, NewBranch};
 pub use crate::db::customers::{Customer, CustomerNote, CustomerPatch};
 pub use crate::db::messages::Message;
+pub use crate::db::push::{Audience, Subscription as StoredPushSubscription};
 pub use crate::db::sessions::{ApiToken, NewSession};
 pub use crate::db::templates::{StoredTrigger, Template};
 pub use crate::db::tickets::{NoteEntry, Ticket, TicketFilter, TicketNote};
@@ -147,8 +152,10 @@ pub struct ServiceConfig {
     /// What the service does about customers' calls (runtime setting).
     #[serde(default)]
     pub calls: CallSettings,
-    /// The name WhatsApp shows for the service: the linked device's name on the pharmacy's
-    /// phone (set when linking) and the push name customers see (runtime setting).
+    /// The name the service gives itself on WhatsApp (runtime setting): the linked device's
+    /// name on the pharmacy's phone (set when linking) and the presence (push) name the client
+    /// announces. Not guaranteed to be the name customers see, which is the phone account's
+    /// profile name.
     pub whatsapp_name: String,
     /// Outbox pacing.
     pub pacing: PacingPolicy,

@@ -106,15 +106,17 @@ impl App {
         pacing: &PacingPolicy,
         now: Timestamp,
     ) -> Result<bool, AppError> {
-        let mut c = self.read().await?;
+        // The count and the hold it decides in one transaction: no send slips in between.
+        let mut tx = self.begin().await?;
         let sent = db::outbox::sent_to_customer_since(
-            &mut c,
+            &mut tx,
             row.customer_id,
             now.minus(pacing.customer_window),
         )
         .await?;
         if let CapDecision::WaitUntil(t) = pacing.customer_cap(&sent, now) {
-            db::outbox::postpone(&mut c, row.id, t).await?;
+            db::outbox::postpone(&mut tx, row.id, t).await?;
+            tx.commit().await?;
             return Ok(true);
         }
         Ok(false)
@@ -184,9 +186,7 @@ impl App {
             }
         }
         tx.commit().await?;
-        for e in events {
-            self.events().publish(now, e);
-        }
+        self.publish_all(events);
         Ok(paused)
     }
 
@@ -222,9 +222,7 @@ impl App {
             }
         }
         tx.commit().await?;
-        for e in events {
-            self.events().publish(now, e);
-        }
+        self.publish_all(events);
         Ok(paused)
     }
 
@@ -240,9 +238,7 @@ impl App {
         let mut events = Vec::new();
         let until = pause_for_ban(&mut tx, reason, expires_at, now, &mut events).await?;
         tx.commit().await?;
-        for e in events {
-            self.events().publish(now, e);
-        }
+        self.publish_all(events);
         Ok(until)
     }
 
@@ -289,12 +285,17 @@ async fn pause_for_ban(
         .filter(|t| *t > now)
         .unwrap_or(now.plus(Duration::from_secs(3600)));
     db::settings::set(c, PAUSE_KEY, &serde_json::json!(until.0), now).await?;
-    let detail = serde_json::json!({ "reason": reason, "until": until });
+    // The link's typed detail of a ban: its code and when it lifts.
+    let detail = super::LinkDetail {
+        code: reason.map(i64::from),
+        until: Some(until),
+        ..Default::default()
+    };
     let alert = db::activity::raise(
         c,
         "temporary_ban",
         "WhatsApp temporarily banned the number; sending is paused",
-        Some(&detail),
+        Some(&serde_json::to_value(&detail).unwrap_or_default()),
         now,
     )
     .await?;

@@ -5,7 +5,6 @@
 
 use crate::domain::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -174,10 +173,13 @@ pub struct DisconnectRecord {
     pub detail: Option<LinkDetail>,
 }
 
-/// What the link says more about its state, as the bridge states it: which fields are present
+/// What the link says more about its state, as the bridge states it: the `detail` of
+/// `GET /api/whatsapp/status` and of the live `whatsappStatus` event. Which fields are present
 /// depends on the state (`disconnected`: `reason`, or `code` and `message` of a refused login;
-/// `logged_out`: `reason`; `temporary_ban`: `code` and `until`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+/// `logged_out`: `reason`; `temporary_ban`: `code` and `until`; `outdated`: `code` and
+/// `message`; `qr`: `qr`; `store_failed`: `error` and `failures`; `store_recovered`:
+/// `failures`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LinkDetail {
     /// Why the link went down: the client's reason, `replaced` (another connection took the
     /// device over), or why WhatsApp logged the device out.
@@ -192,32 +194,25 @@ pub struct LinkDetail {
     /// When a temporary ban ends (ms since the epoch), when WhatsApp said.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub until: Option<Timestamp>,
-}
-
-impl LinkDetail {
-    /// The detail the bridge publishes with a state (the `detail` of its live `whatsappStatus`
-    /// event), field by field: a reason or message that is not text is written as JSON, and
-    /// fields of no state above are left out.
-    pub fn of(detail: &Value) -> LinkDetail {
-        let text = |k: &str| {
-            detail
-                .get(k)
-                .filter(|v| !v.is_null())
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-        };
-        LinkDetail {
-            reason: text("reason"),
-            code: detail.get("code").and_then(Value::as_i64),
-            message: text("message"),
-            until: detail.get("until").and_then(Value::as_i64).map(Timestamp),
-        }
-    }
+    /// The pairing QR string to scan (state `qr`; admins only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qr: Option<String>,
+    /// Why the database refused an incoming message (state `store_failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Incoming messages refused since the last one stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failures: Option<u64>,
 }
 
 impl DisconnectRecord {
     /// A record of the link going to `state` with the `detail` the bridge publishes.
-    pub fn new(at: crate::domain::time::Timestamp, state: &str, detail: Option<&Value>) -> Self {
-        let detail = detail.map(LinkDetail::of);
+    pub fn new(
+        at: crate::domain::time::Timestamp,
+        state: &str,
+        detail: Option<&LinkDetail>,
+    ) -> Self {
+        let detail = detail.cloned();
         let d = detail.clone().unwrap_or_default();
         let reason = match (d.reason, d.code, d.message) {
             (Some(r), _, _) => r,
@@ -252,12 +247,23 @@ pub trait WhatsappLink: Send + Sync + 'static {
     fn pair_code<'a>(&'a self, phone: &'a str) -> LinkFuture<'a, String>;
     /// Logs out and forgets the pairing.
     fn disconnect(&self) -> LinkFuture<'_, ()>;
+    /// Announces us available under `name`, the presence (push) name the client sends from
+    /// then on (whatsmeow `SendPresence`). [`LinkError::NotConnected`] while the link is down:
+    /// the next connection announces the name in force anyway.
+    fn announce_name<'a>(&'a self, name: &'a str) -> LinkFuture<'a, ()>;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn reason(r: &str) -> LinkDetail {
+        LinkDetail {
+            reason: Some(r.into()),
+            ..LinkDetail::default()
+        }
+    }
 
     #[test]
     fn disconnect_records_keep_the_newest_ten_with_their_causes() {
@@ -266,7 +272,7 @@ mod tests {
             DisconnectRecord::new(
                 Timestamp(i),
                 "disconnected",
-                Some(&json!({ "reason": format!("r{i}") })),
+                Some(&reason(&format!("r{i}"))),
             )
             .push_to(&mut recent);
         }
@@ -276,17 +282,18 @@ mod tests {
             (Timestamp(11), "r11")
         );
         assert_eq!(recent[9].reason, "r2");
-        let r = DisconnectRecord::new(
-            Timestamp(1),
-            "disconnected",
-            Some(&json!({ "code": 401, "message": "bad" })),
-        );
+        let refused = LinkDetail {
+            code: Some(401),
+            message: Some("bad".into()),
+            ..LinkDetail::default()
+        };
+        let r = DisconnectRecord::new(Timestamp(1), "disconnected", Some(&refused));
         assert_eq!(r.reason, "code 401: bad");
-        let r = DisconnectRecord::new(
-            Timestamp(1),
-            "temporary_ban",
-            Some(&json!({ "code": 101, "until": null })),
-        );
+        let ban = LinkDetail {
+            code: Some(101),
+            ..LinkDetail::default()
+        };
+        let r = DisconnectRecord::new(Timestamp(1), "temporary_ban", Some(&ban));
         assert_eq!(r.reason, "code 101");
         assert_eq!(
             DisconnectRecord::new(Timestamp(1), "logged_out", None).reason,
@@ -294,32 +301,28 @@ mod tests {
         );
     }
 
-    /// Each detail the bridge states reads into its typed fields; absent ones are left out of
-    /// the JSON, and a reason that is not text is written as JSON.
+    /// A detail's JSON has the fields its state has and no others.
     #[test]
-    fn a_link_detail_is_typed_field_by_field() {
-        let ban = LinkDetail::of(&json!({ "code": 101, "until": 1_700_000_000_000_i64 }));
-        assert_eq!(
-            (ban.code, ban.until),
-            (Some(101), Some(Timestamp(1_700_000_000_000)))
-        );
+    fn a_link_detail_writes_only_its_fields() {
+        let ban = LinkDetail {
+            code: Some(101),
+            until: Some(Timestamp(1_700_000_000_000)),
+            ..LinkDetail::default()
+        };
         assert_eq!(
             serde_json::to_value(&ban).unwrap(),
             json!({ "code": 101, "until": 1_700_000_000_000_i64 })
         );
-        let refused = LinkDetail::of(&json!({ "code": 403, "message": "banned", "x": 1 }));
+        let failed = LinkDetail {
+            error: Some("disk full".into()),
+            failures: Some(2),
+            ..LinkDetail::default()
+        };
         assert_eq!(
-            serde_json::to_value(&refused).unwrap(),
-            json!({ "code": 403, "message": "banned" })
+            serde_json::to_value(&failed).unwrap(),
+            json!({ "error": "disk full", "failures": 2 })
         );
-        let down = LinkDetail::of(&json!({ "reason": { "kind": "eof" }, "until": null }));
-        assert_eq!(down.reason.as_deref(), Some(r#"{"kind":"eof"}"#));
-        assert_eq!(down.until, None);
-        let record = DisconnectRecord::new(
-            Timestamp(1),
-            "disconnected",
-            Some(&json!({ "reason": "replaced" })),
-        );
+        let record = DisconnectRecord::new(Timestamp(1), "disconnected", Some(&reason("replaced")));
         assert_eq!(
             record.detail.and_then(|d| d.reason).as_deref(),
             Some("replaced")

@@ -32,7 +32,10 @@ macro_rules! runtime_settings {
             $( $(#[doc = $fd])* pub $flag: bool, )*
             /// What the service does about customers' calls.
             pub calls: CallSettingsView,
-            /// The pharmacy's name on WhatsApp (push name; the linked device's name).
+            /// The name this service gives itself on WhatsApp: the linked device's name (as
+            /// the phone lists it, set when linking) and the presence (push) name the client
+            /// announces. Not necessarily the name customers see: that is the phone account's
+            /// own profile name.
             pub whatsapp_name: String,
         }
 
@@ -44,8 +47,10 @@ macro_rules! runtime_settings {
             $( $(#[doc = $fd])* pub $flag: Option<bool>, )*
             /// What the service does about customers' calls.
             pub calls: Option<CallSettingsPatch>,
-            /// The pharmacy's name on WhatsApp: our push name at once, the linked device's
-            /// name from the next linking (1 to 25 characters).
+            /// The name this service gives itself on WhatsApp (1 to 25 characters once
+            /// trimmed): the presence (push) name, announced again at once, and the linked
+            /// device's name from the next linking. Customers may still see the phone
+            /// account's own profile name.
             #[schema(min_length = 1, max_length = 25)]
             pub whatsapp_name: Option<String>,
         }
@@ -123,12 +128,11 @@ runtime_settings! {
 /// The longest push name WhatsApp takes. guess: the profile name limit of the apps (25).
 const MAX_WHATSAPP_NAME: usize = 25;
 
-/// Why a WhatsApp name is refused, if it is.
+/// Why a WhatsApp name (already trimmed) is refused, if it is.
 fn invalid_whatsapp_name(name: &str) -> Option<&'static str> {
-    let chars = name.chars().count();
-    if name.trim().is_empty() {
+    if name.is_empty() {
         Some("must not be empty")
-    } else if chars > MAX_WHATSAPP_NAME {
+    } else if name.chars().count() > MAX_WHATSAPP_NAME {
         Some("at most 25 characters")
     } else if name.chars().any(char::is_control) {
         Some("no control characters")
@@ -138,6 +142,31 @@ fn invalid_whatsapp_name(name: &str) -> Option<&'static str> {
 }
 
 impl App {
+    /// A setting stored under `key` by another part of the service (the alert e-mail's SMTP
+    /// settings).
+    pub async fn stored_setting(&self, key: &str) -> Result<Option<serde_json::Value>, AppError> {
+        let mut c = self.read().await?;
+        Ok(db::settings::get(&mut c, key).await?)
+    }
+
+    /// Stores `value` under `key`, an admin's change (`by`), logged as `action` with `details`
+    /// (never a secret) in the same transaction.
+    pub async fn save_stored_setting(
+        &self,
+        key: &str,
+        value: &serde_json::Value,
+        by: UserId,
+        action: &str,
+        details: &serde_json::Value,
+    ) -> Result<(), AppError> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        db::settings::set(&mut tx, key, value, now).await?;
+        db::activity::log(&mut tx, Some(by), action, None, Some(details), now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Applies the persisted settings (called when the service opens its database).
     pub async fn load_settings(&self) -> Result<(), AppError> {
         let mut c = self.read().await?;
@@ -165,16 +194,18 @@ impl App {
         if let Some((field, message)) = patch.calls.as_ref().and_then(invalid_call_setting) {
             return Err(AppError::Invalid { field, message });
         }
-        if let Some(message) = patch
-            .whatsapp_name
-            .as_deref()
-            .and_then(invalid_whatsapp_name)
-        {
-            return Err(AppError::Invalid {
-                field: "whatsapp_name",
-                message: message.into(),
-            });
+        // The name is stored and checked as it will be announced: without surrounding spaces.
+        let mut patch = patch.clone();
+        if let Some(name) = patch.whatsapp_name.as_mut() {
+            *name = name.trim().to_owned();
+            if let Some(message) = invalid_whatsapp_name(name) {
+                return Err(AppError::Invalid {
+                    field: "whatsapp_name",
+                    message: message.into(),
+                });
+            }
         }
+        let patch = &patch;
         let now = self.now();
         let mut tx = self.begin().await?;
         let mut stored: SettingsPatch = db::settings::get(&mut tx, KEY)

@@ -220,13 +220,15 @@ impl App {
         Ok(t)
     }
 
-    /// Opens a ticket for a known customer by hand (a phone call, a walk-in), assigned to the
-    /// creating agent. Conflict if the customer already has an active ticket.
+    /// Opens a ticket for a known customer by hand (a phone call, a walk-in), with its subject
+    /// and priority, assigned to the creating agent, in one transaction. Conflict if the
+    /// customer already has an active ticket.
     pub async fn create_ticket(
         &self,
         customer: crate::domain::ids::CustomerId,
         by: UserId,
         subject: Option<&str>,
+        priority: Option<crate::domain::ticket::Priority>,
     ) -> Result<Ticket, AppError> {
         let now = self.now();
         let mut tx = self.begin().await?;
@@ -263,7 +265,7 @@ impl App {
             )));
         }
         let id = db::tickets::insert(&mut tx, customer, None, now).await?;
-        db::tickets::update_meta(&mut tx, id, None, subject).await?;
+        db::tickets::update_meta(&mut tx, id, priority, subject).await?;
         let actor = match db::agents::by_user(&mut tx, by).await? {
             Some(_) => Actor::Agent(by),
             None => Actor::Admin(by),

@@ -81,6 +81,24 @@ impl App {
         Ok(true)
     }
 
+    /// The browsers a push to `audience` goes to (for `alerts::push`).
+    pub async fn push_audience(
+        &self,
+        audience: &db::push::Audience,
+    ) -> Result<Vec<db::push::Subscription>, AppError> {
+        let mut c = self.read().await?;
+        Ok(db::push::for_audience(&mut c, audience).await?)
+    }
+
+    /// Forgets a subscription the push service says is gone (404 or 410): no one's action,
+    /// so not logged.
+    pub async fn forget_push_subscription(&self, id: i64) -> Result<(), AppError> {
+        let mut tx = self.begin().await?;
+        db::push::remove_by_id(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Every webhook, oldest first.
     pub async fn webhooks(&self) -> Result<Vec<Webhook>, AppError> {
         let mut c = self.read().await?;

@@ -280,6 +280,15 @@ async fn patch_settings(
     let patch: SettingsPatch = serde_json::from_value(Value::Object(body))
         .map_err(|e| ApiError::invalid("body", e.to_string()))?;
     state.app.update_settings(&patch, me.id).await?;
+    if patch.whatsapp_name.is_some() {
+        // A new name is announced at once; while the link is down the next connection
+        // announces the name in force, so the saved setting stands either way.
+        let name = state.app.config().whatsapp_name.clone();
+        match state.whatsapp.announce_name(&name).await {
+            Ok(()) | Err(crate::app::LinkError::NotConnected) => {}
+            Err(e) => tracing::warn!(error = %e, "announcing the new WhatsApp name failed"),
+        }
+    }
     Ok(Json(state.app.settings()))
 }
 

@@ -130,25 +130,16 @@ async fn create(
     me: CurrentUser,
     ApiJson(r): ApiJson<NewCustomer>,
 ) -> ApiResult<(StatusCode, Json<CustomerView>)> {
-    let mut cu = state
+    let details = CustomerPatch {
+        name: r.name,
+        email: r.email,
+        home_branch_id: r.home_branch_id,
+    };
+    let cu = state
         .app
-        .create_customer(&r.phone, r.name.as_deref(), me.id)
-        .await?;
-    if r.email.is_some() || r.home_branch_id.is_some() {
-        cu = state
-            .app
-            .patch_customer(
-                cu.id,
-                &CustomerPatch {
-                    name: None,
-                    email: r.email,
-                    home_branch_id: r.home_branch_id,
-                },
-                me.id,
-            )
-            .await
-            .map_err(branch_field)?;
-    }
+        .create_customer(&r.phone, &details, me.id)
+        .await
+        .map_err(branch_field)?;
     Ok((StatusCode::CREATED, Json(CustomerView { customer: cu })))
 }
 

@@ -167,9 +167,9 @@ async fn create(
     me: CurrentUser,
     ApiJson(r): ApiJson<NewTicket>,
 ) -> ApiResult<(StatusCode, Json<TicketView>)> {
-    let mut t = state
+    let t = state
         .app
-        .create_ticket(r.customer_id, me.id, r.subject.as_deref())
+        .create_ticket(r.customer_id, me.id, r.subject.as_deref(), r.priority)
         .await
         .map_err(|e| match e {
             // The same answer for a customer that does not exist and one the agent may not
@@ -182,12 +182,6 @@ async fn create(
             }
             e => e.into(),
         })?;
-    if r.priority.is_some() {
-        t = state
-            .app
-            .patch_ticket(t.id, me.id, r.priority, None)
-            .await?;
-    }
     Ok((StatusCode::CREATED, Json(TicketView { ticket: t })))
 }
 

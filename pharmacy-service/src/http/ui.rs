@@ -44,6 +44,7 @@ static ASSETS: &[(&str, &[u8])] = assets!(
     "js/kinds.js",
     "js/live.js",
     "js/inbox.js",
+    "js/listload.js",
     "js/composer.js",
     "js/ticket.js",
     "js/whatsapp.js",

@@ -153,6 +153,7 @@ struct FakeState {
     state: LinkState,
     phone: Option<String>,
     qr: String,
+    announced: Vec<String>,
 }
 
 impl Default for FakeWhatsapp {
@@ -162,6 +163,7 @@ impl Default for FakeWhatsapp {
                 state: LinkState::Unpaired,
                 phone: None,
                 qr: "2@fakeRef,fakeNoiseKey=,fakeIdentityKey=,fakeAdvSecret=".into(),
+                announced: Vec::new(),
             }),
         }
     }
@@ -177,6 +179,11 @@ impl FakeWhatsapp {
         let mut s = self.lock();
         s.state = LinkState::Connected;
         s.phone = Some(phone.to_owned());
+    }
+
+    /// The names announced so far (`announce_name` while connected), oldest first.
+    pub fn announced(&self) -> Vec<String> {
+        self.lock().announced.clone()
     }
 }
 
@@ -227,6 +234,21 @@ impl WhatsappLink for FakeWhatsapp {
                 Err(LinkError::NotConnected)
             } else {
                 Ok(())
+            }
+        })
+    }
+
+    fn announce_name<'a>(&'a self, name: &'a str) -> LinkFuture<'a, ()> {
+        let mut s = self.lock();
+        let connected = s.state == LinkState::Connected;
+        if connected {
+            s.announced.push(name.to_owned());
+        }
+        Box::pin(async move {
+            if connected {
+                Ok(())
+            } else {
+                Err(LinkError::NotConnected)
             }
         })
     }

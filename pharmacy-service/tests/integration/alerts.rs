@@ -109,7 +109,7 @@ fn link(t: &TestApp, state: &str, detail: Value) {
         t.world.app.now(),
         LiveEvent::WhatsappStatus {
             state: state.into(),
-            detail: Some(detail),
+            detail: Some(serde_json::from_value(detail).unwrap()),
         },
     );
 }

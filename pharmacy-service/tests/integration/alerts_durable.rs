@@ -374,13 +374,20 @@ async fn a_ticket_opened_by_hand_is_announced_once_when_it_is_opened() {
     let customer = t
         .world
         .app
-        .create_customer("+201000000920", Some("Walk-in"), t.world.admin)
+        .create_customer(
+            "+201000000920",
+            &pharmacy_service::app::CustomerPatch {
+                name: Some("Walk-in".into()),
+                ..Default::default()
+            },
+            t.world.admin,
+        )
         .await
         .unwrap();
     let ticket = t
         .world
         .app
-        .create_ticket(customer.id, t.world.admin, Some("at the counter"))
+        .create_ticket(customer.id, t.world.admin, Some("at the counter"), None)
         .await
         .unwrap();
     let got = recv(&mut rx, "ticket.created").await;

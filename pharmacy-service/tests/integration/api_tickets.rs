@@ -564,14 +564,36 @@ async fn customers_agents_analytics_whatsapp_and_settings() {
         .await;
     assert_eq!(r.json()["branch_menu_enabled"], false);
     assert!(!t.world.app.config().branch_menu_enabled);
-    // The pharmacy's name on WhatsApp: a push name (1 to 25 characters).
+    // The pharmacy's name on WhatsApp: a push name (1 to 25 characters once trimmed),
+    // announced again at once while the link is up.
     assert_eq!(shown["whatsapp_name"], "Pharmacy");
     let r = admin
         .patch("/api/settings", json!({ "whatsapp_name": "Misr Pharmacy" }))
         .await;
     assert_eq!(r.json()["whatsapp_name"], "Misr Pharmacy");
     assert_eq!(t.world.app.config().whatsapp_name, "Misr Pharmacy");
-    for bad in [" ", "a name far longer than twenty-five"] {
+    assert!(
+        t.wa.announced().is_empty(),
+        "nothing to announce to unlinked"
+    );
+    t.wa.connect("201001234567");
+    // 25 letters between spaces: the spaces go, the 25 stay.
+    let arabic = "صيدلية مصر الجديدة فرع ١٢";
+    assert_eq!(arabic.chars().count(), 25);
+    let r = admin
+        .patch(
+            "/api/settings",
+            json!({ "whatsapp_name": format!("  {arabic} ") }),
+        )
+        .await;
+    assert_eq!(r.json()["whatsapp_name"], arabic);
+    assert_eq!(t.world.app.config().whatsapp_name, arabic);
+    assert_eq!(t.wa.announced(), [arabic]);
+    for bad in [
+        " ",
+        "a name far longer than twenty-five",
+        "صيدلية مصر الجديدة فرع ١٢٣",
+    ] {
         let r = admin
             .patch("/api/settings", json!({ "whatsapp_name": bad }))
             .await;

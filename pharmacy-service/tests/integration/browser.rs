@@ -1295,6 +1295,13 @@ async fn admin_pairs_whatsapp_by_qr_and_reads_the_dashboard() {
             .await,
         true
     );
+    // The WhatsApp name takes what WhatsApp takes (25 characters) and runs in its own
+    // direction (an Arabic name must not be forced left-to-right).
+    assert_eq!(
+        b.js("const n = document.getElementById('set-whatsapp_name'); return n.maxLength === 25 && n.dir === 'auto'")
+            .await,
+        true
+    );
     b.js("document.getElementById('set-auto_close_after_secs').value = '120'; document.getElementById('set-branch_menu_enabled').checked = false; document.getElementById('set-time_zone').value = 'Europe/London'; return 1")
         .await;
     b.click("#page-settings button[type=submit]").await;

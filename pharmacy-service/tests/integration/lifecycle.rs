@@ -217,7 +217,7 @@ async fn an_older_ticket_reopened_is_the_customers_current_one() {
     let customer = w.ticket(older).await.customer_id;
     let newer = w
         .app
-        .create_ticket(customer, w.admin, Some("follow-up"))
+        .create_ticket(customer, w.admin, Some("follow-up"), None)
         .await
         .unwrap()
         .id;
@@ -238,7 +238,7 @@ async fn an_older_ticket_reopened_is_the_customers_current_one() {
     assert!(matches!(err, AppError::Conflict(_)), "{err:?}");
     let err = w
         .app
-        .create_ticket(customer, w.admin, None)
+        .create_ticket(customer, w.admin, None, None)
         .await
         .unwrap_err();
     assert!(matches!(err, AppError::Conflict(_)), "{err:?}");

@@ -41,3 +41,4 @@ mod security;
 mod sim_service;
 mod soak;
 mod support;
+mod transactions;

@@ -196,11 +196,17 @@ async fn a_temporary_ban_pauses_the_queue_and_alerts_until_it_lifts() {
             .await,
         1
     );
-    let mut saw_status = false;
+    // The live status states the ban as the link does: its code and when it lifts.
+    let mut status = None;
     while let Ok(e) = events.try_recv() {
-        saw_status |= serde_json::to_value(&e.event).unwrap()["type"] == "whatsappStatus";
+        if let pharmacy_service::app::LiveEvent::WhatsappStatus { state, detail } = e.event {
+            status = Some((state, detail));
+        }
     }
-    assert!(saw_status);
+    let (state, detail) = status.expect("a whatsappStatus event");
+    assert_eq!(state, "temporary_ban");
+    let detail = detail.expect("the ban's detail");
+    assert_eq!((detail.code, detail.until), (Some(104), Some(until)));
     // The pause survives a restart of the worker.
     let mut worker = OutboxWorker::new(w.app.clone(), fake.clone(), 2);
     assert_eq!(worker.step().await.unwrap(), Step::Paused(until));

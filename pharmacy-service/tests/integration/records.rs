@@ -12,19 +12,29 @@ async fn customers_can_be_created_edited_noted_tagged_and_traced() {
     let u = w.agent_users[0];
     let cu = w
         .app
-        .create_customer("٠١٠٠١٢٣٤٥٦٧", Some("منى"), u)
+        .create_customer(
+            "٠١٠٠١٢٣٤٥٦٧",
+            &CustomerPatch {
+                name: Some("منى".into()),
+                ..Default::default()
+            },
+            u,
+        )
         .await
         .unwrap();
     assert_eq!(cu.phone.as_deref(), Some("201001234567"));
     assert!(matches!(
         w.app
-            .create_customer("+20 100 123 4567", None, u)
+            .create_customer("+20 100 123 4567", &CustomerPatch::default(), u)
             .await
             .unwrap_err(),
         AppError::Conflict(_)
     ));
     assert!(matches!(
-        w.app.create_customer("12", None, u).await.unwrap_err(),
+        w.app
+            .create_customer("12", &CustomerPatch::default(), u)
+            .await
+            .unwrap_err(),
         AppError::Invalid { field: "phone", .. }
     ));
     let patched = w
@@ -68,18 +78,18 @@ async fn manual_tickets_notes_and_priority() {
     let w = World::new().await;
     let cu = w
         .app
-        .create_customer("01001234567", None, w.agent_users[2])
+        .create_customer("01001234567", &CustomerPatch::default(), w.agent_users[2])
         .await
         .unwrap();
     let t = w
         .app
-        .create_ticket(cu.id, w.agent_users[2], Some("phone call"))
+        .create_ticket(cu.id, w.agent_users[2], Some("phone call"), None)
         .await
         .unwrap();
     assert_eq!(t.agent_id, Some(w.agents[2]));
     assert!(matches!(
         w.app
-            .create_ticket(cu.id, w.agent_users[2], None)
+            .create_ticket(cu.id, w.agent_users[2], None, None)
             .await
             .unwrap_err(),
         AppError::Conflict(_)

@@ -912,7 +912,7 @@ async fn store_failed_event(
                 if let LiveEvent::WhatsappStatus { state, detail } = e.event
                     && state == "store_failed"
                 {
-                    return detail.unwrap_or_default();
+                    return serde_json::to_value(detail.unwrap_or_default()).unwrap();
                 }
             }
             Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}

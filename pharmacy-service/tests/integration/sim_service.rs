@@ -142,7 +142,8 @@ impl SimService {
 
 /// The service names itself on WhatsApp with its `whatsapp_name` setting (default
 /// "Pharmacy"): the phone lists the linked device under that name (it read "whatsapp-rs"), and
-/// once connected the service announces itself available with it as its push name.
+/// once connected the service announces itself available with it as its presence (push) name,
+/// and again under a new name when it changes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pharmacys_name_is_the_linked_devices_and_the_push_name() {
     let svc = SimService::start(PacingPolicy::fast()).await;
@@ -166,5 +167,15 @@ async fn the_pharmacys_name_is_the_linked_devices_and_the_push_name() {
     .await;
     assert_eq!(presence.kind, "available");
     assert_eq!(presence.attrs.get("name"), Some(&name));
+    // A changed name is announced at once through the port (`PATCH /api/settings` does this).
+    let renamed = "صيدلية مصر";
+    svc.bridge.announce_name(renamed).await.unwrap();
+    let again = eventually("our presence under the new name", || async {
+        svc.sim.stanzas().into_iter().find(|s| {
+            s.tag == "presence" && s.attrs.get("name").map(String::as_str) == Some(renamed)
+        })
+    })
+    .await;
+    assert_eq!(again.kind, "available");
     svc.shutdown().await;
 }

@@ -262,10 +262,13 @@ async function settings(el) {
     }
     if (typeof v === "boolean") input = h("input", { type: "checkbox", id, "data-key": k, checked: v });
     else if (SECS.test(k)) input = h("input", { type: "number", id, "data-key": k, min: "0", step: "1", value: Math.round(v / 60), class: "narrow-wide", "aria-describedby": `${id}-u` });
+    // The WhatsApp name may be Arabic: its direction follows its text; WhatsApp takes 25 characters.
+    else if (k === "whatsapp_name") input = h("input", { id, "data-key": k, value: v ?? "", dir: "auto", maxlength: "25", required: true, "aria-describedby": `${id}-u` });
     else input = h("input", { id, "data-key": k, value: v ?? "", dir: "ltr" });
+    const note = SECS.test(k) ? ` ${t("settings.minutes")} (${dur(v)})` : k === "whatsapp_name" ? t("settings.whatsappNameHint") : null;
     form.append(h("div", { class: typeof v === "boolean" ? "setting check" : "setting" },
       h("label", { for: id }, label(k)), input,
-      SECS.test(k) ? h("span", { id: `${id}-u`, class: "muted small" }, ` ${t("settings.minutes")} (${dur(v)})`) : null));
+      note ? h("span", { id: `${id}-u`, class: "muted small" }, note) : null));
   }
   form.append(h("p", {}, h("button", { type: "submit", class: "btn primary" }, t("save"))));
   el.append(form);

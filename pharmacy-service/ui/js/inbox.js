@@ -9,6 +9,7 @@ import * as live from "./live.js";
 import * as notify from "./notify.js";
 import { initComposer, setReply, composerTicketChanged } from "./composer.js";
 import { initTicketActions, renderTicketHead, refreshPanel } from "./ticket.js";
+import { ListLoads, pruned } from "./listload.js";
 
 /** Inbox state shared with the composer and the ticket actions. */
 export const state = {
@@ -77,34 +78,61 @@ async function allPages(status, text, max) {
   return items;
 }
 
+/** The list's loads: the latest one's answer applies, live changes made meanwhile stand. */
+const loads = new ListLoads();
+
 /** Loads the lists from the server (all three tabs, so the counters are right): every open
  * and pending conversation, the newest closed ones. */
 export async function loadTickets() {
-  const text = state.search.trim();
+  const load = loads.start();
+  let answer;
+  try {
+    answer = await fetchLists(state.search.trim());
+  } catch (e) {
+    loads.finish(load);
+    throw e;
+  }
+  const { latest, touched } = loads.finish(load);
+  // A newer load (another search, a resync) overtook this one: its answer is older news.
+  if (!latest) return;
+  const keep = new Set();
+  for (const r of answer.rows) {
+    // A ticket a live event changed meanwhile is newer than this row: it keeps its state.
+    if (touched.has(r.ticket.id) && state.tickets.has(r.ticket.id)) upsertTicket(state.tickets.get(r.ticket.id), { customer: r.customer });
+    else upsertRow(r);
+    keep.add(r.ticket.id);
+  }
+  for (const { detail, last } of answer.found) {
+    const id = detail.ticket.id;
+    keep.add(id);
+    if (touched.has(id) && state.tickets.has(id)) continue;
+    const tk = upsertDetail(detail);
+    tk.last = last || tk.last;
+  }
+  // Drop what the search no longer matches (but keep the open one, and what changed live).
+  for (const id of pruned(state.tickets.keys(), keep, { current: state.current, touched })) state.tickets.delete(id);
+  renderList();
+}
+
+/** The inbox rows of the three tabs for the search `text`, and the tickets found by their
+ * messages (with the matching message). */
+async function fetchLists(text) {
   const [open, pending, closed] = await Promise.all([
     allPages("open", text, LIST_MAX),
     allPages("pending", text, LIST_MAX),
     get(`/api/tickets/${qs({ status: "closed", text, limit: 50 })}`).then(rows),
   ]);
-  const keep = new Map();
-  for (const r of [...open, ...pending, ...closed]) {
-    const tk = upsertRow(r);
-    keep.set(tk.id, tk);
-  }
+  const listed = [...open, ...pending, ...closed];
+  const found = [];
   // Searching also looks inside messages (Arabic spelling variants match on the server).
   if (text) {
+    const ids = new Set(listed.map((r) => r.ticket.id));
     const hits = rows(await get(`/api/messages/search/${qs({ q: text, limit: 50 })}`).catch(() => []));
-    const extra = [...new Set(hits.map((m) => m.ticket_id))].filter((id) => !keep.has(id)).slice(0, 20);
+    const extra = [...new Set(hits.map((m) => m.ticket_id))].filter((id) => !ids.has(id)).slice(0, 20);
     const details = await Promise.all(extra.map((id) => get(`/api/tickets/${id}/`).catch(() => null)));
-    for (const d of details.filter(Boolean)) {
-      const tk = upsertDetail(d);
-      tk.last = hits.find((m) => m.ticket_id === tk.id) || tk.last;
-      keep.set(tk.id, tk);
-    }
+    for (const d of details.filter(Boolean)) found.push({ detail: d, last: hits.find((m) => m.ticket_id === d.ticket.id) });
   }
-  // Drop what the search no longer matches (but keep the open one).
-  for (const id of [...state.tickets.keys()]) if (!keep.has(id) && id !== state.current) state.tickets.delete(id);
-  renderList();
+  return { rows: listed, found };
 }
 
 function sortKey(tk) {
@@ -396,6 +424,7 @@ function setStatus(id, status) {
 function onNewMessage(ev) {
   const m = ev.message;
   if (!m) return;
+  loads.touch(m.ticket_id);
   const tk = ev.ticket ? upsertTicket(ev.ticket, { last: m }) : state.tickets.get(m.ticket_id);
   if (tk) tk.last = m;
   if (m.ticket_id === state.current && document.visibilityState === "visible") {
@@ -418,6 +447,7 @@ function onNewMessage(ev) {
 
 function onTicket(ev) {
   if (!ev.ticket) return;
+  loads.touch(ev.ticket.id);
   const tk = upsertTicket(ev.ticket);
   if (tk.id === state.current) renderTicketHead(tk);
   if (ev.type === "ticketAssigned" && tk.agent_id === session.agentId && ev.previous_agent !== session.agentId && !session.isAdmin) {

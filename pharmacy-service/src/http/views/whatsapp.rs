@@ -63,7 +63,7 @@ mod tests {
             state,
             phone: Some("201001234567".into()),
             name: None,
-            detail: detail.as_ref().map(crate::app::LinkDetail::of),
+            detail: detail.map(|d| serde_json::from_value(d).unwrap()),
             recent_disconnects: Vec::new(),
         }
     }
@@ -98,6 +98,20 @@ mod tests {
         let status = doc["components"]["schemas"]["LinkStatus"]["properties"]["detail"].to_string();
         assert!(
             status.contains("#/components/schemas/LinkDetail"),
+            "{status}"
+        );
+        // The live `whatsappStatus` event carries the same typed detail.
+        let variants = doc["components"]["schemas"]["LiveEvent"]["oneOf"]
+            .as_array()
+            .expect("the LiveEvent variants");
+        let status = variants
+            .iter()
+            .find(|v| v.to_string().contains("\"whatsappStatus\""))
+            .expect("the whatsappStatus event");
+        assert!(
+            status
+                .to_string()
+                .contains("#/components/schemas/LinkDetail"),
             "{status}"
         );
     }
