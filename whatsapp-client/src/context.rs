@@ -133,6 +133,8 @@ pub(crate) struct Shared {
     pub(crate) group_cache: Mutex<GroupCache>,
     /// Request ids for usync `sid`s.
     pub(crate) request_ids: RequestIds,
+    /// Media re-upload requests waiting for their `mediaretry` notification.
+    pub(crate) media_retries: crate::media::RetryWaiters,
 }
 
 impl Shared {
@@ -180,6 +182,7 @@ impl Shared {
             media_conn: tokio::sync::Mutex::new(None),
             group_cache: Mutex::new(GroupCache::default()),
             request_ids: RequestIds::new(rand::random()),
+            media_retries: Default::default(),
             tasks: Mutex::new(Some(JoinSet::new())),
             clock: Arc::new(SystemClock),
         }
