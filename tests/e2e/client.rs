@@ -659,7 +659,7 @@ async fn a_customer_photo_is_downloaded_and_verified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_is_uploaded_and_reaches_the_customer() {
-    use whatsapp_client::{MediaKind, OutgoingMedia};
+    use whatsapp_client::OutgoingMedia;
     let sim = Sim::start(SimConfig::default()).await.expect("sim");
     let path = temp_db("upload");
     let (client, _events) = paired(&sim, &path, config(&sim)).await;
@@ -672,13 +672,8 @@ async fn a_document_is_uploaded_and_reaches_the_customer() {
     let id = client
         .send_media(
             &customer,
-            OutgoingMedia {
-                kind: MediaKind::Document,
-                data: invoice.clone(),
-                mimetype: "application/pdf".into(),
-                caption: Some("your invoice".into()),
-                file_name: Some("invoice.pdf".into()),
-            },
+            OutgoingMedia::document(invoice.clone(), "application/pdf", "invoice.pdf")
+                .caption("your invoice"),
         )
         .await
         .expect("send");

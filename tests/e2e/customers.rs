@@ -3,7 +3,7 @@
 //! groups of client customers work both ways.
 
 use rand::RngCore;
-use whatsapp_client::{Event, Jid, MediaKind, MediaRef, OutgoingMedia, e2e};
+use whatsapp_client::{Event, Jid, MediaRef, OutgoingMedia, e2e};
 use whatsapp_proto::media::{self, MediaHashes, MediaType};
 use whatsapp_sim::device::{MediaKind as SimMediaKind, Outgoing};
 use whatsapp_sim::{Sim, SimConfig, SimHandle};
@@ -172,13 +172,7 @@ async fn customer_media_reaches_the_server_only_encrypted() {
     let doc_id = client
         .send_media(
             &Jid::user(CUSTOMER),
-            OutgoingMedia {
-                kind: MediaKind::Document,
-                data: invoice.clone(),
-                mimetype: "application/pdf".into(),
-                caption: None,
-                file_name: Some("invoice.pdf".into()),
-            },
+            OutgoingMedia::document(invoice.clone(), "application/pdf", "invoice.pdf"),
         )
         .await
         .expect("send document");

@@ -6,7 +6,7 @@ use fixtures::{
     CUSTOMER, OWN_PHONE, WAIT, config, expect, hold_token, next_message, paired, start, temp_db,
 };
 use whatsapp_client::store::{DeviceStore, PreKeyStore, SqliteStore};
-use whatsapp_client::{AppVersion, Event, Jid, MediaKind, OutgoingMedia};
+use whatsapp_client::{AppVersion, Event, Jid, OutgoingMedia};
 use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Fault, Sim, SimConfig};
 
@@ -184,13 +184,8 @@ async fn a_hundred_sends_ask_the_server_once_per_customer_group_and_media_ttl() 
             n => &customers[n],
         };
         if i % 25 == 0 {
-            let media = OutgoingMedia {
-                kind: MediaKind::Document,
-                data: vec![i as u8; 1000],
-                mimetype: "application/pdf".into(),
-                caption: None,
-                file_name: Some("prescription.pdf".into()),
-            };
+            let media =
+                OutgoingMedia::document(vec![i as u8; 1000], "application/pdf", "prescription.pdf");
             client.send_media(to, media).await.expect("media send");
         } else {
             client
@@ -310,13 +305,7 @@ async fn without_a_media_server_configured_media_goes_to_the_media_conn_hosts() 
     let media = MediaRef::from_message(&message.message).expect("an attachment");
     assert_eq!(client.download(&media).await.expect("download"), photo);
     message.ack();
-    let reply = OutgoingMedia {
-        kind: MediaKind::Document,
-        data: b"the invoice".to_vec(),
-        mimetype: "application/pdf".into(),
-        caption: None,
-        file_name: Some("invoice.pdf".into()),
-    };
+    let reply = OutgoingMedia::document(b"the invoice".to_vec(), "application/pdf", "invoice.pdf");
     client
         .send_media(&message.info.chat, reply)
         .await

@@ -1,13 +1,15 @@
-//! Sends one file (photo, video, audio, voice note or document) to a chat, then exits; pairs by
-//! QR code first if needed.
+//! Sends one file (photo, video, round video, audio, voice note, document or sticker) to a
+//! chat, then exits; pairs by QR code first if needed. The file is streamed: encrypted as it is
+//! read, never held in memory whole.
 //!
 //! ```text
 //! cargo run -p whatsapp-client --example send_media -- --to PHONE|JID --file PATH
-//!     [--caption TEXT] [--kind image|video|audio|voice|document] [--url URL] [--trust-root HEX] [--store PATH]
+//!     [--caption TEXT] [--seconds N] [--kind image|video|ptv|audio|voice|document|sticker]
+//!     [--url URL] [--trust-root HEX] [--store PATH]
 //! ```
 //!
 //! The kind and MIME type follow the file's extension unless `--kind` is given (anything
-//! unknown goes as a document). Prints the message id on stdout (`sent <id>`); a QR string,
+//! unknown goes as a document; a `.webp` as a 512 × 512 sticker). Prints the message id on stdout (`sent <id>`); a QR string,
 //! when pairing is needed, on a line of its own. Logs go to stderr.
 
 use std::path::Path;
@@ -27,7 +29,7 @@ fn kind_of(path: &Path) -> (MediaKind, &'static str) {
     match extension.as_deref() {
         Some("jpg" | "jpeg") => (MediaKind::Image, "image/jpeg"),
         Some("png") => (MediaKind::Image, "image/png"),
-        Some("webp") => (MediaKind::Image, "image/webp"),
+        Some("webp") => (MediaKind::Sticker, "image/webp"),
         Some("mp4") => (MediaKind::Video, "video/mp4"),
         Some("ogg" | "opus") => (MediaKind::VoiceNote, "audio/ogg; codecs=opus"),
         Some("mp3") => (MediaKind::Audio, "audio/mpeg"),
@@ -40,28 +42,39 @@ fn kind_of(path: &Path) -> (MediaKind, &'static str) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     client_options::init_logging();
-    let options = client_options::options(&["--to", "--file", "--caption", "--kind"], &[])?;
+    let options =
+        client_options::options(&["--to", "--file", "--caption", "--kind", "--seconds"], &[])?;
     let to = client_options::recipient(options.required("--to")?)?;
     let path = Path::new(options.required("--file")?);
-    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     let (mut kind, mimetype) = kind_of(path);
     if let Some(given) = options.value("--kind") {
         kind = match given {
             "image" => MediaKind::Image,
             "video" => MediaKind::Video,
+            "ptv" => MediaKind::Ptv,
             "audio" => MediaKind::Audio,
             "voice" => MediaKind::VoiceNote,
             "document" => MediaKind::Document,
-            other => bail!("--kind {other}: image, video, audio, voice or document"),
+            "sticker" => MediaKind::Sticker,
+            other => bail!("--kind {other}: image, video, ptv, audio, voice, document or sticker"),
         };
     }
-    let media = OutgoingMedia {
-        kind,
-        data,
-        mimetype: mimetype.to_owned(),
-        caption: options.value("--caption").map(str::to_owned),
-        file_name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
-    };
+    let mut media = OutgoingMedia::new(kind, path.to_path_buf(), mimetype);
+    if kind == MediaKind::Sticker {
+        media = media.dimensions(512, 512);
+    }
+    if kind == MediaKind::Document
+        && let Some(name) = path.file_name()
+    {
+        media = media.file_name(name.to_string_lossy());
+    }
+    if let Some(caption) = options.value("--caption") {
+        media = media.caption(caption);
+    }
+    if let Some(seconds) = options.value("--seconds") {
+        media = media.seconds(seconds.parse().context("--seconds")?);
+    }
 
     let (client, mut events) = client_options::start(&options).await?;
     client_options::online(&mut events).await?;

@@ -252,7 +252,7 @@ impl Client {
     /// ```no_run
     /// # async fn f(client: whatsapp_client::Client, to: whatsapp_client::Jid) -> Result<(), whatsapp_client::ClientError> {
     /// use whatsapp_client::{MediaKind, OutgoingMedia};
-    /// let media = OutgoingMedia { kind: MediaKind::Image, data: vec![0xff, 0xd8], mimetype: "image/jpeg".into(), caption: None, file_name: None };
+    /// let media = OutgoingMedia::new(MediaKind::Image, vec![0xff, 0xd8], "image/jpeg");
     /// let message = client.upload_media(media).await?;
     /// client.send_message(&to, message).await?;
     /// # Ok(()) }
@@ -265,7 +265,10 @@ impl Client {
     }
 
     /// Downloads, decrypts and verifies the attachment of a media message (see
-    /// [`crate::MediaRef::from_message`]). A MAC or hash mismatch is an error.
+    /// [`crate::MediaRef::from_incoming`]). A MAC or hash mismatch is an error. A dropped
+    /// connection resumes where it stopped; media the server expired is asked of the sender's
+    /// phone when the attachment knows its message ([`crate::MediaRef::origin`]) and
+    /// [`crate::Config::media_reupload_wait`] allows.
     pub async fn download(&self, media: &crate::MediaRef) -> Result<Vec<u8>, ClientError> {
         crate::media::download(self.shared(), media).await
     }
@@ -279,6 +282,28 @@ impl Client {
         out: &mut (impl std::io::Write + Send),
     ) -> Result<u64, ClientError> {
         crate::media::download_to(self.shared(), media, out).await
+    }
+
+    /// Asks the phone that sent `media` to upload it again (the server deletes blobs after a
+    /// while: a download answers 404 or 410) and waits up to `wait` for it; returns the
+    /// attachment with its new direct path, to download. Needs [`crate::MediaRef::origin`]
+    /// (whatsmeow `SendMediaRetryReceipt` and `DecryptMediaRetryNotification`).
+    ///
+    /// ```no_run
+    /// # async fn f(client: whatsapp_client::Client, message: whatsapp_client::IncomingMessage) -> Result<(), whatsapp_client::ClientError> {
+    /// use std::time::Duration;
+    /// use whatsapp_client::MediaRef;
+    /// let media = MediaRef::from_incoming(&message).expect("an attachment");
+    /// let fresh = client.request_media_reupload(&media, Duration::from_secs(30)).await?;
+    /// let bytes = client.download(&fresh).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn request_media_reupload(
+        &self,
+        media: &crate::MediaRef,
+        wait: std::time::Duration,
+    ) -> Result<crate::MediaRef, ClientError> {
+        crate::media::request_reupload(self.shared(), media, wait).await
     }
 
     /// The phone-number JID of a LID user, if the mapping is known (learned from messages,

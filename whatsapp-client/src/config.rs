@@ -118,6 +118,10 @@ pub struct Config {
     pub media_timeouts: crate::HttpTimeouts,
     /// Opens the connections media requests run over (direct TCP by default; a proxy hook).
     pub media_connector: crate::Connector,
+    /// How long a download of media the server expired (404/410) waits for the sender's
+    /// phone to upload it again (30 s; see [`crate::Client::request_media_reupload`]). `None`:
+    /// downloads do not ask, and fail with the HTTP status.
+    pub media_reupload_wait: Option<Duration>,
     /// How long a user's device list (usync) is reused for sends (5 min); device notifications
     /// and messages from unlisted devices refresh it sooner. Zero disables the cache.
     pub device_cache_ttl: Duration,
@@ -167,6 +171,7 @@ impl Default for Config {
             media_max_bytes: DEFAULT_MEDIA_MAX_BYTES,
             media_timeouts: crate::HttpTimeouts::default(),
             media_connector: crate::Connector::default(),
+            media_reupload_wait: Some(Duration::from_secs(30)),
             device_cache_ttl: Duration::from_secs(300),
             catch_up_group: 64,
             timeouts: whatsapp_proto::connection::Timeouts::default(),
@@ -193,6 +198,13 @@ impl Config {
     /// Sends every media request to this scheme and host (see [`Config::media_base_url`]).
     pub fn with_media_base_url(mut self, base: impl Into<String>) -> Self {
         self.media_base_url = Some(base.into());
+        self
+    }
+
+    /// Sets how long downloads wait for a re-upload of expired media (`None`: they do not
+    /// ask; see [`Config::media_reupload_wait`]).
+    pub fn with_media_reupload_wait(mut self, wait: Option<Duration>) -> Self {
+        self.media_reupload_wait = wait;
         self
     }
 

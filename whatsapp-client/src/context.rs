@@ -146,6 +146,8 @@ pub(crate) struct Shared {
     pub(crate) lid_migration_running: AtomicBool,
     /// Whom we issued our privacy token to this week (see [`crate::privacy_token`]).
     pub(crate) tokens_issued: Mutex<TokensIssued>,
+    /// Media re-upload requests waiting for their `mediaretry` notification.
+    pub(crate) media_retries: crate::media::RetryWaiters,
 }
 
 impl Shared {
@@ -194,6 +196,7 @@ impl Shared {
             media_conn: tokio::sync::Mutex::new(None),
             group_cache: Mutex::new(GroupCache::default()),
             request_ids: RequestIds::new(rand::random()),
+            media_retries: Default::default(),
             tasks: Mutex::new(Some(JoinSet::new())),
             clock: Arc::new(SystemClock),
             lid_db_migrated: AtomicBool::new(false),

@@ -212,6 +212,7 @@ async fn download(
                 file_enc_sha256: n.file_enc_sha256.clone().unwrap_or_default(),
                 mimetype: None,
                 file_length: n.file_length,
+                origin: None,
             };
             crate::media::download(shared, &media).await?
         }

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Uri;
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -132,9 +133,16 @@ pub enum TransferError {
     /// The blob failed decryption or verification (MAC or hash mismatch).
     #[error("verification: {0}")]
     Invalid(whatsapp_proto::media::MediaError),
-    /// Writing the plaintext to the caller's sink failed.
+    /// Writing the plaintext to the caller's sink (or an upload's temporary file) failed.
     #[error("writing the download: {0}")]
     Write(io::Error),
+    /// Reading an attachment to upload from its file or reader failed.
+    #[error("reading the attachment: {0}")]
+    Read(io::Error),
+    /// The server no longer has the media (404/410) and the sender's phone did not re-upload
+    /// it (see [`crate::Client::request_media_reupload`]).
+    #[error("expired media not re-uploaded: {0}")]
+    Reupload(crate::ReuploadError),
 }
 
 impl TransferError {
@@ -146,7 +154,75 @@ impl TransferError {
             TransferError::Status(code) => *code >= 500 || *code == 408 || *code == 429,
             TransferError::Refused(_)
             | TransferError::TooLarge { .. }
-            | TransferError::Invalid(_) => false,
+            | TransferError::Invalid(_)
+            | TransferError::Read(_)
+            | TransferError::Reupload(_) => false,
+        }
+    }
+}
+
+/// A request body: empty, in memory, or streamed from a file.
+type Body = BoxBody<Bytes, io::Error>;
+
+/// An in-memory request body.
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// What a POST sends: bytes in memory, or a file streamed in pieces of [`STREAM_PIECE`] bytes
+/// with its length declared up front (whatsmeow `rawUpload` sets `ContentLength` too).
+pub(crate) enum Upload {
+    /// The whole body.
+    Bytes(Vec<u8>),
+    /// A file read from its current position, `len` bytes.
+    File(tokio::fs::File, u64),
+}
+
+/// The piece size of a streamed upload body.
+const STREAM_PIECE: usize = 64 * 1024;
+
+impl Upload {
+    fn len(&self) -> u64 {
+        match self {
+            Upload::Bytes(b) => b.len() as u64,
+            Upload::File(_, len) => *len,
+        }
+    }
+
+    fn into_body(self) -> Body {
+        match self {
+            Upload::Bytes(b) => full(b),
+            Upload::File(file, len) => {
+                use tokio::io::AsyncReadExt;
+                let pieces =
+                    futures_util::stream::unfold((file, len), |(mut file, left)| async move {
+                        if left == 0 {
+                            return None;
+                        }
+                        let want = usize::try_from(left)
+                            .unwrap_or(usize::MAX)
+                            .min(STREAM_PIECE);
+                        let mut piece = vec![0u8; want];
+                        match file.read(&mut piece).await {
+                            Ok(0) => Some((
+                                Err(io::Error::new(
+                                    io::ErrorKind::UnexpectedEof,
+                                    "the upload file ended early",
+                                )),
+                                (file, 0),
+                            )),
+                            Ok(n) => {
+                                piece.truncate(n);
+                                let frame = hyper::body::Frame::data(Bytes::from(piece));
+                                Some((Ok(frame), (file, left - n as u64)))
+                            }
+                            Err(e) => Some((Err(e), (file, 0))),
+                        }
+                    });
+                StreamBody::new(pieces).boxed()
+            }
         }
     }
 }
@@ -266,7 +342,7 @@ impl tower_service::Service<Uri> for HyperConnector {
 
 /// The client's HTTP client for media (one per [`crate::Client`]; connections are pooled).
 pub(crate) struct HttpClient {
-    client: Client<HyperConnector, Full<Bytes>>,
+    client: Client<HyperConnector, Body>,
     timeouts: HttpTimeouts,
     /// The `Origin` every request sends (the configured web origin, as WhatsApp Web's).
     origin: String,
@@ -308,19 +384,33 @@ impl HttpClient {
         limit: u64,
         sink: impl FnMut(&[u8]) -> Result<(), TransferError>,
     ) -> Result<u64, TransferError> {
-        self.exchange(url, None, limit, sink).await
+        self.exchange(url, Method::Get { from: 0 }, limit, sink)
+            .await
     }
 
-    /// POSTs `body` (`application/octet-stream`) and returns the response body (at most
-    /// `limit` bytes).
+    /// GETs `url` from byte `from` on: a `Range: bytes=<from>-` request, answered `206` with a
+    /// matching `Content-Range`; a server that ignores the range (`200`) has its first `from`
+    /// bytes skipped. `limit` bounds the whole resource. Returns the bytes handed to `sink`.
+    pub(crate) async fn get_from(
+        &self,
+        url: &Uri,
+        from: u64,
+        limit: u64,
+        sink: impl FnMut(&[u8]) -> Result<(), TransferError>,
+    ) -> Result<u64, TransferError> {
+        self.exchange(url, Method::Get { from }, limit, sink).await
+    }
+
+    /// POSTs `body` (`application/octet-stream`, its length declared) and returns the
+    /// response body (at most `limit` bytes).
     pub(crate) async fn post(
         &self,
         url: &Uri,
-        body: Vec<u8>,
+        body: Upload,
         limit: u64,
     ) -> Result<Vec<u8>, TransferError> {
         let mut out = Vec::new();
-        self.exchange(url, Some(body), limit, |c| {
+        self.exchange(url, Method::Post(body), limit, |c| {
             out.extend_from_slice(c);
             Ok(())
         })
@@ -334,7 +424,7 @@ impl HttpClient {
         let request = self
             .request(url)?
             .method(http::Method::DELETE)
-            .body(Full::default())
+            .body(full(Bytes::new()))
             .map_err(|e| TransferError::Refused(format!("bad request: {e}")))?;
         let exchange = async {
             let response = tokio::time::timeout(self.timeouts.read, self.client.request(request))
@@ -365,11 +455,12 @@ impl HttpClient {
     async fn exchange(
         &self,
         url: &Uri,
-        body: Option<Vec<u8>>,
+        method: Method,
         limit: u64,
         sink: impl FnMut(&[u8]) -> Result<(), TransferError>,
     ) -> Result<u64, TransferError> {
-        match tokio::time::timeout(self.timeouts.overall, self.run(url, body, limit, sink)).await {
+        match tokio::time::timeout(self.timeouts.overall, self.run(url, method, limit, sink)).await
+        {
             Ok(result) => result,
             Err(_) => Err(TransferError::Timeout("the whole request")),
         }
@@ -378,55 +469,95 @@ impl HttpClient {
     async fn run(
         &self,
         url: &Uri,
-        body: Option<Vec<u8>>,
+        method: Method,
         limit: u64,
         mut sink: impl FnMut(&[u8]) -> Result<(), TransferError>,
     ) -> Result<u64, TransferError> {
         let builder = self.request(url)?;
-        let request = match body {
-            Some(body) => builder
+        let from = match &method {
+            Method::Get { from } => *from,
+            Method::Post(_) => 0,
+        };
+        let request = match method {
+            Method::Post(body) => builder
                 .method(http::Method::POST)
                 .header(http::header::CONTENT_TYPE, "application/octet-stream")
-                .body(Full::new(Bytes::from(body))),
-            None => builder.method(http::Method::GET).body(Full::default()),
+                .header(http::header::CONTENT_LENGTH, body.len())
+                .body(body.into_body()),
+            Method::Get { from: 0 } => builder.method(http::Method::GET).body(full(Bytes::new())),
+            Method::Get { from } => builder
+                .method(http::Method::GET)
+                .header(http::header::RANGE, format!("bytes={from}-"))
+                .body(full(Bytes::new())),
         }
         .map_err(|e| TransferError::Refused(format!("bad request: {e}")))?;
         let response = tokio::time::timeout(self.timeouts.read, self.client.request(request))
             .await
             .map_err(|_| TransferError::Timeout("the response head"))?
             .map_err(request_error)?;
-        if response.status() != http::StatusCode::OK {
-            return Err(TransferError::Status(response.status().as_u16()));
-        }
+        // `skip`: bytes of a full answer to a range request that the caller already has;
+        // `offset`: where the body starts in the resource.
+        let (mut skip, offset) = match response.status() {
+            http::StatusCode::OK => (from, 0),
+            http::StatusCode::PARTIAL_CONTENT if from > 0 => {
+                let range = response
+                    .headers()
+                    .get(http::header::CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                if !range.starts_with(&format!("bytes {from}-")) {
+                    return Err(TransferError::Failed(format!(
+                        "asked for bytes from {from}, got Content-Range {range:?}"
+                    )));
+                }
+                (0, from)
+            }
+            status => return Err(TransferError::Status(status.as_u16())),
+        };
         let declared = response
             .headers()
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|l| l > limit) {
+        if declared.is_some_and(|l| l.saturating_add(offset) > limit) {
             return Err(TransferError::TooLarge { limit });
         }
         let mut body = response.into_body();
-        let mut received = 0u64;
+        let mut position = offset;
+        let mut handed = 0u64;
         loop {
             let frame = tokio::time::timeout(self.timeouts.read, body.frame())
                 .await
                 .map_err(|_| TransferError::Timeout("the body"))?;
             let Some(frame) = frame else {
-                return Ok(received);
+                return Ok(handed);
             };
             let frame = frame.map_err(|e| TransferError::Failed(e.to_string()))?;
             let Ok(data) = frame.into_data() else {
                 continue; // trailers
             };
-            received += data.len() as u64;
-            if received > limit {
+            position += data.len() as u64;
+            if position > limit {
                 // Dropping the body closes the connection: the rest is never read.
                 return Err(TransferError::TooLarge { limit });
             }
-            sink(&data)?;
+            let cut = usize::try_from(skip).unwrap_or(usize::MAX).min(data.len());
+            skip -= cut as u64;
+            let fresh = &data[cut..];
+            if !fresh.is_empty() {
+                handed += fresh.len() as u64;
+                sink(fresh)?;
+            }
         }
     }
+}
+
+/// What a request does.
+enum Method {
+    /// A download, from this byte on.
+    Get { from: u64 },
+    /// An upload.
+    Post(Upload),
 }
 
 /// A request failure, with a connect timeout told apart.

@@ -56,9 +56,13 @@ pub use event::{UnavailableKind, UnavailableMessage};
 pub use http::{
     BoxFuture, Connect, Connector, HttpTimeouts, MediaStream, TcpConnect, TransferError,
 };
+#[cfg(feature = "thumbnails")]
+pub use media::thumbnail::{
+    THUMBNAIL_QUALITY, THUMBNAIL_WIDTH, Thumbnail, ThumbnailError, jpeg_thumbnail,
+};
 pub use media::{
-    DEFAULT_MEDIA_HOST, ENCRYPTION_OVERHEAD, MediaKind, MediaRef, OutgoingMedia,
-    validate_direct_path,
+    DEFAULT_MEDIA_HOST, ENCRYPTION_OVERHEAD, MediaKind, MediaOrigin, MediaRef, MediaSource,
+    OutgoingMedia, ReuploadError, WAVEFORM_SAMPLES, validate_direct_path,
 };
 pub use message_id::{generate_message_id, validate_message_id};
 pub use version::DEFAULT_VERSION_URL;

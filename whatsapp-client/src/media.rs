@@ -2,7 +2,23 @@
 //! over https from the hosts of the latest `media_conn` answer, with the direct path validated
 //! and the body capped at the declared length plus the encryption overhead (and the configured
 //! maximum); it is decrypted and verified as it streams in (AES-CBC, the 10-byte MAC, both
-//! SHA-256 hashes; part 2 §7.5). A mismatch is an error.
+//! SHA-256 hashes; part 2 §7.5). A mismatch is an error. A download cut off mid-way resumes
+//! with a `Range` request where it stopped (the decryptor carries on, so the MAC and hashes
+//! still cover the whole blob); one the server expired (404/410) is asked of the sender's
+//! phone again (`retry`). Uploads are in `upload`, what to send in `outgoing`.
+
+mod outgoing;
+mod retry;
+#[cfg(feature = "thumbnails")]
+pub(crate) mod thumbnail;
+mod upload;
+
+pub use outgoing::{MediaKind, MediaSource, OutgoingMedia, WAVEFORM_SAMPLES};
+pub use retry::{MediaOrigin, ReuploadError};
+pub(crate) use retry::{
+    RetryWaiters, on_notification as on_media_retry, request as request_reupload,
+};
+pub(crate) use upload::upload;
 
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::content::{self, Content};
@@ -17,9 +33,6 @@ use http::Uri;
 use crate::ClientError;
 use crate::context::{MediaConn, Shared};
 use crate::http::TransferError;
-
-/// The largest upload answer read (a small JSON object).
-const UPLOAD_ANSWER_LIMIT: u64 = 64 * 1024;
 
 /// The default media host (whatsmeow falls back to it as well).
 pub const DEFAULT_MEDIA_HOST: &str = "mmg.whatsapp.net";
@@ -43,6 +56,9 @@ pub struct MediaRef {
     pub mimetype: Option<String>,
     /// The plaintext length, if given.
     pub file_length: Option<u64>,
+    /// The message it came in, which a re-upload request names ([`MediaRef::from_incoming`]
+    /// sets it; `None`: expired media cannot be asked for again).
+    pub origin: Option<MediaOrigin>,
 }
 
 impl std::fmt::Debug for MediaRef {
@@ -51,11 +67,26 @@ impl std::fmt::Debug for MediaRef {
             .field("media_type", &self.media_type)
             .field("direct_path", &self.direct_path)
             .field("mimetype", &self.mimetype)
+            .field("origin", &self.origin)
             .finish_non_exhaustive()
     }
 }
 
 impl MediaRef {
+    /// The attachment of a received message with its origin, so that
+    /// [`crate::Client::download`] can have expired media re-uploaded.
+    pub fn from_incoming(message: &crate::IncomingMessage) -> Option<MediaRef> {
+        let mut media = MediaRef::from_message(&message.message)?;
+        media.origin = Some(MediaOrigin::of(&message.info));
+        Some(media)
+    }
+
+    /// This attachment, as having come in the message `origin`.
+    pub fn with_origin(mut self, origin: MediaOrigin) -> MediaRef {
+        self.origin = Some(origin);
+        self
+    }
+
     /// The attachment of a message (image, video, round video, audio, voice note, document
     /// or sticker), its wrappers looked through (disappearing, view-once, document with
     /// caption, …): read through [`whatsapp_proto::content`].
@@ -77,6 +108,7 @@ impl MediaRef {
             file_enc_sha256: media.file_enc_sha256.clone()?,
             mimetype: media.mimetype.clone(),
             file_length: media.file_length,
+            origin: None,
         })
     }
 }
@@ -268,14 +300,19 @@ pub(crate) fn download_urls(
         .collect()
 }
 
+/// How often one download resumes after its connection dropped mid-way (whatsmeow retries a
+/// failed download five times; a resumption only runs after progress, so this bounds it too).
+const RESUMES: u32 = 5;
+
 /// Downloads an attachment, handing the (not yet authenticated) plaintext to `out` as it
 /// streams in; verified at the end. Refused without a request when the message declares more
 /// than the configured maximum; the body is cut off past the declared length (or the
-/// maximum) plus the encryption overhead.
+/// maximum) plus the encryption overhead. A connection that drops after some of the blob came
+/// is resumed from there with a `Range` request.
 async fn fetch(
     shared: &Shared,
     media_ref: &MediaRef,
-    mut out: impl FnMut(&[u8]) -> Result<(), TransferError>,
+    out: &mut (impl FnMut(&[u8]) -> Result<(), TransferError> + Send),
 ) -> Result<u64, ClientError> {
     let config = &shared.config;
     let max = config.media_max_bytes;
@@ -296,31 +333,71 @@ async fn fetch(
     for url in urls {
         let mut decryptor = MediaDecryptor::new(&media_ref.media_key, media_ref.media_type, hashes);
         let mut released = 0u64;
+        let mut resumes = 0;
         let mut buffer = Vec::new();
-        let got = shared
-            .http
-            .get(&url, limit, |chunk| {
-                buffer.clear();
-                decryptor.update_into(chunk, &mut buffer);
-                released += buffer.len() as u64;
-                out(&buffer)
-            })
-            .await;
-        match got {
-            Ok(_) => {
-                let tail = decryptor.finish().map_err(TransferError::Invalid)?;
-                out(&tail)?;
-                return Ok(released + tail.len() as u64);
+        loop {
+            let from = decryptor.bytes_received();
+            let got = shared
+                .http
+                .get_from(&url, from, limit, |chunk| {
+                    buffer.clear();
+                    decryptor.update_into(chunk, &mut buffer);
+                    released += buffer.len() as u64;
+                    out(&buffer)
+                })
+                .await;
+            match got {
+                Ok(_) => {
+                    let tail = decryptor.finish().map_err(TransferError::Invalid)?;
+                    out(&tail)?;
+                    return Ok(released + tail.len() as u64);
+                }
+                // Part of the blob came: go on from there on the same host.
+                Err(e)
+                    if e.is_retryable()
+                        && !matches!(e, TransferError::Write(_))
+                        && decryptor.bytes_received() > from
+                        && resumes < RESUMES =>
+                {
+                    resumes += 1;
+                    tracing::debug!(error = %e, %url, at = decryptor.bytes_received(), "media download resumes");
+                }
+                // Another host only while nothing reached `out` (whatsmeow tries each host).
+                Err(e) if e.is_retryable() && decryptor.bytes_received() == 0 => {
+                    tracing::debug!(error = %e, %url, "media host failed, trying the next");
+                    last = e;
+                    break;
+                }
+                Err(e) => return Err(e.into()),
             }
-            // Another host only while nothing reached `out` (whatsmeow tries each host).
-            Err(e) if e.is_retryable() && released == 0 => {
-                tracing::debug!(error = %e, %url, "media host failed, trying the next");
-                last = e;
-            }
-            Err(e) => return Err(e.into()),
         }
     }
     Err(last.into())
+}
+
+/// [`fetch`], and once more from a re-upload when the server expired the blob (404/410) and
+/// the configuration lets downloads ask the sender's phone.
+async fn fetch_or_reupload(
+    shared: &Shared,
+    media_ref: &MediaRef,
+    mut out: impl FnMut(&[u8]) -> Result<(), TransferError> + Send,
+) -> Result<u64, ClientError> {
+    let result = fetch(shared, media_ref, &mut out).await;
+    let expired = matches!(
+        result,
+        Err(ClientError::Transfer(TransferError::Status(404 | 410)))
+    );
+    match shared.config.media_reupload_wait {
+        Some(wait) if expired && media_ref.origin.is_some() => {
+            tracing::info!(
+                ?media_ref,
+                "media expired on the server, asking the sender's phone"
+            );
+            let fresh = request_reupload(shared, media_ref, wait).await?;
+            fetch(shared, &fresh, &mut out).await
+        }
+        _ => result,
+    }
 }
 
 /// Downloads and decrypts an attachment into `out` as it streams in; verified at the end.
@@ -330,7 +407,7 @@ pub(crate) async fn download_to(
     media_ref: &MediaRef,
     out: &mut (impl std::io::Write + Send),
 ) -> Result<u64, ClientError> {
-    fetch(shared, media_ref, |plain| {
+    fetch_or_reupload(shared, media_ref, |plain| {
         out.write_all(plain).map_err(TransferError::Write)
     })
     .await
@@ -348,55 +425,12 @@ pub(crate) async fn download(
             .unwrap_or(0)
             .min(64 << 20),
     );
-    fetch(shared, media_ref, |chunk| {
+    fetch_or_reupload(shared, media_ref, |chunk| {
         plain.extend_from_slice(chunk);
         Ok(())
     })
     .await?;
     Ok(plain)
-}
-
-/// What kind of attachment to send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum MediaKind {
-    /// A photo (`imageMessage`).
-    Image,
-    /// A video (`videoMessage`).
-    Video,
-    /// An audio file (`audioMessage`).
-    Audio,
-    /// A voice note (`audioMessage` with `ptt`).
-    VoiceNote,
-    /// A document (`documentMessage`).
-    Document,
-}
-
-impl MediaKind {
-    fn media_type(self) -> MediaType {
-        match self {
-            MediaKind::Image => MediaType::Image,
-            MediaKind::Video => MediaType::Video,
-            MediaKind::Audio => MediaType::Audio,
-            MediaKind::VoiceNote => MediaType::Ptt,
-            MediaKind::Document => MediaType::Document,
-        }
-    }
-}
-
-/// An attachment to send with [`crate::Client::send_media`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutgoingMedia {
-    /// The kind.
-    pub kind: MediaKind,
-    /// The file.
-    pub data: Vec<u8>,
-    /// Its MIME type, e.g. `image/jpeg`, `application/pdf`, `audio/ogg; codecs=opus`.
-    pub mimetype: String,
-    /// Caption (images, videos, documents).
-    pub caption: Option<String>,
-    /// File name (documents).
-    pub file_name: Option<String>,
 }
 
 /// A media-host URL of ours (`https://<host>/…`) moved onto the configured media server,
@@ -434,105 +468,6 @@ pub(crate) async fn delete(
     Ok(shared.http.delete(&url).await?)
 }
 
-/// Encrypts and uploads an attachment and builds its message (part 2 §7.3-7.4).
-pub(crate) async fn upload(
-    shared: &Shared,
-    media: OutgoingMedia,
-) -> Result<e2e::Message, ClientError> {
-    let media_type = media.kind.media_type();
-    let mut media_key = vec![0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut media_key);
-    let encrypted = media::encrypt(&media_key, media_type, &media.data);
-    let conn = media_conn(shared).await?;
-    let host = conn
-        .hosts
-        .first()
-        .map_or(DEFAULT_MEDIA_HOST, String::as_str);
-    let url = media::upload_url(host, media_type, &encrypted.file_enc_sha256, &conn.auth);
-    let url = on_media_server(shared, host, url);
-    let url: Uri = url
-        .parse()
-        .map_err(|_| TransferError::Refused(format!("bad upload URL {url}")))?;
-    let response = shared
-        .http
-        .post(&url, encrypted.blob, UPLOAD_ANSWER_LIMIT)
-        .await?;
-    let json: serde_json::Value = serde_json::from_slice(&response)
-        .map_err(|e| TransferError::Failed(format!("upload answer is not JSON: {e}")))?;
-    let field = |name: &str| json.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-    let direct_path = field("direct_path")
-        .ok_or_else(|| TransferError::Failed("upload answer has no direct_path".into()))?;
-    let url = field("url");
-    let now = (crate::clock::UnixMillis::now().as_secs()) as i64;
-    let mut message = e2e::Message::default();
-    let (sha, enc_sha, len) = (
-        Some(encrypted.file_sha256.to_vec()),
-        Some(encrypted.file_enc_sha256.to_vec()),
-        Some(encrypted.file_length),
-    );
-    match media.kind {
-        MediaKind::Image => {
-            message.image_message = Some(Box::new(e2e::ImageMessage {
-                url,
-                mimetype: Some(media.mimetype),
-                caption: media.caption,
-                file_sha256: sha,
-                file_length: len,
-                media_key: Some(media_key),
-                file_enc_sha256: enc_sha,
-                direct_path: Some(direct_path),
-                media_key_timestamp: Some(now),
-                ..Default::default()
-            }))
-        }
-        MediaKind::Video => {
-            message.video_message = Some(Box::new(e2e::VideoMessage {
-                url,
-                mimetype: Some(media.mimetype),
-                caption: media.caption,
-                file_sha256: sha,
-                file_length: len,
-                media_key: Some(media_key),
-                file_enc_sha256: enc_sha,
-                direct_path: Some(direct_path),
-                media_key_timestamp: Some(now),
-                ..Default::default()
-            }))
-        }
-        MediaKind::Audio | MediaKind::VoiceNote => {
-            message.audio_message = Some(Box::new(e2e::AudioMessage {
-                url,
-                mimetype: Some(media.mimetype),
-                file_sha256: sha,
-                file_length: len,
-                ptt: Some(media.kind == MediaKind::VoiceNote),
-                media_key: Some(media_key),
-                file_enc_sha256: enc_sha,
-                direct_path: Some(direct_path),
-                media_key_timestamp: Some(now),
-                ..Default::default()
-            }))
-        }
-        MediaKind::Document => {
-            message.document_message = Some(Box::new(e2e::DocumentMessage {
-                url,
-                mimetype: Some(media.mimetype),
-                title: media.file_name.clone(),
-                file_sha256: sha,
-                file_length: len,
-                media_key: Some(media_key),
-                file_name: media.file_name,
-                file_enc_sha256: enc_sha,
-                direct_path: Some(direct_path),
-                media_key_timestamp: Some(now),
-                caption: media.caption,
-                ..Default::default()
-            }))
-        }
-    }
-    Ok(message)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,6 +482,7 @@ mod tests {
             file_enc_sha256: vec![3; 32],
             mimetype: None,
             file_length: Some(10),
+            origin: None,
         }
     }
 

@@ -32,6 +32,7 @@ pub(crate) async fn handle_notification(shared: &Arc<Shared>, node: &Node) {
         Some("devices") => crate::devices::on_devices_notification(shared, node).await,
         Some("w:gp2") => crate::groups::on_group_notification(shared, node).await,
         Some("privacy_token") => crate::privacy_token::on_notification(shared, node).await,
+        Some("mediaretry") => crate::media::on_media_retry(shared, node),
         _ => {}
     }
 }

@@ -64,11 +64,43 @@ pub(crate) enum Body {
     Message(Box<e2e::Message>),
     /// An attachment the client encrypts and uploads first, with an optional quote, then
     /// shaped.
-    Media(
-        whatsapp_client::OutgoingMedia,
-        Option<Box<e2e::ContextInfo>>,
-        Shape,
-    ),
+    Media(Attachment, Option<Box<e2e::ContextInfo>>, Shape),
+}
+
+/// An attachment a customer's client uploads.
+#[derive(Clone)]
+pub(crate) struct Attachment {
+    pub kind: whatsapp_client::MediaKind,
+    pub data: Vec<u8>,
+    pub mimetype: String,
+    pub caption: Option<String>,
+    pub file_name: Option<String>,
+}
+
+impl Attachment {
+    /// What the client uploads: the caption and file name where the kind carries them.
+    fn outgoing(&self) -> whatsapp_client::OutgoingMedia {
+        use whatsapp_client::MediaKind;
+        let mut media = whatsapp_client::OutgoingMedia::new(
+            self.kind,
+            self.data.clone(),
+            self.mimetype.clone(),
+        );
+        if let Some(caption) = &self.caption
+            && matches!(
+                self.kind,
+                MediaKind::Image | MediaKind::Video | MediaKind::Document
+            )
+        {
+            media = media.caption(caption.clone());
+        }
+        if let Some(name) = &self.file_name
+            && self.kind == MediaKind::Document
+        {
+            media = media.file_name(name.clone());
+        }
+        media
+    }
 }
 
 /// What an uploaded attachment becomes.
@@ -313,7 +345,7 @@ impl DeviceTask {
     ) -> Result<(), ClientError> {
         let mut message = match body {
             Body::Message(message) => (**message).clone(),
-            Body::Media(media, ..) => client.upload_media(media.clone()).await?,
+            Body::Media(media, ..) => client.upload_media(media.outgoing()).await?,
         };
         if let Body::Media(media, context, shape) = body {
             set_context(&mut message, context.clone());
@@ -339,10 +371,16 @@ impl DeviceTask {
         let info = &message.info;
         let skip = understood.kind == "sender_key" || understood.kind == "protocol" && info.from_me;
         if !skip {
-            let (media_sha256, media_error) = match MediaRef::from_message(&message.message) {
+            let mut details = understood.details.clone();
+            let (media_sha256, media_error) = match MediaRef::from_incoming(&message) {
                 None => (understood.media_sha256.clone(), None),
                 Some(r) => match client.download(&r).await {
-                    Ok(plain) => (Some(hex::encode(Sha256::digest(&plain))), None),
+                    Ok(plain) => {
+                        if let Some(d) = details.as_mut() {
+                            d.downloaded_length = Some(plain.len() as u64);
+                        }
+                        (Some(hex::encode(Sha256::digest(&plain))), None)
+                    }
                     Err(e) => (None, Some(e.to_string())),
                 },
             };
@@ -365,6 +403,7 @@ impl DeviceTask {
                 reply_to: understood.reply_to,
                 receipt: "delivered".into(),
                 received_at_ms: now_ms(),
+                media_details: details,
             };
             self.shared.lock().customer_received(&self.pn, entry);
         }

@@ -79,7 +79,7 @@ impl SimHandle {
                 caption,
                 file_name,
             } => {
-                let media = whatsapp_client::OutgoingMedia {
+                let media = customer::Attachment {
                     kind: match kind {
                         device::MediaKind::Image | device::MediaKind::Sticker => {
                             whatsapp_client::MediaKind::Image

@@ -5,6 +5,8 @@
 use std::collections::{HashMap, VecDeque};
 
 use prost::Message as _;
+
+use crate::records::MediaDetails;
 use rand::{CryptoRng, RngCore};
 use whatsapp_proto::pb::e2e;
 use whatsapp_proto::signal::{
@@ -226,8 +228,8 @@ impl SimDevice {
 /// What a simulated phone understood of a received `Message`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Understood {
-    /// `text`, `image`, `audio`, `video`, `document`, `sticker`, `location`, `contact`,
-    /// `reaction`, `protocol`, `sender_key`, or `unknown`.
+    /// `text`, `image`, `audio`, `voice_note`, `video`, `ptv`, `document`, `sticker`,
+    /// `location`, `contact`, `reaction`, `protocol`, `sender_key`, or `unknown`.
     pub kind: String,
     /// Text, caption, or the reaction emoji.
     pub text: Option<String>,
@@ -239,6 +241,8 @@ pub struct Understood {
     pub destination: Option<String>,
     /// For media: where the blob is and how to check it.
     pub media: Option<MediaRef>,
+    /// For media: what the message says about it.
+    pub details: Option<MediaDetails>,
 }
 
 /// The fields needed to download and verify a media blob.
@@ -307,6 +311,14 @@ pub(crate) fn understand_message(m: &e2e::Message) -> Understood {
         out.text = ext.text.clone();
         out.reply_to = ctx_id(&ext.context_info);
     } else if let Some(img) = &m.image_message {
+        out.details = Some(MediaDetails {
+            mimetype: img.mimetype.clone(),
+            file_length: img.file_length,
+            width: img.width,
+            height: img.height,
+            jpeg_thumbnail: img.jpeg_thumbnail.clone(),
+            ..Default::default()
+        });
         out.kind = "image".into();
         out.text = img.caption.clone();
         out.media_sha256 = sha(&img.file_sha256);
@@ -320,6 +332,13 @@ pub(crate) fn understand_message(m: &e2e::Message) -> Understood {
             MediaType::Image,
         );
     } else if let Some(a) = &m.audio_message {
+        out.details = Some(MediaDetails {
+            mimetype: a.mimetype.clone(),
+            file_length: a.file_length,
+            seconds: a.seconds,
+            waveform: a.waveform.clone(),
+            ..Default::default()
+        });
         out.kind = if a.ptt == Some(true) {
             "voice_note"
         } else {
@@ -340,8 +359,22 @@ pub(crate) fn understand_message(m: &e2e::Message) -> Understood {
                 MediaType::Audio
             },
         );
-    } else if let Some(v) = &m.video_message {
-        out.kind = "video".into();
+    } else if let Some((v, kind)) = m
+        .video_message
+        .as_ref()
+        .map(|v| (v, "video"))
+        .or_else(|| m.ptv_message.as_ref().map(|v| (v, "ptv")))
+    {
+        out.details = Some(MediaDetails {
+            mimetype: v.mimetype.clone(),
+            file_length: v.file_length,
+            seconds: v.seconds,
+            width: v.width,
+            height: v.height,
+            jpeg_thumbnail: v.jpeg_thumbnail.clone(),
+            ..Default::default()
+        });
+        out.kind = kind.into();
         out.text = v.caption.clone();
         out.media_sha256 = sha(&v.file_sha256);
         out.reply_to = ctx_id(&v.context_info);
@@ -354,6 +387,14 @@ pub(crate) fn understand_message(m: &e2e::Message) -> Understood {
             MediaType::Video,
         );
     } else if let Some(d) = &m.document_message {
+        out.details = Some(MediaDetails {
+            mimetype: d.mimetype.clone(),
+            file_length: d.file_length,
+            jpeg_thumbnail: d.jpeg_thumbnail.clone(),
+            page_count: d.page_count,
+            file_name: d.file_name.clone(),
+            ..Default::default()
+        });
         out.kind = "document".into();
         out.text = d.caption.clone().or_else(|| d.file_name.clone());
         out.media_sha256 = sha(&d.file_sha256);
@@ -367,6 +408,14 @@ pub(crate) fn understand_message(m: &e2e::Message) -> Understood {
             MediaType::Document,
         );
     } else if let Some(s) = &m.sticker_message {
+        out.details = Some(MediaDetails {
+            mimetype: s.mimetype.clone(),
+            file_length: s.file_length,
+            width: s.width,
+            height: s.height,
+            animated: s.is_animated,
+            ..Default::default()
+        });
         out.kind = "sticker".into();
         out.media_sha256 = sha(&s.file_sha256);
         out.media = media(

@@ -36,6 +36,14 @@ pub enum Fault {
     /// Every media blob stored so far is gone (as expired media is): downloads answer 404 and
     /// clients recover through a media-retry receipt to the sender's phone.
     ExpireMedia,
+    /// The next `count` media downloads stop after `after_bytes` bytes of the blob and the
+    /// connection drops (a flaky network): clients resume with a `Range` request.
+    CutMediaDownloads {
+        /// How many downloads.
+        count: u32,
+        /// Bytes sent before the cut.
+        after_bytes: u64,
+    },
     /// The account's phone revokes a companion (its key index leaves `validIndexes` of the
     /// signed key-index list) while the server still lists the device: an honest client must
     /// not encrypt to it (part 2 §3.3).

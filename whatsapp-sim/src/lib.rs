@@ -43,13 +43,16 @@ pub mod testing;
 
 mod conn;
 mod fault;
+mod media_range;
 mod records;
 mod stanza_control;
 mod state;
 mod token_control;
 
 pub use fault::Fault;
-pub use records::{AccountInfo, ChatStateRecord, DeviceInfo, InboxEntry, SentEntry, StanzaRecord};
+pub use records::{
+    AccountInfo, ChatStateRecord, DeviceInfo, InboxEntry, MediaDetails, SentEntry, StanzaRecord,
+};
 pub use state::CallRecord;
 
 use std::net::SocketAddr;
@@ -291,17 +294,15 @@ async fn media_delete(
     }
 }
 
-/// `GET <direct path>…` (part 2 §7.5).
+/// `GET <direct path>…` (part 2 §7.5), whole or a byte range.
 async fn media_download(
     AxumState(shared): AxumState<Arc<Shared>>,
     axum::extract::Path((bucket, file)): axum::extract::Path<(String, String)>,
+    headers: axum::http::HeaderMap,
 ) -> axum::response::Response {
-    match shared.lock().media_download(&format!("/v/{bucket}/{file}")) {
-        Some(blob) => (
-            [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
-            blob,
-        )
-            .into_response(),
+    let mut state = shared.lock();
+    match state.media_download(&format!("/v/{bucket}/{file}")) {
+        Some(blob) => media_range::answer(blob, &headers, state.media_cut()),
         None => axum::http::StatusCode::NOT_FOUND.into_response(),
     }
 }

@@ -60,6 +60,37 @@ pub struct InboxEntry {
     pub receipt: String,
     /// When the device got it, unix milliseconds.
     pub received_at_ms: u64,
+    /// What an attachment's message says about it, and the size the device decrypted.
+    #[serde(default)]
+    pub media_details: Option<MediaDetails>,
+}
+
+/// What a received attachment's message says about it (`imageMessage`, `ptvMessage`, …).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MediaDetails {
+    /// The MIME type.
+    pub mimetype: Option<String>,
+    /// The plaintext size the message declares.
+    pub file_length: Option<u64>,
+    /// The plaintext size the device downloaded and verified.
+    pub downloaded_length: Option<u64>,
+    /// Duration in seconds (audio, video).
+    pub seconds: Option<u32>,
+    /// Width in pixels (images, videos, stickers).
+    pub width: Option<u32>,
+    /// Height in pixels.
+    pub height: Option<u32>,
+    /// The JPEG preview.
+    pub jpeg_thumbnail: Option<Vec<u8>>,
+    /// A voice note's waveform.
+    pub waveform: Option<Vec<u8>>,
+    /// A document's page count.
+    pub page_count: Option<u32>,
+    /// A document's file name.
+    pub file_name: Option<String>,
+    /// Whether a sticker is animated.
+    pub animated: Option<bool>,
 }
 
 /// A message a simulated account sent, with the best receipt it got.

@@ -287,6 +287,8 @@ pub(crate) struct State {
     nacks: VecDeque<u16>,
     /// How many more customer messages to companions get a corrupted ciphertext.
     corrupt: u32,
+    /// Media downloads still to cut short, and after how many bytes.
+    media_cuts: Option<(u32, u64)>,
     temp_bans: HashMap<String, (u16, Instant)>,
     stanzas: Vec<StanzaRecord>,
     media: HashMap<String, Vec<u8>>,
@@ -388,6 +390,7 @@ impl State {
             next_id: 1,
             nacks: VecDeque::new(),
             corrupt: 0,
+            media_cuts: None,
             temp_bans: HashMap::new(),
             stanzas: Vec::new(),
             media: HashMap::new(),

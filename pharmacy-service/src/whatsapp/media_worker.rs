@@ -113,6 +113,7 @@ fn media_ref(d: &PendingDownload) -> MediaRef {
         media_key: d.media_key.clone(),
         file_sha256: d.file_sha256.clone(),
         file_enc_sha256: d.file_enc_sha256.clone(),
+        origin: None,
         mimetype: Some(d.mime.clone()),
         file_length: d.file_length.and_then(|l| u64::try_from(l).ok()),
     }
@@ -281,6 +282,7 @@ mod tests {
             file_enc_sha256: vec![3; 32],
             mimetype: None,
             file_length: Some(101),
+            origin: None,
         };
         assert!(pending_download(&media, "audio/ogg", 100).is_none());
         let d = pending_download(&media, "audio/ogg", 101).expect("queued");

@@ -277,6 +277,7 @@ async fn download_blob(
         file_enc_sha256: blob.file_enc_sha256.clone().unwrap_or_default(),
         mimetype: None,
         file_length: blob.file_size_bytes,
+        origin: None,
     };
     crate::media::download(shared, &media).await
 }

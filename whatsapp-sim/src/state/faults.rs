@@ -89,6 +89,9 @@ impl State {
                 );
                 self.media.clear();
             }
+            Fault::CutMediaDownloads { count, after_bytes } => {
+                self.media_cuts = Some((*count, *after_bytes)).filter(|(n, _)| *n > 0);
+            }
             Fault::TempBan { code, expire_s } => {
                 let until = crate::later(Duration::from_secs(*expire_s));
                 let pns: Vec<String> = self

@@ -125,6 +125,18 @@ impl State {
         self.media.get(blob_path(path)).cloned()
     }
 
+    /// Whether the download starting now is to be cut short, and after how many bytes
+    /// ([`crate::fault::Fault::CutMediaDownloads`]).
+    pub fn media_cut(&mut self) -> Option<u64> {
+        let (count, after) = self.media_cuts.as_mut()?;
+        let after = *after;
+        *count -= 1;
+        if *count == 0 {
+            self.media_cuts = None;
+        }
+        Some(after)
+    }
+
     /// `<receipt type="server-error">` (part 2 §7.6): sent to the requester's own JID, it goes
     /// to the phone that sent the media (the chat in `<rmr>`, or the requester's own phone when
     /// `from_me`), which re-uploads and answers with a `mediaretry` notification.

@@ -211,6 +211,7 @@ impl State {
                 continue;
             }
             // Download and verify media as a phone would (part 2 §7.5).
+            let mut details = understood.details.clone();
             let (media_sha256, media_error) = match &understood.media {
                 None => (understood.media_sha256.clone(), None),
                 Some(m) => match self.media.get(blob_path(&m.direct_path)) {
@@ -222,7 +223,12 @@ impl State {
                     .and_then(|h| {
                         whatsapp_proto::media::decrypt(&m.media_key, m.media_type, blob, &h)
                     }) {
-                        Ok(plain) => (Some(hex::encode(Sha256::digest(&plain))), None),
+                        Ok(plain) => {
+                            if let Some(d) = details.as_mut() {
+                                d.downloaded_length = Some(plain.len() as u64);
+                            }
+                            (Some(hex::encode(Sha256::digest(&plain))), None)
+                        }
                         Err(e) => (None, Some(e.to_string())),
                     },
                 },
@@ -241,6 +247,7 @@ impl State {
                 destination: understood.destination.clone(),
                 receipt: "delivered".into(),
                 received_at_ms: now_ms(),
+                media_details: details,
             });
         }
         let mut receipt = match group {

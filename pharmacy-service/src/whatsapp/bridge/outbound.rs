@@ -88,16 +88,26 @@ impl Messenger for WhatsappBridge {
         let c = self.connected_client()?;
         let to = parse_jid(&message.to)?;
         let sent = if let Some(media) = &message.media {
-            let data = tokio::fs::read(&media.path)
+            tokio::fs::metadata(&media.path)
                 .await
                 .map_err(|e| SendError::Permanent(format!("media {}: {e}", media.sha256)))?;
-            let out = whatsapp_client::OutgoingMedia {
-                kind: media_kind(&media.mime),
-                data,
-                mimetype: media.mime.clone(),
-                caption: message.text.clone(),
-                file_name: media.file_name.clone(),
-            };
+            // Streamed from the file: encrypted as it is read.
+            let kind = media_kind(&media.mime);
+            let mut out =
+                whatsapp_client::OutgoingMedia::new(kind, media.path.clone(), media.mime.clone());
+            if let Some(text) = &message.text
+                && matches!(
+                    kind,
+                    MediaKind::Image | MediaKind::Video | MediaKind::Document
+                )
+            {
+                out = out.caption(text.clone());
+            }
+            if let Some(name) = &media.file_name
+                && kind == MediaKind::Document
+            {
+                out = out.file_name(name.clone());
+            }
             c.send_media_with_id(&to, &message.id, out).await
         } else {
             let text = message.text.clone().unwrap_or_default();
