@@ -1,6 +1,7 @@
-//! Group changes the server announces (`<notification type="w:gp2">`, part 2 §5.8):
-//! participants added, removed, promoted or demoted become [`Event::GroupParticipants`], and
-//! a removal rotates our sender key for the group.
+//! Group changes the server announces (`<notification type="w:gp2">`, part 2 §5.8), read
+//! as [`GroupNotification`]: participants added, removed, promoted or demoted become
+//! [`Event::GroupParticipants`], every other change [`Event::GroupChange`]; the participants
+//! kept for sends follow the change, and a removal rotates our sender key for the group.
 //!
 //! Rotation (part 2 §4.9 step 6): the removed participant's devices hold our current sender
 //! key, so without a new one they could still read every later message the server let them
@@ -15,64 +16,114 @@
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
 use whatsapp_proto::signal::SenderKeyRecord;
+use whatsapp_proto::stanza::groups::change::{GroupChange, GroupNotification};
+use whatsapp_proto::stanza::groups::request::ParticipantAction as Change;
 
-use crate::context::Shared;
-use crate::event::{Event, GroupParticipantsEvent, ParticipantAction};
+use crate::context::{GroupInfo, Shared};
+use crate::event::{Event, GroupChangeEvent, GroupParticipantsEvent, ParticipantAction};
 
-/// The participant changes of a `w:gp2` notification (whatsmeow `group.go parseGroupChange`,
-/// `parseParticipantList`): one event per `<add>`, `<remove>`, `<promote>` or `<demote>`.
-fn participant_changes(node: &Node) -> Vec<GroupParticipantsEvent> {
-    let attrs = node.attrs();
-    let Ok(group) = attrs.jid("from") else {
-        return Vec::new();
-    };
-    if !group.is_group() {
-        return Vec::new();
-    }
-    let by = attrs.optional_jid("participant").ok().flatten();
-    let timestamp = attrs.optional_u64("t").ok().flatten().unwrap_or(0);
-    node.child_nodes()
+/// The events of a notification, in order: participant changes as
+/// [`GroupParticipantsEvent`]s, the rest as [`GroupChangeEvent`]s.
+fn events_of(note: &GroupNotification) -> Vec<Event> {
+    note.changes
         .iter()
-        .filter_map(|child| {
-            let action = match child.tag.as_str() {
-                "add" => ParticipantAction::Added,
-                "remove" => ParticipantAction::Removed,
-                "promote" => ParticipantAction::Promoted,
-                "demote" => ParticipantAction::Demoted,
-                _ => return None,
-            };
-            let participants = child
-                .children_by_tag("participant")
-                .filter_map(|p| p.attrs().jid("jid").ok())
-                .collect();
-            Some(GroupParticipantsEvent {
-                group: group.clone(),
+        .map(|change| match change {
+            GroupChange::Participants {
                 action,
                 participants,
-                by: by.clone(),
-                timestamp,
-            })
+                reason,
+            } => Event::GroupParticipants(GroupParticipantsEvent {
+                group: note.group.clone(),
+                action: match action {
+                    Change::Add if reason.as_deref() == Some("invite") => {
+                        ParticipantAction::JoinedByLink
+                    }
+                    Change::Add => ParticipantAction::Added,
+                    Change::Remove => ParticipantAction::Removed,
+                    Change::Promote => ParticipantAction::Promoted,
+                    _ => ParticipantAction::Demoted,
+                },
+                participants: participants.iter().map(|p| p.jid.clone()).collect(),
+                by: note.by.clone(),
+                timestamp: note.timestamp,
+            }),
+            other => Event::GroupChange(Box::new(GroupChangeEvent {
+                group: note.group.clone(),
+                by: note.by.clone(),
+                timestamp: note.timestamp,
+                change: other.clone(),
+            })),
         })
         .collect()
 }
 
-/// Handles a `w:gp2` notification: rotates our sender key on a removal, then tells the
-/// application.
-pub(crate) async fn on_group_notification(shared: &Shared, node: &Node) {
-    // Whatever changed, the participants kept for sends are asked again (whatsmeow
-    // `group.go` updates its cache from the change; asking again is as good and simpler).
-    if let Ok(group) = node.attrs().jid("from") {
-        shared
-            .group_cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .forget(&group);
+/// Brings the participants kept for sends up to date with the changes (whatsmeow
+/// `updateGroupParticipantCache`, `parseGroupCreate`): joins and leaves edit the list, a
+/// new group is kept whole, a deleted one, or one we left, is forgotten.
+fn update_cache(shared: &Shared, note: &GroupNotification) {
+    let device = shared.device();
+    let own: Vec<Jid> = device
+        .jid
+        .iter()
+        .chain(device.lid.iter())
+        .map(Jid::to_non_ad)
+        .collect();
+    let mut cache = shared.group_cache.lock().unwrap_or_else(|e| e.into_inner());
+    for change in &note.changes {
+        match change {
+            GroupChange::Created(info) => cache.insert(
+                &note.group,
+                GroupInfo {
+                    participants: info
+                        .participants
+                        .iter()
+                        .map(|p| p.jid.to_non_ad())
+                        .collect(),
+                    lid_mode: info.lid_addressed,
+                },
+            ),
+            GroupChange::Participants {
+                action: Change::Remove,
+                participants,
+                ..
+            } if participants.iter().any(|p| own.contains(&p.jid)) => cache.forget(&note.group),
+            GroupChange::Participants {
+                action,
+                participants,
+                ..
+            } => {
+                let jids: Vec<Jid> = participants.iter().map(|p| p.jid.to_non_ad()).collect();
+                match action {
+                    Change::Add => cache.add_participants(&note.group, &jids),
+                    Change::Remove => cache.remove_participants(&note.group, &jids),
+                    _ => {}
+                }
+            }
+            GroupChange::Deleted => cache.forget(&note.group),
+            _ => {}
+        }
     }
-    for change in participant_changes(node) {
-        if change.action == ParticipantAction::Removed && !change.participants.is_empty() {
+}
+
+/// Handles a `w:gp2` notification: updates the participants kept for sends, rotates our
+/// sender key on a removal, then tells the application.
+pub(crate) async fn on_group_notification(shared: &Shared, node: &Node) {
+    let note = match GroupNotification::parse(node) {
+        Ok(note) => note,
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable group notification");
+            return;
+        }
+    };
+    update_cache(shared, &note);
+    for event in events_of(&note) {
+        if let Event::GroupParticipants(change) = &event
+            && change.action == ParticipantAction::Removed
+            && !change.participants.is_empty()
+        {
             forget_own_sender_key(shared, &change.group).await;
         }
-        shared.emit(Event::GroupParticipants(change)).await;
+        shared.emit(event).await;
     }
 }
 
@@ -103,7 +154,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_removal_notification_becomes_one_event_per_change() {
+    fn a_notification_becomes_one_event_per_change() {
         let group = Jid::new("120363000000000001".to_owned(), Server::Group);
         let admin = Jid::user("201000000001".to_owned());
         let gone = Jid::user("201000000002".to_owned());
@@ -118,20 +169,45 @@ mod tests {
                     .attr("lid", Jid::new("99".to_owned(), Server::Lid))]),
                 Node::new("subject").attr("subject", "x"),
             ]);
+        let note = GroupNotification::parse(&node).expect("notification");
+        let events = events_of(&note);
+        assert_eq!(events.len(), 2, "{events:?}");
+        let Event::GroupParticipants(removal) = &events[0] else {
+            panic!("{events:?}")
+        };
         assert_eq!(
-            participant_changes(&node),
-            vec![GroupParticipantsEvent {
-                group,
+            removal,
+            &GroupParticipantsEvent {
+                group: group.clone(),
                 action: ParticipantAction::Removed,
                 participants: vec![gone],
-                by: Some(admin),
+                by: Some(admin.clone()),
                 timestamp: 1_700_000_000,
-            }]
+            }
         );
-        // Not from a group: nothing.
+        let Event::GroupChange(renamed) = &events[1] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(renamed.change, GroupChange::Subject("x".into()));
+        assert_eq!(renamed.by, Some(admin));
+        // A join through a link is told apart from an admin's add.
+        let joined = Node::new("notification")
+            .attr("from", group)
+            .children([Node::new("add")
+                .attr("reason", "invite")
+                .children([Node::new("participant").attr("jid", Jid::user("201000000004"))])]);
+        let events = events_of(&GroupNotification::parse(&joined).expect("notification"));
+        assert!(matches!(
+            &events[..],
+            [Event::GroupParticipants(GroupParticipantsEvent {
+                action: ParticipantAction::JoinedByLink,
+                ..
+            })]
+        ));
+        // Not from a group: refused.
         let stray = Node::new("notification")
             .attr("from", Jid::user("201000000003".to_owned()))
             .children([Node::new("remove")]);
-        assert!(participant_changes(&stray).is_empty());
+        assert!(GroupNotification::parse(&stray).is_err());
     }
 }
