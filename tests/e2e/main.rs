@@ -8,6 +8,7 @@ mod customers;
 mod device_refresh;
 mod examples;
 mod group_removal;
+mod groups;
 mod history;
 mod identity_change;
 mod key_index;

@@ -657,6 +657,16 @@ impl Client {
     }
 }
 
+// ------------------------------------------------------------------ groups
+
+impl Client {
+    /// Groups and communities: create, participants, settings, invite links, join requests,
+    /// community links (see [`crate::groups`]).
+    pub fn groups(&self) -> crate::groups::Groups<'_> {
+        crate::groups::Groups::new(self.shared())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ mod devices;
 mod driver;
 mod error;
 mod event;
-mod groups;
+pub mod groups;
 pub mod history;
 mod http;
 mod learned;
@@ -45,7 +45,7 @@ mod version;
 pub use client::{Backlog, Client};
 pub use config::{Config, DEFAULT_MEDIA_MAX_BYTES, DEFAULT_ORIGIN, DEFAULT_URL, ReconnectPolicy};
 pub use error::ClientError;
-pub use event::{CallAction, CallEvent, CallMedia};
+pub use event::{CallAction, CallEvent, CallMedia, GroupChangeEvent};
 pub use event::{
     ConsumedProtocol, Event, EventStream, GroupParticipantsEvent, IncomingMessage, LogoutReason,
     MessageInfo, ParticipantAction, ReceiptEvent, message_text,

@@ -6,7 +6,7 @@
 //! | `POST /control/link-code` | `{"phone", "code"}` (the code the companion shows, dash optional) | `{"ok": true, "jid"}` |
 //! | `POST /control/accounts` | `{"phone", "name"}` | `{"ok": true, "jid"}` |
 //! | `POST /control/groups` | `{"creator", "subject", "participants": [phones], "addressing": "pn" \| "lid"}` | `{"ok": true, "jid"}` (customers post with `send` and `"to": "<group jid>"`) |
-//! | `POST /control/groups/remove` | `{"by", "group": "<group jid>", "participants": [phones]}` | `{"ok": true}` (members get a `w:gp2` `<remove>`; `by` is the creator, or leaves) |
+//! | `POST /control/groups/remove` | `{"by", "group": "<group jid>", "participants": [phones]}` | `{"ok": true}` (members get a `w:gp2` `<remove>`; `by` is an admin, or leaves) |
 //! | `GET /control/devices` | | `[{"phone", "lid", "customer", "devices": [{"jid", "lid", "online", "offline_queue", "platform"}]}]` |
 //! | `POST /control/devices/remove` | `{"jid"}` | `{"ok": true}` |
 //! | `POST /control/customers` | `{"phone", "name", "devices": 1, "addressing": "lid" (default) \| "pn"}` | `{"ok": true, "jid"}` |

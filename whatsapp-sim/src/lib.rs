@@ -43,6 +43,7 @@ pub mod testing;
 
 mod conn;
 mod fault;
+mod groups;
 mod media_range;
 mod records;
 mod stanza_control;
@@ -639,8 +640,8 @@ impl SimHandle {
             .create_group(&phone_digits(creator), subject, &participants, lid_mode)
     }
 
-    /// `by` removes `participants` from the group (`by` must be the group's creator, or
-    /// remove only itself to leave). Every device of the members before the change gets a
+    /// `by` removes `participants` from the group (`by` must be an admin, or remove only
+    /// itself to leave). Every device of the members before the change gets a
     /// `w:gp2` `<remove>` notification; group messages then reach only those who remain.
     ///
     /// ```no_run

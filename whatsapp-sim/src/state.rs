@@ -254,14 +254,7 @@ struct AwaitingSign {
     reply: oneshot::Sender<Result<Jid, SimError>>,
 }
 
-/// A group: its participants are accounts (phone numbers).
-struct Group {
-    subject: String,
-    creator: String,
-    created: u64,
-    participants: Vec<String>,
-    lid_mode: bool,
-}
+use groups::Group;
 
 /// Settings the state needs.
 #[derive(Debug, Clone)]

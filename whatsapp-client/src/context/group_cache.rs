@@ -14,9 +14,10 @@ pub(crate) struct GroupInfo {
 /// Groups kept at most; past it an arbitrary one goes (it is queried again on its next send).
 pub(crate) const GROUP_CACHE_CAPACITY: usize = 1024;
 
-/// Group JID -> its info, kept until a `w:gp2` notification names the group or a send's
+/// Group JID -> its info, kept until a send's
 /// `<ack>` shows a different participant hash (whatsmeow `group.go` `groupCache`, dropped in
-/// `send.go` on a phash mismatch), at most [`GROUP_CACHE_CAPACITY`] groups.
+/// `send.go` on a phash mismatch); `w:gp2` joins and leaves edit it (whatsmeow
+/// `updateGroupParticipantCache`). At most [`GROUP_CACHE_CAPACITY`] groups.
 #[derive(Debug, Default)]
 pub(crate) struct GroupCache {
     groups: HashMap<String, GroupInfo>,
@@ -36,6 +37,24 @@ impl GroupCache {
             }
         }
         self.groups.insert(key, info);
+    }
+
+    /// Adds participants to a kept group (a group not kept is asked for on its next send).
+    pub(crate) fn add_participants(&mut self, group: &Jid, jids: &[Jid]) {
+        if let Some(info) = self.groups.get_mut(&group.to_string()) {
+            for jid in jids {
+                if !info.participants.contains(jid) {
+                    info.participants.push(jid.clone());
+                }
+            }
+        }
+    }
+
+    /// Removes participants from a kept group.
+    pub(crate) fn remove_participants(&mut self, group: &Jid, jids: &[Jid]) {
+        if let Some(info) = self.groups.get_mut(&group.to_string()) {
+            info.participants.retain(|p| !jids.contains(p));
+        }
     }
 
     pub(crate) fn forget(&mut self, group: &Jid) {
@@ -59,6 +78,14 @@ mod tests {
         let mut cache = GroupCache::default();
         cache.insert(&group(0), info.clone());
         assert_eq!(cache.get(&group(0)), Some(info.clone()));
+        let joined = Jid::user("201000000002".to_owned());
+        cache.add_participants(&group(0), &[joined.clone(), joined.clone()]);
+        assert_eq!(cache.get(&group(0)).map(|i| i.participants.len()), Some(2));
+        cache.remove_participants(&group(0), &[joined]);
+        assert_eq!(cache.get(&group(0)), Some(info.clone()));
+        // A group not kept stays unknown.
+        cache.add_participants(&group(1), &[Jid::user("1".to_owned())]);
+        assert_eq!(cache.get(&group(1)), None);
         cache.forget(&group(0));
         assert_eq!(cache.get(&group(0)), None);
         for n in 0..GROUP_CACHE_CAPACITY + 10 {

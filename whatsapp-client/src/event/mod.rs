@@ -10,6 +10,7 @@ use whatsapp_proto::pb::e2e;
 
 mod appstate;
 mod call;
+mod group;
 mod history;
 mod poll;
 mod qr;
@@ -17,6 +18,7 @@ mod unavailable;
 
 pub use appstate::{AppStateEvent, AppStateMutation};
 pub use call::{CallAction, CallEvent, CallMedia};
+pub use group::GroupChangeEvent;
 pub use history::{HistoryBatch, HistoryConversation, HistoryMessage};
 pub use poll::{PollVote, option_hash};
 pub use qr::{QrCode, QrRenderError};
@@ -165,6 +167,10 @@ pub enum Event {
     /// dropped its sender key for the group: the next message there goes out under a new
     /// key that only the remaining participants' devices receive.
     GroupParticipants(GroupParticipantsEvent),
+    /// A group was created with us in it, renamed, its description, settings or invite link
+    /// changed, a group linked to or unlinked from a community, or it was deleted (a `w:gp2`
+    /// notification; see [`GroupChangeEvent`]).
+    GroupChange(Box<GroupChangeEvent>),
     /// The client stopped for good (after [`crate::Client::shutdown`] or a terminal event).
     Stopped,
     /// A message this device was not given (`<unavailable>`): a placeholder to show. Call
@@ -208,6 +214,8 @@ pub enum ParticipantAction {
     Promoted,
     /// No longer admins.
     Demoted,
+    /// Joined through an invite link (an `<add reason="invite">`).
+    JoinedByLink,
 }
 
 /// A change of a group's participants.

@@ -10,10 +10,12 @@
 //! | [`server`] | the server's acks and the receipts it relays (`from`, `t`), for the simulated server |
 //! | [`phash`] | the participant hash of a fan-out |
 //! | [`message_type`] | a message stanza's `type` and an `<enc>`'s `mediatype` per content |
+//! | [`groups`] | groups and communities: `w:g2` requests and answers, `w:gp2` changes |
 //! | [`privacy_token`] | `<tctoken>`/`<cstoken>`, their buckets, the issue IQ, `privacy_token` notifications |
 //!
 //! Every parser returns a [`StanzaError`] naming the part that is missing or malformed.
 
+pub mod groups;
 pub mod jid_attrs;
 pub mod keys;
 pub mod message_type;

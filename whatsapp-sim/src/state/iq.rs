@@ -51,30 +51,7 @@ impl State {
             ("encrypt", "get") if node.child("digest").is_some() => self.digest(key, &id),
             ("usync", "get") => self.usync(&id, node),
             ("w:sync:app:state", "set") => self.app_state_iq(key, &id, node),
-            ("w:g2", "get") if node.child("participating").is_some() => {
-                let groups: Vec<Node> = self
-                    .groups
-                    .iter()
-                    .filter(|(_, g)| g.participants.contains(&key.0))
-                    .filter_map(|(gid, _)| self.group_node(gid))
-                    .collect();
-                iq_result(&id).children([Node::new("groups").children(groups)])
-            }
-            ("w:g2", "get") => {
-                let group = attrs
-                    .optional_jid("to")
-                    .ok()
-                    .flatten()
-                    .filter(Jid::is_group)
-                    .and_then(|g| {
-                        let member = self.groups.get(&g.user)?.participants.contains(&key.0);
-                        member.then(|| self.group_node(&g.user)).flatten()
-                    });
-                match group {
-                    Some(g) => iq_result(&id).children([g]),
-                    None => iq_error(&id, 404, "item-not-found"),
-                }
-            }
+            ("w:g2", _) => self.group_iq(&key.0, &id, node),
             ("w:m", "set") if node.child("media_conn").is_some() => {
                 let mut raw = [0u8; 24];
                 OsRng.fill_bytes(&mut raw);
@@ -117,6 +94,16 @@ impl State {
             ("privacy", _) | ("urn:xmpp:whatsapp:dirty", _) | ("w:stats", _) => iq_result(&id),
             ("abt", "get") => iq_result(&id).children([Node::new("props").attr("protocol", "1")]),
             ("blocklist", "get") => iq_result(&id).children([Node::new("list")]),
+            ("w:profile:picture", "set")
+                if node
+                    .attrs()
+                    .optional_jid("target")
+                    .ok()
+                    .flatten()
+                    .is_some_and(|t| t.is_group()) =>
+            {
+                self.group_picture_iq(&key.0, &id, node)
+            }
             ("status", _) | ("w:profile:picture", _) => iq_result(&id),
             _ => {
                 debug!(xmlns, kind, "unsupported iq");

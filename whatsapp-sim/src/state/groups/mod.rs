@@ -1,37 +1,87 @@
-//! Group membership changes: removing participants (an admin's removal or a member leaving).
+//! Groups and communities: the server's record of each group, the `w:g2` requests that
+//! change it ([`manage`], [`links`]) and the delivery of group messages.
 //!
-//! The members' devices and the removed ones' get a `w:gp2` notification with `<remove>`
-//! (whatsmeow `group.go parseGroupChange` / `parseParticipantList`: `participant` names who
+//! Every change is announced to the members' devices (and to those it removes) with a
+//! `w:gp2` notification (whatsmeow `group.go parseGroupChange`: `participant` names who
 //! made the change, each `<participant jid>` carries the other address form as `lid` or
-//! `phone_number`). From then on group messages reach only the remaining participants:
-//! delivery follows the participant list ([`State::group_devices`]).
+//! `phone_number`). Group messages reach only the current participants: delivery follows
+//! the participant list ([`State::group_devices`]).
 
-use std::collections::HashMap;
+mod links;
+mod manage;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use prost::Message as _;
-use rand::Rng;
 use rand::rngs::OsRng;
-use tracing::{info, warn};
+use tracing::warn;
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::{Jid, Server};
 use whatsapp_proto::pb::e2e;
+use whatsapp_proto::stanza::groups::change::{GroupChange, GroupNotification};
+use whatsapp_proto::stanza::groups::request::{GroupIq, GroupRequest, ParticipantAction};
+use whatsapp_proto::stanza::groups::{Description, GroupInfo, Participant, Role};
 use whatsapp_proto::stanza::server::ServerAck;
 
-use super::{Account, DeviceKey, Group, Queued, State, now_unix, phash, random_id, server};
+use super::{Account, DeviceKey, Queued, State, now_unix, phash, random_id};
 use crate::SimError;
 
-impl Account {
-    /// `<participant jid>` in the group's addressing form, with the other form beside it
-    /// (`phone_number` for a LID, `lid` for a phone number; whatsmeow `parseParticipant`).
-    pub(super) fn participant_node(&self, lid_mode: bool) -> Node {
-        if lid_mode {
-            Node::new("participant")
-                .attr("jid", self.lid_jid())
-                .attr("phone_number", self.pn_jid())
+/// A group as the server keeps it; participants are accounts (phone numbers).
+#[derive(Debug, Default)]
+pub(crate) struct Group {
+    pub(super) subject: String,
+    pub(super) subject_at: u64,
+    pub(super) subject_by: Option<String>,
+    pub(super) creator: String,
+    pub(super) created: u64,
+    pub(super) participants: Vec<String>,
+    /// Admins besides the creator (who is always one, `superadmin`).
+    pub(super) admins: BTreeSet<String>,
+    pub(super) lid_mode: bool,
+    pub(super) description: Option<Description>,
+    pub(super) announce: bool,
+    pub(super) locked: bool,
+    pub(super) join_approval: bool,
+    pub(super) ephemeral: u32,
+    /// The current invite code, made on first request.
+    pub(super) invite: Option<String>,
+    /// Codes reset away: joining with one is 410 gone.
+    pub(super) revoked_invites: BTreeSet<String>,
+    /// Pending join requests: phone number -> when.
+    pub(super) requests: BTreeMap<String, u64>,
+    /// The picture: its id and the JPEG.
+    pub(super) picture: Option<(String, Vec<u8>)>,
+    /// A community.
+    pub(super) community: bool,
+    /// The community it is linked to.
+    pub(super) parent: Option<String>,
+}
+
+impl Group {
+    pub(super) fn is_admin(&self, pn: &str) -> bool {
+        self.creator == pn || self.admins.contains(pn)
+    }
+
+    pub(super) fn role(&self, pn: &str) -> Role {
+        if self.creator == pn {
+            Role::SuperAdmin
+        } else if self.admins.contains(pn) {
+            Role::Admin
         } else {
-            Node::new("participant")
-                .attr("jid", self.pn_jid())
-                .attr("lid", self.lid_jid())
+            Role::Member
+        }
+    }
+}
+
+impl Account {
+    /// The account as a participant in the group's addressing form, with the other form
+    /// beside it (`phone_number` for a LID, `lid` for a phone number; whatsmeow
+    /// `parseParticipant`).
+    pub(super) fn participant(&self, lid_mode: bool, role: Role) -> Participant {
+        if lid_mode {
+            Participant::new(self.lid_jid(), role).with_alt(self.pn_jid())
+        } else {
+            Participant::new(self.pn_jid(), role).with_alt(self.lid_jid())
         }
     }
 }
@@ -46,65 +96,87 @@ impl State {
             .collect()
     }
 
-    /// `by` removes `removed` from the group (`by` must be its creator, the sim's one admin,
-    /// unless it only removes itself: leaving).
+    /// Sends a `w:gp2` notification of `changes` by `by` to every device of `to`.
+    pub(super) fn notify_group(
+        &mut self,
+        group_id: &str,
+        by: &str,
+        changes: Vec<GroupChange>,
+        to: &[String],
+    ) {
+        let Some(lid_mode) = self.groups.get(group_id).map(|g| g.lid_mode) else {
+            return;
+        };
+        let actor = self.accounts.get(by);
+        let note = GroupNotification::new(
+            Jid::new(group_id, Server::Group),
+            actor.map(|a| if lid_mode { a.lid_jid() } else { a.pn_jid() }),
+            now_unix(),
+            changes,
+        );
+        let mut node = note.to_node();
+        if let Some(a) = actor {
+            node = if lid_mode {
+                node.attr("participant_pn", a.pn_jid())
+            } else {
+                node.attr("participant_lid", a.lid_jid())
+            };
+        }
+        let targets = self.member_devices(to);
+        self.queue_notifications(targets, &node);
+    }
+
+    /// Runs a group request of `by` (a simulated account or a companion's IQ): the answer's
+    /// content, or the error code and text the real server answers with.
+    pub(crate) fn group_request(
+        &mut self,
+        by: &str,
+        iq: GroupIq,
+    ) -> Result<Vec<Node>, (u16, &'static str)> {
+        let answer = self.run_group_request(by, iq);
+        self.drain();
+        answer
+    }
+
+    /// `by` removes `removed` from the group (an admin, or a member leaving).
     pub fn remove_group_participants(
         &mut self,
         by: &str,
         group_id: &str,
         removed: &[String],
     ) -> Result<(), SimError> {
-        let group = self
-            .groups
-            .get(group_id)
-            .ok_or_else(|| SimError::BadRequest(format!("unknown group {group_id}")))?;
-        if !group.participants.iter().any(|p| p == by) {
-            return Err(SimError::BadRequest(format!("{by} is not in the group")));
-        }
-        let leaving = removed.iter().all(|r| r == by);
-        if group.creator != by && !leaving {
-            return Err(SimError::BadRequest(format!("{by} is not an admin")));
-        }
-        if let Some(r) = removed.iter().find(|r| !group.participants.contains(r)) {
-            return Err(SimError::BadRequest(format!("{r} is not in the group")));
-        }
-        let lid_mode = group.lid_mode;
-        let before = group.participants.clone();
-        let entries: Vec<Node> = removed
-            .iter()
-            .filter_map(|r| self.accounts.get(r))
-            .map(|a| a.participant_node(lid_mode))
-            .collect();
-        let actor = self
-            .accounts
-            .get(by)
-            .ok_or_else(|| SimError::UnknownAccount(by.to_owned()))?;
-        let (actor_jid, actor_alt) = if lid_mode {
-            (actor.lid_jid(), ("participant_pn", actor.pn_jid()))
+        let group = Jid::new(group_id, Server::Group);
+        let iq = if removed.iter().all(|r| r == by) {
+            GroupIq::server(GroupRequest::Leave {
+                groups: vec![group],
+            })
         } else {
-            (actor.pn_jid(), ("participant_lid", actor.lid_jid()))
+            let jids = removed.iter().map(|r| Jid::user(r.clone())).collect();
+            GroupIq::new(
+                group,
+                GroupRequest::Participants {
+                    action: ParticipantAction::Remove,
+                    participants: jids,
+                },
+            )
         };
-        if let Some(g) = self.groups.get_mut(group_id) {
-            g.participants.retain(|p| !removed.contains(p));
+        let answer = self
+            .group_request(by, iq)
+            .map_err(|(code, text)| SimError::BadRequest(format!("{code} {text}")))?;
+        let refused = answer
+            .iter()
+            .flat_map(|n| n.children_by_tag("participant"))
+            .any(|p| p.attrs().optional_str("error").is_some());
+        if refused {
+            return Err(SimError::BadRequest(
+                "a participant is not in the group".into(),
+            ));
         }
-        let jid = Jid::new(group_id.to_owned(), Server::Group);
-        let t = now_unix();
-        let node = Node::new("notification")
-            .attr("from", jid)
-            .attr("t", t)
-            .attr("type", "w:gp2")
-            .attr("participant", actor_jid)
-            .attr(actor_alt.0, actor_alt.1)
-            .children([Node::new("remove").children(entries)]);
-        let targets = self.member_devices(&before);
-        self.queue_notifications(targets, &node);
-        info!(group_id, by, ?removed, "group participants removed");
-        self.drain();
         Ok(())
     }
 
-    /// Creates a group of existing accounts (the creator is an admin); participants'
-    /// companions get a `w:gp2` create notification.
+    /// Creates a group of existing accounts (the creator is its super-admin); the members'
+    /// devices get a `w:gp2` `<create>` notification.
     pub fn create_group(
         &mut self,
         creator: &str,
@@ -112,76 +184,67 @@ impl State {
         participants: &[String],
         lid_mode: bool,
     ) -> Result<Jid, SimError> {
-        let mut members = vec![creator.to_owned()];
-        for p in participants {
-            if !members.contains(p) {
-                members.push(p.clone());
-            }
-        }
-        for m in &members {
+        for m in std::iter::once(creator).chain(participants.iter().map(String::as_str)) {
             if !self.accounts.contains_key(m) {
-                return Err(SimError::UnknownAccount(m.clone()));
+                return Err(SimError::UnknownAccount(m.to_owned()));
             }
         }
-        let id = format!("120363{:012}", OsRng.gen_range(0..1_000_000_000_000u64));
-        self.groups.insert(
-            id.clone(),
-            Group {
-                subject: subject.to_owned(),
-                creator: creator.to_owned(),
-                created: now_unix(),
-                participants: members.clone(),
-                lid_mode,
-            },
-        );
-        let jid = Jid::new(id.clone(), Server::Group);
-        let info = self.group_node(&id).unwrap_or_else(|| Node::new("group"));
-        let creator_jid = self
-            .accounts
-            .get(creator)
-            .map(|a| if lid_mode { a.lid_jid() } else { a.pn_jid() })
-            .unwrap_or_else(server);
-        let node = Node::new("notification")
-            .attr("from", jid.clone())
-            .attr("t", now_unix())
-            .attr("type", "w:gp2")
-            .attr("participant", creator_jid)
-            .children([Node::new("create").children([info])]);
-        let targets = self.member_devices(&members);
-        self.queue_notifications(targets, &node);
+        let id = self.new_group(creator, subject, participants, lid_mode, false, None);
         self.drain();
-        Ok(jid)
+        Ok(Jid::new(id, Server::Group))
     }
 
-    /// `<group>` as group info queries answer it (part 2 §3.6).
-    pub(super) fn group_node(&self, id: &str) -> Option<Node> {
+    /// The group as info queries answer it (part 2 §3.6).
+    pub(super) fn group_info(&self, id: &str) -> Option<GroupInfo> {
         let g = self.groups.get(id)?;
-        let creator = self.accounts.get(&g.creator)?;
-        let participants = g.participants.iter().filter_map(|p| {
-            let mut n = self.accounts.get(p)?.participant_node(g.lid_mode);
-            if *p == g.creator {
-                n = n.attr("type", "superadmin");
-            }
-            Some(n)
-        });
-        Some(
-            Node::new("group")
-                .attr("id", id.to_owned())
-                .attr("subject", g.subject.clone())
-                .attr("s_t", g.created)
-                .attr("creation", g.created)
-                .attr(
-                    "creator",
-                    if g.lid_mode {
-                        creator.lid_jid()
-                    } else {
-                        creator.pn_jid()
-                    },
-                )
-                .attr("addressing_mode", if g.lid_mode { "lid" } else { "pn" })
-                .attr("size", g.participants.len())
-                .children(participants.collect::<Vec<_>>()),
-        )
+        let account_jid = |pn: &str| {
+            self.accounts
+                .get(pn)
+                .map(|a| if g.lid_mode { a.lid_jid() } else { a.pn_jid() })
+        };
+        let mut info = GroupInfo::new(Jid::new(id, Server::Group), g.subject.clone());
+        info.subject_at = g.subject_at;
+        info.subject_by = g.subject_by.as_deref().and_then(account_jid);
+        info.creator = account_jid(&g.creator);
+        info.created = g.created;
+        info.description = g.description.clone();
+        info.announce = g.announce;
+        info.locked = g.locked;
+        info.ephemeral = (g.ephemeral > 0).then_some(g.ephemeral);
+        info.join_approval = g.join_approval;
+        info.community = g.community;
+        info.linked_parent = g
+            .parent
+            .as_ref()
+            .map(|p| Jid::new(p.clone(), Server::Group));
+        info.lid_addressed = g.lid_mode;
+        info.size = Some(g.participants.len() as u64);
+        info.participants = g
+            .participants
+            .iter()
+            .filter_map(|p| Some(self.accounts.get(p)?.participant(g.lid_mode, g.role(p))))
+            .collect();
+        Some(info)
+    }
+
+    /// Whether the account exists.
+    pub(crate) fn has_account(&self, pn: &str) -> bool {
+        self.accounts.contains_key(pn)
+    }
+
+    /// The group as info queries answer it, for tests.
+    pub(crate) fn group_snapshot(&self, id: &str) -> Option<GroupInfo> {
+        self.group_info(id)
+    }
+
+    /// The group's stored picture.
+    pub(crate) fn group_picture(&self, id: &str) -> Option<(String, Vec<u8>)> {
+        self.groups.get(id)?.picture.clone()
+    }
+
+    /// `<group>` as group info queries answer it.
+    pub(super) fn group_node(&self, id: &str) -> Option<Node> {
+        self.group_info(id).map(|i| i.to_node())
     }
 
     /// Every device of every participant, in the group's addressing form.
