@@ -12,6 +12,7 @@ mod history;
 mod identity_change;
 mod key_index;
 mod lid;
+mod messaging;
 mod outgoing;
 mod pairing;
 mod privacy_tokens;
