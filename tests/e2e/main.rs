@@ -14,6 +14,7 @@ mod identity_change;
 mod key_index;
 mod lid;
 mod media;
+mod messaging;
 mod outgoing;
 mod pairing;
 mod privacy_tokens;

@@ -328,29 +328,23 @@ impl Client {
     }
 
     /// Marks messages of one sender as read (part 2 §5.7): `chat` as the messages came in,
-    /// `sender` only for groups, `ids` non-empty.
+    /// `sender` only for groups, `ids` non-empty. For voice notes see [`Client::mark_played`].
+    ///
+    /// ```no_run
+    /// # async fn f(client: whatsapp_client::Client, msg: whatsapp_client::IncomingMessage)
+    /// # -> Result<(), whatsapp_client::ClientError> {
+    /// let sender = msg.info.chat.is_group().then_some(&msg.info.sender);
+    /// client.mark_read(&msg.info.chat, sender, &[msg.info.id.clone()]).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn mark_read(
         &self,
         chat: &Jid,
         sender: Option<&Jid>,
         ids: &[String],
     ) -> Result<(), ClientError> {
-        let (first, rest) = ids
-            .split_first()
-            .ok_or_else(|| ClientError::InvalidArgument("no message ids".into()))?;
         let now = self.shared().server_now_ms() / 1000;
-        let mut receipt = Node::new("receipt")
-            .attr("id", first.clone())
-            .attr("to", chat.clone())
-            .attr("type", "read")
-            .attr("t", now.to_string())
-            .attr_opt("participant", sender.cloned());
-        if !rest.is_empty() {
-            receipt = receipt.children([Node::new("list").children(
-                rest.iter()
-                    .map(|id| Node::new("item").attr("id", id.clone())),
-            )]);
-        }
+        let receipt = crate::read_receipt::receipt("read", chat, sender, ids, now)?;
         self.send_node(receipt).await
     }
 
@@ -358,6 +352,12 @@ impl Client {
     /// name with it; set [`whatsapp_proto::payload::PayloadConfig::push_name`] or pass one.
     /// Until we are available, delivery receipts go as `type="inactive"` (whatsmeow
     /// `SendPresence` and `sendMessageReceipt`).
+    ///
+    /// ```no_run
+    /// # async fn f(client: whatsapp_client::Client) -> Result<(), whatsapp_client::ClientError> {
+    /// client.send_presence(true, Some("City Pharmacy")).await?; // online, receipts active
+    /// # Ok(()) }
+    /// ```
     pub async fn send_presence(
         &self,
         available: bool,
@@ -396,6 +396,15 @@ impl Client {
     }
 
     /// Shows or hides "typing…" (or "recording audio…" with `audio`) in a chat (part 2 §10).
+    ///
+    /// ```no_run
+    /// # async fn f(client: whatsapp_client::Client, chat: whatsapp_client::Jid)
+    /// # -> Result<(), whatsapp_client::ClientError> {
+    /// client.send_chat_state(&chat, true, false).await?; // typing…
+    /// client.send_text(&chat, "Found it").await?;
+    /// client.send_chat_state(&chat, false, false).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn send_chat_state(
         &self,
         chat: &Jid,

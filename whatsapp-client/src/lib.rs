@@ -23,6 +23,7 @@ mod message_id;
 #[cfg(test)]
 mod module_graph_tests;
 mod notification;
+mod outgoing;
 mod own_phone;
 mod pair;
 mod peer;
@@ -30,6 +31,7 @@ mod placeholder;
 mod poll;
 mod presence;
 mod privacy_token;
+mod read_receipt;
 mod receipt;
 mod receive;
 #[cfg(test)]
@@ -64,12 +66,15 @@ pub use media::{
     DEFAULT_MEDIA_HOST, ENCRYPTION_OVERHEAD, MediaKind, MediaOrigin, MediaRef, MediaSource,
     OutgoingMedia, ReuploadError, WAVEFORM_SAMPLES, validate_direct_path,
 };
-pub use message_id::{generate_message_id, validate_message_id};
+pub use message_id::{MessageId, generate_message_id, validate_message_id};
+pub use outgoing::{LiveLocation, Location, Outgoing, OutgoingPreview, Text};
 pub use version::DEFAULT_VERSION_URL;
 pub use whatsapp_proto::binary::Node;
 pub use whatsapp_proto::content;
+pub use whatsapp_proto::content::compose::{ContactCard, Quote};
 pub use whatsapp_proto::content::{Content, MessageContent, Wrappers};
 pub use whatsapp_proto::jid::Jid;
 pub use whatsapp_proto::media::MediaType;
 pub use whatsapp_proto::payload::AppVersion;
 pub use whatsapp_proto::pb::e2e;
+pub use whatsapp_proto::poll_tally::{OptionTally, PollTally};

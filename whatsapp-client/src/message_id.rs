@@ -51,6 +51,91 @@ pub fn validate_message_id(id: &str) -> Result<(), ClientError> {
     Ok(())
 }
 
+/// A message id, checked as [`validate_message_id`] checks a caller's: what the sending
+/// methods return, and what the ones that name a message take.
+///
+/// ```
+/// use whatsapp_client::MessageId;
+/// let id: MessageId = "3EB0C0FFEE00112233".parse().unwrap();
+/// assert_eq!(id.as_str(), "3EB0C0FFEE00112233");
+/// assert!("not an id".parse::<MessageId>().is_err());
+/// assert!(MessageId::try_from(String::from("3eb0c0ffee00112233")).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(String);
+
+impl MessageId {
+    /// A fresh id in WhatsApp Web's format for the account `own_user` (see
+    /// [`generate_message_id`]).
+    pub fn generate(own_user: &str, unix_seconds: u64) -> MessageId {
+        MessageId(generate_message_id(own_user, unix_seconds))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id as an owned string.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// An id this crate made or already checked.
+    pub(crate) fn checked(id: String) -> MessageId {
+        debug_assert!(validate_message_id(&id).is_ok(), "{id}");
+        MessageId(id)
+    }
+}
+
+impl std::fmt::Display for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for MessageId {
+    type Err = ClientError;
+
+    fn from_str(s: &str) -> Result<MessageId, ClientError> {
+        validate_message_id(s)?;
+        Ok(MessageId(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for MessageId {
+    type Error = ClientError;
+
+    fn try_from(s: String) -> Result<MessageId, ClientError> {
+        validate_message_id(&s)?;
+        Ok(MessageId(s))
+    }
+}
+
+impl AsRef<str> for MessageId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for MessageId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for MessageId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl From<MessageId> for String {
+    fn from(id: MessageId) -> String {
+        id.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

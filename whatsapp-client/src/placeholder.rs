@@ -28,7 +28,7 @@ pub(crate) fn kind_of(unavailable: &Node) -> UnavailableKind {
 
 /// The key of a message as our phone knows it (whatsmeow `BuildMessageKey`): `fromMe`
 /// unless someone else sent it, the participant only in a group.
-fn message_key(own: &[Jid], chat: &Jid, sender: &Jid, id: &str) -> e2e::MessageKey {
+pub(crate) fn message_key(own: &[Jid], chat: &Jid, sender: &Jid, id: &str) -> e2e::MessageKey {
     let from_me = own.iter().any(|o| o.user == sender.user);
     let group = !(chat.is_user() || chat.is_lid());
     e2e::MessageKey {

@@ -444,13 +444,26 @@ async fn send_group_message(
     id: Option<&str>,
     message: e2e::Message,
 ) -> Result<String, ClientError> {
+    let info = group_participants(shared, group).await?;
+    send_sender_key_message(shared, group, id, message, info).await
+}
+
+/// Sends under our sender key for `group` to the devices of `info.participants`: a group's
+/// members, or a status post's recipients (whatsmeow `sendGroup` serves both).
+pub(crate) async fn send_sender_key_message(
+    shared: &Arc<Shared>,
+    group: &Jid,
+    id: Option<&str>,
+    message: e2e::Message,
+    info: GroupInfo,
+) -> Result<String, ClientError> {
     let guard = shared.sessions.lock().await;
     let device = shared.device();
     let own_pn = device.jid.clone().ok_or(ClientError::NotConnected)?;
     let GroupInfo {
         participants,
         lid_mode,
-    } = group_participants(shared, group).await?;
+    } = info;
     let own = match (&device.lid, lid_mode) {
         (Some(lid), true) => lid.clone(),
         _ => own_pn.clone(),

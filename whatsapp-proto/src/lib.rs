@@ -16,6 +16,7 @@ pub mod pairing;
 pub mod payload;
 pub mod pb;
 pub mod poll;
+pub mod poll_tally;
 pub mod receive;
 pub mod signal;
 pub mod stanza;

@@ -130,6 +130,8 @@ impl Shape {
 #[derive(Default)]
 pub(crate) struct Registry {
     devices: Mutex<HashMap<String, BTreeMap<u16, mpsc::UnboundedSender<Command>>>>,
+    /// What they decrypted.
+    pub(crate) received: crate::customer_content::Received,
 }
 
 impl Registry {
@@ -260,6 +262,7 @@ impl DeviceTask {
                     None | Some(Event::Stopped) => break,
                     Some(Event::Connected) => self.run_waiting(&client, &mut waiting).await,
                     Some(Event::Message(message)) => self.received(&client, message).await,
+                    Some(Event::PollVote(vote)) => self.vote_received(vote),
                     Some(Event::Receipt(receipt)) => {
                         self.shared
                             .lock()
@@ -367,10 +370,15 @@ impl DeviceTask {
     /// Records a decrypted message (media downloaded and verified by the client), then
     /// acknowledges it so the client sends the delivery receipt.
     async fn received(&self, client: &Client, mut message: Box<IncomingMessage>) {
-        let understood = crate::device::understand_message(&message.message);
+        let mut understood = crate::device::understand_message(&message.message);
         let info = &message.info;
         let skip = understood.kind == "sender_key" || understood.kind == "protocol" && info.from_me;
         if !skip {
+            crate::customer_content::refine(&mut understood, &message.content);
+            self.shared
+                .customers
+                .received
+                .keep(&self.pn, &info.id, message.raw.clone());
             let mut details = understood.details.clone();
             let (media_sha256, media_error) = match MediaRef::from_incoming(&message) {
                 None => (understood.media_sha256.clone(), None),
@@ -384,7 +392,8 @@ impl DeviceTask {
                     Err(e) => (None, Some(e.to_string())),
                 },
             };
-            let group = info.chat.is_group().then(|| info.chat.to_string());
+            let group =
+                (info.chat.is_group() || info.chat.is_broadcast()).then(|| info.chat.to_string());
             let destination = understood
                 .destination
                 .clone()
@@ -408,6 +417,35 @@ impl DeviceTask {
             self.shared.lock().customer_received(&self.pn, entry);
         }
         message.ack();
+    }
+}
+
+impl DeviceTask {
+    /// A vote on a poll the customer sent or got, opened by its client: recorded as a
+    /// `poll_vote` naming the poll, then acknowledged.
+    fn vote_received(&self, mut vote: Box<whatsapp_client::PollVote>) {
+        let info = &vote.info;
+        self.shared
+            .customers
+            .received
+            .keep(&self.pn, &info.id, vote.message.clone());
+        let entry = InboxEntry {
+            id: info.id.clone(),
+            from: info.sender.to_string(),
+            device: self.device,
+            kind: "poll_vote".into(),
+            text: None,
+            media_sha256: None,
+            group: info.chat.is_group().then(|| info.chat.to_string()),
+            from_me: info.from_me,
+            destination: None,
+            media_error: None,
+            reply_to: Some(vote.poll_id.clone()),
+            receipt: "delivered".into(),
+            received_at_ms: now_ms(),
+        };
+        self.shared.lock().customer_received(&self.pn, entry);
+        vote.ack();
     }
 }
 

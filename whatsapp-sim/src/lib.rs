@@ -34,6 +34,7 @@ pub mod appstate;
 pub mod control;
 mod control_stanzas;
 mod customer;
+mod customer_content;
 mod customer_send;
 pub mod device;
 pub mod history;

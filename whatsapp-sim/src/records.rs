@@ -46,7 +46,7 @@ pub struct InboxEntry {
     pub text: Option<String>,
     /// Hex SHA-256 of the media plaintext (as the message states it).
     pub media_sha256: Option<String>,
-    /// The group JID when the message was posted in a group.
+    /// The group JID when the message was posted in a group (`status@broadcast` for a status).
     pub group: Option<String>,
     /// Sent by another device of this same account (a DeviceSentMessage, or a group post).
     pub from_me: bool,

@@ -37,6 +37,7 @@ mod relay;
 mod sent;
 mod simulated;
 mod stanzas;
+mod status;
 mod sync;
 mod tokens;
 

@@ -29,6 +29,16 @@ impl PollVote {
         self.selected_hashes.iter().any(|h| h[..] == hash[..])
     }
 
+    /// When the voter voted (`senderTimestampMs`, unix milliseconds), or the message's
+    /// time when the vote does not say: what [`crate::PollTally::add`] orders votes by.
+    pub fn sender_timestamp_ms(&self) -> i64 {
+        self.message
+            .poll_update_message
+            .as_ref()
+            .and_then(|u| u.sender_timestamp_ms)
+            .unwrap_or(self.info.timestamp as i64 * 1000)
+    }
+
     /// Acknowledges the vote once the application stored it (as
     /// [`crate::IncomingMessage::ack`]).
     pub fn ack(&mut self) {

@@ -775,3 +775,6 @@ pub fn context_info_mut(m: &mut e2e::Message) -> Option<&mut e2e::ContextInfo> {
     }
     with_context_kinds!(first)
 }
+
+// After `with_context_kinds`, which it uses.
+pub mod compose;

@@ -68,6 +68,10 @@ impl State {
             self.handle_group_message(sender, node, id, to);
             return;
         }
+        if to.is_status_broadcast() {
+            self.handle_status_message(sender, node, id, to);
+            return;
+        }
         let Some((target_pn, to_device)) = self.resolve(&to) else {
             debug!(%to, "message to an unknown chat");
             nack(self, 479, Some(to));
