@@ -217,9 +217,9 @@ impl App {
     }
 
     /// Sets a user's password (8 characters at least): their sessions end (all but `keep`, the
-    /// hash of the session changing its own), their API tokens are revoked, and a required
-    /// change is done; logged as `by`'s change (their own) or reset (someone else's). `false`
-    /// when there is no such user.
+    /// hash of the session changing its own), their API tokens are revoked; their own change
+    /// ends a required change, someone else's reset requires one at the next login. Logged as
+    /// `by`'s change (their own) or reset (someone else's). `false` when there is no such user.
     pub async fn set_password(
         &self,
         user: UserId,
@@ -239,7 +239,9 @@ impl App {
         if !db::users::set_password_hash(&mut tx, user, &hash).await? {
             return Ok(false);
         }
-        db::users::set_must_change_password(&mut tx, user, false).await?;
+        // A password an admin set is known to two people: the user replaces it at the next
+        // login, as with the first admin's random one.
+        db::users::set_must_change_password(&mut tx, user, by != user).await?;
         db::users::end_sessions(&mut tx, user, keep).await?;
         db::users::revoke_tokens(&mut tx, user, now).await?;
         let action = if by == user {

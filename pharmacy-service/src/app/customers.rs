@@ -195,6 +195,35 @@ impl App {
         Ok(tags)
     }
 
+    /// Removes a customer's tag (idempotent: a tag they do not have is no error); answers the
+    /// tags left. The removal is in the activity log.
+    pub async fn remove_customer_tag(
+        &self,
+        id: CustomerId,
+        by: UserId,
+        tag: &str,
+    ) -> Result<Vec<String>, AppError> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        db::customers::by_id(&mut tx, id)
+            .await?
+            .ok_or_else(|| not_found("customer", id.0))?;
+        if db::customers::remove_tag(&mut tx, id, tag).await? {
+            db::activity::log(
+                &mut tx,
+                Some(by),
+                "customer.untag",
+                Some(("customer", id.0)),
+                Some(&serde_json::json!({ "tag": tag })),
+                now,
+            )
+            .await?;
+        }
+        let tags = db::customers::tags(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(tags)
+    }
+
     /// A customer with their tickets, notes and tags.
     pub async fn customer_history(&self, id: CustomerId) -> Result<CustomerHistory, AppError> {
         let mut c = self.read().await?;

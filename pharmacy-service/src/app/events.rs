@@ -8,6 +8,7 @@
 
 use crate::db::activity::Alert;
 use crate::db::customers::Customer;
+use crate::db::labels::Label;
 use crate::db::messages::Message;
 use crate::db::tickets::Ticket;
 use crate::domain::ids::{AgentId, BranchId, MessageId, TicketId};
@@ -80,6 +81,13 @@ pub enum LiveEvent {
         /// The ticket as it is now.
         ticket: Ticket,
     },
+    /// A ticket's labels changed.
+    TicketLabels {
+        /// The ticket.
+        ticket: Ticket,
+        /// Its labels now, by name.
+        labels: Vec<Label>,
+    },
     /// A ticket was closed.
     TicketClosed {
         /// The ticket as it is now.
@@ -123,6 +131,7 @@ impl LiveEvent {
             LiveEvent::NewMessage { ticket, .. }
             | LiveEvent::TicketUpdated { ticket }
             | LiveEvent::TicketClosed { ticket }
+            | LiveEvent::TicketLabels { ticket, .. }
             | LiveEvent::TicketAssigned { ticket, .. } => {
                 (Some(ticket.id), ticket.agent_id, ticket.branch_id, false)
             }

@@ -9,7 +9,7 @@ use crate::db;
 use crate::db::customers::Customer;
 use crate::db::messages::{DeliveryLogEntry, Message, SearchScope};
 use crate::db::tickets::{NoteEntry, Ticket, TicketFilter};
-use crate::domain::ids::{MessageId, TicketId};
+use crate::domain::ids::{LabelId, MessageId, TicketId};
 use crate::domain::time::Timestamp;
 use serde::Serialize;
 
@@ -25,6 +25,8 @@ pub struct InboxItem {
     pub last_message: Option<Message>,
     /// The customer's messages the caller has not read.
     pub unread: i64,
+    /// The ticket's labels (ids of `GET /api/labels`, archived ones included).
+    pub labels: Vec<LabelId>,
 }
 
 /// How far the caller has read a ticket.
@@ -74,9 +76,17 @@ impl App {
         }
         let rows = self.list_tickets(filter, text, after, limit).await?;
         let mut c = self.read().await?;
+        let ids: Vec<TicketId> = rows.iter().map(|r| r.ticket.id).collect();
+        let labelled = db::labels::ids_of_tickets(&mut c, &ids).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
+            let labels = labelled
+                .iter()
+                .filter(|(t, _)| *t == r.ticket.id)
+                .map(|(_, l)| *l)
+                .collect();
             out.push(InboxItem {
+                labels,
                 last_message: db::reads::last_message(&mut c, r.ticket.id).await?,
                 unread: db::reads::unread(&mut c, who.user_id, r.ticket.id).await?,
                 ticket: r.ticket,

@@ -40,6 +40,7 @@ mod inbound;
 mod inbox;
 mod jobs;
 mod kpi;
+mod labels;
 mod media_downloads;
 mod media_store;
 mod outbound;
@@ -72,6 +73,7 @@ pub use inbound::{
 pub use inbox::{InboxItem, MessageDetail, ReadMark};
 pub use jobs::JobReport;
 pub use kpi::{CustomerFigures, KpiQuery, KpiReport, KpiRow, RatingSummary};
+pub use labels::{LabelPatch, LabelReport};
 pub use media_downloads::{DownloadOutcome, PendingDownload};
 pub use media_store::{LocalDisk, MediaDisk, is_disk_full};
 pub use outbound::SendReply;
@@ -101,6 +103,7 @@ pub use crate::db::activity::{ActivityEntry, ActivityFilter, Alert, with_client_
 pub use crate::db::agents::Agent;
 pub use crate::db::branches::{Branch, Holiday, NewBranch};
 pub use crate::db::customers::{Customer, CustomerNote, CustomerPatch};
+pub use crate::db::labels::{Label, LabelFigure};
 pub use crate::db::messages::Message;
 pub use crate::db::push::{Audience, Subscription as StoredPushSubscription};
 pub use crate::db::sessions::{ApiToken, NewSession};

@@ -3,6 +3,7 @@
 use super::{App, AppError, not_found};
 use crate::db;
 use crate::db::customers::Customer;
+use crate::db::labels::Label;
 use crate::db::messages::{Message, SearchScope};
 use crate::db::tickets::{StateLogEntry, Ticket, TicketFilter, TransferLogEntry};
 use crate::domain::ids::{MessageId, TicketId};
@@ -30,6 +31,8 @@ pub struct TicketDetail {
     pub state_log: Vec<StateLogEntry>,
     /// Assignment history.
     pub transfer_log: Vec<TransferLogEntry>,
+    /// Its labels, by name.
+    pub labels: Vec<Label>,
 }
 
 impl App {
@@ -71,11 +74,13 @@ impl App {
             .ok_or_else(|| not_found("customer", ticket.customer_id.0))?;
         let state_log = db::tickets::state_log(&mut c, id).await?;
         let transfer_log = db::tickets::transfer_log(&mut c, id).await?;
+        let labels = db::labels::of_ticket(&mut c, id).await?;
         Ok(TicketDetail {
             ticket,
             customer,
             state_log,
             transfer_log,
+            labels,
         })
     }
 

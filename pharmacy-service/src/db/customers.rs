@@ -307,6 +307,16 @@ pub async fn add_tag(
     Ok(())
 }
 
+/// Removes a tag; false when the customer did not have it.
+pub async fn remove_tag(c: &mut Conn, id: CustomerId, tag: &str) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query("DELETE FROM customer_tags WHERE customer_id = ? AND tag = ?")
+        .bind(id)
+        .bind(tag)
+        .execute(&mut *c)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// A customer's tags.
 pub async fn tags(c: &mut Conn, id: CustomerId) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT tag FROM customer_tags WHERE customer_id = ? ORDER BY tag")

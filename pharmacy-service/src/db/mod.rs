@@ -11,6 +11,7 @@ pub mod branches;
 pub mod call_replies;
 pub mod customers;
 pub mod kpi;
+pub mod labels;
 pub mod media;
 pub mod media_downloads;
 pub mod message_details;
@@ -27,6 +28,7 @@ pub mod users;
 pub mod webhooks;
 
 use crate::domain::ids::*;
+use crate::domain::label::LabelColor;
 use crate::domain::message::{Direction, MessageKind, MessageStatus, SenderKind};
 use crate::domain::routing::AgentStatus;
 use crate::domain::schedule::WeeklyHours;
@@ -151,7 +153,7 @@ macro_rules! integer_column {
 
 integer_column!(
     UserId, AgentId, BranchId, CustomerId, TicketId, MessageId, OutboxId, TemplateId, TriggerId,
-    AlertId, Timestamp
+    AlertId, LabelId, Timestamp
 );
 
 macro_rules! text_column {
@@ -188,7 +190,8 @@ text_column!(
     MessageKind,
     Direction,
     SenderKind,
-    MessageStatus
+    MessageStatus,
+    LabelColor
 );
 
 impl Type<Sqlite> for WeeklyHours {

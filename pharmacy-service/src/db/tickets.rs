@@ -1,7 +1,7 @@
 //! Tickets, their state and transfer logs, and the KPI event journal.
 
 use super::Conn;
-use crate::domain::ids::{AgentId, BranchId, CustomerId, TicketId, UserId};
+use crate::domain::ids::{AgentId, BranchId, CustomerId, LabelId, TicketId, UserId};
 use crate::domain::kpi::{TicketEvent, TicketEventKind};
 use crate::domain::ticket::{Actor, Priority, TicketStatus};
 use crate::domain::time::Timestamp;
@@ -342,6 +342,8 @@ pub struct TicketFilter {
     pub customer_fts: Option<String>,
     /// Only carried-over tickets waiting for review (`true`) or only the others (`false`).
     pub carried_over: Option<bool>,
+    /// Only tickets carrying this label.
+    pub label_id: Option<LabelId>,
 }
 
 /// The rule for what an agent sees: tickets assigned to them; the unassigned queue of their
@@ -406,6 +408,11 @@ pub async fn list(
     }
     if f.unassigned == Some(true) {
         q.push(" AND t.agent_id IS NULL");
+    }
+    if let Some(l) = f.label_id {
+        q.push(" AND t.id IN (SELECT ticket_id FROM ticket_labels WHERE label_id = ")
+            .push_bind(l)
+            .push(")");
     }
     match f.carried_over {
         Some(true) => q.push(" AND t.carried_over_at IS NOT NULL AND t.status <> 'closed'"),

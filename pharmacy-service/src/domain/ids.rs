@@ -45,4 +45,6 @@ id_type!(
     TriggerId,
     /// An admin alert.
     AlertId,
+    /// A conversation label.
+    LabelId,
 );

@@ -8,6 +8,7 @@ pub mod csat;
 pub mod geo;
 pub mod ids;
 pub mod kpi;
+pub mod label;
 pub mod menu;
 pub mod message;
 pub mod mime;

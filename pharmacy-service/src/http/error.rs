@@ -323,6 +323,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
     }
 }
 
+/// A numeric path id and a second path value (`/api/tickets/{id}/labels/{label_id}`,
+/// `/api/customers/{id}/tags/{tag}`); a malformed one is a 404, as for [`Id`].
+#[derive(Debug, Clone)]
+pub struct IdAnd<T>(pub i64, pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for IdAnd<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<(i64, T)>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path((id, v))) => Ok(IdAnd(id, v)),
+            Err(PathRejection::FailedToDeserializePathParams(_)) => {
+                Err(ApiError::not_found(parts.uri.path().to_owned()))
+            }
+            Err(e) => Err(ApiError::internal(e)),
+        }
+    }
+}
+
 /// Parses an optional query value, naming the field on failure (for query structs not yet
 /// typed: prefer typed fields read by [`ApiQuery`]).
 pub fn parse_opt<T: std::str::FromStr>(v: &Option<String>, field: &str) -> ApiResult<Option<T>> {

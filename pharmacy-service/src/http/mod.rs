@@ -30,6 +30,7 @@ pub mod email;
 pub mod error;
 pub mod fields;
 pub mod health;
+pub mod labels;
 pub mod live;
 pub mod media;
 pub mod media_downloads;
@@ -207,6 +208,7 @@ pub fn router(state: AppState) -> Router {
         .merge(messages::routes())
         .merge(media_downloads::routes())
         .merge(customers::routes())
+        .merge(labels::routes())
         .merge(agents::routes())
         .merge(analytics::routes())
         .merge(whatsapp::routes())

@@ -6,7 +6,7 @@ use super::auth::{Admin, CurrentUser};
 use super::error::{ApiError, ApiJson, ApiQuery, ApiResult, Id};
 use super::page::{Done, Page, page_size};
 use crate::app::{InboxItem, TicketFilter, TransferTarget};
-use crate::domain::ids::{AgentId, BranchId, CustomerId, TicketId};
+use crate::domain::ids::{AgentId, BranchId, CustomerId, LabelId, TicketId};
 use crate::domain::ticket::{Priority, TicketStatus};
 use crate::domain::time::Timestamp;
 use axum::extract::State;
@@ -46,6 +46,8 @@ pub struct ListQuery {
     /// Only tickets carried over from the old system and not reviewed yet (`true`), or only
     /// the others (`false`).
     pub carried_over: Option<bool>,
+    /// Only tickets carrying this label.
+    pub label: Option<LabelId>,
     /// Free text over the customer's name, number, e-mail.
     pub text: Option<String>,
     /// The `next_cursor` of the previous page.
@@ -94,6 +96,7 @@ async fn list(
         customer_id: q.customer,
         unassigned: q.unassigned,
         carried_over: q.carried_over,
+        label_id: q.label,
         ..TicketFilter::default()
     };
     let text = q.text.as_deref().filter(|t| !t.trim().is_empty());

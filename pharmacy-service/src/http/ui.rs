@@ -57,6 +57,8 @@ static ASSETS: &[(&str, &[u8])] = assets!(
     "js/push.js",
     "js/webhooks.js",
     "js/email.js",
+    "js/labels.js",
+    "js/accounts.js",
     "sw.js",
     "icons/icons.svg",
     "icons/logo.svg",

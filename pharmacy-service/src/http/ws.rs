@@ -303,6 +303,7 @@ pub async fn visible(state: &AppState, me: &CurrentUser, env: &Envelope) -> bool
         }
         LiveEvent::NewMessage { ticket, .. }
         | LiveEvent::TicketUpdated { ticket }
+        | LiveEvent::TicketLabels { ticket, .. }
         | LiveEvent::TicketClosed { ticket } => me.caller().works_on(ticket),
         LiveEvent::AdminAlert { .. } | LiveEvent::WhatsappStatus { .. } => false,
         _ => match env.ticket_id {

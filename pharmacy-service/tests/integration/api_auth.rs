@@ -259,7 +259,16 @@ async fn admins_register_reset_and_deactivate_users() {
             .unwrap()
             .to_owned(),
     );
-    assert_eq!(sara.get("/auth/profile").await.status, 200);
+    // The admin's password is temporary: the profile says so, and nothing else answers
+    // until Sara chooses her own.
+    let r = sara.get("/auth/profile").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["user"]["must_change_password"],
+        true,
+        "{}",
+        r.text()
+    );
     let r = admin
         .post(
             &format!("/api/users/{id}/active"),

@@ -11,6 +11,8 @@ use std::collections::BTreeSet;
 
 fn concrete(path: &str) -> String {
     path.replace("{id}", "1")
+        .replace("{label_id}", "1")
+        .replace("{tag}", "t")
         .replace("{sha256}", &"0".repeat(64))
 }
 

@@ -148,6 +148,16 @@ const OWNERSHIP: &[(&str, Ownership)] = &[
     ("email_settings", ADMINS),
     ("save_email_settings", ADMINS),
     ("test_email", ADMINS),
+    ("create_label", ADMINS),
+    ("label_report", ADMINS),
+    ("label_ticket", Cells),
+    (
+        "list_labels",
+        NoObject("the conversation labels are shared"),
+    ),
+    ("remove_customer_tag", Cells),
+    ("unlabel_ticket", Cells),
+    ("update_label", ADMINS),
 ];
 
 #[test]
@@ -208,6 +218,8 @@ impl Matrix {
 
 fn concrete(path: &str) -> String {
     path.replace("{id}", "1")
+        .replace("{label_id}", "1")
+        .replace("{tag}", "t")
         .replace("{sha256}", &"0".repeat(64))
 }
 
@@ -516,6 +528,27 @@ async fn every_object_endpoint_checks_ownership() {
                 .await
                 .status,
             if serves { &[409] } else { &[404] },
+        );
+        // Acting on the ticket: its labels (label 1 is one the pharmacy starts with).
+        for (op, method) in [("label_ticket", "PUT"), ("unlabel_ticket", "DELETE")] {
+            m.check(
+                op,
+                format!("agent {method} a label on {who}"),
+                agent
+                    .send_json(method, &format!("/api/tickets/{id}/labels/1"), json!({}))
+                    .await
+                    .status,
+                act_want,
+            );
+        }
+        m.check(
+            "remove_customer_tag",
+            format!("agent untag customer of {who}"),
+            agent
+                .delete(&format!("/api/customers/{cu}/tags/t"))
+                .await
+                .status,
+            cw,
         );
         // Acting on the ticket.
         m.check(

@@ -35,6 +35,8 @@ fn api_paths(t: &TestApp) -> BTreeSet<String> {
 
 fn concrete(path: &str) -> String {
     path.replace("{id}", "987654")
+        .replace("{label_id}", "987654")
+        .replace("{tag}", "t")
         .replace("{sha256}", &"a".repeat(64))
 }
 

@@ -477,7 +477,7 @@ impl Browser {
     }
 
     /// Types into a field, retrying while it is not interactable yet.
-    async fn type_into(&self, css: &str, text: &str) {
+    pub(crate) async fn type_into(&self, css: &str, text: &str) {
         let deadline = Instant::now() + WAIT;
         loop {
             match self.el(css).await.send_keys(text).await {

@@ -4,6 +4,8 @@ import { get, post, patch, put, del, rows, qs, nextCursor } from "./api.js";
 import { t, fmtDateTime, fmtNum, currentLang } from "./i18n.js";
 import { webhooksSection } from "./webhooks.js";
 import { emailSection } from "./email.js";
+import { labelsSection } from "./labels.js";
+import { usersSection } from "./accounts.js";
 
 const bName = (b) => (b ? (currentLang() === "ar" ? b.name_ar : b.name) || b.name : t("branch.none"));
 
@@ -63,6 +65,7 @@ async function agents(el) {
     field("na-cap", t("agents.capacity"), h("input", { type: "number", min: "1", value: "10" }))),
   h("p", {}, h("button", { type: "submit", class: "btn primary" }, t("add"))));
   el.append(form);
+  el.append(await usersSection().catch((e) => h("p", { class: "muted" }, e.message)));
   const holidays = await Promise.all(branches.map((b) => get(`/api/branches/${b.id}/holidays/`).then(rows).catch(() => [])));
   el.append(h("h2", {}, t("branches.title")), table([t("branch"), t("branches.address"), t("branches.phone"), t("branches.hours"), t("holidays.title"), t("actions")],
     branches.map((b, i) => {
@@ -227,6 +230,7 @@ async function templates(el) {
     h("p", {}, h("button", { type: "submit", class: "btn primary" }, t("add"))));
     el.append(form2);
   }
+  el.append(await labelsSection());
 }
 
 // ---------- settings ----------

@@ -10,7 +10,9 @@ import { focusComposer } from "./composer.js";
 import { initLinkBanner } from "./linkbanner.js";
 import { initPush } from "./push.js";
 
-const PAGES = ["inbox", "dashboard", "whatsapp", "agents", "templates", "settings", "activity", "switchover"];
+const PAGES = ["inbox", "account", "dashboard", "whatsapp", "agents", "templates", "settings", "activity", "switchover"];
+// Pages every user may open; the others are admins'.
+const OPEN_PAGES = ["inbox", "account"];
 let inboxReady = false;
 
 function showLogin() {
@@ -94,14 +96,15 @@ async function setPresence(status, report = true) {
 async function route() {
   if (!session.user) return;
   const [, page = "inbox", arg] = location.hash.match(/^#\/(\w+)(?:\/(\w+))?/) || [];
-  const name = PAGES.includes(page) && (page === "inbox" || session.isAdmin) ? page : "inbox";
+  const name = PAGES.includes(page) && (OPEN_PAGES.includes(page) || session.isAdmin) ? page : "inbox";
   for (const p of PAGES) $(`page-${p}`).hidden = p !== name;
   document.querySelectorAll(".mainnav a").forEach((a) => (a.dataset.page === name ? a.setAttribute("aria-current", "page") : a.removeAttribute("aria-current")));
   try {
     if (name === "inbox") await showInbox(arg ? Number(arg) : null);
     else {
       leaveTicket();
-      const mod = await import(name === "dashboard" ? "./dashboard.js" : name === "whatsapp" ? "./whatsapp.js" : name === "switchover" ? "./switchover.js" : "./admin.js");
+      const mod = await import(name === "dashboard" ? "./dashboard.js" : name === "whatsapp" ? "./whatsapp.js" : name === "switchover" ? "./switchover.js"
+        : name === "account" ? "./accounts.js" : "./admin.js");
       await mod.show(name, $(`page-${name}`), arg);
     }
   } catch (e) {

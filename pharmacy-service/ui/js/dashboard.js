@@ -4,6 +4,7 @@ import { h, clear, toast } from "./dom.js";
 import { get, post, rows, qs } from "./api.js";
 import { t, fmtNum, fmtDuration, currentLang, fmtDateTime } from "./i18n.js";
 import { bars, hbars, line, heatmap } from "./charts.js";
+import { chip } from "./labels.js";
 
 let days = 14;
 
@@ -86,6 +87,17 @@ async function attention(el, redraw) {
 }
 
 /** Draws the dashboard. */
+/** Conversations opened in the period per label and branch (`GET /api/analytics/labels`). */
+function labelTable(items, bName) {
+  return h("section", { id: "label-report" }, h("h2", {}, t("labels.report")),
+    items.length
+      ? h("table", { class: "data" },
+        h("thead", {}, h("tr", {}, [t("labels.label"), t("branch"), t("labels.tickets"), t("labels.closed")].map((x) => h("th", { scope: "col" }, x)))),
+        h("tbody", {}, items.map((x) => h("tr", {}, h("td", {}, chip({ id: x.label_id, name: x.name, color: x.color })), h("td", {}, bName(x.branch_id)),
+          h("td", {}, fmtNum(x.tickets)), h("td", {}, fmtNum(x.closed))))))
+      : h("p", { class: "muted" }, "—"));
+}
+
 export async function show(_name, el) {
   const r = range(days);
   const list = dayList(days);
@@ -96,7 +108,8 @@ export async function show(_name, el) {
       h("a", { class: "btn", href: `/api/analytics/reports/${qs({ ...r, format: "csv" })}`, download: `khalifa-kpi-${r.from}-${r.to}.csv` }, t("dash.csv"))),
     h("p", { class: "muted", role: "status" }, t("loading")));
   try {
-    const [report, dash, series] = await Promise.all([get(`/api/analytics/kpi/${qs(r)}`), get("/api/analytics/dashboard/").catch(() => null), perDay(list)]);
+    const [report, dash, series, byLabel] = await Promise.all([get(`/api/analytics/kpi/${qs(r)}`), get("/api/analytics/dashboard/").catch(() => null), perDay(list),
+      get(`/api/analytics/labels/${qs(r)}`).catch(() => null)]);
     const tot = totalsOf(report.overall);
     const f = formulasOf(report);
     el.lastChild.remove();
@@ -152,6 +165,7 @@ export async function show(_name, el) {
             h("td", {}, fmtNum(x.handled)), h("td", {}, fmtDuration(x.frt)), h("td", {}, fmtDuration(x.reply)),
             h("td", {}, x.csat != null ? fmtNum(x.csat, 2) : "—"), h("td", {}, fmtNum(x.delays)));
         }))));
+    if (byLabel) el.append(labelTable(byLabel.items, bName));
     el.append(h("h2", {}, t("dash.formulas")), h("dl", { class: "formula-list" }, Object.entries(f).map(([k, v]) => [h("dt", {}, t(`formula.${k}`)), h("dd", { dir: "ltr" }, v)])));
   } catch (e) {
     toast(e.message, true);

@@ -10,12 +10,14 @@ import * as notify from "./notify.js";
 import { initComposer, setReply, composerTicketChanged } from "./composer.js";
 import { initTicketActions, renderTicketHead, refreshPanel } from "./ticket.js";
 import { ListLoads, pruned } from "./listload.js";
+import { applyTicketLabels, chipsFor, initLabels, loadLabels, passesFilter } from "./labels.js";
 
 /** Inbox state shared with the composer and the ticket actions. */
 export const state = {
   tab: "mine",
   search: "",
-  tickets: new Map(), // id -> ticket (with .customer, .last, .unread)
+  labelFilter: null, // label id the list is narrowed to
+  tickets: new Map(), // id -> ticket (with .customer, .last, .unread, .labels)
   current: null, // open ticket id
   messages: new Map(), // id -> message of the open ticket
   byWa: new Map(), // wa_id -> message
@@ -44,7 +46,7 @@ function tabOf(tk) {
 /** Merges a ticket as it is now into the list, with what else is known of it: its customer
  * (inbox rows and ticket details carry it; live events do not), its last message (the
  * preview) and the caller's unread count (inbox rows). */
-function upsertTicket(ticket, { customer, last, unread } = {}) {
+function upsertTicket(ticket, { customer, last, unread, labels } = {}) {
   const old = state.tickets.get(ticket.id) || {};
   const merged = {
     ...old,
@@ -52,16 +54,17 @@ function upsertTicket(ticket, { customer, last, unread } = {}) {
     customer: customer || old.customer,
     last: last || old.last || null,
     unread: unread ?? old.unread ?? 0,
+    labels: labels ?? old.labels ?? [],
   };
   state.tickets.set(merged.id, merged);
   return merged;
 }
 
 /** An inbox row (`InboxItem`) into the list. */
-const upsertRow = (r) => upsertTicket(r.ticket, { customer: r.customer, last: r.last_message, unread: r.unread });
+const upsertRow = (r) => upsertTicket(r.ticket, { customer: r.customer, last: r.last_message, unread: r.unread, labels: r.labels });
 
 /** A ticket detail (`get_ticket`) into the list. */
-const upsertDetail = (d) => upsertTicket(d.ticket, { customer: d.customer });
+const upsertDetail = (d) => upsertTicket(d.ticket, { customer: d.customer, labels: d.labels?.map((l) => l.id) });
 
 /** The most open (and pending) conversations the list holds: a busy branch's whole day. */
 const LIST_MAX = 2000;
@@ -153,7 +156,7 @@ export function renderList() {
   $("count-mine").textContent = counts.mine || "";
   $("count-queue").textContent = counts.queue || "";
   notify.setUnread(unreadTotal);
-  const shown = all.filter((tk) => tabOf(tk) === state.tab);
+  const shown = all.filter((tk) => tabOf(tk) === state.tab && passesFilter(tk));
   // Keep keyboard focus on the same conversation across live redraws.
   const focused = document.activeElement?.closest?.("#ticket-list [data-ticket]")?.dataset.ticket;
   // Built off the page and put in at once: one layout for the whole list, however long.
@@ -189,7 +192,8 @@ function ticketItem(tk) {
     h("span", { class: "tags" },
       tk.priority && tk.priority !== "normal" ? h("span", { class: `pill ${tk.priority}` }, t(`priority.${tk.priority}`)) : null,
       tk.status === "pending" ? h("span", { class: "pill pending" }, t("status.pending")) : null,
-      tk.carried_over_at && tk.status !== "closed" ? h("span", { class: "pill" }, t("list.carried")) : null)));
+      tk.carried_over_at && tk.status !== "closed" ? h("span", { class: "pill" }, t("list.carried")) : null,
+      chipsFor(tk.labels))));
 }
 
 function setTab(tab, focus = false) {
@@ -504,6 +508,8 @@ export function leaveTicket() {
 
 /** Wires the inbox once after login. */
 export function initInbox() {
+  initLabels();
+  loadLabels().then(renderList).catch(() => {});
   document.querySelectorAll(".tabs [role=tab]").forEach((b) => (b.onclick = () => setTab(b.dataset.tab)));
   document.querySelector(".tabs").addEventListener("keydown", (e) => {
     const order = ["mine", "queue", "closed"];
@@ -575,6 +581,7 @@ export function initInbox() {
   live.on("messageUpdated", (ev) => { if (ev.message) addMessage(ev.message, { scroll: false }); });
   live.on("ticketAssigned", onTicket);
   live.on("ticketUpdated", onTicket);
+  live.on("ticketLabels", (ev) => { if (ev.ticket) { upsertTicket(ev.ticket); applyTicketLabels(ev.ticket.id, ev.labels); } });
   live.on("ticketClosed", onTicket);
   live.on("typing", onTyping);
   live.on("viewing", onViewing);

@@ -1,9 +1,10 @@
 // Ticket actions (close, transfer with a note, priority, take, reopen) and the customer panel
 // (profile, tags, notes, earlier tickets, satisfaction).
 import { $, h, clear, toast, initials, openDialog } from "./dom.js";
-import { get, post, patch, rows, session, customerName } from "./api.js";
+import { get, post, patch, del, rows, session, customerName } from "./api.js";
 import { t, fmtDateTime, fmtNum, currentLang } from "./i18n.js";
 import { state, renderList, openTicket } from "./inbox.js";
+import { renderTicketLabels } from "./labels.js";
 
 const branchName = (id) => {
   const b = state.branches.get(id);
@@ -29,6 +30,7 @@ export function renderTicketHead(tk) {
   $("btn-keep").hidden = closed || !tk.carried_over_at;
   $("composer").hidden = closed;
   $("closed-bar").hidden = !closed;
+  renderTicketLabels(tk);
 }
 
 async function closeTicket() {
@@ -199,7 +201,10 @@ export async function refreshPanel() {
       h("dt", {}, t("customer.satisfaction")), h("dd", {}, cust.satisfaction != null ? h("span", { class: "stars", "aria-label": `${fmtNum(cust.satisfaction, 1)} / 5` }, "★".repeat(Math.round(cust.satisfaction)) + "☆".repeat(5 - Math.round(cust.satisfaction)), ` ${fmtNum(cust.satisfaction, 1)}`) : "—"),
       h("dt", {}, t("customer.since")), h("dd", {}, cust.created_at ? fmtDateTime(cust.created_at) : "—")),
     h("h3", {}, t("customer.tags")),
-    h("div", { class: "taglist" }, tags.length ? tags.map((x) => h("span", { class: "pill", dir: "auto" }, x)) : h("span", { class: "muted small" }, "—")),
+    h("div", { class: "taglist" }, tags.length ? tags.map((x) => h("span", { class: "pill", dir: "auto", "data-tag": x }, x,
+      h("button", { type: "button", class: "chip-x", "aria-label": t("customer.removeTag", { tag: x }), onclick: async () => {
+        try { await del(`/api/customers/${cid}/tags/${encodeURIComponent(x)}/`); refreshPanel(); } catch (er) { toast(er.message, true); }
+      } }, "×"))) : h("span", { class: "muted small" }, "—")),
     h("form", { class: "inline-form", onsubmit: async (e) => {
       e.preventDefault();
       const tag = tagInput.value.trim();
