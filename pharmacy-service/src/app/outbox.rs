@@ -133,6 +133,7 @@ impl App {
         match outcome {
             SendOutcome::Sent => {
                 db::outbox::mark_sent(&mut tx, row.id, now).await?;
+                db::kpi::end_at_ack(&mut tx, row.message_id, now).await?;
                 if db::messages::advance_status(
                     &mut tx,
                     row.message_id,
@@ -243,6 +244,9 @@ impl App {
         for e in events {
             self.events().publish(now, e);
         }
+        // After the ban: slower, and no outreach for a while.
+        self.pacing_restricted(crate::domain::pacing::Restriction::TemporaryBan { expires_at })
+            .await?;
         Ok(until)
     }
 
