@@ -24,7 +24,7 @@
 use pharmacy_service::app::PLAN_HORIZON;
 use pharmacy_service::domain::pacing::schedule::Request;
 use pharmacy_service::domain::pacing::{
-    Pacer, PacingPolicy, PlanJitter, Planned, Tier, Tightening, body_key, tier,
+    Pacer, PacingPolicy, PlanJitter, Planned, Tier, Tightening, tier,
 };
 use pharmacy_service::domain::time::Timestamp;
 use rand::rngs::StdRng;
@@ -144,26 +144,12 @@ fn old_policy(t: &Trace) -> Outcome {
         .collect()
 }
 
-/// Each reply's tier at the moment it is queued (the worker decides at planning time; the
-/// identical count uses queued rows like `App::outbox_tier`).
+/// Each reply's tier at the moment it is queued (as `App::outbox_tier` decides it).
 fn classify_all(t: &Trace) -> Vec<Tier> {
     let p = PacingPolicy::production();
-    let mut same: HashMap<String, Vec<(usize, Timestamp)>> = HashMap::new();
     t.replies
         .iter()
-        .map(|r| {
-            let key = body_key(&r.text);
-            let seen = same.entry(key).or_default();
-            let mut others: Vec<usize> = seen
-                .iter()
-                .filter(|(c, at)| *c != r.customer && r.at.since(*at) < p.mass_window)
-                .map(|(c, _)| *c)
-                .collect();
-            others.sort_unstable();
-            others.dedup();
-            seen.push((r.customer, r.at));
-            tier::classify(&p, t.last_inbound[r.customer], others.len(), r.at).0
-        })
+        .map(|r| tier::classify(&p, t.last_inbound[r.customer], r.at).0)
         .collect()
 }
 
@@ -319,8 +305,13 @@ fn main() {
     let t = trace();
     let tiers = classify_all(&t);
     let outreach = tiers.iter().filter(|t| **t == Tier::Outreach).count();
+    let identical = t
+        .replies
+        .iter()
+        .filter(|r| !r.text.starts_with("reply "))
+        .count();
     println!(
-        "trace: seed {SEED}, {} replies to {CUSTOMERS} customers over 1 h, {outreach} outreach; ack {} ms after the stanza",
+        "trace: seed {SEED}, {} replies to {CUSTOMERS} customers over 1 h, {outreach} outreach, {identical} one canned text; ack {} ms after the stanza",
         t.replies.len(),
         ACK.as_millis()
     );

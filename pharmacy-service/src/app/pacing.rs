@@ -9,7 +9,7 @@ use crate::domain::ids::{OutboxId, UserId};
 use crate::domain::pacing::bounds::PacingPatch;
 use crate::domain::pacing::tier::{self, OutreachReason};
 use crate::domain::pacing::tightening::Escalation;
-use crate::domain::pacing::{PacingPolicy, Restriction, Tier, Tightening, body_key};
+use crate::domain::pacing::{PacingPolicy, Restriction, Tier, Tightening};
 use crate::domain::time::Timestamp;
 use serde::Serialize;
 use std::time::Duration;
@@ -52,25 +52,7 @@ impl App {
         let policy = self.config().pacing.clone();
         let mut c = self.read().await?;
         let last_in = db::outbox::last_inbound_at(&mut c, row.customer_id).await?;
-        let identical = match row.body.as_deref() {
-            Some(b) if !row.is_system && !b.trim().is_empty() => {
-                let mut others: Vec<i64> = db::outbox::same_text_since(
-                    &mut c,
-                    &body_key(b),
-                    now.minus(policy.mass_window),
-                )
-                .await?
-                .into_iter()
-                .map(|(cust, _)| cust)
-                .filter(|cust| *cust != row.customer_id.0)
-                .collect();
-                others.sort_unstable();
-                others.dedup();
-                others.len()
-            }
-            _ => 0,
-        };
-        Ok(tier::classify(&policy, last_in, identical, now))
+        Ok(tier::classify(&policy, last_in, now))
     }
 
     /// Due rows heading their chats' queues, oldest first.

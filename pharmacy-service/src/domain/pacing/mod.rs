@@ -11,10 +11,10 @@
 //!   spacing between message stanzas. Typing in one chat never blocks sends to other chats
 //!   ([`schedule`]): WhatsApp sells one business account to several employees on up to four
 //!   devices [DOC, second-hand], so several chats typing at once is legitimate.
-//! - **Outreach** (first contact, silent for more than 24 h, the same text to many): the strict
-//!   number-wide gap and an hourly cap. Messages to people who do not have the number saved are
-//!   temporary-ban reason 101, identical texts reason 104 (whatsmeow `types/events/events.go`
-//!   `TempBanReason`) [PROTO].
+//! - **Outreach** (first contact, silent for more than 24 h): the strict number-wide gap and an
+//!   hourly cap. Messages to people who do not have the number saved are temporary-ban reason 101
+//!   (whatsmeow `types/events/events.go` `TempBanReason`) [PROTO]. Identical texts (reason 104)
+//!   are held by the mass-send guard below.
 //! - **Restriction signals** (ack 463, a 429 rate limit, a temporary ban) tighten every gap and
 //!   cap for a while and block outreach ([`tightening`]).
 //!

@@ -32,8 +32,6 @@ pub enum OutreachReason {
     FirstContact,
     /// The customer's last message is older than the active window.
     Silent,
-    /// The same text went to several other customers lately (reason 104).
-    Identical,
 }
 
 impl Tier {
@@ -46,29 +44,25 @@ impl Tier {
     }
 }
 
-/// Above this many other recipients of the same text within the mass-send window, a message is
-/// outreach even in an active conversation: baileys-antiban's presets allow 3 identical
-/// messages an hour (conservative) to 10 (aggressive) [VENDOR]; 3 is the cautious end [GUESS].
-pub const IDENTICAL_AFTER: usize = 3;
-
 /// The tier of a message to a customer whose last message arrived at `last_inbound` (`None`:
-/// never), whose text already went to `identical_recipients` other customers within the
-/// mass-send window. Why it is outreach, when it is.
+/// never), and why it is outreach when it is.
+///
+/// The same text to many (reason 104) is not a tier: a canned text in a conversation the
+/// customer started stays a reply, since making it outreach queued the chat's later replies
+/// behind it for the outreach cap (the pacing bench: active p95 of 4,653 s). The mass-send guard
+/// ([`PacingPolicy::mass_send`]) holds it for an admin from the 5th recipient in an hour, the
+/// research's tier C for quick replies; to customers who are not active it is outreach anyway.
 pub fn classify(
     policy: &PacingPolicy,
     last_inbound: Option<Timestamp>,
-    identical_recipients: usize,
     now: Timestamp,
 ) -> (Tier, Option<OutreachReason>) {
-    let reason = match last_inbound {
-        None => Some(OutreachReason::FirstContact),
-        Some(t) if now.since(t) > policy.active_window => Some(OutreachReason::Silent),
-        Some(_) if identical_recipients >= IDENTICAL_AFTER => Some(OutreachReason::Identical),
-        Some(_) => None,
-    };
-    match reason {
-        None => (Tier::Active, None),
-        r => (Tier::Outreach, r),
+    match last_inbound {
+        None => (Tier::Outreach, Some(OutreachReason::FirstContact)),
+        Some(t) if now.since(t) > policy.active_window => {
+            (Tier::Outreach, Some(OutreachReason::Silent))
+        }
+        Some(_) => (Tier::Active, None),
     }
 }
 
@@ -82,19 +76,15 @@ mod tests {
         let p = PacingPolicy::production();
         let now = Timestamp(100_000_000_000);
         let h = |n: u64| now.minus(Duration::from_secs(n * 3600));
-        assert_eq!(classify(&p, Some(h(1)), 0, now), (Tier::Active, None));
-        assert_eq!(classify(&p, Some(h(23)), 2, now), (Tier::Active, None));
+        assert_eq!(classify(&p, Some(h(1)), now), (Tier::Active, None));
+        assert_eq!(classify(&p, Some(h(23)), now), (Tier::Active, None));
         assert_eq!(
-            classify(&p, Some(h(25)), 0, now),
+            classify(&p, Some(h(25)), now),
             (Tier::Outreach, Some(OutreachReason::Silent))
         );
         assert_eq!(
-            classify(&p, None, 0, now),
+            classify(&p, None, now),
             (Tier::Outreach, Some(OutreachReason::FirstContact))
-        );
-        assert_eq!(
-            classify(&p, Some(h(1)), IDENTICAL_AFTER, now),
-            (Tier::Outreach, Some(OutreachReason::Identical))
         );
     }
 }
