@@ -471,16 +471,18 @@ impl Receiver {
             msg.alt_done = true;
         }
         if msg.enc_sender.is_none() {
-            // A sender whose other address is known: its records live under the LID, moved
-            // there from the phone number first (whatsmeow moves them when it learns the
-            // pair, on receiving and on sending, so a LID sender finds them there too).
+            // A phone-number sender, not a bot, whose LID is known: its records live under
+            // the LID, moved there from the phone number first (whatsmeow message.go
+            // `decryptMessages`). A LID sender is decrypted under its own address: its
+            // records were moved when the pair was met by number, here or on sending.
             let sender = &msg.info.sender;
-            let pair = match (&sender.server, &msg.info.sender_alt) {
-                (Server::User, Some(alt)) if alt.server == Server::Lid => {
+            let pair = match &msg.info.sender_alt {
+                Some(alt)
+                    if sender.server == Server::User
+                        && !sender.is_bot()
+                        && alt.server == Server::Lid =>
+                {
                     Some((sender.user.clone(), alt.user.clone()))
-                }
-                (Server::Lid, Some(alt)) if alt.server == Server::User => {
-                    Some((alt.user.clone(), sender.user.clone()))
                 }
                 _ => None,
             };

@@ -850,3 +850,70 @@ fn a_group_moves_its_own_uncommitted_phone_number_state_to_the_lid() {
     let third = w.feed(World::stanza("G3", kind, ct).attr("sender_lid", jid("77@lid")));
     assert_eq!(conversation(&third).as_deref(), Some("next"), "{third:?}");
 }
+
+/// Only a phone-number sender that is not a bot has its records moved to its LID (whatsmeow
+/// message.go `decryptMessages`): a bot number, a `@bot` sender and a LID sender naming its
+/// phone number are each decrypted under their own address, and nothing moves.
+#[test]
+fn only_a_phone_number_sender_that_is_no_bot_moves_to_its_lid() {
+    let cases = [
+        (
+            "13135550002@s.whatsapp.net",
+            "sender_lid",
+            "77@lid",
+            "13135550002.0",
+        ),
+        (
+            "867051314767696@bot",
+            "sender_lid",
+            "77@lid",
+            "867051314767696.0",
+        ),
+        ("77:3@lid", "sender_pn", PEER, "77_1.3"),
+    ];
+    for (from, key, alt, address) in cases {
+        let mut w = World::new();
+        let node = Node::new("message")
+            .attr("from", jid(from))
+            .attr(key, jid(alt))
+            .attr("id", "B1")
+            .attr("type", "text")
+            .attr("t", "1700000000")
+            .children([Node::new("enc")
+                .attr("v", "2")
+                .attr("type", "msg")
+                .bytes(vec![0x33; 40])]);
+        w.feed(node);
+        assert!(
+            !w.loads
+                .iter()
+                .any(|k| matches!(k, RecordKey::LidMigration { .. })),
+            "{from}: {:?}",
+            w.loads
+        );
+        assert!(
+            w.loads.contains(&RecordKey::Session(address.into())),
+            "{from}: {:?}",
+            w.loads
+        );
+    }
+    // A companion device of a bot-looking number is no bot (whatsmeow `IsBot` wants device 0).
+    let mut w = World::new();
+    let node = Node::new("message")
+        .attr("from", jid("13135550002:2@s.whatsapp.net"))
+        .attr("sender_lid", jid("77@lid"))
+        .attr("id", "B2")
+        .children([Node::new("enc")
+            .attr("v", "2")
+            .attr("type", "msg")
+            .bytes(vec![0x33; 40])]);
+    w.feed(node);
+    assert!(
+        w.loads.contains(&RecordKey::LidMigration {
+            pn: "13135550002".into(),
+            lid: "77".into()
+        }),
+        "{:?}",
+        w.loads
+    );
+}
