@@ -200,12 +200,14 @@ struct InFlight {
 }
 
 impl InFlight {
+    /// The sender device as its Signal records are kept (see `enc_sender`).
+    fn enc_jid(&self) -> &Jid {
+        self.enc_sender.as_ref().unwrap_or(&self.info.sender)
+    }
+
     /// The Signal address of the sender's records (see `enc_sender`).
     fn enc_address(&self) -> String {
-        self.enc_sender
-            .as_ref()
-            .unwrap_or(&self.info.sender)
-            .signal_address()
+        self.enc_jid().signal_address()
     }
 }
 
@@ -545,8 +547,7 @@ impl Receiver {
             dsm.sender_key_distribution_message.as_ref()
         });
         if let Some(skdm) = skdm {
-            let sender = msg.enc_sender.as_ref().unwrap_or(&msg.info.sender);
-            self.distribution(&msg.info, &sender.signal_address(), skdm)?;
+            self.distribution(&msg.info, &msg.enc_address(), skdm)?;
         }
         let Some(receipt) =
             stanza::delivery_receipt(&msg.node, msg.info.from_me, self.active_receipts)
