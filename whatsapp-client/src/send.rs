@@ -24,7 +24,7 @@ use crate::clock::UnixMillis;
 use crate::context::{Command, GroupInfo, SessionGuard, Shared};
 use crate::devices::{Fanout, device_lists, forget_devices};
 use crate::event::Event;
-use crate::lid::{encryption_jid, lid_of, other_form};
+use crate::lid::{encryption_jid, other_form};
 use crate::message_id::{generate_message_id, validate_message_id};
 
 pub(crate) fn dsm_bytes(chat: &Jid, message: &e2e::Message) -> Vec<u8> {
@@ -81,7 +81,8 @@ pub(crate) async fn sessions_for(
     let mut missing = Vec::new();
     let mut addresses = std::collections::HashMap::new();
     for d in devices {
-        let address = encryption_jid(shared, guard, d).await?.signal_address();
+        let enc_jid = encryption_jid(shared, guard, d).await?;
+        let address = enc_jid.signal_address();
         match guard.store().load_session(&address).await? {
             Some(bytes) => sessions.push(DeviceSession {
                 jid: d.clone(),
@@ -90,7 +91,7 @@ pub(crate) async fn sessions_for(
             }),
             None => {
                 missing.push(d.clone());
-                addresses.insert(d.clone(), address);
+                addresses.insert(d.clone(), (enc_jid, address));
             }
         }
     }
@@ -99,7 +100,7 @@ pub(crate) async fn sessions_for(
     }
     let identity = shared.signal_identity()?;
     for (jid, bundle) in fetch_bundles(shared, &missing).await? {
-        let Some(address) = addresses.remove(&jid) else {
+        let Some((enc_jid, address)) = addresses.remove(&jid) else {
             tracing::warn!(%jid, "a prekey bundle for a device not asked for");
             continue;
         };
@@ -117,9 +118,10 @@ pub(crate) async fn sessions_for(
             &mut rand::thread_rng(),
         );
         if let Err(SignalError::IdentityChanged { .. }) = status {
-            // The peer reinstalled: trust the new identity, as whatsmeow does.
-            tracing::warn!(%jid, "identity changed; trusting the new one");
-            shared.emit_now(Event::IdentityChanged { jid: jid.clone() });
+            // The peer reinstalled: trust the new identity, as whatsmeow does. Reported
+            // under the address its records are kept at (the LID device once known).
+            tracing::warn!(%enc_jid, "identity changed; trusting the new one");
+            shared.emit_now(Event::IdentityChanged { jid: enc_jid });
             status = record.process_bundle(
                 &identity,
                 device.registration_id,
@@ -262,14 +264,13 @@ pub(crate) async fn send_message(
     let guard = shared.sessions.lock().await;
     let device = shared.device();
     let own_pn = device.jid.clone().ok_or(ClientError::NotConnected)?;
-    // whatsmeow send.go `SendMessage`: a phone number whose LID is known is written to at
-    // the LID, naming the number in `peer_recipient_pn`; in a LID chat we are our LID.
+    // whatsmeow send.go `SendMessage`: a phone number is written to at its LID (asked of
+    // the server when not known), naming the number in `peer_recipient_pn`; in a LID chat
+    // we are our LID.
     let mut to = to.to_non_ad();
     let mut recipient_pn = None;
-    if to.server == Server::User
-        && to.user != own_pn.user
-        && let Some(lid) = lid_of(shared, &to.user).await?
-    {
+    if to.server == Server::User && to.user != own_pn.user {
+        let lid = crate::lid::lid_for_send(shared, &to.user).await?;
         recipient_pn = Some(to);
         to = Jid::new(lid, Server::Lid);
     } else if to.is_lid() {
