@@ -9,8 +9,7 @@ use whatsapp_sim::device::{MediaKind as SimMediaKind, Outgoing};
 use whatsapp_sim::{Sim, SimConfig, SimHandle};
 
 use fixtures::{
-    CUSTOMER, OWN_PHONE, config, expect, inbox_until, lid_of, next_message, paired, sent_until,
-    temp_db,
+    CUSTOMER, OWN_PHONE, config, expect, inbox_until, next_message, paired, sent_until, temp_db,
 };
 
 /// The second customer of [`family_group`].
@@ -48,9 +47,7 @@ async fn a_customer_with_three_devices_gets_our_reply_on_each() {
         .expect("send");
     let mut question = next_message(&mut events, "the customer's question").await;
     assert_eq!(question.info.id, asked);
-    // The customer's client writes to our number at our LID, as its LID (whatsmeow send.go),
-    // from its phone.
-    assert_eq!(question.info.sender.to_string(), lid_of(&sim, CUSTOMER));
+    assert_eq!(question.info.sender, Jid::user(CUSTOMER).with_device(0));
     question.ack();
     // The customer's phone fanned its own message out to its companions.
     inbox_until(&sim, CUSTOMER, "the question on devices 1 and 2", |inbox| {

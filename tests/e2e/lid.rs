@@ -1,15 +1,14 @@
 //! LID-first sessions (issue 22 item 1): a customer who wrote by phone number and continues
 //! at its LID (the server moving the chat to the LID mid-way) is decrypted with the session
 //! we already hold, now kept under its LID, with no retry round trip; and our reply in a LID
-//! chat goes out as our LID, to the customer's and our own devices in LID form; a first
-//! message to a number whose LID we lack goes to the LID the server names.
+//! chat goes out as our LID, to the customer's and our own devices in LID form.
 
 use whatsapp_client::{Event, Jid};
 use whatsapp_sim::device::Outgoing;
 use whatsapp_sim::{Sim, SimConfig, SimHandle};
 
 use super::key_index::{addressed_as, question_then_reply, sent_stanza};
-use fixtures::{CUSTOMER, OWN_PHONE, config, expect, inbox_until, lid_of, paired, temp_db};
+use fixtures::{CUSTOMER, OWN_PHONE, config, expect, inbox_until, paired, temp_db};
 
 /// Whether any retry receipt went through the sim.
 fn retried(sim: &SimHandle) -> bool {
@@ -109,67 +108,6 @@ async fn our_reply_in_a_lid_chat_goes_out_as_our_lid() {
         "{entry:?}"
     );
     assert!(!retried(&sim), "a retry receipt went out");
-    client.shutdown().await;
-    sim.shutdown();
-}
-
-/// How many usync IQs our client sent so far.
-fn usyncs(sim: &SimHandle) -> usize {
-    sim.stanzas()
-        .iter()
-        .filter(|s| s.tag == "iq" && s.query == "usync")
-        .count()
-}
-
-/// A customer our client never saw, written to by phone number: its LID is asked of the
-/// server first (whatsmeow send.go `SendMessage`), and the message goes to the LID naming
-/// the number in `peer_recipient_pn`; the LID is kept, so the next send asks nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_first_message_to_an_unknown_number_goes_to_the_lid_the_server_names() {
-    let sim = Sim::start(SimConfig::default()).await.expect("sim");
-    let path = temp_db("lid-lookup");
-    sim.add_account(OWN_PHONE, "City Pharmacy")
-        .expect("account");
-    sim.add_customer(CUSTOMER, "Mona", 1, true)
-        .expect("customer");
-    // The customer wrote to the pharmacy's phone before this companion was linked: no 463,
-    // and nothing tells the companion the customer's LID.
-    sim.issue_privacy_token(CUSTOMER, OWN_PHONE).expect("token");
-    let (client, _events) = paired(&sim, &path, config(&sim)).await;
-    assert_eq!(
-        client
-            .lid_for_pn(&Jid::user(CUSTOMER))
-            .await
-            .expect("store"),
-        None
-    );
-    let lid = lid_of(&sim, CUSTOMER);
-
-    let before = usyncs(&sim);
-    let first = client
-        .send_text(&Jid::user(CUSTOMER), "your order is ready")
-        .await
-        .expect("first send");
-    assert!(usyncs(&sim) > before, "no usync before the first send");
-    let stanza = sent_stanza(&sim, &first);
-    assert_eq!(stanza.to, lid, "{stanza:?}");
-    assert_eq!(
-        stanza.attrs.get("peer_recipient_pn").map(String::as_str),
-        Some(format!("{CUSTOMER}@s.whatsapp.net").as_str()),
-        "{stanza:?}"
-    );
-    inbox_until(&sim, CUSTOMER, "our first message", |inbox| {
-        inbox.iter().any(|e| e.id == first)
-    })
-    .await;
-
-    let before = usyncs(&sim);
-    let second = client
-        .send_text(&Jid::user(CUSTOMER), "open until 10 pm")
-        .await
-        .expect("second send");
-    assert_eq!(usyncs(&sim), before, "the LID was looked up twice");
-    assert_eq!(sent_stanza(&sim, &second).to, lid);
     client.shutdown().await;
     sim.shutdown();
 }

@@ -4,9 +4,7 @@
 //! form a stanza carries.
 
 use whatsapp_proto::jid::{Jid, Server};
-use whatsapp_proto::stanza::usync::{UsyncQuery, UsyncResult};
 
-use crate::ClientError;
 use crate::context::{SessionGuard, Shared};
 use crate::learned::first_time;
 use crate::store::{Store, StoreError};
@@ -59,39 +57,6 @@ pub(crate) async fn lid_of(shared: &Shared, pn: &str) -> Result<Option<String>, 
         return Ok(Some(lid.user.clone()));
     }
     shared.store.lid_for_pn(pn).await
-}
-
-/// The LID to send to for the phone-number user `pn`: the one we know, else the one the
-/// server names, kept in the LID store so a number is looked up once (whatsmeow send.go
-/// `SendMessage` asks `GetUserInfo` before a send to a number whose LID it lacks, and fails
-/// the send when the server names none; the query is Baileys' LID-only `pnFromLIDUSync`).
-pub(crate) async fn lid_for_send(shared: &Shared, pn: &str) -> Result<String, ClientError> {
-    if let Some(lid) = lid_of(shared, pn).await? {
-        return Ok(lid);
-    }
-    let user = Jid::user(pn);
-    let sid = shared.request_ids.next();
-    let answer = shared
-        .iq(UsyncQuery::lids(sid, std::slice::from_ref(&user)).iq())
-        .await?;
-    let result = UsyncResult::parse(&answer)
-        .map_err(|_| ClientError::unexpected("no usync list", &answer))?;
-    let lid = result
-        .users
-        .into_iter()
-        .find(|u| u.jid.to_non_ad() == user)
-        .and_then(|u| u.lid)
-        .filter(|lid| lid.server == Server::Lid && !lid.user.is_empty())
-        .ok_or_else(|| {
-            ClientError::InvalidArgument(format!(
-                "the server knows no LID for {user}: it is not on WhatsApp"
-            ))
-        })?;
-    shared
-        .store
-        .store_lid_mappings(&[(lid.user.clone(), pn.to_owned())])
-        .await?;
-    Ok(lid.user)
 }
 
 /// The address a device's Signal records are kept under (whatsmeow send.go

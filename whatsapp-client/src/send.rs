@@ -24,7 +24,7 @@ use crate::clock::UnixMillis;
 use crate::context::{Command, GroupInfo, SessionGuard, Shared};
 use crate::devices::{Fanout, device_lists, forget_devices};
 use crate::event::Event;
-use crate::lid::{encryption_jid, other_form};
+use crate::lid::{encryption_jid, lid_of, other_form};
 use crate::message_id::{generate_message_id, validate_message_id};
 
 pub(crate) fn dsm_bytes(chat: &Jid, message: &e2e::Message) -> Vec<u8> {
@@ -264,13 +264,14 @@ pub(crate) async fn send_message(
     let guard = shared.sessions.lock().await;
     let device = shared.device();
     let own_pn = device.jid.clone().ok_or(ClientError::NotConnected)?;
-    // whatsmeow send.go `SendMessage`: a phone number is written to at its LID (asked of
-    // the server when not known), naming the number in `peer_recipient_pn`; in a LID chat
-    // we are our LID.
+    // whatsmeow send.go `SendMessage`: a phone number whose LID is known is written to at
+    // the LID, naming the number in `peer_recipient_pn`; in a LID chat we are our LID.
     let mut to = to.to_non_ad();
     let mut recipient_pn = None;
-    if to.server == Server::User && to.user != own_pn.user {
-        let lid = crate::lid::lid_for_send(shared, &to.user).await?;
+    if to.server == Server::User
+        && to.user != own_pn.user
+        && let Some(lid) = lid_of(shared, &to.user).await?
+    {
         recipient_pn = Some(to);
         to = Jid::new(lid, Server::Lid);
     } else if to.is_lid() {

@@ -84,23 +84,6 @@ impl UsyncQuery {
         }
     }
 
-    /// The LID lookup of phone-number users (Baileys `socket.ts` `pnFromLIDUSync`: the LID
-    /// protocol alone, context `background`); the users' device parts are dropped.
-    ///
-    /// ```
-    /// use whatsapp_proto::stanza::usync::{UsyncProtocol, UsyncQuery};
-    /// let query = UsyncQuery::lids("S2", &[whatsapp_proto::jid::Jid::user("201001234567")]);
-    /// assert_eq!((query.protocols.as_slice(), query.context.as_str()), (&[UsyncProtocol::Lid][..], "background"));
-    /// assert_eq!(UsyncQuery::parse(&query.iq()), Ok(query));
-    /// ```
-    pub fn lids(sid: impl Into<String>, users: &[Jid]) -> UsyncQuery {
-        UsyncQuery {
-            protocols: vec![UsyncProtocol::Lid],
-            context: "background".into(),
-            ..UsyncQuery::devices(sid, users)
-        }
-    }
-
     /// Whether the query asks for `protocol`.
     ///
     /// ```
