@@ -475,8 +475,9 @@ impl Receiver {
         if msg.enc_sender.is_none() {
             // A phone-number sender, not a bot, whose LID is known: its records live under
             // the LID, moved there from the phone number first (whatsmeow message.go
-            // `decryptMessages`). A LID sender is decrypted under its own address: its
-            // records were moved when the pair was met by number, here or on sending.
+            // `decryptMessages`). A LID sender naming its number moves them too, unlike
+            // whatsmeow: this client does not yet ask the server for a number's LID before
+            // a send, so records made by number may still be under it.
             let sender = &msg.info.sender;
             let pair = match &msg.info.sender_alt {
                 Some(alt)
@@ -485,6 +486,9 @@ impl Receiver {
                         && alt.server == Server::Lid =>
                 {
                     Some((sender.user.clone(), alt.user.clone()))
+                }
+                Some(alt) if sender.server == Server::Lid && alt.server == Server::User => {
+                    Some((alt.user.clone(), sender.user.clone()))
                 }
                 _ => None,
             };

@@ -852,8 +852,8 @@ fn a_group_moves_its_own_uncommitted_phone_number_state_to_the_lid() {
 }
 
 /// Only a phone-number sender that is not a bot has its records moved to its LID (whatsmeow
-/// message.go `decryptMessages`): a bot number, a `@bot` sender and a LID sender naming its
-/// phone number are each decrypted under their own address, and nothing moves.
+/// message.go `decryptMessages`): a bot number and a `@bot` sender are each decrypted under
+/// their own address, and nothing moves.
 #[test]
 fn only_a_phone_number_sender_that_is_no_bot_moves_to_its_lid() {
     let cases = [
@@ -869,7 +869,6 @@ fn only_a_phone_number_sender_that_is_no_bot_moves_to_its_lid() {
             "77@lid",
             "867051314767696.0",
         ),
-        ("77:3@lid", "sender_pn", PEER, "77_1.3"),
     ];
     for (from, key, alt, address) in cases {
         let mut w = World::new();
