@@ -2,13 +2,13 @@
 //! and `<identity/>`, we forget the customer's sessions, identities and device list
 //! (whatsmeow `handleEncryptNotification`), and our next reply, with no message from the
 //! customer in between, goes to the new install under fresh prekey bundles and decrypts
-//! there at the first attempt.
+//! there at the first attempt; our privacy token is issued to the new install again.
 
 use whatsapp_client::{Event, Jid};
 use whatsapp_sim::{Sim, SimConfig, SimHandle};
 
 use super::key_index::{addressed_as, devices_of, question_then_reply, sent_stanza};
-use fixtures::{CUSTOMER, config, expect, inbox_until, paired, temp_db};
+use fixtures::{CUSTOMER, config, expect, inbox_until, lid_of, paired, poll_until, temp_db};
 
 /// How many `message` stanzas our client sent under `id` (a retry answer is a second one).
 fn sends_of(sim: &SimHandle, id: &str) -> usize {
@@ -48,6 +48,19 @@ async fn our_reply_after_a_customers_reinstall_reaches_the_new_install() {
     })
     .await;
     assert_eq!(changed, Jid::user(CUSTOMER));
+    // Our token, issued after the first reply, goes again to the new install (whatsmeow
+    // `handleEncryptNotification`), though the 7-day bucket has not turned.
+    let lid = lid_of(&sim, CUSTOMER);
+    poll_until("our privacy token issued again", async || {
+        let issues: Vec<Vec<String>> = sim
+            .stanzas()
+            .into_iter()
+            .filter(|s| s.xmlns == "privacy" && !s.tokens_issued_to.is_empty())
+            .map(|s| s.tokens_issued_to)
+            .collect();
+        (issues == [vec![lid.clone()], vec![lid.clone()]]).then_some(())
+    })
+    .await;
 
     // Encrypted to the old sessions, the new install could not decrypt this: it would ask
     // for a retry and we would send the message a second time.

@@ -6,7 +6,7 @@
 //! longer valid) gets no message even while the server still lists it. The list must be
 //! signed by the key it names, and by the identity we hold for device 0 when we hold one; a
 //! list naming no key is checked with that identity, and with none at all is taken as it is
-//! (whatsapp-rust `wacore/src/adv.rs`). A list that is missing, does not decode or does not
+//! (a guess, see [`verify_key_index_list`]). A list that is missing, does not decode or does not
 //! verify leaves only device 0 (WA Web's handling of a result it cannot validate) with a
 //! warning; it is cached too, but asked for again after [`UNTRUSTED_REFETCH`] rather than on
 //! every send. Hosted devices (`is_hosted`) get 1:1 messages but stay out of group fan-out.

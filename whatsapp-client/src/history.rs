@@ -190,7 +190,8 @@ async fn delete_blob(shared: &Shared, n: &e2e::HistorySyncNotification) {
     if n.initial_hist_bootstrap_inline_payload.is_some() {
         return;
     }
-    if let Err(e) = crate::media::delete(shared, MediaType::History, path, hash).await {
+    let handle = n.enc_handle.as_deref();
+    if let Err(e) = crate::media::delete(shared, MediaType::History, path, hash, handle).await {
         tracing::warn!(error = %e, "deleting the history blob from the media server failed");
     }
 }

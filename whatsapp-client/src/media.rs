@@ -447,12 +447,13 @@ fn on_media_server(shared: &Shared, host: &str, url: String) -> String {
 }
 
 /// Deletes a blob we downloaded from the media server (whatsmeow `upload.go` `DeleteMedia`:
-/// history blobs, once imported).
+/// history blobs, once imported, with the notification's `encHandle`).
 pub(crate) async fn delete(
     shared: &Shared,
     media_type: MediaType,
     direct_path: &str,
     file_enc_sha256: &[u8],
+    enc_handle: Option<&str>,
 ) -> Result<(), ClientError> {
     validate_direct_path(direct_path)?;
     let conn = media_conn(shared).await?;
@@ -460,7 +461,14 @@ pub(crate) async fn delete(
         .hosts
         .first()
         .map_or(DEFAULT_MEDIA_HOST, String::as_str);
-    let url = media::delete_url(host, media_type, direct_path, file_enc_sha256, &conn.auth);
+    let url = media::delete_url(
+        host,
+        media_type,
+        direct_path,
+        file_enc_sha256,
+        &conn.auth,
+        enc_handle,
+    );
     let url = on_media_server(shared, host, url);
     let url: Uri = url
         .parse()

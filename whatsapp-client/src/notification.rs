@@ -46,7 +46,7 @@ pub(crate) async fn handle_notification(shared: &Arc<Shared>, node: &Node) {
 /// `Utils/identity-change-handler.ts`, whatsapp-rust `handlers/notification/device.rs`), a
 /// notification from a companion device or about our own account changes nothing.
 /// The notification's ack went out on arrival, as for every notification.
-async fn on_identity_change(shared: &Shared, node: &Node) {
+async fn on_identity_change(shared: &Arc<Shared>, node: &Node) {
     let Ok(from) = node.attrs().jid("from") else {
         return;
     };
@@ -89,6 +89,7 @@ async fn on_identity_change(shared: &Shared, node: &Node) {
     for user in &users {
         forget_devices(shared, user);
     }
+    crate::privacy_token::reissue_after_identity_change(shared, &user);
     match deleted {
         (Ok(sessions), Ok(identities)) => {
             tracing::info!(%user, sessions, identities, "identity changed: keys forgotten");

@@ -1,7 +1,10 @@
 //! Privacy tokens (part 2 §4.7): tokens users issue to us (notifications, history sync),
 //! kept under the user's LID when it is known; the `<tctoken>` or `<cstoken>` a 1:1 message
-//! carries; and our own token, issued after a send at most once per 7-day bucket (whatsmeow
-//! `tctoken.go`, `cstoken.go`, `notification.go`, `send.go sendDM`).
+//! carries; and our own token, issued after a send at most once per 7-day bucket and again
+//! after the contact's identity changed (whatsmeow `tctoken.go`, `cstoken.go`,
+//! `notification.go`, `send.go sendDM`).
+
+use std::sync::Arc;
 
 use std::sync::Arc;
 
@@ -120,6 +123,35 @@ async fn issue_if_due(shared: &Shared, jid: &Jid, key: &str, now: i64) -> Result
     }
     shared.iq(issue_iq(jid, now)).await?;
     shared.store.store_token_issued(key, now).await?;
+    Ok(())
+}
+
+/// Issues our token again to a contact whose identity changed (a new install holds none of
+/// ours), with the timestamp it was last issued at, when that is still in the valid window
+/// (whatsmeow notification.go `handleEncryptNotification`, tctoken.go
+/// `issuePrivacyTokenAndSave`). In the background, as whatsmeow's; a failure is logged.
+pub(crate) fn reissue_after_identity_change(shared: &Arc<Shared>, user: &Jid) {
+    let (task_shared, user) = (shared.clone(), user.to_non_ad());
+    shared.spawn(async move {
+        if let Err(e) = reissue(&task_shared, &user).await {
+            tracing::warn!(%user, error = %e, "re-issuing our privacy token failed");
+        }
+    });
+}
+
+async fn reissue(shared: &Shared, user: &Jid) -> Result<(), ClientError> {
+    let jid = storage_jid(shared, user).await?;
+    let now = UnixMillis::now().as_secs() as i64;
+    let Some(issued) = shared
+        .store
+        .load_token_issued(&jid.to_string())
+        .await?
+        .filter(|t| token_valid(*t, now))
+    else {
+        return Ok(());
+    };
+    tracing::debug!(%jid, "identity changed: re-issuing our privacy token");
+    shared.iq(issue_iq(&jid, issued)).await?;
     Ok(())
 }
 

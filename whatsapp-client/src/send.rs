@@ -81,7 +81,8 @@ pub(crate) async fn sessions_for(
     let mut missing = Vec::new();
     let mut addresses = std::collections::HashMap::new();
     for d in devices {
-        let address = encryption_jid(shared, guard, d).await?.signal_address();
+        let enc_jid = encryption_jid(shared, guard, d).await?;
+        let address = enc_jid.signal_address();
         match guard.store().load_session(&address).await? {
             Some(bytes) => sessions.push(DeviceSession {
                 jid: d.clone(),
@@ -90,7 +91,7 @@ pub(crate) async fn sessions_for(
             }),
             None => {
                 missing.push(d.clone());
-                addresses.insert(d.clone(), address);
+                addresses.insert(d.clone(), (enc_jid, address));
             }
         }
     }
@@ -99,7 +100,7 @@ pub(crate) async fn sessions_for(
     }
     let identity = shared.signal_identity()?;
     for (jid, bundle) in fetch_bundles(shared, &missing).await? {
-        let Some(address) = addresses.remove(&jid) else {
+        let Some((enc_jid, address)) = addresses.remove(&jid) else {
             tracing::warn!(%jid, "a prekey bundle for a device not asked for");
             continue;
         };
@@ -117,9 +118,10 @@ pub(crate) async fn sessions_for(
             &mut rand::thread_rng(),
         );
         if let Err(SignalError::IdentityChanged { .. }) = status {
-            // The peer reinstalled: trust the new identity, as whatsmeow does.
-            tracing::warn!(%jid, "identity changed; trusting the new one");
-            shared.emit_now(Event::IdentityChanged { jid: jid.clone() });
+            // The peer reinstalled: trust the new identity, as whatsmeow does. Reported
+            // under the address its records are kept at (the LID device once known).
+            tracing::warn!(%enc_jid, "identity changed; trusting the new one");
+            shared.emit_now(Event::IdentityChanged { jid: enc_jid });
             status = record.process_bundle(
                 &identity,
                 device.registration_id,

@@ -237,6 +237,36 @@ impl Jid {
         )
     }
 
+    /// Whether this is a bot: any JID on the `bot` server, or device 0 of a phone number
+    /// `1313555` + 4 digits or `131655500` + 2 digits (whatsmeow `types/jid.go` `IsBot`,
+    /// Baileys `isJidBot`). A companion device of such a number is no bot, as in whatsmeow.
+    ///
+    /// ```
+    /// use whatsapp_proto::jid::{Jid, Server};
+    ///
+    /// assert!(Jid::user("13135550002").is_bot());
+    /// assert!(Jid::new("867051314767696", Server::Bot).is_bot());
+    /// assert!(!Jid::user("13135550002").with_device(1).is_bot());
+    /// assert!(!Jid::user("201001234567").is_bot());
+    /// ```
+    pub fn is_bot(&self) -> bool {
+        if self.server == Server::Bot {
+            return true;
+        }
+        let digits =
+            |rest: &str, n: usize| rest.len() == n && rest.bytes().all(|b| b.is_ascii_digit());
+        self.server == Server::User
+            && self.device == 0
+            && (self
+                .user
+                .strip_prefix("1313555")
+                .is_some_and(|r| digits(r, 4))
+                || self
+                    .user
+                    .strip_prefix("131655500")
+                    .is_some_and(|r| digits(r, 2)))
+    }
+
     /// Whether this JID has no user: a bare server such as `s.whatsapp.net`.
     pub fn is_server(&self) -> bool {
         self.user.is_empty()
@@ -258,6 +288,26 @@ impl Jid {
             }
             _ => format!("{}.{}", self.user, self.device),
         }
+    }
+
+    /// The start of the Signal address of every device of this user, whatever the device:
+    /// `user.` for a phone number, `user_1.` for a LID. Store keys of a user's sessions,
+    /// identities and sender keys start with it; the dot ends the user part, so `2010.`
+    /// never matches the devices of `20101`.
+    ///
+    /// ```
+    /// use whatsapp_proto::jid::Jid;
+    ///
+    /// assert_eq!(Jid::user("2010").with_device(3).signal_address_prefix(), "2010.");
+    /// let lid: Jid = "99:2@lid".parse().unwrap();
+    /// assert_eq!(lid.signal_address_prefix(), "99_1.");
+    /// assert!(lid.signal_address().starts_with(&lid.signal_address_prefix()));
+    /// ```
+    pub fn signal_address_prefix(&self) -> String {
+        let mut address = self.to_non_ad().signal_address();
+        // `signal_address` of device 0 ends in `.0`: keep the dot.
+        address.pop();
+        address
     }
 }
 
@@ -503,5 +553,61 @@ mod tests {
         assert!(!Jid::user("2010").is_ad());
         assert!(Jid::new("2010", Server::Hosted).is_ad());
         assert!(Jid::server_jid().is_server());
+    }
+
+    #[test]
+    fn bots_are_told_as_whatsmeow_tells_them() {
+        let bots = [
+            "13135550000@s.whatsapp.net",
+            "13135559999@s.whatsapp.net",
+            "13165550001@s.whatsapp.net",
+            "1@bot",
+            "2:3@bot",
+        ];
+        for bot in bots {
+            assert!(bot.parse::<Jid>().unwrap().is_bot(), "{bot}");
+        }
+        let people = [
+            "1313555000@s.whatsapp.net",
+            "131355500001@s.whatsapp.net",
+            "1313555000a@s.whatsapp.net",
+            "1316555001@s.whatsapp.net",
+            "131655500123@s.whatsapp.net",
+            "13135550002:1@s.whatsapp.net",
+            "13135550002@lid",
+            "13135550002@c.us",
+            "201001234567@s.whatsapp.net",
+        ];
+        for person in people {
+            assert!(!person.parse::<Jid>().unwrap().is_bot(), "{person}");
+        }
+    }
+
+    #[test]
+    fn the_address_prefix_covers_every_device_of_the_user_and_no_other() {
+        for jid in [
+            "2010:7@s.whatsapp.net",
+            "99:2@lid",
+            "5@hosted.lid",
+            "2010.1:3@s.whatsapp.net",
+        ] {
+            let jid: Jid = jid.parse().unwrap();
+            let prefix = jid.signal_address_prefix();
+            assert!(prefix.ends_with('.'), "{prefix}");
+            for device in [0, 1, 12] {
+                let address = jid.to_non_ad().with_device(device).signal_address();
+                assert!(address.starts_with(&prefix), "{address} {prefix}");
+            }
+            let longer = Jid {
+                user: format!("{}1", jid.user),
+                ..jid.clone()
+            };
+            assert!(!longer.with_device(1).signal_address().starts_with(&prefix));
+        }
+        assert_eq!(Jid::user("2010").signal_address_prefix(), "2010.");
+        assert_eq!(
+            "99:2@lid".parse::<Jid>().unwrap().signal_address_prefix(),
+            "99_1."
+        );
     }
 }

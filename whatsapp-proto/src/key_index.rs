@@ -57,8 +57,8 @@ pub struct KeyIndexList {
     /// Key indexes of companions still linked.
     pub valid_indexes: Vec<u32>,
     /// The key that signed it: the primary device's identity key. `None` for a list that
-    /// named no key while we held none for the primary: accepted unverified, as
-    /// whatsapp-rust `wacore/src/adv.rs` does (the connection authenticates the server).
+    /// named no key while we held none for the primary: accepted unverified (see
+    /// [`verify_key_index_list`]).
     pub account_key: Option<PublicKey>,
 }
 
@@ -102,10 +102,15 @@ impl KeyIndexList {
 
 /// Decodes a signed key-index list and checks its account signature. When the caller holds
 /// the primary device's identity key (`primary`), the list must be signed by that key. A list
-/// without `account_signature_key` is checked with `primary` instead (the server leaves the
-/// key out of a contact's list, the primary's identity being what the client holds: WA Web
-/// `e.accountSignatureKey || t`, whatsapp-rust `validate_adv_with_identity_key`); with no key
-/// on either side it is accepted unverified (`account_key: None`).
+/// without `account_signature_key` is checked with `primary` instead, and with no key on
+/// either side it is accepted unverified (`account_key: None`).
+///
+/// No reference checks key-index signatures this way: whatsapp-rust `wacore/src/adv.rs`
+/// `decode_key_index_list` verifies none (the Noise connection authenticates the server) and
+/// whatsmeow reads no list. The fallback key is the rule WA Web and whatsapp-rust
+/// (`validate_adv_with_identity_key`, `e.accountSignatureKey || t`) apply to a device's
+/// `ADVSignedDeviceIdentity`, whose `NoAccountKey` outcome they log and proceed past;
+/// carrying both to lists is a guess.
 ///
 /// ```
 /// use rand::SeedableRng;
@@ -135,6 +140,8 @@ pub fn verify_key_index_list(
         ),
         None => None,
     };
+    // guess: the device-identity rule (named key, else the primary's) carried to lists, and
+    // no key at all accepted as whatsapp-rust accepts every list; see the doc above.
     let account_key = named.or_else(|| primary.cloned());
     if let Some(key) = &account_key {
         let signature = signed

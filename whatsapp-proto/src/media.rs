@@ -605,14 +605,15 @@ pub fn upload_url(host: &str, media_type: MediaType, file_enc_sha256: &[u8], aut
 
 /// The URL that deletes an uploaded blob from a media host (whatsmeow `upload.go`
 /// `DeleteMedia`, used for history blobs once downloaded):
-/// `https://<host>/mms/<type>/<token>?auth=…&d_md=…&token=…`, with `d_md` the direct path
-/// without its query, unpadded base64url.
+/// `https://<host>/mms/<type>/<token>?auth=…&d_md=…[&e_handle=…]&token=…`, with `d_md` the
+/// direct path without its query, unpadded base64url, and `e_handle` the notification's
+/// `encHandle` when it has one; keys in Go's sorted `url.Values` order.
 ///
 /// ```
 /// use whatsapp_proto::media::{MediaType, delete_url};
-/// let url = delete_url("mmg.whatsapp.net", MediaType::History, "/v/t62/x.enc?ccb=1", &[0; 32], "a");
+/// let url = delete_url("mmg.whatsapp.net", MediaType::History, "/v/t62/x.enc?ccb=1", &[0; 32], "a", Some("h/1"));
 /// assert!(url.starts_with("https://mmg.whatsapp.net/mms/md-msg-hist/AAAA"));
-/// assert!(url.contains("&d_md=L3YvdDYyL3guZW5j&"));
+/// assert!(url.contains("&d_md=L3YvdDYyL3guZW5j&e_handle=h%2F1&token="));
 /// ```
 pub fn delete_url(
     host: &str,
@@ -620,11 +621,16 @@ pub fn delete_url(
     direct_path: &str,
     file_enc_sha256: &[u8],
     auth: &str,
+    enc_handle: Option<&str>,
 ) -> String {
     let token = upload_token(file_enc_sha256);
     let path = direct_path.split('?').next().unwrap_or_default();
+    let e_handle = enc_handle
+        .filter(|h| !h.is_empty())
+        .map(|h| format!("&e_handle={}", query_escape(h)))
+        .unwrap_or_default();
     format!(
-        "https://{host}/mms/{}/{token}?auth={}&d_md={}&token={}",
+        "https://{host}/mms/{}/{token}?auth={}&d_md={}{e_handle}&token={}",
         media_type.mms_type(),
         query_escape(auth),
         URL_SAFE_NO_PAD.encode(path),
@@ -632,12 +638,15 @@ pub fn delete_url(
     )
 }
 
-/// Percent-encodes a query value, keeping only RFC 3986 unreserved characters.
+/// Percent-encodes a query value as Go's `url.QueryEscape` (whatsmeow builds these URLs with
+/// it): RFC 3986 unreserved characters kept, a space as `+`.
 fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             out.push(char::from(b));
+        } else if b == b' ' {
+            out.push('+');
         } else {
             out.push_str(&format!("%{b:02X}"));
         }
@@ -694,4 +703,34 @@ pub fn decrypt_media_retry_notification(
     MediaRetryNotification::decode(plain.as_slice()).map_err(|e| MediaError::RetryDecode {
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The delete URL is whatsmeow's byte for byte: `url.Values` sorted, each value
+    /// query-escaped, and `e_handle` only when the notification has one.
+    #[test]
+    fn the_delete_url_is_whatsmeows() {
+        let hash = [0xfb, 0xff].repeat(16);
+        let url = delete_url(
+            "mmg.whatsapp.net",
+            MediaType::History,
+            "/v/t62.36145-24/1_2.enc?ccb=11-4&oh=x",
+            &hash,
+            "A+b/c=",
+            Some("h/1 x"),
+        );
+        assert_eq!(
+            url,
+            "https://mmg.whatsapp.net/mms/md-msg-hist/-__7__v_-__7__v_-__7__v_-__7__v_-__7__v_-_8=\
+             ?auth=A%2Bb%2Fc%3D&d_md=L3YvdDYyLjM2MTQ1LTI0LzFfMi5lbmM\
+             &e_handle=h%2F1+x&token=-__7__v_-__7__v_-__7__v_-__7__v_-__7__v_-_8%3D"
+        );
+        for none in [None, Some("")] {
+            let url = delete_url("h", MediaType::History, "/p", &hash, "a", none);
+            assert!(!url.contains("e_handle"), "{url}");
+        }
+    }
 }

@@ -130,7 +130,8 @@ pub enum Event {
     /// the user's sessions, identities and device list so the next message goes to the new
     /// install. The notification reports only users we held keys for.
     IdentityChanged {
-        /// The device whose key changed (the user, for the notification).
+        /// The device whose key changed, named as its Signal records are kept: its LID
+        /// device once the contact's LID is known (the user, for the notification).
         jid: Jid,
     },
     /// A contact came online or went offline (after [`crate::Client::subscribe_presence`]).

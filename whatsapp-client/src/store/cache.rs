@@ -224,7 +224,7 @@ impl Tables {
     /// Forgets the sessions and identities of every device of `users` (rows the store
     /// deleted, or may have, when the delete failed).
     fn forget_users(&mut self, users: &[Jid]) {
-        let prefixes: Vec<String> = users.iter().map(address_prefix).collect();
+        let prefixes: Vec<String> = users.iter().map(Jid::signal_address_prefix).collect();
         let of_users = |address: &String| prefixes.iter().any(|p| address.starts_with(p.as_str()));
         self.sessions().forget_where(of_users);
         self.identities().forget_where(of_users);

@@ -85,7 +85,7 @@ impl MemoryStore {
 
 /// Removes the entries (keyed by Signal address) of every device of `users`; how many went.
 fn remove_users<V>(map: &mut HashMap<String, V>, users: &[Jid]) -> u64 {
-    let prefixes: Vec<String> = users.iter().map(address_prefix).collect();
+    let prefixes: Vec<String> = users.iter().map(Jid::signal_address_prefix).collect();
     let before = map.len();
     map.retain(|address, _| !prefixes.iter().any(|p| address.starts_with(p.as_str())));
     (before - map.len()) as u64

@@ -313,7 +313,7 @@ pub trait SessionStore: Send + Sync {
     /// Deletes a session.
     fn delete_session<'a>(&'a self, address: &'a str) -> StoreFuture<'a, ()>;
     /// Deletes the sessions of every device of the given users (the addresses
-    /// [`address_prefix`] starts), in one transaction; returns how many went. A user's phone
+    /// [`Jid::signal_address_prefix`] starts), in one transaction; returns how many went. A user's phone
     /// number and its LID are two users here: pass both. Used when a user reinstalled
     /// (whatsmeow `store/sqlstore/store.go` `DeleteAllSessions`).
     ///
@@ -337,7 +337,7 @@ pub trait SessionStore: Send + Sync {
     /// user `pn` to the LID user `lid`, in one transaction, and returns how many records
     /// moved (whatsmeow `store/sqlstore/store.go` `MigratePNToLID`): a PN record replaces
     /// the LID record of the same device, and no PN record is left. Addresses are matched
-    /// as [`address_prefix`] makes them.
+    /// as [`Jid::signal_address_prefix`] makes them.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -369,26 +369,6 @@ pub trait IdentityStore: Send + Sync {
     /// [`SessionStore::delete_all_sessions`] matches them), in one transaction; returns how
     /// many went (whatsmeow `DeleteAllIdentities`).
     fn delete_all_identities<'a>(&'a self, users: &'a [Jid]) -> StoreFuture<'a, u64>;
-}
-
-/// The start of the Signal address of every device of `user` (whatever its device):
-/// `user.` for a phone number, `user_1.` for a LID (see [`Jid::signal_address`]). The dot
-/// ends the user part, so `2010.` never matches the devices of `20101`.
-///
-/// ```
-/// use whatsapp_client::Jid;
-/// use whatsapp_client::store::address_prefix;
-///
-/// assert_eq!(address_prefix(&Jid::user("2010").with_device(3)), "2010.");
-/// assert_eq!(address_prefix(&"99:2@lid".parse::<Jid>().unwrap()), "99_1.");
-/// ```
-pub fn address_prefix(user: &Jid) -> String {
-    let address = user.to_non_ad().signal_address();
-    // `signal_address` ends in `.0` for device 0: keep the dot.
-    match address.strip_suffix('0') {
-        Some(prefix) => prefix.to_owned(),
-        None => address,
-    }
 }
 
 /// Group sender keys.
@@ -515,8 +495,8 @@ pub trait LidStore: Send + Sync {
 /// [`SessionStore::migrate_pn_to_lid`] rewrites (`2010.` to `99_1.`).
 pub fn migration_prefixes(pn: &str, lid: &str) -> (String, String) {
     (
-        address_prefix(&Jid::user(pn)),
-        address_prefix(&Jid::new(lid, whatsapp_proto::jid::Server::Lid)),
+        Jid::user(pn).signal_address_prefix(),
+        Jid::new(lid, whatsapp_proto::jid::Server::Lid).signal_address_prefix(),
     )
 }
 

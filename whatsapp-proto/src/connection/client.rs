@@ -123,6 +123,13 @@ pub enum IqError {
         /// The whole answer.
         node: Node,
     },
+    /// The answer's `type` is neither `result` nor `error` (empty, `get`, …): whatsmeow
+    /// hands any `<iq>` with a waiting id to its waiter and fails such an answer with
+    /// `IQError{RawNode}` (`request.go`).
+    Unexpected {
+        /// The whole answer.
+        node: Node,
+    },
     /// No answer within the IQ timeout.
     Timeout,
     /// The connection ended before the answer.
@@ -501,21 +508,23 @@ impl ClientConnection {
         let attrs = node.attrs();
         let kind = attrs.optional_string("type").unwrap_or_default();
         let id = attrs.optional_string("id");
-        if matches!(kind.as_str(), "result" | "error")
-            && let Some(id) = &id
+        // Any `<iq>` whose id we wait on answers it, whatever its type (whatsmeow
+        // `receiveResponse` runs before the handlers and looks at the id alone).
+        if let Some(id) = &id
             && let Some((_, pending)) = self.pending.remove(id)
         {
             match pending {
+                // Any answer proves the connection alive (whatsmeow `sendKeepAlive`).
                 PendingKind::Keepalive => {
                     self.last_keepalive = now;
                     self.missed_pings = 0;
                     self.next_ping = Some(self.ping_time(now));
                 }
                 PendingKind::User => {
-                    let result = if kind == "result" {
-                        Ok(node)
-                    } else {
-                        Err(iq_error(node))
+                    let result = match kind.as_str() {
+                        "result" => Ok(node),
+                        "error" => Err(iq_error(node)),
+                        _ => Err(IqError::Unexpected { node }),
                     };
                     let id = id.clone();
                     self.event(Event::IqResponse { id, result });
@@ -524,8 +533,11 @@ impl ClientConnection {
             return;
         }
         // A server ping in any form whatsapp-rust answers (src/client/node_io.rs
-        // `is_ping_request`, after WA Web): `type="get"` or no type, and the ping namespace
-        // or a `<ping>` child. The pong goes back to the sender and carries its id if any.
+        // `is_ping_request`, after WA Web; a server drops a connection that does not pong):
+        // `type="get"` or no type, and the ping namespace or a `<ping>` child. whatsmeow
+        // answers none (`handleIQ` takes pairing IQs only). An empty `type=""` is read as
+        // no type. The pong goes back to the sender and carries its id if any. Any other
+        // IQ goes to the shell as a node, never dropped here.
         if (kind.is_empty() || kind == "get")
             && (attrs.optional_str("xmlns") == Some("urn:xmpp:ping")
                 || node.child("ping").is_some())

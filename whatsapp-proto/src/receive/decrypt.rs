@@ -269,9 +269,11 @@ impl Receiver {
                     ..keys
                 };
                 let out = record.decrypt_prekey(message, &keys, rng)?;
+                // Reported under the address the records are kept at: the LID device
+                // once the sender's LID is known.
                 self.outputs
                     .push_back(Output::Deliver(Delivery::IdentityChanged(
-                        msg.info.sender.clone(),
+                        msg.enc_jid().clone(),
                     )));
                 out
             }

@@ -111,6 +111,7 @@ pub enum Delivery {
         /// asked to resend the message.
         deferred_ack: Option<Node>,
     },
-    /// A prekey message came under a new identity, now trusted (the peer reinstalled).
+    /// A prekey message came under a new identity, now trusted (the peer reinstalled). The
+    /// device is named as its records are kept: its LID device when the sender's LID is known.
     IdentityChanged(Jid),
 }

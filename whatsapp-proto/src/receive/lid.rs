@@ -48,8 +48,8 @@ impl Receiver {
     /// The store moved the records of `pn` to `lid`: so does the group's own state, a
     /// record of the phone number (loaded or changed) replacing the LID's, as in the store.
     pub(super) fn moved_to_lid(&mut self, pn: &str, lid: &str) {
-        let from = address_prefix(&Jid::user(pn));
-        let to = address_prefix(&Jid::new(lid, Server::Lid));
+        let from = Jid::user(pn).signal_address_prefix();
+        let to = Jid::new(lid, Server::Lid).signal_address_prefix();
         let renamed = |address: &str| {
             address
                 .strip_prefix(from.as_str())
@@ -92,14 +92,5 @@ impl Receiver {
                 *sender = address;
             }
         }
-    }
-}
-
-/// The start of the Signal address of every device of `user` (`2010.`, `99_1.`).
-fn address_prefix(user: &Jid) -> String {
-    let address = user.to_non_ad().signal_address();
-    match address.strip_suffix('0') {
-        Some(prefix) => prefix.to_owned(),
-        None => address,
     }
 }

@@ -200,12 +200,14 @@ struct InFlight {
 }
 
 impl InFlight {
+    /// The sender device as its Signal records are kept (see `enc_sender`).
+    fn enc_jid(&self) -> &Jid {
+        self.enc_sender.as_ref().unwrap_or(&self.info.sender)
+    }
+
     /// The Signal address of the sender's records (see `enc_sender`).
     fn enc_address(&self) -> String {
-        self.enc_sender
-            .as_ref()
-            .unwrap_or(&self.info.sender)
-            .signal_address()
+        self.enc_jid().signal_address()
     }
 }
 
@@ -471,15 +473,21 @@ impl Receiver {
             msg.alt_done = true;
         }
         if msg.enc_sender.is_none() {
-            // A sender whose other address is known: its records live under the LID, moved
-            // there from the phone number first (whatsmeow moves them when it learns the
-            // pair, on receiving and on sending, so a LID sender finds them there too).
+            // A phone-number sender, not a bot, whose LID is known: its records live under
+            // the LID, moved there from the phone number first (whatsmeow message.go
+            // `decryptMessages`). A LID sender naming its number moves them too, unlike
+            // whatsmeow: this client does not yet ask the server for a number's LID before
+            // a send, so records made by number may still be under it.
             let sender = &msg.info.sender;
-            let pair = match (&sender.server, &msg.info.sender_alt) {
-                (Server::User, Some(alt)) if alt.server == Server::Lid => {
+            let pair = match &msg.info.sender_alt {
+                Some(alt)
+                    if sender.server == Server::User
+                        && !sender.is_bot()
+                        && alt.server == Server::Lid =>
+                {
                     Some((sender.user.clone(), alt.user.clone()))
                 }
-                (Server::Lid, Some(alt)) if alt.server == Server::User => {
+                Some(alt) if sender.server == Server::Lid && alt.server == Server::User => {
                     Some((alt.user.clone(), sender.user.clone()))
                 }
                 _ => None,
@@ -543,8 +551,7 @@ impl Receiver {
             dsm.sender_key_distribution_message.as_ref()
         });
         if let Some(skdm) = skdm {
-            let sender = msg.enc_sender.as_ref().unwrap_or(&msg.info.sender);
-            self.distribution(&msg.info, &sender.signal_address(), skdm)?;
+            self.distribution(&msg.info, &msg.enc_address(), skdm)?;
         }
         let Some(receipt) =
             stanza::delivery_receipt(&msg.node, msg.info.from_me, self.active_receipts)

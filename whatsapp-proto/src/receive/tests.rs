@@ -850,3 +850,122 @@ fn a_group_moves_its_own_uncommitted_phone_number_state_to_the_lid() {
     let third = w.feed(World::stanza("G3", kind, ct).attr("sender_lid", jid("77@lid")));
     assert_eq!(conversation(&third).as_deref(), Some("next"), "{third:?}");
 }
+
+/// Only a phone-number sender that is not a bot has its records moved to its LID (whatsmeow
+/// message.go `decryptMessages`): a bot number and a `@bot` sender are each decrypted under
+/// their own address, and nothing moves.
+#[test]
+fn only_a_phone_number_sender_that_is_no_bot_moves_to_its_lid() {
+    let cases = [
+        (
+            "13135550002@s.whatsapp.net",
+            "sender_lid",
+            "77@lid",
+            "13135550002.0",
+        ),
+        (
+            "867051314767696@bot",
+            "sender_lid",
+            "77@lid",
+            "867051314767696.0",
+        ),
+    ];
+    for (from, key, alt, address) in cases {
+        let mut w = World::new();
+        let node = Node::new("message")
+            .attr("from", jid(from))
+            .attr(key, jid(alt))
+            .attr("id", "B1")
+            .attr("type", "text")
+            .attr("t", "1700000000")
+            .children([Node::new("enc")
+                .attr("v", "2")
+                .attr("type", "msg")
+                .bytes(vec![0x33; 40])]);
+        w.feed(node);
+        assert!(
+            !w.loads
+                .iter()
+                .any(|k| matches!(k, RecordKey::LidMigration { .. })),
+            "{from}: {:?}",
+            w.loads
+        );
+        assert!(
+            w.loads.contains(&RecordKey::Session(address.into())),
+            "{from}: {:?}",
+            w.loads
+        );
+    }
+    // A companion device of a bot-looking number is no bot (whatsmeow `IsBot` wants device 0).
+    let mut w = World::new();
+    let node = Node::new("message")
+        .attr("from", jid("13135550002:2@s.whatsapp.net"))
+        .attr("sender_lid", jid("77@lid"))
+        .attr("id", "B2")
+        .children([Node::new("enc")
+            .attr("v", "2")
+            .attr("type", "msg")
+            .bytes(vec![0x33; 40])]);
+    w.feed(node);
+    assert!(
+        w.loads.contains(&RecordKey::LidMigration {
+            pn: "13135550002".into(),
+            lid: "77".into()
+        }),
+        "{:?}",
+        w.loads
+    );
+}
+
+/// A phone-number sender whose LID is known and whose identity changed is reported under
+/// the LID device its records are kept at, not the phone number the stanza came from.
+#[test]
+fn a_changed_identity_is_reported_under_the_lid_it_was_decrypted_under() {
+    let mut w = World::new();
+    let old = KeyPair::generate(&mut w.rng);
+    w.store.insert(
+        RecordKey::Identity("77_1.3".into()),
+        old.public.as_bytes().to_vec(),
+    );
+    let (kind, ct) = w.seal(&text("reinstalled"));
+    assert_eq!(kind, "pkmsg");
+    let out = w.feed(World::stanza("R1", kind, ct).attr("sender_lid", jid("77@lid")));
+    assert_eq!(
+        conversation(&out).as_deref(),
+        Some("reinstalled"),
+        "{out:?}"
+    );
+    let changed: Vec<&Jid> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Deliver(Delivery::IdentityChanged(jid)) => Some(jid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changed, [&jid("77:3@lid")], "{out:?}");
+}
+
+/// A key distribution from a phone-number sender whose LID is known is kept under the LID
+/// address its session is decrypted with (`opened` takes the encryption address).
+#[test]
+fn a_distribution_from_a_mapped_sender_is_kept_under_its_lid() {
+    let mut w = World::new();
+    let mut sender_key = SenderKeyRecord::new();
+    let distribution = sender_key.create_distribution_message(&mut w.rng);
+    let (kind, ct) = w.seal(&distribution_message(&distribution));
+    let node = Node::new("message")
+        .attr("from", jid(GROUP))
+        .attr("participant", jid(PEER_DEVICE))
+        .attr("participant_lid", jid("77@lid"))
+        .attr("id", "D1")
+        .attr("type", "text")
+        .children([Node::new("enc").attr("v", "2").attr("type", kind).bytes(ct)]);
+    w.feed(node);
+    let changes = w.commit().unwrap();
+    let senders: Vec<&str> = changes
+        .sender_keys
+        .iter()
+        .map(|(_, sender, _)| sender.as_str())
+        .collect();
+    assert_eq!(senders, ["77_1.3"], "{changes:?}");
+}

@@ -42,13 +42,19 @@ pub fn should_issue(last_issued: Option<i64>, now: i64) -> bool {
 }
 
 /// Whether messages to `jid` carry and cause privacy tokens: a person on the PN or LID server,
-/// not the PSA account (`0`) nor a bot (whatsmeow `shouldSendTCTokenInChatAction`,
-/// `shouldSendCsToken`, `types.JID.IsBot`).
+/// not the PSA account (`0`) nor a bot, judged on the device-less form (whatsmeow
+/// `shouldSendTCTokenInChatAction`, `shouldSendCsToken`: `jid.ToNonAD()`, then `IsBot`).
+///
+/// ```
+/// use whatsapp_proto::jid::Jid;
+/// use whatsapp_proto::stanza::privacy_token::applies_to;
+/// assert!(applies_to(&Jid::user("201001234567")));
+/// assert!(!applies_to(&Jid::user("13135550002").with_device(3)));
+/// assert!(applies_to(&Jid::user("131355500021")));
+/// ```
 pub fn applies_to(jid: &Jid) -> bool {
-    let bot_number = jid.server == Server::User
-        && jid.device == 0
-        && (jid.user.starts_with("1313555") || jid.user.starts_with("131655500"));
-    matches!(jid.server, Server::User | Server::Lid) && jid.user != "0" && !bot_number
+    let jid = jid.to_non_ad();
+    matches!(jid.server, Server::User | Server::Lid) && jid.user != "0" && !jid.is_bot()
 }
 
 /// The `<cstoken>` for a recipient: HMAC-SHA256 keyed with the NCT salt over the recipient's

@@ -370,12 +370,27 @@ fn iq_result_error_timeout_and_disconnect() {
         matches!(&events[1], Event::IqResponse { id, result: Err(IqError::Server { code: 404, text: Some(t), .. }) } if *id == b && t == "item-not-found")
     );
 
-    // c and d time out after 75 s (keepalive pings keep being answered meanwhile).
+    // An answer with a type other than result or error still answers its IQ, as an
+    // unexpected answer (whatsmeow `IQError{RawNode}`), instead of leaving it to time out.
+    let odd = Node::new("iq")
+        .attr("from", Jid::server_jid())
+        .attr("id", c.as_str())
+        .attr("type", "");
+    h.send(odd.clone());
+    assert_eq!(
+        h.take_events(),
+        vec![Event::IqResponse {
+            id: c.clone(),
+            result: Err(IqError::Unexpected { node: odd })
+        }]
+    );
+
+    // d times out after 75 s (keepalive pings keep being answered meanwhile).
     h.advance(now + 74_999);
     assert!(h.take_events().is_empty());
     h.advance(now + 75_000);
     let events = h.take_events();
-    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events.len(), 1, "{events:?}");
     assert!(events.iter().all(|e| matches!(
         e,
         Event::IqResponse {
@@ -544,6 +559,25 @@ fn server_ping_answered_and_acks_owed() {
     );
     assert!(h.server_nodes.is_empty(), "a result is never ponged");
     h.take_events();
+    // `type=""` is no type: a ping in the ping namespace is answered; any other such IQ
+    // reaches the shell rather than being dropped.
+    h.send(
+        Node::new("iq")
+            .attr("from", Jid::server_jid())
+            .attr("id", "srv-4")
+            .attr("type", "")
+            .attr("xmlns", "urn:xmpp:ping"),
+    );
+    let pong = h.server_nodes.pop().expect("a pong to type=\"\"");
+    assert_eq!(pong.attrs().str("id").unwrap(), "srv-4");
+    let odd = Node::new("iq")
+        .attr("from", Jid::server_jid())
+        .attr("id", "srv-5")
+        .attr("type", "")
+        .attr("xmlns", "w:other");
+    h.send(odd.clone());
+    assert!(h.server_nodes.is_empty(), "{:?}", h.server_nodes);
+    assert_eq!(h.take_events(), vec![Event::Node(odd)]);
 
     let receipt = Node::new("receipt")
         .attr(

@@ -149,7 +149,7 @@ impl SqliteStore {
         let mut tx = self.begin().await?;
         let mut deleted = 0;
         for user in users {
-            let prefix = address_prefix(user);
+            let prefix = user.signal_address_prefix();
             let Some(stem) = prefix.strip_suffix('.') else {
                 continue;
             };
