@@ -436,6 +436,7 @@ impl DeviceTask {
             kind: "poll_vote".into(),
             text: None,
             media_sha256: None,
+            media_details: None,
             group: info.chat.is_group().then(|| info.chat.to_string()),
             from_me: info.from_me,
             destination: None,
