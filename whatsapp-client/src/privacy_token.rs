@@ -6,8 +6,6 @@
 
 use std::sync::Arc;
 
-use std::sync::Arc;
-
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::{Jid, Server};
 use whatsapp_proto::stanza::privacy_token::{
