@@ -56,7 +56,7 @@ enum Job {
     /// Nothing to carry out.
     Done(Step),
     /// Send a row as planned.
-    Send(OutboxRow, Plan, f64),
+    Send(Box<OutboxRow>, Plan, f64),
     /// Delete a message for everyone at then.
     Revoke(RevokeRow, Timestamp, f64),
 }
@@ -288,7 +288,7 @@ impl<M: Messenger> OutboxWorker<M> {
                 self.app
                     .outbox_planned(&row, tier, self.carrier.app_time(plan.send_at))
                     .await?;
-                Ok(Job::Send(row, plan, self.rng.r#gen::<f64>()))
+                Ok(Job::Send(Box::new(row), plan, self.rng.r#gen::<f64>()))
             }
         }
     }

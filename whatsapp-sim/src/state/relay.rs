@@ -361,16 +361,29 @@ impl State {
         if let Content::Nodes(children) = &node.content {
             out = out.children(children.clone());
         }
-        self.work.push_back((
-            target,
-            Queued {
-                class: "receipt",
-                id,
-                peer: Some(key.0.clone()),
-                node: out,
-                sent: false,
-            },
-        ));
+        // A group receipt names its sender without a device (whatsmeow `MarkRead` sends
+        // `participant` as `ToNonAD()`): every device of that account gets it, as the
+        // sender's phone and companions all show the ticks.
+        let targets: Vec<DeviceKey> = if to.is_group() && target.1 == 0 {
+            self.accounts
+                .get(&target.0)
+                .map(|a| a.devices.keys().map(|d| (target.0.clone(), *d)).collect())
+                .unwrap_or_default()
+        } else {
+            vec![target]
+        };
+        for target in targets {
+            self.work.push_back((
+                target,
+                Queued {
+                    class: "receipt",
+                    id: id.clone(),
+                    peer: Some(key.0.clone()),
+                    node: out.clone(),
+                    sent: false,
+                },
+            ));
+        }
     }
 
     /// Routes queued work: companions get it (now if online and active), simulated devices
