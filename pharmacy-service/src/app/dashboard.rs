@@ -29,8 +29,6 @@ pub struct Dashboard {
     pub open_alerts: i64,
     /// Today's totals (local day).
     pub today: KpiTotals,
-    /// The send queue: depth by tier, oldest wait, the pacing in force, time queued today.
-    pub queue: super::pacing::QueueFigures,
 }
 
 impl App {
@@ -62,7 +60,6 @@ impl App {
             outbox_paused_until: self.outbox_paused_until().await?,
             open_alerts,
             today: report.overall,
-            queue: self.queue_figures().await?,
         })
     }
 

@@ -32,15 +32,6 @@ pub enum LiveEvent {
         /// Its ticket as it is now.
         ticket: Ticket,
     },
-    /// A queued outgoing message was planned: its estimated send time.
-    MessagePlanned {
-        /// The message.
-        message_id: MessageId,
-        /// Its ticket.
-        ticket_id: TicketId,
-        /// When its stanza is planned to go out.
-        send_at: Timestamp,
-    },
     /// An outgoing message left for WhatsApp.
     MessageSent {
         /// The message.
@@ -145,7 +136,6 @@ impl LiveEvent {
                 (Some(ticket.id), ticket.agent_id, ticket.branch_id, false)
             }
             LiveEvent::MessageSent { ticket_id, .. }
-            | LiveEvent::MessagePlanned { ticket_id, .. }
             | LiveEvent::MessageDelivered { ticket_id, .. }
             | LiveEvent::MessageRead { ticket_id, .. }
             | LiveEvent::MessageFailed { ticket_id, .. } => (Some(*ticket_id), None, None, false),

@@ -45,7 +45,6 @@ mod media_downloads;
 mod media_store;
 mod outbound;
 mod outbox;
-mod pacing;
 mod passwords;
 mod ports;
 mod presence;
@@ -79,7 +78,6 @@ pub use media_downloads::{DownloadOutcome, PendingDownload};
 pub use media_store::{LocalDisk, MediaDisk, is_disk_full};
 pub use outbound::SendReply;
 pub use outbox::{OutboxRow, RevokeOutcome, RevokeRow, SendOutcome};
-pub use pacing::{PLAN_HORIZON, QueueFigures};
 pub use passwords::{PasswordWork, hash_password, verify_password};
 pub use ports::{
     DisconnectRecord, LinkDetail, LinkError, LinkFuture, LinkState, LinkStatus, Messenger,
@@ -317,7 +315,6 @@ impl App {
         let pool = db::open(path).await?;
         let app = App::new(pool, clock, config)?;
         app.load_settings().await?;
-        app.load_pacing_profile().await?;
         Ok(app)
     }
 

@@ -150,8 +150,7 @@ impl App {
             )
             .await?;
         if let Some(a) = author {
-            // Recorded now, ended again at the server's ack (`settle_send`): a reply that
-            // waits in the queue keeps the customer waiting. One that fails keeps this end.
+            // KPI clocks stop when the agent answers, not when WhatsApp accepts it.
             if t.first_response_at.is_none() {
                 db::kpi::record_time(
                     &mut tx,
@@ -167,7 +166,6 @@ impl App {
             if let Some(w) = t.waiting_since {
                 db::kpi::record_time(&mut tx, t.id, a, t.branch_id, "reply", w, now).await?;
             }
-            db::kpi::attach_message(&mut tx, t.id, mid, now).await?;
             journal(
                 &mut tx,
                 t.id,

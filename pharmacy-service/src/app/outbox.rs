@@ -135,7 +135,6 @@ impl App {
         match outcome {
             SendOutcome::Sent => {
                 db::outbox::mark_sent(&mut tx, row.id, now).await?;
-                db::kpi::end_at_ack(&mut tx, row.message_id, now).await?;
                 if db::messages::advance_status(
                     &mut tx,
                     row.message_id,
@@ -240,9 +239,6 @@ impl App {
         let until = pause_for_ban(&mut tx, reason, expires_at, now, &mut events).await?;
         tx.commit().await?;
         self.publish_all(events);
-        // After the ban: slower, and no outreach for a while.
-        self.pacing_restricted(crate::domain::pacing::Restriction::TemporaryBan { expires_at })
-            .await?;
         Ok(until)
     }
 

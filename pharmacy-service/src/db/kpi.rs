@@ -35,43 +35,6 @@ pub async fn record_time(
     Ok(())
 }
 
-/// Ties the reply-time samples a reply just recorded (ended `at`) to its message, so the
-/// server's ack can end them ([`end_at_ack`]).
-pub async fn attach_message(
-    c: &mut Conn,
-    ticket: TicketId,
-    message: crate::domain::ids::MessageId,
-    at: Timestamp,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE response_times SET message_id = ? WHERE ticket_id = ? AND ended_at = ? AND message_id IS NULL
-           AND kind IN ('first_response', 'reply')",
-    )
-    .bind(message)
-    .bind(ticket)
-    .bind(at)
-    .execute(&mut *c)
-    .await?;
-    Ok(())
-}
-
-/// Ends the reply-time samples of `message` when WhatsApp acknowledged it: the customer waited
-/// until then, not until the agent pressed send.
-pub async fn end_at_ack(
-    c: &mut Conn,
-    message: crate::domain::ids::MessageId,
-    ack: Timestamp,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE response_times SET ended_at = ?1, millis = max(0, ?1 - started_at) WHERE message_id = ?2",
-    )
-    .bind(ack)
-    .bind(message)
-    .execute(&mut *c)
-    .await?;
-    Ok(())
-}
-
 /// Records an agent delay event.
 pub async fn record_delay(
     c: &mut Conn,

@@ -48,10 +48,6 @@ pub struct OutboxRow {
     pub created_at: Timestamp,
     /// Sent at.
     pub sent_at: Option<Timestamp>,
-    /// The pacing tier it was planned in (`active`, `outreach`), once planned.
-    pub tier: Option<String>,
-    /// When its stanza is planned to go out, once planned (the estimated send time).
-    pub planned_send_at: Option<Timestamp>,
 }
 
 /// A row to enqueue.
@@ -131,75 +127,6 @@ pub async fn next_due(c: &mut Conn, now: Timestamp) -> Result<Option<OutboxRow>,
         .bind(now)
         .fetch_optional(&mut *c)
         .await
-}
-
-/// Up to `limit` queued rows due at `now` that head their chat's queue (no earlier queued row
-/// to the same recipient), so messages to one chat leave in the order they were written.
-pub async fn due_heads(
-    c: &mut Conn,
-    now: Timestamp,
-    limit: i64,
-) -> Result<Vec<OutboxRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT * FROM outbox o WHERE state = 'queued' AND next_attempt_at <= ?
-           AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.recipient = o.recipient AND p.state = 'queued' AND p.id < o.id)
-         ORDER BY next_attempt_at, id LIMIT ?",
-    )
-    .bind(now)
-    .bind(limit)
-    .fetch_all(&mut *c)
-    .await
-}
-
-/// Records a row's tier and planned send time.
-pub async fn set_plan(
-    c: &mut Conn,
-    id: OutboxId,
-    tier: &str,
-    send_at: Timestamp,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE outbox SET tier = ?, planned_send_at = ? WHERE id = ?")
-        .bind(tier)
-        .bind(send_at)
-        .bind(id)
-        .execute(&mut *c)
-        .await?;
-    Ok(())
-}
-
-/// When the customer's last message arrived (`None`: never wrote).
-pub async fn last_inbound_at(
-    c: &mut Conn,
-    customer: CustomerId,
-) -> Result<Option<Timestamp>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT max(created_at) FROM messages WHERE customer_id = ? AND direction = 'in'",
-    )
-    .bind(customer)
-    .fetch_one(&mut *c)
-    .await
-}
-
-/// The queue: queued rows by tier (`None`: not planned yet), and when the oldest was enqueued.
-pub async fn queue_by_tier(
-    c: &mut Conn,
-) -> Result<Vec<(Option<String>, i64, Timestamp)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT tier, count(*), min(created_at) FROM outbox WHERE state = 'queued' GROUP BY tier",
-    )
-    .fetch_all(&mut *c)
-    .await
-}
-
-/// Milliseconds each row sent since `since` spent between the agent's send and the server's
-/// ack, ascending.
-pub async fn queued_millis_since(c: &mut Conn, since: Timestamp) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT max(0, sent_at - created_at) AS ms FROM outbox WHERE state = 'sent' AND sent_at >= ? ORDER BY ms",
-    )
-    .bind(since)
-    .fetch_all(&mut *c)
-    .await
 }
 
 /// When the earliest queued row becomes due.

@@ -110,7 +110,6 @@ use utoipa::{IntoResponses, Modify, OpenApi};
         super::admin::settings,
         super::admin::patch_settings,
         super::pacing::pacing,
-        super::pacing::patch_pacing,
         super::admin::activity,
         super::admin::alerts,
         super::admin::acknowledge,

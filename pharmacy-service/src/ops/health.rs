@@ -194,10 +194,5 @@ pub async fn metrics_text(app: &App, link: &dyn WhatsappLink) -> String {
         Ok(Ok(s)) => Some(s.state),
         _ => None,
     };
-    let mut text = global().render(depth, link);
-    match app.queue_figures().await {
-        Ok(q) => text.push_str(&crate::ops::metrics::render_queue(&q)),
-        Err(e) => tracing::warn!(error = %e, "metrics: queue figures"),
-    }
-    text
+    global().render(depth, link)
 }

@@ -231,47 +231,6 @@ impl Metrics {
     }
 }
 
-/// The send queue's gauges: depth by tier, the oldest wait, the pacing in force.
-pub fn render_queue(q: &crate::app::QueueFigures) -> String {
-    let mut out = String::with_capacity(512);
-    let _ = writeln!(
-        out,
-        "# HELP pharmacy_outbox_queued Messages queued for WhatsApp, by pacing tier (unplanned: not planned yet).\n# TYPE pharmacy_outbox_queued gauge"
-    );
-    let unplanned = q.queued - q.queued_active - q.queued_outreach;
-    for (tier, n) in [
-        ("active", q.queued_active),
-        ("outreach", q.queued_outreach),
-        ("unplanned", unplanned),
-    ] {
-        let _ = writeln!(out, "pharmacy_outbox_queued{{tier=\"{tier}\"}} {n}");
-    }
-    let _ = writeln!(
-        out,
-        "# HELP pharmacy_outbox_oldest_wait_seconds How long the oldest queued message has waited.\n# TYPE pharmacy_outbox_oldest_wait_seconds gauge"
-    );
-    let _ = writeln!(
-        out,
-        "pharmacy_outbox_oldest_wait_seconds {}",
-        q.oldest_wait_s.unwrap_or(0.0)
-    );
-    let _ = writeln!(
-        out,
-        "# HELP pharmacy_pacing_factor Gaps are multiplied by this after restriction signals (1: normal).\n# TYPE pharmacy_pacing_factor gauge"
-    );
-    let _ = writeln!(out, "pharmacy_pacing_factor {}", q.factor);
-    let _ = writeln!(
-        out,
-        "# HELP pharmacy_pacing_outreach_blocked 1 while messages to customers silent for over a day are held.\n# TYPE pharmacy_pacing_outreach_blocked gauge"
-    );
-    let _ = writeln!(
-        out,
-        "pharmacy_pacing_outreach_blocked {}",
-        u8::from(q.outreach_blocked_until.is_some())
-    );
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

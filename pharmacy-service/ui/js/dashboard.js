@@ -120,7 +120,6 @@ export async function show(_name, el) {
         card(t("dash.pending"), fmtNum(dash.pending)), card(t("dash.closedToday"), fmtNum(dash.today.tickets_handled)),
         card(t("dash.receivedToday"), fmtNum(dash.today.messages_received)), card(t("dash.sentToday"), fmtNum(dash.today.messages_sent)),
         card(t("dash.online"), fmtNum(dash.agents_online)), card(t("dash.outbox"), fmtNum(dash.outbox_depth))));
-      if (dash.queue) el.append(queueCards(dash.queue));
       el.append(h("h2", {}, t("dash.period") + ": " + t("dash.lastDays", { n: days })));
     }
     el.append(h("div", { class: "cards" },
@@ -171,18 +170,4 @@ export async function show(_name, el) {
   } catch (e) {
     toast(e.message, true);
   }
-}
-
-/** The send queue: depth by tier, the oldest wait, time queued today, the pacing in force. */
-function queueCards(q) {
-  const secs = (s) => (s == null ? "—" : fmtDuration(s * 1000));
-  const state = q.state === "tightened"
-    ? t("dash.pacingTightened", { factor: fmtNum(q.factor) })
-    : t("dash.pacingNormal");
-  return h("section", { class: "cards", id: "queue-figures", "aria-label": t("dash.queue") },
-    card(t("dash.queueActive"), fmtNum(q.queued_active)),
-    card(t("dash.queueOutreach"), fmtNum(q.queued_outreach)),
-    card(t("dash.oldestWait"), secs(q.oldest_wait_s)),
-    card(t("dash.queuedP95"), secs(q.queued_p95_s)),
-    card(t("dash.pacing"), state));
 }

@@ -290,20 +290,11 @@ async function loadOlder() {
   }
 }
 
-/** An estimated send time to the second (pacing waits are seconds, not minutes). */
-const fmtClock = (ms) => new Date(ms).toLocaleTimeString(document.documentElement.lang || undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-
 const TICKS = { queued: "🕓", held: "⏸", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "⚠", cancelled: "⊘" };
 
 function tick(m) {
   if (m.direction !== "out") return null;
   const s = m.status || "queued";
-  // A queued reply the outbox planned shows its estimated send time (the pacing may hold it).
-  if (s === "queued" && m.send_at) {
-    const label = t("tick.queuedAt", { time: fmtClock(m.send_at) });
-    return h("span", { class: "tick", "data-status": s, "data-send-at": m.send_at, role: "img", "aria-label": label, title: label },
-      `${TICKS.queued} ${fmtClock(m.send_at)}`);
-  }
   return h("span", { class: "tick", "data-status": s, role: "img", "aria-label": t(`tick.${s}`), title: t(`tick.${s}`) }, TICKS[s] || "");
 }
 
@@ -583,10 +574,6 @@ export function initInbox() {
   };
   document.addEventListener("visibilitychange", () => { if (!document.hidden && state.current) markRead(state.current); });
   live.on("newMessage", onNewMessage);
-  live.on("messagePlanned", (ev) => {
-    const m = state.messages.get(ev.message_id);
-    if (m && (RANK[m.status] ?? 0) === 0) addMessage({ ...m, send_at: ev.send_at }, { scroll: false });
-  });
   live.on("messageSent", (ev) => setStatus(ev.message_id, "sent"));
   live.on("messageDelivered", (ev) => setStatus(ev.message_id, "delivered"));
   live.on("messageRead", (ev) => setStatus(ev.message_id, "read"));

@@ -1,34 +1,11 @@
-//! Send pacing: the decisions that keep the shared number from looking like a bot without
-//! making customers wait. All randomness comes in as `jitter` values in `[0, 1)` and the time
-//! as `now`, so every decision is reproducible.
+//! Send pacing: the decisions that keep the shared number from looking like a bot. All
+//! randomness comes in as `jitter` values in `[0, 1)` so the decisions are reproducible.
 //!
-//! The policy is risk-tiered ([`tier`]), after `docs/design/pacing-research.md` (its evidence
-//! labels are kept: [PROTO] read in a reference client, [DOC] Meta's documentation, [REPORT]
-//! issue threads, [VENDOR] anti-ban folklore, [GUESS] a number to tune):
-//! - **Active conversation** (the customer wrote within 24 h, Meta's customer-service window
-//!   [DOC]): paced per chat, as a person would: mark read, pause, "typing" for a time that grows
-//!   with the reply's length, bursts of up to three messages, and only a short number-wide
-//!   spacing between message stanzas. Typing in one chat never blocks sends to other chats
-//!   ([`schedule`]): WhatsApp sells one business account to several employees on up to four
-//!   devices [DOC, second-hand], so several chats typing at once is legitimate.
-//! - **Outreach** (first contact, silent for more than 24 h): the strict number-wide gap and an
-//!   hourly cap. Messages to people who do not have the number saved are temporary-ban reason 101
-//!   (whatsmeow `types/events/events.go` `TempBanReason`) [PROTO]. Identical texts (reason 104)
-//!   are held by the mass-send guard below.
-//! - **Restriction signals** (ack 463, a 429 rate limit, a temporary ban) tighten every gap and
-//!   cap for a while and block outreach ([`tightening`]).
-//!
-//! Besides: cap the messages one customer gets in a window, and hold the same text going to
-//! many customers until an admin confirms it.
-
-pub mod bounds;
-pub mod schedule;
-pub mod tier;
-pub mod tightening;
-
-pub use schedule::{Pacer, Plan, PlanJitter, Planned};
-pub use tier::{OutreachReason, Tier};
-pub use tightening::{Restriction, Tightening};
+//! Production defaults follow the community's anti-ban practice (see the design notes): mark
+//! the customer's message read, show "typing" for a time that grows with the reply's length,
+//! keep a jittered gap between any two sends of the number, cap the messages one customer gets
+//! in a window, and hold the same text going to many customers (WhatsApp's temporary-ban
+//! reason 104) until an admin confirms it.
 
 use super::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -36,7 +13,6 @@ use std::time::Duration;
 
 /// Pacing configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct PacingPolicy {
     /// Minimum gap between two sends of the number.
     pub min_gap: Duration,
@@ -64,48 +40,17 @@ pub struct PacingPolicy {
     pub retry_max: Duration,
     /// Attempts before a message is marked failed.
     pub max_attempts: u32,
-    /// Active conversations: the shortest number-wide spacing between two message stanzas.
-    pub active_gap: Duration,
-    /// Active conversations: up to this much added to `active_gap` at random.
-    pub active_gap_jitter: Duration,
-    /// Messages one chat may get in a burst, each `burst_gap` (+ up to as much again) apart.
-    pub burst_len: u32,
-    /// Spacing between messages of a burst to one chat.
-    pub burst_gap: Duration,
-    /// Spacing to one chat after a burst (and between bursts).
-    pub chat_gap: Duration,
-    /// Number-wide: at most this many messages in any minute.
-    pub per_minute_cap: u32,
-    /// Number-wide: at most this many messages in any hour.
-    pub per_hour_cap: u32,
-    /// Outreach: at most this many messages in any hour (their gap is `min_gap` + jitter).
-    pub outreach_hour_cap: u32,
-    /// A conversation is active while the customer's last message is younger than this.
-    pub active_window: Duration,
-    /// At most this many chats are read and typed in at once.
-    pub max_typing_chats: u32,
-}
-
-impl Default for PacingPolicy {
-    fn default() -> PacingPolicy {
-        PacingPolicy::production()
-    }
 }
 
 impl PacingPolicy {
-    /// Production. Outreach: gaps of 30-60 s (WAHA's "random 30-60 s" for messages to
-    /// people who did not write [VENDOR]), at most 40 an hour [GUESS]. Active conversations:
-    /// 2-6 s between stanzas number-wide, at most 12 a minute and 600 an hour (between the
-    /// vendors' 5-10/min presets and Loopwave's 3-9 s; the research's 3-9 s left a p95 of
-    /// over 15 s on the peak trace, see the pacing bench) [GUESS]; bursts of 3 messages 1-2 s
-    /// apart, then 6 s (Meta's Cloud API pair rate of one message per 6 s to a user [DOC, other
-    /// product]); at most 4 chats typing at once (the devices an account may link) [GUESS].
-    /// Typing 1.5-10 s at ~45 ms a character, at most 10 messages to one customer per 15
-    /// minutes, identical text to 5 customers within an hour held for confirmation.
+    /// Production: gaps of 5-30 s (a warm number's range), typing 1.5-10 s at ~45 ms a character,
+    /// at most 10 messages to one customer per 15 minutes (a conversation the customer started
+    /// tolerates more than the 4 an hour advised for outreach), identical text to 5 customers
+    /// within an hour held for confirmation.
     pub fn production() -> PacingPolicy {
         PacingPolicy {
-            min_gap: Duration::from_secs(30),
-            gap_jitter: Duration::from_secs(30),
+            min_gap: Duration::from_secs(5),
+            gap_jitter: Duration::from_secs(25),
             typing_min: Duration::from_millis(1500),
             typing_per_char: Duration::from_millis(45),
             typing_max: Duration::from_secs(10),
@@ -117,26 +62,6 @@ impl PacingPolicy {
             retry_base: Duration::from_secs(2),
             retry_max: Duration::from_secs(300),
             max_attempts: 8,
-            active_gap: Duration::from_secs(2),
-            active_gap_jitter: Duration::from_secs(4),
-            burst_len: 3,
-            burst_gap: Duration::from_secs(1),
-            chat_gap: Duration::from_secs(6),
-            per_minute_cap: 12,
-            per_hour_cap: 600,
-            outreach_hour_cap: 40,
-            active_window: Duration::from_secs(24 * 3600),
-            max_typing_chats: 4,
-        }
-    }
-
-    /// The policy before risk tiers (issue #28): every send of the number 5-30 s apart, one
-    /// chat at a time. Kept for the pacing bench's comparison.
-    pub fn single_file() -> PacingPolicy {
-        PacingPolicy {
-            min_gap: Duration::from_secs(5),
-            gap_jitter: Duration::from_secs(25),
-            ..PacingPolicy::production()
         }
     }
 
@@ -154,11 +79,6 @@ impl PacingPolicy {
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(30),
             max_attempts: 8,
-            active_gap: Duration::from_millis(500),
-            active_gap_jitter: Duration::from_millis(700),
-            burst_gap: Duration::from_millis(300),
-            chat_gap: Duration::from_millis(1500),
-            per_minute_cap: 60,
             ..PacingPolicy::production()
         }
     }
@@ -179,16 +99,6 @@ impl PacingPolicy {
             retry_base: Duration::from_millis(20),
             retry_max: Duration::from_millis(200),
             max_attempts: 5,
-            active_gap: Duration::from_millis(20),
-            active_gap_jitter: Duration::from_millis(10),
-            burst_len: 3,
-            burst_gap: Duration::from_millis(5),
-            chat_gap: Duration::from_millis(20),
-            per_minute_cap: 10_000,
-            per_hour_cap: 100_000,
-            outreach_hour_cap: 10_000,
-            active_window: Duration::from_secs(24 * 3600),
-            max_typing_chats: 4,
         }
     }
 
@@ -289,7 +199,7 @@ mod tests {
 
     #[test]
     fn gaps_have_jitter() {
-        let p = PacingPolicy::single_file();
+        let p = PacingPolicy::production();
         assert_eq!(p.next_send_at(None, 0.5), None);
         let t = Timestamp(1_000_000);
         assert_eq!(p.next_send_at(Some(t), 0.0), Some(t.plus(5 * S)));
