@@ -8,6 +8,7 @@ mod event_queue;
 mod group_cache;
 mod link_code;
 mod media_conn;
+mod media_retries;
 mod request_id;
 mod sync;
 mod tokens_issued;
@@ -18,6 +19,7 @@ pub(crate) use event_queue::EventQueue;
 pub(crate) use group_cache::{GroupCache, GroupInfo};
 pub(crate) use link_code::LinkCodeState;
 pub(crate) use media_conn::MediaConn;
+pub(crate) use media_retries::RetryWaiters;
 pub(crate) use request_id::RequestIds;
 pub(crate) use sync::SyncState;
 pub(crate) use tokens_issued::TokensIssued;
@@ -147,7 +149,7 @@ pub(crate) struct Shared {
     /// Whom we issued our privacy token to this week (see [`crate::privacy_token`]).
     pub(crate) tokens_issued: Mutex<TokensIssued>,
     /// Media re-upload requests waiting for their `mediaretry` notification.
-    pub(crate) media_retries: crate::media::RetryWaiters,
+    pub(crate) media_retries: RetryWaiters,
 }
 
 impl Shared {

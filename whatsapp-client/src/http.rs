@@ -142,7 +142,7 @@ pub enum TransferError {
     /// The server no longer has the media (404/410) and the sender's phone did not re-upload
     /// it (see [`crate::Client::request_media_reupload`]).
     #[error("expired media not re-uploaded: {0}")]
-    Reupload(crate::ReuploadError),
+    Reupload(ReuploadError),
 }
 
 impl TransferError {
@@ -338,6 +338,35 @@ impl tower_service::Service<Uri> for HyperConnector {
             }
         })
     }
+}
+
+// A transfer's error, so it lives beside `TransferError` (media depends on http, not back).
+/// Why the sender's phone did not re-upload expired media.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReuploadError {
+    /// The attachment does not say which message it came in ([`crate::MediaRef::origin`]).
+    #[error("the media's message is unknown, so no phone can be asked")]
+    NoOrigin,
+    /// The phone no longer has the file (`<error code="2">`, whatsmeow
+    /// `ErrMediaNotAvailableOnPhone`; or a `NOT_FOUND` result).
+    #[error("the sender's phone no longer has the media")]
+    NotOnPhone,
+    /// Another `<error code>` (3: the phone could not decrypt the request).
+    #[error("the re-upload failed with code {0}")]
+    Code(u64),
+    /// The phone answered with a result other than success.
+    #[error("the re-upload answered {0:?}")]
+    Result(whatsapp_proto::pb::e2e::media_retry_notification::ResultType),
+    /// The sealed answer did not open or parse under the media key.
+    #[error("the re-upload answer: {0}")]
+    Sealed(whatsapp_proto::media::MediaError),
+    /// The answer is missing a part, or names another message.
+    #[error("malformed re-upload answer: {0}")]
+    Malformed(&'static str),
+    /// No answer within the wait.
+    #[error("no re-upload answer within {0:?}")]
+    Timeout(Duration),
 }
 
 /// The client's HTTP client for media (one per [`crate::Client`]; connections are pooled).

@@ -13,11 +13,10 @@ mod retry;
 pub(crate) mod thumbnail;
 mod upload;
 
+pub use crate::http::ReuploadError;
 pub use outgoing::{MediaKind, MediaSource, OutgoingMedia, WAVEFORM_SAMPLES};
-pub use retry::{MediaOrigin, ReuploadError};
-pub(crate) use retry::{
-    RetryWaiters, on_notification as on_media_retry, request as request_reupload,
-};
+pub use retry::MediaOrigin;
+pub(crate) use retry::{on_notification as on_media_retry, request as request_reupload};
 pub(crate) use upload::upload;
 
 use whatsapp_proto::binary::Node;

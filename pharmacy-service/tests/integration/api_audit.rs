@@ -317,6 +317,25 @@ async fn every_admin_action_is_logged_with_the_client_address() {
     )
     .await;
 
+    // Conversation labels.
+    let label = run
+        .call(
+            "POST",
+            "/api/labels",
+            None,
+            json!({ "name": "Audit label", "color": "teal" }),
+            "label.created",
+        )
+        .await;
+    run.call(
+        "PATCH",
+        "/api/labels/{id}",
+        label["label"]["id"].as_i64(),
+        json!({ "archived": true }),
+        "label.updated",
+    )
+    .await;
+
     // Outbound webhooks and the alert e-mail (an SMTP listener on loopback takes the test).
     let created = run
         .call(

@@ -5,8 +5,6 @@
 //! uploads the file again and the server hands us a `<notification type="mediaretry">` whose
 //! sealed `MediaRetryNotification` holds the new direct path.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -18,7 +16,7 @@ use whatsapp_proto::pb::e2e::media_retry_notification::ResultType;
 use super::{MediaRef, validate_direct_path};
 use crate::ClientError;
 use crate::context::Shared;
-use crate::http::TransferError;
+use crate::http::{ReuploadError, TransferError};
 
 /// Which message an attachment came in: what a re-upload request names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,44 +56,6 @@ impl MediaOrigin {
             sender,
             from_me,
         }
-    }
-}
-
-/// Why the sender's phone did not re-upload expired media.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ReuploadError {
-    /// The attachment does not say which message it came in ([`MediaRef::origin`]).
-    #[error("the media's message is unknown, so no phone can be asked")]
-    NoOrigin,
-    /// The phone no longer has the file (`<error code="2">`, whatsmeow
-    /// `ErrMediaNotAvailableOnPhone`; or a `NOT_FOUND` result).
-    #[error("the sender's phone no longer has the media")]
-    NotOnPhone,
-    /// Another `<error code>` (3: the phone could not decrypt the request).
-    #[error("the re-upload failed with code {0}")]
-    Code(u64),
-    /// The phone answered with a result other than success.
-    #[error("the re-upload answered {0:?}")]
-    Result(ResultType),
-    /// The sealed answer did not open or parse under the media key.
-    #[error("the re-upload answer: {0}")]
-    Sealed(MediaError),
-    /// The answer is missing a part, or names another message.
-    #[error("malformed re-upload answer: {0}")]
-    Malformed(&'static str),
-    /// No answer within the wait.
-    #[error("no re-upload answer within {0:?}")]
-    Timeout(Duration),
-}
-
-/// Requests waiting for their `mediaretry` notification, by message id.
-#[derive(Default)]
-pub(crate) struct RetryWaiters(Mutex<HashMap<String, oneshot::Sender<Node>>>);
-
-impl RetryWaiters {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Node>>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
