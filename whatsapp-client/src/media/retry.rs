@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use whatsapp_proto::binary::Node;
 use whatsapp_proto::jid::Jid;
-use whatsapp_proto::media::{self, MediaError};
+use whatsapp_proto::media;
 use whatsapp_proto::pb::e2e::media_retry_notification::ResultType;
 
 use super::{MediaRef, validate_direct_path};
@@ -234,7 +234,7 @@ mod tests {
         );
         assert!(matches!(
             open_answer(&ok, &[9u8; 32], ID),
-            Err(ReuploadError::Sealed(MediaError::RetryAuthFailed))
+            Err(ReuploadError::Sealed(media::MediaError::RetryAuthFailed))
         ));
         let elsewhere = answer(&key, "OTHER", notification(ResultType::Success));
         assert!(open_answer(&elsewhere, &key, ID).is_err());
