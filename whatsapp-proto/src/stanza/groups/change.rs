@@ -70,7 +70,6 @@ pub enum GroupChange {
 /// assert_eq!(GroupNotification::parse(&note.to_node()).unwrap(), note);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct GroupNotification {
     /// The group.
     pub group: Jid,
